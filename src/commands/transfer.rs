@@ -1,0 +1,107 @@
+//! `export` and `import`: samples out to JSON lines or CSV, and JSON lines back in.
+
+use std::cell::Cell;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow, bail};
+
+use super::write_stdout;
+use crate::cli::{ExportArgs, ExportFormat, ImportArgs};
+use crate::csv;
+use crate::sample::Sample;
+use crate::store::Store;
+use crate::time::Timestamp;
+
+pub fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let now = Timestamp::now();
+    let from = args
+        .from
+        .map_or(Timestamp::from_millis(0), |t| t.resolve(now));
+    let to = args
+        .to
+        .map_or(Timestamp::from_millis(u64::MAX), |t| t.resolve(now));
+    if from >= to {
+        bail!("--from ({from}) must be before --to ({to})");
+    }
+    let store = Store::open_read_only(&args.store.db)?;
+    let mut failure = None;
+    write_stdout(|out| {
+        if args.format == ExportFormat::Csv {
+            writeln!(out, "{}", csv::HEADER)?;
+        }
+        let written = store.for_each(from, to, |sample| -> anyhow::Result<()> {
+            match args.format {
+                ExportFormat::Jsonl => serde_json::to_writer(&mut *out, &sample)?,
+                ExportFormat::Csv => write!(out, "{}", csv::row(&sample))?,
+            }
+            writeln!(out)?;
+            Ok(())
+        });
+        // An I/O error goes back to write_stdout (which forgives a closed pipe); others stay.
+        match written {
+            Ok(()) => Ok(()),
+            Err(err) => match err.downcast::<io::Error>() {
+                Ok(io) => Err(io),
+                Err(other) => {
+                    failure = Some(other);
+                    Ok(())
+                }
+            },
+        }
+    })?;
+    match failure {
+        Some(err) => Err(err),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let from_stdin = args.file.as_os_str() == "-";
+    let name = if from_stdin {
+        "standard input".to_owned()
+    } else {
+        args.file.display().to_string()
+    };
+    let input: Box<dyn BufRead> = if from_stdin {
+        Box::new(io::stdin().lock())
+    } else {
+        let file = File::open(&args.file).with_context(|| format!("cannot read {name}"))?;
+        Box::new(BufReader::new(file))
+    };
+    let store = Store::open(&args.store.db)?;
+    let read = Cell::new(0u64);
+    let samples = input.lines().enumerate().filter_map(|(index, line)| {
+        let number = index + 1;
+        let sample = line
+            .map_err(|err| anyhow!("{name} line {number}: {err}"))
+            .and_then(|line| {
+                parse_line(&line).map_err(|err| anyhow!("{name} line {number}: {err}"))
+            });
+        match sample {
+            Ok(None) => None,
+            Ok(Some(sample)) => {
+                read.set(read.get() + 1);
+                Some(Ok(sample))
+            }
+            Err(err) => Some(Err(err.context("nothing was imported"))),
+        }
+    });
+    let added = store.import(samples)?;
+    eprintln!(
+        "imported {added} new samples from {name} ({} already stored)",
+        read.get() - added
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line of `export --format jsonl`; blank lines are allowed and skipped.
+fn parse_line(line: &str) -> anyhow::Result<Option<Sample>> {
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    let sample: Sample = serde_json::from_str(line)?;
+    sample.validate()?;
+    Ok(Some(sample))
+}

@@ -1,0 +1,12 @@
+//! internet-monitor: runs the Ookla Speedtest CLI, keeps every run in redb, and shows whether
+//! the line delivers what the contract promises.
+
+pub mod bandwidth;
+pub mod cli;
+pub mod commands;
+pub mod csv;
+pub mod logging;
+pub mod sample;
+pub mod speedtest;
+pub mod store;
+pub mod time;

@@ -1,0 +1,29 @@
+//! The `internet-monitor` binary: parse the command line, run the command, map the exit status.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use internet_monitor::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            // --help and --version are successes; every usage error exits 1, as documented.
+            return if err.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    internet_monitor::logging::init("warn");
+    match internet_monitor::commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("internet-monitor: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

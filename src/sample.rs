@@ -1,0 +1,257 @@
+//! One speed-test run, successful or not: the record every other part reads and writes.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Timestamp;
+
+/// A run as stored, exported and served. Field names are the public JSON contract: new fields
+/// may be added, none renamed. Unknown values are `None` (JSON `null`), never zero.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sample {
+    /// When the test started (UTC, ms); the store key.
+    pub time: Timestamp,
+    pub outcome: Outcome,
+    pub reason: Option<FailureReason>,
+    /// The CLI's own words about a failure (truncated), or ours when it said nothing.
+    pub message: Option<String>,
+    pub trigger: Trigger,
+    pub duration_seconds: Option<f64>,
+    pub download_bytes_per_second: Option<f64>,
+    pub upload_bytes_per_second: Option<f64>,
+    pub ping_seconds: Option<f64>,
+    pub jitter_seconds: Option<f64>,
+    pub packet_loss_ratio: Option<f64>,
+    pub download_latency_seconds: Option<f64>,
+    pub upload_latency_seconds: Option<f64>,
+    pub downloaded_bytes: Option<u64>,
+    pub uploaded_bytes: Option<u64>,
+    /// Shared: consecutive samples almost always name the same server and ISP.
+    pub server: Option<Arc<Server>>,
+    pub isp: Option<Arc<str>>,
+    pub result_url: Option<String>,
+    /// Only present when the operator asked for it with `--store-ip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<Client>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub id: Option<u64>,
+    pub name: Option<String>,
+    pub location: Option<String>,
+    pub country: Option<String>,
+    pub host: Option<String>,
+}
+
+/// The measuring machine's addresses, as the CLI reported them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Client {
+    pub internal_ip: Option<String>,
+    pub external_ip: Option<String>,
+    pub mac: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+    /// A run that was due but not made (reserved for the scheduler).
+    Skipped,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Schedule,
+    Manual,
+    Retest,
+}
+
+/// The closed set of reasons a run can fail; metrics pre-initialise one series per reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// The binary is missing or not executable.
+    Spawn,
+    /// The run outlived `--timeout`; its process group was killed.
+    Timeout,
+    /// The CLI exited non-zero (or was killed by a signal) for another reason.
+    Exit,
+    /// Ookla refused the test: "Limit reached" / HTTP 429.
+    RateLimited,
+    /// The CLI could not reach the network or a server.
+    NoConnectivity,
+    /// The CLI printed something other than the result we expect.
+    Parse,
+    /// A result whose figures cannot be real (negative, zero, above the ceiling).
+    Implausible,
+    /// The CLI printed more than we are willing to hold.
+    OutputTooLarge,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 8] = [
+        FailureReason::Spawn,
+        FailureReason::Timeout,
+        FailureReason::Exit,
+        FailureReason::RateLimited,
+        FailureReason::NoConnectivity,
+        FailureReason::Parse,
+        FailureReason::Implausible,
+        FailureReason::OutputTooLarge,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Spawn => "spawn",
+            FailureReason::Timeout => "timeout",
+            FailureReason::Exit => "exit",
+            FailureReason::RateLimited => "rate_limited",
+            FailureReason::NoConnectivity => "no_connectivity",
+            FailureReason::Parse => "parse",
+            FailureReason::Implausible => "implausible",
+            FailureReason::OutputTooLarge => "output_too_large",
+        }
+    }
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+            Trigger::Retest => "retest",
+        }
+    }
+}
+
+/// A sample broke the rules that `import` enforces on what `export` wrote.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum InvalidSample {
+    #[error("a successful sample must not have a reason")]
+    SuccessWithReason,
+    #[error("a failed sample must have a reason")]
+    FailureWithoutReason,
+}
+
+impl Sample {
+    /// A run that produced no measurement, for the given reason.
+    pub fn failure(
+        time: Timestamp,
+        trigger: Trigger,
+        reason: FailureReason,
+        message: impl Into<String>,
+    ) -> Self {
+        Sample {
+            outcome: Outcome::Failure,
+            reason: Some(reason),
+            message: Some(message.into()),
+            ..Sample::empty(time, trigger)
+        }
+    }
+
+    /// A sample with only its time and trigger known: the base the parser fills in.
+    pub fn empty(time: Timestamp, trigger: Trigger) -> Self {
+        Sample {
+            time,
+            outcome: Outcome::Success,
+            reason: None,
+            message: None,
+            trigger,
+            duration_seconds: None,
+            download_bytes_per_second: None,
+            upload_bytes_per_second: None,
+            ping_seconds: None,
+            jitter_seconds: None,
+            packet_loss_ratio: None,
+            download_latency_seconds: None,
+            upload_latency_seconds: None,
+            downloaded_bytes: None,
+            uploaded_bytes: None,
+            server: None,
+            isp: None,
+            result_url: None,
+            client: None,
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.outcome == Outcome::Success
+    }
+
+    /// Checks the one invariant the flat JSON shape cannot express: reason iff failure.
+    pub fn validate(&self) -> Result<(), InvalidSample> {
+        match (self.outcome, self.reason) {
+            (Outcome::Success, Some(_)) => Err(InvalidSample::SuccessWithReason),
+            (Outcome::Failure, None) => Err(InvalidSample::FailureWithoutReason),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_serialises_unknowns_as_null() {
+        let sample = Sample::failure(
+            Timestamp::from_millis(1_700_000_000_000),
+            Trigger::Manual,
+            FailureReason::RateLimited,
+            "Limit reached",
+        );
+        let json = serde_json::to_value(&sample).unwrap();
+        assert_eq!(json["time"], "2023-11-14T22:13:20.000Z");
+        assert_eq!(json["outcome"], "failure");
+        assert_eq!(json["reason"], "rate_limited");
+        assert_eq!(json["trigger"], "manual");
+        assert!(json["download_bytes_per_second"].is_null());
+        assert!(json["server"].is_null());
+        assert!(json.get("client").is_none(), "no client unless --store-ip");
+    }
+
+    #[test]
+    fn reason_names_are_their_serde_names() {
+        for reason in FailureReason::ALL {
+            assert_eq!(
+                serde_json::to_value(reason).unwrap(),
+                serde_json::Value::from(reason.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn validate_enforces_reason_iff_failure() {
+        let mut sample = Sample::empty(Timestamp::from_millis(0), Trigger::Manual);
+        assert_eq!(sample.validate(), Ok(()));
+        sample.reason = Some(FailureReason::Exit);
+        assert_eq!(sample.validate(), Err(InvalidSample::SuccessWithReason));
+        sample.outcome = Outcome::Failure;
+        sample.reason = None;
+        assert_eq!(sample.validate(), Err(InvalidSample::FailureWithoutReason));
+    }
+}

@@ -1,0 +1,7 @@
+//! Everything about the Ookla Speedtest CLI: running it and reading what it prints.
+
+pub mod ookla;
+pub mod runner;
+
+pub use ookla::{Exit, ParseOptions, RunOutput};
+pub use runner::{Runner, RunnerConfig};

@@ -1,0 +1,364 @@
+//! Turns what the Ookla Speedtest CLI printed into a sample: pure, no I/O.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::sample::{Client, FailureReason, Outcome, Sample, Server};
+
+/// Everything a finished CLI run left behind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit: Exit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// What the parser needs to know beyond the bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ParseOptions {
+    /// Keep the client's IP and MAC addresses (`--store-ip`).
+    pub store_ip: bool,
+    /// Bandwidth above this is a measurement error, not a fast line (`--max-bandwidth`).
+    pub max_bytes_per_second: f64,
+}
+
+/// The exit status the CLI uses when Ookla refuses a test ("Limit reached").
+const RATE_LIMITED_EXIT: i32 = 173;
+/// Messages longer than this are cut: enough for a person to see why, small in the store.
+const MESSAGE_LIMIT: usize = 300;
+/// What the CLI says when the network, DNS or a server cannot be reached (lower case).
+const CONNECTIVITY_SIGNS: [&str; 9] = [
+    "couldn't resolve host",
+    "couldn't connect to server",
+    "network is unreachable",
+    "connection refused",
+    "no route to host",
+    "cannot open socket",
+    "cannot read from socket",
+    "cannot write to socket",
+    "hostnotfound",
+];
+
+type Failure = (FailureReason, String);
+
+/// Fills `base` (time, trigger and duration already set) from the CLI's output.
+pub fn parse(output: &RunOutput, base: Sample, options: &ParseOptions) -> Sample {
+    match classify(output, options) {
+        Ok(measured) => measured.into_sample(base),
+        Err((reason, message)) => Sample {
+            outcome: Outcome::Failure,
+            reason: Some(reason),
+            message: Some(truncate(&message)),
+            ..base
+        },
+    }
+}
+
+fn classify(output: &RunOutput, options: &ParseOptions) -> Result<Measured, Failure> {
+    let stdout = scan(&output.stdout);
+    let stderr = scan(&output.stderr);
+    let words = error_text(&stdout, &stderr);
+    if is_rate_limited(output) {
+        let status = status_text(output.exit);
+        return Err((FailureReason::RateLimited, words.unwrap_or(status)));
+    }
+    if output.exit == Exit::Code(0) {
+        let result = stdout.iter().find_map(|item| match item {
+            Item::Json(value) if value["type"] == "result" => Some(value),
+            _ => None,
+        });
+        return match result {
+            Some(result) => {
+                let measured = Measured::from_result(result, options.store_ip)
+                    .map_err(|missing| (FailureReason::Parse, missing))?;
+                measured.check_plausible(options.max_bytes_per_second)?;
+                Ok(measured)
+            }
+            None => Err(no_result(&stdout, &stderr, output)),
+        };
+    }
+    let status = status_text(output.exit);
+    Err(match words {
+        Some(words) if is_connectivity(&words) => (FailureReason::NoConnectivity, words),
+        Some(words) => (FailureReason::Exit, format!("{status}: {words}")),
+        None => (FailureReason::Exit, status),
+    })
+}
+
+fn status_text(exit: Exit) -> String {
+    match exit {
+        Exit::Code(code) => format!("exit status {code}"),
+        Exit::Signal(signal) => format!("killed by signal {signal}"),
+    }
+}
+
+/// Exit 0 without a result: an error object the CLI chose to exit 0 on, or garbage.
+fn no_result(stdout: &[Item], stderr: &[Item], output: &RunOutput) -> Failure {
+    let errors = error_messages(stdout.iter().chain(stderr));
+    if !errors.is_empty() {
+        let words = errors.join("; ");
+        let reason = if is_connectivity(&words) {
+            FailureReason::NoConnectivity
+        } else {
+            FailureReason::Parse
+        };
+        return (reason, words);
+    }
+    let shown = String::from_utf8_lossy(&output.stdout);
+    let shown = shown.trim();
+    let message = if shown.is_empty() {
+        "speedtest exited 0 but printed no result".to_owned()
+    } else {
+        format!("expected a JSON result, got: {}", shown.escape_debug())
+    };
+    (FailureReason::Parse, message)
+}
+
+fn is_rate_limited(output: &RunOutput) -> bool {
+    let mentions = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes).to_ascii_lowercase();
+        text.contains("limit reached") || text.contains("too many requests")
+    };
+    output.exit == Exit::Code(RATE_LIMITED_EXIT) || mentions(&output.stderr) || {
+        // On stdout only a log or error line counts: a result could mention anything.
+        output.exit != Exit::Code(0) && mentions(&output.stdout)
+    }
+}
+
+fn is_connectivity(words: &str) -> bool {
+    let lower = words.to_ascii_lowercase();
+    CONNECTIVITY_SIGNS.iter().any(|sign| lower.contains(sign))
+}
+
+/// The CLI's error messages in order, without repeats; failing those, its plain text, from
+/// stderr if it wrote any there (on stdout it may be a page of usage).
+fn error_text(stdout: &[Item], stderr: &[Item]) -> Option<String> {
+    let errors = error_messages(stdout.iter().chain(stderr));
+    if !errors.is_empty() {
+        return Some(errors.join("; "));
+    }
+    let plain = |items: &[Item]| -> Option<String> {
+        let lines: Vec<&str> = items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Line(line) => Some(line.trim()),
+                Item::Json(_) => None,
+            })
+            .filter(|line| line.chars().any(char::is_alphanumeric))
+            .collect();
+        (!lines.is_empty()).then(|| lines.join(" "))
+    };
+    plain(stderr).or_else(|| plain(stdout))
+}
+
+fn error_messages<'a>(items: impl Iterator<Item = &'a Item>) -> Vec<String> {
+    let mut messages: Vec<String> = Vec::new();
+    for item in items {
+        let message = match item {
+            Item::Json(value) if value["level"] == "error" => value["message"].as_str(),
+            Item::Json(value) => value["error"].as_str(),
+            Item::Line(line) => line
+                .split_once("] [error] ")
+                .filter(|(stamp, _)| stamp.starts_with('['))
+                .map(|(_, message)| message),
+        };
+        if let Some(message) = message.map(str::trim).filter(|m| !m.is_empty())
+            && !messages.iter().any(|seen| seen == message)
+        {
+            messages.push(message.to_owned());
+        }
+    }
+    messages
+}
+
+/// A piece of CLI output: a JSON value (compact or pretty-printed) or a line of plain text.
+#[derive(Debug)]
+enum Item {
+    Json(Value),
+    Line(String),
+}
+
+fn scan(bytes: &[u8]) -> Vec<Item> {
+    let mut items = Vec::new();
+    let mut rest = bytes;
+    while let Some(start) = rest.iter().position(|b| !b.is_ascii_whitespace()) {
+        rest = &rest[start..];
+        if rest[0] == b'{' {
+            let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<Value>();
+            if let Some(Ok(value)) = values.next() {
+                items.push(Item::Json(value));
+                rest = &rest[values.byte_offset()..];
+                continue;
+            }
+        }
+        let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        items.push(Item::Line(
+            String::from_utf8_lossy(&rest[..end]).into_owned(),
+        ));
+        rest = &rest[end..];
+    }
+    items
+}
+
+fn truncate(message: &str) -> String {
+    if message.len() <= MESSAGE_LIMIT {
+        return message.to_owned();
+    }
+    let mut end = MESSAGE_LIMIT;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &message[..end])
+}
+
+/// The measurements of one `"type":"result"` object, in base units.
+#[derive(Debug)]
+struct Measured {
+    download: f64,
+    upload: f64,
+    ping: f64,
+    jitter: Option<f64>,
+    packet_loss: Option<f64>,
+    download_latency: Option<f64>,
+    upload_latency: Option<f64>,
+    downloaded_bytes: Option<u64>,
+    uploaded_bytes: Option<u64>,
+    server: Option<Server>,
+    isp: Option<String>,
+    result_url: Option<String>,
+    client: Option<Client>,
+}
+
+impl Measured {
+    fn from_result(result: &Value, store_ip: bool) -> Result<Self, String> {
+        let required = |pointer: &str| {
+            number(result, pointer)?.ok_or_else(|| format!("the result has no {pointer}"))
+        };
+        let bytes = |pointer: &str| result.pointer(pointer).and_then(Value::as_u64);
+        let text = |value: &Value, key: &str| value[key].as_str().map(str::to_owned);
+        let server = &result["server"];
+        let interface = &result["interface"];
+        Ok(Measured {
+            download: required("/download/bandwidth")?,
+            upload: required("/upload/bandwidth")?,
+            ping: millis_to_seconds(required("/ping/latency")?),
+            jitter: number(result, "/ping/jitter")?.map(millis_to_seconds),
+            packet_loss: number(result, "/packetLoss")?.map(percent_to_ratio),
+            download_latency: number(result, "/download/latency/iqm")?.map(millis_to_seconds),
+            upload_latency: number(result, "/upload/latency/iqm")?.map(millis_to_seconds),
+            downloaded_bytes: bytes("/download/bytes"),
+            uploaded_bytes: bytes("/upload/bytes"),
+            server: server.is_object().then(|| Server {
+                id: server["id"].as_u64(),
+                name: text(server, "name"),
+                location: text(server, "location"),
+                country: text(server, "country"),
+                host: text(server, "host"),
+            }),
+            isp: text(result, "isp"),
+            result_url: result
+                .pointer("/result/url")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            client: (store_ip && interface.is_object()).then(|| Client {
+                internal_ip: text(interface, "internalIp"),
+                external_ip: text(interface, "externalIp"),
+                mac: text(interface, "macAddr"),
+            }),
+        })
+    }
+
+    /// A figure that cannot be real is a failed measurement, never a published one.
+    fn check_plausible(&self, max_bytes_per_second: f64) -> Result<(), Failure> {
+        let seconds = [
+            Some(self.ping),
+            self.jitter,
+            self.download_latency,
+            self.upload_latency,
+        ];
+        // Written as ranges so that NaN, which no range contains, is impossible too.
+        let bandwidths = 0.0..=max_bytes_per_second;
+        let impossible = !bandwidths.contains(&self.download)
+            || !bandwidths.contains(&self.upload)
+            || self.download == 0.0 && self.upload == 0.0
+            || seconds.iter().flatten().any(|s| !(0.0..).contains(s))
+            || self.packet_loss.is_some_and(|r| !(0.0..=1.0).contains(&r));
+        if !impossible {
+            return Ok(());
+        }
+        let loss = self
+            .packet_loss
+            .map_or("unknown".to_owned(), |r| r.to_string());
+        Err((
+            FailureReason::Implausible,
+            format!(
+                "download {} B/s, upload {} B/s, ping {} s, packet loss ratio {loss} \
+                 (ceiling {max_bytes_per_second} B/s)",
+                self.download, self.upload, self.ping
+            ),
+        ))
+    }
+
+    fn into_sample(self, base: Sample) -> Sample {
+        Sample {
+            outcome: Outcome::Success,
+            reason: None,
+            message: None,
+            download_bytes_per_second: Some(self.download),
+            upload_bytes_per_second: Some(self.upload),
+            ping_seconds: Some(self.ping),
+            jitter_seconds: self.jitter,
+            packet_loss_ratio: self.packet_loss,
+            download_latency_seconds: self.download_latency,
+            upload_latency_seconds: self.upload_latency,
+            downloaded_bytes: self.downloaded_bytes,
+            uploaded_bytes: self.uploaded_bytes,
+            server: self.server.map(Arc::new),
+            isp: self.isp.map(Arc::from),
+            result_url: self.result_url,
+            client: self.client,
+            ..base
+        }
+    }
+}
+
+/// A number at `pointer`, `None` when absent; present but not a number is a parse failure.
+fn number(value: &Value, pointer: &str) -> Result<Option<f64>, String> {
+    match value.pointer(pointer) {
+        None | Some(Value::Null) => Ok(None),
+        Some(found) => found
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| format!("{pointer} is not a number: {found}")),
+    }
+}
+
+/// `value / scale`, snapped to the nearest `1/scale` when it is that within rounding, so
+/// `11.217000000000001` ms becomes exactly `0.011217` s and stores compactly.
+fn rescale(value: f64, factor: f64) -> f64 {
+    let micro = value * factor;
+    let snapped = micro.round();
+    if (micro - snapped).abs() <= 1e-6 * snapped.abs().max(1.0) {
+        snapped / 1e6
+    } else {
+        micro / 1e6
+    }
+}
+
+fn millis_to_seconds(millis: f64) -> f64 {
+    rescale(millis, 1e3)
+}
+
+fn percent_to_ratio(percent: f64) -> f64 {
+    rescale(percent, 1e4)
+}
+
+#[cfg(test)]
+mod tests;

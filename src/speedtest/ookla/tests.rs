@@ -1,0 +1,365 @@
+//! One test per recorded CLI behaviour in `tests/fixtures/`, plus the synthetic edge cases.
+
+use super::*;
+use crate::sample::Trigger;
+use crate::time::Timestamp;
+
+const OPTIONS: ParseOptions = ParseOptions {
+    store_ip: false,
+    max_bytes_per_second: 12.5e9,
+};
+
+macro_rules! fixture {
+    ($name:literal) => {
+        RunOutput {
+            stdout: include_bytes!(concat!("../../../tests/fixtures/", $name, ".stdout")).to_vec(),
+            stderr: include_bytes!(concat!("../../../tests/fixtures/", $name, ".stderr")).to_vec(),
+            exit: Exit::Code(
+                include_str!(concat!("../../../tests/fixtures/", $name, ".rc"))
+                    .trim()
+                    .parse()
+                    .unwrap(),
+            ),
+        }
+    };
+}
+
+fn base() -> Sample {
+    Sample {
+        duration_seconds: Some(21.5),
+        ..Sample::empty(Timestamp::from_millis(1_700_000_000_000), Trigger::Manual)
+    }
+}
+
+fn run(output: &RunOutput) -> Sample {
+    parse(output, base(), &OPTIONS)
+}
+
+fn failure(output: &RunOutput) -> (FailureReason, String) {
+    let sample = run(output);
+    assert_eq!(sample.outcome, Outcome::Failure);
+    assert_eq!(
+        sample.download_bytes_per_second, None,
+        "no figures on failure"
+    );
+    (sample.reason.unwrap(), sample.message.unwrap())
+}
+
+fn output(stdout: &str, stderr: &str, exit: Exit) -> RunOutput {
+    RunOutput {
+        stdout: stdout.as_bytes().to_vec(),
+        stderr: stderr.as_bytes().to_vec(),
+        exit,
+    }
+}
+
+#[test]
+fn full_1_2_result_in_base_units_despite_an_error_line_on_stderr() {
+    let sample = run(&fixture!("ok-1.2-with-loaded-latency"));
+    assert_eq!(sample.outcome, Outcome::Success);
+    assert_eq!(sample.reason, None);
+    assert_eq!(sample.message, None);
+    assert_eq!(
+        sample.duration_seconds,
+        Some(21.5),
+        "duration is the runner's"
+    );
+    assert_eq!(sample.download_bytes_per_second, Some(92_727_670.0));
+    assert_eq!(sample.upload_bytes_per_second, Some(31_664_073.0));
+    assert_eq!(sample.ping_seconds, Some(0.005631));
+    assert_eq!(sample.jitter_seconds, Some(0.00048));
+    assert_eq!(sample.packet_loss_ratio, Some(0.0));
+    assert_eq!(sample.download_latency_seconds, Some(0.008052));
+    assert_eq!(sample.upload_latency_seconds, Some(0.007308));
+    assert_eq!(sample.downloaded_bytes, Some(1_170_034_775));
+    assert_eq!(sample.uploaded_bytes, Some(416_603_849));
+    assert_eq!(
+        sample.server.as_deref(),
+        Some(&Server {
+            id: Some(57318),
+            name: Some("Zzoomm Plc".into()),
+            location: Some("Slough".into()),
+            country: Some("United Kingdom".into()),
+            host: Some("speedtest.zzoomm.com".into()),
+        })
+    );
+    assert_eq!(sample.isp.as_deref(), Some("Giganet Limited"));
+    assert_eq!(
+        sample.result_url.as_deref(),
+        Some("https://www.speedtest.net/result/c/52186b28-ae1e-406d-a8b8-2a4ffd80f9e5")
+    );
+    assert_eq!(sample.client, None, "no addresses without --store-ip");
+}
+
+#[test]
+fn store_ip_keeps_the_client_addresses() {
+    let options = ParseOptions {
+        store_ip: true,
+        ..OPTIONS
+    };
+    let sample = parse(&fixture!("ok-1.2-with-loaded-latency"), base(), &options);
+    assert_eq!(
+        sample.client,
+        Some(Client {
+            internal_ip: Some("192.0.2.3".into()),
+            external_ip: Some("203.0.113.3".into()),
+            mac: Some("00:00:5E:00:53:03".into()),
+        })
+    );
+}
+
+#[test]
+fn pretty_printed_result() {
+    let sample = run(&fixture!("ok-1.2-pretty"));
+    assert_eq!(sample.outcome, Outcome::Success);
+    assert_eq!(sample.download_bytes_per_second, Some(39_924_051.0));
+    assert_eq!(sample.ping_seconds, Some(0.01228));
+    assert_eq!(sample.upload_latency_seconds, Some(0.019651));
+    assert_eq!(sample.isp.as_deref(), Some("Test ISP"));
+}
+
+#[test]
+fn pre_1_2_result_has_no_loaded_latency_and_snaps_long_floats() {
+    let sample = run(&fixture!("ok-pre-1.2-no-loaded-latency"));
+    assert_eq!(sample.outcome, Outcome::Success);
+    assert_eq!(sample.ping_seconds, Some(0.011217));
+    assert_eq!(sample.jitter_seconds, Some(0.000361));
+    assert_eq!(sample.download_latency_seconds, None);
+    assert_eq!(sample.upload_latency_seconds, None);
+    assert_eq!(sample.server.as_ref().and_then(|s| s.id), Some(50179));
+}
+
+#[test]
+fn missing_packet_loss_stays_unknown() {
+    let sample = run(&fixture!("ok-1.2-no-packet-loss"));
+    assert_eq!(sample.outcome, Outcome::Success);
+    assert_eq!(sample.packet_loss_ratio, None);
+    assert_eq!(sample.download_bytes_per_second, Some(116_953_549.0));
+    assert_eq!(sample.result_url.as_deref(), Some("REMOVED"));
+}
+
+#[test]
+fn dns_failure_is_no_connectivity_with_the_cli_words() {
+    let (reason, message) = failure(&fixture!("err-config-dns"));
+    assert_eq!(reason, FailureReason::NoConnectivity);
+    assert!(
+        message.contains("Configuration - Couldn't resolve host name (HostNotFoundException)"),
+        "{message}"
+    );
+    assert_eq!(
+        message
+            .matches("Could not retrieve or read configuration (Configuration)")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn pretty_printed_error_log_is_read_too() {
+    let (reason, message) = failure(&fixture!("err-config-dns-pretty"));
+    assert_eq!(reason, FailureReason::NoConnectivity);
+    assert!(
+        message.starts_with("Trying to get interface information"),
+        "{message}"
+    );
+    assert!(
+        !message.contains('{') && !message.contains("\"level\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn unreachable_network_is_no_connectivity() {
+    let (reason, message) = failure(&fixture!("err-config-connect"));
+    assert_eq!(reason, FailureReason::NoConnectivity);
+    assert!(
+        message.starts_with("Configuration - Couldn't connect to server (Network is unreachable)")
+    );
+}
+
+#[test]
+fn forbidden_configuration_is_an_exit_failure_with_status() {
+    let (reason, message) = failure(&fixture!("err-config-http403"));
+    assert_eq!(reason, FailureReason::Exit);
+    assert!(
+        message.starts_with(
+            "exit status 2: Configuration - Cannot retrieve configuration document (403)"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn limit_reached_is_rate_limited() {
+    let (reason, message) = failure(&fixture!("err-rate-limited"));
+    assert_eq!(reason, FailureReason::RateLimited);
+    assert!(message.starts_with("Limit reached:"), "{message}");
+}
+
+#[test]
+fn rate_limit_is_recognised_by_words_alone() {
+    let out = output(
+        "",
+        "[2026-11-24 18:53:09.295] [error] Limit reached:\n",
+        Exit::Code(1),
+    );
+    assert_eq!(failure(&out).0, FailureReason::RateLimited);
+}
+
+#[test]
+fn unknown_option_is_an_exit_failure_quoting_stderr() {
+    let (reason, message) = failure(&fixture!("err-unrecognized-option"));
+    assert_eq!(reason, FailureReason::Exit);
+    assert_eq!(
+        message,
+        "exit status 255: /usr/bin/speedtest: Unrecognized option: --bogus"
+    );
+}
+
+#[test]
+fn connection_refused_is_no_connectivity() {
+    let (reason, message) = failure(&fixture!("err-connection-refused"));
+    assert_eq!(reason, FailureReason::NoConnectivity);
+    assert_eq!(message, "Error: [111] Connection refused");
+}
+
+#[test]
+fn error_object_on_stdout_is_read() {
+    let (reason, message) = failure(&fixture!("err-error-object"));
+    assert_eq!(reason, FailureReason::NoConnectivity);
+    assert_eq!(message, "Cannot open socket");
+}
+
+#[test]
+fn repeated_socket_errors_are_reported_once() {
+    let (reason, message) = failure(&fixture!("err-socket-burst"));
+    assert_eq!(reason, FailureReason::NoConnectivity);
+    assert_eq!(
+        message.matches("Cannot read from socket").count(),
+        1,
+        "{message}"
+    );
+}
+
+#[test]
+fn licence_banner_is_an_exit_failure() {
+    let (reason, message) = failure(&fixture!("err-license-not-accepted"));
+    assert_eq!(reason, FailureReason::Exit);
+    assert!(message.starts_with("exit status 1: You may only use this Speedtest software"));
+    assert!(message.len() <= MESSAGE_LIMIT + "…".len());
+}
+
+#[test]
+fn garbage_on_exit_0_is_a_parse_failure() {
+    let (reason, message) = failure(&output("<html>oops</html>\n", "", Exit::Code(0)));
+    assert_eq!(reason, FailureReason::Parse);
+    assert_eq!(message, "expected a JSON result, got: <html>oops</html>");
+}
+
+#[test]
+fn empty_output_on_exit_0_is_a_parse_failure() {
+    let (reason, message) = failure(&output("", "", Exit::Code(0)));
+    assert_eq!(reason, FailureReason::Parse);
+    assert_eq!(message, "speedtest exited 0 but printed no result");
+}
+
+#[test]
+fn result_without_bandwidth_is_a_parse_failure() {
+    let out = output(
+        r#"{"type":"result","ping":{"latency":3}}"#,
+        "",
+        Exit::Code(0),
+    );
+    assert_eq!(
+        failure(&out),
+        (
+            FailureReason::Parse,
+            "the result has no /download/bandwidth".into()
+        )
+    );
+}
+
+#[test]
+fn result_with_a_string_for_a_number_is_a_parse_failure() {
+    let out = output(
+        r#"{"type":"result","ping":{"latency":"fast"},"download":{"bandwidth":1},"upload":{"bandwidth":1}}"#,
+        "",
+        Exit::Code(0),
+    );
+    assert_eq!(
+        failure(&out),
+        (
+            FailureReason::Parse,
+            "/ping/latency is not a number: \"fast\"".into()
+        )
+    );
+}
+
+fn result_with(download: &str, upload: &str, loss: &str) -> RunOutput {
+    let json = format!(
+        r#"{{"type":"result","ping":{{"latency":5}},"download":{{"bandwidth":{download}}},"upload":{{"bandwidth":{upload}}},"packetLoss":{loss}}}"#
+    );
+    output(&json, "", Exit::Code(0))
+}
+
+#[test]
+fn zero_download_and_upload_is_implausible() {
+    let (reason, message) = failure(&result_with("0", "0", "0"));
+    assert_eq!(reason, FailureReason::Implausible);
+    assert_eq!(
+        message,
+        "download 0 B/s, upload 0 B/s, ping 0.005 s, packet loss ratio 0 (ceiling 12500000000 B/s)"
+    );
+}
+
+#[test]
+fn negative_bandwidth_loss_over_100_and_above_ceiling_are_implausible() {
+    for (down, up, loss) in [("-1", "5", "0"), ("5", "5", "150"), ("2e10", "5", "0")] {
+        assert_eq!(
+            failure(&result_with(down, up, loss)).0,
+            FailureReason::Implausible,
+            "{down} {up} {loss}"
+        );
+    }
+    let fine = run(&result_with("0", "5", "1.5"));
+    assert_eq!(
+        fine.outcome,
+        Outcome::Success,
+        "only one direction zero is possible"
+    );
+    assert_eq!(fine.packet_loss_ratio, Some(0.015));
+}
+
+#[test]
+fn result_with_non_zero_exit_is_not_trusted() {
+    let mut out = fixture!("ok-1.2-with-loaded-latency");
+    out.exit = Exit::Code(3);
+    let (reason, message) = failure(&out);
+    assert_eq!(reason, FailureReason::NoConnectivity, "{message}");
+}
+
+#[test]
+fn signal_death_names_the_signal() {
+    let (reason, message) = failure(&output("", "", Exit::Signal(11)));
+    assert_eq!(reason, FailureReason::Exit);
+    assert_eq!(message, "killed by signal 11");
+}
+
+#[test]
+fn long_messages_are_cut_on_a_character_boundary() {
+    let long = "é".repeat(400);
+    let cut = truncate(&long);
+    assert!(cut.ends_with('…'));
+    assert!(cut.len() <= MESSAGE_LIMIT + "…".len());
+}
+
+#[test]
+fn a_pretty_printed_error_log_alone_gives_its_message() {
+    let stderr = "{\n    \"type\": \"log\",\n    \"message\": \"Configuration - Could not retrieve or read configuration (ConfigurationError)\",\n    \"level\": \"error\"\n}\n";
+    let (reason, message) = failure(&output("", stderr, Exit::Code(2)));
+    assert_eq!(reason, FailureReason::Exit);
+    assert_eq!(
+        message,
+        "exit status 2: Configuration - Could not retrieve or read configuration (ConfigurationError)"
+    );
+}

@@ -1,0 +1,495 @@
+//! The compact, versioned byte form of a sample as it lies in the store.
+//!
+//! Layout of version 1: `version, kind, presence varint, fields…` where `kind` packs outcome and
+//! trigger and each bit of `presence` says whether an optional field follows, in field order.
+//! Decimal figures that are whole multiples of their unit (bytes/s, µs, 1e-6 of a ratio, ms of
+//! duration) are stored as varints; any other float falls back to its 8 raw bytes, so every
+//! value survives exactly. Server and ISP are references into the dictionary table, because
+//! nearly every sample repeats them.
+
+use crate::sample::{Client, FailureReason, Outcome, Sample, Trigger};
+use crate::time::Timestamp;
+
+pub const VERSION: u8 = 1;
+
+/// A value the codec cannot read: another program's bytes, or a future version.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DecodeError {
+    #[error("sample format version {0} is newer than this program understands; upgrade")]
+    UnknownVersion(u8),
+    #[error("sample record is truncated or malformed")]
+    Malformed,
+    #[error("sample refers to dictionary entry {0}, which does not exist")]
+    MissingDictionaryEntry(u64),
+}
+
+/// Field bits of the presence mask, in the order the fields are written.
+mod bit {
+    pub const DURATION: u32 = 1 << 0;
+    pub const DOWNLOAD: u32 = 1 << 1;
+    pub const UPLOAD: u32 = 1 << 2;
+    pub const PING: u32 = 1 << 3;
+    pub const JITTER: u32 = 1 << 4;
+    pub const LOSS: u32 = 1 << 5;
+    pub const DOWNLOAD_LATENCY: u32 = 1 << 6;
+    pub const UPLOAD_LATENCY: u32 = 1 << 7;
+    pub const DOWNLOADED: u32 = 1 << 8;
+    pub const UPLOADED: u32 = 1 << 9;
+    pub const REASON: u32 = 1 << 10;
+    pub const MESSAGE: u32 = 1 << 11;
+    pub const SERVER: u32 = 1 << 12;
+    pub const ISP: u32 = 1 << 13;
+    pub const RESULT_URL: u32 = 1 << 14;
+    pub const CLIENT: u32 = 1 << 15;
+}
+
+/// Units in which the figures are usually whole numbers.
+const PER_SECOND: f64 = 1.0;
+const MICROS: f64 = 1e6;
+const MILLIS: f64 = 1e3;
+
+const OOKLA_RESULT_PREFIX: &str = "https://www.speedtest.net/result/c/";
+const URL_RAW: u8 = 0;
+const URL_OOKLA_UUID: u8 = 1;
+
+/// References into the dictionary, resolved by the store before encoding.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DictionaryRefs {
+    pub server: Option<u64>,
+    pub isp: Option<u64>,
+}
+
+pub fn encode(sample: &Sample, refs: DictionaryRefs) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.push(VERSION);
+    out.push(outcome_code(sample.outcome) | trigger_code(sample.trigger) << 2);
+    let floats = [
+        (bit::DURATION, sample.duration_seconds, MILLIS),
+        (bit::DOWNLOAD, sample.download_bytes_per_second, PER_SECOND),
+        (bit::UPLOAD, sample.upload_bytes_per_second, PER_SECOND),
+        (bit::PING, sample.ping_seconds, MICROS),
+        (bit::JITTER, sample.jitter_seconds, MICROS),
+        (bit::LOSS, sample.packet_loss_ratio, MICROS),
+        (
+            bit::DOWNLOAD_LATENCY,
+            sample.download_latency_seconds,
+            MICROS,
+        ),
+        (bit::UPLOAD_LATENCY, sample.upload_latency_seconds, MICROS),
+    ];
+    let mut presence = 0;
+    for (flag, value, _) in floats {
+        presence |= if value.is_some() { flag } else { 0 };
+    }
+    let optional = [
+        (bit::DOWNLOADED, sample.downloaded_bytes.is_some()),
+        (bit::UPLOADED, sample.uploaded_bytes.is_some()),
+        (bit::REASON, sample.reason.is_some()),
+        (bit::MESSAGE, sample.message.is_some()),
+        (bit::SERVER, refs.server.is_some()),
+        (bit::ISP, refs.isp.is_some()),
+        (bit::RESULT_URL, sample.result_url.is_some()),
+        (bit::CLIENT, sample.client.is_some()),
+    ];
+    for (flag, present) in optional {
+        presence |= if present { flag } else { 0 };
+    }
+    put_varint(&mut out, u64::from(presence));
+    for value in floats
+        .iter()
+        .filter_map(|(_, value, unit)| value.map(|v| (v, *unit)))
+    {
+        put_float(&mut out, value.0, value.1);
+    }
+    for value in [sample.downloaded_bytes, sample.uploaded_bytes]
+        .into_iter()
+        .flatten()
+    {
+        put_varint(&mut out, value);
+    }
+    if let Some(reason) = sample.reason {
+        out.push(reason_code(reason));
+    }
+    if let Some(message) = &sample.message {
+        put_str(&mut out, message);
+    }
+    for reference in [refs.server, refs.isp].into_iter().flatten() {
+        put_varint(&mut out, reference);
+    }
+    if let Some(url) = &sample.result_url {
+        put_result_url(&mut out, url);
+    }
+    if let Some(client) = &sample.client {
+        for part in [&client.internal_ip, &client.external_ip, &client.mac] {
+            put_optional_str(&mut out, part.as_deref());
+        }
+    }
+    out
+}
+
+/// A decoded record whose dictionary references the store still has to resolve.
+pub struct Decoded {
+    pub sample: Sample,
+    pub refs: DictionaryRefs,
+}
+
+pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    let mut input = Reader(bytes);
+    let version = input.byte()?;
+    if version != VERSION {
+        return Err(DecodeError::UnknownVersion(version));
+    }
+    let kind = input.byte()?;
+    let outcome = outcome_from(kind & 0b11)?;
+    let trigger = trigger_from(kind >> 2 & 0b11)?;
+    let presence = u32::try_from(input.varint()?).map_err(|_| DecodeError::Malformed)?;
+    let has = |flag: u32| presence & flag != 0;
+    let mut float = |flag: u32, unit: f64| -> Result<Option<f64>, DecodeError> {
+        if has(flag) {
+            input.float(unit).map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let mut sample = Sample {
+        outcome,
+        duration_seconds: float(bit::DURATION, MILLIS)?,
+        download_bytes_per_second: float(bit::DOWNLOAD, PER_SECOND)?,
+        upload_bytes_per_second: float(bit::UPLOAD, PER_SECOND)?,
+        ping_seconds: float(bit::PING, MICROS)?,
+        jitter_seconds: float(bit::JITTER, MICROS)?,
+        packet_loss_ratio: float(bit::LOSS, MICROS)?,
+        download_latency_seconds: float(bit::DOWNLOAD_LATENCY, MICROS)?,
+        upload_latency_seconds: float(bit::UPLOAD_LATENCY, MICROS)?,
+        ..Sample::empty(time, trigger)
+    };
+    if has(bit::DOWNLOADED) {
+        sample.downloaded_bytes = Some(input.varint()?);
+    }
+    if has(bit::UPLOADED) {
+        sample.uploaded_bytes = Some(input.varint()?);
+    }
+    if has(bit::REASON) {
+        sample.reason = Some(reason_from(input.byte()?)?);
+    }
+    if has(bit::MESSAGE) {
+        sample.message = Some(input.string()?);
+    }
+    let refs = DictionaryRefs {
+        server: has(bit::SERVER).then(|| input.varint()).transpose()?,
+        isp: has(bit::ISP).then(|| input.varint()).transpose()?,
+    };
+    if has(bit::RESULT_URL) {
+        sample.result_url = Some(input.result_url()?);
+    }
+    if has(bit::CLIENT) {
+        sample.client = Some(Client {
+            internal_ip: input.optional_string()?,
+            external_ip: input.optional_string()?,
+            mac: input.optional_string()?,
+        });
+    }
+    if !input.0.is_empty() {
+        return Err(DecodeError::Malformed);
+    }
+    Ok(Decoded { sample, refs })
+}
+
+fn outcome_code(outcome: Outcome) -> u8 {
+    match outcome {
+        Outcome::Success => 0,
+        Outcome::Failure => 1,
+        Outcome::Skipped => 2,
+    }
+}
+
+fn outcome_from(code: u8) -> Result<Outcome, DecodeError> {
+    [Outcome::Success, Outcome::Failure, Outcome::Skipped]
+        .into_iter()
+        .find(|o| outcome_code(*o) == code)
+        .ok_or(DecodeError::Malformed)
+}
+
+fn trigger_code(trigger: Trigger) -> u8 {
+    match trigger {
+        Trigger::Schedule => 0,
+        Trigger::Manual => 1,
+        Trigger::Retest => 2,
+    }
+}
+
+fn trigger_from(code: u8) -> Result<Trigger, DecodeError> {
+    [Trigger::Schedule, Trigger::Manual, Trigger::Retest]
+        .into_iter()
+        .find(|t| trigger_code(*t) == code)
+        .ok_or(DecodeError::Malformed)
+}
+
+/// Stable codes: the position in `FailureReason::ALL`, which only ever grows at the end.
+fn reason_code(reason: FailureReason) -> u8 {
+    FailureReason::ALL
+        .iter()
+        .position(|r| *r == reason)
+        .and_then(|p| u8::try_from(p).ok())
+        .unwrap_or(u8::MAX)
+}
+
+fn reason_from(code: u8) -> Result<FailureReason, DecodeError> {
+    FailureReason::ALL
+        .get(usize::from(code))
+        .copied()
+        .ok_or(DecodeError::Malformed)
+}
+
+pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Largest count of units stored as a varint; beyond it `f64` is no longer exact per unit.
+const EXACT_LIMIT: f64 = (1u64 << 52) as f64;
+
+/// An even varint `2n` means `n` units; the odd varint `1` means 8 raw little-endian bytes follow.
+fn put_float(out: &mut Vec<u8>, value: f64, unit: f64) {
+    let units = (value * unit).round();
+    // Compared with what decoding will compute, so -0.0 and near misses take the raw path.
+    let exact = (0.0..EXACT_LIMIT).contains(&units)
+        && ((units as u64) as f64 / unit).to_bits() == value.to_bits();
+    if exact {
+        put_varint(out, (units as u64) << 1);
+    } else {
+        put_varint(out, 1);
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+}
+
+pub fn put_str(out: &mut Vec<u8>, text: &str) {
+    put_varint(out, text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+}
+
+pub fn put_optional_str(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(text) => {
+            out.push(1);
+            put_str(out, text);
+        }
+        None => out.push(0),
+    }
+}
+
+fn put_result_url(out: &mut Vec<u8>, url: &str) {
+    match url.strip_prefix(OOKLA_RESULT_PREFIX).and_then(parse_uuid) {
+        Some(uuid) => {
+            out.push(URL_OOKLA_UUID);
+            out.extend_from_slice(&uuid);
+        }
+        None => {
+            out.push(URL_RAW);
+            put_str(out, url);
+        }
+    }
+}
+
+/// The 16 bytes of a lower-case hyphenated UUID, only if formatting them gives `text` back.
+fn parse_uuid(text: &str) -> Option<[u8; 16]> {
+    let hex: String = text.split('-').collect();
+    if text.len() != 36 || hex.len() != 32 {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    (format_uuid(&bytes) == text).then_some(bytes)
+}
+
+fn format_uuid(bytes: &[u8; 16]) -> String {
+    let mut text = String::with_capacity(36);
+    for (i, byte) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            text.push('-');
+        }
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text
+}
+
+/// A cursor over a record's bytes; every read fails cleanly at the end of input.
+pub struct Reader<'a>(pub &'a [u8]);
+
+impl Reader<'_> {
+    pub fn byte(&mut self) -> Result<u8, DecodeError> {
+        let (&first, rest) = self.0.split_first().ok_or(DecodeError::Malformed)?;
+        self.0 = rest;
+        Ok(first)
+    }
+
+    fn take(&mut self, len: usize) -> Result<&[u8], DecodeError> {
+        let (head, rest) = self.0.split_at_checked(len).ok_or(DecodeError::Malformed)?;
+        self.0 = rest;
+        Ok(head)
+    }
+
+    pub fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.byte()?;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::Malformed)
+    }
+
+    fn float(&mut self, unit: f64) -> Result<f64, DecodeError> {
+        let tag = self.varint()?;
+        if tag & 1 == 0 {
+            return Ok((tag >> 1) as f64 / unit);
+        }
+        let raw = self.take(8)?;
+        let raw: [u8; 8] = raw.try_into().map_err(|_| DecodeError::Malformed)?;
+        Ok(f64::from_le_bytes(raw))
+    }
+
+    pub fn string(&mut self) -> Result<String, DecodeError> {
+        let len = usize::try_from(self.varint()?).map_err(|_| DecodeError::Malformed)?;
+        let bytes = self.take(len)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::Malformed)
+    }
+
+    pub fn optional_string(&mut self) -> Result<Option<String>, DecodeError> {
+        match self.byte()? {
+            0 => Ok(None),
+            1 => self.string().map(Some),
+            _ => Err(DecodeError::Malformed),
+        }
+    }
+
+    fn result_url(&mut self) -> Result<String, DecodeError> {
+        match self.byte()? {
+            URL_RAW => self.string(),
+            URL_OOKLA_UUID => {
+                let raw: [u8; 16] = self
+                    .take(16)?
+                    .try_into()
+                    .map_err(|_| DecodeError::Malformed)?;
+                Ok(format!("{OOKLA_RESULT_PREFIX}{}", format_uuid(&raw)))
+            }
+            _ => Err(DecodeError::Malformed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(sample: &Sample) -> Sample {
+        let bytes = encode(sample, DictionaryRefs::default());
+        decode(sample.time, &bytes).unwrap().sample
+    }
+
+    #[test]
+    fn typical_success_is_small_and_exact() {
+        let sample = Sample {
+            duration_seconds: Some(21.347),
+            download_bytes_per_second: Some(92_727_670.0),
+            upload_bytes_per_second: Some(31_664_073.0),
+            ping_seconds: Some(0.005631),
+            jitter_seconds: Some(0.00048),
+            packet_loss_ratio: Some(0.0),
+            download_latency_seconds: Some(0.008052),
+            upload_latency_seconds: Some(0.007308),
+            downloaded_bytes: Some(1_170_034_775),
+            uploaded_bytes: Some(416_603_849),
+            result_url: Some(format!(
+                "{OOKLA_RESULT_PREFIX}52186b28-ae1e-406d-a8b8-2a4ffd80f9e5"
+            )),
+            ..Sample::empty(Timestamp::from_millis(1), Trigger::Schedule)
+        };
+        let refs = DictionaryRefs {
+            server: Some(3),
+            isp: Some(4),
+        };
+        let bytes = encode(&sample, refs);
+        assert!(bytes.len() <= 64, "{} bytes", bytes.len());
+        let decoded = decode(sample.time, &bytes).unwrap();
+        assert_eq!(decoded.sample, sample);
+        assert_eq!(decoded.refs, refs);
+    }
+
+    #[test]
+    fn awkward_floats_fall_back_to_raw_bytes() {
+        let sample = Sample {
+            download_bytes_per_second: Some(0.1),
+            upload_bytes_per_second: Some(-0.0),
+            ping_seconds: Some(f64::NAN),
+            jitter_seconds: Some(1e300),
+            ..Sample::empty(Timestamp::from_millis(1), Trigger::Manual)
+        };
+        let back = round_trip(&sample);
+        assert_eq!(back.download_bytes_per_second, Some(0.1));
+        assert_eq!(
+            back.upload_bytes_per_second.map(f64::to_bits),
+            Some((-0.0f64).to_bits())
+        );
+        assert!(back.ping_seconds.is_some_and(f64::is_nan));
+        assert_eq!(back.jitter_seconds, Some(1e300));
+    }
+
+    #[test]
+    fn non_canonical_urls_are_kept_verbatim() {
+        for url in [
+            "REMOVED",
+            "https://www.speedtest.net/result/c/52186B28-AE1E-406D-A8B8-2A4FFD80F9E5",
+            "https://www.speedtest.net/result/c/52186b28ae1e406da8b82a4ffd80f9e5xxxx",
+        ] {
+            let sample = Sample {
+                result_url: Some(url.into()),
+                ..Sample::empty(Timestamp::from_millis(1), Trigger::Manual)
+            };
+            assert_eq!(round_trip(&sample).result_url.as_deref(), Some(url));
+        }
+    }
+
+    #[test]
+    fn failure_with_client_round_trips() {
+        let sample = Sample {
+            client: Some(Client {
+                internal_ip: Some("192.0.2.1".into()),
+                external_ip: None,
+                mac: Some("00:00:5E:00:53:01".into()),
+            }),
+            ..Sample::failure(
+                Timestamp::from_millis(5),
+                Trigger::Retest,
+                FailureReason::OutputTooLarge,
+                "too much",
+            )
+        };
+        assert_eq!(round_trip(&sample), sample);
+    }
+
+    #[test]
+    fn rejects_unknown_versions_and_truncation() {
+        assert_eq!(
+            decode(Timestamp::from_millis(0), &[9, 0, 0]).err(),
+            Some(DecodeError::UnknownVersion(9))
+        );
+        let sample = Sample::failure(
+            Timestamp::from_millis(0),
+            Trigger::Manual,
+            FailureReason::Exit,
+            "x",
+        );
+        let bytes = encode(&sample, DictionaryRefs::default());
+        for cut in 0..bytes.len() {
+            assert!(decode(sample.time, &bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}

@@ -1,0 +1,398 @@
+//! The redb file that keeps every sample, keyed by start time in milliseconds.
+
+mod codec;
+mod dictionary;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use redb::{
+    ConcurrencyMode, Database, DatabaseError, Durability, ReadOnlyDatabase, ReadTransaction,
+    ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableError,
+    WriteTransaction,
+};
+
+pub use codec::DecodeError;
+use dictionary::Entry;
+
+use crate::sample::Sample;
+use crate::time::Timestamp;
+
+/// Samples by start time (ms since the epoch); values in the compact codec.
+const SAMPLES: TableDefinition<u64, &[u8]> = TableDefinition::new("samples_v1");
+/// Server and ISP records by number, so that samples refer to them in a byte or two.
+const DICTIONARY: TableDefinition<u64, &[u8]> = TableDefinition::new("dictionary_v1");
+/// The same records, from their bytes to their number, for interning on write.
+const DICTIONARY_INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("dictionary_index_v1");
+
+/// The first bytes of every redb file: a non-empty file without them is not ours to open.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// Why the store could not do what was asked. Each message names the file and the way out.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "database {path} is locked by another process (is internet-monitor already running with this --db?)"
+    )]
+    Locked { path: PathBuf },
+    #[error(
+        "{path} is not an internet-monitor database (not a redb file); it was left untouched: pass another --db"
+    )]
+    NotRedb { path: PathBuf },
+    #[error("database {path} was opened read-only and cannot be written")]
+    ReadOnly { path: PathBuf },
+    #[error("database {path} does not exist: check --db")]
+    Missing { path: PathBuf },
+    #[error(
+        "cannot open database {path}: {source} (is its directory there and writable? see --db)"
+    )]
+    Open { path: PathBuf, source: io::Error },
+    #[error("database {path} is damaged: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("database {path}: {source}")]
+    Redb { path: PathBuf, source: redb::Error },
+    #[error("database {path} holds an unreadable sample at {time}: {source}")]
+    Decode {
+        path: PathBuf,
+        time: Timestamp,
+        source: DecodeError,
+    },
+}
+
+enum Handle {
+    Writer(Database),
+    Reader(ReadOnlyDatabase),
+}
+
+/// An open database. Writers are exclusive; read-only handles may follow a writer's commits.
+pub struct Store {
+    path: PathBuf,
+    handle: Handle,
+    /// Dictionary entries already read: they never change once written.
+    dictionary: RwLock<HashMap<u64, Entry>>,
+}
+
+impl Store {
+    /// Opens the database for writing, creating it if the file does not exist or is empty.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        refuse_foreign_file(path)?;
+        let db = redb::Builder::new()
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .create(path)
+            .map_err(|err| open_error(path, err))?;
+        let store = Store::with_handle(path, Handle::Writer(db));
+        // Create the tables up front, so readers never meet a file without them.
+        store.write(|txn| {
+            Tables::open(txn).map_err(|e| store.redb(e))?;
+            Ok::<_, StoreError>(())
+        })?;
+        Ok(store)
+    }
+
+    /// Opens an existing database without changing it; works while a writer has it open.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing { path: path.into() });
+        }
+        refuse_foreign_file(path)?;
+        let db = redb::Builder::new()
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .open_read_only(path)
+            .map_err(|err| open_error(path, err))?;
+        Ok(Store::with_handle(path, Handle::Reader(db)))
+    }
+
+    fn with_handle(path: &Path, handle: Handle) -> Self {
+        Store {
+            path: path.into(),
+            handle,
+            dictionary: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores a new sample durably and returns it as stored: if another sample already has its
+    /// millisecond (a clock stepped back), it moves to the next free one.
+    pub fn append(&self, sample: &Sample) -> Result<Sample, StoreError> {
+        self.write(|txn| {
+            let mut tables = Tables::open(txn).map_err(|e| self.redb(e))?;
+            let mut key = sample.time.as_millis();
+            while tables.samples.get(key).map_err(|e| self.redb(e))?.is_some() {
+                key = key.saturating_add(1);
+            }
+            let stored = Sample {
+                time: Timestamp::from_millis(key),
+                ..sample.clone()
+            };
+            tables.insert(&stored).map_err(|e| self.redb(e))?;
+            Ok(stored)
+        })
+    }
+
+    /// Stores every sample whose time is not taken yet, in one durable transaction, and returns
+    /// how many were new: re-importing the same samples adds nothing. The first `Err` from
+    /// `samples` abandons the transaction, so nothing of the batch is stored.
+    pub fn import<E: From<StoreError>>(
+        &self,
+        samples: impl IntoIterator<Item = Result<Sample, E>>,
+    ) -> Result<u64, E> {
+        self.write(|txn| {
+            let mut tables = Tables::open(txn).map_err(|e| self.redb(e))?;
+            let mut added = 0;
+            for sample in samples {
+                let sample = sample?;
+                let taken = tables.samples.get(sample.time.as_millis());
+                if taken.map_err(|e| self.redb(e))?.is_none() {
+                    tables.insert(&sample).map_err(|e| self.redb(e))?;
+                    added += 1;
+                }
+            }
+            Ok(added)
+        })
+    }
+
+    /// Calls `visit` on each sample with `from <= time < to`, oldest first, reading only that
+    /// part of the table.
+    pub fn for_each<E: From<StoreError>>(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        mut visit: impl FnMut(Sample) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let txn = self.begin_read()?;
+        let Some(samples) = self.open_samples(&txn)? else {
+            return Ok(());
+        };
+        let range = samples
+            .range(from.as_millis()..to.as_millis())
+            .map_err(|e| self.redb(e))?;
+        for entry in range {
+            let (key, value) = entry.map_err(|e| self.redb(e))?;
+            let sample = self.decode(&txn, key.value(), value.value())?;
+            visit(sample)?;
+        }
+        Ok(())
+    }
+
+    /// The samples with `from <= time < to`, oldest first.
+    pub fn range(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Sample>, StoreError> {
+        let mut found = Vec::new();
+        self.for_each(from, to, |sample| {
+            found.push(sample);
+            Ok::<_, StoreError>(())
+        })?;
+        Ok(found)
+    }
+
+    /// The newest sample, if any.
+    pub fn latest(&self) -> Result<Option<Sample>, StoreError> {
+        let txn = self.begin_read()?;
+        let Some(samples) = self.open_samples(&txn)? else {
+            return Ok(None);
+        };
+        let Some((key, value)) = samples.last().map_err(|e| self.redb(e))? else {
+            return Ok(None);
+        };
+        self.decode(&txn, key.value(), value.value()).map(Some)
+    }
+
+    /// How many samples are stored, without reading them.
+    pub fn len(&self) -> Result<u64, StoreError> {
+        let txn = self.begin_read()?;
+        match self.open_samples(&txn)? {
+            Some(samples) => samples.len().map_err(|e| self.redb(e)),
+            None => Ok(0),
+        }
+    }
+
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        self.len().map(|len| len == 0)
+    }
+
+    /// Runs `work` in a write transaction and commits it durably; an error abandons it.
+    fn write<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&WriteTransaction) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let Handle::Writer(db) = &self.handle else {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            }
+            .into());
+        };
+        let mut txn = db.begin_write().map_err(|e| self.redb(e))?;
+        // Immediate is redb's default; said here because "stored" must mean "on disk".
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| self.redb(e))?;
+        let value = work(&txn)?;
+        txn.commit().map_err(|e| self.redb(e))?;
+        Ok(value)
+    }
+
+    fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
+        let txn = match &self.handle {
+            Handle::Writer(db) => db.begin_read(),
+            Handle::Reader(db) => db.begin_read(),
+        };
+        txn.map_err(|e| self.redb(e))
+    }
+
+    fn open_samples(
+        &self,
+        txn: &ReadTransaction,
+    ) -> Result<Option<redb::ReadOnlyTable<u64, &'static [u8]>>, StoreError> {
+        match txn.open_table(SAMPLES) {
+            Ok(table) => Ok(Some(table)),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(err) => Err(self.redb(err)),
+        }
+    }
+
+    fn decode(
+        &self,
+        txn: &ReadTransaction,
+        millis: u64,
+        bytes: &[u8],
+    ) -> Result<Sample, StoreError> {
+        let time = Timestamp::from_millis(millis);
+        let broken = |source| StoreError::Decode {
+            path: self.path.clone(),
+            time,
+            source,
+        };
+        let decoded = codec::decode(time, bytes).map_err(broken)?;
+        let mut sample = decoded.sample;
+        if let Some(id) = decoded.refs.server {
+            sample.server = Some(self.resolve(txn, id, time)?.server().map_err(broken)?);
+        }
+        if let Some(id) = decoded.refs.isp {
+            sample.isp = Some(self.resolve(txn, id, time)?.isp().map_err(broken)?);
+        }
+        Ok(sample)
+    }
+
+    fn resolve(
+        &self,
+        txn: &ReadTransaction,
+        id: u64,
+        time: Timestamp,
+    ) -> Result<Entry, StoreError> {
+        if let Some(entry) = self.cached(id) {
+            return Ok(entry);
+        }
+        let missing = || StoreError::Decode {
+            path: self.path.clone(),
+            time,
+            source: DecodeError::MissingDictionaryEntry(id),
+        };
+        let table = txn.open_table(DICTIONARY).map_err(|_| missing())?;
+        let bytes = table
+            .get(id)
+            .map_err(|e| self.redb(e))?
+            .ok_or_else(missing)?;
+        let entry = Entry::decode(bytes.value()).map_err(|source| StoreError::Decode {
+            path: self.path.clone(),
+            time,
+            source,
+        })?;
+        if let Ok(mut cache) = self.dictionary.write() {
+            cache.insert(id, entry.clone());
+        }
+        Ok(entry)
+    }
+
+    fn cached(&self, id: u64) -> Option<Entry> {
+        self.dictionary.read().ok()?.get(&id).cloned()
+    }
+
+    fn redb(&self, err: impl Into<redb::Error>) -> StoreError {
+        match err.into() {
+            redb::Error::Corrupted(detail) => StoreError::Corrupt {
+                path: self.path.clone(),
+                detail,
+            },
+            source => StoreError::Redb {
+                path: self.path.clone(),
+                source,
+            },
+        }
+    }
+}
+
+/// The tables a write transaction changes, opened once for all its samples.
+struct Tables<'txn> {
+    samples: Table<'txn, u64, &'static [u8]>,
+    dictionary: Table<'txn, u64, &'static [u8]>,
+    index: Table<'txn, &'static [u8], u64>,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, redb::Error> {
+        Ok(Tables {
+            samples: txn.open_table(SAMPLES)?,
+            dictionary: txn.open_table(DICTIONARY)?,
+            index: txn.open_table(DICTIONARY_INDEX)?,
+        })
+    }
+
+    fn insert(&mut self, sample: &Sample) -> Result<(), redb::Error> {
+        let refs = dictionary::intern(&mut self.dictionary, &mut self.index, sample)?;
+        let value = codec::encode(sample, refs);
+        self.samples
+            .insert(sample.time.as_millis(), value.as_slice())?;
+        Ok(())
+    }
+}
+
+/// Refuses a non-empty file that does not start like a redb file, before redb can touch it.
+fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
+    let mut head = Vec::with_capacity(REDB_MAGIC.len());
+    match File::open(path) {
+        Ok(file) => {
+            if let Err(source) = file.take(REDB_MAGIC.len() as u64).read_to_end(&mut head) {
+                return Err(StoreError::Open {
+                    path: path.into(),
+                    source,
+                });
+            }
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(StoreError::Open {
+                path: path.into(),
+                source,
+            });
+        }
+    }
+    if head.is_empty() || head == REDB_MAGIC {
+        Ok(())
+    } else {
+        Err(StoreError::NotRedb { path: path.into() })
+    }
+}
+
+fn open_error(path: &Path, err: DatabaseError) -> StoreError {
+    let path = path.to_path_buf();
+    match err {
+        DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
+            StoreError::Locked { path }
+        }
+        DatabaseError::Storage(redb::StorageError::Io(source)) => StoreError::Open { path, source },
+        DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => {
+            StoreError::Corrupt { path, detail }
+        }
+        other => StoreError::Redb {
+            path,
+            source: other.into(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

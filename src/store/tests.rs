@@ -1,0 +1,199 @@
+//! The store against real redb files in a temporary directory.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::sample::{FailureReason, Server, Trigger};
+
+fn success(millis: u64, download: f64) -> Sample {
+    Sample {
+        duration_seconds: Some(20.5),
+        download_bytes_per_second: Some(download),
+        upload_bytes_per_second: Some(2_000_000.0),
+        ping_seconds: Some(0.0125),
+        server: Some(Arc::new(Server {
+            id: Some(57318),
+            name: Some("Zzoomm Plc".into()),
+            location: Some("Slough".into()),
+            country: Some("United Kingdom".into()),
+            host: Some("speedtest.zzoomm.com".into()),
+        })),
+        isp: Some(Arc::from("Giganet Limited")),
+        ..Sample::empty(Timestamp::from_millis(millis), Trigger::Schedule)
+    }
+}
+
+fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("samples.redb")).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn appended_samples_come_back_in_time_order() {
+    let (_dir, store) = temp_store();
+    assert!(store.is_empty().unwrap());
+    assert_eq!(store.latest().unwrap(), None);
+    let failure = Sample::failure(
+        Timestamp::from_millis(2_000),
+        Trigger::Manual,
+        FailureReason::Timeout,
+        "killed",
+    );
+    store.append(&success(3_000, 3.0)).unwrap();
+    store.append(&failure).unwrap();
+    store.append(&success(1_000, 1.0)).unwrap();
+    assert_eq!(store.len().unwrap(), 3);
+    let all = store
+        .range(Timestamp::from_millis(0), Timestamp::from_millis(u64::MAX))
+        .unwrap();
+    assert_eq!(all, vec![success(1_000, 1.0), failure, success(3_000, 3.0)]);
+    assert_eq!(store.latest().unwrap(), Some(success(3_000, 3.0)));
+}
+
+#[test]
+fn range_includes_from_and_excludes_to() {
+    let (_dir, store) = temp_store();
+    for millis in [10, 20, 30] {
+        store.append(&success(millis, 1.0)).unwrap();
+    }
+    let times: Vec<u64> = store
+        .range(Timestamp::from_millis(10), Timestamp::from_millis(30))
+        .unwrap()
+        .iter()
+        .map(|s| s.time.as_millis())
+        .collect();
+    assert_eq!(times, vec![10, 20]);
+}
+
+#[test]
+fn a_taken_millisecond_moves_the_new_sample_on() {
+    let (_dir, store) = temp_store();
+    store.append(&success(5, 1.0)).unwrap();
+    let moved = store.append(&success(5, 2.0)).unwrap();
+    assert_eq!(moved.time, Timestamp::from_millis(6));
+    assert_eq!(store.len().unwrap(), 2);
+}
+
+#[test]
+fn server_and_isp_are_stored_once() {
+    let (_dir, store) = temp_store();
+    for millis in 0..50 {
+        store.append(&success(millis, 1.0)).unwrap();
+    }
+    let Handle::Writer(db) = &store.handle else {
+        panic!("writer expected");
+    };
+    let txn = db.begin_read().unwrap();
+    assert_eq!(txn.open_table(DICTIONARY).unwrap().len().unwrap(), 2);
+}
+
+#[test]
+fn import_skips_times_already_stored() {
+    let (_dir, store) = temp_store();
+    store.append(&success(1, 1.0)).unwrap();
+    let batch = [success(1, 9.0), success(2, 2.0)];
+    let added = store
+        .import(batch.iter().cloned().map(Ok::<_, StoreError>))
+        .unwrap();
+    assert_eq!(added, 1);
+    let again = store
+        .import(batch.iter().cloned().map(Ok::<_, StoreError>))
+        .unwrap();
+    assert_eq!(again, 0);
+    let all = store
+        .range(Timestamp::from_millis(0), Timestamp::from_millis(10))
+        .unwrap();
+    assert_eq!(
+        all,
+        vec![success(1, 1.0), success(2, 2.0)],
+        "first one wins"
+    );
+}
+
+#[test]
+fn an_error_in_the_batch_stores_nothing_of_it() {
+    let (_dir, store) = temp_store();
+    let batch = vec![
+        Ok(success(1, 1.0)),
+        Err(StoreError::Missing {
+            path: "line 2".into(),
+        }),
+    ];
+    assert!(store.import(batch).is_err());
+    assert_eq!(store.len().unwrap(), 0);
+}
+
+#[test]
+fn a_foreign_file_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    let content = b"these are my notes, not a database\n".repeat(200);
+    std::fs::write(&path, &content).unwrap();
+    for result in [Store::open(&path).err(), Store::open_read_only(&path).err()] {
+        let err = result.expect("must be refused");
+        assert!(matches!(err, StoreError::NotRedb { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is not an internet-monitor database (not a redb file); it was left untouched: pass another --db",
+                path.display()
+            )
+        );
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), content);
+}
+
+#[test]
+fn a_second_writer_is_told_the_file_is_locked() {
+    let (dir, _store) = temp_store();
+    let err = Store::open(&dir.path().join("samples.redb")).err().unwrap();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+}
+
+#[test]
+fn a_reader_sees_what_the_writer_committed() {
+    let (dir, store) = temp_store();
+    store.append(&success(1, 1.0)).unwrap();
+    let reader = Store::open_read_only(&dir.path().join("samples.redb")).unwrap();
+    assert_eq!(reader.latest().unwrap(), Some(success(1, 1.0)));
+    let err = reader.append(&success(2, 1.0)).unwrap_err();
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err}");
+}
+
+#[test]
+fn reading_a_missing_file_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.redb");
+    let err = Store::open_read_only(&path).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        format!("database {} does not exist: check --db", path.display())
+    );
+    assert!(!path.exists(), "reading must not create the file");
+}
+
+#[test]
+fn a_missing_directory_is_an_open_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Store::open(&dir.path().join("absent/samples.redb"))
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("is its directory there and writable?")
+    );
+}
+
+#[test]
+fn samples_survive_closing_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("samples.redb");
+    Store::open(&path)
+        .unwrap()
+        .append(&success(7, 7.0))
+        .unwrap();
+    let reopened = Store::open(&path).unwrap();
+    assert_eq!(reopened.latest().unwrap(), Some(success(7, 7.0)));
+}
