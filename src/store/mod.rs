@@ -46,19 +46,17 @@ pub enum StoreError {
     ReadOnly { path: PathBuf },
     #[error("database {path} does not exist: check --db")]
     Missing { path: PathBuf },
-    #[error(
-        "cannot open database {path}: {source} (is its directory there and writable? see --db)"
-    )]
-    Open { path: PathBuf, source: io::Error },
+    #[error("cannot open database {path}: {cause} (is its directory there and writable? see --db)")]
+    Open { path: PathBuf, cause: io::Error },
     #[error("database {path} is damaged: {detail}")]
     Corrupt { path: PathBuf, detail: String },
-    #[error("database {path}: {source}")]
-    Redb { path: PathBuf, source: redb::Error },
-    #[error("database {path} holds an unreadable sample at {time}: {source}")]
+    #[error("database {path}: {cause}")]
+    Redb { path: PathBuf, cause: redb::Error },
+    #[error("database {path} holds an unreadable sample at {time}: {cause}")]
     Decode {
         path: PathBuf,
         time: Timestamp,
-        source: DecodeError,
+        cause: DecodeError,
     },
 }
 
@@ -261,10 +259,10 @@ impl Store {
         bytes: &[u8],
     ) -> Result<Sample, StoreError> {
         let time = Timestamp::from_millis(millis);
-        let broken = |source| StoreError::Decode {
+        let broken = |cause| StoreError::Decode {
             path: self.path.clone(),
             time,
-            source,
+            cause,
         };
         let decoded = codec::decode(time, bytes).map_err(broken)?;
         let mut sample = decoded.sample;
@@ -289,17 +287,17 @@ impl Store {
         let missing = || StoreError::Decode {
             path: self.path.clone(),
             time,
-            source: DecodeError::MissingDictionaryEntry(id),
+            cause: DecodeError::MissingDictionaryEntry(id),
         };
         let table = txn.open_table(DICTIONARY).map_err(|_| missing())?;
         let bytes = table
             .get(id)
             .map_err(|e| self.redb(e))?
             .ok_or_else(missing)?;
-        let entry = Entry::decode(bytes.value()).map_err(|source| StoreError::Decode {
+        let entry = Entry::decode(bytes.value()).map_err(|cause| StoreError::Decode {
             path: self.path.clone(),
             time,
-            source,
+            cause,
         })?;
         if let Ok(mut cache) = self.dictionary.write() {
             cache.insert(id, entry.clone());
@@ -317,9 +315,9 @@ impl Store {
                 path: self.path.clone(),
                 detail,
             },
-            source => StoreError::Redb {
+            cause => StoreError::Redb {
                 path: self.path.clone(),
-                source,
+                cause,
             },
         }
     }
@@ -355,18 +353,18 @@ fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
     let mut head = Vec::with_capacity(REDB_MAGIC.len());
     match File::open(path) {
         Ok(file) => {
-            if let Err(source) = file.take(REDB_MAGIC.len() as u64).read_to_end(&mut head) {
+            if let Err(cause) = file.take(REDB_MAGIC.len() as u64).read_to_end(&mut head) {
                 return Err(StoreError::Open {
                     path: path.into(),
-                    source,
+                    cause,
                 });
             }
         }
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => {
+        Err(cause) => {
             return Err(StoreError::Open {
                 path: path.into(),
-                source,
+                cause,
             });
         }
     }
@@ -383,13 +381,13 @@ fn open_error(path: &Path, err: DatabaseError) -> StoreError {
         DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
             StoreError::Locked { path }
         }
-        DatabaseError::Storage(redb::StorageError::Io(source)) => StoreError::Open { path, source },
+        DatabaseError::Storage(redb::StorageError::Io(cause)) => StoreError::Open { path, cause },
         DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => {
             StoreError::Corrupt { path, detail }
         }
         other => StoreError::Redb {
             path,
-            source: other.into(),
+            cause: other.into(),
         },
     }
 }

@@ -1,0 +1,636 @@
+//! End to end: the real `internet-monitor` binary, a fake `speedtest` child process replaying
+//! recorded CLI output, and a real redb file in a temporary directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use internet_monitor::store::Store;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_internet-monitor");
+const FAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-speedtest");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// A temporary directory with a database path and a fake speedtest configured per test.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("samples.redb")
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `internet-monitor ARGS` with a clean environment for our variables.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command.args(args).env_remove("RUST_LOG");
+        for (key, _) in std::env::vars() {
+            if key.starts_with("INTERNET_MONITOR_") || key.starts_with("FAKE_SPEEDTEST_") {
+                command.env_remove(key);
+            }
+        }
+        command
+    }
+
+    /// `run-once` against the fake CLI replaying `fixture` in `mode`.
+    fn run_once(&self, fixture: &str, mode: &str, extra: &[&str]) -> Output {
+        let db = self.db();
+        let mut args = vec![
+            "run-once",
+            "--db",
+            db.to_str().unwrap(),
+            "--speedtest-bin",
+            FAKE,
+        ];
+        args.extend_from_slice(extra);
+        self.command(&args)
+            .env("FAKE_SPEEDTEST_FIXTURE", format!("{FIXTURES}/{fixture}"))
+            .env("FAKE_SPEEDTEST_MODE", mode)
+            .env("FAKE_SPEEDTEST_ARGS", self.path("args"))
+            .env("FAKE_SPEEDTEST_PIDS", self.path("pids"))
+            .output()
+            .expect("run internet-monitor")
+    }
+
+    fn export(&self, format: &str) -> Output {
+        let db = self.db();
+        self.command(&["export", "--db", db.to_str().unwrap(), "--format", format])
+            .output()
+            .expect("run export")
+    }
+
+    fn exported_samples(&self) -> Vec<Value> {
+        let output = self.export("jsonl");
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The one JSON object `run-once` prints.
+fn printed(output: &Output) -> Value {
+    let text = String::from_utf8(output.stdout.clone()).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "one line of JSON: {text:?} / {}",
+        stderr(output)
+    );
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Runs a test expected to fail and checks the stored sample is the printed one.
+fn assert_failure(env: &Env, output: &Output, reason: &str) -> Value {
+    assert_eq!(output.status.code(), Some(2), "stderr: {}", stderr(output));
+    let sample = printed(output);
+    assert_eq!(sample["outcome"], "failure");
+    assert_eq!(sample["reason"], reason);
+    assert!(sample["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(sample["download_bytes_per_second"].is_null());
+    assert_eq!(env.exported_samples(), vec![sample.clone()]);
+    sample
+}
+
+#[test]
+fn success_is_stored_printed_and_exported() {
+    let env = Env::new();
+    let output = env.run_once("ok-1.2-with-loaded-latency", "replay", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let sample = printed(&output);
+    assert_eq!(sample["outcome"], "success");
+    assert_eq!(sample["trigger"], "manual");
+    assert!(sample["reason"].is_null());
+    assert_eq!(sample["download_bytes_per_second"], 92_727_670.0);
+    assert_eq!(sample["ping_seconds"], 0.005631);
+    assert_eq!(sample["packet_loss_ratio"], 0.0);
+    assert_eq!(sample["server"]["name"], "Zzoomm Plc");
+    assert_eq!(sample["isp"], "Giganet Limited");
+    assert!(
+        sample["duration_seconds"]
+            .as_f64()
+            .is_some_and(|d| d >= 0.0)
+    );
+    assert!(sample["time"].as_str().unwrap().ends_with('Z'));
+    let text = String::from_utf8(output.stdout.clone()).unwrap();
+    for private in ["192.0.2.3", "203.0.113.3", "00:00:5E:00:53:03", "client"] {
+        assert!(
+            !text.contains(private),
+            "{private} must not be printed without --store-ip"
+        );
+    }
+    assert_eq!(env.exported_samples(), vec![sample]);
+}
+
+#[test]
+fn store_ip_keeps_the_addresses() {
+    let env = Env::new();
+    let output = env.run_once("ok-1.2-with-loaded-latency", "replay", &["--store-ip"]);
+    let sample = printed(&output);
+    assert_eq!(sample["client"]["external_ip"], "203.0.113.3");
+    assert_eq!(env.exported_samples(), vec![sample]);
+}
+
+#[test]
+fn the_cli_gets_the_exact_command_line() {
+    let env = Env::new();
+    let output = env.run_once(
+        "ok-1.2-pretty",
+        "replay",
+        &["--server-id", "1234", "--speedtest-arg=--interface=eth1"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let args = std::fs::read_to_string(env.path("args")).unwrap();
+    assert_eq!(
+        args.lines().collect::<Vec<_>>(),
+        vec![
+            "--format=json",
+            "--accept-license",
+            "--accept-gdpr",
+            "--progress=no",
+            "--server-id=1234",
+            "--interface=eth1",
+        ]
+    );
+}
+
+#[test]
+fn flags_read_their_environment_twins() {
+    let env = Env::new();
+    let output = env
+        .command(&["run-once"])
+        .env("INTERNET_MONITOR_DB", env.db())
+        .env("INTERNET_MONITOR_SPEEDTEST_BIN", FAKE)
+        .env("INTERNET_MONITOR_SERVER_ID", "77")
+        .env(
+            "FAKE_SPEEDTEST_FIXTURE",
+            format!("{FIXTURES}/ok-1.2-no-packet-loss"),
+        )
+        .env("FAKE_SPEEDTEST_ARGS", env.path("args"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        printed(&output)["packet_loss_ratio"].is_null(),
+        "absent stays null"
+    );
+    assert!(
+        std::fs::read_to_string(env.path("args"))
+            .unwrap()
+            .contains("--server-id=77")
+    );
+    assert_eq!(env.exported_samples().len(), 1);
+}
+
+#[test]
+fn reason_spawn_when_the_binary_is_missing() {
+    let env = Env::new();
+    let db = env.db();
+    let output = env
+        .command(&[
+            "run-once",
+            "--db",
+            db.to_str().unwrap(),
+            "--speedtest-bin",
+            "/nonexistent/speedtest",
+        ])
+        .output()
+        .unwrap();
+    let sample = assert_failure(&env, &output, "spawn");
+    assert_eq!(
+        sample["message"],
+        "cannot run /nonexistent/speedtest: not found (install the Ookla Speedtest CLI or set --speedtest-bin)"
+    );
+}
+
+#[test]
+fn reason_exit_when_the_cli_fails_otherwise() {
+    let env = Env::new();
+    let output = env.run_once("err-config-http403", "replay", &[]);
+    let sample = assert_failure(&env, &output, "exit");
+    assert!(sample["message"].as_str().unwrap().starts_with(
+        "exit status 2: Configuration - Cannot retrieve configuration document (403)"
+    ));
+}
+
+#[test]
+fn reason_exit_when_the_cli_crashes() {
+    let env = Env::new();
+    let output = env.run_once("ok-1.2-pretty", "crash", &[]);
+    let sample = assert_failure(&env, &output, "exit");
+    assert_eq!(sample["message"], "killed by signal 11");
+}
+
+#[test]
+fn reason_rate_limited() {
+    let env = Env::new();
+    let output = env.run_once("err-rate-limited", "replay", &[]);
+    let sample = assert_failure(&env, &output, "rate_limited");
+    assert!(
+        sample["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Limit reached:")
+    );
+}
+
+#[test]
+fn reason_no_connectivity() {
+    let env = Env::new();
+    let output = env.run_once("err-config-dns", "replay", &[]);
+    let sample = assert_failure(&env, &output, "no_connectivity");
+    assert!(
+        sample["message"]
+            .as_str()
+            .unwrap()
+            .contains("Couldn't resolve host name")
+    );
+}
+
+#[test]
+fn reason_parse_on_garbage() {
+    let env = Env::new();
+    let output = env.run_once("ok-1.2-pretty", "garbage", &[]);
+    let sample = assert_failure(&env, &output, "parse");
+    assert_eq!(
+        sample["message"],
+        "expected a JSON result, got: <html><body>502 Bad Gateway</body></html>"
+    );
+}
+
+#[test]
+fn reason_implausible_on_zero_bandwidth() {
+    let env = Env::new();
+    let output = env.run_once("synthetic-zero-bandwidth", "replay", &[]);
+    let sample = assert_failure(&env, &output, "implausible");
+    assert!(
+        sample["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("download 0 B/s, upload 0 B/s")
+    );
+}
+
+#[test]
+fn reason_output_too_large_on_a_flood() {
+    let env = Env::new();
+    let output = env.run_once("ok-1.2-pretty", "flood", &[]);
+    let sample = assert_failure(&env, &output, "output_too_large");
+    assert_eq!(
+        sample["message"],
+        "speedtest wrote more than 1048576 bytes to stdout"
+    );
+    assert_all_gone(&env);
+}
+
+#[test]
+fn reason_timeout_kills_child_and_grandchild() {
+    let env = Env::new();
+    let output = env.run_once("ok-1.2-pretty", "fork-sleep", &["--timeout", "500ms"]);
+    let sample = assert_failure(&env, &output, "timeout");
+    assert_eq!(
+        sample["message"],
+        "speedtest did not finish within 500ms and was killed"
+    );
+    assert_eq!(pids(&env).len(), 2, "the fake forked a grandchild");
+    assert_all_gone(&env);
+}
+
+#[test]
+fn a_grandchild_holding_the_pipes_does_not_hang_a_finished_run() {
+    let env = Env::new();
+    // The grandchild sleeps 300 s with our pipes open; only killing the group ends the run.
+    let output = env.run_once("ok-1.2-pretty", "fork", &["--timeout", "60s"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(printed(&output)["outcome"], "success");
+    assert_all_gone(&env);
+}
+
+fn pids(env: &Env) -> Vec<u32> {
+    std::fs::read_to_string(env.path("pids"))
+        .unwrap()
+        .lines()
+        .map(|line| line.trim().parse().unwrap())
+        .collect()
+}
+
+/// A process is gone when /proc no longer lists it or it is a zombie (dead, awaiting init).
+fn is_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// SIGKILL is delivered asynchronously, so give the kernel a moment to finish each process.
+fn assert_all_gone(env: &Env) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for pid in pids(env) {
+        while is_running(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!is_running(pid), "process {pid} was left running");
+    }
+}
+
+#[test]
+fn a_locked_database_is_refused_before_testing() {
+    let env = Env::new();
+    let _held = Store::open(&env.db()).unwrap();
+    let output = env.run_once("ok-1.2-pretty", "replay", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "internet-monitor: error: database {} is locked by another process (is internet-monitor already running with this --db?)\n",
+            env.db().display()
+        )
+    );
+    assert!(
+        !env.path("args").exists(),
+        "no test may run without a store"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_left_untouched() {
+    let env = Env::new();
+    let content = b"id,download\n1,100\n".repeat(500);
+    std::fs::write(env.db(), &content).unwrap();
+    let output = env.run_once("ok-1.2-pretty", "replay", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "internet-monitor: error: {} is not an internet-monitor database (not a redb file); it was left untouched: pass another --db\n",
+            env.db().display()
+        )
+    );
+    assert_eq!(std::fs::read(env.db()).unwrap(), content);
+    assert!(!env.path("args").exists());
+    let export = env.export("jsonl");
+    assert_eq!(export.status.code(), Some(1));
+    assert_eq!(std::fs::read(env.db()).unwrap(), content);
+}
+
+#[test]
+fn an_unwritable_location_is_an_error_naming_the_file() {
+    let env = Env::new();
+    // sysfs refuses new files even to root, so this holds on any Linux CI machine.
+    let output = env
+        .command(&[
+            "run-once",
+            "--db",
+            "/sys/internet-monitor.redb",
+            "--speedtest-bin",
+            FAKE,
+        ])
+        .env("FAKE_SPEEDTEST_ARGS", env.path("args"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.starts_with(
+            "internet-monitor: error: cannot open database /sys/internet-monitor.redb: "
+        ),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("(is its directory there and writable? see --db)\n"),
+        "{message}"
+    );
+    assert!(!env.path("args").exists());
+}
+
+#[test]
+fn usage_errors_exit_1_and_name_the_flag() {
+    let env = Env::new();
+    let output = env
+        .command(&["run-once", "--timeout", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("invalid value 'soon' for '--timeout <DURATION>'"));
+    let output = env
+        .command(&["export", "--from", "last tuesday"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("for '--from <TIME>'"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn help_documents_every_flag_and_its_environment_twin() {
+    let env = Env::new();
+    let output = env.command(&["run-once", "--help"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let help = String::from_utf8(output.stdout).unwrap();
+    for (flag, twin) in [
+        ("--db", "INTERNET_MONITOR_DB"),
+        ("--speedtest-bin", "INTERNET_MONITOR_SPEEDTEST_BIN"),
+        ("--timeout", "INTERNET_MONITOR_TIMEOUT"),
+        ("--server-id", "INTERNET_MONITOR_SERVER_ID"),
+        ("--speedtest-arg", "INTERNET_MONITOR_SPEEDTEST_ARG"),
+        ("--store-ip", "INTERNET_MONITOR_STORE_IP"),
+        ("--max-bandwidth", "INTERNET_MONITOR_MAX_BANDWIDTH"),
+    ] {
+        assert!(
+            help.contains(flag) && help.contains(twin),
+            "{flag} / {twin} in:\n{help}"
+        );
+    }
+}
+
+/// Three runs of different kinds, for the transfer tests.
+fn env_with_history() -> Env {
+    let env = Env::new();
+    for (fixture, mode) in [
+        ("ok-1.2-with-loaded-latency", "replay"),
+        ("err-rate-limited", "replay"),
+        ("ok-pre-1.2-no-loaded-latency", "replay"),
+    ] {
+        let output = env.run_once(fixture, mode, &[]);
+        assert!(output.status.code().is_some_and(|c| c == 0 || c == 2));
+    }
+    env
+}
+
+fn import(env: &Env, db: &Path, file: &Path) -> Output {
+    env.command(&[
+        "import",
+        "--db",
+        db.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap()
+}
+
+#[test]
+fn export_then_import_round_trips_exactly_and_only_once() {
+    let env = env_with_history();
+    let exported = env.export("jsonl");
+    assert_eq!(exported.stdout.iter().filter(|b| **b == b'\n').count(), 3);
+    let file = env.path("export.jsonl");
+    std::fs::write(&file, &exported.stdout).unwrap();
+
+    let copy = env.path("copy.redb");
+    let first = import(&env, &copy, &file);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert_eq!(
+        stderr(&first),
+        format!(
+            "imported 3 new samples from {} (0 already stored)\n",
+            file.display()
+        )
+    );
+    let again = import(&env, &copy, &file);
+    assert_eq!(
+        stderr(&again),
+        format!(
+            "imported 0 new samples from {} (3 already stored)\n",
+            file.display()
+        )
+    );
+    let re_exported = env
+        .command(&["export", "--db", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(re_exported.stdout, exported.stdout);
+}
+
+#[test]
+fn import_reads_standard_input() {
+    let env = env_with_history();
+    let exported = env.export("jsonl").stdout;
+    let copy = env.path("copy.redb");
+    let mut child = env
+        .command(&["import", "--db", copy.to_str().unwrap(), "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &exported).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        stderr(&output),
+        "imported 3 new samples from standard input (0 already stored)\n"
+    );
+}
+
+#[test]
+fn a_malformed_line_aborts_the_import_and_stores_nothing() {
+    let env = env_with_history();
+    let exported = String::from_utf8(env.export("jsonl").stdout).unwrap();
+    let mut lines: Vec<&str> = exported.lines().collect();
+    lines.insert(
+        2,
+        r#"{"time":"2026-11-24T18:00:00.000Z","outcome":"success"}"#,
+    );
+    let file = env.path("broken.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let copy = env.path("copy.redb");
+    let output = import(&env, &copy, &file);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).starts_with(&format!(
+            "internet-monitor: error: nothing was imported: {} line 3: missing field `trigger`",
+            file.display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(Store::open(&copy).unwrap().len().unwrap(), 0);
+}
+
+#[test]
+fn export_csv_has_a_header_and_a_row_per_sample() {
+    let env = env_with_history();
+    let output = env.export("csv");
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4);
+    assert!(lines[0].starts_with("time,outcome,reason,message,trigger,duration_seconds,"));
+    assert!(lines[1].contains(",success,,,manual,"), "{}", lines[1]);
+    assert!(lines[1].contains(",92727670,741.82136,"), "{}", lines[1]);
+    assert!(lines[2].contains(",failure,rate_limited,"), "{}", lines[2]);
+}
+
+#[test]
+fn export_window_from_and_to() {
+    let env = env_with_history();
+    let all = env.exported_samples();
+    let second = all[1]["time"].as_str().unwrap();
+    let third = all[2]["time"].as_str().unwrap();
+    let db = env.db();
+    let output = env
+        .command(&[
+            "export",
+            "--db",
+            db.to_str().unwrap(),
+            "--from",
+            second,
+            "--to",
+            third,
+        ])
+        .output()
+        .unwrap();
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, vec![all[1].clone()]);
+    let recent = env
+        .command(&["export", "--db", db.to_str().unwrap(), "--from", "1h"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(recent.stdout).unwrap().lines().count(), 3);
+    let future = env
+        .command(&[
+            "export",
+            "--db",
+            db.to_str().unwrap(),
+            "--to",
+            "2000-01-01T00:00:00Z",
+        ])
+        .output()
+        .unwrap();
+    assert!(future.stdout.is_empty());
+}
+
+#[test]
+fn export_of_a_missing_database_fails_without_creating_it() {
+    let env = Env::new();
+    let output = env.export("jsonl");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("does not exist: check --db"));
+    assert!(!env.db().exists());
+}
