@@ -1,6 +1,7 @@
 //! The command line: sub-commands and flags, each flag with its `INTERNET_MONITOR_*` twin.
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,15 +16,33 @@ const OUTPUT_LIMIT: usize = 1 << 20;
 
 /// Keeps an ISP honest: runs the Ookla Speedtest CLI, keeps every run (failures too) in an
 /// embedded database, and exports what it measured.
+///
+/// Without a sub-command it runs `serve`, taking serve's flags.
 #[derive(Debug, Parser)]
-#[command(name = "internet-monitor", version, propagate_version = true)]
+#[command(
+    name = "internet-monitor",
+    version,
+    propagate_version = true,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+impl Cli {
+    /// The sub-command to run, `serve` when none was named.
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Test on a schedule and serve /metrics, /latest, /last-day, /graph (the default).
+    Serve(ServeArgs),
     /// Run one speed test now, store it durably, and print it as one JSON object.
     ///
     /// Exit status: 0 when the test succeeded, 2 when it failed (the failure is stored and
@@ -116,6 +135,50 @@ pub struct RunOnceArgs {
     pub speedtest: SpeedtestArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub speedtest: SpeedtestArgs,
+
+    /// Address and port for HTTP (port 0 picks a free one; the log says which)
+    #[arg(
+        long,
+        env = "INTERNET_MONITOR_LISTEN",
+        value_name = "ADDR",
+        default_value = "0.0.0.0:5000"
+    )]
+    pub listen: SocketAddr,
+
+    /// Time between scheduled tests, counted from start-up on a fixed grid, e.g. 30m or 1h
+    #[arg(long, env = "INTERNET_MONITOR_INTERVAL", value_name = "DURATION", default_value = "30m", value_parser = positive_duration)]
+    pub interval: Duration,
+
+    /// Start each test at a random offset up to this much after its slot, so that many
+    /// monitors do not all test at the same moment
+    #[arg(long, env = "INTERNET_MONITOR_SPLAY", value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub splay: Duration,
+
+    /// Wait this long after start-up before the first test
+    #[arg(long, env = "INTERNET_MONITOR_START_DELAY", value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub start_delay: Duration,
+
+    /// Delete samples older than this, e.g. 400d (default: keep every sample)
+    #[arg(long, env = "INTERNET_MONITOR_RETENTION", value_name = "DURATION", value_parser = positive_duration)]
+    pub retention: Option<Duration>,
+
+    /// Log lines as human-readable text or as JSON objects
+    #[arg(long, env = "INTERNET_MONITOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     /// One JSON object per line, the form `import` reads
@@ -172,13 +235,26 @@ mod tests {
     #[test]
     fn run_once_defaults() {
         let cli = Cli::try_parse_from(["internet-monitor", "run-once"]).unwrap();
-        let Command::RunOnce(args) = cli.command else {
+        let Command::RunOnce(args) = cli.into_command() else {
             panic!("not run-once");
         };
         assert_eq!(args.store.db, PathBuf::from("internet-monitor.redb"));
         assert_eq!(args.speedtest.speedtest_bin, PathBuf::from("speedtest"));
         assert_eq!(args.speedtest.timeout, Duration::from_secs(120));
         assert_eq!(args.speedtest.max_bandwidth.bytes_per_second(), 12.5e9);
+    }
+
+    #[test]
+    fn no_sub_command_means_serve_with_its_flags() {
+        let cli = Cli::try_parse_from(["internet-monitor", "--listen", "127.0.0.1:0"]).unwrap();
+        let Command::Serve(args) = cli.into_command() else {
+            panic!("not serve");
+        };
+        assert_eq!(args.listen, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(args.interval, Duration::from_secs(30 * 60));
+        assert_eq!(args.splay, Duration::ZERO);
+        assert_eq!(args.retention, None);
+        assert_eq!(args.log_format, LogFormat::Text);
     }
 
     #[test]
@@ -202,7 +278,7 @@ mod tests {
             "--speedtest-arg=--ip=192.0.2.1",
         ])
         .unwrap();
-        let Command::RunOnce(args) = cli.command else {
+        let Command::RunOnce(args) = cli.into_command() else {
             panic!("not run-once");
         };
         assert_eq!(

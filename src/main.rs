@@ -18,8 +18,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    internet_monitor::logging::init("warn");
-    match internet_monitor::commands::run(cli) {
+    match internet_monitor::commands::run(cli.into_command()) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("internet-monitor: error: {err:#}");

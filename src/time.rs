@@ -45,6 +45,11 @@ impl Timestamp {
         self.0 as f64 / 1000.0
     }
 
+    pub fn saturating_add(self, duration: Duration) -> Self {
+        let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        Timestamp(self.0.saturating_add(millis))
+    }
+
     pub fn saturating_sub(self, duration: Duration) -> Self {
         let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         Timestamp(self.0.saturating_sub(millis))

@@ -1,16 +1,14 @@
 //! End to end: the real `internet-monitor` binary, a fake `speedtest` child process replaying
 //! recorded CLI output, and a real redb file in a temporary directory.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
+use common::{FAKE, FIXTURES, assert_gone, pids};
 use internet_monitor::store::Store;
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_internet-monitor");
-const FAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-speedtest");
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 /// A temporary directory with a database path and a fake speedtest configured per test.
 struct Env {
@@ -32,16 +30,8 @@ impl Env {
         self.dir.path().join(name)
     }
 
-    /// `internet-monitor ARGS` with a clean environment for our variables.
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
-        command.args(args).env_remove("RUST_LOG");
-        for (key, _) in std::env::vars() {
-            if key.starts_with("INTERNET_MONITOR_") || key.starts_with("FAKE_SPEEDTEST_") {
-                command.env_remove(key);
-            }
-        }
-        command
+        common::command(args)
     }
 
     /// `run-once` against the fake CLI replaying `fixture` in `mode`.
@@ -310,7 +300,11 @@ fn reason_timeout_kills_child_and_grandchild() {
         sample["message"],
         "speedtest did not finish within 500ms and was killed"
     );
-    assert_eq!(pids(&env).len(), 2, "the fake forked a grandchild");
+    assert_eq!(
+        pids(&env.path("pids")).len(),
+        2,
+        "the fake forked a grandchild"
+    );
     assert_all_gone(&env);
 }
 
@@ -324,33 +318,8 @@ fn a_grandchild_holding_the_pipes_does_not_hang_a_finished_run() {
     assert_all_gone(&env);
 }
 
-fn pids(env: &Env) -> Vec<u32> {
-    std::fs::read_to_string(env.path("pids"))
-        .unwrap()
-        .lines()
-        .map(|line| line.trim().parse().unwrap())
-        .collect()
-}
-
-/// A process is gone when /proc no longer lists it or it is a zombie (dead, awaiting init).
-fn is_running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
-/// SIGKILL is delivered asynchronously, so give the kernel a moment to finish each process.
 fn assert_all_gone(env: &Env) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    for pid in pids(env) {
-        while is_running(pid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(!is_running(pid), "process {pid} was left running");
-    }
+    assert_gone(&pids(&env.path("pids")));
 }
 
 #[test]

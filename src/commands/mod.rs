@@ -1,16 +1,25 @@
 //! What each sub-command does, from parsed flags to exit status; errors stop here as `anyhow`.
 
 mod run_once;
+mod serve;
 mod transfer;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Command, LogFormat};
+use crate::logging;
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::RunOnce(args) => run_once::run_once(&args),
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => {
+            logging::init("info", args.log_format);
+            serve::serve(args)
+        }
+        Command::RunOnce(args) => {
+            logging::init("warn", LogFormat::Text);
+            run_once::run_once(&args)
+        }
         Command::Export(args) => transfer::export(&args),
         Command::Import(args) => transfer::import(&args),
     }

@@ -99,6 +99,8 @@ impl Runner {
             .spawn()
             .map_err(|err| (FailureReason::Spawn, spawn_message(binary, &err)))?;
         let group = child.id();
+        // However this run ends, cancellation by shutdown included, the group goes with it.
+        let _group_guard = GroupGuard(group);
         let limit = self.config.output_limit;
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
@@ -169,6 +171,16 @@ fn spawn_message(binary: &std::path::Path, err: &io::Error) -> String {
             format!("cannot run {shown}: permission denied (is it executable?)")
         }
         _ => format!("cannot run {shown}: {err}"),
+    }
+}
+
+/// Kills the child's process group when dropped. After the CLI exited normally the group is
+/// usually gone already, and the kill is a harmless ESRCH.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0);
     }
 }
 

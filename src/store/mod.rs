@@ -200,6 +200,48 @@ impl Store {
         self.decode(&txn, key.value(), value.value()).map(Some)
     }
 
+    /// The newest successful sample: read backwards from the end, so it costs as many reads as
+    /// there are failures after the last success (none, usually).
+    pub fn latest_success(&self) -> Result<Option<Sample>, StoreError> {
+        let txn = self.begin_read()?;
+        let Some(samples) = self.open_samples(&txn)? else {
+            return Ok(None);
+        };
+        let newest_first = samples.range::<u64>(..).map_err(|e| self.redb(e))?.rev();
+        for entry in newest_first {
+            let (key, value) = entry.map_err(|e| self.redb(e))?;
+            let sample = self.decode(&txn, key.value(), value.value())?;
+            if sample.is_success() {
+                return Ok(Some(sample));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Deletes up to `batch` of the oldest samples from before `cutoff` in one transaction and
+    /// returns how many went; retention calls it until fewer than `batch` go, so no single
+    /// transaction grows with the backlog.
+    pub fn delete_before(&self, cutoff: Timestamp, batch: usize) -> Result<usize, StoreError> {
+        self.write(|txn| {
+            let mut tables = Tables::open(txn).map_err(|e| self.redb(e))?;
+            let mut keys = Vec::with_capacity(batch);
+            for entry in tables
+                .samples
+                .range(..cutoff.as_millis())
+                .map_err(|e| self.redb(e))?
+            {
+                if keys.len() == batch {
+                    break;
+                }
+                keys.push(entry.map_err(|e| self.redb(e))?.0.value());
+            }
+            for key in &keys {
+                tables.samples.remove(key).map_err(|e| self.redb(e))?;
+            }
+            Ok::<_, StoreError>(keys.len())
+        })
+    }
+
     /// How many samples are stored, without reading them.
     pub fn len(&self) -> Result<u64, StoreError> {
         let txn = self.begin_read()?;

@@ -197,3 +197,44 @@ fn samples_survive_closing_and_reopening() {
     let reopened = Store::open(&path).unwrap();
     assert_eq!(reopened.latest().unwrap(), Some(success(7, 7.0)));
 }
+
+#[test]
+fn latest_success_skips_newer_failures() {
+    let (_dir, store) = temp_store();
+    assert_eq!(store.latest_success().unwrap(), None);
+    store.append(&success(1, 1.0)).unwrap();
+    store.append(&success(2, 2.0)).unwrap();
+    for millis in 3..10 {
+        store
+            .append(&Sample::failure(
+                Timestamp::from_millis(millis),
+                Trigger::Schedule,
+                FailureReason::NoConnectivity,
+                "down",
+            ))
+            .unwrap();
+    }
+    assert_eq!(store.latest_success().unwrap(), Some(success(2, 2.0)));
+    assert_eq!(store.latest().unwrap().map(|s| s.time.as_millis()), Some(9));
+}
+
+#[test]
+fn delete_before_removes_the_oldest_in_batches() {
+    let (_dir, store) = temp_store();
+    for millis in 0..25 {
+        store.append(&success(millis, 1.0)).unwrap();
+    }
+    let cutoff = Timestamp::from_millis(20);
+    assert_eq!(store.delete_before(cutoff, 8).unwrap(), 8);
+    assert_eq!(store.delete_before(cutoff, 8).unwrap(), 8);
+    assert_eq!(store.delete_before(cutoff, 8).unwrap(), 4);
+    assert_eq!(store.delete_before(cutoff, 8).unwrap(), 0);
+    let left: Vec<u64> = store
+        .range(Timestamp::from_millis(0), Timestamp::from_millis(100))
+        .unwrap()
+        .iter()
+        .map(|s| s.time.as_millis())
+        .collect();
+    assert_eq!(left, (20..25).collect::<Vec<_>>());
+    assert_eq!(store.len().unwrap(), 5);
+}

@@ -1,0 +1,53 @@
+//! `serve`: bind, open the store, and run until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::ServeArgs;
+use crate::scheduler::Schedule;
+use crate::serve::{self, ServeConfig};
+use crate::store::Store;
+
+/// Worker threads: requests are short and the machines small.
+const WORKERS: usize = 2;
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // A locked database must stop a second instance at once, before it binds or tests.
+    let store = Store::open(&args.store.db)?;
+    let config = ServeConfig {
+        schedule: Schedule {
+            interval: args.interval,
+            splay: args.splay,
+            start_delay: args.start_delay,
+        },
+        runner: args.speedtest.runner_config(),
+        retention: args.retention,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (see --listen)", args.listen))?;
+        let address = listener
+            .local_addr()
+            .context("cannot read the bound address")?;
+        tracing::info!(%address, db = %store.path().display(), "listening on http://{address}");
+        let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        };
+        serve::run(config, listener, store, shutdown).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

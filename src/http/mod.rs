@@ -1,0 +1,232 @@
+//! The HTTP server: `/metrics`, the original app's JSON endpoints, health and an index page.
+
+mod compat;
+mod query;
+mod response;
+
+use std::convert::Infallible;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use crate::metrics::{self, Metrics};
+use crate::sample::Sample;
+use crate::store::Store;
+use crate::time::Timestamp;
+use compat::Measurement;
+use query::Query;
+use response::{Body, HttpError, json, with_body};
+
+/// A client gets this long to send a request's headers, and an idle keep-alive connection
+/// this long before it is closed, so slow or silent clients cannot pin connections.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; further clients wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 512;
+/// How long in-flight requests may take to finish after shutdown begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What request handlers read: the store, the metrics, and the newest success in memory.
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    latest_success: RwLock<Option<Measurement>>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<Store>, metrics: Arc<Metrics>, latest_success: Option<&Sample>) -> Self {
+        AppState {
+            store,
+            metrics,
+            latest_success: RwLock::new(latest_success.and_then(Measurement::of)),
+        }
+    }
+
+    /// Called after a sample was stored, so `/latest` never reads the store.
+    pub fn stored(&self, sample: &Sample) {
+        if let Some(measurement) = Measurement::of(sample)
+            && let Ok(mut latest) = self.latest_success.write()
+        {
+            *latest = Some(measurement);
+        }
+    }
+
+    fn latest(&self) -> Option<Measurement> {
+        self.latest_success.read().ok().and_then(|latest| *latest)
+    }
+}
+
+/// Accepts connections until `stop` turns true, then lets in-flight requests finish.
+pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(64 * 1024);
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => break,
+            accepted = accept(&listener, &slots) => accepted,
+        };
+        let (stream, slot) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors and the like: say so, give the system a moment.
+                tracing::warn!(%err, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let state = state.clone();
+        let service = service_fn(move |request| {
+            let response = handle(&state, &request);
+            async move { Ok::<_, Infallible>(response) }
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // A client that vanished mid-request is its own business; nothing to report.
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open when the drain timeout ran out");
+    }
+}
+
+/// The next connection, once fewer than `MAX_CONNECTIONS` are open.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> std::io::Result<(TcpStream, OwnedSemaphorePermit)> {
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(std::io::Error::other)?;
+    let (stream, _) = listener.accept().await?;
+    Ok((stream, slot))
+}
+
+/// Answers one request. Never panics and never blames the client with a 5xx.
+pub fn handle(state: &AppState, request: &Request<Incoming>) -> Response<Body> {
+    respond(
+        state,
+        request.method(),
+        request.uri().path(),
+        request.uri().query(),
+    )
+}
+
+fn respond(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> Response<Body> {
+    let Some(route) = Route::find(path) else {
+        return HttpError::not_found(format!("no such endpoint: {path}")).into_response();
+    };
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = HttpError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            message: format!("{path} answers GET and HEAD only, not {method}"),
+        }
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    // For HEAD, hyper sends these headers (the length included) and leaves the body out.
+    match Query::parse(query, &[]).and_then(|_| route.answer(state)) {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Route {
+    Index,
+    Metrics,
+    Latest,
+    LastDay,
+    Graph,
+    Health,
+}
+
+impl Route {
+    fn find(path: &str) -> Option<Route> {
+        Some(match path {
+            "/" => Route::Index,
+            "/metrics" => Route::Metrics,
+            "/latest" => Route::Latest,
+            "/last-day" => Route::LastDay,
+            "/graph" => Route::Graph,
+            "/healthz" => Route::Health,
+            _ => return None,
+        })
+    }
+
+    fn answer(self, state: &AppState) -> Result<Response<Body>, HttpError> {
+        let now = Timestamp::now();
+        Ok(match self {
+            Route::Index => with_body(StatusCode::OK, "text/html; charset=utf-8", INDEX.into()),
+            Route::Metrics => {
+                let body = state.metrics.render().map_err(|err| {
+                    tracing::error!(%err, "rendering metrics failed");
+                    HttpError::unavailable(format!("metrics cannot be rendered: {err}"))
+                })?;
+                with_body(StatusCode::OK, metrics::CONTENT_TYPE, body)
+            }
+            Route::Latest => json(
+                StatusCode::OK,
+                &state.latest().ok_or_else(compat::no_measurement)?,
+            ),
+            Route::LastDay => json(StatusCode::OK, &compat::last_day(&state.store, now)?),
+            Route::Graph => json(StatusCode::OK, &compat::graph(&state.store, now)?),
+            Route::Health => {
+                let samples = state.store.len().map_err(compat::store_failed)?;
+                json(
+                    StatusCode::OK,
+                    &Health {
+                        status: "ok",
+                        samples,
+                    },
+                )
+            }
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    samples: u64,
+}
+
+const INDEX: &str = r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>internet-monitor</title></head>
+<body>
+<h1>internet-monitor</h1>
+<p>Scheduled Ookla speed tests, every run kept.</p>
+<ul>
+<li><a href="/metrics">/metrics</a> — Prometheus metrics</li>
+<li><a href="/latest">/latest</a> — the newest successful measurement</li>
+<li><a href="/last-day">/last-day</a> — high, average and low over the last 24 hours</li>
+<li><a href="/graph">/graph</a> — every successful measurement of the last 30 days</li>
+<li><a href="/healthz">/healthz</a> — health check</li>
+</ul>
+</body>
+</html>
+"#;

@@ -1,0 +1,86 @@
+//! Building responses: JSON bodies with their headers, and errors as `{"error": "…"}`.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+pub type Body = Full<Bytes>;
+
+/// A request that cannot be answered as asked; becomes a JSON error response.
+#[derive(Debug, PartialEq)]
+pub struct HttpError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl HttpError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        HttpError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        HttpError {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    /// Our fault, not the client's (the store failed): logged, and answered as 503 so that
+    /// clients and load balancers retry rather than give up.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        HttpError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: message.into(),
+        }
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        #[derive(Serialize)]
+        struct ErrorBody<'a> {
+            error: &'a str,
+        }
+        json(
+            self.status,
+            &ErrorBody {
+                error: &self.message,
+            },
+        )
+    }
+}
+
+/// A JSON response; readable from any origin, as the original app's endpoints were.
+pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+    match serde_json::to_vec(value) {
+        Ok(mut body) => {
+            body.push(b'\n');
+            let mut response = with_body(status, "application/json", body);
+            response.headers_mut().insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+            response
+        }
+        Err(err) => {
+            tracing::error!(%err, "cannot serialise a response");
+            with_body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "application/json",
+                br#"{"error":"internal error while writing the response"}"#.to_vec(),
+            )
+        }
+    }
+}
+
+pub fn with_body(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}

@@ -1,0 +1,243 @@
+//! When tests run: a fixed grid from start-up with a random splay, back-off after failures.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::sample::FailureReason;
+
+/// The first retry after a failure waits this long; each further failure doubles it.
+const FIRST_RETRY: Duration = Duration::from_secs(60);
+
+/// The timing rules, from `--interval`, `--splay` and `--start-delay`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    pub interval: Duration,
+    pub splay: Duration,
+    pub start_delay: Duration,
+}
+
+/// What a run's outcome means for the next one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// The next grid slot (a success, or a failure whose retry would come later anyway).
+    Slot,
+    /// A retry after a failure, this long after it ended.
+    Retry(Duration),
+    /// Rate-limited: the first slot at least one full interval away.
+    RateLimited,
+}
+
+impl Schedule {
+    /// The wait before retry number `failures` (1 for the first): 1m, 2m, 4m … capped at the
+    /// interval, so a failing line is still probed at least once per interval.
+    pub fn back_off(&self, failures: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(failures.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        FIRST_RETRY.saturating_mul(factor).min(self.interval)
+    }
+
+    /// The first grid slot (`start + k × interval`, k ≥ 1) strictly after `after`.
+    fn slot_after(&self, start: Instant, after: Instant) -> Instant {
+        let elapsed = after.saturating_duration_since(start);
+        let interval = self.interval.as_nanos().max(1);
+        let slots = elapsed.as_nanos() / interval + 1;
+        let offset = u64::try_from(interval.saturating_mul(slots)).unwrap_or(u64::MAX);
+        start + Duration::from_nanos(offset)
+    }
+}
+
+/// Runs tests for ever on `schedule`. `test` runs one (storing and publishing its sample) and
+/// returns its failure reason, if any; `planned` hears when the next run will start; `splay`
+/// draws a random offset in `[0, schedule.splay)`. Runs never overlap: the next is planned only
+/// after the previous returned. Cancel it by dropping the future.
+pub async fn run<Test, Done>(
+    schedule: Schedule,
+    mut splay: impl FnMut() -> Duration,
+    mut test: Test,
+    mut planned: impl FnMut(Instant),
+) where
+    Test: FnMut() -> Done,
+    Done: Future<Output = Option<FailureReason>>,
+{
+    let start = Instant::now() + schedule.start_delay;
+    let mut next = start + splay();
+    let mut failures = 0u32;
+    loop {
+        planned(next);
+        tokio::time::sleep_until(next).await;
+        let reason = test().await;
+        let now = Instant::now();
+        let slot = schedule.slot_after(start, now) + splay();
+        next = match decide(reason, &mut failures, &schedule) {
+            Next::Slot => slot,
+            Next::Retry(wait) => slot.min(now + wait),
+            Next::RateLimited => {
+                let slot =
+                    schedule.slot_after(start, now + schedule.interval - Duration::from_nanos(1));
+                tracing::warn!(
+                    next_in = %humantime::format_duration(round_to_seconds(slot - now)),
+                    "rate-limited by the Speedtest service; waiting at least one interval"
+                );
+                slot + splay()
+            }
+        };
+    }
+}
+
+/// How the run's outcome moves the schedule, keeping count of consecutive failures.
+fn decide(reason: Option<FailureReason>, failures: &mut u32, schedule: &Schedule) -> Next {
+    match reason {
+        None => {
+            *failures = 0;
+            Next::Slot
+        }
+        Some(FailureReason::RateLimited) => Next::RateLimited,
+        Some(reason) => {
+            *failures = failures.saturating_add(1);
+            let wait = schedule.back_off(*failures);
+            tracing::info!(
+                %reason,
+                retry_in = %humantime::format_duration(wait),
+                "test failed; retrying with back-off"
+            );
+            Next::Retry(wait)
+        }
+    }
+}
+
+fn round_to_seconds(duration: Duration) -> Duration {
+    Duration::from_secs(duration.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    /// Runs the scheduler on tokio's paused clock until `horizon` has passed (virtual time)
+    /// and returns when each test started and each plan announced, relative to the start.
+    async fn simulate(
+        schedule: Schedule,
+        splays: Vec<Duration>,
+        outcomes: Vec<Option<FailureReason>>,
+        test_takes: Duration,
+        horizon: Duration,
+    ) -> (Vec<Duration>, Vec<Duration>) {
+        let origin = Instant::now();
+        let started = RefCell::new(Vec::new());
+        let plans = RefCell::new(Vec::new());
+        let outcomes = RefCell::new(VecDeque::from(outcomes));
+        let mut splays = splays.into_iter();
+        let scheduler = run(
+            schedule,
+            || splays.next().unwrap_or_default(),
+            || {
+                started.borrow_mut().push(origin.elapsed());
+                let reason = outcomes.borrow_mut().pop_front().flatten();
+                async move {
+                    tokio::time::sleep(test_takes).await;
+                    reason
+                }
+            },
+            |at| plans.borrow_mut().push(at - origin),
+        );
+        let _ = tokio::time::timeout(horizon, scheduler).await;
+        (started.into_inner(), plans.into_inner())
+    }
+
+    fn minutes(list: &[u64]) -> Vec<Duration> {
+        list.iter().map(|m| MINUTE * *m as u32).collect()
+    }
+
+    const HALF_HOUR: Schedule = Schedule {
+        interval: Duration::from_secs(30 * 60),
+        splay: Duration::ZERO,
+        start_delay: Duration::ZERO,
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn runs_on_a_fixed_grid_without_drift() {
+        // Each test takes 40 s, yet runs start exactly every 30 minutes.
+        let (started, plans) = simulate(
+            HALF_HOUR,
+            vec![],
+            vec![],
+            Duration::from_secs(40),
+            MINUTE * 100,
+        )
+        .await;
+        assert_eq!(started, minutes(&[0, 30, 60, 90]));
+        assert_eq!(plans, minutes(&[0, 30, 60, 90, 120]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn start_delay_shifts_the_whole_grid() {
+        let schedule = Schedule {
+            start_delay: MINUTE * 5,
+            ..HALF_HOUR
+        };
+        let (started, _) = simulate(schedule, vec![], vec![], Duration::ZERO, MINUTE * 70).await;
+        assert_eq!(started, minutes(&[5, 35, 65]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn splay_offsets_each_run_but_not_the_grid() {
+        let schedule = Schedule {
+            splay: MINUTE * 10,
+            ..HALF_HOUR
+        };
+        let splays = minutes(&[3, 9, 1]);
+        let (started, _) = simulate(schedule, splays, vec![], Duration::ZERO, MINUTE * 70).await;
+        assert_eq!(started, minutes(&[3, 39, 61]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_back_off_exponentially_until_the_next_slot() {
+        let failed = Some(FailureReason::NoConnectivity);
+        let outcomes = vec![failed, failed, failed, failed, failed, None];
+        let (started, _) = simulate(HALF_HOUR, vec![], outcomes, Duration::ZERO, MINUTE * 95).await;
+        // Retries after 1, 2, 4 and 8 minutes; the fifth would wait 16 (until 31), so the
+        // grid slot at 30 comes first, succeeds, and the grid goes on.
+        assert_eq!(started, minutes(&[0, 1, 3, 7, 15, 30, 60, 90]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn back_off_is_capped_at_the_interval() {
+        let schedule = Schedule {
+            interval: MINUTE * 5,
+            ..HALF_HOUR
+        };
+        assert_eq!(schedule.back_off(1), MINUTE);
+        assert_eq!(schedule.back_off(3), MINUTE * 4);
+        assert_eq!(schedule.back_off(4), MINUTE * 5);
+        assert_eq!(schedule.back_off(400), MINUTE * 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limited_waits_at_least_one_full_interval() {
+        let limited = Some(FailureReason::RateLimited);
+        // The test ends 10 minutes into the slot, so the slot at 30 is too close: 60.
+        let (started, _) = simulate(
+            HALF_HOUR,
+            vec![],
+            vec![limited, None],
+            MINUTE * 10,
+            MINUTE * 95,
+        )
+        .await;
+        assert_eq!(started, minutes(&[0, 60, 90]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_longer_than_the_interval_skips_to_the_next_free_slot() {
+        let (started, _) = simulate(HALF_HOUR, vec![], vec![], MINUTE * 45, MINUTE * 130).await;
+        assert_eq!(started, minutes(&[0, 60, 120]));
+    }
+}

@@ -1,0 +1,238 @@
+//! Shared by the end-to-end tests: paths, the fake CLI, a served instance and a tiny HTTP client.
+#![allow(dead_code)] // each test crate uses its own part of this module
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_internet-monitor");
+pub const FAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-speedtest");
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// How long a test waits for an event (a log line, a process ending) before failing.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// `internet-monitor ARGS`, cleared of our variables inherited from the caller.
+pub fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args).env_remove("RUST_LOG");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("INTERNET_MONITOR_") || key.starts_with("FAKE_SPEEDTEST_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// A running `internet-monitor serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub address: String,
+    log: Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Server {
+    /// Starts `serve` on a free loopback port and waits for the line naming the address.
+    pub fn start(mut command: Command) -> Server {
+        command.args(["--listen", "127.0.0.1:0", "--log-format", "text"]);
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start internet-monitor serve");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (lines, log) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            address: String::new(),
+            log,
+            seen: Vec::new(),
+        };
+        let line = server.wait_for_log("listening on http://");
+        let after = line
+            .split("listening on http://")
+            .nth(1)
+            .unwrap_or_default();
+        server.address = after
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        server
+    }
+
+    /// Blocks until the server logs a line containing `needle`, and returns that line.
+    pub fn wait_for_log(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|line| line.contains(needle)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "no log line with {needle:?}; saw:\n{}",
+                        self.seen.join("\n")
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "server exited before logging {needle:?}; saw:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    pub fn get(&self, path: &str) -> HttpResponse {
+        request(&self.address, "GET", path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit, returning its status and how long it took.
+    pub fn terminate(&mut self) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        signal(self.child.id(), libc::SIGTERM);
+        let status = self
+            .wait(PATIENCE)
+            .expect("server did not exit after SIGTERM");
+        (status, started.elapsed())
+    }
+
+    /// The exit status, if the server ends within `limit`.
+    pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("wait for server") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, signal: i32) {
+    let pid = libc::pid_t::try_from(pid).expect("pid fits");
+    // SAFETY: kill(2) only sends a signal.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {:?}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; enough of a client for these tests.
+pub fn request(address: &str, method: &str, path: &str) -> HttpResponse {
+    try_request(address, method, path).expect("an HTTP response")
+}
+
+/// Like `request`, but a server that is not (yet) there is an error, not a panic.
+pub fn try_request(address: &str, method: &str, path: &str) -> std::io::Result<HttpResponse> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(PATIENCE))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8(raw).map_err(std::io::Error::other)?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header block"))?;
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status line"))?;
+    let headers = lines
+        .filter_map(|line| line.split_once(": "))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: body.to_owned(),
+    })
+}
+
+/// True while /proc lists `pid` as something other than a zombie.
+pub fn is_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// SIGKILL is delivered asynchronously: give each process a moment to be gone.
+pub fn assert_gone(pids: &[u32]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for &pid in pids {
+        while is_running(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!is_running(pid), "process {pid} was left running");
+    }
+}
+
+/// The pids the fake CLI wrote to `path` (its own, then any grandchild's).
+pub fn pids(path: &std::path::Path) -> Vec<u32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.trim().parse().ok())
+        .collect()
+}

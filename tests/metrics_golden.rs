@@ -1,0 +1,165 @@
+//! Golden test of the exposition (node_exporter style): a fixed history rendered byte for byte,
+//! so any change to a name, label, HELP text or value format shows up in review as a diff of
+//! `tests/golden/metrics.txt`. Regenerate with `UPDATE_GOLDEN=1 cargo test --test metrics_golden`.
+
+use std::sync::Arc;
+
+use internet_monitor::metrics::Metrics;
+use internet_monitor::sample::{FailureReason, Sample, Server, Trigger};
+use internet_monitor::time::Timestamp;
+
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/metrics.txt");
+
+/// 2026-11-24T18:00:00.125Z: a fraction of a second checks the milliseconds survive.
+const T0: u64 = 1_795_543_200_125;
+const HOUR: u64 = 3_600_000;
+
+/// The build line's labels change with every release and commit; the golden file holds these.
+const BUILD_INFO: &str = r#"internet_monitor_build_info{revision="REVISION",version="VERSION"} 1"#;
+
+fn at(millis: u64) -> Timestamp {
+    Timestamp::from_millis(millis)
+}
+
+fn init7() -> Arc<Server> {
+    Arc::new(Server {
+        id: Some(43030),
+        name: Some("Init7 AG".to_owned()),
+        location: Some("Zurich".to_owned()),
+        country: Some("Switzerland".to_owned()),
+        host: Some("speedtest.init7.net:8080".to_owned()),
+    })
+}
+
+/// A success with every figure the current CLI reports.
+fn full_success(millis: u64) -> Sample {
+    Sample {
+        duration_seconds: Some(21.734),
+        download_bytes_per_second: Some(92_727_670.0),
+        upload_bytes_per_second: Some(11_612_345.0),
+        ping_seconds: Some(0.008_123),
+        jitter_seconds: Some(0.000_412),
+        packet_loss_ratio: Some(0.0),
+        download_latency_seconds: Some(0.031_5),
+        upload_latency_seconds: Some(0.089_25),
+        downloaded_bytes: Some(1_119_871_234),
+        uploaded_bytes: Some(140_123_456),
+        server: Some(init7()),
+        isp: Some(Arc::from("Init7")),
+        result_url: Some("https://www.speedtest.net/result/c/00000000".to_owned()),
+        ..Sample::empty(at(millis), Trigger::Schedule)
+    }
+}
+
+/// The history the golden file shows: what the store held at start-up, then three runs.
+fn scenario() -> Metrics {
+    let metrics = Metrics::new().expect("metrics register");
+
+    // At start-up the store knows an older success and, after it, a timed-out run.
+    let stored_success = full_success(T0 - 2 * HOUR);
+    let stored_failure = Sample {
+        duration_seconds: Some(120.0),
+        ..Sample::failure(
+            at(T0 - HOUR),
+            Trigger::Schedule,
+            FailureReason::Timeout,
+            "timed out",
+        )
+    };
+    metrics.restore(Some(&stored_failure), Some(&stored_success), 41);
+
+    metrics.set_running(true);
+    metrics.record(&full_success(T0));
+    metrics.record(&Sample {
+        duration_seconds: Some(1.5),
+        ..Sample::failure(
+            at(T0 + HOUR),
+            Trigger::Schedule,
+            FailureReason::RateLimited,
+            "Limit reached",
+        )
+    });
+    // An older CLI on another server: no packet loss, no loaded latency, partial server data.
+    metrics.record(&Sample {
+        duration_seconds: Some(19.25),
+        download_bytes_per_second: Some(87_500_000.5),
+        upload_bytes_per_second: Some(12_000_000.0),
+        ping_seconds: Some(0.011),
+        jitter_seconds: Some(0.0015),
+        downloaded_bytes: Some(1_000_000_000),
+        uploaded_bytes: Some(150_000_000),
+        server: Some(Arc::new(Server {
+            id: Some(4302),
+            name: Some("Sunrise \"Fiber\"".to_owned()),
+            location: None,
+            country: Some("Switzerland".to_owned()),
+            host: None,
+        })),
+        isp: Some(Arc::from("Sunrise GmbH")),
+        ..Sample::empty(at(T0 + 2 * HOUR), Trigger::Manual)
+    });
+    metrics.set_running(false);
+    metrics.set_next_run(Some(at(T0 + 3 * HOUR)));
+    metrics
+}
+
+/// Drops the `process_*` families (they vary by machine and moment) and pins the build line.
+fn normalise(text: &str) -> String {
+    let version = format!(r#"version="{}"}} 1"#, env!("CARGO_PKG_VERSION"));
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.starts_with("process_")
+            || line.starts_with("# HELP process_")
+            || line.starts_with("# TYPE process_")
+        {
+            continue;
+        }
+        if line.starts_with("internet_monitor_build_info{") {
+            assert!(
+                line.starts_with(r#"internet_monitor_build_info{revision=""#)
+                    && line.ends_with(&version),
+                "unexpected build line {line:?}"
+            );
+            out.push_str(BUILD_INFO);
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn exposition_matches_the_golden_file() {
+    let rendered = scenario().render().expect("render");
+    let rendered = String::from_utf8(rendered).expect("the exposition is UTF-8");
+    assert!(
+        rendered.contains("\n# TYPE process_cpu_seconds_total counter\n")
+            || !cfg!(target_os = "linux"),
+        "the process collector is missing"
+    );
+    let actual = normalise(&rendered);
+
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|value| value == "1") {
+        std::fs::write(GOLDEN, &actual).expect("write the golden file");
+        return;
+    }
+
+    let expected = std::fs::read_to_string(GOLDEN)
+        .expect("read tests/golden/metrics.txt (create it with UPDATE_GOLDEN=1)");
+    if actual != expected {
+        let first = actual
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, e)| a != e)
+            .unwrap_or_else(|| actual.lines().count().min(expected.lines().count()));
+        panic!(
+            "the exposition differs from {GOLDEN} from line {} on:\n  actual:   {:?}\n  expected: {:?}\n\
+             If the change is intended, run UPDATE_GOLDEN=1 cargo test --test metrics_golden \
+             and review the diff.\n--- actual ---\n{actual}",
+            first + 1,
+            actual.lines().nth(first),
+            expected.lines().nth(first),
+        );
+    }
+}
