@@ -3,33 +3,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{FAKE, FIXTURES, assert_gone, pids};
+use common::{Env, FAKE, FIXTURES, assert_gone, pids};
 use internet_monitor::store::Store;
 use serde_json::Value;
 
-/// A temporary directory with a database path and a fake speedtest configured per test.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
 impl Env {
-    fn new() -> Self {
-        Env {
-            dir: tempfile::tempdir().expect("temporary directory"),
-        }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("samples.redb")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
     fn command(&self, args: &[&str]) -> Command {
         common::command(args)
     }

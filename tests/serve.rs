@@ -2,32 +2,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{FAKE, FIXTURES, Server, assert_gone, pids, request};
+use common::{Env, FAKE, FIXTURES, Server, assert_gone, pids, request};
 use serde_json::{Value, json};
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
 impl Env {
-    fn new() -> Self {
-        Env {
-            dir: tempfile::tempdir().expect("temporary directory"),
-        }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("samples.redb")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
     /// `serve` against the fake CLI replaying `fixture` in `mode`, plus `extra` flags.
     fn serve(&self, fixture: &str, mode: &str, extra: &[&str]) -> Command {
         let db = self.db();
