@@ -345,3 +345,67 @@ fn promtool_finds_nothing_to_complain_about() {
     );
     assert!(output.stdout.is_empty() && output.stderr.is_empty());
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let env = Env::new();
+    let db = env.db();
+    let mut child = common::command(&[
+        "serve",
+        "--db",
+        db.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--start-delay",
+        "1h",
+        "--log-format",
+        "json",
+    ])
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stderr), &mut first).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let line: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first:?}"));
+    assert_eq!(line["level"], "INFO");
+    assert!(
+        line["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("listening on http://127.0.0.1:")
+    );
+    assert!(
+        line["fields"]["address"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+}
+
+#[test]
+fn a_silent_connection_is_closed_by_the_header_timeout() {
+    let env = Env::new();
+    let server = env.idle_server();
+    let mut silent = std::net::TcpStream::connect(&server.address).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buffer = [0u8; 64];
+    // Blocks until the server gives up on us: a clean close (0 bytes), or an error response.
+    let read = std::io::Read::read(&mut silent, &mut buffer);
+    let waited = started.elapsed();
+    assert!(read.is_ok(), "closed, not timed out on our side: {read:?}");
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(20),
+        "{waited:?}"
+    );
+    assert_eq!(
+        server.get("/healthz").status,
+        200,
+        "others are still served"
+    );
+}

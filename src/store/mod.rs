@@ -82,11 +82,15 @@ impl Store {
             .create(path)
             .map_err(|err| open_error(path, err))?;
         let store = Store::with_handle(path, Handle::Writer(db));
-        // Create the tables up front, so readers never meet a file without them.
-        store.write(|txn| {
-            Tables::open(txn).map_err(|e| store.redb(e))?;
-            Ok::<_, StoreError>(())
-        })?;
+        // Create the tables in a new file, so readers never meet one without them; an existing
+        // file is not written to at start-up (a commit costs an fsync).
+        let fresh = store.open_samples(&store.begin_read()?)?.is_none();
+        if fresh {
+            store.write(|txn| {
+                Tables::open(txn).map_err(|e| store.redb(e))?;
+                Ok::<_, StoreError>(())
+            })?;
+        }
         Ok(store)
     }
 
