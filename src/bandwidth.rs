@@ -74,7 +74,7 @@ impl FromStr for Bandwidth {
 
 impl fmt::Display for Bandwidth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} Mbit/s", self.0 * 8.0 / 1e6)
+        write!(f, "{} Mbit/s", crate::sample::mbit_per_second(self.0))
     }
 }
 

@@ -2,12 +2,12 @@
 
 use std::borrow::Cow;
 
-use crate::sample::Sample;
+use crate::sample::{Sample, mbit_per_second, millis, percent};
 
 /// The header row. Speeds come in bytes/s (exact) and Mbit/s (what contracts say).
 pub const HEADER: &str = "time,outcome,reason,message,trigger,duration_seconds,\
 download_bytes_per_second,download_mbit_per_second,upload_bytes_per_second,upload_mbit_per_second,\
-ping_seconds,ping_ms,jitter_seconds,packet_loss_ratio,download_latency_seconds,upload_latency_seconds,\
+ping_seconds,ping_ms,jitter_seconds,jitter_ms,packet_loss_ratio,packet_loss_percent,download_latency_seconds,upload_latency_seconds,\
 downloaded_bytes,uploaded_bytes,server_id,server_name,server_location,server_country,server_host,\
 isp,result_url";
 
@@ -15,7 +15,7 @@ isp,result_url";
 pub fn row(sample: &Sample) -> String {
     let number = |value: Option<f64>| value.map(|v| v.to_string()).unwrap_or_default();
     let integer = |value: Option<u64>| value.map(|v| v.to_string()).unwrap_or_default();
-    let mbit = |value: Option<f64>| number(value.map(|bytes| bytes * 8.0 / 1e6));
+    let mbit = |value: Option<f64>| number(value.map(mbit_per_second));
     let server = sample.server.as_deref();
     let text = |value: Option<&str>| escape(value.unwrap_or_default()).into_owned();
     let cells = [
@@ -34,9 +34,11 @@ pub fn row(sample: &Sample) -> String {
         number(sample.upload_bytes_per_second),
         mbit(sample.upload_bytes_per_second),
         number(sample.ping_seconds),
-        number(sample.ping_seconds.map(|s| s * 1e3)),
+        number(sample.ping_seconds.map(millis)),
         number(sample.jitter_seconds),
+        number(sample.jitter_seconds.map(millis)),
         number(sample.packet_loss_ratio),
+        number(sample.packet_loss_ratio.map(percent)),
         number(sample.download_latency_seconds),
         number(sample.upload_latency_seconds),
         integer(sample.downloaded_bytes),
@@ -83,7 +85,7 @@ mod tests {
         );
         assert_eq!(
             row(&sample),
-            "2023-11-14T22:13:20.000Z,failure,exit,\"exit status 2: said \"\"no\"\", twice\",schedule,,,,,,,,,,,,,,,,,,,,"
+            "2023-11-14T22:13:20.000Z,failure,exit,\"exit status 2: said \"\"no\"\", twice\",schedule,,,,,,,,,,,,,,,,,,,,,,"
         );
     }
 

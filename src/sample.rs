@@ -148,6 +148,22 @@ impl Trigger {
     }
 }
 
+/// Seconds as milliseconds for people, via whole microseconds, so that 0.005631 s reads 5.631
+/// rather than 5.631000000000001.
+pub fn millis(seconds: f64) -> f64 {
+    (seconds * 1e6).round() / 1e3
+}
+
+/// A ratio as a percentage for people, to the same six significant decimals as `millis`.
+pub fn percent(ratio: f64) -> f64 {
+    (ratio * 1e6).round() / 1e4
+}
+
+/// Bytes per second as megabits per second, the unit of contracts and speed-test sites.
+pub fn mbit_per_second(bytes_per_second: f64) -> f64 {
+    bytes_per_second * 8.0 / 1e6
+}
+
 /// A sample broke the rules that `import` enforces on what `export` wrote.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum InvalidSample {
@@ -242,6 +258,15 @@ mod tests {
                 serde_json::Value::from(reason.as_str())
             );
         }
+    }
+
+    #[test]
+    fn units_for_people_read_as_decimals() {
+        assert_eq!(millis(0.005631), 5.631);
+        assert_eq!(millis(0.00048), 0.48);
+        assert_eq!(percent(0.015), 1.5);
+        assert_eq!(percent(0.0), 0.0);
+        assert_eq!(mbit_per_second(62_500_000.0), 500.0);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
-use crate::sample::{FailureReason, Sample, Trigger};
+use crate::sample::{FailureReason, Sample, Trigger, mbit_per_second};
 use crate::scheduler::{self, Schedule};
 use crate::speedtest::{Runner, RunnerConfig};
 use crate::store::{Store, StoreError};
@@ -106,7 +106,7 @@ async fn run_scheduled(runner: &Runner, state: &AppState) -> Option<FailureReaso
 }
 
 fn log_run(sample: &Sample) {
-    let mbit = |bytes: Option<f64>| bytes.map(|b| b * 8.0 / 1e6);
+    let mbit = |bytes: Option<f64>| bytes.map(mbit_per_second);
     match sample.reason {
         None => tracing::info!(
             time = %sample.time,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::response::HttpError;
-use crate::sample::Sample;
+use crate::sample::{Sample, millis};
 use crate::store::Store;
 use crate::time::Timestamp;
 
@@ -35,8 +35,7 @@ impl Measurement {
         Some(Measurement {
             download: sample.download_bytes_per_second?,
             upload: sample.upload_bytes_per_second?,
-            // Via whole microseconds, so 0.005631 s reads 5.631, not 5.631000000000001.
-            ping: (sample.ping_seconds? * 1e6).round() / 1e3,
+            ping: millis(sample.ping_seconds?),
             time: sample.time.as_seconds_f64(),
         })
     }

@@ -1,5 +1,6 @@
 //! The HTTP server: `/metrics`, the original app's JSON endpoints, health and an index page.
 
+mod api;
 mod compat;
 mod query;
 mod response;
@@ -148,7 +149,7 @@ fn respond(state: &AppState, method: &Method, path: &str, query: Option<&str>) -
         return response;
     }
     // For HEAD, hyper sends these headers (the length included) and leaves the body out.
-    match Query::parse(query, &[]).and_then(|_| route.answer(state)) {
+    match route.answer(state, query) {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }
@@ -162,6 +163,8 @@ enum Route {
     LastDay,
     Graph,
     Health,
+    Samples,
+    SamplesCsv,
 }
 
 impl Route {
@@ -173,11 +176,26 @@ impl Route {
             "/last-day" => Route::LastDay,
             "/graph" => Route::Graph,
             "/healthz" => Route::Health,
+            "/api/v1/samples" => Route::Samples,
+            "/api/v1/samples.csv" => Route::SamplesCsv,
             _ => return None,
         })
     }
 
-    fn answer(self, state: &AppState) -> Result<Response<Body>, HttpError> {
+    /// The query parameters the route takes; any other is a 400.
+    fn parameters(self) -> &'static [&'static str] {
+        match self {
+            Route::Samples | Route::SamplesCsv => api::SAMPLE_PARAMETERS,
+            _ => &[],
+        }
+    }
+
+    fn answer(
+        self,
+        state: &AppState,
+        raw_query: Option<&str>,
+    ) -> Result<Response<Body>, HttpError> {
+        let query = Query::parse(raw_query, self.parameters())?;
         let now = Timestamp::now();
         Ok(match self {
             Route::Index => with_body(StatusCode::OK, "text/html; charset=utf-8", INDEX.into()),
@@ -204,6 +222,8 @@ impl Route {
                     },
                 )
             }
+            Route::Samples => api::samples(&state.store, &query, now)?,
+            Route::SamplesCsv => api::samples_csv(&state.store, &query, now)?,
         })
     }
 }
@@ -225,6 +245,8 @@ const INDEX: &str = r#"<!doctype html>
 <li><a href="/latest">/latest</a> — the newest successful measurement</li>
 <li><a href="/last-day">/last-day</a> — high, average and low over the last 24 hours</li>
 <li><a href="/graph">/graph</a> — every successful measurement of the last 30 days</li>
+<li><a href="/api/v1/samples">/api/v1/samples</a> — every run, failures included, newest first (JSON pages)</li>
+<li><a href="/api/v1/samples.csv">/api/v1/samples.csv</a> — the same as CSV, for a spreadsheet or the ISP</li>
 <li><a href="/healthz">/healthz</a> — health check</li>
 </ul>
 </body>

@@ -32,6 +32,28 @@ impl Query {
         }
         Ok(Query(pairs))
     }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The parameter parsed with `FromStr`, `None` when absent; a bad value is a 400 that names
+    /// the parameter and repeats the parser's reason.
+    pub fn parsed<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, HttpError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.get(name)
+            .map(|value| {
+                value
+                    .parse()
+                    .map_err(|err| HttpError::bad_request(format!("invalid {name}: {err}")))
+            })
+            .transpose()
+    }
 }
 
 /// Percent-decoding (and `+` as space), refusing malformed escapes and invalid UTF-8.

@@ -1,12 +1,16 @@
 //! Building responses: JSON bodies with their headers, and errors as `{"error": "…"}`.
 
+use std::convert::Infallible;
+
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
-pub type Body = Full<Bytes>;
+/// Whole bodies and streamed ones (CSV exports) alike.
+pub type Body = BoxBody<Bytes, Infallible>;
 
 /// A request that cannot be answered as asked; becomes a JSON error response.
 #[derive(Debug, PartialEq)]
@@ -77,7 +81,7 @@ pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
 }
 
 pub fn with_body(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
     *response.status_mut() = status;
     response
         .headers_mut()

@@ -6,6 +6,7 @@ mod dictionary;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
@@ -63,6 +64,13 @@ pub enum StoreError {
 enum Handle {
     Writer(Database),
     Reader(ReadOnlyDatabase),
+}
+
+/// Which end of a time range a scan starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    OldestFirst,
+    NewestFirst,
 }
 
 /// An open database. Writers are exclusive; read-only handles may follow a writer's commits.
@@ -159,14 +167,18 @@ impl Store {
         })
     }
 
-    /// Calls `visit` on each sample with `from <= time < to`, oldest first, reading only that
-    /// part of the table.
-    pub fn for_each<E: From<StoreError>>(
+    /// Calls `visit` on each sample with `from <= time < to` in `order` until it breaks, reading
+    /// only that part of the table.
+    pub fn scan<E: From<StoreError>>(
         &self,
         from: Timestamp,
         to: Timestamp,
-        mut visit: impl FnMut(Sample) -> Result<(), E>,
+        order: Order,
+        mut visit: impl FnMut(Sample) -> Result<ControlFlow<()>, E>,
     ) -> Result<(), E> {
+        if from >= to {
+            return Ok(());
+        }
         let txn = self.begin_read()?;
         let Some(samples) = self.open_samples(&txn)? else {
             return Ok(());
@@ -174,12 +186,52 @@ impl Store {
         let range = samples
             .range(from.as_millis()..to.as_millis())
             .map_err(|e| self.redb(e))?;
-        for entry in range {
+        let entries: Box<dyn Iterator<Item = _>> = match order {
+            Order::OldestFirst => Box::new(range),
+            Order::NewestFirst => Box::new(range.rev()),
+        };
+        for entry in entries {
             let (key, value) = entry.map_err(|e| self.redb(e))?;
             let sample = self.decode(&txn, key.value(), value.value())?;
-            visit(sample)?;
+            if visit(sample)?.is_break() {
+                break;
+            }
         }
         Ok(())
+    }
+
+    /// Calls `visit` on each sample with `from <= time < to`, oldest first.
+    pub fn for_each<E: From<StoreError>>(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        mut visit: impl FnMut(Sample) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.scan(from, to, Order::OldestFirst, |sample| {
+            visit(sample).map(|()| ControlFlow::Continue(()))
+        })
+    }
+
+    /// Up to `limit` samples with `from <= time < to`, newest first.
+    pub fn newest_first(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Sample>, StoreError> {
+        let mut found = Vec::new();
+        if limit == 0 {
+            return Ok(found);
+        }
+        self.scan(from, to, Order::NewestFirst, |sample| {
+            found.push(sample);
+            Ok::<_, StoreError>(if found.len() < limit {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            })
+        })?;
+        Ok(found)
     }
 
     /// The samples with `from <= time < to`, oldest first.
@@ -207,19 +259,16 @@ impl Store {
     /// The newest successful sample: read backwards from the end, so it costs as many reads as
     /// there are failures after the last success (none, usually).
     pub fn latest_success(&self) -> Result<Option<Sample>, StoreError> {
-        let txn = self.begin_read()?;
-        let Some(samples) = self.open_samples(&txn)? else {
-            return Ok(None);
-        };
-        let newest_first = samples.range::<u64>(..).map_err(|e| self.redb(e))?.rev();
-        for entry in newest_first {
-            let (key, value) = entry.map_err(|e| self.redb(e))?;
-            let sample = self.decode(&txn, key.value(), value.value())?;
-            if sample.is_success() {
-                return Ok(Some(sample));
+        let mut found = None;
+        let everything = (Timestamp::from_millis(0), Timestamp::from_millis(u64::MAX));
+        self.scan(everything.0, everything.1, Order::NewestFirst, |sample| {
+            if !sample.is_success() {
+                return Ok::<_, StoreError>(ControlFlow::Continue(()));
             }
-        }
-        Ok(None)
+            found = Some(sample);
+            Ok(ControlFlow::Break(()))
+        })?;
+        Ok(found)
     }
 
     /// Deletes up to `batch` of the oldest samples from before `cutoff` in one transaction and

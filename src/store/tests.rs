@@ -238,3 +238,39 @@ fn delete_before_removes_the_oldest_in_batches() {
     assert_eq!(left, (20..25).collect::<Vec<_>>());
     assert_eq!(store.len().unwrap(), 5);
 }
+
+#[test]
+fn newest_first_stops_at_the_limit_and_respects_the_window() {
+    let (_dir, store) = temp_store();
+    for millis in 1..=10 {
+        store.append(&success(millis, 1.0)).unwrap();
+    }
+    let times = |samples: Vec<Sample>| {
+        samples
+            .iter()
+            .map(|s| s.time.as_millis())
+            .collect::<Vec<_>>()
+    };
+    let window = (Timestamp::from_millis(3), Timestamp::from_millis(9));
+    assert_eq!(
+        times(store.newest_first(window.0, window.1, 4).unwrap()),
+        vec![8, 7, 6, 5]
+    );
+    assert_eq!(
+        times(store.newest_first(window.0, window.1, 100).unwrap()),
+        vec![8, 7, 6, 5, 4, 3]
+    );
+    assert!(
+        store
+            .newest_first(window.0, window.1, 0)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .newest_first(window.1, window.0, 5)
+            .unwrap()
+            .is_empty(),
+        "from after to is empty"
+    );
+}

@@ -219,15 +219,38 @@ pub fn try_request(address: &str, method: &str, path: &str) -> std::io::Result<H
         .and_then(|line| line.split_whitespace().nth(1))
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| std::io::Error::other("no status line"))?;
-    let headers = lines
+    let headers: Vec<(String, String)> = lines
         .filter_map(|line| line.split_once(": "))
         .map(|(key, value)| (key.to_owned(), value.to_owned()))
         .collect();
+    let chunked = headers.iter().any(|(key, value)| {
+        key.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_owned()
+    };
     Ok(HttpResponse {
         status,
         headers,
-        body: body.to_owned(),
+        body,
     })
+}
+
+/// The payload of a `Transfer-Encoding: chunked` body.
+fn dechunk(mut rest: &str) -> std::io::Result<String> {
+    let broken = || std::io::Error::other("malformed chunked body");
+    let mut body = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n").ok_or_else(broken)?;
+        let size = usize::from_str_radix(size.trim(), 16).map_err(|_| broken())?;
+        if size == 0 {
+            return Ok(body);
+        }
+        body.push_str(after.get(..size).ok_or_else(broken)?);
+        rest = after.get(size + 2..).ok_or_else(broken)?;
+    }
 }
 
 /// True while /proc lists `pid` as something other than a zombie.

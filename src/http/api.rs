@@ -1,0 +1,151 @@
+//! `/api/v1/…`: the history of every run, failures included, as JSON pages or a CSV stream.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use http_body_util::channel::Channel;
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+use super::compat::store_failed;
+use super::query::Query;
+use super::response::{Body, HttpError, json};
+use crate::csv;
+use crate::sample::Sample;
+use crate::store::Store;
+use crate::time::{TimeArg, Timestamp};
+
+/// The parameters `/api/v1/samples` and `/api/v1/samples.csv` take.
+pub const SAMPLE_PARAMETERS: &[&str] = &["from", "to", "limit", "cursor"];
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 10_000;
+/// Samples read per store transaction while streaming CSV: short transactions, flat memory.
+const CSV_CHUNK: usize = 1_000;
+/// Chunks buffered ahead of a slow client before the reader waits.
+const CSV_BUFFERED_CHUNKS: usize = 2;
+
+/// Which samples a request asks for: `from <= time < to`, newest first, at most `limit`.
+struct Selection {
+    from: Timestamp,
+    to: Timestamp,
+    limit: Option<usize>,
+}
+
+impl Selection {
+    fn parse(query: &Query, now: Timestamp) -> Result<Self, HttpError> {
+        let time = |name| {
+            query
+                .parsed::<TimeArg>(name)
+                .map(|arg| arg.map(|arg| arg.resolve(now)))
+        };
+        let from = time("from")?.unwrap_or(Timestamp::from_millis(0));
+        let mut to = time("to")?.unwrap_or(Timestamp::from_millis(u64::MAX));
+        if let Some(cursor) = query.get("cursor") {
+            let below = cursor.parse().map(Timestamp::from_millis).map_err(|_| {
+                HttpError::bad_request(format!(
+                    "invalid cursor: {cursor:?} is not a next_cursor this server gave"
+                ))
+            })?;
+            to = to.min(below);
+        }
+        let limit = match query.get("limit") {
+            None => None,
+            Some(text) => match text.parse::<usize>() {
+                Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Some(limit),
+                _ => {
+                    return Err(HttpError::bad_request(format!(
+                        "invalid limit: {text:?} is not a whole number from 1 to {MAX_LIMIT}"
+                    )));
+                }
+            },
+        };
+        Ok(Selection { from, to, limit })
+    }
+}
+
+#[derive(Serialize)]
+struct Page {
+    samples: Vec<Sample>,
+    next_cursor: Option<String>,
+}
+
+/// `/api/v1/samples`: one page of samples, newest first, and the cursor of the next page.
+pub fn samples(store: &Store, query: &Query, now: Timestamp) -> Result<Response<Body>, HttpError> {
+    let selection = Selection::parse(query, now)?;
+    let limit = selection.limit.unwrap_or(DEFAULT_LIMIT);
+    // One more than asked for tells whether another page exists.
+    let mut samples = store
+        .newest_first(selection.from, selection.to, limit + 1)
+        .map_err(store_failed)?;
+    let next_cursor = if samples.len() > limit {
+        samples.truncate(limit);
+        samples.last().map(|last| last.time.as_millis().to_string())
+    } else {
+        None
+    };
+    Ok(json(
+        StatusCode::OK,
+        &Page {
+            samples,
+            next_cursor,
+        },
+    ))
+}
+
+/// `/api/v1/samples.csv`: the same selection as CSV, streamed (no limit unless asked for), so a
+/// five-year export never sits in memory.
+pub fn samples_csv(
+    store: &Arc<Store>,
+    query: &Query,
+    now: Timestamp,
+) -> Result<Response<Body>, HttpError> {
+    let selection = Selection::parse(query, now)?;
+    let (mut sender, body) = Channel::<Bytes, Infallible>::new(CSV_BUFFERED_CHUNKS);
+    let store = store.clone();
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let mut chunk = format!("{}\n", csv::HEADER);
+        let mut to = selection.to;
+        let mut left = selection.limit.unwrap_or(usize::MAX);
+        loop {
+            let wanted = left.min(CSV_CHUNK);
+            let samples = match store.newest_first(selection.from, to, wanted) {
+                Ok(samples) => samples,
+                Err(err) => {
+                    // The status is sent already; a cut-off body is all that is left to say.
+                    tracing::error!(%err, "CSV export stopped: the store cannot be read");
+                    return;
+                }
+            };
+            for sample in &samples {
+                chunk.push_str(&csv::row(sample));
+                chunk.push('\n');
+            }
+            let sent = runtime.block_on(sender.send_data(Bytes::from(std::mem::take(&mut chunk))));
+            left -= samples.len();
+            match samples.last() {
+                Some(last) if sent.is_ok() && samples.len() == wanted && left > 0 => to = last.time,
+                // Done, or the client went away.
+                _ => return,
+            }
+        }
+    });
+    let mut response = Response::new(body.boxed());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"internet-monitor-samples.csv\""),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    Ok(response)
+}

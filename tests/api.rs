@@ -1,0 +1,237 @@
+//! End to end: the history API of `serve`, over imported samples whose answers are known.
+
+mod common;
+
+use common::{Env, FAKE, Server};
+use serde_json::{Value, json};
+
+impl Env {
+    /// Imports `lines` and starts a server that will not test during the test.
+    fn serve_history(&self, lines: &[Value]) -> Server {
+        let file = self.path("import.jsonl");
+        let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+        std::fs::write(&file, text).unwrap();
+        let db = self.db();
+        let output = common::command(&[
+            "import",
+            "--db",
+            db.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut serve = common::command(&[
+            "serve",
+            "--db",
+            db.to_str().unwrap(),
+            "--speedtest-bin",
+            FAKE,
+        ]);
+        serve.args(["--start-delay", "1h"]);
+        Server::start(serve)
+    }
+}
+
+fn sample(time: &str, download: f64) -> Value {
+    json!({
+        "time": time, "outcome": "success", "reason": null, "message": null, "trigger": "schedule",
+        "duration_seconds": 20.5, "download_bytes_per_second": download,
+        "upload_bytes_per_second": 2_000_000.0, "ping_seconds": 0.0125, "jitter_seconds": 0.0005,
+        "packet_loss_ratio": 0.015, "download_latency_seconds": null, "upload_latency_seconds": null,
+        "downloaded_bytes": 1000, "uploaded_bytes": 500,
+        "server": {"id": 7, "name": "Example, Inc.", "location": "Here", "country": "There", "host": "st.example.net"},
+        "isp": "Example ISP", "result_url": null
+    })
+}
+
+fn failure(time: &str) -> Value {
+    json!({
+        "time": time, "outcome": "failure", "reason": "timeout", "message": "too slow", "trigger": "schedule",
+        "duration_seconds": 120.0, "download_bytes_per_second": null, "upload_bytes_per_second": null,
+        "ping_seconds": null, "jitter_seconds": null, "packet_loss_ratio": null,
+        "download_latency_seconds": null, "upload_latency_seconds": null,
+        "downloaded_bytes": null, "uploaded_bytes": null, "server": null, "isp": null, "result_url": null
+    })
+}
+
+fn history() -> Vec<Value> {
+    vec![
+        sample("2026-11-01T00:00:00.000Z", 1e6),
+        failure("2026-11-01T00:30:00.000Z"),
+        sample("2026-11-01T01:00:00.000Z", 2e6),
+        sample("2026-11-01T01:30:00.000Z", 3e6),
+        failure("2026-11-01T02:00:00.000Z"),
+    ]
+}
+
+fn times(page: &Value) -> Vec<&str> {
+    page["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["time"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn pages_walk_every_sample_newest_first() {
+    let env = Env::new();
+    let server = env.serve_history(&history());
+    let first = server.get("/api/v1/samples?limit=2");
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("content-type"), Some("application/json"));
+    let first = first.json();
+    assert_eq!(
+        times(&first),
+        ["2026-11-01T02:00:00.000Z", "2026-11-01T01:30:00.000Z"]
+    );
+    assert_eq!(
+        first["samples"][0],
+        history()[4],
+        "a sample reads as it was exported"
+    );
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = server
+        .get(&format!("/api/v1/samples?limit=2&cursor={cursor}"))
+        .json();
+    assert_eq!(
+        times(&second),
+        ["2026-11-01T01:00:00.000Z", "2026-11-01T00:30:00.000Z"]
+    );
+    let cursor = second["next_cursor"].as_str().unwrap();
+    let last = server
+        .get(&format!("/api/v1/samples?limit=2&cursor={cursor}"))
+        .json();
+    assert_eq!(times(&last), ["2026-11-01T00:00:00.000Z"]);
+    assert_eq!(last["next_cursor"], Value::Null);
+    let all = server.get("/api/v1/samples").json();
+    assert_eq!(all["samples"].as_array().unwrap().len(), 5);
+    assert_eq!(all["next_cursor"], Value::Null);
+}
+
+#[test]
+fn from_and_to_select_a_window() {
+    let env = Env::new();
+    let server = env.serve_history(&history());
+    let window = server
+        .get("/api/v1/samples?from=2026-11-01T00:30:00Z&to=2026-11-01T01:30:00%2B00:00")
+        .json();
+    assert_eq!(
+        times(&window),
+        ["2026-11-01T01:00:00.000Z", "2026-11-01T00:30:00.000Z"]
+    );
+    let recent = server.get("/api/v1/samples?from=1h").json();
+    assert!(
+        times(&recent).is_empty(),
+        "all samples are older than an hour"
+    );
+}
+
+#[test]
+fn csv_streams_the_selection_with_a_header() {
+    let env = Env::new();
+    let server = env.serve_history(&history());
+    let response = server.get("/api/v1/samples.csv?from=2026-11-01T01:00:00Z");
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/csv; charset=utf-8")
+    );
+    let lines: Vec<&str> = response.body.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", response.body);
+    assert!(lines[0].starts_with("time,outcome,reason,message,trigger,duration_seconds,download_bytes_per_second,download_mbit_per_second,"));
+    assert!(
+        lines[1].starts_with("2026-11-01T02:00:00.000Z,failure,timeout,too slow,schedule,120,"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(
+        lines[2],
+        "2026-11-01T01:30:00.000Z,success,,,schedule,20.5,3000000,24,2000000,16,0.0125,12.5,0.0005,0.5,0.015,1.5,,,1000,500,7,\"Example, Inc.\",Here,There,st.example.net,Example ISP,"
+    );
+    let limited = server.get("/api/v1/samples.csv?limit=1");
+    assert_eq!(limited.body.lines().count(), 2);
+}
+
+#[test]
+fn csv_export_of_many_samples_is_complete() {
+    // More samples than one streamed chunk, so the stream must carry on across chunks.
+    let env = Env::new();
+    let lines: Vec<Value> = (0..2_500)
+        .map(|minute| {
+            let time =
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_790_000_000 + minute * 60);
+            sample(
+                &humantime::format_rfc3339_millis(time).to_string(),
+                1e6 + minute as f64,
+            )
+        })
+        .collect();
+    let server = env.serve_history(&lines);
+    let csv = server.get("/api/v1/samples.csv").body;
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2_500);
+    assert!(rows[0].contains(",1002499,"), "newest first: {}", rows[0]);
+    assert!(rows[2_499].contains(",1000000,"), "{}", rows[2_499]);
+}
+
+#[test]
+fn bad_parameters_are_400_naming_the_parameter() {
+    let env = Env::new();
+    let server = env.serve_history(&history());
+    for (query, error) in [
+        (
+            "limit=0",
+            "invalid limit: \"0\" is not a whole number from 1 to 10000",
+        ),
+        (
+            "limit=10001",
+            "invalid limit: \"10001\" is not a whole number from 1 to 10000",
+        ),
+        (
+            "limit=ten",
+            "invalid limit: \"ten\" is not a whole number from 1 to 10000",
+        ),
+        (
+            "from=yesterday",
+            "invalid from: \"yesterday\" is neither an RFC 3339 time (2026-11-24T18:00:00Z) nor an age (7d, 24h)",
+        ),
+        (
+            "to=2026-13-01T00:00:00Z",
+            "invalid to: \"2026-13-01T00:00:00Z\" is neither an RFC 3339 time (2026-11-24T18:00:00Z) nor an age (7d, 24h)",
+        ),
+        (
+            "cursor=abc",
+            "invalid cursor: \"abc\" is not a next_cursor this server gave",
+        ),
+        (
+            "page=2",
+            "unknown query parameter \"page\": this endpoint takes from, to, limit, cursor",
+        ),
+        (
+            "limit=1&limit=2",
+            "query parameter \"limit\" is given more than once",
+        ),
+        ("from=%ff", "malformed query string near \"%ff\""),
+    ] {
+        for path in ["/api/v1/samples", "/api/v1/samples.csv"] {
+            let response = server.get(&format!("{path}?{query}"));
+            assert_eq!(response.status, 400, "{path}?{query}");
+            assert_eq!(response.json(), json!({"error": error}), "{path}?{query}");
+        }
+    }
+}
+
+#[test]
+fn the_index_links_the_api() {
+    let env = Env::new();
+    let server = env.serve_history(&[]);
+    let index = server.get("/").body;
+    assert!(index.contains("href=\"/api/v1/samples.csv\""));
+}
