@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::bandwidth::Bandwidth;
+use crate::plan::Plan;
 use crate::speedtest::{ParseOptions, RunnerConfig};
 use crate::time::TimeArg;
 
@@ -50,6 +51,9 @@ pub enum Command {
     RunOnce(RunOnceArgs),
     /// Print every stored sample (failures included), oldest first.
     Export(ExportArgs),
+    /// Print the summary of a window for a person (or as JSON): runs, failures, percentiles of
+    /// download, upload and ping, and how often the plan was met; ready to attach to a complaint.
+    Report(ReportArgs),
     /// Store the samples of a file written by `export --format jsonl`.
     ///
     /// Samples whose time is already stored are skipped, so importing twice adds nothing.
@@ -171,6 +175,52 @@ pub struct ServeArgs {
     /// Log lines as human-readable text or as JSON objects
     #[arg(long, env = "INTERNET_MONITOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// Retest once when a success is below this share of the plan, e.g. 0.5 (off by default)
+    #[arg(long, env = "INTERNET_MONITOR_RETEST_BELOW", value_name = "RATIO", value_parser = ratio)]
+    pub retest_below: Option<f64>,
+
+    /// How long after a run below --retest-below its retest starts
+    #[arg(long, env = "INTERNET_MONITOR_RETEST_AFTER", value_name = "DURATION", default_value = "5m", value_parser = positive_duration)]
+    pub retest_after: Duration,
+
+    /// Let clients start a test with POST /api/v1/run (off: a public exporter must not let
+    /// strangers burn a data cap)
+    #[arg(long, env = "INTERNET_MONITOR_ENABLE_RUN_ENDPOINT")]
+    pub enable_run_endpoint: bool,
+
+    /// Least time between two tests started with POST /api/v1/run
+    #[arg(long, env = "INTERNET_MONITOR_MIN_MANUAL_GAP", value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub min_manual_gap: Duration,
+}
+
+/// The contract the line is judged against.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Contracted download speed, e.g. 500Mbit/s, 500Mbps, 1Gbit/s or 62.5MB/s
+    #[arg(long, env = "INTERNET_MONITOR_PLAN_DOWNLOAD", value_name = "RATE")]
+    pub plan_download: Option<Bandwidth>,
+
+    /// Contracted upload speed, in the same units
+    #[arg(long, env = "INTERNET_MONITOR_PLAN_UPLOAD", value_name = "RATE")]
+    pub plan_upload: Option<Bandwidth>,
+
+    /// A run meets the plan when every contracted direction reaches this share of it
+    #[arg(long, env = "INTERNET_MONITOR_PLAN_THRESHOLD", value_name = "RATIO", default_value = "0.8", value_parser = ratio)]
+    pub plan_threshold: f64,
+}
+
+impl PlanArgs {
+    pub fn plan(&self) -> Plan {
+        Plan {
+            download: self.plan_download,
+            upload: self.plan_upload,
+            threshold: self.plan_threshold,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -204,6 +254,30 @@ pub struct ExportArgs {
     pub to: Option<TimeArg>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Lines for a person
+    Text,
+    /// The JSON of /api/v1/summary
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// The window summarised: this long before now, e.g. 7d, 30d or 365d
+    #[arg(long, env = "INTERNET_MONITOR_WINDOW", value_name = "DURATION", default_value = "30d", value_parser = positive_duration)]
+    pub window: Duration,
+
+    #[arg(long, env = "INTERNET_MONITOR_FORMAT", value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     #[command(flatten)]
@@ -212,6 +286,13 @@ pub struct ImportArgs {
     /// The JSON-lines file to read, or - for standard input
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+fn ratio(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(ratio) if ratio > 0.0 && ratio <= 1.0 => Ok(ratio),
+        _ => Err("must be a ratio above 0 and at most 1, such as 0.8".into()),
+    }
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {
@@ -255,6 +336,46 @@ mod tests {
         assert_eq!(args.splay, Duration::ZERO);
         assert_eq!(args.retention, None);
         assert_eq!(args.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn plan_flags_take_units_and_a_ratio() {
+        let cli = Cli::try_parse_from([
+            "internet-monitor",
+            "serve",
+            "--plan-download",
+            "500Mbps",
+            "--plan-upload",
+            "62.5MB/s",
+            "--plan-threshold",
+            "0.9",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.into_command() else {
+            panic!("not serve");
+        };
+        let plan = args.plan.plan();
+        assert_eq!(plan.download.map(|b| b.bytes_per_second()), Some(62.5e6));
+        assert_eq!(plan.upload.map(|b| b.bytes_per_second()), Some(62.5e6));
+        assert_eq!(plan.threshold, 0.9);
+        for (flag, value, message) in [
+            ("--plan-download", "500 megs", "is not a bandwidth"),
+            (
+                "--plan-threshold",
+                "80",
+                "must be a ratio above 0 and at most 1",
+            ),
+            (
+                "--retest-below",
+                "0",
+                "must be a ratio above 0 and at most 1",
+            ),
+        ] {
+            let err = Cli::try_parse_from(["internet-monitor", "serve", flag, value])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(flag) && err.contains(message), "{err}");
+        }
     }
 
     #[test]

@@ -12,6 +12,8 @@ use prometheus::{
     TextEncoder,
 };
 
+use crate::bandwidth::Bandwidth;
+use crate::plan::Plan;
 use crate::sample::{FailureReason, Outcome, Sample};
 use crate::time::Timestamp;
 
@@ -77,6 +79,8 @@ pub struct Metrics {
     isp_info: IntGaugeVec,
     samples: IntGauge,
     store_errors: IntCounter,
+    plan_download: OptionalGauge,
+    plan_upload: OptionalGauge,
 }
 
 impl Metrics {
@@ -117,6 +121,14 @@ impl Metrics {
             upload_latency: gauge(
                 "speedtest_upload_latency_seconds",
                 "Latency under upload load (interquartile mean) of the last successful speed test, in seconds.",
+            )?,
+            plan_download: gauge(
+                "speedtest_plan_download_bytes_per_second",
+                "Contracted download bandwidth (--plan-download), in bytes per second; absent when not configured.",
+            )?,
+            plan_upload: gauge(
+                "speedtest_plan_upload_bytes_per_second",
+                "Contracted upload bandwidth (--plan-upload), in bytes per second; absent when not configured.",
             )?,
             transferred: register(
                 &registry,
@@ -278,6 +290,15 @@ impl Metrics {
             self.count_transferred(DOWNLOAD, sample.downloaded_bytes);
             self.count_transferred(UPLOAD, sample.uploaded_bytes);
         }
+    }
+
+    /// The contracted speeds, so dashboards and alerts can compare against them.
+    pub fn set_plan(&self, plan: &Plan) {
+        let _consistent = self.lock();
+        self.plan_download
+            .set(plan.download.map(Bandwidth::bytes_per_second));
+        self.plan_upload
+            .set(plan.upload.map(Bandwidth::bytes_per_second));
     }
 
     pub fn set_running(&self, running: bool) {
@@ -501,6 +522,21 @@ mod tests {
     ];
 
     #[test]
+    fn the_plan_shows_only_the_contracted_directions() {
+        let metrics = Metrics::new().unwrap();
+        metrics.set_plan(&Plan {
+            download: Some("500Mbit/s".parse().unwrap()),
+            upload: None,
+            threshold: 0.8,
+        });
+        assert_line(
+            &metrics,
+            "speedtest_plan_download_bytes_per_second 62500000",
+        );
+        assert_absent(&metrics, "speedtest_plan_upload_bytes_per_second");
+    }
+
+    #[test]
     fn fresh_metrics_show_no_measurement_but_every_counter_at_zero() {
         let metrics = Metrics::new().unwrap();
         let unknown = [
@@ -511,6 +547,8 @@ mod tests {
             "speedtest_run_duration_seconds",
             "speedtest_server_info",
             "speedtest_isp_info",
+            "speedtest_plan_download_bytes_per_second",
+            "speedtest_plan_upload_bytes_per_second",
         ];
         for family in MEASUREMENTS.iter().chain(&unknown) {
             assert_absent(&metrics, family);

@@ -5,17 +5,27 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::sample::FailureReason;
+use crate::sample::{FailureReason, Trigger};
 
 /// The first retry after a failure waits this long; each further failure doubles it.
 const FIRST_RETRY: Duration = Duration::from_secs(60);
 
-/// The timing rules, from `--interval`, `--splay` and `--start-delay`.
+/// The timing rules, from `--interval`, `--splay`, `--start-delay` and `--retest-after`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Schedule {
     pub interval: Duration,
     pub splay: Duration,
     pub start_delay: Duration,
+    /// Wait before a confirming retest of a run below the plan; `None` when retests are off.
+    pub retest_after: Option<Duration>,
+}
+
+/// What a finished run tells the scheduler.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    pub failure: Option<FailureReason>,
+    /// A success below the retest threshold of the plan: worth confirming once.
+    pub below_plan: bool,
 }
 
 /// What a run's outcome means for the next one.
@@ -27,6 +37,8 @@ pub enum Next {
     Retry(Duration),
     /// Rate-limited: the first slot at least one full interval away.
     RateLimited,
+    /// A confirming retest, this long after the run ended.
+    Retest(Duration),
 }
 
 impl Schedule {
@@ -49,31 +61,40 @@ impl Schedule {
     }
 }
 
-/// Runs tests for ever on `schedule`. `test` runs one (storing and publishing its sample) and
-/// returns its failure reason, if any; `planned` hears when the next run will start; `splay`
-/// draws a random offset in `[0, schedule.splay)`. Runs never overlap: the next is planned only
-/// after the previous returned. Cancel it by dropping the future.
+/// Runs tests for ever on `schedule`. `test` runs one with the given trigger (storing and
+/// publishing its sample) and returns its verdict; `planned` hears when the next run will
+/// start; `splay` draws a random offset in `[0, schedule.splay)`. Runs never overlap: the next
+/// is planned only after the previous returned. Cancel it by dropping the future.
 pub async fn run<Test, Done>(
     schedule: Schedule,
     mut splay: impl FnMut() -> Duration,
     mut test: Test,
     mut planned: impl FnMut(Instant),
 ) where
-    Test: FnMut() -> Done,
-    Done: Future<Output = Option<FailureReason>>,
+    Test: FnMut(Trigger) -> Done,
+    Done: Future<Output = Verdict>,
 {
     let start = Instant::now() + schedule.start_delay;
     let mut next = start + splay();
+    let mut trigger = Trigger::Schedule;
     let mut failures = 0u32;
     loop {
         planned(next);
         tokio::time::sleep_until(next).await;
-        let reason = test().await;
+        let verdict = test(trigger).await;
         let now = Instant::now();
         let slot = schedule.slot_after(start, now) + splay();
-        next = match decide(reason, &mut failures, &schedule) {
+        let decision = decide(verdict, trigger, &mut failures, &schedule);
+        trigger = Trigger::Schedule;
+        next = match decision {
             Next::Slot => slot,
             Next::Retry(wait) => slot.min(now + wait),
+            // A retest that would come after the next slot is just the next scheduled run.
+            Next::Retest(wait) if now + wait < slot => {
+                trigger = Trigger::Retest;
+                now + wait
+            }
+            Next::Retest(_) => slot,
             Next::RateLimited => {
                 let slot =
                     schedule.slot_after(start, now + schedule.interval - Duration::from_nanos(1));
@@ -88,11 +109,21 @@ pub async fn run<Test, Done>(
 }
 
 /// How the run's outcome moves the schedule, keeping count of consecutive failures.
-fn decide(reason: Option<FailureReason>, failures: &mut u32, schedule: &Schedule) -> Next {
-    match reason {
+fn decide(verdict: Verdict, trigger: Trigger, failures: &mut u32, schedule: &Schedule) -> Next {
+    match verdict.failure {
         None => {
             *failures = 0;
-            Next::Slot
+            match schedule.retest_after {
+                // One retest confirms or refutes; a retest is never retested.
+                Some(wait) if verdict.below_plan && trigger != Trigger::Retest => {
+                    tracing::info!(
+                        retest_in = %humantime::format_duration(wait),
+                        "result below the plan; a retest will confirm it"
+                    );
+                    Next::Retest(wait)
+                }
+                _ => Next::Slot,
+            }
         }
         Some(FailureReason::RateLimited) => Next::RateLimited,
         Some(reason) => {
@@ -130,20 +161,40 @@ mod tests {
         test_takes: Duration,
         horizon: Duration,
     ) -> (Vec<Duration>, Vec<Duration>) {
+        let verdicts = outcomes
+            .into_iter()
+            .map(|failure| Verdict {
+                failure,
+                below_plan: false,
+            })
+            .collect();
+        let (started, plans) =
+            simulate_verdicts(schedule, splays, verdicts, test_takes, horizon).await;
+        (started.into_iter().map(|(at, _)| at).collect(), plans)
+    }
+
+    /// Like `simulate`, with full verdicts, also returning each run's trigger.
+    async fn simulate_verdicts(
+        schedule: Schedule,
+        splays: Vec<Duration>,
+        verdicts: Vec<Verdict>,
+        test_takes: Duration,
+        horizon: Duration,
+    ) -> (Vec<(Duration, Trigger)>, Vec<Duration>) {
         let origin = Instant::now();
         let started = RefCell::new(Vec::new());
         let plans = RefCell::new(Vec::new());
-        let outcomes = RefCell::new(VecDeque::from(outcomes));
+        let verdicts = RefCell::new(VecDeque::from(verdicts));
         let mut splays = splays.into_iter();
         let scheduler = run(
             schedule,
             || splays.next().unwrap_or_default(),
-            || {
-                started.borrow_mut().push(origin.elapsed());
-                let reason = outcomes.borrow_mut().pop_front().flatten();
+            |trigger| {
+                started.borrow_mut().push((origin.elapsed(), trigger));
+                let verdict = verdicts.borrow_mut().pop_front().unwrap_or_default();
                 async move {
                     tokio::time::sleep(test_takes).await;
-                    reason
+                    verdict
                 }
             },
             |at| plans.borrow_mut().push(at - origin),
@@ -160,6 +211,7 @@ mod tests {
         interval: Duration::from_secs(30 * 60),
         splay: Duration::ZERO,
         start_delay: Duration::ZERO,
+        retest_after: None,
     };
 
     #[tokio::test(start_paused = true)]
@@ -233,6 +285,66 @@ mod tests {
         )
         .await;
         assert_eq!(started, minutes(&[0, 60, 90]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_below_the_plan_is_retested_once() {
+        let schedule = Schedule {
+            retest_after: Some(MINUTE * 5),
+            ..HALF_HOUR
+        };
+        let below = Verdict {
+            failure: None,
+            below_plan: true,
+        };
+        // Below, its retest below too (not retested again), then fine.
+        let (started, _) = simulate_verdicts(
+            schedule,
+            vec![],
+            vec![below, below, Verdict::default()],
+            Duration::ZERO,
+            MINUTE * 65,
+        )
+        .await;
+        assert_eq!(
+            started,
+            vec![
+                (Duration::ZERO, Trigger::Schedule),
+                (MINUTE * 5, Trigger::Retest),
+                (MINUTE * 30, Trigger::Schedule),
+                (MINUTE * 60, Trigger::Schedule),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_retest_when_retests_are_off_or_the_slot_comes_first() {
+        let below = Verdict {
+            failure: None,
+            below_plan: true,
+        };
+        let (off, _) =
+            simulate_verdicts(HALF_HOUR, vec![], vec![below], Duration::ZERO, MINUTE * 35).await;
+        assert_eq!(
+            off,
+            vec![
+                (Duration::ZERO, Trigger::Schedule),
+                (MINUTE * 30, Trigger::Schedule)
+            ]
+        );
+        let late = Schedule {
+            retest_after: Some(MINUTE * 45),
+            ..HALF_HOUR
+        };
+        let (late, _) =
+            simulate_verdicts(late, vec![], vec![below], Duration::ZERO, MINUTE * 35).await;
+        assert_eq!(
+            late,
+            vec![
+                (Duration::ZERO, Trigger::Schedule),
+                (MINUTE * 30, Trigger::Schedule)
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]

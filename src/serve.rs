@@ -9,11 +9,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::http::{self, AppState};
+use crate::http;
 use crate::metrics::Metrics;
-use crate::sample::{FailureReason, Sample, Trigger, mbit_per_second};
-use crate::scheduler::{self, Schedule};
+use crate::plan::Plan;
+use crate::sample::Trigger;
+use crate::scheduler::{self, Schedule, Verdict};
 use crate::speedtest::{Runner, RunnerConfig};
+use crate::state::{AppState, ManualRuns};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 
@@ -27,6 +29,11 @@ pub struct ServeConfig {
     pub runner: RunnerConfig,
     /// Delete samples older than this; `None` keeps every sample.
     pub retention: Option<Duration>,
+    pub plan: Plan,
+    /// A success below this share of the plan asks for a confirming retest (`--retest-below`).
+    pub retest_below: Option<f64>,
+    /// `Some(min gap)` when `POST /api/v1/run` is enabled.
+    pub manual_runs: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +53,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let store = Arc::new(store);
-    let metrics = Arc::new(Metrics::new()?);
+    let metrics = Metrics::new()?;
     // The gauges come back from the last runs, so a restart does not blank the dashboard.
     let last_success = store.latest_success()?;
     metrics.restore(
@@ -54,16 +61,23 @@ pub async fn run(
         last_success.as_ref(),
         store.len()?,
     );
-    let state = Arc::new(AppState::new(store, metrics, last_success.as_ref()));
+    metrics.set_plan(&config.plan);
+    let state = Arc::new(AppState::new(
+        store,
+        metrics,
+        Runner::new(config.runner),
+        config.plan,
+        config.manual_runs.map(ManualRuns::new),
+        last_success,
+    ));
 
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(listener, state.clone(), stopped));
-    let runner = Runner::new(config.runner);
     let splay = config.schedule.splay;
     let tests = scheduler::run(
         config.schedule,
         || random_below(splay),
-        || run_scheduled(&runner, &state),
+        |trigger| run_scheduled(&state, trigger, config.retest_below),
         |at| state.metrics.set_next_run(Some(wall_clock(at))),
     );
     tokio::select! {
@@ -79,48 +93,15 @@ pub async fn run(
     Ok(())
 }
 
-/// One scheduled test: run it, store it, and only then publish it.
-async fn run_scheduled(runner: &Runner, state: &AppState) -> Option<FailureReason> {
-    state.metrics.set_running(true);
-    let sample = runner.run(Trigger::Schedule).await;
-    state.metrics.set_running(false);
-    let reason = sample.reason;
-    let store = state.store.clone();
-    // A durable commit waits for fsync: keep it off the threads that answer requests.
-    match tokio::task::spawn_blocking(move || store.append(&sample)).await {
-        Ok(Ok(stored)) => {
-            state.metrics.record(&stored);
-            state.stored(&stored);
-            log_run(&stored);
-        }
-        Ok(Err(err)) => {
-            state.metrics.store_error();
-            tracing::error!(%err, "the test's sample could not be stored, so it is not published");
-        }
-        Err(err) => {
-            state.metrics.store_error();
-            tracing::error!(%err, "storing the test's sample failed");
-        }
-    }
-    reason
-}
-
-fn log_run(sample: &Sample) {
-    let mbit = |bytes: Option<f64>| bytes.map(mbit_per_second);
-    match sample.reason {
-        None => tracing::info!(
-            time = %sample.time,
-            download_mbit_per_second = mbit(sample.download_bytes_per_second),
-            upload_mbit_per_second = mbit(sample.upload_bytes_per_second),
-            ping_seconds = sample.ping_seconds,
-            "test succeeded"
-        ),
-        Some(reason) => tracing::warn!(
-            time = %sample.time,
-            %reason,
-            message = sample.message.as_deref().unwrap_or_default(),
-            "test failed"
-        ),
+/// One scheduled test (or retest): waits for the slot, runs, keeps, and judges the result.
+async fn run_scheduled(state: &AppState, trigger: Trigger, retest_below: Option<f64>) -> Verdict {
+    let claim = state.runner.claim().await;
+    let sample = state.run_and_keep(claim, trigger).await;
+    let below_plan =
+        retest_below.is_some_and(|share| state.plan.reached(&sample, share) == Some(false));
+    Verdict {
+        failure: sample.reason,
+        below_plan,
     }
 }
 
@@ -160,12 +141,11 @@ async fn retention(state: &AppState, keep: Option<Duration>) {
 
 /// A uniformly random duration in `[0, limit)`; zero when `limit` is zero.
 fn random_below(limit: Duration) -> Duration {
-    if limit.is_zero() {
+    let nanos = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
+    if nanos == 0 {
         return Duration::ZERO;
     }
-    Duration::from_nanos(
-        rand::rng().random_range(0..limit.as_nanos().min(u128::from(u64::MAX)) as u64),
-    )
+    Duration::from_nanos(rand::rng().random_range(0..nanos))
 }
 
 /// The wall-clock time at which the monotonic instant `at` falls.

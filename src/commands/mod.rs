@@ -7,8 +7,11 @@ mod transfer;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use crate::cli::{Command, LogFormat};
+use crate::cli::{Command, LogFormat, ReportArgs, ReportFormat};
 use crate::logging;
+use crate::store::Store;
+use crate::summary::summarize;
+use crate::time::Timestamp;
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
@@ -21,8 +24,30 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             run_once::run_once(&args)
         }
         Command::Export(args) => transfer::export(&args),
+        Command::Report(args) => report(&args),
         Command::Import(args) => transfer::import(&args),
     }
+}
+
+/// `report`: the summary of a window, read from the store without changing it.
+fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open_read_only(&args.store.db)?;
+    let now = Timestamp::now();
+    let to = now.saturating_add(std::time::Duration::from_millis(1));
+    let summary = summarize(
+        &store,
+        args.plan.plan(),
+        now.saturating_sub(args.window),
+        to,
+    )?;
+    write_stdout(|out| match args.format {
+        ReportFormat::Text => out.write_all(summary.to_text().as_bytes()),
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &summary)?;
+            writeln!(out)
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error worth a message.

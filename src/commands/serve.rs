@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -15,6 +15,12 @@ use crate::store::Store;
 const WORKERS: usize = 2;
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let plan = args.plan.plan();
+    if args.retest_below.is_some() && !plan.is_set() {
+        bail!(
+            "--retest-below needs a plan to compare with: add --plan-download and/or --plan-upload"
+        );
+    }
     // A locked database must stop a second instance at once, before it binds or tests.
     let store = Store::open(&args.store.db)?;
     let config = ServeConfig {
@@ -22,9 +28,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             interval: args.interval,
             splay: args.splay,
             start_delay: args.start_delay,
+            retest_after: args.retest_below.map(|_| args.retest_after),
         },
         runner: args.speedtest.runner_config(),
         retention: args.retention,
+        plan,
+        retest_below: args.retest_below,
+        manual_runs: args.enable_run_endpoint.then_some(args.min_manual_gap),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)

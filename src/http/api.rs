@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -14,8 +15,10 @@ use super::compat::store_failed;
 use super::query::Query;
 use super::response::{Body, HttpError, json};
 use crate::csv;
-use crate::sample::Sample;
+use crate::sample::{Sample, Trigger};
+use crate::state::{AppState, Refusal};
 use crate::store::Store;
+use crate::summary::summarize;
 use crate::time::{TimeArg, Timestamp};
 
 /// The parameters `/api/v1/samples` and `/api/v1/samples.csv` take.
@@ -148,4 +151,75 @@ pub fn samples_csv(
         HeaderValue::from_static("*"),
     );
     Ok(response)
+}
+
+/// The parameters `/api/v1/summary` takes.
+pub const SUMMARY_PARAMETERS: &[&str] = &["window"];
+const DEFAULT_SUMMARY_WINDOW: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// `/api/v1/summary?window=30d`: counts, percentiles and plan compliance over the window
+/// before now.
+pub fn summary(
+    state: &AppState,
+    query: &Query,
+    now: Timestamp,
+) -> Result<Response<Body>, HttpError> {
+    let window = match query.get("window") {
+        None => DEFAULT_SUMMARY_WINDOW,
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(window) if !window.is_zero() => window,
+            _ => {
+                return Err(HttpError::bad_request(format!(
+                    "invalid window: {text:?} is not a duration such as 24h, 30d or 365d"
+                )));
+            }
+        },
+    };
+    let to = Timestamp::from_millis(now.as_millis().saturating_add(1));
+    let summary = summarize(&state.store, state.plan, now.saturating_sub(window), to)
+        .map_err(store_failed)?;
+    Ok(json(StatusCode::OK, &summary))
+}
+
+#[derive(Serialize)]
+struct Started {
+    status: &'static str,
+    trigger: &'static str,
+}
+
+/// `POST /api/v1/run`: starts a manual test now, if allowed and the slot is free.
+pub fn run(state: &Arc<AppState>) -> Result<Response<Body>, HttpError> {
+    match state.start_manual_run() {
+        None => Err(HttpError {
+            status: StatusCode::FORBIDDEN,
+            message:
+                "starting tests over HTTP is off; run serve with --enable-run-endpoint to allow it"
+                    .into(),
+        }),
+        Some(Ok(())) => Ok(json(
+            StatusCode::ACCEPTED,
+            &Started {
+                status: "started",
+                trigger: Trigger::Manual.as_str(),
+            },
+        )),
+        Some(Err(Refusal::Busy)) => Err(HttpError {
+            status: StatusCode::CONFLICT,
+            message: "a test is running; try again when it has finished".into(),
+        }),
+        Some(Err(Refusal::TooSoon(wait))) => {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let mut response = HttpError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: format!(
+                    "the last manual test started less than --min-manual-gap ago; try again in {seconds} s"
+                ),
+            }
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            Ok(response)
+        }
+    }
 }

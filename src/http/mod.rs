@@ -6,7 +6,7 @@ mod query;
 mod response;
 
 use std::convert::Infallible;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -20,9 +20,8 @@ use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
-use crate::metrics::{self, Metrics};
-use crate::sample::Sample;
-use crate::store::Store;
+use crate::metrics;
+use crate::state::AppState;
 use crate::time::Timestamp;
 use compat::Measurement;
 use query::Query;
@@ -35,36 +34,6 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: usize = 512;
 /// How long in-flight requests may take to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// What request handlers read: the store, the metrics, and the newest success in memory.
-pub struct AppState {
-    pub store: Arc<Store>,
-    pub metrics: Arc<Metrics>,
-    latest_success: RwLock<Option<Measurement>>,
-}
-
-impl AppState {
-    pub fn new(store: Arc<Store>, metrics: Arc<Metrics>, latest_success: Option<&Sample>) -> Self {
-        AppState {
-            store,
-            metrics,
-            latest_success: RwLock::new(latest_success.and_then(Measurement::of)),
-        }
-    }
-
-    /// Called after a sample was stored, so `/latest` never reads the store.
-    pub fn stored(&self, sample: &Sample) {
-        if let Some(measurement) = Measurement::of(sample)
-            && let Ok(mut latest) = self.latest_success.write()
-        {
-            *latest = Some(measurement);
-        }
-    }
-
-    fn latest(&self) -> Option<Measurement> {
-        self.latest_success.read().ok().and_then(|latest| *latest)
-    }
-}
 
 /// Accepts connections until `stop` turns true, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
@@ -124,7 +93,7 @@ async fn accept(
 }
 
 /// Answers one request. Never panics and never blames the client with a 5xx.
-pub fn handle(state: &AppState, request: &Request<Incoming>) -> Response<Body> {
+pub fn handle(state: &Arc<AppState>, request: &Request<Incoming>) -> Response<Body> {
     respond(
         state,
         request.method(),
@@ -133,19 +102,26 @@ pub fn handle(state: &AppState, request: &Request<Incoming>) -> Response<Body> {
     )
 }
 
-fn respond(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> Response<Body> {
+fn respond(
+    state: &Arc<AppState>,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+) -> Response<Body> {
     let Some(route) = Route::find(path) else {
         return HttpError::not_found(format!("no such endpoint: {path}")).into_response();
     };
-    if method != Method::GET && method != Method::HEAD {
+    let allowed = route.methods();
+    if !allowed.contains(method) {
+        let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
         let mut response = HttpError {
             status: StatusCode::METHOD_NOT_ALLOWED,
-            message: format!("{path} answers GET and HEAD only, not {method}"),
+            message: format!("{path} answers {} only, not {method}", names.join(" and ")),
         }
         .into_response();
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        if let Ok(allow) = HeaderValue::from_str(&names.join(", ")) {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
         return response;
     }
     // For HEAD, hyper sends these headers (the length included) and leaves the body out.
@@ -165,6 +141,8 @@ enum Route {
     Health,
     Samples,
     SamplesCsv,
+    Summary,
+    Run,
 }
 
 impl Route {
@@ -178,21 +156,31 @@ impl Route {
             "/healthz" => Route::Health,
             "/api/v1/samples" => Route::Samples,
             "/api/v1/samples.csv" => Route::SamplesCsv,
+            "/api/v1/summary" => Route::Summary,
+            "/api/v1/run" => Route::Run,
             _ => return None,
         })
+    }
+
+    fn methods(self) -> &'static [Method] {
+        match self {
+            Route::Run => &[Method::POST],
+            _ => &[Method::GET, Method::HEAD],
+        }
     }
 
     /// The query parameters the route takes; any other is a 400.
     fn parameters(self) -> &'static [&'static str] {
         match self {
             Route::Samples | Route::SamplesCsv => api::SAMPLE_PARAMETERS,
+            Route::Summary => api::SUMMARY_PARAMETERS,
             _ => &[],
         }
     }
 
     fn answer(
         self,
-        state: &AppState,
+        state: &Arc<AppState>,
         raw_query: Option<&str>,
     ) -> Result<Response<Body>, HttpError> {
         let query = Query::parse(raw_query, self.parameters())?;
@@ -206,10 +194,14 @@ impl Route {
                 })?;
                 with_body(StatusCode::OK, metrics::CONTENT_TYPE, body)
             }
-            Route::Latest => json(
-                StatusCode::OK,
-                &state.latest().ok_or_else(compat::no_measurement)?,
-            ),
+            Route::Latest => {
+                let latest = state.latest_success();
+                let measurement = latest.as_deref().and_then(Measurement::of);
+                json(
+                    StatusCode::OK,
+                    &measurement.ok_or_else(compat::no_measurement)?,
+                )
+            }
             Route::LastDay => json(StatusCode::OK, &compat::last_day(&state.store, now)?),
             Route::Graph => json(StatusCode::OK, &compat::graph(&state.store, now)?),
             Route::Health => {
@@ -224,6 +216,8 @@ impl Route {
             }
             Route::Samples => api::samples(&state.store, &query, now)?,
             Route::SamplesCsv => api::samples_csv(&state.store, &query, now)?,
+            Route::Summary => api::summary(state, &query, now)?,
+            Route::Run => api::run(state)?,
         })
     }
 }
@@ -247,6 +241,8 @@ const INDEX: &str = r#"<!doctype html>
 <li><a href="/graph">/graph</a> — every successful measurement of the last 30 days</li>
 <li><a href="/api/v1/samples">/api/v1/samples</a> — every run, failures included, newest first (JSON pages)</li>
 <li><a href="/api/v1/samples.csv">/api/v1/samples.csv</a> — the same as CSV, for a spreadsheet or the ISP</li>
+<li><a href="/api/v1/summary?window=30d">/api/v1/summary?window=30d</a> — counts, percentiles and plan compliance</li>
+<li>POST /api/v1/run — start a test now (only with --enable-run-endpoint)</li>
 <li><a href="/healthz">/healthz</a> — health check</li>
 </ul>
 </body>

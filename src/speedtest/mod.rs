@@ -4,4 +4,4 @@ pub mod ookla;
 pub mod runner;
 
 pub use ookla::{Exit, ParseOptions, RunOutput};
-pub use runner::{Runner, RunnerConfig};
+pub use runner::{Claim, Runner, RunnerConfig};

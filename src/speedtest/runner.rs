@@ -4,11 +4,12 @@ use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 
 use super::ookla::{self, Exit, ParseOptions, RunOutput};
@@ -27,11 +28,17 @@ pub struct RunnerConfig {
     pub output_limit: usize,
 }
 
-/// Owns the single slot in which a test may run.
+/// Owns the single slot in which a test may run: scheduled, manual and retest runs share it.
 #[derive(Debug)]
 pub struct Runner {
     config: RunnerConfig,
-    slot: Mutex<()>,
+    slot: Arc<Mutex<()>>,
+}
+
+/// The right to run the next test, held from `try_claim` until the run is over.
+#[derive(Debug)]
+pub struct Claim {
+    _slot: OwnedMutexGuard<()>,
 }
 
 /// Why the capture stopped before the child finished on its own.
@@ -44,7 +51,7 @@ impl Runner {
     pub fn new(config: RunnerConfig) -> Self {
         Runner {
             config,
-            slot: Mutex::new(()),
+            slot: Arc::new(Mutex::new(())),
         }
     }
 
@@ -69,7 +76,25 @@ impl Runner {
     /// Runs one test, waiting for any other run to finish first, and returns its sample
     /// (never an error: every way a run can go wrong is a failed sample).
     pub async fn run(&self, trigger: Trigger) -> Sample {
-        let _slot = self.slot.lock().await;
+        let claim = self.claim().await;
+        self.run_claimed(claim, trigger).await
+    }
+
+    /// The slot, once any running test has finished.
+    pub async fn claim(&self) -> Claim {
+        Claim {
+            _slot: self.slot.clone().lock_owned().await,
+        }
+    }
+
+    /// The slot, if no test is running now.
+    pub fn try_claim(&self) -> Option<Claim> {
+        let slot = self.slot.clone().try_lock_owned().ok()?;
+        Some(Claim { _slot: slot })
+    }
+
+    /// Runs one test in a slot already claimed; the slot is free again when it returns.
+    pub async fn run_claimed(&self, _claim: Claim, trigger: Trigger) -> Sample {
         let time = Timestamp::now();
         let clock = Instant::now();
         let result = self.run_child().await;

@@ -159,8 +159,14 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// SIGTERM first, so the server kills a running fake CLI's process group on its way out.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if self.is_running() {
+            signal(self.child.id(), libc::SIGTERM);
+            if self.wait(Duration::from_secs(5)).is_none() {
+                let _ = self.child.kill();
+            }
+        }
         let _ = self.child.wait();
     }
 }

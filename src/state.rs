@@ -1,0 +1,159 @@
+//! What a serving process shares between the scheduler and the HTTP handlers.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::metrics::Metrics;
+use crate::plan::Plan;
+use crate::sample::{Sample, Trigger, mbit_per_second};
+use crate::speedtest::{Claim, Runner};
+use crate::store::Store;
+
+/// The store, the metrics, the one test slot, and the newest success kept in memory.
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub metrics: Metrics,
+    pub runner: Runner,
+    pub plan: Plan,
+    /// `Some` when `--enable-run-endpoint` lets clients start tests.
+    pub manual_runs: Option<ManualRuns>,
+    latest_success: RwLock<Option<Arc<Sample>>>,
+}
+
+/// The rate limit of `POST /api/v1/run`: a public exporter must not let strangers burn a data
+/// cap, and even a trusted client should not start a test every second.
+pub struct ManualRuns {
+    pub min_gap: Duration,
+    last_start: Mutex<Option<Instant>>,
+}
+
+/// Why a manual run was not started.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The last manual run started less than `--min-manual-gap` ago; try again after this long.
+    TooSoon(Duration),
+    /// A test (of any trigger) is running now.
+    Busy,
+}
+
+impl ManualRuns {
+    pub fn new(min_gap: Duration) -> Self {
+        ManualRuns {
+            min_gap,
+            last_start: Mutex::new(None),
+        }
+    }
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<Store>,
+        metrics: Metrics,
+        runner: Runner,
+        plan: Plan,
+        manual_runs: Option<ManualRuns>,
+        latest_success: Option<Sample>,
+    ) -> Self {
+        AppState {
+            store,
+            metrics,
+            runner,
+            plan,
+            manual_runs,
+            latest_success: RwLock::new(latest_success.map(Arc::new)),
+        }
+    }
+
+    /// The newest stored success, without reading the store.
+    pub fn latest_success(&self) -> Option<Arc<Sample>> {
+        self.latest_success
+            .read()
+            .ok()
+            .and_then(|latest| latest.clone())
+    }
+
+    /// Runs one test in a claimed slot, stores its sample durably and only then publishes it
+    /// (metrics, `/latest`, the log). Returns the sample, stored or not.
+    pub async fn run_and_keep(&self, claim: Claim, trigger: Trigger) -> Sample {
+        self.metrics.set_running(true);
+        let sample = self.runner.run_claimed(claim, trigger).await;
+        self.metrics.set_running(false);
+        self.keep(sample.clone()).await;
+        sample
+    }
+
+    /// Stores `sample` durably, then publishes it; a store failure is counted and logged, and
+    /// the sample is then not published (what is shown must be what is kept).
+    pub async fn keep(&self, sample: Sample) {
+        let store = self.store.clone();
+        // A durable commit waits for fsync: keep it off the threads that answer requests.
+        match tokio::task::spawn_blocking(move || store.append(&sample)).await {
+            Ok(Ok(stored)) => {
+                self.metrics.record(&stored);
+                if stored.is_success()
+                    && let Ok(mut latest) = self.latest_success.write()
+                {
+                    *latest = Some(Arc::new(stored.clone()));
+                }
+                // Logged last: whoever reads the log line finds the run published everywhere.
+                log_run(&stored);
+            }
+            Ok(Err(err)) => {
+                self.metrics.store_error();
+                tracing::error!(%err, "the test's sample could not be stored, so it is not published");
+            }
+            Err(err) => {
+                self.metrics.store_error();
+                tracing::error!(%err, "storing the test's sample failed");
+            }
+        }
+    }
+
+    /// Starts a manual test in the background, if the endpoint is on, the gap has passed and
+    /// no test is running. `None` means the endpoint is off.
+    pub fn start_manual_run(self: &Arc<Self>) -> Option<Result<(), Refusal>> {
+        let manual = self.manual_runs.as_ref()?;
+        let Ok(mut last_start) = manual.last_start.lock() else {
+            return Some(Err(Refusal::Busy));
+        };
+        let now = Instant::now();
+        if let Some(last) = *last_start {
+            let since = now.saturating_duration_since(last);
+            if since < manual.min_gap {
+                return Some(Err(Refusal::TooSoon(manual.min_gap - since)));
+            }
+        }
+        let Some(claim) = self.runner.try_claim() else {
+            return Some(Err(Refusal::Busy));
+        };
+        *last_start = Some(now);
+        let state = self.clone();
+        tokio::spawn(async move {
+            state.run_and_keep(claim, Trigger::Manual).await;
+        });
+        Some(Ok(()))
+    }
+}
+
+fn log_run(sample: &Sample) {
+    let mbit = |bytes: Option<f64>| bytes.map(mbit_per_second);
+    match sample.reason {
+        None => tracing::info!(
+            time = %sample.time,
+            trigger = %sample.trigger.as_str(),
+            download_mbit_per_second = mbit(sample.download_bytes_per_second),
+            upload_mbit_per_second = mbit(sample.upload_bytes_per_second),
+            ping_seconds = sample.ping_seconds,
+            "test succeeded"
+        ),
+        Some(reason) => tracing::warn!(
+            time = %sample.time,
+            trigger = %sample.trigger.as_str(),
+            %reason,
+            message = sample.message.as_deref().unwrap_or_default(),
+            "test failed"
+        ),
+    }
+}

@@ -1,0 +1,369 @@
+//! End to end: plan, summary, report, confirming retests and manual runs, against the real
+//! binary with imported history whose right answers are computed by hand below.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{Env, FAKE, FIXTURES, Server, request};
+use serde_json::{Value, json};
+
+const MINUTE: u64 = 60_000;
+
+impl Env {
+    fn import(&self, lines: &[Value]) {
+        let file = self.path("import.jsonl");
+        let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+        std::fs::write(&file, text).unwrap();
+        let db = self.db();
+        let output = common::command(&[
+            "import",
+            "--db",
+            db.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// `serve` with the fake CLI replaying `fixture` in `mode`, plus `extra` flags.
+    fn serve(&self, fixture: &str, mode: &str, extra: &[&str]) -> Command {
+        let db = self.db();
+        let mut command = common::command(&[
+            "serve",
+            "--db",
+            db.to_str().unwrap(),
+            "--speedtest-bin",
+            FAKE,
+        ]);
+        command
+            .args(extra)
+            .env("FAKE_SPEEDTEST_FIXTURE", format!("{FIXTURES}/{fixture}"))
+            .env("FAKE_SPEEDTEST_MODE", mode)
+            .env("FAKE_SPEEDTEST_PIDS", self.path("pids"));
+        command
+    }
+
+    fn report(&self, args: &[&str]) -> std::process::Output {
+        let db = self.db();
+        let mut all = vec!["report", "--db", db.to_str().unwrap()];
+        all.extend_from_slice(args);
+        common::command(&all).output().unwrap()
+    }
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn rfc3339(millis: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(millis)).to_string()
+}
+
+/// A success measuring `download_mbit` down, 20 Mbit/s up and `ping_ms`.
+fn success(millis: u64, trigger: &str, download_mbit: f64, ping_ms: f64) -> Value {
+    json!({
+        "time": rfc3339(millis), "outcome": "success", "reason": null, "message": null,
+        "trigger": trigger, "duration_seconds": 20.0,
+        "download_bytes_per_second": download_mbit * 125_000.0,
+        "upload_bytes_per_second": 2_500_000.0, "ping_seconds": ping_ms / 1000.0,
+        "jitter_seconds": null, "packet_loss_ratio": null, "download_latency_seconds": null,
+        "upload_latency_seconds": null, "downloaded_bytes": null, "uploaded_bytes": null,
+        "server": null, "isp": null, "result_url": null
+    })
+}
+
+fn failure(millis: u64, reason: &str) -> Value {
+    json!({
+        "time": rfc3339(millis), "outcome": "failure", "reason": reason, "message": "x",
+        "trigger": "schedule", "duration_seconds": 1.0, "download_bytes_per_second": null,
+        "upload_bytes_per_second": null, "ping_seconds": null, "jitter_seconds": null,
+        "packet_loss_ratio": null, "download_latency_seconds": null,
+        "upload_latency_seconds": null, "downloaded_bytes": null, "uploaded_bytes": null,
+        "server": null, "isp": null, "result_url": null
+    })
+}
+
+/// Twenty scheduled successes an hour apart, downloading 1, 2 … 20 Mbit/s (oldest slowest)
+/// with ping 10 … 29 ms, two failures, and one sample from before the window.
+fn history(now: u64) -> Vec<Value> {
+    let start = now - 24 * 60 * MINUTE;
+    let mut lines: Vec<Value> = (0..20u64)
+        .map(|i| {
+            success(
+                start + i * 60 * MINUTE,
+                "schedule",
+                (i + 1) as f64,
+                10.0 + i as f64,
+            )
+        })
+        .collect();
+    lines.push(failure(start + 30 * MINUTE, "timeout"));
+    lines.push(failure(start + 90 * MINUTE, "no_connectivity"));
+    lines.push(success(now - 40 * 24 * 60 * MINUTE, "schedule", 999.0, 1.0));
+    lines
+}
+
+#[test]
+fn summary_counts_percentiles_and_plan_compliance() {
+    let env = Env::new();
+    let now = now_millis();
+    env.import(&history(now));
+    let server = Server::start(env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &[
+            "--start-delay",
+            "1h",
+            "--plan-download",
+            "10Mbit/s",
+            "--plan-upload",
+            "20Mbps",
+        ],
+    ));
+    let summary = server.get("/api/v1/summary?window=30d");
+    assert_eq!(summary.status, 200, "{}", summary.body);
+    let summary = summary.json();
+    assert_eq!(
+        summary["runs"],
+        json!({"total": 22, "success": 20, "failure": 2, "skipped": 0})
+    );
+    assert_eq!(summary["failures_by_reason"]["timeout"], 1);
+    assert_eq!(summary["failures_by_reason"]["no_connectivity"], 1);
+    assert_eq!(summary["failures_by_reason"]["spawn"], 0);
+    assert_eq!(summary["percentile_method"], "nearest-rank");
+    // Nearest rank over n = 20: p5 is rank ceil(1) = 1, p50 rank 10, p95 rank 19.
+    let mbit = 125_000.0;
+    assert_eq!(
+        summary["download_bytes_per_second"],
+        json!({"min": mbit, "p5": mbit, "p50": 10.0 * mbit, "p95": 19.0 * mbit, "max": 20.0 * mbit})
+    );
+    assert_eq!(
+        summary["ping_seconds"],
+        json!({"min": 0.01, "p5": 0.01, "p50": 0.019, "p95": 0.028, "max": 0.029})
+    );
+    // Meeting the plan needs 8 Mbit/s down (80 % of 10) and 16 up (80 % of 20): runs 8 … 20.
+    let plan = &summary["plan"];
+    assert_eq!(plan["download_bytes_per_second"], 10.0 * mbit);
+    assert_eq!(plan["threshold"], 0.8);
+    assert_eq!(plan["measurements"], 20);
+    assert_eq!(plan["met"], 13);
+    assert_eq!(plan["breaches"], 7);
+    assert_eq!(plan["share_met"], 0.65);
+    // The first seven hours were below: from the first run to the first that met (run 8).
+    let start = now - 24 * 60 * MINUTE;
+    assert_eq!(
+        plan["longest_below"],
+        json!({
+            "from": rfc3339(start), "to": rfc3339(start + 7 * 60 * MINUTE),
+            "seconds": 7.0 * 3600.0, "measurements": 7, "ongoing": false
+        })
+    );
+    let short = server.get("/api/v1/summary?window=2h").json();
+    assert_eq!(
+        short["runs"]["total"], 0,
+        "the newest sample is 5 hours old"
+    );
+    assert_eq!(short["download_bytes_per_second"], Value::Null);
+    let bad = server.get("/api/v1/summary?window=forever");
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        bad.json()["error"],
+        "invalid window: \"forever\" is not a duration such as 24h, 30d or 365d"
+    );
+    let metrics = server.get("/metrics").body;
+    assert!(
+        metrics.contains("speedtest_plan_download_bytes_per_second 1250000\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("speedtest_plan_upload_bytes_per_second 2500000\n"));
+}
+
+#[test]
+fn a_retest_decides_whether_a_slow_run_is_a_breach() {
+    let env = Env::new();
+    let now = now_millis();
+    let t = now - 10 * 60 * MINUTE;
+    env.import(&[
+        success(t, "schedule", 5.0, 10.0),               // below…
+        success(t + 5 * MINUTE, "retest", 9.0, 10.0),    // …refuted by its retest
+        success(t + 60 * MINUTE, "schedule", 5.0, 10.0), // below…
+        failure(t + 62 * MINUTE, "timeout"),             // (a retest attempt that failed)
+        success(t + 65 * MINUTE, "retest", 6.0, 10.0),   // …confirmed
+        success(t + 120 * MINUTE, "schedule", 9.5, 10.0),
+    ]);
+    let output = env.report(&["--format", "json", "--plan-download", "10Mbit/s"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let plan = &summary["plan"];
+    assert_eq!(plan["measurements"], 3);
+    assert_eq!(plan["met"], 2);
+    assert_eq!(plan["breaches"], 1);
+    assert_eq!(plan["retests"], json!({"confirmed": 1, "refuted": 1}));
+}
+
+#[test]
+fn report_prints_a_summary_for_a_person() {
+    let env = Env::new();
+    env.import(&history(now_millis()));
+    let output = env.report(&["--window", "30d", "--plan-download", "10Mbit/s"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.starts_with("internet-monitor report, "), "{text}");
+    assert!(
+        text.contains("Runs: 22 (20 succeeded, 2 failed, 0 skipped)"),
+        "{text}"
+    );
+    assert!(text.contains("Plan: 10 Mbit/s down"), "{text}");
+    assert!(
+        text.contains("met by 13 of 20 measurements (65.0 %)"),
+        "{text}"
+    );
+    let missing = Env::new().report(&[]);
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn a_run_below_the_plan_is_retested() {
+    let env = Env::new();
+    // The fixture downloads 741.8 Mbit/s: below 90 % of a 1 Gbit/s plan.
+    let mut server = Server::start(env.serve(
+        "ok-1.2-with-loaded-latency",
+        "replay",
+        &[
+            "--plan-download",
+            "1Gbit/s",
+            "--retest-below",
+            "0.9",
+            "--retest-after",
+            "1s",
+        ],
+    ));
+    server.wait_for_log("trigger=retest");
+    let samples = server.get("/api/v1/samples").json();
+    let triggers: Vec<&str> = samples["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["trigger"].as_str().unwrap())
+        .collect();
+    assert_eq!(triggers, ["retest", "schedule"]);
+}
+
+#[test]
+fn retest_below_without_a_plan_is_refused_at_start() {
+    let env = Env::new();
+    let output = env
+        .serve(
+            "ok-1.2-pretty",
+            "replay",
+            &["--retest-below", "0.5", "--listen", "127.0.0.1:0"],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "internet-monitor: error: --retest-below needs a plan to compare with: add --plan-download and/or --plan-upload\n"
+    );
+}
+
+#[test]
+fn the_run_endpoint_is_off_by_default() {
+    let env = Env::new();
+    let server = Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
+    let response = request(&server.address, "POST", "/api/v1/run");
+    assert_eq!(response.status, 403);
+    assert!(
+        response.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("--enable-run-endpoint")
+    );
+    let get = server.get("/api/v1/run");
+    assert_eq!(get.status, 405);
+    assert_eq!(get.header("allow"), Some("POST"));
+}
+
+#[test]
+fn a_manual_run_starts_once_and_is_stored() {
+    let env = Env::new();
+    let mut server = Server::start(env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &["--start-delay", "1h", "--enable-run-endpoint"],
+    ));
+    let started = request(&server.address, "POST", "/api/v1/run");
+    assert_eq!(started.status, 202);
+    assert_eq!(
+        started.json(),
+        json!({"status": "started", "trigger": "manual"})
+    );
+    server.wait_for_log("trigger=manual");
+    let latest = server.get("/api/v1/samples").json();
+    assert_eq!(latest["samples"][0]["trigger"], "manual");
+    let again = request(&server.address, "POST", "/api/v1/run");
+    assert_eq!(again.status, 429);
+    let wait: u64 = again.header("retry-after").unwrap().parse().unwrap();
+    assert!(wait > 0 && wait <= 300, "{wait}");
+    assert!(
+        again.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("--min-manual-gap")
+    );
+}
+
+#[test]
+fn a_manual_run_while_a_test_runs_is_a_conflict() {
+    let env = Env::new();
+    let server = Server::start(env.serve(
+        "ok-1.2-pretty",
+        "sleep",
+        &[
+            "--start-delay",
+            "1h",
+            "--enable-run-endpoint",
+            "--min-manual-gap",
+            "0s",
+        ],
+    ));
+    assert_eq!(request(&server.address, "POST", "/api/v1/run").status, 202);
+    // The fake writes its pid as it starts: from then on the slot is taken.
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    while common::pids(&env.path("pids")).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let busy = request(&server.address, "POST", "/api/v1/run");
+    assert_eq!(busy.status, 409);
+    assert_eq!(
+        busy.json()["error"],
+        "a test is running; try again when it has finished"
+    );
+    assert!(
+        server
+            .get("/metrics")
+            .body
+            .contains("speedtest_running 1\n")
+    );
+}
