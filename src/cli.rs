@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::bandwidth::Bandwidth;
 use crate::plan::Plan;
 use crate::speedtest::{ParseOptions, RunnerConfig};
 use crate::time::TimeArg;
+use crate::units::{Bandwidth, DataVolume};
 
 /// Most bytes kept from each of the CLI's stdout and stderr; a real result is a few KiB.
 const OUTPUT_LIMIT: usize = 1 << 20;
@@ -36,14 +36,15 @@ pub struct Cli {
 impl Cli {
     /// The sub-command to run, `serve` when none was named.
     pub fn into_command(self) -> Command {
-        self.command.unwrap_or(Command::Serve(self.serve))
+        self.command
+            .unwrap_or_else(|| Command::Serve(Box::new(self.serve)))
     }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Test on a schedule and serve /metrics, /latest, /last-day, /graph (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run one speed test now, store it durably, and print it as one JSON object.
     ///
     /// Exit status: 0 when the test succeeded, 2 when it failed (the failure is stored and
@@ -191,6 +192,11 @@ pub struct ServeArgs {
     /// strangers burn a data cap)
     #[arg(long, env = "INTERNET_MONITOR_ENABLE_RUN_ENDPOINT")]
     pub enable_run_endpoint: bool,
+
+    /// Skip scheduled tests for the rest of a calendar month (UTC) once the tests of that
+    /// month moved this much data, e.g. 200GB (off by default)
+    #[arg(long, env = "INTERNET_MONITOR_DATA_BUDGET", value_name = "VOLUME")]
+    pub data_budget: Option<DataVolume>,
 
     /// Least time between two tests started with POST /api/v1/run
     #[arg(long, env = "INTERNET_MONITOR_MIN_MANUAL_GAP", value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]

@@ -1,7 +1,6 @@
 //! internet-monitor: runs the Ookla Speedtest CLI, keeps every run in redb, and shows whether
 //! the line delivers what the contract promises.
 
-pub mod bandwidth;
 pub mod cli;
 pub mod commands;
 pub mod csv;
@@ -17,3 +16,4 @@ pub mod state;
 pub mod store;
 pub mod summary;
 pub mod time;
+pub mod units;

@@ -12,10 +12,10 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::bandwidth::Bandwidth;
 use crate::plan::Plan;
 use crate::sample::{FailureReason, Outcome, Sample};
 use crate::time::Timestamp;
+use crate::units::Bandwidth;
 
 /// The `Content-Type` of what [`Metrics::render`] returns (text exposition format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -145,7 +145,7 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new(
                         "speedtest_runs_total",
-                        "Speed-test runs since this process started, by result (success or the failure reason).",
+                        "Speed-test runs since this process started, by result: success, the failure reason, or data_budget for a run skipped because the monthly data budget was used up.",
                     ),
                     &["result"],
                 )?,
@@ -276,13 +276,15 @@ impl Metrics {
     pub fn record(&self, sample: &Sample) {
         let _consistent = self.lock();
         self.samples.inc();
-        if !is_run(sample) {
-            return;
-        }
+        // A skipped run is counted under its reason (data_budget), so dashboards show why
+        // tests stopped, but it is not the last run: nothing was measured.
         if let Some(result) = result_label(sample)
             && let Ok(counter) = self.runs.get_metric_with_label_values(&[result])
         {
             counter.inc();
+        }
+        if !is_run(sample) {
+            return;
         }
         self.show_last_run(Some(sample));
         if sample.is_success() {
@@ -422,7 +424,7 @@ fn result_label(sample: &Sample) -> Option<&'static str> {
     match sample.outcome {
         Outcome::Success => Some(SUCCESS),
         Outcome::Failure => sample.reason.map(FailureReason::as_str),
-        Outcome::Skipped => None,
+        Outcome::Skipped => sample.reason.map(FailureReason::as_str),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The contracted speeds, and whether a measurement delivered them.
 
-use crate::bandwidth::Bandwidth;
 use crate::sample::Sample;
+use crate::units::Bandwidth;
 
 /// What the ISP promised (`--plan-download`, `--plan-upload`) and the share of it a run must
 /// reach to count as delivered (`--plan-threshold`).

@@ -94,10 +94,14 @@ pub enum FailureReason {
     Implausible,
     /// The CLI printed more than we are willing to hold.
     OutputTooLarge,
+    /// Not a failure of a test but the reason one was skipped (outcome `skipped`): this
+    /// month's `--data-budget` is used up.
+    DataBudget,
 }
 
 impl FailureReason {
-    pub const ALL: [FailureReason; 8] = [
+    /// Every reason, in the order of their stable codes in the store: only ever append.
+    pub const ALL: [FailureReason; 9] = [
         FailureReason::Spawn,
         FailureReason::Timeout,
         FailureReason::Exit,
@@ -106,7 +110,13 @@ impl FailureReason {
         FailureReason::Parse,
         FailureReason::Implausible,
         FailureReason::OutputTooLarge,
+        FailureReason::DataBudget,
     ];
+
+    /// Whether a test failed for this reason; `DataBudget` is why a test was skipped instead.
+    pub fn is_failure(self) -> bool {
+        self != FailureReason::DataBudget
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -118,6 +128,7 @@ impl FailureReason {
             FailureReason::Parse => "parse",
             FailureReason::Implausible => "implausible",
             FailureReason::OutputTooLarge => "output_too_large",
+            FailureReason::DataBudget => "data_budget",
         }
     }
 }

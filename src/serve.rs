@@ -12,12 +12,13 @@ use tokio::time::Instant;
 use crate::http;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
-use crate::sample::Trigger;
+use crate::sample::{FailureReason, Outcome, Sample, Trigger};
 use crate::scheduler::{self, Schedule, Verdict};
 use crate::speedtest::{Runner, RunnerConfig};
 use crate::state::{AppState, ManualRuns};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
+use crate::units::DataVolume;
 
 /// How often retention looks for samples to delete, and how many go per transaction.
 const RETENTION_PERIOD: Duration = Duration::from_secs(60 * 60);
@@ -34,6 +35,8 @@ pub struct ServeConfig {
     pub retest_below: Option<f64>,
     /// `Some(min gap)` when `POST /api/v1/run` is enabled.
     pub manual_runs: Option<Duration>,
+    /// Bytes the tests of one calendar month may move before scheduled runs are skipped.
+    pub data_budget: Option<DataVolume>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +68,7 @@ pub async fn run(
     let state = Arc::new(AppState::new(
         store,
         metrics,
-        Runner::new(config.runner),
+        Runner::new(config.runner.clone()),
         config.plan,
         config.manual_runs.map(ManualRuns::new),
         last_success,
@@ -77,7 +80,7 @@ pub async fn run(
     let tests = scheduler::run(
         config.schedule,
         || random_below(splay),
-        |trigger| run_scheduled(&state, trigger, config.retest_below),
+        |trigger| run_scheduled(&state, trigger, &config),
         |at| state.metrics.set_next_run(Some(wall_clock(at))),
     );
     tokio::select! {
@@ -93,15 +96,64 @@ pub async fn run(
     Ok(())
 }
 
-/// One scheduled test (or retest): waits for the slot, runs, keeps, and judges the result.
-async fn run_scheduled(state: &AppState, trigger: Trigger, retest_below: Option<f64>) -> Verdict {
+/// One scheduled test (or retest): waits for the slot, runs, keeps, and judges the result;
+/// or, with this month's data budget used up, keeps a skipped sample instead.
+async fn run_scheduled(state: &AppState, trigger: Trigger, config: &ServeConfig) -> Verdict {
     let claim = state.runner.claim().await;
+    if let Some(budget) = config.data_budget
+        && let Some(used) = budget_used_up(state, budget).await
+    {
+        let message = format!(
+            "data budget of {budget} for this month reached ({} GB moved by tests); tests resume next month",
+            used / 1e9
+        );
+        let skipped = Sample {
+            outcome: Outcome::Skipped,
+            reason: Some(FailureReason::DataBudget),
+            message: Some(message),
+            ..Sample::empty(Timestamp::now(), trigger)
+        };
+        drop(claim);
+        state.keep(skipped).await;
+        return Verdict::default();
+    }
     let sample = state.run_and_keep(claim, trigger).await;
-    let below_plan =
-        retest_below.is_some_and(|share| state.plan.reached(&sample, share) == Some(false));
+    let below_plan = config
+        .retest_below
+        .is_some_and(|share| state.plan.reached(&sample, share) == Some(false));
     Verdict {
         failure: sample.reason,
         below_plan,
+    }
+}
+
+/// The bytes this calendar month's tests moved, if that reaches `budget`. Read from the store
+/// each time (a month is at most a few tens of thousands of samples), so a restart, an import
+/// or the turn of the month needs no bookkeeping.
+async fn budget_used_up(state: &AppState, budget: DataVolume) -> Option<f64> {
+    let store = state.store.clone();
+    let (from, to) = Timestamp::now().month();
+    let used = tokio::task::spawn_blocking(move || {
+        let mut used = 0.0;
+        store.for_each(from, to, |sample| {
+            let moved = sample.downloaded_bytes.unwrap_or(0) + sample.uploaded_bytes.unwrap_or(0);
+            used += moved as f64;
+            Ok::<_, StoreError>(())
+        })?;
+        Ok::<_, StoreError>(used)
+    })
+    .await;
+    match used {
+        Ok(Ok(used)) => (used >= budget.bytes()).then_some(used),
+        Ok(Err(err)) => {
+            // Better one test too many than none at all because the budget could not be read.
+            tracing::error!(%err, "cannot read this month's data use; testing anyway");
+            None
+        }
+        Err(err) => {
+            tracing::error!(%err, "the data budget check failed; testing anyway");
+            None
+        }
     }
 }
 

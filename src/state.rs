@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use crate::metrics::Metrics;
 use crate::plan::Plan;
-use crate::sample::{Sample, Trigger, mbit_per_second};
+use crate::sample::{FailureReason, Outcome, Sample, Trigger, mbit_per_second};
 use crate::speedtest::{Claim, Runner};
 use crate::store::Store;
 
@@ -139,6 +139,15 @@ impl AppState {
 
 fn log_run(sample: &Sample) {
     let mbit = |bytes: Option<f64>| bytes.map(mbit_per_second);
+    if sample.outcome == Outcome::Skipped {
+        return tracing::warn!(
+            time = %sample.time,
+            trigger = %sample.trigger.as_str(),
+            reason = sample.reason.map(FailureReason::as_str).unwrap_or_default(),
+            message = sample.message.as_deref().unwrap_or_default(),
+            "test skipped"
+        );
+    }
     match sample.reason {
         None => tracing::info!(
             time = %sample.time,

@@ -55,6 +55,27 @@ impl Timestamp {
         Timestamp(self.0.saturating_sub(millis))
     }
 
+    /// The first instant of this time's calendar month in UTC, and of the next month.
+    pub fn month(self) -> (Timestamp, Timestamp) {
+        // Read the year and month off our own RFC 3339 form rather than doing calendar
+        // arithmetic by hand: "2026-11-25T…" gives 2026 and 11.
+        let text = self.to_string();
+        let year: Option<u64> = text.get(0..4).and_then(|y| y.parse().ok());
+        let month: Option<u64> = text.get(5..7).and_then(|m| m.parse().ok());
+        let first_of = |year: u64, month: u64| {
+            Timestamp::parse_rfc3339(&format!("{year:04}-{month:02}-01T00:00:00Z"))
+        };
+        let bounds = year.zip(month).and_then(|(year, month)| {
+            let (next_year, next_month) = if month == 12 {
+                (year + 1, 1)
+            } else {
+                (year, month + 1)
+            };
+            first_of(year, month).zip(first_of(next_year, next_month))
+        });
+        bounds.unwrap_or((self, self.saturating_add(Duration::from_millis(1))))
+    }
+
     /// Parses RFC 3339 (`Z` or a `±HH:MM` offset, any fraction of a second, truncated to ms).
     pub fn parse_rfc3339(input: &str) -> Option<Self> {
         let text = input.trim();
@@ -177,6 +198,23 @@ mod tests {
         assert_eq!(
             Timestamp::parse_rfc3339("2026-11-24T18:00:00.123456Z").map(|t| t.as_millis()),
             Some(zulu.as_millis() + 123)
+        );
+    }
+
+    #[test]
+    fn month_bounds_in_utc_including_the_year_end() {
+        let at = |text: &str| Timestamp::parse_rfc3339(text).unwrap();
+        assert_eq!(
+            at("2026-11-25T21:00:00.123Z").month(),
+            (at("2026-11-01T00:00:00Z"), at("2026-12-01T00:00:00Z"))
+        );
+        assert_eq!(
+            at("2026-12-31T23:59:59.999Z").month(),
+            (at("2026-12-01T00:00:00Z"), at("2027-01-01T00:00:00Z"))
+        );
+        assert_eq!(
+            at("2027-01-01T00:00:00Z").month(),
+            (at("2027-01-01T00:00:00Z"), at("2027-02-01T00:00:00Z"))
         );
     }
 

@@ -367,3 +367,53 @@ fn a_manual_run_while_a_test_runs_is_a_conflict() {
             .contains("speedtest_running 1\n")
     );
 }
+
+/// A success this long ago that moved `gigabytes` of test data.
+fn heavy_success(millis: u64, gigabytes: u64) -> Value {
+    let mut sample = success(millis, "schedule", 100.0, 10.0);
+    sample["downloaded_bytes"] = json!(gigabytes * 1_000_000_000);
+    sample["uploaded_bytes"] = json!(0);
+    sample
+}
+
+#[test]
+fn a_used_up_data_budget_skips_scheduled_runs() {
+    let env = Env::new();
+    env.import(&[heavy_success(now_millis() - 1, 150)]);
+    let mut command = env.serve("ok-1.2-pretty", "replay", &["--data-budget", "100GB"]);
+    command.env("FAKE_SPEEDTEST_ARGS", env.path("args"));
+    let mut server = Server::start(command);
+    server.wait_for_log("test skipped");
+    let newest = server.get("/api/v1/samples?limit=1").json();
+    let skipped = &newest["samples"][0];
+    assert_eq!(skipped["outcome"], "skipped");
+    assert_eq!(skipped["reason"], "data_budget");
+    assert!(
+        skipped["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("data budget of 100 GB for this month reached (150 GB moved by tests)"),
+        "{skipped}"
+    );
+    assert!(!env.path("args").exists(), "the CLI must not run");
+    let metrics = server.get("/metrics").body;
+    assert!(
+        metrics.contains("speedtest_runs_total{result=\"data_budget\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("speedtest_up 1\n"),
+        "a skipped run is not a failed run"
+    );
+    let summary = server.get("/api/v1/summary").json();
+    assert_eq!(summary["runs"]["skipped"], 1);
+}
+
+#[test]
+fn last_months_data_does_not_count_against_this_months_budget() {
+    let env = Env::new();
+    env.import(&[heavy_success(now_millis() - 40 * 24 * 60 * MINUTE, 150)]);
+    let mut server =
+        Server::start(env.serve("ok-1.2-pretty", "replay", &["--data-budget", "100GB"]));
+    server.wait_for_log("test succeeded");
+}

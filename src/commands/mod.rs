@@ -17,7 +17,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => {
             logging::init("info", args.log_format);
-            serve::serve(args)
+            serve::serve(*args)
         }
         Command::RunOnce(args) => {
             logging::init("warn", LogFormat::Text);

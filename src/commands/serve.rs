@@ -35,6 +35,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         plan,
         retest_below: args.retest_below,
         manual_runs: args.enable_run_endpoint.then_some(args.min_manual_gap),
+        data_budget: args.data_budget,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
