@@ -7,20 +7,23 @@
 #   1. start-up: from launching `serve` to the first HTTP 200 from /healthz, polled every 1 ms
 #      (median of $RUNS launches, in ms);
 #   2. RSS idle: VmRSS right after start-up, before any other request;
-#   3. throughput: `wrk -t2 -c16 -d10s --latency` against /healthz (reference floor), /latest,
-#      /last-day, /graph and /metrics: requests/s, p50 and p99 latency, the response size, the
+#   3. throughput: `wrk -t2 -c16 -d10s --latency` against /healthz (one redb read transaction,
+#      no samples), /latest (answered from memory: the HTTP floor), /last-day, /graph and /metrics: requests/s, p50 and p99 latency, the response size, the
 #      CPU time per request of the server (/proc/PID/stat) and of wrk, and how many cores other
 #      processes kept busy meanwhile (/proc/stat; well above 0 means the figures are noisy);
 #   4. RSS after the load: VmRSS and the peak VmHWM.
-# It prints the results as markdown tables, with the targets, at the end. Nothing is written
-# outside a mktemp -d directory, which is removed on exit, as is every process started here.
+# It prints the results as markdown tables, with the targets, at the end. Apart from the cargo
+# build, nothing is written outside a mktemp -d directory, which is removed on exit, as is
+# every process started here.
 #
 # Run from anywhere (builds `cargo build --release --locked` first; installs wrk with apt-get
 # if it is missing, which needs root):
 #
 #     bench/http.sh
 #
-# Knobs (environment): BIN=path/to/internet-monitor skips the build; YEARS="1 5" the stores;
+# Knobs (environment): BIN=path/to/internet-monitor skips the build; REV=HEAD (any commit)
+# builds that commit from `git archive` in the scratch directory instead of the working tree,
+# which other people may be editing; YEARS="1 5" the stores;
 # DURATION=10s per wrk run; THREADS=2 CONNECTIONS=16 for wrk; RUNS=5 start-ups per store;
 # KEEP=1 keeps the scratch directory. Takes about 2 minutes on 2 cores.
 set -euo pipefail
@@ -51,13 +54,6 @@ for tool in wrk curl python3 awk; do
     command -v "$tool" >/dev/null || die "$tool is needed"
 done
 
-if [[ -z ${BIN:-} ]]; then
-    log "cargo build --release --locked"
-    (cd "$ROOT" && cargo build --release --locked >&2)
-    BIN=$ROOT/target/release/internet-monitor
-fi
-[[ -x $BIN ]] || die "$BIN is not an executable"
-
 # --- scratch space and clean-up ---------------------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/internet-monitor-bench.XXXXXX")
 SERVER_PID=
@@ -76,6 +72,26 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# --- the binary -------------------------------------------------------------------------------
+if [[ -n ${REV:-} ]]; then
+    # A committed revision, built in the scratch directory: immune to edits in progress.
+    log "building $REV from git archive (a clean build, a few minutes)"
+    mkdir "$WORK/src"
+    git -C "$ROOT" archive "$REV" | tar -x -C "$WORK/src"
+    cargo build --release --locked --manifest-path "$WORK/src/Cargo.toml" \
+        --target-dir "$WORK/target" >&2
+    BIN=$WORK/target/release/internet-monitor
+elif [[ -z ${BIN:-} ]]; then
+    log "cargo build --release --locked"
+    (cd "$ROOT" && cargo build --release --locked >&2)
+    BIN=$ROOT/target/release/internet-monitor
+fi
+[[ -x $BIN ]] || die "$BIN is not an executable"
+# A private copy, so that a concurrent `cargo build` cannot swap the binary mid-run.
+cp "$BIN" "$WORK/internet-monitor"
+BIN_SHOWN=$BIN
+BIN=$WORK/internet-monitor
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -310,7 +326,12 @@ verdict() { awk -v v="$1" -v t="$2" -v dir="$3" 'BEGIN {
     if (t == "-") print "-"; else if ((dir == ">=" && v >= t) || (dir == "<=" && v <= t)) print "met"; else print "**MISSED**" }'; }
 
 echo
-echo "internet-monitor HTTP bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $("$BIN" --version 2>/dev/null || echo "$BIN")"
+if [[ -n ${REV:-} ]]; then
+    revision=$(git -C "$ROOT" rev-parse --short "$REV")
+else
+    revision="$BIN_SHOWN, tree $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
+fi
+echo "internet-monitor HTTP bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $("$BIN" --version 2>/dev/null || echo "$BIN") ($revision)"
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency; 30-minute samples ending now, ~1 in 50 a failure"
 echo
 echo "| store | endpoint | body bytes | req/s | p50 ms | p99 ms | server CPU µs/req | wrk CPU µs/req | other procs, cores | target req/s | |"
