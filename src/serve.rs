@@ -182,6 +182,7 @@ async fn retention(state: &AppState, keep: Option<Duration>) {
             Ok(Ok((deleted, left))) => {
                 state.metrics.set_samples(left);
                 if deleted > 0 {
+                    state.changed();
                     tracing::info!(deleted, left, "retention deleted old samples");
                 }
             }

@@ -1,5 +1,6 @@
 //! What a serving process shares between the scheduler and the HTTP handlers.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -20,6 +21,8 @@ pub struct AppState {
     /// `Some` when `--enable-run-endpoint` lets clients start tests.
     pub manual_runs: Option<ManualRuns>,
     latest_success: RwLock<Option<Arc<Sample>>>,
+    /// Counts changes to the stored samples, so cached answers know when they are stale.
+    generation: AtomicU64,
 }
 
 /// The rate limit of `POST /api/v1/run`: a public exporter must not let strangers burn a data
@@ -63,7 +66,18 @@ impl AppState {
             plan,
             manual_runs,
             latest_success: RwLock::new(latest_success.map(Arc::new)),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Changes whenever samples are added or deleted.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Says that the stored samples changed (retention deleted some, a run was stored).
+    pub fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The newest stored success, without reading the store.
@@ -91,6 +105,7 @@ impl AppState {
         // A durable commit waits for fsync: keep it off the threads that answer requests.
         match tokio::task::spawn_blocking(move || store.append(&sample)).await {
             Ok(Ok(stored)) => {
+                self.changed();
                 self.metrics.record(&stored);
                 if stored.is_success()
                     && let Ok(mut latest) = self.latest_success.write()

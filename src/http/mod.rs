@@ -1,6 +1,7 @@
 //! The HTTP server: `/metrics`, the original app's JSON endpoints, health and an index page.
 
 mod api;
+mod cache;
 mod compat;
 mod query;
 mod response;
@@ -23,9 +24,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use crate::metrics;
 use crate::state::AppState;
 use crate::time::Timestamp;
+use cache::Cached;
 use compat::Measurement;
 use query::Query;
-use response::{Body, HttpError, json, with_body};
+use response::{Body, HttpError, json, json_body, to_json, with_body};
 
 /// A client gets this long to send a request's headers, and an idle keep-alive connection
 /// this long before it is closed, so slow or silent clients cannot pin connections.
@@ -35,8 +37,26 @@ const MAX_CONNECTIONS: usize = 512;
 /// How long in-flight requests may take to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// What every request handler shares: the application state and the cached answers.
+pub struct Handler {
+    state: Arc<AppState>,
+    graph: Cached,
+    last_day: Cached,
+}
+
+impl Handler {
+    pub fn new(state: Arc<AppState>) -> Self {
+        Handler {
+            state,
+            graph: Cached::default(),
+            last_day: Cached::default(),
+        }
+    }
+}
+
 /// Accepts connections until `stop` turns true, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let handler = Arc::new(Handler::new(state));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut http = http1::Builder::new();
@@ -57,9 +77,9 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut stop: watch:
                 continue;
             }
         };
-        let state = state.clone();
+        let handler = handler.clone();
         let service = service_fn(move |request| {
-            let response = handle(&state, &request);
+            let response = handle(&handler, &request);
             async move { Ok::<_, Infallible>(response) }
         });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
@@ -93,21 +113,16 @@ async fn accept(
 }
 
 /// Answers one request. Never panics and never blames the client with a 5xx.
-pub fn handle(state: &Arc<AppState>, request: &Request<Incoming>) -> Response<Body> {
+pub fn handle(handler: &Handler, request: &Request<Incoming>) -> Response<Body> {
     respond(
-        state,
+        handler,
         request.method(),
         request.uri().path(),
         request.uri().query(),
     )
 }
 
-fn respond(
-    state: &Arc<AppState>,
-    method: &Method,
-    path: &str,
-    query: Option<&str>,
-) -> Response<Body> {
+fn respond(handler: &Handler, method: &Method, path: &str, query: Option<&str>) -> Response<Body> {
     let Some(route) = Route::find(path) else {
         return HttpError::not_found(format!("no such endpoint: {path}")).into_response();
     };
@@ -125,7 +140,7 @@ fn respond(
         return response;
     }
     // For HEAD, hyper sends these headers (the length included) and leaves the body out.
-    match route.answer(state, query) {
+    match route.answer(handler, query) {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }
@@ -180,11 +195,13 @@ impl Route {
 
     fn answer(
         self,
-        state: &Arc<AppState>,
+        handler: &Handler,
         raw_query: Option<&str>,
     ) -> Result<Response<Body>, HttpError> {
         let query = Query::parse(raw_query, self.parameters())?;
         let now = Timestamp::now();
+        let state = &handler.state;
+        let generation = state.generation();
         Ok(match self {
             Route::Index => with_body(StatusCode::OK, "text/html; charset=utf-8", INDEX.into()),
             Route::Metrics => {
@@ -202,8 +219,18 @@ impl Route {
                     &measurement.ok_or_else(compat::no_measurement)?,
                 )
             }
-            Route::LastDay => json(StatusCode::OK, &compat::last_day(&state.store, now)?),
-            Route::Graph => json(StatusCode::OK, &compat::graph(&state.store, now)?),
+            Route::LastDay => json_body(
+                StatusCode::OK,
+                handler.last_day.get_or_make(generation, || {
+                    to_json(&compat::last_day(&state.store, now)?)
+                })?,
+            ),
+            Route::Graph => json_body(
+                StatusCode::OK,
+                handler
+                    .graph
+                    .get_or_make(generation, || to_json(&compat::graph(&state.store, now)?))?,
+            ),
             Route::Health => {
                 let samples = state.store.len().map_err(compat::store_failed)?;
                 json(

@@ -48,36 +48,53 @@ impl HttpError {
         struct ErrorBody<'a> {
             error: &'a str,
         }
-        json(
-            self.status,
-            &ErrorBody {
-                error: &self.message,
-            },
-        )
+        let body = to_json(&ErrorBody {
+            error: &self.message,
+        })
+        .unwrap_or_else(|_| Bytes::from_static(b"{\"error\":\"internal error\"}\n"));
+        json_body(self.status, body)
     }
 }
 
 /// A JSON response; readable from any origin, as the original app's endpoints were.
 pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+    match to_json(value) {
+        Ok(body) => json_body(status, body),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// `value` as a JSON document ending in a newline.
+pub fn to_json(value: &impl Serialize) -> Result<Bytes, HttpError> {
     match serde_json::to_vec(value) {
         Ok(mut body) => {
             body.push(b'\n');
-            let mut response = with_body(status, "application/json", body);
-            response.headers_mut().insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            );
-            response
+            Ok(Bytes::from(body))
         }
         Err(err) => {
             tracing::error!(%err, "cannot serialise a response");
-            with_body(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "application/json",
-                br#"{"error":"internal error while writing the response"}"#.to_vec(),
-            )
+            Err(HttpError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: "internal error while writing the response".into(),
+            })
         }
     }
+}
+
+/// A response with a JSON document made earlier.
+pub fn json_body(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut response = Response::new(Full::new(body).boxed());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
 }
 
 pub fn with_body(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Body> {

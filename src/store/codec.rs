@@ -304,18 +304,22 @@ fn parse_uuid(text: &str) -> Option<[u8; 16]> {
     for (i, byte) in bytes.iter_mut().enumerate() {
         *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
-    (format_uuid(&bytes) == text).then_some(bytes)
+    let mut canonical = String::with_capacity(36);
+    push_uuid(&mut canonical, &bytes);
+    (canonical == text).then_some(bytes)
 }
 
-fn format_uuid(bytes: &[u8; 16]) -> String {
-    let mut text = String::with_capacity(36);
+/// Appends the hyphenated lower-case form of a UUID. Digit by digit rather than with
+/// `format!`: every sample read from the store goes through here.
+fn push_uuid(text: &mut String, bytes: &[u8; 16]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for (i, byte) in bytes.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
             text.push('-');
         }
-        text.push_str(&format!("{byte:02x}"));
+        text.push(char::from(HEX[usize::from(byte >> 4)]));
+        text.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
-    text
 }
 
 /// A cursor over a record's bytes; every read fails cleanly at the end of input.
@@ -378,7 +382,10 @@ impl Reader<'_> {
                     .take(16)?
                     .try_into()
                     .map_err(|_| DecodeError::Malformed)?;
-                Ok(format!("{OOKLA_RESULT_PREFIX}{}", format_uuid(&raw)))
+                let mut url = String::with_capacity(OOKLA_RESULT_PREFIX.len() + 36);
+                url.push_str(OOKLA_RESULT_PREFIX);
+                push_uuid(&mut url, &raw);
+                Ok(url)
             }
             _ => Err(DecodeError::Malformed),
         }
