@@ -417,3 +417,34 @@ fn last_months_data_does_not_count_against_this_months_budget() {
         Server::start(env.serve("ok-1.2-pretty", "replay", &["--data-budget", "100GB"]));
     server.wait_for_log("test succeeded");
 }
+
+#[test]
+fn retention_deletes_what_is_older_than_it_keeps() {
+    let env = Env::new();
+    let now = now_millis();
+    let day = 24 * 60 * MINUTE;
+    env.import(&[
+        success(now - 400 * day, "schedule", 1.0, 10.0),
+        success(now - 31 * day, "schedule", 2.0, 10.0),
+        success(now - 29 * day, "schedule", 3.0, 10.0),
+        success(now - day, "schedule", 4.0, 10.0),
+    ]);
+    let mut server = Server::start(env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &["--start-delay", "1h", "--retention", "30d"],
+    ));
+    let line = server.wait_for_log("retention deleted old samples");
+    assert!(
+        line.contains("deleted=2") && line.contains("left=2"),
+        "{line}"
+    );
+    let kept = server.get("/api/v1/samples").json();
+    assert_eq!(kept["samples"].as_array().unwrap().len(), 2);
+    assert!(
+        server
+            .get("/metrics")
+            .body
+            .contains("internet_monitor_samples 2\n")
+    );
+}
