@@ -37,6 +37,8 @@ pub struct ServeConfig {
     pub manual_runs: Option<Duration>,
     /// Bytes the tests of one calendar month may move before scheduled runs are skipped.
     pub data_budget: Option<DataVolume>,
+    /// HTTP connections served at once.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +77,12 @@ pub async fn run(
     ));
 
     let (stop, stopped) = watch::channel(false);
-    let server = tokio::spawn(http::serve(listener, state.clone(), stopped));
+    let server = tokio::spawn(http::serve(
+        listener,
+        state.clone(),
+        config.max_connections,
+        stopped,
+    ));
     let splay = config.schedule.splay;
     let tests = scheduler::run(
         config.schedule,

@@ -13,6 +13,31 @@ use crate::store::Store;
 
 /// Worker threads: requests are short and the machines small.
 const WORKERS: usize = 2;
+/// HTTP connections served at once, when the open-files limit allows.
+const MAX_CONNECTIONS: u64 = 4096;
+/// File descriptors kept back from HTTP for the store, the CLI's pipes, logs and /proc.
+const RESERVED_FILES: u64 = 64;
+
+/// Raises the soft limit on open files to the hard limit (1024 by default on many systems,
+/// which idle clients could exhaust) and returns the limit now in effect.
+fn raise_open_files_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        let current = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            return current;
+        }
+    }
+    limit.rlim_cur
+}
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let plan = args.plan.plan();
@@ -36,6 +61,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         retest_below: args.retest_below,
         manual_runs: args.enable_run_endpoint.then_some(args.min_manual_gap),
         data_budget: args.data_budget,
+        max_connections: usize::try_from(
+            MAX_CONNECTIONS.min(raise_open_files_limit().saturating_sub(RESERVED_FILES)),
+        )
+        .unwrap_or(1),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)

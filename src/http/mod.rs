@@ -32,8 +32,6 @@ use response::{Body, HttpError, json, json_body, to_json, with_body};
 /// A client gets this long to send a request's headers, and an idle keep-alive connection
 /// this long before it is closed, so slow or silent clients cannot pin connections.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; further clients wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 512;
 /// How long in-flight requests may take to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -54,11 +52,17 @@ impl Handler {
     }
 }
 
-/// Accepts connections until `stop` turns true, then lets in-flight requests finish.
-pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+/// Accepts connections until `stop` turns true, then lets in-flight requests finish. At most
+/// `max_connections` are served at once; further clients wait in the listen backlog.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    max_connections: usize,
+    mut stop: watch::Receiver<bool>,
+) {
     let handler = Arc::new(Handler::new(state));
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -98,7 +102,7 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut stop: watch:
     }
 }
 
-/// The next connection, once fewer than `MAX_CONNECTIONS` are open.
+/// The next connection, once a connection slot is free.
 async fn accept(
     listener: &TcpListener,
     slots: &Arc<Semaphore>,

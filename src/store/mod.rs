@@ -108,10 +108,22 @@ impl Store {
             return Err(StoreError::Missing { path: path.into() });
         }
         refuse_foreign_file(path)?;
-        let db = redb::Builder::new()
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
-            .open_read_only(path)
-            .map_err(|err| open_error(path, err))?;
+        let open = || {
+            redb::Builder::new()
+                .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+                .open_read_only(path)
+        };
+        let db = match open() {
+            // The last writer died without closing the file (a crash, kill -9), and a reader
+            // may not repair it. No writer holds it now, or this would say "locked": open it
+            // for writing once, which repairs it, then read.
+            Err(DatabaseError::RepairAborted) => {
+                drop(Store::open(path)?);
+                open()
+            }
+            other => other,
+        }
+        .map_err(|err| open_error(path, err))?;
         Ok(Store::with_handle(path, Handle::Reader(db)))
     }
 
