@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use redb::{
     ConcurrencyMode, Database, DatabaseError, Durability, ReadOnlyDatabase, ReadTransaction,
@@ -28,6 +28,9 @@ const SAMPLES: TableDefinition<u64, &[u8]> = TableDefinition::new("samples_v1");
 const DICTIONARY: TableDefinition<u64, &[u8]> = TableDefinition::new("dictionary_v1");
 /// The same records, from their bytes to their number, for interning on write.
 const DICTIONARY_INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("dictionary_index_v1");
+
+/// What a file that ends before its own header says it does is.
+const TRUNCATED: &str = "the file is shorter than its header says: truncated";
 
 /// The first bytes of every redb file: a non-empty file without them is not ours to open.
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
@@ -49,7 +52,9 @@ pub enum StoreError {
     Missing { path: PathBuf },
     #[error("cannot open database {path}: {cause} (is its directory there and writable? see --db)")]
     Open { path: PathBuf, cause: io::Error },
-    #[error("database {path} is damaged: {detail}")]
+    #[error(
+        "database {path} is damaged ({detail}); it was left as it is: restore it from a backup or an export, or pass another --db"
+    )]
     Corrupt { path: PathBuf, detail: String },
     #[error("database {path}: {cause}")]
     Redb { path: PathBuf, cause: redb::Error },
@@ -64,6 +69,9 @@ pub enum StoreError {
 enum Handle {
     Writer(Database),
     Reader(ReadOnlyDatabase),
+    /// A writer closed after an I/O error (a full disk): redb then refuses every write until
+    /// the file is reopened, which the next use of the store tries.
+    Closed,
 }
 
 /// Which end of a time range a scan starts from.
@@ -76,7 +84,7 @@ pub enum Order {
 /// An open database. Writers are exclusive; read-only handles may follow a writer's commits.
 pub struct Store {
     path: PathBuf,
-    handle: Handle,
+    handle: RwLock<Handle>,
     /// Dictionary entries already read: they never change once written.
     dictionary: RwLock<HashMap<u64, Entry>>,
 }
@@ -85,11 +93,7 @@ impl Store {
     /// Opens the database for writing, creating it if the file does not exist or is empty.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         refuse_foreign_file(path)?;
-        let db = redb::Builder::new()
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
-            .create(path)
-            .map_err(|err| open_error(path, err))?;
-        let store = Store::with_handle(path, Handle::Writer(db));
+        let store = Store::with_handle(path, Handle::Writer(open_writer(path)?));
         // Create the tables in a new file, so readers never meet one without them; an existing
         // file is not written to at start-up (a commit costs an fsync).
         let fresh = store.open_samples(&store.begin_read()?)?.is_none();
@@ -130,7 +134,7 @@ impl Store {
     fn with_handle(path: &Path, handle: Handle) -> Self {
         Store {
             path: path.into(),
-            handle,
+            handle: RwLock::new(handle),
             dictionary: RwLock::new(HashMap::new()),
         }
     }
@@ -325,25 +329,66 @@ impl Store {
         &self,
         work: impl FnOnce(&WriteTransaction) -> Result<T, E>,
     ) -> Result<T, E> {
-        let Handle::Writer(db) = &self.handle else {
+        let handle = self.usable_handle()?;
+        let Handle::Writer(db) = &*handle else {
             return Err(StoreError::ReadOnly {
                 path: self.path.clone(),
             }
             .into());
         };
-        let mut txn = db.begin_write().map_err(|e| self.redb(e))?;
+        let mut txn = db.begin_write().map_err(|e| self.after_io(e.into()))?;
         // Immediate is redb's default; said here because "stored" must mean "on disk".
         txn.set_durability(Durability::Immediate)
             .map_err(|e| self.redb(e))?;
         let value = work(&txn)?;
-        txn.commit().map_err(|e| self.redb(e))?;
+        if let Err(err) = txn.commit() {
+            drop(handle);
+            return Err(self.after_io(err.into()).into());
+        }
         Ok(value)
     }
 
+    /// Maps a failed write; after an I/O error also closes the writer, so that the next use
+    /// reopens the file and the store recovers once the disk has room again.
+    fn after_io(&self, err: redb::Error) -> StoreError {
+        if matches!(err, redb::Error::Io(_) | redb::Error::PreviousIo) {
+            let mut handle = self.handle.write().unwrap_or_else(PoisonError::into_inner);
+            if matches!(*handle, Handle::Writer(_)) {
+                *handle = Handle::Closed;
+            }
+        }
+        self.redb(err)
+    }
+
+    /// The handle, reopening a writer that an I/O error closed.
+    fn usable_handle(&self) -> Result<RwLockReadGuard<'_, Handle>, StoreError> {
+        {
+            let handle = self.handle.read().unwrap_or_else(PoisonError::into_inner);
+            if !matches!(*handle, Handle::Closed) {
+                return Ok(handle);
+            }
+        }
+        {
+            let mut handle = self.handle.write().unwrap_or_else(PoisonError::into_inner);
+            if matches!(*handle, Handle::Closed) {
+                *handle = Handle::Writer(open_writer(&self.path)?);
+                tracing::info!(db = %self.path.display(), "database reopened after an I/O error");
+            }
+        }
+        Ok(self.handle.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
     fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
-        let txn = match &self.handle {
+        let handle = self.usable_handle()?;
+        let txn = match &*handle {
             Handle::Writer(db) => db.begin_read(),
             Handle::Reader(db) => db.begin_read(),
+            Handle::Closed => {
+                return Err(StoreError::Open {
+                    path: self.path.clone(),
+                    cause: io::Error::other("closed after an I/O error"),
+                });
+            }
         };
         txn.map_err(|e| self.redb(e))
     }
@@ -422,6 +467,12 @@ impl Store {
                 path: self.path.clone(),
                 detail,
             },
+            redb::Error::Io(cause) if cause.kind() == io::ErrorKind::UnexpectedEof => {
+                StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: TRUNCATED.into(),
+                }
+            }
             cause => StoreError::Redb {
                 path: self.path.clone(),
                 cause,
@@ -453,6 +504,14 @@ impl<'txn> Tables<'txn> {
             .insert(sample.time.as_millis(), value.as_slice())?;
         Ok(())
     }
+}
+
+/// Opens (or creates) the file for writing; readers in other processes may follow along.
+fn open_writer(path: &Path) -> Result<Database, StoreError> {
+    redb::Builder::new()
+        .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+        .create(path)
+        .map_err(|err| open_error(path, err))
 }
 
 /// Refuses a non-empty file that does not start like a redb file, before redb can touch it.
@@ -487,6 +546,14 @@ fn open_error(path: &Path, err: DatabaseError) -> StoreError {
     match err {
         DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
             StoreError::Locked { path }
+        }
+        DatabaseError::Storage(redb::StorageError::Io(cause))
+            if cause.kind() == io::ErrorKind::UnexpectedEof =>
+        {
+            StoreError::Corrupt {
+                path,
+                detail: TRUNCATED.into(),
+            }
         }
         DatabaseError::Storage(redb::StorageError::Io(cause)) => StoreError::Open { path, cause },
         DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => {

@@ -1,0 +1,149 @@
+//! Storage faults: a truncated file is refused and left alone; a full disk at runtime is
+//! counted and logged, and the service recovers when space returns.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Env, FAKE, FIXTURES, Server};
+
+fn run_once(db: &Path) -> std::process::Output {
+    common::command(&[
+        "run-once",
+        "--db",
+        db.to_str().unwrap(),
+        "--speedtest-bin",
+        FAKE,
+    ])
+    .env(
+        "FAKE_SPEEDTEST_FIXTURE",
+        format!("{FIXTURES}/ok-1.2-pretty"),
+    )
+    .output()
+    .unwrap()
+}
+
+#[test]
+fn a_truncated_database_is_refused_and_left_as_it_is() {
+    let env = Env::new();
+    let db = env.db();
+    for _ in 0..3 {
+        assert_eq!(run_once(&db).status.code(), Some(0));
+    }
+    let whole = std::fs::read(&db).unwrap();
+    for cut in [4096, 100] {
+        std::fs::write(&db, &whole[..cut]).unwrap();
+        for output in [
+            run_once(&db),
+            common::command(&["export", "--db", db.to_str().unwrap()])
+                .output()
+                .unwrap(),
+            common::command(&[
+                "serve",
+                "--db",
+                db.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .output()
+            .unwrap(),
+        ] {
+            assert_eq!(output.status.code(), Some(1));
+            let message = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                message.starts_with(&format!("internet-monitor: error: database {} is damaged (", db.display()))
+                    && message.ends_with("); it was left as it is: restore it from a backup or an export, or pass another --db\n"),
+                "{message}"
+            );
+            assert_eq!(
+                std::fs::read(&db).unwrap(),
+                &whole[..cut],
+                "the file is untouched"
+            );
+        }
+    }
+}
+
+/// A small tmpfs, unmounted however the test ends.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(at: PathBuf) -> SmallDisk {
+        std::fs::create_dir_all(&at).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+            .arg(&at)
+            .status()
+            .expect("mount(8) must be available");
+        assert!(
+            status.success(),
+            "this test needs root to mount a small tmpfs (a full disk on demand)"
+        );
+        SmallDisk(at)
+    }
+
+    /// Fills every free byte, like another program filling the disk.
+    fn fill(&self) -> PathBuf {
+        let filler = self.0.join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 4096];
+        while std::io::Write::write_all(&mut file, &block).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn metric(server: &Server, name: &str) -> u64 {
+    let body = server.get("/metrics").body;
+    body.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in\n{body}"))
+}
+
+#[test]
+fn a_full_disk_is_counted_logged_and_recovered_from() {
+    let env = Env::new();
+    let disk = SmallDisk::mount(env.path("disk"));
+    let db = disk.0.join("samples.redb");
+    let mut command = common::command(&[
+        "serve",
+        "--db",
+        db.to_str().unwrap(),
+        "--speedtest-bin",
+        FAKE,
+    ]);
+    command.args(["--interval", "50ms"]).env(
+        "FAKE_SPEEDTEST_FIXTURE",
+        format!("{FIXTURES}/ok-1.2-pretty"),
+    );
+    let mut server = Server::start(command);
+    server.wait_for_log("test succeeded");
+
+    let filler = disk.fill();
+    let line = server.wait_for_log("could not be stored");
+    assert!(line.contains("No space left on device"), "{line}");
+    assert!(metric(&server, "internet_monitor_store_errors_total") > 0);
+    assert!(server.is_running(), "a full disk does not stop the service");
+
+    std::fs::remove_file(filler).unwrap();
+    // Recovered once a sample is stored again: the count of stored samples moves on.
+    let stored_before = metric(&server, "internet_monitor_samples");
+    let deadline = Instant::now() + common::PATIENCE;
+    while metric(&server, "internet_monitor_samples") <= stored_before {
+        assert!(
+            Instant::now() < deadline,
+            "no sample stored after space returned"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(server.get("/healthz").status, 200);
+    drop(server);
+}
