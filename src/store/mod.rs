@@ -29,6 +29,10 @@ const DICTIONARY: TableDefinition<u64, &[u8]> = TableDefinition::new("dictionary
 /// The same records, from their bytes to their number, for interning on write.
 const DICTIONARY_INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("dictionary_index_v1");
 
+/// redb's page cache. Its default (1 GiB) lets memory grow towards the file's size once old
+/// history has been read (an export); the recent weeks every endpoint reads fit in this.
+const CACHE_BYTES: usize = 4 << 20;
+
 /// What a file that ends before its own header says it does is.
 const TRUNCATED: &str = "the file is shorter than its header says: truncated";
 
@@ -114,6 +118,7 @@ impl Store {
         refuse_foreign_file(path)?;
         let open = || {
             redb::Builder::new()
+                .set_cache_size(CACHE_BYTES)
                 .set_concurrency_mode(ConcurrencyMode::SingleWriter)
                 .open_read_only(path)
         };
@@ -509,6 +514,7 @@ impl<'txn> Tables<'txn> {
 /// Opens (or creates) the file for writing; readers in other processes may follow along.
 fn open_writer(path: &Path) -> Result<Database, StoreError> {
     redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
         .set_concurrency_mode(ConcurrencyMode::SingleWriter)
         .create(path)
         .map_err(|err| open_error(path, err))
