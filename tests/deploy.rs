@@ -1,0 +1,1313 @@
+//! The deployment files — Dockerfile, docker compose, Prometheus configuration and alert rules,
+//! Grafana provisioning and dashboard, systemd unit — checked with the real tools (promtool,
+//! Prometheus, tsc with @grafana/schema, systemd-analyze, the image's own scripts), and every
+//! dashboard and alert query run against a real Prometheus scraping a real exporter.
+//!
+//! A missing tool fails its test with the command that installs it; nothing is skipped.
+//! `.ci/run` installs them all.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use common::{BIN, FAKE, FIXTURES, Server, try_request};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const DASHBOARDS: &str = "grafana/dashboards";
+const PROMETHEUS_CONFIG: &str = "deploy/prometheus/prometheus.yml";
+const RULES: &str = "deploy/prometheus/rules/internet-monitor.rules.yml";
+const RULES_TEST: &str = "deploy/prometheus/rules/internet-monitor.rules.test.yml";
+const COMPOSE: &str = "deploy/docker-compose.yml";
+const UNIT: &str = "deploy/systemd/internet-monitor.service";
+
+const FIX_PROMETHEUS: &str =
+    "install Debian's prometheus package (apt-get install prometheus); .ci/run does";
+const FIX_PYYAML: &str = "install PyYAML (python3 -m pip install pyyaml); .ci/run does";
+const FIX_NODE: &str = "install Node.js and run `npm ci --prefix tools/dashcheck`; .ci/run does";
+const FIX_SYSTEMD: &str = "install Debian's systemd package (apt-get install systemd)";
+
+fn repo(relative: &str) -> PathBuf {
+    Path::new(ROOT).join(relative)
+}
+
+fn read(relative: &str) -> String {
+    std::fs::read_to_string(repo(relative)).unwrap_or_else(|err| panic!("read {relative}: {err}"))
+}
+
+/// Runs a tool to completion; a tool that is not installed fails the test with `fix`.
+fn run(command: &mut Command, fix: &str) -> Output {
+    let program = command.get_program().to_string_lossy().into_owned();
+    command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {program} ({err}): {fix}"))
+}
+
+/// Like `run`, and the tool must succeed; returns its stdout.
+fn run_ok(command: &mut Command, fix: &str) -> String {
+    let shown = format!("{command:?}");
+    let output = run(command, fix);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{shown} failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// A YAML file as JSON, parsed by PyYAML (no YAML crate among the dev-dependencies).
+fn yaml(relative: &str) -> Value {
+    let program = "import json, sys, yaml\n\
+                   json.dump(yaml.safe_load(open(sys.argv[1], encoding='utf-8')), sys.stdout)";
+    let output = run(
+        Command::new("python3")
+            .args(["-c", program])
+            .arg(repo(relative)),
+        FIX_PYYAML,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("No module named 'yaml'"),
+        "PyYAML is missing: {FIX_PYYAML}"
+    );
+    assert!(
+        output.status.success(),
+        "{relative} is not valid YAML:\n{stderr}"
+    );
+    serde_json::from_slice(&output.stdout).expect("PyYAML's JSON")
+}
+
+fn dashboard_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo(DASHBOARDS))
+        .expect("grafana/dashboards")
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no dashboard in {DASHBOARDS}");
+    files
+}
+
+fn dashboards() -> Vec<(String, Value)> {
+    dashboard_files()
+        .into_iter()
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&path).expect("read dashboard");
+            let json = serde_json::from_str(&text)
+                .unwrap_or_else(|err| panic!("{name} is not JSON: {err}"));
+            (name, json)
+        })
+        .collect()
+}
+
+/// Every panel, rows' nested panels included.
+fn panels(dashboard: &Value) -> Vec<&Value> {
+    fn walk<'a>(list: &'a Value, out: &mut Vec<&'a Value>) {
+        for panel in list.as_array().into_iter().flatten() {
+            out.push(panel);
+            walk(&panel["panels"], out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&dashboard["panels"], &mut out);
+    out
+}
+
+/// A dashboard query, named for messages.
+struct Query {
+    name: String,
+    expr: String,
+}
+
+fn dashboard_queries() -> Vec<Query> {
+    let mut queries = Vec::new();
+    for (file, dashboard) in dashboards() {
+        for panel in panels(&dashboard) {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = target["expr"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{file}: a target without expr: {target}"));
+                queries.push(Query {
+                    name: format!(
+                        "{file}: panel {:?} target {}",
+                        panel["title"].as_str().unwrap_or("?"),
+                        target["refId"].as_str().unwrap_or("?")
+                    ),
+                    expr: expr.to_owned(),
+                });
+            }
+        }
+    }
+    assert!(queries.len() > 10, "the dashboards have hardly any query");
+    queries
+}
+
+/// The dashboard's template variables and Grafana's macros, as a concrete query would have them.
+fn substitute(expr: &str) -> String {
+    let mut out = expr.to_owned();
+    for (from, to) in [
+        ("${__rate_interval}", "1m"),
+        ("$__rate_interval", "1m"),
+        ("${__interval}", "5s"),
+        ("$__interval", "5s"),
+        ("${__range}", "5m"),
+        ("$__range", "5m"),
+        ("${instance}", ".*"),
+        ("$instance", ".*"),
+        ("${threshold}", "0.8"),
+        ("$threshold", "0.8"),
+    ] {
+        out = out.replace(from, to);
+    }
+    assert!(
+        !out.contains('$'),
+        "{expr:?} uses a variable this test does not know: {out:?}"
+    );
+    out
+}
+
+struct Alert {
+    name: String,
+    rule: Value,
+}
+
+fn alerts() -> Vec<Alert> {
+    let rules = yaml(RULES);
+    let mut alerts = Vec::new();
+    for group in rules["groups"].as_array().expect("groups") {
+        for rule in group["rules"].as_array().expect("rules") {
+            let name = rule["alert"].as_str().expect("only alert rules").to_owned();
+            alerts.push(Alert {
+                name,
+                rule: rule.clone(),
+            });
+        }
+    }
+    alerts
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prometheus configuration and alert rules
+
+#[test]
+fn prometheus_config_passes_promtool() {
+    let out = run_ok(
+        Command::new("promtool")
+            .args(["check", "config"])
+            .arg(repo(PROMETHEUS_CONFIG)),
+        FIX_PROMETHEUS,
+    );
+    assert!(out.contains("SUCCESS"), "{out}");
+
+    let config = yaml(PROMETHEUS_CONFIG);
+    let interval = config["global"]["scrape_interval"].as_str().unwrap();
+    let seconds = humantime::parse_duration(interval).unwrap().as_secs();
+    assert!(
+        (30..=60).contains(&seconds),
+        "scrape every 30–60 s, not {interval}"
+    );
+    let rule_files: Vec<&str> = config["rule_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|file| file.as_str().unwrap())
+        .collect();
+    assert_eq!(rule_files, ["rules/internet-monitor.rules.yml"]);
+    assert!(repo("deploy/prometheus").join(rule_files[0]).is_file());
+    let job = scrape_job(&config);
+    assert_eq!(
+        job["static_configs"][0]["targets"],
+        json!(["internet-monitor:5000"]),
+        "the compose service internet-monitor on the default port"
+    );
+}
+
+/// The scrape job the alert rules select (`job="internet-monitor"`).
+fn scrape_job(config: &Value) -> &Value {
+    config["scrape_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|job| job["job_name"] == "internet-monitor")
+        .expect("a scrape job named internet-monitor (InternetMonitorDown selects it)")
+}
+
+#[test]
+fn alert_rules_pass_promtool_check_and_their_unit_tests() {
+    let out = run_ok(
+        Command::new("promtool")
+            .args(["check", "rules"])
+            .arg(repo(RULES)),
+        FIX_PROMETHEUS,
+    );
+    assert!(out.contains("SUCCESS"), "{out}");
+    let out = run_ok(
+        Command::new("promtool")
+            .args(["test", "rules"])
+            .arg(repo(RULES_TEST)),
+        FIX_PROMETHEUS,
+    );
+    assert!(out.contains("SUCCESS"), "{out}");
+}
+
+#[test]
+fn every_alert_is_debounced_annotated_and_tested_both_ways() {
+    let alerts = alerts();
+    let names: BTreeSet<&str> = alerts.iter().map(|alert| alert.name.as_str()).collect();
+    for wanted in [
+        "SpeedtestDownloadBelowPlan",
+        "SpeedtestUploadBelowPlan",
+        "SpeedtestFailing",
+        "SpeedtestNoRecentSuccess",
+        "SpeedtestRateLimited",
+        "InternetMonitorDown",
+    ] {
+        assert!(names.contains(wanted), "no alert {wanted}");
+    }
+    for alert in &alerts {
+        let rule = &alert.rule;
+        let name = &alert.name;
+        let pending = rule["for"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} has no `for`"));
+        assert!(
+            humantime::parse_duration(pending).unwrap() >= Duration::from_secs(60),
+            "{name}: `for: {pending}` does not debounce"
+        );
+        assert!(rule["labels"]["severity"].is_string(), "{name}: severity");
+        for annotation in ["summary", "description"] {
+            assert!(
+                rule["annotations"][annotation]
+                    .as_str()
+                    .is_some_and(|text| text.len() > 20),
+                "{name}: no {annotation} annotation"
+            );
+        }
+    }
+
+    // Each alert has a unit test where it fires and one where it must not.
+    let tests = yaml(RULES_TEST);
+    let mut fires: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for test in tests["tests"].as_array().expect("tests") {
+        for case in test["alert_rule_test"].as_array().into_iter().flatten() {
+            let name = case["alertname"].as_str().unwrap().to_owned();
+            let counts = fires.entry(name).or_default();
+            if case["exp_alerts"]
+                .as_array()
+                .is_some_and(|list| !list.is_empty())
+            {
+                counts.0 += 1;
+            } else {
+                counts.1 += 1;
+            }
+        }
+    }
+    for alert in &alerts {
+        let (firing, quiet) = fires.get(&alert.name).copied().unwrap_or_default();
+        assert!(firing > 0, "no unit test shows {} firing", alert.name);
+        assert!(quiet > 0, "no unit test shows {} not firing", alert.name);
+    }
+}
+
+/// Every dashboard query and alert expression parses: promtool checks them as recording rules.
+#[test]
+fn every_dashboard_and_alert_expression_parses() {
+    let mut rules = Vec::new();
+    let mut names = Vec::new();
+    for (index, query) in dashboard_queries().iter().enumerate() {
+        names.push(format!("dashboard:query_{index} is {}", query.name));
+        rules.push(
+            json!({"record": format!("dashboard:query_{index}"), "expr": substitute(&query.expr)}),
+        );
+    }
+    for alert in alerts() {
+        rules.push(json!({"record": format!("alert:{}", alert.name), "expr": alert.rule["expr"]}));
+    }
+    let count = rules.len();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("exprs.rules.yml"); // JSON is YAML
+    std::fs::write(
+        &file,
+        json!({"groups": [{"name": "exprs", "rules": rules}]}).to_string(),
+    )
+    .unwrap();
+    let output = run(
+        Command::new("promtool").args(["check", "rules"]).arg(&file),
+        FIX_PROMETHEUS,
+    );
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && out.contains(&format!("SUCCESS: {count} rules found")),
+        "{out}\n{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        names.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grafana
+
+#[test]
+fn dashboards_type_check_against_grafana_schema() {
+    let modules = repo("tools/dashcheck/node_modules");
+    assert!(
+        modules.join("@grafana/schema").is_dir() && modules.join("typescript").is_dir(),
+        "{} is missing: run `npm ci --prefix tools/dashcheck` (.ci/run does)",
+        modules.display()
+    );
+    let out = run_ok(
+        Command::new("node")
+            .arg(repo("tools/dashcheck/check-dashboard.mjs"))
+            .args(dashboard_files()),
+        FIX_NODE,
+    );
+    assert_eq!(
+        out.matches(": OK (@grafana/schema Dashboard)").count(),
+        dashboard_files().len(),
+        "{out}"
+    );
+}
+
+#[test]
+fn dashboards_are_provisionable_and_laid_out() {
+    for (file, dashboard) in dashboards() {
+        assert!(
+            dashboard.get("__inputs").is_none(),
+            "{file}: __inputs is for sharing"
+        );
+        assert!(
+            dashboard["uid"].as_str().is_some_and(|uid| !uid.is_empty()),
+            "{file}: a fixed uid keeps links stable"
+        );
+        let variables = dashboard["templating"]["list"].as_array().unwrap();
+        assert!(
+            variables.iter().any(|v| v["name"] == "datasource"
+                && v["type"] == "datasource"
+                && v["query"] == "prometheus"),
+            "{file}: a Prometheus data source variable"
+        );
+
+        let mut ids = BTreeSet::new();
+        let mut boxes: Vec<(String, [u64; 4])> = Vec::new();
+        for panel in panels(&dashboard) {
+            let title = panel["title"].as_str().unwrap_or("?");
+            assert!(
+                ids.insert(panel["id"].as_u64().unwrap()),
+                "{file}: id of {title} repeats"
+            );
+            let grid = &panel["gridPos"];
+            let [x, y, w, h] = ["x", "y", "w", "h"].map(|key| grid[key].as_u64().unwrap());
+            assert!(x + w <= 24, "{file}: {title} is wider than the grid");
+            for (other, [ox, oy, ow, oh]) in &boxes {
+                let overlap = x < ox + ow && *ox < x + w && y < oy + oh && *oy < y + h;
+                assert!(!overlap, "{file}: {title} overlaps {other}");
+            }
+            boxes.push((title.to_owned(), [x, y, w, h]));
+            if panel["type"] == "row" {
+                continue;
+            }
+            assert!(
+                panel["description"].as_str().is_some_and(|d| !d.is_empty()),
+                "{file}: {title} has no description"
+            );
+            assert_eq!(
+                panel["datasource"]["uid"], "${datasource}",
+                "{file}: {title} must use the data source variable"
+            );
+            let targets = panel["targets"].as_array().expect("targets");
+            assert!(!targets.is_empty(), "{file}: {title} has no query");
+            let mut refs = BTreeSet::new();
+            for target in targets {
+                assert_eq!(
+                    target["datasource"]["uid"], "${datasource}",
+                    "{file}: {title}"
+                );
+                assert!(
+                    refs.insert(target["refId"].as_str().unwrap()),
+                    "{file}: {title}"
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// docker compose and Grafana provisioning
+
+/// Service keys of the Compose specification this file may use (a typo guard).
+const COMPOSE_SERVICE_KEYS: &[&str] = &[
+    "build",
+    "cap_drop",
+    "command",
+    "depends_on",
+    "environment",
+    "healthcheck",
+    "image",
+    "ports",
+    "read_only",
+    "restart",
+    "security_opt",
+    "tmpfs",
+    "user",
+    "volumes",
+];
+
+#[test]
+fn compose_file_mounts_what_exists_and_wires_the_services() {
+    let compose = yaml(COMPOSE);
+    let deploy = repo("deploy");
+    let services = compose["services"].as_object().expect("services");
+    let names: BTreeSet<&str> = services.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["internet-monitor", "prometheus", "grafana"])
+    );
+    let declared: BTreeSet<&str> = compose["volumes"]
+        .as_object()
+        .expect("named volumes")
+        .keys()
+        .map(String::as_str)
+        .collect();
+
+    let mut mounts: BTreeMap<(&str, &str), PathBuf> = BTreeMap::new(); // (service, target) → source
+    for (name, service) in services {
+        for key in service.as_object().unwrap().keys() {
+            assert!(
+                COMPOSE_SERVICE_KEYS.contains(&key.as_str()),
+                "{name}: unexpected key {key:?} (typo?)"
+            );
+        }
+        let mut has_named_volume = false;
+        for volume in service["volumes"].as_array().expect("volumes") {
+            let spec = volume.as_str().expect("short volume syntax");
+            let mut parts = spec.split(':');
+            let (source, target) = (parts.next().unwrap(), parts.next().expect("a target"));
+            if source.starts_with('.') || source.starts_with('/') {
+                let path = deploy.join(source);
+                assert!(
+                    path.exists(),
+                    "{name} mounts {source}, which does not exist"
+                );
+                assert!(spec.ends_with(":ro"), "{name}: mount {source} read-only");
+                mounts.insert((name.as_str(), target), path);
+            } else {
+                assert!(
+                    declared.contains(source),
+                    "{name}: volume {source} is not declared"
+                );
+                has_named_volume = true;
+            }
+        }
+        assert!(has_named_volume, "{name} keeps its data in a named volume");
+    }
+
+    // internet-monitor: built from the repository's Dockerfile, data in its volume.
+    let monitor = &compose["services"]["internet-monitor"];
+    let context = deploy.join(monitor["build"]["context"].as_str().unwrap());
+    assert!(
+        context
+            .join(monitor["build"]["dockerfile"].as_str().unwrap())
+            .is_file()
+    );
+    assert_eq!(
+        context.canonicalize().unwrap(),
+        repo("").canonicalize().unwrap()
+    );
+    assert!(
+        monitor["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v.as_str().unwrap().ends_with(":/data")),
+        "internet-monitor keeps /data in a volume"
+    );
+    for (key, value) in monitor["environment"].as_object().unwrap() {
+        assert!(key.starts_with("INTERNET_MONITOR_"), "{key}");
+        assert!(
+            value.as_str().is_some_and(|v| !v.is_empty()),
+            "{key}: an empty value is an error to the exporter"
+        );
+    }
+    assert!(
+        monitor["ports"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("5000:5000"))
+    );
+
+    // Prometheus reads the repository's configuration, which scrapes the service above.
+    let prometheus = &compose["services"]["prometheus"];
+    let config_flag = prometheus["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|arg| arg.as_str().unwrap().strip_prefix("--config.file="))
+        .expect("--config.file");
+    let (dir, file) = config_flag.rsplit_once('/').unwrap();
+    let source = &mounts[&("prometheus", dir)];
+    assert_eq!(
+        source.join(file).canonicalize().unwrap(),
+        repo(PROMETHEUS_CONFIG).canonicalize().unwrap(),
+        "Prometheus reads {PROMETHEUS_CONFIG}"
+    );
+
+    // Grafana: provisioning and dashboards from ../grafana, where the provider looks for them.
+    let provisioning = &mounts[&("grafana", "/etc/grafana/provisioning")];
+    assert_eq!(
+        provisioning.canonicalize().unwrap(),
+        repo("grafana/provisioning").canonicalize().unwrap()
+    );
+    let provider = yaml("grafana/provisioning/dashboards/internet-monitor.yml");
+    assert_eq!(provider["apiVersion"], 1);
+    let provider = &provider["providers"][0];
+    assert_eq!(provider["type"], "file");
+    let path = provider["options"]["path"].as_str().unwrap();
+    let dashboards = mounts
+        .get(&("grafana", path))
+        .unwrap_or_else(|| panic!("grafana mounts nothing at {path}, where the provider looks"));
+    assert_eq!(
+        dashboards.canonicalize().unwrap(),
+        repo(DASHBOARDS).canonicalize().unwrap()
+    );
+    let home =
+        compose["services"]["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+            .as_str()
+            .unwrap();
+    let home = home
+        .strip_prefix(&format!("{path}/"))
+        .expect("home dashboard in the provider's path");
+    assert!(repo(DASHBOARDS).join(home).is_file());
+
+    let datasources = yaml("grafana/provisioning/datasources/prometheus.yml");
+    assert_eq!(datasources["apiVersion"], 1);
+    let datasource = &datasources["datasources"][0];
+    assert_eq!(datasource["type"], "prometheus");
+    assert_eq!(datasource["url"], "http://prometheus:9090");
+    assert_eq!(datasource["isDefault"], true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dockerfile and the scripts it installs
+
+/// The Dockerfile's instructions: continuation lines joined, comments dropped.
+fn dockerfile() -> Vec<(String, String)> {
+    let mut instructions = Vec::new();
+    let mut current = String::new();
+    for line in read("Dockerfile").lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_empty()) {
+            continue;
+        }
+        match trimmed.strip_suffix('\\') {
+            Some(part) => {
+                current.push_str(part);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(trimmed);
+                let (keyword, rest) = current.split_once(' ').unwrap_or((&current, ""));
+                instructions.push((keyword.to_uppercase(), rest.trim().to_owned()));
+                current.clear();
+            }
+        }
+    }
+    instructions
+}
+
+/// Docker's `.dockerignore` matching: the last pattern matching a path or one of its parent
+/// directories decides; `!` re-includes.
+fn in_build_context(path: &str) -> bool {
+    let patterns: Vec<String> = read(".dockerignore")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    let mut included = true;
+    for pattern in &patterns {
+        let (negated, glob) = match pattern.strip_prefix('!') {
+            Some(glob) => (true, glob),
+            None => (false, pattern.as_str()),
+        };
+        let glob = glob.trim_start_matches('/').trim_end_matches('/');
+        let parts: Vec<&str> = path.split('/').collect();
+        let matches = (1..=parts.len()).any(|n| glob_match(glob, &parts[..n].join("/")));
+        if matches {
+            included = negated;
+        }
+    }
+    included
+}
+
+/// `*` and `?` within one path segment, as Go's filepath.Match.
+fn glob_match(glob: &str, path: &str) -> bool {
+    let (globs, paths): (Vec<&str>, Vec<&str>) =
+        (glob.split('/').collect(), path.split('/').collect());
+    fn segment(glob: &[u8], text: &[u8]) -> bool {
+        match (glob.first(), text.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => {
+                segment(&glob[1..], text) || (!text.is_empty() && segment(glob, &text[1..]))
+            }
+            (Some(b'?'), Some(_)) => segment(&glob[1..], &text[1..]),
+            (Some(g), Some(t)) if g == t => segment(&glob[1..], &text[1..]),
+            _ => false,
+        }
+    }
+    globs.len() == paths.len()
+        && globs
+            .iter()
+            .zip(&paths)
+            .all(|(g, p)| segment(g.as_bytes(), p.as_bytes()))
+}
+
+#[test]
+fn dockerfile_builds_a_non_root_image_with_a_pinned_speedtest_cli() {
+    let instructions = dockerfile();
+    let args: BTreeMap<String, String> = instructions
+        .iter()
+        .filter(|(keyword, _)| keyword == "ARG")
+        .filter_map(|(_, rest)| rest.split_once('='))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+    assert!(
+        args["RUST_IMAGE"].starts_with("rust:1."),
+        "{}",
+        args["RUST_IMAGE"]
+    );
+    assert_eq!(args["RUNTIME_IMAGE"], "debian:bookworm-slim");
+    assert_eq!(args["SPEEDTEST_VERSION"], "1.2.0");
+    for arch in ["X86_64", "AARCH64", "ARMHF"] {
+        let sum = &args[&format!("SPEEDTEST_SHA256_{arch}")];
+        assert!(
+            sum.len() == 64
+                && sum
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "SPEEDTEST_SHA256_{arch} is not a SHA-256: {sum:?}"
+        );
+    }
+
+    let stages: Vec<usize> = instructions
+        .iter()
+        .enumerate()
+        .filter(|(_, (keyword, _))| keyword == "FROM")
+        .map(|(index, _)| index)
+        .collect();
+    assert!(stages.len() >= 2, "multi-stage");
+    assert!(instructions[stages[0]].1.starts_with("${RUST_IMAGE}"));
+    let last = &instructions[*stages.last().unwrap()..];
+    assert_eq!(
+        last[0].1, "${RUNTIME_IMAGE}",
+        "the image runs on Debian slim"
+    );
+    let find = |keyword: &str| -> Vec<&str> {
+        last.iter()
+            .filter(|(k, _)| k == keyword)
+            .map(|(_, rest)| rest.as_str())
+            .collect()
+    };
+    let user = find("USER");
+    assert_eq!(user.len(), 1);
+    assert!(
+        !["root", "0", "0:0"].contains(&user[0]),
+        "the image must not run as root"
+    );
+    assert_eq!(find("EXPOSE"), ["5000"]);
+    assert_eq!(find("VOLUME"), [r#"["/data"]"#]);
+    let env = find("ENV").join(" ");
+    for wanted in [
+        "INTERNET_MONITOR_DB=/data/internet-monitor.redb",
+        "HOME=/data",
+        "INTERNET_MONITOR_SPEEDTEST_BIN=/usr/local/bin/speedtest",
+    ] {
+        assert!(env.contains(wanted), "ENV lacks {wanted}: {env}");
+    }
+    let healthcheck = find("HEALTHCHECK");
+    assert_eq!(healthcheck.len(), 1);
+    assert!(healthcheck[0].contains("/usr/local/bin/internet-monitor-healthcheck"));
+    let copies = find("COPY").join("\n");
+    assert!(
+        copies.contains("deploy/docker/healthcheck.sh /usr/local/bin/internet-monitor-healthcheck")
+    );
+    let speedtest_stage = instructions
+        .iter()
+        .find(|(keyword, rest)| keyword == "RUN" && rest.contains("install-speedtest"))
+        .expect("a RUN of install-speedtest");
+    assert!(speedtest_stage.1.contains("install-speedtest /out"));
+    assert!(read("deploy/docker/install-speedtest.sh").contains("sha256sum -c"));
+
+    // Every file the build copies from the context exists and is not excluded by .dockerignore.
+    let mut copied = BTreeSet::new();
+    for (keyword, rest) in &instructions {
+        if keyword != "COPY" || rest.contains("--from=") {
+            continue;
+        }
+        let words: Vec<&str> = rest
+            .split_whitespace()
+            .filter(|w| !w.starts_with("--"))
+            .collect();
+        for source in &words[..words.len() - 1] {
+            assert!(repo(source).exists(), "COPY {source}: no such file");
+            assert!(
+                in_build_context(source),
+                "COPY {source}: excluded by .dockerignore"
+            );
+            copied.insert(source.trim_end_matches('/').to_owned());
+        }
+    }
+    // What cargo needs to read the manifest: benchmarks declared in Cargo.toml must be there too.
+    let mut needed = vec!["Cargo.toml", "Cargo.lock", "src"];
+    let manifest = read("Cargo.toml");
+    for (table, dir) in [
+        ("[[bench]]", "benches"),
+        ("[[test]]", "tests"),
+        ("[[example]]", "examples"),
+    ] {
+        if manifest.contains(table) {
+            needed.push(dir);
+        }
+    }
+    if repo("build.rs").exists() {
+        needed.push("build.rs");
+    }
+    for path in needed {
+        assert!(
+            copied.contains(path),
+            "the build stage does not COPY {path}"
+        );
+    }
+}
+
+#[test]
+fn dockerignore_keeps_the_build_context_small() {
+    for kept in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "src/main.rs",
+        "benches",
+        "deploy/docker/healthcheck.sh",
+        "deploy/docker/install-speedtest.sh",
+    ] {
+        assert!(
+            in_build_context(kept),
+            "{kept} must be in the build context"
+        );
+    }
+    for dropped in [
+        "target/debug/internet-monitor",
+        ".git/HEAD",
+        "tests/deploy.rs",
+        "tools/dashcheck/node_modules/typescript/package.json",
+        "internet-monitor.redb",
+        "grafana/dashboards/internet-monitor.json",
+        "deploy/docker-compose.yml",
+    ] {
+        assert!(
+            !in_build_context(dropped),
+            "{dropped} must stay out of the build context"
+        );
+    }
+}
+
+/// The image's installer, run against local archives: the right archive per architecture, and
+/// nothing installed unless the pinned SHA-256 matches.
+#[test]
+fn speedtest_installer_verifies_the_pinned_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = dir.path().join("mirror");
+    std::fs::create_dir(&mirror).unwrap();
+    let mut sums = BTreeMap::new();
+    for ookla in ["x86_64", "aarch64", "armhf"] {
+        let stage = dir.path().join(ookla);
+        std::fs::create_dir(&stage).unwrap();
+        std::fs::write(
+            stage.join("speedtest"),
+            format!("#!/bin/sh\necho {ookla}\n"),
+        )
+        .unwrap();
+        let archive = mirror.join(format!("ookla-speedtest-1.2.0-linux-{ookla}.tgz"));
+        run_ok(
+            Command::new("tar")
+                .arg("-czf")
+                .arg(&archive)
+                .arg("-C")
+                .arg(&stage)
+                .arg("speedtest"),
+            "install tar",
+        );
+        let out = run_ok(Command::new("sha256sum").arg(&archive), "install coreutils");
+        sums.insert(ookla, out.split_whitespace().next().unwrap().to_owned());
+    }
+    let installer = |platform: &str, env: &[(&str, &str)], dest: &Path| -> Output {
+        let (arch, variant) = platform.split_once('/').unwrap_or((platform, ""));
+        let mut command = Command::new("sh");
+        command
+            .arg(repo("deploy/docker/install-speedtest.sh"))
+            .arg(dest)
+            .env("TARGETARCH", arch)
+            .env("TARGETVARIANT", variant)
+            .env("SPEEDTEST_VERSION", "1.2.0")
+            .env("SPEEDTEST_URL", format!("file://{}", mirror.display()))
+            .env_remove("SPEEDTEST_SHA256_X86_64")
+            .env_remove("SPEEDTEST_SHA256_AARCH64")
+            .env_remove("SPEEDTEST_SHA256_ARMHF");
+        command.envs(env.iter().copied());
+        run(&mut command, "install sh, curl, tar and coreutils")
+    };
+    for (platform, ookla, var) in [
+        ("amd64", "x86_64", "SPEEDTEST_SHA256_X86_64"),
+        ("arm64", "aarch64", "SPEEDTEST_SHA256_AARCH64"),
+        ("arm/v7", "armhf", "SPEEDTEST_SHA256_ARMHF"),
+    ] {
+        let dest = dir.path().join(format!("out-{ookla}"));
+        let output = installer(platform, &[(var, &sums[ookla])], &dest);
+        assert!(
+            output.status.success(),
+            "{platform}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let installed = std::fs::read_to_string(dest.join("speedtest")).unwrap();
+        assert!(
+            installed.contains(ookla),
+            "{platform} installed {installed:?}"
+        );
+
+        // A wrong checksum (another architecture's) and an empty one install nothing.
+        let wrong = &sums[if ookla == "x86_64" { "armhf" } else { "x86_64" }];
+        let dest = dir.path().join(format!("wrong-{ookla}"));
+        let output = installer(platform, &[(var, wrong)], &dest);
+        assert!(
+            !output.status.success(),
+            "{platform}: a wrong checksum passed"
+        );
+        assert!(String::from_utf8_lossy(&output.stderr).contains("does not match"));
+        assert!(!dest.exists());
+        let output = installer(platform, &[], &dest);
+        assert!(!output.status.success(), "{platform}: no checksum passed");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(&format!("{var} is empty")),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!dest.exists());
+    }
+    let output = installer("riscv64", &[], &dir.path().join("riscv"));
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no Ookla Speedtest CLI build"));
+}
+
+/// The image's HEALTHCHECK against a real exporter, a closed port and a failing /healthz.
+#[test]
+fn healthcheck_script_reports_what_healthz_says() {
+    let healthcheck = |listen: &str| -> Output {
+        run(
+            Command::new("bash")
+                .arg(repo("deploy/docker/healthcheck.sh"))
+                .env("INTERNET_MONITOR_LISTEN", listen),
+            "install bash",
+        )
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("samples.redb");
+    let mut serve = common::command(&[
+        "serve",
+        "--db",
+        db.to_str().unwrap(),
+        "--speedtest-bin",
+        FAKE,
+    ]);
+    serve.env(
+        "FAKE_SPEEDTEST_FIXTURE",
+        format!("{FIXTURES}/ok-1.2-with-loaded-latency"),
+    );
+    let exporter = Server::start(serve);
+    let port = exporter.address.rsplit_once(':').unwrap().1;
+    let output = healthcheck(&format!("0.0.0.0:{port}"));
+    assert!(
+        output.status.success(),
+        "healthy exporter: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    drop(exporter);
+
+    // Nothing listening.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    assert!(!healthcheck(&format!("0.0.0.0:{port}")).status.success());
+
+    // A store that is not usable: /healthz answers 503.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let answer = std::thread::spawn(move || {
+        let deadline = Instant::now() + common::PATIENCE;
+        let mut stream = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(err) => panic!("the health check never connected: {err}"),
+            }
+        };
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
+        let mut request = [0u8; 1024];
+        let read = stream.read(&mut request).unwrap();
+        let body = r#"{"error": "store unavailable"}"#;
+        write!(
+            stream,
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        String::from_utf8_lossy(&request[..read]).into_owned()
+    });
+    let output = healthcheck(&format!("[::]:{port}"));
+    let request = answer.join().unwrap();
+    assert!(
+        request.starts_with("GET /healthz HTTP/1.1\r\n"),
+        "{request:?}"
+    );
+    assert!(!output.status.success(), "a 503 must be unhealthy");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("503"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// systemd
+
+#[test]
+fn systemd_unit_verifies_and_is_hardened() {
+    let unit = read(UNIT);
+    for wanted in [
+        "DynamicUser=yes",
+        "StateDirectory=internet-monitor",
+        "Environment=INTERNET_MONITOR_DB=/var/lib/internet-monitor/",
+        "Environment=HOME=/var/lib/internet-monitor",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=\n",
+        "RestrictAddressFamilies=AF_INET AF_INET6",
+        "SystemCallFilter=@system-service\n",
+        "KillMode=mixed",
+    ] {
+        assert!(unit.contains(wanted), "the unit lacks {wanted:?}");
+    }
+    // The exporter raises its open-file limit (setrlimit is in @resources).
+    assert!(
+        !unit.contains("~@resources"),
+        "the exporter calls setrlimit"
+    );
+
+    // systemd-analyze wants the executable to exist: point it at the binary under test.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("internet-monitor.service");
+    std::fs::write(&file, unit.replace("/usr/local/bin/internet-monitor", BIN)).unwrap();
+    let output = run(
+        Command::new("systemd-analyze").arg("verify").arg(&file),
+        FIX_SYSTEMD,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "systemd-analyze verify: {stderr}");
+    assert!(
+        !stderr.contains("internet-monitor.service"),
+        "systemd-analyze verify complains: {stderr}"
+    );
+    // Exposure on systemd's 0–10 scale, times 10: at most 2.0 ("OK").
+    let out = run_ok(
+        Command::new("systemd-analyze")
+            .args(["security", "--offline=yes", "--threshold=20", "--no-pager"])
+            .arg(&file),
+        FIX_SYSTEMD,
+    );
+    assert!(out.contains("Overall exposure level"), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// End to end: the dashboard's and the alerts' queries against a real Prometheus
+
+/// Kills the Prometheus server however the test ends.
+struct Prometheus(Child);
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `GET path` on Prometheus's API, as JSON.
+fn api(prometheus: &str, path: &str) -> Value {
+    let response = try_request(prometheus, "GET", path)
+        .unwrap_or_else(|err| panic!("Prometheus at {prometheus}: {err}"));
+    serde_json::from_str(&response.body)
+        .unwrap_or_else(|err| panic!("{path}: not JSON ({err}): {}", response.body))
+}
+
+fn instant(prometheus: &str, expr: &str) -> Value {
+    api(prometheus, &format!("/api/v1/query?query={}", encode(expr)))
+}
+
+/// Polls until `check` accepts the answer to `expr`.
+fn wait_until(prometheus: &str, expr: &str, check: impl Fn(&Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = try_request(
+            prometheus,
+            "GET",
+            &format!("/api/v1/query?query={}", encode(expr)),
+        )
+        .ok()
+        .and_then(|response| serde_json::from_str::<Value>(&response.body).ok());
+        if answer.as_ref().is_some_and(&check) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never satisfied {expr}: {answer:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Metric names an expression uses that the exporter must serve.
+fn exporter_metrics(expr: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let bytes = expr.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() {
+        let word_char = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b':';
+        if word_char(bytes[start]) && (start == 0 || !word_char(bytes[start - 1])) {
+            let end = (start..bytes.len())
+                .find(|&i| !word_char(bytes[i]))
+                .unwrap_or(bytes.len());
+            let word = &expr[start..end];
+            let quoted = expr[..start].matches('"').count() % 2 == 1;
+            if !quoted
+                && ["speedtest_", "internet_monitor_", "process_"]
+                    .iter()
+                    .any(|prefix| word.starts_with(prefix))
+            {
+                names.insert(word.to_owned());
+            }
+            start = end;
+        } else {
+            start += 1;
+        }
+    }
+    names
+}
+
+#[test]
+fn dashboard_and_alert_queries_run_against_a_real_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("samples.redb");
+    let mut serve = common::command(&[
+        "serve",
+        "--db",
+        db.to_str().unwrap(),
+        "--speedtest-bin",
+        FAKE,
+        "--plan-download",
+        "500Mbit/s",
+        "--plan-upload",
+        "50Mbit/s",
+    ]);
+    serve.env(
+        "FAKE_SPEEDTEST_FIXTURE",
+        format!("{FIXTURES}/ok-1.2-with-loaded-latency"),
+    );
+    let mut exporter = Server::start(serve);
+    exporter.wait_for_log("test succeeded");
+
+    // Every metric the dashboard and the alerts name is one the exporter serves.
+    let exposition = exporter.get("/metrics").body;
+    let served: BTreeSet<&str> = exposition
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| line.split(['{', ' ']).next().unwrap())
+        .collect();
+    let queries = dashboard_queries();
+    let alerts = alerts();
+    let mut unknown = Vec::new();
+    for (name, expr) in queries
+        .iter()
+        .map(|q| (q.name.clone(), q.expr.clone()))
+        .chain(
+            alerts
+                .iter()
+                .map(|a| (a.name.clone(), a.rule["expr"].as_str().unwrap().to_owned())),
+        )
+    {
+        for metric in exporter_metrics(&expr) {
+            if !served.contains(metric.as_str()) {
+                unknown.push(format!("{name}: {metric}"));
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "not served by the exporter:\n{}",
+        unknown.join("\n")
+    );
+
+    // Prometheus with the deployment's alert rules and scrape job name, scraping every second.
+    let deploy_config = yaml(PROMETHEUS_CONFIG);
+    let job = scrape_job(&deploy_config)["job_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        json!({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [repo(RULES)],
+            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [exporter.address]}]}],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let prometheus = format!("127.0.0.1:{port}");
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address={prometheus}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start prometheus ({err}): {FIX_PROMETHEUS}"));
+    let _prometheus = Prometheus(child);
+
+    // Enough scrapes for rates over a few seconds.
+    wait_until(&prometheus, "count_over_time(speedtest_up[1m])", |answer| {
+        answer["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some_and(|n| n >= 6.0)
+    });
+
+    let mut failures = Vec::new();
+    for query in &queries {
+        let expr = substitute(&query.expr);
+        let answer = instant(&prometheus, &expr);
+        if answer["status"] != "success" {
+            failures.push(format!("{}: {expr}\n  {answer}", query.name));
+        } else if answer["data"]["result"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+        {
+            failures.push(format!("{}: no data: {expr}", query.name));
+        }
+    }
+    for alert in &alerts {
+        let expr = alert.rule["expr"].as_str().unwrap();
+        let answer = instant(&prometheus, expr);
+        if answer["status"] != "success" {
+            failures.push(format!("alert {}: {expr}\n  {answer}", alert.name));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // The instance variable's query finds this exporter.
+    let values = api(
+        &prometheus,
+        &format!(
+            "/api/v1/label/instance/values?{}",
+            encode("match[]") + "=" + &encode("internet_monitor_build_info")
+        ),
+    );
+    assert!(
+        values["data"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(exporter.address)),
+        "{values}"
+    );
+
+    // Prometheus loaded and evaluated every alert rule, and a healthy exporter over its plan
+    // fires none of them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rules = api(&prometheus, "/api/v1/rules");
+        let loaded: Vec<&Value> = rules["data"]["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|group| group["rules"].as_array().unwrap())
+            .collect();
+        let evaluated = loaded.len() == alerts.len()
+            && loaded.iter().all(|rule| {
+                rule["health"] == "ok"
+                    && rule["lastEvaluation"]
+                        .as_str()
+                        .is_some_and(|t| !t.starts_with("0001"))
+            });
+        if evaluated {
+            let active: Vec<&Value> = loaded
+                .iter()
+                .flat_map(|rule| rule["alerts"].as_array().unwrap())
+                .collect();
+            assert!(
+                active.is_empty(),
+                "alerts for a healthy exporter: {active:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rules not loaded and evaluated: {rules}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn expression_metric_names_are_found() {
+    assert_eq!(
+        exporter_metrics(
+            r#"sum by (result) (increase(speedtest_runs_total{instance=~"speedtest_x"}[5m])) / process_start_time_seconds and up"#
+        ),
+        BTreeSet::from([
+            "process_start_time_seconds".to_owned(),
+            "speedtest_runs_total".to_owned()
+        ])
+    );
+    assert!(glob_match("*", "target"));
+    assert!(!glob_match("*", "deploy/docker"));
+    assert!(glob_match("deploy/docker", "deploy/docker"));
+    assert!(glob_match("src/*.rs", "src/main.rs"));
+}
