@@ -3,7 +3,7 @@
 mod api;
 mod cache;
 mod compat;
-mod query;
+pub mod query;
 mod response;
 
 use std::convert::Infallible;

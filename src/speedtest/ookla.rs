@@ -288,7 +288,10 @@ impl Measured {
         let impossible = !bandwidths.contains(&self.download)
             || !bandwidths.contains(&self.upload)
             || self.download == 0.0 && self.upload == 0.0
-            || seconds.iter().flatten().any(|s| !(0.0..).contains(s))
+            || seconds
+                .iter()
+                .flatten()
+                .any(|s| !(0.0..f64::INFINITY).contains(s))
             || self.packet_loss.is_some_and(|r| !(0.0..=1.0).contains(&r));
         if !impossible {
             return Ok(());
