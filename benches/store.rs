@@ -18,6 +18,7 @@ use internet_monitor::sample::{FailureReason, Sample, Trigger};
 use internet_monitor::speedtest::ookla::{Exit, ParseOptions, RunOutput, parse};
 use internet_monitor::store::{Store, StoreError};
 use internet_monitor::time::Timestamp;
+use redb::ReadableDatabase;
 
 /// The result every generated sample is a variation of.
 const FIXTURE: &[u8] = include_bytes!("../tests/fixtures/ok-1.2-with-loaded-latency.stdout");
@@ -109,15 +110,19 @@ impl Series {
         Series { template }
     }
 
-    /// When sample `index` started: its minute plus up to a second of scheduling delay.
-    fn time(&self, index: u64) -> Timestamp {
-        let mut rng = Rng::for_sample(index);
+    /// When sample `index` started: its minute plus up to a second of scheduling delay. The
+    /// first draw of the sample's generator, so it agrees with `sample(index).time`.
+    fn start(rng: &mut Rng, index: u64) -> Timestamp {
         Timestamp::from_millis(FIRST_MINUTE + index * MINUTE_MS + rng.between(0, 999))
+    }
+
+    fn time(&self, index: u64) -> Timestamp {
+        Self::start(&mut Rng::for_sample(index), index)
     }
 
     fn sample(&self, index: u64) -> Sample {
         let mut rng = Rng::for_sample(index);
-        let time = Timestamp::from_millis(FIRST_MINUTE + index * MINUTE_MS + rng.between(0, 999));
+        let time = Self::start(&mut rng, index);
         if rng.between(0, 49) == 0 {
             return Sample::failure(
                 time,
@@ -195,7 +200,8 @@ fn open(path: &Path) -> Store {
     Store::open_read_only(path).expect("open bench store")
 }
 
-/// Report 5: how many bytes of file each sample costs at a million samples.
+/// How many bytes of file each sample costs at a million samples (and at 1 and 5 years).
+/// Printed, not timed.
 fn bytes_per_sample(_: &mut Criterion) {
     let series = Series::new();
     for (name, count) in [
@@ -219,7 +225,7 @@ fn bytes_per_sample(_: &mut Criterion) {
     }
 }
 
-/// Report 2: one durable append (an fsync'd commit per call).
+/// One durable append (an fsync'd commit per call), to an empty store and to a 1-year one.
 fn append(c: &mut Criterion) {
     let series = Series::new();
     let year = cached_store(&series, "year-1", ONE_YEAR);
@@ -262,7 +268,7 @@ fn append(c: &mut Criterion) {
     group.finish();
 }
 
-/// Reports 3 and 4: the newest sample, and the last 24 hours, from 1- and 5-year stores.
+/// The newest sample, and the last 24 hours, from 1- and 5-year stores.
 fn read(c: &mut Criterion) {
     let series = Series::new();
     let stores = [
@@ -311,5 +317,102 @@ fn read(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bytes_per_sample, append, read);
+/// Where the time of a 24 h `range` goes, for when the target above is missed: the same 1440
+/// samples through `for_each` (no `Vec`), through redb alone (no decoding: the floor any
+/// decoder sits on), and from small stores with and without their result URLs.
+fn range_breakdown(c: &mut Criterion) {
+    let series = Series::new();
+    let path = cached_store(&series, "year-5", FIVE_YEARS);
+    let from = series.time(FIVE_YEARS - SAMPLES_PER_DAY);
+    let to = Timestamp::from_millis(series.time(FIVE_YEARS - 1).as_millis() + 1);
+
+    let mut group = c.benchmark_group("store/range_24h_breakdown");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(SAMPLES_PER_DAY));
+
+    let store = open(&path);
+    group.bench_function("5y/for_each_no_op", |b| {
+        b.iter(|| {
+            let mut seen = 0u64;
+            store
+                .for_each(black_box(from), black_box(to), |sample| {
+                    black_box(sample);
+                    seen += 1;
+                    Ok::<_, StoreError>(())
+                })
+                .expect("for_each");
+            seen
+        })
+    });
+    drop(store);
+
+    // The store's private table name: if it changes, this part says so instead of failing.
+    const SAMPLES: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("samples_v1");
+    let db = redb::Builder::new()
+        .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+        .open_read_only(&path)
+        .expect("open bench store with redb");
+    let raw_window = || -> Result<usize, redb::Error> {
+        let txn = db.begin_read()?;
+        let table = txn.open_table(SAMPLES)?;
+        let mut bytes = 0;
+        for entry in table.range(from.as_millis()..to.as_millis())? {
+            bytes += entry?.1.value().len();
+        }
+        Ok(bytes)
+    };
+    match raw_window() {
+        Ok(_) => group.bench_function("5y/redb_only_no_decode", |b| {
+            b.iter(|| raw_window().expect("raw range"))
+        }),
+        Err(err) => {
+            println!("store/range_24h_breakdown: raw redb read skipped: {err}");
+            &mut group
+        }
+    };
+
+    // The same window written to small stores, as generated and without result URLs.
+    let scratch = tempfile::tempdir().expect("temp dir");
+    for (name, keep_url) in [
+        ("window_as_generated", true),
+        ("window_without_result_url", false),
+    ] {
+        let small = scratch.path().join(format!("{name}.redb"));
+        let store = Store::open(&small).expect("open small store");
+        let window = (FIVE_YEARS - SAMPLES_PER_DAY..FIVE_YEARS).map(|index| {
+            let mut sample = series.sample(index);
+            if !keep_url {
+                sample.result_url = None;
+            }
+            Ok::<_, StoreError>(sample)
+        });
+        store.import(window).expect("import window");
+        assert_eq!(
+            store.range(from, to).expect("range").len() as u64,
+            SAMPLES_PER_DAY
+        );
+        group.bench_function(name, |b| {
+            b.iter(|| store.range(black_box(from), black_box(to)).expect("range"))
+        });
+    }
+    group.finish();
+
+    // What every read pays before it reads anything: redb's read transaction, which in the
+    // store's multi-process (`SingleWriter`) mode re-checks the file for another process's
+    // commits.
+    let mut group = c.benchmark_group("store/latest_breakdown");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    group.bench_function("5y/redb_begin_read_only", |b| {
+        b.iter(|| db.begin_read().expect("begin_read"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bytes_per_sample, append, read, range_breakdown);
 criterion_main!(benches);
