@@ -1,18 +1,24 @@
 # shellcheck shell=bash disable=SC2034 # (the globals set here are read by the sourcing scripts)
-# bench/common.sh: what the bench scripts (bench/http.sh, bench/history.sh) share. Sourced by
-# them after `set -euo pipefail`, never run on its own:
+# bench/common.sh: what the bench scripts (bench/http.sh, bench/history.sh, bench/test-cpu.sh)
+# share. Sourced by them after `set -euo pipefail`, never run on its own:
 #
 #   - log / die, and ensure_tool (installs a missing tool with apt-get, which needs root);
 #   - bench_init: the mktemp -d scratch directory $WORK and the traps that, on any exit, stop
-#     the server and the background samplers started here and remove $WORK (KEEP=1 keeps it);
+#     the server and the background sampler started here and remove $WORK (KEEP=1 keeps it);
 #   - bench_binary: $BIN, a private copy of the binary: `cargo build --release --locked` of the
-#     working tree, BIN=path (no build), or REV=commit (built from `git archive` in $WORK);
+#     working tree, BIN=path (no build), or REV=commit (built from `git archive`, under
+#     target/bench-rev/, where every script finds the build again);
+#     bench_example NAME: a private copy of examples/NAME, built from the same tree;
 #   - generate / make_store: N years of 30-minute samples ending now (~1 in 50 a failure),
 #     written as `export --format jsonl` would, and loaded with `internet-monitor import`;
-#   - start_server / stop_server: `serve --start-delay 1000h --speedtest-bin /bin/false` on a
-#     port of its choosing, ready once it logged "listening on" and /healthz answered 200;
-#   - kib / mib (VmRSS, VmHWM), cpu_ticks / busy_ticks, rss_sampler_start / rss_sampler_stop
-#     (VmRSS every ~20 ms in the background), median / percentile, run_wrk.
+#   - start_server / stop_server: `serve` (by default `--start-delay 1000h --speedtest-bin
+#     /bin/false`) on a port of its choosing, ready once it logged "listening on" and /healthz
+#     answered 200; await_listening, the wait for such a ready line, for any server;
+#   - await_quiet: with QUIET=SECONDS, waits for other jobs (cargo, fuzzers) to finish first;
+#   - kib / mib (VmRSS, VmHWM), cpu_ticks / busy_ticks, rss_sampler_start / sampler_stop
+#     (VmRSS every ~20 ms in the background; one background sampler at a time, in
+#     $SAMPLER_PID, stopped by the clean-up too), median / percentile, verdict, and run_wrk
+#     (PERF=1 also profiles the server with `perf record` during each wrk run).
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -72,16 +78,37 @@ bench_init() {
 
 # --- the binary -------------------------------------------------------------------------------
 # Sets BIN (a private copy in $WORK, so that a concurrent `cargo build` cannot swap the binary
-# mid-run) and BIN_SHOWN (where it came from).
+# mid-run) and BIN_SHOWN (where it came from); BUILD_TREE and BUILD_TARGET say where
+# bench_example builds (REV's archive, else the working tree, also when BIN=path is given).
 bench_binary() {
+    BUILD_TREE=$ROOT BUILD_TARGET=$ROOT/target
     if [[ -n ${REV:-} ]]; then
-        # A committed revision, built in the scratch directory: immune to edits in progress.
-        log "building $REV from git archive (a clean build, a few minutes)"
-        mkdir "$WORK/src"
-        git -C "$ROOT" archive "$REV" | tar -x -C "$WORK/src"
-        cargo build --release --locked --manifest-path "$WORK/src/Cargo.toml" \
-            --target-dir "$WORK/target" >&2
-        BIN=$WORK/target/release/internet-monitor
+        # A committed revision, from `git archive`: immune to edits in progress. Its tree and
+        # build live under target/bench-rev/ (one source tree per commit, one target directory
+        # for all, so the dependencies are built once), and the other bench scripts, or a
+        # second run, reuse the build. Run one bench script at a time.
+        local commit stamp
+        commit=$(git -C "$ROOT" rev-parse --verify "$REV^{commit}") || die "no commit $REV"
+        BUILD_TREE=$ROOT/target/bench-rev/$commit BUILD_TARGET=$ROOT/target/bench-rev/target
+        stamp=$BUILD_TARGET/bench-rev-commit
+        log "building $REV ($commit) from git archive in $BUILD_TREE (a clean build takes minutes)"
+        if [[ ! -f $BUILD_TREE/Cargo.toml ]]; then
+            # Extracted aside and renamed: a tree that is there is complete.
+            mkdir -p "$BUILD_TREE.$$"
+            git -C "$ROOT" archive "$commit" | tar -x -C "$BUILD_TREE.$$"
+            mv -T "$BUILD_TREE.$$" "$BUILD_TREE"
+        fi
+        # Every commit's crate has the same fingerprint in the shared target directory, and the
+        # archive's files carry their commit's (older) times: after another commit's build,
+        # cargo would take that build's binary for fresh. Newer files make it rebuild the crate
+        # (its dependencies stay built).
+        if [[ ! -f $stamp || $(<"$stamp") != "$commit" ]]; then
+            find "$BUILD_TREE" -type f -exec touch {} +
+        fi
+        cargo build --release --locked --manifest-path "$BUILD_TREE/Cargo.toml" \
+            --target-dir "$BUILD_TARGET" >&2
+        echo "$commit" >"$stamp"
+        BIN=$BUILD_TARGET/release/internet-monitor
     elif [[ -z ${BIN:-} ]]; then
         log "cargo build --release --locked"
         (cd "$ROOT" && cargo build --release --locked >&2)
@@ -91,6 +118,22 @@ bench_binary() {
     cp "$BIN" "$WORK/internet-monitor"
     BIN_SHOWN=$BIN
     BIN=$WORK/internet-monitor
+}
+
+# bench_example NAME [PREBUILT]: EXAMPLE_BIN, a private copy in $WORK of examples/NAME, built
+# (`cargo build --release --locked --example NAME`) from the tree bench_binary built from, or
+# PREBUILT when it is given (no build). Call after bench_binary.
+bench_example() {
+    local name=$1 built=${2:-}
+    if [[ -z $built ]]; then
+        log "cargo build --release --locked --example $name (in $BUILD_TREE)"
+        cargo build --release --locked --manifest-path "$BUILD_TREE/Cargo.toml" \
+            --target-dir "$BUILD_TARGET" --example "$name" >&2
+        built=$BUILD_TARGET/release/examples/$name
+    fi
+    [[ -x $built ]] || die "$built is not an executable"
+    EXAMPLE_BIN=$WORK/$name
+    cp "$built" "$EXAMPLE_BIN"
 }
 
 # The line that says which binary was measured: version, and commit or working tree.
@@ -119,8 +162,34 @@ CLK_TCK=$(getconf CLK_TCK)
 busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
+# await_quiet: with QUIET=SECONDS (default 0: off), waits up to that long, checking every 30 s,
+# until other processes keep < 0.1 core busy (over 5 s) and no cargo, rustc or fuzzer runs, so
+# that the figures are not another job's; says either way, with the load average. Each script
+# calls it once, after its build, before its first measurement.
+await_quiet() {
+    local limit=${QUIET:-0} started=$SECONDS before after cores jobs
+    ((limit > 0)) || return 0
+    while :; do
+        before=$(busy_ticks)
+        sleep 5
+        after=$(busy_ticks)
+        cores=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", d / hz / 5 }')
+        jobs=$(pgrep -fc '^([^ ]*/)?(cargo|rustc|cargo-fuzz)( |$)|fuzz/target/' || true)
+        if awk -v c="$cores" 'BEGIN { exit !(c < 0.1) }' && ((jobs == 0)); then
+            log "quiet: $cores cores busy, load average $(loadavg)"
+            return 0
+        fi
+        if ((SECONDS - started >= limit)); then
+            log "warning: still busy after ${limit} s ($cores cores, $jobs cargo/rustc/fuzz processes, load average $(loadavg)): the figures may be noisy"
+            return 0
+        fi
+        log "waiting for a quiet machine: $cores cores busy, $jobs cargo/rustc/fuzz processes, load average $(loadavg)"
+        sleep $((limit - (SECONDS - started) < 25 ? limit - (SECONDS - started) : 25))
+    done
+}
+
 # rss_sampler_start PID FILE [SECONDS]: appends VmRSS of PID (KiB) to FILE every SECONDS
-# (0.02) in the background, until rss_sampler_stop (or PID exits). Pure bash but for sleep.
+# (0.02) in the background, until sampler_stop (or PID exits). Pure bash but for sleep.
 rss_sampler_start() {
     local pid=$1 out=$2 interval=${3:-0.02}
     (
@@ -137,7 +206,8 @@ rss_sampler_start() {
     ) >>"$out" 2>/dev/null &
     SAMPLER_PID=$!
 }
-rss_sampler_stop() {
+# sampler_stop: stops the background sampler ($SAMPLER_PID, whichever script started it).
+sampler_stop() {
     [[ -n $SAMPLER_PID ]] || return 0
     kill -TERM "$SAMPLER_PID" 2>/dev/null || true
     wait "$SAMPLER_PID" 2>/dev/null || true
@@ -251,28 +321,39 @@ make_store() {
 }
 
 # --- the server -------------------------------------------------------------------------------
-# start_server DB LOG: `serve` on DB, stderr appended to LOG, listening on a port it picks.
-# Returns once it logged its ready line ("listening on http://127.0.0.1:PORT", at info level,
-# hence RUST_LOG=info) and /healthz answered 200. Sets SERVER_PID, PORT and BASE (the URL).
-start_server() {
-    local db=$1 server_log=$2 skip i line
-    touch "$server_log"
-    skip=$(($(stat -c %s "$server_log") + 1))
-    RUST_LOG=info "$BIN" serve --db "$db" --listen 127.0.0.1:0 --start-delay 1000h \
-        --speedtest-bin /bin/false 2>>"$server_log" &
-    SERVER_PID=$!
+# await_listening PID FILE SKIP: waits (up to ~10 s, polling every 1 ms) until FILE, from byte
+# SKIP on (1 for all of it), holds "listening on http://127.0.0.1:PORT"; dies if PID exits
+# first. Sets PORT and BASE (the URL).
+await_listening() {
+    local pid=$1 file=$2 skip=$3 i line
     PORT=
     for ((i = 0; i < 10000; i++)); do
-        line=$(tail -c "+$skip" "$server_log" | grep -m1 -oE 'listening on http://127\.0\.0\.1:[0-9]+' || true)
+        line=$(tail -c "+$skip" "$file" | grep -m1 -oE 'listening on http://127\.0\.0\.1:[0-9]+' || true)
         if [[ -n $line ]]; then
             PORT=${line##*:}
-            break
+            BASE=http://127.0.0.1:$PORT
+            return 0
         fi
-        kill -0 "$SERVER_PID" 2>/dev/null || die "serve exited: $(tail -5 "$server_log")"
+        kill -0 "$pid" 2>/dev/null || die "the server exited: $(tail -5 "$file")"
         sleep 0.001
     done
-    [[ -n $PORT ]] || die "serve never logged its ready line: $(tail -5 "$server_log")"
-    BASE=http://127.0.0.1:$PORT
+    die "the server never printed its ready line: $(tail -5 "$file")"
+}
+
+# start_server DB LOG [SERVE-OPTION...]: `serve` on DB, stderr appended to LOG, listening on a
+# port it picks, with the options given (default: `--start-delay 1000h --speedtest-bin
+# /bin/false`, no test ever). Returns once it logged its ready line ("listening on
+# http://127.0.0.1:PORT", at info level, hence RUST_LOG=info) and /healthz answered 200. Sets
+# SERVER_PID, PORT and BASE (the URL).
+start_server() {
+    local db=$1 server_log=$2 skip i
+    shift 2
+    (($# > 0)) || set -- --start-delay 1000h --speedtest-bin /bin/false
+    touch "$server_log"
+    skip=$(($(stat -c %s "$server_log") + 1))
+    RUST_LOG=info "$BIN" serve --db "$db" --listen 127.0.0.1:0 "$@" 2>>"$server_log" &
+    SERVER_PID=$!
+    await_listening "$SERVER_PID" "$server_log" "$skip"
     for ((i = 0; i < 1000; i++)); do
         curl -sf -o /dev/null "$BASE/healthz" && return 0
         kill -0 "$SERVER_PID" 2>/dev/null || die "serve exited: $(tail -5 "$server_log")"
@@ -303,14 +384,29 @@ to_ms() {
 # ($SERVER_PID), its output kept in OUT; dies on any error or non-2xx answer. Sets WRK_RATE
 # (req/s), WRK_REQUESTS, WRK_P50 and WRK_P99 (ms), WRK_SERVER_US and WRK_CLIENT_US (CPU µs
 # per request of the server and of wrk) and WRK_OTHERS (cores everything else kept busy).
+# With PERF=1, `perf record -g` samples the server meanwhile, to OUT.perf.data, and the
+# hottest symbols (inclusive) go to OUT.perf.txt (keep them with KEEP=1); perf's own CPU then
+# counts among the other processes, and the figures are a little lower: profile, don't report.
 run_wrk() {
     local threads=$1 connections=$2 duration=$3 url=$4 out_file=$5
     local before after busy_before busy_after out wall wrk_user wrk_sys wrk_cpu TIMEFORMAT='%R %U %S'
+    local perf_pid=
+    if [[ ${PERF:-0} == 1 ]]; then
+        perf record -q -F 499 -g --call-graph dwarf,16384 -p "$SERVER_PID" \
+            -o "$out_file.perf.data" -- sleep "$duration" 2>/dev/null &
+        perf_pid=$!
+    fi
     before=$(cpu_ticks "$SERVER_PID")
     busy_before=$(busy_ticks)
     out=$( { time wrk -t"$threads" -c"$connections" -d"$duration" --latency "$url"; } 2>"$out_file.time")
     busy_after=$(busy_ticks)
     after=$(cpu_ticks "$SERVER_PID")
+    if [[ -n $perf_pid ]]; then
+        wait "$perf_pid" || true
+        perf report -i "$out_file.perf.data" --children --sort symbol --stdio -g none 2>/dev/null |
+            grep -E '^ +[0-9]' | head -80 >"$out_file.perf.txt" || true
+        log "profile of the server: $out_file.perf.txt (perf report -i $out_file.perf.data)"
+    fi
     printf '%s\n' "$out" >"$out_file"
     if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
         printf '%s\n' "$out" >&2

@@ -31,9 +31,10 @@
 #     bench/history.sh
 #
 # Knobs (environment): BIN=path/to/internet-monitor skips the build; REV=HEAD (any commit)
-# builds that commit from `git archive` in the scratch directory instead of the working tree;
+# builds that commit from `git archive` (under target/bench-rev/) instead of the working tree;
 # YEARS=5 the store; REQUESTS=50 curl requests per summary window; WRK_DURATION=5s;
 # CSV_RUNS=3 exports each way; RSS_RISE_MIB=4 the RSS rise the export may cause ("flat");
+# QUIET=900 waits up to 900 s for other jobs (cargo, fuzzers) to finish before measuring;
 # KEEP=1 keeps the scratch directory. Takes about a minute on 2 cores, after the build.
 set -euo pipefail
 
@@ -53,10 +54,11 @@ ensure_tool /usr/bin/time time
 need_tools wrk curl python3 awk tac cmp
 bench_init history
 bench_binary
-LOAD_START=$(loadavg)
 
 make_store "$YEARS"
 rows=$STORE_SAMPLES
+await_quiet
+LOAD_START=$(loadavg)
 
 # CPU bookkeeping around one measurement: cpu_begin; ...; cpu_end WALL_S CLIENT_CPU_S prints
 # "server-CPU-seconds other-cores".
@@ -148,7 +150,7 @@ for ((run = 1; run <= CSV_RUNS; run++)); do
     read -r _ client_s < <(wall_and_cpu "$WORK/curl-csv.time")
     read -r server_s others < <(cpu_end "$wall" "$client_s")
     sleep 0.1  # and a few after it
-    rss_sampler_stop
+    sampler_stop
     hwm_kib=$(kib "$SERVER_PID" VmHWM)
     [[ $code == 200 ]] || die "/api/v1/samples.csv answered HTTP $code"
     lines=$(wc -l <"$csv")

@@ -11,7 +11,11 @@
 #      no samples), /latest (answered from memory: the HTTP floor), /last-day, /graph and /metrics: requests/s, p50 and p99 latency, the response size, the
 #      CPU time per request of the server (/proc/PID/stat) and of wrk, and how many cores other
 #      processes kept busy meanwhile (/proc/stat; well above 0 means the figures are noisy);
-#   4. RSS after the load: VmRSS and the peak VmHWM.
+#   4. RSS after the load: VmRSS and the peak VmHWM;
+#   5. the ceiling: examples/hello_server.rs (a bare hyper server answering "hello", on the same
+#      runtime setup as `serve`: 2 worker threads, HTTP/1.1), built from the same tree as the
+#      binary and measured once, before the stores, with exactly the same wrk settings; /latest
+#      and /metrics are reported as a share of its req/s (target ≥ 0.8×).
 # It prints the results as markdown tables, with the targets, at the end. Apart from the cargo
 # build, nothing is written outside a mktemp -d directory, which is removed on exit, as is
 # every process started here. What bench/history.sh needs too (the build, the samples, starting
@@ -23,10 +27,15 @@
 #     bench/http.sh
 #
 # Knobs (environment): BIN=path/to/internet-monitor skips the build; REV=HEAD (any commit)
-# builds that commit from `git archive` in the scratch directory instead of the working tree,
-# which other people may be editing; YEARS="1 5" the stores;
+# builds that commit (and the example) from `git archive` (under target/bench-rev/) instead of
+# the working tree, which other people may be editing; HELLO_BIN=path/to/hello_server skips the
+# example's build; YEARS="1 5" the stores; ENDPOINTS="/healthz /latest /last-day /graph
+# /metrics" (a subset, e.g. ENDPOINTS=/latest, repeats one comparison with the ceiling quickly);
 # DURATION=10s per wrk run; THREADS=2 CONNECTIONS=16 for wrk; RUNS=5 start-ups per store;
-# KEEP=1 keeps the scratch directory. Takes about 2 minutes on 2 cores.
+# PERF=1 profiles the server during each wrk run (`perf record -g`; the hottest symbols go to
+# wrk-*.txt.perf.txt in the scratch directory: use with KEEP=1; not for the tables' figures);
+# QUIET=900 waits up to 900 s for other jobs (cargo, fuzzers) to finish before measuring;
+# KEEP=1 keeps the scratch directory. Takes about 2 minutes on 2 cores, after the builds.
 set -euo pipefail
 
 # shellcheck source=bench/common.sh
@@ -36,12 +45,35 @@ DURATION=${DURATION:-10s}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-16}
 RUNS=${RUNS:-5}
-ENDPOINTS=(/healthz /latest /last-day /graph /metrics)
+read -r -a ENDPOINTS <<<"${ENDPOINTS:-/healthz /latest /last-day /graph /metrics}"
+CEILING_SHARE=0.8  # of the ceiling's req/s, for /latest and /metrics
 
 ensure_tool wrk
+[[ ${PERF:-0} != 1 ]] || ensure_tool perf linux-perf
 need_tools wrk curl python3 awk
 bench_init bench
 bench_binary
+bench_example hello_server "${HELLO_BIN:-}"
+HELLO=$EXAMPLE_BIN
+await_quiet
+
+# --- the ceiling ------------------------------------------------------------------------------
+# examples/hello_server under the same wrk run as the endpoints below (run_wrk measures
+# $SERVER_PID, so the server is stopped, and SERVER_PID cleared, before `serve` starts).
+"$HELLO" 127.0.0.1:0 >"$WORK/hello.out" 2>&1 &
+SERVER_PID=$!
+await_listening "$SERVER_PID" "$WORK/hello.out" 1
+code=$(curl -s -o "$WORK/body" -w '%{http_code}' "$BASE/" || true)
+[[ $code == 200 && $(cat "$WORK/body") == hello ]] || die "hello_server answered HTTP $code"
+hello_idle_kib=$(kib "$SERVER_PID" VmRSS)
+log "ceiling: wrk -t$THREADS -c$CONNECTIONS -d$DURATION hello_server (load $(loadavg))"
+run_wrk "$THREADS" "$CONNECTIONS" "$DURATION" "$BASE/" "$WORK/wrk-hello.txt"
+CEILING="hello_server|$(stat -c %s "$WORK/body")|$WRK_RATE|$WRK_P50|$WRK_P99|$WRK_SERVER_US|$WRK_CLIENT_US|$WRK_OTHERS"
+CEILING_RATE=$WRK_RATE
+hello_after_kib=$(kib "$SERVER_PID" VmRSS)
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true  # no signal handler: it dies of SIGTERM
+SERVER_PID=
 
 # --- start-up ---------------------------------------------------------------------------------
 # Launches `serve` $4 times on $2 at port $3 and prints the ms from launch to the first 200
@@ -142,6 +174,8 @@ echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency; 30-minute samples end
 echo
 echo "| store | endpoint | body bytes | req/s | p50 ms | p99 ms | server CPU µs/req | wrk CPU µs/req | other procs, cores | target req/s | |"
 echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+IFS='|' read -r name bytes rate p50 p99 cpu wrk_us others <<<"$CEILING"
+echo "| - | ceiling: $name | $bytes | $rate | $p50 | $p99 | $cpu | $wrk_us | $others | - | - |"
 for row in "${RESULTS[@]}"; do
     IFS='|' read -r years endpoint bytes rate p50 p99 cpu wrk_us others <<<"$row"
     target=$(target_rate "$endpoint")
@@ -154,6 +188,17 @@ echo "|---|--:|--:|--:|--:|---|--:|--:|--:|"
 for row in "${STORES[@]}"; do
     IFS='|' read -r years samples db_mib import_s median all idle after hwm <<<"$row"
     echo "| ${years} y | $samples | $db_mib | $import_s | $median ($(verdict "$median" 20 "<=")) | $all | $idle ($(verdict "$idle" 10 "<=")) | $after ($(verdict "$after" 20 "<=")) | $hwm ($(verdict "$hwm" 20 "<=")) |"
+done
+echo
+echo "Share of the ceiling (hello_server, $CEILING_RATE req/s; RSS $(mib "$hello_idle_kib") MiB idle, $(mib "$hello_after_kib") MiB after its load), target ≥ ${CEILING_SHARE}×:"
+echo
+echo "| store | endpoint | req/s | × ceiling | |"
+echo "|---|---|--:|--:|---|"
+for row in "${RESULTS[@]}"; do
+    IFS='|' read -r years endpoint _ rate _ <<<"$row"
+    [[ $endpoint == /latest || $endpoint == /metrics ]] || continue
+    share=$(awk -v r="$rate" -v c="$CEILING_RATE" 'BEGIN { printf "%.2f", r / c }')
+    echo "| ${years} y | $endpoint | $rate | $share | $(verdict "$share" "$CEILING_SHARE" ">=") |"
 done
 echo
 echo "Targets: ≥ 35,000 req/s /latest, ≥ 18,750 /last-day, ≥ 1,400 /graph; /last-day as fast at"
