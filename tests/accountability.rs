@@ -12,27 +12,6 @@ use serde_json::{Value, json};
 const MINUTE: u64 = 60_000;
 
 impl Env {
-    fn import(&self, lines: &[Value]) {
-        let file = self.path("import.jsonl");
-        let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
-        std::fs::write(&file, text).unwrap();
-        let db = self.db();
-        let output = common::command(&[
-            "import",
-            "--db",
-            db.to_str().unwrap(),
-            file.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-
     /// `serve` with the fake CLI replaying `fixture` in `mode`, plus `extra` flags.
     fn serve(&self, fixture: &str, mode: &str, extra: &[&str]) -> Command {
         let db = self.db();

@@ -8,24 +8,8 @@ use serde_json::{Value, json};
 impl Env {
     /// Imports `lines` and starts a server that will not test during the test.
     fn serve_history(&self, lines: &[Value]) -> Server {
-        let file = self.path("import.jsonl");
-        let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
-        std::fs::write(&file, text).unwrap();
+        self.import(lines);
         let db = self.db();
-        let output = common::command(&[
-            "import",
-            "--db",
-            db.to_str().unwrap(),
-            file.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
         let mut serve = common::command(&[
             "serve",
             "--db",

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -33,28 +32,6 @@ impl Env {
     fn idle_server(&self) -> Server {
         Server::start(self.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]))
     }
-
-    fn import(&self, lines: &[Value]) {
-        let file = self.path("import.jsonl");
-        let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
-        std::fs::write(&file, text).unwrap();
-        let output = import_command(&self.db(), &file).output().unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-}
-
-fn import_command(db: &Path, file: &Path) -> Command {
-    common::command(&[
-        "import",
-        "--db",
-        db.to_str().unwrap(),
-        file.to_str().unwrap(),
-    ])
 }
 
 fn now_millis() -> u64 {

@@ -47,6 +47,23 @@ impl Env {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+
+    /// Stores `lines` (samples as `export --format jsonl` writes them) with `import`.
+    pub fn import(&self, lines: &[serde_json::Value]) {
+        let file = self.path("import.jsonl");
+        let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+        std::fs::write(&file, text).expect("write the import file");
+        let db = self.db();
+        let args = [
+            "import",
+            "--db",
+            db.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ];
+        let output = command(&args).output().expect("run import");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+    }
 }
 
 /// A running `internet-monitor serve`, killed when dropped.
