@@ -584,3 +584,43 @@ fn export_of_a_missing_database_fails_without_creating_it() {
     assert!(stderr(&output).contains("does not exist: check --db"));
     assert!(!env.db().exists());
 }
+
+#[test]
+fn reason_parse_on_truncated_json() {
+    let env = Env::new();
+    let output = env.run_once("ok-1.2-with-loaded-latency", "truncated", &[]);
+    let sample = assert_failure(&env, &output, "parse");
+    assert!(
+        sample["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("expected a JSON result, got: {\\\"type\\\":\\\"result\\\""),
+        "{sample}"
+    );
+}
+
+#[test]
+fn reason_spawn_when_the_binary_is_not_executable() {
+    let env = Env::new();
+    let script = env.path("speedtest");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    let db = env.db();
+    let output = env
+        .command(&[
+            "run-once",
+            "--db",
+            db.to_str().unwrap(),
+            "--speedtest-bin",
+            script.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let sample = assert_failure(&env, &output, "spawn");
+    assert_eq!(
+        sample["message"],
+        format!(
+            "cannot run {}: permission denied (is it executable?)",
+            script.display()
+        )
+    );
+}
