@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::compat::store_failed;
 use super::query::Query;
-use super::response::{Body, HttpError, json};
+use super::response::{Body, HttpError, json, readable_anywhere, respond};
 use crate::csv;
 use crate::sample::{Sample, Trigger};
 use crate::state::{AppState, Refusal};
@@ -136,19 +136,14 @@ pub fn samples_csv(
             }
         }
     });
-    let mut response = Response::new(body.boxed());
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    headers.insert(
+    let mut response = readable_anywhere(respond(
+        StatusCode::OK,
+        "text/csv; charset=utf-8",
+        body.boxed(),
+    ));
+    response.headers_mut().insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"internet-monitor-samples.csv\""),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
     );
     Ok(response)
 }

@@ -83,25 +83,28 @@ pub fn to_json(value: &impl Serialize) -> Result<Bytes, HttpError> {
 
 /// A response with a JSON document made earlier.
 pub fn json_body(status: StatusCode, body: Bytes) -> Response<Body> {
-    let mut response = Response::new(Full::new(body).boxed());
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    response
+    readable_anywhere(respond(status, "application/json", Full::new(body).boxed()))
 }
 
 pub fn with_body(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
+    respond(status, content_type, Full::new(Bytes::from(body)).boxed())
+}
+
+/// A response with its status and content type.
+pub fn respond(status: StatusCode, content_type: &'static str, body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// Lets a browser page on another origin read the response, as the original app's JSON was.
+pub fn readable_anywhere(mut response: Response<Body>) -> Response<Body> {
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     response
 }
