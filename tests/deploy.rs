@@ -12,12 +12,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::{BIN, FAKE, FIXTURES, Server, try_request};
+use common::{BIN, FAKE, FIXTURES, Prometheus, Server, try_request};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const DASHBOARDS: &str = "grafana/dashboards";
@@ -1041,16 +1041,6 @@ fn systemd_unit_verifies_and_is_hardened() {
 // ---------------------------------------------------------------------------------------------
 // End to end: the dashboard's and the alerts' queries against a real Prometheus
 
-/// Kills the Prometheus server however the test ends.
-struct Prometheus(Child);
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
@@ -1194,23 +1184,8 @@ fn dashboard_and_alert_queries_run_against_a_real_prometheus() {
         .to_string(),
     )
     .unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .unwrap()
-        .port();
-    let prometheus = format!("127.0.0.1:{port}");
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address={prometheus}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|err| panic!("cannot start prometheus ({err}): {FIX_PROMETHEUS}"));
-    let _prometheus = Prometheus(child);
+    let server = Prometheus::start(&config, dir.path());
+    let prometheus = server.address.clone();
 
     // Enough scrapes for rates over a few seconds.
     wait_until(&prometheus, "count_over_time(speedtest_up[1m])", |answer| {

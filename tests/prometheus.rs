@@ -2,21 +2,9 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{FAKE, FIXTURES, Server, try_request};
-
-/// Kills the Prometheus server however the test ends.
-struct Prometheus(Child);
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{FAKE, FIXTURES, Prometheus, Server, try_request};
 
 /// The value of an instant query's first sample, once Prometheus has one.
 fn query(prometheus: &str, expr: &str) -> Option<String> {
@@ -71,23 +59,8 @@ fn prometheus_scrapes_the_exporter() {
         ),
     )
     .unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .unwrap()
-        .port();
-    let address = format!("127.0.0.1:{port}");
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address={address}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus must be installed (Debian package prometheus; .ci/run installs it)");
-    let _prometheus = Prometheus(child);
+    let prometheus = Prometheus::start(&config, dir.path());
+    let address = prometheus.address.clone();
 
     assert_eq!(wait_for(&address, "up"), "1");
     assert_eq!(

@@ -66,6 +66,47 @@ impl Env {
     }
 }
 
+/// A real Prometheus server on a free loopback port, killed when dropped.
+pub struct Prometheus {
+    child: Child,
+    pub address: String,
+}
+
+impl Prometheus {
+    /// Starts `prometheus` with `config`, keeping its data under `dir`.
+    pub fn start(config: &std::path::Path, dir: &std::path::Path) -> Prometheus {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={address}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!(
+                    "cannot start prometheus ({err}): install Debian's prometheus package \
+                     (apt-get install prometheus); .ci/run does"
+                )
+            });
+        Prometheus { child, address }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A running `internet-monitor serve`, killed when dropped.
 pub struct Server {
     child: Child,
