@@ -5,6 +5,9 @@
 
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use prometheus::core::Collector;
 use prometheus::{
@@ -22,6 +25,13 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The `result` label of `speedtest_runs_total` for a successful run; failures use their reason.
 const SUCCESS: &str = "success";
+
+/// How long a rendered exposition may be served again while none of our own series changed.
+/// Only the `process_*` series can move meanwhile (CPU time, memory); reading them means opening
+/// and parsing `/proc/self/stat` and `/proc/self/limits`, most of a scrape's cost, so a scraper
+/// gone wild (or a load test) gets them up to this stale instead of burning the CPU the speed
+/// tests need. Prometheus scrapes every 15 s or so and never notices.
+const PROCESS_MAX_AGE: Duration = Duration::from_secs(1);
 
 const DOWNLOAD: &str = "download";
 const UPLOAD: &str = "upload";
@@ -57,9 +67,10 @@ impl OptionalGauge {
 /// so tests and a future second instance cannot see each other's series).
 pub struct Metrics {
     registry: Registry,
-    /// Held while an update or a gather runs, so a scrape never sees half of a `record` (runs
-    /// counted but `speedtest_up` not yet changed, an info series reset but not yet set).
-    consistency: Mutex<()>,
+    /// Held while an update or a render runs, so a scrape never sees half of a `record` (runs
+    /// counted but `speedtest_up` not yet changed, an info series reset but not yet set). It
+    /// guards the last rendered exposition, which every update throws away.
+    rendered: Mutex<Option<Rendered>>,
     download: OptionalGauge,
     upload: OptionalGauge,
     ping: OptionalGauge,
@@ -81,6 +92,12 @@ pub struct Metrics {
     store_errors: IntCounter,
     plan_download: OptionalGauge,
     plan_upload: OptionalGauge,
+}
+
+/// An exposition and when it was rendered.
+struct Rendered {
+    at: Instant,
+    text: Bytes,
 }
 
 impl Metrics {
@@ -211,7 +228,7 @@ impl Metrics {
                     "Samples that could not be written to the store since this process started.",
                 )?,
             )?,
-            consistency: Mutex::new(()),
+            rendered: Mutex::new(None),
             registry,
         };
 
@@ -265,7 +282,7 @@ impl Metrics {
         last_success: Option<&Sample>,
         samples_in_store: u64,
     ) {
-        let _consistent = self.lock();
+        let _consistent = self.lock_to_update();
         self.show_last_run(last_run.filter(|sample| is_run(sample)));
         self.show_last_success(last_success.filter(|sample| sample.is_success()));
         self.samples.set(saturating_i64(samples_in_store));
@@ -274,7 +291,7 @@ impl Metrics {
     /// After a sample was stored: counts the run and shows it. A failure leaves the measurement
     /// gauges alone: they describe the last success, which it does not change.
     pub fn record(&self, sample: &Sample) {
-        let _consistent = self.lock();
+        let _consistent = self.lock_to_update();
         self.samples.inc();
         // A skipped run is counted under its reason (data_budget), so dashboards show why
         // tests stopped, but it is not the last run: nothing was measured.
@@ -296,7 +313,7 @@ impl Metrics {
 
     /// The contracted speeds, so dashboards and alerts can compare against them.
     pub fn set_plan(&self, plan: &Plan) {
-        let _consistent = self.lock();
+        let _consistent = self.lock_to_update();
         self.plan_download
             .set(plan.download.map(Bandwidth::bytes_per_second));
         self.plan_upload
@@ -304,45 +321,59 @@ impl Metrics {
     }
 
     pub fn set_running(&self, running: bool) {
-        let _consistent = self.lock();
+        let _consistent = self.lock_to_update();
         self.running.set(i64::from(running));
     }
 
     /// When the next scheduled run starts; `None` (nothing scheduled) removes the series.
     pub fn set_next_run(&self, at: Option<Timestamp>) {
-        let _consistent = self.lock();
+        let _consistent = self.lock_to_update();
         self.next_run.set(at.map(Timestamp::as_seconds_f64));
     }
 
     /// A sample could not be written to the store.
     pub fn store_error(&self) {
-        let _consistent = self.lock();
+        let _consistent = self.lock_to_update();
         self.store_errors.inc();
     }
 
     /// The number of samples in the store, after retention deleted some.
     pub fn set_samples(&self, count: u64) {
-        let _consistent = self.lock();
+        let _consistent = self.lock_to_update();
         self.samples.set(saturating_i64(count));
     }
 
-    /// Everything registered, in the text exposition format 0.0.4 ([`CONTENT_TYPE`]).
-    pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
-        let families = {
-            let _consistent = self.lock();
-            self.registry.gather()
-        };
+    /// Everything registered, in the text exposition format 0.0.4 ([`CONTENT_TYPE`]). Our own
+    /// series are always current; the `process_*` ones at most [`PROCESS_MAX_AGE`] old.
+    pub fn render(&self) -> Result<Bytes, prometheus::Error> {
+        let mut rendered = self.lock();
+        if let Some(last) = rendered.as_ref()
+            && last.at.elapsed() < PROCESS_MAX_AGE
+        {
+            return Ok(last.text.clone());
+        }
         let mut text = Vec::new();
-        TextEncoder::new().encode(&families, &mut text)?;
+        TextEncoder::new().encode(&self.registry.gather(), &mut text)?;
+        let text = Bytes::from(text);
+        *rendered = Some(Rendered {
+            at: Instant::now(),
+            text: text.clone(),
+        });
         Ok(text)
     }
 
-    /// The lock protects no data, only the all-at-once view; should it ever be poisoned, carry on
-    /// rather than take the exporter down over a scrape that might be slightly inconsistent.
-    fn lock(&self) -> MutexGuard<'_, ()> {
-        self.consistency
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// For an update: the consistency lock, with the last rendered exposition already thrown
+    /// away, so the next scrape shows the update. The lock protects no data a panic could leave
+    /// half-written, only the all-at-once view; should it ever be poisoned, carry on rather than
+    /// take the exporter down over a scrape that might be slightly inconsistent.
+    fn lock_to_update(&self) -> MutexGuard<'_, Option<Rendered>> {
+        let mut rendered = self.lock();
+        *rendered = None;
+        rendered
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Rendered>> {
+        self.rendered.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn show_last_run(&self, run: Option<&Sample>) {
@@ -442,7 +473,7 @@ mod tests {
     const T0: u64 = 1_795_546_073_292;
 
     fn text(metrics: &Metrics) -> String {
-        String::from_utf8(metrics.render().unwrap()).unwrap()
+        String::from_utf8(metrics.render().unwrap().to_vec()).unwrap()
     }
 
     fn lines(metrics: &Metrics) -> Vec<String> {
@@ -756,6 +787,34 @@ mod tests {
             "speedtest_last_run_timestamp_seconds 1795546073.292",
         );
         assert_line(&metrics, "internet_monitor_samples 2");
+    }
+
+    #[test]
+    fn every_update_shows_in_the_very_next_scrape() {
+        let metrics = Metrics::new().unwrap();
+        assert_line(&metrics, "speedtest_running 0");
+        metrics.set_running(true);
+        assert_line(&metrics, "speedtest_running 1");
+        metrics.store_error();
+        assert_line(&metrics, "internet_monitor_store_errors_total 1");
+        metrics.record(&success(T0));
+        assert_line(&metrics, "speedtest_up 1");
+        metrics.record(&failure(T0 + 1, FailureReason::Timeout));
+        assert_line(&metrics, "speedtest_up 0");
+        metrics.set_samples(7);
+        assert_line(&metrics, "internet_monitor_samples 7");
+        metrics.restore(None, None, 0);
+        assert_absent(&metrics, "speedtest_up");
+    }
+
+    #[test]
+    fn scrapes_in_quick_succession_share_one_rendering() {
+        let metrics = Metrics::new().unwrap();
+        let first = metrics.render().unwrap();
+        let second = metrics.render().unwrap();
+        assert_eq!(first.as_ptr(), second.as_ptr(), "rendered twice");
+        metrics.set_running(true);
+        assert_ne!(metrics.render().unwrap().as_ptr(), first.as_ptr());
     }
 
     #[test]

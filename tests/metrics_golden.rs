@@ -132,7 +132,7 @@ fn normalise(text: &str) -> String {
 #[test]
 fn exposition_matches_the_golden_file() {
     let rendered = scenario().render().expect("render");
-    let rendered = String::from_utf8(rendered).expect("the exposition is UTF-8");
+    let rendered = String::from_utf8(rendered.to_vec()).expect("the exposition is UTF-8");
     assert!(
         rendered.contains("\n# TYPE process_cpu_seconds_total counter\n")
             || !cfg!(target_os = "linux"),

@@ -207,7 +207,7 @@ impl Route {
         let state = &handler.state;
         let generation = state.generation();
         Ok(match self {
-            Route::Index => with_body(StatusCode::OK, "text/html; charset=utf-8", INDEX.into()),
+            Route::Index => with_body(StatusCode::OK, "text/html; charset=utf-8", INDEX),
             Route::Metrics => {
                 let body = state.metrics.render().map_err(|err| {
                     tracing::error!(%err, "rendering metrics failed");

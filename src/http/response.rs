@@ -86,8 +86,12 @@ pub fn json_body(status: StatusCode, body: Bytes) -> Response<Body> {
     readable_anywhere(respond(status, "application/json", Full::new(body).boxed()))
 }
 
-pub fn with_body(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Body> {
-    respond(status, content_type, Full::new(Bytes::from(body)).boxed())
+pub fn with_body(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    respond(status, content_type, Full::new(body.into()).boxed())
 }
 
 /// A response with its status and content type.
