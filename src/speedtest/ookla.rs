@@ -33,6 +33,11 @@ pub struct ParseOptions {
 const RATE_LIMITED_EXIT: i32 = 173;
 /// Messages longer than this are cut: enough for a person to see why, small in the store.
 const MESSAGE_LIMIT: usize = 300;
+
+/// The longest latency a result may report. Each phase of a test lasts seconds, so a packet that
+/// took a minute to come back was never measured by it; bufferbloat at its worst is a few
+/// seconds.
+const MAX_LATENCY_SECONDS: f64 = 60.0;
 /// What the CLI says when the network, DNS or a server cannot be reached (lower case).
 const CONNECTIVITY_SIGNS: [&str; 9] = [
     "couldn't resolve host",
@@ -275,38 +280,48 @@ impl Measured {
         })
     }
 
-    /// A figure that cannot be real is a failed measurement, never a published one.
+    /// A figure that cannot be real is a failed measurement, never a published one. The
+    /// message names every such figure and the limit it broke.
     fn check_plausible(&self, max_bytes_per_second: f64) -> Result<(), Failure> {
-        let seconds = [
-            Some(self.ping),
-            self.jitter,
-            self.download_latency,
-            self.upload_latency,
+        let bandwidth = (max_bytes_per_second, " B/s", " (--max-bandwidth)");
+        let latency = (MAX_LATENCY_SECONDS, " s", "");
+        let figures = [
+            ("download", Some(self.download), bandwidth),
+            ("upload", Some(self.upload), bandwidth),
+            ("ping", Some(self.ping), latency),
+            ("jitter", self.jitter, latency),
+            ("download latency", self.download_latency, latency),
+            ("upload latency", self.upload_latency, latency),
+            ("packet loss ratio", self.packet_loss, (1.0, "", "")),
         ];
-        // Written as ranges so that NaN, which no range contains, is impossible too.
-        let bandwidths = 0.0..=max_bytes_per_second;
-        let impossible = !bandwidths.contains(&self.download)
-            || !bandwidths.contains(&self.upload)
-            || self.download == 0.0 && self.upload == 0.0
-            || seconds
-                .iter()
-                .flatten()
-                .any(|s| !(0.0..f64::INFINITY).contains(s))
-            || self.packet_loss.is_some_and(|r| !(0.0..=1.0).contains(&r));
-        if !impossible {
-            return Ok(());
+        let mut problems: Vec<String> = figures
+            .into_iter()
+            .filter_map(|(name, value, (max, unit, flag))| {
+                let value = value?;
+                let shown = readable(value);
+                // Written as comparisons that NaN fails, so NaN lands in the last arm.
+                if (0.0..=max).contains(&value) {
+                    None
+                } else if value < 0.0 {
+                    Some(format!("{name} {shown}{unit} is negative"))
+                } else if value > max {
+                    Some(format!(
+                        "{name} {shown}{unit} is above {}{unit}{flag}",
+                        readable(max)
+                    ))
+                } else {
+                    Some(format!("{name} is not a number"))
+                }
+            })
+            .collect();
+        if self.download == 0.0 && self.upload == 0.0 {
+            problems.push("download and upload are both 0 B/s".to_owned());
         }
-        let loss = self
-            .packet_loss
-            .map_or("unknown".to_owned(), |r| r.to_string());
-        Err((
-            FailureReason::Implausible,
-            format!(
-                "download {} B/s, upload {} B/s, ping {} s, packet loss ratio {loss} \
-                 (ceiling {max_bytes_per_second} B/s)",
-                self.download, self.upload, self.ping
-            ),
-        ))
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err((FailureReason::Implausible, problems.join("; ")))
+        }
     }
 
     fn into_sample(self, base: Sample) -> Sample {
@@ -352,6 +367,16 @@ fn rescale(value: f64, factor: f64) -> f64 {
         snapped / 1e6
     } else {
         micro / 1e6
+    }
+}
+
+/// A figure for a message: plain digits while they stay short, scientific notation beyond, so
+/// an absurd 1e300 does not fill the message with 300 zeros.
+fn readable(value: f64) -> String {
+    if value != 0.0 && !(1e-6..1e15).contains(&value.abs()) {
+        format!("{value:e}")
+    } else {
+        value.to_string()
     }
 }
 

@@ -306,9 +306,32 @@ fn result_with(download: &str, upload: &str, loss: &str) -> RunOutput {
 fn zero_download_and_upload_is_implausible() {
     let (reason, message) = failure(&result_with("0", "0", "0"));
     assert_eq!(reason, FailureReason::Implausible);
+    assert_eq!(message, "download and upload are both 0 B/s");
+}
+
+#[test]
+fn implausible_names_every_figure_and_the_limit_it_broke() {
+    let json = r#"{"type":"result","ping":{"latency":1e300,"jitter":-2},
+        "download":{"bandwidth":-5,"latency":{"iqm":60001}},"upload":{"bandwidth":2e300},"packetLoss":150}"#;
+    let (reason, message) = failure(&output(json, "", Exit::Code(0)));
+    assert_eq!(reason, FailureReason::Implausible);
     assert_eq!(
         message,
-        "download 0 B/s, upload 0 B/s, ping 0.005 s, packet loss ratio 0 (ceiling 12500000000 B/s)"
+        "download -5 B/s is negative; \
+         upload 2e300 B/s is above 12500000000 B/s (--max-bandwidth); \
+         ping 1e297 s is above 60 s; \
+         jitter -0.002 s is negative; \
+         download latency 60.001 s is above 60 s; \
+         packet loss ratio 1.5 is above 1"
+    );
+}
+
+#[test]
+fn latency_up_to_a_minute_is_plausible() {
+    let json = r#"{"type":"result","ping":{"latency":60000},"download":{"bandwidth":5},"upload":{"bandwidth":5}}"#;
+    assert_eq!(
+        run(&output(json, "", Exit::Code(0))).ping_seconds,
+        Some(60.0)
     );
 }
 
