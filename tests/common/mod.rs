@@ -346,3 +346,17 @@ pub fn pids(path: &std::path::Path) -> Vec<u32> {
         .filter_map(|line| line.trim().parse().ok())
         .collect()
 }
+
+/// Live (not zombie) processes whose environment holds exactly `entry` (`KEY=value`).
+pub fn processes_with_env(entry: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .expect("read the process table")
+        .filter_map(|dir| dir.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|pid| {
+            // A process that ends mid-scan is simply not there any more.
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == entry.as_bytes()))
+        })
+        .filter(|&pid| is_running(pid))
+        .collect()
+}
