@@ -89,6 +89,7 @@ bench_binary() {
         # second run, reuse the build. Run one bench script at a time.
         local commit stamp
         commit=$(git -C "$ROOT" rev-parse --verify "$REV^{commit}") || die "no commit $REV"
+        BUILT_COMMIT=${commit:0:7}  # the label's, resolved once: HEAD may move during the run
         BUILD_TREE=$ROOT/target/bench-rev/$commit BUILD_TARGET=$ROOT/target/bench-rev/target
         stamp=$BUILD_TARGET/bench-rev-commit
         log "building $REV ($commit) from git archive in $BUILD_TREE (a clean build takes minutes)"
@@ -140,7 +141,7 @@ bench_example() {
 bench_binary_label() {
     local revision
     if [[ -n ${REV:-} ]]; then
-        revision=$(git -C "$ROOT" rev-parse --short "$REV")
+        revision=$BUILT_COMMIT
     else
         revision="$BIN_SHOWN, tree $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
     fi
