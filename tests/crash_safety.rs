@@ -1,12 +1,14 @@
 //! SIGKILL at random moments: every sample that was acknowledged (printed by `run-once`, which
-//! prints only after the durable commit) is still there, and the file always opens again.
+//! prints only after the durable commit, or served by `serve`) is still there, and the file
+//! always opens again.
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Env, FAKE, FIXTURES};
+use common::{Env, FAKE, FIXTURES, Server, try_request};
 use internet_monitor::store::{Store, StoreError};
 use internet_monitor::time::Timestamp;
 
@@ -102,6 +104,83 @@ fn killed_runs_lose_nothing_that_was_acknowledged() {
     assert!(
         !acknowledged.is_empty() && killed_before_ack > 0,
         "kills landed on both sides of the commit"
+    );
+}
+
+/// The same for `serve`, restarted on the same file after each kill: runs are started through
+/// the API as fast as it takes them, and a sample counts as acknowledged once
+/// `/api/v1/samples` listed it. A serve that cannot open the file fails `Server::start`.
+#[test]
+fn killed_servers_lose_nothing_that_was_served() {
+    let env = Env::new();
+    let db = env.db();
+    let mut random = Lcg(0x5e7e);
+    let mut served: BTreeSet<String> = BTreeSet::new();
+    let mut accepted: u64 = 0;
+    let mut stored = 0;
+    for round in 0..KILLS {
+        let mut command = common::command(&[
+            "serve",
+            "--db",
+            db.to_str().unwrap(),
+            "--speedtest-bin",
+            FAKE,
+            "--start-delay",
+            "1h",
+            "--enable-run-endpoint",
+            "--min-manual-gap",
+            "0s",
+        ]);
+        command.env(
+            "FAKE_SPEEDTEST_FIXTURE",
+            format!("{FIXTURES}/ok-1.2-no-packet-loss"),
+        );
+        let mut server = Server::start(command);
+        let mut start_run = || {
+            // Refusals are fine: only what was listed counts as acknowledged.
+            let response = try_request(&server.address, "POST", "/api/v1/run");
+            accepted += u64::from(response.is_ok_and(|r| r.status == 202));
+        };
+        for _ in 0..random.below(3) {
+            start_run();
+            std::thread::sleep(Duration::from_micros(random.below(20_000)));
+            if let Ok(page) = try_request(&server.address, "GET", "/api/v1/samples?limit=10000") {
+                let page: serde_json::Value = serde_json::from_str(&page.body).unwrap_or_default();
+                for sample in page["samples"].as_array().into_iter().flatten() {
+                    served.extend(sample["time"].as_str().map(str::to_owned));
+                }
+            }
+        }
+        // A run in flight, killed anywhere from spawning the CLI to after its commit.
+        start_run();
+        std::thread::sleep(Duration::from_micros(random.below(30_000)));
+        common::signal(server.pid(), libc::SIGKILL);
+        assert!(
+            server.wait(Duration::from_secs(5)).is_some(),
+            "round {round}: still running after SIGKILL"
+        );
+        let store = open_when_released(&db, round);
+        for time in &served {
+            let time = Timestamp::parse_rfc3339(time).unwrap();
+            let found = store
+                .range(time, Timestamp::from_millis(time.as_millis() + 1))
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(
+                found.len(),
+                1,
+                "round {round}: served sample {time} is lost"
+            );
+        }
+        stored = store.len().unwrap();
+    }
+    eprintln!(
+        "{KILLS} kills of serve: {accepted} runs accepted, {stored} stored, {} of them served before a kill; 0 lost, 0 failed opens",
+        served.len()
+    );
+    assert!(!served.is_empty(), "samples were served before kills");
+    assert!(
+        stored < accepted,
+        "some kills landed while a run was in flight"
     );
 }
 
