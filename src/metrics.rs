@@ -92,6 +92,8 @@ pub struct Metrics {
     store_errors: IntCounter,
     plan_download: OptionalGauge,
     plan_upload: OptionalGauge,
+    plan_threshold: OptionalGauge,
+    interval: OptionalGauge,
 }
 
 /// An exposition and when it was rendered.
@@ -146,6 +148,14 @@ impl Metrics {
             plan_upload: gauge(
                 "speedtest_plan_upload_bytes_per_second",
                 "Contracted upload bandwidth (--plan-upload), in bytes per second; absent when not configured.",
+            )?,
+            plan_threshold: gauge(
+                "speedtest_plan_threshold_ratio",
+                "Share of the contracted bandwidth a test must reach to count as delivered (--plan-threshold), from 0 to 1; absent when no plan is configured.",
+            )?,
+            interval: gauge(
+                "speedtest_interval_seconds",
+                "Time between scheduled speed tests (--interval), in seconds.",
             )?,
             transferred: register(
                 &registry,
@@ -311,13 +321,22 @@ impl Metrics {
         }
     }
 
-    /// The contracted speeds, so dashboards and alerts can compare against them.
+    /// The contracted speeds and the share of them that counts as delivered, so dashboards
+    /// and alerts compare against what the flags say rather than a copy of them.
     pub fn set_plan(&self, plan: &Plan) {
         let _consistent = self.lock_to_update();
         self.plan_download
             .set(plan.download.map(Bandwidth::bytes_per_second));
         self.plan_upload
             .set(plan.upload.map(Bandwidth::bytes_per_second));
+        self.plan_threshold
+            .set(plan.is_set().then_some(plan.threshold));
+    }
+
+    /// The schedule's interval, so alerts can tell "no success for a while" relative to it.
+    pub fn set_interval(&self, interval: Duration) {
+        let _consistent = self.lock_to_update();
+        self.interval.set(Some(interval.as_secs_f64()));
     }
 
     pub fn set_running(&self, running: bool) {
@@ -566,7 +585,15 @@ mod tests {
             &metrics,
             "speedtest_plan_download_bytes_per_second 62500000",
         );
+        assert_line(&metrics, "speedtest_plan_threshold_ratio 0.8");
         assert_absent(&metrics, "speedtest_plan_upload_bytes_per_second");
+        metrics.set_plan(&Plan {
+            download: None,
+            upload: None,
+            threshold: 0.8,
+        });
+        assert_absent(&metrics, "speedtest_plan_download_bytes_per_second");
+        assert_absent(&metrics, "speedtest_plan_threshold_ratio");
     }
 
     #[test]
@@ -582,6 +609,8 @@ mod tests {
             "speedtest_isp_info",
             "speedtest_plan_download_bytes_per_second",
             "speedtest_plan_upload_bytes_per_second",
+            "speedtest_plan_threshold_ratio",
+            "speedtest_interval_seconds",
         ];
         for family in MEASUREMENTS.iter().chain(&unknown) {
             assert_absent(&metrics, family);

@@ -67,6 +67,7 @@ pub async fn run(
         store.len()?,
     );
     metrics.set_plan(&config.plan);
+    metrics.set_interval(config.schedule.interval);
     let state = Arc::new(AppState::new(
         store,
         metrics,

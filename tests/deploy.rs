@@ -164,8 +164,6 @@ fn substitute(expr: &str) -> String {
         ("$__range", "5m"),
         ("${instance}", ".*"),
         ("$instance", ".*"),
-        ("${threshold}", "0.8"),
-        ("$threshold", "0.8"),
     ] {
         out = out.replace(from, to);
     }

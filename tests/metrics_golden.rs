@@ -3,8 +3,10 @@
 //! `tests/golden/metrics.txt`. Regenerate with `UPDATE_GOLDEN=1 cargo test --test metrics_golden`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use internet_monitor::metrics::Metrics;
+use internet_monitor::plan::Plan;
 use internet_monitor::sample::{FailureReason, Sample, Server, Trigger};
 use internet_monitor::time::Timestamp;
 
@@ -67,6 +69,12 @@ fn scenario() -> Metrics {
         )
     };
     metrics.restore(Some(&stored_failure), Some(&stored_success), 41);
+    metrics.set_plan(&Plan {
+        download: Some("500Mbit/s".parse().expect("a bandwidth")),
+        upload: None,
+        threshold: 0.75,
+    });
+    metrics.set_interval(Duration::from_secs(1800));
 
     metrics.set_running(true);
     metrics.record(&full_success(T0));
