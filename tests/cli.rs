@@ -586,10 +586,10 @@ fn reason_parse_on_truncated_json() {
     let output = env.run_once("ok-1.2-with-loaded-latency", "truncated", &[]);
     let sample = assert_failure(&env, &output, "parse");
     assert!(
-        sample["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("expected a JSON result, got: {\\\"type\\\":\\\"result\\\""),
+        sample["message"].as_str().unwrap().starts_with(
+            "expected a JSON result, got broken JSON (EOF while parsing an object at line 1 \
+                 column 100): {\\\"type\\\":\\\"result\\\""
+        ),
         "{sample}"
     );
 }

@@ -403,7 +403,10 @@ fn truncated_json_is_parse() {
     let env = Env::new();
     let sample = survive(&env, Cli::fake("truncated", OK), "parse");
     assert!(
-        message(&sample).starts_with("expected a JSON result, got: {"),
+        message(&sample).starts_with(
+            "expected a JSON result, got broken JSON (EOF while parsing a string at line 6 \
+             column 6): {"
+        ),
         "{sample}"
     );
 }
@@ -415,7 +418,9 @@ fn nan_bandwidth_is_parse() {
     // NaN is not JSON: the result object does not parse at all.
     let sample = survive(&env, Cli::fake("replay", fixture), "parse");
     assert!(
-        message(&sample).starts_with("expected a JSON result, got: {"),
+        message(&sample).starts_with(
+            "expected a JSON result, got broken JSON (expected value at line 11 column 18): {"
+        ),
         "{sample}"
     );
 }

@@ -120,10 +120,23 @@ fn no_result(stdout: &[Item], stderr: &[Item], output: &RunOutput) -> Failure {
     let shown = shown.trim();
     let message = if shown.is_empty() {
         "speedtest exited 0 but printed no result".to_owned()
+    } else if let Some(err) = broken_json(shown.as_bytes()) {
+        format!(
+            "expected a JSON result, got broken JSON ({err}): {}",
+            shown.escape_debug()
+        )
     } else {
         format!("expected a JSON result, got: {}", shown.escape_debug())
     };
     (FailureReason::Parse, message)
+}
+
+/// Where the first object in `text` stops being JSON (a truncated result, a NaN), as serde_json
+/// says it: "EOF while parsing an object at line 5 column 0".
+fn broken_json(text: &[u8]) -> Option<String> {
+    let start = text.iter().position(|&b| b == b'{')?;
+    let mut values = serde_json::Deserializer::from_slice(&text[start..]).into_iter::<Value>();
+    values.next()?.err().map(|err| err.to_string())
 }
 
 fn is_rate_limited(output: &RunOutput) -> bool {

@@ -257,6 +257,25 @@ fn garbage_on_exit_0_is_a_parse_failure() {
 }
 
 #[test]
+fn broken_json_says_where_it_broke() {
+    for (stdout, error) in [
+        (
+            r#"{"type":"result","ping":{"latency":"#,
+            "EOF while parsing a value at line 1 column 35",
+        ),
+        (
+            r#"{"type":"result","download":{"bandwidth":NaN}}"#,
+            "expected value at line 1 column 42",
+        ),
+    ] {
+        let (reason, message) = failure(&output(stdout, "", Exit::Code(0)));
+        assert_eq!(reason, FailureReason::Parse);
+        let expected = format!("expected a JSON result, got broken JSON ({error}): {{");
+        assert!(message.starts_with(&expected), "{message}");
+    }
+}
+
+#[test]
 fn empty_output_on_exit_0_is_a_parse_failure() {
     let (reason, message) = failure(&output("", "", Exit::Code(0)));
     assert_eq!(reason, FailureReason::Parse);
