@@ -239,6 +239,7 @@ fn hostile_requests_never_get_a_5xx_and_4xx_errors_are_json() {
         200,
         "still serving: {statuses:?}"
     );
+    server.assert_clean_exit();
     // The replies were really read: each kind of answer shows up.
     for status in [200, 400, 404, 405] {
         assert!(

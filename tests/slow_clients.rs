@@ -90,4 +90,5 @@ fn idle_and_trickling_clients_do_not_lock_others_out_and_are_closed() {
         assert!(read.is_ok(), "slow client {i} was not closed: {read:?}");
     }
     assert_eq!(server.get("/healthz").status, 200);
+    server.assert_clean_exit();
 }

@@ -147,8 +147,7 @@ fn survive(env: &Env, cli: Cli, result: &str) -> Value {
     assert_gone(&pids(&env.path("pids")));
     // Still serving once everything of the run is gone.
     assert_serving(&mut server, success);
-    let (status, _) = server.terminate();
-    assert_eq!(status.code(), Some(0), "a clean shutdown");
+    server.assert_clean_exit();
     assert_none_left(&mark, None);
     sample
 }

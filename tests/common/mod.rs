@@ -199,6 +199,28 @@ impl Server {
         (status, started.elapsed())
     }
 
+    /// SIGTERM, a clean exit (status 0), and the whole log, checked for panics: tokio catches
+    /// a panicking request task and the server keeps running, so being alive proves nothing.
+    pub fn assert_clean_exit(&mut self) -> Vec<String> {
+        let (status, _) = self.terminate();
+        assert_eq!(status.code(), Some(0), "a clean shutdown");
+        // The server has exited: its stderr ends, and with it the reader thread's channel.
+        loop {
+            match self.log.recv_timeout(PATIENCE) {
+                Ok(line) => self.seen.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("the log did not end after the exit"),
+            }
+        }
+        let panics: Vec<&String> = self
+            .seen
+            .iter()
+            .filter(|line| line.contains("panicked"))
+            .collect();
+        assert!(panics.is_empty(), "the server panicked: {panics:#?}");
+        self.seen.clone()
+    }
+
     /// The exit status, if the server ends within `limit`.
     pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
