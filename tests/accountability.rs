@@ -3,33 +3,14 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Env, FAKE, FIXTURES, Server, request};
+use common::{Env, Server, request};
 use serde_json::{Value, json};
 
 const MINUTE: u64 = 60_000;
 
 impl Env {
-    /// `serve` with the fake CLI replaying `fixture` in `mode`, plus `extra` flags.
-    fn serve(&self, fixture: &str, mode: &str, extra: &[&str]) -> Command {
-        let db = self.db();
-        let mut command = common::command(&[
-            "serve",
-            "--db",
-            db.to_str().unwrap(),
-            "--speedtest-bin",
-            FAKE,
-        ]);
-        command
-            .args(extra)
-            .env("FAKE_SPEEDTEST_FIXTURE", format!("{FIXTURES}/{fixture}"))
-            .env("FAKE_SPEEDTEST_MODE", mode)
-            .env("FAKE_SPEEDTEST_PIDS", self.path("pids"));
-        command
-    }
-
     fn report(&self, args: &[&str]) -> std::process::Output {
         let db = self.db();
         let mut all = vec!["report", "--db", db.to_str().unwrap()];

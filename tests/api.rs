@@ -2,23 +2,14 @@
 
 mod common;
 
-use common::{Env, FAKE, Server};
+use common::{Env, Server};
 use serde_json::{Value, json};
 
 impl Env {
     /// Imports `lines` and starts a server that will not test during the test.
     fn serve_history(&self, lines: &[Value]) -> Server {
         self.import(lines);
-        let db = self.db();
-        let mut serve = common::command(&[
-            "serve",
-            "--db",
-            db.to_str().unwrap(),
-            "--speedtest-bin",
-            FAKE,
-        ]);
-        serve.args(["--start-delay", "1h"]);
-        Server::start(serve)
+        Server::start(self.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]))
     }
 }
 

@@ -119,23 +119,17 @@ fn killed_servers_lose_nothing_that_was_served() {
     let mut accepted: u64 = 0;
     let mut stored = 0;
     for round in 0..KILLS {
-        let mut command = common::command(&[
-            "serve",
-            "--db",
-            db.to_str().unwrap(),
-            "--speedtest-bin",
-            FAKE,
-            "--start-delay",
-            "1h",
-            "--enable-run-endpoint",
-            "--min-manual-gap",
-            "0s",
-        ]);
-        command.env(
-            "FAKE_SPEEDTEST_FIXTURE",
-            format!("{FIXTURES}/ok-1.2-no-packet-loss"),
-        );
-        let mut server = Server::start(command);
+        let mut server = Server::start(env.serve(
+            "ok-1.2-no-packet-loss",
+            "replay",
+            &[
+                "--start-delay",
+                "1h",
+                "--enable-run-endpoint",
+                "--min-manual-gap",
+                "0s",
+            ],
+        ));
         let mut start_run = || {
             // Refusals are fine: only what was listed counts as acknowledged.
             let response = try_request(&server.address, "POST", "/api/v1/run");
@@ -188,18 +182,7 @@ fn killed_servers_lose_nothing_that_was_served() {
 fn export_reads_a_database_whose_writer_was_killed() {
     let env = Env::new();
     let db = env.db();
-    let mut serve = common::command(&[
-        "serve",
-        "--db",
-        db.to_str().unwrap(),
-        "--speedtest-bin",
-        FAKE,
-    ]);
-    serve.env(
-        "FAKE_SPEEDTEST_FIXTURE",
-        format!("{FIXTURES}/ok-1.2-pretty"),
-    );
-    let mut server = common::Server::start(serve);
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &[]));
     server.wait_for_log("test succeeded");
     common::signal(server.pid(), libc::SIGKILL);
     assert!(server.wait(Duration::from_secs(5)).is_some(), "killed");

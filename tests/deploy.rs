@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::{BIN, FAKE, FIXTURES, Prometheus, Server, try_request};
+use common::{BIN, Prometheus, Server, try_request};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const DASHBOARDS: &str = "grafana/dashboards";
@@ -919,18 +919,11 @@ fn healthcheck_script_reports_what_healthz_says() {
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("samples.redb");
-    let mut serve = common::command(&[
-        "serve",
-        "--db",
-        db.to_str().unwrap(),
-        "--speedtest-bin",
-        FAKE,
-    ]);
-    serve.env(
-        "FAKE_SPEEDTEST_FIXTURE",
-        format!("{FIXTURES}/ok-1.2-with-loaded-latency"),
-    );
-    let exporter = Server::start(serve);
+    let exporter = Server::start(common::serve_command(
+        &db,
+        "ok-1.2-with-loaded-latency",
+        &[],
+    ));
     let port = exporter.address.rsplit_once(':').unwrap().1;
     let output = healthcheck(&format!("0.0.0.0:{port}"));
     assert!(
@@ -1116,22 +1109,11 @@ fn exporter_metrics(expr: &str) -> BTreeSet<String> {
 fn dashboard_and_alert_queries_run_against_a_real_prometheus() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("samples.redb");
-    let mut serve = common::command(&[
-        "serve",
-        "--db",
-        db.to_str().unwrap(),
-        "--speedtest-bin",
-        FAKE,
-        "--plan-download",
-        "500Mbit/s",
-        "--plan-upload",
-        "50Mbit/s",
-    ]);
-    serve.env(
-        "FAKE_SPEEDTEST_FIXTURE",
-        format!("{FIXTURES}/ok-1.2-with-loaded-latency"),
-    );
-    let mut exporter = Server::start(serve);
+    let mut exporter = Server::start(common::serve_command(
+        &db,
+        "ok-1.2-with-loaded-latency",
+        &["--plan-download", "500Mbit/s", "--plan-upload", "50Mbit/s"],
+    ));
     exporter.wait_for_log("test succeeded");
 
     // Every metric the dashboard and the alerts name is one the exporter serves.

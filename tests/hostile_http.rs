@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Env, FAKE, FIXTURES, Server};
+use common::{Env, Server};
 
 /// Sends raw bytes and returns every status line in the reply (several when pipelined).
 fn exchange(address: &str, raw: &[u8]) -> String {
@@ -194,19 +194,7 @@ fn requests() -> Vec<(String, Vec<u8>)> {
 #[test]
 fn hostile_requests_never_get_a_5xx_and_4xx_errors_are_json() {
     let env = Env::new();
-    let db = env.db();
-    let mut command = common::command(&[
-        "serve",
-        "--db",
-        db.to_str().unwrap(),
-        "--speedtest-bin",
-        FAKE,
-    ]);
-    command.args(["--start-delay", "1h"]).env(
-        "FAKE_SPEEDTEST_FIXTURE",
-        format!("{FIXTURES}/ok-1.2-pretty"),
-    );
-    let mut server = Server::start(command);
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
     let cases = requests();
     assert!(cases.len() >= 200, "{} cases", cases.len());
     let mut statuses = std::collections::BTreeMap::new();

@@ -25,18 +25,8 @@ const ENDPOINTS: [&str; 8] = [
 ];
 
 fn serve(env: &Env, extra: &[&str]) -> Server {
-    let db = env.db();
-    let mut command = common::command(&[
-        "serve",
-        "--db",
-        db.to_str().unwrap(),
-        "--speedtest-bin",
-        FAKE,
-    ]);
-    command.args(extra).env("RUST_LOG", "debug").env(
-        "FAKE_SPEEDTEST_FIXTURE",
-        format!("{FIXTURES}/ok-1.2-with-loaded-latency"),
-    );
+    let mut command = env.serve("ok-1.2-with-loaded-latency", "replay", extra);
+    command.env("RUST_LOG", "debug");
     Server::start(command)
 }
 

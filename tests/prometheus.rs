@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{FAKE, FIXTURES, Prometheus, Server, try_request};
+use common::{Prometheus, Server, try_request};
 
 /// The value of an instant query's first sample, once Prometheus has one.
 fn query(prometheus: &str, expr: &str) -> Option<String> {
@@ -34,18 +34,11 @@ fn wait_for(prometheus: &str, expr: &str) -> String {
 fn prometheus_scrapes_the_exporter() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("samples.redb");
-    let mut serve = common::command(&[
-        "serve",
-        "--db",
-        db.to_str().unwrap(),
-        "--speedtest-bin",
-        FAKE,
-    ]);
-    serve.env(
-        "FAKE_SPEEDTEST_FIXTURE",
-        format!("{FIXTURES}/ok-1.2-with-loaded-latency"),
-    );
-    let mut exporter = Server::start(serve);
+    let mut exporter = Server::start(common::serve_command(
+        &db,
+        "ok-1.2-with-loaded-latency",
+        &[],
+    ));
     exporter.wait_for_log("test succeeded");
 
     let config = dir.path().join("prometheus.yml");

@@ -5,29 +5,10 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Env, FAKE, FIXTURES, Server, assert_gone, pids, request};
+use common::{Env, Server, assert_gone, pids, request};
 use serde_json::{Value, json};
 
 impl Env {
-    /// `serve` against the fake CLI replaying `fixture` in `mode`, plus `extra` flags.
-    fn serve(&self, fixture: &str, mode: &str, extra: &[&str]) -> Command {
-        let db = self.db();
-        let mut args = vec![
-            "serve",
-            "--db",
-            db.to_str().unwrap(),
-            "--speedtest-bin",
-            FAKE,
-        ];
-        args.extend_from_slice(extra);
-        let mut command = common::command(&args);
-        command
-            .env("FAKE_SPEEDTEST_FIXTURE", format!("{FIXTURES}/{fixture}"))
-            .env("FAKE_SPEEDTEST_MODE", mode)
-            .env("FAKE_SPEEDTEST_PIDS", self.path("pids"));
-        command
-    }
-
     /// A server that will not test during the test: the first run is an hour away.
     fn idle_server(&self) -> Server {
         Server::start(self.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]))

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Env, FAKE, FIXTURES, Server};
+use common::{Env, Server};
 
 const SLOW_CLIENTS: usize = 1000;
 
@@ -33,19 +33,7 @@ fn raise_open_files_limit() {
 fn idle_and_trickling_clients_do_not_lock_others_out_and_are_closed() {
     raise_open_files_limit();
     let env = Env::new();
-    let db = env.db();
-    let mut command = common::command(&[
-        "serve",
-        "--db",
-        db.to_str().unwrap(),
-        "--speedtest-bin",
-        FAKE,
-    ]);
-    command.env(
-        "FAKE_SPEEDTEST_FIXTURE",
-        format!("{FIXTURES}/ok-1.2-with-loaded-latency"),
-    );
-    let mut server = Server::start(command);
+    let mut server = Server::start(env.serve("ok-1.2-with-loaded-latency", "replay", &[]));
     server.wait_for_log("test succeeded");
 
     // Half say nothing at all; half start a request and then stall, one byte in.

@@ -113,18 +113,11 @@ fn a_full_disk_is_counted_logged_and_recovered_from() {
     let env = Env::new();
     let disk = SmallDisk::mount(env.path("disk"));
     let db = disk.0.join("samples.redb");
-    let mut command = common::command(&[
-        "serve",
-        "--db",
-        db.to_str().unwrap(),
-        "--speedtest-bin",
-        FAKE,
-    ]);
-    command.args(["--interval", "50ms"]).env(
-        "FAKE_SPEEDTEST_FIXTURE",
-        format!("{FIXTURES}/ok-1.2-pretty"),
-    );
-    let mut server = Server::start(command);
+    let mut server = Server::start(common::serve_command(
+        &db,
+        "ok-1.2-pretty",
+        &["--interval", "50ms"],
+    ));
     server.wait_for_log("test succeeded");
 
     let filler = disk.fill();

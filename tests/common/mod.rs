@@ -27,6 +27,17 @@ pub fn command(args: &[&str]) -> Command {
     command
 }
 
+/// `serve --db DB --speedtest-bin <the fake CLI> EXTRA…`, the fake replaying `fixture` (a name
+/// in tests/fixtures).
+pub fn serve_command(db: &std::path::Path, fixture: &str, extra: &[&str]) -> Command {
+    let db = db.to_str().expect("a UTF-8 temporary path");
+    let mut command = command(&["serve", "--db", db, "--speedtest-bin", FAKE]);
+    command
+        .args(extra)
+        .env("FAKE_SPEEDTEST_FIXTURE", format!("{FIXTURES}/{fixture}"));
+    command
+}
+
 /// A temporary directory holding a test's database and the fake CLI's notes; each test file
 /// adds the commands it needs.
 pub struct Env {
@@ -46,6 +57,16 @@ impl Env {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// `serve` on this test's database, the fake CLI replaying `fixture` in `mode` and noting
+    /// its pids in `pids`, plus `extra` flags.
+    pub fn serve(&self, fixture: &str, mode: &str, extra: &[&str]) -> Command {
+        let mut command = serve_command(&self.db(), fixture, extra);
+        command
+            .env("FAKE_SPEEDTEST_MODE", mode)
+            .env("FAKE_SPEEDTEST_PIDS", self.path("pids"));
+        command
     }
 
     /// Stores `lines` (samples as `export --format jsonl` writes them) with `import`.
