@@ -17,17 +17,7 @@ impl Env {
 
     /// `run-once` against the fake CLI replaying `fixture` in `mode`.
     fn run_once(&self, fixture: &str, mode: &str, extra: &[&str]) -> Output {
-        let db = self.db();
-        let mut args = vec![
-            "run-once",
-            "--db",
-            db.to_str().unwrap(),
-            "--speedtest-bin",
-            FAKE,
-        ];
-        args.extend_from_slice(extra);
-        self.command(&args)
-            .env("FAKE_SPEEDTEST_FIXTURE", format!("{FIXTURES}/{fixture}"))
+        common::with_fake("run-once", &self.db(), fixture, extra)
             .env("FAKE_SPEEDTEST_MODE", mode)
             .env("FAKE_SPEEDTEST_ARGS", self.path("args"))
             .env("FAKE_SPEEDTEST_PIDS", self.path("pids"))

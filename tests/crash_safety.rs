@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Env, FAKE, FIXTURES, Server, try_request};
+use common::{Env, Server, try_request};
 use internet_monitor::store::{Store, StoreError};
 use internet_monitor::time::Timestamp;
 
@@ -51,21 +51,11 @@ fn killed_runs_lose_nothing_that_was_acknowledged() {
     let mut acknowledged: Vec<Timestamp> = Vec::new();
     let mut killed_before_ack = 0;
     for round in 0..KILLS {
-        let mut child = common::command(&[
-            "run-once",
-            "--db",
-            db.to_str().unwrap(),
-            "--speedtest-bin",
-            FAKE,
-        ])
-        .env(
-            "FAKE_SPEEDTEST_FIXTURE",
-            format!("{FIXTURES}/ok-1.2-no-packet-loss"),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        let mut child = common::with_fake("run-once", &db, "ok-1.2-no-packet-loss", &[])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         // Anywhere from before the store is open to after the commit and the print.
         std::thread::sleep(Duration::from_micros(random.below(80_000)));
         let _ = child.kill();

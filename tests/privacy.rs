@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Env, FAKE, FIXTURES, Server};
+use common::{Env, Server};
 
 /// The addresses in the fixture's `interface` and `server` objects.
 const PRIVATE: [&str; 4] = [
@@ -56,20 +56,10 @@ fn addresses_are_nowhere_by_default() {
             .unwrap();
         seen.push_str(&String::from_utf8_lossy(&output.stdout));
     }
-    let run_once = common::command(&[
-        "run-once",
-        "--db",
-        db.to_str().unwrap(),
-        "--speedtest-bin",
-        FAKE,
-    ])
-    .env(
-        "FAKE_SPEEDTEST_FIXTURE",
-        format!("{FIXTURES}/ok-1.2-with-loaded-latency"),
-    )
-    .env("RUST_LOG", "debug")
-    .output()
-    .unwrap();
+    let run_once = common::with_fake("run-once", &db, "ok-1.2-with-loaded-latency", &[])
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
     seen.push_str(&String::from_utf8_lossy(&run_once.stdout));
     seen.push_str(&String::from_utf8_lossy(&run_once.stderr));
     for address in PRIVATE {

@@ -7,22 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Env, FAKE, FIXTURES, Server};
+use common::{Env, Server};
 
 fn run_once(db: &Path) -> std::process::Output {
-    common::command(&[
-        "run-once",
-        "--db",
-        db.to_str().unwrap(),
-        "--speedtest-bin",
-        FAKE,
-    ])
-    .env(
-        "FAKE_SPEEDTEST_FIXTURE",
-        format!("{FIXTURES}/ok-1.2-pretty"),
-    )
-    .output()
-    .unwrap()
+    common::with_fake("run-once", db, "ok-1.2-pretty", &[])
+        .output()
+        .unwrap()
 }
 
 #[test]

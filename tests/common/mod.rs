@@ -27,15 +27,20 @@ pub fn command(args: &[&str]) -> Command {
     command
 }
 
-/// `serve --db DB --speedtest-bin <the fake CLI> EXTRA…`, the fake replaying `fixture` (a name
-/// in tests/fixtures).
-pub fn serve_command(db: &std::path::Path, fixture: &str, extra: &[&str]) -> Command {
+/// `internet-monitor SUBCOMMAND --db DB --speedtest-bin <the fake CLI> EXTRA…`, the fake
+/// replaying `fixture` (a name in tests/fixtures).
+pub fn with_fake(subcommand: &str, db: &std::path::Path, fixture: &str, extra: &[&str]) -> Command {
     let db = db.to_str().expect("a UTF-8 temporary path");
-    let mut command = command(&["serve", "--db", db, "--speedtest-bin", FAKE]);
+    let mut command = command(&[subcommand, "--db", db, "--speedtest-bin", FAKE]);
     command
         .args(extra)
         .env("FAKE_SPEEDTEST_FIXTURE", format!("{FIXTURES}/{fixture}"));
     command
+}
+
+/// `serve` against the fake CLI: [`with_fake`] for the most common subcommand.
+pub fn serve_command(db: &std::path::Path, fixture: &str, extra: &[&str]) -> Command {
+    with_fake("serve", db, fixture, extra)
 }
 
 /// A temporary directory holding a test's database and the fake CLI's notes; each test file
