@@ -38,3 +38,28 @@ fn a_file_of_format_version_1_still_reads_exactly() {
         std::fs::read_to_string(Path::new(STORE_FIXTURES).join("format-v1.jsonl")).unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
 }
+
+#[test]
+fn a_file_of_format_version_1_takes_new_samples() {
+    let env = Env::new();
+    let db = copy_fixture(&env, "format-v1.redb");
+    let run = common::with_fake("run-once", &db, "ok-1.2-pretty", &[])
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let output = export(&db);
+    assert_eq!(output.status.code(), Some(0));
+    let expected =
+        std::fs::read_to_string(Path::new(STORE_FIXTURES).join("format-v1.jsonl")).unwrap();
+    let exported = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        exported,
+        format!("{expected}{}", String::from_utf8_lossy(&run.stdout)),
+        "the old samples as they were, then the new one"
+    );
+}

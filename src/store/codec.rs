@@ -1,7 +1,11 @@
 //! The compact, versioned byte form of a sample as it lies in the store.
 //!
-//! Layout of version 1: `version, kind, presence varint, fields…` where `kind` packs outcome and
-//! trigger and each bit of `presence` says whether an optional field follows, in field order.
+//! Layout of version 2: `version, kind, presence varint, fields…, checksum` where `kind` packs
+//! outcome and trigger and each bit of `presence` says whether an optional field follows, in
+//! field order. `checksum` is the CRC-32 (4 bytes, little-endian) of the sample's key (its time
+//! in ms), the record before it, and the bytes of the dictionary entries it refers to: a changed
+//! byte in the time, the record or its server or ISP is detected when the sample is read.
+//! Version 1 is the same without the checksum; such records (written before 0.2) still read.
 //! Decimal figures that are whole multiples of their unit (bytes/s, µs, 1e-6 of a ratio, ms of
 //! duration) are stored as varints; any other float falls back to its 8 raw bytes, so every
 //! value survives exactly. Server and ISP are references into the dictionary table, because
@@ -10,17 +14,46 @@
 use crate::sample::{Client, FailureReason, Outcome, Sample, Trigger};
 use crate::time::Timestamp;
 
-pub const VERSION: u8 = 1;
+/// The version written: records carry a checksum.
+pub const VERSION: u8 = 2;
+/// The first version, without a checksum: still read.
+const VERSION_UNCHECKED: u8 = 1;
+/// Bytes of the checksum at the end of a version 2 record.
+const CHECKSUM_BYTES: usize = 4;
 
-/// A value the codec cannot read: another program's bytes, or a future version.
+/// A record the codec cannot read or trust: damage, another program's bytes, or a future
+/// version. Each message completes "the sample at TIME: …".
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DecodeError {
-    #[error("sample format version {0} is newer than this program understands; upgrade")]
+    #[error(
+        "its format version {0} is unknown: the record is damaged, or a newer internet-monitor wrote it"
+    )]
     UnknownVersion(u8),
-    #[error("sample record is truncated or malformed")]
+    #[error("its record is truncated or malformed")]
     Malformed,
-    #[error("sample refers to dictionary entry {0}, which does not exist")]
+    #[error("it refers to dictionary entry {0}, which does not exist")]
     MissingDictionaryEntry(u64),
+    #[error(
+        "its checksum does not match its time, record and server/ISP entries: something changed it after it was written"
+    )]
+    Checksum,
+}
+
+/// The checksum of a version 2 record: CRC-32 of the key (ms, little-endian), the record
+/// before the checksum, and each dictionary entry it refers to (length-prefixed), in order.
+pub fn checksum<'a>(
+    millis: u64,
+    record: &[u8],
+    entries: impl IntoIterator<Item = &'a [u8]>,
+) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&millis.to_le_bytes());
+    hasher.update(record);
+    for entry in entries {
+        hasher.update(&(entry.len() as u64).to_le_bytes());
+        hasher.update(entry);
+    }
+    hasher.finalize()
 }
 
 /// Field bits of the presence mask, in the order the fields are written.
@@ -59,7 +92,9 @@ pub struct DictionaryRefs {
     pub isp: Option<u64>,
 }
 
-pub fn encode(sample: &Sample, refs: DictionaryRefs) -> Vec<u8> {
+/// The record of `sample` (version 2), whose server and ISP are the dictionary entries `refs`
+/// with the stored bytes `entries` (server first), which the checksum covers.
+pub fn encode(sample: &Sample, refs: DictionaryRefs, entries: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     out.push(VERSION);
     out.push(outcome_code(sample.outcome) | trigger_code(sample.trigger) << 2);
@@ -124,21 +159,39 @@ pub fn encode(sample: &Sample, refs: DictionaryRefs) -> Vec<u8> {
             put_optional_str(&mut out, part.as_deref());
         }
     }
+    let sum = checksum(sample.time.as_millis(), &out, entries.iter().copied());
+    out.extend_from_slice(&sum.to_le_bytes());
     out
 }
 
-/// A decoded record whose dictionary references the store still has to resolve.
-pub struct Decoded {
+/// A decoded record whose dictionary references the store still has to resolve, and whose
+/// checksum it still has to verify with them.
+pub struct Decoded<'a> {
     pub sample: Sample,
     pub refs: DictionaryRefs,
+    /// Version 2: the bytes the checksum covers (with the entries) and the checksum stored.
+    /// `None` for a version 1 record, which has none.
+    pub seal: Option<(&'a [u8], u32)>,
 }
 
-pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded, DecodeError> {
-    let mut input = Reader(bytes);
-    let version = input.byte()?;
-    if version != VERSION {
-        return Err(DecodeError::UnknownVersion(version));
-    }
+/// Reads a record; the caller verifies [`Decoded::seal`] once it has the entries.
+pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+    let (body, seal) = match bytes.first() {
+        Some(&VERSION) => {
+            let split = bytes
+                .len()
+                .checked_sub(CHECKSUM_BYTES)
+                .ok_or(DecodeError::Malformed)?;
+            let (body, sum) = bytes.split_at(split);
+            let sum: [u8; CHECKSUM_BYTES] = sum.try_into().map_err(|_| DecodeError::Malformed)?;
+            (body, Some((body, u32::from_le_bytes(sum))))
+        }
+        Some(&VERSION_UNCHECKED) => (bytes, None),
+        Some(&other) => return Err(DecodeError::UnknownVersion(other)),
+        None => return Err(DecodeError::Malformed),
+    };
+    let mut input = Reader(body);
+    input.byte()?;
     let kind = input.byte()?;
     let outcome = outcome_from(kind & 0b11)?;
     let trigger = trigger_from(kind >> 2 & 0b11)?;
@@ -192,7 +245,7 @@ pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded, DecodeError> {
     if !input.0.is_empty() {
         return Err(DecodeError::Malformed);
     }
-    Ok(Decoded { sample, refs })
+    Ok(Decoded { sample, refs, seal })
 }
 
 fn outcome_code(outcome: Outcome) -> u8 {
@@ -397,7 +450,7 @@ mod tests {
     use super::*;
 
     fn round_trip(sample: &Sample) -> Sample {
-        let bytes = encode(sample, DictionaryRefs::default());
+        let bytes = encode(sample, DictionaryRefs::default(), &[]);
         decode(sample.time, &bytes).unwrap().sample
     }
 
@@ -423,8 +476,8 @@ mod tests {
             server: Some(3),
             isp: Some(4),
         };
-        let bytes = encode(&sample, refs);
-        assert!(bytes.len() <= 64, "{} bytes", bytes.len());
+        let bytes = encode(&sample, refs, &[b"server", b"isp"]);
+        assert!(bytes.len() <= 68, "{} bytes", bytes.len());
         let decoded = decode(sample.time, &bytes).unwrap();
         assert_eq!(decoded.sample, sample);
         assert_eq!(decoded.refs, refs);
@@ -494,9 +547,93 @@ mod tests {
             FailureReason::Exit,
             "x",
         );
-        let bytes = encode(&sample, DictionaryRefs::default());
+        let bytes = encode(&sample, DictionaryRefs::default(), &[]);
         for cut in 0..bytes.len() {
-            assert!(decode(sample.time, &bytes[..cut]).is_err(), "cut at {cut}");
+            let verified =
+                decode(sample.time, &bytes[..cut]).and_then(|d| verify(sample.time, &d, &[]));
+            assert!(verified.is_err(), "cut at {cut}");
         }
+    }
+
+    /// What the store does with a decoded record: recompute the checksum with the entries.
+    fn verify(
+        time: Timestamp,
+        decoded: &Decoded<'_>,
+        entries: &[&[u8]],
+    ) -> Result<(), DecodeError> {
+        match decoded.seal {
+            Some((body, sum))
+                if checksum(time.as_millis(), body, entries.iter().copied()) != sum =>
+            {
+                Err(DecodeError::Checksum)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    #[test]
+    fn any_changed_byte_of_time_record_or_entries_is_detected() {
+        let sample = Sample {
+            download_bytes_per_second: Some(92_727_670.0),
+            ping_seconds: Some(0.005631),
+            message: Some("slow".into()),
+            ..Sample::empty(Timestamp::from_millis(1_795_546_073_292), Trigger::Schedule)
+        };
+        let refs = DictionaryRefs {
+            server: Some(3),
+            isp: Some(4),
+        };
+        let (server, isp) = (b"server bytes".to_vec(), b"isp".to_vec());
+        let bytes = encode(&sample, refs, &[&server, &isp]);
+        let read = |time: Timestamp, bytes: &[u8], server: &[u8], isp: &[u8]| {
+            decode(time, bytes).and_then(|d| verify(time, &d, &[server, isp]).map(|()| d.sample))
+        };
+        assert_eq!(read(sample.time, &bytes, &server, &isp), Ok(sample.clone()));
+        for at in 0..bytes.len() {
+            for flip in [0x01, 0x03, 0x80, 0xff] {
+                let mut changed = bytes.clone();
+                changed[at] ^= flip;
+                assert!(
+                    read(sample.time, &changed, &server, &isp).is_err(),
+                    "byte {at} ^ {flip:#x}"
+                );
+            }
+        }
+        for bit in 0..64 {
+            let time = Timestamp::from_millis(sample.time.as_millis() ^ 1 << bit);
+            assert_eq!(
+                read(time, &bytes, &server, &isp),
+                Err(DecodeError::Checksum),
+                "time bit {bit}"
+            );
+        }
+        for at in 0..server.len() {
+            let mut changed = server.clone();
+            changed[at] ^= 0x20;
+            assert_eq!(
+                read(sample.time, &bytes, &changed, &isp),
+                Err(DecodeError::Checksum)
+            );
+        }
+        assert_eq!(
+            read(sample.time, &bytes, &server, b"isq"),
+            Err(DecodeError::Checksum)
+        );
+    }
+
+    #[test]
+    fn version_1_records_read_without_a_checksum() {
+        let sample = Sample::failure(
+            Timestamp::from_millis(7),
+            Trigger::Manual,
+            FailureReason::Exit,
+            "x",
+        );
+        let mut bytes = encode(&sample, DictionaryRefs::default(), &[]);
+        bytes.truncate(bytes.len() - CHECKSUM_BYTES);
+        bytes[0] = VERSION_UNCHECKED;
+        let decoded = decode(sample.time, &bytes).unwrap();
+        assert_eq!(decoded.seal, None);
+        assert_eq!(decoded.sample, sample);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use redb::{ReadableTable, ReadableTableMetadata, Table};
+use redb::{ReadableTable, Table};
 
 use super::codec::{DecodeError, DictionaryRefs, Reader, put_optional_str, put_str, put_varint};
 use crate::sample::{Sample, Server};
@@ -85,22 +85,45 @@ fn encode_isp(isp: &str) -> Vec<u8> {
     out
 }
 
+/// A sample's references into the dictionary, with the bytes of those entries (server first),
+/// which the sample's checksum covers.
+pub struct Interned {
+    pub refs: DictionaryRefs,
+    pub entries: Vec<Vec<u8>>,
+}
+
 /// The numbers of the sample's server and ISP records, adding them if new.
 pub fn intern(
     entries: &mut Table<u64, &'static [u8]>,
     index: &mut Table<&'static [u8], u64>,
     sample: &Sample,
-) -> Result<DictionaryRefs, redb::Error> {
+) -> Result<Interned, redb::Error> {
+    let mut bytes = Vec::with_capacity(2);
     let mut number_of = |entry: Vec<u8>| -> Result<u64, redb::Error> {
-        if let Some(number) = index.get(entry.as_slice())? {
-            return Ok(number.value());
-        }
-        let number = entries.len()?;
-        entries.insert(number, entry.as_slice())?;
-        index.insert(entry.as_slice(), number)?;
+        let known = index.get(entry.as_slice())?.map(|number| number.value());
+        // The index is a shortcut, trusted only when the entry it names holds these bytes: a
+        // damaged index must not make a new sample refer to another server or ISP.
+        let number = match known {
+            Some(number)
+                if entries
+                    .get(number)?
+                    .is_some_and(|stored| stored.value() == entry.as_slice()) =>
+            {
+                number
+            }
+            _ => {
+                let number = entries
+                    .last()?
+                    .map_or(0, |(last, _)| last.value().saturating_add(1));
+                entries.insert(number, entry.as_slice())?;
+                index.insert(entry.as_slice(), number)?;
+                number
+            }
+        };
+        bytes.push(entry);
         Ok(number)
     };
-    Ok(DictionaryRefs {
+    let refs = DictionaryRefs {
         server: sample
             .server
             .as_deref()
@@ -113,5 +136,9 @@ pub fn intern(
             .map(encode_isp)
             .map(&mut number_of)
             .transpose()?,
+    };
+    Ok(Interned {
+        refs,
+        entries: bytes,
     })
 }

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use redb::{
     ConcurrencyMode, Database, DatabaseError, Durability, ReadOnlyDatabase, ReadTransaction,
@@ -62,7 +62,10 @@ pub enum StoreError {
     Corrupt { path: PathBuf, detail: String },
     #[error("database {path}: {cause}")]
     Redb { path: PathBuf, cause: redb::Error },
-    #[error("database {path} holds an unreadable sample at {time}: {cause}")]
+    #[error(
+        "database {path} is damaged (the sample at {}: {cause}); it was left as it is: restore it from a backup or an export, or pass another --db",
+        sample_time(*.time)
+    )]
     Decode {
         path: PathBuf,
         time: Timestamp,
@@ -89,8 +92,9 @@ pub enum Order {
 pub struct Store {
     path: PathBuf,
     handle: RwLock<Handle>,
-    /// Dictionary entries already read: they never change once written.
-    dictionary: RwLock<HashMap<u64, Entry>>,
+    /// Dictionary entries already read, with their stored bytes: they never change once
+    /// written (a changed one fails the checksum of every version 2 sample referring to it).
+    dictionary: RwLock<HashMap<u64, (Entry, Arc<[u8]>)>>,
 }
 
 impl Store {
@@ -422,12 +426,21 @@ impl Store {
             cause,
         };
         let decoded = codec::decode(time, bytes).map_err(broken)?;
-        let mut sample = decoded.sample;
-        if let Some(id) = decoded.refs.server {
-            sample.server = Some(self.resolve(txn, id, time)?.server().map_err(broken)?);
+        let resolve = |id: Option<u64>| id.map(|id| self.resolve(txn, id, time)).transpose();
+        let server = resolve(decoded.refs.server)?;
+        let isp = resolve(decoded.refs.isp)?;
+        if let Some((record, stored)) = decoded.seal {
+            let entries = server.iter().chain(isp.iter()).map(|(_, raw)| &raw[..]);
+            if codec::checksum(millis, record, entries) != stored {
+                return Err(broken(DecodeError::Checksum));
+            }
         }
-        if let Some(id) = decoded.refs.isp {
-            sample.isp = Some(self.resolve(txn, id, time)?.isp().map_err(broken)?);
+        let mut sample = decoded.sample;
+        if let Some((entry, _)) = server {
+            sample.server = Some(entry.server().map_err(broken)?);
+        }
+        if let Some((entry, _)) = isp {
+            sample.isp = Some(entry.isp().map_err(broken)?);
         }
         Ok(sample)
     }
@@ -437,7 +450,7 @@ impl Store {
         txn: &ReadTransaction,
         id: u64,
         time: Timestamp,
-    ) -> Result<Entry, StoreError> {
+    ) -> Result<(Entry, Arc<[u8]>), StoreError> {
         if let Some(entry) = self.cached(id) {
             return Ok(entry);
         }
@@ -451,18 +464,19 @@ impl Store {
             .get(id)
             .map_err(|e| self.redb(e))?
             .ok_or_else(missing)?;
-        let entry = Entry::decode(bytes.value()).map_err(|cause| StoreError::Decode {
+        let raw: Arc<[u8]> = Arc::from(bytes.value());
+        let entry = Entry::decode(&raw).map_err(|cause| StoreError::Decode {
             path: self.path.clone(),
             time,
             cause,
         })?;
         if let Ok(mut cache) = self.dictionary.write() {
-            cache.insert(id, entry.clone());
+            cache.insert(id, (entry.clone(), raw.clone()));
         }
-        Ok(entry)
+        Ok((entry, raw))
     }
 
-    fn cached(&self, id: u64) -> Option<Entry> {
+    fn cached(&self, id: u64) -> Option<(Entry, Arc<[u8]>)> {
         self.dictionary.read().ok()?.get(&id).cloned()
     }
 
@@ -503,8 +517,9 @@ impl<'txn> Tables<'txn> {
     }
 
     fn insert(&mut self, sample: &Sample) -> Result<(), redb::Error> {
-        let refs = dictionary::intern(&mut self.dictionary, &mut self.index, sample)?;
-        let value = codec::encode(sample, refs);
+        let interned = dictionary::intern(&mut self.dictionary, &mut self.index, sample)?;
+        let entries: Vec<&[u8]> = interned.entries.iter().map(Vec::as_slice).collect();
+        let value = codec::encode(sample, interned.refs, &entries);
         self.samples
             .insert(sample.time.as_millis(), value.as_slice())?;
         Ok(())
@@ -544,6 +559,19 @@ fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
         Ok(())
     } else {
         Err(StoreError::NotRedb { path: path.into() })
+    }
+}
+
+/// The first millisecond of year 10000, beyond which RFC 3339 has no form.
+const YEAR_10000_MILLIS: u64 = 253_402_300_800_000;
+
+/// A sample's time for a message: RFC 3339, or the raw milliseconds when a damaged key holds a
+/// time RFC 3339 cannot write.
+fn sample_time(time: Timestamp) -> String {
+    if time.as_millis() < YEAR_10000_MILLIS {
+        time.to_string()
+    } else {
+        format!("{} ms after the Unix epoch", time.as_millis())
     }
 }
 

@@ -271,3 +271,97 @@ fn newest_first_stops_at_the_limit_and_respects_the_window() {
         "from after to is empty"
     );
 }
+
+/// Rewrites one value of a table behind the store's back, as a flipped byte on disk would.
+fn tamper(
+    store: &Store,
+    table: TableDefinition<u64, &[u8]>,
+    key: u64,
+    change: impl Fn(&mut Vec<u8>),
+) {
+    store
+        .write(|txn| {
+            let mut table = txn.open_table(table).map_err(|e| store.redb(e))?;
+            let mut bytes = table
+                .get(key)
+                .map_err(|e| store.redb(e))?
+                .map(|v| v.value().to_vec())
+                .unwrap();
+            change(&mut bytes);
+            table
+                .insert(key, bytes.as_slice())
+                .map_err(|e| store.redb(e))?;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_changed_server_name_is_reported_with_the_sample_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("samples.redb");
+    let store = Store::open(&path).unwrap();
+    store.append(&success(1_795_546_073_292, 1.0)).unwrap();
+    // Entry 0 is the server: "Zzoomm Plc" becomes "Zzoomn Plc".
+    tamper(&store, DICTIONARY, 0, |bytes| {
+        let at = bytes.windows(6).position(|w| w == b"Zzoomm").unwrap();
+        bytes[at + 5] = b'n';
+    });
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    let err = store.latest().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Decode {
+                cause: DecodeError::Checksum,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "database {} is damaged (the sample at 2026-11-24T18:47:53.292Z: its checksum does not match its time, record and server/ISP entries: something changed it after it was written); it was left as it is: restore it from a backup or an export, or pass another --db",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn a_changed_figure_is_detected() {
+    let (_dir, store) = temp_store();
+    store.append(&success(5, 1_000_000.0)).unwrap();
+    tamper(&store, SAMPLES, 5, |bytes| bytes[3] ^= 0x04);
+    let err = store
+        .range(Timestamp::from_millis(0), Timestamp::from_millis(10))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Decode { .. }), "{err}");
+}
+
+#[test]
+fn a_damaged_dictionary_index_never_redirects_a_new_sample() {
+    let (_dir, store) = temp_store();
+    store.append(&success(1, 1.0)).unwrap();
+    // The index now says the server's bytes are entry 1, which is the ISP.
+    store
+        .write(|txn| {
+            let mut index = txn
+                .open_table(DICTIONARY_INDEX)
+                .map_err(|e| store.redb(e))?;
+            let keys: Vec<Vec<u8>> = index
+                .iter()
+                .map_err(|e| store.redb(e))?
+                .map(|entry| entry.map(|(k, _)| k.value().to_vec()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| store.redb(e))?;
+            for key in keys {
+                index.insert(key.as_slice(), 1).map_err(|e| store.redb(e))?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    store.append(&success(2, 2.0)).unwrap();
+    assert_eq!(store.latest().unwrap(), Some(success(2, 2.0)));
+}
