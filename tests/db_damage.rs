@@ -63,3 +63,261 @@ fn a_file_of_format_version_1_takes_new_samples() {
         "the old samples as they were, then the new one"
     );
 }
+
+/// A small deterministic generator, so that a failing flip can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, limit: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % limit
+    }
+}
+
+/// 100 samples over the last 100 minutes, made of the v1 fixture's successes and failures.
+fn hundred_samples(env: &Env) -> PathBuf {
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(Path::new(STORE_FIXTURES).join("format-v1.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let samples: Vec<serde_json::Value> = (0..100u64)
+        .map(|i| {
+            let mut sample = lines[i as usize % lines.len()].clone();
+            let at = internet_monitor::time::Timestamp::from_millis(now - (100 - i) * 60_000);
+            sample["time"] = at.to_string().into();
+            sample
+        })
+        .collect();
+    env.import(&samples);
+    env.db()
+}
+
+/// What each command shows of a file: the evidence a damaged file must either repeat exactly
+/// or refuse to show.
+#[derive(Debug, PartialEq)]
+struct Evidence {
+    export: String,
+    /// The report without its first line, which names the window (and so the current time).
+    report: String,
+    /// `/api/v1/samples?limit=10000` of a `serve` on the file.
+    api: String,
+}
+
+const DAMAGED_END: &str =
+    "; it was left as it is: restore it from a backup or an export, or pass another --db";
+
+/// Asserts `output` is either a success or exit 1 with the one-line damaged message; returns
+/// stdout on success.
+fn success_or_damaged(db: &Path, what: &str, output: &Output) -> Option<String> {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    match output.status.code() {
+        Some(0) => Some(String::from_utf8_lossy(&output.stdout).into_owned()),
+        Some(1) => {
+            assert_damaged_message(db, what, stderr.trim_end());
+            None
+        }
+        other => panic!("{what}: exit {other:?}, stderr:\n{stderr}"),
+    }
+}
+
+fn assert_damaged_message(db: &Path, what: &str, message: &str) {
+    // run-once says first when the damage stopped it only after the test ran.
+    let start = format!(
+        "internet-monitor: error: database {} is damaged (",
+        db.display()
+    );
+    let after_test = format!(
+        "internet-monitor: error: the test ran but its sample could not be stored: database {} is damaged (",
+        db.display()
+    );
+    assert!(
+        (message.starts_with(&start) || message.starts_with(&after_test))
+            && message.ends_with(DAMAGED_END)
+            && !message.contains('\n'),
+        "{what}: not the damaged message:\n{message}"
+    );
+}
+
+/// `serve` on `db` (no test runs): `Some(samples page)` when it served them, `None` when it
+/// refused the file, at start-up (exit 1) or with a 503 naming the damage.
+fn serve_evidence(db: &Path, what: &str) -> Option<String> {
+    use std::io::{BufRead, BufReader};
+    let mut child = common::serve_command(db, "ok-1.2-pretty", &["--start-delay", "1h"])
+        .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let address = loop {
+        let mut line = String::new();
+        if log.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait().unwrap();
+            assert_eq!(status.code(), Some(1), "{what}: serve ended with:\n{seen}");
+            assert_damaged_message(db, what, seen.trim_end());
+            return None;
+        }
+        seen.push_str(&line);
+        if let Some(after) = line.split("listening on http://").nth(1) {
+            break after.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let page = common::request(&address, "GET", "/api/v1/samples?limit=10000");
+    let health = common::request(&address, "GET", "/healthz");
+    assert!(
+        matches!(health.status, 200 | 503),
+        "{what}: /healthz {health:?}"
+    );
+    common::signal(child.id(), libc::SIGTERM);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut log, &mut rest).unwrap();
+    seen.push_str(&rest);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{what}: serve's exit; log:\n{seen}");
+    assert!(
+        !seen.contains("panicked"),
+        "{what}: serve panicked:\n{seen}"
+    );
+    match page.status {
+        200 => Some(page.body),
+        503 => {
+            let error = page.json()["error"].as_str().unwrap().to_owned();
+            assert!(error.contains(" is damaged ("), "{what}: {error}");
+            None
+        }
+        other => panic!("{what}: /api/v1/samples answered {other}: {}", page.body),
+    }
+}
+
+/// Runs export, report, serve and run-once on `db` (in that order: run-once writes) and
+/// checks each either shows exactly `original` or says the file is damaged; returns how many
+/// of the four refused.
+fn assert_same_or_refused(db: &Path, original: &Evidence, what: &str) -> usize {
+    let db_arg = db.to_str().unwrap();
+    let mut refused = 0;
+    let export = common::command(&["export", "--db", db_arg])
+        .output()
+        .unwrap();
+    match success_or_damaged(db, &format!("{what}: export"), &export) {
+        Some(out) => assert_eq!(out, original.export, "{what}: export changed the evidence"),
+        None => refused += 1,
+    }
+    let report = common::command(&["report", "--db", db_arg])
+        .output()
+        .unwrap();
+    match success_or_damaged(db, &format!("{what}: report"), &report) {
+        Some(out) => assert_eq!(
+            out.split_once('\n').map(|(_, rest)| rest),
+            Some(original.report.as_str()),
+            "{what}: report changed the evidence"
+        ),
+        None => refused += 1,
+    }
+    match serve_evidence(db, &format!("{what}: serve")) {
+        Some(page) => assert_eq!(page, original.api, "{what}: serve changed the evidence"),
+        None => refused += 1,
+    }
+    let run_once = common::with_fake("run-once", db, "ok-1.2-pretty", &[])
+        .output()
+        .unwrap();
+    match success_or_damaged(db, &format!("{what}: run-once"), &run_once) {
+        Some(out) => assert!(
+            out.starts_with("{\"time\":"),
+            "{what}: run-once printed {out}"
+        ),
+        None => refused += 1,
+    }
+    refused
+}
+
+fn evidence(db: &Path) -> Evidence {
+    let db_arg = db.to_str().unwrap();
+    let export = common::command(&["export", "--db", db_arg])
+        .output()
+        .unwrap();
+    let report = common::command(&["report", "--db", db_arg])
+        .output()
+        .unwrap();
+    assert_eq!(export.status.code(), Some(0));
+    assert_eq!(report.status.code(), Some(0));
+    let report = String::from_utf8_lossy(&report.stdout);
+    Evidence {
+        export: String::from_utf8_lossy(&export.stdout).into_owned(),
+        report: report.split_once('\n').unwrap().1.to_owned(),
+        api: serve_evidence(db, "the intact file").expect("the intact file is served"),
+    }
+}
+
+/// Offsets of the bytes in pages that hold anything: flips in never-used space prove nothing.
+fn used_offsets(bytes: &[u8]) -> Vec<usize> {
+    const PAGE: usize = 4096;
+    bytes
+        .chunks(PAGE)
+        .enumerate()
+        .filter(|(_, page)| page.iter().any(|&b| b != 0))
+        .flat_map(|(index, page)| index * PAGE..index * PAGE + page.len())
+        // The magic bytes: changing them makes the file "not redb", tested elsewhere.
+        .filter(|&offset| offset >= 9)
+        .collect()
+}
+
+#[test]
+fn single_byte_flips_are_refused_or_harmless_never_a_panic_or_changed_evidence() {
+    // FLIPS and FLIP_SEED override the defaults, to search further or replay a failure.
+    let setting = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(default)
+    };
+    let flips = setting("FLIPS", 100);
+    let seed = setting("FLIP_SEED", 0xf11b);
+    let env = Env::new();
+    let db = hundred_samples(&env);
+    let pristine = std::fs::read(&db).unwrap();
+    let original = evidence(&db);
+    assert_eq!(original.export.lines().count(), 100);
+    let used = used_offsets(&pristine);
+    let mut random = Lcg(seed);
+    let (mut refused, mut harmless) = (0, 0);
+    for flip in 0..flips {
+        let offset = used[random.below(used.len() as u64) as usize];
+        let xor = 1 + random.below(255) as u8;
+        let mut damaged = pristine.clone();
+        damaged[offset] ^= xor;
+        std::fs::write(&db, &damaged).unwrap();
+        let what = format!("flip {flip} (byte {offset} ^ {xor:#04x})");
+        match assert_same_or_refused(&db, &original, &what) {
+            0 => harmless += 1,
+            _ => refused += 1,
+        }
+    }
+    eprintln!(
+        "{flips} single-byte flips (seed {seed}): {refused} refused by at least one command, {harmless} harmless to all; 0 panics, 0 changed evidence"
+    );
+    assert!(refused > 0, "some flips hit something that matters");
+}
+
+#[test]
+fn random_pages_behind_an_intact_header_are_refused_by_every_command() {
+    let env = Env::new();
+    let db = hundred_samples(&env);
+    let original = evidence(&db);
+    let mut bytes = std::fs::read(&db).unwrap();
+    let mut random = Lcg(0x7a9e);
+    for byte in bytes.iter_mut().skip(4096) {
+        *byte = random.below(256) as u8;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    assert_eq!(assert_same_or_refused(&db, &original, "random pages"), 4);
+}

@@ -1,11 +1,13 @@
 //! The compact, versioned byte form of a sample as it lies in the store.
 //!
-//! Layout of version 2: `version, kind, presence varint, fields…, checksum` where `kind` packs
-//! outcome and trigger and each bit of `presence` says whether an optional field follows, in
-//! field order. `checksum` is the CRC-32 (4 bytes, little-endian) of the sample's key (its time
-//! in ms), the record before it, and the bytes of the dictionary entries it refers to: a changed
-//! byte in the time, the record or its server or ISP is detected when the sample is read.
-//! Version 1 is the same without the checksum; such records (written before 0.2) still read.
+//! Layout of version 2: `version, kind, link varint, presence varint, fields…, checksum` where
+//! `kind` packs outcome and trigger and each bit of `presence` says whether an optional field
+//! follows, in field order. `link` is how many ms after the previous sample in the file this
+//! one lies (0: none before it), so that a scan can tell when the file's index skipped samples.
+//! `checksum` is the CRC-32 (4 bytes, little-endian) of the sample's key (its time in ms), the
+//! record before it, and the bytes of the dictionary entries it refers to: a changed byte in the
+//! time, the record or its server or ISP is detected when the sample is read. Version 1 is the
+//! same without link and checksum; such records (written before 0.2) still read.
 //! Decimal figures that are whole multiples of their unit (bytes/s, µs, 1e-6 of a ratio, ms of
 //! duration) are stored as varints; any other float falls back to its 8 raw bytes, so every
 //! value survives exactly. Server and ISP are references into the dictionary table, because
@@ -85,6 +87,17 @@ const OOKLA_RESULT_PREFIX: &str = "https://www.speedtest.net/result/c/";
 const URL_RAW: u8 = 0;
 const URL_OOKLA_UUID: u8 = 1;
 
+/// Where a record says the sample before it lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// A version 1 record: it does not say.
+    Unknown,
+    /// No sample before it.
+    First,
+    /// The sample before it has this key (ms).
+    After(u64),
+}
+
 /// References into the dictionary, resolved by the store before encoding.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct DictionaryRefs {
@@ -92,12 +105,19 @@ pub struct DictionaryRefs {
     pub isp: Option<u64>,
 }
 
-/// The record of `sample` (version 2), whose server and ISP are the dictionary entries `refs`
-/// with the stored bytes `entries` (server first), which the checksum covers.
-pub fn encode(sample: &Sample, refs: DictionaryRefs, entries: &[&[u8]]) -> Vec<u8> {
+/// The record of `sample` (version 2), which follows the sample with the key `previous`, and
+/// whose server and ISP are the dictionary entries `refs` with the stored bytes `entries`
+/// (server first), which the checksum covers.
+pub fn encode(
+    sample: &Sample,
+    previous: Option<u64>,
+    refs: DictionaryRefs,
+    entries: &[&[u8]],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     out.push(VERSION);
     out.push(outcome_code(sample.outcome) | trigger_code(sample.trigger) << 2);
+    put_link(&mut out, sample.time.as_millis(), previous);
     let floats = [
         (bit::DURATION, sample.duration_seconds, MILLIS),
         (bit::DOWNLOAD, sample.download_bytes_per_second, PER_SECOND),
@@ -172,6 +192,7 @@ pub struct Decoded<'a> {
     /// Version 2: the bytes the checksum covers (with the entries) and the checksum stored.
     /// `None` for a version 1 record, which has none.
     pub seal: Option<(&'a [u8], u32)>,
+    pub link: Link,
 }
 
 /// Reads a record; the caller verifies [`Decoded::seal`] once it has the entries.
@@ -195,6 +216,17 @@ pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError>
     let kind = input.byte()?;
     let outcome = outcome_from(kind & 0b11)?;
     let trigger = trigger_from(kind >> 2 & 0b11)?;
+    let link = match seal {
+        None => Link::Unknown,
+        Some(_) => match input.varint()? {
+            0 => Link::First,
+            gap => Link::After(
+                time.as_millis()
+                    .checked_sub(gap)
+                    .ok_or(DecodeError::Malformed)?,
+            ),
+        },
+    };
     let presence = u32::try_from(input.varint()?).map_err(|_| DecodeError::Malformed)?;
     let has = |flag: u32| presence & flag != 0;
     let mut float = |flag: u32, unit: f64| -> Result<Option<f64>, DecodeError> {
@@ -245,7 +277,50 @@ pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError>
     if !input.0.is_empty() {
         return Err(DecodeError::Malformed);
     }
-    Ok(Decoded { sample, refs, seal })
+    Ok(Decoded {
+        sample,
+        refs,
+        seal,
+        link,
+    })
+}
+
+/// The version 2 record `bytes` of the sample at `millis`, now following `previous`: the same
+/// fields and a new checksum. `entries` are the bytes of the dictionary entries it refers to;
+/// its checksum is verified first, so that damage is never sealed in. `None` for a version 1
+/// record, which has no link to change.
+pub fn relink(
+    millis: u64,
+    bytes: &[u8],
+    previous: Option<u64>,
+    entries: &[&[u8]],
+) -> Result<Option<Vec<u8>>, DecodeError> {
+    let decoded = decode(Timestamp::from_millis(millis), bytes)?;
+    let Some((body, stored)) = decoded.seal else {
+        return Ok(None);
+    };
+    if checksum(millis, body, entries.iter().copied()) != stored {
+        return Err(DecodeError::Checksum);
+    }
+    let mut input = Reader(body);
+    let head = input.take(2)?.to_vec();
+    input.varint()?;
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    out.extend_from_slice(&head);
+    put_link(&mut out, millis, previous);
+    out.extend_from_slice(input.0);
+    let sum = checksum(millis, &out, entries.iter().copied());
+    out.extend_from_slice(&sum.to_le_bytes());
+    Ok(Some(out))
+}
+
+/// The gap to the previous sample in ms, 0 when there is none (keys are distinct, so a real gap
+/// is never 0).
+fn put_link(out: &mut Vec<u8>, millis: u64, previous: Option<u64>) {
+    put_varint(
+        out,
+        previous.map_or(0, |previous| millis.saturating_sub(previous).max(1)),
+    );
 }
 
 fn outcome_code(outcome: Outcome) -> u8 {
@@ -450,7 +525,7 @@ mod tests {
     use super::*;
 
     fn round_trip(sample: &Sample) -> Sample {
-        let bytes = encode(sample, DictionaryRefs::default(), &[]);
+        let bytes = encode(sample, None, DictionaryRefs::default(), &[]);
         decode(sample.time, &bytes).unwrap().sample
     }
 
@@ -476,7 +551,7 @@ mod tests {
             server: Some(3),
             isp: Some(4),
         };
-        let bytes = encode(&sample, refs, &[b"server", b"isp"]);
+        let bytes = encode(&sample, Some(0), refs, &[b"server", b"isp"]);
         assert!(bytes.len() <= 68, "{} bytes", bytes.len());
         let decoded = decode(sample.time, &bytes).unwrap();
         assert_eq!(decoded.sample, sample);
@@ -547,7 +622,7 @@ mod tests {
             FailureReason::Exit,
             "x",
         );
-        let bytes = encode(&sample, DictionaryRefs::default(), &[]);
+        let bytes = encode(&sample, None, DictionaryRefs::default(), &[]);
         for cut in 0..bytes.len() {
             let verified =
                 decode(sample.time, &bytes[..cut]).and_then(|d| verify(sample.time, &d, &[]));
@@ -584,7 +659,7 @@ mod tests {
             isp: Some(4),
         };
         let (server, isp) = (b"server bytes".to_vec(), b"isp".to_vec());
-        let bytes = encode(&sample, refs, &[&server, &isp]);
+        let bytes = encode(&sample, Some(1_795_546_000_000), refs, &[&server, &isp]);
         let read = |time: Timestamp, bytes: &[u8], server: &[u8], isp: &[u8]| {
             decode(time, bytes).and_then(|d| verify(time, &d, &[server, isp]).map(|()| d.sample))
         };
@@ -629,11 +704,38 @@ mod tests {
             FailureReason::Exit,
             "x",
         );
-        let mut bytes = encode(&sample, DictionaryRefs::default(), &[]);
+        let mut bytes = encode(&sample, None, DictionaryRefs::default(), &[]);
         bytes.truncate(bytes.len() - CHECKSUM_BYTES);
         bytes[0] = VERSION_UNCHECKED;
+        bytes.remove(2); // the link
         let decoded = decode(sample.time, &bytes).unwrap();
         assert_eq!(decoded.seal, None);
+        assert_eq!(decoded.link, Link::Unknown);
         assert_eq!(decoded.sample, sample);
+    }
+
+    #[test]
+    fn relinking_keeps_the_fields_and_reseals() {
+        let sample = Sample::failure(
+            Timestamp::from_millis(1_000),
+            Trigger::Manual,
+            FailureReason::Exit,
+            "x",
+        );
+        let bytes = encode(&sample, Some(400), DictionaryRefs::default(), &[]);
+        assert_eq!(decode(sample.time, &bytes).unwrap().link, Link::After(400));
+        let moved = relink(1_000, &bytes, Some(900), &[]).unwrap().unwrap();
+        let decoded = decode(sample.time, &moved).unwrap();
+        assert_eq!(decoded.link, Link::After(900));
+        assert_eq!(decoded.sample, sample);
+        assert_eq!(verify(sample.time, &decoded, &[]), Ok(()));
+        let first = relink(1_000, &moved, None, &[]).unwrap().unwrap();
+        assert_eq!(decode(sample.time, &first).unwrap().link, Link::First);
+        let mut damaged = bytes.clone();
+        damaged[4] ^= 1;
+        assert!(
+            relink(1_000, &damaged, None, &[]).is_err(),
+            "damage is never resealed"
+        );
     }
 }

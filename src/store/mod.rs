@@ -2,6 +2,7 @@
 
 mod codec;
 mod dictionary;
+mod guard;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -17,6 +18,7 @@ use redb::{
 };
 
 pub use codec::DecodeError;
+use codec::Link;
 use dictionary::Entry;
 
 use crate::sample::Sample;
@@ -101,6 +103,10 @@ impl Store {
     /// Opens the database for writing, creating it if the file does not exist or is empty.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         refuse_foreign_file(path)?;
+        guard::engine(|| Store::open_writable(path)).unwrap_or_else(|said| Err(stopped(path, said)))
+    }
+
+    fn open_writable(path: &Path) -> Result<Self, StoreError> {
         let store = Store::with_handle(path, Handle::Writer(open_writer(path)?));
         // Create the tables in a new file, so readers never meet one without them; an existing
         // file is not written to at start-up (a commit costs an fsync).
@@ -120,6 +126,10 @@ impl Store {
             return Err(StoreError::Missing { path: path.into() });
         }
         refuse_foreign_file(path)?;
+        guard::engine(|| Store::open_reader(path)).unwrap_or_else(|said| Err(stopped(path, said)))
+    }
+
+    fn open_reader(path: &Path) -> Result<Self, StoreError> {
         let open = || {
             redb::Builder::new()
                 .set_cache_size(CACHE_BYTES)
@@ -155,6 +165,10 @@ impl Store {
     /// Stores a new sample durably and returns it as stored: if another sample already has its
     /// millisecond (a clock stepped back), it moves to the next free one.
     pub fn append(&self, sample: &Sample) -> Result<Sample, StoreError> {
+        self.guarded(|| self.append_unguarded(sample))
+    }
+
+    fn append_unguarded(&self, sample: &Sample) -> Result<Sample, StoreError> {
         self.write(|txn| {
             let mut tables = Tables::open(txn).map_err(|e| self.redb(e))?;
             let mut key = sample.time.as_millis();
@@ -165,7 +179,7 @@ impl Store {
                 time: Timestamp::from_millis(key),
                 ..sample.clone()
             };
-            tables.insert(&stored).map_err(|e| self.redb(e))?;
+            tables.insert(self, &stored)?;
             Ok(stored)
         })
     }
@@ -177,18 +191,21 @@ impl Store {
         &self,
         samples: impl IntoIterator<Item = Result<Sample, E>>,
     ) -> Result<u64, E> {
-        self.write(|txn| {
-            let mut tables = Tables::open(txn).map_err(|e| self.redb(e))?;
-            let mut added = 0;
-            for sample in samples {
-                let sample = sample?;
-                let taken = tables.samples.get(sample.time.as_millis());
-                if taken.map_err(|e| self.redb(e))?.is_none() {
-                    tables.insert(&sample).map_err(|e| self.redb(e))?;
-                    added += 1;
+        let mut samples = samples.into_iter();
+        self.guarded(|| {
+            self.write(|txn| {
+                let mut tables = Tables::open(txn).map_err(|e| self.redb(e))?;
+                let mut added = 0;
+                while let Some(sample) = guard::caller(|| samples.next()) {
+                    let sample = sample?;
+                    let taken = tables.samples.get(sample.time.as_millis());
+                    if taken.map_err(|e| self.redb(e))?.is_none() {
+                        tables.insert(self, &sample)?;
+                        added += 1;
+                    }
                 }
-            }
-            Ok(added)
+                Ok(added)
+            })
         })
     }
 
@@ -204,6 +221,16 @@ impl Store {
         if from >= to {
             return Ok(());
         }
+        self.guarded(|| self.scan_unguarded(from, to, order, &mut visit))
+    }
+
+    fn scan_unguarded<E: From<StoreError>>(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        order: Order,
+        visit: &mut impl FnMut(Sample) -> Result<ControlFlow<()>, E>,
+    ) -> Result<(), E> {
         let txn = self.begin_read()?;
         let Some(samples) = self.open_samples(&txn)? else {
             return Ok(());
@@ -215,14 +242,108 @@ impl Store {
             Order::OldestFirst => Box::new(range),
             Order::NewestFirst => Box::new(range.rev()),
         };
+        // Each record names the sample before it: consecutive samples must agree, and so must
+        // the ends of the range, or the file's index skipped some (a damaged branch page).
+        let from = from.as_millis();
+        let end = |newest| self.check_end(&txn, &samples, from, to.as_millis(), newest);
+        let mut last: Option<(u64, Link)> = None;
         for entry in entries {
             let (key, value) = entry.map_err(|e| self.redb(e))?;
-            let sample = self.decode(&txn, key.value(), value.value())?;
-            if visit(sample)?.is_break() {
-                break;
+            let key = key.value();
+            let (sample, link) = self.decode(&txn, key, value.value())?;
+            match (order, last) {
+                (Order::OldestFirst, None) => self.linked_first(from, key, link)?,
+                (Order::OldestFirst, Some((earlier, _))) => self.linked(earlier, key, link)?,
+                (Order::NewestFirst, None) => end(Some(key))?,
+                (Order::NewestFirst, Some((later, later_link))) => {
+                    self.linked(key, later, later_link)?;
+                }
+            }
+            last = Some((key, link));
+            if guard::caller(|| visit(sample))?.is_break() {
+                return Ok(());
             }
         }
+        match (order, last) {
+            (Order::OldestFirst, last) => end(last.map(|(key, _)| key))?,
+            (Order::NewestFirst, Some((earliest, link))) => {
+                self.linked_first(from, earliest, link)?;
+            }
+            (Order::NewestFirst, None) => end(None)?,
+        }
         Ok(())
+    }
+
+    /// Checks the end of a range `from..to` whose newest sample was `newest`: the first sample
+    /// at or after `to` must follow it, or when there is none, it must be the table's last.
+    fn check_end(
+        &self,
+        txn: &ReadTransaction,
+        samples: &redb::ReadOnlyTable<u64, &'static [u8]>,
+        from: u64,
+        to: u64,
+        newest: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let next = samples.range(to..).map_err(|e| self.redb(e))?.next();
+        if let Some(entry) = next {
+            let (key, value) = entry.map_err(|e| self.redb(e))?;
+            let (_, link) = self.decode(txn, key.value(), value.value())?;
+            return match newest {
+                Some(newest) => self.linked(newest, key.value(), link),
+                None => self.linked_first(from, key.value(), link),
+            };
+        }
+        let Some((last, _)) = samples.last().map_err(|e| self.redb(e))? else {
+            return Ok(());
+        };
+        let last = last.value();
+        if newest.map_or(last < from, |newest| newest == last) {
+            Ok(())
+        } else {
+            Err(self.corrupt(format!(
+                "its index does not lead to its newest sample, at {}",
+                sample_time(Timestamp::from_millis(last))
+            )))
+        }
+    }
+
+    /// Checks that the sample at `later`, whose record says `link`, directly follows the one
+    /// at `earlier`.
+    fn linked(&self, earlier: u64, later: u64, link: Link) -> Result<(), StoreError> {
+        match link {
+            Link::Unknown => Ok(()),
+            Link::After(previous) if previous == earlier => Ok(()),
+            Link::After(previous) if previous > earlier => Err(self.skipped(previous, later)),
+            _ => Err(self.corrupt(format!(
+                "the sample at {} does not name the sample at {} as the one before it",
+                sample_time(Timestamp::from_millis(later)),
+                sample_time(Timestamp::from_millis(earlier))
+            ))),
+        }
+    }
+
+    /// Checks that no sample at or after `from` comes before the sample at `key`, the first
+    /// the index gave from there.
+    fn linked_first(&self, from: u64, key: u64, link: Link) -> Result<(), StoreError> {
+        match link {
+            Link::After(previous) if previous >= from => Err(self.skipped(previous, key)),
+            _ => Ok(()),
+        }
+    }
+
+    fn skipped(&self, missing: u64, follower: u64) -> StoreError {
+        self.corrupt(format!(
+            "its index skips the sample at {}, which the sample at {} follows",
+            sample_time(Timestamp::from_millis(missing)),
+            sample_time(Timestamp::from_millis(follower))
+        ))
+    }
+
+    fn corrupt(&self, detail: String) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            detail,
+        }
     }
 
     /// Calls `visit` on each sample with `from <= time < to`, oldest first.
@@ -271,6 +392,10 @@ impl Store {
 
     /// The newest sample, if any.
     pub fn latest(&self) -> Result<Option<Sample>, StoreError> {
+        self.guarded(|| self.latest_unguarded())
+    }
+
+    fn latest_unguarded(&self) -> Result<Option<Sample>, StoreError> {
         let txn = self.begin_read()?;
         let Some(samples) = self.open_samples(&txn)? else {
             return Ok(None);
@@ -278,7 +403,8 @@ impl Store {
         let Some((key, value)) = samples.last().map_err(|e| self.redb(e))? else {
             return Ok(None);
         };
-        self.decode(&txn, key.value(), value.value()).map(Some)
+        self.decode(&txn, key.value(), value.value())
+            .map(|(sample, _)| Some(sample))
     }
 
     /// The newest successful sample: read backwards from the end, so it costs as many reads as
@@ -300,6 +426,14 @@ impl Store {
     /// returns how many went; retention calls it until fewer than `batch` go, so no single
     /// transaction grows with the backlog.
     pub fn delete_before(&self, cutoff: Timestamp, batch: usize) -> Result<usize, StoreError> {
+        self.guarded(|| self.delete_before_unguarded(cutoff, batch))
+    }
+
+    fn delete_before_unguarded(
+        &self,
+        cutoff: Timestamp,
+        batch: usize,
+    ) -> Result<usize, StoreError> {
         self.write(|txn| {
             let mut tables = Tables::open(txn).map_err(|e| self.redb(e))?;
             let mut keys = Vec::with_capacity(batch);
@@ -316,21 +450,48 @@ impl Store {
             for key in &keys {
                 tables.samples.remove(key).map_err(|e| self.redb(e))?;
             }
+            // The new oldest sample has none before it now.
+            if !keys.is_empty() {
+                let first = tables.samples.first().map_err(|e| self.redb(e))?;
+                if let Some((key, value)) = first.map(|(k, v)| (k.value(), v.value().to_vec())) {
+                    tables.relink(self, key, &value, None)?;
+                }
+            }
             Ok::<_, StoreError>(keys.len())
         })
     }
 
     /// How many samples are stored, without reading them.
     pub fn len(&self) -> Result<u64, StoreError> {
-        let txn = self.begin_read()?;
-        match self.open_samples(&txn)? {
-            Some(samples) => samples.len().map_err(|e| self.redb(e)),
-            None => Ok(0),
-        }
+        self.guarded(|| {
+            let txn = self.begin_read()?;
+            match self.open_samples(&txn)? {
+                Some(samples) => samples.len().map_err(|e| self.redb(e)),
+                None => Ok(0),
+            }
+        })
     }
 
     pub fn is_empty(&self) -> Result<bool, StoreError> {
         self.len().map(|len| len == 0)
+    }
+
+    /// Runs `work`, which calls into redb, turning a panic of redb into a "damaged" error. A
+    /// writer is closed after one (the next use reopens the file), as its state is unknown.
+    fn guarded<T, E: From<StoreError>>(&self, work: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        match guard::engine(work) {
+            Ok(result) => result,
+            Err(said) => {
+                tracing::debug!(db = %self.path.display(), %said, "the storage engine panicked");
+                let mut handle = self.handle.write().unwrap_or_else(PoisonError::into_inner);
+                if matches!(*handle, Handle::Writer(_)) {
+                    let old = std::mem::replace(&mut *handle, Handle::Closed);
+                    // Closing may meet the damage again; that is already being reported.
+                    let _ = guard::engine(move || drop(old));
+                }
+                Err(stopped(&self.path, said).into())
+            }
+        }
     }
 
     /// Runs `work` in a write transaction and commits it durably; an error abandons it.
@@ -413,12 +574,14 @@ impl Store {
         }
     }
 
+    /// The sample stored at `millis` as `bytes`, checked against its checksum, and where its
+    /// record says the sample before it lies.
     fn decode(
         &self,
         txn: &ReadTransaction,
         millis: u64,
         bytes: &[u8],
-    ) -> Result<Sample, StoreError> {
+    ) -> Result<(Sample, Link), StoreError> {
         let time = Timestamp::from_millis(millis);
         let broken = |cause| StoreError::Decode {
             path: self.path.clone(),
@@ -442,7 +605,7 @@ impl Store {
         if let Some((entry, _)) = isp {
             sample.isp = Some(entry.isp().map_err(broken)?);
         }
-        Ok(sample)
+        Ok((sample, decoded.link))
     }
 
     fn resolve(
@@ -500,6 +663,29 @@ impl Store {
     }
 }
 
+impl Drop for Store {
+    /// Closes the file; redb's own close reads the file too, so it is guarded like every use.
+    fn drop(&mut self) {
+        let handle = std::mem::replace(
+            self.handle
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner),
+            Handle::Closed,
+        );
+        if let Err(said) = guard::engine(move || drop(handle)) {
+            tracing::error!(db = %self.path.display(), %said, "closing the database failed");
+        }
+    }
+}
+
+/// The error that replaces a panic of the storage engine on this file.
+fn stopped(path: &Path, said: String) -> StoreError {
+    StoreError::Corrupt {
+        path: path.into(),
+        detail: format!("the storage engine stopped on it: {said}"),
+    }
+}
+
 /// The tables a write transaction changes, opened once for all its samples.
 struct Tables<'txn> {
     samples: Table<'txn, u64, &'static [u8]>,
@@ -516,12 +702,69 @@ impl<'txn> Tables<'txn> {
         })
     }
 
-    fn insert(&mut self, sample: &Sample) -> Result<(), redb::Error> {
-        let interned = dictionary::intern(&mut self.dictionary, &mut self.index, sample)?;
+    /// Stores `sample` at its time, linked to the sample before it; the sample after it, if
+    /// any, is relinked to it.
+    fn insert(&mut self, store: &Store, sample: &Sample) -> Result<(), StoreError> {
+        let redb = |err: redb::StorageError| store.redb(err);
+        let key = sample.time.as_millis();
+        let previous = match self.samples.range(..key).map_err(redb)?.next_back() {
+            Some(entry) => Some(entry.map_err(redb)?.0.value()),
+            None => None,
+        };
+        let interned = dictionary::intern(&mut self.dictionary, &mut self.index, sample)
+            .map_err(|e| store.redb(e))?;
         let entries: Vec<&[u8]> = interned.entries.iter().map(Vec::as_slice).collect();
-        let value = codec::encode(sample, interned.refs, &entries);
-        self.samples
-            .insert(sample.time.as_millis(), value.as_slice())?;
+        let value = codec::encode(sample, previous, interned.refs, &entries);
+        self.samples.insert(key, value.as_slice()).map_err(redb)?;
+        let next = match self
+            .samples
+            .range(key.saturating_add(1)..)
+            .map_err(redb)?
+            .next()
+        {
+            Some(entry) => {
+                let (next, bytes) = entry.map_err(redb)?;
+                Some((next.value(), bytes.value().to_vec()))
+            }
+            None => None,
+        };
+        if let Some((next, bytes)) = next {
+            self.relink(store, next, &bytes, Some(key))?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the record `bytes` of the sample at `key` to follow `previous`, after checking
+    /// it: damage is reported, never sealed in.
+    fn relink(
+        &mut self,
+        store: &Store,
+        key: u64,
+        bytes: &[u8],
+        previous: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let time = Timestamp::from_millis(key);
+        let broken = |cause| StoreError::Decode {
+            path: store.path.clone(),
+            time,
+            cause,
+        };
+        let decoded = codec::decode(time, bytes).map_err(broken)?;
+        let mut entries = Vec::new();
+        for id in [decoded.refs.server, decoded.refs.isp]
+            .into_iter()
+            .flatten()
+        {
+            let entry = self.dictionary.get(id).map_err(|e| store.redb(e))?;
+            let entry = entry.ok_or_else(|| broken(DecodeError::MissingDictionaryEntry(id)))?;
+            entries.push(entry.value().to_vec());
+        }
+        let entries: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+        if let Some(value) = codec::relink(key, bytes, previous, &entries).map_err(broken)? {
+            self.samples
+                .insert(key, value.as_slice())
+                .map_err(|e| store.redb(e))?;
+        }
         Ok(())
     }
 }
