@@ -23,6 +23,8 @@ use crate::units::DataVolume;
 /// How often retention looks for samples to delete, and how many go per transaction.
 const RETENTION_PERIOD: Duration = Duration::from_secs(60 * 60);
 const RETENTION_BATCH: usize = 10_000;
+/// How often the service looks whether the file at `--db` is still the file it has open.
+const FILE_CHECK_PERIOD: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
@@ -94,6 +96,7 @@ pub async fn run(
     tokio::select! {
         () = tests => {}
         () = retention(&state, config.retention) => {}
+        () = watch_file(&state) => {}
         () = shutdown => tracing::info!("shutting down"),
     }
     // The scheduler future is gone now, and with it a running test's process group.
@@ -197,6 +200,17 @@ async fn retention(state: &AppState, keep: Option<Duration>) {
             Ok(Err(err)) => tracing::error!(%err, "retention could not delete old samples"),
             Err(err) => tracing::error!(%err, "the retention task failed"),
         }
+    }
+}
+
+/// Looks every few seconds whether the file at `--db` is still the one open, so that the log
+/// says when it was deleted or replaced even while nothing else asks; never returns.
+async fn watch_file(state: &AppState) {
+    let mut ticks = tokio::time::interval(FILE_CHECK_PERIOD);
+    loop {
+        ticks.tick().await;
+        // Logged by the store on each change; the result itself is for /healthz.
+        let _ = state.store.check_file();
     }
 }
 

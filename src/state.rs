@@ -114,6 +114,12 @@ impl AppState {
                 }
                 // Logged last: whoever reads the log line finds the run published everywhere.
                 log_run(&stored);
+                // Stored, but in a file deleted or replaced since it was opened: counted and
+                // said with every sample, as nothing of it will be at --db.
+                if let Err(err) = self.store.check_file() {
+                    self.metrics.store_error();
+                    tracing::error!(time = %stored.time, %err, "the sample was stored in the open file, which is no longer the file at --db");
+                }
             }
             Ok(Err(err)) => {
                 self.metrics.store_error();

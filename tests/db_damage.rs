@@ -172,17 +172,29 @@ fn serve_evidence(db: &Path, what: &str) -> Option<String> {
             break after.split_whitespace().next().unwrap().to_owned();
         }
     };
-    let page = common::request(&address, "GET", "/api/v1/samples?limit=10000");
-    let health = common::request(&address, "GET", "/healthz");
+    // It binds before it reads the store, so it may refuse the file just after this line.
+    let answers =
+        common::try_request(&address, "GET", "/api/v1/samples?limit=10000").and_then(|page| {
+            common::try_request(&address, "GET", "/healthz").map(|health| (page, health))
+        });
+    common::signal(child.id(), libc::SIGTERM);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut log, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let Ok((page, health)) = answers else {
+        assert_eq!(
+            status.code(),
+            Some(1),
+            "{what}: serve ended with:\n{seen}{rest}"
+        );
+        assert_damaged_message(db, what, rest.trim_end());
+        return None;
+    };
+    seen.push_str(&rest);
     assert!(
         matches!(health.status, 200 | 503),
         "{what}: /healthz {health:?}"
     );
-    common::signal(child.id(), libc::SIGTERM);
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut log, &mut rest).unwrap();
-    seen.push_str(&rest);
-    let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{what}: serve's exit; log:\n{seen}");
     assert!(
         !seen.contains("panicked"),
@@ -280,7 +292,7 @@ fn single_byte_flips_are_refused_or_harmless_never_a_panic_or_changed_evidence()
             .and_then(|value| value.parse().ok())
             .unwrap_or(default)
     };
-    let flips = setting("FLIPS", 100);
+    let flips = setting("FLIPS", 200);
     let seed = setting("FLIP_SEED", 0xf11b);
     let env = Env::new();
     let db = hundred_samples(&env);
@@ -297,6 +309,10 @@ fn single_byte_flips_are_refused_or_harmless_never_a_panic_or_changed_evidence()
         damaged[offset] ^= xor;
         std::fs::write(&db, &damaged).unwrap();
         let what = format!("flip {flip} (byte {offset} ^ {xor:#04x})");
+        if std::env::var_os("FLIP_TRACE").is_some() {
+            eprintln!("{what}");
+            std::fs::write(format!("/tmp/flip-{flip}.redb"), &damaged).unwrap();
+        }
         match assert_same_or_refused(&db, &original, &what) {
             0 => harmless += 1,
             _ => refused += 1,
@@ -320,4 +336,74 @@ fn random_pages_behind_an_intact_header_are_refused_by_every_command() {
     }
     std::fs::write(&db, &bytes).unwrap();
     assert_eq!(assert_same_or_refused(&db, &original, "random pages"), 4);
+}
+
+const CHANGE_LOGGED: &str = "the database file at --db is no longer the file this service has open";
+
+/// `serve` on the file, testing every 100 ms until it has stored a sample.
+fn serving(env: &Env) -> common::Server {
+    let mut server =
+        common::Server::start(env.serve("ok-1.2-pretty", "replay", &["--interval", "100ms"]));
+    server.wait_for_log("test succeeded");
+    assert_eq!(server.get("/healthz").status, 200);
+    server
+}
+
+/// `/healthz` answers 503 with JSON naming what happened, on every request; the log says it
+/// once, and says with each later sample that it is not in the file at --db.
+fn assert_noticed(mut server: common::Server, says: &str) {
+    for _ in 0..3 {
+        let health = server.get("/healthz");
+        assert_eq!(health.status, 503, "{}", health.body);
+        let error = health.json()["error"].as_str().unwrap().to_owned();
+        assert!(error.contains(says), "{error}");
+    }
+    server.wait_for_log(CHANGE_LOGGED);
+    let stored = server.wait_for_log("which is no longer the file at --db");
+    assert!(stored.contains(says), "{stored}");
+    let log = server.assert_clean_exit();
+    let changes = log
+        .iter()
+        .filter(|line| line.contains(CHANGE_LOGGED))
+        .count();
+    assert_eq!(
+        changes,
+        1,
+        "one log line per change, not per request:\n{}",
+        log.join("\n")
+    );
+}
+
+#[test]
+fn deleting_the_file_under_serve_is_noticed_and_logged_once() {
+    let env = Env::new();
+    let server = serving(&env);
+    std::fs::remove_file(env.db()).unwrap();
+    assert_noticed(server, "was deleted or moved away while in use");
+}
+
+#[test]
+fn replacing_the_file_under_serve_is_noticed_and_logged_once() {
+    let env = Env::new();
+    let server = serving(&env);
+    // An older copy, as `mv backup.redb samples.redb` would put in its place.
+    let backup = env.path("backup.redb");
+    let mut copy = common::command(&["import", "--db", backup.to_str().unwrap(), "-"]);
+    let status = copy.stdin(std::process::Stdio::null()).status().unwrap();
+    assert!(status.success());
+    std::fs::rename(&backup, env.db()).unwrap();
+    assert_noticed(server, "was replaced by another file while in use");
+}
+
+#[test]
+fn a_file_moved_away_and_back_is_healthy_again() {
+    let env = Env::new();
+    let mut server = serving(&env);
+    let aside = env.path("aside.redb");
+    std::fs::rename(env.db(), &aside).unwrap();
+    assert_eq!(server.get("/healthz").status, 503);
+    std::fs::rename(&aside, env.db()).unwrap();
+    assert_eq!(server.get("/healthz").status, 200);
+    server.wait_for_log("is again the file this service has open");
+    server.assert_clean_exit();
 }

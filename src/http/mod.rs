@@ -236,6 +236,11 @@ impl Route {
                     .get_or_make(generation, || to_json(&compat::graph(&state.store, now)?))?,
             ),
             Route::Health => {
+                // Not store_failed: the store logs a change of file once, not per request.
+                state
+                    .store
+                    .check_file()
+                    .map_err(|err| HttpError::unavailable(err.to_string()))?;
                 let samples = state.store.len().map_err(compat::store_failed)?;
                 json(
                     StatusCode::OK,

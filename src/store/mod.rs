@@ -9,12 +9,13 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use redb::{
     ConcurrencyMode, Database, DatabaseError, Durability, ReadOnlyDatabase, ReadTransaction,
     ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableError,
-    WriteTransaction,
+    TableHandle, WriteTransaction,
 };
 
 pub use codec::DecodeError;
@@ -65,6 +66,14 @@ pub enum StoreError {
     #[error("database {path}: {cause}")]
     Redb { path: PathBuf, cause: redb::Error },
     #[error(
+        "database {path} was deleted or moved away while in use: samples stored since then are only in the file this process has open, and are lost when it stops; put the file back, or restart to create a new one"
+    )]
+    Gone { path: PathBuf },
+    #[error(
+        "database {path} was replaced by another file while in use: this process still stores samples in the file it opened, which is no longer at that path; restart to use the new file"
+    )]
+    Replaced { path: PathBuf },
+    #[error(
         "database {path} is damaged (the sample at {}: {cause}); it was left as it is: restore it from a backup or an export, or pass another --db",
         sample_time(*.time)
     )]
@@ -90,10 +99,37 @@ pub enum Order {
     NewestFirst,
 }
 
+/// Which file a path named: device and inode number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId {
+    device: u64,
+    inode: u64,
+}
+
+impl FileId {
+    /// The file at `path` now; `None` when there is none.
+    fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|meta| FileId {
+            device: meta.dev(),
+            inode: meta.ino(),
+        })
+    }
+}
+
+/// What the last [`Store::check_file`] found, so that each change is logged once.
+const FILE_IN_PLACE: u8 = 0;
+const FILE_GONE: u8 = 1;
+const FILE_REPLACED: u8 = 2;
+
 /// An open database. Writers are exclusive; read-only handles may follow a writer's commits.
 pub struct Store {
     path: PathBuf,
     handle: RwLock<Handle>,
+    /// The file opened, as found at `path` right after opening it.
+    opened: RwLock<Option<FileId>>,
+    /// What the last check of the path found (`FILE_*`).
+    file_state: AtomicU8,
     /// Dictionary entries already read, with their stored bytes: they never change once
     /// written (a changed one fails the checksum of every version 2 sample referring to it).
     dictionary: RwLock<HashMap<u64, (Entry, Arc<[u8]>)>>,
@@ -154,6 +190,8 @@ impl Store {
         Store {
             path: path.into(),
             handle: RwLock::new(handle),
+            opened: RwLock::new(FileId::of(path)),
+            file_state: AtomicU8::new(FILE_IN_PLACE),
             dictionary: RwLock::new(HashMap::new()),
         }
     }
@@ -476,6 +514,44 @@ impl Store {
         self.len().map(|len| len == 0)
     }
 
+    /// Whether the file at the path is still the file this store has open (same device and
+    /// inode as right after opening): `Gone` when it was deleted or moved away, `Replaced` when
+    /// another file took its place. Each change is logged once, as an error when the file
+    /// leaves and as a notice when it is back.
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        let opened = *self.opened.read().unwrap_or_else(PoisonError::into_inner);
+        let now = FileId::of(&self.path);
+        let (state, result) = match now {
+            _ if now == opened => (FILE_IN_PLACE, Ok(())),
+            None => (
+                FILE_GONE,
+                Err(StoreError::Gone {
+                    path: self.path.clone(),
+                }),
+            ),
+            Some(_) => (
+                FILE_REPLACED,
+                Err(StoreError::Replaced {
+                    path: self.path.clone(),
+                }),
+            ),
+        };
+        if self.file_state.swap(state, Ordering::AcqRel) != state {
+            match &result {
+                Err(err) => tracing::error!(
+                    db = %self.path.display(),
+                    %err,
+                    "the database file at --db is no longer the file this service has open"
+                ),
+                Ok(()) => tracing::info!(
+                    db = %self.path.display(),
+                    "the database file at --db is again the file this service has open"
+                ),
+            }
+        }
+        result
+    }
+
     /// Runs `work`, which calls into redb, turning a panic of redb into a "damaged" error. A
     /// writer is closed after one (the next use reopens the file), as its state is unknown.
     fn guarded<T, E: From<StoreError>>(&self, work: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
@@ -542,6 +618,8 @@ impl Store {
             let mut handle = self.handle.write().unwrap_or_else(PoisonError::into_inner);
             if matches!(*handle, Handle::Closed) {
                 *handle = Handle::Writer(open_writer(&self.path)?);
+                *self.opened.write().unwrap_or_else(PoisonError::into_inner) =
+                    FileId::of(&self.path);
                 tracing::info!(db = %self.path.display(), "database reopened after an I/O error");
             }
         }
@@ -569,7 +647,19 @@ impl Store {
     ) -> Result<Option<redb::ReadOnlyTable<u64, &'static [u8]>>, StoreError> {
         match txn.open_table(SAMPLES) {
             Ok(table) => Ok(Some(table)),
-            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(TableError::TableDoesNotExist(_)) => {
+                // The tables are created together: others without this one is damage, not an
+                // empty store.
+                let mut tables = txn.list_tables().map_err(|e| self.redb(e))?;
+                match tables.next() {
+                    None => Ok(None),
+                    Some(other) => Err(self.corrupt(format!(
+                        "it has the table {} but not {}",
+                        other.name(),
+                        SAMPLES.name()
+                    ))),
+                }
+            }
             Err(err) => Err(self.redb(err)),
         }
     }
@@ -648,6 +738,16 @@ impl Store {
             redb::Error::Corrupted(detail) => StoreError::Corrupt {
                 path: self.path.clone(),
                 detail,
+            },
+            // This program creates its tables with these types and never changes them: a file
+            // that says otherwise was changed by something else.
+            damaged @ (redb::Error::TableTypeMismatch { .. }
+            | redb::Error::TableIsMultimap(_)
+            | redb::Error::TableIsNotMultimap(_)
+            | redb::Error::TypeDefinitionChanged { .. }
+            | redb::Error::UpgradeRequired(_)) => StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: damaged.to_string(),
             },
             redb::Error::Io(cause) if cause.kind() == io::ErrorKind::UnexpectedEof => {
                 StoreError::Corrupt {
