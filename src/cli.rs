@@ -60,6 +60,8 @@ pub enum Command {
     /// Samples whose time is already stored are skipped, so importing twice adds nothing.
     /// A malformed line aborts the import and nothing from the file is stored.
     Import(ImportArgs),
+    /// Check the database file for damage, or compact it; no other process may have it open.
+    Db(DbArgs),
 }
 
 #[derive(Debug, Args)]
@@ -292,6 +294,40 @@ pub struct ImportArgs {
     /// The JSON-lines file to read, or - for standard input
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    #[command(subcommand)]
+    pub command: DbCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Verify every sample (checksum and place in the file), every server and ISP entry, and
+    /// redb's own pages; print each damaged sample by its time.
+    ///
+    /// Never changes the file. Exit status: 0 when nothing is damaged, 2 when something is,
+    /// 1 when the file cannot be checked (missing, in use by another process, not a database).
+    Check(ExistingDbArgs),
+    /// Give back the space of deleted samples: the file never shrinks by itself, so after
+    /// retention deleted most of it, this rewrites it to the size of what is left.
+    ///
+    /// Checks the file first and refuses a damaged one. Exit status: 0 when compacted, 1 when
+    /// not (missing, in use by another process, damaged).
+    Compact(ExistingDbArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExistingDbArgs {
+    /// The redb database file holding the samples (must exist)
+    #[arg(
+        long,
+        env = "INTERNET_MONITOR_DB",
+        value_name = "PATH",
+        default_value = "internet-monitor.redb"
+    )]
+    pub db: PathBuf,
 }
 
 fn ratio(text: &str) -> Result<f64, String> {

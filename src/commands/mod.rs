@@ -1,5 +1,6 @@
 //! What each sub-command does, from parsed flags to exit status; errors stop here as `anyhow`.
 
+mod db;
 mod run_once;
 mod serve;
 mod transfer;
@@ -26,6 +27,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Export(args) => transfer::export(&args),
         Command::Report(args) => report(&args),
         Command::Import(args) => transfer::import(&args),
+        Command::Db(args) => db::run(&args),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The redb file that keeps every sample, keyed by start time in milliseconds.
 
+mod check;
 mod codec;
 mod dictionary;
 mod guard;
@@ -18,6 +19,7 @@ use redb::{
     TableHandle, WriteTransaction,
 };
 
+pub use check::{CheckReport, Compacted};
 pub use codec::DecodeError;
 use codec::Link;
 use dictionary::Entry;
@@ -99,6 +101,9 @@ pub enum Order {
     NewestFirst,
 }
 
+/// A dictionary entry and its stored bytes, which the checksums of samples cover.
+type Resolved = (Entry, Arc<[u8]>);
+
 /// Which file a path named: device and inode number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FileId {
@@ -132,7 +137,7 @@ pub struct Store {
     file_state: AtomicU8,
     /// Dictionary entries already read, with their stored bytes: they never change once
     /// written (a changed one fails the checksum of every version 2 sample referring to it).
-    dictionary: RwLock<HashMap<u64, (Entry, Arc<[u8]>)>>,
+    dictionary: RwLock<HashMap<u64, Resolved>>,
 }
 
 impl Store {
@@ -703,7 +708,7 @@ impl Store {
         txn: &ReadTransaction,
         id: u64,
         time: Timestamp,
-    ) -> Result<(Entry, Arc<[u8]>), StoreError> {
+    ) -> Result<Resolved, StoreError> {
         if let Some(entry) = self.cached(id) {
             return Ok(entry);
         }
@@ -729,7 +734,7 @@ impl Store {
         Ok((entry, raw))
     }
 
-    fn cached(&self, id: u64) -> Option<(Entry, Arc<[u8]>)> {
+    fn cached(&self, id: u64) -> Option<Resolved> {
         self.dictionary.read().ok()?.get(&id).cloned()
     }
 

@@ -1,0 +1,81 @@
+//! `db check` and `db compact`: maintenance of the database file, with no other process on it.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::write_stdout;
+use crate::cli::{DbArgs, DbCommand};
+use crate::store::{CheckReport, Store, StoreError};
+
+/// Exit status of `db check` when it found damage (1 means it could not check).
+const DAMAGE_FOUND: u8 = 2;
+
+pub fn run(args: &DbArgs) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        DbCommand::Check(file) => check(&file.db),
+        DbCommand::Compact(file) => compact(&file.db),
+    }
+}
+
+fn check(db: &Path) -> anyhow::Result<ExitCode> {
+    let report = match Store::check(db) {
+        Ok(report) => report,
+        // So damaged that it does not open: that is the finding.
+        Err(err @ StoreError::Corrupt { .. }) => {
+            eprintln!("internet-monitor: {err}");
+            return Ok(ExitCode::from(DAMAGE_FOUND));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let text = describe(db, &report);
+    write_stdout(|out| out.write_all(text.as_bytes()))?;
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(DAMAGE_FOUND)
+    })
+}
+
+/// The report for a person: one line per finding, then the verdict.
+fn describe(db: &Path, report: &CheckReport) -> String {
+    let mut text = format!(
+        "database {}: {} samples and {} server/ISP entries checked\n",
+        db.display(),
+        report.samples,
+        report.entries
+    );
+    for (time, what) in &report.damaged_samples {
+        let _ = writeln!(text, "damaged: the sample at {time}: {what}");
+    }
+    for (number, what) in &report.damaged_entries {
+        let _ = writeln!(text, "damaged: server/ISP entry {number}: {what}");
+    }
+    for what in &report.structure {
+        let _ = writeln!(text, "damaged: {what}");
+    }
+    if report.is_clean() {
+        text.push_str("no damage found\n");
+    } else {
+        let _ = writeln!(
+            text,
+            "{} damaged samples, {} damaged server/ISP entries, {} other findings; the file was left as it is: restore it from a backup, or export what still reads (export --from/--to around the damaged times) and import it into a new file",
+            report.damaged_samples.len(),
+            report.damaged_entries.len(),
+            report.structure.len()
+        );
+    }
+    text
+}
+
+fn compact(db: &Path) -> anyhow::Result<ExitCode> {
+    let compacted = Store::compact(db)?;
+    let text = format!(
+        "database {} compacted: {} bytes before, {} bytes after\n",
+        db.display(),
+        compacted.before,
+        compacted.after
+    );
+    write_stdout(|out| out.write_all(text.as_bytes()))?;
+    Ok(ExitCode::SUCCESS)
+}
