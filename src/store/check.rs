@@ -31,6 +31,7 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// Nothing damaged was found.
     pub fn is_clean(&self) -> bool {
         self.damaged_samples.is_empty()
             && self.damaged_entries.is_empty()
@@ -41,7 +42,9 @@ impl CheckReport {
 /// What `db compact` did: the file's size in bytes before and after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Compacted {
+    /// Bytes before compacting.
     pub before: u64,
+    /// Bytes after.
     pub after: u64,
 }
 

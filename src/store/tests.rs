@@ -365,3 +365,81 @@ fn a_damaged_dictionary_index_never_redirects_a_new_sample() {
     store.append(&success(2, 2.0)).unwrap();
     assert_eq!(store.latest().unwrap(), Some(success(2, 2.0)));
 }
+
+/// Deletes a sample behind the store's back, as a damaged index that skips it would hide it.
+fn hide(store: &Store, millis: u64) {
+    store
+        .write(|txn| {
+            let mut samples = txn.open_table(SAMPLES).map_err(|e| store.redb(e))?;
+            samples.remove(millis).map_err(|e| store.redb(e))?;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_sample_the_index_skips_is_reported_in_every_direction() {
+    // (The newest sample cannot be hidden this way: nothing names it, and an index that
+    // skipped it would still lead to it as the table's last.)
+    for hidden in [10, 50] {
+        let (_dir, store) = temp_store();
+        for millis in (10..=90).step_by(10) {
+            store.append(&success(millis, 1.0)).unwrap();
+        }
+        hide(&store, hidden);
+        let all = (Timestamp::from_millis(0), Timestamp::from_millis(1_000));
+        let around = (
+            Timestamp::from_millis(hidden.saturating_sub(15)),
+            Timestamp::from_millis(hidden + 15),
+        );
+        for (from, to) in [all, around] {
+            let err = store.range(from, to).unwrap_err();
+            assert!(
+                err.to_string().contains("its index skips the sample at")
+                    || err
+                        .to_string()
+                        .contains("its index does not lead to its newest sample"),
+                "{hidden}: {err}"
+            );
+            assert!(
+                store.newest_first(from, to, 100).is_err(),
+                "{hidden}, newest first"
+            );
+        }
+        // A window that ends just before the hidden sample sees the sample after it say so.
+        let before = store.range(Timestamp::from_millis(0), Timestamp::from_millis(hidden));
+        assert!(before.is_err(), "{hidden}: {before:?}");
+    }
+}
+
+#[test]
+fn retention_and_imports_keep_the_links_right() {
+    let (_dir, store) = temp_store();
+    for millis in [50, 10, 30, 20, 40] {
+        store.append(&success(millis, 1.0)).unwrap();
+    }
+    let batch = [success(25, 1.0), success(5, 1.0), success(60, 1.0)];
+    store
+        .import(batch.iter().cloned().map(Ok::<_, StoreError>))
+        .unwrap();
+    assert_eq!(
+        store
+            .delete_before(Timestamp::from_millis(15), 100)
+            .unwrap(),
+        2
+    );
+    let times: Vec<u64> = store
+        .range(Timestamp::from_millis(0), Timestamp::from_millis(100))
+        .unwrap()
+        .iter()
+        .map(|s| s.time.as_millis())
+        .collect();
+    assert_eq!(times, vec![20, 25, 30, 40, 50, 60]);
+    for from in 0..70 {
+        for to in from..70 {
+            let window = (Timestamp::from_millis(from), Timestamp::from_millis(to));
+            store.range(window.0, window.1).unwrap();
+            store.newest_first(window.0, window.1, 3).unwrap();
+        }
+    }
+}
