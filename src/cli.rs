@@ -307,7 +307,7 @@ pub enum DbCommand {
     /// Verify every sample (checksum and place in the file), every server and ISP entry, and
     /// redb's own pages; print each damaged sample by its time.
     ///
-    /// Never changes the file. Exit status: 0 when nothing is damaged, 2 when something is,
+    /// Changes no sample. Exit status: 0 when nothing is damaged, 2 when something is,
     /// 1 when the file cannot be checked (missing, in use by another process, not a database).
     Check(ExistingDbArgs),
     /// Give back the space of deleted samples: the file never shrinks by itself, so after
