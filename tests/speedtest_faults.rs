@@ -19,16 +19,25 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// Every recorded CLI error and the reason its run must be stored with (see the parser's
 /// unit tests for the messages).
-const ERR_FIXTURES: [(&str, &str); 10] = [
+const ERR_FIXTURES: [(&str, &str); 19] = [
+    ("err-cannot-write", "no_connectivity"),
     ("err-config-connect", "no_connectivity"),
     ("err-config-dns", "no_connectivity"),
     ("err-config-dns-pretty", "no_connectivity"),
     ("err-config-http403", "exit"),
+    ("err-config-ssl", "no_connectivity"),
     ("err-connection-refused", "no_connectivity"),
     ("err-error-object", "no_connectivity"),
     ("err-license-not-accepted", "exit"),
+    ("err-no-servers-defined", "exit"),
+    ("err-no-working-server", "no_connectivity"),
+    ("err-open-socket-timeout", "no_connectivity"),
     ("err-rate-limited", "rate_limited"),
+    ("err-rate-limited-html", "rate_limited"),
+    ("err-read-zero-bytes", "no_connectivity"),
+    ("err-resolve-cancelled", "no_connectivity"),
     ("err-socket-burst", "no_connectivity"),
+    ("err-timeout-in-connect", "no_connectivity"),
     ("err-unrecognized-option", "exit"),
 ];
 
