@@ -41,7 +41,7 @@ const MAX_LATENCY_SECONDS: f64 = 60.0;
 /// What the CLI says when the network, DNS or a test server cannot be reached, lower case: the
 /// words users have published from failed runs (`tests/fixtures/README.md` names each thread).
 /// A failure none of these match stays `exit`: unclassified, never guessed to be the line's.
-const CONNECTIVITY_SIGNS: [&str; 16] = [
+const CONNECTIVITY_SIGNS: [&str; 15] = [
     // DNS: "Couldn't resolve host name (HostNotFoundException)", "Failed to resolve host name.
     // Cancelling test suite.", "Host resolve failed: Connection refused".
     "couldn't resolve host",
@@ -63,7 +63,6 @@ const CONNECTIVITY_SIGNS: [&str; 16] = [
     "cannot open socket",
     "cannot read",
     "cannot write",
-    "connection reset",
     // No candidate server answered: "Server Selection - Failed to find a working test server."
     "failed to find a working test server",
 ];
