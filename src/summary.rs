@@ -239,9 +239,13 @@ impl FailureKind {
 /// `runs.failure` when every failure has a reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct FailuresByKind {
+    /// Failed runs of kind [`FailureKind::Network`]: the ones counted against the line.
     pub network: u64,
+    /// Failed runs of kind [`FailureKind::Service`].
     pub service: u64,
+    /// Failed runs of kind [`FailureKind::Local`].
     pub local: u64,
+    /// Failed runs of kind [`FailureKind::Other`].
     pub other: u64,
 }
 
@@ -256,6 +260,7 @@ impl FailuresByKind {
         kinds
     }
 
+    /// The number of failed runs of `kind`.
     pub fn get(&self, kind: FailureKind) -> u64 {
         match kind {
             FailureKind::Network => self.network,
