@@ -421,3 +421,15 @@ fn run_once_with_a_clock_before_the_source_date_says_so() {
         stderr(&output)
     );
 }
+
+#[test]
+#[ignore = "needs faketime (Debian package faketime); .ci/run installs it and runs ignored tests"]
+fn a_run_stored_under_a_clock_before_the_source_date_is_logged() {
+    let env = Env::new();
+    let serve = env.serve("ok-1.2-pretty", "replay", &[]);
+    let mut server = Server::start(faketime("@2020-01-01 00:00:00", &serve));
+    let line = server.wait_for_log("the run is stored with that time");
+    assert!(line.contains("it reads 2020-01-01T00:00:0"), "{line}");
+    server.wait_for_log("test succeeded");
+    server.assert_clean_exit();
+}
