@@ -60,7 +60,8 @@ pub enum DurationError {
 impl Timestamp {
     /// 1970-01-01T00:00:00.000Z, the earliest time kept.
     pub const EPOCH: Timestamp = Timestamp(0);
-    /// 9999-12-30T22:00:00.000Z, the latest time kept (jiff's last whole millisecond).
+    /// 9999-12-30T22:00:00.000Z, the latest time kept (jiff's last whole millisecond). It ends
+    /// every range and is never a stored sample's time: the store keeps samples before it.
     pub const MAX: Timestamp = Timestamp(MAX_MILLIS);
 
     /// The time `millis` ms after the epoch; values past [`Timestamp::MAX`] become `MAX`

@@ -219,7 +219,7 @@ fn times_past_the_latest_in_a_store_never_break_export_or_the_api() {
         assert!(
             stderr(&output).contains("2 samples in ")
                 && stderr(&output).contains(
-                    "are keyed past 9999-12-30T22:00:00.000Z, the latest time this version handles"
+                    "are keyed at or after 9999-12-30T22:00:00.000Z, the end of the times this version handles"
                 ),
             "{}",
             stderr(&output)
@@ -227,7 +227,7 @@ fn times_past_the_latest_in_a_store_never_break_export_or_the_api() {
     }
 
     let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
-    server.wait_for_log("stored samples are keyed past 9999-12-30T22:00:00.000Z");
+    server.wait_for_log("stored samples are keyed at or after 9999-12-30T22:00:00.000Z");
     let page = server.get("/api/v1/samples?limit=10000");
     assert_eq!(page.status, 200, "{}", page.body);
     let samples = page.json()["samples"].as_array().unwrap().len();

@@ -58,7 +58,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         let unrepresentable = store.unrepresentable()?;
         if unrepresentable > 0 {
             eprintln!(
-                "internet-monitor: warning: {unrepresentable} samples in {} are keyed past {}, the latest time this version handles (an older version stored them, or the file is damaged); they were not exported",
+                "internet-monitor: warning: {unrepresentable} samples in {} are keyed at or after {}, the end of the times this version handles (an older version stored them, or the file is damaged); they were not exported",
                 store.path().display(),
                 Timestamp::MAX
             );

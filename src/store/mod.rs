@@ -63,7 +63,7 @@ pub enum StoreError {
     #[error("database {path}: {cause}")]
     Redb { path: PathBuf, cause: redb::Error },
     #[error(
-        "database {path} holds a sample keyed {key} ms after 1970, past {max}, the latest time this version handles (an older version wrote it, or the file is damaged); it is left as it is",
+        "database {path}: a sample keyed {key} ms after 1970 is not before {max}, the end of the times this version handles (an older version wrote it, the file is damaged, or the clock is that far ahead); it is left as it is",
         max = Timestamp::MAX
     )]
     OutOfRange { path: PathBuf, key: u64 },
@@ -154,23 +154,24 @@ impl Store {
     }
 
     /// Stores a new sample durably and returns it as stored: if another sample already has its
-    /// millisecond (a clock stepped back), it moves to the next free one, never past
-    /// [`Timestamp::MAX`] ([`StoreError::OutOfRange`]).
+    /// millisecond (a clock stepped back), it moves to the next free one. A sample is always
+    /// dated before [`Timestamp::MAX`], the end of every range ([`StoreError::OutOfRange`]).
     pub fn append(&self, sample: &Sample) -> Result<Sample, StoreError> {
         self.write(|txn| {
             let mut tables = Tables::open(txn).map_err(|e| self.redb(e))?;
             let mut time = sample.time;
-            while tables
-                .samples
-                .get(time.as_millis())
-                .map_err(|e| self.redb(e))?
-                .is_some()
-            {
-                let key = time.as_millis().saturating_add(1);
-                time = Timestamp::try_from_millis(key).ok_or_else(|| StoreError::OutOfRange {
-                    path: self.path.clone(),
-                    key,
-                })?;
+            loop {
+                if time >= Timestamp::MAX {
+                    return Err(StoreError::OutOfRange {
+                        path: self.path.clone(),
+                        key: time.as_millis(),
+                    });
+                }
+                let taken = tables.samples.get(time.as_millis());
+                if taken.map_err(|e| self.redb(e))?.is_none() {
+                    break;
+                }
+                time = Timestamp::from_millis(time.as_millis().saturating_add(1));
             }
             let stored = Sample {
                 time,
@@ -204,8 +205,8 @@ impl Store {
     }
 
     /// Calls `visit` on each sample with `from <= time < to` in `order` until it breaks, reading
-    /// only that part of the table. A `to` of [`Timestamp::MAX`] means "to the end of time" and
-    /// includes `MAX` itself; keys past it (see [`Store::unrepresentable`]) are never visited.
+    /// only that part of the table. With `to` at [`Timestamp::MAX`] that is every sample: keys
+    /// from `MAX` on (see [`Store::unrepresentable`]) are never visited.
     pub fn scan<E: From<StoreError>>(
         &self,
         from: Timestamp,
@@ -213,12 +214,7 @@ impl Store {
         order: Order,
         mut visit: impl FnMut(Sample) -> Result<ControlFlow<()>, E>,
     ) -> Result<(), E> {
-        let end = if to == Timestamp::MAX {
-            Bound::Included(to.as_millis())
-        } else {
-            Bound::Excluded(to.as_millis())
-        };
-        if from > to || (from == to && to != Timestamp::MAX) {
+        if from >= to {
             return Ok(());
         }
         let txn = self.begin_read()?;
@@ -226,7 +222,7 @@ impl Store {
             return Ok(());
         };
         let range = samples
-            .range((Bound::Included(from.as_millis()), end))
+            .range(from.as_millis()..to.as_millis())
             .map_err(|e| self.redb(e))?;
         let entries: Box<dyn Iterator<Item = _>> = match order {
             Order::OldestFirst => Box::new(range),
@@ -353,7 +349,7 @@ impl Store {
         let mut newest = None;
         let range = (
             Bound::Excluded(now.as_millis()),
-            Bound::Included(Timestamp::MAX.as_millis()),
+            Bound::Excluded(Timestamp::MAX.as_millis()),
         );
         for entry in samples.range(range).map_err(|e| self.redb(e))? {
             let key = entry.map_err(|e| self.redb(e))?.0.value();
@@ -363,8 +359,8 @@ impl Store {
         Ok((count, newest))
     }
 
-    /// How many samples are keyed past [`Timestamp::MAX`]: an older version stored times up to
-    /// year 10000 and more. No range reaches them, so they are reported, never shown.
+    /// How many samples are keyed at or past [`Timestamp::MAX`]: an older version stored times
+    /// up to year 10000 and more. No range reaches them, so they are reported, never shown.
     pub fn unrepresentable(&self) -> Result<u64, StoreError> {
         let txn = self.begin_read()?;
         let Some(samples) = self.open_samples(&txn)? else {
@@ -372,7 +368,7 @@ impl Store {
         };
         let mut count = 0;
         for entry in samples
-            .range(Timestamp::MAX.as_millis().saturating_add(1)..)
+            .range(Timestamp::MAX.as_millis()..)
             .map_err(|e| self.redb(e))?
         {
             entry.map_err(|e| self.redb(e))?;
@@ -480,10 +476,12 @@ impl Store {
         millis: u64,
         bytes: &[u8],
     ) -> Result<Sample, StoreError> {
-        let time = Timestamp::try_from_millis(millis).ok_or_else(|| StoreError::OutOfRange {
-            path: self.path.clone(),
-            key: millis,
-        })?;
+        let time = Timestamp::try_from_millis(millis)
+            .filter(|time| *time < Timestamp::MAX)
+            .ok_or_else(|| StoreError::OutOfRange {
+                path: self.path.clone(),
+                key: millis,
+            })?;
         let broken = |cause| StoreError::Decode {
             path: self.path.clone(),
             time,

@@ -324,37 +324,39 @@ fn samples_after_now_are_kept_but_are_not_the_latest() {
 }
 
 #[test]
-fn keys_past_the_latest_time_are_counted_never_shown_and_never_a_panic() {
+fn keys_from_the_latest_time_on_are_counted_never_shown_and_never_a_panic() {
     let (_dir, store) = temp_store();
+    let last = Timestamp::MAX.as_millis() - 1;
     store.append(&success(1_000, 1.0)).unwrap();
-    store
-        .append(&success(Timestamp::MAX.as_millis(), 2.0))
-        .unwrap();
-    for key in [Timestamp::MAX.as_millis() + 1, u64::MAX] {
+    store.append(&success(last, 2.0)).unwrap();
+    for key in [
+        Timestamp::MAX.as_millis(),
+        Timestamp::MAX.as_millis() + 1,
+        u64::MAX,
+    ] {
         copy_to_raw_key(&store, 1_000, key);
     }
-    assert_eq!(store.unrepresentable().unwrap(), 2);
-    assert_eq!(store.len().unwrap(), 4);
-    // Everything that can be shown, up to and including MAX itself, and nothing past it.
+    assert_eq!(store.unrepresentable().unwrap(), 3);
+    assert_eq!(store.len().unwrap(), 5);
+    // Everything that can be shown, and nothing from MAX on.
     let all = store.range(Timestamp::EPOCH, Timestamp::MAX).unwrap();
+    assert_eq!(all, vec![success(1_000, 1.0), success(last, 2.0)]);
+    assert_eq!(store.latest().unwrap(), Some(success(last, 2.0)));
     assert_eq!(
-        all,
-        vec![
-            success(1_000, 1.0),
-            success(Timestamp::MAX.as_millis(), 2.0)
-        ]
+        store
+            .newest_first(Timestamp::EPOCH, Timestamp::MAX, 10)
+            .unwrap()
+            .len(),
+        2
     );
     assert_eq!(
-        store.latest().unwrap(),
-        Some(success(Timestamp::MAX.as_millis(), 2.0))
+        store.count_after(Timestamp::from_millis(1_000)).unwrap(),
+        (1, Some(Timestamp::from_millis(last)))
     );
-    assert_eq!(
-        store.count_after(Timestamp::from_millis(1_000)).unwrap().0,
-        1
-    );
-    // A new sample at MAX has no next millisecond to move to.
-    let err = store
-        .append(&success(Timestamp::MAX.as_millis(), 3.0))
-        .unwrap_err();
-    assert!(matches!(err, StoreError::OutOfRange { .. }), "{err}");
+    // MAX is the end of every range, never a sample's time: a new sample there, or one that
+    // would move there because the last millisecond is taken, is refused.
+    for time in [last, Timestamp::MAX.as_millis()] {
+        let err = store.append(&success(time, 3.0)).unwrap_err();
+        assert!(matches!(err, StoreError::OutOfRange { .. }), "{err}");
+    }
 }
