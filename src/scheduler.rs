@@ -59,7 +59,7 @@ impl Schedule {
     fn slot_after(&self, start: Instant, after: Instant) -> Instant {
         let elapsed = after.saturating_duration_since(start);
         let interval = self.interval.as_nanos().max(1);
-        let slots = elapsed.as_nanos() / interval + 1;
+        let slots = (elapsed.as_nanos() / interval).saturating_add(1);
         let offset = u64::try_from(interval.saturating_mul(slots)).unwrap_or(u64::MAX);
         later(start, Duration::from_nanos(offset))
     }

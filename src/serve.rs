@@ -369,7 +369,7 @@ mod tests {
 
     #[test]
     fn retention_never_trusts_a_clock_before_the_source_date() {
-        let now = source_date().saturating_sub(DAY);
+        let now = source_date().saturating_sub(DAY * 2);
         assert_eq!(
             retention_cutoff(now, DAY, None, None),
             Err(Hold::ClockBeforeSourceDate {

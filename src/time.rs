@@ -326,11 +326,15 @@ pub enum ClockCheck {
     },
 }
 
+/// How far before the source date the clock may read and still be believed: a commit made on
+/// a machine whose clock ran ahead should not make a right clock look wrong.
+pub const SOURCE_DATE_SLACK: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl ClockCheck {
-    /// Judges `now` against the source date.
+    /// Judges `now` against the source date (less [`SOURCE_DATE_SLACK`]).
     pub fn of(now: Timestamp) -> Self {
         let source_date = source_date();
-        if now < source_date {
+        if now.saturating_add(SOURCE_DATE_SLACK) < source_date {
             ClockCheck::BeforeSourceDate { now, source_date }
         } else {
             ClockCheck::Plausible
@@ -528,6 +532,8 @@ mod tests {
     #[test]
     fn a_clock_before_the_source_date_is_wrong() {
         assert_eq!(ClockCheck::of(source_date()), ClockCheck::Plausible);
+        let slack = source_date().saturating_sub(SOURCE_DATE_SLACK);
+        assert_eq!(ClockCheck::of(slack), ClockCheck::Plausible);
         let early = Timestamp::from_millis(1_000);
         assert_eq!(
             ClockCheck::of(early),
