@@ -26,9 +26,10 @@ pub const MAX_AGE: Duration = Duration::from_secs(36_500 * 24 * 60 * 60);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(u64);
 
-/// Why a time given by a user (a flag, a query parameter, an imported line) was refused.
+/// Why a time or a duration given by a user (a flag, a query parameter, an imported line) was
+/// refused. The duration messages leave naming the flag or parameter to the caller.
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum TimeParseError {
+pub enum TimeError {
     #[error("{input:?} is neither an RFC 3339 time (2026-11-24T18:00:00Z) nor an age (7d, 24h)")]
     Unrecognised { input: String },
     #[error(
@@ -44,17 +45,12 @@ pub enum TimeParseError {
         format_limit(MAX_AGE)
     )]
     AgeTooLong { input: String },
-}
-
-/// Why a duration given by a user was refused; the caller names the flag or parameter.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum DurationError {
     #[error("{reason} (write it like 90s, 2m, 1h 30m or 7d)")]
-    Syntax { reason: String },
+    DurationSyntax { reason: String },
     #[error("must be longer than zero")]
-    Zero,
+    DurationZero,
     #[error("must be at most {} (got {})", format_limit(*max), format_limit(*got))]
-    TooLong { max: Duration, got: Duration },
+    DurationTooLong { max: Duration, got: Duration },
 }
 
 impl Timestamp {
@@ -171,9 +167,9 @@ impl Timestamp {
 
     /// Parses an RFC 3339 time (`Z` or a `±HH:MM` offset, any fraction of a second, truncated
     /// to ms), refusing one outside [`Timestamp::EPOCH`]..=[`Timestamp::MAX`] with a reason.
-    pub fn parse(input: &str) -> Result<Self, TimeParseError> {
+    pub fn parse(input: &str) -> Result<Self, TimeError> {
         let text = input.trim();
-        let not_rfc3339 = || TimeParseError::NotRfc3339 {
+        let not_rfc3339 = || TimeError::NotRfc3339 {
             input: input.to_owned(),
         };
         let pieces = Pieces::parse(text).map_err(|_| not_rfc3339())?;
@@ -193,11 +189,11 @@ impl Timestamp {
         let civil = pieces.date().to_datetime(time);
         let out_of_range = || {
             if civil.year() > 1970 {
-                TimeParseError::AfterMax {
+                TimeError::AfterMax {
                     input: input.to_owned(),
                 }
             } else {
-                TimeParseError::BeforeEpoch {
+                TimeError::BeforeEpoch {
                     input: input.to_owned(),
                 }
             }
@@ -213,7 +209,7 @@ impl Timestamp {
 }
 
 impl FromStr for Timestamp {
-    type Err = TimeParseError;
+    type Err = TimeError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         Timestamp::parse(input)
@@ -239,20 +235,20 @@ impl TimeArg {
 }
 
 impl FromStr for TimeArg {
-    type Err = TimeParseError;
+    type Err = TimeError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         match Timestamp::parse(input) {
             Ok(time) => return Ok(TimeArg::At(time)),
-            Err(TimeParseError::NotRfc3339 { .. }) => {}
+            Err(TimeError::NotRfc3339 { .. }) => {}
             Err(out_of_range) => return Err(out_of_range),
         }
         match parse_duration(input, true, MAX_AGE) {
             Ok(age) => Ok(TimeArg::Ago(age)),
-            Err(DurationError::TooLong { .. }) => Err(TimeParseError::AgeTooLong {
+            Err(TimeError::DurationTooLong { .. }) => Err(TimeError::AgeTooLong {
                 input: input.to_owned(),
             }),
-            Err(_) => Err(TimeParseError::Unrecognised {
+            Err(_) => Err(TimeError::Unrecognised {
                 input: input.to_owned(),
             }),
         }
@@ -265,21 +261,22 @@ pub fn parse_duration(
     text: &str,
     zero_allowed: bool,
     max: Duration,
-) -> Result<Duration, DurationError> {
-    let duration = humantime::parse_duration(text.trim()).map_err(|err| DurationError::Syntax {
-        reason: err.to_string(),
-    })?;
+) -> Result<Duration, TimeError> {
+    let duration =
+        humantime::parse_duration(text.trim()).map_err(|err| TimeError::DurationSyntax {
+            reason: err.to_string(),
+        })?;
     if duration.is_zero() && !zero_allowed {
-        return Err(DurationError::Zero);
+        return Err(TimeError::DurationZero);
     }
     if duration > max {
-        return Err(DurationError::TooLong { max, got: duration });
+        return Err(TimeError::DurationTooLong { max, got: duration });
     }
     Ok(duration)
 }
 
 /// An age such as a summary window: longer than zero, at most [`MAX_AGE`].
-pub fn parse_age(text: &str) -> Result<Duration, DurationError> {
+pub fn parse_age(text: &str) -> Result<Duration, TimeError> {
     parse_duration(text, false, MAX_AGE)
 }
 
@@ -309,10 +306,6 @@ pub fn source_date() -> Timestamp {
         .map_or(RELEASED, |date| date.max(RELEASED));
     Timestamp::from_millis(seconds.saturating_mul(1000))
 }
-
-/// How far ahead of the clock a sample may be dated and still count as present: runs are
-/// stamped when they start, and clocks of cooperating machines differ by seconds.
-pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(60);
 
 /// What the clock looks like against what is known to be true.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -410,7 +403,7 @@ mod tests {
         // Year 9999 locally, year 10000 in UTC: refused with a reason, never a panic.
         assert_eq!(
             Timestamp::parse("9999-12-31T23:59:59-23:59"),
-            Err(TimeParseError::AfterMax {
+            Err(TimeError::AfterMax {
                 input: "9999-12-31T23:59:59-23:59".into()
             })
         );
@@ -423,11 +416,11 @@ mod tests {
         );
         assert!(matches!(
             Timestamp::parse("1970-01-01T00:30:00+01:00"),
-            Err(TimeParseError::BeforeEpoch { .. })
+            Err(TimeError::BeforeEpoch { .. })
         ));
         assert!(matches!(
             Timestamp::parse("1969-12-31T23:59:59.999Z"),
-            Err(TimeParseError::BeforeEpoch { .. })
+            Err(TimeError::BeforeEpoch { .. })
         ));
         assert_eq!(
             Timestamp::parse("1970-01-01T01:00:00+01:00"),
@@ -496,10 +489,10 @@ mod tests {
             parse_age("36501d").unwrap_err().to_string(),
             "must be at most 36500d (got 36501d)"
         );
-        assert_eq!(parse_age("0s"), Err(DurationError::Zero));
+        assert_eq!(parse_age("0s"), Err(TimeError::DurationZero));
         assert!(matches!(
             parse_age("soon"),
-            Err(DurationError::Syntax { .. })
+            Err(TimeError::DurationSyntax { .. })
         ));
     }
 

@@ -19,7 +19,7 @@ use crate::sample::{Sample, Trigger};
 use crate::state::{AppState, Refusal};
 use crate::store::Store;
 use crate::summary::summarize;
-use crate::time::{DurationError, TimeArg, Timestamp, parse_age};
+use crate::time::{TimeArg, TimeError, Timestamp, parse_age};
 
 /// The parameters `/api/v1/samples` and `/api/v1/samples.csv` take.
 pub const SAMPLE_PARAMETERS: &[&str] = &["from", "to", "limit", "cursor"];
@@ -164,7 +164,7 @@ pub fn summary(
         None => DEFAULT_SUMMARY_WINDOW,
         Some(text) => match parse_age(text) {
             Ok(window) => window,
-            Err(too_long @ DurationError::TooLong { .. }) => {
+            Err(too_long @ TimeError::DurationTooLong { .. }) => {
                 return Err(HttpError::bad_request(format!(
                     "invalid window: {text:?} {too_long}"
                 )));
