@@ -194,7 +194,7 @@ fn check_clock(store: &Store, now: Timestamp) -> Result<(), StoreError> {
     if unrepresentable > 0 {
         tracing::error!(
             samples = unrepresentable,
-            latest = %Timestamp::MAX,
+            end = %Timestamp::MAX,
             "{unrepresentable} stored samples are keyed at or after {}, the end of the times this version \
              handles (an older version stored them, or the file is damaged); they are left as they \
              are and no endpoint or export shows them",
@@ -293,8 +293,8 @@ async fn retention(state: &AppState, keep: Option<Duration>) {
                 %newest,
                 retention = %format_limit(keep),
                 "retention deleted nothing: the cutoff ({cutoff}) is after the newest sample \
-                 ({newest}), so every sample would go; is the clock ahead? Set it right, or delete \
-                 old samples by hand (export, then import what to keep)"
+                 ({newest}), so every sample would go; is the clock ahead? Set it right, or keep \
+                 only recent samples by hand (export --from, then import into a new --db)"
             ),
             Ok(Ok(Ok(((cutoff, wanted), deleted, left)))) => {
                 last = Some((cutoff, Instant::now()));
