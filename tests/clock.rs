@@ -276,6 +276,20 @@ fn a_sample_from_the_future_is_kept_but_never_the_latest_or_last_success() {
 }
 
 #[test]
+fn report_says_when_samples_are_dated_after_the_clock() {
+    let env = Env::new();
+    let db = extreme_store(&env);
+    let output = run(&["report", "--db", db.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("1 samples are dated after the clock (")
+            && stderr(&output).contains("the newest 2100-01-01T00:00:00.000Z, and are left out"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn import_refuses_a_time_more_than_a_day_ahead_with_its_line_and_stores_nothing() {
     let env = Env::new();
     let db = env.db();
