@@ -169,7 +169,7 @@ async fn budget_used_up(state: &AppState, budget: DataVolume) -> Option<f64> {
 }
 
 /// Says loudly, at start-up, what suggests the clock is wrong: a time before this program's
-/// source date, samples dated after now, keys at or after the end of the times this version shows.
+/// source date, samples dated after now, keys at or after the end of the times kept.
 fn check_clock(store: &Store, now: Timestamp) -> Result<(), StoreError> {
     if let ClockCheck::BeforeSourceDate { now, source_date } = ClockCheck::of(now) {
         tracing::error!(
@@ -195,9 +195,9 @@ fn check_clock(store: &Store, now: Timestamp) -> Result<(), StoreError> {
         tracing::error!(
             samples = unrepresentable,
             end = %Timestamp::MAX,
-            "{unrepresentable} stored samples are keyed at or after {}, the end of the times this version \
-             handles (an older version stored them, or the file is damaged); they are left as they \
-             are and no endpoint or export shows them",
+            "{unrepresentable} stored samples are keyed at or after {}, the end of the times \
+             this version handles (an older version stored them, or the file is damaged); they \
+             are left as they are and no endpoint or export shows them",
             Timestamp::MAX
         );
     }
