@@ -447,3 +447,47 @@ fn a_run_stored_under_a_clock_before_the_source_date_is_logged() {
     server.wait_for_log("test succeeded");
     server.assert_clean_exit();
 }
+
+#[test]
+#[ignore = "needs faketime (Debian package faketime); .ci/run installs it and runs ignored tests"]
+fn a_sample_imported_under_a_clock_in_2100_is_not_the_latest_after_a_restart() {
+    let env = Env::new();
+    let db = env.db();
+    let an_hour_ago = Timestamp::now().saturating_sub(HOUR);
+    env.import(&[success(an_hour_ago)]);
+    // The clock reads 2100 while a sample of 2100 is imported: import takes it.
+    let mut future = success(an_hour_ago);
+    future["time"] = json!("2100-01-01T00:00:00.000Z");
+    future["download_bytes_per_second"] = json!(1e6);
+    let file = env.path("future.jsonl");
+    std::fs::write(&file, format!("{future}\n")).unwrap();
+    let import = command(&[
+        "import",
+        "--db",
+        db.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    let output = faketime("@2100-01-01 00:00:00", &import)
+        .output()
+        .expect("run import");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // With the right clock again, serve keeps it but shows the real last success.
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
+    server.wait_for_log("1 stored samples are dated after the clock");
+    let latest = server.get("/latest").json();
+    assert_eq!(latest["download"], json!(12_500_000.0), "{latest}");
+    let metrics = server.get("/metrics").body;
+    let last_success = format!(
+        "speedtest_last_success_timestamp_seconds {}\n",
+        an_hour_ago.as_millis() / 1000
+    );
+    assert!(
+        metrics.contains(&last_success)
+            || metrics.contains(&format!(
+                "speedtest_last_success_timestamp_seconds {}\n",
+                an_hour_ago.as_seconds_f64()
+            )),
+        "no {last_success:?} in\n{metrics}"
+    );
+    server.assert_clean_exit();
+}
