@@ -11,6 +11,7 @@ use crate::plan::Plan;
 use crate::sample::{FailureReason, Outcome, Sample, Trigger, mbit_per_second};
 use crate::speedtest::{Claim, Runner};
 use crate::store::Store;
+use crate::time::ClockCheck;
 
 /// The store, the metrics, the one test slot, and the newest success kept in memory.
 pub struct AppState {
@@ -105,6 +106,16 @@ impl AppState {
         // A durable commit waits for fsync: keep it off the threads that answer requests.
         match tokio::task::spawn_blocking(move || store.append(&sample)).await {
             Ok(Ok(stored)) => {
+                if let ClockCheck::BeforeSourceDate { now, source_date } =
+                    ClockCheck::of(stored.time)
+                {
+                    tracing::error!(
+                        %now,
+                        %source_date,
+                        "the clock is wrong: it reads {now}, before this program's source date \
+                         {source_date}; the run is stored with that time"
+                    );
+                }
                 self.changed();
                 self.metrics.record(&stored);
                 if stored.is_success()

@@ -14,7 +14,7 @@ use crate::cli::{Command, LogFormat, ReportArgs, ReportFormat};
 use crate::logging;
 use crate::store::Store;
 use crate::summary::summarize;
-use crate::time::Timestamp;
+use crate::time::{ClockCheck, Timestamp};
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
@@ -36,6 +36,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open_read_only(&args.store.db)?;
     let now = Timestamp::now();
+    warn_if_clock_looks_wrong(&store, now)?;
     let to = now.saturating_add(std::time::Duration::from_millis(1));
     let summary = summarize(
         &store,
@@ -54,6 +55,22 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr what suggests the clock is wrong, since the window is counted back from it:
+/// a time before the source date, or samples dated after now (left out of the window).
+fn warn_if_clock_looks_wrong(store: &Store, now: Timestamp) -> anyhow::Result<()> {
+    if let ClockCheck::BeforeSourceDate { now, source_date } = ClockCheck::of(now) {
+        eprintln!(
+            "internet-monitor: warning: the clock is wrong: it reads {now}, before this program's source date {source_date}"
+        );
+    }
+    if let (ahead, Some(newest)) = store.count_after(now)? {
+        eprintln!(
+            "internet-monitor: warning: {ahead} samples are dated after the clock ({now}), the newest {newest}, and are left out; is the clock behind?"
+        );
+    }
+    Ok(())
 }
 
 /// Writes to stdout through a buffer, flushed at the end. A reader that went away (`| head`,

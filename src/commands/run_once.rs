@@ -9,6 +9,7 @@ use crate::cli::RunOnceArgs;
 use crate::sample::Trigger;
 use crate::speedtest::Runner;
 use crate::store::Store;
+use crate::time::{ClockCheck, Timestamp};
 
 /// Exit status for a test that ran and failed (its failure is stored and printed).
 const TEST_FAILED: u8 = 2;
@@ -19,6 +20,11 @@ const INTERRUPTED: u8 = 130;
 pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
     // Open the store first: a locked or foreign file must not cost a test (and a data cap).
     let store = Store::open(&args.store.db)?;
+    if let ClockCheck::BeforeSourceDate { now, source_date } = ClockCheck::of(Timestamp::now()) {
+        eprintln!(
+            "internet-monitor: warning: the clock is wrong: it reads {now}, before this program's source date {source_date}; the sample will be stored with that time"
+        );
+    }
     let runner = Runner::new(args.speedtest.runner_config());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -14,14 +14,14 @@ use crate::sample::Sample;
 use crate::store::Store;
 use crate::time::Timestamp;
 
+/// How far after the clock an imported sample may be dated: another machine's clock may be a
+/// little ahead, but a sample from next week is a wrong clock's, and would pose as the latest.
+const IMPORT_AHEAD: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
 pub fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let now = Timestamp::now();
-    let from = args
-        .from
-        .map_or(Timestamp::from_millis(0), |t| t.resolve(now));
-    let to = args
-        .to
-        .map_or(Timestamp::from_millis(u64::MAX), |t| t.resolve(now));
+    let from = args.from.map_or(Timestamp::EPOCH, |t| t.resolve(now));
+    let to = args.to.map_or(Timestamp::MAX, |t| t.resolve(now));
     if from >= to {
         bail!("--from ({from}) must be before --to ({to})");
     }
@@ -41,6 +41,16 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             Ok(())
         })
     })?;
+    if to == Timestamp::MAX {
+        let unrepresentable = store.unrepresentable()?;
+        if unrepresentable > 0 {
+            eprintln!(
+                "internet-monitor: warning: {unrepresentable} samples in {} are keyed at or after {}, the end of the times this version handles (an older version stored them, or the file is damaged); they were not exported",
+                store.path().display(),
+                Timestamp::MAX
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -58,13 +68,15 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         Box::new(BufReader::new(file))
     };
     let store = Store::open(&args.store.db)?;
+    let latest_allowed = Timestamp::now().saturating_add(IMPORT_AHEAD);
     let read = Cell::new(0u64);
     let samples = input.lines().enumerate().filter_map(|(index, line)| {
         let number = index + 1;
         let sample = line
             .map_err(|err| anyhow!("{name} line {number}: {err}"))
             .and_then(|line| {
-                parse_line(&line).map_err(|err| anyhow!("{name} line {number}: {err}"))
+                parse_line(&line, latest_allowed)
+                    .map_err(|err| anyhow!("{name} line {number}: {err}"))
             });
         match sample {
             Ok(None) => None,
@@ -83,12 +95,19 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line of `export --format jsonl`; blank lines are allowed and skipped.
-fn parse_line(line: &str) -> anyhow::Result<Option<Sample>> {
+/// One line of `export --format jsonl`; blank lines are allowed and skipped. A sample dated
+/// after `latest_allowed` (a day past the clock) is refused.
+fn parse_line(line: &str, latest_allowed: Timestamp) -> anyhow::Result<Option<Sample>> {
     if line.trim().is_empty() {
         return Ok(None);
     }
     let sample: Sample = serde_json::from_str(line)?;
     sample.validate()?;
+    if sample.time > latest_allowed {
+        bail!(
+            "the sample's time {} is more than a day after the clock ({latest_allowed} at most): a wrong clock wrote it, or this machine's clock is behind; correct the time or the clock and import again",
+            sample.time
+        );
+    }
     Ok(Some(sample))
 }

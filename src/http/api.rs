@@ -19,7 +19,7 @@ use crate::sample::{Sample, Trigger};
 use crate::state::{AppState, Refusal};
 use crate::store::Store;
 use crate::summary::summarize;
-use crate::time::{TimeArg, Timestamp};
+use crate::time::{TimeArg, TimeError, Timestamp, parse_age};
 
 /// The parameters `/api/v1/samples` and `/api/v1/samples.csv` take.
 pub const SAMPLE_PARAMETERS: &[&str] = &["from", "to", "limit", "cursor"];
@@ -47,7 +47,8 @@ impl Selection {
         let from = time("from")?.unwrap_or(Timestamp::from_millis(0));
         let mut to = time("to")?.unwrap_or(Timestamp::from_millis(u64::MAX));
         if let Some(cursor) = query.get("cursor") {
-            let below = cursor.parse().map(Timestamp::from_millis).map_err(|_| {
+            let below = cursor.parse().ok().and_then(Timestamp::try_from_millis);
+            let below = below.ok_or_else(|| {
                 HttpError::bad_request(format!(
                     "invalid cursor: {cursor:?} is not a next_cursor this server gave"
                 ))
@@ -161,9 +162,14 @@ pub fn summary(
 ) -> Result<Response<Body>, HttpError> {
     let window = match query.get("window") {
         None => DEFAULT_SUMMARY_WINDOW,
-        Some(text) => match humantime::parse_duration(text) {
-            Ok(window) if !window.is_zero() => window,
-            _ => {
+        Some(text) => match parse_age(text) {
+            Ok(window) => window,
+            Err(too_long @ TimeError::DurationTooLong { .. }) => {
+                return Err(HttpError::bad_request(format!(
+                    "invalid window: {text:?} {too_long}"
+                )));
+            }
+            Err(_) => {
                 return Err(HttpError::bad_request(format!(
                     "invalid window: {text:?} is not a duration such as 24h, 30d or 365d"
                 )));
