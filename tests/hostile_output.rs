@@ -100,3 +100,80 @@ fn server_and_isp_names_cannot_become_formulas_in_either_csv() {
     let page = server.get("/api/v1/samples").json();
     assert_eq!(page["samples"][0]["isp"], FORMULAS[5]);
 }
+
+/// `import FILE` on this test's database.
+fn import(env: &Env, lines: &[Value], extra: &[&str]) -> std::process::Output {
+    let file = env.path("import.jsonl");
+    let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    std::fs::write(&file, text).unwrap();
+    let db = env.db();
+    let mut args = vec!["import", "--db", db.to_str().unwrap()];
+    args.extend(extra);
+    args.push(file.to_str().unwrap());
+    common::command(&args).output().unwrap()
+}
+
+fn exported(env: &Env) -> String {
+    let db = env.db();
+    let output = common::command(&["export", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn import_refuses_impossible_figures_with_the_line_and_stores_nothing() {
+    let env = Env::new();
+    let good = sample("2026-11-01T00:00:00.000Z", "Example ISP");
+    let with = |field: &str, value: Value| {
+        let mut bad = sample("2026-11-01T00:30:00.000Z", "Example ISP");
+        bad[field] = value;
+        bad
+    };
+    for (bad, message) in [
+        (
+            with("download_bytes_per_second", json!(-1_000_000.0)),
+            "download -1000000 B/s is negative",
+        ),
+        (
+            with("upload_bytes_per_second", json!(1e308)),
+            "upload 1e308 B/s is above 12500000000 B/s (--max-bandwidth)",
+        ),
+        (with("ping_seconds", json!(-500.0)), "ping -500 s is negative"),
+        (
+            with("packet_loss_ratio", json!(7.0)),
+            "packet loss ratio 7 is above 1",
+        ),
+        (
+            with("jitter_seconds", json!(3600.0)),
+            "jitter 3600 s is above 60 s",
+        ),
+        (
+            {
+                let mut bad = with("download_bytes_per_second", Value::Null);
+                bad["upload_bytes_per_second"] = Value::Null;
+                bad
+            },
+            "a success without a download or upload figure",
+        ),
+    ] {
+        let output = import(&env, &[good.clone(), bad], &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!(
+                "internet-monitor: error: nothing was imported: {} line 2: implausible sample: {message}",
+                env.path("import.jsonl").display()
+            )
+        );
+        assert_eq!(exported(&env), "", "nothing from the file is stored");
+    }
+    // The ceiling is --max-bandwidth's, as for a test's result.
+    let fast = with("download_bytes_per_second", json!(25e9));
+    assert_eq!(import(&env, &[fast.clone()], &[]).status.code(), Some(1));
+    let output = import(&env, &[fast], &["--max-bandwidth", "1Tbit/s"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(exported(&env).lines().count(), 1);
+}

@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow, bail};
 use super::write_stdout;
 use crate::cli::{ExportArgs, ExportFormat, ImportArgs};
 use crate::csv;
-use crate::sample::Sample;
+use crate::sample::{Limits, Sample};
 use crate::store::Store;
 use crate::time::Timestamp;
 
@@ -73,13 +73,16 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         Box::new(BufReader::new(file))
     };
     let store = Store::open(&args.store.db)?;
+    let limits = Limits {
+        max_bytes_per_second: args.max_bandwidth.bytes_per_second(),
+    };
     let read = Cell::new(0u64);
     let samples = input.lines().enumerate().filter_map(|(index, line)| {
         let number = index + 1;
         let sample = line
             .map_err(|err| anyhow!("{name} line {number}: {err}"))
             .and_then(|line| {
-                parse_line(&line).map_err(|err| anyhow!("{name} line {number}: {err}"))
+                parse_line(&line, &limits).map_err(|err| anyhow!("{name} line {number}: {err}"))
             });
         match sample {
             Ok(None) => None,
@@ -98,12 +101,16 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line of `export --format jsonl`; blank lines are allowed and skipped.
-fn parse_line(line: &str) -> anyhow::Result<Option<Sample>> {
+/// One line of `export --format jsonl`; blank lines are allowed and skipped. A sample must
+/// pass the plausibility rules a test's result passes before it is stored.
+fn parse_line(line: &str, limits: &Limits) -> anyhow::Result<Option<Sample>> {
     if line.trim().is_empty() {
         return Ok(None);
     }
     let sample: Sample = serde_json::from_str(line)?;
     sample.validate()?;
+    sample
+        .check_plausible(limits)
+        .map_err(|implausible| anyhow!("implausible sample: {implausible}"))?;
     Ok(Some(sample))
 }
