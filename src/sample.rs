@@ -406,7 +406,8 @@ mod tests {
             ..Sample::empty(Timestamp::from_millis(0), Trigger::Manual)
         };
         assert_eq!(good.check_plausible(&limits), Ok(()));
-        let cases: [(fn(&mut Sample), &str); 12] = [
+        type Change = fn(&mut Sample);
+        let cases: [(Change, &str); 12] = [
             (
                 |s| s.download_bytes_per_second = Some(-1e6),
                 "download -1000000 B/s is negative",

@@ -140,7 +140,10 @@ fn import_refuses_impossible_figures_with_the_line_and_stores_nothing() {
             with("upload_bytes_per_second", json!(1e308)),
             "upload 1e308 B/s is above 12500000000 B/s (--max-bandwidth)",
         ),
-        (with("ping_seconds", json!(-500.0)), "ping -500 s is negative"),
+        (
+            with("ping_seconds", json!(-500.0)),
+            "ping -500 s is negative",
+        ),
         (
             with("packet_loss_ratio", json!(7.0)),
             "packet loss ratio 7 is above 1",
@@ -172,8 +175,44 @@ fn import_refuses_impossible_figures_with_the_line_and_stores_nothing() {
     }
     // The ceiling is --max-bandwidth's, as for a test's result.
     let fast = with("download_bytes_per_second", json!(25e9));
-    assert_eq!(import(&env, &[fast.clone()], &[]).status.code(), Some(1));
+    assert_eq!(
+        import(&env, std::slice::from_ref(&fast), &[]).status.code(),
+        Some(1)
+    );
     let output = import(&env, &[fast], &["--max-bandwidth", "1Tbit/s"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(exported(&env).lines().count(), 1);
+}
+
+/// A CLI error whose message holds a line break followed by a genuine-looking log line, and
+/// a terminal escape sequence.
+const FORGED: &str = "Cannot open socket\n2026-11-30T04:00:00.000000Z  INFO internet_monitor::state: \
+test succeeded time=2026-11-30T04:00:00.000Z trigger=schedule download_mbit_per_second=1000\u{1b}[2K";
+
+#[test]
+fn the_clis_message_cannot_forge_a_log_line() {
+    let env = Env::new();
+    let fixture = env.path("forged");
+    let error = json!({"type": "log", "level": "error", "message": FORGED});
+    std::fs::write(fixture.with_extension("stdout"), format!("{error}\n")).unwrap();
+    std::fs::write(fixture.with_extension("stderr"), "").unwrap();
+    std::fs::write(fixture.with_extension("rc"), "2\n").unwrap();
+    let mut command = env.serve("ok-1.2-pretty", "replay", &[]);
+    command.env("FAKE_SPEEDTEST_FIXTURE", &fixture);
+    let mut server = Server::start(command);
+    let failed = server.wait_for_log("test failed");
+    assert!(
+        failed.contains(r#"detail="Cannot open socket\n2026-11-30T04:00:00"#),
+        "{failed}"
+    );
+    let log = server.assert_clean_exit();
+    let forged: Vec<&String> = log
+        .iter()
+        .filter(|line| line.contains("test succeeded") && !line.contains("test failed"))
+        .collect();
+    assert!(forged.is_empty(), "a forged line: {forged:#?}");
+    assert!(!log.iter().any(|line| line.contains('\u{1b}')), "{log:#?}");
+    // The sample keeps the CLI's words exactly; only the log escapes them.
+    let stored: Value = serde_json::from_str(exported(&env).trim()).unwrap();
+    assert_eq!(stored["message"], FORGED);
 }
