@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::compat::store_failed;
 use super::query::Query;
-use super::response::{Body, HttpError, json, readable_anywhere, respond};
+use super::response::{Body, HttpError, json, respond};
 use crate::csv;
 use crate::sample::{Sample, Trigger};
 use crate::state::{AppState, Refusal};
@@ -135,11 +135,7 @@ pub fn samples_csv(
             }
         }
     });
-    let mut response = readable_anywhere(respond(
-        StatusCode::OK,
-        "text/csv; charset=utf-8",
-        body.boxed(),
-    ));
+    let mut response = respond(StatusCode::OK, "text/csv; charset=utf-8", body.boxed());
     response.headers_mut().insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"internet-monitor-samples.csv\""),
