@@ -331,7 +331,7 @@ const INDEX: &str = r#"<!doctype html>
 <li><a href="/api/v1/samples">/api/v1/samples</a> — every run, failures included, newest first (JSON pages)</li>
 <li><a href="/api/v1/samples.csv">/api/v1/samples.csv</a> — the same as CSV, for a spreadsheet or the ISP</li>
 <li><a href="/api/v1/summary?window=30d">/api/v1/summary?window=30d</a> — counts, percentiles and plan compliance</li>
-<li>POST /api/v1/run — start a test now (only with --enable-run-endpoint)</li>
+<li>POST /api/v1/run — start a test now (only with --enable-run-endpoint; send Content-Type: application/json)</li>
 <li><a href="/healthz">/healthz</a> — health check</li>
 </ul>
 </body>
