@@ -7,7 +7,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Env, HttpResponse, Server, try_request_with};
 use serde_json::{Value, json};
@@ -302,22 +302,25 @@ fn chromium_dom(url: &str) -> String {
                  (apt-get install chromium); .ci/run does"
             )
         });
+    // The DOM comes on stdout, which ends when Chromium (and every process it started) exits.
     let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
+    let (sender, dom) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let mut dom = String::new();
         let _ = stdout.read_to_string(&mut dom);
-        dom
+        let _ = sender.send(dom);
     });
-    let deadline = Instant::now() + Duration::from_secs(25);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
+    match dom.recv_timeout(Duration::from_secs(25)) {
+        Ok(dom) => {
+            let _ = child.wait();
+            dom
+        }
+        Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
             panic!("chromium did not finish {url} within 25 s");
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    reader.join().unwrap()
 }
 
 /// The page's results, as it wrote them into the DOM.
