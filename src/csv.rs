@@ -12,19 +12,15 @@ use std::borrow::Cow;
 
 use serde::{Serialize, Serializer};
 
-use crate::sample::{Sample, mbit_per_second, millis, percent};
+use crate::sample::{Sample, Trigger, mbit_per_second, millis, percent};
+use crate::time::Timestamp;
 
 /// The header row, ending in a newline. Speeds come in bytes/s (exact) and Mbit/s (what
 /// contracts say).
 pub fn header_line() -> String {
     // The csv crate writes a struct's field names before its first row: keep that line only.
-    let line = write_row(
-        &Sample::empty(
-            crate::time::Timestamp::from_millis(0),
-            crate::sample::Trigger::Manual,
-        ),
-        true,
-    );
+    let any = Sample::empty(Timestamp::from_millis(0), Trigger::Manual);
+    let line = write_row(&any, true);
     match line.find('\n') {
         Some(end) => line[..=end].to_owned(),
         None => line,
@@ -170,8 +166,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::sample::{FailureReason, Server, Trigger};
-    use crate::time::Timestamp;
+    use crate::sample::{FailureReason, Server};
 
     const HEADER: &str = "time,outcome,reason,message,trigger,duration_seconds,\
 download_bytes_per_second,download_mbit_per_second,upload_bytes_per_second,upload_mbit_per_second,\

@@ -76,9 +76,9 @@ pub fn preflight(
 }
 
 /// Gives `response` the any-origin header when its path serves only data without addresses
-/// (`readable_anywhere`), and takes it away otherwise, whatever the handler set.
-pub fn apply_cors(response: Response<Body>, readable_anywhere_: bool) -> Response<Body> {
-    if readable_anywhere_ {
+/// (`any_origin`), and takes it away otherwise, whatever the handler set.
+pub fn apply_cors(response: Response<Body>, any_origin: bool) -> Response<Body> {
+    if any_origin {
         readable_anywhere(response)
     } else {
         let mut response = response;
