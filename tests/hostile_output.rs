@@ -189,30 +189,60 @@ fn import_refuses_impossible_figures_with_the_line_and_stores_nothing() {
 const FORGED: &str = "Cannot open socket\n2026-11-30T04:00:00.000000Z  INFO internet_monitor::state: \
 test succeeded time=2026-11-30T04:00:00.000Z trigger=schedule download_mbit_per_second=1000\u{1b}[2K";
 
+/// Characters that end a line or steer a terminal, in some viewer or other.
+const LINE_ENDS: [char; 7] = [
+    '\r', '\u{1b}', '\u{85}', '\u{2028}', '\u{2029}', '\u{202e}', '\u{7}',
+];
+
 #[test]
-fn the_clis_message_cannot_forge_a_log_line() {
+fn text_from_outside_cannot_forge_a_log_line() {
     let env = Env::new();
     let fixture = env.path("forged");
     let error = json!({"type": "log", "level": "error", "message": FORGED});
     std::fs::write(fixture.with_extension("stdout"), format!("{error}\n")).unwrap();
     std::fs::write(fixture.with_extension("stderr"), "").unwrap();
     std::fs::write(fixture.with_extension("rc"), "2\n").unwrap();
-    let mut command = env.serve("ok-1.2-pretty", "replay", &[]);
+    // The database's path is logged too, and a file name may hold any byte but / and NUL.
+    let db = env.path(&format!("samples{FORGED}.redb"));
+    let mut command = common::serve_command(&db, "ok-1.2-pretty", &[]);
     command.env("FAKE_SPEEDTEST_FIXTURE", &fixture);
     let mut server = Server::start(command);
-    let failed = server.wait_for_log("test failed");
+    let listening = server.wait_for_log("listening on");
     assert!(
-        failed.contains(r#"detail="Cannot open socket\n2026-11-30T04:00:00"#),
-        "{failed}"
+        listening.contains("samplesCannot open socket\\n2026"),
+        "{listening}"
     );
+    let failed = server.wait_for_log("test failed");
+    assert!(failed.contains("detail=\"Cannot open socket"), "{failed}");
+    // A request header is text from outside too: bytes a header may carry (obs-text) decode
+    // to the next-line, line-separator and right-to-left-override characters.
+    let origin = "http://evil.example\u{85}2026-11-30T04:00:00.000000Z  INFO \
+internet_monitor::state: test succeeded\u{2028}x\u{202e}";
+    let response = common::try_request_with(
+        &server.address,
+        "POST",
+        "/api/v1/run",
+        &[("Origin", origin), ("Content-Type", "application/json")],
+    )
+    .unwrap();
+    assert_eq!(response.status, 403, "{}", response.body);
+    let refused = server.wait_for_log("refused a request");
+    assert!(refused.contains("evil.example\\u{85}2026"), "{refused}");
     let log = server.assert_clean_exit();
+    // Every line starts where the logger started it: none at the forged time stamp, and no
+    // part of a value (the rest of the path, of the message) begins a line of its own.
     let forged: Vec<&String> = log
         .iter()
-        .filter(|line| line.contains("test succeeded") && !line.contains("test failed"))
+        .filter(|line| {
+            line.starts_with("2026-11-30T04:00:00")
+                || !line.starts_with(|c: char| c.is_ascii_digit())
+        })
         .collect();
     assert!(forged.is_empty(), "a forged line: {forged:#?}");
-    assert!(!log.iter().any(|line| line.contains('\u{1b}')), "{log:#?}");
-    // The sample keeps the CLI's words exactly; only the log escapes them.
-    let stored: Value = serde_json::from_str(exported(&env).trim()).unwrap();
-    assert_eq!(stored["message"], FORGED);
+    for line in &log {
+        assert!(
+            !line.contains(LINE_ENDS),
+            "a raw control character: {line:?}"
+        );
+    }
 }

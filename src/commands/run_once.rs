@@ -3,9 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use tokio::signal::unix::{SignalKind, signal};
 
-use super::write_stdout;
+use super::{stop_requested, write_stdout};
 use crate::cli::RunOnceArgs;
 use crate::sample::Trigger;
 use crate::speedtest::Runner;
@@ -13,7 +12,8 @@ use crate::store::Store;
 
 /// Exit status for a test that ran and failed (its failure is stored and printed).
 const TEST_FAILED: u8 = 2;
-/// Exit status after SIGINT/SIGTERM stopped the test: 128 + SIGINT, as shells expect.
+/// Exit status after SIGINT, SIGTERM or SIGHUP stopped the test (its process group killed,
+/// nothing stored): 128 + SIGINT, as shells expect of an interrupted command.
 const INTERRUPTED: u8 = 130;
 
 pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
@@ -25,11 +25,10 @@ pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let sample = runtime.block_on(async {
-        let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let stop = stop_requested()?;
         tokio::select! {
             sample = runner.run(Trigger::Manual) => anyhow::Ok(Some(sample)),
-            _ = tokio::signal::ctrl_c() => Ok(None),
-            _ = terminate.recv() => Ok(None),
+            _ = stop => Ok(None),
         }
     })?;
     let Some(sample) = sample else {
@@ -39,9 +38,12 @@ pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
     let stored = store
         .append(&sample)
         .map_err(|err| anyhow!(err).context("the test ran but its sample could not be stored"))?;
+    // A reader that went away (`| head -c0`) changes nothing: the sample is stored, and the
+    // exit status still says how the test went.
     write_stdout(|out| {
         serde_json::to_writer(&mut *out, &stored)?;
-        writeln!(out)
+        writeln!(out)?;
+        Ok(())
     })?;
     Ok(if stored.is_success() {
         ExitCode::SUCCESS
