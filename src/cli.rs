@@ -307,6 +307,15 @@ pub struct ImportArgs {
     /// The JSON-lines file to read, or - for standard input
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+
+    /// A sample faster than this is refused as implausible, as a test's result would be
+    #[arg(
+        long,
+        env = "INTERNET_MONITOR_MAX_BANDWIDTH",
+        value_name = "RATE",
+        default_value = "100Gbit/s"
+    )]
+    pub max_bandwidth: Bandwidth,
 }
 
 fn ratio(text: &str) -> Result<f64, String> {

@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow, bail};
 use super::write_stdout;
 use crate::cli::{ExportArgs, ExportFormat, ImportArgs};
 use crate::csv;
-use crate::sample::Sample;
+use crate::sample::{Limits, Sample};
 use crate::store::Store;
 use crate::time::Timestamp;
 
@@ -28,16 +28,18 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open_read_only(&args.store.db)?;
     write_stdout(|out| {
         if args.format == ExportFormat::Csv {
-            writeln!(out, "{}", csv::HEADER)?;
+            out.write_all(csv::header_line().as_bytes())?;
         }
         // Any error, the store's or stdout's, goes back to write_stdout (which forgives a
         // closed pipe, however the serializer wrapped it).
         store.for_each(from, to, |sample| -> anyhow::Result<()> {
             match args.format {
-                ExportFormat::Jsonl => serde_json::to_writer(&mut *out, &sample)?,
-                ExportFormat::Csv => write!(out, "{}", csv::row(&sample))?,
+                ExportFormat::Jsonl => {
+                    serde_json::to_writer(&mut *out, &sample)?;
+                    writeln!(out)?;
+                }
+                ExportFormat::Csv => out.write_all(csv::row_line(&sample).as_bytes())?,
             }
-            writeln!(out)?;
             Ok(())
         })
     })?;
@@ -69,13 +71,16 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     };
     let store = Store::open(&args.store.db)?;
     let latest_allowed = Timestamp::now().saturating_add(IMPORT_AHEAD);
+    let limits = Limits {
+        max_bytes_per_second: args.max_bandwidth.bytes_per_second(),
+    };
     let read = Cell::new(0u64);
     let samples = input.lines().enumerate().filter_map(|(index, line)| {
         let number = index + 1;
         let sample = line
             .map_err(|err| anyhow!("{name} line {number}: {err}"))
             .and_then(|line| {
-                parse_line(&line, latest_allowed)
+                parse_line(&line, latest_allowed, &limits)
                     .map_err(|err| anyhow!("{name} line {number}: {err}"))
             });
         match sample {
@@ -95,9 +100,14 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line of `export --format jsonl`; blank lines are allowed and skipped. A sample dated
-/// after `latest_allowed` (a day past the clock) is refused.
-fn parse_line(line: &str, latest_allowed: Timestamp) -> anyhow::Result<Option<Sample>> {
+/// One line of `export --format jsonl`; blank lines are allowed and skipped. A sample must
+/// pass the plausibility rules a test's result passes before it is stored, and one dated after
+/// `latest_allowed` (a day past the clock) is refused.
+fn parse_line(
+    line: &str,
+    latest_allowed: Timestamp,
+    limits: &Limits,
+) -> anyhow::Result<Option<Sample>> {
     if line.trim().is_empty() {
         return Ok(None);
     }
@@ -109,5 +119,8 @@ fn parse_line(line: &str, latest_allowed: Timestamp) -> anyhow::Result<Option<Sa
             sample.time
         );
     }
+    sample
+        .check_plausible(limits)
+        .map_err(|implausible| anyhow!("implausible sample: {implausible}"))?;
     Ok(Some(sample))
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::compat::store_failed;
 use super::query::Query;
-use super::response::{Body, HttpError, json, readable_anywhere, respond};
+use super::response::{Body, HttpError, json, respond};
 use crate::csv;
 use crate::sample::{Sample, Trigger};
 use crate::state::{AppState, Refusal};
@@ -111,7 +111,7 @@ pub fn samples_csv(
     let store = store.clone();
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let mut chunk = format!("{}\n", csv::HEADER);
+        let mut chunk = csv::header_line();
         let mut to = selection.to;
         let mut left = selection.limit.unwrap_or(usize::MAX);
         loop {
@@ -125,8 +125,7 @@ pub fn samples_csv(
                 }
             };
             for sample in &samples {
-                chunk.push_str(&csv::row(sample));
-                chunk.push('\n');
+                chunk.push_str(&csv::row_line(sample));
             }
             let sent = runtime.block_on(sender.send_data(Bytes::from(std::mem::take(&mut chunk))));
             left -= samples.len();
@@ -137,11 +136,7 @@ pub fn samples_csv(
             }
         }
     });
-    let mut response = readable_anywhere(respond(
-        StatusCode::OK,
-        "text/csv; charset=utf-8",
-        body.boxed(),
-    ));
+    let mut response = respond(StatusCode::OK, "text/csv; charset=utf-8", body.boxed());
     response.headers_mut().insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"internet-monitor-samples.csv\""),

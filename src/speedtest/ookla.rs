@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::sample::{Client, FailureReason, Outcome, Sample, Server};
+use crate::sample::{Client, FailureReason, Limits, Outcome, Sample, Server};
 
 /// Everything a finished CLI run left behind.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,10 +34,6 @@ const RATE_LIMITED_EXIT: i32 = 173;
 /// Messages longer than this are cut: enough for a person to see why, small in the store.
 const MESSAGE_LIMIT: usize = 300;
 
-/// The longest latency a result may report. Each phase of a test lasts seconds, so a packet that
-/// took a minute to come back was never measured by it; bufferbloat at its worst is a few
-/// seconds.
-const MAX_LATENCY_SECONDS: f64 = 60.0;
 /// What the CLI says when the network, DNS or a test server cannot be reached, lower case: the
 /// words users have published from failed runs (`tests/fixtures/README.md` names each thread).
 /// A failure none of these match stays `exit`: unclassified, never guessed to be the line's.
@@ -69,16 +65,33 @@ const CONNECTIVITY_SIGNS: [&str; 15] = [
 
 type Failure = (FailureReason, String);
 
-/// Fills `base` (time, trigger and duration already set) from the CLI's output.
+impl ParseOptions {
+    /// The limits every sample is checked against ([`Sample::check_plausible`]).
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_bytes_per_second: self.max_bytes_per_second,
+        }
+    }
+}
+
+/// Fills `base` (time, trigger and duration already set) from the CLI's output. A result whose
+/// figures cannot be real is a failed measurement, never a published one.
 pub fn parse(output: &RunOutput, base: Sample, options: &ParseOptions) -> Sample {
+    let failed = |base: Sample, (reason, message): Failure| Sample {
+        outcome: Outcome::Failure,
+        reason: Some(reason),
+        message: Some(truncate(&message)),
+        ..base
+    };
     match classify(output, options) {
-        Ok(measured) => measured.into_sample(base),
-        Err((reason, message)) => Sample {
-            outcome: Outcome::Failure,
-            reason: Some(reason),
-            message: Some(truncate(&message)),
-            ..base
-        },
+        Ok(measured) => {
+            let sample = measured.into_sample(base.clone());
+            match sample.check_plausible(&options.limits()) {
+                Ok(()) => sample,
+                Err(implausible) => failed(base, (FailureReason::Implausible, implausible.0)),
+            }
+        }
+        Err(failure) => failed(base, failure),
     }
 }
 
@@ -96,12 +109,8 @@ fn classify(output: &RunOutput, options: &ParseOptions) -> Result<Measured, Fail
             _ => None,
         });
         return match result {
-            Some(result) => {
-                let measured = Measured::from_result(result, options.store_ip)
-                    .map_err(|missing| (FailureReason::Parse, missing))?;
-                measured.check_plausible(options.max_bytes_per_second)?;
-                Ok(measured)
-            }
+            Some(result) => Measured::from_result(result, options.store_ip)
+                .map_err(|missing| (FailureReason::Parse, missing)),
             None => Err(no_result(&stdout, &stderr, output)),
         };
     }
@@ -357,50 +366,6 @@ impl Measured {
         })
     }
 
-    /// A figure that cannot be real is a failed measurement, never a published one. The
-    /// message names every such figure and the limit it broke.
-    fn check_plausible(&self, max_bytes_per_second: f64) -> Result<(), Failure> {
-        let bandwidth = (max_bytes_per_second, " B/s", " (--max-bandwidth)");
-        let latency = (MAX_LATENCY_SECONDS, " s", "");
-        let figures = [
-            ("download", Some(self.download), bandwidth),
-            ("upload", Some(self.upload), bandwidth),
-            ("ping", Some(self.ping), latency),
-            ("jitter", self.jitter, latency),
-            ("download latency", self.download_latency, latency),
-            ("upload latency", self.upload_latency, latency),
-            ("packet loss ratio", self.packet_loss, (1.0, "", "")),
-        ];
-        let mut problems: Vec<String> = figures
-            .into_iter()
-            .filter_map(|(name, value, (max, unit, flag))| {
-                let value = value?;
-                let shown = readable(value);
-                // Written as comparisons that NaN fails, so NaN lands in the last arm.
-                if (0.0..=max).contains(&value) {
-                    None
-                } else if value < 0.0 {
-                    Some(format!("{name} {shown}{unit} is negative"))
-                } else if value > max {
-                    Some(format!(
-                        "{name} {shown}{unit} is above {}{unit}{flag}",
-                        readable(max)
-                    ))
-                } else {
-                    Some(format!("{name} is not a number"))
-                }
-            })
-            .collect();
-        if self.download == 0.0 && self.upload == 0.0 {
-            problems.push("download and upload are both 0 B/s".to_owned());
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err((FailureReason::Implausible, problems.join("; ")))
-        }
-    }
-
     fn into_sample(self, base: Sample) -> Sample {
         Sample {
             outcome: Outcome::Success,
@@ -444,16 +409,6 @@ fn rescale(value: f64, factor: f64) -> f64 {
         snapped / 1e6
     } else {
         micro / 1e6
-    }
-}
-
-/// A figure for a message: plain digits while they stay short, scientific notation beyond, so
-/// an absurd 1e300 does not fill the message with 300 zeros.
-fn readable(value: f64) -> String {
-    if value != 0.0 && !(1e-6..1e15).contains(&value.abs()) {
-        format!("{value:e}")
-    } else {
-        value.to_string()
     }
 }
 
