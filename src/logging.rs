@@ -17,6 +17,14 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::cli::LogFormat;
 
+/// Writes one line to stderr, as `eprintln!` does, except that a stderr nobody reads any more
+/// (`2>&1 | head -1`, a closed descriptor) is no panic: the line is dropped and the command
+/// goes on to the exit status it would have had.
+pub fn say(line: fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// Sends logs to stderr (stdout carries command output). `RUST_LOG` overrides `default_level`.
 pub fn init(default_level: &str, format: LogFormat) {
     let filter =

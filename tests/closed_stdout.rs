@@ -1,6 +1,6 @@
 //! Every command that writes to stdout, with a reader that goes away (`| head -1`, a pager
 //! quit early, stdout closed): it stops quietly, with no message and the exit status it would
-//! have had, and what it stored stays stored.
+//! have had, and what it stored stays stored. A closed stderr is no panic either.
 
 mod common;
 
@@ -155,4 +155,41 @@ fn read_all(child: Child) -> String {
     let output = child.wait_with_output().expect("wait for internet-monitor");
     assert_eq!(output.status.code(), Some(0));
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// `internet-monitor ARGS` with stderr closed before it writes a byte (`2>&1 | head -0`, a
+/// service manager that closed the descriptor), and stdout discarded.
+fn with_stderr_closed(args: &[&str]) -> Output {
+    let mut child = common::command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start internet-monitor");
+    drop(child.stderr.take());
+    child.wait_with_output().expect("wait for internet-monitor")
+}
+
+#[test]
+fn a_closed_stderr_changes_no_exit_status_and_loses_nothing() {
+    let env = Env::new();
+    let db = env.db();
+    let db = db.to_str().unwrap();
+    let file = env.path("history.jsonl");
+    let lines: String = history().iter().map(|line| format!("{line}\n")).collect();
+    std::fs::write(&file, lines).unwrap();
+    let file = file.to_str().unwrap();
+
+    // import says what it stored on stderr: the samples are stored all the same.
+    let output = with_stderr_closed(&["import", "--db", db, file]);
+    assert_eq!(output.status.code(), Some(0), "import with stderr closed");
+    let exported = read_all(spawn(&env, &["export", "--format", "jsonl"]));
+    assert_eq!(exported.lines().count(), SAMPLES as usize);
+
+    // An error is said on stderr too: still exit 1, never a panic's 101.
+    let missing = env.path("missing.redb");
+    let output = with_stderr_closed(&["export", "--db", missing.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "export of a missing file");
+    // A usage error, as clap prints it.
+    let output = with_stderr_closed(&["export", "--format", "xml"]);
+    assert_eq!(output.status.code(), Some(1), "a bad flag");
 }

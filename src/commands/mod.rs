@@ -61,14 +61,14 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
 /// a time before the source date, or samples dated after now (left out of the window).
 fn warn_if_clock_looks_wrong(store: &Store, now: Timestamp) -> anyhow::Result<()> {
     if let ClockCheck::BeforeSourceDate { now, source_date } = ClockCheck::of(now) {
-        eprintln!(
+        crate::logging::say(format_args!(
             "internet-monitor: warning: the clock is wrong: it reads {now}, before this program's source date {source_date}"
-        );
+        ));
     }
     if let (ahead, Some(newest)) = store.count_after(now)? {
-        eprintln!(
+        crate::logging::say(format_args!(
             "internet-monitor: warning: {ahead} samples are dated after the clock ({now}), the newest {newest}, and are left out; is the clock behind?"
-        );
+        ));
     }
     Ok(())
 }

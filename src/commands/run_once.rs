@@ -21,9 +21,9 @@ pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
     // Open the store first: a locked or foreign file must not cost a test (and a data cap).
     let store = Store::open(&args.store.db)?;
     if let ClockCheck::BeforeSourceDate { now, source_date } = ClockCheck::of(Timestamp::now()) {
-        eprintln!(
+        crate::logging::say(format_args!(
             "internet-monitor: warning: the clock is wrong: it reads {now}, before this program's source date {source_date}; the sample will be stored with that time"
-        );
+        ));
     }
     let runner = Runner::new(args.speedtest.runner_config());
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -38,7 +38,9 @@ pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
         }
     })?;
     let Some(sample) = sample else {
-        eprintln!("internet-monitor: interrupted; the test was stopped and nothing was stored");
+        crate::logging::say(format_args!(
+            "internet-monitor: interrupted; the test was stopped and nothing was stored"
+        ));
         return Ok(ExitCode::from(INTERRUPTED));
     };
     let stored = store

@@ -46,11 +46,11 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     if to == Timestamp::MAX {
         let unrepresentable = store.unrepresentable()?;
         if unrepresentable > 0 {
-            eprintln!(
+            crate::logging::say(format_args!(
                 "internet-monitor: warning: {unrepresentable} samples in {} are keyed at or after {}, the end of the times this version handles (an older version stored them, or the file is damaged); they were not exported",
                 store.path().display(),
                 Timestamp::MAX
-            );
+            ));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -93,10 +93,10 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let added = store.import(samples)?;
-    eprintln!(
+    crate::logging::say(format_args!(
         "imported {added} new samples from {name} ({} already stored)",
         read.get() - added
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
