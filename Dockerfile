@@ -15,7 +15,7 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 # ---- build: the release binary (same Debian release as the runtime, so the same glibc)
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 # Cargo.toml declares the benchmarks, so cargo wants their files even to build the binary.
 COPY benches ./benches
 COPY src ./src

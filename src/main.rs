@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     match internet_monitor::commands::run(cli.into_command()) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("internet-monitor: error: {err:#}");
+            internet_monitor::logging::say(format_args!("internet-monitor: error: {err:#}"));
             ExitCode::from(1)
         }
     }

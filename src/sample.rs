@@ -175,6 +175,24 @@ pub fn mbit_per_second(bytes_per_second: f64) -> f64 {
     bytes_per_second * 8.0 / 1e6
 }
 
+/// The longest latency a sample may report. Each phase of a test lasts seconds, so a packet
+/// that took a minute to come back was never measured by it; bufferbloat at its worst is a few
+/// seconds.
+pub const MAX_LATENCY_SECONDS: f64 = 60.0;
+
+/// What a real measurement can report, beyond the fixed rules of [`Sample::check_plausible`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Bandwidth above this is a measurement error, not a fast line (`--max-bandwidth`).
+    pub max_bytes_per_second: f64,
+}
+
+/// Figures that cannot be real; the message names each one and the limit it broke, e.g.
+/// "upload 2e300 B/s is above 12500000000 B/s (--max-bandwidth); ping 1e297 s is above 60 s".
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{0}")]
+pub struct Implausible(pub String);
+
 /// A sample broke the rules that `import` enforces on what `export` wrote.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum InvalidSample {
@@ -237,6 +255,89 @@ impl Sample {
             _ => Ok(()),
         }
     }
+
+    /// The plausibility rules every sample passes before it is stored, whichever way it came
+    /// in (the Ookla CLI's output, `import`, any later engine): no negative, NaN or infinite
+    /// figure, packet loss within 0–1, latencies at most [`MAX_LATENCY_SECONDS`], bandwidth
+    /// at most `limits.max_bytes_per_second`; a success has a download or upload figure, and
+    /// not only zeros. A failure may carry no figures at all.
+    pub fn check_plausible(&self, limits: &Limits) -> Result<(), Implausible> {
+        let bandwidth = (
+            Some(limits.max_bytes_per_second),
+            " B/s",
+            " (--max-bandwidth)",
+        );
+        let latency = (Some(MAX_LATENCY_SECONDS), " s", "");
+        let figures = [
+            ("download", self.download_bytes_per_second, bandwidth),
+            ("upload", self.upload_bytes_per_second, bandwidth),
+            ("ping", self.ping_seconds, latency),
+            ("jitter", self.jitter_seconds, latency),
+            ("download latency", self.download_latency_seconds, latency),
+            ("upload latency", self.upload_latency_seconds, latency),
+            (
+                "packet loss ratio",
+                self.packet_loss_ratio,
+                (Some(1.0), "", ""),
+            ),
+            ("duration", self.duration_seconds, (None, " s", "")),
+        ];
+        let mut problems: Vec<String> = figures
+            .into_iter()
+            .filter_map(|(name, value, (max, unit, flag))| {
+                let value = value?;
+                let shown = readable(value);
+                let max_ok = max.is_none_or(|max| value <= max);
+                // Written as comparisons that NaN fails, so NaN lands in the last arm.
+                if value >= 0.0 && value.is_finite() && max_ok {
+                    None
+                } else if value < 0.0 {
+                    Some(format!("{name} {shown}{unit} is negative"))
+                } else if let Some(max) = max.filter(|max| value > *max) {
+                    Some(format!(
+                        "{name} {shown}{unit} is above {}{unit}{flag}",
+                        readable(max)
+                    ))
+                } else if value.is_infinite() {
+                    Some(format!("{name} is infinite"))
+                } else {
+                    Some(format!("{name} is not a number"))
+                }
+            })
+            .collect();
+        if self.is_success() {
+            match (self.download_bytes_per_second, self.upload_bytes_per_second) {
+                (None, None) => {
+                    problems.push("a success without a download or upload figure".to_owned())
+                }
+                (Some(0.0), Some(0.0)) => {
+                    problems.push("download and upload are both 0 B/s".to_owned())
+                }
+                (Some(0.0), None) => {
+                    problems.push("download is 0 B/s and there is no upload figure".to_owned())
+                }
+                (None, Some(0.0)) => {
+                    problems.push("upload is 0 B/s and there is no download figure".to_owned())
+                }
+                _ => {}
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Implausible(problems.join("; ")))
+        }
+    }
+}
+
+/// A figure for a message: plain digits while they stay short, scientific notation beyond, so
+/// an absurd 1e300 does not fill the message with 300 zeros.
+fn readable(value: f64) -> String {
+    if value != 0.0 && !(1e-6..1e15).contains(&value.abs()) {
+        format!("{value:e}")
+    } else {
+        value.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -289,5 +390,105 @@ mod tests {
         sample.outcome = Outcome::Failure;
         sample.reason = None;
         assert_eq!(sample.validate(), Err(InvalidSample::FailureWithoutReason));
+    }
+
+    #[test]
+    fn check_plausible_refuses_impossible_figures_and_names_them() {
+        let limits = Limits {
+            max_bytes_per_second: 12.5e9,
+        };
+        let good = Sample {
+            download_bytes_per_second: Some(1e6),
+            upload_bytes_per_second: Some(2e6),
+            ping_seconds: Some(0.0125),
+            packet_loss_ratio: Some(0.0),
+            duration_seconds: Some(20.5),
+            ..Sample::empty(Timestamp::from_millis(0), Trigger::Manual)
+        };
+        assert_eq!(good.check_plausible(&limits), Ok(()));
+        type Change = fn(&mut Sample);
+        let cases: [(Change, &str); 12] = [
+            (
+                |s| s.download_bytes_per_second = Some(-1e6),
+                "download -1000000 B/s is negative",
+            ),
+            (
+                |s| s.upload_bytes_per_second = Some(1e308),
+                "upload 1e308 B/s is above 12500000000 B/s (--max-bandwidth)",
+            ),
+            (|s| s.ping_seconds = Some(-500.0), "ping -500 s is negative"),
+            (
+                |s| s.packet_loss_ratio = Some(7.0),
+                "packet loss ratio 7 is above 1",
+            ),
+            (
+                |s| s.jitter_seconds = Some(61.0),
+                "jitter 61 s is above 60 s",
+            ),
+            (
+                |s| s.download_latency_seconds = Some(f64::NAN),
+                "download latency is not a number",
+            ),
+            (
+                |s| s.upload_latency_seconds = Some(f64::INFINITY),
+                "upload latency inf s is above 60 s",
+            ),
+            (
+                |s| s.duration_seconds = Some(f64::INFINITY),
+                "duration is infinite",
+            ),
+            (
+                |s| s.duration_seconds = Some(f64::NEG_INFINITY),
+                "duration -inf s is negative",
+            ),
+            (
+                |s| {
+                    s.download_bytes_per_second = None;
+                    s.upload_bytes_per_second = None;
+                },
+                "a success without a download or upload figure",
+            ),
+            (
+                |s| {
+                    s.download_bytes_per_second = Some(0.0);
+                    s.upload_bytes_per_second = Some(0.0);
+                },
+                "download and upload are both 0 B/s",
+            ),
+            (
+                |s| {
+                    s.download_bytes_per_second = Some(0.0);
+                    s.upload_bytes_per_second = None;
+                },
+                "download is 0 B/s and there is no upload figure",
+            ),
+        ];
+        for (change, message) in cases {
+            let mut sample = good.clone();
+            change(&mut sample);
+            assert_eq!(
+                sample.check_plausible(&limits),
+                Err(Implausible(message.to_owned()))
+            );
+        }
+        let failure = Sample::failure(
+            Timestamp::from_millis(0),
+            Trigger::Manual,
+            FailureReason::Exit,
+            "exit status 2",
+        );
+        assert_eq!(
+            failure.check_plausible(&limits),
+            Ok(()),
+            "no figures needed"
+        );
+        let failure = Sample {
+            ping_seconds: Some(-1.0),
+            ..failure
+        };
+        assert!(
+            failure.check_plausible(&limits).is_err(),
+            "but none impossible"
+        );
     }
 }

@@ -10,6 +10,10 @@ use crate::sample::{FailureReason, Trigger};
 /// The first retry after a failure waits this long; each further failure doubles it.
 const FIRST_RETRY: Duration = Duration::from_secs(60);
 
+/// Where an instant that would overflow the clock's range is put instead: far enough to mean
+/// "never" (tokio's timer treats anything past about two years alike), near enough to add.
+const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+
 /// The timing rules, from `--interval`, `--splay`, `--start-delay` and `--retest-after`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Schedule {
@@ -55,10 +59,18 @@ impl Schedule {
     fn slot_after(&self, start: Instant, after: Instant) -> Instant {
         let elapsed = after.saturating_duration_since(start);
         let interval = self.interval.as_nanos().max(1);
-        let slots = elapsed.as_nanos() / interval + 1;
+        let slots = (elapsed.as_nanos() / interval).saturating_add(1);
         let offset = u64::try_from(interval.saturating_mul(slots)).unwrap_or(u64::MAX);
-        start + Duration::from_nanos(offset)
+        later(start, Duration::from_nanos(offset))
     }
+}
+
+/// `at + wait`, saturating at [`FAR_FUTURE`] from `at` instead of overflowing (a monotonic
+/// clock's range depends on the platform; `Instant + Duration` panics past it).
+fn later(at: Instant, wait: Duration) -> Instant {
+    at.checked_add(wait)
+        .or_else(|| at.checked_add(FAR_FUTURE))
+        .unwrap_or(at)
 }
 
 /// Runs tests for ever on `schedule`. `test` runs one with the given trigger (storing and
@@ -74,8 +86,8 @@ pub async fn run<Test, Done>(
     Test: FnMut(Trigger) -> Done,
     Done: Future<Output = Verdict>,
 {
-    let start = Instant::now() + schedule.start_delay;
-    let mut next = start + splay();
+    let start = later(Instant::now(), schedule.start_delay);
+    let mut next = later(start, splay());
     let mut trigger = Trigger::Schedule;
     let mut failures = 0u32;
     loop {
@@ -83,26 +95,28 @@ pub async fn run<Test, Done>(
         tokio::time::sleep_until(next).await;
         let verdict = test(trigger).await;
         let now = Instant::now();
-        let slot = schedule.slot_after(start, now) + splay();
+        let slot = later(schedule.slot_after(start, now), splay());
         let decision = decide(verdict, trigger, &mut failures, &schedule);
         trigger = Trigger::Schedule;
         next = match decision {
             Next::Slot => slot,
-            Next::Retry(wait) => slot.min(now + wait),
+            Next::Retry(wait) => slot.min(later(now, wait)),
             // A retest that would come after the next slot is just the next scheduled run.
-            Next::Retest(wait) if now + wait < slot => {
+            Next::Retest(wait) if later(now, wait) < slot => {
                 trigger = Trigger::Retest;
-                now + wait
+                later(now, wait)
             }
             Next::Retest(_) => slot,
             Next::RateLimited => {
-                let slot =
-                    schedule.slot_after(start, now + schedule.interval - Duration::from_nanos(1));
+                let wait = schedule.interval.saturating_sub(Duration::from_nanos(1));
+                let slot = schedule.slot_after(start, later(now, wait));
                 tracing::warn!(
-                    next_in = %humantime::format_duration(round_to_seconds(slot - now)),
+                    next_in = %humantime::format_duration(round_to_seconds(
+                        slot.saturating_duration_since(now)
+                    )),
                     "rate-limited by the Speedtest service; waiting at least one interval"
                 );
-                slot + splay()
+                later(slot, splay())
             }
         };
     }
@@ -345,6 +359,39 @@ mod tests {
                 (MINUTE * 30, Trigger::Schedule)
             ]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn durations_past_the_clock_s_range_never_overflow() {
+        // `serve --start-delay 300000000000y` panicked adding it to the instant; the flags are
+        // bounded now, but the scheduler itself must not overflow on any duration either.
+        let huge = Schedule {
+            interval: Duration::MAX,
+            splay: Duration::MAX,
+            start_delay: Duration::MAX,
+            retest_after: Some(Duration::MAX),
+        };
+        let (started, plans) =
+            simulate(huge, vec![Duration::MAX], vec![], Duration::ZERO, MINUTE).await;
+        assert_eq!(started, vec![]);
+        assert_eq!(plans.len(), 1);
+        assert!(plans[0] >= FAR_FUTURE);
+        // And after runs: every kind of next step with the largest durations.
+        let failed = Some(FailureReason::NoConnectivity);
+        let limited = Some(FailureReason::RateLimited);
+        let long = Schedule {
+            start_delay: Duration::ZERO,
+            ..huge
+        };
+        let (started, _) = simulate(
+            long,
+            vec![Duration::ZERO, Duration::MAX],
+            vec![failed, limited, None],
+            Duration::ZERO,
+            MINUTE * 5,
+        )
+        .await;
+        assert_eq!(started, minutes(&[0, 1]));
     }
 
     #[tokio::test(start_paused = true)]

@@ -17,7 +17,7 @@ use crate::scheduler::{self, Schedule, Verdict};
 use crate::speedtest::{Runner, RunnerConfig};
 use crate::state::{AppState, ManualRuns};
 use crate::store::{Store, StoreError};
-use crate::time::Timestamp;
+use crate::time::{ClockCheck, Timestamp, format_limit};
 use crate::units::DataVolume;
 
 /// How often retention looks for samples to delete, and how many go per transaction.
@@ -61,10 +61,13 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let store = Arc::new(store);
     let metrics = Metrics::new()?;
-    // The gauges come back from the last runs, so a restart does not blank the dashboard.
-    let last_success = store.latest_success()?;
+    let now = Timestamp::now();
+    check_clock(&store, now)?;
+    // The gauges come back from the last runs, so a restart does not blank the dashboard; a
+    // sample dated after now (a wrong clock made it) is kept but is not the last run.
+    let last_success = store.latest_success_at(now)?;
     metrics.restore(
-        store.latest()?.as_ref(),
+        store.latest_at(now)?.as_ref(),
         last_success.as_ref(),
         store.len()?,
     );
@@ -168,29 +171,144 @@ async fn budget_used_up(state: &AppState, budget: DataVolume) -> Option<f64> {
     }
 }
 
+/// Says loudly, at start-up, what suggests the clock is wrong: a time before this program's
+/// source date, samples dated after now, keys at or after the end of the times kept.
+fn check_clock(store: &Store, now: Timestamp) -> Result<(), StoreError> {
+    if let ClockCheck::BeforeSourceDate { now, source_date } = ClockCheck::of(now) {
+        tracing::error!(
+            %now,
+            %source_date,
+            "the clock is wrong: it reads {now}, before this program's source date {source_date}; \
+             samples are stored with the wrong time and retention deletes nothing until it is right"
+        );
+    }
+    let (ahead, newest) = store.count_after(now)?;
+    if let Some(newest) = newest {
+        tracing::warn!(
+            %now,
+            samples = ahead,
+            %newest,
+            "{ahead} stored samples are dated after the clock ({now}), the newest {newest}: either \
+             the clock is behind or a wrong clock recorded or imported them; they are kept, but \
+             not used as the latest run or last success"
+        );
+    }
+    let unrepresentable = store.unrepresentable()?;
+    if unrepresentable > 0 {
+        tracing::error!(
+            samples = unrepresentable,
+            end = %Timestamp::MAX,
+            "{unrepresentable} stored samples are keyed at or after {}, the end of the times \
+             this version handles (an older version stored them, or the file is damaged); they \
+             are left as they are and no endpoint or export shows them",
+            Timestamp::MAX
+        );
+    }
+    Ok(())
+}
+
+/// Why retention deletes nothing this time.
+#[derive(Debug, PartialEq, Eq)]
+enum Hold {
+    /// The clock reads before this program's source date.
+    ClockBeforeSourceDate {
+        now: Timestamp,
+        source_date: Timestamp,
+    },
+    /// The cutoff is later than the newest sample at or before now: every one would go.
+    WouldEmpty {
+        cutoff: Timestamp,
+        newest: Timestamp,
+    },
+}
+
+/// Where retention may cut this time: samples before the returned time go. `newest` is the
+/// newest sample at or before `now`. A clock that is obviously wrong is never trusted to
+/// delete: not before the source date, and never so far ahead that nothing would be left.
+/// `pace` caps the cutoff where the wall clock ran ahead of the monotonic clock since the
+/// last pass (a clock stepped forward while serving); the cap is returned as the second value
+/// when it applied.
+fn retention_cutoff(
+    now: Timestamp,
+    keep: Duration,
+    newest: Option<Timestamp>,
+    pace: Option<Timestamp>,
+) -> Result<(Timestamp, Option<Timestamp>), Hold> {
+    if let ClockCheck::BeforeSourceDate { now, source_date } = ClockCheck::of(now) {
+        return Err(Hold::ClockBeforeSourceDate { now, source_date });
+    }
+    let cutoff = now.saturating_sub(keep);
+    if let Some(newest) = newest
+        && cutoff > newest
+    {
+        return Err(Hold::WouldEmpty { cutoff, newest });
+    }
+    match pace {
+        Some(pace) if cutoff > pace => Ok((pace, Some(cutoff))),
+        _ => Ok((cutoff, None)),
+    }
+}
+
+/// How much further the wall clock may move than the monotonic clock between two retention
+/// passes before the cut is held back to the monotonic pace (NTP slews far less).
+const CLOCK_STEP_TOLERANCE: Duration = Duration::from_secs(5 * 60);
+
 /// Deletes samples older than `keep` every hour, in bounded batches; never returns.
 async fn retention(state: &AppState, keep: Option<Duration>) {
     let Some(keep) = keep else {
         return std::future::pending().await;
     };
     let mut ticks = tokio::time::interval(RETENTION_PERIOD);
+    // The last cut and when it was made by the monotonic clock.
+    let mut last: Option<(Timestamp, Instant)> = None;
     loop {
         ticks.tick().await;
         let store = state.store.clone();
+        let pace = last.map(|(cutoff, at)| {
+            cutoff.saturating_add(at.elapsed().saturating_add(CLOCK_STEP_TOLERANCE))
+        });
         let pruned = tokio::task::spawn_blocking(move || {
-            let cutoff = Timestamp::now().saturating_sub(keep);
+            let now = Timestamp::now();
+            let newest = store.latest_at(now)?.map(|sample| sample.time);
+            let cutoff = match retention_cutoff(now, keep, newest, pace) {
+                Ok(cutoff) => cutoff,
+                Err(hold) => return Ok::<_, StoreError>(Err(hold)),
+            };
             let mut deleted = 0;
             loop {
-                let batch = store.delete_before(cutoff, RETENTION_BATCH)?;
+                let batch = store.delete_before(cutoff.0, RETENTION_BATCH)?;
                 deleted += batch;
                 if batch < RETENTION_BATCH {
-                    return Ok::<_, StoreError>((deleted, store.len()?));
+                    return Ok(Ok((cutoff, deleted, store.len()?)));
                 }
             }
         })
         .await;
         match pruned {
-            Ok(Ok((deleted, left))) => {
+            Ok(Ok(Err(Hold::ClockBeforeSourceDate { now, source_date }))) => tracing::error!(
+                %now,
+                %source_date,
+                "retention deleted nothing: the clock reads {now}, before this program's source \
+                 date {source_date}, so it is wrong"
+            ),
+            Ok(Ok(Err(Hold::WouldEmpty { cutoff, newest }))) => tracing::warn!(
+                %cutoff,
+                %newest,
+                retention = %format_limit(keep),
+                "retention deleted nothing: the cutoff ({cutoff}) is after the newest sample \
+                 ({newest}), so every sample would go; is the clock ahead? Set it right, or keep \
+                 only recent samples by hand (export --from, then import into a new --db)"
+            ),
+            Ok(Ok(Ok(((cutoff, wanted), deleted, left)))) => {
+                last = Some((cutoff, Instant::now()));
+                if let Some(wanted) = wanted {
+                    tracing::warn!(
+                        %cutoff,
+                        %wanted,
+                        "the wall clock moved further than the monotonic clock since the last \
+                         retention pass (stepped forward?); retention cut at {cutoff}, not {wanted}"
+                    );
+                }
                 state.metrics.set_samples(left);
                 if deleted > 0 {
                     state.changed();
@@ -226,4 +344,63 @@ fn random_below(limit: Duration) -> Duration {
 /// The wall-clock time at which the monotonic instant `at` falls.
 fn wall_clock(at: Instant) -> Timestamp {
     Timestamp::now().saturating_add(at.saturating_duration_since(Instant::now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::source_date;
+
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+    fn days_after_source(days: u32) -> Timestamp {
+        source_date().saturating_add(DAY * days)
+    }
+
+    #[test]
+    fn retention_cuts_what_is_older_than_it_keeps() {
+        let now = days_after_source(500);
+        let newest = Some(days_after_source(499));
+        assert_eq!(
+            retention_cutoff(now, DAY * 400, newest, None),
+            Ok((days_after_source(100), None))
+        );
+    }
+
+    #[test]
+    fn retention_never_empties_the_store() {
+        // Five samples from a right clock, then serve with the clock ten years ahead.
+        let newest = days_after_source(10);
+        let now = days_after_source(10 + 3650);
+        assert_eq!(
+            retention_cutoff(now, DAY * 400, Some(newest), None),
+            Err(Hold::WouldEmpty {
+                cutoff: days_after_source(10 + 3650 - 400),
+                newest
+            })
+        );
+    }
+
+    #[test]
+    fn retention_never_trusts_a_clock_before_the_source_date() {
+        let now = source_date().saturating_sub(DAY * 2);
+        assert_eq!(
+            retention_cutoff(now, DAY, None, None),
+            Err(Hold::ClockBeforeSourceDate {
+                now,
+                source_date: source_date()
+            })
+        );
+    }
+
+    #[test]
+    fn a_clock_stepped_forward_while_serving_cuts_at_the_monotonic_pace() {
+        // The last pass cut at day 100; an hour later the clock jumped ten years, and a new
+        // sample from the wrong clock is the newest: the cut moves on by the hour only.
+        let pace = days_after_source(100).saturating_add(Duration::from_secs(3_900));
+        let now = days_after_source(3650 + 500);
+        let (cutoff, wanted) = retention_cutoff(now, DAY * 400, Some(now), Some(pace)).unwrap();
+        assert_eq!(cutoff, pace);
+        assert_eq!(wanted, Some(days_after_source(3650 + 100)));
+    }
 }

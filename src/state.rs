@@ -11,6 +11,7 @@ use crate::plan::Plan;
 use crate::sample::{FailureReason, Outcome, Sample, Trigger, mbit_per_second};
 use crate::speedtest::{Claim, Runner};
 use crate::store::Store;
+use crate::time::ClockCheck;
 
 /// The store, the metrics, the one test slot, and the newest success kept in memory.
 pub struct AppState {
@@ -105,6 +106,16 @@ impl AppState {
         // A durable commit waits for fsync: keep it off the threads that answer requests.
         match tokio::task::spawn_blocking(move || store.append(&sample)).await {
             Ok(Ok(stored)) => {
+                if let ClockCheck::BeforeSourceDate { now, source_date } =
+                    ClockCheck::of(stored.time)
+                {
+                    tracing::error!(
+                        %now,
+                        %source_date,
+                        "the clock is wrong: it reads {now}, before this program's source date \
+                         {source_date}; the run is stored with that time"
+                    );
+                }
                 self.changed();
                 self.metrics.record(&stored);
                 if stored.is_success()
@@ -158,6 +169,8 @@ impl AppState {
     }
 }
 
+/// One line per run. The sample's message goes in field `detail`: a field named `message`
+/// would take the place of the line's own words (in JSON, the same key twice).
 fn log_run(sample: &Sample) {
     let mbit = |bytes: Option<f64>| bytes.map(mbit_per_second);
     if sample.outcome == Outcome::Skipped {
@@ -165,7 +178,7 @@ fn log_run(sample: &Sample) {
             time = %sample.time,
             trigger = %sample.trigger.as_str(),
             reason = sample.reason.map(FailureReason::as_str).unwrap_or_default(),
-            message = sample.message.as_deref().unwrap_or_default(),
+            detail = sample.message.as_deref().unwrap_or_default(),
             "test skipped"
         );
     }
@@ -182,7 +195,7 @@ fn log_run(sample: &Sample) {
             time = %sample.time,
             trigger = %sample.trigger.as_str(),
             %reason,
-            message = sample.message.as_deref().unwrap_or_default(),
+            detail = sample.message.as_deref().unwrap_or_default(),
             "test failed"
         ),
     }

@@ -92,6 +92,7 @@ impl Summarizer {
             window: Window { from, to },
             runs: self.runs,
             failures_by_reason: self.failures_by_reason,
+            failures_by_kind: FailuresByKind::of(&self.failures_by_reason),
             percentile_method: PercentileMethod::NearestRank,
             download_bytes_per_second: Percentiles::of(self.download),
             upload_bytes_per_second: Percentiles::of(self.upload),
@@ -116,6 +117,9 @@ pub struct Summary {
     pub window: Window,
     pub runs: Runs,
     pub failures_by_reason: FailureCounts,
+    /// The same failures grouped by whose problem they point at; only `network` counts
+    /// against the line.
+    pub failures_by_kind: FailuresByKind,
     pub percentile_method: PercentileMethod,
     /// `None` when no successful sample in the window has the figure.
     pub download_bytes_per_second: Option<Percentiles>,
@@ -170,6 +174,110 @@ impl FailureCounts {
 
 fn index_of(reason: FailureReason) -> Option<usize> {
     FailureReason::ALL.iter().position(|r| *r == reason)
+}
+
+/// Whose problem a failed run points at, so that a complaint to an ISP counts only the runs
+/// that speak against the line, and the monitor's own faults are seen as such.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The line: the network, DNS or every test server was unreachable, a socket failed
+    /// mid-test (`no_connectivity`), or the test stalled past `--timeout` (`timeout`: once
+    /// started, the CLI does nothing but wait on the network). The only kind counted against
+    /// the line.
+    Network,
+    /// Ookla refused to run the test (`rate_limited`): it says nothing about the line.
+    Service,
+    /// The monitor or its machine: the CLI is missing or not executable (`spawn`), or printed
+    /// what cannot be read (`parse`) or too much (`output_too_large`).
+    Local,
+    /// The CLI failed for a reason it did not make clear (`exit`: a crash, a configuration
+    /// problem, a refused configuration request), or measured figures that cannot be real
+    /// (`implausible`). Not counted against the line: nothing shows it was the line.
+    Other,
+}
+
+impl FailureKind {
+    /// Every kind, in the order of their fields in the JSON.
+    pub const ALL: [FailureKind; 4] = [
+        FailureKind::Network,
+        FailureKind::Service,
+        FailureKind::Local,
+        FailureKind::Other,
+    ];
+
+    /// The kind of a failure reason; `None` for `data_budget`, which is no failure.
+    pub fn of(reason: FailureReason) -> Option<FailureKind> {
+        // No wildcard: a new reason must be given its kind here.
+        match reason {
+            FailureReason::NoConnectivity | FailureReason::Timeout => Some(FailureKind::Network),
+            FailureReason::RateLimited => Some(FailureKind::Service),
+            FailureReason::Spawn | FailureReason::Parse | FailureReason::OutputTooLarge => {
+                Some(FailureKind::Local)
+            }
+            FailureReason::Exit | FailureReason::Implausible => Some(FailureKind::Other),
+            FailureReason::DataBudget => None,
+        }
+    }
+
+    /// The kind's name in the JSON and the text report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Network => "network",
+            FailureKind::Service => "service",
+            FailureKind::Local => "local",
+            FailureKind::Other => "other",
+        }
+    }
+
+    /// Whether failures of this kind are evidence against the line.
+    pub fn counts_against_the_line(self) -> bool {
+        self == FailureKind::Network
+    }
+}
+
+/// Failed runs per [`FailureKind`], every kind present (zeros included). Their sum is
+/// `runs.failure` when every failure has a reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct FailuresByKind {
+    /// Failed runs of kind [`FailureKind::Network`]: the ones counted against the line.
+    pub network: u64,
+    /// Failed runs of kind [`FailureKind::Service`].
+    pub service: u64,
+    /// Failed runs of kind [`FailureKind::Local`].
+    pub local: u64,
+    /// Failed runs of kind [`FailureKind::Other`].
+    pub other: u64,
+}
+
+impl FailuresByKind {
+    fn of(counts: &FailureCounts) -> Self {
+        let mut kinds = FailuresByKind::default();
+        for (reason, count) in counts.iter() {
+            if let Some(kind) = FailureKind::of(reason) {
+                *kinds.slot(kind) += count;
+            }
+        }
+        kinds
+    }
+
+    /// The number of failed runs of `kind`.
+    pub fn get(&self, kind: FailureKind) -> u64 {
+        match kind {
+            FailureKind::Network => self.network,
+            FailureKind::Service => self.service,
+            FailureKind::Local => self.local,
+            FailureKind::Other => self.other,
+        }
+    }
+
+    fn slot(&mut self, kind: FailureKind) -> &mut u64 {
+        match kind {
+            FailureKind::Network => &mut self.network,
+            FailureKind::Service => &mut self.service,
+            FailureKind::Local => &mut self.local,
+            FailureKind::Other => &mut self.other,
+        }
+    }
 }
 
 impl Serialize for FailureCounts {
@@ -380,21 +488,7 @@ impl Summary {
                 self.runs.total, self.runs.success, self.runs.failure, self.runs.skipped
             ),
         ];
-        let mut failures: Vec<(FailureReason, u64)> = self
-            .failures_by_reason
-            .iter()
-            .filter(|(_, count)| *count > 0)
-            .collect();
-        // Most frequent first, because that is what a reader acts on; stable, so ties keep the
-        // order of `FailureReason::ALL`.
-        failures.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
-        if !failures.is_empty() {
-            let listed: Vec<String> = failures
-                .iter()
-                .map(|(reason, count)| format!("{reason} {count}"))
-                .collect();
-            lines.push(format!("Failures: {}", listed.join(", ")));
-        }
+        lines.extend(self.failure_lines());
         let mbit = |v: f64| format!("{:.1}", mbit_per_second(v));
         let ms = |v: f64| millis(v).to_string();
         let figures = [
@@ -428,6 +522,55 @@ impl Summary {
         let mut text = lines.join("\n");
         text.push('\n');
         text
+    }
+}
+
+impl Summary {
+    /// The failures in two lines, each left out when it would count none: those counted
+    /// against the line (network), then the rest by kind, each kind with its reasons, most
+    /// frequent first (ties in the order of `FailureReason::ALL`).
+    fn failure_lines(&self) -> Vec<String> {
+        let mut against = Vec::new();
+        let mut apart = Vec::new();
+        let (mut against_count, mut apart_count) = (0, 0);
+        for kind in FailureKind::ALL {
+            let count = self.failures_by_kind.get(kind);
+            if count == 0 {
+                continue;
+            }
+            let mut reasons: Vec<(FailureReason, u64)> = self
+                .failures_by_reason
+                .iter()
+                .filter(|(reason, n)| *n > 0 && FailureKind::of(*reason) == Some(kind))
+                .collect();
+            reasons.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+            let listed: Vec<String> = reasons
+                .iter()
+                .map(|(reason, n)| format!("{reason} {n}"))
+                .collect();
+            let group = format!("{}: {}", kind.as_str(), listed.join(", "));
+            if kind.counts_against_the_line() {
+                against_count += count;
+                against.push(group);
+            } else {
+                apart_count += count;
+                apart.push(group);
+            }
+        }
+        let mut lines = Vec::new();
+        if against_count > 0 {
+            lines.push(format!(
+                "Failures counted against the line: {against_count} ({})",
+                against.join("; ")
+            ));
+        }
+        if apart_count > 0 {
+            lines.push(format!(
+                "Failures not counted against the line: {apart_count} ({})",
+                apart.join("; ")
+            ));
+        }
+        lines
     }
 }
 
@@ -833,6 +976,7 @@ mod tests {
             keys(&json),
             [
                 "download_bytes_per_second",
+                "failures_by_kind",
                 "failures_by_reason",
                 "percentile_method",
                 "ping_seconds",
@@ -860,6 +1004,10 @@ mod tests {
         assert_eq!(keys(&json["failures_by_reason"]), expected);
         assert_eq!(json["failures_by_reason"]["rate_limited"], 1);
         assert_eq!(json["failures_by_reason"]["timeout"], 0);
+        assert_eq!(
+            json["failures_by_kind"],
+            serde_json::json!({"network": 0, "service": 1, "local": 0, "other": 0})
+        );
         assert_eq!(json["percentile_method"], "nearest-rank");
         assert_eq!(
             keys(&json["download_bytes_per_second"]),
@@ -923,7 +1071,7 @@ mod tests {
             [
                 "internet-monitor report, 2026-11-24T00:00:00.000Z to 2026-11-25T00:00:00.000Z",
                 "Runs: 10 (7 succeeded, 3 failed, 0 skipped)",
-                "Failures: timeout 2, no_connectivity 1",
+                "Failures counted against the line: 3 (network: timeout 2, no_connectivity 1)",
                 "Download: min 50.0, p5 50.0, median 60.0, p95 310.2, max 310.2 Mbit/s",
                 "Upload:   min 18.0, p5 18.0, median 18.0, p95 40.0, max 40.0 Mbit/s",
                 "Ping:     min 5.631, p5 5.631, median 10, p95 10, max 10 ms",
@@ -940,7 +1088,7 @@ mod tests {
     fn text_report_leaves_out_what_does_not_apply() {
         let samples = hourly(&[true, false, false]);
         let text = summarize(plan(), &samples).to_text();
-        assert!(!text.contains("Failures:"));
+        assert!(!text.contains("Failures"));
         assert!(text.contains(
             "Longest stretch below the plan: 1h, from 2026-11-24T01:00:00.000Z to \
              2026-11-24T02:00:00.000Z, still below when the data ends (2 measurements)"
@@ -951,5 +1099,83 @@ mod tests {
         let empty = summarize(plan(), &[]).to_text();
         assert!(!empty.contains("Download:"));
         assert!(empty.contains("threshold 80 %: no measurements"));
+    }
+
+    #[test]
+    fn every_failure_reason_has_a_kind_and_only_network_counts_against_the_line() {
+        for reason in FailureReason::ALL {
+            let kind = FailureKind::of(reason);
+            assert_eq!(kind.is_some(), reason.is_failure(), "{reason}");
+            let against = kind.is_some_and(FailureKind::counts_against_the_line);
+            let network = matches!(
+                reason,
+                FailureReason::NoConnectivity | FailureReason::Timeout
+            );
+            assert_eq!(against, network, "{reason}");
+        }
+        for local in [
+            FailureReason::Spawn,
+            FailureReason::Parse,
+            FailureReason::OutputTooLarge,
+        ] {
+            assert_eq!(FailureKind::of(local), Some(FailureKind::Local), "{local}");
+        }
+    }
+
+    #[test]
+    fn the_monitors_own_faults_are_reported_apart_from_the_lines() {
+        let samples = [
+            failure(0, Trigger::Schedule, FailureReason::NoConnectivity),
+            failure(1, Trigger::Schedule, FailureReason::Timeout),
+            failure(2, Trigger::Schedule, FailureReason::Parse),
+            failure(3, Trigger::Schedule, FailureReason::Spawn),
+            failure(4, Trigger::Schedule, FailureReason::Spawn),
+            failure(5, Trigger::Schedule, FailureReason::OutputTooLarge),
+            failure(6, Trigger::Schedule, FailureReason::RateLimited),
+            failure(7, Trigger::Schedule, FailureReason::Exit),
+            failure(8, Trigger::Schedule, FailureReason::Implausible),
+            success(9, Trigger::Schedule, 90.0, 18.0),
+        ];
+        let summary = summarize(no_plan(), &samples);
+        assert_eq!(
+            summary.failures_by_kind,
+            FailuresByKind {
+                network: 2,
+                service: 1,
+                local: 4,
+                other: 2,
+            }
+        );
+        let kinds_total: u64 = FailureKind::ALL
+            .iter()
+            .map(|&kind| summary.failures_by_kind.get(kind))
+            .sum();
+        assert_eq!(kinds_total, summary.runs.failure);
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(
+            json["failures_by_kind"],
+            serde_json::json!({"network": 2, "service": 1, "local": 4, "other": 2})
+        );
+        assert_eq!(json["failures_by_reason"]["spawn"], 2, "kept as it was");
+        let text = summary.to_text();
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("Failures")).collect();
+        assert_eq!(
+            lines,
+            [
+                "Failures counted against the line: 2 (network: timeout 1, no_connectivity 1)",
+                "Failures not counted against the line: 7 (service: rate_limited 1; \
+                 local: spawn 2, parse 1, output_too_large 1; other: exit 1, implausible 1)",
+            ]
+        );
+        let only_local = summarize(
+            no_plan(),
+            &[failure(0, Trigger::Schedule, FailureReason::Spawn)],
+        )
+        .to_text();
+        assert!(
+            !only_local.contains("Failures counted against the line"),
+            "{only_local}"
+        );
+        assert!(only_local.contains("Failures not counted against the line: 1 (local: spawn 1)"));
     }
 }

@@ -1,43 +1,100 @@
-//! Points in time as the store keys them: UTC milliseconds since the Unix epoch.
+//! Points in time as the store keys them: UTC milliseconds since the Unix epoch, bounded to
+//! what RFC 3339 can write (four-digit years), with parsing, formatting and calendar arithmetic
+//! done by `jiff`; durations given by users, bounded when they are parsed.
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use jiff::fmt::temporal::{Pieces, PiecesOffset};
+use jiff::tz::Offset;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// 9999-12-30T22:00:00.000Z, the last whole millisecond jiff takes ([`jiff::Timestamp::MAX`]
+/// is 999,999,999 ns later): the latest instant every UTC offset still writes with a four-digit
+/// year.
+const MAX_MILLIS: u64 = 253_402_207_200_000;
+
+/// The longest age accepted in `--from`/`--to`, `from=`/`to=`, `--window` and `window=`:
+/// 100 years (36500 days), longer than any store can be old.
+pub const MAX_AGE: Duration = Duration::from_secs(36_500 * 24 * 60 * 60);
+
 /// A UTC instant with millisecond precision; its `u64` is the store key, so order is time order.
+///
+/// It only ever holds times from 1970-01-01T00:00:00.000Z to [`Timestamp::MAX`]
+/// (9999-12-30T22:00:00.000Z), so formatting it never fails and arithmetic on it is bounded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(u64);
 
-/// Why a time given by a user could not be understood.
+/// Why a time or a duration given by a user (a flag, a query parameter, an imported line) was
+/// refused. The duration messages leave naming the flag or parameter to the caller.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{input:?} is neither an RFC 3339 time (2026-11-24T18:00:00Z) nor an age (7d, 24h)")]
-pub struct TimeParseError {
-    input: String,
+pub enum TimeError {
+    #[error("{input:?} is neither an RFC 3339 time (2026-11-24T18:00:00Z) nor an age (7d, 24h)")]
+    Unrecognised { input: String },
+    #[error(
+        "{input:?} is not an RFC 3339 time such as 2026-11-24T18:00:00Z or 2026-11-24T19:00:00+01:00"
+    )]
+    NotRfc3339 { input: String },
+    #[error("{input:?} is before 1970-01-01T00:00:00Z, the earliest time kept")]
+    BeforeEpoch { input: String },
+    #[error("{input:?} is after {max}, the latest time kept", max = Timestamp::MAX)]
+    AfterMax { input: String },
+    #[error(
+        "{input:?} is an age longer than {}, the longest accepted",
+        format_limit(MAX_AGE)
+    )]
+    AgeTooLong { input: String },
+    #[error("{reason} (write it like 90s, 2m, 1h 30m or 7d)")]
+    DurationSyntax { reason: String },
+    #[error("must be longer than zero")]
+    DurationZero,
+    #[error("must be at most {} (got {})", format_limit(*max), format_limit(*got))]
+    DurationTooLong { max: Duration, got: Duration },
 }
 
 impl Timestamp {
+    /// 1970-01-01T00:00:00.000Z, the earliest time kept.
+    pub const EPOCH: Timestamp = Timestamp(0);
+    /// 9999-12-30T22:00:00.000Z, the latest time kept (jiff's last whole millisecond). It ends
+    /// every range and is never a stored sample's time: the store keeps samples before it.
+    pub const MAX: Timestamp = Timestamp(MAX_MILLIS);
+
+    /// The time `millis` ms after the epoch; values past [`Timestamp::MAX`] become `MAX`
+    /// (use [`Timestamp::try_from_millis`] where such a value must be refused instead).
     pub const fn from_millis(millis: u64) -> Self {
-        Timestamp(millis)
+        if millis > MAX_MILLIS {
+            Timestamp(MAX_MILLIS)
+        } else {
+            Timestamp(millis)
+        }
     }
 
+    /// The time `millis` ms after the epoch, `None` past [`Timestamp::MAX`] (a store key that
+    /// an older version wrote, or a damaged one).
+    pub const fn try_from_millis(millis: u64) -> Option<Self> {
+        if millis > MAX_MILLIS {
+            None
+        } else {
+            Some(Timestamp(millis))
+        }
+    }
+
+    /// Milliseconds since the epoch: the store key.
     pub const fn as_millis(self) -> u64 {
         self.0
     }
 
-    /// The current time, truncated to milliseconds. A clock before 1970 reads as the epoch.
+    /// The current time, truncated to milliseconds. A clock before 1970 reads as the epoch,
+    /// one past [`Timestamp::MAX`] as `MAX`; [`ClockCheck`] says whether to trust it.
     pub fn now() -> Self {
         Self::from_system_time(SystemTime::now())
     }
 
+    /// `time` truncated to milliseconds and clamped to [`Timestamp::EPOCH`]..=[`Timestamp::MAX`].
     pub fn from_system_time(time: SystemTime) -> Self {
         let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-        Timestamp(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub fn to_system_time(self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_millis(self.0)
+        Timestamp::from_millis(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
     }
 
     /// Seconds since the epoch, with the milliseconds as a fraction.
@@ -45,54 +102,122 @@ impl Timestamp {
         self.0 as f64 / 1000.0
     }
 
+    /// `self + duration`, `None` past [`Timestamp::MAX`].
+    pub fn checked_add(self, duration: Duration) -> Option<Self> {
+        let millis = u64::try_from(duration.as_millis()).ok()?;
+        Timestamp::try_from_millis(self.0.checked_add(millis)?)
+    }
+
+    /// `self - duration`, `None` before the epoch.
+    pub fn checked_sub(self, duration: Duration) -> Option<Self> {
+        let millis = u64::try_from(duration.as_millis()).ok()?;
+        self.0.checked_sub(millis).map(Timestamp)
+    }
+
+    /// `self + duration`, at most [`Timestamp::MAX`].
     pub fn saturating_add(self, duration: Duration) -> Self {
-        let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-        Timestamp(self.0.saturating_add(millis))
+        self.checked_add(duration).unwrap_or(Timestamp::MAX)
     }
 
+    /// `self - duration`, at least the epoch.
     pub fn saturating_sub(self, duration: Duration) -> Self {
-        let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-        Timestamp(self.0.saturating_sub(millis))
+        self.checked_sub(duration).unwrap_or(Timestamp::EPOCH)
     }
 
-    /// The first instant of this time's calendar month in UTC, and of the next month.
+    /// How long after `earlier` this is; zero when it is not after it.
+    pub fn duration_since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+
+    /// The same instant in jiff's type (always in its range).
+    fn to_jiff(self) -> jiff::Timestamp {
+        // MAX_MILLIS is below i64::MAX and inside jiff's range, so neither step can fail.
+        i64::try_from(self.0)
+            .ok()
+            .and_then(|millis| jiff::Timestamp::from_millisecond(millis).ok())
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    }
+
+    /// Our instant from jiff's, `None` before the epoch.
+    fn from_jiff(time: jiff::Timestamp) -> Option<Self> {
+        u64::try_from(time.as_millisecond())
+            .ok()
+            .and_then(Timestamp::try_from_millis)
+    }
+
+    /// The first instant of this time's calendar month in UTC, and of the next month (at most
+    /// [`Timestamp::MAX`]).
     pub fn month(self) -> (Timestamp, Timestamp) {
-        // Read the year and month off our own RFC 3339 form rather than doing calendar
-        // arithmetic by hand: "2026-11-25T…" gives 2026 and 11.
-        let text = self.to_string();
-        let year: Option<u64> = text.get(0..4).and_then(|y| y.parse().ok());
-        let month: Option<u64> = text.get(5..7).and_then(|m| m.parse().ok());
-        let first_of = |year: u64, month: u64| {
-            Timestamp::parse_rfc3339(&format!("{year:04}-{month:02}-01T00:00:00Z"))
+        let date = Offset::UTC.to_datetime(self.to_jiff()).date();
+        let at_midnight = |date: jiff::civil::Date| {
+            Offset::UTC
+                .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+                .ok()
+                .and_then(Timestamp::from_jiff)
         };
-        let bounds = year.zip(month).and_then(|(year, month)| {
-            let (next_year, next_month) = if month == 12 {
-                (year + 1, 1)
-            } else {
-                (year, month + 1)
-            };
-            first_of(year, month).zip(first_of(next_year, next_month))
-        });
-        bounds.unwrap_or((self, self.saturating_add(Duration::from_millis(1))))
+        let first = at_midnight(date.first_of_month()).unwrap_or(self);
+        let next = date
+            .last_of_month()
+            .tomorrow()
+            .ok()
+            .and_then(at_midnight)
+            .unwrap_or(Timestamp::MAX);
+        (first, next)
     }
 
-    /// Parses RFC 3339 (`Z` or a `±HH:MM` offset, any fraction of a second, truncated to ms).
-    pub fn parse_rfc3339(input: &str) -> Option<Self> {
+    /// Parses an RFC 3339 time (`Z` or a `±HH:MM` offset, any fraction of a second, truncated
+    /// to ms), refusing one outside [`Timestamp::EPOCH`]..=[`Timestamp::MAX`] with a reason.
+    pub fn parse(input: &str) -> Result<Self, TimeError> {
         let text = input.trim();
-        let (local, offset_seconds) = split_offset(text)?;
-        // humantime's weak parser takes the date-time part without a zone; the offset is ours.
-        let local = humantime::parse_rfc3339_weak(local).ok()?;
-        let utc = if offset_seconds >= 0 {
-            local.checked_sub(Duration::from_secs(offset_seconds.unsigned_abs()))?
-        } else {
-            local.checked_add(Duration::from_secs(offset_seconds.unsigned_abs()))?
+        let not_rfc3339 = || TimeError::NotRfc3339 {
+            input: input.to_owned(),
         };
-        let since_epoch = utc.duration_since(UNIX_EPOCH).ok()?;
-        Some(Timestamp(u64::try_from(since_epoch.as_millis()).ok()?))
+        let pieces = Pieces::parse(text).map_err(|_| not_rfc3339())?;
+        let time = pieces.time().ok_or_else(not_rfc3339)?;
+        if pieces.time_zone_annotation().is_some() {
+            return Err(not_rfc3339());
+        }
+        let offset = match pieces.offset().ok_or_else(not_rfc3339)? {
+            PiecesOffset::Zulu => Offset::UTC,
+            PiecesOffset::Numeric(numeric) => numeric.offset(),
+            _ => return Err(not_rfc3339()),
+        };
+        // RFC 3339 offsets are -23:59 to +23:59 in whole minutes; jiff takes up to ±25:59:59.
+        if offset.seconds().unsigned_abs() >= 24 * 60 * 60 || offset.seconds() % 60 != 0 {
+            return Err(not_rfc3339());
+        }
+        let civil = pieces.date().to_datetime(time);
+        let out_of_range = || {
+            if civil.year() > 1970 {
+                TimeError::AfterMax {
+                    input: input.to_owned(),
+                }
+            } else {
+                TimeError::BeforeEpoch {
+                    input: input.to_owned(),
+                }
+            }
+        };
+        let instant = offset.to_timestamp(civil).map_err(|_| out_of_range())?;
+        Timestamp::from_jiff(instant).ok_or_else(out_of_range)
+    }
+
+    /// [`Timestamp::parse`], without the reason.
+    pub fn parse_rfc3339(input: &str) -> Option<Self> {
+        Timestamp::parse(input).ok()
     }
 }
 
-/// A `--from`/`--to` value: an instant, or an age counted back from when the command runs.
+impl FromStr for Timestamp {
+    type Err = TimeError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        Timestamp::parse(input)
+    }
+}
+
+/// A `--from`/`--to` value: an instant, or an age (at most [`MAX_AGE`]) counted back from when
+/// the command runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum TimeArg {
     At(Timestamp),
@@ -100,6 +225,7 @@ pub enum TimeArg {
 }
 
 impl TimeArg {
+    /// The instant meant, an age counted back from `now` (at least the epoch).
     pub fn resolve(self, now: Timestamp) -> Timestamp {
         match self {
             TimeArg::At(time) => time,
@@ -109,52 +235,111 @@ impl TimeArg {
 }
 
 impl FromStr for TimeArg {
-    type Err = TimeParseError;
+    type Err = TimeError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        if let Some(time) = Timestamp::parse_rfc3339(input) {
-            return Ok(TimeArg::At(time));
+        match Timestamp::parse(input) {
+            Ok(time) => return Ok(TimeArg::At(time)),
+            Err(TimeError::NotRfc3339 { .. }) => {}
+            Err(out_of_range) => return Err(out_of_range),
         }
-        humantime::parse_duration(input.trim())
-            .map(TimeArg::Ago)
-            .map_err(|_| TimeParseError {
+        match parse_duration(input, true, MAX_AGE) {
+            Ok(age) => Ok(TimeArg::Ago(age)),
+            Err(TimeError::DurationTooLong { .. }) => Err(TimeError::AgeTooLong {
                 input: input.to_owned(),
-            })
+            }),
+            Err(_) => Err(TimeError::Unrecognised {
+                input: input.to_owned(),
+            }),
+        }
     }
 }
 
-/// Splits `2026-11-24T18:00:00+01:00` into the local part and the offset in seconds east of UTC.
-fn split_offset(text: &str) -> Option<(&str, i64)> {
-    if let Some(local) = text.strip_suffix(['Z', 'z']) {
-        return Some((local, 0));
+/// A humantime duration (`90s`, `2m`, `1h 30m`, `7d`) of at most `max`, and longer than zero
+/// unless `zero_allowed`.
+pub fn parse_duration(
+    text: &str,
+    zero_allowed: bool,
+    max: Duration,
+) -> Result<Duration, TimeError> {
+    let duration =
+        humantime::parse_duration(text.trim()).map_err(|err| TimeError::DurationSyntax {
+            reason: err.to_string(),
+        })?;
+    if duration.is_zero() && !zero_allowed {
+        return Err(TimeError::DurationZero);
     }
-    let sign_at = text.len().checked_sub(6)?;
-    let (local, zone) = text.split_at_checked(sign_at)?;
-    let bytes = zone.as_bytes();
-    let sign = match bytes[0] {
-        b'+' => 1,
-        b'-' => -1,
-        _ => return None,
-    };
-    if bytes[3] != b':' || !local.contains('T') && !local.contains(' ') {
-        return None;
+    if duration > max {
+        return Err(TimeError::DurationTooLong { max, got: duration });
     }
-    let hours: i64 = zone.get(1..3)?.parse().ok()?;
-    let minutes: i64 = zone.get(4..6)?.parse().ok()?;
-    if hours > 23 || minutes > 59 {
-        return None;
+    Ok(duration)
+}
+
+/// An age such as a summary window: longer than zero, at most [`MAX_AGE`].
+pub fn parse_age(text: &str) -> Result<Duration, TimeError> {
+    parse_duration(text, false, MAX_AGE)
+}
+
+/// A limit as a person writes it: whole days, hours, minutes or seconds where it is one
+/// (`7d`, `1h`), humantime's form otherwise.
+pub fn format_limit(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    if duration.subsec_nanos() != 0 || secs == 0 {
+        return humantime::format_duration(duration).to_string();
     }
-    Some((local, sign * (hours * 3600 + minutes * 60)))
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs.is_multiple_of(size) {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
+}
+
+/// When this program's source was last changed (the commit date, or `SOURCE_DATE_EPOCH`, set by
+/// `build.rs`; the release date when neither was known): a clock that reads earlier is wrong.
+pub fn source_date() -> Timestamp {
+    /// The date of the release this constant was last updated for; `build.rs` usually knows
+    /// a later one. Update it with each release.
+    const RELEASED: u64 = 1_795_996_800; // 2026-11-30T00:00:00Z
+    let seconds = option_env!("INTERNET_MONITOR_SOURCE_DATE")
+        .and_then(|text| text.parse::<u64>().ok())
+        .map_or(RELEASED, |date| date.max(RELEASED));
+    Timestamp::from_millis(seconds.saturating_mul(1000))
+}
+
+/// What the clock looks like against what is known to be true.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockCheck {
+    /// Nothing suggests the clock is wrong.
+    Plausible,
+    /// The clock reads earlier than this program's source date ([`source_date`]).
+    BeforeSourceDate {
+        now: Timestamp,
+        source_date: Timestamp,
+    },
+}
+
+/// How far before the source date the clock may read and still be believed: a commit made on
+/// a machine whose clock ran ahead should not make a right clock look wrong.
+pub const SOURCE_DATE_SLACK: Duration = Duration::from_secs(24 * 60 * 60);
+
+impl ClockCheck {
+    /// Judges `now` against the source date (less [`SOURCE_DATE_SLACK`]).
+    pub fn of(now: Timestamp) -> Self {
+        let source_date = source_date();
+        if now.saturating_add(SOURCE_DATE_SLACK) < source_date {
+            ClockCheck::BeforeSourceDate { now, source_date }
+        } else {
+            ClockCheck::Plausible
+        }
+    }
 }
 
 impl fmt::Display for Timestamp {
-    /// RFC 3339 in UTC with milliseconds: `2026-11-24T18:00:00.000Z`.
+    /// RFC 3339 in UTC with milliseconds: `2026-11-24T18:00:00.000Z`. Never fails: every value
+    /// is in jiff's range.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}",
-            humantime::format_rfc3339_millis(self.to_system_time())
-        )
+        write!(f, "{:.3}", self.to_jiff())
     }
 }
 
@@ -167,8 +352,7 @@ impl Serialize for Timestamp {
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        Timestamp::parse_rfc3339(&text)
-            .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time")))
+        Timestamp::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -182,6 +366,19 @@ mod tests {
             Timestamp::from_millis(1_795_546_073_292).to_string(),
             "2026-11-24T18:47:53.292Z"
         );
+        assert_eq!(Timestamp::EPOCH.to_string(), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn every_value_formats_including_the_extremes() {
+        assert_eq!(Timestamp::MAX.to_string(), "9999-12-30T22:00:00.000Z");
+        assert_eq!(Timestamp::from_millis(u64::MAX), Timestamp::MAX);
+        assert_eq!(Timestamp::try_from_millis(MAX_MILLIS + 1), None);
+        assert_eq!(Timestamp::try_from_millis(MAX_MILLIS), Some(Timestamp::MAX));
+        for millis in [0, 1, MAX_MILLIS - 1, MAX_MILLIS, u64::MAX] {
+            let time = Timestamp::from_millis(millis);
+            assert_eq!(Timestamp::parse_rfc3339(&time.to_string()), Some(time));
+        }
     }
 
     #[test]
@@ -202,6 +399,36 @@ mod tests {
     }
 
     #[test]
+    fn the_offset_is_applied_before_the_range_is_checked() {
+        // Year 9999 locally, year 10000 in UTC: refused with a reason, never a panic.
+        assert_eq!(
+            Timestamp::parse("9999-12-31T23:59:59-23:59"),
+            Err(TimeError::AfterMax {
+                input: "9999-12-31T23:59:59-23:59".into()
+            })
+        );
+        assert_eq!(
+            "9999-12-31T23:59:59-23:59"
+                .parse::<TimeArg>()
+                .unwrap_err()
+                .to_string(),
+            "\"9999-12-31T23:59:59-23:59\" is after 9999-12-30T22:00:00.000Z, the latest time kept"
+        );
+        assert!(matches!(
+            Timestamp::parse("1970-01-01T00:30:00+01:00"),
+            Err(TimeError::BeforeEpoch { .. })
+        ));
+        assert!(matches!(
+            Timestamp::parse("1969-12-31T23:59:59.999Z"),
+            Err(TimeError::BeforeEpoch { .. })
+        ));
+        assert_eq!(
+            Timestamp::parse("1970-01-01T01:00:00+01:00"),
+            Ok(Timestamp::EPOCH)
+        );
+    }
+
+    #[test]
     fn month_bounds_in_utc_including_the_year_end() {
         let at = |text: &str| Timestamp::parse_rfc3339(text).unwrap();
         assert_eq!(
@@ -216,6 +443,25 @@ mod tests {
             at("2027-01-01T00:00:00Z").month(),
             (at("2027-01-01T00:00:00Z"), at("2027-02-01T00:00:00Z"))
         );
+        assert_eq!(
+            Timestamp::MAX.month(),
+            (at("9999-12-01T00:00:00Z"), Timestamp::MAX)
+        );
+    }
+
+    #[test]
+    fn arithmetic_is_bounded() {
+        let year = Duration::from_secs(365 * 86_400);
+        assert_eq!(Timestamp::MAX.checked_add(Duration::from_millis(1)), None);
+        assert_eq!(Timestamp::MAX.saturating_add(Duration::MAX), Timestamp::MAX);
+        assert_eq!(Timestamp::EPOCH.checked_sub(Duration::from_millis(1)), None);
+        assert_eq!(
+            Timestamp::EPOCH.saturating_sub(Duration::MAX),
+            Timestamp::EPOCH
+        );
+        let now = Timestamp::from_millis(1_795_546_073_292);
+        assert_eq!(now.saturating_add(year).duration_since(now), year);
+        assert_eq!(now.duration_since(now.saturating_add(year)), Duration::ZERO);
     }
 
     #[test]
@@ -229,6 +475,25 @@ mod tests {
         let now = Timestamp::from_millis(10 * 86_400_000);
         let age: TimeArg = "7d".parse().unwrap();
         assert_eq!(age.resolve(now), Timestamp::from_millis(3 * 86_400_000));
+        let long: TimeArg = "36500d".parse().unwrap();
+        assert_eq!(long.resolve(now), Timestamp::EPOCH);
+    }
+
+    #[test]
+    fn an_age_is_bounded() {
+        assert_eq!(
+            "300000000000y".parse::<TimeArg>().unwrap_err().to_string(),
+            "\"300000000000y\" is an age longer than 36500d, the longest accepted"
+        );
+        assert_eq!(
+            parse_age("36501d").unwrap_err().to_string(),
+            "must be at most 36500d (got 36501d)"
+        );
+        assert_eq!(parse_age("0s"), Err(TimeError::DurationZero));
+        assert!(matches!(
+            parse_age("soon"),
+            Err(TimeError::DurationSyntax { .. })
+        ));
     }
 
     #[test]
@@ -238,6 +503,37 @@ mod tests {
             err.to_string(),
             "\"yesterday\" is neither an RFC 3339 time (2026-11-24T18:00:00Z) nor an age (7d, 24h)"
         );
-        assert_eq!(Timestamp::parse_rfc3339("2026-11-24T18:00:00+25:00"), None);
+        for refused in [
+            "2026-11-24T18:00:00+25:00",
+            "2026-11-24T18:00:00+24:00",
+            "2026-11-24T18:00:00",
+            "2026-11-24",
+            "2026-11-24T18:00:00Z[Europe/Paris]",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(refused), None, "{refused}");
+        }
+    }
+
+    #[test]
+    fn limits_are_written_as_people_write_them() {
+        assert_eq!(format_limit(Duration::from_secs(7 * 86_400)), "7d");
+        assert_eq!(format_limit(Duration::from_secs(3_600)), "1h");
+        assert_eq!(format_limit(Duration::from_secs(90)), "90s");
+        assert_eq!(format_limit(Duration::from_secs(120)), "2m");
+    }
+
+    #[test]
+    fn a_clock_before_the_source_date_is_wrong() {
+        assert_eq!(ClockCheck::of(source_date()), ClockCheck::Plausible);
+        let slack = source_date().saturating_sub(SOURCE_DATE_SLACK);
+        assert_eq!(ClockCheck::of(slack), ClockCheck::Plausible);
+        let early = Timestamp::from_millis(1_000);
+        assert_eq!(
+            ClockCheck::of(early),
+            ClockCheck::BeforeSourceDate {
+                now: early,
+                source_date: source_date()
+            }
+        );
     }
 }

@@ -101,6 +101,10 @@ fn summary_counts_percentiles_and_plan_compliance() {
     assert_eq!(summary["failures_by_reason"]["timeout"], 1);
     assert_eq!(summary["failures_by_reason"]["no_connectivity"], 1);
     assert_eq!(summary["failures_by_reason"]["spawn"], 0);
+    assert_eq!(
+        summary["failures_by_kind"],
+        json!({"network": 2, "service": 0, "local": 0, "other": 0})
+    );
     assert_eq!(summary["percentile_method"], "nearest-rank");
     // Nearest rank over n = 20: p5 is rank ceil(1) = 1, p50 rank 10, p95 rank 19.
     let mbit = 125_000.0;
@@ -201,6 +205,58 @@ fn report_prints_a_summary_for_a_person() {
     );
     let missing = Env::new().report(&[]);
     assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn the_monitors_own_faults_are_reported_apart_from_the_lines() {
+    let env = Env::new();
+    let now = now_millis();
+    let reasons = [
+        "no_connectivity",
+        "timeout",
+        "timeout",
+        "spawn",
+        "parse",
+        "output_too_large",
+        "rate_limited",
+        "exit",
+    ];
+    let mut lines: Vec<Value> = reasons
+        .iter()
+        .enumerate()
+        .map(|(i, reason)| failure(now - (60 - i as u64) * MINUTE, reason))
+        .collect();
+    lines.push(success(now - 10 * MINUTE, "schedule", 50.0, 10.0));
+    env.import(&lines);
+    let kinds = json!({"network": 3, "service": 1, "local": 3, "other": 1});
+
+    let output = env.report(&["--format", "json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["failures_by_kind"], kinds);
+    assert_eq!(
+        summary["failures_by_reason"]["spawn"], 1,
+        "by reason as before"
+    );
+
+    let output = env.report(&[]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let failures: Vec<&str> = text.lines().filter(|l| l.starts_with("Failures")).collect();
+    assert_eq!(
+        failures,
+        [
+            "Failures counted against the line: 3 (network: timeout 2, no_connectivity 1)",
+            "Failures not counted against the line: 5 (service: rate_limited 1; \
+             local: spawn 1, parse 1, output_too_large 1; other: exit 1)",
+        ],
+        "{text}"
+    );
+
+    let server = Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
+    let summary = server.get("/api/v1/summary?window=1d");
+    assert_eq!(summary.status, 200, "{}", summary.body);
+    assert_eq!(summary.json()["failures_by_kind"], kinds);
 }
 
 #[test]

@@ -205,12 +205,20 @@ fn reason_rate_limited() {
     let env = Env::new();
     let output = env.run_once("err-rate-limited", "replay", &[]);
     let sample = assert_failure(&env, &output, "rate_limited");
-    assert!(
-        sample["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("Limit reached:")
+    // Ookla's reason is on the lines after "Limit reached:", and is part of the message.
+    assert_eq!(
+        sample["message"],
+        "Limit reached: Speedtest CLI. Too many requests received. To maintain a fair and \
+         stable environment, please review and adjust the frequency of your requests."
     );
+}
+
+#[test]
+fn reason_no_connectivity_for_a_connect_timeout() {
+    let env = Env::new();
+    let output = env.run_once("err-timeout-in-connect", "replay", &[]);
+    let sample = assert_failure(&env, &output, "no_connectivity");
+    assert_eq!(sample["message"], "Error: [0] Timeout occurred in connect.");
 }
 
 #[test]

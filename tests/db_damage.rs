@@ -8,7 +8,7 @@ use std::process::Output;
 
 use common::Env;
 
-const STORE_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/store-fixtures");
+const STORE_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stores");
 
 fn export(db: &Path) -> Output {
     common::command(&["export", "--db", db.to_str().unwrap()])

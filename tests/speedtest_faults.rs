@@ -19,16 +19,25 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// Every recorded CLI error and the reason its run must be stored with (see the parser's
 /// unit tests for the messages).
-const ERR_FIXTURES: [(&str, &str); 10] = [
+const ERR_FIXTURES: [(&str, &str); 19] = [
+    ("err-cannot-write", "no_connectivity"),
     ("err-config-connect", "no_connectivity"),
     ("err-config-dns", "no_connectivity"),
     ("err-config-dns-pretty", "no_connectivity"),
     ("err-config-http403", "exit"),
+    ("err-config-ssl", "no_connectivity"),
     ("err-connection-refused", "no_connectivity"),
     ("err-error-object", "no_connectivity"),
     ("err-license-not-accepted", "exit"),
+    ("err-no-servers-defined", "exit"),
+    ("err-no-working-server", "no_connectivity"),
+    ("err-open-socket-timeout", "no_connectivity"),
     ("err-rate-limited", "rate_limited"),
+    ("err-rate-limited-html", "rate_limited"),
+    ("err-read-zero-bytes", "no_connectivity"),
+    ("err-resolve-cancelled", "no_connectivity"),
     ("err-socket-burst", "no_connectivity"),
+    ("err-timeout-in-connect", "no_connectivity"),
     ("err-unrecognized-option", "exit"),
 ];
 
@@ -453,4 +462,73 @@ fn absurd_latency_is_implausible() {
     let fixture = doctored(&env, "\"latency\": 12.280,", "\"latency\": 1e300,");
     let sample = survive(&env, Cli::fake("replay", fixture), "implausible");
     assert_eq!(message(&sample), "ping 1e297 s is above 60 s");
+}
+
+/// Waits until the fake CLI of `env` has noted `count` pids: the test's processes are up.
+fn wait_for_pids(env: &Env, count: usize) -> Vec<u32> {
+    let deadline = Instant::now() + common::PATIENCE;
+    loop {
+        let noted = pids(&env.path("pids"));
+        if noted.len() >= count {
+            return noted;
+        }
+        assert!(Instant::now() < deadline, "the fake noted {noted:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn sighup_during_a_test_stops_serve_as_sigterm_does_and_leaves_no_process() {
+    let env = Env::new();
+    let mut command = env.serve(OK, "fork-sleep", &["--timeout", "10m"]);
+    let mark = mark(&env, &mut command);
+    let mut server = Server::start(command);
+    // The fake and its grandchild both hang, each in the test's process group.
+    let running = wait_for_pids(&env, 2);
+    common::signal(server.pid(), libc::SIGHUP);
+    let status = server
+        .wait(common::PATIENCE)
+        .expect("serve exits on SIGHUP");
+    assert_eq!(status.code(), Some(0), "as for SIGTERM: {status:?}");
+    assert_none_left(&mark, None);
+    assert_gone(&running);
+    server.wait_for_log("received SIGHUP");
+    assert!(
+        !server.seen.iter().any(|line| line.contains("panicked")),
+        "{:#?}",
+        server.seen
+    );
+}
+
+#[test]
+fn sighup_during_run_once_stops_it_as_sigterm_does_and_leaves_no_process() {
+    for signal in [libc::SIGHUP, libc::SIGTERM, libc::SIGINT] {
+        let env = Env::new();
+        let mut command = common::with_fake("run-once", &env.db(), OK, &["--timeout", "10m"]);
+        command
+            .env("FAKE_SPEEDTEST_MODE", "fork-sleep")
+            .env("FAKE_SPEEDTEST_PIDS", env.path("pids"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mark = mark(&env, &mut command);
+        let child = command.spawn().expect("start run-once");
+        let running = wait_for_pids(&env, 2);
+        common::signal(child.id(), signal);
+        let output = child.wait_with_output().expect("wait for run-once");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(130), "signal {signal}: {stderr}");
+        assert!(
+            stderr.contains("interrupted; the test was stopped and nothing was stored"),
+            "{stderr}"
+        );
+        assert!(output.stdout.is_empty(), "nothing printed");
+        assert_none_left(&mark, None);
+        assert_gone(&running);
+        let stored = Command::new(common::BIN)
+            .args(["export", "--db", env.db().to_str().unwrap()])
+            .output()
+            .expect("run export");
+        assert_eq!(stored.status.code(), Some(0));
+        assert!(stored.stdout.is_empty(), "nothing stored");
+    }
 }

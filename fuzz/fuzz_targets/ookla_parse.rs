@@ -98,6 +98,8 @@ fuzz_target!(|data: &[u8]| {
             if let Some(loss) = sample.packet_loss_ratio {
                 assert!((0.0..=1.0).contains(&loss), "packet loss ratio {loss}");
             }
+            // The rules import and every other way in share.
+            assert_eq!(sample.check_plausible(&options.limits()), Ok(()));
         }
         _ => {
             assert!(sample.reason.is_some());

@@ -29,7 +29,7 @@ fn check(db: &Path) -> anyhow::Result<ExitCode> {
         Err(err) => return Err(err.into()),
     };
     let text = describe(db, &report);
-    write_stdout(|out| out.write_all(text.as_bytes()))?;
+    write_stdout(|out| Ok(out.write_all(text.as_bytes())?))?;
     Ok(if report.is_clean() {
         ExitCode::SUCCESS
     } else {
@@ -76,6 +76,6 @@ fn compact(db: &Path) -> anyhow::Result<ExitCode> {
         compacted.before,
         compacted.after
     );
-    write_stdout(|out| out.write_all(text.as_bytes()))?;
+    write_stdout(|out| Ok(out.write_all(text.as_bytes())?))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -8,11 +8,14 @@ mod transfer;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+
 use crate::cli::{Command, LogFormat, ReportArgs, ReportFormat};
 use crate::logging;
 use crate::store::Store;
 use crate::summary::summarize;
-use crate::time::Timestamp;
+use crate::time::{ClockCheck, Timestamp};
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
@@ -35,6 +38,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open_read_only(&args.store.db)?;
     let now = Timestamp::now();
+    warn_if_clock_looks_wrong(&store, now)?;
     let to = now.saturating_add(std::time::Duration::from_millis(1));
     let summary = summarize(
         &store,
@@ -42,21 +46,121 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         now.saturating_sub(args.window),
         to,
     )?;
-    write_stdout(|out| match args.format {
-        ReportFormat::Text => out.write_all(summary.to_text().as_bytes()),
-        ReportFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &summary)?;
-            writeln!(out)
+    write_stdout(|out| {
+        match args.format {
+            ReportFormat::Text => out.write_all(summary.to_text().as_bytes())?,
+            ReportFormat::Json => {
+                serde_json::to_writer_pretty(&mut *out, &summary)?;
+                writeln!(out)?;
+            }
         }
+        Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes to stdout; a reader that went away (`| head`) is not an error worth a message.
-fn write_stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
+/// Says on stderr what suggests the clock is wrong, since the window is counted back from it:
+/// a time before the source date, or samples dated after now (left out of the window).
+fn warn_if_clock_looks_wrong(store: &Store, now: Timestamp) -> anyhow::Result<()> {
+    if let ClockCheck::BeforeSourceDate { now, source_date } = ClockCheck::of(now) {
+        crate::logging::say(format_args!(
+            "internet-monitor: warning: the clock is wrong: it reads {now}, before this program's source date {source_date}"
+        ));
+    }
+    if let (ahead, Some(newest)) = store.count_after(now)? {
+        crate::logging::say(format_args!(
+            "internet-monitor: warning: {ahead} samples are dated after the clock ({now}), the newest {newest}, and are left out; is the clock behind?"
+        ));
+    }
+    Ok(())
+}
+
+/// Writes to stdout through a buffer, flushed at the end. A reader that went away (`| head`,
+/// a closed pager) ends the output quietly: `Ok`, so the command exits as if it had printed
+/// everything. Any other error is returned.
+fn write_stdout(write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> anyhow::Result<()> {
     let mut out = io::BufWriter::new(io::stdout().lock());
-    match write(&mut out).and_then(|()| out.flush()) {
-        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
+    match write(&mut out).and_then(|()| Ok(out.flush()?)) {
+        Err(err) if is_closed_pipe(&err) => Ok(()),
+        other => other,
+    }
+}
+
+/// Whether `err` is, or was caused by, a write to a pipe nobody reads any more (EPIPE),
+/// however it was wrapped on the way: serde_json keeps the `io::Error` it hit inside its own
+/// error (and does not give it as the source), a CSV writer as the source of its own.
+fn is_closed_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        let io_kind = cause.downcast_ref::<io::Error>().map(io::Error::kind);
+        let json_kind = cause
+            .downcast_ref::<serde_json::Error>()
+            .and_then(serde_json::Error::io_error_kind);
+        io_kind.or(json_kind) == Some(io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Resolves when the process is asked to stop: SIGINT, SIGTERM, or SIGHUP (its terminal or SSH
+/// session closed). Unhandled, each would end the process on the spot, leaving a running test's
+/// process group behind; handled, the caller stops and the test's group is killed with it.
+/// Must be called inside the runtime, before any test starts.
+fn stop_requested() -> anyhow::Result<impl Future<Output = &'static str>> {
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+            _ = hangup.recv() => "SIGHUP",
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_pipe_is_recognised_however_it_was_wrapped() {
+        let pipe = || io::Error::from(io::ErrorKind::BrokenPipe);
+        let direct = anyhow::Error::from(pipe());
+        assert!(is_closed_pipe(&direct));
+        assert!(is_closed_pipe(&direct.context("writing the export")));
+        let json = serde_json::to_writer(Broken, &[1, 2, 3]).unwrap_err();
+        assert!(is_closed_pipe(&anyhow::Error::from(json)));
+        let wrapped = io::Error::other(Wrapper(pipe()));
+        assert!(is_closed_pipe(&anyhow::Error::from(wrapped)));
+        let other = anyhow::Error::from(io::Error::from(io::ErrorKind::PermissionDenied));
+        assert!(!is_closed_pipe(&other));
+        assert!(!is_closed_pipe(&anyhow::anyhow!("the database is damaged")));
+    }
+
+    /// A writer whose reader has gone.
+    struct Broken;
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from(io::ErrorKind::BrokenPipe))
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An error that gives the `io::Error` it wraps as its source, as `csv::Error` does.
+    #[derive(Debug)]
+    struct Wrapper(io::Error);
+
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "CSV error: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
     }
 }

@@ -3,45 +3,55 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use tokio::signal::unix::{SignalKind, signal};
 
-use super::write_stdout;
+use super::{stop_requested, write_stdout};
 use crate::cli::RunOnceArgs;
 use crate::sample::Trigger;
 use crate::speedtest::Runner;
 use crate::store::Store;
+use crate::time::{ClockCheck, Timestamp};
 
 /// Exit status for a test that ran and failed (its failure is stored and printed).
 const TEST_FAILED: u8 = 2;
-/// Exit status after SIGINT/SIGTERM stopped the test: 128 + SIGINT, as shells expect.
+/// Exit status after SIGINT, SIGTERM or SIGHUP stopped the test (its process group killed,
+/// nothing stored): 128 + SIGINT, as shells expect of an interrupted command.
 const INTERRUPTED: u8 = 130;
 
 pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
     // Open the store first: a locked or foreign file must not cost a test (and a data cap).
     let store = Store::open(&args.store.db)?;
+    if let ClockCheck::BeforeSourceDate { now, source_date } = ClockCheck::of(Timestamp::now()) {
+        crate::logging::say(format_args!(
+            "internet-monitor: warning: the clock is wrong: it reads {now}, before this program's source date {source_date}; the sample will be stored with that time"
+        ));
+    }
     let runner = Runner::new(args.speedtest.runner_config());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let sample = runtime.block_on(async {
-        let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let stop = stop_requested()?;
         tokio::select! {
             sample = runner.run(Trigger::Manual) => anyhow::Ok(Some(sample)),
-            _ = tokio::signal::ctrl_c() => Ok(None),
-            _ = terminate.recv() => Ok(None),
+            _ = stop => Ok(None),
         }
     })?;
     let Some(sample) = sample else {
-        eprintln!("internet-monitor: interrupted; the test was stopped and nothing was stored");
+        crate::logging::say(format_args!(
+            "internet-monitor: interrupted; the test was stopped and nothing was stored"
+        ));
         return Ok(ExitCode::from(INTERRUPTED));
     };
     let stored = store
         .append(&sample)
         .map_err(|err| anyhow!(err).context("the test ran but its sample could not be stored"))?;
+    // A reader that went away (`| head -c0`) changes nothing: the sample is stored, and the
+    // exit status still says how the test went.
     write_stdout(|out| {
         serde_json::to_writer(&mut *out, &stored)?;
-        writeln!(out)
+        writeln!(out)?;
+        Ok(())
     })?;
     Ok(if stored.is_success() {
         ExitCode::SUCCESS

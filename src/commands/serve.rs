@@ -1,10 +1,9 @@
-//! `serve`: bind, open the store, and run until SIGINT or SIGTERM.
+//! `serve`: bind, open the store, and run until SIGINT, SIGTERM or SIGHUP.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::ServeArgs;
 use crate::scheduler::Schedule;
@@ -79,12 +78,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .local_addr()
             .context("cannot read the bound address")?;
         tracing::info!(%address, db = %store.path().display(), "listening on http://{address}");
-        let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let stop = super::stop_requested()?;
         let shutdown = async move {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
+            let signal = stop.await;
+            tracing::info!("received {signal}");
         };
         serve::run(config, listener, store, shutdown).await?;
         anyhow::Ok(())

@@ -10,51 +10,50 @@ use anyhow::{Context, anyhow, bail};
 use super::write_stdout;
 use crate::cli::{ExportArgs, ExportFormat, ImportArgs};
 use crate::csv;
-use crate::sample::Sample;
+use crate::sample::{Limits, Sample};
 use crate::store::Store;
 use crate::time::Timestamp;
 
+/// How far after the clock an imported sample may be dated: another machine's clock may be a
+/// little ahead, but a sample from next week is a wrong clock's, and would pose as the latest.
+const IMPORT_AHEAD: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
 pub fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let now = Timestamp::now();
-    let from = args
-        .from
-        .map_or(Timestamp::from_millis(0), |t| t.resolve(now));
-    let to = args
-        .to
-        .map_or(Timestamp::from_millis(u64::MAX), |t| t.resolve(now));
+    let from = args.from.map_or(Timestamp::EPOCH, |t| t.resolve(now));
+    let to = args.to.map_or(Timestamp::MAX, |t| t.resolve(now));
     if from >= to {
         bail!("--from ({from}) must be before --to ({to})");
     }
     let store = Store::open_read_only(&args.store.db)?;
-    let mut failure = None;
     write_stdout(|out| {
         if args.format == ExportFormat::Csv {
-            writeln!(out, "{}", csv::HEADER)?;
+            out.write_all(csv::header_line().as_bytes())?;
         }
-        let written = store.for_each(from, to, |sample| -> anyhow::Result<()> {
+        // Any error, the store's or stdout's, goes back to write_stdout (which forgives a
+        // closed pipe, however the serializer wrapped it).
+        store.for_each(from, to, |sample| -> anyhow::Result<()> {
             match args.format {
-                ExportFormat::Jsonl => serde_json::to_writer(&mut *out, &sample)?,
-                ExportFormat::Csv => write!(out, "{}", csv::row(&sample))?,
-            }
-            writeln!(out)?;
-            Ok(())
-        });
-        // An I/O error goes back to write_stdout (which forgives a closed pipe); others stay.
-        match written {
-            Ok(()) => Ok(()),
-            Err(err) => match err.downcast::<io::Error>() {
-                Ok(io) => Err(io),
-                Err(other) => {
-                    failure = Some(other);
-                    Ok(())
+                ExportFormat::Jsonl => {
+                    serde_json::to_writer(&mut *out, &sample)?;
+                    writeln!(out)?;
                 }
-            },
-        }
+                ExportFormat::Csv => out.write_all(csv::row_line(&sample).as_bytes())?,
+            }
+            Ok(())
+        })
     })?;
-    match failure {
-        Some(err) => Err(err),
-        None => Ok(ExitCode::SUCCESS),
+    if to == Timestamp::MAX {
+        let unrepresentable = store.unrepresentable()?;
+        if unrepresentable > 0 {
+            crate::logging::say(format_args!(
+                "internet-monitor: warning: {unrepresentable} samples in {} are keyed at or after {}, the end of the times this version handles (an older version stored them, or the file is damaged); they were not exported",
+                store.path().display(),
+                Timestamp::MAX
+            ));
+        }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
@@ -71,13 +70,18 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         Box::new(BufReader::new(file))
     };
     let store = Store::open(&args.store.db)?;
+    let latest_allowed = Timestamp::now().saturating_add(IMPORT_AHEAD);
+    let limits = Limits {
+        max_bytes_per_second: args.max_bandwidth.bytes_per_second(),
+    };
     let read = Cell::new(0u64);
     let samples = input.lines().enumerate().filter_map(|(index, line)| {
         let number = index + 1;
         let sample = line
             .map_err(|err| anyhow!("{name} line {number}: {err}"))
             .and_then(|line| {
-                parse_line(&line).map_err(|err| anyhow!("{name} line {number}: {err}"))
+                parse_line(&line, latest_allowed, &limits)
+                    .map_err(|err| anyhow!("{name} line {number}: {err}"))
             });
         match sample {
             Ok(None) => None,
@@ -89,19 +93,34 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let added = store.import(samples)?;
-    eprintln!(
+    crate::logging::say(format_args!(
         "imported {added} new samples from {name} ({} already stored)",
         read.get() - added
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line of `export --format jsonl`; blank lines are allowed and skipped.
-fn parse_line(line: &str) -> anyhow::Result<Option<Sample>> {
+/// One line of `export --format jsonl`; blank lines are allowed and skipped. A sample must
+/// pass the plausibility rules a test's result passes before it is stored, and one dated after
+/// `latest_allowed` (a day past the clock) is refused.
+fn parse_line(
+    line: &str,
+    latest_allowed: Timestamp,
+    limits: &Limits,
+) -> anyhow::Result<Option<Sample>> {
     if line.trim().is_empty() {
         return Ok(None);
     }
     let sample: Sample = serde_json::from_str(line)?;
     sample.validate()?;
+    if sample.time > latest_allowed {
+        bail!(
+            "the sample's time {} is more than a day after the clock ({latest_allowed} at most): a wrong clock wrote it, or this machine's clock is behind; correct the time or the clock and import again",
+            sample.time
+        );
+    }
+    sample
+        .check_plausible(limits)
+        .map_err(|implausible| anyhow!("implausible sample: {implausible}"))?;
     Ok(Some(sample))
 }

@@ -13,13 +13,13 @@ use serde::Serialize;
 
 use super::compat::store_failed;
 use super::query::Query;
-use super::response::{Body, HttpError, json, readable_anywhere, respond};
+use super::response::{Body, HttpError, json, respond};
 use crate::csv;
 use crate::sample::{Sample, Trigger};
 use crate::state::{AppState, Refusal};
 use crate::store::Store;
 use crate::summary::summarize;
-use crate::time::{TimeArg, Timestamp};
+use crate::time::{TimeArg, TimeError, Timestamp, parse_age};
 
 /// The parameters `/api/v1/samples` and `/api/v1/samples.csv` take.
 pub const SAMPLE_PARAMETERS: &[&str] = &["from", "to", "limit", "cursor"];
@@ -47,7 +47,8 @@ impl Selection {
         let from = time("from")?.unwrap_or(Timestamp::from_millis(0));
         let mut to = time("to")?.unwrap_or(Timestamp::from_millis(u64::MAX));
         if let Some(cursor) = query.get("cursor") {
-            let below = cursor.parse().map(Timestamp::from_millis).map_err(|_| {
+            let below = cursor.parse().ok().and_then(Timestamp::try_from_millis);
+            let below = below.ok_or_else(|| {
                 HttpError::bad_request(format!(
                     "invalid cursor: {cursor:?} is not a next_cursor this server gave"
                 ))
@@ -110,7 +111,7 @@ pub fn samples_csv(
     let store = store.clone();
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let mut chunk = format!("{}\n", csv::HEADER);
+        let mut chunk = csv::header_line();
         let mut to = selection.to;
         let mut left = selection.limit.unwrap_or(usize::MAX);
         loop {
@@ -124,8 +125,7 @@ pub fn samples_csv(
                 }
             };
             for sample in &samples {
-                chunk.push_str(&csv::row(sample));
-                chunk.push('\n');
+                chunk.push_str(&csv::row_line(sample));
             }
             let sent = runtime.block_on(sender.send_data(Bytes::from(std::mem::take(&mut chunk))));
             left -= samples.len();
@@ -136,11 +136,7 @@ pub fn samples_csv(
             }
         }
     });
-    let mut response = readable_anywhere(respond(
-        StatusCode::OK,
-        "text/csv; charset=utf-8",
-        body.boxed(),
-    ));
+    let mut response = respond(StatusCode::OK, "text/csv; charset=utf-8", body.boxed());
     response.headers_mut().insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"internet-monitor-samples.csv\""),
@@ -161,9 +157,14 @@ pub fn summary(
 ) -> Result<Response<Body>, HttpError> {
     let window = match query.get("window") {
         None => DEFAULT_SUMMARY_WINDOW,
-        Some(text) => match humantime::parse_duration(text) {
-            Ok(window) if !window.is_zero() => window,
-            _ => {
+        Some(text) => match parse_age(text) {
+            Ok(window) => window,
+            Err(too_long @ TimeError::DurationTooLong { .. }) => {
+                return Err(HttpError::bad_request(format!(
+                    "invalid window: {text:?} {too_long}"
+                )));
+            }
+            Err(_) => {
                 return Err(HttpError::bad_request(format!(
                     "invalid window: {text:?} is not a duration such as 24h, 30d or 365d"
                 )));

@@ -3,6 +3,7 @@
 mod api;
 mod cache;
 mod compat;
+mod cross_site;
 pub mod query;
 mod response;
 
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -118,19 +119,40 @@ async fn accept(
 
 /// Answers one request. Never panics and never blames the client with a 5xx.
 pub fn handle(handler: &Handler, request: &Request<Incoming>) -> Response<Body> {
-    respond(
-        handler,
-        request.method(),
-        request.uri().path(),
-        request.uri().query(),
-    )
-}
-
-fn respond(handler: &Handler, method: &Method, path: &str, query: Option<&str>) -> Response<Body> {
+    let path = request.uri().path();
     let Some(route) = Route::find(path) else {
         return HttpError::not_found(format!("no such endpoint: {path}")).into_response();
     };
+    let host = match request.headers().get(header::HOST) {
+        Some(host) => Some(String::from_utf8_lossy(host.as_bytes())),
+        None => request.uri().authority().map(|a| a.as_str().into()),
+    };
+    let response = respond(
+        handler,
+        route,
+        path,
+        request.method(),
+        request.headers(),
+        host.as_deref(),
+        request.uri().query(),
+    );
+    cross_site::apply_cors(response, route.readable_anywhere())
+}
+
+fn respond(
+    handler: &Handler,
+    route: Route,
+    path: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    host: Option<&str>,
+    query: Option<&str>,
+) -> Response<Body> {
     let allowed = route.methods();
+    if method == Method::OPTIONS {
+        return cross_site::preflight(headers, host, allowed)
+            .unwrap_or_else(|refused| refuse(path, method, headers, refused));
+    }
     if !allowed.contains(method) {
         let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
         let mut response = HttpError {
@@ -143,11 +165,34 @@ fn respond(handler: &Handler, method: &Method, path: &str, query: Option<&str>) 
         }
         return response;
     }
+    if !method.is_safe()
+        && let Err(refused) = cross_site::check_state_change(headers, host)
+    {
+        return refuse(path, method, headers, refused);
+    }
     // For HEAD, hyper sends these headers (the length included) and leaves the body out.
     match route.answer(handler, query) {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }
+}
+
+/// Logs a request refused as cross-site (the header values are escaped by the log format).
+fn refuse(path: &str, method: &Method, headers: &HeaderMap, refused: HttpError) -> Response<Body> {
+    let header = |name| {
+        headers
+            .get(name)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+    };
+    tracing::warn!(
+        %method,
+        path,
+        origin = header(header::ORIGIN.as_str()),
+        sec_fetch_site = header("sec-fetch-site"),
+        error = %refused.message,
+        "refused a request that could come from another site"
+    );
+    refused.into_response()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -179,6 +224,19 @@ impl Route {
             "/api/v1/run" => Route::Run,
             _ => return None,
         })
+    }
+
+    /// Whether a page on any origin may read the answer (`Access-Control-Allow-Origin: *`):
+    /// the original app's endpoints, as it promised, and the other answers that never carry
+    /// an address. Never the history (`client` IP and MAC with `--store-ip`, or imported
+    /// with them), nor what changes state.
+    fn readable_anywhere(self) -> bool {
+        match self {
+            Route::Latest | Route::LastDay | Route::Graph | Route::Summary | Route::Health => true,
+            Route::Index | Route::Metrics | Route::Samples | Route::SamplesCsv | Route::Run => {
+                false
+            }
+        }
     }
 
     fn methods(self) -> &'static [Method] {
@@ -278,7 +336,7 @@ const INDEX: &str = r#"<!doctype html>
 <li><a href="/api/v1/samples">/api/v1/samples</a> — every run, failures included, newest first (JSON pages)</li>
 <li><a href="/api/v1/samples.csv">/api/v1/samples.csv</a> — the same as CSV, for a spreadsheet or the ISP</li>
 <li><a href="/api/v1/summary?window=30d">/api/v1/summary?window=30d</a> — counts, percentiles and plan compliance</li>
-<li>POST /api/v1/run — start a test now (only with --enable-run-endpoint)</li>
+<li>POST /api/v1/run — start a test now (only with --enable-run-endpoint; send Content-Type: application/json)</li>
 <li><a href="/healthz">/healthz</a> — health check</li>
 </ul>
 </body>

@@ -56,7 +56,7 @@ impl HttpError {
     }
 }
 
-/// A JSON response; readable from any origin, as the original app's endpoints were.
+/// A JSON response (which origins may read it is the route's to say: `http::Route`).
 pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
     match to_json(value) {
         Ok(body) => json_body(status, body),
@@ -83,7 +83,7 @@ pub fn to_json(value: &impl Serialize) -> Result<Bytes, HttpError> {
 
 /// A response with a JSON document made earlier.
 pub fn json_body(status: StatusCode, body: Bytes) -> Response<Body> {
-    readable_anywhere(respond(status, "application/json", Full::new(body).boxed()))
+    respond(status, "application/json", Full::new(body).boxed())
 }
 
 pub fn with_body(

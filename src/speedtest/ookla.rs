@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::sample::{Client, FailureReason, Outcome, Sample, Server};
+use crate::sample::{Client, FailureReason, Limits, Outcome, Sample, Server};
 
 /// Everything a finished CLI run left behind.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,35 +34,64 @@ const RATE_LIMITED_EXIT: i32 = 173;
 /// Messages longer than this are cut: enough for a person to see why, small in the store.
 const MESSAGE_LIMIT: usize = 300;
 
-/// The longest latency a result may report. Each phase of a test lasts seconds, so a packet that
-/// took a minute to come back was never measured by it; bufferbloat at its worst is a few
-/// seconds.
-const MAX_LATENCY_SECONDS: f64 = 60.0;
-/// What the CLI says when the network, DNS or a server cannot be reached (lower case).
-const CONNECTIVITY_SIGNS: [&str; 9] = [
+/// What the CLI says when the network, DNS or a test server cannot be reached, lower case: the
+/// words users have published from failed runs (`tests/fixtures/README.md` names each thread).
+/// A failure none of these match stays `exit`: unclassified, never guessed to be the line's.
+const CONNECTIVITY_SIGNS: [&str; 15] = [
+    // DNS: "Couldn't resolve host name (HostNotFoundException)", "Failed to resolve host name.
+    // Cancelling test suite.", "Host resolve failed: Connection refused".
     "couldn't resolve host",
+    "resolve host name",
+    "host resolve failed",
+    "hostnotfound",
+    // Connecting: "Error: [0] Timeout occurred in connect.", "Couldn't connect to server
+    // (Network is unreachable)", "Error: [111] Connection refused", "SSL connect error".
+    "timeout occurred in connect",
     "couldn't connect to server",
     "network is unreachable",
-    "connection refused",
     "no route to host",
+    "connection refused",
+    "ssl connect error",
+    // No HTTP answer at all; a real status (403, 503) is Ookla answering, not the line failing.
+    "cannot retrieve configuration document (0)",
+    // The test's own sockets: "Cannot open socket", "Cannot read from socket: ",
+    // "Error: [11] Cannot read: Resource temporarily unavailable", "Cannot write: ".
     "cannot open socket",
-    "cannot read from socket",
-    "cannot write to socket",
-    "hostnotfound",
+    "cannot read",
+    "cannot write",
+    // No candidate server answered: "Server Selection - Failed to find a working test server."
+    "failed to find a working test server",
 ];
 
 type Failure = (FailureReason, String);
 
-/// Fills `base` (time, trigger and duration already set) from the CLI's output.
+impl ParseOptions {
+    /// The limits every sample is checked against ([`Sample::check_plausible`]).
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_bytes_per_second: self.max_bytes_per_second,
+        }
+    }
+}
+
+/// Fills `base` (time, trigger and duration already set) from the CLI's output. A result whose
+/// figures cannot be real is a failed measurement, never a published one.
 pub fn parse(output: &RunOutput, base: Sample, options: &ParseOptions) -> Sample {
+    let failed = |base: Sample, (reason, message): Failure| Sample {
+        outcome: Outcome::Failure,
+        reason: Some(reason),
+        message: Some(truncate(&message)),
+        ..base
+    };
     match classify(output, options) {
-        Ok(measured) => measured.into_sample(base),
-        Err((reason, message)) => Sample {
-            outcome: Outcome::Failure,
-            reason: Some(reason),
-            message: Some(truncate(&message)),
-            ..base
-        },
+        Ok(measured) => {
+            let sample = measured.into_sample(base.clone());
+            match sample.check_plausible(&options.limits()) {
+                Ok(()) => sample,
+                Err(implausible) => failed(base, (FailureReason::Implausible, implausible.0)),
+            }
+        }
+        Err(failure) => failed(base, failure),
     }
 }
 
@@ -80,12 +109,8 @@ fn classify(output: &RunOutput, options: &ParseOptions) -> Result<Measured, Fail
             _ => None,
         });
         return match result {
-            Some(result) => {
-                let measured = Measured::from_result(result, options.store_ip)
-                    .map_err(|missing| (FailureReason::Parse, missing))?;
-                measured.check_plausible(options.max_bytes_per_second)?;
-                Ok(measured)
-            }
+            Some(result) => Measured::from_result(result, options.store_ip)
+                .map_err(|missing| (FailureReason::Parse, missing)),
             None => Err(no_result(&stdout, &stderr, output)),
         };
     }
@@ -106,13 +131,14 @@ fn status_text(exit: Exit) -> String {
 
 /// Exit 0 without a result: an error object the CLI chose to exit 0 on, or garbage.
 fn no_result(stdout: &[Item], stderr: &[Item], output: &RunOutput) -> Failure {
-    let errors = error_messages(stdout.iter().chain(stderr));
+    let errors = error_messages(stdout, stderr);
     if !errors.is_empty() {
         let words = errors.join("; ");
+        // The CLI said why it failed: its words, not a fault in reading them.
         let reason = if is_connectivity(&words) {
             FailureReason::NoConnectivity
         } else {
-            FailureReason::Parse
+            FailureReason::Exit
         };
         return (reason, words);
     }
@@ -158,7 +184,7 @@ fn is_connectivity(words: &str) -> bool {
 /// The CLI's error messages in order, without repeats; failing those, its plain text, from
 /// stderr if it wrote any there (on stdout it may be a page of usage).
 fn error_text(stdout: &[Item], stderr: &[Item]) -> Option<String> {
-    let errors = error_messages(stdout.iter().chain(stderr));
+    let errors = error_messages(stdout, stderr);
     if !errors.is_empty() {
         return Some(errors.join("; "));
     }
@@ -176,25 +202,72 @@ fn error_text(stdout: &[Item], stderr: &[Item]) -> Option<String> {
     plain(stderr).or_else(|| plain(stdout))
 }
 
-fn error_messages<'a>(items: impl Iterator<Item = &'a Item>) -> Vec<String> {
-    let mut messages: Vec<String> = Vec::new();
-    for item in items {
-        let message = match item {
-            Item::Json(value) if value["level"] == "error" => value["message"].as_str(),
-            Item::Json(value) => value["error"].as_str(),
-            Item::Line(line) => line
-                .split_once("] [error] ")
-                .filter(|(stamp, _)| stamp.starts_with('['))
-                .map(|(_, message)| message),
-        };
-        if let Some(message) = message.map(str::trim).filter(|m| !m.is_empty())
-            && !messages.iter().any(|seen| seen == message)
-        {
-            messages.push(message.to_owned());
+/// Every error message in stdout, then stderr, whole and without repeats, its whitespace
+/// (line breaks included) collapsed to single spaces.
+///
+/// A plain `[error]` log line continues on the plain lines after it, up to the next log line
+/// or JSON value: "Limit reached:" is followed by Ookla's text (or an HTML page) on lines of
+/// its own, and the message is all of it, never the prefix on the first line.
+fn error_messages(stdout: &[Item], stderr: &[Item]) -> Vec<String> {
+    fn keep(messages: &mut Vec<String>, message: Option<String>) {
+        let Some(message) = message else { return };
+        let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !message.is_empty() && !messages.contains(&message) {
+            messages.push(message);
         }
+    }
+    let mut messages: Vec<String> = Vec::new();
+    for items in [stdout, stderr] {
+        // The plain-text error still being read, which the next plain lines continue.
+        let mut open: Option<String> = None;
+        for item in items {
+            match item {
+                Item::Line(line) => match log_line(line) {
+                    Some((level, message)) => {
+                        keep(&mut messages, open.take());
+                        open = (level == "error").then(|| message.to_owned());
+                    }
+                    None => {
+                        if let Some(message) = &mut open {
+                            message.push(' ');
+                            message.push_str(line);
+                        }
+                    }
+                },
+                Item::Json(value) => {
+                    keep(&mut messages, open.take());
+                    let message = if value["level"] == "error" {
+                        value["message"].as_str()
+                    } else {
+                        value["error"].as_str()
+                    };
+                    keep(&mut messages, message.map(str::to_owned));
+                }
+            }
+        }
+        keep(&mut messages, open);
     }
     messages
 }
+
+/// The level and message of a plain log line: `[2026-11-24 18:53:09.295] [error] Limit
+/// reached:` as the CLI writes it to stderr, or `[error] Cannot write: ` as it prints it to a
+/// terminal. Any other line is `None`.
+fn log_line(line: &str) -> Option<(&str, &str)> {
+    fn bracketed(text: &str) -> Option<(&str, &str)> {
+        text.strip_prefix('[')?.split_once("] ")
+    }
+    let (first, rest) = bracketed(line.trim_start())?;
+    if LOG_LEVELS.contains(&first) {
+        return Some((first, rest));
+    }
+    // The first bracket held the time stamp; the level follows.
+    let (level, message) = bracketed(rest)?;
+    LOG_LEVELS.contains(&level).then_some((level, message))
+}
+
+/// The levels the CLI writes in brackets (spdlog's names).
+const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warning", "error", "critical"];
 
 /// A piece of CLI output: a JSON value (compact or pretty-printed) or a line of plain text.
 #[derive(Debug)]
@@ -293,50 +366,6 @@ impl Measured {
         })
     }
 
-    /// A figure that cannot be real is a failed measurement, never a published one. The
-    /// message names every such figure and the limit it broke.
-    fn check_plausible(&self, max_bytes_per_second: f64) -> Result<(), Failure> {
-        let bandwidth = (max_bytes_per_second, " B/s", " (--max-bandwidth)");
-        let latency = (MAX_LATENCY_SECONDS, " s", "");
-        let figures = [
-            ("download", Some(self.download), bandwidth),
-            ("upload", Some(self.upload), bandwidth),
-            ("ping", Some(self.ping), latency),
-            ("jitter", self.jitter, latency),
-            ("download latency", self.download_latency, latency),
-            ("upload latency", self.upload_latency, latency),
-            ("packet loss ratio", self.packet_loss, (1.0, "", "")),
-        ];
-        let mut problems: Vec<String> = figures
-            .into_iter()
-            .filter_map(|(name, value, (max, unit, flag))| {
-                let value = value?;
-                let shown = readable(value);
-                // Written as comparisons that NaN fails, so NaN lands in the last arm.
-                if (0.0..=max).contains(&value) {
-                    None
-                } else if value < 0.0 {
-                    Some(format!("{name} {shown}{unit} is negative"))
-                } else if value > max {
-                    Some(format!(
-                        "{name} {shown}{unit} is above {}{unit}{flag}",
-                        readable(max)
-                    ))
-                } else {
-                    Some(format!("{name} is not a number"))
-                }
-            })
-            .collect();
-        if self.download == 0.0 && self.upload == 0.0 {
-            problems.push("download and upload are both 0 B/s".to_owned());
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err((FailureReason::Implausible, problems.join("; ")))
-        }
-    }
-
     fn into_sample(self, base: Sample) -> Sample {
         Sample {
             outcome: Outcome::Success,
@@ -380,16 +409,6 @@ fn rescale(value: f64, factor: f64) -> f64 {
         snapped / 1e6
     } else {
         micro / 1e6
-    }
-}
-
-/// A figure for a message: plain digits while they stay short, scientific notation beyond, so
-/// an absurd 1e300 does not fill the message with 300 zeros.
-fn readable(value: f64) -> String {
-    if value != 0.0 && !(1e-6..1e15).contains(&value.abs()) {
-        format!("{value:e}")
-    } else {
-        value.to_string()
     }
 }
 

@@ -8,7 +8,7 @@ mod guard;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
-use std::ops::ControlFlow;
+use std::ops::{Bound, ControlFlow};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
@@ -75,6 +75,11 @@ pub enum StoreError {
         "database {path} was replaced by another file while in use: this process still stores samples in the file it opened, which is no longer at that path; restart to use the new file"
     )]
     Replaced { path: PathBuf },
+    #[error(
+        "database {path}: a sample keyed {key} ms after 1970 is not before {max}, the end of the times this version handles (an older version wrote it, the file is damaged, or the clock is that far ahead); it is left as it is",
+        max = Timestamp::MAX
+    )]
+    OutOfRange { path: PathBuf, key: u64 },
     #[error(
         "database {path} is damaged (the sample at {}: {cause}); it was left as it is: restore it from a backup or an export, or pass another --db",
         sample_time(*.time)
@@ -206,7 +211,8 @@ impl Store {
     }
 
     /// Stores a new sample durably and returns it as stored: if another sample already has its
-    /// millisecond (a clock stepped back), it moves to the next free one.
+    /// millisecond (a clock stepped back), it moves to the next free one. A sample is always
+    /// dated before [`Timestamp::MAX`], the end of every range ([`StoreError::OutOfRange`]).
     pub fn append(&self, sample: &Sample) -> Result<Sample, StoreError> {
         self.guarded(|| self.append_unguarded(sample))
     }
@@ -214,12 +220,22 @@ impl Store {
     fn append_unguarded(&self, sample: &Sample) -> Result<Sample, StoreError> {
         self.write(|txn| {
             let mut tables = Tables::open(txn).map_err(|e| self.redb(e))?;
-            let mut key = sample.time.as_millis();
-            while tables.samples.get(key).map_err(|e| self.redb(e))?.is_some() {
-                key = key.saturating_add(1);
+            let mut time = sample.time;
+            loop {
+                if time >= Timestamp::MAX {
+                    return Err(StoreError::OutOfRange {
+                        path: self.path.clone(),
+                        key: time.as_millis(),
+                    });
+                }
+                let taken = tables.samples.get(time.as_millis());
+                if taken.map_err(|e| self.redb(e))?.is_none() {
+                    break;
+                }
+                time = Timestamp::from_millis(time.as_millis().saturating_add(1));
             }
             let stored = Sample {
-                time: Timestamp::from_millis(key),
+                time,
                 ..sample.clone()
             };
             tables.insert(self, &stored)?;
@@ -253,7 +269,8 @@ impl Store {
     }
 
     /// Calls `visit` on each sample with `from <= time < to` in `order` until it breaks, reading
-    /// only that part of the table.
+    /// only that part of the table. With `to` at [`Timestamp::MAX`] that is every sample: keys
+    /// from `MAX` on (see [`Store::unrepresentable`]) are never visited.
     pub fn scan<E: From<StoreError>>(
         &self,
         from: Timestamp,
@@ -318,7 +335,8 @@ impl Store {
     }
 
     /// Checks the end of a range `from..to` whose newest sample was `newest`: the first sample
-    /// at or after `to` must follow it, or when there is none, it must be the table's last.
+    /// at or after `to` must follow it, or when there is none, it must be the table's last
+    /// (among keys before [`Timestamp::MAX`]: keys past it are an older version's, never read).
     fn check_end(
         &self,
         txn: &ReadTransaction,
@@ -327,7 +345,11 @@ impl Store {
         to: u64,
         newest: Option<u64>,
     ) -> Result<(), StoreError> {
-        let next = samples.range(to..).map_err(|e| self.redb(e))?.next();
+        let max = Timestamp::MAX.as_millis();
+        let next = samples
+            .range(to.min(max)..max)
+            .map_err(|e| self.redb(e))?
+            .next();
         if let Some(entry) = next {
             let (key, value) = entry.map_err(|e| self.redb(e))?;
             let (_, link) = self.decode(txn, key.value(), value.value())?;
@@ -336,7 +358,8 @@ impl Store {
                 None => self.linked_first(from, key.value(), link),
             };
         }
-        let Some((last, _)) = samples.last().map_err(|e| self.redb(e))? else {
+        let last = samples.range(..max).map_err(|e| self.redb(e))?.next_back();
+        let Some((last, _)) = last.transpose().map_err(|e| self.redb(e))? else {
             return Ok(());
         };
         let last = last.value();
@@ -435,27 +458,28 @@ impl Store {
 
     /// The newest sample, if any.
     pub fn latest(&self) -> Result<Option<Sample>, StoreError> {
-        self.guarded(|| self.latest_unguarded())
+        self.latest_at(Timestamp::MAX)
     }
 
-    fn latest_unguarded(&self) -> Result<Option<Sample>, StoreError> {
-        let txn = self.begin_read()?;
-        let Some(samples) = self.open_samples(&txn)? else {
-            return Ok(None);
-        };
-        let Some((key, value)) = samples.last().map_err(|e| self.redb(e))? else {
-            return Ok(None);
-        };
-        self.decode(&txn, key.value(), value.value())
-            .map(|(sample, _)| Some(sample))
+    /// The newest sample at or before `now`: a sample dated later (a wrong clock recorded or
+    /// imported it) is kept but is not the latest.
+    pub fn latest_at(&self, now: Timestamp) -> Result<Option<Sample>, StoreError> {
+        Ok(self
+            .newest_first(Timestamp::EPOCH, after(now), 1)?
+            .into_iter()
+            .next())
     }
 
-    /// The newest successful sample: read backwards from the end, so it costs as many reads as
-    /// there are failures after the last success (none, usually).
+    /// The newest successful sample.
     pub fn latest_success(&self) -> Result<Option<Sample>, StoreError> {
+        self.latest_success_at(Timestamp::MAX)
+    }
+
+    /// The newest successful sample at or before `now`: read backwards from there, so it costs
+    /// as many reads as there are failures after the last success (none, usually).
+    pub fn latest_success_at(&self, now: Timestamp) -> Result<Option<Sample>, StoreError> {
         let mut found = None;
-        let everything = (Timestamp::from_millis(0), Timestamp::from_millis(u64::MAX));
-        self.scan(everything.0, everything.1, Order::NewestFirst, |sample| {
+        self.scan(Timestamp::EPOCH, after(now), Order::NewestFirst, |sample| {
             if !sample.is_success() {
                 return Ok::<_, StoreError>(ControlFlow::Continue(()));
             }
@@ -502,6 +526,55 @@ impl Store {
             }
             Ok::<_, StoreError>(keys.len())
         })
+    }
+
+    /// The samples dated after `now`, without decoding them: how many, and the newest time.
+    pub fn count_after(&self, now: Timestamp) -> Result<(u64, Option<Timestamp>), StoreError> {
+        self.guarded(|| self.count_after_unguarded(now))
+    }
+
+    fn count_after_unguarded(
+        &self,
+        now: Timestamp,
+    ) -> Result<(u64, Option<Timestamp>), StoreError> {
+        let txn = self.begin_read()?;
+        let Some(samples) = self.open_samples(&txn)? else {
+            return Ok((0, None));
+        };
+        let mut count = 0;
+        let mut newest = None;
+        let range = (
+            Bound::Excluded(now.as_millis()),
+            Bound::Excluded(Timestamp::MAX.as_millis()),
+        );
+        for entry in samples.range(range).map_err(|e| self.redb(e))? {
+            let key = entry.map_err(|e| self.redb(e))?.0.value();
+            count += 1;
+            newest = Timestamp::try_from_millis(key);
+        }
+        Ok((count, newest))
+    }
+
+    /// How many samples are keyed at or past [`Timestamp::MAX`]: an older version stored times
+    /// up to year 10000 and more. No range reaches them, so they are reported, never shown.
+    pub fn unrepresentable(&self) -> Result<u64, StoreError> {
+        self.guarded(|| self.unrepresentable_unguarded())
+    }
+
+    fn unrepresentable_unguarded(&self) -> Result<u64, StoreError> {
+        let txn = self.begin_read()?;
+        let Some(samples) = self.open_samples(&txn)? else {
+            return Ok(0);
+        };
+        let mut count = 0;
+        for entry in samples
+            .range(Timestamp::MAX.as_millis()..)
+            .map_err(|e| self.redb(e))?
+        {
+            entry.map_err(|e| self.redb(e))?;
+            count += 1;
+        }
+        Ok(count)
     }
 
     /// How many samples are stored, without reading them.
@@ -677,7 +750,20 @@ impl Store {
         millis: u64,
         bytes: &[u8],
     ) -> Result<(Sample, Link), StoreError> {
-        let time = Timestamp::from_millis(millis);
+        let Some(time) = Timestamp::try_from_millis(millis).filter(|time| *time < Timestamp::MAX)
+        else {
+            // This version never writes such a key: a record in its own format there is damage
+            // (a changed key), where an older version's record is only out of range.
+            if bytes.first() == Some(&codec::VERSION) {
+                return Err(self.corrupt(format!(
+                    "a sample is keyed {millis} ms after 1970, a time this version never writes: its key was changed"
+                )));
+            }
+            return Err(StoreError::OutOfRange {
+                path: self.path.clone(),
+                key: millis,
+            });
+        };
         let broken = |cause| StoreError::Decode {
             path: self.path.clone(),
             time,
@@ -789,6 +875,12 @@ fn stopped(path: &Path, said: String) -> StoreError {
         path: path.into(),
         detail: format!("the storage engine stopped on it: {said}"),
     }
+}
+
+/// The exclusive end of a range that includes `now` itself.
+fn after(now: Timestamp) -> Timestamp {
+    now.checked_add(std::time::Duration::from_millis(1))
+        .unwrap_or(Timestamp::MAX)
 }
 
 /// The tables a write transaction changes, opened once for all its samples.

@@ -272,6 +272,95 @@ fn newest_first_stops_at_the_limit_and_respects_the_window() {
     );
 }
 
+/// Stores a copy of the sample at `from` under the raw `key`, as an older version could have.
+fn copy_to_raw_key(store: &Store, from: u64, key: u64) {
+    store
+        .write(|txn| {
+            let mut samples = txn.open_table(SAMPLES).map_err(|e| store.redb(e))?;
+            let value = samples
+                .get(from)
+                .map_err(|e| store.redb(e))?
+                .map(|value| value.value().to_vec())
+                .unwrap();
+            samples
+                .insert(key, value.as_slice())
+                .map_err(|e| store.redb(e))?;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn samples_after_now_are_kept_but_are_not_the_latest() {
+    let (_dir, store) = temp_store();
+    store.append(&success(1_000, 1.0)).unwrap();
+    store
+        .append(&Sample::failure(
+            Timestamp::from_millis(2_000),
+            Trigger::Schedule,
+            FailureReason::NoConnectivity,
+            "down",
+        ))
+        .unwrap();
+    store.append(&success(9_000, 9.0)).unwrap();
+    let now = Timestamp::from_millis(5_000);
+    assert_eq!(
+        store.latest_success_at(now).unwrap(),
+        Some(success(1_000, 1.0))
+    );
+    assert_eq!(
+        store.latest_at(now).unwrap().map(|s| s.time.as_millis()),
+        Some(2_000)
+    );
+    assert_eq!(
+        store.latest_at(Timestamp::from_millis(9_000)).unwrap(),
+        Some(success(9_000, 9.0))
+    );
+    assert_eq!(
+        store.count_after(now).unwrap(),
+        (1, Some(Timestamp::from_millis(9_000)))
+    );
+    assert_eq!(store.len().unwrap(), 3, "kept");
+}
+
+#[test]
+fn keys_from_the_latest_time_on_are_counted_never_shown_and_never_a_panic() {
+    let (_dir, store) = temp_store();
+    let last = Timestamp::MAX.as_millis() - 1;
+    store.append(&success(1_000, 1.0)).unwrap();
+    store.append(&success(last, 2.0)).unwrap();
+    for key in [
+        Timestamp::MAX.as_millis(),
+        Timestamp::MAX.as_millis() + 1,
+        u64::MAX,
+    ] {
+        copy_to_raw_key(&store, 1_000, key);
+    }
+    assert_eq!(store.unrepresentable().unwrap(), 3);
+    assert_eq!(store.len().unwrap(), 5);
+    // Everything that can be shown, and nothing from MAX on.
+    let all = store.range(Timestamp::EPOCH, Timestamp::MAX).unwrap();
+    assert_eq!(all, vec![success(1_000, 1.0), success(last, 2.0)]);
+    assert_eq!(store.latest().unwrap(), Some(success(last, 2.0)));
+    assert_eq!(
+        store
+            .newest_first(Timestamp::EPOCH, Timestamp::MAX, 10)
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.count_after(Timestamp::from_millis(1_000)).unwrap(),
+        (1, Some(Timestamp::from_millis(last)))
+    );
+    // MAX is the end of every range, never a sample's time: a new sample there, or one that
+    // would move there because the last millisecond is taken, is refused.
+    for time in [last, Timestamp::MAX.as_millis()] {
+        let err = store.append(&success(time, 3.0)).unwrap_err();
+        assert!(matches!(err, StoreError::OutOfRange { .. }), "{err}");
+    }
+}
+
 /// Rewrites one value of a table behind the store's back, as a flipped byte on disk would.
 fn tamper(
     store: &Store,

@@ -207,6 +207,31 @@ impl Server {
         }
     }
 
+    /// Blocks until the server has logged `count` lines containing `needle`, and returns them.
+    pub fn wait_for_logs(&mut self, needle: &str, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let found: Vec<String> = self
+                .seen
+                .iter()
+                .filter(|line| line.contains(needle))
+                .cloned()
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(err) => panic!(
+                    "{} of {count} log lines with {needle:?} ({err}); saw:\n{}",
+                    found.len(),
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
     pub fn get(&self, path: &str) -> HttpResponse {
         request(&self.address, "GET", path)
     }
@@ -311,13 +336,33 @@ pub fn request(address: &str, method: &str, path: &str) -> HttpResponse {
     try_request(address, method, path).expect("an HTTP response")
 }
 
-/// Like `request`, but a server that is not (yet) there is an error, not a panic.
+/// Like `request`, but a server that is not (yet) there is an error, not a panic. A POST
+/// says `Content-Type: application/json`, as the README asks of scripts.
 pub fn try_request(address: &str, method: &str, path: &str) -> std::io::Result<HttpResponse> {
+    let headers: &[(&str, &str)] = if method == "POST" {
+        &[("Content-Type", "application/json")]
+    } else {
+        &[]
+    };
+    try_request_with(address, method, path, headers)
+}
+
+/// One request with these extra header lines, as a browser or a hostile client sends them.
+pub fn try_request_with(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<HttpResponse> {
     let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(PATIENCE))?;
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{extra}Connection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;

