@@ -32,8 +32,9 @@ const FIVE_YEARS: u64 = 5 * ONE_YEAR;
 const ONE_MILLION: u64 = 1_000_000;
 /// Samples per `import` transaction while building a store.
 const CHUNK: u64 = 50_000;
-/// Bumped whenever the generator changes, so stale cached stores are not reused.
-const GENERATOR_VERSION: u32 = 1;
+/// Bumped whenever the generator or the sample format changes, so stale cached stores are not
+/// reused (2: format version 2, with checksums and links).
+const GENERATOR_VERSION: u32 = 2;
 
 const NO_DNS: &str = "Configuration - Couldn't resolve host name (HostNotFoundException)";
 
