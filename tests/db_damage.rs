@@ -569,3 +569,35 @@ fn db_compact_gives_back_what_retention_deleted() {
     assert_eq!(export(&db).stdout, kept.stdout, "the same evidence");
     assert_eq!(db_command("check", &db).status.code(), Some(0));
 }
+
+#[test]
+fn a_csv_export_that_meets_damage_is_never_a_complete_answer() {
+    let env = Env::new();
+    let db = hundred_samples(&env);
+    // One letter of the oldest rate-limit message: the newest samples still read, so serve
+    // starts, and the CSV stream meets the damage on its way back.
+    let mut bytes = std::fs::read(&db).unwrap();
+    let at = bytes
+        .windows(13)
+        .position(|window| window == b"Limit reached")
+        .unwrap();
+    bytes[at] = b'l';
+    std::fs::write(&db, &bytes).unwrap();
+    let mut server =
+        common::Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
+    match common::try_request(&server.address, "GET", "/api/v1/samples.csv") {
+        // The connection ends before the chunked body's last chunk.
+        Err(err) => assert!(err.to_string().contains("malformed chunked body"), "{err}"),
+        Ok(response) => panic!("a damaged export answered as if complete: {response:?}"),
+    }
+    server.wait_for_log("CSV export stopped: the store cannot be read");
+    let page = server.get("/api/v1/samples?limit=10000");
+    assert_eq!(page.status, 503);
+    assert!(
+        page.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains(" is damaged (the sample at ")
+    );
+    server.assert_clean_exit();
+}

@@ -1,6 +1,5 @@
 //! `/api/v1/…`: the history of every run, failures included, as JSON pages or a CSV stream.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use serde::Serialize;
 
 use super::compat::store_failed;
 use super::query::Query;
-use super::response::{Body, HttpError, json, respond};
+use super::response::{Body, BodyError, HttpError, json, respond};
 use crate::csv;
 use crate::sample::{Sample, Trigger};
 use crate::state::{AppState, Refusal};
@@ -107,7 +106,7 @@ pub fn samples_csv(
     now: Timestamp,
 ) -> Result<Response<Body>, HttpError> {
     let selection = Selection::parse(query, now)?;
-    let (mut sender, body) = Channel::<Bytes, Infallible>::new(CSV_BUFFERED_CHUNKS);
+    let (mut sender, body) = Channel::<Bytes, BodyError>::new(CSV_BUFFERED_CHUNKS);
     let store = store.clone();
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
@@ -119,8 +118,11 @@ pub fn samples_csv(
             let samples = match store.newest_first(selection.from, to, wanted) {
                 Ok(samples) => samples,
                 Err(err) => {
-                    // The status is sent already; a cut-off body is all that is left to say.
+                    // The status is sent already: the body ends in an error instead (hyper
+                    // drops the connection before the final chunk), so that no client takes
+                    // the rows sent so far for the whole selection.
                     tracing::error!(%err, "CSV export stopped: the store cannot be read");
+                    sender.abort(Box::new(err));
                     return;
                 }
             };

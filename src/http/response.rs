@@ -1,7 +1,5 @@
 //! Building responses: JSON bodies with their headers, and errors as `{"error": "…"}`.
 
-use std::convert::Infallible;
-
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -10,7 +8,12 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 
 /// Whole bodies and streamed ones (CSV exports) alike.
-pub type Body = BoxBody<Bytes, Infallible>;
+pub type Body = BoxBody<Bytes, BodyError>;
+
+/// Why a streamed body stopped before its end (the store could not be read): hyper then
+/// closes the connection without the final chunk, so a client sees an incomplete answer,
+/// never a shorter one that looks whole.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A request that cannot be answered as asked; becomes a JSON error response.
 #[derive(Debug, PartialEq)]
@@ -83,7 +86,7 @@ pub fn to_json(value: &impl Serialize) -> Result<Bytes, HttpError> {
 
 /// A response with a JSON document made earlier.
 pub fn json_body(status: StatusCode, body: Bytes) -> Response<Body> {
-    respond(status, "application/json", Full::new(body).boxed())
+    respond(status, "application/json", whole(body))
 }
 
 pub fn with_body(
@@ -91,7 +94,7 @@ pub fn with_body(
     content_type: &'static str,
     body: impl Into<Bytes>,
 ) -> Response<Body> {
-    respond(status, content_type, Full::new(body.into()).boxed())
+    respond(status, content_type, whole(body.into()))
 }
 
 /// A response with its status and content type.
@@ -111,4 +114,9 @@ pub fn readable_anywhere(mut response: Response<Body>) -> Response<Body> {
         HeaderValue::from_static("*"),
     );
     response
+}
+
+/// A body sent in one piece, which cannot fail.
+fn whole(body: Bytes) -> Body {
+    Full::new(body).map_err(|never| match never {}).boxed()
 }
