@@ -47,6 +47,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("cannot start the store threads: {0}")]
+    Threads(#[from] std::io::Error),
 }
 
 /// Serves on `listener` and tests on schedule until `shutdown` completes; then stops the
@@ -75,7 +77,7 @@ pub async fn run(
         config.plan,
         config.manual_runs.map(ManualRuns::new),
         last_success,
-    ));
+    )?);
 
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(
@@ -101,6 +103,8 @@ pub async fn run(
     if let Err(err) = server.await {
         tracing::error!(%err, "the HTTP server task failed");
     }
+    // A sample handed to the recorder is committed before the process ends.
+    state.recorder.stop();
     Ok(())
 }
 
@@ -139,18 +143,20 @@ async fn run_scheduled(state: &AppState, trigger: Trigger, config: &ServeConfig)
 /// each time (a month is at most a few tens of thousands of samples), so a restart, an import
 /// or the turn of the month needs no bookkeeping.
 async fn budget_used_up(state: &AppState, budget: DataVolume) -> Option<f64> {
-    let store = state.store.clone();
     let (from, to) = Timestamp::now().month();
-    let used = tokio::task::spawn_blocking(move || {
-        let mut used = 0.0;
-        store.for_each(from, to, |sample| {
-            let moved = sample.downloaded_bytes.unwrap_or(0) + sample.uploaded_bytes.unwrap_or(0);
-            used += moved as f64;
-            Ok::<_, StoreError>(())
-        })?;
-        Ok::<_, StoreError>(used)
-    })
-    .await;
+    let used = state
+        .recorder
+        .run(move |store| {
+            let mut used = 0.0;
+            store.for_each(from, to, |sample| {
+                let moved =
+                    sample.downloaded_bytes.unwrap_or(0) + sample.uploaded_bytes.unwrap_or(0);
+                used += moved as f64;
+                Ok::<_, StoreError>(())
+            })?;
+            Ok::<_, StoreError>(used)
+        })
+        .await;
     match used {
         Ok(Ok(used)) => (used >= budget.bytes()).then_some(used),
         Ok(Err(err)) => {
@@ -173,19 +179,20 @@ async fn retention(state: &AppState, keep: Option<Duration>) {
     let mut ticks = tokio::time::interval(RETENTION_PERIOD);
     loop {
         ticks.tick().await;
-        let store = state.store.clone();
-        let pruned = tokio::task::spawn_blocking(move || {
-            let cutoff = Timestamp::now().saturating_sub(keep);
-            let mut deleted = 0;
-            loop {
-                let batch = store.delete_before(cutoff, RETENTION_BATCH)?;
-                deleted += batch;
-                if batch < RETENTION_BATCH {
-                    return Ok::<_, StoreError>((deleted, store.len()?));
+        let pruned = state
+            .recorder
+            .run(move |store| {
+                let cutoff = Timestamp::now().saturating_sub(keep);
+                let mut deleted = 0;
+                loop {
+                    let batch = store.delete_before(cutoff, RETENTION_BATCH)?;
+                    deleted += batch;
+                    if batch < RETENTION_BATCH {
+                        return Ok::<_, StoreError>((deleted, store.len()?));
+                    }
                 }
-            }
-        })
-        .await;
+            })
+            .await;
         match pruned {
             Ok(Ok((deleted, left))) => {
                 state.metrics.set_samples(left);
