@@ -1,16 +1,15 @@
 //! Building responses: JSON bodies with their headers, and errors as `{"error": "…"}`.
 
-use std::convert::Infallible;
-
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
-/// Whole bodies and streamed ones (CSV exports) alike.
-pub type Body = BoxBody<Bytes, Infallible>;
+/// Whole bodies and streamed ones (JSON pages, CSV exports) alike; a streamed body fails (and
+/// the connection is cut) when the store cannot be read part way through.
+pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
 /// A request that cannot be answered as asked; becomes a JSON error response.
 #[derive(Debug, PartialEq)]
@@ -43,6 +42,7 @@ impl HttpError {
         }
     }
 
+    /// This request's answer as `{"error": "…"}` with its status.
     pub fn into_response(self) -> Response<Body> {
         #[derive(Serialize)]
         struct ErrorBody<'a> {
@@ -54,6 +54,13 @@ impl HttpError {
         .unwrap_or_else(|_| Bytes::from_static(b"{\"error\":\"internal error\"}\n"));
         json_body(self.status, body)
     }
+}
+
+/// Our own overload (every store reader busy, or the queue waited on too long): 503, so that
+/// clients retry later.
+pub fn overloaded(err: crate::worker::WorkerError) -> HttpError {
+    tracing::warn!(%err, "a request was turned away");
+    HttpError::unavailable(format!("the server is busy: {err}"))
 }
 
 /// A JSON response; readable from any origin, as the original app's endpoints were.
@@ -83,7 +90,7 @@ pub fn to_json(value: &impl Serialize) -> Result<Bytes, HttpError> {
 
 /// A response with a JSON document made earlier.
 pub fn json_body(status: StatusCode, body: Bytes) -> Response<Body> {
-    readable_anywhere(respond(status, "application/json", Full::new(body).boxed()))
+    readable_anywhere(respond(status, "application/json", whole(body)))
 }
 
 pub fn with_body(
@@ -91,7 +98,14 @@ pub fn with_body(
     content_type: &'static str,
     body: impl Into<Bytes>,
 ) -> Response<Body> {
-    respond(status, content_type, Full::new(body.into()).boxed())
+    respond(status, content_type, whole(body.into()))
+}
+
+/// A body held whole in memory.
+pub fn whole(body: Bytes) -> Body {
+    Full::new(body)
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// A response with its status and content type.
