@@ -9,6 +9,7 @@ use http_body_util::BodyExt;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
+use tokio::sync::Semaphore;
 
 use super::compat::store_failed;
 use super::query::Query;
@@ -22,7 +23,7 @@ use crate::state::{AppState, READER_WAIT, Refusal};
 use crate::store::{Order, Store};
 use crate::summary::summarize;
 use crate::time::{TimeArg, Timestamp};
-use crate::worker::Workers;
+use crate::worker::{WorkerError, Workers};
 
 /// The parameters `/api/v1/samples` and `/api/v1/samples.csv` take.
 pub const SAMPLE_PARAMETERS: &[&str] = &["from", "to", "limit", "cursor"];
@@ -239,6 +240,11 @@ impl Source for CsvExport {
     }
 }
 
+/// Summaries hold every figure of their window (exact percentiles need them all: 24 bytes per
+/// successful run, 48 MB over two million), so one is computed at a time; the others wait up
+/// to [`READER_WAIT`] for their turn, then get 503.
+static SUMMARIES: Semaphore = Semaphore::const_new(1);
+
 /// The parameters `/api/v1/summary` takes.
 pub const SUMMARY_PARAMETERS: &[&str] = &["window"];
 const DEFAULT_SUMMARY_WINDOW: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -263,6 +269,11 @@ pub async fn summary(
     };
     let to = Timestamp::from_millis(now.as_millis().saturating_add(1));
     let (plan, from) = (state.plan, now.saturating_sub(window));
+    let busy = || overloaded(WorkerError::Busy("summary"));
+    let _turn = tokio::time::timeout(READER_WAIT, SUMMARIES.acquire())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
     let body = state
         .readers
         .run_within(READER_WAIT, move |store| {

@@ -17,8 +17,9 @@ use crate::state::READER_WAIT;
 use crate::store::{Store, StoreError};
 use crate::worker::{WorkerError, Workers};
 
-/// Aim for chunks of about this many bytes: a few dozen samples, one short read transaction.
-pub const CHUNK_BYTES: usize = 16 * 1024;
+/// Aim for chunks of about this many bytes (a dozen samples, one short read transaction): with
+/// hyper buffering up to [`super::MAX_BUFFER_BYTES`] ahead, a stalled client holds about two.
+pub const CHUNK_BYTES: usize = 8 * 1024;
 
 /// What a streamed answer is made of, one chunk at a time.
 pub trait Source: Send + Unpin + 'static {
