@@ -51,6 +51,16 @@ fn raise_open_files_limit() {
     );
 }
 
+/// Lowers the calling thread's priority (nice 10). The hostile clients run on the test's
+/// machine, where they would otherwise take CPU from the server under test: in the field they
+/// run on other machines. The probes keep the normal priority.
+fn lower_priority() {
+    // SAFETY: setpriority only changes this thread's (the tid's) scheduling priority.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+    }
+}
+
 /// RFC 3339 UTC with milliseconds (`2026-11-24T18:00:00.123Z`, as the log writes times) to ms
 /// since the epoch.
 fn parse_millis(text: &str) -> u64 {
@@ -209,6 +219,7 @@ fn hostile_clients_neither_exhaust_memory_nor_starve_the_recorder() {
     let opener = {
         let address = server.address.clone();
         std::thread::spawn(move || {
+            lower_priority();
             (0..HOSTILE - LOOPERS)
                 .map(|i| hostile(&address, i))
                 .collect::<Vec<TcpStream>>()
@@ -220,6 +231,7 @@ fn hostile_clients_neither_exhaust_memory_nor_starve_the_recorder() {
             let (stop, summaries, address) =
                 (stop.clone(), summaries.clone(), server.address.clone());
             std::thread::spawn(move || {
+                lower_priority();
                 let mut statuses = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     match try_request(&address, "GET", "/api/v1/summary?window=3650d") {
