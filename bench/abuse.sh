@@ -92,8 +92,9 @@ def get(path, timeout=20):
         return int(data.split(b" ", 2)[1])
 
 def millis(stamp):
-    head, frac = stamp.rstrip("Z").split(".")
-    return calendar.timegm(time.strptime(head, "%Y-%m-%dT%H:%M:%S")) * 1000 + int(frac[:3])
+    """RFC 3339 UTC, any number of fraction digits or none, to ms."""
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(head, "%Y-%m-%dT%H:%M:%S")) * 1000 + int((frac + "000")[:3])
 
 def stored():
     """(sample time, logged at) of each stored scheduled run, in ms."""

@@ -61,8 +61,8 @@ fn lower_priority() {
     }
 }
 
-/// RFC 3339 UTC with milliseconds (`2026-11-24T18:00:00.123Z`, as the log writes times) to ms
-/// since the epoch.
+/// RFC 3339 UTC (`2026-11-24T18:00:00.123Z`, as the log writes times; any number of
+/// fraction digits, or none) to ms since the epoch.
 fn parse_millis(text: &str) -> u64 {
     let number = |range: std::ops::Range<usize>| -> i64 {
         text.get(range)
@@ -70,12 +70,17 @@ fn parse_millis(text: &str) -> u64 {
             .unwrap_or_else(|| panic!("not an RFC 3339 time: {text:?}"))
     };
     let (year, month, day) = (number(0..4), number(5..7), number(8..10));
-    let (hour, minute, second, millis) = (
-        number(11..13),
-        number(14..16),
-        number(17..19),
-        number(20..23),
-    );
+    let (hour, minute, second) = (number(11..13), number(14..16), number(17..19));
+    let fraction = text
+        .get(19..)
+        .and_then(|rest| rest.strip_suffix('Z'))
+        .unwrap_or_else(|| panic!("not a UTC time: {text:?}"));
+    let millis = match fraction.strip_prefix('.') {
+        Some(digits) => format!("{digits:0<3}")[..3]
+            .parse::<i64>()
+            .expect("fraction digits"),
+        None => 0,
+    };
     // Days from the civil date (Howard Hinnant's algorithm).
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
@@ -357,4 +362,10 @@ fn time_formats_round_trip() {
         assert_eq!(parse_millis(&format_millis(millis)), millis);
     }
     assert_eq!(format_millis(1_764_460_800_000), "2025-11-30T00:00:00.000Z");
+    assert_eq!(parse_millis("2025-11-30T00:00:00Z"), 1_764_460_800_000);
+    assert_eq!(parse_millis("2025-11-30T00:00:00.5Z"), 1_764_460_800_500);
+    assert_eq!(
+        parse_millis("2025-11-30T00:00:00.123456Z"),
+        1_764_460_800_123
+    );
 }
