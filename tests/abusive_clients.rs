@@ -163,7 +163,9 @@ fn open_files(pid: u32) -> usize {
 }
 
 /// Opens one hostile connection of kind `i % 4`: a JSON page of 10,000 samples or a CSV
-/// export, asked for and never read; 60 KB of headers that never end; or nothing at all.
+/// export, asked for and never read; headers that never end (60 KB, as in issue 11, or just
+/// under the 8 KiB the server buffers, which it must hold until the header timeout); or
+/// nothing at all.
 fn hostile(address: &str, i: usize) -> TcpStream {
     let mut stream = TcpStream::connect(address).expect("connect a hostile client");
     stream
@@ -175,7 +177,7 @@ fn hostile(address: &str, i: usize) -> TcpStream {
         0 => stream.write_all(request("/api/v1/samples?limit=10000").as_bytes()),
         1 => stream.write_all(request("/api/v1/samples.csv").as_bytes()),
         2 => {
-            let padding = "a".repeat(60_000);
+            let padding = "a".repeat(if i % 8 == 2 { 60_000 } else { 8_000 });
             stream.write_all(format!("GET / HTTP/1.1\r\nHost: x\r\nX-Pad: {padding}").as_bytes())
         }
         _ => Ok(()),
