@@ -17,3 +17,4 @@ pub mod store;
 pub mod summary;
 pub mod time;
 pub mod units;
+pub mod worker;

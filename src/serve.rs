@@ -49,6 +49,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("cannot start the store threads: {0}")]
+    Threads(#[from] std::io::Error),
 }
 
 /// Serves on `listener` and tests on schedule until `shutdown` completes; then stops the
@@ -80,7 +82,7 @@ pub async fn run(
         config.plan,
         config.manual_runs.map(ManualRuns::new),
         last_success,
-    ));
+    )?);
 
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(
@@ -107,6 +109,8 @@ pub async fn run(
     if let Err(err) = server.await {
         tracing::error!(%err, "the HTTP server task failed");
     }
+    // A sample handed to the recorder is committed before the process ends.
+    state.recorder.stop();
     Ok(())
 }
 
@@ -145,18 +149,20 @@ async fn run_scheduled(state: &AppState, trigger: Trigger, config: &ServeConfig)
 /// each time (a month is at most a few tens of thousands of samples), so a restart, an import
 /// or the turn of the month needs no bookkeeping.
 async fn budget_used_up(state: &AppState, budget: DataVolume) -> Option<f64> {
-    let store = state.store.clone();
     let (from, to) = Timestamp::now().month();
-    let used = tokio::task::spawn_blocking(move || {
-        let mut used = 0.0;
-        store.for_each(from, to, |sample| {
-            let moved = sample.downloaded_bytes.unwrap_or(0) + sample.uploaded_bytes.unwrap_or(0);
-            used += moved as f64;
-            Ok::<_, StoreError>(())
-        })?;
-        Ok::<_, StoreError>(used)
-    })
-    .await;
+    let used = state
+        .recorder
+        .run(move |store| {
+            let mut used = 0.0;
+            store.for_each(from, to, |sample| {
+                let moved =
+                    sample.downloaded_bytes.unwrap_or(0) + sample.uploaded_bytes.unwrap_or(0);
+                used += moved as f64;
+                Ok::<_, StoreError>(())
+            })?;
+            Ok::<_, StoreError>(used)
+        })
+        .await;
     match used {
         Ok(Ok(used)) => (used >= budget.bytes()).then_some(used),
         Ok(Err(err)) => {
@@ -263,27 +269,28 @@ async fn retention(state: &AppState, keep: Option<Duration>) {
     let mut last: Option<(Timestamp, Instant)> = None;
     loop {
         ticks.tick().await;
-        let store = state.store.clone();
         let pace = last.map(|(cutoff, at)| {
             cutoff.saturating_add(at.elapsed().saturating_add(CLOCK_STEP_TOLERANCE))
         });
-        let pruned = tokio::task::spawn_blocking(move || {
-            let now = Timestamp::now();
-            let newest = store.latest_at(now)?.map(|sample| sample.time);
-            let cutoff = match retention_cutoff(now, keep, newest, pace) {
-                Ok(cutoff) => cutoff,
-                Err(hold) => return Ok::<_, StoreError>(Err(hold)),
-            };
-            let mut deleted = 0;
-            loop {
-                let batch = store.delete_before(cutoff.0, RETENTION_BATCH)?;
-                deleted += batch;
-                if batch < RETENTION_BATCH {
-                    return Ok(Ok((cutoff, deleted, store.len()?)));
+        let pruned = state
+            .recorder
+            .run(move |store| {
+                let now = Timestamp::now();
+                let newest = store.latest_at(now)?.map(|sample| sample.time);
+                let cutoff = match retention_cutoff(now, keep, newest, pace) {
+                    Ok(cutoff) => cutoff,
+                    Err(hold) => return Ok::<_, StoreError>(Err(hold)),
+                };
+                let mut deleted = 0;
+                loop {
+                    let batch = store.delete_before(cutoff.0, RETENTION_BATCH)?;
+                    deleted += batch;
+                    if batch < RETENTION_BATCH {
+                        return Ok(Ok((cutoff, deleted, store.len()?)));
+                    }
                 }
-            }
-        })
-        .await;
+            })
+            .await;
         match pruned {
             Ok(Ok(Err(Hold::ClockBeforeSourceDate { now, source_date }))) => tracing::error!(
                 %now,

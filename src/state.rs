@@ -12,6 +12,32 @@ use crate::sample::{FailureReason, Outcome, Sample, Trigger, mbit_per_second};
 use crate::speedtest::{Claim, Runner};
 use crate::store::Store;
 use crate::time::ClockCheck;
+use crate::worker::{WorkerConfig, Workers};
+
+/// The recorder's own store thread: appends, retention and the data budget queue here, never
+/// behind requests. A handful of jobs at most are ever outstanding.
+const RECORDER: WorkerConfig = WorkerConfig {
+    name: "store-recorder",
+    threads: 1,
+    queue: 16,
+    max_wait: None,
+    nice: 0,
+};
+
+/// The store threads that answer requests (pages, exports, summaries): at most this many
+/// reads run at once, at a lower priority than the recorder and the async threads; a request
+/// that waits longer than [`READER_WAIT`] for room in the queue, or again as long in it, is
+/// answered 503.
+pub const READERS: WorkerConfig = WorkerConfig {
+    name: "store-reader",
+    threads: 2,
+    queue: 64,
+    max_wait: Some(READER_WAIT),
+    nice: 10,
+};
+
+/// How long a request waits for a store reader, for room in the queue and then in it.
+pub const READER_WAIT: Duration = Duration::from_secs(3);
 
 /// The store, the metrics, the one test slot, and the newest success kept in memory.
 pub struct AppState {
@@ -21,6 +47,10 @@ pub struct AppState {
     pub plan: Plan,
     /// `Some` when `--enable-run-endpoint` lets clients start tests.
     pub manual_runs: Option<ManualRuns>,
+    /// The one thread that writes the store (and reads it for the recorder).
+    pub recorder: Workers,
+    /// The threads that read the store for HTTP requests ([`READERS`]).
+    pub readers: Arc<Workers>,
     latest_success: RwLock<Option<Arc<Sample>>>,
     /// Counts changes to the stored samples, so cached answers know when they are stale.
     generation: AtomicU64,
@@ -52,6 +82,8 @@ impl ManualRuns {
 }
 
 impl AppState {
+    /// The shared state, with the store threads started; fails only if the system refuses a
+    /// thread.
     pub fn new(
         store: Arc<Store>,
         metrics: Metrics,
@@ -59,8 +91,10 @@ impl AppState {
         plan: Plan,
         manual_runs: Option<ManualRuns>,
         latest_success: Option<Sample>,
-    ) -> Self {
-        AppState {
+    ) -> std::io::Result<Self> {
+        Ok(AppState {
+            recorder: Workers::start(store.clone(), RECORDER)?,
+            readers: Arc::new(Workers::start(store.clone(), READERS)?),
             store,
             metrics,
             runner,
@@ -68,7 +102,7 @@ impl AppState {
             manual_runs,
             latest_success: RwLock::new(latest_success.map(Arc::new)),
             generation: AtomicU64::new(0),
-        }
+        })
     }
 
     /// Changes whenever samples are added or deleted.
@@ -102,9 +136,9 @@ impl AppState {
     /// Stores `sample` durably, then publishes it; a store failure is counted and logged, and
     /// the sample is then not published (what is shown must be what is kept).
     pub async fn keep(&self, sample: Sample) {
-        let store = self.store.clone();
-        // A durable commit waits for fsync: keep it off the threads that answer requests.
-        match tokio::task::spawn_blocking(move || store.append(&sample)).await {
+        // A durable commit waits for fsync: on the recorder's own thread, off the async threads
+        // and out of reach of anything HTTP clients can fill.
+        match self.recorder.run(move |store| store.append(&sample)).await {
             Ok(Ok(stored)) => {
                 if let ClockCheck::BeforeSourceDate { now, source_date } =
                     ClockCheck::of(stored.time)

@@ -1,33 +1,34 @@
 //! `/api/v1/…`: the history of every run, failures included, as JSON pages or a CSV stream.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use http_body_util::channel::Channel;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
+use tokio::sync::Semaphore;
 
 use super::compat::store_failed;
 use super::query::Query;
-use super::response::{Body, BodyError, HttpError, json, respond};
+use super::response::{
+    Body, HttpError, json, json_body, overloaded, respond, to_json,
+};
+use super::stream::{CHUNK_BYTES, ChunkError, Source, Streamed};
 use crate::csv;
 use crate::sample::{Sample, Trigger};
-use crate::state::{AppState, Refusal};
-use crate::store::Store;
+use crate::state::{AppState, READER_WAIT, Refusal};
+use crate::store::{Order, Store};
 use crate::summary::summarize;
 use crate::time::{TimeArg, TimeError, Timestamp, parse_age};
+use crate::worker::{WorkerError, Workers};
 
 /// The parameters `/api/v1/samples` and `/api/v1/samples.csv` take.
 pub const SAMPLE_PARAMETERS: &[&str] = &["from", "to", "limit", "cursor"];
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 10_000;
-/// Samples read per store transaction while streaming CSV: short transactions, flat memory.
-const CSV_CHUNK: usize = 1_000;
-/// Chunks buffered ahead of a slow client before the reader waits.
-const CSV_BUFFERED_CHUNKS: usize = 2;
 
 /// Which samples a request asks for: `from <= time < to`, newest first, at most `limit`.
 struct Selection {
@@ -69,76 +70,44 @@ impl Selection {
     }
 }
 
-#[derive(Serialize)]
-struct Page {
-    samples: Vec<Sample>,
-    next_cursor: Option<String>,
-}
-
-/// `/api/v1/samples`: one page of samples, newest first, and the cursor of the next page.
-pub fn samples(store: &Store, query: &Query, now: Timestamp) -> Result<Response<Body>, HttpError> {
-    let selection = Selection::parse(query, now)?;
-    let limit = selection.limit.unwrap_or(DEFAULT_LIMIT);
-    // One more than asked for tells whether another page exists.
-    let mut samples = store
-        .newest_first(selection.from, selection.to, limit + 1)
-        .map_err(store_failed)?;
-    let next_cursor = if samples.len() > limit {
-        samples.truncate(limit);
-        samples.last().map(|last| last.time.as_millis().to_string())
-    } else {
-        None
-    };
-    Ok(json(
-        StatusCode::OK,
-        &Page {
-            samples,
-            next_cursor,
-        },
-    ))
-}
-
-/// `/api/v1/samples.csv`: the same selection as CSV, streamed (no limit unless asked for), so a
-/// five-year export never sits in memory.
-pub fn samples_csv(
-    store: &Arc<Store>,
+/// `/api/v1/samples`: one page of samples, newest first, and the cursor of the next page:
+/// `{"samples": [...], "next_cursor": "…" | null}`, streamed a chunk at a time.
+pub async fn samples(
+    readers: &Arc<Workers>,
     query: &Query,
     now: Timestamp,
 ) -> Result<Response<Body>, HttpError> {
     let selection = Selection::parse(query, now)?;
-    let (mut sender, body) = Channel::<Bytes, BodyError>::new(CSV_BUFFERED_CHUNKS);
-    let store = store.clone();
-    let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        let mut chunk = csv::header_line();
-        let mut to = selection.to;
-        let mut left = selection.limit.unwrap_or(usize::MAX);
-        loop {
-            let wanted = left.min(CSV_CHUNK);
-            let samples = match store.newest_first(selection.from, to, wanted) {
-                Ok(samples) => samples,
-                Err(err) => {
-                    // The status is sent already: the body ends in an error instead (hyper
-                    // drops the connection before the final chunk), so that no client takes
-                    // the rows sent so far for the whole selection.
-                    tracing::error!(%err, "CSV export stopped: the store cannot be read");
-                    sender.abort(Box::new(err));
-                    return;
-                }
-            };
-            for sample in &samples {
-                chunk.push_str(&csv::row_line(sample));
-            }
-            let sent = runtime.block_on(sender.send_data(Bytes::from(std::mem::take(&mut chunk))));
-            left -= samples.len();
-            match samples.last() {
-                Some(last) if sent.is_ok() && samples.len() == wanted && left > 0 => to = last.time,
-                // Done, or the client went away.
-                _ => return,
-            }
-        }
-    });
-    let mut response = respond(StatusCode::OK, "text/csv; charset=utf-8", body.boxed());
+    let page = JsonPage {
+        from: selection.from,
+        to: selection.to,
+        left: selection.limit.unwrap_or(DEFAULT_LIMIT),
+        opened: false,
+        written: 0,
+        last: None,
+        done: false,
+    };
+    let body = Streamed::start(page, readers.clone()).await?;
+    Ok(respond(StatusCode::OK, "application/json", body.boxed_unsync()))
+}
+
+/// `/api/v1/samples.csv`: the same selection as CSV, streamed (no limit unless asked for), so a
+/// five-year export never sits in memory.
+pub async fn samples_csv(
+    readers: &Arc<Workers>,
+    query: &Query,
+    now: Timestamp,
+) -> Result<Response<Body>, HttpError> {
+    let selection = Selection::parse(query, now)?;
+    let export = CsvExport {
+        from: selection.from,
+        to: selection.to,
+        left: selection.limit.unwrap_or(usize::MAX),
+        opened: false,
+        done: false,
+    };
+    let body = Streamed::start(export, readers.clone()).await?;
+    let mut response = respond(StatusCode::OK, "text/csv; charset=utf-8", body.boxed_unsync());
     response.headers_mut().insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"internet-monitor-samples.csv\""),
@@ -146,13 +115,134 @@ pub fn samples_csv(
     Ok(response)
 }
 
+/// Appends the samples of `from <= time < to`, newest first, with `write`, until `left` runs
+/// out or `out` holds a chunk; lowers `to` below the last one written. Returns whether the
+/// range holds more samples (one more was read to tell).
+fn fill(
+    store: &Store,
+    from: Timestamp,
+    to: &mut Timestamp,
+    left: &mut usize,
+    out: &mut Vec<u8>,
+    mut write: impl FnMut(&mut Vec<u8>, &Sample) -> Result<(), ChunkError>,
+) -> Result<bool, ChunkError> {
+    let mut more = false;
+    let mut lowest = *to;
+    store.scan(from, *to, Order::NewestFirst, |sample| {
+        if *left == 0 || out.len() >= CHUNK_BYTES {
+            more = true;
+            return Ok::<_, ChunkError>(ControlFlow::Break(()));
+        }
+        write(out, &sample)?;
+        *left -= 1;
+        lowest = sample.time;
+        Ok(ControlFlow::Continue(()))
+    })?;
+    *to = lowest;
+    Ok(more)
+}
+
+/// The state of a JSON page between chunks.
+struct JsonPage {
+    from: Timestamp,
+    /// Exclusive: below the last sample written.
+    to: Timestamp,
+    left: usize,
+    opened: bool,
+    written: usize,
+    last: Option<Timestamp>,
+    done: bool,
+}
+
+impl Source for JsonPage {
+    fn next_chunk(&mut self, store: &Store) -> Result<Option<Bytes>, ChunkError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(CHUNK_BYTES + 2048);
+        if !self.opened {
+            out.extend_from_slice(b"{\"samples\":[");
+            self.opened = true;
+        }
+        let (written, last) = (&mut self.written, &mut self.last);
+        let more = fill(
+            store,
+            self.from,
+            &mut self.to,
+            &mut self.left,
+            &mut out,
+            |out, sample| {
+                if *written > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, sample)?;
+                *written += 1;
+                *last = Some(sample.time);
+                Ok(())
+            },
+        )?;
+        if !more || self.left == 0 {
+            // One more sample than the page holds means another page: its cursor follows.
+            let next_cursor = more
+                .then_some(self.last)
+                .flatten()
+                .map(|last| last.as_millis().to_string());
+            out.extend_from_slice(b"],\"next_cursor\":");
+            serde_json::to_writer(&mut out, &next_cursor)?;
+            out.extend_from_slice(b"}\n");
+            self.done = true;
+        }
+        Ok(Some(Bytes::from(out)))
+    }
+}
+
+/// The state of a CSV export between chunks.
+struct CsvExport {
+    from: Timestamp,
+    to: Timestamp,
+    left: usize,
+    opened: bool,
+    done: bool,
+}
+
+impl Source for CsvExport {
+    fn next_chunk(&mut self, store: &Store) -> Result<Option<Bytes>, ChunkError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(CHUNK_BYTES + 2048);
+        if !self.opened {
+            out.extend_from_slice(csv::header_line().as_bytes());
+            self.opened = true;
+        }
+        let more = fill(
+            store,
+            self.from,
+            &mut self.to,
+            &mut self.left,
+            &mut out,
+            |out, sample| {
+                out.extend_from_slice(csv::row_line(sample).as_bytes());
+                Ok(())
+            },
+        )?;
+        self.done = !more || self.left == 0;
+        Ok(Some(Bytes::from(out)))
+    }
+}
+
+/// Summaries hold every figure of their window (exact percentiles need them all: 24 bytes per
+/// successful run, 48 MB over two million), so one is computed at a time; the others wait up
+/// to [`READER_WAIT`] for their turn, then get 503.
+static SUMMARIES: Semaphore = Semaphore::const_new(1);
+
 /// The parameters `/api/v1/summary` takes.
 pub const SUMMARY_PARAMETERS: &[&str] = &["window"];
 const DEFAULT_SUMMARY_WINDOW: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// `/api/v1/summary?window=30d`: counts, percentiles and plan compliance over the window
-/// before now.
-pub fn summary(
+/// before now, computed on a reader thread (a long window is seconds of work).
+pub async fn summary(
     state: &AppState,
     query: &Query,
     now: Timestamp,
@@ -174,9 +264,20 @@ pub fn summary(
         },
     };
     let to = Timestamp::from_millis(now.as_millis().saturating_add(1));
-    let summary = summarize(&state.store, state.plan, now.saturating_sub(window), to)
-        .map_err(store_failed)?;
-    Ok(json(StatusCode::OK, &summary))
+    let (plan, from) = (state.plan, now.saturating_sub(window));
+    let busy = || overloaded(WorkerError::Busy("summary"));
+    let _turn = tokio::time::timeout(READER_WAIT, SUMMARIES.acquire())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
+    let body = state
+        .readers
+        .run_within(READER_WAIT, move |store| {
+            to_json(&summarize(store, plan, from, to).map_err(store_failed)?)
+        })
+        .await
+        .map_err(overloaded)??;
+    Ok(json_body(StatusCode::OK, body))
 }
 
 #[derive(Serialize)]

@@ -1,5 +1,6 @@
 //! Answers that are costly to compute and change slowly, reused for a moment.
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -25,19 +26,15 @@ struct Entry {
 impl Cached {
     /// The body made at `generation` of the store less than `MAX_AGE` ago, or a new one from
     /// `make`. Errors are not cached.
-    pub fn get_or_make(
+    pub async fn get_or_make<F: Future<Output = Result<Bytes, HttpError>>>(
         &self,
         generation: u64,
-        make: impl FnOnce() -> Result<Bytes, HttpError>,
+        make: impl FnOnce() -> F,
     ) -> Result<Bytes, HttpError> {
-        if let Ok(entry) = self.0.lock()
-            && let Some(entry) = entry.as_ref()
-            && entry.generation == generation
-            && entry.made.elapsed() < MAX_AGE
-        {
-            return Ok(entry.body.clone());
+        if let Some(body) = self.get(generation) {
+            return Ok(body);
         }
-        let body = make()?;
+        let body = make().await?;
         if let Ok(mut entry) = self.0.lock() {
             *entry = Some(Entry {
                 generation,
@@ -47,30 +44,44 @@ impl Cached {
         }
         Ok(body)
     }
+
+    fn get(&self, generation: u64) -> Option<Bytes> {
+        let entry = self.0.lock().ok()?;
+        let entry = entry.as_ref()?;
+        (entry.generation == generation && entry.made.elapsed() < MAX_AGE)
+            .then(|| entry.body.clone())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn reused_within_a_generation_and_remade_after_a_change() {
+    #[tokio::test]
+    async fn reused_within_a_generation_and_remade_after_a_change() {
         let cached = Cached::default();
         let made = std::cell::Cell::new(0);
         let make = || {
             made.set(made.get() + 1);
-            Ok(Bytes::from(made.get().to_string()))
+            std::future::ready(Ok(Bytes::from(made.get().to_string())))
         };
-        assert_eq!(cached.get_or_make(1, make).unwrap(), "1");
-        assert_eq!(cached.get_or_make(1, make).unwrap(), "1", "reused");
-        assert_eq!(cached.get_or_make(2, make).unwrap(), "2", "a new sample");
+        assert_eq!(cached.get_or_make(1, make).await.unwrap(), "1");
+        assert_eq!(cached.get_or_make(1, make).await.unwrap(), "1", "reused");
+        assert_eq!(
+            cached.get_or_make(2, make).await.unwrap(),
+            "2",
+            "a new sample"
+        );
     }
 
-    #[test]
-    fn errors_are_not_cached() {
+    #[tokio::test]
+    async fn errors_are_not_cached() {
         let cached = Cached::default();
-        let failed = cached.get_or_make(1, || Err(HttpError::not_found("none yet")));
+        let failed = cached
+            .get_or_make(1, || async { Err(HttpError::not_found("none yet")) })
+            .await;
         assert!(failed.is_err());
-        assert_eq!(cached.get_or_make(1, || Ok(Bytes::from("x"))).unwrap(), "x");
+        let made = cached.get_or_make(1, || async { Ok(Bytes::from("x")) });
+        assert_eq!(made.await.unwrap(), "x");
     }
 }

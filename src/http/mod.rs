@@ -6,6 +6,8 @@ mod compat;
 mod cross_site;
 pub mod query;
 mod response;
+mod stream;
+mod timed;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,18 +23,30 @@ use hyper_util::server::graceful::GracefulShutdown;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::time::timeout;
 
 use crate::metrics;
-use crate::state::AppState;
+use crate::state::{AppState, READER_WAIT};
 use crate::time::Timestamp;
 use cache::Cached;
 use compat::Measurement;
 use query::Query;
-use response::{Body, HttpError, json, json_body, to_json, with_body};
+use response::{Body, HttpError, json, json_body, overloaded, to_json, with_body};
+use timed::WriteTimeout;
 
 /// A client gets this long to send a request's headers, and an idle keep-alive connection
 /// this long before it is closed, so slow or silent clients cannot pin connections.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that reads nothing of its answer for this long is disconnected (hyper has no
+/// write timeout of its own; [`WriteTimeout`] adds it).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most a connection buffers of a request's headers (and of a response before it waits
+/// for the client): hyper's minimum. Longer headers get 431.
+pub const MAX_BUFFER_BYTES: usize = 8 * 1024;
+/// What the kernel may buffer of a response for a client that does not read (it doubles the
+/// figure for its bookkeeping). Loopback and LAN sockets otherwise grow to megabytes, which a
+/// client that never reads makes the server fill before the write timeout can start.
+const SEND_BUFFER_BYTES: libc::c_int = 64 * 1024;
 /// How long in-flight requests may take to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -67,7 +81,7 @@ pub async fn serve(
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(64 * 1024);
+        .max_buf_size(MAX_BUFFER_BYTES);
     loop {
         let accepted = tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => break,
@@ -84,13 +98,23 @@ pub async fn serve(
         };
         let handler = handler.clone();
         let service = service_fn(move |request| {
-            let response = handle(&handler, &request);
-            async move { Ok::<_, Infallible>(response) }
+            let handler = handler.clone();
+            async move { Ok::<_, Infallible>(handle(&handler, &request).await) }
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let (http, watcher) = (http.clone(), graceful.watcher());
         tokio::spawn(async move {
+            // Until its first byte arrives a connection costs a socket and this task, not
+            // hyper's buffers; silence past the header timeout closes it.
+            if !matches!(
+                timeout(HEADER_READ_TIMEOUT, stream.readable()).await,
+                Ok(Ok(()))
+            ) {
+                return;
+            }
+            limit_send_buffer(&stream);
+            let io = TokioIo::new(WriteTimeout::new(stream, WRITE_TIMEOUT));
             // A client that vanished mid-request is its own business; nothing to report.
-            let _ = connection.await;
+            let _ = watcher.watch(http.serve_connection(io, service)).await;
             drop(slot);
         });
     }
@@ -117,8 +141,29 @@ async fn accept(
     Ok((stream, slot))
 }
 
-/// Answers one request. Never panics and never blames the client with a 5xx.
-pub fn handle(handler: &Handler, request: &Request<Incoming>) -> Response<Body> {
+/// Caps the socket's send buffer at [`SEND_BUFFER_BYTES`]; a refusal only costs memory.
+fn limit_send_buffer(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let size = SEND_BUFFER_BYTES;
+    // SAFETY: setsockopt reads `size` (an int, as SO_SNDBUF takes) for the length given; the
+    // socket is open for the duration of the call.
+    let failed = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&raw const size).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        ) != 0
+    };
+    if failed {
+        tracing::debug!(err = %std::io::Error::last_os_error(), "cannot limit a socket's send buffer");
+    }
+}
+
+/// Answers one request. Never panics and never blames the client with a 5xx (a 503 says the
+/// server is overloaded or its store unreadable).
+pub async fn handle(handler: &Handler, request: &Request<Incoming>) -> Response<Body> {
     let path = request.uri().path();
     let Some(route) = Route::find(path) else {
         return HttpError::not_found(format!("no such endpoint: {path}")).into_response();
@@ -135,11 +180,12 @@ pub fn handle(handler: &Handler, request: &Request<Incoming>) -> Response<Body> 
         request.headers(),
         host.as_deref(),
         request.uri().query(),
-    );
+    )
+    .await;
     cross_site::apply_cors(response, route.readable_anywhere())
 }
 
-fn respond(
+async fn respond(
     handler: &Handler,
     route: Route,
     path: &str,
@@ -171,7 +217,7 @@ fn respond(
         return refuse(path, method, headers, refused);
     }
     // For HEAD, hyper sends these headers (the length included) and leaves the body out.
-    match route.answer(handler, query) {
+    match route.answer(handler, query).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }
@@ -255,7 +301,7 @@ impl Route {
         }
     }
 
-    fn answer(
+    async fn answer(
         self,
         handler: &Handler,
         raw_query: Option<&str>,
@@ -283,15 +329,33 @@ impl Route {
             }
             Route::LastDay => json_body(
                 StatusCode::OK,
-                handler.last_day.get_or_make(generation, || {
-                    to_json(&compat::last_day(&state.store, now)?)
-                })?,
+                handler
+                    .last_day
+                    .get_or_make(generation, || async {
+                        state
+                            .readers
+                            .run_within(READER_WAIT, move |store| {
+                                to_json(&compat::last_day(store, now)?)
+                            })
+                            .await
+                            .map_err(overloaded)?
+                    })
+                    .await?,
             ),
             Route::Graph => json_body(
                 StatusCode::OK,
                 handler
                     .graph
-                    .get_or_make(generation, || to_json(&compat::graph(&state.store, now)?))?,
+                    .get_or_make(generation, || async {
+                        state
+                            .readers
+                            .run_within(READER_WAIT, move |store| {
+                                to_json(&compat::graph(store, now)?)
+                            })
+                            .await
+                            .map_err(overloaded)?
+                    })
+                    .await?,
             ),
             Route::Health => {
                 // Not store_failed: the store logs a change of file once, not per request.
@@ -308,9 +372,9 @@ impl Route {
                     },
                 )
             }
-            Route::Samples => api::samples(&state.store, &query, now)?,
-            Route::SamplesCsv => api::samples_csv(&state.store, &query, now)?,
-            Route::Summary => api::summary(state, &query, now)?,
+            Route::Samples => api::samples(&state.readers, &query, now).await?,
+            Route::SamplesCsv => api::samples_csv(&state.readers, &query, now).await?,
+            Route::Summary => api::summary(state, &query, now).await?,
             Route::Run => api::run(state)?,
         })
     }

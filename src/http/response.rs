@@ -1,19 +1,15 @@
 //! Building responses: JSON bodies with their headers, and errors as `{"error": "…"}`.
 
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
-/// Whole bodies and streamed ones (CSV exports) alike.
-pub type Body = BoxBody<Bytes, BodyError>;
-
-/// Why a streamed body stopped before its end (the store could not be read): hyper then
-/// closes the connection without the final chunk, so a client sees an incomplete answer,
-/// never a shorter one that looks whole.
-pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+/// Whole bodies and streamed ones (JSON pages, CSV exports) alike; a streamed body fails (and
+/// the connection is cut) when the store cannot be read part way through.
+pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
 /// A request that cannot be answered as asked; becomes a JSON error response.
 #[derive(Debug, PartialEq)]
@@ -46,6 +42,7 @@ impl HttpError {
         }
     }
 
+    /// This request's answer as `{"error": "…"}` with its status.
     pub fn into_response(self) -> Response<Body> {
         #[derive(Serialize)]
         struct ErrorBody<'a> {
@@ -57,6 +54,13 @@ impl HttpError {
         .unwrap_or_else(|_| Bytes::from_static(b"{\"error\":\"internal error\"}\n"));
         json_body(self.status, body)
     }
+}
+
+/// Our own overload (every store reader busy, or the queue waited on too long): 503, so that
+/// clients retry later.
+pub fn overloaded(err: crate::worker::WorkerError) -> HttpError {
+    tracing::warn!(%err, "a request was turned away");
+    HttpError::unavailable(format!("the server is busy: {err}"))
 }
 
 /// A JSON response (which origins may read it is the route's to say: `http::Route`).
@@ -116,7 +120,9 @@ pub fn readable_anywhere(mut response: Response<Body>) -> Response<Body> {
     response
 }
 
-/// A body sent in one piece, which cannot fail.
-fn whole(body: Bytes) -> Body {
-    Full::new(body).map_err(|never| match never {}).boxed()
+/// A body held whole in memory.
+pub fn whole(body: Bytes) -> Body {
+    Full::new(body)
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }

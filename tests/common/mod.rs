@@ -232,6 +232,24 @@ impl Server {
         }
     }
 
+    /// The next log line containing `needle` that arrives within `limit` (zero: only what has
+    /// arrived already), skipping lines seen before; `None` if none does.
+    pub fn next_log_within(&mut self, needle: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
     pub fn get(&self, path: &str) -> HttpResponse {
         request(&self.address, "GET", path)
     }
