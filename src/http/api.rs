@@ -13,9 +13,7 @@ use tokio::sync::Semaphore;
 
 use super::compat::store_failed;
 use super::query::Query;
-use super::response::{
-    Body, HttpError, json, json_body, overloaded, respond, to_json,
-};
+use super::response::{Body, HttpError, json, json_body, overloaded, respond, to_json};
 use super::stream::{CHUNK_BYTES, ChunkError, Source, Streamed};
 use crate::csv;
 use crate::sample::{Sample, Trigger};
@@ -88,7 +86,11 @@ pub async fn samples(
         done: false,
     };
     let body = Streamed::start(page, readers.clone()).await?;
-    Ok(respond(StatusCode::OK, "application/json", body.boxed_unsync()))
+    Ok(respond(
+        StatusCode::OK,
+        "application/json",
+        body.boxed_unsync(),
+    ))
 }
 
 /// `/api/v1/samples.csv`: the same selection as CSV, streamed (no limit unless asked for), so a
@@ -107,7 +109,11 @@ pub async fn samples_csv(
         done: false,
     };
     let body = Streamed::start(export, readers.clone()).await?;
-    let mut response = respond(StatusCode::OK, "text/csv; charset=utf-8", body.boxed_unsync());
+    let mut response = respond(
+        StatusCode::OK,
+        "text/csv; charset=utf-8",
+        body.boxed_unsync(),
+    );
     response.headers_mut().insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"internet-monitor-samples.csv\""),
