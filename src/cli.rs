@@ -209,6 +209,17 @@ pub struct ServeArgs {
     #[arg(long, env = "INTERNET_MONITOR_ENABLE_RUN_ENDPOINT")]
     pub enable_run_endpoint: bool,
 
+    /// A host name browsers reach this service by, e.g. monitor.lan (repeat, or separate with
+    /// commas). A page may read the history or start a test only through an IP address,
+    /// localhost, this machine's host name or one of these: the defence against DNS rebinding
+    #[arg(
+        long = "allowed-host",
+        env = "INTERNET_MONITOR_ALLOWED_HOST",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
     /// Skip scheduled tests for the rest of a calendar month (UTC) once the tests of that
     /// month moved this much data, e.g. 200GB (off by default)
     #[arg(long, env = "INTERNET_MONITOR_DATA_BUDGET", value_name = "VOLUME")]

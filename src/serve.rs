@@ -41,6 +41,9 @@ pub struct ServeConfig {
     pub data_budget: Option<DataVolume>,
     /// HTTP connections served at once.
     pub max_connections: usize,
+    /// Names besides IP addresses and `localhost` that a browser may reach the history and
+    /// `POST /api/v1/run` by (`--allowed-host` and the machine's host name).
+    pub allowed_hosts: http::AllowedHosts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +92,7 @@ pub async fn run(
         listener,
         state.clone(),
         config.max_connections,
+        config.allowed_hosts.clone(),
         stopped,
     ));
     let splay = config.schedule.splay;

@@ -32,20 +32,23 @@ fn with_client(time: &str) -> Value {
 /// A server with a stored history holding the client's addresses, the run endpoint on and no
 /// gap between manual runs: only the cross-site checks stand between a page and a test.
 fn serve(env: &Env) -> Server {
+    serve_with(env, &[])
+}
+
+/// [`serve`] with `extra` flags.
+fn serve_with(env: &Env, extra: &[&str]) -> Server {
     let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     env.import(&[with_client(&now)]);
-    Server::start(env.serve(
-        "ok-1.2-with-loaded-latency",
-        "replay",
-        &[
-            "--store-ip",
-            "--enable-run-endpoint",
-            "--min-manual-gap",
-            "0s",
-            "--start-delay",
-            "1h",
-        ],
-    ))
+    let mut flags = vec![
+        "--store-ip",
+        "--enable-run-endpoint",
+        "--min-manual-gap",
+        "0s",
+        "--start-delay",
+        "1h",
+    ];
+    flags.extend(extra);
+    Server::start(env.serve("ok-1.2-with-loaded-latency", "replay", &flags))
 }
 
 fn send(server: &Server, method: &str, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
@@ -155,6 +158,71 @@ fn state_changing_requests_from_other_sites_are_refused_and_say_why() {
     assert_eq!(response.status, 202, "{}", response.body);
     server.wait_for_logs("test succeeded", 2);
     assert_eq!(runs(&server), 2.0);
+    server.assert_clean_exit();
+}
+
+#[test]
+fn a_page_on_a_rebound_name_can_neither_read_the_history_nor_start_a_test() {
+    // DNS rebinding: evil.example first served the attacker's page, then resolves here, so the
+    // browser takes this server for the page's own origin and sends what it sends to its own.
+    let env = Env::new();
+    let mut server = serve_with(&env, &["--allowed-host", "Monitor.Example"]);
+    let port = server.address.rsplit(':').next().unwrap().to_owned();
+    let rebound = format!("evil.example:{port}");
+    let origin = format!("http://{rebound}");
+    let as_own_page = |host: &str| {
+        vec![
+            ("Host", host.to_owned()),
+            ("Sec-Fetch-Site", "same-origin".to_owned()),
+        ]
+    };
+    let mut post = as_own_page(&rebound);
+    post.push(("Origin", origin.clone()));
+    post.push(("Content-Type", "application/json".to_owned()));
+    for (method, path, headers) in [
+        ("GET", "/api/v1/samples", as_own_page(&rebound)),
+        ("GET", "/api/v1/samples.csv", as_own_page(&rebound)),
+        ("POST", "/api/v1/run", post),
+    ] {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let response = send(&server, method, path, &headers);
+        assert_eq!(response.status, 403, "{method} {path}: {}", response.body);
+        let error = response.json()["error"].as_str().unwrap().to_owned();
+        assert!(
+            error.contains(&format!("reached this server as \"{rebound}\""))
+                && error.ends_with("start it with --allowed-host evil.example"),
+            "{error}"
+        );
+        for address in ADDRESSES {
+            assert!(!response.body.contains(address), "{path} leaked {address}");
+        }
+    }
+    server.wait_for_log(REFUSED);
+    assert_eq!(runs(&server), 0.0, "no test started");
+
+    // The same page by an address, localhost or an --allowed-host name reads the history; so
+    // does a script (no browser headers) or an address typed by hand, by any name.
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("monitor.example:{port}"),
+    ] {
+        let headers = as_own_page(&host);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let response = send(&server, "GET", "/api/v1/samples", &headers);
+        assert_eq!(response.status, 200, "{host}: {}", response.body);
+    }
+    for headers in [
+        vec![("Host", rebound.as_str())],
+        vec![("Host", rebound.as_str()), ("Sec-Fetch-Site", "none")],
+    ] {
+        let response = send(&server, "GET", "/api/v1/samples", &headers);
+        assert_eq!(response.status, 200, "{headers:?}: {}", response.body);
+    }
+    // The public figures stay public by any name.
+    let headers = as_own_page(&rebound);
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(send(&server, "GET", "/latest", &headers).status, 200);
     server.assert_clean_exit();
 }
 

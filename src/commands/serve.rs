@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use tokio::net::{TcpListener, TcpSocket};
 
 use crate::cli::ServeArgs;
+use crate::http::AllowedHosts;
 use crate::scheduler::Schedule;
 use crate::serve::{self, ServeConfig};
 use crate::store::Store;
@@ -72,6 +73,17 @@ fn return_large_blocks() {
     }
 }
 
+/// This machine's host name, which a browser on the network may use to reach the service.
+fn host_name() -> Option<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `buffer.len()` bytes into the buffer we own.
+    if unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } != 0 {
+        return None;
+    }
+    let end = buffer.iter().position(|&b| b == 0)?;
+    std::str::from_utf8(&buffer[..end]).ok().map(str::to_owned)
+}
+
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     return_large_blocks();
     let plan = args.plan.plan();
@@ -99,6 +111,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             MAX_CONNECTIONS.min(raise_open_files_limit().saturating_sub(RESERVED_FILES)),
         )
         .unwrap_or(1),
+        allowed_hosts: AllowedHosts::new(args.allowed_hosts.iter().cloned().chain(host_name())),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)

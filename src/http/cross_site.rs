@@ -9,6 +9,13 @@
 //! not a CORS-safelisted content type (<https://fetch.spec.whatwg.org/#cors-safelisted-request-header>),
 //! so a page on another origin cannot send it without a preflight, which is refused. Clients
 //! that are not browsers (curl, scripts) send neither header and pass with the content type.
+//!
+//! A page can also pose as this server's own origin: with DNS rebinding, a name the attacker
+//! controls first resolves to their server, then to this one, so the browser calls the
+//! requests same-origin (<https://en.wikipedia.org/wiki/DNS_rebinding>). What gives it away is
+//! `Host`, which then carries the attacker's name: a browser's request (one with `Origin`, or
+//! `Sec-Fetch-Site` other than `none`) for the history or to change state must therefore name
+//! the server by an IP address, `localhost`, the machine's host name or an `--allowed-host`.
 
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Response, StatusCode};
@@ -51,6 +58,77 @@ pub fn check_state_change(headers: &HeaderMap, host: Option<&str>) -> Result<(),
                 content_type.map_or("none".to_owned(), |value| format!("{value:?}"))
             ),
         }),
+    }
+}
+
+/// The names a browser may reach the guarded endpoints by, besides IP addresses and
+/// `localhost` (and `*.localhost`, RFC 6761 section 6.3): lower case, without a port.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllowedHosts {
+    names: Vec<String>,
+}
+
+impl AllowedHosts {
+    /// Allows `names` (`--allowed-host` values and the machine's host name), in any case, with
+    /// or without a trailing dot.
+    pub fn new<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
+        AllowedHosts {
+            names: names
+                .into_iter()
+                .map(|name| normal_name(name.as_ref()))
+                .filter(|name| !name.is_empty())
+                .collect(),
+        }
+    }
+
+    /// Whether `host`, a `Host` header's value (`name`, `name:port`, `[v6]:port`), names this
+    /// server as a browser may call it.
+    pub fn allows(&self, host: &str) -> bool {
+        let name = match host.strip_prefix('[') {
+            // An IPv6 literal, as `Host` writes it: `[::1]:5000`.
+            Some(rest) => {
+                return rest.split_once(']').is_some_and(|(ip, port)| {
+                    ip.parse::<std::net::Ipv6Addr>().is_ok()
+                        && (port.is_empty() || port.starts_with(':'))
+                });
+            }
+            None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+        };
+        let name = normal_name(name);
+        name.parse::<std::net::Ipv4Addr>().is_ok()
+            || name == "localhost"
+            || name.ends_with(".localhost")
+            || self.names.contains(&name)
+    }
+}
+
+fn normal_name(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Refuses a browser's request for a guarded endpoint (the history, a state change) whose
+/// `Host` is not a name in `allowed`: how a DNS-rebinding page would have to call it. Requests
+/// that no page made (no `Origin`; `Sec-Fetch-Site` absent, or `none` for an address the user
+/// typed) pass, so curl and scripts reach the server by any name.
+pub fn check_host(
+    headers: &HeaderMap,
+    host: Option<&str>,
+    allowed: &AllowedHosts,
+) -> Result<(), HttpError> {
+    let from_a_page = headers.contains_key(header::ORIGIN)
+        || headers
+            .get("sec-fetch-site")
+            .is_some_and(|site| site.as_bytes() != b"none");
+    match host {
+        _ if !from_a_page => Ok(()),
+        Some(host) if allowed.allows(host) => Ok(()),
+        host => Err(forbidden(format!(
+            "refused a request from a page that reached this server as {}: a browser may read              the history or change state only by an IP address, localhost or this machine's              host name; if that is this server's name, start it with --allowed-host {}",
+            host.map_or("no Host".to_owned(), |host| format!("{host:?}")),
+            host.map_or("NAME", |host| host
+                .rsplit_once(':')
+                .map_or(host, |(name, _)| name)),
+        ))),
     }
 }
 
@@ -241,6 +319,60 @@ mod tests {
                 assert_eq!(refused.status, StatusCode::FORBIDDEN);
                 assert!(refused.message.contains(site), "{}", refused.message);
             }
+        }
+    }
+
+    #[test]
+    fn a_page_must_name_the_server_by_an_address_or_an_allowed_name() {
+        let allowed = AllowedHosts::new(["Monitor.LAN.", "speedy"]);
+        for host in [
+            "127.0.0.1:5000",
+            "192.0.2.7",
+            "[::1]:5000",
+            "[2001:db8::1]",
+            "localhost:5000",
+            "LOCALHOST",
+            "monitor.localhost:5000",
+            "monitor.lan:5000",
+            "monitor.lan.",
+            "speedy",
+        ] {
+            assert!(allowed.allows(host), "{host}");
+        }
+        for host in [
+            "evil.example:5000",
+            "monitor.lan.evil.example",
+            "localhost.evil.example",
+            "127.0.0.1.evil.example:5000",
+            "[::1.evil]:5000",
+            "[::1]x",
+            "",
+        ] {
+            assert!(!allowed.allows(host), "{host}");
+        }
+
+        let rebound = Some("evil.example:5000");
+        let from_page = [
+            headers(&[("sec-fetch-site", "same-origin")]),
+            headers(&[("origin", "http://evil.example:5000")]),
+        ];
+        for request in &from_page {
+            let refused = check_host(request, rebound, &allowed).unwrap_err();
+            assert_eq!(refused.status, StatusCode::FORBIDDEN);
+            assert!(
+                refused.message.contains("--allowed-host evil.example"),
+                "{}",
+                refused.message
+            );
+            assert!(check_host(request, None, &allowed).is_err());
+            assert_eq!(
+                check_host(request, Some("monitor.lan:5000"), &allowed),
+                Ok(())
+            );
+        }
+        // Not from a page: curl, a script, an address the user typed.
+        for request in [headers(&[]), headers(&[("sec-fetch-site", "none")])] {
+            assert_eq!(check_host(&request, rebound, &allowed), Ok(()));
         }
     }
 

@@ -4,6 +4,7 @@ mod api;
 mod cache;
 mod compat;
 mod cross_site;
+pub use cross_site::AllowedHosts;
 pub mod query;
 mod response;
 mod stream;
@@ -53,14 +54,17 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 /// What every request handler shares: the application state and the cached answers.
 pub struct Handler {
     state: Arc<AppState>,
+    /// The names a browser may reach the history and `/api/v1/run` by (DNS rebinding).
+    allowed_hosts: AllowedHosts,
     graph: Cached,
     last_day: Cached,
 }
 
 impl Handler {
-    pub fn new(state: Arc<AppState>) -> Self {
+    pub fn new(state: Arc<AppState>, allowed_hosts: AllowedHosts) -> Self {
         Handler {
             state,
+            allowed_hosts,
             graph: Cached::default(),
             last_day: Cached::default(),
         }
@@ -73,9 +77,10 @@ pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     max_connections: usize,
+    allowed_hosts: AllowedHosts,
     mut stop: watch::Receiver<bool>,
 ) {
-    let handler = Arc::new(Handler::new(state));
+    let handler = Arc::new(Handler::new(state, allowed_hosts));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(max_connections.max(1)));
     let mut http = http1::Builder::new();
@@ -216,6 +221,11 @@ async fn respond(
     {
         return refuse(path, method, headers, refused);
     }
+    if route.guarded()
+        && let Err(refused) = cross_site::check_host(headers, host, &handler.allowed_hosts)
+    {
+        return refuse(path, method, headers, refused);
+    }
     // For HEAD, hyper sends these headers (the length included) and leaves the body out.
     match route.answer(handler, query).await {
         Ok(response) => response,
@@ -283,6 +293,12 @@ impl Route {
                 false
             }
         }
+    }
+
+    /// Whether a browser must reach the route by an allowed name ([`AllowedHosts`]): the
+    /// history, which can carry addresses, and what changes state.
+    fn guarded(self) -> bool {
+        matches!(self, Route::Samples | Route::SamplesCsv | Route::Run)
     }
 
     fn methods(self) -> &'static [Method] {
