@@ -32,25 +32,6 @@ const ABUSE: Duration = Duration::from_secs(10);
 const SLOT_TOLERANCE_MS: u64 = 500;
 const STORED_WITHIN_MS: u64 = 1_000;
 
-/// This test holds over two thousand sockets: lift its own open-files limit as `serve` does.
-fn raise_open_files_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        limit.rlim_cur = limit.rlim_max;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-    }
-    assert!(
-        limit.rlim_cur >= HOSTILE as u64 + 500,
-        "open-files limit too low for {HOSTILE} connections: {}",
-        limit.rlim_cur
-    );
-}
-
 /// Lowers the calling thread's priority (nice 10). The hostile clients run on the test's
 /// machine, where they would otherwise take CPU from the server under test: in the field they
 /// run on other machines. The probes keep the normal priority.
@@ -187,7 +168,7 @@ fn hostile(address: &str, i: usize) -> TcpStream {
 
 #[test]
 fn hostile_clients_neither_exhaust_memory_nor_starve_the_recorder() {
-    raise_open_files_limit();
+    common::raise_open_files_limit(HOSTILE as u64 + 500);
     let env = Env::new();
     seed(&env);
     let interval = format!("{INTERVAL_SECONDS}s");

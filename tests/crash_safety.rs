@@ -14,19 +14,6 @@ use internet_monitor::time::Timestamp;
 
 const KILLS: u32 = 100;
 
-/// A small deterministic generator, so a failure can be replayed with the same kill times.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, limit: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % limit
-    }
-}
-
 /// Opens the store once no process holds it. A kill that lands while `run-once` is starting the
 /// CLI leaves the forked child holding the file until it execs (a few milliseconds), so a
 /// lock may outlive the killed process briefly; anything but that is a failed open.
@@ -47,7 +34,7 @@ fn open_when_released(db: &std::path::Path, round: u32) -> Store {
 fn killed_runs_lose_nothing_that_was_acknowledged() {
     let env = Env::new();
     let db = env.db();
-    let mut random = Lcg(0x5eed);
+    let mut random = common::Lcg(0x5eed);
     let mut acknowledged: Vec<Timestamp> = Vec::new();
     let mut killed_before_ack = 0;
     for round in 0..KILLS {
@@ -104,7 +91,7 @@ fn killed_runs_lose_nothing_that_was_acknowledged() {
 fn killed_servers_lose_nothing_that_was_served() {
     let env = Env::new();
     let db = env.db();
-    let mut random = Lcg(0x5e7e);
+    let mut random = common::Lcg(0x5e7e);
     let mut served: BTreeSet<String> = BTreeSet::new();
     let mut accepted: u64 = 0;
     let mut stored = 0;

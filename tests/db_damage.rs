@@ -64,19 +64,6 @@ fn a_file_of_format_version_1_takes_new_samples() {
     );
 }
 
-/// A small deterministic generator, so that a failing flip can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, limit: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % limit
-    }
-}
-
 /// 100 samples over the last 100 minutes, made of the v1 fixture's successes and failures.
 fn hundred_samples(env: &Env) -> PathBuf {
     let lines: Vec<serde_json::Value> =
@@ -309,7 +296,7 @@ fn single_byte_flips_are_refused_or_harmless_never_a_panic_or_changed_evidence()
     let original = evidence(&db);
     assert_eq!(original.export.lines().count(), 100);
     let used = used_offsets(&pristine);
-    let mut random = Lcg(seed);
+    let mut random = common::Lcg(seed);
     let (mut refused, mut harmless) = (0, 0);
     for flip in 0..flips {
         let offset = used[random.below(used.len() as u64) as usize];
@@ -339,7 +326,7 @@ fn random_pages_behind_an_intact_header_are_refused_by_every_command() {
     let db = hundred_samples(&env);
     let original = evidence(&db);
     let mut bytes = std::fs::read(&db).unwrap();
-    let mut random = Lcg(0x7a9e);
+    let mut random = common::Lcg(0x7a9e);
     for byte in bytes.iter_mut().skip(4096) {
         *byte = random.below(256) as u8;
     }
@@ -485,7 +472,7 @@ fn db_check_reports_random_pages_as_damage() {
     let env = Env::new();
     let db = hundred_samples(&env);
     let mut bytes = std::fs::read(&db).unwrap();
-    let mut random = Lcg(0xc4ec);
+    let mut random = common::Lcg(0xc4ec);
     for byte in bytes.iter_mut().skip(4096) {
         *byte = random.below(256) as u8;
     }

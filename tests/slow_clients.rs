@@ -10,28 +10,9 @@ use common::{Env, Server};
 
 const SLOW_CLIENTS: usize = 1000;
 
-/// This test holds a thousand sockets: lift its own open-files limit as `serve` does.
-fn raise_open_files_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        limit.rlim_cur = limit.rlim_max;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-    }
-    assert!(
-        limit.rlim_cur >= 2 * SLOW_CLIENTS as u64,
-        "open-files limit too low: {}",
-        limit.rlim_cur
-    );
-}
-
 #[test]
 fn idle_and_trickling_clients_do_not_lock_others_out_and_are_closed() {
-    raise_open_files_limit();
+    common::raise_open_files_limit(2 * SLOW_CLIENTS as u64);
     let env = Env::new();
     let mut server = Server::start(env.serve("ok-1.2-with-loaded-latency", "replay", &[]));
     server.wait_for_log("test succeeded");

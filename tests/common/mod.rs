@@ -480,3 +480,38 @@ pub fn processes_with_env(entry: &str) -> Vec<u32> {
         .filter(|&pid| is_running(pid))
         .collect()
 }
+
+/// A small deterministic generator (Knuth's MMIX constants), so that a failing run can be
+/// replayed from its seed.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next number in `0..limit`.
+    pub fn below(&mut self, limit: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % limit
+    }
+}
+
+/// Lifts this test process's open-files limit to the hard limit, as `serve` does its own, and
+/// asserts it allows at least `needed` descriptors (a test holding that many sockets).
+pub fn raise_open_files_limit(needed: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+    }
+    assert!(
+        limit.rlim_cur >= needed,
+        "open-files limit too low for {needed} descriptors: {}",
+        limit.rlim_cur
+    );
+}
