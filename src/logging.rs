@@ -29,14 +29,29 @@ pub fn say(line: fmt::Arguments<'_>) {
 pub fn init(default_level: &str, format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let subscriber = subscriber(
-        format,
-        filter,
-        std::io::stderr().is_terminal(),
-        std::io::stderr,
-    );
+    let subscriber = subscriber(format, filter, std::io::stderr().is_terminal(), || {
+        QuietStderr
+    });
     // A second call (tests) keeps the first subscriber; nothing to report.
     let _ = subscriber.try_init();
+}
+
+/// Standard error for the log, where a write that fails (nobody reads the pipe any more, a
+/// full disk behind a redirect) drops the line: logging must never stop the service, and
+/// tracing-subscriber reports a failed write with `eprintln!`, which panics when stderr is
+/// the thing that failed.
+struct QuietStderr;
+
+impl std::io::Write for QuietStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().lock().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
 }
 
 /// The subscriber of [`init`], writing to `writer`.

@@ -193,3 +193,41 @@ fn a_closed_stderr_changes_no_exit_status_and_loses_nothing() {
     let output = with_stderr_closed(&["export", "--format", "xml"]);
     assert_eq!(output.status.code(), Some(1), "a bad flag");
 }
+
+#[test]
+fn serve_keeps_recording_when_the_reader_of_its_log_goes_away() {
+    // `serve 2>&1 | tee log` with tee killed, or a log collector restarting: the log pipe breaks.
+    let env = Env::new();
+    let mut child = common::serve_command(&env.db(), "ok-1.2-pretty", &["--interval", "1s"])
+        .env("FAKE_SPEEDTEST_MODE", "replay")
+        .args(["--listen", "127.0.0.1:0", "--log-format", "text"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let address = {
+        let mut log = BufReader::new(child.stderr.take().expect("stderr is piped"));
+        let mut first = String::new();
+        log.read_line(&mut first).expect("the first log line");
+        let after = first
+            .split("listening on http://")
+            .nth(1)
+            .expect("the address");
+        after.split_whitespace().next().unwrap().to_owned()
+        // The log's reader goes away here: every later log line meets a broken pipe.
+    };
+    // Runs are still stored (each one logged into the broken pipe) and served.
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    let stored = loop {
+        let health = common::request(&address, "GET", "/healthz").json();
+        let samples = health["samples"].as_u64().unwrap_or(0);
+        if samples >= 3 || std::time::Instant::now() > deadline {
+            break samples;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(stored >= 3, "runs stored after the log broke: {stored}");
+    common::signal(child.id(), libc::SIGTERM);
+    let status = child.wait().expect("wait for serve");
+    assert_eq!(status.code(), Some(0), "serve exits as after any SIGTERM");
+}
