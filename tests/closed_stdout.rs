@@ -231,3 +231,28 @@ fn serve_keeps_recording_when_the_reader_of_its_log_goes_away() {
     let status = child.wait().expect("wait for serve");
     assert_eq!(status.code(), Some(0), "serve exits as after any SIGTERM");
 }
+
+#[test]
+fn run_once_that_cannot_print_its_stored_sample_still_exits_as_the_test_went() {
+    // Exit 1 says nothing was stored: a wrapper would retry, and spend a second test.
+    let env = Env::new();
+    for (fixture, code) in [("ok-1.2-pretty", 0), ("err-timeout-in-connect", 2)] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let output = common::with_fake("run-once", &env.db(), fixture, &[])
+            .env("FAKE_SPEEDTEST_MODE", "replay")
+            .stdout(full)
+            .output()
+            .expect("run run-once");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{fixture}: {stderr}");
+        assert!(
+            stderr.contains("the sample was stored (") && stderr.contains("could not be printed"),
+            "{fixture}: {stderr}"
+        );
+    }
+    let exported = read_all(spawn(&env, &["export", "--format", "jsonl"]));
+    assert_eq!(exported.lines().count(), 2, "both runs were stored");
+}

@@ -47,12 +47,18 @@ pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
         .append(&sample)
         .map_err(|err| anyhow!(err).context("the test ran but its sample could not be stored"))?;
     // A reader that went away (`| head -c0`) changes nothing: the sample is stored, and the
-    // exit status still says how the test went.
-    write_stdout(|out| {
+    // exit status still says how the test went. Nor does any other failure to print it (a full
+    // disk behind `>`): exit 1 would say that nothing was stored, and a retry would cost a test.
+    if let Err(err) = write_stdout(|out| {
         serde_json::to_writer(&mut *out, &stored)?;
         writeln!(out)?;
         Ok(())
-    })?;
+    }) {
+        crate::logging::say(format_args!(
+            "internet-monitor: warning: the sample was stored ({}) but could not be printed: {err:#}",
+            stored.time
+        ));
+    }
     Ok(if stored.is_success() {
         ExitCode::SUCCESS
     } else {
