@@ -111,7 +111,16 @@ fn parse_line(
     if line.trim().is_empty() {
         return Ok(None);
     }
-    let sample: Sample = serde_json::from_str(line)?;
+    // serde_json counts lines within what it was given, always one here: name the column only.
+    let sample: Sample = serde_json::from_str(line).map_err(|err| {
+        let said = err.to_string();
+        let place = format!(" at line {} column {}", err.line(), err.column());
+        anyhow!(
+            "{} at column {}",
+            said.strip_suffix(&place).unwrap_or(&said),
+            err.column()
+        )
+    })?;
     sample.validate()?;
     if sample.time > latest_allowed {
         bail!(

@@ -302,7 +302,8 @@ fn truncate(message: &str) -> String {
     if message.len() <= MESSAGE_LIMIT {
         return message.to_owned();
     }
-    let mut end = MESSAGE_LIMIT;
+    // The ellipsis counts too: a stored message is at most MESSAGE_LIMIT bytes, as documented.
+    let mut end = MESSAGE_LIMIT - '…'.len_utf8();
     while !message.is_char_boundary(end) {
         end -= 1;
     }
