@@ -333,7 +333,15 @@ impl Measured {
         let required = |pointer: &str| {
             number(result, pointer)?.ok_or_else(|| format!("the result has no {pointer}"))
         };
-        let bytes = |pointer: &str| result.pointer(pointer).and_then(Value::as_u64);
+        // A byte count is a whole number of bytes: absent or null is unknown, anything else
+        // (negative, fractional, 1e23, text) is output the parser cannot trust.
+        let bytes = |pointer: &str| match result.pointer(pointer) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => value
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| format!("the result's {pointer} is not a byte count: {value}")),
+        };
         let text = |value: &Value, key: &str| value[key].as_str().map(str::to_owned);
         let server = &result["server"];
         let interface = &result["interface"];
@@ -345,8 +353,8 @@ impl Measured {
             packet_loss: number(result, "/packetLoss")?.map(percent_to_ratio),
             download_latency: number(result, "/download/latency/iqm")?.map(millis_to_seconds),
             upload_latency: number(result, "/upload/latency/iqm")?.map(millis_to_seconds),
-            downloaded_bytes: bytes("/download/bytes"),
-            uploaded_bytes: bytes("/upload/bytes"),
+            downloaded_bytes: bytes("/download/bytes")?,
+            uploaded_bytes: bytes("/upload/bytes")?,
             server: server.is_object().then(|| Server {
                 id: server["id"].as_u64(),
                 name: text(server, "name"),

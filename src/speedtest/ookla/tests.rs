@@ -620,3 +620,20 @@ fn an_error_the_cli_exits_0_on_is_its_reason_not_a_parse_failure() {
         FailureReason::Exit
     );
 }
+
+#[test]
+fn a_byte_count_that_is_not_a_whole_number_of_bytes_is_a_parse_failure() {
+    let result = |bytes: &str| {
+        format!(
+            "{{\"type\":\"result\",\"ping\":{{\"latency\":10.0}},\"download\":{{\"bandwidth\":1000,\"bytes\":{bytes}}},\"upload\":{{\"bandwidth\":1000,\"bytes\":5}}}}"
+        )
+    };
+    for bytes in ["-5", "1e23", "2.5", "\"many\""] {
+        let (reason, message) = failure(&output(&result(bytes), "", Exit::Code(0)));
+        assert_eq!(reason, FailureReason::Parse, "{bytes}");
+        assert!(
+            message.contains("/download/bytes is not a byte count"),
+            "{bytes}: {message}"
+        );
+    }
+}
