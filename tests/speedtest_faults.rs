@@ -477,22 +477,27 @@ fn wait_for_pids(env: &Env, count: usize) -> Vec<u32> {
     }
 }
 
-#[test]
-fn sighup_during_a_test_stops_serve_as_sigterm_does_and_leaves_no_process() {
+/// Stops `serve` with `signal` while a test of the fake in `mode` hangs with `count` processes
+/// noted: it exits 0 as for SIGTERM, and no process of the test is left.
+fn stop_serve_during_a_test(mode: &str, count: usize, signal: i32) {
     let env = Env::new();
-    let mut command = env.serve(OK, "fork-sleep", &["--timeout", "10m"]);
+    let mut command = env.serve(OK, mode, &["--timeout", "10m"]);
     let mark = mark(&env, &mut command);
     let mut server = Server::start(command);
-    // The fake and its grandchild both hang, each in the test's process group.
-    let running = wait_for_pids(&env, 2);
-    common::signal(server.pid(), libc::SIGHUP);
+    let running = wait_for_pids(&env, count);
+    common::signal(server.pid(), signal);
     let status = server
         .wait(common::PATIENCE)
-        .expect("serve exits on SIGHUP");
+        .expect("serve exits on the signal");
     assert_eq!(status.code(), Some(0), "as for SIGTERM: {status:?}");
     assert_none_left(&mark, None);
     assert_gone(&running);
-    server.wait_for_log("received SIGHUP");
+    let name = match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        _ => "SIGTERM",
+    };
+    server.wait_for_log(&format!("received {name}"));
     assert!(
         !server.seen.iter().any(|line| line.contains("panicked")),
         "{:#?}",
@@ -501,18 +506,38 @@ fn sighup_during_a_test_stops_serve_as_sigterm_does_and_leaves_no_process() {
 }
 
 #[test]
-fn sighup_during_run_once_stops_it_as_sigterm_does_and_leaves_no_process() {
+fn sighup_during_a_test_stops_serve_as_sigterm_does_and_leaves_no_process() {
+    // The fake and its grandchild both hang, each in the test's process group.
+    stop_serve_during_a_test("fork-sleep", 2, libc::SIGHUP);
+}
+
+#[test]
+fn a_signal_to_serve_kills_a_grandchild_that_left_the_session() {
+    for signal in [libc::SIGTERM, libc::SIGHUP] {
+        stop_serve_during_a_test("escape-sleep", 2, signal);
+    }
+}
+
+/// `run-once` against the fake in `mode`, tagged; its pids are noted under `env`.
+fn run_once(env: &Env, mode: &str, extra: &[&str]) -> (Command, String) {
+    let mut command = common::with_fake("run-once", &env.db(), OK, extra);
+    command
+        .env("FAKE_SPEEDTEST_MODE", mode)
+        .env("FAKE_SPEEDTEST_PIDS", env.path("pids"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mark = mark(env, &mut command);
+    (command, mark)
+}
+
+/// Stops `run-once` with each of SIGHUP, SIGTERM and SIGINT while a test of the fake in `mode`
+/// hangs with `count` processes noted: exit 130, nothing stored, no process of the test left.
+fn interrupt_run_once(mode: &str, count: usize) {
     for signal in [libc::SIGHUP, libc::SIGTERM, libc::SIGINT] {
         let env = Env::new();
-        let mut command = common::with_fake("run-once", &env.db(), OK, &["--timeout", "10m"]);
-        command
-            .env("FAKE_SPEEDTEST_MODE", "fork-sleep")
-            .env("FAKE_SPEEDTEST_PIDS", env.path("pids"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mark = mark(&env, &mut command);
+        let (mut command, mark) = run_once(&env, mode, &["--timeout", "10m"]);
         let child = command.spawn().expect("start run-once");
-        let running = wait_for_pids(&env, 2);
+        let running = wait_for_pids(&env, count);
         common::signal(child.id(), signal);
         let output = child.wait_with_output().expect("wait for run-once");
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -531,4 +556,101 @@ fn sighup_during_run_once_stops_it_as_sigterm_does_and_leaves_no_process() {
         assert_eq!(stored.status.code(), Some(0));
         assert!(stored.stdout.is_empty(), "nothing stored");
     }
+}
+
+#[test]
+fn sighup_during_run_once_stops_it_as_sigterm_does_and_leaves_no_process() {
+    interrupt_run_once("fork-sleep", 2);
+}
+
+#[test]
+fn a_signal_to_run_once_kills_a_grandchild_that_left_the_session() {
+    interrupt_run_once("escape-sleep", 2);
+}
+
+/// Runs `run-once` to its end and returns its exit status and printed sample, once no process
+/// of its test is left.
+fn run_once_to_the_end(env: &Env, mode: &str, timeout: &str) -> (Option<i32>, Value) {
+    let (mut command, mark) = run_once(env, mode, &["--timeout", timeout]);
+    let output = command.output().expect("run run-once");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let sample: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("{err}: printed {:?}, {stderr}", output.stdout));
+    assert_none_left(&mark, None);
+    assert_gone(&pids(&env.path("pids")));
+    (output.status.code(), sample)
+}
+
+#[test]
+fn grandchild_that_left_the_session_after_a_clean_exit_is_a_prompt_success() {
+    let env = Env::new();
+    // The grandchild sleeps 300 s on our pipes in a session of its own: killing the CLI's
+    // process group misses it.
+    let sample = survive(&env, Cli::fake("escape", OK).timeout("10s"), "success");
+    assert_eq!(sample["download_bytes_per_second"], 39_924_051.0);
+    let took = sample["duration_seconds"].as_f64().unwrap();
+    assert!(took < 5.0, "took {took} s");
+    assert_eq!(pids(&env.path("pids")).len(), 2, "the fake forked");
+}
+
+#[test]
+fn great_grandchild_that_left_the_session_after_a_clean_exit_is_a_prompt_success() {
+    let env = Env::new();
+    // The grandchild stays in the group and outlives the CLI; its child, in a session of its
+    // own, is orphaned only once the grandchild is killed.
+    let sample = survive(
+        &env,
+        Cli::fake("escape-twice", OK).timeout("10s"),
+        "success",
+    );
+    let took = sample["duration_seconds"].as_f64().unwrap();
+    assert!(took < 5.0, "took {took} s");
+    assert_eq!(pids(&env.path("pids")).len(), 3, "the fake forked twice");
+}
+
+#[test]
+fn grandchild_that_left_the_session_after_an_error_is_that_error() {
+    let env = Env::new();
+    let sample = survive(
+        &env,
+        Cli::fake("escape", "err-config-dns").timeout("10s"),
+        "no_connectivity",
+    );
+    let took = sample["duration_seconds"].as_f64().unwrap();
+    assert!(took < 5.0, "took {took} s");
+}
+
+#[test]
+fn grandchild_that_left_the_session_of_a_hanging_cli_is_killed_on_timeout() {
+    let env = Env::new();
+    let sample = survive(
+        &env,
+        Cli::fake("escape-sleep", OK).timeout("500ms"),
+        "timeout",
+    );
+    assert_eq!(
+        message(&sample),
+        "speedtest did not finish within 500ms and was killed"
+    );
+    assert_eq!(pids(&env.path("pids")).len(), 2, "the fake forked");
+}
+
+#[test]
+fn run_once_with_a_grandchild_that_left_the_session_is_a_prompt_success() {
+    for mode in ["escape", "escape-twice"] {
+        let env = Env::new();
+        let (code, sample) = run_once_to_the_end(&env, mode, "10s");
+        assert_eq!(code, Some(0), "{mode}: {sample}");
+        assert_eq!(sample["outcome"], "success", "{mode}: {sample}");
+        let took = sample["duration_seconds"].as_f64().unwrap();
+        assert!(took < 5.0, "{mode}: took {took} s");
+    }
+}
+
+#[test]
+fn run_once_with_a_grandchild_that_left_the_session_is_killed_on_timeout() {
+    let env = Env::new();
+    let (code, sample) = run_once_to_the_end(&env, "escape-sleep", "500ms");
+    assert_eq!(code, Some(2), "{sample}");
+    assert_eq!(sample["reason"], "timeout", "{sample}");
 }

@@ -99,6 +99,15 @@ fn is_closed_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Makes this process the reaper of the CLI's orphans, so that what a test leaves behind, even
+/// outside its process group or session, is killed with it. Without it (not Linux) a process
+/// that left the group can outlive its test, though it cannot hold a finished run open.
+fn adopt_orphans() {
+    if let Err(err) = crate::speedtest::adopt_orphans() {
+        tracing::warn!(%err, "cannot adopt the speedtest CLI's orphans; a process it starts outside its process group may outlive its test");
+    }
+}
+
 /// Resolves when the process is asked to stop: SIGINT, SIGTERM, or SIGHUP (its terminal or SSH
 /// session closed). Unhandled, each would end the process on the spot, leaving a running test's
 /// process group behind; handled, the caller stops and the test's group is killed with it.

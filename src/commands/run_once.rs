@@ -26,6 +26,7 @@ pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     let runner = Runner::new(args.speedtest.runner_config());
+    super::adopt_orphans();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

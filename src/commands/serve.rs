@@ -113,6 +113,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(1),
         allowed_hosts: AllowedHosts::new(args.allowed_hosts.iter().cloned().chain(host_name())),
     };
+    super::adopt_orphans();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .enable_all()

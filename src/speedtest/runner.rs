@@ -1,4 +1,5 @@
-//! Runs the Speedtest CLI as a child process: one at a time, bounded, killed on timeout.
+//! Runs the Speedtest CLI as a child process: one at a time, bounded, killed on timeout, and
+//! nothing it started outlives its run.
 
 use std::ffi::OsString;
 use std::io;
@@ -13,6 +14,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 
 use super::ookla::{self, Exit, ParseOptions, RunOutput};
+use super::reaper;
 use crate::sample::{FailureReason, Sample, Trigger};
 use crate::time::Timestamp;
 
@@ -123,27 +125,60 @@ impl Runner {
             .kill_on_drop(true)
             .spawn()
             .map_err(|err| (FailureReason::Spawn, spawn_message(binary, &err)))?;
-        let group = child.id();
-        // However this run ends, cancellation by shutdown included, the group goes with it.
-        let _group_guard = GroupGuard(group);
+        let cli = child.id();
+        // However this run ends, cancellation by shutdown included, the CLI and everything it
+        // started go with it.
+        let mut guard = RunGuard { cli, armed: true };
+        let deadline = Instant::now() + self.config.timeout;
         let limit = self.config.output_limit;
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let finished = async {
-            let exited = async {
-                let status = child.wait().await;
-                // The CLI is done; anything it left behind holding our pipes goes with it.
-                kill_group(group);
-                status
-            };
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        // Boxed, so it can be dropped (giving back the buffers) whether or not it finished.
+        let mut reading = Box::pin(async {
             tokio::try_join!(
-                read_bounded(stdout, limit, "stdout"),
-                read_bounded(stderr, limit, "stderr"),
-                async { Ok(exited.await) },
+                read_bounded(stdout, limit, "stdout", &mut out),
+                read_bounded(stderr, limit, "stderr", &mut err),
             )
+        });
+        let first = tokio::time::timeout_at(deadline, async {
+            tokio::select! {
+                read = &mut reading => First::Read(read),
+                status = child.wait() => First::Exited(status),
+            }
+        })
+        .await;
+        let status = match first {
+            // Both pipes closed first; the CLI still has until the deadline to exit.
+            Ok(First::Read(Ok(_))) => tokio::time::timeout_at(deadline, child.wait())
+                .await
+                .map_err(|_elapsed| Cut::TimedOut),
+            Ok(First::Read(Err(cut))) => Err(cut),
+            // Not known to be reaped: the guard kills it and sweeps.
+            Ok(First::Exited(Err(err))) => Ok(Err(err)),
+            Ok(First::Exited(Ok(status))) => {
+                // The CLI is done, and so is its run: anything it left behind, in its group or
+                // not, goes now, which closes the pipes such a process held. Then what is left
+                // in the pipes is read, for a moment at most: a straggler that survived (no
+                // subreaper) can delay the result but not turn it into a timeout.
+                guard.finish();
+                match tokio::time::timeout(DRAIN_GRACE, &mut reading).await {
+                    Ok(Err(cut)) => Err(cut),
+                    Ok(Ok(_)) => Ok(Ok(status)),
+                    Err(_elapsed) => {
+                        tracing::warn!(
+                            "a process the speedtest CLI left behind kept its output open; read what the CLI printed"
+                        );
+                        Ok(Ok(status))
+                    }
+                }
+            }
+            Err(_elapsed) => Err(Cut::TimedOut),
         };
-        let cut = match tokio::time::timeout(self.config.timeout, finished).await {
-            Ok(Ok((stdout, stderr, Ok(status)))) => {
+        drop(reading);
+        let cut = match status {
+            Ok(Ok(status)) => {
+                // Reached with the CLI reaped; sweep again for anything orphaned since.
+                guard.finish();
                 let exit = match (
                     status.code(),
                     std::os::unix::process::ExitStatusExt::signal(&status),
@@ -153,23 +188,25 @@ impl Runner {
                     (None, None) => Exit::Code(-1),
                 };
                 return Ok(RunOutput {
-                    stdout,
-                    stderr,
+                    stdout: out,
+                    stderr: err,
                     exit,
                 });
             }
-            Ok(Ok((_, _, Err(err)))) => {
+            // The guard kills the CLI and its leftovers.
+            Ok(Err(err)) => {
                 return Err((
                     FailureReason::Exit,
                     format!("could not wait for speedtest: {err}"),
                 ));
             }
-            Ok(Err(cut)) => cut,
-            Err(_elapsed) => Cut::TimedOut,
+            Err(cut) => cut,
         };
-        kill_group(group);
+        kill_group(cli);
+        let _ = child.start_kill();
         // Reap it, so no zombie is left; SIGKILL cannot be ignored, so this returns promptly.
         let _ = child.wait().await;
+        guard.finish();
         Err(match cut {
             Cut::TooLarge(stream) => (
                 FailureReason::OutputTooLarge,
@@ -186,6 +223,16 @@ impl Runner {
     }
 }
 
+/// How long the pipes are still read once the CLI has exited. Everything the CLI wrote is in
+/// the pipes by then and drains at once; only a leftover process could keep them open.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
+/// What ended the first wait of a run: both pipes closing, or the CLI exiting.
+enum First {
+    Read(Result<((), ()), Cut>),
+    Exited(io::Result<std::process::ExitStatus>),
+}
+
 fn spawn_message(binary: &std::path::Path, err: &io::Error) -> String {
     let shown = binary.display();
     match err.kind() {
@@ -199,13 +246,43 @@ fn spawn_message(binary: &std::path::Path, err: &io::Error) -> String {
     }
 }
 
-/// Kills the child's process group when dropped. After the CLI exited normally the group is
-/// usually gone already, and the kill is a harmless ESRCH.
-struct GroupGuard(Option<u32>);
+/// Ends a run however it ends. Once the CLI has been reaped, [`RunGuard::finish`] kills its
+/// group and sweeps what it left behind. Dropped before that (a shutdown or signal cancelled
+/// the run), it kills the CLI and its group, waits for the CLI to die without reaping it
+/// (tokio does), so that its children are ours, and sweeps them.
+struct RunGuard {
+    cli: Option<u32>,
+    armed: bool,
+}
 
-impl Drop for GroupGuard {
+impl RunGuard {
+    /// With the CLI reaped: kills its group (ESRCH when it is gone already, the usual case)
+    /// and everything it left behind outside it.
+    fn finish(&mut self) {
+        kill_group(self.cli);
+        reaper::reap_orphans(self.cli);
+        self.armed = false;
+    }
+}
+
+impl Drop for RunGuard {
     fn drop(&mut self) {
-        kill_group(self.0);
+        if !self.armed {
+            return;
+        }
+        kill_group(self.cli);
+        let Some(cli) = self.cli else {
+            return;
+        };
+        if let Ok(pid) = libc::pid_t::try_from(cli) {
+            // SAFETY: kill(2) only sends a signal; the CLI is not reaped yet (its tokio handle
+            // outlives this guard), so the pid is still its own.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        reaper::wait_until_exited(cli);
+        reaper::reap_orphans(self.cli);
     }
 }
 
@@ -221,19 +298,78 @@ fn kill_group(group: Option<u32>) {
     }
 }
 
+/// Reads `pipe` into `captured` until it closes, or until more than `limit` bytes came. What
+/// arrived stays in `captured` if the read is cut short from outside.
 async fn read_bounded(
     pipe: Option<impl AsyncRead + Unpin>,
     limit: usize,
     stream: &'static str,
-) -> Result<Vec<u8>, Cut> {
-    let mut captured = Vec::new();
+    captured: &mut Vec<u8>,
+) -> Result<(), Cut> {
     if let Some(pipe) = pipe {
         let allowed = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
         // A read error ends the capture with what arrived; the parser judges the rest.
-        let _ = pipe.take(allowed).read_to_end(&mut captured).await;
+        let _ = pipe.take(allowed).read_to_end(captured).await;
     }
     if captured.len() > limit {
         return Err(Cut::TooLarge(stream));
     }
-    Ok(captured)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without a subreaper (this test harness never adopts orphans), a grandchild that left
+    /// the CLI's session and holds its pipes is out of reach; the run still ends with the
+    /// CLI, its result intact, after the drain grace at most.
+    #[test]
+    fn a_finished_run_does_not_wait_for_an_unreachable_grandchild() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("grandchild");
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/ok-1.2-pretty.stdout"
+        );
+        let script = dir.path().join("speedtest");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nsetsid sleep 60 &\necho $! > '{}'\ncat '{fixture}'\nexit 0\n",
+                pid_file.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let runner = Runner::new(RunnerConfig {
+            binary: script,
+            timeout: Duration::from_secs(30),
+            server_id: None,
+            extra_args: Vec::new(),
+            parse: ParseOptions {
+                store_ip: false,
+                max_bytes_per_second: 1e12,
+            },
+            output_limit: 1 << 20,
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let sample = runtime.block_on(runner.run(Trigger::Manual));
+        let grandchild: libc::pid_t = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // SAFETY: kill(2) only sends a signal, to the grandchild the script started.
+        unsafe {
+            libc::kill(grandchild, libc::SIGKILL);
+        }
+        assert!(sample.is_success(), "{sample:?}");
+        let took = sample.duration_seconds.unwrap();
+        assert!(took < 10.0, "took {took} s");
+    }
 }
