@@ -595,3 +595,196 @@ fn a_csv_export_that_meets_damage_is_never_a_complete_answer() {
     }
     server.assert_clean_exit();
 }
+
+/// The exports of `db` (stdout, exit status).
+fn exported(db: &Path) -> (String, Option<i32>) {
+    let output = export(db);
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        output.status.code(),
+    )
+}
+
+/// A 100-sample file with one page zeroed such that `export` still gives every sample but a
+/// writer's open fails: damage that only `db check` and the writing commands meet. Returns
+/// the file, the export of the intact file, the intact bytes and the page zeroed.
+fn damaged_but_exporting(env: &Env) -> (PathBuf, String, Vec<u8>, usize) {
+    const PAGE: usize = 4096;
+    let db = hundred_samples(env);
+    let pristine = std::fs::read(&db).unwrap();
+    let (original, _) = exported(&db);
+    assert_eq!(original.lines().count(), 100);
+    for page in 1..pristine.len() / PAGE {
+        let mut bytes = pristine.clone();
+        if bytes[page * PAGE..(page + 1) * PAGE]
+            .iter()
+            .all(|&b| b == 0)
+        {
+            continue;
+        }
+        bytes[page * PAGE..(page + 1) * PAGE].fill(0);
+        std::fs::write(&db, &bytes).unwrap();
+        let writable = common::with_fake("run-once", &db, "ok-1.2-pretty", &[])
+            .output()
+            .unwrap();
+        // Put back whatever that open did, so the search itself changes nothing.
+        std::fs::write(&db, &bytes).unwrap();
+        if exported(&db) == (original.clone(), Some(0)) && writable.status.code() == Some(1) {
+            return (db, original, pristine, page);
+        }
+    }
+    panic!("no page whose loss only a writer notices");
+}
+
+#[test]
+fn a_damaged_file_that_still_exports_is_left_as_it_is_by_every_command() {
+    let env = Env::new();
+    let (db, original, _, _) = damaged_but_exporting(&env);
+    let damaged = std::fs::read(&db).unwrap();
+    let db_arg = db.to_str().unwrap();
+    let import_file = env.path("none.jsonl");
+    std::fs::write(&import_file, "").unwrap();
+    let commands: Vec<(&str, std::process::Command)> = vec![
+        (
+            "db check",
+            common::command(&["db", "check", "--db", db_arg]),
+        ),
+        (
+            "db compact",
+            common::command(&["db", "compact", "--db", db_arg]),
+        ),
+        (
+            "run-once",
+            common::with_fake("run-once", &db, "ok-1.2-pretty", &[]),
+        ),
+        (
+            "import",
+            common::command(&["import", "--db", db_arg, import_file.to_str().unwrap()]),
+        ),
+        (
+            "serve",
+            common::serve_command(&db, "ok-1.2-pretty", &["--listen", "127.0.0.1:0"]),
+        ),
+    ];
+    for (what, mut command) in commands {
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if what == "db check" {
+            // The finding is the damage, found in a copy.
+            assert_eq!(output.status.code(), Some(2), "{what}: {stderr}");
+            let message = stderr.trim_end();
+            assert!(
+                message.starts_with(&format!(
+                    "internet-monitor: database {} is damaged (",
+                    db.display()
+                )) && message.ends_with(DAMAGED_END),
+                "{what}: {message}"
+            );
+        } else {
+            assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
+            let last = stderr.trim_end().lines().last().unwrap_or_default();
+            assert_damaged_message(&db, what, last);
+        }
+        assert!(
+            std::fs::read(&db).unwrap() == damaged,
+            "{what} changed the damaged file"
+        );
+        assert_eq!(
+            exported(&db),
+            (original.clone(), Some(0)),
+            "after {what}, export no longer reads the file"
+        );
+    }
+}
+
+#[test]
+fn db_check_never_writes_to_the_file_it_checks() {
+    let env = Env::new();
+    let db = hundred_samples(&env);
+    let before = std::fs::read(&db).unwrap();
+    for _ in 0..2 {
+        let check = db_command("check", &db);
+        assert_eq!(check.status.code(), Some(0));
+        assert!(
+            std::fs::read(&db).unwrap() == before,
+            "db check changed the file (now {} bytes, was {})",
+            std::fs::metadata(&db).unwrap().len(),
+            before.len()
+        );
+    }
+}
+
+#[test]
+fn a_damaged_file_a_writer_died_on_is_left_as_it_is_whenever_a_command_says_so() {
+    const PAGE: usize = 4096;
+    let env = Env::new();
+    let db = hundred_samples(&env);
+    // A writer that dies leaves its file marked as needing repair: the next open repairs it.
+    let mut server =
+        common::Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
+    common::signal(server.pid(), libc::SIGKILL);
+    server.wait(common::PATIENCE).expect("serve was killed");
+    drop(server);
+    let killed = std::fs::read(&db).unwrap();
+    let mut refusals = 0;
+    for page in 1..killed.len() / PAGE {
+        // A whole page lost, and one byte of it changed.
+        let mut zeroed = killed.clone();
+        zeroed[page * PAGE..(page + 1) * PAGE].fill(0);
+        let mut flipped = killed.clone();
+        flipped[page * PAGE + 64] ^= 0x55;
+        for (kind, damaged) in [("zeroed", zeroed), ("flipped", flipped)] {
+            for what in ["export", "report", "run-once"] {
+                std::fs::write(&db, &damaged).unwrap();
+                let output = match what {
+                    "run-once" => common::with_fake("run-once", &db, "ok-1.2-pretty", &[]),
+                    _ => common::command(&[what, "--db", db.to_str().unwrap()]),
+                }
+                .output()
+                .unwrap();
+                let what = format!("{what} on page {page} {kind}");
+                // A repair that succeeds may change the file; a refusal must not have.
+                if success_or_damaged(&db, &what, &output).is_none() {
+                    refusals += 1;
+                    assert!(
+                        std::fs::read(&db).unwrap() == damaged,
+                        "{what}: said the file was left as it is, but changed it"
+                    );
+                }
+            }
+        }
+    }
+    assert!(refusals > 0, "some damage was refused");
+}
+
+#[test]
+fn keys_past_the_end_of_time_are_reported_by_their_key_and_left_as_they_are() {
+    let env = Env::new();
+    let db = copy_fixture(&env, "extreme-times.redb");
+    let (before, code) = exported(&db);
+    assert_eq!(code, Some(0));
+    let check = db_command("check", &db);
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "{said}");
+    for key in ["253402257600000", "253402387139000"] {
+        assert!(
+            said.contains(&format!("the sample keyed {key} ms after the Unix epoch")),
+            "{said}"
+        );
+    }
+    assert!(!said.contains("damaged:"), "{said}");
+    assert!(said.ends_with("no damage found\n"), "{said}");
+    let compact = db_command("compact", &db);
+    assert_eq!(
+        compact.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&compact.stderr)
+    );
+    let after = export(&db);
+    assert_eq!(String::from_utf8_lossy(&after.stdout), before);
+    assert!(
+        String::from_utf8_lossy(&after.stderr).contains("warning: 2 samples in "),
+        "the two keys are still there"
+    );
+}

@@ -130,3 +130,100 @@ fn a_full_disk_is_counted_logged_and_recovered_from() {
     assert_eq!(server.get("/healthz").status, 200);
     drop(server);
 }
+
+/// Runs `command` to its end, failing the test (and killing it) if it has not ended within
+/// [`common::PATIENCE`]: a command that blocks forever must fail, not hang the suite.
+fn output_within_patience(mut command: Command, what: &str) -> std::process::Output {
+    let child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (done, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    match ended.recv_timeout(common::PATIENCE) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            common::signal(pid, libc::SIGKILL);
+            panic!("{what} still runs after {:?}: it hangs", common::PATIENCE);
+        }
+    }
+}
+
+/// Every command that takes --db, with `db` as --db.
+fn every_command(env: &Env, db: &Path) -> Vec<(&'static str, Command)> {
+    let arg = db.to_str().unwrap();
+    let none = env.path("none.jsonl");
+    std::fs::write(&none, "").unwrap();
+    vec![
+        ("export", common::command(&["export", "--db", arg])),
+        ("report", common::command(&["report", "--db", arg])),
+        (
+            "run-once",
+            common::with_fake("run-once", db, "ok-1.2-pretty", &[]),
+        ),
+        (
+            "import",
+            common::command(&["import", "--db", arg, none.to_str().unwrap()]),
+        ),
+        (
+            "serve",
+            common::serve_command(db, "ok-1.2-pretty", &["--listen", "127.0.0.1:0"]),
+        ),
+        ("db check", common::command(&["db", "check", "--db", arg])),
+        (
+            "db compact",
+            common::command(&["db", "compact", "--db", arg]),
+        ),
+    ]
+}
+
+#[test]
+fn a_fifo_at_db_is_refused_by_every_command_without_hanging() {
+    let env = Env::new();
+    let fifo = env.path("fifo.redb");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    for (what, command) in every_command(&env, &fifo) {
+        let output = output_within_patience(command, what);
+        assert_eq!(output.status.code(), Some(1), "{what}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!(
+                "internet-monitor: error: {} is not a regular file (a FIFO, a directory or a device); it was left untouched: pass the path of a database file, or of one to create, as --db\n",
+                fifo.display()
+            ),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn db_check_and_compact_never_create_or_convert_a_file() {
+    let env = Env::new();
+    let empty = env.db();
+    std::fs::write(&empty, b"").unwrap();
+    let missing = env.path("missing.redb");
+    for action in ["check", "compact"] {
+        let output = common::command(&["db", action, "--db", empty.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "db {action}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!(
+                "internet-monitor: error: database {} is empty: there is no database to check or compact in it; it was left as it is (run-once, import or serve creates one in it)\n",
+                empty.display()
+            )
+        );
+        assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "db {action}");
+        let output = common::command(&["db", action, "--db", missing.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "db {action}");
+        assert!(!missing.exists(), "db {action} created a file");
+    }
+}

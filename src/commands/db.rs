@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use super::write_stdout;
 use crate::cli::{DbArgs, DbCommand};
 use crate::store::{CheckReport, Store, StoreError};
+use crate::time::Timestamp;
 
 /// Exit status of `db check` when it found damage (1 means it could not check).
 const DAMAGE_FOUND: u8 = 2;
@@ -50,6 +51,13 @@ fn describe(db: &Path, report: &CheckReport) -> String {
     }
     for (number, what) in &report.damaged_entries {
         let _ = writeln!(text, "damaged: server/ISP entry {number}: {what}");
+    }
+    for key in &report.out_of_range {
+        let _ = writeln!(
+            text,
+            "left as it is: the sample keyed {key} ms after the Unix epoch, at or after {}, the end of the times this version handles (an older version stored it); no command shows it, and it is not counted as damage",
+            Timestamp::MAX
+        );
     }
     for what in &report.structure {
         let _ = writeln!(text, "damaged: {what}");

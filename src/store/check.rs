@@ -1,6 +1,10 @@
 //! `db check` and `db compact`: every sample and dictionary entry verified, redb's own
 //! integrity check, and compaction of a file that retention left mostly empty.
 
+use std::fs::{File, TryLockError};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,10 +13,9 @@ use redb::{ReadableTable, ReadableTableMetadata};
 use super::codec::Link;
 use super::dictionary::Entry;
 use super::{
-    DICTIONARY, DICTIONARY_INDEX, Handle, Store, StoreError, guard, open_writer,
-    refuse_foreign_file, sample_time, stopped,
+    DICTIONARY, DICTIONARY_INDEX, Handle, REDB_MAGIC, Store, StoreError, guard, key_time,
+    open_writer, refuse_foreign_file, stopped,
 };
-use crate::time::Timestamp;
 
 /// What `db check` found. Clean when every list is empty.
 #[derive(Debug, Default)]
@@ -21,7 +24,11 @@ pub struct CheckReport {
     pub samples: u64,
     /// Dictionary entries (servers and ISPs) read.
     pub entries: u64,
-    /// Each damaged sample: its time (RFC 3339) and what is wrong with it.
+    /// Keys (ms since the epoch) of samples an older version stored at or after
+    /// [`crate::time::Timestamp::MAX`]: no command shows them and they are left as they are; not damage.
+    pub out_of_range: Vec<u64>,
+    /// Each damaged sample: its time (RFC 3339, or its raw key where it has no such time) and
+    /// what is wrong with it.
     pub damaged_samples: Vec<(String, String)>,
     /// Each damaged dictionary entry: its number and what is wrong with it.
     pub damaged_entries: Vec<(u64, String)>,
@@ -50,12 +57,32 @@ pub struct Compacted {
 
 impl Store {
     /// Verifies every sample (checksum, links), every dictionary entry and the index, then runs
-    /// redb's integrity check on a temporary copy, because that check repairs what it checks.
-    /// No sample is changed. Opens the file as `run-once` does, taking the writer's lock: a
-    /// database in use by another process is refused as `Locked`. `Err` only when the file
-    /// cannot be checked at all (`Corrupt` when it is too damaged to open).
+    /// redb's integrity check. Never writes to the file at `path`: all of it runs on a private
+    /// copy, taken under a shared lock that refuses (as `Locked`) a file a writer has open and
+    /// keeps a writer from opening it while the copy is taken; opening a redb file, even to
+    /// check it, writes to it. `Err` only when the file cannot be checked at all (`Corrupt`
+    /// when it is too damaged to open; `Missing`, `NotAFile`, `Empty`, `NotRedb`, `Locked`).
     pub fn check(path: &Path) -> Result<CheckReport, StoreError> {
-        let store = Store::open_existing(path)?;
+        let copy = PrivateCopy::of(path)?;
+        let mut report = Store::check_copy(&copy.0).map_err(|err| err.at(path))?;
+        // Findings name the file the user gave, not the private copy.
+        let (copied, given) = (copy.0.display().to_string(), path.display().to_string());
+        let rename = |text: &mut String| *text = text.replace(&copied, &given);
+        report
+            .damaged_samples
+            .iter_mut()
+            .for_each(|(_, what)| rename(what));
+        report
+            .damaged_entries
+            .iter_mut()
+            .for_each(|(_, what)| rename(what));
+        report.structure.iter_mut().for_each(rename);
+        Ok(report)
+    }
+
+    /// [`Store::check`] of a private copy, which may be written to.
+    fn check_copy(copy: &Path) -> Result<CheckReport, StoreError> {
+        let store = Store::open(copy)?;
         let mut report = CheckReport::default();
         if let Err(said) = guard::engine(|| store.walk(&mut report)) {
             report
@@ -63,19 +90,20 @@ impl Store {
                 .push(format!("the storage engine stopped on it: {said}"));
         }
         drop(store);
-        // Copied once the writer closed, so the copy is a cleanly closed file redb will check
+        // Checked once the writer closed, so it is a cleanly closed file redb will check
         // rather than quietly repair on opening.
-        if let Some(finding) = redb_integrity(path)? {
+        if let Some(finding) = redb_integrity(copy)? {
             report.structure.push(finding);
         }
         Ok(report)
     }
 
     /// Rewrites the file so that the space of deleted samples is given back, after checking
-    /// it: a damaged file is refused (`Corrupt`), not compacted. Needs the writer's lock.
+    /// it: a damaged file is refused (`Corrupt`), not compacted, and so are a missing, empty or
+    /// foreign one (it never creates or converts a file). Needs the writer's lock.
     pub fn compact(path: &Path) -> Result<Compacted, StoreError> {
-        let before = file_size(path)?;
         let report = Store::check(path)?;
+        let before = file_size(path)?;
         if !report.is_clean() {
             return Err(StoreError::Corrupt {
                 path: path.into(),
@@ -107,10 +135,17 @@ impl Store {
         })
     }
 
-    /// A writer on an existing file: refuses a missing or foreign one, and a locked one.
+    /// A writer on an existing database: refuses a missing, empty or foreign file, and a
+    /// locked one.
     fn open_existing(path: &Path) -> Result<Store, StoreError> {
-        if !path.exists() {
-            return Err(StoreError::Missing { path: path.into() });
+        match std::fs::metadata(path) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Missing { path: path.into() });
+            }
+            Ok(meta) if meta.is_file() && meta.len() == 0 => {
+                return Err(StoreError::Empty { path: path.into() });
+            }
+            _ => {}
         }
         refuse_foreign_file(path)?;
         Store::open(path)
@@ -143,21 +178,21 @@ impl Store {
                         let said = match link {
                             Link::After(before) => format!(
                                 "it follows a sample at {} that is not in the file",
-                                sample_time(Timestamp::from_millis(before))
+                                key_time(before)
                             ),
                             _ => "it says no sample comes before it, but one does".into(),
                         };
-                        report
-                            .damaged_samples
-                            .push((sample_time(Timestamp::from_millis(key)), said));
+                        report.damaged_samples.push((key_time(key), said));
                     }
                 }
+                // An older version's sample past the end of time: left as it is, not damage.
+                Err(StoreError::OutOfRange { key, .. }) => report.out_of_range.push(key),
                 Err(StoreError::Decode { cause, .. }) => report
                     .damaged_samples
-                    .push((sample_time(Timestamp::from_millis(key)), cause.to_string())),
+                    .push((key_time(key), cause.to_string())),
                 Err(other) => report
                     .damaged_samples
-                    .push((sample_time(Timestamp::from_millis(key)), other.to_string())),
+                    .push((key_time(key), other.to_string())),
             }
             previous = Some(key);
         }
@@ -217,14 +252,13 @@ impl Store {
     }
 }
 
-/// redb's own check of its pages (checksums, allocator state), run on a temporary copy
+/// redb's own check of its pages (checksums, allocator state), run on the private copy
 /// because it repairs what it checks. `Some` describes the damage found.
 fn redb_integrity(path: &Path) -> Result<Option<String>, StoreError> {
-    let copy = TempCopy::of(path)?;
     let checked = guard::engine(|| {
-        let mut db = open_writer(&copy.0)?;
+        let mut db = open_writer(path)?;
         db.check_integrity()
-            .map_err(|err| super::open_error(&copy.0, err))
+            .map_err(|err| super::open_error(path, err))
     });
     Ok(match checked {
         Ok(Ok(true)) => None,
@@ -239,11 +273,43 @@ fn redb_integrity(path: &Path) -> Result<Option<String>, StoreError> {
     })
 }
 
-/// A copy of the database in the temporary directory, removed when dropped.
-struct TempCopy(PathBuf);
+/// A private copy of the database in the temporary directory (mode 0600: it holds the same
+/// data), removed when dropped.
+struct PrivateCopy(PathBuf);
 
-impl TempCopy {
+impl PrivateCopy {
+    /// Copies the database at `path`, refusing what is not one: a missing path, something
+    /// other than a regular file, an empty or foreign file, a file a writer has open.
     fn of(path: &Path) -> Result<Self, StoreError> {
+        let open_error = |cause| StoreError::Open {
+            path: path.into(),
+            cause,
+        };
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            // A FIFO at the path is refused, not waited on.
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+        {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::Missing { path: path.into() });
+            }
+            Err(cause) => return Err(open_error(cause)),
+        };
+        let meta = file.metadata().map_err(open_error)?;
+        if !meta.is_file() {
+            return Err(StoreError::NotAFile { path: path.into() });
+        }
+        if meta.len() == 0 {
+            return Err(StoreError::Empty { path: path.into() });
+        }
+        lock_shared(path, &file)?;
+        let mut head = [0; REDB_MAGIC.len()];
+        let read = (&file).read_exact(&mut head);
+        if read.is_err() || head != REDB_MAGIC {
+            return Err(StoreError::NotRedb { path: path.into() });
+        }
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.subsec_nanos());
@@ -251,19 +317,64 @@ impl TempCopy {
             "internet-monitor-check-{}-{nanos}.redb",
             std::process::id()
         ));
-        std::fs::copy(path, &copy).map_err(|cause| StoreError::Open {
+        let copy_error = |cause| StoreError::Open {
             path: copy.clone(),
             cause,
-        })?;
-        Ok(TempCopy(copy))
+        };
+        let mut target = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&copy)
+            .map_err(copy_error)?;
+        let copied = PrivateCopy(copy.clone());
+        (&file).seek(SeekFrom::Start(0)).map_err(open_error)?;
+        io::copy(&mut &file, &mut target).map_err(copy_error)?;
+        // The locks go with `file`, once the copy is whole.
+        Ok(copied)
     }
 }
 
-impl Drop for TempCopy {
+impl Drop for PrivateCopy {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+/// Holds shared locks on `file` that a writer of this program conflicts with, as redb locks
+/// its file: `Locked` when a writer has it open; while held, a writer's open is refused as
+/// locked. redb 4 takes (on Linux) a whole-file `flock`, exclusive for an exclusive writer and
+/// shared otherwise, and an exclusive byte-range lock on the byte at 2^62 ("writer byte") for
+/// the writer of a single-writer database, which this program's writers are. A file system
+/// that supports neither lock is copied without them.
+fn lock_shared(path: &Path, file: &File) -> Result<(), StoreError> {
+    let locked = || StoreError::Locked { path: path.into() };
+    match file.try_lock_shared() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Err(locked()),
+        Err(TryLockError::Error(_)) => {}
+    }
+    // SAFETY: `lock` is a plain C struct, zeroed and then filled in; `fcntl` reads and writes
+    // it only for the call, on a descriptor that `file` keeps open.
+    let taken = unsafe {
+        let mut lock: libc::flock64 = std::mem::zeroed();
+        lock.l_type = libc::F_RDLCK as libc::c_short;
+        lock.l_whence = libc::SEEK_SET as libc::c_short;
+        lock.l_start = WRITER_BYTE;
+        lock.l_len = 1;
+        libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut lock)
+    };
+    if taken == -1 {
+        let err = io::Error::last_os_error();
+        if matches!(err.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) {
+            return Err(locked());
+        }
+    }
+    Ok(())
+}
+
+/// The byte redb's writer of a single-writer database locks exclusively while it has it open.
+const WRITER_BYTE: i64 = 1 << 62;
 
 fn file_size(path: &Path) -> Result<u64, StoreError> {
     std::fs::metadata(path)

@@ -4,6 +4,7 @@ mod check;
 mod codec;
 mod dictionary;
 mod guard;
+mod undo;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
+use redb::backends::FileBackend;
 use redb::{
     ConcurrencyMode, Database, DatabaseError, Durability, ReadOnlyDatabase, ReadTransaction,
     ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableError,
@@ -55,6 +57,14 @@ pub enum StoreError {
         "{path} is not an internet-monitor database (not a redb file); it was left untouched: pass another --db"
     )]
     NotRedb { path: PathBuf },
+    #[error(
+        "{path} is not a regular file (a FIFO, a directory or a device); it was left untouched: pass the path of a database file, or of one to create, as --db"
+    )]
+    NotAFile { path: PathBuf },
+    #[error(
+        "database {path} is empty: there is no database to check or compact in it; it was left as it is (run-once, import or serve creates one in it)"
+    )]
+    Empty { path: PathBuf },
     #[error("database {path} was opened read-only and cannot be written")]
     ReadOnly { path: PathBuf },
     #[error("database {path} does not exist: check --db")]
@@ -89,6 +99,29 @@ pub enum StoreError {
         time: Timestamp,
         cause: DecodeError,
     },
+}
+
+impl StoreError {
+    /// The same error naming `path`: what was found in a private copy is said of the file.
+    fn at(self, path: &Path) -> Self {
+        use StoreError::*;
+        let path = path.to_path_buf();
+        match self {
+            Locked { .. } => Locked { path },
+            NotRedb { .. } => NotRedb { path },
+            NotAFile { .. } => NotAFile { path },
+            Empty { .. } => Empty { path },
+            ReadOnly { .. } => ReadOnly { path },
+            Missing { .. } => Missing { path },
+            Open { cause, .. } => Open { path, cause },
+            Corrupt { detail, .. } => Corrupt { path, detail },
+            Redb { cause, .. } => Redb { path, cause },
+            Gone { .. } => Gone { path },
+            Replaced { .. } => Replaced { path },
+            OutOfRange { key, .. } => OutOfRange { path, key },
+            Decode { time, cause, .. } => Decode { path, time, cause },
+        }
+    }
 }
 
 enum Handle {
@@ -152,8 +185,13 @@ impl Store {
         guard::engine(|| Store::open_writable(path)).unwrap_or_else(|said| Err(stopped(path, said)))
     }
 
+    /// Opens the file for writing. Until the open is complete (the tables found, or created
+    /// in a new file), whatever redb wrote to the file is put back if it fails: a repair of a
+    /// file a writer died on that leads to damage leaves it as it was, as the error says.
     fn open_writable(path: &Path) -> Result<Self, StoreError> {
-        let store = Store::with_handle(path, Handle::Writer(open_writer(path)?));
+        let repairing = needs_repair(path);
+        let (db, undo) = open_writer_undoable(path)?;
+        let store = Store::with_handle(path, Handle::Writer(db));
         // Create the tables in a new file, so readers never meet one without them; an existing
         // file is not written to at start-up (a commit costs an fsync).
         let fresh = store.open_samples(&store.begin_read()?)?.is_none();
@@ -163,6 +201,17 @@ impl Store {
                 Ok::<_, StoreError>(())
             })?;
         }
+        // redb repaired a file a writer died on: keep the repair only if every sample then
+        // reads, or a damaged file would be changed while the error says it was left as it is.
+        if repairing {
+            store.for_each(
+                Timestamp::EPOCH,
+                Timestamp::MAX,
+                |_| Ok::<_, StoreError>(()),
+            )?;
+        }
+        // An early return (or a panic) drops `store` armed: closing it puts the bytes back.
+        undo.disarm();
         Ok(store)
     }
 
@@ -368,7 +417,7 @@ impl Store {
         } else {
             Err(self.corrupt(format!(
                 "its index does not lead to its newest sample, at {}",
-                sample_time(Timestamp::from_millis(last))
+                key_time(last)
             )))
         }
     }
@@ -382,8 +431,8 @@ impl Store {
             Link::After(previous) if previous > earlier => Err(self.skipped(previous, later)),
             _ => Err(self.corrupt(format!(
                 "the sample at {} does not name the sample at {} as the one before it",
-                sample_time(Timestamp::from_millis(later)),
-                sample_time(Timestamp::from_millis(earlier))
+                key_time(later),
+                key_time(earlier)
             ))),
         }
     }
@@ -400,8 +449,8 @@ impl Store {
     fn skipped(&self, missing: u64, follower: u64) -> StoreError {
         self.corrupt(format!(
             "its index skips the sample at {}, which the sample at {} follows",
-            sample_time(Timestamp::from_millis(missing)),
-            sample_time(Timestamp::from_millis(follower))
+            key_time(missing),
+            key_time(follower)
         ))
     }
 
@@ -966,20 +1015,82 @@ impl<'txn> Tables<'txn> {
     }
 }
 
-/// Opens (or creates) the file for writing; readers in other processes may follow along.
+/// Opens (or creates) the file for writing; readers in other processes may follow along. An
+/// open that fails (a damaged file, a panic of the engine) leaves the file byte for byte as it
+/// was: redb writes to a file while opening it, and may give up half way through a repair.
 fn open_writer(path: &Path) -> Result<Database, StoreError> {
-    redb::Builder::new()
-        .set_cache_size(CACHE_BYTES)
-        .set_concurrency_mode(ConcurrencyMode::SingleWriter)
-        .create(path)
-        .map_err(|err| open_error(path, err))
+    let (db, undo) = open_writer_undoable(path)?;
+    undo.disarm();
+    Ok(db)
 }
 
-/// Refuses a non-empty file that does not start like a redb file, before redb can touch it.
+/// [`open_writer`] with the undo log still armed: until [`undo::Undo::disarm`], closing the
+/// database puts back every byte the open changed.
+fn open_writer_undoable(path: &Path) -> Result<(Database, Arc<undo::Undo>), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        // A FIFO put there since it was checked must not hang the open.
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|cause| StoreError::Open {
+            path: path.into(),
+            cause,
+        })?;
+    refuse_special_file(path, &file)?;
+    let backend = FileBackend::new(file).map_err(|err| open_error(path, err))?;
+    let (backend, undo) = undo::UndoBackend::new(backend);
+    let db = redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+        .create_with_backend(backend)
+        .map_err(|err| open_error(path, err))?;
+    Ok((db, undo))
+}
+
+/// Whether the file is marked as needing repair (its last writer died without closing it),
+/// which only a writer's open does; asked of a read-only open, which changes nothing.
+fn needs_repair(path: &Path) -> bool {
+    let probe = guard::engine(|| {
+        redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .open_read_only(path)
+            .map(drop)
+    });
+    matches!(probe, Ok(Err(DatabaseError::RepairAborted)))
+}
+
+/// Refuses what is not a regular file (a FIFO, a directory, a device): only a regular file,
+/// or a missing path where a command creates one, is a database.
+fn refuse_special_file(path: &Path, file: &File) -> Result<(), StoreError> {
+    let meta = file.metadata().map_err(|cause| StoreError::Open {
+        path: path.into(),
+        cause,
+    })?;
+    if meta.is_file() {
+        Ok(())
+    } else {
+        Err(StoreError::NotAFile { path: path.into() })
+    }
+}
+
+/// Refuses what is not a regular file, and a non-empty file that does not start like a redb
+/// file, before redb can touch it. A missing path is left for the caller to judge.
 fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut head = Vec::with_capacity(REDB_MAGIC.len());
-    match File::open(path) {
+    // Non-blocking, so that a FIFO at the path is refused instead of waiting for a writer.
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path);
+    match opened {
         Ok(file) => {
+            refuse_special_file(path, &file)?;
             if let Err(cause) = file.take(REDB_MAGIC.len() as u64).read_to_end(&mut head) {
                 return Err(StoreError::Open {
                     path: path.into(),
@@ -1002,16 +1113,17 @@ fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// The first millisecond of year 10000, beyond which RFC 3339 has no form.
-const YEAR_10000_MILLIS: u64 = 253_402_300_800_000;
-
-/// A sample's time for a message: RFC 3339, or the raw milliseconds when a damaged key holds a
-/// time RFC 3339 cannot write.
+/// A sample's time for a message: RFC 3339 (a [`Timestamp`] always has that form).
 fn sample_time(time: Timestamp) -> String {
-    if time.as_millis() < YEAR_10000_MILLIS {
-        time.to_string()
-    } else {
-        format!("{} ms after the Unix epoch", time.as_millis())
+    time.to_string()
+}
+
+/// A stored key for a message: its time in RFC 3339 when it is one this version handles (before
+/// [`Timestamp::MAX`]), else the raw key, never a clamped time that is not the key's.
+fn key_time(millis: u64) -> String {
+    match Timestamp::try_from_millis(millis).filter(|time| *time < Timestamp::MAX) {
+        Some(time) => time.to_string(),
+        None => format!("the key {millis} (ms after the Unix epoch)"),
     }
 }
 
@@ -1033,6 +1145,12 @@ fn open_error(path: &Path, err: DatabaseError) -> StoreError {
         DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => {
             StoreError::Corrupt { path, detail }
         }
+        // Only a reader meets this before a writer's open has tried the repair (see
+        // `open_reader`): after that, it means the repair cannot be done.
+        DatabaseError::RepairAborted => StoreError::Corrupt {
+            path,
+            detail: "a writer did not close it, and redb cannot repair it".into(),
+        },
         other => StoreError::Redb {
             path,
             cause: other.into(),
