@@ -71,11 +71,11 @@ pub async fn run(
     // The gauges come back from the last runs, so a restart does not blank the dashboard; a
     // sample dated after now (a wrong clock made it) is kept but is not the last run.
     let last_success = store.latest_success_at(now)?;
-    metrics.restore(
-        store.latest_at(now)?.as_ref(),
-        last_success.as_ref(),
-        store.len()?,
-    );
+    let last_run = store.latest_at(now)?;
+    metrics.restore(last_run.as_ref(), last_success.as_ref(), store.len()?);
+    let last_run = last_run
+        .filter(|run| run.outcome != Outcome::Skipped)
+        .map(|run| run.time);
     metrics.set_plan(&config.plan);
     metrics.set_interval(config.schedule.interval);
     let state = Arc::new(AppState::new(
@@ -84,6 +84,7 @@ pub async fn run(
         Runner::new(config.runner.clone()),
         config.plan,
         config.manual_runs.map(ManualRuns::new),
+        last_run,
         last_success,
     )?);
 
@@ -471,13 +472,16 @@ async fn retention(state: &AppState, keep: Option<Duration>, usual_gap: Duration
 }
 
 /// Looks every few seconds whether the file at `--db` is still the one open, so that the log
-/// says when it was deleted or replaced even while nothing else asks; never returns.
+/// says when it was deleted or replaced even while nothing else asks, and whether the clock
+/// was set back below the last run or success on show, so that they are put right even while
+/// no test runs; never returns.
 async fn watch_file(state: &AppState) {
     let mut ticks = tokio::time::interval(FILE_CHECK_PERIOD);
     loop {
         ticks.tick().await;
         // Logged by the store on each change; the result itself is for /healthz.
         let _ = state.store.check_file();
+        state.rejudge(Timestamp::now()).await;
     }
 }
 

@@ -79,6 +79,18 @@ fn faketime(spec: &str, inner: &Command) -> Command {
     faked
 }
 
+/// `inner` with the wall clock faked by libfaketime as the file `spec` says, read again at
+/// every reading, so a test moves the clock while `inner` runs by writing `+10y` or `+0`
+/// there; the monotonic clock is left alone (as a real clock step leaves it).
+fn faketime_from_file(spec: &Path, inner: &Command) -> Command {
+    let mut faked = with_libfaketime(inner);
+    faked
+        .env("FAKETIME_TIMESTAMP_FILE", spec)
+        .env("FAKETIME_NO_CACHE", "1")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    faked
+}
+
 /// `inner` with libfaketime preloaded. The library is preloaded into `inner` itself rather
 /// than run through the `faketime` program, which forks and would take the test's signals in
 /// the server's stead. Panics with the fix when libfaketime is missing: a clock test must
@@ -635,4 +647,71 @@ fn a_monitor_that_was_off_keeps_its_history_and_says_why() {
     server.wait_for_log("retention deleted old samples");
     server.assert_clean_exit();
     assert_retention_by_the_real_clock(&env.db(), &history, DAY * 428, DAY * 431);
+}
+
+#[test]
+#[ignore = "needs faketime (Debian package faketime); .ci/run installs it and runs ignored tests"]
+fn a_success_stored_while_the_clock_was_ahead_stops_being_the_last_once_it_is_set_back() {
+    let env = Env::new();
+    let an_hour_ago = Timestamp::now().saturating_sub(HOUR);
+    env.import(&[success(an_hour_ago)]);
+    // The fake CLI replays this test's copy of a fixture, changed below to a failure.
+    let cli = env.path("cli");
+    let fixture = |name: &str| {
+        for part in ["stdout", "stderr", "rc"] {
+            std::fs::copy(
+                format!("{}/{name}.{part}", common::FIXTURES),
+                cli.with_extension(part),
+            )
+            .expect("copy the fixture");
+        }
+    };
+    fixture("ok-1.2-pretty");
+    let clock = env.path("clock");
+    std::fs::write(&clock, "+10y\n").unwrap();
+    let mut serve = env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &["--interval", "1000h", "--enable-run-endpoint"],
+    );
+    serve.env("FAKE_SPEEDTEST_FIXTURE", &cli);
+    let mut server = Server::start(faketime_from_file(&clock, &serve));
+    let succeeded = server.wait_for_log("test succeeded");
+    assert!(succeeded.contains("time=203"), "{succeeded}");
+    // The clock is set right, and the next test fails.
+    fixture("err-connection-refused");
+    std::fs::write(&clock, "+0\n").unwrap();
+    let started = common::request(&server.address, "POST", "/api/v1/run");
+    assert_eq!(started.status, 202, "{}", started.body);
+    // Logged once the run is published: what shows now is judged against the clock.
+    server.wait_for_log("test failed");
+    let latest = server.get("/latest").json();
+    assert_eq!(
+        latest["time"],
+        json!(an_hour_ago.as_seconds_f64()),
+        "{latest}"
+    );
+    let metrics = server.get("/metrics").body;
+    let gauge = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    let now = Timestamp::now().as_seconds_f64();
+    assert_eq!(
+        gauge("speedtest_last_success_timestamp_seconds"),
+        an_hour_ago.as_seconds_f64()
+    );
+    let last_run = gauge("speedtest_last_run_timestamp_seconds");
+    assert!(last_run <= now && last_run > now - 60.0, "{last_run} {now}");
+    assert_eq!(gauge("speedtest_up"), 0.0);
+    let set_back = server.wait_for_log("the clock was set back");
+    assert!(
+        set_back.contains(&format!("last_success={an_hour_ago}")),
+        "{set_back}"
+    );
+    server.assert_clean_exit();
 }
