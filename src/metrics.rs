@@ -298,6 +298,14 @@ impl Metrics {
         self.samples.set(saturating_i64(samples_in_store));
     }
 
+    /// After the clock was set back below the last run or success on show: shows these
+    /// instead (the newest at or before now), as [`Metrics::restore`] does, counters untouched.
+    pub fn show_latest(&self, last_run: Option<&Sample>, last_success: Option<&Sample>) {
+        let _consistent = self.lock_to_update();
+        self.show_last_run(last_run.filter(|sample| is_run(sample)));
+        self.show_last_success(last_success.filter(|sample| sample.is_success()));
+    }
+
     /// After a sample was stored: counts the run and shows it. A failure leaves the measurement
     /// gauges alone: they describe the last success, which it does not change.
     pub fn record(&self, sample: &Sample) {

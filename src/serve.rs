@@ -71,11 +71,11 @@ pub async fn run(
     // The gauges come back from the last runs, so a restart does not blank the dashboard; a
     // sample dated after now (a wrong clock made it) is kept but is not the last run.
     let last_success = store.latest_success_at(now)?;
-    metrics.restore(
-        store.latest_at(now)?.as_ref(),
-        last_success.as_ref(),
-        store.len()?,
-    );
+    let last_run = store.latest_at(now)?;
+    metrics.restore(last_run.as_ref(), last_success.as_ref(), store.len()?);
+    let last_run = last_run
+        .filter(|run| run.outcome != Outcome::Skipped)
+        .map(|run| run.time);
     metrics.set_plan(&config.plan);
     metrics.set_interval(config.schedule.interval);
     let state = Arc::new(AppState::new(
@@ -84,6 +84,7 @@ pub async fn run(
         Runner::new(config.runner.clone()),
         config.plan,
         config.manual_runs.map(ManualRuns::new),
+        last_run,
         last_success,
     )?);
 
@@ -96,6 +97,7 @@ pub async fn run(
         stopped,
     ));
     let splay = config.schedule.splay;
+    let usual_gap = config.schedule.interval.saturating_add(splay);
     let tests = scheduler::run(
         config.schedule,
         || random_below(splay),
@@ -104,7 +106,7 @@ pub async fn run(
     );
     tokio::select! {
         () = tests => {}
-        () = retention(&state, config.retention) => {}
+        () = retention(&state, config.retention, usual_gap) => {}
         () = watch_file(&state) => {}
         () = shutdown => tracing::info!("shutting down"),
     }
@@ -225,37 +227,119 @@ enum Hold {
         now: Timestamp,
         source_date: Timestamp,
     },
-    /// The cutoff is later than the newest sample at or before now: every one would go.
-    WouldEmpty {
-        cutoff: Timestamp,
-        newest: Timestamp,
-    },
 }
 
-/// Where retention may cut this time: samples before the returned time go. `newest` is the
-/// newest sample at or before `now`. A clock that is obviously wrong is never trusted to
-/// delete: not before the source date, and never so far ahead that nothing would be left.
-/// `pace` caps the cutoff where the wall clock ran ahead of the monotonic clock since the
-/// last pass (a clock stepped forward while serving); the cap is returned as the second value
-/// when it applied.
+/// A stretch of time with no sample in it: the monitor was off, or the clock jumped ahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Gap {
+    /// The sample before the gap.
+    from: Timestamp,
+    /// The sample after it, or now.
+    to: Timestamp,
+}
+
+/// The longest gap between samples (or between the newest sample and now) that retention
+/// counts as time passed: a day, or the usual gap between scheduled runs (`--interval` plus
+/// `--splay`) if that is longer, but at most a quarter of the retention. Longer gaps count as
+/// this long, so a clock that jumps ahead, and the samples it then writes, can make retention
+/// delete a sample at most this much before its time.
+fn longest_counted_gap(keep: Duration, usual_gap: Duration) -> Duration {
+    usual_gap.max(DAY).min(keep / 4)
+}
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Finds where retention cuts by walking the record back from now, newest sample first, and
+/// counting the time between neighbours, but a gap longer than [`longest_counted_gap`] only as
+/// that long: samples go once `keep` of *recorded* time lies after them. With a right clock and
+/// a monitor that ran on, that is exactly `now - keep`; a jump of the clock (or a spell when
+/// the monitor was off) keeps the older samples that much longer instead of deleting them.
+/// The walk cannot be fooled by samples the wrong clock wrote: they lie after the jump, which
+/// counts as at most a day whatever it is.
+struct Walk {
+    keep: Duration,
+    longest: Duration,
+    /// Recorded time still to walk back before the cut.
+    left: Duration,
+    /// The sample walked to last (at first: now).
+    later: Timestamp,
+    /// Set once the cut is found.
+    cutoff: Option<Timestamp>,
+    /// The longest gap counted short before the cut.
+    gap: Option<Gap>,
+}
+
+impl Walk {
+    fn new(now: Timestamp, keep: Duration, longest: Duration) -> Self {
+        Walk {
+            keep,
+            longest,
+            left: keep,
+            later: now,
+            cutoff: None,
+            gap: None,
+        }
+    }
+
+    /// Takes the next older sample's time; `Break` once the cut is found.
+    fn step(&mut self, time: Timestamp) -> std::ops::ControlFlow<()> {
+        if self.cutoff.is_some() {
+            return std::ops::ControlFlow::Break(());
+        }
+        let gap = self.later.duration_since(time);
+        let counted = gap.min(self.longest);
+        if counted >= self.left {
+            self.cutoff = Some(self.later.saturating_sub(self.left));
+            return std::ops::ControlFlow::Break(());
+        }
+        if gap > self.longest
+            && self
+                .gap
+                .is_none_or(|widest| gap > widest.to.duration_since(widest.from))
+        {
+            self.gap = Some(Gap {
+                from: time,
+                to: self.later,
+            });
+        }
+        self.left = self.left.saturating_sub(counted);
+        self.later = time;
+        std::ops::ControlFlow::Continue(())
+    }
+
+    /// Where to cut: before it, samples have `keep` of recorded time after them. When the
+    /// record ran out first, the cut lies before its oldest sample (nothing goes).
+    fn cutoff(&self) -> Timestamp {
+        self.cutoff
+            .unwrap_or_else(|| self.later.saturating_sub(self.left))
+    }
+
+    /// The cut a plain `now - keep` would make, and the gap that held it back, when the walk
+    /// cut earlier than that.
+    fn held_back(&self, now: Timestamp) -> Option<(Timestamp, Gap)> {
+        let wanted = now.saturating_sub(self.keep);
+        self.gap
+            .filter(|_| self.cutoff() < wanted)
+            .map(|gap| (wanted, gap))
+    }
+}
+
+/// Where retention may cut this time: samples before the returned time go. `record` is the
+/// cut the [`Walk`] over the record found. A clock before the source date is never trusted to
+/// delete. `pace` caps the cutoff where the wall clock ran ahead of the monotonic clock since
+/// the last pass (a clock stepped forward while serving); the cap is returned as the second
+/// value when it applied.
 fn retention_cutoff(
     now: Timestamp,
-    keep: Duration,
-    newest: Option<Timestamp>,
+    record: Timestamp,
     pace: Option<Timestamp>,
 ) -> Result<(Timestamp, Option<Timestamp>), Hold> {
     if let ClockCheck::BeforeSourceDate { now, source_date } = ClockCheck::of(now) {
         return Err(Hold::ClockBeforeSourceDate { now, source_date });
     }
-    let cutoff = now.saturating_sub(keep);
-    if let Some(newest) = newest
-        && cutoff > newest
-    {
-        return Err(Hold::WouldEmpty { cutoff, newest });
-    }
     match pace {
-        Some(pace) if cutoff > pace => Ok((pace, Some(cutoff))),
-        _ => Ok((cutoff, None)),
+        Some(pace) if record > pace => Ok((pace, Some(record))),
+        _ => Ok((record, None)),
     }
 }
 
@@ -263,11 +347,25 @@ fn retention_cutoff(
 /// passes before the cut is held back to the monotonic pace (NTP slews far less).
 const CLOCK_STEP_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
-/// Deletes samples older than `keep` every hour, in bounded batches; never returns.
-async fn retention(state: &AppState, keep: Option<Duration>) {
+/// What one retention pass did.
+struct Pass {
+    cutoff: Timestamp,
+    /// The cut the monotonic pace prevented ([`retention_cutoff`]).
+    paced: Option<Timestamp>,
+    /// The cut `now - keep` would have made and the gap that prevented it, when samples
+    /// older than `keep` were kept for it.
+    held_back: Option<(Timestamp, Gap)>,
+    deleted: usize,
+    left: u64,
+}
+
+/// Deletes samples older than `keep` (by the [`Walk`] over the record) every hour, in bounded
+/// batches; `usual_gap` is the usual time between scheduled runs. Never returns.
+async fn retention(state: &AppState, keep: Option<Duration>, usual_gap: Duration) {
     let Some(keep) = keep else {
         return std::future::pending().await;
     };
+    let longest = longest_counted_gap(keep, usual_gap);
     let mut ticks = tokio::time::interval(RETENTION_PERIOD);
     // The last cut and when it was made by the monotonic clock.
     let mut last: Option<(Timestamp, Instant)> = None;
@@ -280,17 +378,41 @@ async fn retention(state: &AppState, keep: Option<Duration>) {
             .recorder
             .run(move |store| {
                 let now = Timestamp::now();
-                let newest = store.latest_at(now)?.map(|sample| sample.time);
-                let cutoff = match retention_cutoff(now, keep, newest, pace) {
+                let mut walk = Walk::new(now, keep, longest);
+                // Samples dated after now are not part of the record walked (nor deleted).
+                let end = now.saturating_add(Duration::from_millis(1));
+                store.times_newest_first(end, |time| walk.step(time))?;
+                let (cutoff, paced) = match retention_cutoff(now, walk.cutoff(), pace) {
                     Ok(cutoff) => cutoff,
                     Err(hold) => return Ok::<_, StoreError>(Err(hold)),
                 };
+                // With no sample between the paced cut and the walk's (the walk crossed a gap
+                // in the record), the pace changes nothing and is not worth a warning.
+                let (cutoff, paced) = match paced {
+                    Some(wanted) if store.newest_first(cutoff, wanted, 1)?.is_empty() => {
+                        (wanted, None)
+                    }
+                    _ => (cutoff, paced),
+                };
+                // Said only when samples older than `keep` are there to be kept.
+                let held_back = match walk.held_back(now) {
+                    Some((wanted, gap)) if !store.newest_first(cutoff, wanted, 1)?.is_empty() => {
+                        Some((wanted, gap))
+                    }
+                    _ => None,
+                };
                 let mut deleted = 0;
                 loop {
-                    let batch = store.delete_before(cutoff.0, RETENTION_BATCH)?;
+                    let batch = store.delete_before(cutoff, RETENTION_BATCH)?;
                     deleted += batch;
                     if batch < RETENTION_BATCH {
-                        return Ok(Ok((cutoff, deleted, store.len()?)));
+                        return Ok(Ok(Pass {
+                            cutoff,
+                            paced,
+                            held_back,
+                            deleted,
+                            left: store.len()?,
+                        }));
                     }
                 }
             })
@@ -302,22 +424,39 @@ async fn retention(state: &AppState, keep: Option<Duration>) {
                 "retention deleted nothing: the clock reads {now}, before this program's source \
                  date {source_date}, so it is wrong"
             ),
-            Ok(Ok(Err(Hold::WouldEmpty { cutoff, newest }))) => tracing::warn!(
-                %cutoff,
-                %newest,
-                retention = %format_limit(keep),
-                "retention deleted nothing: the cutoff ({cutoff}) is after the newest sample \
-                 ({newest}), so every sample would go; is the clock ahead? Set it right, or keep \
-                 only recent samples by hand (export --from, then import into a new --db)"
-            ),
-            Ok(Ok(Ok(((cutoff, wanted), deleted, left)))) => {
+            Ok(Ok(Ok(pass))) => {
+                let Pass {
+                    cutoff,
+                    paced,
+                    held_back,
+                    deleted,
+                    left,
+                } = pass;
                 last = Some((cutoff, Instant::now()));
-                if let Some(wanted) = wanted {
+                if let Some(wanted) = paced {
                     tracing::warn!(
                         %cutoff,
                         %wanted,
                         "the wall clock moved further than the monotonic clock since the last \
                          retention pass (stepped forward?); retention cut at {cutoff}, not {wanted}"
+                    );
+                }
+                if let Some((wanted, gap)) = held_back {
+                    let counted = format_limit(longest);
+                    tracing::warn!(
+                        %cutoff,
+                        %wanted,
+                        gap_from = %gap.from,
+                        gap_to = %gap.to,
+                        deleted,
+                        retention = %format_limit(keep),
+                        "retention cut at {cutoff}, not {wanted}: no sample was recorded from {} to \
+                         {}, and a gap counts as at most {counted}, so the samples before it are \
+                         kept longer than the retention. Was the monitor off, or is the clock \
+                         ahead? If the clock is right and they must go now, export --from the cut \
+                         you want and import that into a new --db",
+                        gap.from,
+                        gap.to
                     );
                 }
                 state.metrics.set_samples(left);
@@ -333,13 +472,16 @@ async fn retention(state: &AppState, keep: Option<Duration>) {
 }
 
 /// Looks every few seconds whether the file at `--db` is still the one open, so that the log
-/// says when it was deleted or replaced even while nothing else asks; never returns.
+/// says when it was deleted or replaced even while nothing else asks, and whether the clock
+/// was set back below the last run or success on show, so that they are put right even while
+/// no test runs; never returns.
 async fn watch_file(state: &AppState) {
     let mut ticks = tokio::time::interval(FILE_CHECK_PERIOD);
     loop {
         ticks.tick().await;
         // Logged by the store on each change; the result itself is for /healthz.
         let _ = state.store.check_file();
+        state.rejudge(Timestamp::now()).await;
     }
 }
 
@@ -362,41 +504,118 @@ mod tests {
     use super::*;
     use crate::time::source_date;
 
-    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    const HOUR: Duration = Duration::from_secs(60 * 60);
 
     fn days_after_source(days: u32) -> Timestamp {
         source_date().saturating_add(DAY * days)
     }
 
+    /// The cut the walk finds over `times` (newest first).
+    fn walk(now: Timestamp, keep: Duration, times: &[Timestamp]) -> Walk {
+        let mut walk = Walk::new(now, keep, longest_counted_gap(keep, HOUR / 2));
+        for &time in times {
+            if walk.step(time).is_break() {
+                break;
+            }
+        }
+        walk
+    }
+
+    /// A sample every `step` from `newest` back to `oldest`, newest first.
+    fn every(step: Duration, newest: Timestamp, oldest: Timestamp) -> Vec<Timestamp> {
+        let mut times = Vec::new();
+        let mut time = newest;
+        while time >= oldest {
+            times.push(time);
+            time = time.saturating_sub(step);
+        }
+        times
+    }
+
     #[test]
     fn retention_cuts_what_is_older_than_it_keeps() {
         let now = days_after_source(500);
-        let newest = Some(days_after_source(499));
+        let times = every(HOUR, now.saturating_sub(HOUR / 2), days_after_source(0));
+        let walk = walk(now, DAY * 400, &times);
+        assert_eq!(walk.cutoff(), days_after_source(100));
+        assert_eq!(walk.held_back(now), None);
         assert_eq!(
-            retention_cutoff(now, DAY * 400, newest, None),
+            retention_cutoff(now, walk.cutoff(), None),
             Ok((days_after_source(100), None))
         );
+    }
+
+    #[test]
+    fn a_clock_far_ahead_and_the_sample_it_wrote_delete_at_most_a_day_early() {
+        // A run every 5.5 h up to day 600 with a right clock; then the clock is ten years
+        // ahead and a run stored a sample dated then.
+        let real = days_after_source(600);
+        let mut times = vec![days_after_source(600 + 3650)];
+        times.extend(every(HOUR * 11 / 2, real, days_after_source(0)));
+        let now = days_after_source(600 + 3650).saturating_add(HOUR);
+        let walk = walk(now, DAY * 400, &times);
+        // The hour the wrong clock ran was real: a day early by the real time.
+        let real_now = real.saturating_add(HOUR);
+        assert_eq!(walk.cutoff(), real_now.saturating_sub(DAY * 399));
+        let (wanted, gap) = walk.held_back(now).unwrap();
+        assert_eq!(wanted, now.saturating_sub(DAY * 400));
+        assert_eq!((gap.from, gap.to), (real, days_after_source(600 + 3650)));
+    }
+
+    #[test]
+    fn a_clock_ahead_by_less_than_the_retention_deletes_at_most_a_day_early() {
+        // A year ahead with --retention 400d: now - 400d would be 35 days before the real time.
+        let real = days_after_source(600);
+        let times = every(HOUR, real, days_after_source(0));
+        let now = real.saturating_add(DAY * 365);
+        assert!(walk(now, DAY * 400, &times).cutoff() <= real.saturating_sub(DAY * 399));
+    }
+
+    #[test]
+    fn a_monitor_switched_off_keeps_its_old_samples_as_long_as_it_was_off_less_a_day() {
+        let off_from = days_after_source(300);
+        let back = days_after_source(330);
+        let mut times = every(HOUR, days_after_source(500), back);
+        times.extend(every(HOUR, off_from, days_after_source(0)));
+        let now = days_after_source(500).saturating_add(HOUR / 2);
+        let walk = walk(now, DAY * 400, &times);
+        // 29 of the 30 days off are not counted.
+        assert_eq!(
+            walk.cutoff(),
+            days_after_source(100 - 29).saturating_add(HOUR / 2)
+        );
+        assert_eq!(
+            walk.held_back(now).map(|(_, gap)| gap),
+            Some(Gap {
+                from: off_from,
+                to: back
+            })
+        );
+    }
+
+    #[test]
+    fn a_gap_counts_as_a_day_or_the_schedule_but_at_most_a_quarter_of_the_retention() {
+        assert_eq!(longest_counted_gap(DAY * 400, HOUR / 2), DAY);
+        assert_eq!(longest_counted_gap(DAY * 400, DAY * 3), DAY * 3);
+        assert_eq!(longest_counted_gap(DAY, HOUR / 2), HOUR * 6);
+        assert_eq!(longest_counted_gap(DAY * 8, DAY * 7), DAY * 2);
     }
 
     #[test]
     fn retention_never_empties_the_store() {
         // Five samples from a right clock, then serve with the clock ten years ahead.
         let newest = days_after_source(10);
+        let times = every(HOUR, newest, newest.saturating_sub(HOUR * 4));
         let now = days_after_source(10 + 3650);
-        assert_eq!(
-            retention_cutoff(now, DAY * 400, Some(newest), None),
-            Err(Hold::WouldEmpty {
-                cutoff: days_after_source(10 + 3650 - 400),
-                newest
-            })
-        );
+        let walk = walk(now, DAY * 400, &times);
+        assert!(walk.cutoff() < newest.saturating_sub(HOUR * 4));
     }
 
     #[test]
     fn retention_never_trusts_a_clock_before_the_source_date() {
         let now = source_date().saturating_sub(DAY * 2);
         assert_eq!(
-            retention_cutoff(now, DAY, None, None),
+            retention_cutoff(now, now.saturating_sub(DAY), None),
             Err(Hold::ClockBeforeSourceDate {
                 now,
                 source_date: source_date()
@@ -406,12 +625,13 @@ mod tests {
 
     #[test]
     fn a_clock_stepped_forward_while_serving_cuts_at_the_monotonic_pace() {
-        // The last pass cut at day 100; an hour later the clock jumped ten years, and a new
-        // sample from the wrong clock is the newest: the cut moves on by the hour only.
+        // The last pass cut at day 100; an hour later the clock jumped a few hours, and the
+        // walk would cut later than the monotonic clock allows.
         let pace = days_after_source(100).saturating_add(Duration::from_secs(3_900));
-        let now = days_after_source(3650 + 500);
-        let (cutoff, wanted) = retention_cutoff(now, DAY * 400, Some(now), Some(pace)).unwrap();
+        let record = days_after_source(100).saturating_add(HOUR * 5);
+        let now = days_after_source(500);
+        let (cutoff, wanted) = retention_cutoff(now, record, Some(pace)).unwrap();
         assert_eq!(cutoff, pace);
-        assert_eq!(wanted, Some(days_after_source(3650 + 100)));
+        assert_eq!(wanted, Some(record));
     }
 }

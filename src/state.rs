@@ -10,8 +10,8 @@ use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::sample::{FailureReason, Outcome, Sample, Trigger, mbit_per_second};
 use crate::speedtest::{Claim, Runner};
-use crate::store::Store;
-use crate::time::ClockCheck;
+use crate::store::{Store, StoreError};
+use crate::time::{ClockCheck, Timestamp};
 use crate::worker::{WorkerConfig, Workers};
 
 /// The recorder's own store thread: appends, retention and the data budget queue here, never
@@ -52,8 +52,28 @@ pub struct AppState {
     /// The threads that read the store for HTTP requests ([`READERS`]).
     pub readers: Arc<Workers>,
     latest_success: RwLock<Option<Arc<Sample>>>,
+    /// The times of the last run and last success shown (gauges, `/latest`), so that a clock
+    /// set back below them is noticed ([`AppState::rejudge`]).
+    shown: Mutex<Shown>,
+    /// Held while the store is written or read and the result published, so that a
+    /// re-judging never publishes over a newer run.
+    publishing: tokio::sync::Mutex<()>,
     /// Counts changes to the stored samples, so cached answers know when they are stale.
     generation: AtomicU64,
+}
+
+/// The times of the last run and last success on show.
+#[derive(Clone, Copy, Debug, Default)]
+struct Shown {
+    run: Option<Timestamp>,
+    success: Option<Timestamp>,
+}
+
+impl Shown {
+    /// The later of the two: what must not be after now.
+    fn newest(self) -> Option<Timestamp> {
+        self.run.max(self.success)
+    }
 }
 
 /// The rate limit of `POST /api/v1/run`: a public exporter must not let strangers burn a data
@@ -83,15 +103,20 @@ impl ManualRuns {
 
 impl AppState {
     /// The shared state, with the store threads started; fails only if the system refuses a
-    /// thread.
+    /// thread. `last_run` and `latest_success` are what the metrics were restored from.
     pub fn new(
         store: Arc<Store>,
         metrics: Metrics,
         runner: Runner,
         plan: Plan,
         manual_runs: Option<ManualRuns>,
+        last_run: Option<Timestamp>,
         latest_success: Option<Sample>,
     ) -> std::io::Result<Self> {
+        let shown = Shown {
+            run: last_run,
+            success: latest_success.as_ref().map(|sample| sample.time),
+        };
         Ok(AppState {
             recorder: Workers::start(store.clone(), RECORDER)?,
             readers: Arc::new(Workers::start(store.clone(), READERS)?),
@@ -101,6 +126,8 @@ impl AppState {
             plan,
             manual_runs,
             latest_success: RwLock::new(latest_success.map(Arc::new)),
+            shown: Mutex::new(shown),
+            publishing: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
         })
     }
@@ -136,10 +163,25 @@ impl AppState {
     /// Stores `sample` durably, then publishes it; a store failure is counted and logged, and
     /// the sample is then not published (what is shown must be what is kept).
     pub async fn keep(&self, sample: Sample) {
+        let _publishing = self.publishing.lock().await;
         // A durable commit waits for fsync: on the recorder's own thread, off the async threads
-        // and out of reach of anything HTTP clients can fill.
-        match self.recorder.run(move |store| store.append(&sample)).await {
-            Ok(Ok(stored)) => {
+        // and out of reach of anything HTTP clients can fill. A run or success on show dated
+        // after this one means the clock was set back since: what is shown is read again, at
+        // or before this sample's time, in the same job.
+        let shown = self.shown().newest();
+        let kept = self
+            .recorder
+            .run(move |store| {
+                let stored = store.append(&sample)?;
+                // Stored is stored: a failure to read again is said apart, not as a lost sample.
+                let again = shown
+                    .filter(|&shown| shown > stored.time)
+                    .map(|_| Latest::read(store, stored.time));
+                Ok::<_, StoreError>((stored, again))
+            })
+            .await;
+        match kept {
+            Ok(Ok((stored, again))) => {
                 if let ClockCheck::BeforeSourceDate { now, source_date } =
                     ClockCheck::of(stored.time)
                 {
@@ -152,10 +194,22 @@ impl AppState {
                 }
                 self.changed();
                 self.metrics.record(&stored);
-                if stored.is_success()
-                    && let Ok(mut latest) = self.latest_success.write()
-                {
-                    *latest = Some(Arc::new(stored.clone()));
+                match again {
+                    Some(Ok(latest)) => self.show_again(stored.time, latest),
+                    again => {
+                        if let Some(Err(err)) = again {
+                            tracing::error!(%err, "cannot read the last run and success again after the clock was set back");
+                        }
+                        let mut shown = self.shown();
+                        if stored.outcome != Outcome::Skipped {
+                            shown.run = Some(stored.time);
+                        }
+                        if stored.is_success() {
+                            shown.success = Some(stored.time);
+                            self.set_latest_success(Some(stored.clone()));
+                        }
+                        self.set_shown(shown);
+                    }
                 }
                 // Logged last: whoever reads the log line finds the run published everywhere.
                 log_run(&stored);
@@ -174,6 +228,81 @@ impl AppState {
                 self.metrics.store_error();
                 tracing::error!(%err, "storing the test's sample failed");
             }
+        }
+    }
+
+    /// Re-judges the last run and last success on show against the clock: when either is dated
+    /// after `now` (the clock was set back since a wrong one recorded it), shows the newest at
+    /// or before `now` from the store instead, and says so. Reads the store only then, on the
+    /// recorder's thread.
+    pub async fn rejudge(&self, now: Timestamp) {
+        if self.shown().newest().is_none_or(|shown| shown <= now) {
+            return;
+        }
+        let _publishing = self.publishing.lock().await;
+        // Looked at again: a run kept meanwhile may have put it right.
+        if self.shown().newest().is_none_or(|shown| shown <= now) {
+            return;
+        }
+        match self
+            .recorder
+            .run(move |store| Latest::read(store, now))
+            .await
+        {
+            Ok(Ok(latest)) => self.show_again(now, latest),
+            Ok(Err(err)) => {
+                tracing::error!(%err, "cannot read the last run and success again after the clock was set back");
+            }
+            Err(err) => tracing::error!(%err, "reading the last run and success again failed"),
+        }
+    }
+
+    /// Shows `latest` (read at `now`) in place of a last run or success dated after `now`,
+    /// loudly.
+    fn show_again(&self, now: Timestamp, latest: Latest) {
+        let before = self.shown();
+        let Latest { run, success } = latest;
+        self.metrics.show_latest(run.as_ref(), success.as_ref());
+        let after = Shown {
+            run: run
+                .as_ref()
+                .filter(|run| run.outcome != Outcome::Skipped)
+                .map(|run| run.time),
+            success: success.as_ref().map(|success| success.time),
+        };
+        self.set_latest_success(success);
+        self.set_shown(after);
+        let shown = |time: Option<Timestamp>| {
+            time.map(|time| time.to_string())
+                .unwrap_or_else(|| "none".to_owned())
+        };
+        tracing::error!(
+            %now,
+            was = %shown(before.newest()),
+            last_run = %shown(after.run),
+            last_success = %shown(after.success),
+            "the clock was set back: it reads {now}, before the last run or success on show ({}), \
+             which a clock that was ahead recorded; /latest and the last-run and last-success \
+             gauges now show the newest at or before now (last success: {}); the later samples \
+             are kept",
+            shown(before.newest()),
+            shown(after.success)
+        );
+    }
+
+    fn shown(&self) -> Shown {
+        self.shown.lock().map(|shown| *shown).unwrap_or_default()
+    }
+
+    fn set_shown(&self, shown: Shown) {
+        if let Ok(mut current) = self.shown.lock() {
+            *current = shown;
+        }
+    }
+
+    fn set_latest_success(&self, success: Option<Sample>) {
+        if let Ok(mut latest) = self.latest_success.write() {
+            *latest = success.map(Arc::new);
         }
     }
 
@@ -200,6 +329,21 @@ impl AppState {
             state.run_and_keep(claim, Trigger::Manual).await;
         });
         Some(Ok(()))
+    }
+}
+
+/// The newest run and newest success at or before a time, as the store has them.
+struct Latest {
+    run: Option<Sample>,
+    success: Option<Sample>,
+}
+
+impl Latest {
+    fn read(store: &Store, now: Timestamp) -> Result<Self, StoreError> {
+        Ok(Latest {
+            run: store.latest_at(now)?,
+            success: store.latest_success_at(now)?,
+        })
     }
 }
 

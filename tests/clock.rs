@@ -72,10 +72,30 @@ fn extreme_store(env: &Env) -> std::path::PathBuf {
 }
 
 /// `inner` with the clock faked by libfaketime as `faketime -f SPEC` would (`+10y`, or
-/// `@2020-01-01 00:00:00`). The library is preloaded into `inner` itself rather than run through
-/// the `faketime` program, which forks and would take the test's signals in the server's stead.
-/// Panics with the fix when libfaketime is missing: a clock test must never pass by not running.
+/// `@2020-01-01 00:00:00`).
 fn faketime(spec: &str, inner: &Command) -> Command {
+    let mut faked = with_libfaketime(inner);
+    faked.env("FAKETIME", spec);
+    faked
+}
+
+/// `inner` with the wall clock faked by libfaketime as the file `spec` says, read again at
+/// every reading, so a test moves the clock while `inner` runs by writing `+10y` or `+0`
+/// there; the monotonic clock is left alone (as a real clock step leaves it).
+fn faketime_from_file(spec: &Path, inner: &Command) -> Command {
+    let mut faked = with_libfaketime(inner);
+    faked
+        .env("FAKETIME_TIMESTAMP_FILE", spec)
+        .env("FAKETIME_NO_CACHE", "1")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    faked
+}
+
+/// `inner` with libfaketime preloaded. The library is preloaded into `inner` itself rather
+/// than run through the `faketime` program, which forks and would take the test's signals in
+/// the server's stead. Panics with the fix when libfaketime is missing: a clock test must
+/// never pass by not running.
+fn with_libfaketime(inner: &Command) -> Command {
     let library = std::fs::read_dir("/usr/lib")
         .into_iter()
         .flatten()
@@ -100,7 +120,6 @@ fn faketime(spec: &str, inner: &Command) -> Command {
     }
     faked
         .env("LD_PRELOAD", library)
-        .env("FAKETIME", spec)
         .env("FAKETIME_DONT_RESET", "1");
     faked
 }
@@ -350,7 +369,8 @@ fn five_recent_samples(env: &Env) {
 #[test]
 fn retention_never_deletes_every_sample() {
     // All stored samples are older than the retention: deleting them would empty the store,
-    // which is what a clock far ahead looks like. Nothing goes, and the log says why.
+    // which is what a clock far ahead looks like. The gap since the newest counts as a day at
+    // most, so nothing goes, and the log says why.
     let env = Env::new();
     let old = Timestamp::now().saturating_sub(HOUR * 24 * 400);
     env.import(&[success(old), success(old.saturating_add(HOUR))]);
@@ -359,8 +379,8 @@ fn retention_never_deletes_every_sample() {
         "replay",
         &["--start-delay", "1h", "--retention", "30d"],
     ));
-    let line = server.wait_for_log("retention deleted nothing");
-    assert!(line.contains("every sample would go"), "{line}");
+    let line = server.wait_for_log("retention cut at");
+    assert!(line.contains("deleted=0"), "{line}");
     server.assert_clean_exit();
     assert_eq!(stdout_lines(&export(&env.db(), &[])).len(), 2);
 }
@@ -376,9 +396,9 @@ fn retention_with_the_clock_ten_years_ahead_deletes_nothing() {
         &["--start-delay", "1000h", "--retention", "400d"],
     );
     let mut server = Server::start(faketime("+10y", &serve));
-    let line = server.wait_for_log("retention deleted nothing");
+    let line = server.wait_for_log("retention cut at");
     assert!(
-        line.contains("every sample would go") && line.contains("is the clock ahead?"),
+        line.contains("deleted=0") && line.contains("is the clock ahead?"),
         "{line}"
     );
     server.assert_clean_exit();
@@ -488,6 +508,210 @@ fn a_sample_imported_under_a_clock_in_2100_is_not_the_latest_after_a_restart() {
                 an_hour_ago.as_seconds_f64()
             )),
         "no {last_success:?} in\n{metrics}"
+    );
+    server.assert_clean_exit();
+}
+
+/// 3000 successes 5.5 h apart, the newest an hour ago (about 687 days in all), stored with the
+/// right clock; their times, oldest first.
+fn long_history(env: &Env) -> Vec<Timestamp> {
+    let newest = Timestamp::now().saturating_sub(HOUR);
+    let times: Vec<Timestamp> = (0..3000u32)
+        .rev()
+        .map(|step| newest.saturating_sub(HOUR * step * 11 / 2))
+        .collect();
+    let samples: Vec<Value> = times.iter().map(|&time| success(time)).collect();
+    env.import(&samples);
+    times
+}
+
+/// The times `export` finds in `db`.
+fn stored_times(db: &Path) -> Vec<String> {
+    stdout_lines(&export(db, &[]))
+        .iter()
+        .map(|line| {
+            let sample: Value = serde_json::from_str(line).expect("a JSON line");
+            sample["time"].as_str().expect("a time").to_owned()
+        })
+        .collect()
+}
+
+/// Asserts that every sample of `history` younger than `kept_for` (by the real clock) is in
+/// `db`, and that those older than `gone_after` are not: retention worked, by the real time.
+fn assert_retention_by_the_real_clock(
+    db: &Path,
+    history: &[Timestamp],
+    kept_for: Duration,
+    gone_after: Duration,
+) {
+    let stored = stored_times(db);
+    let now = Timestamp::now();
+    for time in history {
+        let age = now.duration_since(*time);
+        let present = stored.contains(&time.to_string());
+        if age < kept_for {
+            assert!(
+                present,
+                "{time} ({age:?} old) was deleted; {} left",
+                stored.len()
+            );
+        }
+        if age > gone_after {
+            assert!(!present, "{time} ({age:?} old) was kept");
+        }
+    }
+}
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+#[test]
+#[ignore = "needs faketime (Debian package faketime); .ci/run installs it and runs ignored tests"]
+fn a_run_stored_with_the_clock_ten_years_ahead_does_not_let_retention_delete_the_history() {
+    let env = Env::new();
+    let history = long_history(&env);
+    // A test runs at once and stores a sample dated ten years ahead.
+    let serve = env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &["--retention", "400d", "--interval", "1h"],
+    );
+    let mut server = Server::start(faketime("+10y", &serve));
+    server.wait_for_log("test succeeded");
+    server.assert_clean_exit();
+    // Started again, still ten years ahead: that sample is the newest at or before "now".
+    let serve = env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &["--retention", "400d", "--start-delay", "1000h"],
+    );
+    let mut server = Server::start(faketime("+10y", &serve));
+    let held = server.wait_for_log("retention cut at");
+    assert!(held.contains("is the clock ahead?"), "{held}");
+    server.assert_clean_exit();
+    // Samples within 400 days of the real time stay (a gap counts as at most a day); older
+    // ones went, as with a right clock; the sample the wrong clock wrote is kept.
+    assert_retention_by_the_real_clock(&env.db(), &history, DAY * 399, DAY * 402);
+    let stored = stored_times(&env.db());
+    assert!(stored.last().unwrap().starts_with("203"), "{stored:?}");
+}
+
+#[test]
+#[ignore = "needs faketime (Debian package faketime); .ci/run installs it and runs ignored tests"]
+fn retention_with_the_clock_a_year_ahead_deletes_nothing_younger_than_the_retention() {
+    // Ahead by less than the retention: now - 400d is 35 days before the real time.
+    let env = Env::new();
+    let history = long_history(&env);
+    let serve = env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &["--retention", "400d", "--start-delay", "1000h"],
+    );
+    let mut server = Server::start(faketime("+1y", &serve));
+    server.wait_for_log("retention deleted old samples");
+    server.assert_clean_exit();
+    assert_retention_by_the_real_clock(&env.db(), &history, DAY * 399, DAY * 402);
+    let held: Vec<&String> = server
+        .seen
+        .iter()
+        .filter(|line| line.contains("retention cut at"))
+        .collect();
+    assert_eq!(held.len(), 1, "{:#?}", server.seen);
+}
+
+#[test]
+fn a_monitor_that_was_off_keeps_its_history_and_says_why() {
+    // The right clock, and a history that ends 30 days ago: the 29 days the monitor was off
+    // beyond the first are not counted, so nothing younger than 400 + 29 days goes.
+    let env = Env::new();
+    let newest = Timestamp::now().saturating_sub(DAY * 30);
+    let history: Vec<Timestamp> = (0..2000u32)
+        .rev()
+        .map(|step| newest.saturating_sub(HOUR * step * 6))
+        .collect();
+    env.import(
+        &history
+            .iter()
+            .map(|&time| success(time))
+            .collect::<Vec<_>>(),
+    );
+    let mut server = Server::start(env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &["--retention", "400d", "--start-delay", "1000h"],
+    ));
+    let held = server.wait_for_log("retention cut at");
+    assert!(
+        held.contains(&format!("gap_from={newest}")) && held.contains("export --from"),
+        "{held}"
+    );
+    server.wait_for_log("retention deleted old samples");
+    server.assert_clean_exit();
+    assert_retention_by_the_real_clock(&env.db(), &history, DAY * 428, DAY * 431);
+}
+
+#[test]
+#[ignore = "needs faketime (Debian package faketime); .ci/run installs it and runs ignored tests"]
+fn a_success_stored_while_the_clock_was_ahead_stops_being_the_last_once_it_is_set_back() {
+    let env = Env::new();
+    let an_hour_ago = Timestamp::now().saturating_sub(HOUR);
+    env.import(&[success(an_hour_ago)]);
+    // The fake CLI replays this test's copy of a fixture, changed below to a failure.
+    let cli = env.path("cli");
+    let fixture = |name: &str| {
+        for part in ["stdout", "stderr", "rc"] {
+            std::fs::copy(
+                format!("{}/{name}.{part}", common::FIXTURES),
+                cli.with_extension(part),
+            )
+            .expect("copy the fixture");
+        }
+    };
+    fixture("ok-1.2-pretty");
+    let clock = env.path("clock");
+    std::fs::write(&clock, "+10y\n").unwrap();
+    let mut serve = env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &["--interval", "1000h", "--enable-run-endpoint"],
+    );
+    serve.env("FAKE_SPEEDTEST_FIXTURE", &cli);
+    let mut server = Server::start(faketime_from_file(&clock, &serve));
+    let succeeded = server.wait_for_log("test succeeded");
+    assert!(succeeded.contains("time=203"), "{succeeded}");
+    // The clock is set right, and the next test fails.
+    fixture("err-connection-refused");
+    std::fs::write(&clock, "+0\n").unwrap();
+    let started = common::request(&server.address, "POST", "/api/v1/run");
+    assert_eq!(started.status, 202, "{}", started.body);
+    // Logged once the run is published: what shows now is judged against the clock.
+    server.wait_for_log("test failed");
+    let latest = server.get("/latest").json();
+    assert_eq!(
+        latest["time"],
+        json!(an_hour_ago.as_seconds_f64()),
+        "{latest}"
+    );
+    let metrics = server.get("/metrics").body;
+    let gauge = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    let now = Timestamp::now().as_seconds_f64();
+    assert_eq!(
+        gauge("speedtest_last_success_timestamp_seconds"),
+        an_hour_ago.as_seconds_f64()
+    );
+    let last_run = gauge("speedtest_last_run_timestamp_seconds");
+    assert!(last_run <= now && last_run > now - 60.0, "{last_run} {now}");
+    assert_eq!(gauge("speedtest_up"), 0.0);
+    let set_back = server.wait_for_log("the clock was set back");
+    assert!(
+        set_back.contains(&format!("last_success={an_hour_ago}")),
+        "{set_back}"
     );
     server.assert_clean_exit();
 }

@@ -518,12 +518,9 @@ fn db_compact_gives_back_what_retention_deleted() {
         (0..3_000u64)
             .map(|i| {
                 let mut sample = line.clone();
-                // 2,950 from days ago, then 50 from the last hour.
-                let at = if i < 2_950 {
-                    now - 3 * 86_400_000 - (2_950 - i) * 60_000
-                } else {
-                    now - (3_000 - i) * 60_000
-                };
+                // One every 28 minutes: 51 from the last day, 2,949 older (retention counts
+                // a gap in the record as at most 6 h with --retention 1d, so none here).
+                let at = now - (3_000 - i) * 28 * 60_000;
                 sample["time"] = internet_monitor::time::Timestamp::from_millis(at)
                     .to_string()
                     .into();
@@ -539,11 +536,11 @@ fn db_compact_gives_back_what_retention_deleted() {
         &["--retention", "1d", "--start-delay", "1h"],
     ));
     let line = server.wait_for_log("retention deleted old samples");
-    assert!(line.contains("deleted=2950"), "{line}");
+    assert!(line.contains("deleted=2949"), "{line}");
     server.assert_clean_exit();
 
     let kept = export(&db);
-    assert_eq!(String::from_utf8_lossy(&kept.stdout).lines().count(), 50);
+    assert_eq!(String::from_utf8_lossy(&kept.stdout).lines().count(), 51);
     let before = std::fs::metadata(&db).unwrap().len();
     let compact = db_command("compact", &db);
     let said = String::from_utf8_lossy(&compact.stdout);

@@ -577,6 +577,30 @@ impl Store {
         })
     }
 
+    /// Calls `visit` with the time of each sample dated before `to`, newest first, until it
+    /// breaks, reading only the keys: no sample is decoded (nor checked), so retention can walk
+    /// a long history every hour cheaply.
+    pub fn times_newest_first(
+        &self,
+        to: Timestamp,
+        mut visit: impl FnMut(Timestamp) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.guarded(|| {
+            let txn = self.begin_read()?;
+            let Some(samples) = self.open_samples(&txn)? else {
+                return Ok(());
+            };
+            let to = to.min(Timestamp::MAX).as_millis();
+            for entry in samples.range(..to).map_err(|e| self.redb(e))?.rev() {
+                let key = entry.map_err(|e| self.redb(e))?.0.value();
+                if guard::caller(|| visit(Timestamp::from_millis(key))).is_break() {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// The samples dated after `now`, without decoding them: how many, and the newest time.
     pub fn count_after(&self, now: Timestamp) -> Result<(u64, Option<Timestamp>), StoreError> {
         self.guarded(|| self.count_after_unguarded(now))

@@ -324,6 +324,26 @@ fn samples_after_now_are_kept_but_are_not_the_latest() {
 }
 
 #[test]
+fn times_newest_first_reads_the_keys_before_the_end_until_told_to_stop() {
+    let (_dir, store) = temp_store();
+    for millis in [1_000, 2_000, 3_000, 9_000] {
+        store.append(&success(millis, 1.0)).unwrap();
+    }
+    let mut seen = Vec::new();
+    store
+        .times_newest_first(Timestamp::from_millis(9_000), |time| {
+            seen.push(time.as_millis());
+            if seen.len() == 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+    assert_eq!(seen, [3_000, 2_000]);
+}
+
+#[test]
 fn keys_from_the_latest_time_on_are_counted_never_shown_and_never_a_panic() {
     let (_dir, store) = temp_store();
     let last = Timestamp::MAX.as_millis() - 1;
