@@ -13,9 +13,14 @@ use super::response::HttpError;
 /// sample ends the reuse at once.
 const MAX_AGE: Duration = Duration::from_secs(1);
 
-/// One cached JSON body.
+/// One cached JSON body. Made by one request at a time: the others that arrive meanwhile wait
+/// for it and share it, so a burst of requests builds it once, not once each (a 30-day
+/// `/graph` of one-minute samples is megabytes).
 #[derive(Default)]
-pub struct Cached(Mutex<Option<Entry>>);
+pub struct Cached {
+    entry: Mutex<Option<Entry>>,
+    making: tokio::sync::Mutex<()>,
+}
 
 struct Entry {
     generation: u64,
@@ -34,8 +39,13 @@ impl Cached {
         if let Some(body) = self.get(generation) {
             return Ok(body);
         }
+        let _turn = self.making.lock().await;
+        // Made by the request that had the turn before this one?
+        if let Some(body) = self.get(generation) {
+            return Ok(body);
+        }
         let body = make().await?;
-        if let Ok(mut entry) = self.0.lock() {
+        if let Ok(mut entry) = self.entry.lock() {
             *entry = Some(Entry {
                 generation,
                 made: Instant::now(),
@@ -46,7 +56,7 @@ impl Cached {
     }
 
     fn get(&self, generation: u64) -> Option<Bytes> {
-        let entry = self.0.lock().ok()?;
+        let entry = self.entry.lock().ok()?;
         let entry = entry.as_ref()?;
         (entry.generation == generation && entry.made.elapsed() < MAX_AGE)
             .then(|| entry.body.clone())
@@ -72,6 +82,28 @@ mod tests {
             "2",
             "a new sample"
         );
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_requests_makes_the_body_once() {
+        let cached = Cached::default();
+        let made = std::cell::Cell::new(0);
+        let make = || async {
+            made.set(made.get() + 1);
+            // Another request gets its turn to ask while this one is making the body.
+            tokio::task::yield_now().await;
+            Ok(Bytes::from("graph"))
+        };
+        let (a, b, c) = tokio::join!(
+            cached.get_or_make(1, make),
+            cached.get_or_make(1, make),
+            cached.get_or_make(1, make)
+        );
+        assert_eq!(
+            (a.unwrap(), b.unwrap(), c.unwrap()),
+            ("graph".into(), "graph".into(), "graph".into())
+        );
+        assert_eq!(made.get(), 1, "made once, shared by all three");
     }
 
     #[tokio::test]
