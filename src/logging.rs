@@ -25,6 +25,58 @@ pub fn say(line: fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
+/// A budget of log lines for one kind of event that clients can cause at will (a refused
+/// request, a busy store reader, a damaged sample met per request): at most `per_minute` lines
+/// a minute, so that a flood of requests cannot flood the log (a full disk; a journald rate
+/// limit dropping the lines that matter). Each line logged says how many were left out before
+/// it (`left_out`).
+pub struct Throttle {
+    per_minute: u32,
+    /// When the current minute began, lines logged in it, events left out since the last line.
+    state: std::sync::Mutex<(Option<std::time::Instant>, u32, u64)>,
+}
+
+impl Throttle {
+    pub const fn new(per_minute: u32) -> Self {
+        Throttle {
+            per_minute,
+            state: std::sync::Mutex::new((None, 0, 0)),
+        }
+    }
+
+    /// `Some(events left out since the last line logged)` when this event may be logged;
+    /// `None` when it is only counted.
+    pub fn admit(&self) -> Option<u64> {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (minute, logged, left_out) = &mut *state;
+        let now = std::time::Instant::now();
+        if minute.is_none_or(|start| now.duration_since(start).as_secs() >= 60) {
+            *minute = Some(now);
+            *logged = 0;
+        }
+        if *logged < self.per_minute {
+            *logged += 1;
+            Some(std::mem::take(left_out))
+        } else {
+            *left_out += 1;
+            None
+        }
+    }
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, for a log field that comes from
+/// a client (a header may be kilobytes).
+pub fn clip(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Sends logs to stderr (stdout carries command output). `RUST_LOG` overrides `default_level`.
 pub fn init(default_level: &str, format: LogFormat) {
     let filter =
@@ -117,6 +169,27 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
+
+    #[test]
+    fn a_throttle_logs_its_budget_then_counts_what_it_leaves_out() {
+        let throttle = Throttle::new(3);
+        let admitted: Vec<Option<u64>> = (0..5).map(|_| throttle.admit()).collect();
+        assert_eq!(admitted, [Some(0), Some(0), Some(0), None, None]);
+        // The next minute's first line says how many were left out.
+        throttle.state.lock().unwrap().0 = Some(
+            std::time::Instant::now()
+                .checked_sub(std::time::Duration::from_secs(61))
+                .unwrap(),
+        );
+        assert_eq!(throttle.admit(), Some(2));
+        assert_eq!(throttle.admit(), Some(0));
+    }
+
+    #[test]
+    fn clip_cuts_at_a_character_boundary() {
+        assert_eq!(clip("ééé", 3), "é");
+        assert_eq!(clip("abc", 10), "abc");
+    }
 
     /// Log output collected in memory.
     #[derive(Clone, Default)]

@@ -457,3 +457,25 @@ fn a_hostile_page_in_chromium_cannot_start_a_test_or_read_addresses() {
     assert_eq!(samples["samples"].as_array().unwrap().len(), 2);
     server.assert_clean_exit();
 }
+
+#[test]
+fn a_flood_of_refused_requests_cannot_flood_the_log() {
+    let env = Env::new();
+    let mut server = serve(&env);
+    let long_origin = format!("http://{}.example", "x".repeat(4000));
+    for _ in 0..100 {
+        let response = send(&server, "OPTIONS", "/latest", &[("Origin", &long_origin)]);
+        assert_eq!(response.status, 403);
+    }
+    let logged = server.wait_for_logs(REFUSED, 10);
+    assert!(
+        logged.iter().all(|line| line.len() < 1000),
+        "a header of kilobytes is clipped in the log"
+    );
+    assert_eq!(
+        server.next_log_within(REFUSED, Duration::from_millis(500)),
+        None,
+        "at most 10 lines a minute; the rest are counted in the next one"
+    );
+    server.assert_clean_exit();
+}

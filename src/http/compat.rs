@@ -126,6 +126,10 @@ fn after(now: Timestamp) -> Timestamp {
 }
 
 pub fn store_failed(err: crate::store::StoreError) -> HttpError {
-    tracing::error!(%err, "reading the store failed");
+    static FAILED: crate::logging::Throttle =
+        crate::logging::Throttle::new(super::LOG_LINES_PER_MINUTE);
+    if let Some(left_out) = FAILED.admit() {
+        tracing::error!(%err, left_out, "reading the store failed");
+    }
     HttpError::unavailable(format!("the sample store cannot be read: {err}"))
 }

@@ -26,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::timeout;
 
+use crate::logging::{Throttle, clip};
 use crate::metrics;
 use crate::state::{AppState, READER_WAIT};
 use crate::time::Timestamp;
@@ -48,6 +49,12 @@ pub const MAX_BUFFER_BYTES: usize = 8 * 1024;
 /// figure for its bookkeeping). Loopback and LAN sockets otherwise grow to megabytes, which a
 /// client that never reads makes the server fill before the write timeout can start.
 const SEND_BUFFER_BYTES: libc::c_int = 64 * 1024;
+/// Log lines a minute for each kind of event a client can cause at will (refusals, busy
+/// readers, damage met per request); more are counted in the next line's `left_out`.
+pub const LOG_LINES_PER_MINUTE: u32 = 10;
+/// The most of a client's header value that goes into a log line.
+const LOG_FIELD_BYTES: usize = 200;
+
 /// How long in-flight requests may take to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -240,14 +247,17 @@ fn refuse(path: &str, method: &Method, headers: &HeaderMap, refused: HttpError) 
             .get(name)
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
     };
-    tracing::warn!(
-        %method,
-        path,
-        origin = header(header::ORIGIN.as_str()),
-        sec_fetch_site = header("sec-fetch-site"),
-        error = %refused.message,
-        "refused a request that could come from another site"
-    );
+    static REFUSALS: Throttle = Throttle::new(LOG_LINES_PER_MINUTE);
+    if let Some(left_out) = REFUSALS.admit() {
+        tracing::warn!(
+            %method,
+            path = clip(path, LOG_FIELD_BYTES),
+            origin = header(header::ORIGIN.as_str()).as_deref().map(|v| clip(v, LOG_FIELD_BYTES)),
+            sec_fetch_site = header("sec-fetch-site").as_deref().map(|v| clip(v, LOG_FIELD_BYTES)),
+            left_out,
+            "refused a request that could come from another site"
+        );
+    }
     refused.into_response()
 }
 

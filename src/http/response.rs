@@ -59,7 +59,11 @@ impl HttpError {
 /// Our own overload (every store reader busy, or the queue waited on too long): 503, so that
 /// clients retry later.
 pub fn overloaded(err: crate::worker::WorkerError) -> HttpError {
-    tracing::warn!(%err, "a request was turned away");
+    static BUSY: crate::logging::Throttle =
+        crate::logging::Throttle::new(super::LOG_LINES_PER_MINUTE);
+    if let Some(left_out) = BUSY.admit() {
+        tracing::warn!(%err, left_out, "a request was turned away");
+    }
     HttpError::unavailable(format!("the server is busy: {err}"))
 }
 

@@ -17,6 +17,10 @@ use crate::state::READER_WAIT;
 use crate::store::{Store, StoreError};
 use crate::worker::{WorkerError, Workers};
 
+/// Log lines for streams cut off (by the store or a busy reader), per minute.
+static STOPPED: crate::logging::Throttle =
+    crate::logging::Throttle::new(super::LOG_LINES_PER_MINUTE);
+
 /// Aim for chunks of about this many bytes (a dozen samples, one short read transaction): with
 /// hyper buffering up to [`super::MAX_BUFFER_BYTES`] ahead, a stalled client holds about two.
 pub const CHUNK_BYTES: usize = 8 * 1024;
@@ -130,11 +134,15 @@ impl<S: Source> HttpBody for Streamed<S> {
                         }
                         Ok((_, Ok(None))) => None,
                         Ok((_, Err(err))) => {
-                            tracing::error!(%err, "a streamed answer stopped: the store cannot be read");
+                            if let Some(left_out) = STOPPED.admit() {
+                                tracing::error!(%err, left_out, "a streamed answer stopped: the store cannot be read");
+                            }
                             Some(Err(io::Error::other(err)))
                         }
                         Err(err) => {
-                            tracing::warn!(%err, "a streamed answer stopped");
+                            if let Some(left_out) = STOPPED.admit() {
+                                tracing::warn!(%err, left_out, "a streamed answer stopped");
+                            }
                             Some(Err(io::Error::other(err)))
                         }
                     });
