@@ -58,18 +58,42 @@ const FORMULA_STARTS: [char; 16] = [
     '\u{FE66}', '\u{FE62}', '\u{FE63}', '\u{FE6B}', '\u{2212}',
 ];
 
-/// `cell` made inert for a spreadsheet: prefixed with `'` when it starts with a formula
-/// character, or with whitespace before one (some spreadsheets trim it before deciding).
-/// Source: OWASP, CSV Injection, <https://owasp.org/www-community/attacks/CSV_Injection>.
+/// Characters a spreadsheet may split a line at, whatever this file's own separator: `;` is
+/// the list separator of many locales (a German or French spreadsheet opens a `.csv` split at
+/// it), and a tab or `|` is offered on import. A cell holding one holds the starts of others.
+const SEPARATORS: [char; 4] = [',', ';', '\t', '|'];
+
+/// `cell` made inert for a spreadsheet: each part that a spreadsheet may take for a cell of
+/// its own — the cell itself, and what follows any of [`SEPARATORS`] in it — gets a `'` before
+/// it when it starts with a formula character, or with whitespace before one (some
+/// spreadsheets trim it before deciding): `;=1+1` becomes `;'=1+1`.
+/// Source: OWASP, CSV Injection, <https://owasp.org/www-community/attacks/CSV_Injection>
+/// (which warns of field separators inside a cell).
 pub fn neutralise(cell: &str) -> Cow<'_, str> {
     let is_formula_start = |c: char| FORMULA_STARTS.contains(&c);
-    let first_visible =
-        cell.trim_start_matches(|c: char| c.is_whitespace() && !is_formula_start(c));
-    if first_visible.starts_with(is_formula_start) {
-        Cow::Owned(format!("'{cell}"))
-    } else {
-        Cow::Borrowed(cell)
+    let starts_a_formula = |part: &str| {
+        part.trim_start_matches(|c: char| c.is_whitespace() && !is_formula_start(c))
+            .starts_with(is_formula_start)
+    };
+    // Where each part a spreadsheet may split off begins: the cell's start, and after each
+    // separator.
+    let starts = std::iter::once(0).chain(
+        cell.match_indices(SEPARATORS)
+            .map(|(at, sep)| at + sep.len()),
+    );
+    let risky: Vec<usize> = starts.filter(|&at| starts_a_formula(&cell[at..])).collect();
+    if risky.is_empty() {
+        return Cow::Borrowed(cell);
     }
+    let mut out = String::with_capacity(cell.len() + risky.len());
+    let mut done = 0;
+    for at in risky {
+        out.push_str(&cell[done..at]);
+        out.push('\'');
+        done = at;
+    }
+    out.push_str(&cell[done..]);
+    Cow::Owned(out)
 }
 
 /// A text cell from outside the program, neutralised when written.
@@ -166,6 +190,23 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    #[test]
+    fn a_formula_after_a_separator_is_neutralised_too() {
+        // A spreadsheet whose locale splits at `;` (or an import split at tabs or `|`) makes
+        // what follows a separator a cell of its own.
+        for (text, inert) in [
+            (";=1+1;", ";'=1+1;"),
+            ("x;=cmd|' /C calc'!A0;", "x;'=cmd|' /C calc'!A0;"),
+            ("a, @SUM(1)", "a,' @SUM(1)"),
+            ("=1;+2", "'=1;'+2"),
+            ("\t=1", "'\t'=1"),
+            ("a|-1", "a|'-1"),
+            ("Zürich; Schweiz", "Zürich; Schweiz"),
+        ] {
+            assert_eq!(neutralise(text), inert, "{text:?}");
+        }
+    }
     use crate::sample::{FailureReason, Server};
 
     const HEADER: &str = "time,outcome,reason,message,trigger,duration_seconds,\
@@ -263,7 +304,8 @@ isp,result_url\n";
             assert_eq!(rows.len(), 1, "one row for {text:?}: {line:?}");
             let row = &rows[0];
             for index in [3, 21, 22, 25, 26] {
-                assert_eq!(row[index], format!("'{text}"), "cell {index} of {line:?}");
+                assert!(row[index].starts_with('\''), "cell {index} of {line:?}");
+                assert_eq!(row[index], neutralise(text), "cell {index} of {line:?}");
             }
             assert_eq!(row[6], "-1.5", "a number is written as a number");
             assert_eq!(row[20], "7");
