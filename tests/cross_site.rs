@@ -190,7 +190,8 @@ fn a_page_on_a_rebound_name_can_neither_read_the_history_nor_start_a_test() {
         let error = response.json()["error"].as_str().unwrap().to_owned();
         assert!(
             error.contains(&format!("reached this server as \"{rebound}\""))
-                && error.ends_with("start it with --allowed-host evil.example"),
+                && error.ends_with("start it with --allowed-host evil.example")
+                && !error.contains("  "),
             "{error}"
         );
         for address in ADDRESSES {

@@ -123,7 +123,7 @@ pub fn check_host(
         _ if !from_a_page => Ok(()),
         Some(host) if allowed.allows(host) => Ok(()),
         host => Err(forbidden(format!(
-            "refused a request from a page that reached this server as {}: a browser may read              the history or change state only by an IP address, localhost or this machine's              host name; if that is this server's name, start it with --allowed-host {}",
+            "refused a request from a page that reached this server as {}: a browser may read the history or change state only by an IP address, localhost or this machine's host name; if that is this server's name, start it with --allowed-host {}",
             host.map_or("no Host".to_owned(), |host| format!("{host:?}")),
             host.map_or("NAME", |host| host
                 .rsplit_once(':')
