@@ -216,7 +216,8 @@ pub struct ServeArgs {
         long = "allowed-host",
         env = "INTERNET_MONITOR_ALLOWED_HOST",
         value_name = "NAME",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = host_name
     )]
     pub allowed_hosts: Vec<String>,
 
@@ -377,6 +378,22 @@ fn duration(text: &str, zero_allowed: bool, max: Duration) -> Result<Duration, S
     time::parse_duration(text, zero_allowed, max).map_err(|err| err.to_string())
 }
 
+/// An `--allowed-host` value: a DNS name as `Host` carries it, without scheme, port or
+/// wildcard, which would never match and so silently allow nothing.
+fn host_name(text: &str) -> Result<String, String> {
+    let name = text.trim().trim_end_matches('.');
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok) {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err("must be a host name such as monitor.lan: no scheme, port, path or wildcard".into())
+    }
+}
+
 fn timeout(text: &str) -> Result<Duration, String> {
     duration(text, false, MAX_TIMEOUT)
 }
@@ -410,6 +427,33 @@ fn window(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn an_allowed_host_is_a_bare_host_name() {
+        let cli =
+            Cli::try_parse_from(["internet-monitor", "--allowed-host", "Monitor.LAN.,speedy"])
+                .unwrap();
+        let Command::Serve(args) = cli.into_command() else {
+            panic!("not serve");
+        };
+        assert_eq!(args.allowed_hosts, ["monitor.lan", "speedy"]);
+        for bad in [
+            "*",
+            "monitor.lan:5000",
+            "http://monitor.lan",
+            "a..b",
+            "",
+            "x/y",
+        ] {
+            let err = Cli::try_parse_from(["internet-monitor", "--allowed-host", bad])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("--allowed-host") && err.contains("must be a host name"),
+                "{bad}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn clap_definition_is_consistent() {
