@@ -13,10 +13,10 @@ use crate::store::Store;
 
 /// Worker threads: requests are short and the machines small.
 const WORKERS: usize = 2;
-/// HTTP connections served at once, when the open-files limit allows; more wait in the listen
-/// backlog. Each costs at most about 26 KiB (8 KiB of request buffer, 8 KiB of response
-/// headers, a streamed chunk or two), so the cap keeps a server under 64 MiB whatever its
-/// clients do (bench/abuse.sh measures it).
+/// HTTP connections served at once, when the open-files limit allows; beyond it a new client
+/// takes the place of the connection idle longest (`http::serve`). Each costs at most about
+/// 26 KiB (8 KiB of request buffer, 8 KiB of response headers, a streamed chunk or two), so
+/// the cap keeps a server under 64 MiB whatever its clients do (bench/abuse.sh measures it).
 const MAX_CONNECTIONS: u64 = 2048;
 /// File descriptors kept back from HTTP for the store, the CLI's pipes, logs and /proc.
 const RESERVED_FILES: u64 = 64;

@@ -3,6 +3,7 @@
 mod api;
 mod cache;
 mod compat;
+mod connections;
 mod cross_site;
 pub use cross_site::AllowedHosts;
 pub mod query;
@@ -32,6 +33,7 @@ use crate::state::{AppState, READER_WAIT};
 use crate::time::Timestamp;
 use cache::Cached;
 use compat::Measurement;
+use connections::{Connections, Tracked};
 use query::Query;
 use response::{Body, HttpError, json, json_body, overloaded, to_json, with_body};
 use timed::WriteTimeout;
@@ -79,7 +81,10 @@ impl Handler {
 }
 
 /// Accepts connections until `stop` turns true, then lets in-flight requests finish. At most
-/// `max_connections` are served at once; further clients wait in the listen backlog.
+/// `max_connections` are served at once. When all are taken, a new client is still accepted
+/// and the connection idle longest (silent, trickling its headers, or idle keep-alive) is
+/// closed to make room; only when every connection has a request in flight do new clients
+/// wait in the listen backlog.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -90,6 +95,7 @@ pub async fn serve(
     let handler = Arc::new(Handler::new(state, allowed_hosts));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(max_connections.max(1)));
+    let connections = Arc::new(Connections::default());
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -97,7 +103,7 @@ pub async fn serve(
     loop {
         let accepted = tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => break,
-            accepted = accept(&listener, &slots) => accepted,
+            accepted = accept(&listener, &slots, &connections) => accepted,
         };
         let (stream, slot) = match accepted {
             Ok(accepted) => accepted,
@@ -108,25 +114,43 @@ pub async fn serve(
                 continue;
             }
         };
+        let (registration, evicted) = connections.register();
+        let registration = Arc::new(registration);
         let handler = handler.clone();
-        let service = service_fn(move |request| {
-            let handler = handler.clone();
-            async move { Ok::<_, Infallible>(handle(&handler, &request).await) }
-        });
+        let service = {
+            let registration = registration.clone();
+            service_fn(move |request| {
+                let handler = handler.clone();
+                // In flight from its headers until its answer's body has been sent.
+                let busy = registration.busy();
+                async move {
+                    let response = handle(&handler, &request).await;
+                    Ok::<_, Infallible>(response.map(|body| Tracked::new(body, busy)))
+                }
+            })
+        };
         let (http, watcher) = (http.clone(), graceful.watcher());
         tokio::spawn(async move {
-            // Until its first byte arrives a connection costs a socket and this task, not
-            // hyper's buffers; silence past the header timeout closes it.
-            if !matches!(
-                timeout(HEADER_READ_TIMEOUT, stream.readable()).await,
-                Ok(Ok(()))
-            ) {
-                return;
+            let served = async move {
+                // Until its first byte arrives a connection costs a socket and this task, not
+                // hyper's buffers; silence past the header timeout closes it.
+                if !matches!(
+                    timeout(HEADER_READ_TIMEOUT, stream.readable()).await,
+                    Ok(Ok(()))
+                ) {
+                    return;
+                }
+                limit_send_buffer(&stream);
+                let io = TokioIo::new(WriteTimeout::new(stream, WRITE_TIMEOUT));
+                // A client that vanished mid-request is its own business; nothing to report.
+                let _ = watcher.watch(http.serve_connection(io, service)).await;
+            };
+            // Eviction drops the connection, which closes its socket.
+            tokio::select! {
+                () = served => {}
+                _ = evicted => {}
             }
-            limit_send_buffer(&stream);
-            let io = TokioIo::new(WriteTimeout::new(stream, WRITE_TIMEOUT));
-            // A client that vanished mid-request is its own business; nothing to report.
-            let _ = watcher.watch(http.serve_connection(io, service)).await;
+            drop(registration);
             drop(slot);
         });
     }
@@ -139,18 +163,40 @@ pub async fn serve(
     }
 }
 
-/// The next connection, once a connection slot is free.
+/// The next connection and a connection slot for it: a free slot, or else the slot of the
+/// connection idle longest, which is closed for it. While no slot is free and no connection
+/// is idle, new clients wait in the listen backlog.
 async fn accept(
     listener: &TcpListener,
     slots: &Arc<Semaphore>,
+    connections: &Connections,
 ) -> std::io::Result<(TcpStream, OwnedSemaphorePermit)> {
-    let slot = slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(std::io::Error::other)?;
-    let (stream, _) = listener.accept().await?;
-    Ok((stream, slot))
+    loop {
+        tokio::select! {
+            biased;
+            slot = slots.clone().acquire_owned() => {
+                let slot = slot.map_err(std::io::Error::other)?;
+                let (stream, _) = listener.accept().await?;
+                return Ok((stream, slot));
+            }
+            accepted = listener.accept(), if connections.has_idle() => {
+                let (stream, _) = accepted?;
+                // Debug only: a flood of clients must not flood the log as well.
+                if connections.evict_oldest() {
+                    tracing::debug!("all connection slots taken: closed the connection idle longest");
+                }
+                // The evicted connection's task frees its slot as soon as it runs; if the
+                // idle one turned busy meanwhile, this waits for a slot as any client would.
+                let slot = slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(std::io::Error::other)?;
+                return Ok((stream, slot));
+            }
+            () = connections.idle_notified() => {}
+        }
+    }
 }
 
 /// Caps the socket's send buffer at [`SEND_BUFFER_BYTES`]; a refusal only costs memory.
