@@ -180,10 +180,29 @@ pub fn mbit_per_second(bytes_per_second: f64) -> f64 {
 /// seconds.
 pub const MAX_LATENCY_SECONDS: f64 = 60.0;
 
+/// The longest a test can move data: `--timeout`'s own limit, an hour. A byte count above
+/// `--max-bandwidth` × this was never moved by one test.
+pub const MAX_TEST_SECONDS: f64 = 3600.0;
+
+/// The longest duration a run may report: a day, far beyond `--timeout`'s hour.
+pub const MAX_DURATION_SECONDS: f64 = 24.0 * 60.0 * 60.0;
+
+/// The longest server name, location, country, host, ISP name and client address, in bytes.
+pub const MAX_NAME_BYTES: usize = 256;
+
+/// The longest result URL, in bytes (the CLI's are under 100).
+pub const MAX_URL_BYTES: usize = 2048;
+
+/// The longest message a stored sample may carry, in bytes. This program writes at most 300
+/// (the Ookla parser cuts there); the room above it lets exports of older versions, whose cut
+/// messages ended 3 bytes later, and hand-edited files import again.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
 /// What a real measurement can report, beyond the fixed rules of [`Sample::check_plausible`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Limits {
-    /// Bandwidth above this is a measurement error, not a fast line (`--max-bandwidth`).
+    /// Bandwidth above this is a measurement error, not a fast line (`--max-bandwidth`); byte
+    /// counts above this × [`MAX_TEST_SECONDS`] too.
     pub max_bytes_per_second: f64,
 }
 
@@ -193,13 +212,40 @@ pub struct Limits {
 #[error("{0}")]
 pub struct Implausible(pub String);
 
-/// A sample broke the rules that `import` enforces on what `export` wrote.
+/// A sample in a state the recorder never produces; `import` refuses it.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum InvalidSample {
     #[error("a successful sample must not have a reason")]
     SuccessWithReason,
     #[error("a failed sample must have a reason")]
     FailureWithoutReason,
+    #[error(
+        "a failed sample cannot have reason data_budget: a run the data budget stopped is skipped, not failed"
+    )]
+    FailureForDataBudget,
+    #[error(
+        "a skipped sample must have reason data_budget, the only reason a run is skipped, not {}",
+        .0.map_or("none", FailureReason::as_str)
+    )]
+    SkippedNotForDataBudget(Option<FailureReason>),
+    #[error("a {} sample carries measured figures ({}): only a success has them", .outcome, .figures.join(", "))]
+    FiguresWithoutSuccess {
+        outcome: &'static str,
+        figures: Vec<&'static str>,
+    },
+}
+
+/// Text no longer than `max` bytes: `text` itself, or cut on a character boundary with an
+/// ellipsis, which counts towards `max`.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 impl Sample {
@@ -247,20 +293,64 @@ impl Sample {
         self.outcome == Outcome::Success
     }
 
-    /// Checks the one invariant the flat JSON shape cannot express: reason iff failure.
+    /// Checks the states the flat JSON shape cannot express, so that a sample is one the
+    /// recorder could have written: a reason iff not a success; `data_budget` the reason of every
+    /// skipped run and of no failure; measured figures (bandwidths, latencies, packet loss, byte
+    /// counts; for a skipped run, which never started, its duration too) only on a success.
     pub fn validate(&self) -> Result<(), InvalidSample> {
         match (self.outcome, self.reason) {
-            (Outcome::Success, Some(_)) => Err(InvalidSample::SuccessWithReason),
-            (Outcome::Failure, None) => Err(InvalidSample::FailureWithoutReason),
-            _ => Ok(()),
+            (Outcome::Success, Some(_)) => return Err(InvalidSample::SuccessWithReason),
+            (Outcome::Failure, None) => return Err(InvalidSample::FailureWithoutReason),
+            (Outcome::Failure, Some(FailureReason::DataBudget)) => {
+                return Err(InvalidSample::FailureForDataBudget);
+            }
+            (Outcome::Skipped, reason) if reason != Some(FailureReason::DataBudget) => {
+                return Err(InvalidSample::SkippedNotForDataBudget(reason));
+            }
+            _ => {}
+        }
+        if self.is_success() {
+            return Ok(());
+        }
+        let mut figures: Vec<&'static str> = [
+            ("download", self.download_bytes_per_second.is_some()),
+            ("upload", self.upload_bytes_per_second.is_some()),
+            ("ping", self.ping_seconds.is_some()),
+            ("jitter", self.jitter_seconds.is_some()),
+            ("packet loss ratio", self.packet_loss_ratio.is_some()),
+            ("download latency", self.download_latency_seconds.is_some()),
+            ("upload latency", self.upload_latency_seconds.is_some()),
+            ("downloaded bytes", self.downloaded_bytes.is_some()),
+            ("uploaded bytes", self.uploaded_bytes.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect();
+        if self.outcome == Outcome::Skipped && self.duration_seconds.is_some() {
+            figures.push("duration");
+        }
+        if figures.is_empty() {
+            Ok(())
+        } else {
+            Err(InvalidSample::FiguresWithoutSuccess {
+                outcome: if self.outcome == Outcome::Skipped {
+                    "skipped"
+                } else {
+                    "failed"
+                },
+                figures,
+            })
         }
     }
 
     /// The plausibility rules every sample passes before it is stored, whichever way it came
     /// in (the Ookla CLI's output, `import`, any later engine): no negative, NaN or infinite
     /// figure, packet loss within 0–1, latencies at most [`MAX_LATENCY_SECONDS`], bandwidth
-    /// at most `limits.max_bytes_per_second`; a success has a download or upload figure, and
-    /// not only zeros. A failure may carry no figures at all.
+    /// at most `limits.max_bytes_per_second`, byte counts at most that × [`MAX_TEST_SECONDS`],
+    /// a duration of at most [`MAX_DURATION_SECONDS`]; names and addresses at most
+    /// [`MAX_NAME_BYTES`], the result URL [`MAX_URL_BYTES`], the message
+    /// [`MAX_MESSAGE_BYTES`]; a success has download, upload and ping figures, and not only
+    /// zero bandwidths. A failure may carry no figures at all.
     pub fn check_plausible(&self, limits: &Limits) -> Result<(), Implausible> {
         let bandwidth = (
             Some(limits.max_bytes_per_second),
@@ -280,7 +370,11 @@ impl Sample {
                 self.packet_loss_ratio,
                 (Some(1.0), "", ""),
             ),
-            ("duration", self.duration_seconds, (None, " s", "")),
+            (
+                "duration",
+                self.duration_seconds,
+                (Some(MAX_DURATION_SECONDS), " s", ""),
+            ),
         ];
         let mut problems: Vec<String> = figures
             .into_iter()
@@ -305,21 +399,92 @@ impl Sample {
                 }
             })
             .collect();
+        let max_bytes = limits.max_bytes_per_second * MAX_TEST_SECONDS;
+        for (name, bytes) in [
+            ("downloaded bytes", self.downloaded_bytes),
+            ("uploaded bytes", self.uploaded_bytes),
+        ] {
+            // As f64, which rounds u64::MAX up: still above any finite limit worth having.
+            if let Some(bytes) = bytes.filter(|&bytes| bytes as f64 > max_bytes) {
+                problems.push(format!(
+                    "{name} {bytes} B is above {} B (--max-bandwidth × {} s)",
+                    readable(max_bytes),
+                    MAX_TEST_SECONDS
+                ));
+            }
+        }
         if self.is_success() {
-            match (self.download_bytes_per_second, self.upload_bytes_per_second) {
-                (None, None) => {
-                    problems.push("a success without a download or upload figure".to_owned())
-                }
-                (Some(0.0), Some(0.0)) => {
-                    problems.push("download and upload are both 0 B/s".to_owned())
-                }
-                (Some(0.0), None) => {
-                    problems.push("download is 0 B/s and there is no upload figure".to_owned())
-                }
-                (None, Some(0.0)) => {
-                    problems.push("upload is 0 B/s and there is no download figure".to_owned())
-                }
-                _ => {}
+            let missing: Vec<&str> = [
+                ("download", self.download_bytes_per_second),
+                ("upload", self.upload_bytes_per_second),
+                ("ping", self.ping_seconds),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| value.is_none().then_some(name))
+            .collect();
+            if let Some((last, rest)) = missing.split_last() {
+                let article = if missing[0] == "upload" { "an" } else { "a" };
+                let names = if rest.is_empty() {
+                    (*last).to_owned()
+                } else {
+                    format!("{} or {last}", rest.join(", "))
+                };
+                problems.push(format!("a success without {article} {names} figure"));
+            }
+            if (self.download_bytes_per_second, self.upload_bytes_per_second)
+                == (Some(0.0), Some(0.0))
+            {
+                problems.push("download and upload are both 0 B/s".to_owned());
+            }
+        }
+        let server = self.server.as_deref();
+        let client = self.client.as_ref();
+        let texts = [
+            (
+                "server name",
+                server.and_then(|s| s.name.as_deref()),
+                MAX_NAME_BYTES,
+            ),
+            (
+                "server location",
+                server.and_then(|s| s.location.as_deref()),
+                MAX_NAME_BYTES,
+            ),
+            (
+                "server country",
+                server.and_then(|s| s.country.as_deref()),
+                MAX_NAME_BYTES,
+            ),
+            (
+                "server host",
+                server.and_then(|s| s.host.as_deref()),
+                MAX_NAME_BYTES,
+            ),
+            ("isp", self.isp.as_deref(), MAX_NAME_BYTES),
+            ("result url", self.result_url.as_deref(), MAX_URL_BYTES),
+            (
+                "client internal ip",
+                client.and_then(|c| c.internal_ip.as_deref()),
+                MAX_NAME_BYTES,
+            ),
+            (
+                "client external ip",
+                client.and_then(|c| c.external_ip.as_deref()),
+                MAX_NAME_BYTES,
+            ),
+            (
+                "client mac",
+                client.and_then(|c| c.mac.as_deref()),
+                MAX_NAME_BYTES,
+            ),
+            ("message", self.message.as_deref(), MAX_MESSAGE_BYTES),
+        ];
+        for (name, text, max) in texts {
+            if let Some(text) = text.filter(|text| text.len() > max) {
+                problems.push(format!(
+                    "{name} of {} bytes is longer than {max} bytes",
+                    text.len()
+                ));
             }
         }
         if problems.is_empty() {
@@ -393,6 +558,93 @@ mod tests {
     }
 
     #[test]
+    fn validate_refuses_states_the_scheduler_never_produces() {
+        let time = Timestamp::from_millis(0);
+        let budget = Sample {
+            outcome: Outcome::Skipped,
+            ..Sample::failure(
+                time,
+                Trigger::Schedule,
+                FailureReason::DataBudget,
+                "used up",
+            )
+        };
+        assert_eq!(budget.validate(), Ok(()), "what the scheduler writes");
+        let failed = Sample::failure(time, Trigger::Manual, FailureReason::Timeout, "timed out");
+        assert_eq!(
+            Sample {
+                duration_seconds: Some(120.0),
+                ..failed.clone()
+            }
+            .validate(),
+            Ok(()),
+            "a failure lasted as long as it did"
+        );
+        let cases: [(Sample, &str); 6] = [
+            (
+                Sample {
+                    outcome: Outcome::Failure,
+                    ..budget.clone()
+                },
+                "a failed sample cannot have reason data_budget: a run the data budget stopped is skipped, not failed",
+            ),
+            (
+                Sample {
+                    reason: Some(FailureReason::Exit),
+                    ..budget.clone()
+                },
+                "a skipped sample must have reason data_budget, the only reason a run is skipped, not exit",
+            ),
+            (
+                Sample {
+                    reason: Some(FailureReason::RateLimited),
+                    ..budget.clone()
+                },
+                "a skipped sample must have reason data_budget, the only reason a run is skipped, not rate_limited",
+            ),
+            (
+                Sample {
+                    reason: None,
+                    ..budget.clone()
+                },
+                "a skipped sample must have reason data_budget, the only reason a run is skipped, not none",
+            ),
+            (
+                Sample {
+                    download_bytes_per_second: Some(1e6),
+                    downloaded_bytes: Some(1000),
+                    duration_seconds: Some(20.0),
+                    ..budget.clone()
+                },
+                "a skipped sample carries measured figures (download, downloaded bytes, duration): only a success has them",
+            ),
+            (
+                Sample {
+                    ping_seconds: Some(0.01),
+                    packet_loss_ratio: Some(0.0),
+                    uploaded_bytes: Some(5),
+                    ..failed.clone()
+                },
+                "a failed sample carries measured figures (ping, packet loss ratio, uploaded bytes): only a success has them",
+            ),
+        ];
+        for (sample, message) in cases {
+            assert_eq!(
+                sample.validate().map_err(|err| err.to_string()),
+                Err(message.to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn cut_keeps_short_text_and_ends_long_text_with_an_ellipsis() {
+        assert_eq!(cut("short", 256), "short");
+        let long = cut(&"é".repeat(200), 256);
+        assert!(long.ends_with('…') && long.len() <= 256 && long.len() >= 254);
+        assert_eq!(cut(&"x".repeat(300), 10), "xxxxxxx…");
+    }
+
+    #[test]
     fn check_plausible_refuses_impossible_figures_and_names_them() {
         let limits = Limits {
             max_bytes_per_second: 12.5e9,
@@ -406,8 +658,17 @@ mod tests {
             ..Sample::empty(Timestamp::from_millis(0), Trigger::Manual)
         };
         assert_eq!(good.check_plausible(&limits), Ok(()));
+        let at_the_limits = Sample {
+            downloaded_bytes: Some(45_000_000_000_000),
+            duration_seconds: Some(86400.0),
+            isp: Some(Arc::from("é".repeat(128))),
+            result_url: Some("u".repeat(2048)),
+            message: Some("m".repeat(1024)),
+            ..good.clone()
+        };
+        assert_eq!(at_the_limits.check_plausible(&limits), Ok(()));
         type Change = fn(&mut Sample);
-        let cases: [(Change, &str); 12] = [
+        let cases: [(Change, &str); 21] = [
             (
                 |s| s.download_bytes_per_second = Some(-1e6),
                 "download -1000000 B/s is negative",
@@ -435,7 +696,7 @@ mod tests {
             ),
             (
                 |s| s.duration_seconds = Some(f64::INFINITY),
-                "duration is infinite",
+                "duration inf s is above 86400 s",
             ),
             (
                 |s| s.duration_seconds = Some(f64::NEG_INFINITY),
@@ -460,7 +721,56 @@ mod tests {
                     s.download_bytes_per_second = Some(0.0);
                     s.upload_bytes_per_second = None;
                 },
-                "download is 0 B/s and there is no upload figure",
+                "a success without an upload figure",
+            ),
+            // Issue 11: a byte count no test could move, a duration of centuries, a success
+            // missing a figure the CLI path insists on, text of any length.
+            (
+                |s| s.downloaded_bytes = Some(u64::MAX),
+                "downloaded bytes 18446744073709551615 B is above 45000000000000 B (--max-bandwidth × 3600 s)",
+            ),
+            (
+                |s| s.uploaded_bytes = Some(45_000_000_000_001),
+                "uploaded bytes 45000000000001 B is above 45000000000000 B (--max-bandwidth × 3600 s)",
+            ),
+            (
+                |s| s.duration_seconds = Some(1e300),
+                "duration 1e300 s is above 86400 s",
+            ),
+            (|s| s.ping_seconds = None, "a success without a ping figure"),
+            (
+                |s| {
+                    s.download_bytes_per_second = None;
+                    s.upload_bytes_per_second = None;
+                    s.ping_seconds = None;
+                },
+                "a success without a download, upload or ping figure",
+            ),
+            (
+                |s| s.isp = Some(Arc::from("x".repeat(1_200_000))),
+                "isp of 1200000 bytes is longer than 256 bytes",
+            ),
+            (
+                |s| {
+                    s.server = Some(Arc::new(Server {
+                        id: Some(1),
+                        name: Some("n".repeat(257)),
+                        location: Some("l".repeat(256)),
+                        country: Some("c".repeat(300)),
+                        host: Some("h".repeat(1000)),
+                    }))
+                },
+                "server name of 257 bytes is longer than 256 bytes; \
+                 server country of 300 bytes is longer than 256 bytes; \
+                 server host of 1000 bytes is longer than 256 bytes",
+            ),
+            (
+                |s| s.result_url = Some(format!("https://{}", "u".repeat(2041))),
+                "result url of 2049 bytes is longer than 2048 bytes",
+            ),
+            (
+                |s| s.message = Some("m".repeat(1025)),
+                "message of 1025 bytes is longer than 1024 bytes",
             ),
         ];
         for (change, message) in cases {

@@ -161,8 +161,10 @@ async fn budget_used_up(state: &AppState, budget: DataVolume) -> Option<f64> {
         .run(move |store| {
             let mut used = 0.0;
             store.for_each(from, to, |sample| {
-                let moved =
-                    sample.downloaded_bytes.unwrap_or(0) + sample.uploaded_bytes.unwrap_or(0);
+                let moved = sample
+                    .downloaded_bytes
+                    .unwrap_or(0)
+                    .saturating_add(sample.uploaded_bytes.unwrap_or(0));
                 used += moved as f64;
                 Ok::<_, StoreError>(())
             })?;

@@ -253,6 +253,19 @@ fn reason_implausible_on_zero_bandwidth() {
     assert_eq!(sample["message"], "download and upload are both 0 B/s");
 }
 
+/// Issue 11: stored as a success, this byte count used up any `--data-budget` for the month.
+#[test]
+fn reason_implausible_on_bytes_no_test_could_move() {
+    let env = Env::new();
+    let output = env.run_once("synthetic-huge-bytes", "replay", &[]);
+    let sample = assert_failure(&env, &output, "implausible");
+    assert_eq!(
+        sample["message"],
+        "downloaded bytes 18446744073709551615 B is above 45000000000000 B (--max-bandwidth × 3600 s)"
+    );
+    assert_eq!(sample["downloaded_bytes"], serde_json::Value::Null);
+}
+
 #[test]
 fn reason_output_too_large_on_a_flood() {
     let env = Env::new();

@@ -249,3 +249,148 @@ internet_monitor::state: test succeeded\u{2028}x\u{202e}";
         );
     }
 }
+
+/// Issue 11: import stored what no run of the recorder writes — byte counts no test could move,
+/// successes without a figure, states the scheduler never produces, a duration of centuries,
+/// names of a megabyte — while the CLI path refused or cut them. Now both paths share the rules.
+#[test]
+fn import_refuses_what_the_recorder_never_writes_with_the_line() {
+    let env = Env::new();
+    let good = sample("2026-11-01T00:00:00.000Z", "Example ISP");
+    let at = "2026-11-01T00:30:00.000Z";
+    let with = |changes: &[(&str, Value)]| {
+        let mut bad = sample(at, "Example ISP");
+        for (field, value) in changes {
+            bad[*field] = value.clone();
+        }
+        bad
+    };
+    let not_measured = [
+        ("duration_seconds", Value::Null),
+        ("download_bytes_per_second", Value::Null),
+        ("upload_bytes_per_second", Value::Null),
+        ("ping_seconds", Value::Null),
+        ("jitter_seconds", Value::Null),
+        ("packet_loss_ratio", Value::Null),
+        ("downloaded_bytes", Value::Null),
+        ("uploaded_bytes", Value::Null),
+        ("server", Value::Null),
+        ("isp", Value::Null),
+    ];
+    let skipped = |reason: Value| {
+        let mut bad = with(&not_measured);
+        bad["outcome"] = json!("skipped");
+        bad["reason"] = reason;
+        bad["message"] = json!("data budget of 1000 GB for this month reached");
+        bad
+    };
+    let failed = |reason: &str| {
+        let mut bad = with(&not_measured);
+        bad["outcome"] = json!("failure");
+        bad["reason"] = json!(reason);
+        bad["message"] = json!("exit status 2");
+        bad
+    };
+    let cases = [
+        (
+            with(&[("downloaded_bytes", json!(18446744073709551615u64))]),
+            "implausible sample: downloaded bytes 18446744073709551615 B is above 45000000000000 B (--max-bandwidth × 3600 s)",
+        ),
+        (
+            with(&[("ping_seconds", Value::Null)]),
+            "implausible sample: a success without a ping figure",
+        ),
+        (
+            with(&[("upload_bytes_per_second", Value::Null)]),
+            "implausible sample: a success without an upload figure",
+        ),
+        (
+            failed("data_budget"),
+            "a failed sample cannot have reason data_budget: a run the data budget stopped is skipped, not failed",
+        ),
+        (
+            skipped(json!("exit")),
+            "a skipped sample must have reason data_budget, the only reason a run is skipped, not exit",
+        ),
+        (
+            skipped(json!("rate_limited")),
+            "a skipped sample must have reason data_budget, the only reason a run is skipped, not rate_limited",
+        ),
+        (
+            {
+                let mut bad = skipped(json!("data_budget"));
+                bad["download_bytes_per_second"] = json!(1e6);
+                bad
+            },
+            "a skipped sample carries measured figures (download): only a success has them",
+        ),
+        (
+            {
+                let mut bad = failed("timeout");
+                bad["ping_seconds"] = json!(0.01);
+                bad["uploaded_bytes"] = json!(1000);
+                bad
+            },
+            "a failed sample carries measured figures (ping, uploaded bytes): only a success has them",
+        ),
+        (
+            with(&[("duration_seconds", json!(1e300))]),
+            "implausible sample: duration 1e300 s is above 86400 s",
+        ),
+        (
+            with(&[("duration_seconds", json!(-1.0))]),
+            "implausible sample: duration -1 s is negative",
+        ),
+        (
+            with(&[("isp", json!("I".repeat(1_200_000)))]),
+            "implausible sample: isp of 1200000 bytes is longer than 256 bytes",
+        ),
+        (
+            with(&[(
+                "server",
+                json!({"id": 7, "name": "n", "location": "l".repeat(257), "country": "c", "host": "h"}),
+            )]),
+            "implausible sample: server location of 257 bytes is longer than 256 bytes",
+        ),
+        (
+            with(&[("result_url", json!("u".repeat(2049)))]),
+            "implausible sample: result url of 2049 bytes is longer than 2048 bytes",
+        ),
+        (
+            {
+                let mut bad = failed("exit");
+                bad["message"] = json!("m".repeat(1025));
+                bad
+            },
+            "implausible sample: message of 1025 bytes is longer than 1024 bytes",
+        ),
+    ];
+    for (bad, message) in cases {
+        let output = import(&env, &[good.clone(), bad], &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!(
+                "internet-monitor: error: nothing was imported: {} line 2: {message}",
+                env.path("import.jsonl").display()
+            )
+        );
+        assert_eq!(exported(&env), "", "nothing from the file is stored");
+    }
+    // What the recorder does write imports: a skipped run, a timed-out failure that lasted,
+    // a message at the limit, names at theirs.
+    let mut fine = vec![good.clone(), skipped(json!("data_budget"))];
+    fine[1]["time"] = json!("2026-11-01T00:10:00.000Z");
+    let mut timeout = failed("timeout");
+    timeout["time"] = json!("2026-11-01T00:20:00.000Z");
+    timeout["duration_seconds"] = json!(120.0);
+    timeout["message"] = json!("m".repeat(1024));
+    fine.push(timeout);
+    let mut long = sample("2026-11-01T00:40:00.000Z", &"é".repeat(128));
+    long["result_url"] = json!("u".repeat(2048));
+    fine.push(long);
+    let output = import(&env, &fine, &[]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(exported(&env).lines().count(), 4);
+}

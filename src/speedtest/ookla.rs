@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::sample::{Client, FailureReason, Limits, Outcome, Sample, Server};
+use crate::sample::{
+    Client, FailureReason, Limits, MAX_NAME_BYTES, MAX_URL_BYTES, Outcome, Sample, Server, cut,
+};
 
 /// Everything a finished CLI run left behind.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -299,15 +301,8 @@ fn scan(bytes: &[u8]) -> Vec<Item> {
 }
 
 fn truncate(message: &str) -> String {
-    if message.len() <= MESSAGE_LIMIT {
-        return message.to_owned();
-    }
     // The ellipsis counts too: a stored message is at most MESSAGE_LIMIT bytes, as documented.
-    let mut end = MESSAGE_LIMIT - '…'.len_utf8();
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &message[..end])
+    cut(message, MESSAGE_LIMIT)
 }
 
 /// The measurements of one `"type":"result"` object, in base units.
@@ -342,7 +337,9 @@ impl Measured {
                 .map(Some)
                 .ok_or_else(|| format!("the result's {pointer} is not a byte count: {value}")),
         };
-        let text = |value: &Value, key: &str| value[key].as_str().map(str::to_owned);
+        // Names and addresses longer than any real one are cut (the measurement stands); a
+        // longer result URL is left out, as a cut link leads nowhere.
+        let text = |value: &Value, key: &str| value[key].as_str().map(|t| cut(t, MAX_NAME_BYTES));
         let server = &result["server"];
         let interface = &result["interface"];
         Ok(Measured {
@@ -366,6 +363,7 @@ impl Measured {
             result_url: result
                 .pointer("/result/url")
                 .and_then(Value::as_str)
+                .filter(|url| url.len() <= MAX_URL_BYTES)
                 .map(str::to_owned),
             client: (store_ip && interface.is_object()).then(|| Client {
                 internal_ip: text(interface, "internalIp"),

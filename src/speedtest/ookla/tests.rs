@@ -637,3 +637,63 @@ fn a_byte_count_that_is_not_a_whole_number_of_bytes_is_a_parse_failure() {
         );
     }
 }
+
+/// Issue 11: a byte count no test could move was stored as a success, and then skipped every
+/// scheduled test for the month under `--data-budget`.
+#[test]
+fn byte_counts_no_test_could_move_are_implausible() {
+    let json = r#"{"type":"result","ping":{"latency":5},"download":{"bandwidth":5,"bytes":18446744073709551615},"upload":{"bandwidth":5,"bytes":1000}}"#;
+    let (reason, message) = failure(&output(json, "", Exit::Code(0)));
+    assert_eq!(reason, FailureReason::Implausible);
+    assert_eq!(
+        message,
+        "downloaded bytes 18446744073709551615 B is above 45000000000000 B (--max-bandwidth × 3600 s)"
+    );
+    let json = r#"{"type":"result","ping":{"latency":5},"download":{"bandwidth":5,"bytes":45000000000000},"upload":{"bandwidth":5,"bytes":1000}}"#;
+    let sample = run(&output(json, "", Exit::Code(0)));
+    assert_eq!(sample.outcome, Outcome::Success, "{:?}", sample.message);
+    assert_eq!(sample.downloaded_bytes, Some(45_000_000_000_000));
+}
+
+/// Issue 11: names of any length were stored whole; now they are cut, the measurement kept,
+/// and a result URL too long to be real is left out.
+#[test]
+fn long_names_are_cut_and_a_long_result_url_left_out() {
+    let isp = "I".repeat(1_200_000);
+    let name = "é".repeat(300);
+    let url = format!("https://www.speedtest.net/result/c/{}", "0".repeat(2048));
+    let json = format!(
+        r#"{{"type":"result","ping":{{"latency":5}},"download":{{"bandwidth":5}},"upload":{{"bandwidth":5}},
+        "isp":"{isp}","server":{{"id":1,"name":"{name}","location":"{name}","country":"{name}","host":"{isp}"}},
+        "result":{{"url":"{url}"}}}}"#
+    );
+    let sample = run(&output(&json, "", Exit::Code(0)));
+    assert_eq!(sample.outcome, Outcome::Success, "{:?}", sample.message);
+    let isp = sample.isp.as_deref().unwrap();
+    assert!(
+        isp.len() <= 256 && isp.len() >= 254 && isp.ends_with('…'),
+        "{isp}"
+    );
+    let server = sample.server.as_deref().unwrap();
+    for text in [
+        &server.name,
+        &server.location,
+        &server.country,
+        &server.host,
+    ] {
+        let text = text.as_deref().unwrap();
+        assert!(
+            text.len() <= 256 && text.len() >= 253 && text.ends_with('…'),
+            "{text}"
+        );
+    }
+    assert_eq!(sample.result_url, None);
+    assert_eq!(sample.check_plausible(&OPTIONS.limits()), Ok(()));
+    let short = r#"{"type":"result","ping":{"latency":5},"download":{"bandwidth":5},"upload":{"bandwidth":5},"isp":"Example","result":{"url":"https://www.speedtest.net/result/c/1"}}"#;
+    let sample = run(&output(short, "", Exit::Code(0)));
+    assert_eq!(sample.isp.as_deref(), Some("Example"));
+    assert_eq!(
+        sample.result_url.as_deref(),
+        Some("https://www.speedtest.net/result/c/1")
+    );
+}
