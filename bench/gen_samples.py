@@ -1,4 +1,4 @@
-# bench/gen_samples.py N > FILE.jsonl: N one-minute successes ending about now, as `export --format jsonl` writes them.
+# bench/gen_samples.py N FILE.jsonl: writes N one-minute successes ending about now, as `export --format jsonl` writes them.
 import json, datetime, random, sys
 n=int(sys.argv[1]); random.seed(1)
 now=datetime.datetime.now(datetime.timezone.utc).replace(second=0,microsecond=0)
