@@ -232,3 +232,108 @@ fn more_trickling_clients_than_the_cap_cannot_keep_a_scrape_waiting() {
         "evictions are not logged as warnings: {log:#?}"
     );
 }
+
+/// A connection to `address` with a receive buffer of 2 KiB, set before it connects so that
+/// the window the server sees stays small: a client that does not read then holds a streamed
+/// answer mid-way.
+fn small_window_connect(address: &str) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let address: std::net::SocketAddrV4 = address.parse().expect("an IPv4 address");
+    // SAFETY: a fresh socket, options and connect on it, then owned by the TcpStream.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let size: libc::c_int = 2048;
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&raw const size).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        let sockaddr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: address.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*address.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let connected = libc::connect(
+            fd,
+            (&raw const sockaddr).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        let stream = TcpStream::from_raw_fd(fd);
+        assert_eq!(connected, 0, "connect: {}", std::io::Error::last_os_error());
+        stream
+    }
+}
+
+#[test]
+fn clients_that_never_read_streamed_answers_cannot_keep_a_scrape_waiting() {
+    // A streamed answer in flight is never evicted; without a bound on them, clients that ask
+    // for exports and read nothing hold every slot until the write timeout.
+    common::raise_open_files_limit(2 * TRICKLERS as u64);
+    let env = Env::new();
+    let start = 1_780_000_000_000u64;
+    let history: Vec<serde_json::Value> = (0..4000u64)
+        .map(|i| {
+            let time = humantime::format_rfc3339_millis(
+                std::time::UNIX_EPOCH + Duration::from_millis(start + i * 60_000),
+            )
+            .to_string();
+            serde_json::json!({
+                "time": time, "outcome": "success", "reason": null, "message": null,
+                "trigger": "schedule", "duration_seconds": 20.0,
+                "download_bytes_per_second": 12_500_000.0, "upload_bytes_per_second": 2_500_000.0,
+                "ping_seconds": 0.012, "jitter_seconds": 0.001, "packet_loss_ratio": 0.0,
+                "download_latency_seconds": 0.02, "upload_latency_seconds": 0.03,
+                "downloaded_bytes": 150_000_000, "uploaded_bytes": 40_000_000,
+                "server": {"id": 1, "name": "Example", "location": "Example City",
+                           "country": "Example", "host": "speedtest.example.com"},
+                "isp": "Example ISP", "result_url": null
+            })
+        })
+        .collect();
+    env.import(&history);
+    let mut command: Command = env.serve("ok-1.2-with-loaded-latency", "replay", &[]);
+    // SAFETY: setrlimit is async-signal-safe and changes only the child's own limit.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: OPEN_FILES,
+                rlim_max: OPEN_FILES,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut server = Server::start(command);
+    let holders: Vec<TcpStream> = (0..CAP + 20)
+        .map(|_| {
+            let mut stream = small_window_connect(&server.address);
+            stream
+                .write_all(b"GET /api/v1/samples.csv HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                .expect("send a request");
+            stream
+        })
+        .collect();
+    for _ in 0..SCRAPES {
+        let (status, took) = scrape(&server.address);
+        eprintln!(
+            "/metrics answered {status} in {took:?} beside {} export holders",
+            holders.len()
+        );
+        assert_eq!(
+            status, 200,
+            "/metrics beside clients holding exports (after {took:?})"
+        );
+        assert!(took <= MAX_SCRAPE_LATENCY, "/metrics took {took:?}");
+    }
+    drop(holders);
+    assert_eq!(server.get("/healthz").status, 200);
+    server.assert_clean_exit();
+}

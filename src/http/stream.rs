@@ -54,12 +54,33 @@ pub struct Streamed<S> {
     first: Option<Bytes>,
     state: State<S>,
     readers: Arc<Workers>,
+    /// One of [`MAX_STREAMS`], held until the body is sent or dropped.
+    _turn: tokio::sync::SemaphorePermit<'static>,
 }
+
+/// Streamed answers in flight at once. A connection streaming an answer is never evicted to
+/// make room for another (its client is being served), so a client that asks for one and reads
+/// slowly holds its slot until the write timeout: without this bound, enough of them fill every
+/// slot and a scrape waits. Beyond it a request gets 503 at once, and its connection, idle
+/// again, can be evicted.
+pub const MAX_STREAMS: usize = 64;
+static STREAMS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_STREAMS);
 
 impl<S: Source> Streamed<S> {
     /// Reads the first chunk before the status is sent, so that a busy server or an unreadable
     /// store is still a 503 with a JSON error; later failures can only cut the body short.
     pub async fn start(mut source: S, readers: Arc<Workers>) -> Result<Self, HttpError> {
+        let turn = STREAMS.try_acquire().map_err(|_| {
+            if let Some(left_out) = STOPPED.admit() {
+                tracing::warn!(
+                    left_out,
+                    "a request was turned away: {MAX_STREAMS} answers are being streamed"
+                );
+            }
+            HttpError::unavailable(format!(
+                "the server is busy: {MAX_STREAMS} answers are being streamed; try again shortly"
+            ))
+        })?;
         let (source, first) = readers
             .run_within(READER_WAIT, move |store| {
                 let first = source.next_chunk(store);
@@ -85,6 +106,7 @@ impl<S: Source> Streamed<S> {
             first,
             state,
             readers,
+            _turn: turn,
         })
     }
 }
