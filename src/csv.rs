@@ -58,6 +58,10 @@ const FORMULA_STARTS: [char; 16] = [
     '\u{FE66}', '\u{FE62}', '\u{FE63}', '\u{FE6B}', '\u{2212}',
 ];
 
+/// Characters that show as nothing and that a spreadsheet may drop before deciding whether a
+/// cell is a formula: zero-width space, non-joiner and joiner, word joiner, byte-order mark.
+const INVISIBLE: [char; 5] = ['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}'];
+
 /// Characters a spreadsheet may split a line at, whatever this file's own separator: `;` is
 /// the list separator of many locales (a German or French spreadsheet opens a `.csv` split at
 /// it), and a tab or `|` is offered on import. A cell holding one holds the starts of others.
@@ -72,8 +76,10 @@ const SEPARATORS: [char; 4] = [',', ';', '\t', '|'];
 pub fn neutralise(cell: &str) -> Cow<'_, str> {
     let is_formula_start = |c: char| FORMULA_STARTS.contains(&c);
     let starts_a_formula = |part: &str| {
-        part.trim_start_matches(|c: char| c.is_whitespace() && !is_formula_start(c))
-            .starts_with(is_formula_start)
+        part.trim_start_matches(|c: char| {
+            (c.is_whitespace() || INVISIBLE.contains(&c)) && !is_formula_start(c)
+        })
+        .starts_with(is_formula_start)
     };
     // Where each part a spreadsheet may split off begins: the cell's start, and after each
     // separator.
@@ -203,6 +209,8 @@ mod tests {
             ("\t=1", "'\t'=1"),
             ("a|-1", "a|'-1"),
             ("Zürich; Schweiz", "Zürich; Schweiz"),
+            ("\u{200B}=1+1", "'\u{200B}=1+1"),
+            ("\u{FEFF}=1+1", "'\u{FEFF}=1+1"),
         ] {
             assert_eq!(neutralise(text), inert, "{text:?}");
         }

@@ -217,6 +217,12 @@ pub struct Implausible(pub String);
 pub enum InvalidSample {
     #[error("a successful sample must not have a reason")]
     SuccessWithReason,
+    #[error("a successful sample must not have a message: the message says why a run failed")]
+    SuccessWithMessage,
+    #[error(
+        "a skipped sample must be scheduled (trigger schedule or retest): a manual run is never skipped for the data budget"
+    )]
+    ManualSkipped,
     #[error("a failed sample must have a reason")]
     FailureWithoutReason,
     #[error(
@@ -228,7 +234,7 @@ pub enum InvalidSample {
         .0.map_or("none", FailureReason::as_str)
     )]
     SkippedNotForDataBudget(Option<FailureReason>),
-    #[error("a {} sample carries measured figures ({}): only a success has them", .outcome, .figures.join(", "))]
+    #[error("a {} sample carries what only a success has ({})", .outcome, .figures.join(", "))]
     FiguresWithoutSuccess {
         outcome: &'static str,
         figures: Vec<&'static str>,
@@ -310,7 +316,13 @@ impl Sample {
             _ => {}
         }
         if self.is_success() {
-            return Ok(());
+            return match self.message {
+                Some(_) => Err(InvalidSample::SuccessWithMessage),
+                None => Ok(()),
+            };
+        }
+        if self.outcome == Outcome::Skipped && self.trigger == Trigger::Manual {
+            return Err(InvalidSample::ManualSkipped);
         }
         let mut figures: Vec<&'static str> = [
             ("download", self.download_bytes_per_second.is_some()),
@@ -322,6 +334,11 @@ impl Sample {
             ("upload latency", self.upload_latency_seconds.is_some()),
             ("downloaded bytes", self.downloaded_bytes.is_some()),
             ("uploaded bytes", self.uploaded_bytes.is_some()),
+            // The recorder keeps the server, ISP, result and addresses of successes only.
+            ("server", self.server.is_some()),
+            ("ISP", self.isp.is_some()),
+            ("result URL", self.result_url.is_some()),
+            ("client addresses", self.client.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, present)| present.then_some(name))
@@ -616,7 +633,7 @@ mod tests {
                     duration_seconds: Some(20.0),
                     ..budget.clone()
                 },
-                "a skipped sample carries measured figures (download, downloaded bytes, duration): only a success has them",
+                "a skipped sample carries what only a success has (download, downloaded bytes, duration)",
             ),
             (
                 Sample {
@@ -625,7 +642,7 @@ mod tests {
                     uploaded_bytes: Some(5),
                     ..failed.clone()
                 },
-                "a failed sample carries measured figures (ping, packet loss ratio, uploaded bytes): only a success has them",
+                "a failed sample carries what only a success has (ping, packet loss ratio, uploaded bytes)",
             ),
         ];
         for (sample, message) in cases {

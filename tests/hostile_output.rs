@@ -322,7 +322,7 @@ fn import_refuses_what_the_recorder_never_writes_with_the_line() {
                 bad["download_bytes_per_second"] = json!(1e6);
                 bad
             },
-            "a skipped sample carries measured figures (download): only a success has them",
+            "a skipped sample carries what only a success has (download)",
         ),
         (
             {
@@ -331,7 +331,29 @@ fn import_refuses_what_the_recorder_never_writes_with_the_line() {
                 bad["uploaded_bytes"] = json!(1000);
                 bad
             },
-            "a failed sample carries measured figures (ping, uploaded bytes): only a success has them",
+            "a failed sample carries what only a success has (ping, uploaded bytes)",
+        ),
+        (
+            {
+                let mut bad = failed("exit");
+                bad["server"] =
+                    json!({"id": 7, "name": "n", "location": "l", "country": "c", "host": "h"});
+                bad["isp"] = json!("Example ISP");
+                bad
+            },
+            "a failed sample carries what only a success has (server, ISP)",
+        ),
+        (
+            with(&[("message", json!("x"))]),
+            "a successful sample must not have a message: the message says why a run failed",
+        ),
+        (
+            {
+                let mut bad = skipped(json!("data_budget"));
+                bad["trigger"] = json!("manual");
+                bad
+            },
+            "a skipped sample must be scheduled (trigger schedule or retest): a manual run is never skipped for the data budget",
         ),
         (
             with(&[("duration_seconds", json!(1e300))]),
