@@ -142,10 +142,9 @@ fn scrape(address: &str) -> (u16, Duration) {
     (status, started.elapsed())
 }
 
-#[test]
-fn more_trickling_clients_than_the_cap_cannot_keep_a_scrape_waiting() {
-    common::raise_open_files_limit(2 * TRICKLERS as u64);
-    let env = Env::new();
+/// `serve` on `env`'s database with its open-files limit at [`OPEN_FILES`], so its connection
+/// cap is [`CAP`]: enough clients to pass it are cheap.
+fn serve_with_a_cap_of_136(env: &Env) -> Server {
     let mut command: Command = env.serve("ok-1.2-with-loaded-latency", "replay", &[]);
     // SAFETY: setrlimit is async-signal-safe and changes only the child's own limit.
     unsafe {
@@ -160,7 +159,14 @@ fn more_trickling_clients_than_the_cap_cannot_keep_a_scrape_waiting() {
             Ok(())
         });
     }
-    let mut server = Server::start(command);
+    Server::start(command)
+}
+
+#[test]
+fn more_trickling_clients_than_the_cap_cannot_keep_a_scrape_waiting() {
+    common::raise_open_files_limit(2 * TRICKLERS as u64);
+    let env = Env::new();
+    let mut server = serve_with_a_cap_of_136(&env);
 
     // Every trickler connects before any scrape, so that before the fix all of them are ahead
     // of the scrape: in a slot or in the listen backlog.
@@ -297,21 +303,7 @@ fn clients_that_never_read_streamed_answers_cannot_keep_a_scrape_waiting() {
         })
         .collect();
     env.import(&history);
-    let mut command: Command = env.serve("ok-1.2-with-loaded-latency", "replay", &[]);
-    // SAFETY: setrlimit is async-signal-safe and changes only the child's own limit.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: OPEN_FILES,
-                rlim_max: OPEN_FILES,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut server = Server::start(command);
+    let mut server = serve_with_a_cap_of_136(&env);
     let holders: Vec<TcpStream> = (0..CAP + 20)
         .map(|_| {
             let mut stream = small_window_connect(&server.address);
