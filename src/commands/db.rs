@@ -24,7 +24,7 @@ fn check(db: &Path) -> anyhow::Result<ExitCode> {
         Ok(report) => report,
         // So damaged that it does not open: that is the finding.
         Err(err @ StoreError::Corrupt { .. }) => {
-            eprintln!("internet-monitor: {err}");
+            crate::logging::say(format_args!("internet-monitor: {err}"));
             return Ok(ExitCode::from(DAMAGE_FOUND));
         }
         Err(err) => return Err(err.into()),
