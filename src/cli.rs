@@ -8,7 +8,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::plan::Plan;
-use crate::speedtest::{ParseOptions, RunnerConfig};
+use crate::sample::HttpProtocol;
+use crate::speedtest::{self, EngineChoice, EngineConfig, HttpConfig, OoklaConfig, ParseOptions};
 use crate::time::{self, MAX_AGE, TimeArg};
 use crate::units::{Bandwidth, DataVolume};
 
@@ -18,6 +19,15 @@ const OUTPUT_LIMIT: usize = 1 << 20;
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 /// The longest `--interval`, `--splay` and `--start-delay`: a year.
 pub const MAX_SCHEDULE: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// The most `--http-streams`.
+pub const MAX_HTTP_STREAMS: u32 = 64;
+/// The shortest `--http-duration`: a second, five ramp-up periods of 200 ms.
+pub const MIN_HTTP_DURATION: Duration = Duration::from_secs(1);
+/// The longest `--http-duration`: five minutes.
+pub const MAX_HTTP_DURATION: Duration = Duration::from_secs(5 * 60);
+/// Room in `--timeout` beyond the two directions' `--http-duration`: connecting, TLS, detecting
+/// the API and the idle-latency probes.
+pub const HTTP_SET_UP_ALLOWANCE: Duration = Duration::from_secs(20);
 /// The longest `--timeout`: an hour (a test takes under a minute).
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 /// The longest `--retest-after`: a day.
@@ -90,6 +100,42 @@ pub struct StoreArgs {
 
 #[derive(Debug, Args)]
 pub struct SpeedtestArgs {
+    /// Which engine measures: `ookla` runs the Ookla Speedtest CLI (--speedtest-bin), `http`
+    /// this program's own HTTP engine (--http-server), `auto` the CLI when --speedtest-bin is an
+    /// executable and the HTTP engine otherwise
+    #[arg(long, env = "INTERNET_MONITOR_ENGINE", value_enum, default_value_t = EngineChoice::Auto)]
+    pub engine: EngineChoice,
+
+    /// The HTTP engine's server: a base URL the API paths are joined to, such as Cloudflare's,
+    /// a LibreSpeed server, or `internet-monitor target` on another machine (http://HOST:PORT)
+    #[arg(
+        long,
+        env = "INTERNET_MONITOR_HTTP_SERVER",
+        value_name = "URL",
+        default_value = speedtest::http::DEFAULT_SERVER,
+        value_parser = http_server
+    )]
+    pub http_server: String,
+
+    /// The HTTP engine's API: `cloudflare` (/__down, /__up) or `librespeed` (garbage, empty,
+    /// getIP, with or without .php); detected from the server's answers when not given
+    #[arg(
+        long,
+        env = "INTERNET_MONITOR_HTTP_PROTOCOL",
+        value_enum,
+        value_name = "PROTOCOL"
+    )]
+    pub http_protocol: Option<HttpProtocol>,
+
+    /// Parallel TCP connections the HTTP engine uses per direction (1 to 64)
+    #[arg(long, env = "INTERNET_MONITOR_HTTP_STREAMS", value_name = "N", default_value_t = 4, value_parser = http_streams)]
+    pub http_streams: u32,
+
+    /// How long the HTTP engine transfers in each direction, the first fifth being ramp-up left
+    /// out of the figure (1s to 5m); both directions must fit in --timeout with 20s to spare
+    #[arg(long, env = "INTERNET_MONITOR_HTTP_DURATION", value_name = "DURATION", default_value = "10s", value_parser = http_duration)]
+    pub http_duration: Duration,
+
     /// The Ookla Speedtest CLI executable (looked up on PATH unless it contains a slash)
     #[arg(
         long,
@@ -131,8 +177,51 @@ pub struct SpeedtestArgs {
 }
 
 impl SpeedtestArgs {
-    pub fn runner_config(&self) -> RunnerConfig {
-        RunnerConfig {
+    /// The engine `--engine` picks and why, in words for the start-up log; an error names the
+    /// flags that contradict each other.
+    pub fn engine_config(&self) -> Result<(EngineConfig, String), String> {
+        if self.engine != EngineChoice::Ookla {
+            let needed = self.http_duration * 2 + HTTP_SET_UP_ALLOWANCE;
+            if needed > self.timeout {
+                let message = format!(
+                    "--http-duration {} needs --timeout {} or more (both directions and {} to connect and probe latency), not {}",
+                    humantime::format_duration(self.http_duration),
+                    humantime::format_duration(needed),
+                    humantime::format_duration(HTTP_SET_UP_ALLOWANCE),
+                    humantime::format_duration(self.timeout),
+                );
+                if self.engine == EngineChoice::Http {
+                    return Err(message);
+                }
+                if speedtest::resolve_executable(&self.speedtest_bin).is_none() {
+                    return Err(message);
+                }
+            }
+        }
+        Ok(speedtest::choose(
+            self.engine,
+            &self.speedtest_bin,
+            || self.ookla_config(),
+            || self.http_config(),
+        ))
+    }
+
+    /// The HTTP engine's configuration from these flags.
+    pub fn http_config(&self) -> HttpConfig {
+        HttpConfig {
+            server: self.http_server.clone(),
+            protocol: self.http_protocol,
+            streams: self.http_streams,
+            duration: self.http_duration,
+            timeout: self.timeout,
+            store_ip: self.store_ip,
+            max_bytes_per_second: self.max_bandwidth.bytes_per_second(),
+        }
+    }
+
+    /// The Ookla engine's configuration from these flags.
+    pub fn ookla_config(&self) -> OoklaConfig {
+        OoklaConfig {
             binary: self.speedtest_bin.clone(),
             timeout: self.timeout,
             server_id: self.server_id,
@@ -392,6 +481,56 @@ fn host_name(text: &str) -> Result<String, String> {
     } else {
         Err("must be a host name such as monitor.lan: no scheme, port, path or wildcard".into())
     }
+}
+
+/// `--http-server`: an absolute `http://` or `https://` URL with a host and no query, fragment
+/// or credentials; kept without its trailing slashes.
+fn http_server(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let uri: hyper::Uri = text.parse().map_err(|err| {
+        format!("{err}: must be a base URL such as https://speed.cloudflare.com or http://192.0.2.7:8080")
+    })?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => {
+            return Err(
+                "must start with http:// or https://, such as https://speed.cloudflare.com".into(),
+            );
+        }
+    }
+    let Some(authority) = uri.authority() else {
+        return Err("must name a host, such as https://speed.cloudflare.com".into());
+    };
+    if authority.host().is_empty() {
+        return Err("must name a host, such as https://speed.cloudflare.com".into());
+    }
+    if authority.as_str().contains('@') {
+        return Err("must not carry a user name or password".into());
+    }
+    if uri.query().is_some() || text.contains('#') {
+        return Err("must be a base URL without ?query or #fragment: the engine adds the API's paths and queries".into());
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
+fn http_streams(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_HTTP_STREAMS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "must be a whole number from 1 to {MAX_HTTP_STREAMS}"
+        )),
+    }
+}
+
+fn http_duration(text: &str) -> Result<Duration, String> {
+    let value = duration(text, false, MAX_HTTP_DURATION)?;
+    if value < MIN_HTTP_DURATION {
+        return Err(format!(
+            "must be at least {}: a fifth of it is ramp-up",
+            humantime::format_duration(MIN_HTTP_DURATION)
+        ));
+    }
+    Ok(value)
 }
 
 fn timeout(text: &str) -> Result<Duration, String> {

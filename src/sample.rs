@@ -33,6 +33,10 @@ pub struct Sample {
     pub server: Option<Arc<Server>>,
     pub isp: Option<Arc<str>>,
     pub result_url: Option<String>,
+    /// The measurement that made the sample and its parameters; `None` for a run that was
+    /// skipped, so nothing measured. Shared: consecutive samples almost always repeat it.
+    #[serde(default)]
+    pub engine: Option<Arc<Engine>>,
     /// Only present when the operator asked for it with `--store-ip`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<Client>,
@@ -46,6 +50,94 @@ pub struct Server {
     pub location: Option<String>,
     pub country: Option<String>,
     pub host: Option<String>,
+}
+
+/// The measurement behind a sample (`--engine`) and the parameters it ran with.
+///
+/// The Ookla CLI chooses its own streams and durations, so an `ookla` engine has only its name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Engine {
+    pub name: EngineName,
+    /// The HTTP engine's API: `cloudflare` or `librespeed`.
+    #[serde(default)]
+    pub protocol: Option<HttpProtocol>,
+    /// The HTTP engine's server, the base URL the API paths are joined to.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Parallel TCP connections per direction (HTTP engine).
+    #[serde(default)]
+    pub streams: Option<u32>,
+    /// How long each direction transferred, ramp-up included, in seconds (HTTP engine).
+    #[serde(default)]
+    pub duration_seconds: Option<f64>,
+    /// The start of each direction left out of its bandwidth, in seconds (HTTP engine).
+    #[serde(default)]
+    pub ramp_up_seconds: Option<f64>,
+}
+
+impl Engine {
+    /// The Ookla Speedtest CLI, which records no parameters of its own.
+    pub fn ookla() -> Self {
+        Engine {
+            name: EngineName::Ookla,
+            protocol: None,
+            url: None,
+            streams: None,
+            duration_seconds: None,
+            ramp_up_seconds: None,
+        }
+    }
+}
+
+/// Which engine measured: the official Ookla Speedtest CLI, or this program's own HTTP engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineName {
+    Ookla,
+    Http,
+}
+
+impl EngineName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineName::Ookla => "ookla",
+            EngineName::Http => "http",
+        }
+    }
+}
+
+impl fmt::Display for EngineName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The speed-test API the HTTP engine speaks (`--http-protocol`).
+///
+/// - `cloudflare`: `GET {base}/__down?bytes=N`, `POST {base}/__up` (speed.cloudflare.com);
+/// - `librespeed`: `GET {base}/garbage?ckSize=N`, `POST {base}/empty`, `GET {base}/getIP`, each
+///   path with or without `.php` (LibreSpeed's PHP, Go and Rust back ends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpProtocol {
+    Cloudflare,
+    Librespeed,
+}
+
+impl HttpProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpProtocol::Cloudflare => "cloudflare",
+            HttpProtocol::Librespeed => "librespeed",
+        }
+    }
+}
+
+impl fmt::Display for HttpProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The measuring machine's addresses, as the CLI reported them.
@@ -291,6 +383,7 @@ impl Sample {
             server: None,
             isp: None,
             result_url: None,
+            engine: None,
             client: None,
         }
     }

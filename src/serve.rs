@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::sample::{FailureReason, Outcome, Sample, Trigger};
 use crate::scheduler::{self, Schedule, Verdict};
-use crate::speedtest::{Runner, RunnerConfig};
+use crate::speedtest::{EngineConfig, Runner};
 use crate::state::{AppState, ManualRuns};
 use crate::store::{Store, StoreError};
 use crate::time::{ClockCheck, Timestamp, format_limit};
@@ -29,7 +29,7 @@ const FILE_CHECK_PERIOD: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub schedule: Schedule,
-    pub runner: RunnerConfig,
+    pub engine: EngineConfig,
     /// Delete samples older than this; `None` keeps every sample.
     pub retention: Option<Duration>,
     pub plan: Plan,
@@ -81,7 +81,7 @@ pub async fn run(
     let state = Arc::new(AppState::new(
         store,
         metrics,
-        Runner::new(config.runner.clone()),
+        Runner::new(config.engine.clone()),
         config.plan,
         config.manual_runs.map(ManualRuns::new),
         last_run,

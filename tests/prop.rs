@@ -107,6 +107,7 @@ fn sample() -> impl Strategy<Value = Sample> {
                 server: server.map(Arc::new),
                 isp: isp.map(Arc::from),
                 result_url: url,
+                engine: None,
                 client,
             }
         },

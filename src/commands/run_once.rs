@@ -18,6 +18,8 @@ const TEST_FAILED: u8 = 2;
 const INTERRUPTED: u8 = 130;
 
 pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
+    // The sample names its engine; serve's start-up log says why it was chosen.
+    let (engine, _why) = args.speedtest.engine_config().map_err(anyhow::Error::msg)?;
     // Open the store first: a locked or foreign file must not cost a test (and a data cap).
     let store = Store::open(&args.store.db)?;
     if let ClockCheck::BeforeSourceDate { now, source_date } = ClockCheck::of(Timestamp::now()) {
@@ -25,7 +27,7 @@ pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
             "internet-monitor: warning: the clock is wrong: it reads {now}, before this program's source date {source_date}; the sample will be stored with that time"
         ));
     }
-    let runner = Runner::new(args.speedtest.runner_config());
+    let runner = Runner::new(engine);
     super::adopt_orphans();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

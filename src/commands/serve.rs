@@ -92,6 +92,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "--retest-below needs a plan to compare with: add --plan-download and/or --plan-upload"
         );
     }
+    let (engine, engine_why) = args.speedtest.engine_config().map_err(anyhow::Error::msg)?;
     // A locked database must stop a second instance at once, before it binds or tests.
     let store = Store::open(&args.store.db)?;
     let config = ServeConfig {
@@ -101,7 +102,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             start_delay: args.start_delay,
             retest_after: args.retest_below.map(|_| args.retest_after),
         },
-        runner: args.speedtest.runner_config(),
+        engine,
         retention: args.retention,
         plan,
         retest_below: args.retest_below,
@@ -126,6 +127,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .local_addr()
             .context("cannot read the bound address")?;
         tracing::info!(%address, db = %store.path().display(), "listening on http://{address}");
+        tracing::info!("measuring with the {engine_why}");
         let stop = super::stop_requested()?;
         let shutdown = async move {
             let signal = stop.await;

@@ -1,9 +1,187 @@
-//! Everything about the Ookla Speedtest CLI: running it and reading what it prints.
+//! Measuring once: the engines behind one interface ("measure once → a sample"), and the single
+//! slot in which a test may run.
+//!
+//! The Ookla engine ([`runner`], [`ookla`]) runs the official Speedtest CLI; the HTTP engine
+//! ([`http`]) measures against a Cloudflare-style or LibreSpeed server, such as
+//! `internet-monitor target`. The scheduler, store, metrics and HTTP layers see only
+//! [`Runner`] and the samples it returns, each stamped with the [`Engine`] that made it.
 
+pub mod http;
 pub mod ookla;
 pub mod reaper;
 pub mod runner;
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use http::{HttpConfig, HttpEngine};
 pub use ookla::{Exit, ParseOptions, RunOutput};
 pub use reaper::adopt_orphans;
-pub use runner::{Claim, Runner, RunnerConfig};
+pub use runner::{OoklaCli, OoklaConfig};
+
+use crate::sample::{Engine, Sample, Trigger};
+use crate::time::Timestamp;
+
+/// `--engine`: which engine measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineChoice {
+    /// The Ookla CLI when `--speedtest-bin` resolves to an executable, else the HTTP engine.
+    Auto,
+    /// The official Ookla Speedtest CLI (`--speedtest-bin`).
+    Ookla,
+    /// This program's own HTTP engine (`--http-server`).
+    Http,
+}
+
+/// The engine chosen, configured.
+#[derive(Clone, Debug)]
+pub enum EngineConfig {
+    Ookla(OoklaConfig),
+    Http(HttpConfig),
+}
+
+impl EngineConfig {
+    /// What every sample this engine makes records about it.
+    pub fn describe(&self) -> Engine {
+        match self {
+            EngineConfig::Ookla(_) => Engine::ookla(),
+            EngineConfig::Http(config) => config.describe(),
+        }
+    }
+}
+
+/// The engine `choice` picks, and why, in words for the start-up log: `auto` takes the Ookla CLI
+/// when `binary` resolves to an executable file (as `PATH` lookup would), else the HTTP engine.
+pub fn choose(
+    choice: EngineChoice,
+    binary: &Path,
+    ookla: impl FnOnce() -> OoklaConfig,
+    http: impl FnOnce() -> HttpConfig,
+) -> (EngineConfig, String) {
+    match choice {
+        EngineChoice::Ookla => (
+            EngineConfig::Ookla(ookla()),
+            format!("Ookla Speedtest CLI {} (--engine ookla)", binary.display()),
+        ),
+        EngineChoice::Http => {
+            let config = http();
+            let why = format!("{} (--engine http)", config.summary());
+            (EngineConfig::Http(config), why)
+        }
+        EngineChoice::Auto => match resolve_executable(binary) {
+            Some(path) => (
+                EngineConfig::Ookla(ookla()),
+                format!(
+                    "Ookla Speedtest CLI {} (--engine auto: --speedtest-bin {} is an executable)",
+                    path.display(),
+                    binary.display()
+                ),
+            ),
+            None => {
+                let config = http();
+                let why = format!(
+                    "{} (--engine auto: no Ookla Speedtest CLI at --speedtest-bin {})",
+                    config.summary(),
+                    binary.display()
+                );
+                (EngineConfig::Http(config), why)
+            }
+        },
+    }
+}
+
+/// `binary` as the kernel would run it: a path with a slash as it is, a bare name looked up on
+/// `PATH`; `None` unless that is a regular file with an execute bit.
+pub fn resolve_executable(binary: &Path) -> Option<PathBuf> {
+    fn executable(path: &Path) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    }
+    if binary.as_os_str().is_empty() {
+        return None;
+    }
+    if binary.components().count() > 1 || binary.to_string_lossy().contains('/') {
+        return executable(binary).then(|| binary.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(binary))
+        .find(|candidate| executable(candidate))
+}
+
+/// A configured engine, ready to measure.
+#[derive(Debug)]
+enum Measure {
+    Ookla(OoklaCli),
+    Http(HttpEngine),
+}
+
+/// Owns the engine and the single slot in which a test may run: scheduled, manual and retest
+/// runs share it.
+#[derive(Debug)]
+pub struct Runner {
+    engine: Measure,
+    described: Arc<Engine>,
+    slot: Arc<Mutex<()>>,
+}
+
+/// The right to run the next test, held from `try_claim` until the run is over.
+#[derive(Debug)]
+pub struct Claim {
+    _slot: OwnedMutexGuard<()>,
+}
+
+impl Runner {
+    pub fn new(config: EngineConfig) -> Self {
+        let described = Arc::new(config.describe());
+        let engine = match config {
+            EngineConfig::Ookla(config) => Measure::Ookla(OoklaCli::new(config)),
+            EngineConfig::Http(config) => Measure::Http(HttpEngine::new(config)),
+        };
+        Runner {
+            engine,
+            described,
+            slot: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// What each sample of this runner records as its engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.described
+    }
+
+    /// Runs one test, waiting for any other run to finish first, and returns its sample
+    /// (never an error: every way a run can go wrong is a failed sample).
+    pub async fn run(&self, trigger: Trigger) -> Sample {
+        let claim = self.claim().await;
+        self.run_claimed(claim, trigger).await
+    }
+
+    /// The slot, once any running test has finished.
+    pub async fn claim(&self) -> Claim {
+        Claim {
+            _slot: self.slot.clone().lock_owned().await,
+        }
+    }
+
+    /// The slot, if no test is running now.
+    pub fn try_claim(&self) -> Option<Claim> {
+        let slot = self.slot.clone().try_lock_owned().ok()?;
+        Some(Claim { _slot: slot })
+    }
+
+    /// Runs one test in a slot already claimed; the slot is free again when it returns. The
+    /// sample is stamped with this runner's engine, failures too.
+    pub async fn run_claimed(&self, _claim: Claim, trigger: Trigger) -> Sample {
+        let time = Timestamp::now();
+        let mut sample = match &self.engine {
+            Measure::Ookla(cli) => cli.measure(time, trigger).await,
+            Measure::Http(http) => http.measure(time, trigger).await,
+        };
+        sample.engine = Some(self.described.clone());
+        sample
+    }
+}

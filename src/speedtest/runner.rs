@@ -1,16 +1,14 @@
-//! Runs the Speedtest CLI as a child process: one at a time, bounded, killed on timeout, and
-//! nothing it started outlives its run.
+//! The Ookla engine: runs the Speedtest CLI as a child process, bounded, killed on timeout, and
+//! nothing it started outlives its run; [`super::ookla`] reads what it printed.
 
 use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
-use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 
 use super::ookla::{self, Exit, ParseOptions, RunOutput};
@@ -20,7 +18,7 @@ use crate::time::Timestamp;
 
 /// How to run the CLI; built from the command-line flags.
 #[derive(Clone, Debug)]
-pub struct RunnerConfig {
+pub struct OoklaConfig {
     pub binary: PathBuf,
     pub timeout: Duration,
     pub server_id: Option<u64>,
@@ -30,17 +28,10 @@ pub struct RunnerConfig {
     pub output_limit: usize,
 }
 
-/// Owns the single slot in which a test may run: scheduled, manual and retest runs share it.
+/// The Ookla Speedtest CLI as an engine: one run of the CLI is one sample.
 #[derive(Debug)]
-pub struct Runner {
-    config: RunnerConfig,
-    slot: Arc<Mutex<()>>,
-}
-
-/// The right to run the next test, held from `try_claim` until the run is over.
-#[derive(Debug)]
-pub struct Claim {
-    _slot: OwnedMutexGuard<()>,
+pub struct OoklaCli {
+    config: OoklaConfig,
 }
 
 /// Why the capture stopped before the child finished on its own.
@@ -49,12 +40,9 @@ enum Cut {
     TimedOut,
 }
 
-impl Runner {
-    pub fn new(config: RunnerConfig) -> Self {
-        Runner {
-            config,
-            slot: Arc::new(Mutex::new(())),
-        }
+impl OoklaCli {
+    pub fn new(config: OoklaConfig) -> Self {
+        OoklaCli { config }
     }
 
     /// The arguments after the binary: the flags that make the CLI non-interactive and
@@ -75,29 +63,9 @@ impl Runner {
         args
     }
 
-    /// Runs one test, waiting for any other run to finish first, and returns its sample
-    /// (never an error: every way a run can go wrong is a failed sample).
-    pub async fn run(&self, trigger: Trigger) -> Sample {
-        let claim = self.claim().await;
-        self.run_claimed(claim, trigger).await
-    }
-
-    /// The slot, once any running test has finished.
-    pub async fn claim(&self) -> Claim {
-        Claim {
-            _slot: self.slot.clone().lock_owned().await,
-        }
-    }
-
-    /// The slot, if no test is running now.
-    pub fn try_claim(&self) -> Option<Claim> {
-        let slot = self.slot.clone().try_lock_owned().ok()?;
-        Some(Claim { _slot: slot })
-    }
-
-    /// Runs one test in a slot already claimed; the slot is free again when it returns.
-    pub async fn run_claimed(&self, _claim: Claim, trigger: Trigger) -> Sample {
-        let time = Timestamp::now();
+    /// Runs the CLI once, the run started at `time`, and returns its sample (never an
+    /// error: every way a run can go wrong is a failed sample).
+    pub async fn measure(&self, time: Timestamp, trigger: Trigger) -> Sample {
         let clock = Instant::now();
         let result = self.run_child().await;
         let base = Sample {
@@ -237,7 +205,7 @@ fn spawn_message(binary: &std::path::Path, err: &io::Error) -> String {
     let shown = binary.display();
     match err.kind() {
         io::ErrorKind::NotFound => format!(
-            "cannot run {shown}: not found (install the Ookla Speedtest CLI or set --speedtest-bin)"
+            "cannot run {shown}: not found (install the Ookla Speedtest CLI, set --speedtest-bin, or measure with --engine http)"
         ),
         io::ErrorKind::PermissionDenied => {
             format!("cannot run {shown}: permission denied (is it executable?)")
@@ -343,7 +311,7 @@ mod tests {
         .unwrap();
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
-        let runner = Runner::new(RunnerConfig {
+        let runner = OoklaCli::new(OoklaConfig {
             binary: script,
             timeout: Duration::from_secs(30),
             server_id: None,
@@ -358,7 +326,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let sample = runtime.block_on(runner.run(Trigger::Manual));
+        let sample = runtime.block_on(runner.measure(Timestamp::now(), Trigger::Manual));
         let grandchild: libc::pid_t = std::fs::read_to_string(&pid_file)
             .unwrap()
             .trim()
