@@ -1,0 +1,693 @@
+//! The accuracy lab's network: two network namespaces joined by a veth pair, shaped by the
+//! kernel's own rate limiter (`tc … tbf`), processes started inside them, Debian's `iperf3` as
+//! the independent reference, and a relay that delays each chunk (this kernel has no `netem`).
+//!
+//! ```text
+//!   namespace imlab<pid>x<n>c  (client)            namespace imlab<pid>x<n>t  (target)
+//!   lo 127.0.0.1  ── relay (in this process) ──┐
+//!   lab0 10.9.0.1/24  ═══════════ veth ═══════════  lab0 10.9.0.2/24
+//!     tbf: client → target                         tbf: target → client
+//! ```
+//!
+//! Both veth ends are created directly inside their namespaces, so the interface names never
+//! exist in the root namespace and every lab can use the same names and addresses: parallel
+//! labs (another test binary, another checkout) cannot collide; the namespaces' names carry
+//! this process's id and a counter. [`Lab`] is a guard: dropping it (also while a test
+//! panics) kills every process left in its namespaces and deletes them, which takes the veth
+//! pair with them; [`Lab::new`] first sweeps namespaces of an earlier run that was killed
+//! before its guards ran (their pid is gone).
+//!
+//! Included next to `mod common;` (it uses `crate::common`): `#[path = "common/netns.rs"] mod
+//! netns;`. Root, iproute2 (`ip`, `tc`) and iperf3 are needed: [`preflight`] fails with the fix when one
+//! is missing, never skips.
+#![allow(dead_code)] // only the accuracy lab uses this module
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Every namespace this module makes starts with this, then the pid of the process that made
+/// it, `x`, a counter and `c` or `t`.
+pub const PREFIX: &str = "imlab";
+/// The client end's address (namespace [`Lab::client`]).
+pub const CLIENT_IP: &str = "10.9.0.1";
+/// The target end's address (namespace [`Lab::target`]).
+pub const TARGET_IP: &str = "10.9.0.2";
+/// The veth ends' name, the same in both namespaces.
+const DEV: &str = "lab0";
+/// The port of the iperf3 server in the target namespace (a fresh namespace: always free).
+const IPERF3_PORT: u16 = 5201;
+
+const ROOT_HINT: &str = "the accuracy lab makes network namespaces and shapes links: run it as \
+                         root (CI runs as root; .ci/run runs the ignored tests)";
+
+/// Fails, naming the fix, unless this process is root and `ip`, `tc` and `iperf3` run.
+pub fn preflight() {
+    // SAFETY: geteuid(2) only reads the caller's effective user id.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "not root (euid {euid}): {ROOT_HINT}");
+    for (tool, args, package) in [
+        ("ip", &["-V"][..], "iproute2"),
+        ("tc", &["-V"][..], "iproute2"),
+        ("iperf3", &["--version"][..], "iperf3"),
+    ] {
+        let status = Command::new(tool)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        match status {
+            Ok(status) if status.success() => {}
+            outcome => panic!(
+                "`{tool} {}` does not run ({outcome:?}): install Debian's {package} package \
+                 (apt-get install {package}); .ci/run does",
+                args.join(" ")
+            ),
+        }
+    }
+}
+
+/// Runs `ip ARGS…` (or `tc`), failing with its stderr.
+fn run(program: &str, args: &[&str]) {
+    let output = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {program} ({err}): install Debian's iproute2"));
+    assert!(
+        output.status.success(),
+        "`{program} {}` failed ({}): {}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+}
+
+/// The namespaces `ip netns list` shows.
+fn namespaces() -> Vec<String> {
+    let output = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("run ip netns list");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Kills (SIGKILL) every process whose network namespace is `ns` (never this one), and
+/// returns once they are gone.
+fn kill_processes_in(ns: &str) {
+    let output = Command::new("ip")
+        .args(["netns", "pids", ns])
+        .output()
+        .expect("run ip netns pids");
+    let me = std::process::id();
+    let pids: Vec<u32> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.trim().parse().ok())
+        .filter(|&pid| pid != me)
+        .collect();
+    for &pid in &pids {
+        crate::common::signal(pid, libc::SIGKILL);
+    }
+    crate::common::assert_gone(&pids);
+}
+
+/// Deletes namespaces of ours whose creator is no longer running (a run killed before its
+/// guards could clean up), and the processes left in them.
+fn sweep_stale() {
+    for ns in namespaces() {
+        let Some(rest) = ns.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let Some(pid) = rest
+            .split('x')
+            .next()
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            kill_processes_in(&ns);
+            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        }
+    }
+}
+
+/// Which way data flows, seen from the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Target → client (`iperf3 -R`).
+    Download,
+    /// Client → target.
+    Upload,
+}
+
+/// Two namespaces joined by a veth pair; deleted, with every process in them, when dropped.
+pub struct Lab {
+    /// The client's namespace (where `run-once` and the iperf3 client run).
+    pub client: String,
+    /// The target's namespace (where `target` and the iperf3 server run).
+    pub target: String,
+}
+
+impl Lab {
+    /// A fresh pair of namespaces, `lo` and the veth ends up, unshaped.
+    pub fn new() -> Lab {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        preflight();
+        sweep_stale();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let base = format!("{PREFIX}{}x{n}", std::process::id());
+        let lab = Lab {
+            client: format!("{base}c"),
+            target: format!("{base}t"),
+        };
+        // The guard exists before the first namespace does: a failure below still cleans up.
+        run("ip", &["netns", "add", &lab.client]);
+        run("ip", &["netns", "add", &lab.target]);
+        run(
+            "ip",
+            &[
+                "link",
+                "add",
+                "name",
+                DEV,
+                "netns",
+                &lab.client,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                DEV,
+                "netns",
+                &lab.target,
+            ],
+        );
+        for (ns, ip) in [(&lab.client, CLIENT_IP), (&lab.target, TARGET_IP)] {
+            run(
+                "ip",
+                &["-n", ns, "addr", "add", &format!("{ip}/24"), "dev", DEV],
+            );
+            run("ip", &["-n", ns, "link", "set", "lo", "up"]);
+            run("ip", &["-n", ns, "link", "set", DEV, "up"]);
+        }
+        lab
+    }
+
+    /// Shapes both directions to `mbit` Mbit/s with a token bucket (`tbf`): client → target on
+    /// the client's end, target → client on the target's. `queue` is tbf's `latency`, how long
+    /// a packet may wait in its queue before tbf drops instead (a large one lets TCP fill it).
+    pub fn shape(&self, mbit: u32, queue: Duration) {
+        let rate = format!("{mbit}mbit");
+        let latency = format!("{}ms", queue.as_millis());
+        for ns in [&self.client, &self.target] {
+            run(
+                "tc",
+                &[
+                    "-n", ns, "qdisc", "replace", "dev", DEV, "root", "tbf", "rate", &rate,
+                    "burst", "64kb", "latency", &latency,
+                ],
+            );
+        }
+    }
+
+    /// Removes the shaping (back to the veth's default queue).
+    pub fn unshape(&self) {
+        for ns in [&self.client, &self.target] {
+            let _ = Command::new("tc")
+                .args(["-n", ns, "qdisc", "del", "dev", DEV, "root"])
+                .output();
+        }
+    }
+
+    /// `command`, run inside namespace `ns` by `ip netns exec` (which execs it: the child's pid
+    /// is the command's), with the same arguments and environment changes.
+    pub fn exec(&self, ns: &str, command: &Command) -> Command {
+        let mut outer = Command::new("ip");
+        outer
+            .args(["netns", "exec", ns])
+            .arg(command.get_program())
+            .args(command.get_args());
+        for (key, value) in command.get_envs() {
+            match value {
+                Some(value) => outer.env(key, value),
+                None => outer.env_remove(key),
+            };
+        }
+        if let Some(dir) = command.get_current_dir() {
+            outer.current_dir(dir);
+        }
+        outer
+    }
+
+    /// Starts `command` in `ns`, its stdout and stderr read line by line.
+    pub fn spawn(&self, ns: &str, command: &Command) -> Spawned {
+        let name = command.get_program().to_string_lossy().into_owned();
+        Spawned::start(&name, self.exec(ns, command))
+    }
+
+    /// Runs `command` in `ns` to its end, failing after `limit` (the child killed).
+    pub fn output(&self, ns: &str, command: &Command, limit: Duration) -> Output {
+        output_within(self.exec(ns, command), limit)
+    }
+
+    /// One iperf3 test on this link: the server in the target namespace, the client in the
+    /// client's, `streams` parallel streams (`-P`) for `seconds`; the receiver's goodput
+    /// (`end.sum_received.bits_per_second`) in bits per second.
+    pub fn iperf3(&self, direction: Direction, streams: u32, seconds: u32) -> f64 {
+        let port = IPERF3_PORT.to_string();
+        let mut server = Command::new("iperf3");
+        // --forceflush: the "Server listening" line reaches the pipe at once.
+        server.args(["-s", "-1", "-p", &port, "--forceflush"]);
+        let mut server = self.spawn(&self.target, &server);
+        server.wait_for_line("Server listening", crate::common::PATIENCE);
+        let mut client = Command::new("iperf3");
+        client.args(["-c", TARGET_IP, "-p", &port, "-J"]);
+        client.args(["-t", &seconds.to_string(), "-P", &streams.to_string()]);
+        if direction == Direction::Download {
+            client.arg("-R");
+        }
+        let limit = Duration::from_secs(u64::from(seconds)) + crate::common::PATIENCE;
+        let output = self.output(&self.client, &client, limit);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "iperf3 {direction:?} -P {streams} failed ({}): {stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|err| panic!("iperf3 -J printed no JSON ({err}): {stdout}"));
+        report["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no end.sum_received.bits_per_second: {stdout}"))
+    }
+
+    /// Runs `f` on a thread whose network namespace is `ns`: the sockets it makes live there
+    /// (and stay there when handed to other threads).
+    pub fn in_netns<T: Send + 'static>(
+        &self,
+        ns: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        spawn_in_netns(ns, f)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in [&self.client, &self.target] {
+            kill_processes_in(ns);
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// A thread moved into namespace `ns` (setns(2) changes the calling thread only) running `f`.
+pub fn spawn_in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> JoinHandle<T> {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap_or_else(|err| panic!("open {path}: {err}"));
+        // SAFETY: setns(2) with a namespace file descriptor that `file` keeps open.
+        let done = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(
+            done,
+            0,
+            "setns({path}): {}",
+            std::io::Error::last_os_error()
+        );
+        f()
+    })
+}
+
+/// Runs `command` to its end with its output captured; after `limit` it is killed and the
+/// test fails.
+pub fn output_within(mut command: Command, limit: Duration) -> Output {
+    let shown = format!("{command:?}");
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {shown}: {err}"));
+    let pid = child.id();
+    let (done, outcome) = channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match outcome.recv_timeout(limit) {
+        Ok(output) => output.unwrap_or_else(|err| panic!("{shown}: {err}")),
+        Err(_) => {
+            crate::common::signal(pid, libc::SIGKILL);
+            let partial = outcome.recv_timeout(crate::common::PATIENCE);
+            panic!("{shown} did not end within {limit:?}; killed. Output: {partial:?}");
+        }
+    }
+}
+
+/// A process started in a namespace, its output read line by line; killed when dropped.
+pub struct Spawned {
+    name: String,
+    child: Child,
+    lines: Receiver<String>,
+    /// Every line read so far, stdout's and stderr's interleaved as they arrived.
+    pub seen: Vec<String>,
+}
+
+impl Spawned {
+    fn start(name: &str, mut command: Command) -> Spawned {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {command:?}: {err}"));
+        let (sender, lines) = channel();
+        let stdout: Box<dyn Read + Send> = Box::new(child.stdout.take().expect("piped"));
+        let stderr: Box<dyn Read + Send> = Box::new(child.stderr.take().expect("piped"));
+        for stream in [stdout, stderr] {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if sender.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Spawned {
+            name: name.to_owned(),
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Blocks until a line containing `needle` arrives (or arrived), and returns it; fails
+    /// after `limit`, or when the process closed its output first.
+    pub fn wait_for_line(&mut self, needle: &str, limit: Duration) -> String {
+        if let Some(line) = self.seen.iter().find(|line| line.contains(needle)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "{} printed no line with {needle:?} within {limit:?}; saw:\n{}",
+                    self.name,
+                    self.seen.join("\n")
+                ),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait();
+                    panic!(
+                        "{} ended ({status:?}) before printing {needle:?}; saw:\n{}",
+                        self.name,
+                        self.seen.join("\n")
+                    )
+                }
+            }
+        }
+    }
+
+    /// The lines that arrived so far, added to [`Spawned::seen`].
+    pub fn drain(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `internet-monitor target`'s announced address: what follows "listening on http://" up to
+/// the next space, as `host:port`.
+pub fn listening_address(line: &str) -> String {
+    line.split("listening on http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim_end_matches(['/', ',', '"'])
+        .to_owned()
+}
+
+/// A TCP relay that delays every chunk, each way, by a fixed time: a known amount of latency
+/// on a path where `netem` is not available.
+///
+/// It runs in this process: its accepting thread lives in the client's namespace (see
+/// [`spawn_in_netns`]), listens on the client's loopback (`127.0.0.1`, port chosen by the
+/// kernel) and, for each connection, connects to `upstream` over the veth. Per direction a
+/// reader thread stamps each chunk with the time it arrived and a writer thread sends it on at
+/// that time plus the delay: order is kept, and an idle path adds exactly the delay (plus a
+/// thread wake-up), so a request and its answer take 2 × delay more than without the relay.
+/// Between the two, at most [`Relay::CHUNKS`] chunks of at most [`Relay::CHUNK`] bytes wait
+/// (1 MiB, 400 Mbit/s at 20 ms): beyond that the reader stops reading and TCP's flow control
+/// pushes back on the sender, as a full router queue would. Both sockets of a connection have
+/// TCP_NODELAY, so that Nagle's algorithm adds nothing to small answers. A half-close (EOF)
+/// passes through, delayed like data.
+pub struct Relay {
+    /// Where the client connects, in the client's namespace.
+    pub address: SocketAddr,
+    listener: TcpListener,
+    stopping: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<TcpStream>>>,
+    accepting: Option<JoinHandle<()>>,
+}
+
+impl Relay {
+    pub const CHUNK: usize = 16 * 1024;
+    pub const CHUNKS: usize = 64;
+
+    /// A relay in `lab`'s client namespace to `upstream`, adding `delay` each way.
+    pub fn start(lab: &Lab, upstream: SocketAddr, delay: Duration) -> Relay {
+        let (ready, listening) = channel();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let connections: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (stop, open) = (stopping.clone(), connections.clone());
+        let accepting = spawn_in_netns(&lab.client, move || {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind the relay");
+            ready
+                .send(listener.try_clone().expect("clone the listener"))
+                .expect("the test waits for the relay");
+            for client in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                // This thread is in the client's namespace: so is the upstream socket.
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                if let Ok(mut list) = open.lock() {
+                    list.extend(client.try_clone().ok());
+                    list.extend(server.try_clone().ok());
+                }
+                pump(&client, &server, delay);
+                pump(&server, &client, delay);
+            }
+        });
+        let listener = listening
+            .recv_timeout(crate::common::PATIENCE)
+            .expect("the relay listens");
+        Relay {
+            address: listener.local_addr().expect("the relay's address"),
+            listener,
+            stopping,
+            connections,
+            accepting: Some(accepting),
+        }
+    }
+}
+
+/// One direction of a relayed connection: `from` → `to`, each chunk `delay` late.
+fn pump(from: &TcpStream, to: &TcpStream, delay: Duration) {
+    let (Ok(mut source), Ok(source_again), Ok(mut sink)) =
+        (from.try_clone(), from.try_clone(), to.try_clone())
+    else {
+        return;
+    };
+    // `None`: the source ended (EOF or an error).
+    let (chunks, queue) = sync_channel::<(Instant, Option<Vec<u8>>)>(Relay::CHUNKS);
+    std::thread::spawn(move || {
+        loop {
+            let mut chunk = vec![0; Relay::CHUNK];
+            match source.read(&mut chunk) {
+                Ok(0) | Err(_) => {
+                    let _ = chunks.send((Instant::now(), None));
+                    return;
+                }
+                Ok(n) => {
+                    chunk.truncate(n);
+                    if chunks.send((Instant::now(), Some(chunk))).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        while let Ok((arrived, chunk)) = queue.recv() {
+            let due = arrived + delay;
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            match chunk {
+                Some(chunk) => {
+                    if sink.write_all(&chunk).is_err() {
+                        // The far side is gone: stop reading this side too.
+                        let _ = source_again.shutdown(Shutdown::Both);
+                        return;
+                    }
+                }
+                None => {
+                    let _ = sink.shutdown(Shutdown::Write);
+                    return;
+                }
+            }
+        }
+    });
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        // shutdown(2) on a listening socket wakes a thread blocked in accept(2) (Linux).
+        // SAFETY: shutdown on a descriptor `self.listener` owns.
+        unsafe {
+            libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR);
+        }
+        if let Ok(list) = self.connections.lock() {
+            for stream in list.iter() {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+        if let Some(accepting) = self.accepting.take() {
+            let _ = accepting.join();
+        }
+    }
+}
+
+/// Round trips of `GET path` on one kept-alive HTTP/1.1 connection to `address`, made from
+/// namespace `ns`: `count` of them, each less the server's own time when it sends
+/// `Server-Timing` (the largest `dur=`, in milliseconds), as the engine's idle latency is
+/// defined. The first request (connection set-up, a cold server) is not counted.
+pub fn http_round_trips(
+    lab: &Lab,
+    ns: &str,
+    address: SocketAddr,
+    path: &str,
+    count: usize,
+) -> Vec<Duration> {
+    let path = path.to_owned();
+    lab.in_netns(ns, move || {
+        let stream = TcpStream::connect(address).expect("connect for round trips");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
+        stream
+            .set_read_timeout(Some(crate::common::PATIENCE))
+            .expect("read timeout");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut writer = stream;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept-Encoding: identity\r\n\r\n");
+        let mut times = Vec::with_capacity(count);
+        for i in 0..=count {
+            let started = Instant::now();
+            writer
+                .write_all(request.as_bytes())
+                .expect("send a request");
+            let server_time = read_response(&mut reader);
+            let elapsed = started.elapsed();
+            if i > 0 {
+                times.push(elapsed.saturating_sub(server_time));
+            }
+        }
+        times
+    })
+}
+
+/// Reads one response with a `Content-Length` body; returns the server's time from
+/// `Server-Timing` (zero without one).
+fn read_response(reader: &mut impl BufRead) -> Duration {
+    let mut status = String::new();
+    reader.read_line(&mut status).expect("a status line");
+    assert!(status.starts_with("HTTP/1.1 200"), "not a 200: {status:?}");
+    let mut length = 0usize;
+    let mut server_time = Duration::ZERO;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("a header line");
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if name.eq_ignore_ascii_case("content-length") {
+            length = value.trim().parse().expect("a Content-Length");
+        } else if name.eq_ignore_ascii_case("server-timing") {
+            for part in value.split([',', ';']) {
+                if let Some(ms) = part.trim().strip_prefix("dur=") {
+                    let ms: f64 = ms.trim_matches('"').parse().unwrap_or(0.0);
+                    server_time = server_time.max(Duration::from_secs_f64(ms / 1000.0));
+                }
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("the body");
+    server_time
+}
+
+/// The median of `values` (sorted here).
+pub fn median(values: &mut [Duration]) -> Duration {
+    assert!(!values.is_empty(), "a median of nothing");
+    values.sort();
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2
+    }
+}
