@@ -103,6 +103,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        // Handlers first: a signal sent as soon as the log says "listening" must stop us
+        // cleanly, not kill us.
+        let stop = super::stop_requested()?;
         let listener = super::bind(args.listen)
             .with_context(|| format!("cannot listen on {} (see --listen)", args.listen))?;
         let address = listener
@@ -110,7 +113,6 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .context("cannot read the bound address")?;
         tracing::info!(%address, db = %store.path().display(), "listening on http://{address}");
         tracing::info!("measuring with the {engine_why}");
-        let stop = super::stop_requested()?;
         let shutdown = async move {
             let signal = stop.await;
             tracing::info!("received {signal}");

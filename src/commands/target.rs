@@ -14,13 +14,15 @@ pub fn target(args: &TargetArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        // Handlers first: a signal sent as soon as the log says "listening" must stop us
+        // cleanly, not kill us.
+        let stop = super::stop_requested()?;
         let listener = super::bind(args.listen)
             .with_context(|| format!("cannot listen on {} (see --listen)", args.listen))?;
         let address = listener
             .local_addr()
             .context("cannot read the bound address")?;
         tracing::info!(%address, "speed-test target listening on http://{address}");
-        let stop = super::stop_requested()?;
         let shutdown = async move {
             let signal = stop.await;
             tracing::info!("received {signal}");
