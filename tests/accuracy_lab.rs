@@ -79,7 +79,7 @@ fn run_once(lab: &Lab, server: &str, streams: u32, duration: &str) -> serde_json
     assert_eq!(
         output.status.code(),
         Some(0),
-        "run-once against {server} with {streams} streams failed:\n{stdout}\n{stderr}"
+        "run-once --http-streams {streams} against {server} failed:\n{stdout}\n{stderr}"
     );
     let sample: serde_json::Value = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|err| panic!("run-once printed no JSON sample ({err}):\n{stdout}"));
