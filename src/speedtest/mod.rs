@@ -174,14 +174,17 @@ impl Runner {
     }
 
     /// Runs one test in a slot already claimed; the slot is free again when it returns. The
-    /// sample is stamped with this runner's engine, failures too.
+    /// sample is stamped with this runner's engine, failures too, unless the engine stamped it
+    /// itself (the HTTP engine records the API it detected).
     pub async fn run_claimed(&self, _claim: Claim, trigger: Trigger) -> Sample {
         let time = Timestamp::now();
         let mut sample = match &self.engine {
             Measure::Ookla(cli) => cli.measure(time, trigger).await,
             Measure::Http(http) => http.measure(time, trigger).await,
         };
-        sample.engine = Some(self.described.clone());
+        if sample.engine.is_none() {
+            sample.engine = Some(self.described.clone());
+        }
         sample
     }
 }

@@ -1,10 +1,79 @@
 //! The HTTP engine: download, upload and latency measured over HTTP/1.1 against a
 //! Cloudflare-style or LibreSpeed server (`--http-server`), with no external program.
+//!
+//! # Method
+//!
+//! A run opens a connection, tells the API (Cloudflare's `__down`/`__up`, or LibreSpeed's
+//! `garbage`/`empty`/`getIP` with or without `.php`; [`api`]) unless `--http-protocol` names it,
+//! then measures, in this order:
+//!
+//! 1. **Idle latency**: after a warm-up request, 20 small requests one after another on that
+//!    warm connection; each one's time to the end of its answer, less the time the server says
+//!    it spent (`Server-Timing: …;dur=MS`), is a latency. `ping_seconds` is their median (robust
+//!    to a stray slow one), `jitter_seconds` the mean absolute difference of consecutive ones
+//!    (the RFC 3550 idea without its smoothing, as the Ookla CLI and LibreSpeed report it).
+//! 2. **Download**, then **upload**: `--http-streams` TCP connections, opened before the clock
+//!    starts, each sending requests back to back for `--http-duration`. Request sizes start at
+//!    100 kB and grow with what the connection achieved so each lasts about half a second (at
+//!    most eightfold per request, capped per API; [`stats::next_request_size`]), so the gap of a
+//!    round trip between requests stays small. Several streams fill a path one TCP flow cannot
+//!    (window limits, per-flow policing); one still works.
+//! 3. Bytes are counted as they move: a download's body bytes as hyper hands them over; an
+//!    upload's bytes as the peer's TCP **acknowledges** them (`tcpi_bytes_acked` from Linux's
+//!    `TCP_INFO`; [`tcp_info`]), since bytes written only fill the socket buffer; where the
+//!    kernel does not say, an upload's bytes count when its request is answered. The counters
+//!    are read every 100 ms; the first fifth of the duration (the ramp-up: TCP slow start and
+//!    the first requests' set-up) is left out, and the bandwidth is the bytes counted after it
+//!    over the time after it ([`stats::bandwidth`]). Every byte moved, ramp-up included, is
+//!    `downloaded_bytes` / `uploaded_bytes`, for `--data-budget`.
+//! 4. **Loaded latency**: during each direction, the idle-latency probe repeats (at most every
+//!    100 ms) on a connection of its own; the median of the probes sent after the ramp-up is
+//!    `download_latency_seconds` / `upload_latency_seconds`, the latency a user feels while the
+//!    line is full (bufferbloat).
+//!
+//! # Honesty
+//!
+//! A failed request never yields a figure: a body cut short of its `Content-Length`, a reset, an
+//! HTTP error or a step that does not answer in time fails the whole run, so its bytes are never
+//! reported. A direction that moved under 64 KiB, or has under four readings, after its ramp-up
+//! is a failure too (`no_connectivity`): a server dripping a byte a second is not a slow
+//! success. Figures that cannot be real are `implausible` ([`Sample::check_plausible`]). An HTTP
+//! 429 is `rate_limited`; its `Retry-After` is remembered and a run before then sends nothing.
+//! [`error::EngineError::reason`] gives every error's reason.
 
+pub mod api;
+pub mod client;
+pub mod error;
+pub mod headers;
+pub mod probe;
+pub mod stats;
+pub mod tcp_info;
+pub mod transfer;
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::sample::{Engine, EngineName, FailureReason, HttpProtocol, Sample, Trigger};
+use bytes::Bytes;
+use rand::RngCore;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::sample::{
+    Client, Engine, EngineName, HttpProtocol, Limits, Outcome, Sample, Server, Trigger, cut,
+};
 use crate::time::Timestamp;
+
+use api::Api;
+use client::{Conn, Connector, Target};
+use error::EngineError;
+use headers::{GetIp, ServerSays};
+use transfer::{Direction, Plan};
+
+/// The longest message a failed sample carries, in bytes (as the Ookla engine's).
+const MESSAGE_LIMIT: usize = 300;
+/// The random block upload bodies are sliced from, in bytes: large enough that hyper writes
+/// big slices, small enough to generate in a moment.
+const UPLOAD_BLOCK: usize = 1 << 20;
 
 /// The default `--http-server`: Cloudflare's public speed test, over HTTPS.
 pub const DEFAULT_SERVER: &str = "https://speed.cloudflare.com";
@@ -64,25 +133,255 @@ impl HttpConfig {
     }
 }
 
-/// The HTTP engine, configured.
+/// The HTTP engine, configured; it remembers a server's `Retry-After` between runs.
 #[derive(Debug)]
 pub struct HttpEngine {
     config: HttpConfig,
+    /// No run before this time: the last run's HTTP 429 asked for it.
+    not_before: Mutex<Option<Timestamp>>,
+}
+
+/// What a run learnt, kept as it goes so that a failed or timed-out run still records it.
+#[derive(Debug, Default)]
+struct Progress {
+    api: Option<Api>,
+}
+
+/// A successful run's figures.
+#[derive(Debug)]
+struct Figures {
+    ping: f64,
+    jitter: Option<f64>,
+    download: transfer::Measured,
+    upload: transfer::Measured,
+    says: ServerSays,
+    get_ip: Option<GetIp>,
+    local: Option<std::net::SocketAddr>,
 }
 
 impl HttpEngine {
+    /// An engine that measures as `config` says.
     pub fn new(config: HttpConfig) -> Self {
-        HttpEngine { config }
+        HttpEngine {
+            config,
+            not_before: Mutex::new(None),
+        }
     }
 
     /// Measures once, the run started at `time`; never an error: every way a run can go wrong
-    /// is a failed sample.
+    /// is a failed sample. The sample records this engine with the API it spoke (detected, when
+    /// `--http-protocol` did not name it).
     pub async fn measure(&self, time: Timestamp, trigger: Trigger) -> Sample {
-        Sample::failure(
-            time,
-            trigger,
-            FailureReason::NoConnectivity,
-            format!("the HTTP engine cannot measure {} yet", self.config.server),
-        )
+        let clock = Instant::now();
+        let mut progress = Progress::default();
+        let result = match self.waiting() {
+            Some(err) => Err(err),
+            None => {
+                let host = Target::parse(&self.config.server)
+                    .map_or_else(|_| self.config.server.clone(), |t| t.host);
+                tracing::info!(
+                    "speed test started: {} (HTTP engine, {} stream{} × {} per direction)",
+                    self.config.server,
+                    self.config.streams,
+                    if self.config.streams == 1 { "" } else { "s" },
+                    humantime::format_duration(self.config.duration)
+                );
+                match tokio::time::timeout(self.config.timeout, self.run(&mut progress)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(EngineError::Timeout {
+                        host,
+                        limit: self.config.timeout,
+                    }),
+                }
+            }
+        };
+        let mut engine = self.config.describe();
+        if let Some(api) = progress.api {
+            engine.protocol = Some(api.protocol);
+        }
+        let base = Sample {
+            duration_seconds: Some(clock.elapsed().as_millis() as f64 / 1000.0),
+            engine: Some(Arc::new(engine)),
+            ..Sample::empty(time, trigger)
+        };
+        let sample = match result {
+            Ok(figures) => {
+                let sample = self.sample(base.clone(), figures);
+                let limits = Limits {
+                    max_bytes_per_second: self.config.max_bytes_per_second,
+                };
+                match sample.check_plausible(&limits) {
+                    Ok(()) => sample,
+                    Err(implausible) => failed(
+                        base,
+                        crate::sample::FailureReason::Implausible,
+                        &implausible.0,
+                    ),
+                }
+            }
+            Err(err) => {
+                if let Some(until) = err.retry_after() {
+                    *self.not_before.lock().unwrap_or_else(|p| p.into_inner()) = Some(until);
+                }
+                failed(base, err.reason(), &err.to_string())
+            }
+        };
+        match sample.reason {
+            None => tracing::info!(
+                "speed test finished: download {:.1} Mbit/s, upload {:.1} Mbit/s, ping {:.1} ms",
+                crate::sample::mbit_per_second(sample.download_bytes_per_second.unwrap_or(0.0)),
+                crate::sample::mbit_per_second(sample.upload_bytes_per_second.unwrap_or(0.0)),
+                sample.ping_seconds.unwrap_or(0.0) * 1e3
+            ),
+            Some(reason) => tracing::info!(
+                "speed test failed ({reason}): {}",
+                sample.message.as_deref().unwrap_or("")
+            ),
+        }
+        sample
+    }
+
+    /// The failure of a run attempted before an earlier 429's `Retry-After` passed.
+    fn waiting(&self) -> Option<EngineError> {
+        let mut not_before = self.not_before.lock().unwrap_or_else(|p| p.into_inner());
+        let until = (*not_before)?;
+        if Timestamp::now() >= until {
+            *not_before = None;
+            return None;
+        }
+        let host = Target::parse(&self.config.server)
+            .map_or_else(|_| self.config.server.clone(), |t| t.host);
+        Some(EngineError::Waiting { host, until })
+    }
+
+    async fn run(&self, progress: &mut Progress) -> Result<Figures, EngineError> {
+        let target = Target::parse(&self.config.server)?;
+        let connector = Connector::resolve(target).await?;
+        let mut control = connector.connect().await?;
+        let local = control.local;
+        let mut says = ServerSays::default();
+        let api = probe::detect(&mut control, self.config.protocol, &mut says).await?;
+        progress.api = Some(api);
+        tracing::debug!(
+            "{} speaks the {} API{}",
+            connector.host(),
+            api.protocol,
+            if api.php { " (.php paths)" } else { "" }
+        );
+        let (ping, jitter) = probe::idle_latency(&mut control, api, &mut says).await?;
+        tracing::debug!("idle latency {:.3} ms", ping * 1e3);
+        let get_ip = probe::get_ip(&mut control, api).await;
+        drop(control);
+        let mut block = vec![0u8; UPLOAD_BLOCK];
+        rand::rng().fill_bytes(&mut block);
+        let block = Bytes::from(block);
+        let mut directions = Vec::with_capacity(2);
+        for direction in [Direction::Download, Direction::Upload] {
+            let plan = Plan {
+                direction,
+                api,
+                duration: self.config.duration,
+                ramp_up: self.config.ramp_up(),
+                block: block.clone(),
+            };
+            let (conns, probe_conn) = self.open(&connector).await?;
+            tracing::debug!(
+                "{} started: {} stream{} to {}",
+                direction.as_str(),
+                conns.len(),
+                if conns.len() == 1 { "" } else { "s" },
+                connector.host()
+            );
+            let measured = transfer::run(&plan, conns, Some(probe_conn)).await?;
+            tracing::debug!(
+                "{} finished: {:.2} Mbit/s ({} bytes in {:.2} s after ramp-up, {} bytes moved), loaded latency {}",
+                direction.as_str(),
+                crate::sample::mbit_per_second(measured.bandwidth.bytes_per_second),
+                measured.bandwidth.bytes,
+                measured.bandwidth.seconds,
+                measured.moved,
+                measured
+                    .loaded_latency
+                    .map_or("unknown".to_owned(), |l| format!("{:.3} ms", l * 1e3))
+            );
+            directions.push(measured);
+        }
+        let (Some(upload), Some(download)) = (directions.pop(), directions.pop()) else {
+            return Err(EngineError::Internal("a direction is missing".into()));
+        };
+        Ok(Figures {
+            ping,
+            jitter,
+            download,
+            upload,
+            says,
+            get_ip,
+            local,
+        })
+    }
+
+    /// Opens the streams of a direction and its latency probe's connection, all at once.
+    async fn open(&self, connector: &Connector) -> Result<(Vec<Conn>, Conn), EngineError> {
+        let mut opening = JoinSet::new();
+        for _ in 0..=self.config.streams {
+            let connector = connector.clone();
+            opening.spawn(async move { connector.connect().await });
+        }
+        let mut conns = Vec::with_capacity(self.config.streams as usize + 1);
+        while let Some(joined) = opening.join_next().await {
+            match joined {
+                Ok(Ok(conn)) => conns.push(conn),
+                Ok(Err(err)) => return Err(err),
+                Err(err) => return Err(EngineError::Internal(format!("connecting: {err}"))),
+            }
+        }
+        let probe = conns
+            .pop()
+            .ok_or_else(|| EngineError::Internal("no connection opened".into()))?;
+        Ok((conns, probe))
+    }
+
+    fn sample(&self, base: Sample, figures: Figures) -> Sample {
+        let host = Target::parse(&self.config.server).ok().map(|t| t.host);
+        let says = figures.says;
+        let get_ip = figures.get_ip.unwrap_or_default();
+        let external = says.client_ip.clone().or(get_ip.ip);
+        Sample {
+            outcome: Outcome::Success,
+            reason: None,
+            message: None,
+            download_bytes_per_second: Some(figures.download.bandwidth.bytes_per_second),
+            upload_bytes_per_second: Some(figures.upload.bandwidth.bytes_per_second),
+            ping_seconds: Some(figures.ping),
+            jitter_seconds: figures.jitter,
+            download_latency_seconds: figures.download.loaded_latency,
+            upload_latency_seconds: figures.upload.loaded_latency,
+            downloaded_bytes: Some(figures.download.moved),
+            uploaded_bytes: Some(figures.upload.moved),
+            server: Some(Arc::new(Server {
+                id: None,
+                name: says.software.clone(),
+                location: says.colo.clone(),
+                country: None,
+                host: host.map(|h| cut(&h, crate::sample::MAX_NAME_BYTES)),
+            })),
+            isp: says.asn.or(get_ip.isp).map(Arc::from),
+            client: self.config.store_ip.then(|| Client {
+                internal_ip: figures.local.map(|a| a.ip().to_string()),
+                external_ip: external,
+                mac: None,
+            }),
+            ..base
+        }
+    }
+}
+
+/// `base` as a failure for `reason`, its message cut to [`MESSAGE_LIMIT`] bytes.
+fn failed(base: Sample, reason: crate::sample::FailureReason, message: &str) -> Sample {
+    Sample {
+        outcome: Outcome::Failure,
+        reason: Some(reason),
+        message: Some(cut(message, MESSAGE_LIMIT)),
+        ..base
     }
 }

@@ -1,0 +1,329 @@
+//! One direction of a test: `streams` connections moving data back to back for the test's
+//! duration, their bytes read every 100 ms, and a latency probe on a connection of its own.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::Method;
+use hyper::body::Body as _;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::api::{Api, MAX_UPLOAD, MIN_REQUEST};
+use super::client::{Conn, ReqBody, body_error, content_length};
+use super::error::EngineError;
+use super::stats::{self, Bandwidth, Reading};
+use super::tcp_info::Acked;
+
+/// How often a direction's byte counters are read.
+pub const TICK: Duration = Duration::from_millis(100);
+/// The least time between the starts of two loaded-latency probes.
+pub const LOADED_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Which way the data goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Download,
+    Upload,
+}
+
+impl Direction {
+    /// The direction's name in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Download => "download",
+            Direction::Upload => "upload",
+        }
+    }
+}
+
+/// What a direction measured.
+#[derive(Clone, Debug)]
+pub struct Measured {
+    /// Bandwidth after the ramp-up.
+    pub bandwidth: Bandwidth,
+    /// Every byte moved, ramp-up and the last moments included.
+    pub moved: u64,
+    /// Median latency of the probes answered after the ramp-up, in seconds.
+    pub loaded_latency: Option<f64>,
+}
+
+/// How a direction runs.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub direction: Direction,
+    pub api: Api,
+    /// The whole direction, ramp-up included.
+    pub duration: Duration,
+    /// The start of it left out of the bandwidth.
+    pub ramp_up: Duration,
+    /// Upload bodies are slices of this random block.
+    pub block: Bytes,
+}
+
+/// A stream's count of bytes moved: bytes received (download), or bytes the peer acknowledged
+/// where the kernel says (upload on Linux), else bytes of upload requests answered.
+#[derive(Debug, Default)]
+struct Meter {
+    /// Download bytes received, or upload bytes of requests answered with a success.
+    counted: AtomicU64,
+    acked: Mutex<AckedState>,
+}
+
+#[derive(Debug, Default)]
+struct AckedState {
+    /// Acknowledged bytes of the stream's earlier connections.
+    earlier: u64,
+    /// The current connection's handle, its count when attached, and its latest reading.
+    current: Option<(Acked, u64, u64)>,
+    /// A connection of the stream had no acknowledged count: count answered requests.
+    unavailable: bool,
+}
+
+impl Meter {
+    /// Bytes moved so far.
+    fn read(&self, direction: Direction) -> u64 {
+        let counted = self.counted.load(Ordering::Relaxed);
+        if direction == Direction::Download {
+            return counted;
+        }
+        let mut state = self.acked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if state.unavailable {
+            return counted;
+        }
+        let earlier = state.earlier;
+        match &mut state.current {
+            Some((acked, base, latest)) => {
+                if let Some(now) = acked.bytes() {
+                    *latest = now.saturating_sub(*base).max(*latest);
+                }
+                earlier + *latest
+            }
+            None => earlier,
+        }
+    }
+
+    /// Counts a new connection's acknowledged bytes from now on (upload).
+    fn attach(&self, acked: Option<Acked>) {
+        let mut state = self.acked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((old, base, latest)) = state.current.take() {
+            let last = old.bytes().map_or(latest, |now| now.saturating_sub(base).max(latest));
+            state.earlier += last;
+        }
+        match acked {
+            Some(acked) => {
+                let base = acked.bytes().unwrap_or(0);
+                state.current = Some((acked, base, 0));
+            }
+            None => state.unavailable = true,
+        }
+    }
+}
+
+/// Runs one direction on `conns` (one per stream) with `probe` measuring loaded latency.
+/// Any stream's failure fails the direction: no byte of a failed request is ever reported.
+pub async fn run(plan: &Plan, conns: Vec<Conn>, probe: Option<Conn>) -> Result<Measured, EngineError> {
+    let direction = plan.direction;
+    let host = conns
+        .first()
+        .map(|conn| conn.connector().host().to_owned())
+        .unwrap_or_default();
+    let start = Instant::now();
+    let end = start + plan.duration;
+    let mut meters = Vec::with_capacity(conns.len());
+    let mut streams = JoinSet::new();
+    for mut conn in conns {
+        let meter = Arc::new(Meter::default());
+        if direction == Direction::Upload {
+            meter.attach(conn.acked.take());
+        }
+        meters.push(meter.clone());
+        let plan = plan.clone();
+        streams.spawn(async move {
+            match plan.direction {
+                Direction::Download => download(conn, &plan, &meter).await,
+                Direction::Upload => upload(conn, &plan, &meter).await,
+            }
+        });
+    }
+    let probes = Arc::new(Mutex::new(Vec::new()));
+    let mut prober = JoinSet::new();
+    if let Some(conn) = probe {
+        prober.spawn(loaded_probes(conn, plan.api, start, probes.clone()));
+    }
+    let total = |meters: &[Arc<Meter>]| -> u64 {
+        meters.iter().map(|meter| meter.read(direction)).sum()
+    };
+    let mut readings = vec![Reading {
+        elapsed: Duration::ZERO,
+        bytes: 0,
+    }];
+    let mut next = start + TICK;
+    loop {
+        let wake = next.min(end);
+        tokio::select! {
+            biased;
+            Some(joined) = streams.join_next() => {
+                streams.abort_all();
+                return Err(match joined {
+                    Ok(Err(err)) => err,
+                    Ok(Ok(())) => EngineError::Internal(format!("a {} stream stopped", direction.as_str())),
+                    Err(err) => EngineError::Internal(format!("a {} stream failed: {err}", direction.as_str())),
+                });
+            }
+            () = tokio::time::sleep_until(wake) => {
+                let now = Instant::now();
+                readings.push(Reading { elapsed: now - start, bytes: total(&meters) });
+                if now >= end {
+                    break;
+                }
+                while next <= now {
+                    next += TICK;
+                }
+            }
+        }
+    }
+    streams.abort_all();
+    prober.abort_all();
+    // Wait for the aborted streams, so that their sockets are closed and counts final.
+    while streams.join_next().await.is_some() {}
+    while prober.join_next().await.is_some() {}
+    let moved = total(&meters).max(readings.last().map_or(0, |r| r.bytes));
+    let bandwidth = stats::bandwidth(&readings, plan.ramp_up).map_err(|little| {
+        EngineError::TooLittle {
+            host: host.clone(),
+            direction: direction.as_str(),
+            bytes: little.bytes,
+            seconds: little.seconds,
+            readings: little.readings,
+        }
+    })?;
+    let loaded: Vec<f64> = probes
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .iter()
+        .filter(|(sent, _)| *sent >= plan.ramp_up)
+        .map(|(_, latency)| *latency)
+        .collect();
+    Ok(Measured {
+        bandwidth,
+        moved,
+        loaded_latency: stats::median(&loaded),
+    })
+}
+
+/// Replaces `conn` with a new connection when the server closed it after a complete answer.
+async fn reopen_if_closed(conn: &mut Conn, meter: &Meter, direction: Direction) -> Result<(), EngineError> {
+    if conn.is_closed() {
+        let mut fresh = conn.connector().connect().await?;
+        if direction == Direction::Upload {
+            meter.attach(fresh.acked.take());
+        }
+        *conn = fresh;
+    }
+    Ok(())
+}
+
+/// Downloads back to back; bytes count as their frames arrive. A body that ends early or
+/// fails fails the direction.
+async fn download(mut conn: Conn, plan: &Plan, meter: &Meter) -> Result<(), EngineError> {
+    let host = conn.connector().host().to_owned();
+    let mut size = MIN_REQUEST;
+    loop {
+        reopen_if_closed(&mut conn, meter, Direction::Download).await?;
+        let path = plan.api.download(size);
+        let request = format!("GET {}", conn.connector().target.path(&path));
+        let answer = conn.send(Method::GET, &path, ReqBody::Empty).await?;
+        let expected = content_length(answer.headers());
+        let started = Instant::now();
+        let mut body = answer.into_body();
+        let mut received = 0u64;
+        while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+            match frame {
+                Ok(frame) => {
+                    if let Some(data) = frame.data_ref() {
+                        let n = data.len() as u64;
+                        received += n;
+                        meter.counted.fetch_add(n, Ordering::Relaxed);
+                    }
+                }
+                Err(err) => return Err(body_error(&err, &host, &request, received, expected)),
+            }
+        }
+        if let Some(expected) = expected.filter(|&expected| received < expected) {
+            return Err(EngineError::Truncated {
+                host,
+                request,
+                received,
+                expected,
+            });
+        }
+        size = stats::next_request_size(
+            plan.api.download_size(size).min(received.max(1)),
+            started.elapsed(),
+            MIN_REQUEST,
+            plan.api.max_download(),
+        );
+    }
+}
+
+/// Uploads back to back, bodies sliced from the random block. Bytes count as the peer
+/// acknowledges them (or, without that, when a request is answered); a request answered with
+/// an error fails the direction.
+async fn upload(mut conn: Conn, plan: &Plan, meter: &Meter) -> Result<(), EngineError> {
+    let host = conn.connector().host().to_owned();
+    let path = plan.api.upload();
+    let request = format!("POST {}", conn.connector().target.path(&path));
+    let mut size = MIN_REQUEST;
+    loop {
+        reopen_if_closed(&mut conn, meter, Direction::Upload).await?;
+        let started = Instant::now();
+        let answer = conn
+            .send(Method::POST, &path, ReqBody::upload(plan.block.clone(), size))
+            .await?;
+        let expected = content_length(answer.headers());
+        let mut body = answer.into_body();
+        let mut received = 0u64;
+        // The answer is small; read it all so the connection can be used again.
+        while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+            match frame {
+                Ok(frame) => {
+                    received += frame.data_ref().map_or(0, |data| data.len() as u64);
+                }
+                Err(err) => return Err(body_error(&err, &host, &request, received, expected)),
+            }
+        }
+        meter.counted.fetch_add(size, Ordering::Relaxed);
+        size = stats::next_request_size(size, started.elapsed(), MIN_REQUEST, MAX_UPLOAD);
+    }
+}
+
+/// Probes latency on its own connection while a direction runs, noting when each probe was
+/// sent (since the direction's start) and its latency, in seconds. Stops at the first error:
+/// a loaded link may drop a probe, which then has no figure.
+async fn loaded_probes(
+    mut conn: Conn,
+    api: Api,
+    start: Instant,
+    out: Arc<Mutex<Vec<(Duration, f64)>>>,
+) {
+    let path = api.latency();
+    loop {
+        let sent = Instant::now();
+        match conn.small(&path).await {
+            Ok((parts, _, took)) => {
+                let latency = stats::net_latency(took, super::headers::server_timing(&parts.headers));
+                out.lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push((sent - start, latency));
+            }
+            Err(err) => {
+                tracing::debug!("a loaded-latency probe failed: {err}");
+                return;
+            }
+        }
+        tokio::time::sleep_until(sent + LOADED_PROBE_INTERVAL).await;
+    }
+}
