@@ -227,6 +227,11 @@ fn idle_latency_is_the_round_trip_through_a_delaying_relay() {
     );
     let sample = run_once(&lab, &format!("http://{}", relay.address), 1, "2s");
     let ping = Duration::from_secs_f64(figure(&sample, "ping_seconds"));
+    eprintln!(
+        "idle latency {ping:?}, truth {truth:?} (base {base:?} + 2 × {DELAY:?}), this test's \
+         client through the relay {relayed:?}, jitter {:.3} ms",
+        figure(&sample, "jitter_seconds") * 1e3
+    );
     assert!(
         ping.abs_diff(truth) <= tolerance,
         "idle latency {ping:?}, the truth {truth:?} (base round trip {base:?} + 2 × {DELAY:?}; \
@@ -245,6 +250,12 @@ fn loaded_latency_exceeds_idle_when_the_queue_fills() {
     let (_target, address) = start_target(&lab);
     let sample = run_once(&lab, &format!("http://{address}"), 4, "4s");
     let idle = figure(&sample, "ping_seconds");
+    eprintln!(
+        "idle {:.2} ms, loaded: download {:.2} ms, upload {:.2} ms",
+        idle * 1e3,
+        figure(&sample, "download_latency_seconds") * 1e3,
+        figure(&sample, "upload_latency_seconds") * 1e3
+    );
     for key in ["download_latency_seconds", "upload_latency_seconds"] {
         let loaded = figure(&sample, key);
         // A queue that fills at 20 Mbit/s holds tens of milliseconds; idle is well under one.
@@ -337,7 +348,7 @@ fn the_lab_shapes_delays_and_cleans_up() {
                 .send((doomed.client.clone(), doomed.target.clone(), sleeping.pid()))
                 .expect("send");
             std::mem::forget(sleeping); // only the lab's guard is left to kill it
-            panic!("a failing test");
+            panic!("a deliberately failing test: its lab must be cleaned up all the same");
         });
         assert!(unwound.join().is_err(), "the doomed test panicked");
         receiver.recv().expect("the doomed lab's names")
