@@ -180,7 +180,8 @@ async fn answer(
         return Ok(ok(TestBody::bytes(0)));
     }
     if !cloudflare && path == format!("/getIP{suffix}") {
-        let json = r#"{"processedString":"192.0.2.9 - Example Networks, ZZ (1 km)","rawIspInfo":""}"#;
+        let json =
+            r#"{"processedString":"192.0.2.9 - Example Networks, ZZ (1 km)","rawIspInfo":""}"#;
         return Ok(Response::new(TestBody::text(json)));
     }
     Ok(not_found())
@@ -266,7 +267,9 @@ impl Body for TestBody {
             this.fail_after = Some(left - n);
         }
         this.remaining -= n;
-        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&ZEROS[..n as usize])))))
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
+            &ZEROS[..n as usize],
+        )))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -319,14 +322,26 @@ fn assert_success(sample: &Value, protocol: &str, streams: u64) {
         assert!(sample[field].as_f64().is_some(), "{field} in {sample:#}");
     }
     // Loopback moves far more than 10 Mbit/s, even in a debug build.
-    assert!(sample["download_bytes_per_second"].as_f64().unwrap() > 1.25e6, "{sample:#}");
-    assert!(sample["upload_bytes_per_second"].as_f64().unwrap() > 1.25e6, "{sample:#}");
+    assert!(
+        sample["download_bytes_per_second"].as_f64().unwrap() > 1.25e6,
+        "{sample:#}"
+    );
+    assert!(
+        sample["upload_bytes_per_second"].as_f64().unwrap() > 1.25e6,
+        "{sample:#}"
+    );
     assert!(sample["ping_seconds"].as_f64().unwrap() < 0.5, "{sample:#}");
     // Everything moved is counted, ramp-up included: at least the bandwidth × 1.6 s measured.
     let down = sample["downloaded_bytes"].as_u64().unwrap() as f64;
-    assert!(down >= sample["download_bytes_per_second"].as_f64().unwrap() * 1.5, "{sample:#}");
+    assert!(
+        down >= sample["download_bytes_per_second"].as_f64().unwrap() * 1.5,
+        "{sample:#}"
+    );
     let up = sample["uploaded_bytes"].as_u64().unwrap() as f64;
-    assert!(up >= sample["upload_bytes_per_second"].as_f64().unwrap() * 1.5, "{sample:#}");
+    assert!(
+        up >= sample["upload_bytes_per_second"].as_f64().unwrap() * 1.5,
+        "{sample:#}"
+    );
     assert_eq!(sample["engine"]["name"], "http");
     assert_eq!(sample["engine"]["protocol"], protocol);
     assert_eq!(sample["engine"]["streams"], streams);
@@ -371,7 +386,11 @@ fn librespeed_with_and_without_php() {
         }
         let requests = server.requests();
         let suffix = if php { ".php" } else { "" };
-        assert!(requests.iter().any(|r| r.starts_with(&format!("GET /garbage{suffix}?ckSize="))));
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.starts_with(&format!("GET /garbage{suffix}?ckSize=")))
+        );
         assert!(requests.contains(&format!("POST /empty{suffix}")));
     }
 }

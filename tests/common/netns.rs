@@ -691,3 +691,98 @@ pub fn median(values: &mut [Duration]) -> Duration {
         (values[mid - 1] + values[mid]) / 2
     }
 }
+
+/// How busy the rest of the machine was over a window: every CPU's busy time (`/proc/stat`)
+/// less this process's and its waited-for children's (getrusage) and the target's
+/// (`/proc/PID/stat`, a process still running). Two speed tests sharing two cores measure
+/// each other: a figure that misses while this is well above 0 was measured on a contended
+/// machine. The kernel's packet processing in softirq context is charged to no process of
+/// ours when it runs on its own (ksoftirqd): a few hundredths of a core at 500 Mbit/s.
+pub struct Contention {
+    started: Instant,
+    machine: Duration,
+    mine: Duration,
+    target: Option<(u32, Duration)>,
+}
+
+impl Contention {
+    pub fn start(target: Option<u32>) -> Contention {
+        Contention {
+            started: Instant::now(),
+            machine: machine_busy(),
+            mine: own_cpu(),
+            target: target.map(|pid| (pid, process_cpu(pid))),
+        }
+    }
+
+    /// Cores the other processes kept busy since [`Contention::start`], on average.
+    pub fn cores(&self) -> f64 {
+        let wall = self.started.elapsed().as_secs_f64();
+        let machine = machine_busy().saturating_sub(self.machine);
+        let mine = own_cpu().saturating_sub(self.mine);
+        let target = self.target.map_or(Duration::ZERO, |(pid, before)| {
+            process_cpu(pid).saturating_sub(before)
+        });
+        machine.saturating_sub(mine + target).as_secs_f64() / wall
+    }
+}
+
+fn clock_tick() -> Duration {
+    // SAFETY: sysconf(3) only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Duration::from_secs(1) / u32::try_from(hz).unwrap_or(100).max(1)
+}
+
+/// All CPUs' busy time: user, nice, system, irq, softirq and steal of `/proc/stat`.
+fn machine_busy() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").expect("read /proc/stat");
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().unwrap_or(0))
+        .collect();
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .map(|&i| fields.get(i).copied().unwrap_or(0))
+        .sum();
+    clock_tick() * u32::try_from(busy).unwrap_or(u32::MAX)
+}
+
+/// utime + stime of a running process (zero once it is gone).
+fn process_cpu(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    let ticks: u64 = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .map(|field| field.parse::<u64>().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    clock_tick() * u32::try_from(ticks).unwrap_or(u32::MAX)
+}
+
+/// This process's CPU time and that of its children it has waited for.
+fn own_cpu() -> Duration {
+    let mut total = Duration::ZERO;
+    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+        // SAFETY: getrusage(2) writes into the struct passed, which is zeroed and ours.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::getrusage(who, &mut usage);
+            usage
+        };
+        for time in [usage.ru_utime, usage.ru_stime] {
+            total += Duration::from_secs(u64::try_from(time.tv_sec).unwrap_or(0))
+                + Duration::from_micros(u64::try_from(time.tv_usec).unwrap_or(0));
+        }
+    }
+    total
+}

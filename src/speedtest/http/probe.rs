@@ -75,7 +75,10 @@ pub async fn idle_latency(
             conn.small(&path).await?;
         }
         let (parts, _, took) = conn.small(&path).await?;
-        latencies.push(stats::net_latency(took, headers::server_timing(&parts.headers)));
+        latencies.push(stats::net_latency(
+            took,
+            headers::server_timing(&parts.headers),
+        ));
     }
     let host = conn.connector().host().to_owned();
     let ping = stats::median(&latencies)
