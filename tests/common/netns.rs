@@ -696,8 +696,8 @@ pub fn median(values: &mut [Duration]) -> Duration {
 /// less this process's and its waited-for children's (getrusage) and the target's
 /// (`/proc/PID/stat`, a process still running). Two speed tests sharing two cores measure
 /// each other: a figure that misses while this is well above 0 was measured on a contended
-/// machine. The kernel's packet processing in softirq context is charged to no process of
-/// ours when it runs on its own (ksoftirqd): a few hundredths of a core at 500 Mbit/s.
+/// machine. Packet processing the kernel does outside our processes (ksoftirqd, or softirq
+/// time it accounts apart) counts among the others: an over-estimate, larger at high rates.
 pub struct Contention {
     started: Instant,
     machine: Duration,
