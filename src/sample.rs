@@ -1,7 +1,7 @@
 //! One speed-test run, successful or not: the record every other part reads and writes.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +87,15 @@ impl Engine {
             duration_seconds: None,
             ramp_up_seconds: None,
         }
+    }
+
+    /// The engine of a sample recorded before samples said which engine made them (store
+    /// format versions 1 and 2, export lines without an `engine` key): those versions measured
+    /// only with the Ookla CLI, so `ookla`, except for a skipped run (`None`: nothing measured
+    /// it, as this version records it). One shared `Arc` for all such samples.
+    pub fn before_engines(outcome: Outcome) -> Option<Arc<Engine>> {
+        static OOKLA: LazyLock<Arc<Engine>> = LazyLock::new(|| Arc::new(Engine::ookla()));
+        (outcome != Outcome::Skipped).then(|| Arc::clone(&OOKLA))
     }
 }
 

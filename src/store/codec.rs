@@ -11,15 +11,13 @@
 //! Older records still read. Version 2 is the same without the engine (presence bit 16 never
 //! set); version 1 (written before 0.2) is version 2 without link and checksum. Every version
 //! that wrote them measured with the Ookla CLI only, so a version 1 or 2 record reads with
-//! `engine: ookla` ([`Engine::ookla`]), unless its outcome is `skipped` (nothing measured, so
-//! `engine: None`, as this version records a skipped run). A version 3 record says which engine
+//! `engine: ookla`, unless its outcome is `skipped` (nothing measured, so `engine: None`, as
+//! this version records a skipped run): [`Engine::before_engines`]. A version 3 record says which engine
 //! it has, or that it has none.
 //! Decimal figures that are whole multiples of their unit (bytes/s, µs, 1e-6 of a ratio, ms of
 //! duration) are stored as varints; any other float falls back to its 8 raw bytes, so every
 //! value survives exactly. Server, ISP and engine are references into the dictionary table,
 //! because nearly every sample repeats them.
-
-use std::sync::{Arc, LazyLock};
 
 use crate::sample::{Client, Engine, FailureReason, Outcome, Sample, Trigger};
 use crate::time::Timestamp;
@@ -32,9 +30,6 @@ const VERSION_WITHOUT_ENGINE: u8 = 2;
 const VERSION_UNCHECKED: u8 = 1;
 /// Bytes of the checksum at the end of a version 2 or 3 record.
 const CHECKSUM_BYTES: usize = 4;
-
-/// The engine of every version 1 or 2 record that measured, shared like a dictionary entry.
-static OOKLA: LazyLock<Arc<Engine>> = LazyLock::new(|| Arc::new(Engine::ookla()));
 
 /// A record the codec cannot read or trust: damage, another program's bytes, or a future
 /// version. Each message completes "the sample at TIME: …".
@@ -295,8 +290,8 @@ pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError>
         isp: has(bit::ISP).then(|| input.varint()).transpose()?,
         engine: has(bit::ENGINE).then(|| input.varint()).transpose()?,
     };
-    if !with_engine && outcome != Outcome::Skipped {
-        sample.engine = Some(Arc::clone(&OOKLA));
+    if !with_engine {
+        sample.engine = Engine::before_engines(outcome);
     }
     if has(bit::RESULT_URL) {
         sample.result_url = Some(input.result_url()?);
@@ -556,6 +551,8 @@ impl Reader<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn round_trip(sample: &Sample) -> Sample {
