@@ -21,7 +21,9 @@ fn sample(time: &str, download: f64) -> Value {
         "packet_loss_ratio": 0.015, "download_latency_seconds": null, "upload_latency_seconds": null,
         "downloaded_bytes": 1000, "uploaded_bytes": 500,
         "server": {"id": 7, "name": "Example, Inc.", "location": "Here", "country": "There", "host": "st.example.net"},
-        "isp": "Example ISP", "result_url": null
+        "isp": "Example ISP", "result_url": null,
+        "engine": {"name": "http", "protocol": "librespeed", "url": "https://st.example.net/backend",
+            "streams": 4, "duration_seconds": 10.0, "ramp_up_seconds": 2.0}
     })
 }
 
@@ -31,7 +33,9 @@ fn failure(time: &str) -> Value {
         "duration_seconds": 120.0, "download_bytes_per_second": null, "upload_bytes_per_second": null,
         "ping_seconds": null, "jitter_seconds": null, "packet_loss_ratio": null,
         "download_latency_seconds": null, "upload_latency_seconds": null,
-        "downloaded_bytes": null, "uploaded_bytes": null, "server": null, "isp": null, "result_url": null
+        "downloaded_bytes": null, "uploaded_bytes": null, "server": null, "isp": null, "result_url": null,
+        "engine": {"name": "ookla", "protocol": null, "url": null, "streams": null,
+            "duration_seconds": null, "ramp_up_seconds": null}
     })
 }
 

@@ -132,7 +132,10 @@ fn a_file_of_format_version_2_reads_exactly_and_takes_version_3_samples() {
     );
     assert_eq!(
         after,
-        format!("{expected}{http_line}{}", String::from_utf8_lossy(&run.stdout)),
+        format!(
+            "{expected}{http_line}{}",
+            String::from_utf8_lossy(&run.stdout)
+        ),
         "the old samples as they were, then the new ones in time order"
     );
     let check = db_command("check", &db);
@@ -141,7 +144,11 @@ fn a_file_of_format_version_2_reads_exactly_and_takes_version_3_samples() {
     assert!(said.ends_with("no damage found\n"), "{said}");
     let compact = db_command("compact", &db);
     assert_eq!(compact.status.code(), Some(0));
-    assert_eq!(exported(&db), (after, Some(0)), "compact keeps every sample");
+    assert_eq!(
+        exported(&db),
+        (after, Some(0)),
+        "compact keeps every sample"
+    );
 }
 
 /// 100 samples over the last 100 minutes, made of the v1 fixture's successes and failures.
