@@ -132,8 +132,14 @@ fn csv_streams_the_selection_with_a_header() {
     );
     assert_eq!(
         lines[2],
-        "2026-11-01T01:30:00.000Z,success,,,schedule,20.5,3000000,24,2000000,16,0.0125,12.5,0.0005,0.5,0.015,1.5,,,1000,500,7,\"Example, Inc.\",Here,There,st.example.net,Example ISP,"
+        "2026-11-01T01:30:00.000Z,success,,,schedule,20.5,3000000,24,2000000,16,0.0125,12.5,0.0005,0.5,0.015,1.5,,,1000,500,7,\"Example, Inc.\",Here,There,st.example.net,Example ISP,,http,librespeed,https://st.example.net/backend,4,10,2"
     );
+    assert!(
+        lines[0].ends_with(",isp,result_url,engine,engine_protocol,engine_url,engine_streams,engine_duration_seconds,engine_ramp_up_seconds"),
+        "the engine's columns come last: {}",
+        lines[0]
+    );
+    assert!(lines[1].ends_with(",ookla,,,,,"), "{}", lines[1]);
     let limited = server.get("/api/v1/samples.csv?limit=1");
     assert_eq!(limited.body.lines().count(), 2);
 }
