@@ -50,7 +50,7 @@ fn describe(db: &Path, report: &CheckReport) -> String {
         let _ = writeln!(text, "damaged: the sample at {time}: {what}");
     }
     for (number, what) in &report.damaged_entries {
-        let _ = writeln!(text, "damaged: server/ISP entry {number}: {what}");
+        let _ = writeln!(text, "damaged: server/ISP/engine entry {number}: {what}");
     }
     for key in &report.out_of_range {
         let _ = writeln!(
