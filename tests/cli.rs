@@ -172,16 +172,13 @@ fn reason_spawn_when_the_binary_is_missing() {
             db.to_str().unwrap(),
             "--speedtest-bin",
             "/nonexistent/speedtest",
-            // auto would choose the HTTP engine, the CLI being missing.
-            "--engine",
-            "ookla",
         ])
         .output()
         .unwrap();
     let sample = assert_failure(&env, &output, "spawn");
     assert_eq!(
         sample["message"],
-        "cannot run /nonexistent/speedtest: not found (install the Ookla Speedtest CLI, set --speedtest-bin, or measure with --engine http)"
+        "cannot run /nonexistent/speedtest: not found (install the Ookla Speedtest CLI or set --speedtest-bin)"
     );
 }
 
@@ -621,9 +618,6 @@ fn reason_spawn_when_the_binary_is_not_executable() {
             db.to_str().unwrap(),
             "--speedtest-bin",
             script.to_str().unwrap(),
-            // auto would choose the HTTP engine, the CLI not being executable.
-            "--engine",
-            "ookla",
         ])
         .output()
         .unwrap();

@@ -93,9 +93,6 @@ fn survive(env: &Env, cli: Cli, result: &str) -> Value {
         "1h",
         "--timeout",
         cli.timeout,
-        // Faults of the Ookla CLI: auto would measure with the HTTP engine when it is missing.
-        "--engine",
-        "ookla",
     ]);
     command
         .env("FAKE_SPEEDTEST_MODE", cli.mode)
@@ -386,7 +383,7 @@ fn missing_binary_is_spawn() {
     assert_eq!(
         message(&sample),
         format!(
-            "cannot run {}: not found (install the Ookla Speedtest CLI, set --speedtest-bin, or measure with --engine http)",
+            "cannot run {}: not found (install the Ookla Speedtest CLI or set --speedtest-bin)",
             missing.display()
         )
     );
