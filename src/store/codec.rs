@@ -8,12 +8,16 @@
 //! record before it, and the bytes of the dictionary entries it refers to: a changed byte in the
 //! time, the record or its server, ISP or engine is detected when the sample is read.
 //!
-//! Older records still read. Version 2 is the same without the engine (presence bit 16 never
+//! The engine (presence bit 16) is a reference into the dictionary, written after the server
+//! and ISP references; its entry holds the engine's name and parameters (see
+//! `dictionary.rs`). A version 3 record says which engine made it, or that none did.
+//!
+//! Older records still read. Version 2 is version 3 without the engine (presence bit 16 never
 //! set); version 1 (written before 0.2) is version 2 without link and checksum. Every version
 //! that wrote them measured with the Ookla CLI only, so a version 1 or 2 record reads with
 //! `engine: ookla`, unless its outcome is `skipped` (nothing measured, so `engine: None`, as
-//! this version records a skipped run): [`Engine::before_engines`]. A version 3 record says which engine
-//! it has, or that it has none.
+//! this version records a skipped run): [`Engine::before_engines`].
+//!
 //! Decimal figures that are whole multiples of their unit (bytes/s, µs, 1e-6 of a ratio, ms of
 //! duration) are stored as varints; any other float falls back to its 8 raw bytes, so every
 //! value survives exactly. Server, ISP and engine are references into the dictionary table,
