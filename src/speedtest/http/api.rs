@@ -31,11 +31,9 @@ impl Api {
     pub fn download(&self, bytes: u64) -> String {
         match self.protocol {
             HttpProtocol::Cloudflare => format!("/__down?bytes={bytes}"),
-            HttpProtocol::Librespeed => format!(
-                "/garbage{}?ckSize={}",
-                self.suffix(),
-                self.chunks(bytes)
-            ),
+            HttpProtocol::Librespeed => {
+                format!("/garbage{}?ckSize={}", self.suffix(), self.chunks(bytes))
+            }
         }
     }
 
@@ -214,7 +212,10 @@ mod tests {
         assert_eq!(request_target("", "/__up"), "/__up");
         assert_eq!(request_target("/", "/__up"), "/__up");
         assert_eq!(request_target("/speed", "/empty"), "/speed/empty");
-        assert_eq!(request_target("/a/b/", "/getIP?isp=true"), "/a/b/getIP?isp=true");
+        assert_eq!(
+            request_target("/a/b/", "/getIP?isp=true"),
+            "/a/b/getIP?isp=true"
+        );
     }
 
     #[test]
@@ -226,7 +227,10 @@ mod tests {
         let ls = Some(HttpProtocol::Librespeed);
         assert_eq!(detect(ls, &[]), Step::Send(Librespeed));
         assert_eq!(detect(ls, &[(Librespeed, true)]), Step::Found(LS));
-        assert_eq!(detect(ls, &[(Librespeed, false)]), Step::Send(LibrespeedPhp));
+        assert_eq!(
+            detect(ls, &[(Librespeed, false)]),
+            Step::Send(LibrespeedPhp)
+        );
         assert_eq!(
             detect(ls, &[(Librespeed, false), (LibrespeedPhp, true)]),
             Step::Found(LS_PHP)
@@ -246,14 +250,22 @@ mod tests {
         assert_eq!(
             detect(
                 None,
-                &[(Cloudflare, false), (Librespeed, false), (LibrespeedPhp, true)]
+                &[
+                    (Cloudflare, false),
+                    (Librespeed, false),
+                    (LibrespeedPhp, true)
+                ]
             ),
             Step::Found(LS_PHP)
         );
         assert_eq!(
             detect(
                 None,
-                &[(Cloudflare, false), (Librespeed, false), (LibrespeedPhp, false)]
+                &[
+                    (Cloudflare, false),
+                    (Librespeed, false),
+                    (LibrespeedPhp, false)
+                ]
             ),
             Step::Neither
         );

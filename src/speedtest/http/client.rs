@@ -113,8 +113,7 @@ impl Connector {
             });
         }
         let lookup = tokio::net::lookup_host((target.host.clone(), target.port));
-        let addresses: Vec<SocketAddr> = match tokio::time::timeout(CONNECT_TIMEOUT, lookup).await
-        {
+        let addresses: Vec<SocketAddr> = match tokio::time::timeout(CONNECT_TIMEOUT, lookup).await {
             Ok(Ok(found)) => found.collect(),
             Ok(Err(err)) => {
                 return Err(EngineError::Resolve {
@@ -169,9 +168,10 @@ impl Connector {
             }
         }
         let Some(tcp) = stream else {
-            let (address, cause) = last.map_or(("?".to_owned(), "no address".to_owned()), |(a, c)| {
-                (a.to_string(), c)
-            });
+            let (address, cause) = last
+                .map_or(("?".to_owned(), "no address".to_owned()), |(a, c)| {
+                    (a.to_string(), c)
+                });
             return Err(EngineError::Connect {
                 host: host.to_owned(),
                 address,
@@ -186,39 +186,45 @@ impl Connector {
         let (sender, driver) = match &self.tls {
             None => {
                 let (sender, conn) = handshake(&builder, TokioIo::new(tcp), host).await?;
-                (sender, tokio::spawn(async move {
-                    let _ = conn.await;
-                }))
+                (
+                    sender,
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    }),
+                )
             }
             Some(tls) => {
-                let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(
-                    |err| EngineError::Tls {
-                        host: host.to_owned(),
-                        cause: err.to_string(),
-                    },
-                )?;
-                let stream = match tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(name, tcp))
-                    .await
-                {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(err)) => {
-                        return Err(EngineError::Tls {
+                let name =
+                    rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|err| {
+                        EngineError::Tls {
                             host: host.to_owned(),
                             cause: err.to_string(),
-                        });
-                    }
-                    Err(_) => {
-                        return Err(EngineError::Slow {
-                            host: host.to_owned(),
-                            what: "the TLS handshake with",
-                            limit: CONNECT_TIMEOUT,
-                        });
-                    }
-                };
+                        }
+                    })?;
+                let stream =
+                    match tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(name, tcp)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(err)) => {
+                            return Err(EngineError::Tls {
+                                host: host.to_owned(),
+                                cause: err.to_string(),
+                            });
+                        }
+                        Err(_) => {
+                            return Err(EngineError::Slow {
+                                host: host.to_owned(),
+                                what: "the TLS handshake with",
+                                limit: CONNECT_TIMEOUT,
+                            });
+                        }
+                    };
                 let (sender, conn) = handshake(&builder, TokioIo::new(stream), host).await?;
-                (sender, tokio::spawn(async move {
-                    let _ = conn.await;
-                }))
+                (
+                    sender,
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    }),
+                )
             }
         };
         Ok(Conn {
@@ -376,11 +382,7 @@ impl Conn {
 }
 
 /// A body of at most [`SMALL_BODY_LIMIT`] bytes, all of it or an error.
-async fn read_small(
-    body: Incoming,
-    host: &str,
-    request: &str,
-) -> Result<Bytes, EngineError> {
+async fn read_small(body: Incoming, host: &str, request: &str) -> Result<Bytes, EngineError> {
     let limited = http_body_util::Limited::new(body, SMALL_BODY_LIMIT);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),

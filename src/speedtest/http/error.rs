@@ -176,7 +176,10 @@ mod tests {
             request: "POST /__up".into(),
             status: "500 Internal Server Error".into(),
         };
-        assert_eq!(status.to_string(), "h answered POST /__up with HTTP 500 Internal Server Error");
+        assert_eq!(
+            status.to_string(),
+            "h answered POST /__up with HTTP 500 Internal Server Error"
+        );
         assert_eq!(status.reason(), FailureReason::Exit);
     }
 }

@@ -123,8 +123,12 @@ pub fn get_ip(body: &[u8]) -> Option<GetIp> {
             .pointer("/rawIspInfo/org")
             .and_then(serde_json::Value::as_str);
         // "ISP, CC (12 km)": the ISP is what comes before the country and distance.
-        let from_processed =
-            rest.map(|rest| rest.split(" (").next().unwrap_or(rest).trim_end_matches(')'));
+        let from_processed = rest.map(|rest| {
+            rest.split(" (")
+                .next()
+                .unwrap_or(rest)
+                .trim_end_matches(')')
+        });
         let from_processed = from_processed.map(|rest| match rest.rsplit_once(", ") {
             Some((isp, country)) if country.len() == 2 => isp,
             _ => rest,
@@ -167,8 +171,18 @@ mod tests {
         assert_eq!(server_timing(&several), Some(0.003));
         let quoted = headers(&[("server-timing", "total;DUR=\"1.5\";desc=x")]);
         assert_eq!(server_timing(&quoted), Some(0.0015));
-        for bad in ["total", "total;dur=", "total;dur=-1", "total;dur=NaN", "total;dur=abc"] {
-            assert_eq!(server_timing(&headers(&[("server-timing", bad)])), None, "{bad}");
+        for bad in [
+            "total",
+            "total;dur=",
+            "total;dur=-1",
+            "total;dur=NaN",
+            "total;dur=abc",
+        ] {
+            assert_eq!(
+                server_timing(&headers(&[("server-timing", bad)])),
+                None,
+                "{bad}"
+            );
         }
         assert_eq!(server_timing(&HeaderMap::new()), None);
     }
@@ -239,8 +253,12 @@ mod tests {
                 isp: Some("AS3320 Deutsche Telekom AG".into()),
             })
         );
-        let processed = br#"{"processedString":"192.0.2.7 - Example ISP, DE (12 km)","rawIspInfo":""}"#;
-        assert_eq!(get_ip(processed).unwrap().isp.as_deref(), Some("Example ISP"));
+        let processed =
+            br#"{"processedString":"192.0.2.7 - Example ISP, DE (12 km)","rawIspInfo":""}"#;
+        assert_eq!(
+            get_ip(processed).unwrap().isp.as_deref(),
+            Some("Example ISP")
+        );
         let bare = br#"{"processedString":"192.0.2.7","rawIspInfo":""}"#;
         assert_eq!(
             get_ip(bare),
@@ -249,7 +267,10 @@ mod tests {
                 isp: None,
             })
         );
-        assert_eq!(get_ip(b" 2001:db8::1\n").unwrap().ip.as_deref(), Some("2001:db8::1"));
+        assert_eq!(
+            get_ip(b" 2001:db8::1\n").unwrap().ip.as_deref(),
+            Some("2001:db8::1")
+        );
         assert_eq!(get_ip(b"<html>"), None);
         assert_eq!(get_ip(b"{}"), None);
         assert_eq!(get_ip(&[0xff, 0xfe]), None);

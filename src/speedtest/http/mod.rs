@@ -204,7 +204,7 @@ impl HttpEngine {
             engine: Some(Arc::new(engine)),
             ..Sample::empty(time, trigger)
         };
-        let sample = match result {
+        match result {
             Ok(figures) => {
                 let sample = self.sample(base.clone(), figures);
                 let limits = Limits {
@@ -225,20 +225,7 @@ impl HttpEngine {
                 }
                 failed(base, err.reason(), &err.to_string())
             }
-        };
-        match sample.reason {
-            None => tracing::info!(
-                "speed test finished: download {:.1} Mbit/s, upload {:.1} Mbit/s, ping {:.1} ms",
-                crate::sample::mbit_per_second(sample.download_bytes_per_second.unwrap_or(0.0)),
-                crate::sample::mbit_per_second(sample.upload_bytes_per_second.unwrap_or(0.0)),
-                sample.ping_seconds.unwrap_or(0.0) * 1e3
-            ),
-            Some(reason) => tracing::info!(
-                "speed test failed ({reason}): {}",
-                sample.message.as_deref().unwrap_or("")
-            ),
         }
-        sample
     }
 
     /// The failure of a run attempted before an earlier 429's `Retry-After` passed.

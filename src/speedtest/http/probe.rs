@@ -14,8 +14,8 @@ pub const IDLE_PROBES: usize = 20;
 pub const MIN_IDLE_PROBES: usize = 10;
 
 /// Tells the API `conn`'s server speaks (`wanted`: the one `--http-protocol` asked for),
-/// noting what the server says in its answers. A probe refused with an HTTP status tries the
-/// next; 429 and broken connections fail.
+/// noting what the server says in its answers. A probe refused with a 4xx status tries the
+/// next; 429, 5xx and broken connections fail.
 pub async fn detect(
     conn: &mut Conn,
     wanted: Option<HttpProtocol>,
@@ -41,9 +41,10 @@ pub async fn detect(
                         says.merge(ServerSays::from_headers(&parts.headers));
                         answered.push((probe, true));
                     }
+                    // A 4xx (not 429) says "not this path"; a 5xx is a server in trouble.
                     Err(EngineError::Status {
                         request, status, ..
-                    }) => {
+                    }) if status.starts_with('4') => {
                         refusals.push(format!("{request} answered {status}"));
                         answered.push((probe, false));
                         // The refusal's body was not read: start the next probe afresh.
@@ -75,7 +76,10 @@ pub async fn idle_latency(
             conn.small(&path).await?;
         }
         let (parts, _, took) = conn.small(&path).await?;
-        latencies.push(stats::net_latency(took, headers::server_timing(&parts.headers)));
+        latencies.push(stats::net_latency(
+            took,
+            headers::server_timing(&parts.headers),
+        ));
     }
     let host = conn.connector().host().to_owned();
     let ping = stats::median(&latencies)

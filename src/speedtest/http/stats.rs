@@ -194,7 +194,10 @@ mod tests {
     #[test]
     fn too_little_data_is_no_figure() {
         // A byte a second: a success would claim a few B/s.
-        let drip = series(100, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        let drip = series(
+            100,
+            &[0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        );
         let err = bandwidth(&drip, Duration::from_millis(400)).unwrap_err();
         assert_eq!(err.bytes, 2);
         assert_eq!(err.readings, 16);

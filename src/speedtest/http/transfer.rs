@@ -89,7 +89,10 @@ impl Meter {
         if direction == Direction::Download {
             return counted;
         }
-        let mut state = self.acked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self
+            .acked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if state.unavailable {
             return counted;
         }
@@ -107,9 +110,14 @@ impl Meter {
 
     /// Counts a new connection's acknowledged bytes from now on (upload).
     fn attach(&self, acked: Option<Acked>) {
-        let mut state = self.acked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self
+            .acked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((old, base, latest)) = state.current.take() {
-            let last = old.bytes().map_or(latest, |now| now.saturating_sub(base).max(latest));
+            let last = old
+                .bytes()
+                .map_or(latest, |now| now.saturating_sub(base).max(latest));
             state.earlier += last;
         }
         match acked {
@@ -124,7 +132,11 @@ impl Meter {
 
 /// Runs one direction on `conns` (one per stream) with `probe` measuring loaded latency.
 /// Any stream's failure fails the direction: no byte of a failed request is ever reported.
-pub async fn run(plan: &Plan, conns: Vec<Conn>, probe: Option<Conn>) -> Result<Measured, EngineError> {
+pub async fn run(
+    plan: &Plan,
+    conns: Vec<Conn>,
+    probe: Option<Conn>,
+) -> Result<Measured, EngineError> {
     let direction = plan.direction;
     let host = conns
         .first()
@@ -153,9 +165,8 @@ pub async fn run(plan: &Plan, conns: Vec<Conn>, probe: Option<Conn>) -> Result<M
     if let Some(conn) = probe {
         prober.spawn(loaded_probes(conn, plan.api, start, probes.clone()));
     }
-    let total = |meters: &[Arc<Meter>]| -> u64 {
-        meters.iter().map(|meter| meter.read(direction)).sum()
-    };
+    let total =
+        |meters: &[Arc<Meter>]| -> u64 { meters.iter().map(|meter| meter.read(direction)).sum() };
     let mut readings = vec![Reading {
         elapsed: Duration::ZERO,
         bytes: 0,
@@ -191,15 +202,14 @@ pub async fn run(plan: &Plan, conns: Vec<Conn>, probe: Option<Conn>) -> Result<M
     while streams.join_next().await.is_some() {}
     while prober.join_next().await.is_some() {}
     let moved = total(&meters).max(readings.last().map_or(0, |r| r.bytes));
-    let bandwidth = stats::bandwidth(&readings, plan.ramp_up).map_err(|little| {
-        EngineError::TooLittle {
+    let bandwidth =
+        stats::bandwidth(&readings, plan.ramp_up).map_err(|little| EngineError::TooLittle {
             host: host.clone(),
             direction: direction.as_str(),
             bytes: little.bytes,
             seconds: little.seconds,
             readings: little.readings,
-        }
-    })?;
+        })?;
     let loaded: Vec<f64> = probes
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -215,7 +225,11 @@ pub async fn run(plan: &Plan, conns: Vec<Conn>, probe: Option<Conn>) -> Result<M
 }
 
 /// Replaces `conn` with a new connection when the server closed it after a complete answer.
-async fn reopen_if_closed(conn: &mut Conn, meter: &Meter, direction: Direction) -> Result<(), EngineError> {
+async fn reopen_if_closed(
+    conn: &mut Conn,
+    meter: &Meter,
+    direction: Direction,
+) -> Result<(), EngineError> {
     if conn.is_closed() {
         let mut fresh = conn.connector().connect().await?;
         if direction == Direction::Upload {
@@ -240,7 +254,9 @@ async fn download(mut conn: Conn, plan: &Plan, meter: &Meter) -> Result<(), Engi
         let started = Instant::now();
         let mut body = answer.into_body();
         let mut received = 0u64;
-        while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+        while let Some(frame) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
             match frame {
                 Ok(frame) => {
                     if let Some(data) = frame.data_ref() {
@@ -281,13 +297,19 @@ async fn upload(mut conn: Conn, plan: &Plan, meter: &Meter) -> Result<(), Engine
         reopen_if_closed(&mut conn, meter, Direction::Upload).await?;
         let started = Instant::now();
         let answer = conn
-            .send(Method::POST, &path, ReqBody::upload(plan.block.clone(), size))
+            .send(
+                Method::POST,
+                &path,
+                ReqBody::upload(plan.block.clone(), size),
+            )
             .await?;
         let expected = content_length(answer.headers());
         let mut body = answer.into_body();
         let mut received = 0u64;
         // The answer is small; read it all so the connection can be used again.
-        while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+        while let Some(frame) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
             match frame {
                 Ok(frame) => {
                     received += frame.data_ref().map_or(0, |data| data.len() as u64);
@@ -314,7 +336,8 @@ async fn loaded_probes(
         let sent = Instant::now();
         match conn.small(&path).await {
             Ok((parts, _, took)) => {
-                let latency = stats::net_latency(took, super::headers::server_timing(&parts.headers));
+                let latency =
+                    stats::net_latency(took, super::headers::server_timing(&parts.headers));
                 out.lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .push((sent - start, latency));
