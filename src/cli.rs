@@ -84,6 +84,59 @@ pub enum Command {
     Import(ImportArgs),
     /// Check the database file for damage, or compact it; no other process may have it open.
     Db(DbArgs),
+    /// Serve the speed-test APIs the HTTP engine measures against (Cloudflare-style /__down and
+    /// /__up; LibreSpeed garbage, empty, getIP), storing nothing: run it on the far end of a
+    /// path you own and `--engine http --http-server http://THAT-HOST:PORT` here.
+    Target(TargetArgs),
+}
+
+/// The most `target --max-connections`.
+pub const MAX_TARGET_CONNECTIONS: usize = 4096;
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Address and port to serve on (port 0 picks a free one; the log says which)
+    #[arg(
+        long,
+        env = "INTERNET_MONITOR_TARGET_LISTEN",
+        value_name = "ADDR",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub listen: SocketAddr,
+
+    /// Connections served at once (1 to 4096); beyond it a new client takes the place of the
+    /// connection idle longest. A test uses its streams twice over plus two
+    #[arg(long, env = "INTERNET_MONITOR_TARGET_MAX_CONNECTIONS", value_name = "N", default_value_t = 256, value_parser = target_connections)]
+    pub max_connections: usize,
+
+    /// The most one download sends or one upload reads, e.g. 1GB; more is refused with 413
+    #[arg(long, env = "INTERNET_MONITOR_TARGET_MAX_REQUEST_BYTES", value_name = "SIZE", default_value = "1GB", value_parser = request_bytes)]
+    pub max_request_bytes: u64,
+
+    /// Log lines as human-readable text or as JSON objects
+    #[arg(long, env = "INTERNET_MONITOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+fn target_connections(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_TARGET_CONNECTIONS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "must be a whole number from 1 to {MAX_TARGET_CONNECTIONS}"
+        )),
+    }
+}
+
+/// `--max-request-bytes`: a data volume from 1 MB to 100 GB.
+fn request_bytes(text: &str) -> Result<u64, String> {
+    let volume: DataVolume = text
+        .parse()
+        .map_err(|err: crate::units::DataVolumeParseError| err.to_string())?;
+    let bytes = volume.bytes();
+    if !(1e6..=1e11).contains(&bytes) {
+        return Err("must be from 1MB to 100GB".into());
+    }
+    Ok(bytes as u64)
 }
 
 #[derive(Debug, Args)]

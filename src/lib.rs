@@ -15,6 +15,7 @@ pub mod speedtest;
 pub mod state;
 pub mod store;
 pub mod summary;
+pub mod target;
 pub mod time;
 pub mod units;
 pub mod worker;

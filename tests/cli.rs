@@ -170,6 +170,8 @@ fn reason_spawn_when_the_binary_is_missing() {
             "run-once",
             "--db",
             db.to_str().unwrap(),
+            "--engine",
+            "ookla",
             "--speedtest-bin",
             "/nonexistent/speedtest",
         ])
@@ -178,7 +180,7 @@ fn reason_spawn_when_the_binary_is_missing() {
     let sample = assert_failure(&env, &output, "spawn");
     assert_eq!(
         sample["message"],
-        "cannot run /nonexistent/speedtest: not found (install the Ookla Speedtest CLI or set --speedtest-bin)"
+        "cannot run /nonexistent/speedtest: not found (install the Ookla Speedtest CLI, set --speedtest-bin, or measure with --engine http)"
     );
 }
 
@@ -616,6 +618,8 @@ fn reason_spawn_when_the_binary_is_not_executable() {
             "run-once",
             "--db",
             db.to_str().unwrap(),
+            "--engine",
+            "ookla",
             "--speedtest-bin",
             script.to_str().unwrap(),
         ])

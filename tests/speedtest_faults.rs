@@ -85,6 +85,8 @@ fn survive(env: &Env, cli: Cli, result: &str) -> Value {
         "serve",
         "--db",
         db.to_str().unwrap(),
+        "--engine",
+        "ookla",
         "--speedtest-bin",
         cli.bin.to_str().unwrap(),
         "--start-delay",
@@ -383,7 +385,7 @@ fn missing_binary_is_spawn() {
     assert_eq!(
         message(&sample),
         format!(
-            "cannot run {}: not found (install the Ookla Speedtest CLI or set --speedtest-bin)",
+            "cannot run {}: not found (install the Ookla Speedtest CLI, set --speedtest-bin, or measure with --engine http)",
             missing.display()
         )
     );

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use tokio::net::{TcpListener, TcpSocket};
 
 use crate::cli::ServeArgs;
 use crate::http::AllowedHosts;
@@ -20,23 +19,6 @@ const WORKERS: usize = 2;
 const MAX_CONNECTIONS: u64 = 2048;
 /// File descriptors kept back from HTTP for the store, the CLI's pipes, logs and /proc.
 const RESERVED_FILES: u64 = 64;
-
-/// Connections the kernel may hold for us before we accept them (it caps this at
-/// `net.core.somaxconn`). tokio's default, 1,024, overflowed when 2,000 clients connected at
-/// once, and a SYN the kernel drops is retried only a second later.
-const LISTEN_BACKLOG: u32 = 4096;
-
-/// Listens on `address` with [`LISTEN_BACKLOG`].
-fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if address.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(address)?;
-    socket.listen(LISTEN_BACKLOG)
-}
 
 /// Raises the soft limit on open files to the hard limit (1024 by default on many systems,
 /// which idle clients could exhaust) and returns the limit now in effect.
@@ -121,14 +103,16 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let listener = bind(args.listen)
+        // Handlers first: a signal sent as soon as the log says "listening" must stop us
+        // cleanly, not kill us.
+        let stop = super::stop_requested()?;
+        let listener = super::bind(args.listen)
             .with_context(|| format!("cannot listen on {} (see --listen)", args.listen))?;
         let address = listener
             .local_addr()
             .context("cannot read the bound address")?;
         tracing::info!(%address, db = %store.path().display(), "listening on http://{address}");
         tracing::info!("measuring with the {engine_why}");
-        let stop = super::stop_requested()?;
         let shutdown = async move {
             let signal = stop.await;
             tracing::info!("received {signal}");

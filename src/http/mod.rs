@@ -7,11 +7,12 @@ mod connections;
 mod cross_site;
 pub use cross_site::AllowedHosts;
 pub mod query;
-mod response;
+pub(crate) mod response;
 mod stream;
 mod timed;
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,22 +91,62 @@ pub async fn serve(
     state: Arc<AppState>,
     max_connections: usize,
     allowed_hosts: AllowedHosts,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let handler = Arc::new(Handler::new(state, allowed_hosts));
+    let limits = Limits {
+        max_connections,
+        max_buffer_bytes: MAX_BUFFER_BYTES,
+        send_buffer_bytes: Some(SEND_BUFFER_BYTES),
+    };
+    serve_connections(listener, limits, stop, move |request, _peer| {
+        let handler = handler.clone();
+        async move { handle(&handler, &request).await }
+    })
+    .await;
+}
+
+/// The bounds of a server run by [`serve_connections`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Connections served at once (at least 1).
+    pub max_connections: usize,
+    /// The most a connection buffers of a request's headers, and of a response before it
+    /// waits for the client (hyper's `max_buf_size`, at least 8 KiB).
+    pub max_buffer_bytes: usize,
+    /// Caps each socket's send buffer (bytes; the kernel doubles it), or leaves the kernel's
+    /// autotuning alone (`None`: a speed-test target needs a full window).
+    pub send_buffer_bytes: Option<libc::c_int>,
+}
+
+/// Serves HTTP/1.1 with `respond` until `stop` turns true, within `limits`: connection cap
+/// with eviction of the connection idle longest, header read timeout, write timeout; then
+/// lets in-flight requests finish for [`DRAIN_TIMEOUT`]. `respond` gets each request and the
+/// client's address.
+pub(crate) async fn serve_connections<R, F, B>(
+    listener: TcpListener,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+    respond: R,
+) where
+    R: Fn(Request<Incoming>, std::net::SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let connections = Arc::new(Connections::default());
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_BUFFER_BYTES);
+        .max_buf_size(limits.max_buffer_bytes.max(MAX_BUFFER_BYTES));
     loop {
         let accepted = tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => break,
             accepted = accept(&listener, &slots, &connections) => accepted,
         };
-        let (stream, slot) = match accepted {
+        let (stream, peer, slot) = match accepted {
             Ok(accepted) => accepted,
             Err(err) => {
                 // Out of file descriptors and the like: say so, give the system a moment.
@@ -116,15 +157,15 @@ pub async fn serve(
         };
         let (registration, evicted) = connections.register();
         let registration = Arc::new(registration);
-        let handler = handler.clone();
         let service = {
             let registration = registration.clone();
+            let respond = respond.clone();
             service_fn(move |request| {
-                let handler = handler.clone();
+                let respond = respond.clone();
                 // In flight from its headers until its answer's body has been sent.
                 let busy = registration.busy();
                 async move {
-                    let response = handle(&handler, &request).await;
+                    let response = respond(request, peer).await;
                     Ok::<_, Infallible>(response.map(|body| Tracked::new(body, busy)))
                 }
             })
@@ -140,7 +181,9 @@ pub async fn serve(
                 ) {
                     return;
                 }
-                limit_send_buffer(&stream);
+                if let Some(size) = limits.send_buffer_bytes {
+                    limit_send_buffer(&stream, size);
+                }
                 let io = TokioIo::new(WriteTimeout::new(stream, WRITE_TIMEOUT));
                 // A client that vanished mid-request is its own business; nothing to report.
                 let _ = watcher.watch(http.serve_connection(io, service)).await;
@@ -170,17 +213,17 @@ async fn accept(
     listener: &TcpListener,
     slots: &Arc<Semaphore>,
     connections: &Connections,
-) -> std::io::Result<(TcpStream, OwnedSemaphorePermit)> {
+) -> std::io::Result<(TcpStream, std::net::SocketAddr, OwnedSemaphorePermit)> {
     loop {
         tokio::select! {
             biased;
             slot = slots.clone().acquire_owned() => {
                 let slot = slot.map_err(std::io::Error::other)?;
-                let (stream, _) = listener.accept().await?;
-                return Ok((stream, slot));
+                let (stream, peer) = listener.accept().await?;
+                return Ok((stream, peer, slot));
             }
             accepted = listener.accept(), if connections.has_idle() => {
-                let (stream, _) = accepted?;
+                let (stream, peer) = accepted?;
                 // Debug only: a flood of clients must not flood the log as well.
                 if connections.evict_oldest() {
                     tracing::debug!("all connection slots taken: closed the connection idle longest");
@@ -192,17 +235,16 @@ async fn accept(
                     .acquire_owned()
                     .await
                     .map_err(std::io::Error::other)?;
-                return Ok((stream, slot));
+                return Ok((stream, peer, slot));
             }
             () = connections.idle_notified() => {}
         }
     }
 }
 
-/// Caps the socket's send buffer at [`SEND_BUFFER_BYTES`]; a refusal only costs memory.
-fn limit_send_buffer(stream: &TcpStream) {
+/// Caps the socket's send buffer at `size` bytes; a refusal only costs memory.
+fn limit_send_buffer(stream: &TcpStream, size: libc::c_int) {
     use std::os::fd::AsRawFd;
-    let size = SEND_BUFFER_BYTES;
     // SAFETY: setsockopt reads `size` (an int, as SO_SNDBUF takes) for the length given; the
     // socket is open for the duration of the call.
     let failed = unsafe {

@@ -15,7 +15,14 @@ pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"
 /// How long a test waits for an event (a log line, a process ending) before failing.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// `internet-monitor ARGS`, cleared of our variables inherited from the caller.
+/// Where the HTTP engine measures unless a test names a server: the discard port on
+/// loopback, where nothing listens, so that a test that falls back to the HTTP engine by
+/// mistake (`--engine auto` without a CLI) gets a quick `no_connectivity` and never sends
+/// traffic off this machine (the default server is Cloudflare's).
+pub const NO_HTTP_SERVER: &str = "http://127.0.0.1:9";
+
+/// `internet-monitor ARGS`, cleared of our variables inherited from the caller, its HTTP
+/// engine pointed at [`NO_HTTP_SERVER`] (a `--http-server` flag overrides it).
 pub fn command(args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command.args(args).env_remove("RUST_LOG");
@@ -24,6 +31,7 @@ pub fn command(args: &[&str]) -> Command {
             command.env_remove(key);
         }
     }
+    command.env("INTERNET_MONITOR_HTTP_SERVER", NO_HTTP_SERVER);
     command
 }
 
