@@ -618,3 +618,45 @@ fn store_ip_keeps_the_addresses_the_server_reports() {
     assert_eq!(sample["client"]["external_ip"], "192.0.2.9");
     assert_eq!(sample["client"]["internal_ip"], "127.0.0.1");
 }
+
+#[test]
+fn measures_against_the_target_with_both_apis() {
+    let mut target = common::Server::start(command(&["target"]));
+    let url = format!("http://{}", target.address);
+    for (protocol, streams) in [("cloudflare", "4"), ("librespeed", "1")] {
+        let env = Env::new();
+        let (code, sample) = run_once(
+            &env,
+            &url,
+            &["--http-protocol", protocol, "--http-streams", streams],
+        );
+        assert_eq!(code, Some(0), "{sample:#}");
+        assert_eq!(sample["outcome"], "success", "{sample:#}");
+        assert_eq!(sample["engine"]["protocol"], protocol);
+        assert!(
+            sample["download_bytes_per_second"].as_f64().unwrap() > 1.25e6,
+            "{sample:#}"
+        );
+        assert!(
+            sample["upload_bytes_per_second"].as_f64().unwrap() > 1.25e6,
+            "{sample:#}"
+        );
+        assert!(
+            sample["download_latency_seconds"].as_f64().is_some(),
+            "{sample:#}"
+        );
+        assert!(
+            sample["server"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("internet-monitor-target/"),
+            "{sample:#}"
+        );
+    }
+    // Not told the API, the engine finds the target's first: Cloudflare-style.
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &url, &["--http-streams", "2"]);
+    assert_eq!(code, Some(0), "{sample:#}");
+    assert_eq!(sample["engine"]["protocol"], "cloudflare");
+    target.assert_clean_exit();
+}

@@ -186,7 +186,7 @@ pub async fn run(
             }
             () = tokio::time::sleep_until(wake) => {
                 let now = Instant::now();
-                readings.push(Reading { elapsed: now - start, bytes: total(&meters) });
+                readings.push(Reading { elapsed: now.saturating_duration_since(start), bytes: total(&meters) });
                 if now >= end {
                     break;
                 }
@@ -340,7 +340,7 @@ async fn loaded_probes(
                     stats::net_latency(took, super::headers::server_timing(&parts.headers));
                 out.lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .push((sent - start, latency));
+                    .push((sent.saturating_duration_since(start), latency));
             }
             Err(err) => {
                 tracing::debug!("a loaded-latency probe failed: {err}");
