@@ -660,3 +660,21 @@ fn measures_against_the_target_with_both_apis() {
     assert_eq!(sample["engine"]["protocol"], "cloudflare");
     target.assert_clean_exit();
 }
+
+#[test]
+fn figures_above_max_bandwidth_are_implausible() {
+    let server = SpeedServer::start(Mode::Cloudflare);
+    let env = Env::new();
+    let (code, sample) = run_once(
+        &env,
+        &server.url(),
+        &["--http-streams", "1", "--max-bandwidth", "1Mbit/s"],
+    );
+    assert_failure(
+        code,
+        &sample,
+        "implausible",
+        " B/s is above 125000 B/s (--max-bandwidth)",
+    );
+    assert!(sample["downloaded_bytes"].is_null());
+}
