@@ -41,6 +41,7 @@ pub struct Target {
     pub tls: bool,
     /// The host name or address, without IPv6 brackets.
     pub host: String,
+    /// The TCP port: the URL's, else 443 for `https://` and 80 for `http://`.
     pub port: u16,
     /// `host[:port]` as given, for the `Host` header.
     pub authority: String,
@@ -85,6 +86,7 @@ impl Target {
 /// Opens connections to one server: its addresses looked up once per run.
 #[derive(Clone)]
 pub struct Connector {
+    /// The server connected to.
     pub target: Arc<Target>,
     addresses: Arc<[SocketAddr]>,
     tls: Option<tokio_rustls::TlsConnector>,
@@ -487,7 +489,9 @@ fn check_status(answer: &Answer, host: &str, request: &str) -> Result<(), Engine
 /// slices of the one block, so no byte is copied or generated per request.
 #[derive(Debug)]
 pub enum ReqBody {
+    /// No body.
     Empty,
+    /// `remaining` more bytes (of the block, repeated) to send.
     Upload { block: Bytes, remaining: u64 },
 }
 

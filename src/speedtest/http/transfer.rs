@@ -25,7 +25,9 @@ pub const LOADED_PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// Which way the data goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
+    /// Server to client.
     Download,
+    /// Client to server.
     Upload,
 }
 
@@ -53,7 +55,9 @@ pub struct Measured {
 /// How a direction runs.
 #[derive(Clone, Debug)]
 pub struct Plan {
+    /// Which way the data goes.
     pub direction: Direction,
+    /// The API the requests speak.
     pub api: Api,
     /// The whole direction, ramp-up included.
     pub duration: Duration,
