@@ -33,6 +33,9 @@ enum Mode {
     ServerError,
     /// Downloads send one byte a second.
     Drip,
+    /// A correct Cloudflare-style server that closes every connection after one answer
+    /// (`Connection: close`), under the base path `/speed`.
+    CloseEach,
 }
 
 /// A speed-test server on 127.0.0.1, on a runtime of its own, stopped when dropped.
@@ -74,7 +77,8 @@ impl SpeedServer {
                     let service = hyper::service::service_fn(move |request| {
                         answer(mode, request, seen.clone())
                     });
-                    let builder = hyper::server::conn::http1::Builder::new();
+                    let mut builder = hyper::server::conn::http1::Builder::new();
+                    builder.keep_alive(mode != Mode::CloseEach);
                     match tls {
                         None => {
                             let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
@@ -115,6 +119,13 @@ async fn answer(
     seen: Arc<Mutex<Vec<String>>>,
 ) -> Result<Response<TestBody>, Infallible> {
     let path = request.uri().path().to_owned();
+    let path = match mode {
+        Mode::CloseEach => path
+            .strip_prefix("/speed")
+            .unwrap_or("/not-under-the-base")
+            .to_owned(),
+        _ => path,
+    };
     let query = request.uri().query().unwrap_or("").to_owned();
     seen.lock()
         .unwrap()
@@ -145,7 +156,7 @@ async fn answer(
     let suffix = if php { ".php" } else { "" };
     let cloudflare = matches!(
         mode,
-        Mode::Cloudflare | Mode::Truncate | Mode::Drip | Mode::ServerError
+        Mode::Cloudflare | Mode::Truncate | Mode::Drip | Mode::ServerError | Mode::CloseEach
     );
     let ok = |body: TestBody| {
         let mut response = Response::builder()
@@ -677,4 +688,20 @@ fn figures_above_max_bandwidth_are_implausible() {
         " B/s is above 125000 B/s (--max-bandwidth)",
     );
     assert!(sample["downloaded_bytes"].is_null());
+}
+
+#[test]
+fn a_server_that_closes_after_each_answer_under_a_base_path_still_measures() {
+    let server = SpeedServer::start(Mode::CloseEach);
+    let env = Env::new();
+    let url = format!("{}/speed/", server.url());
+    let (code, sample) = run_once(&env, &url, &["--http-streams", "2"]);
+    assert_eq!(code, Some(0), "{sample:#}");
+    assert_success(&sample, "cloudflare", 2);
+    let requests = server.requests();
+    assert!(
+        requests.iter().all(|r| r.contains(" /speed/__")),
+        "{requests:?}"
+    );
+    assert!(requests.iter().any(|r| r.starts_with("POST /speed/__up")));
 }

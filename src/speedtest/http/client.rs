@@ -310,14 +310,24 @@ impl Conn {
         self.closing || self.sender.is_closed() || self.driver.0.is_finished()
     }
 
+    /// Replaces this connection with a new one if the server closed it (or said it would).
+    pub async fn reopen_if_closed(&mut self) -> Result<(), EngineError> {
+        if self.is_closed() {
+            *self = self.connector.connect().await?;
+        }
+        Ok(())
+    }
+
     /// Sends `method path` (an API path, joined to the base) with `body` and waits for the
-    /// answer's head; an HTTP error status is an error (429 with its `Retry-After`).
+    /// answer's head; an HTTP error status is an error (429 with its `Retry-After`). A
+    /// connection the server closed after its last answer is replaced first.
     pub async fn send(
         &mut self,
         method: Method,
         api_path: &str,
         body: ReqBody,
     ) -> Result<Answer, EngineError> {
+        self.reopen_if_closed().await?;
         let target = self.connector.target.clone();
         let path = target.path(api_path);
         let request_name = format!("{method} {path}");
@@ -357,11 +367,13 @@ impl Conn {
     }
 
     /// A small request, answer and body, within [`PROBE_TIMEOUT`]: the head, the body (at most
-    /// [`SMALL_BODY_LIMIT`] bytes) and the time to the end of the body.
+    /// [`SMALL_BODY_LIMIT`] bytes) and the time from sending to the end of the body (a new
+    /// connection, when the server closed this one, is made before the clock starts).
     pub async fn small(
         &mut self,
         api_path: &str,
     ) -> Result<(hyper::http::response::Parts, Bytes, Duration), EngineError> {
+        self.reopen_if_closed().await?;
         let started = tokio::time::Instant::now();
         let host = self.connector.host().to_owned();
         let work = async {

@@ -33,9 +33,6 @@ pub async fn detect(
                 });
             }
             Step::Send(probe) => {
-                if conn.is_closed() {
-                    *conn = conn.connector().connect().await?;
-                }
                 match conn.small(probe.path()).await {
                     Ok((parts, _, _)) => {
                         says.merge(ServerSays::from_headers(&parts.headers));
@@ -96,9 +93,6 @@ pub async fn idle_latency(
 /// nothing readable, as it is only a label.
 pub async fn get_ip(conn: &mut Conn, api: Api) -> Option<GetIp> {
     let path = api.get_ip()?;
-    if conn.is_closed() {
-        *conn = conn.connector().connect().await.ok()?;
-    }
     match conn.small(&path).await {
         Ok((_, body, _)) => headers::get_ip(&body),
         Err(err) => {
