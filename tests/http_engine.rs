@@ -5,7 +5,6 @@ mod common;
 
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -25,14 +24,18 @@ enum Mode {
     Cloudflare,
     /// A correct LibreSpeed server, its paths with `.php` or not.
     Librespeed { php: bool },
-    /// Downloads claim more bytes than they send, then the connection closes.
+    /// Downloads claim more bytes than they send, then the connection closes (hand-written
+    /// HTTP: hyper's server would not send a head it cannot finish).
     Truncate,
     /// Every request: 429 with `Retry-After: 120`.
     TooMany,
-    /// Every request: 500.
+    /// Downloads and uploads: 500 (the API's probes are answered).
     ServerError,
     /// Downloads send one byte a second.
     Drip,
+    /// A correct Cloudflare-style server that closes every connection after one answer
+    /// (`Connection: close`), under the base path `/speed`.
+    CloseEach,
 }
 
 /// A speed-test server on 127.0.0.1, on a runtime of its own, stopped when dropped.
@@ -66,11 +69,16 @@ impl SpeedServer {
                 };
                 let seen = seen.clone();
                 let tls = tls.clone();
+                if mode == Mode::Truncate {
+                    tokio::spawn(truncating(tcp, seen));
+                    continue;
+                }
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         answer(mode, request, seen.clone())
                     });
-                    let builder = hyper::server::conn::http1::Builder::new();
+                    let mut builder = hyper::server::conn::http1::Builder::new();
+                    builder.keep_alive(mode != Mode::CloseEach);
                     match tls {
                         None => {
                             let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
@@ -111,6 +119,13 @@ async fn answer(
     seen: Arc<Mutex<Vec<String>>>,
 ) -> Result<Response<TestBody>, Infallible> {
     let path = request.uri().path().to_owned();
+    let path = match mode {
+        Mode::CloseEach => path
+            .strip_prefix("/speed")
+            .unwrap_or("/not-under-the-base")
+            .to_owned(),
+        _ => path,
+    };
     let query = request.uri().query().unwrap_or("").to_owned();
     seen.lock()
         .unwrap()
@@ -129,7 +144,7 @@ async fn answer(
                 .body(TestBody::bytes(0))
                 .unwrap());
         }
-        Mode::ServerError => {
+        Mode::ServerError if query != "bytes=0" => {
             return Ok(Response::builder()
                 .status(StatusCode::INTERNAL_SERVER_ERROR)
                 .body(TestBody::bytes(0))
@@ -139,7 +154,10 @@ async fn answer(
     }
     let php = matches!(mode, Mode::Librespeed { php: true });
     let suffix = if php { ".php" } else { "" };
-    let cloudflare = matches!(mode, Mode::Cloudflare | Mode::Truncate | Mode::Drip);
+    let cloudflare = matches!(
+        mode,
+        Mode::Cloudflare | Mode::Truncate | Mode::Drip | Mode::ServerError | Mode::CloseEach
+    );
     let ok = |body: TestBody| {
         let mut response = Response::builder()
             .header("server-timing", "app;dur=0.1")
@@ -185,6 +203,43 @@ async fn answer(
         return Ok(Response::new(TestBody::text(json)));
     }
     Ok(not_found())
+}
+
+/// Serves one connection of [`Mode::Truncate`]: `__down?bytes=0` answered in full, keeping
+/// the connection; a larger download's head says N bytes, half of them follow, then the
+/// connection closes.
+async fn truncating(mut tcp: tokio::net::TcpStream, seen: Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+            match tcp.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+        buffer.drain(..end + 4);
+        let line = head.lines().next().unwrap_or("").to_owned();
+        let target = line.split(' ').nth(1).unwrap_or("").to_owned();
+        seen.lock().unwrap().push(format!("GET {target}"));
+        let bytes: u64 = target
+            .strip_prefix("/__down?bytes=")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let head =
+            format!("HTTP/1.1 200 OK\r\nServer: test-speed\r\nContent-Length: {bytes}\r\n\r\n");
+        if tcp.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        if bytes > 0 {
+            let _ = tcp.write_all(&vec![0u8; (bytes / 2) as usize]).await;
+            let _ = tcp.shutdown().await;
+            return;
+        }
+    }
 }
 
 static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
@@ -393,4 +448,260 @@ fn librespeed_with_and_without_php() {
         );
         assert!(requests.contains(&format!("POST /empty{suffix}")));
     }
+}
+
+#[test]
+fn a_truncated_body_fails_the_run_and_counts_nothing() {
+    let server = SpeedServer::start(Mode::Truncate);
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &server.url(), &["--http-streams", "1"]);
+    assert_failure(
+        code,
+        &sample,
+        "no_connectivity",
+        "GET /__down?bytes=100000 to 127.0.0.1 was cut short: 50000 of 100000 bytes arrived before the connection closed",
+    );
+    assert!(sample["downloaded_bytes"].is_null());
+    // The API was detected before the failure, and the sample says so.
+    assert_eq!(sample["engine"]["protocol"], "cloudflare");
+}
+
+#[test]
+fn a_server_error_is_exit_naming_the_request() {
+    let server = SpeedServer::start(Mode::ServerError);
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &server.url(), &["--http-streams", "1"]);
+    assert_failure(
+        code,
+        &sample,
+        "exit",
+        "127.0.0.1 answered GET /__down?bytes=100000 with HTTP 500 Internal Server Error",
+    );
+}
+
+#[test]
+fn a_dripping_server_is_too_little_data_not_a_slow_success() {
+    let server = SpeedServer::start(Mode::Drip);
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &server.url(), &["--http-streams", "1"]);
+    assert_failure(
+        code,
+        &sample,
+        "no_connectivity",
+        "download with 127.0.0.1 moved only ",
+    );
+    assert!(
+        sample["message"]
+            .as_str()
+            .unwrap()
+            .contains("too little to measure"),
+        "{sample:#}"
+    );
+}
+
+#[test]
+fn too_many_requests_is_rate_limited_until_retry_after() {
+    let server = SpeedServer::start(Mode::TooMany);
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &server.url(), &[]);
+    assert_failure(
+        code,
+        &sample,
+        "rate_limited",
+        "127.0.0.1 answered GET /__down?bytes=0 with HTTP 429 Too Many Requests; no test before ",
+    );
+    assert!(
+        sample["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("(Retry-After)")
+    );
+    assert_eq!(server.requests(), ["GET /__down?bytes=0"]);
+}
+
+#[test]
+fn after_a_429_the_next_run_sends_nothing_until_retry_after() {
+    let server = SpeedServer::start(Mode::TooMany);
+    let env = Env::new();
+    let db = env.db();
+    let url = server.url();
+    let mut serve = common::command(&[
+        "serve",
+        "--db",
+        db.to_str().unwrap(),
+        "--engine",
+        "http",
+        "--http-server",
+        &url,
+        "--http-duration",
+        "2s",
+        "--start-delay",
+        "1h",
+        "--enable-run-endpoint",
+        "--min-manual-gap",
+        "0s",
+    ]);
+    serve.env("RUST_LOG", "info");
+    let mut monitor = common::Server::start(serve);
+    assert_eq!(
+        common::request(&monitor.address, "POST", "/api/v1/run").status,
+        202
+    );
+    monitor.wait_for_logs("test failed", 1);
+    assert_eq!(server.requests(), ["GET /__down?bytes=0"]);
+    assert_eq!(
+        common::request(&monitor.address, "POST", "/api/v1/run").status,
+        202
+    );
+    monitor.wait_for_logs("test failed", 2);
+    // The second run sent nothing and says until when it waits.
+    assert_eq!(server.requests(), ["GET /__down?bytes=0"]);
+    let samples = monitor.get("/api/v1/samples").json();
+    let latest = &samples["samples"][0];
+    assert_eq!(latest["reason"], "rate_limited", "{samples:#}");
+    let message = latest["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("127.0.0.1 asked not to be tested before ")
+            && message.ends_with(" (Retry-After of an HTTP 429); no request was sent"),
+        "{message}"
+    );
+    monitor.assert_clean_exit();
+}
+
+#[test]
+fn a_self_signed_certificate_fails_the_tls_handshake() {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key.into())
+    .unwrap();
+    let server = SpeedServer::start_with(Mode::Cloudflare, Some(Arc::new(config)));
+    let env = Env::new();
+    let url = format!("https://{}", server.address);
+    let (code, sample) = run_once(&env, &url, &[]);
+    assert_failure(
+        code,
+        &sample,
+        "no_connectivity",
+        "TLS handshake with 127.0.0.1 failed: invalid peer certificate: UnknownIssuer",
+    );
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn an_invalid_name_never_resolves_and_sends_no_query() {
+    let env = Env::new();
+    let (code, sample) = run_once(&env, "http://speed.invalid", &[]);
+    assert_failure(
+        code,
+        &sample,
+        "no_connectivity",
+        "cannot resolve speed.invalid: names under .invalid never resolve (RFC 6761)",
+    );
+}
+
+#[test]
+fn a_refused_connection_names_the_address() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &format!("http://{address}"), &[]);
+    assert_failure(
+        code,
+        &sample,
+        "no_connectivity",
+        &format!("cannot connect to 127.0.0.1 ({address}): Connection refused"),
+    );
+}
+
+#[test]
+fn store_ip_keeps_the_addresses_the_server_reports() {
+    let server = SpeedServer::start(Mode::Cloudflare);
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &server.url(), &["--http-streams", "1", "--store-ip"]);
+    assert_eq!(code, Some(0), "{sample:#}");
+    assert_eq!(sample["client"]["external_ip"], "192.0.2.9");
+    assert_eq!(sample["client"]["internal_ip"], "127.0.0.1");
+}
+
+#[test]
+fn measures_against_the_target_with_both_apis() {
+    let mut target = common::Server::start(command(&["target"]));
+    let url = format!("http://{}", target.address);
+    for (protocol, streams) in [("cloudflare", "4"), ("librespeed", "1")] {
+        let env = Env::new();
+        let (code, sample) = run_once(
+            &env,
+            &url,
+            &["--http-protocol", protocol, "--http-streams", streams],
+        );
+        assert_eq!(code, Some(0), "{sample:#}");
+        assert_eq!(sample["outcome"], "success", "{sample:#}");
+        assert_eq!(sample["engine"]["protocol"], protocol);
+        assert!(
+            sample["download_bytes_per_second"].as_f64().unwrap() > 1.25e6,
+            "{sample:#}"
+        );
+        assert!(
+            sample["upload_bytes_per_second"].as_f64().unwrap() > 1.25e6,
+            "{sample:#}"
+        );
+        assert!(
+            sample["download_latency_seconds"].as_f64().is_some(),
+            "{sample:#}"
+        );
+        assert!(
+            sample["server"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("internet-monitor-target/"),
+            "{sample:#}"
+        );
+    }
+    // Not told the API, the engine finds the target's first: Cloudflare-style.
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &url, &["--http-streams", "2"]);
+    assert_eq!(code, Some(0), "{sample:#}");
+    assert_eq!(sample["engine"]["protocol"], "cloudflare");
+    target.assert_clean_exit();
+}
+
+#[test]
+fn figures_above_max_bandwidth_are_implausible() {
+    let server = SpeedServer::start(Mode::Cloudflare);
+    let env = Env::new();
+    let (code, sample) = run_once(
+        &env,
+        &server.url(),
+        &["--http-streams", "1", "--max-bandwidth", "1Mbit/s"],
+    );
+    assert_failure(
+        code,
+        &sample,
+        "implausible",
+        " B/s is above 125000 B/s (--max-bandwidth)",
+    );
+    assert!(sample["downloaded_bytes"].is_null());
+}
+
+#[test]
+fn a_server_that_closes_after_each_answer_under_a_base_path_still_measures() {
+    let server = SpeedServer::start(Mode::CloseEach);
+    let env = Env::new();
+    let url = format!("{}/speed/", server.url());
+    let (code, sample) = run_once(&env, &url, &["--http-streams", "2"]);
+    assert_eq!(code, Some(0), "{sample:#}");
+    assert_success(&sample, "cloudflare", 2);
+    let requests = server.requests();
+    assert!(
+        requests.iter().all(|r| r.contains(" /speed/__")),
+        "{requests:?}"
+    );
+    assert!(requests.iter().any(|r| r.starts_with("POST /speed/__up")));
 }

@@ -20,6 +20,7 @@ const MIB: u64 = 1 << 20;
 /// `.php` (the PHP back end) or not (the Go and Rust ones).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Api {
+    /// Which of the two APIs.
     pub protocol: HttpProtocol,
     /// LibreSpeed paths end in `.php`.
     pub php: bool,

@@ -41,6 +41,7 @@ pub struct Target {
     pub tls: bool,
     /// The host name or address, without IPv6 brackets.
     pub host: String,
+    /// The TCP port: the URL's, else 443 for `https://` and 80 for `http://`.
     pub port: u16,
     /// `host[:port]` as given, for the `Host` header.
     pub authority: String,
@@ -85,6 +86,7 @@ impl Target {
 /// Opens connections to one server: its addresses looked up once per run.
 #[derive(Clone)]
 pub struct Connector {
+    /// The server connected to.
     pub target: Arc<Target>,
     addresses: Arc<[SocketAddr]>,
     tls: Option<tokio_rustls::TlsConnector>,
@@ -308,14 +310,24 @@ impl Conn {
         self.closing || self.sender.is_closed() || self.driver.0.is_finished()
     }
 
+    /// Replaces this connection with a new one if the server closed it (or said it would).
+    pub async fn reopen_if_closed(&mut self) -> Result<(), EngineError> {
+        if self.is_closed() {
+            *self = self.connector.connect().await?;
+        }
+        Ok(())
+    }
+
     /// Sends `method path` (an API path, joined to the base) with `body` and waits for the
-    /// answer's head; an HTTP error status is an error (429 with its `Retry-After`).
+    /// answer's head; an HTTP error status is an error (429 with its `Retry-After`). A
+    /// connection the server closed after its last answer is replaced first.
     pub async fn send(
         &mut self,
         method: Method,
         api_path: &str,
         body: ReqBody,
     ) -> Result<Answer, EngineError> {
+        self.reopen_if_closed().await?;
         let target = self.connector.target.clone();
         let path = target.path(api_path);
         let request_name = format!("{method} {path}");
@@ -355,11 +367,13 @@ impl Conn {
     }
 
     /// A small request, answer and body, within [`PROBE_TIMEOUT`]: the head, the body (at most
-    /// [`SMALL_BODY_LIMIT`] bytes) and the time to the end of the body.
+    /// [`SMALL_BODY_LIMIT`] bytes) and the time from sending to the end of the body (a new
+    /// connection, when the server closed this one, is made before the clock starts).
     pub async fn small(
         &mut self,
         api_path: &str,
     ) -> Result<(hyper::http::response::Parts, Bytes, Duration), EngineError> {
+        self.reopen_if_closed().await?;
         let started = tokio::time::Instant::now();
         let host = self.connector.host().to_owned();
         let work = async {
@@ -487,7 +501,9 @@ fn check_status(answer: &Answer, host: &str, request: &str) -> Result<(), Engine
 /// slices of the one block, so no byte is copied or generated per request.
 #[derive(Debug)]
 pub enum ReqBody {
+    /// No body.
     Empty,
+    /// `remaining` more bytes (of the block, repeated) to send.
     Upload { block: Bytes, remaining: u64 },
 }
 

@@ -179,13 +179,7 @@ impl HttpEngine {
             None => {
                 let host = Target::parse(&self.config.server)
                     .map_or_else(|_| self.config.server.clone(), |t| t.host);
-                tracing::info!(
-                    "speed test started: {} (HTTP engine, {} stream{} × {} per direction)",
-                    self.config.server,
-                    self.config.streams,
-                    if self.config.streams == 1 { "" } else { "s" },
-                    humantime::format_duration(self.config.duration)
-                );
+                tracing::info!("speed test started: {}", self.config.summary());
                 match tokio::time::timeout(self.config.timeout, self.run(&mut progress)).await {
                     Ok(result) => result,
                     Err(_) => Err(EngineError::Timeout {
@@ -204,7 +198,7 @@ impl HttpEngine {
             engine: Some(Arc::new(engine)),
             ..Sample::empty(time, trigger)
         };
-        let sample = match result {
+        match result {
             Ok(figures) => {
                 let sample = self.sample(base.clone(), figures);
                 let limits = Limits {
@@ -225,20 +219,7 @@ impl HttpEngine {
                 }
                 failed(base, err.reason(), &err.to_string())
             }
-        };
-        match sample.reason {
-            None => tracing::info!(
-                "speed test finished: download {:.1} Mbit/s, upload {:.1} Mbit/s, ping {:.1} ms",
-                crate::sample::mbit_per_second(sample.download_bytes_per_second.unwrap_or(0.0)),
-                crate::sample::mbit_per_second(sample.upload_bytes_per_second.unwrap_or(0.0)),
-                sample.ping_seconds.unwrap_or(0.0) * 1e3
-            ),
-            Some(reason) => tracing::info!(
-                "speed test failed ({reason}): {}",
-                sample.message.as_deref().unwrap_or("")
-            ),
         }
-        sample
     }
 
     /// The failure of a run attempted before an earlier 429's `Retry-After` passed.
@@ -383,5 +364,123 @@ fn failed(base: Sample, reason: crate::sample::FailureReason, message: &str) -> 
         reason: Some(reason),
         message: Some(cut(message, MESSAGE_LIMIT)),
         ..base
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::FailureReason;
+
+    fn config(server: String, timeout: Duration) -> HttpConfig {
+        HttpConfig {
+            server,
+            protocol: None,
+            streams: 1,
+            duration: Duration::from_secs(1),
+            timeout,
+            store_ip: false,
+            max_bytes_per_second: 12.5e9,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_is_a_timeout_within_the_run_limit() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        // Accepts and holds connections, answering nothing.
+        let holder = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                held.push(tcp);
+            }
+        });
+        let engine = HttpEngine::new(config(
+            format!("http://{address}"),
+            Duration::from_millis(300),
+        ));
+        let sample = engine.measure(Timestamp::now(), Trigger::Manual).await;
+        holder.abort();
+        assert_eq!(sample.reason, Some(FailureReason::Timeout));
+        assert_eq!(
+            sample.message.as_deref(),
+            Some("the HTTP test of 127.0.0.1 did not finish within 300ms (--timeout)")
+        );
+        let engine = sample.engine.unwrap();
+        assert_eq!(engine.name, EngineName::Http);
+        assert_eq!(engine.protocol, None);
+        assert!(sample.duration_seconds.unwrap() < 5.0);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_retry_after_sends_nothing_and_says_until_when() {
+        let engine = HttpEngine::new(config("http://192.0.2.1".into(), Duration::from_secs(1)));
+        let until = Timestamp::now().saturating_add(Duration::from_secs(60));
+        *engine.not_before.lock().unwrap() = Some(until);
+        // 192.0.2.1 (TEST-NET-1) is never contacted: the run fails before any connection.
+        let sample = engine.measure(Timestamp::now(), Trigger::Manual).await;
+        assert_eq!(sample.reason, Some(FailureReason::RateLimited));
+        assert_eq!(
+            sample.message.unwrap(),
+            format!(
+                "192.0.2.1 asked not to be tested before {until} (Retry-After of an HTTP 429); no request was sent"
+            )
+        );
+        // Once the time has passed, runs go ahead again.
+        *engine.not_before.lock().unwrap() = Some(Timestamp::EPOCH);
+        assert!(engine.waiting().is_none());
+        assert!(engine.not_before.lock().unwrap().is_none());
+    }
+
+    #[test]
+    fn figures_become_a_sample_and_implausible_ones_a_failure() {
+        let engine = HttpEngine::new(config("http://h:8080".into(), Duration::from_secs(30)));
+        let direction = |bytes_per_second: f64| transfer::Measured {
+            bandwidth: stats::Bandwidth {
+                bytes_per_second,
+                bytes: 1,
+                seconds: 1.0,
+            },
+            moved: 5_000_000,
+            loaded_latency: Some(0.02),
+        };
+        let figures = Figures {
+            ping: 0.01,
+            jitter: Some(0.001),
+            download: direction(1e7),
+            upload: direction(2e6),
+            says: ServerSays {
+                software: Some("s".into()),
+                colo: Some("FRA".into()),
+                asn: Some("AS64500".into()),
+                client_ip: Some("192.0.2.9".into()),
+            },
+            get_ip: None,
+            local: None,
+        };
+        let base = Sample::empty(Timestamp::EPOCH, Trigger::Schedule);
+        let sample = engine.sample(base, figures);
+        assert_eq!(sample.download_bytes_per_second, Some(1e7));
+        assert_eq!(sample.upload_latency_seconds, Some(0.02));
+        assert_eq!(sample.downloaded_bytes, Some(5_000_000));
+        let server = sample.server.as_deref().unwrap();
+        assert_eq!(server.host.as_deref(), Some("h"));
+        assert_eq!(server.location.as_deref(), Some("FRA"));
+        assert_eq!(sample.isp.as_deref(), Some("AS64500"));
+        // No --store-ip: no addresses.
+        assert_eq!(sample.client, None);
+        assert_eq!(
+            sample.check_plausible(&Limits {
+                max_bytes_per_second: 12.5e9
+            }),
+            Ok(())
+        );
+        assert!(
+            sample
+                .check_plausible(&Limits {
+                    max_bytes_per_second: 1e6
+                })
+                .is_err()
+        );
     }
 }

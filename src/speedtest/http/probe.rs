@@ -14,8 +14,8 @@ pub const IDLE_PROBES: usize = 20;
 pub const MIN_IDLE_PROBES: usize = 10;
 
 /// Tells the API `conn`'s server speaks (`wanted`: the one `--http-protocol` asked for),
-/// noting what the server says in its answers. A probe refused with an HTTP status tries the
-/// next; 429 and broken connections fail.
+/// noting what the server says in its answers. A probe refused with a 4xx status tries the
+/// next; 429, 5xx and broken connections fail.
 pub async fn detect(
     conn: &mut Conn,
     wanted: Option<HttpProtocol>,
@@ -33,17 +33,15 @@ pub async fn detect(
                 });
             }
             Step::Send(probe) => {
-                if conn.is_closed() {
-                    *conn = conn.connector().connect().await?;
-                }
                 match conn.small(probe.path()).await {
                     Ok((parts, _, _)) => {
                         says.merge(ServerSays::from_headers(&parts.headers));
                         answered.push((probe, true));
                     }
+                    // A 4xx (not 429) says "not this path"; a 5xx is a server in trouble.
                     Err(EngineError::Status {
                         request, status, ..
-                    }) => {
+                    }) if status.starts_with('4') => {
                         refusals.push(format!("{request} answered {status}"));
                         answered.push((probe, false));
                         // The refusal's body was not read: start the next probe afresh.
@@ -95,9 +93,6 @@ pub async fn idle_latency(
 /// nothing readable, as it is only a label.
 pub async fn get_ip(conn: &mut Conn, api: Api) -> Option<GetIp> {
     let path = api.get_ip()?;
-    if conn.is_closed() {
-        *conn = conn.connector().connect().await.ok()?;
-    }
     match conn.small(&path).await {
         Ok((_, body, _)) => headers::get_ip(&body),
         Err(err) => {

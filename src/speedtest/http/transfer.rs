@@ -25,7 +25,9 @@ pub const LOADED_PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// Which way the data goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
+    /// Server to client.
     Download,
+    /// Client to server.
     Upload,
 }
 
@@ -53,7 +55,9 @@ pub struct Measured {
 /// How a direction runs.
 #[derive(Clone, Debug)]
 pub struct Plan {
+    /// Which way the data goes.
     pub direction: Direction,
+    /// The API the requests speak.
     pub api: Api,
     /// The whole direction, ramp-up included.
     pub duration: Duration,
@@ -186,7 +190,7 @@ pub async fn run(
             }
             () = tokio::time::sleep_until(wake) => {
                 let now = Instant::now();
-                readings.push(Reading { elapsed: now - start, bytes: total(&meters) });
+                readings.push(Reading { elapsed: now.saturating_duration_since(start), bytes: total(&meters) });
                 if now >= end {
                     break;
                 }
@@ -340,7 +344,7 @@ async fn loaded_probes(
                     stats::net_latency(took, super::headers::server_timing(&parts.headers));
                 out.lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .push((sent - start, latency));
+                    .push((sent.saturating_duration_since(start), latency));
             }
             Err(err) => {
                 tracing::debug!("a loaded-latency probe failed: {err}");
