@@ -94,6 +94,15 @@ fn figure(sample: &serde_json::Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("no number {key} in {sample:#}"))
 }
 
+/// What a sample says moved in one direction, against the interface's count.
+struct Moved {
+    direction: Direction,
+    streams: u32,
+    reported: f64,
+    /// Bytes the client's veth end received (download) or sent (upload) during the run.
+    wire: f64,
+}
+
 /// One comparison: the engine's goodput against iperf3's, on the same link.
 struct Row {
     mbit: u32,
@@ -146,15 +155,28 @@ fn throughput_matches_iperf3(mbit: u32) {
     let server = format!("http://{address}");
     let duration = format!("{SECONDS}s");
     let mut rows = Vec::new();
+    let mut moved = Vec::new();
     for streams in [1, 4] {
         let busy = Contention::start(Some(target.pid()));
         let down = lab.iperf3(Direction::Download, streams, SECONDS) / 8.0;
         let up = lab.iperf3(Direction::Upload, streams, SECONDS) / 8.0;
         let others_iperf3 = busy.cores();
         let busy = Contention::start(Some(target.pid()));
+        let (rx, tx) = lab.wire_bytes(&lab.client);
         let sample = run_once(&lab, &server, streams, &duration);
         let others_ours = busy.cores();
-        assert_eq!(sample["engine"]["name"], "http", "{sample:#}");
+        let (rx_after, tx_after) = lab.wire_bytes(&lab.client);
+        for (direction, key, wire) in [
+            (Direction::Download, "downloaded_bytes", rx_after - rx),
+            (Direction::Upload, "uploaded_bytes", tx_after - tx),
+        ] {
+            moved.push(Moved {
+                direction,
+                streams,
+                reported: figure(&sample, key),
+                wire: wire as f64,
+            });
+        }
         for (direction, iperf3, key) in [
             (Direction::Download, down, "download_bytes_per_second"),
             (Direction::Upload, up, "upload_bytes_per_second"),
@@ -173,6 +195,32 @@ fn throughput_matches_iperf3(mbit: u32) {
     assert!(target.is_running(), "the target died: {:?}", target.drain());
     let table = table(&rows);
     eprintln!("{table}(lab time {:.1} s)", started.elapsed().as_secs_f64());
+    let mut moved_table = String::from(
+        "| direction | streams | bytes the sample reports | bytes on the client's interface | share |\n|---|---|---|---|---|\n",
+    );
+    for row in &moved {
+        moved_table.push_str(&format!(
+            "| {:?} | {} | {:.0} | {:.0} | {:.1} % |\n",
+            row.direction,
+            row.streams,
+            row.reported,
+            row.wire,
+            row.reported / row.wire * 100.0
+        ));
+    }
+    eprintln!("{moved_table}");
+    // What the sample says moved (`--data-budget` adds it up) is the payload of what crossed
+    // the interface: never more, and no less than 90 % of it (headers are 1–5 %, depending
+    // on how large the segments the veth counts are).
+    let miscounted = moved
+        .iter()
+        .filter(|row| row.reported > row.wire || row.reported < row.wire * 0.9)
+        .count();
+    assert_eq!(
+        miscounted, 0,
+        "downloaded_bytes / uploaded_bytes not 90–100 % of the bytes the client's interface \
+         received / sent (headers included):\n{moved_table}"
+    );
     let wrong: Vec<&Row> = rows
         .iter()
         .filter(|row| row.error().abs() > TOLERANCE)

@@ -260,6 +260,23 @@ impl Lab {
         output_within(self.exec(ns, command), limit)
     }
 
+    /// Bytes (received, sent) on `ns`'s veth end so far, as the interface counts them: what
+    /// went over the wire, Ethernet, IP and TCP headers included.
+    pub fn wire_bytes(&self, ns: &str) -> (u64, u64) {
+        let output = Command::new("ip")
+            .args(["-n", ns, "-s", "-j", "link", "show", DEV])
+            .output()
+            .expect("run ip -s link show");
+        let stats: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("ip -j prints JSON");
+        let count = |way: &str| {
+            stats[0]["stats64"][way]["bytes"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no {way} bytes for {DEV} in {stats}"))
+        };
+        (count("rx"), count("tx"))
+    }
+
     /// One iperf3 test on this link: the server in the target namespace, the client in the
     /// client's, `streams` parallel streams (`-P`) for `seconds`; the receiver's goodput
     /// (`end.sum_received.bits_per_second`) in bits per second.
