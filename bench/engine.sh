@@ -14,7 +14,9 @@
 #   (d) accuracy: the link shaped with tbf to each of $RATES Mbit/s on both ends; iperf3 -P 1
 #       and -P 4, ours with 1 and 4 streams, download and upload, error % against iperf3;
 #   (e) data moved by one default test (10 s per direction, 4 streams: no --http-duration or
-#       --http-streams given) on links shaped to 100 Mbit/s and 1 Gbit/s.
+#       --http-streams given) on links shaped to 100 Mbit/s and 1 Gbit/s: what the sample
+#       reports (downloaded_bytes + uploaded_bytes, what --data-budget adds up) and what the
+#       client's interface counted (headers included, what a metered plan bills).
 #
 # Every direction runs $SECONDS_PER_DIRECTION s (iperf3 -t and --http-duration; the engine
 # leaves its first fifth out as ramp-up) except (e). The target listens on 10.9.0.2:8080 in its
@@ -215,11 +217,15 @@ for rate in $RATES; do
 done
 
 # --- (e) one default test ----------------------------------------------------------------------
+# wire_bytes: bytes received + sent by the client's veth end (headers included).
+wire_bytes() { ip -n "$NS_C" -s -j link show lab0 | jq '.[0].stats64 | .rx.bytes + .tx.bytes'; }
 for rate in $DEFAULT_RATES; do
     shape "$rate"
     log "(e) a default test (10 s per direction, 4 streams) at $rate Mbit/s"
+    w0=$(wire_bytes)
     ours - -
-    DEFAULTS+=("$rate|$DOWN|$UP|$MOVED|$WHY")
+    w1=$(wire_bytes)
+    DEFAULTS+=("$rate|$DOWN|$UP|$MOVED|$((w1 - w0))|$WHY")
 done
 unshape
 busy1=$(busy_ticks) wall1=$(date +%s.%N)
@@ -275,10 +281,10 @@ if [[ -n $DEFAULT_RATES ]]; then
     echo
     echo "(e) data moved by one default test (10 s per direction, 4 streams), both directions"
     echo
-    echo "| shaped | ours down | ours up | MB moved |"
-    echo "|--:|--:|--:|--:|"
+    echo "| shaped | ours down | ours up | MB moved (downloaded_bytes + uploaded_bytes) | MB on the wire (client's interface, headers included) |"
+    echo "|--:|--:|--:|--:|--:|"
     for row in "${DEFAULTS[@]}"; do
-        IFS='|' read -r rate down up moved why <<<"$row"
-        echo "| $rate Mbit/s | $down | $up | $(awk -v b="$moved" 'BEGIN { printf "%.0f", b / 1e6 }') |${why:+ $why}"
+        IFS='|' read -r rate down up moved wire why <<<"$row"
+        echo "| $rate Mbit/s | $down | $up | $(awk -v b="$moved" 'BEGIN { printf "%.0f", b / 1e6 }') | $(awk -v b="$wire" 'BEGIN { printf "%.0f", b / 1e6 }') |${why:+ $why}"
     done
 fi

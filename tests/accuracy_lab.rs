@@ -1,7 +1,8 @@
 //! The accuracy lab: the HTTP engine (`run-once --engine http`) against `internet-monitor
 //! target` on a link shaped by the kernel's token bucket (`tc … tbf`) between two network
-//! namespaces, checked against Debian's `iperf3` on the same link in the same test, and its
-//! latency against a relay that adds a known delay (this kernel has no `netem`).
+//! namespaces, checked against Debian's `iperf3` on the same link in the same test, its
+//! `downloaded_bytes` / `uploaded_bytes` against the bytes the client's interface counted, and
+//! its latency against a relay that adds a known delay (this kernel has no `netem`).
 //!
 //! Every test needs root, iproute2 and iperf3, so each is `#[ignore]`d with that said; `.ci/run`
 //! installs the tools and runs the ignored tests, where a missing tool fails the test with the
