@@ -3,10 +3,11 @@
 //! the independent reference, and a relay that delays each chunk (this kernel has no `netem`).
 //!
 //! ```text
-//!   namespace imlab<pid>x<n>c  (client)            namespace imlab<pid>x<n>t  (target)
-//!   lo 127.0.0.1  ── relay (in this process) ──┐
-//!   lab0 10.9.0.1/24  ═══════════ veth ═══════════  lab0 10.9.0.2/24
-//!     tbf: client → target                         tbf: target → client
+//!   client namespace imlab<pid>x<n>c             target namespace imlab<pid>x<n>t
+//!   run-once, iperf3 -c, the relay's sockets     target, iperf3 -s
+//!   lo 127.0.0.1 (the relay listens here)        lo
+//!   lab0 10.9.0.1/24 ═══════ veth pair ═══════ lab0 10.9.0.2/24
+//!   tbf on egress: client → target               tbf on egress: target → client
 //! ```
 //!
 //! Both veth ends are created directly inside their namespaces, so the interface names never
@@ -17,9 +18,9 @@
 //! pair with them; [`Lab::new`] first sweeps namespaces of an earlier run that was killed
 //! before its guards ran (their pid is gone).
 //!
-//! Included next to `mod common;` (it uses `crate::common`): `#[path = "common/netns.rs"] mod
-//! netns;`. Root, iproute2 (`ip`, `tc`) and iperf3 are needed: [`preflight`] fails with the fix when one
-//! is missing, never skips.
+//! Included next to `mod common;` (it uses `crate::common`):
+//! `#[path = "common/netns.rs"] mod netns;`. Root, iproute2 (`ip`, `tc`) and iperf3 are
+//! needed: [`preflight`] fails with the fix when one is missing, never skips.
 #![allow(dead_code)] // only the accuracy lab uses this module
 
 use std::io::{BufRead, BufReader, Read, Write};
