@@ -177,8 +177,7 @@ impl HttpEngine {
         let result = match self.waiting() {
             Some(err) => Err(err),
             None => {
-                let host = Target::parse(&self.config.server)
-                    .map_or_else(|_| self.config.server.clone(), |t| t.host);
+                let host = self.host();
                 tracing::info!("speed test started: {}", self.config.summary());
                 match tokio::time::timeout(self.config.timeout, self.run(&mut progress)).await {
                     Ok(result) => result,
@@ -230,9 +229,15 @@ impl HttpEngine {
             *not_before = None;
             return None;
         }
-        let host = Target::parse(&self.config.server)
-            .map_or_else(|_| self.config.server.clone(), |t| t.host);
-        Some(EngineError::Waiting { host, until })
+        Some(EngineError::Waiting {
+            host: self.host(),
+            until,
+        })
+    }
+
+    /// The server's host as messages name it (the whole URL should it not parse).
+    fn host(&self) -> String {
+        Target::parse(&self.config.server).map_or_else(|_| self.config.server.clone(), |t| t.host)
     }
 
     async fn run(&self, progress: &mut Progress) -> Result<Figures, EngineError> {
@@ -323,7 +328,7 @@ impl HttpEngine {
     }
 
     fn sample(&self, base: Sample, figures: Figures) -> Sample {
-        let host = Target::parse(&self.config.server).ok().map(|t| t.host);
+        let host = self.host();
         let says = figures.says;
         let get_ip = figures.get_ip.unwrap_or_default();
         let external = says.client_ip.clone().or(get_ip.ip);
@@ -344,7 +349,7 @@ impl HttpEngine {
                 name: says.software.clone(),
                 location: says.colo.clone(),
                 country: None,
-                host: host.map(|h| cut(&h, crate::sample::MAX_NAME_BYTES)),
+                host: Some(cut(&host, crate::sample::MAX_NAME_BYTES)),
             })),
             isp: says.asn.or(get_ip.isp).map(Arc::from),
             client: self.config.store_ip.then(|| Client {
