@@ -19,8 +19,8 @@ const OUTPUT_LIMIT: usize = 1 << 20;
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 /// The longest `--interval`, `--splay` and `--start-delay`: a year.
 pub const MAX_SCHEDULE: Duration = Duration::from_secs(365 * 24 * 60 * 60);
-/// The most `--http-streams`.
-pub const MAX_HTTP_STREAMS: u32 = 64;
+/// The most `--http-streams`: what a stored sample may record.
+pub const MAX_HTTP_STREAMS: u32 = crate::sample::MAX_ENGINE_STREAMS;
 /// The shortest `--http-duration`: a second, five ramp-up periods of 200 ms.
 pub const MIN_HTTP_DURATION: Duration = Duration::from_secs(1);
 /// The longest `--http-duration`: five minutes.
@@ -559,6 +559,12 @@ fn http_server(text: &str) -> Result<String, String> {
     }
     if authority.as_str().contains('@') {
         return Err("must not carry a user name or password".into());
+    }
+    if text.len() > crate::sample::MAX_URL_BYTES {
+        return Err(format!(
+            "must be at most {} bytes long: every sample records it",
+            crate::sample::MAX_URL_BYTES
+        ));
     }
     if uri.query().is_some() || text.contains('#') {
         return Err("must be a base URL without ?query or #fragment: the engine adds the API's paths and queries".into());

@@ -3,7 +3,7 @@
 //! Rows are written by the `csv` crate from one serde struct, [`Row`], so the header (its field
 //! names) and the cells cannot drift apart, and quoting follows RFC 4180 (a cell holding a
 //! comma, quote or line break is quoted, inner quotes doubled). Text that came from outside
-//! (the CLI's message, server and ISP names, the result URL) is neutralised against CSV
+//! (the CLI's message, server and ISP names, the result URL, the engine's URL) is neutralised against CSV
 //! injection as the OWASP guidance says (<https://owasp.org/www-community/attacks/CSV_Injection>):
 //! a cell that a spreadsheet would run as a formula gets a leading single quote. Numbers are
 //! written as numbers.
@@ -153,11 +153,19 @@ struct Row<'a> {
     server_host: Text<'a>,
     isp: Text<'a>,
     result_url: Text<'a>,
+    // The engine's columns come last: columns are only ever added at the end.
+    engine: &'static str,
+    engine_protocol: &'static str,
+    engine_url: Text<'a>,
+    engine_streams: Option<u32>,
+    engine_duration_seconds: Number,
+    engine_ramp_up_seconds: Number,
 }
 
 impl<'a> Row<'a> {
     fn of(sample: &'a Sample) -> Self {
         let server = sample.server.as_deref();
+        let engine = sample.engine.as_deref();
         let mbit = |value: Option<f64>| Number(value.map(mbit_per_second));
         Row {
             time: sample.time.to_string(),
@@ -187,6 +195,15 @@ impl<'a> Row<'a> {
             server_host: Text(server.and_then(|s| s.host.as_deref())),
             isp: Text(sample.isp.as_deref()),
             result_url: Text(sample.result_url.as_deref()),
+            engine: engine.map(|e| e.name.as_str()).unwrap_or_default(),
+            engine_protocol: engine
+                .and_then(|e| e.protocol)
+                .map(|p| p.as_str())
+                .unwrap_or_default(),
+            engine_url: Text(engine.and_then(|e| e.url.as_deref())),
+            engine_streams: engine.and_then(|e| e.streams),
+            engine_duration_seconds: Number(engine.and_then(|e| e.duration_seconds)),
+            engine_ramp_up_seconds: Number(engine.and_then(|e| e.ramp_up_seconds)),
         }
     }
 }
@@ -215,13 +232,39 @@ mod tests {
             assert_eq!(neutralise(text), inert, "{text:?}");
         }
     }
-    use crate::sample::{FailureReason, Server};
+    use crate::sample::{Engine, EngineName, FailureReason, HttpProtocol, Server};
+
+    #[test]
+    fn the_engine_fills_the_last_columns() {
+        let sample = Sample {
+            engine: Some(Arc::new(Engine {
+                name: EngineName::Http,
+                protocol: Some(HttpProtocol::Librespeed),
+                url: Some("http://10.0.0.2:8080/backend".into()),
+                streams: Some(4),
+                duration_seconds: Some(10.0),
+                ramp_up_seconds: Some(2.5),
+            })),
+            ..Sample::empty(Timestamp::from_millis(0), Trigger::Manual)
+        };
+        assert!(
+            row_line(&sample).ends_with(",http,librespeed,http://10.0.0.2:8080/backend,4,10,2.5\n"),
+            "{}",
+            row_line(&sample)
+        );
+        let ookla = Sample {
+            engine: Some(Arc::new(Engine::ookla())),
+            ..sample
+        };
+        assert!(row_line(&ookla).ends_with(",ookla,,,,,\n"));
+    }
 
     const HEADER: &str = "time,outcome,reason,message,trigger,duration_seconds,\
 download_bytes_per_second,download_mbit_per_second,upload_bytes_per_second,upload_mbit_per_second,\
 ping_seconds,ping_ms,jitter_seconds,jitter_ms,packet_loss_ratio,packet_loss_percent,download_latency_seconds,upload_latency_seconds,\
 downloaded_bytes,uploaded_bytes,server_id,server_name,server_location,server_country,server_host,\
-isp,result_url\n";
+isp,result_url,engine,engine_protocol,engine_url,engine_streams,engine_duration_seconds,\
+engine_ramp_up_seconds\n";
 
     /// Reads `text` back as a CSV reader (and so a spreadsheet importing RFC 4180) would.
     fn cells(text: &str) -> Vec<Vec<String>> {
@@ -252,7 +295,7 @@ isp,result_url\n";
         );
         assert_eq!(
             row_line(&sample),
-            "2023-11-14T22:13:20.000Z,failure,exit,\"exit status 2: said \"\"no\"\", twice\",schedule,,,,,,,,,,,,,,,,,,,,,,\n"
+            "2023-11-14T22:13:20.000Z,failure,exit,\"exit status 2: said \"\"no\"\", twice\",schedule,,,,,,,,,,,,,,,,,,,,,,,,,,,,\n"
         );
     }
 
@@ -300,6 +343,10 @@ isp,result_url\n";
                 })),
                 isp: Some(Arc::from(text)),
                 result_url: Some(text.to_owned()),
+                engine: Some(Arc::new(Engine {
+                    url: Some(text.to_owned()),
+                    ..Engine::ookla()
+                })),
                 ..Sample::failure(
                     Timestamp::from_millis(0),
                     Trigger::Manual,
@@ -311,7 +358,7 @@ isp,result_url\n";
             let rows = cells(&line);
             assert_eq!(rows.len(), 1, "one row for {text:?}: {line:?}");
             let row = &rows[0];
-            for index in [3, 21, 22, 25, 26] {
+            for index in [3, 21, 22, 25, 26, 29] {
                 assert!(row[index].starts_with('\''), "cell {index} of {line:?}");
                 assert_eq!(row[index], neutralise(text), "cell {index} of {line:?}");
             }

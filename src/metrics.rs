@@ -88,6 +88,7 @@ pub struct Metrics {
     run_duration: OptionalGauge,
     server_info: IntGaugeVec,
     isp_info: IntGaugeVec,
+    engine_info: IntGaugeVec,
     samples: IntGauge,
     store_errors: IntCounter,
     plan_download: OptionalGauge,
@@ -222,6 +223,16 @@ impl Metrics {
                         "Internet service provider reported by the last successful test; the value is always 1.",
                     ),
                     &["isp"],
+                )?,
+            )?,
+            engine_info: register(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "speedtest_engine_info",
+                        "Engine that made the last speed-test run, success or failure: engine is ookla (the Ookla Speedtest CLI) or http (the built-in HTTP engine); protocol (cloudflare or librespeed), url (the server's base URL) and streams (parallel TCP connections per direction) are the HTTP engine's, empty for ookla. The value is always 1.",
+                    ),
+                    &["engine", "protocol", "url", "streams"],
                 )?,
             )?,
             samples: register(
@@ -409,6 +420,20 @@ impl Metrics {
         self.last_run.set(run.map(|run| run.time.as_seconds_f64()));
         self.run_duration
             .set(run.and_then(|run| run.duration_seconds));
+        // Only the last run's engine: a series per engine ever used would look current.
+        self.engine_info.reset();
+        if let Some(engine) = run.and_then(|run| run.engine.as_deref()) {
+            let streams = engine.streams.map(|n| n.to_string()).unwrap_or_default();
+            let labels = [
+                engine.name.as_str(),
+                engine.protocol.map(|p| p.as_str()).unwrap_or_default(),
+                engine.url.as_deref().unwrap_or_default(),
+                streams.as_str(),
+            ];
+            if let Ok(gauge) = self.engine_info.get_metric_with_label_values(&labels) {
+                gauge.set(1);
+            }
+        }
     }
 
     /// Every value comes from this one success: one it did not report is removed, not kept from
@@ -495,7 +520,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::sample::{Server, Trigger};
+    use crate::sample::{Engine, EngineName, HttpProtocol, Server, Trigger};
 
     const T0: u64 = 1_795_546_073_292;
 
@@ -615,6 +640,7 @@ mod tests {
             "speedtest_run_duration_seconds",
             "speedtest_server_info",
             "speedtest_isp_info",
+            "speedtest_engine_info",
             "speedtest_plan_download_bytes_per_second",
             "speedtest_plan_upload_bytes_per_second",
             "speedtest_plan_threshold_ratio",
@@ -842,6 +868,60 @@ mod tests {
         assert_line(&metrics, "internet_monitor_samples 7");
         metrics.restore(None, None, 0);
         assert_absent(&metrics, "speedtest_up");
+    }
+
+    #[test]
+    fn the_engine_info_shows_only_the_last_runs_engine_and_no_value_series_has_it() {
+        let metrics = Metrics::new().unwrap();
+        let http = Arc::new(Engine {
+            name: EngineName::Http,
+            protocol: Some(HttpProtocol::Cloudflare),
+            url: Some("https://speed.cloudflare.com".into()),
+            streams: Some(4),
+            duration_seconds: Some(10.0),
+            ramp_up_seconds: Some(2.0),
+        });
+        metrics.record(&Sample {
+            engine: Some(http),
+            ..success(T0)
+        });
+        let engine_lines = |metrics: &Metrics| -> Vec<String> {
+            lines(metrics)
+                .into_iter()
+                .filter(|l| l.starts_with("speedtest_engine_info"))
+                .collect()
+        };
+        assert_eq!(
+            engine_lines(&metrics),
+            [
+                r#"speedtest_engine_info{engine="http",protocol="cloudflare",streams="4",url="https://speed.cloudflare.com"} 1"#
+            ]
+        );
+        assert!(
+            lines(&metrics)
+                .iter()
+                .filter(|l| !l.starts_with('#') && !l.starts_with("speedtest_engine_info"))
+                .all(|l| !l.contains("engine=")),
+            "no value series has an engine label"
+        );
+        // A failure is a run too: its engine is the last run's.
+        metrics.record(&Sample {
+            engine: Some(Arc::new(Engine::ookla())),
+            ..failure(T0 + 1, FailureReason::Timeout)
+        });
+        assert_eq!(
+            engine_lines(&metrics),
+            [r#"speedtest_engine_info{engine="ookla",protocol="",streams="",url=""} 1"#]
+        );
+        // A skipped run measured nothing and changes nothing.
+        metrics.record(&Sample {
+            outcome: Outcome::Skipped,
+            reason: Some(FailureReason::DataBudget),
+            ..Sample::empty(Timestamp::from_millis(T0 + 2), Trigger::Schedule)
+        });
+        assert_eq!(engine_lines(&metrics).len(), 1);
+        metrics.record(&failure(T0 + 3, FailureReason::Timeout));
+        assert_absent(&metrics, "speedtest_engine_info");
     }
 
     #[test]

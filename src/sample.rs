@@ -1,7 +1,7 @@
 //! One speed-test run, successful or not: the record every other part reads and writes.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +87,15 @@ impl Engine {
             duration_seconds: None,
             ramp_up_seconds: None,
         }
+    }
+
+    /// The engine of a sample recorded before samples said which engine made them (store
+    /// format versions 1 and 2, export lines without an `engine` key): those versions measured
+    /// only with the Ookla CLI, so `ookla`, except for a skipped run (`None`: nothing measured
+    /// it, as this version records it). One shared `Arc` for all such samples.
+    pub fn before_engines(outcome: Outcome) -> Option<Arc<Engine>> {
+        static OOKLA: LazyLock<Arc<Engine>> = LazyLock::new(|| Arc::new(Engine::ookla()));
+        (outcome != Outcome::Skipped).then(|| Arc::clone(&OOKLA))
     }
 }
 
@@ -282,8 +291,11 @@ pub const MAX_DURATION_SECONDS: f64 = 24.0 * 60.0 * 60.0;
 /// The longest server name, location, country, host, ISP name and client address, in bytes.
 pub const MAX_NAME_BYTES: usize = 256;
 
-/// The longest result URL, in bytes (the CLI's are under 100).
+/// The longest result URL and engine URL, in bytes (the CLI's are under 100).
 pub const MAX_URL_BYTES: usize = 2048;
+
+/// The most parallel connections an engine may record (`--http-streams`' own limit).
+pub const MAX_ENGINE_STREAMS: u32 = 64;
 
 /// The longest message a stored sample may carry, in bytes. This program writes at most 300
 /// (the Ookla parser cuts there); the room above it lets exports of older versions, whose cut
@@ -331,6 +343,13 @@ pub enum InvalidSample {
         outcome: &'static str,
         figures: Vec<&'static str>,
     },
+    #[error("a skipped sample must not have an engine: no engine ran, nothing was measured")]
+    EngineOnSkipped,
+    #[error(
+        "an ookla engine has no parameters of its own (the Ookla CLI chooses them), but this one has {}",
+        .0.join(", ")
+    )]
+    OoklaWithParameters(Vec<&'static str>),
 }
 
 /// Text no longer than `max` bytes: `text` itself, or cut on a character boundary with an
@@ -395,8 +414,29 @@ impl Sample {
     /// Checks the states the flat JSON shape cannot express, so that a sample is one the
     /// recorder could have written: a reason iff not a success; `data_budget` the reason of every
     /// skipped run and of no failure; measured figures (bandwidths, latencies, packet loss, byte
-    /// counts; for a skipped run, which never started, its duration too) only on a success.
+    /// counts; for a skipped run, which never started, its duration too) only on a success; no
+    /// engine on a skipped run, and no HTTP parameters on an `ookla` engine.
     pub fn validate(&self) -> Result<(), InvalidSample> {
+        if let Some(engine) = self.engine.as_deref() {
+            if self.outcome == Outcome::Skipped {
+                return Err(InvalidSample::EngineOnSkipped);
+            }
+            if engine.name == EngineName::Ookla {
+                let parameters: Vec<&'static str> = [
+                    ("protocol", engine.protocol.is_some()),
+                    ("url", engine.url.is_some()),
+                    ("streams", engine.streams.is_some()),
+                    ("duration_seconds", engine.duration_seconds.is_some()),
+                    ("ramp_up_seconds", engine.ramp_up_seconds.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(name, present)| present.then_some(name))
+                .collect();
+                if !parameters.is_empty() {
+                    return Err(InvalidSample::OoklaWithParameters(parameters));
+                }
+            }
+        }
         match (self.outcome, self.reason) {
             (Outcome::Success, Some(_)) => return Err(InvalidSample::SuccessWithReason),
             (Outcome::Failure, None) => return Err(InvalidSample::FailureWithoutReason),
@@ -460,8 +500,12 @@ impl Sample {
     /// a duration of at most [`MAX_DURATION_SECONDS`]; names and addresses at most
     /// [`MAX_NAME_BYTES`], the result URL [`MAX_URL_BYTES`], the message
     /// [`MAX_MESSAGE_BYTES`]; a success has download, upload and ping figures, and not only
-    /// zero bandwidths. A failure may carry no figures at all.
+    /// zero bandwidths. A failure may carry no figures at all. The engine's parameters: streams
+    /// within 1–[`MAX_ENGINE_STREAMS`], duration and ramp-up at most [`MAX_TEST_SECONDS`] and
+    /// the ramp-up shorter than the duration, the URL an `http://` or `https://` one of at most
+    /// [`MAX_URL_BYTES`].
     pub fn check_plausible(&self, limits: &Limits) -> Result<(), Implausible> {
+        let engine = self.engine.as_deref();
         let bandwidth = (
             Some(limits.max_bytes_per_second),
             " B/s",
@@ -484,6 +528,16 @@ impl Sample {
                 "duration",
                 self.duration_seconds,
                 (Some(MAX_DURATION_SECONDS), " s", ""),
+            ),
+            (
+                "engine duration",
+                engine.and_then(|e| e.duration_seconds),
+                (Some(MAX_TEST_SECONDS), " s", ""),
+            ),
+            (
+                "engine ramp-up",
+                engine.and_then(|e| e.ramp_up_seconds),
+                (Some(MAX_TEST_SECONDS), " s", ""),
             ),
         ];
         let mut problems: Vec<String> = figures
@@ -509,6 +563,32 @@ impl Sample {
                 }
             })
             .collect();
+        if let Some(engine) = engine {
+            if let Some(streams) = engine
+                .streams
+                .filter(|streams| !(1..=MAX_ENGINE_STREAMS).contains(streams))
+            {
+                problems.push(format!(
+                    "engine streams {streams} is outside 1 to {MAX_ENGINE_STREAMS}"
+                ));
+            }
+            if let (Some(ramp_up), Some(duration)) =
+                (engine.ramp_up_seconds, engine.duration_seconds)
+                && ramp_up >= duration
+            {
+                problems.push(format!(
+                    "engine ramp-up {} s is not shorter than its duration {} s",
+                    readable(ramp_up),
+                    readable(duration)
+                ));
+            }
+            if let Some(url) = engine.url.as_deref()
+                && url.len() <= MAX_URL_BYTES
+                && !is_http_url(url)
+            {
+                problems.push("engine url is not an http:// or https:// URL".to_owned());
+            }
+        }
         let max_bytes = limits.max_bytes_per_second * MAX_TEST_SECONDS;
         for (name, bytes) in [
             ("downloaded bytes", self.downloaded_bytes),
@@ -573,6 +653,11 @@ impl Sample {
             ("isp", self.isp.as_deref(), MAX_NAME_BYTES),
             ("result url", self.result_url.as_deref(), MAX_URL_BYTES),
             (
+                "engine url",
+                engine.and_then(|e| e.url.as_deref()),
+                MAX_URL_BYTES,
+            ),
+            (
                 "client internal ip",
                 client.and_then(|c| c.internal_ip.as_deref()),
                 MAX_NAME_BYTES,
@@ -603,6 +688,15 @@ impl Sample {
             Err(Implausible(problems.join("; ")))
         }
     }
+}
+
+/// `http://` or `https://` (scheme in any case) followed by at least a host.
+fn is_http_url(url: &str) -> bool {
+    ["http://", "https://"].into_iter().any(|scheme| {
+        url.get(..scheme.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
+            && url.len() > scheme.len()
+    })
 }
 
 /// A figure for a message: plain digits while they stay short, scientific notation beyond, so
@@ -742,6 +836,166 @@ mod tests {
             assert_eq!(
                 sample.validate().map_err(|err| err.to_string()),
                 Err(message.to_owned())
+            );
+        }
+    }
+
+    fn http_engine() -> Engine {
+        Engine {
+            name: EngineName::Http,
+            protocol: Some(HttpProtocol::Cloudflare),
+            url: Some("https://speed.cloudflare.com".into()),
+            streams: Some(4),
+            duration_seconds: Some(10.0),
+            ramp_up_seconds: Some(2.0),
+        }
+    }
+
+    #[test]
+    fn validate_refuses_engines_the_recorder_never_writes() {
+        let time = Timestamp::from_millis(0);
+        let failed = Sample::failure(time, Trigger::Manual, FailureReason::Timeout, "timed out");
+        for engine in [Engine::ookla(), http_engine()] {
+            let sample = Sample {
+                engine: Some(Arc::new(engine)),
+                ..failed.clone()
+            };
+            assert_eq!(sample.validate(), Ok(()));
+        }
+        let skipped = Sample {
+            outcome: Outcome::Skipped,
+            engine: Some(Arc::new(Engine::ookla())),
+            ..Sample::failure(
+                time,
+                Trigger::Schedule,
+                FailureReason::DataBudget,
+                "used up",
+            )
+        };
+        let ookla_with = Sample {
+            engine: Some(Arc::new(Engine {
+                name: EngineName::Ookla,
+                ..http_engine()
+            })),
+            ..failed.clone()
+        };
+        let ookla_with_streams = Sample {
+            engine: Some(Arc::new(Engine {
+                streams: Some(1),
+                ..Engine::ookla()
+            })),
+            ..failed.clone()
+        };
+        let cases = [
+            (
+                skipped,
+                "a skipped sample must not have an engine: no engine ran, nothing was measured",
+            ),
+            (
+                ookla_with,
+                "an ookla engine has no parameters of its own (the Ookla CLI chooses them), but this one has protocol, url, streams, duration_seconds, ramp_up_seconds",
+            ),
+            (
+                ookla_with_streams,
+                "an ookla engine has no parameters of its own (the Ookla CLI chooses them), but this one has streams",
+            ),
+        ];
+        for (sample, message) in cases {
+            assert_eq!(
+                sample.validate().map_err(|err| err.to_string()),
+                Err(message.to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn check_plausible_refuses_impossible_engine_parameters() {
+        let limits = Limits {
+            max_bytes_per_second: 1.25e9,
+        };
+        let with = |engine: Engine| Sample {
+            engine: Some(Arc::new(engine)),
+            ..Sample::failure(
+                Timestamp::from_millis(0),
+                Trigger::Manual,
+                FailureReason::Timeout,
+                "timed out",
+            )
+        };
+        assert_eq!(with(http_engine()).check_plausible(&limits), Ok(()));
+        let at_the_limits = Engine {
+            url: Some(format!("HTTP://{}", "x".repeat(MAX_URL_BYTES - 7))),
+            streams: Some(MAX_ENGINE_STREAMS),
+            duration_seconds: Some(MAX_TEST_SECONDS),
+            ramp_up_seconds: Some(0.0),
+            ..http_engine()
+        };
+        assert_eq!(with(at_the_limits).check_plausible(&limits), Ok(()));
+        let cases = [
+            (
+                Engine {
+                    streams: Some(0),
+                    ..http_engine()
+                },
+                "engine streams 0 is outside 1 to 64",
+            ),
+            (
+                Engine {
+                    streams: Some(65),
+                    ..http_engine()
+                },
+                "engine streams 65 is outside 1 to 64",
+            ),
+            (
+                Engine {
+                    duration_seconds: Some(f64::INFINITY),
+                    ramp_up_seconds: Some(f64::NAN),
+                    ..http_engine()
+                },
+                "engine duration inf s is above 3600 s; engine ramp-up is not a number",
+            ),
+            (
+                Engine {
+                    duration_seconds: Some(-1.0),
+                    ramp_up_seconds: Some(3600.5),
+                    ..http_engine()
+                },
+                "engine duration -1 s is negative; engine ramp-up 3600.5 s is above 3600 s; engine ramp-up 3600.5 s is not shorter than its duration -1 s",
+            ),
+            (
+                Engine {
+                    duration_seconds: Some(10.0),
+                    ramp_up_seconds: Some(10.0),
+                    ..http_engine()
+                },
+                "engine ramp-up 10 s is not shorter than its duration 10 s",
+            ),
+            (
+                Engine {
+                    url: Some("ftp://speed.example".into()),
+                    ..http_engine()
+                },
+                "engine url is not an http:// or https:// URL",
+            ),
+            (
+                Engine {
+                    url: Some("https://".into()),
+                    ..http_engine()
+                },
+                "engine url is not an http:// or https:// URL",
+            ),
+            (
+                Engine {
+                    url: Some(format!("https://{}", "x".repeat(MAX_URL_BYTES))),
+                    ..http_engine()
+                },
+                "engine url of 2056 bytes is longer than 2048 bytes",
+            ),
+        ];
+        for (engine, message) in cases {
+            assert_eq!(
+                with(engine).check_plausible(&limits),
+                Err(Implausible(message.to_owned()))
             );
         }
     }

@@ -11,7 +11,9 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use crate::plan::Plan;
-use crate::sample::{FailureReason, Outcome, Sample, Trigger, mbit_per_second, millis, percent};
+use crate::sample::{
+    EngineName, FailureReason, Outcome, Sample, Trigger, mbit_per_second, millis, percent,
+};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 use crate::units::Bandwidth;
@@ -110,6 +112,7 @@ impl Fingerprint {
 pub struct Summarizer {
     plan: Plan,
     runs: Runs,
+    runs_by_engine: EngineCounts,
     failures_by_reason: FailureCounts,
     download: Vec<f64>,
     upload: Vec<f64>,
@@ -125,6 +128,7 @@ impl Summarizer {
         Summarizer {
             plan,
             runs: Runs::default(),
+            runs_by_engine: EngineCounts::default(),
             failures_by_reason: FailureCounts::default(),
             download: Vec::new(),
             upload: Vec::new(),
@@ -148,6 +152,10 @@ impl Summarizer {
             }
             // A skipped run may carry a reason, but it did not fail: it never ran.
             Outcome::Skipped => self.runs.skipped += 1,
+        }
+        if sample.outcome != Outcome::Skipped {
+            self.runs_by_engine
+                .add(sample.engine.as_deref().map(|e| e.name));
         }
         if sample.is_success() {
             let [download, upload, ping] = self.keep;
@@ -175,6 +183,7 @@ impl Summarizer {
         Summary {
             window: Window { from, to },
             runs: self.runs,
+            runs_by_engine: self.runs_by_engine,
             failures_by_reason: self.failures_by_reason,
             failures_by_kind: FailuresByKind::of(&self.failures_by_reason),
             percentile_method: PercentileMethod::NearestRank,
@@ -200,6 +209,9 @@ fn push_figure(values: &mut Vec<f64>, value: Option<f64>) {
 pub struct Summary {
     pub window: Window,
     pub runs: Runs,
+    /// The runs that were made (successes and failures, not skipped runs) by the engine that
+    /// made them.
+    pub runs_by_engine: EngineCounts,
     pub failures_by_reason: FailureCounts,
     /// The same failures grouped by whose problem they point at; only `network` counts
     /// against the line.
@@ -225,6 +237,41 @@ pub struct Runs {
     pub success: u64,
     pub failure: u64,
     pub skipped: u64,
+}
+
+/// Runs made, by engine: `ookla` (the Ookla CLI), `http` (the built-in HTTP engine), and
+/// `unrecorded` for a run stored without its engine (imported with `"engine": null`). Every
+/// key is always present, zeros included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct EngineCounts {
+    pub ookla: u64,
+    pub http: u64,
+    pub unrecorded: u64,
+}
+
+impl EngineCounts {
+    fn add(&mut self, engine: Option<EngineName>) {
+        let count = match engine {
+            Some(EngineName::Ookla) => &mut self.ookla,
+            Some(EngineName::Http) => &mut self.http,
+            None => &mut self.unrecorded,
+        };
+        *count += 1;
+    }
+
+    /// "ookla 3, http 1": the engines that made any run, `None` when none did.
+    fn line(&self) -> Option<String> {
+        let listed: Vec<String> = [
+            (EngineName::Ookla.as_str(), self.ookla),
+            (EngineName::Http.as_str(), self.http),
+            ("unrecorded", self.unrecorded),
+        ]
+        .into_iter()
+        .filter(|(_, count)| *count > 0)
+        .map(|(name, count)| format!("{name} {count}"))
+        .collect();
+        (!listed.is_empty()).then(|| listed.join(", "))
+    }
 }
 
 /// Failed runs per reason. Serialised as an object with every reason's name, zeros included,
@@ -572,6 +619,9 @@ impl Summary {
                 self.runs.total, self.runs.success, self.runs.failure, self.runs.skipped
             ),
         ];
+        if let Some(engines) = self.runs_by_engine.line() {
+            lines.push(format!("Measured by: {engines}"));
+        }
         lines.extend(self.failure_lines());
         let mbit = |v: f64| format!("{:.1}", mbit_per_second(v));
         let ms = |v: f64| millis(v).to_string();
@@ -709,7 +759,10 @@ fn counted(count: u64, one: &str, many: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::sample::{Engine, HttpProtocol};
 
     const MINUTE: u64 = 60_000;
     /// 2026-11-24T00:00:00.000Z, so the expected times read as round numbers.
@@ -724,12 +777,61 @@ mod tests {
             download_bytes_per_second: Some(download_mbit * 125_000.0),
             upload_bytes_per_second: Some(upload_mbit * 125_000.0),
             ping_seconds: Some(0.010),
+            engine: Some(Arc::new(Engine::ookla())),
             ..Sample::empty(at(minutes), trigger)
         }
     }
 
     fn failure(minutes: u64, trigger: Trigger, reason: FailureReason) -> Sample {
-        Sample::failure(at(minutes), trigger, reason, "test")
+        Sample {
+            engine: Some(Arc::new(Engine::ookla())),
+            ..Sample::failure(at(minutes), trigger, reason, "test")
+        }
+    }
+
+    fn http() -> Option<Arc<Engine>> {
+        Some(Arc::new(Engine {
+            name: EngineName::Http,
+            protocol: Some(HttpProtocol::Cloudflare),
+            url: Some("https://speed.cloudflare.com".into()),
+            streams: Some(4),
+            duration_seconds: Some(10.0),
+            ramp_up_seconds: Some(2.0),
+        }))
+    }
+
+    #[test]
+    fn runs_are_counted_by_engine_and_skipped_runs_by_none() {
+        let mut samples = vec![
+            success(0, Trigger::Schedule, 90.0, 18.0),
+            success(30, Trigger::Schedule, 90.0, 18.0),
+            failure(60, Trigger::Schedule, FailureReason::Timeout),
+            success(90, Trigger::Schedule, 90.0, 18.0),
+            Sample {
+                outcome: Outcome::Skipped,
+                reason: Some(FailureReason::DataBudget),
+                ..Sample::empty(at(120), Trigger::Schedule)
+            },
+        ];
+        samples[1].engine = http();
+        samples[2].engine = http();
+        samples[3].engine = None;
+        let summary = summarize(no_plan(), &samples);
+        assert_eq!(
+            summary.runs_by_engine,
+            EngineCounts {
+                ookla: 1,
+                http: 2,
+                unrecorded: 1
+            }
+        );
+        assert!(
+            summary
+                .to_text()
+                .contains("\nMeasured by: ookla 1, http 2, unrecorded 1\n")
+        );
+        let none = summarize(no_plan(), &samples[4..]).to_text();
+        assert!(!none.contains("Measured by"), "{none}");
     }
 
     /// 100 Mbit/s down, 20 up, 80 %: a run meets it from 80 down and 16 up.
@@ -1100,9 +1202,14 @@ mod tests {
                 "ping_seconds",
                 "plan",
                 "runs",
+                "runs_by_engine",
                 "upload_bytes_per_second",
                 "window",
             ]
+        );
+        assert_eq!(
+            json["runs_by_engine"],
+            serde_json::json!({"ookla": 3, "http": 0, "unrecorded": 0})
         );
         assert_eq!(json["window"]["from"], "2026-11-24T00:00:00.000Z");
         assert_eq!(json["window"]["to"], "2026-11-25T00:00:00.000Z");
@@ -1182,6 +1289,7 @@ mod tests {
             success(420, Trigger::Schedule, 90.0, 18.0),
         ];
         samples[0].ping_seconds = Some(0.005631);
+        samples[9].engine = http();
         let text = summarize(plan(), &samples).to_text();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
@@ -1189,6 +1297,7 @@ mod tests {
             [
                 "internet-monitor report, 2026-11-24T00:00:00.000Z to 2026-11-25T00:00:00.000Z",
                 "Runs: 10 (7 succeeded, 3 failed, 0 skipped)",
+                "Measured by: ookla 9, http 1",
                 "Failures counted against the line: 3 (network: timeout 2, no_connectivity 1)",
                 "Download: min 50.0, p5 50.0, median 60.0, p95 310.2, max 310.2 Mbit/s",
                 "Upload:   min 18.0, p5 18.0, median 18.0, p95 40.0, max 40.0 Mbit/s",

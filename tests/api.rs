@@ -21,7 +21,9 @@ fn sample(time: &str, download: f64) -> Value {
         "packet_loss_ratio": 0.015, "download_latency_seconds": null, "upload_latency_seconds": null,
         "downloaded_bytes": 1000, "uploaded_bytes": 500,
         "server": {"id": 7, "name": "Example, Inc.", "location": "Here", "country": "There", "host": "st.example.net"},
-        "isp": "Example ISP", "result_url": null
+        "isp": "Example ISP", "result_url": null,
+        "engine": {"name": "http", "protocol": "librespeed", "url": "https://st.example.net/backend",
+            "streams": 4, "duration_seconds": 10.0, "ramp_up_seconds": 2.0}
     })
 }
 
@@ -31,7 +33,9 @@ fn failure(time: &str) -> Value {
         "duration_seconds": 120.0, "download_bytes_per_second": null, "upload_bytes_per_second": null,
         "ping_seconds": null, "jitter_seconds": null, "packet_loss_ratio": null,
         "download_latency_seconds": null, "upload_latency_seconds": null,
-        "downloaded_bytes": null, "uploaded_bytes": null, "server": null, "isp": null, "result_url": null
+        "downloaded_bytes": null, "uploaded_bytes": null, "server": null, "isp": null, "result_url": null,
+        "engine": {"name": "ookla", "protocol": null, "url": null, "streams": null,
+            "duration_seconds": null, "ramp_up_seconds": null}
     })
 }
 
@@ -128,8 +132,14 @@ fn csv_streams_the_selection_with_a_header() {
     );
     assert_eq!(
         lines[2],
-        "2026-11-01T01:30:00.000Z,success,,,schedule,20.5,3000000,24,2000000,16,0.0125,12.5,0.0005,0.5,0.015,1.5,,,1000,500,7,\"Example, Inc.\",Here,There,st.example.net,Example ISP,"
+        "2026-11-01T01:30:00.000Z,success,,,schedule,20.5,3000000,24,2000000,16,0.0125,12.5,0.0005,0.5,0.015,1.5,,,1000,500,7,\"Example, Inc.\",Here,There,st.example.net,Example ISP,,http,librespeed,https://st.example.net/backend,4,10,2"
     );
+    assert!(
+        lines[0].ends_with(",isp,result_url,engine,engine_protocol,engine_url,engine_streams,engine_duration_seconds,engine_ramp_up_seconds"),
+        "the engine's columns come last: {}",
+        lines[0]
+    );
+    assert!(lines[1].ends_with(",ookla,,,,,"), "{}", lines[1]);
     let limited = server.get("/api/v1/samples.csv?limit=1");
     assert_eq!(limited.body.lines().count(), 2);
 }

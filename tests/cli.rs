@@ -634,3 +634,77 @@ fn reason_spawn_when_the_binary_is_not_executable() {
         )
     );
 }
+
+#[test]
+fn the_engine_of_a_run_is_printed_stored_and_exported_everywhere() {
+    let env = Env::new();
+    let db = env.db();
+    let db = db.to_str().unwrap();
+    // Nothing listens at the test's HTTP server: a failure, made by the HTTP engine.
+    let output = env
+        .command(&[
+            "run-once",
+            "--db",
+            db,
+            "--engine",
+            "http",
+            "--http-protocol",
+            "librespeed",
+            "--http-streams",
+            "2",
+            "--http-duration",
+            "5s",
+        ])
+        .output()
+        .unwrap();
+    let sample = assert_failure(&env, &output, "no_connectivity");
+    assert_eq!(
+        sample["engine"],
+        serde_json::json!({
+            "name": "http",
+            "protocol": "librespeed",
+            "url": common::NO_HTTP_SERVER,
+            "streams": 2,
+            "duration_seconds": 5.0,
+            "ramp_up_seconds": 1.0
+        })
+    );
+    let ookla = env.run_once("ok-1.2-pretty", "replay", &[]);
+    assert_eq!(ookla.status.code(), Some(0), "{}", stderr(&ookla));
+    assert_eq!(printed(&ookla)["engine"]["name"], "ookla");
+
+    let csv = env.export("csv");
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(
+        rows[0].ends_with(",engine,engine_protocol,engine_url,engine_streams,engine_duration_seconds,engine_ramp_up_seconds"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].ends_with(&format!(
+            ",http,librespeed,{},2,5,1",
+            common::NO_HTTP_SERVER
+        )),
+        "{}",
+        rows[1]
+    );
+    assert!(rows[2].ends_with(",ookla,,,,,"), "{}", rows[2]);
+
+    let report = env
+        .command(&["report", "--db", db, "--window", "1d", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
+    let report: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(
+        report["runs_by_engine"],
+        serde_json::json!({"ookla": 1, "http": 1, "unrecorded": 0})
+    );
+    let text = env
+        .command(&["report", "--db", db, "--window", "1d"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("\nMeasured by: ookla 1, http 1\n"), "{text}");
+}

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::Env;
+use internet_monitor::sample::{Engine, Sample};
 
 const STORE_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stores");
 
@@ -23,6 +24,24 @@ fn copy_fixture(env: &Env, name: &str) -> PathBuf {
     db
 }
 
+/// What this version exports of a file an older version exported as `jsonl`: the same
+/// samples, each with the engine such samples read with (`ookla` unless skipped).
+fn as_read_now(old_export: &str) -> String {
+    old_export
+        .lines()
+        .map(|line| {
+            let mut sample: Sample = serde_json::from_str(line).unwrap();
+            assert_eq!(sample.engine, None, "the old export has no engine: {line}");
+            sample.engine = Engine::before_engines(sample.outcome);
+            format!("{}\n", serde_json::to_string(&sample).unwrap())
+        })
+        .collect()
+}
+
+fn fixture_text(name: &str) -> String {
+    std::fs::read_to_string(Path::new(STORE_FIXTURES).join(name)).unwrap()
+}
+
 #[test]
 fn a_file_of_format_version_1_still_reads_exactly() {
     let env = Env::new();
@@ -34,8 +53,7 @@ fn a_file_of_format_version_1_still_reads_exactly() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let expected =
-        std::fs::read_to_string(Path::new(STORE_FIXTURES).join("format-v1.jsonl")).unwrap();
+    let expected = as_read_now(&fixture_text("format-v1.jsonl"));
     assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
 }
 
@@ -54,13 +72,82 @@ fn a_file_of_format_version_1_takes_new_samples() {
     );
     let output = export(&db);
     assert_eq!(output.status.code(), Some(0));
-    let expected =
-        std::fs::read_to_string(Path::new(STORE_FIXTURES).join("format-v1.jsonl")).unwrap();
+    let expected = as_read_now(&fixture_text("format-v1.jsonl"));
     let exported = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         exported,
         format!("{expected}{}", String::from_utf8_lossy(&run.stdout)),
         "the old samples as they were, then the new one"
+    );
+}
+
+#[test]
+fn a_file_of_format_version_2_reads_exactly_and_takes_version_3_samples() {
+    let env = Env::new();
+    let db = copy_fixture(&env, "format-v2.redb");
+    let old = fixture_text("format-v2.jsonl");
+    let expected = as_read_now(&old);
+    let (read, code) = exported(&db);
+    assert_eq!(code, Some(0));
+    assert_eq!(read, expected);
+    let engines: Vec<Option<String>> = read
+        .lines()
+        .map(|line| {
+            let sample: Sample = serde_json::from_str(line).unwrap();
+            sample.engine.map(|engine| engine.name.to_string())
+        })
+        .collect();
+    let ookla = || Some("ookla".to_owned());
+    assert_eq!(
+        engines,
+        [None, ookla(), ookla(), ookla(), ookla(), ookla()],
+        "the skipped sample first, then runs of the Ookla CLI"
+    );
+    // A run of this version (the fake CLI: ookla) and an HTTP engine's sample, imported.
+    let run = common::with_fake("run-once", &db, "ok-1.2-pretty", &[])
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut http: serde_json::Value = serde_json::from_str(read.lines().nth(1).unwrap()).unwrap();
+    http["time"] = "2026-11-30T07:20:05.000Z".into();
+    http["engine"] = serde_json::json!({
+        "name": "http",
+        "protocol": "cloudflare",
+        "url": "https://speed.cloudflare.com",
+        "streams": 4,
+        "duration_seconds": 10.0,
+        "ramp_up_seconds": 2.0
+    });
+    env.import(std::slice::from_ref(&http));
+    let (after, code) = exported(&db);
+    assert_eq!(code, Some(0));
+    let http_line = format!(
+        "{}\n",
+        serde_json::to_string(&serde_json::from_value::<Sample>(http).unwrap()).unwrap()
+    );
+    assert_eq!(
+        after,
+        format!(
+            "{expected}{http_line}{}",
+            String::from_utf8_lossy(&run.stdout)
+        ),
+        "the old samples as they were, then the new ones in time order"
+    );
+    let check = db_command("check", &db);
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "{said}");
+    assert!(said.ends_with("no damage found\n"), "{said}");
+    let compact = db_command("compact", &db);
+    assert_eq!(compact.status.code(), Some(0));
+    assert_eq!(
+        exported(&db),
+        (after, Some(0)),
+        "compact keeps every sample"
     );
 }
 

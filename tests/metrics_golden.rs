@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use internet_monitor::metrics::Metrics;
 use internet_monitor::plan::Plan;
-use internet_monitor::sample::{FailureReason, Sample, Server, Trigger};
+use internet_monitor::sample::{
+    Engine, EngineName, FailureReason, HttpProtocol, Sample, Server, Trigger,
+};
 use internet_monitor::time::Timestamp;
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/metrics.txt");
@@ -49,6 +51,7 @@ fn full_success(millis: u64) -> Sample {
         server: Some(init7()),
         isp: Some(Arc::from("Init7")),
         result_url: Some("https://www.speedtest.net/result/c/00000000".to_owned()),
+        engine: Some(Arc::new(Engine::ookla())),
         ..Sample::empty(at(millis), Trigger::Schedule)
     }
 }
@@ -80,6 +83,7 @@ fn scenario() -> Metrics {
     metrics.record(&full_success(T0));
     metrics.record(&Sample {
         duration_seconds: Some(1.5),
+        engine: Some(Arc::new(Engine::ookla())),
         ..Sample::failure(
             at(T0 + HOUR),
             Trigger::Schedule,
@@ -87,8 +91,17 @@ fn scenario() -> Metrics {
             "Limit reached",
         )
     });
-    // An older CLI on another server: no packet loss, no loaded latency, partial server data.
+    // The HTTP engine against another server: no packet loss, no loaded latency, partial
+    // server data. Only this last run's engine shows.
     metrics.record(&Sample {
+        engine: Some(Arc::new(Engine {
+            name: EngineName::Http,
+            protocol: Some(HttpProtocol::Librespeed),
+            url: Some("https://speedtest.sunrise.example/backend".to_owned()),
+            streams: Some(4),
+            duration_seconds: Some(10.0),
+            ramp_up_seconds: Some(2.0),
+        })),
         duration_seconds: Some(19.25),
         download_bytes_per_second: Some(87_500_000.5),
         upload_bytes_per_second: Some(12_000_000.0),

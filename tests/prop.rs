@@ -1,8 +1,13 @@
-//! Property: any sample survives encode → store (a real redb file) → read, unchanged.
+//! Properties: any sample survives encode → store (a real redb file) → read, unchanged; any
+//! sample the recorder could write survives `import` → `export --format jsonl`, unchanged.
+
+mod common;
 
 use std::sync::{Arc, OnceLock};
 
-use internet_monitor::sample::{Client, FailureReason, Outcome, Sample, Server, Trigger};
+use internet_monitor::sample::{
+    Client, Engine, EngineName, FailureReason, HttpProtocol, Outcome, Sample, Server, Trigger,
+};
 use internet_monitor::store::Store;
 use internet_monitor::time::Timestamp;
 use proptest::prelude::*;
@@ -60,6 +65,31 @@ fn result_url() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Any engine the store must keep, plausible or not.
+fn engine() -> impl Strategy<Value = Engine> {
+    (
+        prop_oneof![Just(EngineName::Ookla), Just(EngineName::Http)],
+        proptest::option::of(prop_oneof![
+            Just(HttpProtocol::Cloudflare),
+            Just(HttpProtocol::Librespeed)
+        ]),
+        proptest::option::of(text()),
+        proptest::option::of(any::<u32>()),
+        proptest::option::of(float()),
+        proptest::option::of(float()),
+    )
+        .prop_map(
+            |(name, protocol, url, streams, duration_seconds, ramp_up_seconds)| Engine {
+                name,
+                protocol,
+                url,
+                streams,
+                duration_seconds,
+                ramp_up_seconds,
+            },
+        )
+}
+
 fn sample() -> impl Strategy<Value = Sample> {
     let head = (
         // Every time a sample can have: 1970 to 9999-12-30T22:00:00Z.
@@ -85,9 +115,14 @@ fn sample() -> impl Strategy<Value = Sample> {
         proptest::option::of(text()),
         proptest::option::of(result_url()),
         proptest::option::of(client()),
+        proptest::option::of(engine()),
     );
     (head, figures, rest).prop_map(
-        |((time, outcome, reason, message, trigger), f, (down, up, server, isp, url, client))| {
+        |(
+            (time, outcome, reason, message, trigger),
+            f,
+            (down, up, server, isp, url, client, engine),
+        )| {
             Sample {
                 time: Timestamp::from_millis(time),
                 outcome,
@@ -107,7 +142,7 @@ fn sample() -> impl Strategy<Value = Sample> {
                 server: server.map(Arc::new),
                 isp: isp.map(Arc::from),
                 result_url: url,
-                engine: None,
+                engine: engine.map(Arc::new),
                 client,
             }
         },
@@ -135,5 +170,151 @@ proptest! {
         let next = Timestamp::from_millis(stored.time.as_millis() + 1);
         let read = store().range(stored.time, next).unwrap();
         prop_assert_eq!(read, vec![stored]);
+    }
+}
+
+/// A figure within `0..=max`, often a round decimal.
+fn figure(max: f64) -> impl Strategy<Value = f64> {
+    prop_oneof![
+        (0.0..=max),
+        (0u64..=(max * 1e3) as u64).prop_map(|n| n as f64 / 1e3),
+    ]
+}
+
+/// An engine the recorder could have written: `ookla` alone, or `http` with parameters
+/// within the rules `import` checks.
+fn plausible_engine() -> impl Strategy<Value = Engine> {
+    let http = (
+        proptest::option::of(prop_oneof![
+            Just(HttpProtocol::Cloudflare),
+            Just(HttpProtocol::Librespeed)
+        ]),
+        proptest::option::of(
+            ("https?", "[a-z0-9.-]{1,30}(:[0-9]{1,5})?(/[a-z]{0,10})?")
+                .prop_map(|(scheme, rest)| format!("{scheme}://{rest}")),
+        ),
+        proptest::option::of(1u32..=64),
+        proptest::option::of((figure(3600.0), 0.0..1.0f64)),
+    )
+        .prop_map(|(protocol, url, streams, timing)| {
+            let (duration_seconds, ramp_up_seconds) = match timing {
+                Some((duration, share)) if duration * share < duration => {
+                    (Some(duration), Some(duration * share))
+                }
+                Some((duration, _)) => (Some(duration), None),
+                None => (None, None),
+            };
+            Engine {
+                name: EngineName::Http,
+                protocol,
+                url,
+                streams,
+                duration_seconds,
+                ramp_up_seconds,
+            }
+        });
+    prop_oneof![Just(Engine::ookla()), http]
+}
+
+/// A sample the recorder could have written (so `import` takes it), at `time`.
+fn plausible_sample(time: Timestamp) -> impl Strategy<Value = Sample> {
+    let bandwidth = || figure(1.25e10);
+    let latency = || proptest::option::of(figure(60.0));
+    let success = (
+        (bandwidth(), bandwidth(), figure(60.0), latency(), latency()),
+        (
+            proptest::option::of(figure(1.0)),
+            proptest::option::of(0u64..=45_000_000_000_000),
+            proptest::option::of(server()),
+            proptest::option::of("[a-zA-Z ]{1,12}"),
+            proptest::option::of(plausible_engine()),
+            proptest::option::of(figure(86_400.0)),
+        ),
+    )
+        .prop_filter("not both bandwidths 0", |((down, up, ..), _)| {
+            (*down, *up) != (0.0, 0.0)
+        })
+        .prop_map(
+            move |(
+                (down, up, ping, jitter, loaded),
+                (loss, bytes, server, isp, engine, duration),
+            )| {
+                Sample {
+                    download_bytes_per_second: Some(down),
+                    upload_bytes_per_second: Some(up),
+                    ping_seconds: Some(ping),
+                    jitter_seconds: jitter,
+                    download_latency_seconds: loaded,
+                    packet_loss_ratio: loss,
+                    downloaded_bytes: bytes,
+                    server: server.map(Arc::new),
+                    isp: isp.map(Arc::from),
+                    engine: engine.map(Arc::new),
+                    duration_seconds: duration,
+                    ..Sample::empty(time, Trigger::Schedule)
+                }
+            },
+        );
+    let failure = (
+        proptest::sample::select(
+            FailureReason::ALL
+                .into_iter()
+                .filter(|reason| reason.is_failure())
+                .collect::<Vec<_>>(),
+        ),
+        text(),
+        proptest::option::of(plausible_engine()),
+        proptest::option::of(figure(86_400.0)),
+    )
+        .prop_map(move |(reason, message, engine, duration)| Sample {
+            engine: engine.map(Arc::new),
+            duration_seconds: duration,
+            ..Sample::failure(time, Trigger::Manual, reason, message)
+        });
+    let skipped = text().prop_map(move |message| Sample {
+        outcome: Outcome::Skipped,
+        ..Sample::failure(time, Trigger::Retest, FailureReason::DataBudget, message)
+    });
+    prop_oneof![success, failure, skipped]
+}
+
+/// Up to 12 plausible samples, oldest first, a second or more apart.
+fn plausible_history() -> impl Strategy<Value = Vec<Sample>> {
+    proptest::collection::vec(1u64..86_400_000, 1..12).prop_flat_map(|gaps| {
+        let mut time = 1_700_000_000_000;
+        let times: Vec<Timestamp> = gaps
+            .into_iter()
+            .map(|gap| {
+                time += gap;
+                Timestamp::from_millis(time)
+            })
+            .collect();
+        times.into_iter().map(plausible_sample).collect::<Vec<_>>()
+    })
+}
+
+proptest! {
+    // Each case runs the binary twice.
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn any_plausible_history_survives_import_and_export(history in plausible_history()) {
+        let env = common::Env::new();
+        let lines: Vec<serde_json::Value> = history
+            .iter()
+            .map(|sample| serde_json::to_value(sample).unwrap())
+            .collect();
+        env.import(&lines);
+        let db = env.db();
+        let output = common::command(&["export", "--db", db.to_str().unwrap()])
+            .output()
+            .unwrap();
+        prop_assert_eq!(output.status.code(), Some(0));
+        let exported: Vec<Sample> = String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        prop_assert_eq!(exported, history);
     }
 }

@@ -41,7 +41,7 @@ fn check(db: &Path) -> anyhow::Result<ExitCode> {
 /// The report for a person: one line per finding, then the verdict.
 fn describe(db: &Path, report: &CheckReport) -> String {
     let mut text = format!(
-        "database {}: {} samples and {} server/ISP entries checked\n",
+        "database {}: {} samples and {} server/ISP/engine entries checked\n",
         db.display(),
         report.samples,
         report.entries
@@ -50,7 +50,7 @@ fn describe(db: &Path, report: &CheckReport) -> String {
         let _ = writeln!(text, "damaged: the sample at {time}: {what}");
     }
     for (number, what) in &report.damaged_entries {
-        let _ = writeln!(text, "damaged: server/ISP entry {number}: {what}");
+        let _ = writeln!(text, "damaged: server/ISP/engine entry {number}: {what}");
     }
     for key in &report.out_of_range {
         let _ = writeln!(
@@ -67,7 +67,7 @@ fn describe(db: &Path, report: &CheckReport) -> String {
     } else {
         let _ = writeln!(
             text,
-            "{} damaged samples, {} damaged server/ISP entries, {} other findings; the file was left as it is: restore it from a backup, or export what still reads (export --from/--to around the damaged times) and import it into a new file",
+            "{} damaged samples, {} damaged server/ISP/engine entries, {} other findings; the file was left as it is: restore it from a backup, or export what still reads (export --from/--to around the damaged times) and import it into a new file",
             report.damaged_samples.len(),
             report.damaged_entries.len(),
             report.structure.len()

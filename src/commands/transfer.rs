@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow, bail};
 use super::write_stdout;
 use crate::cli::{ExportArgs, ExportFormat, ImportArgs};
 use crate::csv;
-use crate::sample::{Limits, Sample};
+use crate::sample::{Engine, Limits, Sample};
 use crate::store::Store;
 use crate::time::Timestamp;
 
@@ -100,7 +100,25 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line of `export --format jsonl`; blank lines are allowed and skipped. A sample must
+/// Whether a line that parsed as a sample has an `engine` key (`null` included): a line
+/// without one was exported before samples recorded their engine.
+fn states_engine(line: &str) -> bool {
+    use serde::Deserialize;
+    /// The line's keys, of which only `engine` is looked at (values are skipped unparsed).
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        #[serde(default, deserialize_with = "present")]
+        engine: bool,
+    }
+    fn present<'de, D: serde::Deserializer<'de>>(value: D) -> Result<bool, D::Error> {
+        serde::de::IgnoredAny::deserialize(value).map(|_| true)
+    }
+    serde_json::from_str::<Keys>(line).is_ok_and(|keys| keys.engine)
+}
+
+/// One line of `export --format jsonl`; blank lines are allowed and skipped. A line without
+/// an `engine` key (an older version's export) was measured with `ookla` unless skipped, as
+/// the store reads such samples ([`Engine::before_engines`]); `"engine": null` stays `None`. A sample must
 /// pass the plausibility rules a test's result passes before it is stored, and one dated after
 /// `latest_allowed` (a day past the clock) is refused.
 fn parse_line(
@@ -112,7 +130,7 @@ fn parse_line(
         return Ok(None);
     }
     // serde_json counts lines within what it was given, always one here: name the column only.
-    let sample: Sample = serde_json::from_str(line).map_err(|err| {
+    let mut sample: Sample = serde_json::from_str(line).map_err(|err| {
         let said = err.to_string();
         let place = format!(" at line {} column {}", err.line(), err.column());
         anyhow!(
@@ -121,6 +139,9 @@ fn parse_line(
             err.column()
         )
     })?;
+    if sample.engine.is_none() && !states_engine(line) {
+        sample.engine = Engine::before_engines(sample.outcome);
+    }
     sample.validate()?;
     if sample.time > latest_allowed {
         bail!(
@@ -132,4 +153,60 @@ fn parse_line(
         .check_plausible(limits)
         .map_err(|implausible| anyhow!("implausible sample: {implausible}"))?;
     Ok(Some(sample))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::{EngineName, Outcome};
+
+    const LIMITS: Limits = Limits {
+        max_bytes_per_second: 1.25e9,
+    };
+
+    fn parse(line: &str) -> anyhow::Result<Option<Sample>> {
+        parse_line(line, Timestamp::MAX, &LIMITS)
+    }
+
+    const FAILURE: &str = r#""time":"2026-11-01T00:00:00.000Z","outcome":"failure","reason":"timeout","message":"x","trigger":"manual","duration_seconds":null,"download_bytes_per_second":null,"upload_bytes_per_second":null,"ping_seconds":null,"jitter_seconds":null,"packet_loss_ratio":null,"download_latency_seconds":null,"upload_latency_seconds":null,"downloaded_bytes":null,"uploaded_bytes":null,"server":null,"isp":null,"result_url":null"#;
+
+    #[test]
+    fn a_line_without_engine_was_measured_by_ookla_unless_skipped() {
+        let old = parse(&format!("{{{FAILURE}}}")).unwrap().unwrap();
+        assert_eq!(old.engine.as_deref(), Some(&Engine::ookla()));
+        let skipped = FAILURE.replace(
+            r#""outcome":"failure","reason":"timeout","message":"x","trigger":"manual""#,
+            r#""outcome":"skipped","reason":"data_budget","message":"x","trigger":"schedule""#,
+        );
+        let skipped = parse(&format!("{{{skipped}}}")).unwrap().unwrap();
+        assert_eq!(skipped.outcome, Outcome::Skipped);
+        assert_eq!(skipped.engine, None);
+    }
+
+    #[test]
+    fn an_explicit_engine_or_null_is_kept() {
+        let none = parse(&format!(r#"{{{FAILURE},"engine":null}}"#))
+            .unwrap()
+            .unwrap();
+        assert_eq!(none.engine, None);
+        let http = parse(&format!(
+            r#"{{{FAILURE},"engine":{{"name":"http","protocol":"librespeed","url":"http://10.0.0.2:8080","streams":1,"duration_seconds":10,"ramp_up_seconds":2}}}}"#
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(http.engine.map(|e| e.name), Some(EngineName::Http));
+    }
+
+    #[test]
+    fn an_engine_on_a_skipped_line_is_refused() {
+        let skipped = FAILURE.replace(
+            r#""outcome":"failure","reason":"timeout","message":"x","trigger":"manual""#,
+            r#""outcome":"skipped","reason":"data_budget","message":"x","trigger":"schedule""#,
+        );
+        let err = parse(&format!(r#"{{{skipped},"engine":{{"name":"ookla"}}}}"#)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a skipped sample must not have an engine: no engine ran, nothing was measured"
+        );
+    }
 }

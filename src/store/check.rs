@@ -22,7 +22,7 @@ use super::{
 pub struct CheckReport {
     /// Samples read (damaged ones included).
     pub samples: u64,
-    /// Dictionary entries (servers and ISPs) read.
+    /// Dictionary entries (servers, ISPs and engines) read.
     pub entries: u64,
     /// Keys (ms since the epoch) of samples an older version stored at or after
     /// [`crate::time::Timestamp::MAX`]: no command shows them and they are left as they are; not damage.

@@ -1,26 +1,38 @@
 //! The compact, versioned byte form of a sample as it lies in the store.
 //!
-//! Layout of version 2: `version, kind, link varint, presence varint, fields…, checksum` where
+//! Layout of version 3: `version, kind, link varint, presence varint, fields…, checksum` where
 //! `kind` packs outcome and trigger and each bit of `presence` says whether an optional field
 //! follows, in field order. `link` is how many ms after the previous sample in the file this
 //! one lies (0: none before it), so that a scan can tell when the file's index skipped samples.
 //! `checksum` is the CRC-32 (4 bytes, little-endian) of the sample's key (its time in ms), the
 //! record before it, and the bytes of the dictionary entries it refers to: a changed byte in the
-//! time, the record or its server or ISP is detected when the sample is read. Version 1 is the
-//! same without link and checksum; such records (written before 0.2) still read.
+//! time, the record or its server, ISP or engine is detected when the sample is read.
+//!
+//! The engine (presence bit 16) is a reference into the dictionary, written after the server
+//! and ISP references; its entry holds the engine's name and parameters (see
+//! `dictionary.rs`). A version 3 record says which engine made it, or that none did.
+//!
+//! Older records still read. Version 2 is version 3 without the engine (presence bit 16 never
+//! set); version 1 (written before 0.2) is version 2 without link and checksum. Every version
+//! that wrote them measured with the Ookla CLI only, so a version 1 or 2 record reads with
+//! `engine: ookla`, unless its outcome is `skipped` (nothing measured, so `engine: None`, as
+//! this version records a skipped run): [`Engine::before_engines`].
+//!
 //! Decimal figures that are whole multiples of their unit (bytes/s, µs, 1e-6 of a ratio, ms of
 //! duration) are stored as varints; any other float falls back to its 8 raw bytes, so every
-//! value survives exactly. Server and ISP are references into the dictionary table, because
-//! nearly every sample repeats them.
+//! value survives exactly. Server, ISP and engine are references into the dictionary table,
+//! because nearly every sample repeats them.
 
-use crate::sample::{Client, FailureReason, Outcome, Sample, Trigger};
+use crate::sample::{Client, Engine, FailureReason, Outcome, Sample, Trigger};
 use crate::time::Timestamp;
 
-/// The version written: records carry a checksum.
-pub const VERSION: u8 = 2;
+/// The version written: records carry a checksum and their engine.
+pub const VERSION: u8 = 3;
+/// Records with a checksum but no engine (0.2 until the engine was recorded): still read.
+const VERSION_WITHOUT_ENGINE: u8 = 2;
 /// The first version, without a checksum: still read.
 const VERSION_UNCHECKED: u8 = 1;
-/// Bytes of the checksum at the end of a version 2 record.
+/// Bytes of the checksum at the end of a version 2 or 3 record.
 const CHECKSUM_BYTES: usize = 4;
 
 /// A record the codec cannot read or trust: damage, another program's bytes, or a future
@@ -36,12 +48,12 @@ pub enum DecodeError {
     #[error("it refers to dictionary entry {0}, which does not exist")]
     MissingDictionaryEntry(u64),
     #[error(
-        "its checksum does not match its time, record and server/ISP entries: something changed it after it was written"
+        "its checksum does not match its time, record and server/ISP/engine entries: something changed it after it was written"
     )]
     Checksum,
 }
 
-/// The checksum of a version 2 record: CRC-32 of the key (ms, little-endian), the record
+/// The checksum of a version 2 or 3 record: CRC-32 of the key (ms, little-endian), the record
 /// before the checksum, and each dictionary entry it refers to (length-prefixed), in order.
 pub fn checksum<'a>(
     millis: u64,
@@ -76,12 +88,14 @@ mod bit {
     pub const ISP: u32 = 1 << 13;
     pub const RESULT_URL: u32 = 1 << 14;
     pub const CLIENT: u32 = 1 << 15;
+    /// Version 3 only.
+    pub const ENGINE: u32 = 1 << 16;
 }
 
 /// Units in which the figures are usually whole numbers.
 const PER_SECOND: f64 = 1.0;
 const MICROS: f64 = 1e6;
-const MILLIS: f64 = 1e3;
+pub const MILLIS: f64 = 1e3;
 
 const OOKLA_RESULT_PREFIX: &str = "https://www.speedtest.net/result/c/";
 const URL_RAW: u8 = 0;
@@ -103,11 +117,20 @@ pub enum Link {
 pub struct DictionaryRefs {
     pub server: Option<u64>,
     pub isp: Option<u64>,
+    /// Always `None` in a version 1 or 2 record.
+    pub engine: Option<u64>,
 }
 
-/// The record of `sample` (version 2), which follows the sample with the key `previous`, and
-/// whose server and ISP are the dictionary entries `refs` with the stored bytes `entries`
-/// (server first), which the checksum covers.
+impl DictionaryRefs {
+    /// The entry numbers referred to, in the order the record and its checksum take them.
+    pub fn iter(self) -> impl Iterator<Item = u64> {
+        [self.server, self.isp, self.engine].into_iter().flatten()
+    }
+}
+
+/// The record of `sample` (version 3), which follows the sample with the key `previous`, and
+/// whose server, ISP and engine are the dictionary entries `refs` with the stored bytes
+/// `entries` (in that order, those present), which the checksum covers.
 pub fn encode(
     sample: &Sample,
     previous: Option<u64>,
@@ -145,6 +168,7 @@ pub fn encode(
         (bit::ISP, refs.isp.is_some()),
         (bit::RESULT_URL, sample.result_url.is_some()),
         (bit::CLIENT, sample.client.is_some()),
+        (bit::ENGINE, refs.engine.is_some()),
     ];
     for (flag, present) in optional {
         presence |= if present { flag } else { 0 };
@@ -168,7 +192,7 @@ pub fn encode(
     if let Some(message) = &sample.message {
         put_str(&mut out, message);
     }
-    for reference in [refs.server, refs.isp].into_iter().flatten() {
+    for reference in refs.iter() {
         put_varint(&mut out, reference);
     }
     if let Some(url) = &sample.result_url {
@@ -189,16 +213,17 @@ pub fn encode(
 pub struct Decoded<'a> {
     pub sample: Sample,
     pub refs: DictionaryRefs,
-    /// Version 2: the bytes the checksum covers (with the entries) and the checksum stored.
-    /// `None` for a version 1 record, which has none.
+    /// Version 2 or 3: the bytes the checksum covers (with the entries) and the checksum
+    /// stored. `None` for a version 1 record, which has none.
     pub seal: Option<(&'a [u8], u32)>,
     pub link: Link,
 }
 
 /// Reads a record; the caller verifies [`Decoded::seal`] once it has the entries.
 pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError> {
-    let (body, seal) = match bytes.first() {
-        Some(&VERSION) => {
+    let version = bytes.first().copied();
+    let (body, seal) = match version {
+        Some(VERSION | VERSION_WITHOUT_ENGINE) => {
             let split = bytes
                 .len()
                 .checked_sub(CHECKSUM_BYTES)
@@ -207,8 +232,8 @@ pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError>
             let sum: [u8; CHECKSUM_BYTES] = sum.try_into().map_err(|_| DecodeError::Malformed)?;
             (body, Some((body, u32::from_le_bytes(sum))))
         }
-        Some(&VERSION_UNCHECKED) => (bytes, None),
-        Some(&other) => return Err(DecodeError::UnknownVersion(other)),
+        Some(VERSION_UNCHECKED) => (bytes, None),
+        Some(other) => return Err(DecodeError::UnknownVersion(other)),
         None => return Err(DecodeError::Malformed),
     };
     let mut input = Reader(body);
@@ -229,6 +254,10 @@ pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError>
     };
     let presence = u32::try_from(input.varint()?).map_err(|_| DecodeError::Malformed)?;
     let has = |flag: u32| presence & flag != 0;
+    let with_engine = version == Some(VERSION);
+    if (!with_engine && has(bit::ENGINE)) || presence >= bit::ENGINE << 1 {
+        return Err(DecodeError::Malformed);
+    }
     let mut float = |flag: u32, unit: f64| -> Result<Option<f64>, DecodeError> {
         if has(flag) {
             input.float(unit).map(Some)
@@ -263,7 +292,11 @@ pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError>
     let refs = DictionaryRefs {
         server: has(bit::SERVER).then(|| input.varint()).transpose()?,
         isp: has(bit::ISP).then(|| input.varint()).transpose()?,
+        engine: has(bit::ENGINE).then(|| input.varint()).transpose()?,
     };
+    if !with_engine {
+        sample.engine = Engine::before_engines(outcome);
+    }
     if has(bit::RESULT_URL) {
         sample.result_url = Some(input.result_url()?);
     }
@@ -285,8 +318,8 @@ pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError>
     })
 }
 
-/// The version 2 record `bytes` of the sample at `millis`, now following `previous`: the same
-/// fields and a new checksum. `entries` are the bytes of the dictionary entries it refers to;
+/// The version 2 or 3 record `bytes` of the sample at `millis`, now following `previous`: the
+/// same version and fields, and a new checksum. `entries` are the bytes of the dictionary entries it refers to;
 /// its checksum is verified first, so that damage is never sealed in. `None` for a version 1
 /// record, which has no link to change.
 pub fn relink(
@@ -381,7 +414,7 @@ pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 const EXACT_LIMIT: f64 = (1u64 << 52) as f64;
 
 /// An even varint `2n` means `n` units; the odd varint `1` means 8 raw little-endian bytes follow.
-fn put_float(out: &mut Vec<u8>, value: f64, unit: f64) {
+pub fn put_float(out: &mut Vec<u8>, value: f64, unit: f64) {
     let units = (value * unit).round();
     // Compared with what decoding will compute, so -0.0 and near misses take the raw path.
     let exact = (0.0..EXACT_LIMIT).contains(&units)
@@ -478,7 +511,7 @@ impl Reader<'_> {
         Err(DecodeError::Malformed)
     }
 
-    fn float(&mut self, unit: f64) -> Result<f64, DecodeError> {
+    pub fn float(&mut self, unit: f64) -> Result<f64, DecodeError> {
         let tag = self.varint()?;
         if tag & 1 == 0 {
             return Ok((tag >> 1) as f64 / unit);
@@ -522,6 +555,8 @@ impl Reader<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn round_trip(sample: &Sample) -> Sample {
@@ -550,8 +585,9 @@ mod tests {
         let refs = DictionaryRefs {
             server: Some(3),
             isp: Some(4),
+            engine: Some(5),
         };
-        let bytes = encode(&sample, Some(0), refs, &[b"server", b"isp"]);
+        let bytes = encode(&sample, Some(0), refs, &[b"server", b"isp", b"engine"]);
         assert!(bytes.len() <= 68, "{} bytes", bytes.len());
         let decoded = decode(sample.time, &bytes).unwrap();
         assert_eq!(decoded.sample, sample);
@@ -657,11 +693,19 @@ mod tests {
         let refs = DictionaryRefs {
             server: Some(3),
             isp: Some(4),
+            engine: Some(5),
         };
         let (server, isp) = (b"server bytes".to_vec(), b"isp".to_vec());
-        let bytes = encode(&sample, Some(1_795_546_000_000), refs, &[&server, &isp]);
+        let engine = b"engine".to_vec();
+        let bytes = encode(
+            &sample,
+            Some(1_795_546_000_000),
+            refs,
+            &[&server, &isp, &engine],
+        );
         let read = |time: Timestamp, bytes: &[u8], server: &[u8], isp: &[u8]| {
-            decode(time, bytes).and_then(|d| verify(time, &d, &[server, isp]).map(|()| d.sample))
+            decode(time, bytes)
+                .and_then(|d| verify(time, &d, &[server, isp, &engine]).map(|()| d.sample))
         };
         assert_eq!(read(sample.time, &bytes, &server, &isp), Ok(sample.clone()));
         for at in 0..bytes.len() {
@@ -694,24 +738,103 @@ mod tests {
             read(sample.time, &bytes, &server, b"isq"),
             Err(DecodeError::Checksum)
         );
+        let decoded = decode(sample.time, &bytes).unwrap();
+        assert_eq!(
+            verify(sample.time, &decoded, &[&server, &isp, b"enginf"]),
+            Err(DecodeError::Checksum),
+            "the engine entry is covered too"
+        );
+    }
+
+    /// The record `encode` writes, rewritten as an older version wrote it: version 2 (no
+    /// engine) or version 1 (no link and no checksum either).
+    fn as_older_version(sample: &Sample, version: u8) -> Vec<u8> {
+        let without_engine = Sample {
+            engine: None,
+            ..sample.clone()
+        };
+        let mut bytes = encode(&without_engine, None, DictionaryRefs::default(), &[]);
+        bytes.truncate(bytes.len() - CHECKSUM_BYTES);
+        bytes[0] = version;
+        if version == VERSION_UNCHECKED {
+            bytes.remove(2); // the link
+        } else {
+            let sum = checksum(sample.time.as_millis(), &bytes, []);
+            bytes.extend_from_slice(&sum.to_le_bytes());
+        }
+        bytes
     }
 
     #[test]
     fn version_1_records_read_without_a_checksum() {
-        let sample = Sample::failure(
-            Timestamp::from_millis(7),
-            Trigger::Manual,
-            FailureReason::Exit,
-            "x",
-        );
-        let mut bytes = encode(&sample, None, DictionaryRefs::default(), &[]);
-        bytes.truncate(bytes.len() - CHECKSUM_BYTES);
-        bytes[0] = VERSION_UNCHECKED;
-        bytes.remove(2); // the link
+        let sample = Sample {
+            engine: Some(Arc::new(Engine::ookla())),
+            ..Sample::failure(
+                Timestamp::from_millis(7),
+                Trigger::Manual,
+                FailureReason::Exit,
+                "x",
+            )
+        };
+        let bytes = as_older_version(&sample, VERSION_UNCHECKED);
         let decoded = decode(sample.time, &bytes).unwrap();
         assert_eq!(decoded.seal, None);
         assert_eq!(decoded.link, Link::Unknown);
         assert_eq!(decoded.sample, sample);
+    }
+
+    #[test]
+    fn older_records_measured_with_ookla_unless_skipped() {
+        let measured = [
+            Sample::failure(
+                Timestamp::from_millis(7),
+                Trigger::Schedule,
+                FailureReason::Timeout,
+                "x",
+            ),
+            Sample {
+                download_bytes_per_second: Some(1e6),
+                ..Sample::empty(Timestamp::from_millis(8), Trigger::Manual)
+            },
+        ];
+        let skipped = Sample {
+            outcome: Outcome::Skipped,
+            reason: Some(FailureReason::DataBudget),
+            ..Sample::empty(Timestamp::from_millis(9), Trigger::Schedule)
+        };
+        for version in [VERSION_UNCHECKED, VERSION_WITHOUT_ENGINE] {
+            for sample in &measured {
+                let bytes = as_older_version(sample, version);
+                let decoded = decode(sample.time, &bytes).unwrap();
+                assert_eq!(
+                    decoded.sample.engine.as_deref(),
+                    Some(&Engine::ookla()),
+                    "version {version}"
+                );
+                assert_eq!(decoded.refs.engine, None);
+            }
+            let bytes = as_older_version(&skipped, version);
+            let decoded = decode(skipped.time, &bytes).unwrap();
+            assert_eq!(decoded.sample, skipped, "version {version}");
+        }
+        // A version 3 record says what it has, even no engine at all.
+        assert_eq!(round_trip(&measured[0]).engine, None);
+    }
+
+    #[test]
+    fn only_version_3_refers_to_an_engine() {
+        let sample = Sample::empty(Timestamp::from_millis(7), Trigger::Manual);
+        let refs = DictionaryRefs {
+            engine: Some(2),
+            ..DictionaryRefs::default()
+        };
+        let mut bytes = encode(&sample, None, refs, &[b"engine"]);
+        assert_eq!(decode(sample.time, &bytes).unwrap().refs, refs);
+        bytes[0] = VERSION_WITHOUT_ENGINE;
+        assert_eq!(
+            decode(sample.time, &bytes).err(),
+            Some(DecodeError::Malformed)
+        );
     }
 
     #[test]

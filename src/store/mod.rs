@@ -174,7 +174,7 @@ pub struct Store {
     /// What the last check of the path found (`FILE_*`).
     file_state: AtomicU8,
     /// Dictionary entries already read, with their stored bytes: they never change once
-    /// written (a changed one fails the checksum of every version 2 sample referring to it).
+    /// written (a changed one fails the checksum of every version 2 or 3 sample referring to it).
     dictionary: RwLock<HashMap<u64, Resolved>>,
 }
 
@@ -846,8 +846,13 @@ impl Store {
         let resolve = |id: Option<u64>| id.map(|id| self.resolve(txn, id, time)).transpose();
         let server = resolve(decoded.refs.server)?;
         let isp = resolve(decoded.refs.isp)?;
+        let engine = resolve(decoded.refs.engine)?;
         if let Some((record, stored)) = decoded.seal {
-            let entries = server.iter().chain(isp.iter()).map(|(_, raw)| &raw[..]);
+            let entries = server
+                .iter()
+                .chain(isp.iter())
+                .chain(engine.iter())
+                .map(|(_, raw)| &raw[..]);
             if codec::checksum(millis, record, entries) != stored {
                 return Err(broken(DecodeError::Checksum));
             }
@@ -858,6 +863,9 @@ impl Store {
         }
         if let Some((entry, _)) = isp {
             sample.isp = Some(entry.isp().map_err(broken)?);
+        }
+        if let Some((entry, _)) = engine {
+            sample.engine = Some(entry.engine().map_err(broken)?);
         }
         Ok((sample, decoded.link))
     }
@@ -1021,10 +1029,7 @@ impl<'txn> Tables<'txn> {
         };
         let decoded = codec::decode(time, bytes).map_err(broken)?;
         let mut entries = Vec::new();
-        for id in [decoded.refs.server, decoded.refs.isp]
-            .into_iter()
-            .flatten()
-        {
+        for id in decoded.refs.iter() {
             let entry = self.dictionary.get(id).map_err(|e| store.redb(e))?;
             let entry = entry.ok_or_else(|| broken(DecodeError::MissingDictionaryEntry(id)))?;
             entries.push(entry.value().to_vec());

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::sample::{FailureReason, Server, Trigger};
+use crate::sample::{Engine, EngineName, FailureReason, HttpProtocol, Server, Trigger};
 
 fn success(millis: u64, download: f64) -> Sample {
     Sample {
@@ -19,7 +19,19 @@ fn success(millis: u64, download: f64) -> Sample {
             host: Some("speedtest.zzoomm.com".into()),
         })),
         isp: Some(Arc::from("Giganet Limited")),
+        engine: Some(Arc::new(http_engine())),
         ..Sample::empty(Timestamp::from_millis(millis), Trigger::Schedule)
+    }
+}
+
+fn http_engine() -> Engine {
+    Engine {
+        name: EngineName::Http,
+        protocol: Some(HttpProtocol::Cloudflare),
+        url: Some("https://speed.cloudflare.com".into()),
+        streams: Some(4),
+        duration_seconds: Some(10.0),
+        ramp_up_seconds: Some(1.5),
     }
 }
 
@@ -76,13 +88,74 @@ fn a_taken_millisecond_moves_the_new_sample_on() {
 }
 
 #[test]
-fn server_and_isp_are_stored_once() {
+fn server_isp_and_engine_are_stored_once() {
     let (_dir, store) = temp_store();
     for millis in 0..50 {
         store.append(&success(millis, 1.0)).unwrap();
     }
     let txn = store.begin_read().unwrap();
-    assert_eq!(txn.open_table(DICTIONARY).unwrap().len().unwrap(), 2);
+    assert_eq!(txn.open_table(DICTIONARY).unwrap().len().unwrap(), 3);
+}
+
+#[test]
+fn engines_round_trip_and_no_engine_stays_none() {
+    let (dir, store) = temp_store();
+    let ookla = Sample {
+        engine: Some(Arc::new(Engine::ookla())),
+        ..success(2, 2.0)
+    };
+    let none = Sample {
+        engine: None,
+        ..success(3, 3.0)
+    };
+    let samples = [success(1, 1.0), ookla, none];
+    for sample in &samples {
+        store.append(sample).unwrap();
+    }
+    let txn = store.begin_read().unwrap();
+    assert_eq!(txn.open_table(DICTIONARY).unwrap().len().unwrap(), 4);
+    drop(txn);
+    drop(store);
+    let store = Store::open(&dir.path().join("samples.redb")).unwrap();
+    let back: Vec<Sample> = store
+        .range(Timestamp::from_millis(0), Timestamp::from_millis(10))
+        .unwrap();
+    assert_eq!(back, samples);
+}
+
+#[test]
+fn a_changed_engine_entry_is_reported_with_the_sample_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("samples.redb");
+    let store = Store::open(&path).unwrap();
+    store.append(&success(1_795_546_073_292, 1.0)).unwrap();
+    // Entry 2 is the engine: 4 streams become 5.
+    tamper(&store, DICTIONARY, 2, |bytes| {
+        let at = bytes.iter().position(|&b| b == 4).unwrap();
+        bytes[at] = 5;
+    });
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    let err = store.latest().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Decode {
+                cause: DecodeError::Checksum,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    drop(store);
+    let report = Store::check(&path).unwrap();
+    assert_eq!(
+        report.damaged_samples,
+        [(
+            "2026-11-24T18:47:53.292Z".to_owned(),
+            DecodeError::Checksum.to_string()
+        )]
+    );
 }
 
 #[test]
@@ -432,7 +505,7 @@ fn a_changed_server_name_is_reported_with_the_sample_time() {
     assert_eq!(
         err.to_string(),
         format!(
-            "database {} is damaged (the sample at 2026-11-24T18:47:53.292Z: its checksum does not match its time, record and server/ISP entries: something changed it after it was written); it was left as it is: restore it from a backup or an export, or pass another --db",
+            "database {} is damaged (the sample at 2026-11-24T18:47:53.292Z: its checksum does not match its time, record and server/ISP/engine entries: something changed it after it was written); it was left as it is: restore it from a backup or an export, or pass another --db",
             path.display()
         )
     );
