@@ -117,8 +117,8 @@ impl HttpConfig {
         }
     }
 
-    /// The engine in a few words for the start-up log, e.g. "HTTP engine, cloudflare API at
-    /// https://speed.cloudflare.com, 4 streams, 10s per direction".
+    /// The engine in a few words for the start-up log, e.g. `HTTP engine, cloudflare API at
+    /// https://speed.cloudflare.com, 4 streams, 10s per direction`.
     pub fn summary(&self) -> String {
         let protocol = self
             .protocol

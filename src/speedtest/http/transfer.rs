@@ -354,3 +354,43 @@ async fn loaded_probes(
         tokio::time::sleep_until(sent + LOADED_PROBE_INTERVAL).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meters_count_received_answered_or_acknowledged_bytes() {
+        let meter = Meter::default();
+        meter.counted.fetch_add(1_000, Ordering::Relaxed);
+        assert_eq!(meter.read(Direction::Download), 1_000);
+        // An upload connection without an acknowledged count: answered requests count.
+        meter.attach(None);
+        assert_eq!(meter.read(Direction::Upload), 1_000);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_upload_meter_adds_up_its_connections_acknowledged_bytes() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let meter = Meter::default();
+        // Answered requests do not count where the kernel says what was acknowledged.
+        meter.counted.fetch_add(999_999, Ordering::Relaxed);
+        for round in 1..=2u64 {
+            let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (mut server, _) = listener.accept().unwrap();
+            meter.attach(Acked::of(&client));
+            client.write_all(&[1u8; 50_000]).unwrap();
+            let mut got = vec![0u8; 50_000];
+            server.read_exact(&mut got).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while meter.read(Direction::Upload) < round * 50_000
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::yield_now();
+            }
+            assert_eq!(meter.read(Direction::Upload), round * 50_000);
+        }
+    }
+}
