@@ -14,10 +14,11 @@
 //!    (the RFC 3550 idea without its smoothing, as the Ookla CLI and LibreSpeed report it).
 //! 2. **Download**, then **upload**: `--http-streams` TCP connections, opened before the clock
 //!    starts, each sending requests back to back for `--http-duration`. Request sizes start at
-//!    100 kB and grow with what the connection achieved so each lasts about half a second (at
-//!    most eightfold per request, capped per API; [`stats::next_request_size`]), so the gap of a
-//!    round trip between requests stays small. Several streams fill a path one TCP flow cannot
-//!    (window limits, per-flow policing); one still works.
+//!    100 kB and grow with what the connection achieved so each lasts about a second (at most
+//!    eightfold per request, capped per API; [`stats::next_request_size`]), so the round trip
+//!    between two requests, when a connection carries nothing, is a small part of its time
+//!    (2 % at 20 ms). Several streams fill a path one TCP flow cannot (window limits, per-flow
+//!    policing) and cover each other's gaps; one still works.
 //! 3. Bytes are counted as they move: a download's body bytes as hyper hands them over; an
 //!    upload's bytes as the peer's TCP **acknowledges** them (`tcpi_bytes_acked` from Linux's
 //!    `TCP_INFO`; [`tcp_info`]), since bytes written only fill the socket buffer; where the
