@@ -41,7 +41,7 @@ pub enum EngineError {
         received: u64,
         expected: u64,
     },
-    /// A step that must answer promptly (connecting, a handshake, a response's head) did not.
+    /// A small request (a probe, `getIP`) was not answered in time.
     #[error("{what} {host} took longer than {}", humantime::format_duration(*.limit))]
     Slow {
         host: String,
@@ -102,10 +102,10 @@ pub enum EngineError {
 impl EngineError {
     /// The failure reason a sample records for this error.
     ///
-    /// DNS, connect, TLS, a broken or truncated connection and too little data moved are
-    /// `no_connectivity`: the path did not carry a test. A 429 (or its wait) is
-    /// `rate_limited`; the run outliving `--timeout` and a step that never answered are
-    /// `timeout`; an HTTP error status or a server that speaks neither API is `exit`: the test
+    /// DNS, connect and TLS (their time-outs included), a broken or truncated connection and
+    /// too little data moved are `no_connectivity`: the path did not carry a test. A 429 (or
+    /// its wait) is `rate_limited`; the run outliving `--timeout` and a probe never answered
+    /// are `timeout`; an HTTP error status or a server that speaks neither API is `exit`: the test
     /// ended on the server's refusal, which says nothing about the line.
     pub fn reason(&self) -> FailureReason {
         match self {
