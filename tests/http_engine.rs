@@ -705,3 +705,64 @@ fn a_server_that_closes_after_each_answer_under_a_base_path_still_measures() {
     );
     assert!(requests.iter().any(|r| r.starts_with("POST /speed/__up")));
 }
+
+#[test]
+fn a_server_without_the_api_asked_for_is_exit_naming_what_was_tried() {
+    let server = SpeedServer::start(Mode::Cloudflare);
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &server.url(), &["--http-protocol", "librespeed"]);
+    assert_failure(
+        code,
+        &sample,
+        "exit",
+        "127.0.0.1 does not speak the librespeed API (--http-protocol): GET /empty answered 404 Not Found, GET /empty.php answered 404 Not Found",
+    );
+    assert_eq!(server.requests(), ["GET /empty", "GET /empty.php"]);
+}
+
+#[test]
+fn a_server_without_either_api_is_exit_naming_what_was_tried() {
+    // A web server that is no speed-test server: 404 for everything, one answer per connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let seen = std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let mut lines = Vec::new();
+        for _ in 0..3 {
+            let (tcp, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(tcp.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            lines.push(line.trim().to_owned());
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                if header.trim().is_empty() {
+                    break;
+                }
+            }
+            let mut tcp = tcp;
+            tcp.write_all(
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            )
+            .unwrap();
+        }
+        lines
+    });
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &format!("http://{address}"), &[]);
+    assert_failure(
+        code,
+        &sample,
+        "exit",
+        "127.0.0.1 speaks neither speed-test API: GET /__down?bytes=0 answered 404 Not Found, GET /empty answered 404 Not Found, GET /empty.php answered 404 Not Found",
+    );
+    assert_eq!(
+        seen.join().unwrap(),
+        [
+            "GET /__down?bytes=0 HTTP/1.1",
+            "GET /empty HTTP/1.1",
+            "GET /empty.php HTTP/1.1"
+        ]
+    );
+}

@@ -316,6 +316,12 @@ impl Conn {
         self.closing || self.sender.is_closed() || self.driver.0.is_finished()
     }
 
+    /// Marks the connection as unusable (an answer left unread): the next request opens a
+    /// new one.
+    pub fn retire(&mut self) {
+        self.closing = true;
+    }
+
     /// Replaces this connection with a new one if the server closed it (or said it would).
     pub async fn reopen_if_closed(&mut self) -> Result<(), EngineError> {
         if self.is_closed() {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::sample::FailureReason;
+use crate::sample::{FailureReason, HttpProtocol};
 use crate::time::Timestamp;
 
 use super::stats::MIN_MEASURED_BYTES;
@@ -70,9 +70,16 @@ pub enum EngineError {
         request: String,
         status: String,
     },
-    /// The server answered none of the APIs' probe requests.
-    #[error("{host} speaks neither API asked for: {tried}")]
-    UnknownApi { host: String, tried: String },
+    /// The server refused every probe of the API asked for (`wanted`), or of both.
+    #[error(
+        "{host} {}: {tried}",
+        .wanted.map_or("speaks neither speed-test API".to_owned(), |p| format!("does not speak the {p} API (--http-protocol)"))
+    )]
+    UnknownApi {
+        host: String,
+        wanted: Option<HttpProtocol>,
+        tried: String,
+    },
     /// A direction moved too little after its ramp-up to be measured.
     #[error(
         "{direction} with {host} moved only {bytes} bytes in the {seconds:.1} s after ramp-up ({readings} readings): too little to measure (at least {MIN_MEASURED_BYTES} bytes needed)"
