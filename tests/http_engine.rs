@@ -36,6 +36,9 @@ enum Mode {
     /// A correct Cloudflare-style server that closes every connection after one answer
     /// (`Connection: close`), under the base path `/speed`.
     CloseEach,
+    /// A Cloudflare-style server refusing downloads and uploads over 1 MB with 413 (an
+    /// upload's before reading its body), as the target does over `--max-request-bytes`.
+    Capped,
 }
 
 /// A speed-test server on 127.0.0.1, on a runtime of its own, stopped when dropped.
@@ -112,6 +115,8 @@ impl SpeedServer {
 }
 
 const MIB: u64 = 1 << 20;
+/// The largest request [`Mode::Capped`] serves, in bytes.
+const CAP: u64 = 1_000_000;
 
 async fn answer(
     mode: Mode,
@@ -156,7 +161,12 @@ async fn answer(
     let suffix = if php { ".php" } else { "" };
     let cloudflare = matches!(
         mode,
-        Mode::Cloudflare | Mode::Truncate | Mode::Drip | Mode::ServerError | Mode::CloseEach
+        Mode::Cloudflare
+            | Mode::Truncate
+            | Mode::Drip
+            | Mode::ServerError
+            | Mode::CloseEach
+            | Mode::Capped
     );
     let ok = |body: TestBody| {
         let mut response = Response::builder()
@@ -176,6 +186,22 @@ async fn answer(
             .body(TestBody::bytes(3))
             .unwrap()
     };
+    let too_large = || {
+        Response::builder()
+            .status(StatusCode::PAYLOAD_TOO_LARGE)
+            .body(TestBody::bytes(0))
+            .unwrap()
+    };
+    if mode == Mode::Capped {
+        let length = request
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        if param("bytes").unwrap_or(0) > CAP || length > CAP {
+            return Ok(too_large());
+        }
+    }
     if cloudflare && path == "/__down" {
         let bytes = param("bytes").unwrap_or(0);
         let body = match mode {
@@ -765,4 +791,57 @@ fn a_server_without_either_api_is_exit_naming_what_was_tried() {
             "GET /empty.php HTTP/1.1"
         ]
     );
+}
+
+#[test]
+fn a_server_capping_request_sizes_is_measured_with_smaller_requests() {
+    let server = SpeedServer::start(Mode::Capped);
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &server.url(), &["--http-streams", "2"]);
+    assert_eq!(code, Some(0), "{sample:#}");
+    assert_success(&sample, "cloudflare", 2);
+    let requests = server.requests();
+    // Refused sizes were tried, then smaller ones served.
+    let sizes: Vec<u64> = requests
+        .iter()
+        .filter_map(|r| r.strip_prefix("GET /__down?bytes=")?.parse().ok())
+        .collect();
+    assert!(sizes.iter().any(|&n| n > CAP), "{sizes:?}");
+    let served = sizes.iter().filter(|&&n| n > 0 && n <= CAP).count();
+    assert!(served > 10, "{sizes:?}");
+}
+
+#[test]
+fn measures_against_a_target_that_caps_request_sizes() {
+    let mut target = common::Server::start(command(&["target", "--max-request-bytes", "1MB"]));
+    let url = format!("http://{}", target.address);
+    for protocol in ["cloudflare", "librespeed"] {
+        let env = Env::new();
+        let (code, sample) = run_once(
+            &env,
+            &url,
+            &["--http-protocol", protocol, "--http-streams", "2"],
+        );
+        if protocol == "librespeed" {
+            // LibreSpeed downloads come in MiB chunks, over the 1 MB cap: the target refuses
+            // the smallest one, and the run fails saying so.
+            assert_failure(
+                code,
+                &sample,
+                "exit",
+                "answered GET /garbage?ckSize=1 with HTTP 413 Payload Too Large",
+            );
+            continue;
+        }
+        assert_eq!(code, Some(0), "{sample:#}");
+        assert!(
+            sample["download_bytes_per_second"].as_f64().unwrap() > 1.25e6,
+            "{sample:#}"
+        );
+        assert!(
+            sample["upload_bytes_per_second"].as_f64().unwrap() > 1.25e6,
+            "{sample:#}"
+        );
+    }
+    target.assert_clean_exit();
 }
