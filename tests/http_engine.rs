@@ -36,6 +36,9 @@ enum Mode {
     /// A correct Cloudflare-style server that closes every connection after one answer
     /// (`Connection: close`), under the base path `/speed`.
     CloseEach,
+    /// A Cloudflare-style server refusing downloads and uploads over 1 MB with 413 (an
+    /// upload's before reading its body), as the target does over `--max-request-bytes`.
+    Capped,
 }
 
 /// A speed-test server on 127.0.0.1, on a runtime of its own, stopped when dropped.
@@ -112,6 +115,8 @@ impl SpeedServer {
 }
 
 const MIB: u64 = 1 << 20;
+/// The largest request [`Mode::Capped`] serves, in bytes.
+const CAP: u64 = 1_000_000;
 
 async fn answer(
     mode: Mode,
@@ -156,7 +161,12 @@ async fn answer(
     let suffix = if php { ".php" } else { "" };
     let cloudflare = matches!(
         mode,
-        Mode::Cloudflare | Mode::Truncate | Mode::Drip | Mode::ServerError | Mode::CloseEach
+        Mode::Cloudflare
+            | Mode::Truncate
+            | Mode::Drip
+            | Mode::ServerError
+            | Mode::CloseEach
+            | Mode::Capped
     );
     let ok = |body: TestBody| {
         let mut response = Response::builder()
@@ -176,6 +186,22 @@ async fn answer(
             .body(TestBody::bytes(3))
             .unwrap()
     };
+    let too_large = || {
+        Response::builder()
+            .status(StatusCode::PAYLOAD_TOO_LARGE)
+            .body(TestBody::bytes(0))
+            .unwrap()
+    };
+    if mode == Mode::Capped {
+        let length = request
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        if param("bytes").unwrap_or(0) > CAP || length > CAP {
+            return Ok(too_large());
+        }
+    }
     if cloudflare && path == "/__down" {
         let bytes = param("bytes").unwrap_or(0);
         let body = match mode {
@@ -704,4 +730,118 @@ fn a_server_that_closes_after_each_answer_under_a_base_path_still_measures() {
         "{requests:?}"
     );
     assert!(requests.iter().any(|r| r.starts_with("POST /speed/__up")));
+}
+
+#[test]
+fn a_server_without_the_api_asked_for_is_exit_naming_what_was_tried() {
+    let server = SpeedServer::start(Mode::Cloudflare);
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &server.url(), &["--http-protocol", "librespeed"]);
+    assert_failure(
+        code,
+        &sample,
+        "exit",
+        "127.0.0.1 does not speak the librespeed API (--http-protocol): GET /empty answered 404 Not Found, GET /empty.php answered 404 Not Found",
+    );
+    assert_eq!(server.requests(), ["GET /empty", "GET /empty.php"]);
+}
+
+#[test]
+fn a_server_without_either_api_is_exit_naming_what_was_tried() {
+    // A web server that is no speed-test server: 404 for everything, one answer per connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let seen = std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let mut lines = Vec::new();
+        for _ in 0..3 {
+            let (tcp, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(tcp.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            lines.push(line.trim().to_owned());
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                if header.trim().is_empty() {
+                    break;
+                }
+            }
+            let mut tcp = tcp;
+            tcp.write_all(
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            )
+            .unwrap();
+        }
+        lines
+    });
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &format!("http://{address}"), &[]);
+    assert_failure(
+        code,
+        &sample,
+        "exit",
+        "127.0.0.1 speaks neither speed-test API: GET /__down?bytes=0 answered 404 Not Found, GET /empty answered 404 Not Found, GET /empty.php answered 404 Not Found",
+    );
+    assert_eq!(
+        seen.join().unwrap(),
+        [
+            "GET /__down?bytes=0 HTTP/1.1",
+            "GET /empty HTTP/1.1",
+            "GET /empty.php HTTP/1.1"
+        ]
+    );
+}
+
+#[test]
+fn a_server_capping_request_sizes_is_measured_with_smaller_requests() {
+    let server = SpeedServer::start(Mode::Capped);
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &server.url(), &["--http-streams", "2"]);
+    assert_eq!(code, Some(0), "{sample:#}");
+    assert_success(&sample, "cloudflare", 2);
+    let requests = server.requests();
+    // Refused sizes were tried, then smaller ones served.
+    let sizes: Vec<u64> = requests
+        .iter()
+        .filter_map(|r| r.strip_prefix("GET /__down?bytes=")?.parse().ok())
+        .collect();
+    assert!(sizes.iter().any(|&n| n > CAP), "{sizes:?}");
+    let served = sizes.iter().filter(|&&n| n > 0 && n <= CAP).count();
+    assert!(served > 10, "{sizes:?}");
+}
+
+#[test]
+fn measures_against_a_target_that_caps_request_sizes() {
+    let mut target = common::Server::start(command(&["target", "--max-request-bytes", "1MB"]));
+    let url = format!("http://{}", target.address);
+    for protocol in ["cloudflare", "librespeed"] {
+        let env = Env::new();
+        let (code, sample) = run_once(
+            &env,
+            &url,
+            &["--http-protocol", protocol, "--http-streams", "2"],
+        );
+        if protocol == "librespeed" {
+            // LibreSpeed downloads come in MiB chunks, over the 1 MB cap: the target refuses
+            // the smallest one, and the run fails saying so.
+            assert_failure(
+                code,
+                &sample,
+                "exit",
+                "answered GET /garbage?ckSize=1 with HTTP 413 Payload Too Large",
+            );
+            continue;
+        }
+        assert_eq!(code, Some(0), "{sample:#}");
+        assert!(
+            sample["download_bytes_per_second"].as_f64().unwrap() > 1.25e6,
+            "{sample:#}"
+        );
+        assert!(
+            sample["upload_bytes_per_second"].as_f64().unwrap() > 1.25e6,
+            "{sample:#}"
+        );
+    }
+    target.assert_clean_exit();
 }

@@ -124,10 +124,9 @@ impl Connector {
                 });
             }
             Err(_) => {
-                return Err(EngineError::Slow {
+                return Err(EngineError::Resolve {
                     host,
-                    what: "resolving",
-                    limit: CONNECT_TIMEOUT,
+                    cause: no_answer(),
                 });
             }
         };
@@ -166,7 +165,7 @@ impl Connector {
                     break;
                 }
                 Ok(Err(err)) => last = Some((address, err.to_string())),
-                Err(_) => last = Some((address, "no answer within 10s".to_owned())),
+                Err(_) => last = Some((address, no_answer())),
             }
         }
         let Some(tcp) = stream else {
@@ -213,10 +212,9 @@ impl Connector {
                             });
                         }
                         Err(_) => {
-                            return Err(EngineError::Slow {
+                            return Err(EngineError::Tls {
                                 host: host.to_owned(),
-                                what: "the TLS handshake with",
-                                limit: CONNECT_TIMEOUT,
+                                cause: no_answer(),
                             });
                         }
                     };
@@ -238,6 +236,14 @@ impl Connector {
             closing: false,
         })
     }
+}
+
+/// The cause of a connection step that outlived [`CONNECT_TIMEOUT`].
+fn no_answer() -> String {
+    format!(
+        "no answer within {}",
+        humantime::format_duration(CONNECT_TIMEOUT)
+    )
 }
 
 async fn handshake<T>(
@@ -308,6 +314,12 @@ impl Conn {
     /// Whether the server closed the connection (after a complete answer, a new one is needed).
     pub fn is_closed(&self) -> bool {
         self.closing || self.sender.is_closed() || self.driver.0.is_finished()
+    }
+
+    /// Marks the connection as unusable (an answer left unread): the next request opens a
+    /// new one.
+    pub fn retire(&mut self) {
+        self.closing = true;
     }
 
     /// Replaces this connection with a new one if the server closed it (or said it would).

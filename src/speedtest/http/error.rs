@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::sample::FailureReason;
+use crate::sample::{FailureReason, HttpProtocol};
 use crate::time::Timestamp;
 
 use super::stats::MIN_MEASURED_BYTES;
@@ -41,7 +41,7 @@ pub enum EngineError {
         received: u64,
         expected: u64,
     },
-    /// A step that must answer promptly (connecting, a handshake, a response's head) did not.
+    /// A small request (a probe, `getIP`) was not answered in time.
     #[error("{what} {host} took longer than {}", humantime::format_duration(*.limit))]
     Slow {
         host: String,
@@ -70,9 +70,16 @@ pub enum EngineError {
         request: String,
         status: String,
     },
-    /// The server answered none of the APIs' probe requests.
-    #[error("{host} speaks neither API asked for: {tried}")]
-    UnknownApi { host: String, tried: String },
+    /// The server refused every probe of the API asked for (`wanted`), or of both.
+    #[error(
+        "{host} {}: {tried}",
+        .wanted.map_or("speaks neither speed-test API".to_owned(), |p| format!("does not speak the {p} API (--http-protocol)"))
+    )]
+    UnknownApi {
+        host: String,
+        wanted: Option<HttpProtocol>,
+        tried: String,
+    },
     /// A direction moved too little after its ramp-up to be measured.
     #[error(
         "{direction} with {host} moved only {bytes} bytes in the {seconds:.1} s after ramp-up ({readings} readings): too little to measure (at least {MIN_MEASURED_BYTES} bytes needed)"
@@ -102,10 +109,10 @@ pub enum EngineError {
 impl EngineError {
     /// The failure reason a sample records for this error.
     ///
-    /// DNS, connect, TLS, a broken or truncated connection and too little data moved are
-    /// `no_connectivity`: the path did not carry a test. A 429 (or its wait) is
-    /// `rate_limited`; the run outliving `--timeout` and a step that never answered are
-    /// `timeout`; an HTTP error status or a server that speaks neither API is `exit`: the test
+    /// DNS, connect and TLS (their time-outs included), a broken or truncated connection and
+    /// too little data moved are `no_connectivity`: the path did not carry a test. A 429 (or
+    /// its wait) is `rate_limited`; the run outliving `--timeout` and a probe never answered
+    /// are `timeout`; an HTTP error status or a server that speaks neither API is `exit`: the test
     /// ended on the server's refusal, which says nothing about the line.
     pub fn reason(&self) -> FailureReason {
         match self {

@@ -14,10 +14,11 @@
 //!    (the RFC 3550 idea without its smoothing, as the Ookla CLI and LibreSpeed report it).
 //! 2. **Download**, then **upload**: `--http-streams` TCP connections, opened before the clock
 //!    starts, each sending requests back to back for `--http-duration`. Request sizes start at
-//!    100 kB and grow with what the connection achieved so each lasts about half a second (at
-//!    most eightfold per request, capped per API; [`stats::next_request_size`]), so the gap of a
-//!    round trip between requests stays small. Several streams fill a path one TCP flow cannot
-//!    (window limits, per-flow policing); one still works.
+//!    100 kB and grow with what the connection achieved so each lasts about a second (at most
+//!    eightfold per request, capped per API; [`stats::next_request_size`]), so the round trip
+//!    between two requests, when a connection carries nothing, is a small part of its time
+//!    (2 % at 20 ms). Several streams fill a path one TCP flow cannot (window limits, per-flow
+//!    policing) and cover each other's gaps; one still works.
 //! 3. Bytes are counted as they move: a download's body bytes as hyper hands them over; an
 //!    upload's bytes as the peer's TCP **acknowledges** them (`tcpi_bytes_acked` from Linux's
 //!    `TCP_INFO`; [`tcp_info`]), since bytes written only fill the socket buffer; where the
@@ -117,8 +118,8 @@ impl HttpConfig {
         }
     }
 
-    /// The engine in a few words for the start-up log, e.g. "HTTP engine, cloudflare API at
-    /// https://speed.cloudflare.com, 4 streams, 10s per direction".
+    /// The engine in a few words for the start-up log, e.g. `HTTP engine, cloudflare API at
+    /// https://speed.cloudflare.com, 4 streams, 10s per direction`.
     pub fn summary(&self) -> String {
         let protocol = self
             .protocol
@@ -177,8 +178,7 @@ impl HttpEngine {
         let result = match self.waiting() {
             Some(err) => Err(err),
             None => {
-                let host = Target::parse(&self.config.server)
-                    .map_or_else(|_| self.config.server.clone(), |t| t.host);
+                let host = self.host();
                 tracing::info!("speed test started: {}", self.config.summary());
                 match tokio::time::timeout(self.config.timeout, self.run(&mut progress)).await {
                     Ok(result) => result,
@@ -230,9 +230,15 @@ impl HttpEngine {
             *not_before = None;
             return None;
         }
-        let host = Target::parse(&self.config.server)
-            .map_or_else(|_| self.config.server.clone(), |t| t.host);
-        Some(EngineError::Waiting { host, until })
+        Some(EngineError::Waiting {
+            host: self.host(),
+            until,
+        })
+    }
+
+    /// The server's host as messages name it (the whole URL should it not parse).
+    fn host(&self) -> String {
+        Target::parse(&self.config.server).map_or_else(|_| self.config.server.clone(), |t| t.host)
     }
 
     async fn run(&self, progress: &mut Progress) -> Result<Figures, EngineError> {
@@ -323,7 +329,7 @@ impl HttpEngine {
     }
 
     fn sample(&self, base: Sample, figures: Figures) -> Sample {
-        let host = Target::parse(&self.config.server).ok().map(|t| t.host);
+        let host = self.host();
         let says = figures.says;
         let get_ip = figures.get_ip.unwrap_or_default();
         let external = says.client_ip.clone().or(get_ip.ip);
@@ -344,7 +350,7 @@ impl HttpEngine {
                 name: says.software.clone(),
                 location: says.colo.clone(),
                 country: None,
-                host: host.map(|h| cut(&h, crate::sample::MAX_NAME_BYTES)),
+                host: Some(cut(&host, crate::sample::MAX_NAME_BYTES)),
             })),
             isp: says.asn.or(get_ip.isp).map(Arc::from),
             client: self.config.store_ip.then(|| Client {

@@ -29,6 +29,7 @@ pub async fn detect(
             Step::Neither => {
                 return Err(EngineError::UnknownApi {
                     host: conn.connector().host().to_owned(),
+                    wanted,
                     tried: refusals.join(", "),
                 });
             }
@@ -44,8 +45,8 @@ pub async fn detect(
                     }) if status.starts_with('4') => {
                         refusals.push(format!("{request} answered {status}"));
                         answered.push((probe, false));
-                        // The refusal's body was not read: start the next probe afresh.
-                        *conn = conn.connector().connect().await?;
+                        // The refusal's body was not read: the next probe starts afresh.
+                        conn.retire();
                     }
                     Err(err) => return Err(err),
                 }

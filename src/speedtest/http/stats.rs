@@ -109,8 +109,9 @@ pub fn net_latency(round_trip: Duration, server_seconds: Option<f64>) -> f64 {
 }
 
 /// How long each request should last: long enough that the gap between requests (a round
-/// trip) is a small part of it, short enough that the sizes follow the line.
-pub const REQUEST_TARGET: Duration = Duration::from_millis(500);
+/// trip, in which the connection carries nothing) is a small part of it (2 % at 20 ms), short
+/// enough that the sizes follow the line.
+pub const REQUEST_TARGET: Duration = Duration::from_secs(1);
 
 /// The size of a connection's next request, in bytes: what the last one (`bytes` in `took`)
 /// would move in [`REQUEST_TARGET`], growing at most eightfold per request, within
@@ -238,10 +239,15 @@ mod tests {
 
     #[test]
     fn request_sizes_follow_the_line_within_bounds() {
-        // 1 MB in 100 ms: 10 MB/s, 5 MB in the 500 ms target, but at most eight times 1 MB.
+        // 1 MB in 200 ms: 5 MB/s, 5 MB in the one-second target.
+        assert_eq!(
+            next_request_size(1_000_000, Duration::from_millis(200), 100_000, 50_000_000),
+            5_000_000
+        );
+        // 1 MB in 100 ms: 10 MB/s, but at most eight times 1 MB.
         assert_eq!(
             next_request_size(1_000_000, Duration::from_millis(100), 100_000, 50_000_000),
-            5_000_000
+            8_000_000
         );
         // A fast line grows eightfold per request, then stops at the cap.
         assert_eq!(
@@ -259,7 +265,7 @@ mod tests {
         );
         assert_eq!(
             next_request_size(1_000, Duration::ZERO, 100_000, 50_000_000),
-            500_000
+            800_000
         );
     }
 }

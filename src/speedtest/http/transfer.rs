@@ -74,6 +74,8 @@ struct Meter {
     /// Download bytes received, or upload bytes of requests answered with a success.
     counted: AtomicU64,
     acked: Mutex<AckedState>,
+    /// Acknowledged bytes of uploads the server refused (413), left out of the count.
+    refused: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -101,7 +103,7 @@ impl Meter {
             return counted;
         }
         let earlier = state.earlier;
-        match &mut state.current {
+        let acked = match &mut state.current {
             Some((acked, base, latest)) => {
                 if let Some(now) = acked.bytes() {
                     *latest = now.saturating_sub(*base).max(*latest);
@@ -109,7 +111,8 @@ impl Meter {
                 earlier + *latest
             }
             None => earlier,
-        }
+        };
+        acked.saturating_sub(self.refused.load(Ordering::Relaxed))
     }
 
     /// Counts a new connection's acknowledged bytes from now on (upload).
@@ -244,16 +247,59 @@ async fn reopen_if_closed(
     Ok(())
 }
 
+/// A request of `size` bytes was refused as too large (HTTP 413): the stream's new cap on
+/// request sizes, half of it, unless it was already no larger than `min` (then the refusal
+/// stands).
+fn smaller_cap(err: &EngineError, size: u64, min: u64) -> Option<u64> {
+    match err {
+        EngineError::Status { status, .. } if status.starts_with("413") && size > min => {
+            Some((size / 2).max(min))
+        }
+        _ => None,
+    }
+}
+
+/// An upload of `size` bytes failed with `err`: the stream's new cap on upload sizes when the
+/// failure may be a server's size limit (413, or the connection breaking while sending a size
+/// larger than any `completed`), half of it but not below `completed` nor [`MIN_REQUEST`];
+/// `None` when the failure stands.
+fn upload_cap(err: &EngineError, size: u64, completed: u64) -> Option<u64> {
+    let refusal = match err {
+        EngineError::Status { status, .. } => status.starts_with("413"),
+        EngineError::Broken { .. } => true,
+        _ => false,
+    };
+    let floor = completed.max(MIN_REQUEST);
+    (refusal && size > floor).then(|| (size / 2).max(floor))
+}
+
 /// Downloads back to back; bytes count as their frames arrive. A body that ends early or
-/// fails fails the direction.
+/// fails fails the direction. A request refused as too large (413, a server's cap such as the
+/// target's `--max-request-bytes`) lowers the stream's request sizes; nothing of it counts.
 async fn download(mut conn: Conn, plan: &Plan, meter: &Meter) -> Result<(), EngineError> {
     let host = conn.connector().host().to_owned();
     let mut size = MIN_REQUEST;
+    let mut cap = plan.api.max_download();
     loop {
         reopen_if_closed(&mut conn, meter, Direction::Download).await?;
         let path = plan.api.download(size);
         let request = format!("GET {}", conn.connector().target.path(&path));
-        let answer = conn.send(Method::GET, &path, ReqBody::Empty).await?;
+        let answer = match conn.send(Method::GET, &path, ReqBody::Empty).await {
+            Ok(answer) => answer,
+            Err(err) => {
+                let asked = plan.api.download_size(size);
+                match smaller_cap(&err, asked, plan.api.download_size(MIN_REQUEST)) {
+                    Some(smaller) => {
+                        tracing::debug!("{err}: requests of at most {smaller} bytes from now on");
+                        cap = smaller;
+                        size = smaller;
+                        conn.retire();
+                        continue;
+                    }
+                    None => return Err(err),
+                }
+            }
+        };
         let expected = content_length(answer.headers());
         let started = Instant::now();
         let mut body = answer.into_body();
@@ -284,7 +330,7 @@ async fn download(mut conn: Conn, plan: &Plan, meter: &Meter) -> Result<(), Engi
             plan.api.download_size(size).min(received.max(1)),
             started.elapsed(),
             MIN_REQUEST,
-            plan.api.max_download(),
+            cap,
         );
     }
 }
@@ -292,21 +338,50 @@ async fn download(mut conn: Conn, plan: &Plan, meter: &Meter) -> Result<(), Engi
 /// Uploads back to back, bodies sliced from the random block. Bytes count as the peer
 /// acknowledges them (or, without that, when a request is answered); a request answered with
 /// an error fails the direction.
+///
+/// A server may refuse a body over its limit with 413 before reading it, and close the
+/// connection, so the client may see only the connection breaking while it sends. So a request
+/// larger than any the stream has completed that is refused with 413 or breaks off halves the
+/// stream's request sizes (never below what completed), and what the peer acknowledged of it is
+/// taken out of the count; the same at a size that has completed fails the direction.
 async fn upload(mut conn: Conn, plan: &Plan, meter: &Meter) -> Result<(), EngineError> {
     let host = conn.connector().host().to_owned();
     let path = plan.api.upload();
     let request = format!("POST {}", conn.connector().target.path(&path));
     let mut size = MIN_REQUEST;
+    let mut cap = MAX_UPLOAD;
+    let mut completed = 0;
     loop {
         reopen_if_closed(&mut conn, meter, Direction::Upload).await?;
+        let before = meter.read(Direction::Upload);
         let started = Instant::now();
-        let answer = conn
+        let sent = conn
             .send(
                 Method::POST,
                 &path,
                 ReqBody::upload(plan.block.clone(), size),
             )
-            .await?;
+            .await;
+        let answer = match sent {
+            Ok(answer) => answer,
+            Err(err) => match upload_cap(&err, size, completed) {
+                Some(smaller) => {
+                    tracing::debug!("{err}: uploads of at most {smaller} bytes from now on");
+                    // Close the connection (the rest of the body is never sent) and take
+                    // what it carried of the refused body out of the count.
+                    conn.retire();
+                    reopen_if_closed(&mut conn, meter, Direction::Upload).await?;
+                    let after = meter.read(Direction::Upload);
+                    meter
+                        .refused
+                        .fetch_add(after.saturating_sub(before), Ordering::Relaxed);
+                    cap = smaller;
+                    size = smaller;
+                    continue;
+                }
+                None => return Err(err),
+            },
+        };
         let expected = content_length(answer.headers());
         let mut body = answer.into_body();
         let mut received = 0u64;
@@ -322,7 +397,8 @@ async fn upload(mut conn: Conn, plan: &Plan, meter: &Meter) -> Result<(), Engine
             }
         }
         meter.counted.fetch_add(size, Ordering::Relaxed);
-        size = stats::next_request_size(size, started.elapsed(), MIN_REQUEST, MAX_UPLOAD);
+        completed = completed.max(size);
+        size = stats::next_request_size(size, started.elapsed(), MIN_REQUEST, cap);
     }
 }
 
@@ -352,5 +428,82 @@ async fn loaded_probes(
             }
         }
         tokio::time::sleep_until(sent + LOADED_PROBE_INTERVAL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_or_broken_upload_lowers_sizes_only_above_what_completed() {
+        let status = |status: &str| EngineError::Status {
+            host: "h".into(),
+            request: "POST /__up".into(),
+            status: status.into(),
+        };
+        let broken = EngineError::Broken {
+            host: "h".into(),
+            request: "POST /__up".into(),
+            cause: "Broken pipe".into(),
+        };
+        let too_large = status("413 Payload Too Large");
+        assert_eq!(upload_cap(&too_large, 6_400_000, 800_000), Some(3_200_000));
+        assert_eq!(upload_cap(&broken, 1_600_000, 800_000), Some(800_000));
+        // At a size that completed before, or the smallest, the failure stands.
+        assert_eq!(upload_cap(&broken, 800_000, 800_000), None);
+        assert_eq!(upload_cap(&too_large, MIN_REQUEST, 0), None);
+        assert_eq!(
+            upload_cap(&status("500 Internal Server Error"), 6_400_000, 0),
+            None
+        );
+        let limited = EngineError::RateLimited {
+            host: "h".into(),
+            request: "POST /__up".into(),
+            until: None,
+        };
+        assert_eq!(upload_cap(&limited, 6_400_000, 0), None);
+        // Downloads: 413 only, never below the smallest.
+        assert_eq!(
+            smaller_cap(&too_large, 50_000_000, MIN_REQUEST),
+            Some(25_000_000)
+        );
+        assert_eq!(smaller_cap(&broken, 50_000_000, MIN_REQUEST), None);
+        assert_eq!(smaller_cap(&too_large, MIN_REQUEST, MIN_REQUEST), None);
+    }
+
+    #[test]
+    fn meters_count_received_answered_or_acknowledged_bytes() {
+        let meter = Meter::default();
+        meter.counted.fetch_add(1_000, Ordering::Relaxed);
+        assert_eq!(meter.read(Direction::Download), 1_000);
+        // An upload connection without an acknowledged count: answered requests count.
+        meter.attach(None);
+        assert_eq!(meter.read(Direction::Upload), 1_000);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_upload_meter_adds_up_its_connections_acknowledged_bytes() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let meter = Meter::default();
+        // Answered requests do not count where the kernel says what was acknowledged.
+        meter.counted.fetch_add(999_999, Ordering::Relaxed);
+        for round in 1..=2u64 {
+            let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (mut server, _) = listener.accept().unwrap();
+            meter.attach(Acked::of(&client));
+            client.write_all(&[1u8; 50_000]).unwrap();
+            let mut got = vec![0u8; 50_000];
+            server.read_exact(&mut got).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while meter.read(Direction::Upload) < round * 50_000
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::yield_now();
+            }
+            assert_eq!(meter.read(Direction::Upload), round * 50_000);
+        }
     }
 }
