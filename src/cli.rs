@@ -127,14 +127,15 @@ fn target_connections(text: &str) -> Result<usize, String> {
     }
 }
 
-/// `--max-request-bytes`: a data volume from 1 MB to 100 GB.
+/// `--max-request-bytes`: a data volume from 1 MiB (LibreSpeed's smallest download, one
+/// `ckSize` chunk) to 100 GB.
 fn request_bytes(text: &str) -> Result<u64, String> {
     let volume: DataVolume = text
         .parse()
         .map_err(|err: crate::units::DataVolumeParseError| err.to_string())?;
     let bytes = volume.bytes();
-    if !(1e6..=1e11).contains(&bytes) {
-        return Err("must be from 1MB to 100GB".into());
+    if !(1_048_576.0..=1e11).contains(&bytes) {
+        return Err("must be from 1MiB (one LibreSpeed chunk) to 100GB".into());
     }
     Ok(bytes as u64)
 }

@@ -239,5 +239,8 @@ fn bad_flags_name_the_flag() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("must be from 1MB to 100GB"), "{stderr}");
+    assert!(
+        stderr.contains("must be from 1MiB (one LibreSpeed chunk) to 100GB"),
+        "{stderr}"
+    );
 }
