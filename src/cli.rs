@@ -260,6 +260,15 @@ impl SpeedtestArgs {
         ))
     }
 
+    /// A warning when `engine` is the HTTP engine and flags only the Ookla CLI reads were
+    /// given: they are ignored, which a pinned `--server-id` must not be silently.
+    pub fn ignored_by(&self, engine: &EngineConfig) -> Option<&'static str> {
+        let ookla_only = self.server_id.is_some() || !self.speedtest_args.is_empty();
+        (ookla_only && matches!(engine, EngineConfig::Http(_))).then_some(
+            "--server-id and --speedtest-arg are the Ookla CLI's: the HTTP engine ignores them",
+        )
+    }
+
     /// The HTTP engine's configuration from these flags.
     pub fn http_config(&self) -> HttpConfig {
         HttpConfig {

@@ -208,3 +208,54 @@ fn a_failed_http_run_names_its_engine() {
         })
     );
 }
+
+/// `--server-id` and `--speedtest-arg` are the Ookla CLI's: when the HTTP engine measures
+/// (chosen, or `auto` finding no CLI), they are ignored, and both commands say so rather than
+/// let a pinned Ookla server pass for the server measured.
+#[test]
+fn ookla_flags_the_http_engine_ignores_are_said_so() {
+    let env = Env::new();
+    let db = env.db();
+    let missing = env.path("no-speedtest-here");
+    let mut server = Server::start(command(&[
+        "serve",
+        "--db",
+        db.to_str().unwrap(),
+        "--speedtest-bin",
+        missing.to_str().unwrap(),
+        "--server-id",
+        "12345",
+        "--start-delay",
+        "1h",
+    ]));
+    let line = server.wait_for_log("ignores");
+    assert!(
+        line.contains("WARN")
+            && line.contains(
+                "--server-id and --speedtest-arg are the Ookla CLI's: the HTTP engine ignores them"
+            ),
+        "{line}"
+    );
+    server.assert_clean_exit();
+
+    let output = command(&[
+        "run-once",
+        "--db",
+        db.to_str().unwrap(),
+        "--engine",
+        "http",
+        "--speedtest-arg=--interface=eth1",
+        "--http-duration",
+        "1s",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "internet-monitor: warning: --server-id and --speedtest-arg are the Ookla CLI's: the HTTP engine ignores them"
+        ),
+        "{stderr}"
+    );
+}
