@@ -37,8 +37,8 @@ pub const MAX_MANUAL_GAP: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// The longest `--retention` and `report --window`: [`MAX_AGE`], 100 years.
 pub const MAX_RETENTION: Duration = MAX_AGE;
 
-/// Keeps an ISP honest: runs the Ookla Speedtest CLI, keeps every run (failures too) in an
-/// embedded database, and exports what it measured.
+/// Keeps an ISP honest: measures the line with the Ookla Speedtest CLI or its own HTTP engine,
+/// keeps every run (failures too) in an embedded database, and exports what it measured.
 ///
 /// Without a sub-command it runs `serve`, taking serve's flags.
 #[derive(Debug, Parser)]
