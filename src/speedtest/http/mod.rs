@@ -9,9 +9,10 @@
 //!
 //! 1. **Idle latency**: after a warm-up request, 20 small requests one after another on that
 //!    warm connection; each one's time to the end of its answer, less the time the server says
-//!    it spent (`Server-Timing: …;dur=MS`), is a latency. `ping_seconds` is their median (robust
-//!    to a stray slow one), `jitter_seconds` the mean absolute difference of consecutive ones
-//!    (the RFC 3550 idea without its smoothing, as the Ookla CLI and LibreSpeed report it).
+//!    it spent (`Server-Timing: …;dur=MS`; ignored when longer than the round trip itself), is a
+//!    latency. `ping_seconds` is their median (robust to a stray slow one), `jitter_seconds`
+//!    the mean absolute difference of consecutive ones (the RFC 3550 idea without its
+//!    smoothing, as the Ookla CLI and LibreSpeed report it).
 //! 2. **Download**, then **upload**: `--http-streams` TCP connections, opened before the clock
 //!    starts, each sending requests back to back for `--http-duration`. Request sizes start at
 //!    100 kB and grow with what the connection achieved so each lasts about a second (at most
