@@ -561,6 +561,7 @@ fn http_server(text: &str) -> Result<String, String> {
     if authority.as_str().contains('@') {
         return Err("must not carry a user name or password".into());
     }
+    crate::speedtest::http::client::explicit_port(authority)?;
     if text.len() > crate::sample::MAX_URL_BYTES {
         return Err(format!(
             "must be at most {} bytes long: every sample records it",

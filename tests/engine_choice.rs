@@ -105,7 +105,7 @@ fn a_bare_name_is_looked_up_on_path_and_explicit_choices_are_said_so() {
 fn bad_http_flags_are_refused_with_the_flag_named() {
     let env = Env::new();
     let db = env.db();
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 10] = [
         (
             &["--http-server", "ftp://example.net"],
             "invalid value 'ftp://example.net' for '--http-server <URL>': must start with http:// or https://, such as https://speed.cloudflare.com",
@@ -117,6 +117,14 @@ fn bad_http_flags_are_refused_with_the_flag_named() {
         (
             &["--http-server", "https://user:pw@example.net"],
             "must not carry a user name or password",
+        ),
+        (
+            &["--http-server", "http://127.0.0.1:99999"],
+            "invalid value 'http://127.0.0.1:99999' for '--http-server <URL>': the port must be a number from 1 to 65535",
+        ),
+        (
+            &["--http-server", "http://127.0.0.1:0"],
+            "the port must be a number from 1 to 65535",
         ),
         (
             &["--http-server", "speed.cloudflare.com"],
