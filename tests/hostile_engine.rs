@@ -154,3 +154,35 @@ fn a_server_time_longer_than_the_round_trip_does_not_make_latency_zero() {
         }
     }
 }
+
+#[test]
+fn control_characters_in_what_a_server_says_are_not_stored() {
+    // A getIP answer whose address and ISP carry a terminal's escape sequences and line
+    // breaks, as a log line or a CSV row would show them.
+    let server = LyingServer::start(Lies {
+        get_ip: Some(
+            r#"{"processedString":"192.0.2.9\u001b[2J - Evil\u001b[31m ISP\nINFO forged line\r\n, ZZ (1 km)","rawIspInfo":""}"#,
+        ),
+        ..Lies::default()
+    });
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &server.url(), &["--store-ip"]);
+    assert_eq!(code, Some(0), "{sample:#}");
+    assert_eq!(sample["engine"]["protocol"], "librespeed", "{sample:#}");
+    assert_eq!(
+        sample["isp"], "Evil [31m ISP INFO forged line",
+        "{sample:#}"
+    );
+    assert_eq!(
+        sample["client"]["external_ip"], "192.0.2.9 [2J",
+        "{sample:#}"
+    );
+    let db = env.db();
+    let output = command(&["export", "--format", "csv", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let csv = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(!csv.contains('\u{1b}'), "{csv}");
+}
