@@ -22,6 +22,9 @@ struct Lies {
     server_timing: Option<&'static str>,
     /// Speaks LibreSpeed (no `.php`) with this `getIP` body, instead of Cloudflare's API.
     get_ip: Option<&'static str>,
+    /// Answers every request, whatever its path, with this page (a web site with one page for
+    /// every path, a captive portal).
+    page: Option<&'static str>,
 }
 
 /// A speed-test server on 127.0.0.1, on a runtime of its own, stopped when dropped.
@@ -86,6 +89,9 @@ async fn answer(
     let mut response = Response::builder();
     if let Some(timing) = lies.server_timing {
         response = response.header("server-timing", timing);
+    }
+    if let Some(page) = lies.page {
+        return Ok(response.body(Full::new(Bytes::from(page))).unwrap());
     }
     let body = match (lies.get_ip, path.as_str()) {
         (None, "/__down") => vec![7u8; param("bytes").unwrap_or(0)],
@@ -185,4 +191,32 @@ fn control_characters_in_what_a_server_says_are_not_stored() {
     let csv = String::from_utf8(output.stdout).unwrap();
     assert_eq!(csv.lines().count(), 2, "{csv}");
     assert!(!csv.contains('\u{1b}'), "{csv}");
+}
+
+#[test]
+fn a_server_answering_every_path_with_one_page_is_no_speed_test_server() {
+    // Every path answered 200 with the same page: bytes move, but fetching a small page again
+    // and again measures nothing the sample's figures claim.
+    let page: &'static str = Box::leak("<html>welcome</html>".repeat(2_500).into_boxed_str());
+    let server = LyingServer::start(Lies {
+        page: Some(page),
+        ..Lies::default()
+    });
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &server.url(), &[]);
+    assert_eq!(code, Some(2), "{sample:#}");
+    assert_eq!(sample["reason"], "exit", "{sample:#}");
+    assert_eq!(
+        sample["message"],
+        "127.0.0.1 speaks neither speed-test API: GET /__down?bytes=0 answered 50000 bytes where the API answers none, GET /empty answered 50000 bytes where the API answers none, GET /empty.php answered 50000 bytes where the API answers none"
+    );
+    // Told the API, the first download is short of what it asked for.
+    let (code, sample) = run_once(&env, &server.url(), &["--http-protocol", "cloudflare"]);
+    assert_eq!(code, Some(2), "{sample:#}");
+    assert_eq!(sample["reason"], "exit", "{sample:#}");
+    assert_eq!(
+        sample["message"],
+        "GET /__down?bytes=100000 to 127.0.0.1 answered 50000 bytes, not the 100000 asked for: not a speed-test server of that API"
+    );
+    assert!(sample["download_bytes_per_second"].is_null(), "{sample:#}");
 }

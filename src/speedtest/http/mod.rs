@@ -39,7 +39,9 @@
 //! HTTP error or a step that does not answer in time fails the whole run, so its bytes are never
 //! reported. A direction that moved under 64 KiB, or has under four readings, after its ramp-up
 //! is a failure too (`no_connectivity`): a server dripping a byte a second is not a slow
-//! success. Figures that cannot be real are `implausible` ([`Sample::check_plausible`]). An HTTP
+//! success. A download answered in full with fewer bytes than asked for is not the API (a page
+//! served for every path, a captive portal) and fails the run (`exit`). Figures that cannot be
+//! real are `implausible` ([`Sample::check_plausible`]). An HTTP
 //! 429 is `rate_limited`; its `Retry-After` is remembered and a run before then sends nothing.
 //! [`error::EngineError::reason`] gives every error's reason.
 
