@@ -572,14 +572,7 @@ fn http_server(text: &str) -> Result<String, String> {
     }
     // hyper reads a port it cannot parse as none, and the engine would then connect to the
     // scheme's default port while every sample records this URL.
-    let authority = authority.as_str();
-    let host_end = authority.rfind(']').map_or(0, |bracket| bracket + 1);
-    if let Some(colon) = authority[host_end..].rfind(':') {
-        let port = &authority[host_end + colon + 1..];
-        if !port.is_empty() && !matches!(port.parse::<u16>(), Ok(1..)) {
-            return Err(format!("the port must be from 1 to 65535, not {port}"));
-        }
-    }
+    crate::speedtest::http::client::explicit_port(authority)?;
     if text.len() > crate::sample::MAX_URL_BYTES {
         return Err(format!(
             "must be at most {} bytes long: every sample records it",

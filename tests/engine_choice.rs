@@ -108,11 +108,11 @@ fn bad_http_flags_are_refused_with_the_flag_named() {
     let cases: [(&[&str], &str); 10] = [
         (
             &["--http-server", "http://192.0.2.7:99999"],
-            "invalid value 'http://192.0.2.7:99999' for '--http-server <URL>': the port must be from 1 to 65535, not 99999",
+            "invalid value 'http://192.0.2.7:99999' for '--http-server <URL>': the port must be a number from 1 to 65535",
         ),
         (
             &["--http-server", "http://192.0.2.7:0"],
-            "the port must be from 1 to 65535, not 0",
+            "the port must be a number from 1 to 65535",
         ),
         (
             &["--http-server", "ftp://example.net"],
