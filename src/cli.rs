@@ -37,8 +37,8 @@ pub const MAX_MANUAL_GAP: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// The longest `--retention` and `report --window`: [`MAX_AGE`], 100 years.
 pub const MAX_RETENTION: Duration = MAX_AGE;
 
-/// Keeps an ISP honest: runs the Ookla Speedtest CLI, keeps every run (failures too) in an
-/// embedded database, and exports what it measured.
+/// Keeps an ISP honest: measures the line with the Ookla Speedtest CLI or its own HTTP engine,
+/// keeps every run (failures too) in an embedded database, and exports what it measured.
 ///
 /// Without a sub-command it runs `serve`, taking serve's flags.
 #[derive(Debug, Parser)]
@@ -258,6 +258,15 @@ impl SpeedtestArgs {
             || self.ookla_config(),
             || self.http_config(),
         ))
+    }
+
+    /// A warning when `engine` is the HTTP engine and flags only the Ookla CLI reads were
+    /// given: they are ignored, which a pinned `--server-id` must not be silently.
+    pub fn ignored_by(&self, engine: &EngineConfig) -> Option<&'static str> {
+        let ookla_only = self.server_id.is_some() || !self.speedtest_args.is_empty();
+        (ookla_only && matches!(engine, EngineConfig::Http(_))).then_some(
+            "--server-id and --speedtest-arg are the Ookla CLI's: the HTTP engine ignores them",
+        )
     }
 
     /// The HTTP engine's configuration from these flags.
@@ -561,6 +570,9 @@ fn http_server(text: &str) -> Result<String, String> {
     if authority.as_str().contains('@') {
         return Err("must not carry a user name or password".into());
     }
+    // hyper reads a port it cannot parse as none, and the engine would then connect to the
+    // scheme's default port while every sample records this URL.
+    crate::speedtest::http::client::explicit_port(authority)?;
     if text.len() > crate::sample::MAX_URL_BYTES {
         return Err(format!(
             "must be at most {} bytes long: every sample records it",

@@ -132,15 +132,15 @@ impl Metrics {
             )?,
             packet_loss: gauge(
                 "speedtest_packet_loss_ratio",
-                "Packet loss of the last successful speed test, as a ratio from 0 to 1; absent when the CLI did not report it.",
+                "Packet loss of the last successful speed test, as a ratio from 0 to 1; absent when the CLI did not report it, and after the HTTP engine's, which does not measure it.",
             )?,
             download_latency: gauge(
                 "speedtest_download_latency_seconds",
-                "Latency under download load (interquartile mean) of the last successful speed test, in seconds.",
+                "Latency under download load of the last successful speed test (the Ookla CLI's interquartile mean, the HTTP engine's median), in seconds.",
             )?,
             upload_latency: gauge(
                 "speedtest_upload_latency_seconds",
-                "Latency under upload load (interquartile mean) of the last successful speed test, in seconds.",
+                "Latency under upload load of the last successful speed test (the Ookla CLI's interquartile mean, the HTTP engine's median), in seconds.",
             )?,
             plan_download: gauge(
                 "speedtest_plan_download_bytes_per_second",

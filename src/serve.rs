@@ -71,7 +71,7 @@ pub async fn run(
     // The gauges come back from the last runs, so a restart does not blank the dashboard; a
     // sample dated after now (a wrong clock made it) is kept but is not the last run.
     let last_success = store.latest_success_at(now)?;
-    let last_run = store.latest_at(now)?;
+    let last_run = store.latest_run_at(now)?;
     metrics.restore(last_run.as_ref(), last_success.as_ref(), store.len()?);
     let last_run = last_run
         .filter(|run| run.outcome != Outcome::Skipped)

@@ -341,7 +341,7 @@ struct Latest {
 impl Latest {
     fn read(store: &Store, now: Timestamp) -> Result<Self, StoreError> {
         Ok(Latest {
-            run: store.latest_at(now)?,
+            run: store.latest_run_at(now)?,
             success: store.latest_success_at(now)?,
         })
     }

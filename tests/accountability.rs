@@ -425,6 +425,47 @@ fn a_used_up_data_budget_skips_scheduled_runs() {
     assert_eq!(summary["runs"]["skipped"], 1);
 }
 
+/// A scheduled run skipped for the data budget, this long ago.
+fn skipped(millis: u64) -> Value {
+    json!({
+        "time": rfc3339(millis), "outcome": "skipped", "reason": "data_budget",
+        "message": "data budget of 100 GB for this month reached (150 GB moved by tests)",
+        "trigger": "schedule", "duration_seconds": null, "download_bytes_per_second": null,
+        "upload_bytes_per_second": null, "ping_seconds": null, "jitter_seconds": null,
+        "packet_loss_ratio": null, "download_latency_seconds": null,
+        "upload_latency_seconds": null, "downloaded_bytes": null, "uploaded_bytes": null,
+        "server": null, "isp": null, "result_url": null, "engine": null
+    })
+}
+
+#[test]
+fn a_restart_after_skipped_runs_shows_the_last_run_made() {
+    // Live, a skipped run leaves the last run's gauges alone; a restart must show the same,
+    // not blank them because the newest sample is a skipped one.
+    let env = Env::new();
+    let ran = now_millis() - 10 * MINUTE;
+    env.import(&[heavy_success(ran, 150), skipped(ran + 5 * MINUTE)]);
+    let mut server = Server::start(env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &["--data-budget", "100GB", "--start-delay", "1h"],
+    ));
+    server.wait_for_log("listening on");
+    let metrics = server.get("/metrics").body;
+    for line in [
+        "speedtest_up 1\n".to_owned(),
+        format!(
+            "speedtest_last_run_timestamp_seconds {}\n",
+            ran as f64 / 1000.0
+        ),
+        "speedtest_run_duration_seconds 20\n".to_owned(),
+        "speedtest_engine_info{engine=\"ookla\",protocol=\"\",streams=\"\",url=\"\"} 1\n"
+            .to_owned(),
+    ] {
+        assert!(metrics.contains(&line), "{line:?} missing from\n{metrics}");
+    }
+}
+
 #[test]
 fn last_months_data_does_not_count_against_this_months_budget() {
     let env = Env::new();

@@ -708,3 +708,16 @@ fn the_engine_of_a_run_is_printed_stored_and_exported_everywhere() {
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(text.contains("\nMeasured by: ookla 1, http 1\n"), "{text}");
 }
+
+#[test]
+fn help_names_both_engines() {
+    let env = Env::new();
+    let output = env.command(&["--help"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let help = String::from_utf8(output.stdout).unwrap();
+    let about = help.lines().next().unwrap_or_default();
+    assert!(
+        about.contains("the Ookla Speedtest CLI or its own HTTP engine"),
+        "{about}"
+    );
+}

@@ -105,7 +105,15 @@ fn a_bare_name_is_looked_up_on_path_and_explicit_choices_are_said_so() {
 fn bad_http_flags_are_refused_with_the_flag_named() {
     let env = Env::new();
     let db = env.db();
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 10] = [
+        (
+            &["--http-server", "http://192.0.2.7:99999"],
+            "invalid value 'http://192.0.2.7:99999' for '--http-server <URL>': the port must be a number from 1 to 65535",
+        ),
+        (
+            &["--http-server", "http://192.0.2.7:0"],
+            "the port must be a number from 1 to 65535",
+        ),
         (
             &["--http-server", "ftp://example.net"],
             "invalid value 'ftp://example.net' for '--http-server <URL>': must start with http:// or https://, such as https://speed.cloudflare.com",
@@ -206,5 +214,56 @@ fn a_failed_http_run_names_its_engine() {
             "duration_seconds": 2.0,
             "ramp_up_seconds": 0.4,
         })
+    );
+}
+
+/// `--server-id` and `--speedtest-arg` are the Ookla CLI's: when the HTTP engine measures
+/// (chosen, or `auto` finding no CLI), they are ignored, and both commands say so rather than
+/// let a pinned Ookla server pass for the server measured.
+#[test]
+fn ookla_flags_the_http_engine_ignores_are_said_so() {
+    let env = Env::new();
+    let db = env.db();
+    let missing = env.path("no-speedtest-here");
+    let mut server = Server::start(command(&[
+        "serve",
+        "--db",
+        db.to_str().unwrap(),
+        "--speedtest-bin",
+        missing.to_str().unwrap(),
+        "--server-id",
+        "12345",
+        "--start-delay",
+        "1h",
+    ]));
+    let line = server.wait_for_log("ignores");
+    assert!(
+        line.contains("WARN")
+            && line.contains(
+                "--server-id and --speedtest-arg are the Ookla CLI's: the HTTP engine ignores them"
+            ),
+        "{line}"
+    );
+    server.assert_clean_exit();
+
+    let output = command(&[
+        "run-once",
+        "--db",
+        db.to_str().unwrap(),
+        "--engine",
+        "http",
+        "--speedtest-arg=--interface=eth1",
+        "--http-duration",
+        "1s",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "internet-monitor: warning: --server-id and --speedtest-arg are the Ookla CLI's: the HTTP engine ignores them"
+        ),
+        "{stderr}"
     );
 }

@@ -91,8 +91,9 @@ fn scenario() -> Metrics {
             "Limit reached",
         )
     });
-    // The HTTP engine against another server: no packet loss, no loaded latency, partial
-    // server data. Only this last run's engine shows.
+    // The HTTP engine against another server: no packet loss, loaded latency (a median, not
+    // the CLI's interquartile mean, as HELP says), partial server data. Only this last run's
+    // engine shows.
     metrics.record(&Sample {
         engine: Some(Arc::new(Engine {
             name: EngineName::Http,
@@ -107,6 +108,8 @@ fn scenario() -> Metrics {
         upload_bytes_per_second: Some(12_000_000.0),
         ping_seconds: Some(0.011),
         jitter_seconds: Some(0.0015),
+        download_latency_seconds: Some(0.0225),
+        upload_latency_seconds: Some(0.041),
         downloaded_bytes: Some(1_000_000_000),
         uploaded_bytes: Some(150_000_000),
         server: Some(Arc::new(Server {

@@ -20,6 +20,9 @@ const INTERRUPTED: u8 = 130;
 pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
     // The sample names its engine; serve's start-up log says why it was chosen.
     let (engine, _why) = args.speedtest.engine_config().map_err(anyhow::Error::msg)?;
+    if let Some(warning) = args.speedtest.ignored_by(&engine) {
+        eprintln!("internet-monitor: warning: {warning}");
+    }
     // Open the store first: a locked or foreign file must not cost a test (and a data cap).
     let store = Store::open(&args.store.db)?;
     if let ClockCheck::BeforeSourceDate { now, source_date } = ClockCheck::of(Timestamp::now()) {

@@ -113,6 +113,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .context("cannot read the bound address")?;
         tracing::info!(%address, db = %store.path().display(), "listening on http://{address}");
         tracing::info!("measuring with the {engine_why}");
+        if let Some(warning) = args.speedtest.ignored_by(&config.engine) {
+            tracing::warn!("{warning}");
+        }
         let shutdown = async move {
             let signal = stop.await;
             tracing::info!("received {signal}");

@@ -26,7 +26,7 @@ pub use codec::DecodeError;
 use codec::Link;
 use dictionary::Entry;
 
-use crate::sample::Sample;
+use crate::sample::{Outcome, Sample};
 use crate::time::Timestamp;
 
 /// Samples by start time (ms since the epoch); values in the compact codec.
@@ -517,6 +517,21 @@ impl Store {
             .newest_first(Timestamp::EPOCH, after(now), 1)?
             .into_iter()
             .next())
+    }
+
+    /// The newest run at or before `now`: the newest sample that is not a skipped one (a
+    /// skipped run measured nothing, so it is not the last run). Reads back past the skipped
+    /// samples after it (a month's worth at most, while a data budget is used up).
+    pub fn latest_run_at(&self, now: Timestamp) -> Result<Option<Sample>, StoreError> {
+        let mut found = None;
+        self.scan(Timestamp::EPOCH, after(now), Order::NewestFirst, |sample| {
+            if sample.outcome == Outcome::Skipped {
+                return Ok::<_, StoreError>(ControlFlow::Continue(()));
+            }
+            found = Some(sample);
+            Ok(ControlFlow::Break(()))
+        })?;
+        Ok(found)
     }
 
     /// The newest successful sample.

@@ -68,9 +68,12 @@ impl Target {
         if host.is_empty() {
             return Err(bad("no host"));
         }
+        let port = explicit_port(authority)
+            .map_err(bad)?
+            .unwrap_or(if tls { 443 } else { 80 });
         Ok(Target {
             tls,
-            port: authority.port_u16().unwrap_or(if tls { 443 } else { 80 }),
+            port,
             authority: authority.as_str().to_owned(),
             base_path: uri.path().trim_end_matches('/').to_owned(),
             host,
@@ -80,6 +83,25 @@ impl Target {
     /// The request line's target for an API path: the base path joined with it.
     pub fn path(&self, api_path: &str) -> String {
         super::api::request_target(&self.base_path, api_path)
+    }
+}
+
+/// The port a URL's authority names: `None` when it names none (`host`, `host:`), an error
+/// when what follows the host's colon is no TCP port (`host:99999`, `host:0`), which must not
+/// fall back to the scheme's default port and so measure some other server.
+pub fn explicit_port(authority: &hyper::http::uri::Authority) -> Result<Option<u16>, &'static str> {
+    let text = authority.as_str();
+    let after_user = text.rsplit_once('@').map_or(text, |(_, rest)| rest);
+    let digits = after_user
+        .strip_prefix(authority.host())
+        .and_then(|rest| rest.strip_prefix(':'))
+        .unwrap_or("");
+    if digits.is_empty() {
+        return Ok(None);
+    }
+    match digits.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(Some(port)),
+        _ => Err("the port must be a number from 1 to 65535"),
     }
 }
 
@@ -593,6 +615,11 @@ mod tests {
         assert_eq!(local.path("/empty.php"), "/speed/empty.php");
         assert_eq!(Target::parse("http://lan").unwrap().port, 80);
         assert!(Target::parse("ftp://x").is_err());
+        // A port that is no TCP port is an error, not the scheme's default port.
+        assert!(Target::parse("http://lan:99999").is_err());
+        assert!(Target::parse("http://lan:0").is_err());
+        assert!(Target::parse("http://[::1]:70000").is_err());
+        assert_eq!(Target::parse("http://lan:").unwrap().port, 80);
     }
 
     #[test]

@@ -41,6 +41,17 @@ pub enum EngineError {
         received: u64,
         expected: u64,
     },
+    /// A download answered in full, but with fewer bytes than it asked for: not a speed-test
+    /// server of the API (a web server answering every path with one page, a captive portal).
+    #[error(
+        "{request} to {host} answered {received} bytes, not the {asked} asked for: not a speed-test server of that API"
+    )]
+    Short {
+        host: String,
+        request: String,
+        received: u64,
+        asked: u64,
+    },
     /// A small request (a probe, `getIP`) was not answered in time.
     #[error("{what} {host} took longer than {}", humantime::format_duration(*.limit))]
     Slow {
@@ -128,6 +139,7 @@ impl EngineError {
             }
             EngineError::Slow { .. } | EngineError::Timeout { .. } => FailureReason::Timeout,
             EngineError::Status { .. }
+            | EngineError::Short { .. }
             | EngineError::UnknownApi { .. }
             | EngineError::Internal(_) => FailureReason::Exit,
         }

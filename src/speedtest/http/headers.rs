@@ -52,6 +52,19 @@ pub fn retry_after(value: &str, now: Timestamp) -> Option<Timestamp> {
     Some(date.clamp(now, latest))
 }
 
+/// `value` trimmed, each control character in it (line breaks, tabs, the escape that starts a
+/// terminal's colour codes, C1 controls) made a space, and cut to [`MAX_NAME_BYTES`]; `None`
+/// when nothing is left. Every text a server says about itself or about us passes here, so
+/// that no stored field can move a terminal's cursor or start a line of its own in a file.
+fn named(value: &str) -> Option<String> {
+    let clean: String = value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let clean = clean.trim();
+    (!clean.is_empty()).then(|| cut(clean, MAX_NAME_BYTES))
+}
+
 /// What a server said about itself and about the client.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ServerSays {
@@ -72,9 +85,7 @@ impl ServerSays {
             headers
                 .get(name)
                 .and_then(|value| value.to_str().ok())
-                .map(str::trim)
-                .filter(|value| !value.is_empty())
-                .map(|value| cut(value, MAX_NAME_BYTES))
+                .and_then(named)
         };
         ServerSays {
             software: text("server"),
@@ -109,10 +120,6 @@ pub struct GetIp {
 /// {"org": …}}`, or a bare address as older back ends send. `None` for anything else.
 pub fn get_ip(body: &[u8]) -> Option<GetIp> {
     let text = std::str::from_utf8(body).ok()?.trim();
-    let named = |value: &str| {
-        let value = value.trim();
-        (!value.is_empty()).then(|| cut(value, MAX_NAME_BYTES))
-    };
     if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
         let processed = json.get("processedString")?.as_str()?;
         let (ip, rest) = match processed.split_once(" - ") {
@@ -270,6 +277,15 @@ mod tests {
         assert_eq!(
             get_ip(b" 2001:db8::1\n").unwrap().ip.as_deref(),
             Some("2001:db8::1")
+        );
+        // Control characters (a terminal's escape, line breaks) become spaces.
+        let hostile = br#"{"processedString":"192.0.2.7\u001b[2J - Evil\u001b[31m\nINFO forged\r\n, DE (1 km)","rawIspInfo":""}"#;
+        assert_eq!(
+            get_ip(hostile),
+            Some(GetIp {
+                ip: Some("192.0.2.7 [2J".into()),
+                isp: Some("Evil [31m INFO forged".into()),
+            })
         );
         assert_eq!(get_ip(b"<html>"), None);
         assert_eq!(get_ip(b"{}"), None);

@@ -9,9 +9,10 @@
 //!
 //! 1. **Idle latency**: after a warm-up request, 20 small requests one after another on that
 //!    warm connection; each one's time to the end of its answer, less the time the server says
-//!    it spent (`Server-Timing: …;dur=MS`), is a latency. `ping_seconds` is their median (robust
-//!    to a stray slow one), `jitter_seconds` the mean absolute difference of consecutive ones
-//!    (the RFC 3550 idea without its smoothing, as the Ookla CLI and LibreSpeed report it).
+//!    it spent (`Server-Timing: …;dur=MS`; ignored when longer than the round trip itself), is a
+//!    latency. `ping_seconds` is their median (robust to a stray slow one), `jitter_seconds`
+//!    the mean absolute difference of consecutive ones (the RFC 3550 idea without its
+//!    smoothing, as the Ookla CLI and LibreSpeed report it).
 //! 2. **Download**, then **upload**: `--http-streams` TCP connections, opened before the clock
 //!    starts, each sending requests back to back for `--http-duration`. Request sizes start at
 //!    100 kB and grow with what the connection achieved so each lasts about a second (at most
@@ -38,7 +39,9 @@
 //! HTTP error or a step that does not answer in time fails the whole run, so its bytes are never
 //! reported. A direction that moved under 64 KiB, or has under four readings, after its ramp-up
 //! is a failure too (`no_connectivity`): a server dripping a byte a second is not a slow
-//! success. Figures that cannot be real are `implausible` ([`Sample::check_plausible`]). An HTTP
+//! success. A download answered in full with fewer bytes than asked for is not the API (a page
+//! served for every path, a captive portal) and fails the run (`exit`). Figures that cannot be
+//! real are `implausible` ([`Sample::check_plausible`]). An HTTP
 //! 429 is `rate_limited`; its `Retry-After` is remembered and a run before then sends nothing.
 //! [`error::EngineError::reason`] gives every error's reason.
 

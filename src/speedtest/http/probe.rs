@@ -14,8 +14,8 @@ pub const IDLE_PROBES: usize = 20;
 pub const MIN_IDLE_PROBES: usize = 10;
 
 /// Tells the API `conn`'s server speaks (`wanted`: the one `--http-protocol` asked for),
-/// noting what the server says in its answers. A probe refused with a 4xx status tries the
-/// next; 429, 5xx and broken connections fail.
+/// noting what the server says in its answers. A probe refused with a 4xx status, or answered
+/// with a body where the API answers none, tries the next; 429, 5xx and broken connections fail.
 pub async fn detect(
     conn: &mut Conn,
     wanted: Option<HttpProtocol>,
@@ -35,6 +35,16 @@ pub async fn detect(
             }
             Step::Send(probe) => {
                 match conn.small(probe.path()).await {
+                    // Both probes' answers are empty; a body is a page that any path gets (a
+                    // web site, a captive portal), not the API.
+                    Ok((_, body, _)) if !body.is_empty() => {
+                        refusals.push(format!(
+                            "GET {} answered {} bytes where the API answers none",
+                            conn.connector().target.path(probe.path()),
+                            body.len()
+                        ));
+                        answered.push((probe, false));
+                    }
                     Ok((parts, _, _)) => {
                         says.merge(ServerSays::from_headers(&parts.headers));
                         answered.push((probe, true));

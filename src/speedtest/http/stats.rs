@@ -98,12 +98,14 @@ pub fn jitter(latencies: &[f64]) -> Option<f64> {
     Some(total / (latencies.len() - 1) as f64)
 }
 
-/// A probe's latency: the round trip less the time the server says it spent (`Server-Timing`),
-/// never below zero; in seconds.
+/// A probe's latency: the round trip less the time the server says it spent (`Server-Timing`);
+/// in seconds. A server time that is not a finite, non-negative number, or longer than the
+/// round trip it is part of (which cannot be: a lie or a broken clock), is ignored, so a
+/// server cannot make the latency zero.
 pub fn net_latency(round_trip: Duration, server_seconds: Option<f64>) -> f64 {
     let rtt = round_trip.as_secs_f64();
     match server_seconds {
-        Some(server) if server.is_finite() && server >= 0.0 => (rtt - server).max(0.0),
+        Some(server) if server.is_finite() && server >= 0.0 && server <= rtt => rtt - server,
         _ => rtt,
     }
 }
@@ -232,7 +234,10 @@ mod tests {
     fn net_latency_subtracts_the_servers_time() {
         let rtt = Duration::from_millis(20);
         assert!((net_latency(rtt, Some(0.005)) - 0.015).abs() < 1e-12);
-        assert_eq!(net_latency(rtt, Some(0.5)), 0.0);
+        // More than the whole round trip cannot be: the claim is ignored, not a latency of 0.
+        assert!((net_latency(rtt, Some(0.5)) - 0.02).abs() < 1e-12);
+        assert!((net_latency(rtt, Some(1e308)) - 0.02).abs() < 1e-12);
+        assert_eq!(net_latency(rtt, Some(0.02)), 0.0);
         assert!((net_latency(rtt, None) - 0.02).abs() < 1e-12);
         assert!((net_latency(rtt, Some(f64::NAN)) - 0.02).abs() < 1e-12);
     }

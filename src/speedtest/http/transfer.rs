@@ -284,21 +284,19 @@ async fn download(mut conn: Conn, plan: &Plan, meter: &Meter) -> Result<(), Engi
         reopen_if_closed(&mut conn, meter, Direction::Download).await?;
         let path = plan.api.download(size);
         let request = format!("GET {}", conn.connector().target.path(&path));
+        let asked = plan.api.download_size(size);
         let answer = match conn.send(Method::GET, &path, ReqBody::Empty).await {
             Ok(answer) => answer,
-            Err(err) => {
-                let asked = plan.api.download_size(size);
-                match smaller_cap(&err, asked, plan.api.download_size(MIN_REQUEST)) {
-                    Some(smaller) => {
-                        tracing::debug!("{err}: requests of at most {smaller} bytes from now on");
-                        cap = smaller;
-                        size = smaller;
-                        conn.retire();
-                        continue;
-                    }
-                    None => return Err(err),
+            Err(err) => match smaller_cap(&err, asked, plan.api.download_size(MIN_REQUEST)) {
+                Some(smaller) => {
+                    tracing::debug!("{err}: requests of at most {smaller} bytes from now on");
+                    cap = smaller;
+                    size = smaller;
+                    conn.retire();
+                    continue;
                 }
-            }
+                None => return Err(err),
+            },
         };
         let expected = content_length(answer.headers());
         let started = Instant::now();
@@ -326,8 +324,19 @@ async fn download(mut conn: Conn, plan: &Plan, meter: &Meter) -> Result<(), Engi
                 expected,
             });
         }
+        // Both APIs send exactly what was asked for; fewer bytes, complete, are another kind
+        // of server (one page for every path, a captive portal), whose figures would be those
+        // of fetching that page.
+        if received < asked {
+            return Err(EngineError::Short {
+                host,
+                request,
+                received,
+                asked,
+            });
+        }
         size = stats::next_request_size(
-            plan.api.download_size(size).min(received.max(1)),
+            asked.min(received.max(1)),
             started.elapsed(),
             MIN_REQUEST,
             cap,

@@ -1,0 +1,222 @@
+//! The HTTP engine against servers that lie: `run-once --engine http` against small
+//! Cloudflare- or LibreSpeed-style servers on 127.0.0.1 whose answers are correct HTTP but
+//! whose claims (timings, text about themselves) are not to be trusted.
+
+mod common;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::{Env, command};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+/// What a lying server says; everything else it answers correctly.
+#[derive(Clone, Debug, Default)]
+struct Lies {
+    /// The `Server-Timing` value of every answer.
+    server_timing: Option<&'static str>,
+    /// Speaks LibreSpeed (no `.php`) with this `getIP` body, instead of Cloudflare's API.
+    get_ip: Option<&'static str>,
+    /// Answers every request, whatever its path, with this page (a web site with one page for
+    /// every path, a captive portal).
+    page: Option<&'static str>,
+}
+
+/// A speed-test server on 127.0.0.1, on a runtime of its own, stopped when dropped.
+struct LyingServer {
+    address: std::net::SocketAddr,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl LyingServer {
+    fn start(lies: Lies) -> LyingServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        let lies = Arc::new(lies);
+        runtime.spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let lies = lies.clone();
+                tokio::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(move |request| answer(lies.clone(), request));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        LyingServer {
+            address,
+            _runtime: runtime,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+const MIB: usize = 1 << 20;
+
+async fn answer(
+    lies: Arc<Lies>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|value| value.parse::<usize>().ok())
+    };
+    let _ = request.into_body().collect().await;
+    let mut response = Response::builder();
+    if let Some(timing) = lies.server_timing {
+        response = response.header("server-timing", timing);
+    }
+    if let Some(page) = lies.page {
+        return Ok(response.body(Full::new(Bytes::from(page))).unwrap());
+    }
+    let body = match (lies.get_ip, path.as_str()) {
+        (None, "/__down") => vec![7u8; param("bytes").unwrap_or(0)],
+        (None, "/__up") | (Some(_), "/empty") => Vec::new(),
+        (Some(_), "/garbage") => vec![7u8; param("ckSize").unwrap_or(4).min(64) * MIB],
+        (Some(get_ip), "/getIP") => get_ip.as_bytes().to_vec(),
+        _ => {
+            return Ok(Response::builder()
+                .status(StatusCode::NOT_FOUND)
+                .body(Full::new(Bytes::new()))
+                .unwrap());
+        }
+    };
+    Ok(response.body(Full::new(Bytes::from(body))).unwrap())
+}
+
+/// `run-once --engine http` against `url` for 1 s a direction, 1 stream: the exit code and the
+/// sample.
+fn run_once(env: &Env, url: &str, extra: &[&str]) -> (Option<i32>, Value) {
+    let db = env.db();
+    let mut args = vec![
+        "run-once",
+        "--db",
+        db.to_str().unwrap(),
+        "--engine",
+        "http",
+        "--http-server",
+        url,
+        "--http-duration",
+        "1s",
+        "--http-streams",
+        "1",
+        "--timeout",
+        "60s",
+    ];
+    args.extend_from_slice(extra);
+    let output = command(&args).output().expect("run run-once");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let sample = serde_json::from_str(stdout.trim()).unwrap_or_else(|err| {
+        panic!("run-once printed no sample ({err}): stdout {stdout:?}, stderr {stderr}")
+    });
+    (output.status.code(), sample)
+}
+
+#[test]
+fn a_server_time_longer_than_the_round_trip_does_not_make_latency_zero() {
+    // A minute of server time in answers that take well under a second: impossible, so it is
+    // ignored and the latencies are the round trips, not 0.
+    for timing in ["app;dur=60000", "app;dur=1e308"] {
+        let server = LyingServer::start(Lies {
+            server_timing: Some(timing),
+            ..Lies::default()
+        });
+        let env = Env::new();
+        let (code, sample) = run_once(&env, &server.url(), &[]);
+        assert_eq!(code, Some(0), "{sample:#}");
+        assert_eq!(sample["outcome"], "success", "{sample:#}");
+        for field in [
+            "ping_seconds",
+            "download_latency_seconds",
+            "upload_latency_seconds",
+        ] {
+            let latency = sample[field].as_f64().unwrap();
+            assert!(latency > 0.0 && latency < 1.0, "{field} in {sample:#}");
+        }
+    }
+}
+
+#[test]
+fn control_characters_in_what_a_server_says_are_not_stored() {
+    // A getIP answer whose address and ISP carry a terminal's escape sequences and line
+    // breaks, as a log line or a CSV row would show them.
+    let server = LyingServer::start(Lies {
+        get_ip: Some(
+            r#"{"processedString":"192.0.2.9\u001b[2J - Evil\u001b[31m ISP\nINFO forged line\r\n, ZZ (1 km)","rawIspInfo":""}"#,
+        ),
+        ..Lies::default()
+    });
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &server.url(), &["--store-ip"]);
+    assert_eq!(code, Some(0), "{sample:#}");
+    assert_eq!(sample["engine"]["protocol"], "librespeed", "{sample:#}");
+    assert_eq!(
+        sample["isp"], "Evil [31m ISP INFO forged line",
+        "{sample:#}"
+    );
+    assert_eq!(
+        sample["client"]["external_ip"], "192.0.2.9 [2J",
+        "{sample:#}"
+    );
+    let db = env.db();
+    let output = command(&["export", "--format", "csv", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let csv = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(!csv.contains('\u{1b}'), "{csv}");
+}
+
+#[test]
+fn a_server_answering_every_path_with_one_page_is_no_speed_test_server() {
+    // Every path answered 200 with the same page: bytes move, but fetching a small page again
+    // and again measures nothing the sample's figures claim.
+    let page: &'static str = Box::leak("<html>welcome</html>".repeat(2_500).into_boxed_str());
+    let server = LyingServer::start(Lies {
+        page: Some(page),
+        ..Lies::default()
+    });
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &server.url(), &[]);
+    assert_eq!(code, Some(2), "{sample:#}");
+    assert_eq!(sample["reason"], "exit", "{sample:#}");
+    assert_eq!(
+        sample["message"],
+        "127.0.0.1 speaks neither speed-test API: GET /__down?bytes=0 answered 50000 bytes where the API answers none, GET /empty answered 50000 bytes where the API answers none, GET /empty.php answered 50000 bytes where the API answers none"
+    );
+    // Told the API, the first download is short of what it asked for.
+    let (code, sample) = run_once(&env, &server.url(), &["--http-protocol", "cloudflare"]);
+    assert_eq!(code, Some(2), "{sample:#}");
+    assert_eq!(sample["reason"], "exit", "{sample:#}");
+    assert_eq!(
+        sample["message"],
+        "GET /__down?bytes=100000 to 127.0.0.1 answered 50000 bytes, not the 100000 asked for: not a speed-test server of that API"
+    );
+    assert!(sample["download_bytes_per_second"].is_null(), "{sample:#}");
+}
