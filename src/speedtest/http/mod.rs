@@ -26,7 +26,11 @@
 //!    are read every 100 ms; the first fifth of the duration (the ramp-up: TCP slow start and
 //!    the first requests' set-up) is left out, and the bandwidth is the bytes counted after it
 //!    over the time after it ([`stats::bandwidth`]). Every byte moved, ramp-up included, is
-//!    `downloaded_bytes` / `uploaded_bytes`, for `--data-budget`.
+//!    `downloaded_bytes` / `uploaded_bytes`, for `--data-budget`, however the run ends
+//!    ([`transfer::Moved`]): a failed run, even one its `--timeout` cut off, records what its
+//!    transfers moved up to then; one that failed before its download started records `null`.
+//!    Only the transfers' bodies count, not headers nor the small requests' bodies (detection,
+//!    latency probes, `getIP`: empty or a few hundred bytes each).
 //! 4. **Loaded latency**: during each direction, the idle-latency probe repeats (at most every
 //!    100 ms) on a connection of its own; the median of the probes sent after the ramp-up is
 //!    `download_latency_seconds` / `upload_latency_seconds`, the latency a user feels while the
@@ -36,7 +40,7 @@
 //!
 //! A failed request never yields a figure: a body cut short of its `Content-Length`, a reset, an
 //! HTTP error or a step that does not answer in time fails the whole run, so its bytes are never
-//! reported. A direction that moved under 64 KiB, or has under four readings, after its ramp-up
+//! in a bandwidth (they are in the bytes moved). A direction that moved under 64 KiB, or has under four readings, after its ramp-up
 //! is a failure too (`no_connectivity`): a server dripping a byte a second is not a slow
 //! success. Figures that cannot be real are `implausible` ([`Sample::check_plausible`]). An HTTP
 //! 429 is `rate_limited`; its `Retry-After` is remembered and a run before then sends nothing.
@@ -146,6 +150,8 @@ pub struct HttpEngine {
 #[derive(Debug, Default)]
 struct Progress {
     api: Option<Api>,
+    /// The bytes the transfers moved so far.
+    moved: transfer::Moved,
 }
 
 /// A successful run's figures.
@@ -193,17 +199,22 @@ impl HttpEngine {
         if let Some(api) = progress.api {
             engine.protocol = Some(api.protocol);
         }
+        // What the transfers moved, however the run ended: a failure (even a timeout, which
+        // cancelled the run where it was) moved what it moved, and --data-budget counts it.
+        let moved = progress.moved.bytes();
         let base = Sample {
             duration_seconds: Some(clock.elapsed().as_millis() as f64 / 1000.0),
             engine: Some(Arc::new(engine)),
+            downloaded_bytes: moved.map(|(down, _)| down),
+            uploaded_bytes: moved.map(|(_, up)| up),
             ..Sample::empty(time, trigger)
+        };
+        let limits = Limits {
+            max_bytes_per_second: self.config.max_bytes_per_second,
         };
         match result {
             Ok(figures) => {
                 let sample = self.sample(base.clone(), figures);
-                let limits = Limits {
-                    max_bytes_per_second: self.config.max_bytes_per_second,
-                };
                 match sample.check_plausible(&limits) {
                     Ok(()) => sample,
                     Err(implausible) => failed(
@@ -217,7 +228,23 @@ impl HttpEngine {
                 if let Some(until) = err.retry_after() {
                     *self.not_before.lock().unwrap_or_else(|p| p.into_inner()) = Some(until);
                 }
-                failed(base, err.reason(), &err.to_string())
+                let sample = failed(base, err.reason(), &err.to_string());
+                match sample.check_plausible(&limits) {
+                    Ok(()) => sample,
+                    // Only its byte counts can be out of bounds (more than --max-bandwidth
+                    // for an hour): a line faster than the user says; they are left out.
+                    Err(implausible) => {
+                        tracing::warn!(
+                            "a failed HTTP test's byte counts are left out: {}",
+                            implausible.0
+                        );
+                        Sample {
+                            downloaded_bytes: None,
+                            uploaded_bytes: None,
+                            ..sample
+                        }
+                    }
+                }
             }
         }
     }
@@ -241,6 +268,8 @@ impl HttpEngine {
         Target::parse(&self.config.server).map_or_else(|_| self.config.server.clone(), |t| t.host)
     }
 
+    /// The run, noting in `progress` what it learns and moves as it goes (a timeout cancels
+    /// it where it is).
     async fn run(&self, progress: &mut Progress) -> Result<Figures, EngineError> {
         let target = Target::parse(&self.config.server)?;
         let connector = Connector::resolve(target).await?;
@@ -279,7 +308,7 @@ impl HttpEngine {
                 if conns.len() == 1 { "" } else { "s" },
                 connector.host()
             );
-            let measured = transfer::run(&plan, conns, Some(probe_conn)).await?;
+            let measured = transfer::run(&plan, conns, Some(probe_conn), &progress.moved).await?;
             tracing::debug!(
                 "{} finished: {:.2} Mbit/s ({} bytes in {:.2} s after ramp-up, {} bytes moved), loaded latency {}",
                 direction.as_str(),
