@@ -212,11 +212,11 @@ impl HttpEngine {
         let limits = Limits {
             max_bytes_per_second: self.config.max_bytes_per_second,
         };
-        match result {
+        let failure = match result {
             Ok(figures) => {
                 let sample = self.sample(base.clone(), figures);
                 match sample.check_plausible(&limits) {
-                    Ok(()) => sample,
+                    Ok(()) => return sample,
                     Err(implausible) => failed(
                         base,
                         crate::sample::FailureReason::Implausible,
@@ -228,22 +228,22 @@ impl HttpEngine {
                 if let Some(until) = err.retry_after() {
                     *self.not_before.lock().unwrap_or_else(|p| p.into_inner()) = Some(until);
                 }
-                let sample = failed(base, err.reason(), &err.to_string());
-                match sample.check_plausible(&limits) {
-                    Ok(()) => sample,
-                    // Only its byte counts can be out of bounds (more than --max-bandwidth
-                    // for an hour): a line faster than the user says; they are left out.
-                    Err(implausible) => {
-                        tracing::warn!(
-                            "a failed HTTP test's byte counts are left out: {}",
-                            implausible.0
-                        );
-                        Sample {
-                            downloaded_bytes: None,
-                            uploaded_bytes: None,
-                            ..sample
-                        }
-                    }
+                failed(base, err.reason(), &err.to_string())
+            }
+        };
+        match failure.check_plausible(&limits) {
+            Ok(()) => failure,
+            // Only a failure's byte counts can be out of bounds (more than --max-bandwidth for
+            // an hour, a line far faster than the user says): they are left out, unknown.
+            Err(implausible) => {
+                tracing::warn!(
+                    "a failed HTTP test's byte counts are left out: {}",
+                    implausible.0
+                );
+                Sample {
+                    downloaded_bytes: None,
+                    uploaded_bytes: None,
+                    ..failure
                 }
             }
         }
@@ -441,10 +441,80 @@ mod tests {
             sample.message.as_deref(),
             Some("the HTTP test of 127.0.0.1 did not finish within 300ms (--timeout)")
         );
+        // Cut off before any transfer started: nothing known to have moved.
+        assert_eq!(sample.downloaded_bytes, None);
+        assert_eq!(sample.uploaded_bytes, None);
         let engine = sample.engine.unwrap();
         assert_eq!(engine.name, EngineName::Http);
         assert_eq!(engine.protocol, None);
         assert!(sample.duration_seconds.unwrap() < 5.0);
+    }
+
+    /// A Cloudflare-style server on 127.0.0.1 answering `GET /__down?bytes=N` with N bytes,
+    /// sent 64 KiB every 10 ms (a few MB/s, so a download lasts); every other request 404.
+    async fn slow_down_server() -> std::net::SocketAddr {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (read, mut write) = tcp.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    let zeros = vec![0u8; 1 << 16];
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        // Skip the headers (no request here has a body).
+                        while let Ok(Some(header)) = lines.next_line().await {
+                            if header.is_empty() {
+                                break;
+                            }
+                        }
+                        let target = line.split(' ').nth(1).unwrap_or("");
+                        let Some(mut bytes) = target
+                            .strip_prefix("/__down?bytes=")
+                            .and_then(|n| n.parse::<u64>().ok())
+                        else {
+                            let _ = write
+                                .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                                .await;
+                            continue;
+                        };
+                        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {bytes}\r\n\r\n");
+                        if write.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        while bytes > 0 {
+                            let n = bytes.min(zeros.len() as u64);
+                            if write.write_all(&zeros[..n as usize]).await.is_err() {
+                                return;
+                            }
+                            bytes -= n;
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                });
+            }
+        });
+        address
+    }
+
+    #[tokio::test]
+    async fn a_run_its_timeout_cuts_off_mid_download_still_says_what_moved() {
+        let address = slow_down_server().await;
+        // The download would last 5 s; the run is cut off after 1.5 s, in the middle of it.
+        let engine = HttpEngine::new(HttpConfig {
+            duration: Duration::from_secs(5),
+            ..config(format!("http://{address}"), Duration::from_millis(1500))
+        });
+        let sample = engine.measure(Timestamp::now(), Trigger::Manual).await;
+        assert_eq!(sample.reason, Some(FailureReason::Timeout), "{sample:?}");
+        let downloaded = sample.downloaded_bytes.expect("what moved is counted");
+        // At about 6.5 MB/s for most of a second: well over 64 KiB.
+        assert!(downloaded > 1 << 16, "{downloaded}");
+        // The upload never started: known to have moved nothing.
+        assert_eq!(sample.uploaded_bytes, Some(0));
+        assert_eq!(sample.download_bytes_per_second, None);
+        assert_eq!(sample.validate(), Ok(()));
     }
 
     #[tokio::test]
@@ -455,6 +525,7 @@ mod tests {
         // 192.0.2.1 (TEST-NET-1) is never contacted: the run fails before any connection.
         let sample = engine.measure(Timestamp::now(), Trigger::Manual).await;
         assert_eq!(sample.reason, Some(FailureReason::RateLimited));
+        assert_eq!(sample.downloaded_bytes, None);
         assert_eq!(
             sample.message.unwrap(),
             format!(

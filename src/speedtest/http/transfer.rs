@@ -539,6 +539,31 @@ mod tests {
         // An upload connection without an acknowledged count: answered requests count.
         meter.attach(None);
         assert_eq!(meter.read(Direction::Upload), 1_000);
+        // Refused uploads' bytes are out of the bandwidth's count, not out of what moved.
+        meter.refused.fetch_add(300, Ordering::Relaxed);
+        assert_eq!(meter.read(Direction::Upload), 700);
+        assert_eq!(meter.moved(Direction::Upload), 1_000);
+    }
+
+    #[test]
+    fn moved_is_unknown_until_a_direction_starts_then_sums_each_direction() {
+        let moved = Moved::default();
+        assert_eq!(moved.bytes(), None);
+        moved.start();
+        assert_eq!(moved.bytes(), Some((0, 0)));
+        for (direction, bytes) in [
+            (Direction::Download, 10),
+            (Direction::Download, 20),
+            (Direction::Upload, 5),
+        ] {
+            let meter = Arc::new(Meter::default());
+            if direction == Direction::Upload {
+                meter.attach(None);
+            }
+            meter.counted.fetch_add(bytes, Ordering::Relaxed);
+            moved.register(direction, meter);
+        }
+        assert_eq!(moved.bytes(), Some((30, 5)));
     }
 
     #[cfg(target_os = "linux")]
