@@ -40,8 +40,8 @@
 //!
 //! A failed request never yields a figure: a body cut short of its `Content-Length`, a reset, an
 //! HTTP error or a step that does not answer in time fails the whole run, so its bytes are never
-//! in a bandwidth (they are in the bytes moved). A direction that moved under 64 KiB, or has under four readings, after its ramp-up
-//! is a failure too (`no_connectivity`): a server dripping a byte a second is not a slow
+//! in a bandwidth (they are in the bytes moved). A direction that moved under 64 KiB, or has
+//! under four readings, after its ramp-up is a failure too (`no_connectivity`): a server dripping a byte a second is not a slow
 //! success. Figures that cannot be real are `implausible` ([`Sample::check_plausible`]). An HTTP
 //! 429 is `rate_limited`; its `Retry-After` is remembered and a run before then sends nothing.
 //! [`error::EngineError::reason`] gives every error's reason.

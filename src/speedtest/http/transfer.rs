@@ -153,8 +153,11 @@ impl Meter {
 pub struct Moved {
     /// `None` until a direction starts; then the meters of every stream started, with their
     /// direction.
-    meters: Mutex<Option<Vec<(Direction, Arc<Meter>)>>>,
+    meters: Mutex<Option<Vec<Registered>>>,
 }
+
+/// A stream's meter and its direction.
+type Registered = (Direction, Arc<Meter>);
 
 impl Moved {
     /// Notes that a direction started, even one whose streams never count a byte.
@@ -168,7 +171,7 @@ impl Moved {
             .push((direction, meter));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Vec<(Direction, Arc<Meter>)>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Vec<Registered>>> {
         self.meters
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
