@@ -1,5 +1,5 @@
-//! internet-monitor: runs the Ookla Speedtest CLI, keeps every run in redb, and shows whether
-//! the line delivers what the contract promises.
+//! internet-monitor: measures a line with the Ookla Speedtest CLI or its own HTTP engine, keeps
+//! every run in redb, and shows whether the line delivers what the contract promises.
 
 pub mod cli;
 pub mod commands;

@@ -163,7 +163,7 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new(
                         "speedtest_transferred_bytes_total",
-                        "Bytes moved by successful speed tests since this process started, by direction.",
+                        "Bytes moved by speed tests since this process started, by direction: successes, and failures that say what they moved (the HTTP engine's; the Ookla CLI's failures do not say).",
                     ),
                     &["direction"],
                 )?,
@@ -335,9 +335,11 @@ impl Metrics {
         self.show_last_run(Some(sample));
         if sample.is_success() {
             self.show_last_success(Some(sample));
-            self.count_transferred(DOWNLOAD, sample.downloaded_bytes);
-            self.count_transferred(UPLOAD, sample.uploaded_bytes);
         }
+        // A failure moved what it moved before it failed (where its engine says): the line
+        // carried it all the same.
+        self.count_transferred(DOWNLOAD, sample.downloaded_bytes);
+        self.count_transferred(UPLOAD, sample.uploaded_bytes);
     }
 
     /// The contracted speeds and the share of them that counts as delivered, so dashboards
@@ -717,6 +719,7 @@ mod tests {
             "speedtest_packet_loss_ratio 0.002",
             "speedtest_last_success_timestamp_seconds 1795546073.292",
             r#"speedtest_isp_info{isp="Init7"} 1"#,
+            // The failure says nothing of what it moved: nothing more is counted.
             r#"speedtest_transferred_bytes_total{direction="download"} 1120000000"#,
             r#"speedtest_runs_total{result="success"} 1"#,
             r#"speedtest_runs_total{result="timeout"} 1"#,
@@ -725,6 +728,27 @@ mod tests {
             "speedtest_last_run_timestamp_seconds 1795549673.292",
             "speedtest_run_duration_seconds 60",
             "internet_monitor_samples 2",
+        ] {
+            assert_line(&metrics, line);
+        }
+    }
+
+    #[test]
+    fn a_failure_that_moved_data_counts_it_as_transferred() {
+        let metrics = Metrics::new().unwrap();
+        metrics.record(&success(T0));
+        // The HTTP engine's download moved 20 MB before the upload was refused.
+        metrics.record(&Sample {
+            downloaded_bytes: Some(20_000_000),
+            uploaded_bytes: Some(0),
+            ..failure(T0 + 60_000, FailureReason::Exit)
+        });
+        for line in [
+            r#"speedtest_transferred_bytes_total{direction="download"} 1140000000"#,
+            r#"speedtest_transferred_bytes_total{direction="upload"} 140000000"#,
+            // Still the last success's figures.
+            "speedtest_download_bytes_per_second 92727670",
+            "speedtest_up 0",
         ] {
             assert_line(&metrics, line);
         }

@@ -338,9 +338,11 @@ pub enum InvalidSample {
         .0.map_or("none", FailureReason::as_str)
     )]
     SkippedNotForDataBudget(Option<FailureReason>),
-    #[error("a {} sample carries what only a success has ({})", .outcome, .figures.join(", "))]
+    #[error("a {} sample carries {} ({})", .outcome, .what, .figures.join(", "))]
     FiguresWithoutSuccess {
         outcome: &'static str,
+        /// What the figures are: only a success's, or (skipped) only a run's that started.
+        what: &'static str,
         figures: Vec<&'static str>,
     },
     #[error("a skipped sample must not have an engine: no engine ran, nothing was measured")]
@@ -413,8 +415,9 @@ impl Sample {
 
     /// Checks the states the flat JSON shape cannot express, so that a sample is one the
     /// recorder could have written: a reason iff not a success; `data_budget` the reason of every
-    /// skipped run and of no failure; measured figures (bandwidths, latencies, packet loss, byte
-    /// counts; for a skipped run, which never started, its duration too) only on a success; no
+    /// skipped run and of no failure; measured figures (bandwidths, latencies, packet loss) only on a
+    /// success; byte counts on a success or a failure (what a failed run moved before it failed),
+    /// never on a skipped run, which never started (nor its duration); no
     /// engine on a skipped run, and no HTTP parameters on an `ookla` engine.
     pub fn validate(&self) -> Result<(), InvalidSample> {
         if let Some(engine) = self.engine.as_deref() {
@@ -465,8 +468,16 @@ impl Sample {
             ("packet loss ratio", self.packet_loss_ratio.is_some()),
             ("download latency", self.download_latency_seconds.is_some()),
             ("upload latency", self.upload_latency_seconds.is_some()),
-            ("downloaded bytes", self.downloaded_bytes.is_some()),
-            ("uploaded bytes", self.uploaded_bytes.is_some()),
+            // A failed run may have moved data before it failed (the HTTP engine counts it, for
+            // --data-budget); a skipped run never started, so it moved none.
+            (
+                "downloaded bytes",
+                self.outcome == Outcome::Skipped && self.downloaded_bytes.is_some(),
+            ),
+            (
+                "uploaded bytes",
+                self.outcome == Outcome::Skipped && self.uploaded_bytes.is_some(),
+            ),
             // The recorder keeps the server, ISP, result and addresses of successes only.
             ("server", self.server.is_some()),
             ("ISP", self.isp.is_some()),
@@ -482,12 +493,14 @@ impl Sample {
         if figures.is_empty() {
             Ok(())
         } else {
+            let (outcome, what) = if self.outcome == Outcome::Skipped {
+                ("skipped", "what a run that never started cannot have")
+            } else {
+                ("failed", "what only a success has")
+            };
             Err(InvalidSample::FiguresWithoutSuccess {
-                outcome: if self.outcome == Outcome::Skipped {
-                    "skipped"
-                } else {
-                    "failed"
-                },
+                outcome,
+                what,
                 figures,
             })
         }
@@ -784,7 +797,17 @@ mod tests {
             Ok(()),
             "a failure lasted as long as it did"
         );
-        let cases: [(Sample, &str); 6] = [
+        assert_eq!(
+            Sample {
+                downloaded_bytes: Some(20_000_000),
+                uploaded_bytes: Some(0),
+                ..failed.clone()
+            }
+            .validate(),
+            Ok(()),
+            "a failure moved what it moved before it failed"
+        );
+        let cases: [(Sample, &str); 7] = [
             (
                 Sample {
                     outcome: Outcome::Failure,
@@ -820,7 +843,7 @@ mod tests {
                     duration_seconds: Some(20.0),
                     ..budget.clone()
                 },
-                "a skipped sample carries what only a success has (download, downloaded bytes, duration)",
+                "a skipped sample carries what a run that never started cannot have (download, downloaded bytes, duration)",
             ),
             (
                 Sample {
@@ -829,7 +852,14 @@ mod tests {
                     uploaded_bytes: Some(5),
                     ..failed.clone()
                 },
-                "a failed sample carries what only a success has (ping, packet loss ratio, uploaded bytes)",
+                "a failed sample carries what only a success has (ping, packet loss ratio)",
+            ),
+            (
+                Sample {
+                    uploaded_bytes: Some(0),
+                    ..budget.clone()
+                },
+                "a skipped sample carries what a run that never started cannot have (uploaded bytes)",
             ),
         ];
         for (sample, message) in cases {

@@ -506,3 +506,139 @@ fn retention_deletes_what_is_older_than_it_keeps() {
             .contains("internet_monitor_samples 60\n")
     );
 }
+
+/// A Cloudflare-style speed-test server on 127.0.0.1 (blocking, a thread per connection) that
+/// serves `GET /__down?bytes=N` in full but answers every `POST /__up`, once its body is read,
+/// with HTTP 500: an HTTP-engine run downloads, then fails. Runs until the test process ends.
+fn upload_refusing_server() -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(tcp.try_clone().unwrap());
+                let mut tcp = tcp;
+                let zeros = vec![0u8; 1 << 16];
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0u64;
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if header.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let target = line.split(' ').nth(1).unwrap_or("").to_owned();
+                    if line.starts_with("POST ") {
+                        // Read the body, so the answer is a clean 500, not a broken pipe.
+                        if std::io::copy(&mut (&mut reader).take(length), &mut std::io::sink())
+                            .is_err()
+                        {
+                            return;
+                        }
+                        let _ = tcp.write_all(
+                            b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
+                        );
+                        continue;
+                    }
+                    let Some(mut bytes) = target
+                        .strip_prefix("/__down?bytes=")
+                        .and_then(|n| n.parse::<u64>().ok())
+                    else {
+                        let _ =
+                            tcp.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                        continue;
+                    };
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {bytes}\r\n\r\n");
+                    if tcp.write_all(head.as_bytes()).is_err() {
+                        return;
+                    }
+                    while bytes > 0 {
+                        let n = bytes.min(zeros.len() as u64);
+                        if tcp.write_all(&zeros[..n as usize]).is_err() {
+                            return;
+                        }
+                        bytes -= n;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[test]
+fn a_failed_http_run_counts_what_it_moved_towards_the_data_budget() {
+    let url = upload_refusing_server();
+    let env = Env::new();
+    let db = env.db();
+    let mut command = common::command(&[
+        "serve",
+        "--db",
+        db.to_str().unwrap(),
+        "--engine",
+        "http",
+        "--http-server",
+        &url,
+        "--http-duration",
+        "1s",
+        "--http-streams",
+        "1",
+        "--data-budget",
+        "1MB",
+        "--interval",
+        "2s",
+        "--start-delay",
+        "0s",
+    ]);
+    command.env("RUST_LOG", "info");
+    let mut server = Server::start(command);
+    // The first run downloads for a second, well over 1 MB on loopback, then its upload is
+    // refused: a failure that moved data.
+    server.wait_for_log("test failed");
+    // The next scheduled run (its retry) finds the budget used up by the failure alone.
+    server.wait_for_log("test skipped");
+    let samples = server.get("/api/v1/samples?limit=2").json();
+    let (skipped, failed) = (&samples["samples"][0], &samples["samples"][1]);
+    assert_eq!(failed["outcome"], "failure", "{samples:#}");
+    assert_eq!(failed["reason"], "exit", "{samples:#}");
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("answered POST /__up with HTTP 500 Internal Server Error"),
+        "{samples:#}"
+    );
+    let downloaded = failed["downloaded_bytes"].as_u64().expect("bytes counted");
+    assert!(downloaded > 1_000_000, "{samples:#}");
+    assert!(failed["uploaded_bytes"].as_u64().is_some(), "{samples:#}");
+    assert_eq!(skipped["outcome"], "skipped", "{samples:#}");
+    assert_eq!(skipped["reason"], "data_budget", "{samples:#}");
+    assert!(
+        skipped["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("data budget of 0.001 GB for this month reached ("),
+        "{samples:#}"
+    );
+    let metrics = server.get("/metrics").body;
+    assert!(
+        metrics.contains(&format!(
+            "speedtest_transferred_bytes_total{{direction=\"download\"}} {downloaded}\n"
+        )),
+        "{metrics}"
+    );
+    server.assert_clean_exit();
+}

@@ -31,6 +31,8 @@ enum Mode {
     TooMany,
     /// Downloads and uploads: 500 (the API's probes are answered).
     ServerError,
+    /// A correct Cloudflare-style server except that uploads are answered with 500.
+    UploadError,
     /// Downloads send one byte a second.
     Drip,
     /// A correct Cloudflare-style server that closes every connection after one answer
@@ -155,6 +157,13 @@ async fn answer(
                 .body(TestBody::bytes(0))
                 .unwrap());
         }
+        Mode::UploadError if path == "/__up" => {
+            let _ = request.into_body().collect().await;
+            return Ok(Response::builder()
+                .status(StatusCode::INTERNAL_SERVER_ERROR)
+                .body(TestBody::bytes(0))
+                .unwrap());
+        }
         _ => {}
     }
     let php = matches!(mode, Mode::Librespeed { php: true });
@@ -165,6 +174,7 @@ async fn answer(
             | Mode::Truncate
             | Mode::Drip
             | Mode::ServerError
+            | Mode::UploadError
             | Mode::CloseEach
             | Mode::Capped
     );
@@ -477,7 +487,7 @@ fn librespeed_with_and_without_php() {
 }
 
 #[test]
-fn a_truncated_body_fails_the_run_and_counts_nothing() {
+fn a_truncated_body_fails_the_run_and_counts_what_arrived() {
     let server = SpeedServer::start(Mode::Truncate);
     let env = Env::new();
     let (code, sample) = run_once(&env, &server.url(), &["--http-streams", "1"]);
@@ -487,7 +497,10 @@ fn a_truncated_body_fails_the_run_and_counts_nothing() {
         "no_connectivity",
         "GET /__down?bytes=100000 to 127.0.0.1 was cut short: 50000 of 100000 bytes arrived before the connection closed",
     );
-    assert!(sample["downloaded_bytes"].is_null());
+    // No figure, but the half that arrived moved all the same (for --data-budget); the upload
+    // never started.
+    assert_eq!(sample["downloaded_bytes"], 50_000, "{sample:#}");
+    assert_eq!(sample["uploaded_bytes"], 0, "{sample:#}");
     // The API was detected before the failure, and the sample says so.
     assert_eq!(sample["engine"]["protocol"], "cloudflare");
 }
@@ -503,6 +516,40 @@ fn a_server_error_is_exit_naming_the_request() {
         "exit",
         "127.0.0.1 answered GET /__down?bytes=100000 with HTTP 500 Internal Server Error",
     );
+    // The download started, though nothing of it moved: known to be 0, not unknown.
+    assert_eq!(sample["downloaded_bytes"], 0, "{sample:#}");
+    assert_eq!(sample["uploaded_bytes"], 0, "{sample:#}");
+}
+
+#[test]
+fn a_failed_upload_after_a_download_counts_both_directions_bytes() {
+    let server = SpeedServer::start(Mode::UploadError);
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &server.url(), &["--http-streams", "2"]);
+    assert_failure(
+        code,
+        &sample,
+        "exit",
+        "127.0.0.1 answered POST /__up with HTTP 500 Internal Server Error",
+    );
+    // Two seconds of download on loopback, ramp-up included: far more than a megabyte, all
+    // of it counted though the run failed. The upload's first bodies were read by the server
+    // before it refused them: what the kernel says was acknowledged counts.
+    let down = sample["downloaded_bytes"].as_u64().expect("bytes counted");
+    assert!(down > 1_000_000, "{sample:#}");
+    let up = sample["uploaded_bytes"].as_u64().expect("bytes counted");
+    if cfg!(target_os = "linux") {
+        assert!(up >= 100_000, "{sample:#}");
+    }
+    assert!(sample["upload_bytes_per_second"].is_null(), "{sample:#}");
+    // Stored as printed: the budget sums what is stored.
+    let db = env.db();
+    let output = command(&["export", "--db", db.to_str().unwrap(), "--format", "jsonl"])
+        .output()
+        .unwrap();
+    let stored: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(stored["downloaded_bytes"], down);
+    assert_eq!(stored["uploaded_bytes"], up);
 }
 
 #[test]
@@ -516,6 +563,8 @@ fn a_dripping_server_is_too_little_data_not_a_slow_success() {
         "no_connectivity",
         "download with 127.0.0.1 moved only ",
     );
+    // The few bytes it dripped count.
+    assert!(sample["downloaded_bytes"].as_u64().is_some(), "{sample:#}");
     assert!(
         sample["message"]
             .as_str()
@@ -543,6 +592,9 @@ fn too_many_requests_is_rate_limited_until_retry_after() {
             .ends_with("(Retry-After)")
     );
     assert_eq!(server.requests(), ["GET /__down?bytes=0"]);
+    // Refused before any transfer: nothing is known to have moved.
+    assert!(sample["downloaded_bytes"].is_null(), "{sample:#}");
+    assert!(sample["uploaded_bytes"].is_null(), "{sample:#}");
 }
 
 #[test]
@@ -713,7 +765,11 @@ fn figures_above_max_bandwidth_are_implausible() {
         "implausible",
         " B/s is above 125000 B/s (--max-bandwidth)",
     );
-    assert!(sample["downloaded_bytes"].is_null());
+    // What moved counts, unless it is itself more than --max-bandwidth for an hour
+    // (450 MB here, which loopback may exceed): then it is left out.
+    if let Some(down) = sample["downloaded_bytes"].as_u64() {
+        assert!(down > 0 && down <= 450_000_000, "{sample:#}");
+    }
 }
 
 #[test]

@@ -81,6 +81,27 @@ fn scenario() -> Metrics {
 
     metrics.set_running(true);
     metrics.record(&full_success(T0));
+    // A failed HTTP-engine run that downloaded 20 MB before its upload was refused: its bytes
+    // count as transferred.
+    metrics.record(&Sample {
+        duration_seconds: Some(4.5),
+        engine: Some(Arc::new(Engine {
+            name: EngineName::Http,
+            protocol: Some(HttpProtocol::Cloudflare),
+            url: Some("http://speed.example".to_owned()),
+            streams: Some(4),
+            duration_seconds: Some(10.0),
+            ramp_up_seconds: Some(2.0),
+        })),
+        downloaded_bytes: Some(20_000_000),
+        uploaded_bytes: Some(0),
+        ..Sample::failure(
+            at(T0 + HOUR / 2),
+            Trigger::Schedule,
+            FailureReason::Exit,
+            "POST /__up answered 500 Internal Server Error",
+        )
+    });
     metrics.record(&Sample {
         duration_seconds: Some(1.5),
         engine: Some(Arc::new(Engine::ookla())),

@@ -265,12 +265,19 @@ fn plausible_sample(time: Timestamp) -> impl Strategy<Value = Sample> {
         text(),
         proptest::option::of(plausible_engine()),
         proptest::option::of(figure(86_400.0)),
+        // What a failed run moved before it failed (the HTTP engine counts it).
+        proptest::option::of(0u64..=45_000_000_000_000),
+        proptest::option::of(0u64..=45_000_000_000_000),
     )
-        .prop_map(move |(reason, message, engine, duration)| Sample {
-            engine: engine.map(Arc::new),
-            duration_seconds: duration,
-            ..Sample::failure(time, Trigger::Manual, reason, message)
-        });
+        .prop_map(
+            move |(reason, message, engine, duration, down, up)| Sample {
+                engine: engine.map(Arc::new),
+                duration_seconds: duration,
+                downloaded_bytes: down,
+                uploaded_bytes: up,
+                ..Sample::failure(time, Trigger::Manual, reason, message)
+            },
+        );
     let skipped = text().prop_map(move |message| Sample {
         outcome: Outcome::Skipped,
         ..Sample::failure(time, Trigger::Retest, FailureReason::DataBudget, message)

@@ -200,7 +200,8 @@ fn a_client_that_never_reads_is_cut_off_and_stalls_nobody() {
     );
 }
 
-/// An upload that stops sending is given up after the stall timeout (10 s).
+/// An upload that stops sending, or trickles, is given up after the stall timeout (10 s), and
+/// so are downloads read a trickle at a time: neither can hold a connection slot for long.
 #[test]
 fn an_upload_that_stops_sending_is_given_up() {
     let server = target(&[]);
@@ -214,12 +215,54 @@ fn an_upload_that_stops_sending_is_given_up() {
     let _ = stream.read_to_end(&mut answer);
     let took = started.elapsed();
     let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(
-        answer.contains("the upload ended after 3 bytes, before its end"),
+        answer.contains("the upload sent 3 bytes in the last 10s (3 in all), less than the 65536 this target needs in that time to keep a connection for it"),
         "{answer}"
     );
     assert!(took >= Duration::from_secs(9), "gave up after {took:?}");
+
+    // 16 clients of a 16-connection target, each sending an upload at 100 bytes a second:
+    // every one is cut off within two stall timeouts, and a normal client is then served.
+    let server = target(&["--max-connections", "16"]);
+    let trickles: Vec<_> = (0..16)
+        .map(|_| {
+            let address = server.address.clone();
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(&address).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_millis(100)))
+                    .unwrap();
+                stream
+                    .write_all(b"POST /__up HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n")
+                    .unwrap();
+                let started = Instant::now();
+                let mut answer = Vec::new();
+                while started.elapsed() < PATIENCE * 2 {
+                    if stream.write_all(&[b'x'; 10]).is_err() {
+                        break;
+                    }
+                    let mut buffer = [0u8; 4096];
+                    match stream.read(&mut buffer) {
+                        Ok(0) => break,
+                        Ok(n) => answer.extend_from_slice(&buffer[..n]),
+                        Err(_) => {}
+                    }
+                }
+                (
+                    started.elapsed(),
+                    String::from_utf8_lossy(&answer).into_owned(),
+                )
+            })
+        })
+        .collect();
+    for trickle in trickles {
+        let (took, answer) = trickle.join().unwrap();
+        assert!(took < Duration::from_secs(25), "held on for {took:?}");
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+    let (status, _, body) = get(&server.address, "/__down?bytes=5");
+    assert_eq!((status, body.len()), (200, 5));
 }
 
 #[test]
@@ -242,5 +285,57 @@ fn bad_flags_name_the_flag() {
     assert!(
         stderr.contains("must be from 1MiB (one LibreSpeed chunk) to 100GB"),
         "{stderr}"
+    );
+}
+
+/// A download read a trickle at a time (5 KiB/s, below the 64 KiB per 10 s of waiting a
+/// connection must move) loses its connection slot once the socket buffers between are full,
+/// instead of holding it for the request timeout of two minutes: with one slot, the next
+/// client is served within seconds. (The kernel may go on delivering what it had buffered for
+/// the closed socket; that is the kernel's memory, bounded by its own orphan limits.)
+#[test]
+fn a_download_read_a_trickle_at_a_time_gives_up_its_slot() {
+    let server = target(&["--max-connections", "1"]);
+    let address = server.address.clone();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let (reading_tx, reading_rx) = std::sync::mpsc::channel::<()>();
+    let trickle = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(&address).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream
+            .write_all(b"GET /__down?bytes=900000000 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut buffer = [0u8; 1024];
+        while done_rx.try_recv().is_err() {
+            if matches!(stream.read(&mut buffer), Ok(0) | Err(_)) {
+                break;
+            }
+            let _ = reading_tx.send(());
+            // Pacing the reader is the point of the test, not synchronisation.
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    // The trickle holds the only slot first: its download has begun.
+    reading_rx.recv_timeout(PATIENCE).unwrap();
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(&server.address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream
+        .write_all(b"GET /__down?bytes=5 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let waited = started.elapsed();
+    let _ = done_tx.send(());
+    let _ = trickle.join();
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "no answer after {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(40),
+        "the slot was held for {waited:?}"
     );
 }

@@ -98,6 +98,7 @@ pub async fn serve(
         max_connections,
         max_buffer_bytes: MAX_BUFFER_BYTES,
         send_buffer_bytes: Some(SEND_BUFFER_BYTES),
+        min_write_progress: 1,
     };
     serve_connections(listener, limits, stop, move |request, _peer| {
         let handler = handler.clone();
@@ -117,6 +118,9 @@ pub(crate) struct Limits {
     /// Caps each socket's send buffer (bytes; the kernel doubles it), or leaves the kernel's
     /// autotuning alone (`None`: a speed-test target needs a full window).
     pub send_buffer_bytes: Option<libc::c_int>,
+    /// Bytes a stalled answer must move within the write timeout ([`WRITE_TIMEOUT`]) for its
+    /// connection to be kept: 1 for any progress at all.
+    pub min_write_progress: usize,
 }
 
 /// Serves HTTP/1.1 with `respond` until `stop` turns true, within `limits`: connection cap
@@ -184,7 +188,10 @@ pub(crate) async fn serve_connections<R, F, B>(
                 if let Some(size) = limits.send_buffer_bytes {
                     limit_send_buffer(&stream, size);
                 }
-                let io = TokioIo::new(WriteTimeout::new(stream, WRITE_TIMEOUT));
+                let io = TokioIo::new(
+                    WriteTimeout::new(stream, WRITE_TIMEOUT)
+                        .with_min_progress(limits.min_write_progress),
+                );
                 // A client that vanished mid-request is its own business; nothing to report.
                 let _ = watcher.watch(http.serve_connection(io, service)).await;
             };

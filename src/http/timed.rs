@@ -8,42 +8,87 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
-/// `inner`, but a write (or flush) that makes no progress for `limit` fails with
-/// [`io::ErrorKind::TimedOut`], which ends the connection and frees what it held.
+/// `inner`, but writes that wait for the client for `limit` in all while moving fewer than
+/// `min_progress` bytes (by default 1: no progress at all) fail with
+/// [`io::ErrorKind::TimedOut`], which ends the connection and frees what it held. Only time
+/// spent waiting on a full socket counts, so an idle keep-alive connection is never timed out
+/// here (hyper's header timeout covers it), and a client that reads a trickle cannot hold its
+/// connection by moving a few bytes now and then.
 pub struct WriteTimeout<S> {
     inner: S,
     limit: Duration,
-    /// Runs while a write is stalled; cleared by any progress.
-    stalled: Option<Pin<Box<Sleep>>>,
+    /// Bytes that, once written, clear the time waited so far.
+    min_progress: usize,
+    /// Bytes written since the time waited was last cleared.
+    progress: usize,
+    /// Time spent waiting on the client since it was last cleared, not counting the wait in
+    /// progress now.
+    waited: Duration,
+    /// The wait in progress: when it began, and when it fails.
+    waiting: Option<(Instant, Pin<Box<Sleep>>)>,
 }
 
 impl<S> WriteTimeout<S> {
-    /// Wraps `inner`; `limit` is how long a write may stall before it fails.
+    /// Wraps `inner`; `limit` is how long writes may wait without progress before they fail.
     pub fn new(inner: S, limit: Duration) -> Self {
         WriteTimeout {
             inner,
             limit,
-            stalled: None,
+            min_progress: 1,
+            progress: 0,
+            waited: Duration::ZERO,
+            waiting: None,
         }
     }
 
-    /// Passes on a finished write and forgets the stall; a pending one starts (or checks) the
-    /// stall timer.
+    /// Writes must move `bytes` within `limit` of waiting, not just any byte: a client reading
+    /// a trickle cannot hold its connection (and what it was sent) for long.
+    pub fn with_min_progress(mut self, bytes: usize) -> Self {
+        self.min_progress = bytes.max(1);
+        self
+    }
+
+    /// Ends the wait in progress, if any, adding its time to the time waited.
+    fn stop_waiting(&mut self) {
+        if let Some((since, _)) = self.waiting.take() {
+            self.waited = self.waited.saturating_add(since.elapsed());
+        }
+    }
+
+    /// Counts a write's progress; enough of it clears the time waited.
+    fn check_write(
+        &mut self,
+        poll: Poll<io::Result<usize>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(written)) = &poll {
+            self.progress = self.progress.saturating_add(*written);
+            if self.progress >= self.min_progress {
+                self.progress = 0;
+                self.waited = Duration::ZERO;
+                self.waiting = None;
+            }
+        }
+        self.check(poll, cx)
+    }
+
+    /// Passes on a finished operation, ending the wait; a pending one starts the wait (or
+    /// checks it) and fails once the time waited reaches the limit.
     fn check<T>(&mut self, poll: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         if poll.is_ready() {
-            self.stalled = None;
+            self.stop_waiting();
             return poll;
         }
-        let limit = self.limit;
-        let timer = self
-            .stalled
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        let left = self.limit.saturating_sub(self.waited);
+        let (_, timer) = self
+            .waiting
+            .get_or_insert_with(|| (Instant::now(), Box::pin(tokio::time::sleep(left))));
         match timer.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                "the client read nothing for the write timeout",
+                "the client read too little for the write timeout",
             ))),
             Poll::Pending => Poll::Pending,
         }
@@ -68,7 +113,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
-        this.check(poll, cx)
+        this.check_write(poll, cx)
     }
 
     fn poll_write_vectored(
@@ -78,7 +123,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        this.check(poll, cx)
+        this.check_write(poll, cx)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -111,6 +156,34 @@ mod tests {
         let err = server.write_all(&[0; 4096]).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         drop(client);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickle_below_the_minimum_progress_times_out() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut server = WriteTimeout::new(server, Duration::from_secs(10)).with_min_progress(4096);
+        let reader = tokio::spawn(async move {
+            let mut buf = [0; 512];
+            let mut total = 0;
+            // 512 bytes every 2 s: always some progress, but 2.5 KiB per 10 s.
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                match tokio::io::AsyncReadExt::read(&mut client, &mut buf).await {
+                    Ok(0) | Err(_) => return total,
+                    Ok(n) => total += n,
+                }
+            }
+        });
+        let started = tokio::time::Instant::now();
+        let err = server.write_all(&[0; 65536]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(
+            started.elapsed() <= Duration::from_secs(12),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(server);
+        assert!(reader.await.unwrap() < 8192);
     }
 
     #[tokio::test(start_paused = true)]

@@ -43,9 +43,13 @@ const BLOCK_BYTES: usize = 1 << 20;
 const MIB: u64 = 1 << 20;
 /// LibreSpeed's default `ckSize` when the client sends none.
 const DEFAULT_CK_SIZE: u64 = 4;
-/// A client that reads nothing of a download, or sends nothing of an upload, for this long is
-/// disconnected.
+/// A client that reads or sends less than [`MIN_PROGRESS`] of a download or an upload in this
+/// long is disconnected.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a client must read of a download, or send of an upload, within [`STALL_TIMEOUT`]
+/// (about 52 kbit/s, far below any line worth measuring): a client trickling a byte at a
+/// time cannot hold one of the `--max-connections` for long.
+pub const MIN_PROGRESS: usize = 64 * 1024;
 /// No download or upload lasts longer than this; the engine's requests last under a second.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The most a connection buffers (hyper's `max_buf_size`): uploads arrive in large reads.
@@ -71,6 +75,7 @@ pub async fn run(
         max_connections: config.max_connections,
         max_buffer_bytes: BUFFER_BYTES,
         send_buffer_bytes: None,
+        min_write_progress: MIN_PROGRESS,
     };
     let config = Arc::new(config);
     // Made now, not in the first download's time.
@@ -322,30 +327,62 @@ async fn discard(request: Request<Incoming>, config: &TargetConfig) -> Response<
     let mut body = request.into_body();
     let deadline = Instant::now() + REQUEST_TIMEOUT;
     let mut received: u64 = 0;
+    // The current window of STALL_TIMEOUT, and what arrived in it.
+    let mut window = Instant::now() + STALL_TIMEOUT;
+    let mut in_window: u64 = 0;
     loop {
-        let next =
-            tokio::time::timeout_at(deadline.min(Instant::now() + STALL_TIMEOUT), body.frame())
-                .await;
+        let next = tokio::time::timeout_at(deadline.min(window), body.frame()).await;
         match next {
             Ok(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     received = received.saturating_add(data.len() as u64);
+                    in_window = in_window.saturating_add(data.len() as u64);
                     if let Err(err) = within(received, config) {
                         return err.into_response();
                     }
                 }
             }
             Ok(None) => break,
-            // The client broke off or never finished: the connection is over anyway.
-            Ok(Some(Err(_))) | Err(_) => {
+            // The client broke off: the connection is over anyway.
+            Ok(Some(Err(_))) => {
                 return HttpError::bad_request(format!(
                     "the upload ended after {received} bytes, before its end"
                 ))
                 .into_response();
             }
+            Err(_) if Instant::now() >= deadline => {
+                return HttpError {
+                    status: StatusCode::REQUEST_TIMEOUT,
+                    message: format!(
+                        "the upload took longer than {}s ({received} bytes arrived)",
+                        REQUEST_TIMEOUT.as_secs()
+                    ),
+                }
+                .into_response();
+            }
+            Err(_) => {}
+        }
+        if Instant::now() >= window {
+            if in_window < MIN_PROGRESS as u64 {
+                return too_slow(received, in_window);
+            }
+            window = Instant::now() + STALL_TIMEOUT;
+            in_window = 0;
         }
     }
     empty()
+}
+
+/// An upload that trickles: 408, and the connection closes with the answer.
+fn too_slow(received: u64, in_window: u64) -> Response<Body> {
+    HttpError {
+        status: StatusCode::REQUEST_TIMEOUT,
+        message: format!(
+            "the upload sent {in_window} bytes in the last {}s ({received} in all), less than the {MIN_PROGRESS} this target needs in that time to keep a connection for it",
+            STALL_TIMEOUT.as_secs()
+        ),
+    }
+    .into_response()
 }
 
 /// A download's body: `left` bytes cut from the shared random block, ending early (which

@@ -27,7 +27,11 @@
 //!    are read every 100 ms; the first fifth of the duration (the ramp-up: TCP slow start and
 //!    the first requests' set-up) is left out, and the bandwidth is the bytes counted after it
 //!    over the time after it ([`stats::bandwidth`]). Every byte moved, ramp-up included, is
-//!    `downloaded_bytes` / `uploaded_bytes`, for `--data-budget`.
+//!    `downloaded_bytes` / `uploaded_bytes`, for `--data-budget`, however the run ends
+//!    ([`transfer::Moved`]): a failed run, even one its `--timeout` cut off, records what its
+//!    transfers moved up to then; one that failed before its download started records `null`.
+//!    Only the transfers' bodies count, not headers nor the small requests' bodies (detection,
+//!    latency probes, `getIP`: empty or a few hundred bytes each).
 //! 4. **Loaded latency**: during each direction, the idle-latency probe repeats (at most every
 //!    100 ms) on a connection of its own; the median of the probes sent after the ramp-up is
 //!    `download_latency_seconds` / `upload_latency_seconds`, the latency a user feels while the
@@ -37,11 +41,12 @@
 //!
 //! A failed request never yields a figure: a body cut short of its `Content-Length`, a reset, an
 //! HTTP error or a step that does not answer in time fails the whole run, so its bytes are never
-//! reported. A direction that moved under 64 KiB, or has under four readings, after its ramp-up
-//! is a failure too (`no_connectivity`): a server dripping a byte a second is not a slow
-//! success. A download answered in full with fewer bytes than asked for is not the API (a page
-//! served for every path, a captive portal) and fails the run (`exit`). Figures that cannot be
-//! real are `implausible` ([`Sample::check_plausible`]). An HTTP
+//! in a bandwidth (they are in the bytes moved). A direction that moved under 64 KiB, or has
+//! under four readings, after its ramp-up is a failure too (`no_connectivity`): a server
+//! dripping a byte a second is not a slow success. A download answered in full with fewer
+//! bytes than asked for is not the API (a page served for every path, a captive portal) and
+//! fails the run (`exit`). Figures that cannot be real are `implausible`
+//! ([`Sample::check_plausible`]). An HTTP
 //! 429 is `rate_limited`; its `Retry-After` is remembered and a run before then sends nothing.
 //! [`error::EngineError::reason`] gives every error's reason.
 
@@ -149,6 +154,8 @@ pub struct HttpEngine {
 #[derive(Debug, Default)]
 struct Progress {
     api: Option<Api>,
+    /// The bytes the transfers moved so far.
+    moved: transfer::Moved,
 }
 
 /// A successful run's figures.
@@ -196,19 +203,24 @@ impl HttpEngine {
         if let Some(api) = progress.api {
             engine.protocol = Some(api.protocol);
         }
+        // What the transfers moved, however the run ended: a failure (even a timeout, which
+        // cancelled the run where it was) moved what it moved, and --data-budget counts it.
+        let moved = progress.moved.bytes();
         let base = Sample {
             duration_seconds: Some(clock.elapsed().as_millis() as f64 / 1000.0),
             engine: Some(Arc::new(engine)),
+            downloaded_bytes: moved.map(|(down, _)| down),
+            uploaded_bytes: moved.map(|(_, up)| up),
             ..Sample::empty(time, trigger)
         };
-        match result {
+        let limits = Limits {
+            max_bytes_per_second: self.config.max_bytes_per_second,
+        };
+        let failure = match result {
             Ok(figures) => {
                 let sample = self.sample(base.clone(), figures);
-                let limits = Limits {
-                    max_bytes_per_second: self.config.max_bytes_per_second,
-                };
                 match sample.check_plausible(&limits) {
-                    Ok(()) => sample,
+                    Ok(()) => return sample,
                     Err(implausible) => failed(
                         base,
                         crate::sample::FailureReason::Implausible,
@@ -221,6 +233,22 @@ impl HttpEngine {
                     *self.not_before.lock().unwrap_or_else(|p| p.into_inner()) = Some(until);
                 }
                 failed(base, err.reason(), &err.to_string())
+            }
+        };
+        match failure.check_plausible(&limits) {
+            Ok(()) => failure,
+            // Only a failure's byte counts can be out of bounds (more than --max-bandwidth for
+            // an hour, a line far faster than the user says): they are left out, unknown.
+            Err(implausible) => {
+                tracing::warn!(
+                    "a failed HTTP test's byte counts are left out: {}",
+                    implausible.0
+                );
+                Sample {
+                    downloaded_bytes: None,
+                    uploaded_bytes: None,
+                    ..failure
+                }
             }
         }
     }
@@ -244,6 +272,8 @@ impl HttpEngine {
         Target::parse(&self.config.server).map_or_else(|_| self.config.server.clone(), |t| t.host)
     }
 
+    /// The run, noting in `progress` what it learns and moves as it goes (a timeout cancels
+    /// it where it is).
     async fn run(&self, progress: &mut Progress) -> Result<Figures, EngineError> {
         let target = Target::parse(&self.config.server)?;
         let connector = Connector::resolve(target).await?;
@@ -282,7 +312,7 @@ impl HttpEngine {
                 if conns.len() == 1 { "" } else { "s" },
                 connector.host()
             );
-            let measured = transfer::run(&plan, conns, Some(probe_conn)).await?;
+            let measured = transfer::run(&plan, conns, Some(probe_conn), &progress.moved).await?;
             tracing::debug!(
                 "{} finished: {:.2} Mbit/s ({} bytes in {:.2} s after ramp-up, {} bytes moved), loaded latency {}",
                 direction.as_str(),
@@ -415,10 +445,80 @@ mod tests {
             sample.message.as_deref(),
             Some("the HTTP test of 127.0.0.1 did not finish within 300ms (--timeout)")
         );
+        // Cut off before any transfer started: nothing known to have moved.
+        assert_eq!(sample.downloaded_bytes, None);
+        assert_eq!(sample.uploaded_bytes, None);
         let engine = sample.engine.unwrap();
         assert_eq!(engine.name, EngineName::Http);
         assert_eq!(engine.protocol, None);
         assert!(sample.duration_seconds.unwrap() < 5.0);
+    }
+
+    /// A Cloudflare-style server on 127.0.0.1 answering `GET /__down?bytes=N` with N bytes,
+    /// sent 64 KiB every 10 ms (a few MB/s, so a download lasts); every other request 404.
+    async fn slow_down_server() -> std::net::SocketAddr {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (read, mut write) = tcp.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    let zeros = vec![0u8; 1 << 16];
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        // Skip the headers (no request here has a body).
+                        while let Ok(Some(header)) = lines.next_line().await {
+                            if header.is_empty() {
+                                break;
+                            }
+                        }
+                        let target = line.split(' ').nth(1).unwrap_or("");
+                        let Some(mut bytes) = target
+                            .strip_prefix("/__down?bytes=")
+                            .and_then(|n| n.parse::<u64>().ok())
+                        else {
+                            let _ = write
+                                .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                                .await;
+                            continue;
+                        };
+                        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {bytes}\r\n\r\n");
+                        if write.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        while bytes > 0 {
+                            let n = bytes.min(zeros.len() as u64);
+                            if write.write_all(&zeros[..n as usize]).await.is_err() {
+                                return;
+                            }
+                            bytes -= n;
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                });
+            }
+        });
+        address
+    }
+
+    #[tokio::test]
+    async fn a_run_its_timeout_cuts_off_mid_download_still_says_what_moved() {
+        let address = slow_down_server().await;
+        // The download would last 5 s; the run is cut off after 1.5 s, in the middle of it.
+        let engine = HttpEngine::new(HttpConfig {
+            duration: Duration::from_secs(5),
+            ..config(format!("http://{address}"), Duration::from_millis(1500))
+        });
+        let sample = engine.measure(Timestamp::now(), Trigger::Manual).await;
+        assert_eq!(sample.reason, Some(FailureReason::Timeout), "{sample:?}");
+        let downloaded = sample.downloaded_bytes.expect("what moved is counted");
+        // At about 6.5 MB/s for most of a second: well over 64 KiB.
+        assert!(downloaded > 1 << 16, "{downloaded}");
+        // The upload never started: known to have moved nothing.
+        assert_eq!(sample.uploaded_bytes, Some(0));
+        assert_eq!(sample.download_bytes_per_second, None);
+        assert_eq!(sample.validate(), Ok(()));
     }
 
     #[tokio::test]
@@ -429,6 +529,7 @@ mod tests {
         // 192.0.2.1 (TEST-NET-1) is never contacted: the run fails before any connection.
         let sample = engine.measure(Timestamp::now(), Trigger::Manual).await;
         assert_eq!(sample.reason, Some(FailureReason::RateLimited));
+        assert_eq!(sample.downloaded_bytes, None);
         assert_eq!(
             sample.message.unwrap(),
             format!(

@@ -89,8 +89,15 @@ struct AckedState {
 }
 
 impl Meter {
-    /// Bytes moved so far.
+    /// Bytes moved so far that count towards the bandwidth: [`Meter::moved`] less the
+    /// acknowledged bytes of uploads the server refused.
     fn read(&self, direction: Direction) -> u64 {
+        self.moved(direction)
+            .saturating_sub(self.refused.load(Ordering::Relaxed))
+    }
+
+    /// Every byte moved so far, refused uploads included: they crossed the line all the same.
+    fn moved(&self, direction: Direction) -> u64 {
         let counted = self.counted.load(Ordering::Relaxed);
         if direction == Direction::Download {
             return counted;
@@ -103,7 +110,7 @@ impl Meter {
             return counted;
         }
         let earlier = state.earlier;
-        let acked = match &mut state.current {
+        match &mut state.current {
             Some((acked, base, latest)) => {
                 if let Some(now) = acked.bytes() {
                     *latest = now.saturating_sub(*base).max(*latest);
@@ -111,8 +118,7 @@ impl Meter {
                 earlier + *latest
             }
             None => earlier,
-        };
-        acked.saturating_sub(self.refused.load(Ordering::Relaxed))
+        }
     }
 
     /// Counts a new connection's acknowledged bytes from now on (upload).
@@ -137,12 +143,65 @@ impl Meter {
     }
 }
 
-/// Runs one direction on `conns` (one per stream) with `probe` measuring loaded latency.
-/// Any stream's failure fails the direction: no byte of a failed request is ever reported.
+/// Every byte a run's transfers moved, in both directions, ramp-up and refused uploads
+/// included, however the run ends: each direction registers its streams' meters here as it
+/// starts, so a run that fails, or is cancelled by its timeout, still says what it moved
+/// (`downloaded_bytes` / `uploaded_bytes`, for `--data-budget`). Only the transfers' bodies
+/// count: not headers, nor the small requests' bodies (API detection, latency probes, `getIP`;
+/// empty or a few hundred bytes each).
+#[derive(Debug, Default)]
+pub struct Moved {
+    /// `None` until a direction starts; then the meters of every stream started, with their
+    /// direction.
+    meters: Mutex<Option<Vec<Registered>>>,
+}
+
+/// A stream's meter and its direction.
+type Registered = (Direction, Arc<Meter>);
+
+impl Moved {
+    /// Notes that a direction started, even one whose streams never count a byte.
+    fn start(&self) {
+        self.lock().get_or_insert_with(Vec::new);
+    }
+
+    fn register(&self, direction: Direction, meter: Arc<Meter>) {
+        self.lock()
+            .get_or_insert_with(Vec::new)
+            .push((direction, meter));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Vec<Registered>>> {
+        self.meters
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Bytes downloaded and uploaded so far; `None` when no transfer started (the run failed
+    /// before, so it moved nothing but its small requests). A direction that never started
+    /// moved 0 bytes.
+    pub fn bytes(&self) -> Option<(u64, u64)> {
+        let meters = self.lock();
+        let meters = meters.as_ref()?;
+        let sum = |wanted: Direction| -> u64 {
+            meters
+                .iter()
+                .filter(|(direction, _)| *direction == wanted)
+                .map(|(direction, meter)| meter.moved(*direction))
+                .sum()
+        };
+        Some((sum(Direction::Download), sum(Direction::Upload)))
+    }
+}
+
+/// Runs one direction on `conns` (one per stream) with `probe` measuring loaded latency,
+/// registering its streams' meters with `moved`. Any stream's failure fails the direction: no
+/// byte of a failed request is ever in a bandwidth, though every byte moved is in `moved`.
 pub async fn run(
     plan: &Plan,
     conns: Vec<Conn>,
     probe: Option<Conn>,
+    moved: &Moved,
 ) -> Result<Measured, EngineError> {
     let direction = plan.direction;
     let host = conns
@@ -153,11 +212,13 @@ pub async fn run(
     let end = start + plan.duration;
     let mut meters = Vec::with_capacity(conns.len());
     let mut streams = JoinSet::new();
+    moved.start();
     for mut conn in conns {
         let meter = Arc::new(Meter::default());
         if direction == Direction::Upload {
             meter.attach(conn.acked.take());
         }
+        moved.register(direction, meter.clone());
         meters.push(meter.clone());
         let plan = plan.clone();
         streams.spawn(async move {
@@ -208,7 +269,8 @@ pub async fn run(
     // Wait for the aborted streams, so that their sockets are closed and counts final.
     while streams.join_next().await.is_some() {}
     while prober.join_next().await.is_some() {}
-    let moved = total(&meters).max(readings.last().map_or(0, |r| r.bytes));
+    let moved: u64 = meters.iter().map(|meter| meter.moved(direction)).sum();
+    let moved = moved.max(readings.last().map_or(0, |r| r.bytes));
     let bandwidth =
         stats::bandwidth(&readings, plan.ramp_up).map_err(|little| EngineError::TooLittle {
             host: host.clone(),
@@ -489,6 +551,31 @@ mod tests {
         // An upload connection without an acknowledged count: answered requests count.
         meter.attach(None);
         assert_eq!(meter.read(Direction::Upload), 1_000);
+        // Refused uploads' bytes are out of the bandwidth's count, not out of what moved.
+        meter.refused.fetch_add(300, Ordering::Relaxed);
+        assert_eq!(meter.read(Direction::Upload), 700);
+        assert_eq!(meter.moved(Direction::Upload), 1_000);
+    }
+
+    #[test]
+    fn moved_is_unknown_until_a_direction_starts_then_sums_each_direction() {
+        let moved = Moved::default();
+        assert_eq!(moved.bytes(), None);
+        moved.start();
+        assert_eq!(moved.bytes(), Some((0, 0)));
+        for (direction, bytes) in [
+            (Direction::Download, 10),
+            (Direction::Download, 20),
+            (Direction::Upload, 5),
+        ] {
+            let meter = Arc::new(Meter::default());
+            if direction == Direction::Upload {
+                meter.attach(None);
+            }
+            meter.counted.fetch_add(bytes, Ordering::Relaxed);
+            moved.register(direction, meter);
+        }
+        assert_eq!(moved.bytes(), Some((30, 5)));
     }
 
     #[cfg(target_os = "linux")]
