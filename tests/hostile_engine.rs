@@ -220,3 +220,122 @@ fn a_server_answering_every_path_with_one_page_is_no_speed_test_server() {
     );
     assert!(sample["download_bytes_per_second"].is_null(), "{sample:#}");
 }
+
+/// A server that answers uploads without reading them is no speed-test server: what the path
+/// carried of each upload measured its socket buffers filling, not an upload. The run fails
+/// and no upload figure is stored: `exit` when the answer comes while the body is still being
+/// handed over, `no_connectivity` when the unread body stalls the stream first.
+#[test]
+fn an_upload_answered_unread_is_no_measurement() {
+    let address = raw_server(|first, writer| {
+        use std::io::Write;
+        if first.starts_with("POST /__up ") {
+            // Answered at once; the body is never read, the connection kept open.
+            let _ = writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            return Step::Hold;
+        }
+        let bytes: usize = first
+            .split_once("bytes=")
+            .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        let _ = writer
+            .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {bytes}\r\n\r\n").as_bytes());
+        let _ = writer.write_all(&vec![7u8; bytes]);
+        Step::Next
+    });
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &format!("http://{address}"), &[]);
+    assert_eq!(code, Some(2), "{sample:#}");
+    let message = sample["message"].as_str().unwrap();
+    match sample["reason"].as_str() {
+        Some("exit") => assert!(
+            message.starts_with("POST /__up to 127.0.0.1 was answered after ")
+                && message.ends_with(
+                    "the server did not read the upload, so it is not a speed-test server of that API"
+                ),
+            "{message}"
+        ),
+        Some("no_connectivity") => assert!(
+            message.starts_with("upload with 127.0.0.1 moved only "),
+            "{message}"
+        ),
+        other => panic!("reason {other:?}: {sample:#}"),
+    }
+    assert!(sample["upload_bytes_per_second"].is_null(), "{sample:#}");
+}
+
+/// What a raw server does after answering a request.
+enum Step {
+    /// Read the next request on the connection.
+    Next,
+    /// Read nothing more, keep the connection open until the client closes it.
+    Hold,
+    /// Close the connection.
+    Close,
+}
+
+/// A hand-written HTTP/1.1 server on 127.0.0.1: `answer` gets each request's first line and
+/// the connection to write to.
+fn raw_server(
+    answer: impl Fn(&str, &mut std::net::TcpStream) -> Step + Send + Sync + Copy + 'static,
+) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                loop {
+                    let mut first = String::new();
+                    if reader.read_line(&mut first).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                        line.clear();
+                    }
+                    match answer(&first, &mut writer) {
+                        Step::Next => {}
+                        Step::Close => return,
+                        Step::Hold => {
+                            // Read nothing more; the connection stays open until the test
+                            // process ends.
+                            std::thread::park_timeout(std::time::Duration::from_secs(120));
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+/// A server that breaks HTTP itself (a chunk size no decoder can read) ends the run as `exit`,
+/// the server's fault, not `no_connectivity`, which would count against the line.
+#[test]
+fn an_answer_that_is_not_http_is_the_servers_fault() {
+    let address = raw_server(|first, writer| {
+        use std::io::Write;
+        if first.starts_with("GET /__down?bytes=0 ") {
+            let _ = writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            return Step::Next;
+        }
+        let _ = writer.write_all(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFFFF\r\n",
+        );
+        Step::Close
+    });
+    let env = Env::new();
+    let (code, sample) = run_once(&env, &format!("http://{address}"), &[]);
+    assert_eq!(code, Some(2), "{sample:#}");
+    assert_eq!(sample["reason"], "exit", "{sample:#}");
+    let message = sample["message"].as_str().unwrap();
+    assert!(
+        message.contains("to 127.0.0.1 got an answer that is not valid HTTP/1.1"),
+        "{message}"
+    );
+}

@@ -365,11 +365,7 @@ impl Conn {
         let target = self.connector.target.clone();
         let path = target.path(api_path);
         let request_name = format!("{method} {path}");
-        let broken = |err: hyper::Error| EngineError::Broken {
-            host: target.host.clone(),
-            request: request_name.clone(),
-            cause: causes(&err),
-        };
+        let broken = |err: hyper::Error| broken(&err, &target.host, &request_name);
         self.sender.ready().await.map_err(broken)?;
         let length = body.size_hint().exact().unwrap_or(0);
         let mut request = Request::builder()
@@ -473,12 +469,45 @@ pub fn body_error(
             received,
             expected,
         },
-        _ => EngineError::Broken {
+        _ => broken(err, host, request),
+    }
+}
+
+/// The error for a request that failed: `Malformed` when the server broke HTTP (an answer
+/// hyper cannot parse, headers over its limit, a malformed chunk), `Broken` otherwise (a reset,
+/// a closed connection: the path).
+pub fn broken(err: &hyper::Error, host: &str, request: &str) -> EngineError {
+    if is_protocol_error(err) {
+        EngineError::Malformed {
             host: host.to_owned(),
             request: request.to_owned(),
             cause: causes(err),
-        },
+        }
+    } else {
+        EngineError::Broken {
+            host: host.to_owned(),
+            request: request.to_owned(),
+            cause: causes(err),
+        }
     }
+}
+
+/// Whether the server, not the path, broke the exchange: hyper could not parse its answer, or a
+/// body decoder found invalid data (`InvalidData`, as a malformed chunk size is).
+fn is_protocol_error(err: &hyper::Error) -> bool {
+    if err.is_parse() || err.is_parse_status() || err.is_parse_too_large() {
+        return true;
+    }
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::InvalidData
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn is_eof(err: &hyper::Error) -> bool {
@@ -537,8 +566,13 @@ fn check_status(answer: &Answer, host: &str, request: &str) -> Result<(), Engine
 pub enum ReqBody {
     /// No body.
     Empty,
-    /// `remaining` more bytes (of the block, repeated) to send.
-    Upload { block: Bytes, remaining: u64 },
+    /// `remaining` more bytes (of the block, repeated) to send; `left` mirrors `remaining` for
+    /// whoever sent the request ([`ReqBody::left`]).
+    Upload {
+        block: Bytes,
+        remaining: u64,
+        left: Arc<std::sync::atomic::AtomicU64>,
+    },
 }
 
 impl ReqBody {
@@ -550,6 +584,17 @@ impl ReqBody {
         ReqBody::Upload {
             block,
             remaining: length,
+            left: Arc::new(std::sync::atomic::AtomicU64::new(length)),
+        }
+    }
+
+    /// An upload's bytes not yet handed to the connection, readable after the body was moved
+    /// into a request: an answer that comes while some are left was sent before the server read
+    /// the upload. `None` for no body.
+    pub fn left(&self) -> Option<Arc<std::sync::atomic::AtomicU64>> {
+        match self {
+            ReqBody::Empty => None,
+            ReqBody::Upload { left, .. } => Some(left.clone()),
         }
     }
 }
@@ -564,12 +609,17 @@ impl Body for ReqBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
             ReqBody::Empty => Poll::Ready(None),
-            ReqBody::Upload { block, remaining } => {
+            ReqBody::Upload {
+                block,
+                remaining,
+                left,
+            } => {
                 if *remaining == 0 {
                     return Poll::Ready(None);
                 }
                 let n = usize::try_from(*remaining).map_or(block.len(), |r| r.min(block.len()));
                 *remaining -= n as u64;
+                left.store(*remaining, std::sync::atomic::Ordering::Relaxed);
                 Poll::Ready(Some(Ok(Frame::data(block.slice(..n)))))
             }
         }

@@ -31,6 +31,25 @@ pub enum EngineError {
         request: String,
         cause: String,
     },
+    /// The server broke HTTP itself (an unparsable answer, headers too large, a malformed
+    /// chunk): the path carried its bytes, the server is at fault.
+    #[error("{request} to {host} got an answer that is not valid HTTP/1.1: {cause}")]
+    Malformed {
+        host: String,
+        request: String,
+        cause: String,
+    },
+    /// An upload was answered before its body had been sent: the server did not read it, so
+    /// what the path carried of it says nothing about an upload to a speed-test server.
+    #[error(
+        "{request} to {host} was answered after {sent} of its {asked} bytes had been sent: the server did not read the upload, so it is not a speed-test server of that API"
+    )]
+    EarlyAnswer {
+        host: String,
+        request: String,
+        sent: u64,
+        asked: u64,
+    },
     /// A body ended before its `Content-Length`: the connection closed early.
     #[error(
         "{request} to {host} was cut short: {received} of {expected} bytes arrived before the connection closed"
@@ -123,8 +142,9 @@ impl EngineError {
     /// DNS, connect and TLS (their time-outs included), a broken or truncated connection and
     /// too little data moved are `no_connectivity`: the path did not carry a test. A 429 (or
     /// its wait) is `rate_limited`; the run outliving `--timeout` and a probe never answered
-    /// are `timeout`; an HTTP error status or a server that speaks neither API is `exit`: the test
-    /// ended on the server's refusal, which says nothing about the line.
+    /// are `timeout`; an HTTP error status, an answer that is not valid HTTP, an upload answered
+    /// unread or a server that speaks neither API is `exit`: the test ended on the server's
+    /// refusal or fault, which says nothing about the line.
     pub fn reason(&self) -> FailureReason {
         match self {
             EngineError::Resolve { .. }
@@ -140,6 +160,8 @@ impl EngineError {
             EngineError::Slow { .. } | EngineError::Timeout { .. } => FailureReason::Timeout,
             EngineError::Status { .. }
             | EngineError::Short { .. }
+            | EngineError::Malformed { .. }
+            | EngineError::EarlyAnswer { .. }
             | EngineError::UnknownApi { .. }
             | EngineError::Internal(_) => FailureReason::Exit,
         }

@@ -426,13 +426,9 @@ async fn upload(mut conn: Conn, plan: &Plan, meter: &Meter) -> Result<(), Engine
         reopen_if_closed(&mut conn, meter, Direction::Upload).await?;
         let before = meter.read(Direction::Upload);
         let started = Instant::now();
-        let sent = conn
-            .send(
-                Method::POST,
-                &path,
-                ReqBody::upload(plan.block.clone(), size),
-            )
-            .await;
+        let upload = ReqBody::upload(plan.block.clone(), size);
+        let unsent = upload.left();
+        let sent = conn.send(Method::POST, &path, upload).await;
         let answer = match sent {
             Ok(answer) => answer,
             Err(err) => match upload_cap(&err, size, completed) {
@@ -453,6 +449,18 @@ async fn upload(mut conn: Conn, plan: &Plan, meter: &Meter) -> Result<(), Engine
                 None => return Err(err),
             },
         };
+        // A speed-test server answers an upload once it has read it; an answer while some of
+        // the body was never handed over means it did not, and the bytes the path carried
+        // measured nothing but a server closing on us.
+        let left = unsent.map_or(0, |left| left.load(Ordering::Relaxed));
+        if left > 0 {
+            return Err(EngineError::EarlyAnswer {
+                host,
+                request,
+                sent: size - left,
+                asked: size,
+            });
+        }
         let expected = content_length(answer.headers());
         let mut body = answer.into_body();
         let mut received = 0u64;
