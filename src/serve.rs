@@ -73,6 +73,16 @@ pub async fn run(
     let last_success = store.latest_success_at(now)?;
     let last_run = store.latest_run_at(now)?;
     metrics.restore(last_run.as_ref(), last_success.as_ref(), store.len()?);
+    let mut config = config;
+    if let Some(wait) = rate_limit_wait(last_run.as_ref(), now, config.schedule.interval)
+        && wait > config.schedule.start_delay
+    {
+        tracing::warn!(
+            next_in = %humantime::format_duration(Duration::from_secs(wait.as_secs())),
+            "the last run was rate-limited; the first test waits until one interval after it"
+        );
+        config.schedule.start_delay = wait;
+    }
     let last_run = last_run
         .filter(|run| run.outcome != Outcome::Skipped)
         .map(|run| run.time);
@@ -118,6 +128,23 @@ pub async fn run(
     // A sample handed to the recorder is committed before the process ends.
     state.recorder.stop();
     Ok(())
+}
+
+/// How long the first test of a restarted `serve` must wait: a run refused as `rate_limited`
+/// less than `interval` ago means the next test waits until a full interval after it, the
+/// scheduler's rule while running, so a restart (or a restart loop) does not send a test the
+/// service just refused.
+pub fn rate_limit_wait(
+    last_run: Option<&Sample>,
+    now: Timestamp,
+    interval: Duration,
+) -> Option<Duration> {
+    let run = last_run?;
+    if run.reason != Some(FailureReason::RateLimited) {
+        return None;
+    }
+    let age = Duration::from_millis(now.as_millis().saturating_sub(run.time.as_millis()));
+    interval.checked_sub(age).filter(|wait| !wait.is_zero())
 }
 
 /// One scheduled test (or retest): waits for the slot, runs, keeps, and judges the result;

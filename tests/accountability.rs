@@ -642,3 +642,36 @@ fn a_failed_http_run_counts_what_it_moved_towards_the_data_budget() {
     );
     server.assert_clean_exit();
 }
+
+/// A restarted `serve` keeps the rate-limit rule of a running one: its newest run was refused
+/// as `rate_limited` 10 minutes ago, so with a 1 h interval the first test waits about 50
+/// minutes instead of going out at once (a restart loop must not hammer a service that said no).
+#[test]
+fn a_restart_after_a_rate_limited_run_waits_out_the_interval() {
+    let env = Env::new();
+    let now = now_millis();
+    env.import(&[failure(now - 10 * MINUTE, "rate_limited")]);
+    let mut server = Server::start(env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &["--start-delay", "0s", "--interval", "1h"],
+    ));
+    server.wait_for_log(
+        "the last run was rate-limited; the first test waits until one interval after it",
+    );
+    let metrics = server.get("/metrics").body;
+    let next: f64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("speedtest_next_run_timestamp_seconds "))
+        .expect("the next run is planned")
+        .parse()
+        .unwrap();
+    let wait = next - now as f64 / 1000.0;
+    assert!(
+        (2900.0..=3060.0).contains(&wait),
+        "the first test is planned {wait} s from now"
+    );
+    let samples = server.get("/api/v1/samples").body;
+    assert_eq!(samples.matches("\"time\"").count(), 1, "no test went out: {samples}");
+    server.assert_clean_exit();
+}
