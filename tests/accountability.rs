@@ -672,6 +672,10 @@ fn a_restart_after_a_rate_limited_run_waits_out_the_interval() {
         "the first test is planned {wait} s from now"
     );
     let samples = server.get("/api/v1/samples").body;
-    assert_eq!(samples.matches("\"time\"").count(), 1, "no test went out: {samples}");
+    assert_eq!(
+        samples.matches("\"time\"").count(),
+        1,
+        "no test went out: {samples}"
+    );
     server.assert_clean_exit();
 }
