@@ -421,6 +421,9 @@ pub enum ExportFormat {
     Jsonl,
     /// A header row, then one row per sample
     Csv,
+    /// OpenMetrics text with each sample's own timestamp, for `promtool tsdb
+    /// create-blocks-from openmetrics` (bring the stored history into Prometheus)
+    Openmetrics,
 }
 
 #[derive(Debug, Args)]
@@ -439,6 +442,37 @@ pub struct ExportArgs {
     /// Only samples before this time: RFC 3339 or an age (24h)
     #[arg(long, env = "INTERNET_MONITOR_TO", value_name = "TIME")]
     pub to: Option<TimeArg>,
+
+    /// A label on every OpenMetrics point, e.g. --label instance=monitor:5000 --label
+    /// job=internet-monitor, as Prometheus would have added when scraping (repeatable;
+    /// --format openmetrics only)
+    #[arg(long = "label", value_name = "NAME=VALUE", value_parser = label)]
+    pub labels: Vec<(String, String)>,
+}
+
+/// `--label NAME=VALUE`: a Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`, not `__name__` or
+/// another reserved `__` name) and any value up to 256 bytes.
+fn label(text: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = text.split_once('=') else {
+        return Err("must be NAME=VALUE, such as instance=monitor:5000".into());
+    };
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid || name.starts_with("__") {
+        return Err(format!(
+            "the label name {name:?} must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __"
+        ));
+    }
+    if value.len() > crate::sample::MAX_NAME_BYTES {
+        return Err(format!(
+            "the label value must be at most {} bytes",
+            crate::sample::MAX_NAME_BYTES
+        ));
+    }
+    Ok((name.to_owned(), value.to_owned()))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -7,6 +7,7 @@ pub mod csv;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod openmetrics;
 pub mod plan;
 pub mod sample;
 pub mod scheduler;

@@ -721,3 +721,38 @@ fn help_names_both_engines() {
         "{about}"
     );
 }
+
+/// `export --label` is checked as Prometheus checks label names, and only with OpenMetrics.
+#[test]
+fn export_labels_are_checked_and_only_for_openmetrics() {
+    let env = Env::new();
+    let db = env.db();
+    env.import(&[]);
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--format", "openmetrics", "--label", "__name__=x"],
+            "invalid value '__name__=x' for '--label <NAME=VALUE>': the label name \"__name__\" must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
+        ),
+        (
+            &["--format", "openmetrics", "--label", "9lives=x"],
+            "the label name \"9lives\" must match [a-zA-Z_][a-zA-Z0-9_]*",
+        ),
+        (
+            &["--format", "openmetrics", "--label", "instance"],
+            "must be NAME=VALUE, such as instance=monitor:5000",
+        ),
+        (
+            &["--label", "instance=x"],
+            "internet-monitor: error: --label only applies to --format openmetrics",
+        ),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec!["export", "--db", db.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let output = common::command(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{flags:?}: {stderr}");
+        assert!(stderr.contains(expected), "{flags:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{flags:?}");
+    }
+}

@@ -25,7 +25,15 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     if from >= to {
         bail!("--from ({from}) must be before --to ({to})");
     }
+    if !args.labels.is_empty() && args.format != ExportFormat::Openmetrics {
+        bail!("--label only applies to --format openmetrics");
+    }
     let store = Store::open_read_only(&args.store.db)?;
+    if args.format == ExportFormat::Openmetrics {
+        let labels = crate::openmetrics::labels(&args.labels);
+        write_stdout(|out| crate::openmetrics::write(&store, from, to, &labels, out))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     write_stdout(|out| {
         if args.format == ExportFormat::Csv {
             out.write_all(csv::header_line().as_bytes())?;
@@ -39,6 +47,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
                     writeln!(out)?;
                 }
                 ExportFormat::Csv => out.write_all(csv::row_line(&sample).as_bytes())?,
+                ExportFormat::Openmetrics => {}
             }
             Ok(())
         })
