@@ -111,30 +111,9 @@ async fn answer(
 /// `run-once --engine http` against `url` for 1 s a direction, 1 stream: the exit code and the
 /// sample.
 fn run_once(env: &Env, url: &str, extra: &[&str]) -> (Option<i32>, Value) {
-    let db = env.db();
-    let mut args = vec![
-        "run-once",
-        "--db",
-        db.to_str().unwrap(),
-        "--engine",
-        "http",
-        "--http-server",
-        url,
-        "--http-duration",
-        "1s",
-        "--http-streams",
-        "1",
-        "--timeout",
-        "60s",
-    ];
+    let mut args = vec!["--http-duration", "1s", "--http-streams", "1"];
     args.extend_from_slice(extra);
-    let output = command(&args).output().expect("run run-once");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let sample = serde_json::from_str(stdout.trim()).unwrap_or_else(|err| {
-        panic!("run-once printed no sample ({err}): stdout {stdout:?}, stderr {stderr}")
-    });
-    (output.status.code(), sample)
+    common::http_run_once(&env.db(), url, &args)
 }
 
 #[test]

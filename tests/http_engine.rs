@@ -374,30 +374,12 @@ impl Body for TestBody {
 
 use std::future::Future as _;
 
-/// `run-once --engine http` against `url`, with `extra` flags: the exit code and the sample.
+/// `run-once --engine http` against `url` for 2 s a direction, with `extra` flags: the exit
+/// code and the sample.
 fn run_once(env: &Env, url: &str, extra: &[&str]) -> (Option<i32>, Value) {
-    let db = env.db();
-    let mut args = vec![
-        "run-once",
-        "--db",
-        db.to_str().unwrap(),
-        "--engine",
-        "http",
-        "--http-server",
-        url,
-        "--http-duration",
-        "2s",
-        "--timeout",
-        "60s",
-    ];
+    let mut args = vec!["--http-duration", "2s"];
     args.extend_from_slice(extra);
-    let output = command(&args).output().expect("run run-once");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let sample = serde_json::from_str(stdout.trim()).unwrap_or_else(|err| {
-        panic!("run-once printed no sample ({err}): stdout {stdout:?}, stderr {stderr}")
-    });
-    (output.status.code(), sample)
+    common::http_run_once(&env.db(), url, &args)
 }
 
 fn assert_success(sample: &Value, protocol: &str, streams: u64) {

@@ -51,6 +51,36 @@ pub fn serve_command(db: &std::path::Path, fixture: &str, extra: &[&str]) -> Com
     with_fake("serve", db, fixture, extra)
 }
 
+/// `run-once --engine http --http-server URL --timeout 60s EXTRA…` on the database `db`: its
+/// exit code and the sample it printed (a test fails, showing stdout and stderr, when it
+/// printed none).
+pub fn http_run_once(
+    db: &std::path::Path,
+    url: &str,
+    extra: &[&str],
+) -> (Option<i32>, serde_json::Value) {
+    let db = db.to_str().expect("a UTF-8 temporary path");
+    let mut args = vec![
+        "run-once",
+        "--db",
+        db,
+        "--engine",
+        "http",
+        "--http-server",
+        url,
+        "--timeout",
+        "60s",
+    ];
+    args.extend_from_slice(extra);
+    let output = command(&args).output().expect("run run-once");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let sample = serde_json::from_str(stdout.trim()).unwrap_or_else(|err| {
+        panic!("run-once printed no sample ({err}): stdout {stdout:?}, stderr {stderr}")
+    });
+    (output.status.code(), sample)
+}
+
 /// A temporary directory holding a test's database and the fake CLI's notes; each test file
 /// adds the commands it needs.
 pub struct Env {
