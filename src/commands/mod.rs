@@ -36,6 +36,43 @@ pub(crate) fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// Runs a server until SIGINT, SIGTERM or SIGHUP: starts a runtime of `workers` threads,
+/// installs the signal handlers (first: a signal sent as soon as the log says "listening" must
+/// stop us cleanly, not kill us), binds `listen` (the error names the flag), and hands
+/// `serve` the listener, its bound address and the shutdown future, which logs the signal.
+pub(crate) fn listen_until_stopped<F, Fut>(
+    workers: usize,
+    listen: std::net::SocketAddr,
+    serve: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(
+        TcpListener,
+        std::net::SocketAddr,
+        std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+    ) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let stop = stop_requested()?;
+        let listener =
+            bind(listen).with_context(|| format!("cannot listen on {listen} (see --listen)"))?;
+        let address = listener
+            .local_addr()
+            .context("cannot read the bound address")?;
+        let shutdown = Box::pin(async move {
+            let signal = stop.await;
+            tracing::info!("received {signal}");
+        });
+        serve(listener, address, shutdown).await
+    })
+}
+
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => {

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 use crate::cli::ServeArgs;
 use crate::http::AllowedHosts;
@@ -97,31 +97,18 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         allowed_hosts: AllowedHosts::new(args.allowed_hosts.iter().cloned().chain(host_name())),
     };
     super::adopt_orphans();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        // Handlers first: a signal sent as soon as the log says "listening" must stop us
-        // cleanly, not kill us.
-        let stop = super::stop_requested()?;
-        let listener = super::bind(args.listen)
-            .with_context(|| format!("cannot listen on {} (see --listen)", args.listen))?;
-        let address = listener
-            .local_addr()
-            .context("cannot read the bound address")?;
-        tracing::info!(%address, db = %store.path().display(), "listening on http://{address}");
-        tracing::info!("measuring with the {engine_why}");
-        if let Some(warning) = args.speedtest.ignored_by(&config.engine) {
-            tracing::warn!("{warning}");
-        }
-        let shutdown = async move {
-            let signal = stop.await;
-            tracing::info!("received {signal}");
-        };
-        serve::run(config, listener, store, shutdown).await?;
-        anyhow::Ok(())
-    })?;
+    super::listen_until_stopped(
+        WORKERS,
+        args.listen,
+        |listener, address, shutdown| async move {
+            tracing::info!(%address, db = %store.path().display(), "listening on http://{address}");
+            tracing::info!("measuring with the {engine_why}");
+            if let Some(warning) = args.speedtest.ignored_by(&config.engine) {
+                tracing::warn!("{warning}");
+            }
+            serve::run(config, listener, store, shutdown).await?;
+            Ok(())
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
