@@ -57,13 +57,14 @@ impl Acked {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod tests {
-    use super::*;
-    use std::io::{Read, Write};
-
     #[test]
+    #[cfg(target_os = "linux")]
     fn counts_what_the_peer_acknowledged() {
+        use super::*;
+        use std::io::{Read, Write};
+
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut server, _) = listener.accept().unwrap();
