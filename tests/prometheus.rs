@@ -149,3 +149,208 @@ fn an_openmetrics_export_backfills_prometheus_blocks() {
         assert!(dump.lines().any(|l| l == line), "no {line} in:\n{dump}");
     }
 }
+
+/// `text` percent-encoded for a URL's query string (every byte but the unreserved ones).
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(byte).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+/// The JSON answer of a Prometheus API `path`, which must succeed.
+fn api(prometheus: &str, path: &str) -> serde_json::Value {
+    let response = common::request(prometheus, "GET", path);
+    assert_eq!(response.status, 200, "{path}: {}", response.body);
+    let body = response.json();
+    assert_eq!(body["status"], "success", "{path}: {body}");
+    body
+}
+
+/// The series `expr` gives at `time` (Unix seconds): each as its labels and its value.
+fn instant_at(prometheus: &str, expr: &str, time: i64) -> Vec<(serde_json::Value, String)> {
+    let body = api(
+        prometheus,
+        &format!("/api/v1/query?query={}&time={time}", encode(expr)),
+    );
+    body["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|series| {
+            let value = series["value"][1].as_str().unwrap().to_owned();
+            (series["metric"].clone(), value)
+        })
+        .collect()
+}
+
+/// The points (Unix seconds, value) of the one series `expr` gives from `start` to `end`
+/// every `step` seconds; none when it gives no series.
+fn range(prometheus: &str, expr: &str, start: i64, end: i64, step: i64) -> Vec<(i64, String)> {
+    let body = api(
+        prometheus,
+        &format!(
+            "/api/v1/query_range?query={}&start={start}&end={end}&step={step}",
+            encode(expr)
+        ),
+    );
+    let series = body["data"]["result"].as_array().unwrap();
+    assert!(series.len() <= 1, "more than one series: {body}");
+    series
+        .first()
+        .map(|series| {
+            series["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|point| {
+                    let time = point[0].as_f64().unwrap();
+                    (time as i64, point[1].as_str().unwrap().to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A stored run at `time` (Unix seconds), as `export --format jsonl` writes it: a success
+/// measuring `download` bytes per second, or (`None`) a timeout.
+fn run_at(time: i64, download: Option<f64>) -> serde_json::Value {
+    let time = jiff::Timestamp::from_second(time).unwrap().to_string();
+    let (outcome, reason, upload, ping) = match download {
+        Some(_) => ("success", None, Some(2_500_000.0), Some(0.0105)),
+        None => ("failure", Some("timeout"), None, None),
+    };
+    serde_json::json!({
+        "time": time, "outcome": outcome, "reason": reason,
+        "message": reason.map(|_| "no result within 120 s"), "trigger": "schedule",
+        "duration_seconds": 20.0,
+        "download_bytes_per_second": download, "upload_bytes_per_second": upload,
+        "ping_seconds": ping, "jitter_seconds": null, "packet_loss_ratio": null,
+        "download_latency_seconds": null, "upload_latency_seconds": null,
+        "downloaded_bytes": null, "uploaded_bytes": null, "server": null, "isp": null,
+        "result_url": null
+    })
+}
+
+/// The whole path the README gives: runs stored weeks ago are exported as OpenMetrics, turned
+/// into blocks by the real `promtool`, and a real Prometheus started on those blocks answers
+/// instant and range queries at the runs' own times, under the `--label`s of the export. With
+/// the default retention (15 days) the same blocks lose the runs 19 days older than the newest
+/// as Prometheus starts.
+#[test]
+#[ignore = "needs promtool and a Prometheus server (Debian package prometheus); .ci/run installs it and runs the ignored tests"]
+fn prometheus_answers_for_backfilled_runs_at_their_own_time() {
+    // Three runs three weeks back, half an hour apart (a success, a timeout, a success), and
+    // one two days back; whole minutes, so each is queried at exactly its time.
+    let now = jiff::Timestamp::now().as_second();
+    let old = now - now % 60 - 21 * 86_400;
+    let recent = old + 19 * 86_400;
+    let env = common::Env::new();
+    env.import(&[
+        run_at(old, Some(12_500_000.0)),
+        run_at(old + 1_800, None),
+        run_at(old + 3_600, Some(25_000_000.0)),
+        run_at(recent, Some(50_000_000.0)),
+    ]);
+    let db = env.db();
+    let export = common::command(&[
+        "export",
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "openmetrics",
+        "--label",
+        "instance=monitor:5000",
+        "--label",
+        "job=internet-monitor",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(
+        export.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let file = env.path("history.om");
+    std::fs::write(&file, &export.stdout).unwrap();
+    // Blocks written into the TSDB directory `name`, as if moved into a stopped Prometheus's
+    // --storage.tsdb.path: one directory for a long retention, one for the default.
+    let blocks = |name: &str| {
+        let data = env.path(name);
+        let output = std::process::Command::new("promtool")
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(&file)
+            .arg(&data)
+            .output()
+            .unwrap_or_else(|err| {
+                panic!("cannot run promtool ({err}): apt-get install prometheus (Debian)")
+            });
+        assert!(
+            output.status.success(),
+            "promtool: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        data
+    };
+    let config = env.path("prometheus.yml");
+    std::fs::write(&config, "global: {scrape_interval: 1m}\n").unwrap();
+
+    // Backfilled twice, as by a user who repeats the import: every block has a twin that
+    // overlaps it, which Prometheus (since 2.39) accepts without a flag.
+    let default = blocks("default");
+    let long = blocks("long");
+    blocks("long");
+    let count = |dir: &std::path::Path| std::fs::read_dir(dir).unwrap().count();
+    assert!(count(&default) >= 2, "a block per 2-hour window with runs");
+    assert_eq!(count(&long), 2 * count(&default));
+    let mut prometheus =
+        Prometheus::start_with(&config, &long, &["--storage.tsdb.retention.time=10y"]);
+    prometheus.wait_ready();
+    let address = prometheus.address.clone();
+    let download = "speedtest_download_bytes_per_second";
+    let labels = serde_json::json!({
+        "__name__": download, "instance": "monitor:5000", "job": "internet-monitor"
+    });
+    assert_eq!(
+        instant_at(&address, download, old),
+        [(labels.clone(), "12500000".to_owned())]
+    );
+    assert_eq!(
+        instant_at(&address, download, recent),
+        [(labels, "50000000".to_owned())]
+    );
+    let up = r#"speedtest_up{instance="monitor:5000",job="internet-monitor"}"#;
+    assert_eq!(instant_at(&address, up, old + 1_800)[0].1, "0");
+    // The timeout measured nothing: at its time the download is 30 minutes stale, beyond
+    // PromQL's 5-minute look-back.
+    assert_eq!(instant_at(&address, download, old + 1_800), []);
+    assert_eq!(
+        range(&address, download, old, old + 3_600, 1_800),
+        [
+            (old, "12500000".to_owned()),
+            (old + 3_600, "25000000".to_owned())
+        ]
+    );
+    assert_eq!(
+        range(&address, up, old - 3_600, old + 7_200, 1_800),
+        [
+            (old, "1".to_owned()),
+            (old + 1_800, "0".to_owned()),
+            (old + 3_600, "1".to_owned())
+        ]
+    );
+    drop(prometheus);
+
+    // Retention counts back from the newest block's end (here `recent`'s), and Prometheus
+    // deletes the blocks beyond it as it opens the TSDB, before it is ready.
+    let mut prometheus = Prometheus::start_with(&config, &default, &[]);
+    prometheus.wait_ready();
+    let address = prometheus.address.clone();
+    assert_eq!(range(&address, up, old - 3_600, old + 7_200, 1_800), []);
+    assert_eq!(instant_at(&address, download, recent).len(), 1);
+}

@@ -139,6 +139,16 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts `prometheus` with `config`, keeping its data under `dir`.
     pub fn start(config: &std::path::Path, dir: &std::path::Path) -> Prometheus {
+        Prometheus::start_with(config, &dir.join("data"), &[])
+    }
+
+    /// Starts `prometheus` with `config` on the TSDB directory `data` (which may already hold
+    /// blocks), plus `extra` flags.
+    pub fn start_with(
+        config: &std::path::Path,
+        data: &std::path::Path,
+        extra: &[&str],
+    ) -> Prometheus {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
@@ -146,11 +156,9 @@ impl Prometheus {
         let address = format!("127.0.0.1:{port}");
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg(format!("--web.listen-address={address}"))
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -161,6 +169,22 @@ impl Prometheus {
                 )
             });
         Prometheus { child, address }
+    }
+
+    /// Blocks until `/-/ready` answers 200: the TSDB is open (blocks loaded, the ones beyond
+    /// retention deleted) and queries see it. Panics if Prometheus exits or takes over a minute.
+    pub fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if try_request(&self.address, "GET", "/-/ready").is_ok_and(|r| r.status == 200) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("prometheus exited before it was ready: {status}");
+            }
+            assert!(Instant::now() < deadline, "prometheus never became ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
