@@ -24,9 +24,11 @@ pub const MESSAGE_BYTES: usize = 160;
 /// answer below 200 KB (tested: `worst_case_series_fits_the_budget`).
 pub const MAX_FAILURE_MARKERS: usize = 500;
 
-/// `points` when a request names none, and the range it may name.
+/// `points` (the most buckets) when a request names none.
 pub const DEFAULT_POINTS: usize = 600;
+/// The fewest buckets a request may ask for.
 pub const MIN_POINTS: usize = 10;
+/// The most buckets a request may ask for.
 pub const MAX_POINTS: usize = 2000;
 
 /// Listed buckets further apart than this many times max(step, the median spacing of the
@@ -620,6 +622,7 @@ impl Metric {
         }
     }
 
+    /// The name `parse` takes.
     pub fn as_str(self) -> &'static str {
         match self {
             Metric::Download => "download",

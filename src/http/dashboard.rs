@@ -20,9 +20,11 @@ use crate::state::{AppState, READER_WAIT};
 use crate::store::{Order, Store, StoreError};
 use crate::time::{TimeArg, Timestamp};
 
-/// The parameters each endpoint takes.
+/// The parameters `/api/v1/status` takes: none.
 pub const STATUS_PARAMETERS: &[&str] = &[];
+/// The parameters `/api/v1/series` takes.
 pub const SERIES_PARAMETERS: &[&str] = &["from", "to", "points"];
+/// The parameters `/api/v1/heatmap` takes.
 pub const HEATMAP_PARAMETERS: &[&str] = &["from", "to", "tz", "metric"];
 
 /// How far back (runs, newest first) `/api/v1/status` looks for the newest failure.
