@@ -243,34 +243,20 @@ impl Source for CsvExport {
 static SUMMARIES: Semaphore = Semaphore::const_new(1);
 
 /// The parameters `/api/v1/summary` takes.
-pub const SUMMARY_PARAMETERS: &[&str] = &["window"];
+pub const SUMMARY_PARAMETERS: &[&str] = &["window", "from", "to"];
 const DEFAULT_SUMMARY_WINDOW: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
-/// `/api/v1/summary?window=30d`: counts, percentiles and plan compliance over the window
-/// before now, computed on a reader thread (a long window is seconds of work).
+/// `/api/v1/summary?window=30d` (the window before now) or `?from=&to=` (`from` inclusive, `to`
+/// exclusive; `to` defaults to now, `from` to the default window before `to`): counts,
+/// percentiles and plan compliance, computed on a reader thread (a long window is seconds of
+/// work). `window` together with `from` or `to` is a 400.
 pub async fn summary(
     state: &AppState,
     query: &Query,
     now: Timestamp,
 ) -> Result<Response<Body>, HttpError> {
-    let window = match query.get("window") {
-        None => DEFAULT_SUMMARY_WINDOW,
-        Some(text) => match parse_age(text) {
-            Ok(window) => window,
-            Err(too_long @ TimeError::DurationTooLong { .. }) => {
-                return Err(HttpError::bad_request(format!(
-                    "invalid window: {text:?} {too_long}"
-                )));
-            }
-            Err(_) => {
-                return Err(HttpError::bad_request(format!(
-                    "invalid window: {text:?} is not a duration such as 24h, 30d or 365d"
-                )));
-            }
-        },
-    };
-    let to = Timestamp::from_millis(now.as_millis().saturating_add(1));
-    let (plan, from) = (state.plan, now.saturating_sub(window));
+    let (from, to) = summary_range(query, now)?;
+    let plan = state.plan;
     let busy = || overloaded(WorkerError::Busy("summary"));
     let _turn = tokio::time::timeout(READER_WAIT, SUMMARIES.acquire())
         .await
@@ -284,6 +270,38 @@ pub async fn summary(
         .await
         .map_err(overloaded)??;
     Ok(json_body(StatusCode::OK, body))
+}
+
+/// The range a summary covers: `window` before now, or `from`/`to`.
+fn summary_range(query: &Query, now: Timestamp) -> Result<(Timestamp, Timestamp), HttpError> {
+    let bounded = query.get("from").is_some() || query.get("to").is_some();
+    let Some(text) = query.get("window") else {
+        if bounded {
+            return super::dashboard::range(query, now, DEFAULT_SUMMARY_WINDOW);
+        }
+        let to = Timestamp::from_millis(now.as_millis().saturating_add(1));
+        return Ok((now.saturating_sub(DEFAULT_SUMMARY_WINDOW), to));
+    };
+    if bounded {
+        return Err(HttpError::bad_request(
+            "invalid window: give either window or from/to, not both",
+        ));
+    }
+    let window = match parse_age(text) {
+        Ok(window) => window,
+        Err(too_long @ TimeError::DurationTooLong { .. }) => {
+            return Err(HttpError::bad_request(format!(
+                "invalid window: {text:?} {too_long}"
+            )));
+        }
+        Err(_) => {
+            return Err(HttpError::bad_request(format!(
+                "invalid window: {text:?} is not a duration such as 24h, 30d or 365d"
+            )));
+        }
+    };
+    let to = Timestamp::from_millis(now.as_millis().saturating_add(1));
+    Ok((now.saturating_sub(window), to))
 }
 
 #[derive(Serialize)]
@@ -326,5 +344,63 @@ pub fn run(state: &Arc<AppState>) -> Result<Response<Body>, HttpError> {
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             Ok(response)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_795_996_800_000);
+
+    fn range(raw: &str) -> Result<(Timestamp, Timestamp), HttpError> {
+        summary_range(&Query::parse(Some(raw), SUMMARY_PARAMETERS)?, NOW)
+    }
+
+    fn message(raw: &str) -> String {
+        let err = range(raw).unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST, "{raw}");
+        err.message
+    }
+
+    #[test]
+    fn summary_takes_a_window_or_from_and_to() {
+        let day = Duration::from_secs(86_400);
+        let after_now = Timestamp::from_millis(NOW.as_millis() + 1);
+        assert_eq!(
+            range("").unwrap(),
+            (NOW.saturating_sub(30 * day), after_now)
+        );
+        assert_eq!(
+            range("window=1d").unwrap(),
+            (NOW.saturating_sub(day), after_now)
+        );
+        let from = Timestamp::parse("2026-11-01T00:00:00Z").unwrap();
+        let to = Timestamp::parse("2026-11-02T00:00:00Z").unwrap();
+        assert_eq!(
+            range("from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z").unwrap(),
+            (from, to)
+        );
+        assert_eq!(
+            range("from=2d").unwrap(),
+            (NOW.saturating_sub(2 * day), NOW)
+        );
+        assert_eq!(
+            range("to=2026-11-02T00:00:00Z").unwrap(),
+            (to.saturating_sub(30 * day), to),
+            "from: the default window before to"
+        );
+    }
+
+    #[test]
+    fn summary_refuses_window_with_from_or_to_and_an_empty_range() {
+        assert!(message("window=1d&from=2d").starts_with("invalid window: give either"));
+        assert!(message("to=1d&window=1d").starts_with("invalid window: give either"));
+        let both = message("from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z");
+        assert!(both.starts_with("invalid from and to"), "{both}");
+        assert!(message("from=1d&to=1d").starts_with("invalid from and to"));
+        assert!(message("from=soon").starts_with("invalid from"));
+        assert!(message("window=0d").starts_with("invalid window"));
+        assert!(message("limit=3").starts_with("unknown query parameter"));
     }
 }

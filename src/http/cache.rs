@@ -1,7 +1,7 @@
 //! Answers that are costly to compute and change slowly, reused for a moment.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -65,6 +65,57 @@ impl Cached {
     }
 }
 
+/// One value computed from the store (the column cache, the store's part of the status),
+/// kept until the store's generation changes. Made by one request at a time; the others that
+/// arrive meanwhile wait for it and share it. Errors are not kept.
+pub struct Memo<T> {
+    entry: Mutex<Option<(u64, Arc<T>)>>,
+    making: tokio::sync::Mutex<()>,
+}
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Memo {
+            entry: Mutex::new(None),
+            making: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl<T> Memo<T> {
+    /// The value made at `generation`, or a new one from `make`.
+    pub async fn get_or_make<F: Future<Output = Result<T, HttpError>>>(
+        &self,
+        generation: u64,
+        make: impl FnOnce() -> F,
+    ) -> Result<Arc<T>, HttpError> {
+        if let Some(value) = self.get(generation) {
+            return Ok(value);
+        }
+        let _turn = self.making.lock().await;
+        if let Some(value) = self.get(generation) {
+            return Ok(value);
+        }
+        let value = Arc::new(make().await?);
+        if let Ok(mut entry) = self.entry.lock() {
+            *entry = Some((generation, value.clone()));
+        }
+        Ok(value)
+    }
+
+    /// The value made last, at whatever generation.
+    pub fn last(&self) -> Option<Arc<T>> {
+        let entry = self.entry.lock().ok()?;
+        entry.as_ref().map(|(_, value)| value.clone())
+    }
+
+    fn get(&self, generation: u64) -> Option<Arc<T>> {
+        let entry = self.entry.lock().ok()?;
+        let (made_at, value) = entry.as_ref()?;
+        (*made_at == generation).then(|| value.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +168,36 @@ mod tests {
         assert!(failed.is_err());
         let made = cached.get_or_make(1, || async { Ok(Bytes::from("x")) });
         assert_eq!(made.await.unwrap(), "x");
+    }
+
+    #[tokio::test]
+    async fn a_memo_is_made_once_per_generation_and_errors_are_not_kept() {
+        let memo: Memo<u32> = Memo::default();
+        let made = std::cell::Cell::new(0);
+        let make = || async {
+            made.set(made.get() + 1);
+            tokio::task::yield_now().await;
+            Ok(made.get())
+        };
+        let burst = futures_join(memo.get_or_make(1, make), memo.get_or_make(1, make)).await;
+        assert_eq!(
+            (*burst.0.unwrap(), *burst.1.unwrap()),
+            (1, 1),
+            "made once, shared"
+        );
+        assert_eq!(*memo.get_or_make(1, make).await.unwrap(), 1);
+        let failed = memo
+            .get_or_make(2, || async { Err(HttpError::not_found("no")) })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(
+            *memo.get_or_make(2, make).await.unwrap(),
+            2,
+            "remade, not the error"
+        );
+    }
+
+    async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+        tokio::join!(a, b)
     }
 }
