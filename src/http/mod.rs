@@ -5,6 +5,7 @@ mod cache;
 mod compat;
 mod connections;
 mod cross_site;
+pub(crate) mod encoding;
 pub use cross_site::AllowedHosts;
 pub mod query;
 pub(crate) mod response;
@@ -271,6 +272,16 @@ fn limit_send_buffer(stream: &TcpStream, size: libc::c_int) {
 /// Answers one request. Never panics and never blames the client with a 5xx (a 503 says the
 /// server is overloaded or its store unreadable).
 pub async fn handle(handler: &Handler, request: &Request<Incoming>) -> Response<Body> {
+    let mut response = route_and_answer(handler, request).await;
+    // Every answer, errors included: a browser must never guess another type than the one sent.
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+async fn route_and_answer(handler: &Handler, request: &Request<Incoming>) -> Response<Body> {
     let path = request.uri().path();
     let Some(route) = Route::find(path) else {
         return HttpError::not_found(format!("no such endpoint: {path}")).into_response();
