@@ -82,11 +82,11 @@ static PREPARED: LazyLock<Vec<Prepared>> = LazyLock::new(|| ASSETS.iter().map(pr
 
 fn prepare(asset: &'static Asset) -> Prepared {
     let tag = entity_tag(asset.bytes);
-    let gzipped = Some(encoding::gzip_at(asset.bytes, ASSET_GZIP_LEVEL))
-        .filter(|gzipped| !gzipped.is_empty() && gzipped.len() < asset.bytes.len())
+    let gzipped = encoding::gzip(asset.bytes, ASSET_GZIP_LEVEL)
+        .filter(|gzipped| gzipped.len() < asset.bytes.len())
         .and_then(|gzipped| {
             let tag = HeaderValue::from_str(&format!("\"{tag}-gzip\"")).ok()?;
-            Some((gzipped, tag))
+            Some((Bytes::from(gzipped), tag))
         });
     Prepared {
         asset,
@@ -180,7 +180,7 @@ pub fn serve(path: &str, headers: &HeaderMap) -> Option<Response<Body>> {
         );
     }
     if prepared.gzipped.is_some() {
-        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        encoding::vary_on_encoding(&mut response);
     }
     Some(response)
 }

@@ -7,7 +7,7 @@ mod compat;
 mod connections;
 mod cross_site;
 mod dashboard;
-mod encoding;
+pub(crate) mod encoding;
 pub use cross_site::AllowedHosts;
 pub mod query;
 pub(crate) mod response;
