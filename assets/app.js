@@ -52,7 +52,11 @@
       error.detail = text;
       throw error;
     }
-    if (payload === null) throw new Error(`${url}: not JSON`);
+    if (payload === null) {
+      // A POST may be answered without a body; a GET must bring its JSON.
+      if (options.method === 'POST') return {};
+      throw new Error(`${url}: not JSON`);
+    }
     return payload;
   }
 
