@@ -1,10 +1,12 @@
-//! The HTTP server: `/metrics`, the original app's JSON endpoints, health and an index page.
+//! The HTTP server: `/metrics`, the original app's JSON endpoints, health, and the dashboard at `/`.
 
 mod api;
+pub(crate) mod assets;
 mod cache;
 mod compat;
 mod connections;
 mod cross_site;
+pub(crate) mod encoding;
 pub use cross_site::AllowedHosts;
 pub mod query;
 pub(crate) mod response;
@@ -271,6 +273,16 @@ fn limit_send_buffer(stream: &TcpStream, size: libc::c_int) {
 /// Answers one request. Never panics and never blames the client with a 5xx (a 503 says the
 /// server is overloaded or its store unreadable).
 pub async fn handle(handler: &Handler, request: &Request<Incoming>) -> Response<Body> {
+    let mut response = route_and_answer(handler, request).await;
+    // Every answer, errors included: a browser must never guess another type than the one sent.
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+async fn route_and_answer(handler: &Handler, request: &Request<Incoming>) -> Response<Body> {
     let path = request.uri().path();
     let Some(route) = Route::find(path) else {
         return HttpError::not_found(format!("no such endpoint: {path}")).into_response();
@@ -328,6 +340,12 @@ async fn respond(
     {
         return refuse(path, method, headers, refused);
     }
+    if route == Route::Asset {
+        // The page reads its own query string (the range); the server takes any.
+        return assets::serve(path, headers).unwrap_or_else(|| {
+            HttpError::not_found(format!("no such endpoint: {path}")).into_response()
+        });
+    }
     // For HEAD, hyper sends these headers (the length included) and leaves the body out.
     match route.answer(handler, query).await {
         Ok(response) => response,
@@ -358,7 +376,8 @@ fn refuse(path: &str, method: &Method, headers: &HeaderMap, refused: HttpError) 
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Route {
-    Index,
+    /// The page at `/` and its files under `/assets/`.
+    Asset,
     Metrics,
     Latest,
     LastDay,
@@ -373,7 +392,8 @@ enum Route {
 impl Route {
     fn find(path: &str) -> Option<Route> {
         Some(match path {
-            "/" => Route::Index,
+            "/" => Route::Asset,
+            _ if assets::find(path).is_some() => Route::Asset,
             "/metrics" => Route::Metrics,
             "/latest" => Route::Latest,
             "/last-day" => Route::LastDay,
@@ -394,7 +414,7 @@ impl Route {
     fn readable_anywhere(self) -> bool {
         match self {
             Route::Latest | Route::LastDay | Route::Graph | Route::Summary | Route::Health => true,
-            Route::Index | Route::Metrics | Route::Samples | Route::SamplesCsv | Route::Run => {
+            Route::Asset | Route::Metrics | Route::Samples | Route::SamplesCsv | Route::Run => {
                 false
             }
         }
@@ -432,7 +452,7 @@ impl Route {
         let state = &handler.state;
         let generation = state.generation();
         Ok(match self {
-            Route::Index => with_body(StatusCode::OK, "text/html; charset=utf-8", INDEX),
+            Route::Asset => return Err(HttpError::not_found("no such file")),
             Route::Metrics => {
                 let body = state.metrics.render().map_err(|err| {
                     tracing::error!(%err, "rendering metrics failed");
@@ -506,24 +526,3 @@ struct Health {
     status: &'static str,
     samples: u64,
 }
-
-const INDEX: &str = r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>internet-monitor</title></head>
-<body>
-<h1>internet-monitor</h1>
-<p>Scheduled Ookla speed tests, every run kept.</p>
-<ul>
-<li><a href="/metrics">/metrics</a> — Prometheus metrics</li>
-<li><a href="/latest">/latest</a> — the newest successful measurement</li>
-<li><a href="/last-day">/last-day</a> — high, average and low over the last 24 hours</li>
-<li><a href="/graph">/graph</a> — every successful measurement of the last 30 days</li>
-<li><a href="/api/v1/samples">/api/v1/samples</a> — every run, failures included, newest first (JSON pages)</li>
-<li><a href="/api/v1/samples.csv">/api/v1/samples.csv</a> — the same as CSV, for a spreadsheet or the ISP</li>
-<li><a href="/api/v1/summary?window=30d">/api/v1/summary?window=30d</a> — counts, percentiles and plan compliance</li>
-<li>POST /api/v1/run — start a test now (only with --enable-run-endpoint; send Content-Type: application/json)</li>
-<li><a href="/healthz">/healthz</a> — health check</li>
-</ul>
-</body>
-</html>
-"#;

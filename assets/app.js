@@ -1,0 +1,939 @@
+// internet-monitor's page: reads the JSON API and draws it. No build step, no framework.
+// Every string that came from the network is set as text (textContent, createTextNode,
+// attributes), never parsed as HTML.
+'use strict';
+
+(() => {
+  const PRESETS = { '24h': 86400, '7d': 7 * 86400, '30d': 30 * 86400, '1y': 365 * 86400 };
+  const DEFAULT_RANGE = '7d';
+  /** The heat map needs at least this much history (seconds) to say anything per hour. */
+  const HEATMAP_MIN_SECONDS = 7 * 86400;
+  const RUNS_PAGE = 50;
+  const RUN_POLL_MS = 2000;
+  const RUN_POLL_LIMIT_MS = 15 * 60 * 1000;
+  const REFRESH_MS = 60 * 1000;
+  const FETCH_TIMEOUT_MS = 30 * 1000;
+
+  const $ = (selector, root = document) => root.querySelector(selector);
+  const body = document.body;
+
+  const state = {
+    status: null,
+    range: null, // {key, preset} or {key, from, to}
+    resolved: null, // {from, to: ISO strings; fromS, toS: Unix seconds}
+    load: 0,
+    data: null, // {series, summary, heatmap}
+    charts: {},
+    runs: { cursors: [null], index: 0, load: 0 },
+    runningNow: false,
+  };
+
+  // ---- network -------------------------------------------------------------------------
+
+  /** GET (or other) `url`, its JSON; throws an Error carrying the server's `error` text. */
+  async function fetchJson(url, options = {}) {
+    const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS);
+    let response;
+    try {
+      response = await fetch(url, { signal, ...options });
+    } catch (err) {
+      throw new Error(`the server did not answer (${err && err.message ? err.message : err})`);
+    }
+    let payload = null;
+    try {
+      payload = await response.json();
+    } catch {
+      payload = null;
+    }
+    if (!response.ok) {
+      const text = payload && typeof payload.error === 'string' ? payload.error : response.statusText;
+      const error = new Error(`${response.status}: ${text}`);
+      error.status = response.status;
+      error.detail = text;
+      throw error;
+    }
+    if (payload === null) throw new Error(`${url}: not JSON`);
+    return payload;
+  }
+
+  function query(params) {
+    const search = new URLSearchParams();
+    for (const [name, value] of Object.entries(params)) {
+      if (value !== null && value !== undefined) search.set(name, String(value));
+    }
+    return search.toString();
+  }
+
+  // ---- formatting ----------------------------------------------------------------------
+
+  const numberFormats = new Map();
+  function number(value, digits) {
+    if (!numberFormats.has(digits)) {
+      numberFormats.set(digits, new Intl.NumberFormat(undefined, {
+        minimumFractionDigits: digits, maximumFractionDigits: digits,
+      }));
+    }
+    return numberFormats.get(digits).format(value);
+  }
+  /** Three significant figures or so: 0.87, 9.53, 95.3, 953. */
+  function sensible(value) {
+    const size = Math.abs(value);
+    return number(value, size >= 100 ? 0 : size >= 10 ? 1 : 2);
+  }
+  const toMbit = (bytesPerSecond) => (bytesPerSecond * 8) / 1e6;
+  const toMs = (seconds) => seconds * 1000;
+  function mbit(bytesPerSecond) {
+    return isNum(bytesPerSecond) ? `${sensible(toMbit(bytesPerSecond))} Mbit/s` : '—';
+  }
+  function ms(seconds) {
+    return isNum(seconds) ? `${sensible(toMs(seconds))} ms` : '—';
+  }
+  const percentFormat = new Intl.NumberFormat(undefined, { style: 'percent', maximumFractionDigits: 1 });
+  function percent(ratio) {
+    return isNum(ratio) ? percentFormat.format(ratio) : '—';
+  }
+  function isNum(value) {
+    return typeof value === 'number' && Number.isFinite(value);
+  }
+  const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  const dateTimeSecondsFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+  function dateTime(date, seconds = false) {
+    return (seconds ? dateTimeSecondsFormat : dateTimeFormat).format(date);
+  }
+  const relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+  function relative(date, now) {
+    const seconds = (date.getTime() - now.getTime()) / 1000;
+    const size = Math.abs(seconds);
+    if (size < 45) return relativeFormat.format(Math.round(seconds), 'second');
+    if (size < 45 * 60) return relativeFormat.format(Math.round(seconds / 60), 'minute');
+    if (size < 36 * 3600) return relativeFormat.format(Math.round(seconds / 3600), 'hour');
+    return relativeFormat.format(Math.round(seconds / 86400), 'day');
+  }
+  function duration(seconds) {
+    if (!isNum(seconds)) return '—';
+    const minutes = Math.round(seconds / 60);
+    if (minutes < 60) return `${minutes} min`;
+    const hours = Math.floor(minutes / 60);
+    if (hours < 48) return `${hours} h ${minutes % 60} min`;
+    return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+  }
+  function parseTime(text) {
+    if (typeof text !== 'string') return null;
+    const ms = Date.parse(text);
+    return Number.isFinite(ms) ? new Date(ms) : null;
+  }
+  function serverNow() {
+    return parseTime(state.status && state.status.now) || new Date();
+  }
+
+  // ---- DOM helpers (text only) -----------------------------------------------------------
+
+  /** A new element with text content and attributes; never parses HTML. */
+  function el(tag, options = {}, children = []) {
+    const node = document.createElement(tag);
+    if (options.class) node.className = options.class;
+    if (options.text !== undefined && options.text !== null) node.textContent = String(options.text);
+    for (const [name, value] of Object.entries(options.attrs || {})) {
+      if (value !== null && value !== undefined) node.setAttribute(name, String(value));
+    }
+    for (const child of children) {
+      if (child !== null && child !== undefined) {
+        node.append(typeof child === 'string' ? document.createTextNode(child) : child);
+      }
+    }
+    return node;
+  }
+  function setText(id, text) {
+    const node = document.getElementById(id);
+    node.textContent = text;
+    return node;
+  }
+  function setContent(id, ...children) {
+    const node = document.getElementById(id);
+    node.replaceChildren(...children.filter((c) => c !== null && c !== undefined));
+    return node;
+  }
+  /** `<time>` with the absolute time in the browser's zone, and how long ago or ahead. */
+  function timeNode(iso, withRelative = true) {
+    const date = parseTime(iso);
+    if (!date) return document.createTextNode('—');
+    const text = withRelative ? `${dateTime(date)} (${relative(date, serverNow())})` : dateTime(date);
+    return el('time', { text, attrs: { datetime: iso } });
+  }
+  /** A link for an http(s) URL from the network; anything else stays text. */
+  function safeLink(url, text) {
+    try {
+      const parsed = new URL(url);
+      if (parsed.protocol === 'http:' || parsed.protocol === 'https:') {
+        return el('a', { text, attrs: { href: parsed.href, rel: 'noopener noreferrer', target: '_blank' } });
+      }
+    } catch {
+      // not a URL: shown as text below
+    }
+    return document.createTextNode(String(url));
+  }
+
+  // ---- the range -----------------------------------------------------------------------
+
+  function rangeFromUrl() {
+    const params = new URLSearchParams(location.search);
+    const preset = params.get('range');
+    if (preset && Object.hasOwn(PRESETS, preset)) return { key: preset, preset };
+    const from = params.get('from');
+    const to = params.get('to');
+    const fromDate = parseTime(from);
+    const toDate = parseTime(to);
+    if (fromDate && toDate && fromDate < toDate) return { key: `${from}…${to}`, from, to };
+    return { key: DEFAULT_RANGE, preset: DEFAULT_RANGE };
+  }
+  function rangeUrl(range) {
+    const search = range.preset ? query({ range: range.preset }) : query({ from: range.from, to: range.to });
+    return `${location.pathname}?${search}`;
+  }
+  function resolveRange(range) {
+    let from;
+    let to;
+    if (range.preset) {
+      to = serverNow();
+      from = new Date(to.getTime() - PRESETS[range.preset] * 1000);
+    } else {
+      from = parseTime(range.from);
+      to = parseTime(range.to);
+    }
+    return {
+      from: from.toISOString(),
+      to: to.toISOString(),
+      fromS: from.getTime() / 1000,
+      toS: to.getTime() / 1000,
+    };
+  }
+  function localInputValue(date) {
+    const pad = (n) => String(n).padStart(2, '0');
+    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  }
+  function showRange(range, resolved) {
+    for (const button of document.querySelectorAll('[data-range]')) {
+      button.setAttribute('aria-pressed', String(button.dataset.range === range.preset));
+    }
+    $('#range-from').value = localInputValue(new Date(resolved.fromS * 1000));
+    $('#range-to').value = localInputValue(new Date(resolved.toS * 1000));
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    setText('range-label', `${dateTime(new Date(resolved.fromS * 1000))} – ${dateTime(new Date(resolved.toS * 1000))} (${zone})`);
+  }
+  function chooseRange(range) {
+    history.pushState(null, '', rangeUrl(range));
+    state.range = range;
+    refresh();
+  }
+
+  // ---- loading -------------------------------------------------------------------------
+
+  async function refresh() {
+    const load = ++state.load;
+    delete body.dataset.drawn;
+    const range = state.range;
+    let status;
+    try {
+      status = await fetchJson('/api/v1/status');
+    } catch (err) {
+      if (load === state.load) fail(`Cannot read the monitor's status: ${err.message}`);
+      return;
+    }
+    if (load !== state.load) return;
+    state.status = status;
+    renderNow(status);
+    renderRunNow(status);
+    setText('version', `internet-monitor ${status.version || ''} · ${status.samples} runs stored.`);
+    if (!status.samples) {
+      showEmpty(status);
+      body.dataset.state = 'empty';
+      body.dataset.drawn = range.key;
+      return;
+    }
+    $('#empty').hidden = true;
+    const resolved = resolveRange(range);
+    state.resolved = resolved;
+    showRange(range, resolved);
+    const heatFromS = Math.min(resolved.fromS, resolved.toS - HEATMAP_MIN_SECONDS);
+    const heatFrom = new Date(heatFromS * 1000).toISOString();
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+    const width = $('#speed-chart .chart-mount').clientWidth || 600;
+    const points = Math.max(60, Math.min(2000, Math.round(width)));
+    state.runs = { cursors: [null], index: 0, load: state.runs.load + 1 };
+    try {
+      const [series, summary, heatmap, runs] = await Promise.all([
+        fetchJson(`/api/v1/series?${query({ from: resolved.from, to: resolved.to, points })}`),
+        fetchJson(`/api/v1/summary?${query({ from: resolved.from, to: resolved.to })}`),
+        fetchJson(`/api/v1/heatmap?${query({ from: heatFrom, to: resolved.to, tz: zone, metric: $('#heatmap-metric').value })}`),
+        fetchJson(`/api/v1/samples?${query({ from: resolved.from, to: resolved.to, limit: RUNS_PAGE })}`),
+      ]);
+      if (load !== state.load) return;
+      state.data = { series, summary, heatmap, widened: heatFromS < resolved.fromS };
+      $('#error').hidden = true;
+      body.dataset.state = 'ready';
+      drawCharts();
+      renderHeatmap(heatmap, state.data.widened);
+      renderCompliance(summary);
+      renderRuns(runs);
+      setText('loading-note', '');
+      body.dataset.drawn = range.key;
+    } catch (err) {
+      if (load === state.load) fail(`Cannot load the range: ${err.message}`);
+    }
+  }
+
+  function fail(message) {
+    body.dataset.state = 'error';
+    const banner = $('#error');
+    banner.textContent = message;
+    banner.hidden = false;
+    setText('loading-note', '');
+  }
+
+  function showEmpty(status) {
+    $('#empty').hidden = false;
+    setText('loading-note', '');
+    const next = parseTime(status.next_run);
+    if (next) {
+      setContent('empty-next', timeNode(status.next_run));
+    } else {
+      setText('empty-next', 'when a test is started (no scheduled test is due)');
+    }
+  }
+
+  // ---- Now -----------------------------------------------------------------------------
+
+  function renderNow(status) {
+    const sample = status.latest_success;
+    const plan = status.plan;
+    const share = (value, planned) => (isNum(value) && plan && isNum(planned) && planned > 0
+      ? el('span', { class: 'share', text: ` ${percent(value / planned)} of plan` })
+      : null);
+    if (sample) {
+      setContent('now-download', mbit(sample.download_bytes_per_second),
+        share(sample.download_bytes_per_second, plan && plan.download_bytes_per_second));
+      setContent('now-upload', mbit(sample.upload_bytes_per_second),
+        share(sample.upload_bytes_per_second, plan && plan.upload_bytes_per_second));
+      setText('now-ping', ms(sample.ping_seconds));
+      setContent('now-when', timeNode(sample.time));
+      setText('now-server', serverText(sample));
+      setText('now-engine', engineText(sample.engine, status.engine));
+      setContent('now-result', sample.result_url ? safeLink(sample.result_url, 'Open the result') : 'None (this engine gives no link)');
+    } else {
+      for (const id of ['now-download', 'now-upload', 'now-ping', 'now-when', 'now-server', 'now-result']) setText(id, '—');
+      setText('now-engine', status.engine ? `${status.engine} (no successful run yet)` : '—');
+    }
+    if (status.running) {
+      setContent('now-running', 'Yes, since ', timeNode(status.running_since));
+    } else {
+      setText('now-running', 'No');
+    }
+    setContent('now-next', status.next_run ? timeNode(status.next_run) : 'Not scheduled');
+    const failure = status.latest_failure;
+    if (failure) {
+      setContent('now-failure', timeNode(failure.time), ': ',
+        el('strong', { text: failure.reason || 'unknown reason' }),
+        failure.message ? ` — ${failure.message}` : '');
+    } else {
+      setText('now-failure', 'None stored');
+    }
+  }
+  function serverText(sample) {
+    const server = sample.server || {};
+    const place = [server.location, server.country].filter(Boolean).join(', ');
+    let text = server.name || server.host || '—';
+    if (place) text += ` (${place})`;
+    if (sample.isp) text += ` · ISP ${sample.isp}`;
+    return text;
+  }
+  function engineText(engine, current) {
+    if (!engine || !engine.name) return current ? `unrecorded (serve runs ${current})` : '—';
+    let text = engine.name;
+    const details = [];
+    if (engine.protocol) details.push(engine.protocol);
+    if (isNum(engine.streams)) details.push(`${engine.streams} streams`);
+    if (details.length) text += ` (${details.join(', ')})`;
+    if (current && current !== engine.name) text += `; serve now runs ${current}`;
+    return text;
+  }
+
+  // ---- charts ----------------------------------------------------------------------------
+
+  function cssColor(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || 'currentColor';
+  }
+
+  /** Time axis from the range's start to its end, whatever the data covers. */
+  function padToRange(time, fromS, toS) {
+    const x = time.slice();
+    let before = 0;
+    let after = 0;
+    if (!x.length || x[0] > fromS) { x.unshift(fromS); before = 1; }
+    if (x[x.length - 1] < toS) { x.push(toS); after = 1; }
+    const pad = (values, filler = null) => [
+      ...(before ? [filler] : []), ...values, ...(after ? [filler] : []),
+    ];
+    return { x, pad };
+  }
+
+  function chartSize(mount) {
+    const width = Math.max(280, mount.clientWidth || 600);
+    return { width, height: width < 560 ? 220 : 300 };
+  }
+
+  function axes(unit) {
+    const stroke = cssColor('--fg');
+    const grid = { stroke: cssColor('--grid'), width: 1 };
+    return [
+      { stroke, grid, ticks: grid },
+      { stroke, grid, ticks: grid, label: unit, size: 56, values: (u, splits) => tickLabels(splits) },
+    ];
+  }
+
+  /** Axis labels with as many decimals as the step between them needs: 0, 20, 40 or 0.5, 1.0. */
+  function tickLabels(splits) {
+    const step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1;
+    const digits = step >= 1 || step === 0 ? 0 : Math.min(3, Math.ceil(-Math.log10(step)));
+    return splits.map((v) => number(v, digits));
+  }
+
+  function line(label, color, unit, extra = {}) {
+    return {
+      label,
+      stroke: color,
+      width: 2,
+      spanGaps: false,
+      value: (u, v) => (v === null || v === undefined ? '—' : `${sensible(v)} ${unit}`),
+      ...extra,
+    };
+  }
+
+  function makeChart(key, figure, options, data, hiddenLegendRows = []) {
+    const old = state.charts[key];
+    if (old) old.destroy();
+    const mount = $('.chart-mount', figure);
+    mount.replaceChildren();
+    const chart = new uPlot({ ...chartSize(mount), ...options }, data, mount);
+    const rows = chart.root.querySelectorAll('.u-legend .u-series');
+    for (const index of hiddenLegendRows) if (rows[index]) rows[index].hidden = true;
+    state.charts[key] = chart;
+    return chart;
+  }
+
+  function drawCharts() {
+    if (!state.data || typeof uPlot !== 'function') return;
+    const { series, summary } = state.data;
+    drawSpeed(series, summary);
+    drawLatency(series, summary);
+  }
+
+  function drawSpeed(series, summary) {
+    const figure = $('#speed-chart');
+    const { fromS, toS } = state.resolved;
+    const { x, pad } = padToRange(series.time || [], fromS, toS);
+    const toMbits = (values) => pad((values || []).map((v) => (isNum(v) ? toMbit(v) : null)));
+    const dl = series.download_bytes_per_second || {};
+    const ul = series.upload_bytes_per_second || {};
+    const data = [x, toMbits(dl.median), toMbits(ul.median), toMbits(dl.min), toMbits(dl.max), toMbits(ul.min), toMbits(ul.max)];
+    const band = { stroke: 'transparent', width: 0, points: { show: false } };
+    const seriesOptions = [
+      {},
+      line('Download', cssColor('--c-download'), 'Mbit/s'),
+      line('Upload', cssColor('--c-upload'), 'Mbit/s'),
+      line('Download min', 'transparent', 'Mbit/s', band),
+      line('Download max', 'transparent', 'Mbit/s', band),
+      line('Upload min', 'transparent', 'Mbit/s', band),
+      line('Upload max', 'transparent', 'Mbit/s', band),
+    ];
+    const plan = series.plan || (state.status && state.status.plan);
+    const flat = (value) => x.map(() => value);
+    if (plan) {
+      const threshold = isNum(plan.threshold) ? plan.threshold : null;
+      for (const [direction, planned] of [['download', plan.download_bytes_per_second], ['upload', plan.upload_bytes_per_second]]) {
+        if (!isNum(planned)) continue;
+        const name = direction === 'download' ? 'Download' : 'Upload';
+        data.push(flat(toMbit(planned)));
+        seriesOptions.push(line(`${name} plan`, cssColor('--c-plan'), 'Mbit/s', { width: 1.5, dash: direction === 'download' ? [8, 4] : [3, 3], points: { show: false } }));
+        if (threshold !== null) {
+          data.push(flat(toMbit(planned) * threshold));
+          seriesOptions.push(line(`${name} threshold (${percent(threshold)})`, cssColor('--c-threshold'), 'Mbit/s', { width: 1, dash: direction === 'download' ? [8, 4] : [3, 3], points: { show: false } }));
+        }
+      }
+    }
+    const options = {
+      series: seriesOptions,
+      bands: [
+        { series: [4, 3], fill: cssColor('--c-download-band') },
+        { series: [6, 5], fill: cssColor('--c-upload-band') },
+      ],
+      scales: {
+        x: { time: true, range: () => [fromS, toS] },
+        y: { range: (u, min, max) => [0, isNum(max) && max > 0 ? max * 1.08 : 1] },
+      },
+      axes: axes('Mbit/s'),
+      cursor: { focus: { prox: 16 } },
+      hooks: { draw: [(u) => placeMarkers(u)] },
+    };
+    const chart = makeChart('speed', figure, options, data, [3, 4, 5, 6]);
+    buildMarkers(figure, series.failures || [], series.failures_grouped);
+    placeMarkers(chart);
+
+    const runs = series.runs || {};
+    const parts = [];
+    const dlP = summary.download_bytes_per_second;
+    const ulP = summary.upload_bytes_per_second;
+    if (dlP && ulP) {
+      parts.push(`Median download ${mbit(dlP.p50)}, upload ${mbit(ulP.p50)} over ${runs.success ?? 0} successful runs in the range.`);
+    } else {
+      parts.push('No successful runs in this range.');
+    }
+    const failures = runs.failure ?? (series.failures || []).reduce((sum, f) => sum + (f.count || 0), 0);
+    parts.push(`${failures} failed ${failures === 1 ? 'run' : 'runs'}${failures ? ', marked below the chart' : ''}.`);
+    if (runs.skipped) parts.push(`${runs.skipped} skipped (data budget).`);
+    if (plan && (isNum(plan.download_bytes_per_second) || isNum(plan.upload_bytes_per_second))) {
+      parts.push(`Plan: ${mbit(plan.download_bytes_per_second)} down, ${mbit(plan.upload_bytes_per_second)} up; threshold ${percent(plan.threshold)}.`);
+    }
+    if (series.step_seconds) parts.push(`Each point is the median of ${duration(series.step_seconds)}; the band spans min to max.`);
+    $('figcaption', figure).textContent = parts.join(' ');
+  }
+
+  function failureText(failure) {
+    const when = new Date(failure.time * 1000);
+    const lines = [];
+    if (failure.count > 1) {
+      lines.push(`${failure.count} failed runs from ${dateTime(when, true)}`);
+      const reasons = Object.entries(failure.reasons || {}).map(([reason, count]) => `${reason} ×${count}`);
+      lines.push(`Reasons: ${reasons.length ? reasons.join(', ') : failure.reason}`);
+    } else {
+      lines.push(`Failed run at ${dateTime(when, true)}`);
+      lines.push(`Reason: ${failure.reason || 'unknown'}`);
+    }
+    if (failure.message) lines.push(failure.count > 1 ? `Newest message: ${failure.message}` : failure.message);
+    return lines;
+  }
+
+  function buildMarkers(figure, failures, grouped) {
+    const layer = $('.markers', figure);
+    layer.replaceChildren();
+    layer.setAttribute('aria-label', grouped ? 'Failed runs (grouped per point)' : 'Failed runs');
+    for (const failure of failures) {
+      if (!isNum(failure.time)) continue;
+      const text = failureText(failure);
+      layer.append(el('button', {
+        class: 'failure-marker',
+        attrs: {
+          type: 'button',
+          'data-count': failure.count ?? 1,
+          'data-time': failure.time,
+          'aria-label': text.join('. '),
+          'data-tip': text.join('\n'),
+        },
+      }));
+    }
+  }
+
+  function placeMarkers(chart) {
+    const figure = $('#speed-chart');
+    const layer = $('.markers', figure);
+    if (!layer.childElementCount) return;
+    const box = $('.chart-box', figure).getBoundingClientRect();
+    const over = chart.over.getBoundingClientRect();
+    const left = over.left - box.left;
+    const top = over.top - box.top + over.height - 9;
+    const [min, max] = [chart.scales.x.min, chart.scales.x.max];
+    for (const marker of layer.children) {
+      const time = Number(marker.dataset.time);
+      const inside = time >= min && time <= max;
+      marker.hidden = !inside;
+      if (inside) {
+        marker.style.left = `${left + chart.valToPos(time, 'x')}px`;
+        marker.style.top = `${top}px`;
+      }
+    }
+  }
+
+  function showTip(marker) {
+    const figure = $('#speed-chart');
+    const tip = $('.tooltip', figure);
+    tip.textContent = marker.dataset.tip || '';
+    tip.hidden = false;
+    const box = $('.chart-box', figure).getBoundingClientRect();
+    const rect = marker.getBoundingClientRect();
+    const width = tip.offsetWidth;
+    let left = rect.left - box.left + rect.width / 2 - width / 2;
+    left = Math.max(0, Math.min(left, box.width - width));
+    tip.style.left = `${left}px`;
+    tip.style.top = `${Math.max(0, rect.top - box.top - tip.offsetHeight - 8)}px`;
+  }
+  function hideTip() {
+    $('#speed-chart .tooltip').hidden = true;
+  }
+
+  function drawLatency(series, summary) {
+    const figure = $('#latency-chart');
+    const { fromS, toS } = state.resolved;
+    const { x, pad } = padToRange(series.time || [], fromS, toS);
+    const inMs = (figures) => pad(((figures && figures.median) || []).map((v) => (isNum(v) ? toMs(v) : null)));
+    const data = [
+      x,
+      inMs(series.ping_seconds),
+      inMs(series.jitter_seconds),
+      inMs(series.download_latency_seconds),
+      inMs(series.upload_latency_seconds),
+    ];
+    const options = {
+      series: [
+        {},
+        line('Idle ping', cssColor('--c-ping'), 'ms'),
+        line('Jitter', cssColor('--c-jitter'), 'ms', { width: 1.5 }),
+        line('Loaded latency, download', cssColor('--c-dl-latency'), 'ms', { width: 1.5, dash: [6, 3] }),
+        line('Loaded latency, upload', cssColor('--c-ul-latency'), 'ms', { width: 1.5, dash: [6, 3] }),
+      ],
+      scales: {
+        x: { time: true, range: () => [fromS, toS] },
+        y: { range: (u, min, max) => [0, isNum(max) && max > 0 ? max * 1.08 : 1] },
+      },
+      axes: axes('ms'),
+    };
+    makeChart('latency', figure, options, data);
+    const median = (values) => {
+      const list = (values || []).filter(isNum).sort((a, b) => a - b);
+      return list.length ? list[Math.floor((list.length - 1) / 2)] : null;
+    };
+    const parts = [];
+    if (summary.ping_seconds) {
+      parts.push(`Median idle ping ${ms(summary.ping_seconds.p50)} (95th percentile ${ms(summary.ping_seconds.p95)}).`);
+    } else {
+      parts.push('No latency figures in this range.');
+    }
+    const jitter = median(series.jitter_seconds && series.jitter_seconds.median);
+    const dlLat = median(series.download_latency_seconds && series.download_latency_seconds.median);
+    const ulLat = median(series.upload_latency_seconds && series.upload_latency_seconds.median);
+    if (jitter !== null) parts.push(`Typical jitter ${ms(jitter)}.`);
+    if (dlLat !== null || ulLat !== null) parts.push(`Typical loaded latency ${ms(dlLat)} while downloading, ${ms(ulLat)} while uploading.`);
+    $('figcaption', figure).textContent = parts.join(' ');
+  }
+
+  // ---- heat map ------------------------------------------------------------------------
+
+  function renderHeatmap(heatmap, widened) {
+    const table = $('#heatmap');
+    const weekdayShort = new Intl.DateTimeFormat(undefined, { weekday: 'short', timeZone: 'UTC' });
+    const weekdayLong = new Intl.DateTimeFormat(undefined, { weekday: 'long', timeZone: 'UTC' });
+    const hourShort = new Intl.DateTimeFormat(undefined, { hour: 'numeric', timeZone: 'UTC' });
+    const hourLong = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit', timeZone: 'UTC' });
+    // 2024-01-01 was a Monday: rows are Monday first, as the endpoint sends them.
+    const day = (d, h = 0) => new Date(Date.UTC(2024, 0, 1 + d, h));
+    const headRow = el('tr', {}, [el('th', { attrs: { scope: 'col' } }, [el('span', { class: 'visually-hidden', text: 'Weekday' })])]);
+    for (let h = 0; h < 24; h++) headRow.append(el('th', { text: hourShort.format(day(0, h)), attrs: { scope: 'col', title: hourLong.format(day(0, h)) } }));
+    $('thead', table).replaceChildren(headRow);
+
+    const metric = heatmap.metric || 'download';
+    const isSpeed = heatmap.unit !== 'seconds';
+    const shares = heatmap.share_of_plan;
+    const medians = heatmap.median || [];
+    const values = medians.flat().filter(isNum);
+    const [min, max] = values.length ? [Math.min(...values), Math.max(...values)] : [0, 0];
+    const style = getComputedStyle(document.documentElement);
+    const saturation = style.getPropertyValue('--heat-saturation').trim() || '70%';
+    const lightness = style.getPropertyValue('--heat-lightness').trim() || '55%';
+    const figure = (value) => (isSpeed ? mbit(value) : ms(value));
+    const short = (value) => (isSpeed ? number(toMbit(value), toMbit(value) >= 10 ? 0 : 1) : number(toMs(value), toMs(value) >= 10 ? 0 : 1));
+    const rows = [];
+    for (let d = 0; d < 7; d++) {
+      const row = el('tr', {}, [el('th', { text: weekdayShort.format(day(d)), attrs: { scope: 'row', title: weekdayLong.format(day(d)) } })]);
+      for (let h = 0; h < 24; h++) {
+        const value = medians[d] ? medians[d][h] : null;
+        const runs = heatmap.runs && heatmap.runs[d] ? heatmap.runs[d][h] : 0;
+        const share = shares && shares[d] ? shares[d][h] : null;
+        const when = `${weekdayLong.format(day(d))} ${hourLong.format(day(d, h))}–${hourLong.format(day(d, (h + 1) % 24))}`;
+        const cell = el('td');
+        if (isNum(value)) {
+          let goodness;
+          if (isNum(share)) {
+            goodness = Math.max(0, Math.min(1, (share - 0.5) / 0.5));
+            cell.textContent = number(share * 100, 0);
+          } else {
+            goodness = max > min ? (value - min) / (max - min) : 1;
+            if (!isSpeed) goodness = 1 - goodness;
+            cell.textContent = short(value);
+          }
+          cell.style.backgroundColor = `hsl(${Math.round(goodness * 130)} ${saturation} ${lightness})`;
+          const label = `${when}: median ${figure(value)}${isNum(share) ? `, ${percent(share)} of the plan` : ''}, ${runs} ${runs === 1 ? 'run' : 'runs'}`;
+          cell.title = label;
+          cell.setAttribute('aria-label', label);
+        } else {
+          cell.title = `${when}: no runs`;
+          cell.setAttribute('aria-label', `${when}: no runs`);
+        }
+        row.append(cell);
+      }
+      rows.push(row);
+    }
+    $('tbody', table).replaceChildren(...rows);
+    const name = { download: 'download', upload: 'upload', ping: 'idle ping' }[metric] || metric;
+    const zone = heatmap.time_zone || 'UTC';
+    let note = isNum(shares && shares.flat().find(isNum))
+      ? `Median ${name} as % of the plan, by weekday and hour (${zone}).`
+      : `Median ${name} in ${isSpeed ? 'Mbit/s' : 'ms'}, by weekday and hour (${zone}).`;
+    if (widened) note += ' Over the last 7 days, since the range is shorter.';
+    setText('heatmap-note', note);
+    const legend = $('.heat-legend');
+    $('.heat-low', legend).textContent = isSpeed ? 'slow' : 'high';
+    $('.heat-high', legend).textContent = isSpeed ? 'fast' : 'low';
+  }
+
+  // ---- compliance ----------------------------------------------------------------------
+
+  function renderCompliance(summary) {
+    const figures = [];
+    const fact = (term, ...value) => figures.push(el('div', {}, [el('dt', { text: term }), el('dd', {}, value)]));
+    const plan = summary.plan;
+    const note = $('#compliance-note');
+    if (plan) {
+      note.hidden = true;
+      fact('Met the plan', plan.share_met === null || plan.share_met === undefined
+        ? 'no measurements'
+        : `${percent(plan.share_met)} (${plan.met} of ${plan.measurements} measurements)`);
+      fact('Breaches', String(plan.breaches));
+      const retests = plan.retests || {};
+      fact('Retests', `${(retests.confirmed || 0) + (retests.refuted || 0)}: ${retests.confirmed || 0} confirmed the breach, ${retests.refuted || 0} met the plan`);
+      const longest = plan.longest_below;
+      if (longest) {
+        fact('Longest stretch below the plan', `${duration(longest.seconds)}, ${longest.measurements} measurements, from `,
+          timeNode(longest.from, false), longest.ongoing ? ' (still below)' : ' to ', longest.ongoing ? null : timeNode(longest.to, false));
+      } else {
+        fact('Longest stretch below the plan', 'none');
+      }
+      fact('Plan', `${mbit(plan.download_bytes_per_second)} down, ${mbit(plan.upload_bytes_per_second)} up, met at ${percent(plan.threshold)}`);
+    } else {
+      note.hidden = false;
+      note.replaceChildren('No plan is set, so nothing is judged against it. Start ', el('code', { text: 'serve' }),
+        ' with ', el('code', { text: '--plan-download' }), ' and ', el('code', { text: '--plan-upload' }),
+        ' (for example ', el('code', { text: '--plan-download 500Mbit/s --plan-upload 50Mbit/s' }), ') to see how often the line meets it.');
+    }
+    const runs = summary.runs || {};
+    fact('Runs', `${runs.total ?? 0}: ${runs.success ?? 0} succeeded, ${runs.failure ?? 0} failed${runs.skipped ? `, ${runs.skipped} skipped` : ''}`);
+    const kinds = summary.failures_by_kind;
+    if (kinds && runs.failure) {
+      fact('Failures by kind', `network ${kinds.network}, service ${kinds.service}, local ${kinds.local}, other ${kinds.other}`);
+    }
+    const spread = (p, format) => (p ? `${format(p.p5)} / ${format(p.p50)} / ${format(p.p95)}` : '—');
+    fact('Download p5 / median / p95', spread(summary.download_bytes_per_second, mbit));
+    fact('Upload p5 / median / p95', spread(summary.upload_bytes_per_second, mbit));
+    fact('Ping p5 / median / p95', spread(summary.ping_seconds, ms));
+    $('#compliance-figures').replaceChildren(...figures);
+  }
+
+  // ---- runs ----------------------------------------------------------------------------
+
+  function renderRuns(page) {
+    const samples = page.samples || [];
+    const rows = samples.map((sample) => {
+      const outcome = sample.outcome || 'unknown';
+      const trigger = sample.trigger && sample.trigger !== 'schedule' ? ` (${sample.trigger})` : '';
+      const reason = [];
+      if (sample.reason) reason.push(el('strong', { text: sample.reason }));
+      if (sample.message) reason.push(`${sample.reason ? ': ' : ''}${sample.message}`);
+      const server = sample.server ? (sample.server.name || sample.server.host || '') : '';
+      return el('tr', { class: outcome }, [
+        el('td', {}, [timeNode(sample.time, false)]),
+        el('td', { class: 'outcome', text: outcome + trigger }),
+        el('td', { class: 'message' }, reason.length ? reason : ['—']),
+        el('td', { class: 'num', text: mbit(sample.download_bytes_per_second) }),
+        el('td', { class: 'num', text: mbit(sample.upload_bytes_per_second) }),
+        el('td', { class: 'num', text: ms(sample.ping_seconds) }),
+        el('td', { class: 'num', text: ms(sample.jitter_seconds) }),
+        el('td', { text: server || '—' }),
+        el('td', {}, [sample.result_url ? safeLink(sample.result_url, 'result') : '—']),
+      ]);
+    });
+    if (!rows.length) {
+      rows.push(el('tr', {}, [el('td', { text: 'No runs in this range.', attrs: { colspan: 9 } })]));
+    }
+    $('#runs tbody').replaceChildren(...rows);
+    const runs = state.runs;
+    runs.cursors.length = runs.index + 1;
+    if (page.next_cursor) runs.cursors.push(page.next_cursor);
+    $('#runs-older').disabled = !page.next_cursor;
+    $('#runs-newer').disabled = runs.index === 0;
+    setText('runs-page', samples.length ? `Page ${runs.index + 1}, ${samples.length} runs, newest first` : '');
+    const { from, to } = state.resolved;
+    $('#csv-link').href = `/api/v1/samples.csv?${query({ from, to })}`;
+  }
+
+  async function turnRunsPage(step) {
+    const runs = state.runs;
+    const index = runs.index + step;
+    if (index < 0 || index >= runs.cursors.length) return;
+    const load = ++runs.load;
+    const { from, to } = state.resolved;
+    try {
+      const page = await fetchJson(`/api/v1/samples?${query({ from, to, limit: RUNS_PAGE, cursor: runs.cursors[index] })}`);
+      if (load !== runs.load) return;
+      runs.index = index;
+      renderRuns(page);
+    } catch (err) {
+      fail(`Cannot load the runs: ${err.message}`);
+    }
+  }
+
+  // ---- run a test now --------------------------------------------------------------------
+
+  function renderRunNow(status) {
+    const button = $('#run-now');
+    const enabled = Boolean(status.run_endpoint && status.run_endpoint.enabled);
+    $('#run-now-hint').hidden = enabled;
+    button.disabled = !enabled || state.runningNow || Boolean(status.running);
+    button.title = enabled ? '' : 'Off: start serve with --enable-run-endpoint';
+  }
+
+  function progress(text, kind = '') {
+    const node = $('#run-progress');
+    node.className = `progress ${kind}`;
+    node.textContent = text;
+  }
+
+  async function runNow() {
+    const button = $('#run-now');
+    if (state.runningNow) return;
+    state.runningNow = true;
+    button.disabled = true;
+    const before = state.status ? state.status.newest : null;
+    progress('Starting a test…');
+    try {
+      await fetchJson('/api/v1/run', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+    } catch (err) {
+      state.runningNow = false;
+      progress(`The test did not start: ${err.detail || err.message}`, 'bad');
+      if (state.status) renderRunNow(state.status);
+      return;
+    }
+    const started = Date.now();
+    progress('Test running… (this takes about as long as a speed test)');
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, RUN_POLL_MS));
+      let status;
+      try {
+        status = await fetchJson('/api/v1/status');
+      } catch (err) {
+        progress(`Waiting for the test; the status did not load: ${err.message}`);
+        continue;
+      }
+      state.status = status;
+      renderNow(status);
+      const newer = status.newest && status.newest !== before
+        && (!before || Date.parse(status.newest) > Date.parse(before));
+      if (!status.running && newer) break;
+      const seconds = Math.round((Date.now() - started) / 1000);
+      progress(status.running ? `Test running… ${seconds} s` : `Waiting for the result… ${seconds} s`);
+      if (Date.now() - started > RUN_POLL_LIMIT_MS) {
+        state.runningNow = false;
+        progress('No new run appeared after 15 minutes; the log of serve says why.', 'bad');
+        renderRunNow(status);
+        return;
+      }
+    }
+    progress('Test finished; loading the new run…');
+    state.runningNow = false;
+    await refresh();
+    const latest = state.status && state.status.latest;
+    const outcome = latest ? latest.outcome : 'stored';
+    progress(`Done: the new run (${outcome}) is in the table below.`, outcome === 'failure' ? 'bad' : 'ok');
+  }
+
+  // ---- wiring ----------------------------------------------------------------------------
+
+  function wire() {
+    for (const button of document.querySelectorAll('[data-range]')) {
+      button.addEventListener('click', () => chooseRange({ key: button.dataset.range, preset: button.dataset.range }));
+    }
+    $('#range-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      const from = new Date($('#range-from').value);
+      const to = new Date($('#range-to').value);
+      if (!Number.isFinite(from.getTime()) || !Number.isFinite(to.getTime()) || from >= to) {
+        setText('range-label', 'Give a start before the end.');
+        return;
+      }
+      const range = { from: from.toISOString(), to: to.toISOString() };
+      range.key = `${range.from}…${range.to}`;
+      chooseRange(range);
+    });
+    window.addEventListener('popstate', () => {
+      state.range = rangeFromUrl();
+      refresh();
+    });
+    $('#runs-older').addEventListener('click', () => turnRunsPage(1));
+    $('#runs-newer').addEventListener('click', () => turnRunsPage(-1));
+    $('#run-now').addEventListener('click', runNow);
+    $('#heatmap-metric').addEventListener('change', async () => {
+      if (!state.resolved) return;
+      const { fromS, toS, to } = state.resolved;
+      const heatFromS = Math.min(fromS, toS - HEATMAP_MIN_SECONDS);
+      const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+      try {
+        const heatmap = await fetchJson(`/api/v1/heatmap?${query({ from: new Date(heatFromS * 1000).toISOString(), to, tz: zone, metric: $('#heatmap-metric').value })}`);
+        if (state.data) state.data.heatmap = heatmap;
+        renderHeatmap(heatmap, heatFromS < fromS);
+      } catch (err) {
+        fail(`Cannot load the heat map: ${err.message}`);
+      }
+    });
+    const layer = $('#speed-chart .markers');
+    const tipFor = (event) => {
+      const marker = event.target.closest && event.target.closest('.failure-marker');
+      if (marker) showTip(marker);
+    };
+    layer.addEventListener('mouseover', tipFor);
+    layer.addEventListener('focusin', tipFor);
+    layer.addEventListener('mouseout', hideTip);
+    layer.addEventListener('focusout', hideTip);
+    document.addEventListener('keydown', (event) => { if (event.key === 'Escape') hideTip(); });
+
+    // Charts follow the width of their box and the colour scheme.
+    let resizeTimer = 0;
+    const resize = new ResizeObserver(() => {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(() => {
+        for (const [key, chart] of Object.entries(state.charts)) {
+          const figure = key === 'speed' ? $('#speed-chart') : $('#latency-chart');
+          chart.setSize(chartSize($('.chart-mount', figure)));
+        }
+      }, 100);
+    });
+    resize.observe($('#speed-chart .chart-box'));
+    const dark = matchMedia('(prefers-color-scheme: dark)');
+    dark.addEventListener('change', () => {
+      drawCharts();
+      if (state.data) renderHeatmap(state.data.heatmap, state.data.widened);
+    });
+
+    // New runs appear without a reload: the status is cheap; the views reload when it changed.
+    setInterval(async () => {
+      if (state.runningNow || document.hidden) return;
+      try {
+        const status = await fetchJson('/api/v1/status');
+        const changed = !state.status || status.newest !== state.status.newest;
+        state.status = status;
+        renderNow(status);
+        renderRunNow(status);
+        if (changed && state.runs.index === 0) refresh();
+      } catch {
+        // the next tick tries again; a lasting failure shows at the next range switch
+      }
+    }, REFRESH_MS);
+  }
+
+  function start() {
+    if (typeof uPlot !== 'function') {
+      fail('The chart library did not load (/assets/vendor/uplot/dist/uPlot.iife.min.js).');
+      return;
+    }
+    wire();
+    state.range = rangeFromUrl();
+    refresh();
+  }
+
+  start();
+})();
