@@ -228,7 +228,6 @@ async function runsTable(page) {
 }
 
 async function tabOrder(page, limit = 120) {
-  await page.evaluate(() => { document.activeElement && document.activeElement.blur && document.activeElement.blur(); window.scrollTo(0, 0); });
   const order = [];
   for (let i = 0; i < limit; i++) {
     await page.keyboard.press('Tab');
@@ -239,7 +238,7 @@ async function tabOrder(page, limit = 120) {
         class: active.className || null, visible: active.checkVisibility ? active.checkVisibility() : true };
     });
     order.push(focused);
-    if (focused && focused.id === 'run-now' && order.some((entry) => entry && entry.range === '1y')) break;
+    if (order.some((entry) => entry && entry.id === 'run-now') && order.some((entry) => entry && entry.range === '1y')) break;
   }
   return order;
 }
@@ -266,12 +265,19 @@ async function overflow(page) {
 }
 
 async function screenshot(page, file) {
-  // The whole page, but never taller than 3000 px: a small PNG for the docs.
+  // The whole page if its PNG stays under ~580 KB (small enough to commit), else its top part,
+  // as tall as fits.
   const height = await page.evaluate(() => document.documentElement.scrollHeight);
   const width = page.viewportSize().width;
   await page.mouse.move(0, 0);
-  await page.screenshot({ path: file, fullPage: true, clip: { x: 0, y: 0, width, height: Math.min(height, 3000) }, animations: 'disabled' });
-  return { file, bytes: fs.statSync(file).size, page_height: height };
+  let shot;
+  for (const limit of [height, 3600, 3000, 2400, 1800]) {
+    if (limit > height) continue;
+    await page.screenshot({ path: file, fullPage: true, clip: { x: 0, y: 0, width, height: limit }, animations: 'disabled' });
+    shot = { file, bytes: fs.statSync(file).size, page_height: height, shot_height: limit };
+    if (shot.bytes <= 580 * 1024) break;
+  }
+  return shot;
 }
 
 async function pageState(page) {
@@ -304,11 +310,12 @@ async function runTest(browser, options) {
     await main.context.close();
     return result;
   }
+  // Tab first: focusing a marker would move where sequential focus navigation starts.
+  await step(result, 'tab_order', () => tabOrder(main.page));
   await step(result, 'chart', () => speedChart(main.page));
   await step(result, 'heatmap', () => heatmap(main.page));
   await step(result, 'screenshot_1280', () => screenshot(main.page, path.join(options.out, 'dashboard-1280.png')));
   await step(result, 'marker_focus', () => focusMarker(main.page, 0));
-  await step(result, 'tab_order', () => tabOrder(main.page));
   for (const range of ['7d', '1y']) {
     await step(result, `range_${range}`, async () => {
       const before = series.requests.length;
@@ -447,7 +454,7 @@ async function runBench(browser, options) {
           const sum = (key) => entries.reduce((total, entry) => total + (entry[key] || 0), 0);
           const [drawn, at] = Object.entries(window.__drawnAt)[0] || [null, null];
           return {
-            drawn, drawn_ms: at, requests: entries.length,
+            drawn, drawn_ms: at === null ? null : Math.round(at * 10) / 10, requests: entries.length,
             transfer_bytes: sum('transferSize'), encoded_bytes: sum('encodedBodySize'), decoded_bytes: sum('decodedBodySize'),
             by_path: entries.map((entry) => ({ path: new URL(entry.name).pathname, encoded: entry.encodedBodySize, decoded: entry.decodedBodySize, ms: Math.round(entry.duration) })),
           };
