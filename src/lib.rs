@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod commands;
 pub mod csv;
+pub mod history;
 pub mod http;
 pub mod logging;
 pub mod metrics;

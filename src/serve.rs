@@ -88,15 +88,18 @@ pub async fn run(
         .map(|run| run.time);
     metrics.set_plan(&config.plan);
     metrics.set_interval(config.schedule.interval);
-    let state = Arc::new(AppState::new(
-        store,
-        metrics,
-        Runner::new(config.engine.clone()),
-        config.plan,
-        config.manual_runs.map(ManualRuns::new),
-        last_run,
-        last_success,
-    )?);
+    let state = Arc::new(
+        AppState::new(
+            store,
+            metrics,
+            Runner::new(config.engine.clone()),
+            config.plan,
+            config.manual_runs.map(ManualRuns::new),
+            last_run,
+            last_success,
+        )?
+        .with_interval(config.schedule.interval),
+    );
 
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(
@@ -112,7 +115,7 @@ pub async fn run(
         config.schedule,
         || random_below(splay),
         |trigger| run_scheduled(&state, trigger, &config),
-        |at| state.metrics.set_next_run(Some(wall_clock(at))),
+        |at| state.set_next_run(Some(wall_clock(at))),
     );
     tokio::select! {
         () = tests => {}

@@ -60,6 +60,12 @@ pub struct AppState {
     publishing: tokio::sync::Mutex<()>,
     /// Counts changes to the stored samples, so cached answers know when they are stale.
     generation: AtomicU64,
+    /// The scheduler's `--interval` (`/api/v1/status`); zero until [`AppState::with_interval`].
+    interval: Duration,
+    /// When the running test started; `None` while no test runs.
+    running_since: Mutex<Option<Timestamp>>,
+    /// When the scheduler's next test is due; `None` until it has planned one.
+    next_run: Mutex<Option<Timestamp>>,
 }
 
 /// The times of the last run and last success on show.
@@ -129,7 +135,46 @@ impl AppState {
             shown: Mutex::new(shown),
             publishing: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
+            interval: Duration::ZERO,
+            running_since: Mutex::new(None),
+            next_run: Mutex::new(None),
         })
+    }
+
+    /// The same state, knowing the scheduler's `--interval`.
+    pub fn with_interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// The scheduler's interval between tests (zero when not told).
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// When the test running now started, `None` while none runs.
+    pub fn running_since(&self) -> Option<Timestamp> {
+        self.running_since.lock().ok().and_then(|since| *since)
+    }
+
+    /// When the scheduler's next test is due, `None` before it planned one.
+    pub fn next_run(&self) -> Option<Timestamp> {
+        self.next_run.lock().ok().and_then(|next| *next)
+    }
+
+    /// Says when the scheduler's next test is due (the metric and `/api/v1/status`).
+    pub fn set_next_run(&self, at: Option<Timestamp>) {
+        self.metrics.set_next_run(at);
+        if let Ok(mut next) = self.next_run.lock() {
+            *next = at;
+        }
+    }
+
+    fn set_running(&self, since: Option<Timestamp>) {
+        self.metrics.set_running(since.is_some());
+        if let Ok(mut running) = self.running_since.lock() {
+            *running = since;
+        }
     }
 
     /// Changes whenever samples are added or deleted.
@@ -153,9 +198,9 @@ impl AppState {
     /// Runs one test in a claimed slot, stores its sample durably and only then publishes it
     /// (metrics, `/latest`, the log). Returns the sample, stored or not.
     pub async fn run_and_keep(&self, claim: Claim, trigger: Trigger) -> Sample {
-        self.metrics.set_running(true);
+        self.set_running(Some(Timestamp::now()));
         let sample = self.runner.run_claimed(claim, trigger).await;
-        self.metrics.set_running(false);
+        self.set_running(None);
         self.keep(sample.clone()).await;
         sample
     }

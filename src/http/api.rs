@@ -243,34 +243,20 @@ impl Source for CsvExport {
 static SUMMARIES: Semaphore = Semaphore::const_new(1);
 
 /// The parameters `/api/v1/summary` takes.
-pub const SUMMARY_PARAMETERS: &[&str] = &["window"];
+pub const SUMMARY_PARAMETERS: &[&str] = &["window", "from", "to"];
 const DEFAULT_SUMMARY_WINDOW: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
-/// `/api/v1/summary?window=30d`: counts, percentiles and plan compliance over the window
-/// before now, computed on a reader thread (a long window is seconds of work).
+/// `/api/v1/summary?window=30d` (the window before now) or `?from=&to=` (`from` inclusive, `to`
+/// exclusive; `to` defaults to now, `from` to the default window before `to`): counts,
+/// percentiles and plan compliance, computed on a reader thread (a long window is seconds of
+/// work). `window` together with `from` or `to` is a 400.
 pub async fn summary(
     state: &AppState,
     query: &Query,
     now: Timestamp,
 ) -> Result<Response<Body>, HttpError> {
-    let window = match query.get("window") {
-        None => DEFAULT_SUMMARY_WINDOW,
-        Some(text) => match parse_age(text) {
-            Ok(window) => window,
-            Err(too_long @ TimeError::DurationTooLong { .. }) => {
-                return Err(HttpError::bad_request(format!(
-                    "invalid window: {text:?} {too_long}"
-                )));
-            }
-            Err(_) => {
-                return Err(HttpError::bad_request(format!(
-                    "invalid window: {text:?} is not a duration such as 24h, 30d or 365d"
-                )));
-            }
-        },
-    };
-    let to = Timestamp::from_millis(now.as_millis().saturating_add(1));
-    let (plan, from) = (state.plan, now.saturating_sub(window));
+    let (from, to) = summary_range(query, now)?;
+    let plan = state.plan;
     let busy = || overloaded(WorkerError::Busy("summary"));
     let _turn = tokio::time::timeout(READER_WAIT, SUMMARIES.acquire())
         .await
@@ -284,6 +270,38 @@ pub async fn summary(
         .await
         .map_err(overloaded)??;
     Ok(json_body(StatusCode::OK, body))
+}
+
+/// The range a summary covers: `window` before now, or `from`/`to`.
+fn summary_range(query: &Query, now: Timestamp) -> Result<(Timestamp, Timestamp), HttpError> {
+    let bounded = query.get("from").is_some() || query.get("to").is_some();
+    let Some(text) = query.get("window") else {
+        if bounded {
+            return super::dashboard::range(query, now, DEFAULT_SUMMARY_WINDOW);
+        }
+        let to = Timestamp::from_millis(now.as_millis().saturating_add(1));
+        return Ok((now.saturating_sub(DEFAULT_SUMMARY_WINDOW), to));
+    };
+    if bounded {
+        return Err(HttpError::bad_request(
+            "invalid window: give either window or from/to, not both",
+        ));
+    }
+    let window = match parse_age(text) {
+        Ok(window) => window,
+        Err(too_long @ TimeError::DurationTooLong { .. }) => {
+            return Err(HttpError::bad_request(format!(
+                "invalid window: {text:?} {too_long}"
+            )));
+        }
+        Err(_) => {
+            return Err(HttpError::bad_request(format!(
+                "invalid window: {text:?} is not a duration such as 24h, 30d or 365d"
+            )));
+        }
+    };
+    let to = Timestamp::from_millis(now.as_millis().saturating_add(1));
+    Ok((now.saturating_sub(window), to))
 }
 
 #[derive(Serialize)]

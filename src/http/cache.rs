@@ -1,7 +1,7 @@
 //! Answers that are costly to compute and change slowly, reused for a moment.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -62,6 +62,51 @@ impl Cached {
         let entry = entry.as_ref()?;
         (entry.generation == generation && entry.made.elapsed() < MAX_AGE)
             .then(|| entry.body.clone())
+    }
+}
+
+/// One value computed from the store (the column cache, the store's part of the status),
+/// kept until the store's generation changes. Made by one request at a time; the others that
+/// arrive meanwhile wait for it and share it. Errors are not kept.
+pub struct Memo<T> {
+    entry: Mutex<Option<(u64, Arc<T>)>>,
+    making: tokio::sync::Mutex<()>,
+}
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Memo {
+            entry: Mutex::new(None),
+            making: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl<T> Memo<T> {
+    /// The value made at `generation`, or a new one from `make`.
+    pub async fn get_or_make<F: Future<Output = Result<T, HttpError>>>(
+        &self,
+        generation: u64,
+        make: impl FnOnce() -> F,
+    ) -> Result<Arc<T>, HttpError> {
+        if let Some(value) = self.get(generation) {
+            return Ok(value);
+        }
+        let _turn = self.making.lock().await;
+        if let Some(value) = self.get(generation) {
+            return Ok(value);
+        }
+        let value = Arc::new(make().await?);
+        if let Ok(mut entry) = self.entry.lock() {
+            *entry = Some((generation, value.clone()));
+        }
+        Ok(value)
+    }
+
+    fn get(&self, generation: u64) -> Option<Arc<T>> {
+        let entry = self.entry.lock().ok()?;
+        let (made_at, value) = entry.as_ref()?;
+        (*made_at == generation).then(|| value.clone())
     }
 }
 

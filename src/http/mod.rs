@@ -6,6 +6,7 @@ mod cache;
 mod compat;
 mod connections;
 mod cross_site;
+mod dashboard;
 pub(crate) mod encoding;
 pub use cross_site::AllowedHosts;
 pub mod query;
@@ -70,6 +71,8 @@ pub struct Handler {
     allowed_hosts: AllowedHosts,
     graph: Cached,
     last_day: Cached,
+    /// The column cache and the store's part of `/api/v1/status`.
+    dashboard: dashboard::Dashboard,
 }
 
 impl Handler {
@@ -79,6 +82,7 @@ impl Handler {
             allowed_hosts,
             graph: Cached::default(),
             last_day: Cached::default(),
+            dashboard: dashboard::Dashboard::default(),
         }
     }
 }
@@ -347,9 +351,14 @@ async fn respond(
         });
     }
     // For HEAD, hyper sends these headers (the length included) and leaves the body out.
-    match route.answer(handler, query).await {
+    let response = match route.answer(handler, query).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
+    };
+    if route.gzipped() {
+        encoding::maybe_gzip(headers, response)
+    } else {
+        response
     }
 }
 
@@ -387,6 +396,9 @@ enum Route {
     SamplesCsv,
     Summary,
     Run,
+    Status,
+    Series,
+    Heatmap,
 }
 
 impl Route {
@@ -403,6 +415,9 @@ impl Route {
             "/api/v1/samples.csv" => Route::SamplesCsv,
             "/api/v1/summary" => Route::Summary,
             "/api/v1/run" => Route::Run,
+            "/api/v1/status" => Route::Status,
+            "/api/v1/series" => Route::Series,
+            "/api/v1/heatmap" => Route::Heatmap,
             _ => return None,
         })
     }
@@ -414,16 +429,34 @@ impl Route {
     fn readable_anywhere(self) -> bool {
         match self {
             Route::Latest | Route::LastDay | Route::Graph | Route::Summary | Route::Health => true,
-            Route::Asset | Route::Metrics | Route::Samples | Route::SamplesCsv | Route::Run => {
-                false
-            }
+            Route::Asset
+            | Route::Metrics
+            | Route::Samples
+            | Route::SamplesCsv
+            | Route::Run
+            | Route::Status
+            | Route::Series
+            | Route::Heatmap => false,
         }
     }
 
     /// Whether a browser must reach the route by an allowed name ([`AllowedHosts`]): the
     /// history, which can carry addresses, and what changes state.
     fn guarded(self) -> bool {
-        matches!(self, Route::Samples | Route::SamplesCsv | Route::Run)
+        matches!(
+            self,
+            Route::Samples
+                | Route::SamplesCsv
+                | Route::Run
+                | Route::Status
+                | Route::Series
+                | Route::Heatmap
+        )
+    }
+
+    /// Whether the answer is gzipped for a client that accepts it (the dashboard's JSON).
+    fn gzipped(self) -> bool {
+        matches!(self, Route::Status | Route::Series | Route::Heatmap)
     }
 
     fn methods(self) -> &'static [Method] {
@@ -438,6 +471,9 @@ impl Route {
         match self {
             Route::Samples | Route::SamplesCsv => api::SAMPLE_PARAMETERS,
             Route::Summary => api::SUMMARY_PARAMETERS,
+            Route::Status => dashboard::STATUS_PARAMETERS,
+            Route::Series => dashboard::SERIES_PARAMETERS,
+            Route::Heatmap => dashboard::HEATMAP_PARAMETERS,
             _ => &[],
         }
     }
@@ -517,6 +553,13 @@ impl Route {
             Route::SamplesCsv => api::samples_csv(&state.readers, &query, now).await?,
             Route::Summary => api::summary(state, &query, now).await?,
             Route::Run => api::run(state)?,
+            Route::Status => dashboard::status(&handler.dashboard, state, generation, now).await?,
+            Route::Series => {
+                dashboard::series(&handler.dashboard, state, &query, generation, now).await?
+            }
+            Route::Heatmap => {
+                dashboard::heatmap(&handler.dashboard, state, &query, generation, now).await?
+            }
         })
     }
 }

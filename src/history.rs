@@ -1,0 +1,981 @@
+//! The stored history as compact columns in memory, and the dashboard's answers computed from
+//! them: the bucketed series (`/api/v1/series`) and the weekday × hour heatmap
+//! (`/api/v1/heatmap`). Pure computation: the HTTP layer builds [`Columns`] on a store reader
+//! and asks these functions.
+
+use std::collections::BTreeMap;
+
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+use crate::plan::Plan;
+use crate::sample::{FailureReason, Outcome, Sample};
+use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
+
+/// The longest failure message sent (bytes as written in JSON, quotes and escapes included,
+/// an ellipsis marking a cut).
+pub const MESSAGE_BYTES: usize = 160;
+
+/// Failures in a range up to which `/api/v1/series` lists each one; beyond it, one grouped
+/// entry per bucket. A marker is at most ~280 bytes of JSON (a [`MESSAGE_BYTES`] message), so
+/// 500 of them are at most ~140 KB, and the five-year series at the default points leaves the
+/// answer below 200 KB (tested: `worst_case_series_fits_the_budget`).
+pub const MAX_FAILURE_MARKERS: usize = 500;
+
+/// `points` when a request names none, and the range it may name.
+pub const DEFAULT_POINTS: usize = 600;
+pub const MIN_POINTS: usize = 10;
+pub const MAX_POINTS: usize = 2000;
+
+/// Listed buckets further apart than this many times max(step, the median spacing of the
+/// range's successful runs) get a gap entry between them.
+pub const GAP_FACTOR: u64 = 3;
+
+/// Bucket widths in seconds, smallest first; after the last, 30 days doubled until it fits.
+const LADDER: [u64; 16] = [
+    60, 120, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200, 86_400, 172_800, 604_800,
+    1_209_600, 2_592_000,
+];
+
+/// Every run in the store, as columns: successes with their six figures, failures with reason
+/// and clipped message, skipped runs by time only. Each list is oldest first (the store's
+/// order). About 40 bytes per successful run (see [`Columns::memory_bytes`]).
+#[derive(Clone, Debug, Default)]
+pub struct Columns {
+    /// Successful runs' times, ms since the epoch.
+    time: Vec<u64>,
+    /// Bytes per second; NaN where the run has none.
+    download: Vec<f64>,
+    upload: Vec<f64>,
+    /// Seconds; NaN where the run has none.
+    ping: Vec<f32>,
+    jitter: Vec<f32>,
+    download_latency: Vec<f32>,
+    upload_latency: Vec<f32>,
+    failures: Vec<FailedRun>,
+    /// Skipped runs' times, ms.
+    skipped: Vec<u64>,
+}
+
+/// One failed run as the series needs it.
+#[derive(Clone, Debug)]
+struct FailedRun {
+    /// ms since the epoch.
+    time: u64,
+    reason: Option<FailureReason>,
+    /// Clipped to [`MESSAGE_BYTES`] ([`clip_message`]).
+    message: Option<Box<str>>,
+}
+
+impl Columns {
+    /// The columns of every stored run (one full scan of the store).
+    pub fn build(store: &Store) -> Result<Self, StoreError> {
+        let mut columns = Columns::default();
+        store.for_each(Timestamp::EPOCH, Timestamp::MAX, |sample| {
+            columns.push(&sample);
+            Ok::<_, StoreError>(())
+        })?;
+        columns.shrink();
+        Ok(columns)
+    }
+
+    /// The columns of `samples`, which come oldest first.
+    pub fn from_samples<'a>(samples: impl IntoIterator<Item = &'a Sample>) -> Self {
+        let mut columns = Columns::default();
+        for sample in samples {
+            columns.push(sample);
+        }
+        columns.shrink();
+        columns
+    }
+
+    /// Adds a run newer than every one held.
+    pub fn push(&mut self, sample: &Sample) {
+        let time = sample.time.as_millis();
+        match sample.outcome {
+            Outcome::Success => {
+                let wide = |value: Option<f64>| value.unwrap_or(f64::NAN);
+                let narrow = |value: Option<f64>| value.map_or(f32::NAN, |value| value as f32);
+                self.time.push(time);
+                self.download.push(wide(sample.download_bytes_per_second));
+                self.upload.push(wide(sample.upload_bytes_per_second));
+                self.ping.push(narrow(sample.ping_seconds));
+                self.jitter.push(narrow(sample.jitter_seconds));
+                self.download_latency
+                    .push(narrow(sample.download_latency_seconds));
+                self.upload_latency
+                    .push(narrow(sample.upload_latency_seconds));
+            }
+            Outcome::Failure => self.failures.push(FailedRun {
+                time,
+                reason: sample.reason,
+                message: sample.message.as_deref().map(|m| clip_message(m).into()),
+            }),
+            Outcome::Skipped => self.skipped.push(time),
+        }
+    }
+
+    fn shrink(&mut self) {
+        self.time.shrink_to_fit();
+        self.download.shrink_to_fit();
+        self.upload.shrink_to_fit();
+        self.ping.shrink_to_fit();
+        self.jitter.shrink_to_fit();
+        self.download_latency.shrink_to_fit();
+        self.upload_latency.shrink_to_fit();
+        self.failures.shrink_to_fit();
+        self.skipped.shrink_to_fit();
+    }
+
+    /// Runs held, every outcome.
+    pub fn len(&self) -> usize {
+        self.time.len() + self.failures.len() + self.skipped.len()
+    }
+
+    /// Whether no run is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The heap memory the columns hold, in bytes (messages included).
+    pub fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.time.capacity() * size_of::<u64>()
+            + (self.download.capacity() + self.upload.capacity()) * size_of::<f64>()
+            + (self.ping.capacity()
+                + self.jitter.capacity()
+                + self.download_latency.capacity()
+                + self.upload_latency.capacity())
+                * size_of::<f32>()
+            + self.failures.capacity() * size_of::<FailedRun>()
+            + self
+                .failures
+                .iter()
+                .map(|failure| failure.message.as_ref().map_or(0, |m| m.len()))
+                .sum::<usize>()
+            + self.skipped.capacity() * size_of::<u64>()
+    }
+
+    /// Indices `lo..hi` of the successes with `from <= time < to` (ms).
+    fn successes(&self, from: u64, to: u64) -> std::ops::Range<usize> {
+        within(&self.time, from, to, |&time| time)
+    }
+}
+
+/// The indices of the items of `sorted` (by `key`, ascending) with `from <= key < to`.
+fn within<T>(sorted: &[T], from: u64, to: u64, key: impl Fn(&T) -> u64) -> std::ops::Range<usize> {
+    let lo = sorted.partition_point(|item| key(item) < from);
+    let hi = sorted.partition_point(|item| key(item) < to).max(lo);
+    lo..hi
+}
+
+/// `message` made safe and short for a marker: control characters become spaces, and it is cut
+/// (with `…`) so that written as a JSON string, escapes included, it takes at most
+/// [`MESSAGE_BYTES`] bytes between its quotes.
+pub fn clip_message(message: &str) -> String {
+    let json_len = |c: char| match c {
+        '"' | '\\' => 2,
+        c => c.len_utf8(),
+    };
+    let cleaned = message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c });
+    let total: usize = cleaned.clone().map(json_len).sum();
+    if total <= MESSAGE_BYTES {
+        return cleaned.collect();
+    }
+    let room = MESSAGE_BYTES - '…'.len_utf8();
+    let mut out = String::new();
+    let mut used = 0;
+    for c in cleaned {
+        used += json_len(c);
+        if used > room {
+            break;
+        }
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+/// The contracted speeds as the dashboard shows them; `None` (JSON `null`) when no plan is set.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct PlanJson {
+    pub download_bytes_per_second: Option<f64>,
+    pub upload_bytes_per_second: Option<f64>,
+    /// The share of the plan a run must reach (0–1).
+    pub threshold: f64,
+}
+
+impl PlanJson {
+    /// `plan` when one is set.
+    pub fn of(plan: &Plan) -> Option<Self> {
+        plan.is_set().then(|| PlanJson {
+            download_bytes_per_second: plan.download.map(|bw| bw.bytes_per_second()),
+            upload_bytes_per_second: plan.upload.map(|bw| bw.bytes_per_second()),
+            threshold: plan.threshold,
+        })
+    }
+}
+
+/// How many runs of each outcome a range holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct RunCounts {
+    pub total: u64,
+    pub success: u64,
+    pub failure: u64,
+    pub skipped: u64,
+}
+
+/// Minimum, median and maximum of one figure per listed entry (`null` where none).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Band<T> {
+    pub min: Vec<Option<T>>,
+    pub median: Vec<Option<T>>,
+    pub max: Vec<Option<T>>,
+}
+
+impl<T> Band<T> {
+    fn push(&mut self, value: Option<(T, T, T)>) {
+        let (min, median, max) = match value {
+            Some((min, median, max)) => (Some(min), Some(median), Some(max)),
+            None => (None, None, None),
+        };
+        self.min.push(min);
+        self.median.push(median);
+        self.max.push(max);
+    }
+}
+
+/// A failure marker: one failed run (`count` 1), or every failure of a bucket.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FailureMarker {
+    /// Unix seconds: the run's time, or the bucket's first failure.
+    pub time: u64,
+    pub count: u32,
+    /// The (most common) reason.
+    pub reason: Option<&'static str>,
+    /// The (newest) message, clipped to [`MESSAGE_BYTES`].
+    pub message: Option<Box<str>>,
+    /// Failures by reason.
+    pub reasons: BTreeMap<&'static str, u32>,
+}
+
+/// The answer of `/api/v1/series`; every array has the length of `time`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Series {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub step_seconds: u64,
+    pub runs: RunCounts,
+    /// Unix seconds: bucket starts, and for gap entries the gap's middle.
+    pub time: Vec<u64>,
+    /// Successful runs in each bucket (0 for a gap entry).
+    pub count: Vec<u32>,
+    /// Whole bytes per second.
+    pub download_bytes_per_second: Band<u64>,
+    pub upload_bytes_per_second: Band<u64>,
+    /// Seconds, rounded to the microsecond.
+    pub ping_seconds: Band<f64>,
+    pub jitter_seconds: Band<f64>,
+    pub download_latency_seconds: Band<f64>,
+    pub upload_latency_seconds: Band<f64>,
+    pub failures: Vec<FailureMarker>,
+    pub failures_grouped: bool,
+    pub plan: Option<PlanJson>,
+}
+
+/// The smallest ladder step (seconds) with `range / step <= points`; `points` at least 1.
+pub fn step_seconds(range_ms: u64, points: usize) -> u64 {
+    let points = points.max(1) as u64;
+    let fits = |step: u64| range_ms.div_ceil(step.saturating_mul(1000)) <= points;
+    if let Some(&step) = LADDER.iter().find(|&&step| fits(step)) {
+        return step;
+    }
+    let mut step = LADDER[LADDER.len() - 1];
+    while !fits(step) {
+        step = step.saturating_mul(2);
+    }
+    step
+}
+
+/// Min, median (the mean of the middle two of an even count) and max of `values`, reordering
+/// them; `None` when empty.
+fn stats<T: Copy + PartialOrd + Into<f64>>(values: &mut [T]) -> Option<(f64, f64, f64)> {
+    let n = values.len();
+    if n == 0 {
+        return None;
+    }
+    let order = |a: &T, b: &T| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal);
+    let (lower, &mut middle, upper) = values.select_nth_unstable_by(n / 2, order);
+    let min = lower
+        .iter()
+        .copied()
+        .fold(middle, |m, v| if v < m { v } else { m });
+    let max = upper
+        .iter()
+        .copied()
+        .fold(middle, |m, v| if v > m { v } else { m });
+    let median = if n % 2 == 1 {
+        middle.into()
+    } else {
+        let below = lower
+            .iter()
+            .copied()
+            .fold(lower[0], |m, v| if v > m { v } else { m });
+        (below.into() + middle.into()) / 2.0
+    };
+    Some((min.into(), median, max.into()))
+}
+
+fn round_speed(value: f64) -> u64 {
+    value.round().max(0.0) as u64
+}
+
+fn round_micro(value: f64) -> f64 {
+    (value * 1e6).round() / 1e6
+}
+
+/// The series of `from <= time < to` in at most about `points` buckets (see the module docs of
+/// `/api/v1/series` in the README for the rules).
+pub fn series(
+    columns: &Columns,
+    from: Timestamp,
+    to: Timestamp,
+    points: usize,
+    plan: Option<PlanJson>,
+) -> Series {
+    let (from_ms, to_ms) = (from.as_millis(), to.as_millis().max(from.as_millis()));
+    let step = step_seconds(to_ms - from_ms, points);
+    let step_ms = step.saturating_mul(1000);
+    let successes = columns.successes(from_ms, to_ms);
+    let failures = within(&columns.failures, from_ms, to_ms, |failure| failure.time);
+    let skipped = within(&columns.skipped, from_ms, to_ms, |&time| time);
+    let runs = RunCounts {
+        total: (successes.len() + failures.len() + skipped.len()) as u64,
+        success: successes.len() as u64,
+        failure: failures.len() as u64,
+        skipped: skipped.len() as u64,
+    };
+    let times = &columns.time[successes.clone()];
+    let gap_ms = GAP_FACTOR.saturating_mul(step_ms.max(median_spacing(times)));
+
+    let mut out = Series {
+        from,
+        to,
+        step_seconds: step,
+        runs,
+        time: Vec::new(),
+        count: Vec::new(),
+        download_bytes_per_second: Band::default(),
+        upload_bytes_per_second: Band::default(),
+        ping_seconds: Band::default(),
+        jitter_seconds: Band::default(),
+        download_latency_seconds: Band::default(),
+        upload_latency_seconds: Band::default(),
+        failures: Vec::new(),
+        failures_grouped: false,
+        plan,
+    };
+    let mut wide: Vec<f64> = Vec::new();
+    let mut narrow: Vec<f32> = Vec::new();
+    let mut previous: Option<u64> = None;
+    let mut start = successes.start;
+    while start < successes.end {
+        let bucket = columns.time[start] / step_ms * step_ms;
+        let end =
+            start + columns.time[start..successes.end].partition_point(|&t| t < bucket + step_ms);
+        if let Some(previous) = previous
+            && bucket - previous > gap_ms
+        {
+            out.time.push((previous + step_ms + bucket) / 2 / 1000);
+            out.count.push(0);
+            out.download_bytes_per_second.push(None);
+            out.upload_bytes_per_second.push(None);
+            out.ping_seconds.push(None);
+            out.jitter_seconds.push(None);
+            out.download_latency_seconds.push(None);
+            out.upload_latency_seconds.push(None);
+        }
+        previous = Some(bucket);
+        out.time.push(bucket / 1000);
+        out.count.push((end - start) as u32);
+        let mut speed = |column: &[f64], band: &mut Band<u64>| {
+            wide.clear();
+            wide.extend(column[start..end].iter().filter(|v| !v.is_nan()));
+            band.push(
+                stats(&mut wide)
+                    .map(|(lo, mid, hi)| (round_speed(lo), round_speed(mid), round_speed(hi))),
+            );
+        };
+        speed(&columns.download, &mut out.download_bytes_per_second);
+        speed(&columns.upload, &mut out.upload_bytes_per_second);
+        let mut latency = |column: &[f32], band: &mut Band<f64>| {
+            narrow.clear();
+            narrow.extend(column[start..end].iter().filter(|v| !v.is_nan()));
+            band.push(
+                stats(&mut narrow)
+                    .map(|(lo, mid, hi)| (round_micro(lo), round_micro(mid), round_micro(hi))),
+            );
+        };
+        latency(&columns.ping, &mut out.ping_seconds);
+        latency(&columns.jitter, &mut out.jitter_seconds);
+        latency(&columns.download_latency, &mut out.download_latency_seconds);
+        latency(&columns.upload_latency, &mut out.upload_latency_seconds);
+        start = end;
+    }
+
+    let failed = &columns.failures[failures];
+    if failed.len() <= MAX_FAILURE_MARKERS {
+        out.failures = failed
+            .iter()
+            .map(|failure| FailureMarker {
+                time: failure.time / 1000,
+                count: 1,
+                reason: failure.reason.map(FailureReason::as_str),
+                message: failure.message.clone(),
+                reasons: failure
+                    .reason
+                    .map(|reason| (reason.as_str(), 1))
+                    .into_iter()
+                    .collect(),
+            })
+            .collect();
+    } else {
+        out.failures_grouped = true;
+        for group in failed.chunk_by(|a, b| a.time / step_ms == b.time / step_ms) {
+            out.failures.push(grouped(group));
+        }
+    }
+    out
+}
+
+/// One marker for the failures of a bucket (oldest first, at least one).
+fn grouped(group: &[FailedRun]) -> FailureMarker {
+    let mut counts = [0u32; FailureReason::ALL.len()];
+    let mut reasons = BTreeMap::new();
+    for failure in group {
+        if let Some(reason) = failure.reason {
+            if let Some(slot) = FailureReason::ALL.iter().position(|&r| r == reason) {
+                counts[slot] += 1;
+            }
+            *reasons.entry(reason.as_str()).or_insert(0) += 1;
+        }
+    }
+    // The most common; among equals, the one first in the store's order of reasons.
+    let reason = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, count)| **count > 0)
+        .max_by(|(i, a), (j, b)| a.cmp(b).then(j.cmp(i)))
+        .map(|(slot, _)| FailureReason::ALL[slot].as_str());
+    FailureMarker {
+        time: group.first().map_or(0, |first| first.time / 1000),
+        count: group.len() as u32,
+        reason,
+        message: group.iter().rev().find_map(|f| f.message.clone()),
+        reasons,
+    }
+}
+
+/// The median of the gaps between consecutive `times` (ms; the mean of the middle two of an
+/// even count); 0 for fewer than two.
+fn median_spacing(times: &[u64]) -> u64 {
+    let mut gaps: Vec<u64> = times.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    let count = gaps.len();
+    if count == 0 {
+        return 0;
+    }
+    let (lower, &mut middle, _) = gaps.select_nth_unstable(count / 2);
+    if count % 2 == 1 {
+        return middle;
+    }
+    let below = lower.iter().copied().max().unwrap_or(middle);
+    below / 2 + middle / 2 + (below % 2 + middle % 2) / 2
+}
+
+/// Which figure a heatmap shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    Download,
+    Upload,
+    Ping,
+}
+
+impl Metric {
+    /// `download`, `upload` or `ping`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "download" => Some(Metric::Download),
+            "upload" => Some(Metric::Upload),
+            "ping" => Some(Metric::Ping),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Download => "download",
+            Metric::Upload => "upload",
+            Metric::Ping => "ping",
+        }
+    }
+}
+
+/// ISO 8601 weekdays, Monday first: the heatmap's rows.
+pub const WEEKDAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+/// The answer of `/api/v1/heatmap`: 7 rows (Monday first) of 24 hours (local time).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Heatmap {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub time_zone: String,
+    pub metric: &'static str,
+    /// `bytes_per_second` or `seconds`.
+    pub unit: &'static str,
+    pub weekdays: [&'static str; 7],
+    /// Median per cell: whole bytes per second, or seconds to the microsecond.
+    pub median: Vec<Vec<Option<f64>>>,
+    /// Successful runs with the figure in each cell.
+    pub runs: Vec<Vec<u32>>,
+    /// Median / the plan's speed for that direction (3 decimals); `null` without one, or for
+    /// ping.
+    pub share_of_plan: Option<Vec<Vec<Option<f64>>>>,
+    pub plan: Option<PlanJson>,
+}
+
+/// The weekday × local hour medians of `metric` over `from <= time < to` in `zone` (named
+/// `zone_name`); daylight saving time as the zone has it.
+pub fn heatmap(
+    columns: &Columns,
+    from: Timestamp,
+    to: Timestamp,
+    zone: &TimeZone,
+    zone_name: &str,
+    metric: Metric,
+    plan: Option<PlanJson>,
+) -> Heatmap {
+    let range = columns.successes(from.as_millis(), to.as_millis());
+    let mut cells: Vec<Vec<f64>> = vec![Vec::new(); 7 * 24];
+    for index in range {
+        let value = match metric {
+            Metric::Download => columns.download[index],
+            Metric::Upload => columns.upload[index],
+            Metric::Ping => f64::from(columns.ping[index]),
+        };
+        if value.is_nan() {
+            continue;
+        }
+        let Ok(instant) = jiff::Timestamp::from_millisecond(columns.time[index] as i64) else {
+            continue;
+        };
+        let local = zone.to_datetime(instant);
+        let day = local.weekday().to_monday_zero_offset() as usize;
+        let hour = local.hour() as usize;
+        if let Some(cell) = cells.get_mut(day * 24 + hour) {
+            cell.push(value);
+        }
+    }
+    let promised = plan.and_then(|plan| match metric {
+        Metric::Download => plan.download_bytes_per_second,
+        Metric::Upload => plan.upload_bytes_per_second,
+        Metric::Ping => None,
+    });
+    let mut median = vec![vec![None; 24]; 7];
+    let mut runs = vec![vec![0; 24]; 7];
+    let mut share = vec![vec![None; 24]; 7];
+    for (slot, values) in cells.iter_mut().enumerate() {
+        let (day, hour) = (slot / 24, slot % 24);
+        runs[day][hour] = values.len() as u32;
+        let Some((_, middle, _)) = stats(values) else {
+            continue;
+        };
+        let shown = match metric {
+            Metric::Ping => round_micro(middle),
+            _ => middle.round(),
+        };
+        median[day][hour] = Some(shown);
+        share[day][hour] = promised
+            .filter(|&promised| promised > 0.0)
+            .map(|promised| (middle / promised * 1000.0).round() / 1000.0);
+    }
+    Heatmap {
+        from,
+        to,
+        time_zone: zone_name.to_owned(),
+        metric: metric.as_str(),
+        unit: match metric {
+            Metric::Ping => "seconds",
+            _ => "bytes_per_second",
+        },
+        weekdays: WEEKDAYS,
+        median,
+        runs,
+        share_of_plan: promised.map(|_| share),
+        plan,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::Trigger;
+
+    const MINUTE: u64 = 60_000;
+    const HOUR: u64 = 60 * MINUTE;
+    const DAY: u64 = 24 * HOUR;
+    /// 2026-11-30T00:00:00Z, a Monday.
+    const T0: u64 = 1_795_996_800_000;
+
+    fn at(ms: u64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    fn success(ms: u64, download: f64) -> Sample {
+        Sample {
+            download_bytes_per_second: Some(download),
+            upload_bytes_per_second: Some(download / 10.0),
+            ping_seconds: Some(0.012_345_6),
+            jitter_seconds: Some(0.001),
+            download_latency_seconds: None,
+            upload_latency_seconds: Some(0.05),
+            ..Sample::empty(at(ms), Trigger::Schedule)
+        }
+    }
+
+    fn failure(ms: u64, reason: FailureReason, message: &str) -> Sample {
+        Sample::failure(at(ms), Trigger::Schedule, reason, message)
+    }
+
+    fn columns(samples: &[Sample]) -> Columns {
+        Columns::from_samples(samples)
+    }
+
+    #[test]
+    fn the_step_is_the_smallest_rung_that_fits() {
+        assert_eq!(step_seconds(DAY, 600), 300, "1440 minutes / 600 → 5 min");
+        assert_eq!(
+            step_seconds(600 * MINUTE, 600),
+            60,
+            "exactly 600 one-minute buckets"
+        );
+        assert_eq!(step_seconds(600 * MINUTE + 1, 600), 120);
+        assert_eq!(step_seconds(DAY, 10), 10_800, "8640 s → 3 h");
+        assert_eq!(
+            step_seconds(5 * 365 * DAY, 600),
+            604_800,
+            "five years → a week"
+        );
+        assert_eq!(
+            step_seconds(365 * DAY, 10),
+            2 * 2_592_000,
+            "past 30 d: doubled"
+        );
+        assert_eq!(step_seconds(0, 600), 60);
+        let huge = step_seconds(8000 * 365 * DAY, 10);
+        assert!((8000 * 365 * DAY).div_ceil(huge * 1000) <= 10);
+    }
+
+    #[test]
+    fn buckets_are_aligned_to_the_epoch_and_hold_min_median_max() {
+        // 5-minute buckets: 00:04:59 and 00:05:00 fall apart.
+        let samples = [
+            success(T0 + 4 * MINUTE + 59_000, 100.0),
+            success(T0 + 5 * MINUTE, 100.0),
+            success(T0 + 6 * MINUTE, 200.0),
+            success(T0 + 7 * MINUTE, 300.0),
+            success(T0 + 8 * MINUTE, 1001.0),
+        ];
+        let series = series(
+            &columns(&samples),
+            at(T0 + 3 * MINUTE),
+            at(T0 + DAY),
+            600,
+            None,
+        );
+        assert_eq!(series.step_seconds, 300);
+        assert_eq!(series.time, vec![T0 / 1000, (T0 + 5 * MINUTE) / 1000]);
+        assert_eq!(series.count, vec![1, 4]);
+        let download = &series.download_bytes_per_second;
+        assert_eq!(download.min, vec![Some(100), Some(100)]);
+        // Even count: the mean of 200 and 300.
+        assert_eq!(download.median, vec![Some(100), Some(250)]);
+        assert_eq!(download.max, vec![Some(100), Some(1001)]);
+        assert_eq!(
+            series.ping_seconds.median,
+            vec![Some(0.012_346), Some(0.012_346)]
+        );
+        assert_eq!(series.download_latency_seconds.median, vec![None, None]);
+        assert_eq!(series.runs.success, 5);
+    }
+
+    #[test]
+    fn a_range_excludes_its_end_and_counts_every_outcome() {
+        let mut samples = vec![
+            success(T0, 1.0),
+            failure(T0 + HOUR, FailureReason::Timeout, "t"),
+        ];
+        samples.push(Sample {
+            outcome: Outcome::Skipped,
+            reason: Some(FailureReason::DataBudget),
+            ..Sample::empty(at(T0 + 2 * HOUR), Trigger::Schedule)
+        });
+        samples.push(success(T0 + 3 * HOUR, 1.0));
+        let series = series(&columns(&samples), at(T0), at(T0 + 3 * HOUR), 600, None);
+        assert_eq!(
+            series.runs,
+            RunCounts {
+                total: 3,
+                success: 1,
+                failure: 1,
+                skipped: 1
+            }
+        );
+        assert_eq!(series.time.len(), 1);
+    }
+
+    #[test]
+    fn a_hole_longer_than_the_gap_rule_gets_a_null_entry() {
+        // Every 30 minutes, with no run from 06:00 to 12:00.
+        let samples: Vec<Sample> = (0..48)
+            .map(|i| T0 + i * 30 * MINUTE)
+            .filter(|&t| !(T0 + 6 * HOUR..T0 + 12 * HOUR).contains(&t))
+            .map(|t| success(t, 1000.0))
+            .collect();
+        let series = series(&columns(&samples), at(T0), at(T0 + DAY), 600, None);
+        let gaps: Vec<usize> = (0..series.time.len())
+            .filter(|&i| series.count[i] == 0)
+            .collect();
+        assert_eq!(gaps.len(), 1, "one gap entry: {:?}", series.count);
+        let gap = gaps[0];
+        // Between the 05:30 bucket (ending 05:35) and the 12:00 one.
+        assert_eq!(series.time[gap - 1], (T0 + 5 * HOUR + 30 * MINUTE) / 1000);
+        assert_eq!(series.time[gap + 1], (T0 + 12 * HOUR) / 1000);
+        assert_eq!(
+            series.time[gap],
+            (T0 + 5 * HOUR + 35 * MINUTE + T0 + 12 * HOUR) / 2000
+        );
+        assert_eq!(series.download_bytes_per_second.median[gap], None);
+        assert_eq!(series.ping_seconds.max[gap], None);
+        for band in [
+            &series.download_bytes_per_second,
+            &series.upload_bytes_per_second,
+        ] {
+            assert_eq!(band.min.len(), series.time.len());
+        }
+        // Two missed runs (90 minutes apart) is within 3 × 30 min: no gap.
+        let regular: Vec<Sample> = [0, 30, 60, 150, 180]
+            .map(|m| success(T0 + m * MINUTE, 1.0))
+            .to_vec();
+        let series = super::series(&columns(&regular), at(T0), at(T0 + DAY), 600, None);
+        assert!(series.count.iter().all(|&c| c > 0), "{:?}", series.count);
+    }
+
+    #[test]
+    fn failures_are_listed_one_each_up_to_the_cap_then_grouped() {
+        let reasons = [FailureReason::Timeout, FailureReason::NoConnectivity];
+        let make = |n: u64| -> Vec<Sample> {
+            (0..n)
+                .map(|i| {
+                    failure(
+                        T0 + i * MINUTE,
+                        reasons[(i % 3 == 0) as usize],
+                        &format!("m{i}"),
+                    )
+                })
+                .collect()
+        };
+        let few = make(MAX_FAILURE_MARKERS as u64);
+        let series = series(&columns(&few), at(T0), at(T0 + DAY), 600, None);
+        assert!(!series.failures_grouped);
+        assert_eq!(series.failures.len(), MAX_FAILURE_MARKERS);
+        let first = &series.failures[0];
+        assert_eq!(
+            (
+                first.time,
+                first.count,
+                first.reason,
+                first.message.as_deref()
+            ),
+            (T0 / 1000, 1, Some("no_connectivity"), Some("m0"))
+        );
+        assert_eq!(first.reasons, BTreeMap::from([("no_connectivity", 1)]));
+
+        let many = make(MAX_FAILURE_MARKERS as u64 + 1);
+        let series = super::series(&columns(&many), at(T0), at(T0 + DAY), 600, None);
+        assert!(series.failures_grouped);
+        assert_eq!(series.step_seconds, 300);
+        assert_eq!(series.failures.len(), (MAX_FAILURE_MARKERS + 1).div_ceil(5));
+        let total: u32 = series.failures.iter().map(|f| f.count).sum();
+        assert_eq!(total as usize, MAX_FAILURE_MARKERS + 1);
+        // The first bucket: minutes 0–4, no_connectivity at 0 and 3, timeout at 1, 2, 4.
+        let group = &series.failures[0];
+        assert_eq!(group.time, T0 / 1000);
+        assert_eq!(group.count, 5);
+        assert_eq!(group.reason, Some("timeout"));
+        assert_eq!(group.message.as_deref(), Some("m4"), "the newest message");
+        assert_eq!(
+            group.reasons,
+            BTreeMap::from([("no_connectivity", 2), ("timeout", 3)])
+        );
+        assert!(series.time.is_empty(), "no successes, no buckets");
+    }
+
+    #[test]
+    fn messages_are_clipped_as_json_and_lose_control_characters() {
+        let json_len = |m: &str| serde_json::to_string(m).unwrap().len() - 2;
+        let long = "é".repeat(200);
+        let clipped = clip_message(&long);
+        assert!(json_len(&clipped) <= MESSAGE_BYTES && clipped.ends_with('…'));
+        let quoted = "\"\\".repeat(100);
+        let clipped = clip_message(&quoted);
+        assert!(
+            json_len(&clipped) <= MESSAGE_BYTES,
+            "{}",
+            json_len(&clipped)
+        );
+        assert!(json_len(&clipped) >= MESSAGE_BYTES - 4);
+        assert_eq!(clip_message("a\nb\u{1}c"), "a b c");
+        let controls = "\u{1}".repeat(500);
+        assert!(json_len(&clip_message(&controls)) <= MESSAGE_BYTES);
+        assert_eq!(clip_message("short"), "short");
+    }
+
+    #[test]
+    fn median_spacing_of_even_and_odd_counts() {
+        assert_eq!(median_spacing(&[]), 0);
+        assert_eq!(median_spacing(&[5]), 0);
+        assert_eq!(median_spacing(&[0, 10, 30]), 15, "gaps 10 and 20");
+        assert_eq!(median_spacing(&[0, 10, 30, 31]), 10, "gaps 10, 20, 1");
+    }
+
+    /// 2026-03-23T00:00:00Z, the Monday of the week Berlin moves to summer time (Sunday
+    /// 2026-03-29, 02:00 CET → 03:00 CEST).
+    const DST_WEEK: u64 = 1_774_224_000_000;
+
+    #[test]
+    fn the_heatmap_follows_daylight_saving_time_monday_first() {
+        let samples: Vec<Sample> = (0..7 * 24)
+            .map(|h| success(DST_WEEK + h * HOUR + 30 * MINUTE, 1000.0 + h as f64))
+            .collect();
+        let zone = jiff::tz::db().get("Europe/Berlin").unwrap();
+        let plan = PlanJson {
+            download_bytes_per_second: Some(2000.0),
+            upload_bytes_per_second: None,
+            threshold: 0.8,
+        };
+        let map = heatmap(
+            &columns(&samples),
+            at(DST_WEEK),
+            at(DST_WEEK + 7 * DAY),
+            &zone,
+            "Europe/Berlin",
+            Metric::Download,
+            Some(plan),
+        );
+        assert_eq!(map.weekdays[0], "monday");
+        assert_eq!(map.median.len(), 7);
+        assert!(map.median.iter().all(|row| row.len() == 24));
+        // Monday 00:30Z is 01:30 CET: Monday, hour 1; so is the next Monday's 01:30 CEST
+        // (Sunday 23:30Z, the week's last run): an even count, the mean of the two.
+        assert_eq!(map.runs[0][1], 2);
+        assert_eq!(
+            map.median[0][1],
+            Some(((1000.0 + 1167.0) / 2.0_f64).round())
+        );
+        // Sunday 22:30Z is 00:30 CEST next Monday: Monday's hour 0.
+        assert_eq!((map.median[0][0], map.runs[0][0]), (Some(1166.0), 1));
+        // Tuesday 10:30Z is 11:30 CET.
+        assert_eq!(map.median[1][11], Some(1000.0 + 24.0 + 10.0));
+        // Sunday (index 6): 00:30Z → 01:30 CET, 01:30Z → 03:30 CEST; local 02:xx never was.
+        let sunday = 6 * 24;
+        assert_eq!(map.median[6][1], Some(1000.0 + (sunday) as f64));
+        assert_eq!((map.median[6][2], map.runs[6][2]), (None, 0));
+        assert_eq!(map.median[6][3], Some(1000.0 + (sunday + 1) as f64));
+        let total: u32 = map.runs.iter().flatten().sum();
+        assert_eq!(total, 7 * 24);
+        let share = map.share_of_plan.unwrap();
+        assert_eq!(share[1][11], Some(0.517), "1034 / 2000");
+        assert_eq!(share[6][2], None);
+        let upload = heatmap(
+            &columns(&samples),
+            at(DST_WEEK),
+            at(DST_WEEK + 7 * DAY),
+            &zone,
+            "Europe/Berlin",
+            Metric::Upload,
+            Some(plan),
+        );
+        assert_eq!(upload.share_of_plan, None, "no upload plan");
+        let ping = heatmap(
+            &columns(&samples),
+            at(DST_WEEK),
+            at(DST_WEEK + 7 * DAY),
+            &TimeZone::UTC,
+            "UTC",
+            Metric::Ping,
+            None,
+        );
+        assert_eq!(ping.unit, "seconds");
+        assert_eq!(ping.median[0][0], Some(0.012_346));
+        assert_eq!(ping.runs.iter().flatten().sum::<u32>(), 7 * 24);
+    }
+
+    /// Five years of 30-minute runs, every 50th a failure with its own long message (quotes
+    /// to double its escaped length), plus `extra` failures.
+    fn five_years(failure_every: u64) -> Vec<Sample> {
+        let runs = 5 * 365 * 48;
+        (0..runs)
+            .map(|i| {
+                let time = T0 - 5 * 365 * DAY + i * 30 * MINUTE;
+                if i % failure_every == 0 {
+                    let message = format!("{i} \"{}\"", "x\\\"y".repeat(60));
+                    failure(time, FailureReason::ALL[(i % 8) as usize], &message)
+                } else {
+                    Sample {
+                        download_latency_seconds: Some(0.123_456_7),
+                        ..success(time, 123_456_789.123 + i as f64)
+                    }
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn worst_case_series_fits_the_budget() {
+        const BUDGET: usize = 200_000;
+        // 2 % failures, grouped: five years at the default points.
+        let columns = columns(&five_years(50));
+        let from = at(T0 - 5 * 365 * DAY);
+        let series = series(&columns, from, at(T0), DEFAULT_POINTS, None);
+        assert!(series.failures_grouped);
+        let size = serde_json::to_vec(&series).unwrap().len();
+        assert!(size <= BUDGET, "five years, 2 % failures: {size} bytes");
+        // The most failures listed one by one, each with its own message, in the same range.
+        let stop = columns.failures[MAX_FAILURE_MARKERS - 1].time + 1;
+        let mut capped = columns.clone();
+        capped.failures.retain(|f| f.time < stop);
+        let series = super::series(&capped, from, at(T0), DEFAULT_POINTS, None);
+        assert!(!series.failures_grouped);
+        let size = serde_json::to_vec(&series).unwrap().len();
+        assert!(
+            size <= BUDGET,
+            "{MAX_FAILURE_MARKERS} single failures: {size} bytes"
+        );
+        // Every bucket with a failure: a failure every 3rd run.
+        let columns = super::Columns::from_samples(&five_years(3));
+        let series = super::series(&columns, from, at(T0), DEFAULT_POINTS, None);
+        let size = serde_json::to_vec(&series).unwrap().len();
+        assert!(size <= BUDGET, "a third failures: {size} bytes");
+    }
+}

@@ -1,0 +1,318 @@
+//! `/api/v1/status`, `/api/v1/series` and `/api/v1/heatmap`: what the dashboard at `/` draws,
+//! computed from the column cache ([`Columns`]) that a store reader rebuilds when the stored
+//! runs change.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::{Response, StatusCode};
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+use super::cache::Memo;
+use super::compat::store_failed;
+use super::query::Query;
+use super::response::{Body, HttpError, json_body, overloaded, to_json};
+use crate::history::{self, Columns, DEFAULT_POINTS, MAX_POINTS, MIN_POINTS, Metric, PlanJson};
+use crate::sample::{EngineName, Outcome, Sample};
+use crate::state::{AppState, READER_WAIT};
+use crate::store::{Order, Store, StoreError};
+use crate::time::{TimeArg, Timestamp};
+
+/// The parameters each endpoint takes.
+pub const STATUS_PARAMETERS: &[&str] = &[];
+pub const SERIES_PARAMETERS: &[&str] = &["from", "to", "points"];
+pub const HEATMAP_PARAMETERS: &[&str] = &["from", "to", "tz", "metric"];
+
+/// How far back (runs, newest first) `/api/v1/status` looks for the newest failure.
+pub const FAILURE_SEARCH_RUNS: usize = 100_000;
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+const SERIES_SPAN: Duration = DAY;
+const HEATMAP_SPAN: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// The longest time zone name taken (the longest IANA name is about 32 bytes).
+const MAX_ZONE_NAME: usize = 64;
+
+/// What the dashboard endpoints keep between requests, per store generation.
+#[derive(Default)]
+pub struct Dashboard {
+    columns: Memo<Columns>,
+    stored: Memo<Stored>,
+}
+
+impl Dashboard {
+    /// The column cache of the store at `generation`, rebuilt on a reader thread when it is
+    /// older (one request rebuilds, the others wait for it).
+    pub async fn columns(
+        &self,
+        state: &AppState,
+        generation: u64,
+    ) -> Result<Arc<Columns>, HttpError> {
+        self.columns
+            .get_or_make(generation, || async {
+                state
+                    .readers
+                    .run_within(READER_WAIT, |store| {
+                        Columns::build(store).map_err(store_failed)
+                    })
+                    .await
+                    .map_err(overloaded)?
+            })
+            .await
+    }
+}
+
+/// A stored run as the dashboard shows it: never with addresses.
+fn shown(sample: Option<Sample>) -> Option<Sample> {
+    sample.map(|mut sample| {
+        sample.client = None;
+        sample
+    })
+}
+
+/// The store's part of the status, read once per generation.
+#[derive(Clone, Debug, Default)]
+struct Stored {
+    samples: u64,
+    oldest: Option<Timestamp>,
+    latest: Option<Sample>,
+    latest_success: Option<Sample>,
+    latest_failure: Option<Sample>,
+}
+
+impl Stored {
+    fn read(store: &Store) -> Result<Self, StoreError> {
+        let mut oldest = None;
+        store.scan(
+            Timestamp::EPOCH,
+            Timestamp::MAX,
+            Order::OldestFirst,
+            |sample| {
+                oldest = Some(sample.time);
+                Ok::<_, StoreError>(ControlFlow::Break(()))
+            },
+        )?;
+        let mut latest_failure = None;
+        let mut searched = 0;
+        store.scan(
+            Timestamp::EPOCH,
+            Timestamp::MAX,
+            Order::NewestFirst,
+            |sample| {
+                searched += 1;
+                if sample.outcome == Outcome::Failure {
+                    latest_failure = Some(sample);
+                    return Ok::<_, StoreError>(ControlFlow::Break(()));
+                }
+                Ok(if searched >= FAILURE_SEARCH_RUNS {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            },
+        )?;
+        Ok(Stored {
+            samples: store.len()?,
+            oldest,
+            latest: shown(store.latest()?),
+            latest_success: shown(store.latest_success()?),
+            latest_failure: shown(latest_failure),
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct RunEndpoint {
+    enabled: bool,
+    /// `null` when the endpoint is off.
+    min_gap_seconds: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Status<'a> {
+    version: &'static str,
+    now: Timestamp,
+    samples: u64,
+    oldest: Option<Timestamp>,
+    newest: Option<Timestamp>,
+    running: bool,
+    running_since: Option<Timestamp>,
+    next_run: Option<Timestamp>,
+    interval_seconds: u64,
+    engine: &'static str,
+    plan: Option<PlanJson>,
+    run_endpoint: RunEndpoint,
+    latest: Option<&'a Sample>,
+    latest_success: Option<&'a Sample>,
+    latest_failure: Option<&'a Sample>,
+}
+
+/// `/api/v1/status`: what runs, when the next test is due, and the newest runs.
+pub async fn status(
+    dashboard: &Dashboard,
+    state: &AppState,
+    generation: u64,
+    now: Timestamp,
+) -> Result<Response<Body>, HttpError> {
+    let stored = dashboard
+        .stored
+        .get_or_make(generation, || async {
+            state
+                .readers
+                .run_within(READER_WAIT, |store| {
+                    Stored::read(store).map_err(store_failed)
+                })
+                .await
+                .map_err(overloaded)?
+        })
+        .await?;
+    let running_since = state.running_since();
+    let status = Status {
+        version: env!("CARGO_PKG_VERSION"),
+        now,
+        samples: stored.samples,
+        oldest: stored.oldest,
+        newest: stored.latest.as_ref().map(|latest| latest.time),
+        running: running_since.is_some(),
+        running_since,
+        next_run: state.next_run(),
+        interval_seconds: state.interval().as_secs(),
+        engine: match state.runner.engine().name {
+            EngineName::Ookla => "ookla",
+            EngineName::Http => "http",
+        },
+        plan: PlanJson::of(&state.plan),
+        run_endpoint: RunEndpoint {
+            enabled: state.manual_runs.is_some(),
+            min_gap_seconds: state
+                .manual_runs
+                .as_ref()
+                .map(|manual| manual.min_gap.as_secs()),
+        },
+        latest: stored.latest.as_ref(),
+        latest_success: stored.latest_success.as_ref(),
+        latest_failure: stored.latest_failure.as_ref(),
+    };
+    Ok(json_body(StatusCode::OK, to_json(&status)?))
+}
+
+/// `from` and `to` of a query (RFC 3339 or an age); `to` defaults to `now`, `from` to `span`
+/// before `to`. `from >= to` is a 400 naming both.
+pub fn range(
+    query: &Query,
+    now: Timestamp,
+    span: Duration,
+) -> Result<(Timestamp, Timestamp), HttpError> {
+    let time = |name| {
+        query
+            .parsed::<TimeArg>(name)
+            .map(|arg| arg.map(|arg| arg.resolve(now)))
+    };
+    let to = time("to")?.unwrap_or(now);
+    let from = time("from")?.unwrap_or_else(|| to.saturating_sub(span));
+    if from >= to {
+        return Err(HttpError::bad_request(format!(
+            "invalid from and to: from ({from}) must be before to ({to})"
+        )));
+    }
+    Ok((from, to))
+}
+
+/// `points=N`: the most buckets, [`MIN_POINTS`] to [`MAX_POINTS`].
+fn points(query: &Query) -> Result<usize, HttpError> {
+    match query.get("points") {
+        None => Ok(DEFAULT_POINTS),
+        Some(text) => match text.parse::<usize>() {
+            Ok(points) if (MIN_POINTS..=MAX_POINTS).contains(&points) => Ok(points),
+            _ => Err(HttpError::bad_request(format!(
+                "invalid points: {text:?} is not a whole number from {MIN_POINTS} to {MAX_POINTS}"
+            ))),
+        },
+    }
+}
+
+/// `tz=Area/City`: an IANA time zone the database knows (`UTC` when absent).
+fn zone(query: &Query) -> Result<(TimeZone, String), HttpError> {
+    let Some(name) = query.get("tz") else {
+        return Ok((TimeZone::UTC, "UTC".to_owned()));
+    };
+    let unknown = || {
+        HttpError::bad_request(format!(
+            "invalid tz: {:?} is not an IANA time zone such as Europe/Berlin or UTC",
+            crate::logging::clip(name, MAX_ZONE_NAME)
+        ))
+    };
+    let plausible = !name.is_empty()
+        && name.len() <= MAX_ZONE_NAME
+        && !name.contains("..")
+        && !name.starts_with('/')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'+'));
+    if !plausible {
+        return Err(unknown());
+    }
+    let zone = jiff::tz::db().get(name).map_err(|_| unknown())?;
+    Ok((zone, name.to_owned()))
+}
+
+/// `metric=download|upload|ping` (`download` when absent).
+fn metric(query: &Query) -> Result<Metric, HttpError> {
+    match query.get("metric") {
+        None => Ok(Metric::Download),
+        Some(text) => Metric::parse(text).ok_or_else(|| {
+            HttpError::bad_request(format!(
+                "invalid metric: {:?} is not download, upload or ping",
+                crate::logging::clip(text, MAX_ZONE_NAME)
+            ))
+        }),
+    }
+}
+
+/// `/api/v1/series`: the range in buckets (see [`history::series`]).
+pub async fn series(
+    dashboard: &Dashboard,
+    state: &AppState,
+    query: &Query,
+    generation: u64,
+    now: Timestamp,
+) -> Result<Response<Body>, HttpError> {
+    let (from, to) = range(query, now, SERIES_SPAN)?;
+    let points = points(query)?;
+    let columns = dashboard.columns(state, generation).await?;
+    let plan = PlanJson::of(&state.plan);
+    let body = state
+        .readers
+        .run_within(READER_WAIT, move |_| {
+            to_json(&history::series(&columns, from, to, points, plan))
+        })
+        .await
+        .map_err(overloaded)??;
+    Ok(json_body(StatusCode::OK, body))
+}
+
+/// `/api/v1/heatmap`: weekday × hour medians (see [`history::heatmap`]).
+pub async fn heatmap(
+    dashboard: &Dashboard,
+    state: &AppState,
+    query: &Query,
+    generation: u64,
+    now: Timestamp,
+) -> Result<Response<Body>, HttpError> {
+    let (from, to) = range(query, now, HEATMAP_SPAN)?;
+    let (zone, zone_name) = zone(query)?;
+    let metric = metric(query)?;
+    let columns = dashboard.columns(state, generation).await?;
+    let plan = PlanJson::of(&state.plan);
+    let body = state
+        .readers
+        .run_within(READER_WAIT, move |_| {
+            to_json(&history::heatmap(
+                &columns, from, to, &zone, &zone_name, metric, plan,
+            ))
+        })
+        .await
+        .map_err(overloaded)??;
+    Ok(json_body(StatusCode::OK, body))
+}
