@@ -316,9 +316,19 @@ fn text(value: &Value) -> String {
 struct Problems(Vec<String>);
 
 impl Problems {
+    /// Notes `what` (cut to 800 bytes: the whole report is in a file) unless `ok`.
     fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
         if !ok {
-            self.0.push(what());
+            let mut what = what();
+            if what.len() > 800 {
+                let mut end = 800;
+                while !what.is_char_boundary(end) {
+                    end -= 1;
+                }
+                what.truncate(end);
+                what.push_str(" …");
+            }
+            self.0.push(what);
         }
     }
 

@@ -264,15 +264,18 @@ async function overflow(page) {
   });
 }
 
-async function screenshot(page, file) {
-  // The whole page if its PNG stays under ~580 KB (small enough to commit), else its top part,
-  // as tall as fits.
-  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+async function screenshot(page, file, tallest = 4500) {
+  // The whole page (up to `tallest` px) if its PNG stays under ~580 KB, small enough to
+  // commit, else its top part, as tall as fits; no focus ring, no tooltip.
+  const height = await page.evaluate(() => {
+    if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
+    return document.documentElement.scrollHeight;
+  });
   const width = page.viewportSize().width;
   await page.mouse.move(0, 0);
   let shot;
-  for (const limit of [height, 3600, 3000, 2400, 1800]) {
-    if (limit > height) continue;
+  for (const limit of [Math.min(height, tallest), 3600, 3000, 2400, 1800]) {
+    if (limit > Math.min(height, tallest)) continue;
     await page.screenshot({ path: file, fullPage: true, clip: { x: 0, y: 0, width, height: limit }, animations: 'disabled' });
     shot = { file, bytes: fs.statSync(file).size, page_height: height, shot_height: limit };
     if (shot.bytes <= 580 * 1024) break;
@@ -287,29 +290,9 @@ async function pageState(page) {
   }));
 }
 
-async function runTest(browser, options) {
-  const log = {};
-  const result = { log };
-  fs.mkdirSync(options.out, { recursive: true });
-
-  // 1280 px, light: the chart, the markers, the heat map, keyboard, ranges, reload, run-now.
-  const main = await newPage(browser, log, 'main-1280');
-  const series = seriesWatcher(main.page);
-  await step(result, 'load', async () => {
-    await main.page.goto(`${options.url}/?range=30d`, { waitUntil: 'load' });
-    await waitDrawn(main.page, '30d');
-    await main.page.waitForLoadState('networkidle');
-    return { ...(await pageState(main.page)), series_requests: [...series.requests], series_responses: [...series.bodies] };
-  });
-  if (result.load.error) {
-    // Nothing else can be judged on a page that never drew: say so at once.
-    for (const name of ['chart', 'heatmap', 'marker_focus', 'tab_order', 'range_7d', 'range_1y', 'reload', 'run_now']) {
-      result[name] = { error: 'skipped: the page never drew the 30d range' };
-    }
-    await step(result, 'screenshot_1280', () => screenshot(main.page, path.join(options.out, 'dashboard-1280.png')));
-    await main.context.close();
-    return result;
-  }
+// Everything on the main page once it drew, plus the narrow and dark pages; the run-now flow
+// last, since the new run changes what Now and the charts show.
+async function mainSteps(browser, options, log, result, main, series) {
   // Tab first: focusing a marker would move where sequential focus navigation starts.
   await step(result, 'tab_order', () => tabOrder(main.page));
   await step(result, 'chart', () => speedChart(main.page));
@@ -334,6 +317,33 @@ async function runTest(browser, options) {
     return { ...(await pageState(main.page)), series_requests: series.requests.slice(before),
       pressed: await main.page.getAttribute('[data-range="1y"]', 'aria-pressed') };
   });
+  // 375 px wide: nothing overflows sideways but inside scrollable tables.
+  await step(result, 'narrow_375', async () => {
+    const narrow = await newPage(browser, log, 'narrow-375', { viewport: { width: 375, height: 812 }, isMobile: false });
+    await narrow.page.goto(`${options.url}/?range=30d`, { waitUntil: 'load' });
+    await waitDrawn(narrow.page, '30d');
+    await narrow.page.waitForLoadState('networkidle');
+    const seen = { ...(await overflow(narrow.page)), screenshot: await screenshot(narrow.page, path.join(options.out, 'dashboard-375.png'), 2400) };
+    await narrow.context.close();
+    return seen;
+  });
+
+  // Dark.
+  await step(result, 'dark_1280', async () => {
+    const dark = await newPage(browser, log, 'dark-1280', { colorScheme: 'dark' });
+    await dark.page.goto(`${options.url}/?range=30d`, { waitUntil: 'load' });
+    await waitDrawn(dark.page, '30d');
+    await dark.page.waitForLoadState('networkidle');
+    const colours = await dark.page.evaluate(() => ({
+      body: getComputedStyle(document.body).backgroundColor, html: getComputedStyle(document.documentElement).backgroundColor,
+      text: getComputedStyle(document.body).color, matches: matchMedia('(prefers-color-scheme: dark)').matches,
+    }));
+    const seen = { ...colours, screenshot: await screenshot(dark.page, path.join(options.out, 'dashboard-dark-1280.png')) };
+    await dark.context.close();
+    return seen;
+  });
+
+  // Last on the main page: the new run changes what Now and the charts show.
   await step(result, 'run_now', async () => {
     const rows = await runsTable(main.page);
     const button = { disabled: await main.page.isDisabled('#run-now') };
@@ -359,32 +369,33 @@ async function runTest(browser, options) {
       rows_after: (await runsTable(main.page)).slice(0, 5), progress_after: await main.page.textContent('#run-progress').catch(() => null) };
   });
   await main.context.close();
+}
 
-  // 375 px wide: nothing overflows sideways but inside scrollable tables.
-  await step(result, 'narrow_375', async () => {
-    const narrow = await newPage(browser, log, 'narrow-375', { viewport: { width: 375, height: 812 }, isMobile: false });
-    await narrow.page.goto(`${options.url}/?range=30d`, { waitUntil: 'load' });
-    await waitDrawn(narrow.page, '30d');
-    await narrow.page.waitForLoadState('networkidle');
-    const seen = { ...(await overflow(narrow.page)), screenshot: await screenshot(narrow.page, path.join(options.out, 'dashboard-375.png')) };
-    await narrow.context.close();
-    return seen;
-  });
+async function runTest(browser, options) {
+  const log = {};
+  const result = { log };
+  fs.mkdirSync(options.out, { recursive: true });
 
-  // Dark.
-  await step(result, 'dark_1280', async () => {
-    const dark = await newPage(browser, log, 'dark-1280', { colorScheme: 'dark' });
-    await dark.page.goto(`${options.url}/?range=30d`, { waitUntil: 'load' });
-    await waitDrawn(dark.page, '30d');
-    await dark.page.waitForLoadState('networkidle');
-    const colours = await dark.page.evaluate(() => ({
-      body: getComputedStyle(document.body).backgroundColor, html: getComputedStyle(document.documentElement).backgroundColor,
-      text: getComputedStyle(document.body).color, matches: matchMedia('(prefers-color-scheme: dark)').matches,
-    }));
-    const seen = { ...colours, screenshot: await screenshot(dark.page, path.join(options.out, 'dashboard-dark-1280.png')) };
-    await dark.context.close();
-    return seen;
+  // 1280 px, light: the chart, the markers, the heat map, keyboard, ranges, reload, run-now.
+  const main = await newPage(browser, log, 'main-1280');
+  const series = seriesWatcher(main.page);
+  await step(result, 'load', async () => {
+    await main.page.goto(`${options.url}/?range=30d`, { waitUntil: 'load' });
+    await waitDrawn(main.page, '30d');
+    await main.page.waitForLoadState('networkidle');
+    return { ...(await pageState(main.page)), series_requests: [...series.requests], series_responses: [...series.bodies] };
   });
+  const drew = !result.load.error;
+  if (!drew) {
+    // Nothing else can be judged on a page that never drew: say so at once.
+    for (const name of ['chart', 'heatmap', 'marker_focus', 'tab_order', 'range_7d', 'range_1y', 'reload', 'run_now', 'narrow_375', 'dark_1280']) {
+      result[name] = { error: 'skipped: the page never drew the 30d range' };
+    }
+    await step(result, 'screenshot_1280', () => screenshot(main.page, path.join(options.out, 'dashboard-1280.png')));
+    await main.context.close();
+  } else {
+    await mainSteps(browser, options, log, result, main, series);
+  }
 
   if (options.empty) {
     await step(result, 'empty', async () => {
