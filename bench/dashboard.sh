@@ -11,8 +11,8 @@
 #      HTTP cache). "warm": one load to warm up, then $LOADS loads on the same server; "cold":
 #      $LOADS loads, each on a server started for it (nothing read from the store yet). The
 #      median of each;
-#   2. the page weight of the default range: the bytes transferred (encoded bodies, gzip, by
-#      the Performance API) of the page and its assets, and of the JSON the page fetched;
+#   2. the page weight of each range: the bytes transferred (encoded bodies, gzip, by the
+#      Performance API) of the page and its assets, and of the JSON the page fetched;
 #   3. the server time of GET /api/v1/series and /api/v1/heatmap over 5 years as curl sees it
 #      (`-w %{time_starttransfer}`, gzip accepted), $REQUESTS requests each: median and p95,
 #      and the body size gzipped and not.
@@ -120,11 +120,14 @@ for years in $YEARS_LIST; do
         drive "$WORK/warm-$years-$i.json" "${PATHS[$i]}" "$LOADS" 1
         warm=$(times_of "${PATHS[$i]}" "$WORK/warm-$years-$i.json" | tr '\n' ' ')
         DRAWN+=("$years|${NAMES[$i]}|$(tr ' ' '\n' <<<"$warm" | grep . | median)|$warm|$(tr ' ' '\n' <<<"${cold[$i]}" | grep . | median)|${cold[$i]}")
+        # The weight: the page and its assets, the JSON it fetched (the series and the first
+        # page of runs apart), as transferred and as decoded.
+        WEIGHT+=("$years|${NAMES[$i]}|$(jq -r --arg p "${PATHS[$i]}" '.paths[$p].loads[0]
+            | def sum(f): [.by_path[] | select(f)] | map(.encoded) | add // 0;
+            [sum(.path | startswith("/api/") | not), sum(.path | startswith("/api/")),
+             sum(.path == "/api/v1/series"), sum(.path == "/api/v1/samples"),
+             .encoded_bytes, .decoded_bytes, .requests] | join("|")' "$WORK/warm-$years-$i.json")")
     done
-    # The default range's weight: the page and its assets, and the JSON it fetched.
-    WEIGHT+=("$years|$(jq -r '.paths["/"].loads[0] | [([.by_path[] | select(.path | startswith("/api/") | not) | .encoded] | add),
-        ([.by_path[] | select(.path | startswith("/api/")) | .encoded] | add), .encoded_bytes, .requests] | join("|")' \
-        "$WORK/warm-$years-0.json")")
 
     for request in "series?from=(5 y ago)&to=(now)|series?from=$five_years_ago&to=$now" \
         "heatmap?from=(5 y ago)&to=(now)|heatmap?from=$five_years_ago&to=$now" \
@@ -161,14 +164,14 @@ for row in "${DRAWN[@]}"; do
 done
 cat <<EOF
 
-### Page weight of the default range (bytes transferred, encoded bodies; goal ≤ 150 KB for the page)
+### Page weight (bytes of encoded bodies, as transferred; goal ≤ 150 KB gzipped for the page)
 
-| store | page + assets | JSON (status, series, heat map, …) | total | requests |
-|---|---:|---:|---:|---:|
+| store | range | page + assets | JSON | of which series | of which runs (samples) | total | total decoded | requests |
+|---|---|---:|---:|---:|---:|---:|---:|---:|
 EOF
 for row in "${WEIGHT[@]}"; do
-    IFS='|' read -r years assets api total requests <<<"$row"
-    echo "| ${years} y | $assets | $api | $total | $requests |"
+    IFS='|' read -r years name assets api series samples total decoded requests <<<"$row"
+    echo "| ${years} y | $name | $assets | $api | $series | $samples | $total | $decoded | $requests |"
 done
 cat <<EOF
 
