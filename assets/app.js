@@ -114,8 +114,9 @@
     const minutes = Math.round(seconds / 60);
     if (minutes < 60) return `${minutes} min`;
     const hours = Math.floor(minutes / 60);
-    if (hours < 48) return `${hours} h ${minutes % 60} min`;
-    return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+    const both = (big, bigUnit, small, smallUnit) => (small ? `${big} ${bigUnit} ${small} ${smallUnit}` : `${big} ${bigUnit}`);
+    if (hours < 48) return both(hours, 'h', minutes % 60, 'min');
+    return both(Math.floor(hours / 24), 'd', hours % 24, 'h');
   }
   function parseTime(text) {
     if (typeof text !== 'string') return null;
@@ -397,8 +398,10 @@
     return splits.map((v) => number(v, digits));
   }
 
-  function line(label, color, unit, extra = {}) {
+  /** A series drawn as a line; `key` (stable, not translated) lands in `data-series`. */
+  function line(key, label, color, unit, extra = {}) {
     return {
+      key,
       label,
       stroke: color,
       width: 2,
@@ -417,6 +420,8 @@
     const rows = chart.root.querySelectorAll('.u-legend .u-series');
     for (const index of hiddenLegendRows) if (rows[index]) rows[index].hidden = true;
     state.charts[key] = chart;
+    // What the chart draws, for tests and tools: the keys of its visible series.
+    figure.dataset.series = options.series.slice(1).filter((s) => s.key).map((s) => s.key).join(',');
     return chart;
   }
 
@@ -438,12 +443,12 @@
     const band = { stroke: 'transparent', width: 0, points: { show: false } };
     const seriesOptions = [
       {},
-      line('Download', cssColor('--c-download'), 'Mbit/s'),
-      line('Upload', cssColor('--c-upload'), 'Mbit/s'),
-      line('Download min', 'transparent', 'Mbit/s', band),
-      line('Download max', 'transparent', 'Mbit/s', band),
-      line('Upload min', 'transparent', 'Mbit/s', band),
-      line('Upload max', 'transparent', 'Mbit/s', band),
+      line('download', 'Download', cssColor('--c-download'), 'Mbit/s'),
+      line('upload', 'Upload', cssColor('--c-upload'), 'Mbit/s'),
+      line(null, 'Download min', 'transparent', 'Mbit/s', band),
+      line(null, 'Download max', 'transparent', 'Mbit/s', band),
+      line(null, 'Upload min', 'transparent', 'Mbit/s', band),
+      line(null, 'Upload max', 'transparent', 'Mbit/s', band),
     ];
     const plan = series.plan || (state.status && state.status.plan);
     const flat = (value) => x.map(() => value);
@@ -453,10 +458,10 @@
         if (!isNum(planned)) continue;
         const name = direction === 'download' ? 'Download' : 'Upload';
         data.push(flat(toMbit(planned)));
-        seriesOptions.push(line(`${name} plan`, cssColor('--c-plan'), 'Mbit/s', { width: 1.5, dash: direction === 'download' ? [8, 4] : [3, 3], points: { show: false } }));
+        seriesOptions.push(line(`${direction}_plan`, `${name} plan`, cssColor('--c-plan'), 'Mbit/s', { width: 1.5, dash: direction === 'download' ? [8, 4] : [3, 3], points: { show: false } }));
         if (threshold !== null) {
           data.push(flat(toMbit(planned) * threshold));
-          seriesOptions.push(line(`${name} threshold (${percent(threshold)})`, cssColor('--c-threshold'), 'Mbit/s', { width: 1, dash: direction === 'download' ? [8, 4] : [3, 3], points: { show: false } }));
+          seriesOptions.push(line(`${direction}_threshold`, `${name} threshold (${percent(threshold)})`, cssColor('--c-threshold'), 'Mbit/s', { width: 1, dash: direction === 'download' ? [8, 4] : [3, 3], points: { show: false } }));
         }
       }
     }
@@ -584,10 +589,10 @@
     const options = {
       series: [
         {},
-        line('Idle ping', cssColor('--c-ping'), 'ms'),
-        line('Jitter', cssColor('--c-jitter'), 'ms', { width: 1.5 }),
-        line('Loaded latency, download', cssColor('--c-dl-latency'), 'ms', { width: 1.5, dash: [6, 3] }),
-        line('Loaded latency, upload', cssColor('--c-ul-latency'), 'ms', { width: 1.5, dash: [6, 3] }),
+        line('ping', 'Idle ping', cssColor('--c-ping'), 'ms'),
+        line('jitter', 'Jitter', cssColor('--c-jitter'), 'ms', { width: 1.5 }),
+        line('download_latency', 'Loaded latency, download', cssColor('--c-dl-latency'), 'ms', { width: 1.5, dash: [6, 3] }),
+        line('upload_latency', 'Loaded latency, upload', cssColor('--c-ul-latency'), 'ms', { width: 1.5, dash: [6, 3] }),
       ],
       scales: {
         x: { time: true, range: () => [fromS, toS] },
@@ -697,7 +702,7 @@
         : `${percent(plan.share_met)} (${plan.met} of ${plan.measurements} measurements)`);
       fact('Breaches', String(plan.breaches));
       const retests = plan.retests || {};
-      fact('Retests', `${(retests.confirmed || 0) + (retests.refuted || 0)}: ${retests.confirmed || 0} confirmed the breach, ${retests.refuted || 0} met the plan`);
+      fact('Retests', `${(retests.confirmed || 0) + (retests.refuted || 0)} (${retests.confirmed || 0} confirmed the breach, ${retests.refuted || 0} met the plan)`);
       const longest = plan.longest_below;
       if (longest) {
         fact('Longest stretch below the plan', `${duration(longest.seconds)}, ${longest.measurements} measurements, from `,

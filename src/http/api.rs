@@ -346,3 +346,61 @@ pub fn run(state: &Arc<AppState>) -> Result<Response<Body>, HttpError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_795_996_800_000);
+
+    fn range(raw: &str) -> Result<(Timestamp, Timestamp), HttpError> {
+        summary_range(&Query::parse(Some(raw), SUMMARY_PARAMETERS)?, NOW)
+    }
+
+    fn message(raw: &str) -> String {
+        let err = range(raw).unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST, "{raw}");
+        err.message
+    }
+
+    #[test]
+    fn summary_takes_a_window_or_from_and_to() {
+        let day = Duration::from_secs(86_400);
+        let after_now = Timestamp::from_millis(NOW.as_millis() + 1);
+        assert_eq!(
+            range("").unwrap(),
+            (NOW.saturating_sub(30 * day), after_now)
+        );
+        assert_eq!(
+            range("window=1d").unwrap(),
+            (NOW.saturating_sub(day), after_now)
+        );
+        let from = Timestamp::parse("2026-11-01T00:00:00Z").unwrap();
+        let to = Timestamp::parse("2026-11-02T00:00:00Z").unwrap();
+        assert_eq!(
+            range("from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z").unwrap(),
+            (from, to)
+        );
+        assert_eq!(
+            range("from=2d").unwrap(),
+            (NOW.saturating_sub(2 * day), NOW)
+        );
+        assert_eq!(
+            range("to=2026-11-02T00:00:00Z").unwrap(),
+            (to.saturating_sub(30 * day), to),
+            "from: the default window before to"
+        );
+    }
+
+    #[test]
+    fn summary_refuses_window_with_from_or_to_and_an_empty_range() {
+        assert!(message("window=1d&from=2d").starts_with("invalid window: give either"));
+        assert!(message("to=1d&window=1d").starts_with("invalid window: give either"));
+        let both = message("from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z");
+        assert!(both.starts_with("invalid from and to"), "{both}");
+        assert!(message("from=1d&to=1d").starts_with("invalid from and to"));
+        assert!(message("from=soon").starts_with("invalid from"));
+        assert!(message("window=0d").starts_with("invalid window"));
+        assert!(message("limit=3").starts_with("unknown query parameter"));
+    }
+}

@@ -163,4 +163,35 @@ mod tests {
         let made = cached.get_or_make(1, || async { Ok(Bytes::from("x")) });
         assert_eq!(made.await.unwrap(), "x");
     }
+
+    #[tokio::test]
+    async fn a_memo_is_made_once_per_generation_and_errors_are_not_kept() {
+        let memo: Memo<u32> = Memo::default();
+        let made = std::cell::Cell::new(0);
+        let make = || async {
+            made.set(made.get() + 1);
+            tokio::task::yield_now().await;
+            Ok(made.get())
+        };
+        let burst = futures_join(memo.get_or_make(1, make), memo.get_or_make(1, make)).await;
+        assert_eq!(
+            (*burst.0.unwrap(), *burst.1.unwrap()),
+            (1, 1),
+            "made once, shared"
+        );
+        assert_eq!(*memo.get_or_make(1, make).await.unwrap(), 1);
+        let failed = memo
+            .get_or_make(2, || async { Err(HttpError::not_found("no")) })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(
+            *memo.get_or_make(2, make).await.unwrap(),
+            2,
+            "remade, not the error"
+        );
+    }
+
+    async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+        tokio::join!(a, b)
+    }
 }

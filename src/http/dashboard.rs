@@ -316,3 +316,111 @@ pub async fn heatmap(
         .map_err(overloaded)??;
     Ok(json_body(StatusCode::OK, body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_795_996_800_000);
+
+    fn query(raw: &str, accepted: &[&str]) -> Query {
+        Query::parse(Some(raw), accepted).unwrap()
+    }
+
+    #[test]
+    fn ranges_default_to_a_span_before_now_and_refuse_empty_ones() {
+        let series = |raw| range(&query(raw, SERIES_PARAMETERS), NOW, SERIES_SPAN);
+        assert_eq!(series("").unwrap(), (NOW.saturating_sub(DAY), NOW));
+        assert_eq!(
+            series("from=2d&to=1d").unwrap(),
+            (NOW.saturating_sub(2 * DAY), NOW.saturating_sub(DAY))
+        );
+        let err = series("from=1d&to=2d").unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(
+            err.message.starts_with("invalid from and to: from ("),
+            "{}",
+            err.message
+        );
+        assert!(
+            series("to=x")
+                .unwrap_err()
+                .message
+                .starts_with("invalid to")
+        );
+    }
+
+    #[test]
+    fn points_are_bounded() {
+        let points = |raw| points(&query(raw, SERIES_PARAMETERS));
+        assert_eq!(points("").unwrap(), DEFAULT_POINTS);
+        assert_eq!(points("points=10").unwrap(), 10);
+        assert_eq!(points("points=2000").unwrap(), 2000);
+        for bad in [
+            "points=9",
+            "points=2001",
+            "points=-1",
+            "points=1e3",
+            "points=",
+        ] {
+            let err = points(bad).unwrap_err();
+            assert!(
+                err.message.starts_with("invalid points"),
+                "{bad}: {}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn zones_are_iana_names_the_database_knows() {
+        let zone = |raw| zone(&query(raw, HEATMAP_PARAMETERS)).map(|(_, name)| name);
+        assert_eq!(zone("").unwrap(), "UTC");
+        assert_eq!(zone("tz=Europe/Berlin").unwrap(), "Europe/Berlin");
+        assert_eq!(
+            zone("tz=America/Argentina/Buenos_Aires").unwrap(),
+            "America/Argentina/Buenos_Aires"
+        );
+        for bad in [
+            "tz=Mars/Olympus",
+            "tz=",
+            "tz=../../etc/passwd",
+            "tz=/etc/localtime",
+            "tz=Europe%2FBerlin%00",
+            "tz=+01:00",
+        ] {
+            let err = zone(bad).unwrap_err();
+            assert!(
+                err.message.starts_with("invalid tz"),
+                "{bad}: {}",
+                err.message
+            );
+        }
+        let long = format!("tz={}", "A".repeat(500));
+        assert!(
+            zone(&long).unwrap_err().message.len() < 200,
+            "the name is clipped"
+        );
+    }
+
+    #[test]
+    fn the_bundled_zone_database_knows_berlin() {
+        // What a container without /usr/share/zoneinfo falls back to.
+        let bundled = jiff::tz::TimeZoneDatabase::bundled();
+        assert!(bundled.get("Europe/Berlin").is_ok());
+        assert!(bundled.get("America/New_York").is_ok());
+    }
+
+    #[test]
+    fn metrics_are_download_upload_or_ping() {
+        let metric = |raw| metric(&query(raw, HEATMAP_PARAMETERS));
+        assert_eq!(metric("").unwrap(), Metric::Download);
+        assert_eq!(metric("metric=ping").unwrap(), Metric::Ping);
+        assert!(
+            metric("metric=Download")
+                .unwrap_err()
+                .message
+                .starts_with("invalid metric")
+        );
+    }
+}

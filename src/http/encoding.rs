@@ -97,10 +97,6 @@ pub(crate) fn vary_on_encoding(response: &mut Response<Body>) {
 /// [`MIN_GZIP_BYTES`] or longer than [`MAX_GZIP_BYTES`], and responses already encoded are
 /// returned unchanged. Compresses at the default level (6) on every call: for bodies made
 /// once and served often, compress once yourself.
-#[allow(
-    dead_code,
-    reason = "the JSON endpoints of issue 13 use it (branch api); the assets compress once"
-)]
 pub(crate) fn maybe_gzip(headers: &HeaderMap, response: Response<Body>) -> Response<Body> {
     if response.headers().contains_key(header::CONTENT_ENCODING)
         || response.status() == StatusCode::NOT_MODIFIED
