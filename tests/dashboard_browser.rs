@@ -583,6 +583,36 @@ fn the_dashboard_works_in_a_real_browser() {
                 || format!("the speed chart has no {series} series: legend {labels:?}, caption {caption:?}"),
             );
         }
+        // The page names what each chart draws in `data-series` (stable keys).
+        let keys = |field: &str| -> Vec<String> {
+            chart[field]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect()
+        };
+        let speed = [
+            "download",
+            "upload",
+            "download_plan",
+            "download_threshold",
+            "upload_plan",
+            "upload_threshold",
+        ];
+        problems.check(keys("series_keys") == speed, || {
+            format!(
+                "#speed-chart draws {:?}, not {speed:?}",
+                keys("series_keys")
+            )
+        });
+        let latency = ["ping", "jitter", "download_latency", "upload_latency"];
+        problems.check(keys("latency_series_keys") == latency, || {
+            format!(
+                "#latency-chart draws {:?}, not {latency:?}",
+                keys("latency_series_keys")
+            )
+        });
         problems.check(chart["tag"] == "figure" && chart["canvas"] == true, || {
             format!("#speed-chart is not a figure holding a canvas: {chart}")
         });

@@ -176,6 +176,8 @@ async function speedChart(page) {
       present: Boolean(figure), tag: figure && figure.tagName.toLowerCase(),
       canvas: Boolean(figure && figure.querySelector('canvas')),
       caption: text(figure && figure.querySelector('figcaption')), legend,
+      series_keys: figure && figure.dataset.series !== undefined ? figure.dataset.series.split(',').filter(Boolean) : null,
+      latency_series_keys: (document.querySelector('#latency-chart') || { dataset: {} }).dataset.series?.split(',').filter(Boolean) ?? null,
       latency_caption: text(document.querySelector('#latency-chart figcaption')),
       markers: markers.length, marker_count_sum: markers.reduce((sum, marker) => sum + marker.count, 0),
       marker_list: markers.slice(0, 2000),
