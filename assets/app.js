@@ -52,7 +52,11 @@
       error.detail = text;
       throw error;
     }
-    if (payload === null) throw new Error(`${url}: not JSON`);
+    if (payload === null) {
+      // A POST may be answered without a body; a GET must bring its JSON.
+      if (options.method === 'POST') return {};
+      throw new Error(`${url}: not JSON`);
+    }
     return payload;
   }
 
@@ -520,20 +524,24 @@
   function buildMarkers(figure, failures, grouped) {
     const layer = $('.markers', figure);
     layer.replaceChildren();
-    layer.setAttribute('aria-label', grouped ? 'Failed runs (grouped per point)' : 'Failed runs');
+    layer.setAttribute('aria-label', `${grouped ? 'Failed runs, grouped per point' : 'Failed runs'}: arrow keys move between them`);
+    let first = true;
     for (const failure of failures) {
       if (!isNum(failure.time)) continue;
       const text = failureText(failure);
+      // One marker in the tab order (roving tabindex): hundreds would bury the rest of the page.
       layer.append(el('button', {
         class: 'failure-marker',
         attrs: {
           type: 'button',
+          tabindex: first ? 0 : -1,
           'data-count': failure.count ?? 1,
           'data-time': failure.time,
           'aria-label': text.join('. '),
           'data-tip': text.join('\n'),
         },
       }));
+      first = false;
     }
   }
 
@@ -894,6 +902,20 @@
     layer.addEventListener('focusin', tipFor);
     layer.addEventListener('mouseout', hideTip);
     layer.addEventListener('focusout', hideTip);
+    layer.addEventListener('focusin', (event) => {
+      if (!event.target.classList.contains('failure-marker')) return;
+      for (const marker of layer.querySelectorAll('.failure-marker[tabindex="0"]')) marker.tabIndex = -1;
+      event.target.tabIndex = 0;
+    });
+    layer.addEventListener('keydown', (event) => {
+      const markers = [...layer.querySelectorAll('.failure-marker:not([hidden])')];
+      const index = markers.indexOf(document.activeElement);
+      if (index < 0) return;
+      const next = { ArrowRight: index + 1, ArrowDown: index + 1, ArrowLeft: index - 1, ArrowUp: index - 1, Home: 0, End: markers.length - 1 }[event.key];
+      if (next === undefined) return;
+      event.preventDefault();
+      markers[Math.max(0, Math.min(markers.length - 1, next))].focus();
+    });
     document.addEventListener('keydown', (event) => { if (event.key === 'Escape') hideTip(); });
 
     // Charts follow the width of their box and the colour scheme.

@@ -29,7 +29,9 @@ if [ "$registry" != "$recorded" ]; then
 fi
 
 tarball=$(cd "$work" && npm pack --silent "$package@$version")
-actual="sha512-$(openssl dgst -sha512 -binary "$work/$tarball" | base64 -w0)"
+# Hashed with node (npm needs it anyway), not openssl, which a slim machine may lack.
+actual="sha512-$(node -e 'const fs = require("fs"), crypto = require("crypto");
+process.stdout.write(crypto.createHash("sha512").update(fs.readFileSync(process.argv[1])).digest("base64"));' "$work/$tarball")"
 if [ "$actual" != "$registry" ]; then
   echo "vendor-check: the downloaded $tarball hashes to $actual, not the registry's $registry" >&2
   exit 1
