@@ -1,6 +1,6 @@
 //! The dashboard's server time: `/api/v1/series` and `/api/v1/heatmap` computed from the column
 //! cache over five years of half-hourly runs (87,600, 2 % failures), and the cache's rebuild
-//! from the store.
+//! from the store (in full, and after one new run).
 //!
 //! Run with `cargo bench --bench series`. Target: ≤ 10 ms for series and heatmap. The store is
 //! built once under `target/bench-stores/` and reused while it holds the expected runs.
@@ -153,6 +153,10 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("column cache rebuild from the 5 y store", |b| {
         b.iter(|| black_box(Columns::build(&store).map(|columns| columns.len())))
+    });
+    let before_last = Columns::from_samples(&samples[..samples.len() - 1]);
+    group.bench_function("column cache refresh after one new run, 5 y store", |b| {
+        b.iter(|| black_box(Columns::refresh(&before_last, &store).map(|columns| columns.len())))
     });
     group.finish();
 }

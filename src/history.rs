@@ -4,13 +4,14 @@
 //! and asks these functions.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
 use crate::plan::Plan;
 use crate::sample::{FailureReason, Outcome, Sample};
-use crate::store::{Store, StoreError};
+use crate::store::{Order, Store, StoreError};
 use crate::time::Timestamp;
 
 /// The longest failure message sent (bytes as written in JSON, quotes and escapes included,
@@ -23,9 +24,11 @@ pub const MESSAGE_BYTES: usize = 160;
 /// answer below 200 KB (tested: `worst_case_series_fits_the_budget`).
 pub const MAX_FAILURE_MARKERS: usize = 500;
 
-/// `points` when a request names none, and the range it may name.
+/// `points` (the most buckets) when a request names none.
 pub const DEFAULT_POINTS: usize = 600;
+/// The fewest buckets a request may ask for.
 pub const MIN_POINTS: usize = 10;
+/// The most buckets a request may ask for.
 pub const MAX_POINTS: usize = 2000;
 
 /// Listed buckets further apart than this many times max(step, the median spacing of the
@@ -78,6 +81,111 @@ impl Columns {
         })?;
         columns.shrink();
         Ok(columns)
+    }
+
+    /// The columns of the store now, from `previous` (made from the same store earlier): the
+    /// runs stored after its newest are read and appended, those retention deleted before the
+    /// store's oldest dropped, and only when the result does not match the store in count and
+    /// oldest run (a run stored before the newest, as a clock set back does) is the whole store
+    /// read again. A new run costs a read of that run, not of five years.
+    pub fn refresh(previous: &Columns, store: &Store) -> Result<Self, StoreError> {
+        let (Some(oldest), Some(newest)) = (previous.oldest(), previous.newest()) else {
+            return Columns::build(store);
+        };
+        let mut stored_oldest = None;
+        store.scan(
+            Timestamp::EPOCH,
+            Timestamp::MAX,
+            Order::OldestFirst,
+            |sample| {
+                stored_oldest = Some(sample.time.as_millis());
+                Ok::<_, StoreError>(ControlFlow::Break(()))
+            },
+        )?;
+        let mut added = Vec::new();
+        let after = Timestamp::from_millis(newest.saturating_add(1));
+        store.for_each(after, Timestamp::MAX, |sample| {
+            added.push(sample);
+            Ok::<_, StoreError>(())
+        })?;
+        let keep_from = stored_oldest.unwrap_or(u64::MAX).max(oldest);
+        let next = previous.extended(keep_from, &added);
+        if next.len() as u64 == store.len()? && next.oldest() == stored_oldest {
+            Ok(next)
+        } else {
+            Columns::build(store)
+        }
+    }
+
+    /// These columns without the runs before `keep_from` (ms), and with `added` (newer than
+    /// every run held, oldest first) after them; every column allocated to its exact length.
+    fn extended(&self, keep_from: u64, added: &[Sample]) -> Columns {
+        let first = self.time.partition_point(|&time| time < keep_from);
+        let successes = added
+            .iter()
+            .filter(|s| s.outcome == Outcome::Success)
+            .count();
+        let take = |column_len: usize| column_len - first + successes;
+        fn copy<T: Copy>(column: &[T], first: usize, capacity: usize) -> Vec<T> {
+            let mut out = Vec::with_capacity(capacity);
+            out.extend_from_slice(&column[first..]);
+            out
+        }
+        let failures_first = self.failures.partition_point(|f| f.time < keep_from);
+        let skipped_first = self.skipped.partition_point(|&time| time < keep_from);
+        let added_failures = added
+            .iter()
+            .filter(|s| s.outcome == Outcome::Failure)
+            .count();
+        let added_skipped = added.len() - successes - added_failures;
+        let mut failures =
+            Vec::with_capacity(self.failures.len() - failures_first + added_failures);
+        failures.extend_from_slice(&self.failures[failures_first..]);
+        let mut next = Columns {
+            time: copy(&self.time, first, take(self.time.len())),
+            download: copy(&self.download, first, take(self.time.len())),
+            upload: copy(&self.upload, first, take(self.time.len())),
+            ping: copy(&self.ping, first, take(self.time.len())),
+            jitter: copy(&self.jitter, first, take(self.time.len())),
+            download_latency: copy(&self.download_latency, first, take(self.time.len())),
+            upload_latency: copy(&self.upload_latency, first, take(self.time.len())),
+            failures,
+            skipped: copy(
+                &self.skipped,
+                skipped_first,
+                self.skipped.len() - skipped_first + added_skipped,
+            ),
+        };
+        for sample in added {
+            next.push(sample);
+        }
+        next
+    }
+
+    /// The oldest run held (ms), any outcome.
+    fn oldest(&self) -> Option<u64> {
+        [
+            self.time.first(),
+            self.failures.first().map(|f| &f.time),
+            self.skipped.first(),
+        ]
+        .into_iter()
+        .flatten()
+        .copied()
+        .min()
+    }
+
+    /// The newest run held (ms), any outcome.
+    fn newest(&self) -> Option<u64> {
+        [
+            self.time.last(),
+            self.failures.last().map(|f| &f.time),
+            self.skipped.last(),
+        ]
+        .into_iter()
+        .flatten()
+        .copied()
+        .max()
     }
 
     /// The columns of `samples`, which come oldest first.
@@ -514,6 +622,7 @@ impl Metric {
         }
     }
 
+    /// The name `parse` takes.
     pub fn as_str(self) -> &'static str {
         match self {
             Metric::Download => "download",
@@ -929,6 +1038,51 @@ mod tests {
         assert_eq!(ping.unit, "seconds");
         assert_eq!(ping.median[0][0], Some(0.012_346));
         assert_eq!(ping.runs.iter().flatten().sum::<u32>(), 7 * 24);
+    }
+
+    #[test]
+    fn a_refresh_reads_what_was_added_and_drops_what_was_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("samples.redb")).unwrap();
+        let run = |i: u64| {
+            let time = T0 + i * 30 * MINUTE;
+            match i % 7 {
+                3 => failure(time, FailureReason::Timeout, &format!("run {i}")),
+                5 => Sample {
+                    outcome: Outcome::Skipped,
+                    reason: Some(FailureReason::DataBudget),
+                    message: Some("budget".into()),
+                    ..Sample::empty(at(time), Trigger::Schedule)
+                },
+                _ => success(time, 1000.0 + i as f64),
+            }
+        };
+        let same = |a: &Columns, b: &Columns| format!("{a:?}") == format!("{b:?}");
+        let empty = Columns::build(&store).unwrap();
+        for i in 0..40 {
+            store.append(&run(i)).unwrap();
+        }
+        let first = Columns::refresh(&empty, &store).unwrap();
+        assert_eq!(first.len(), 40);
+        assert!(same(&first, &Columns::build(&store).unwrap()));
+        // Appended runs, and retention deleting the oldest ten.
+        for i in 40..50 {
+            store.append(&run(i)).unwrap();
+        }
+        store.delete_before(at(T0 + 10 * 30 * MINUTE), 100).unwrap();
+        let next = Columns::refresh(&first, &store).unwrap();
+        assert_eq!(next.len(), 40);
+        assert!(same(&next, &Columns::build(&store).unwrap()), "{next:?}");
+        assert_eq!(next.time.capacity(), next.time.len(), "exact allocations");
+        // A run stored before the newest (the clock was set back): read in full again.
+        store
+            .append(&success(T0 + 20 * 30 * MINUTE + MINUTE, 5.0))
+            .unwrap();
+        let again = Columns::refresh(&next, &store).unwrap();
+        assert_eq!(again.len(), 41);
+        assert!(same(&again, &Columns::build(&store).unwrap()));
+        // Nothing changed: the same columns.
+        assert!(same(&Columns::refresh(&again, &store).unwrap(), &again));
     }
 
     /// Five years of 30-minute runs, every 50th a failure with its own long message (quotes

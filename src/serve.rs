@@ -101,6 +101,18 @@ pub async fn run(
         .with_interval(config.schedule.interval),
     );
 
+    let splay = config.schedule.splay;
+    let usual_gap = config.schedule.interval.saturating_add(splay);
+    let mut tests = std::pin::pin!(scheduler::run(
+        config.schedule,
+        || random_below(splay),
+        |trigger| run_scheduled(&state, trigger, &config),
+        |at| state.set_next_run(Some(wall_clock(at))),
+    ));
+    // Polled once before the server starts: that plans the first test, so `/api/v1/status`
+    // names its time from the first request on.
+    let finished =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(tests.as_mut().poll(cx).is_ready())).await;
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(
         listener,
@@ -109,19 +121,13 @@ pub async fn run(
         config.allowed_hosts.clone(),
         stopped,
     ));
-    let splay = config.schedule.splay;
-    let usual_gap = config.schedule.interval.saturating_add(splay);
-    let tests = scheduler::run(
-        config.schedule,
-        || random_below(splay),
-        |trigger| run_scheduled(&state, trigger, &config),
-        |at| state.set_next_run(Some(wall_clock(at))),
-    );
-    tokio::select! {
-        () = tests => {}
-        () = retention(&state, config.retention, usual_gap) => {}
-        () = watch_file(&state) => {}
-        () = shutdown => tracing::info!("shutting down"),
+    if !finished {
+        tokio::select! {
+            () = tests => {}
+            () = retention(&state, config.retention, usual_gap) => {}
+            () = watch_file(&state) => {}
+            () = shutdown => tracing::info!("shutting down"),
+        }
     }
     // The scheduler future is gone now, and with it a running test's process group.
     let _ = stop.send(true);

@@ -361,3 +361,47 @@ fn a_page_on_a_rebound_name_cannot_read_them() {
         assert_eq!(response.status, 200, "{path}: {}", response.body);
     }
 }
+
+#[test]
+fn a_new_run_shows_in_status_and_series_at_once() {
+    let env = Env::new();
+    env.import(&history());
+    let mut server = Server::start(env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &[
+            "--start-delay",
+            "1h",
+            "--enable-run-endpoint",
+            "--min-manual-gap",
+            "0s",
+        ],
+    ));
+    let everything = format!("/api/v1/series?from={}", rfc3339(START));
+    // Both caches are made before the run.
+    let before = server.get(&everything).json();
+    let status = server.get("/api/v1/status").json();
+    assert_eq!(status["samples"], history().len());
+    assert_eq!(
+        status["run_endpoint"],
+        json!({"enabled": true, "min_gap_seconds": 0})
+    );
+    let started = request(&server.address, "POST", "/api/v1/run");
+    assert_eq!(started.status, 202, "{}", started.body);
+    server.wait_for_log("test succeeded");
+    let status = server.get("/api/v1/status").json();
+    assert_eq!(status["samples"], history().len() + 1);
+    assert_eq!(status["latest"], status["latest_success"]);
+    assert_eq!(status["newest"], status["latest"]["time"]);
+    assert_ne!(status["newest"], rfc3339(START + (3 * 48 - 1) * 1800));
+    assert_eq!(status["running"], false);
+    let after = server.get(&everything).json();
+    assert_eq!(
+        after["runs"]["total"].as_u64().unwrap(),
+        before["runs"]["total"].as_u64().unwrap() + 1
+    );
+    assert_eq!(
+        after["runs"]["success"].as_u64().unwrap(),
+        before["runs"]["success"].as_u64().unwrap() + 1
+    );
+}

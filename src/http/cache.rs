@@ -103,6 +103,12 @@ impl<T> Memo<T> {
         Ok(value)
     }
 
+    /// The value made last, at whatever generation.
+    pub fn last(&self) -> Option<Arc<T>> {
+        let entry = self.entry.lock().ok()?;
+        entry.as_ref().map(|(_, value)| value.clone())
+    }
+
     fn get(&self, generation: u64) -> Option<Arc<T>> {
         let entry = self.entry.lock().ok()?;
         let (made_at, value) = entry.as_ref()?;

@@ -20,9 +20,11 @@ use crate::state::{AppState, READER_WAIT};
 use crate::store::{Order, Store, StoreError};
 use crate::time::{TimeArg, Timestamp};
 
-/// The parameters each endpoint takes.
+/// The parameters `/api/v1/status` takes: none.
 pub const STATUS_PARAMETERS: &[&str] = &[];
+/// The parameters `/api/v1/series` takes.
 pub const SERIES_PARAMETERS: &[&str] = &["from", "to", "points"];
+/// The parameters `/api/v1/heatmap` takes.
 pub const HEATMAP_PARAMETERS: &[&str] = &["from", "to", "tz", "metric"];
 
 /// How far back (runs, newest first) `/api/v1/status` looks for the newest failure.
@@ -42,8 +44,8 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    /// The column cache of the store at `generation`, rebuilt on a reader thread when it is
-    /// older (one request rebuilds, the others wait for it).
+    /// The column cache of the store at `generation`, brought up to date on a reader thread
+    /// when it is older ([`Columns::refresh`]; one request does it, the others wait for it).
     pub async fn columns(
         &self,
         state: &AppState,
@@ -51,10 +53,17 @@ impl Dashboard {
     ) -> Result<Arc<Columns>, HttpError> {
         self.columns
             .get_or_make(generation, || async {
+                // Made from the columns of an earlier generation when there are any: a new
+                // run is read alone, not with the whole history.
+                let previous = self.columns.last();
                 state
                     .readers
-                    .run_within(READER_WAIT, |store| {
-                        Columns::build(store).map_err(store_failed)
+                    .run_within(READER_WAIT, move |store| {
+                        match previous {
+                            Some(previous) => Columns::refresh(&previous, store),
+                            None => Columns::build(store),
+                        }
+                        .map_err(store_failed)
                     })
                     .await
                     .map_err(overloaded)?
