@@ -640,6 +640,12 @@ fn the_dashboard_works_in_a_real_browser() {
         problems.check(order.iter().any(|e| e["id"] == "run-now"), || {
             "Tab never reaches #run-now".into()
         });
+        problems.check(
+            order
+                .iter()
+                .any(|e| text(&e["class"]).contains("failure-marker")),
+            || "Tab never reaches a failure marker".into(),
+        );
     }
     check_range(&mut problems, &report, "range_7d", "7d", (7, 7));
     check_range(&mut problems, &report, "range_1y", "1y", (365, 366));

@@ -240,7 +240,9 @@ async function tabOrder(page, limit = 120) {
         class: active.className || null, visible: active.checkVisibility ? active.checkVisibility() : true };
     });
     order.push(focused);
-    if (order.some((entry) => entry && entry.id === 'run-now') && order.some((entry) => entry && entry.range === '1y')) break;
+    const reached = (test) => order.some((entry) => entry && test(entry));
+    if (reached((entry) => entry.id === 'run-now') && reached((entry) => entry.range === '1y')
+      && reached((entry) => String(entry.class).includes('failure-marker'))) break;
   }
   return order;
 }
