@@ -1,0 +1,766 @@
+//! The dashboard at `/` in a real browser: Debian's headless Chromium, driven by
+//! playwright-core (`tools/browser/dashboard.mjs`), against `serve` loaded with a year of
+//! 30-minute runs, failures, a gap and a plan; an empty store; and a store of hostile text.
+//!
+//! The driver reports what it saw as one JSON document; this file judges it, collecting every
+//! problem before failing, so one run shows all that is wrong. Screenshots land in
+//! `target/test-artifacts/`; `UPDATE_SCREENSHOTS=1` also copies them to `docs/`.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Env, Server};
+use serde_json::{Value, json};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// How long the whole browser session may take before the test kills it.
+const DRIVER_LIMIT: Duration = Duration::from_secs(150);
+/// The result link the fake CLI's `ok-1.2-pretty` fixture reports: how the run-now flow's new
+/// row is recognised.
+const NEW_RUN: &str = "8dfa2bdc-d6ea-4ac0-b041-5d0dc91b6b7c";
+const STEP_MS: i64 = 30 * 60 * 1000;
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Hostile text from the network: it must show as these characters, never run.
+const XSS_SERVER: &str = r#"<img src=x onerror="window.__xss=1">"#;
+const XSS_LOCATION: &str = "<script>window.__xss=2</script>";
+const XSS_ISP: &str = r#"<img src=x onerror="window.__xss=3"><script>window.__xss=4</script>"#;
+const XSS_MESSAGE: &str =
+    r#"Cannot open socket <img src=x onerror="window.__xss=5"><script>window.__xss=6</script>"#;
+
+const FIX: &str = "run `npm ci --prefix tools/browser --no-audit --no-fund` (Node.js 20+) and \
+                   install Debian's chromium (apt-get install chromium); .ci/run does both";
+
+/// A small deterministic generator (splitmix64): the same year every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn between(&mut self, low: f64, high: f64) -> f64 {
+        low + (high - low) * self.unit()
+    }
+
+    /// Roughly normal (the sum of four uniforms), mean `mean`, standard deviation `sd`.
+    fn normal(&mut self, mean: f64, sd: f64) -> f64 {
+        let sum: f64 = (0..4).map(|_| self.unit()).sum();
+        mean + (sum - 2.0) / (4.0f64 / 12.0).sqrt() * sd
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    let time = jiff::Timestamp::from_millisecond(ms).expect("a time in jiff's range");
+    format!("{time:.3}")
+}
+
+fn parse_ms(text: &str) -> i64 {
+    text.parse::<jiff::Timestamp>()
+        .unwrap_or_else(|err| panic!("not RFC 3339 ({err}): {text:?}"))
+        .as_millisecond()
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// A failed run in the generated data.
+#[derive(Clone, Debug)]
+struct Failure {
+    ms: i64,
+    reason: &'static str,
+    message: String,
+}
+
+const FAILURES: [(&str, &str); 6] = [
+    (
+        "no_connectivity",
+        "Cannot open socket: Timeout occurred in connect.",
+    ),
+    (
+        "no_connectivity",
+        "Configuration - Couldn't resolve host name (HostNotFoundException)",
+    ),
+    ("timeout", "the test did not finish within 2m"),
+    (
+        "rate_limited",
+        "Limit reached: too many tests in a short time",
+    ),
+    (
+        "exit",
+        "Configuration - Could not retrieve or read configuration (ConfigurationError)",
+    ),
+    (
+        "no_connectivity",
+        "Error: [0] Cannot read: Connection reset",
+    ),
+];
+
+fn server(id: u64, name: &str, location: &str) -> Value {
+    json!({"id": id, "name": name, "location": location, "country": "United Kingdom",
+           "host": format!("speedtest{id}.example.net")})
+}
+
+fn success(ms: i64, rng: &mut Rng, slow: f64, server: &Value, isp: &str) -> Value {
+    // A line sold as 100/20 Mbit/s that delivers a little more, but less in the evening.
+    let down = rng.normal(108.0e6, 4.0e6) * (1.0 - slow) / 8.0;
+    let up = rng.normal(21.5e6, 0.8e6) * (1.0 - slow / 3.0) / 8.0;
+    let ping = rng.normal(0.0092, 0.0008).max(0.003) * (1.0 + slow);
+    let (down_s, up_s) = (rng.between(9.0, 12.0), rng.between(8.0, 11.0));
+    json!({
+        "time": rfc3339(ms), "outcome": "success", "reason": null, "message": null,
+        "trigger": "schedule", "duration_seconds": (rng.between(20.0, 30.0) * 1000.0).round() / 1000.0,
+        "download_bytes_per_second": down.round(), "upload_bytes_per_second": up.round(),
+        "ping_seconds": (ping * 1e6).round() / 1e6,
+        "jitter_seconds": (rng.normal(0.0011, 0.0004).abs() * 1e6).round() / 1e6,
+        "packet_loss_ratio": 0.0,
+        "download_latency_seconds": ((ping + rng.between(0.012, 0.040) * (1.0 + 2.0 * slow)) * 1e6).round() / 1e6,
+        "upload_latency_seconds": ((ping + rng.between(0.008, 0.030)) * 1e6).round() / 1e6,
+        "downloaded_bytes": (down * down_s).round() as u64, "uploaded_bytes": (up * up_s).round() as u64,
+        "server": server, "isp": isp,
+        "result_url": format!("https://www.speedtest.net/result/c/{:08x}-0000-4000-8000-{:012x}",
+                              rng.next() as u32, rng.next() & 0xFFFF_FFFF_FFFF),
+    })
+}
+
+fn failure(ms: i64, reason: &str, message: &str, rng: &mut Rng) -> Value {
+    json!({
+        "time": rfc3339(ms), "outcome": "failure", "reason": reason, "message": message,
+        "trigger": "schedule", "duration_seconds": (rng.between(0.3, 8.0) * 1000.0).round() / 1000.0,
+        "download_bytes_per_second": null, "upload_bytes_per_second": null, "ping_seconds": null,
+        "jitter_seconds": null, "packet_loss_ratio": null, "download_latency_seconds": null,
+        "upload_latency_seconds": null, "downloaded_bytes": null, "uploaded_bytes": null,
+        "server": null, "isp": null, "result_url": null,
+    })
+}
+
+/// How much slower the line is at `ms` (0 none, up to ~0.4): evenings, worse at weekends.
+fn evening_dip(ms: i64) -> f64 {
+    let hour = (ms.rem_euclid(DAY_MS)) as f64 / 3_600_000.0;
+    let weekday = (ms.div_euclid(DAY_MS) + 3).rem_euclid(7); // 0 = Monday (1970-01-01 was a Thursday)
+    let peak = (-(hour - 21.0).powi(2) / 4.0).exp() + (-(hour + 3.0).powi(2) / 4.0).exp();
+    peak * if weekday >= 5 { 0.42 } else { 0.3 }
+}
+
+/// A year of 30-minute runs ending a few minutes ago: evening dips, about 2.5 % failures with
+/// several reasons (and a night-time outage of consecutive failures), and five hours three days
+/// ago in which nothing ran. Returns the lines to import and the failures among them.
+fn a_year(now: i64) -> (Vec<Value>, Vec<Failure>) {
+    let mut rng = Rng(20_261_130);
+    let servers = [
+        server(57318, "Zzoomm Plc", "Slough"),
+        server(30690, "Community Fibre", "London"),
+    ];
+    let last = (now - 5 * 60_000).div_euclid(STEP_MS) * STEP_MS;
+    let count = 365 * 48;
+    let gap = (now - 3 * DAY_MS - 5 * 3_600_000)..(now - 3 * DAY_MS);
+    let outage_start = (now - 12 * DAY_MS).div_euclid(DAY_MS) * DAY_MS + 2 * 3_600_000;
+    let outage = outage_start..outage_start + 4 * STEP_MS;
+    let mut lines = Vec::with_capacity(count);
+    let mut failures = Vec::new();
+    for i in (0..count as i64).rev() {
+        let slot = last - i * STEP_MS;
+        if gap.contains(&slot) {
+            continue;
+        }
+        // The scheduler starts a little after the slot.
+        let ms = slot + (rng.between(0.5, 20.0) * 1000.0) as i64;
+        let fails = outage.contains(&slot) || (i > 3 && rng.unit() < 0.025);
+        if fails {
+            let (reason, message) = if outage.contains(&slot) {
+                FAILURES[0]
+            } else {
+                FAILURES[(rng.next() % FAILURES.len() as u64) as usize]
+            };
+            lines.push(failure(ms, reason, message, &mut rng));
+            failures.push(Failure {
+                ms,
+                reason,
+                message: message.to_owned(),
+            });
+        } else {
+            let server = &servers[usize::from(rng.unit() >= 0.9)];
+            lines.push(success(
+                ms,
+                &mut rng,
+                evening_dip(ms),
+                server,
+                "Giganet Limited",
+            ));
+        }
+    }
+    (lines, failures)
+}
+
+/// Four days of runs whose server, location, ISP and failure message are HTML and script.
+fn hostile(now: i64) -> Vec<Value> {
+    let mut rng = Rng(7);
+    let last = (now - 5 * 60_000).div_euclid(STEP_MS) * STEP_MS;
+    let hostile_server = json!({"id": 1, "name": XSS_SERVER, "location": XSS_LOCATION,
+                                "country": XSS_LOCATION, "host": "xss.example.net"});
+    (0..4 * 48)
+        .rev()
+        .map(|i| {
+            let ms = last - i * STEP_MS + 3_000;
+            if i == 5 || i == 50 {
+                failure(ms, "no_connectivity", XSS_MESSAGE, &mut rng)
+            } else {
+                success(ms, &mut rng, evening_dip(ms), &hostile_server, XSS_ISP)
+            }
+        })
+        .collect()
+}
+
+fn driver_ready() -> PathBuf {
+    let modules = Path::new(ROOT).join("tools/browser/node_modules/playwright-core");
+    assert!(
+        modules.join("package.json").exists(),
+        "{} is missing: {FIX}",
+        modules.display()
+    );
+    assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} is missing: {FIX}");
+    Path::new(ROOT).join("tools/browser/dashboard.mjs")
+}
+
+/// Runs the driver and returns its JSON report; fails with its stderr if it reports none.
+fn drive(args: &[&str]) -> Value {
+    let driver = driver_ready();
+    let mut child = Command::new("node")
+        .arg(&driver)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start node ({err}): {FIX}"));
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + DRIVER_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the browser driver did not finish within {DRIVER_LIMIT:?}; stderr:\n{}",
+                err.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (stdout, stderr) = (
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    );
+    eprintln!("{stderr}");
+    assert!(
+        status.success(),
+        "the driver failed ({status}): {stderr}\n{FIX}"
+    );
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|err| panic!("the driver printed no JSON ({err}): {stdout}\n{stderr}"))
+}
+
+fn artifacts() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is <target>/tmp: the artifacts go beside it.
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory")
+        .to_path_buf();
+    let dir = target.join("test-artifacts");
+    std::fs::create_dir_all(&dir).expect("create target/test-artifacts");
+    dir
+}
+
+/// Lowercase, `_` as a space: `no_connectivity` and "No connectivity" compare equal.
+fn loose(text: &str) -> String {
+    text.to_lowercase().replace('_', " ")
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Collects what is wrong; the test fails once, at the end, listing all of it.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    /// Notes `what` (cut to 800 bytes: the whole report is in a file) unless `ok`.
+    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        if !ok {
+            let mut what = what();
+            if what.len() > 800 {
+                let mut end = 800;
+                while !what.is_char_boundary(end) {
+                    end -= 1;
+                }
+                what.truncate(end);
+                what.push_str(" …");
+            }
+            self.0.push(what);
+        }
+    }
+
+    /// A step the driver could not finish is a problem; returns whether it finished.
+    fn finished(&mut self, report: &Value, step: &str) -> bool {
+        match &report[step] {
+            Value::Null => {
+                self.0.push(format!("{step}: not run"));
+                false
+            }
+            value if value["error"].is_string() => {
+                self.0.push(format!("{step}: {}", text(&value["error"])));
+                false
+            }
+            _ => true,
+        }
+    }
+}
+
+/// The span of a series request, in ms, from its `from` and `to` query values (RFC 3339).
+fn span(request: &Value) -> Option<i64> {
+    let from = request["from"].as_str()?;
+    let to = request["to"].as_str()?;
+    let (from, to) = (
+        from.parse::<jiff::Timestamp>().ok()?,
+        to.parse::<jiff::Timestamp>().ok()?,
+    );
+    Some(to.as_millisecond() - from.as_millisecond())
+}
+
+fn check_range(problems: &mut Problems, report: &Value, step: &str, key: &str, days: (i64, i64)) {
+    if !problems.finished(report, step) {
+        return;
+    }
+    let seen = &report[step];
+    problems.check(seen["drawn"] == key, || {
+        format!("{step}: drawn is {}, not {key}", seen["drawn"])
+    });
+    problems.check(text(&seen["url"]).contains(&format!("range={key}")), || {
+        format!("{step}: the URL does not keep the range: {}", seen["url"])
+    });
+    problems.check(seen["pressed"] == "true", || {
+        format!(
+            "{step}: [data-range={key}] has aria-pressed={}",
+            seen["pressed"]
+        )
+    });
+    let spans: Vec<i64> = seen["series_requests"]
+        .as_array()
+        .map(|requests| requests.iter().filter_map(span).collect())
+        .unwrap_or_default();
+    let (low, high) = (days.0 * DAY_MS - 3_600_000, days.1 * DAY_MS + 3_600_000);
+    problems.check(spans.iter().any(|span| (low..=high).contains(span)), || {
+        format!(
+            "{step}: no /api/v1/series request with from/to {} days apart: {}",
+            days.0, seen["series_requests"]
+        )
+    });
+}
+
+/// Dark enough: the relative luminance of an `rgb(…)`/`rgba(…)` colour, or None when it is
+/// transparent.
+fn luminance(colour: &str) -> Option<f64> {
+    let inner = colour.split_once('(')?.1.trim_end_matches(')');
+    let parts: Vec<f64> = inner
+        .split([',', ' ', '/'])
+        .filter(|part| !part.is_empty())
+        .filter_map(|part| part.parse().ok())
+        .collect();
+    if parts.len() < 3 || parts.get(3) == Some(&0.0) {
+        return None;
+    }
+    let linear = |c: f64| {
+        let c = c / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    Some(0.2126 * linear(parts[0]) + 0.7152 * linear(parts[1]) + 0.0722 * linear(parts[2]))
+}
+
+#[test]
+#[ignore = "needs chromium and tools/browser's node modules; .ci/run installs them and runs the ignored tests"]
+fn the_dashboard_works_in_a_real_browser() {
+    driver_ready();
+    let now = now_ms();
+    let (year, failures) = a_year(now);
+    let env = Env::new();
+    env.import(&year);
+    let flags = [
+        "--start-delay",
+        "24h",
+        "--plan-download",
+        "100Mbit/s",
+        "--plan-upload",
+        "20Mbit/s",
+        "--enable-run-endpoint",
+        "--min-manual-gap",
+        "0s",
+    ];
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &flags));
+    let empty_env = Env::new();
+    let mut empty =
+        Server::start(empty_env.serve("ok-1.2-pretty", "replay", &["--start-delay", "24h"]));
+    let xss_env = Env::new();
+    xss_env.import(&hostile(now));
+    let mut xss =
+        Server::start(xss_env.serve("ok-1.2-pretty", "replay", &["--start-delay", "24h"]));
+
+    let out = artifacts();
+    let url = format!("http://{}", server.address);
+    let (empty_url, xss_url) = (
+        format!("http://{}", empty.address),
+        format!("http://{}", xss.address),
+    );
+    let report = drive(&[
+        "test",
+        &url,
+        out.to_str().expect("a UTF-8 path"),
+        "--empty",
+        &empty_url,
+        "--xss",
+        &xss_url,
+        "--new-run",
+        NEW_RUN,
+    ]);
+    std::fs::write(out.join("dashboard-browser.json"), format!("{report:#}"))
+        .expect("write the report");
+    let mut problems = Problems::default();
+
+    // No console errors or warnings, no page errors, no failed requests, no answer ≥ 400, on
+    // any page.
+    for (label, seen) in report["log"].as_object().into_iter().flatten() {
+        for (kind, what) in [
+            ("console", "console messages"),
+            ("pageerrors", "uncaught errors"),
+            ("failed", "failed requests"),
+            ("statuses", "answers >= 400"),
+            ("csp", "CSP reports"),
+        ] {
+            let list = seen[kind].as_array().cloned().unwrap_or_default();
+            problems.check(list.is_empty(), || {
+                format!("{label}: {what}: {}", Value::from(list))
+            });
+        }
+    }
+
+    // The 30-day range: the series request's window, and a marker per failure in it.
+    if problems.finished(&report, "load") {
+        let load = &report["load"];
+        problems.check(load["state"] == "ready" && load["drawn"] == "30d", || {
+            format!("load: state {} drawn {}", load["state"], load["drawn"])
+        });
+        let window = load["series_responses"]
+            .as_array()
+            .and_then(|bodies| bodies.last())
+            .cloned();
+        match window {
+            Some(body) if body["from"].is_string() && body["to"].is_string() => {
+                let (from, to) = (parse_ms(&text(&body["from"])), parse_ms(&text(&body["to"])));
+                let expected = failures
+                    .iter()
+                    .filter(|f| (from..to).contains(&f.ms))
+                    .count();
+                problems.check((29 * DAY_MS..=31 * DAY_MS).contains(&(to - from)), || {
+                    format!(
+                        "the 30d series spans {} days",
+                        (to - from) as f64 / DAY_MS as f64
+                    )
+                });
+                problems.check(expected > 20, || {
+                    format!("only {expected} failures in the range: the data is wrong")
+                });
+                problems.check(body["runs"]["failure"] == expected, || {
+                    format!(
+                        "the series says {} failures, the data holds {expected}",
+                        body["runs"]["failure"]
+                    )
+                });
+                if problems.finished(&report, "chart") {
+                    let chart = &report["chart"];
+                    problems.check(chart["marker_count_sum"] == expected, || {
+                        format!(
+                            "{} failure markers (data-count sum {}), {expected} failures in the range",
+                            chart["markers"], chart["marker_count_sum"]
+                        )
+                    });
+                    let all_buttons = chart["marker_list"]
+                        .as_array()
+                        .is_some_and(|list| list.iter().all(|m| m["tag"] == "button"));
+                    problems.check(all_buttons, || "a failure marker is not a <button>".into());
+                }
+                if problems.finished(&report, "marker_focus") {
+                    let focus = &report["marker_focus"];
+                    let time = focus["time"].as_i64().unwrap_or(-1);
+                    let shown = loose(&format!(
+                        "{} {} {} {}",
+                        text(&focus["label"]),
+                        text(&focus["title"]),
+                        text(&focus["described_by"]),
+                        text(&focus["tooltips"])
+                    ));
+                    let failure = failures
+                        .iter()
+                        .filter(|f| (from..to).contains(&f.ms))
+                        .find(|f| (f.ms.div_euclid(1000) - time).abs() <= 1);
+                    problems.check(focus["focused_is_marker"] == true, || {
+                        format!("focusing a marker did not focus it: {focus}")
+                    });
+                    match failure {
+                        Some(failure) => {
+                            problems.check(shown.contains(&loose(failure.reason)), || {
+                                format!(
+                                    "the focused marker ({}, {:?}) does not show its reason: {focus}",
+                                    rfc3339(failure.ms),
+                                    failure.reason
+                                )
+                            });
+                            problems.check(shown.contains(&loose(&failure.message)), || {
+                                format!(
+                                    "the focused marker ({}) does not show its message {:?}: {focus}",
+                                    rfc3339(failure.ms),
+                                    failure.message
+                                )
+                            });
+                        }
+                        None => problems.0.push(format!(
+                            "the focused marker's data-time {time} is no failure's time"
+                        )),
+                    }
+                }
+            }
+            _ => problems
+                .0
+                .push(format!("load: no /api/v1/series answer seen: {load}")),
+        }
+    }
+    if problems.finished(&report, "chart") {
+        let chart = &report["chart"];
+        let labels: Vec<String> = chart["legend"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|series| loose(&text(&series["label"])))
+            .collect();
+        let caption = loose(&text(&chart["caption"]));
+        for series in ["download", "upload", "plan"] {
+            problems.check(
+                labels.iter().any(|label| label.contains(series)) || caption.contains(series),
+                || format!("the speed chart has no {series} series: legend {labels:?}, caption {caption:?}"),
+            );
+        }
+        // The page names what each chart draws in `data-series` (stable keys).
+        let keys = |field: &str| -> Vec<String> {
+            chart[field]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect()
+        };
+        let speed = [
+            "download",
+            "upload",
+            "download_plan",
+            "download_threshold",
+            "upload_plan",
+            "upload_threshold",
+        ];
+        problems.check(keys("series_keys") == speed, || {
+            format!(
+                "#speed-chart draws {:?}, not {speed:?}",
+                keys("series_keys")
+            )
+        });
+        let latency = ["ping", "jitter", "download_latency", "upload_latency"];
+        problems.check(keys("latency_series_keys") == latency, || {
+            format!(
+                "#latency-chart draws {:?}, not {latency:?}",
+                keys("latency_series_keys")
+            )
+        });
+        problems.check(chart["tag"] == "figure" && chart["canvas"] == true, || {
+            format!("#speed-chart is not a figure holding a canvas: {chart}")
+        });
+        problems.check(!text(&chart["latency_caption"]).is_empty(), || {
+            "#latency-chart has no figcaption text".into()
+        });
+    }
+    if problems.finished(&report, "heatmap") {
+        let heatmap = &report["heatmap"];
+        problems.check(
+            heatmap["rows"] == 7
+                && heatmap["cells"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().all(|n| n == 24)),
+            || format!("#heatmap is not 7 rows × 24 cells: {heatmap}"),
+        );
+    }
+    if problems.finished(&report, "tab_order") {
+        let order = report["tab_order"].as_array().cloned().unwrap_or_default();
+        for key in ["24h", "7d", "30d", "1y"] {
+            problems.check(order.iter().any(|e| e["range"] == key), || {
+                format!("Tab never reaches [data-range={key}]")
+            });
+        }
+        problems.check(order.iter().any(|e| e["id"] == "run-now"), || {
+            "Tab never reaches #run-now".into()
+        });
+        problems.check(
+            order
+                .iter()
+                .any(|e| text(&e["class"]).contains("failure-marker")),
+            || "Tab never reaches a failure marker".into(),
+        );
+    }
+    check_range(&mut problems, &report, "range_7d", "7d", (7, 7));
+    check_range(&mut problems, &report, "range_1y", "1y", (365, 366));
+    check_range(&mut problems, &report, "reload", "1y", (365, 366));
+    if problems.finished(&report, "run_now") {
+        let run = &report["run_now"];
+        problems.check(
+            run["posts"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p["status"] == 202)),
+            || {
+                format!(
+                    "run-now sent no POST /api/v1/run answered 202: {}",
+                    run["posts"]
+                )
+            },
+        );
+        problems.check(run["rows_after"].to_string().contains(NEW_RUN), || {
+            format!("the new run is not in #runs: {}", run["rows_after"])
+        });
+    }
+    if problems.finished(&report, "narrow_375") {
+        let narrow = &report["narrow_375"];
+        problems.check(
+            narrow["scroll_width"].as_i64().is_some_and(|w| w <= 375),
+            || format!("at 375 px the page scrolls sideways: {narrow}"),
+        );
+    }
+    if problems.finished(&report, "dark_1280") {
+        let dark = &report["dark_1280"];
+        let background =
+            luminance(&text(&dark["body"])).or_else(|| luminance(&text(&dark["html"])));
+        problems.check(background.is_some_and(|l| l < 0.2), || {
+            format!("dark mode has no dark background: {dark}")
+        });
+    }
+    if problems.finished(&report, "empty") {
+        let seen = &report["empty"];
+        problems.check(seen["state"] == "empty", || {
+            format!("the empty store's page is {}", seen["state"])
+        });
+        problems.check(
+            seen["empty_visible"] == true && !text(&seen["empty_text"]).is_empty(),
+            || format!("#empty is not shown over an empty store: {seen}"),
+        );
+        problems.check(seen["chart"]["markers"] == 0, || {
+            "failure markers over an empty store".into()
+        });
+    }
+    if problems.finished(&report, "xss") {
+        let seen = &report["xss"];
+        problems.check(seen["xss"].is_null(), || {
+            format!("hostile text ran: window.__xss = {}", seen["xss"])
+        });
+        problems.check(
+            seen["injected_img"] == 0 && seen["injected_script"] == 0,
+            || format!("hostile text became elements: {seen}"),
+        );
+        problems.check(
+            seen["csp_violations"].as_array().is_some_and(Vec::is_empty),
+            || format!("CSP violations: {}", seen["csp_violations"]),
+        );
+        problems.check(text(&seen["now_server"]).contains(XSS_SERVER), || {
+            format!(
+                "#now-server does not show the server name as text: {}",
+                seen["now_server"]
+            )
+        });
+        problems.check(text(&seen["runs"]).contains(XSS_MESSAGE), || {
+            format!(
+                "#runs does not show the failure message as text: {}",
+                seen["runs"]
+            )
+        });
+        let marker = &seen["marker"];
+        let shown = format!(
+            "{} {} {} {}",
+            text(&marker["label"]),
+            text(&marker["title"]),
+            text(&marker["described_by"]),
+            text(&marker["tooltips"])
+        );
+        problems.check(shown.contains(XSS_MESSAGE), || {
+            format!("the marker's tooltip does not show the message as text: {marker}")
+        });
+    }
+
+    // Screenshots: there, and small enough to commit.
+    let shots = [
+        ("screenshot_1280", "dashboard-1280.png"),
+        ("narrow_375", "dashboard-375.png"),
+        ("dark_1280", "dashboard-dark-1280.png"),
+    ];
+    for (_, name) in shots {
+        let size = std::fs::metadata(out.join(name))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        problems.check(size > 10_000 && size <= 600 * 1024, || {
+            format!("{name}: {size} bytes")
+        });
+    }
+    for instance in [&mut server, &mut empty, &mut xss] {
+        instance.assert_clean_exit();
+    }
+    assert!(
+        problems.0.is_empty(),
+        "{} problems in the browser:\n- {}\n(report: {})",
+        problems.0.len(),
+        problems.0.join("\n- "),
+        out.join("dashboard-browser.json").display()
+    );
+    if std::env::var_os("UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        for (_, name) in shots {
+            std::fs::copy(out.join(name), Path::new(ROOT).join("docs").join(name))
+                .unwrap_or_else(|err| panic!("copy {name} to docs/: {err}"));
+        }
+    }
+}

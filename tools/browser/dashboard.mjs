@@ -1,0 +1,504 @@
+// Drives Debian's headless Chromium (through playwright-core, never a downloaded browser)
+// against a running `internet-monitor serve` and prints ONE JSON document on stdout: what it
+// saw. It asserts nothing itself; tests/dashboard_browser.rs and bench/dashboard.sh judge.
+//
+//   node dashboard.mjs test URL OUTDIR [--empty URL] [--xss URL] [--new-run TEXT]
+//       The page at URL (a store with a year of runs), at 1280 and 375 px wide, light and
+//       dark: console messages, page errors, failed requests and answers >= 400 per page;
+//       the speed chart's series and failure markers, the heat map's cells, range switches
+//       and the series requests they made, a reload, the run-now flow (until a row of
+//       #runs holds TEXT), keyboard focus order, horizontal overflow, and screenshots
+//       (OUTDIR/dashboard-1280.png, dashboard-375.png, dashboard-dark-1280.png). --empty:
+//       a server over an empty store; --xss: a server whose stored text is hostile.
+//   node dashboard.mjs bench URL OUTDIR --path P [--path P…] [--loads N] [--warmup N]
+//       For each path (e.g. `/`, `/?range=1y`), N loads, each in a fresh context (no
+//       browser cache): ms from navigation start to document.body.dataset.drawn being set,
+//       and the bytes transferred (Performance API).
+//
+// Diagnostics go to stderr. Exit status 0 when it could report (whatever it saw), 2 on bad
+// arguments, 1 when the browser could not start.
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// Headless as root on a machine without network: no sandbox, no GPU, and none of the
+// background traffic (component updates, sync, QUIC probes) Chromium starts by itself.
+const FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const WAIT_MS = 20_000; // the longest wait for the page to draw or a run to appear
+const ACTION_MS = 5_000; // the longest wait for an element to click or read
+
+function usage(message) {
+  process.stderr.write(`${message}\nusage: node dashboard.mjs test URL OUTDIR [--empty URL] [--xss URL] [--new-run TEXT]\n` +
+    '       node dashboard.mjs bench URL OUTDIR --path P [--path P…] [--loads N] [--warmup N]\n');
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const [mode, url, out, ...rest] = argv;
+  if (!['test', 'bench'].includes(mode) || !url || !out) usage('missing mode, URL or OUTDIR');
+  const options = { mode, url: url.replace(/\/+$/, ''), out, paths: [], loads: 5, warmup: 0 };
+  for (let i = 0; i < rest.length; i += 2) {
+    const [flag, value] = [rest[i], rest[i + 1]];
+    if (value === undefined) usage(`${flag} needs a value`);
+    switch (flag) {
+      case '--empty': options.empty = value.replace(/\/+$/, ''); break;
+      case '--xss': options.xss = value.replace(/\/+$/, ''); break;
+      case '--new-run': options.newRun = value; break;
+      case '--path': options.paths.push(value); break;
+      case '--loads': options.loads = Number(value); break;
+      case '--warmup': options.warmup = Number(value); break;
+      default: usage(`unknown option ${flag}`);
+    }
+  }
+  return options;
+}
+
+// Everything a page says or fails at, kept per page label.
+function watch(page, label, log) {
+  const seen = { console: [], pageerrors: [], failed: [], statuses: [], csp: [] };
+  log[label] = seen;
+  page.on('console', (message) => {
+    const entry = { type: message.type(), text: message.text().slice(0, 500) };
+    if (['error', 'warning'].includes(entry.type)) seen.console.push(entry);
+    if (/Content[- ]Security[- ]Policy/i.test(entry.text)) seen.csp.push(entry.text);
+  });
+  page.on('pageerror', (error) => seen.pageerrors.push(String(error).slice(0, 500)));
+  page.on('requestfailed', (request) => seen.failed.push({
+    url: request.url(), method: request.method(), error: request.failure()?.errorText ?? null,
+  }));
+  page.on('response', (response) => {
+    if (response.status() >= 400) {
+      seen.statuses.push({ url: response.url(), status: response.status(), method: response.request().method() });
+    }
+  });
+  return seen;
+}
+
+// Installed before any of the page's scripts: records CSP violations and the moment (ms since
+// navigation start) `data-drawn` is first set to each value, without polling.
+function initScript() {
+  window.__cspViolations = [];
+  document.addEventListener('securitypolicyviolation', (event) => {
+    window.__cspViolations.push({ directive: event.violatedDirective, blocked: event.blockedURI });
+  });
+  window.__drawnAt = {};
+  new MutationObserver(() => {
+    const drawn = document.body && document.body.dataset.drawn;
+    if (drawn && !(drawn in window.__drawnAt)) window.__drawnAt[drawn] = performance.now();
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-drawn'] });
+}
+
+async function newPage(browser, log, label, contextOptions = {}) {
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 900 },
+    locale: 'en-US',
+    timezoneId: 'UTC',
+    colorScheme: 'light',
+    ...contextOptions,
+  });
+  await context.addInitScript(initScript);
+  const page = await context.newPage();
+  page.setDefaultTimeout(ACTION_MS);
+  const seen = watch(page, label, log);
+  return { context, page, seen };
+}
+
+async function waitDrawn(page, key) {
+  await page.waitForFunction(
+    (want) => want === null ? Boolean(document.body && document.body.dataset.drawn)
+      : document.body && document.body.dataset.drawn === want,
+    key, { timeout: WAIT_MS, polling: 50 });
+}
+
+// Runs `step`, keeping its result, or its error, under `name`: one broken part of the page
+// does not hide what the others do.
+async function step(result, name, fn) {
+  const started = Date.now();
+  try {
+    result[name] = await fn();
+  } catch (error) {
+    result[name] = { error: String(error && error.message || error).slice(0, 2000) };
+  }
+  process.stderr.write(`[dashboard.mjs] ${name}: ${Date.now() - started} ms${result[name]?.error ? ` (error: ${result[name].error.split('\n')[0]})` : ''}\n`);
+}
+
+// The series requests the page makes, with their query, and the bodies of their answers.
+function seriesWatcher(page) {
+  const requests = [];
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.pathname === '/api/v1/series') {
+      requests.push({ from: url.searchParams.get('from'), to: url.searchParams.get('to'), points: url.searchParams.get('points'), url: request.url() });
+    }
+  });
+  const bodies = [];
+  page.on('response', async (response) => {
+    const url = new URL(response.url());
+    if (url.pathname !== '/api/v1/series' || response.status() !== 200) return;
+    try {
+      const body = await response.json();
+      bodies.push({
+        url: response.url(), from: body.from, to: body.to, step_seconds: body.step_seconds, runs: body.runs,
+        failures: (body.failures || []).length,
+        failure_count: (body.failures || []).reduce((sum, entry) => sum + (entry.count || 0), 0),
+        failures_grouped: body.failures_grouped, points: (body.time || []).length,
+      });
+    } catch (error) {
+      bodies.push({ url: response.url(), error: String(error) });
+    }
+  });
+  return { requests, bodies };
+}
+
+// The speed chart as a person (and a screen reader) sees it.
+async function speedChart(page) {
+  return page.evaluate(() => {
+    const figure = document.querySelector('#speed-chart');
+    const text = (element) => (element ? element.textContent.replace(/\s+/g, ' ').trim() : null);
+    const legend = figure ? [...figure.querySelectorAll('.u-legend .u-series')].map((row) => ({
+      label: text(row.querySelector('.u-label') || row.querySelector('th') || row),
+      shown: !row.classList.contains('u-off'),
+    })) : [];
+    const markers = [...document.querySelectorAll('.failure-marker')].map((marker) => ({
+      tag: marker.tagName.toLowerCase(), count: Number(marker.dataset.count), time: Number(marker.dataset.time),
+      label: marker.getAttribute('aria-label'), title: marker.getAttribute('title'), in_chart: Boolean(figure && figure.contains(marker)),
+    }));
+    return {
+      present: Boolean(figure), tag: figure && figure.tagName.toLowerCase(),
+      canvas: Boolean(figure && figure.querySelector('canvas')),
+      caption: text(figure && figure.querySelector('figcaption')), legend,
+      series_keys: figure && figure.dataset.series !== undefined ? figure.dataset.series.split(',').filter(Boolean) : null,
+      latency_series_keys: (document.querySelector('#latency-chart') || { dataset: {} }).dataset.series?.split(',').filter(Boolean) ?? null,
+      latency_caption: text(document.querySelector('#latency-chart figcaption')),
+      markers: markers.length, marker_count_sum: markers.reduce((sum, marker) => sum + marker.count, 0),
+      marker_list: markers.slice(0, 2000),
+    };
+  });
+}
+
+async function heatmap(page) {
+  return page.evaluate(() => {
+    const table = document.querySelector('#heatmap');
+    const rows = table ? [...table.querySelectorAll('tbody tr')] : [];
+    return {
+      present: Boolean(table), tag: table && table.tagName.toLowerCase(), rows: rows.length,
+      cells: rows.map((row) => row.querySelectorAll('td').length),
+      headers: rows.map((row) => (row.querySelector('th') || {}).textContent || null),
+    };
+  });
+}
+
+// Focuses the failure marker at `index` (the last if there are fewer) and returns what it
+// tells then: its label and title and any tooltip shown.
+async function focusMarker(page, index = 0) {
+  const markers = page.locator('.failure-marker');
+  const count = await markers.count();
+  if (count === 0) return { markers: 0 };
+  const marker = markers.nth(Math.min(index, count - 1));
+  await marker.focus();
+  await page.waitForTimeout(0);
+  return page.evaluate(() => {
+    const active = document.activeElement;
+    const tooltips = [...document.querySelectorAll('[role="tooltip"], .tooltip, .failure-tooltip')]
+      .filter((element) => element.checkVisibility ? element.checkVisibility() : element.offsetParent !== null)
+      .map((element) => element.textContent.replace(/\s+/g, ' ').trim());
+    return {
+      focused_is_marker: Boolean(active && active.classList.contains('failure-marker')),
+      time: active ? Number(active.dataset.time) : null, count: active ? Number(active.dataset.count) : null,
+      label: active && active.getAttribute('aria-label'), title: active && active.getAttribute('title'),
+      described_by: active && active.getAttribute('aria-describedby')
+        ? (document.getElementById(active.getAttribute('aria-describedby')) || {}).textContent || null : null,
+      tooltips,
+    };
+  });
+}
+
+async function runsTable(page) {
+  return page.evaluate(() => [...document.querySelectorAll('#runs tbody tr')].map((row) => ({
+    text: row.textContent.replace(/\s+/g, ' ').trim().slice(0, 400),
+    links: [...row.querySelectorAll('a[href]')].map((link) => link.getAttribute('href')),
+  })));
+}
+
+async function tabOrder(page, limit = 120) {
+  const order = [];
+  for (let i = 0; i < limit; i++) {
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => {
+      const active = document.activeElement;
+      if (!active || active === document.body) return null;
+      return { tag: active.tagName.toLowerCase(), id: active.id || null, range: active.dataset.range || null,
+        class: active.className || null, visible: active.checkVisibility ? active.checkVisibility() : true };
+    });
+    order.push(focused);
+    const reached = (test) => order.some((entry) => entry && test(entry));
+    if (reached((entry) => entry.id === 'run-now') && reached((entry) => entry.range === '1y')
+      && reached((entry) => String(entry.class).includes('failure-marker'))) break;
+  }
+  return order;
+}
+
+// Elements wider than the viewport that are not inside something that scrolls sideways.
+async function overflow(page) {
+  return page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    const scrolls = (element) => {
+      for (let node = element.parentElement; node && node !== document.body; node = node.parentElement) {
+        const style = getComputedStyle(node);
+        if (['auto', 'scroll', 'hidden', 'clip'].includes(style.overflowX)) return true;
+      }
+      return false;
+    };
+    const offenders = [...document.body.querySelectorAll('*')]
+      .filter((element) => { const box = element.getBoundingClientRect(); return box.width > 0 && box.right > width + 0.5 && !scrolls(element); })
+      .slice(0, 20)
+      .map((element) => ({ tag: element.tagName.toLowerCase(), id: element.id || null, class: String(element.className || '').slice(0, 80),
+        right: Math.round(element.getBoundingClientRect().right) }));
+    return { inner_width: window.innerWidth, client_width: width, scroll_width: document.documentElement.scrollWidth,
+      body_scroll_width: document.body.scrollWidth, offenders };
+  });
+}
+
+async function screenshot(page, file, tallest = 4500) {
+  // The whole page (up to `tallest` px) if its PNG stays under ~580 KB, small enough to
+  // commit, else its top part, as tall as fits; no focus ring, no tooltip.
+  const height = await page.evaluate(() => {
+    if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
+    return document.documentElement.scrollHeight;
+  });
+  const width = page.viewportSize().width;
+  await page.mouse.move(0, 0);
+  let shot;
+  for (const limit of [Math.min(height, tallest), 3600, 3000, 2400, 1800]) {
+    if (limit > Math.min(height, tallest)) continue;
+    await page.screenshot({ path: file, fullPage: true, clip: { x: 0, y: 0, width, height: limit }, animations: 'disabled' });
+    shot = { file, bytes: fs.statSync(file).size, page_height: height, shot_height: limit };
+    if (shot.bytes <= 580 * 1024) break;
+  }
+  return shot;
+}
+
+async function pageState(page) {
+  return page.evaluate(() => ({
+    state: document.body.dataset.state || null, drawn: document.body.dataset.drawn || null,
+    url: location.href, csp_violations: window.__cspViolations || [], xss: window.__xss === undefined ? null : window.__xss,
+  }));
+}
+
+// Everything on the main page once it drew, plus the narrow and dark pages; the run-now flow
+// last, since the new run changes what Now and the charts show.
+async function mainSteps(browser, options, log, result, main, series) {
+  // Tab first: focusing a marker would move where sequential focus navigation starts.
+  await step(result, 'tab_order', () => tabOrder(main.page));
+  await step(result, 'chart', () => speedChart(main.page));
+  await step(result, 'heatmap', () => heatmap(main.page));
+  await step(result, 'screenshot_1280', () => screenshot(main.page, path.join(options.out, 'dashboard-1280.png')));
+  await step(result, 'marker_focus', () => focusMarker(main.page, 0));
+  for (const range of ['7d', '1y']) {
+    await step(result, `range_${range}`, async () => {
+      const before = series.requests.length;
+      await main.page.click(`[data-range="${range}"]`);
+      await waitDrawn(main.page, range);
+      return { ...(await pageState(main.page)), series_requests: series.requests.slice(before),
+        pressed: await main.page.getAttribute(`[data-range="${range}"]`, 'aria-pressed') };
+    });
+  }
+  await step(result, 'reload', async () => {
+    await main.page.waitForLoadState('networkidle');
+    const before = series.requests.length;
+    await main.page.reload({ waitUntil: 'load' });
+    await waitDrawn(main.page, null);
+    await main.page.waitForLoadState('networkidle');
+    return { ...(await pageState(main.page)), series_requests: series.requests.slice(before),
+      pressed: await main.page.getAttribute('[data-range="1y"]', 'aria-pressed') };
+  });
+  // 375 px wide: nothing overflows sideways but inside scrollable tables.
+  await step(result, 'narrow_375', async () => {
+    const narrow = await newPage(browser, log, 'narrow-375', { viewport: { width: 375, height: 812 }, isMobile: false });
+    await narrow.page.goto(`${options.url}/?range=30d`, { waitUntil: 'load' });
+    await waitDrawn(narrow.page, '30d');
+    await narrow.page.waitForLoadState('networkidle');
+    const seen = { ...(await overflow(narrow.page)), screenshot: await screenshot(narrow.page, path.join(options.out, 'dashboard-375.png'), 2400) };
+    await narrow.context.close();
+    return seen;
+  });
+
+  // Dark.
+  await step(result, 'dark_1280', async () => {
+    const dark = await newPage(browser, log, 'dark-1280', { colorScheme: 'dark' });
+    await dark.page.goto(`${options.url}/?range=30d`, { waitUntil: 'load' });
+    await waitDrawn(dark.page, '30d');
+    await dark.page.waitForLoadState('networkidle');
+    const colours = await dark.page.evaluate(() => ({
+      body: getComputedStyle(document.body).backgroundColor, html: getComputedStyle(document.documentElement).backgroundColor,
+      text: getComputedStyle(document.body).color, matches: matchMedia('(prefers-color-scheme: dark)').matches,
+    }));
+    const seen = { ...colours, screenshot: await screenshot(dark.page, path.join(options.out, 'dashboard-dark-1280.png')) };
+    await dark.context.close();
+    return seen;
+  });
+
+  // Last on the main page: the new run changes what Now and the charts show.
+  await step(result, 'run_now', async () => {
+    const rows = await runsTable(main.page);
+    const button = { disabled: await main.page.isDisabled('#run-now') };
+    const posts = [];
+    main.page.on('response', (response) => {
+      if (new URL(response.url()).pathname === '/api/v1/run') posts.push({ method: response.request().method(), status: response.status() });
+    });
+    await main.page.click('#run-now');
+    const progress = [];
+    const poll = setInterval(() => {
+      main.page.evaluate(() => (document.querySelector('#run-progress') || {}).textContent || '')
+        .then((text) => { if (text && progress[progress.length - 1] !== text) progress.push(text.trim().slice(0, 200)); })
+        .catch(() => {});
+    }, 100);
+    try {
+      await main.page.waitForFunction((want) => [...document.querySelectorAll('#runs tbody tr')].some((row) => row.outerHTML.includes(want)),
+        options.newRun || '\u0000', { timeout: WAIT_MS, polling: 100 });
+    } finally {
+      clearInterval(poll);
+    }
+    await main.page.waitForLoadState('networkidle');
+    return { button, posts, progress, rows_before: rows.length, first_before: rows[0] || null,
+      rows_after: (await runsTable(main.page)).slice(0, 5), progress_after: await main.page.textContent('#run-progress').catch(() => null) };
+  });
+  await main.context.close();
+}
+
+async function runTest(browser, options) {
+  const log = {};
+  const result = { log };
+  fs.mkdirSync(options.out, { recursive: true });
+
+  // 1280 px, light: the chart, the markers, the heat map, keyboard, ranges, reload, run-now.
+  const main = await newPage(browser, log, 'main-1280');
+  const series = seriesWatcher(main.page);
+  await step(result, 'load', async () => {
+    await main.page.goto(`${options.url}/?range=30d`, { waitUntil: 'load' });
+    await waitDrawn(main.page, '30d');
+    await main.page.waitForLoadState('networkidle');
+    return { ...(await pageState(main.page)), series_requests: [...series.requests], series_responses: [...series.bodies] };
+  });
+  const drew = !result.load.error;
+  if (!drew) {
+    // Nothing else can be judged on a page that never drew: say so at once.
+    for (const name of ['chart', 'heatmap', 'marker_focus', 'tab_order', 'range_7d', 'range_1y', 'reload', 'run_now', 'narrow_375', 'dark_1280']) {
+      result[name] = { error: 'skipped: the page never drew the 30d range' };
+    }
+    await step(result, 'screenshot_1280', () => screenshot(main.page, path.join(options.out, 'dashboard-1280.png')));
+    await main.context.close();
+  } else {
+    await mainSteps(browser, options, log, result, main, series);
+  }
+
+  if (options.empty) {
+    await step(result, 'empty', async () => {
+      const empty = await newPage(browser, log, 'empty');
+      await empty.page.goto(`${options.url === options.empty ? options.url : options.empty}/`, { waitUntil: 'load' });
+      await empty.page.waitForFunction(() => document.body && ['empty', 'ready', 'error'].includes(document.body.dataset.state),
+        null, { timeout: WAIT_MS, polling: 50 });
+      await empty.page.waitForLoadState('networkidle');
+      const seen = {
+        ...(await pageState(empty.page)),
+        empty_visible: await empty.page.isVisible('#empty'),
+        empty_text: ((await empty.page.textContent('#empty').catch(() => null)) || '').replace(/\s+/g, ' ').trim(),
+        chart: await speedChart(empty.page),
+      };
+      await empty.context.close();
+      return seen;
+    });
+  }
+
+  if (options.xss) {
+    await step(result, 'xss', async () => {
+      const hostile = await newPage(browser, log, 'xss');
+      await hostile.page.goto(`${options.xss}/?range=7d`, { waitUntil: 'load' });
+      await waitDrawn(hostile.page, '7d');
+      await hostile.page.waitForLoadState('networkidle');
+      const marker = await focusMarker(hostile.page, 0);
+      await hostile.page.waitForTimeout(200); // a handler injected by a broken page would have run by now
+      const seen = await hostile.page.evaluate(() => {
+        const text = (selector) => { const element = document.querySelector(selector); return element ? element.textContent : null; };
+        return {
+          xss: window.__xss === undefined ? null : window.__xss,
+          injected_img: document.querySelectorAll('img[src="x"]').length,
+          injected_script: [...document.querySelectorAll('script')].filter((script) => script.textContent.includes('__xss')).length,
+          now_server: text('#now-server'), now: text('#now'), now_failure: text('#now-failure'), runs: text('#runs'),
+          csp_violations: window.__cspViolations || [],
+        };
+      });
+      await hostile.context.close();
+      return { ...seen, marker };
+    });
+  }
+  return result;
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+async function runBench(browser, options) {
+  if (options.paths.length === 0) usage('bench needs at least one --path');
+  const log = {};
+  const paths = {};
+  for (const target of options.paths) {
+    const loads = [];
+    for (let i = 0; i < options.warmup + options.loads; i++) {
+      const { context, page } = await newPage(browser, log, `bench ${target} ${i}`);
+      let load;
+      try {
+        await page.goto(`${options.url}${target}`, { waitUntil: 'load' });
+        await waitDrawn(page, null);
+        await page.waitForLoadState('networkidle');
+        load = await page.evaluate(() => {
+          const entries = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')];
+          const sum = (key) => entries.reduce((total, entry) => total + (entry[key] || 0), 0);
+          const [drawn, at] = Object.entries(window.__drawnAt)[0] || [null, null];
+          return {
+            drawn, drawn_ms: at === null ? null : Math.round(at * 10) / 10, requests: entries.length,
+            transfer_bytes: sum('transferSize'), encoded_bytes: sum('encodedBodySize'), decoded_bytes: sum('decodedBodySize'),
+            by_path: entries.map((entry) => ({ path: new URL(entry.name).pathname, encoded: entry.encodedBodySize, decoded: entry.decodedBodySize, ms: Math.round(entry.duration) })),
+          };
+        });
+      } catch (error) {
+        load = { error: String(error && error.message || error).slice(0, 500) };
+      }
+      await context.close();
+      if (i >= options.warmup) loads.push(load);
+    }
+    const times = loads.map((load) => load.drawn_ms).filter((ms) => typeof ms === 'number');
+    paths[target] = { loads, drawn_ms: times, median_ms: median(times), encoded_bytes: median(loads.map((load) => load.encoded_bytes || 0)) };
+  }
+  const problems = Object.entries(log).flatMap(([label, seen]) =>
+    [...seen.console.filter((entry) => entry.type === 'error'), ...seen.pageerrors, ...seen.failed, ...seen.statuses].map((entry) => ({ label, entry })));
+  return { paths, problems };
+}
+
+const options = parseArgs(process.argv.slice(2));
+let browser;
+try {
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+} catch (error) {
+  process.stderr.write(`cannot start ${CHROMIUM}: ${error.message}\ninstall Debian's chromium (apt-get install chromium); .ci/run does\n`);
+  process.exit(1);
+}
+try {
+  const result = options.mode === 'test' ? await runTest(browser, options) : await runBench(browser, options);
+  process.stdout.write(`${JSON.stringify({ browser: browser.version(), ...result }, null, 1)}\n`);
+} finally {
+  await browser.close();
+}
