@@ -263,7 +263,7 @@
     const heatFrom = new Date(heatFromS * 1000).toISOString();
     const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
     const width = $('#speed-chart .chart-mount').clientWidth || 600;
-    const points = Math.max(60, Math.min(2000, Math.round(width)));
+    const points = Math.max(60, Math.min(600, Math.round(width)));
     state.runs = { cursors: [null], index: 0, load: state.runs.load + 1 };
     try {
       const [series, summary, heatmap, runs] = await Promise.all([

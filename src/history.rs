@@ -28,8 +28,9 @@ pub const MAX_FAILURE_MARKERS: usize = 500;
 pub const DEFAULT_POINTS: usize = 600;
 /// The fewest buckets a request may ask for.
 pub const MIN_POINTS: usize = 10;
-/// The most buckets a request may ask for.
-pub const MAX_POINTS: usize = 2000;
+/// The most buckets a request may ask for: the default, so that no request can make an answer
+/// larger than the budget the default is tested against (`worst_case_series_fits_the_budget`).
+pub const MAX_POINTS: usize = DEFAULT_POINTS;
 
 /// Listed buckets further apart than this many times max(step, the median spacing of the
 /// range's successful runs) get a gap entry between them.

@@ -364,10 +364,10 @@ mod tests {
         let points = |raw| points(&query(raw, SERIES_PARAMETERS));
         assert_eq!(points("").unwrap(), DEFAULT_POINTS);
         assert_eq!(points("points=10").unwrap(), 10);
-        assert_eq!(points("points=2000").unwrap(), 2000);
+        assert_eq!(points("points=600").unwrap(), 600);
         for bad in [
             "points=9",
-            "points=2001",
+            "points=601",
             "points=-1",
             "points=1e3",
             "points=",
