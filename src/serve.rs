@@ -103,7 +103,7 @@ pub async fn run(
 
     let splay = config.schedule.splay;
     let usual_gap = config.schedule.interval.saturating_add(splay);
-    let mut tests = std::pin::pin!(scheduler::run(
+    let mut tests = Box::pin(scheduler::run(
         config.schedule,
         || random_below(splay),
         |trigger| run_scheduled(&state, trigger, &config),
@@ -123,13 +123,15 @@ pub async fn run(
     ));
     if !finished {
         tokio::select! {
-            () = tests => {}
+            () = &mut tests => {}
             () = retention(&state, config.retention, usual_gap) => {}
             () = watch_file(&state) => {}
             () = shutdown => tracing::info!("shutting down"),
         }
     }
-    // The scheduler future is gone now, and with it a running test's process group.
+    // Dropping the scheduler kills a running test's process group and lets go of what it
+    // holds of the store threads (a queued job's sender), which `recorder.stop` waits for.
+    drop(tests);
     let _ = stop.send(true);
     if let Err(err) = server.await {
         tracing::error!(%err, "the HTTP server task failed");
