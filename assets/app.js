@@ -131,6 +131,20 @@
     return parseTime(state.status && state.status.now) || new Date();
   }
 
+  /**
+   * The heat map for `params`; when the server's time zone database lacks the browser's zone
+   * (an older or trimmed tzdata, a legacy name such as Asia/Calcutta), in UTC instead: the
+   * answer names its zone, which the caption shows, and the rest of the page still loads.
+   */
+  async function fetchHeatmap(params) {
+    try {
+      return await fetchJson(`/api/v1/heatmap?${query(params)}`);
+    } catch (err) {
+      if (err.status !== 400 || params.tz === 'UTC' || !String(err.detail).startsWith('invalid tz')) throw err;
+      return fetchJson(`/api/v1/heatmap?${query({ ...params, tz: 'UTC' })}`);
+    }
+  }
+
   // ---- DOM helpers (text only) -----------------------------------------------------------
 
   /** A new element with text content and attributes; never parses HTML. */
@@ -269,7 +283,7 @@
       const [series, summary, heatmap, runs] = await Promise.all([
         fetchJson(`/api/v1/series?${query({ from: resolved.from, to: resolved.to, points })}`),
         fetchJson(`/api/v1/summary?${query({ from: resolved.from, to: resolved.to })}`),
-        fetchJson(`/api/v1/heatmap?${query({ from: heatFrom, to: resolved.to, tz: zone, metric: $('#heatmap-metric').value })}`),
+        fetchHeatmap({ from: heatFrom, to: resolved.to, tz: zone, metric: $('#heatmap-metric').value }),
         fetchJson(`/api/v1/samples?${query({ from: resolved.from, to: resolved.to, limit: RUNS_PAGE })}`),
       ]);
       if (load !== state.load) return;
@@ -886,7 +900,7 @@
       const heatFromS = Math.min(fromS, toS - HEATMAP_MIN_SECONDS);
       const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
       try {
-        const heatmap = await fetchJson(`/api/v1/heatmap?${query({ from: new Date(heatFromS * 1000).toISOString(), to, tz: zone, metric: $('#heatmap-metric').value })}`);
+        const heatmap = await fetchHeatmap({ from: new Date(heatFromS * 1000).toISOString(), to, tz: zone, metric: $('#heatmap-metric').value });
         if (state.data) state.data.heatmap = heatmap;
         renderHeatmap(heatmap, heatFromS < fromS);
       } catch (err) {

@@ -695,6 +695,23 @@ fn the_dashboard_works_in_a_real_browser() {
             "failure markers over an empty store".into()
         });
     }
+    if problems.finished(&report, "unknown_zone") {
+        let seen = &report["unknown_zone"];
+        problems.check(seen["drawn"] == "7d" && seen["banner"].is_null(), || {
+            format!("a zone the server does not know blanked the page: {seen}")
+        });
+        problems.check(
+            seen["heatmap"]["rows"] == 7 && text(&seen["note"]).contains("(UTC)"),
+            || format!("the heat map did not fall back to UTC, saying so: {seen}"),
+        );
+        problems.check(
+            seen["zones"].as_array().is_some_and(|zones| {
+                zones.first().is_some_and(|z| z == "Asia/Calcutta")
+                    && zones.iter().any(|z| z == "UTC")
+            }),
+            || format!("the zones asked for: {}", seen["zones"]),
+        );
+    }
     if problems.finished(&report, "xss") {
         let seen = &report["xss"];
         problems.check(seen["xss"].is_null(), || {
