@@ -712,6 +712,26 @@ fn the_dashboard_works_in_a_real_browser() {
             || format!("the zones asked for: {}", seen["zones"]),
         );
     }
+    if problems.finished(&report, "busy_parts") {
+        let seen = &report["busy_parts"];
+        problems.check(seen["drawn"] == "7d" && seen["banner"].is_null(), || {
+            format!("a busy summary, heat map or runs page blanked the page: {seen}")
+        });
+        problems.check(
+            seen["chart"]["canvas"] == true && seen["chart"]["markers"].as_u64() > Some(0),
+            || format!("the speed chart was not drawn: {}", seen["chart"]),
+        );
+        for part in ["compliance", "heatmap_note", "runs"] {
+            problems.check(text(&seen[part]).contains("did not load"), || {
+                format!("{part} does not say it did not load: {}", seen[part])
+            });
+        }
+        problems.check(
+            seen["refused"]
+                == serde_json::json!(["/api/v1/heatmap", "/api/v1/samples", "/api/v1/summary"]),
+            || format!("refused: {}", seen["refused"]),
+        );
+    }
     if problems.finished(&report, "xss") {
         let seen = &report["xss"];
         problems.check(seen["xss"].is_null(), || {

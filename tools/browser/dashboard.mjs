@@ -449,6 +449,37 @@ async function runTest(browser, options) {
     });
   }
 
+  if (drew) {
+    // The summary, the heat map and the runs answered 503 (a long summary holding the store's
+    // readers, as any page on the network can ask for): the charts must still draw, each of
+    // the three saying in its own section that it did not load.
+    await step(result, 'busy_parts', async () => {
+      const other = await newPage(browser, {}, 'busy_parts');
+      const refused = [];
+      await other.page.route(/\/api\/v1\/(summary|heatmap|samples)\?/, (route) => {
+        refused.push(new URL(route.request().url()).pathname);
+        return route.fulfill({ status: 503, contentType: 'application/json',
+          body: JSON.stringify({ error: 'the store-reader threads are busy; try again shortly' }) });
+      });
+      await other.page.goto(`${options.url}/?range=7d`, { waitUntil: 'load' });
+      await other.page.waitForFunction(() => document.body && (document.body.dataset.drawn === '7d' || !document.getElementById('error').hidden),
+        null, { timeout: WAIT_MS, polling: 50 });
+      const text = (selector) => other.page.textContent(selector).catch(() => null);
+      const seen = {
+        drawn: await other.page.evaluate(() => document.body.dataset.drawn || null),
+        banner: await other.page.evaluate(() => { const e = document.getElementById('error'); return e.hidden ? null : e.textContent; }),
+        chart: await speedChart(other.page),
+        compliance: await text('#compliance'),
+        heatmap_note: await text('#heatmap-note'),
+        runs: await text('#runs tbody'),
+        refused: [...new Set(refused)].sort(),
+      };
+      delete seen.chart.marker_list;
+      await other.context.close();
+      return seen;
+    });
+  }
+
   if (options.xss) {
     await step(result, 'xss', async () => {
       const hostile = await newPage(browser, log, 'xss');
