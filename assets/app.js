@@ -131,6 +131,25 @@
     return parseTime(state.status && state.status.now) || new Date();
   }
 
+  /** `promise`'s value, or `{ failed: Error }` when it rejects. */
+  function optional(promise) {
+    return promise.catch((err) => ({ failed: err }));
+  }
+
+  /**
+   * The heat map for `params`; when the server's time zone database lacks the browser's zone
+   * (an older or trimmed tzdata, a legacy name such as Asia/Calcutta), in UTC instead: the
+   * answer names its zone, which the caption shows, and the rest of the page still loads.
+   */
+  async function fetchHeatmap(params) {
+    try {
+      return await fetchJson(`/api/v1/heatmap?${query(params)}`);
+    } catch (err) {
+      if (err.status !== 400 || params.tz === 'UTC' || !String(err.detail).startsWith('invalid tz')) throw err;
+      return fetchJson(`/api/v1/heatmap?${query({ ...params, tz: 'UTC' })}`);
+    }
+  }
+
   // ---- DOM helpers (text only) -----------------------------------------------------------
 
   /** A new element with text content and attributes; never parses HTML. */
@@ -266,11 +285,13 @@
     const points = Math.max(60, Math.min(600, Math.round(width)));
     state.runs = { cursors: [null], index: 0, load: state.runs.load + 1 };
     try {
+      // Only the series is needed to draw the range; a busy or failed summary, heat map or
+      // runs page (a 503 while a long summary holds the store) is said in its own section.
       const [series, summary, heatmap, runs] = await Promise.all([
         fetchJson(`/api/v1/series?${query({ from: resolved.from, to: resolved.to, points })}`),
-        fetchJson(`/api/v1/summary?${query({ from: resolved.from, to: resolved.to })}`),
-        fetchJson(`/api/v1/heatmap?${query({ from: heatFrom, to: resolved.to, tz: zone, metric: $('#heatmap-metric').value })}`),
-        fetchJson(`/api/v1/samples?${query({ from: resolved.from, to: resolved.to, limit: RUNS_PAGE })}`),
+        optional(fetchJson(`/api/v1/summary?${query({ from: resolved.from, to: resolved.to })}`)),
+        optional(fetchHeatmap({ from: heatFrom, to: resolved.to, tz: zone, metric: $('#heatmap-metric').value })),
+        optional(fetchJson(`/api/v1/samples?${query({ from: resolved.from, to: resolved.to, limit: RUNS_PAGE })}`)),
       ]);
       if (load !== state.load) return;
       state.data = { series, summary, heatmap, widened: heatFromS < resolved.fromS };
@@ -491,7 +512,9 @@
     const parts = [];
     const dlP = summary.download_bytes_per_second;
     const ulP = summary.upload_bytes_per_second;
-    if (dlP && ulP) {
+    if (summary.failed) {
+      parts.push(`${runs.success ?? 0} successful runs in the range (the medians did not load: ${summary.failed.message}).`);
+    } else if (dlP && ulP) {
       parts.push(`Median download ${mbit(dlP.p50)}, upload ${mbit(ulP.p50)} over ${runs.success ?? 0} successful runs in the range.`);
     } else {
       parts.push('No successful runs in this range.');
@@ -631,6 +654,11 @@
 
   function renderHeatmap(heatmap, widened) {
     const table = $('#heatmap');
+    if (heatmap.failed) {
+      $('tbody', table).replaceChildren();
+      setText('heatmap-note', `The heat map did not load: ${heatmap.failed.message}. Reload to try again.`);
+      return;
+    }
     const weekdayShort = new Intl.DateTimeFormat(undefined, { weekday: 'short', timeZone: 'UTC' });
     const weekdayLong = new Intl.DateTimeFormat(undefined, { weekday: 'long', timeZone: 'UTC' });
     const hourShort = new Intl.DateTimeFormat(undefined, { hour: 'numeric', timeZone: 'UTC' });
@@ -699,6 +727,13 @@
   // ---- compliance ----------------------------------------------------------------------
 
   function renderCompliance(summary) {
+    if (summary.failed) {
+      const note = $('#compliance-note');
+      note.hidden = false;
+      note.textContent = `The compliance figures did not load: ${summary.failed.message}. Reload to try again.`;
+      $('#compliance-figures').replaceChildren();
+      return;
+    }
     const figures = [];
     const fact = (term, ...value) => figures.push(el('div', {}, [el('dt', { text: term }), el('dd', {}, value)]));
     const plan = summary.plan;
@@ -741,6 +776,13 @@
   // ---- runs ----------------------------------------------------------------------------
 
   function renderRuns(page) {
+    if (page.failed) {
+      $('#runs tbody').replaceChildren(el('tr', {}, [el('td', { text: `The runs did not load: ${page.failed.message}. Reload to try again.`, attrs: { colspan: 9 } })]));
+      $('#runs-older').disabled = true;
+      $('#runs-newer').disabled = true;
+      setText('runs-page', '');
+      return;
+    }
     const samples = page.samples || [];
     const rows = samples.map((sample) => {
       const outcome = sample.outcome || 'unknown';
@@ -886,7 +928,7 @@
       const heatFromS = Math.min(fromS, toS - HEATMAP_MIN_SECONDS);
       const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
       try {
-        const heatmap = await fetchJson(`/api/v1/heatmap?${query({ from: new Date(heatFromS * 1000).toISOString(), to, tz: zone, metric: $('#heatmap-metric').value })}`);
+        const heatmap = await fetchHeatmap({ from: new Date(heatFromS * 1000).toISOString(), to, tz: zone, metric: $('#heatmap-metric').value });
         if (state.data) state.data.heatmap = heatmap;
         renderHeatmap(heatmap, heatFromS < fromS);
       } catch (err) {

@@ -233,6 +233,62 @@ fn heatmap_has_monday_first_rows_of_24_local_hours() {
     assert_eq!(ping["median"][0][0], 0.0125);
 }
 
+/// Browsers name zones by ICU's canonical ids (Chromium: `Asia/Calcutta`, `Europe/Kiev`,
+/// `America/Buenos_Aires`), which a trimmed tzdata (Debian's without `tzdata-legacy`, a minimal
+/// container) lacks: the heat map must still take them, or the page loses its charts.
+#[test]
+fn heatmap_takes_the_zone_names_browsers_send_when_the_system_database_lacks_them() {
+    let env = Env::new();
+    env.import(&history());
+    // A system database holding UTC only (jiff reads TZDIR).
+    let zoneinfo = env.path("zoneinfo");
+    std::fs::create_dir_all(&zoneinfo).unwrap();
+    std::fs::copy("/usr/share/zoneinfo/UTC", zoneinfo.join("UTC"))
+        .expect("the system's UTC zone file");
+    let mut command = env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]);
+    command.env("TZDIR", &zoneinfo);
+    let server = Server::start(command);
+    for (zone, utc_offset_hours) in [
+        ("Asia/Saigon", 7),
+        ("Europe/Kiev", 2),
+        ("America/Buenos_Aires", -3),
+        ("Asia/Calcutta", 5),
+    ] {
+        let response = server.get(&format!("/api/v1/heatmap?{}&tz={zone}", range()));
+        assert_eq!(response.status, 200, "{zone}: {}", response.body);
+        let map = response.json();
+        assert_eq!(map["time_zone"], zone);
+        let runs: u64 = map["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap())
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert!(runs > 0, "{zone}: {map}");
+        if zone == "Asia/Calcutta" {
+            // +05:30: Monday 00:00Z is 05:30, alone in its hour; 00:30Z and 01:00Z are 06:xx.
+            assert_eq!(
+                (&map["runs"][0][5], &map["runs"][0][6]),
+                (&json!(1), &json!(2)),
+                "{map}"
+            );
+            continue;
+        }
+        // Monday 00:00Z and 00:30Z (two runs) land in Monday's local hour of the zone's offset
+        // (the previous Sunday's for a zone behind UTC).
+        let (day, hour) = if utc_offset_hours >= 0 {
+            (0, utc_offset_hours as usize)
+        } else {
+            (6, (24 + utc_offset_hours) as usize)
+        };
+        assert_eq!(map["runs"][day][hour], 2, "{zone}: {map}");
+    }
+    let unknown = server.get(&format!("/api/v1/heatmap?{}&tz=Mars/Olympus", range()));
+    assert_eq!(unknown.status, 400);
+    assert!(unknown.body.contains("invalid tz"), "{}", unknown.body);
+}
+
 #[test]
 fn summary_takes_from_and_to() {
     let env = Env::new();

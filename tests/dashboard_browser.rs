@@ -695,6 +695,43 @@ fn the_dashboard_works_in_a_real_browser() {
             "failure markers over an empty store".into()
         });
     }
+    if problems.finished(&report, "unknown_zone") {
+        let seen = &report["unknown_zone"];
+        problems.check(seen["drawn"] == "7d" && seen["banner"].is_null(), || {
+            format!("a zone the server does not know blanked the page: {seen}")
+        });
+        problems.check(
+            seen["heatmap"]["rows"] == 7 && text(&seen["note"]).contains("(UTC)"),
+            || format!("the heat map did not fall back to UTC, saying so: {seen}"),
+        );
+        problems.check(
+            seen["zones"].as_array().is_some_and(|zones| {
+                zones.first().is_some_and(|z| z == "Asia/Calcutta")
+                    && zones.iter().any(|z| z == "UTC")
+            }),
+            || format!("the zones asked for: {}", seen["zones"]),
+        );
+    }
+    if problems.finished(&report, "busy_parts") {
+        let seen = &report["busy_parts"];
+        problems.check(seen["drawn"] == "7d" && seen["banner"].is_null(), || {
+            format!("a busy summary, heat map or runs page blanked the page: {seen}")
+        });
+        problems.check(
+            seen["chart"]["canvas"] == true && seen["chart"]["markers"].as_u64() > Some(0),
+            || format!("the speed chart was not drawn: {}", seen["chart"]),
+        );
+        for part in ["compliance", "heatmap_note", "runs"] {
+            problems.check(text(&seen[part]).contains("did not load"), || {
+                format!("{part} does not say it did not load: {}", seen[part])
+            });
+        }
+        problems.check(
+            seen["refused"]
+                == serde_json::json!(["/api/v1/heatmap", "/api/v1/samples", "/api/v1/summary"]),
+            || format!("refused: {}", seen["refused"]),
+        );
+    }
     if problems.finished(&report, "xss") {
         let seen = &report["xss"];
         problems.check(seen["xss"].is_null(), || {

@@ -67,7 +67,10 @@ impl Cached {
 
 /// One value computed from the store (the column cache, the store's part of the status),
 /// kept until the store's generation changes. Made by one request at a time; the others that
-/// arrive meanwhile wait for it and share it. Errors are not kept.
+/// arrive meanwhile wait for it and share it. Errors are not kept. A value made at a later
+/// generation serves a request that read an earlier one (it was made from the store after
+/// the request began), so a request that read the generation just before a run landed
+/// neither remakes the value nor replaces the newer one with its own.
 pub struct Memo<T> {
     entry: Mutex<Option<(u64, Arc<T>)>>,
     making: tokio::sync::Mutex<()>,
@@ -97,7 +100,11 @@ impl<T> Memo<T> {
             return Ok(value);
         }
         let value = Arc::new(make().await?);
-        if let Ok(mut entry) = self.entry.lock() {
+        if let Ok(mut entry) = self.entry.lock()
+            && entry
+                .as_ref()
+                .is_none_or(|(made_at, _)| *made_at <= generation)
+        {
             *entry = Some((generation, value.clone()));
         }
         Ok(value)
@@ -112,7 +119,7 @@ impl<T> Memo<T> {
     fn get(&self, generation: u64) -> Option<Arc<T>> {
         let entry = self.entry.lock().ok()?;
         let (made_at, value) = entry.as_ref()?;
-        (*made_at == generation).then(|| value.clone())
+        (*made_at >= generation).then(|| value.clone())
     }
 }
 
@@ -195,6 +202,26 @@ mod tests {
             2,
             "remade, not the error"
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_that_read_an_older_generation_takes_the_newer_value() {
+        let memo: Memo<&str> = Memo::default();
+        let made = std::cell::Cell::new(0);
+        let make = |value: &'static str| {
+            let made = &made;
+            move || async move {
+                made.set(made.get() + 1);
+                Ok(value)
+            }
+        };
+        assert_eq!(*memo.get_or_make(6, make("six")).await.unwrap(), "six");
+        // A request that read generation 5 before the run of generation 6 landed.
+        assert_eq!(*memo.get_or_make(5, make("five")).await.unwrap(), "six");
+        assert_eq!(made.get(), 1, "not remade for the older generation");
+        assert_eq!(*memo.get_or_make(6, make("again")).await.unwrap(), "six");
+        assert_eq!(*memo.get_or_make(7, make("seven")).await.unwrap(), "seven");
+        assert_eq!(made.get(), 2);
     }
 
     async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {

@@ -262,7 +262,13 @@ fn zone(query: &Query) -> Result<(TimeZone, String), HttpError> {
     if !plausible {
         return Err(unknown());
     }
-    let zone = jiff::tz::db().get(name).map_err(|_| unknown())?;
+    // The system's database first (kept current by the OS); then the one built in, which
+    // also knows the legacy names browsers send (`Asia/Calcutta`, `Europe/Kiev`) that a
+    // trimmed tzdata (Debian's without tzdata-legacy, a minimal container) lacks.
+    let zone = jiff::tz::db()
+        .get(name)
+        .or_else(|_| jiff::tz::TimeZoneDatabase::bundled().get(name))
+        .map_err(|_| unknown())?;
     Ok((zone, name.to_owned()))
 }
 

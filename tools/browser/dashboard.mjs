@@ -419,6 +419,67 @@ async function runTest(browser, options) {
     });
   }
 
+  if (drew) {
+    // A browser zone the server's database does not know (Chromium says Asia/Calcutta): the
+    // server is made to refuse every zone but UTC, and the page must still draw everything,
+    // the heat map in UTC. Its own log: the refusals are the point here, not problems.
+    await step(result, 'unknown_zone', async () => {
+      const other = await newPage(browser, {}, 'unknown_zone', { timezoneId: 'Asia/Kolkata' });
+      const zones = [];
+      await other.page.route('**/api/v1/heatmap?*', (route) => {
+        const zone = new URL(route.request().url()).searchParams.get('tz');
+        zones.push(zone);
+        if (zone === 'UTC') return route.continue();
+        return route.fulfill({ status: 400, contentType: 'application/json',
+          body: JSON.stringify({ error: `invalid tz: "${zone}" is not an IANA time zone such as Europe/Berlin or UTC` }) });
+      });
+      await other.page.goto(`${options.url}/?range=7d`, { waitUntil: 'load' });
+      await other.page.waitForFunction(() => document.body && (document.body.dataset.drawn === '7d' || !document.getElementById('error').hidden),
+        null, { timeout: WAIT_MS, polling: 50 });
+      const seen = {
+        drawn: await other.page.evaluate(() => document.body.dataset.drawn || null),
+        banner: await other.page.evaluate(() => { const e = document.getElementById('error'); return e.hidden ? null : e.textContent; }),
+        heatmap: await heatmap(other.page),
+        note: await other.page.textContent('#heatmap-note').catch(() => null),
+        chart: await speedChart(other.page),
+        zones,
+      };
+      await other.context.close();
+      return seen;
+    });
+  }
+
+  if (drew) {
+    // The summary, the heat map and the runs answered 503 (a long summary holding the store's
+    // readers, as any page on the network can ask for): the charts must still draw, each of
+    // the three saying in its own section that it did not load.
+    await step(result, 'busy_parts', async () => {
+      const other = await newPage(browser, {}, 'busy_parts');
+      const refused = [];
+      await other.page.route(/\/api\/v1\/(summary|heatmap|samples)\?/, (route) => {
+        refused.push(new URL(route.request().url()).pathname);
+        return route.fulfill({ status: 503, contentType: 'application/json',
+          body: JSON.stringify({ error: 'the store-reader threads are busy; try again shortly' }) });
+      });
+      await other.page.goto(`${options.url}/?range=7d`, { waitUntil: 'load' });
+      await other.page.waitForFunction(() => document.body && (document.body.dataset.drawn === '7d' || !document.getElementById('error').hidden),
+        null, { timeout: WAIT_MS, polling: 50 });
+      const text = (selector) => other.page.textContent(selector).catch(() => null);
+      const seen = {
+        drawn: await other.page.evaluate(() => document.body.dataset.drawn || null),
+        banner: await other.page.evaluate(() => { const e = document.getElementById('error'); return e.hidden ? null : e.textContent; }),
+        chart: await speedChart(other.page),
+        compliance: await text('#compliance'),
+        heatmap_note: await text('#heatmap-note'),
+        runs: await text('#runs tbody'),
+        refused: [...new Set(refused)].sort(),
+      };
+      delete seen.chart.marker_list;
+      await other.context.close();
+      return seen;
+    });
+  }
+
   if (options.xss) {
     await step(result, 'xss', async () => {
       const hostile = await newPage(browser, log, 'xss');
