@@ -26,6 +26,7 @@
     charts: {},
     runs: { cursors: [null], index: 0, load: 0 },
     runningNow: false,
+    unreachableSince: null, // when the status poll first failed in a row, or null
   };
 
   // ---- network -------------------------------------------------------------------------
@@ -96,6 +97,11 @@
   function percent(ratio) {
     return isNum(ratio) ? percentFormat.format(ratio) : '—';
   }
+  /** `1 run`, `2 runs`: a count with its noun in the right number. */
+  function plural(count, one, many) {
+    return `${count} ${count === 1 ? one : many}`;
+  }
+
   function isNum(value) {
     return typeof value === 'number' && Number.isFinite(value);
   }
@@ -246,9 +252,11 @@
     }
     if (load !== state.load) return;
     state.status = status;
+    state.unreachableSince = null;
+    $('#error').hidden = true;
     renderNow(status);
     renderRunNow(status);
-    setText('version', `internet-monitor ${status.version || ''} · ${status.samples} runs stored.`);
+    setText('version', `internet-monitor ${status.version || ''} · ${plural(status.samples, 'run', 'runs')} stored.`);
     if (!status.samples) {
       showEmpty(status);
       body.dataset.state = 'empty';
@@ -492,7 +500,7 @@
     const dlP = summary.download_bytes_per_second;
     const ulP = summary.upload_bytes_per_second;
     if (dlP && ulP) {
-      parts.push(`Median download ${mbit(dlP.p50)}, upload ${mbit(ulP.p50)} over ${runs.success ?? 0} successful runs in the range.`);
+      parts.push(`Median download ${mbit(dlP.p50)}, upload ${mbit(ulP.p50)} over ${plural(runs.success ?? 0, 'successful run', 'successful runs')} in the range.`);
     } else {
       parts.push('No successful runs in this range.');
     }
@@ -689,6 +697,7 @@
     let note = isNum(shares && shares.flat().find(isNum))
       ? `Median ${name} as % of the plan, by weekday and hour (${zone}).`
       : `Median ${name} in ${isSpeed ? 'Mbit/s' : 'ms'}, by weekday and hour (${zone}).`;
+    if (!values.length) note = `No runs in this range, so no medians by weekday and hour (${zone}).`;
     if (widened) note += ' Over the last 7 days, since the range is shorter.';
     setText('heatmap-note', note);
     const legend = $('.heat-legend');
@@ -707,13 +716,13 @@
       note.hidden = true;
       fact('Met the plan', plan.share_met === null || plan.share_met === undefined
         ? 'no measurements'
-        : `${percent(plan.share_met)} (${plan.met} of ${plan.measurements} measurements)`);
+        : `${percent(plan.share_met)} (${plan.met} of ${plural(plan.measurements, 'measurement', 'measurements')})`);
       fact('Breaches', String(plan.breaches));
       const retests = plan.retests || {};
       fact('Retests', `${(retests.confirmed || 0) + (retests.refuted || 0)} (${retests.confirmed || 0} confirmed the breach, ${retests.refuted || 0} met the plan)`);
       const longest = plan.longest_below;
       if (longest) {
-        fact('Longest stretch below the plan', `${duration(longest.seconds)}, ${longest.measurements} measurements, from `,
+        fact('Longest stretch below the plan', `${duration(longest.seconds)}, ${plural(longest.measurements, 'measurement', 'measurements')}, from `,
           timeNode(longest.from, false), longest.ongoing ? ' (still below)' : ' to ', longest.ongoing ? null : timeNode(longest.to, false));
       } else {
         fact('Longest stretch below the plan', 'none');
@@ -770,7 +779,7 @@
     if (page.next_cursor) runs.cursors.push(page.next_cursor);
     $('#runs-older').disabled = !page.next_cursor;
     $('#runs-newer').disabled = runs.index === 0;
-    setText('runs-page', samples.length ? `Page ${runs.index + 1}, ${samples.length} runs, newest first` : '');
+    setText('runs-page', samples.length ? `Page ${runs.index + 1}, ${plural(samples.length, 'run', 'runs')}, newest first` : '');
     const { from, to } = state.resolved;
     $('#csv-link').href = `/api/v1/samples.csv?${query({ from, to })}`;
   }
@@ -942,12 +951,19 @@
       try {
         const status = await fetchJson('/api/v1/status');
         const changed = !state.status || status.newest !== state.status.newest;
+        const wasUnreachable = state.unreachableSince !== null;
+        state.unreachableSince = null;
         state.status = status;
         renderNow(status);
         renderRunNow(status);
-        if (changed && state.runs.index === 0) refresh();
-      } catch {
-        // the next tick tries again; a lasting failure shows at the next range switch
+        // Back after an outage: the banner goes and every view is reloaded, whatever changed.
+        if (wasUnreachable || (changed && state.runs.index === 0)) refresh();
+      } catch (err) {
+        // Say so at once: otherwise the page goes on showing the last figures, the next test
+        // "due" and "Test running: No" as if they were current. The next tick tries again.
+        if (state.unreachableSince === null) state.unreachableSince = new Date();
+        fail(`Since ${dateTime(state.unreachableSince, true)} the monitor's status cannot be read (${err.message}): `
+          + 'what this page shows may be out of date. It tries again every minute.');
       }
     }, REFRESH_MS);
   }

@@ -682,6 +682,26 @@ fn the_dashboard_works_in_a_real_browser() {
             format!("dark mode has no dark background: {dark}")
         });
     }
+    // The server stops answering while the page is open: the page says so within the minute's
+    // poll, in view, and recovers by itself when the server is back.
+    if problems.finished(&report, "server_gone") {
+        let seen = &report["server_gone"];
+        problems.check(seen["before"]["visible"] == false, || {
+            format!("an error banner before the server went away: {seen}")
+        });
+        problems.check(
+            seen["down"]["visible"] == true && text(&seen["down"]["text"]).contains("out of date"),
+            || format!("the page does not say the server stopped answering: {seen}"),
+        );
+        problems.check(
+            seen["back"]["visible"] == false && seen["back"]["state"] == "ready",
+            || format!("the page does not recover when the server answers again: {seen}"),
+        );
+        problems.check(
+            seen["pageerrors"].as_array().is_some_and(Vec::is_empty),
+            || format!("uncaught errors while the server was away: {seen}"),
+        );
+    }
     if problems.finished(&report, "empty") {
         let seen = &report["empty"];
         problems.check(seen["state"] == "empty", || {
