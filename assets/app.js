@@ -97,6 +97,13 @@
   function percent(ratio) {
     return isNum(ratio) ? percentFormat.format(ratio) : '—';
   }
+  /** The contracted speeds, only the directions that have one: `100 Mbit/s down, 20.0 Mbit/s up`. */
+  function planText(plan) {
+    const parts = [];
+    if (isNum(plan.download_bytes_per_second)) parts.push(`${mbit(plan.download_bytes_per_second)} down`);
+    if (isNum(plan.upload_bytes_per_second)) parts.push(`${mbit(plan.upload_bytes_per_second)} up`);
+    return parts.join(', ');
+  }
   /** `1 run`, `2 runs`: a count with its noun in the right number. */
   function plural(count, one, many) {
     return `${count} ${count === 1 ? one : many}`;
@@ -508,7 +515,7 @@
     parts.push(`${failures} failed ${failures === 1 ? 'run' : 'runs'}${failures ? ', marked below the chart' : ''}.`);
     if (runs.skipped) parts.push(`${runs.skipped} skipped (data budget).`);
     if (plan && (isNum(plan.download_bytes_per_second) || isNum(plan.upload_bytes_per_second))) {
-      parts.push(`Plan: ${mbit(plan.download_bytes_per_second)} down, ${mbit(plan.upload_bytes_per_second)} up; threshold ${percent(plan.threshold)}.`);
+      parts.push(`Plan: ${planText(plan)}; threshold ${percent(plan.threshold)}.`);
     }
     if (series.step_seconds) parts.push(`Each point is the median of ${duration(series.step_seconds)}; the band spans min to max.`);
     $('figcaption', figure).textContent = parts.join(' ');
@@ -697,7 +704,7 @@
     let note = isNum(shares && shares.flat().find(isNum))
       ? `Median ${name} as % of the plan, by weekday and hour (${zone}).`
       : `Median ${name} in ${isSpeed ? 'Mbit/s' : 'ms'}, by weekday and hour (${zone}).`;
-    if (!values.length) note = `No runs in this range, so no medians by weekday and hour (${zone}).`;
+    if (!values.length) note = `No successful runs in this range, so no medians by weekday and hour (${zone}).`;
     if (widened) note += ' Over the last 7 days, since the range is shorter.';
     setText('heatmap-note', note);
     const legend = $('.heat-legend');
@@ -727,7 +734,7 @@
       } else {
         fact('Longest stretch below the plan', 'none');
       }
-      fact('Plan', `${mbit(plan.download_bytes_per_second)} down, ${mbit(plan.upload_bytes_per_second)} up, met at ${percent(plan.threshold)}`);
+      fact('Plan', `${planText(plan)}, met at ${percent(plan.threshold)}`);
     } else {
       note.hidden = false;
       note.replaceChildren('No plan is set, so nothing is judged against it. Start ', el('code', { text: 'serve' }),

@@ -438,7 +438,12 @@ fn the_dashboard_works_in_a_real_browser() {
     let xss_env = Env::new();
     xss_env.import(&hostile(now));
     let mut xss =
-        Server::start(xss_env.serve("ok-1.2-pretty", "replay", &["--start-delay", "24h"]));
+        // A plan for download only: the page names only the direction contracted.
+        Server::start(xss_env.serve(
+            "ok-1.2-pretty",
+            "replay",
+            &["--start-delay", "24h", "--plan-download", "100Mbit/s"],
+        ));
 
     let out = artifacts();
     let url = format!("http://{}", server.address);
@@ -734,6 +739,15 @@ fn the_dashboard_works_in_a_real_browser() {
                 seen["now_server"]
             )
         });
+        for (what, caption) in [
+            ("speed chart caption", text(&seen["speed_caption"])),
+            ("compliance", text(&seen["compliance"])),
+        ] {
+            problems.check(
+                caption.contains("100 Mbit/s down") && !caption.contains("— up"),
+                || format!("the {what} with a download-only plan: {caption:?}"),
+            );
+        }
         problems.check(text(&seen["runs"]).contains(XSS_MESSAGE), || {
             format!(
                 "#runs does not show the failure message as text: {}",

@@ -466,6 +466,7 @@ async function runTest(browser, options) {
           injected_img: document.querySelectorAll('img[src="x"]').length,
           injected_script: [...document.querySelectorAll('script')].filter((script) => script.textContent.includes('__xss')).length,
           now_server: text('#now-server'), now: text('#now'), now_failure: text('#now-failure'), runs: text('#runs'),
+          speed_caption: text('#speed-chart figcaption'), compliance: text('#compliance'),
           csp_violations: window.__cspViolations || [],
         };
       });
