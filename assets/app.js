@@ -705,7 +705,7 @@
       ? `Median ${name} as % of the plan, by weekday and hour (${zone}).`
       : `Median ${name} in ${isSpeed ? 'Mbit/s' : 'ms'}, by weekday and hour (${zone}).`;
     if (!values.length) note = `No successful runs in this range, so no medians by weekday and hour (${zone}).`;
-    if (widened) note += ' Over the last 7 days, since the range is shorter.';
+    if (widened) note += ' Over the 7 days up to the end of the range, since the range is shorter.';
     setText('heatmap-note', note);
     const legend = $('.heat-legend');
     $('.heat-low', legend).textContent = isSpeed ? 'slow' : 'high';
