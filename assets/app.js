@@ -839,6 +839,8 @@
       return;
     }
     const started = Date.now();
+    // The 202 means a test started: Now says so at once, not only at the first status poll.
+    setText('now-running', 'Yes, started just now');
     progress('Test running… (this takes about as long as a speed test)');
     for (;;) {
       await new Promise((resolve) => setTimeout(resolve, RUN_POLL_MS));

@@ -668,6 +668,13 @@ fn the_dashboard_works_in_a_real_browser() {
                 )
             },
         );
+        // Now agrees with the progress line: a test is running from the moment it started.
+        problems.check(
+            run["running"]
+                .as_array()
+                .is_some_and(|seen| seen.iter().any(|t| text(t).starts_with("Yes"))),
+            || format!("Now never said a test was running: {}", run["running"]),
+        );
         problems.check(run["rows_after"].to_string().contains(NEW_RUN), || {
             format!("the new run is not in #runs: {}", run["rows_after"])
         });

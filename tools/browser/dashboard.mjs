@@ -389,9 +389,13 @@ async function mainSteps(browser, options, log, result, main, series) {
     });
     await main.page.click('#run-now');
     const progress = [];
+    const running = []; // what Now's "Test running" said meanwhile, each change once
     const poll = setInterval(() => {
       main.page.evaluate(() => (document.querySelector('#run-progress') || {}).textContent || '')
         .then((text) => { if (text && progress[progress.length - 1] !== text) progress.push(text.trim().slice(0, 200)); })
+        .catch(() => {});
+      main.page.evaluate(() => (document.querySelector('#now-running') || {}).textContent || '')
+        .then((text) => { if (text && running[running.length - 1] !== text) running.push(text.trim().slice(0, 200)); })
         .catch(() => {});
     }, 100);
     try {
@@ -401,7 +405,7 @@ async function mainSteps(browser, options, log, result, main, series) {
       clearInterval(poll);
     }
     await main.page.waitForLoadState('networkidle');
-    return { button, posts, progress, rows_before: rows.length, first_before: rows[0] || null,
+    return { button, posts, progress, running, rows_before: rows.length, first_before: rows[0] || null,
       rows_after: (await runsTable(main.page)).slice(0, 5), progress_after: await main.page.textContent('#run-progress').catch(() => null) };
   });
   await main.context.close();
