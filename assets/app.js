@@ -202,7 +202,12 @@
     const fromDate = parseTime(from);
     const toDate = parseTime(to);
     if (fromDate && toDate && fromDate < toDate) return { key: `${from}…${to}`, from, to };
-    return { key: DEFAULT_RANGE, preset: DEFAULT_RANGE };
+    // `?from=` alone: from then until now.
+    if (fromDate && to === null && fromDate < serverNow()) return { key: `${from}…`, from, to: null };
+    // Anything else the address asks for is not dropped silently: the range line says so.
+    const asked = [...params].filter(([name]) => ['range', 'from', 'to'].includes(name));
+    const ignored = asked.length ? asked.map(([name, value]) => `${name}=${value.slice(0, 40)}`).join('&') : null;
+    return { key: DEFAULT_RANGE, preset: DEFAULT_RANGE, ignored };
   }
   function rangeUrl(range) {
     const search = range.preset ? query({ range: range.preset }) : query({ from: range.from, to: range.to });
@@ -216,7 +221,7 @@
       from = new Date(to.getTime() - PRESETS[range.preset] * 1000);
     } else {
       from = parseTime(range.from);
-      to = parseTime(range.to);
+      to = range.to ? parseTime(range.to) : serverNow();
     }
     return {
       from: from.toISOString(),
@@ -236,7 +241,12 @@
     $('#range-from').value = localInputValue(new Date(resolved.fromS * 1000));
     $('#range-to').value = localInputValue(new Date(resolved.toS * 1000));
     const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    setText('range-label', `${dateTime(new Date(resolved.fromS * 1000))} – ${dateTime(new Date(resolved.toS * 1000))} (${zone})`);
+    let label = `${dateTime(new Date(resolved.fromS * 1000))} – ${dateTime(new Date(resolved.toS * 1000))} (${zone})`;
+    if (range.ignored) {
+      label += `. The address's ${range.ignored} is not a range this page knows (24h, 7d, 30d, 1y, or from before to, `
+        + 'as RFC 3339 times), so it shows the last 7 days.';
+    }
+    setText('range-label', label);
   }
   function chooseRange(range) {
     history.pushState(null, '', rangeUrl(range));

@@ -694,6 +694,26 @@ fn the_dashboard_works_in_a_real_browser() {
             format!("dark mode has no dark background: {dark}")
         });
     }
+    // `?from=` alone is from then to now; a range the page cannot use is said, not dropped.
+    if problems.finished(&report, "url_ranges") {
+        let seen = &report["url_ranges"];
+        let only = &seen["from_only"];
+        let series = only["series"].as_array().and_then(|s| s.last()).cloned();
+        problems.check(
+            series.as_ref().is_some_and(|s| {
+                s["from"].is_string()
+                    && s["to"].is_string()
+                    && parse_ms(&text(&s["from"])) == parse_ms(&text(&only["asked_from"]))
+                    && (now_ms() - parse_ms(&text(&s["to"]))).abs() < DAY_MS
+            }),
+            || format!("?from= alone does not show from then until now: {only}"),
+        );
+        let garbage = &seen["garbage"];
+        problems.check(
+            text(&garbage["label"]).contains("from=garbage") && garbage["pressed"] == "true",
+            || format!("an unusable ?from=garbage is not named on the range line: {garbage}"),
+        );
+    }
     // The server stops answering while the page is open: the page says so within the minute's
     // poll, in view, and recovers by itself when the server is back.
     if problems.finished(&report, "server_gone") {

@@ -322,6 +322,25 @@ async function mainSteps(browser, options, log, result, main, series) {
     return { ...(await pageState(main.page)), series_requests: series.requests.slice(before),
       pressed: await main.page.getAttribute('[data-range="1y"]', 'aria-pressed') };
   });
+  // Ranges typed into the address: `?from=` alone runs to now; one the page cannot use is
+  // named on the range line rather than silently replaced by the default.
+  await step(result, 'url_ranges', async () => {
+    const typed = await newPage(browser, log, 'url-ranges');
+    const seen = {};
+    const from = new Date(Date.now() - 3 * 86_400_000).toISOString();
+    for (const [name, search] of [['from_only', `?from=${encodeURIComponent(from)}`], ['garbage', '?from=garbage&to=2026-01-01']]) {
+      const requests = [];
+      const listener = (request) => { if (new URL(request.url()).pathname === '/api/v1/series') requests.push(request.url()); };
+      typed.page.on('request', listener);
+      await typed.page.goto(`${options.url}/${search}`, { waitUntil: 'load' });
+      await waitDrawn(typed.page, null);
+      typed.page.off('request', listener);
+      seen[name] = { asked_from: from, series: requests.map((url) => Object.fromEntries(new URL(url).searchParams)),
+        label: await typed.page.textContent('#range-label'), pressed: await typed.page.getAttribute('[data-range="7d"]', 'aria-pressed') };
+    }
+    await typed.context.close();
+    return seen;
+  });
   // 375 px wide: nothing overflows sideways but inside scrollable tables.
   await step(result, 'narrow_375', async () => {
     const narrow = await newPage(browser, log, 'narrow-375', { viewport: { width: 375, height: 812 }, isMobile: false });
@@ -428,7 +447,7 @@ async function runTest(browser, options) {
   const drew = !result.load.error;
   if (!drew) {
     // Nothing else can be judged on a page that never drew: say so at once.
-    for (const name of ['chart', 'heatmap', 'marker_focus', 'tab_order', 'range_7d', 'range_1y', 'reload', 'run_now', 'narrow_375', 'dark_1280', 'server_gone']) {
+    for (const name of ['chart', 'heatmap', 'marker_focus', 'tab_order', 'range_7d', 'range_1y', 'reload', 'run_now', 'narrow_375', 'dark_1280', 'server_gone', 'url_ranges']) {
       result[name] = { error: 'skipped: the page never drew the 30d range' };
     }
     await step(result, 'screenshot_1280', () => screenshot(main.page, path.join(options.out, 'dashboard-1280.png')));
