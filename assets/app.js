@@ -981,8 +981,8 @@
         // Say so at once: otherwise the page goes on showing the last figures, the next test
         // "due" and "Test running: No" as if they were current. The next tick tries again.
         if (state.unreachableSince === null) state.unreachableSince = new Date();
-        fail(`Since ${dateTime(state.unreachableSince, true)} the monitor's status cannot be read (${err.message}): `
-          + 'what this page shows may be out of date. It tries again every minute.');
+        fail(`The monitor's status cannot be read since ${dateTime(state.unreachableSince, true)}: ${err.message}. `
+          + 'What this page shows may be out of date; it tries again every minute.');
       }
     }, REFRESH_MS);
   }
