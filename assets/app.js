@@ -26,6 +26,7 @@
     charts: {},
     runs: { cursors: [null], index: 0, load: 0 },
     runningNow: false,
+    unreachableSince: null, // when the status poll first failed in a row, or null
   };
 
   // ---- network -------------------------------------------------------------------------
@@ -96,6 +97,18 @@
   function percent(ratio) {
     return isNum(ratio) ? percentFormat.format(ratio) : '—';
   }
+  /** The contracted speeds, only the directions that have one: `100 Mbit/s down, 20.0 Mbit/s up`. */
+  function planText(plan) {
+    const parts = [];
+    if (isNum(plan.download_bytes_per_second)) parts.push(`${mbit(plan.download_bytes_per_second)} down`);
+    if (isNum(plan.upload_bytes_per_second)) parts.push(`${mbit(plan.upload_bytes_per_second)} up`);
+    return parts.join(', ');
+  }
+  /** `1 run`, `2 runs`: a count with its noun in the right number. */
+  function plural(count, one, many) {
+    return `${count} ${count === 1 ? one : many}`;
+  }
+
   function isNum(value) {
     return typeof value === 'number' && Number.isFinite(value);
   }
@@ -208,7 +221,12 @@
     const fromDate = parseTime(from);
     const toDate = parseTime(to);
     if (fromDate && toDate && fromDate < toDate) return { key: `${from}…${to}`, from, to };
-    return { key: DEFAULT_RANGE, preset: DEFAULT_RANGE };
+    // `?from=` alone: from then until now.
+    if (fromDate && to === null && fromDate < serverNow()) return { key: `${from}…`, from, to: null };
+    // Anything else the address asks for is not dropped silently: the range line says so.
+    const asked = [...params].filter(([name]) => ['range', 'from', 'to'].includes(name));
+    const ignored = asked.length ? asked.map(([name, value]) => `${name}=${value.slice(0, 40)}`).join('&') : null;
+    return { key: DEFAULT_RANGE, preset: DEFAULT_RANGE, ignored };
   }
   function rangeUrl(range) {
     const search = range.preset ? query({ range: range.preset }) : query({ from: range.from, to: range.to });
@@ -222,7 +240,7 @@
       from = new Date(to.getTime() - PRESETS[range.preset] * 1000);
     } else {
       from = parseTime(range.from);
-      to = parseTime(range.to);
+      to = range.to ? parseTime(range.to) : serverNow();
     }
     return {
       from: from.toISOString(),
@@ -242,7 +260,12 @@
     $('#range-from').value = localInputValue(new Date(resolved.fromS * 1000));
     $('#range-to').value = localInputValue(new Date(resolved.toS * 1000));
     const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    setText('range-label', `${dateTime(new Date(resolved.fromS * 1000))} – ${dateTime(new Date(resolved.toS * 1000))} (${zone})`);
+    let label = `${dateTime(new Date(resolved.fromS * 1000))} – ${dateTime(new Date(resolved.toS * 1000))} (${zone})`;
+    if (range.ignored) {
+      label += `. The address's ${range.ignored} is not a range this page knows (24h, 7d, 30d, 1y, or from before to, `
+        + 'as RFC 3339 times), so it shows the last 7 days.';
+    }
+    setText('range-label', label);
   }
   function chooseRange(range) {
     history.pushState(null, '', rangeUrl(range));
@@ -265,9 +288,11 @@
     }
     if (load !== state.load) return;
     state.status = status;
+    state.unreachableSince = null;
+    $('#error').hidden = true;
     renderNow(status);
     renderRunNow(status);
-    setText('version', `internet-monitor ${status.version || ''} · ${status.samples} runs stored.`);
+    setText('version', `internet-monitor ${status.version || ''} · ${plural(status.samples, 'run', 'runs')} stored.`);
     if (!status.samples) {
       showEmpty(status);
       body.dataset.state = 'empty';
@@ -513,9 +538,9 @@
     const dlP = summary.download_bytes_per_second;
     const ulP = summary.upload_bytes_per_second;
     if (summary.failed) {
-      parts.push(`${runs.success ?? 0} successful runs in the range (the medians did not load: ${summary.failed.message}).`);
+      parts.push(`${plural(runs.success ?? 0, 'successful run', 'successful runs')} in the range (the medians did not load: ${summary.failed.message}).`);
     } else if (dlP && ulP) {
-      parts.push(`Median download ${mbit(dlP.p50)}, upload ${mbit(ulP.p50)} over ${runs.success ?? 0} successful runs in the range.`);
+      parts.push(`Median download ${mbit(dlP.p50)}, upload ${mbit(ulP.p50)} over ${plural(runs.success ?? 0, 'successful run', 'successful runs')} in the range.`);
     } else {
       parts.push('No successful runs in this range.');
     }
@@ -523,7 +548,7 @@
     parts.push(`${failures} failed ${failures === 1 ? 'run' : 'runs'}${failures ? ', marked below the chart' : ''}.`);
     if (runs.skipped) parts.push(`${runs.skipped} skipped (data budget).`);
     if (plan && (isNum(plan.download_bytes_per_second) || isNum(plan.upload_bytes_per_second))) {
-      parts.push(`Plan: ${mbit(plan.download_bytes_per_second)} down, ${mbit(plan.upload_bytes_per_second)} up; threshold ${percent(plan.threshold)}.`);
+      parts.push(`Plan: ${planText(plan)}; threshold ${percent(plan.threshold)}.`);
     }
     if (series.step_seconds) parts.push(`Each point is the median of ${duration(series.step_seconds)}; the band spans min to max.`);
     $('figcaption', figure).textContent = parts.join(' ');
@@ -717,7 +742,8 @@
     let note = isNum(shares && shares.flat().find(isNum))
       ? `Median ${name} as % of the plan, by weekday and hour (${zone}).`
       : `Median ${name} in ${isSpeed ? 'Mbit/s' : 'ms'}, by weekday and hour (${zone}).`;
-    if (widened) note += ' Over the last 7 days, since the range is shorter.';
+    if (!values.length) note = `No successful runs in this range, so no medians by weekday and hour (${zone}).`;
+    if (widened) note += ' Over the 7 days up to the end of the range, since the range is shorter.';
     setText('heatmap-note', note);
     const legend = $('.heat-legend');
     $('.heat-low', legend).textContent = isSpeed ? 'slow' : 'high';
@@ -742,18 +768,18 @@
       note.hidden = true;
       fact('Met the plan', plan.share_met === null || plan.share_met === undefined
         ? 'no measurements'
-        : `${percent(plan.share_met)} (${plan.met} of ${plan.measurements} measurements)`);
+        : `${percent(plan.share_met)} (${plan.met} of ${plural(plan.measurements, 'measurement', 'measurements')})`);
       fact('Breaches', String(plan.breaches));
       const retests = plan.retests || {};
       fact('Retests', `${(retests.confirmed || 0) + (retests.refuted || 0)} (${retests.confirmed || 0} confirmed the breach, ${retests.refuted || 0} met the plan)`);
       const longest = plan.longest_below;
       if (longest) {
-        fact('Longest stretch below the plan', `${duration(longest.seconds)}, ${longest.measurements} measurements, from `,
+        fact('Longest stretch below the plan', `${duration(longest.seconds)}, ${plural(longest.measurements, 'measurement', 'measurements')}, from `,
           timeNode(longest.from, false), longest.ongoing ? ' (still below)' : ' to ', longest.ongoing ? null : timeNode(longest.to, false));
       } else {
         fact('Longest stretch below the plan', 'none');
       }
-      fact('Plan', `${mbit(plan.download_bytes_per_second)} down, ${mbit(plan.upload_bytes_per_second)} up, met at ${percent(plan.threshold)}`);
+      fact('Plan', `${planText(plan)}, met at ${percent(plan.threshold)}`);
     } else {
       note.hidden = false;
       note.replaceChildren('No plan is set, so nothing is judged against it. Start ', el('code', { text: 'serve' }),
@@ -812,7 +838,7 @@
     if (page.next_cursor) runs.cursors.push(page.next_cursor);
     $('#runs-older').disabled = !page.next_cursor;
     $('#runs-newer').disabled = runs.index === 0;
-    setText('runs-page', samples.length ? `Page ${runs.index + 1}, ${samples.length} runs, newest first` : '');
+    setText('runs-page', samples.length ? `Page ${runs.index + 1}, ${plural(samples.length, 'run', 'runs')}, newest first` : '');
     const { from, to } = state.resolved;
     $('#csv-link').href = `/api/v1/samples.csv?${query({ from, to })}`;
   }
@@ -865,6 +891,8 @@
       return;
     }
     const started = Date.now();
+    // The 202 means a test started: Now says so at once, not only at the first status poll.
+    setText('now-running', 'Yes, started just now');
     progress('Test running… (this takes about as long as a speed test)');
     for (;;) {
       await new Promise((resolve) => setTimeout(resolve, RUN_POLL_MS));
@@ -984,12 +1012,19 @@
       try {
         const status = await fetchJson('/api/v1/status');
         const changed = !state.status || status.newest !== state.status.newest;
+        const wasUnreachable = state.unreachableSince !== null;
+        state.unreachableSince = null;
         state.status = status;
         renderNow(status);
         renderRunNow(status);
-        if (changed && state.runs.index === 0) refresh();
-      } catch {
-        // the next tick tries again; a lasting failure shows at the next range switch
+        // Back after an outage: the banner goes and every view is reloaded, whatever changed.
+        if (wasUnreachable || (changed && state.runs.index === 0)) refresh();
+      } catch (err) {
+        // Say so at once: otherwise the page goes on showing the last figures, the next test
+        // "due" and "Test running: No" as if they were current. The next tick tries again.
+        if (state.unreachableSince === null) state.unreachableSince = new Date();
+        fail(`The monitor's status cannot be read since ${dateTime(state.unreachableSince, true)}: ${err.message}. `
+          + 'What this page shows may be out of date; it tries again every minute.');
       }
     }, REFRESH_MS);
   }

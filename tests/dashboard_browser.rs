@@ -438,7 +438,12 @@ fn the_dashboard_works_in_a_real_browser() {
     let xss_env = Env::new();
     xss_env.import(&hostile(now));
     let mut xss =
-        Server::start(xss_env.serve("ok-1.2-pretty", "replay", &["--start-delay", "24h"]));
+        // A plan for download only: the page names only the direction contracted.
+        Server::start(xss_env.serve(
+            "ok-1.2-pretty",
+            "replay",
+            &["--start-delay", "24h", "--plan-download", "100Mbit/s"],
+        ));
 
     let out = artifacts();
     let url = format!("http://{}", server.address);
@@ -663,6 +668,13 @@ fn the_dashboard_works_in_a_real_browser() {
                 )
             },
         );
+        // Now agrees with the progress line: a test is running from the moment it started.
+        problems.check(
+            run["running"]
+                .as_array()
+                .is_some_and(|seen| seen.iter().any(|t| text(t).starts_with("Yes"))),
+            || format!("Now never said a test was running: {}", run["running"]),
+        );
         problems.check(run["rows_after"].to_string().contains(NEW_RUN), || {
             format!("the new run is not in #runs: {}", run["rows_after"])
         });
@@ -681,6 +693,46 @@ fn the_dashboard_works_in_a_real_browser() {
         problems.check(background.is_some_and(|l| l < 0.2), || {
             format!("dark mode has no dark background: {dark}")
         });
+    }
+    // `?from=` alone is from then to now; a range the page cannot use is said, not dropped.
+    if problems.finished(&report, "url_ranges") {
+        let seen = &report["url_ranges"];
+        let only = &seen["from_only"];
+        let series = only["series"].as_array().and_then(|s| s.last()).cloned();
+        problems.check(
+            series.as_ref().is_some_and(|s| {
+                s["from"].is_string()
+                    && s["to"].is_string()
+                    && parse_ms(&text(&s["from"])) == parse_ms(&text(&only["asked_from"]))
+                    && (now_ms() - parse_ms(&text(&s["to"]))).abs() < DAY_MS
+            }),
+            || format!("?from= alone does not show from then until now: {only}"),
+        );
+        let garbage = &seen["garbage"];
+        problems.check(
+            text(&garbage["label"]).contains("from=garbage") && garbage["pressed"] == "true",
+            || format!("an unusable ?from=garbage is not named on the range line: {garbage}"),
+        );
+    }
+    // The server stops answering while the page is open: the page says so within the minute's
+    // poll, in view, and recovers by itself when the server is back.
+    if problems.finished(&report, "server_gone") {
+        let seen = &report["server_gone"];
+        problems.check(seen["before"]["visible"] == false, || {
+            format!("an error banner before the server went away: {seen}")
+        });
+        problems.check(
+            seen["down"]["visible"] == true && text(&seen["down"]["text"]).contains("out of date"),
+            || format!("the page does not say the server stopped answering: {seen}"),
+        );
+        problems.check(
+            seen["back"]["visible"] == false && seen["back"]["state"] == "ready",
+            || format!("the page does not recover when the server answers again: {seen}"),
+        );
+        problems.check(
+            seen["pageerrors"].as_array().is_some_and(Vec::is_empty),
+            || format!("uncaught errors while the server was away: {seen}"),
+        );
     }
     if problems.finished(&report, "empty") {
         let seen = &report["empty"];
@@ -751,6 +803,15 @@ fn the_dashboard_works_in_a_real_browser() {
                 seen["now_server"]
             )
         });
+        for (what, caption) in [
+            ("speed chart caption", text(&seen["speed_caption"])),
+            ("compliance", text(&seen["compliance"])),
+        ] {
+            problems.check(
+                caption.contains("100 Mbit/s down") && !caption.contains("— up"),
+                || format!("the {what} with a download-only plan: {caption:?}"),
+            );
+        }
         problems.check(text(&seen["runs"]).contains(XSS_MESSAGE), || {
             format!(
                 "#runs does not show the failure message as text: {}",

@@ -150,6 +150,96 @@ fn an_openmetrics_export_backfills_prometheus_blocks() {
     }
 }
 
+/// The README's backfill command passes `--max-block-duration=744h`: a fortnight of
+/// half-hourly runs becomes one block rather than one per 2-hour window (168 here), and the
+/// block holds every run at its own time.
+#[test]
+#[ignore = "needs promtool (Debian package prometheus); .ci/run installs it and runs the ignored tests"]
+fn long_blocks_backfill_a_fortnight_in_one_block() {
+    // 14 days of runs on a fixed date, every one a success except each tenth.
+    let start = 1_790_000_000 - 1_790_000_000 % 86_400;
+    let runs: Vec<_> = (0..14 * 48)
+        .map(|i: i64| run_at(start + i * 1_800, (i % 10 != 9).then_some(12_500_000.0)))
+        .collect();
+    let env = common::Env::new();
+    env.import(&runs);
+    let db = env.db();
+    let export = common::command(&[
+        "export",
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "openmetrics",
+        "--label",
+        "instance=monitor:5000",
+        "--label",
+        "job=internet-monitor",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(
+        export.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let file = env.path("history.om");
+    std::fs::write(&file, &export.stdout).unwrap();
+    let blocks = |name: &str, extra: &[&str]| {
+        let dir = env.path(name);
+        let output = std::process::Command::new("promtool")
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .args(extra)
+            .arg(&file)
+            .arg(&dir)
+            .output()
+            .unwrap_or_else(|err| {
+                panic!("cannot run promtool ({err}): apt-get install prometheus (Debian)")
+            });
+        assert!(
+            output.status.success(),
+            "promtool: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let count = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|entry| entry.as_ref().unwrap().path().join("meta.json").is_file())
+            .count();
+        (dir, count)
+    };
+    let (_, short) = blocks("short", &[]);
+    let (long_dir, long) = blocks("long", &["--max-block-duration=744h"]);
+    assert_eq!(short, 14 * 12, "one block per 2-hour window");
+    assert_eq!(
+        long, 1,
+        "--max-block-duration=744h: one block for a fortnight"
+    );
+    std::fs::create_dir_all(long_dir.join("wal")).unwrap();
+    let dump = std::process::Command::new("promtool")
+        .args(["tsdb", "dump"])
+        .arg(&long_dir)
+        .output()
+        .unwrap();
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    let ups = dump
+        .lines()
+        .filter(|l| l.starts_with("{__name__=\"speedtest_up\""))
+        .count();
+    assert_eq!(
+        ups,
+        14 * 48,
+        "every run's speedtest_up is in the long block"
+    );
+    let last = format!(
+        "{{__name__=\"speedtest_download_bytes_per_second\", instance=\"monitor:5000\", job=\"internet-monitor\"}} 1.25e+07 {}",
+        (start + (14 * 48 - 2) * 1_800) * 1000
+    );
+    assert!(
+        dump.lines().any(|l| l == last),
+        "no {last} in the long block"
+    );
+}
+
 /// `text` percent-encoded for a URL's query string (every byte but the unreserved ones).
 fn encode(text: &str) -> String {
     text.bytes()

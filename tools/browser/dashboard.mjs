@@ -6,7 +6,8 @@
 //       The page at URL (a store with a year of runs), at 1280 and 375 px wide, light and
 //       dark: console messages, page errors, failed requests and answers >= 400 per page;
 //       the speed chart's series and failure markers, the heat map's cells, range switches
-//       and the series requests they made, a reload, the run-now flow (until a row of
+//       and the series requests they made, a reload, the server ceasing to answer while
+//       the page is open (and coming back), the run-now flow (until a row of
 //       #runs holds TEXT), keyboard focus order, horizontal overflow, and screenshots
 //       (OUTDIR/dashboard-1280.png, dashboard-375.png, dashboard-dark-1280.png). --empty:
 //       a server over an empty store; --xss: a server whose stored text is hostile.
@@ -321,6 +322,25 @@ async function mainSteps(browser, options, log, result, main, series) {
     return { ...(await pageState(main.page)), series_requests: series.requests.slice(before),
       pressed: await main.page.getAttribute('[data-range="1y"]', 'aria-pressed') };
   });
+  // Ranges typed into the address: `?from=` alone runs to now; one the page cannot use is
+  // named on the range line rather than silently replaced by the default.
+  await step(result, 'url_ranges', async () => {
+    const typed = await newPage(browser, log, 'url-ranges');
+    const seen = {};
+    const from = new Date(Date.now() - 3 * 86_400_000).toISOString();
+    for (const [name, search] of [['from_only', `?from=${encodeURIComponent(from)}`], ['garbage', '?from=garbage&to=2026-01-01']]) {
+      const requests = [];
+      const listener = (request) => { if (new URL(request.url()).pathname === '/api/v1/series') requests.push(request.url()); };
+      typed.page.on('request', listener);
+      await typed.page.goto(`${options.url}/${search}`, { waitUntil: 'load' });
+      await waitDrawn(typed.page, null);
+      typed.page.off('request', listener);
+      seen[name] = { asked_from: from, series: requests.map((url) => Object.fromEntries(new URL(url).searchParams)),
+        label: await typed.page.textContent('#range-label'), pressed: await typed.page.getAttribute('[data-range="7d"]', 'aria-pressed') };
+    }
+    await typed.context.close();
+    return seen;
+  });
   // 375 px wide: nothing overflows sideways but inside scrollable tables.
   await step(result, 'narrow_375', async () => {
     const narrow = await newPage(browser, log, 'narrow-375', { viewport: { width: 375, height: 812 }, isMobile: false });
@@ -347,6 +367,37 @@ async function mainSteps(browser, options, log, result, main, series) {
     return seen;
   });
 
+  // The server stops answering while the page is open (its status requests refused): the
+  // minute's poll says so on the page, not only in the console, and once the server answers
+  // again the page clears that and reloads by itself. Not watched like the other pages: the
+  // refused requests are the point here.
+  await step(result, 'server_gone', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
+    const page = await context.newPage();
+    page.setDefaultTimeout(ACTION_MS);
+    const pageerrors = [];
+    page.on('pageerror', (error) => pageerrors.push(String(error).slice(0, 500)));
+    await page.clock.install();
+    await page.goto(`${options.url}/?range=7d`, { waitUntil: 'load' });
+    await waitDrawn(page, '7d');
+    const banner = () => page.evaluate(() => {
+      const node = document.querySelector('#error');
+      return { visible: Boolean(node && !node.hidden), text: node ? node.textContent : null, state: document.body.dataset.state || null };
+    });
+    const before = await banner();
+    await page.route('**/api/v1/status', (route) => route.abort('connectionrefused'));
+    await page.clock.runFor(61_000);
+    await page.waitForFunction(() => !document.querySelector('#error').hidden, null, { timeout: 3_000, polling: 50 }).catch(() => {});
+    const down = await banner();
+    await page.unroute('**/api/v1/status');
+    await page.clock.runFor(61_000);
+    await page.waitForFunction(() => document.querySelector('#error').hidden && document.body.dataset.drawn === '7d',
+      null, { timeout: WAIT_MS, polling: 50 }).catch(() => {});
+    const back = await banner();
+    await context.close();
+    return { before, down, back, pageerrors };
+  });
+
   // Last on the main page: the new run changes what Now and the charts show.
   await step(result, 'run_now', async () => {
     const rows = await runsTable(main.page);
@@ -357,9 +408,13 @@ async function mainSteps(browser, options, log, result, main, series) {
     });
     await main.page.click('#run-now');
     const progress = [];
+    const running = []; // what Now's "Test running" said meanwhile, each change once
     const poll = setInterval(() => {
       main.page.evaluate(() => (document.querySelector('#run-progress') || {}).textContent || '')
         .then((text) => { if (text && progress[progress.length - 1] !== text) progress.push(text.trim().slice(0, 200)); })
+        .catch(() => {});
+      main.page.evaluate(() => (document.querySelector('#now-running') || {}).textContent || '')
+        .then((text) => { if (text && running[running.length - 1] !== text) running.push(text.trim().slice(0, 200)); })
         .catch(() => {});
     }, 100);
     try {
@@ -369,7 +424,7 @@ async function mainSteps(browser, options, log, result, main, series) {
       clearInterval(poll);
     }
     await main.page.waitForLoadState('networkidle');
-    return { button, posts, progress, rows_before: rows.length, first_before: rows[0] || null,
+    return { button, posts, progress, running, rows_before: rows.length, first_before: rows[0] || null,
       rows_after: (await runsTable(main.page)).slice(0, 5), progress_after: await main.page.textContent('#run-progress').catch(() => null) };
   });
   await main.context.close();
@@ -392,7 +447,7 @@ async function runTest(browser, options) {
   const drew = !result.load.error;
   if (!drew) {
     // Nothing else can be judged on a page that never drew: say so at once.
-    for (const name of ['chart', 'heatmap', 'marker_focus', 'tab_order', 'range_7d', 'range_1y', 'reload', 'run_now', 'narrow_375', 'dark_1280']) {
+    for (const name of ['chart', 'heatmap', 'marker_focus', 'tab_order', 'range_7d', 'range_1y', 'reload', 'run_now', 'narrow_375', 'dark_1280', 'server_gone', 'url_ranges']) {
       result[name] = { error: 'skipped: the page never drew the 30d range' };
     }
     await step(result, 'screenshot_1280', () => screenshot(main.page, path.join(options.out, 'dashboard-1280.png')));
@@ -495,6 +550,7 @@ async function runTest(browser, options) {
           injected_img: document.querySelectorAll('img[src="x"]').length,
           injected_script: [...document.querySelectorAll('script')].filter((script) => script.textContent.includes('__xss')).length,
           now_server: text('#now-server'), now: text('#now'), now_failure: text('#now-failure'), runs: text('#runs'),
+          speed_caption: text('#speed-chart figcaption'), compliance: text('#compliance'),
           csp_violations: window.__cspViolations || [],
         };
       });
