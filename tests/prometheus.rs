@@ -91,28 +91,7 @@ fn an_openmetrics_export_backfills_prometheus_blocks() {
             "result_url": null
         }),
     ]);
-    let db = env.db();
-    let export = common::command(&[
-        "export",
-        "--db",
-        db.to_str().unwrap(),
-        "--format",
-        "openmetrics",
-        "--label",
-        "instance=monitor:5000",
-        "--label",
-        "job=internet-monitor",
-    ])
-    .output()
-    .unwrap();
-    assert_eq!(
-        export.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&export.stderr)
-    );
-    let file = env.path("history.om");
-    std::fs::write(&file, &export.stdout).unwrap();
+    let file = export_openmetrics(&env);
     let blocks = env.path("tsdb");
     let promtool = |args: &[&std::ffi::OsStr]| {
         let output = std::process::Command::new("promtool")
@@ -163,28 +142,7 @@ fn long_blocks_backfill_a_fortnight_in_one_block() {
         .collect();
     let env = common::Env::new();
     env.import(&runs);
-    let db = env.db();
-    let export = common::command(&[
-        "export",
-        "--db",
-        db.to_str().unwrap(),
-        "--format",
-        "openmetrics",
-        "--label",
-        "instance=monitor:5000",
-        "--label",
-        "job=internet-monitor",
-    ])
-    .output()
-    .unwrap();
-    assert_eq!(
-        export.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&export.stderr)
-    );
-    let file = env.path("history.om");
-    std::fs::write(&file, &export.stdout).unwrap();
+    let file = export_openmetrics(&env);
     let blocks = |name: &str, extra: &[&str]| {
         let dir = env.path(name);
         let output = std::process::Command::new("promtool")
@@ -346,28 +304,7 @@ fn prometheus_answers_for_backfilled_runs_at_their_own_time() {
         run_at(old + 3_600, Some(25_000_000.0)),
         run_at(recent, Some(50_000_000.0)),
     ]);
-    let db = env.db();
-    let export = common::command(&[
-        "export",
-        "--db",
-        db.to_str().unwrap(),
-        "--format",
-        "openmetrics",
-        "--label",
-        "instance=monitor:5000",
-        "--label",
-        "job=internet-monitor",
-    ])
-    .output()
-    .unwrap();
-    assert_eq!(
-        export.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&export.stderr)
-    );
-    let file = env.path("history.om");
-    std::fs::write(&file, &export.stdout).unwrap();
+    let file = export_openmetrics(&env);
     // Blocks written into the TSDB directory `name`, as if moved into a stopped Prometheus's
     // --storage.tsdb.path: one directory for a long retention, one for the default.
     let blocks = |name: &str| {
@@ -443,4 +380,32 @@ fn prometheus_answers_for_backfilled_runs_at_their_own_time() {
     let address = prometheus.address.clone();
     assert_eq!(range(&address, up, old - 3_600, old + 7_200, 1_800), []);
     assert_eq!(instant_at(&address, download, recent).len(), 1);
+}
+
+/// `export --format openmetrics` of `env`'s store with the labels a scrape adds
+/// (`instance=monitor:5000`, `job=internet-monitor`), written to `history.om` in `env`.
+fn export_openmetrics(env: &common::Env) -> std::path::PathBuf {
+    let db = env.db();
+    let export = common::command(&[
+        "export",
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "openmetrics",
+        "--label",
+        "instance=monitor:5000",
+        "--label",
+        "job=internet-monitor",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(
+        export.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let file = env.path("history.om");
+    std::fs::write(&file, &export.stdout).unwrap();
+    file
 }
