@@ -76,6 +76,11 @@ pub enum Command {
     Export(ExportArgs),
     /// Print the summary of a window for a person (or as JSON): runs, failures, percentiles of
     /// download, upload and ping, and how often the plan was met; ready to attach to a complaint.
+    ///
+    /// Each run is judged against the plan version in force at its time, from the history
+    /// stored with `plan set` (or by serve's --plan-* flags): no plan flags are needed. Given
+    /// here, --plan-download/--plan-upload/--plan-threshold judge every run of this report
+    /// against them instead, and the stored history is left unchanged.
     Report(ReportArgs),
     /// Store the samples of a file written by `export --format jsonl`.
     ///
@@ -84,6 +89,9 @@ pub enum Command {
     Import(ImportArgs),
     /// Check the database file for damage, or compact it; no other process may have it open.
     Db(DbArgs),
+    /// Store, show and list the contract (plan) runs are judged against, as versions in force
+    /// from a time on: a changed contract judges old runs by the old version.
+    Plan(PlanCommandArgs),
     /// Serve the speed-test APIs the HTTP engine measures against (Cloudflare-style /__down and
     /// /__up; LibreSpeed garbage, empty, getIP), storing nothing: run it on the far end of a
     /// path you own and `--engine http --http-server http://THAT-HOST:PORT` here.
@@ -538,6 +546,101 @@ pub enum DbCommand {
     /// Checks the file first and refuses a damaged one. Exit status: 0 when compacted, 1 when
     /// not (missing, in use by another process, damaged).
     Compact(ExistingDbArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanCommandArgs {
+    #[command(subcommand)]
+    pub command: PlanCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Store a version of the contract, in force from --from (default now) until the next
+    /// version. Per direction the four speeds of Regulation (EU) 2015/2120 Art. 4(1)(d), each
+    /// optional; a run meets the plan when it reaches --threshold of the advertised speed (or of
+    /// the maximum when no advertised speed is given) in every direction that states one.
+    Set(PlanSetArgs),
+    /// Print the version in force now (or at --at).
+    Show(PlanShowArgs),
+    /// Print every stored version, oldest first.
+    History(PlanListArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// Lines for a person
+    Text,
+    /// The JSON of /api/v1/plan's versions
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanSetArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// Maximum download speed, e.g. 250Mbit/s (at most 100Gbit/s)
+    #[arg(long, value_name = "RATE")]
+    pub download_max: Option<Bandwidth>,
+    /// Normally available download speed (between --download-min and --download-max)
+    #[arg(long, value_name = "RATE")]
+    pub download_normal: Option<Bandwidth>,
+    /// Minimum download speed
+    #[arg(long, value_name = "RATE")]
+    pub download_min: Option<Bandwidth>,
+    /// Advertised download speed, what "met the plan" compares with (serve's --plan-download)
+    #[arg(long, value_name = "RATE")]
+    pub download_advertised: Option<Bandwidth>,
+    /// Maximum upload speed
+    #[arg(long, value_name = "RATE")]
+    pub upload_max: Option<Bandwidth>,
+    /// Normally available upload speed
+    #[arg(long, value_name = "RATE")]
+    pub upload_normal: Option<Bandwidth>,
+    /// Minimum upload speed
+    #[arg(long, value_name = "RATE")]
+    pub upload_min: Option<Bandwidth>,
+    /// Advertised upload speed (serve's --plan-upload)
+    #[arg(long, value_name = "RATE")]
+    pub upload_advertised: Option<Bandwidth>,
+    /// The highest idle latency (ping) the contract allows, e.g. 30ms (at most 60s)
+    #[arg(long, value_name = "DURATION", value_parser = latency_max)]
+    pub latency_max: Option<Duration>,
+    /// A run meets the plan when every stated direction reaches this share of its advertised
+    /// (else maximum) speed
+    #[arg(long, value_name = "RATIO", default_value = "0.8", value_parser = ratio)]
+    pub threshold: f64,
+    /// When this version takes effect: RFC 3339 (2026-11-01T00:00:00Z) or an age (7d); now
+    /// when not given
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<TimeArg>,
+    /// Replace the version already stored at exactly --from (else that is an error)
+    #[arg(long)]
+    pub replace: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanShowArgs {
+    #[command(flatten)]
+    pub store: ExistingDbArgs,
+    /// Show the version in force at this time: RFC 3339 or an age (30d); now when not given
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<TimeArg>,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanListArgs {
+    #[command(flatten)]
+    pub store: ExistingDbArgs,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+fn latency_max(text: &str) -> Result<Duration, String> {
+    duration(text, false, crate::plan::MAX_PLAN_LATENCY)
 }
 
 #[derive(Debug, Args)]

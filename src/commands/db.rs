@@ -52,6 +52,12 @@ fn describe(db: &Path, report: &CheckReport) -> String {
     for (number, what) in &report.damaged_entries {
         let _ = writeln!(text, "damaged: server/ISP/engine entry {number}: {what}");
     }
+    if report.plans > 0 {
+        let _ = writeln!(text, "{} plan versions checked", report.plans);
+    }
+    for (time, what) in &report.damaged_plans {
+        let _ = writeln!(text, "damaged: the plan version from {time}: {what}");
+    }
     for key in &report.out_of_range {
         let _ = writeln!(
             text,
@@ -67,9 +73,10 @@ fn describe(db: &Path, report: &CheckReport) -> String {
     } else {
         let _ = writeln!(
             text,
-            "{} damaged samples, {} damaged server/ISP/engine entries, {} other findings; the file was left as it is: restore it from a backup, or export what still reads (export --from/--to around the damaged times) and import it into a new file",
+            "{} damaged samples, {} damaged server/ISP/engine entries, {} damaged plan versions, {} other findings; the file was left as it is: restore it from a backup, or export what still reads (export --from/--to around the damaged times) and import it into a new file (a damaged plan version: plan set --replace --from ITS-TIME)",
             report.damaged_samples.len(),
             report.damaged_entries.len(),
+            report.damaged_plans.len(),
             report.structure.len()
         );
     }

@@ -1,6 +1,7 @@
 //! What each sub-command does, from parsed flags to exit status; errors stop here as `anyhow`.
 
 mod db;
+mod plan;
 mod run_once;
 mod serve;
 mod target;
@@ -87,6 +88,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report(&args),
         Command::Import(args) => transfer::import(&args),
         Command::Db(args) => db::run(&args),
+        Command::Plan(args) => plan::run(&args),
         Command::Target(args) => {
             logging::init("info", args.log_format);
             target::target(&args)

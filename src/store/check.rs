@@ -24,6 +24,10 @@ pub struct CheckReport {
     pub samples: u64,
     /// Dictionary entries (servers, ISPs and engines) read.
     pub entries: u64,
+    /// Plan versions read (damaged ones included).
+    pub plans: u64,
+    /// Each damaged plan version: the time of its key (its effective-from) and what is wrong.
+    pub damaged_plans: Vec<(String, String)>,
     /// Keys (ms since the epoch) of samples an older version stored at or after
     /// [`crate::time::Timestamp::MAX`]: no command shows them and they are left as they are; not damage.
     pub out_of_range: Vec<u64>,
@@ -42,6 +46,7 @@ impl CheckReport {
     pub fn is_clean(&self) -> bool {
         self.damaged_samples.is_empty()
             && self.damaged_entries.is_empty()
+            && self.damaged_plans.is_empty()
             && self.structure.is_empty()
     }
 }
@@ -74,6 +79,10 @@ impl Store {
             .for_each(|(_, what)| rename(what));
         report
             .damaged_entries
+            .iter_mut()
+            .for_each(|(_, what)| rename(what));
+        report
+            .damaged_plans
             .iter_mut()
             .for_each(|(_, what)| rename(what));
         report.structure.iter_mut().for_each(rename);
@@ -155,6 +164,7 @@ impl Store {
     /// cannot go on.
     fn walk(&self, report: &mut CheckReport) -> Result<(), StoreError> {
         let txn = self.begin_read()?;
+        report.plans = self.walk_plans(&txn, &mut report.damaged_plans)?;
         let mut structure = |finding: String| report.structure.push(finding);
         let Some(samples) = self.open_samples(&txn)? else {
             return Ok(());

@@ -4,6 +4,7 @@ mod check;
 mod codec;
 mod dictionary;
 mod guard;
+mod plans;
 mod undo;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ pub use check::{CheckReport, Compacted};
 pub use codec::DecodeError;
 use codec::Link;
 use dictionary::Entry;
+pub use plans::{PLAN_RECORD_VERSION, PlanStored};
 
 use crate::sample::{Outcome, Sample};
 use crate::time::Timestamp;
@@ -99,6 +101,18 @@ pub enum StoreError {
         time: Timestamp,
         cause: DecodeError,
     },
+    #[error(
+        "database {path} is damaged (the plan version from {time}: {cause}); it was not used: run db check, then plan set --replace --from {time} with the contract's values, or restore the file from a backup"
+    )]
+    PlanDecode {
+        path: PathBuf,
+        time: String,
+        cause: DecodeError,
+    },
+    #[error(
+        "database {path} already has a plan version from {time}: pass --replace to replace it, or another --from"
+    )]
+    PlanExists { path: PathBuf, time: Timestamp },
 }
 
 impl StoreError {
@@ -120,6 +134,8 @@ impl StoreError {
             Replaced { .. } => Replaced { path },
             OutOfRange { key, .. } => OutOfRange { path, key },
             Decode { time, cause, .. } => Decode { path, time, cause },
+            PlanDecode { time, cause, .. } => PlanDecode { path, time, cause },
+            PlanExists { time, .. } => PlanExists { path, time },
         }
     }
 }

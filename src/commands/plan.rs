@@ -1,0 +1,158 @@
+//! `plan set`, `plan show` and `plan history`: the stored contract, one version at a time.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::write_stdout;
+use crate::cli::{
+    PlanCommand, PlanCommandArgs, PlanFormat, PlanListArgs, PlanSetArgs, PlanShowArgs,
+};
+use crate::plan::{PlanVersion, PlanVersionJson, Speeds};
+use crate::sample::{mbit_per_second, percent};
+use crate::store::{PlanStored, Store};
+use crate::time::Timestamp;
+
+pub fn run(args: &PlanCommandArgs) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        PlanCommand::Set(args) => set(args),
+        PlanCommand::Show(args) => show(args),
+        PlanCommand::History(args) => history(args),
+    }
+}
+
+/// The version the flags of `plan set` state.
+fn version_of(args: &PlanSetArgs, now: Timestamp) -> PlanVersion {
+    PlanVersion {
+        from: args.from.map_or(now, |from| from.resolve(now)),
+        download: Speeds {
+            maximum: args.download_max,
+            normally_available: args.download_normal,
+            minimum: args.download_min,
+            advertised: args.download_advertised,
+        },
+        upload: Speeds {
+            maximum: args.upload_max,
+            normally_available: args.upload_normal,
+            minimum: args.upload_min,
+            advertised: args.upload_advertised,
+        },
+        latency_max: args.latency_max,
+        threshold: args.threshold,
+    }
+}
+
+fn set(args: &PlanSetArgs) -> anyhow::Result<ExitCode> {
+    let version = version_of(args, Timestamp::now());
+    version.validate()?;
+    let store = Store::open(&args.store.db)?;
+    let stored = store.set_plan(&version, args.replace)?;
+    let verb = match stored {
+        PlanStored::Added => "stored",
+        PlanStored::Replaced => "replaced",
+    };
+    let text = format!(
+        "plan version {verb} in {}:\n{}",
+        args.store.db.display(),
+        describe(&version)
+    );
+    write_stdout(|out| Ok(out.write_all(text.as_bytes())?))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(args: &PlanShowArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open_read_only(&args.store.db)?;
+    let now = Timestamp::now();
+    let at = args.at.map_or(now, |at| at.resolve(now));
+    let history = store.plan_history()?;
+    let current = history.in_force_at(at);
+    write_stdout(|out| {
+        match args.format {
+            PlanFormat::Json => {
+                serde_json::to_writer_pretty(&mut *out, &current.map(PlanVersion::to_json))?;
+                writeln!(out)?;
+            }
+            PlanFormat::Text => match current {
+                Some(version) => out.write_all(describe(version).as_bytes())?,
+                None => writeln!(
+                    out,
+                    "no plan in force at {at}: store one with plan set (runs before the first version are not judged)"
+                )?,
+            },
+        }
+        Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `plan history --format json`: `{"versions": [version…]}`, oldest first.
+#[derive(Serialize)]
+struct HistoryJson {
+    versions: Vec<PlanVersionJson>,
+}
+
+fn history(args: &PlanListArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open_read_only(&args.store.db)?;
+    let history = store.plan_history()?;
+    write_stdout(|out| {
+        match args.format {
+            PlanFormat::Json => {
+                let json = HistoryJson {
+                    versions: history
+                        .versions()
+                        .iter()
+                        .map(PlanVersion::to_json)
+                        .collect(),
+                };
+                serde_json::to_writer_pretty(&mut *out, &json)?;
+                writeln!(out)?;
+            }
+            PlanFormat::Text if history.is_empty() => {
+                writeln!(out, "no plan stored: store one with plan set")?;
+            }
+            PlanFormat::Text => {
+                for version in history.versions() {
+                    out.write_all(describe(version).as_bytes())?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A version for a person: its time, then one line per stated direction, latency and threshold.
+pub fn describe(version: &PlanVersion) -> String {
+    let mut text = format!("plan from {}\n", version.from);
+    for (name, speeds) in [("download", &version.download), ("upload", &version.upload)] {
+        if speeds.is_empty() {
+            continue;
+        }
+        let stated: Vec<String> = [
+            ("maximum", speeds.maximum),
+            ("normally available", speeds.normally_available),
+            ("minimum", speeds.minimum),
+            ("advertised", speeds.advertised),
+        ]
+        .into_iter()
+        .filter_map(|(label, speed)| {
+            speed.map(|s| format!("{label} {} Mbit/s", mbit_per_second(s.bytes_per_second())))
+        })
+        .collect();
+        let _ = writeln!(text, "  {name}: {}", stated.join(", "));
+    }
+    if let Some(latency) = version.latency_max {
+        let _ = writeln!(
+            text,
+            "  latency: at most {} ms",
+            latency.as_secs_f64() * 1e3
+        );
+    }
+    let _ = writeln!(
+        text,
+        "  met when a run reaches {} % of the advertised speed (else the maximum) in each direction that states one",
+        percent(version.threshold)
+    );
+    text
+}

@@ -1,0 +1,333 @@
+//! The stored contract: one record per plan version in the `plans_v1` table, keyed by its
+//! effective-from time in ms, in a versioned, checksummed byte form.
+//!
+//! Layout of version 1: `version, presence varint, fields…, checksum` where bit `i` of
+//! `presence` says whether field `i` follows: download maximum, normally available, minimum,
+//! advertised, then the same four for upload (each bytes/s, a float as the sample codec writes
+//! it), then the latency maximum (µs varint). The threshold (a float in millionths) always
+//! follows. `checksum` is the CRC-32 (4 bytes, little-endian) of the key and the record before
+//! it, so a changed byte, or a record moved to another key, is detected when it is read, and
+//! the version is refused rather than obeyed.
+//!
+//! The table is new in 0.x (after sample format 3) and optional: a store written before it has
+//! no plan history, which reads as none. Adding it changes no sample record, so the sample
+//! format version stays 3.
+
+use std::time::Duration;
+
+use redb::{ReadableTable, TableDefinition, TableError};
+
+use super::codec::{DecodeError, Reader, put_float, put_varint};
+use super::{Store, StoreError, key_time};
+use crate::plan::{PlanHistory, PlanVersion, Speeds};
+use crate::time::Timestamp;
+use crate::units::Bandwidth;
+
+/// Plan versions by effective-from time (ms since the epoch).
+pub(super) const PLANS: TableDefinition<u64, &[u8]> = TableDefinition::new("plans_v1");
+
+/// The version written.
+pub const PLAN_RECORD_VERSION: u8 = 1;
+/// Bytes of the checksum at the end of a record.
+const CHECKSUM_BYTES: usize = 4;
+/// Fields 0..=7 are the speeds, 8 the latency; higher bits are unknown.
+const LATENCY_BIT: u64 = 1 << 8;
+const KNOWN_BITS: u64 = (1 << 9) - 1;
+const PER_SECOND: f64 = 1.0;
+const MILLIONTHS: f64 = 1e6;
+
+/// The record of `version`, to be stored at key `version.from` in ms.
+pub fn encode(version: &PlanVersion) -> Vec<u8> {
+    let speeds = speeds_of(version);
+    let mut presence = 0u64;
+    for (bit, speed) in speeds.iter().enumerate() {
+        if speed.is_some() {
+            presence |= 1 << bit;
+        }
+    }
+    if version.latency_max.is_some() {
+        presence |= LATENCY_BIT;
+    }
+    let mut out = vec![PLAN_RECORD_VERSION];
+    put_varint(&mut out, presence);
+    for speed in speeds.iter().flatten() {
+        put_float(&mut out, speed.bytes_per_second(), PER_SECOND);
+    }
+    if let Some(latency) = version.latency_max {
+        put_varint(
+            &mut out,
+            u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+        );
+    }
+    put_float(&mut out, version.threshold, MILLIONTHS);
+    let sum = checksum(version.from.as_millis(), &out);
+    out.extend_from_slice(&sum.to_le_bytes());
+    out
+}
+
+/// The version stored at `millis` as `bytes`, checked against its checksum and its bounds.
+pub fn decode(millis: u64, bytes: &[u8]) -> Result<PlanVersion, DecodeError> {
+    match bytes.first() {
+        Some(&PLAN_RECORD_VERSION) => {}
+        Some(&other) => return Err(DecodeError::UnknownVersion(other)),
+        None => return Err(DecodeError::Malformed),
+    }
+    let split = bytes
+        .len()
+        .checked_sub(CHECKSUM_BYTES)
+        .filter(|&at| at > 0)
+        .ok_or(DecodeError::Malformed)?;
+    let (record, stored) = bytes.split_at(split);
+    let stored: [u8; CHECKSUM_BYTES] = stored.try_into().map_err(|_| DecodeError::Malformed)?;
+    if checksum(millis, record) != u32::from_le_bytes(stored) {
+        return Err(DecodeError::Checksum);
+    }
+    let from = Timestamp::try_from_millis(millis)
+        .filter(|time| *time < Timestamp::MAX)
+        .ok_or(DecodeError::Malformed)?;
+    let mut reader = Reader(&record[1..]);
+    let presence = reader.varint()?;
+    if presence & !KNOWN_BITS != 0 {
+        return Err(DecodeError::Malformed);
+    }
+    let mut speeds = [None; 8];
+    for (bit, speed) in speeds.iter_mut().enumerate() {
+        if presence & (1 << bit) != 0 {
+            *speed = Some(Bandwidth::from_bytes_per_second(reader.float(PER_SECOND)?));
+        }
+    }
+    let latency_max = if presence & LATENCY_BIT != 0 {
+        Some(Duration::from_micros(reader.varint()?))
+    } else {
+        None
+    };
+    let threshold = reader.float(MILLIONTHS)?;
+    if !reader.0.is_empty() {
+        return Err(DecodeError::Malformed);
+    }
+    let [
+        dmax,
+        dnormal,
+        dmin,
+        dadvertised,
+        umax,
+        unormal,
+        umin,
+        uadvertised,
+    ] = speeds;
+    let version = PlanVersion {
+        from,
+        download: Speeds {
+            maximum: dmax,
+            normally_available: dnormal,
+            minimum: dmin,
+            advertised: dadvertised,
+        },
+        upload: Speeds {
+            maximum: umax,
+            normally_available: unormal,
+            minimum: umin,
+            advertised: uadvertised,
+        },
+        latency_max,
+        threshold,
+    };
+    // Bytes that pass the checksum yet break the bounds were never written by this program.
+    version.validate().map_err(|_| DecodeError::Malformed)?;
+    Ok(version)
+}
+
+/// CRC-32 of the key (ms, little-endian) and the record before the checksum.
+fn checksum(millis: u64, record: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&millis.to_le_bytes());
+    hasher.update(record);
+    hasher.finalize()
+}
+
+fn speeds_of(version: &PlanVersion) -> [Option<Bandwidth>; 8] {
+    let (d, u) = (&version.download, &version.upload);
+    [
+        d.maximum,
+        d.normally_available,
+        d.minimum,
+        d.advertised,
+        u.maximum,
+        u.normally_available,
+        u.minimum,
+        u.advertised,
+    ]
+}
+
+/// What [`Store::set_plan`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanStored {
+    /// No version had that `from`: the version was added.
+    Added,
+    /// A version had that `from` and `replace` was given: it was replaced.
+    Replaced,
+}
+
+impl Store {
+    /// Every stored plan version, oldest first; an empty history when the file has no plan
+    /// table (written before plans were stored). A damaged record is an error
+    /// ([`StoreError::PlanDecode`]), never a version.
+    pub fn plan_history(&self) -> Result<PlanHistory, StoreError> {
+        self.guarded(|| {
+            let txn = self.begin_read()?;
+            let table = match txn.open_table(PLANS) {
+                Ok(table) => table,
+                Err(TableError::TableDoesNotExist(_)) => return Ok(PlanHistory::default()),
+                Err(err) => return Err(self.redb(err)),
+            };
+            let mut versions = Vec::new();
+            for entry in table.iter().map_err(|e| self.redb(e))? {
+                let (key, value) = entry.map_err(|e| self.redb(e))?;
+                let millis = key.value();
+                let version =
+                    decode(millis, value.value()).map_err(|cause| StoreError::PlanDecode {
+                        path: self.path.clone(),
+                        time: key_time(millis),
+                        cause,
+                    })?;
+                versions.push(version);
+            }
+            Ok(PlanHistory::new(versions))
+        })
+    }
+
+    /// Stores `version` durably at its `from`. A version already there is replaced only when
+    /// `replace`; otherwise [`StoreError::PlanExists`] and nothing changes. The caller has
+    /// validated `version` ([`PlanVersion::validate`]).
+    pub fn set_plan(&self, version: &PlanVersion, replace: bool) -> Result<PlanStored, StoreError> {
+        let millis = version.from.as_millis();
+        let record = encode(version);
+        self.guarded(|| {
+            self.write(|txn| {
+                let mut table = txn.open_table(PLANS).map_err(|e| self.redb(e))?;
+                let taken = table.get(millis).map_err(|e| self.redb(e))?.is_some();
+                if taken && !replace {
+                    return Err(StoreError::PlanExists {
+                        path: self.path.clone(),
+                        time: version.from,
+                    });
+                }
+                table
+                    .insert(millis, record.as_slice())
+                    .map_err(|e| self.redb(e))?;
+                Ok(if taken {
+                    PlanStored::Replaced
+                } else {
+                    PlanStored::Added
+                })
+            })
+        })
+    }
+
+    /// Reads every plan record for `db check`: how many there are, and each damaged one by its
+    /// key's time with what is wrong.
+    pub(super) fn walk_plans(
+        &self,
+        txn: &redb::ReadTransaction,
+        damaged: &mut Vec<(String, String)>,
+    ) -> Result<u64, StoreError> {
+        let table = match txn.open_table(PLANS) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(err) => return Err(self.redb(err)),
+        };
+        let mut read = 0;
+        for entry in table.iter().map_err(|e| self.redb(e))? {
+            let (key, value) = entry.map_err(|e| self.redb(e))?;
+            read += 1;
+            if let Err(cause) = decode(key.value(), value.value()) {
+                damaged.push((key_time(key.value()), cause.to_string()));
+            }
+        }
+        Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version() -> PlanVersion {
+        let rate = |text: &str| Some(text.parse::<Bandwidth>().unwrap());
+        PlanVersion {
+            from: Timestamp::from_millis(1_780_000_000_123),
+            download: Speeds {
+                maximum: rate("250Mbit/s"),
+                normally_available: rate("200Mbit/s"),
+                minimum: rate("100Mbit/s"),
+                advertised: rate("250Mbit/s"),
+            },
+            upload: Speeds {
+                maximum: rate("40Mbit/s"),
+                normally_available: None,
+                minimum: rate("10.5Mbit/s"),
+                advertised: None,
+            },
+            latency_max: Some(Duration::from_millis(35)),
+            threshold: 0.9,
+        }
+    }
+
+    #[test]
+    fn a_version_round_trips() {
+        let v = version();
+        let bytes = encode(&v);
+        assert_eq!(bytes[0], PLAN_RECORD_VERSION);
+        assert_eq!(decode(v.from.as_millis(), &bytes), Ok(v));
+        let sparse = PlanVersion {
+            download: Speeds::advertised("1Gbit/s".parse().ok()),
+            upload: Speeds::default(),
+            latency_max: None,
+            threshold: 1.0,
+            ..v
+        };
+        assert_eq!(decode(v.from.as_millis(), &encode(&sparse)), Ok(sparse));
+    }
+
+    #[test]
+    fn every_changed_byte_is_detected() {
+        let v = version();
+        let bytes = encode(&v);
+        for i in 0..bytes.len() {
+            for flip in [0x01u8, 0x80] {
+                let mut damaged = bytes.clone();
+                damaged[i] ^= flip;
+                assert!(
+                    decode(v.from.as_millis(), &damaged).is_err(),
+                    "byte {i} ^ {flip:#x} went unnoticed"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_moved_truncated_or_unknown_record_is_refused() {
+        let v = version();
+        let bytes = encode(&v);
+        let millis = v.from.as_millis();
+        assert_eq!(decode(millis + 1, &bytes), Err(DecodeError::Checksum));
+        assert!(decode(millis, &bytes[..bytes.len() - 1]).is_err());
+        assert_eq!(decode(millis, &[]), Err(DecodeError::Malformed));
+        assert_eq!(
+            decode(millis, &[9, 0, 0, 0, 0, 0]),
+            Err(DecodeError::UnknownVersion(9))
+        );
+    }
+
+    #[test]
+    fn bytes_with_a_valid_checksum_but_broken_bounds_are_refused() {
+        // A threshold of 2 was never written: recompute the checksum as a forger would.
+        let mut out = vec![PLAN_RECORD_VERSION];
+        put_varint(&mut out, 1);
+        put_float(&mut out, 1e6, PER_SECOND);
+        put_float(&mut out, 2.0, MILLIONTHS);
+        let sum = checksum(0, &out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        assert_eq!(decode(0, &out), Err(DecodeError::Malformed));
+    }
+}
