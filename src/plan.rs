@@ -257,6 +257,13 @@ impl SpeedsJson {
     }
 }
 
+impl From<Plan> for PlanHistory {
+    /// [`PlanHistory::constant`]: the plan of `--plan-*` flags, in force at every time.
+    fn from(plan: Plan) -> Self {
+        PlanHistory::constant(plan)
+    }
+}
+
 /// Every version of the contract, oldest `from` first, at most one per `from`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PlanHistory {
@@ -299,6 +306,22 @@ impl PlanHistory {
             .versions
             .partition_point(|version| version.from <= time);
         after.checked_sub(1).and_then(|i| self.versions.get(i))
+    }
+
+    /// The judged plan shown for the window `from..to`: that of the newest version in force
+    /// at some time in it whose plan is set; `None` when no run in the window can be judged.
+    pub fn shown_for(&self, from: Timestamp, to: Timestamp) -> Option<Plan> {
+        let in_force_from = self
+            .versions
+            .partition_point(|v| v.from <= from)
+            .saturating_sub(1);
+        let until = self.versions.partition_point(|v| v.from < to);
+        self.versions
+            .get(in_force_from..until)?
+            .iter()
+            .rev()
+            .map(PlanVersion::plan)
+            .find(Plan::is_set)
     }
 
     /// The judged plan in force at `time`; an unset [`Plan`] when none is.

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::http;
 use crate::metrics::Metrics;
-use crate::plan::Plan;
+use crate::plan::{Plan, PlanHistory};
 use crate::sample::{FailureReason, Outcome, Sample, Trigger};
 use crate::scheduler::{self, Schedule, Verdict};
 use crate::speedtest::{EngineConfig, Runner};
@@ -32,7 +32,10 @@ pub struct ServeConfig {
     pub engine: EngineConfig,
     /// Delete samples older than this; `None` keeps every sample.
     pub retention: Option<Duration>,
+    /// The plan in force at start-up: what retests, the gauges and the dashboard compare with.
     pub plan: Plan,
+    /// Every stored plan version: summaries judge each run against the one in force at its time.
+    pub plans: PlanHistory,
     /// A success below this share of the plan asks for a confirming retest (`--retest-below`).
     pub retest_below: Option<f64>,
     /// `Some(min gap)` when `POST /api/v1/run` is enabled.
@@ -98,7 +101,8 @@ pub async fn run(
             last_run,
             last_success,
         )?
-        .with_interval(config.schedule.interval),
+        .with_interval(config.schedule.interval)
+        .with_plans(config.plans.clone()),
     );
 
     let splay = config.schedule.splay;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::metrics::Metrics;
-use crate::plan::Plan;
+use crate::plan::{Plan, PlanHistory};
 use crate::sample::{FailureReason, Outcome, Sample, Trigger, mbit_per_second};
 use crate::speedtest::{Claim, Runner};
 use crate::store::{Store, StoreError};
@@ -44,7 +44,10 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub metrics: Metrics,
     pub runner: Runner,
+    /// The plan in force at start-up (retests, gauges, the dashboard's share of plan).
     pub plan: Plan,
+    /// Every stored plan version, oldest first (`/api/v1/plan`, summaries).
+    pub plans: PlanHistory,
     /// `Some` when `--enable-run-endpoint` lets clients start tests.
     pub manual_runs: Option<ManualRuns>,
     /// The one thread that writes the store (and reads it for the recorder).
@@ -130,6 +133,7 @@ impl AppState {
             metrics,
             runner,
             plan,
+            plans: PlanHistory::default(),
             manual_runs,
             latest_success: RwLock::new(latest_success.map(Arc::new)),
             shown: Mutex::new(shown),
@@ -139,6 +143,12 @@ impl AppState {
             running_since: Mutex::new(None),
             next_run: Mutex::new(None),
         })
+    }
+
+    /// The same state, knowing the stored plan history (empty when not told).
+    pub fn with_plans(mut self, plans: PlanHistory) -> Self {
+        self.plans = plans;
+        self
     }
 
     /// The same state, knowing the scheduler's `--interval`.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use crate::plan::Plan;
+use crate::plan::PlanHistory;
 use crate::sample::{
     EngineName, FailureReason, Outcome, Sample, Trigger, mbit_per_second, millis, percent,
 };
@@ -19,7 +19,9 @@ use crate::time::Timestamp;
 use crate::units::Bandwidth;
 
 /// The summary of the samples with `from <= time < to`, streamed from the store (the one
-/// place this module reads anything).
+/// place this module reads anything). Each run is judged against the plan version of `plans`
+/// in force at its time; a run before the first version is not judged. A single
+/// [`crate::plan::Plan`] converts into a history in force at every time.
 ///
 /// Exact percentiles need every value of a figure. A window of up to [`ONE_PASS_VALUES`]
 /// successes is read once, keeping all three figures; beyond that the first pass keeps only
@@ -30,12 +32,13 @@ use crate::units::Bandwidth;
 /// and after a second disagreement it is made in one pass keeping all three figures.
 pub fn summarize(
     store: &Store,
-    plan: Plan,
+    plans: impl Into<PlanHistory>,
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Summary, StoreError> {
+    let plans = plans.into();
     for _ in 0..2 {
-        let mut summarizer = Summarizer::new(plan);
+        let mut summarizer = Summarizer::new(plans.clone());
         let mut first = Fingerprint::default();
         store.for_each(from, to, |sample| {
             first.add(&sample);
@@ -60,7 +63,7 @@ pub fn summarize(
             return Ok(summary);
         }
     }
-    let mut summarizer = Summarizer::new(plan);
+    let mut summarizer = Summarizer::new(plans);
     store.for_each(from, to, |sample| {
         summarizer.add(&sample);
         Ok::<_, StoreError>(())
@@ -110,7 +113,7 @@ impl Fingerprint {
 /// Accumulates samples one at a time; `finish` turns them into a [`Summary`].
 #[derive(Debug, Clone)]
 pub struct Summarizer {
-    plan: Plan,
+    plans: PlanHistory,
     runs: Runs,
     runs_by_engine: EngineCounts,
     failures_by_reason: FailureCounts,
@@ -124,9 +127,10 @@ pub struct Summarizer {
 }
 
 impl Summarizer {
-    pub fn new(plan: Plan) -> Self {
+    /// A summarizer judging each run against the version of `plans` in force at its time.
+    pub fn new(plans: impl Into<PlanHistory>) -> Self {
         Summarizer {
-            plan,
+            plans: plans.into(),
             runs: Runs::default(),
             runs_by_engine: EngineCounts::default(),
             failures_by_reason: FailureCounts::default(),
@@ -169,17 +173,19 @@ impl Summarizer {
                 push_figure(&mut self.ping, sample.ping_seconds);
             }
         }
-        if let Some(met) = self.plan.met_by(sample) {
+        if let Some(met) = self.plans.plan_at(sample.time).met_by(sample) {
             self.compliance.judge(sample.time, sample.trigger, met);
         }
     }
 
     /// The summary of everything added, labelled with the window the caller read it from.
     pub fn finish(self, from: Timestamp, to: Timestamp) -> Summary {
+        // The figures shown are those of the newest version in force in the window.
+        let compliance = self.compliance;
         let plan = self
-            .plan
-            .is_set()
-            .then(|| self.compliance.finish(&self.plan));
+            .plans
+            .shown_for(from, to)
+            .map(|shown| compliance.finish(&shown));
         Summary {
             window: Window { from, to },
             runs: self.runs,
@@ -584,7 +590,7 @@ impl Compliance {
         });
     }
 
-    fn finish(mut self, plan: &Plan) -> PlanSummary {
+    fn finish(mut self, plan: &crate::plan::Plan) -> PlanSummary {
         // The window's data ended before a retest could confirm or refute: the breach stands.
         if let Some(first) = self.pending.take() {
             self.record(first, false);
@@ -762,6 +768,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::plan::Plan;
     use crate::sample::{Engine, HttpProtocol};
 
     const MINUTE: u64 = 60_000;

@@ -16,6 +16,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::{Command, LogFormat, ReportArgs, ReportFormat};
 use crate::logging;
+use crate::plan::PlanHistory;
 use crate::store::Store;
 use crate::summary::summarize;
 use crate::time::{ClockCheck, Timestamp};
@@ -102,12 +103,14 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let now = Timestamp::now();
     warn_if_clock_looks_wrong(&store, now)?;
     let to = now.saturating_add(std::time::Duration::from_millis(1));
-    let summary = summarize(
-        &store,
-        args.plan.plan(),
-        now.saturating_sub(args.window),
-        to,
-    )?;
+    // Flags, when given, judge this report alone; otherwise the stored history does.
+    let flags = args.plan.plan();
+    let plans = if flags.is_set() {
+        PlanHistory::constant(flags)
+    } else {
+        store.plan_history()?
+    };
+    let summary = summarize(&store, plans, now.saturating_sub(args.window), to)?;
     write_stdout(|out| {
         match args.format {
             ReportFormat::Text => out.write_all(summary.to_text().as_bytes())?,

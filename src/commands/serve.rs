@@ -2,13 +2,15 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 use crate::cli::ServeArgs;
 use crate::http::AllowedHosts;
+use crate::plan::{Plan, PlanHistory, PlanVersion};
 use crate::scheduler::Schedule;
 use crate::serve::{self, ServeConfig};
 use crate::store::Store;
+use crate::time::Timestamp;
 
 /// Worker threads: requests are short and the machines small.
 const WORKERS: usize = 2;
@@ -66,17 +68,72 @@ fn host_name() -> Option<String> {
     std::str::from_utf8(&buffer[..end]).ok().map(str::to_owned)
 }
 
+/// The stored plan history, after storing the version `--plan-download`/`--plan-upload` state
+/// when it differs from the plan in force `now`: in force from `now`, or from the epoch when
+/// no version is stored yet (the flags judged every run until now); logged with the old and new
+/// plan. Without those flags the stored history is used as it is. A damaged plan record stops
+/// the start with the store's error, naming the version: it is never obeyed.
+fn plan_history(store: &Store, flags: Plan, now: Timestamp) -> anyhow::Result<PlanHistory> {
+    let history = store.plan_history()?;
+    // The first version stored is in force since the epoch, so that the runs measured before
+    // it (judged against these flags until now) keep being judged; a change is in force from now.
+    let from = if history.is_empty() {
+        Timestamp::EPOCH
+    } else {
+        now
+    };
+    let Some(given) = PlanVersion::from_flags(flags, from) else {
+        return Ok(history);
+    };
+    let current = history.in_force_at(now);
+    if current.is_some_and(|current| current.plan() == given.plan()) {
+        return Ok(history);
+    }
+    given.validate().map_err(|err| {
+        anyhow::anyhow!("--plan-download/--plan-upload: {err} (they set the advertised speed)")
+    })?;
+    store
+        .set_plan(&given, false)
+        .context("cannot store the plan of --plan-download/--plan-upload")?;
+    let old = current.map_or_else(|| "none".to_owned(), |v| describe_plan(&v.plan()));
+    tracing::info!(
+        old = %old,
+        new = %describe_plan(&given.plan()),
+        from = %from,
+        "the --plan-* flags differ from the stored plan: stored them as a new plan version"
+    );
+    Ok(store.plan_history()?)
+}
+
+/// A judged plan on one line, for the log: `download 62500000 B/s, upload none, threshold 0.8`.
+fn describe_plan(plan: &Plan) -> String {
+    let rate = |speed: Option<crate::units::Bandwidth>| {
+        speed.map_or_else(
+            || "none".to_owned(),
+            |s| format!("{} B/s", s.bytes_per_second()),
+        )
+    };
+    format!(
+        "download {}, upload {}, threshold {}",
+        rate(plan.download),
+        rate(plan.upload),
+        plan.threshold
+    )
+}
+
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     return_large_blocks();
-    let plan = args.plan.plan();
-    if args.retest_below.is_some() && !plan.is_set() {
-        bail!(
-            "--retest-below needs a plan to compare with: add --plan-download and/or --plan-upload"
-        );
-    }
     let (engine, engine_why) = args.speedtest.engine_config().map_err(anyhow::Error::msg)?;
     // A locked database must stop a second instance at once, before it binds or tests.
     let store = Store::open(&args.store.db)?;
+    let now = Timestamp::now();
+    let plans = plan_history(&store, args.plan.plan(), now)?;
+    let plan = plans.plan_at(now);
+    if args.retest_below.is_some() && !plan.is_set() {
+        bail!(
+            "--retest-below needs a plan to compare with: add --plan-download and/or --plan-upload, or store one with plan set"
+        );
+    }
     let config = ServeConfig {
         schedule: Schedule {
             interval: args.interval,
@@ -87,6 +144,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         engine,
         retention: args.retention,
         plan,
+        plans,
         retest_below: args.retest_below,
         manual_runs: args.enable_run_endpoint.then_some(args.min_manual_gap),
         data_budget: args.data_budget,

@@ -16,6 +16,7 @@ use super::query::Query;
 use super::response::{Body, HttpError, json, json_body, overloaded, respond, to_json};
 use super::stream::{CHUNK_BYTES, ChunkError, Source, Streamed};
 use crate::csv;
+use crate::plan::{PlanHistory, PlanVersion, PlanVersionJson};
 use crate::sample::{Sample, Trigger};
 use crate::state::{AppState, READER_WAIT, Refusal};
 use crate::store::{Order, Store};
@@ -256,7 +257,7 @@ pub async fn summary(
     now: Timestamp,
 ) -> Result<Response<Body>, HttpError> {
     let (from, to) = summary_range(query, now)?;
-    let plan = state.plan;
+    let plans = state.plans.clone();
     let busy = || overloaded(WorkerError::Busy("summary"));
     let _turn = tokio::time::timeout(READER_WAIT, SUMMARIES.acquire())
         .await
@@ -265,7 +266,7 @@ pub async fn summary(
     let body = state
         .readers
         .run_within(READER_WAIT, move |store| {
-            to_json(&summarize(store, plan, from, to).map_err(store_failed)?)
+            to_json(&summarize(store, plans, from, to).map_err(store_failed)?)
         })
         .await
         .map_err(overloaded)??;
@@ -402,5 +403,23 @@ mod tests {
         assert!(message("from=soon").starts_with("invalid from"));
         assert!(message("window=0d").starts_with("invalid window"));
         assert!(message("limit=3").starts_with("unknown query parameter"));
+    }
+}
+
+/// `/api/v1/plan`: `{"current": version|null, "history": [version…]}`, versions as
+/// [`PlanVersionJson`], `history` oldest first; the history loaded when serve started.
+#[derive(Serialize)]
+pub struct PlanAnswer {
+    current: Option<PlanVersionJson>,
+    history: Vec<PlanVersionJson>,
+}
+
+impl PlanAnswer {
+    /// The answer at `now`.
+    pub fn of(plans: &PlanHistory, now: Timestamp) -> Self {
+        PlanAnswer {
+            current: plans.in_force_at(now).map(PlanVersion::to_json),
+            history: plans.versions().iter().map(PlanVersion::to_json).collect(),
+        }
     }
 }

@@ -399,6 +399,8 @@ enum Route {
     Status,
     Series,
     Heatmap,
+    /// `/api/v1/plan`: the stored contract, read-only.
+    Plan,
 }
 
 impl Route {
@@ -418,6 +420,7 @@ impl Route {
             "/api/v1/status" => Route::Status,
             "/api/v1/series" => Route::Series,
             "/api/v1/heatmap" => Route::Heatmap,
+            "/api/v1/plan" => Route::Plan,
             _ => return None,
         })
     }
@@ -436,7 +439,8 @@ impl Route {
             | Route::Run
             | Route::Status
             | Route::Series
-            | Route::Heatmap => false,
+            | Route::Heatmap
+            | Route::Plan => false,
         }
     }
 
@@ -451,6 +455,7 @@ impl Route {
                 | Route::Status
                 | Route::Series
                 | Route::Heatmap
+                | Route::Plan
         )
     }
 
@@ -560,6 +565,7 @@ impl Route {
             Route::Heatmap => {
                 dashboard::heatmap(&handler.dashboard, state, &query, generation, now).await?
             }
+            Route::Plan => json(StatusCode::OK, &api::PlanAnswer::of(&state.plans, now)),
         })
     }
 }

@@ -1,0 +1,530 @@
+//! The contract as stored, versioned data: `plan set/show/history` through the real binary,
+//! serve's `--plan-*` flags storing a version once, `report` judging each run against the
+//! version in force at its time, old stores, and damaged plan records.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{Env, PATIENCE, Server, command};
+use serde_json::{Value, json};
+
+const HOUR: u64 = 60 * 60 * 1000;
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn rfc3339(millis: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(millis)).to_string()
+}
+
+/// `internet-monitor plan ARGS… --db DB`.
+fn plan(db: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["plan"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--db", db.to_str().unwrap()]);
+    command(&all).output().expect("run plan")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn ok(output: Output) -> String {
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    stdout(&output)
+}
+
+fn history_json(db: &Path) -> Value {
+    serde_json::from_str(&ok(plan(db, &["history", "--format", "json"]))).unwrap()
+}
+
+/// A scheduled success measuring `download_mbit` down and 20 Mbit/s up.
+fn success(millis: u64, download_mbit: f64) -> Value {
+    json!({
+        "time": rfc3339(millis), "outcome": "success", "reason": null, "message": null,
+        "trigger": "schedule", "duration_seconds": 20.0,
+        "download_bytes_per_second": download_mbit * 125_000.0,
+        "upload_bytes_per_second": 2_500_000.0, "ping_seconds": 0.01,
+        "jitter_seconds": null, "packet_loss_ratio": null, "download_latency_seconds": null,
+        "upload_latency_seconds": null, "downloaded_bytes": null, "uploaded_bytes": null,
+        "server": null, "isp": null, "result_url": null
+    })
+}
+
+#[test]
+fn plan_set_show_and_history_keep_versions_by_their_time() {
+    let env = Env::new();
+    let db = env.db();
+    let said = ok(plan(
+        &db,
+        &[
+            "set",
+            "--download-max",
+            "250Mbit/s",
+            "--download-normal",
+            "200Mbit/s",
+            "--download-min",
+            "100Mbit/s",
+            "--download-advertised",
+            "250Mbit/s",
+            "--upload-min",
+            "10Mbit/s",
+            "--latency-max",
+            "30ms",
+            "--from",
+            "2026-01-01T00:00:00Z",
+        ],
+    ));
+    assert!(said.starts_with("plan version stored in "), "{said}");
+    assert!(said.contains("minimum 100 Mbit/s"), "{said}");
+    ok(plan(
+        &db,
+        &[
+            "set",
+            "--download-advertised",
+            "500Mbit/s",
+            "--threshold",
+            "0.9",
+            "--from",
+            "2026-06-01T00:00:00Z",
+        ],
+    ));
+
+    // A second version at the same time is refused without --replace, and nothing changes.
+    let again = plan(
+        &db,
+        &[
+            "set",
+            "--download-advertised",
+            "1Gbit/s",
+            "--from",
+            "2026-06-01T00:00:00Z",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again)
+            .contains("already has a plan version from 2026-06-01T00:00:00.000Z: pass --replace"),
+        "{}",
+        stderr(&again)
+    );
+    let history = history_json(&db);
+    let versions = history["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0]["from"], "2026-01-01T00:00:00.000Z");
+    assert_eq!(
+        versions[0]["download"]["minimum_bytes_per_second"],
+        12_500_000.0
+    );
+    assert_eq!(
+        versions[0]["download"]["judged_bytes_per_second"],
+        31_250_000.0
+    );
+    assert_eq!(
+        versions[0]["upload"]["minimum_bytes_per_second"],
+        1_250_000.0
+    );
+    assert_eq!(
+        versions[0]["upload"]["judged_bytes_per_second"],
+        Value::Null
+    );
+    assert_eq!(versions[0]["latency_max_seconds"], 0.03);
+    assert_eq!(versions[0]["threshold"], 0.8);
+    assert_eq!(
+        versions[1]["download"]["advertised_bytes_per_second"],
+        62_500_000.0
+    );
+    assert_eq!(versions[1]["threshold"], 0.9);
+
+    ok(plan(
+        &db,
+        &[
+            "set",
+            "--download-advertised",
+            "1Gbit/s",
+            "--from",
+            "2026-06-01T00:00:00Z",
+            "--replace",
+        ],
+    ));
+    let at = |time: &str| -> Value {
+        serde_json::from_str(&ok(plan(&db, &["show", "--at", time, "--format", "json"]))).unwrap()
+    };
+    assert_eq!(at("2025-12-31T23:59:59.999Z"), Value::Null);
+    assert_eq!(
+        at("2026-01-01T00:00:00Z")["from"],
+        "2026-01-01T00:00:00.000Z"
+    );
+    assert_eq!(
+        at("2026-05-31T23:59:59.999Z")["from"],
+        "2026-01-01T00:00:00.000Z"
+    );
+    let june = at("2026-06-01T00:00:00Z");
+    assert_eq!(
+        june["download"]["advertised_bytes_per_second"],
+        125_000_000.0
+    );
+    assert_eq!(
+        june["threshold"], 0.8,
+        "a replacement is the whole new version"
+    );
+    assert_eq!(history_json(&db)["versions"].as_array().unwrap().len(), 2);
+    let text = ok(plan(&db, &["show", "--at", "2025-01-01T00:00:00Z"]));
+    assert!(
+        text.starts_with("no plan in force at 2025-01-01T00:00:00.000Z"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plan_set_refuses_impossible_contracts_naming_the_flags() {
+    let env = Env::new();
+    let db = env.db();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--download-min", "300Mbit/s", "--download-max", "250Mbit/s"],
+            "--download-min must not be faster than --download-max",
+        ),
+        (
+            &["--upload-normal", "50Mbit/s", "--upload-min", "60Mbit/s"],
+            "--upload-min must not be faster than --upload-normal",
+        ),
+        (
+            &["--download-max", "200Gbit/s"],
+            "--download-max is faster than 100Gbit/s",
+        ),
+        (&["--from", "1d"], "at least one speed or --latency-max"),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec!["set"];
+        args.extend_from_slice(flags);
+        let refused = plan(&db, &args);
+        assert_eq!(refused.status.code(), Some(1), "{flags:?}");
+        assert!(
+            stderr(&refused).contains(expected),
+            "{flags:?}: {}",
+            stderr(&refused)
+        );
+    }
+    let threshold = plan(
+        &db,
+        &["set", "--download-max", "1Gbit/s", "--threshold", "1.5"],
+    );
+    assert!(!threshold.status.success(), "a bad ratio is refused");
+    assert!(
+        stderr(&threshold).contains("--threshold"),
+        "{}",
+        stderr(&threshold)
+    );
+    // A refused version is refused before the file is even created.
+    assert!(!db.exists());
+}
+
+#[test]
+fn serve_stores_its_plan_flags_once_and_serves_the_history() {
+    let env = Env::new();
+    let flags = ["--start-delay", "1h", "--plan-download", "100Mbit/s"];
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &flags));
+    let stored = server.wait_for_log("stored them as a new plan version");
+    assert!(
+        stored.contains("old=none") && stored.contains("12500000 B/s"),
+        "{stored}"
+    );
+    let answer = server.get("/api/v1/plan");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let answer = answer.json();
+    // The first version is in force since the epoch: the runs before it were judged by the flags.
+    assert_eq!(answer["current"]["from"], "1970-01-01T00:00:00.000Z");
+    assert_eq!(
+        answer["current"]["download"]["advertised_bytes_per_second"],
+        12_500_000.0
+    );
+    assert_eq!(answer["history"].as_array().unwrap().len(), 1);
+    server.assert_clean_exit();
+
+    // The same flags again: nothing new.
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &flags));
+    server.assert_clean_exit();
+    assert!(
+        !server
+            .seen
+            .iter()
+            .any(|line| line.contains("new plan version")),
+        "{:?}",
+        server.seen
+    );
+    assert_eq!(
+        history_json(&env.db())["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Other flags: a new version from now, logged with the old plan and the new.
+    let changed = ["--start-delay", "1h", "--plan-download", "200Mbit/s"];
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &changed));
+    let stored = server.wait_for_log("stored them as a new plan version");
+    assert!(
+        stored.contains("download 12500000 B/s") && stored.contains("download 25000000 B/s"),
+        "{stored}"
+    );
+    server.assert_clean_exit();
+    let versions = history_json(&env.db())["versions"].clone();
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    assert_ne!(versions[1]["from"], "1970-01-01T00:00:00.000Z");
+
+    // No flags: the stored history is used, for the API and the gauges.
+    let server = Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
+    let answer = server.get("/api/v1/plan").json();
+    assert_eq!(
+        answer["current"]["download"]["advertised_bytes_per_second"],
+        25_000_000.0
+    );
+    assert_eq!(answer["history"].as_array().unwrap().len(), 2);
+    let metrics = server.get("/metrics").body;
+    assert!(
+        metrics.contains("speedtest_plan_download_bytes_per_second 2.5e7")
+            || metrics.contains("speedtest_plan_download_bytes_per_second 25000000"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn report_judges_each_run_against_the_version_in_force_at_its_time() {
+    let env = Env::new();
+    let db = env.db();
+    let now = now_millis();
+    let (v1, v2) = (now - 20 * HOUR, now - 10 * HOUR);
+    env.import(&[
+        success(v1 - HOUR, 10.0),      // before any plan: not judged
+        success(v1 + HOUR, 90.0),      // v1 (100 Mbit/s at 80 %): met
+        success(v1 + 2 * HOUR, 70.0),  // v1: breach
+        success(v2, 170.0),            // v2 (200 Mbit/s at 80 %) from this very ms: met
+        success(v2 + HOUR, 150.0),     // v2: breach (v1 would have met it)
+        success(v2 + 2 * HOUR, 160.0), // v2: met, exactly 80 %
+    ]);
+    let set = |rate: &str, from: u64| {
+        ok(plan(
+            &db,
+            &[
+                "set",
+                "--download-advertised",
+                rate,
+                "--from",
+                &rfc3339(from),
+            ],
+        ));
+    };
+    set("100Mbit/s", v1);
+    set("200Mbit/s", v2);
+    let report = command(&["report", "--db", db.to_str().unwrap(), "--format", "json"])
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_str(&ok(report)).unwrap();
+    let judged = &summary["plan"];
+    assert_eq!(judged["measurements"], 5, "{judged}");
+    assert_eq!(judged["met"], 3, "{judged}");
+    assert_eq!(judged["breaches"], 2, "{judged}");
+    assert_eq!(
+        judged["download_bytes_per_second"], 25_000_000.0,
+        "the newest version shown"
+    );
+    assert_eq!(judged["longest_below"]["measurements"], 1);
+
+    // Flags judge this report alone against them, and leave the history as it is.
+    let flagged = command(&[
+        "report",
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "json",
+        "--plan-download",
+        "100Mbit/s",
+    ])
+    .output()
+    .unwrap();
+    let flagged: Value = serde_json::from_str(&ok(flagged)).unwrap();
+    assert_eq!(flagged["plan"]["measurements"], 6);
+    // 90, 170, 150 and 160 reach 80 of 100 Mbit/s; 10 and 70 do not.
+    assert_eq!(flagged["plan"]["met"], 4);
+    assert_eq!(history_json(&db)["versions"].as_array().unwrap().len(), 2);
+
+    // The text report has its plan line without any flag.
+    let text = ok(command(&["report", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap());
+    assert!(text.contains("Plan: "), "{text}");
+}
+
+#[test]
+fn a_store_written_before_plans_has_none_and_checks_clean() {
+    let env = Env::new();
+    let db = env.db();
+    std::fs::copy(
+        Path::new(common::FIXTURES).join("stores/format-v2.redb"),
+        &db,
+    )
+    .unwrap();
+    assert_eq!(history_json(&db)["versions"], json!([]));
+    let show = ok(plan(&db, &["show", "--format", "json"]));
+    assert_eq!(show.trim(), "null");
+    let check = command(&["db", "check", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = ok(check);
+    assert!(
+        said.ends_with("no damage found\n") && !said.contains("plan"),
+        "{said}"
+    );
+    let report = command(&[
+        "report",
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "json",
+        "--window",
+        "36500d",
+    ])
+    .output()
+    .unwrap();
+    let summary: Value = serde_json::from_str(&ok(report)).unwrap();
+    assert_eq!(summary["plan"], Value::Null);
+    // It takes a plan, and then checks clean with it.
+    ok(plan(
+        &db,
+        &[
+            "set",
+            "--upload-max",
+            "40Mbit/s",
+            "--from",
+            "2026-01-01T00:00:00Z",
+        ],
+    ));
+    let check = command(&["db", "check", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = ok(check);
+    assert!(
+        said.contains("1 plan versions checked") && said.ends_with("no damage found\n"),
+        "{said}"
+    );
+}
+
+/// Stores a version whose download maximum is a float kept as its 8 raw bytes, then changes
+/// one of those bytes in the file.
+fn damaged_plan(env: &Env) {
+    let db = env.db();
+    ok(plan(
+        &db,
+        &[
+            "set",
+            "--download-max",
+            "123.456789bit/s",
+            "--from",
+            "2026-03-01T00:00:00Z",
+        ],
+    ));
+    let raw = (123.456789_f64 * (1.0 / 8.0)).to_le_bytes();
+    let mut bytes = std::fs::read(&db).unwrap();
+    let found: Vec<usize> = bytes
+        .windows(8)
+        .enumerate()
+        .filter(|(_, window)| *window == raw)
+        .map(|(at, _)| at)
+        .collect();
+    assert!(!found.is_empty(), "the record's float is in the file");
+    for at in found {
+        bytes[at + 3] ^= 0x10;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+}
+
+#[test]
+fn a_damaged_plan_version_is_reported_and_never_obeyed() {
+    let env = Env::new();
+    damaged_plan(&env);
+    let db = env.db();
+    let check = command(&["db", "check", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(2), "{}", stderr(&check));
+    let said = stdout(&check);
+    assert!(
+        said.contains(
+            "damaged: the plan version from 2026-03-01T00:00:00.000Z: its checksum does not match"
+        ),
+        "{said}"
+    );
+    assert!(said.contains("1 damaged plan versions"), "{said}");
+
+    let show = plan(&db, &["history"]);
+    assert_eq!(show.status.code(), Some(1));
+    assert!(
+        stderr(&show).contains("is damaged (the plan version from 2026-03-01T00:00:00.000Z"),
+        "{}",
+        stderr(&show)
+    );
+    let report = command(&["report", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(report.status.code(), Some(1), "{}", stdout(&report));
+
+    // serve refuses to start on it, saying why.
+    let mut child = env
+        .serve(
+            "ok-1.2-pretty",
+            "replay",
+            &["--start-delay", "1h", "--listen", "127.0.0.1:0"],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("serve started on a damaged plan version");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("the plan version from 2026-03-01T00:00:00.000Z: its checksum"),
+        "{}",
+        stderr(&output)
+    );
+
+    // Replacing the damaged version repairs it.
+    ok(plan(
+        &db,
+        &[
+            "set",
+            "--download-max",
+            "100Mbit/s",
+            "--from",
+            "2026-03-01T00:00:00Z",
+            "--replace",
+        ],
+    ));
+    let check = command(&["db", "check", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+}
