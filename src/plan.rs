@@ -543,4 +543,35 @@ mod tests {
             .same_terms(&from_flags)
         );
     }
+
+    #[test]
+    fn a_window_shows_the_newest_version_in_force_in_it() {
+        let mut latency_only = version_at(3_000, "1Mbit/s");
+        latency_only.download = Speeds::default();
+        latency_only.latency_max = Some(Duration::from_millis(20));
+        let history = PlanHistory::new(vec![
+            version_at(1_000, "100Mbit/s"),
+            version_at(2_000, "200Mbit/s"),
+            latency_only,
+        ]);
+        let shown = |from, to| {
+            history
+                .shown_for(Timestamp::from_millis(from), Timestamp::from_millis(to))
+                .and_then(|plan| plan.download)
+        };
+        assert_eq!(
+            shown(0, 1_000),
+            None,
+            "the window ends before the first version"
+        );
+        assert_eq!(shown(0, 1_001), rate("100Mbit/s"));
+        assert_eq!(
+            shown(1_500, 1_600),
+            rate("100Mbit/s"),
+            "in force since before the window"
+        );
+        assert_eq!(shown(1_500, 2_001), rate("200Mbit/s"));
+        // A version that judges no speed is passed over for the one before it.
+        assert_eq!(shown(0, 10_000), rate("200Mbit/s"));
+    }
 }

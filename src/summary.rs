@@ -867,6 +867,38 @@ mod tests {
     }
 
     #[test]
+    fn each_run_is_judged_by_the_version_in_force_at_its_time() {
+        use crate::plan::{PlanHistory, PlanVersion};
+        let version = |minute: u64, plan: Plan| PlanVersion::from_flags(plan, at(minute)).unwrap();
+        let doubled = Plan {
+            download: Some("200Mbit/s".parse().unwrap()),
+            ..plan()
+        };
+        let history = PlanHistory::new(vec![version(10, plan()), version(20, doubled)]);
+        let samples = [
+            success(5, Trigger::Schedule, 1.0, 20.0), // before any version: not judged
+            success(10, Trigger::Schedule, 85.0, 20.0), // 100 Mbit/s: met
+            success(19, Trigger::Schedule, 70.0, 20.0), // 100 Mbit/s: breach
+            success(20, Trigger::Schedule, 150.0, 20.0), // 200 Mbit/s: breach
+            success(30, Trigger::Schedule, 160.0, 20.0), // 200 Mbit/s: met (exactly 80 %)
+        ];
+        let mut summarizer = Summarizer::new(history);
+        for sample in &samples {
+            summarizer.add(sample);
+        }
+        let judged = summarizer.finish(at(0), at(60)).plan.unwrap();
+        assert_eq!(
+            (judged.measurements, judged.met, judged.breaches),
+            (4, 2, 2)
+        );
+        assert_eq!(judged.download_bytes_per_second, Some(25_000_000.0));
+        assert_eq!(judged.longest_below.unwrap().measurements, 2);
+        // A window wholly before the first version has no plan section.
+        let before = Summarizer::new(PlanHistory::new(vec![version(10, plan())]));
+        assert_eq!(before.finish(at(0), at(10)).plan, None);
+    }
+
+    #[test]
     fn one_figure_per_pass_gives_the_one_pass_summary() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb")).unwrap();

@@ -300,7 +300,7 @@ fn retest_below_without_a_plan_is_refused_at_start() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
-        "internet-monitor: error: --retest-below needs a plan to compare with: add --plan-download and/or --plan-upload\n"
+        "internet-monitor: error: --retest-below needs a plan to compare with: add --plan-download and/or --plan-upload, or store one with plan set\n"
     );
 }
 

@@ -293,6 +293,18 @@ fn serve_stores_its_plan_flags_once_and_serves_the_history() {
         25_000_000.0
     );
     assert_eq!(answer["history"].as_array().unwrap().len(), 2);
+    // Guarded like /api/v1/status: a page on a rebound name cannot read the contract.
+    let port = server.address.rsplit(':').next().unwrap().to_owned();
+    let rebound = format!("evil.example:{port}");
+    let headers = [
+        ("Host", rebound.as_str()),
+        ("Sec-Fetch-Site", "same-origin"),
+    ];
+    let refused =
+        common::try_request_with(&server.address, "GET", "/api/v1/plan", &headers).unwrap();
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let posted = common::request(&server.address, "POST", "/api/v1/plan");
+    assert_eq!(posted.status, 405, "read-only: {}", posted.body);
     let metrics = server.get("/metrics").body;
     assert!(
         metrics.contains("speedtest_plan_download_bytes_per_second 2.5e7")
