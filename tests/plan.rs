@@ -432,6 +432,15 @@ fn a_store_written_before_plans_has_none_and_checks_clean() {
         said.contains("1 plan versions checked") && said.ends_with("no damage found\n"),
         "{said}"
     );
+    // Compacting keeps the plan.
+    ok(command(&["db", "compact", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap());
+    let kept = history_json(&db);
+    assert_eq!(
+        kept["versions"][0]["upload"]["maximum_bytes_per_second"],
+        5_000_000.0
+    );
 }
 
 /// Stores a version whose download maximum is a float kept as its 8 raw bytes, then changes

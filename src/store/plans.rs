@@ -9,9 +9,9 @@
 //! it, so a changed byte, or a record moved to another key, is detected when it is read, and
 //! the version is refused rather than obeyed.
 //!
-//! The table is new in 0.x (after sample format 3) and optional: a store written before it has
-//! no plan history, which reads as none. Adding it changes no sample record, so the sample
-//! format version stays 3.
+//! The table came after sample format 3 and is optional: a store written before it has no
+//! plan history, which reads as none, and is not rewritten on opening. Adding it changes no
+//! sample record, so the sample format version stays 3; an older program ignores the table.
 
 use std::time::Duration;
 
