@@ -173,7 +173,15 @@ impl Summarizer {
                 push_figure(&mut self.ping, sample.ping_seconds);
             }
         }
-        if let Some(met) = self.plans.plan_at(sample.time).met_by(sample) {
+        let version = self.plans.in_force_at(sample.time);
+        if let Some(version) = version
+            && let Some(met) = version.plan().met_by(sample)
+        {
+            // Samples arrive oldest first, so a version, once replaced, never judges again.
+            if self.compliance.last_version != Some(version.from) {
+                self.compliance.last_version = Some(version.from);
+                self.compliance.versions += 1;
+            }
             self.compliance.judge(sample.time, sample.trigger, met);
         }
     }
@@ -481,6 +489,9 @@ pub struct PlanSummary {
     pub breaches: u64,
     pub retests: Retests,
     pub longest_below: Option<LongestBelow>,
+    /// How many plan versions judged the window's runs (each run is judged against the version
+    /// in force at its time); the figures above are the newest version's.
+    pub plan_versions: u64,
 }
 
 /// What the retests of below-plan runs showed.
@@ -517,6 +528,9 @@ struct Compliance {
     /// The breached measurements since the last one that met the plan.
     run: Option<BelowRun>,
     longest: Option<LongestBelow>,
+    /// The plan versions that judged a run so far, and the `from` of the last one.
+    versions: u64,
+    last_version: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -608,6 +622,7 @@ impl Compliance {
             breaches: self.measurements.saturating_sub(self.met),
             retests: self.retests,
             longest_below: self.longest,
+            plan_versions: self.versions,
         }
     }
 }
@@ -735,7 +750,15 @@ fn plan_line(plan: &PlanSummary) -> String {
             plan.retests.refuted
         ),
     };
-    format!("Plan: {}: {verdict}", terms.join(", "))
+    let versions = if plan.plan_versions > 1 {
+        format!(
+            " (each run judged against the plan in force at its time: {} versions, the newest shown; see plan history)",
+            plan.plan_versions
+        )
+    } else {
+        String::new()
+    };
+    format!("Plan: {}: {verdict}{versions}", terms.join(", "))
 }
 
 fn longest_line(longest: &LongestBelow) -> String {
@@ -893,6 +916,7 @@ mod tests {
         );
         assert_eq!(judged.download_bytes_per_second, Some(25_000_000.0));
         assert_eq!(judged.longest_below.unwrap().measurements, 2);
+        assert_eq!(judged.plan_versions, 2);
         // A window wholly before the first version has no plan section.
         let before = Summarizer::new(PlanHistory::new(vec![version(10, plan())]));
         assert_eq!(before.finish(at(0), at(10)).plan, None);
@@ -1285,6 +1309,7 @@ mod tests {
                 "longest_below",
                 "measurements",
                 "met",
+                "plan_versions",
                 "retests",
                 "share_met",
                 "threshold",

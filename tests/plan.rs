@@ -354,6 +354,7 @@ fn report_judges_each_run_against_the_version_in_force_at_its_time() {
         "the newest version shown"
     );
     assert_eq!(judged["longest_below"]["measurements"], 1);
+    assert_eq!(judged["plan_versions"], 2);
 
     // Flags judge this report alone against them, and leave the history as it is.
     let flagged = command(&[
@@ -371,13 +372,17 @@ fn report_judges_each_run_against_the_version_in_force_at_its_time() {
     assert_eq!(flagged["plan"]["measurements"], 6);
     // 90, 170, 150 and 160 reach 80 of 100 Mbit/s; 10 and 70 do not.
     assert_eq!(flagged["plan"]["met"], 4);
+    assert_eq!(flagged["plan"]["plan_versions"], 1);
     assert_eq!(history_json(&db)["versions"].as_array().unwrap().len(), 2);
 
     // The text report has its plan line without any flag.
     let text = ok(command(&["report", "--db", db.to_str().unwrap()])
         .output()
         .unwrap());
-    assert!(text.contains("Plan: "), "{text}");
+    assert!(
+        text.contains("Plan: ") && text.contains(": 2 versions, the newest shown"),
+        "{text}"
+    );
 }
 
 #[test]
