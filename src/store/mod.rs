@@ -27,6 +27,9 @@ pub use codec::DecodeError;
 use codec::Link;
 use dictionary::Entry;
 pub use plans::{PLAN_RECORD_VERSION, PlanStored};
+/// A plan version's record as stored at key `from` in ms, and back, checked against its
+/// checksum and bounds ([`DecodeError`] otherwise): for the fuzz target `plan_record`.
+pub use plans::{decode as decode_plan_record, encode as encode_plan_record};
 
 use crate::sample::{Outcome, Sample};
 use crate::time::Timestamp;
