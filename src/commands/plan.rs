@@ -47,6 +47,18 @@ fn set(args: &PlanSetArgs) -> anyhow::Result<ExitCode> {
     let version = version_of(args, Timestamp::now());
     version.validate()?;
     let store = Store::open(&args.store.db)?;
+    // "Now" from a clock that is behind the stored runs would judge some of them against a
+    // version not in force at their time: such a time must be given.
+    if args.from.is_none()
+        && let (ahead, Some(newest)) = store.count_after(version.from)?
+    {
+        anyhow::bail!(
+            "the clock reads {}, before {ahead} stored runs (the newest {newest}), so a version \
+             from now would judge runs measured before it: give --from with the time the \
+             version takes effect (or set the clock right)",
+            version.from
+        );
+    }
     let stored = store.set_plan(&version, args.replace)?;
     let verb = match stored {
         PlanStored::Added => "stored",
