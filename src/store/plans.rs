@@ -83,7 +83,7 @@ pub fn decode(millis: u64, bytes: &[u8]) -> Result<PlanVersion, DecodeError> {
     let (record, stored) = bytes.split_at(split);
     let stored: [u8; CHECKSUM_BYTES] = stored.try_into().map_err(|_| DecodeError::Malformed)?;
     if checksum(millis, record) != u32::from_le_bytes(stored) {
-        return Err(DecodeError::Checksum);
+        return Err(DecodeError::PlanChecksum);
     }
     let from = Timestamp::try_from_millis(millis)
         .filter(|time| *time < Timestamp::MAX)
@@ -350,7 +350,10 @@ mod tests {
         let v = version();
         let bytes = encode(&v);
         let millis = v.from.as_millis();
-        assert_eq!(decode(millis + 1, &bytes), Err(DecodeError::Checksum));
+        assert_eq!(decode(millis + 1, &bytes), Err(DecodeError::PlanChecksum));
+        // A plan record refers to no server/ISP/engine entry: the message does not say so.
+        let said = DecodeError::PlanChecksum.to_string();
+        assert!(!said.contains("server/ISP/engine"), "{said}");
         assert!(decode(millis, &bytes[..bytes.len() - 1]).is_err());
         assert_eq!(decode(millis, &[]), Err(DecodeError::Malformed));
         assert_eq!(
