@@ -554,3 +554,18 @@ fn a_damaged_plan_version_is_reported_and_never_obeyed() {
         .unwrap();
     assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
 }
+
+#[test]
+fn plan_set_while_serve_runs_says_to_stop_it() {
+    let env = Env::new();
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
+    let refused = plan(&env.db(), &["set", "--download-advertised", "100Mbit/s"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let said = stderr(&refused);
+    assert!(
+        said.contains("is locked by another process") && said.contains("stop serve first"),
+        "{said}"
+    );
+    server.assert_clean_exit();
+    assert_eq!(history_json(&env.db())["versions"], json!([]));
+}

@@ -11,7 +11,7 @@ use crate::cli::{
 };
 use crate::plan::{PlanVersion, PlanVersionJson, Speeds};
 use crate::sample::{mbit_per_second, percent};
-use crate::store::{PlanStored, Store};
+use crate::store::{PlanStored, Store, StoreError};
 use crate::time::Timestamp;
 
 pub fn run(args: &PlanCommandArgs) -> anyhow::Result<ExitCode> {
@@ -46,7 +46,13 @@ fn version_of(args: &PlanSetArgs, now: Timestamp) -> PlanVersion {
 fn set(args: &PlanSetArgs) -> anyhow::Result<ExitCode> {
     let version = version_of(args, Timestamp::now());
     version.validate()?;
-    let store = Store::open(&args.store.db)?;
+    let store = Store::open(&args.store.db).map_err(|err| match err {
+        StoreError::Locked { .. } => anyhow::anyhow!(
+            "{err}: plan set writes to the database, so stop serve first (or change serve's \
+             --plan-download/--plan-upload, which store a version when it starts)"
+        ),
+        err => err.into(),
+    })?;
     // "Now" from a clock that is behind the stored runs would judge some of them against a
     // version not in force at their time: such a time must be given.
     if args.from.is_none()
