@@ -504,7 +504,40 @@ pub struct ReportArgs {
     pub format: ReportFormat,
 
     #[command(flatten)]
-    pub plan: PlanArgs,
+    pub plan: ReportPlanArgs,
+}
+
+/// `report`'s plan flags, which judge that report alone. They have no environment twins:
+/// serve's `INTERNET_MONITOR_PLAN_*`, inherited by a `report` run beside it (`docker compose
+/// exec`), would otherwise replace the stored history across a contract change.
+#[derive(Debug, Args)]
+pub struct ReportPlanArgs {
+    /// Judge every run against this download speed instead of the stored plan history, e.g.
+    /// 500Mbit/s
+    #[arg(long, value_name = "RATE")]
+    pub plan_download: Option<Bandwidth>,
+
+    /// Judge every run against this upload speed instead of the stored plan history
+    #[arg(long, value_name = "RATE")]
+    pub plan_upload: Option<Bandwidth>,
+
+    /// With --plan-download/--plan-upload: the share a run must reach (default 0.8); the
+    /// stored versions keep their own threshold
+    #[arg(long, value_name = "RATIO", value_parser = ratio)]
+    pub plan_threshold: Option<f64>,
+}
+
+impl ReportPlanArgs {
+    /// The plan the flags state; unset (no speed) when only the stored history judges.
+    pub fn plan(&self) -> Plan {
+        Plan {
+            download: self.plan_download,
+            upload: self.plan_upload,
+            threshold: self
+                .plan_threshold
+                .unwrap_or(crate::plan::DEFAULT_THRESHOLD),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

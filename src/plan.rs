@@ -138,6 +138,16 @@ impl Speeds {
                 }
             }
         }
+        // What is advertised cannot exceed the most the customer can expect (BEREC's guidelines
+        // on Art. 4(1)(d)); above it, a typo would judge every run against an unreachable speed.
+        if let (Some(advertised), Some(maximum)) = (self.advertised, self.maximum)
+            && advertised.bytes_per_second() > maximum.bytes_per_second()
+        {
+            return Err(PlanError::Order {
+                slower: flag("advertised"),
+                faster: flag("max"),
+            });
+        }
         Ok(())
     }
 }
@@ -157,7 +167,7 @@ pub struct PlanVersion {
 
 impl PlanVersion {
     /// Checks the bounds: speeds above 0 and at most 100 Gbit/s, minimum ≤ normally available ≤
-    /// maximum per direction where given, latency in (0, 60 s], threshold in (0, 1], at least
+    /// maximum and advertised ≤ maximum per direction where given, latency in (0, 60 s], threshold in (0, 1], at least
     /// one value stated, `from` before [`Timestamp::MAX`].
     pub fn validate(&self) -> Result<(), PlanError> {
         self.download.validate(Direction::Download)?;
@@ -499,6 +509,12 @@ mod tests {
             "{said}"
         );
         version.upload = Speeds::default();
+        version.download.maximum = rate("10Mbit/s");
+        let said = version.validate().unwrap_err().to_string();
+        assert_eq!(
+            said,
+            "--download-advertised must not be faster than --download-max"
+        );
         version.download.maximum = rate("101Gbit/s");
         let said = version.validate().unwrap_err().to_string();
         assert!(said.contains("--download-max"), "{said}");

@@ -188,11 +188,15 @@ impl Summarizer {
 
     /// The summary of everything added, labelled with the window the caller read it from.
     pub fn finish(self, from: Timestamp, to: Timestamp) -> Summary {
-        // The figures shown are those of the newest version in force in the window.
+        // The plan shown is that of the newest version that judged a run: a version stored
+        // after the window's last run judged none of its figures. With no judged run, the
+        // newest version in force in the window.
         let compliance = self.compliance;
-        let plan = self
-            .plans
-            .shown_for(from, to)
+        let plan = compliance
+            .last_version
+            .and_then(|judged| self.plans.in_force_at(judged))
+            .map(crate::plan::PlanVersion::plan)
+            .or_else(|| self.plans.shown_for(from, to))
             .map(|shown| compliance.finish(&shown));
         Summary {
             window: Window { from, to },
@@ -490,7 +494,8 @@ pub struct PlanSummary {
     pub retests: Retests,
     pub longest_below: Option<LongestBelow>,
     /// How many plan versions judged the window's runs (each run is judged against the version
-    /// in force at its time); the figures above are the newest version's.
+    /// in force at its time); the speeds and threshold above are those of the newest version
+    /// that judged a run (with none judged, of the newest in force in the window).
     pub plan_versions: u64,
 }
 
@@ -917,6 +922,27 @@ mod tests {
         assert_eq!(judged.download_bytes_per_second, Some(25_000_000.0));
         assert_eq!(judged.longest_below.unwrap().measurements, 2);
         assert_eq!(judged.plan_versions, 2);
+        // A version stored after the window's last run judged none of it: the plan shown is
+        // the one that judged its runs, not one its figures were never compared with.
+        let mut later = Summarizer::new(PlanHistory::new(vec![
+            version(10, plan()),
+            version(40, doubled),
+        ]));
+        later.add(&samples[1]);
+        let shown = later.finish(at(0), at(60)).plan.unwrap();
+        assert_eq!(shown.download_bytes_per_second, Some(12_500_000.0));
+        assert_eq!(
+            (shown.measurements, shown.met, shown.plan_versions),
+            (1, 1, 1)
+        );
+        // With no run judged, the newest version in force in the window is shown.
+        let unjudged = Summarizer::new(PlanHistory::new(vec![
+            version(10, plan()),
+            version(40, doubled),
+        ]));
+        let shown = unjudged.finish(at(0), at(60)).plan.unwrap();
+        assert_eq!(shown.download_bytes_per_second, Some(25_000_000.0));
+        assert_eq!(shown.measurements, 0);
         // A window wholly before the first version has no plan section.
         let before = Summarizer::new(PlanHistory::new(vec![version(10, plan())]));
         assert_eq!(before.finish(at(0), at(10)).plan, None);

@@ -715,3 +715,68 @@ fn a_success_stored_while_the_clock_was_ahead_stops_being_the_last_once_it_is_se
     );
     server.assert_clean_exit();
 }
+
+#[test]
+#[ignore = "needs faketime (Debian package faketime); .ci/run installs it and runs ignored tests"]
+fn a_clock_behind_the_stored_runs_stores_no_plan_version_before_them() {
+    let env = Env::new();
+    five_recent_samples(&env);
+    let db = env.db();
+    let db = db.to_str().unwrap();
+    let first = run(&[
+        "plan",
+        "set",
+        "--download-advertised",
+        "100Mbit/s",
+        "--from",
+        "2020-01-01T00:00:00Z",
+        "--db",
+        db,
+    ]);
+    assert_eq!(first.status.code(), Some(0), "{first:?}");
+    let versions = || {
+        let history = run(&["plan", "history", "--format", "json", "--db", db]);
+        let json: Value = serde_json::from_slice(&history.stdout).unwrap();
+        json["versions"].as_array().unwrap().len()
+    };
+
+    // serve with other flags and a clock two years behind: the version would be dated before
+    // the five runs and judge them against flags that were not in force then.
+    let serve = env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &["--start-delay", "1000h", "--plan-download", "200Mbit/s"],
+    );
+    let mut server = Server::start(faketime("-730d", &serve));
+    let kept = server.wait_for_log("are not stored");
+    assert!(kept.contains("before 5 stored runs"), "{kept}");
+    let answer = server.get("/api/v1/plan").json();
+    assert_eq!(
+        answer["current"]["download"]["advertised_bytes_per_second"],
+        12_500_000.0
+    );
+    server.assert_clean_exit();
+    assert_eq!(versions(), 1);
+
+    // plan set without --from under the same clock is refused, naming --from.
+    let set = faketime(
+        "-730d",
+        &command(&[
+            "plan",
+            "set",
+            "--download-advertised",
+            "200Mbit/s",
+            "--db",
+            db,
+        ]),
+    )
+    .output()
+    .unwrap();
+    assert_eq!(set.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&set.stderr);
+    assert!(
+        said.contains("before 5 stored runs") && said.contains("--from"),
+        "{said}"
+    );
+    assert_eq!(versions(), 1);
+}

@@ -375,6 +375,33 @@ fn report_judges_each_run_against_the_version_in_force_at_its_time() {
     assert_eq!(flagged["plan"]["plan_versions"], 1);
     assert_eq!(history_json(&db)["versions"].as_array().unwrap().len(), 2);
 
+    // serve's environment (docker compose exec, a shell with /etc/default sourced) is not
+    // report's: INTERNET_MONITOR_PLAN_* does not replace the stored history.
+    let beside_serve = command(&["report", "--db", db.to_str().unwrap(), "--format", "json"])
+        .env("INTERNET_MONITOR_PLAN_DOWNLOAD", "100Mbit/s")
+        .env("INTERNET_MONITOR_PLAN_THRESHOLD", "0.5")
+        .output()
+        .unwrap();
+    let beside_serve: Value = serde_json::from_str(&ok(beside_serve)).unwrap();
+    assert_eq!(beside_serve["plan"], summary["plan"]);
+
+    // A threshold alone would judge nothing: said, not silently dropped.
+    let alone = command(&[
+        "report",
+        "--db",
+        db.to_str().unwrap(),
+        "--plan-threshold",
+        "0.5",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(alone.status.code(), Some(1));
+    assert!(
+        stderr(&alone).contains("plan set --threshold"),
+        "{}",
+        stderr(&alone)
+    );
+
     // The text report has its plan line without any flag.
     let text = ok(command(&["report", "--db", db.to_str().unwrap()])
         .output()
@@ -553,4 +580,19 @@ fn a_damaged_plan_version_is_reported_and_never_obeyed() {
         .output()
         .unwrap();
     assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+}
+
+#[test]
+fn plan_set_while_serve_runs_says_to_stop_it() {
+    let env = Env::new();
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
+    let refused = plan(&env.db(), &["set", "--download-advertised", "100Mbit/s"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let said = stderr(&refused);
+    assert!(
+        said.contains("is locked by another process") && said.contains("stop serve first"),
+        "{said}"
+    );
+    server.assert_clean_exit();
+    assert_eq!(history_json(&env.db())["versions"], json!([]));
 }

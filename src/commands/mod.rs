@@ -105,6 +105,12 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let to = now.saturating_add(std::time::Duration::from_millis(1));
     // Flags, when given, judge this report alone; otherwise the stored history does.
     let flags = args.plan.plan();
+    if args.plan.plan_threshold.is_some() && !flags.is_set() {
+        anyhow::bail!(
+            "--plan-threshold judges against --plan-download/--plan-upload, and neither is given: \
+             the stored plan versions keep their own threshold (plan set --threshold)"
+        );
+    }
     let plans = if flags.is_set() {
         PlanHistory::constant(flags)
     } else {

@@ -11,7 +11,7 @@ use crate::cli::{
 };
 use crate::plan::{PlanVersion, PlanVersionJson, Speeds};
 use crate::sample::{mbit_per_second, percent};
-use crate::store::{PlanStored, Store};
+use crate::store::{PlanStored, Store, StoreError};
 use crate::time::Timestamp;
 
 pub fn run(args: &PlanCommandArgs) -> anyhow::Result<ExitCode> {
@@ -46,7 +46,25 @@ fn version_of(args: &PlanSetArgs, now: Timestamp) -> PlanVersion {
 fn set(args: &PlanSetArgs) -> anyhow::Result<ExitCode> {
     let version = version_of(args, Timestamp::now());
     version.validate()?;
-    let store = Store::open(&args.store.db)?;
+    let store = Store::open(&args.store.db).map_err(|err| match err {
+        StoreError::Locked { .. } => anyhow::anyhow!(
+            "{err}: plan set writes to the database, so stop serve first (or change serve's \
+             --plan-download/--plan-upload, which store a version when it starts)"
+        ),
+        err => err.into(),
+    })?;
+    // "Now" from a clock that is behind the stored runs would judge some of them against a
+    // version not in force at their time: such a time must be given.
+    if args.from.is_none()
+        && let (ahead, Some(newest)) = store.count_after(version.from)?
+    {
+        anyhow::bail!(
+            "the clock reads {}, before {ahead} stored runs (the newest {newest}), so a version \
+             from now would judge runs measured before it: give --from with the time the \
+             version takes effect (or set the clock right)",
+            version.from
+        );
+    }
     let stored = store.set_plan(&version, args.replace)?;
     let verb = match stored {
         PlanStored::Added => "stored",
@@ -149,10 +167,73 @@ pub fn describe(version: &PlanVersion) -> String {
             latency.as_secs_f64() * 1e3
         );
     }
-    let _ = writeln!(
-        text,
-        "  met when a run reaches {} % of the advertised speed (else the maximum) in each direction that states one",
-        percent(version.threshold)
-    );
+    text.push_str(&judged_line(version));
     text
+}
+
+/// What a run is compared with under `version`: each direction's judged speed and which of the
+/// four it is, or that nothing is judged (no advertised or maximum speed stated).
+fn judged_line(version: &PlanVersion) -> String {
+    let judged: Vec<String> = [("down", &version.download), ("up", &version.upload)]
+        .into_iter()
+        .filter_map(|(way, speeds)| {
+            let kind = if speeds.advertised.is_some() {
+                "advertised"
+            } else {
+                "maximum"
+            };
+            speeds.judged().map(|speed| {
+                format!(
+                    "{} Mbit/s {way} ({kind})",
+                    mbit_per_second(speed.bytes_per_second())
+                )
+            })
+        })
+        .collect();
+    if judged.is_empty() {
+        return "  met: not judged, it states no advertised or maximum speed (runs while it is in force are not judged)\n".to_owned();
+    }
+    format!(
+        "  met when a run reaches {} % of {}\n",
+        percent(version.threshold),
+        judged.join(" and ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Speeds;
+
+    #[test]
+    fn the_met_line_names_the_speed_compared_with() {
+        let rate = |text: &str| Some(text.parse().unwrap());
+        let mut version = PlanVersion {
+            from: Timestamp::EPOCH,
+            download: Speeds {
+                advertised: rate("100Mbit/s"),
+                maximum: rate("150Mbit/s"),
+                ..Speeds::default()
+            },
+            upload: Speeds {
+                maximum: rate("20Mbit/s"),
+                minimum: rate("5Mbit/s"),
+                ..Speeds::default()
+            },
+            latency_max: None,
+            threshold: 0.8,
+        };
+        assert!(
+            describe(&version).ends_with(
+                "  met when a run reaches 80 % of 100 Mbit/s down (advertised) and 20 Mbit/s up (maximum)\n"
+            ),
+            "{}",
+            describe(&version)
+        );
+        version.download = Speeds::default();
+        version.upload.maximum = None;
+        let said = describe(&version);
+        assert!(said.contains("not judged"), "{said}");
+        assert!(!said.contains("% of"), "{said}");
+    }
 }

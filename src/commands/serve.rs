@@ -71,8 +71,10 @@ fn host_name() -> Option<String> {
 /// The stored plan history, after storing the version `--plan-download`/`--plan-upload` state
 /// when it differs from the plan in force `now`: in force from `now`, or from the epoch when
 /// no version is stored yet (the flags judged every run until now); logged with the old and new
-/// plan. Without those flags the stored history is used as it is. A damaged plan record stops
-/// the start with the store's error, naming the version: it is never obeyed.
+/// plan. Without those flags the stored history is used as it is, and so it is, with a warning,
+/// when stored runs are dated after `now` (a clock that is behind would date the version before
+/// them). A damaged plan record stops the start with the store's error, naming the version: it
+/// is never obeyed.
 fn plan_history(store: &Store, flags: Plan, now: Timestamp) -> anyhow::Result<PlanHistory> {
     let history = store.plan_history()?;
     // The first version stored is in force since the epoch, so that the runs measured before
@@ -87,6 +89,22 @@ fn plan_history(store: &Store, flags: Plan, now: Timestamp) -> anyhow::Result<Pl
     };
     let current = history.in_force_at(now);
     if current.is_some_and(|current| current.plan() == given.plan()) {
+        return Ok(history);
+    }
+    // A clock behind the stored runs would put the new version before some of them and judge
+    // them against flags that were not in force at their time: keep the history as it is.
+    if !history.is_empty()
+        && let (ahead, Some(newest)) = store.count_after(now)?
+    {
+        tracing::warn!(
+            %now,
+            samples = ahead,
+            %newest,
+            "the --plan-* flags differ from the stored plan but are not stored: the clock ({now}) \
+             is before {ahead} stored runs (the newest {newest}), which a version from now would \
+             judge; judging with the stored plan history until the clock is right (or store the \
+             version with plan set --from)"
+        );
         return Ok(history);
     }
     given.validate().map_err(|err| {

@@ -51,6 +51,11 @@ pub enum DecodeError {
         "its checksum does not match its time, record and server/ISP/engine entries: something changed it after it was written"
     )]
     Checksum,
+    /// A plan version's checksum covers only its time and record (no dictionary entries).
+    #[error(
+        "its checksum does not match its time and record: something changed it after it was written"
+    )]
+    PlanChecksum,
 }
 
 /// The checksum of a version 2 or 3 record: CRC-32 of the key (ms, little-endian), the record

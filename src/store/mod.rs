@@ -26,7 +26,7 @@ pub use check::{CheckReport, Compacted};
 pub use codec::DecodeError;
 use codec::Link;
 use dictionary::Entry;
-pub use plans::{PLAN_RECORD_VERSION, PlanStored};
+pub use plans::{MAX_PLAN_VERSIONS, PLAN_RECORD_VERSION, PlanStored};
 /// A plan version's record as stored at key `from` in ms, and back, checked against its
 /// checksum and bounds ([`DecodeError`] otherwise): for the fuzz target `plan_record`.
 pub use plans::{decode as decode_plan_record, encode as encode_plan_record};
@@ -116,6 +116,10 @@ pub enum StoreError {
         "database {path} already has a plan version from {time}: pass --replace to replace it, or another --from"
     )]
     PlanExists { path: PathBuf, time: Timestamp },
+    #[error(
+        "database {path} already holds {max} plan versions, the most kept (so /api/v1/plan stays bounded): replace one with plan set --replace --from ITS-TIME, or keep the contract in a new --db"
+    )]
+    PlanLimit { path: PathBuf, max: u64 },
 }
 
 impl StoreError {
@@ -139,6 +143,7 @@ impl StoreError {
             Decode { time, cause, .. } => Decode { path, time, cause },
             PlanDecode { time, cause, .. } => PlanDecode { path, time, cause },
             PlanExists { time, .. } => PlanExists { path, time },
+            PlanLimit { max, .. } => PlanLimit { path, max },
         }
     }
 }

@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use redb::{ReadableTable, TableDefinition, TableError};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
 
 use super::codec::{DecodeError, Reader, put_float, put_varint};
 use super::{Store, StoreError, key_time};
@@ -28,6 +28,9 @@ pub(super) const PLANS: TableDefinition<u64, &[u8]> = TableDefinition::new("plan
 
 /// The version written.
 pub const PLAN_RECORD_VERSION: u8 = 1;
+/// The most plan versions a store keeps: a contract changes a few times a year, and each
+/// version is about 500 bytes of `/api/v1/plan`, so that answer stays under about 500 KB.
+pub const MAX_PLAN_VERSIONS: u64 = 1000;
 /// Bytes of the checksum at the end of a record.
 const CHECKSUM_BYTES: usize = 4;
 /// Fields 0..=7 are the speeds, 8 the latency; higher bits are unknown.
@@ -80,7 +83,7 @@ pub fn decode(millis: u64, bytes: &[u8]) -> Result<PlanVersion, DecodeError> {
     let (record, stored) = bytes.split_at(split);
     let stored: [u8; CHECKSUM_BYTES] = stored.try_into().map_err(|_| DecodeError::Malformed)?;
     if checksum(millis, record) != u32::from_le_bytes(stored) {
-        return Err(DecodeError::Checksum);
+        return Err(DecodeError::PlanChecksum);
     }
     let from = Timestamp::try_from_millis(millis)
         .filter(|time| *time < Timestamp::MAX)
@@ -197,7 +200,8 @@ impl Store {
     }
 
     /// Stores `version` durably at its `from`. A version already there is replaced only when
-    /// `replace`; otherwise [`StoreError::PlanExists`] and nothing changes. The caller has
+    /// `replace`; otherwise [`StoreError::PlanExists`] and nothing changes. A new version beyond
+    /// [`MAX_PLAN_VERSIONS`] is refused ([`StoreError::PlanLimit`]); a replacement is not. The caller has
     /// validated `version` ([`PlanVersion::validate`]).
     pub fn set_plan(&self, version: &PlanVersion, replace: bool) -> Result<PlanStored, StoreError> {
         let millis = version.from.as_millis();
@@ -210,6 +214,12 @@ impl Store {
                     return Err(StoreError::PlanExists {
                         path: self.path.clone(),
                         time: version.from,
+                    });
+                }
+                if !taken && table.len().map_err(|e| self.redb(e))? >= MAX_PLAN_VERSIONS {
+                    return Err(StoreError::PlanLimit {
+                        path: self.path.clone(),
+                        max: MAX_PLAN_VERSIONS,
                     });
                 }
                 table
@@ -306,6 +316,36 @@ mod tests {
     }
 
     #[test]
+    fn the_store_keeps_at_most_max_plan_versions_yet_replaces_any() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let at = |i: u64| PlanVersion {
+            from: Timestamp::from_millis(i * 1000),
+            ..version()
+        };
+        for i in 0..MAX_PLAN_VERSIONS {
+            assert_eq!(store.set_plan(&at(i), false).unwrap(), PlanStored::Added);
+        }
+        let refused = store.set_plan(&at(MAX_PLAN_VERSIONS), false).unwrap_err();
+        assert!(matches!(
+            refused,
+            StoreError::PlanLimit {
+                max: MAX_PLAN_VERSIONS,
+                ..
+            }
+        ));
+        assert!(
+            refused.to_string().contains("plan set --replace"),
+            "{refused}"
+        );
+        assert_eq!(store.set_plan(&at(7), true).unwrap(), PlanStored::Replaced);
+        assert_eq!(
+            store.plan_history().unwrap().versions().len() as u64,
+            MAX_PLAN_VERSIONS
+        );
+    }
+
+    #[test]
     fn a_version_round_trips() {
         let v = version();
         let bytes = encode(&v);
@@ -342,7 +382,10 @@ mod tests {
         let v = version();
         let bytes = encode(&v);
         let millis = v.from.as_millis();
-        assert_eq!(decode(millis + 1, &bytes), Err(DecodeError::Checksum));
+        assert_eq!(decode(millis + 1, &bytes), Err(DecodeError::PlanChecksum));
+        // A plan record refers to no server/ISP/engine entry: the message does not say so.
+        let said = DecodeError::PlanChecksum.to_string();
+        assert!(!said.contains("server/ISP/engine"), "{said}");
         assert!(decode(millis, &bytes[..bytes.len() - 1]).is_err());
         assert_eq!(decode(millis, &[]), Err(DecodeError::Malformed));
         assert_eq!(
