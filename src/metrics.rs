@@ -15,7 +15,7 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::plan::Plan;
+use crate::plan::{Plan, PlanHistory};
 use crate::sample::{FailureReason, Outcome, Sample};
 use crate::time::Timestamp;
 use crate::units::Bandwidth;
@@ -94,6 +94,8 @@ pub struct Metrics {
     plan_download: OptionalGauge,
     plan_upload: OptionalGauge,
     plan_threshold: OptionalGauge,
+    /// The plan the plan gauges show, so [`Metrics::show_plan_at`] updates them only on a change.
+    shown_plan: Mutex<Option<Plan>>,
     interval: OptionalGauge,
 }
 
@@ -154,6 +156,7 @@ impl Metrics {
                 "speedtest_plan_threshold_ratio",
                 "Share of the contracted bandwidth a test must reach to count as delivered (--plan-threshold), from 0 to 1; absent when no plan is configured.",
             )?,
+            shown_plan: Mutex::new(None),
             interval: gauge(
                 "speedtest_interval_seconds",
                 "Time between scheduled speed tests (--interval), in seconds.",
@@ -352,6 +355,21 @@ impl Metrics {
             .set(plan.upload.map(Bandwidth::bytes_per_second));
         self.plan_threshold
             .set(plan.is_set().then_some(plan.threshold));
+    }
+
+    /// Shows the plan of `plans` in force at `now` (a version stored with a later `from` takes
+    /// over at its time, without a restart). Called before each scrape and after each run; the
+    /// gauges, and the rendering cached for [`PROCESS_MAX_AGE`], change only when the plan does.
+    pub fn show_plan_at(&self, plans: &PlanHistory, now: Timestamp) {
+        let plan = plans.plan_at(now);
+        let mut shown = self
+            .shown_plan
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *shown != Some(plan) {
+            self.set_plan(&plan);
+            *shown = Some(plan);
+        }
     }
 
     /// The schedule's interval, so alerts can tell "no success for a while" relative to it.
@@ -629,6 +647,37 @@ mod tests {
         });
         assert_absent(&metrics, "speedtest_plan_download_bytes_per_second");
         assert_absent(&metrics, "speedtest_plan_threshold_ratio");
+    }
+
+    #[test]
+    fn the_plan_gauges_follow_the_version_in_force_at_each_time() {
+        use crate::plan::{PlanVersion, Speeds};
+        let version = |millis: u64, advertised: &str| PlanVersion {
+            from: Timestamp::from_millis(millis),
+            download: Speeds::advertised(Some(advertised.parse().unwrap())),
+            upload: Speeds::default(),
+            latency_max: None,
+            threshold: 0.8,
+        };
+        let plans = PlanHistory::new(vec![
+            version(1_000, "100Mbit/s"),
+            version(2_000, "200Mbit/s"),
+        ]);
+        let metrics = Metrics::new().unwrap();
+        metrics.show_plan_at(&plans, Timestamp::from_millis(500));
+        assert_absent(&metrics, "speedtest_plan_download_bytes_per_second");
+        metrics.show_plan_at(&plans, Timestamp::from_millis(1_999));
+        assert_line(
+            &metrics,
+            "speedtest_plan_download_bytes_per_second 12500000",
+        );
+        // The second version takes over at its time, with no restart and no other call.
+        metrics.show_plan_at(&plans, Timestamp::from_millis(2_000));
+        assert_line(
+            &metrics,
+            "speedtest_plan_download_bytes_per_second 25000000",
+        );
+        assert_line(&metrics, "speedtest_plan_threshold_ratio 0.8");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::http;
 use crate::metrics::Metrics;
-use crate::plan::{Plan, PlanHistory};
+use crate::plan::PlanHistory;
 use crate::sample::{FailureReason, Outcome, Sample, Trigger};
 use crate::scheduler::{self, Schedule, Verdict};
 use crate::speedtest::{EngineConfig, Runner};
@@ -32,9 +32,8 @@ pub struct ServeConfig {
     pub engine: EngineConfig,
     /// Delete samples older than this; `None` keeps every sample.
     pub retention: Option<Duration>,
-    /// The plan in force at start-up: what retests, the gauges and the dashboard compare with.
-    pub plan: Plan,
-    /// Every stored plan version: summaries judge each run against the one in force at its time.
+    /// Every stored plan version: summaries, retests, the plan gauges and the dashboard judge
+    /// each run against the one in force at its time (and show the one in force now).
     pub plans: PlanHistory,
     /// A success below this share of the plan asks for a confirming retest (`--retest-below`).
     pub retest_below: Option<f64>,
@@ -89,14 +88,13 @@ pub async fn run(
     let last_run = last_run
         .filter(|run| run.outcome != Outcome::Skipped)
         .map(|run| run.time);
-    metrics.set_plan(&config.plan);
+    metrics.show_plan_at(&config.plans, now);
     metrics.set_interval(config.schedule.interval);
     let state = Arc::new(
         AppState::new(
             store,
             metrics,
             Runner::new(config.engine.clone()),
-            config.plan,
             config.manual_runs.map(ManualRuns::new),
             last_run,
             last_success,
@@ -184,9 +182,13 @@ async fn run_scheduled(state: &AppState, trigger: Trigger, config: &ServeConfig)
         return Verdict::default();
     }
     let sample = state.run_and_keep(claim, trigger).await;
+    // A version that took effect since the last run shows from this step on.
+    state
+        .metrics
+        .show_plan_at(&state.plans, Timestamp::now().max(sample.time));
     let below_plan = config
         .retest_below
-        .is_some_and(|share| state.plan.reached(&sample, share) == Some(false));
+        .is_some_and(|share| state.plan_at(sample.time).reached(&sample, share) == Some(false));
     Verdict {
         failure: sample.reason,
         below_plan,

@@ -44,9 +44,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub metrics: Metrics,
     pub runner: Runner,
-    /// The plan in force at start-up (retests, gauges, the dashboard's share of plan).
-    pub plan: Plan,
-    /// Every stored plan version, oldest first (`/api/v1/plan`, summaries).
+    /// Every stored plan version, oldest first (`/api/v1/plan`, summaries, retests, the plan
+    /// gauges and the dashboard, each with the version in force at the time it judges).
     pub plans: PlanHistory,
     /// `Some` when `--enable-run-endpoint` lets clients start tests.
     pub manual_runs: Option<ManualRuns>,
@@ -117,7 +116,6 @@ impl AppState {
         store: Arc<Store>,
         metrics: Metrics,
         runner: Runner,
-        plan: Plan,
         manual_runs: Option<ManualRuns>,
         last_run: Option<Timestamp>,
         latest_success: Option<Sample>,
@@ -132,7 +130,6 @@ impl AppState {
             store,
             metrics,
             runner,
-            plan,
             plans: PlanHistory::default(),
             manual_runs,
             latest_success: RwLock::new(latest_success.map(Arc::new)),
@@ -149,6 +146,12 @@ impl AppState {
     pub fn with_plans(mut self, plans: PlanHistory) -> Self {
         self.plans = plans;
         self
+    }
+
+    /// The judged plan in force at `time` (unset when no version is): a version stored with a
+    /// later `from` takes over at its time, without a restart.
+    pub fn plan_at(&self, time: Timestamp) -> Plan {
+        self.plans.plan_at(time)
     }
 
     /// The same state, knowing the scheduler's `--interval`.

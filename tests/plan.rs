@@ -596,3 +596,49 @@ fn plan_set_while_serve_runs_says_to_stop_it() {
     server.assert_clean_exit();
     assert_eq!(history_json(&env.db())["versions"], json!([]));
 }
+
+/// The plan of `/metrics`, `/api/v1/status` and the dashboard's series: a version scheduled for
+/// later (`plan set --from` a future time) is not in force yet, an earlier one no longer.
+#[test]
+fn serve_shows_the_version_in_force_now_and_the_series_every_version_of_its_range() {
+    let env = Env::new();
+    let db = env.db();
+    let now = now_millis();
+    let (v1, v2, v3) = (now - 20 * HOUR, now - 10 * HOUR, now + 10 * HOUR);
+    env.import(&[
+        success(v1 - HOUR, 10.0),
+        success(v1 + HOUR, 90.0),
+        success(v2 + HOUR, 150.0),
+    ]);
+    let set = |rate: &str, from: u64| {
+        ok(plan(
+            &db,
+            &[
+                "set",
+                "--download-advertised",
+                rate,
+                "--from",
+                &rfc3339(from),
+            ],
+        ));
+    };
+    set("100Mbit/s", v1);
+    set("200Mbit/s", v2);
+    set("300Mbit/s", v3);
+    let server = Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
+    let status = server.get("/api/v1/status").json();
+    assert_eq!(
+        status["plan"]["download_bytes_per_second"], 25_000_000.0,
+        "the version in force now: {status}"
+    );
+    let metrics = server.get("/metrics").body;
+    assert!(
+        metrics.contains("speedtest_plan_download_bytes_per_second 2.5e7")
+            || metrics.contains("speedtest_plan_download_bytes_per_second 25000000"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("speedtest_plan_download_bytes_per_second 3"),
+        "{metrics}"
+    );
+}

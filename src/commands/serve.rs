@@ -146,8 +146,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(&args.store.db)?;
     let now = Timestamp::now();
     let plans = plan_history(&store, args.plan.plan(), now)?;
-    let plan = plans.plan_at(now);
-    if args.retest_below.is_some() && !plan.is_set() {
+    // The plan in force now, or a version stored to take effect later: retests judge each run
+    // against the version in force at its time.
+    let judges_now_or_later = plans.plan_at(now).is_set()
+        || plans
+            .versions()
+            .iter()
+            .any(|version| version.from > now && version.plan().is_set());
+    if args.retest_below.is_some() && !judges_now_or_later {
         bail!(
             "--retest-below needs a plan to compare with: add --plan-download and/or --plan-upload, or store one with plan set"
         );
@@ -161,7 +167,6 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         engine,
         retention: args.retention,
-        plan,
         plans,
         retest_below: args.retest_below,
         manual_runs: args.enable_run_endpoint.then_some(args.min_manual_gap),

@@ -191,7 +191,7 @@ pub async fn status(
             EngineName::Ookla => "ookla",
             EngineName::Http => "http",
         },
-        plan: PlanJson::of(&state.plan),
+        plan: PlanJson::of(&state.plan_at(now)),
         run_endpoint: RunEndpoint {
             enabled: state.manual_runs.is_some(),
             min_gap_seconds: state
@@ -296,7 +296,7 @@ pub async fn series(
     let (from, to) = range(query, now, SERIES_SPAN)?;
     let points = points(query)?;
     let columns = dashboard.columns(state, generation).await?;
-    let plan = PlanJson::of(&state.plan);
+    let plan = PlanJson::of(&state.plan_at(now));
     let body = state
         .readers
         .run_within(READER_WAIT, move |_| {
@@ -319,7 +319,7 @@ pub async fn heatmap(
     let (zone, zone_name) = zone(query)?;
     let metric = metric(query)?;
     let columns = dashboard.columns(state, generation).await?;
-    let plan = PlanJson::of(&state.plan);
+    let plan = PlanJson::of(&state.plan_at(now));
     let body = state
         .readers
         .run_within(READER_WAIT, move |_| {

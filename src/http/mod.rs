@@ -495,6 +495,7 @@ impl Route {
         Ok(match self {
             Route::Asset => return Err(HttpError::not_found("no such file")),
             Route::Metrics => {
+                state.metrics.show_plan_at(&state.plans, now);
                 let body = state.metrics.render().map_err(|err| {
                     tracing::error!(%err, "rendering metrics failed");
                     HttpError::unavailable(format!("metrics cannot be rendered: {err}"))
