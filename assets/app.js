@@ -482,6 +482,22 @@
     drawLatency(series, summary);
   }
 
+  /**
+   * The plan versions of a series as steps `{fromS, toS, download_bytes_per_second,
+   * upload_bytes_per_second, threshold}` (Unix seconds, `toS` Infinity while in force at the
+   * range's end); from `plans`, or one step of `plan` for the whole range from an older server.
+   */
+  function planSteps(series, plan) {
+    if (Array.isArray(series.plans)) {
+      return series.plans.map((step) => ({
+        ...step,
+        fromS: Date.parse(step.from) / 1000,
+        toS: step.to ? Date.parse(step.to) / 1000 : Infinity,
+      })).filter((step) => Number.isFinite(step.fromS) && !Number.isNaN(step.toS));
+    }
+    return plan ? [{ ...plan, fromS: -Infinity, toS: Infinity }] : [];
+  }
+
   function drawSpeed(series, summary) {
     const figure = $('#speed-chart');
     const { fromS, toS } = state.resolved;
@@ -501,18 +517,23 @@
       line(null, 'Upload max', 'transparent', 'Mbit/s', band),
     ];
     const plan = series.plan || (state.status && state.status.plan);
-    const flat = (value) => x.map(() => value);
-    if (plan) {
-      const threshold = isNum(plan.threshold) ? plan.threshold : null;
-      for (const [direction, planned] of [['download', plan.download_bytes_per_second], ['upload', plan.upload_bytes_per_second]]) {
-        if (!isNum(planned)) continue;
-        const name = direction === 'download' ? 'Download' : 'Upload';
-        data.push(flat(toMbit(planned)));
-        seriesOptions.push(line(`${direction}_plan`, `${name} plan`, cssColor('--c-plan'), 'Mbit/s', { width: 1.5, dash: direction === 'download' ? [8, 4] : [3, 3], points: { show: false } }));
-        if (threshold !== null) {
-          data.push(flat(toMbit(planned) * threshold));
-          seriesOptions.push(line(`${direction}_threshold`, `${name} threshold (${percent(threshold)})`, cssColor('--c-threshold'), 'Mbit/s', { width: 1, dash: direction === 'download' ? [8, 4] : [3, 3], points: { show: false } }));
-        }
+    const steps = planSteps(series, plan);
+    // The plan version in force at a time (Unix seconds); null before the first or between.
+    const stepAt = (t) => steps.find((step) => step.fromS <= t && t < step.toS) || null;
+    const stepped = uPlot.paths && uPlot.paths.stepped ? { paths: uPlot.paths.stepped({ align: 1 }) } : {};
+    for (const direction of ['download', 'upload']) {
+      const key = `${direction}_bytes_per_second`;
+      if (!steps.some((step) => isNum(step[key]))) continue;
+      const name = direction === 'download' ? 'Download' : 'Upload';
+      const dash = direction === 'download' ? [8, 4] : [3, 3];
+      const planned = x.map((t) => { const step = stepAt(t); return step && isNum(step[key]) ? toMbit(step[key]) : null; });
+      data.push(planned);
+      seriesOptions.push(line(`${direction}_plan`, `${name} plan`, cssColor('--c-plan'), 'Mbit/s', { width: 1.5, dash, points: { show: false }, ...stepped }));
+      const thresholds = [...new Set(steps.filter((step) => isNum(step[key]) && isNum(step.threshold)).map((step) => step.threshold))];
+      if (thresholds.length) {
+        data.push(x.map((t, i) => { const step = stepAt(t); return planned[i] !== null && step && isNum(step.threshold) ? planned[i] * step.threshold : null; }));
+        const label = thresholds.length === 1 ? `${name} threshold (${percent(thresholds[0])})` : `${name} threshold`;
+        seriesOptions.push(line(`${direction}_threshold`, label, cssColor('--c-threshold'), 'Mbit/s', { width: 1, dash, points: { show: false }, ...stepped }));
       }
     }
     const options = {
@@ -547,8 +568,12 @@
     const failures = runs.failure ?? (series.failures || []).reduce((sum, f) => sum + (f.count || 0), 0);
     parts.push(`${failures} failed ${failures === 1 ? 'run' : 'runs'}${failures ? ', marked below the chart' : ''}.`);
     if (runs.skipped) parts.push(`${runs.skipped} skipped (data budget).`);
-    if (plan && (isNum(plan.download_bytes_per_second) || isNum(plan.upload_bytes_per_second))) {
-      parts.push(`Plan: ${planText(plan)}; threshold ${percent(plan.threshold)}.`);
+    const judged = steps.filter((step) => isNum(step.download_bytes_per_second) || isNum(step.upload_bytes_per_second));
+    if (judged.length > 1) {
+      const changes = judged.slice(1).map((step) => `from ${dateTime(new Date(step.fromS * 1000))} ${planText(step)}, threshold ${percent(step.threshold)}`);
+      parts.push(`The plan changed in this range: ${planText(judged[0])}, threshold ${percent(judged[0].threshold)}; ${changes.join('; ')}.`);
+    } else if (judged.length === 1) {
+      parts.push(`Plan: ${planText(judged[0])}; threshold ${percent(judged[0].threshold)}.`);
     }
     if (series.step_seconds) parts.push(`Each point is the median of ${duration(series.step_seconds)}; the band spans min to max.`);
     $('figcaption', figure).textContent = parts.join(' ');

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use internet_monitor::history::{self, Columns, DEFAULT_POINTS, Metric, PlanJson};
+use internet_monitor::plan::{Plan, PlanHistory};
 use internet_monitor::sample::{Engine, FailureReason, Sample, Server, Trigger};
 use internet_monitor::store::{Store, StoreError};
 use internet_monitor::time::Timestamp;
@@ -99,7 +100,12 @@ fn bench(c: &mut Criterion) {
         upload_bytes_per_second: Some(1.25e6),
         threshold: 0.8,
     });
-    let five_years = history::series(&columns, at(FIRST), at(end), DEFAULT_POINTS, plan);
+    let plans = PlanHistory::constant(Plan {
+        download: Some("100Mbit/s".parse().expect("a rate")),
+        upload: Some("10Mbit/s".parse().expect("a rate")),
+        threshold: 0.8,
+    });
+    let five_years = history::series(&columns, at(FIRST), at(end), DEFAULT_POINTS, &plans);
     println!(
         "series 5 y: {} entries, {} failure markers, {} bytes of JSON",
         five_years.time.len(),
@@ -111,13 +117,14 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("dashboard");
     group.bench_function("series 5 y, default points, as JSON", |b| {
         b.iter(|| {
-            let series = history::series(&columns, at(FIRST), at(end), DEFAULT_POINTS, plan);
+            let series = history::series(&columns, at(FIRST), at(end), DEFAULT_POINTS, &plans);
             black_box(serde_json::to_vec(&series).map(|json| json.len()))
         })
     });
     group.bench_function("series 24 h of 5 y, default points, as JSON", |b| {
         b.iter(|| {
-            let series = history::series(&columns, at(end - DAY_MS), at(end), DEFAULT_POINTS, plan);
+            let series =
+                history::series(&columns, at(end - DAY_MS), at(end), DEFAULT_POINTS, &plans);
             black_box(serde_json::to_vec(&series).map(|json| json.len()))
         })
     });

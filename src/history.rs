@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
-use crate::plan::Plan;
+use crate::plan::{Plan, PlanHistory};
 use crate::sample::{FailureReason, Outcome, Sample};
 use crate::store::{Order, Store, StoreError};
 use crate::time::Timestamp;
@@ -328,6 +328,64 @@ impl PlanJson {
     }
 }
 
+/// One stretch of a range with one plan version in force, as `/api/v1/series` lists them:
+/// the judged speeds (advertised, else maximum; `null` for a direction without one) and the
+/// threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct PlanStep {
+    /// When the version took effect, or the range's start when that was earlier.
+    pub from: Timestamp,
+    /// When the next version took effect, inside the range; `null` while this one is still in
+    /// force at the range's end.
+    pub to: Option<Timestamp>,
+    pub download_bytes_per_second: Option<f64>,
+    pub upload_bytes_per_second: Option<f64>,
+    /// The share of the judged speed a run must reach (0–1).
+    pub threshold: f64,
+}
+
+/// The plan versions in force during `from..to`, oldest first, clipped to the range;
+/// consecutive versions that judge the same speeds at the same threshold are one step. No step
+/// covers a time before the first version. At most as many steps as stored versions (1000).
+pub fn plan_steps(plans: &PlanHistory, from: Timestamp, to: Timestamp) -> Vec<PlanStep> {
+    let versions = plans.versions();
+    let first = versions
+        .partition_point(|v| v.from <= from)
+        .saturating_sub(1);
+    let until = versions.partition_point(|v| v.from < to);
+    let mut steps: Vec<PlanStep> = Vec::new();
+    for (i, version) in versions.iter().enumerate().take(until).skip(first) {
+        let plan = version.plan();
+        let step = PlanStep {
+            from: version.from.max(from),
+            to: versions
+                .get(i + 1)
+                .map(|next| next.from)
+                .filter(|&next| next < to),
+            download_bytes_per_second: plan.download.map(|bw| bw.bytes_per_second()),
+            upload_bytes_per_second: plan.upload.map(|bw| bw.bytes_per_second()),
+            threshold: plan.threshold,
+        };
+        match steps.last_mut() {
+            Some(last)
+                if (
+                    last.download_bytes_per_second,
+                    last.upload_bytes_per_second,
+                    last.threshold,
+                ) == (
+                    step.download_bytes_per_second,
+                    step.upload_bytes_per_second,
+                    step.threshold,
+                ) =>
+            {
+                last.to = step.to;
+            }
+            _ => steps.push(step),
+        }
+    }
+    steps
+}
+
 /// How many runs of each outcome a range holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct RunCounts {
@@ -392,7 +450,10 @@ pub struct Series {
     pub upload_latency_seconds: Band<f64>,
     pub failures: Vec<FailureMarker>,
     pub failures_grouped: bool,
+    /// The judged plan of the version in force at the range's end (its last millisecond).
     pub plan: Option<PlanJson>,
+    /// Every version in force during the range ([`plan_steps`]).
+    pub plans: Vec<PlanStep>,
 }
 
 /// The smallest ladder step (seconds) with `range / step <= points`; `points` at least 1.
@@ -446,6 +507,11 @@ fn round_micro(value: f64) -> f64 {
     (value * 1e6).round() / 1e6
 }
 
+/// The last millisecond of `from..to` (exclusive `to`), never before `from`.
+fn at_end(from: Timestamp, to: Timestamp) -> Timestamp {
+    Timestamp::from_millis(to.as_millis().saturating_sub(1)).max(from)
+}
+
 /// The series of `from <= time < to` in at most about `points` buckets (see the module docs of
 /// `/api/v1/series` in the README for the rules).
 pub fn series(
@@ -453,7 +519,7 @@ pub fn series(
     from: Timestamp,
     to: Timestamp,
     points: usize,
-    plan: Option<PlanJson>,
+    plans: &PlanHistory,
 ) -> Series {
     let (from_ms, to_ms) = (from.as_millis(), to.as_millis().max(from.as_millis()));
     let step = step_seconds(to_ms - from_ms, points);
@@ -485,7 +551,8 @@ pub fn series(
         upload_latency_seconds: Band::default(),
         failures: Vec::new(),
         failures_grouped: false,
-        plan,
+        plan: PlanJson::of(&plans.plan_at(at_end(from, to))),
+        plans: plan_steps(plans, from, to),
     };
     let mut wide: Vec<f64> = Vec::new();
     let mut narrow: Vec<f32> = Vec::new();
@@ -811,7 +878,7 @@ mod tests {
             at(T0 + 3 * MINUTE),
             at(T0 + DAY),
             600,
-            None,
+            &PlanHistory::default(),
         );
         assert_eq!(series.step_seconds, 300);
         assert_eq!(series.time, vec![T0 / 1000, (T0 + 5 * MINUTE) / 1000]);
@@ -829,6 +896,78 @@ mod tests {
         assert_eq!(series.runs.success, 5);
     }
 
+    fn version(ms: u64, download: &str, threshold: f64) -> crate::plan::PlanVersion {
+        crate::plan::PlanVersion {
+            from: at(ms),
+            download: crate::plan::Speeds::advertised(Some(download.parse().unwrap())),
+            upload: crate::plan::Speeds::default(),
+            latency_max: None,
+            threshold,
+        }
+    }
+
+    #[test]
+    fn the_series_lists_the_plan_versions_of_its_range_clipped_to_it() {
+        let mut same_speeds = version(T0 + 6 * HOUR, "100Mbit/s", 0.8);
+        same_speeds.download.minimum = Some("10Mbit/s".parse().unwrap());
+        let plans = PlanHistory::new(vec![
+            version(T0 - DAY, "50Mbit/s", 0.8),
+            version(T0 + 2 * HOUR, "100Mbit/s", 0.8),
+            // Judges as the one before: the same step.
+            same_speeds,
+            version(T0 + 12 * HOUR, "100Mbit/s", 0.9),
+            version(T0 + 2 * DAY, "500Mbit/s", 0.8),
+        ]);
+        let samples = [success(T0 + HOUR, 1.0)];
+        let series = series(&columns(&samples), at(T0), at(T0 + DAY), 600, &plans);
+        let steps: Vec<_> = series
+            .plans
+            .iter()
+            .map(|s| {
+                (
+                    s.from.as_millis(),
+                    s.to.map(Timestamp::as_millis),
+                    s.download_bytes_per_second,
+                    s.threshold,
+                )
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                // In force since before the range: from its start.
+                (T0, Some(T0 + 2 * HOUR), Some(6_250_000.0), 0.8),
+                (T0 + 2 * HOUR, Some(T0 + 12 * HOUR), Some(12_500_000.0), 0.8),
+                // Still in force at the end (the next version starts after it).
+                (T0 + 12 * HOUR, None, Some(12_500_000.0), 0.9),
+            ]
+        );
+        assert_eq!(series.plans[0].upload_bytes_per_second, None);
+        // `plan`: the version in force at the range's end.
+        assert_eq!(series.plan.unwrap().threshold, 0.9);
+        // A range before the first version, and one ending exactly where a version starts.
+        let before = super::series(&columns(&samples), at(0), at(T0 - DAY), 600, &plans);
+        assert!(before.plans.is_empty() && before.plan.is_none());
+        let up_to = super::series(
+            &columns(&samples),
+            at(T0 + HOUR),
+            at(T0 + 2 * HOUR),
+            600,
+            &plans,
+        );
+        assert_eq!(up_to.plans.len(), 1);
+        assert_eq!(up_to.plans[0].to, None);
+        assert_eq!(
+            up_to.plan.unwrap().download_bytes_per_second,
+            Some(6_250_000.0)
+        );
+        // Starting inside the range after a time without a plan: the step starts at the version.
+        let later = PlanHistory::new(vec![version(T0 + 3 * HOUR, "100Mbit/s", 0.8)]);
+        let series = super::series(&columns(&samples), at(T0), at(T0 + DAY), 600, &later);
+        assert_eq!(series.plans.len(), 1);
+        assert_eq!(series.plans[0].from, at(T0 + 3 * HOUR));
+    }
+
     #[test]
     fn a_range_excludes_its_end_and_counts_every_outcome() {
         let mut samples = vec![
@@ -841,7 +980,13 @@ mod tests {
             ..Sample::empty(at(T0 + 2 * HOUR), Trigger::Schedule)
         });
         samples.push(success(T0 + 3 * HOUR, 1.0));
-        let series = series(&columns(&samples), at(T0), at(T0 + 3 * HOUR), 600, None);
+        let series = series(
+            &columns(&samples),
+            at(T0),
+            at(T0 + 3 * HOUR),
+            600,
+            &PlanHistory::default(),
+        );
         assert_eq!(
             series.runs,
             RunCounts {
@@ -862,7 +1007,13 @@ mod tests {
             .filter(|&t| !(T0 + 6 * HOUR..T0 + 12 * HOUR).contains(&t))
             .map(|t| success(t, 1000.0))
             .collect();
-        let series = series(&columns(&samples), at(T0), at(T0 + DAY), 600, None);
+        let series = series(
+            &columns(&samples),
+            at(T0),
+            at(T0 + DAY),
+            600,
+            &PlanHistory::default(),
+        );
         let gaps: Vec<usize> = (0..series.time.len())
             .filter(|&i| series.count[i] == 0)
             .collect();
@@ -887,7 +1038,13 @@ mod tests {
         let regular: Vec<Sample> = [0, 30, 60, 150, 180]
             .map(|m| success(T0 + m * MINUTE, 1.0))
             .to_vec();
-        let series = super::series(&columns(&regular), at(T0), at(T0 + DAY), 600, None);
+        let series = super::series(
+            &columns(&regular),
+            at(T0),
+            at(T0 + DAY),
+            600,
+            &PlanHistory::default(),
+        );
         assert!(series.count.iter().all(|&c| c > 0), "{:?}", series.count);
     }
 
@@ -906,7 +1063,13 @@ mod tests {
                 .collect()
         };
         let few = make(MAX_FAILURE_MARKERS as u64);
-        let series = series(&columns(&few), at(T0), at(T0 + DAY), 600, None);
+        let series = series(
+            &columns(&few),
+            at(T0),
+            at(T0 + DAY),
+            600,
+            &PlanHistory::default(),
+        );
         assert!(!series.failures_grouped);
         assert_eq!(series.failures.len(), MAX_FAILURE_MARKERS);
         let first = &series.failures[0];
@@ -922,7 +1085,13 @@ mod tests {
         assert_eq!(first.reasons, BTreeMap::from([("no_connectivity", 1)]));
 
         let many = make(MAX_FAILURE_MARKERS as u64 + 1);
-        let series = super::series(&columns(&many), at(T0), at(T0 + DAY), 600, None);
+        let series = super::series(
+            &columns(&many),
+            at(T0),
+            at(T0 + DAY),
+            600,
+            &PlanHistory::default(),
+        );
         assert!(series.failures_grouped);
         assert_eq!(series.step_seconds, 300);
         assert_eq!(series.failures.len(), (MAX_FAILURE_MARKERS + 1).div_ceil(5));
@@ -1112,7 +1281,13 @@ mod tests {
         // 2 % failures, grouped: five years at the default points.
         let columns = columns(&five_years(50));
         let from = at(T0 - 5 * 365 * DAY);
-        let series = series(&columns, from, at(T0), DEFAULT_POINTS, None);
+        let series = series(
+            &columns,
+            from,
+            at(T0),
+            DEFAULT_POINTS,
+            &PlanHistory::default(),
+        );
         assert!(series.failures_grouped);
         let size = serde_json::to_vec(&series).unwrap().len();
         assert!(size <= BUDGET, "five years, 2 % failures: {size} bytes");
@@ -1120,7 +1295,13 @@ mod tests {
         let stop = columns.failures[MAX_FAILURE_MARKERS - 1].time + 1;
         let mut capped = columns.clone();
         capped.failures.retain(|f| f.time < stop);
-        let series = super::series(&capped, from, at(T0), DEFAULT_POINTS, None);
+        let series = super::series(
+            &capped,
+            from,
+            at(T0),
+            DEFAULT_POINTS,
+            &PlanHistory::default(),
+        );
         assert!(!series.failures_grouped);
         let size = serde_json::to_vec(&series).unwrap().len();
         assert!(
@@ -1129,7 +1310,13 @@ mod tests {
         );
         // Every bucket with a failure: a failure every 3rd run.
         let columns = super::Columns::from_samples(&five_years(3));
-        let series = super::series(&columns, from, at(T0), DEFAULT_POINTS, None);
+        let series = super::series(
+            &columns,
+            from,
+            at(T0),
+            DEFAULT_POINTS,
+            &PlanHistory::default(),
+        );
         let size = serde_json::to_vec(&series).unwrap().len();
         assert!(size <= BUDGET, "a third failures: {size} bytes");
     }

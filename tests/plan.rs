@@ -641,4 +641,38 @@ fn serve_shows_the_version_in_force_now_and_the_series_every_version_of_its_rang
         !metrics.contains("speedtest_plan_download_bytes_per_second 3"),
         "{metrics}"
     );
+    // The series lists every version in force in its range, clipped to it.
+    let path = format!(
+        "/api/v1/series?from={}&to={}",
+        rfc3339(v1 - 5 * HOUR),
+        rfc3339(v3 + HOUR)
+    );
+    let answer = server.get(&path);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let series = answer.json();
+    let steps: Vec<(Value, Value, Value)> = series["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["from"].clone(),
+                s["to"].clone(),
+                s["download_bytes_per_second"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (json!(rfc3339(v1)), json!(rfc3339(v2)), json!(12_500_000.0)),
+            (json!(rfc3339(v2)), json!(rfc3339(v3)), json!(25_000_000.0)),
+            (json!(rfc3339(v3)), Value::Null, json!(37_500_000.0)),
+        ],
+        "{series}"
+    );
+    assert_eq!(series["plans"][0]["threshold"], 0.8);
+    assert_eq!(series["plans"][0]["upload_bytes_per_second"], Value::Null);
+    // `plan`: the version in force at the range's end.
+    assert_eq!(series["plan"]["download_bytes_per_second"], 37_500_000.0);
 }

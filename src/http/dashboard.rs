@@ -296,11 +296,11 @@ pub async fn series(
     let (from, to) = range(query, now, SERIES_SPAN)?;
     let points = points(query)?;
     let columns = dashboard.columns(state, generation).await?;
-    let plan = PlanJson::of(&state.plan_at(now));
+    let plans = state.plans.clone();
     let body = state
         .readers
         .run_within(READER_WAIT, move |_| {
-            to_json(&history::series(&columns, from, to, points, plan))
+            to_json(&history::series(&columns, from, to, points, &plans))
         })
         .await
         .map_err(overloaded)??;
