@@ -765,7 +765,7 @@
     const name = { download: 'download', upload: 'upload', ping: 'idle ping' }[metric] || metric;
     const zone = heatmap.time_zone || 'UTC';
     let note = isNum(shares && shares.flat().find(isNum))
-      ? `Median ${name} as % of the plan, by weekday and hour (${zone}).`
+      ? `Median ${name} as % of the plan in force at each run's time, by weekday and hour (${zone}).`
       : `Median ${name} in ${isSpeed ? 'Mbit/s' : 'ms'}, by weekday and hour (${zone}).`;
     if (!values.length) note = `No successful runs in this range, so no medians by weekday and hour (${zone}).`;
     if (widened) note += ' Over the 7 days up to the end of the range, since the range is shorter.';

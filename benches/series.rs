@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use internet_monitor::history::{self, Columns, DEFAULT_POINTS, Metric, PlanJson};
+use internet_monitor::history::{self, Columns, DEFAULT_POINTS, Metric};
 use internet_monitor::plan::{Plan, PlanHistory};
 use internet_monitor::sample::{Engine, FailureReason, Sample, Server, Trigger};
 use internet_monitor::store::{Store, StoreError};
@@ -95,11 +95,6 @@ fn bench(c: &mut Criterion) {
     );
     let end = FIRST + RUNS * HALF_HOUR_MS;
     let at = Timestamp::from_millis;
-    let plan = Some(PlanJson {
-        download_bytes_per_second: Some(12.5e6),
-        upload_bytes_per_second: Some(1.25e6),
-        threshold: 0.8,
-    });
     let plans = PlanHistory::constant(Plan {
         download: Some("100Mbit/s".parse().expect("a rate")),
         upload: Some("10Mbit/s".parse().expect("a rate")),
@@ -137,7 +132,7 @@ fn bench(c: &mut Criterion) {
                 &zone,
                 "Europe/Berlin",
                 Metric::Download,
-                plan,
+                &plans,
             );
             black_box(serde_json::to_vec(&map).map(|json| json.len()))
         })
@@ -151,7 +146,7 @@ fn bench(c: &mut Criterion) {
                 &zone,
                 "Europe/Berlin",
                 Metric::Download,
-                plan,
+                &plans,
             );
             black_box(serde_json::to_vec(&map).map(|json| json.len()))
         })

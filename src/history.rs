@@ -725,9 +725,12 @@ pub struct Heatmap {
     pub median: Vec<Vec<Option<f64>>>,
     /// Successful runs with the figure in each cell.
     pub runs: Vec<Vec<u32>>,
-    /// Median / the plan's speed for that direction (3 decimals); `null` without one, or for
-    /// ping.
+    /// Per cell, the median of each run's figure ÷ the judged speed for that direction of the
+    /// plan version in force at the run's time (3 decimals; runs with none left out, `null` for
+    /// a cell without such runs); `null` when no version in the range judges that direction, and
+    /// for ping.
     pub share_of_plan: Option<Vec<Vec<Option<f64>>>>,
+    /// The judged plan of the version in force at the range's end.
     pub plan: Option<PlanJson>,
 }
 
@@ -740,10 +743,28 @@ pub fn heatmap(
     zone: &TimeZone,
     zone_name: &str,
     metric: Metric,
-    plan: Option<PlanJson>,
+    plans: &PlanHistory,
 ) -> Heatmap {
     let range = columns.successes(from.as_millis(), to.as_millis());
     let mut cells: Vec<Vec<f64>> = vec![Vec::new(); 7 * 24];
+    // Each run's figure ÷ the judged speed of the version in force at its time.
+    let mut shares: Vec<Vec<f64>> = vec![Vec::new(); 7 * 24];
+    let judged_at = |millis: u64| -> Option<f64> {
+        let plan = plans.plan_at(Timestamp::from_millis(millis));
+        match metric {
+            Metric::Download => plan.download,
+            Metric::Upload => plan.upload,
+            Metric::Ping => None,
+        }
+        .map(|bw| bw.bytes_per_second())
+        .filter(|&promised| promised > 0.0)
+    };
+    let judges = metric != Metric::Ping
+        && plan_steps(plans, from, to).iter().any(|step| match metric {
+            Metric::Download => step.download_bytes_per_second.is_some(),
+            Metric::Upload => step.upload_bytes_per_second.is_some(),
+            Metric::Ping => false,
+        });
     for index in range {
         let value = match metric {
             Metric::Download => columns.download[index],
@@ -762,12 +783,13 @@ pub fn heatmap(
         if let Some(cell) = cells.get_mut(day * 24 + hour) {
             cell.push(value);
         }
+        if judges
+            && let Some(promised) = judged_at(columns.time[index])
+            && let Some(cell) = shares.get_mut(day * 24 + hour)
+        {
+            cell.push(value / promised);
+        }
     }
-    let promised = plan.and_then(|plan| match metric {
-        Metric::Download => plan.download_bytes_per_second,
-        Metric::Upload => plan.upload_bytes_per_second,
-        Metric::Ping => None,
-    });
     let mut median = vec![vec![None; 24]; 7];
     let mut runs = vec![vec![0; 24]; 7];
     let mut share = vec![vec![None; 24]; 7];
@@ -782,9 +804,10 @@ pub fn heatmap(
             _ => middle.round(),
         };
         median[day][hour] = Some(shown);
-        share[day][hour] = promised
-            .filter(|&promised| promised > 0.0)
-            .map(|promised| (middle / promised * 1000.0).round() / 1000.0);
+        share[day][hour] = shares
+            .get_mut(slot)
+            .and_then(|ratios| stats(ratios))
+            .map(|(_, middle, _)| (middle * 1000.0).round() / 1000.0);
     }
     Heatmap {
         from,
@@ -798,8 +821,8 @@ pub fn heatmap(
         weekdays: WEEKDAYS,
         median,
         runs,
-        share_of_plan: promised.map(|_| share),
-        plan,
+        share_of_plan: judges.then_some(share),
+        plan: PlanJson::of(&plans.plan_at(at_end(from, to))),
     }
 }
 
@@ -1148,11 +1171,11 @@ mod tests {
             .map(|h| success(DST_WEEK + h * HOUR + 30 * MINUTE, 1000.0 + h as f64))
             .collect();
         let zone = jiff::tz::db().get("Europe/Berlin").unwrap();
-        let plan = PlanJson {
-            download_bytes_per_second: Some(2000.0),
-            upload_bytes_per_second: None,
+        let plans = PlanHistory::constant(Plan {
+            download: Some(crate::units::Bandwidth::from_bytes_per_second(2000.0)),
+            upload: None,
             threshold: 0.8,
-        };
+        });
         let map = heatmap(
             &columns(&samples),
             at(DST_WEEK),
@@ -1160,7 +1183,7 @@ mod tests {
             &zone,
             "Europe/Berlin",
             Metric::Download,
-            Some(plan),
+            &plans,
         );
         assert_eq!(map.weekdays[0], "monday");
         assert_eq!(map.median.len(), 7);
@@ -1193,7 +1216,7 @@ mod tests {
             &zone,
             "Europe/Berlin",
             Metric::Upload,
-            Some(plan),
+            &plans,
         );
         assert_eq!(upload.share_of_plan, None, "no upload plan");
         let ping = heatmap(
@@ -1203,11 +1226,74 @@ mod tests {
             &TimeZone::UTC,
             "UTC",
             Metric::Ping,
-            None,
+            &PlanHistory::default(),
         );
         assert_eq!(ping.unit, "seconds");
         assert_eq!(ping.median[0][0], Some(0.012_346));
         assert_eq!(ping.runs.iter().flatten().sum::<u32>(), 7 * 24);
+    }
+
+    #[test]
+    fn the_share_of_plan_judges_each_run_by_the_version_in_force_at_its_time() {
+        // Mondays 10:30 UTC: before any plan, under 100 Mbit/s (12.5 MB/s), twice under
+        // 200 Mbit/s (25 MB/s); and Monday 11:30 before any plan only.
+        let week = 7 * DAY;
+        let samples = [
+            success(T0 - week + 10 * HOUR + 30 * MINUTE, 1_000_000.0),
+            success(T0 - week + 11 * HOUR + 30 * MINUTE, 2_000_000.0),
+            success(T0 + 10 * HOUR + 30 * MINUTE, 6_250_000.0), // 0.5 of 12.5 MB/s
+            success(T0 + week + 10 * HOUR + 30 * MINUTE, 20_000_000.0), // 0.8 of 25 MB/s
+            success(T0 + 2 * week + 10 * HOUR + 30 * MINUTE, 11_250_000.0), // 0.45 of 25 MB/s
+        ];
+        let plans = PlanHistory::new(vec![
+            version(T0, "100Mbit/s", 0.8),
+            version(T0 + week, "200Mbit/s", 0.8),
+        ]);
+        let map = heatmap(
+            &columns(&samples),
+            at(T0 - week),
+            at(T0 + 3 * week),
+            &TimeZone::UTC,
+            "UTC",
+            Metric::Download,
+            &plans,
+        );
+        // Every run counts in the median: 1.0, 6.25, 11.25, 20 MB/s → (6.25 + 11.25) / 2.
+        assert_eq!(map.runs[0][10], 4);
+        assert_eq!(map.median[0][10], Some(8_750_000.0));
+        let share = map.share_of_plan.expect("a download plan in the range");
+        // The three judged runs: median of 0.5, 0.8 and 0.45 (today's plan alone would say
+        // 8.75 / 25 = 0.35, and count the run before any plan).
+        assert_eq!(share[0][10], Some(0.5));
+        // Runs before the first version are left out of the share, not of the median.
+        assert_eq!(map.median[0][11], Some(2_000_000.0));
+        assert_eq!(share[0][11], None);
+        assert_eq!(
+            map.plan.unwrap().download_bytes_per_second,
+            Some(25_000_000.0),
+            "plan: the version in force at the range's end"
+        );
+        // No version judges upload; a range before the first version judges nothing.
+        let upload = heatmap(
+            &columns(&samples),
+            at(T0 - week),
+            at(T0 + 3 * week),
+            &TimeZone::UTC,
+            "UTC",
+            Metric::Upload,
+            &plans,
+        );
+        assert_eq!(upload.share_of_plan, None);
+        let before = heatmap(
+            &columns(&samples),
+            at(T0 - week),
+            at(T0),
+            &TimeZone::UTC,
+            "UTC",
+            Metric::Download,
+            &plans,
+        );
+        assert_eq!((before.share_of_plan, before.plan), (None, None));
     }
 
     #[test]

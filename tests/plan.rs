@@ -675,4 +675,29 @@ fn serve_shows_the_version_in_force_now_and_the_series_every_version_of_its_rang
     assert_eq!(series["plans"][0]["upload_bytes_per_second"], Value::Null);
     // `plan`: the version in force at the range's end.
     assert_eq!(series["plan"]["download_bytes_per_second"], 37_500_000.0);
+    // The heat map's share: each run ÷ the version in force at its time (90 of 100 Mbit/s,
+    // 150 of 200), the run before any version left out.
+    let path = format!(
+        "/api/v1/heatmap?from={}&to={}",
+        rfc3339(v1 - 5 * HOUR),
+        rfc3339(now)
+    );
+    let answer = server.get(&path);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let heatmap = answer.json();
+    let mut shares: Vec<f64> = heatmap["share_of_plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter().filter_map(Value::as_f64))
+        .collect();
+    shares.sort_by(f64::total_cmp);
+    assert_eq!(shares, vec![0.75, 0.9], "{heatmap}");
+    let runs: u64 = heatmap["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter().filter_map(Value::as_u64))
+        .sum();
+    assert_eq!(runs, 3);
 }

@@ -319,12 +319,12 @@ pub async fn heatmap(
     let (zone, zone_name) = zone(query)?;
     let metric = metric(query)?;
     let columns = dashboard.columns(state, generation).await?;
-    let plan = PlanJson::of(&state.plan_at(now));
+    let plans = state.plans.clone();
     let body = state
         .readers
         .run_within(READER_WAIT, move |_| {
             to_json(&history::heatmap(
-                &columns, from, to, &zone, &zone_name, metric, plan,
+                &columns, from, to, &zone, &zone_name, metric, &plans,
             ))
         })
         .await
