@@ -521,6 +521,7 @@
     // The plan version in force at a time (Unix seconds); null before the first or between.
     const stepAt = (t) => steps.find((step) => step.fromS <= t && t < step.toS) || null;
     const stepped = uPlot.paths && uPlot.paths.stepped ? { paths: uPlot.paths.stepped({ align: 1 }) } : {};
+    const planLevels = { download: [], upload: [] };
     for (const direction of ['download', 'upload']) {
       const key = `${direction}_bytes_per_second`;
       if (!steps.some((step) => isNum(step[key]))) continue;
@@ -528,6 +529,8 @@
       const dash = direction === 'download' ? [8, 4] : [3, 3];
       const planned = x.map((t) => { const step = stepAt(t); return step && isNum(step[key]) ? toMbit(step[key]) : null; });
       data.push(planned);
+      // The levels the plan line takes, for tests and tools (Mbit/s, oldest first).
+      planLevels[direction] = [...new Set(planned.filter((v) => v !== null))];
       seriesOptions.push(line(`${direction}_plan`, `${name} plan`, cssColor('--c-plan'), 'Mbit/s', { width: 1.5, dash, points: { show: false }, ...stepped }));
       const thresholds = [...new Set(steps.filter((step) => isNum(step[key]) && isNum(step.threshold)).map((step) => step.threshold))];
       if (thresholds.length) {
@@ -551,6 +554,8 @@
       hooks: { draw: [(u) => placeMarkers(u)] },
     };
     const chart = makeChart('speed', figure, options, data, [3, 4, 5, 6]);
+    figure.dataset.downloadPlan = planLevels.download.join(',');
+    figure.dataset.uploadPlan = planLevels.upload.join(',');
     buildMarkers(figure, series.failures || [], series.failures_grouped);
     placeMarkers(chart);
 

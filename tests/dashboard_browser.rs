@@ -420,13 +420,35 @@ fn the_dashboard_works_in_a_real_browser() {
     let (year, failures) = a_year(now);
     let env = Env::new();
     env.import(&year);
+    // A plan history with a change inside the default 7 days: 100 then 200 Mbit/s down.
+    let db = env.db();
+    for (download, from) in [
+        ("100Mbit/s", now - 400 * DAY_MS),
+        ("200Mbit/s", now - 3 * DAY_MS),
+    ] {
+        let from = rfc3339(from);
+        let args = [
+            "plan",
+            "set",
+            "--download-advertised",
+            download,
+            "--upload-advertised",
+            "20Mbit/s",
+            "--from",
+            &from,
+            "--db",
+            db.to_str().expect("a UTF-8 path"),
+        ];
+        let output = common::command(&args).output().expect("run plan set");
+        assert!(
+            output.status.success(),
+            "plan set: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     let flags = [
         "--start-delay",
         "24h",
-        "--plan-download",
-        "100Mbit/s",
-        "--plan-upload",
-        "20Mbit/s",
         "--enable-run-endpoint",
         "--min-manual-gap",
         "0s",
@@ -610,6 +632,31 @@ fn the_dashboard_works_in_a_real_browser() {
                 "#speed-chart draws {:?}, not {speed:?}",
                 keys("series_keys")
             )
+        });
+        // The plan changed 3 days ago: the download plan line steps from 100 to 200 Mbit/s,
+        // the upload one stays at 20, and the caption names the change.
+        let levels = |field: &str| -> Vec<f64> {
+            chart[field]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_f64)
+                .collect()
+        };
+        problems.check(levels("download_plan_levels") == [100.0, 200.0], || {
+            format!(
+                "the download plan line does not step from 100 to 200 Mbit/s: {:?}",
+                levels("download_plan_levels")
+            )
+        });
+        problems.check(levels("upload_plan_levels") == [20.0], || {
+            format!(
+                "the upload plan line is not 20 Mbit/s throughout: {:?}",
+                levels("upload_plan_levels")
+            )
+        });
+        problems.check(caption.contains("plan changed"), || {
+            format!("the speed chart's caption names no plan change: {caption:?}")
         });
         let latency = ["ping", "jitter", "download_latency", "upload_latency"];
         problems.check(keys("latency_series_keys") == latency, || {

@@ -180,6 +180,9 @@ async function speedChart(page) {
       series_keys: figure && figure.dataset.series !== undefined ? figure.dataset.series.split(',').filter(Boolean) : null,
       latency_series_keys: (document.querySelector('#latency-chart') || { dataset: {} }).dataset.series?.split(',').filter(Boolean) ?? null,
       latency_caption: text(document.querySelector('#latency-chart figcaption')),
+      // The levels (Mbit/s) the plan lines take: more than one where the plan changed.
+      download_plan_levels: figure && figure.dataset.downloadPlan ? figure.dataset.downloadPlan.split(',').map(Number) : [],
+      upload_plan_levels: figure && figure.dataset.uploadPlan ? figure.dataset.uploadPlan.split(',').map(Number) : [],
       markers: markers.length, marker_count_sum: markers.reduce((sum, marker) => sum + marker.count, 0),
       marker_list: markers.slice(0, 2000),
     };
