@@ -580,6 +580,7 @@
     } else if (judged.length === 1) {
       parts.push(`Plan: ${planText(judged[0])}; threshold ${percent(judged[0].threshold)}.`);
     }
+    if (series.plans_omitted > 0) parts.push(`${plural(series.plans_omitted, 'older plan version', 'older plan versions')} in this range not drawn.`);
     if (series.step_seconds) parts.push(`Each point is the median of ${duration(series.step_seconds)}; the band spans min to max.`);
     $('figcaption', figure).textContent = parts.join(' ');
   }

@@ -32,6 +32,11 @@ pub const MIN_POINTS: usize = 10;
 /// larger than the budget the default is tested against (`worst_case_series_fits_the_budget`).
 pub const MAX_POINTS: usize = DEFAULT_POINTS;
 
+/// The most plan versions `/api/v1/series` lists (the newest in the range; `plans_omitted`
+/// counts the others): 100 of at most ~170 bytes each keep the answer within its budget
+/// however many versions a store holds (tested: `worst_case_series_fits_the_budget`).
+pub const MAX_PLAN_STEPS: usize = 100;
+
 /// Listed buckets further apart than this many times max(step, the median spacing of the
 /// range's successful runs) get a gap entry between them.
 pub const GAP_FACTOR: u64 = 3;
@@ -452,8 +457,12 @@ pub struct Series {
     pub failures_grouped: bool,
     /// The judged plan of the version in force at the range's end (its last millisecond).
     pub plan: Option<PlanJson>,
-    /// Every version in force during the range ([`plan_steps`]).
+    /// The versions in force during the range ([`plan_steps`]), the newest
+    /// [`MAX_PLAN_STEPS`].
     pub plans: Vec<PlanStep>,
+    /// Older versions in force during the range left out of `plans` (0 but for a range
+    /// holding more than [`MAX_PLAN_STEPS`]).
+    pub plans_omitted: usize,
 }
 
 /// The smallest ladder step (seconds) with `range / step <= points`; `points` at least 1.
@@ -553,7 +562,10 @@ pub fn series(
         failures_grouped: false,
         plan: PlanJson::of(&plans.plan_at(at_end(from, to))),
         plans: plan_steps(plans, from, to),
+        plans_omitted: 0,
     };
+    out.plans_omitted = out.plans.len().saturating_sub(MAX_PLAN_STEPS);
+    out.plans.drain(..out.plans_omitted);
     let mut wide: Vec<f64> = Vec::new();
     let mut narrow: Vec<f32> = Vec::new();
     let mut previous: Option<u64> = None;
@@ -1393,6 +1405,32 @@ mod tests {
         assert!(
             size <= BUDGET,
             "{MAX_FAILURE_MARKERS} single failures: {size} bytes"
+        );
+        // And a store's most plan versions (1000), each judging other speeds, in the range.
+        let versions: Vec<_> = (0..1000u64)
+            .map(|i| crate::plan::PlanVersion {
+                from: at(T0 - 5 * 365 * DAY + i * DAY),
+                download: crate::plan::Speeds::advertised(Some(
+                    crate::units::Bandwidth::from_bytes_per_second(12_345_678_901.5 - i as f64),
+                )),
+                upload: crate::plan::Speeds::advertised(Some(
+                    crate::units::Bandwidth::from_bytes_per_second(1_234_567_890.25),
+                )),
+                latency_max: None,
+                threshold: 0.85,
+            })
+            .collect();
+        let many = PlanHistory::new(versions);
+        let series = super::series(&capped, from, at(T0), DEFAULT_POINTS, &many);
+        assert_eq!(
+            (series.plans.len(), series.plans_omitted),
+            (MAX_PLAN_STEPS, 1000 - MAX_PLAN_STEPS)
+        );
+        assert_eq!(series.plans.last().unwrap().to, None, "the newest are kept");
+        let size = serde_json::to_vec(&series).unwrap().len();
+        assert!(
+            size <= BUDGET,
+            "{MAX_FAILURE_MARKERS} single failures and {MAX_PLAN_STEPS} plan versions: {size} bytes"
         );
         // Every bucket with a failure: a failure every 3rd run.
         let columns = super::Columns::from_samples(&five_years(3));

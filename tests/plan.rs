@@ -672,6 +672,7 @@ fn serve_shows_the_version_in_force_now_and_the_series_every_version_of_its_rang
         "{series}"
     );
     assert_eq!(series["plans"][0]["threshold"], 0.8);
+    assert_eq!(series["plans_omitted"], 0);
     assert_eq!(series["plans"][0]["upload_bytes_per_second"], Value::Null);
     // `plan`: the version in force at the range's end.
     assert_eq!(series["plan"]["download_bytes_per_second"], 37_500_000.0);
