@@ -183,9 +183,7 @@ async fn run_scheduled(state: &AppState, trigger: Trigger, config: &ServeConfig)
     }
     let sample = state.run_and_keep(claim, trigger).await;
     // A version that took effect since the last run shows from this step on.
-    state
-        .metrics
-        .show_plan_at(&state.plans, Timestamp::now().max(sample.time));
+    state.metrics.show_plan_at(&state.plans, Timestamp::now());
     let below_plan = config
         .retest_below
         .is_some_and(|share| state.plan_at(sample.time).reached(&sample, share) == Some(false));

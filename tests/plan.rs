@@ -702,3 +702,34 @@ fn serve_shows_the_version_in_force_now_and_the_series_every_version_of_its_rang
         .sum();
     assert_eq!(runs, 3);
 }
+
+/// `--retest-below` with a version stored to take effect later: accepted (retests judge each
+/// run against the version in force at its time), while nothing is in force yet.
+#[test]
+fn retest_below_accepts_a_version_that_takes_effect_later() {
+    let env = Env::new();
+    let db = env.db();
+    let later = rfc3339(now_millis() + 10 * HOUR);
+    ok(plan(
+        &db,
+        &[
+            "set",
+            "--download-advertised",
+            "100Mbit/s",
+            "--from",
+            &later,
+        ],
+    ));
+    let flags = ["--start-delay", "1h", "--retest-below", "0.5"];
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &flags));
+    let status = server.get("/api/v1/status").json();
+    assert_eq!(status["plan"], Value::Null, "not in force yet: {status}");
+    assert!(
+        !server
+            .get("/metrics")
+            .body
+            .contains("speedtest_plan_download_bytes_per_second"),
+        "no plan gauge before the version's time"
+    );
+    server.assert_clean_exit();
+}
