@@ -327,18 +327,7 @@ fn report_judges_each_run_against_the_version_in_force_at_its_time() {
         success(v2 + HOUR, 150.0),     // v2: breach (v1 would have met it)
         success(v2 + 2 * HOUR, 160.0), // v2: met, exactly 80 %
     ]);
-    let set = |rate: &str, from: u64| {
-        ok(plan(
-            &db,
-            &[
-                "set",
-                "--download-advertised",
-                rate,
-                "--from",
-                &rfc3339(from),
-            ],
-        ));
-    };
+    let set = |rate: &str, from: u64| set_advertised(&db, rate, from);
     set("100Mbit/s", v1);
     set("200Mbit/s", v2);
     let report = command(&["report", "--db", db.to_str().unwrap(), "--format", "json"])
@@ -610,18 +599,7 @@ fn serve_shows_the_version_in_force_now_and_the_series_every_version_of_its_rang
         success(v1 + HOUR, 90.0),
         success(v2 + HOUR, 150.0),
     ]);
-    let set = |rate: &str, from: u64| {
-        ok(plan(
-            &db,
-            &[
-                "set",
-                "--download-advertised",
-                rate,
-                "--from",
-                &rfc3339(from),
-            ],
-        ));
-    };
+    let set = |rate: &str, from: u64| set_advertised(&db, rate, from);
     set("100Mbit/s", v1);
     set("200Mbit/s", v2);
     set("300Mbit/s", v3);
@@ -732,4 +710,18 @@ fn retest_below_accepts_a_version_that_takes_effect_later() {
         "no plan gauge before the version's time"
     );
     server.assert_clean_exit();
+}
+
+/// `plan set --download-advertised RATE --from FROM` (ms) on `db`, which must succeed.
+fn set_advertised(db: &std::path::Path, rate: &str, from: u64) {
+    ok(plan(
+        db,
+        &[
+            "set",
+            "--download-advertised",
+            rate,
+            "--from",
+            &rfc3339(from),
+        ],
+    ));
 }
