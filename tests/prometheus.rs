@@ -93,20 +93,6 @@ fn an_openmetrics_export_backfills_prometheus_blocks() {
     ]);
     let file = export_openmetrics(&env);
     let blocks = env.path("tsdb");
-    let promtool = |args: &[&std::ffi::OsStr]| {
-        let output = std::process::Command::new("promtool")
-            .args(args)
-            .output()
-            .unwrap_or_else(|err| {
-                panic!("cannot run promtool ({err}): apt-get install prometheus (Debian)")
-            });
-        assert!(
-            output.status.success(),
-            "promtool {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
     promtool(&[
         "tsdb".as_ref(),
         "create-blocks-from".as_ref(),
@@ -145,20 +131,14 @@ fn long_blocks_backfill_a_fortnight_in_one_block() {
     let file = export_openmetrics(&env);
     let blocks = |name: &str, extra: &[&str]| {
         let dir = env.path(name);
-        let output = std::process::Command::new("promtool")
-            .args(["tsdb", "create-blocks-from", "openmetrics"])
-            .args(extra)
-            .arg(&file)
-            .arg(&dir)
-            .output()
-            .unwrap_or_else(|err| {
-                panic!("cannot run promtool ({err}): apt-get install prometheus (Debian)")
-            });
-        assert!(
-            output.status.success(),
-            "promtool: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "tsdb".as_ref(),
+            "create-blocks-from".as_ref(),
+            "openmetrics".as_ref(),
+        ];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        args.extend([file.as_os_str(), dir.as_os_str()]);
+        promtool(&args);
         let count = std::fs::read_dir(&dir)
             .unwrap()
             .filter(|entry| entry.as_ref().unwrap().path().join("meta.json").is_file())
@@ -309,19 +289,13 @@ fn prometheus_answers_for_backfilled_runs_at_their_own_time() {
     // --storage.tsdb.path: one directory for a long retention, one for the default.
     let blocks = |name: &str| {
         let data = env.path(name);
-        let output = std::process::Command::new("promtool")
-            .args(["tsdb", "create-blocks-from", "openmetrics"])
-            .arg(&file)
-            .arg(&data)
-            .output()
-            .unwrap_or_else(|err| {
-                panic!("cannot run promtool ({err}): apt-get install prometheus (Debian)")
-            });
-        assert!(
-            output.status.success(),
-            "promtool: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        promtool(&[
+            "tsdb".as_ref(),
+            "create-blocks-from".as_ref(),
+            "openmetrics".as_ref(),
+            file.as_os_str(),
+            data.as_os_str(),
+        ]);
         data
     };
     let config = env.path("prometheus.yml");
@@ -408,4 +382,20 @@ fn export_openmetrics(env: &common::Env) -> std::path::PathBuf {
     let file = env.path("history.om");
     std::fs::write(&file, &export.stdout).unwrap();
     file
+}
+
+/// Runs `promtool ARGS`, which must succeed, and returns what it printed.
+fn promtool(args: &[&std::ffi::OsStr]) -> String {
+    let output = std::process::Command::new("promtool")
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| {
+            panic!("cannot run promtool ({err}): apt-get install prometheus (Debian)")
+        });
+    assert!(
+        output.status.success(),
+        "promtool {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
