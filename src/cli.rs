@@ -12,6 +12,7 @@ use crate::sample::HttpProtocol;
 use crate::speedtest::{self, EngineChoice, EngineConfig, HttpConfig, OoklaConfig, ParseOptions};
 use crate::time::{self, MAX_AGE, TimeArg};
 use crate::units::{Bandwidth, DataVolume};
+use crate::zone::Zone;
 
 /// Most bytes kept from each of the CLI's stdout and stderr; a real result is a few KiB.
 const OUTPUT_LIMIT: usize = 1 << 20;
@@ -389,6 +390,25 @@ pub struct ServeArgs {
     /// Least time between two tests started with POST /api/v1/run (at most 30d)
     #[arg(long, env = "INTERNET_MONITOR_MIN_MANUAL_GAP", value_name = "DURATION", default_value = "5m", value_parser = min_manual_gap)]
     pub min_manual_gap: Duration,
+
+    #[command(flatten)]
+    pub timezone: TimezoneArgs,
+}
+
+/// The zone calendar days and local hours are counted in.
+#[derive(Debug, Args)]
+pub struct TimezoneArgs {
+    /// The IANA time zone whose calendar days and hours rule sets, campaigns and peak windows
+    /// count in, e.g. Europe/Berlin (default: the system's, else UTC)
+    #[arg(long, env = "INTERNET_MONITOR_TIMEZONE", value_name = "ZONE", value_parser = zone)]
+    pub timezone: Option<Zone>,
+}
+
+impl TimezoneArgs {
+    /// The zone given, else the system's.
+    pub fn zone(&self) -> Zone {
+        self.timezone.clone().unwrap_or_else(Zone::system)
+    }
 }
 
 /// The contract the line is judged against.
@@ -505,6 +525,9 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub plan: ReportPlanArgs,
+
+    #[command(flatten)]
+    pub timezone: TimezoneArgs,
 }
 
 /// `report`'s plan flags, which judge that report alone. They have no environment twins:
@@ -686,6 +709,10 @@ pub struct ExistingDbArgs {
         default_value = "internet-monitor.redb"
     )]
     pub db: PathBuf,
+}
+
+fn zone(text: &str) -> Result<Zone, String> {
+    Zone::parse(text).map_err(|err| err.to_string())
 }
 
 fn ratio(text: &str) -> Result<f64, String> {

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use hyper::{Response, StatusCode};
 use jiff::tz::TimeZone;
+
+use crate::zone::Zone;
 use serde::Serialize;
 
 use super::cache::Memo;
@@ -33,8 +35,6 @@ pub const FAILURE_SEARCH_RUNS: usize = 100_000;
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 const SERIES_SPAN: Duration = DAY;
 const HEATMAP_SPAN: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-/// The longest time zone name taken (the longest IANA name is about 32 bytes).
-const MAX_ZONE_NAME: usize = 64;
 
 /// What the dashboard endpoints keep between requests, per store generation.
 #[derive(Default)]
@@ -246,30 +246,9 @@ fn zone(query: &Query) -> Result<(TimeZone, String), HttpError> {
     let Some(name) = query.get("tz") else {
         return Ok((TimeZone::UTC, "UTC".to_owned()));
     };
-    let unknown = || {
-        HttpError::bad_request(format!(
-            "invalid tz: {:?} is not an IANA time zone such as Europe/Berlin or UTC",
-            crate::logging::clip(name, MAX_ZONE_NAME)
-        ))
-    };
-    let plausible = !name.is_empty()
-        && name.len() <= MAX_ZONE_NAME
-        && !name.contains("..")
-        && !name.starts_with('/')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'+'));
-    if !plausible {
-        return Err(unknown());
-    }
-    // The system's database first (kept current by the OS); then the one built in, which
-    // also knows the legacy names browsers send (`Asia/Calcutta`, `Europe/Kiev`) that a
-    // trimmed tzdata (Debian's without tzdata-legacy, a minimal container) lacks.
-    let zone = jiff::tz::db()
-        .get(name)
-        .or_else(|_| jiff::tz::TimeZoneDatabase::bundled().get(name))
-        .map_err(|_| unknown())?;
-    Ok((zone, name.to_owned()))
+    let zone =
+        Zone::parse(name).map_err(|err| HttpError::bad_request(format!("invalid tz: {err}")))?;
+    Ok((zone.time_zone().clone(), zone.name().to_owned()))
 }
 
 /// `metric=download|upload|ping` (`download` when absent).
@@ -279,7 +258,7 @@ fn metric(query: &Query) -> Result<Metric, HttpError> {
         Some(text) => Metric::parse(text).ok_or_else(|| {
             HttpError::bad_request(format!(
                 "invalid metric: {:?} is not download, upload or ping",
-                crate::logging::clip(text, MAX_ZONE_NAME)
+                crate::logging::clip(text, crate::zone::MAX_ZONE_NAME)
             ))
         }),
     }
