@@ -621,6 +621,25 @@ pub enum PlanCommand {
     Show(PlanShowArgs),
     /// Print every stored version, oldest first.
     History(PlanListArgs),
+    /// Store the versions of a file written by `plan history --format json` (or the JSON of
+    /// /api/v1/plan), e.g. from another monitor's database, in one transaction: all or none.
+    ///
+    /// A version already stored with the same terms is left as it is, so importing twice
+    /// adds nothing; one that differs from the stored version at its time is an error unless
+    /// --replace.
+    Import(PlanImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanImportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The JSON file to read (at most 1 MiB), or - for standard input
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Replace a stored version whose time a version in the file has, when their terms differ
+    #[arg(long)]
+    pub replace: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

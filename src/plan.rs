@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sample::Sample;
 use crate::time::Timestamp;
@@ -234,7 +234,10 @@ impl PlanVersion {
 
 /// A [`PlanVersion`] as JSON: `{"from": RFC 3339, "download": speeds, "upload": speeds,
 /// "latency_max_seconds": number|null, "threshold": number}`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// `plan import` reads the same form back ([`PlanVersionJson::to_version`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PlanVersionJson {
     pub from: Timestamp,
     pub download: SpeedsJson,
@@ -244,14 +247,37 @@ pub struct PlanVersionJson {
 }
 
 /// [`Speeds`] as JSON, each in bytes per second or `null`; `judged_bytes_per_second` is the
-/// speed "met the plan" compares with (advertised, else maximum).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// speed "met the plan" compares with (advertised, else maximum), derived: ignored when read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SpeedsJson {
     pub maximum_bytes_per_second: Option<f64>,
     pub normally_available_bytes_per_second: Option<f64>,
     pub minimum_bytes_per_second: Option<f64>,
     pub advertised_bytes_per_second: Option<f64>,
+    #[serde(default)]
     pub judged_bytes_per_second: Option<f64>,
+}
+
+impl PlanVersionJson {
+    /// The version this JSON states, validated ([`PlanVersion::validate`]).
+    pub fn to_version(&self) -> Result<PlanVersion, PlanError> {
+        let latency_max = match self.latency_max_seconds {
+            None => None,
+            Some(seconds) => {
+                Some(Duration::try_from_secs_f64(seconds).map_err(|_| PlanError::Latency)?)
+            }
+        };
+        let version = PlanVersion {
+            from: self.from,
+            download: self.download.to_speeds(),
+            upload: self.upload.to_speeds(),
+            latency_max,
+            threshold: self.threshold,
+        };
+        version.validate()?;
+        Ok(version)
+    }
 }
 
 impl SpeedsJson {
@@ -263,6 +289,16 @@ impl SpeedsJson {
             minimum_bytes_per_second: bps(speeds.minimum),
             advertised_bytes_per_second: bps(speeds.advertised),
             judged_bytes_per_second: bps(speeds.judged()),
+        }
+    }
+
+    fn to_speeds(&self) -> Speeds {
+        let rate = |bps: Option<f64>| bps.map(Bandwidth::from_bytes_per_second);
+        Speeds {
+            maximum: rate(self.maximum_bytes_per_second),
+            normally_available: rate(self.normally_available_bytes_per_second),
+            minimum: rate(self.minimum_bytes_per_second),
+            advertised: rate(self.advertised_bytes_per_second),
         }
     }
 }

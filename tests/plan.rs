@@ -725,3 +725,134 @@ fn set_advertised(db: &std::path::Path, rate: &str, from: u64) {
         ],
     ));
 }
+
+#[test]
+fn plan_import_carries_a_history_to_another_database_all_or_nothing() {
+    let env = Env::new();
+    let (from, to) = (env.db(), env.path("other.redb"));
+    let old = now_millis() - 40 * 24 * HOUR;
+    let new = now_millis() - 10 * 24 * HOUR;
+    set_advertised(&from, "100Mbit/s", old);
+    ok(plan(
+        &from,
+        &[
+            "set",
+            "--download-max",
+            "250Mbit/s",
+            "--download-min",
+            "100Mbit/s",
+            "--upload-max",
+            "40Mbit/s",
+            "--latency-max",
+            "30ms",
+            "--threshold",
+            "0.9",
+            "--from",
+            &rfc3339(new),
+        ],
+    ));
+    let exported = env.path("plans.json");
+    std::fs::write(&exported, ok(plan(&from, &["history", "--format", "json"]))).unwrap();
+    let file = exported.to_str().unwrap();
+
+    let said = ok(plan(&to, &["import", file]));
+    assert!(
+        said.contains("2 added, 0 already stored, 0 replaced"),
+        "{said}"
+    );
+    assert_eq!(history_json(&to), history_json(&from));
+    // Twice: nothing more.
+    let said = ok(plan(&to, &["import", file]));
+    assert!(
+        said.contains("0 added, 2 already stored, 0 replaced"),
+        "{said}"
+    );
+
+    // /api/v1/plan's form is read too.
+    let api = json!({"current": null, "history": history_json(&from)["versions"]});
+    let api_file = env.path("api.json");
+    std::fs::write(&api_file, api.to_string()).unwrap();
+    let said = ok(plan(&to, &["import", api_file.to_str().unwrap()]));
+    assert!(said.contains("0 added, 2 already stored"), "{said}");
+
+    // A differing version at a stored time: refused, and nothing of the file is stored, not
+    // even its new version.
+    let third = rfc3339(new + HOUR);
+    let mut changed = history_json(&from);
+    changed["versions"][0]["download"]["advertised_bytes_per_second"] = json!(6_250_000.0);
+    let mut added = changed["versions"][1].clone();
+    added["from"] = json!(third);
+    changed["versions"].as_array_mut().unwrap().push(added);
+    let changed_file = env.path("changed.json");
+    std::fs::write(&changed_file, changed.to_string()).unwrap();
+    let refused = plan(&to, &["import", changed_file.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains(&format!("already has a plan version from {}", rfc3339(old)))
+            && stderr(&refused).contains("--replace"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(history_json(&to), history_json(&from));
+    let said = ok(plan(
+        &to,
+        &["import", changed_file.to_str().unwrap(), "--replace"],
+    ));
+    assert!(
+        said.contains("1 added, 1 already stored, 1 replaced"),
+        "{said}"
+    );
+    let versions = history_json(&to)["versions"].clone();
+    assert_eq!(versions.as_array().unwrap().len(), 3);
+    assert_eq!(
+        versions[0]["download"]["advertised_bytes_per_second"],
+        json!(6_250_000.0)
+    );
+    assert_eq!(
+        versions[0]["download"]["judged_bytes_per_second"],
+        json!(6_250_000.0)
+    );
+    assert_eq!(versions[2]["from"], json!(third));
+}
+
+#[test]
+fn plan_import_refuses_what_is_not_a_valid_history_naming_the_problem() {
+    let env = Env::new();
+    let db = env.db();
+    let cases: [(&str, String, &str); 5] = [
+        ("csv.json", "time,download\n".to_owned(), "is not the JSON of plan history --format json"),
+        ("both.json", r#"{"versions": [], "history": []}"#.to_owned(), "exactly one of"),
+        (
+            "order.json",
+            json!({"versions": [{
+                "from": "2026-01-01T00:00:00Z",
+                "download": {"maximum_bytes_per_second": 1e6, "normally_available_bytes_per_second": null,
+                             "minimum_bytes_per_second": 2e6, "advertised_bytes_per_second": null},
+                "upload": {"maximum_bytes_per_second": null, "normally_available_bytes_per_second": null,
+                           "minimum_bytes_per_second": null, "advertised_bytes_per_second": null},
+                "latency_max_seconds": null, "threshold": 0.8
+            }]})
+            .to_string(),
+            "version 1 (from 2026-01-01T00:00:00.000Z): --download-min must not be faster than --download-max",
+        ),
+        (
+            "unknown.json",
+            r#"{"versions": [], "plans": []}"#.to_owned(),
+            "unknown field `plans`",
+        ),
+        ("big.json", " ".repeat((1 << 20) + 1), "is larger than 1 MiB"),
+    ];
+    for (name, text, expected) in cases {
+        let file = env.path(name);
+        std::fs::write(&file, text).unwrap();
+        let refused = plan(&db, &["import", file.to_str().unwrap()]);
+        assert_eq!(refused.status.code(), Some(1), "{name}");
+        assert!(
+            stderr(&refused).contains(expected),
+            "{name}: {}",
+            stderr(&refused)
+        );
+    }
+    // Each was refused before the database was opened: none was created.
+    assert!(!db.exists());
+}

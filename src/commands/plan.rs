@@ -3,11 +3,12 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::write_stdout;
 use crate::cli::{
-    PlanCommand, PlanCommandArgs, PlanFormat, PlanListArgs, PlanSetArgs, PlanShowArgs,
+    PlanCommand, PlanCommandArgs, PlanFormat, PlanImportArgs, PlanListArgs, PlanSetArgs,
+    PlanShowArgs,
 };
 use crate::plan::{PlanVersion, PlanVersionJson, Speeds};
 use crate::sample::{mbit_per_second, percent};
@@ -19,6 +20,7 @@ pub fn run(args: &PlanCommandArgs) -> anyhow::Result<ExitCode> {
         PlanCommand::Set(args) => set(args),
         PlanCommand::Show(args) => show(args),
         PlanCommand::History(args) => history(args),
+        PlanCommand::Import(args) => import(args),
     }
 }
 
@@ -43,16 +45,21 @@ fn version_of(args: &PlanSetArgs, now: Timestamp) -> PlanVersion {
     }
 }
 
-fn set(args: &PlanSetArgs) -> anyhow::Result<ExitCode> {
-    let version = version_of(args, Timestamp::now());
-    version.validate()?;
-    let store = Store::open(&args.store.db).map_err(|err| match err {
+/// Opens the store to write a plan, saying what to do when serve holds it.
+fn open_for_plans(db: &std::path::Path, command: &str) -> anyhow::Result<Store> {
+    Store::open(db).map_err(|err| match err {
         StoreError::Locked { .. } => anyhow::anyhow!(
-            "{err}: plan set writes to the database, so stop serve first (or change serve's \
+            "{err}: {command} writes to the database, so stop serve first (or change serve's \
              --plan-download/--plan-upload, which store a version when it starts)"
         ),
         err => err.into(),
-    })?;
+    })
+}
+
+fn set(args: &PlanSetArgs) -> anyhow::Result<ExitCode> {
+    let version = version_of(args, Timestamp::now());
+    version.validate()?;
+    let store = open_for_plans(&args.store.db, "plan set")?;
     // "Now" from a clock that is behind the stored runs would judge some of them against a
     // version not in force at their time: such a time must be given.
     if args.from.is_none()
@@ -137,6 +144,80 @@ fn history(args: &PlanListArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(())
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The most bytes `plan import` reads: 1000 versions of `plan history --format json` are
+/// about 500 KB.
+const MAX_IMPORT_BYTES: u64 = 1 << 20;
+
+/// What `plan import` reads: `{"versions": [...]}` (plan history --format json) or
+/// `{"current": ..., "history": [...]}` (/api/v1/plan).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportJson {
+    versions: Option<Vec<PlanVersionJson>>,
+    history: Option<Vec<PlanVersionJson>>,
+    #[serde(default, rename = "current")]
+    _current: Option<serde::de::IgnoredAny>,
+}
+
+fn import(args: &PlanImportArgs) -> anyhow::Result<ExitCode> {
+    let name = args.file.display().to_string();
+    let mut text = Vec::new();
+    let read = if args.file.as_os_str() == "-" {
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::io::stdin().lock(), MAX_IMPORT_BYTES + 1),
+            &mut text,
+        )
+    } else {
+        std::fs::File::open(&args.file).and_then(|file| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(file, MAX_IMPORT_BYTES + 1),
+                &mut text,
+            )
+        })
+    };
+    read.map_err(|err| anyhow::anyhow!("cannot read {name}: {err}"))?;
+    if text.len() as u64 > MAX_IMPORT_BYTES {
+        anyhow::bail!(
+            "{name} is larger than 1 MiB: plan import reads what plan history --format json writes"
+        );
+    }
+    let json: ImportJson = serde_json::from_slice(&text).map_err(|err| {
+        anyhow::anyhow!(
+            "{name} is not the JSON of plan history --format json ({{\"versions\": [...]}}) or of /api/v1/plan: {err}"
+        )
+    })?;
+    let listed = match (json.versions, json.history) {
+        (Some(versions), None) | (None, Some(versions)) => versions,
+        _ => anyhow::bail!(
+            "{name} must have exactly one of \"versions\" (plan history --format json) and \"history\" (/api/v1/plan)"
+        ),
+    };
+    let mut versions = Vec::with_capacity(listed.len());
+    for (index, json) in listed.iter().enumerate() {
+        let version = json.to_version().map_err(|err| {
+            anyhow::anyhow!("{name}: version {} (from {}): {err}", index + 1, json.from)
+        })?;
+        if versions
+            .iter()
+            .any(|v: &PlanVersion| v.from == version.from)
+        {
+            anyhow::bail!("{name}: two versions are from {}", version.from);
+        }
+        versions.push(version);
+    }
+    let store = open_for_plans(&args.store.db, "plan import")?;
+    let imported = store.import_plans(&versions, args.replace)?;
+    let text = format!(
+        "plan versions imported into {}: {} added, {} already stored, {} replaced\n",
+        args.store.db.display(),
+        imported.added,
+        imported.unchanged,
+        imported.replaced
+    );
+    write_stdout(|out| Ok(out.write_all(text.as_bytes())?))?;
     Ok(ExitCode::SUCCESS)
 }
 

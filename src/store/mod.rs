@@ -26,7 +26,7 @@ pub use check::{CheckReport, Compacted};
 pub use codec::DecodeError;
 use codec::Link;
 use dictionary::Entry;
-pub use plans::{MAX_PLAN_VERSIONS, PLAN_RECORD_VERSION, PlanStored};
+pub use plans::{MAX_PLAN_VERSIONS, PLAN_RECORD_VERSION, PlanStored, PlansImported};
 /// A plan version's record as stored at key `from` in ms, and back, checked against its
 /// checksum and bounds ([`DecodeError`] otherwise): for the fuzz target `plan_record`.
 pub use plans::{decode as decode_plan_record, encode as encode_plan_record};

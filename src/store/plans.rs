@@ -162,6 +162,15 @@ fn speeds_of(version: &PlanVersion) -> [Option<Bandwidth>; 8] {
     ]
 }
 
+/// What [`Store::import_plans`] did: versions added, left as they were (the same record was
+/// stored), and replaced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlansImported {
+    pub added: u64,
+    pub unchanged: u64,
+    pub replaced: u64,
+}
+
 /// What [`Store::set_plan`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlanStored {
@@ -230,6 +239,58 @@ impl Store {
                 } else {
                     PlanStored::Added
                 })
+            })
+        })
+    }
+
+    /// Stores `versions` (from `plan import`) in one transaction: all or none. A version whose
+    /// `from` is free is added; one whose record equals the stored one is left as it is; one
+    /// that differs from the stored version at its `from` replaces it only when `replace`,
+    /// else [`StoreError::PlanExists`] names the first such time and nothing changes. More than
+    /// [`MAX_PLAN_VERSIONS`] in all is [`StoreError::PlanLimit`]. The caller has validated each.
+    pub fn import_plans(
+        &self,
+        versions: &[PlanVersion],
+        replace: bool,
+    ) -> Result<PlansImported, StoreError> {
+        self.guarded(|| {
+            self.write(|txn| {
+                let mut table = txn.open_table(PLANS).map_err(|e| self.redb(e))?;
+                let mut imported = PlansImported::default();
+                for version in versions {
+                    let millis = version.from.as_millis();
+                    let record = encode(version);
+                    let stored = table
+                        .get(millis)
+                        .map_err(|e| self.redb(e))?
+                        .map(|value| value.value().to_vec());
+                    match stored {
+                        Some(stored) if stored == record => {
+                            imported.unchanged += 1;
+                            continue;
+                        }
+                        Some(_) if !replace => {
+                            return Err(StoreError::PlanExists {
+                                path: self.path.clone(),
+                                time: version.from,
+                            });
+                        }
+                        Some(_) => imported.replaced += 1,
+                        None => {
+                            if table.len().map_err(|e| self.redb(e))? >= MAX_PLAN_VERSIONS {
+                                return Err(StoreError::PlanLimit {
+                                    path: self.path.clone(),
+                                    max: MAX_PLAN_VERSIONS,
+                                });
+                            }
+                            imported.added += 1;
+                        }
+                    }
+                    table
+                        .insert(millis, record.as_slice())
+                        .map_err(|e| self.redb(e))?;
+                }
+                Ok(imported)
             })
         })
     }
