@@ -15,20 +15,80 @@ use super::response::HttpError;
 /// 4 MB `/graph` and 80 slow readers a second held 64 MB at one second).
 const MAX_AGE: Duration = Duration::from_secs(10);
 
-/// One cached JSON body. Made by one request at a time: the others that arrive meanwhile wait
-/// for it and share it, so a burst of requests builds it once, not once each (a 30-day
-/// `/graph` of one-minute samples is megabytes).
-#[derive(Default)]
-pub struct Cached {
-    entry: Mutex<Option<Entry>>,
+/// The core of [`Cached`] and [`Memo`]: one value, made by one request at a time; the others
+/// that arrive meanwhile wait for it and share it, so a burst of requests makes it once, not
+/// once each. Errors are not kept. A value is never replaced by one made at an earlier store
+/// generation. What counts as fresh is the caller's rule.
+struct Slot<T> {
+    entry: Mutex<Option<Entry<T>>>,
     making: tokio::sync::Mutex<()>,
 }
 
-struct Entry {
+struct Entry<T> {
+    /// The store generation the value was made at.
     generation: u64,
     made: Instant,
-    body: Bytes,
+    value: T,
 }
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Slot {
+            entry: Mutex::new(None),
+            making: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl<T: Clone> Slot<T> {
+    /// The kept value when `fresh` says it may serve, else a new one from `make`, kept when
+    /// no value of a later generation is.
+    async fn get_or_make<F: Future<Output = Result<T, HttpError>>>(
+        &self,
+        generation: u64,
+        fresh: impl Fn(&Entry<T>) -> bool,
+        make: impl FnOnce() -> F,
+    ) -> Result<T, HttpError> {
+        if let Some(value) = self.get(&fresh) {
+            return Ok(value);
+        }
+        let _turn = self.making.lock().await;
+        // Made by the request that had the turn before this one?
+        if let Some(value) = self.get(&fresh) {
+            return Ok(value);
+        }
+        let value = make().await?;
+        if let Ok(mut entry) = self.entry.lock()
+            && entry
+                .as_ref()
+                .is_none_or(|kept| kept.generation <= generation)
+        {
+            *entry = Some(Entry {
+                generation,
+                made: Instant::now(),
+                value: value.clone(),
+            });
+        }
+        Ok(value)
+    }
+
+    fn get(&self, fresh: impl Fn(&Entry<T>) -> bool) -> Option<T> {
+        let entry = self.entry.lock().ok()?;
+        let entry = entry.as_ref()?;
+        fresh(entry).then(|| entry.value.clone())
+    }
+
+    fn last(&self) -> Option<T> {
+        let entry = self.entry.lock().ok()?;
+        entry.as_ref().map(|entry| entry.value.clone())
+    }
+}
+
+/// One cached JSON body, reused while the store's generation is the one it was made at and
+/// for at most [`MAX_AGE`] (a rolling window moves with the clock). Made once per burst (a
+/// 30-day `/graph` of one-minute samples is megabytes).
+#[derive(Default)]
+pub struct Cached(Slot<Bytes>);
 
 impl Cached {
     /// The body made at `generation` of the store less than `MAX_AGE` ago, or a new one from
@@ -38,88 +98,48 @@ impl Cached {
         generation: u64,
         make: impl FnOnce() -> F,
     ) -> Result<Bytes, HttpError> {
-        if let Some(body) = self.get(generation) {
-            return Ok(body);
-        }
-        let _turn = self.making.lock().await;
-        // Made by the request that had the turn before this one?
-        if let Some(body) = self.get(generation) {
-            return Ok(body);
-        }
-        let body = make().await?;
-        if let Ok(mut entry) = self.entry.lock() {
-            *entry = Some(Entry {
+        self.0
+            .get_or_make(
                 generation,
-                made: Instant::now(),
-                body: body.clone(),
-            });
-        }
-        Ok(body)
-    }
-
-    fn get(&self, generation: u64) -> Option<Bytes> {
-        let entry = self.entry.lock().ok()?;
-        let entry = entry.as_ref()?;
-        (entry.generation == generation && entry.made.elapsed() < MAX_AGE)
-            .then(|| entry.body.clone())
+                |kept| kept.generation == generation && kept.made.elapsed() < MAX_AGE,
+                make,
+            )
+            .await
     }
 }
 
 /// One value computed from the store (the column cache, the store's part of the status),
-/// kept until the store's generation changes. Made by one request at a time; the others that
-/// arrive meanwhile wait for it and share it. Errors are not kept. A value made at a later
-/// generation serves a request that read an earlier one (it was made from the store after
-/// the request began), so a request that read the generation just before a run landed
-/// neither remakes the value nor replaces the newer one with its own.
-pub struct Memo<T> {
-    entry: Mutex<Option<(u64, Arc<T>)>>,
-    making: tokio::sync::Mutex<()>,
-}
+/// kept until the store's generation changes. Made once per burst; errors are not kept. A
+/// value made at a later generation serves a request that read an earlier one (it was made
+/// from the store after the request began), so a request that read the generation just
+/// before a run landed neither remakes the value nor replaces the newer one with its own.
+pub struct Memo<T>(Slot<Arc<T>>);
 
 impl<T> Default for Memo<T> {
     fn default() -> Self {
-        Memo {
-            entry: Mutex::new(None),
-            making: tokio::sync::Mutex::new(()),
-        }
+        Memo(Slot::default())
     }
 }
 
 impl<T> Memo<T> {
-    /// The value made at `generation`, or a new one from `make`.
+    /// The value made at `generation` (or later), or a new one from `make`.
     pub async fn get_or_make<F: Future<Output = Result<T, HttpError>>>(
         &self,
         generation: u64,
         make: impl FnOnce() -> F,
     ) -> Result<Arc<T>, HttpError> {
-        if let Some(value) = self.get(generation) {
-            return Ok(value);
-        }
-        let _turn = self.making.lock().await;
-        if let Some(value) = self.get(generation) {
-            return Ok(value);
-        }
-        let value = Arc::new(make().await?);
-        if let Ok(mut entry) = self.entry.lock()
-            && entry
-                .as_ref()
-                .is_none_or(|(made_at, _)| *made_at <= generation)
-        {
-            *entry = Some((generation, value.clone()));
-        }
-        Ok(value)
+        self.0
+            .get_or_make(
+                generation,
+                |kept| kept.generation >= generation,
+                || async { make().await.map(Arc::new) },
+            )
+            .await
     }
 
     /// The value made last, at whatever generation.
     pub fn last(&self) -> Option<Arc<T>> {
-        let entry = self.entry.lock().ok()?;
-        entry.as_ref().map(|(_, value)| value.clone())
-    }
-
-    fn get(&self, generation: u64) -> Option<Arc<T>> {
-        let entry = self.entry.lock().ok()?;
-        let (made_at, value) = entry.as_ref()?;
-        (*made_at >= generation).then(|| value.clone())
+        self.0.last()
     }
 }
 
@@ -222,6 +242,17 @@ mod tests {
         assert_eq!(*memo.get_or_make(6, make("again")).await.unwrap(), "six");
         assert_eq!(*memo.get_or_make(7, make("seven")).await.unwrap(), "seven");
         assert_eq!(made.get(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_of_an_older_generation_never_replaces_a_newer_one() {
+        let cached = Cached::default();
+        let body = |text: &'static str| move || std::future::ready(Ok(Bytes::from(text)));
+        assert_eq!(cached.get_or_make(2, body("two")).await.unwrap(), "two");
+        // A request that read generation 1 gets its own answer …
+        assert_eq!(cached.get_or_make(1, body("one")).await.unwrap(), "one");
+        // … and the newer one stays.
+        assert_eq!(cached.get_or_make(2, body("again")).await.unwrap(), "two");
     }
 
     async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
