@@ -354,6 +354,32 @@ pub enum InvalidSample {
     OoklaWithParameters(Vec<&'static str>),
 }
 
+/// Whether `c` can change how the text around it is shown rather than being seen itself: a
+/// control character (line breaks, tabs, the escape of a terminal's colour codes, C1
+/// controls), or a bidirectional formatting character (Unicode's Bidi_Control property:
+/// U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069), with which a server name can show
+/// reversed, or reorder the line of a page, a report or a log around it.
+pub fn is_hidden_formatting(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// `text` with each [`is_hidden_formatting`] character made a space; `text` itself when it
+/// has none.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(is_hidden_formatting) {
+        text.chars()
+            .map(|c| if is_hidden_formatting(c) { ' ' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}
+
 /// Text no longer than `max` bytes: `text` itself, or cut on a character boundary with an
 /// ellipsis, which counts towards `max`.
 pub fn cut(text: &str, max: usize) -> String {
@@ -368,6 +394,43 @@ pub fn cut(text: &str, max: usize) -> String {
 }
 
 impl Sample {
+    /// The sample with every text a server, the CLI or a file said ([`visible`]: server name,
+    /// location, country and host, ISP, result URL, message) free of characters that change
+    /// how text is shown. Every way in passes here before a sample is stored or shown: each
+    /// engine's run ([`crate::speedtest::Runner`]) and `import`.
+    pub fn visible(mut self) -> Self {
+        fn clean(text: &mut Option<String>) {
+            if let Some(cleaned) = text.as_deref().and_then(|t| match visible(t) {
+                std::borrow::Cow::Owned(cleaned) => Some(cleaned),
+                std::borrow::Cow::Borrowed(_) => None,
+            }) {
+                *text = Some(cleaned);
+            }
+        }
+        if let Some(server) = &self.server {
+            let mut cleaned = Server::clone(server);
+            for text in [
+                &mut cleaned.name,
+                &mut cleaned.location,
+                &mut cleaned.country,
+                &mut cleaned.host,
+            ] {
+                clean(text);
+            }
+            if cleaned != **server {
+                self.server = Some(Arc::new(cleaned));
+            }
+        }
+        if let Some(isp) = &self.isp
+            && let std::borrow::Cow::Owned(cleaned) = visible(isp)
+        {
+            self.isp = Some(cleaned.into());
+        }
+        clean(&mut self.result_url);
+        clean(&mut self.message);
+        self
+    }
+
     /// A run that produced no measurement, for the given reason.
     pub fn failure(
         time: Timestamp,

@@ -53,7 +53,8 @@ fn cells(text: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// No cell starts like a formula; the hostile names are there, each behind a single quote.
+/// No cell starts like a formula; the hostile names are there (as stored: a tab in a name is
+/// a space, `sample::visible`), each behind a single quote.
 fn assert_neutralised(csv: &str) {
     let rows = cells(csv);
     assert_eq!(rows.len(), 1 + FORMULAS.len(), "{csv}");
@@ -67,7 +68,9 @@ fn assert_neutralised(csv: &str) {
                 cell.starts_with('\'')
                     && FORMULAS
                         .iter()
-                        .any(|formula| internet_monitor::csv::neutralise(formula) == *cell),
+                        .any(|formula| internet_monitor::csv::neutralise(
+                            &internet_monitor::sample::visible(formula)
+                        ) == *cell),
                 "{name}: {cell:?}"
             );
         }
@@ -415,4 +418,59 @@ fn import_refuses_what_the_recorder_never_writes_with_the_line() {
     let output = import(&env, &fine, &[]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(exported(&env).lines().count(), 4);
+}
+
+/// Characters that change how the text around them is shown: a right-to-left override makes
+/// "ISP Telekom" read backwards, isolates reorder the line of a page or report around them.
+const BIDI: [char; 4] = ['\u{202e}', '\u{2066}', '\u{200f}', '\u{061c}'];
+
+#[test]
+fn bidirectional_overrides_from_the_cli_or_a_file_are_never_stored() {
+    let env = Env::new();
+    let hostile = |text: &str| format!("{text}\u{202e}moc.lanretxe\u{2066}x\u{200f}y\u{061c}z");
+    // The Ookla CLI's path: its result names the ISP and the server.
+    let fixture = env.path("bidi");
+    let mut result: Value = serde_json::from_str(
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/ok-1.2-no-packet-loss.stdout",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .trim(),
+    )
+    .unwrap();
+    result["isp"] = json!(hostile("Globe"));
+    result["server"]["name"] = json!(hostile("Globe"));
+    std::fs::write(fixture.with_extension("stdout"), format!("{result}\n")).unwrap();
+    std::fs::write(fixture.with_extension("stderr"), "").unwrap();
+    std::fs::write(fixture.with_extension("rc"), "0\n").unwrap();
+    let db = env.db();
+    let mut run = common::with_fake("run-once", &db, "ok-1.2-pretty", &[]);
+    run.env("FAKE_SPEEDTEST_FIXTURE", &fixture);
+    let output = run.output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    // The file path: an imported line says the same.
+    let mut line = sample("2026-11-01T00:00:00.000Z", &hostile("Example"));
+    line["result_url"] = json!(format!("https://example.net/{}", hostile("r")));
+    assert_eq!(import(&env, &[line], &[]).status.code(), Some(0));
+
+    let stored = exported(&env);
+    let samples: Vec<Value> = stored
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(samples.len(), 2, "{stored}");
+    for sample in &samples {
+        for text in [
+            &sample["isp"],
+            &sample["server"]["name"],
+            &sample["server"]["location"],
+            &sample["result_url"],
+        ] {
+            let text = text.as_str().unwrap_or_default();
+            assert!(!text.contains(BIDI), "stored as it came: {text:?}");
+        }
+    }
+    assert_eq!(samples[1]["isp"], json!("Globe moc.lanretxe x y z"));
+    assert_eq!(samples[0]["isp"], json!("Example moc.lanretxe x y z"));
 }

@@ -152,6 +152,7 @@ fn parse_line(
         sample.engine = Engine::before_engines(sample.outcome);
     }
     sample.validate()?;
+    let sample = sample.visible();
     if sample.time > latest_allowed {
         bail!(
             "the sample's time {} is more than a day after the clock ({latest_allowed} at most): a wrong clock wrote it, or this machine's clock is behind; correct the time or the clock and import again",

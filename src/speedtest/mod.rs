@@ -185,6 +185,6 @@ impl Runner {
         if sample.engine.is_none() {
             sample.engine = Some(self.described.clone());
         }
-        sample
+        sample.visible()
     }
 }

@@ -52,14 +52,20 @@ pub fn retry_after(value: &str, now: Timestamp) -> Option<Timestamp> {
     Some(date.clamp(now, latest))
 }
 
-/// `value` trimmed, each control character in it (line breaks, tabs, the escape that starts a
-/// terminal's colour codes, C1 controls) made a space, and cut to [`MAX_NAME_BYTES`]; `None`
+/// `value` trimmed, each control or bidirectional formatting character in it
+/// ([`crate::sample::is_hidden_formatting`]) made a space, and cut to [`MAX_NAME_BYTES`]; `None`
 /// when nothing is left. Every text a server says about itself or about us passes here, so
 /// that no stored field can move a terminal's cursor or start a line of its own in a file.
 fn named(value: &str) -> Option<String> {
     let clean: String = value
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if crate::sample::is_hidden_formatting(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     let clean = clean.trim();
     (!clean.is_empty()).then(|| cut(clean, MAX_NAME_BYTES))
