@@ -1283,3 +1283,26 @@ fn uk_ofcom_too_few_and_no_minimum() {
             .contains("plan set --download-min RATE")
     );
 }
+
+#[test]
+fn a_year_of_one_minute_runs() {
+    // The most a window holds (366 days) at the densest schedule: every rule set answers, and
+    // de-bnetza takes the first days (1, 3, 5 Jan in Berlin).
+    // From 01:00 Berlin on 1 Jan, when the contract takes effect.
+    let start = t("2026-01-01T00:00:00Z");
+    let runs: Vec<Run> = (0..366 * 24 * 60)
+        .map(|m| ok_at(start.saturating_add(minutes(m)), 95.0, 38.0))
+        .collect();
+    let verdict = de(&runs);
+    assert_eq!(verdict.outcome, Judgement::Met);
+    assert_eq!(dates(&verdict), ["2026-01-01", "2026-01-03", "2026-01-05"]);
+    // 01:00, 01:05, …, 01:20 Berlin, then 3 hours later: 04:20 Berlin, 03:20 UTC.
+    assert_eq!(verdict.days[0].measurements[5], t("2026-01-01T03:20:00Z"));
+    let rtr = evaluate(RuleSet::AtRtr, &runs, &eu_plans(), &vienna());
+    assert!(rtr.progress.complete);
+    assert_eq!(dates(&rtr), ["2026-01-01", "2026-01-02", "2026-01-03"]);
+    let fcc = evaluate(RuleSet::UsFcc, &runs, &eu_plans(), &new_york());
+    assert_eq!(fcc.progress.measurements, 366 * 6 * 60);
+    let ofcom = evaluate(RuleSet::UkOfcom, &runs, &eu_plans(), &london());
+    assert_eq!(ofcom.criteria[1].of, 366 * 2 * 60);
+}

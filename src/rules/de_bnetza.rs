@@ -31,13 +31,13 @@ pub const MEASUREMENTS: usize = MEASUREMENTS_PER_DAY * MEASUREMENT_DAYS;
 /// Free calendar days (at least) between two measurement days: with 1, a day after Monday's is
 /// Wednesday at the earliest.
 pub const FREE_DAYS_BETWEEN: u32 = 1;
-/// The least time between the starts of two measurements of a day (unverified: no reachable
-/// source states it).
+/// The least time between the starts of two measurements of a day (unverified: reported by
+/// the press only).
 pub const MIN_SPACING: Duration = Duration::from_secs(5 * 60);
 /// The least time between the starts of the 5th and the 6th measurement of a day.
 pub const SPACING_BEFORE_SIXTH: Duration = Duration::from_secs(3 * 60 * 60);
 /// All measurement days lie inside this many calendar days (the last at most 13 days after the
-/// first). Unverified: stated in the issue, found in no source.
+/// first). Unverified: reported by the press only.
 pub const MAX_SPAN_DAYS: u32 = 14;
 /// The share of the maximum that counts as reaching it (90 %), as `(numerator, denominator)`.
 pub const MAXIMUM_SHARE: (u32, u32) = (9, 10);
@@ -64,17 +64,17 @@ const DESCRIBE: Describe = Describe {
             breitbandmessung.de desktop app on a wired connection, establishes a deviation for a \
             reduction (Minderung) or termination; this verdict is not that evidence",
     unverified: &[
-        "measurements of a day at least 5 minutes apart: found in no reachable source; applied as a conservative assumption",
-        "all 3 measurement days inside 14 calendar days (the last at most 13 days after the first): stated in the issue, found in no reachable source; enforced",
-        "the Allgemeinverfügung Vfg. 99/2021 itself could not be read: the criteria are taken from secondary sources quoting it (ANGA, mobiflip.de, Gerpott in NET 12/2022)",
+        "measurements of a day at least 5 minutes apart: reported by inside-digital.de (Dec 2021) only, not found in the Bundesnetzagentur's own text",
+        "all 3 measurement days inside 14 calendar days (the last at most 13 days after the first): reported by inside-digital.de (Dec 2021) only; enforced",
+        "the Allgemeinverfügung Vfg. 99/2021 itself could not be read: the criteria are taken from press quoting it (computerbase.de, Gerpott in NET 12/2022) and ANGA",
         "no tolerance is applied to the thresholds: none is documented in any reachable source",
     ],
     sources: &[
         "TKG § 57(4) Satz 1 Nr. 1, Satz 2 (BGBl. I 2021 S. 1858, 23 June 2021): a deviation established with the Bundesnetzagentur's monitoring mechanism allows a reduction or termination",
-        "Bundesnetzagentur, Allgemeinverfügung Vfg. 99/2021 (ABl. 23/2021, 8 Dec 2021, in force 13 Dec 2021): 30 measurements on 3 calendar days, the three criteria (as quoted by Gerpott, NET 12/2022 p. 41)",
+        "Bundesnetzagentur, breitbandmessung.de/desktop-app: 30 measurements on 3 different calendar days, at least one calendar day between measurement days, download and upload",
+        "Bundesnetzagentur, Allgemeinverfügung Vfg. 99/2021 (ABl. 23/2021, 8 Dec 2021, in force 13 Dec 2021): the three criteria, as quoted by computerbase.de (Dec 2021) and Gerpott, NET 12/2022 p. 41",
         "ANGA, Dec 2021: 3 hours between the 5th and 6th measurement of a day; criteria apply to download and upload",
-        "mobiflip.de, 13 Dec 2021: at least one calendar day between measurement days; 10 measurements a day",
-        "Bundesnetzagentur, Handreichung Überwachungsmechanismus Festnetz (Dec 2021): the monitoring mechanism is provided or certified by the Bundesnetzagentur",
+        "inside-digital.de, Dec 2021: 10 measurements a day, at least 5 minutes apart, 3 days inside 14 days",
     ],
 };
 
