@@ -620,6 +620,23 @@ fn de_bnetza_plan_change_inside_the_campaign_is_not_assessable() {
     assert!(verdict.criteria.iter().all(|c| c.status == Na));
     assert!(verdict.progress.complete);
 
+    // A contract stored only from 6 Oct, after the first measurement day.
+    let mut late = eu_contract();
+    late.from = t("2026-10-06T00:00:00Z");
+    let verdict = evaluate(
+        RuleSet::DeBnetza,
+        &de_met_runs(),
+        &PlanHistory::new(vec![late]),
+        &berlin(),
+    );
+    assert_eq!(verdict.outcome, Judgement::NotAssessable);
+    let reason = verdict.reason.unwrap();
+    assert!(
+        reason.contains("no contract was in force at the first measurement"),
+        "{reason}"
+    );
+    assert!(reason.contains("plan set --from"), "{reason}");
+
     // The same terms stored again (another threshold) are no change.
     let mut restated = eu_contract();
     restated.from = t("2026-10-08T00:00:00Z");
@@ -851,6 +868,8 @@ fn at_rtr_failed_tests_keep_their_slot_but_do_not_count() {
     assert_eq!(verdict.progress.measurements, 18);
     assert!(verdict.progress.complete);
     assert_eq!(verdict.failed_runs, 6);
+    // The first cycle lists its 5 successful tests, not the 3 failed ones.
+    assert_eq!(verdict.days[0].measurements.len(), 5);
     assert_eq!(table(&verdict)[0], ("successful_tests", None, Info, 18, 24));
     // A 7th failure: 17 successful tests, short of 18.
     runs[20] = failed_at(runs[20].time, None);

@@ -96,7 +96,11 @@ pub(super) fn evaluate(runs: &[Run], plans: &PlanHistory, zone: &Zone) -> Verdic
         .iter()
         .map(|(date, cycle)| Day {
             date: date.to_string(),
-            measurements: cycle.iter().map(|run| run.time).collect(),
+            measurements: cycle
+                .iter()
+                .filter(|run| run.result == RunResult::Success)
+                .map(|run| run.time)
+                .collect(),
         })
         .collect();
 

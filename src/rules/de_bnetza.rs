@@ -171,11 +171,16 @@ pub(super) fn evaluate(runs: &[Run], plans: &PlanHistory, zone: &Zone) -> Verdic
              inside 14 calendar days"
         ))
     } else {
-        change.map(|(at, first, last)| {
-            format!(
+        change.map(|(at, first, last)| match plans.in_force_at(first) {
+            None => format!(
+                "no contract was in force at the first measurement used ({first}), only from \
+                 {at}: store the contract that applied with `internet-monitor plan set --from \
+                 TIME …`"
+            ),
+            Some(_) => format!(
                 "the contract changed at {at}, between the first ({first}) and the last ({last}) \
                  measurement used: a campaign is judged under one contract, so start a new one"
-            )
+            ),
         })
     };
 

@@ -218,7 +218,8 @@ pub struct Progress {
 pub struct Day {
     /// The local calendar date (`YYYY-MM-DD`) in the verdict's zone.
     pub date: String,
-    /// The start instants of the measurements used, in order.
+    /// The start instants of the measurements used, in order (successful runs only: at-rtr's
+    /// failed tests keep their slot in a cycle but are not listed).
     pub measurements: Vec<Timestamp>,
 }
 
@@ -542,4 +543,61 @@ pub fn select(
         runs: runs_in(store, from, to)?,
         campaign: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn the_first_protocol_is_the_earliest_that_fits() {
+        let dates = [
+            date(2026, 10, 1),
+            date(2026, 10, 2),
+            date(2026, 10, 4),
+            date(2026, 10, 20),
+            date(2026, 10, 22),
+            date(2026, 10, 24),
+        ];
+        // A free day between: 1, 4, then 20 is 19 days after the 1st; from the 20th: 20, 22, 24.
+        assert_eq!(first_protocol(&dates, 3, 2, 14, None), Ok(vec![3, 4, 5]));
+        // Different days only: 1, 2, 4.
+        assert_eq!(first_protocol(&dates, 3, 1, 14, None), Ok(vec![0, 1, 2]));
+        // Four days: none; the longest chain still possible on the 24th is 20, 22, 24.
+        assert_eq!(
+            first_protocol(&dates, 4, 2, 14, Some(date(2026, 10, 24))),
+            Err(vec![3, 4, 5])
+        );
+        // Nothing can complete any more a month later.
+        assert_eq!(
+            first_protocol(&dates, 4, 2, 14, Some(date(2026, 11, 30))),
+            Err(vec![])
+        );
+        assert_eq!(first_protocol(&[], 3, 2, 14, None), Err(vec![]));
+    }
+
+    #[test]
+    fn shares_and_rates_compare_exactly() {
+        assert!(share_at_least(27, 30, (9, 10)));
+        assert!(!share_at_least(26, 30, (9, 10)));
+        assert!(share_at_least(0, 0, (9, 10)));
+        assert!(share_at_least(u64::MAX, u64::MAX, (19, 20)));
+        assert!(reaches(11_250_000.0, (9, 10), 12_500_000.0));
+        assert!(!reaches(11_249_999.0, (9, 10), 12_500_000.0));
+        assert_eq!(rate_text(11_250_000.0), "90 Mbit/s");
+        assert_eq!(rate_text(1_234.5), "0.01 Mbit/s");
+    }
+
+    #[test]
+    fn peak_windows_follow_local_hours() {
+        let zone = Zone::parse("America/New_York").unwrap();
+        let window = (18, 24);
+        // 17:59:59.999 and 18:00 EST, 23:59 and 00:00.
+        let at = |text: &str| text.parse::<Timestamp>().unwrap();
+        assert!(!in_window(&zone, at("2026-11-10T22:59:59.999Z"), window));
+        assert!(in_window(&zone, at("2026-11-10T23:00:00Z"), window));
+        assert!(in_window(&zone, at("2026-11-11T04:59:00Z"), window));
+        assert!(!in_window(&zone, at("2026-11-11T05:00:00Z"), window));
+    }
 }
