@@ -78,6 +78,14 @@ const DESCRIBE: Describe = Describe {
     ],
 };
 
+/// The dates at `indices` of `dates`.
+fn pick(dates: &[Date], indices: &[usize]) -> Vec<Date> {
+    indices
+        .iter()
+        .filter_map(|&i| dates.get(i).copied())
+        .collect()
+}
+
 /// A measurement: a successful run with both rates.
 fn is_measurement(run: &Run) -> bool {
     run.result == RunResult::Success
@@ -110,8 +118,8 @@ pub(super) fn evaluate(runs: &[Run], plans: &PlanHistory, zone: &Zone) -> Verdic
     let latest = by_date.last_key_value().map(|(date, _)| *date);
     let (mut used, complete) = match first_protocol(&full, MEASUREMENT_DAYS, min_gap, span, latest)
     {
-        Ok(chain) => (chain.iter().map(|&i| full[i]).collect::<Vec<_>>(), true),
-        Err(chain) => (chain.iter().map(|&i| full[i]).collect(), false),
+        Ok(chain) => (pick(&full, &chain), true),
+        Err(chain) => (pick(&full, &chain), false),
     };
     // A day still being measured counts towards progress when it may follow the others.
     if !complete
