@@ -536,6 +536,26 @@ fn check_rules(problems: &mut Problems, seen: &Value) {
             && !text(&none["url"]).contains("rules="),
         || format!("rules: choosing none leaves a verdict or rules= behind: {none}"),
     );
+    let asked_rules = |seen: &Value| {
+        seen["requests"]
+            .as_array()
+            .is_none_or(|asked| asked.iter().any(|q| !q["rules"].is_null()))
+    };
+    let long = &seen["too_long"];
+    problems.check(
+        long["panel_visible"] == true
+            && text(&long["reason"]).contains("366 days")
+            && loose(&text(&long["label"])).contains("indicative")
+            && !asked_rules(long),
+        || format!("rules: a range over 366 days does not say it gets no verdict: {long}"),
+    );
+    let unknown = &seen["unknown"];
+    problems.check(
+        unknown["panel_visible"] == false
+            && text(&unknown["hint"]).contains("rules=fr-arcep")
+            && !asked_rules(unknown),
+        || format!("rules: an unknown rules= in the address is not named: {unknown}"),
+    );
 }
 
 #[test]

@@ -403,8 +403,20 @@ async function rulesSteps(browser, options, log) {
   await verdictIs('none');
   const none = await verdictState(page);
   await page.waitForLoadState('networkidle');
+  // Addresses asking for what the page cannot judge: a range over 366 days, a rule set it
+  // does not know. Each is said in the section, not sent to the server.
+  const odd = {};
+  const longFrom = new Date(Date.now() - 400 * 86_400_000).toISOString();
+  for (const [name, search, want] of [['too_long', `?from=${encodeURIComponent(longFrom)}&rules=de-bnetza`, 'too-long'],
+    ['unknown', '?range=7d&rules=fr-arcep', 'none']]) {
+    const asked = summaries.length;
+    await page.goto(`${options.url}/${search}`, { waitUntil: 'load' });
+    await verdictIs(want);
+    odd[name] = { ...(await verdictState(page)), hint: await page.textContent('#rules-hint'), requests: summaries.slice(asked) };
+  }
+  await page.waitForLoadState('networkidle');
   await judged.context.close();
-  return { before, chosen, reloaded, full, narrow, dark, none };
+  return { before, chosen, reloaded, full, narrow, dark, none, ...odd };
 }
 
 async function pageState(page) {
