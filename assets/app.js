@@ -13,6 +13,19 @@
   const RUN_POLL_LIMIT_MS = 15 * 60 * 1000;
   const REFRESH_MS = 60 * 1000;
   const FETCH_TIMEOUT_MS = 30 * 1000;
+  /** The rule sets `/api/v1/summary?rules=` knows, by name, as the page calls them. */
+  const RULE_SETS = ['de-bnetza', 'at-rtr', 'us-fcc', 'uk-ofcom'];
+  /** The longest range a rule set judges (the server's MAX_RULES_WINDOW): 366 days. */
+  const MAX_RULES_SECONDS = 366 * 86400;
+  const OUTCOMES = {
+    met: 'Met',
+    not_met: 'Not met',
+    not_assessable: 'Not assessable',
+    no_verdict: 'No verdict: this rule set reports figures, not a pass or fail',
+  };
+  const STATUSES = { met: 'met', not_met: 'not met', not_assessable: 'not assessable', informational: 'for information' };
+  /** Shown when a verdict comes without its own label: a verdict here is never the legal one. */
+  const FALLBACK_LABEL = "Indicative only: a complaint needs the regulator's own measurement procedure.";
 
   const $ = (selector, root = document) => root.querySelector(selector);
   const body = document.body;
@@ -20,6 +33,9 @@
   const state = {
     status: null,
     range: null, // {key, preset} or {key, from, to}
+    rules: '', // a name of RULE_SETS, or '' for none
+    rulesIgnored: null, // what the address asked for as rules= that is not a rule set
+    summaryLoad: 0,
     resolved: null, // {from, to: ISO strings; fromS, toS: Unix seconds}
     load: 0,
     data: null, // {series, summary, heatmap}
@@ -163,6 +179,27 @@
     }
   }
 
+  /**
+   * The summary of `resolved`, with the verdict of the chosen rule set when the range is one a
+   * rule set judges, counted in the browser's zone; when the server does not know that zone,
+   * in serve's --timezone (the verdict names the zone it used).
+   */
+  async function fetchSummary(resolved) {
+    const params = { from: resolved.from, to: resolved.to };
+    const rules = state.rules;
+    if (!rules || resolved.toS - resolved.fromS > MAX_RULES_SECONDS) {
+      return fetchJson(`/api/v1/summary?${query(params)}`);
+    }
+    let summary;
+    try {
+      summary = await fetchJson(`/api/v1/summary?${query({ ...params, rules, tz: browserZone() })}`);
+    } catch (err) {
+      if (err.status !== 400 || !String(err.detail).startsWith('invalid tz')) throw err;
+      summary = await fetchJson(`/api/v1/summary?${query({ ...params, rules })}`);
+    }
+    return summary;
+  }
+
   // ---- DOM helpers (text only) -----------------------------------------------------------
 
   /** A new element with text content and attributes; never parses HTML. */
@@ -228,9 +265,21 @@
     const ignored = asked.length ? asked.map(([name, value]) => `${name}=${value.slice(0, 40)}`).join('&') : null;
     return { key: DEFAULT_RANGE, preset: DEFAULT_RANGE, ignored };
   }
-  function rangeUrl(range) {
-    const search = range.preset ? query({ range: range.preset }) : query({ from: range.from, to: range.to });
+  /** The address of the page showing `range` judged by `rules` ('' for none). */
+  function pageUrl(range, rules) {
+    const params = range.preset ? { range: range.preset } : { from: range.from, to: range.to };
+    const search = query({ ...params, rules: rules || null });
     return `${location.pathname}?${search}`;
+  }
+  /** The rule set the address asks for: `{ rules, ignored }`, ignored naming one not known. */
+  function rulesFromUrl() {
+    const asked = new URLSearchParams(location.search).get('rules');
+    if (asked === null || asked === '') return { rules: '', ignored: null };
+    if (RULE_SETS.includes(asked)) return { rules: asked, ignored: null };
+    return { rules: '', ignored: asked.slice(0, 40) };
+  }
+  function browserZone() {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
   }
   function resolveRange(range) {
     let from;
@@ -268,7 +317,7 @@
     setText('range-label', label);
   }
   function chooseRange(range) {
-    history.pushState(null, '', rangeUrl(range));
+    history.pushState(null, '', pageUrl(range, state.rules));
     state.range = range;
     refresh();
   }
@@ -309,12 +358,13 @@
     const width = $('#speed-chart .chart-mount').clientWidth || 600;
     const points = Math.max(60, Math.min(600, Math.round(width)));
     state.runs = { cursors: [null], index: 0, load: state.runs.load + 1 };
+    const summaryLoad = ++state.summaryLoad;
     try {
       // Only the series is needed to draw the range; a busy or failed summary, heat map or
       // runs page (a 503 while a long summary holds the store) is said in its own section.
       const [series, summary, heatmap, runs] = await Promise.all([
         fetchJson(`/api/v1/series?${query({ from: resolved.from, to: resolved.to, points })}`),
-        optional(fetchJson(`/api/v1/summary?${query({ from: resolved.from, to: resolved.to })}`)),
+        optional(fetchSummary(resolved)),
         optional(fetchHeatmap({ from: heatFrom, to: resolved.to, tz: zone, metric: $('#heatmap-metric').value })),
         optional(fetchJson(`/api/v1/samples?${query({ from: resolved.from, to: resolved.to, limit: RUNS_PAGE })}`)),
       ]);
@@ -324,7 +374,11 @@
       body.dataset.state = 'ready';
       drawCharts();
       renderHeatmap(heatmap, state.data.widened);
-      renderCompliance(summary);
+      // A rule set chosen meanwhile loads its own summary, which is shown instead.
+      if (summaryLoad === state.summaryLoad) {
+        $('#compliance').removeAttribute('aria-busy');
+        renderCompliance(summary);
+      }
       renderRuns(runs);
       setText('loading-note', '');
       body.dataset.drawn = range.key;
@@ -784,6 +838,7 @@
   // ---- compliance ----------------------------------------------------------------------
 
   function renderCompliance(summary) {
+    renderVerdict(summary);
     if (summary.failed) {
       const note = $('#compliance-note');
       note.hidden = false;
@@ -828,6 +883,102 @@
     fact('Upload p5 / median / p95', spread(summary.upload_bytes_per_second, mbit));
     fact('Ping p5 / median / p95', spread(summary.ping_seconds, ms));
     $('#compliance-figures').replaceChildren(...figures);
+  }
+
+  /** The chosen rule set's verdict, or why there is none; `#compliance[data-verdict]` says which. */
+  function renderVerdict(summary) {
+    const section = $('#compliance');
+    const panel = $('#verdict');
+    $('#rules-select').value = state.rules;
+    const hint = $('#rules-hint');
+    hint.textContent = state.rulesIgnored
+      ? `The address's rules=${state.rulesIgnored} is not a rule set this page knows (de-bnetza, at-rtr, us-fcc, uk-ofcom), so none is applied.`
+      : 'An indication over the range above, in this browser\'s time zone; never the regulator\'s own procedure.';
+    const done = (value) => { section.dataset.verdict = value; };
+    if (!state.rules) {
+      panel.hidden = true;
+      done('none');
+      return;
+    }
+    panel.hidden = false;
+    const verdict = summary.failed ? null : summary.rules;
+    const only = (message) => {
+      setText('verdict-title', state.rules);
+      setText('verdict-label', FALLBACK_LABEL);
+      setText('verdict-outcome', 'No verdict');
+      const reason = $('#verdict-reason');
+      reason.hidden = false;
+      reason.textContent = message;
+      for (const id of ['verdict-criteria', 'verdict-facts']) $(`#${id}`).replaceChildren();
+      $('#verdict-unverified').hidden = true;
+      $('#verdict-sources').hidden = true;
+    };
+    if (summary.failed) {
+      only(`The verdict did not load: ${summary.failed.message}. Reload to try again.`);
+      done('failed');
+      return;
+    }
+    if (!verdict) {
+      only('A rule set judges at most 366 days: choose a shorter range to see its verdict.');
+      done('too-long');
+      return;
+    }
+    setText('verdict-title', verdict.title || verdict.rules);
+    setText('verdict-label', verdict.label || FALLBACK_LABEL);
+    const outcome = setText('verdict-outcome', OUTCOMES[verdict.outcome] || String(verdict.outcome));
+    outcome.className = `outcome-${verdict.outcome}`;
+    const reason = $('#verdict-reason');
+    reason.hidden = !verdict.reason;
+    reason.textContent = verdict.reason ? `Why: ${verdict.reason}` : '';
+    const criteria = (verdict.criteria || []).map((criterion) => {
+      const unit = criterion.unit === 'days' ? (criterion.of === 1 ? 'day' : 'days') : (criterion.of === 1 ? 'measurement' : 'measurements');
+      const status = STATUSES[criterion.status] || String(criterion.status);
+      return el('li', { class: `criterion status-${criterion.status}` }, [
+        el('span', { class: 'criterion-status', text: status }),
+        el('span', { class: 'criterion-requirement', text: criterion.requirement }),
+        el('span', { class: 'criterion-count', text: `${criterion.count} of ${criterion.of} ${unit}${criterion.direction ? ` (${criterion.direction})` : ''}` }),
+        criterion.reason ? el('span', { class: 'criterion-reason muted', text: criterion.reason }) : null,
+      ]);
+    });
+    if (!criteria.length) criteria.push(el('li', { class: 'criterion muted', text: 'No criteria were judged.' }));
+    $('#verdict-criteria').replaceChildren(...criteria);
+    const facts = [];
+    const fact = (term, ...value) => facts.push(el('div', {}, [el('dt', { text: term }), el('dd', {}, value)]));
+    const progress = verdict.progress;
+    if (progress && (progress.measurements_required || progress.days_required)) {
+      fact('Protocol', `${progress.measurements} of ${progress.measurements_required} measurements, ${progress.days} of ${progress.days_required} days${progress.complete ? ', complete' : ', not complete'}`);
+    }
+    fact('Runs judged', `${plural(verdict.successful_runs, 'successful run', 'successful runs')}; ${plural(verdict.failed_runs, 'failed run', 'failed runs')} (never counted as measurements)`);
+    fact('Time zone', verdict.time_zone || '—');
+    fact('Runs from', verdict.campaign ? 'the campaign started ' : 'every run in the range', verdict.campaign ? timeNode(verdict.campaign, false) : null);
+    $('#verdict-facts').replaceChildren(...facts);
+    const list = (id, items) => {
+      const box = $(`#${id}`);
+      box.hidden = !items.length;
+      $('ul', box).replaceChildren(...items.map((item) => el('li', { text: item })));
+    };
+    list('verdict-unverified', verdict.unverified || []);
+    list('verdict-sources', verdict.sources || []);
+    done(verdict.rules);
+  }
+
+  async function chooseRules(rules) {
+    state.rules = RULE_SETS.includes(rules) ? rules : '';
+    state.rulesIgnored = null;
+    history.pushState(null, '', pageUrl(state.range, state.rules));
+    if (!state.resolved || !state.data) {
+      refresh();
+      return;
+    }
+    const section = $('#compliance');
+    delete section.dataset.verdict;
+    section.setAttribute('aria-busy', 'true');
+    const load = ++state.summaryLoad;
+    const summary = await optional(fetchSummary(state.resolved));
+    if (load !== state.summaryLoad) return;
+    section.removeAttribute('aria-busy');
+    state.data.summary = summary;
+    renderCompliance(summary);
   }
 
   // ---- runs ----------------------------------------------------------------------------
@@ -976,8 +1127,10 @@
     });
     window.addEventListener('popstate', () => {
       state.range = rangeFromUrl();
+      ({ rules: state.rules, ignored: state.rulesIgnored } = rulesFromUrl());
       refresh();
     });
+    $('#rules-select').addEventListener('change', (event) => chooseRules(event.target.value));
     $('#runs-older').addEventListener('click', () => turnRunsPage(1));
     $('#runs-newer').addEventListener('click', () => turnRunsPage(-1));
     $('#run-now').addEventListener('click', runNow);
@@ -1067,6 +1220,7 @@
     }
     wire();
     state.range = rangeFromUrl();
+    ({ rules: state.rules, ignored: state.rulesIgnored } = rulesFromUrl());
     refresh();
   }
 

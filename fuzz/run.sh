@@ -7,7 +7,8 @@
 #   ookla_parse    the Speedtest CLI output parser (stdout, stderr, exit status -> Sample),
 #                  with the sample's invariants asserted; seeded from tests/fixtures/*
 #   query_string   the HTTP API's query-string parser and the time, count, duration,
-#                  bandwidth and volume parsers behind its parameters; seeded from fuzz/seeds/
+#                  bandwidth, volume, rule-set and zone parsers behind its parameters; seeded
+#                  from fuzz/seeds/
 #   plan_record    the stored plan version's record decoder (a key and bytes -> a version that
 #                  keeps the bounds and reads back the same, or an error); seeded from fuzz/seeds/
 #

@@ -19,6 +19,7 @@ use crate::state::{AppState, ManualRuns};
 use crate::store::{Store, StoreError};
 use crate::time::{ClockCheck, Timestamp, format_limit};
 use crate::units::DataVolume;
+use crate::zone::Zone;
 
 /// How often retention looks for samples to delete, and how many go per transaction.
 const RETENTION_PERIOD: Duration = Duration::from_secs(60 * 60);
@@ -46,6 +47,9 @@ pub struct ServeConfig {
     /// Names besides IP addresses and `localhost` that a browser may reach the history and
     /// `POST /api/v1/run` by (`--allowed-host` and the machine's host name).
     pub allowed_hosts: http::AllowedHosts,
+    /// The zone of `--timezone`: where rule sets asked for over HTTP count calendar days and
+    /// peak windows unless the request names another.
+    pub zone: Zone,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +104,8 @@ pub async fn run(
             last_success,
         )?
         .with_interval(config.schedule.interval)
-        .with_plans(config.plans.clone()),
+        .with_plans(config.plans.clone())
+        .with_zone(config.zone.clone()),
     );
 
     let splay = config.schedule.splay;

@@ -13,6 +13,7 @@ use crate::speedtest::{Claim, Runner};
 use crate::store::{Store, StoreError};
 use crate::time::{ClockCheck, Timestamp};
 use crate::worker::{WorkerConfig, Workers};
+use crate::zone::Zone;
 
 /// The recorder's own store thread: appends, retention and the data budget queue here, never
 /// behind requests. A handful of jobs at most are ever outstanding.
@@ -47,6 +48,9 @@ pub struct AppState {
     /// Every stored plan version, oldest first (`/api/v1/plan`, summaries, retests, the plan
     /// gauges and the dashboard, each with the version in force at the time it judges).
     pub plans: PlanHistory,
+    /// The zone of `--timezone`: the default in which `/api/v1/summary?rules=` counts
+    /// calendar days and peak windows (UTC until [`AppState::with_zone`]).
+    pub zone: Zone,
     /// `Some` when `--enable-run-endpoint` lets clients start tests.
     pub manual_runs: Option<ManualRuns>,
     /// The one thread that writes the store (and reads it for the recorder).
@@ -131,6 +135,7 @@ impl AppState {
             metrics,
             runner,
             plans: PlanHistory::default(),
+            zone: Zone::utc(),
             manual_runs,
             latest_success: RwLock::new(latest_success.map(Arc::new)),
             shown: Mutex::new(shown),
@@ -145,6 +150,12 @@ impl AppState {
     /// The same state, knowing the stored plan history (empty when not told).
     pub fn with_plans(mut self, plans: PlanHistory) -> Self {
         self.plans = plans;
+        self
+    }
+
+    /// The same state, counting calendar days and local hours in `zone` (`--timezone`).
+    pub fn with_zone(mut self, zone: Zone) -> Self {
+        self.zone = zone;
         self
     }
 

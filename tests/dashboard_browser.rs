@@ -412,6 +412,152 @@ fn luminance(colour: &str) -> Option<f64> {
     Some(0.2126 * linear(parts[0]) + 0.7152 * linear(parts[1]) + 0.0722 * linear(parts[2]))
 }
 
+/// The contrast ratio of two `rgb(…)` colours (WCAG: 4.5 for body text).
+fn contrast(one: &str, other: &str) -> Option<f64> {
+    let (a, b) = (luminance(one)?, luminance(other)?);
+    Some((a.max(b) + 0.05) / (a.min(b) + 0.05))
+}
+
+/// Compliance's rule-set selector: none at first; chosen by keyboard, a verdict panel with its
+/// label (always: a verdict here is indicative), asked for in the browser's zone and kept in the
+/// address through a reload; a full verdict's criteria (count of of), notes and hostile text;
+/// 375 px and dark; none again.
+fn check_rules(problems: &mut Problems, seen: &Value) {
+    let before = &seen["before"];
+    problems.check(
+        before["verdict"] == "none" && before["panel_visible"] == false && before["selected"] == "",
+        || format!("rules: a verdict panel before a rule set was chosen: {before}"),
+    );
+    let chosen = &seen["chosen"];
+    problems.check(
+        chosen["tabs"]
+            .as_array()
+            .and_then(|tabs| tabs.last())
+            .is_some_and(|last| last == "rules-select"),
+        || {
+            format!(
+                "rules: Tab from the heat map's figure never reaches #rules-select: {}",
+                chosen["tabs"]
+            )
+        },
+    );
+    for (step, verdict) in [("chosen", chosen), ("reloaded", &seen["reloaded"])] {
+        problems.check(
+            verdict["verdict"] == "de-bnetza"
+                && verdict["selected"] == "de-bnetza"
+                && verdict["panel_visible"] == true,
+            || format!("rules ({step}): no de-bnetza verdict panel: {verdict}"),
+        );
+        let url = text(&verdict["url"]);
+        problems.check(
+            url.contains("rules=de-bnetza") && url.contains("range=30d"),
+            || format!("rules ({step}): the address does not keep rules= and the range: {url}"),
+        );
+        problems.check(
+            verdict["label_visible"] == true && loose(&text(&verdict["label"])).contains("indicative"),
+            || format!("rules ({step}): the label saying the verdict is indicative is not shown: {verdict}"),
+        );
+        let outcome = text(&verdict["outcome"]);
+        problems.check(
+            ["Met", "Not met", "Not assessable", "No verdict"]
+                .iter()
+                .any(|word| outcome.starts_with(word)),
+            || format!("rules ({step}): the outcome is not said in words: {outcome:?}"),
+        );
+        problems.check(text(&verdict["facts"]).contains("Europe/Berlin"), || {
+            format!("rules ({step}): the verdict does not name the zone it counted in: {verdict}")
+        });
+        let asked = verdict["requests"].as_array().cloned().unwrap_or_default();
+        problems.check(
+            asked.iter().any(|q| {
+                q["rules"] == "de-bnetza" && q["tz"] == "Europe/Berlin" && q["from"].is_string()
+            }),
+            || format!("rules ({step}): no summary asked with rules=de-bnetza&tz=Europe/Berlin: {asked:?}"),
+        );
+    }
+    let full = &seen["full"];
+    let criteria: Vec<String> = full["criteria"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(text)
+        .collect();
+    let expected = [
+        ("not met", "27 of 40 measurements (download)"),
+        ("met", "40 of 40 measurements"),
+        ("not assessable", "the contract states no upload speed"),
+        ("for information", "3 of 3 days"),
+    ];
+    problems.check(criteria.len() == expected.len(), || {
+        format!(
+            "rules: {} criteria shown, not 4: {criteria:?}",
+            criteria.len()
+        )
+    });
+    for ((status, count), shown) in expected.iter().zip(&criteria) {
+        problems.check(shown.starts_with(status) && shown.contains(count), || {
+            format!("rules: a criterion does not show {status:?} and {count:?}: {shown:?}")
+        });
+    }
+    problems.check(
+        criteria
+            .first()
+            .is_some_and(|c| c.contains(r#"<img src=x onerror="window.__xss=7">"#))
+            && full["xss"].is_null()
+            && full["injected_img"] == 0,
+        || format!("rules: a verdict's hostile text did not show as text: {full}"),
+    );
+    problems.check(
+        full["outcome"] == "Not met"
+            && full["unverified_visible"] == true
+            && text(&full["unverified"]).contains("<script>window.__xss=8</script>")
+            && loose(&text(&full["label"])).starts_with("indicative"),
+        || format!("rules: the full verdict's outcome, label or unverified notes: {full}"),
+    );
+    let narrow = &seen["narrow"];
+    problems.check(
+        narrow["scroll_width"].as_i64().is_some_and(|w| w <= 375)
+            && narrow["verdict"]["criteria"].as_array().map(Vec::len) == Some(4),
+        || format!("rules: at 375 px the verdict panel scrolls sideways: {narrow}"),
+    );
+    let dark = &seen["dark"];
+    let ratio = contrast(
+        &text(&dark["label_colour"]),
+        &text(&dark["label_background"]),
+    );
+    problems.check(
+        dark["matches"] == true && ratio.is_some_and(|r| r >= 4.5),
+        || format!("rules: the label in dark mode has contrast {ratio:?}: {dark}"),
+    );
+    let none = &seen["none"];
+    problems.check(
+        none["verdict"] == "none"
+            && none["panel_visible"] == false
+            && !text(&none["url"]).contains("rules="),
+        || format!("rules: choosing none leaves a verdict or rules= behind: {none}"),
+    );
+    let asked_rules = |seen: &Value| {
+        seen["requests"]
+            .as_array()
+            .is_none_or(|asked| asked.iter().any(|q| !q["rules"].is_null()))
+    };
+    let long = &seen["too_long"];
+    problems.check(
+        long["panel_visible"] == true
+            && text(&long["reason"]).contains("366 days")
+            && loose(&text(&long["label"])).contains("indicative")
+            && !asked_rules(long),
+        || format!("rules: a range over 366 days does not say it gets no verdict: {long}"),
+    );
+    let unknown = &seen["unknown"];
+    problems.check(
+        unknown["panel_visible"] == false
+            && text(&unknown["hint"]).contains("rules=fr-arcep")
+            && !asked_rules(unknown),
+        || format!("rules: an unknown rules= in the address is not named: {unknown}"),
+    );
+}
+
 #[test]
 #[ignore = "needs chromium and tools/browser's node modules; .ci/run installs them and runs the ignored tests"]
 fn the_dashboard_works_in_a_real_browser() {
@@ -760,6 +906,9 @@ fn the_dashboard_works_in_a_real_browser() {
             text(&garbage["label"]).contains("from=garbage") && garbage["pressed"] == "true",
             || format!("an unusable ?from=garbage is not named on the range line: {garbage}"),
         );
+    }
+    if problems.finished(&report, "rules") {
+        check_rules(&mut problems, &report["rules"]);
     }
     // The server stops answering while the page is open: the page says so within the minute's
     // poll, in view, and recovers by itself when the server is back.

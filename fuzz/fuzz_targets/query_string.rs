@@ -4,12 +4,14 @@
 #![no_main]
 
 use internet_monitor::http::query::Query;
+use internet_monitor::rules::RuleSet;
 use internet_monitor::time::{TimeArg, Timestamp, parse_age};
 use internet_monitor::units::{Bandwidth, DataVolume};
+use internet_monitor::zone::Zone;
 use libfuzzer_sys::fuzz_target;
 
 /// Every parameter `/api/v1/samples` and `/api/v1/summary` take.
-const ACCEPTED: [&str; 5] = ["from", "to", "limit", "cursor", "window"];
+const ACCEPTED: [&str; 7] = ["from", "to", "limit", "cursor", "window", "rules", "tz"];
 
 /// Runs `value` through each parser the API and the CLI use on such a value.
 fn parse_value(value: &str, now: Timestamp) {
@@ -32,6 +34,12 @@ fn parse_value(value: &str, now: Timestamp) {
             bytes > 0.0 && bytes.is_finite(),
             "{value:?} gave {bytes} B/s"
         );
+    }
+    if let Ok(rules) = RuleSet::parse(value) {
+        assert_eq!(rules.name(), value);
+    }
+    if let Ok(zone) = Zone::parse(value) {
+        let _ = zone.local(now);
     }
     if let Ok(volume) = value.parse::<DataVolume>() {
         let bytes = volume.bytes();

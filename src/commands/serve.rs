@@ -176,6 +176,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )
         .unwrap_or(1),
         allowed_hosts: AllowedHosts::new(args.allowed_hosts.iter().cloned().chain(host_name())),
+        zone: args.timezone.zone(),
     };
     super::adopt_orphans();
     super::listen_until_stopped(
@@ -184,6 +185,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         |listener, address, shutdown| async move {
             tracing::info!(%address, db = %store.path().display(), "listening on http://{address}");
             tracing::info!("measuring with the {engine_why}");
+            tracing::info!(
+                time_zone = %config.zone.name(),
+                "rule sets count calendar days and peak hours in {} (--timezone)",
+                config.zone.name()
+            );
             if let Some(warning) = args.speedtest.ignored_by(&config.engine) {
                 tracing::warn!("{warning}");
             }

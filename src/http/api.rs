@@ -17,12 +17,14 @@ use super::response::{Body, HttpError, json, json_body, overloaded, respond, to_
 use super::stream::{CHUNK_BYTES, ChunkError, Source, Streamed};
 use crate::csv;
 use crate::plan::{PlanHistory, PlanVersion, PlanVersionJson};
+use crate::rules::{MAX_RULES_WINDOW, RuleSet};
 use crate::sample::{Sample, Trigger};
 use crate::state::{AppState, READER_WAIT, Refusal};
 use crate::store::{Order, Store};
 use crate::summary::summarize;
-use crate::time::{TimeArg, TimeError, Timestamp, parse_age};
+use crate::time::{TimeArg, TimeError, Timestamp, format_limit, parse_age};
 use crate::worker::{WorkerError, Workers};
+use crate::zone::Zone;
 
 /// The parameters `/api/v1/samples` and `/api/v1/samples.csv` take.
 pub const SAMPLE_PARAMETERS: &[&str] = &["from", "to", "limit", "cursor"];
@@ -244,19 +246,24 @@ impl Source for CsvExport {
 static SUMMARIES: Semaphore = Semaphore::const_new(1);
 
 /// The parameters `/api/v1/summary` takes.
-pub const SUMMARY_PARAMETERS: &[&str] = &["window", "from", "to"];
+pub const SUMMARY_PARAMETERS: &[&str] = &["window", "from", "to", "rules", "tz"];
 const DEFAULT_SUMMARY_WINDOW: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// `/api/v1/summary?window=30d` (the window before now) or `?from=&to=` (`from` inclusive, `to`
 /// exclusive; `to` defaults to now, `from` to the default window before `to`): counts,
 /// percentiles and plan compliance, computed on a reader thread (a long window is seconds of
-/// work). `window` together with `from` or `to` is a 400.
+/// work). `window` together with `from` or `to` is a 400. With `rules=NAME` (and optionally
+/// `tz=ZONE`, default serve's `--timezone`) the answer also holds `"rules"`: that rule set's
+/// [`Verdict`](crate::rules::Verdict) over the window (at most
+/// [`MAX_RULES_WINDOW`](crate::rules::MAX_RULES_WINDOW)), with `"campaign"` added: the start of
+/// the campaign whose runs it judged, or `null` when it judged every run in the window.
 pub async fn summary(
     state: &AppState,
     query: &Query,
     now: Timestamp,
 ) -> Result<Response<Body>, HttpError> {
-    let (from, to) = summary_range(query, now)?;
+    let (from, to, span) = summary_range(query, now)?;
+    let rules = RulesQuery::parse(query, &state.zone, span)?;
     let plans = state.plans.clone();
     let busy = || overloaded(WorkerError::Busy("summary"));
     let _turn = tokio::time::timeout(READER_WAIT, SUMMARIES.acquire())
@@ -266,22 +273,100 @@ pub async fn summary(
     let body = state
         .readers
         .run_within(READER_WAIT, move |store| {
-            to_json(&summarize(store, plans, from, to).map_err(store_failed)?)
+            let summary = summarize(store, plans.clone(), from, to).map_err(store_failed)?;
+            let Some(RulesQuery { rules, zone }) = rules else {
+                return to_json(&summary);
+            };
+            let selection = crate::rules::select(store, rules, from, to).map_err(store_failed)?;
+            let verdict = crate::rules::evaluate(rules, &selection.runs, &plans, &zone);
+            to_json(&SummaryWithRules {
+                summary: &summary,
+                rules: RulesAnswer {
+                    verdict,
+                    campaign: selection.campaign,
+                },
+            })
         })
         .await
         .map_err(overloaded)??;
     Ok(json_body(StatusCode::OK, body))
 }
 
-/// The range a summary covers: `window` before now, or `from`/`to`.
-fn summary_range(query: &Query, now: Timestamp) -> Result<(Timestamp, Timestamp), HttpError> {
+/// A summary and the verdict `rules=` asked for, as one JSON object.
+#[derive(Serialize)]
+struct SummaryWithRules<'a> {
+    #[serde(flatten)]
+    summary: &'a crate::summary::Summary,
+    rules: RulesAnswer,
+}
+
+/// The verdict, and the campaign whose runs it judged (`null`: every run in the window).
+#[derive(Serialize)]
+struct RulesAnswer {
+    #[serde(flatten)]
+    verdict: crate::rules::Verdict,
+    campaign: Option<Timestamp>,
+}
+
+/// What `rules=` and `tz=` ask of a summary.
+#[derive(Debug, PartialEq)]
+struct RulesQuery {
+    rules: RuleSet,
+    zone: Zone,
+}
+
+impl RulesQuery {
+    /// `rules=NAME` and `tz=ZONE` (default `zone`), over a window of `span`; `None` without
+    /// `rules`. `tz` without `rules`, an unknown name or zone, or a window longer than
+    /// [`MAX_RULES_WINDOW`] is a 400.
+    fn parse(query: &Query, zone: &Zone, span: Duration) -> Result<Option<Self>, HttpError> {
+        let Some(name) = query.get("rules") else {
+            if query.get("tz").is_some() {
+                return Err(HttpError::bad_request(
+                    "invalid tz: tz is the zone a rule set counts days in, so it needs rules=NAME",
+                ));
+            }
+            return Ok(None);
+        };
+        let rules = RuleSet::parse(name)
+            .map_err(|err| HttpError::bad_request(format!("invalid rules: {err}")))?;
+        let zone = match query.get("tz") {
+            None => zone.clone(),
+            Some(name) => Zone::parse(name)
+                .map_err(|err| HttpError::bad_request(format!("invalid tz: {err}")))?,
+        };
+        if span > MAX_RULES_WINDOW {
+            let days = MAX_RULES_WINDOW.as_secs() / 86_400;
+            return Err(HttpError::bad_request(format!(
+                "invalid window: with rules, the window (window, or from and to) may be at most \
+                 {days} days ({days}d); this one is {}",
+                format_limit(Duration::from_secs(
+                    span.as_secs() + u64::from(span.subsec_nanos() > 0)
+                ))
+            )));
+        }
+        Ok(Some(RulesQuery { rules, zone }))
+    }
+}
+
+/// The range a summary covers: `window` before now, or `from`/`to`; and its length as asked
+/// (`window`, or `to - from`).
+fn summary_range(
+    query: &Query,
+    now: Timestamp,
+) -> Result<(Timestamp, Timestamp, Duration), HttpError> {
     let bounded = query.get("from").is_some() || query.get("to").is_some();
     let Some(text) = query.get("window") else {
         if bounded {
-            return super::dashboard::range(query, now, DEFAULT_SUMMARY_WINDOW);
+            let (from, to) = super::dashboard::range(query, now, DEFAULT_SUMMARY_WINDOW)?;
+            return Ok((from, to, to.duration_since(from)));
         }
         let to = Timestamp::from_millis(now.as_millis().saturating_add(1));
-        return Ok((now.saturating_sub(DEFAULT_SUMMARY_WINDOW), to));
+        return Ok((
+            now.saturating_sub(DEFAULT_SUMMARY_WINDOW),
+            to,
+            DEFAULT_SUMMARY_WINDOW,
+        ));
     };
     if bounded {
         return Err(HttpError::bad_request(
@@ -302,7 +387,7 @@ fn summary_range(query: &Query, now: Timestamp) -> Result<(Timestamp, Timestamp)
         }
     };
     let to = Timestamp::from_millis(now.as_millis().saturating_add(1));
-    Ok((now.saturating_sub(window), to))
+    Ok((now.saturating_sub(window), to, window))
 }
 
 #[derive(Serialize)]
@@ -356,6 +441,14 @@ mod tests {
 
     fn range(raw: &str) -> Result<(Timestamp, Timestamp), HttpError> {
         summary_range(&Query::parse(Some(raw), SUMMARY_PARAMETERS)?, NOW)
+            .map(|(from, to, _)| (from, to))
+    }
+
+    /// What `rules=`/`tz=` of `raw` ask for, with serve's zone Europe/Berlin.
+    fn rules(raw: &str) -> Result<Option<RulesQuery>, HttpError> {
+        let query = Query::parse(Some(raw), SUMMARY_PARAMETERS)?;
+        let (_, _, span) = summary_range(&query, NOW)?;
+        RulesQuery::parse(&query, &Zone::parse("Europe/Berlin").unwrap(), span)
     }
 
     fn message(raw: &str) -> String {
@@ -403,6 +496,50 @@ mod tests {
         assert!(message("from=soon").starts_with("invalid from"));
         assert!(message("window=0d").starts_with("invalid window"));
         assert!(message("limit=3").starts_with("unknown query parameter"));
+    }
+
+    #[test]
+    fn rules_take_a_known_name_a_zone_defaulting_to_serves_and_a_window_up_to_366_days() {
+        assert_eq!(rules("window=366d").unwrap(), None);
+        let asked = rules("rules=de-bnetza").unwrap().unwrap();
+        assert_eq!(asked.rules, RuleSet::DeBnetza);
+        assert_eq!(asked.zone.name(), "Europe/Berlin");
+        let asked = rules("rules=us-fcc&tz=America/Chicago&window=366d")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (asked.rules, asked.zone.name()),
+            (RuleSet::UsFcc, "America/Chicago")
+        );
+        let exactly = "rules=at-rtr&from=2025-11-30T00:00:00Z&to=2026-12-01T00:00:00Z";
+        assert!(rules(exactly).unwrap().is_some(), "366 days from/to");
+        let error = |raw: &str| {
+            let err = rules(raw).unwrap_err();
+            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{raw}");
+            err.message
+        };
+        let unknown = error("rules=fr-arcep");
+        assert!(
+            unknown.starts_with("invalid rules: \"fr-arcep\""),
+            "{unknown}"
+        );
+        for name in ["de-bnetza", "at-rtr", "us-fcc", "uk-ofcom"] {
+            assert!(unknown.contains(name), "{unknown}");
+        }
+        assert!(error("rules=de-bnetza&tz=Mars/Olympus").starts_with("invalid tz: "));
+        assert!(error("tz=Europe/Berlin").starts_with("invalid tz: "));
+        for long in [
+            "rules=de-bnetza&window=367d",
+            "rules=de-bnetza&from=2025-11-30T00:00:00Z&to=2026-12-01T00:00:01Z",
+        ] {
+            let message = error(long);
+            assert!(
+                message.starts_with("invalid window: with rules")
+                    && message.contains("from and to")
+                    && message.contains("366 days"),
+                "{message}"
+            );
+        }
     }
 }
 

@@ -8,7 +8,8 @@
 //       the speed chart's series and failure markers, the heat map's cells, range switches
 //       and the series requests they made, a reload, the server ceasing to answer while
 //       the page is open (and coming back), the run-now flow (until a row of
-//       #runs holds TEXT), keyboard focus order, horizontal overflow, and screenshots
+//       #runs holds TEXT), keyboard focus order, horizontal overflow, a rule set chosen in
+//       Compliance (its verdict panel, rules= through a reload, 375 px, dark), and screenshots
 //       (OUTDIR/dashboard-1280.png, dashboard-375.png, dashboard-dark-1280.png). --empty:
 //       a server over an empty store; --xss: a server whose stored text is hostile.
 //   node dashboard.mjs bench URL OUTDIR --path P [--path P…] [--loads N] [--warmup N]
@@ -291,6 +292,133 @@ async function screenshot(page, file, tallest = 4500) {
   return shot;
 }
 
+// The Compliance section's rule-set selector and verdict panel as a person sees them.
+async function verdictState(page) {
+  return page.evaluate(() => {
+    const text = (selector) => { const node = document.querySelector(selector); return node ? node.textContent.replace(/\s+/g, ' ').trim() : null; };
+    const visible = (selector) => { const node = document.querySelector(selector); return Boolean(node && node.checkVisibility()); };
+    const label = document.querySelector('#verdict-label');
+    return {
+      url: location.href, selected: document.querySelector('#rules-select').value,
+      verdict: document.querySelector('#compliance').dataset.verdict ?? null,
+      panel_visible: visible('#verdict'), title: text('#verdict-title'),
+      label: text('#verdict-label'), label_visible: visible('#verdict-label'),
+      label_colour: label ? getComputedStyle(label).color : null,
+      label_background: label ? getComputedStyle(label).backgroundColor : null,
+      outcome: text('#verdict-outcome'), reason: text('#verdict-reason'),
+      criteria: [...document.querySelectorAll('#verdict-criteria li')].map((item) => item.textContent.replace(/\s+/g, ' ').trim().slice(0, 300)),
+      facts: text('#verdict-facts'), unverified_visible: visible('#verdict-unverified'), unverified: text('#verdict-unverified ul'),
+    };
+  });
+}
+
+// A verdict as `/api/v1/summary?rules=` gives it, with every criterion status, a note and
+// HTML in its text, which must show as text.
+const FULL_VERDICT = {
+  rules: 'us-fcc', title: 'FCC (United States): performance measures, as an indication', outcome: 'not_met', reason: null,
+  criteria: [
+    { id: 'speed', direction: 'download', requirement: '80 % of speed tests in the peak hours (18–24 local) reach 80 % of the required speed (80 Mbit/s) <img src=x onerror="window.__xss=7">',
+      status: 'not_met', count: 27, of: 40, unit: 'measurements', reason: null },
+    { id: 'latency', direction: null, requirement: '95 % of latency tests at or below 100 ms', status: 'met', count: 40, of: 40, unit: 'measurements', reason: null },
+    { id: 'upload', direction: 'upload', requirement: '80 % of speed tests reach 80 % of the required upload speed', status: 'not_assessable', count: 0, of: 0,
+      unit: 'measurements', reason: 'the contract states no upload speed' },
+    { id: 'days', direction: null, requirement: 'Measurement days', status: 'informational', count: 3, of: 3, unit: 'days', reason: null },
+  ],
+  progress: { measurements: 40, measurements_required: 0, days: 3, days_required: 0, complete: true },
+  successful_runs: 40, failed_runs: 2,
+  label: "indicative: the FCC's test binds carriers receiving support, not a consumer's line",
+  unverified: ['The peak window is taken as 18:00 to 24:00 local time <script>window.__xss=8</script>'],
+  sources: ['FCC 19-104, paragraph 23'], campaign: null,
+};
+
+// Compliance's rule-set selector on a page of its own, in Europe/Berlin: chosen by keyboard
+// (Tab to it, type the start of an option), through a reload, at 375 px, dark, then none.
+async function rulesSteps(browser, options, log) {
+  const judged = await newPage(browser, log, 'rules', { timezoneId: 'Europe/Berlin' });
+  const page = judged.page;
+  const summaries = [];
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.pathname === '/api/v1/summary') summaries.push(Object.fromEntries(url.searchParams));
+  });
+  const verdictIs = (want) => page.waitForFunction((value) => document.querySelector('#compliance').dataset.verdict === value,
+    want, { timeout: WAIT_MS, polling: 50 });
+  await page.goto(`${options.url}/?range=30d`, { waitUntil: 'load' });
+  await waitDrawn(page, '30d');
+  await verdictIs('none');
+  const before = await verdictState(page);
+  await page.focus('#heatmap-metric');
+  const tabs = [];
+  for (let i = 0; i < 4; i++) {
+    await page.keyboard.press('Tab');
+    const id = await page.evaluate(() => document.activeElement && (document.activeElement.id || String(document.activeElement.className) || document.activeElement.tagName));
+    tabs.push(id);
+    if (id === 'rules-select') break;
+  }
+  const asked = summaries.length;
+  await page.keyboard.type('Germ');
+  let typed = true;
+  try {
+    await verdictIs('de-bnetza');
+  } catch {
+    // Typing on the closed <select> did not choose: said in the report, chosen as a pointer would.
+    typed = false;
+    await page.selectOption('#rules-select', 'de-bnetza');
+    await verdictIs('de-bnetza');
+  }
+  const chosen = { ...(await verdictState(page)), typed, tabs, requests: summaries.slice(asked) };
+  await page.waitForLoadState('networkidle');
+  const reloadAsked = summaries.length;
+  await page.reload({ waitUntil: 'load' });
+  await waitDrawn(page, '30d');
+  await verdictIs('de-bnetza');
+  const reloaded = { ...(await verdictState(page)), requests: summaries.slice(reloadAsked) };
+  // A verdict with criteria of every status, a note and hostile text (the server's own may
+  // have none yet): us-fcc's answer is the server's, its verdict replaced by FULL_VERDICT.
+  await page.route('**/api/v1/summary?*', async (route) => {
+    if (new URL(route.request().url()).searchParams.get('rules') !== 'us-fcc') return route.continue();
+    const response = await route.fetch();
+    const body = await response.json();
+    body.rules = { ...body.rules, ...FULL_VERDICT };
+    return route.fulfill({ response, json: body });
+  });
+  await page.selectOption('#rules-select', 'us-fcc');
+  await verdictIs('us-fcc');
+  await page.waitForTimeout(100); // a handler injected by a broken page would have run by now
+  const full = { ...(await verdictState(page)), xss: await page.evaluate(() => window.__xss ?? null),
+    injected_img: await page.evaluate(() => document.querySelectorAll('#verdict img').length) };
+  await page.setViewportSize({ width: 375, height: 812 });
+  // The charts follow their box's width a moment later (a debounced ResizeObserver).
+  await page.waitForFunction(() => window.innerWidth === 375 && document.documentElement.scrollWidth <= 375,
+    null, { timeout: ACTION_MS, polling: 50 }).catch(() => {});
+  const narrow = { ...(await overflow(page)), verdict: await verdictState(page) };
+  // Pictures of the panel for a person to look at (not compared): target/test-artifacts.
+  await page.locator('#compliance').screenshot({ path: path.join(options.out, 'verdict-375.png'), animations: 'disabled' });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const dark = { ...(await verdictState(page)), matches: await page.evaluate(() => matchMedia('(prefers-color-scheme: dark)').matches) };
+  await page.locator('#compliance').screenshot({ path: path.join(options.out, 'verdict-dark-375.png'), animations: 'disabled' });
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.selectOption('#rules-select', '');
+  await verdictIs('none');
+  const none = await verdictState(page);
+  await page.waitForLoadState('networkidle');
+  // Addresses asking for what the page cannot judge: a range over 366 days, a rule set it
+  // does not know. Each is said in the section, not sent to the server.
+  const odd = {};
+  const longFrom = new Date(Date.now() - 400 * 86_400_000).toISOString();
+  for (const [name, search, want] of [['too_long', `?from=${encodeURIComponent(longFrom)}&rules=de-bnetza`, 'too-long'],
+    ['unknown', '?range=7d&rules=fr-arcep', 'none']]) {
+    const asked = summaries.length;
+    await page.goto(`${options.url}/${search}`, { waitUntil: 'load' });
+    await verdictIs(want);
+    odd[name] = { ...(await verdictState(page)), hint: await page.textContent('#rules-hint'), requests: summaries.slice(asked) };
+  }
+  await page.waitForLoadState('networkidle');
+  await judged.context.close();
+  return { before, chosen, reloaded, full, narrow, dark, none, ...odd };
+}
+
 async function pageState(page) {
   return page.evaluate(() => ({
     state: document.body.dataset.state || null, drawn: document.body.dataset.drawn || null,
@@ -369,6 +497,10 @@ async function mainSteps(browser, options, log, result, main, series) {
     await dark.context.close();
     return seen;
   });
+
+  // A rule set chosen in Compliance, by keyboard: the verdict panel with its label, kept in
+  // the address as rules= through a reload, at 375 px and in dark mode; then none again.
+  await step(result, 'rules', () => rulesSteps(browser, options, log));
 
   // The server stops answering while the page is open (its status requests refused): the
   // minute's poll says so on the page, not only in the console, and once the server answers
@@ -450,7 +582,7 @@ async function runTest(browser, options) {
   const drew = !result.load.error;
   if (!drew) {
     // Nothing else can be judged on a page that never drew: say so at once.
-    for (const name of ['chart', 'heatmap', 'marker_focus', 'tab_order', 'range_7d', 'range_1y', 'reload', 'run_now', 'narrow_375', 'dark_1280', 'server_gone', 'url_ranges']) {
+    for (const name of ['chart', 'heatmap', 'marker_focus', 'tab_order', 'range_7d', 'range_1y', 'reload', 'run_now', 'narrow_375', 'dark_1280', 'server_gone', 'url_ranges', 'rules']) {
       result[name] = { error: 'skipped: the page never drew the 30d range' };
     }
     await step(result, 'screenshot_1280', () => screenshot(main.page, path.join(options.out, 'dashboard-1280.png')));

@@ -1,0 +1,218 @@
+//! End to end: `/api/v1/summary?rules=NAME[&tz=ZONE]` on `serve`: the verdict's shape, the zone
+//! it counts in (the request's, else serve's `--timezone`), the campaign key, the 400s, and the
+//! summary itself unchanged by the verdict beside it.
+
+mod common;
+
+use common::{Env, Server};
+use serde_json::{Value, json};
+
+const RULE_SETS: [&str; 4] = ["de-bnetza", "at-rtr", "us-fcc", "uk-ofcom"];
+/// The window of the imported runs (two days in November 2026).
+const WINDOW: &str = "from=2026-11-01T00:00:00Z&to=2026-11-03T00:00:00Z";
+
+fn sample(time: &str, download: f64) -> Value {
+    json!({
+        "time": time, "outcome": "success", "reason": null, "message": null, "trigger": "schedule",
+        "duration_seconds": 20.5, "download_bytes_per_second": download,
+        "upload_bytes_per_second": 2_000_000.0, "ping_seconds": 0.0125, "jitter_seconds": 0.0005,
+        "packet_loss_ratio": 0.0, "download_latency_seconds": null, "upload_latency_seconds": null,
+        "downloaded_bytes": 1000, "uploaded_bytes": 500, "server": null, "isp": null,
+        "result_url": null, "engine": null
+    })
+}
+
+fn failure(time: &str) -> Value {
+    json!({
+        "time": time, "outcome": "failure", "reason": "no_connectivity", "message": "down",
+        "trigger": "schedule", "duration_seconds": 3.0, "download_bytes_per_second": null,
+        "upload_bytes_per_second": null, "ping_seconds": null, "jitter_seconds": null,
+        "packet_loss_ratio": null, "download_latency_seconds": null,
+        "upload_latency_seconds": null, "downloaded_bytes": null, "uploaded_bytes": null,
+        "server": null, "isp": null, "result_url": null, "engine": null
+    })
+}
+
+/// A server over a few runs in [`WINDOW`], with `--timezone Pacific/Auckland` and a plan, that
+/// does not test during the test.
+fn server(env: &Env) -> Server {
+    env.import(&[
+        sample("2026-11-01T08:00:00.000Z", 12_000_000.0),
+        failure("2026-11-01T09:00:00.000Z"),
+        sample("2026-11-01T20:30:00.000Z", 9_000_000.0),
+        sample("2026-11-02T21:00:00.000Z", 11_000_000.0),
+    ]);
+    Server::start(env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &[
+            "--start-delay",
+            "1h",
+            "--timezone",
+            "Pacific/Auckland",
+            "--plan-download",
+            "100Mbit/s",
+        ],
+    ))
+}
+
+/// The `{"error": …}` of a 400.
+fn refused(server: &Server, path: &str) -> String {
+    let response = server.get(path);
+    assert_eq!(response.status, 400, "{path}: {}", response.body);
+    let body = response.json();
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{path}: no error text: {body}"))
+        .to_owned()
+}
+
+#[test]
+fn serve_logs_its_zone_and_the_verdict_counts_in_it_unless_the_request_names_another() {
+    let env = Env::new();
+    let mut server = server(&env);
+    let line = server.wait_for_log("(--timezone)");
+    assert!(line.contains("Pacific/Auckland"), "{line}");
+
+    let keys = [
+        "rules",
+        "title",
+        "time_zone",
+        "outcome",
+        "reason",
+        "criteria",
+        "progress",
+        "days",
+        "successful_runs",
+        "failed_runs",
+        "label",
+        "unverified",
+        "sources",
+        "campaign",
+    ];
+    for name in RULE_SETS {
+        for (tz, zone) in [
+            ("", "Pacific/Auckland"),
+            ("&tz=America/New_York", "America/New_York"),
+            ("&tz=UTC", "UTC"),
+        ] {
+            let path = format!("/api/v1/summary?{WINDOW}&rules={name}{tz}");
+            let response = server.get(&path);
+            assert_eq!(response.status, 200, "{path}: {}", response.body);
+            let body = response.json();
+            let verdict = &body["rules"];
+            let object = verdict
+                .as_object()
+                .unwrap_or_else(|| panic!("{path}: no rules object: {body}"));
+            for key in keys {
+                assert!(object.contains_key(key), "{path}: no {key:?} in {verdict}");
+            }
+            assert_eq!(verdict["rules"], name, "{path}");
+            assert_eq!(verdict["time_zone"], zone, "{path}");
+            assert!(
+                ["met", "not_met", "not_assessable", "no_verdict"]
+                    .contains(&verdict["outcome"].as_str().unwrap_or_default()),
+                "{path}: outcome {}",
+                verdict["outcome"]
+            );
+            for list in ["criteria", "days", "unverified", "sources"] {
+                assert!(
+                    verdict[list].is_array(),
+                    "{path}: {list} is {}",
+                    verdict[list]
+                );
+            }
+            for criterion in verdict["criteria"].as_array().into_iter().flatten() {
+                for key in ["id", "requirement", "status", "count", "of", "unit"] {
+                    assert!(!criterion[key].is_null(), "{path}: {key} in {criterion}");
+                }
+            }
+            // No campaign was run: the verdict judged every run in the window.
+            assert_eq!(verdict["campaign"], Value::Null, "{path}");
+        }
+    }
+    server.assert_clean_exit();
+}
+
+#[test]
+fn the_summary_beside_a_verdict_is_byte_for_byte_the_summary_without_one() {
+    let env = Env::new();
+    let server = server(&env);
+    for window in [WINDOW, "window=30d", ""] {
+        let plain = server.get(&format!("/api/v1/summary?{window}"));
+        assert_eq!(plain.status, 200, "{}", plain.body);
+        assert!(plain.json().get("rules").is_none(), "{}", plain.body);
+        let judged = server.get(&format!("/api/v1/summary?{window}&rules=de-bnetza"));
+        assert_eq!(judged.status, 200, "{}", judged.body);
+        if window == WINDOW {
+            // A fixed window: the summary fields come first, unchanged, then "rules".
+            let open = plain.body.trim_end().strip_suffix('}').expect("an object");
+            assert!(
+                judged.body.starts_with(&format!("{open},\"rules\":{{")),
+                "plain {}\njudged {}",
+                plain.body,
+                judged.body
+            );
+            assert_eq!(plain.json()["runs"]["total"], 4, "{}", plain.body);
+        }
+        let mut without = judged.json();
+        without.as_object_mut().expect("an object").remove("rules");
+        let mut plain = plain.json();
+        // A window before now moves with the clock between the two requests.
+        for body in [&mut without, &mut plain] {
+            if window != WINDOW {
+                body.as_object_mut().expect("an object").remove("window");
+            }
+        }
+        assert_eq!(without, plain, "{window}");
+    }
+}
+
+#[test]
+fn bad_rules_zones_and_windows_are_400_naming_the_parameter() {
+    let env = Env::new();
+    let server = server(&env);
+    let unknown = refused(&server, &format!("/api/v1/summary?{WINDOW}&rules=fr-arcep"));
+    assert!(unknown.starts_with("invalid rules: "), "{unknown}");
+    assert!(unknown.contains("fr-arcep"), "{unknown}");
+    for name in RULE_SETS {
+        assert!(unknown.contains(name), "the names are listed: {unknown}");
+    }
+    let empty = refused(&server, "/api/v1/summary?rules=");
+    assert!(empty.starts_with("invalid rules: "), "{empty}");
+
+    let zone = refused(&server, "/api/v1/summary?rules=us-fcc&tz=Mars/Olympus_Mons");
+    assert!(zone.starts_with("invalid tz: "), "{zone}");
+    let path = refused(&server, "/api/v1/summary?rules=us-fcc&tz=../../etc/passwd");
+    assert!(path.starts_with("invalid tz: "), "{path}");
+    let alone = refused(&server, "/api/v1/summary?tz=Europe/Berlin");
+    assert!(
+        alone.starts_with("invalid tz: ") && alone.contains("rules"),
+        "{alone}"
+    );
+
+    for long in [
+        "window=367d",
+        "from=2025-01-01T00:00:00Z&to=2026-11-03T00:00:00Z",
+        "from=2025-11-01T00:00:00Z&to=2026-11-02T00:00:00.001Z",
+    ] {
+        let message = refused(&server, &format!("/api/v1/summary?{long}&rules=at-rtr"));
+        assert!(
+            message.starts_with("invalid window: with rules")
+                && message.contains("window, or from and to")
+                && message.contains("366 days"),
+            "{long}: {message}"
+        );
+        // Without rules the same window is a summary.
+        assert_eq!(server.get(&format!("/api/v1/summary?{long}")).status, 200);
+    }
+    for fine in [
+        "window=366d",
+        "from=2025-11-01T00:00:00Z&to=2026-11-02T00:00:00Z",
+    ] {
+        let response = server.get(&format!("/api/v1/summary?{fine}&rules=at-rtr"));
+        assert_eq!(response.status, 200, "{fine}: {}", response.body);
+    }
+    let twice = refused(&server, "/api/v1/summary?rules=at-rtr&rules=us-fcc");
+    assert!(twice.contains("\"rules\""), "{twice}");
+}
