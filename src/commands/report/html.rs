@@ -70,6 +70,7 @@ tr.failure.network td { background: #ffd9d9; }
 tr.skipped td { color: #666; }
 .label { border: 0.4mm solid #b00020; padding: 1.5mm 2mm; margin: 2mm 0; }
 .outcome { font-size: 12pt; font-weight: bold; }
+pre { white-space: pre-wrap; margin: 1mm 0 2mm; }
 .mono, code { font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 8.5pt;
   overflow-wrap: anywhere; }
 svg.chart { width: 100%; height: auto; break-inside: avoid; }
@@ -582,10 +583,11 @@ fn export_section(html: &mut String, pack: &Pack) {
     let export = &pack.export;
     let _ = writeln!(
         html,
-        "<h2>Checking this pack</h2>\n<p>The runs above are exactly the {} samples (JSON lines, {} bytes) that this command writes from the monitor's database (add <code>--db PATH</code> when it is not <code>./internet-monitor.redb</code>):</p>\n<p class=\"mono\">{} | sha256sum</p>\n<p>Its SHA-256 when this pack was made:</p>\n<p class=\"mono\">{}</p>\n<p>The same check in one command: <code>internet-monitor report --verify THIS-FILE</code> (exit 0 and “matches”, or exit 1 naming both hashes). A run stored, changed or deleted in the window since changes the hash.</p>",
+        "<h2>Checking this pack</h2>\n<p>The runs above are exactly the {} samples (JSON lines, {} bytes) that this command writes from the monitor's database (add <code>--db PATH</code> when it is not <code>./internet-monitor.redb</code>):</p>\n<pre class=\"mono\">internet-monitor export --format jsonl \\\n  --from {} --to {} | sha256sum</pre>\n<p>Its SHA-256 when this pack was made:</p>\n<p class=\"mono\">{}</p>\n<p>The same check in one command: <code>internet-monitor report --verify THIS-FILE</code> (exit 0 and “matches”, or exit 1 naming both hashes). A run stored, changed or deleted in the window since changes the hash.</p>",
         export.lines,
         export.bytes,
-        escape(&export.command),
+        export.from,
+        export.to,
         escape(&export.sha256),
     );
 }
