@@ -236,3 +236,83 @@ fn warn_if_clock_looks_wrong(store: &Store, now: Timestamp) -> anyhow::Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{Criterion, CriterionStatus, Day, Judgement, Progress, RuleSet, Verdict};
+
+    /// A filled-in verdict (the rule sets' own values are tested in tests/rules_golden.rs):
+    /// what the report shows of each field.
+    pub(super) fn verdict() -> Verdict {
+        Verdict {
+            rules: RuleSet::DeBnetza,
+            title: "Bundesnetzagentur <Germany>",
+            time_zone: "Europe/Berlin".to_owned(),
+            outcome: Judgement::NotMet,
+            reason: None,
+            criteria: vec![
+                Criterion {
+                    id: "normal_in_90_percent",
+                    direction: Some("download"),
+                    requirement: "normally available speed (200 Mbit/s) in 90 % of measurements"
+                        .to_owned(),
+                    status: CriterionStatus::NotMet,
+                    count: 21,
+                    of: 30,
+                    unit: "measurements",
+                    reason: None,
+                },
+                Criterion {
+                    id: "minimum_on_days",
+                    direction: None,
+                    requirement: "minimum & <b>more</b>".to_owned(),
+                    status: CriterionStatus::NotAssessable,
+                    count: 0,
+                    of: 3,
+                    unit: "days",
+                    reason: Some("no minimum is stated".to_owned()),
+                },
+            ],
+            progress: Progress {
+                measurements: 30,
+                measurements_required: 30,
+                days: 3,
+                days_required: 3,
+                complete: true,
+            },
+            days: vec![Day {
+                date: "2026-11-02".to_owned(),
+                measurements: vec![Timestamp::from_millis(1_795_478_400_000)],
+            }],
+            successful_runs: 30,
+            failed_runs: 2,
+            label: "indicative: see breitbandmessung.de",
+            unverified: vec!["the 5-minute spacing"],
+            sources: vec!["Vfg. 99/2021"],
+        }
+    }
+
+    #[test]
+    fn the_text_verdict_shows_every_field() {
+        let text = verdict_text(&verdict(), Some(Timestamp::from_millis(1_795_478_400_000)));
+        let expected = [
+            "",
+            "Rule set: de-bnetza (Bundesnetzagentur <Germany>)",
+            "Outcome: not met",
+            "indicative: see breitbandmessung.de",
+            "Judged: the runs of the campaign started 2026-11-24T00:00:00.000Z, days in Europe/Berlin: 30 successful runs (2 failed runs are never measurements)",
+            "Protocol: 30 of 30 measurements, 3 of 3 days, complete",
+            "Criteria:",
+            "  [not met] normally available speed (200 Mbit/s) in 90 % of measurements (download): 21 of 30 measurements",
+            "  [not assessable] minimum & <b>more</b>: 0 of 3 days (no minimum is stated)",
+            "Not verified in the regulator's own text:",
+            "  - the 5-minute spacing",
+            "Sources:",
+            "  - Vfg. 99/2021",
+            "",
+        ]
+        .join("\n");
+        assert_eq!(text, expected);
+    }
+}

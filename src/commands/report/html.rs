@@ -616,3 +616,41 @@ mod tests {
         assert_eq!(words(&crate::rules::CriterionStatus::Met), "met");
     }
 }
+
+#[cfg(test)]
+mod verdict_tests {
+    use super::*;
+
+    #[test]
+    fn the_verdict_section_shows_each_criterion_escaped() {
+        let mut html = String::new();
+        verdict_section(&mut html, &super::super::tests::verdict(), None);
+        assert!(
+            html.contains("<h2>Verdict: Bundesnetzagentur &lt;Germany&gt; (de-bnetza)</h2>"),
+            "{html}"
+        );
+        assert!(html.contains("Outcome: not met"), "{html}");
+        assert!(
+            html.contains("<td class=\"n\">21 of 30 measurements</td><td>not met</td>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("minimum &amp; &lt;b&gt;more&lt;/b&gt;"),
+            "{html}"
+        );
+        assert!(
+            html.contains("not assessable<br><span class=\"note\">no minimum is stated</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<li>the 5-minute spacing</li>")
+                && html.contains("<li>Vfg. 99/2021</li>")
+        );
+        assert!(html.contains("every run in the window"), "{html}");
+        assert!(
+            html.contains("<td>2026-11-02</td><td class=\"n\">1</td>"),
+            "{html}"
+        );
+        assert!(!html.contains("<b>"), "{html}");
+    }
+}
