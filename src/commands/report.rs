@@ -59,7 +59,6 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         (store.plan_history()?, "stored")
     };
     let zone = args.timezone.zone();
-    let summary = summarize(&store, plans.clone(), from, to)?;
     let judged = match args.rules {
         Some(rules) => {
             let selection = rules::select(&store, rules, from, to)?;
@@ -69,7 +68,7 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     if args.format == ReportFormat::Text {
-        let mut text = summary.to_text();
+        let mut text = summarize(&store, plans, from, to)?.to_text();
         if let Some((verdict, campaign)) = &judged {
             text.push_str(&verdict_text(verdict, *campaign));
         }
@@ -79,10 +78,10 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     // args.rules.and_then(rules::peak_window).map_or((pack::DEFAULT_PEAK, "default"),
     // |hours| (hours, "rule set")).
     let peak = (pack::DEFAULT_PEAK, "default");
-    let collected = pack::collect(&store, from, to, &zone, peak)?;
+    let collected = pack::collect(&store, &plans, (from, to), &zone, peak)?;
     let (verdict, campaign) = judged.unzip();
     let pack = pack::Pack {
-        summary,
+        summary: collected.summary,
         pack: pack::PackInfo {
             format: pack::PACK_FORMAT,
             generated_at: now,

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::super::transfer::write_jsonl;
-use crate::plan::PlanVersionJson;
+use crate::plan::{PlanHistory, PlanVersionJson};
 use crate::rules::Verdict;
 use crate::sample::{Engine, FailureReason, Outcome, Sample, Server, Trigger};
 use crate::store::Store;
-use crate::summary::{FailureKind, Percentiles, Summary};
+use crate::summary::{FailureKind, Percentiles, Summarizer, Summary};
 use crate::time::Timestamp;
 use crate::zone::Zone;
 
@@ -381,23 +381,28 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// What one pass over the window gathers.
 pub struct Collected {
+    /// The summary of the same samples.
+    pub summary: Summary,
     pub runs: Vec<RunRow>,
     pub conditions: Conditions,
     pub peak_hours: PeakHours,
     pub export: ExportDigest,
 }
 
-/// Reads the window once: its rows, conditions, peak-hour figures (`peak`: local start and
-/// end hour, and where it comes from) and export digest. More than [`MAX_PACK_RUNS`] samples
-/// is an error naming the flags that shorten the window.
+/// Reads the window once: its summary (each run judged against `plans`), rows, conditions,
+/// peak-hour figures (`peak`: local start and end hour, and where it comes from) and export
+/// digest, so that all of them describe the same samples even while runs are being stored.
+/// More than [`MAX_PACK_RUNS`] samples is an error naming the flags that shorten the window.
 pub fn collect(
     store: &Store,
-    from: Timestamp,
-    to: Timestamp,
+    plans: &PlanHistory,
+    window: (Timestamp, Timestamp),
     zone: &Zone,
     peak: ((u8, u8), &'static str),
 ) -> anyhow::Result<Collected> {
+    let (from, to) = window;
     let ((start_hour, end_hour), source) = peak;
+    let mut summarizer = Summarizer::new(plans.clone());
     let mut runs = Vec::new();
     let mut engines = Tally::new();
     let mut servers = Tally::new();
@@ -412,6 +417,7 @@ pub fn collect(
             );
         }
         runs.push(RunRow::of(sample, zone));
+        summarizer.add(sample);
         if sample.outcome == Outcome::Skipped {
             return Ok(());
         }
@@ -439,6 +445,7 @@ pub fn collect(
     let (servers, servers_not_listed) = servers.finish();
     let (isps, isps_not_listed) = isps.finish();
     Ok(Collected {
+        summary: summarizer.finish(from, to),
         runs,
         conditions: Conditions {
             engines: engines
