@@ -79,7 +79,7 @@ pub fn chart(
         BOTTOM - share * (BOTTOM - TOP)
     };
     let mut svg = format!(
-        r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{}">"#,
+        r#"<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{}">"#,
         escape(title)
     );
     let _ = write!(svg, "<title>{}</title>", escape(title));
@@ -332,6 +332,10 @@ mod tests {
         assert!(svg.contains("class=\"failure\""), "{svg}");
         assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
         assert!(!svg.contains("href") && !svg.contains("<script"), "{svg}");
+        assert!(
+            !svg.contains("http"),
+            "inline SVG in HTML needs no namespace URL: {svg}"
+        );
     }
 
     #[test]
