@@ -129,17 +129,6 @@ pub fn chart(
         svg,
         r##"<path d="M{LEFT} {TOP}V{BOTTOM}H{RIGHT}" fill="none" stroke="#000000" stroke-width="0.8"/>"##
     );
-    // The contract's speeds as steps, one segment per version in force.
-    for step in steps {
-        let (stroke, dash) = style(step.label);
-        let level = y(step.bytes_per_second);
-        let _ = write!(
-            svg,
-            r#"<path class="plan" d="M{:.1} {level:.1}H{:.1}" fill="none" stroke="{stroke}" stroke-width="1.4" stroke-dasharray="{dash}"/>"#,
-            x(step.from),
-            x(step.to)
-        );
-    }
     // The measurements.
     if points.len() > MAX_LINE_POINTS {
         let mut columns: Vec<Option<(f64, f64)>> = vec![None; COLUMNS];
@@ -183,6 +172,17 @@ pub fn chart(
                 );
             }
         }
+    }
+    // The contract's speeds as steps over the measurements, one segment per version in force.
+    for step in steps {
+        let (stroke, dash) = style(step.label);
+        let level = y(step.bytes_per_second);
+        let _ = write!(
+            svg,
+            r#"<path class="plan" d="M{:.1} {level:.1}H{:.1}" fill="none" stroke="{stroke}" stroke-width="1.4" stroke-dasharray="{dash}"/>"#,
+            x(step.from),
+            x(step.to)
+        );
     }
     // Failed runs: a tick under the axis, red when it counts against the line; one per pixel
     // column and kind.
