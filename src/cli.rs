@@ -507,8 +507,11 @@ fn label(text: &str) -> Result<(String, String), String> {
 pub enum ReportFormat {
     /// Lines for a person
     Text,
-    /// The JSON of /api/v1/summary
+    /// The JSON of /api/v1/summary plus the evidence pack's content (plans, rules,
+    /// peak_hours, runs, conditions, export)
     Json,
+    /// The evidence pack: one self-contained, printable HTML file (no external resources)
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -520,8 +523,31 @@ pub struct ReportArgs {
     #[arg(long, env = "INTERNET_MONITOR_WINDOW", value_name = "DURATION", default_value = "30d", value_parser = window)]
     pub window: Duration,
 
+    /// Instead of --window: from this time (inclusive), RFC 3339 (2026-11-01T00:00:00Z) or an
+    /// age (7d); default the window's start
+    #[arg(long, value_name = "TIME", conflicts_with = "window")]
+    pub from: Option<TimeArg>,
+
+    /// Instead of --window: to this time (exclusive), RFC 3339 or an age (5m); default now
+    #[arg(long, value_name = "TIME", conflicts_with = "window")]
+    pub to: Option<TimeArg>,
+
     #[arg(long, env = "INTERNET_MONITOR_FORMAT", value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+
+    /// Judge the window's runs by a regulator's rule set: de-bnetza, at-rtr, us-fcc or
+    /// uk-ofcom (the window must be at most 366d)
+    #[arg(long, value_name = "NAME", value_parser = rule_set)]
+    pub rules: Option<crate::rules::RuleSet>,
+
+    /// Write the report to this file instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Check an evidence pack (HTML or JSON) this program wrote: recompute the export of its
+    /// window from the database and say whether its SHA-256 matches (exit 0) or not (exit 1)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["from", "to", "rules", "output"])]
+    pub verify: Option<PathBuf>,
 
     #[command(flatten)]
     pub plan: ReportPlanArgs,
@@ -732,6 +758,10 @@ pub struct ExistingDbArgs {
 
 fn zone(text: &str) -> Result<Zone, String> {
     Zone::parse(text).map_err(|err| err.to_string())
+}
+
+fn rule_set(text: &str) -> Result<crate::rules::RuleSet, String> {
+    crate::rules::RuleSet::parse(text).map_err(|err| err.to_string())
 }
 
 fn ratio(text: &str) -> Result<f64, String> {

@@ -459,7 +459,7 @@ pub struct Percentiles {
 
 impl Percentiles {
     /// Exact nearest-rank percentiles; `None` for no values.
-    fn of(mut values: Vec<f64>) -> Option<Self> {
+    pub fn of(mut values: Vec<f64>) -> Option<Self> {
         values.sort_unstable_by(f64::total_cmp);
         Some(Percentiles {
             min: *values.first()?,

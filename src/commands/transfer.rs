@@ -42,10 +42,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         // closed pipe, however the serializer wrapped it).
         store.for_each(from, to, |sample| -> anyhow::Result<()> {
             match args.format {
-                ExportFormat::Jsonl => {
-                    serde_json::to_writer(&mut *out, &sample)?;
-                    writeln!(out)?;
-                }
+                ExportFormat::Jsonl => write_jsonl(&mut *out, &sample)?,
                 ExportFormat::Csv => out.write_all(csv::row_line(&sample).as_bytes())?,
                 ExportFormat::Openmetrics => {}
             }
@@ -63,6 +60,14 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line of `export --format jsonl`: the sample as one JSON object and a newline. The
+/// evidence pack hashes exactly these bytes (`report --format html`, `report --verify`).
+pub(crate) fn write_jsonl(out: &mut dyn io::Write, sample: &Sample) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut *out, sample)?;
+    writeln!(out)?;
+    Ok(())
 }
 
 pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
