@@ -948,7 +948,7 @@
     if (progress && (progress.measurements_required || progress.days_required)) {
       fact('Protocol', `${progress.measurements} of ${progress.measurements_required} measurements, ${progress.days} of ${progress.days_required} days${progress.complete ? ', complete' : ', not complete'}`);
     }
-    fact('Runs judged', `${plural(verdict.successful_runs, 'successful run', 'successful runs')}; ${plural(verdict.failed_runs, 'failed run', 'failed runs')} (never counted as measurements)`);
+    fact('Runs judged', `${plural(verdict.successful_runs, 'successful run', 'successful runs')}; ${plural(verdict.failed_runs, 'failed run', 'failed runs')} (${verdict.failed_network_runs ?? 0} pointing at the line; never counted as measurements)`);
     fact('Time zone', verdict.time_zone || '—');
     fact('Runs from', verdict.campaign ? 'the campaign started ' : 'every run in the range', verdict.campaign ? timeNode(verdict.campaign, false) : null);
     $('#verdict-facts').replaceChildren(...facts);

@@ -138,8 +138,11 @@ fn verdict_text(verdict: &rules::Verdict, campaign: Option<Timestamp>) -> String
     };
     let _ = writeln!(
         text,
-        "Judged: {judged}, days in {}: {} successful runs ({} failed runs are never measurements)",
-        verdict.time_zone, verdict.successful_runs, verdict.failed_runs
+        "Judged: {judged}, days in {}: {} successful runs ({} failed runs, {} of them pointing at the line, are never measurements)",
+        verdict.time_zone,
+        verdict.successful_runs,
+        verdict.failed_runs,
+        verdict.failed_network_runs
     );
     let progress = &verdict.progress;
     let _ = writeln!(
@@ -288,6 +291,7 @@ mod tests {
             }],
             successful_runs: 30,
             failed_runs: 2,
+            failed_network_runs: 1,
             label: "indicative: see breitbandmessung.de",
             unverified: vec!["the 5-minute spacing"],
             sources: vec!["Vfg. 99/2021"],
@@ -302,7 +306,7 @@ mod tests {
             "Rule set: de-bnetza (Bundesnetzagentur <Germany>)",
             "Outcome: not met",
             "indicative: see breitbandmessung.de",
-            "Judged: the runs of the campaign started 2026-11-24T00:00:00.000Z, days in Europe/Berlin: 30 successful runs (2 failed runs are never measurements)",
+            "Judged: the runs of the campaign started 2026-11-24T00:00:00.000Z, days in Europe/Berlin: 30 successful runs (2 failed runs, 1 of them pointing at the line, are never measurements)",
             "Protocol: 30 of 30 measurements, 3 of 3 days, complete",
             "Criteria:",
             "  [not met] normally available speed (200 Mbit/s) in 90 % of measurements (download): 21 of 30 measurements",

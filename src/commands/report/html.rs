@@ -149,11 +149,12 @@ fn verdict_section(html: &mut String, verdict: &Verdict, campaign: Option<Timest
     };
     let _ = writeln!(
         html,
-        "<p>Judged: {}, in time zone {}: {} successful runs; {} failed runs listed, never counted as measurements.</p>",
+        "<p>Judged: {}, in time zone {}: {} successful runs; {} failed runs ({} of them pointing at the line) listed, never counted as measurements.</p>",
         escape(&judged),
         escape(&verdict.time_zone),
         verdict.successful_runs,
-        verdict.failed_runs
+        verdict.failed_runs,
+        verdict.failed_network_runs
     );
     html.push_str("<h3>Criteria</h3>\n<table><thead><tr><th>Criterion</th><th>Direction</th><th>Requirement</th><th class=\"n\">Count</th><th>Status</th></tr></thead><tbody>\n");
     if verdict.criteria.is_empty() {
