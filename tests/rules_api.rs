@@ -216,3 +216,154 @@ fn bad_rules_zones_and_windows_are_400_naming_the_parameter() {
     let twice = refused(&server, "/api/v1/summary?rules=at-rtr&rules=us-fcc");
     assert!(twice.contains("\"rules\""), "{twice}");
 }
+
+/// A success measuring `down`/`up` Mbit/s.
+fn measured(time: &str, down: f64, up: f64) -> Value {
+    let mut line = sample(time, down * 125_000.0);
+    line["upload_bytes_per_second"] = json!(up * 125_000.0);
+    line
+}
+
+/// A de-bnetza protocol in Europe/Berlin (UTC+1 in November): 10 runs on each of 2, 4 and 6
+/// November 2026, five from 08:00 local 10 min apart, five from 12:00; all at 95/19 Mbit/s
+/// except one run at `low` Mbit/s down on each date in `low_on`.
+fn protocol(low_on: &[&str], low: f64) -> Vec<Value> {
+    let mut lines = Vec::new();
+    for date in ["2026-11-02", "2026-11-04", "2026-11-06"] {
+        for (n, utc) in [
+            "07:00", "07:10", "07:20", "07:30", "07:40", "11:00", "11:10", "11:20", "11:30",
+            "11:40",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let down = if n == 3 && low_on.contains(&date) {
+                low
+            } else {
+                95.0
+            };
+            lines.push(measured(&format!("{date}T{utc}:00.000Z"), down, 19.0));
+        }
+    }
+    lines
+}
+
+/// The contract judged: download 100/80/50 Mbit/s (maximum, normally available, minimum),
+/// upload 20/16/10, from October on.
+fn set_contract(env: &Env) {
+    let db = env.db();
+    let output = common::command(&[
+        "plan",
+        "set",
+        "--db",
+        db.to_str().unwrap(),
+        "--download-max",
+        "100Mbit/s",
+        "--download-normal",
+        "80Mbit/s",
+        "--download-min",
+        "50Mbit/s",
+        "--upload-max",
+        "20Mbit/s",
+        "--upload-normal",
+        "16Mbit/s",
+        "--upload-min",
+        "10Mbit/s",
+        "--from",
+        "2026-10-01T00:00:00Z",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+}
+
+/// `report --rules de-bnetza --format json` over the protocol's week, in Berlin.
+fn report_verdict(env: &Env) -> Value {
+    let db = env.db();
+    let output = common::command(&[
+        "report",
+        "--db",
+        db.to_str().unwrap(),
+        "--rules",
+        "de-bnetza",
+        "--timezone",
+        "Europe/Berlin",
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--to",
+        "2026-11-08T00:00:00Z",
+        "--format",
+        "json",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let pack: Value = serde_json::from_slice(&output.stdout).unwrap();
+    pack["rules"].clone()
+}
+
+fn status_of<'a>(verdict: &'a Value, id: &str, direction: &str) -> &'a Value {
+    let criterion = verdict["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"].as_str().is_some_and(|i| i.contains(id)) && c["direction"] == direction)
+        .unwrap_or_else(|| panic!("no {id} {direction} criterion in {verdict}"));
+    &criterion["status"]
+}
+
+/// The same runs and contract give the same de-bnetza verdict through the report, the
+/// evidence pack's JSON and the HTTP API: met, then not met when the minimum is undercut on
+/// two of the three days (and only that criterion).
+#[test]
+fn report_and_api_give_the_same_hand_checked_de_bnetza_verdict() {
+    for (low_on, outcome, minimum) in [
+        (&[][..], "met", "met"),
+        (&["2026-11-02", "2026-11-04"][..], "not_met", "not_met"),
+        // Undercut on one day only: no deviation.
+        (&["2026-11-06"][..], "met", "met"),
+    ] {
+        let env = Env::new();
+        env.import(&protocol(low_on, 40.0));
+        set_contract(&env);
+        let reported = report_verdict(&env);
+        assert_eq!(reported["outcome"], outcome, "{low_on:?}: {reported}");
+        assert_eq!(
+            status_of(&reported, "minimum", "download"),
+            minimum,
+            "{low_on:?}"
+        );
+        assert_eq!(
+            status_of(&reported, "maximum", "download"),
+            "met",
+            "{low_on:?}"
+        );
+        assert_eq!(
+            status_of(&reported, "normal", "download"),
+            "met",
+            "{low_on:?}"
+        );
+        assert_eq!(reported["progress"]["measurements"], 30);
+        assert_eq!(reported["progress"]["complete"], true);
+        let dates: Vec<&str> = reported["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["date"].as_str().unwrap())
+            .collect();
+        assert_eq!(dates, ["2026-11-02", "2026-11-04", "2026-11-06"]);
+
+        let server = Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
+        let response = server.get(
+            "/api/v1/summary?from=2026-11-01T00:00:00Z&to=2026-11-08T00:00:00Z&rules=de-bnetza&tz=Europe/Berlin",
+        );
+        assert_eq!(response.status, 200, "{}", response.body);
+        let mut served = response.json()["rules"].clone();
+        assert_eq!(served["campaign"], Value::Null);
+        served.as_object_mut().unwrap().remove("campaign");
+        assert_eq!(
+            served, reported,
+            "{low_on:?}: the API and the report disagree"
+        );
+    }
+}
