@@ -27,6 +27,19 @@ pub const INDICATIVE: &str = "indicative: the legal procedure requires the regul
      (Germany: the Breitbandmessung desktop app of the Bundesnetzagentur, breitbandmessung.de; \
      Austria: the certified measurement of RTR, netztest.at)";
 
+/// A measurement campaign as stored (`campaigns_v1`): its runs are the runs with trigger
+/// `campaign` from `start` on (until `finished`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Campaign {
+    /// When it began (UTC): its key.
+    pub start: Timestamp,
+    pub rules: RuleSet,
+    /// The zone its calendar days are counted in, fixed when it began.
+    pub zone: Zone,
+    /// When its last run ended the protocol; `None` while it runs.
+    pub finished: Option<Timestamp>,
+}
+
 /// How the spacing between a day's runs is counted when scheduling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Spacing {
