@@ -232,4 +232,55 @@ mod tests {
         assert_eq!(report.campaigns, 1);
         assert!(report.is_clean(), "{report:?}");
     }
+
+    #[test]
+    fn select_prefers_the_newest_campaign_of_the_rule_set() {
+        use crate::sample::{Sample, Trigger};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let at = |minutes: u64| Timestamp::from_millis(1_795_000_000_000 + minutes * 60_000);
+        let run = |minutes: u64, trigger: Trigger| Sample {
+            download_bytes_per_second: Some(1e6),
+            ..Sample::empty(at(minutes), trigger)
+        };
+        for (minutes, trigger) in [
+            (0, Trigger::Schedule),
+            (10, Trigger::Campaign),
+            (20, Trigger::Schedule),
+            (30, Trigger::Campaign),
+            (40, Trigger::Campaign),
+            (50, Trigger::Campaign),
+        ] {
+            store.append(&run(minutes, trigger)).unwrap();
+        }
+        let times = |selection: &crate::rules::Selection| -> Vec<Timestamp> {
+            selection.runs.iter().map(|r| r.time).collect()
+        };
+        let all = crate::rules::select(&store, RuleSet::DeBnetza, at(0), at(60)).unwrap();
+        assert_eq!((all.runs.len(), all.campaign), (6, None));
+        // An older finished campaign (10 min) and the newest, still running, from 25 min.
+        store
+            .put_campaign(&Campaign {
+                start: at(5),
+                finished: Some(at(10)),
+                ..campaign()
+            })
+            .unwrap();
+        store
+            .put_campaign(&Campaign {
+                start: at(25),
+                finished: None,
+                ..campaign()
+            })
+            .unwrap();
+        let newest = crate::rules::select(&store, RuleSet::DeBnetza, at(0), at(60)).unwrap();
+        assert_eq!(newest.campaign, Some(at(25)));
+        assert_eq!(times(&newest), [at(30), at(40), at(50)]);
+        // A window before the newest one sees the older campaign's run.
+        let older = crate::rules::select(&store, RuleSet::DeBnetza, at(0), at(20)).unwrap();
+        assert_eq!((times(&older), older.campaign), (vec![at(10)], Some(at(5))));
+        // Another rule set has no campaign: every run.
+        let other = crate::rules::select(&store, RuleSet::AtRtr, at(0), at(60)).unwrap();
+        assert_eq!((other.runs.len(), other.campaign), (6, None));
+    }
 }
