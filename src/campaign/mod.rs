@@ -6,6 +6,8 @@
 //! END of the previous run, with a margin), and counts a day only by the protocol's own rules
 //! (spacing between start instants), so a day it schedules is a day the rule set counts.
 
+pub mod live;
+
 use std::time::Duration;
 
 use jiff::ToSpan;
