@@ -172,7 +172,7 @@ impl Metrics {
             ]
             .into_iter()
             .map(|(figure, help)| {
-                let name = format!("speedtest_campaign_{figure}");
+                let name = format!("internet_monitor_campaign_{figure}");
                 register(&registry, GaugeVec::new(Opts::new(name, help), &["rules"])?)
             })
             .collect::<Result<Vec<_>, _>>()?,

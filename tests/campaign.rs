@@ -225,10 +225,10 @@ fn a_compressed_de_bnetza_campaign_completes_on_three_days_and_is_not_restarted(
     assert!(status["label"].as_str().unwrap().starts_with("indicative"));
     let metrics = again.get("/metrics").body;
     for series in [
-        "speedtest_campaign_measurements{rules=\"de-bnetza\"} 30",
-        "speedtest_campaign_measurements_required{rules=\"de-bnetza\"} 30",
-        "speedtest_campaign_days{rules=\"de-bnetza\"} 3",
-        "speedtest_campaign_complete{rules=\"de-bnetza\"} 1",
+        "internet_monitor_campaign_measurements{rules=\"de-bnetza\"} 30",
+        "internet_monitor_campaign_measurements_required{rules=\"de-bnetza\"} 30",
+        "internet_monitor_campaign_days{rules=\"de-bnetza\"} 3",
+        "internet_monitor_campaign_complete{rules=\"de-bnetza\"} 1",
     ] {
         assert!(metrics.contains(series), "{series} in\n{metrics}");
     }
@@ -257,6 +257,11 @@ fn without_a_campaign_the_api_says_null() {
         server.get("/api/v1/campaign").json(),
         serde_json::json!({"campaign": null})
     );
-    assert!(!server.get("/metrics").body.contains("speedtest_campaign"));
+    assert!(
+        !server
+            .get("/metrics")
+            .body
+            .contains("internet_monitor_campaign")
+    );
     server.assert_clean_exit();
 }
