@@ -265,6 +265,17 @@ impl Live {
     fn log_complete(&self) {
         let inner = self.lock();
         let rules = self.protocol.rules;
+        if !inner.progress.complete {
+            tracing::warn!(
+                "campaign {rules}: the schedule is complete, but the rule set counts {} of {} \
+                 measurements on {} of {} days (failed tests?); report --rules {rules} says \
+                 what is missing; start serve with --campaign-restart for another campaign",
+                inner.progress.measurements,
+                inner.progress.measurements_required,
+                inner.progress.days,
+                inner.progress.days_required
+            );
+        }
         let days: Vec<String> = inner.plan.days.iter().map(|d| d.to_string()).collect();
         tracing::info!(
             "campaign {rules}: complete, {} measurements on {} ({}); its verdict: \
@@ -299,23 +310,9 @@ impl Live {
     }
 }
 
-/// The progress shown: the rule set's own ([`rules::evaluate`]), so it agrees with the
-/// verdict. TODO(lead): while `evaluate` is the stub (it requires nothing), the planner's
-/// count stands in; drop this fallback once the rule sets are merged.
+/// The progress shown: the rule set's own ([`rules::evaluate`]), so it agrees with the verdict.
 fn progress(protocol: &Protocol, inner: &Inner, plans: &PlanHistory) -> Progress {
-    let judged = rules::evaluate(protocol.rules, &inner.runs, plans, &inner.campaign.zone).progress;
-    if judged.measurements_required > 0 {
-        return judged;
-    }
-    let per_day = protocol.per_day as u64;
-    let days = inner.plan.days.len() as u64;
-    Progress {
-        measurements: days * per_day + inner.plan.today as u64,
-        measurements_required: per_day * protocol.days as u64,
-        days,
-        days_required: protocol.days as u64,
-        complete: inner.plan.complete(),
-    }
+    rules::evaluate(protocol.rules, &inner.runs, plans, &inner.campaign.zone).progress
 }
 
 /// The campaign's runs (trigger `campaign`, from its start to its finish), as the planner and

@@ -92,36 +92,42 @@ pub struct Protocol {
 }
 
 impl Protocol {
-    /// The protocol of `rules`, or `None` when the rule set has no campaign.
+    /// The protocol of `rules`, or `None` when the rule set has no campaign. The rule's
+    /// numbers are the rule set's own (`crate::rules::de_bnetza`, `crate::rules::at_rtr`); only
+    /// the scheduling margins are the planner's.
     pub fn of(rules: RuleSet) -> Option<Protocol> {
+        use crate::rules::{at_rtr, de_bnetza};
         match rules {
-            // BNetzA (docs/rules.md): 10 measurements on each of 3 calendar days, one free
-            // calendar day between measurement days, at least 3 h between the 5th and the 6th;
-            // "≥ 5 min apart" is unverified, scheduled as 15 min after the previous run ended.
+            // 10 measurements on each of 3 calendar days, a free calendar day between, at
+            // least 5 min (unverified) between starts and 3 h before the 6th; scheduled 15 min
+            // and 3 h 15 min after the previous run ENDED.
             RuleSet::DeBnetza => Some(Protocol {
                 rules,
-                per_day: 10,
-                days: 3,
+                per_day: de_bnetza::MEASUREMENTS_PER_DAY,
+                days: de_bnetza::MEASUREMENT_DAYS,
                 spacing: Spacing::AfterEnd(MINUTE * 15),
-                min_gap: MINUTE * 5,
-                long_gap: Some((5, MINUTE * 180, MINUTE * 195)),
+                min_gap: de_bnetza::MIN_SPACING,
+                long_gap: Some((
+                    5,
+                    de_bnetza::SPACING_BEFORE_SIXTH,
+                    de_bnetza::SPACING_BEFORE_SIXTH + MINUTE * 15,
+                )),
                 min_span: Duration::ZERO,
-                next_day_after: 2,
-                window_days: None,
+                next_day_after: 1 + de_bnetza::FREE_DAYS_BETWEEN as i32,
+                window_days: Some(de_bnetza::MAX_SPAN_DAYS as i32),
             }),
-            // RTR (docs/rules.md): a cycle of at least 2 h with a test every 15 min, 3 cycles
-            // on 3 different days within two weeks. 9 tests 15 min apart span 2 h start to
-            // start, so a cycle lasts 2 h whatever a test takes.
+            // A cycle of 8 tests, each starting 15 min (± 1 min) after the one before (a failed
+            // test keeps its slot), 3 cycles on 3 different days within two weeks.
             RuleSet::AtRtr => Some(Protocol {
                 rules,
-                per_day: 9,
-                days: 3,
-                spacing: Spacing::AfterStart(MINUTE * 15 + Duration::from_secs(5)),
-                min_gap: MINUTE * 15,
+                per_day: at_rtr::TESTS_PER_CYCLE,
+                days: at_rtr::CYCLES,
+                spacing: Spacing::AfterStart(at_rtr::TEST_INTERVAL),
+                min_gap: at_rtr::TEST_INTERVAL.saturating_sub(at_rtr::INTERVAL_TOLERANCE),
                 long_gap: None,
-                min_span: MINUTE * 120,
+                min_span: Duration::ZERO,
                 next_day_after: 1,
-                window_days: Some(14),
+                window_days: Some(at_rtr::MAX_SPAN_DAYS as i32),
             }),
             RuleSet::UsFcc | RuleSet::UkOfcom => None,
         }
@@ -204,11 +210,30 @@ impl Plan {
     }
 }
 
-/// The runs of one local date that count, greedily in time order by the protocol's spacing:
-/// the start instants used.
-fn counted(protocol: &Protocol, successes: &[Attempt]) -> Vec<Attempt> {
+/// The runs of one local date that count, in time order. De-bnetza: the successes that keep
+/// the spacing (start to start), greedily. At-rtr: the newest chain of tests (failures keep
+/// their slot) each starting 15 min (± the tolerance) after the one before, up to the first
+/// full cycle, as `rules::at_rtr::cycles` reads them.
+fn counted(protocol: &Protocol, attempts: &[Attempt]) -> Vec<Attempt> {
     let mut used: Vec<Attempt> = Vec::new();
-    for attempt in successes {
+    if let Spacing::AfterStart(interval) = protocol.spacing {
+        let latest = interval + interval.saturating_sub(protocol.min_gap);
+        for attempt in attempts {
+            if used.len() == protocol.per_day {
+                break;
+            }
+            let follows = used.last().is_some_and(|last| {
+                let gap = attempt.start.duration_since(last.start);
+                gap >= protocol.min_gap && gap <= latest
+            });
+            if !follows {
+                used.clear();
+            }
+            used.push(*attempt);
+        }
+        return used;
+    }
+    for attempt in attempts.iter().filter(|a| a.success) {
         if used.len() == protocol.per_day {
             break;
         }
@@ -258,9 +283,9 @@ pub fn start_of(zone: &Zone, date: Date) -> Timestamp {
 /// failures included, only the campaign's own) and `now`.
 pub fn plan(protocol: &Protocol, zone: &Zone, attempts: &[Attempt], now: Timestamp) -> Plan {
     let today = zone.local_date(now);
-    // The successes of each local date, in order.
+    // The attempts of each local date (of their start), in order.
     let mut dates: Vec<(Date, Vec<Attempt>)> = Vec::new();
-    for attempt in attempts.iter().filter(|a| a.success) {
+    for attempt in attempts {
         let date = zone.local_date(attempt.start);
         match dates.last_mut() {
             Some((last, list)) if *last == date => list.push(*attempt),
@@ -270,7 +295,7 @@ pub fn plan(protocol: &Protocol, zone: &Zone, attempts: &[Attempt], now: Timesta
     let mut days: Vec<Date> = Vec::new();
     let mut note = None;
     let mut today_used: Vec<Attempt> = Vec::new();
-    for (date, successes) in &dates {
+    for (date, on_date) in &dates {
         if days.len() == protocol.days {
             break;
         }
@@ -280,7 +305,7 @@ pub fn plan(protocol: &Protocol, zone: &Zone, attempts: &[Attempt], now: Timesta
         if !eligible {
             continue;
         }
-        let used = counted(protocol, successes);
+        let used = counted(protocol, on_date);
         if is_full(protocol, &used) {
             if let Some(window) = protocol.window_days {
                 while days
@@ -303,6 +328,16 @@ pub fn plan(protocol: &Protocol, zone: &Zone, attempts: &[Attempt], now: Timesta
                 used.len(),
                 protocol.per_day
             ));
+        }
+    }
+    // At-rtr: a chain whose next test can no longer start in time is over; a new one begins.
+    if let Spacing::AfterStart(interval) = protocol.spacing {
+        let latest = interval + interval.saturating_sub(protocol.min_gap);
+        if today_used
+            .last()
+            .is_some_and(|last| now > last.start.saturating_add(latest))
+        {
+            today_used.clear();
         }
     }
     if days.len() >= protocol.days {
@@ -563,18 +598,61 @@ mod tests {
             |_| false,
         );
         assert!(notes.is_empty(), "{notes:?}");
-        assert_eq!(attempts.len(), 27);
+        assert_eq!(attempts.len(), 24);
         assert_eq!(
             dates(&zone, &attempts),
             ["2026-03-02", "2026-03-03", "2026-03-04"]
         );
-        for cycle in attempts.chunks(9) {
-            assert!(cycle[8].start.duration_since(cycle[0].start) >= MINUTE * 120);
+        for cycle in attempts.chunks(8) {
             for pair in cycle.windows(2) {
-                let gap = pair[1].start.duration_since(pair[0].start);
-                assert!(gap >= MINUTE * 15 && gap < MINUTE * 16, "{gap:?}");
+                assert_eq!(pair[1].start.duration_since(pair[0].start), MINUTE * 15);
             }
         }
+        // The rule set reads the same three cycles.
+        let runs: Vec<crate::rules::Run> = attempts
+            .iter()
+            .map(|a| crate::rules::Run {
+                time: a.start,
+                result: crate::rules::RunResult::Success,
+                download_bytes_per_second: Some(1e6),
+                upload_bytes_per_second: Some(1e6),
+                ping_seconds: Some(0.01),
+            })
+            .collect();
+        let verdict = crate::rules::evaluate(
+            RuleSet::AtRtr,
+            &runs,
+            &crate::plan::PlanHistory::default(),
+            &zone,
+        );
+        assert!(verdict.progress.complete, "{:?}", verdict.progress);
+    }
+
+    #[test]
+    fn an_at_rtr_failure_keeps_its_slot_and_a_late_test_starts_the_cycle_over() {
+        let zone = Zone::parse("Europe/Vienna").unwrap();
+        let protocol = Protocol::of(RuleSet::AtRtr).unwrap();
+        let (attempts, _) = simulate(
+            &protocol,
+            &zone,
+            at("2026-03-02T07:00:00Z"),
+            Duration::from_secs(40),
+            |i| i == 3,
+        );
+        // The failed 4th test is one of the cycle's 8.
+        assert_eq!(attempts.len(), 24);
+        let first = at("2026-03-02T07:00:00Z");
+        let tests: Vec<Attempt> = (0..5)
+            .map(|i| Attempt {
+                start: first.saturating_add(MINUTE * 15 * i),
+                end: first.saturating_add(MINUTE * (15 * i + 1)),
+                success: true,
+            })
+            .collect();
+        // 40 min after the 5th test: the chain is broken, a new cycle starts now.
+        let late = first.saturating_add(MINUTE * 100);
+        let plan = plan(&protocol, &zone, &tests, late);
+        assert_eq!((plan.next, plan.today), (Some(late), 0));
     }
 
     #[test]

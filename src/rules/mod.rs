@@ -9,10 +9,16 @@
 
 use serde::Serialize;
 
-use crate::plan::{Direction, PlanHistory};
+pub mod at_rtr;
+pub mod de_bnetza;
+pub mod uk_ofcom;
+pub mod us_fcc;
+
+use crate::plan::{Direction, PlanHistory, PlanVersion};
 use crate::sample::{Outcome, Sample};
 use crate::summary::FailureKind;
 use crate::time::Timestamp;
+use crate::units::Bandwidth;
 use crate::zone::Zone;
 
 /// The longest window a rule set is evaluated over (`rules=` on `/api/v1/summary`, `report
@@ -212,7 +218,8 @@ pub struct Progress {
 pub struct Day {
     /// The local calendar date (`YYYY-MM-DD`) in the verdict's zone.
     pub date: String,
-    /// The start instants of the measurements used, in order.
+    /// The start instants of the measurements used, in order (successful runs only: at-rtr's
+    /// failed tests keep their slot in a cycle but are not listed).
     pub measurements: Vec<Timestamp>,
 }
 
@@ -231,11 +238,16 @@ pub struct Verdict {
     pub reason: Option<String>,
     pub criteria: Vec<Criterion>,
     pub progress: Progress,
-    /// The measurement days or cycles used, in order.
+    /// The measurement days (de-bnetza) or cycles (at-rtr) used, in order, including a day in
+    /// progress; empty for rule sets without a measurement protocol (us-fcc, uk-ofcom), whose
+    /// runs the evidence pack lists.
     pub days: Vec<Day>,
     /// Successful runs considered, and failed runs listed but never counted.
     pub successful_runs: u64,
     pub failed_runs: u64,
+    /// Of `failed_runs`, those whose failure points at the line (kind `network`); the rest
+    /// are local faults, refusals by the service or unclear.
+    pub failed_network_runs: u64,
     /// Always present: "indicative: …", what the verdict is not (the legal procedure needs the
     /// regulator's own tool; the rule binds carriers, not consumers; the code is voluntary),
     /// with a pointer to the official procedure.
@@ -248,24 +260,247 @@ pub struct Verdict {
 
 /// Evaluates `rules` over `runs` (in time order; at most a [`MAX_RULES_WINDOW`] of them),
 /// judging each run against the plan version in force at its start, with calendar days and
-/// peak windows in `zone`.
+/// peak windows in `zone`. Runs out of order are sorted first (a copy), so the greedy
+/// selections below always see them in time order.
 pub fn evaluate(rules: RuleSet, runs: &[Run], plans: &PlanHistory, zone: &Zone) -> Verdict {
-    let _ = (runs, plans);
-    Verdict {
-        rules,
-        title: "",
-        time_zone: zone.name().to_owned(),
-        outcome: Judgement::NotAssessable,
-        reason: Some("not implemented yet".to_owned()),
-        criteria: Vec::new(),
-        progress: Progress::default(),
-        days: Vec::new(),
-        successful_runs: 0,
-        failed_runs: 0,
-        label: "",
-        unverified: Vec::new(),
-        sources: Vec::new(),
+    let sorted;
+    let runs = if runs.is_sorted_by_key(|run| run.time) {
+        runs
+    } else {
+        let mut copy = runs.to_vec();
+        copy.sort_by_key(|run| run.time);
+        sorted = copy;
+        &sorted
+    };
+    match rules {
+        RuleSet::DeBnetza => de_bnetza::evaluate(runs, plans, zone),
+        RuleSet::AtRtr => at_rtr::evaluate(runs, plans, zone),
+        RuleSet::UsFcc => us_fcc::evaluate(runs, plans, zone),
+        RuleSet::UkOfcom => uk_ofcom::evaluate(runs, plans, zone),
     }
+}
+
+/// The peak window of `rules`, in local hours of the verdict's zone: runs starting at
+/// `start_hour:00` or later and before `end_hour:00` (24 = midnight) are in it. `us-fcc`:
+/// (18, 24); `uk-ofcom`: (20, 22); `None` for rule sets without one.
+pub fn peak_window(rules: RuleSet) -> Option<(u8, u8)> {
+    match rules {
+        RuleSet::UsFcc => Some((us_fcc::PEAK_START_HOUR, us_fcc::PEAK_END_HOUR)),
+        RuleSet::UkOfcom => Some((uk_ofcom::PEAK_START_HOUR, uk_ofcom::PEAK_END_HOUR)),
+        RuleSet::DeBnetza | RuleSet::AtRtr => None,
+    }
+}
+
+/// Whether `time` starts inside the local-hour window `(start, end)` of `zone` (by converting
+/// the instant, so a DST change never shifts the window).
+fn in_window(zone: &Zone, time: Timestamp, (start, end): (u8, u8)) -> bool {
+    let hour = i16::from(zone.local(time).hour());
+    hour >= i16::from(start) && hour < i16::from(end)
+}
+
+/// Which contract speed a criterion compares with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Contract {
+    Maximum,
+    NormallyAvailable,
+    Minimum,
+    /// The advertised speed, else the maximum (us-fcc's "required speed").
+    Required,
+}
+
+impl Contract {
+    /// The speed of `direction` that `version` states, in bytes per second.
+    fn of(self, version: Option<&PlanVersion>, direction: Direction) -> Option<f64> {
+        let version = version?;
+        let speeds = match direction {
+            Direction::Download => &version.download,
+            Direction::Upload => &version.upload,
+        };
+        let speed = match self {
+            Contract::Maximum => speeds.maximum,
+            Contract::NormallyAvailable => speeds.normally_available,
+            Contract::Minimum => speeds.minimum,
+            Contract::Required => speeds.judged(),
+        };
+        speed.map(Bandwidth::bytes_per_second)
+    }
+
+    /// The flag of `plan set` that stores it.
+    fn flag(self, direction: Direction) -> String {
+        let end = match self {
+            Contract::Maximum => "max",
+            Contract::NormallyAvailable => "normal",
+            Contract::Minimum => "min",
+            Contract::Required => "advertised",
+        };
+        format!("--{}-{end}", direction.name())
+    }
+
+    /// Why a criterion on it is not assessable when the contract does not state it.
+    fn missing(self, direction: Direction) -> String {
+        let what = match self {
+            Contract::Maximum => "maximum",
+            Contract::NormallyAvailable => "normally available",
+            Contract::Minimum => "minimum",
+            Contract::Required => "advertised (or maximum)",
+        };
+        format!(
+            "the contract states no {what} {} speed: store it with `internet-monitor plan set {} RATE`",
+            direction.name(),
+            self.flag(direction)
+        )
+    }
+}
+
+/// Whether `rate` reaches `num/den` of `reference` (both bytes per second), compared as
+/// `rate·den ≥ reference·num`: exact for whole bytes per second up to 2^53/den, so an exact
+/// 90 % is reached.
+fn reaches(rate: f64, (num, den): (u32, u32), reference: f64) -> bool {
+    rate * f64::from(den) >= reference * f64::from(num)
+}
+
+/// Whether `count` of `of` is at least the share `num/den`, in integers (`den·count ≥ num·of`).
+fn share_at_least(count: u64, of: u64, (num, den): (u32, u32)) -> bool {
+    u128::from(count) * u128::from(den) >= u128::from(of) * u128::from(num)
+}
+
+/// A rate for people: `90 Mbit/s` (at most three decimals).
+fn rate_text(bytes_per_second: f64) -> String {
+    let mbit = crate::sample::mbit_per_second(bytes_per_second);
+    format!("{} Mbit/s", (mbit * 1000.0).round() / 1000.0)
+}
+
+/// Whole calendar days from `from` to `to` (negative when `to` is earlier).
+fn days_between(from: jiff::civil::Date, to: jiff::civil::Date) -> i64 {
+    i64::from((to - from).get_days())
+}
+
+/// The first `needed` of `dates` (ascending, distinct) that form a protocol: each at least
+/// `min_gap` days after the one before, and the last at most `max_span - 1` days after the
+/// first (all inside a `max_span`-day calendar window). Taken greedily: the earliest first
+/// date for which a protocol exists, then the earliest date that may follow each.
+///
+/// `Err` with the protocol in progress when none completes: the longest chain that can still
+/// complete by `latest` (the last date measured: a chain whose first date is more than
+/// `max_span - 1` days before it is abandoned), of equal ones the earliest; empty when none can.
+fn first_protocol(
+    dates: &[jiff::civil::Date],
+    needed: usize,
+    min_gap: i64,
+    max_span: i64,
+    latest: Option<jiff::civil::Date>,
+) -> Result<Vec<usize>, Vec<usize>> {
+    let mut best: Vec<usize> = Vec::new();
+    for (start, &first) in dates.iter().enumerate() {
+        let mut chain = vec![start];
+        for (next, &date) in dates.iter().enumerate().skip(start + 1) {
+            if chain.len() >= needed || days_between(first, date) >= max_span {
+                break;
+            }
+            let last = chain.last().map_or(first, |&i| dates[i]);
+            if days_between(last, date) >= min_gap {
+                chain.push(next);
+            }
+        }
+        if chain.len() >= needed {
+            return Ok(chain);
+        }
+        let alive = latest.is_none_or(|latest| days_between(first, latest) < max_span);
+        if alive && chain.len() > best.len() {
+            best = chain;
+        }
+    }
+    Err(best)
+}
+
+/// Successful and failed runs among `runs`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    successful: u64,
+    failed: u64,
+    failed_network: u64,
+}
+
+impl Tally {
+    fn of(runs: &[Run]) -> Self {
+        let mut tally = Tally::default();
+        for run in runs {
+            match run.result {
+                RunResult::Success => tally.successful += 1,
+                RunResult::Failure(kind) => {
+                    tally.failed += 1;
+                    if kind == Some(FailureKind::Network) {
+                        tally.failed_network += 1;
+                    }
+                }
+            }
+        }
+        tally
+    }
+}
+
+/// What every verdict of one rule set shares.
+struct Describe {
+    title: &'static str,
+    label: &'static str,
+    unverified: &'static [&'static str],
+    sources: &'static [&'static str],
+}
+
+impl Describe {
+    /// A verdict with this description and the tally of `runs`; outcome, criteria, progress
+    /// and days are the caller's to fill.
+    fn verdict(&self, rules: RuleSet, zone: &Zone, runs: &[Run]) -> Verdict {
+        let tally = Tally::of(runs);
+        Verdict {
+            rules,
+            title: self.title,
+            time_zone: zone.name().to_owned(),
+            outcome: Judgement::NotAssessable,
+            reason: None,
+            criteria: Vec::new(),
+            progress: Progress::default(),
+            days: Vec::new(),
+            successful_runs: tally.successful,
+            failed_runs: tally.failed,
+            failed_network_runs: tally.failed_network,
+            label: self.label,
+            unverified: self.unverified.to_vec(),
+            sources: self.sources.to_vec(),
+        }
+    }
+}
+
+/// The outcome of judged criteria: `not_met` if any is, else `met` if any is, else
+/// `not_assessable` with the first criterion's reason.
+fn judged(criteria: &[Criterion]) -> (Judgement, Option<String>) {
+    if criteria.iter().any(|c| c.status == CriterionStatus::NotMet) {
+        (Judgement::NotMet, None)
+    } else if criteria.iter().any(|c| c.status == CriterionStatus::Met) {
+        (Judgement::Met, None)
+    } else {
+        let why = criteria
+            .iter()
+            .find_map(|c| c.reason.clone())
+            .unwrap_or_else(|| "no criterion could be judged".to_owned());
+        (
+            Judgement::NotAssessable,
+            Some(format!("no criterion could be judged: {why}")),
+        )
+    }
+}
+
+/// When the contract's speeds changed after `first` and at or before `last`: the `from` of
+/// the first version whose speeds differ from those in force at `first` (a version stored
+/// after `first` when none was in force then counts as a change).
+fn plan_change(plans: &PlanHistory, first: Timestamp, last: Timestamp) -> Option<Timestamp> {
+    let at_first = plans.in_force_at(first);
+    plans
+        .versions()
+        .iter()
+        .filter(|v| v.from > first && v.from <= last)
+        .find(|v| at_first.is_none_or(|f| (f.download, f.upload) != (v.download, v.upload)))
+        .map(|v| v.from)
 }
 
 /// The runs with `from <= time < to`, oldest first, as rule sets read them. The caller bounds
@@ -330,4 +565,61 @@ pub fn select(
         runs,
         campaign: Some(campaign.start),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn the_first_protocol_is_the_earliest_that_fits() {
+        let dates = [
+            date(2026, 10, 1),
+            date(2026, 10, 2),
+            date(2026, 10, 4),
+            date(2026, 10, 20),
+            date(2026, 10, 22),
+            date(2026, 10, 24),
+        ];
+        // A free day between: 1, 4, then 20 is 19 days after the 1st; from the 20th: 20, 22, 24.
+        assert_eq!(first_protocol(&dates, 3, 2, 14, None), Ok(vec![3, 4, 5]));
+        // Different days only: 1, 2, 4.
+        assert_eq!(first_protocol(&dates, 3, 1, 14, None), Ok(vec![0, 1, 2]));
+        // Four days: none; the longest chain still possible on the 24th is 20, 22, 24.
+        assert_eq!(
+            first_protocol(&dates, 4, 2, 14, Some(date(2026, 10, 24))),
+            Err(vec![3, 4, 5])
+        );
+        // Nothing can complete any more a month later.
+        assert_eq!(
+            first_protocol(&dates, 4, 2, 14, Some(date(2026, 11, 30))),
+            Err(vec![])
+        );
+        assert_eq!(first_protocol(&[], 3, 2, 14, None), Err(vec![]));
+    }
+
+    #[test]
+    fn shares_and_rates_compare_exactly() {
+        assert!(share_at_least(27, 30, (9, 10)));
+        assert!(!share_at_least(26, 30, (9, 10)));
+        assert!(share_at_least(0, 0, (9, 10)));
+        assert!(share_at_least(u64::MAX, u64::MAX, (19, 20)));
+        assert!(reaches(11_250_000.0, (9, 10), 12_500_000.0));
+        assert!(!reaches(11_249_999.0, (9, 10), 12_500_000.0));
+        assert_eq!(rate_text(11_250_000.0), "90 Mbit/s");
+        assert_eq!(rate_text(1_234.5), "0.01 Mbit/s");
+    }
+
+    #[test]
+    fn peak_windows_follow_local_hours() {
+        let zone = Zone::parse("America/New_York").unwrap();
+        let window = (18, 24);
+        // 17:59:59.999 and 18:00 EST, 23:59 and 00:00.
+        let at = |text: &str| text.parse::<Timestamp>().unwrap();
+        assert!(!in_window(&zone, at("2026-11-10T22:59:59.999Z"), window));
+        assert!(in_window(&zone, at("2026-11-10T23:00:00Z"), window));
+        assert!(in_window(&zone, at("2026-11-11T04:59:00Z"), window));
+        assert!(!in_window(&zone, at("2026-11-11T05:00:00Z"), window));
+    }
 }
