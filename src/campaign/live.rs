@@ -332,3 +332,74 @@ fn runs_of(store: &Store, campaign: &Campaign) -> Result<(Vec<Attempt>, Vec<Run>
     })?;
     Ok((attempts, runs))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(restart: bool) -> CampaignConfig {
+        CampaignConfig {
+            rules: RuleSet::DeBnetza,
+            zone: Zone::parse("Europe/Berlin").unwrap(),
+            restart,
+        }
+    }
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    /// A successful campaign run at `time`, 40 s long.
+    fn run(time: Timestamp) -> Sample {
+        Sample {
+            duration_seconds: Some(40.0),
+            download_bytes_per_second: Some(1e8),
+            upload_bytes_per_second: Some(1e7),
+            ping_seconds: Some(0.01),
+            ..Sample::empty(time, Trigger::Campaign)
+        }
+    }
+
+    #[test]
+    fn a_restart_resumes_an_unfinished_campaign_and_never_silently_restarts_a_complete_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let plans = PlanHistory::default();
+        let begin = at("2027-03-24T08:00:00Z");
+        let live = Live::start(&store, &config(false), &plans, begin).unwrap();
+        assert_eq!(live.next(begin), Some(begin));
+        // Three runs, kept as serve keeps them; then a restart.
+        let mut now = begin;
+        for _ in 0..3 {
+            let next = live.next(now).unwrap();
+            let sample = store.append(&run(next)).unwrap();
+            now = next.saturating_add(Duration::from_secs(40));
+            assert_eq!(live.record(&sample, &plans, now), None);
+        }
+        let resumed = Live::start(&store, &config(false), &plans, now).unwrap();
+        assert_eq!(store.campaigns().unwrap().len(), 1);
+        assert_eq!(resumed.status().measurements_today, 3);
+        assert_eq!(resumed.next(now), live.next(now));
+        // Run the campaign to its end.
+        let mut finished = None;
+        while let Some(next) = resumed.next(now) {
+            let sample = store.append(&run(next)).unwrap();
+            now = next.saturating_add(Duration::from_secs(40));
+            finished = resumed.record(&sample, &plans, now);
+        }
+        let finished = finished.expect("the last run completes it");
+        store.put_campaign(&finished).unwrap();
+        assert!(resumed.status().complete);
+        assert_eq!(resumed.progress().measurements, 30);
+        // A restart shows it and starts nothing; --campaign-restart starts another.
+        let later = now.saturating_add(Duration::from_secs(86_400));
+        let shown = Live::start(&store, &config(false), &plans, later).unwrap();
+        assert_eq!(shown.next(later), None);
+        assert!(shown.status().complete);
+        assert_eq!(store.campaigns().unwrap().len(), 1);
+        let again = Live::start(&store, &config(true), &plans, later).unwrap();
+        assert_eq!(again.next(later), Some(later));
+        assert_eq!(store.campaigns().unwrap().len(), 2);
+        assert_eq!(again.status().started, later);
+    }
+}
