@@ -393,6 +393,18 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub timezone: TimezoneArgs,
+
+    /// Run a measurement campaign of this rule set besides the regular schedule: de-bnetza or
+    /// at-rtr (its days counted in --timezone); stops when complete; indicative only, the legal
+    /// procedure requires the regulator's own tool
+    #[arg(long, env = "INTERNET_MONITOR_CAMPAIGN", value_name = "NAME", value_parser = campaign_rules)]
+    pub campaign: Option<crate::rules::RuleSet>,
+
+    /// Start a new --campaign even though the newest one of that rule set is complete (an
+    /// unfinished one is resumed either way). No environment twin on purpose: a lasting
+    /// setting would start another campaign at each restart after one completes
+    #[arg(long, requires = "campaign")]
+    pub campaign_restart: bool,
 }
 
 /// The zone calendar days and local hours are counted in.
@@ -754,6 +766,30 @@ pub struct ExistingDbArgs {
         default_value = "internet-monitor.redb"
     )]
     pub db: PathBuf,
+}
+
+/// `--campaign`: a rule set whose measurement protocol `serve` can schedule.
+fn campaign_rules(text: &str) -> Result<crate::rules::RuleSet, String> {
+    let allowed = || {
+        crate::rules::RuleSet::ALL
+            .into_iter()
+            .filter(|rules| rules.has_campaign())
+            .map(|rules| rules.name())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    match crate::rules::RuleSet::parse(text) {
+        Ok(rules) if rules.has_campaign() => Ok(rules),
+        Ok(rules) => Err(format!(
+            "{rules} has no measurement campaign: use {}",
+            allowed()
+        )),
+        Err(_) => Err(format!(
+            "{:?} is not a rule set with a campaign: use {}",
+            crate::logging::clip(text, 64),
+            allowed()
+        )),
+    }
 }
 
 fn zone(text: &str) -> Result<Zone, String> {

@@ -1,6 +1,7 @@
 //! internet-monitor: measures a line with the Ookla Speedtest CLI or its own HTTP engine, keeps
 //! every run in redb, and shows whether the line delivers what the contract promises.
 
+pub mod campaign;
 pub mod cli;
 pub mod commands;
 pub mod csv;

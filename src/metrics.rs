@@ -97,6 +97,8 @@ pub struct Metrics {
     /// The plan the plan gauges show, so [`Metrics::show_plan_at`] updates them only on a change.
     shown_plan: Mutex<Option<Plan>>,
     interval: OptionalGauge,
+    /// `serve --campaign` progress by rule set; no series without a campaign.
+    campaign: Vec<GaugeVec>,
 }
 
 /// An exposition and when it was rendered.
@@ -161,6 +163,19 @@ impl Metrics {
                 "speedtest_interval_seconds",
                 "Time between scheduled speed tests (--interval), in seconds.",
             )?,
+            campaign: [
+                ("measurements", "Measurements of the serve --campaign measurement campaign that count towards its rule set's protocol (indicative: the legal procedure requires the regulator's own tool)."),
+                ("measurements_required", "Measurements the campaign's rule set requires."),
+                ("days", "Measurement days (at-rtr: cycles) of the campaign that count."),
+                ("days_required", "Measurement days (cycles) the campaign's rule set requires."),
+                ("complete", "1 once the campaign's protocol is complete, else 0."),
+            ]
+            .into_iter()
+            .map(|(figure, help)| {
+                let name = format!("internet_monitor_campaign_{figure}");
+                register(&registry, GaugeVec::new(Opts::new(name, help), &["rules"])?)
+            })
+            .collect::<Result<Vec<_>, _>>()?,
             transferred: register(
                 &registry,
                 IntCounterVec::new(
@@ -376,6 +391,24 @@ impl Metrics {
     pub fn set_interval(&self, interval: Duration) {
         let _consistent = self.lock_to_update();
         self.interval.set(Some(interval.as_secs_f64()));
+    }
+
+    /// Shows a campaign's progress (`serve --campaign`) for the rule set named `rules`.
+    pub fn set_campaign(&self, rules: &str, progress: &crate::rules::Progress) {
+        let _consistent = self.lock_to_update();
+        let figures = [
+            progress.measurements as f64,
+            progress.measurements_required as f64,
+            progress.days as f64,
+            progress.days_required as f64,
+            if progress.complete { 1.0 } else { 0.0 },
+        ];
+        for (family, value) in self.campaign.iter().zip(figures) {
+            // Cannot fail: one label value for one label.
+            if let Ok(gauge) = family.get_metric_with_label_values(&[rules]) {
+                gauge.set(value);
+            }
+        }
     }
 
     pub fn set_running(&self, running: bool) {

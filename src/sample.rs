@@ -173,6 +173,8 @@ pub enum Trigger {
     Schedule,
     Manual,
     Retest,
+    /// A run of a `serve --campaign` measurement campaign.
+    Campaign,
 }
 
 /// The closed set of reasons a run can fail; metrics pre-initialise one series per reason.
@@ -256,6 +258,7 @@ impl Trigger {
             Trigger::Schedule => "schedule",
             Trigger::Manual => "manual",
             Trigger::Retest => "retest",
+            Trigger::Campaign => "campaign",
         }
     }
 }

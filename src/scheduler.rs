@@ -79,9 +79,28 @@ fn later(at: Instant, wait: Duration) -> Instant {
 /// is planned only after the previous returned. Cancel it by dropping the future.
 pub async fn run<Test, Done>(
     schedule: Schedule,
+    splay: impl FnMut() -> Duration,
+    test: Test,
+    planned: impl FnMut(Instant),
+) where
+    Test: FnMut(Trigger) -> Done,
+    Done: Future<Output = Verdict>,
+{
+    run_with_campaign(schedule, splay, test, planned, Duration::ZERO, || None).await
+}
+
+/// [`run`], with the runs of a measurement campaign besides the schedule: `campaign` says
+/// when the next campaign run is due (`None`: none is), asked afresh before each run; that
+/// run has the trigger `campaign` and does not move the grid. A scheduled run (or retest)
+/// that would start within `guard` of a campaign run, before or after it, is skipped, so the
+/// campaign's spacing holds; the grid goes on from the next slot.
+pub async fn run_with_campaign<Test, Done>(
+    schedule: Schedule,
     mut splay: impl FnMut() -> Duration,
     mut test: Test,
     mut planned: impl FnMut(Instant),
+    guard: Duration,
+    mut campaign: impl FnMut() -> Option<Instant>,
 ) where
     Test: FnMut(Trigger) -> Done,
     Done: Future<Output = Verdict>,
@@ -90,9 +109,32 @@ pub async fn run<Test, Done>(
     let mut next = later(start, splay());
     let mut trigger = Trigger::Schedule;
     let mut failures = 0u32;
+    let mut campaign_ended: Option<Instant> = None;
     loop {
+        let campaign_at = campaign();
+        if let Some(at) = campaign_at.filter(|at| *at <= next) {
+            planned(at);
+            tokio::time::sleep_until(at).await;
+            test(Trigger::Campaign).await;
+            campaign_ended = Some(Instant::now());
+            continue;
+        }
         planned(next);
         tokio::time::sleep_until(next).await;
+        let now = Instant::now();
+        let after_campaign = campaign_ended.is_some_and(|end| now < later(end, guard));
+        let before_campaign = campaign_at.is_some_and(|at| at < later(now, guard));
+        if after_campaign || before_campaign {
+            tracing::info!(
+                trigger = trigger.as_str(),
+                guard = %humantime::format_duration(guard),
+                "a {} run was due within the campaign's spacing of a campaign run; skipped",
+                trigger.as_str()
+            );
+            trigger = Trigger::Schedule;
+            next = later(schedule.slot_after(start, now), splay());
+            continue;
+        }
         let verdict = test(trigger).await;
         let now = Instant::now();
         let slot = later(schedule.slot_after(start, now), splay());
@@ -392,6 +434,47 @@ mod tests {
         )
         .await;
         assert_eq!(started, minutes(&[0, 1]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn campaign_runs_come_besides_the_grid_and_push_close_slots_aside() {
+        let origin = Instant::now();
+        let started = RefCell::new(Vec::new());
+        let campaign = RefCell::new(VecDeque::from(minutes(&[40, 100, 101])));
+        let scheduler = run_with_campaign(
+            HALF_HOUR,
+            || Duration::ZERO,
+            |trigger| {
+                started
+                    .borrow_mut()
+                    .push((origin.elapsed().as_secs() / 60, trigger));
+                if trigger == Trigger::Campaign {
+                    campaign.borrow_mut().pop_front();
+                }
+                async {
+                    tokio::time::sleep(MINUTE).await;
+                    Verdict::default()
+                }
+            },
+            |_| {},
+            MINUTE * 15,
+            || campaign.borrow().front().map(|at| origin + *at),
+        );
+        let _ = tokio::time::timeout(MINUTE * 125, scheduler).await;
+        // The slot at 30 is skipped (the campaign run at 40 is within 15 min), 90 too; the
+        // campaign's run planned for 101 starts when the one at 100 ended, and 120 is 18 min
+        // after that.
+        assert_eq!(
+            started.into_inner(),
+            vec![
+                (0, Trigger::Schedule),
+                (40, Trigger::Campaign),
+                (60, Trigger::Schedule),
+                (100, Trigger::Campaign),
+                (101, Trigger::Campaign),
+                (120, Trigger::Schedule),
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::campaign::live::{CampaignConfig, Live};
 use crate::http;
 use crate::metrics::Metrics;
 use crate::plan::PlanHistory;
@@ -50,6 +51,8 @@ pub struct ServeConfig {
     /// The zone of `--timezone`: where rule sets asked for over HTTP count calendar days and
     /// peak windows unless the request names another.
     pub zone: Zone,
+    /// `serve --campaign`: the measurement campaign run besides the schedule.
+    pub campaign: Option<CampaignConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +96,14 @@ pub async fn run(
         .filter(|run| run.outcome != Outcome::Skipped)
         .map(|run| run.time);
     metrics.show_plan_at(&config.plans, now);
+    let live = match &config.campaign {
+        Some(campaign) => {
+            let live = Live::start(&store, campaign, &config.plans, now)?;
+            metrics.set_campaign(live.rules().name(), &live.progress());
+            Some(Arc::new(live))
+        }
+        None => None,
+    };
     metrics.set_interval(config.schedule.interval);
     let state = Arc::new(
         AppState::new(
@@ -105,16 +116,26 @@ pub async fn run(
         )?
         .with_interval(config.schedule.interval)
         .with_plans(config.plans.clone())
-        .with_zone(config.zone.clone()),
+        .with_zone(config.zone.clone())
+        .with_campaign(live),
     );
 
     let splay = config.schedule.splay;
     let usual_gap = config.schedule.interval.saturating_add(splay);
-    let mut tests = Box::pin(scheduler::run(
+    let campaign = state.campaign.clone();
+    let guard = campaign
+        .as_ref()
+        .map_or(Duration::ZERO, |live| live.guard());
+    let mut tests = Box::pin(scheduler::run_with_campaign(
         config.schedule,
         || random_below(splay),
-        |trigger| run_scheduled(&state, trigger, &config),
+        |trigger| run_any(&state, trigger, &config),
         |at| state.set_next_run(Some(wall_clock(at))),
+        guard,
+        || {
+            let live = campaign.as_ref()?;
+            live.next(Timestamp::now()).map(instant_at)
+        },
     ));
     // Polled once before the server starts: that plans the first test, so `/api/v1/status`
     // names its time from the first request on.
@@ -165,9 +186,45 @@ pub fn rate_limit_wait(
     interval.checked_sub(age).filter(|wait| !wait.is_zero())
 }
 
-/// One scheduled test (or retest): waits for the slot, runs, keeps, and judges the result;
-/// or, with this month's data budget used up, keeps a skipped sample instead.
-async fn run_scheduled(state: &AppState, trigger: Trigger, config: &ServeConfig) -> Verdict {
+/// One run of the scheduler: a campaign run ([`run_campaign`]) or [`run_scheduled`].
+async fn run_any(state: &AppState, trigger: Trigger, config: &ServeConfig) -> Verdict {
+    match (&state.campaign, trigger) {
+        (Some(live), Trigger::Campaign) => run_campaign(state, live, config).await,
+        _ => run_scheduled(state, trigger, config).await.0,
+    }
+}
+
+/// One campaign run: run and kept as a scheduled one, then counted by the campaign, whose
+/// finish is stored when this run completed it.
+async fn run_campaign(state: &AppState, live: &Live, config: &ServeConfig) -> Verdict {
+    let (verdict, sample) = run_scheduled(state, Trigger::Campaign, config).await;
+    if let Some(finished) = live.record(&sample, &state.plans, Timestamp::now()) {
+        let stored = state
+            .recorder
+            .run(move |store| store.put_campaign(&finished))
+            .await;
+        match stored {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::error!(%err, "cannot store that the campaign is complete; the next start finishes it again")
+            }
+            Err(err) => tracing::error!(%err, "the store task failed storing the campaign's end"),
+        }
+    }
+    state
+        .metrics
+        .set_campaign(live.rules().name(), &live.progress());
+    verdict
+}
+
+/// One scheduled test (or retest, or campaign run): waits for the slot, runs, keeps, and
+/// judges the result; or, with this month's data budget used up, keeps a skipped sample
+/// instead. Returns the verdict and the sample kept.
+async fn run_scheduled(
+    state: &AppState,
+    trigger: Trigger,
+    config: &ServeConfig,
+) -> (Verdict, Sample) {
     let claim = state.runner.claim().await;
     if let Some(budget) = config.data_budget
         && let Some(used) = budget_used_up(state, budget).await
@@ -183,8 +240,8 @@ async fn run_scheduled(state: &AppState, trigger: Trigger, config: &ServeConfig)
             ..Sample::empty(Timestamp::now(), trigger)
         };
         drop(claim);
-        state.keep(skipped).await;
-        return Verdict::default();
+        state.keep(skipped.clone()).await;
+        return (Verdict::default(), skipped);
     }
     let sample = state.run_and_keep(claim, trigger).await;
     // A version that took effect since the last run shows from this step on.
@@ -192,10 +249,11 @@ async fn run_scheduled(state: &AppState, trigger: Trigger, config: &ServeConfig)
     let below_plan = config
         .retest_below
         .is_some_and(|share| state.plan_at(sample.time).reached(&sample, share) == Some(false));
-    Verdict {
+    let verdict = Verdict {
         failure: sample.reason,
         below_plan,
-    }
+    };
+    (verdict, sample)
 }
 
 /// The bytes this calendar month's tests moved, if that reaches `budget`. Read from the store
@@ -541,6 +599,15 @@ fn random_below(limit: Duration) -> Duration {
         return Duration::ZERO;
     }
     Duration::from_nanos(rand::rng().random_range(0..nanos))
+}
+
+/// The monotonic instant at which the wall clock will read `at` (now when that has passed).
+fn instant_at(at: Timestamp) -> Instant {
+    let now = Instant::now();
+    let wait = at.duration_since(Timestamp::now());
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(Duration::from_secs(30 * 365 * 24 * 60 * 60)))
+        .unwrap_or(now)
 }
 
 /// The wall-clock time at which the monotonic instant `at` falls.

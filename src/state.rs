@@ -72,6 +72,8 @@ pub struct AppState {
     running_since: Mutex<Option<Timestamp>>,
     /// When the scheduler's next test is due; `None` until it has planned one.
     next_run: Mutex<Option<Timestamp>>,
+    /// The `serve --campaign` campaign, when there is one (`/api/v1/campaign`).
+    pub campaign: Option<Arc<crate::campaign::live::Live>>,
 }
 
 /// The times of the last run and last success on show.
@@ -144,6 +146,7 @@ impl AppState {
             interval: Duration::ZERO,
             running_since: Mutex::new(None),
             next_run: Mutex::new(None),
+            campaign: None,
         })
     }
 
@@ -163,6 +166,12 @@ impl AppState {
     /// later `from` takes over at its time, without a restart.
     pub fn plan_at(&self, time: Timestamp) -> Plan {
         self.plans.plan_at(time)
+    }
+
+    /// The same state, with the `serve --campaign` campaign.
+    pub fn with_campaign(mut self, campaign: Option<Arc<crate::campaign::live::Live>>) -> Self {
+        self.campaign = campaign;
+        self
     }
 
     /// The same state, knowing the scheduler's `--interval`.

@@ -55,6 +55,9 @@ fn describe(db: &Path, report: &CheckReport) -> String {
     if report.plans > 0 {
         let _ = writeln!(text, "{} plan versions checked", report.plans);
     }
+    if report.campaigns > 0 {
+        let _ = writeln!(text, "{} campaigns checked", report.campaigns);
+    }
     for (time, what) in &report.damaged_plans {
         let _ = writeln!(text, "damaged: the plan version from {time}: {what}");
     }

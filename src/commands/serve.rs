@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
+use crate::campaign::live::CampaignConfig;
 use crate::cli::ServeArgs;
 use crate::http::AllowedHosts;
 use crate::plan::{Plan, PlanHistory, PlanVersion};
@@ -177,6 +178,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(1),
         allowed_hosts: AllowedHosts::new(args.allowed_hosts.iter().cloned().chain(host_name())),
         zone: args.timezone.zone(),
+        campaign: args.campaign.map(|rules| CampaignConfig {
+            rules,
+            zone: args.timezone.zone(),
+            restart: args.campaign_restart,
+        }),
     };
     super::adopt_orphans();
     super::listen_until_stopped(

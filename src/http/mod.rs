@@ -401,6 +401,8 @@ enum Route {
     Heatmap,
     /// `/api/v1/plan`: the stored contract, read-only.
     Plan,
+    /// `/api/v1/campaign`: the `serve --campaign` campaign's progress.
+    Campaign,
 }
 
 impl Route {
@@ -421,6 +423,7 @@ impl Route {
             "/api/v1/series" => Route::Series,
             "/api/v1/heatmap" => Route::Heatmap,
             "/api/v1/plan" => Route::Plan,
+            "/api/v1/campaign" => Route::Campaign,
             _ => return None,
         })
     }
@@ -440,7 +443,8 @@ impl Route {
             | Route::Status
             | Route::Series
             | Route::Heatmap
-            | Route::Plan => false,
+            | Route::Plan
+            | Route::Campaign => false,
         }
     }
 
@@ -456,6 +460,7 @@ impl Route {
                 | Route::Series
                 | Route::Heatmap
                 | Route::Plan
+                | Route::Campaign
         )
     }
 
@@ -567,6 +572,12 @@ impl Route {
                 dashboard::heatmap(&handler.dashboard, state, &query, generation, now).await?
             }
             Route::Plan => json(StatusCode::OK, &api::PlanAnswer::of(&state.plans, now)),
+            Route::Campaign => json(
+                StatusCode::OK,
+                &crate::campaign::live::CampaignAnswer {
+                    campaign: state.campaign.as_ref().map(|live| live.status()),
+                },
+            ),
         })
     }
 }

@@ -538,10 +538,32 @@ pub fn select(
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Selection, crate::store::StoreError> {
-    let _ = rules;
+    let campaign = store
+        .campaigns()?
+        .into_iter()
+        .rev()
+        .find(|c| c.rules == rules && c.start < to && c.finished.is_none_or(|end| end >= from));
+    let Some(campaign) = campaign else {
+        return Ok(Selection {
+            runs: runs_in(store, from, to)?,
+            campaign: None,
+        });
+    };
+    // The campaign's own runs (trigger `campaign`) from its start to its finish, in the window.
+    let start = from.max(campaign.start);
+    let end = campaign.finished.map_or(to, |end| {
+        to.min(end.saturating_add(std::time::Duration::from_millis(1)))
+    });
+    let mut runs = Vec::new();
+    store.for_each(start, end, |sample| {
+        if sample.trigger == crate::sample::Trigger::Campaign {
+            runs.extend(Run::of(&sample));
+        }
+        Ok::<_, crate::store::StoreError>(())
+    })?;
     Ok(Selection {
-        runs: runs_in(store, from, to)?,
-        campaign: None,
+        runs,
+        campaign: Some(campaign.start),
     })
 }
 

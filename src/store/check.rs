@@ -28,6 +28,8 @@ pub struct CheckReport {
     pub plans: u64,
     /// Each damaged plan version: the time of its key (its effective-from) and what is wrong.
     pub damaged_plans: Vec<(String, String)>,
+    /// Campaign records read (damaged ones included; a damaged one is a `structure` finding).
+    pub campaigns: u64,
     /// Keys (ms since the epoch) of samples an older version stored at or after
     /// [`crate::time::Timestamp::MAX`]: no command shows them and they are left as they are; not damage.
     pub out_of_range: Vec<u64>,
@@ -165,6 +167,7 @@ impl Store {
     fn walk(&self, report: &mut CheckReport) -> Result<(), StoreError> {
         let txn = self.begin_read()?;
         report.plans = self.walk_plans(&txn, &mut report.damaged_plans)?;
+        report.campaigns = self.walk_campaigns(&txn, &mut report.structure)?;
         let mut structure = |finding: String| report.structure.push(finding);
         let Some(samples) = self.open_samples(&txn)? else {
             return Ok(());

@@ -12,6 +12,9 @@
 //! and ISP references; its entry holds the engine's name and parameters (see
 //! `dictionary.rs`). A version 3 record says which engine made it, or that none did.
 //!
+//! Version 4 is version 3 for a campaign run (trigger code 3, `campaign`), which a version 3
+//! reader would call malformed; it is written only for campaign runs.
+//!
 //! Older records still read. Version 2 is version 3 without the engine (presence bit 16 never
 //! set); version 1 (written before 0.2) is version 2 without link and checksum. Every version
 //! that wrote them measured with the Ookla CLI only, so a version 1 or 2 record reads with
@@ -26,8 +29,14 @@
 use crate::sample::{Client, Engine, FailureReason, Outcome, Sample, Trigger};
 use crate::time::Timestamp;
 
-/// The version written: records carry a checksum and their engine.
+/// The version written for every run but a campaign's: records carry a checksum and their
+/// engine.
 pub const VERSION: u8 = 3;
+/// Version 3 with the trigger `campaign` (code 3), written only for a `serve --campaign` run.
+/// Its own number, because a version 3 reader takes trigger code 3 for damage ("malformed"),
+/// while an unknown version makes it say "a newer internet-monitor wrote it"; every other
+/// record stays version 3, which older versions read as before.
+pub const VERSION_CAMPAIGN: u8 = 4;
 /// Records with a checksum but no engine (0.2 until the engine was recorded): still read.
 const VERSION_WITHOUT_ENGINE: u8 = 2;
 /// The first version, without a checksum: still read.
@@ -143,7 +152,11 @@ pub fn encode(
     entries: &[&[u8]],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
-    out.push(VERSION);
+    out.push(if sample.trigger == Trigger::Campaign {
+        VERSION_CAMPAIGN
+    } else {
+        VERSION
+    });
     out.push(outcome_code(sample.outcome) | trigger_code(sample.trigger) << 2);
     put_link(&mut out, sample.time.as_millis(), previous);
     let floats = [
@@ -228,7 +241,7 @@ pub struct Decoded<'a> {
 pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     let version = bytes.first().copied();
     let (body, seal) = match version {
-        Some(VERSION | VERSION_WITHOUT_ENGINE) => {
+        Some(VERSION_CAMPAIGN | VERSION | VERSION_WITHOUT_ENGINE) => {
             let split = bytes
                 .len()
                 .checked_sub(CHECKSUM_BYTES)
@@ -246,6 +259,10 @@ pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError>
     let kind = input.byte()?;
     let outcome = outcome_from(kind & 0b11)?;
     let trigger = trigger_from(kind >> 2 & 0b11)?;
+    // Each version holds campaign runs and nothing else, or none.
+    if (trigger == Trigger::Campaign) != (version == Some(VERSION_CAMPAIGN)) {
+        return Err(DecodeError::Malformed);
+    }
     let link = match seal {
         None => Link::Unknown,
         Some(_) => match input.varint()? {
@@ -259,7 +276,7 @@ pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError>
     };
     let presence = u32::try_from(input.varint()?).map_err(|_| DecodeError::Malformed)?;
     let has = |flag: u32| presence & flag != 0;
-    let with_engine = version == Some(VERSION);
+    let with_engine = matches!(version, Some(VERSION | VERSION_CAMPAIGN));
     if (!with_engine && has(bit::ENGINE)) || presence >= bit::ENGINE << 1 {
         return Err(DecodeError::Malformed);
     }
@@ -381,14 +398,20 @@ fn trigger_code(trigger: Trigger) -> u8 {
         Trigger::Schedule => 0,
         Trigger::Manual => 1,
         Trigger::Retest => 2,
+        Trigger::Campaign => 3,
     }
 }
 
 fn trigger_from(code: u8) -> Result<Trigger, DecodeError> {
-    [Trigger::Schedule, Trigger::Manual, Trigger::Retest]
-        .into_iter()
-        .find(|t| trigger_code(*t) == code)
-        .ok_or(DecodeError::Malformed)
+    [
+        Trigger::Schedule,
+        Trigger::Manual,
+        Trigger::Retest,
+        Trigger::Campaign,
+    ]
+    .into_iter()
+    .find(|t| trigger_code(*t) == code)
+    .ok_or(DecodeError::Malformed)
 }
 
 /// Stable codes: the position in `FailureReason::ALL`, which only ever grows at the end.
@@ -567,6 +590,44 @@ mod tests {
     fn round_trip(sample: &Sample) -> Sample {
         let bytes = encode(sample, None, DictionaryRefs::default(), &[]);
         decode(sample.time, &bytes).unwrap().sample
+    }
+
+    #[test]
+    fn only_a_campaign_run_is_written_as_version_4() {
+        let campaign = Sample {
+            download_bytes_per_second: Some(12_500_000.0),
+            ..Sample::empty(Timestamp::from_millis(1_795_546_073_292), Trigger::Campaign)
+        };
+        let bytes = encode(&campaign, None, DictionaryRefs::default(), &[]);
+        assert_eq!(bytes[0], VERSION_CAMPAIGN);
+        assert_eq!(round_trip(&campaign), campaign);
+        let scheduled = Sample {
+            trigger: Trigger::Schedule,
+            ..campaign.clone()
+        };
+        let bytes = encode(&scheduled, None, DictionaryRefs::default(), &[]);
+        assert_eq!(bytes[0], VERSION);
+        // A version 3 record with trigger code 3 is what a version 3 reader (0.x before
+        // campaigns) would meet without the version bump: it calls it malformed, as this
+        // reader does; and a version 4 record without the campaign trigger is damage too.
+        let mut as_v3 = encode(&campaign, None, DictionaryRefs::default(), &[]);
+        as_v3[0] = VERSION;
+        assert_eq!(
+            decode(campaign.time, &as_v3).err(),
+            Some(DecodeError::Malformed)
+        );
+        let mut as_v4 = encode(&scheduled, None, DictionaryRefs::default(), &[]);
+        as_v4[0] = VERSION_CAMPAIGN;
+        assert_eq!(
+            decode(campaign.time, &as_v4).err(),
+            Some(DecodeError::Malformed)
+        );
+        // What a version 3 reader says of a version 4 record.
+        assert!(
+            DecodeError::UnknownVersion(VERSION_CAMPAIGN)
+                .to_string()
+                .contains("a newer internet-monitor wrote it")
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The redb file that keeps every sample, keyed by start time in milliseconds.
 
+mod campaigns;
 mod check;
 mod codec;
 mod dictionary;
@@ -22,6 +23,7 @@ use redb::{
     TableHandle, WriteTransaction,
 };
 
+pub use campaigns::{CAMPAIGN_RECORD_VERSION, MAX_CAMPAIGNS};
 pub use check::{CheckReport, Compacted};
 pub use codec::DecodeError;
 use codec::Link;
@@ -120,6 +122,18 @@ pub enum StoreError {
         "database {path} already holds {max} plan versions, the most kept (so /api/v1/plan stays bounded): replace one with plan set --replace --from ITS-TIME, or keep the contract in a new --db"
     )]
     PlanLimit { path: PathBuf, max: u64 },
+    #[error(
+        "database {path} is damaged (the campaign record from {time}: {cause}); it was not used: run db check, or restore the file from a backup"
+    )]
+    CampaignDecode {
+        path: PathBuf,
+        time: String,
+        cause: DecodeError,
+    },
+    #[error(
+        "database {path} already holds {max} campaigns, the most kept: keep new campaigns in a new --db"
+    )]
+    CampaignLimit { path: PathBuf, max: u64 },
 }
 
 impl StoreError {
@@ -144,6 +158,8 @@ impl StoreError {
             PlanDecode { time, cause, .. } => PlanDecode { path, time, cause },
             PlanExists { time, .. } => PlanExists { path, time },
             PlanLimit { max, .. } => PlanLimit { path, max },
+            CampaignDecode { time, cause, .. } => CampaignDecode { path, time, cause },
+            CampaignLimit { max, .. } => CampaignLimit { path, max },
         }
     }
 }
@@ -866,7 +882,10 @@ impl Store {
         else {
             // This version never writes such a key: a record in its own format there is damage
             // (a changed key), where an older version's record is only out of range.
-            if bytes.first() == Some(&codec::VERSION) {
+            if matches!(
+                bytes.first(),
+                Some(&(codec::VERSION | codec::VERSION_CAMPAIGN))
+            ) {
                 return Err(self.corrupt(format!(
                     "a sample is keyed {millis} ms after 1970, a time this version never writes: its key was changed"
                 )));
