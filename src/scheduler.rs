@@ -415,7 +415,7 @@ mod tests {
         };
         let (started, plans) =
             simulate(huge, vec![Duration::MAX], vec![], Duration::ZERO, MINUTE).await;
-        assert_eq!(started, vec![]);
+        assert_eq!(started, Vec::<Duration>::new());
         assert_eq!(plans.len(), 1);
         assert!(plans[0] >= FAR_FUTURE);
         // And after runs: every kind of next step with the largest durations.

@@ -10,7 +10,7 @@
 
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
 
-use super::codec::{DecodeError, Reader, put_varint};
+use super::codec::{DecodeError, Reader, seal, unseal, put_varint};
 use super::{Store, StoreError, key_time};
 use crate::campaign::Campaign;
 use crate::rules::RuleSet;
@@ -24,7 +24,6 @@ pub(super) const CAMPAIGNS: TableDefinition<u64, &[u8]> = TableDefinition::new("
 pub const CAMPAIGN_RECORD_VERSION: u8 = 1;
 /// The most campaigns a store keeps (each takes days; a thousand is decades).
 pub const MAX_CAMPAIGNS: u64 = 1000;
-const CHECKSUM_BYTES: usize = 4;
 
 /// The record of `campaign`, to be stored at key `campaign.start` in ms.
 pub fn encode(campaign: &Campaign) -> Vec<u8> {
@@ -40,32 +39,16 @@ pub fn encode(campaign: &Campaign) -> Vec<u8> {
             put_varint(&mut out, time.as_millis());
         }
     }
-    let sum = checksum(campaign.start.as_millis(), &out);
-    out.extend_from_slice(&sum.to_le_bytes());
-    out
+    seal(campaign.start.as_millis(), out)
 }
 
 /// The campaign stored at `millis` as `bytes`, checked against its checksum.
 pub fn decode(millis: u64, bytes: &[u8]) -> Result<Campaign, DecodeError> {
-    match bytes.first() {
-        Some(&CAMPAIGN_RECORD_VERSION) => {}
-        Some(&other) => return Err(DecodeError::UnknownVersion(other)),
-        None => return Err(DecodeError::Malformed),
-    }
-    let split = bytes
-        .len()
-        .checked_sub(CHECKSUM_BYTES)
-        .filter(|&at| at > 0)
-        .ok_or(DecodeError::Malformed)?;
-    let (record, stored) = bytes.split_at(split);
-    let stored: [u8; CHECKSUM_BYTES] = stored.try_into().map_err(|_| DecodeError::Malformed)?;
-    if checksum(millis, record) != u32::from_le_bytes(stored) {
-        return Err(DecodeError::PlanChecksum);
-    }
+    let fields = unseal(millis, bytes, CAMPAIGN_RECORD_VERSION)?;
     let start = Timestamp::try_from_millis(millis)
         .filter(|time| *time < Timestamp::MAX)
         .ok_or(DecodeError::Malformed)?;
-    let mut reader = Reader(&record[1..]);
+    let mut reader = Reader(fields);
     let rules = RuleSet::parse(&reader.string()?).map_err(|_| DecodeError::Malformed)?;
     let zone_name = reader.string()?;
     if zone_name.len() > MAX_ZONE_NAME {
@@ -90,13 +73,6 @@ pub fn decode(millis: u64, bytes: &[u8]) -> Result<Campaign, DecodeError> {
         zone,
         finished,
     })
-}
-
-fn checksum(millis: u64, record: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&millis.to_le_bytes());
-    hasher.update(record);
-    hasher.finalize()
 }
 
 impl Store {

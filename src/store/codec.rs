@@ -64,7 +64,39 @@ pub enum DecodeError {
     #[error(
         "its checksum does not match its time and record: something changed it after it was written"
     )]
-    PlanChecksum,
+    RecordChecksum,
+}
+
+/// `record` (its version byte first) followed by its [`checksum`] at key `millis` (no
+/// dictionary entries), 4 bytes little-endian: the layout of the `plans_v1` and
+/// `campaigns_v1` records, so a changed byte, or a record moved to another key, is detected.
+pub(super) fn seal(millis: u64, mut record: Vec<u8>) -> Vec<u8> {
+    let sum = checksum(millis, &record, []);
+    record.extend_from_slice(&sum.to_le_bytes());
+    record
+}
+
+/// The fields of a record [`seal`]ed at key `millis` with version byte `version`: the bytes
+/// between the version byte and the checksum. [`DecodeError::UnknownVersion`] for another
+/// version, [`DecodeError::RecordChecksum`] when the checksum does not match,
+/// [`DecodeError::Malformed`] when the record is too short to hold both.
+pub(super) fn unseal(millis: u64, bytes: &[u8], version: u8) -> Result<&[u8], DecodeError> {
+    match bytes.first() {
+        Some(&first) if first == version => {}
+        Some(&other) => return Err(DecodeError::UnknownVersion(other)),
+        None => return Err(DecodeError::Malformed),
+    }
+    let split = bytes
+        .len()
+        .checked_sub(CHECKSUM_BYTES)
+        .filter(|&at| at > 0)
+        .ok_or(DecodeError::Malformed)?;
+    let (record, stored) = bytes.split_at(split);
+    let stored: [u8; CHECKSUM_BYTES] = stored.try_into().map_err(|_| DecodeError::Malformed)?;
+    if checksum(millis, record, []) != u32::from_le_bytes(stored) {
+        return Err(DecodeError::RecordChecksum);
+    }
+    Ok(&record[1..])
 }
 
 /// The checksum of a version 2 or 3 record: CRC-32 of the key (ms, little-endian), the record

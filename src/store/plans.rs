@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
 
-use super::codec::{DecodeError, Reader, put_float, put_varint};
+use super::codec::{DecodeError, Reader, seal, unseal, put_float, put_varint};
 use super::{Store, StoreError, key_time};
 use crate::plan::{PlanHistory, PlanVersion, Speeds};
 use crate::time::Timestamp;
@@ -31,8 +31,6 @@ pub const PLAN_RECORD_VERSION: u8 = 1;
 /// The most plan versions a store keeps: a contract changes a few times a year, and each
 /// version is about 500 bytes of `/api/v1/plan`, so that answer stays under about 500 KB.
 pub const MAX_PLAN_VERSIONS: u64 = 1000;
-/// Bytes of the checksum at the end of a record.
-const CHECKSUM_BYTES: usize = 4;
 /// Fields 0..=7 are the speeds, 8 the latency; higher bits are unknown.
 const LATENCY_BIT: u64 = 1 << 8;
 const KNOWN_BITS: u64 = (1 << 9) - 1;
@@ -63,32 +61,16 @@ pub fn encode(version: &PlanVersion) -> Vec<u8> {
         );
     }
     put_float(&mut out, version.threshold, MILLIONTHS);
-    let sum = checksum(version.from.as_millis(), &out);
-    out.extend_from_slice(&sum.to_le_bytes());
-    out
+    seal(version.from.as_millis(), out)
 }
 
 /// The version stored at `millis` as `bytes`, checked against its checksum and its bounds.
 pub fn decode(millis: u64, bytes: &[u8]) -> Result<PlanVersion, DecodeError> {
-    match bytes.first() {
-        Some(&PLAN_RECORD_VERSION) => {}
-        Some(&other) => return Err(DecodeError::UnknownVersion(other)),
-        None => return Err(DecodeError::Malformed),
-    }
-    let split = bytes
-        .len()
-        .checked_sub(CHECKSUM_BYTES)
-        .filter(|&at| at > 0)
-        .ok_or(DecodeError::Malformed)?;
-    let (record, stored) = bytes.split_at(split);
-    let stored: [u8; CHECKSUM_BYTES] = stored.try_into().map_err(|_| DecodeError::Malformed)?;
-    if checksum(millis, record) != u32::from_le_bytes(stored) {
-        return Err(DecodeError::PlanChecksum);
-    }
+    let fields = unseal(millis, bytes, PLAN_RECORD_VERSION)?;
     let from = Timestamp::try_from_millis(millis)
         .filter(|time| *time < Timestamp::MAX)
         .ok_or(DecodeError::Malformed)?;
-    let mut reader = Reader(&record[1..]);
+    let mut reader = Reader(fields);
     let presence = reader.varint()?;
     if presence & !KNOWN_BITS != 0 {
         return Err(DecodeError::Malformed);
@@ -141,13 +123,6 @@ pub fn decode(millis: u64, bytes: &[u8]) -> Result<PlanVersion, DecodeError> {
 }
 
 /// CRC-32 of the key (ms, little-endian) and the record before the checksum.
-fn checksum(millis: u64, record: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&millis.to_le_bytes());
-    hasher.update(record);
-    hasher.finalize()
-}
-
 fn speeds_of(version: &PlanVersion) -> [Option<Bandwidth>; 8] {
     let (d, u) = (&version.download, &version.upload);
     [
@@ -443,9 +418,9 @@ mod tests {
         let v = version();
         let bytes = encode(&v);
         let millis = v.from.as_millis();
-        assert_eq!(decode(millis + 1, &bytes), Err(DecodeError::PlanChecksum));
+        assert_eq!(decode(millis + 1, &bytes), Err(DecodeError::RecordChecksum));
         // A plan record refers to no server/ISP/engine entry: the message does not say so.
-        let said = DecodeError::PlanChecksum.to_string();
+        let said = DecodeError::RecordChecksum.to_string();
         assert!(!said.contains("server/ISP/engine"), "{said}");
         assert!(decode(millis, &bytes[..bytes.len() - 1]).is_err());
         assert_eq!(decode(millis, &[]), Err(DecodeError::Malformed));
@@ -462,8 +437,7 @@ mod tests {
         put_varint(&mut out, 1);
         put_float(&mut out, 1e6, PER_SECOND);
         put_float(&mut out, 2.0, MILLIONTHS);
-        let sum = checksum(0, &out);
-        out.extend_from_slice(&sum.to_le_bytes());
+        let out = seal(0, out);
         assert_eq!(decode(0, &out), Err(DecodeError::Malformed));
     }
 }
