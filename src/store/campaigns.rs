@@ -10,7 +10,7 @@
 
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
 
-use super::codec::{DecodeError, Reader, seal, unseal, put_varint};
+use super::codec::{DecodeError, Reader, put_varint, seal, unseal};
 use super::{Store, StoreError, key_time};
 use crate::campaign::Campaign;
 use crate::rules::RuleSet;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
 
-use super::codec::{DecodeError, Reader, seal, unseal, put_float, put_varint};
+use super::codec::{DecodeError, Reader, put_float, put_varint, seal, unseal};
 use super::{Store, StoreError, key_time};
 use crate::plan::{PlanHistory, PlanVersion, Speeds};
 use crate::time::Timestamp;
