@@ -24,6 +24,9 @@ use redb::{
 };
 
 pub use campaigns::{CAMPAIGN_RECORD_VERSION, MAX_CAMPAIGNS};
+/// The campaign record's codec, with its checksum and bounds ([`DecodeError`] otherwise): for
+/// the fuzz target `campaign_record`.
+pub use campaigns::{decode as decode_campaign_record, encode as encode_campaign_record};
 pub use check::{CheckReport, Compacted};
 pub use codec::DecodeError;
 use codec::Link;
