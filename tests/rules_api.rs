@@ -367,3 +367,42 @@ fn report_and_api_give_the_same_hand_checked_de_bnetza_verdict() {
         );
     }
 }
+
+/// The pack's peak hours are the rule set's own window (us-fcc 18–24, uk-ofcom 20–22 local),
+/// else the default evening peak.
+#[test]
+fn the_packs_peak_hours_follow_the_rule_set() {
+    let env = Env::new();
+    env.import(&protocol(&[], 40.0));
+    let db = env.db();
+    for (rules, start, end, source) in [
+        (Some("us-fcc"), 18, 24, "rule set"),
+        (Some("uk-ofcom"), 20, 22, "rule set"),
+        (Some("de-bnetza"), 20, 22, "default"),
+        (None, 20, 22, "default"),
+    ] {
+        let mut args = vec![
+            "report",
+            "--db",
+            db.to_str().unwrap(),
+            "--from",
+            "2026-11-01T00:00:00Z",
+            "--to",
+            "2026-11-08T00:00:00Z",
+            "--format",
+            "json",
+            "--timezone",
+            "Europe/Berlin",
+        ];
+        args.extend(rules.map(|r| ["--rules", r]).into_iter().flatten());
+        let output = common::command(&args).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        let pack: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let peak = &pack["peak_hours"];
+        assert_eq!(
+            (&peak["start_hour"], &peak["end_hour"], &peak["source"]),
+            (&json!(start), &json!(end), &json!(source)),
+            "{rules:?}"
+        );
+    }
+}
