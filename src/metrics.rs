@@ -20,6 +20,28 @@ use crate::sample::{FailureReason, Outcome, Sample};
 use crate::time::Timestamp;
 use crate::units::Bandwidth;
 
+/// The names of the gauges that describe one run, shared with the OpenMetrics export
+/// (`export --format openmetrics`), so that a backfilled history and a scraped one are the same
+/// series.
+pub mod family {
+    /// `speedtest_download_bytes_per_second`
+    pub const DOWNLOAD: &str = "speedtest_download_bytes_per_second";
+    /// `speedtest_upload_bytes_per_second`
+    pub const UPLOAD: &str = "speedtest_upload_bytes_per_second";
+    /// `speedtest_ping_latency_seconds`
+    pub const PING: &str = "speedtest_ping_latency_seconds";
+    /// `speedtest_ping_jitter_seconds`
+    pub const JITTER: &str = "speedtest_ping_jitter_seconds";
+    /// `speedtest_download_latency_seconds`
+    pub const DOWNLOAD_LATENCY: &str = "speedtest_download_latency_seconds";
+    /// `speedtest_upload_latency_seconds`
+    pub const UPLOAD_LATENCY: &str = "speedtest_upload_latency_seconds";
+    /// `speedtest_up`
+    pub const UP: &str = "speedtest_up";
+    /// `speedtest_run_duration_seconds`
+    pub const RUN_DURATION: &str = "speedtest_run_duration_seconds";
+}
+
 /// The `Content-Type` of what [`Metrics::render`] returns (text exposition format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -119,19 +141,19 @@ impl Metrics {
 
         let metrics = Metrics {
             download: gauge(
-                "speedtest_download_bytes_per_second",
+                family::DOWNLOAD,
                 "Download bandwidth of the last successful speed test, in bytes per second.",
             )?,
             upload: gauge(
-                "speedtest_upload_bytes_per_second",
+                family::UPLOAD,
                 "Upload bandwidth of the last successful speed test, in bytes per second.",
             )?,
             ping: gauge(
-                "speedtest_ping_latency_seconds",
+                family::PING,
                 "Idle latency (ping) of the last successful speed test, in seconds.",
             )?,
             jitter: gauge(
-                "speedtest_ping_jitter_seconds",
+                family::JITTER,
                 "Idle jitter of the last successful speed test, in seconds.",
             )?,
             packet_loss: gauge(
@@ -139,11 +161,11 @@ impl Metrics {
                 "Packet loss of the last successful speed test, as a ratio from 0 to 1; absent when the CLI did not report it, and after the HTTP engine's, which does not measure it.",
             )?,
             download_latency: gauge(
-                "speedtest_download_latency_seconds",
+                family::DOWNLOAD_LATENCY,
                 "Latency under download load of the last successful speed test (the Ookla CLI's interquartile mean, the HTTP engine's median), in seconds.",
             )?,
             upload_latency: gauge(
-                "speedtest_upload_latency_seconds",
+                family::UPLOAD_LATENCY,
                 "Latency under upload load of the last successful speed test (the Ookla CLI's interquartile mean, the HTTP engine's median), in seconds.",
             )?,
             plan_download: gauge(
@@ -197,7 +219,7 @@ impl Metrics {
                 )?,
             )?,
             up: gauge(
-                "speedtest_up",
+                family::UP,
                 "1 if the last speed-test run succeeded, 0 if it failed.",
             )?,
             running: register(
@@ -220,7 +242,7 @@ impl Metrics {
                 "When the next scheduled speed test starts, in seconds since the Unix epoch.",
             )?,
             run_duration: gauge(
-                "speedtest_run_duration_seconds",
+                family::RUN_DURATION,
                 "Wall-clock duration of the last speed-test run, in seconds.",
             )?,
             server_info: register(

@@ -10,6 +10,7 @@
 
 use std::io::Write;
 
+use crate::metrics::family;
 use crate::sample::{Outcome, Sample};
 use crate::store::Store;
 use crate::time::Timestamp;
@@ -24,37 +25,37 @@ struct Family {
 /// The families written, in order.
 const FAMILIES: [Family; 8] = [
     Family {
-        name: "speedtest_download_bytes_per_second",
+        name: family::DOWNLOAD,
         help: "Download bandwidth of a successful speed test, in bytes per second.",
         value: |s| success(s, s.download_bytes_per_second),
     },
     Family {
-        name: "speedtest_upload_bytes_per_second",
+        name: family::UPLOAD,
         help: "Upload bandwidth of a successful speed test, in bytes per second.",
         value: |s| success(s, s.upload_bytes_per_second),
     },
     Family {
-        name: "speedtest_ping_latency_seconds",
+        name: family::PING,
         help: "Idle latency (ping) of a successful speed test, in seconds.",
         value: |s| success(s, s.ping_seconds),
     },
     Family {
-        name: "speedtest_ping_jitter_seconds",
+        name: family::JITTER,
         help: "Idle latency jitter of a successful speed test, in seconds.",
         value: |s| success(s, s.jitter_seconds),
     },
     Family {
-        name: "speedtest_download_latency_seconds",
+        name: family::DOWNLOAD_LATENCY,
         help: "Latency under download load of a successful speed test, in seconds.",
         value: |s| success(s, s.download_latency_seconds),
     },
     Family {
-        name: "speedtest_upload_latency_seconds",
+        name: family::UPLOAD_LATENCY,
         help: "Latency under upload load of a successful speed test, in seconds.",
         value: |s| success(s, s.upload_latency_seconds),
     },
     Family {
-        name: "speedtest_up",
+        name: family::UP,
         help: "1 if the speed-test run succeeded, 0 if it failed.",
         value: |s| match s.outcome {
             Outcome::Success => Some(1.0),
@@ -63,7 +64,7 @@ const FAMILIES: [Family; 8] = [
         },
     },
     Family {
-        name: "speedtest_run_duration_seconds",
+        name: family::RUN_DURATION,
         help: "Wall-clock duration of the speed-test run, in seconds.",
         value: |s| {
             if s.outcome == Outcome::Skipped {
