@@ -8,10 +8,10 @@
 //! themselves (trigger `campaign`, sample format 4); this table says which rule set and zone
 //! they follow and whether the campaign finished. An older program ignores the table.
 
-use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::codec::{DecodeError, Reader, put_varint, seal, unseal};
-use super::{Store, StoreError, key_time};
+use super::{Store, StoreError};
 use crate::campaign::Campaign;
 use crate::rules::RuleSet;
 use crate::time::Timestamp;
@@ -79,26 +79,12 @@ impl Store {
     /// Every stored campaign, oldest first; none when the file has no campaign table. A
     /// damaged record is an error ([`StoreError::CampaignDecode`]), never a campaign.
     pub fn campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
-        self.guarded(|| {
-            let txn = self.begin_read()?;
-            let table = match txn.open_table(CAMPAIGNS) {
-                Ok(table) => table,
-                Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(err) => return Err(self.redb(err)),
-            };
-            let mut campaigns = Vec::new();
-            for entry in table.iter().map_err(|e| self.redb(e))? {
-                let (key, value) = entry.map_err(|e| self.redb(e))?;
-                let millis = key.value();
-                let campaign =
-                    decode(millis, value.value()).map_err(|cause| StoreError::CampaignDecode {
-                        path: self.path.clone(),
-                        time: key_time(millis),
-                        cause,
-                    })?;
-                campaigns.push(campaign);
+        self.read_keyed(CAMPAIGNS, decode, |time, cause| {
+            StoreError::CampaignDecode {
+                path: self.path.clone(),
+                time,
+                cause,
             }
-            Ok(campaigns)
         })
     }
 
@@ -132,22 +118,12 @@ impl Store {
         txn: &redb::ReadTransaction,
         damaged: &mut Vec<String>,
     ) -> Result<u64, StoreError> {
-        let table = match txn.open_table(CAMPAIGNS) {
-            Ok(table) => table,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(0),
-            Err(err) => return Err(self.redb(err)),
-        };
-        let mut read = 0;
-        for entry in table.iter().map_err(|e| self.redb(e))? {
-            let (key, value) = entry.map_err(|e| self.redb(e))?;
-            read += 1;
-            if let Err(cause) = decode(key.value(), value.value()) {
-                damaged.push(format!(
-                    "the campaign record from {}: {cause}",
-                    key_time(key.value())
-                ));
-            }
-        }
+        let (read, found) = self.walk_keyed(txn, CAMPAIGNS, decode)?;
+        damaged.extend(
+            found
+                .into_iter()
+                .map(|(time, cause)| format!("the campaign record from {time}: {cause}")),
+        );
         Ok(read)
     }
 }

@@ -5,6 +5,7 @@ mod check;
 mod codec;
 mod dictionary;
 mod guard;
+mod keyed;
 mod plans;
 mod undo;
 

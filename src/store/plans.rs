@@ -15,10 +15,10 @@
 
 use std::time::Duration;
 
-use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::codec::{DecodeError, Reader, put_float, put_varint, seal, unseal};
-use super::{Store, StoreError, key_time};
+use super::{Store, StoreError};
 use crate::plan::{PlanHistory, PlanVersion, Speeds};
 use crate::time::Timestamp;
 use crate::units::Bandwidth;
@@ -160,27 +160,12 @@ impl Store {
     /// table (written before plans were stored). A damaged record is an error
     /// ([`StoreError::PlanDecode`]), never a version.
     pub fn plan_history(&self) -> Result<PlanHistory, StoreError> {
-        self.guarded(|| {
-            let txn = self.begin_read()?;
-            let table = match txn.open_table(PLANS) {
-                Ok(table) => table,
-                Err(TableError::TableDoesNotExist(_)) => return Ok(PlanHistory::default()),
-                Err(err) => return Err(self.redb(err)),
-            };
-            let mut versions = Vec::new();
-            for entry in table.iter().map_err(|e| self.redb(e))? {
-                let (key, value) = entry.map_err(|e| self.redb(e))?;
-                let millis = key.value();
-                let version =
-                    decode(millis, value.value()).map_err(|cause| StoreError::PlanDecode {
-                        path: self.path.clone(),
-                        time: key_time(millis),
-                        cause,
-                    })?;
-                versions.push(version);
-            }
-            Ok(PlanHistory::new(versions))
-        })
+        let versions = self.read_keyed(PLANS, decode, |time, cause| StoreError::PlanDecode {
+            path: self.path.clone(),
+            time,
+            cause,
+        })?;
+        Ok(PlanHistory::new(versions))
     }
 
     /// Stores `version` durably at its `from`. A version already there is replaced only when
@@ -277,19 +262,12 @@ impl Store {
         txn: &redb::ReadTransaction,
         damaged: &mut Vec<(String, String)>,
     ) -> Result<u64, StoreError> {
-        let table = match txn.open_table(PLANS) {
-            Ok(table) => table,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(0),
-            Err(err) => return Err(self.redb(err)),
-        };
-        let mut read = 0;
-        for entry in table.iter().map_err(|e| self.redb(e))? {
-            let (key, value) = entry.map_err(|e| self.redb(e))?;
-            read += 1;
-            if let Err(cause) = decode(key.value(), value.value()) {
-                damaged.push((key_time(key.value()), cause.to_string()));
-            }
-        }
+        let (read, found) = self.walk_keyed(txn, PLANS, decode)?;
+        damaged.extend(
+            found
+                .into_iter()
+                .map(|(time, cause)| (time, cause.to_string())),
+        );
         Ok(read)
     }
 }
