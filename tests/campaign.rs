@@ -25,30 +25,8 @@ const CAMPAIGN_PATIENCE: Duration = Duration::from_secs(120);
 
 /// `inner` under libfaketime: the clocks start at `start` (UTC) and run `speed` times as fast.
 fn faked(inner: Command, start: &str, speed: u32) -> Command {
-    let library = [
-        "/usr/lib/x86_64-linux-gnu",
-        "/usr/lib/aarch64-linux-gnu",
-        "/usr/lib",
-    ]
-    .iter()
-    .map(|dir| std::path::Path::new(dir).join("faketime/libfaketimeMT.so.1"))
-    .find(|library| library.exists())
-    .unwrap_or_else(|| {
-        panic!(
-            "libfaketime is not installed: apt-get install faketime (Debian package \
-                 faketime); .ci/run installs it"
-        )
-    });
-    let mut faked = Command::new(inner.get_program());
-    faked.args(inner.get_args());
-    for (key, value) in inner.get_envs() {
-        match value {
-            Some(value) => faked.env(key, value),
-            None => faked.env_remove(key),
-        };
-    }
+    let mut faked = common::with_libfaketime(&inner);
     faked
-        .env("LD_PRELOAD", library)
         .env("TZ", "UTC")
         .env("FAKETIME", format!("@{start} x{speed}"))
         .env_remove("FAKETIME_DONT_FAKE_MONOTONIC");

@@ -74,7 +74,8 @@ fn extreme_store(env: &Env) -> std::path::PathBuf {
 /// `inner` with the clock faked by libfaketime as `faketime -f SPEC` would (`+10y`, or
 /// `@2020-01-01 00:00:00`).
 fn faketime(spec: &str, inner: &Command) -> Command {
-    let mut faked = with_libfaketime(inner);
+    let mut faked = common::with_libfaketime(inner);
+    faked.env("FAKETIME_DONT_RESET", "1");
     faked.env("FAKETIME", spec);
     faked
 }
@@ -83,44 +84,12 @@ fn faketime(spec: &str, inner: &Command) -> Command {
 /// every reading, so a test moves the clock while `inner` runs by writing `+10y` or `+0`
 /// there; the monotonic clock is left alone (as a real clock step leaves it).
 fn faketime_from_file(spec: &Path, inner: &Command) -> Command {
-    let mut faked = with_libfaketime(inner);
+    let mut faked = common::with_libfaketime(inner);
+    faked.env("FAKETIME_DONT_RESET", "1");
     faked
         .env("FAKETIME_TIMESTAMP_FILE", spec)
         .env("FAKETIME_NO_CACHE", "1")
         .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-    faked
-}
-
-/// `inner` with libfaketime preloaded. The library is preloaded into `inner` itself rather
-/// than run through the `faketime` program, which forks and would take the test's signals in
-/// the server's stead. Panics with the fix when libfaketime is missing: a clock test must
-/// never pass by not running.
-fn with_libfaketime(inner: &Command) -> Command {
-    let library = std::fs::read_dir("/usr/lib")
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .map(|dir| dir.path())
-        .chain([std::path::PathBuf::from("/usr/lib")])
-        .map(|dir| dir.join("faketime/libfaketimeMT.so.1"))
-        .find(|library| library.exists())
-        .unwrap_or_else(|| {
-            panic!(
-                "libfaketime is not installed: apt-get install faketime (Debian package \
-                 faketime); .ci/run installs it"
-            )
-        });
-    let mut faked = Command::new(inner.get_program());
-    faked.args(inner.get_args());
-    for (key, value) in inner.get_envs() {
-        match value {
-            Some(value) => faked.env(key, value),
-            None => faked.env_remove(key),
-        };
-    }
-    faked
-        .env("LD_PRELOAD", library)
-        .env("FAKETIME_DONT_RESET", "1");
     faked
 }
 

@@ -577,3 +577,35 @@ pub fn raise_open_files_limit(needed: u64) {
         limit.rlim_cur
     );
 }
+
+/// `inner` with libfaketime (the multi-threaded build) preloaded; the caller sets `FAKETIME`
+/// or its file. The library is preloaded into `inner` itself rather than run through the
+/// `faketime` program, which forks and would take the test's signals in the server's stead.
+/// Panics with the fix when libfaketime is missing: a clock test must never pass by not
+/// running.
+pub fn with_libfaketime(inner: &Command) -> Command {
+    let library = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|dir| dir.path())
+        .chain([std::path::PathBuf::from("/usr/lib")])
+        .map(|dir| dir.join("faketime/libfaketimeMT.so.1"))
+        .find(|library| library.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "libfaketime is not installed: apt-get install faketime (Debian package \
+                 faketime); .ci/run installs it"
+            )
+        });
+    let mut faked = Command::new(inner.get_program());
+    faked.args(inner.get_args());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => faked.env(key, value),
+            None => faked.env_remove(key),
+        };
+    }
+    faked.env("LD_PRELOAD", library);
+    faked
+}
