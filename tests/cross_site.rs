@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Env, HttpResponse, Server, try_request_with};
@@ -347,20 +347,8 @@ fn serve_page(ip: &str, page: String) -> String {
 /// Loads `url` in a headless Chromium and returns the DOM after the page's scripts ran.
 fn chromium_dom(url: &str) -> String {
     let profile = tempfile::tempdir().unwrap();
-    let mut child = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
+    let mut child = common::chromium(profile.path())
+        .args(["--virtual-time-budget=10000", "--dump-dom"])
         .arg(url)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

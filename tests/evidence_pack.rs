@@ -432,19 +432,8 @@ fn the_pack_printed_to_pdf_says_the_verdict_the_runs_and_the_hash() {
     let file = pack(&env, "html", "pack.html");
     let pdf = env.path("pack.pdf");
     let profile = env.path("chromium-profile");
-    let output = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-pdf-header-footer",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
+    let output = common::chromium(&profile)
+        .arg("--no-pdf-header-footer")
         .arg(format!("--print-to-pdf={}", pdf.display()))
         .arg(format!("file://{}", file.display()))
         .output()

@@ -609,3 +609,23 @@ pub fn with_libfaketime(inner: &Command) -> Command {
     faked.env("LD_PRELOAD", library);
     faked
 }
+
+/// Debian's headless Chromium with the flags a closed, root-run test machine needs
+/// (/work/shared/notes/tooling.md: no sandbox as root, no GPU, no background traffic to the
+/// closed network) and its own profile in `profile`; the caller adds what it does.
+pub fn chromium(profile: &std::path::Path) -> Command {
+    let mut chromium = Command::new("chromium");
+    chromium
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()));
+    chromium
+}
