@@ -121,3 +121,104 @@ fn without_timezone_the_system_zone_from_tz_is_used_by_report_pack_and_serve() {
     assert_eq!(response.json()["rules"]["time_zone"], "Europe/Berlin");
     server.assert_clean_exit();
 }
+
+/// A de-bnetza campaign in Berlin's November (UTC+1): 10 measurements on each of 2, 4 and 6
+/// November (five 10 minutes apart from 08:00 local, then five from 11:40), `down` Mbit/s
+/// down and 38 up, plus an evening run at 20:30 local on each of those days.
+fn campaign(down: f64) -> Vec<Value> {
+    let mut runs = Vec::new();
+    for day in ["02", "04", "06"] {
+        for time in [
+            "07:00", "07:10", "07:20", "07:30", "07:40", "10:40", "10:50", "11:00", "11:10",
+            "11:20", "19:30",
+        ] {
+            runs.push(measured(
+                &format!("2026-11-{day}T{time}:00.000Z"),
+                down,
+                38.0,
+            ));
+        }
+    }
+    runs
+}
+
+/// Stores a contract stating every speed a rule set asks for.
+fn full_contract(env: &Env) {
+    let db = env.db();
+    let output = command(&[
+        "plan",
+        "set",
+        "--db",
+        db.to_str().unwrap(),
+        "--download-max",
+        "250Mbit/s",
+        "--download-normal",
+        "200Mbit/s",
+        "--download-min",
+        "100Mbit/s",
+        "--upload-max",
+        "40Mbit/s",
+        "--upload-normal",
+        "35Mbit/s",
+        "--upload-min",
+        "20Mbit/s",
+        "--from",
+        "2026-01-01T00:00:00Z",
+    ])
+    .output()
+    .expect("run plan set");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// us-fcc and uk-ofcom require no number of measurements or days: the text report and the
+/// pack said "Protocol: 33 of 0 measurements, 3 of 0 days, complete", where the page shows no
+/// protocol at all. A rule set with a protocol (de-bnetza, at-rtr) keeps its line.
+#[test]
+fn a_rule_set_without_a_protocol_shows_no_protocol_line_of_zero_required() {
+    let env = Env::new();
+    env.import(&campaign(240.0));
+    full_contract(&env);
+    for name in ["us-fcc", "uk-ofcom"] {
+        for format in ["text", "html"] {
+            let out = report(
+                &env,
+                Some("Europe/Berlin"),
+                &[&WINDOW[..], &["--rules", name, "--format", format]].concat(),
+            );
+            assert!(
+                !out.contains(" of 0 measurements") && !out.contains(" of 0 days"),
+                "{name} {format}: a protocol of zero required:\n{}",
+                out.lines()
+                    .filter(|line| line.contains("Protocol"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            assert!(!out.contains("Protocol:"), "{name} {format}");
+        }
+    }
+    for format in ["text", "html"] {
+        let out = report(
+            &env,
+            Some("Europe/Berlin"),
+            &[&WINDOW[..], &["--rules", "de-bnetza", "--format", format]].concat(),
+        );
+        assert!(
+            out.contains("Protocol: 30 of 30 measurements, 3 of 3 days"),
+            "de-bnetza {format}:\n{out}"
+        );
+        let out = report(
+            &env,
+            Some("Europe/Berlin"),
+            &[&WINDOW[..], &["--rules", "at-rtr", "--format", format]].concat(),
+        );
+        assert!(
+            out.contains("Protocol: 0 of 18 measurements, 0 of 3 days"),
+            "at-rtr {format}"
+        );
+    }
+}

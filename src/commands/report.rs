@@ -144,20 +144,9 @@ fn verdict_text(verdict: &rules::Verdict, campaign: Option<Timestamp>) -> String
         verdict.failed_runs,
         verdict.failed_network_runs
     );
-    let progress = &verdict.progress;
-    let _ = writeln!(
-        text,
-        "Protocol: {} of {} measurements, {} of {} days{}",
-        progress.measurements,
-        progress.measurements_required,
-        progress.days,
-        progress.days_required,
-        if progress.complete {
-            ", complete"
-        } else {
-            ", not complete"
-        }
-    );
+    if let Some(protocol) = html::protocol_words(&verdict.progress) {
+        let _ = writeln!(text, "Protocol: {protocol}");
+    }
     if !verdict.criteria.is_empty() {
         text.push_str("Criteria:\n");
     }

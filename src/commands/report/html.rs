@@ -47,6 +47,27 @@ pub fn words<T: Serialize>(value: &T) -> String {
     }
 }
 
+/// The protocol's progress in words ("30 of 30 measurements, 3 of 3 days, complete"), or
+/// `None` for a rule set that requires no number of measurements or days (us-fcc, uk-ofcom),
+/// which the page also leaves out: "33 of 0 measurements" would read as a protocol.
+pub fn protocol_words(progress: &crate::rules::Progress) -> Option<String> {
+    if progress.measurements_required == 0 && progress.days_required == 0 {
+        return None;
+    }
+    Some(format!(
+        "{} of {} measurements, {} of {} days, {}",
+        progress.measurements,
+        progress.measurements_required,
+        progress.days,
+        progress.days_required,
+        if progress.complete {
+            "complete"
+        } else {
+            "not complete"
+        }
+    ))
+}
+
 const CSS: &str = r#"
 @page { size: A4; margin: 14mm 12mm 16mm 12mm; }
 * { box-sizing: border-box; }
@@ -179,20 +200,9 @@ fn verdict_section(html: &mut String, verdict: &Verdict, campaign: Option<Timest
         );
     }
     html.push_str("</tbody></table>\n");
-    let progress = &verdict.progress;
-    let _ = writeln!(
-        html,
-        "<p>Protocol: {} of {} measurements, {} of {} days; {}.</p>",
-        progress.measurements,
-        progress.measurements_required,
-        progress.days,
-        progress.days_required,
-        if progress.complete {
-            "complete"
-        } else {
-            "not complete"
-        }
-    );
+    if let Some(protocol) = protocol_words(&verdict.progress) {
+        let _ = writeln!(html, "<p>Protocol: {}.</p>", escape(&protocol));
+    }
     if !verdict.days.is_empty() {
         html.push_str("<h3>Measurement days</h3>\n<table><thead><tr><th>Date</th><th class=\"n\">Measurements</th><th>Times (UTC)</th></tr></thead><tbody>\n");
         for day in &verdict.days {
