@@ -222,3 +222,64 @@ fn a_rule_set_without_a_protocol_shows_no_protocol_line_of_zero_required() {
         );
     }
 }
+
+/// A criterion the contract gives no value for is not assessable, and nothing was counted for
+/// it: every rule set says "0 of 0". de-bnetza said "0 of 30 measurements" for the normally
+/// available speed and "3 of 3 days" (kept!) for the minimum, in the JSON the page and the pack
+/// show, beside "not assessable".
+#[test]
+fn a_criterion_without_its_contract_value_counts_nothing_in_every_rule_set() {
+    let env = Env::new();
+    env.import(&campaign(240.0));
+    // Upload states only its maximum: its normally available and minimum speeds are missing.
+    let db = env.db();
+    let output = command(&[
+        "plan",
+        "set",
+        "--db",
+        db.to_str().unwrap(),
+        "--download-max",
+        "250Mbit/s",
+        "--download-normal",
+        "200Mbit/s",
+        "--download-min",
+        "100Mbit/s",
+        "--upload-max",
+        "40Mbit/s",
+        "--from",
+        "2026-01-01T00:00:00Z",
+    ])
+    .output()
+    .expect("run plan set");
+    assert_eq!(output.status.code(), Some(0));
+    let mut missing = 0;
+    for name in ["de-bnetza", "at-rtr", "us-fcc", "uk-ofcom"] {
+        let json: Value = serde_json::from_str(&report(
+            &env,
+            Some("Europe/Berlin"),
+            &[&WINDOW[..], &["--rules", name, "--format", "json"]].concat(),
+        ))
+        .expect("JSON report");
+        for criterion in json["rules"]["criteria"].as_array().expect("criteria") {
+            let reason = criterion["reason"].as_str().unwrap_or_default();
+            if criterion["status"] == "not_assessable" && reason.contains("contract states no") {
+                missing += 1;
+                assert_eq!(
+                    (&criterion["count"], &criterion["of"]),
+                    (&json!(0), &json!(0)),
+                    "{name}: {criterion}"
+                );
+            }
+        }
+        let text = report(
+            &env,
+            Some("Europe/Berlin"),
+            &[&WINDOW[..], &["--rules", name]].concat(),
+        );
+        for line in text.lines().filter(|l| l.contains("contract states no")) {
+            assert!(line.contains(": 0 of 0 "), "{name}: {line}");
+        }
+    }
+    // de-bnetza's and at-rtr's upload normally available and minimum speeds.
+    assert_eq!(missing, 4);
+}

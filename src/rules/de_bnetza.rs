@@ -227,16 +227,20 @@ fn criteria(days: &[(Date, &[Run])], direction: Direction, plans: &PlanHistory) 
         None => contract.of(plans.versions().last(), direction).is_some(),
     };
     let shown = |contract: Contract| first.and_then(|run| value_at(contract, run));
+    // Without the contract value nothing was counted: "0 of 0", as in every rule set (a
+    // minimum never stated would otherwise read as "kept on 3 of 3 days").
     let build = |id, contract: Contract, requirement: String, count, of, unit, met: bool| {
-        let (status, reason) = if !stated(contract) {
+        let (status, reason, count, of) = if !stated(contract) {
             (
                 CriterionStatus::NotAssessable,
                 Some(contract.missing(direction)),
+                0,
+                0,
             )
         } else if met {
-            (CriterionStatus::Met, None)
+            (CriterionStatus::Met, None, count, of)
         } else {
-            (CriterionStatus::NotMet, None)
+            (CriterionStatus::NotMet, None, count, of)
         };
         Criterion {
             id,
