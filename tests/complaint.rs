@@ -283,3 +283,47 @@ fn a_criterion_without_its_contract_value_counts_nothing_in_every_rule_set() {
     // de-bnetza's and at-rtr's upload normally available and minimum speeds.
     assert_eq!(missing, 4);
 }
+
+/// The runs a verdict judged, in the page's words ("1 failed run (1 pointing at the line; never
+/// counted as measurements)"), in the text report and in the pack alike: they said "1 failed
+/// runs, 1 of them pointing at the line, are never measurements" and "1 failed runs (1 of them
+/// pointing at the line) listed, never counted as measurements".
+#[test]
+fn the_runs_judged_read_the_same_in_the_report_the_pack_and_the_page() {
+    let env = Env::new();
+    let mut runs = campaign(240.0);
+    runs.push(json!({
+        "time": "2026-11-02T07:15:00.000Z", "outcome": "failure", "reason": "no_connectivity",
+        "message": "down", "trigger": "schedule", "duration_seconds": 3.0,
+        "download_bytes_per_second": null, "upload_bytes_per_second": null, "ping_seconds": null,
+        "jitter_seconds": null, "packet_loss_ratio": null, "download_latency_seconds": null,
+        "upload_latency_seconds": null, "downloaded_bytes": null, "uploaded_bytes": null,
+        "server": null, "isp": null, "result_url": null, "engine": null
+    }));
+    env.import(&runs);
+    full_contract(&env);
+    let words =
+        "33 successful runs; 1 failed run (1 pointing at the line; never counted as measurements)";
+    for format in ["text", "html"] {
+        let out = report(
+            &env,
+            Some("Europe/Berlin"),
+            &[&WINDOW[..], &["--rules", "de-bnetza", "--format", format]].concat(),
+        );
+        assert!(
+            out.contains(words),
+            "{format}: {}",
+            out.lines()
+                .filter(|line| line.contains("Judged"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        assert!(!out.contains("1 failed runs"), "{format}");
+    }
+    // The page builds the same words from the API's counts (assets/app.js, "Runs judged").
+    let app = include_str!("../assets/app.js");
+    assert!(
+        app.contains("pointing at the line; never counted as measurements)"),
+        "the page's words changed: change report and pack with them"
+    );
+}

@@ -68,6 +68,18 @@ pub fn protocol_words(progress: &crate::rules::Progress) -> Option<String> {
     ))
 }
 
+/// The runs a verdict judged, in the page's words (assets/app.js, "Runs judged"): "31
+/// successful runs; 1 failed run (1 pointing at the line; never counted as measurements)".
+pub fn judged_runs(verdict: &Verdict) -> String {
+    let runs = |n: u64, what: &str| format!("{n} {what} run{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{}; {} ({} pointing at the line; never counted as measurements)",
+        runs(verdict.successful_runs, "successful"),
+        runs(verdict.failed_runs, "failed"),
+        verdict.failed_network_runs
+    )
+}
+
 const CSS: &str = r#"
 @page { size: A4; margin: 14mm 12mm 16mm 12mm; }
 * { box-sizing: border-box; }
@@ -170,12 +182,10 @@ fn verdict_section(html: &mut String, verdict: &Verdict, campaign: Option<Timest
     };
     let _ = writeln!(
         html,
-        "<p>Judged: {}, in time zone {}: {} successful runs; {} failed runs ({} of them pointing at the line) listed, never counted as measurements.</p>",
+        "<p>Judged: {}, in time zone {}: {}.</p>",
         escape(&judged),
         escape(&verdict.time_zone),
-        verdict.successful_runs,
-        verdict.failed_runs,
-        verdict.failed_network_runs
+        escape(&judged_runs(verdict))
     );
     html.push_str("<h3>Criteria</h3>\n<table><thead><tr><th>Criterion</th><th>Direction</th><th>Requirement</th><th class=\"n\">Count</th><th>Status</th></tr></thead><tbody>\n");
     if verdict.criteria.is_empty() {
