@@ -327,3 +327,43 @@ fn the_runs_judged_read_the_same_in_the_report_the_pack_and_the_page() {
         "the page's words changed: change report and pack with them"
     );
 }
+
+/// The pack's measurement days are local dates and its table of every run gives local times,
+/// but the days listed their measurements in UTC: a Berlin user looking for the day's first
+/// measurement at 08:00 found "07:00:00.000Z". They are now in local time too.
+#[test]
+fn the_packs_measurement_days_list_local_times_as_its_runs_do() {
+    let env = Env::new();
+    env.import(&campaign(240.0));
+    full_contract(&env);
+    let html = report(
+        &env,
+        Some("UTC"),
+        &[
+            &WINDOW[..],
+            &[
+                "--rules",
+                "de-bnetza",
+                "--timezone",
+                "Europe/Berlin",
+                "--format",
+                "html",
+            ],
+        ]
+        .concat(),
+    );
+    let days = html
+        .split("<h3>Measurement days</h3>")
+        .nth(1)
+        .and_then(|rest| rest.split("</table>").next())
+        .expect("a table of measurement days");
+    assert!(days.contains("Local time"), "{days}");
+    // The first day, 2 November: 08:00 to 08:40, then 11:40 to 12:20 in Berlin.
+    assert!(
+        days.contains("08:00:00, 08:10:00, 08:20:00, 08:30:00, 08:40:00, 11:40:00"),
+        "{days}"
+    );
+    assert!(!days.contains("07:00:00"), "{days}");
+    // The runs table says the same time for the first run.
+    assert!(html.contains("<td class=\"time\">2026-11-02 08:00:00</td>"));
+}

@@ -151,7 +151,7 @@ pub fn render(pack: &Pack, plans: &PlanHistory, zone: &Zone) -> String {
         escape(&pack.export.sha256),
     );
     if let Some(verdict) = &pack.rules {
-        verdict_section(&mut html, verdict, pack.campaign);
+        verdict_section(&mut html, verdict, pack.campaign, zone);
     }
     contract_section(&mut html, pack, plans);
     figures_section(&mut html, pack);
@@ -164,7 +164,7 @@ pub fn render(pack: &Pack, plans: &PlanHistory, zone: &Zone) -> String {
     html
 }
 
-fn verdict_section(html: &mut String, verdict: &Verdict, campaign: Option<Timestamp>) {
+fn verdict_section(html: &mut String, verdict: &Verdict, campaign: Option<Timestamp>, zone: &Zone) {
     let _ = writeln!(
         html,
         "<h2>Verdict: {} ({})</h2>\n<p class=\"outcome\">Outcome: {}</p>",
@@ -214,9 +214,25 @@ fn verdict_section(html: &mut String, verdict: &Verdict, campaign: Option<Timest
         let _ = writeln!(html, "<p>Protocol: {}.</p>", escape(&protocol));
     }
     if !verdict.days.is_empty() {
-        html.push_str("<h3>Measurement days</h3>\n<table><thead><tr><th>Date</th><th class=\"n\">Measurements</th><th>Times (UTC)</th></tr></thead><tbody>\n");
+        // Local times, as the table of every run gives them; the date only where a
+        // measurement falls on another date than its day's (a cycle past midnight).
+        let _ = writeln!(
+            html,
+            "<h3>Measurement days</h3>\n<table><thead><tr><th>Date</th><th class=\"n\">Measurements</th><th>Local times ({})</th></tr></thead><tbody>",
+            escape(zone.name())
+        );
         for day in &verdict.days {
-            let times: Vec<String> = day.measurements.iter().map(ToString::to_string).collect();
+            let times: Vec<String> = day
+                .measurements
+                .iter()
+                .map(|&time| {
+                    let local = local_time(zone, time);
+                    match local.split_once(' ') {
+                        Some((date, clock)) if date == day.date => clock.to_owned(),
+                        _ => local,
+                    }
+                })
+                .collect();
             let _ = writeln!(
                 html,
                 "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"mono\">{}</td></tr>",
@@ -645,7 +661,12 @@ mod verdict_tests {
     #[test]
     fn the_verdict_section_shows_each_criterion_escaped() {
         let mut html = String::new();
-        verdict_section(&mut html, &super::super::tests::verdict(), None);
+        verdict_section(
+            &mut html,
+            &super::super::tests::verdict(),
+            None,
+            &Zone::utc(),
+        );
         assert!(
             html.contains("<h2>Verdict: Bundesnetzagentur &lt;Germany&gt; (de-bnetza)</h2>"),
             "{html}"
