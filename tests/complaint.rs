@@ -113,8 +113,10 @@ fn without_timezone_the_system_zone_from_tz_is_used_by_report_pack_and_serve() {
     let mut serve = env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]);
     serve.env("TZ", "Europe/Berlin");
     let mut server = Server::start(serve);
-    let line = server.wait_for_log("(--timezone)");
+    let line = server.wait_for_log("rule sets count calendar days");
     assert!(line.contains("Europe/Berlin"), "serve ignores TZ: {line}");
+    // … and says where the zone came from, not "(--timezone)", which was not given.
+    assert!(line.contains("(the system's zone"), "{line}");
     let response = server
         .get("/api/v1/summary?from=2026-11-01T00:00:00Z&to=2026-11-10T00:00:00Z&rules=de-bnetza");
     assert_eq!(response.status, 200, "{}", response.body);
