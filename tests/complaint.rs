@@ -369,3 +369,36 @@ fn the_packs_measurement_days_list_local_times_as_its_runs_do() {
     // The runs table says the same time for the first run.
     assert!(html.contains("<td class=\"time\">2026-11-02 08:00:00</td>"));
 }
+
+/// `plan import -` named standard input "-" ("- must have exactly one of …"), where `import -`
+/// says "standard input", and a JSON array showed serde's name for the program's own struct
+/// ("expected struct ImportJson with 3 elements").
+#[test]
+fn plan_import_names_standard_input_and_the_shape_it_wants() {
+    use std::io::Write as _;
+    let env = Env::new();
+    let db = env.db();
+    for input in ["[]", "{}", "{\"versions\": 5}"] {
+        let mut child = command(&["plan", "import", "--db", db.to_str().unwrap(), "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start plan import");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        let output = child.wait_with_output().expect("plan import");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{input}: {stderr}");
+        assert!(stderr.contains("standard input"), "{input}: {stderr}");
+        assert!(!stderr.contains("error: - "), "{input}: {stderr}");
+        assert!(!stderr.contains("ImportJson"), "{input}: {stderr}");
+        assert!(
+            stderr.contains("plan history --format json"),
+            "{input}: {stderr}"
+        );
+    }
+}
