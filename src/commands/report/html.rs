@@ -94,6 +94,7 @@ th { background: #eee; }
 thead { display: table-header-group; }
 tr { break-inside: avoid; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.date { white-space: nowrap; }
 table.runs { font-size: 7.5pt; table-layout: fixed; }
 table.runs td { overflow-wrap: anywhere; padding: 0.3mm 0.8mm; }
 table.runs td.time { white-space: nowrap; }
@@ -187,9 +188,11 @@ fn verdict_section(html: &mut String, verdict: &Verdict, campaign: Option<Timest
         escape(&verdict.time_zone),
         escape(&judged_runs(verdict))
     );
-    html.push_str("<h3>Criteria</h3>\n<table><thead><tr><th>Criterion</th><th>Direction</th><th>Requirement</th><th class=\"n\">Count</th><th>Status</th></tr></thead><tbody>\n");
+    // The id (the JSON's) goes under the requirement: a column of its own is too narrow for
+    // it and printed it broken mid-word.
+    html.push_str("<h3>Criteria</h3>\n<table><thead><tr><th>Direction</th><th>Requirement</th><th class=\"n\">Count</th><th>Status</th></tr></thead><tbody>\n");
     if verdict.criteria.is_empty() {
-        html.push_str("<tr><td colspan=\"5\">none</td></tr>\n");
+        html.push_str("<tr><td colspan=\"4\">none</td></tr>\n");
     }
     for criterion in &verdict.criteria {
         let reason = criterion
@@ -199,10 +202,10 @@ fn verdict_section(html: &mut String, verdict: &Verdict, campaign: Option<Timest
             .unwrap_or_default();
         let _ = writeln!(
             html,
-            "<tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{} of {} {}</td><td>{}{reason}</td></tr>",
-            escape(criterion.id),
+            "<tr><td>{}</td><td>{}<br><span class=\"note mono\">{}</span></td><td class=\"n\">{} of {} {}</td><td>{}{reason}</td></tr>",
             escape(criterion.direction.unwrap_or("—")),
             escape(&criterion.requirement),
+            escape(criterion.id),
             criterion.count,
             criterion.of,
             escape(criterion.unit),
@@ -235,7 +238,7 @@ fn verdict_section(html: &mut String, verdict: &Verdict, campaign: Option<Timest
                 .collect();
             let _ = writeln!(
                 html,
-                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"mono\">{}</td></tr>",
+                "<tr><td class=\"date\">{}</td><td class=\"n\">{}</td><td class=\"mono\">{}</td></tr>",
                 escape(&day.date),
                 day.measurements.len(),
                 escape(&times.join(", "))
