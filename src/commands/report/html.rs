@@ -693,7 +693,7 @@ mod verdict_tests {
         );
         assert!(html.contains("every run in the window"), "{html}");
         assert!(
-            html.contains("<td>2026-11-02</td><td class=\"n\">1</td>"),
+            html.contains("<td class=\"date\">2026-11-02</td><td class=\"n\">1</td>"),
             "{html}"
         );
         assert!(!html.contains("<b>"), "{html}");
