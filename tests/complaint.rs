@@ -439,3 +439,35 @@ fn the_packs_criteria_table_gives_the_requirement_the_width_and_the_id_as_a_note
         "{html}"
     );
 }
+
+/// Step 4 prints the pack to PDF, and the PDF is what goes to the ISP; `report --verify
+/// pack.pdf` said only "not an evidence pack … it may be damaged, or another program's file".
+/// It now says to verify the HTML or JSON the PDF was printed from.
+#[test]
+fn verifying_a_printed_pdf_says_to_verify_the_html_it_was_printed_from() {
+    let env = Env::new();
+    env.import(&campaign(240.0));
+    let pdf = env.path("pack.pdf");
+    std::fs::write(
+        &pdf,
+        b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< >>\nendobj\n",
+    )
+    .unwrap();
+    let db = env.db();
+    let output = command(&[
+        "report",
+        "--db",
+        db.to_str().unwrap(),
+        "--verify",
+        pdf.to_str().unwrap(),
+    ])
+    .output()
+    .expect("run report --verify");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is a PDF"), "{stderr}");
+    assert!(
+        stderr.contains("the HTML (or JSON) file it was printed from"),
+        "{stderr}"
+    );
+}
