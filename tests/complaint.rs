@@ -471,3 +471,56 @@ fn verifying_a_printed_pdf_says_to_verify_the_html_it_was_printed_from() {
         "{stderr}"
     );
 }
+
+/// The reason of a criterion without its contract value quoted the command in Markdown
+/// backticks ("store it with `internet-monitor plan set --upload-min RATE`"), which the page
+/// and the printed pack show as they are; every other message names a command plainly.
+#[test]
+fn reasons_name_the_command_without_markdown_backticks() {
+    let env = Env::new();
+    env.import(&campaign(240.0));
+    for name in ["de-bnetza", "at-rtr", "us-fcc", "uk-ofcom"] {
+        let json: Value = serde_json::from_str(&report(
+            &env,
+            Some("Europe/Berlin"),
+            &[&WINDOW[..], &["--rules", name, "--format", "json"]].concat(),
+        ))
+        .expect("JSON report");
+        let verdict = &json["rules"];
+        let mut reasons: Vec<&str> = verdict["criteria"]
+            .as_array()
+            .expect("criteria")
+            .iter()
+            .filter_map(|c| c["reason"].as_str())
+            .collect();
+        reasons.extend(verdict["reason"].as_str());
+        assert!(!reasons.is_empty(), "{name}: no contract, yet no reason");
+        for reason in reasons {
+            assert!(!reason.contains('`'), "{name}: {reason}");
+        }
+    }
+    // The contract stored only after the first measurement (de-bnetza's own reason).
+    let db = env.db();
+    let output = command(&[
+        "plan",
+        "set",
+        "--db",
+        db.to_str().unwrap(),
+        "--download-max",
+        "250Mbit/s",
+        "--from",
+        "2026-11-03T00:00:00Z",
+    ])
+    .output()
+    .expect("run plan set");
+    assert_eq!(output.status.code(), Some(0));
+    let json: Value = serde_json::from_str(&report(
+        &env,
+        Some("Europe/Berlin"),
+        &[&WINDOW[..], &["--rules", "de-bnetza", "--format", "json"]].concat(),
+    ))
+    .expect("JSON report");
+    let reason = json["rules"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("plan set --from TIME"), "{reason}");
+    assert!(!reason.contains('`'), "{reason}");
+}

@@ -182,8 +182,8 @@ pub(super) fn evaluate(runs: &[Run], plans: &PlanHistory, zone: &Zone) -> Verdic
         change.map(|(at, first, last)| match plans.in_force_at(first) {
             None => format!(
                 "no contract was in force at the first measurement used ({first}), only from \
-                 {at}: store the contract that applied with `internet-monitor plan set --from \
-                 TIME …`"
+                 {at}: store the contract that applied with internet-monitor plan set --from \
+                 TIME …"
             ),
             Some(_) => format!(
                 "the contract changed at {at}, between the first ({first}) and the last ({last}) \
