@@ -154,7 +154,10 @@ const MAX_IMPORT_BYTES: u64 = 1 << 20;
 /// What `plan import` reads: `{"versions": [...]}` (plan history --format json) or
 /// `{"current": ..., "history": [...]}` (/api/v1/plan).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with \"versions\" or \"history\""
+)]
 struct ImportJson {
     versions: Option<Vec<PlanVersionJson>>,
     history: Option<Vec<PlanVersionJson>>,
@@ -163,7 +166,12 @@ struct ImportJson {
 }
 
 fn import(args: &PlanImportArgs) -> anyhow::Result<ExitCode> {
-    let name = args.file.display().to_string();
+    // As `import` says it: "-" is no name a person recognises.
+    let name = if args.file.as_os_str() == "-" {
+        "standard input".to_owned()
+    } else {
+        args.file.display().to_string()
+    };
     let mut text = Vec::new();
     let read = if args.file.as_os_str() == "-" {
         std::io::Read::read_to_end(

@@ -138,26 +138,13 @@ fn verdict_text(verdict: &rules::Verdict, campaign: Option<Timestamp>) -> String
     };
     let _ = writeln!(
         text,
-        "Judged: {judged}, days in {}: {} successful runs ({} failed runs, {} of them pointing at the line, are never measurements)",
+        "Judged: {judged}, days in {}: {}",
         verdict.time_zone,
-        verdict.successful_runs,
-        verdict.failed_runs,
-        verdict.failed_network_runs
+        html::judged_runs(verdict)
     );
-    let progress = &verdict.progress;
-    let _ = writeln!(
-        text,
-        "Protocol: {} of {} measurements, {} of {} days{}",
-        progress.measurements,
-        progress.measurements_required,
-        progress.days,
-        progress.days_required,
-        if progress.complete {
-            ", complete"
-        } else {
-            ", not complete"
-        }
-    );
+    if let Some(protocol) = html::protocol_words(&verdict.progress) {
+        let _ = writeln!(text, "Protocol: {protocol}");
+    }
     if !verdict.criteria.is_empty() {
         text.push_str("Criteria:\n");
     }
@@ -306,7 +293,7 @@ mod tests {
             "Rule set: de-bnetza (Bundesnetzagentur <Germany>)",
             "Outcome: not met",
             "indicative: see breitbandmessung.de",
-            "Judged: the runs of the campaign started 2026-11-24T00:00:00.000Z, days in Europe/Berlin: 30 successful runs (2 failed runs, 1 of them pointing at the line, are never measurements)",
+            "Judged: the runs of the campaign started 2026-11-24T00:00:00.000Z, days in Europe/Berlin: 30 successful runs; 2 failed runs (1 pointing at the line; never counted as measurements)",
             "Protocol: 30 of 30 measurements, 3 of 3 days, complete",
             "Criteria:",
             "  [not met] normally available speed (200 Mbit/s) in 90 % of measurements (download): 21 of 30 measurements",

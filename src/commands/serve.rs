@@ -191,9 +191,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         |listener, address, shutdown| async move {
             tracing::info!(%address, db = %store.path().display(), "listening on http://{address}");
             tracing::info!("measuring with the {engine_why}");
+            let source = if args.timezone.timezone.is_some() {
+                "--timezone"
+            } else {
+                "the system's zone: TZ, else /etc/localtime; --timezone sets another"
+            };
             tracing::info!(
                 time_zone = %config.zone.name(),
-                "rule sets count calendar days and peak hours in {} (--timezone)",
+                "rule sets count calendar days and peak hours in {} ({source})",
                 config.zone.name()
             );
             if let Some(warning) = args.speedtest.ignored_by(&config.engine) {

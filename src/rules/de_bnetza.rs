@@ -182,8 +182,8 @@ pub(super) fn evaluate(runs: &[Run], plans: &PlanHistory, zone: &Zone) -> Verdic
         change.map(|(at, first, last)| match plans.in_force_at(first) {
             None => format!(
                 "no contract was in force at the first measurement used ({first}), only from \
-                 {at}: store the contract that applied with `internet-monitor plan set --from \
-                 TIME …`"
+                 {at}: store the contract that applied with internet-monitor plan set --from \
+                 TIME …"
             ),
             Some(_) => format!(
                 "the contract changed at {at}, between the first ({first}) and the last ({last}) \
@@ -227,16 +227,20 @@ fn criteria(days: &[(Date, &[Run])], direction: Direction, plans: &PlanHistory) 
         None => contract.of(plans.versions().last(), direction).is_some(),
     };
     let shown = |contract: Contract| first.and_then(|run| value_at(contract, run));
+    // Without the contract value nothing was counted: "0 of 0", as in every rule set (a
+    // minimum never stated would otherwise read as "kept on 3 of 3 days").
     let build = |id, contract: Contract, requirement: String, count, of, unit, met: bool| {
-        let (status, reason) = if !stated(contract) {
+        let (status, reason, count, of) = if !stated(contract) {
             (
                 CriterionStatus::NotAssessable,
                 Some(contract.missing(direction)),
+                0,
+                0,
             )
         } else if met {
-            (CriterionStatus::Met, None)
+            (CriterionStatus::Met, None, count, of)
         } else {
-            (CriterionStatus::NotMet, None)
+            (CriterionStatus::NotMet, None, count, of)
         };
         Criterion {
             id,

@@ -345,7 +345,7 @@ impl Contract {
             Contract::Required => "advertised (or maximum)",
         };
         format!(
-            "the contract states no {what} {} speed: store it with `internet-monitor plan set {} RATE`",
+            "the contract states no {what} {} speed: store it with internet-monitor plan set {} RATE",
             direction.name(),
             self.flag(direction)
         )

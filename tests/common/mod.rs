@@ -22,7 +22,9 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 pub const NO_HTTP_SERVER: &str = "http://127.0.0.1:9";
 
 /// `internet-monitor ARGS`, cleared of our variables inherited from the caller, its HTTP
-/// engine pointed at [`NO_HTTP_SERVER`] (a `--http-server` flag overrides it).
+/// engine pointed at [`NO_HTTP_SERVER`] (a `--http-server` flag overrides it), and `TZ=UTC`,
+/// so that the system's zone (the default of `--timezone`) is the same on every machine (a
+/// test sets `TZ` again to try another).
 pub fn command(args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command.args(args).env_remove("RUST_LOG");
@@ -32,6 +34,7 @@ pub fn command(args: &[&str]) -> Command {
         }
     }
     command.env("INTERNET_MONITOR_HTTP_SERVER", NO_HTTP_SERVER);
+    command.env("TZ", "UTC");
     command
 }
 

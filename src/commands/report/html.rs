@@ -47,6 +47,39 @@ pub fn words<T: Serialize>(value: &T) -> String {
     }
 }
 
+/// The protocol's progress in words ("30 of 30 measurements, 3 of 3 days, complete"), or
+/// `None` for a rule set that requires no number of measurements or days (us-fcc, uk-ofcom),
+/// which the page also leaves out: "33 of 0 measurements" would read as a protocol.
+pub fn protocol_words(progress: &crate::rules::Progress) -> Option<String> {
+    if progress.measurements_required == 0 && progress.days_required == 0 {
+        return None;
+    }
+    Some(format!(
+        "{} of {} measurements, {} of {} days, {}",
+        progress.measurements,
+        progress.measurements_required,
+        progress.days,
+        progress.days_required,
+        if progress.complete {
+            "complete"
+        } else {
+            "not complete"
+        }
+    ))
+}
+
+/// The runs a verdict judged, in the page's words (assets/app.js, "Runs judged"): "31
+/// successful runs; 1 failed run (1 pointing at the line; never counted as measurements)".
+pub fn judged_runs(verdict: &Verdict) -> String {
+    let runs = |n: u64, what: &str| format!("{n} {what} run{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{}; {} ({} pointing at the line; never counted as measurements)",
+        runs(verdict.successful_runs, "successful"),
+        runs(verdict.failed_runs, "failed"),
+        verdict.failed_network_runs
+    )
+}
+
 const CSS: &str = r#"
 @page { size: A4; margin: 14mm 12mm 16mm 12mm; }
 * { box-sizing: border-box; }
@@ -61,6 +94,7 @@ th { background: #eee; }
 thead { display: table-header-group; }
 tr { break-inside: avoid; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.date { white-space: nowrap; }
 table.runs { font-size: 7.5pt; table-layout: fixed; }
 table.runs td { overflow-wrap: anywhere; padding: 0.3mm 0.8mm; }
 table.runs td.time { white-space: nowrap; }
@@ -118,7 +152,7 @@ pub fn render(pack: &Pack, plans: &PlanHistory, zone: &Zone) -> String {
         escape(&pack.export.sha256),
     );
     if let Some(verdict) = &pack.rules {
-        verdict_section(&mut html, verdict, pack.campaign);
+        verdict_section(&mut html, verdict, pack.campaign, zone);
     }
     contract_section(&mut html, pack, plans);
     figures_section(&mut html, pack);
@@ -131,7 +165,7 @@ pub fn render(pack: &Pack, plans: &PlanHistory, zone: &Zone) -> String {
     html
 }
 
-fn verdict_section(html: &mut String, verdict: &Verdict, campaign: Option<Timestamp>) {
+fn verdict_section(html: &mut String, verdict: &Verdict, campaign: Option<Timestamp>, zone: &Zone) {
     let _ = writeln!(
         html,
         "<h2>Verdict: {} ({})</h2>\n<p class=\"outcome\">Outcome: {}</p>",
@@ -149,16 +183,16 @@ fn verdict_section(html: &mut String, verdict: &Verdict, campaign: Option<Timest
     };
     let _ = writeln!(
         html,
-        "<p>Judged: {}, in time zone {}: {} successful runs; {} failed runs ({} of them pointing at the line) listed, never counted as measurements.</p>",
+        "<p>Judged: {}, in time zone {}: {}.</p>",
         escape(&judged),
         escape(&verdict.time_zone),
-        verdict.successful_runs,
-        verdict.failed_runs,
-        verdict.failed_network_runs
+        escape(&judged_runs(verdict))
     );
-    html.push_str("<h3>Criteria</h3>\n<table><thead><tr><th>Criterion</th><th>Direction</th><th>Requirement</th><th class=\"n\">Count</th><th>Status</th></tr></thead><tbody>\n");
+    // The id (the JSON's) goes under the requirement: a column of its own is too narrow for
+    // it and printed it broken mid-word.
+    html.push_str("<h3>Criteria</h3>\n<table><thead><tr><th>Direction</th><th>Requirement</th><th class=\"n\">Count</th><th>Status</th></tr></thead><tbody>\n");
     if verdict.criteria.is_empty() {
-        html.push_str("<tr><td colspan=\"5\">none</td></tr>\n");
+        html.push_str("<tr><td colspan=\"4\">none</td></tr>\n");
     }
     for criterion in &verdict.criteria {
         let reason = criterion
@@ -168,10 +202,10 @@ fn verdict_section(html: &mut String, verdict: &Verdict, campaign: Option<Timest
             .unwrap_or_default();
         let _ = writeln!(
             html,
-            "<tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{} of {} {}</td><td>{}{reason}</td></tr>",
-            escape(criterion.id),
+            "<tr><td>{}</td><td>{}<br><span class=\"note mono\">{}</span></td><td class=\"n\">{} of {} {}</td><td>{}{reason}</td></tr>",
             escape(criterion.direction.unwrap_or("—")),
             escape(&criterion.requirement),
+            escape(criterion.id),
             criterion.count,
             criterion.of,
             escape(criterion.unit),
@@ -179,27 +213,32 @@ fn verdict_section(html: &mut String, verdict: &Verdict, campaign: Option<Timest
         );
     }
     html.push_str("</tbody></table>\n");
-    let progress = &verdict.progress;
-    let _ = writeln!(
-        html,
-        "<p>Protocol: {} of {} measurements, {} of {} days; {}.</p>",
-        progress.measurements,
-        progress.measurements_required,
-        progress.days,
-        progress.days_required,
-        if progress.complete {
-            "complete"
-        } else {
-            "not complete"
-        }
-    );
+    if let Some(protocol) = protocol_words(&verdict.progress) {
+        let _ = writeln!(html, "<p>Protocol: {}.</p>", escape(&protocol));
+    }
     if !verdict.days.is_empty() {
-        html.push_str("<h3>Measurement days</h3>\n<table><thead><tr><th>Date</th><th class=\"n\">Measurements</th><th>Times (UTC)</th></tr></thead><tbody>\n");
+        // Local times, as the table of every run gives them; the date only where a
+        // measurement falls on another date than its day's (a cycle past midnight).
+        let _ = writeln!(
+            html,
+            "<h3>Measurement days</h3>\n<table><thead><tr><th>Date</th><th class=\"n\">Measurements</th><th>Local times ({})</th></tr></thead><tbody>",
+            escape(zone.name())
+        );
         for day in &verdict.days {
-            let times: Vec<String> = day.measurements.iter().map(ToString::to_string).collect();
+            let times: Vec<String> = day
+                .measurements
+                .iter()
+                .map(|&time| {
+                    let local = local_time(zone, time);
+                    match local.split_once(' ') {
+                        Some((date, clock)) if date == day.date => clock.to_owned(),
+                        _ => local,
+                    }
+                })
+                .collect();
             let _ = writeln!(
                 html,
-                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"mono\">{}</td></tr>",
+                "<tr><td class=\"date\">{}</td><td class=\"n\">{}</td><td class=\"mono\">{}</td></tr>",
                 escape(&day.date),
                 day.measurements.len(),
                 escape(&times.join(", "))
@@ -625,7 +664,12 @@ mod verdict_tests {
     #[test]
     fn the_verdict_section_shows_each_criterion_escaped() {
         let mut html = String::new();
-        verdict_section(&mut html, &super::super::tests::verdict(), None);
+        verdict_section(
+            &mut html,
+            &super::super::tests::verdict(),
+            None,
+            &Zone::utc(),
+        );
         assert!(
             html.contains("<h2>Verdict: Bundesnetzagentur &lt;Germany&gt; (de-bnetza)</h2>"),
             "{html}"
@@ -649,7 +693,7 @@ mod verdict_tests {
         );
         assert!(html.contains("every run in the window"), "{html}");
         assert!(
-            html.contains("<td>2026-11-02</td><td class=\"n\">1</td>"),
+            html.contains("<td class=\"date\">2026-11-02</td><td class=\"n\">1</td>"),
             "{html}"
         );
         assert!(!html.contains("<b>"), "{html}");

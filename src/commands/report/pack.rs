@@ -520,6 +520,12 @@ pub enum NotAPack {
     Missing(String, &'static str),
     #[error("{0} is an evidence pack of format {1}, which this version does not know")]
     Format(String, u32),
+    /// A pack printed to PDF carries no marker a program can read back.
+    #[error(
+        "{0} is a PDF: a printed pack cannot be checked; verify the HTML (or JSON) file it was \
+         printed from (report --verify pack.html), and keep that file with the PDF"
+    )]
+    Pdf(String),
 }
 
 /// How many bytes of an HTML file are searched for the marker (it is on the second line).
@@ -558,6 +564,9 @@ pub fn read_pack(name: &str, mut file: impl io::Read) -> anyhow::Result<Marker> 
             .export
             .ok_or_else(|| NotAPack::Missing(name.to_owned(), "\"export\" key"))?;
         return Ok(Marker::of(&export));
+    }
+    if head.starts_with(b"%PDF-") {
+        return Err(NotAPack::Pdf(name.to_owned()).into());
     }
     let text = String::from_utf8_lossy(&head);
     let json = text
