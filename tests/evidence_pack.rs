@@ -375,6 +375,49 @@ fn verify_names_a_file_that_is_no_pack() {
     );
 }
 
+/// `--output` naming the database (by its name, a symbolic link or a hard link) would replace
+/// every stored run with the report: refused, naming both flags, the file left byte for byte.
+#[test]
+fn output_naming_the_database_is_refused_and_the_database_kept() {
+    let env = Env::new();
+    store(&env);
+    let db = env.db();
+    let before = std::fs::read(&db).unwrap();
+    let link = env.path("link.redb");
+    std::os::unix::fs::symlink(&db, &link).unwrap();
+    let hard = env.path("hard.redb");
+    std::fs::hard_link(&db, &hard).unwrap();
+    for output in [&db, &link, &hard] {
+        for format in ["text", "json", "html"] {
+            let result = report(
+                &db,
+                &[
+                    "--from",
+                    FROM,
+                    "--to",
+                    TO,
+                    "--format",
+                    format,
+                    "--output",
+                    output.to_str().unwrap(),
+                ],
+            );
+            assert_eq!(result.status.code(), Some(1), "{format} into {output:?}");
+            let said = stderr(&result);
+            assert!(
+                said.contains("--output") && said.contains("is the database"),
+                "{said}"
+            );
+            assert!(
+                std::fs::read(&db).unwrap() == before,
+                "--format {format} --output {output:?} changed the database"
+            );
+        }
+    }
+    let still = report(&db, &["--from", FROM, "--to", TO, "--format", "json"]);
+    assert_eq!(still.status.code(), Some(0), "{}", stderr(&still));
+}
+
 #[test]
 fn the_text_report_gives_the_verdict_and_bad_flags_are_named() {
     let env = Env::new();

@@ -109,14 +109,34 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     write_report(args, html::render(&pack, &plans, &zone).as_bytes())
 }
 
-/// Writes the report to `--output` (replacing the file) or stdout.
+/// Writes the report to `--output` (replacing the file) or stdout; never over the database.
 fn write_report(args: &ReportArgs, bytes: &[u8]) -> anyhow::Result<ExitCode> {
     match &args.output {
-        Some(path) => std::fs::write(path, bytes)
-            .with_context(|| format!("cannot write --output {}", path.display()))?,
+        Some(path) => {
+            refuse_database(path, &args.store.db)?;
+            std::fs::write(path, bytes)
+                .with_context(|| format!("cannot write --output {}", path.display()))?;
+        }
         None => write_stdout(|out| Ok(out.write_all(bytes)?))?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses an `--output` that is the database at `db` (by name, through a symbolic link or as
+/// a hard link: the same device and inode), which writing the report would destroy.
+fn refuse_database(output: &std::path::Path, db: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(output_meta), Ok(db_meta)) = (std::fs::metadata(output), std::fs::metadata(db)) else {
+        return Ok(()); // a new file (or one the write will name the error of) is not the database
+    };
+    if output_meta.dev() == db_meta.dev() && output_meta.ino() == db_meta.ino() {
+        bail!(
+            "--output {} is the database (--db {}): writing the report there would destroy it; name another file",
+            output.display(),
+            db.display()
+        );
+    }
+    Ok(())
 }
 
 /// A verdict for the text report: the outcome in words, the label, each criterion with its
