@@ -373,6 +373,16 @@ fn verify_names_a_file_that_is_no_pack() {
         "{}",
         stderr(&output)
     );
+    // A directory opens, and fails only on the first read: named too.
+    let dir = env.path("packs");
+    std::fs::create_dir(&dir).unwrap();
+    let output = verify(&env.db(), &dir);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains(&format!("cannot read --verify {}", dir.display())),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// `--output` naming the database (by its name, a symbolic link or a hard link) would replace

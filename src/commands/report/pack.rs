@@ -8,6 +8,7 @@ use std::hash::Hash;
 use std::io::{self, Read as _};
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use super::super::transfer::write_jsonl;
@@ -531,7 +532,8 @@ pub fn read_pack(name: &str, mut file: impl io::Read) -> anyhow::Result<Marker> 
     let mut head = Vec::with_capacity(MARKER_WITHIN);
     (&mut file)
         .take(MARKER_WITHIN as u64)
-        .read_to_end(&mut head)?;
+        .read_to_end(&mut head)
+        .with_context(|| format!("cannot read --verify {name}"))?;
     let first = head.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'{') {
         /// The keys `--verify` reads of a JSON pack; the rest are skipped unparsed.
