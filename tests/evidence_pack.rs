@@ -385,6 +385,52 @@ fn verify_names_a_file_that_is_no_pack() {
     );
 }
 
+/// A forged marker `report` never writes is damaged, not a match: an empty or reversed window
+/// (whose export is empty in any database) and a sha256 that is no hex digest (it is printed:
+/// an escape sequence in it would reach the terminal), in an HTML pack and a JSON pack alike.
+#[test]
+fn verify_refuses_a_marker_report_never_writes() {
+    let env = Env::new();
+    store(&env);
+    const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let marker = |from: &str, to: &str, sha256: &str| json!({"format": 1, "from": from, "to": to, "sha256": sha256, "bytes": 0, "lines": 0});
+    for (stated, says) in [
+        (marker(FROM, FROM, EMPTY), "is empty"),
+        (marker(TO, FROM, EMPTY), "is empty"),
+        (
+            marker(FROM, TO, "\u{1b}]0;owned\u{7}\u{1b}[2J"),
+            "not 64 hexadecimal digits",
+        ),
+        (
+            marker(FROM, TO, &"A".repeat(64)),
+            "not 64 hexadecimal digits",
+        ),
+    ] {
+        let html = env.path("forged.html");
+        std::fs::write(
+            &html,
+            format!("<!DOCTYPE html>\n<!-- internet-monitor-evidence-pack {stated} -->\n"),
+        )
+        .unwrap();
+        let json_pack = env.path("forged.json");
+        let mut export = stated.clone();
+        export["command"] = json!("internet-monitor export --format jsonl");
+        let pack = json!({"pack": {"format": 1}, "export": export});
+        std::fs::write(&json_pack, pack.to_string()).unwrap();
+        for file in [&html, &json_pack] {
+            let output = verify(&env.db(), file);
+            assert_eq!(output.status.code(), Some(1), "{stated} in {file:?}");
+            let said = stderr(&output);
+            assert!(
+                said.contains("marker is damaged") && said.contains(says),
+                "{stated}: {said}"
+            );
+            assert!(stdout(&output).is_empty(), "{stated}: {}", stdout(&output));
+            assert!(!said.contains('\u{1b}'), "{said:?}");
+        }
+    }
+}
+
 /// `--output` naming the database (by its name, a symbolic link or a hard link) would replace
 /// every stored run with the report: refused, naming both flags, the file left byte for byte.
 #[test]

@@ -559,7 +559,7 @@ pub fn read_pack(name: &str, mut file: impl io::Read) -> anyhow::Result<Marker> 
         let export = keys
             .export
             .ok_or_else(|| NotAPack::Missing(name.to_owned(), "\"export\" key"))?;
-        return Ok(Marker::of(&export));
+        return checked(name, Marker::of(&export));
     }
     let text = String::from_utf8_lossy(&head);
     let json = text
@@ -579,8 +579,33 @@ pub fn read_pack(name: &str, mut file: impl io::Read) -> anyhow::Result<Marker> 
     if format.format != PACK_FORMAT {
         return Err(NotAPack::Format(name.to_owned(), format.format).into());
     }
-    serde_json::from_str(json)
-        .map_err(|err| anyhow::anyhow!("{name}: the evidence pack's marker is damaged: {err}"))
+    let marker = serde_json::from_str(json)
+        .map_err(|err| anyhow::anyhow!("{name}: the evidence pack's marker is damaged: {err}"))?;
+    checked(name, marker)
+}
+
+/// `marker` if it is one `report` could have written: a window with `from` before `to` (an
+/// empty or reversed one would "match" any database) and a SHA-256 of 64 lowercase hex digits
+/// (it is printed, so no escape sequence reaches the terminal).
+fn checked(name: &str, marker: Marker) -> anyhow::Result<Marker> {
+    if marker.from >= marker.to {
+        anyhow::bail!(
+            "{name}: the evidence pack's marker is damaged: its window (from {} to {}) is empty",
+            marker.from,
+            marker.to
+        );
+    }
+    let hex = marker.sha256.len() == 64
+        && marker
+            .sha256
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !hex {
+        anyhow::bail!(
+            "{name}: the evidence pack's marker is damaged: its sha256 is not 64 hexadecimal digits"
+        );
+    }
+    Ok(marker)
 }
 
 #[cfg(test)]
