@@ -385,6 +385,35 @@ fn verify_names_a_file_that_is_no_pack() {
     );
 }
 
+/// `--rules` takes a window of up to 366 days, as `/api/v1/summary?rules=&window=366d` does:
+/// `--window 366d` (which ends 1 ms after now) is judged, a day more is refused naming the flag.
+#[test]
+fn rules_take_the_366_day_window_they_document() {
+    let env = Env::new();
+    store(&env);
+    for rules in ["de-bnetza", "at-rtr", "us-fcc", "uk-ofcom"] {
+        let output = report(&env.db(), &["--window", "366d", "--rules", rules]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{rules}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stdout(&output).contains("Rule set: "),
+            "{}",
+            stdout(&output)
+        );
+        let output = report(&env.db(), &["--window", "367d", "--rules", rules]);
+        assert_eq!(output.status.code(), Some(1), "{rules}");
+        assert!(
+            stderr(&output).contains("at most 366d"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
 /// A forged marker `report` never writes is damaged, not a match: an empty or reversed window
 /// (whose export is empty in any database) and a sha256 that is no hex digest (it is printed:
 /// an escape sequence in it would reach the terminal), in an HTML pack and a JSON pack alike.
