@@ -385,6 +385,49 @@ fn verify_names_a_file_that_is_no_pack() {
     );
 }
 
+/// The hour the clocks go back in repeats local times: the runs table gives those runs their
+/// UTC offset, so two runs an hour apart never read as one time listed twice.
+#[test]
+fn runs_in_the_repeated_hour_are_told_apart_by_their_offset() {
+    let env = Env::new();
+    env.import(&[
+        success("2026-10-25T00:30:00.000Z", 90.0, 1),
+        success("2026-10-25T01:30:00.000Z", 91.0, 2),
+        success("2026-10-25T02:30:00.000Z", 92.0, 3),
+    ]);
+    let path = env.path("dst.html");
+    let output = report(
+        &env.db(),
+        &[
+            "--from",
+            "2026-10-24T00:00:00Z",
+            "--to",
+            "2026-10-26T00:00:00Z",
+            "--timezone",
+            "Europe/Berlin",
+            "--format",
+            "html",
+            "--output",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let html = std::fs::read_to_string(&path).unwrap();
+    let times: Vec<&str> = html
+        .split("<td class=\"time\">")
+        .skip(1)
+        .filter_map(|cell| cell.split("</td>").next())
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2026-10-25 02:30:00<br>UTC+02:00",
+            "2026-10-25 02:30:00<br>UTC+01:00",
+            "2026-10-25 03:30:00",
+        ]
+    );
+}
+
 /// `--rules` takes a window of up to 366 days, as `/api/v1/summary?rules=&window=366d` does:
 /// `--window 366d` (which ends 1 ms after now) is judged, a day more is refused naming the flag.
 #[test]

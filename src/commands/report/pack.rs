@@ -142,6 +142,27 @@ pub fn local_time(zone: &Zone, time: Timestamp) -> String {
     zone.local(time).strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// The UTC offset of `time` in `zone` (`UTC+01:00`) when its local time is one the clocks going
+/// back repeat (the hour shown twice at the end of daylight saving time), else `None`: two runs
+/// an hour apart there show the same [`local_time`], and only the offset tells them apart.
+pub fn repeated_offset(zone: &Zone, time: Timestamp) -> Option<String> {
+    let local = zone.local(time);
+    if !zone
+        .time_zone()
+        .to_ambiguous_zoned_datetime(local)
+        .is_ambiguous()
+    {
+        return None;
+    }
+    let instant = i64::try_from(time.as_millis())
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())?;
+    let seconds = zone.time_zone().to_offset(instant).seconds();
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let minutes = seconds.unsigned_abs() / 60;
+    Some(format!("UTC{sign}{:02}:{:02}", minutes / 60, minutes % 60))
+}
+
 /// The figures of the runs inside the peak window and of those outside it.
 #[derive(Debug, Serialize)]
 pub struct PeakHours {
