@@ -398,7 +398,8 @@ pub fn cut(text: &str, max: usize) -> String {
 
 impl Sample {
     /// The sample with every text a server, the CLI or a file said ([`visible`]: server name,
-    /// location, country and host, ISP, result URL, message) free of characters that change
+    /// location, country and host, ISP, result URL, message, the engine's URL, the client's
+    /// addresses) free of characters that change
     /// how text is shown. Every way in passes here before a sample is stored or shown: each
     /// engine's run ([`crate::speedtest::Runner`]) and `import`.
     pub fn visible(mut self) -> Self {
@@ -431,6 +432,23 @@ impl Sample {
         }
         clean(&mut self.result_url);
         clean(&mut self.message);
+        if let Some(engine) = &self.engine
+            && let Some(std::borrow::Cow::Owned(url)) = engine.url.as_deref().map(visible)
+        {
+            self.engine = Some(Arc::new(Engine {
+                url: Some(url),
+                ..Engine::clone(engine)
+            }));
+        }
+        if let Some(client) = &mut self.client {
+            for text in [
+                &mut client.internal_ip,
+                &mut client.external_ip,
+                &mut client.mac,
+            ] {
+                clean(text);
+            }
+        }
         self
     }
 

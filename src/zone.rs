@@ -62,11 +62,12 @@ impl Zone {
     /// The system's zone (`TZ`, else `/etc/localtime`) when it has an IANA name; UTC otherwise
     /// (a container without zone data, a `TZ` such as `CET-1`).
     pub fn system() -> Self {
-        let system = TimeZone::system();
-        system
-            .iana_name()
-            .and_then(|name| Zone::parse(name).ok())
-            .unwrap_or_else(Zone::utc)
+        system_name(
+            std::env::var_os("TZ"),
+            std::path::Path::new("/etc/localtime"),
+        )
+        .and_then(|name| Zone::parse(&name).ok())
+        .unwrap_or_else(Zone::utc)
     }
 
     /// The IANA name, as given.
@@ -93,6 +94,30 @@ impl Zone {
     /// The local calendar date of `time` in this zone.
     pub fn local_date(&self, time: Timestamp) -> jiff::civil::Date {
         self.local(time).date()
+    }
+}
+
+/// The IANA name the system's zone goes by: `tz` (the `TZ` variable) when set, a name
+/// (`Europe/Berlin`) or a path into a zoneinfo directory (`/usr/share/zoneinfo/Europe/Berlin`),
+/// either after POSIX's optional `:`; else the target of the symbolic link `localtime`. No file
+/// is read: a path names its zone by where it lies, so a `TZ` naming `/dev/zero` or a FIFO
+/// cannot hold up or fill memory. `None` when neither names one ([`Zone::parse`] then decides).
+fn system_name(tz: Option<std::ffi::OsString>, localtime: &std::path::Path) -> Option<String> {
+    fn in_zoneinfo(path: &str) -> Option<String> {
+        path.rsplit_once("zoneinfo/")
+            .map(|(_, name)| name.to_owned())
+    }
+    match tz {
+        Some(tz) if !tz.is_empty() => {
+            let tz = tz.to_str()?;
+            let tz = tz.strip_prefix(':').unwrap_or(tz);
+            if tz.starts_with('/') {
+                in_zoneinfo(tz)
+            } else {
+                Some(tz.to_owned())
+            }
+        }
+        _ => in_zoneinfo(std::fs::read_link(localtime).ok()?.to_str()?),
     }
 }
 
@@ -126,6 +151,26 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_system_zone_is_named_by_tz_else_by_the_localtime_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("localtime");
+        std::os::unix::fs::symlink("../usr/share/zoneinfo/Europe/Berlin", &link).unwrap();
+        let name = |tz: Option<&str>| system_name(tz.map(Into::into), &link);
+        assert_eq!(name(None).as_deref(), Some("Europe/Berlin"));
+        assert_eq!(name(Some("")).as_deref(), Some("Europe/Berlin"));
+        assert_eq!(name(Some("Asia/Tokyo")).as_deref(), Some("Asia/Tokyo"));
+        assert_eq!(name(Some(":Asia/Tokyo")).as_deref(), Some("Asia/Tokyo"));
+        assert_eq!(
+            name(Some(":/usr/share/zoneinfo/America/New_York")).as_deref(),
+            Some("America/New_York")
+        );
+        // A path outside a zoneinfo directory names no zone, and is never read.
+        assert_eq!(name(Some("/dev/zero")), None);
+        assert_eq!(name(Some(":/etc/passwd")), None);
+        assert_eq!(system_name(None, &dir.path().join("missing")), None);
     }
 
     #[test]

@@ -373,6 +373,177 @@ fn verify_names_a_file_that_is_no_pack() {
         "{}",
         stderr(&output)
     );
+    // A directory opens, and fails only on the first read: named too.
+    let dir = env.path("packs");
+    std::fs::create_dir(&dir).unwrap();
+    let output = verify(&env.db(), &dir);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains(&format!("cannot read --verify {}", dir.display())),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// The hour the clocks go back in repeats local times: the runs table gives those runs their
+/// UTC offset, so two runs an hour apart never read as one time listed twice.
+#[test]
+fn runs_in_the_repeated_hour_are_told_apart_by_their_offset() {
+    let env = Env::new();
+    env.import(&[
+        success("2026-10-25T00:30:00.000Z", 90.0, 1),
+        success("2026-10-25T01:30:00.000Z", 91.0, 2),
+        success("2026-10-25T02:30:00.000Z", 92.0, 3),
+    ]);
+    let path = env.path("dst.html");
+    let output = report(
+        &env.db(),
+        &[
+            "--from",
+            "2026-10-24T00:00:00Z",
+            "--to",
+            "2026-10-26T00:00:00Z",
+            "--timezone",
+            "Europe/Berlin",
+            "--format",
+            "html",
+            "--output",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let html = std::fs::read_to_string(&path).unwrap();
+    let times: Vec<&str> = html
+        .split("<td class=\"time\">")
+        .skip(1)
+        .filter_map(|cell| cell.split("</td>").next())
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2026-10-25 02:30:00<br>UTC+02:00",
+            "2026-10-25 02:30:00<br>UTC+01:00",
+            "2026-10-25 03:30:00",
+        ]
+    );
+}
+
+/// `--rules` takes a window of up to 366 days, as `/api/v1/summary?rules=&window=366d` does:
+/// `--window 366d` (which ends 1 ms after now) is judged, a day more is refused naming the flag.
+#[test]
+fn rules_take_the_366_day_window_they_document() {
+    let env = Env::new();
+    store(&env);
+    for rules in ["de-bnetza", "at-rtr", "us-fcc", "uk-ofcom"] {
+        let output = report(&env.db(), &["--window", "366d", "--rules", rules]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{rules}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stdout(&output).contains("Rule set: "),
+            "{}",
+            stdout(&output)
+        );
+        let output = report(&env.db(), &["--window", "367d", "--rules", rules]);
+        assert_eq!(output.status.code(), Some(1), "{rules}");
+        assert!(
+            stderr(&output).contains("at most 366d"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+/// A forged marker `report` never writes is damaged, not a match: an empty or reversed window
+/// (whose export is empty in any database) and a sha256 that is no hex digest (it is printed:
+/// an escape sequence in it would reach the terminal), in an HTML pack and a JSON pack alike.
+#[test]
+fn verify_refuses_a_marker_report_never_writes() {
+    let env = Env::new();
+    store(&env);
+    const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let marker = |from: &str, to: &str, sha256: &str| json!({"format": 1, "from": from, "to": to, "sha256": sha256, "bytes": 0, "lines": 0});
+    for (stated, says) in [
+        (marker(FROM, FROM, EMPTY), "is empty"),
+        (marker(TO, FROM, EMPTY), "is empty"),
+        (
+            marker(FROM, TO, "\u{1b}]0;owned\u{7}\u{1b}[2J"),
+            "not 64 hexadecimal digits",
+        ),
+        (
+            marker(FROM, TO, &"A".repeat(64)),
+            "not 64 hexadecimal digits",
+        ),
+    ] {
+        let html = env.path("forged.html");
+        std::fs::write(
+            &html,
+            format!("<!DOCTYPE html>\n<!-- internet-monitor-evidence-pack {stated} -->\n"),
+        )
+        .unwrap();
+        let json_pack = env.path("forged.json");
+        let mut export = stated.clone();
+        export["command"] = json!("internet-monitor export --format jsonl");
+        let pack = json!({"pack": {"format": 1}, "export": export});
+        std::fs::write(&json_pack, pack.to_string()).unwrap();
+        for file in [&html, &json_pack] {
+            let output = verify(&env.db(), file);
+            assert_eq!(output.status.code(), Some(1), "{stated} in {file:?}");
+            let said = stderr(&output);
+            assert!(
+                said.contains("marker is damaged") && said.contains(says),
+                "{stated}: {said}"
+            );
+            assert!(stdout(&output).is_empty(), "{stated}: {}", stdout(&output));
+            assert!(!said.contains('\u{1b}'), "{said:?}");
+        }
+    }
+}
+
+/// `--output` naming the database (by its name, a symbolic link or a hard link) would replace
+/// every stored run with the report: refused, naming both flags, the file left byte for byte.
+#[test]
+fn output_naming_the_database_is_refused_and_the_database_kept() {
+    let env = Env::new();
+    store(&env);
+    let db = env.db();
+    let before = std::fs::read(&db).unwrap();
+    let link = env.path("link.redb");
+    std::os::unix::fs::symlink(&db, &link).unwrap();
+    let hard = env.path("hard.redb");
+    std::fs::hard_link(&db, &hard).unwrap();
+    for output in [&db, &link, &hard] {
+        for format in ["text", "json", "html"] {
+            let result = report(
+                &db,
+                &[
+                    "--from",
+                    FROM,
+                    "--to",
+                    TO,
+                    "--format",
+                    format,
+                    "--output",
+                    output.to_str().unwrap(),
+                ],
+            );
+            assert_eq!(result.status.code(), Some(1), "{format} into {output:?}");
+            let said = stderr(&result);
+            assert!(
+                said.contains("--output") && said.contains("is the database"),
+                "{said}"
+            );
+            assert!(
+                std::fs::read(&db).unwrap() == before,
+                "--format {format} --output {output:?} changed the database"
+            );
+        }
+    }
+    let still = report(&db, &["--from", FROM, "--to", TO, "--format", "json"]);
+    assert_eq!(still.status.code(), Some(0), "{}", stderr(&still));
 }
 
 #[test]

@@ -441,17 +441,25 @@ fn bidirectional_overrides_from_the_cli_or_a_file_are_never_stored() {
     .unwrap();
     result["isp"] = json!(hostile("Globe"));
     result["server"]["name"] = json!(hostile("Globe"));
+    result["interface"]["internalIp"] = json!(hostile("10.0.0.2"));
+    result["interface"]["macAddr"] = json!(hostile("AA:BB"));
     std::fs::write(fixture.with_extension("stdout"), format!("{result}\n")).unwrap();
     std::fs::write(fixture.with_extension("stderr"), "").unwrap();
     std::fs::write(fixture.with_extension("rc"), "0\n").unwrap();
     let db = env.db();
-    let mut run = common::with_fake("run-once", &db, "ok-1.2-pretty", &[]);
+    let mut run = common::with_fake("run-once", &db, "ok-1.2-pretty", &["--store-ip"]);
     run.env("FAKE_SPEEDTEST_FIXTURE", &fixture);
     let output = run.output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     // The file path: an imported line says the same.
     let mut line = sample("2026-11-01T00:00:00.000Z", &hostile("Example"));
     line["result_url"] = json!(format!("https://example.net/{}", hostile("r")));
+    // The HTTP engine's URL and the client's addresses are text from the file too.
+    line["engine"] = json!({"name": "http", "protocol": "cloudflare",
+        "url": format!("https://example.net/{}", hostile("e")), "streams": 4,
+        "duration_seconds": 10.0, "ramp_up_seconds": 1.0});
+    line["client"] = json!({"internal_ip": hostile("10.0.0.1"),
+        "external_ip": hostile("192.0.2.1"), "mac": hostile("AA:BB")});
     assert_eq!(import(&env, &[line], &[]).status.code(), Some(0));
 
     let stored = exported(&env);
@@ -466,11 +474,27 @@ fn bidirectional_overrides_from_the_cli_or_a_file_are_never_stored() {
             &sample["server"]["name"],
             &sample["server"]["location"],
             &sample["result_url"],
+            &sample["engine"]["url"],
+            &sample["client"]["internal_ip"],
+            &sample["client"]["external_ip"],
+            &sample["client"]["mac"],
         ] {
             let text = text.as_str().unwrap_or_default();
             assert!(!text.contains(BIDI), "stored as it came: {text:?}");
         }
     }
+    assert_eq!(
+        samples[0]["engine"]["url"],
+        json!("https://example.net/e moc.lanretxe x y z")
+    );
+    assert_eq!(
+        samples[0]["client"]["mac"],
+        json!("AA:BB moc.lanretxe x y z")
+    );
+    assert_eq!(
+        samples[1]["client"]["internal_ip"],
+        json!("10.0.0.2 moc.lanretxe x y z")
+    );
     assert_eq!(samples[1]["isp"], json!("Globe moc.lanretxe x y z"));
     assert_eq!(samples[0]["isp"], json!("Example moc.lanretxe x y z"));
 }

@@ -815,6 +815,42 @@ fn plan_import_carries_a_history_to_another_database_all_or_nothing() {
     assert_eq!(versions[2]["from"], json!(third));
 }
 
+/// A file of more versions than a store keeps is refused whole, and the error says what is
+/// true of an empty database: it would hold too many, not that it holds them already.
+#[test]
+fn plan_import_beyond_the_version_limit_is_refused_whole() {
+    let env = Env::new();
+    let db = env.db();
+    ok(plan(
+        &db,
+        &[
+            "set",
+            "--download-max",
+            "100Mbit/s",
+            "--from",
+            "1990-01-01T00:00:00Z",
+        ],
+    ));
+    let version = &history_json(&db)["versions"][0];
+    let versions: Vec<Value> = (0..1001u64)
+        .map(|day| {
+            let mut v = version.clone();
+            v["from"] = json!(rfc3339(946_684_800_000 + day * 24 * HOUR));
+            v
+        })
+        .collect();
+    let file = env.path("many.json");
+    std::fs::write(&file, json!({"versions": versions}).to_string()).unwrap();
+    let refused = plan(&db, &["import", file.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    let said = stderr(&refused);
+    assert!(
+        said.contains("would hold more than 1000 plan versions"),
+        "{said}"
+    );
+    assert_eq!(history_json(&db)["versions"].as_array().unwrap().len(), 1);
+}
+
 #[test]
 fn plan_import_refuses_what_is_not_a_valid_history_naming_the_problem() {
     let env = Env::new();

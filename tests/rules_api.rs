@@ -67,6 +67,50 @@ fn refused(server: &Server, path: &str) -> String {
         .to_owned()
 }
 
+/// Without `--timezone` the zone is the system's: `TZ` as a name or a zoneinfo path (with or
+/// without POSIX's `:`), in serve's start-up line, its verdicts and report's; a `TZ` that names
+/// no zone (`/dev/zero`, never read) is UTC.
+#[test]
+fn without_timezone_the_zone_is_the_one_tz_names() {
+    let env = Env::new();
+    env.import(&[sample("2026-11-01T08:00:00.000Z", 12_000_000.0)]);
+    for (tz, zone) in [
+        ("Asia/Tokyo", "Asia/Tokyo"),
+        (":Asia/Tokyo", "Asia/Tokyo"),
+        (":/usr/share/zoneinfo/America/New_York", "America/New_York"),
+        ("/dev/zero", "UTC"),
+    ] {
+        let db = env.db();
+        let mut report = common::command(&[
+            "report",
+            "--db",
+            db.to_str().unwrap(),
+            "--from",
+            "2026-11-01T00:00:00Z",
+            "--to",
+            "2026-11-02T00:00:00Z",
+            "--rules",
+            "de-bnetza",
+            "--format",
+            "json",
+        ]);
+        let output = report.env("TZ", tz).output().expect("run report");
+        assert_eq!(output.status.code(), Some(0), "TZ={tz}: {output:?}");
+        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(json["rules"]["time_zone"], zone, "TZ={tz}");
+        assert_eq!(json["pack"]["time_zone"], zone, "TZ={tz}");
+    }
+    let mut serve = env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]);
+    serve.env("TZ", "Asia/Tokyo");
+    let mut server = Server::start(serve);
+    let line = server.wait_for_log("rule sets count calendar days");
+    assert!(line.contains("Asia/Tokyo"), "{line}");
+    let body = server
+        .get("/api/v1/summary?rules=de-bnetza&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z")
+        .json();
+    assert_eq!(body["rules"]["time_zone"], "Asia/Tokyo", "{body}");
+}
+
 #[test]
 fn serve_logs_its_zone_and_the_verdict_counts_in_it_unless_the_request_names_another() {
     let env = Env::new();

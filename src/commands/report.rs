@@ -37,7 +37,13 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     if from >= to {
         bail!("--from ({from}) must be before --to ({to})");
     }
-    if args.rules.is_some() && to.duration_since(from) > rules::MAX_RULES_WINDOW {
+    // The window as asked: `--window 366d` ends 1 ms after now (so a run stored this
+    // millisecond counts), which is no longer window than the flag gave.
+    let span = match (args.from, args.to) {
+        (None, None) => args.window,
+        _ => to.duration_since(from),
+    };
+    if args.rules.is_some() && span > rules::MAX_RULES_WINDOW {
         bail!(
             "with --rules the window must be at most {}: shorten --window or --from/--to (it is {} to {})",
             crate::time::format_limit(rules::MAX_RULES_WINDOW),
@@ -109,14 +115,34 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     write_report(args, html::render(&pack, &plans, &zone).as_bytes())
 }
 
-/// Writes the report to `--output` (replacing the file) or stdout.
+/// Writes the report to `--output` (replacing the file) or stdout; never over the database.
 fn write_report(args: &ReportArgs, bytes: &[u8]) -> anyhow::Result<ExitCode> {
     match &args.output {
-        Some(path) => std::fs::write(path, bytes)
-            .with_context(|| format!("cannot write --output {}", path.display()))?,
+        Some(path) => {
+            refuse_database(path, &args.store.db)?;
+            std::fs::write(path, bytes)
+                .with_context(|| format!("cannot write --output {}", path.display()))?;
+        }
         None => write_stdout(|out| Ok(out.write_all(bytes)?))?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses an `--output` that is the database at `db` (by name, through a symbolic link or as
+/// a hard link: the same device and inode), which writing the report would destroy.
+fn refuse_database(output: &std::path::Path, db: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(output_meta), Ok(db_meta)) = (std::fs::metadata(output), std::fs::metadata(db)) else {
+        return Ok(()); // a new file (or one the write will name the error of) is not the database
+    };
+    if output_meta.dev() == db_meta.dev() && output_meta.ino() == db_meta.ino() {
+        bail!(
+            "--output {} is the database (--db {}): writing the report there would destroy it; name another file",
+            output.display(),
+            db.display()
+        );
+    }
+    Ok(())
 }
 
 /// A verdict for the text report: the outcome in words, the label, each criterion with its

@@ -123,7 +123,7 @@ pub enum StoreError {
     )]
     PlanExists { path: PathBuf, time: Timestamp },
     #[error(
-        "database {path} already holds {max} plan versions, the most kept (so /api/v1/plan stays bounded): replace one with plan set --replace --from ITS-TIME, or keep the contract in a new --db"
+        "database {path} would hold more than {max} plan versions, the most kept (so /api/v1/plan stays bounded): replace one with plan set --replace --from ITS-TIME, or keep the contract in a new --db"
     )]
     PlanLimit { path: PathBuf, max: u64 },
     #[error(

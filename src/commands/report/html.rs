@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::pack::{Marker, Pack, Period, RunRow, local_time};
+use super::pack::{Marker, Pack, Period, RunRow, local_time, repeated_offset};
 use super::svg::{self, Failure, Step};
 use crate::plan::{Direction, PlanHistory, PlanVersion, Speeds};
 use crate::rules::Verdict;
@@ -159,7 +159,7 @@ pub fn render(pack: &Pack, plans: &PlanHistory, zone: &Zone) -> String {
     charts_section(&mut html, pack, plans, zone);
     peak_section(&mut html, pack);
     conditions_section(&mut html, pack);
-    runs_section(&mut html, &pack.runs);
+    runs_section(&mut html, &pack.runs, zone);
     export_section(&mut html, pack);
     html.push_str("</body></html>\n");
     html
@@ -555,7 +555,7 @@ fn conditions_section(html: &mut String, pack: &Pack) {
     );
 }
 
-fn runs_section(html: &mut String, runs: &[RunRow]) {
+fn runs_section(html: &mut String, runs: &[RunRow], zone: &Zone) {
     let _ = writeln!(
         html,
         "<h2>Every run</h2>\n<p>{} runs, oldest first, failures included. A failure of kind <b>network</b> (the line, DNS or every server unreachable, or the test stalled) counts against the line; <b>service</b> (the test service refused), <b>local</b> (the monitor's machine) and <b>other</b> (unclear) do not. Speeds in Mbit/s, ping in ms, local time; servers by id (see the test conditions).</p>\n<table class=\"runs\"><colgroup><col style=\"width:16.5%\"><col style=\"width:9.5%\"><col style=\"width:5.5%\"><col style=\"width:5%\"><col style=\"width:5%\"><col style=\"width:6.5%\"><col style=\"width:52%\"></colgroup><thead><tr><th>Local time</th><th>Result</th><th class=\"n\">Down</th><th class=\"n\">Up</th><th class=\"n\">Ping</th><th>Server</th><th>Result URL, or the failure's message</th></tr></thead><tbody>",
@@ -603,10 +603,14 @@ fn runs_section(html: &mut String, runs: &[RunRow]) {
                 run.message.as_deref()
             })
             .unwrap_or("");
+        // In the hour the clocks going back repeat, the offset tells the two apart.
+        let time = match repeated_offset(zone, run.time) {
+            Some(offset) => format!("{}<br>{offset}", escape(&run.local_time)),
+            None => escape(&run.local_time).into_owned(),
+        };
         let _ = writeln!(
             html,
-            "<tr{class}><td class=\"time\">{}</td><td>{}{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"url\">{}</td></tr>",
-            escape(&run.local_time),
+            "<tr{class}><td class=\"time\">{time}</td><td>{}{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"url\">{}</td></tr>",
             escape(&result),
             escape(&trigger),
             figure(run.download_bytes_per_second, &mbit),

@@ -8,6 +8,7 @@ use std::hash::Hash;
 use std::io::{self, Read as _};
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use super::super::transfer::write_jsonl;
@@ -139,6 +140,27 @@ fn failure_kind(sample: &Sample) -> Option<FailureKind> {
 /// `time` in `zone` as `YYYY-MM-DD HH:MM:SS`.
 pub fn local_time(zone: &Zone, time: Timestamp) -> String {
     zone.local(time).strftime("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// The UTC offset of `time` in `zone` (`UTC+01:00`) when its local time is one the clocks going
+/// back repeat (the hour shown twice at the end of daylight saving time), else `None`: two runs
+/// an hour apart there show the same [`local_time`], and only the offset tells them apart.
+pub fn repeated_offset(zone: &Zone, time: Timestamp) -> Option<String> {
+    let local = zone.local(time);
+    if !zone
+        .time_zone()
+        .to_ambiguous_zoned_datetime(local)
+        .is_ambiguous()
+    {
+        return None;
+    }
+    let instant = i64::try_from(time.as_millis())
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())?;
+    let seconds = zone.time_zone().to_offset(instant).seconds();
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let minutes = seconds.unsigned_abs() / 60;
+    Some(format!("UTC{sign}{:02}:{:02}", minutes / 60, minutes % 60))
 }
 
 /// The figures of the runs inside the peak window and of those outside it.
@@ -537,7 +559,8 @@ pub fn read_pack(name: &str, mut file: impl io::Read) -> anyhow::Result<Marker> 
     let mut head = Vec::with_capacity(MARKER_WITHIN);
     (&mut file)
         .take(MARKER_WITHIN as u64)
-        .read_to_end(&mut head)?;
+        .read_to_end(&mut head)
+        .with_context(|| format!("cannot read --verify {name}"))?;
     let first = head.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'{') {
         /// The keys `--verify` reads of a JSON pack; the rest are skipped unparsed.
@@ -563,7 +586,7 @@ pub fn read_pack(name: &str, mut file: impl io::Read) -> anyhow::Result<Marker> 
         let export = keys
             .export
             .ok_or_else(|| NotAPack::Missing(name.to_owned(), "\"export\" key"))?;
-        return Ok(Marker::of(&export));
+        return checked(name, Marker::of(&export));
     }
     if head.starts_with(b"%PDF-") {
         return Err(NotAPack::Pdf(name.to_owned()).into());
@@ -586,8 +609,33 @@ pub fn read_pack(name: &str, mut file: impl io::Read) -> anyhow::Result<Marker> 
     if format.format != PACK_FORMAT {
         return Err(NotAPack::Format(name.to_owned(), format.format).into());
     }
-    serde_json::from_str(json)
-        .map_err(|err| anyhow::anyhow!("{name}: the evidence pack's marker is damaged: {err}"))
+    let marker = serde_json::from_str(json)
+        .map_err(|err| anyhow::anyhow!("{name}: the evidence pack's marker is damaged: {err}"))?;
+    checked(name, marker)
+}
+
+/// `marker` if it is one `report` could have written: a window with `from` before `to` (an
+/// empty or reversed one would "match" any database) and a SHA-256 of 64 lowercase hex digits
+/// (it is printed, so no escape sequence reaches the terminal).
+fn checked(name: &str, marker: Marker) -> anyhow::Result<Marker> {
+    if marker.from >= marker.to {
+        anyhow::bail!(
+            "{name}: the evidence pack's marker is damaged: its window (from {} to {}) is empty",
+            marker.from,
+            marker.to
+        );
+    }
+    let hex = marker.sha256.len() == 64
+        && marker
+            .sha256
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !hex {
+        anyhow::bail!(
+            "{name}: the evidence pack's marker is damaged: its sha256 is not 64 hexadecimal digits"
+        );
+    }
+    Ok(marker)
 }
 
 #[cfg(test)]
