@@ -647,3 +647,67 @@ fn the_pack_printed_to_pdf_says_the_verdict_the_runs_and_the_hash() {
         "{text}"
     );
 }
+
+/// `--output` replaces a file whole or not at all: a write that fails half-way (here the file
+/// size limit, `ulimit -f`, with SIGXFSZ ignored so the write returns EFBIG) leaves an earlier
+/// pack as it was, and no temporary file behind; a complete one replaces it.
+#[test]
+fn a_failed_output_leaves_the_earlier_file_whole() {
+    let env = Env::new();
+    store(&env);
+    let db = env.db();
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("pack.html");
+    let earlier = "an earlier pack, kept whole\n".repeat(1000);
+    std::fs::write(&output, &earlier).unwrap();
+    let limited = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 8; exec \"$@\"")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_internet-monitor"))
+        .args([
+            "report",
+            "--db",
+            db.to_str().unwrap(),
+            "--from",
+            FROM,
+            "--to",
+            TO,
+        ])
+        .args(["--format", "html", "--output", output.to_str().unwrap()])
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    assert_eq!(limited.status.code(), Some(1), "{limited:?}");
+    assert!(
+        stderr(&limited).contains("cannot write --output"),
+        "{}",
+        stderr(&limited)
+    );
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), earlier);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["pack.html"], "a temporary file was left behind");
+
+    let done = report(
+        &db,
+        &[
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--format",
+            "html",
+            "--output",
+            output.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(done.status.code(), Some(0), "{}", stderr(&done));
+    assert!(
+        std::fs::read_to_string(&output)
+            .unwrap()
+            .starts_with("<!DOCTYPE html>")
+    );
+}

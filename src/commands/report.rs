@@ -120,12 +120,34 @@ fn write_report(args: &ReportArgs, bytes: &[u8]) -> anyhow::Result<ExitCode> {
     match &args.output {
         Some(path) => {
             refuse_database(path, &args.store.db)?;
-            std::fs::write(path, bytes)
+            replace_file(path, bytes)
                 .with_context(|| format!("cannot write --output {}", path.display()))?;
         }
         None => write_stdout(|out| Ok(out.write_all(bytes)?))?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `bytes` to `path` whole or not at all: a regular file (or a new one) is replaced by a
+/// complete, synced copy written beside it, so a full disk or a killed run leaves an earlier
+/// pack as it was; anything else (`/dev/stdout`, a pipe) is written to directly.
+fn replace_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => return std::fs::write(path, bytes),
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+        _ => {}
+    }
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut file = tempfile::Builder::new()
+        .prefix(".internet-monitor-report")
+        .tempfile_in(dir)?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|err| err.error)?;
+    Ok(())
 }
 
 /// Refuses an `--output` that is the database at `db` (by name, through a symbolic link or as
