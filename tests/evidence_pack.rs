@@ -711,3 +711,44 @@ fn a_failed_output_leaves_the_earlier_file_whole() {
             .starts_with("<!DOCTYPE html>")
     );
 }
+
+/// The file `--output` writes has the mode a plain write would give it: a new one 0666 less
+/// the umask, an existing one its own (the temporary file it is written as is 0600).
+#[test]
+fn output_keeps_the_mode_a_plain_write_would_give() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    store(&env);
+    let db = env.db();
+    let dir = tempfile::tempdir().unwrap();
+    let (new, existing) = (
+        dir.path().join("new.html"),
+        dir.path().join("existing.html"),
+    );
+    std::fs::write(&existing, "earlier").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o640)).unwrap();
+    for output in [&new, &existing] {
+        let written = Command::new("sh")
+            .arg("-c")
+            .arg("umask 022; exec \"$@\"")
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_internet-monitor"))
+            .args([
+                "report",
+                "--db",
+                db.to_str().unwrap(),
+                "--from",
+                FROM,
+                "--to",
+                TO,
+            ])
+            .args(["--format", "html", "--output", output.to_str().unwrap()])
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        assert_eq!(written.status.code(), Some(0), "{}", stderr(&written));
+    }
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&new), 0o644);
+    assert_eq!(mode(&existing), 0o640);
+}

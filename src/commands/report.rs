@@ -132,17 +132,24 @@ fn write_report(args: &ReportArgs, bytes: &[u8]) -> anyhow::Result<ExitCode> {
 /// complete, synced copy written beside it, so a full disk or a killed run leaves an earlier
 /// pack as it was; anything else (`/dev/stdout`, a pipe) is written to directly.
 fn replace_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    match std::fs::metadata(path) {
+    use std::os::unix::fs::PermissionsExt;
+    // The mode a plain write would leave: an existing file's own, else 0666 less the umask
+    // (which `open` applies), not the temporary file's 0600.
+    let permissions = match std::fs::metadata(path) {
         Ok(meta) if !meta.is_file() => return std::fs::write(path, bytes),
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
-        _ => {}
-    }
+        Ok(meta) => meta.permissions(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::Permissions::from_mode(0o666)
+        }
+        Err(err) => return Err(err),
+    };
     let dir = path
         .parent()
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
     let mut file = tempfile::Builder::new()
         .prefix(".internet-monitor-report")
+        .permissions(permissions)
         .tempfile_in(dir)?;
     std::io::Write::write_all(&mut file, bytes)?;
     file.as_file().sync_all()?;
