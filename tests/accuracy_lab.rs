@@ -74,9 +74,16 @@ fn run_once(lab: &Lab, server: &str, streams: u32, duration: &str) -> serde_json
         "--db",
         db.to_str().expect("a UTF-8 temporary path"),
     ]);
+    // The engine's own account of each direction (bytes and seconds after the ramp-up), shown
+    // with the test's output when a figure misses: what to look at first.
+    let mut command = command;
+    command.env("RUST_LOG", "internet_monitor::speedtest=debug");
     let output = lab.output(&lab.client, &command, Duration::from_secs(90));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    for line in stderr.lines().filter(|line| line.contains(" finished: ")) {
+        eprintln!("--http-streams {streams}: {line}");
+    }
     assert_eq!(
         output.status.code(),
         Some(0),

@@ -253,8 +253,8 @@ pub async fn run(
                 });
             }
             () = tokio::time::sleep_until(wake) => {
-                let now = Instant::now();
-                readings.push(Reading { elapsed: now.saturating_duration_since(start), bytes: total(&meters) });
+                let (reading, now) = bracketed(start, || total(&meters));
+                readings.push(reading);
                 if now >= end {
                     break;
                 }
@@ -292,6 +292,36 @@ pub async fn run(
         loaded_latency: stats::median(&loaded),
     })
 }
+
+/// A reading whose count and time belong together by more than a few milliseconds: the count
+/// is taken between two clock reads, and the reading is timed at their midpoint. When the
+/// thread was held up between them (descheduled, a page fault, a busy machine) for more than
+/// [`MAX_READING_SPREAD`], the count is taken again, up to three times in all. A reading timed
+/// before a long hold-up but counted after it would credit the bytes of the hold-up to an
+/// instant before them: at the last reading, a bandwidth above the link's. Returns the
+/// reading and the later clock read.
+fn bracketed(start: Instant, count: impl Fn() -> u64) -> (Reading, Instant) {
+    let mut tries = 0;
+    loop {
+        let before = Instant::now();
+        let bytes = count();
+        let after = Instant::now();
+        let spread = after.saturating_duration_since(before);
+        tries += 1;
+        if spread <= MAX_READING_SPREAD || tries >= 3 {
+            let midpoint = before + spread / 2;
+            let reading = Reading {
+                elapsed: midpoint.saturating_duration_since(start),
+                bytes,
+            };
+            return (reading, after);
+        }
+    }
+}
+
+/// The longest a count may take to be read and still be timed by the clock reads around it:
+/// 5 ms, 0.5 % of a second, well above the microseconds it takes on an idle machine.
+const MAX_READING_SPREAD: Duration = Duration::from_millis(5);
 
 /// Replaces `conn` with a new connection when the server closed it after a complete answer.
 async fn reopen_if_closed(
@@ -513,6 +543,35 @@ async fn loaded_probes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_held_up_is_taken_again_and_timed_between_its_clock_reads() {
+        let start = Instant::now();
+        let calls = std::cell::Cell::new(0);
+        let (reading, after) = bracketed(start, || {
+            calls.set(calls.get() + 1);
+            if calls.get() == 1 {
+                // A hold-up between the clock reads, as a descheduled thread would have.
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            42
+        });
+        assert_eq!(calls.get(), 2, "taken again after the hold-up");
+        assert_eq!(reading.bytes, 42);
+        assert!(
+            reading.elapsed >= Duration::from_millis(30),
+            "timed by the second try: {reading:?}"
+        );
+        assert!(after.saturating_duration_since(start) >= reading.elapsed);
+        // A count that is always slow is taken three times, then used.
+        let calls = std::cell::Cell::new(0);
+        bracketed(start, || {
+            calls.set(calls.get() + 1);
+            std::thread::sleep(Duration::from_millis(10));
+            1
+        });
+        assert_eq!(calls.get(), 3);
+    }
 
     #[test]
     fn a_refused_or_broken_upload_lowers_sizes_only_above_what_completed() {
