@@ -235,7 +235,7 @@ OTHERS=$(awk -v d=$((busy1 - busy0)) -v hz="$CLK_TCK" -v w0="$wall0" -v w1="$wal
 # --- report ------------------------------------------------------------------------------------
 echo
 echo "HTTP engine against iperf3 — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r), $(bench_binary_label)"
-echo "$(iperf3 --version | head -n 1); $S s per direction; load average at start $LOAD_START; all cores busy on average $OTHERS"
+echo "$(iperf3 --version | sed -n 1p); $S s per direction; load average at start $LOAD_START; all cores busy on average $OTHERS"
 echo "(this run's own processes included: a run at 500 Mbit/s keeps about one core busy)"
 echo
 echo "(a) ceiling on the unshaped veth pair (Mbit/s, goodput), goal ours/iperf3 >= $CEILING_RATIO"
