@@ -75,12 +75,7 @@ fn store(env: &Env) {
         success("2026-11-04T12:00:00.000Z", 99.0, 5),
         success("2026-11-06T12:00:00.000Z", 99.0, 6),
     ]);
-    let db = env.db();
-    let output = command(&[
-        "plan",
-        "set",
-        "--db",
-        db.to_str().unwrap(),
+    env.plan_set(&[
         "--download-max",
         "100Mbit/s",
         "--download-min",
@@ -89,10 +84,7 @@ fn store(env: &Env) {
         "20Mbit/s",
         "--from",
         "2026-01-01T00:00:00Z",
-    ])
-    .output()
-    .expect("run plan set");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    ]);
 }
 
 fn stderr(output: &Output) -> String {

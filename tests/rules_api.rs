@@ -295,12 +295,7 @@ fn protocol(low_on: &[&str], low: f64) -> Vec<Value> {
 /// The contract judged: download 100/80/50 Mbit/s (maximum, normally available, minimum),
 /// upload 20/16/10, from October on.
 fn set_contract(env: &Env) {
-    let db = env.db();
-    let output = common::command(&[
-        "plan",
-        "set",
-        "--db",
-        db.to_str().unwrap(),
+    env.plan_set(&[
         "--download-max",
         "100Mbit/s",
         "--download-normal",
@@ -315,10 +310,7 @@ fn set_contract(env: &Env) {
         "10Mbit/s",
         "--from",
         "2026-10-01T00:00:00Z",
-    ])
-    .output()
-    .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    ]);
 }
 
 /// `report --rules de-bnetza --format json` over the protocol's week, in Berlin.

@@ -91,6 +91,21 @@ pub struct Env {
 }
 
 impl Env {
+    /// `plan set --db <this test's database> FLAGS…`, which must succeed: a contract for the
+    /// runs of a test.
+    pub fn plan_set(&self, flags: &[&str]) {
+        let db = self.db();
+        let mut args = vec!["plan", "set", "--db", db.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let output = command(&args).output().expect("run plan set");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "plan set {flags:?}: {stderr}"
+        );
+    }
+
     pub fn new() -> Self {
         Env {
             dir: tempfile::tempdir().expect("temporary directory"),
