@@ -529,8 +529,9 @@ pub struct Selection {
 }
 
 /// What `rules` judges in `from..to` (the caller bounds it by [`MAX_RULES_WINDOW`]): the runs
-/// of the newest campaign of that rule set in the window when there is one; else the campaign
-/// runs (trigger `campaign`) of the window that no stored campaign claims (imported from an
+/// of the newest campaign of that rule set in the window when there is one; else, for a rule
+/// set with a campaign, the campaign runs (trigger `campaign`) of the window that no stored
+/// campaign claims (imported from an
 /// export, which carries runs but no campaign records), `campaign` then being the first of
 /// them; else every run ([`runs_in`]). Every surface (`report --rules`, `/api/v1/summary?rules=`, the evidence
 /// pack) calls this, so they judge the same runs.
@@ -558,7 +559,10 @@ pub fn select(
         let mut every = Vec::new();
         let mut orphans = Vec::new();
         store.for_each(from, to, |sample| {
-            if sample.trigger == crate::sample::Trigger::Campaign && !claimed(sample.time) {
+            if rules.has_campaign()
+                && sample.trigger == crate::sample::Trigger::Campaign
+                && !claimed(sample.time)
+            {
                 orphans.extend(Run::of(&sample));
             }
             every.extend(Run::of(&sample));
