@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{Attempt, Campaign, INDICATIVE, Plan, Protocol, plan};
 use crate::plan::PlanHistory;
 use crate::rules::{self, Progress, RuleSet, Run};
-use crate::sample::{Sample, Trigger};
+use crate::sample::{FailureReason, Outcome, Sample, Trigger};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 use crate::zone::Zone;
@@ -39,6 +39,25 @@ struct Inner {
     progress: Progress,
     /// The last note logged, so each is said once.
     noted: Option<String>,
+    /// The end of the UTC month whose data budget a campaign run found used up: no campaign
+    /// run is due before it (trying each spacing would only keep a skipped sample each time).
+    paused_until: Option<Timestamp>,
+}
+
+/// `plan` of the campaign's attempts at `now`, no run due before `paused_until`.
+fn plan_paused(protocol: &Protocol, inner: &Inner, now: Timestamp) -> Plan {
+    let mut planned = plan(protocol, &inner.campaign.zone, &inner.attempts, now);
+    if let (Some(next), Some(until)) = (planned.next, inner.paused_until) {
+        planned.next = Some(next.max(until));
+    }
+    planned
+}
+
+/// When `sample` is a run skipped because the month's data budget was used up: the end of
+/// that UTC month, when the budget starts over.
+fn budget_pause(sample: &Sample) -> Option<Timestamp> {
+    (sample.outcome == Outcome::Skipped && sample.reason == Some(FailureReason::DataBudget))
+        .then(|| sample.time.month().1)
 }
 
 /// `GET /api/v1/campaign`: `{"campaign": null}` without a campaign.
@@ -138,18 +157,20 @@ impl Live {
                 campaign
             }
         };
-        let (attempts, runs) = runs_of(store, &campaign)?;
-        let plan = plan(&protocol, &campaign.zone, &attempts, now);
+        let (attempts, runs, paused_until) = runs_of(store, &campaign)?;
+        let mut inner = Inner {
+            progress: Progress::default(),
+            plan: plan(&protocol, &campaign.zone, &attempts, now),
+            campaign,
+            attempts,
+            runs,
+            noted: None,
+            paused_until: paused_until.filter(|until| *until > now),
+        };
+        inner.plan = plan_paused(&protocol, &inner, now);
         let live = Live {
             protocol,
-            inner: Mutex::new(Inner {
-                progress: Progress::default(),
-                campaign,
-                attempts,
-                runs,
-                plan,
-                noted: None,
-            }),
+            inner: Mutex::new(inner),
         };
         let finished = {
             let mut inner = live.lock();
@@ -201,7 +222,7 @@ impl Live {
         if inner.campaign.finished.is_some() {
             return None;
         }
-        let plan = plan(&self.protocol, &inner.campaign.zone, &inner.attempts, now);
+        let plan = plan_paused(&self.protocol, &inner, now);
         if plan.note.is_some() && plan.note != inner.noted {
             tracing::info!(
                 "campaign {}: {}",
@@ -218,8 +239,9 @@ impl Live {
     /// After a campaign run: counts it, plans on and logs the progress. Returns the campaign,
     /// finished, when this run completed it (for the caller to store).
     pub fn record(&self, sample: &Sample, plans: &PlanHistory, now: Timestamp) -> Option<Campaign> {
+        let pause = budget_pause(sample);
         let attempt = Attempt::of(sample).unwrap_or(Attempt {
-            // A skipped run (the data budget) waits the spacing like a failure.
+            // Another skipped run waits the spacing like a failure.
             start: sample.time,
             end: now.max(sample.time),
             success: false,
@@ -229,9 +251,14 @@ impl Live {
             if inner.campaign.finished.is_some() {
                 return None;
             }
-            inner.attempts.push(attempt);
+            if pause.is_some() {
+                // Not an attempt (as a restart reads it): the campaign waits for next month.
+                inner.paused_until = pause;
+            } else {
+                inner.attempts.push(attempt);
+            }
             inner.runs.extend(Run::of(sample));
-            inner.plan = plan(&self.protocol, &inner.campaign.zone, &inner.attempts, now);
+            inner.plan = plan_paused(&self.protocol, &inner, now);
             inner.progress = progress(&self.protocol, &inner, plans);
             if inner.plan.complete() {
                 inner.campaign.finished = Some(attempt.end.max(inner.campaign.start));
@@ -315,22 +342,29 @@ fn progress(protocol: &Protocol, inner: &Inner, plans: &PlanHistory) -> Progress
     rules::evaluate(protocol.rules, &inner.runs, plans, &inner.campaign.zone).progress
 }
 
+/// A campaign's attempts, its runs as the rule set reads them, and the end of the month its
+/// newest run found the data budget used up in (if it did).
+type CampaignRuns = (Vec<Attempt>, Vec<Run>, Option<Timestamp>);
+
 /// The campaign's runs (trigger `campaign`, from its start to its finish), as the planner and
 /// the rule set read them.
-fn runs_of(store: &Store, campaign: &Campaign) -> Result<(Vec<Attempt>, Vec<Run>), StoreError> {
+/// With them, the pause of the newest run when the data budget skipped it.
+fn runs_of(store: &Store, campaign: &Campaign) -> Result<CampaignRuns, StoreError> {
     let end = campaign.finished.map_or(Timestamp::MAX, |end| {
         end.saturating_add(Duration::from_millis(1))
     });
     let mut attempts = Vec::new();
     let mut runs = Vec::new();
+    let mut paused_until = None;
     store.for_each(campaign.start, end, |sample| {
         if sample.trigger == Trigger::Campaign {
             attempts.extend(Attempt::of(&sample));
             runs.extend(Run::of(&sample));
+            paused_until = budget_pause(&sample);
         }
         Ok::<_, StoreError>(())
     })?;
-    Ok((attempts, runs))
+    Ok((attempts, runs, paused_until))
 }
 
 #[cfg(test)]
@@ -358,6 +392,37 @@ mod tests {
             ping_seconds: Some(0.01),
             ..Sample::empty(time, Trigger::Campaign)
         }
+    }
+
+    #[test]
+    fn a_run_the_data_budget_skipped_pauses_the_campaign_until_next_month() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let plans = PlanHistory::default();
+        let begin = at("2027-03-24T08:00:00Z");
+        let live = Live::start(&store, &config(false), &plans, begin).unwrap();
+        let skipped = Sample {
+            outcome: Outcome::Skipped,
+            reason: Some(FailureReason::DataBudget),
+            ..Sample::empty(begin, Trigger::Campaign)
+        };
+        let skipped = store.append(&skipped).unwrap();
+        assert_eq!(live.record(&skipped, &plans, begin), None);
+        // Not every spacing for the rest of the month: at the month's turn (UTC).
+        let april = at("2027-04-01T00:00:00Z");
+        let later = begin.saturating_add(Duration::from_secs(3600));
+        assert_eq!(live.next(later), Some(april));
+        assert_eq!(live.status().next_run, Some(april));
+        assert_eq!(
+            live.status().failed_runs,
+            0,
+            "a skipped run is not a failed one"
+        );
+        // A restart reads the same pause from the store; in April it is over.
+        let resumed = Live::start(&store, &config(false), &plans, later).unwrap();
+        assert_eq!(resumed.next(later), Some(april));
+        let in_april = Live::start(&store, &config(false), &plans, april).unwrap();
+        assert_eq!(in_april.next(april), Some(april));
     }
 
     #[test]

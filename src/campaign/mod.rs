@@ -340,6 +340,33 @@ pub fn plan(protocol: &Protocol, zone: &Zone, attempts: &[Attempt], now: Timesta
             today_used.clear();
         }
     }
+    // Counted days the protocol can no longer finish with (the service was down, or the
+    // clock jumped ahead): the earliest date its last day could have is too late.
+    if let Some(window) = protocol.window_days
+        && days.len() < protocol.days
+    {
+        let remaining = i32::try_from(protocol.days - days.len()).unwrap_or(i32::MAX);
+        let first_next = days
+            .last()
+            .map_or(today, |last| add_days(*last, protocol.next_day_after))
+            .max(today);
+        let last_possible = add_days(
+            first_next,
+            remaining
+                .saturating_sub(1)
+                .saturating_mul(protocol.next_day_after),
+        );
+        while days
+            .first()
+            .is_some_and(|first| days_between(*first, last_possible) >= i64::from(window))
+        {
+            let dropped = days.remove(0);
+            note = Some(format!(
+                "day {dropped} no longer counts: the protocol's last day could come {last_possible} \
+                 at the earliest, {window} or more days after it; the days start over"
+            ));
+        }
+    }
     if days.len() >= protocol.days {
         return Plan {
             next: None,
@@ -683,6 +710,33 @@ mod tests {
         );
         assert!(!plan.complete());
         assert!(plan.note.unwrap().contains("2026-03-02 no longer counts"));
+    }
+
+    #[test]
+    fn a_counted_day_the_protocol_can_no_longer_finish_with_is_dropped_with_a_note() {
+        let zone = berlin();
+        let (attempts, _) = simulate(
+            &de(),
+            &zone,
+            at("2026-03-02T07:00:00Z"),
+            Duration::from_secs(40),
+            |_| false,
+        );
+        let first_day = &attempts[..10];
+        // On the 13th the last day could come on the 15th, 13 days after the 2nd: it counts.
+        let in_time = plan(&de(), &zone, first_day, at("2026-03-13T08:00:00Z"));
+        assert_eq!(in_time.days.len(), 1);
+        assert_eq!(in_time.note, None);
+        // On the 14th (the service was down, or the clock jumped) it could come on the 16th.
+        let late = plan(&de(), &zone, first_day, at("2026-03-14T08:00:00Z"));
+        assert!(late.days.is_empty(), "{late:?}");
+        assert!(
+            late.note
+                .as_deref()
+                .is_some_and(|n| n.contains("day 2026-03-02 no longer counts")),
+            "{late:?}"
+        );
+        assert_eq!(late.next, Some(at("2026-03-14T08:00:00Z")));
     }
 
     #[test]

@@ -529,8 +529,11 @@ pub struct Selection {
 }
 
 /// What `rules` judges in `from..to` (the caller bounds it by [`MAX_RULES_WINDOW`]): the runs
-/// of the newest campaign of that rule set in the window when there is one, else every run
-/// ([`runs_in`]). Every surface (`report --rules`, `/api/v1/summary?rules=`, the evidence
+/// of the newest campaign of that rule set in the window when there is one; else, for a rule
+/// set with a campaign, the campaign runs (trigger `campaign`) of the window that no stored
+/// campaign claims (imported from an
+/// export, which carries runs but no campaign records), `campaign` then being the first of
+/// them; else every run ([`runs_in`]). Every surface (`report --rules`, `/api/v1/summary?rules=`, the evidence
 /// pack) calls this, so they judge the same runs.
 pub fn select(
     store: &crate::store::Store,
@@ -538,15 +541,43 @@ pub fn select(
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Selection, crate::store::StoreError> {
-    let campaign = store
-        .campaigns()?
-        .into_iter()
+    let campaigns = store.campaigns()?;
+    let campaign = campaigns
+        .iter()
         .rev()
-        .find(|c| c.rules == rules && c.start < to && c.finished.is_none_or(|end| end >= from));
+        .find(|c| c.rules == rules && c.start < to && c.finished.is_none_or(|end| end >= from))
+        .cloned();
     let Some(campaign) = campaign else {
-        return Ok(Selection {
-            runs: runs_in(store, from, to)?,
-            campaign: None,
+        // Mixing a campaign's runs with the schedule's would let the rule set take runs the
+        // protocol never scheduled (de-bnetza takes each day's runs in time order): campaign
+        // runs whose record is not in this store are judged alone.
+        let claimed = |time: Timestamp| {
+            campaigns
+                .iter()
+                .any(|c| c.start <= time && c.finished.is_none_or(|end| time <= end))
+        };
+        let mut every = Vec::new();
+        let mut orphans = Vec::new();
+        store.for_each(from, to, |sample| {
+            if rules.has_campaign()
+                && sample.trigger == crate::sample::Trigger::Campaign
+                && !claimed(sample.time)
+            {
+                orphans.extend(Run::of(&sample));
+            }
+            every.extend(Run::of(&sample));
+            Ok::<_, crate::store::StoreError>(())
+        })?;
+        let first = orphans.first().map(|run| run.time);
+        return Ok(match first {
+            Some(first) => Selection {
+                runs: orphans,
+                campaign: Some(first),
+            },
+            None => Selection {
+                runs: every,
+                campaign: None,
+            },
         });
     };
     // The campaign's own runs (trigger `campaign`) from its start to its finish, in the window.

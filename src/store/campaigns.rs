@@ -239,8 +239,16 @@ mod tests {
         let times = |selection: &crate::rules::Selection| -> Vec<Timestamp> {
             selection.runs.iter().map(|r| r.time).collect()
         };
-        let all = crate::rules::select(&store, RuleSet::DeBnetza, at(0), at(60)).unwrap();
-        assert_eq!((all.runs.len(), all.campaign), (6, None));
+        // No campaign record (an imported export): the campaign runs alone, never mixed with
+        // the schedule's.
+        let imported = crate::rules::select(&store, RuleSet::DeBnetza, at(0), at(60)).unwrap();
+        assert_eq!(imported.campaign, Some(at(10)));
+        assert_eq!(times(&imported), [at(10), at(30), at(40), at(50)]);
+        // A rule set without campaigns judges every run.
+        let fcc = crate::rules::select(&store, RuleSet::UsFcc, at(0), at(60)).unwrap();
+        assert_eq!((fcc.runs.len(), fcc.campaign), (6, None));
+        let without = crate::rules::select(&store, RuleSet::DeBnetza, at(0), at(5)).unwrap();
+        assert_eq!((times(&without), without.campaign), (vec![at(0)], None));
         // An older finished campaign (10 min) and the newest, still running, from 25 min.
         store
             .put_campaign(&Campaign {
