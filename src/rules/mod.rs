@@ -541,7 +541,13 @@ pub fn select(
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Selection, crate::store::StoreError> {
-    let campaigns = store.campaigns()?;
+    // Only the rule sets that have campaigns read their table: a damaged campaign record
+    // must not keep us-fcc or uk-ofcom from judging the runs.
+    let campaigns = if rules.has_campaign() {
+        store.campaigns()?
+    } else {
+        Vec::new()
+    };
     let campaign = campaigns
         .iter()
         .rev()

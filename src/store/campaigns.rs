@@ -216,6 +216,40 @@ mod tests {
         assert!(report.is_clean(), "{report:?}");
     }
 
+    /// A damaged campaign record is refused by the rule sets that read campaigns, and keeps
+    /// none of the others from judging the runs.
+    #[test]
+    fn a_damaged_campaign_record_stops_only_the_rule_sets_with_campaigns() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let c = campaign();
+        let mut damaged = encode(&c);
+        damaged[2] ^= 0x01;
+        store
+            .guarded(|| {
+                store.write(|txn| {
+                    let mut table = txn.open_table(CAMPAIGNS).map_err(|e| store.redb(e))?;
+                    table
+                        .insert(c.start.as_millis(), damaged.as_slice())
+                        .map_err(|e| store.redb(e))?;
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .unwrap();
+        let (from, to) = (Timestamp::EPOCH, Timestamp::MAX);
+        for rules in RuleSet::ALL {
+            let selected = crate::rules::select(&store, rules, from, to);
+            if rules.has_campaign() {
+                assert!(
+                    matches!(selected, Err(StoreError::CampaignDecode { .. })),
+                    "{rules}: {selected:?}"
+                );
+            } else {
+                assert!(selected.is_ok(), "{rules}: {selected:?}");
+            }
+        }
+    }
+
     #[test]
     fn select_prefers_the_newest_campaign_of_the_rule_set() {
         use crate::sample::{Sample, Trigger};
