@@ -640,21 +640,12 @@ fn the_pack_printed_to_pdf_says_the_verdict_the_runs_and_the_hash() {
     );
 }
 
-/// `--output` replaces a file whole or not at all: a write that fails half-way (here the file
-/// size limit, `ulimit -f`, with SIGXFSZ ignored so the write returns EFBIG) leaves an earlier
-/// pack as it was, and no temporary file behind; a complete one replaces it.
-#[test]
-fn a_failed_output_leaves_the_earlier_file_whole() {
-    let env = Env::new();
-    store(&env);
-    let db = env.db();
-    let dir = tempfile::tempdir().unwrap();
-    let output = dir.path().join("pack.html");
-    let earlier = "an earlier pack, kept whole\n".repeat(1000);
-    std::fs::write(&output, &earlier).unwrap();
-    let limited = Command::new("sh")
+/// `report --format html --output OUTPUT` over the test window of `db`, run by `sh` after the
+/// shell commands `prelude` (limits, traps, a umask, which the report inherits).
+fn html_pack_after(db: &Path, output: &Path, prelude: &str) -> Output {
+    Command::new("sh")
         .arg("-c")
-        .arg("trap '' XFSZ; ulimit -f 8; exec \"$@\"")
+        .arg(format!("{prelude}; exec \"$@\""))
         .arg("sh")
         .arg(env!("CARGO_BIN_EXE_internet-monitor"))
         .args([
@@ -669,7 +660,22 @@ fn a_failed_output_leaves_the_earlier_file_whole() {
         .args(["--format", "html", "--output", output.to_str().unwrap()])
         .env("TZ", "UTC")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// `--output` replaces a file whole or not at all: a write that fails half-way (here the file
+/// size limit, `ulimit -f`, with SIGXFSZ ignored so the write returns EFBIG) leaves an earlier
+/// pack as it was, and no temporary file behind; a complete one replaces it.
+#[test]
+fn a_failed_output_leaves_the_earlier_file_whole() {
+    let env = Env::new();
+    store(&env);
+    let db = env.db();
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("pack.html");
+    let earlier = "an earlier pack, kept whole\n".repeat(1000);
+    std::fs::write(&output, &earlier).unwrap();
+    let limited = html_pack_after(&db, &output, "trap '' XFSZ; ulimit -f 8");
     assert_eq!(limited.status.code(), Some(1), "{limited:?}");
     assert!(
         stderr(&limited).contains("cannot write --output"),
@@ -720,24 +726,7 @@ fn output_keeps_the_mode_a_plain_write_would_give() {
     std::fs::write(&existing, "earlier").unwrap();
     std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o640)).unwrap();
     for output in [&new, &existing] {
-        let written = Command::new("sh")
-            .arg("-c")
-            .arg("umask 022; exec \"$@\"")
-            .arg("sh")
-            .arg(env!("CARGO_BIN_EXE_internet-monitor"))
-            .args([
-                "report",
-                "--db",
-                db.to_str().unwrap(),
-                "--from",
-                FROM,
-                "--to",
-                TO,
-            ])
-            .args(["--format", "html", "--output", output.to_str().unwrap()])
-            .env("TZ", "UTC")
-            .output()
-            .unwrap();
+        let written = html_pack_after(&db, output, "umask 022");
         assert_eq!(written.status.code(), Some(0), "{}", stderr(&written));
     }
     let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
