@@ -146,30 +146,22 @@ mod tests {
     /// `UPDATE_FUZZ_SEEDS=1` rewrites them from [`campaign`] finished and running.
     #[test]
     fn fuzz_seeds_decode() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/campaign_record");
-        if std::env::var_os("UPDATE_FUZZ_SEEDS").is_some() {
-            let running = Campaign {
-                finished: None,
-                rules: RuleSet::AtRtr,
-                zone: Zone::parse("America/Argentina/Buenos_Aires").unwrap(),
-                ..campaign()
-            };
-            std::fs::create_dir_all(&dir).unwrap();
-            for (name, c) in [("finished", campaign()), ("running", running)] {
-                let mut seed = c.start.as_millis().to_le_bytes().to_vec();
-                seed.extend(encode(&c));
-                std::fs::write(dir.join(name), seed).unwrap();
-            }
-        }
-        let mut seeds = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-            let (key, record) = bytes.split_first_chunk::<8>().unwrap();
-            assert!(decode(u64::from_le_bytes(*key), record).is_ok());
-            seeds += 1;
-        }
-        assert!(seeds >= 2, "seeds in {}", dir.display());
+        super::super::keyed::check_fuzz_seeds(
+            "campaign_record",
+            || {
+                let running = Campaign {
+                    finished: None,
+                    rules: RuleSet::AtRtr,
+                    zone: Zone::parse("America/Argentina/Buenos_Aires").unwrap(),
+                    ..campaign()
+                };
+                [("finished", campaign()), ("running", running)]
+                    .into_iter()
+                    .map(|(name, c)| (name, c.start.as_millis(), encode(&c)))
+                    .collect()
+            },
+            decode,
+        );
     }
 
     #[test]

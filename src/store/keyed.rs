@@ -64,3 +64,35 @@ impl Store {
         Ok((read, damaged))
     }
 }
+
+/// For the fuzz targets of keyed records (`plan_record`, `campaign_record`): checks that every
+/// seed in `fuzz/seeds/TARGET` (the key, ms as u64 little-endian, then a record) decodes with
+/// `decode`, so that the fuzzer starts from records this program writes, and that there are at
+/// least two. With `UPDATE_FUZZ_SEEDS=1` it first rewrites them from `records()`: each a
+/// file name, its key and its record.
+#[cfg(test)]
+pub(super) fn check_fuzz_seeds<T>(
+    target: &str,
+    records: impl FnOnce() -> Vec<(&'static str, u64, Vec<u8>)>,
+    decode: fn(u64, &[u8]) -> Result<T, DecodeError>,
+) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/seeds")
+        .join(target);
+    if std::env::var_os("UPDATE_FUZZ_SEEDS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, key, record) in records() {
+            let mut seed = key.to_le_bytes().to_vec();
+            seed.extend(record);
+            std::fs::write(dir.join(name), seed).unwrap();
+        }
+    }
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let (key, record) = bytes.split_first_chunk::<8>().unwrap();
+        assert!(decode(u64::from_le_bytes(*key), record).is_ok());
+        seeds += 1;
+    }
+    assert!(seeds >= 2, "seeds in {}", dir.display());
+}

@@ -302,31 +302,24 @@ mod tests {
     /// `UPDATE_FUZZ_SEEDS=1` rewrites them from [`version`] and a sparse version.
     #[test]
     fn fuzz_seeds_decode() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/plan_record");
-        if std::env::var_os("UPDATE_FUZZ_SEEDS").is_some() {
-            let full = version();
-            let sparse = PlanVersion {
-                from: Timestamp::from_millis(0),
-                download: Speeds::advertised("100Mbit/s".parse().ok()),
-                upload: Speeds::default(),
-                latency_max: None,
-                threshold: 0.8,
-            };
-            std::fs::create_dir_all(&dir).unwrap();
-            for (name, v) in [("full", full), ("sparse", sparse)] {
-                let mut seed = v.from.as_millis().to_le_bytes().to_vec();
-                seed.extend(encode(&v));
-                std::fs::write(dir.join(name), seed).unwrap();
-            }
-        }
-        let mut seeds = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-            let (key, record) = bytes.split_first_chunk::<8>().unwrap();
-            assert!(decode(u64::from_le_bytes(*key), record).is_ok());
-            seeds += 1;
-        }
-        assert!(seeds >= 2, "seeds in {}", dir.display());
+        super::super::keyed::check_fuzz_seeds(
+            "plan_record",
+            || {
+                let full = version();
+                let sparse = PlanVersion {
+                    from: Timestamp::from_millis(0),
+                    download: Speeds::advertised("100Mbit/s".parse().ok()),
+                    upload: Speeds::default(),
+                    latency_max: None,
+                    threshold: 0.8,
+                };
+                [("full", full), ("sparse", sparse)]
+                    .into_iter()
+                    .map(|(name, v)| (name, v.from.as_millis(), encode(&v)))
+                    .collect()
+            },
+            decode,
+        );
     }
 
     #[test]
