@@ -11,6 +11,7 @@ pub mod logging;
 pub mod metrics;
 pub mod openmetrics;
 pub mod plan;
+pub mod probe;
 pub mod rules;
 pub mod sample;
 pub mod scheduler;
