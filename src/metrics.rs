@@ -590,6 +590,48 @@ fn saturating_i64(count: u64) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
 
+/// The connectivity monitor's families (issue 15). SKELETON: the signatures are the contract
+/// between the monitor and `/metrics`; the bodies land with the metrics work.
+impl Metrics {
+    /// One probe's result: `probe_success`, the sent and lost counters.
+    pub fn observe_probe(&self, target: &crate::probe::Target, result: &crate::probe::ProbeResult) {
+        let _ = (target, result);
+    }
+
+    /// A finished minute of one target: its RTT min/median/max and loss gauges.
+    pub fn observe_probe_minute(
+        &self,
+        target: &crate::probe::Target,
+        minute: &crate::probe::minute::MinuteAggregate,
+    ) {
+        let _ = (target, minute);
+    }
+
+    /// After each round: whether the line is up and the ongoing outage, if any.
+    pub fn observe_round(
+        &self,
+        round: &crate::probe::outage::Round,
+        ongoing: Option<&crate::probe::outage::Outage>,
+    ) {
+        let _ = (round, ongoing);
+    }
+
+    /// Monitored down time to add to `outage_seconds_total{kind}`.
+    pub fn add_outage_time(&self, kind: crate::probe::outage::OutageKind, time: Duration) {
+        let _ = (kind, time);
+    }
+
+    /// An outage opened: `outages_total{kind}` and the last outage's start.
+    pub fn outage_opened(&self, outage: &crate::probe::outage::Outage) {
+        let _ = outage;
+    }
+
+    /// At start-up: the newest stored outage of each kind, for the last-outage gauges.
+    pub fn restore_outages(&self, newest: &[crate::probe::outage::Outage]) {
+        let _ = newest;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

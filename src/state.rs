@@ -74,6 +74,8 @@ pub struct AppState {
     next_run: Mutex<Option<Timestamp>>,
     /// The `serve --campaign` campaign, when there is one (`/api/v1/campaign`).
     pub campaign: Option<Arc<crate::campaign::live::Live>>,
+    /// The connectivity monitor's live state while `--probe-interval` is not `0s`.
+    pub probes: Option<Arc<crate::probe::status::Status>>,
 }
 
 /// The times of the last run and last success on show.
@@ -147,6 +149,7 @@ impl AppState {
             running_since: Mutex::new(None),
             next_run: Mutex::new(None),
             campaign: None,
+            probes: None,
         })
     }
 
@@ -171,6 +174,12 @@ impl AppState {
     /// The same state, with the `serve --campaign` campaign.
     pub fn with_campaign(mut self, campaign: Option<Arc<crate::campaign::live::Live>>) -> Self {
         self.campaign = campaign;
+        self
+    }
+
+    /// The same state, with the connectivity monitor's live state.
+    pub fn with_probes(mut self, probes: Option<Arc<crate::probe::status::Status>>) -> Self {
+        self.probes = probes;
         self
     }
 

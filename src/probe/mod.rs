@@ -7,8 +7,10 @@
 
 pub mod minute;
 pub mod outage;
+pub mod status;
 
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::time::Timestamp;
@@ -83,6 +85,30 @@ impl fmt::Display for ProbeMethod {
             None => f.write_str(self.name()),
         }
     }
+}
+
+/// One probe target: what it stands for, where it is and how it is probed. Stored once in
+/// `probe_targets_v1`; a target probed by another method after a restart is a new target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// The gateway or a public address.
+    pub kind: TargetKind,
+    /// Its IP address (IPv4 or IPv6).
+    pub address: IpAddr,
+    /// How it is probed.
+    pub method: ProbeMethod,
+}
+
+/// A stored target's id: small and dense, given in the order targets are first seen.
+pub type TargetId = u32;
+
+/// A target with its stored id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StoredTarget {
+    /// The id the per-minute records use.
+    pub id: TargetId,
+    /// The target.
+    pub target: Target,
 }
 
 /// The result of one probe to one target.

@@ -7,6 +7,7 @@ mod dictionary;
 mod guard;
 mod keyed;
 mod plans;
+pub mod probes;
 mod undo;
 
 use std::collections::HashMap;
