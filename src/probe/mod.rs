@@ -6,6 +6,7 @@
 //! the module docs of [`minute`] and [`outage`] for the definitions they will rely on.
 
 pub mod minute;
+pub mod net;
 pub mod outage;
 pub mod status;
 
