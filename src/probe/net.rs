@@ -120,9 +120,16 @@ fn process_groups(status: &str) -> Vec<u32> {
     for line in status.lines() {
         if let Some(rest) = line.strip_prefix("Gid:") {
             // Real, effective, saved, filesystem.
-            groups.extend(rest.split_whitespace().nth(1).and_then(|g| g.parse::<u32>().ok()));
+            groups.extend(
+                rest.split_whitespace()
+                    .nth(1)
+                    .and_then(|g| g.parse::<u32>().ok()),
+            );
         } else if let Some(rest) = line.strip_prefix("Groups:") {
-            groups.extend(rest.split_whitespace().filter_map(|g| g.parse::<u32>().ok()));
+            groups.extend(
+                rest.split_whitespace()
+                    .filter_map(|g| g.parse::<u32>().ok()),
+            );
         }
     }
     let mut seen = Vec::with_capacity(groups.len());
@@ -163,7 +170,9 @@ pub fn default_gateway() -> Result<Option<IpAddr>, io::Error> {
 /// else `/proc/net/NAME`.
 fn read_net_file(name: &str) -> io::Result<String> {
     match read_small(&format!("/proc/thread-self/net/{name}")) {
-        Err(err) if err.kind() == io::ErrorKind::NotFound => read_small(&format!("/proc/net/{name}")),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            read_small(&format!("/proc/net/{name}"))
+        }
         outcome => outcome,
     }
 }
@@ -209,7 +218,11 @@ impl Prober {
     /// that is not a loss (no socket of this kind allowed, no port for TCP, …), which the
     /// caller logs once and counts as lost. Waits at most `timeout`. Must run inside a tokio
     /// runtime with I/O enabled (as `tokio::net` sockets do).
-    pub async fn probe(&self, target: &Target, timeout: Duration) -> Result<Option<Duration>, io::Error> {
+    pub async fn probe(
+        &self,
+        target: &Target,
+        timeout: Duration,
+    ) -> Result<Option<Duration>, io::Error> {
         match target.method {
             ProbeMethod::IcmpUnprivileged => self.echo(target.address, false, timeout).await,
             ProbeMethod::IcmpRaw => self.echo(target.address, true, timeout).await,
@@ -230,7 +243,12 @@ impl Prober {
     }
 
     /// One ICMP echo to `address` through a raw (`raw`) or an unprivileged socket.
-    async fn echo(&self, address: IpAddr, raw: bool, timeout: Duration) -> io::Result<Option<Duration>> {
+    async fn echo(
+        &self,
+        address: IpAddr,
+        raw: bool,
+        timeout: Duration,
+    ) -> io::Result<Option<Duration>> {
         let started = Instant::now();
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
         let (domain, protocol) = match address {
@@ -275,7 +293,8 @@ impl Prober {
                 let received = Instant::now();
                 let packet = buffer.get(..length).unwrap_or_default();
                 let with_ip_header = raw && address.is_ipv4();
-                let Some((identifier, number)) = icmp::echo_reply(packet, address, with_ip_header) else {
+                let Some((identifier, number)) = icmp::echo_reply(packet, address, with_ip_header)
+                else {
                     continue;
                 };
                 // Unprivileged sockets: the kernel chose the identifier and already matched it.
@@ -306,7 +325,9 @@ async fn tcp_connect(address: SocketAddr, timeout: Duration) -> io::Result<Optio
             drop(stream);
             Ok(Some(rtt))
         }
-        Ok(Err(err)) if err.raw_os_error() == Some(libc::ECONNREFUSED) => Ok(Some(started.elapsed())),
+        Ok(Err(err)) if err.raw_os_error() == Some(libc::ECONNREFUSED) => {
+            Ok(Some(started.elapsed()))
+        }
         Ok(Err(err)) => lost_or(err),
         Err(_elapsed) => Ok(None),
     }

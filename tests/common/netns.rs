@@ -18,13 +18,17 @@
 //! pair with them; [`Lab::new`] first sweeps namespaces of an earlier run that was killed
 //! before its guards ran (their pid is gone).
 //!
+//! The second part, [`Topology`], is the connectivity monitor's network (issue 15): three
+//! namespaces, home, router and internet, links that can be cut, delayed or shaped, and
+//! [`Flood`], a UDP bulk flow.
+//!
 //! Included next to `mod common;` (it uses `crate::common`):
 //! `#[path = "common/netns.rs"] mod netns;`. Root, iproute2 (`ip`, `tc`) and iperf3 are
 //! needed: [`preflight`] fails with the fix when one is missing, never skips.
-#![allow(dead_code)] // only the accuracy lab uses this module
+#![allow(dead_code)] // each test binary uses a part of this module
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -126,7 +130,10 @@ fn kill_processes_in(ns: &str) {
 /// guards could clean up), and the processes left in them.
 fn sweep_stale() {
     for ns in namespaces() {
-        let Some(rest) = ns.strip_prefix(PREFIX) else {
+        let Some(rest) = ns
+            .strip_prefix(PREFIX)
+            .or_else(|| ns.strip_prefix(NET_PREFIX))
+        else {
             continue;
         };
         let Some(pid) = rest
@@ -233,21 +240,7 @@ impl Lab {
     /// `command`, run inside namespace `ns` by `ip netns exec` (which execs it: the child's pid
     /// is the command's), with the same arguments and environment changes.
     pub fn exec(&self, ns: &str, command: &Command) -> Command {
-        let mut outer = Command::new("ip");
-        outer
-            .args(["netns", "exec", ns])
-            .arg(command.get_program())
-            .args(command.get_args());
-        for (key, value) in command.get_envs() {
-            match value {
-                Some(value) => outer.env(key, value),
-                None => outer.env_remove(key),
-            };
-        }
-        if let Some(dir) = command.get_current_dir() {
-            outer.current_dir(dir);
-        }
-        outer
+        exec_in(ns, command)
     }
 
     /// Starts `command` in `ns`, its stdout and stderr read line by line.
@@ -805,4 +798,718 @@ fn own_cpu() -> Duration {
         }
     }
     total
+}
+
+// ---------------------------------------------------------------------------------------------
+// The connectivity monitor's network (issue 15): home, router, internet.
+// ---------------------------------------------------------------------------------------------
+
+/// Every namespace of a [`Topology`] starts with this, then the pid, `x`, a counter and `h`,
+/// `r` or `i`.
+pub const NET_PREFIX: &str = "imnet";
+
+/// The two links of a [`Topology`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// home `h0` ↔ router `r0`: cutting it makes a `local` outage (the gateway is gone too).
+    Local,
+    /// router `r1` ↔ internet `i0`: cutting it makes an `isp` outage (the gateway answers).
+    Isp,
+}
+
+/// Three namespaces as the design note draws them, addresses `10.N.x.y` with `N` unique per
+/// topology of this process (belt and braces: namespaces do not share addresses anyway):
+///
+/// ```text
+/// [home]  h0 10.N.1.2/24 ──── r0 10.N.1.1/24 [router, forwarding] r1 10.N.2.1/24 ──── i0 10.N.2.2/24 [internet]
+///         fdN:1::2/64         fdN:1::1/64                          fdN:2::1/64         fdN:2::2/64
+/// home: default via 10.N.1.1 (and fdN:1::1)          internet: 10.N.3.1-3/32 and fdN:3::1-3/128 on lo
+/// router: 10.N.3.0/24 via 10.N.2.2                    (the public targets), default via 10.N.2.1;
+///                                                    a TCP listener on port 443 of all of them
+/// ```
+///
+/// (`fdN` stands for `fd77:N`.) Each link is a veth pair, or, with
+/// [`TopologyBuilder::delay`], a pair of TUN devices joined by a relay in this process that
+/// holds every packet for the delay: this kernel has no `netem`. Dropping the topology stops
+/// the relay and the listener, kills every process left in the namespaces and deletes them
+/// (the links go with them), also while a test panics. Processes run in a namespace through
+/// [`Topology::exec`]/[`Topology::spawn`]; code of this process through
+/// [`Topology::in_netns`] or [`spawn_in_netns`] (a thread that `setns`'d into it).
+pub struct Topology {
+    /// The home network's namespace, where the monitor runs.
+    pub home: String,
+    /// The home router's namespace (the default gateway).
+    pub router: String,
+    /// The internet's namespace (the public targets).
+    pub internet: String,
+    /// The second octet of every IPv4 address (`10.N.…`).
+    pub net: u8,
+    relays: Vec<TunRelay>,
+    listener: Option<(TcpListener, JoinHandle<()>)>,
+}
+
+/// Options of a [`Topology`]: [`Topology::builder`] … [`TopologyBuilder::build`].
+#[derive(Default)]
+pub struct TopologyBuilder {
+    delays: Vec<(Link, Duration)>,
+    listen: Option<u16>,
+}
+
+impl TopologyBuilder {
+    /// Makes `link` a relayed TUN pair that holds each packet `each_way` in each direction
+    /// (a round trip through it takes 2 × `each_way` more).
+    pub fn delay(mut self, link: Link, each_way: Duration) -> Self {
+        self.delays.push((link, each_way));
+        self
+    }
+
+    /// The TCP port the internet's listener uses (443 by default).
+    pub fn listen_port(mut self, port: u16) -> Self {
+        self.listen = Some(port);
+        self
+    }
+
+    /// Makes the namespaces, links, addresses and routes, and starts the TCP listener.
+    pub fn build(self) -> Topology {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        net_preflight();
+        sweep_stale();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let base = format!("{NET_PREFIX}{}x{n}", std::process::id());
+        let mut topology = Topology {
+            home: format!("{base}h"),
+            router: format!("{base}r"),
+            internet: format!("{base}i"),
+            // 77, 78, …: unique within this process for the first 150 topologies.
+            net: u8::try_from(77 + n % 150).expect("below 256"),
+            relays: Vec::new(),
+            listener: None,
+        };
+        // The guard exists before the first namespace does: a failure below still cleans up.
+        for ns in [&topology.home, &topology.router, &topology.internet] {
+            run("ip", &["netns", "add", ns]);
+            run("ip", &["-n", ns, "link", "set", "lo", "up"]);
+            // Addresses usable at once (no duplicate address detection wait).
+            sysctl(ns, "net.ipv6.conf.all.accept_dad", "0");
+            sysctl(ns, "net.ipv6.conf.default.accept_dad", "0");
+        }
+        sysctl(&topology.router, "net.ipv4.ip_forward", "1");
+        sysctl(&topology.router, "net.ipv6.conf.all.forwarding", "1");
+        let net = topology.net;
+        for link in [Link::Local, Link::Isp] {
+            let [(ns_a, dev_a), (ns_b, dev_b)] =
+                topology.ends(link).map(|(ns, dev)| (ns.to_owned(), dev));
+            let (ns_a, ns_b) = (ns_a.as_str(), ns_b.as_str());
+            let subnet = match link {
+                Link::Local => 1,
+                Link::Isp => 2,
+            };
+            let delay = self
+                .delays
+                .iter()
+                .find(|(l, _)| *l == link)
+                .map(|(_, d)| *d);
+            match delay {
+                None => run(
+                    "ip",
+                    &[
+                        "link", "add", "name", dev_a, "netns", ns_a, "type", "veth", "peer",
+                        "name", dev_b, "netns", ns_b,
+                    ],
+                ),
+                Some(each_way) => {
+                    topology
+                        .relays
+                        .push(TunRelay::start((ns_a, dev_a), (ns_b, dev_b), each_way))
+                }
+            }
+            // The end toward home is .1 on the local link (the router), .1 on the isp link
+            // (the router again); point-to-point TUN ends need the peer named.
+            let (a_host, b_host) = match link {
+                Link::Local => (2, 1),
+                Link::Isp => (1, 2),
+            };
+            for (ns, dev, host, peer) in
+                [(ns_a, dev_a, a_host, b_host), (ns_b, dev_b, b_host, a_host)]
+            {
+                let v4 = format!("10.{net}.{subnet}.{host}/24");
+                let v6 = format!("fd77:{net}:{subnet}::{host}/64");
+                if delay.is_some() {
+                    let peer4 = format!("10.{net}.{subnet}.{peer}/24");
+                    let peer6 = format!("fd77:{net}:{subnet}::{peer}/64");
+                    let v4 = format!("10.{net}.{subnet}.{host}");
+                    let v6 = format!("fd77:{net}:{subnet}::{host}");
+                    run(
+                        "ip",
+                        &["-n", ns, "addr", "add", &v4, "peer", &peer4, "dev", dev],
+                    );
+                    run(
+                        "ip",
+                        &[
+                            "-n", ns, "-6", "addr", "add", &v6, "peer", &peer6, "dev", dev, "nodad",
+                        ],
+                    );
+                } else {
+                    run("ip", &["-n", ns, "addr", "add", &v4, "dev", dev]);
+                    run(
+                        "ip",
+                        &["-n", ns, "-6", "addr", "add", &v6, "dev", dev, "nodad"],
+                    );
+                }
+                run("ip", &["-n", ns, "link", "set", dev, "up"]);
+            }
+        }
+        let (home, router, internet) = (&topology.home, &topology.router, &topology.internet);
+        run(
+            "ip",
+            &[
+                "-n",
+                home,
+                "route",
+                "add",
+                "default",
+                "via",
+                &format!("10.{net}.1.1"),
+            ],
+        );
+        run(
+            "ip",
+            &[
+                "-n",
+                home,
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                &format!("fd77:{net}:1::1"),
+            ],
+        );
+        run(
+            "ip",
+            &[
+                "-n",
+                router,
+                "route",
+                "add",
+                &format!("10.{net}.3.0/24"),
+                "via",
+                &format!("10.{net}.2.2"),
+            ],
+        );
+        run(
+            "ip",
+            &[
+                "-n",
+                router,
+                "-6",
+                "route",
+                "add",
+                &format!("fd77:{net}:3::/64"),
+                "via",
+                &format!("fd77:{net}:2::2"),
+            ],
+        );
+        run(
+            "ip",
+            &[
+                "-n",
+                internet,
+                "route",
+                "add",
+                "default",
+                "via",
+                &format!("10.{net}.2.1"),
+            ],
+        );
+        run(
+            "ip",
+            &[
+                "-n",
+                internet,
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                &format!("fd77:{net}:2::1"),
+            ],
+        );
+        for host in 1..=3 {
+            run(
+                "ip",
+                &[
+                    "-n",
+                    internet,
+                    "addr",
+                    "add",
+                    &format!("10.{net}.3.{host}/32"),
+                    "dev",
+                    "lo",
+                ],
+            );
+            run(
+                "ip",
+                &[
+                    "-n",
+                    internet,
+                    "-6",
+                    "addr",
+                    "add",
+                    &format!("fd77:{net}:3::{host}/128"),
+                    "dev",
+                    "lo",
+                ],
+            );
+        }
+        topology.listener = Some(accept_and_close(internet, self.listen.unwrap_or(443)));
+        topology
+    }
+}
+
+impl Topology {
+    /// Options first: `Topology::builder().delay(Link::Isp, ms(25)).build()`.
+    pub fn builder() -> TopologyBuilder {
+        TopologyBuilder::default()
+    }
+
+    /// The plain topology: veth links, the listener on 443.
+    pub fn new() -> Topology {
+        Topology::builder().build()
+    }
+
+    /// The home's address on the local link, `10.N.1.2`.
+    pub fn home_ip(&self) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, self.net, 1, 2))
+    }
+
+    /// The router's address as home sees it: the default gateway, `10.N.1.1`.
+    pub fn gateway(&self) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, self.net, 1, 1))
+    }
+
+    /// The gateway's IPv6 address, `fd77:N:1::1`.
+    pub fn gateway_v6(&self) -> IpAddr {
+        format!("fd77:{}:1::1", self.net)
+            .parse()
+            .expect("an IPv6 address")
+    }
+
+    /// The three public targets `10.N.3.1`–`3`.
+    pub fn public(&self) -> [IpAddr; 3] {
+        [1, 2, 3].map(|host| IpAddr::V4(Ipv4Addr::new(10, self.net, 3, host)))
+    }
+
+    /// The three public targets over IPv6, `fd77:N:3::1`–`3`.
+    pub fn public_v6(&self) -> [IpAddr; 3] {
+        [1, 2, 3].map(|host| {
+            format!("fd77:{}:3::{host}", self.net)
+                .parse()
+                .expect("an IPv6 address")
+        })
+    }
+
+    /// The port of the internet's TCP listener.
+    pub fn listen_port(&self) -> u16 {
+        self.listener
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
+            .map_or(443, |address| address.port())
+    }
+
+    /// `link`'s two ends as (namespace, device), the end toward home first.
+    pub fn ends(&self, link: Link) -> [(&str, &'static str); 2] {
+        match link {
+            Link::Local => [(&self.home, "h0"), (&self.router, "r0")],
+            Link::Isp => [(&self.router, "r1"), (&self.internet, "i0")],
+        }
+    }
+
+    /// Cuts `link` both ways while leaving it up (no "network unreachable" shortcut): a
+    /// `blackhole` qdisc (drops every packet) on both egresses. Replaces any shaping.
+    pub fn cut(&self, link: Link) {
+        for (ns, dev) in self.ends(link) {
+            run(
+                "tc",
+                &[
+                    "-n",
+                    ns,
+                    "qdisc",
+                    "replace",
+                    "dev",
+                    dev,
+                    "root",
+                    "blackhole",
+                ],
+            );
+        }
+    }
+
+    /// Undoes [`Topology::cut`] (and [`Topology::shape`]): both egresses back to the device's
+    /// default queue.
+    pub fn restore(&self, link: Link) {
+        for (ns, dev) in self.ends(link) {
+            let output = Command::new("tc")
+                .args(["-n", ns, "qdisc", "del", "dev", dev, "root"])
+                .output()
+                .expect("run tc");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            // Deleting the default queue (nothing was set) is refused: fine.
+            assert!(
+                output.status.success()
+                    || stderr.contains("handle of zero")
+                    || stderr.contains("Invalid handle"),
+                "tc qdisc del dev {dev} in {ns}: {stderr}"
+            );
+        }
+    }
+
+    /// Shapes `link`'s egress away from home (home → internet traffic: `h0` for
+    /// [`Link::Local`], `r1` for [`Link::Isp`]) to `rate` (`tbf rate RATE burst BURST`, e.g.
+    /// `"1mbit"`, `"4k"`) in front of a queue of `packets` packets (a `pfifo` child: counted in
+    /// packets, as most routers do; tbf's own byte limit would let a small probe slip into
+    /// the room a full-sized packet leaves). A bulk flow fills the queue and further packets,
+    /// probes among them, are dropped.
+    pub fn shape(&self, link: Link, rate: &str, burst: &str, packets: u32) {
+        let [(ns, dev), _] = self.ends(link);
+        run(
+            "tc",
+            &[
+                "-n", ns, "qdisc", "replace", "dev", dev, "root", "handle", "1:", "tbf", "rate",
+                rate, "burst", burst, "limit", "64k",
+            ],
+        );
+        run(
+            "tc",
+            &[
+                "-n",
+                ns,
+                "qdisc",
+                "replace",
+                "dev",
+                dev,
+                "parent",
+                "1:1",
+                "pfifo",
+                "limit",
+                &packets.to_string(),
+            ],
+        );
+    }
+
+    /// `command` run inside `ns` by `ip netns exec` (see [`exec_in`]).
+    pub fn exec(&self, ns: &str, command: &Command) -> Command {
+        exec_in(ns, command)
+    }
+
+    /// Starts `command` in `ns`, its output read line by line; killed when dropped.
+    pub fn spawn(&self, ns: &str, command: &Command) -> Spawned {
+        let name = command.get_program().to_string_lossy().into_owned();
+        Spawned::start(&name, exec_in(ns, command))
+    }
+
+    /// Runs `command` in `ns` to its end, failing after `limit` (the child killed).
+    pub fn output(&self, ns: &str, command: &Command, limit: Duration) -> Output {
+        output_within(exec_in(ns, command), limit)
+    }
+
+    /// Sets `key` (`net.…`) to `value` in `ns`.
+    pub fn sysctl(&self, ns: &str, key: &str, value: &str) {
+        sysctl(ns, key, value);
+    }
+
+    /// Runs `f` on a thread whose network namespace is `ns`, and returns its result (a panic
+    /// in `f` fails the caller).
+    pub fn in_netns<T: Send + 'static>(
+        &self,
+        ns: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        spawn_in_netns(ns, f)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+
+    /// Runs the future `make()` builds on a current-thread tokio runtime on a thread in `ns`:
+    /// sockets made by async code live in `ns`.
+    pub fn block_on_in<T, F>(&self, ns: &str, make: impl FnOnce() -> F + Send + 'static) -> T
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T>,
+    {
+        self.in_netns(ns, move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime")
+                .block_on(make())
+        })
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        if let Some((listener, accepting)) = self.listener.take() {
+            // SAFETY: shutdown(2) on a descriptor `listener` owns; wakes the blocked accept.
+            unsafe {
+                libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR);
+            }
+            let _ = accepting.join();
+        }
+        self.relays.clear();
+        for ns in [&self.home, &self.router, &self.internet] {
+            kill_processes_in(ns);
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Fails, naming the fix, unless this process is root and `ip`, `tc` and `setpriv` run.
+pub fn net_preflight() {
+    // SAFETY: geteuid(2) only reads the caller's effective user id.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "not root (euid {euid}): the connectivity tests make network namespaces; run them as \
+         root (CI runs as root; .ci/run runs the ignored tests)"
+    );
+    for (tool, args, package) in [
+        ("ip", &["-V"][..], "iproute2"),
+        ("tc", &["-V"][..], "iproute2"),
+        ("setpriv", &["--version"][..], "util-linux"),
+    ] {
+        let status = Command::new(tool)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        assert!(
+            matches!(status, Ok(status) if status.success()),
+            "`{tool} {}` does not run ({status:?}): install Debian's {package} package; .ci/run does",
+            args.join(" ")
+        );
+    }
+}
+
+/// `command`, run inside namespace `ns` by `ip netns exec` (which execs it: the child's pid is
+/// the command's), with the same arguments, environment changes and directory.
+pub fn exec_in(ns: &str, command: &Command) -> Command {
+    let mut outer = Command::new("ip");
+    outer
+        .args(["netns", "exec", ns])
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => outer.env(key, value),
+            None => outer.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        outer.current_dir(dir);
+    }
+    outer
+}
+
+/// `sysctl -w key=value` in namespace `ns` (through its `/proc/sys`, written by a thread in it).
+fn sysctl(ns: &str, key: &str, value: &str) {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    let value = value.to_owned();
+    spawn_in_netns(ns, move || {
+        std::fs::write(&path, value.as_bytes()).unwrap_or_else(|err| panic!("write {path}: {err}"));
+    })
+    .join()
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+}
+
+/// A listener on `[::]:port` (IPv4 too) in `ns` that accepts every connection and closes it;
+/// stopped by shutting the listener down.
+fn accept_and_close(ns: &str, port: u16) -> (TcpListener, JoinHandle<()>) {
+    let (ready, listening) = channel();
+    let accepting = spawn_in_netns(ns, move || {
+        let listener = TcpListener::bind(("::", port)).expect("bind the internet's listener");
+        ready
+            .send(listener.try_clone().expect("clone the listener"))
+            .expect("the builder waits");
+        for connection in listener.incoming() {
+            if connection.is_err() {
+                // shutdown(2) by Drop: accept fails from now on.
+                break;
+            }
+        }
+    });
+    let listener = listening
+        .recv_timeout(crate::common::PATIENCE)
+        .expect("the internet's listener starts");
+    (listener, accepting)
+}
+
+/// A link made of two TUN devices, `dev_a` in `ns_a` and `dev_b` in `ns_b`, and two threads
+/// per direction in this process: a reader stamps each packet with its due time (now + the
+/// delay) and queues it, a writer hands it to the other device at that time. At most
+/// [`TunRelay::QUEUE`] packets wait per direction; beyond that they are dropped, as a full
+/// router queue would. Stopped (the devices deleted with their descriptors) when dropped.
+struct TunRelay {
+    stopping: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl TunRelay {
+    const QUEUE: usize = 1000;
+
+    fn start(a: (&str, &str), b: (&str, &str), delay: Duration) -> TunRelay {
+        let a_fd = Arc::new(open_tun(a.0, a.1));
+        let b_fd = Arc::new(open_tun(b.0, b.1));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for (from, to) in [(a_fd.clone(), b_fd.clone()), (b_fd, a_fd)] {
+            let (queue, queued) = sync_channel::<(Instant, Vec<u8>)>(Self::QUEUE);
+            let stop = stopping.clone();
+            threads.push(std::thread::spawn(move || {
+                let mut buffer = vec![0u8; 65536];
+                while !stop.load(Ordering::SeqCst) {
+                    if !readable_within(&from, Duration::from_millis(50)) {
+                        continue;
+                    }
+                    let Ok(n) = (&*from).read(&mut buffer) else {
+                        continue;
+                    };
+                    let due = Instant::now() + delay;
+                    // Full: dropped.
+                    let _ = queue.try_send((due, buffer[..n].to_vec()));
+                }
+            }));
+            let stop = stopping.clone();
+            threads.push(std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let Ok((due, packet)) = queued.recv_timeout(Duration::from_millis(50)) else {
+                        continue;
+                    };
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                    let _ = (&*to).write(&packet);
+                }
+            }));
+        }
+        TunRelay { stopping, threads }
+    }
+}
+
+impl Drop for TunRelay {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Whether `file` has something to read within `limit` (poll(2)).
+fn readable_within(file: &std::fs::File, limit: Duration) -> bool {
+    let mut poll = libc::pollfd {
+        fd: file.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = libc::c_int::try_from(limit.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: poll(2) on one pollfd that lives on this stack frame.
+    let ready = unsafe { libc::poll(&mut poll, 1, millis) };
+    ready > 0 && poll.revents & libc::POLLIN != 0
+}
+
+/// A TUN device `name` (layer 3, no packet information header) made in namespace `ns` by a
+/// thread that entered it; the device lives as long as the returned descriptor.
+fn open_tun(ns: &str, name: &str) -> std::fs::File {
+    let name = name.to_owned();
+    spawn_in_netns(ns, move || {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+            .expect("open /dev/net/tun (the kernel's tun driver)");
+        // SAFETY: an all-zero ifreq is valid; the name fits (IFNAMSIZ 16, ours are short).
+        let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (slot, byte) in request.ifr_name.iter_mut().zip(name.bytes()) {
+            *slot = byte as libc::c_char;
+        }
+        request.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        // SAFETY: TUNSETIFF reads and writes the ifreq, which outlives the call.
+        let done = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &mut request) };
+        assert_eq!(
+            done,
+            0,
+            "TUNSETIFF {name}: {}",
+            std::io::Error::last_os_error()
+        );
+        file
+    })
+    .join()
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// A stream of UDP datagrams sent from a thread in a namespace until dropped: a bulk flow that
+/// needs no tool and does not back off (unlike TCP, which adapts to a small queue and leaves
+/// room in it for small packets).
+pub struct Flood {
+    stopping: Arc<AtomicBool>,
+    sending: Option<JoinHandle<u64>>,
+}
+
+impl Flood {
+    /// Datagrams of `size` bytes from `ns` to `to` at `bits_per_second` (each one on time, so
+    /// a queue the flow overloads never stays empty for long), until dropped.
+    pub fn start(ns: &str, to: SocketAddr, size: usize, bits_per_second: u64) -> Flood {
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = stopping.clone();
+        let (started, running) = channel();
+        let sending = spawn_in_netns(ns, move || {
+            let bind: SocketAddr = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
+                .parse()
+                .expect("an address");
+            let socket = std::net::UdpSocket::bind(bind).expect("bind the flood's socket");
+            socket.connect(to).expect("connect the flood's socket");
+            let datagram = vec![0x5a; size];
+            let every = Duration::from_secs_f64(size as f64 * 8.0 / bits_per_second.max(1) as f64);
+            let mut sent = 0u64;
+            let mut next = Instant::now();
+            let _ = started.send(());
+            while !stop.load(Ordering::SeqCst) {
+                // A full socket buffer or an ICMP error reported back: keep going.
+                let _ = socket.send(&datagram);
+                sent += 1;
+                next += every;
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            }
+            sent
+        });
+        running
+            .recv_timeout(crate::common::PATIENCE)
+            .expect("the flood starts");
+        Flood {
+            stopping,
+            sending: Some(sending),
+        }
+    }
+
+    /// Stops the flood; the number of datagrams it sent.
+    pub fn stop(mut self) -> u64 {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.sending
+            .take()
+            .map_or(0, |thread| thread.join().unwrap_or(0))
+    }
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.sending.take() {
+            let _ = thread.join();
+        }
+    }
 }

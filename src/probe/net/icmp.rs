@@ -50,7 +50,11 @@ pub fn echo_reply(packet: &[u8], from: IpAddr, with_ip_header: bool) -> Option<(
         let header_length = usize::from(first & 0x0F) * 4;
         let source: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
         let from_target = IpAddr::from(source) == from;
-        if first >> 4 != 4 || header_length < 20 || packet.get(9) != Some(&PROTOCOL_ICMP) || !from_target {
+        if first >> 4 != 4
+            || header_length < 20
+            || packet.get(9) != Some(&PROTOCOL_ICMP)
+            || !from_target
+        {
             return None;
         }
         packet.get(header_length..)?
@@ -105,7 +109,10 @@ mod tests {
     #[test]
     fn the_checksum_of_rfc_1071s_example() {
         // RFC 1071 section 3: the words 0001 f203 f4f5 f6f7 sum to ddf2 (ones' complement).
-        assert_eq!(checksum(&[0x00, 0x01, 0xF2, 0x03, 0xF4, 0xF5, 0xF6, 0xF7]), !0xDDF2);
+        assert_eq!(
+            checksum(&[0x00, 0x01, 0xF2, 0x03, 0xF4, 0xF5, 0xF6, 0xF7]),
+            !0xDDF2
+        );
         // An odd length pads with zero.
         assert_eq!(checksum(&[0xFF]), !0xFF00);
     }
@@ -168,7 +175,10 @@ mod tests {
         for end in 0..24 {
             assert_eq!(echo_reply(&other[..end], V4, true), None, "{end} bytes");
         }
-        assert_eq!(echo_reply(&full, IpAddr::V6(Ipv6Addr::LOCALHOST), false), None);
+        assert_eq!(
+            echo_reply(&full, IpAddr::V6(Ipv6Addr::LOCALHOST), false),
+            None
+        );
         // A non-zero code.
         let mut coded = reply_v4(7, 9);
         coded[1] = 1;

@@ -27,7 +27,17 @@ pub fn parse_ipv4_route(text: &str) -> Option<Ipv4Addr> {
     let mut best: Option<(u32, Ipv4Addr)> = None;
     for line in text.lines().skip(1) {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let [_iface, destination, gateway, flags, _refcnt, _use, metric, mask, ..] = fields[..]
+        let [
+            _iface,
+            destination,
+            gateway,
+            flags,
+            _refcnt,
+            _use,
+            metric,
+            mask,
+            ..,
+        ] = fields[..]
         else {
             continue;
         };
@@ -61,8 +71,18 @@ pub fn parse_ipv6_route(text: &str) -> Option<Ipv6Addr> {
     let mut best: Option<(u32, Ipv6Addr)> = None;
     for line in text.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let [destination, prefix, _src, _src_prefix, next_hop, metric, _refcnt, _use, flags, ..] =
-            fields[..]
+        let [
+            destination,
+            prefix,
+            _src,
+            _src_prefix,
+            next_hop,
+            metric,
+            _refcnt,
+            _use,
+            flags,
+            ..,
+        ] = fields[..]
         else {
             continue;
         };
@@ -108,10 +128,18 @@ fn hex_u128(text: &str) -> Option<u128> {
 mod tests {
     use super::*;
 
-    const HEADER: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT";
+    const HEADER: &str =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT";
 
     /// One `/proc/net/route` line as this machine's kernel would print it.
-    fn line(iface: &str, dest: Ipv4Addr, gw: Ipv4Addr, flags: u32, metric: u32, mask: u32) -> String {
+    fn line(
+        iface: &str,
+        dest: Ipv4Addr,
+        gw: Ipv4Addr,
+        flags: u32,
+        metric: u32,
+        mask: u32,
+    ) -> String {
         let hex = |ip: Ipv4Addr| format!("{:08X}", u32::from_ne_bytes(ip.octets()));
         format!(
             "{iface}\t{}\t{}\t{flags:04X}\t0\t0\t{metric}\t{mask:08X}\t0\t0\t0",
@@ -127,7 +155,14 @@ mod tests {
         let text = [
             HEADER.to_owned(),
             line("eth0", ANY, Ipv4Addr::new(192, 168, 1, 1), 0x3, 100, 0),
-            line("eth0", Ipv4Addr::new(192, 168, 1, 0), ANY, 0x1, 100, 0x00FF_FFFF),
+            line(
+                "eth0",
+                Ipv4Addr::new(192, 168, 1, 0),
+                ANY,
+                0x1,
+                100,
+                0x00FF_FFFF,
+            ),
         ]
         .join("\n");
         assert_eq!(parse_ipv4_route(&text), Some(Ipv4Addr::new(192, 168, 1, 1)));
@@ -168,7 +203,14 @@ mod tests {
             // A default route without a gateway (point-to-point: `default dev ppp0`).
             line("ppp0", ANY, ANY, 0x1, 0, 0),
             // Through a gateway, but not the default.
-            line("eth0", Ipv4Addr::new(10, 9, 0, 0), Ipv4Addr::new(192, 168, 1, 2), 0x3, 0, 0x0000_FFFF),
+            line(
+                "eth0",
+                Ipv4Addr::new(10, 9, 0, 0),
+                Ipv4Addr::new(192, 168, 1, 2),
+                0x3,
+                0,
+                0x0000_FFFF,
+            ),
             "garbage line".to_owned(),
             "eth0\tZZZZZZZZ\t0101A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0".to_owned(),
         ]
@@ -186,7 +228,14 @@ mod tests {
         assert_eq!(parse_ipv4_route(&text), None);
     }
 
-    fn v6_line(dest: &str, prefix: u8, next_hop: Ipv6Addr, metric: u32, flags: u32, iface: &str) -> String {
+    fn v6_line(
+        dest: &str,
+        prefix: u8,
+        next_hop: Ipv6Addr,
+        metric: u32,
+        flags: u32,
+        iface: &str,
+    ) -> String {
         format!(
             "{dest} {prefix:02x} 00000000000000000000000000000000 00 {:032x} {metric:08x} 00000001 00000000 {flags:08x} {iface:>8}",
             u128::from(next_hop)
@@ -205,9 +254,23 @@ mod tests {
             v6_line(V6_ANY, 0, global_a, 1024, 0x0000_0003, "eth0"),
             v6_line(V6_ANY, 0, global_b, 512, 0x0000_0003, "eth1"),
             // The kernel's reject route on lo.
-            v6_line(V6_ANY, 0, Ipv6Addr::UNSPECIFIED, 0xFFFF_FFFF, 0x0020_0200, "lo"),
+            v6_line(
+                V6_ANY,
+                0,
+                Ipv6Addr::UNSPECIFIED,
+                0xFFFF_FFFF,
+                0x0020_0200,
+                "lo",
+            ),
             // A prefix route, not default.
-            v6_line("20010db8000000000000000000000000", 32, global_a, 1, 0x3, "eth0"),
+            v6_line(
+                "20010db8000000000000000000000000",
+                32,
+                global_a,
+                1,
+                0x3,
+                "eth0",
+            ),
         ]
         .join("\n");
         assert_eq!(parse_ipv6_route(&text), Some(global_b));
@@ -218,7 +281,14 @@ mod tests {
         let link_local: Ipv6Addr = "fe80::1".parse().expect("address");
         let text = [
             v6_line(V6_ANY, 0, link_local, 100, 0x3, "eth0"),
-            v6_line(V6_ANY, 0, Ipv6Addr::UNSPECIFIED, 0xFFFF_FFFF, 0x0020_0200, "lo"),
+            v6_line(
+                V6_ANY,
+                0,
+                Ipv6Addr::UNSPECIFIED,
+                0xFFFF_FFFF,
+                0x0020_0200,
+                "lo",
+            ),
             "short line".to_owned(),
         ]
         .join("\n");

@@ -28,10 +28,16 @@ async fn tcp_answers_from_a_listening_port_and_a_closed_one() {
     let prober = Prober::new(ProbeMethod::TcpConnect { port: 0 });
     for port in [open, closed] {
         let rtt = prober
-            .probe(&target(LOOPBACK, ProbeMethod::TcpConnect { port }), PATIENCE)
+            .probe(
+                &target(LOOPBACK, ProbeMethod::TcpConnect { port }),
+                PATIENCE,
+            )
             .await
             .expect("no local error");
-        assert!(rtt.is_some_and(|rtt| rtt < PATIENCE), "port {port}: {rtt:?}");
+        assert!(
+            rtt.is_some_and(|rtt| rtt < PATIENCE),
+            "port {port}: {rtt:?}"
+        );
     }
 }
 
@@ -41,7 +47,13 @@ async fn tcp_port_zero_takes_the_probers_port_or_is_an_error() {
     let port = listener.local_addr().expect("address").port();
     let per_target = target(LOOPBACK, ProbeMethod::TcpConnect { port: 0 });
     let with_port = Prober::new(ProbeMethod::TcpConnect { port });
-    assert!(with_port.probe(&per_target, PATIENCE).await.expect("probe").is_some());
+    assert!(
+        with_port
+            .probe(&per_target, PATIENCE)
+            .await
+            .expect("probe")
+            .is_some()
+    );
     let without = Prober::new(ProbeMethod::TcpConnect { port: 0 });
     let err = without
         .probe(&per_target, PATIENCE)
@@ -72,7 +84,11 @@ async fn the_detected_method_answers_on_loopback_many_at_once() {
         .collect();
     for probe in probes {
         let rtt = probe.await.expect("no panic").expect("no local error");
-        assert!(rtt.is_some(), "{method} to 127.0.0.1 lost ({})", detection.reason);
+        assert!(
+            rtt.is_some(),
+            "{method} to 127.0.0.1 lost ({})",
+            detection.reason
+        );
     }
 }
 
@@ -92,7 +108,10 @@ fn groups_come_from_gid_and_groups_lines() {
 #[test]
 fn unreachable_errors_are_losses_others_errors() {
     for code in [libc::ENETUNREACH, libc::EHOSTUNREACH, libc::ECONNREFUSED] {
-        assert!(matches!(lost_or(io::Error::from_raw_os_error(code)), Ok(None)));
+        assert!(matches!(
+            lost_or(io::Error::from_raw_os_error(code)),
+            Ok(None)
+        ));
     }
     for code in [libc::EAFNOSUPPORT, libc::EACCES, libc::EPERM] {
         assert!(lost_or(io::Error::from_raw_os_error(code)).is_err());
