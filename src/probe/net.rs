@@ -279,8 +279,7 @@ impl Prober {
                 }
             }
             let sent = Instant::now();
-            // An IPv4 packet is at most 64 KiB; an echo reply is ours only if it is 24 bytes
-            // (plus the IP header), so a larger one is read truncated and ignored.
+            // Only the headers matter: a larger packet (up to 64 KiB) is read truncated.
             let mut buffer = [0u8; 2048];
             loop {
                 let mut ready = socket.readable().await?;
