@@ -299,3 +299,41 @@ fn exposition_matches_the_golden_file() {
         );
     }
 }
+
+/// The golden history, probe families included, is what `promtool check metrics` accepts:
+/// names, units, `_total` only on counters, HELP on every family.
+#[test]
+#[ignore = "needs promtool (Debian package prometheus); .ci/run installs it and runs the ignored tests"]
+fn the_golden_exposition_passes_promtool() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let rendered = scenario().render().expect("render");
+    assert!(
+        rendered
+            .windows(b"internet_monitor_probe_rtt_median_seconds".len())
+            .any(|w| w == b"internet_monitor_probe_rtt_median_seconds"),
+        "the scenario shows no probe family"
+    );
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed (Debian package prometheus; .ci/run installs it)");
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&rendered)
+        .expect("write to promtool");
+    let output = promtool.wait_with_output().expect("promtool runs");
+    assert!(
+        output.status.success(),
+        "promtool check metrics ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
