@@ -204,7 +204,7 @@ impl ProbeFamilies {
             )?,
             loss: gauges(
                 "internet_monitor_probe_loss_ratio",
-                "Share of the probes to the target lost in the newest finished minute, from 0 to 1.",
+                "Share of the probes to the target lost in the newest finished minute, from 0 to 1; absent when that minute sent none.",
                 &TARGET_LABELS,
             )?,
             up: optional(
