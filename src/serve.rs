@@ -113,6 +113,7 @@ pub async fn run(
     metrics.set_interval(config.schedule.interval);
     let mut monitor = match config.probes.clone() {
         Some(probes) => {
+            metrics.set_probe_interval(probes.interval);
             metrics.restore_outages(&Monitor::newest_outages(&store, now)?);
             Some(Monitor::start(&store, probes, now)?)
         }
