@@ -43,6 +43,7 @@
     runs: { cursors: [null], index: 0, load: 0 },
     runningNow: false,
     unreachableSince: null, // when the status poll first failed in a row, or null
+    probeTarget: null, // the connectivity chart's target (address|kind|method), or null for the best
   };
 
   // ---- network -------------------------------------------------------------------------
@@ -362,14 +363,18 @@
     try {
       // Only the series is needed to draw the range; a busy or failed summary, heat map or
       // runs page (a 503 while a long summary holds the store) is said in its own section.
-      const [series, summary, heatmap, runs] = await Promise.all([
+      const probes = { from: resolved.from, to: resolved.to };
+      const [series, summary, heatmap, runs, outages, latency] = await Promise.all([
         fetchJson(`/api/v1/series?${query({ from: resolved.from, to: resolved.to, points })}`),
         optional(fetchSummary(resolved)),
         optional(fetchHeatmap({ from: heatFrom, to: resolved.to, tz: zone, metric: $('#heatmap-metric').value })),
         optional(fetchJson(`/api/v1/samples?${query({ from: resolved.from, to: resolved.to, limit: RUNS_PAGE })}`)),
+        // The connection between the tests: a server without them (404) hides the section.
+        optional(fetchJson(`/api/v1/outages?${query(probes)}`)),
+        optional(fetchJson(`/api/v1/latency?${query(probes)}`)),
       ]);
       if (load !== state.load) return;
-      state.data = { series, summary, heatmap, widened: heatFromS < resolved.fromS };
+      state.data = { series, summary, heatmap, outages, latency, widened: heatFromS < resolved.fromS };
       $('#error').hidden = true;
       body.dataset.state = 'ready';
       drawCharts();
@@ -534,6 +539,7 @@
     const { series, summary } = state.data;
     drawSpeed(series, summary);
     drawLatency(series, summary);
+    drawConnectivity();
   }
 
   /**
@@ -605,13 +611,16 @@
       },
       axes: axes('Mbit/s'),
       cursor: { focus: { prox: 16 } },
-      hooks: { draw: [(u) => placeMarkers(u)] },
+      hooks: { drawClear: [(u) => paintOutages(u)], draw: [(u) => { placeMarkers(u); placeOutageMarkers(u); }] },
     };
     const chart = makeChart('speed', figure, options, data, [3, 4, 5, 6]);
     figure.dataset.downloadPlan = planLevels.download.join(',');
     figure.dataset.uploadPlan = planLevels.upload.join(',');
     buildMarkers(figure, series.failures || [], series.failures_grouped);
     placeMarkers(chart);
+    const outages = outageList().filter((outage) => outageSpan(outage, fromS, toS));
+    buildOutageMarkers(figure, outages);
+    placeOutageMarkers(chart);
 
     const runs = series.runs || {};
     const parts = [];
@@ -758,6 +767,267 @@
     if (jitter !== null) parts.push(`Typical jitter ${ms(jitter)}.`);
     if (dlLat !== null || ulLat !== null) parts.push(`Typical loaded latency ${ms(dlLat)} while downloading, ${ms(ulLat)} while uploading.`);
     $('figcaption', figure).textContent = parts.join(' ');
+  }
+
+  // ---- connectivity: the probes between the tests ----------------------------------------
+
+  /** Loss at or above this share of a bucket's probes is drawn as bad, below it as some. */
+  const LOSS_BAD = 0.05;
+
+  /** An answer that is a failure: `optional()`'s `{ failed }`, or nothing at all. */
+  const failedAnswer = (answer) => !answer || Boolean(answer.failed);
+  /** A server without the probe endpoints (an older one) answers 404: nothing to show. */
+  const notFound = (answer) => Boolean(answer && answer.failed && answer.failed.status === 404);
+
+  /** The outages of `/api/v1/outages` with their times in Unix seconds (`endS` null: ongoing). */
+  function outageList() {
+    const answer = state.data && state.data.outages;
+    if (failedAnswer(answer) || !Array.isArray(answer.outages)) return [];
+    return answer.outages
+      .filter((outage) => outage && (outage.kind === 'isp' || outage.kind === 'local'))
+      .map((outage) => ({
+        ...outage,
+        startS: Date.parse(outage.start) / 1000,
+        endS: outage.end ? Date.parse(outage.end) / 1000 : null,
+      }))
+      .filter((outage) => Number.isFinite(outage.startS) && (outage.endS === null || Number.isFinite(outage.endS)));
+  }
+
+  /** An outage's span on a chart from `fromS` to `toS`, or null when it lies outside. */
+  function outageSpan(outage, fromS, toS) {
+    const start = Math.max(outage.startS, fromS);
+    const end = Math.min(outage.endS === null ? toS : outage.endS, toS);
+    return end >= start && start <= toS ? [start, end] : null;
+  }
+
+  function outageText(outage) {
+    const kind = outage.kind === 'isp' ? 'ISP outage (the gateway answered, nothing beyond it)' : 'Local outage (the gateway did not answer either)';
+    const lines = [kind];
+    const from = dateTime(new Date(outage.startS * 1000), true);
+    lines.push(outage.endS === null ? `Since ${from}, ongoing` : `${from} to ${dateTime(new Date(outage.endS * 1000), true)}`);
+    let length = `Down ${duration(outage.down_seconds)}`;
+    if (isNum(outage.unmonitored_seconds) && outage.unmonitored_seconds > 0) {
+      length += `, plus ${duration(outage.unmonitored_seconds)} not monitored (${plural(outage.restarts || 0, 'restart', 'restarts')})`;
+    }
+    lines.push(length);
+    return lines;
+  }
+
+  /** The outages as buttons over the speed chart: one tab stop, arrow keys between them. */
+  function buildOutageMarkers(figure, outages) {
+    const layer = $('.outage-markers', figure);
+    layer.replaceChildren();
+    let first = true;
+    for (const outage of outages) {
+      const text = outageText(outage);
+      layer.append(el('button', {
+        class: 'outage-marker',
+        attrs: {
+          type: 'button',
+          tabindex: first ? 0 : -1,
+          'data-kind': outage.kind,
+          'data-start': outage.startS,
+          'data-end': outage.endS === null ? '' : outage.endS,
+          'aria-label': text.join('. '),
+          'data-tip': text.join('\n'),
+        },
+      }));
+      first = false;
+    }
+    figure.dataset.outages = String(outages.length);
+  }
+
+  function placeOutageMarkers(chart) {
+    const figure = $('#speed-chart');
+    const layer = $('.outage-markers', figure);
+    if (!layer.childElementCount) return;
+    const box = $('.chart-box', figure).getBoundingClientRect();
+    const over = chart.over.getBoundingClientRect();
+    const [min, max] = [chart.scales.x.min, chart.scales.x.max];
+    for (const marker of layer.children) {
+      const end = marker.dataset.end === '' ? max : Number(marker.dataset.end);
+      const span = outageSpan({ startS: Number(marker.dataset.start), endS: end }, min, max);
+      marker.hidden = !span;
+      if (span) {
+        const left = chart.valToPos(span[0], 'x');
+        marker.style.left = `${over.left - box.left + left}px`;
+        marker.style.width = `${Math.max(10, chart.valToPos(span[1], 'x') - left)}px`;
+        marker.style.top = `${over.top - box.top}px`;
+      }
+    }
+  }
+
+  /** Shades each outage's span behind the speed chart's lines (canvas pixels). */
+  function paintOutages(u) {
+    const outages = outageList();
+    if (!outages.length) return;
+    const { left, top, width, height } = u.bbox;
+    const [min, max] = [u.scales.x.min, u.scales.x.max];
+    const ctx = u.ctx;
+    ctx.save();
+    for (const outage of outages) {
+      const span = outageSpan(outage, min, max);
+      if (!span) continue;
+      const x0 = Math.max(left, u.valToPos(span[0], 'x', true));
+      const x1 = Math.min(left + width, Math.max(x0 + 2 * devicePixelRatio, u.valToPos(span[1], 'x', true)));
+      ctx.fillStyle = cssColor(outage.kind === 'isp' ? '--c-outage-isp' : '--c-outage-local');
+      ctx.fillRect(x0, top, x1 - x0, height);
+    }
+    ctx.restore();
+  }
+
+  /** A target's identity across answers: address, kind and method. */
+  const targetKey = (target) => `${target.address}|${target.kind}|${target.method || ''}`;
+
+  /** The public target with the lowest typical RTT (the line's own latency), else any with data. */
+  function bestTarget(targets) {
+    const typical = (target) => {
+      const list = (target.rtt_median_ms || []).filter(isNum).sort((a, b) => a - b);
+      return list.length ? list[Math.floor((list.length - 1) / 2)] : Infinity;
+    };
+    const ranked = [...targets].sort((a, b) => (a.kind === 'public' ? 0 : 1) - (b.kind === 'public' ? 0 : 1) || typical(a) - typical(b));
+    return ranked[0] || null;
+  }
+
+  /** What the connectivity section shows; hidden when the server has no probe endpoints, or
+   * probing is off and nothing was ever probed in the range. */
+  function drawConnectivity() {
+    const figure = $('#connectivity-chart');
+    const { outages, latency } = state.data || {};
+    const targets = !failedAnswer(latency) && Array.isArray(latency.targets) ? latency.targets : [];
+    const times = !failedAnswer(latency) && Array.isArray(latency.time) ? latency.time : [];
+    const probing = failedAnswer(outages) ? null : outages.probing;
+    const anyOutage = outageList().length > 0;
+    const hide = notFound(outages) || notFound(latency)
+      || (!failedAnswer(outages) && !failedAnswer(latency) && !probing && !times.length && !anyOutage);
+    figure.hidden = hide;
+    figure.dataset.state = hide ? 'hidden' : 'shown';
+    const old = state.charts.connectivity;
+    if (hide) {
+      if (old) old.destroy();
+      delete state.charts.connectivity;
+      return;
+    }
+    const select = $('#connectivity-target');
+    const note = $('#connectivity-note');
+    const problems = [];
+    if (failedAnswer(latency)) problems.push(`The latency did not load: ${latency && latency.failed ? latency.failed.message : 'no answer'}.`);
+    if (failedAnswer(outages)) problems.push(`The outages did not load: ${outages && outages.failed ? outages.failed.message : 'no answer'}.`);
+    const withData = targets.filter((target) => times.length && (target.sent || []).some((n) => n > 0));
+    if (!problems.length && !withData.length) problems.push('No probe results in this range yet.');
+    note.textContent = problems.join(' ');
+    note.hidden = !problems.length;
+
+    // The target list, keeping the one chosen before when it is still there.
+    const chosen = withData.find((target) => targetKey(target) === state.probeTarget) || bestTarget(withData);
+    select.replaceChildren(...withData.map((target) => el('option', {
+      text: `${target.address} (${target.kind}${target.method ? `, ${target.method}` : ''})`,
+      attrs: { value: targetKey(target) },
+    })));
+    select.disabled = withData.length < 2;
+    select.closest('.connectivity-controls').hidden = !withData.length;
+    const mount = $('.chart-mount', figure);
+    if (!chosen) {
+      if (old) old.destroy();
+      delete state.charts.connectivity;
+      mount.replaceChildren();
+      figure.dataset.series = '';
+      figure.dataset.lossBuckets = '0';
+      $('figcaption', figure).textContent = availabilityText(outages, probing);
+      return;
+    }
+    select.value = targetKey(chosen);
+    figure.dataset.target = chosen.address;
+
+    const { fromS, toS } = state.resolved;
+    const { x, pad } = padToRange(times, fromS, toS);
+    const column = (values) => pad(times.map((_, i) => (isNum(values && values[i]) ? values[i] : null)));
+    const loss = column(chosen.loss_ratio);
+    const step = isNum(latency.step_seconds) ? latency.step_seconds : 60;
+    const band = { stroke: 'transparent', width: 0, points: { show: false } };
+    const options = {
+      series: [
+        {},
+        line('rtt_median', `Median RTT to ${chosen.address}`, cssColor('--c-rtt'), 'ms'),
+        line(null, 'Fastest probe', 'transparent', 'ms', band),
+        line(null, 'Slowest probe', 'transparent', 'ms', band),
+        line(null, 'Loss', 'transparent', '', { ...band, value: (u, v) => (v === null || v === undefined ? '—' : percent(v)) }),
+      ],
+      bands: [{ series: [3, 2], fill: cssColor('--c-rtt-band') }],
+      scales: {
+        x: { time: true, range: () => [fromS, toS] },
+        y: { range: (u, min, max) => [0, isNum(max) && max > 0 ? max * 1.08 : 1] },
+        loss: { range: [0, 1] },
+      },
+      axes: axes('ms'),
+      hooks: {
+        // Loss colours a strip along the bottom of each bucket that lost probes.
+        draw: [(u) => paintLoss(u, step)],
+      },
+    };
+    options.series[4].scale = 'loss';
+    const data = [x, column(chosen.rtt_median_ms), column(chosen.rtt_min_ms), column(chosen.rtt_max_ms), loss];
+    makeChart('connectivity', figure, options, data, [2, 3]);
+    const lossy = loss.filter((v) => isNum(v) && v > 0);
+    figure.dataset.lossBuckets = String(lossy.length);
+    figure.dataset.lossBad = String(lossy.filter((v) => v >= LOSS_BAD).length);
+
+    const sum = (values) => (values || []).reduce((total, n) => total + (isNum(n) ? n : 0), 0);
+    const [sent, lost] = [sum(chosen.sent), sum(chosen.lost)];
+    const medians = (chosen.rtt_median_ms || []).filter(isNum).sort((a, b) => a - b);
+    const typical = medians.length ? medians[Math.floor((medians.length - 1) / 2)] : null;
+    const parts = [];
+    parts.push(`Round-trip time to ${chosen.address} (${chosen.kind}): the line is the median, the band spans the fastest to the slowest probe of each ${duration(step)}.`);
+    if (typical !== null) parts.push(`Typical median ${sensible(typical)} ms.`);
+    if (sent > 0) {
+      parts.push(`Lost ${percent(lost / sent)} of ${sent} probes; ${plural(lossy.length, 'bucket', 'buckets')} with loss marked along the bottom (red at ${percent(LOSS_BAD)} or more).`);
+    }
+    const loaded = (chosen.under_load || []).filter(Boolean).length;
+    if (loaded) parts.push(`${plural(loaded, 'bucket', 'buckets')} under load (a speed test ran).`);
+    parts.push(availabilityText(outages, probing));
+    $('figcaption', figure).textContent = parts.join(' ');
+  }
+
+  function paintLoss(u, step) {
+    const loss = u.data[4];
+    const times = u.data[0];
+    const { top, height, left, width } = u.bbox;
+    const strip = Math.max(4, Math.round(6 * devicePixelRatio));
+    const ctx = u.ctx;
+    ctx.save();
+    for (let i = 0; i < times.length; i += 1) {
+      const value = loss[i];
+      if (!isNum(value) || value <= 0) continue;
+      const x0 = Math.max(left, u.valToPos(times[i], 'x', true));
+      const x1 = Math.min(left + width, Math.max(x0 + devicePixelRatio, u.valToPos(times[i] + step, 'x', true)));
+      ctx.fillStyle = cssColor(value >= LOSS_BAD ? '--c-loss-bad' : '--c-loss-some');
+      ctx.fillRect(x0, top + height - strip, x1 - x0, strip);
+    }
+    ctx.restore();
+  }
+
+  /** Availability and outages of the range, and how probing runs, in a sentence or three. */
+  function availabilityText(outages, probing) {
+    if (failedAnswer(outages)) return '';
+    const parts = [];
+    const list = outageList();
+    const count = (kind) => list.filter((outage) => outage.kind === kind).length;
+    if (isNum(outages.availability)) {
+      parts.push(`Available ${percent(outages.availability)} of the monitored time (no ISP outage).`);
+    }
+    parts.push(list.length
+      ? `${plural(list.length, 'outage', 'outages')} (${count('isp')} ISP, ${count('local')} local), shaded on the speed chart.`
+      : 'No outages in this range.');
+    if (isNum(outages.unmonitored_seconds) && outages.unmonitored_seconds >= 60) {
+      parts.push(`${duration(outages.unmonitored_seconds)} not monitored (the service was not running).`);
+    }
+    if (probing && isNum(probing.interval_seconds)) {
+      const every = probing.interval_seconds;
+      parts.push(`Probing every ${number(every, Number.isInteger(every) ? 0 : 1)} s by ${probing.method || 'an unknown method'}.`);
+    } else {
+      parts.push('Probing is off now; these are stored results.');
+    }
+    return parts.join(' ');
   }
 
   // ---- heat map ------------------------------------------------------------------------
@@ -1170,6 +1440,33 @@
       event.preventDefault();
       markers[Math.max(0, Math.min(markers.length - 1, next))].focus();
     });
+    const outageLayer = $('#speed-chart .outage-markers');
+    const outageTip = (event) => {
+      const marker = event.target.closest && event.target.closest('.outage-marker');
+      if (marker) showTip(marker);
+    };
+    outageLayer.addEventListener('mouseover', outageTip);
+    outageLayer.addEventListener('focusin', outageTip);
+    outageLayer.addEventListener('mouseout', hideTip);
+    outageLayer.addEventListener('focusout', hideTip);
+    outageLayer.addEventListener('focusin', (event) => {
+      if (!event.target.classList.contains('outage-marker')) return;
+      for (const marker of outageLayer.querySelectorAll('.outage-marker[tabindex="0"]')) marker.tabIndex = -1;
+      event.target.tabIndex = 0;
+    });
+    outageLayer.addEventListener('keydown', (event) => {
+      const markers = [...outageLayer.querySelectorAll('.outage-marker:not([hidden])')];
+      const index = markers.indexOf(document.activeElement);
+      if (index < 0) return;
+      const next = { ArrowRight: index + 1, ArrowDown: index + 1, ArrowLeft: index - 1, ArrowUp: index - 1, Home: 0, End: markers.length - 1 }[event.key];
+      if (next === undefined) return;
+      event.preventDefault();
+      markers[Math.max(0, Math.min(markers.length - 1, next))].focus();
+    });
+    $('#connectivity-target').addEventListener('change', (event) => {
+      state.probeTarget = event.target.value;
+      if (state.data) drawConnectivity();
+    });
     document.addEventListener('keydown', (event) => { if (event.key === 'Escape') hideTip(); });
 
     // Charts follow the width of their box and the colour scheme.
@@ -1177,9 +1474,11 @@
     const resize = new ResizeObserver(() => {
       clearTimeout(resizeTimer);
       resizeTimer = setTimeout(() => {
+        // A tooltip placed for the old width would stick out of the new one.
+        hideTip();
         for (const [key, chart] of Object.entries(state.charts)) {
-          const figure = key === 'speed' ? $('#speed-chart') : $('#latency-chart');
-          chart.setSize(chartSize($('.chart-mount', figure)));
+          const figure = $(`#${key}-chart`);
+          if (figure) chart.setSize(chartSize($('.chart-mount', figure)));
         }
       }, 100);
     });

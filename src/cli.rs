@@ -405,6 +405,67 @@ pub struct ServeArgs {
     /// setting would start another campaign at each restart after one completes
     #[arg(long, requires = "campaign")]
     pub campaign_restart: bool,
+
+    /// Time between connectivity probe rounds to the gateway and the public targets, e.g.
+    /// 10s (at least 1s, at most 1h); 0s turns the connectivity monitor off
+    #[arg(long, env = "INTERNET_MONITOR_PROBE_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = probe_interval)]
+    pub probe_interval: Duration,
+
+    /// A public address to probe: an IP address, with a port for TCP probes (default 443),
+    /// e.g. 9.9.9.9:53 or [2606:4700:4700::1111]:443; names are not resolved (repeat, or
+    /// separate with commas; at most 16; default 1.1.1.1, 8.8.8.8, 9.9.9.9)
+    #[arg(
+        long = "probe-target",
+        env = "INTERNET_MONITOR_PROBE_TARGET",
+        value_name = "ADDRESS[:PORT]",
+        value_delimiter = ','
+    )]
+    pub probe_targets: Vec<crate::probe::monitor::PublicTarget>,
+
+    /// The gateway probed to tell the ISP's faults from the home network's: auto (the
+    /// default route's, looked up every minute), an IP address, or none (then every outage
+    /// counts as local)
+    #[arg(long, env = "INTERNET_MONITOR_PROBE_GATEWAY", value_name = "auto|ADDRESS|none", default_value = "auto", value_parser = probe_gateway)]
+    pub probe_gateway: crate::probe::monitor::GatewayChoice,
+}
+
+/// The most `--probe-target`s: each is a label value on several series and a probe per round.
+pub const MAX_PROBE_TARGETS: usize = 16;
+/// The longest `--probe-interval`.
+pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+impl ServeArgs {
+    /// The connectivity monitor's settings; `None` with `--probe-interval 0s`.
+    pub fn probes(&self) -> Result<Option<crate::probe::monitor::ProbeConfig>, String> {
+        use crate::probe::monitor::{DEFAULT_PUBLIC_TARGETS, DEFAULT_TCP_PORT, PublicTarget};
+        if self.probe_interval.is_zero() {
+            return Ok(None);
+        }
+        if self.probe_targets.len() > MAX_PROBE_TARGETS {
+            return Err(format!(
+                "--probe-target: {} targets given, at most {MAX_PROBE_TARGETS} are allowed",
+                self.probe_targets.len()
+            ));
+        }
+        let mut public = if self.probe_targets.is_empty() {
+            DEFAULT_PUBLIC_TARGETS
+                .iter()
+                .map(|&address| PublicTarget {
+                    address,
+                    port: DEFAULT_TCP_PORT,
+                })
+                .collect()
+        } else {
+            self.probe_targets.clone()
+        };
+        let mut seen = std::collections::HashSet::new();
+        public.retain(|target| seen.insert(target.address));
+        Ok(Some(crate::probe::monitor::ProbeConfig {
+            interval: self.probe_interval,
+            public,
+            gateway: self.probe_gateway,
+        }))
+    }
 }
 
 /// The zone calendar days and local hours are counted in.
@@ -898,6 +959,27 @@ fn interval(text: &str) -> Result<Duration, String> {
 /// `--splay` and `--start-delay`: zero is fine.
 fn schedule_offset(text: &str) -> Result<Duration, String> {
     duration(text, true, MAX_SCHEDULE)
+}
+
+/// `--probe-interval`: 0s (off), or 1s to [`MAX_PROBE_INTERVAL`].
+fn probe_interval(text: &str) -> Result<Duration, String> {
+    let value = duration(text, true, MAX_PROBE_INTERVAL)?;
+    if !value.is_zero() && value < Duration::from_secs(1) {
+        return Err("must be at least 1s (or 0s to turn the connectivity monitor off)".into());
+    }
+    Ok(value)
+}
+
+/// `--probe-gateway`: auto, none or an IP address.
+fn probe_gateway(text: &str) -> Result<crate::probe::monitor::GatewayChoice, String> {
+    use crate::probe::monitor::GatewayChoice;
+    match text.trim() {
+        "auto" => Ok(GatewayChoice::Discover),
+        "none" => Ok(GatewayChoice::Off),
+        address => address.parse().map(GatewayChoice::Fixed).map_err(|_| {
+            format!("{address:?} must be auto, none or an IP address such as 192.168.1.1")
+        }),
+    }
 }
 
 fn retention(text: &str) -> Result<Duration, String> {

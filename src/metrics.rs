@@ -11,11 +11,14 @@ use bytes::Bytes;
 
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    CounterVec, Encoder, GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::plan::{Plan, PlanHistory};
+use crate::probe::minute::MinuteAggregate;
+use crate::probe::outage::{Outage, OutageKind, Round};
+use crate::probe::{ProbeResult, Target};
 use crate::sample::{FailureReason, Outcome, Sample};
 use crate::time::Timestamp;
 use crate::units::Bandwidth;
@@ -121,6 +124,129 @@ pub struct Metrics {
     interval: OptionalGauge,
     /// `serve --campaign` progress by rule set; no series without a campaign.
     campaign: Vec<GaugeVec>,
+    /// The connectivity monitor's families; no series while probing is off.
+    probes: ProbeFamilies,
+}
+
+/// The connectivity monitor's series (issue 15). `target` is the probed IP address as text,
+/// `kind` `gateway` or `public` for probes and `isp` or `local` for outages, `method` the probe
+/// method with its port for TCP (`tcp-connect:443`): all bounded by the configured targets.
+struct ProbeFamilies {
+    success: IntGaugeVec,
+    sent: IntCounterVec,
+    lost: IntCounterVec,
+    rtt_min: GaugeVec,
+    rtt_median: GaugeVec,
+    rtt_max: GaugeVec,
+    loss: GaugeVec,
+    up: OptionalGauge,
+    ongoing: IntGaugeVec,
+    outages: IntCounterVec,
+    outage_seconds: CounterVec,
+    last_outage_start: GaugeVec,
+    interval: OptionalGauge,
+}
+
+/// The labels of the per-target families but `probe_success` (which adds `method`).
+const TARGET_LABELS: [&str; 2] = ["target", "kind"];
+
+/// Every outage kind, for the series that exist at 0 from the start of probing.
+const OUTAGE_KINDS: [OutageKind; 2] = [OutageKind::Isp, OutageKind::Local];
+
+impl ProbeFamilies {
+    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let gauges = |name: &str, help: &str, labels: &[&str]| {
+            register(registry, GaugeVec::new(Opts::new(name, help), labels)?)
+        };
+        let counters = |name: &str, help: &str, labels: &[&str]| {
+            register(registry, IntCounterVec::new(Opts::new(name, help), labels)?)
+        };
+        let optional = |name: &str, help: &str| -> Result<OptionalGauge, prometheus::Error> {
+            let gauge = OptionalGauge::new(name, help)?;
+            register(registry, gauge.0.clone())?;
+            Ok(gauge)
+        };
+        Ok(ProbeFamilies {
+            success: register(
+                registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "internet_monitor_probe_success",
+                        "1 if the newest probe to the target was answered within the timeout, else 0; kind is gateway or public, method the probe method (icmp-unprivileged, icmp-raw or tcp-connect:PORT).",
+                    ),
+                    &["target", "kind", "method"],
+                )?,
+            )?,
+            sent: counters(
+                "internet_monitor_probes_sent_total",
+                "Probes sent to the target since this process started; kind is gateway or public.",
+                &TARGET_LABELS,
+            )?,
+            lost: counters(
+                "internet_monitor_probes_lost_total",
+                "Probes to the target that got no answer within the timeout since this process started; kind is gateway or public.",
+                &TARGET_LABELS,
+            )?,
+            rtt_min: gauges(
+                "internet_monitor_probe_rtt_min_seconds",
+                "Smallest round-trip time to the target in the newest finished minute, in seconds; absent when no probe of that minute was answered.",
+                &TARGET_LABELS,
+            )?,
+            rtt_median: gauges(
+                "internet_monitor_probe_rtt_median_seconds",
+                "Median round-trip time to the target in the newest finished minute (the lower middle value for an even count), in seconds; absent when no probe of that minute was answered.",
+                &TARGET_LABELS,
+            )?,
+            rtt_max: gauges(
+                "internet_monitor_probe_rtt_max_seconds",
+                "Largest round-trip time to the target in the newest finished minute, in seconds; absent when no probe of that minute was answered.",
+                &TARGET_LABELS,
+            )?,
+            loss: gauges(
+                "internet_monitor_probe_loss_ratio",
+                "Share of the probes to the target lost in the newest finished minute, from 0 to 1; absent when that minute sent none.",
+                &TARGET_LABELS,
+            )?,
+            up: optional(
+                "internet_monitor_connectivity_up",
+                "1 if any public target answered in the newest probe round, else 0; absent before the first round and when probing is off.",
+            )?,
+            ongoing: register(
+                registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "internet_monitor_outage_ongoing",
+                        "1 while an outage of the kind is ongoing, else 0; kind is isp (the gateway answers, no public target does) or local (the gateway does not answer either).",
+                    ),
+                    &["kind"],
+                )?,
+            )?,
+            outages: counters(
+                "internet_monitor_outages_total",
+                "Outages that started since this process started, by kind (isp or local); an outage resumed after a restart is not counted again.",
+                &["kind"],
+            )?,
+            outage_seconds: register(
+                registry,
+                CounterVec::new(
+                    Opts::new(
+                        "internet_monitor_outage_seconds_total",
+                        "Monitored down time in outages since this process started, by kind (isp or local), in seconds; time the monitor was not running is not counted.",
+                    ),
+                    &["kind"],
+                )?,
+            )?,
+            last_outage_start: gauges(
+                "internet_monitor_last_outage_start_timestamp_seconds",
+                "Start of the newest outage of the kind (isp or local), ongoing or not, in seconds since the Unix epoch; absent when none is known.",
+                &["kind"],
+            )?,
+            interval: optional(
+                "internet_monitor_probe_interval_seconds",
+                "Time between probe rounds (--probe-interval), in seconds; absent when probing is off.",
+            )?,
+        })
+    }
 }
 
 /// An exposition and when it was rendered.
@@ -289,6 +415,7 @@ impl Metrics {
                     "Samples that could not be written to the store since this process started.",
                 )?,
             )?,
+            probes: ProbeFamilies::new(&registry)?,
             rendered: Mutex::new(None),
             registry,
         };
@@ -590,45 +717,151 @@ fn saturating_i64(count: u64) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
 
-/// The connectivity monitor's families (issue 15). SKELETON: the signatures are the contract
-/// between the monitor and `/metrics`; the bodies land with the metrics work.
+/// The connectivity monitor's families (issue 15), fed by the probe loop. Their series exist
+/// only once probing is on ([`Metrics::set_probe_interval`] creates the per-kind ones at 0), so
+/// a process with `--probe-interval 0s` shows none of them. The outage definitions are those
+/// of [`crate::probe::outage`].
 impl Metrics {
-    /// One probe's result: `probe_success`, the sent and lost counters.
-    pub fn observe_probe(&self, target: &crate::probe::Target, result: &crate::probe::ProbeResult) {
-        let _ = (target, result);
+    /// Probing is on with rounds every `interval`: shows `probe_interval_seconds` and creates
+    /// the per-kind outage series at 0 (`outage_ongoing`, `outages_total`,
+    /// `outage_seconds_total`), so `increase()` sees the first outage as a step from 0. Call it
+    /// once at start-up, before the first round; never when probing is off.
+    pub fn set_probe_interval(&self, interval: Duration) {
+        let _consistent = self.lock_to_update();
+        let probes = &self.probes;
+        probes.interval.set(Some(interval.as_secs_f64()));
+        for kind in OUTAGE_KINDS {
+            let kind = [kind.name()];
+            // Cannot fail: one label value for one label.
+            let _ = probes.ongoing.get_metric_with_label_values(&kind);
+            let _ = probes.outages.get_metric_with_label_values(&kind);
+            let _ = probes.outage_seconds.get_metric_with_label_values(&kind);
+        }
     }
 
-    /// A finished minute of one target: its RTT min/median/max and loss gauges.
-    pub fn observe_probe_minute(
-        &self,
-        target: &crate::probe::Target,
-        minute: &crate::probe::minute::MinuteAggregate,
-    ) {
-        let _ = (target, minute);
+    /// One probe's result: `probe_success` (1 answered, 0 lost) and the sent and lost counters,
+    /// both created on the target's first probe so the first loss is a step from 0.
+    pub fn observe_probe(&self, target: &Target, result: &ProbeResult) {
+        let _consistent = self.lock_to_update();
+        let probes = &self.probes;
+        let address = target.address.to_string();
+        let method = target.method.to_string();
+        let labels = [address.as_str(), target.kind.name()];
+        let answered = result.rtt.is_some();
+        if let Ok(gauge) = probes.success.get_metric_with_label_values(&[
+            address.as_str(),
+            target.kind.name(),
+            method.as_str(),
+        ]) {
+            gauge.set(i64::from(answered));
+        }
+        if let Ok(sent) = probes.sent.get_metric_with_label_values(&labels) {
+            sent.inc();
+        }
+        if let Ok(lost) = probes.lost.get_metric_with_label_values(&labels)
+            && !answered
+        {
+            lost.inc();
+        }
     }
 
-    /// After each round: whether the line is up and the ongoing outage, if any.
-    pub fn observe_round(
-        &self,
-        round: &crate::probe::outage::Round,
-        ongoing: Option<&crate::probe::outage::Outage>,
-    ) {
-        let _ = (round, ongoing);
+    /// A finished minute of one target: its RTT min/median/max gauges in seconds (removed when
+    /// no probe of the minute was answered, never 0) and its loss ratio (removed when the minute
+    /// sent nothing).
+    pub fn observe_probe_minute(&self, target: &Target, minute: &MinuteAggregate) {
+        let _consistent = self.lock_to_update();
+        let probes = &self.probes;
+        let address = target.address.to_string();
+        let labels = [address.as_str(), target.kind.name()];
+        let seconds = |micros: Option<u64>| micros.map(|us| us as f64 / 1e6);
+        for (family, value) in [
+            (&probes.rtt_min, seconds(minute.rtt_min_us)),
+            (&probes.rtt_median, seconds(minute.rtt_median_us)),
+            (&probes.rtt_max, seconds(minute.rtt_max_us)),
+            (&probes.loss, minute.loss()),
+        ] {
+            set_labelled(family, &labels, value);
+        }
     }
 
-    /// Monitored down time to add to `outage_seconds_total{kind}`.
-    pub fn add_outage_time(&self, kind: crate::probe::outage::OutageKind, time: Duration) {
-        let _ = (kind, time);
+    /// After each round: `connectivity_up` (1 when any public target answered) and
+    /// `outage_ongoing{kind}` (1 for the kind of `ongoing`, 0 for the other).
+    pub fn observe_round(&self, round: &Round, ongoing: Option<&Outage>) {
+        let _consistent = self.lock_to_update();
+        let probes = &self.probes;
+        probes
+            .up
+            .set(Some(if round.down().is_none() { 1.0 } else { 0.0 }));
+        for kind in OUTAGE_KINDS {
+            let on = ongoing.is_some_and(|outage| outage.kind == kind);
+            if let Ok(gauge) = probes.ongoing.get_metric_with_label_values(&[kind.name()]) {
+                gauge.set(i64::from(on));
+            }
+        }
     }
 
-    /// An outage opened: `outages_total{kind}` and the last outage's start.
-    pub fn outage_opened(&self, outage: &crate::probe::outage::Outage) {
-        let _ = outage;
+    /// Monitored down time to add to `outage_seconds_total{kind}` (the monitor adds each
+    /// round's share while an outage is ongoing; unmonitored time is never added).
+    pub fn add_outage_time(&self, kind: OutageKind, time: Duration) {
+        let _consistent = self.lock_to_update();
+        if let Ok(counter) = self
+            .probes
+            .outage_seconds
+            .get_metric_with_label_values(&[kind.name()])
+        {
+            counter.inc_by(time.as_secs_f64());
+        }
     }
 
-    /// At start-up: the newest stored outage of each kind, for the last-outage gauges.
-    pub fn restore_outages(&self, newest: &[crate::probe::outage::Outage]) {
-        let _ = newest;
+    /// An outage opened (the tracker's `Opened`, including the new half of a kind switch; not
+    /// `Resumed`, which is the same outage): counts `outages_total{kind}` and shows its start
+    /// as `last_outage_start_timestamp_seconds{kind}`.
+    pub fn outage_opened(&self, outage: &Outage) {
+        let _consistent = self.lock_to_update();
+        let kind = [outage.kind.name()];
+        if let Ok(counter) = self.probes.outages.get_metric_with_label_values(&kind) {
+            counter.inc();
+        }
+        self.show_outage_start(outage);
+    }
+
+    /// At start-up: the newest stored outage of each kind (in any order), for the last-outage
+    /// gauges; a kind with none stays absent. Counters are not restored (they count since
+    /// this process started); an older start never replaces a newer one already shown.
+    pub fn restore_outages(&self, newest: &[Outage]) {
+        let _consistent = self.lock_to_update();
+        for outage in newest {
+            self.show_outage_start(outage);
+        }
+    }
+
+    /// Shows `outage`'s start as its kind's last outage start, unless a later one is shown.
+    fn show_outage_start(&self, outage: &Outage) {
+        let start = outage.start.as_seconds_f64();
+        if let Ok(gauge) = self
+            .probes
+            .last_outage_start
+            .get_metric_with_label_values(&[outage.kind.name()])
+            && gauge.get() < start
+        {
+            gauge.set(start);
+        }
+    }
+}
+
+/// Sets the series of `family` with `labels` to `value`, or removes it for `None` (and for a
+/// value that cannot be a measurement: NaN, infinite), as [`OptionalGauge`] does.
+fn set_labelled(family: &GaugeVec, labels: &[&str], value: Option<f64>) {
+    match value.filter(|value| value.is_finite()) {
+        Some(value) => {
+            if let Ok(gauge) = family.get_metric_with_label_values(labels) {
+                gauge.set(value);
+            }
+        }
+        None => {
+            // An error only says there was no such series: nothing to remove.
+            let _ = family.remove_label_values(labels);
+        }
     }
 }
 
@@ -1124,5 +1357,300 @@ mod tests {
         metrics.set_next_run(None);
         assert_line(&metrics, "speedtest_running 0");
         assert_absent(&metrics, "speedtest_next_run_timestamp_seconds");
+    }
+
+    mod probes {
+        use std::net::IpAddr;
+
+        use super::*;
+        use crate::probe::{ProbeMethod, TargetKind};
+
+        fn target(kind: TargetKind, address: &str) -> Target {
+            Target {
+                kind,
+                address: address.parse::<IpAddr>().unwrap(),
+                method: ProbeMethod::TcpConnect { port: 443 },
+            }
+        }
+
+        fn probe(millis: u64, rtt_ms: Option<u64>) -> ProbeResult {
+            ProbeResult {
+                at: Timestamp::from_millis(millis),
+                rtt: rtt_ms.map(Duration::from_millis),
+            }
+        }
+
+        fn outage(millis: u64, kind: OutageKind) -> Outage {
+            Outage {
+                start: Timestamp::from_millis(millis),
+                end: None,
+                kind,
+                unmonitored: Duration::ZERO,
+                restarts: 0,
+            }
+        }
+
+        const FAMILIES: [&str; 13] = [
+            "internet_monitor_probe_success",
+            "internet_monitor_probes_sent_total",
+            "internet_monitor_probes_lost_total",
+            "internet_monitor_probe_rtt_min_seconds",
+            "internet_monitor_probe_rtt_median_seconds",
+            "internet_monitor_probe_rtt_max_seconds",
+            "internet_monitor_probe_loss_ratio",
+            "internet_monitor_connectivity_up",
+            "internet_monitor_outage_ongoing",
+            "internet_monitor_outages_total",
+            "internet_monitor_outage_seconds_total",
+            "internet_monitor_last_outage_start_timestamp_seconds",
+            "internet_monitor_probe_interval_seconds",
+        ];
+
+        #[test]
+        fn without_probing_no_probe_family_shows() {
+            let metrics = Metrics::new().unwrap();
+            for family in FAMILIES {
+                assert_absent(&metrics, family);
+            }
+        }
+
+        #[test]
+        fn probing_on_shows_the_interval_and_every_outage_kind_at_zero() {
+            let metrics = Metrics::new().unwrap();
+            metrics.set_probe_interval(Duration::from_millis(2_500));
+            for line in [
+                "internet_monitor_probe_interval_seconds 2.5",
+                r#"internet_monitor_outage_ongoing{kind="isp"} 0"#,
+                r#"internet_monitor_outage_ongoing{kind="local"} 0"#,
+                r#"internet_monitor_outages_total{kind="isp"} 0"#,
+                r#"internet_monitor_outages_total{kind="local"} 0"#,
+                r#"internet_monitor_outage_seconds_total{kind="isp"} 0"#,
+                r#"internet_monitor_outage_seconds_total{kind="local"} 0"#,
+            ] {
+                assert_line(&metrics, line);
+            }
+            // Nothing known yet: no round, no outage, no target.
+            assert_absent(&metrics, "internet_monitor_connectivity_up");
+            assert_absent(
+                &metrics,
+                "internet_monitor_last_outage_start_timestamp_seconds",
+            );
+            assert_absent(&metrics, "internet_monitor_probe_success");
+        }
+
+        #[test]
+        fn probes_count_sent_and_lost_and_show_the_newest_success() {
+            let metrics = Metrics::new().unwrap();
+            let gateway = target(TargetKind::Gateway, "192.168.1.1");
+            let public = target(TargetKind::Public, "2001:db8::1");
+            metrics.observe_probe(&gateway, &probe(T0, Some(2)));
+            // The first probe creates the lost counter at 0, so a first loss is a step.
+            assert_line(
+                &metrics,
+                r#"internet_monitor_probes_lost_total{kind="gateway",target="192.168.1.1"} 0"#,
+            );
+            metrics.observe_probe(&public, &probe(T0, None));
+            metrics.observe_probe(&public, &probe(T0 + 10_000, Some(20)));
+            metrics.observe_probe(&gateway, &probe(T0 + 10_000, None));
+            for line in [
+                r#"internet_monitor_probe_success{kind="gateway",method="tcp-connect:443",target="192.168.1.1"} 0"#,
+                r#"internet_monitor_probe_success{kind="public",method="tcp-connect:443",target="2001:db8::1"} 1"#,
+                r#"internet_monitor_probes_sent_total{kind="gateway",target="192.168.1.1"} 2"#,
+                r#"internet_monitor_probes_lost_total{kind="gateway",target="192.168.1.1"} 1"#,
+                r#"internet_monitor_probes_sent_total{kind="public",target="2001:db8::1"} 2"#,
+                r#"internet_monitor_probes_lost_total{kind="public",target="2001:db8::1"} 1"#,
+            ] {
+                assert_line(&metrics, line);
+            }
+        }
+
+        #[test]
+        fn a_minute_shows_rtt_in_seconds_and_one_without_answers_removes_them() {
+            let metrics = Metrics::new().unwrap();
+            let public = target(TargetKind::Public, "1.1.1.1");
+            let minute = MinuteAggregate {
+                minute: Timestamp::from_millis(1_795_546_020_000),
+                sent: 6,
+                lost: 1,
+                rtt_min_us: Some(9_500),
+                rtt_median_us: Some(12_250),
+                rtt_max_us: Some(80_000),
+                under_load: false,
+            };
+            metrics.observe_probe_minute(&public, &minute);
+            for line in [
+                r#"internet_monitor_probe_rtt_min_seconds{kind="public",target="1.1.1.1"} 0.0095"#,
+                r#"internet_monitor_probe_rtt_median_seconds{kind="public",target="1.1.1.1"} 0.01225"#,
+                r#"internet_monitor_probe_rtt_max_seconds{kind="public",target="1.1.1.1"} 0.08"#,
+            ] {
+                assert_line(&metrics, line);
+            }
+            let loss = lines(&metrics)
+                .into_iter()
+                .find(|l| l.starts_with("internet_monitor_probe_loss_ratio{"))
+                .unwrap();
+            let value: f64 = loss.rsplit(' ').next().unwrap().parse().unwrap();
+            assert!((value - 1.0 / 6.0).abs() < 1e-12, "{loss}");
+
+            // A minute where every probe was lost: no RTT (absent, not 0), loss 1.
+            metrics.observe_probe_minute(
+                &public,
+                &MinuteAggregate {
+                    lost: 6,
+                    rtt_min_us: None,
+                    rtt_median_us: None,
+                    rtt_max_us: None,
+                    ..minute
+                },
+            );
+            assert_absent(&metrics, "internet_monitor_probe_rtt_min_seconds");
+            assert_absent(&metrics, "internet_monitor_probe_rtt_median_seconds");
+            assert_absent(&metrics, "internet_monitor_probe_rtt_max_seconds");
+            assert_line(
+                &metrics,
+                r#"internet_monitor_probe_loss_ratio{kind="public",target="1.1.1.1"} 1"#,
+            );
+            // A minute that sent nothing (only marked under load) has no loss ratio either.
+            metrics.observe_probe_minute(
+                &public,
+                &MinuteAggregate {
+                    sent: 0,
+                    lost: 0,
+                    under_load: true,
+                    ..minute
+                },
+            );
+            assert_absent(&metrics, "internet_monitor_probe_loss_ratio");
+        }
+
+        #[test]
+        fn one_targets_minute_leaves_the_others_alone() {
+            let metrics = Metrics::new().unwrap();
+            let minute = |lost, rtt| MinuteAggregate {
+                minute: Timestamp::from_millis(1_795_546_020_000),
+                sent: 6,
+                lost,
+                rtt_min_us: rtt,
+                rtt_median_us: rtt,
+                rtt_max_us: rtt,
+                under_load: false,
+            };
+            let one = target(TargetKind::Public, "1.1.1.1");
+            let nine = target(TargetKind::Public, "9.9.9.9");
+            metrics.observe_probe_minute(&one, &minute(0, Some(10_000)));
+            metrics.observe_probe_minute(&nine, &minute(6, None));
+            assert_line(
+                &metrics,
+                r#"internet_monitor_probe_rtt_median_seconds{kind="public",target="1.1.1.1"} 0.01"#,
+            );
+            assert!(
+                !text(&metrics).contains(r#"rtt_median_seconds{kind="public",target="9.9.9.9"}"#)
+            );
+        }
+
+        #[test]
+        fn rounds_and_outages_follow_the_monitor() {
+            let metrics = Metrics::new().unwrap();
+            metrics.set_probe_interval(Duration::from_secs(10));
+            let round = |millis, gateway, public| Round {
+                at: Timestamp::from_millis(millis),
+                gateway,
+                public,
+            };
+            metrics.observe_round(&round(T0, true, true), None);
+            assert_line(&metrics, "internet_monitor_connectivity_up 1");
+
+            // A down round before the outage is confirmed: down, no outage yet.
+            metrics.observe_round(&round(T0 + 10_000, true, false), None);
+            assert_line(&metrics, "internet_monitor_connectivity_up 0");
+            assert_line(&metrics, r#"internet_monitor_outage_ongoing{kind="isp"} 0"#);
+
+            let isp = outage(T0 + 10_000, OutageKind::Isp);
+            metrics.outage_opened(&isp);
+            metrics.observe_round(&round(T0 + 20_000, true, false), Some(&isp));
+            metrics.add_outage_time(OutageKind::Isp, Duration::from_millis(20_000));
+            for line in [
+                "internet_monitor_connectivity_up 0",
+                r#"internet_monitor_outage_ongoing{kind="isp"} 1"#,
+                r#"internet_monitor_outage_ongoing{kind="local"} 0"#,
+                r#"internet_monitor_outages_total{kind="isp"} 1"#,
+                r#"internet_monitor_outages_total{kind="local"} 0"#,
+                r#"internet_monitor_outage_seconds_total{kind="isp"} 20"#,
+                "internet_monitor_last_outage_start_timestamp_seconds{kind=\"isp\"} 1795546083.292",
+            ] {
+                assert_line(&metrics, line);
+            }
+            assert!(
+                !text(&metrics).contains(
+                    r#"internet_monitor_last_outage_start_timestamp_seconds{kind="local"}"#
+                )
+            );
+
+            // The gateway goes too: the outage switches to local.
+            let local = outage(T0 + 30_000, OutageKind::Local);
+            metrics.outage_opened(&local);
+            metrics.observe_round(&round(T0 + 40_000, false, false), Some(&local));
+            metrics.add_outage_time(OutageKind::Local, Duration::from_millis(10_500));
+            for line in [
+                r#"internet_monitor_outage_ongoing{kind="isp"} 0"#,
+                r#"internet_monitor_outage_ongoing{kind="local"} 1"#,
+                r#"internet_monitor_outages_total{kind="local"} 1"#,
+                r#"internet_monitor_outage_seconds_total{kind="local"} 10.5"#,
+                r#"internet_monitor_outage_seconds_total{kind="isp"} 20"#,
+            ] {
+                assert_line(&metrics, line);
+            }
+
+            // Up again: nothing ongoing, the last starts stay.
+            metrics.observe_round(&round(T0 + 50_000, false, true), None);
+            assert_line(&metrics, "internet_monitor_connectivity_up 1");
+            assert_line(
+                &metrics,
+                r#"internet_monitor_outage_ongoing{kind="local"} 0"#,
+            );
+            assert_line(
+                &metrics,
+                "internet_monitor_last_outage_start_timestamp_seconds{kind=\"local\"} 1795546103.292",
+            );
+        }
+
+        #[test]
+        fn restored_outages_show_the_newest_start_per_kind_and_count_nothing() {
+            let metrics = Metrics::new().unwrap();
+            metrics.set_probe_interval(Duration::from_secs(10));
+            metrics.restore_outages(&[
+                outage(T0 - 7_200_000, OutageKind::Isp),
+                outage(T0 - 3_600_000, OutageKind::Isp),
+                outage(T0 - 5_400_000, OutageKind::Isp),
+            ]);
+            assert_line(
+                &metrics,
+                "internet_monitor_last_outage_start_timestamp_seconds{kind=\"isp\"} 1795542473.292",
+            );
+            assert!(
+                !text(&metrics).contains(
+                    r#"internet_monitor_last_outage_start_timestamp_seconds{kind="local"}"#
+                )
+            );
+            assert_line(&metrics, r#"internet_monitor_outages_total{kind="isp"} 0"#);
+            // An older outage opening later (a clock set back) does not hide the newer start.
+            metrics.outage_opened(&outage(T0 - 9_000_000, OutageKind::Isp));
+            assert_line(
+                &metrics,
+                "internet_monitor_last_outage_start_timestamp_seconds{kind=\"isp\"} 1795542473.292",
+            );
+            assert_line(&metrics, r#"internet_monitor_outages_total{kind="isp"} 1"#);
+        }
+
+        #[test]
+        fn every_probe_update_shows_in_the_very_next_scrape() {
+            let metrics = Metrics::new().unwrap();
+            let first = metrics.render().unwrap();
+            metrics.observe_probe(&target(TargetKind::Public, "1.1.1.1"), &probe(T0, None));
+            let second = metrics.render().unwrap();
+            assert_ne!(first.as_ptr(), second.as_ptr());
+            metrics.add_outage_time(OutageKind::Isp, Duration::from_secs(1));
+            assert_ne!(metrics.render().unwrap().as_ptr(), second.as_ptr());
+        }
     }
 }

@@ -13,10 +13,12 @@ use crate::campaign::live::{CampaignConfig, Live};
 use crate::http;
 use crate::metrics::Metrics;
 use crate::plan::PlanHistory;
+use crate::probe::monitor::{Monitor, ProbeConfig};
 use crate::sample::{FailureReason, Outcome, Sample, Trigger};
 use crate::scheduler::{self, Schedule, Verdict};
 use crate::speedtest::{EngineConfig, Runner};
 use crate::state::{AppState, ManualRuns};
+use crate::store::probes::MINUTE_DAYS;
 use crate::store::{Store, StoreError};
 use crate::time::{ClockCheck, Timestamp, format_limit};
 use crate::units::DataVolume;
@@ -25,6 +27,8 @@ use crate::zone::Zone;
 /// How often retention looks for samples to delete, and how many go per transaction.
 const RETENTION_PERIOD: Duration = Duration::from_secs(60 * 60);
 const RETENTION_BATCH: usize = 10_000;
+/// 10-minute probe buckets written per downsampling transaction: one day.
+const DOWNSAMPLE_BATCH: usize = 144;
 /// How often the service looks whether the file at `--db` is still the file it has open.
 const FILE_CHECK_PERIOD: Duration = Duration::from_secs(5);
 
@@ -53,6 +57,8 @@ pub struct ServeConfig {
     pub zone: Zone,
     /// `serve --campaign`: the measurement campaign run besides the schedule.
     pub campaign: Option<CampaignConfig>,
+    /// The connectivity monitor; `None` with `--probe-interval 0s`.
+    pub probes: Option<ProbeConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +111,14 @@ pub async fn run(
         None => None,
     };
     metrics.set_interval(config.schedule.interval);
+    let mut monitor = match config.probes.clone() {
+        Some(probes) => {
+            metrics.set_probe_interval(probes.interval);
+            metrics.restore_outages(&Monitor::newest_outages(&store, now)?);
+            Some(Monitor::start(&store, probes, now)?)
+        }
+        None => None,
+    };
     let state = Arc::new(
         AppState::new(
             store,
@@ -117,7 +131,8 @@ pub async fn run(
         .with_interval(config.schedule.interval)
         .with_plans(config.plans.clone())
         .with_zone(config.zone.clone())
-        .with_campaign(live),
+        .with_campaign(live)
+        .with_probes(monitor.as_ref().map(Monitor::status)),
     );
 
     let splay = config.schedule.splay;
@@ -154,8 +169,13 @@ pub async fn run(
             () = &mut tests => {}
             () = retention(&state, config.retention, usual_gap) => {}
             () = watch_file(&state) => {}
+            () = probe(&state, monitor.as_mut()) => {}
+            () = downsample(&state) => {}
             () = shutdown => tracing::info!("shutting down"),
         }
+    }
+    if let Some(monitor) = monitor.as_mut() {
+        monitor.stop(&state).await;
     }
     // Dropping the scheduler kills a running test's process group and lets go of what it
     // holds of the store threads (a queued job's sender), which `recorder.stop` waits for.
@@ -167,6 +187,47 @@ pub async fn run(
     // A sample handed to the recorder is committed before the process ends.
     state.recorder.stop();
     Ok(())
+}
+
+/// Folds per-minute probe rows older than [`MINUTE_DAYS`] days into 10-minute buckets, once
+/// an hour, a day's worth of buckets per transaction; never returns.
+async fn downsample(state: &AppState) {
+    let mut ticks = tokio::time::interval(RETENTION_PERIOD);
+    loop {
+        ticks.tick().await;
+        let folded = state
+            .recorder
+            .run(|store| {
+                let before = Timestamp::now()
+                    .saturating_sub(Duration::from_secs(MINUTE_DAYS * 24 * 60 * 60));
+                let mut folded = 0;
+                loop {
+                    let batch = store.downsample_probes(before, DOWNSAMPLE_BATCH)?;
+                    folded += batch;
+                    if batch < DOWNSAMPLE_BATCH {
+                        return Ok::<_, StoreError>(folded);
+                    }
+                }
+            })
+            .await;
+        match folded {
+            Ok(Ok(0)) => {}
+            Ok(Ok(buckets)) => tracing::info!(
+                buckets,
+                "folded per-minute probe figures older than {MINUTE_DAYS} days into 10-minute buckets"
+            ),
+            Ok(Err(err)) => tracing::error!(%err, "cannot downsample the probe figures"),
+            Err(err) => tracing::error!(%err, "the downsampling task failed"),
+        }
+    }
+}
+
+/// Runs the connectivity monitor, or waits forever when probing is off.
+async fn probe(state: &AppState, monitor: Option<&mut Monitor>) {
+    match monitor {
+        Some(monitor) => monitor.run(state).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// How long the first test of a restarted `serve` must wait: a run refused as `rate_limited`
@@ -508,6 +569,9 @@ async fn retention(state: &AppState, keep: Option<Duration>, usual_gap: Duration
                     }
                     _ => None,
                 };
+                // The connectivity records go by the same cut (and are kept by the same
+                // rules: the walk above never cuts across a gap in the samples).
+                while store.delete_probes_before(cutoff, RETENTION_BATCH)? == RETENTION_BATCH {}
                 let mut deleted = 0;
                 loop {
                     let batch = store.delete_before(cutoff, RETENTION_BATCH)?;

@@ -558,6 +558,141 @@ fn check_rules(problems: &mut Problems, seen: &Value) {
     );
 }
 
+/// The connection section (issue 15) over contract-shaped answers of `/api/v1/latency` and
+/// `/api/v1/outages`: the band of the best public target with its loss buckets, the outages
+/// on the speed chart as buttons the arrow keys move between, another target on request,
+/// nothing sideways at 375 px, a dark card in dark mode.
+fn check_connectivity(problems: &mut Problems, seen: &Value) {
+    let first = &seen["first"];
+    let expected = &seen["expected"];
+    problems.check(
+        first["visible"] == true && first["state"] == "shown" && first["canvas"] == true,
+        || format!("the connection section is not drawn over probe data: {first}"),
+    );
+    problems.check(first["series_keys"] == json!(["rtt_median"]), || {
+        format!(
+            "#connectivity-chart draws {}, not [rtt_median]",
+            first["series_keys"]
+        )
+    });
+    problems.check(first["target"] == expected["best"], || {
+        format!(
+            "the band shows {}, not the fastest public target {}",
+            first["target"], expected["best"]
+        )
+    });
+    problems.check(
+        first["loss_buckets"] == expected["loss_buckets"]
+            && first["loss_bad"] == expected["loss_bad"]
+            && expected["loss_bad"].as_u64() > Some(0)
+            && expected["loss_buckets"].as_u64() > expected["loss_bad"].as_u64(),
+        || {
+            format!(
+                "loss colours: {} buckets ({} bad) drawn, {} ({}) served",
+                first["loss_buckets"],
+                first["loss_bad"],
+                expected["loss_buckets"],
+                expected["loss_bad"]
+            )
+        },
+    );
+    let caption = text(&first["caption"]);
+    for words in [
+        "median",
+        "Lost",
+        "outages",
+        "shaded on the speed chart",
+        "Probing every 10 s",
+    ] {
+        problems.check(caption.contains(words), || {
+            format!("the connection caption lacks {words:?}: {caption:?}")
+        });
+    }
+    problems.check(
+        first["options"].as_array().map(Vec::len) == Some(3) && first["select_disabled"] == false,
+        || {
+            format!(
+                "the target list: {} (disabled {})",
+                first["options"], first["select_disabled"]
+            )
+        },
+    );
+    let markers = first["outage_markers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    problems.check(
+        first["speed_outages"] == expected["outages"]
+            && markers.len() as u64 == expected["outages"].as_u64().unwrap_or(0)
+            && markers.iter().all(|m| {
+                m["tag"] == "button"
+                    && m["hidden"] == false
+                    && m["width"].as_f64().is_some_and(|w| w >= 10.0)
+            }),
+        || {
+            format!(
+                "outages on the speed chart: {markers:?}, {} served",
+                expected["outages"]
+            )
+        },
+    );
+    problems.check(
+        markers.iter().filter(|m| m["tabindex"] == 0).count() == 1,
+        || format!("the outage markers are not one tab stop: {markers:?}"),
+    );
+    problems.check(
+        markers
+            .iter()
+            .any(|m| m["kind"] == "local" && text(&m["label"]).contains("ongoing")),
+        || format!("the ongoing local outage is not labelled so: {markers:?}"),
+    );
+    let keyboard = &seen["keyboard"];
+    problems.check(
+        keyboard["index"] == 1 && text(&keyboard["tip"]).contains("ISP outage"),
+        || format!("ArrowRight from the first outage marker: {keyboard}"),
+    );
+    let other = &seen["other_target"];
+    problems.check(
+        other["target"] == "203.0.113.9" && other["loss_buckets"] == 0,
+        || format!("choosing 203.0.113.9 did not redraw the band for it: {other}"),
+    );
+    problems.check(
+        seen["narrow"]["scroll_width"]
+            .as_i64()
+            .is_some_and(|w| w <= 375)
+            && seen["narrow_state"]["visible"] == true,
+        || format!("the connection section at 375 px: {}", seen["narrow"]),
+    );
+    problems.check(
+        seen["dark"]["visible"] == true
+            && luminance(&text(&seen["dark"]["background"])).is_some_and(|l| l < 0.2),
+        || format!("the connection card in dark mode: {}", seen["dark"]),
+    );
+}
+
+/// Without probe data (404 from a server without the endpoints; probing off and nothing
+/// stored) the section stays hidden and nothing is marked on the speed chart.
+fn check_connectivity_hidden(problems: &mut Problems, name: &str, seen: &Value) {
+    problems.check(
+        seen["visible"] == false
+            && seen["state"] == "hidden"
+            && seen["speed_outages"] == 0
+            && seen["outage_markers"].as_array().is_some_and(Vec::is_empty),
+        || format!("{name}: the connection section shows: {seen}"),
+    );
+    problems.check(
+        seen["drawn"] == "7d"
+            && seen["banner"].is_null()
+            && seen["chart"]["canvas"] == true
+            && seen["pageerrors"].as_array().is_some_and(Vec::is_empty),
+        || format!("{name}: the rest of the page did not draw cleanly: {seen}"),
+    );
+    let served = seen["served"].as_array().cloned().unwrap_or_default();
+    problems.check(served.len() >= 2, || {
+        format!("{name}: the page did not ask for the probe endpoints: {served:?}")
+    });
+}
+
 #[test]
 #[ignore = "needs chromium and tools/browser's node modules; .ci/run installs them and runs the ignored tests"]
 fn the_dashboard_works_in_a_real_browser() {
@@ -1025,6 +1160,15 @@ fn the_dashboard_works_in_a_real_browser() {
         problems.check(shown.contains(XSS_MESSAGE), || {
             format!("the marker's tooltip does not show the message as text: {marker}")
         });
+    }
+
+    if problems.finished(&report, "connectivity") {
+        check_connectivity(&mut problems, &report["connectivity"]);
+    }
+    for name in ["connectivity_absent", "connectivity_off"] {
+        if problems.finished(&report, name) {
+            check_connectivity_hidden(&mut problems, name, &report[name]);
+        }
     }
 
     // Screenshots: there, and small enough to commit.

@@ -272,6 +272,9 @@ fn every_alert_is_debounced_annotated_and_tested_both_ways() {
         "SpeedtestNoRecentSuccess",
         "SpeedtestRateLimited",
         "InternetMonitorDown",
+        "InternetMonitorIspOutage",
+        "InternetMonitorPacketLoss",
+        "InternetMonitorProbesStopped",
     ] {
         assert!(names.contains(wanted), "no alert {wanted}");
     }
@@ -1112,6 +1115,106 @@ fn exporter_metrics(expr: &str) -> BTreeSet<String> {
     names
 }
 
+/// A second scrape target with the connectivity monitor's families, rendered by the exporter's
+/// own [`Metrics`] (so the names, labels and encoding are the real ones): every scrape is one
+/// healthy probe round of a gateway and two public targets, after a finished outage restored
+/// from yesterday. It stands in for `serve`'s probe loop, which needs real targets.
+struct ProbeFeeder {
+    address: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ProbeFeeder {
+    fn start() -> ProbeFeeder {
+        use internet_monitor::metrics::Metrics;
+        use internet_monitor::probe::minute::MinuteAggregate;
+        use internet_monitor::probe::outage::{Outage, OutageKind, Round};
+        use internet_monitor::probe::{ProbeMethod, ProbeResult, Target, TargetKind};
+        use internet_monitor::time::Timestamp;
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let metrics = Metrics::new().unwrap();
+        let yesterday = Timestamp::now().saturating_sub(Duration::from_secs(86_400));
+        metrics.set_probe_interval(Duration::from_secs(10));
+        metrics.restore_outages(&[Outage {
+            start: yesterday,
+            end: Some(yesterday.saturating_add(Duration::from_secs(95))),
+            kind: OutageKind::Isp,
+            unmonitored: Duration::ZERO,
+            restarts: 0,
+        }]);
+        let targets = [
+            (TargetKind::Gateway, "192.0.2.1"),
+            (TargetKind::Public, "198.51.100.1"),
+            (TargetKind::Public, "203.0.113.1"),
+        ]
+        .map(|(kind, address)| Target {
+            kind,
+            address: address.parse().unwrap(),
+            method: ProbeMethod::IcmpUnprivileged,
+        });
+        std::thread::spawn(move || {
+            for (round, stream) in listener.incoming().enumerate() {
+                if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let at = Timestamp::now();
+                for (index, target) in targets.iter().enumerate() {
+                    let rtt =
+                        Duration::from_micros(1_000 + 9_000 * index as u64 + round as u64 % 7);
+                    metrics.observe_probe(target, &ProbeResult { at, rtt: Some(rtt) });
+                    let micros = rtt.as_micros() as u64;
+                    metrics.observe_probe_minute(
+                        target,
+                        &MinuteAggregate {
+                            minute: at,
+                            sent: 6,
+                            lost: 0,
+                            rtt_min_us: Some(micros),
+                            rtt_median_us: Some(micros + 500),
+                            rtt_max_us: Some(micros + 4_000),
+                            under_load: false,
+                        },
+                    );
+                }
+                let up = Round {
+                    at,
+                    gateway: true,
+                    public: true,
+                };
+                metrics.observe_round(&up, None);
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let body = metrics.render().unwrap();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    internet_monitor::metrics::CONTENT_TYPE,
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        ProbeFeeder { address, stop }
+    }
+
+    /// The exposition it serves, as the exporter's `/metrics` body.
+    fn exposition(&self) -> String {
+        try_request(&self.address, "GET", "/metrics").unwrap().body
+    }
+}
+
+impl Drop for ProbeFeeder {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(&self.address); // wakes the accept loop
+    }
+}
+
 #[test]
 #[ignore = "needs a Prometheus server (Debian package prometheus) and PyYAML; .ci/run installs them and runs the ignored tests"]
 fn dashboard_and_alert_queries_run_against_a_real_prometheus() {
@@ -1124,8 +1227,10 @@ fn dashboard_and_alert_queries_run_against_a_real_prometheus() {
     ));
     exporter.wait_for_log("test succeeded");
 
-    // Every metric the dashboard and the alerts name is one the exporter serves.
-    let exposition = exporter.get("/metrics").body;
+    // Every metric the dashboard and the alerts name is one the exporter serves (the probe
+    // families as the probe loop feeds them).
+    let feeder = ProbeFeeder::start();
+    let exposition = exporter.get("/metrics").body + &feeder.exposition();
     let served: BTreeSet<&str> = exposition
         .lines()
         .filter(|line| !line.starts_with('#') && !line.is_empty())
@@ -1167,7 +1272,7 @@ fn dashboard_and_alert_queries_run_against_a_real_prometheus() {
         json!({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [repo(RULES)],
-            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [exporter.address]}]}],
+            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [exporter.address, feeder.address]}]}],
         })
         .to_string(),
     )

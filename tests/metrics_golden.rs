@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use internet_monitor::metrics::Metrics;
 use internet_monitor::plan::Plan;
+use internet_monitor::probe::minute::MinuteAggregate;
+use internet_monitor::probe::outage::{Outage, OutageKind, Round};
+use internet_monitor::probe::{ProbeMethod, ProbeResult, Target, TargetKind};
 use internet_monitor::sample::{
     Engine, EngineName, FailureReason, HttpProtocol, Sample, Server, Trigger,
 };
@@ -145,7 +148,95 @@ fn scenario() -> Metrics {
     });
     metrics.set_running(false);
     metrics.set_next_run(Some(at(T0 + 3 * HOUR)));
+    probing(&metrics);
     metrics
+}
+
+/// The connectivity monitor's part: the gateway and two public targets over TCP, a stored
+/// `local` outage from yesterday, then a minute in which 9.9.9.9 answered nothing and an `isp`
+/// outage that is still going on.
+fn probing(metrics: &Metrics) {
+    let tcp = ProbeMethod::TcpConnect { port: 443 };
+    let target = |kind, address: &str| Target {
+        kind,
+        address: address.parse().expect("an address"),
+        method: tcp,
+    };
+    let gateway = target(TargetKind::Gateway, "192.168.1.1");
+    let cloudflare = target(TargetKind::Public, "1.1.1.1");
+    let quad9 = target(TargetKind::Public, "9.9.9.9");
+    let outage = |start, kind| Outage {
+        start: at(start),
+        end: None,
+        kind,
+        unmonitored: Duration::ZERO,
+        restarts: 0,
+    };
+
+    metrics.set_probe_interval(Duration::from_secs(10));
+    metrics.restore_outages(&[Outage {
+        end: Some(at(T0 - 24 * HOUR + 95_000)),
+        ..outage(T0 - 24 * HOUR, OutageKind::Local)
+    }]);
+    // Round 1 at T0 + 3 h: all answer. Round 2, 10 s later: only the gateway.
+    let round_1 = T0 + 3 * HOUR;
+    let answered = |ms| Some(Duration::from_micros(ms));
+    for (target, rtt) in [
+        (&gateway, answered(1_250)),
+        (&cloudflare, answered(11_500)),
+        (&quad9, None),
+    ] {
+        let result = ProbeResult {
+            at: at(round_1),
+            rtt,
+        };
+        metrics.observe_probe(target, &result);
+    }
+    metrics.observe_round(
+        &Round {
+            at: at(round_1),
+            gateway: true,
+            public: true,
+        },
+        None,
+    );
+    // The minute before: 9.9.9.9 lost everything (no RTT series), 1.1.1.1 one of six.
+    let minute = |lost, rtt: Option<(u64, u64, u64)>| MinuteAggregate {
+        minute: at(round_1 - round_1 % 60_000 - 60_000),
+        sent: 6,
+        lost,
+        rtt_min_us: rtt.map(|r| r.0),
+        rtt_median_us: rtt.map(|r| r.1),
+        rtt_max_us: rtt.map(|r| r.2),
+        under_load: false,
+    };
+    metrics.observe_probe_minute(&gateway, &minute(0, Some((900, 1_200, 3_400))));
+    metrics.observe_probe_minute(&cloudflare, &minute(1, Some((9_800, 11_250, 48_000))));
+    metrics.observe_probe_minute(&quad9, &minute(6, None));
+
+    let round_2 = round_1 + 10_000;
+    for (target, rtt) in [
+        (&gateway, answered(1_100)),
+        (&cloudflare, None),
+        (&quad9, None),
+    ] {
+        let result = ProbeResult {
+            at: at(round_2),
+            rtt,
+        };
+        metrics.observe_probe(target, &result);
+    }
+    let isp = outage(round_2, OutageKind::Isp);
+    metrics.outage_opened(&isp);
+    metrics.observe_round(
+        &Round {
+            at: at(round_2),
+            gateway: true,
+            public: false,
+        },
+        Some(&isp),
+    );
+    metrics.add_outage_time(OutageKind::Isp, Duration::from_secs(10));
 }
 
 /// Drops the `process_*` families (they vary by machine and moment) and pins the build line.
@@ -207,4 +298,42 @@ fn exposition_matches_the_golden_file() {
             expected.lines().nth(first),
         );
     }
+}
+
+/// The golden history, probe families included, is what `promtool check metrics` accepts:
+/// names, units, `_total` only on counters, HELP on every family.
+#[test]
+#[ignore = "needs promtool (Debian package prometheus); .ci/run installs it and runs the ignored tests"]
+fn the_golden_exposition_passes_promtool() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let rendered = scenario().render().expect("render");
+    assert!(
+        rendered
+            .windows(b"internet_monitor_probe_rtt_median_seconds".len())
+            .any(|w| w == b"internet_monitor_probe_rtt_median_seconds"),
+        "the scenario shows no probe family"
+    );
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed (Debian package prometheus; .ci/run installs it)");
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&rendered)
+        .expect("write to promtool");
+    let output = promtool.wait_with_output().expect("promtool runs");
+    assert!(
+        output.status.success(),
+        "promtool check metrics ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

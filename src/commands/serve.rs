@@ -159,6 +159,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "--retest-below needs a plan to compare with: add --plan-download and/or --plan-upload, or store one with plan set"
         );
     }
+    let probes = args.probes().map_err(anyhow::Error::msg)?;
     let config = ServeConfig {
         schedule: Schedule {
             interval: args.interval,
@@ -183,6 +184,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             zone: args.timezone.zone(),
             restart: args.campaign_restart,
         }),
+        probes,
     };
     super::adopt_orphans();
     super::listen_until_stopped(

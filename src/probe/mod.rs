@@ -2,10 +2,11 @@
 //! per-minute aggregate of probe results and the outage classifier, all free of I/O so the
 //! service, the store and the tests share one definition.
 //!
-//! The sockets, the gateway lookup, the store tables and the endpoints are not here yet; see
-//! the module docs of [`minute`] and [`outage`] for the definitions they will rely on.
+//! [`net`] sends the probes, [`monitor`] runs the rounds in `serve`, [`status`] is what it
+//! shares with the HTTP handlers; the tables are in `store::probes`.
 
 pub mod minute;
+pub mod monitor;
 pub mod net;
 pub mod outage;
 pub mod status;

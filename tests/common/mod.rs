@@ -35,6 +35,9 @@ pub fn command(args: &[&str]) -> Command {
     }
     command.env("INTERNET_MONITOR_HTTP_SERVER", NO_HTTP_SERVER);
     command.env("TZ", "UTC");
+    // Tests send traffic to loopback only: the connectivity monitor's default targets are
+    // public addresses, so it is off unless a test turns it on (inside its own namespaces).
+    command.env("INTERNET_MONITOR_PROBE_INTERVAL", "0s");
     command
 }
 

@@ -11,7 +11,10 @@
 //       #runs holds TEXT), keyboard focus order, horizontal overflow, a rule set chosen in
 //       Compliance (its verdict panel, rules= through a reload, 375 px, dark), and screenshots
 //       (OUTDIR/dashboard-1280.png, dashboard-375.png, dashboard-dark-1280.png). --empty:
-//       a server over an empty store; --xss: a server whose stored text is hostile.
+//       a server over an empty store; --xss: a server whose stored text is hostile. The
+//       connection section with /api/v1/latency and /api/v1/outages answered by contract-shaped
+//       fixtures (band, loss colours, outages on the speed chart, keyboard, 375 px, dark), by
+//       404 and by "probing off, nothing stored" (hidden).
 //   node dashboard.mjs bench URL OUTDIR --path P [--path P…] [--loads N] [--warmup N]
 //       For each path (e.g. `/`, `/?range=1y`), N loads, each in a fresh context (no
 //       browser cache): ms from navigation start to document.body.dataset.drawn being set,
@@ -565,6 +568,168 @@ async function mainSteps(browser, options, log, result, main, series) {
   await main.context.close();
 }
 
+// ---- the connection between the tests (issue 15) -------------------------------------------
+
+// Contract-shaped answers of /api/v1/latency and /api/v1/outages for the window a request
+// asks for: hourly buckets of a gateway and two public targets (198.51.100.7, the faster, with
+// loss in some buckets and one bucket lost whole), and three outages overlapping the window.
+function probeFixtures(fromIso, toIso) {
+  const fromS = Date.parse(fromIso) / 1000;
+  const toS = Date.parse(toIso) / 1000;
+  const step = 3600;
+  const time = [];
+  for (let t = Math.ceil(fromS / step) * step; t < toS; t += step) time.push(t);
+  const lossAt = (i) => (i === 30 ? 360 : i % 20 === 0 ? 36 : i % 20 === 10 ? 7 : 0);
+  const target = (address, kind, base, lost) => {
+    const rtt = (i, extra) => (lost(i) === 360 ? null : base + extra);
+    return {
+      address, kind, method: 'icmp-unprivileged',
+      sent: time.map(() => 360), lost: time.map((_, i) => lost(i)),
+      loss_ratio: time.map((_, i) => lost(i) / 360),
+      rtt_min_ms: time.map((_, i) => rtt(i, i % 5)), rtt_median_ms: time.map((_, i) => rtt(i, 3 + (i % 7))),
+      rtt_max_ms: time.map((_, i) => rtt(i, 20 + (i % 11))), under_load: time.map((_, i) => i % 48 === 5),
+    };
+  };
+  const iso = (s) => new Date(s * 1000).toISOString();
+  const latency = {
+    from: fromIso, to: toIso, step_seconds: step, time,
+    targets: [target('192.0.2.1', 'gateway', 1, () => 0), target('198.51.100.7', 'public', 9, lossAt), target('203.0.113.9', 'public', 30, () => 0)],
+  };
+  const outage = (start, end, kind) => ({
+    start: iso(start), end: end === null ? null : iso(end), kind, ongoing: end === null,
+    duration_seconds: (end === null ? toS : end) - start, down_seconds: (end === null ? toS : end) - start, unmonitored_seconds: 0, restarts: 0,
+  });
+  const outages = {
+    from: fromIso, to: toIso, monitored_seconds: toS - fromS, unmonitored_seconds: 0, availability: 0.9967,
+    outages: [outage(fromS - 600, fromS + 600, 'isp'), outage(toS - 2 * 86400, toS - 2 * 86400 + 1500, 'isp'), outage(toS - 1800, null, 'local')],
+    unmonitored: [],
+    probing: { interval_seconds: 10, method: 'icmp-unprivileged', method_reason: 'ping_group_range allows it',
+      targets: latency.targets.map(({ address, kind, method }) => ({ address, kind, method })) },
+  };
+  const chosen = time.map((_, i) => lossAt(i) / 360);
+  return { latency, outages, expected: {
+    buckets: time.length, outages: outages.outages.length, best: '198.51.100.7',
+    loss_buckets: chosen.filter((v) => v > 0).length, loss_bad: chosen.filter((v) => v >= 0.05).length,
+  } };
+}
+
+// Answers /api/v1/latency and /api/v1/outages on `page` with `answer(url)`: {status, json}.
+async function routeProbes(page, answer) {
+  const served = [];
+  await page.route(/\/api\/v1\/(latency|outages)\?/, (route) => {
+    const url = new URL(route.request().url());
+    const { status, json } = answer(url);
+    served.push({ path: url.pathname, status });
+    return route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(json) });
+  });
+  return served;
+}
+
+async function connectivityState(page) {
+  return page.evaluate(() => {
+    const figure = document.querySelector('#connectivity-chart');
+    const speed = document.querySelector('#speed-chart');
+    const text = (element) => (element ? element.textContent.replace(/\s+/g, ' ').trim() : null);
+    return {
+      visible: Boolean(figure && figure.checkVisibility()), state: figure ? figure.dataset.state || null : null,
+      canvas: Boolean(figure && figure.querySelector('canvas')), series_keys: figure ? (figure.dataset.series || '').split(',').filter(Boolean) : [],
+      target: figure ? figure.dataset.target || null : null,
+      loss_buckets: figure ? Number(figure.dataset.lossBuckets) : null, loss_bad: figure ? Number(figure.dataset.lossBad) : null,
+      caption: text(figure && figure.querySelector('figcaption')), note: text(document.querySelector('#connectivity-note')),
+      options: [...document.querySelectorAll('#connectivity-target option')].map((option) => option.value),
+      select_disabled: document.querySelector('#connectivity-target').disabled,
+      speed_outages: speed ? Number(speed.dataset.outages || 0) : null,
+      outage_markers: [...document.querySelectorAll('#speed-chart .outage-marker')].map((marker) => ({
+        tag: marker.tagName.toLowerCase(), kind: marker.dataset.kind, hidden: marker.hidden, label: marker.getAttribute('aria-label'),
+        tabindex: marker.tabIndex, width: marker.getBoundingClientRect().width,
+      })),
+      background: figure ? getComputedStyle(figure).backgroundColor : null,
+      drawn: document.body.dataset.drawn || null, banner: (() => { const e = document.getElementById('error'); return e.hidden ? null : e.textContent; })(),
+    };
+  });
+}
+
+async function connectivitySteps(browser, options, log, result) {
+  // Probe data in the range (the answers a store with probes gives): the band, loss colours,
+  // the outages on the speed chart, the keyboard between them, another target, 375 px, dark.
+  await step(result, 'connectivity', async () => {
+    const seen = {};
+    const probe = await newPage(browser, log, 'connectivity');
+    let expected = null;
+    const served = await routeProbes(probe.page, (url) => {
+      const fixtures = probeFixtures(url.searchParams.get('from'), url.searchParams.get('to'));
+      expected = fixtures.expected;
+      return { status: 200, json: url.pathname.endsWith('latency') ? fixtures.latency : fixtures.outages };
+    });
+    await probe.page.goto(`${options.url}/?range=7d`, { waitUntil: 'load' });
+    await waitDrawn(probe.page, '7d');
+    await probe.page.waitForLoadState('networkidle');
+    seen.first = await connectivityState(probe.page);
+    seen.expected = expected;
+    await probe.page.locator('#speed-chart').screenshot({ path: path.join(options.out, 'connectivity-speed-1280.png') });
+    await probe.page.locator('#connectivity-chart').screenshot({ path: path.join(options.out, 'connectivity-1280.png') });
+    // Keyboard: the first outage marker, then the arrow key to the next; the tooltip says it.
+    const markers = probe.page.locator('#speed-chart .outage-marker:not([hidden])');
+    if (await markers.count() > 1) {
+      await markers.first().focus();
+      await probe.page.keyboard.press('ArrowRight');
+      seen.keyboard = await probe.page.evaluate(() => {
+        const active = document.activeElement;
+        const all = [...document.querySelectorAll('#speed-chart .outage-marker:not([hidden])')];
+        const tip = document.querySelector('#speed-chart .tooltip');
+        return { index: all.indexOf(active), tip: tip && !tip.hidden ? tip.textContent : null };
+      });
+    }
+    await probe.page.keyboard.press('Escape');
+    await probe.page.selectOption('#connectivity-target', '203.0.113.9|public|icmp-unprivileged');
+    seen.other_target = await connectivityState(probe.page);
+    await probe.page.setViewportSize({ width: 375, height: 812 });
+    await probe.page.waitForTimeout(300); // the charts follow their box after a 100 ms debounce
+    seen.narrow = await overflow(probe.page);
+    seen.narrow_state = await connectivityState(probe.page);
+    seen.served = served;
+    await probe.context.close();
+
+    const dark = await newPage(browser, log, 'connectivity-dark', { colorScheme: 'dark' });
+    await routeProbes(dark.page, (url) => {
+      const fixtures = probeFixtures(url.searchParams.get('from'), url.searchParams.get('to'));
+      return { status: 200, json: url.pathname.endsWith('latency') ? fixtures.latency : fixtures.outages };
+    });
+    await dark.page.goto(`${options.url}/?range=7d`, { waitUntil: 'load' });
+    await waitDrawn(dark.page, '7d');
+    await dark.page.waitForLoadState('networkidle');
+    seen.dark = await connectivityState(dark.page);
+    await dark.page.locator('#connectivity-chart').screenshot({ path: path.join(options.out, 'connectivity-dark-1280.png') });
+    await dark.context.close();
+    return seen;
+  });
+
+  // A server without the probe endpoints (404), and one with probing off and nothing stored:
+  // the section stays hidden, nothing is marked, the rest of the page draws. Their own log:
+  // the 404s are the point here.
+  for (const [name, answer] of [
+    ['connectivity_absent', () => ({ status: 404, json: { error: 'not found' } })],
+    ['connectivity_off', (url) => ({ status: 200, json: url.pathname.endsWith('latency')
+      ? { from: url.searchParams.get('from'), to: url.searchParams.get('to'), step_seconds: 3600, time: [], targets: [] }
+      : { from: url.searchParams.get('from'), to: url.searchParams.get('to'), monitored_seconds: 0, unmonitored_seconds: 0,
+        availability: null, outages: [], unmonitored: [], probing: null } })],
+  ]) {
+    await step(result, name, async () => {
+      const own = {};
+      const other = await newPage(browser, own, name);
+      const served = await routeProbes(other.page, answer);
+      await other.page.goto(`${options.url}/?range=7d`, { waitUntil: 'load' });
+      await waitDrawn(other.page, '7d');
+      await other.page.waitForLoadState('networkidle');
+      const seen = { ...(await connectivityState(other.page)), chart: await speedChart(other.page), served,
+        pageerrors: own[name].pageerrors };
+      delete seen.chart.marker_list;
+      await other.context.close();
+      return seen;
+    });
+  }
+}
+
 async function runTest(browser, options) {
   const log = {};
   const result = { log };
@@ -669,6 +834,8 @@ async function runTest(browser, options) {
       return seen;
     });
   }
+
+  if (drew) await connectivitySteps(browser, options, log, result);
 
   if (options.xss) {
     await step(result, 'xss', async () => {

@@ -35,6 +35,7 @@ import type { Options as StatOpts } from '${S}/stat/panelcfg/x/StatPanelCfg_type
 import type { Options as GaugeOpts } from '${S}/gauge/panelcfg/x/GaugePanelCfg_types.gen';
 import type { Options as TableOpts, FieldConfig as TableField } from '${S}/table/panelcfg/x/TablePanelCfg_types.gen';
 import type { Options as TextOpts } from '${S}/text/panelcfg/x/TextPanelCfg_types.gen';
+import type { Options as TimelineOpts, FieldConfig as TimelineField } from '${S}/statetimeline/panelcfg/x/StateTimelinePanelCfg_types.gen';
 type Json<T> = T extends string ? \`\${T}\` : T extends number | boolean | null | undefined ? T
   : T extends Array<infer U> ? Array<Json<U>> : T extends object ? { [K in keyof T]: Json<T[K]> } : T;
 type DP<T> = T extends Array<infer U> ? Array<DP<U>> : T extends object ? { [K in keyof T]?: DP<T[K]> } : T;
@@ -44,7 +45,8 @@ type Base = Omit<Panel, 'targets' | 'options' | 'fieldConfig' | 'type'> & { targ
 type FC<C> = Omit<FieldConfigSource, 'defaults'> & { defaults: Omit<FieldConfig, 'custom'> & { custom?: DP<C> } };
 type Typed<T extends string, O, C = Record<string, unknown>> = Base & { type: T; options?: DP<O>; fieldConfig?: FC<C> };
 type AnyPanel = Typed<'timeseries', TSOpts, TSField> | Typed<'stat', StatOpts> | Typed<'gauge', GaugeOpts>
-  | Typed<'table', TableOpts, TableField> | Typed<'text', TextOpts> | RowPanel;
+  | Typed<'table', TableOpts, TableField> | Typed<'text', TextOpts>
+  | Typed<'state-timeline', TimelineOpts, TimelineField> | RowPanel;
 type Dash = Json<Omit<Dashboard, 'panels'> & { panels?: AnyPanel[] }>;
 `;
 

@@ -1,0 +1,683 @@
+//! The connectivity monitor's loop: a round of probes to the gateway and every public target
+//! each `--probe-interval`, per-minute aggregates, the outage tracker, and what they persist
+//! (through the recorder, the one store writer) and publish (`/metrics`, [`Status`]).
+//!
+//! Times of rounds are the run's start plus the monotonic time since, so a wall clock stepped
+//! while serving neither reorders nor hides rounds (a step shows only in the next run's start).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::minute::{MinuteAccumulator, MinuteAggregate};
+use super::net::{self, Prober};
+use super::outage::{Config, Event, Outage, OutageKind, Round, Run, Tracker};
+use super::status::Status;
+use super::{ProbeMethod, ProbeResult, StoredTarget, Target, TargetKind};
+use crate::state::AppState;
+use crate::store::probes::{ProbeRow, ProbeStats, ProbeWrite};
+use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
+
+/// The public targets probed when no `--probe-target` is given: Cloudflare's, Google's and
+/// Quad9's anycast resolvers, which answer ICMP echo and TCP on 443 and 53 from almost
+/// anywhere, run by three different operators so one operator's fault is not the line's.
+pub const DEFAULT_PUBLIC_TARGETS: [IpAddr; 3] = [
+    IpAddr::V4(Ipv4Addr::new(1, 1, 1, 1)),
+    IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)),
+    IpAddr::V4(Ipv4Addr::new(9, 9, 9, 9)),
+];
+
+/// The TCP port probed on a public target when no port is given.
+pub const DEFAULT_TCP_PORT: u16 = 443;
+
+/// The TCP port probed on the gateway when ICMP is not allowed: home routers run a DNS
+/// forwarder on 53, and a router that does not still answers with a reset, which counts.
+pub const GATEWAY_TCP_PORT: u16 = 53;
+
+/// The longest probe timeout; shorter when the interval is short (half of it).
+pub const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often the default gateway is looked up again (a DHCP lease may move it).
+const GATEWAY_CHECK: Duration = Duration::from_secs(60);
+
+/// A `--probe-target`: an address, and the port for `tcp-connect`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PublicTarget {
+    /// The address probed.
+    pub address: IpAddr,
+    /// The TCP port used when ICMP is not allowed.
+    pub port: u16,
+}
+
+impl FromStr for PublicTarget {
+    type Err = String;
+
+    /// `ADDRESS` or `ADDRESS:PORT`, an IPv6 address with a port in brackets (`[2606:4700::1111]:443`).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if let Ok(address) = text.parse::<IpAddr>() {
+            return Ok(PublicTarget {
+                address,
+                port: DEFAULT_TCP_PORT,
+            });
+        }
+        if let Ok(address) = text
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            return Ok(PublicTarget {
+                address,
+                port: DEFAULT_TCP_PORT,
+            });
+        }
+        match text.parse::<SocketAddr>() {
+            Ok(socket) if socket.port() != 0 => Ok(PublicTarget {
+                address: socket.ip(),
+                port: socket.port(),
+            }),
+            Ok(_) => Err(format!(
+                "{text:?}: port 0 cannot be probed; use e.g. 1.1.1.1:443"
+            )),
+            Err(_) => Err(format!(
+                "{text:?} is not an IP address with an optional port: use e.g. 1.1.1.1, \
+                 9.9.9.9:53 or [2606:4700:4700::1111]:443 (names are not resolved, so a DNS \
+                 fault cannot look like an outage)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for PublicTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", SocketAddr::new(self.address, self.port))
+    }
+}
+
+/// Which gateway is probed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatewayChoice {
+    /// The default route's gateway, looked up at start and every minute.
+    Discover,
+    /// This address (`--probe-gateway ADDRESS`).
+    Fixed(IpAddr),
+    /// None (`--probe-gateway none`): every down round is then `local`.
+    Off,
+}
+
+/// `serve`'s probe settings; `ServeConfig::probes` is `None` when `--probe-interval 0s`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeConfig {
+    /// Time between rounds.
+    pub interval: Duration,
+    /// The public targets.
+    pub public: Vec<PublicTarget>,
+    /// The gateway.
+    pub gateway: GatewayChoice,
+}
+
+impl ProbeConfig {
+    /// The timeout of one probe: half the interval, at most [`MAX_PROBE_TIMEOUT`], so rounds
+    /// never overlap.
+    pub fn timeout(&self) -> Duration {
+        (self.interval / 2).min(MAX_PROBE_TIMEOUT)
+    }
+}
+
+/// One target being probed and its open minute.
+struct Slot {
+    stored: StoredTarget,
+    minute: MinuteAccumulator,
+    warned: bool,
+}
+
+/// The monitor of one `serve` run, between [`Monitor::start`] and [`Monitor::stop`].
+pub struct Monitor {
+    config: ProbeConfig,
+    prober: Arc<Prober>,
+    method: ProbeMethod,
+    slots: Vec<Slot>,
+    tracker: Tracker,
+    status: Arc<Status>,
+    run_start: Timestamp,
+    started: Instant,
+    /// The ongoing outage's start and the time its seconds were counted up to.
+    counted: Option<(Timestamp, Timestamp)>,
+    gateway_checked: Instant,
+    gateway_warned: bool,
+}
+
+/// The target probing `address` of `kind` by `method`.
+fn target(kind: TargetKind, address: IpAddr, method: ProbeMethod, port: u16) -> Target {
+    let method = match method {
+        ProbeMethod::TcpConnect { .. } => ProbeMethod::TcpConnect { port },
+        icmp => icmp,
+    };
+    Target {
+        kind,
+        address,
+        method,
+    }
+}
+
+impl Monitor {
+    /// Chooses the method, finds the gateway, registers the targets and restores an outage
+    /// left open by the previous run; records this run as started at `now`. Blocking (store
+    /// writes): call it before serving.
+    pub fn start(store: &Store, config: ProbeConfig, now: Timestamp) -> Result<Self, StoreError> {
+        let detection = net::detect();
+        let method = detection.method;
+        let (gateway, gateway_warned) = match config.gateway {
+            GatewayChoice::Fixed(address) => (Some(address), false),
+            GatewayChoice::Off => (None, false),
+            GatewayChoice::Discover => match net::default_gateway() {
+                Ok(Some(address)) => (Some(address), false),
+                Ok(None) => {
+                    tracing::warn!(
+                        "no default gateway in the routing table: every failed round counts as \
+                         `local`; --probe-gateway ADDRESS names one"
+                    );
+                    (None, true)
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        %err,
+                        "cannot read the routing table for the default gateway: every failed \
+                         round counts as `local`; --probe-gateway ADDRESS names one"
+                    );
+                    (None, true)
+                }
+            },
+        };
+        let mut targets: Vec<Target> = gateway
+            .map(|address| target(TargetKind::Gateway, address, method, GATEWAY_TCP_PORT))
+            .into_iter()
+            .collect();
+        targets.extend(
+            config
+                .public
+                .iter()
+                .map(|public| target(TargetKind::Public, public.address, method, public.port)),
+        );
+        let stored = store.register_probe_targets(&targets)?;
+        let previous = store.last_monitor_run()?;
+        let open = store.open_outage()?;
+        let mut tracker = match (open, previous) {
+            (None, _) => Tracker::new(Config::default()),
+            (Some(outage), previous) => {
+                let stopped_at = previous
+                    .and_then(|run| run.end.or(Some(run.start)))
+                    .unwrap_or(outage.start)
+                    .max(outage.start);
+                tracing::warn!(
+                    kind = outage.kind.name(),
+                    since = %outage.start,
+                    stopped_at = %stopped_at,
+                    "an {} outage was going on when the monitor last stopped (at {stopped_at}): \
+                     it continues if the first round now fails, else it ended then",
+                    outage.kind.name()
+                );
+                Tracker::restore(Config::default(), Some(outage), stopped_at)
+            }
+        };
+        tracker.start(now);
+        store.write_probes(&ProbeWrite {
+            minute: None,
+            outages: Vec::new(),
+            run: Some(Run {
+                start: now,
+                end: Some(now),
+            }),
+        })?;
+        let described: Vec<String> = stored
+            .iter()
+            .map(|stored| format!("{} {}", stored.target.kind, stored.target.address))
+            .collect();
+        tracing::info!(
+            method = %method,
+            interval = %humantime::format_duration(config.interval),
+            targets = %described.join(", "),
+            "probing {} targets every {} by {}: {}",
+            stored.len(),
+            humantime::format_duration(config.interval),
+            method.name(),
+            detection.reason
+        );
+        let status = Arc::new(Status::new(
+            now,
+            config.interval,
+            method,
+            detection.reason,
+            stored.clone(),
+            tracker.ongoing(),
+        ));
+        Ok(Monitor {
+            prober: Arc::new(Prober::new(method)),
+            method,
+            slots: stored
+                .into_iter()
+                .map(|stored| Slot {
+                    stored,
+                    minute: MinuteAccumulator::new(),
+                    warned: false,
+                })
+                .collect(),
+            tracker,
+            status,
+            run_start: now,
+            started: Instant::now(),
+            counted: None,
+            gateway_checked: Instant::now(),
+            gateway_warned,
+            config,
+        })
+    }
+
+    /// The live state the HTTP handlers read.
+    pub fn status(&self) -> Arc<Status> {
+        self.status.clone()
+    }
+
+    /// The newest stored outage of each kind, for the last-outage gauges.
+    pub fn newest_outages(store: &Store, now: Timestamp) -> Result<Vec<Outage>, StoreError> {
+        let outages =
+            store.outages(Timestamp::from_millis(0), now.saturating_add(GATEWAY_CHECK))?;
+        let mut newest: Vec<Outage> = Vec::new();
+        for kind in [OutageKind::Isp, OutageKind::Local] {
+            if let Some(outage) = outages.iter().rev().find(|outage| outage.kind == kind) {
+                newest.push(*outage);
+            }
+        }
+        Ok(newest)
+    }
+
+    /// The time of this run's clock: its start plus the monotonic time since.
+    fn clock(&self) -> Timestamp {
+        self.run_start.saturating_add(self.started.elapsed())
+    }
+
+    /// Probes every interval until dropped (cancel-safe at every await: a round cut short is
+    /// simply not counted).
+    pub async fn run(&mut self, state: &AppState) {
+        let mut ticks = tokio::time::interval(self.config.interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            self.round(state).await;
+        }
+    }
+
+    /// One round: probe, aggregate, classify, persist, publish.
+    async fn round(&mut self, state: &AppState) {
+        if self.gateway_checked.elapsed() >= GATEWAY_CHECK {
+            self.gateway_checked = Instant::now();
+            self.check_gateway(state).await;
+        }
+        let at = self.clock();
+        let timeout = self.config.timeout();
+        let mut probes = JoinSet::new();
+        for (index, slot) in self.slots.iter().enumerate() {
+            let prober = self.prober.clone();
+            let target = slot.stored.target;
+            probes.spawn(async move { (index, prober.probe(&target, timeout).await) });
+        }
+        let mut rtts = vec![None; self.slots.len()];
+        while let Some(joined) = probes.join_next().await {
+            let Ok((index, result)) = joined else {
+                continue;
+            };
+            let Some(slot) = self.slots.get_mut(index) else {
+                continue;
+            };
+            match result {
+                Ok(rtt) => rtts[index] = rtt,
+                Err(err) if !slot.warned => {
+                    slot.warned = true;
+                    tracing::warn!(
+                        target_address = %slot.stored.target.address,
+                        %err,
+                        "cannot probe {}: counted as lost (said once)",
+                        slot.stored.target.address
+                    );
+                }
+                Err(_) => {}
+            }
+        }
+        let under_load = state.running_since().is_some();
+        let mut finished: Vec<(StoredTarget, MinuteAggregate)> = Vec::new();
+        let (mut gateway, mut public) = (false, false);
+        for (slot, rtt) in self.slots.iter_mut().zip(rtts) {
+            let result = ProbeResult { at, rtt };
+            let answered = rtt.is_some();
+            match slot.stored.target.kind {
+                TargetKind::Gateway => gateway |= answered,
+                TargetKind::Public => public |= answered,
+            }
+            state.metrics.observe_probe(&slot.stored.target, &result);
+            if let Some(minute) = slot.minute.record(result) {
+                finished.push((slot.stored, minute));
+            }
+            if under_load && let Some(minute) = slot.minute.mark_under_load(at) {
+                finished.push((slot.stored, minute));
+            }
+        }
+        let round = Round {
+            at,
+            gateway,
+            public,
+        };
+        let events = self.tracker.round(round);
+        let outages = self.account(state, &events, at);
+        let ongoing = self.tracker.ongoing();
+        self.status.set(round, ongoing);
+        state.metrics.observe_round(&round, ongoing.as_ref());
+        for (stored, minute) in &finished {
+            state.metrics.observe_probe_minute(&stored.target, minute);
+        }
+        if !finished.is_empty() || !outages.is_empty() {
+            self.persist(state, finished, outages, at).await;
+        }
+    }
+
+    /// Logs the events and counts outage seconds; returns the outages to put.
+    fn account(&mut self, state: &AppState, events: &[Event], at: Timestamp) -> Vec<Outage> {
+        let mut outages = Vec::new();
+        for event in events {
+            match *event {
+                Event::Opened(outage) => {
+                    state.metrics.outage_opened(&outage);
+                    tracing::warn!(
+                        kind = outage.kind.name(),
+                        start = %outage.start,
+                        "{} outage since {}: {}",
+                        outage.kind.name(),
+                        outage.start,
+                        match outage.kind {
+                            OutageKind::Isp =>
+                                "the gateway answers, no public target does (the ISP's side)",
+                            OutageKind::Local =>
+                                "the gateway does not answer either (the home network or router)",
+                        }
+                    );
+                    outages.push(outage);
+                }
+                Event::Resumed(outage) => {
+                    tracing::warn!(
+                        kind = outage.kind.name(),
+                        start = %outage.start,
+                        unmonitored_seconds = outage.unmonitored.as_secs(),
+                        restarts = outage.restarts,
+                        "the {} outage since {} goes on after the restart (the time the monitor \
+                         was off is unmonitored, not counted as down)",
+                        outage.kind.name(),
+                        outage.start
+                    );
+                    outages.push(outage);
+                }
+                Event::Closed(outage) => {
+                    if let (Some((start, through)), Some(end)) = (self.counted, outage.end)
+                        && start == outage.start
+                    {
+                        state
+                            .metrics
+                            .add_outage_time(outage.kind, end.duration_since(through));
+                        self.counted = None;
+                    }
+                    let down = outage.down_time().unwrap_or_default();
+                    tracing::info!(
+                        kind = outage.kind.name(),
+                        start = %outage.start,
+                        end = ?outage.end.map(|end| end.to_string()),
+                        down_seconds = down.as_secs(),
+                        "{} outage over after {}",
+                        outage.kind.name(),
+                        humantime::format_duration(Duration::from_secs(down.as_secs()))
+                    );
+                    outages.push(outage);
+                }
+            }
+        }
+        if let Some(outage) = self.tracker.ongoing() {
+            let through = match self.counted {
+                Some((start, through)) if start == outage.start => through,
+                // This run's part only: the counters start at zero with the process.
+                _ => outage.start.max(self.run_start),
+            };
+            if at > through {
+                state
+                    .metrics
+                    .add_outage_time(outage.kind, at.duration_since(through));
+            }
+            self.counted = Some((outage.start, at.max(through)));
+        }
+        outages
+    }
+
+    /// Writes finished minutes, changed outages and the heartbeat in one transaction.
+    async fn persist(
+        &self,
+        state: &AppState,
+        finished: Vec<(StoredTarget, MinuteAggregate)>,
+        outages: Vec<Outage>,
+        at: Timestamp,
+    ) {
+        let mut rows = rows_of(finished);
+        let run = Run {
+            start: self.run_start,
+            end: Some(at),
+        };
+        // Normally one row; several only if a round was late by more than a minute.
+        let last = rows.pop();
+        let mut writes: Vec<ProbeWrite> = rows
+            .into_iter()
+            .map(|row| ProbeWrite {
+                minute: Some(row),
+                outages: Vec::new(),
+                run: None,
+            })
+            .collect();
+        writes.push(ProbeWrite {
+            minute: last,
+            outages,
+            run: Some(run),
+        });
+        let result = state
+            .recorder
+            .run(move |store| {
+                writes
+                    .iter()
+                    .try_for_each(|write| store.write_probes(write))
+            })
+            .await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                state.metrics.store_error();
+                tracing::error!(%err, "cannot store probe results");
+            }
+            Err(err) => {
+                state.metrics.store_error();
+                tracing::error!(%err, "cannot store probe results");
+            }
+        }
+    }
+
+    /// Looks the default gateway up again; a new one is registered and probed from now on.
+    async fn check_gateway(&mut self, state: &AppState) {
+        if self.config.gateway != GatewayChoice::Discover {
+            return;
+        }
+        let found = match net::default_gateway() {
+            Ok(found) => found,
+            Err(err) => {
+                if !self.gateway_warned {
+                    self.gateway_warned = true;
+                    tracing::warn!(%err, "cannot read the routing table for the default gateway");
+                }
+                return;
+            }
+        };
+        let current = self
+            .slots
+            .iter()
+            .find(|slot| slot.stored.target.kind == TargetKind::Gateway)
+            .map(|slot| slot.stored.target.address);
+        if found == current {
+            return;
+        }
+        let Some(address) = found else {
+            tracing::warn!(
+                "the default route is gone: every failed round counts as `local` until it is back"
+            );
+            self.slots
+                .retain(|slot| slot.stored.target.kind != TargetKind::Gateway);
+            return;
+        };
+        let new = target(TargetKind::Gateway, address, self.method, GATEWAY_TCP_PORT);
+        let registered = state
+            .recorder
+            .run(move |store| store.register_probe_targets(&[new]))
+            .await;
+        match registered {
+            Ok(Ok(stored)) => {
+                tracing::info!(
+                    gateway = %address,
+                    previous = ?current.map(|address| address.to_string()),
+                    "the default gateway is now {address}"
+                );
+                self.slots
+                    .retain(|slot| slot.stored.target.kind != TargetKind::Gateway);
+                for stored in stored.into_iter().rev() {
+                    self.slots.insert(
+                        0,
+                        Slot {
+                            stored,
+                            minute: MinuteAccumulator::new(),
+                            warned: false,
+                        },
+                    );
+                }
+            }
+            Ok(Err(err)) => tracing::error!(%err, "cannot register the new gateway"),
+            Err(err) => tracing::error!(%err, "cannot register the new gateway"),
+        }
+    }
+
+    /// At shutdown: stores the open minute and the run's end.
+    pub async fn stop(&mut self, state: &AppState) {
+        let at = self.clock();
+        let finished: Vec<(StoredTarget, MinuteAggregate)> = self
+            .slots
+            .iter_mut()
+            .filter_map(|slot| slot.minute.flush().map(|minute| (slot.stored, minute)))
+            .collect();
+        self.persist(state, finished, Vec::new(), at).await;
+    }
+}
+
+/// Groups finished minutes into one row per minute, by ascending target id.
+fn rows_of(finished: Vec<(StoredTarget, MinuteAggregate)>) -> Vec<ProbeRow> {
+    let mut rows: Vec<ProbeRow> = Vec::new();
+    for (stored, minute) in finished {
+        let stats = ProbeStats {
+            target: stored.id,
+            sent: minute.sent,
+            lost: minute.lost,
+            rtt_min_us: minute.rtt_min_us,
+            rtt_median_us: minute.rtt_median_us,
+            rtt_max_us: minute.rtt_max_us,
+            under_load_minutes: u32::from(minute.under_load),
+        };
+        match rows.iter_mut().find(|row| row.start == minute.minute) {
+            Some(row) => row.stats.push(stats),
+            None => rows.push(ProbeRow {
+                start: minute.minute,
+                minutes: 1,
+                stats: vec![stats],
+            }),
+        }
+    }
+    rows.sort_by_key(|row| row.start);
+    for row in &mut rows {
+        row.stats.sort_by_key(|stats| stats.target);
+        row.stats.dedup_by_key(|stats| stats.target);
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_targets_parse_with_and_without_ports() {
+        let parse = |text: &str| text.parse::<PublicTarget>();
+        assert_eq!(
+            parse("1.1.1.1"),
+            Ok(PublicTarget {
+                address: IpAddr::V4(Ipv4Addr::new(1, 1, 1, 1)),
+                port: 443
+            })
+        );
+        assert_eq!(parse("9.9.9.9:53").map(|t| t.port), Ok(53));
+        assert_eq!(parse("[2606:4700:4700::1111]:853").map(|t| t.port), Ok(853));
+        assert_eq!(parse("2606:4700:4700::1111").map(|t| t.port), Ok(443));
+        assert_eq!(parse("[::1]").map(|t| t.port), Ok(443));
+        let error = parse("one.one.one.one").unwrap_err();
+        assert!(error.contains("not an IP address"), "{error}");
+        assert!(parse("1.1.1.1:0").unwrap_err().contains("port 0"));
+        assert!(parse("1.1.1.1:99999").is_err());
+    }
+
+    #[test]
+    fn the_timeout_is_half_the_interval_at_most_two_seconds() {
+        let config = |secs| ProbeConfig {
+            interval: Duration::from_secs(secs),
+            public: Vec::new(),
+            gateway: GatewayChoice::Off,
+        };
+        assert_eq!(config(10).timeout(), Duration::from_secs(2));
+        assert_eq!(config(2).timeout(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn finished_minutes_group_into_one_row_per_minute_by_target_id() {
+        let stored = |id| StoredTarget {
+            id,
+            target: target(
+                TargetKind::Public,
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                ProbeMethod::IcmpRaw,
+                443,
+            ),
+        };
+        let minute = |at: u64, sent| MinuteAggregate {
+            minute: Timestamp::from_millis(at),
+            sent,
+            lost: 0,
+            rtt_min_us: Some(1),
+            rtt_median_us: Some(2),
+            rtt_max_us: Some(3),
+            under_load: sent == 6,
+        };
+        let rows = rows_of(vec![
+            (stored(2), minute(120_000, 6)),
+            (stored(0), minute(120_000, 5)),
+            (stored(1), minute(60_000, 4)),
+        ]);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].start, Timestamp::from_millis(60_000));
+        assert_eq!(
+            rows[1].stats.iter().map(|s| s.target).collect::<Vec<_>>(),
+            [0, 2]
+        );
+        assert_eq!(rows[1].stats[1].under_load_minutes, 1);
+        assert_eq!(rows[1].stats[0].under_load_minutes, 0);
+    }
+}
