@@ -5,8 +5,12 @@
 //! The sockets, the gateway lookup, the store tables and the endpoints are not here yet; see
 //! the module docs of [`minute`] and [`outage`] for the definitions they will rely on.
 
+pub mod availability;
+pub mod latency;
 pub mod minute;
 pub mod outage;
+pub mod peak;
+pub mod report;
 pub mod status;
 
 use std::fmt;

@@ -52,6 +52,9 @@ pub struct Pack {
     /// when it judged every run in the window (or without `--rules`).
     pub campaign: Option<Timestamp>,
     pub peak_hours: PeakHours,
+    /// The connectivity monitor's figures of the window: availability, outages by kind,
+    /// probe loss and latency in peak hours.
+    pub connectivity: crate::probe::report::Connectivity,
     /// Every run in the window, oldest first, failures and skipped runs included.
     pub runs: Vec<RunRow>,
     pub conditions: Conditions,
