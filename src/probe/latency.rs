@@ -42,18 +42,13 @@ pub fn step_count(from: Timestamp, to: Timestamp, step: Duration) -> u64 {
     last - first + 1
 }
 
-/// The smallest multiple of [`STEP_UNIT`] that cuts `[from, to)` into at most
-/// [`DEFAULT_STEPS`] steps.
+/// The smallest multiple of [`STEP_UNIT`] with `⌈(to − from) / step⌉ ≤` [`DEFAULT_STEPS`]
+/// (a window not aligned to the step touches one step more at its edge).
 pub fn default_step(from: Timestamp, to: Timestamp) -> Duration {
     let span = to.duration_since(from).as_millis();
     let unit = STEP_UNIT.as_millis();
-    let mut minutes = span.div_ceil(unit * u128::from(DEFAULT_STEPS)).max(1);
-    let step = |minutes: u128| Duration::from_secs(u64::try_from(minutes * 60).unwrap_or(u64::MAX));
-    // Epoch alignment can touch one step more than the span holds.
-    while step_count(from, to, step(minutes)) > DEFAULT_STEPS {
-        minutes += 1;
-    }
-    step(minutes)
+    let minutes = span.div_ceil(unit * u128::from(DEFAULT_STEPS)).max(1);
+    Duration::from_secs(u64::try_from(minutes * 60).unwrap_or(u64::MAX))
 }
 
 fn step_ms(step: Duration) -> u64 {

@@ -161,12 +161,13 @@ fn default_steps_are_whole_minutes_and_at_most_720() {
     let year = Duration::from_secs(365 * 86_400);
     let to = from.saturating_add(year);
     let step = default_step(from, to);
-    assert_eq!(step.as_secs() % 60, 0);
-    assert!(step_count(from, to, step) <= DEFAULT_STEPS);
-    // A window not aligned to the step touches one more step than its length holds.
+    assert_eq!(step, Duration::from_secs(730 * 60), "525 600 minutes / 720");
+    assert!(step_count(from, to, step) <= DEFAULT_STEPS + 1);
+    // A window not aligned to the step touches one step more at its edge.
     let odd = Timestamp::from_millis(ORIGIN + 30_000);
-    let step = default_step(odd, odd.saturating_add(Duration::from_secs(720 * 60)));
-    assert_eq!(step, Duration::from_secs(120));
+    let odd_to = odd.saturating_add(Duration::from_secs(720 * 120));
+    assert_eq!(default_step(odd, odd_to), Duration::from_secs(120));
+    assert_eq!(step_count(odd, odd_to, Duration::from_secs(120)), 721);
     assert_eq!(
         step_count(minute(0), minute(10), Duration::from_secs(300)),
         2
