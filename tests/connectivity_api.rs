@@ -157,12 +157,6 @@ fn store_history(env: &Env) {
     }
 }
 
-/// Whether the store helper's bodies are in this build (the skeleton stores nothing).
-fn store_keeps_probes(env: &Env) -> bool {
-    let store = Store::open_read_only(&env.db()).expect("open the store");
-    !store.probe_targets().expect("read targets").is_empty()
-}
-
 fn close(actual: &Value, expected: f64) -> bool {
     actual.as_f64().is_some_and(|v| (v - expected).abs() < 1e-9)
 }
@@ -296,10 +290,6 @@ fn answers_are_gzipped_for_clients_that_accept_it() {
 fn stored_outages_runs_and_minutes_are_answered_as_computed_by_hand() {
     let env = Env::new();
     store_history(&env);
-    assert!(
-        store_keeps_probes(&env),
-        "the probe store bodies are missing (the skeleton stores nothing)"
-    );
     let server = serve(&env);
     let answer = server.get(&format!("/api/v1/outages?from={FROM}&to={TO}"));
     assert_eq!(answer.status, 200, "{}", answer.body);
@@ -433,8 +423,21 @@ fn report_shows_connectivity_as_text_and_json() {
     let connectivity = &json["connectivity"];
     assert!(connectivity.get("availability").is_some(), "{json}");
     assert!(connectivity["peak_hours"]["start_hour"].is_u64());
-    if store_keeps_probes(&env) {
-        assert!(close(&connectivity["availability"], 12_300.0 / 13_800.0));
-        assert!(text.contains("89.130 %"), "{text}");
-    }
+    assert!(
+        close(&connectivity["availability"], 12_300.0 / 13_800.0),
+        "{connectivity}"
+    );
+    assert_eq!(connectivity["outages"]["isp"]["count"], 2);
+    assert!(text.contains("availability:    89.130 %"), "{text}");
+    assert!(text.contains("isp outages:     2, 1500 s down"), "{text}");
+    assert_eq!(json["outages"].as_array().map(Vec::len), Some(3), "{json}");
+    let html = report("html");
+    let section = html
+        .split("<h2>Connectivity between the tests</h2>")
+        .nth(1)
+        .expect("the connectivity section");
+    let section = section.split("<h2>").next().unwrap_or_default();
+    assert!(section.contains("89.130 %"), "{section}");
+    assert_eq!(section.matches("<td>isp</td>").count(), 2, "{section}");
+    assert_eq!(section.matches("<td>local</td>").count(), 1, "{section}");
 }

@@ -116,6 +116,7 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         rules: verdict,
         campaign: campaign.flatten(),
         peak_hours: collected.peak_hours,
+        outages: connectivity.listed.clone(),
         connectivity,
         runs: collected.runs,
         conditions: collected.conditions,

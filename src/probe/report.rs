@@ -70,6 +70,11 @@ pub struct Connectivity {
     pub longest_isp_outage: Option<OutageEntry>,
     /// Loss and latency of the public targets in the peak hours and over all hours.
     pub peak_hours: PeakFigures,
+    /// The outages overlapping the window, whole, oldest first (at most
+    /// [`MAX_LISTED`](super::availability::MAX_LISTED)): the evidence pack lists them; the
+    /// summary leaves them to `/api/v1/outages`.
+    #[serde(skip)]
+    pub listed: Vec<OutageEntry>,
 }
 
 /// The connectivity figures of `[from, to)` at `now`, peak hours as `window` in `zone`.
@@ -98,6 +103,7 @@ pub fn read_connectivity(
         outages: availability.by_kind,
         longest_isp_outage,
         peak_hours: tally.finish(),
+        listed: availability.outages,
     })
 }
 
