@@ -18,12 +18,11 @@
 //!   target without data in a step having `sent` 0 there. Targets are listed gateway first,
 //!   then by stored id; one address probed by two methods is two targets.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{StoredTarget, TargetId, TargetKind};
+use super::{StoredTarget, TargetKind};
 use crate::store::probes::ProbeRow;
 use crate::time::Timestamp;
 
@@ -98,6 +97,8 @@ pub struct Series {
 /// One target's rows inside the step being filled.
 #[derive(Clone, Debug, Default)]
 struct Acc {
+    /// Whether any row of the step had this target.
+    seen: bool,
     sent: u64,
     lost: u64,
     min: Option<u64>,
@@ -106,31 +107,51 @@ struct Acc {
     under_load: bool,
 }
 
-/// Builds a [`Series`] from rows fed in time order.
+impl Acc {
+    /// Empties it for the next step, keeping the medians' room.
+    fn reset(&mut self) {
+        let mut medians = std::mem::take(&mut self.medians);
+        medians.clear();
+        *self = Acc {
+            medians,
+            ..Acc::default()
+        };
+    }
+}
+
+/// Builds a [`Series`] from rows fed in time order. One pass, per target a slot found by
+/// binary search over the sorted ids (no hashing per row: a year is ~370,000 figures).
 pub struct Bucketer {
     from: Timestamp,
     to: Timestamp,
     step: u64,
-    known: HashMap<TargetId, StoredTarget>,
-    /// The step being filled: its start (ms) and each target's rows.
-    current: Option<(u64, HashMap<TargetId, Acc>)>,
+    /// The known targets, by ascending id; slot `i` is `targets[i]`.
+    targets: Vec<StoredTarget>,
+    /// The start (ms) of the step being filled, `None` before the first row.
+    current: Option<u64>,
+    /// Each slot's rows inside the step being filled.
+    accs: Vec<Acc>,
     time: Vec<u64>,
-    /// By target id, in the order first seen.
-    series: Vec<(StoredTarget, TargetSeries)>,
+    /// Each slot's series, once it had a row.
+    series: Vec<Option<TargetSeries>>,
 }
 
 impl Bucketer {
     /// A bucketer for `[from, to)` in steps of `step` (non-zero), naming `targets`; rows of
     /// targets not among them are left out.
     pub fn new(from: Timestamp, to: Timestamp, step: Duration, targets: &[StoredTarget]) -> Self {
+        let mut targets = targets.to_vec();
+        targets.sort_unstable_by_key(|target| target.id);
+        targets.dedup_by_key(|target| target.id);
         Bucketer {
             from,
             to,
             step: step_ms(step),
-            known: targets.iter().map(|target| (target.id, *target)).collect(),
+            accs: vec![Acc::default(); targets.len()],
+            series: vec![None; targets.len()],
+            targets,
             current: None,
             time: Vec::new(),
-            series: Vec::new(),
         }
     }
 
@@ -138,22 +159,25 @@ impl Bucketer {
     /// in it, as a minute counts a clock step back).
     pub fn add(&mut self, row: &ProbeRow) {
         let start = row.start.as_millis() / self.step * self.step;
-        match &self.current {
-            Some((current, _)) if start > *current => {
+        match self.current {
+            Some(current) if start > current => {
                 self.flush();
-                self.current = Some((start, HashMap::new()));
+                self.current = Some(start);
             }
             Some(_) => {}
-            None => self.current = Some((start, HashMap::new())),
+            None => self.current = Some(start),
         }
-        let Some((_, accs)) = &mut self.current else {
-            return;
-        };
         for stats in &row.stats {
-            if !self.known.contains_key(&stats.target) {
+            let Ok(slot) = self
+                .targets
+                .binary_search_by_key(&stats.target, |target| target.id)
+            else {
                 continue;
-            }
-            let acc = accs.entry(stats.target).or_default();
+            };
+            let Some(acc) = self.accs.get_mut(slot) else {
+                continue;
+            };
+            acc.seen = true;
             acc.sent += u64::from(stats.sent);
             acc.lost += u64::from(stats.lost.min(stats.sent));
             acc.min = min_some(acc.min, stats.rtt_min_us);
@@ -165,54 +189,61 @@ impl Bucketer {
 
     /// Closes the step being filled: listed when any target had a row in it.
     fn flush(&mut self) {
-        let Some((start, mut accs)) = self.current.take() else {
+        let Some(start) = self.current.take() else {
             return;
         };
-        if accs.is_empty() {
+        if !self.accs.iter().any(|acc| acc.seen) {
             return;
         }
         let listed = self.time.len();
         self.time.push(start / 1000);
-        for (target, series) in &mut self.series {
-            push(series, accs.remove(&target.id).unwrap_or_default());
-        }
-        let mut new: Vec<(TargetId, Acc)> = accs.into_iter().collect();
-        new.sort_unstable_by_key(|(id, _)| *id);
-        for (id, acc) in new {
-            let Some(target) = self.known.get(&id).copied() else {
-                continue;
-            };
-            let mut series = TargetSeries {
-                address: target.target.address.to_string(),
-                kind: target.target.kind.name(),
-                method: target.target.method.to_string(),
-                sent: Vec::new(),
-                lost: Vec::new(),
-                loss_ratio: Vec::new(),
-                rtt_min_ms: Vec::new(),
-                rtt_median_ms: Vec::new(),
-                rtt_max_ms: Vec::new(),
-                under_load: Vec::new(),
-            };
-            for _ in 0..listed {
-                push(&mut series, Acc::default());
+        for ((acc, series), target) in self
+            .accs
+            .iter_mut()
+            .zip(&mut self.series)
+            .zip(&self.targets)
+        {
+            if series.is_none() && acc.seen {
+                let mut new = TargetSeries {
+                    address: target.target.address.to_string(),
+                    kind: target.target.kind.name(),
+                    method: target.target.method.to_string(),
+                    sent: Vec::new(),
+                    lost: Vec::new(),
+                    loss_ratio: Vec::new(),
+                    rtt_min_ms: Vec::new(),
+                    rtt_median_ms: Vec::new(),
+                    rtt_max_ms: Vec::new(),
+                    under_load: Vec::new(),
+                };
+                for _ in 0..listed {
+                    push(&mut new, &mut Acc::default());
+                }
+                *series = Some(new);
             }
-            push(&mut series, acc);
-            self.series.push((target, series));
+            if let Some(series) = series {
+                push(series, acc);
+            }
+            acc.reset();
         }
     }
 
     /// The series.
     pub fn finish(mut self) -> Series {
         self.flush();
-        let mut series = self.series;
-        series.sort_by_key(|(target, _)| (target.target.kind != TargetKind::Gateway, target.id));
+        let mut listed: Vec<(StoredTarget, TargetSeries)> = self
+            .targets
+            .into_iter()
+            .zip(self.series)
+            .filter_map(|(target, series)| series.map(|series| (target, series)))
+            .collect();
+        listed.sort_by_key(|(target, _)| (target.target.kind != TargetKind::Gateway, target.id));
         Series {
             from: self.from,
             to: self.to,
             step_seconds: self.step / 1000,
             time: self.time,
-            targets: series.into_iter().map(|(_, series)| series).collect(),
+            targets: listed.into_iter().map(|(_, series)| series).collect(),
         }
     }
 }
@@ -228,8 +259,8 @@ fn ms(us: Option<u64>) -> Option<f64> {
     us.map(|us| us as f64 / 1000.0)
 }
 
-/// Appends one step's figures.
-fn push(series: &mut TargetSeries, mut acc: Acc) {
+/// Appends one step's figures (sorting `acc`'s medians).
+fn push(series: &mut TargetSeries, acc: &mut Acc) {
     let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     series.sent.push(clamp(acc.sent));
     series.lost.push(clamp(acc.lost));

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::*;
-use crate::probe::{ProbeMethod, Target};
+use crate::probe::{ProbeMethod, Target, TargetId};
 use crate::store::probes::ProbeStats;
 
 /// 2026-11-30T00:00:00Z: a whole hour, so steps of 1, 5, 10 and 60 minutes all start here.
