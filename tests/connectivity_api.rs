@@ -1,7 +1,7 @@
 //! `/api/v1/outages`, `/api/v1/latency`, the `connectivity` part of `/api/v1/summary` and of
 //! `report`, on a real store file written through the store's own `write_probes` before the
-//! server starts, and a real `serve` on a loopback port (probing off: tests talk to loopback
-//! only).
+//! server starts: a real `serve` on a loopback port (probing off: tests talk to loopback
+//! only), and the HTTP server in this process with a running monitor's live state.
 
 mod common;
 
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::{Env, PATIENCE, Server, command};
 use internet_monitor::probe::outage::{Outage, OutageKind, Run};
+use internet_monitor::probe::status::Status;
 use internet_monitor::probe::{ProbeMethod, Target, TargetKind};
 use internet_monitor::store::Store;
 use internet_monitor::store::probes::{ProbeRow, ProbeStats, ProbeWrite};
@@ -440,4 +441,155 @@ fn report_shows_connectivity_as_text_and_json() {
     assert!(section.contains("89.130 %"), "{section}");
     assert_eq!(section.matches("<td>isp</td>").count(), 2, "{section}");
     assert_eq!(section.matches("<td>local</td>").count(), 1, "{section}");
+}
+
+/// A server in this process whose state has a running monitor ([`Status`]): its run counts
+/// as monitored up to now and its ongoing outage is the live one. Returns the address and
+/// the sender that stops it.
+fn serve_in_process(
+    store: Store,
+    status: Status,
+) -> (
+    String,
+    tokio::sync::watch::Sender<bool>,
+    std::thread::JoinHandle<()>,
+) {
+    use internet_monitor::http::AllowedHosts;
+    use internet_monitor::metrics::Metrics;
+    use internet_monitor::speedtest::runner::OoklaConfig;
+    use internet_monitor::speedtest::{EngineConfig, Runner};
+    use internet_monitor::state::AppState;
+    use std::sync::Arc;
+
+    // An engine that is never started: no scheduler runs in this process.
+    let engine = EngineConfig::Ookla(OoklaConfig {
+        binary: "/nonexistent/speedtest".into(),
+        timeout: Duration::from_secs(1),
+        server_id: None,
+        extra_args: Vec::new(),
+        parse: internet_monitor::speedtest::ookla::ParseOptions {
+            store_ip: false,
+            max_bytes_per_second: 1e12,
+        },
+        output_limit: 1024,
+    });
+    let mut state = AppState::new(
+        Arc::new(store),
+        Metrics::new().expect("metrics"),
+        Runner::new(engine),
+        None,
+        None,
+        None,
+    )
+    .expect("the state");
+    state.probes = Some(Arc::new(status));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let address = listener.local_addr().expect("an address").to_string();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let server = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
+            internet_monitor::http::serve(
+                listener,
+                Arc::new(state),
+                16,
+                AllowedHosts::new(["localhost"]),
+                stopped,
+            )
+            .await;
+        });
+    });
+    (address, stop, server)
+}
+
+#[test]
+fn the_running_monitor_counts_up_to_now_with_its_live_outage_and_settings() {
+    let env = Env::new();
+    let now = Timestamp::now();
+    let run_start = now.saturating_sub(Duration::from_secs(300));
+    let outage_start = now.saturating_sub(Duration::from_secs(120));
+    let store = Store::open(&env.db()).expect("open the store");
+    let targets = store
+        .register_probe_targets(&[
+            Target {
+                kind: TargetKind::Gateway,
+                address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+                method: ProbeMethod::TcpConnect { port: 53 },
+            },
+            Target {
+                kind: TargetKind::Public,
+                address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
+                method: ProbeMethod::TcpConnect { port: 443 },
+            },
+        ])
+        .expect("register the targets");
+    let stored = Outage {
+        start: outage_start,
+        end: None,
+        kind: OutageKind::Isp,
+        unmonitored: Duration::ZERO,
+        restarts: 0,
+    };
+    // The heartbeat a minute after the start is all the store knows of this run.
+    store
+        .write_probes(&ProbeWrite {
+            minute: None,
+            outages: vec![stored],
+            run: Some(Run {
+                start: run_start,
+                end: Some(run_start.saturating_add(Duration::from_secs(60))),
+            }),
+        })
+        .expect("write probes");
+    let status = Status::new(
+        run_start,
+        Duration::from_secs(10),
+        ProbeMethod::TcpConnect { port: 0 },
+        "no ICMP socket allowed (test)".to_owned(),
+        targets,
+        Some(Outage {
+            restarts: 1,
+            ..stored
+        }),
+    );
+    let (address, stop, server) = serve_in_process(store, status);
+    let from = run_start.saturating_sub(Duration::from_secs(60));
+    let answer = common::request(&address, "GET", &format!("/api/v1/outages?from={from}"));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let body = answer.json();
+    let monitored = body["monitored_seconds"].as_f64().expect("a number");
+    assert!(monitored >= 300.0, "the live run counts up to now: {body}");
+    assert!(close(&body["unmonitored_seconds"], 60.0), "{body}");
+    let outage = &body["outages"][0];
+    assert_eq!(outage["ongoing"], true, "{body}");
+    assert_eq!(outage["end"], Value::Null);
+    assert_eq!(
+        outage["restarts"], 1,
+        "the live outage, not the stored copy"
+    );
+    let down = outage["down_seconds"].as_f64().expect("a number");
+    assert!(down >= 120.0, "{outage}");
+    let availability = body["availability"].as_f64().expect("a share");
+    assert!(
+        (availability - (monitored - down) / monitored).abs() < 1e-6,
+        "{body}"
+    );
+    let probing = &body["probing"];
+    assert_eq!(probing["interval_seconds"], 10.0);
+    assert_eq!(probing["method"], "tcp-connect");
+    assert_eq!(probing["method_reason"], "no ICMP socket allowed (test)");
+    assert_eq!(
+        probing["targets"],
+        serde_json::json!([
+            {"address": "192.0.2.1", "kind": "gateway", "method": "tcp-connect:53"},
+            {"address": "192.0.2.10", "kind": "public", "method": "tcp-connect:443"},
+        ])
+    );
+    stop.send(true).expect("stop the server");
+    server.join().expect("the server thread");
 }
