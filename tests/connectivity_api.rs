@@ -206,6 +206,18 @@ fn an_empty_store_answers_the_contract_shapes() {
     assert_eq!(connectivity["outages"]["isp"]["count"], 0);
     assert_eq!(connectivity["peak_hours"]["start_hour"], 19);
     assert_eq!(connectivity["peak_hours"]["source"], "default");
+    let db = env.db();
+    for format in ["text", "html"] {
+        let output = command(&["report", "--db", db.to_str().unwrap(), "--format", format])
+            .output()
+            .expect("run report");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{stdout}");
+        assert!(
+            stdout.contains("onnectivity monitor") && stdout.contains("did not run in this window"),
+            "{format}: {stdout}"
+        );
+    }
     let fcc = server.get("/api/v1/summary?window=1d&rules=us-fcc").json();
     let peak = &fcc["connectivity"]["peak_hours"];
     assert_eq!(

@@ -111,6 +111,10 @@ impl Connectivity {
     /// The section of the text report: availability, outages, peak-hour loss and latency.
     pub fn to_text(&self) -> String {
         let mut text = String::from("\nConnectivity (probes between the speed tests)\n");
+        if self.monitored_seconds == 0.0 && self.listed.is_empty() {
+            text.push_str("  the connectivity monitor did not run in this window\n");
+            return text;
+        }
         let hours = |seconds: f64| format!("{:.1} h", seconds / 3600.0);
         let _ = writeln!(
             text,

@@ -470,6 +470,10 @@ fn peak_section(html: &mut String, pack: &Pack) {
 /// Availability and the outage list of the connectivity monitor.
 fn connectivity_section(html: &mut String, pack: &Pack, zone: &Zone) {
     let c = &pack.connectivity;
+    if c.monitored_seconds == 0.0 && pack.outages.is_empty() {
+        html.push_str("<h2>Connectivity between the tests</h2>\n<p>The connectivity monitor (probes between the speed tests) did not run in this window.</p>\n");
+        return;
+    }
     let hours = |seconds: f64| format!("{:.1}", seconds / 3600.0);
     let availability = c.availability.map_or_else(
         || "not monitored in this window".to_owned(),
