@@ -58,6 +58,13 @@ fn describe(db: &Path, report: &CheckReport) -> String {
     if report.campaigns > 0 {
         let _ = writeln!(text, "{} campaigns checked", report.campaigns);
     }
+    if report.probe_records > 0 {
+        let _ = writeln!(
+            text,
+            "{} connectivity monitor records checked",
+            report.probe_records
+        );
+    }
     for (time, what) in &report.damaged_plans {
         let _ = writeln!(text, "damaged: the plan version from {time}: {what}");
     }

@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use super::write_stdout;
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::plan::{PlanHistory, PlanVersion};
+use crate::probe::peak::PeakWindow;
+use crate::probe::report::read_connectivity;
 use crate::rules;
 use crate::store::Store;
 use crate::summary::summarize;
@@ -73,8 +75,19 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    // The probes' figures: no monitor runs in this process, so a serve running meanwhile
+    // counts as monitored up to its last heartbeat.
+    let connectivity = read_connectivity(
+        &store,
+        (from, to),
+        now,
+        None,
+        PeakWindow::of(args.rules),
+        &zone,
+    )?;
     if args.format == ReportFormat::Text {
         let mut text = summarize(&store, plans, from, to)?.to_text();
+        text.push_str(&connectivity.to_text());
         if let Some((verdict, campaign)) = &judged {
             text.push_str(&verdict_text(verdict, *campaign));
         }
@@ -103,6 +116,8 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         rules: verdict,
         campaign: campaign.flatten(),
         peak_hours: collected.peak_hours,
+        outages: connectivity.listed.clone(),
+        connectivity,
         runs: collected.runs,
         conditions: collected.conditions,
         export: collected.export,

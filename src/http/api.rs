@@ -17,6 +17,9 @@ use super::response::{Body, HttpError, json, json_body, overloaded, respond, to_
 use super::stream::{CHUNK_BYTES, ChunkError, Source, Streamed};
 use crate::csv;
 use crate::plan::{PlanHistory, PlanVersion, PlanVersionJson};
+use crate::probe::availability::Live;
+use crate::probe::peak::PeakWindow;
+use crate::probe::report::{Connectivity, read_connectivity};
 use crate::rules::{MAX_RULES_WINDOW, RuleSet};
 use crate::sample::{Sample, Trigger};
 use crate::state::{AppState, READER_WAIT, Refusal};
@@ -257,6 +260,9 @@ const DEFAULT_SUMMARY_WINDOW: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// [`Verdict`](crate::rules::Verdict) over the window (at most
 /// [`MAX_RULES_WINDOW`](crate::rules::MAX_RULES_WINDOW)), with `"campaign"` added: the start of
 /// the campaign whose runs it judged, or `null` when it judged every run in the window.
+/// `"connectivity"` holds the probe figures of the window
+/// ([`Connectivity`](crate::probe::report::Connectivity)), peak hours those of the rule set
+/// when it has a peak window, else 19–23 in serve's `--timezone`.
 pub async fn summary(
     state: &AppState,
     query: &Query,
@@ -265,6 +271,8 @@ pub async fn summary(
     let (from, to, span) = summary_range(query, now)?;
     let rules = RulesQuery::parse(query, &state.zone, span)?;
     let plans = state.plans.clone();
+    let probes = state.probes.clone();
+    let zone = state.zone.clone();
     let busy = || overloaded(WorkerError::Busy("summary"));
     let _turn = tokio::time::timeout(READER_WAIT, SUMMARIES.acquire())
         .await
@@ -274,17 +282,29 @@ pub async fn summary(
         .readers
         .run_within(READER_WAIT, move |store| {
             let summary = summarize(store, plans.clone(), from, to).map_err(store_failed)?;
-            let Some(RulesQuery { rules, zone }) = rules else {
-                return to_json(&summary);
+            let live = probes.as_deref().map(Live::of);
+            let (peak, zone) = match &rules {
+                Some(asked) => (PeakWindow::of(Some(asked.rules)), &asked.zone),
+                None => (PeakWindow::of(None), &zone),
             };
-            let selection = crate::rules::select(store, rules, from, to).map_err(store_failed)?;
-            let verdict = crate::rules::evaluate(rules, &selection.runs, &plans, &zone);
-            to_json(&SummaryWithRules {
+            let connectivity = read_connectivity(store, (from, to), now, live.as_ref(), peak, zone)
+                .map_err(store_failed)?;
+            let rules = match rules {
+                None => None,
+                Some(RulesQuery { rules, zone }) => {
+                    let selection =
+                        crate::rules::select(store, rules, from, to).map_err(store_failed)?;
+                    let verdict = crate::rules::evaluate(rules, &selection.runs, &plans, &zone);
+                    Some(RulesAnswer {
+                        verdict,
+                        campaign: selection.campaign,
+                    })
+                }
+            };
+            to_json(&SummaryAnswer {
                 summary: &summary,
-                rules: RulesAnswer {
-                    verdict,
-                    campaign: selection.campaign,
-                },
+                connectivity,
+                rules,
             })
         })
         .await
@@ -292,12 +312,15 @@ pub async fn summary(
     Ok(json_body(StatusCode::OK, body))
 }
 
-/// A summary and the verdict `rules=` asked for, as one JSON object.
+/// A summary, the connectivity figures of its window and the verdict `rules=` asked for
+/// (no `rules` key without it), as one JSON object.
 #[derive(Serialize)]
-struct SummaryWithRules<'a> {
+struct SummaryAnswer<'a> {
     #[serde(flatten)]
     summary: &'a crate::summary::Summary,
-    rules: RulesAnswer,
+    connectivity: Connectivity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rules: Option<RulesAnswer>,
 }
 
 /// The verdict, and the campaign whose runs it judged (`null`: every run in the window).

@@ -5,6 +5,7 @@ pub(crate) mod assets;
 mod cache;
 mod compat;
 mod connections;
+mod connectivity;
 mod cross_site;
 mod dashboard;
 pub(crate) mod encoding;
@@ -403,6 +404,10 @@ enum Route {
     Plan,
     /// `/api/v1/campaign`: the `serve --campaign` campaign's progress.
     Campaign,
+    /// `/api/v1/outages`: the connectivity monitor's outage log and availability.
+    Outages,
+    /// `/api/v1/latency`: probe loss and RTT per target in steps.
+    Latency,
 }
 
 impl Route {
@@ -424,6 +429,8 @@ impl Route {
             "/api/v1/heatmap" => Route::Heatmap,
             "/api/v1/plan" => Route::Plan,
             "/api/v1/campaign" => Route::Campaign,
+            "/api/v1/outages" => Route::Outages,
+            "/api/v1/latency" => Route::Latency,
             _ => return None,
         })
     }
@@ -444,7 +451,9 @@ impl Route {
             | Route::Series
             | Route::Heatmap
             | Route::Plan
-            | Route::Campaign => false,
+            | Route::Campaign
+            | Route::Outages
+            | Route::Latency => false,
         }
     }
 
@@ -461,12 +470,17 @@ impl Route {
                 | Route::Heatmap
                 | Route::Plan
                 | Route::Campaign
+                | Route::Outages
+                | Route::Latency
         )
     }
 
     /// Whether the answer is gzipped for a client that accepts it (the dashboard's JSON).
     fn gzipped(self) -> bool {
-        matches!(self, Route::Status | Route::Series | Route::Heatmap)
+        matches!(
+            self,
+            Route::Status | Route::Series | Route::Heatmap | Route::Outages | Route::Latency
+        )
     }
 
     fn methods(self) -> &'static [Method] {
@@ -484,6 +498,8 @@ impl Route {
             Route::Status => dashboard::STATUS_PARAMETERS,
             Route::Series => dashboard::SERIES_PARAMETERS,
             Route::Heatmap => dashboard::HEATMAP_PARAMETERS,
+            Route::Outages => connectivity::OUTAGES_PARAMETERS,
+            Route::Latency => connectivity::LATENCY_PARAMETERS,
             _ => &[],
         }
     }
@@ -578,6 +594,8 @@ impl Route {
                     campaign: state.campaign.as_ref().map(|live| live.status()),
                 },
             ),
+            Route::Outages => connectivity::outages(state, &query, now).await?,
+            Route::Latency => connectivity::latency(state, &query, now).await?,
         })
     }
 }

@@ -5,10 +5,14 @@
 //! [`net`] sends the probes, [`monitor`] runs the rounds in `serve`, [`status`] is what it
 //! shares with the HTTP handlers; the tables are in `store::probes`.
 
+pub mod availability;
+pub mod latency;
 pub mod minute;
 pub mod monitor;
 pub mod net;
 pub mod outage;
+pub mod peak;
+pub mod report;
 pub mod status;
 
 use std::fmt;

@@ -30,6 +30,9 @@ pub struct CheckReport {
     pub damaged_plans: Vec<(String, String)>,
     /// Campaign records read (damaged ones included; a damaged one is a `structure` finding).
     pub campaigns: u64,
+    /// Records of the connectivity monitor's tables read (targets, minute rows, buckets,
+    /// outages, runs; damaged ones included, each a `structure` finding).
+    pub probe_records: u64,
     /// Keys (ms since the epoch) of samples an older version stored at or after
     /// [`crate::time::Timestamp::MAX`]: no command shows them and they are left as they are; not damage.
     pub out_of_range: Vec<u64>,
@@ -168,6 +171,7 @@ impl Store {
         let txn = self.begin_read()?;
         report.plans = self.walk_plans(&txn, &mut report.damaged_plans)?;
         report.campaigns = self.walk_campaigns(&txn, &mut report.structure)?;
+        report.probe_records = self.walk_probes(&txn, &mut report.structure)?;
         let mut structure = |finding: String| report.structure.push(finding);
         let Some(samples) = self.open_samples(&txn)? else {
             return Ok(());

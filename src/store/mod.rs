@@ -139,6 +139,20 @@ pub enum StoreError {
         "database {path} already holds {max} campaigns, the most kept: keep new campaigns in a new --db"
     )]
     CampaignLimit { path: PathBuf, max: u64 },
+    #[error(
+        "database {path} is damaged ({record}: {cause}); it was not used: run db check, or restore the file from a backup"
+    )]
+    ProbeDecode {
+        path: PathBuf,
+        record: String,
+        cause: DecodeError,
+    },
+    #[error(
+        "database {path} already holds {max} probe targets, the most kept: probe fewer distinct targets, or keep the monitor's data in a new --db"
+    )]
+    ProbeLimit { path: PathBuf, max: u64 },
+    #[error("database {path}: refused to store probe data that breaks its bounds ({detail})")]
+    ProbeInvalid { path: PathBuf, detail: String },
 }
 
 impl StoreError {
@@ -165,6 +179,13 @@ impl StoreError {
             PlanLimit { max, .. } => PlanLimit { path, max },
             CampaignDecode { time, cause, .. } => CampaignDecode { path, time, cause },
             CampaignLimit { max, .. } => CampaignLimit { path, max },
+            ProbeDecode { record, cause, .. } => ProbeDecode {
+                path,
+                record,
+                cause,
+            },
+            ProbeLimit { max, .. } => ProbeLimit { path, max },
+            ProbeInvalid { detail, .. } => ProbeInvalid { path, detail },
         }
     }
 }

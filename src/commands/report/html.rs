@@ -158,6 +158,7 @@ pub fn render(pack: &Pack, plans: &PlanHistory, zone: &Zone) -> String {
     figures_section(&mut html, pack);
     charts_section(&mut html, pack, plans, zone);
     peak_section(&mut html, pack);
+    connectivity_section(&mut html, pack, zone);
     conditions_section(&mut html, pack);
     runs_section(&mut html, &pack.runs, zone);
     export_section(&mut html, pack);
@@ -463,6 +464,62 @@ fn peak_section(html: &mut String, pack: &Pack) {
     );
     period_row(html, "Peak hours", &peak.peak);
     period_row(html, "Rest of the day", &peak.off_peak);
+    html.push_str("</tbody></table>\n");
+}
+
+/// Availability and the outage list of the connectivity monitor.
+fn connectivity_section(html: &mut String, pack: &Pack, zone: &Zone) {
+    let c = &pack.connectivity;
+    if c.monitored_seconds == 0.0 && pack.outages.is_empty() {
+        html.push_str("<h2>Connectivity between the tests</h2>\n<p>The connectivity monitor (probes between the speed tests) did not run in this window.</p>\n");
+        return;
+    }
+    let hours = |seconds: f64| format!("{:.1}", seconds / 3600.0);
+    let availability = c.availability.map_or_else(
+        || "not monitored in this window".to_owned(),
+        |share| {
+            format!(
+                "{:.3} % of the monitored time without an ISP outage",
+                share * 100.0
+            )
+        },
+    );
+    let _ = writeln!(
+        html,
+        "<h2>Connectivity between the tests</h2>\n<p>Probes to the home router (the gateway) and to public addresses, every few seconds. An <b>isp</b> outage: the gateway answered and nothing beyond it did. A <b>local</b> outage: the gateway did not answer either, so the fault may be in the home network; it is not counted against the provider. Time the monitor was not running is <b>unmonitored</b>, never an outage.</p>\n<table><tbody>\
+         <tr><th>Availability</th><td>{}</td></tr>\
+         <tr><th>Monitored</th><td>{} h (unmonitored {} h)</td></tr>\
+         <tr><th>ISP outages</th><td>{}, {:.0} s down in the window</td></tr>\
+         <tr><th>Local outages</th><td>{}, {:.0} s down in the window</td></tr>\
+         </tbody></table>",
+        escape(&availability),
+        hours(c.monitored_seconds),
+        hours(c.unmonitored_seconds),
+        c.outages.isp.count,
+        c.outages.isp.down_seconds,
+        c.outages.local.count,
+        c.outages.local.down_seconds,
+    );
+    if pack.outages.is_empty() {
+        html.push_str("<p>No outage in the window.</p>\n");
+        return;
+    }
+    html.push_str("<table><thead><tr><th>Start (local time)</th><th>End</th><th>Kind</th><th class=\"n\">Down (s)</th><th class=\"n\">Unmonitored (s)</th><th class=\"n\">Restarts</th></tr></thead><tbody>\n");
+    for outage in &pack.outages {
+        let end = outage
+            .end
+            .map_or_else(|| "ongoing".to_owned(), |end| local_time(zone, end));
+        let _ = writeln!(
+            html,
+            "<tr><td class=\"time\">{}</td><td class=\"time\">{}</td><td>{}</td><td class=\"n\">{:.0}</td><td class=\"n\">{:.0}</td><td class=\"n\">{}</td></tr>",
+            escape(&local_time(zone, outage.start)),
+            escape(&end),
+            escape(outage.kind),
+            outage.down_seconds,
+            outage.unmonitored_seconds,
+            outage.restarts,
+        );
+    }
     html.push_str("</tbody></table>\n");
 }
 

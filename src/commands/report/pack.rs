@@ -52,6 +52,12 @@ pub struct Pack {
     /// when it judged every run in the window (or without `--rules`).
     pub campaign: Option<Timestamp>,
     pub peak_hours: PeakHours,
+    /// The connectivity monitor's figures of the window: availability, outages by kind,
+    /// probe loss and latency in peak hours.
+    pub connectivity: crate::probe::report::Connectivity,
+    /// The connectivity monitor's outages overlapping the window, whole, oldest first, as
+    /// `/api/v1/outages` lists them.
+    pub outages: Vec<crate::probe::availability::OutageEntry>,
     /// Every run in the window, oldest first, failures and skipped runs included.
     pub runs: Vec<RunRow>,
     pub conditions: Conditions,
