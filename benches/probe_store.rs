@@ -7,7 +7,8 @@
 //! would fill it, except for the batching: the monitor commits each minute with
 //! `write_probes` (one fsync each), while this writes the year a day at a time with
 //! `write_probes_batch` (the same records, keys and tables; one transaction per day).
-//! `PER_MINUTE=1` writes it a minute per commit as the service does (some minutes more).
+//! `PER_MINUTE=1` writes it a minute per commit as the service does (some minutes more);
+//! `YEARS=N` (1 to 10) writes N years, to see what each further year adds.
 //! What per-minute commits cost, in time and in file size, is also measured on two days of
 //! minutes in every run. After each simulated day it downsamples
 //! as the service does once a day: minute rows older than [`MINUTE_DAYS`] days become
@@ -238,7 +239,14 @@ fn main() {
     let mut buckets = 0;
     let mut live_at_31_days = 0;
     let per_minute = std::env::var_os("PER_MINUTE").is_some();
-    for d in 0..YEAR_DAYS {
+    let years: u64 = std::env::var("YEARS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .filter(|years| (1..=10).contains(years))
+        .unwrap_or(1);
+    let days = years * YEAR_DAYS;
+    let mut year_ends = Vec::new();
+    for d in 0..days {
         if per_minute {
             for write in day(&mut rng, d) {
                 store.write_probes(&write).expect("write");
@@ -253,13 +261,20 @@ fn main() {
         if d + 1 == MINUTE_DAYS {
             live_at_31_days = file_size(&path);
         }
+        if (d + 1) % YEAR_DAYS == 0 {
+            year_ends.push(file_size(&path));
+        }
     }
     let build = started.elapsed();
-    let (from, to) = (minute_time(0), minute_time(YEAR_DAYS * DAY_MINUTES));
+    // The last year: what `/api/v1/latency` reads for a year's window.
+    let (from, to) = (
+        minute_time((days - YEAR_DAYS) * DAY_MINUTES),
+        minute_time(days * DAY_MINUTES),
+    );
     let mut minutes = 0u64;
     let mut bucket_rows = 0u64;
     store
-        .probe_rows(from, to, &mut |row| {
+        .probe_rows(Timestamp::EPOCH, to, &mut |row| {
             if row.minutes == 1 {
                 minutes += 1;
             } else {
@@ -267,7 +282,7 @@ fn main() {
             }
         })
         .expect("read");
-    let outages = store.outages(from, to).expect("outages").len();
+    let outages = store.outages(Timestamp::EPOCH, to).expect("outages").len();
     let mut reads = Vec::new();
     for _ in 0..9 {
         let t = Instant::now();
@@ -301,7 +316,7 @@ fn main() {
         mb(file_size(&batched))
     );
     println!(
-        "| year built ({}, daily downsampling) | {:.1} s |",
+        "| {years} year(s) built ({}, daily downsampling) | {:.1} s |",
         if per_minute {
             "a commit per minute"
         } else {
@@ -310,7 +325,7 @@ fn main() {
         build.as_secs_f64()
     );
     println!(
-        "| downsampling, all calls over the year ({buckets} buckets) | {:.2} s |",
+        "| downsampling, every call ({buckets} buckets) | {:.2} s |",
         downsample_time.as_secs_f64()
     );
     println!(
@@ -320,14 +335,21 @@ fn main() {
     println!(
         "| rows kept: minutes / 10-min buckets / outages | {minutes} / {bucket_rows} / {outages} |"
     );
-    println!("| file after a year, as written | {} |", mb(before));
+    for (year, size) in year_ends.iter().enumerate() {
+        println!(
+            "| file after year {}, as written | {} |",
+            year + 1,
+            mb(*size)
+        );
+    }
+    println!("| file at the end, before `db compact` | {} |", mb(before));
     println!(
-        "| file after a year, after `db compact` | {} ({:.1} KB/day) |",
+        "| file at the end, after `db compact` | {} ({:.1} KB/day) |",
         mb(compacted.after),
-        compacted.after as f64 / 1e3 / YEAR_DAYS as f64
+        compacted.after as f64 / 1e3 / days as f64
     );
     println!(
-        "| read the year with `probe_rows` (median of 9) | {:.2} ms |",
+        "| read the last year with `probe_rows` (median of 9) | {:.2} ms |",
         read.as_secs_f64() * 1e3
     );
 }
