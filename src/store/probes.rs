@@ -550,6 +550,18 @@ fn fold(start: Timestamp, rows: &[ProbeRow]) -> ProbeRow {
     }
 }
 
+/// One minute row from `stored` and `new`, two rows of the same minute (the last minute of
+/// a run and the first of the next after a restart within it): as [`fold`] combines a
+/// bucket's minutes, with the minute layout (under load when either was).
+fn merge_minutes(stored: &ProbeRow, new: &ProbeRow) -> ProbeRow {
+    let mut merged = fold(new.start, &[stored.clone(), new.clone()]);
+    merged.minutes = 1;
+    for stats in &mut merged.stats {
+        stats.under_load_minutes = stats.under_load_minutes.min(1);
+    }
+    merged
+}
+
 // ---------------------------------------------------------------------------------------
 // The store
 // ---------------------------------------------------------------------------------------
@@ -735,8 +747,11 @@ impl Store {
         })
     }
 
-    /// Commits `write` in one durable transaction: the minute row at its start, each outage
-    /// at its start and the run at its start, each replacing the record there. A row or
+    /// Commits `write` in one durable transaction: the minute row at its start (merged with
+    /// a row already stored for that minute by an earlier run, as downsampling folds rows:
+    /// sent and lost summed, min of the minimums, max of the maximums, the lower of the two
+    /// medians), each outage at its start and the run at its start, each replacing the record
+    /// there. A row or
     /// interval that breaks its bounds (see [`StoreError::ProbeInvalid`]) is refused and
     /// nothing is written; an empty write commits nothing.
     pub fn write_probes(&self, write: &ProbeWrite) -> Result<(), StoreError> {
@@ -786,8 +801,20 @@ impl Store {
                 let mut runs = txn.open_table(RUNS).map_err(redb)?;
                 for write in writes {
                     if let Some(row) = &write.minute {
+                        let key = row.start.as_millis();
+                        // The same minute of an earlier run (a restart within a minute) is
+                        // merged, never replaced: its probes stay counted.
+                        let stored = minutes
+                            .get(key)
+                            .map_err(|e| self.redb(e))?
+                            .map(|value| decode_minute(key, value.value()));
+                        let merged = match stored {
+                            None => None,
+                            Some(Ok(stored)) => Some(merge_minutes(&stored, row)),
+                            Some(Err(cause)) => return Err(self.probe_damage(MINUTES, key, cause)),
+                        };
                         minutes
-                            .insert(row.start.as_millis(), encode_row(row).as_slice())
+                            .insert(key, encode_row(merged.as_ref().unwrap_or(row)).as_slice())
                             .map_err(|e| self.redb(e))?;
                     }
                     for outage in &write.outages {

@@ -982,3 +982,52 @@ fn a_damaged_record_is_an_error_naming_it_and_db_check_finds_it() {
         assert!(found.contains(expected), "{expected} in {found}");
     }
 }
+
+/// A restart within a minute: the old run flushed the minute at its stop, the new run writes
+/// the same minute when it finishes. Both runs' probes must stay counted (they were replaced).
+#[test]
+fn a_minute_written_again_by_the_next_run_is_merged_not_replaced() {
+    let (_dir, store) = temp_store();
+    let write = |row: ProbeRow| {
+        store
+            .write_probes(&ProbeWrite {
+                minute: Some(row),
+                ..ProbeWrite::default()
+            })
+            .unwrap();
+    };
+    write(minute(
+        3,
+        vec![answered(0, 3, 1, (10, 20, 30)), all_lost(1, 3)],
+    ));
+    write(minute(
+        3,
+        vec![
+            ProbeStats {
+                under_load_minutes: 1,
+                ..answered(0, 2, 0, (5, 25, 40))
+            },
+            answered(2, 2, 0, (1, 1, 1)),
+        ],
+    ));
+    let mut rows = Vec::new();
+    store
+        .probe_rows(Timestamp::EPOCH, Timestamp::MAX, &mut |row| {
+            rows.push(row.clone())
+        })
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![minute(
+            3,
+            vec![
+                ProbeStats {
+                    under_load_minutes: 1,
+                    ..answered(0, 5, 1, (5, 20, 40))
+                },
+                all_lost(1, 3),
+                answered(2, 2, 0, (1, 1, 1)),
+            ],
+        )]
+    );
+}
