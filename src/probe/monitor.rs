@@ -215,15 +215,43 @@ impl Monitor {
                     .and_then(|run| run.end.or(Some(run.start)))
                     .unwrap_or(outage.start)
                     .max(outage.start);
-                tracing::warn!(
-                    kind = outage.kind.name(),
-                    since = %outage.start,
-                    stopped_at = %stopped_at,
-                    "an {} outage was going on when the monitor last stopped (at {stopped_at}): \
-                     it continues if the first round now fails, else it ended then",
-                    outage.kind.name()
-                );
-                Tracker::restore(Config::default(), Some(outage), stopped_at)
+                if now < stopped_at {
+                    // The clock is behind the time the outage was last seen (stepped back
+                    // between runs, or ahead then): continuing it would end it before that
+                    // time, even before its start (a record the store refuses, which left
+                    // the outage ongoing for ever). Nothing says it lasted longer, so it
+                    // ended when it was last seen, as when the first round succeeds.
+                    let closed = Outage {
+                        end: Some(stopped_at),
+                        ..outage
+                    };
+                    tracing::warn!(
+                        kind = outage.kind.name(),
+                        since = %outage.start,
+                        stopped_at = %stopped_at,
+                        clock = %now,
+                        "an {} outage was going on when the monitor last stopped (at \
+                         {stopped_at}), but the clock now reads {now}, before that: is it \
+                         wrong? The outage is recorded as ended then",
+                        outage.kind.name()
+                    );
+                    store.write_probes(&ProbeWrite {
+                        outages: vec![closed],
+                        ..ProbeWrite::default()
+                    })?;
+                    Tracker::new(Config::default())
+                } else {
+                    tracing::warn!(
+                        kind = outage.kind.name(),
+                        since = %outage.start,
+                        stopped_at = %stopped_at,
+                        "an {} outage was going on when the monitor last stopped (at \
+                         {stopped_at}): it continues if the first round now fails, else it \
+                         ended then",
+                        outage.kind.name()
+                    );
+                    Tracker::restore(Config::default(), Some(outage), stopped_at)
+                }
             }
         };
         tracker.start(now);
@@ -633,6 +661,75 @@ mod tests {
         assert!(error.contains("not an IP address"), "{error}");
         assert!(parse("1.1.1.1:0").unwrap_err().contains("port 0"));
         assert!(parse("1.1.1.1:99999").is_err());
+    }
+
+    /// Restarted with the clock an hour behind the stored run and its open outage: the
+    /// outage must not be continued and then closed before its start (the store refuses such
+    /// a record, which left the outage "ongoing" for ever): it ended when last seen.
+    #[test]
+    fn a_clock_behind_an_open_outage_at_start_up_ends_it_when_last_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("clock.redb")).unwrap();
+        let t = |seconds: u64| Timestamp::from_millis(1_796_040_000_000 + seconds * 1000);
+        let open = Outage {
+            start: t(10_100),
+            end: None,
+            kind: OutageKind::Isp,
+            unmonitored: Duration::ZERO,
+            restarts: 0,
+        };
+        let previous = Run {
+            start: t(10_000),
+            end: Some(t(10_160)),
+        };
+        store
+            .write_probes(&ProbeWrite {
+                minute: None,
+                outages: vec![open],
+                run: Some(previous),
+            })
+            .unwrap();
+        let config = ProbeConfig {
+            interval: Duration::from_secs(10),
+            public: Vec::new(),
+            gateway: GatewayChoice::Off,
+        };
+        let now = t(10_160 - 3600);
+        let monitor = Monitor::start(&store, config, now).unwrap();
+        let closed = Outage {
+            end: Some(t(10_160)),
+            ..open
+        };
+        assert_eq!(store.open_outage().unwrap(), None);
+        assert_eq!(
+            store.outages(Timestamp::EPOCH, Timestamp::MAX).unwrap(),
+            [closed]
+        );
+        // Still down: a new outage, dated by this run's clock, that closes after its start.
+        let mut tracker = monitor.tracker.clone();
+        assert_eq!(tracker.ongoing(), None);
+        let round = |seconds: u64, public: bool| Round {
+            at: now.saturating_add(Duration::from_secs(seconds)),
+            gateway: true,
+            public,
+        };
+        assert!(tracker.round(round(0, false)).is_empty());
+        assert!(matches!(
+            tracker.round(round(10, false))[..],
+            [Event::Opened(_)]
+        ));
+        let events = tracker.round(round(20, true));
+        let [Event::Closed(ended)] = events[..] else {
+            panic!("{events:?}");
+        };
+        assert_eq!((ended.start, ended.end), (now, Some(round(20, true).at)));
+        store
+            .write_probes(&ProbeWrite {
+                outages: vec![ended],
+                ..ProbeWrite::default()
+            })
+            .unwrap();
+        assert_eq!(store.open_outage().unwrap(), None);
     }
 
     #[test]
