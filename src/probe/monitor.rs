@@ -55,12 +55,45 @@ pub struct PublicTarget {
     pub port: u16,
 }
 
+/// Why `address` cannot be probed as a gateway or a public target, if so: the unspecified
+/// and loopback addresses reach this host itself (every probe, by any method, answers, so
+/// no outage would ever be seen), a multicast or the broadcast address names no one host,
+/// and an IPv6 link-local address needs an interface that cannot be given (every probe
+/// would fail with "invalid argument"). IPv4-mapped IPv6 addresses count as their IPv4 one.
+pub fn unprobeable(address: IpAddr) -> Option<&'static str> {
+    let address = address.to_canonical();
+    if address.is_unspecified() || address.is_loopback() {
+        return Some("is this host itself: it always answers, so no outage would ever be seen");
+    }
+    if address.is_multicast() {
+        return Some("is a multicast address, not one host");
+    }
+    match address {
+        IpAddr::V4(v4) if v4.is_broadcast() => Some("is the broadcast address, not one host"),
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => Some(
+            "is an IPv6 link-local address, which needs an interface that cannot be given; \
+             use the host's global or unique local address",
+        ),
+        _ => None,
+    }
+}
+
 impl FromStr for PublicTarget {
     type Err = String;
 
-    /// `ADDRESS` or `ADDRESS:PORT`, an IPv6 address with a port in brackets (`[2606:4700::1111]:443`).
+    /// `ADDRESS` or `ADDRESS:PORT`, an IPv6 address with a port in brackets (`[2606:4700::1111]:443`);
+    /// an [`unprobeable`] address is refused.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
+        let target = Self::parse(text.trim())?;
+        match unprobeable(target.address) {
+            Some(reason) => Err(format!("{} {reason}", target.address)),
+            None => Ok(target),
+        }
+    }
+}
+
+impl PublicTarget {
+    fn parse(text: &str) -> Result<Self, String> {
         if let Ok(address) = text.parse::<IpAddr>() {
             return Ok(PublicTarget {
                 address,
@@ -656,11 +689,36 @@ mod tests {
         assert_eq!(parse("9.9.9.9:53").map(|t| t.port), Ok(53));
         assert_eq!(parse("[2606:4700:4700::1111]:853").map(|t| t.port), Ok(853));
         assert_eq!(parse("2606:4700:4700::1111").map(|t| t.port), Ok(443));
-        assert_eq!(parse("[::1]").map(|t| t.port), Ok(443));
+        assert_eq!(parse("[2001:db8::1]").map(|t| t.port), Ok(443));
         let error = parse("one.one.one.one").unwrap_err();
         assert!(error.contains("not an IP address"), "{error}");
         assert!(parse("1.1.1.1:0").unwrap_err().contains("port 0"));
         assert!(parse("1.1.1.1:99999").is_err());
+        // Addresses that are this host, no one host, or need an interface are refused.
+        for address in [
+            "0.0.0.0",
+            "127.0.0.1:443",
+            "127.8.9.10",
+            "::",
+            "[::1]:53",
+            "::ffff:127.0.0.1",
+            "224.0.0.1",
+            "ff02::1",
+            "255.255.255.255",
+            "fe80::1",
+            "[fe80::1]:443",
+        ] {
+            let error = parse(address).unwrap_err();
+            assert!(
+                error.contains("this host itself")
+                    || error.contains("not one host")
+                    || error.contains("link-local"),
+                "{address}: {error}"
+            );
+        }
+        assert!(parse("169.254.1.1").is_ok());
+        assert!(parse("10.0.0.1").is_ok());
+        assert!(parse("fd00::1").is_ok());
     }
 
     /// Restarted with the clock an hour behind the stored run and its open outage: the
