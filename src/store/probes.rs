@@ -50,6 +50,10 @@ use crate::time::Timestamp;
 pub const MINUTE_DAYS: u64 = 31;
 /// Minutes in one downsampled bucket.
 pub const BUCKET_MINUTES: u32 = 10;
+/// The minute rows the service keeps unfolded at least: [`MINUTE_DAYS`] days of them, so a
+/// minute is folded only once that much probing was recorded after it (see
+/// [`Store::probe_fold_cut`]).
+pub const MINUTE_ROWS_KEPT: u64 = MINUTE_DAYS * 24 * 60;
 /// The most probe targets a store keeps (each restart with other targets adds some; a few
 /// dozen are usual), so the target list and a row's target count stay bounded.
 pub const MAX_PROBE_TARGETS: u64 = 10_000;
@@ -999,6 +1003,30 @@ impl Store {
                 }
                 Ok(written)
             })
+        })
+    }
+
+    /// The time before which [`Store::downsample_probes`] may fold minutes at `now`: the
+    /// earlier of `now` − [`MINUTE_DAYS`] days and the start of the newest minute row with at
+    /// least `keep_rows` minute rows after it (just after it, so that row is foldable);
+    /// [`Timestamp::EPOCH`] (nothing to fold) while fewer rows are stored. Measured along the
+    /// record as retention is, so a clock far ahead cannot fold the last month's minutes:
+    /// only rows written after it (dated ahead too) can push older ones out, one per minute
+    /// probed. The service passes [`MINUTE_ROWS_KEPT`].
+    pub fn probe_fold_cut(&self, now: Timestamp, keep_rows: u64) -> Result<Timestamp, StoreError> {
+        let by_clock = now.saturating_sub(Duration::from_secs(MINUTE_DAYS * 24 * 60 * 60));
+        self.guarded(|| {
+            let txn = self.begin_read()?;
+            let Some(minutes) = self.probe_table(&txn, MINUTES)? else {
+                return Ok(Timestamp::EPOCH);
+            };
+            let skip = usize::try_from(keep_rows).unwrap_or(usize::MAX);
+            let Some(entry) = minutes.iter().map_err(|e| self.redb(e))?.rev().nth(skip) else {
+                return Ok(Timestamp::EPOCH);
+            };
+            let key = entry.map_err(|e| self.redb(e))?.0.value();
+            let by_record = Timestamp::from_millis(key.saturating_add(1));
+            Ok(by_clock.min(by_record))
         })
     }
 
