@@ -184,6 +184,9 @@ pub struct Monitor {
     counted: Option<(Timestamp, Timestamp)>,
     gateway_checked: Instant,
     gateway_warned: bool,
+    /// The open minute of a gateway no longer probed (it changed or the default route went),
+    /// stored with the next round's write.
+    retired: Vec<(StoredTarget, MinuteAggregate)>,
 }
 
 /// The target probing `address` of `kind` by `method`.
@@ -336,6 +339,7 @@ impl Monitor {
             counted: None,
             gateway_checked: Instant::now(),
             gateway_warned,
+            retired: Vec::new(),
             config,
         })
     }
@@ -411,7 +415,7 @@ impl Monitor {
             }
         }
         let under_load = state.running_since().is_some();
-        let mut finished: Vec<(StoredTarget, MinuteAggregate)> = Vec::new();
+        let mut finished: Vec<(StoredTarget, MinuteAggregate)> = std::mem::take(&mut self.retired);
         let (mut gateway, mut public) = (false, false);
         for (slot, rtt) in self.slots.iter_mut().zip(rtts) {
             let result = ProbeResult { at, rtt };
@@ -596,8 +600,7 @@ impl Monitor {
             tracing::warn!(
                 "the default route is gone: every failed round counts as `local` until it is back"
             );
-            self.slots
-                .retain(|slot| slot.stored.target.kind != TargetKind::Gateway);
+            self.retire_gateway();
             return;
         };
         let new = target(TargetKind::Gateway, address, self.method, GATEWAY_TCP_PORT);
@@ -612,8 +615,7 @@ impl Monitor {
                     previous = ?current.map(|address| address.to_string()),
                     "the default gateway is now {address}"
                 );
-                self.slots
-                    .retain(|slot| slot.stored.target.kind != TargetKind::Gateway);
+                self.retire_gateway();
                 for stored in stored.into_iter().rev() {
                     self.slots.insert(
                         0,
@@ -630,14 +632,29 @@ impl Monitor {
         }
     }
 
+    /// Stops probing the gateway: its open minute is kept for the next write (dropping it
+    /// lost up to a minute of its probes at every gateway change).
+    fn retire_gateway(&mut self) {
+        let (gateways, others): (Vec<Slot>, Vec<Slot>) = std::mem::take(&mut self.slots)
+            .into_iter()
+            .partition(|slot| slot.stored.target.kind == TargetKind::Gateway);
+        self.slots = others;
+        for mut slot in gateways {
+            if let Some(minute) = slot.minute.flush() {
+                self.retired.push((slot.stored, minute));
+            }
+        }
+    }
+
     /// At shutdown: stores the open minute and the run's end.
     pub async fn stop(&mut self, state: &AppState) {
         let at = self.clock();
-        let finished: Vec<(StoredTarget, MinuteAggregate)> = self
-            .slots
-            .iter_mut()
-            .filter_map(|slot| slot.minute.flush().map(|minute| (slot.stored, minute)))
-            .collect();
+        let mut finished: Vec<(StoredTarget, MinuteAggregate)> = std::mem::take(&mut self.retired);
+        finished.extend(
+            self.slots
+                .iter_mut()
+                .filter_map(|slot| slot.minute.flush().map(|minute| (slot.stored, minute))),
+        );
         self.persist(state, finished, Vec::new(), at).await;
     }
 }
