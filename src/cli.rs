@@ -460,6 +460,14 @@ impl ServeArgs {
         };
         let mut seen = std::collections::HashSet::new();
         public.retain(|target| seen.insert(target.address));
+        if let crate::probe::monitor::GatewayChoice::Fixed(gateway) = self.probe_gateway
+            && public.iter().any(|target| target.address == gateway)
+        {
+            return Err(format!(
+                "--probe-target {gateway} is also the --probe-gateway: a public target that is \
+                 the gateway would count every round it answers as up, hiding the ISP's outages"
+            ));
+        }
         Ok(Some(crate::probe::monitor::ProbeConfig {
             interval: self.probe_interval,
             public,
@@ -1028,6 +1036,19 @@ mod tests {
                 .to_string();
             assert!(err.contains(bad), "{bad}: {err}");
         }
+        let cli = Cli::try_parse_from([
+            "internet-monitor",
+            "--probe-gateway",
+            "192.168.1.1",
+            "--probe-target",
+            "1.1.1.1,192.168.1.1:53",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.into_command() else {
+            panic!("not serve");
+        };
+        let err = args.probes().unwrap_err();
+        assert!(err.contains("also the --probe-gateway"), "{err}");
         let cli =
             Cli::try_parse_from(["internet-monitor", "--probe-gateway", "192.168.1.1"]).unwrap();
         let Command::Serve(args) = cli.into_command() else {

@@ -241,6 +241,15 @@ impl Monitor {
                 .iter()
                 .map(|public| target(TargetKind::Public, public.address, method, public.port)),
         );
+        if let Some(gateway) = gateway
+            && config.public.iter().any(|public| public.address == gateway)
+        {
+            tracing::warn!(
+                gateway = %gateway,
+                "the gateway {gateway} is also a --probe-target: every round it answers counts \
+                 as up, so the ISP's outages cannot be seen; probe addresses beyond it"
+            );
+        }
         let stored = store.register_probe_targets(&targets)?;
         let previous = store.last_monitor_run()?;
         let open = store.open_outage()?;
