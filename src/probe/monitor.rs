@@ -256,7 +256,16 @@ impl Monitor {
         let mut tracker = match (open, previous) {
             (None, _) => Tracker::new(Config::default()),
             (Some(outage), previous) => {
-                let stopped_at = previous
+                // Where it was last seen: a run that resumed it counted a restart, so without
+                // one that is the run it started in. The newest run by start is another one
+                // when a run started later never got to its first round, or when the clock
+                // was behind at a restart (its run is keyed before this outage's): its end
+                // would hide the gap since the outage was seen, counting it as down.
+                let seen_in = match outage.restarts {
+                    0 => store.monitor_run_at(outage.start)?.or(previous),
+                    _ => previous,
+                };
+                let stopped_at = seen_in
                     .and_then(|run| run.end.or(Some(run.start)))
                     .unwrap_or(outage.start)
                     .max(outage.start);
@@ -814,6 +823,63 @@ mod tests {
             })
             .unwrap();
         assert_eq!(store.open_outage().unwrap(), None);
+    }
+
+    /// An outage opened in a run whose clock was two hours behind (so that run is keyed
+    /// before the one that ran before it) and left open: after a restart with the clock right,
+    /// the gap since it was last seen is unmonitored, not two hours of outage.
+    #[test]
+    fn an_outage_resumed_counts_the_gap_since_the_run_it_was_seen_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("seen.redb")).unwrap();
+        let t = |seconds: u64| Timestamp::from_millis(1_796_040_000_000 + seconds * 1000);
+        let behind = Run {
+            start: t(0),
+            end: Some(t(7)),
+        };
+        let open = Outage {
+            start: t(1),
+            end: None,
+            kind: OutageKind::Local,
+            unmonitored: Duration::ZERO,
+            restarts: 0,
+        };
+        let earlier_but_keyed_later = Run {
+            start: t(7200),
+            end: Some(t(7207)),
+        };
+        for write in [
+            ProbeWrite {
+                run: Some(earlier_but_keyed_later),
+                ..ProbeWrite::default()
+            },
+            ProbeWrite {
+                outages: vec![open],
+                run: Some(behind),
+                ..ProbeWrite::default()
+            },
+        ] {
+            store.write_probes(&write).unwrap();
+        }
+        let config = ProbeConfig {
+            interval: Duration::from_secs(10),
+            public: Vec::new(),
+            gateway: GatewayChoice::Off,
+        };
+        let now = t(7216);
+        let monitor = Monitor::start(&store, config, now).unwrap();
+        let mut tracker = monitor.tracker.clone();
+        let events = tracker.round(Round {
+            at: now,
+            gateway: false,
+            public: false,
+        });
+        let [Event::Resumed(resumed)] = events[..] else {
+            panic!("{events:?}");
+        };
+        assert_eq!(resumed.start, open.start);
+        assert_eq!(resumed.restarts, 1);
+        assert_eq!(resumed.unmonitored, Duration::from_secs(7216 - 7));
     }
 
     #[test]

@@ -844,14 +844,22 @@ impl Store {
 
     /// The newest monitor run, if any.
     pub fn last_monitor_run(&self) -> Result<Option<Run>, StoreError> {
+        self.monitor_run_at(Timestamp::MAX)
+    }
+
+    /// The monitor run that started last at or before `time` (the run `time` fell in, if it
+    /// was monitored), if any.
+    pub fn monitor_run_at(&self, time: Timestamp) -> Result<Option<Run>, StoreError> {
         self.guarded(|| {
             let txn = self.begin_read()?;
             let Some(runs) = self.probe_table(&txn, RUNS)? else {
                 return Ok(None);
             };
-            let Some((key, value)) = runs.last().map_err(|e| self.redb(e))? else {
+            let mut range = runs.range(..=time.as_millis()).map_err(|e| self.redb(e))?;
+            let Some(entry) = range.next_back() else {
                 return Ok(None);
             };
+            let (key, value) = entry.map_err(|e| self.redb(e))?;
             let key = key.value();
             decode_run(key, value.value())
                 .map(Some)
