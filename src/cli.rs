@@ -460,6 +460,14 @@ impl ServeArgs {
         };
         let mut seen = std::collections::HashSet::new();
         public.retain(|target| seen.insert(target.address));
+        if let crate::probe::monitor::GatewayChoice::Fixed(gateway) = self.probe_gateway
+            && public.iter().any(|target| target.address == gateway)
+        {
+            return Err(format!(
+                "--probe-target {gateway} is also the --probe-gateway: a public target that is \
+                 the gateway would count every round it answers as up, hiding the ISP's outages"
+            ));
+        }
         Ok(Some(crate::probe::monitor::ProbeConfig {
             interval: self.probe_interval,
             public,
@@ -976,9 +984,15 @@ fn probe_gateway(text: &str) -> Result<crate::probe::monitor::GatewayChoice, Str
     match text.trim() {
         "auto" => Ok(GatewayChoice::Discover),
         "none" => Ok(GatewayChoice::Off),
-        address => address.parse().map(GatewayChoice::Fixed).map_err(|_| {
-            format!("{address:?} must be auto, none or an IP address such as 192.168.1.1")
-        }),
+        text => {
+            let address: std::net::IpAddr = text.parse().map_err(|_| {
+                format!("{text:?} must be auto, none or an IP address such as 192.168.1.1")
+            })?;
+            match crate::probe::monitor::unprobeable(address) {
+                Some(reason) => Err(format!("{address} {reason}")),
+                None => Ok(GatewayChoice::Fixed(address)),
+            }
+        }
     }
 }
 
@@ -1002,6 +1016,49 @@ fn window(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// A gateway that is this host (it always answers: every outage would be blamed on the
+    /// ISP), no one host, or an IPv6 link-local address (every probe fails) is refused.
+    #[test]
+    fn a_probe_gateway_must_be_one_other_host() {
+        use crate::probe::monitor::GatewayChoice;
+        for bad in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "::1",
+            "::",
+            "ff02::2",
+            "255.255.255.255",
+            "fe80::1",
+        ] {
+            let err = Cli::try_parse_from(["internet-monitor", "--probe-gateway", bad])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+        let cli = Cli::try_parse_from([
+            "internet-monitor",
+            "--probe-gateway",
+            "192.168.1.1",
+            "--probe-target",
+            "1.1.1.1,192.168.1.1:53",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.into_command() else {
+            panic!("not serve");
+        };
+        let err = args.probes().unwrap_err();
+        assert!(err.contains("also the --probe-gateway"), "{err}");
+        let cli =
+            Cli::try_parse_from(["internet-monitor", "--probe-gateway", "192.168.1.1"]).unwrap();
+        let Command::Serve(args) = cli.into_command() else {
+            panic!("not serve");
+        };
+        assert_eq!(
+            args.probe_gateway,
+            GatewayChoice::Fixed("192.168.1.1".parse().unwrap())
+        );
+    }
 
     #[test]
     fn an_allowed_host_is_a_bare_host_name() {

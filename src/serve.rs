@@ -18,7 +18,7 @@ use crate::sample::{FailureReason, Outcome, Sample, Trigger};
 use crate::scheduler::{self, Schedule, Verdict};
 use crate::speedtest::{EngineConfig, Runner};
 use crate::state::{AppState, ManualRuns};
-use crate::store::probes::MINUTE_DAYS;
+use crate::store::probes::{MINUTE_DAYS, MINUTE_ROWS_KEPT};
 use crate::store::{Store, StoreError};
 use crate::time::{ClockCheck, Timestamp, format_limit};
 use crate::units::DataVolume;
@@ -189,8 +189,10 @@ pub async fn run(
     Ok(())
 }
 
-/// Folds per-minute probe rows older than [`MINUTE_DAYS`] days into 10-minute buckets, once
-/// an hour, a day's worth of buckets per transaction; never returns.
+/// Folds per-minute probe rows older than [`MINUTE_DAYS`] days, with that many days of
+/// minute rows recorded after them ([`Store::probe_fold_cut`]: a clock far ahead cannot fold
+/// the last month), into 10-minute buckets, once an hour, a day's worth of buckets per
+/// transaction; never returns.
 async fn downsample(state: &AppState) {
     let mut ticks = tokio::time::interval(RETENTION_PERIOD);
     loop {
@@ -198,8 +200,7 @@ async fn downsample(state: &AppState) {
         let folded = state
             .recorder
             .run(|store| {
-                let before = Timestamp::now()
-                    .saturating_sub(Duration::from_secs(MINUTE_DAYS * 24 * 60 * 60));
+                let before = store.probe_fold_cut(Timestamp::now(), MINUTE_ROWS_KEPT)?;
                 let mut folded = 0;
                 loop {
                     let batch = store.downsample_probes(before, DOWNSAMPLE_BATCH)?;

@@ -275,6 +275,71 @@ fn a_restart_during_an_outage_keeps_one_outage_with_an_unmonitored_gap() {
     server.assert_clean_exit();
 }
 
+/// The sum of `sent` of the target at `address` with `kind` in `/api/v1/latency` by minute.
+fn stored_sent(net: &Topology, server: &Server, address: &str, kind: &str) -> Option<u64> {
+    let answer = get_json(net, server, "/api/v1/latency?from=1h&step=1m");
+    let target = answer["targets"]
+        .as_array()?
+        .iter()
+        .find(|target| target["address"] == address && target["kind"] == kind)?;
+    Some(
+        target["sent"]
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_u64)
+            .sum(),
+    )
+}
+
+/// The default gateway moves (a DHCP lease, another router): the monitor finds the new one
+/// within its minute's lookup, and every probe the old one was sent stays stored — its open
+/// minute was dropped with it.
+#[test]
+#[ignore = "needs root, ip, tc, setpriv; .ci/run runs the ignored tests"]
+fn a_gateway_that_changes_keeps_every_probe_of_the_old_one() {
+    let net = Topology::new();
+    let second = format!("10.{}.1.3", net.net);
+    let run_ip = |ns: &str, args: &[&str]| {
+        let status = std::process::Command::new("ip")
+            .args(["-n", ns])
+            .args(args)
+            .status()
+            .expect("run ip");
+        assert!(status.success(), "ip -n {ns} {args:?}");
+    };
+    run_ip(
+        &net.router,
+        &["addr", "add", &format!("{second}/24"), "dev", "r0"],
+    );
+    let env = Env::new();
+    let mut server = serve(&net, &env, "replay");
+    wait_up(&net, &server);
+    let old = net.gateway().to_string();
+    run_ip(&net.home, &["route", "replace", "default", "via", &second]);
+    let new_series =
+        format!("internet_monitor_probes_sent_total{{kind=\"gateway\",target=\"{second}\"}}");
+    eventually("the new gateway probed", Duration::from_secs(90), || {
+        metric(&net, &server, &new_series)
+    });
+    let old_series =
+        format!("internet_monitor_probes_sent_total{{kind=\"gateway\",target=\"{old}\"}}");
+    let sent = metric(&net, &server, &old_series).expect("the old gateway's counter");
+    assert!(sent >= 2.0, "{old_series} {sent}");
+    // The old gateway is no longer probed: its counter stays, and the store must hold all of
+    // it once the next round has written (its last minute used to be dropped).
+    let stored = eventually(
+        "every probe of the old gateway stored",
+        Duration::from_secs(20),
+        || {
+            let stored = stored_sent(&net, &server, &old, "gateway")?;
+            (stored as f64 == sent).then_some(stored)
+        },
+    );
+    assert_eq!(metric(&net, &server, &old_series), Some(sent));
+    assert!(stored > 0);
+    server.assert_clean_exit();
+}
+
 /// A speed test running marks the minute `under_load`, and a bulk flow through a small `tbf`
 /// queue toward the internet shows as loss in the per-minute figures and `/metrics`.
 #[test]

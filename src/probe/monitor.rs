@@ -55,12 +55,45 @@ pub struct PublicTarget {
     pub port: u16,
 }
 
+/// Why `address` cannot be probed as a gateway or a public target, if so: the unspecified
+/// and loopback addresses reach this host itself (every probe, by any method, answers, so
+/// no outage would ever be seen), a multicast or the broadcast address names no one host,
+/// and an IPv6 link-local address needs an interface that cannot be given (every probe
+/// would fail with "invalid argument"). IPv4-mapped IPv6 addresses count as their IPv4 one.
+pub fn unprobeable(address: IpAddr) -> Option<&'static str> {
+    let address = address.to_canonical();
+    if address.is_unspecified() || address.is_loopback() {
+        return Some("is this host itself: it always answers, so no outage would ever be seen");
+    }
+    if address.is_multicast() {
+        return Some("is a multicast address, not one host");
+    }
+    match address {
+        IpAddr::V4(v4) if v4.is_broadcast() => Some("is the broadcast address, not one host"),
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => Some(
+            "is an IPv6 link-local address, which needs an interface that cannot be given; \
+             use the host's global or unique local address",
+        ),
+        _ => None,
+    }
+}
+
 impl FromStr for PublicTarget {
     type Err = String;
 
-    /// `ADDRESS` or `ADDRESS:PORT`, an IPv6 address with a port in brackets (`[2606:4700::1111]:443`).
+    /// `ADDRESS` or `ADDRESS:PORT`, an IPv6 address with a port in brackets (`[2606:4700::1111]:443`);
+    /// an [`unprobeable`] address is refused.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
+        let target = Self::parse(text.trim())?;
+        match unprobeable(target.address) {
+            Some(reason) => Err(format!("{} {reason}", target.address)),
+            None => Ok(target),
+        }
+    }
+}
+
+impl PublicTarget {
+    fn parse(text: &str) -> Result<Self, String> {
         if let Ok(address) = text.parse::<IpAddr>() {
             return Ok(PublicTarget {
                 address,
@@ -151,6 +184,9 @@ pub struct Monitor {
     counted: Option<(Timestamp, Timestamp)>,
     gateway_checked: Instant,
     gateway_warned: bool,
+    /// The open minute of a gateway no longer probed (it changed or the default route went),
+    /// stored with the next round's write.
+    retired: Vec<(StoredTarget, MinuteAggregate)>,
 }
 
 /// The target probing `address` of `kind` by `method`.
@@ -205,25 +241,71 @@ impl Monitor {
                 .iter()
                 .map(|public| target(TargetKind::Public, public.address, method, public.port)),
         );
+        if let Some(gateway) = gateway
+            && config.public.iter().any(|public| public.address == gateway)
+        {
+            tracing::warn!(
+                gateway = %gateway,
+                "the gateway {gateway} is also a --probe-target: every round it answers counts \
+                 as up, so the ISP's outages cannot be seen; probe addresses beyond it"
+            );
+        }
         let stored = store.register_probe_targets(&targets)?;
         let previous = store.last_monitor_run()?;
         let open = store.open_outage()?;
         let mut tracker = match (open, previous) {
             (None, _) => Tracker::new(Config::default()),
             (Some(outage), previous) => {
-                let stopped_at = previous
+                // Where it was last seen: a run that resumed it counted a restart, so without
+                // one that is the run it started in. The newest run by start is another one
+                // when a run started later never got to its first round, or when the clock
+                // was behind at a restart (its run is keyed before this outage's): its end
+                // would hide the gap since the outage was seen, counting it as down.
+                let seen_in = match outage.restarts {
+                    0 => store.monitor_run_at(outage.start)?.or(previous),
+                    _ => previous,
+                };
+                let stopped_at = seen_in
                     .and_then(|run| run.end.or(Some(run.start)))
                     .unwrap_or(outage.start)
                     .max(outage.start);
-                tracing::warn!(
-                    kind = outage.kind.name(),
-                    since = %outage.start,
-                    stopped_at = %stopped_at,
-                    "an {} outage was going on when the monitor last stopped (at {stopped_at}): \
-                     it continues if the first round now fails, else it ended then",
-                    outage.kind.name()
-                );
-                Tracker::restore(Config::default(), Some(outage), stopped_at)
+                if now < stopped_at {
+                    // The clock is behind the time the outage was last seen (stepped back
+                    // between runs, or ahead then): continuing it would end it before that
+                    // time, even before its start (a record the store refuses, which left
+                    // the outage ongoing for ever). Nothing says it lasted longer, so it
+                    // ended when it was last seen, as when the first round succeeds.
+                    let closed = Outage {
+                        end: Some(stopped_at),
+                        ..outage
+                    };
+                    tracing::warn!(
+                        kind = outage.kind.name(),
+                        since = %outage.start,
+                        stopped_at = %stopped_at,
+                        clock = %now,
+                        "an {} outage was going on when the monitor last stopped (at \
+                         {stopped_at}), but the clock now reads {now}, before that: is it \
+                         wrong? The outage is recorded as ended then",
+                        outage.kind.name()
+                    );
+                    store.write_probes(&ProbeWrite {
+                        outages: vec![closed],
+                        ..ProbeWrite::default()
+                    })?;
+                    Tracker::new(Config::default())
+                } else {
+                    tracing::warn!(
+                        kind = outage.kind.name(),
+                        since = %outage.start,
+                        stopped_at = %stopped_at,
+                        "an {} outage was going on when the monitor last stopped (at \
+                         {stopped_at}): it continues if the first round now fails, else it \
+                         ended then",
+                        outage.kind.name()
+                    );
+                    Tracker::restore(Config::default(), Some(outage), stopped_at)
+                }
             }
         };
         tracker.start(now);
@@ -275,6 +357,7 @@ impl Monitor {
             counted: None,
             gateway_checked: Instant::now(),
             gateway_warned,
+            retired: Vec::new(),
             config,
         })
     }
@@ -350,7 +433,7 @@ impl Monitor {
             }
         }
         let under_load = state.running_since().is_some();
-        let mut finished: Vec<(StoredTarget, MinuteAggregate)> = Vec::new();
+        let mut finished: Vec<(StoredTarget, MinuteAggregate)> = std::mem::take(&mut self.retired);
         let (mut gateway, mut public) = (false, false);
         for (slot, rtt) in self.slots.iter_mut().zip(rtts) {
             let result = ProbeResult { at, rtt };
@@ -535,8 +618,7 @@ impl Monitor {
             tracing::warn!(
                 "the default route is gone: every failed round counts as `local` until it is back"
             );
-            self.slots
-                .retain(|slot| slot.stored.target.kind != TargetKind::Gateway);
+            self.retire_gateway();
             return;
         };
         let new = target(TargetKind::Gateway, address, self.method, GATEWAY_TCP_PORT);
@@ -551,8 +633,7 @@ impl Monitor {
                     previous = ?current.map(|address| address.to_string()),
                     "the default gateway is now {address}"
                 );
-                self.slots
-                    .retain(|slot| slot.stored.target.kind != TargetKind::Gateway);
+                self.retire_gateway();
                 for stored in stored.into_iter().rev() {
                     self.slots.insert(
                         0,
@@ -569,14 +650,29 @@ impl Monitor {
         }
     }
 
+    /// Stops probing the gateway: its open minute is kept for the next write (dropping it
+    /// lost up to a minute of its probes at every gateway change).
+    fn retire_gateway(&mut self) {
+        let (gateways, others): (Vec<Slot>, Vec<Slot>) = std::mem::take(&mut self.slots)
+            .into_iter()
+            .partition(|slot| slot.stored.target.kind == TargetKind::Gateway);
+        self.slots = others;
+        for mut slot in gateways {
+            if let Some(minute) = slot.minute.flush() {
+                self.retired.push((slot.stored, minute));
+            }
+        }
+    }
+
     /// At shutdown: stores the open minute and the run's end.
     pub async fn stop(&mut self, state: &AppState) {
         let at = self.clock();
-        let finished: Vec<(StoredTarget, MinuteAggregate)> = self
-            .slots
-            .iter_mut()
-            .filter_map(|slot| slot.minute.flush().map(|minute| (slot.stored, minute)))
-            .collect();
+        let mut finished: Vec<(StoredTarget, MinuteAggregate)> = std::mem::take(&mut self.retired);
+        finished.extend(
+            self.slots
+                .iter_mut()
+                .filter_map(|slot| slot.minute.flush().map(|minute| (slot.stored, minute))),
+        );
         self.persist(state, finished, Vec::new(), at).await;
     }
 }
@@ -628,11 +724,162 @@ mod tests {
         assert_eq!(parse("9.9.9.9:53").map(|t| t.port), Ok(53));
         assert_eq!(parse("[2606:4700:4700::1111]:853").map(|t| t.port), Ok(853));
         assert_eq!(parse("2606:4700:4700::1111").map(|t| t.port), Ok(443));
-        assert_eq!(parse("[::1]").map(|t| t.port), Ok(443));
+        assert_eq!(parse("[2001:db8::1]").map(|t| t.port), Ok(443));
         let error = parse("one.one.one.one").unwrap_err();
         assert!(error.contains("not an IP address"), "{error}");
         assert!(parse("1.1.1.1:0").unwrap_err().contains("port 0"));
         assert!(parse("1.1.1.1:99999").is_err());
+        // Addresses that are this host, no one host, or need an interface are refused.
+        for address in [
+            "0.0.0.0",
+            "127.0.0.1:443",
+            "127.8.9.10",
+            "::",
+            "[::1]:53",
+            "::ffff:127.0.0.1",
+            "224.0.0.1",
+            "ff02::1",
+            "255.255.255.255",
+            "fe80::1",
+            "[fe80::1]:443",
+        ] {
+            let error = parse(address).unwrap_err();
+            assert!(
+                error.contains("this host itself")
+                    || error.contains("not one host")
+                    || error.contains("link-local"),
+                "{address}: {error}"
+            );
+        }
+        assert!(parse("169.254.1.1").is_ok());
+        assert!(parse("10.0.0.1").is_ok());
+        assert!(parse("fd00::1").is_ok());
+    }
+
+    /// Restarted with the clock an hour behind the stored run and its open outage: the
+    /// outage must not be continued and then closed before its start (the store refuses such
+    /// a record, which left the outage "ongoing" for ever): it ended when last seen.
+    #[test]
+    fn a_clock_behind_an_open_outage_at_start_up_ends_it_when_last_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("clock.redb")).unwrap();
+        let t = |seconds: u64| Timestamp::from_millis(1_796_040_000_000 + seconds * 1000);
+        let open = Outage {
+            start: t(10_100),
+            end: None,
+            kind: OutageKind::Isp,
+            unmonitored: Duration::ZERO,
+            restarts: 0,
+        };
+        let previous = Run {
+            start: t(10_000),
+            end: Some(t(10_160)),
+        };
+        store
+            .write_probes(&ProbeWrite {
+                minute: None,
+                outages: vec![open],
+                run: Some(previous),
+            })
+            .unwrap();
+        let config = ProbeConfig {
+            interval: Duration::from_secs(10),
+            public: Vec::new(),
+            gateway: GatewayChoice::Off,
+        };
+        let now = t(10_160 - 3600);
+        let monitor = Monitor::start(&store, config, now).unwrap();
+        let closed = Outage {
+            end: Some(t(10_160)),
+            ..open
+        };
+        assert_eq!(store.open_outage().unwrap(), None);
+        assert_eq!(
+            store.outages(Timestamp::EPOCH, Timestamp::MAX).unwrap(),
+            [closed]
+        );
+        // Still down: a new outage, dated by this run's clock, that closes after its start.
+        let mut tracker = monitor.tracker.clone();
+        assert_eq!(tracker.ongoing(), None);
+        let round = |seconds: u64, public: bool| Round {
+            at: now.saturating_add(Duration::from_secs(seconds)),
+            gateway: true,
+            public,
+        };
+        assert!(tracker.round(round(0, false)).is_empty());
+        assert!(matches!(
+            tracker.round(round(10, false))[..],
+            [Event::Opened(_)]
+        ));
+        let events = tracker.round(round(20, true));
+        let [Event::Closed(ended)] = events[..] else {
+            panic!("{events:?}");
+        };
+        assert_eq!((ended.start, ended.end), (now, Some(round(20, true).at)));
+        store
+            .write_probes(&ProbeWrite {
+                outages: vec![ended],
+                ..ProbeWrite::default()
+            })
+            .unwrap();
+        assert_eq!(store.open_outage().unwrap(), None);
+    }
+
+    /// An outage opened in a run whose clock was two hours behind (so that run is keyed
+    /// before the one that ran before it) and left open: after a restart with the clock right,
+    /// the gap since it was last seen is unmonitored, not two hours of outage.
+    #[test]
+    fn an_outage_resumed_counts_the_gap_since_the_run_it_was_seen_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("seen.redb")).unwrap();
+        let t = |seconds: u64| Timestamp::from_millis(1_796_040_000_000 + seconds * 1000);
+        let behind = Run {
+            start: t(0),
+            end: Some(t(7)),
+        };
+        let open = Outage {
+            start: t(1),
+            end: None,
+            kind: OutageKind::Local,
+            unmonitored: Duration::ZERO,
+            restarts: 0,
+        };
+        let earlier_but_keyed_later = Run {
+            start: t(7200),
+            end: Some(t(7207)),
+        };
+        for write in [
+            ProbeWrite {
+                run: Some(earlier_but_keyed_later),
+                ..ProbeWrite::default()
+            },
+            ProbeWrite {
+                outages: vec![open],
+                run: Some(behind),
+                ..ProbeWrite::default()
+            },
+        ] {
+            store.write_probes(&write).unwrap();
+        }
+        let config = ProbeConfig {
+            interval: Duration::from_secs(10),
+            public: Vec::new(),
+            gateway: GatewayChoice::Off,
+        };
+        let now = t(7216);
+        let monitor = Monitor::start(&store, config, now).unwrap();
+        let mut tracker = monitor.tracker.clone();
+        let events = tracker.round(Round {
+            at: now,
+            gateway: false,
+            public: false,
+        });
+        let [Event::Resumed(resumed)] = events[..] else {
+            panic!("{events:?}");
+        };
+        assert_eq!(resumed.start, open.start);
+        assert_eq!(resumed.restarts, 1);
+        assert_eq!(resumed.unmonitored, Duration::from_secs(7216 - 7));
     }
 
     #[test]

@@ -50,6 +50,10 @@ use crate::time::Timestamp;
 pub const MINUTE_DAYS: u64 = 31;
 /// Minutes in one downsampled bucket.
 pub const BUCKET_MINUTES: u32 = 10;
+/// The minute rows the service keeps unfolded at least: [`MINUTE_DAYS`] days of them, so a
+/// minute is folded only once that much probing was recorded after it (see
+/// [`Store::probe_fold_cut`]).
+pub const MINUTE_ROWS_KEPT: u64 = MINUTE_DAYS * 24 * 60;
 /// The most probe targets a store keeps (each restart with other targets adds some; a few
 /// dozen are usual), so the target list and a row's target count stay bounded.
 pub const MAX_PROBE_TARGETS: u64 = 10_000;
@@ -550,6 +554,18 @@ fn fold(start: Timestamp, rows: &[ProbeRow]) -> ProbeRow {
     }
 }
 
+/// One minute row from `stored` and `new`, two rows of the same minute (the last minute of
+/// a run and the first of the next after a restart within it): as [`fold`] combines a
+/// bucket's minutes, with the minute layout (under load when either was).
+fn merge_minutes(stored: &ProbeRow, new: &ProbeRow) -> ProbeRow {
+    let mut merged = fold(new.start, &[stored.clone(), new.clone()]);
+    merged.minutes = 1;
+    for stats in &mut merged.stats {
+        stats.under_load_minutes = stats.under_load_minutes.min(1);
+    }
+    merged
+}
+
 // ---------------------------------------------------------------------------------------
 // The store
 // ---------------------------------------------------------------------------------------
@@ -735,8 +751,11 @@ impl Store {
         })
     }
 
-    /// Commits `write` in one durable transaction: the minute row at its start, each outage
-    /// at its start and the run at its start, each replacing the record there. A row or
+    /// Commits `write` in one durable transaction: the minute row at its start (merged with
+    /// a row already stored for that minute by an earlier run, as downsampling folds rows:
+    /// sent and lost summed, min of the minimums, max of the maximums, the lower of the two
+    /// medians), each outage at its start and the run at its start, each replacing the record
+    /// there. A row or
     /// interval that breaks its bounds (see [`StoreError::ProbeInvalid`]) is refused and
     /// nothing is written; an empty write commits nothing.
     pub fn write_probes(&self, write: &ProbeWrite) -> Result<(), StoreError> {
@@ -786,8 +805,20 @@ impl Store {
                 let mut runs = txn.open_table(RUNS).map_err(redb)?;
                 for write in writes {
                     if let Some(row) = &write.minute {
+                        let key = row.start.as_millis();
+                        // The same minute of an earlier run (a restart within a minute) is
+                        // merged, never replaced: its probes stay counted.
+                        let stored = minutes
+                            .get(key)
+                            .map_err(|e| self.redb(e))?
+                            .map(|value| decode_minute(key, value.value()));
+                        let merged = match stored {
+                            None => None,
+                            Some(Ok(stored)) => Some(merge_minutes(&stored, row)),
+                            Some(Err(cause)) => return Err(self.probe_damage(MINUTES, key, cause)),
+                        };
                         minutes
-                            .insert(row.start.as_millis(), encode_row(row).as_slice())
+                            .insert(key, encode_row(merged.as_ref().unwrap_or(row)).as_slice())
                             .map_err(|e| self.redb(e))?;
                     }
                     for outage in &write.outages {
@@ -813,14 +844,22 @@ impl Store {
 
     /// The newest monitor run, if any.
     pub fn last_monitor_run(&self) -> Result<Option<Run>, StoreError> {
+        self.monitor_run_at(Timestamp::MAX)
+    }
+
+    /// The monitor run that started last at or before `time` (the run `time` fell in, if it
+    /// was monitored), if any.
+    pub fn monitor_run_at(&self, time: Timestamp) -> Result<Option<Run>, StoreError> {
         self.guarded(|| {
             let txn = self.begin_read()?;
             let Some(runs) = self.probe_table(&txn, RUNS)? else {
                 return Ok(None);
             };
-            let Some((key, value)) = runs.last().map_err(|e| self.redb(e))? else {
+            let mut range = runs.range(..=time.as_millis()).map_err(|e| self.redb(e))?;
+            let Some(entry) = range.next_back() else {
                 return Ok(None);
             };
+            let (key, value) = entry.map_err(|e| self.redb(e))?;
             let key = key.value();
             decode_run(key, value.value())
                 .map(Some)
@@ -972,6 +1011,30 @@ impl Store {
                 }
                 Ok(written)
             })
+        })
+    }
+
+    /// The time before which [`Store::downsample_probes`] may fold minutes at `now`: the
+    /// earlier of `now` − [`MINUTE_DAYS`] days and the start of the newest minute row with at
+    /// least `keep_rows` minute rows after it (just after it, so that row is foldable);
+    /// [`Timestamp::EPOCH`] (nothing to fold) while fewer rows are stored. Measured along the
+    /// record as retention is, so a clock far ahead cannot fold the last month's minutes:
+    /// only rows written after it (dated ahead too) can push older ones out, one per minute
+    /// probed. The service passes [`MINUTE_ROWS_KEPT`].
+    pub fn probe_fold_cut(&self, now: Timestamp, keep_rows: u64) -> Result<Timestamp, StoreError> {
+        let by_clock = now.saturating_sub(Duration::from_secs(MINUTE_DAYS * 24 * 60 * 60));
+        self.guarded(|| {
+            let txn = self.begin_read()?;
+            let Some(minutes) = self.probe_table(&txn, MINUTES)? else {
+                return Ok(Timestamp::EPOCH);
+            };
+            let skip = usize::try_from(keep_rows).unwrap_or(usize::MAX);
+            let Some(entry) = minutes.iter().map_err(|e| self.redb(e))?.rev().nth(skip) else {
+                return Ok(Timestamp::EPOCH);
+            };
+            let key = entry.map_err(|e| self.redb(e))?.0.value();
+            let by_record = Timestamp::from_millis(key.saturating_add(1));
+            Ok(by_clock.min(by_record))
         })
     }
 

@@ -982,3 +982,91 @@ fn a_damaged_record_is_an_error_naming_it_and_db_check_finds_it() {
         assert!(found.contains(expected), "{expected} in {found}");
     }
 }
+
+/// A restart within a minute: the old run flushed the minute at its stop, the new run writes
+/// the same minute when it finishes. Both runs' probes must stay counted (they were replaced).
+#[test]
+fn a_minute_written_again_by_the_next_run_is_merged_not_replaced() {
+    let (_dir, store) = temp_store();
+    let write = |row: ProbeRow| {
+        store
+            .write_probes(&ProbeWrite {
+                minute: Some(row),
+                ..ProbeWrite::default()
+            })
+            .unwrap();
+    };
+    write(minute(
+        3,
+        vec![answered(0, 3, 1, (10, 20, 30)), all_lost(1, 3)],
+    ));
+    write(minute(
+        3,
+        vec![
+            ProbeStats {
+                under_load_minutes: 1,
+                ..answered(0, 2, 0, (5, 25, 40))
+            },
+            answered(2, 2, 0, (1, 1, 1)),
+        ],
+    ));
+    let mut rows = Vec::new();
+    store
+        .probe_rows(Timestamp::EPOCH, Timestamp::MAX, &mut |row| {
+            rows.push(row.clone())
+        })
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![minute(
+            3,
+            vec![
+                ProbeStats {
+                    under_load_minutes: 1,
+                    ..answered(0, 5, 1, (5, 20, 40))
+                },
+                all_lost(1, 3),
+                answered(2, 2, 0, (1, 1, 1)),
+            ],
+        )]
+    );
+}
+
+/// The hourly fold with the clock ten years ahead: by the clock every stored minute is older
+/// than 31 days, so the month of minutes just recorded was folded into buckets for good.
+/// Measured along the record, only minutes with `keep_rows` rows after them are foldable.
+#[test]
+fn a_clock_far_ahead_does_not_fold_the_newest_minutes_of_the_record() {
+    let (_dir, store) = temp_store();
+    let writes: Vec<ProbeWrite> = (0..100)
+        .map(|m| ProbeWrite {
+            minute: Some(minute(m, vec![answered(0, 6, 0, (1, 2, 3))])),
+            ..ProbeWrite::default()
+        })
+        .collect();
+    store.write_probes_batch(&writes).unwrap();
+    let ahead = at(100).saturating_add(Duration::from_secs(3650 * 86_400));
+    let cut = store.probe_fold_cut(ahead, 30).unwrap();
+    assert_eq!(cut, plus(at(69), 1));
+    while store.downsample_probes(cut, 100).unwrap() > 0 {}
+    let (mut minutes, mut buckets) = (Vec::new(), 0);
+    store
+        .probe_rows(Timestamp::EPOCH, Timestamp::MAX, &mut |row| {
+            if row.minutes == 1 {
+                minutes.push(row.start);
+            } else {
+                buckets += 1;
+            }
+        })
+        .unwrap();
+    assert_eq!(buckets, 6);
+    assert_eq!(minutes.first(), Some(&at(60)));
+    assert_eq!(minutes.len(), 40);
+    // With the clock right, the clock's 31 days are the limit.
+    let right = at(50).saturating_add(Duration::from_secs(MINUTE_DAYS * 86_400));
+    assert_eq!(store.probe_fold_cut(right, 30).unwrap(), at(50));
+    // Fewer rows than kept, or none: nothing to fold.
+    assert_eq!(store.probe_fold_cut(ahead, 1000).unwrap(), Timestamp::EPOCH);
+    let (_dir, empty) = temp_store();
+    assert_eq!(empty.probe_fold_cut(ahead, 30).unwrap(), Timestamp::EPOCH);
+}
