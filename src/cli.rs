@@ -447,7 +447,7 @@ impl ServeArgs {
                 self.probe_targets.len()
             ));
         }
-        let mut public = if self.probe_targets.is_empty() {
+        let public = if self.probe_targets.is_empty() {
             DEFAULT_PUBLIC_TARGETS
                 .iter()
                 .map(|&address| PublicTarget {
@@ -458,14 +458,27 @@ impl ServeArgs {
         } else {
             self.probe_targets.clone()
         };
-        let mut seen = std::collections::HashSet::new();
-        public.retain(|target| seen.insert(target.address));
+        // One address is one target (its minute rows, outages and series are keyed by the
+        // address): a second port for it would be dropped unseen, so say so instead.
+        let mut seen = std::collections::HashMap::new();
+        for target in &public {
+            if let Some(first) = seen.insert(target.address, target.port) {
+                return Err(format!(
+                    "--probe-target: {} is given twice (ports {first} and {}); each address is \
+                     one target, probed once per round: give it once, with the port TCP probes \
+                     should use",
+                    target.address, target.port
+                ));
+            }
+        }
         if let crate::probe::monitor::GatewayChoice::Fixed(gateway) = self.probe_gateway
-            && public.iter().any(|target| target.address == gateway)
+            && seen.contains_key(&gateway)
         {
             return Err(format!(
-                "--probe-target {gateway} is also the --probe-gateway: a public target that is \
-                 the gateway would count every round it answers as up, hiding the ISP's outages"
+                "--probe-gateway {gateway} is also a --probe-target: the gateway tells the home \
+                 network's faults from the ISP's, so it cannot be a public target too (every \
+                 outage would read as local); give the router's address to --probe-gateway and \
+                 addresses beyond it to --probe-target"
             ));
         }
         Ok(Some(crate::probe::monitor::ProbeConfig {
@@ -1048,7 +1061,7 @@ mod tests {
             panic!("not serve");
         };
         let err = args.probes().unwrap_err();
-        assert!(err.contains("also the --probe-gateway"), "{err}");
+        assert!(err.contains("is also a --probe-target"), "{err}");
         let cli =
             Cli::try_parse_from(["internet-monitor", "--probe-gateway", "192.168.1.1"]).unwrap();
         let Command::Serve(args) = cli.into_command() else {
@@ -1222,6 +1235,45 @@ mod tests {
                 OsString::from("--interface=eth1"),
                 OsString::from("--ip=192.0.2.1")
             ]
+        );
+    }
+
+    #[test]
+    fn a_probe_target_given_twice_is_refused_naming_the_flag() {
+        for given in ["10.0.0.1:443,10.0.0.1:53", "10.0.0.1,10.0.0.1"] {
+            let cli = Cli::try_parse_from(["internet-monitor", "--probe-target", given]).unwrap();
+            let Command::Serve(args) = cli.into_command() else {
+                panic!("not serve");
+            };
+            let err = args.probes().unwrap_err();
+            assert!(
+                err.starts_with("--probe-target: 10.0.0.1 is given twice"),
+                "{given}: {err}"
+            );
+        }
+        let cli =
+            Cli::try_parse_from(["internet-monitor", "--probe-target", "10.0.0.1,10.0.0.2:53"])
+                .unwrap();
+        let Command::Serve(args) = cli.into_command() else {
+            panic!("not serve");
+        };
+        let config = args.probes().unwrap().expect("probing on");
+        assert_eq!(config.public.len(), 2);
+        let cli = Cli::try_parse_from([
+            "internet-monitor",
+            "--probe-target",
+            "10.0.0.1,10.0.0.2",
+            "--probe-gateway",
+            "10.0.0.2",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.into_command() else {
+            panic!("not serve");
+        };
+        let err = args.probes().unwrap_err();
+        assert!(
+            err.starts_with("--probe-gateway 10.0.0.2 is also a --probe-target"),
+            "{err}"
         );
     }
 }

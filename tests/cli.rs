@@ -403,6 +403,48 @@ fn usage_errors_exit_1_and_name_the_flag() {
     );
 }
 
+/// A probe setting `serve` refuses stops it with exit 1, naming the flag, before it opens
+/// (and so creates) the database file.
+#[test]
+fn a_refused_probe_setting_names_the_flag_and_creates_no_database() {
+    let env = Env::new();
+    let db = env.db();
+    let db = db.to_str().unwrap();
+    for (args, expected) in [
+        (
+            &["--probe-target", "192.0.2.1:443,192.0.2.1:53"][..],
+            "--probe-target: 192.0.2.1 is given twice",
+        ),
+        (
+            &[
+                "--probe-target",
+                "192.0.2.1",
+                "--probe-gateway",
+                "192.0.2.1",
+            ][..],
+            "--probe-gateway 192.0.2.1 is also a --probe-target",
+        ),
+    ] {
+        let mut command = env.command(&["serve", "--db", db, "--listen", "127.0.0.1:0"]);
+        command
+            .args(args)
+            .env("INTERNET_MONITOR_PROBE_INTERVAL", "10s");
+        let output = command.output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+        assert!(
+            !env.db().exists(),
+            "{args:?} created {}",
+            env.db().display()
+        );
+    }
+}
+
 #[test]
 fn help_documents_every_flag_and_its_environment_twin() {
     let env = Env::new();

@@ -169,6 +169,14 @@ fn a_cut_beyond_the_gateway_is_an_isp_outage_and_one_before_it_a_local_one() {
         "a {cut:?} cut read as {duration} s (allowed ± {slack} s): {outage}"
     );
     assert_eq!(seconds(&outage["unmonitored_seconds"]), 0.0);
+    // The log's fields are values a log shipper can read: the end as a time, not Rust's
+    // `Some("…")`; the start-up line's method as `/api/v1/outages` names it.
+    let over = server.wait_for_log("isp outage over after");
+    let end = outage["end"].as_str().expect("an end");
+    assert!(over.contains(&format!("end={end}")), "{over}");
+    let probing = get_json(&net, &server, "/api/v1/outages")["probing"].clone();
+    let method = probing["method"].as_str().expect("a method");
+    assert!(started.contains(&format!("method={method} ")), "{started}");
     assert_eq!(
         metric(
             &net,

@@ -605,3 +605,68 @@ fn the_running_monitor_counts_up_to_now_with_its_live_outage_and_settings() {
     stop.send(true).expect("stop the server");
     server.join().expect("the server thread");
 }
+
+/// The README's `curl … | jq …` examples under "Outages and availability", run with the real
+/// `jq` on the answers of a store holding an isp outage: each filter must run and print.
+#[test]
+#[ignore = "needs jq (Debian jq); .ci/run installs it and runs the ignored tests"]
+fn the_readme_jq_examples_run_on_the_answers() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("#### Outages and availability")
+        .nth(1)
+        .expect("the section");
+    let examples: Vec<(&str, &str)> = section
+        .lines()
+        .take_while(|line| !line.starts_with("#"))
+        .filter_map(|line| {
+            let rest = line.strip_prefix("curl -s 'http://localhost:5000")?;
+            let (url, rest) = rest.split_once('\'')?;
+            let filter = rest.trim().strip_prefix("| jq '")?.strip_suffix('\'')?;
+            Some((url, filter))
+        })
+        .collect();
+    assert_eq!(
+        examples.len(),
+        2,
+        "the outages and latency examples: {examples:?}"
+    );
+    let env = Env::new();
+    store_history(&env);
+    let server = serve(&env);
+    for (url, filter) in examples {
+        // The stored history's window in place of the example's age.
+        let path = url.split('?').next().expect("a path");
+        let step = if url.contains("step=") {
+            "&step=5m"
+        } else {
+            ""
+        };
+        let answer = server.get(&format!("{path}?from={FROM}&to={TO}{step}"));
+        assert_eq!(answer.status, 200, "{url}: {}", answer.body);
+        let mut jq = std::process::Command::new("jq")
+            .arg(filter)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("jq runs: install Debian's jq (apt-get install jq); .ci/run does");
+        jq.stdin
+            .take()
+            .expect("stdin")
+            .write_all(answer.body.as_bytes())
+            .expect("to jq");
+        let output = jq.wait_with_output().expect("jq's output");
+        let printed = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "README's jq '{filter}' on {path}: {}\n{printed}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!printed.trim().is_empty(), "jq '{filter}' printed nothing");
+        if path.ends_with("outages") {
+            assert!(printed.contains("\"isp\""), "the isp outages: {printed}");
+        }
+    }
+}

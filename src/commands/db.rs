@@ -83,11 +83,17 @@ fn describe(db: &Path, report: &CheckReport) -> String {
     } else {
         let _ = writeln!(
             text,
-            "{} damaged samples, {} damaged server/ISP/engine entries, {} damaged plan versions, {} other findings; the file was left as it is: restore it from a backup, or export what still reads (export --from/--to around the damaged times) and import it into a new file (a damaged plan version: plan set --replace --from ITS-TIME)",
+            "{} damaged samples, {} damaged server/ISP/engine entries, {} damaged plan versions, {} other findings; the file was left as it is: restore it from a backup, or export what still reads (export --from/--to around the damaged times) and import it into a new file (a damaged plan version: plan set --replace --from ITS-TIME){}",
             report.damaged_samples.len(),
             report.damaged_entries.len(),
             report.damaged_plans.len(),
-            report.structure.len()
+            report.structure.len(),
+            if report.probe_records > 0 {
+                "; export carries the speed-test samples only: the connectivity monitor's \
+                 outages and probe figures stay in this file"
+            } else {
+                ""
+            }
         );
     }
     text
@@ -103,4 +109,29 @@ fn compact(db: &Path) -> anyhow::Result<ExitCode> {
     );
     write_stdout(|out| Ok(out.write_all(text.as_bytes())?))?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rescue_advice_says_what_export_leaves_behind() {
+        let damaged = CheckReport {
+            probe_records: 11,
+            structure: vec!["redb's integrity check fails".into()],
+            ..CheckReport::default()
+        };
+        let text = describe(Path::new("x.redb"), &damaged);
+        assert!(
+            text.contains("the connectivity monitor's outages and probe figures stay in this file"),
+            "{text}"
+        );
+        let without_probes = CheckReport {
+            structure: vec!["redb's integrity check fails".into()],
+            ..CheckReport::default()
+        };
+        let text = describe(Path::new("x.redb"), &without_probes);
+        assert!(!text.contains("connectivity monitor"), "{text}");
+    }
 }

@@ -143,6 +143,8 @@ fn describe_plan(plan: &Plan) -> String {
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     return_large_blocks();
     let (engine, engine_why) = args.speedtest.engine_config().map_err(anyhow::Error::msg)?;
+    // Checked before the store is opened, so a wrong setting creates no database file.
+    let probes = args.probes().map_err(anyhow::Error::msg)?;
     // A locked database must stop a second instance at once, before it binds or tests.
     let store = Store::open(&args.store.db)?;
     let now = Timestamp::now();
@@ -159,7 +161,6 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "--retest-below needs a plan to compare with: add --plan-download and/or --plan-upload, or store one with plan set"
         );
     }
-    let probes = args.probes().map_err(anyhow::Error::msg)?;
     let config = ServeConfig {
         schedule: Schedule {
             interval: args.interval,

@@ -322,7 +322,7 @@ impl Monitor {
             .map(|stored| format!("{} {}", stored.target.kind, stored.target.address))
             .collect();
         tracing::info!(
-            method = %method,
+            method = %method.name(),
             interval = %humantime::format_duration(config.interval),
             targets = %described.join(", "),
             "probing {} targets every {} by {}: {}",
@@ -516,7 +516,7 @@ impl Monitor {
                     tracing::info!(
                         kind = outage.kind.name(),
                         start = %outage.start,
-                        end = ?outage.end.map(|end| end.to_string()),
+                        end = outage.end.map(tracing::field::display),
                         down_seconds = down.as_secs(),
                         "{} outage over after {}",
                         outage.kind.name(),
@@ -630,7 +630,7 @@ impl Monitor {
             Ok(Ok(stored)) => {
                 tracing::info!(
                     gateway = %address,
-                    previous = ?current.map(|address| address.to_string()),
+                    previous = current.map(tracing::field::display),
                     "the default gateway is now {address}"
                 );
                 self.retire_gateway();
