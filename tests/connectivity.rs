@@ -398,3 +398,47 @@ fn load_is_marked_and_loss_behind_a_full_queue_is_reported() {
     );
     server.assert_clean_exit();
 }
+
+/// A gateway that drops the probes while the line works (here an address on the home link
+/// that nobody holds) would make every real outage read as `local`: after 30 rounds of public
+/// answers without its own, the log says so, naming the gateway and what to do.
+#[test]
+#[ignore = "needs root, ip, tc, setpriv; .ci/run runs the ignored tests"]
+fn a_gateway_that_never_answers_while_the_line_works_is_reported() {
+    let net = Topology::new();
+    let env = Env::new();
+    let silent = format!("10.{}.1.9", net.net);
+    let targets: Vec<String> = net.public().iter().map(IpAddr::to_string).collect();
+    let joined = targets.join(",");
+    let command = env.serve(
+        FIXTURE,
+        "replay",
+        &[
+            "--start-delay",
+            "1d",
+            "--probe-interval",
+            "1s",
+            "--probe-gateway",
+            &silent,
+            "--probe-target",
+            &joined,
+        ],
+    );
+    let mut server = Server::start(exec_in(&net.home, &command));
+    wait_up(&net, &server);
+    let line = server
+        .next_log_within("has not answered", Duration::from_secs(90))
+        .unwrap_or_else(|| {
+            panic!(
+                "no warning about the silent gateway:\n{}",
+                server.seen.join("\n")
+            )
+        });
+    assert!(line.contains(&silent), "{line}");
+    assert!(line.contains("would read as `local`"), "{line}");
+    assert!(
+        outages(&net, &server).is_empty(),
+        "the line was up throughout"
+    );
+    server.assert_clean_exit();
+}

@@ -187,6 +187,50 @@ pub struct Monitor {
     /// The open minute of a gateway no longer probed (it changed or the default route went),
     /// stored with the next round's write.
     retired: Vec<(StoredTarget, MinuteAggregate)>,
+    silent_gateway: SilentGateway,
+}
+
+/// Rounds in a row in which public targets answered and the gateway did not before the log
+/// says the gateway drops the probes: 5 minutes at the default interval.
+pub const SILENT_GATEWAY_ROUNDS: u32 = 30;
+
+/// Watches for a gateway that never answers while the line works (a router that drops ICMP
+/// to itself, or TCP to port 53): with it, every real outage would read as `local`, so the
+/// log says so once, and again when it answers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct SilentGateway {
+    rounds: u32,
+    warned: bool,
+}
+
+/// What [`SilentGateway::observe`] asks the log to say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GatewayNotice {
+    /// [`SILENT_GATEWAY_ROUNDS`] rounds in a row with public answers and none from it.
+    Silent,
+    /// It answered again after [`GatewayNotice::Silent`].
+    Answers,
+}
+
+impl SilentGateway {
+    /// Feeds one round (`gateway`: `None` when no gateway is probed).
+    fn observe(&mut self, gateway: Option<bool>, public: bool) -> Option<GatewayNotice> {
+        match (gateway, public) {
+            (Some(true), _) => {
+                self.rounds = 0;
+                std::mem::take(&mut self.warned).then_some(GatewayNotice::Answers)
+            }
+            (Some(false), true) => {
+                self.rounds = self.rounds.saturating_add(1);
+                (self.rounds >= SILENT_GATEWAY_ROUNDS && !self.warned).then(|| {
+                    self.warned = true;
+                    GatewayNotice::Silent
+                })
+            }
+            // A down round says nothing about the gateway's habits; no gateway, nothing to say.
+            _ => None,
+        }
+    }
 }
 
 /// The target probing `address` of `kind` by `method`.
@@ -325,8 +369,11 @@ impl Monitor {
             method = %method.name(),
             interval = %humantime::format_duration(config.interval),
             targets = %described.join(", "),
-            "probing {} targets every {} by {}: {}",
-            stored.len(),
+            "probing {} every {} by {}: {}",
+            match stored.len() {
+                1 => String::from("1 target"),
+                n => format!("{n} targets"),
+            },
             humantime::format_duration(config.interval),
             method.name(),
             detection.reason
@@ -358,6 +405,7 @@ impl Monitor {
             gateway_checked: Instant::now(),
             gateway_warned,
             retired: Vec::new(),
+            silent_gateway: SilentGateway::default(),
             config,
         })
     }
@@ -455,6 +503,12 @@ impl Monitor {
             gateway,
             public,
         };
+        let probed = self
+            .slots
+            .iter()
+            .find(|slot| slot.stored.target.kind == TargetKind::Gateway)
+            .map(|slot| slot.stored.target);
+        self.watch_gateway(probed, gateway, public);
         let events = self.tracker.round(round);
         let outages = self.account(state, &events, at);
         let ongoing = self.tracker.ongoing();
@@ -465,6 +519,40 @@ impl Monitor {
         }
         if !finished.is_empty() || !outages.is_empty() {
             self.persist(state, finished, outages, at).await;
+        }
+    }
+
+    /// Says once when the gateway never answers while public targets do, and when it answers
+    /// again.
+    fn watch_gateway(&mut self, probed: Option<Target>, gateway: bool, public: bool) {
+        let notice = self.silent_gateway.observe(probed.map(|_| gateway), public);
+        let Some(target) = probed else {
+            return;
+        };
+        match notice {
+            Some(GatewayNotice::Silent) => tracing::warn!(
+                gateway = %target.address,
+                method = %target.method,
+                rounds = SILENT_GATEWAY_ROUNDS,
+                "the gateway {} has not answered {} probes for {SILENT_GATEWAY_ROUNDS} rounds \
+                 while public targets do: it drops them, so a real outage would read as `local`, \
+                 not `isp`. {}",
+                target.address,
+                target.method,
+                match target.method {
+                    ProbeMethod::TcpConnect { .. } =>
+                        "Allow ICMP (net.ipv4.ping_group_range or CAP_NET_RAW), or give \
+                         --probe-gateway an address on the router that answers",
+                    _ => "Allow ICMP echo to it on the router, or give --probe-gateway an \
+                          address on the router that answers",
+                }
+            ),
+            Some(GatewayNotice::Answers) => tracing::info!(
+                gateway = %target.address,
+                "the gateway {} answers probes again",
+                target.address
+            ),
+            None => {}
         }
     }
 
@@ -880,6 +968,34 @@ mod tests {
         assert_eq!(resumed.start, open.start);
         assert_eq!(resumed.restarts, 1);
         assert_eq!(resumed.unmonitored, Duration::from_secs(7216 - 7));
+    }
+
+    #[test]
+    fn a_gateway_silent_while_the_line_works_is_said_once_and_again_when_it_answers() {
+        let mut watch = SilentGateway::default();
+        for _ in 1..SILENT_GATEWAY_ROUNDS {
+            assert_eq!(watch.observe(Some(false), true), None);
+        }
+        // Down rounds neither count nor reset.
+        assert_eq!(watch.observe(Some(false), false), None);
+        assert_eq!(
+            watch.observe(Some(false), true),
+            Some(GatewayNotice::Silent)
+        );
+        assert_eq!(watch.observe(Some(false), true), None, "said once");
+        assert_eq!(
+            watch.observe(Some(true), true),
+            Some(GatewayNotice::Answers)
+        );
+        assert_eq!(watch.observe(Some(true), true), None);
+        // An answer in between starts the count again; no gateway, nothing to say.
+        for _ in 1..SILENT_GATEWAY_ROUNDS {
+            assert_eq!(watch.observe(Some(false), true), None);
+        }
+        assert_eq!(watch.observe(Some(true), true), None);
+        for _ in 0..2 * SILENT_GATEWAY_ROUNDS {
+            assert_eq!(watch.observe(None, true), None);
+        }
     }
 
     #[test]
