@@ -343,14 +343,20 @@
     renderNow(status);
     renderRunNow(status);
     setText('version', `internet-monitor ${status.version || ''} · ${plural(status.samples, 'run', 'runs')} stored.`);
+    const resolved = resolveRange(range);
     if (!status.samples) {
+      // No run yet, but the connectivity monitor probes from the start: its section draws.
       showEmpty(status);
       body.dataset.state = 'empty';
+      state.resolved = resolved;
+      const [outages, latency] = await probeAnswers(resolved);
+      if (load !== state.load) return;
+      state.data = { series: null, outages, latency };
+      drawCharts();
       body.dataset.drawn = range.key;
       return;
     }
     $('#empty').hidden = true;
-    const resolved = resolveRange(range);
     state.resolved = resolved;
     showRange(range, resolved);
     const heatFromS = Math.min(resolved.fromS, resolved.toS - HEATMAP_MIN_SECONDS);
@@ -363,15 +369,12 @@
     try {
       // Only the series is needed to draw the range; a busy or failed summary, heat map or
       // runs page (a 503 while a long summary holds the store) is said in its own section.
-      const probes = { from: resolved.from, to: resolved.to };
-      const [series, summary, heatmap, runs, outages, latency] = await Promise.all([
+      const [series, summary, heatmap, runs, [outages, latency]] = await Promise.all([
         fetchJson(`/api/v1/series?${query({ from: resolved.from, to: resolved.to, points })}`),
         optional(fetchSummary(resolved)),
         optional(fetchHeatmap({ from: heatFrom, to: resolved.to, tz: zone, metric: $('#heatmap-metric').value })),
         optional(fetchJson(`/api/v1/samples?${query({ from: resolved.from, to: resolved.to, limit: RUNS_PAGE })}`)),
-        // The connection between the tests: a server without them (404) hides the section.
-        optional(fetchJson(`/api/v1/outages?${query(probes)}`)),
-        optional(fetchJson(`/api/v1/latency?${query(probes)}`)),
+        probeAnswers(resolved),
       ]);
       if (load !== state.load) return;
       state.data = { series, summary, heatmap, outages, latency, widened: heatFromS < resolved.fromS };
@@ -390,6 +393,16 @@
     } catch (err) {
       if (load === state.load) fail(`Cannot load the range: ${err.message}`);
     }
+  }
+
+  /** The connection between the tests: `[outages, latency]`, each an answer or `{ failed }`
+   * (a server without them answers 404, which hides the section). */
+  function probeAnswers(resolved) {
+    const probes = query({ from: resolved.from, to: resolved.to });
+    return Promise.all([
+      optional(fetchJson(`/api/v1/outages?${probes}`)),
+      optional(fetchJson(`/api/v1/latency?${probes}`)),
+    ]);
   }
 
   function fail(message) {
@@ -537,8 +550,11 @@
   function drawCharts() {
     if (!state.data || typeof uPlot !== 'function') return;
     const { series, summary } = state.data;
-    drawSpeed(series, summary);
-    drawLatency(series, summary);
+    // No series before the first run: only the connection section has something to draw.
+    if (series) {
+      drawSpeed(series, summary);
+      drawLatency(series, summary);
+    }
     drawConnectivity();
   }
 
@@ -876,6 +892,21 @@
     ctx.restore();
   }
 
+  /** Without a speed chart (no run stored yet) the outages of the range are listed in the
+   * connection section instead: the newest OUTAGES_LISTED, newest first. */
+  const OUTAGES_LISTED = 20;
+  function listOutages() {
+    const list = $('#connectivity-outages');
+    const { fromS, toS } = state.resolved;
+    const shown = state.data.series ? [] : outageList().filter((outage) => outageSpan(outage, fromS, toS));
+    const items = shown.slice(-OUTAGES_LISTED).reverse().map((outage) => el('li', {
+      text: outageText(outage).join('. '), attrs: { 'data-kind': outage.kind },
+    }));
+    if (shown.length > OUTAGES_LISTED) items.push(el('li', { text: `and ${plural(shown.length - OUTAGES_LISTED, 'earlier outage', 'earlier outages')}` }));
+    list.replaceChildren(...items);
+    list.hidden = !items.length;
+  }
+
   /** A target's identity across answers: address, kind and method. */
   const targetKey = (target) => `${target.address}|${target.kind}|${target.method || ''}`;
 
@@ -917,6 +948,10 @@
     if (!problems.length && !withData.length) problems.push('No probe results in this range yet.');
     note.textContent = problems.join(' ');
     note.hidden = !problems.length;
+    listOutages();
+    // The range section waits for the first run; the caption names the window instead.
+    const span = state.data.series ? ''
+      : `${dateTime(new Date(state.resolved.fromS * 1000))} – ${dateTime(new Date(state.resolved.toS * 1000))}: `;
 
     // The target list, keeping the one chosen before when it is still there.
     const chosen = withData.find((target) => targetKey(target) === state.probeTarget) || bestTarget(withData);
@@ -933,7 +968,7 @@
       mount.replaceChildren();
       figure.dataset.series = '';
       figure.dataset.lossBuckets = '0';
-      $('figcaption', figure).textContent = availabilityText(outages, probing);
+      $('figcaption', figure).textContent = span + availabilityText(outages, probing);
       return;
     }
     select.value = targetKey(chosen);
@@ -985,7 +1020,7 @@
     const loaded = (chosen.under_load || []).filter(Boolean).length;
     if (loaded) parts.push(`${plural(loaded, 'bucket', 'buckets')} under load (a speed test ran).`);
     parts.push(availabilityText(outages, probing));
-    $('figcaption', figure).textContent = parts.join(' ');
+    $('figcaption', figure).textContent = span + parts.join(' ');
   }
 
   function paintLoss(u, step) {
@@ -1016,7 +1051,7 @@
       parts.push(`Available ${percent(outages.availability)} of the monitored time (no ISP outage).`);
     }
     parts.push(list.length
-      ? `${plural(list.length, 'outage', 'outages')} (${count('isp')} ISP, ${count('local')} local), shaded on the speed chart.`
+      ? `${plural(list.length, 'outage', 'outages')} (${count('isp')} ISP, ${count('local')} local), ${state.data.series ? 'shaded on the speed chart' : 'listed above'}.`
       : 'No outages in this range.');
     if (isNum(outages.unmonitored_seconds) && outages.unmonitored_seconds >= 60) {
       parts.push(`${duration(outages.unmonitored_seconds)} not monitored (the service was not running).`);
@@ -1236,7 +1271,7 @@
     state.rules = RULE_SETS.includes(rules) ? rules : '';
     state.rulesIgnored = null;
     history.pushState(null, '', pageUrl(state.range, state.rules));
-    if (!state.resolved || !state.data) {
+    if (!state.resolved || !state.data || !state.data.series) {
       refresh();
       return;
     }
@@ -1483,10 +1518,11 @@
       }, 100);
     });
     resize.observe($('#speed-chart .chart-box'));
+    resize.observe($('#connectivity-chart .chart-box'));
     const dark = matchMedia('(prefers-color-scheme: dark)');
     dark.addEventListener('change', () => {
       drawCharts();
-      if (state.data) renderHeatmap(state.data.heatmap, state.data.widened);
+      if (state.data && state.data.series) renderHeatmap(state.data.heatmap, state.data.widened);
     });
 
     // New runs appear without a reload: the status is cheap; the views reload when it changed.
@@ -1501,7 +1537,8 @@
         renderNow(status);
         renderRunNow(status);
         // Back after an outage: the banner goes and every view is reloaded, whatever changed.
-        if (wasUnreachable || (changed && state.runs.index === 0)) refresh();
+        // Before the first run the connection section is all there is: it reloads each tick.
+        if (wasUnreachable || !status.samples || (changed && state.runs.index === 0)) refresh();
       } catch (err) {
         // Say so at once: otherwise the page goes on showing the last figures, the next test
         // "due" and "Test running: No" as if they were current. The next tick tries again.

@@ -693,6 +693,92 @@ fn check_connectivity_hidden(problems: &mut Problems, name: &str, seen: &Value) 
     });
 }
 
+/// An empty store with probe results: the connection section draws its band and lists the
+/// outages (there is no speed chart to shade them on), beside the empty-state message; it fits
+/// 375 px and follows dark mode.
+fn check_empty_connectivity(problems: &mut Problems, seen: &Value) {
+    let light = &seen["light"];
+    let expected = &light["expected"];
+    problems.check(
+        light["body_state"] == "empty"
+            && light["empty_visible"] == true
+            && light["speed_visible"] == false,
+        || {
+            format!(
+                "the empty store with probes: not the empty-state message alone for speed: {light}"
+            )
+        },
+    );
+    problems.check(
+        light["visible"] == true
+            && light["state"] == "shown"
+            && light["canvas"] == true
+            && light["series_keys"] == json!(["rtt_median"])
+            && light["target"] == expected["best"],
+        || format!("the empty store with probes: the connection band is not drawn: {light}"),
+    );
+    let listed = light["outage_list"].as_array().cloned().unwrap_or_default();
+    problems.check(
+        listed.len() as u64 == expected["outages"].as_u64().unwrap_or(u64::MAX)
+            && listed.iter().all(|item| item["visible"] == true)
+            && listed.first().is_some_and(|item| {
+                item["kind"] == "local" && text(&item["text"]).contains("ongoing")
+            })
+            && listed.iter().filter(|item| item["kind"] == "isp").count() == 2,
+        || {
+            format!(
+                "the empty store with probes: the outages listed: {listed:?}, {} served",
+                expected["outages"]
+            )
+        },
+    );
+    let caption = text(&light["caption"]);
+    problems.check(
+        caption.contains("listed above") && !caption.contains("speed chart"),
+        || format!("the empty store with probes: the caption points elsewhere: {caption:?}"),
+    );
+    problems.check(
+        light["speed_outages"] == 0
+            && light["outage_markers"]
+                .as_array()
+                .is_some_and(Vec::is_empty),
+        || {
+            format!(
+                "the empty store with probes: outages marked on a speed chart without runs: {light}"
+            )
+        },
+    );
+    problems.check(
+        light["served"].as_array().map(Vec::len) >= Some(2)
+            && light["banner"].is_null()
+            && light["csp_violations"]
+                .as_array()
+                .is_some_and(Vec::is_empty),
+        || format!("the empty store with probes: not asked, or a banner or CSP report: {light}"),
+    );
+    problems.check(
+        light["narrow"]["scroll_width"]
+            .as_i64()
+            .is_some_and(|w| w <= 375)
+            && light["narrow_canvas_width"]
+                .as_f64()
+                .is_some_and(|w| w <= 375.0),
+        || {
+            format!(
+                "the empty store with probes at 375 px: {} (canvas {})",
+                light["narrow"], light["narrow_canvas_width"]
+            )
+        },
+    );
+    let dark = &seen["dark"];
+    problems.check(
+        dark["visible"] == true
+            && dark["canvas"] == true
+            && luminance(&text(&dark["background"])).is_some_and(|l| l < 0.2),
+        || format!("the empty store with probes in dark mode: {dark}"),
+    );
+}
+
 #[test]
 #[ignore = "needs chromium and tools/browser's node modules; .ci/run installs them and runs the ignored tests"]
 fn the_dashboard_works_in_a_real_browser() {
@@ -1077,6 +1163,9 @@ fn the_dashboard_works_in_a_real_browser() {
         problems.check(seen["chart"]["markers"] == 0, || {
             "failure markers over an empty store".into()
         });
+    }
+    if problems.finished(&report, "empty_connectivity") {
+        check_empty_connectivity(&mut problems, &report["empty_connectivity"]);
     }
     if problems.finished(&report, "unknown_zone") {
         let seen = &report["unknown_zone"];

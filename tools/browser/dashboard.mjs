@@ -639,6 +639,9 @@ async function connectivityState(page) {
       options: [...document.querySelectorAll('#connectivity-target option')].map((option) => option.value),
       select_disabled: document.querySelector('#connectivity-target').disabled,
       speed_outages: speed ? Number(speed.dataset.outages || 0) : null,
+      outage_list: [...document.querySelectorAll('#connectivity-outages:not([hidden]) li')].map((item) => ({
+        kind: item.dataset.kind || null, text: item.textContent, visible: item.checkVisibility(),
+      })),
       outage_markers: [...document.querySelectorAll('#speed-chart .outage-marker')].map((marker) => ({
         tag: marker.tagName.toLowerCase(), kind: marker.dataset.kind, hidden: marker.hidden, label: marker.getAttribute('aria-label'),
         tabindex: marker.tabIndex, width: marker.getBoundingClientRect().width,
@@ -770,6 +773,45 @@ async function runTest(browser, options) {
         chart: await speedChart(empty.page),
       };
       await empty.context.close();
+      return seen;
+    });
+    // The same empty store with probe results (the connectivity monitor probes from the start,
+    // the first speed test may be half an hour away): the connection section draws, the
+    // outages listed in it, beside the empty-state message; then 375 px and dark.
+    await step(result, 'empty_connectivity', async () => {
+      const seen = {};
+      for (const [label, contextOptions] of [['light', {}], ['dark', { colorScheme: 'dark' }]]) {
+        const probe = await newPage(browser, log, `empty-connectivity-${label}`, contextOptions);
+        let expected = null;
+        const served = await routeProbes(probe.page, (url) => {
+          const fixtures = probeFixtures(url.searchParams.get('from'), url.searchParams.get('to'));
+          expected = fixtures.expected;
+          return { status: 200, json: url.pathname.endsWith('latency') ? fixtures.latency : fixtures.outages };
+        });
+        await probe.page.goto(`${options.empty}/`, { waitUntil: 'load' });
+        await waitDrawn(probe.page, null);
+        await probe.page.waitForLoadState('networkidle');
+        const state = {
+          ...(await pageState(probe.page)), ...(await connectivityState(probe.page)),
+          body_state: await probe.page.evaluate(() => document.body.dataset.state || null),
+          empty_visible: await probe.page.isVisible('#empty'),
+          speed_visible: await probe.page.isVisible('#speed-chart'),
+          served, expected,
+        };
+        if (label === 'light') {
+          // A hidden section has no picture: the checks then say what is missing.
+          if (state.visible) await probe.page.locator('#connectivity-chart').screenshot({ path: path.join(options.out, 'connectivity-empty-1280.png') });
+          await probe.page.setViewportSize({ width: 375, height: 812 });
+          await probe.page.waitForTimeout(300); // the charts follow their box after a 100 ms debounce
+          state.narrow = await overflow(probe.page);
+          state.narrow_canvas_width = await probe.page.evaluate(() => {
+            const canvas = document.querySelector('#connectivity-chart canvas');
+            return canvas ? canvas.getBoundingClientRect().width : null;
+          });
+        }
+        seen[label] = state;
+        await probe.context.close();
+      }
       return seen;
     });
   }
