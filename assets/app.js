@@ -1452,52 +1452,34 @@
         fail(`Cannot load the heat map: ${err.message}`);
       }
     });
-    const layer = $('#speed-chart .markers');
-    const tipFor = (event) => {
-      const marker = event.target.closest && event.target.closest('.failure-marker');
-      if (marker) showTip(marker);
+    // Markers on the speed chart (failures, outages): a tip on hover and focus, one tab stop
+    // per layer (roving tabindex), the arrow keys, Home and End move between them.
+    const markerLayer = (layer, kind) => {
+      const tipFor = (event) => {
+        const marker = event.target.closest && event.target.closest(`.${kind}`);
+        if (marker) showTip(marker);
+      };
+      layer.addEventListener('mouseover', tipFor);
+      layer.addEventListener('focusin', tipFor);
+      layer.addEventListener('mouseout', hideTip);
+      layer.addEventListener('focusout', hideTip);
+      layer.addEventListener('focusin', (event) => {
+        if (!event.target.classList.contains(kind)) return;
+        for (const marker of layer.querySelectorAll(`.${kind}[tabindex="0"]`)) marker.tabIndex = -1;
+        event.target.tabIndex = 0;
+      });
+      layer.addEventListener('keydown', (event) => {
+        const markers = [...layer.querySelectorAll(`.${kind}:not([hidden])`)];
+        const index = markers.indexOf(document.activeElement);
+        if (index < 0) return;
+        const next = { ArrowRight: index + 1, ArrowDown: index + 1, ArrowLeft: index - 1, ArrowUp: index - 1, Home: 0, End: markers.length - 1 }[event.key];
+        if (next === undefined) return;
+        event.preventDefault();
+        markers[Math.max(0, Math.min(markers.length - 1, next))].focus();
+      });
     };
-    layer.addEventListener('mouseover', tipFor);
-    layer.addEventListener('focusin', tipFor);
-    layer.addEventListener('mouseout', hideTip);
-    layer.addEventListener('focusout', hideTip);
-    layer.addEventListener('focusin', (event) => {
-      if (!event.target.classList.contains('failure-marker')) return;
-      for (const marker of layer.querySelectorAll('.failure-marker[tabindex="0"]')) marker.tabIndex = -1;
-      event.target.tabIndex = 0;
-    });
-    layer.addEventListener('keydown', (event) => {
-      const markers = [...layer.querySelectorAll('.failure-marker:not([hidden])')];
-      const index = markers.indexOf(document.activeElement);
-      if (index < 0) return;
-      const next = { ArrowRight: index + 1, ArrowDown: index + 1, ArrowLeft: index - 1, ArrowUp: index - 1, Home: 0, End: markers.length - 1 }[event.key];
-      if (next === undefined) return;
-      event.preventDefault();
-      markers[Math.max(0, Math.min(markers.length - 1, next))].focus();
-    });
-    const outageLayer = $('#speed-chart .outage-markers');
-    const outageTip = (event) => {
-      const marker = event.target.closest && event.target.closest('.outage-marker');
-      if (marker) showTip(marker);
-    };
-    outageLayer.addEventListener('mouseover', outageTip);
-    outageLayer.addEventListener('focusin', outageTip);
-    outageLayer.addEventListener('mouseout', hideTip);
-    outageLayer.addEventListener('focusout', hideTip);
-    outageLayer.addEventListener('focusin', (event) => {
-      if (!event.target.classList.contains('outage-marker')) return;
-      for (const marker of outageLayer.querySelectorAll('.outage-marker[tabindex="0"]')) marker.tabIndex = -1;
-      event.target.tabIndex = 0;
-    });
-    outageLayer.addEventListener('keydown', (event) => {
-      const markers = [...outageLayer.querySelectorAll('.outage-marker:not([hidden])')];
-      const index = markers.indexOf(document.activeElement);
-      if (index < 0) return;
-      const next = { ArrowRight: index + 1, ArrowDown: index + 1, ArrowLeft: index - 1, ArrowUp: index - 1, Home: 0, End: markers.length - 1 }[event.key];
-      if (next === undefined) return;
-      event.preventDefault();
-      markers[Math.max(0, Math.min(markers.length - 1, next))].focus();
-    });
+    markerLayer($('#speed-chart .markers'), 'failure-marker');
+    markerLayer($('#speed-chart .outage-markers'), 'outage-marker');
     $('#connectivity-target').addEventListener('change', (event) => {
       state.probeTarget = event.target.value;
       if (state.data) drawConnectivity();
