@@ -29,6 +29,10 @@ use internet_monitor::store::Store;
 use internet_monitor::store::probes::{MINUTE_DAYS, ProbeRow, ProbeStats, ProbeWrite};
 use internet_monitor::time::Timestamp;
 
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
+
 const MINUTE_MS: u64 = 60_000;
 const DAY_MINUTES: u64 = 24 * 60;
 const YEAR_DAYS: u64 = 365;
@@ -38,24 +42,6 @@ const FIRST_MINUTE: u64 = 1_704_067_200_000;
 const DAY_BUCKETS: usize = 144;
 /// Probes per target per minute at the default 10 s interval.
 const PROBES: u32 = 6;
-
-/// splitmix64: a deterministic stream of well-mixed 64-bit values.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// One target's baseline RTT in µs: the gateway on the LAN, three anycast resolvers.
 const BASE_US: [f64; 4] = [650.0, 9_500.0, 13_000.0, 21_000.0];

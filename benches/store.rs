@@ -20,6 +20,10 @@ use internet_monitor::store::{Store, StoreError};
 use internet_monitor::time::Timestamp;
 use redb::ReadableDatabase;
 
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
+
 /// The result every generated sample is a variation of.
 const FIXTURE: &[u8] = include_bytes!("../tests/fixtures/ok-1.2-with-loaded-latency.stdout");
 
@@ -38,20 +42,9 @@ const GENERATOR_VERSION: u32 = 2;
 
 const NO_DNS: &str = "Configuration - Couldn't resolve host name (HostNotFoundException)";
 
-/// splitmix64: a deterministic stream of well-mixed 64-bit values.
-struct Rng(u64);
-
 impl Rng {
     fn for_sample(index: u64) -> Self {
         Rng(index ^ 0x5EED_1DEA_F00D_CAFE)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 
     /// Uniform in `low..=high`.
@@ -61,7 +54,7 @@ impl Rng {
 
     /// `value` scaled by a factor uniform in `1 ± spread`, rounded to a whole number.
     fn around(&mut self, value: f64, spread: f64) -> u64 {
-        let unit = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        let unit = self.unit();
         (value * (1.0 + spread * (2.0 * unit - 1.0))).round() as u64
     }
 

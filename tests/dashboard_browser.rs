@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 use common::{Env, Server};
 use serde_json::{Value, json};
 
+#[path = "../benches/common/rng.rs"]
+mod rng;
+use rng::Rng;
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long the whole browser session may take before the test kills it.
@@ -36,23 +40,9 @@ const XSS_MESSAGE: &str =
 const FIX: &str = "run `npm ci --prefix tools/browser --no-audit --no-fund` (Node.js 20+) and \
                    install Debian's chromium (apt-get install chromium); .ci/run does both";
 
-/// A small deterministic generator (splitmix64): the same year every run.
-struct Rng(u64);
-
+/// The test's helpers on the shared splitmix64 generator: the same year every run.
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
+    /// Uniform in `[low, high)`.
     fn between(&mut self, low: f64, high: f64) -> f64 {
         low + (high - low) * self.unit()
     }

@@ -54,14 +54,23 @@ const ROOT_HINT: &str = "the accuracy lab makes network namespaces and shapes li
 
 /// Fails, naming the fix, unless this process is root and `ip`, `tc` and `iperf3` run.
 pub fn preflight() {
+    require_root_and_tools(
+        ROOT_HINT,
+        &[
+            ("ip", &["-V"], "iproute2"),
+            ("tc", &["-V"], "iproute2"),
+            ("iperf3", &["--version"], "iperf3"),
+        ],
+    );
+}
+
+/// Fails unless this process is root (the message ends with `root_hint`, the fix) and each
+/// `(tool, args, Debian package)` runs `tool args…` successfully (naming the package).
+fn require_root_and_tools(root_hint: &str, tools: &[(&str, &[&str], &str)]) {
     // SAFETY: geteuid(2) only reads the caller's effective user id.
     let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "not root (euid {euid}): {ROOT_HINT}");
-    for (tool, args, package) in [
-        ("ip", &["-V"][..], "iproute2"),
-        ("tc", &["-V"][..], "iproute2"),
-        ("iperf3", &["--version"][..], "iperf3"),
-    ] {
+    assert_eq!(euid, 0, "not root (euid {euid}): {root_hint}");
+    for &(tool, args, package) in tools {
         let status = Command::new(tool)
             .args(args)
             .stdout(Stdio::null())
@@ -92,6 +101,14 @@ fn run(program: &str, args: &[&str]) {
         output.status,
         String::from_utf8_lossy(&output.stderr).trim()
     );
+}
+
+/// `tc -n NS qdisc replace dev DEV SPEC…`: sets the queueing discipline `spec` (its parent
+/// first, e.g. `root tbf …`) on `dev` in namespace `ns`, failing with tc's stderr.
+fn qdisc_replace(ns: &str, dev: &str, spec: &[&str]) {
+    let mut args = vec!["-n", ns, "qdisc", "replace", "dev", dev];
+    args.extend_from_slice(spec);
+    run("tc", &args);
 }
 
 /// The namespaces `ip netns list` shows.
@@ -218,11 +235,11 @@ impl Lab {
         let rate = format!("{mbit}mbit");
         let latency = format!("{}ms", queue.as_millis());
         for ns in [&self.client, &self.target] {
-            run(
-                "tc",
+            qdisc_replace(
+                ns,
+                DEV,
                 &[
-                    "-n", ns, "qdisc", "replace", "dev", DEV, "root", "tbf", "rate", &rate,
-                    "burst", "64kb", "latency", &latency,
+                    "root", "tbf", "rate", &rate, "burst", "64kb", "latency", &latency,
                 ],
             );
         }
@@ -310,9 +327,7 @@ impl Lab {
         ns: &str,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> T {
-        spawn_in_netns(ns, f)
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        run_in_netns(ns, f)
     }
 }
 
@@ -326,6 +341,14 @@ impl Drop for Lab {
                 .status();
         }
     }
+}
+
+/// Runs `f` on a thread whose network namespace is `ns`, and returns its result (a panic in
+/// `f` fails the caller).
+fn run_in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    spawn_in_netns(ns, f)
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// A thread moved into namespace `ns` (setns(2) changes the calling thread only) running `f`.
@@ -1129,19 +1152,7 @@ impl Topology {
     /// `blackhole` qdisc (drops every packet) on both egresses. Replaces any shaping.
     pub fn cut(&self, link: Link) {
         for (ns, dev) in self.ends(link) {
-            run(
-                "tc",
-                &[
-                    "-n",
-                    ns,
-                    "qdisc",
-                    "replace",
-                    "dev",
-                    dev,
-                    "root",
-                    "blackhole",
-                ],
-            );
+            qdisc_replace(ns, dev, &["root", "blackhole"]);
         }
     }
 
@@ -1172,28 +1183,17 @@ impl Topology {
     /// probes among them, are dropped.
     pub fn shape(&self, link: Link, rate: &str, burst: &str, packets: u32) {
         let [(ns, dev), _] = self.ends(link);
-        run(
-            "tc",
+        qdisc_replace(
+            ns,
+            dev,
             &[
-                "-n", ns, "qdisc", "replace", "dev", dev, "root", "handle", "1:", "tbf", "rate",
-                rate, "burst", burst, "limit", "64k",
+                "root", "handle", "1:", "tbf", "rate", rate, "burst", burst, "limit", "64k",
             ],
         );
-        run(
-            "tc",
-            &[
-                "-n",
-                ns,
-                "qdisc",
-                "replace",
-                "dev",
-                dev,
-                "parent",
-                "1:1",
-                "pfifo",
-                "limit",
-                &packets.to_string(),
-            ],
+        qdisc_replace(
+            ns,
+            dev,
+            &["parent", "1:1", "pfifo", "limit", &packets.to_string()],
         );
     }
 
@@ -1225,9 +1225,7 @@ impl Topology {
         ns: &str,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> T {
-        spawn_in_netns(ns, f)
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        run_in_netns(ns, f)
     }
 
     /// Runs the future `make()` builds on a current-thread tokio runtime on a thread in `ns`:
@@ -1269,29 +1267,15 @@ impl Drop for Topology {
 
 /// Fails, naming the fix, unless this process is root and `ip`, `tc` and `setpriv` run.
 pub fn net_preflight() {
-    // SAFETY: geteuid(2) only reads the caller's effective user id.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "not root (euid {euid}): the connectivity tests make network namespaces; run them as \
-         root (CI runs as root; .ci/run runs the ignored tests)"
+    require_root_and_tools(
+        "the connectivity tests make network namespaces; run them as root (CI runs as root; \
+         .ci/run runs the ignored tests)",
+        &[
+            ("ip", &["-V"], "iproute2"),
+            ("tc", &["-V"], "iproute2"),
+            ("setpriv", &["--version"], "util-linux"),
+        ],
     );
-    for (tool, args, package) in [
-        ("ip", &["-V"][..], "iproute2"),
-        ("tc", &["-V"][..], "iproute2"),
-        ("setpriv", &["--version"][..], "util-linux"),
-    ] {
-        let status = Command::new(tool)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        assert!(
-            matches!(status, Ok(status) if status.success()),
-            "`{tool} {}` does not run ({status:?}): install Debian's {package} package; .ci/run does",
-            args.join(" ")
-        );
-    }
 }
 
 /// `command`, run inside namespace `ns` by `ip netns exec` (which execs it: the child's pid is

@@ -24,9 +24,7 @@ const RTF_REJECT: u32 = 0x200;
 /// through a gateway, the one with the lowest metric (the first of equals, as the kernel
 /// prefers). `None` when there is none; lines that do not parse are skipped.
 pub fn parse_ipv4_route(text: &str) -> Option<Ipv4Addr> {
-    let mut best: Option<(u32, Ipv4Addr)> = None;
-    for line in text.lines().skip(1) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
+    lowest_metric(text.lines().skip(1), |fields| {
         let [
             _iface,
             destination,
@@ -39,7 +37,7 @@ pub fn parse_ipv4_route(text: &str) -> Option<Ipv4Addr> {
             ..,
         ] = fields[..]
         else {
-            continue;
+            return None;
         };
         let (Some(destination), Some(gateway), Some(flags), Ok(metric), Some(mask)) = (
             hex_u32(destination),
@@ -48,19 +46,14 @@ pub fn parse_ipv4_route(text: &str) -> Option<Ipv4Addr> {
             metric.parse::<u32>(),
             hex_u32(mask),
         ) else {
-            continue;
+            return None;
         };
-        let up_via_gateway = flags & (RTF_UP | RTF_GATEWAY) == RTF_UP | RTF_GATEWAY;
-        if destination != 0 || mask != 0 || !up_via_gateway || gateway == 0 {
-            continue;
+        if destination != 0 || mask != 0 || !up_via_gateway(flags) || gateway == 0 {
+            return None;
         }
         // The kernel prints the address's 4 bytes as they lie in memory, read as a native u32.
-        let address = Ipv4Addr::from(gateway.to_ne_bytes());
-        if best.is_none_or(|(lowest, _)| metric < lowest) {
-            best = Some((metric, address));
-        }
-    }
-    best.map(|(_, address)| address)
+        Some((metric, Ipv4Addr::from(gateway.to_ne_bytes())))
+    })
 }
 
 /// The IPv6 default gateway in `/proc/net/ipv6_route` text: among the up routes to `::/0`
@@ -68,9 +61,7 @@ pub fn parse_ipv4_route(text: &str) -> Option<Ipv4Addr> {
 /// Link-local next hops (`fe80::/10`, the usual case with router advertisements) are skipped:
 /// they are meaningless without their interface, which an address alone does not carry.
 pub fn parse_ipv6_route(text: &str) -> Option<Ipv6Addr> {
-    let mut best: Option<(u32, Ipv6Addr)> = None;
-    for line in text.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
+    lowest_metric(text.lines(), |fields| {
         let [
             destination,
             prefix,
@@ -84,7 +75,7 @@ pub fn parse_ipv6_route(text: &str) -> Option<Ipv6Addr> {
             ..,
         ] = fields[..]
         else {
-            continue;
+            return None;
         };
         let (Some(destination), Ok(prefix), Some(next_hop), Some(metric), Some(flags)) = (
             hex_u128(destination),
@@ -93,21 +84,35 @@ pub fn parse_ipv6_route(text: &str) -> Option<Ipv6Addr> {
             hex_u32(metric),
             hex_u32(flags),
         ) else {
-            continue;
+            return None;
         };
-        let up_via_gateway = flags & (RTF_UP | RTF_GATEWAY) == RTF_UP | RTF_GATEWAY;
-        if destination != 0 || prefix != 0 || !up_via_gateway || flags & RTF_REJECT != 0 {
-            continue;
+        if destination != 0 || prefix != 0 || !up_via_gateway(flags) || flags & RTF_REJECT != 0 {
+            return None;
         }
         let address = Ipv6Addr::from(next_hop);
         if next_hop == 0 || address.is_unicast_link_local() {
-            continue;
+            return None;
         }
-        if best.is_none_or(|(lowest, _)| metric < lowest) {
-            best = Some((metric, address));
-        }
-    }
-    best.map(|(_, address)| address)
+        Some((metric, address))
+    })
+}
+
+/// The address of the route with the lowest metric among `lines` (the first of equals), each
+/// line split on white space and read by `route`: `Some((metric, address))` for a usable
+/// default route, `None` for any other line.
+fn lowest_metric<'a, A>(
+    lines: impl Iterator<Item = &'a str>,
+    route: impl Fn(&[&str]) -> Option<(u32, A)>,
+) -> Option<A> {
+    lines
+        .filter_map(|line| route(&line.split_whitespace().collect::<Vec<_>>()))
+        .min_by_key(|&(metric, _)| metric)
+        .map(|(_, address)| address)
+}
+
+/// Whether `flags` say the route is up and goes through a next hop.
+fn up_via_gateway(flags: u32) -> bool {
+    flags & (RTF_UP | RTF_GATEWAY) == RTF_UP | RTF_GATEWAY
 }
 
 /// At most 8 hex digits (the kernel prints 8 for addresses and masks, 4 for IPv4 flags).

@@ -1,5 +1,7 @@
 //! The scenarios as data, and the property that [`Tracker`] and [`classify`] agree.
 
+use std::ops::Range;
+
 use proptest::prelude::*;
 
 use super::*;
@@ -16,11 +18,7 @@ fn rounds(from: u64, to: u64, state: impl Fn(u64) -> (bool, bool)) -> Vec<Round>
         .step_by(INTERVAL_MS as usize)
         .map(|ms| {
             let (gateway, public) = state(ms);
-            Round {
-                at: t(ms),
-                gateway,
-                public,
-            }
+            round(ms, gateway, public)
         })
         .collect()
 }
@@ -61,11 +59,33 @@ fn both(runs: &[Run], rounds: &[Round]) -> Vec<Outage> {
     batch
 }
 
-fn running(start: u64) -> Vec<Run> {
-    vec![Run {
+fn round(ms: u64, gateway: bool, public: bool) -> Round {
+    Round {
+        at: t(ms),
+        gateway,
+        public,
+    }
+}
+
+fn run(start: u64, end: Option<u64>) -> Run {
+    Run {
         start: t(start),
-        end: None,
-    }]
+        end: end.map(t),
+    }
+}
+
+fn running(start: u64) -> Vec<Run> {
+    vec![run(start, None)]
+}
+
+/// A service killed at 200 s (its last persisted moment) and started again at 260 s, probing
+/// until `until`, with the ISP down during `isp_down`: its runs and rounds.
+fn restarted_at_260_s(isp_down: Range<u64>, until: u64) -> ([Run; 2], Vec<Round>) {
+    let runs = [run(0, Some(200_000)), run(260_000, None)];
+    let state = |ms: u64| (true, !isp_down.contains(&ms));
+    let mut all = rounds(0, 200_001, state);
+    all.extend(rounds(260_000, until, state));
+    (runs, all)
 }
 
 #[test]
@@ -122,21 +142,8 @@ fn an_outage_still_going_has_no_end() {
 
 #[test]
 fn a_restart_during_an_outage_is_one_outage_with_an_unmonitored_gap() {
-    // Killed at 200 s (last persisted moment), started again at 260 s; the ISP is down
-    // from 150 s to 310 s.
-    let runs = [
-        Run {
-            start: t(0),
-            end: Some(t(200_000)),
-        },
-        Run {
-            start: t(260_000),
-            end: None,
-        },
-    ];
-    let state = |ms: u64| (true, !(150_000..310_000).contains(&ms));
-    let mut all = rounds(0, 200_001, state);
-    all.extend(rounds(260_000, 400_000, state));
+    // The ISP is down from 150 s to 310 s, across the restart.
+    let (runs, all) = restarted_at_260_s(150_000..310_000, 400_000);
     let outages = both(&runs, &all);
     assert_eq!(
         outages,
@@ -170,17 +177,9 @@ fn the_restarted_service_continues_the_stored_outage() {
     };
     let mut tracker = Tracker::restore(Config::default(), Some(open), t(200_000));
     tracker.start(t(260_000));
-    let resumed = tracker.round(Round {
-        at: t(260_000),
-        gateway: true,
-        public: false,
-    });
+    let resumed = tracker.round(round(260_000, true, false));
     assert!(matches!(resumed[..], [Event::Resumed(o)] if o.unmonitored == Duration::from_secs(60)));
-    let closed = tracker.round(Round {
-        at: t(270_000),
-        gateway: true,
-        public: true,
-    });
+    let closed = tracker.round(round(270_000, true, true));
     assert!(
         matches!(closed[..], [Event::Closed(o)] if o.start == t(150_000) && o.end == Some(t(270_000)))
     );
@@ -189,19 +188,8 @@ fn the_restarted_service_continues_the_stored_outage() {
 
 #[test]
 fn an_outage_that_was_over_by_the_restart_ends_where_it_was_last_seen() {
-    let runs = [
-        Run {
-            start: t(0),
-            end: Some(t(200_000)),
-        },
-        Run {
-            start: t(260_000),
-            end: None,
-        },
-    ];
-    let state = |ms: u64| (true, !(150_000..230_000).contains(&ms));
-    let mut all = rounds(0, 200_001, state);
-    all.extend(rounds(260_000, 300_000, state));
+    // The ISP is down from 150 s to 230 s, back before the restart.
+    let (runs, all) = restarted_at_260_s(150_000..230_000, 300_000);
     let outages = both(&runs, &all);
     assert_eq!(outages.len(), 1);
     assert_eq!(
@@ -212,27 +200,11 @@ fn an_outage_that_was_over_by_the_restart_ends_where_it_was_last_seen() {
 
 #[test]
 fn no_rounds_while_stopped_is_never_an_outage() {
-    let runs = [
-        Run {
-            start: t(0),
-            end: Some(t(100_000)),
-        },
-        Run {
-            start: t(900_000),
-            end: None,
-        },
-    ];
+    let runs = [run(0, Some(100_000)), run(900_000, None)];
     let mut all = rounds(0, 100_000, |_| (true, true));
     all.extend(rounds(900_000, 1_000_000, |_| (true, true)));
     // A round from the stopped period (a stray record) is ignored, not counted down.
-    all.insert(
-        10,
-        Round {
-            at: t(500_000),
-            gateway: false,
-            public: false,
-        },
-    );
+    all.insert(10, round(500_000, false, false));
     all.sort_by_key(|r| r.at);
     assert_eq!(both(&runs, &all), vec![]);
 }
@@ -290,10 +262,10 @@ fn outage_kind_names_are_stable() {
 /// Runs as (gap before in ms, rounds as (step in ms, gateway, public)), the last maybe
 /// still going.
 fn scenario() -> impl Strategy<Value = (u32, Vec<Run>, Vec<Round>)> {
-    let round = (1u64..30_000, any::<bool>(), prop::bool::weighted(0.4));
+    let step = (1u64..30_000, any::<bool>(), prop::bool::weighted(0.4));
     let run = (
         1u64..200_000,
-        prop::collection::vec(round, 0..25),
+        prop::collection::vec(step, 0..25),
         0u64..20_000,
     );
     (1u32..4, prop::collection::vec(run, 1..5), any::<bool>()).prop_map(
@@ -307,11 +279,7 @@ fn scenario() -> impl Strategy<Value = (u32, Vec<Run>, Vec<Round>)> {
                 let start = now;
                 for (step, gateway, public) in steps {
                     now += step;
-                    rounds.push(Round {
-                        at: t(now),
-                        gateway,
-                        public,
-                    });
+                    rounds.push(round(now, gateway, public));
                 }
                 now += tail;
                 let end = (index + 1 < count || !last_open).then_some(t(now));

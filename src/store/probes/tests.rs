@@ -102,6 +102,48 @@ fn outage(start: Timestamp, end: Option<Timestamp>, kind: OutageKind) -> Outage 
     }
 }
 
+/// A monitor run from minute `start` to minute `end` (`None`: stopped before its first
+/// heartbeat, or still running).
+fn run(start: u64, end: Option<u64>) -> Run {
+    Run {
+        start: at(start),
+        end: end.map(at),
+    }
+}
+
+/// Writes `row` alone (no outages, no run).
+fn write_minute(store: &Store, row: ProbeRow) {
+    store
+        .write_probes(&ProbeWrite {
+            minute: Some(row),
+            ..ProbeWrite::default()
+        })
+        .unwrap();
+}
+
+/// Every stored minute row and bucket, oldest first.
+fn all_rows(store: &Store) -> Vec<ProbeRow> {
+    let mut rows = Vec::new();
+    store
+        .probe_rows(Timestamp::EPOCH, Timestamp::MAX, &mut |row| {
+            rows.push(row.clone())
+        })
+        .unwrap();
+    rows
+}
+
+/// Every stored outage, oldest first.
+fn all_outages(store: &Store) -> Vec<Outage> {
+    store.outages(Timestamp::EPOCH, Timestamp::MAX).unwrap()
+}
+
+/// Every stored monitor run, oldest first.
+fn all_runs(store: &Store) -> Vec<Run> {
+    store
+        .monitor_runs(Timestamp::EPOCH, Timestamp::MAX)
+        .unwrap()
+}
+
 /// Every kind of record this module writes, with its key and a name for seeds and messages.
 fn every_record() -> Vec<(&'static str, u64, Vec<u8>)> {
     let gateway = StoredTarget {
@@ -126,14 +168,7 @@ fn every_record() -> Vec<(&'static str, u64, Vec<u8>)> {
         ("bucket", at(0).as_millis(), encode_row(&bucket)),
         ("outage-ongoing", at(4).as_millis(), encode_outage(&resumed)),
         ("outage-closed", at(1).as_millis(), encode_outage(&closed)),
-        (
-            "run",
-            at(0).as_millis(),
-            encode_run(&Run {
-                start: at(0),
-                end: Some(at(90)),
-            }),
-        ),
+        ("run", at(0).as_millis(), encode_run(&run(0, Some(90)))),
     ]
 }
 
@@ -205,10 +240,7 @@ fn every_record_round_trips() {
         decode_outage(at(4).as_millis(), &encode_outage(&instant)),
         Ok(instant)
     );
-    let running = Run {
-        start: at(2),
-        end: None,
-    };
+    let running = run(2, None);
     assert_eq!(
         decode_run(at(2).as_millis(), &encode_run(&running)),
         Ok(running)
@@ -420,16 +452,8 @@ fn a_store_without_the_tables_reads_as_no_probe_data_and_is_not_changed() {
         "{before:?}"
     );
     assert_eq!(store.probe_targets().unwrap(), vec![]);
-    assert_eq!(
-        store.outages(Timestamp::EPOCH, Timestamp::MAX).unwrap(),
-        vec![]
-    );
-    assert_eq!(
-        store
-            .monitor_runs(Timestamp::EPOCH, Timestamp::MAX)
-            .unwrap(),
-        vec![]
-    );
+    assert_eq!(all_outages(&store), vec![]);
+    assert_eq!(all_runs(&store), vec![]);
     assert_eq!(store.last_monitor_run().unwrap(), None);
     assert_eq!(store.open_outage().unwrap(), None);
     let mut rows = 0;
@@ -523,10 +547,7 @@ fn targets_get_dense_ids_are_found_again_and_are_bounded() {
 #[test]
 fn a_write_is_one_transaction_and_reads_back() {
     let (_dir, store) = temp_store();
-    let run = Run {
-        start: at(0),
-        end: Some(at(4)),
-    };
+    let run = run(0, Some(4));
     let open = outage(at(2), None, OutageKind::Isp);
     store
         .write_probes(&ProbeWrite {
@@ -535,12 +556,7 @@ fn a_write_is_one_transaction_and_reads_back() {
             run: Some(run),
         })
         .unwrap();
-    let mut rows = Vec::new();
-    store
-        .probe_rows(Timestamp::EPOCH, Timestamp::MAX, &mut |row| {
-            rows.push(row.clone())
-        })
-        .unwrap();
+    let rows = all_rows(&store);
     assert_eq!(rows, vec![sample_minute()]);
     assert_eq!(store.open_outage().unwrap(), Some(open));
     assert_eq!(store.last_monitor_run().unwrap(), Some(run));
@@ -561,16 +577,8 @@ fn a_write_is_one_transaction_and_reads_back() {
         })
         .unwrap();
     assert_eq!(store.open_outage().unwrap(), None);
-    assert_eq!(
-        store.outages(Timestamp::EPOCH, Timestamp::MAX).unwrap(),
-        vec![closed]
-    );
-    assert_eq!(
-        store
-            .monitor_runs(Timestamp::EPOCH, Timestamp::MAX)
-            .unwrap(),
-        vec![later]
-    );
+    assert_eq!(all_outages(&store), vec![closed]);
+    assert_eq!(all_runs(&store), vec![later]);
     // A write with one bad part stores nothing of it.
     let bad_rows = [
         ProbeRow {
@@ -636,16 +644,7 @@ fn outages_and_runs_overlapping_a_window_include_those_that_started_before_it() 
     let b = outage(at(20), Some(at(30)), OutageKind::Local);
     // A kind switch: b' closes where c opens.
     let c = outage(at(30), None, OutageKind::Isp);
-    let runs = [
-        Run {
-            start: at(0),
-            end: Some(at(25)),
-        },
-        Run {
-            start: at(28),
-            end: Some(at(100)),
-        },
-    ];
+    let runs = [run(0, Some(25)), run(28, Some(100))];
     store
         .write_probes(&ProbeWrite {
             outages: vec![a, b, c],
@@ -711,29 +710,17 @@ fn downsampling_folds_whole_buckets_as_computed_by_hand() {
                 (20_000 + m, 21_000 + m * 100, 30_000 - m),
             ));
         }
-        store
-            .write_probes(&ProbeWrite {
-                minute: Some(minute(m, stats)),
-                ..ProbeWrite::default()
-            })
-            .unwrap();
+        write_minute(&store, minute(m, stats));
     }
     // Minutes 10 and 11 belong to the next bucket, which is not over before minute 15.
     for m in [10, 11] {
-        store
-            .write_probes(&ProbeWrite {
-                minute: Some(minute(m, vec![answered(0, 6, 0, (900, 1_000, 1_100))])),
-                ..ProbeWrite::default()
-            })
-            .unwrap();
+        write_minute(
+            &store,
+            minute(m, vec![answered(0, 6, 0, (900, 1_000, 1_100))]),
+        );
     }
     assert_eq!(store.downsample_probes(at(15), 100).unwrap(), 1);
-    let mut rows = Vec::new();
-    store
-        .probe_rows(Timestamp::EPOCH, Timestamp::MAX, &mut |row| {
-            rows.push(row.clone())
-        })
-        .unwrap();
+    let rows = all_rows(&store);
     // Target 0 medians of the 9 answered minutes, sorted: 1000 1050 1100 1150 1200 1250 1300
     // 1400 9000 → the 5th, 1200. Min: minute 6's 1000 − 100 − 6 = 894. Max: minute 2's
     // 9000 + 500 + 20 = 9520. Sent 60, lost 6 + 1 = 7, under load 2 minutes.
@@ -757,12 +744,7 @@ fn downsampling_folds_whole_buckets_as_computed_by_hand() {
     assert_eq!(rows[0].span(), Duration::from_secs(600));
     // Idempotent: nothing left to fold, and the rows are as they were.
     assert_eq!(store.downsample_probes(at(15), 100).unwrap(), 0);
-    let mut again = Vec::new();
-    store
-        .probe_rows(Timestamp::EPOCH, Timestamp::MAX, &mut |row| {
-            again.push(row.clone())
-        })
-        .unwrap();
+    let again = all_rows(&store);
     assert_eq!(again, rows);
     // A window inside the bucket's span but after its start does not include it.
     let mut inside = 0;
@@ -776,12 +758,10 @@ fn downsampling_folds_whole_buckets_as_computed_by_hand() {
 fn downsampling_is_bounded_per_call_and_merges_a_minute_written_late() {
     let (_dir, store) = temp_store();
     let write = |m: u64, median: u64| {
-        store
-            .write_probes(&ProbeWrite {
-                minute: Some(minute(m, vec![answered(0, 6, 1, (median, median, median))])),
-                ..ProbeWrite::default()
-            })
-            .unwrap();
+        write_minute(
+            &store,
+            minute(m, vec![answered(0, 6, 1, (median, median, median))]),
+        );
     };
     for m in [0, 1, 12, 25, 26, 27] {
         write(m, 100 + m);
@@ -792,12 +772,7 @@ fn downsampling_is_bounded_per_call_and_merges_a_minute_written_late() {
     // A minute of the first bucket written after it was folded joins it.
     write(5, 400);
     assert_eq!(store.downsample_probes(at(30), 2).unwrap(), 1);
-    let mut rows = Vec::new();
-    store
-        .probe_rows(Timestamp::EPOCH, Timestamp::MAX, &mut |row| {
-            rows.push(row.clone())
-        })
-        .unwrap();
+    let rows = all_rows(&store);
     assert_eq!(
         rows.iter()
             .map(|r| (r.start, r.minutes))
@@ -814,31 +789,17 @@ fn downsampling_is_bounded_per_call_and_merges_a_minute_written_late() {
 fn retention_deletes_what_ended_before_the_cutoff_in_bounded_batches() {
     let (_dir, store) = temp_store();
     for m in 0..25 {
-        store
-            .write_probes(&ProbeWrite {
-                minute: Some(minute(m, vec![all_lost(0, 6)])),
-                ..ProbeWrite::default()
-            })
-            .unwrap();
+        write_minute(&store, minute(m, vec![all_lost(0, 6)]));
     }
     assert_eq!(store.downsample_probes(at(10), 10).unwrap(), 1);
     let old = outage(at(1), Some(at(3)), OutageKind::Isp);
     let ending_late = outage(at(4), Some(at(31)), OutageKind::Isp);
     let ongoing = outage(at(32), None, OutageKind::Local);
     let runs = [
-        Run {
-            start: at(0),
-            end: Some(at(5)),
-        },
+        run(0, Some(5)),
         // Stopped before its first heartbeat: no end.
-        Run {
-            start: at(6),
-            end: None,
-        },
-        Run {
-            start: at(8),
-            end: Some(at(40)),
-        },
+        run(6, None),
+        run(8, Some(40)),
     ];
     for run in runs {
         store
@@ -864,28 +825,12 @@ fn retention_deletes_what_ended_before_the_cutoff_in_bounded_batches() {
         })
         .unwrap();
     assert_eq!(starts, (20..25).map(at).collect::<Vec<_>>());
-    assert_eq!(
-        store.outages(Timestamp::EPOCH, Timestamp::MAX).unwrap(),
-        vec![ending_late, ongoing]
-    );
-    assert_eq!(
-        store
-            .monitor_runs(Timestamp::EPOCH, Timestamp::MAX)
-            .unwrap(),
-        vec![runs[2]]
-    );
+    assert_eq!(all_outages(&store), vec![ending_late, ongoing]);
+    assert_eq!(all_runs(&store), vec![runs[2]]);
     // Far in the future the ongoing outage still stays.
     while store.delete_probes_before(at(10_000), 100).unwrap() > 0 {}
-    assert_eq!(
-        store.outages(Timestamp::EPOCH, Timestamp::MAX).unwrap(),
-        vec![ongoing]
-    );
-    assert_eq!(
-        store
-            .monitor_runs(Timestamp::EPOCH, Timestamp::MAX)
-            .unwrap(),
-        vec![]
-    );
+    assert_eq!(all_outages(&store), vec![ongoing]);
+    assert_eq!(all_runs(&store), vec![]);
 }
 
 /// Puts `bytes` at `key` of `table` as they are, damage included.
@@ -911,10 +856,7 @@ fn a_damaged_record_is_an_error_naming_it_and_db_check_finds_it() {
         .write_probes(&ProbeWrite {
             minute: Some(sample_minute()),
             outages: vec![outage(at(1), Some(at(2)), OutageKind::Isp)],
-            run: Some(Run {
-                start: at(0),
-                end: Some(at(4)),
-            }),
+            run: Some(run(0, Some(4))),
         })
         .unwrap();
     drop(store);
@@ -988,34 +930,24 @@ fn a_damaged_record_is_an_error_naming_it_and_db_check_finds_it() {
 #[test]
 fn a_minute_written_again_by_the_next_run_is_merged_not_replaced() {
     let (_dir, store) = temp_store();
-    let write = |row: ProbeRow| {
-        store
-            .write_probes(&ProbeWrite {
-                minute: Some(row),
-                ..ProbeWrite::default()
-            })
-            .unwrap();
-    };
-    write(minute(
-        3,
-        vec![answered(0, 3, 1, (10, 20, 30)), all_lost(1, 3)],
-    ));
-    write(minute(
-        3,
-        vec![
-            ProbeStats {
-                under_load_minutes: 1,
-                ..answered(0, 2, 0, (5, 25, 40))
-            },
-            answered(2, 2, 0, (1, 1, 1)),
-        ],
-    ));
-    let mut rows = Vec::new();
-    store
-        .probe_rows(Timestamp::EPOCH, Timestamp::MAX, &mut |row| {
-            rows.push(row.clone())
-        })
-        .unwrap();
+    write_minute(
+        &store,
+        minute(3, vec![answered(0, 3, 1, (10, 20, 30)), all_lost(1, 3)]),
+    );
+    write_minute(
+        &store,
+        minute(
+            3,
+            vec![
+                ProbeStats {
+                    under_load_minutes: 1,
+                    ..answered(0, 2, 0, (5, 25, 40))
+                },
+                answered(2, 2, 0, (1, 1, 1)),
+            ],
+        ),
+    );
+    let rows = all_rows(&store);
     assert_eq!(
         rows,
         vec![minute(
