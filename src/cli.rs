@@ -423,7 +423,7 @@ pub struct ServeArgs {
     pub probe_targets: Vec<crate::probe::monitor::PublicTarget>,
 
     /// The gateway probed to tell the ISP's faults from the home network's: auto (the
-    /// default route's, looked up every minute), an IP address, or none (then every outage
+    /// default route's, looked up every 10 s), an IP address, or none (then every outage
     /// counts as local)
     #[arg(long, env = "INTERNET_MONITOR_PROBE_GATEWAY", value_name = "auto|ADDRESS|none", default_value = "auto", value_parser = probe_gateway)]
     pub probe_gateway: crate::probe::monitor::GatewayChoice,

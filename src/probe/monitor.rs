@@ -43,8 +43,12 @@ pub const GATEWAY_TCP_PORT: u16 = 53;
 /// The longest probe timeout; shorter when the interval is short (half of it).
 pub const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How often the default gateway is looked up again (a DHCP lease may move it).
-const GATEWAY_CHECK: Duration = Duration::from_secs(60);
+/// How often the default gateway is looked up again (a DHCP lease or another router may move
+/// it; reading the routing table costs microseconds).
+const GATEWAY_CHECK: Duration = Duration::from_secs(10);
+/// How far after now an outage may start and still count as the newest at start-up (a clock
+/// a little behind the one that stored it).
+const NEWEST_OUTAGE_SLACK: Duration = Duration::from_secs(60);
 
 /// A `--probe-target`: an address, and the port for `tcp-connect`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -417,8 +421,10 @@ impl Monitor {
 
     /// The newest stored outage of each kind, for the last-outage gauges.
     pub fn newest_outages(store: &Store, now: Timestamp) -> Result<Vec<Outage>, StoreError> {
-        let outages =
-            store.outages(Timestamp::from_millis(0), now.saturating_add(GATEWAY_CHECK))?;
+        let outages = store.outages(
+            Timestamp::from_millis(0),
+            now.saturating_add(NEWEST_OUTAGE_SLACK),
+        )?;
         let mut newest: Vec<Outage> = Vec::new();
         for kind in [OutageKind::Isp, OutageKind::Local] {
             if let Some(outage) = outages.iter().rev().find(|outage| outage.kind == kind) {
