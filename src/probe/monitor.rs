@@ -250,6 +250,69 @@ fn target(kind: TargetKind, address: IpAddr, method: ProbeMethod, port: u16) -> 
     }
 }
 
+/// The outage tracker at start-up at `now`: fresh, or carrying the outage the store holds as
+/// ongoing from where it was last seen (ended there, and stored so, when the clock is now
+/// behind that time).
+fn restore_tracker(store: &Store, now: Timestamp) -> Result<Tracker, StoreError> {
+    let Some(outage) = store.open_outage()? else {
+        return Ok(Tracker::new(Config::default()));
+    };
+    let previous = store.last_monitor_run()?;
+    // Where it was last seen: a run that resumed it counted a restart, so without
+    // one that is the run it started in. The newest run by start is another one
+    // when a run started later never got to its first round, or when the clock
+    // was behind at a restart (its run is keyed before this outage's): its end
+    // would hide the gap since the outage was seen, counting it as down.
+    let seen_in = match outage.restarts {
+        0 => store.monitor_run_at(outage.start)?.or(previous),
+        _ => previous,
+    };
+    let stopped_at = seen_in
+        .map_or(outage.start, |run| run.end.unwrap_or(run.start))
+        .max(outage.start);
+    if now < stopped_at {
+        // The clock is behind the time the outage was last seen (stepped back
+        // between runs, or ahead then): continuing it would end it before that
+        // time, even before its start (a record the store refuses, which left
+        // the outage ongoing for ever). Nothing says it lasted longer, so it
+        // ended when it was last seen, as when the first round succeeds.
+        let closed = Outage {
+            end: Some(stopped_at),
+            ..outage
+        };
+        tracing::warn!(
+            kind = outage.kind.name(),
+            since = %outage.start,
+            stopped_at = %stopped_at,
+            clock = %now,
+            "an {} outage was going on when the monitor last stopped (at \
+             {stopped_at}), but the clock now reads {now}, before that: is it \
+             wrong? The outage is recorded as ended then",
+            outage.kind.name()
+        );
+        store.write_probes(&ProbeWrite {
+            outages: vec![closed],
+            ..ProbeWrite::default()
+        })?;
+        Ok(Tracker::new(Config::default()))
+    } else {
+        tracing::warn!(
+            kind = outage.kind.name(),
+            since = %outage.start,
+            stopped_at = %stopped_at,
+            "an {} outage was going on when the monitor last stopped (at \
+             {stopped_at}): it continues if the first round now fails, else it \
+             ended then",
+            outage.kind.name()
+        );
+        Ok(Tracker::restore(
+            Config::default(),
+            Some(outage),
+            stopped_at,
+        ))
+    }
+}
+
 impl Monitor {
     /// Chooses the method, finds the gateway, registers the targets and restores an outage
     /// left open by the previous run; records this run as started at `now`. Blocking (store
@@ -299,63 +362,7 @@ impl Monitor {
             );
         }
         let stored = store.register_probe_targets(&targets)?;
-        let previous = store.last_monitor_run()?;
-        let open = store.open_outage()?;
-        let mut tracker = match (open, previous) {
-            (None, _) => Tracker::new(Config::default()),
-            (Some(outage), previous) => {
-                // Where it was last seen: a run that resumed it counted a restart, so without
-                // one that is the run it started in. The newest run by start is another one
-                // when a run started later never got to its first round, or when the clock
-                // was behind at a restart (its run is keyed before this outage's): its end
-                // would hide the gap since the outage was seen, counting it as down.
-                let seen_in = match outage.restarts {
-                    0 => store.monitor_run_at(outage.start)?.or(previous),
-                    _ => previous,
-                };
-                let stopped_at = seen_in
-                    .and_then(|run| run.end.or(Some(run.start)))
-                    .unwrap_or(outage.start)
-                    .max(outage.start);
-                if now < stopped_at {
-                    // The clock is behind the time the outage was last seen (stepped back
-                    // between runs, or ahead then): continuing it would end it before that
-                    // time, even before its start (a record the store refuses, which left
-                    // the outage ongoing for ever). Nothing says it lasted longer, so it
-                    // ended when it was last seen, as when the first round succeeds.
-                    let closed = Outage {
-                        end: Some(stopped_at),
-                        ..outage
-                    };
-                    tracing::warn!(
-                        kind = outage.kind.name(),
-                        since = %outage.start,
-                        stopped_at = %stopped_at,
-                        clock = %now,
-                        "an {} outage was going on when the monitor last stopped (at \
-                         {stopped_at}), but the clock now reads {now}, before that: is it \
-                         wrong? The outage is recorded as ended then",
-                        outage.kind.name()
-                    );
-                    store.write_probes(&ProbeWrite {
-                        outages: vec![closed],
-                        ..ProbeWrite::default()
-                    })?;
-                    Tracker::new(Config::default())
-                } else {
-                    tracing::warn!(
-                        kind = outage.kind.name(),
-                        since = %outage.start,
-                        stopped_at = %stopped_at,
-                        "an {} outage was going on when the monitor last stopped (at \
-                         {stopped_at}): it continues if the first round now fails, else it \
-                         ended then",
-                        outage.kind.name()
-                    );
-                    Tracker::restore(Config::default(), Some(outage), stopped_at)
-                }
-            }
-        };
+        let mut tracker = restore_tracker(store, now)?;
         tracker.start(now);
         store.write_probes(&ProbeWrite {
             minute: None,
