@@ -43,6 +43,14 @@ const WINDOW: [&str; 4] = [
     "2026-11-10T00:00:00Z",
 ];
 
+/// The lines of `text` that contain `needle`, for a failure message.
+fn lines_with(text: &str, needle: &str) -> String {
+    text.lines()
+        .filter(|line| line.contains(needle))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// [`report`] over [`WINDOW`] with `--rules RULES EXTRA…`, `TZ` set to Europe/Berlin.
 fn in_berlin(env: &Env, rules: &str, extra: &[&str]) -> String {
     let args = [&WINDOW[..], &["--rules", rules], extra].concat();
@@ -166,10 +174,7 @@ fn a_rule_set_without_a_protocol_shows_no_protocol_line_of_zero_required() {
             assert!(
                 !out.contains(" of 0 measurements") && !out.contains(" of 0 days"),
                 "{name} {format}: a protocol of zero required:\n{}",
-                out.lines()
-                    .filter(|line| line.contains("Protocol"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                lines_with(&out, "Protocol")
             );
             assert!(!out.contains("Protocol:"), "{name} {format}");
         }
@@ -257,10 +262,7 @@ fn the_runs_judged_read_the_same_in_the_report_the_pack_and_the_page() {
         assert!(
             out.contains(words),
             "{format}: {}",
-            out.lines()
-                .filter(|line| line.contains("Judged"))
-                .collect::<Vec<_>>()
-                .join("\n")
+            lines_with(&out, "Judged")
         );
         assert!(!out.contains("1 failed runs"), "{format}");
     }

@@ -309,9 +309,13 @@ fn set_contract(env: &Env) {
 
 /// `report --rules de-bnetza --format json` over the protocol's week, in Berlin.
 fn report_verdict(env: &Env) -> Value {
-    let args = [
-        "--rules",
-        "de-bnetza",
+    week_pack(env, Some("de-bnetza"))["rules"].clone()
+}
+
+/// `report --format json` over the protocol's week, in Berlin, with `--rules RULES` when
+/// given: the whole pack.
+fn week_pack(env: &Env, rules: Option<&str>) -> Value {
+    let mut args = vec![
         "--timezone",
         "Europe/Berlin",
         "--from",
@@ -321,7 +325,8 @@ fn report_verdict(env: &Env) -> Value {
         "--format",
         "json",
     ];
-    report_json(env, None, &args, "report")["rules"].clone()
+    args.extend(rules.map(|r| ["--rules", r]).into_iter().flatten());
+    report_json(env, None, &args, &format!("{rules:?}"))
 }
 
 /// `report --db DB ARGS…`, with `TZ` set to `tz` when given: its JSON, after asserting exit
@@ -417,18 +422,7 @@ fn the_packs_peak_hours_follow_the_rule_set() {
         (Some("de-bnetza"), 20, 22, "default"),
         (None, 20, 22, "default"),
     ] {
-        let mut args = vec![
-            "--from",
-            "2026-11-01T00:00:00Z",
-            "--to",
-            "2026-11-08T00:00:00Z",
-            "--format",
-            "json",
-            "--timezone",
-            "Europe/Berlin",
-        ];
-        args.extend(rules.map(|r| ["--rules", r]).into_iter().flatten());
-        let pack = report_json(&env, None, &args, &format!("{rules:?}"));
+        let pack = week_pack(&env, rules);
         let peak = &pack["peak_hours"];
         assert_eq!(
             (&peak["start_hour"], &peak["end_hour"], &peak["source"]),
