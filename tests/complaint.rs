@@ -160,14 +160,20 @@ fn full_contract(env: &Env) {
     ]);
 }
 
+/// A new store holding [`campaign`] at 240 Mbit/s down under [`full_contract`].
+fn campaign_under_full_contract() -> Env {
+    let env = Env::new();
+    env.import(&campaign(240.0));
+    full_contract(&env);
+    env
+}
+
 /// us-fcc and uk-ofcom require no number of measurements or days: the text report and the
 /// pack said "Protocol: 33 of 0 measurements, 3 of 0 days, complete", where the page shows no
 /// protocol at all. A rule set with a protocol (de-bnetza, at-rtr) keeps its line.
 #[test]
 fn a_rule_set_without_a_protocol_shows_no_protocol_line_of_zero_required() {
-    let env = Env::new();
-    env.import(&campaign(240.0));
-    full_contract(&env);
+    let env = campaign_under_full_contract();
     for name in ["us-fcc", "uk-ofcom"] {
         for format in ["text", "html"] {
             let out = in_berlin(&env, name, &["--format", format]);
@@ -279,9 +285,7 @@ fn the_runs_judged_read_the_same_in_the_report_the_pack_and_the_page() {
 /// measurement at 08:00 found "07:00:00.000Z". They are now in local time too.
 #[test]
 fn the_packs_measurement_days_list_local_times_as_its_runs_do() {
-    let env = Env::new();
-    env.import(&campaign(240.0));
-    full_contract(&env);
+    let env = campaign_under_full_contract();
     let args = [
         &WINDOW[..],
         &[
@@ -350,9 +354,7 @@ fn plan_import_names_standard_input_and_the_shape_it_wants() {
 /// no id; the pack keeps it as a note under the requirement, where it has the width.
 #[test]
 fn the_packs_criteria_table_gives_the_requirement_the_width_and_the_id_as_a_note() {
-    let env = Env::new();
-    env.import(&campaign(240.0));
-    full_contract(&env);
+    let env = campaign_under_full_contract();
     let html = in_berlin(&env, "us-fcc", &["--format", "html"]);
     assert!(
         html.contains("<h3>Criteria</h3>\n<table><thead><tr><th>Direction</th><th>Requirement</th><th class=\"n\">Count</th><th>Status</th></tr></thead>"),
