@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Env, Server, command, serve_command};
+use common::{Env, Server, serve_command};
 use internet_monitor::rules::{self, RuleSet, RunResult};
 use internet_monitor::store::Store;
 use internet_monitor::time::Timestamp;
@@ -55,11 +55,7 @@ fn a_compressed_de_bnetza_campaign_completes_on_three_days_and_is_not_restarted(
     let env = Env::new();
     // A contract the line misses: its minimum (1 Gbit/s) is above what the fake CLI measures.
     let db = env.db();
-    let output = command(&[
-        "plan",
-        "set",
-        "--db",
-        db.to_str().unwrap(),
+    env.plan_set(&[
         "--download-max",
         "2Gbit/s",
         "--download-normal",
@@ -68,10 +64,7 @@ fn a_compressed_de_bnetza_campaign_completes_on_three_days_and_is_not_restarted(
         "1Gbit/s",
         "--from",
         "2027-01-01T00:00:00Z",
-    ])
-    .output()
-    .unwrap();
-    assert!(output.status.success(), "{output:?}");
+    ]);
 
     // Wednesday 24 March 2027, 15:00 in Berlin (CET); CEST begins on Sunday the 28th.
     let mut server = Server::start(faked(serve(&env, &[]), "2027-03-24 14:00:00", SPEED_UP));

@@ -43,6 +43,27 @@ const WINDOW: [&str; 4] = [
     "2026-11-10T00:00:00Z",
 ];
 
+/// The lines of `text` that contain `needle`, for a failure message.
+fn lines_with(text: &str, needle: &str) -> String {
+    text.lines()
+        .filter(|line| line.contains(needle))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// [`report`] over [`WINDOW`] with `--rules RULES EXTRA…`, `TZ` set to Europe/Berlin.
+fn in_berlin(env: &Env, rules: &str, extra: &[&str]) -> String {
+    let args = [&WINDOW[..], &["--rules", rules], extra].concat();
+    report(env, Some("Europe/Berlin"), &args)
+}
+
+/// [`report`] over [`WINDOW`] with `--rules RULES --format json`, `TZ` set to `tz`: the
+/// parsed JSON.
+fn rules_json(env: &Env, tz: &str, rules: &str) -> Value {
+    let args = [&WINDOW[..], &["--rules", rules, "--format", "json"]].concat();
+    serde_json::from_str(&report(env, Some(tz), &args)).expect("JSON report")
+}
+
 /// README: `--timezone` defaults to "the system's (`TZ`, else `/etc/localtime`)". A user in
 /// Berlin who leaves it out gets Berlin's calendar days in `report`, in the pack and in
 /// `serve`, not UTC's.
@@ -52,22 +73,13 @@ fn without_timezone_the_system_zone_from_tz_is_used_by_report_pack_and_serve() {
     // 23:30 UTC on 1 November is 00:30 on 2 November in Berlin.
     env.import(&[measured("2026-11-01T23:30:00.000Z", 200.0, 40.0)]);
 
-    let text = report(
-        &env,
-        Some("Europe/Berlin"),
-        &[&WINDOW[..], &["--rules", "de-bnetza"]].concat(),
-    );
+    let text = in_berlin(&env, "de-bnetza", &[]);
     assert!(
         text.contains("days in Europe/Berlin"),
         "the text report ignores TZ:\n{text}"
     );
 
-    let json: Value = serde_json::from_str(&report(
-        &env,
-        Some("Europe/Berlin"),
-        &[&WINDOW[..], &["--rules", "de-bnetza", "--format", "json"]].concat(),
-    ))
-    .expect("JSON report");
+    let json: Value = rules_json(&env, "Europe/Berlin", "de-bnetza");
     assert_eq!(
         json["pack"]["time_zone"], "Europe/Berlin",
         "{}",
@@ -81,30 +93,14 @@ fn without_timezone_the_system_zone_from_tz_is_used_by_report_pack_and_serve() {
     );
 
     // `TZ` with a leading colon (POSIX: "implementation-defined", glibc: a zone file name).
-    let json: Value = serde_json::from_str(&report(
-        &env,
-        Some(":America/New_York"),
-        &[&WINDOW[..], &["--rules", "us-fcc", "--format", "json"]].concat(),
-    ))
-    .expect("JSON report");
+    let json: Value = rules_json(&env, ":America/New_York", "us-fcc");
     assert_eq!(json["rules"]["time_zone"], "America/New_York");
 
     // An explicit --timezone still wins over TZ.
-    let json: Value = serde_json::from_str(&report(
+    let json: Value = serde_json::from_str(&in_berlin(
         &env,
-        Some("Europe/Berlin"),
-        &[
-            &WINDOW[..],
-            &[
-                "--rules",
-                "de-bnetza",
-                "--timezone",
-                "UTC",
-                "--format",
-                "json",
-            ],
-        ]
-        .concat(),
+        "de-bnetza",
+        &["--timezone", "UTC", "--format", "json"],
     ))
     .expect("JSON report");
     assert_eq!(json["rules"]["time_zone"], "UTC");
@@ -164,47 +160,38 @@ fn full_contract(env: &Env) {
     ]);
 }
 
+/// A new store holding [`campaign`] at 240 Mbit/s down under [`full_contract`].
+fn campaign_under_full_contract() -> Env {
+    let env = Env::new();
+    env.import(&campaign(240.0));
+    full_contract(&env);
+    env
+}
+
 /// us-fcc and uk-ofcom require no number of measurements or days: the text report and the
 /// pack said "Protocol: 33 of 0 measurements, 3 of 0 days, complete", where the page shows no
 /// protocol at all. A rule set with a protocol (de-bnetza, at-rtr) keeps its line.
 #[test]
 fn a_rule_set_without_a_protocol_shows_no_protocol_line_of_zero_required() {
-    let env = Env::new();
-    env.import(&campaign(240.0));
-    full_contract(&env);
+    let env = campaign_under_full_contract();
     for name in ["us-fcc", "uk-ofcom"] {
         for format in ["text", "html"] {
-            let out = report(
-                &env,
-                Some("Europe/Berlin"),
-                &[&WINDOW[..], &["--rules", name, "--format", format]].concat(),
-            );
+            let out = in_berlin(&env, name, &["--format", format]);
             assert!(
                 !out.contains(" of 0 measurements") && !out.contains(" of 0 days"),
                 "{name} {format}: a protocol of zero required:\n{}",
-                out.lines()
-                    .filter(|line| line.contains("Protocol"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                lines_with(&out, "Protocol")
             );
             assert!(!out.contains("Protocol:"), "{name} {format}");
         }
     }
     for format in ["text", "html"] {
-        let out = report(
-            &env,
-            Some("Europe/Berlin"),
-            &[&WINDOW[..], &["--rules", "de-bnetza", "--format", format]].concat(),
-        );
+        let out = in_berlin(&env, "de-bnetza", &["--format", format]);
         assert!(
             out.contains("Protocol: 30 of 30 measurements, 3 of 3 days"),
             "de-bnetza {format}:\n{out}"
         );
-        let out = report(
-            &env,
-            Some("Europe/Berlin"),
-            &[&WINDOW[..], &["--rules", "at-rtr", "--format", format]].concat(),
-        );
+        let out = in_berlin(&env, "at-rtr", &["--format", format]);
         assert!(
             out.contains("Protocol: 0 of 18 measurements, 0 of 3 days"),
             "at-rtr {format}"
@@ -221,12 +208,7 @@ fn a_criterion_without_its_contract_value_counts_nothing_in_every_rule_set() {
     let env = Env::new();
     env.import(&campaign(240.0));
     // Upload states only its maximum: its normally available and minimum speeds are missing.
-    let db = env.db();
-    let output = command(&[
-        "plan",
-        "set",
-        "--db",
-        db.to_str().unwrap(),
+    env.plan_set(&[
         "--download-max",
         "250Mbit/s",
         "--download-normal",
@@ -237,18 +219,10 @@ fn a_criterion_without_its_contract_value_counts_nothing_in_every_rule_set() {
         "40Mbit/s",
         "--from",
         "2026-01-01T00:00:00Z",
-    ])
-    .output()
-    .expect("run plan set");
-    assert_eq!(output.status.code(), Some(0));
+    ]);
     let mut missing = 0;
     for name in ["de-bnetza", "at-rtr", "us-fcc", "uk-ofcom"] {
-        let json: Value = serde_json::from_str(&report(
-            &env,
-            Some("Europe/Berlin"),
-            &[&WINDOW[..], &["--rules", name, "--format", "json"]].concat(),
-        ))
-        .expect("JSON report");
+        let json: Value = rules_json(&env, "Europe/Berlin", name);
         for criterion in json["rules"]["criteria"].as_array().expect("criteria") {
             let reason = criterion["reason"].as_str().unwrap_or_default();
             if criterion["status"] == "not_assessable" && reason.contains("contract states no") {
@@ -260,11 +234,7 @@ fn a_criterion_without_its_contract_value_counts_nothing_in_every_rule_set() {
                 );
             }
         }
-        let text = report(
-            &env,
-            Some("Europe/Berlin"),
-            &[&WINDOW[..], &["--rules", name]].concat(),
-        );
+        let text = in_berlin(&env, name, &[]);
         for line in text.lines().filter(|l| l.contains("contract states no")) {
             assert!(line.contains(": 0 of 0 "), "{name}: {line}");
         }
@@ -294,18 +264,11 @@ fn the_runs_judged_read_the_same_in_the_report_the_pack_and_the_page() {
     let words =
         "33 successful runs; 1 failed run (1 pointing at the line; never counted as measurements)";
     for format in ["text", "html"] {
-        let out = report(
-            &env,
-            Some("Europe/Berlin"),
-            &[&WINDOW[..], &["--rules", "de-bnetza", "--format", format]].concat(),
-        );
+        let out = in_berlin(&env, "de-bnetza", &["--format", format]);
         assert!(
             out.contains(words),
             "{format}: {}",
-            out.lines()
-                .filter(|line| line.contains("Judged"))
-                .collect::<Vec<_>>()
-                .join("\n")
+            lines_with(&out, "Judged")
         );
         assert!(!out.contains("1 failed runs"), "{format}");
     }
@@ -322,25 +285,20 @@ fn the_runs_judged_read_the_same_in_the_report_the_pack_and_the_page() {
 /// measurement at 08:00 found "07:00:00.000Z". They are now in local time too.
 #[test]
 fn the_packs_measurement_days_list_local_times_as_its_runs_do() {
-    let env = Env::new();
-    env.import(&campaign(240.0));
-    full_contract(&env);
-    let html = report(
-        &env,
-        Some("UTC"),
+    let env = campaign_under_full_contract();
+    let args = [
+        &WINDOW[..],
         &[
-            &WINDOW[..],
-            &[
-                "--rules",
-                "de-bnetza",
-                "--timezone",
-                "Europe/Berlin",
-                "--format",
-                "html",
-            ],
-        ]
-        .concat(),
-    );
+            "--rules",
+            "de-bnetza",
+            "--timezone",
+            "Europe/Berlin",
+            "--format",
+            "html",
+        ],
+    ]
+    .concat();
+    let html = report(&env, Some("UTC"), &args);
     let days = html
         .split("<h3>Measurement days</h3>")
         .nth(1)
@@ -396,14 +354,8 @@ fn plan_import_names_standard_input_and_the_shape_it_wants() {
 /// no id; the pack keeps it as a note under the requirement, where it has the width.
 #[test]
 fn the_packs_criteria_table_gives_the_requirement_the_width_and_the_id_as_a_note() {
-    let env = Env::new();
-    env.import(&campaign(240.0));
-    full_contract(&env);
-    let html = report(
-        &env,
-        Some("Europe/Berlin"),
-        &[&WINDOW[..], &["--rules", "us-fcc", "--format", "html"]].concat(),
-    );
+    let env = campaign_under_full_contract();
+    let html = in_berlin(&env, "us-fcc", &["--format", "html"]);
     assert!(
         html.contains("<h3>Criteria</h3>\n<table><thead><tr><th>Direction</th><th>Requirement</th><th class=\"n\">Count</th><th>Status</th></tr></thead>"),
         "{html}"
@@ -415,11 +367,7 @@ fn the_packs_criteria_table_gives_the_requirement_the_width_and_the_id_as_a_note
         "{html}"
     );
     // The measurement days' dates print on one line ("2026-11-" / "02" before).
-    let html = report(
-        &env,
-        Some("Europe/Berlin"),
-        &[&WINDOW[..], &["--rules", "de-bnetza", "--format", "html"]].concat(),
-    );
+    let html = in_berlin(&env, "de-bnetza", &["--format", "html"]);
     assert!(html.contains("td.date { white-space: nowrap; }"));
     assert!(
         html.contains("<tr><td class=\"date\">2026-11-02</td>"),
@@ -467,12 +415,7 @@ fn reasons_name_the_command_without_markdown_backticks() {
     let env = Env::new();
     env.import(&campaign(240.0));
     for name in ["de-bnetza", "at-rtr", "us-fcc", "uk-ofcom"] {
-        let json: Value = serde_json::from_str(&report(
-            &env,
-            Some("Europe/Berlin"),
-            &[&WINDOW[..], &["--rules", name, "--format", "json"]].concat(),
-        ))
-        .expect("JSON report");
+        let json: Value = rules_json(&env, "Europe/Berlin", name);
         let verdict = &json["rules"];
         let mut reasons: Vec<&str> = verdict["criteria"]
             .as_array()
@@ -487,26 +430,13 @@ fn reasons_name_the_command_without_markdown_backticks() {
         }
     }
     // The contract stored only after the first measurement (de-bnetza's own reason).
-    let db = env.db();
-    let output = command(&[
-        "plan",
-        "set",
-        "--db",
-        db.to_str().unwrap(),
+    env.plan_set(&[
         "--download-max",
         "250Mbit/s",
         "--from",
         "2026-11-03T00:00:00Z",
-    ])
-    .output()
-    .expect("run plan set");
-    assert_eq!(output.status.code(), Some(0));
-    let json: Value = serde_json::from_str(&report(
-        &env,
-        Some("Europe/Berlin"),
-        &[&WINDOW[..], &["--rules", "de-bnetza", "--format", "json"]].concat(),
-    ))
-    .expect("JSON report");
+    ]);
+    let json: Value = rules_json(&env, "Europe/Berlin", "de-bnetza");
     let reason = json["rules"]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("plan set --from TIME"), "{reason}");
     assert!(!reason.contains('`'), "{reason}");

@@ -102,25 +102,31 @@ fn report(db: &Path, args: &[&str]) -> Output {
     command(&all).output().expect("run report")
 }
 
+/// `report --db DB --from FROM --to TO --format FORMAT --output OUTPUT EXTRA…`: the test
+/// window written into `output`.
+fn report_into(db: &Path, format: &str, output: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--from",
+        FROM,
+        "--to",
+        TO,
+        "--format",
+        format,
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    report(db, &args)
+}
+
 /// `report --format FORMAT` over the test window with de-bnetza, in UTC, into `file`.
 fn pack(env: &Env, format: &str, file: &str) -> std::path::PathBuf {
     let path = env.path(file);
-    let output = report(
+    let output = report_into(
         &env.db(),
-        &[
-            "--format",
-            format,
-            "--rules",
-            "de-bnetza",
-            "--from",
-            FROM,
-            "--to",
-            TO,
-            "--timezone",
-            "UTC",
-            "--output",
-            path.to_str().unwrap(),
-        ],
+        format,
+        &path,
+        &["--rules", "de-bnetza", "--timezone", "UTC"],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(output.stdout.is_empty(), "--output leaves stdout empty");
@@ -509,19 +515,7 @@ fn output_naming_the_database_is_refused_and_the_database_kept() {
     std::fs::hard_link(&db, &hard).unwrap();
     for output in [&db, &link, &hard] {
         for format in ["text", "json", "html"] {
-            let result = report(
-                &db,
-                &[
-                    "--from",
-                    FROM,
-                    "--to",
-                    TO,
-                    "--format",
-                    format,
-                    "--output",
-                    output.to_str().unwrap(),
-                ],
-            );
+            let result = report_into(&db, format, output, &[]);
             assert_eq!(result.status.code(), Some(1), "{format} into {output:?}");
             let said = stderr(&result);
             assert!(
@@ -689,19 +683,7 @@ fn a_failed_output_leaves_the_earlier_file_whole() {
         .collect();
     assert_eq!(names, ["pack.html"], "a temporary file was left behind");
 
-    let done = report(
-        &db,
-        &[
-            "--from",
-            FROM,
-            "--to",
-            TO,
-            "--format",
-            "html",
-            "--output",
-            output.to_str().unwrap(),
-        ],
-    );
+    let done = report_into(&db, "html", &output, &[]);
     assert_eq!(done.status.code(), Some(0), "{}", stderr(&done));
     assert!(
         std::fs::read_to_string(&output)

@@ -80,11 +80,7 @@ fn without_timezone_the_zone_is_the_one_tz_names() {
         (":/usr/share/zoneinfo/America/New_York", "America/New_York"),
         ("/dev/zero", "UTC"),
     ] {
-        let db = env.db();
-        let mut report = common::command(&[
-            "report",
-            "--db",
-            db.to_str().unwrap(),
+        let args = [
             "--from",
             "2026-11-01T00:00:00Z",
             "--to",
@@ -93,10 +89,8 @@ fn without_timezone_the_zone_is_the_one_tz_names() {
             "de-bnetza",
             "--format",
             "json",
-        ]);
-        let output = report.env("TZ", tz).output().expect("run report");
-        assert_eq!(output.status.code(), Some(0), "TZ={tz}: {output:?}");
-        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        ];
+        let json = report_json(&env, Some(tz), &args, &format!("TZ={tz}"));
         assert_eq!(json["rules"]["time_zone"], zone, "TZ={tz}");
         assert_eq!(json["pack"]["time_zone"], zone, "TZ={tz}");
     }
@@ -315,13 +309,13 @@ fn set_contract(env: &Env) {
 
 /// `report --rules de-bnetza --format json` over the protocol's week, in Berlin.
 fn report_verdict(env: &Env) -> Value {
-    let db = env.db();
-    let output = common::command(&[
-        "report",
-        "--db",
-        db.to_str().unwrap(),
-        "--rules",
-        "de-bnetza",
+    week_pack(env, Some("de-bnetza"))["rules"].clone()
+}
+
+/// `report --format json` over the protocol's week, in Berlin, with `--rules RULES` when
+/// given: the whole pack.
+fn week_pack(env: &Env, rules: Option<&str>) -> Value {
+    let mut args = vec![
         "--timezone",
         "Europe/Berlin",
         "--from",
@@ -330,12 +324,24 @@ fn report_verdict(env: &Env) -> Value {
         "2026-11-08T00:00:00Z",
         "--format",
         "json",
-    ])
-    .output()
-    .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
-    let pack: Value = serde_json::from_slice(&output.stdout).unwrap();
-    pack["rules"].clone()
+    ];
+    args.extend(rules.map(|r| ["--rules", r]).into_iter().flatten());
+    report_json(env, None, &args, &format!("{rules:?}"))
+}
+
+/// `report --db DB ARGS…`, with `TZ` set to `tz` when given: its JSON, after asserting exit
+/// 0 (`what` names the case in the message).
+fn report_json(env: &Env, tz: Option<&str>, args: &[&str], what: &str) -> Value {
+    let db = env.db();
+    let mut all = vec!["report", "--db", db.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let mut report = common::command(&all);
+    if let Some(tz) = tz {
+        report.env("TZ", tz);
+    }
+    let output = report.output().expect("run report");
+    assert_eq!(output.status.code(), Some(0), "{what}: {output:?}");
+    serde_json::from_slice(&output.stdout).expect("JSON report")
 }
 
 fn status_of<'a>(verdict: &'a Value, id: &str, direction: &str) -> &'a Value {
@@ -410,30 +416,13 @@ fn report_and_api_give_the_same_hand_checked_de_bnetza_verdict() {
 fn the_packs_peak_hours_follow_the_rule_set() {
     let env = Env::new();
     env.import(&protocol(&[], 40.0));
-    let db = env.db();
     for (rules, start, end, source) in [
         (Some("us-fcc"), 18, 24, "rule set"),
         (Some("uk-ofcom"), 20, 22, "rule set"),
         (Some("de-bnetza"), 20, 22, "default"),
         (None, 20, 22, "default"),
     ] {
-        let mut args = vec![
-            "report",
-            "--db",
-            db.to_str().unwrap(),
-            "--from",
-            "2026-11-01T00:00:00Z",
-            "--to",
-            "2026-11-08T00:00:00Z",
-            "--format",
-            "json",
-            "--timezone",
-            "Europe/Berlin",
-        ];
-        args.extend(rules.map(|r| ["--rules", r]).into_iter().flatten());
-        let output = common::command(&args).output().unwrap();
-        assert_eq!(output.status.code(), Some(0), "{output:?}");
-        let pack: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let pack = week_pack(&env, rules);
         let peak = &pack["peak_hours"];
         assert_eq!(
             (&peak["start_hour"], &peak["end_hour"], &peak["source"]),
