@@ -541,13 +541,7 @@ pub fn select(
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Selection, crate::store::StoreError> {
-    let mut selector = Selector::new(store, rules, from, to)?;
-    let (start, end) = selector.window();
-    store.for_each(start, end, |sample| {
-        selector.add(&sample);
-        Ok::<_, crate::store::StoreError>(())
-    })?;
-    Ok(selector.finish())
+    Selector::new(store, rules, from, to)?.read(store)
 }
 
 /// [`select`] fed sample by sample, for a caller that reads the window anyway (the evidence
@@ -637,6 +631,19 @@ impl Selector {
             self.orphans.extend(Run::of(sample));
         }
         self.runs.extend(Run::of(sample));
+    }
+
+    /// Reads the samples of [`Selector::window`] from `store` and answers.
+    pub fn read(
+        mut self,
+        store: &crate::store::Store,
+    ) -> Result<Selection, crate::store::StoreError> {
+        let (start, end) = self.window();
+        store.for_each(start, end, |sample| {
+            self.add(&sample);
+            Ok::<_, crate::store::StoreError>(())
+        })?;
+        Ok(self.finish())
     }
 
     /// The selection of the samples taken.

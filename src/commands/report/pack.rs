@@ -427,6 +427,7 @@ pub fn collect(
     window: (Timestamp, Timestamp),
     zone: &Zone,
     peak: ((u8, u8), &'static str),
+    mut selector: Option<&mut crate::rules::Selector>,
 ) -> anyhow::Result<Collected> {
     let (from, to) = window;
     let ((start_hour, end_hour), source) = peak;
@@ -446,6 +447,9 @@ pub fn collect(
         }
         runs.push(RunRow::of(sample, zone));
         summarizer.add(sample);
+        if let Some(selector) = selector.as_deref_mut() {
+            selector.add(sample);
+        }
         if sample.outcome == Outcome::Skipped {
             return Ok(());
         }
