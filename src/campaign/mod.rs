@@ -42,6 +42,16 @@ pub struct Campaign {
     pub finished: Option<Timestamp>,
 }
 
+impl Campaign {
+    /// The end (exclusive, UTC) of the window its runs lie in: 1 ms after `finished`, or
+    /// [`Timestamp::MAX`] while it runs.
+    pub fn runs_end(&self) -> Timestamp {
+        self.finished.map_or(Timestamp::MAX, |end| {
+            end.saturating_add(std::time::Duration::from_millis(1))
+        })
+    }
+}
+
 /// How the spacing between a day's runs is counted when scheduling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Spacing {

@@ -585,10 +585,7 @@ impl Selector {
             .map(|campaign| {
                 // The campaign's own runs from its start to its finish, in the window.
                 let start = from.max(campaign.start);
-                let end = campaign.finished.map_or(to, |end| {
-                    to.min(end.saturating_add(std::time::Duration::from_millis(1)))
-                });
-                (campaign.start, (start, end))
+                (campaign.start, (start, to.min(campaign.runs_end())))
             });
         Ok(Selector {
             rules,
