@@ -87,7 +87,7 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     };
     // The probes' figures: no monitor runs in this process, so a serve running meanwhile
     // counts as monitored up to its last heartbeat.
-    let connectivity = read_connectivity(
+    let mut connectivity = read_connectivity(
         &store,
         (from, to),
         now,
@@ -128,7 +128,8 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         rules: verdict,
         campaign: campaign.flatten(),
         peak_hours: collected.peak_hours,
-        outages: connectivity.listed.clone(),
+        // Moved, not copied: the pack lists them once (`listed` is not serialised).
+        outages: std::mem::take(&mut connectivity.listed),
         connectivity,
         runs: collected.runs,
         conditions: collected.conditions,
