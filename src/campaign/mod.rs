@@ -285,8 +285,8 @@ pub fn start_of(zone: &Zone, date: Date) -> Timestamp {
     date.to_zoned_datetime(zone.time_zone().clone())
         .and_then(|zoned| zoned.start_of_day())
         .ok()
-        .and_then(|zoned| u64::try_from(zoned.timestamp().as_millisecond()).ok())
-        .map_or(Timestamp::MAX, Timestamp::from_millis)
+        .and_then(|zoned| Timestamp::from_jiff(zoned.timestamp()))
+        .unwrap_or(Timestamp::MAX)
 }
 
 /// The next run of a campaign of `protocol` in `zone`, given its `attempts` (oldest first,

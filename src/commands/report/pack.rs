@@ -160,10 +160,7 @@ pub fn repeated_offset(zone: &Zone, time: Timestamp) -> Option<String> {
     {
         return None;
     }
-    let instant = i64::try_from(time.as_millis())
-        .ok()
-        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())?;
-    let seconds = zone.time_zone().to_offset(instant).seconds();
+    let seconds = zone.time_zone().to_offset(time.to_jiff()).seconds();
     let sign = if seconds < 0 { '-' } else { '+' };
     let minutes = seconds.unsigned_abs() / 60;
     Some(format!("UTC{sign}{:02}:{:02}", minutes / 60, minutes % 60))
