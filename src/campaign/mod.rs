@@ -71,10 +71,8 @@ impl Spacing {
     }
 }
 
-/// A rule set's measurement protocol, as the planner schedules it.
-///
-/// TODO(lead): the legal numbers duplicate helper 1's per-rule-set constants (branch `rules`);
-/// unify once both are merged.
+/// A rule set's measurement protocol, as the planner schedules it: the rule's numbers are the
+/// rule set's own constants ([`Protocol::of`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Protocol {
     pub rules: RuleSet,
