@@ -130,7 +130,7 @@ impl Timestamp {
     }
 
     /// The same instant in jiff's type (always in its range).
-    fn to_jiff(self) -> jiff::Timestamp {
+    pub(crate) fn to_jiff(self) -> jiff::Timestamp {
         // MAX_MILLIS is below i64::MAX and inside jiff's range, so neither step can fail.
         i64::try_from(self.0)
             .ok()
@@ -139,7 +139,7 @@ impl Timestamp {
     }
 
     /// Our instant from jiff's, `None` before the epoch.
-    fn from_jiff(time: jiff::Timestamp) -> Option<Self> {
+    pub(crate) fn from_jiff(time: jiff::Timestamp) -> Option<Self> {
         u64::try_from(time.as_millisecond())
             .ok()
             .and_then(Timestamp::try_from_millis)

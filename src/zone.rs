@@ -82,13 +82,7 @@ impl Zone {
 
     /// The local date and time of `time` in this zone.
     pub fn local(&self, time: Timestamp) -> jiff::civil::DateTime {
-        // Every Timestamp is within jiff's range (see `Timestamp::MAX`), so the fallback to
-        // the epoch is never taken.
-        let instant = i64::try_from(time.as_millis())
-            .ok()
-            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-        self.zone.to_datetime(instant)
+        self.zone.to_datetime(time.to_jiff())
     }
 
     /// The local calendar date of `time` in this zone.

@@ -350,13 +350,10 @@ type CampaignRuns = (Vec<Attempt>, Vec<Run>, Option<Timestamp>);
 /// the rule set read them.
 /// With them, the pause of the newest run when the data budget skipped it.
 fn runs_of(store: &Store, campaign: &Campaign) -> Result<CampaignRuns, StoreError> {
-    let end = campaign.finished.map_or(Timestamp::MAX, |end| {
-        end.saturating_add(Duration::from_millis(1))
-    });
     let mut attempts = Vec::new();
     let mut runs = Vec::new();
     let mut paused_until = None;
-    store.for_each(campaign.start, end, |sample| {
+    store.for_each(campaign.start, campaign.runs_end(), |sample| {
         if sample.trigger == Trigger::Campaign {
             attempts.extend(Attempt::of(&sample));
             runs.extend(Run::of(&sample));

@@ -42,6 +42,16 @@ pub struct Campaign {
     pub finished: Option<Timestamp>,
 }
 
+impl Campaign {
+    /// The end (exclusive, UTC) of the window its runs lie in: 1 ms after `finished`, or
+    /// [`Timestamp::MAX`] while it runs.
+    pub fn runs_end(&self) -> Timestamp {
+        self.finished.map_or(Timestamp::MAX, |end| {
+            end.saturating_add(std::time::Duration::from_millis(1))
+        })
+    }
+}
+
 /// How the spacing between a day's runs is counted when scheduling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Spacing {
@@ -61,10 +71,8 @@ impl Spacing {
     }
 }
 
-/// A rule set's measurement protocol, as the planner schedules it.
-///
-/// TODO(lead): the legal numbers duplicate helper 1's per-rule-set constants (branch `rules`);
-/// unify once both are merged.
+/// A rule set's measurement protocol, as the planner schedules it: the rule's numbers are the
+/// rule set's own constants ([`Protocol::of`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Protocol {
     pub rules: RuleSet,
@@ -275,8 +283,8 @@ pub fn start_of(zone: &Zone, date: Date) -> Timestamp {
     date.to_zoned_datetime(zone.time_zone().clone())
         .and_then(|zoned| zoned.start_of_day())
         .ok()
-        .and_then(|zoned| u64::try_from(zoned.timestamp().as_millisecond()).ok())
-        .map_or(Timestamp::MAX, Timestamp::from_millis)
+        .and_then(|zoned| Timestamp::from_jiff(zoned.timestamp()))
+        .unwrap_or(Timestamp::MAX)
 }
 
 /// The next run of a campaign of `protocol` in `zone`, given its `attempts` (oldest first,

@@ -67,17 +67,27 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         (store.plan_history()?, "stored")
     };
     let zone = args.timezone.zone();
-    let judged = match args.rules {
-        Some(rules) => {
-            let selection = rules::select(&store, rules, from, to)?;
+    // The runs `--rules` judges: the text report reads them here; the pack takes them from
+    // its own read of the window (`pack::collect`), which reads it once for both.
+    let mut selector = args
+        .rules
+        .map(|rules| rules::Selector::new(&store, rules, from, to))
+        .transpose()?;
+    let judge = |selection: rules::Selection| {
+        args.rules.map(|rules| {
             let verdict = rules::evaluate(rules, &selection.runs, &plans, &zone);
-            Some((verdict, selection.campaign))
-        }
-        None => None,
+            (verdict, selection.campaign)
+        })
+    };
+    let judged = if args.format == ReportFormat::Text {
+        let selection = selector.take().map(|s| s.read(&store)).transpose()?;
+        selection.and_then(judge)
+    } else {
+        None
     };
     // The probes' figures: no monitor runs in this process, so a serve running meanwhile
     // counts as monitored up to its last heartbeat.
-    let connectivity = read_connectivity(
+    let mut connectivity = read_connectivity(
         &store,
         (from, to),
         now,
@@ -99,8 +109,10 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         .rules
         .and_then(rules::peak_window)
         .map_or((pack::DEFAULT_PEAK, "default"), |hours| (hours, "rule set"));
-    let collected = pack::collect(&store, &plans, (from, to), &zone, peak)?;
-    let (verdict, campaign) = judged.unzip();
+    let collected = pack::collect(&store, &plans, (from, to), &zone, peak, selector.as_mut())?;
+    let (verdict, campaign) = selector
+        .and_then(|selector| judge(selector.finish()))
+        .unzip();
     let pack = pack::Pack {
         summary: collected.summary,
         pack: pack::PackInfo {
@@ -116,7 +128,8 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         rules: verdict,
         campaign: campaign.flatten(),
         peak_hours: collected.peak_hours,
-        outages: connectivity.listed.clone(),
+        // Moved, not copied: the pack lists them once (`listed` is not serialised).
+        outages: std::mem::take(&mut connectivity.listed),
         connectivity,
         runs: collected.runs,
         conditions: collected.conditions,

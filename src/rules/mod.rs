@@ -541,67 +541,127 @@ pub fn select(
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Selection, crate::store::StoreError> {
-    // Only the rule sets that have campaigns read their table: a damaged campaign record
-    // must not keep us-fcc or uk-ofcom from judging the runs.
-    let campaigns = if rules.has_campaign() {
-        store.campaigns()?
-    } else {
-        Vec::new()
-    };
-    let campaign = campaigns
-        .iter()
-        .rev()
-        .find(|c| c.rules == rules && c.start < to && c.finished.is_none_or(|end| end >= from))
-        .cloned();
-    let Some(campaign) = campaign else {
+    Selector::new(store, rules, from, to)?.read(store)
+}
+
+/// [`select`] fed sample by sample, for a caller that reads the window anyway (the evidence
+/// pack): [`Selector::new`] reads the campaign records, [`Selector::add`] takes each sample of
+/// [`Selector::window`] (or of a larger window) oldest first, [`Selector::finish`] answers.
+#[derive(Debug)]
+pub struct Selector {
+    rules: RuleSet,
+    /// The stored campaigns when `rules` has campaigns, else none.
+    campaigns: Vec<crate::campaign::Campaign>,
+    /// The newest campaign of `rules` in the window, and its runs' window
+    /// (`from <= time < to`, UTC).
+    campaign: Option<(Timestamp, (Timestamp, Timestamp))>,
+    /// The window asked for.
+    window: (Timestamp, Timestamp),
+    /// The runs judged when a campaign is found, else every run of the window.
+    runs: Vec<Run>,
+    /// The campaign runs no stored campaign claims (without a campaign in the window).
+    orphans: Vec<Run>,
+}
+
+impl Selector {
+    /// Reads the campaign records (only for a rule set with campaigns: a damaged record must
+    /// not keep us-fcc or uk-ofcom from judging the runs) and picks the newest campaign of
+    /// `rules` in `from..to`.
+    pub fn new(
+        store: &crate::store::Store,
+        rules: RuleSet,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Self, crate::store::StoreError> {
+        let campaigns = if rules.has_campaign() {
+            store.campaigns()?
+        } else {
+            Vec::new()
+        };
+        let campaign = campaigns
+            .iter()
+            .rev()
+            .find(|c| c.rules == rules && c.start < to && c.finished.is_none_or(|end| end >= from))
+            .map(|campaign| {
+                // The campaign's own runs from its start to its finish, in the window.
+                let start = from.max(campaign.start);
+                (campaign.start, (start, to.min(campaign.runs_end())))
+            });
+        Ok(Selector {
+            rules,
+            campaigns,
+            campaign,
+            window: (from, to),
+            runs: Vec::new(),
+            orphans: Vec::new(),
+        })
+    }
+
+    /// The window whose samples [`Selector::add`] must see (`from <= time < to`, UTC): the
+    /// campaign's part of the window when there is a campaign, else the whole window.
+    pub fn window(&self) -> (Timestamp, Timestamp) {
+        self.campaign.map_or(self.window, |(_, window)| window)
+    }
+
+    /// Takes one sample; samples outside [`Selector::window`] are ignored.
+    pub fn add(&mut self, sample: &crate::sample::Sample) {
+        let (start, end) = self.window();
+        if sample.time < start || sample.time >= end {
+            return;
+        }
+        let campaign_run = sample.trigger == crate::sample::Trigger::Campaign;
+        if self.campaign.is_some() {
+            if campaign_run {
+                self.runs.extend(Run::of(sample));
+            }
+            return;
+        }
         // Mixing a campaign's runs with the schedule's would let the rule set take runs the
         // protocol never scheduled (de-bnetza takes each day's runs in time order): campaign
         // runs whose record is not in this store are judged alone.
-        let claimed = |time: Timestamp| {
-            campaigns
+        let claimed = || {
+            self.campaigns
                 .iter()
-                .any(|c| c.start <= time && c.finished.is_none_or(|end| time <= end))
+                .any(|c| c.start <= sample.time && c.finished.is_none_or(|end| sample.time <= end))
         };
-        let mut every = Vec::new();
-        let mut orphans = Vec::new();
-        store.for_each(from, to, |sample| {
-            if rules.has_campaign()
-                && sample.trigger == crate::sample::Trigger::Campaign
-                && !claimed(sample.time)
-            {
-                orphans.extend(Run::of(&sample));
-            }
-            every.extend(Run::of(&sample));
+        if self.rules.has_campaign() && campaign_run && !claimed() {
+            self.orphans.extend(Run::of(sample));
+        }
+        self.runs.extend(Run::of(sample));
+    }
+
+    /// Reads the samples of [`Selector::window`] from `store` and answers.
+    pub fn read(
+        mut self,
+        store: &crate::store::Store,
+    ) -> Result<Selection, crate::store::StoreError> {
+        let (start, end) = self.window();
+        store.for_each(start, end, |sample| {
+            self.add(&sample);
             Ok::<_, crate::store::StoreError>(())
         })?;
-        let first = orphans.first().map(|run| run.time);
-        return Ok(match first {
+        Ok(self.finish())
+    }
+
+    /// The selection of the samples taken.
+    pub fn finish(self) -> Selection {
+        if let Some((start, _)) = self.campaign {
+            return Selection {
+                runs: self.runs,
+                campaign: Some(start),
+            };
+        }
+        match self.orphans.first().map(|run| run.time) {
             Some(first) => Selection {
-                runs: orphans,
+                runs: self.orphans,
                 campaign: Some(first),
             },
             None => Selection {
-                runs: every,
+                runs: self.runs,
                 campaign: None,
             },
-        });
-    };
-    // The campaign's own runs (trigger `campaign`) from its start to its finish, in the window.
-    let start = from.max(campaign.start);
-    let end = campaign.finished.map_or(to, |end| {
-        to.min(end.saturating_add(std::time::Duration::from_millis(1)))
-    });
-    let mut runs = Vec::new();
-    store.for_each(start, end, |sample| {
-        if sample.trigger == crate::sample::Trigger::Campaign {
-            runs.extend(Run::of(&sample));
         }
-        Ok::<_, crate::store::StoreError>(())
-    })?;
-    Ok(Selection {
-        runs,
-        campaign: Some(campaign.start),
-    })
+    }
 }
 
 #[cfg(test)]

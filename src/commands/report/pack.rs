@@ -160,10 +160,7 @@ pub fn repeated_offset(zone: &Zone, time: Timestamp) -> Option<String> {
     {
         return None;
     }
-    let instant = i64::try_from(time.as_millis())
-        .ok()
-        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())?;
-    let seconds = zone.time_zone().to_offset(instant).seconds();
+    let seconds = zone.time_zone().to_offset(time.to_jiff()).seconds();
     let sign = if seconds < 0 { '-' } else { '+' };
     let minutes = seconds.unsigned_abs() / 60;
     Some(format!("UTC{sign}{:02}:{:02}", minutes / 60, minutes % 60))
@@ -427,6 +424,7 @@ pub fn collect(
     window: (Timestamp, Timestamp),
     zone: &Zone,
     peak: ((u8, u8), &'static str),
+    mut selector: Option<&mut crate::rules::Selector>,
 ) -> anyhow::Result<Collected> {
     let (from, to) = window;
     let ((start_hour, end_hour), source) = peak;
@@ -446,6 +444,9 @@ pub fn collect(
         }
         runs.push(RunRow::of(sample, zone));
         summarizer.add(sample);
+        if let Some(selector) = selector.as_deref_mut() {
+            selector.add(sample);
+        }
         if sample.outcome == Outcome::Skipped {
             return Ok(());
         }
