@@ -14,6 +14,7 @@ pub mod query;
 pub(crate) mod response;
 mod stream;
 mod timed;
+pub mod web_config;
 
 use std::convert::Infallible;
 use std::future::Future;
