@@ -331,6 +331,9 @@ pub struct ServeArgs {
     )]
     pub listen: SocketAddr,
 
+    #[command(flatten)]
+    pub web: WebArgs,
+
     /// Time between scheduled tests, counted from start-up on a fixed grid, e.g. 30m or 1h
     /// (at most 365d)
     #[arg(long, env = "INTERNET_MONITOR_INTERVAL", value_name = "DURATION", default_value = "30m", value_parser = interval)]
@@ -427,6 +430,31 @@ pub struct ServeArgs {
     /// counts as local)
     #[arg(long, env = "INTERNET_MONITOR_PROBE_GATEWAY", value_name = "auto|ADDRESS|none", default_value = "auto", value_parser = probe_gateway)]
     pub probe_gateway: crate::probe::monitor::GatewayChoice,
+}
+
+/// Who may reach `serve`'s HTTP server, and how: TLS, basic auth and extra headers.
+#[derive(Debug, Args)]
+pub struct WebArgs {
+    /// A web configuration file in the Prometheus exporter-toolkit's format (YAML):
+    /// tls_server_config (serve HTTPS), basic_auth_users (user: bcrypt hash; every endpoint then
+    /// needs them) and http_server_config.headers (added to every answer). Re-read for each new
+    /// connection, so certificates and users change without a restart; a file that breaks
+    /// later keeps the last good one. Default: plain HTTP, no authentication
+    #[arg(
+        long = "web.config.file",
+        env = "INTERNET_MONITOR_WEB_CONFIG_FILE",
+        value_name = "PATH"
+    )]
+    pub config_file: Option<PathBuf>,
+
+    /// Answer /healthz without credentials even when basic_auth_users are set, for container
+    /// and load-balancer health checks that cannot send them (it tells whether the store is
+    /// usable and how many samples it holds, nothing else)
+    #[arg(
+        long = "web.healthz-unauthenticated",
+        env = "INTERNET_MONITOR_WEB_HEALTHZ_UNAUTHENTICATED"
+    )]
+    pub healthz_unauthenticated: bool,
 }
 
 /// The most `--probe-target`s: each is a label value on several series and a probe per round.

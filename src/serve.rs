@@ -59,6 +59,8 @@ pub struct ServeConfig {
     pub campaign: Option<CampaignConfig>,
     /// The connectivity monitor; `None` with `--probe-interval 0s`.
     pub probes: Option<ProbeConfig>,
+    /// `--web.config.file` (TLS, basic auth, headers); `None`: plain HTTP, open.
+    pub web: Option<http::WebServing>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +164,7 @@ pub async fn run(
         state.clone(),
         config.max_connections,
         config.allowed_hosts.clone(),
+        config.web.clone(),
         stopped,
     ));
     if !finished {

@@ -511,6 +511,7 @@ fn serve_in_process(
                 Arc::new(state),
                 16,
                 AllowedHosts::new(["localhost"]),
+                None,
                 stopped,
             )
             .await;

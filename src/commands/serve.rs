@@ -1,12 +1,14 @@
 //! `serve`: bind, open the store, and run until SIGINT, SIGTERM or SIGHUP.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
 use crate::campaign::live::CampaignConfig;
 use crate::cli::ServeArgs;
-use crate::http::AllowedHosts;
+use crate::http::web_config::WebConfigSource;
+use crate::http::{AllowedHosts, WebServing};
 use crate::plan::{Plan, PlanHistory, PlanVersion};
 use crate::scheduler::Schedule;
 use crate::serve::{self, ServeConfig};
@@ -145,6 +147,32 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (engine, engine_why) = args.speedtest.engine_config().map_err(anyhow::Error::msg)?;
     // Checked before the store is opened, so a wrong setting creates no database file.
     let probes = args.probes().map_err(anyhow::Error::msg)?;
+    let web = match &args.web.config_file {
+        Some(path) => Some(WebServing {
+            source: Arc::new(WebConfigSource::open(path.clone())?),
+            healthz_unauthenticated: args.web.healthz_unauthenticated,
+        }),
+        None => None,
+    };
+    // What the start-up line says of the web configuration: the scheme and whether clients
+    // must log in.
+    let (scheme, auth) = match web.as_ref().map(|web| web.source.current()) {
+        Some(config) => (
+            if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            if config.users.is_empty() {
+                "off"
+            } else if args.web.healthz_unauthenticated {
+                "basic (except /healthz)"
+            } else {
+                "basic"
+            },
+        ),
+        None => ("http", "off"),
+    };
     // A locked database must stop a second instance at once, before it binds or tests.
     let store = Store::open(&args.store.db)?;
     let now = Timestamp::now();
@@ -186,13 +214,19 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             restart: args.campaign_restart,
         }),
         probes,
+        web,
     };
     super::adopt_orphans();
     super::listen_until_stopped(
         WORKERS,
         args.listen,
         |listener, address, shutdown| async move {
-            tracing::info!(%address, db = %store.path().display(), "listening on http://{address}");
+            tracing::info!(
+                %address,
+                db = %store.path().display(),
+                auth,
+                "listening on {scheme}://{address}"
+            );
             tracing::info!("measuring with the {engine_why}");
             let source = if args.timezone.timezone.is_some() {
                 "--timezone"

@@ -29,9 +29,11 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout_at};
+use tokio_rustls::TlsAcceptor;
 
 use crate::logging::{Throttle, clip};
 use crate::metrics;
@@ -43,6 +45,7 @@ use connections::{Connections, Tracked};
 use query::Query;
 use response::{Body, HttpError, json, json_body, overloaded, to_json, with_body};
 use timed::WriteTimeout;
+use web_config::{Check, WebConfig, WebConfigSource};
 
 /// A client gets this long to send a request's headers, and an idle keep-alive connection
 /// this long before it is closed, so slow or silent clients cannot pin connections.
@@ -63,6 +66,19 @@ pub const LOG_LINES_PER_MINUTE: u32 = 10;
 /// The most of a client's header value that goes into a log line.
 const LOG_FIELD_BYTES: usize = 200;
 
+/// The most of a user name (from a failed login) that goes into a log line.
+const LOG_USER_BYTES: usize = 64;
+/// Seconds a client is asked to wait (`Retry-After`) when every credential check is busy.
+const AUTH_RETRY_AFTER_SECONDS: &str = "1";
+/// The realm of the basic-auth challenge.
+const AUTH_CHALLENGE: &str = "Basic realm=\"internet-monitor\", charset=\"UTF-8\"";
+/// What a client that speaks plain HTTP to the HTTPS port is told before it is closed.
+const PLAIN_HTTP_TO_TLS: &[u8] = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n\
+Connection: close\r\n\r\nThis port speaks HTTPS: use https:// (the server's --web.config.file \
+has tls_server_config).\n";
+/// The first byte of a TLS record carrying a handshake message (a ClientHello).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
 /// How long in-flight requests may take to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -75,6 +91,8 @@ pub struct Handler {
     last_day: Cached,
     /// The column cache and the store's part of `/api/v1/status`.
     dashboard: dashboard::Dashboard,
+    /// `--web.healthz-unauthenticated`: `/healthz` needs no credentials.
+    healthz_unauthenticated: bool,
 }
 
 impl Handler {
@@ -85,32 +103,71 @@ impl Handler {
             graph: Cached::default(),
             last_day: Cached::default(),
             dashboard: dashboard::Dashboard::default(),
+            healthz_unauthenticated: false,
         }
     }
+
+    /// Answers `/healthz` without credentials even when users are configured.
+    pub fn with_healthz_unauthenticated(mut self, open: bool) -> Self {
+        self.healthz_unauthenticated = open;
+        self
+    }
+}
+
+/// `serve --web.config.file` and its companion flag.
+#[derive(Clone)]
+pub struct WebServing {
+    /// The file, re-read for each new connection.
+    pub source: Arc<WebConfigSource>,
+    /// `--web.healthz-unauthenticated`.
+    pub healthz_unauthenticated: bool,
+}
+
+impl std::fmt::Debug for WebServing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebServing")
+            .field("healthz_unauthenticated", &self.healthz_unauthenticated)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a request's handler learns of its connection: the client's address, and the web
+/// configuration in force when the connection was accepted (`None` without
+/// `--web.config.file`), which applies to all of the connection's requests.
+#[derive(Clone)]
+pub(crate) struct Peer {
+    pub address: std::net::SocketAddr,
+    pub web: Option<Arc<WebConfig>>,
 }
 
 /// Accepts connections until `stop` turns true, then lets in-flight requests finish. At most
 /// `max_connections` are served at once. When all are taken, a new client is still accepted
 /// and the connection idle longest (silent, trickling its headers, or idle keep-alive) is
 /// closed to make room; only when every connection has a request in flight do new clients
-/// wait in the listen backlog.
+/// wait in the listen backlog. With `web`, each connection follows the web configuration
+/// file as it was when the connection was accepted: TLS, basic auth, extra headers.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     max_connections: usize,
     allowed_hosts: AllowedHosts,
+    web: Option<WebServing>,
     stop: watch::Receiver<bool>,
 ) {
-    let handler = Arc::new(Handler::new(state, allowed_hosts));
+    let healthz_unauthenticated = web.as_ref().is_some_and(|web| web.healthz_unauthenticated);
+    let handler = Arc::new(
+        Handler::new(state, allowed_hosts).with_healthz_unauthenticated(healthz_unauthenticated),
+    );
     let limits = Limits {
         max_connections,
         max_buffer_bytes: MAX_BUFFER_BYTES,
         send_buffer_bytes: Some(SEND_BUFFER_BYTES),
         min_write_progress: 1,
     };
-    serve_connections(listener, limits, stop, move |request, _peer| {
+    let source = web.map(|web| web.source);
+    serve_connections(listener, limits, source, stop, move |request, peer| {
         let handler = handler.clone();
-        async move { handle(&handler, &request).await }
+        async move { handle(&handler, &request, &peer).await }
     })
     .await;
 }
@@ -133,15 +190,19 @@ pub(crate) struct Limits {
 
 /// Serves HTTP/1.1 with `respond` until `stop` turns true, within `limits`: connection cap
 /// with eviction of the connection idle longest, header read timeout, write timeout; then
-/// lets in-flight requests finish for [`DRAIN_TIMEOUT`]. `respond` gets each request and the
-/// client's address.
+/// lets in-flight requests finish for [`DRAIN_TIMEOUT`]. `respond` gets each request and its
+/// [`Peer`]. With `web`, each connection takes the file's configuration of the moment it is
+/// accepted; when that has TLS, the handshake runs in the connection's task within the header
+/// timeout, and HTTP runs over TLS over the write-timed TCP stream (so the write timeout
+/// watches the socket itself, not the TLS layer's buffer).
 pub(crate) async fn serve_connections<R, F, B>(
     listener: TcpListener,
     limits: Limits,
+    web: Option<Arc<WebConfigSource>>,
     mut stop: watch::Receiver<bool>,
     respond: R,
 ) where
-    R: Fn(Request<Incoming>, std::net::SocketAddr) -> F + Clone + Send + Sync + 'static,
+    R: Fn(Request<Incoming>, Peer) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<B>> + Send + 'static,
     B: hyper::body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -158,7 +219,7 @@ pub(crate) async fn serve_connections<R, F, B>(
             _ = stop.wait_for(|stopped| *stopped) => break,
             accepted = accept(&listener, &slots, &connections) => accepted,
         };
-        let (stream, peer, slot) = match accepted {
+        let (stream, address, slot) = match accepted {
             Ok(accepted) => accepted,
             Err(err) => {
                 // Out of file descriptors and the like: say so, give the system a moment.
@@ -169,11 +230,21 @@ pub(crate) async fn serve_connections<R, F, B>(
         };
         let (registration, evicted) = connections.register();
         let registration = Arc::new(registration);
+        let config = web.as_ref().map(|source| source.current());
+        let tls = config
+            .as_ref()
+            .and_then(|config| config.tls.clone())
+            .map(TlsAcceptor::from);
+        let peer = Peer {
+            address,
+            web: config,
+        };
         let service = {
             let registration = registration.clone();
             let respond = respond.clone();
             service_fn(move |request| {
                 let respond = respond.clone();
+                let peer = peer.clone();
                 // In flight from its headers until its answer's body has been sent.
                 let busy = registration.busy();
                 async move {
@@ -186,22 +257,45 @@ pub(crate) async fn serve_connections<R, F, B>(
         tokio::spawn(async move {
             let served = async move {
                 // Until its first byte arrives a connection costs a socket and this task, not
-                // hyper's buffers; silence past the header timeout closes it.
-                if !matches!(
-                    timeout(HEADER_READ_TIMEOUT, stream.readable()).await,
-                    Ok(Ok(()))
-                ) {
+                // hyper's buffers; silence past the header timeout closes it, and so does a
+                // TLS handshake not done by then.
+                let deadline = Instant::now() + HEADER_READ_TIMEOUT;
+                if !matches!(timeout_at(deadline, stream.readable()).await, Ok(Ok(()))) {
                     return;
                 }
                 if let Some(size) = limits.send_buffer_bytes {
                     limit_send_buffer(&stream, size);
                 }
-                let io = TokioIo::new(
-                    WriteTimeout::new(stream, WRITE_TIMEOUT)
-                        .with_min_progress(limits.min_write_progress),
-                );
-                // A client that vanished mid-request is its own business; nothing to report.
-                let _ = watcher.watch(http.serve_connection(io, service)).await;
+                let Some(acceptor) = tls else {
+                    let io = WriteTimeout::new(stream, WRITE_TIMEOUT)
+                        .with_min_progress(limits.min_write_progress);
+                    // A client that vanished mid-request is its own business; nothing to report.
+                    let _ = watcher
+                        .watch(http.serve_connection(TokioIo::new(io), service))
+                        .await;
+                    return;
+                };
+                if speaks_plain_http(&stream).await {
+                    refuse_plain_http(stream, deadline).await;
+                    return;
+                }
+                let io = WriteTimeout::new(stream, WRITE_TIMEOUT)
+                    .with_min_progress(limits.min_write_progress);
+                let tls = match timeout_at(deadline, acceptor.accept(io)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(err)) => {
+                        // Any client can fail a handshake at will: debug only.
+                        tracing::debug!(%err, peer = %address, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(peer = %address, "TLS handshake not done in time");
+                        return;
+                    }
+                };
+                let _ = watcher
+                    .watch(http.serve_connection(TokioIo::new(tls), service))
+                    .await;
             };
             // Eviction drops the connection, which closes its socket.
             tokio::select! {
@@ -257,6 +351,43 @@ async fn accept(
     }
 }
 
+/// Whether the client's first byte (it has arrived: the stream is readable) says it speaks
+/// plain HTTP rather than TLS: a TLS client opens with a handshake record.
+async fn speaks_plain_http(stream: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(stream.peek(&mut first).await, Ok(1) if first[0] != TLS_HANDSHAKE_RECORD && first[0].is_ascii_alphabetic())
+}
+
+/// Tells a plain-HTTP client on the HTTPS port what to do, then closes: the write side first,
+/// then what it sent is read (bounded, until the deadline), so that the close does not reset
+/// the connection and lose the answer.
+async fn refuse_plain_http(mut stream: TcpStream, deadline: Instant) {
+    static PLAIN: Throttle = Throttle::new(LOG_LINES_PER_MINUTE);
+    if let Some(left_out) = PLAIN.admit() {
+        let peer = stream.peer_addr().ok();
+        tracing::info!(
+            ?peer,
+            left_out,
+            "a client spoke plain HTTP to the HTTPS port"
+        );
+    }
+    let answered = async {
+        stream.write_all(PLAIN_HTTP_TO_TLS).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        let mut left = MAX_BUFFER_BYTES;
+        while left > 0 {
+            let read = stream.read(&mut sink).await?;
+            if read == 0 {
+                break;
+            }
+            left = left.saturating_sub(read);
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let _ = timeout_at(deadline, answered).await;
+}
+
 /// Caps the socket's send buffer at `size` bytes; a refusal only costs memory.
 fn limit_send_buffer(stream: &TcpStream, size: libc::c_int) {
     use std::os::fd::AsRawFd;
@@ -277,15 +408,104 @@ fn limit_send_buffer(stream: &TcpStream, size: libc::c_int) {
 }
 
 /// Answers one request. Never panics and never blames the client with a 5xx (a 503 says the
-/// server is overloaded or its store unreadable).
-pub async fn handle(handler: &Handler, request: &Request<Incoming>) -> Response<Body> {
-    let mut response = route_and_answer(handler, request).await;
+/// server is overloaded or its store unreadable). With users in the connection's web
+/// configuration, credentials are checked before anything else (the route list included: an
+/// unknown path is a 401 too, not a 404), except for `/healthz` with
+/// `--web.healthz-unauthenticated`. The file's headers go on every answer, replacing a header
+/// of the same name the server set (so none is sent twice).
+pub(crate) async fn handle(
+    handler: &Handler,
+    request: &Request<Incoming>,
+    peer: &Peer,
+) -> Response<Body> {
+    let web = peer.web.as_deref();
+    let mut response = match authorize(handler, request, peer, web).await {
+        Ok(()) => route_and_answer(handler, request).await,
+        Err(refused) => refused,
+    };
     // Every answer, errors included: a browser must never guess another type than the one sent.
     response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    if let Some(web) = web {
+        for (name, value) in &web.headers {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
     response
+}
+
+/// `Ok` when the request may go on: no users configured, the open `/healthz`, or valid
+/// credentials; otherwise the answer: 401 with the challenge, or 503 when every credential
+/// check is busy.
+async fn authorize(
+    handler: &Handler,
+    request: &Request<Incoming>,
+    peer: &Peer,
+    web: Option<&WebConfig>,
+) -> Result<(), Response<Body>> {
+    let Some(web) = web else { return Ok(()) };
+    if web.users.is_empty()
+        || (handler.healthz_unauthenticated && request.uri().path() == "/healthz")
+    {
+        return Ok(());
+    }
+    let authorization = request.headers().get(header::AUTHORIZATION);
+    match web.users.check(authorization).await {
+        Check::Allowed => Ok(()),
+        Check::Denied => {
+            log_failed_login(authorization, request.uri().path(), peer);
+            let mut response = HttpError {
+                status: StatusCode::UNAUTHORIZED,
+                message: if authorization.is_some() {
+                    "wrong user name or password".into()
+                } else {
+                    "this server needs a user name and password (HTTP basic auth)".into()
+                },
+            }
+            .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(AUTH_CHALLENGE),
+            );
+            Err(response)
+        }
+        Check::Busy => {
+            static BUSY: Throttle = Throttle::new(LOG_LINES_PER_MINUTE);
+            if let Some(left_out) = BUSY.admit() {
+                tracing::warn!(
+                    left_out,
+                    "a request was turned away: every credential check was busy"
+                );
+            }
+            let mut response =
+                HttpError::unavailable("the server is busy checking credentials; try again")
+                    .into_response();
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(AUTH_RETRY_AFTER_SECONDS),
+            );
+            Err(response)
+        }
+    }
+}
+
+/// Logs a failed login, throttled: the user name (clipped; never the password), the path and
+/// the client's address.
+fn log_failed_login(authorization: Option<&HeaderValue>, path: &str, peer: &Peer) {
+    static FAILED: Throttle = Throttle::new(LOG_LINES_PER_MINUTE);
+    let Some(left_out) = FAILED.admit() else {
+        return;
+    };
+    let user = authorization.and_then(basic_user);
+    tracing::warn!(
+        user = user.as_deref().map(|user| clip(user, LOG_USER_BYTES)),
+        path = clip(path, LOG_FIELD_BYTES),
+        peer = %peer.address,
+        left_out,
+        "refused a request without valid credentials"
+    );
 }
 
 async fn route_and_answer(handler: &Handler, request: &Request<Incoming>) -> Response<Body> {
@@ -383,6 +603,22 @@ fn refuse(path: &str, method: &Method, headers: &HeaderMap, refused: HttpError) 
         );
     }
     refused.into_response()
+}
+
+/// The user name of an `Authorization: Basic …` header, for the log (lossy UTF-8); `None`
+/// when the header is not basic credentials.
+fn basic_user(authorization: &HeaderValue) -> Option<String> {
+    use base64::Engine;
+    let value = authorization.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let user = decoded.split(|&b| b == b':').next()?;
+    Some(String::from_utf8_lossy(user).into_owned())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

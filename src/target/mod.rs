@@ -80,9 +80,10 @@ pub async fn run(
     let config = Arc::new(config);
     // Made now, not in the first download's time.
     drop(block());
-    let server = serve_connections(listener, limits, stop_rx, move |request, peer| {
+    // Plain HTTP always: a speed-test target has no web configuration.
+    let server = serve_connections(listener, limits, None, stop_rx, move |request, peer| {
         let config = config.clone();
-        async move { respond(&config, request, peer).await }
+        async move { respond(&config, request, peer.address).await }
     });
     tokio::pin!(server);
     tokio::select! {

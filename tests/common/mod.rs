@@ -248,11 +248,13 @@ impl Server {
             log,
             seen: Vec::new(),
         };
-        let line = server.wait_for_log("listening on http://");
+        // `listening on http://ADDR`, or `https://` with a web configuration's TLS.
+        let line = server.wait_for_log("listening on http");
         let after = line
-            .split("listening on http://")
+            .split("listening on ")
             .nth(1)
-            .unwrap_or_default();
+            .and_then(|url| url.split_once("://"))
+            .map_or("", |(_, after)| after);
         server.address = after
             .split_whitespace()
             .next()
@@ -476,6 +478,12 @@ pub fn try_request_with(
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
+    parse_response(raw)
+}
+
+/// An HTTP/1.1 answer read whole (the connection closed after it): status, headers, body
+/// (de-chunked).
+pub fn parse_response(raw: Vec<u8>) -> std::io::Result<HttpResponse> {
     let text = String::from_utf8(raw).map_err(std::io::Error::other)?;
     let (head, body) = text
         .split_once("\r\n\r\n")

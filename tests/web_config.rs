@@ -1,0 +1,821 @@
+//! `serve --web.config.file`: HTTPS with a test CA, basic auth on every endpoint, the file's
+//! headers, certificates and users changed on disk without a restart, a file broken after
+//! start, mutual TLS, clients that stall the handshake or stop reading, and a real Prometheus
+//! scraping over TLS with basic auth. Certificates and bcrypt hashes (cost 4) are made at test
+//! time; everything talks to loopback only.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Env, HttpResponse, PATIENCE, Server};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SerialNumber,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+/// The challenge every 401 carries.
+const CHALLENGE: &str = "Basic realm=\"internet-monitor\", charset=\"UTF-8\"";
+const USER: &str = "alice";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A test CA that signs server and client certificates.
+struct Pki {
+    ca: CertifiedIssuer<'static, KeyPair>,
+}
+
+/// A certificate and its key, PEM, and the certificate's DER (to compare with what a server
+/// presents).
+struct Issued {
+    cert_pem: String,
+    key_pem: String,
+    der: CertificateDer<'static>,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "internet-monitor test CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        Pki { ca }
+    }
+
+    fn ca_pem(&self) -> String {
+        self.ca.pem()
+    }
+
+    /// A server certificate for 127.0.0.1 and localhost with this serial number.
+    fn server(&self, serial: u64) -> Issued {
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "internet-monitor test server");
+        params.serial_number = Some(SerialNumber::from(serial));
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.issue(&params)
+    }
+
+    /// A client certificate (for mutual TLS).
+    fn client(&self) -> Issued {
+        let mut params = CertificateParams::new(vec!["scraper.example".to_owned()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "test scraper");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.issue(&params)
+    }
+
+    fn issue(&self, params: &CertificateParams) -> Issued {
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().clone(),
+        }
+    }
+}
+
+/// A bcrypt hash of `password` at cost 4 (the least bcrypt allows: fast tests).
+fn hash(password: &str) -> String {
+    bcrypt::hash(password, 4).unwrap()
+}
+
+/// A test directory with a CA, a server certificate (`server.crt`, `server.key`), the CA
+/// (`ca.crt`) and a web configuration file (`web.yml`) that names them by relative paths.
+struct Site {
+    env: Env,
+    pki: Pki,
+    server: Issued,
+}
+
+impl Site {
+    fn new() -> Site {
+        let env = Env::new();
+        let pki = Pki::new();
+        let server = pki.server(1001);
+        std::fs::write(env.path("ca.crt"), pki.ca_pem()).unwrap();
+        let site = Site { env, pki, server };
+        site.install_server_cert();
+        site
+    }
+
+    fn install_server_cert(&self) {
+        std::fs::write(self.env.path("server.crt"), &self.server.cert_pem).unwrap();
+        std::fs::write(self.env.path("server.key"), &self.server.key_pem).unwrap();
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.env.path("web.yml")
+    }
+
+    fn write_config(&self, yaml: &str) {
+        std::fs::write(self.config_path(), yaml).unwrap();
+    }
+
+    /// TLS with the server certificate, `alice` with [`PASSWORD`], and two extra headers.
+    fn write_standard_config(&self) {
+        self.write_config(&format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+             basic_auth_users:\n  {USER}: {}\n\
+             http_server_config:\n  headers:\n    X-Frame-Options: DENY\n    \
+             Strict-Transport-Security: max-age=31536000\n",
+            hash(PASSWORD)
+        ));
+    }
+
+    /// `serve` with `--web.config.file web.yml` plus `extra`, started.
+    fn serve(&self, extra: &[&str]) -> Server {
+        let config = self.config_path();
+        let mut args = vec!["--web.config.file", config.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Server::start(common::serve_command(
+            &self.env.db(),
+            "ok-1.2-with-loaded-latency",
+            &args,
+        ))
+    }
+
+    /// A TLS client trusting the test CA, with a client certificate when given.
+    fn client(&self, certificate: Option<&Issued>) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.pki.ca.der().clone()).unwrap();
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+        let config = match certificate {
+            Some(issued) => builder
+                .with_client_auth_cert(
+                    vec![issued.der.clone()],
+                    PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap(),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        Arc::new(config)
+    }
+}
+
+type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A TLS connection to `address` (an IPv4 loopback address), its handshake done.
+fn connect(address: &str, config: &Arc<rustls::ClientConfig>) -> std::io::Result<TlsStream> {
+    let mut tcp = TcpStream::connect(address)?;
+    tcp.set_read_timeout(Some(PATIENCE))?;
+    let ip: std::net::SocketAddr = address.parse().map_err(std::io::Error::other)?;
+    let name = ServerName::IpAddress(ip.ip().into());
+    let mut connection =
+        rustls::ClientConnection::new(config.clone(), name).map_err(std::io::Error::other)?;
+    while connection.is_handshaking() {
+        connection.complete_io(&mut tcp)?;
+    }
+    Ok(rustls::StreamOwned::new(connection, tcp))
+}
+
+/// The certificate the server at `address` presents to a new connection.
+fn served_certificate(
+    address: &str,
+    config: &Arc<rustls::ClientConfig>,
+) -> CertificateDer<'static> {
+    let stream = connect(address, config).expect("a TLS connection");
+    stream.conn.peer_certificates().expect("a certificate")[0].clone()
+}
+
+/// `Authorization: Basic …` for `user:password`.
+fn basic(user: &str, password: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = format!("{user}:{password}").into_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    format!("Basic {out}")
+}
+
+/// One request over a fresh TLS connection (`Connection: close`), with these header lines.
+fn https(
+    address: &str,
+    config: &Arc<rustls::ClientConfig>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<HttpResponse> {
+    let mut stream = connect(address, config)?;
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{extra}Connection: close\r\n\r\n"
+    )?;
+    stream.flush()?;
+    let mut raw = Vec::new();
+    match stream.read_to_end(&mut raw) {
+        Ok(_) => {}
+        // A peer that closed without close_notify after a whole answer.
+        Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+        Err(err) => return Err(err),
+    }
+    common::parse_response(raw)
+}
+
+/// A GET as `alice`.
+fn get_as_alice(address: &str, config: &Arc<rustls::ClientConfig>, path: &str) -> HttpResponse {
+    let authorization = basic(USER, PASSWORD);
+    https(
+        address,
+        config,
+        "GET",
+        path,
+        &[("Authorization", &authorization)],
+    )
+    .unwrap_or_else(|err| panic!("GET {path}: {err}"))
+}
+
+fn assert_challenged(response: &HttpResponse, what: &str) {
+    assert_eq!(response.status, 401, "{what}: {response:?}");
+    assert_eq!(
+        response.header("WWW-Authenticate"),
+        Some(CHALLENGE),
+        "{what}"
+    );
+    assert!(
+        response.json()["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{what}: {}",
+        response.body
+    );
+}
+
+/// How many times the answer carries the header `name`.
+fn count(response: &HttpResponse, name: &str) -> usize {
+    response
+        .headers
+        .iter()
+        .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+        .count()
+}
+
+#[test]
+fn https_and_basic_auth_guard_every_endpoint_and_the_files_headers_are_on_every_answer() {
+    let site = Site::new();
+    site.write_standard_config();
+    let mut server = site.serve(&[]);
+    let line = server.wait_for_log("listening on https://");
+    assert!(line.contains("auth=basic"), "{line}");
+    let address = server.address.clone();
+    let tls = site.client(None);
+
+    for path in [
+        "/metrics",
+        "/",
+        "/api/v1/status",
+        "/healthz",
+        "/assets/app.js",
+    ] {
+        let response = get_as_alice(&address, &tls, path);
+        assert_eq!(response.status, 200, "{path} as alice: {response:?}");
+        assert_eq!(response.header("X-Frame-Options"), Some("DENY"), "{path}");
+        assert_eq!(
+            response.header("Strict-Transport-Security"),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+        assert_eq!(count(&response, "X-Content-Type-Options"), 1, "{path}");
+    }
+    // The page keeps its own Content-Security-Policy (the file sets none), once.
+    let page = get_as_alice(&address, &tls, "/");
+    assert_eq!(count(&page, "Content-Security-Policy"), 1);
+
+    // Without credentials, every route is refused before routing: an unknown path too, so
+    // that the route list does not leak, and /healthz without --web.healthz-unauthenticated.
+    for (method, path) in [
+        ("GET", "/metrics"),
+        ("GET", "/"),
+        ("GET", "/assets/app.js"),
+        ("GET", "/api/v1/status"),
+        ("GET", "/healthz"),
+        ("GET", "/no/such/endpoint"),
+        ("OPTIONS", "/api/v1/samples"),
+        ("POST", "/api/v1/run"),
+    ] {
+        let response = https(&address, &tls, method, path, &[]).unwrap();
+        assert_challenged(&response, &format!("{method} {path} without credentials"));
+        assert_eq!(
+            response.header("X-Frame-Options"),
+            Some("DENY"),
+            "the file's headers on a 401 too"
+        );
+        assert_eq!(count(&response, "X-Content-Type-Options"), 1);
+    }
+    let wrong = basic(USER, "wrong password");
+    let unknown = basic("mallory", PASSWORD);
+    let garbage = "Basic !!!not-base64!!!";
+    for (what, authorization) in [
+        ("a wrong password", wrong.as_str()),
+        ("an unknown user", unknown.as_str()),
+        ("malformed credentials", garbage),
+        ("another scheme", "Bearer abc"),
+    ] {
+        let response = https(
+            &address,
+            &tls,
+            "GET",
+            "/metrics",
+            &[("Authorization", authorization)],
+        )
+        .unwrap();
+        assert_challenged(&response, what);
+    }
+    // With credentials, an unknown path is an honest 404, still with the file's headers.
+    let missing = get_as_alice(&address, &tls, "/no/such/endpoint");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.header("X-Frame-Options"), Some("DENY"));
+
+    // A failed login is logged with the user name, never the password.
+    let refused = server.wait_for_log("refused a request without valid credentials");
+    assert!(
+        server.seen.iter().any(
+            |line| line.contains("refused a request without valid credentials")
+                && line.contains("mallory")
+        ),
+        "the unknown user is named in the log:\n{}",
+        server.seen.join("\n")
+    );
+    assert!(refused.contains("path="), "{refused}");
+
+    // Plain HTTP to the HTTPS port is told so and closed; the server keeps serving.
+    let plain = common::try_request(&address, "GET", "/metrics").expect("an answer");
+    assert_eq!(plain.status, 400, "{plain:?}");
+    assert!(plain.body.contains("https://"), "{}", plain.body);
+    assert_eq!(get_as_alice(&address, &tls, "/metrics").status, 200);
+
+    let log = server.assert_clean_exit();
+    assert!(
+        !log.iter().any(|line| line.contains(PASSWORD)),
+        "a password reached the log"
+    );
+}
+
+#[test]
+fn healthz_is_open_only_with_its_flag() {
+    let site = Site::new();
+    site.write_standard_config();
+    let mut server = site.serve(&["--web.healthz-unauthenticated"]);
+    let line = server.wait_for_log("listening on https://");
+    assert!(line.contains("except /healthz"), "{line}");
+    let tls = site.client(None);
+    let health = https(&server.address, &tls, "GET", "/healthz", &[]).unwrap();
+    assert_eq!(health.status, 200, "{health:?}");
+    assert_eq!(health.json()["status"], "ok");
+    assert_eq!(health.header("X-Frame-Options"), Some("DENY"));
+    // Only /healthz: the rest still needs credentials.
+    for path in ["/metrics", "/", "/healthz/", "/api/v1/status"] {
+        let response = https(&server.address, &tls, "GET", path, &[]).unwrap();
+        assert_challenged(&response, path);
+    }
+    server.assert_clean_exit();
+}
+
+#[test]
+fn basic_auth_without_tls_and_the_environment_twins() {
+    let site = Site::new();
+    site.write_config(&format!(
+        "basic_auth_users:\n  {USER}: {}\n",
+        hash(PASSWORD)
+    ));
+    let mut command = common::serve_command(&site.env.db(), "ok-1.2-with-loaded-latency", &[]);
+    command
+        .env("INTERNET_MONITOR_WEB_CONFIG_FILE", site.config_path())
+        .env("INTERNET_MONITOR_WEB_HEALTHZ_UNAUTHENTICATED", "true");
+    let mut server = Server::start(command);
+    let line = server.wait_for_log("listening on http://");
+    assert!(line.contains("auth=basic"), "{line}");
+    let authorization = basic(USER, PASSWORD);
+    let ok = common::try_request_with(
+        &server.address,
+        "GET",
+        "/metrics",
+        &[("Authorization", &authorization)],
+    )
+    .unwrap();
+    assert_eq!(ok.status, 200);
+    assert_challenged(&server.get("/metrics"), "plain HTTP without credentials");
+    assert_eq!(server.get("/healthz").status, 200);
+    server.assert_clean_exit();
+}
+
+#[test]
+fn a_bad_file_stops_serve_before_it_creates_the_database() {
+    let site = Site::new();
+    for (what, yaml) in [
+        (
+            "an unknown key",
+            "basic_auth_user:\n  alice: x\n".to_owned(),
+        ),
+        (
+            "a missing certificate",
+            "tls_server_config:\n  cert_file: nope.crt\n  key_file: server.key\n".to_owned(),
+        ),
+    ] {
+        site.write_config(&yaml);
+        let config = site.config_path();
+        let output = common::serve_command(
+            &site.env.db(),
+            "ok-1.2-with-loaded-latency",
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--web.config.file",
+                config.to_str().unwrap(),
+            ],
+        )
+        .output()
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
+        assert!(stderr.contains("web config"), "{what}: {stderr}");
+        assert!(!site.env.db().exists(), "{what}: a database was created");
+    }
+    // A file that is not there at all.
+    let output = common::serve_command(
+        &site.env.db(),
+        "ok-1.2-with-loaded-latency",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--web.config.file",
+            "/nonexistent/web.yml",
+        ],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/nonexistent/web.yml"), "{stderr}");
+    assert!(!site.env.db().exists());
+}
+
+#[test]
+fn certificates_and_users_change_on_disk_without_a_restart_and_a_broken_file_keeps_the_last_good() {
+    let mut site = Site::new();
+    site.write_standard_config();
+    let mut server = site.serve(&[]);
+    let address = server.address.clone();
+    let tls = site.client(None);
+    assert_eq!(served_certificate(&address, &tls), site.server.der);
+
+    // A renewed certificate (another serial) is what the next connection gets.
+    site.server = site.pki.server(1002);
+    site.install_server_cert();
+    let served = served_certificate(&address, &tls);
+    assert_eq!(served, site.server.der, "the renewed certificate");
+    assert_eq!(get_as_alice(&address, &tls, "/metrics").status, 200);
+
+    // A new user list: bob in, alice out.
+    site.write_config(&format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+         basic_auth_users:\n  bob: {}\n",
+        hash("bob's password")
+    ));
+    let bob = basic("bob", "bob's password");
+    let as_bob = https(
+        &address,
+        &tls,
+        "GET",
+        "/metrics",
+        &[("Authorization", &bob)],
+    )
+    .unwrap();
+    assert_eq!(as_bob.status, 200);
+    assert_challenged(
+        &get_as_alice(&address, &tls, "/metrics"),
+        "alice after removal",
+    );
+
+    // A file broken after start: the last good configuration stays, and the log says so.
+    site.write_config("tls_server_config: [this is not\n");
+    let as_bob = https(
+        &address,
+        &tls,
+        "GET",
+        "/metrics",
+        &[("Authorization", &bob)],
+    )
+    .unwrap();
+    assert_eq!(as_bob.status, 200, "the last good configuration");
+    assert_eq!(served_certificate(&address, &tls), site.server.der);
+    let line = server.wait_for_log("web config");
+    assert!(line.contains("WARN") || line.contains("ERROR"), "{line}");
+    server.assert_clean_exit();
+}
+
+#[test]
+fn mutual_tls_needs_a_client_certificate_signed_by_the_client_ca() {
+    let site = Site::new();
+    site.write_config(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n",
+    );
+    let mut server = site.serve(&[]);
+    let certificate = site.pki.client();
+    let with = site.client(Some(&certificate));
+    let response = https(&server.address, &with, "GET", "/metrics", &[]).unwrap();
+    assert_eq!(response.status, 200);
+    // Without one the handshake (TLS 1.3: the first read after it) fails: no answer.
+    let without = site.client(None);
+    let refused = https(&server.address, &without, "GET", "/metrics", &[]);
+    assert!(refused.is_err(), "{refused:?}");
+    // Nor with one from another CA.
+    let stranger = Pki::new().client();
+    let other = site.client(Some(&stranger));
+    let refused = https(&server.address, &other, "GET", "/metrics", &[]);
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(
+        https(&server.address, &with, "GET", "/healthz", &[])
+            .unwrap()
+            .status,
+        200
+    );
+    server.assert_clean_exit();
+}
+
+/// A TCP connection to `address` with a 2 KiB receive buffer, set before it connects, so that
+/// a client that reads nothing holds the server's writes at once.
+fn small_window_connect(address: &str) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let address: std::net::SocketAddr = address.parse().unwrap();
+    socket.connect(&address.into()).unwrap();
+    socket.into()
+}
+
+/// Blocks until the peer has closed or reset `stream` (poll says hang-up or error), up to
+/// `limit`; reads nothing. Returns whether it did.
+fn wait_for_hang_up(stream: &TcpStream, limit: Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut poll = libc::pollfd {
+            fd: stream.as_raw_fd(),
+            events: libc::POLLRDHUP,
+            revents: 0,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let millis = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: poll reads and writes the one pollfd passed, for the call's duration.
+        let ready = unsafe { libc::poll(&mut poll, 1, millis) };
+        if ready > 0 && poll.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLRDHUP) != 0 {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+    }
+}
+
+#[test]
+fn stalled_handshakes_and_clients_that_stop_reading_are_cut_off_and_hold_up_no_one() {
+    let site = Site::new();
+    site.write_config("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n");
+    let mut server = site.serve(&[]);
+    let address = server.address.clone();
+    let tls = site.client(None);
+
+    // One client starts a TLS record and says no more: the handshake waits in its own task.
+    let mut stalled = TcpStream::connect(&address).unwrap();
+    stalled.write_all(&[0x16, 0x03, 0x01]).unwrap();
+
+    // Another completes the handshake, asks for the page script 400 times, pipelined (60 KB
+    // of requests: more than the server reads ahead, less than the socket buffers take), and
+    // reads nothing: the answers (megabytes) stall on its 2 KiB window. When the server drops
+    // the connection, the requests it never read make the kernel reset it, which the client
+    // sees without reading.
+    let tcp = small_window_connect(&address);
+    let ip: std::net::SocketAddr = address.parse().unwrap();
+    let mut connection =
+        rustls::ClientConnection::new(tls.clone(), ServerName::IpAddress(ip.ip().into())).unwrap();
+    let mut raw = tcp.try_clone().unwrap();
+    while connection.is_handshaking() {
+        connection.complete_io(&mut raw).unwrap();
+    }
+    let request = format!(
+        "GET /assets/app.js HTTP/1.1\r\nHost: {address}\r\nX-Padding: {}\r\n\r\n",
+        "x".repeat(100)
+    );
+    let mut reader = rustls::Stream::new(&mut connection, &mut raw);
+    for _ in 0..400 {
+        reader.write_all(request.as_bytes()).unwrap();
+    }
+    reader.flush().unwrap();
+
+    // Meanwhile others are served at once.
+    for _ in 0..3 {
+        assert_eq!(
+            https(&address, &tls, "GET", "/healthz", &[])
+                .unwrap()
+                .status,
+            200
+        );
+    }
+    // Both are closed by the server: the stalled handshake at the header timeout, the
+    // non-reader at the write timeout (10 s each).
+    assert!(
+        wait_for_hang_up(&stalled, PATIENCE),
+        "a stalled TLS handshake was not closed"
+    );
+    assert!(
+        wait_for_hang_up(&tcp, PATIENCE),
+        "a client that stopped reading was not cut off"
+    );
+    assert_eq!(
+        https(&address, &tls, "GET", "/healthz", &[])
+            .unwrap()
+            .status,
+        200
+    );
+    drop((stalled, tcp));
+    server.assert_clean_exit();
+}
+
+/// curl, which must be installed (.ci/run installs it).
+fn curl(args: &[&str]) -> std::process::Output {
+    Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "20"])
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| {
+            panic!(
+                "cannot run curl ({err}): apt-get install curl (Debian package curl); .ci/run does"
+            )
+        })
+}
+
+/// curl's status code for `url` (`-w %{http_code}`), its body discarded.
+fn curl_status(args: &[&str], url: &str) -> String {
+    let mut all = vec!["--output", "/dev/null", "--write-out", "%{http_code}"];
+    all.extend_from_slice(args);
+    all.push(url);
+    let output = curl(&all);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+#[ignore = "needs curl (Debian package curl); .ci/run installs it and runs the ignored tests"]
+fn curl_over_https_with_the_test_ca_and_a_user() {
+    let site = Site::new();
+    site.write_standard_config();
+    let mut server = site.serve(&[]);
+    let ca = site.env.path("ca.crt");
+    let ca = ca.to_str().unwrap();
+    let port = server.address.rsplit_once(':').unwrap().1.to_owned();
+    let user = format!("{USER}:{PASSWORD}");
+    for path in ["/metrics", "/", "/api/v1/status"] {
+        // By name (localhost) as a user types it; the certificate names both.
+        let url = format!("https://localhost:{port}{path}");
+        assert_eq!(
+            curl_status(&["--cacert", ca, "--user", &user], &url),
+            "200",
+            "{url}"
+        );
+    }
+    let url = format!("https://127.0.0.1:{port}/metrics");
+    let headers = curl(&["--cacert", ca, "--include", "--output", "-", &url]);
+    let text = String::from_utf8_lossy(&headers.stdout);
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains(&format!(
+            "www-authenticate: {}",
+            CHALLENGE.to_ascii_lowercase()
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        curl_status(&["--cacert", ca, "--user", &format!("{USER}:wrong")], &url),
+        "401"
+    );
+    // Without the CA, curl refuses the server (exit 60: the peer's certificate is not trusted).
+    let untrusted = curl(&["--output", "/dev/null", &url]);
+    assert_eq!(untrusted.status.code(), Some(60), "{untrusted:?}");
+    server.assert_clean_exit();
+
+    // Mutual TLS: curl --cert/--key.
+    let client = site.pki.client();
+    std::fs::write(site.env.path("client.crt"), &client.cert_pem).unwrap();
+    std::fs::write(site.env.path("client.key"), &client.key_pem).unwrap();
+    site.write_config(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n",
+    );
+    let mut server = site.serve(&[]);
+    let url = format!(
+        "https://127.0.0.1:{}/metrics",
+        server.address.rsplit_once(':').unwrap().1
+    );
+    let (cert, key) = (site.env.path("client.crt"), site.env.path("client.key"));
+    let mtls = [
+        "--cacert",
+        ca,
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    assert_eq!(curl_status(&mtls, &url), "200");
+    let refused = curl(&["--cacert", ca, "--output", "/dev/null", &url]);
+    assert!(
+        !refused.status.success(),
+        "no client certificate: {refused:?}"
+    );
+    server.assert_clean_exit();
+}
+
+/// The value of an instant query's first sample, once Prometheus has one.
+fn query(prometheus: &str, expr: &str) -> Option<String> {
+    let response =
+        common::try_request(prometheus, "GET", &format!("/api/v1/query?query={expr}")).ok()?;
+    let body: serde_json::Value = serde_json::from_str(&response.body).ok()?;
+    body["data"]["result"][0]["value"][1]
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[test]
+#[ignore = "needs a Prometheus server (Debian package prometheus); .ci/run installs it and runs the ignored tests"]
+fn prometheus_scrapes_over_tls_with_basic_auth() {
+    let site = Site::new();
+    site.write_config(&format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+         basic_auth_users:\n  prometheus: {}\n",
+        hash("scrape secret")
+    ));
+    let mut server = site.serve(&[]);
+    server.wait_for_log("test succeeded");
+    let password = site.env.path("password");
+    std::fs::write(&password, "scrape secret").unwrap();
+    let config = site.env.path("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+             scrape_configs:\n  - job_name: internet-monitor\n    scheme: https\n    \
+             tls_config: {{ca_file: '{}'}}\n    \
+             basic_auth: {{username: prometheus, password_file: '{}'}}\n    \
+             static_configs: [{{targets: ['{}']}}]\n",
+            site.env.path("ca.crt").display(),
+            password.display(),
+            server.address
+        ),
+    )
+    .unwrap();
+    let data = site.env.path("prometheus");
+    let mut prometheus = common::Prometheus::start(&config, &data);
+    prometheus.wait_ready();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if query(&prometheus.address, "up").as_deref() == Some("1")
+            && query(&prometheus.address, "speedtest_up").as_deref() == Some("1")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never scraped up == 1 over TLS with basic auth: up = {:?}",
+            query(&prometheus.address, "up")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    drop(prometheus);
+    server.assert_clean_exit();
+}
