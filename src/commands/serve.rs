@@ -166,7 +166,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             if config.users.is_empty() {
                 "off"
             } else if args.web.healthz_unauthenticated {
-                "basic (except /healthz)"
+                "basic-except-healthz"
             } else {
                 "basic"
             },
@@ -224,7 +224,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::info!(
                 %address,
                 db = %store.path().display(),
-                auth,
+                %auth,
                 "listening on {scheme}://{address}"
             );
             tracing::info!("measuring with the {engine_why}");

@@ -500,7 +500,7 @@ fn log_failed_login(authorization: Option<&HeaderValue>, path: &str, peer: &Peer
     };
     let user = authorization.and_then(basic_user);
     tracing::warn!(
-        user = user.as_deref().map(|user| clip(user, LOG_USER_BYTES)),
+        user = ?clip(user.as_deref().unwrap_or("-"), LOG_USER_BYTES),
         path = clip(path, LOG_FIELD_BYTES),
         peer = %peer.address,
         left_out,
