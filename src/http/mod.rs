@@ -191,8 +191,8 @@ pub(crate) struct Limits {
 /// Serves HTTP/1.1 with `respond` until `stop` turns true, within `limits`: connection cap
 /// with eviction of the connection idle longest, header read timeout, write timeout; then
 /// lets in-flight requests finish for [`DRAIN_TIMEOUT`]. `respond` gets each request and its
-/// [`Peer`]. With `web`, each connection takes the file's configuration of the moment it is
-/// accepted; when that has TLS, the handshake runs in the connection's task within the header
+/// [`Peer`]. With `web`, each connection takes the file's configuration of the moment its
+/// first byte arrives, for all its requests; when that has TLS, the handshake runs in the connection's task within the header
 /// timeout, and HTTP runs over TLS over the write-timed TCP stream (so the write timeout
 /// watches the socket itself, not the TLS layer's buffer).
 pub(crate) async fn serve_connections<R, F, B>(
@@ -230,32 +230,10 @@ pub(crate) async fn serve_connections<R, F, B>(
         };
         let (registration, evicted) = connections.register();
         let registration = Arc::new(registration);
-        let config = web.as_ref().map(|source| source.current());
-        let tls = config
-            .as_ref()
-            .and_then(|config| config.tls.clone())
-            .map(TlsAcceptor::from);
-        let peer = Peer {
-            address,
-            web: config,
-        };
-        let service = {
-            let registration = registration.clone();
-            let respond = respond.clone();
-            service_fn(move |request| {
-                let respond = respond.clone();
-                let peer = peer.clone();
-                // In flight from its headers until its answer's body has been sent.
-                let busy = registration.busy();
-                async move {
-                    let response = respond(request, peer).await;
-                    Ok::<_, Infallible>(response.map(|body| Tracked::new(body, busy)))
-                }
-            })
-        };
+        let (respond, web) = (respond.clone(), web.clone());
         let (http, watcher) = (http.clone(), graceful.watcher());
         tokio::spawn(async move {
-            let served = async move {
+            let served = async {
                 // Until its first byte arrives a connection costs a socket and this task, not
                 // hyper's buffers; silence past the header timeout closes it, and so does a
                 // TLS handshake not done by then.
@@ -266,6 +244,30 @@ pub(crate) async fn serve_connections<R, F, B>(
                 if let Some(size) = limits.send_buffer_bytes {
                     limit_send_buffer(&stream, size);
                 }
+                // The file as it is now applies to the whole connection; read here, not in
+                // the accept loop, so that only clients that say something cost a look.
+                let config = web.as_ref().map(|source| source.current());
+                let tls = config
+                    .as_ref()
+                    .and_then(|config| config.tls.clone())
+                    .map(TlsAcceptor::from);
+                let peer = Peer {
+                    address,
+                    web: config,
+                };
+                let service = {
+                    let registration = registration.clone();
+                    service_fn(move |request| {
+                        let respond = respond.clone();
+                        let peer = peer.clone();
+                        // In flight from its headers until its answer's body has been sent.
+                        let busy = registration.busy();
+                        async move {
+                            let response = respond(request, peer).await;
+                            Ok::<_, Infallible>(response.map(|body| Tracked::new(body, busy)))
+                        }
+                    })
+                };
                 let Some(acceptor) = tls else {
                     let io = WriteTimeout::new(stream, WRITE_TIMEOUT)
                         .with_min_progress(limits.min_write_progress);
