@@ -29,13 +29,22 @@ static TURNS: Semaphore = Semaphore::const_new(CONCURRENT_CHECKS);
 static DUMMIES: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
 
 /// The users allowed in (name → bcrypt hash) and a bounded cache of checks that succeeded.
-#[derive(Debug, Default)]
+/// Its `Debug` shows the number of users only.
+#[derive(Default)]
 pub struct Users {
     /// (name, hash), sorted by name.
     users: Vec<(String, String)>,
     /// The cost of the dummy hash for unknown users: the highest among `users`.
     dummy_cost: u32,
     cache: Mutex<Cache>,
+}
+
+impl std::fmt::Debug for Users {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Users")
+            .field("users", &self.users.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Successes remembered, by SHA-256 of (user, hash, password); the oldest forgotten first.
@@ -120,11 +129,13 @@ impl Users {
         {
             return Check::Allowed;
         }
-        let Ok(Ok(_turn)) = tokio::time::timeout(WAIT_FOR_A_TURN, TURNS.acquire()).await else {
+        let Ok(Ok(turn)) = tokio::time::timeout(WAIT_FOR_A_TURN, TURNS.acquire()).await else {
             return Check::Busy;
         };
         let dummy_cost = self.dummy_cost;
+        // The turn goes with the work: a request dropped meanwhile does not free it early.
         let matched = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let hash = if hash.is_empty() {
                 dummy_hash(dummy_cost)
             } else {

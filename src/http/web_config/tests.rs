@@ -464,6 +464,47 @@ fn cipher_suites_without_a_tls12_suite_while_tls12_is_allowed() {
 }
 
 #[test]
+fn cipher_suites_that_do_not_fit_the_certificates_key() {
+    // The fixture's keys are ECDSA (P-256).
+    assert_eq!(
+        Fixture::new().refusal(&tls_with(
+            "  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n"
+        )),
+        "tls_server_config.cipher_suites: no TLS 1.2 suite named can be used with the \
+         certificate's ECDSA key, so TLS 1.2 clients could not connect (name a \
+         TLS_ECDHE_ECDSA_… suite, or set min_version: TLS13)"
+    );
+}
+
+#[test]
+fn a_tls12_client_gets_only_the_suites_named() {
+    let fixture = Fixture::new();
+    let tls = fixture
+        .load(&tls_with(
+            "  max_version: TLS12\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]\n",
+        ))
+        .unwrap()
+        .tls
+        .unwrap();
+    let offering = |suite: rustls::SupportedCipherSuite| {
+        let mut provider = rustls::crypto::ring::default_provider();
+        provider.cipher_suites = vec![suite];
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(fixture.server_cert.as_bytes()).unwrap())
+            .unwrap();
+        rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+    };
+    use rustls::crypto::ring::cipher_suite as cs;
+    handshake(&tls, offering(cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384)).unwrap();
+    assert!(handshake(&tls, offering(cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)).is_err());
+}
+
+#[test]
 fn unsupported_and_unknown_curves() {
     let fixture = Fixture::new();
     assert_eq!(

@@ -252,6 +252,9 @@ pub(super) fn build(
         None => defaults.cipher_suites.clone(),
         Some(names) => chosen_suites(ctx, names, min)?,
     };
+    if section.cipher_suites.is_some() && min <= 12 {
+        key_fits_a_tls12_suite(ctx, &private_key, &cipher_suites)?;
+    }
     let kx_groups = match &section.curve_preferences {
         None => defaults.kx_groups.clone(),
         Some(names) => chosen_curves(ctx, names)?,
@@ -421,6 +424,40 @@ fn chosen_suites(
         chosen = all_tls13.chain(chosen).collect();
     }
     Ok(chosen)
+}
+
+/// Refuses a `cipher_suites` whose TLS 1.2 suites all need another kind of key than the
+/// certificate's (TLS 1.2 clients could never connect).
+fn key_fits_a_tls12_suite(
+    ctx: &Ctx<'_>,
+    private_key: &PrivateKeyDer<'_>,
+    suites: &[SupportedCipherSuite],
+) -> Result<(), WebConfigError> {
+    // A key ring cannot use is refused later, when the certificate is set.
+    let Ok(signing_key) = rustls::crypto::ring::sign::any_supported_type(private_key) else {
+        return Ok(());
+    };
+    let algorithm = signing_key.algorithm();
+    let usable = suites.iter().any(|suite| {
+        matches!(suite, SupportedCipherSuite::Tls12(_))
+            && suite.usable_for_signature_algorithm(algorithm)
+    });
+    if usable {
+        return Ok(());
+    }
+    let wanted = if algorithm == rustls::SignatureAlgorithm::RSA {
+        "TLS_ECDHE_RSA_"
+    } else {
+        "TLS_ECDHE_ECDSA_"
+    };
+    Err(ctx.invalid(
+        &key("cipher_suites"),
+        format!(
+            "no TLS 1.2 suite named can be used with the certificate's {algorithm:?} key, so \
+             TLS 1.2 clients could not connect (name a {wanted}… suite, or set min_version: \
+             TLS13)"
+        ),
+    ))
 }
 
 /// The key exchange groups named, in the order named.
