@@ -28,7 +28,8 @@
 //!
 //! Relative file names resolve against the configuration file's directory. The file is
 //! re-read for each new connection ([`WebConfigSource`]), so certificates and users change
-//! without a restart.
+//! without a restart; turning TLS on or off needs one (until then the last good
+//! configuration stays in force).
 
 mod auth;
 mod tls;
@@ -471,7 +472,8 @@ impl WebConfigSource {
 
     /// The configuration as of now: the last one built when neither the file nor any file it
     /// names changed; otherwise the file parsed again, or, when that fails, the last good one
-    /// (the failure logged, throttled).
+    /// (the failure logged, throttled). A file that would turn TLS on or off counts as failing:
+    /// that needs a restart, so an edit cannot silently downgrade a TLS port to plain HTTP.
     pub fn current(&self) -> Arc<WebConfig> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if unchanged(&state.inputs) {
@@ -481,6 +483,21 @@ impl WebConfigSource {
             return state.config.clone();
         }
         let (result, inputs) = load_with_inputs(&self.path);
+        let tls_was_on = state.config.tls.is_some();
+        let result = result.and_then(|config| {
+            if config.tls.is_some() == tls_was_on {
+                return Ok(config);
+            }
+            Err(WebConfigError::Invalid {
+                file: self.path.display().to_string(),
+                key: "tls_server_config".into(),
+                message: format!(
+                    "TLS was {} at start; turning it {} needs a restart",
+                    if tls_was_on { "on" } else { "off" },
+                    if tls_was_on { "off" } else { "on" },
+                ),
+            })
+        });
         match result {
             Ok(config) => {
                 tracing::info!(file = %self.path.display(), "web config reloaded");

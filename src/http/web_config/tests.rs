@@ -1065,6 +1065,29 @@ fn the_source_reuses_keeps_the_last_good_and_picks_up_rotation() {
 }
 
 #[test]
+fn the_source_does_not_turn_tls_on_or_off() {
+    let fixture = Fixture::new();
+    let path = fixture.path("web.yml");
+    let users = format!("basic_auth_users:\n  alice: '{}'\n", hash("secret"));
+    std::fs::write(&path, format!("{TLS}{users}")).unwrap();
+    let source = WebConfigSource::open(path.clone()).unwrap();
+    let first = source.current();
+    // Dropping the TLS section is refused: the last good one, with TLS, stays.
+    std::fs::write(&path, &users).unwrap();
+    let now = source.current();
+    assert!(Arc::ptr_eq(&first, &now));
+    assert!(now.tls.is_some());
+
+    std::fs::write(&path, &users).unwrap();
+    let plain = WebConfigSource::open(path.clone()).unwrap();
+    std::fs::write(&path, format!("{TLS}{users}")).unwrap();
+    assert!(plain.current().tls.is_none());
+    // Other changes still apply.
+    std::fs::write(&path, "basic_auth_users:\n").unwrap();
+    assert!(plain.current().users.is_empty());
+}
+
+#[test]
 fn the_source_refuses_to_open_a_bad_file() {
     let fixture = Fixture::new();
     let path = fixture.path("web.yml");
