@@ -1182,3 +1182,27 @@ fn served_certificate(server: &Arc<rustls::ServerConfig>) -> Vec<u8> {
     }
     client.peer_certificates().unwrap()[0].as_ref().to_vec()
 }
+
+// ---- no input panics ----
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Any text, YAML-like or not, is parsed or refused; never a panic.
+    #[test]
+    fn any_text_is_parsed_or_refused(
+        text in "(tls_server_config|http_server_config|basic_auth_users|headers|cert_file|min_version|[a-z:_ \\[\\]{}\n\t-]){0,40}"
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let _ = WebConfig::parse(&text, dir.path());
+    }
+
+    /// Any Authorization header bytes are Denied (no user matches), never a panic.
+    #[test]
+    fn any_authorization_header_is_denied(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+        let Ok(header) = HeaderValue::from_bytes(&bytes) else { return Ok(()); };
+        let users = super::Users::new(Vec::new()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        proptest::prop_assert_eq!(runtime.block_on(users.check(Some(&header))), Check::Denied);
+    }
+}
