@@ -132,7 +132,7 @@ impl std::fmt::Debug for WebServing {
 }
 
 /// What a request's handler learns of its connection: the client's address, and the web
-/// configuration in force when the connection was accepted (`None` without
+/// configuration in force when the connection's first byte arrived (`None` without
 /// `--web.config.file`), which applies to all of the connection's requests.
 #[derive(Clone)]
 pub(crate) struct Peer {
@@ -145,7 +145,7 @@ pub(crate) struct Peer {
 /// and the connection idle longest (silent, trickling its headers, or idle keep-alive) is
 /// closed to make room; only when every connection has a request in flight do new clients
 /// wait in the listen backlog. With `web`, each connection follows the web configuration
-/// file as it was when the connection was accepted: TLS, basic auth, extra headers.
+/// file as it was when the connection began: TLS, basic auth, extra headers.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -192,9 +192,9 @@ pub(crate) struct Limits {
 /// with eviction of the connection idle longest, header read timeout, write timeout; then
 /// lets in-flight requests finish for [`DRAIN_TIMEOUT`]. `respond` gets each request and its
 /// [`Peer`]. With `web`, each connection takes the file's configuration of the moment its
-/// first byte arrives, for all its requests; when that has TLS, the handshake runs in the connection's task within the header
-/// timeout, and HTTP runs over TLS over the write-timed TCP stream (so the write timeout
-/// watches the socket itself, not the TLS layer's buffer).
+/// first byte arrives, for all its requests; when that has TLS, the handshake runs in the
+/// connection's task within the header timeout, and HTTP runs over TLS over the write-timed
+/// TCP stream (so the write timeout watches the socket itself, not the TLS layer's buffer).
 pub(crate) async fn serve_connections<R, F, B>(
     listener: TcpListener,
     limits: Limits,
@@ -278,7 +278,7 @@ pub(crate) async fn serve_connections<R, F, B>(
                     return;
                 };
                 if speaks_plain_http(&stream).await {
-                    refuse_plain_http(stream, deadline).await;
+                    refuse_plain_http(stream, address, deadline).await;
                     return;
                 }
                 let io = WriteTimeout::new(stream, WRITE_TIMEOUT)
@@ -357,18 +357,18 @@ async fn accept(
 /// plain HTTP rather than TLS: a TLS client opens with a handshake record.
 async fn speaks_plain_http(stream: &TcpStream) -> bool {
     let mut first = [0u8; 1];
-    matches!(stream.peek(&mut first).await, Ok(1) if first[0] != TLS_HANDSHAKE_RECORD && first[0].is_ascii_alphabetic())
+    let peeked = stream.peek(&mut first).await;
+    matches!(peeked, Ok(1)) && first[0] != TLS_HANDSHAKE_RECORD && first[0].is_ascii_alphabetic()
 }
 
 /// Tells a plain-HTTP client on the HTTPS port what to do, then closes: the write side first,
 /// then what it sent is read (bounded, until the deadline), so that the close does not reset
 /// the connection and lose the answer.
-async fn refuse_plain_http(mut stream: TcpStream, deadline: Instant) {
+async fn refuse_plain_http(mut stream: TcpStream, peer: std::net::SocketAddr, deadline: Instant) {
     static PLAIN: Throttle = Throttle::new(LOG_LINES_PER_MINUTE);
     if let Some(left_out) = PLAIN.admit() {
-        let peer = stream.peer_addr().ok();
         tracing::info!(
-            ?peer,
+            %peer,
             left_out,
             "a client spoke plain HTTP to the HTTPS port"
         );
@@ -457,7 +457,11 @@ async fn authorize(
     match web.users.check(authorization).await {
         Check::Allowed => Ok(()),
         Check::Denied => {
-            log_failed_login(authorization, request.uri().path(), peer);
+            // No credentials is how a browser's first request goes: only a failed login is
+            // worth a line.
+            if authorization.is_some() {
+                log_failed_login(authorization, request.uri().path(), peer);
+            }
             let mut response = HttpError {
                 status: StatusCode::UNAUTHORIZED,
                 message: if authorization.is_some() {
@@ -493,8 +497,8 @@ async fn authorize(
     }
 }
 
-/// Logs a failed login, throttled: the user name (clipped; never the password), the path and
-/// the client's address.
+/// Logs a failed login, throttled: the user name (clipped, quoted and escaped; never the
+/// password), the path and the client's address.
 fn log_failed_login(authorization: Option<&HeaderValue>, path: &str, peer: &Peer) {
     static FAILED: Throttle = Throttle::new(LOG_LINES_PER_MINUTE);
     let Some(left_out) = FAILED.admit() else {
