@@ -25,6 +25,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 const CHALLENGE: &str = "Basic realm=\"internet-monitor\", charset=\"UTF-8\"";
 const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery staple";
+/// A Content-Security-Policy set by the file (the page's own, with `img-src` narrowed).
+const POLICY: &str = "default-src 'self'; img-src 'self'; frame-ancestors 'none'";
 
 /// A test CA that signs server and client certificates.
 struct Pki {
@@ -406,10 +408,11 @@ fn healthz_is_open_only_with_its_flag() {
 }
 
 #[test]
-fn basic_auth_without_tls_and_the_environment_twins() {
+fn basic_auth_without_tls_the_environment_twins_and_headers_that_replace_the_servers() {
     let site = Site::new();
     site.write_config(&format!(
-        "basic_auth_users:\n  {USER}: {}\n",
+        "basic_auth_users:\n  {USER}: {}\nhttp_server_config:\n  headers:\n    \
+         Content-Security-Policy: {POLICY}\n    X-Content-Type-Options: nosniff\n",
         hash(PASSWORD)
     ));
     let mut command = common::serve_command(&site.env.db(), "ok-1.2-with-loaded-latency", &[]);
@@ -432,6 +435,20 @@ fn basic_auth_without_tls_and_the_environment_twins() {
     )
     .unwrap();
     assert_eq!(ok.status, 200);
+    assert_eq!(ok.header("Content-Security-Policy"), Some(POLICY));
+    // The page's own policy is replaced by the file's, never sent beside it.
+    let page = common::try_request_with(
+        &server.address,
+        "GET",
+        "/",
+        &[("Authorization", &authorization)],
+    )
+    .unwrap();
+    assert_eq!(page.status, 200);
+    assert_eq!(count(&page, "Content-Security-Policy"), 1);
+    assert_eq!(page.header("Content-Security-Policy"), Some(POLICY));
+    assert_eq!(count(&page, "X-Content-Type-Options"), 1);
+    assert_eq!(page.header("X-Content-Type-Options"), Some("nosniff"));
     assert_challenged(&server.get("/metrics"), "plain HTTP without credentials");
     assert_eq!(server.get("/healthz").status, 200);
     server.assert_clean_exit();
