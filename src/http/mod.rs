@@ -848,3 +848,24 @@ struct Health {
     status: &'static str,
     samples: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_user_of_basic_credentials_is_read_for_the_log_and_nothing_else() {
+        let user = |value: &str| basic_user(&HeaderValue::from_str(value).unwrap());
+        // "alice:secret:with:colons", standard base64.
+        assert_eq!(
+            user("Basic YWxpY2U6c2VjcmV0OndpdGg6Y29sb25z").as_deref(),
+            Some("alice")
+        );
+        assert_eq!(user("basic   YWxpY2U6").as_deref(), Some("alice"));
+        // No colon: the whole is the name; the password never is.
+        assert_eq!(user("Basic Ym9i").as_deref(), Some("bob"));
+        assert_eq!(user("Bearer YWxpY2U6c2VjcmV0"), None);
+        assert_eq!(user("Basic !!!"), None);
+        assert_eq!(user("Basic"), None);
+    }
+}
