@@ -876,3 +876,74 @@ fn the_images_health_check_speaks_https_and_needs_the_flag_with_users() {
     assert!(healthy, "over TLS with the flag: {stderr}");
     server.assert_clean_exit();
 }
+
+#[test]
+fn credential_checks_beyond_what_the_server_can_take_get_503_with_retry_after() {
+    // A hash whose check takes a while in this build, timed here: enough clients at once that
+    // their checks, two at a time, would take four times the few seconds one waits for a turn.
+    let started = Instant::now();
+    let slow = bcrypt::hash(PASSWORD, 8).unwrap();
+    let one_check = started.elapsed().max(Duration::from_millis(1));
+    let clients = usize::try_from(2 * 12_000 / one_check.as_millis().max(1))
+        .unwrap_or(usize::MAX)
+        .clamp(8, 400);
+    let site = Site::new();
+    site.write_config(&format!("basic_auth_users:\n  {USER}: {slow}\n"));
+    let config = site.config_path();
+    let mut server = Server::start(common::serve_command(
+        &site.env.db(),
+        "ok-1.2-with-loaded-latency",
+        &["--web.config.file", config.to_str().unwrap()],
+    ));
+    common::raise_open_files_limit(2 * clients as u64 + 64);
+    let wrong = basic(USER, "not the password");
+    let answers: Vec<(u16, Option<String>)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..clients)
+            .map(|_| {
+                scope.spawn(|| {
+                    let response = common::try_request_with(
+                        &server.address,
+                        "GET",
+                        "/metrics",
+                        &[("Authorization", &wrong)],
+                    )
+                    .expect("an answer");
+                    let retry = response.header("Retry-After").map(str::to_owned);
+                    (response.status, retry)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let busy = answers.iter().filter(|(status, _)| *status == 503).count();
+    eprintln!(
+        "one cost-8 check took {one_check:?}; {clients} clients: {busy} answered 503, {} 401",
+        answers.iter().filter(|(status, _)| *status == 401).count()
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|(status, _)| *status == 401 || *status == 503),
+        "{answers:?}"
+    );
+    assert!(busy > 0, "no client was turned away: {answers:?}");
+    assert!(
+        answers
+            .iter()
+            .filter(|(status, _)| *status == 503)
+            .all(|(_, retry)| retry.as_deref() == Some("1")),
+        "{answers:?}"
+    );
+    // Once the queue is gone, the right password gets in.
+    let right = basic(USER, PASSWORD);
+    let ok = common::try_request_with(
+        &server.address,
+        "GET",
+        "/metrics",
+        &[("Authorization", &right)],
+    )
+    .unwrap();
+    assert_eq!(ok.status, 200);
+    server.wait_for_log("every credential check was busy");
+    server.assert_clean_exit();
+}
