@@ -1,8 +1,9 @@
 //! `serve --web.config.file`: HTTPS with a test CA, basic auth on every endpoint, the file's
 //! headers, certificates and users changed on disk without a restart, a file broken after
-//! start, mutual TLS, clients that stall the handshake or stop reading, and a real Prometheus
-//! scraping over TLS with basic auth. Certificates and bcrypt hashes (cost 4) are made at test
-//! time; everything talks to loopback only.
+//! start, mutual TLS, clients that stall the handshake or stop reading, more credential checks
+//! than the server takes at once (503), the image's health check over HTTPS, curl, and a real
+//! Prometheus scraping over TLS with basic auth. Certificates and bcrypt hashes (cost 4; 8 for
+//! the busy test) are made at test time; everything talks to loopback only.
 
 mod common;
 
