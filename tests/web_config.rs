@@ -948,3 +948,60 @@ fn credential_checks_beyond_what_the_server_can_take_get_503_with_retry_after() 
     server.wait_for_log("every credential check was busy");
     server.assert_clean_exit();
 }
+
+#[test]
+fn stalled_handshakes_beyond_the_connection_cap_make_room_for_new_clients() {
+    use std::os::unix::process::CommandExt;
+    // An open-files limit of 200 makes the connection cap 136 (64 are kept back).
+    const OPEN_FILES: u64 = 200;
+    const STALLED: usize = 160;
+    common::raise_open_files_limit(2 * STALLED as u64 + 64);
+    let site = Site::new();
+    site.write_config("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n");
+    let config = site.config_path();
+    let mut command = common::serve_command(
+        &site.env.db(),
+        "ok-1.2-with-loaded-latency",
+        &["--web.config.file", config.to_str().unwrap()],
+    );
+    // SAFETY: setrlimit is async-signal-safe and changes only the child's own limit.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: OPEN_FILES,
+                rlim_max: OPEN_FILES,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut server = Server::start(command);
+    // More clients than the cap, each stuck after the first bytes of a TLS record.
+    let stalled: Vec<TcpStream> = (0..STALLED)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&server.address).unwrap();
+            stream.write_all(&[0x16, 0x03, 0x01]).unwrap();
+            stream
+        })
+        .collect();
+    // New clients are served at once, each in the place of a stalled one evicted for it: long
+    // before the header timeout would have closed them all together.
+    let tls = site.client(None);
+    for _ in 0..3 {
+        let health = https(&server.address, &tls, "GET", "/healthz", &[]).unwrap();
+        assert_eq!(health.status, 200);
+    }
+    let open = stalled
+        .iter()
+        .filter(|stream| !wait_for_hang_up(stream, Duration::ZERO))
+        .count();
+    assert!(
+        open >= STALLED / 2,
+        "the new clients were served only once most stalled ones were closed: {open} open"
+    );
+    assert!(open < STALLED, "no stalled connection was evicted");
+    drop(stalled);
+    server.assert_clean_exit();
+}
