@@ -217,6 +217,11 @@ fn basic_credentials(header: &HeaderValue) -> Option<(String, String)> {
     Some((user.to_owned(), password.to_owned()))
 }
 
+/// The user name of a `Basic` authorization header, for a log line; never the password.
+pub(crate) fn basic_user(header: &HeaderValue) -> Option<String> {
+    basic_credentials(header).map(|(user, _)| user)
+}
+
 /// SHA-256 of the lengths and bytes of user, hash and password.
 fn cache_key(user: &str, hash: &str, password: &str) -> [u8; 32] {
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);

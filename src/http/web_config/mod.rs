@@ -13,7 +13,7 @@
 //!   true). A present, non-empty section turns TLS on and needs a certificate and its key; an
 //!   empty one (or none) means plain HTTP.
 //! - `http_server_config`: `headers` (only `Content-Security-Policy`, `X-Frame-Options`
-//!   (`deny` or `sameorigin`), `X-Content-Type-Options` (`nosniff`), `X-XSS-Protection`,
+//!   (`deny` or `sameorigin`, any case), `X-Content-Type-Options` (`nosniff`), `X-XSS-Protection`,
 //!   `Strict-Transport-Security`; a blank value sends nothing), and `http2`, accepted and
 //!   ignored: the server speaks HTTP/1.1 only (TLS offers ALPN `http/1.1`, so HTTP/2 clients
 //!   fall back to it), whatever its value.
@@ -46,6 +46,7 @@ use serde_json::{Map, Value};
 
 use crate::logging::Throttle;
 
+pub(crate) use auth::basic_user;
 pub use auth::{Check, Users};
 
 /// A loaded, validated web configuration: what the server applies to a connection.
@@ -396,7 +397,8 @@ fn parse_headers(
         if value.is_empty() {
             continue;
         }
-        if !allowed.is_empty() && !allowed.contains(&value.as_str()) {
+        // Values are case-insensitive (RFC 7034 §2.1 for X-Frame-Options, RFC 9110 tokens).
+        if !allowed.is_empty() && !allowed.iter().any(|a| a.eq_ignore_ascii_case(&value)) {
             return Err(ctx.invalid(
                 &key,
                 format!(

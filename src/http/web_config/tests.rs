@@ -241,6 +241,21 @@ fn headers_are_taken_and_blank_ones_skipped() {
 }
 
 #[test]
+fn header_values_from_a_list_are_case_insensitive() {
+    // RFC 7034: X-Frame-Options' DENY is the spelling most guides use.
+    let fixture = Fixture::new();
+    let config = fixture
+        .load("http_server_config:\n  headers:\n    X-Frame-Options: DENY\n    X-Content-Type-Options: NoSniff\n")
+        .unwrap();
+    let values: Vec<&str> = config
+        .headers
+        .iter()
+        .map(|(_, v)| v.to_str().unwrap())
+        .collect();
+    assert_eq!(values, ["NoSniff", "DENY"]);
+}
+
+#[test]
 fn http2_is_accepted_and_ignored() {
     let fixture = Fixture::new();
     for value in ["true", "false"] {
