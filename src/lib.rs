@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod openmetrics;
 pub mod plan;
 pub mod probe;
+pub mod push;
 pub mod rules;
 pub mod sample;
 pub mod scheduler;
