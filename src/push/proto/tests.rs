@@ -182,3 +182,36 @@ fn fuzz_seeds_decode() {
     }
     assert!(seeds >= 2, "seeds in {}", dir.display());
 }
+
+mod prop {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What the fuzz target `remote_write_decode` asserts, for any bytes.
+    fn holds(body: &[u8]) {
+        if let Ok(request) = decode(body) {
+            let again = encode(&request);
+            assert_eq!(encode(&decode(&again).unwrap()), again);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_decode_or_are_refused(body in proptest::collection::vec(any::<u8>(), 0..256)) {
+            holds(&body);
+        }
+
+        #[test]
+        fn any_changed_valid_body_decodes_or_is_refused(
+            changes in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+        ) {
+            let mut body = encode(&tiny());
+            let len = body.len();
+            for (at, byte) in changes {
+                body[at % len] = byte;
+            }
+            holds(&body);
+        }
+    }
+}
