@@ -146,9 +146,10 @@ struct RemoteWriteFamilies {
 pub enum PushResult {
     /// Answered 2xx.
     Success,
-    /// Not delivered, to be tried again: 5xx, 429, no connection, no answer in time.
+    /// Not delivered, to be tried again: 5xx, 429, 401, 403, 404…, no connection, no answer
+    /// in time.
     Retried,
-    /// Refused with a 4xx other than 429.
+    /// Refused with another 4xx (400 above all).
     Rejected,
 }
 
@@ -218,7 +219,7 @@ impl RemoteWriteFamilies {
                 IntCounterVec::new(
                     Opts::new(
                         "internet_monitor_remote_write_requests_total",
-                        "Write requests sent to --remote-write.url since this process started, by result: success (2xx), retried (5xx, 429, no connection or no answer in time: tried again later) or rejected (another 4xx).",
+                        "Write requests sent to --remote-write.url since this process started, by result: success (2xx), retried (5xx, 429, 401, 403, 404 and other answers that refuse every request, no connection or no answer in time: tried again later) or rejected (another 4xx, such as 400: the samples are refused).",
                     ),
                     &["result"],
                 )?,

@@ -29,6 +29,8 @@ enum Mode {
     Down,
     /// Reads the request and never answers.
     Hang,
+    /// 401 to everything (a wrong password).
+    Unauthorized,
 }
 
 /// Which sample the receiver refuses with a 400.
@@ -128,6 +130,7 @@ impl Book {
             match self.mode {
                 Mode::Down => (500, None),
                 Mode::Hang => (0, None),
+                Mode::Unauthorized => (401, None),
                 Mode::Accept => {
                     if self.poison == Poison::Armed && times.len() >= 3 {
                         self.poison = Poison::At(times[2]);
@@ -576,8 +579,12 @@ fn a_restart_with_a_full_outbox_delivers_everything_once() {
     server.assert_clean_exit();
     drop(hanging);
 
-    let receiver = Receiver::start_on(address, Mode::Accept);
+    // A wrong password first: 401 refuses every request, so nothing is dropped.
+    let receiver = Receiver::start_on(address, Mode::Unauthorized);
     let mut server = serve(&env, &url, &[]);
+    receiver.wait("a 401", |book| book.answered(401) >= 1);
+    assert_eq!(metric(&server, PENDING), Some(RUNS as f64));
+    receiver.with(|book| book.mode = Mode::Accept);
     wait_metric(&server, PENDING, 0.0);
     let mut expected = times.clone();
     expected.sort_unstable();
@@ -588,18 +595,20 @@ fn a_restart_with_a_full_outbox_delivers_everything_once() {
             assert_eq!(values.len(), 1, "{series} at {time}: {values:?}");
         }
         assert_eq!(book.answered(204), 1, "one batch: {:?}", book.requests);
+        assert_eq!(book.answered(400), 0);
         assert_eq!(
             book.disorder,
             Vec::<String>::new(),
             "points out of time order"
         );
     });
+    assert_eq!(metric(&server, SENT), Some(RUNS as f64));
     assert_eq!(
         metric(
             &server,
-            r#"internet_monitor_remote_write_samples_total{result="sent"}"#
+            r#"internet_monitor_remote_write_samples_total{result="rejected"}"#
         ),
-        Some(RUNS as f64)
+        Some(0.0)
     );
     // A new run goes out on its own.
     run(&mut server, 1);

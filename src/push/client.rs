@@ -34,13 +34,14 @@ pub const PROTOCOL_VERSION: &str = "0.1.0";
 pub enum Answer {
     /// A 2xx: the receiver has the samples.
     Accepted,
-    /// Worth trying again later: a 5xx, a 429, a 3xx, no connection, no answer in time, or a
-    /// credentials or TLS file that cannot be read; `retry_after` when the receiver said.
+    /// Worth trying again later: a 5xx, a 429, a 3xx, a 401, 403, 404, 405, 407 or 408 (no
+    /// request would be taken: a wrong password or URL), no connection, no answer in time, or
+    /// a credentials or TLS file that cannot be read; `retry_after` when the receiver said.
     Retry {
         retry_after: Option<Duration>,
         why: String,
     },
-    /// A 4xx other than 429: the receiver refuses what was sent, and will again.
+    /// Another 4xx (400 above all): the receiver refuses what was sent, and will again.
     Rejected { status: u16, why: String },
 }
 
@@ -284,9 +285,24 @@ where
     Ok(answer)
 }
 
-/// What a non-2xx status means for the push.
+/// The 4xx answers that say the receiver takes no request at all as configured (credentials,
+/// URL, method, a proxy, its own timeout), whatever the samples: retried like a 5xx, so that
+/// a wrong password or URL never empties the outbox (the files are read again for each push,
+/// so a fixed password applies at the next try).
+const RETRIED_CLIENT_ERRORS: [StatusCode; 7] = [
+    StatusCode::UNAUTHORIZED,
+    StatusCode::FORBIDDEN,
+    StatusCode::NOT_FOUND,
+    StatusCode::METHOD_NOT_ALLOWED,
+    StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+    StatusCode::REQUEST_TIMEOUT,
+    StatusCode::TOO_MANY_REQUESTS,
+];
+
+/// What a non-2xx status means for the push: a 4xx refuses the samples sent, except those
+/// of [`RETRIED_CLIENT_ERRORS`]; everything else is tried again.
 fn classify(status: StatusCode, retry_after: Option<Duration>, why: String) -> Answer {
-    if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS {
+    if status.is_client_error() && !RETRIED_CLIENT_ERRORS.contains(&status) {
         Answer::Rejected {
             status: status.as_u16(),
             why,
@@ -480,11 +496,23 @@ mod tests {
     #[test]
     fn statuses_are_retried_or_rejected() {
         let why = || "x".to_owned();
-        assert!(matches!(
-            classify(StatusCode::BAD_REQUEST, None, why()),
-            Answer::Rejected { status: 400, .. }
-        ));
         for status in [
+            StatusCode::BAD_REQUEST,
+            StatusCode::CONFLICT,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ] {
+            assert!(
+                matches!(classify(status, None, why()), Answer::Rejected { .. }),
+                "{status}"
+            );
+        }
+        // A wrong password or URL refuses every request: retried, never dropped.
+        for status in [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::FORBIDDEN,
+            StatusCode::NOT_FOUND,
+            StatusCode::METHOD_NOT_ALLOWED,
             StatusCode::TOO_MANY_REQUESTS,
             StatusCode::INTERNAL_SERVER_ERROR,
             StatusCode::SERVICE_UNAVAILABLE,

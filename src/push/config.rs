@@ -25,6 +25,16 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// The URL as logged: without its query, which may hold a key.
+    pub fn shown(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        let path = self
+            .path_and_query
+            .split_once('?')
+            .map_or(self.path_and_query.as_str(), |(path, _)| path);
+        format!("{scheme}://{}{path}", self.authority)
+    }
+
     /// Reads `--remote-write.url`; the error says what is wrong and what is accepted.
     pub fn parse(url: &str) -> Result<Endpoint, String> {
         let text = url.trim();
@@ -296,6 +306,7 @@ mod tests {
         assert_eq!(endpoint.port, 443);
         assert_eq!(endpoint.authority, "mimir.example");
         assert_eq!(endpoint.path_and_query, "/api/v1/push?x=1");
+        assert_eq!(endpoint.shown(), "https://mimir.example/api/v1/push");
         let endpoint = Endpoint::parse("http://[::1]:9090").unwrap();
         assert_eq!((endpoint.host.as_str(), endpoint.port), ("::1", 9090));
         assert_eq!(endpoint.path_and_query, "/");

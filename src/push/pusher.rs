@@ -30,7 +30,7 @@ static EXPIRIES_LOGGED: Throttle = Throttle::new(6);
 
 /// Pushes until dropped (at shutdown, a push in flight is abandoned, never counted as done).
 pub async fn run(state: &AppState, client: &Client) {
-    let endpoint = client.config().endpoint.url.clone();
+    let endpoint = client.config().endpoint.shown();
     tracing::info!(url = %endpoint, "pushing every stored run to {endpoint} (remote_write)");
     let mut backoff = Backoff::default();
     loop {
