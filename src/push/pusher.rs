@@ -303,3 +303,139 @@ fn read_batch(
 fn round_to_millis(wait: Duration) -> Duration {
     Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::TokioIo;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::push::config::{Auth, Endpoint, RemoteWriteConfig};
+    use crate::sample::{FailureReason, Trigger};
+    use crate::speedtest::runner::OoklaConfig;
+    use crate::speedtest::{EngineConfig, Runner};
+
+    const T0: u64 = 1_795_543_200_125;
+
+    /// A receiver on loopback answering 204 and keeping the `speedtest_up` times it got.
+    async fn receiver() -> (String, Arc<Mutex<Vec<i64>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
+        let times = Arc::new(Mutex::new(Vec::new()));
+        let got = times.clone();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let got = got.clone();
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let got = got.clone();
+                        async move {
+                            let body = request.into_body().collect().await.unwrap().to_bytes();
+                            let decoded = proto::decode(&body).unwrap();
+                            for series in decoded.timeseries {
+                                if series.labels.iter().any(|l| l.value == "speedtest_up") {
+                                    let mut got = got.lock().unwrap();
+                                    got.extend(series.samples.iter().map(|s| s.timestamp));
+                                }
+                            }
+                            let mut answer = hyper::Response::new(Full::new(Bytes::new()));
+                            *answer.status_mut() = hyper::StatusCode::NO_CONTENT;
+                            Ok::<_, std::convert::Infallible>(answer)
+                        }
+                    },
+                );
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), service),
+                );
+            }
+        });
+        (url, times)
+    }
+
+    fn state(store: Store) -> AppState {
+        let engine = EngineConfig::Ookla(OoklaConfig {
+            binary: "/nonexistent/speedtest".into(),
+            timeout: Duration::from_secs(1),
+            server_id: None,
+            extra_args: Vec::new(),
+            parse: crate::speedtest::ookla::ParseOptions {
+                store_ip: false,
+                max_bytes_per_second: 1e12,
+            },
+            output_limit: 1024,
+        });
+        let metrics = Metrics::new().unwrap();
+        metrics.set_remote_write_on(0, None);
+        AppState::new(
+            Arc::new(store),
+            metrics,
+            Runner::new(engine),
+            None,
+            None,
+            None,
+        )
+        .unwrap()
+    }
+
+    fn rendered(state: &AppState) -> String {
+        String::from_utf8(state.metrics.render().unwrap().to_vec()).unwrap()
+    }
+
+    /// A queued sample that retention deleted leaves the outbox as expired; the others are
+    /// pushed and leave it as sent; then nothing is left to do.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sample_retention_deleted_expires_and_the_rest_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        store.set_outbox(true);
+        for offset in [0, 1_000, 2_000] {
+            let time = Timestamp::from_millis(T0 + offset);
+            store
+                .append(&Sample::failure(
+                    time,
+                    Trigger::Schedule,
+                    FailureReason::Timeout,
+                    "slow",
+                ))
+                .unwrap();
+        }
+        assert_eq!(
+            store
+                .delete_before(Timestamp::from_millis(T0 + 1), 10)
+                .unwrap(),
+            1
+        );
+        assert_eq!(store.outbox_stats().unwrap().pending, 3);
+        let state = state(store);
+        let (url, times) = receiver().await;
+        let client = Client::new(RemoteWriteConfig {
+            endpoint: Endpoint::parse(&url).unwrap(),
+            labels: Vec::new(),
+            auth: Auth::None,
+            ca_file: None,
+            identity: None,
+            timeout: Duration::from_secs(10),
+        })
+        .unwrap();
+
+        assert!(matches!(step(&state, &client).await, Step::Progress));
+        let ms = |offset: u64| i64::try_from(T0 + offset).unwrap();
+        assert_eq!(*times.lock().unwrap(), [ms(1_000), ms(2_000)]);
+        let text = rendered(&state);
+        for line in [
+            r#"internet_monitor_remote_write_samples_total{result="expired"} 1"#,
+            r#"internet_monitor_remote_write_samples_total{result="sent"} 2"#,
+            r#"internet_monitor_remote_write_requests_total{result="success"} 1"#,
+            "internet_monitor_remote_write_pending_samples 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+        }
+        assert!(matches!(step(&state, &client).await, Step::Idle));
+        assert_eq!(times.lock().unwrap().len(), 2, "nothing twice");
+    }
+}
