@@ -2,6 +2,13 @@
 //! series in one write request, and takes them out of the outbox only once the receiver
 //! acknowledged them (or refused one alone for good). Woken by each stored sample
 //! ([`AppState::outbox_wake`]) and by its back-off timer.
+//!
+//! Exactly once, with one exception: the removal is a store transaction of its own after the
+//! receiver's 2xx, so a crash (or a stop) between the two leaves those samples queued and they
+//! are pushed again after the restart. That is harmless: they are the same series with the
+//! same time and value, which Prometheus (and Mimir, VictoriaMetrics) store once; only a
+//! different value at the same time would be refused as a duplicate, and a stored sample
+//! never changes. A push abandoned at shutdown was never acknowledged and stays queued.
 
 use std::time::Duration;
 
