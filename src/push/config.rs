@@ -182,12 +182,18 @@ impl Flags {
         };
         let endpoint =
             Endpoint::parse(url).map_err(|why| format!("--remote-write.url {url:?} {why}"))?;
+        use super::series::{LabelError, MAX_LABELS};
+        if self.labels.len() > MAX_LABELS {
+            return Err(LabelError::TooMany {
+                given: self.labels.len(),
+                max: MAX_LABELS,
+            }
+            .to_string());
+        }
         let mut labels: Vec<(String, String)> = Vec::new();
         for (name, value) in &self.labels {
             if labels.iter().any(|(seen, _)| seen == name) {
-                return Err(format!(
-                    "--remote-write.label {name} is given twice: give each label once"
-                ));
+                return Err(LabelError::Duplicate { name: name.clone() }.to_string());
             }
             labels.push((name.clone(), value.clone()));
         }
@@ -412,6 +418,17 @@ mod tests {
             labels: vec![("site".into(), "a".into()), ("site".into(), "b".into())],
             ..flags("http://x/")
         };
-        assert!(twice.check().unwrap_err().contains("twice"));
+        let err = twice.check().unwrap_err();
+        assert!(
+            err.contains("--remote-write.label") && err.contains("site"),
+            "{err}"
+        );
+        let many = Flags {
+            labels: (0..=super::super::series::MAX_LABELS)
+                .map(|n| (format!("l{n}"), "v".to_owned()))
+                .collect(),
+            ..flags("http://x/")
+        };
+        assert!(many.check().unwrap_err().contains("--remote-write.label"));
     }
 }
