@@ -460,6 +460,17 @@ mod tests {
         assert_eq!(header("content-type"), "application/x-protobuf");
         assert_eq!(header("x-prometheus-remote-write-version"), "0.1.0");
         assert_eq!(header("user-agent"), USER_AGENT);
+        // The password file is read again for each push: a rotated password applies at once.
+        std::fs::write(path("password"), "n3w").unwrap();
+        assert_eq!(
+            client.push(Bytes::from_static(b"body")).await,
+            Answer::Accepted
+        );
+        let headers = hear.recv().await.unwrap();
+        assert_eq!(
+            headers.get("authorization").unwrap(),
+            "Basic YmVybGluOm4zdw=="
+        );
 
         let anonymous = Client::new(RemoteWriteConfig {
             identity: None,
@@ -523,6 +534,36 @@ mod tests {
                 "{status}"
             );
         }
+    }
+
+    #[test]
+    fn a_bearer_token_is_read_for_each_push() {
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "first\n").unwrap();
+        let client = Client::new(RemoteWriteConfig {
+            endpoint: super::super::config::Endpoint::parse("http://127.0.0.1:9/").unwrap(),
+            labels: Vec::new(),
+            auth: Auth::Bearer {
+                token_file: token_file.clone(),
+            },
+            ca_file: None,
+            identity: None,
+            timeout: Duration::from_secs(1),
+        })
+        .unwrap();
+        assert_eq!(
+            client.authorization().unwrap().as_deref(),
+            Some("Bearer first")
+        );
+        std::fs::write(&token_file, "second").unwrap();
+        assert_eq!(
+            client.authorization().unwrap().as_deref(),
+            Some("Bearer second")
+        );
+        std::fs::remove_file(&token_file).unwrap();
+        let err = client.authorization().unwrap_err();
+        assert!(err.contains("--remote-write.bearer-token-file"), "{err}");
     }
 
     #[test]
