@@ -173,6 +173,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
         None => ("http", "off"),
     };
+    let remote_write = match args.remote_write.config().map_err(anyhow::Error::msg)? {
+        Some(config) => Some(crate::push::client::Client::new(config).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     // A locked database must stop a second instance at once, before it binds or tests.
     let store = Store::open(&args.store.db)?;
     let now = Timestamp::now();
@@ -215,6 +219,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }),
         probes,
         web,
+        remote_write,
     };
     super::adopt_orphans();
     super::listen_until_stopped(
