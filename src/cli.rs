@@ -427,6 +427,110 @@ pub struct ServeArgs {
     /// counts as local)
     #[arg(long, env = "INTERNET_MONITOR_PROBE_GATEWAY", value_name = "auto|ADDRESS|none", default_value = "auto", value_parser = probe_gateway)]
     pub probe_gateway: crate::probe::monitor::GatewayChoice,
+
+    #[command(flatten)]
+    pub remote_write: RemoteWriteArgs,
+}
+
+/// `serve --remote-write.*`: pushing every stored sample to a Prometheus-compatible receiver.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Remote write")]
+pub struct RemoteWriteArgs {
+    /// Push every stored run's series, with the run's own time, to this remote_write URL
+    /// (http:// or https://), e.g. https://prometheus.example/api/v1/write; runs wait in the
+    /// store until the receiver acknowledges them
+    #[arg(
+        long = "remote-write.url",
+        env = "INTERNET_MONITOR_REMOTE_WRITE_URL",
+        value_name = "URL"
+    )]
+    pub url: Option<String>,
+
+    /// A label on every pushed series, e.g. site=berlin (repeatable); job=internet-monitor is
+    /// added unless given. Never put the public IP address here
+    #[arg(long = "remote-write.label", value_name = "NAME=VALUE", value_parser = remote_write_label)]
+    pub labels: Vec<(String, String)>,
+
+    /// User name for HTTP basic authentication (with --remote-write.basic-auth-password-file)
+    #[arg(
+        long = "remote-write.basic-auth-username",
+        env = "INTERNET_MONITOR_REMOTE_WRITE_BASIC_AUTH_USERNAME",
+        value_name = "USER"
+    )]
+    pub basic_auth_username: Option<String>,
+
+    /// File holding the basic-auth password, read again for each push
+    #[arg(
+        long = "remote-write.basic-auth-password-file",
+        env = "INTERNET_MONITOR_REMOTE_WRITE_BASIC_AUTH_PASSWORD_FILE",
+        value_name = "FILE"
+    )]
+    pub basic_auth_password_file: Option<PathBuf>,
+
+    /// File holding a bearer token (Authorization: Bearer), read again for each push
+    #[arg(
+        long = "remote-write.bearer-token-file",
+        env = "INTERNET_MONITOR_REMOTE_WRITE_BEARER_TOKEN_FILE",
+        value_name = "FILE"
+    )]
+    pub bearer_token_file: Option<PathBuf>,
+
+    /// PEM file of CA certificates trusted for https:// besides the built-in (webpki) roots
+    #[arg(
+        long = "remote-write.tls-ca-file",
+        env = "INTERNET_MONITOR_REMOTE_WRITE_TLS_CA_FILE",
+        value_name = "FILE"
+    )]
+    pub tls_ca_file: Option<PathBuf>,
+
+    /// PEM client certificate for mutual TLS (with --remote-write.tls-key-file)
+    #[arg(
+        long = "remote-write.tls-cert-file",
+        env = "INTERNET_MONITOR_REMOTE_WRITE_TLS_CERT_FILE",
+        value_name = "FILE"
+    )]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key of --remote-write.tls-cert-file
+    #[arg(
+        long = "remote-write.tls-key-file",
+        env = "INTERNET_MONITOR_REMOTE_WRITE_TLS_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// The longest one push may take, connecting and the answer included
+    #[arg(long = "remote-write.timeout", env = "INTERNET_MONITOR_REMOTE_WRITE_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = timeout)]
+    pub timeout: Duration,
+}
+
+impl RemoteWriteArgs {
+    /// The checked settings; `None` without `--remote-write.url`.
+    pub fn config(&self) -> Result<Option<crate::push::config::RemoteWriteConfig>, String> {
+        crate::push::config::Flags {
+            url: self.url.clone(),
+            labels: self.labels.clone(),
+            basic_auth_username: self.basic_auth_username.clone(),
+            basic_auth_password_file: self.basic_auth_password_file.clone(),
+            bearer_token_file: self.bearer_token_file.clone(),
+            tls_ca_file: self.tls_ca_file.clone(),
+            tls_cert_file: self.tls_cert_file.clone(),
+            tls_key_file: self.tls_key_file.clone(),
+            timeout: self.timeout,
+        }
+        .check()
+    }
+}
+
+/// `--remote-write.label NAME=VALUE`: as the series take it.
+fn remote_write_label(text: &str) -> Result<(String, String), String> {
+    let (name, value) = label(text)?;
+    if name == "result" {
+        return Err(
+            "the label name \"result\" is taken by speedtest_run_result: choose another".into(),
+        );
+    }
+    Ok((name, value))
 }
 
 /// The most `--probe-target`s: each is a label value on several series and a probe per round.

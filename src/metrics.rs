@@ -126,6 +126,115 @@ pub struct Metrics {
     campaign: Vec<GaugeVec>,
     /// The connectivity monitor's families; no series while probing is off.
     probes: ProbeFamilies,
+    /// The remote_write pusher's families; no series while `--remote-write.url` is not given.
+    remote_write: RemoteWriteFamilies,
+}
+
+/// The remote_write pusher's series (issue 16): the outbox and the pushes by result.
+struct RemoteWriteFamilies {
+    pending: OptionalGauge,
+    oldest_age: OptionalGauge,
+    /// The time of the oldest queued sample, whose age a scrape shows; `None` while nothing
+    /// waits or remote_write is off.
+    oldest: Mutex<Option<Timestamp>>,
+    requests: IntCounterVec,
+    samples: IntCounterVec,
+}
+
+/// A push's result, the `result` label of `internet_monitor_remote_write_requests_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushResult {
+    /// Answered 2xx.
+    Success,
+    /// Not delivered, to be tried again: 5xx, 429, no connection, no answer in time.
+    Retried,
+    /// Refused with a 4xx other than 429.
+    Rejected,
+}
+
+impl PushResult {
+    pub const ALL: [PushResult; 3] = [
+        PushResult::Success,
+        PushResult::Retried,
+        PushResult::Rejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushResult::Success => "success",
+            PushResult::Retried => "retried",
+            PushResult::Rejected => "rejected",
+        }
+    }
+}
+
+/// What became of a queued sample, the `result` label of
+/// `internet_monitor_remote_write_samples_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleResult {
+    /// Acknowledged by the receiver.
+    Sent,
+    /// Refused alone with a 4xx other than 429, and dropped from the outbox.
+    Rejected,
+    /// Gone from the store (retention) or unreadable before it was pushed.
+    Expired,
+}
+
+impl SampleResult {
+    pub const ALL: [SampleResult; 3] = [
+        SampleResult::Sent,
+        SampleResult::Rejected,
+        SampleResult::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SampleResult::Sent => "sent",
+            SampleResult::Rejected => "rejected",
+            SampleResult::Expired => "expired",
+        }
+    }
+}
+
+impl RemoteWriteFamilies {
+    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let optional = |name: &str, help: &str| -> Result<OptionalGauge, prometheus::Error> {
+            let gauge = OptionalGauge::new(name, help)?;
+            register(registry, gauge.0.clone())?;
+            Ok(gauge)
+        };
+        Ok(RemoteWriteFamilies {
+            pending: optional(
+                "internet_monitor_remote_write_pending_samples",
+                "Stored samples waiting in the outbox to be pushed to --remote-write.url; absent when remote_write is off.",
+            )?,
+            oldest_age: optional(
+                "internet_monitor_remote_write_oldest_pending_age_seconds",
+                "Age of the oldest sample waiting in the outbox (now minus its time), in seconds; absent when none waits or remote_write is off.",
+            )?,
+            oldest: Mutex::new(None),
+            requests: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "internet_monitor_remote_write_requests_total",
+                        "Write requests sent to --remote-write.url since this process started, by result: success (2xx), retried (5xx, 429, no connection or no answer in time: tried again later) or rejected (another 4xx).",
+                    ),
+                    &["result"],
+                )?,
+            )?,
+            samples: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "internet_monitor_remote_write_samples_total",
+                        "Samples taken out of the outbox since this process started, by result: sent (acknowledged), rejected (refused alone with a 4xx, dropped) or expired (deleted from the store by retention, or unreadable, before it was pushed).",
+                    ),
+                    &["result"],
+                )?,
+            )?,
+        })
+    }
 }
 
 /// The connectivity monitor's series (issue 15). `target` is the probed IP address as text,
@@ -416,6 +525,7 @@ impl Metrics {
                 )?,
             )?,
             probes: ProbeFamilies::new(&registry)?,
+            remote_write: RemoteWriteFamilies::new(&registry)?,
             rendered: Mutex::new(None),
             registry,
         };
@@ -592,6 +702,7 @@ impl Metrics {
         {
             return Ok(last.text.clone());
         }
+        self.show_oldest_pending_age(Timestamp::now());
         let mut text = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut text)?;
         let text = Bytes::from(text);
@@ -846,6 +957,84 @@ impl Metrics {
         {
             gauge.set(start);
         }
+    }
+}
+
+/// The remote_write pusher's families (issue 16). They exist only once remote_write is on
+/// ([`Metrics::set_remote_write_on`]), so a process without `--remote-write.url` shows none.
+impl Metrics {
+    /// remote_write is on: creates every `result` of the counters at 0 (so `increase()` sees
+    /// the first rejection as a step from 0) and shows the outbox as `pending` samples, the
+    /// oldest dated `oldest`. Call it once at start-up.
+    pub fn set_remote_write_on(&self, pending: u64, oldest: Option<Timestamp>) {
+        {
+            let _consistent = self.lock_to_update();
+            let families = &self.remote_write;
+            for result in PushResult::ALL {
+                // Cannot fail: one label value for one label.
+                let _ = families
+                    .requests
+                    .get_metric_with_label_values(&[result.as_str()]);
+            }
+            for result in SampleResult::ALL {
+                let _ = families
+                    .samples
+                    .get_metric_with_label_values(&[result.as_str()]);
+            }
+        }
+        self.set_outbox(pending, oldest);
+    }
+
+    /// The outbox now: `pending` samples, the oldest dated `oldest` (its age is computed at
+    /// each scrape).
+    pub fn set_outbox(&self, pending: u64, oldest: Option<Timestamp>) {
+        let _consistent = self.lock_to_update();
+        let families = &self.remote_write;
+        families.pending.set(Some(pending as f64));
+        *families
+            .oldest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = oldest.filter(|_| pending > 0);
+        self.show_oldest_pending_age(Timestamp::now());
+    }
+
+    /// Counts one write request by its result.
+    pub fn count_push(&self, result: PushResult) {
+        let _consistent = self.lock_to_update();
+        if let Ok(counter) = self
+            .remote_write
+            .requests
+            .get_metric_with_label_values(&[result.as_str()])
+        {
+            counter.inc();
+        }
+    }
+
+    /// Counts `count` samples taken out of the outbox by their result.
+    pub fn count_pushed_samples(&self, result: SampleResult, count: u64) {
+        let _consistent = self.lock_to_update();
+        if let Ok(counter) = self
+            .remote_write
+            .samples
+            .get_metric_with_label_values(&[result.as_str()])
+        {
+            counter.inc_by(count);
+        }
+    }
+
+    /// Shows the oldest queued sample's age at `now` (none while nothing waits; never
+    /// negative, for a sample dated after a clock set back).
+    fn show_oldest_pending_age(&self, now: Timestamp) {
+        let families = &self.remote_write;
+        let oldest = *families
+            .oldest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        families.oldest_age.set(
+            oldest
+                .map(|oldest| now.as_seconds_f64() - oldest.as_seconds_f64())
+                .map(|age| age.max(0.0)),
+        );
     }
 }
 

@@ -76,6 +76,10 @@ pub struct AppState {
     pub campaign: Option<Arc<crate::campaign::live::Live>>,
     /// The connectivity monitor's live state while `--probe-interval` is not `0s`.
     pub probes: Option<Arc<crate::probe::status::Status>>,
+    /// Notified after each sample is committed to the store, which queued it in the outbox
+    /// while remote_write is on: wakes the pusher ([`crate::push::pusher`]). A notification
+    /// while the pusher is busy is kept for its next wait.
+    pub outbox_wake: tokio::sync::Notify,
 }
 
 /// The times of the last run and last success on show.
@@ -150,6 +154,7 @@ impl AppState {
             next_run: Mutex::new(None),
             campaign: None,
             probes: None,
+            outbox_wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -280,6 +285,8 @@ impl AppState {
                     );
                 }
                 self.changed();
+                // Committed, so queued: the pusher may take it.
+                self.outbox_wake.notify_one();
                 self.metrics.record(&stored);
                 match again {
                     Some(Ok(latest)) => self.show_again(stored.time, latest),

@@ -1825,26 +1825,6 @@ const FLEET_TEST_PASSWORD: &str = "fleet-test-password";
 /// bcrypt of [`FLEET_TEST_PASSWORD`] at cost 4 (the cheapest), made with Python's `crypt`.
 const FLEET_TEST_HASH: &str = "$2b$04$0nXBehaM3E32KmZWTQ1UdOGlJb4bgxaMSc69Vo1eSav/w1589fcW6";
 
-/// Standard base64 with padding, for an `Authorization: Basic` header.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let word = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |word, (i, &b)| word | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(word >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// The fleet's Prometheus, which wants a password for every request.
 struct Central {
     address: String,
@@ -1907,6 +1887,7 @@ fn log_of(server: &mut Server) -> String {
 #[test]
 #[ignore = "needs a Prometheus server (Debian package prometheus) and PyYAML; .ci/run installs them and runs the ignored tests"]
 fn fleet_dashboard_queries_answer_for_every_site() {
+    use base64::Engine as _;
     use std::os::unix::fs::PermissionsExt;
 
     let dir = tempfile::tempdir().unwrap();
@@ -1931,7 +1912,8 @@ fn fleet_dashboard_queries_answer_for_every_site() {
         address: prometheus.address.clone(),
         authorization: format!(
             "Basic {}",
-            base64(format!("grafana:{FLEET_TEST_PASSWORD}").as_bytes())
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("grafana:{FLEET_TEST_PASSWORD}"))
         ),
     };
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -33,6 +33,9 @@ pub struct CheckReport {
     /// Records of the connectivity monitor's tables read (targets, minute rows, buckets,
     /// outages, runs; damaged ones included, each a `structure` finding).
     pub probe_records: u64,
+    /// Entries of the remote_write outbox read (samples waiting to be pushed; damaged ones
+    /// included, each a `structure` finding).
+    pub outbox_pending: u64,
     /// Keys (ms since the epoch) of samples an older version stored at or after
     /// [`crate::time::Timestamp::MAX`]: no command shows them and they are left as they are; not damage.
     pub out_of_range: Vec<u64>,
@@ -172,6 +175,7 @@ impl Store {
         report.plans = self.walk_plans(&txn, &mut report.damaged_plans)?;
         report.campaigns = self.walk_campaigns(&txn, &mut report.structure)?;
         report.probe_records = self.walk_probes(&txn, &mut report.structure)?;
+        report.outbox_pending = self.walk_outbox(&txn, &mut report.structure)?;
         let mut structure = |finding: String| report.structure.push(finding);
         let Some(samples) = self.open_samples(&txn)? else {
             return Ok(());

@@ -6,6 +6,7 @@ mod codec;
 mod dictionary;
 mod guard;
 mod keyed;
+mod outbox;
 mod plans;
 pub mod probes;
 mod undo;
@@ -15,7 +16,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::ops::{Bound, ControlFlow};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use redb::backends::FileBackend;
@@ -33,6 +34,9 @@ pub use check::{CheckReport, Compacted};
 pub use codec::DecodeError;
 use codec::Link;
 use dictionary::Entry;
+pub use outbox::{
+    OUTBOX_RECORD_VERSION, OutboxEntry, OutboxStats, decode_outbox_record, encode_outbox_record,
+};
 pub use plans::{MAX_PLAN_VERSIONS, PLAN_RECORD_VERSION, PlanStored, PlansImported};
 /// A plan version's record as stored at key `from` in ms, and back, checked against its
 /// checksum and bounds ([`DecodeError`] otherwise): for the fuzz target `plan_record`.
@@ -51,6 +55,9 @@ const DICTIONARY_INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("dict
 /// redb's page cache. Its default (1 GiB) lets memory grow towards the file's size once old
 /// history has been read (an export); the recent weeks every endpoint reads fit in this.
 const CACHE_BYTES: usize = 4 << 20;
+
+/// Log lines a minute about damaged remote_write outbox entries.
+const OUTBOX_LOG_PER_MINUTE: u32 = 1;
 
 /// What a file that ends before its own header says it does is.
 const TRUNCATED: &str = "the file is shorter than its header says: truncated";
@@ -242,6 +249,10 @@ pub struct Store {
     /// Dictionary entries already read, with their stored bytes: they never change once
     /// written (a changed one fails the checksum of every version 2 or 3 sample referring to it).
     dictionary: RwLock<HashMap<u64, Resolved>>,
+    /// Whether [`Store::append`] queues samples in the remote_write outbox.
+    outbox: AtomicBool,
+    /// Lines about damaged outbox entries (met on every push).
+    outbox_log: crate::logging::Throttle,
 }
 
 impl Store {
@@ -318,6 +329,8 @@ impl Store {
             opened: RwLock::new(FileId::of(path)),
             file_state: AtomicU8::new(FILE_IN_PLACE),
             dictionary: RwLock::new(HashMap::new()),
+            outbox: AtomicBool::new(false),
+            outbox_log: crate::logging::Throttle::new(OUTBOX_LOG_PER_MINUTE),
         }
     }
 
@@ -354,6 +367,9 @@ impl Store {
                 ..sample.clone()
             };
             tables.insert(self, &stored)?;
+            if self.outbox_on() {
+                self.queue(txn, stored.time)?;
+            }
             Ok(stored)
         })
     }

@@ -174,7 +174,18 @@ impl Prometheus {
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let address = format!("127.0.0.1:{port}");
+        Prometheus::start_on(config, data, extra, &format!("127.0.0.1:{port}"))
+    }
+
+    /// Starts `prometheus` as [`Prometheus::start_with`] does, listening on `address` (a
+    /// restart on the address its clients know).
+    pub fn start_on(
+        config: &std::path::Path,
+        data: &std::path::Path,
+        extra: &[&str],
+        address: &str,
+    ) -> Prometheus {
+        let address = address.to_owned();
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", data.display()))
@@ -205,6 +216,26 @@ impl Prometheus {
             }
             assert!(Instant::now() < deadline, "prometheus never became ready");
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Prometheus {
+    /// SIGTERM, and waits for the exit: a clean stop, its write-ahead log closed.
+    pub fn stop(&mut self) {
+        signal(self.child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self
+            .child
+            .try_wait()
+            .expect("wait for prometheus")
+            .is_none()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "prometheus did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }

@@ -287,16 +287,8 @@ where
 }
 
 fn tls_connector() -> Result<tokio_rustls::TlsConnector, EngineError> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|err| EngineError::Internal(format!("TLS set-up: {err}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = crate::tls::client_config(Vec::new(), None)
+        .map_err(|err| EngineError::Internal(format!("TLS set-up: {err}")))?;
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 

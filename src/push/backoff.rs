@@ -1,0 +1,142 @@
+//! How long the pusher waits after a failed push: 1 s, doubling with each failure in a row up
+//! to 5 min, spread by a random ±20 % so that a fleet whose receiver comes back does not push
+//! all at once; a `Retry-After` the receiver sent (429, 503) is obeyed instead, up to 5 min.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The wait after the first failure.
+pub const FIRST: Duration = Duration::from_secs(1);
+/// The longest wait, with or without `Retry-After`.
+pub const MAX: Duration = Duration::from_secs(5 * 60);
+/// The share of the wait the jitter moves it by, either way.
+const SPREAD: f64 = 0.2;
+
+/// The wait after the `failures`-th failure in a row (1 for the first), before jitter:
+/// [`FIRST`] doubled `failures - 1` times, at most [`MAX`].
+pub fn base_delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(31);
+    FIRST.saturating_mul(1 << doublings).min(MAX)
+}
+
+/// The wait after the `failures`-th failure in a row: `retry_after` when the receiver sent one
+/// (at most [`MAX`]), else [`base_delay`] moved by `jitter` (from 0 to 1: 0 is 20 % shorter,
+/// 1 is 20 % longer), at most [`MAX`].
+pub fn delay(failures: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
+    if let Some(after) = retry_after {
+        return after.min(MAX);
+    }
+    let jitter = if jitter.is_finite() {
+        jitter.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
+    base_delay(failures)
+        .mul_f64(1.0 - SPREAD + 2.0 * SPREAD * jitter)
+        .min(MAX)
+}
+
+/// The pusher's failures in a row and when it may try again.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    failures: u32,
+    until: Option<Instant>,
+}
+
+impl Backoff {
+    /// A push failed: the next waits [`delay`] from now (a random jitter); returns the wait.
+    pub fn failed(&mut self, retry_after: Option<Duration>) -> Duration {
+        self.failed_with(retry_after, rand::random::<f64>())
+    }
+
+    /// [`Backoff::failed`] with a given jitter (tests).
+    pub fn failed_with(&mut self, retry_after: Option<Duration>, jitter: f64) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let wait = delay(self.failures, retry_after, jitter);
+        self.until = Some(Instant::now() + wait);
+        wait
+    }
+
+    /// A push was answered: the next failure starts again from [`FIRST`].
+    pub fn succeeded(&mut self) {
+        self.failures = 0;
+        self.until = None;
+    }
+
+    /// Failures in a row so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Whether a push must wait now.
+    pub fn is_waiting(&self) -> bool {
+        self.until.is_some_and(|until| until > Instant::now())
+    }
+
+    /// Returns once the wait is over (at once when there is none).
+    pub async fn wait(&self) {
+        if let Some(until) = self.until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_doubles_from_a_second_up_to_five_minutes() {
+        let waits: Vec<u64> = (1..=11).map(|n| base_delay(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(base_delay(u32::MAX), MAX);
+        assert_eq!(base_delay(0), FIRST);
+    }
+
+    #[test]
+    fn jitter_spreads_the_wait_by_a_fifth_either_way_never_beyond_the_max() {
+        assert_eq!(delay(1, None, 0.0), Duration::from_millis(800));
+        assert_eq!(delay(1, None, 0.5), Duration::from_secs(1));
+        assert_eq!(delay(1, None, 1.0), Duration::from_millis(1200));
+        assert_eq!(delay(3, None, 0.0), Duration::from_millis(3200));
+        assert_eq!(delay(20, None, 1.0), MAX);
+        assert_eq!(delay(20, None, 0.0), MAX.mul_f64(0.8));
+        assert_eq!(delay(1, None, f64::NAN), FIRST);
+    }
+
+    #[test]
+    fn retry_after_is_obeyed_up_to_the_max() {
+        assert_eq!(
+            delay(1, Some(Duration::from_secs(7)), 0.0),
+            Duration::from_secs(7)
+        );
+        assert_eq!(delay(1, Some(Duration::from_secs(86_400)), 0.0), MAX);
+        assert_eq!(delay(9, Some(Duration::ZERO), 1.0), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_ends_on_time_and_an_answer_resets_it() {
+        let mut backoff = Backoff::default();
+        assert!(!backoff.is_waiting());
+        let start = Instant::now();
+        assert_eq!(backoff.failed_with(None, 0.5), FIRST);
+        assert_eq!(backoff.failed_with(None, 0.5), Duration::from_secs(2));
+        assert!(backoff.is_waiting());
+        backoff.wait().await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(2));
+        assert!(!backoff.is_waiting());
+        assert_eq!(
+            backoff.failed_with(Some(Duration::from_secs(30)), 0.0),
+            Duration::from_secs(30)
+        );
+        tokio::time::advance(Duration::from_secs(29)).await;
+        assert!(backoff.is_waiting());
+        backoff.wait().await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(32));
+        assert_eq!(backoff.failures(), 3);
+        backoff.succeeded();
+        assert_eq!(backoff.failures(), 0);
+        assert_eq!(backoff.failed_with(None, 0.5), FIRST);
+    }
+}

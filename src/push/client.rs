@@ -1,0 +1,395 @@
+//! The remote_write client: one `POST` per push on a new HTTP/1.1 connection (TLS for
+//! `https://`), everything from the DNS lookup to the end of the answer within
+//! `--remote-write.timeout`, at most [`MAX_ANSWER_BYTES`] of the answer read. The credentials
+//! and TLS files are read again for each push, so rotated ones apply without a restart.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper::{Request, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::net::TcpStream;
+
+use super::config::{Auth, MAX_SECRET_BYTES, RemoteWriteConfig};
+
+/// The most of an answer's body read (for the error message), in bytes.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// The most of an answer's body a log line shows, in bytes.
+pub const LOGGED_ANSWER_BYTES: usize = 512;
+/// The pusher's `User-Agent`.
+pub const USER_AGENT: &str = concat!("internet-monitor/", env!("CARGO_PKG_VERSION"));
+/// The protocol version header's value: remote write 1.0.
+pub const PROTOCOL_VERSION: &str = "0.1.0";
+
+/// What became of one push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// A 2xx: the receiver has the samples.
+    Accepted,
+    /// Worth trying again later: a 5xx, a 429, a 3xx, no connection, no answer in time, or a
+    /// credentials or TLS file that cannot be read; `retry_after` when the receiver said.
+    Retry {
+        retry_after: Option<Duration>,
+        why: String,
+    },
+    /// A 4xx other than 429: the receiver refuses what was sent, and will again.
+    Rejected { status: u16, why: String },
+}
+
+/// Sends write requests to `--remote-write.url`.
+#[derive(Clone, Debug)]
+pub struct Client {
+    config: Arc<RemoteWriteConfig>,
+}
+
+impl Client {
+    /// The client for `config`; fails, saying which flag, when its TLS files do not make a
+    /// TLS configuration (checked once here, read again at each push).
+    pub fn new(config: RemoteWriteConfig) -> Result<Client, String> {
+        let client = Client {
+            config: Arc::new(config),
+        };
+        if client.config.endpoint.tls {
+            client.tls()?;
+        }
+        Ok(client)
+    }
+
+    /// The settings pushed with.
+    pub fn config(&self) -> &RemoteWriteConfig {
+        &self.config
+    }
+
+    /// POSTs `body` (a snappy-compressed `WriteRequest`) and says what became of it.
+    pub async fn push(&self, body: Bytes) -> Answer {
+        let timeout = self.config.timeout;
+        match tokio::time::timeout(timeout, self.exchange(body)).await {
+            Ok(answer) => answer,
+            Err(_) => Answer::Retry {
+                retry_after: None,
+                why: format!(
+                    "no answer within {} (--remote-write.timeout)",
+                    humantime::format_duration(timeout)
+                ),
+            },
+        }
+    }
+
+    async fn exchange(&self, body: Bytes) -> Answer {
+        let retry = |why: String| Answer::Retry {
+            retry_after: None,
+            why,
+        };
+        let endpoint = &self.config.endpoint;
+        let authorization = match self.authorization() {
+            Ok(value) => value,
+            Err(why) => return retry(why),
+        };
+        let mut request = Request::post(endpoint.path_and_query.as_str())
+            .header(header::HOST, endpoint.authority.as_str())
+            .header(header::USER_AGENT, USER_AGENT)
+            .header(header::CONTENT_TYPE, "application/x-protobuf")
+            .header(header::CONTENT_ENCODING, "snappy")
+            .header("X-Prometheus-Remote-Write-Version", PROTOCOL_VERSION)
+            .header(header::CONTENT_LENGTH, body.len());
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let request = match request.body(Full::new(body)) {
+            Ok(request) => request,
+            Err(err) => return retry(format!("cannot make the request: {err}")),
+        };
+        let tcp = match self.connect().await {
+            Ok(tcp) => tcp,
+            Err(why) => return retry(why),
+        };
+        let answer = if endpoint.tls {
+            let connector = match self.tls() {
+                Ok(config) => tokio_rustls::TlsConnector::from(Arc::new(config)),
+                Err(why) => return retry(why),
+            };
+            let name = match ServerName::try_from(endpoint.host.clone()) {
+                Ok(name) => name,
+                Err(err) => return retry(format!("bad host name {:?}: {err}", endpoint.host)),
+            };
+            match connector.connect(name, tcp).await {
+                Ok(stream) => send(TokioIo::new(stream), request).await,
+                Err(err) => return retry(format!("TLS with {}: {err}", endpoint.host)),
+            }
+        } else {
+            send(TokioIo::new(tcp), request).await
+        };
+        match answer {
+            Ok(answer) => answer,
+            Err(why) => retry(why),
+        }
+    }
+
+    /// A TCP connection to the first of the host's addresses that accepts.
+    async fn connect(&self) -> Result<TcpStream, String> {
+        let endpoint = &self.config.endpoint;
+        let addresses: Vec<SocketAddr> =
+            tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+                .await
+                .map_err(|err| format!("cannot look {} up: {err}", endpoint.host))?
+                .collect();
+        let mut last = format!("no address found for {}", endpoint.host);
+        for address in addresses {
+            match TcpStream::connect(address).await {
+                Ok(tcp) => {
+                    let _ = tcp.set_nodelay(true);
+                    return Ok(tcp);
+                }
+                Err(err) => last = format!("cannot connect to {address}: {err}"),
+            }
+        }
+        Err(last)
+    }
+
+    /// The `Authorization` header's value, from the files as they are now.
+    fn authorization(&self) -> Result<Option<String>, String> {
+        match &self.config.auth {
+            Auth::None => Ok(None),
+            Auth::Basic {
+                username,
+                password_file,
+            } => {
+                let password =
+                    read_secret("--remote-write.basic-auth-password-file", password_file)?;
+                let pair = format!("{username}:{password}");
+                Ok(Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                )))
+            }
+            Auth::Bearer { token_file } => {
+                let token = read_secret("--remote-write.bearer-token-file", token_file)?;
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    /// The TLS configuration from the files as they are now.
+    fn tls(&self) -> Result<rustls::ClientConfig, String> {
+        let mut roots = Vec::new();
+        if let Some(ca_file) = &self.config.ca_file {
+            let flag = "--remote-write.tls-ca-file";
+            for cert in CertificateDer::pem_file_iter(ca_file)
+                .map_err(|err| pem_error(flag, ca_file, &err))?
+            {
+                roots.push(cert.map_err(|err| pem_error(flag, ca_file, &err))?);
+            }
+            if roots.is_empty() {
+                return Err(format!(
+                    "{flag} {}: holds no PEM certificate",
+                    ca_file.display()
+                ));
+            }
+        }
+        let identity = match &self.config.identity {
+            None => None,
+            Some(identity) => {
+                let cert_flag = "--remote-write.tls-cert-file";
+                let chain = CertificateDer::pem_file_iter(&identity.cert_file)
+                    .map_err(|err| pem_error(cert_flag, &identity.cert_file, &err))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|err| pem_error(cert_flag, &identity.cert_file, &err))?;
+                if chain.is_empty() {
+                    return Err(format!(
+                        "{cert_flag} {}: holds no PEM certificate",
+                        identity.cert_file.display()
+                    ));
+                }
+                let key = PrivateKeyDer::from_pem_file(&identity.key_file).map_err(|err| {
+                    pem_error("--remote-write.tls-key-file", &identity.key_file, &err)
+                })?;
+                Some((chain, key))
+            }
+        };
+        crate::tls::client_config(roots, identity)
+            .map_err(|err| format!("--remote-write.tls-*: cannot set TLS up: {err}"))
+    }
+}
+
+fn pem_error(flag: &str, path: &std::path::Path, err: &rustls::pki_types::pem::Error) -> String {
+    format!("{flag} {}: {err}", path.display())
+}
+
+/// A password or token file's content without surrounding white space (a trailing newline
+/// is what editors leave); at most [`MAX_SECRET_BYTES`].
+fn read_secret(flag: &str, path: &std::path::Path) -> Result<String, String> {
+    let cannot =
+        |err: &dyn std::fmt::Display| format!("{flag} {}: cannot read it: {err}", path.display());
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(|err| cannot(&err))?
+        .take(MAX_SECRET_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|err| cannot(&err))?;
+    if text.len() as u64 > MAX_SECRET_BYTES {
+        return Err(cannot(&format!("longer than {MAX_SECRET_BYTES} bytes")));
+    }
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(cannot(&"it is empty"));
+    }
+    if secret.bytes().any(|b| b.is_ascii_control()) {
+        return Err(cannot(&"it holds a control character (a second line?)"));
+    }
+    Ok(secret.to_owned())
+}
+
+/// Sends `request` on a new HTTP/1.1 connection over `io` and reads the answer.
+async fn send<T>(io: T, request: Request<Full<Bytes>>) -> Result<Answer, String>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = http1::handshake(io)
+        .await
+        .map_err(|err| format!("HTTP handshake: {err}"))?;
+    // Ends with the connection, or when this push is dropped (the task is aborted).
+    let driver = AbortOnDrop(tokio::spawn(async move {
+        let _ = connection.await;
+    }));
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|err| format!("the request failed: {}", causes(&err)))?;
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| retry_after(value, SystemTime::now()));
+    let answer = if status.is_success() {
+        // The body is not needed; the connection is closed with the driver.
+        Answer::Accepted
+    } else {
+        let text = read_capped(response.into_body()).await;
+        let why = format!(
+            "{status}: {}",
+            crate::logging::clip(text.trim(), LOGGED_ANSWER_BYTES)
+        );
+        classify(status, retry_after, why)
+    };
+    drop(driver);
+    Ok(answer)
+}
+
+/// What a non-2xx status means for the push.
+fn classify(status: StatusCode, retry_after: Option<Duration>, why: String) -> Answer {
+    if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS {
+        Answer::Rejected {
+            status: status.as_u16(),
+            why,
+        }
+    } else {
+        Answer::Retry { retry_after, why }
+    }
+}
+
+/// `Retry-After` as a wait: seconds, or an HTTP date (a date passed is no wait).
+pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The answer's body as text, at most [`MAX_ANSWER_BYTES`] of it.
+async fn read_capped(mut body: hyper::body::Incoming) -> String {
+    let mut read = Vec::new();
+    while read.len() < MAX_ANSWER_BYTES {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    let room = MAX_ANSWER_BYTES - read.len();
+                    read.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            Some(Err(_)) | None => break,
+        }
+    }
+    String::from_utf8_lossy(&read).into_owned()
+}
+
+/// An error and its causes, on one line.
+fn causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(retry_after("7", now), Some(Duration::from_secs(7)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        assert_eq!(retry_after(&later, now), Some(Duration::from_secs(90)));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
+        assert_eq!(retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn statuses_are_retried_or_rejected() {
+        let why = || "x".to_owned();
+        assert!(matches!(
+            classify(StatusCode::BAD_REQUEST, None, why()),
+            Answer::Rejected { status: 400, .. }
+        ));
+        for status in [
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::MOVED_PERMANENTLY,
+        ] {
+            assert!(
+                matches!(classify(status, None, why()), Answer::Retry { .. }),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_are_trimmed_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "abc\n").unwrap();
+        assert_eq!(read_secret("--f", &file).unwrap(), "abc");
+        std::fs::write(&file, "a\nb\n").unwrap();
+        assert!(read_secret("--f", &file).unwrap_err().contains("control"));
+        std::fs::write(&file, "\n").unwrap();
+        assert!(read_secret("--f", &file).unwrap_err().contains("empty"));
+        std::fs::write(&file, vec![b'a'; MAX_SECRET_BYTES as usize + 1]).unwrap();
+        assert!(read_secret("--f", &file).unwrap_err().contains("longer"));
+    }
+}

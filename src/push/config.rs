@@ -1,0 +1,406 @@
+//! The remote_write settings of `serve` (`--remote-write.*`), checked once at start-up so that a
+//! wrong one stops the start with a message naming the flag and the fix.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The most of a credentials file (password, bearer token) read, in bytes.
+pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// Where the samples go: an `http://` or `https://` URL, taken apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The URL as given (without credentials, which are refused).
+    pub url: String,
+    /// `https://`.
+    pub tls: bool,
+    /// The host name or address, without IPv6 brackets.
+    pub host: String,
+    /// The URL's port, else 443 for `https://` and 80 for `http://`.
+    pub port: u16,
+    /// `host[:port]` as given, for the `Host` header.
+    pub authority: String,
+    /// The request target: the path (`/` when empty) and the query, if any.
+    pub path_and_query: String,
+}
+
+impl Endpoint {
+    /// Reads `--remote-write.url`; the error says what is wrong and what is accepted.
+    pub fn parse(url: &str) -> Result<Endpoint, String> {
+        let text = url.trim();
+        let uri: hyper::Uri = text.parse().map_err(|err| {
+            format!(
+                "is not a URL ({err}): give an http:// or https:// URL such as \
+                 https://prometheus.example:9090/api/v1/write"
+            )
+        })?;
+        let tls = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => {
+                return Err(
+                    "must start with http:// or https://, such as http://prometheus:9090/api/v1/write"
+                        .into(),
+                );
+            }
+        };
+        let authority = uri
+            .authority()
+            .ok_or("has no host: give one, such as http://prometheus:9090/api/v1/write")?;
+        if authority.as_str().contains('@') {
+            return Err(
+                "must not hold credentials: give them with --remote-write.basic-auth-username \
+                 and --remote-write.basic-auth-password-file"
+                    .into(),
+            );
+        }
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if host.is_empty() {
+            return Err(
+                "has no host: give one, such as http://prometheus:9090/api/v1/write".into(),
+            );
+        }
+        let port = crate::speedtest::http::client::explicit_port(authority)?.unwrap_or(if tls {
+            443
+        } else {
+            80
+        });
+        let path_and_query = uri
+            .path_and_query()
+            .map_or("/", |path| path.as_str())
+            .to_owned();
+        let path_and_query = if path_and_query.starts_with('/') {
+            path_and_query
+        } else {
+            format!("/{path_and_query}")
+        };
+        Ok(Endpoint {
+            url: text.to_owned(),
+            tls,
+            host,
+            port,
+            authority: authority.as_str().to_owned(),
+            path_and_query,
+        })
+    }
+}
+
+/// How the pusher says who it is; the files are read again for each push, so a rotated
+/// secret applies without a restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    /// `Authorization: Basic`, the password read from the file.
+    Basic {
+        username: String,
+        password_file: PathBuf,
+    },
+    /// `Authorization: Bearer`, the token read from the file.
+    Bearer {
+        token_file: PathBuf,
+    },
+}
+
+/// The client certificate and key for mutual TLS (PEM files).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientIdentity {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+/// Everything the pusher needs, from the `--remote-write.*` flags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteWriteConfig {
+    pub endpoint: Endpoint,
+    /// `--remote-write.label` pairs in the order given, each name once.
+    pub labels: Vec<(String, String)>,
+    pub auth: Auth,
+    /// CA certificates (PEM) trusted besides the webpki roots.
+    pub ca_file: Option<PathBuf>,
+    pub identity: Option<ClientIdentity>,
+    /// The longest one push may take: connecting, TLS, sending and the answer.
+    pub timeout: Duration,
+}
+
+/// The flags as given, before they are checked.
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    pub url: Option<String>,
+    pub labels: Vec<(String, String)>,
+    pub basic_auth_username: Option<String>,
+    pub basic_auth_password_file: Option<PathBuf>,
+    pub bearer_token_file: Option<PathBuf>,
+    pub tls_ca_file: Option<PathBuf>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+impl Flags {
+    /// The settings, `None` without `--remote-write.url`; the error names the flag and the fix.
+    /// Files named are checked to be readable here, and read for real at each push.
+    pub fn check(&self) -> Result<Option<RemoteWriteConfig>, String> {
+        let Some(url) = &self.url else {
+            let given = [
+                (!self.labels.is_empty(), "--remote-write.label"),
+                (
+                    self.basic_auth_username.is_some(),
+                    "--remote-write.basic-auth-username",
+                ),
+                (
+                    self.basic_auth_password_file.is_some(),
+                    "--remote-write.basic-auth-password-file",
+                ),
+                (
+                    self.bearer_token_file.is_some(),
+                    "--remote-write.bearer-token-file",
+                ),
+                (self.tls_ca_file.is_some(), "--remote-write.tls-ca-file"),
+                (self.tls_cert_file.is_some(), "--remote-write.tls-cert-file"),
+                (self.tls_key_file.is_some(), "--remote-write.tls-key-file"),
+            ];
+            if let Some((_, flag)) = given.iter().find(|(given, _)| *given) {
+                return Err(format!(
+                    "{flag} is given without --remote-write.url: add the URL to push to, or drop {flag}"
+                ));
+            }
+            return Ok(None);
+        };
+        let endpoint =
+            Endpoint::parse(url).map_err(|why| format!("--remote-write.url {url:?} {why}"))?;
+        let mut labels: Vec<(String, String)> = Vec::new();
+        for (name, value) in &self.labels {
+            if labels.iter().any(|(seen, _)| seen == name) {
+                return Err(format!(
+                    "--remote-write.label {name} is given twice: give each label once"
+                ));
+            }
+            labels.push((name.clone(), value.clone()));
+        }
+        let basic = self.basic_auth_username.is_some() || self.basic_auth_password_file.is_some();
+        if basic && self.bearer_token_file.is_some() {
+            return Err(
+                "--remote-write.bearer-token-file and --remote-write.basic-auth-* are both \
+                 given: the receiver takes one Authorization header, so give one of them"
+                    .into(),
+            );
+        }
+        let auth = match (
+            &self.basic_auth_username,
+            &self.basic_auth_password_file,
+            &self.bearer_token_file,
+        ) {
+            (None, None, None) => Auth::None,
+            (None, None, Some(token_file)) => {
+                check_file("--remote-write.bearer-token-file", token_file)?;
+                Auth::Bearer {
+                    token_file: token_file.clone(),
+                }
+            }
+            (Some(username), Some(password_file), _) => {
+                check_file("--remote-write.basic-auth-password-file", password_file)?;
+                Auth::Basic {
+                    username: username.clone(),
+                    password_file: password_file.clone(),
+                }
+            }
+            (Some(_), None, _) => {
+                return Err("--remote-write.basic-auth-username needs \
+                            --remote-write.basic-auth-password-file: add the file holding the password"
+                    .into());
+            }
+            (None, Some(_), _) => {
+                return Err("--remote-write.basic-auth-password-file needs \
+                            --remote-write.basic-auth-username: add the user name"
+                    .into());
+            }
+        };
+        if let Some(ca_file) = &self.tls_ca_file {
+            check_file("--remote-write.tls-ca-file", ca_file)?;
+        }
+        let identity = match (&self.tls_cert_file, &self.tls_key_file) {
+            (None, None) => None,
+            (Some(cert_file), Some(key_file)) => {
+                check_file("--remote-write.tls-cert-file", cert_file)?;
+                check_file("--remote-write.tls-key-file", key_file)?;
+                Some(ClientIdentity {
+                    cert_file: cert_file.clone(),
+                    key_file: key_file.clone(),
+                })
+            }
+            (Some(_), None) => {
+                return Err(
+                    "--remote-write.tls-cert-file needs --remote-write.tls-key-file: \
+                            add the client certificate's private key"
+                        .into(),
+                );
+            }
+            (None, Some(_)) => {
+                return Err(
+                    "--remote-write.tls-key-file needs --remote-write.tls-cert-file: \
+                            add the client certificate"
+                        .into(),
+                );
+            }
+        };
+        if !endpoint.tls && (self.tls_ca_file.is_some() || identity.is_some()) {
+            return Err(format!(
+                "--remote-write.tls-* is given but --remote-write.url {url:?} is http://: use \
+                 https:// or drop the TLS flags"
+            ));
+        }
+        if self.timeout.is_zero() {
+            return Err("--remote-write.timeout must be longer than 0s, such as 30s".into());
+        }
+        Ok(Some(RemoteWriteConfig {
+            endpoint,
+            labels,
+            auth,
+            ca_file: self.tls_ca_file.clone(),
+            identity,
+            timeout: self.timeout,
+        }))
+    }
+}
+
+/// A file the pusher reads at each push must be readable at start-up.
+fn check_file(flag: &str, path: &Path) -> Result<(), String> {
+    std::fs::File::open(path).map(drop).map_err(|err| {
+        format!(
+            "{flag} {}: cannot read it ({err}): give a readable file",
+            path.display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(url: &str) -> Flags {
+        Flags {
+            url: Some(url.to_owned()),
+            timeout: Duration::from_secs(30),
+            ..Flags::default()
+        }
+    }
+
+    #[test]
+    fn an_endpoint_keeps_its_path_and_query_and_defaults_its_port() {
+        let endpoint = Endpoint::parse("https://mimir.example/api/v1/push?x=1").unwrap();
+        assert!(endpoint.tls);
+        assert_eq!(endpoint.port, 443);
+        assert_eq!(endpoint.authority, "mimir.example");
+        assert_eq!(endpoint.path_and_query, "/api/v1/push?x=1");
+        let endpoint = Endpoint::parse("http://[::1]:9090").unwrap();
+        assert_eq!((endpoint.host.as_str(), endpoint.port), ("::1", 9090));
+        assert_eq!(endpoint.path_and_query, "/");
+    }
+
+    #[test]
+    fn wrong_urls_are_refused_with_the_fix() {
+        for (url, words) in [
+            ("ftp://x/y", "http:// or https://"),
+            ("prometheus:9090/api/v1/write", "http:// or https://"),
+            ("http://u:p@x/api/v1/write", "basic-auth"),
+            ("http://x:99999/", "1 to 65535"),
+        ] {
+            let err = flags(url).check().unwrap_err();
+            assert!(
+                err.contains("--remote-write.url") && err.contains(words),
+                "{url}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_a_url_nothing_else_may_be_given() {
+        assert_eq!(Flags::default().check(), Ok(None));
+        let err = Flags {
+            labels: vec![("site".into(), "berlin".into())],
+            ..Flags::default()
+        }
+        .check()
+        .unwrap_err();
+        assert!(
+            err.contains("--remote-write.label") && err.contains("--remote-write.url"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn basic_auth_and_a_bearer_token_conflict_and_files_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let both = Flags {
+            basic_auth_username: Some("u".into()),
+            basic_auth_password_file: Some(secret.clone()),
+            bearer_token_file: Some(secret.clone()),
+            ..flags("http://x/")
+        };
+        let err = both.check().unwrap_err();
+        assert!(err.contains("give one of them"), "{err}");
+        let missing = Flags {
+            bearer_token_file: Some(dir.path().join("absent")),
+            ..flags("http://x/")
+        };
+        let err = missing.check().unwrap_err();
+        assert!(
+            err.contains("--remote-write.bearer-token-file") && err.contains("absent"),
+            "{err}"
+        );
+        let half = Flags {
+            basic_auth_username: Some("u".into()),
+            ..flags("http://x/")
+        };
+        assert!(half.check().unwrap_err().contains("password-file"));
+        let basic = Flags {
+            basic_auth_username: Some("u".into()),
+            basic_auth_password_file: Some(secret.clone()),
+            ..flags("http://x/")
+        };
+        assert_eq!(
+            basic.check().unwrap().unwrap().auth,
+            Auth::Basic {
+                username: "u".into(),
+                password_file: secret
+            }
+        );
+    }
+
+    #[test]
+    fn tls_flags_need_https_and_a_key_with_a_cert() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("ca.pem");
+        std::fs::write(&pem, "x").unwrap();
+        let plain = Flags {
+            tls_ca_file: Some(pem.clone()),
+            ..flags("http://x/")
+        };
+        assert!(plain.check().unwrap_err().contains("https://"));
+        let no_key = Flags {
+            tls_cert_file: Some(pem.clone()),
+            ..flags("https://x/")
+        };
+        assert!(
+            no_key
+                .check()
+                .unwrap_err()
+                .contains("--remote-write.tls-key-file")
+        );
+    }
+
+    #[test]
+    fn a_label_given_twice_is_refused() {
+        let twice = Flags {
+            labels: vec![("site".into(), "a".into()), ("site".into(), "b".into())],
+            ..flags("http://x/")
+        };
+        assert!(twice.check().unwrap_err().contains("twice"));
+    }
+}
