@@ -440,6 +440,7 @@ pub struct RemoteWriteArgs {
     /// (http:// or https://), e.g. https://prometheus.example/api/v1/write; runs wait in the
     /// store until the receiver acknowledges them
     #[arg(
+        id = "remote-write.url",
         long = "remote-write.url",
         env = "INTERNET_MONITOR_REMOTE_WRITE_URL",
         value_name = "URL"
@@ -448,11 +449,12 @@ pub struct RemoteWriteArgs {
 
     /// A label on every pushed series, e.g. site=berlin (repeatable); job=internet-monitor is
     /// added unless given. Never put the public IP address here
-    #[arg(long = "remote-write.label", value_name = "NAME=VALUE", value_parser = remote_write_label)]
+    #[arg(id = "remote-write.label", long = "remote-write.label", value_name = "NAME=VALUE", value_parser = remote_write_label)]
     pub labels: Vec<(String, String)>,
 
     /// User name for HTTP basic authentication (with --remote-write.basic-auth-password-file)
     #[arg(
+        id = "remote-write.basic-auth-username",
         long = "remote-write.basic-auth-username",
         env = "INTERNET_MONITOR_REMOTE_WRITE_BASIC_AUTH_USERNAME",
         value_name = "USER"
@@ -461,6 +463,7 @@ pub struct RemoteWriteArgs {
 
     /// File holding the basic-auth password, read again for each push
     #[arg(
+        id = "remote-write.basic-auth-password-file",
         long = "remote-write.basic-auth-password-file",
         env = "INTERNET_MONITOR_REMOTE_WRITE_BASIC_AUTH_PASSWORD_FILE",
         value_name = "FILE"
@@ -469,6 +472,7 @@ pub struct RemoteWriteArgs {
 
     /// File holding a bearer token (Authorization: Bearer), read again for each push
     #[arg(
+        id = "remote-write.bearer-token-file",
         long = "remote-write.bearer-token-file",
         env = "INTERNET_MONITOR_REMOTE_WRITE_BEARER_TOKEN_FILE",
         value_name = "FILE"
@@ -477,6 +481,7 @@ pub struct RemoteWriteArgs {
 
     /// PEM file of CA certificates trusted for https:// besides the built-in (webpki) roots
     #[arg(
+        id = "remote-write.tls-ca-file",
         long = "remote-write.tls-ca-file",
         env = "INTERNET_MONITOR_REMOTE_WRITE_TLS_CA_FILE",
         value_name = "FILE"
@@ -485,6 +490,7 @@ pub struct RemoteWriteArgs {
 
     /// PEM client certificate for mutual TLS (with --remote-write.tls-key-file)
     #[arg(
+        id = "remote-write.tls-cert-file",
         long = "remote-write.tls-cert-file",
         env = "INTERNET_MONITOR_REMOTE_WRITE_TLS_CERT_FILE",
         value_name = "FILE"
@@ -493,6 +499,7 @@ pub struct RemoteWriteArgs {
 
     /// PEM private key of --remote-write.tls-cert-file
     #[arg(
+        id = "remote-write.tls-key-file",
         long = "remote-write.tls-key-file",
         env = "INTERNET_MONITOR_REMOTE_WRITE_TLS_KEY_FILE",
         value_name = "FILE"
@@ -500,7 +507,7 @@ pub struct RemoteWriteArgs {
     pub tls_key_file: Option<PathBuf>,
 
     /// The longest one push may take, connecting and the answer included
-    #[arg(long = "remote-write.timeout", env = "INTERNET_MONITOR_REMOTE_WRITE_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = timeout)]
+    #[arg(id = "remote-write.timeout", long = "remote-write.timeout", env = "INTERNET_MONITOR_REMOTE_WRITE_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = timeout)]
     pub timeout: Duration,
 }
 
@@ -522,15 +529,9 @@ impl RemoteWriteArgs {
     }
 }
 
-/// `--remote-write.label NAME=VALUE`: as the series take it.
+/// `--remote-write.label NAME=VALUE`: as the series take it ([`crate::push::series::parse_label`]).
 fn remote_write_label(text: &str) -> Result<(String, String), String> {
-    let (name, value) = label(text)?;
-    if name == "result" {
-        return Err(
-            "the label name \"result\" is taken by speedtest_run_result: choose another".into(),
-        );
-    }
-    Ok((name, value))
+    crate::push::series::parse_label(text).map_err(|err| err.to_string())
 }
 
 /// The most `--probe-target`s: each is a label value on several series and a probe per round.

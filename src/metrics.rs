@@ -1146,6 +1146,38 @@ mod tests {
     ];
 
     #[test]
+    fn the_remote_write_families_exist_only_while_it_is_on() {
+        let metrics = Metrics::new().unwrap();
+        let families = [
+            "internet_monitor_remote_write_pending_samples",
+            "internet_monitor_remote_write_oldest_pending_age_seconds",
+            "internet_monitor_remote_write_requests_total",
+            "internet_monitor_remote_write_samples_total",
+        ];
+        for family in families {
+            assert_absent(&metrics, family);
+        }
+        metrics.set_remote_write_on(0, None);
+        assert_line(&metrics, "internet_monitor_remote_write_pending_samples 0");
+        assert_line(
+            &metrics,
+            r#"internet_monitor_remote_write_samples_total{result="expired"} 0"#,
+        );
+        assert_absent(&metrics, families[1]);
+        // An age is never negative, even for a sample dated after the clock.
+        metrics.set_outbox(
+            1,
+            Some(Timestamp::now().saturating_add(Duration::from_secs(60))),
+        );
+        assert_line(
+            &metrics,
+            "internet_monitor_remote_write_oldest_pending_age_seconds 0",
+        );
+        metrics.set_outbox(0, Some(Timestamp::from_millis(T0)));
+        assert_absent(&metrics, families[1]);
+    }
+
+    #[test]
     fn the_plan_shows_only_the_contracted_directions() {
         let metrics = Metrics::new().unwrap();
         metrics.set_plan(&Plan {

@@ -59,6 +59,8 @@ pub struct ServeConfig {
     pub campaign: Option<CampaignConfig>,
     /// The connectivity monitor; `None` with `--probe-interval 0s`.
     pub probes: Option<ProbeConfig>,
+    /// The remote_write pusher's client; `None` without `--remote-write.url`.
+    pub remote_write: Option<crate::push::client::Client>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,7 @@ pub async fn run(
     let metrics = Metrics::new()?;
     let now = Timestamp::now();
     check_clock(&store, now)?;
+    start_outbox(&store, &metrics, config.remote_write.is_some())?;
     // The gauges come back from the last runs, so a restart does not blank the dashboard; a
     // sample dated after now (a wrong clock made it) is kept but is not the last run.
     let last_success = store.latest_success_at(now)?;
@@ -171,6 +174,7 @@ pub async fn run(
             () = watch_file(&state) => {}
             () = probe(&state, monitor.as_mut()) => {}
             () = downsample(&state) => {}
+            () = push(&state, config.remote_write.as_ref()) => {}
             () = shutdown => tracing::info!("shutting down"),
         }
     }
@@ -220,6 +224,32 @@ async fn downsample(state: &AppState) {
             Ok(Err(err)) => tracing::error!(%err, "cannot downsample the probe figures"),
             Err(err) => tracing::error!(%err, "the downsampling task failed"),
         }
+    }
+}
+
+/// With remote_write on, queues every sample stored from now on (before the scheduler can
+/// store one) and shows the outbox in the metrics; with it off, says once how many samples a
+/// previous run with `--remote-write.url` left queued.
+fn start_outbox(store: &Store, metrics: &Metrics, on: bool) -> Result<(), StoreError> {
+    let stats = store.outbox_stats()?;
+    if on {
+        store.set_outbox(true);
+        metrics.set_remote_write_on(stats.pending, stats.oldest);
+    } else if stats.pending > 0 {
+        tracing::info!(
+            pending = stats.pending,
+            "{} samples wait in the outbox for --remote-write.url; they are pushed once it is given again",
+            stats.pending
+        );
+    }
+    Ok(())
+}
+
+/// Runs the remote_write pusher, or waits forever without `--remote-write.url`.
+async fn push(state: &AppState, client: Option<&crate::push::client::Client>) {
+    match client {
+        Some(client) => crate::push::pusher::run(state, client).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use internet_monitor::metrics::Metrics;
+use internet_monitor::metrics::{Metrics, PushResult, SampleResult};
 use internet_monitor::plan::Plan;
 use internet_monitor::probe::minute::MinuteAggregate;
 use internet_monitor::probe::outage::{Outage, OutageKind, Round};
@@ -149,7 +149,21 @@ fn scenario() -> Metrics {
     metrics.set_running(false);
     metrics.set_next_run(Some(at(T0 + 3 * HOUR)));
     probing(&metrics);
+    pushing(&metrics);
     metrics
+}
+
+/// The remote_write pusher's part: 12 samples queued at start-up, a push refused (retried),
+/// one accepted with 10 samples, one sample refused alone and one expired; then 3 wait.
+fn pushing(metrics: &Metrics) {
+    metrics.set_remote_write_on(12, Some(at(T0 - 2 * HOUR)));
+    metrics.count_push(PushResult::Retried);
+    metrics.count_push(PushResult::Success);
+    metrics.count_pushed_samples(SampleResult::Sent, 10);
+    metrics.count_push(PushResult::Rejected);
+    metrics.count_pushed_samples(SampleResult::Rejected, 1);
+    metrics.count_pushed_samples(SampleResult::Expired, 1);
+    metrics.set_outbox(3, Some(at(T0 + 2 * HOUR)));
 }
 
 /// The connectivity monitor's part: the gateway and two public targets over TCP, a stored
@@ -248,6 +262,14 @@ fn normalise(text: &str) -> String {
             || line.starts_with("# HELP process_")
             || line.starts_with("# TYPE process_")
         {
+            continue;
+        }
+        // The oldest queued sample's age is computed at each scrape: only its presence is pinned.
+        if let Some(age) =
+            line.strip_prefix("internet_monitor_remote_write_oldest_pending_age_seconds ")
+        {
+            assert!(age.parse::<f64>().is_ok_and(|age| age > 0.0), "{line}");
+            out.push_str("internet_monitor_remote_write_oldest_pending_age_seconds AGE\n");
             continue;
         }
         if line.starts_with("internet_monitor_build_info{") {

@@ -145,6 +145,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (engine, engine_why) = args.speedtest.engine_config().map_err(anyhow::Error::msg)?;
     // Checked before the store is opened, so a wrong setting creates no database file.
     let probes = args.probes().map_err(anyhow::Error::msg)?;
+    let remote_write = match args.remote_write.config().map_err(anyhow::Error::msg)? {
+        Some(config) => Some(crate::push::client::Client::new(config).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     // A locked database must stop a second instance at once, before it binds or tests.
     let store = Store::open(&args.store.db)?;
     let now = Timestamp::now();
@@ -186,6 +190,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             restart: args.campaign_restart,
         }),
         probes,
+        remote_write,
     };
     super::adopt_orphans();
     super::listen_until_stopped(

@@ -6,4 +6,5 @@ pub mod backoff;
 pub mod client;
 pub mod config;
 pub mod proto;
+pub mod pusher;
 pub mod series;
