@@ -16,6 +16,8 @@
 #   probe_record   the connectivity monitor's five record decoders (targets, minute rows,
 #                  buckets, outages, runs: a key and bytes -> a value within bounds that reads
 #                  back the same, or an error); seeded from fuzz/seeds/
+#   remote_write_decode the remote write body decoder (snappy raw + protobuf -> a request that
+#                  encodes and reads back the same, or an error); seeded from fuzz/seeds/
 #
 # What it does: installs cargo-fuzz if it is missing (`cargo install --locked cargo-fuzz`),
 # writes the ookla_parse seeds into fuzz/corpus/ (git-ignored, grown by every run), builds the
@@ -25,7 +27,7 @@
 # `RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET fuzz/artifacts/TARGET/crash-…`), 2 on a usage or
 # build error.
 #
-# Wall time: 5 × (SECONDS + ~1 s) of fuzzing plus setup. Measured on the 2-core CI machine class,
+# Wall time: 6 × (SECONDS + ~1 s) of fuzzing plus setup. Measured on the 2-core CI machine class,
 # `fuzz/run.sh 15` from scratch took 4 min: ~40 s installing cargo-fuzz, ~3 min building the
 # targets (libfuzzer-sys compiles libFuzzer's C++, so a C++ compiler is needed), 32 s fuzzing.
 # With cargo-fuzz installed and fuzz/target/ warm, it is the fuzzing time alone.
@@ -41,7 +43,7 @@ if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
 fi
 cd "$(dirname "$0")/.."
 fuzz_dir="$PWD/fuzz"
-targets=(ookla_parse query_string plan_record campaign_record probe_record)
+targets=(ookla_parse query_string plan_record campaign_record probe_record remote_write_decode)
 
 cargo=(cargo)
 if [[ "${FUZZ_TOOLCHAIN:-}" == nightly ]]; then

@@ -65,6 +65,13 @@ fn describe(db: &Path, report: &CheckReport) -> String {
             report.probe_records
         );
     }
+    if report.outbox_pending > 0 {
+        let _ = writeln!(
+            text,
+            "{} remote_write outbox entries checked (samples not yet pushed)",
+            report.outbox_pending
+        );
+    }
     for (time, what) in &report.damaged_plans {
         let _ = writeln!(text, "damaged: the plan version from {time}: {what}");
     }
@@ -133,5 +140,19 @@ mod tests {
         };
         let text = describe(Path::new("x.redb"), &without_probes);
         assert!(!text.contains("connectivity monitor"), "{text}");
+        assert!(!text.contains("outbox"), "{text}");
+    }
+
+    #[test]
+    fn the_outbox_is_counted_when_it_holds_samples() {
+        let report = CheckReport {
+            outbox_pending: 3,
+            ..CheckReport::default()
+        };
+        let text = describe(Path::new("x.redb"), &report);
+        assert!(
+            text.contains("3 remote_write outbox entries checked (samples not yet pushed)"),
+            "{text}"
+        );
     }
 }

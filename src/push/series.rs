@@ -173,6 +173,10 @@ pub enum LabelError {
         "--remote-write.label {given:?}: the value is empty: give one after =, e.g. site=berlin"
     )]
     EmptyValue { given: String },
+    #[error(
+        "--remote-write.label {name:?} is given twice: give each label name once (e.g. --remote-write.label site=berlin)"
+    )]
+    Duplicate { name: String },
 }
 
 /// Splits and checks one `--remote-write.label NAME=VALUE` (at the first `=`): the name
@@ -206,6 +210,22 @@ pub fn parse_label(given: &str) -> Result<(String, String), LabelError> {
         return Err(LabelError::EmptyValue { given: owned() });
     }
     Ok((name.to_owned(), value.to_owned()))
+}
+
+/// Every `--remote-write.label` given, each checked with [`parse_label`], refusing a name
+/// given twice ([`LabelError::Duplicate`]): a series cannot carry a label twice.
+pub fn parse_labels<'a>(
+    given: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<(String, String)>, LabelError> {
+    let mut labels: Vec<(String, String)> = Vec::new();
+    for one in given {
+        let (name, value) = parse_label(one)?;
+        if labels.iter().any(|(seen, _)| *seen == name) {
+            return Err(LabelError::Duplicate { name });
+        }
+        labels.push((name, value));
+    }
+    Ok(labels)
 }
 
 #[cfg(test)]

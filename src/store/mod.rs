@@ -637,7 +637,8 @@ impl Store {
 
     /// Deletes up to `batch` of the oldest samples from before `cutoff` in one transaction and
     /// returns how many went; retention calls it until fewer than `batch` go, so no single
-    /// transaction grows with the backlog.
+    /// transaction grows with the backlog. Their remote_write outbox entries stay: the pusher
+    /// finds no sample there and counts them as expired (see `outbox.rs`).
     pub fn delete_before(&self, cutoff: Timestamp, batch: usize) -> Result<usize, StoreError> {
         self.guarded(|| self.delete_before_unguarded(cutoff, batch))
     }
