@@ -2029,6 +2029,9 @@ fn fleet_dashboard_queries_answer_for_every_site() {
         std::thread::sleep(Duration::from_millis(250));
     }
 
+    // Stopped, the monitors push nothing more: every query sees the same data.
+    drop(servers);
+
     // The site variable lists the three.
     let dashboard = dashboards()
         .into_iter()
@@ -2102,14 +2105,15 @@ fn fleet_dashboard_queries_answer_for_every_site() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // What the panels show is what the monitors did.
-    let panel_query = |title: &str| -> String {
-        let needle = format!("panel {title:?} target A");
+    let panel_query_of = |title: &str, reference: &str| -> String {
+        let needle = format!("panel {title:?} target {reference}");
         let query = queries
             .iter()
             .find(|query| query.name.ends_with(&needle))
             .unwrap_or_else(|| panic!("no {needle}"));
         substitute(&query.expr)
     };
+    let panel_query = |title: &str| panel_query_of(title, "A");
     let compliance = central.per_site(&panel_query("Plan met, share of the tests"));
     assert_eq!(
         compliance,
@@ -2139,13 +2143,22 @@ fn fleet_dashboard_queries_answer_for_every_site() {
             "{site}: last success {seconds} s ago"
         );
     }
-    let last_run = central.per_site(&panel_query("Sites"));
-    let now_ms = (jiff::Timestamp::now().as_second() * 1000) as f64;
-    for (site, ms) in &last_run {
+    // The Sites table: each site's last run since the test started; its last success is that
+    // run when it succeeded, an earlier one when it failed (lisbon's may have).
+    let column = |reference: &str| central.per_site(&panel_query_of("Sites", reference));
+    let (last_run, last_result, last_success) = (column("A"), column("B"), column("C"));
+    let now_ms = jiff::Timestamp::now().as_millisecond() as f64;
+    for site in &names {
+        let run = last_run[site];
         assert!(
-            ((started * 1000) as f64..=now_ms + 1000.0).contains(ms),
-            "{site}: last run at {ms} ms, not since the test started"
+            ((started * 1000) as f64..=now_ms).contains(&run),
+            "{site}: last run at {run} ms, not since the test started"
         );
+        let success = last_success[site];
+        if last_result[site] == 1.0 {
+            assert_eq!(success, run, "{site}: its last run succeeded");
+        } else {
+            assert!(success < run, "{site}: its last run failed");
+        }
     }
-    drop(servers);
 }
