@@ -550,6 +550,24 @@ fn a_restart_with_a_full_outbox_delivers_everything_once() {
     let times: Vec<i64> = stored(&server).iter().map(millis).collect();
     server.assert_clean_exit();
 
+    // Without the URL nothing is pushed, and one line says what waits.
+    let mut command = env.serve(
+        FIXTURE,
+        "replay",
+        &["--interval", "1h", "--start-delay", "1h"],
+    );
+    command.env("RUST_LOG", "info");
+    let mut without = Server::start(command);
+    without.wait_for_log(&format!(
+        "{RUNS} samples wait in the outbox for --remote-write.url"
+    ));
+    assert_eq!(
+        metric(&without, PENDING),
+        None,
+        "no remote_write series without the URL"
+    );
+    without.assert_clean_exit();
+
     // A receiver that takes the request and never answers: a stop abandons the push in
     // flight (SIGTERM ends the process within PATIENCE, not after --remote-write.timeout).
     let hanging = Receiver::start_on(address, Mode::Hang);

@@ -348,6 +348,124 @@ impl Drop for AbortOnDrop {
 mod tests {
     use super::*;
 
+    /// A receiver over TLS with a private CA that requires a client certificate: the push
+    /// with the CA file, the client certificate and basic auth is accepted, with the
+    /// protocol's headers; without the client certificate it is retried, not rejected.
+    #[tokio::test]
+    async fn https_with_a_private_ca_a_client_certificate_and_basic_auth() {
+        use super::super::config::{ClientIdentity, Endpoint};
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        let mut authority = CertificateParams::new(Vec::<String>::new()).unwrap();
+        authority.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(authority, KeyPair::generate().unwrap()).unwrap();
+        let leaf = |name: &str| {
+            let key = KeyPair::generate().unwrap();
+            let params = CertificateParams::new(vec![name.to_owned()]).unwrap();
+            (params.signed_by(&key, &ca).unwrap(), key)
+        };
+        let (server_cert, server_key) = leaf("127.0.0.1");
+        let (client_cert, client_key) = leaf("site-berlin");
+        std::fs::write(path("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(path("client.pem"), client_cert.pem()).unwrap();
+        std::fs::write(path("client.key"), client_key.serialize_pem()).unwrap();
+        std::fs::write(path("password"), "s3cret\n").unwrap();
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                vec![server_cert.der().clone()],
+                PrivateKeyDer::try_from(server_key.serialize_der()).unwrap(),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (heard, mut hear) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let (acceptor, heard) = (acceptor.clone(), heard.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(move |request: Request<_>| {
+                        let _ = heard.send(request.headers().clone());
+                        async {
+                            let mut answer = hyper::Response::new(Full::new(Bytes::new()));
+                            *answer.status_mut() = StatusCode::NO_CONTENT;
+                            Ok::<_, std::convert::Infallible>(answer)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+
+        let config = RemoteWriteConfig {
+            endpoint: Endpoint::parse(&format!("https://127.0.0.1:{port}/api/v1/write")).unwrap(),
+            labels: Vec::new(),
+            auth: Auth::Basic {
+                username: "berlin".into(),
+                password_file: path("password"),
+            },
+            ca_file: Some(path("ca.pem")),
+            identity: Some(ClientIdentity {
+                cert_file: path("client.pem"),
+                key_file: path("client.key"),
+            }),
+            timeout: Duration::from_secs(10),
+        };
+        let client = Client::new(config.clone()).unwrap();
+        assert_eq!(
+            client.push(Bytes::from_static(b"body")).await,
+            Answer::Accepted
+        );
+        let headers = hear.recv().await.unwrap();
+        let header = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_owned();
+        assert_eq!(header("authorization"), "Basic YmVybGluOnMzY3JldA==");
+        assert_eq!(header("content-encoding"), "snappy");
+        assert_eq!(header("content-type"), "application/x-protobuf");
+        assert_eq!(header("x-prometheus-remote-write-version"), "0.1.0");
+        assert_eq!(header("user-agent"), USER_AGENT);
+
+        let anonymous = Client::new(RemoteWriteConfig {
+            identity: None,
+            ..config.clone()
+        })
+        .unwrap();
+        assert!(matches!(
+            anonymous.push(Bytes::from_static(b"body")).await,
+            Answer::Retry { .. }
+        ));
+        // Without the private CA the server's certificate is not trusted.
+        let untrusting = Client::new(RemoteWriteConfig {
+            ca_file: None,
+            ..config
+        })
+        .unwrap();
+        match untrusting.push(Bytes::from_static(b"body")).await {
+            Answer::Retry { why, .. } => assert!(why.contains("TLS"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn retry_after_reads_seconds_and_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
