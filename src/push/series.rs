@@ -177,11 +177,30 @@ pub enum LabelError {
         "--remote-write.label {name:?} is given twice: give each label name once (e.g. --remote-write.label site=berlin)"
     )]
     Duplicate { name: String },
+    #[error(
+        "--remote-write.label {name:?}: the name or value is longer than {max} bytes, more than receivers accept (Grafana Mimir's default limits): shorten it"
+    )]
+    TooLong { name: String, max: usize },
+    #[error(
+        "--remote-write.label is given {given} times; at most {max} labels are accepted, so each series stays within receivers' label limits (Mimir's default is 30 per series): drop some"
+    )]
+    TooMany { given: usize, max: usize },
 }
+
+/// The longest `--remote-write.label` value in bytes: Grafana Mimir refuses longer ones by
+/// default (`-validation.max-length-label-value`), and a refused push is dropped.
+pub const MAX_LABEL_VALUE_BYTES: usize = 2048;
+/// The longest label name in bytes (Mimir's default `-validation.max-length-label-name`).
+pub const MAX_LABEL_NAME_BYTES: usize = 1024;
+/// The most `--remote-write.label`s: with `__name__`, `job` and `result` a series stays
+/// within Mimir's default of 30 labels.
+pub const MAX_LABELS: usize = 20;
 
 /// Splits and checks one `--remote-write.label NAME=VALUE` (at the first `=`): the name
 /// matches `[a-zA-Z_][a-zA-Z0-9_]*`, does not start with `__` and is not `result` (which
-/// `speedtest_run_result` sets); the value is not empty (any UTF-8; a `&str` always is).
+/// `speedtest_run_result` sets); the value is not empty (any UTF-8; a `&str` always is);
+/// neither is longer than receivers accept ([`MAX_LABEL_NAME_BYTES`],
+/// [`MAX_LABEL_VALUE_BYTES`]).
 pub fn parse_label(given: &str) -> Result<(String, String), LabelError> {
     let owned = || given.to_owned();
     let (name, value) = given
@@ -209,14 +228,32 @@ pub fn parse_label(given: &str) -> Result<(String, String), LabelError> {
     if value.is_empty() {
         return Err(LabelError::EmptyValue { given: owned() });
     }
+    if name.len() > MAX_LABEL_NAME_BYTES || value.len() > MAX_LABEL_VALUE_BYTES {
+        return Err(LabelError::TooLong {
+            name: name.chars().take(64).collect(),
+            max: if name.len() > MAX_LABEL_NAME_BYTES {
+                MAX_LABEL_NAME_BYTES
+            } else {
+                MAX_LABEL_VALUE_BYTES
+            },
+        });
+    }
     Ok((name.to_owned(), value.to_owned()))
 }
 
 /// Every `--remote-write.label` given, each checked with [`parse_label`], refusing a name
-/// given twice ([`LabelError::Duplicate`]): a series cannot carry a label twice.
+/// given twice ([`LabelError::Duplicate`]: a series cannot carry a label twice) and more
+/// than [`MAX_LABELS`] ([`LabelError::TooMany`]).
 pub fn parse_labels<'a>(
     given: impl IntoIterator<Item = &'a str>,
 ) -> Result<Vec<(String, String)>, LabelError> {
+    let given: Vec<&str> = given.into_iter().collect();
+    if given.len() > MAX_LABELS {
+        return Err(LabelError::TooMany {
+            given: given.len(),
+            max: MAX_LABELS,
+        });
+    }
     let mut labels: Vec<(String, String)> = Vec::new();
     for one in given {
         let (name, value) = parse_label(one)?;

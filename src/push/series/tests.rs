@@ -327,6 +327,23 @@ fn labels_are_checked_with_messages_naming_the_flag() {
             name: "site".into()
         })
     );
+    // Within receivers' limits, or refused rather than every push being rejected.
+    let longest = format!("site={}", "x".repeat(MAX_LABEL_VALUE_BYTES));
+    assert!(parse_label(&longest).is_ok());
+    let err = parse_label(&format!("{longest}x")).unwrap_err().to_string();
+    assert!(err.contains("longer than 2048 bytes"), "{err}");
+    let err = parse_label(&format!("{}=x", "n".repeat(MAX_LABEL_NAME_BYTES + 1)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("longer than 1024 bytes"), "{err}");
+    let many: Vec<String> = (0..=MAX_LABELS).map(|i| format!("l{i}=v")).collect();
+    let err = parse_labels(many.iter().map(String::as_str)).unwrap_err();
+    assert_eq!(err, LabelError::TooMany { given: 21, max: 20 });
+    assert!(
+        err.to_string().starts_with("--remote-write.label "),
+        "{err}"
+    );
+    assert!(parse_labels(many[..MAX_LABELS].iter().map(String::as_str)).is_ok());
 }
 
 /// The size of the pusher's largest request (100 samples): printed for the record (run with
