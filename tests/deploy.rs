@@ -2058,7 +2058,9 @@ fn fleet_dashboard_queries_answer_for_every_site() {
     assert_eq!(values["data"], json!(names), "{query}");
 
     // Every query answers for every site; the failure queries for lisbon alone.
-    let end = jiff::Timestamp::now().as_second() + 1;
+    // Range queries step 5 s (`$__interval`), each over the 5 s before the step: from before the
+    // first run to 5 s after now, so that every point is in some step's window.
+    let end = jiff::Timestamp::now().as_second() + 5;
     let queries: Vec<Query> = dashboard_queries()
         .into_iter()
         .filter(|query| query.file == FLEET_DASHBOARD)
