@@ -1,7 +1,9 @@
 //! The deployment files — Dockerfile, docker compose, Prometheus configuration and alert rules,
 //! Grafana provisioning and dashboard, systemd unit — checked with the real tools (promtool,
 //! Prometheus, tsc with @grafana/schema, systemd-analyze, the image's own scripts), and every
-//! dashboard and alert query run against a real Prometheus scraping a real exporter.
+//! dashboard and alert query run against a real Prometheus scraping a real exporter; the fleet
+//! example (deploy/fleet) likewise, its dashboard's queries against a real Prometheus that three
+//! monitors push to with remote_write.
 //!
 //! A missing tool fails its test with the command that installs it; nothing is skipped.
 //! `.ci/run` installs them all.
