@@ -1,7 +1,9 @@
 //! The deployment files — Dockerfile, docker compose, Prometheus configuration and alert rules,
 //! Grafana provisioning and dashboard, systemd unit — checked with the real tools (promtool,
 //! Prometheus, tsc with @grafana/schema, systemd-analyze, the image's own scripts), and every
-//! dashboard and alert query run against a real Prometheus scraping a real exporter.
+//! dashboard and alert query run against a real Prometheus scraping a real exporter; the fleet
+//! example (deploy/fleet) likewise, its dashboard's queries against a real Prometheus that three
+//! monitors push to with remote_write.
 //!
 //! A missing tool fails its test with the command that installs it; nothing is skipped.
 //! `.ci/run` installs them all.
@@ -17,10 +19,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::{BIN, Prometheus, Server, try_request};
+use common::{BIN, Prometheus, Server, try_request, try_request_with};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const DASHBOARDS: &str = "grafana/dashboards";
+/// The fleet dashboard reads what monitors push (remote_write), not what Prometheus scrapes:
+/// `fleet_dashboard_queries_answer_for_every_site` runs its queries, the scrape test the others'.
+const FLEET_DASHBOARD: &str = "internet-monitor-fleet.json";
 const PROMETHEUS_CONFIG: &str = "deploy/prometheus/prometheus.yml";
 const RULES: &str = "deploy/prometheus/rules/internet-monitor.rules.yml";
 const RULES_TEST: &str = "deploy/prometheus/rules/internet-monitor.rules.test.yml";
@@ -125,8 +130,12 @@ fn panels(dashboard: &Value) -> Vec<&Value> {
 
 /// A dashboard query, named for messages.
 struct Query {
+    /// The dashboard's file name.
+    file: String,
     name: String,
     expr: String,
+    /// Grafana runs it over the time range (`query_range`), not at one instant.
+    range: bool,
 }
 
 fn dashboard_queries() -> Vec<Query> {
@@ -138,12 +147,14 @@ fn dashboard_queries() -> Vec<Query> {
                     .as_str()
                     .unwrap_or_else(|| panic!("{file}: a target without expr: {target}"));
                 queries.push(Query {
+                    file: file.clone(),
                     name: format!(
                         "{file}: panel {:?} target {}",
                         panel["title"].as_str().unwrap_or("?"),
                         target["refId"].as_str().unwrap_or("?")
                     ),
                     expr: expr.to_owned(),
+                    range: target["instant"] != true,
                 });
             }
         }
@@ -164,6 +175,8 @@ fn substitute(expr: &str) -> String {
         ("$__range", "5m"),
         ("${instance}", ".*"),
         ("$instance", ".*"),
+        ("${site}", ".*"),
+        ("$site", ".*"),
     ] {
         out = out.replace(from, to);
     }
@@ -1236,7 +1249,10 @@ fn dashboard_and_alert_queries_run_against_a_real_prometheus() {
         .filter(|line| !line.starts_with('#') && !line.is_empty())
         .map(|line| line.split(['{', ' ']).next().unwrap())
         .collect();
-    let queries = dashboard_queries();
+    let queries: Vec<Query> = dashboard_queries()
+        .into_iter()
+        .filter(|query| query.file != FLEET_DASHBOARD)
+        .collect();
     let alerts = alerts();
     let mut unknown = Vec::new();
     for (name, expr) in queries
@@ -1378,4 +1394,775 @@ fn expression_metric_names_are_found() {
     assert!(!glob_match("*", "deploy/docker"));
     assert!(glob_match("deploy/docker", "deploy/docker"));
     assert!(glob_match("src/*.rs", "src/main.rs"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fleet example (deploy/fleet): sites push with remote_write to one central Prometheus
+
+const FLEET_AGENT_COMPOSE: &str = "deploy/fleet/agent/docker-compose.yml";
+const FLEET_DROP_IN: &str = "deploy/fleet/agent/remote-write.conf";
+const FLEET_CENTRAL_COMPOSE: &str = "deploy/fleet/central/docker-compose.yml";
+const FLEET_PROMETHEUS_CONFIG: &str = "deploy/fleet/central/prometheus/prometheus.yml";
+const FLEET_WEB_CONFIG: &str = "deploy/fleet/central/prometheus/web-config.yml";
+const FLEET_DATASOURCE: &str = "deploy/fleet/central/grafana/datasources/prometheus.yml";
+const FLEET_GITIGNORE: &str = "deploy/fleet/.gitignore";
+
+/// The fleet's compose files use file-based secrets too.
+const FLEET_COMPOSE_SERVICE_KEYS: &[&str] = &["secrets"];
+
+/// The users of the central Prometheus's web configuration, by name.
+fn fleet_users() -> BTreeMap<String, Value> {
+    let web = yaml(FLEET_WEB_CONFIG);
+    web["basic_auth_users"]
+        .as_object()
+        .expect("basic_auth_users in the fleet's web config")
+        .iter()
+        .map(|(name, hash)| (name.clone(), hash.clone()))
+        .collect()
+}
+
+#[test]
+#[ignore = "needs promtool (Debian package prometheus) and PyYAML; .ci/run installs them and runs the ignored tests"]
+fn fleet_prometheus_config_and_web_config_pass_promtool() {
+    let out = run_ok(
+        Command::new("promtool")
+            .args(["check", "config"])
+            .arg(repo(FLEET_PROMETHEUS_CONFIG)),
+        FIX_PROMETHEUS,
+    );
+    assert!(out.contains("SUCCESS"), "{out}");
+    let output = run(
+        Command::new("promtool")
+            .args(["check", "web-config"])
+            .arg(repo(FLEET_WEB_CONFIG)),
+        FIX_PROMETHEUS,
+    );
+    let said = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && said.contains("SUCCESS"),
+        "promtool check web-config: {said}"
+    );
+
+    // Late results (a site that was offline) are accepted for a while.
+    let config = yaml(FLEET_PROMETHEUS_CONFIG);
+    let window = config["storage"]["tsdb"]["out_of_order_time_window"]
+        .as_str()
+        .expect("storage.tsdb.out_of_order_time_window");
+    assert!(
+        humantime::parse_duration(window).unwrap() >= Duration::from_secs(86_400),
+        "an out-of-order window of {window} loses a site's results after a day's outage"
+    );
+    assert!(
+        config["scrape_configs"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "the sites push; the central Prometheus scrapes nothing"
+    );
+
+    // A user for the sites and one for Grafana, each with a bcrypt hash.
+    let users = fleet_users();
+    assert_eq!(
+        users.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["grafana", "push"]
+    );
+    for (name, hash) in &users {
+        let hash = hash.as_str().unwrap();
+        assert!(
+            ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)) && hash.len() == 60,
+            "{name}: not a bcrypt hash: {hash}"
+        );
+    }
+}
+
+/// A compose file's services, each checked against the keys it may use, and its bind mounts
+/// (`(service, target)` → the source), which must exist and be read-only; named volumes and
+/// secrets must be declared, a secret's file ignored by git.
+fn fleet_compose(relative: &str) -> (Value, BTreeMap<(String, String), PathBuf>) {
+    let compose = yaml(relative);
+    let dir = repo(relative).parent().unwrap().to_owned();
+    let declared_volumes: BTreeSet<&str> = compose["volumes"]
+        .as_object()
+        .map(|volumes| volumes.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let declared_secrets = compose["secrets"].as_object().cloned().unwrap_or_default();
+    let ignored: Vec<String> = read(FLEET_GITIGNORE)
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#') && !line.starts_with('!'))
+        .map(|line| line.trim_start_matches('/').to_owned())
+        .collect();
+    let fleet = repo("deploy/fleet").canonicalize().unwrap();
+    for (name, secret) in &declared_secrets {
+        let file = secret["file"].as_str().expect("a file secret");
+        let path = dir.join(file);
+        let parent = path.parent().unwrap().canonicalize().unwrap();
+        let inside = parent
+            .strip_prefix(&fleet)
+            .unwrap_or_else(|_| panic!("{relative}: secret {name} outside deploy/fleet"))
+            .join(path.file_name().unwrap());
+        let inside = inside.to_str().unwrap();
+        assert!(
+            ignored.iter().any(|glob| glob_match(glob, inside)),
+            "{relative}: secret {name} ({inside}) is not in {FLEET_GITIGNORE}: a password would be committed"
+        );
+    }
+
+    let mut mounts = BTreeMap::new();
+    for (name, service) in compose["services"].as_object().expect("services") {
+        for key in service.as_object().unwrap().keys() {
+            assert!(
+                COMPOSE_SERVICE_KEYS.contains(&key.as_str())
+                    || FLEET_COMPOSE_SERVICE_KEYS.contains(&key.as_str()),
+                "{relative}: {name}: unexpected key {key:?} (typo?)"
+            );
+        }
+        let mut has_named_volume = false;
+        for volume in service["volumes"].as_array().expect("volumes") {
+            let spec = volume.as_str().expect("short volume syntax");
+            let mut parts = spec.split(':');
+            let (source, target) = (parts.next().unwrap(), parts.next().expect("a target"));
+            if source.starts_with('.') || source.starts_with('/') {
+                let path = dir.join(source);
+                assert!(
+                    path.exists(),
+                    "{relative}: {name} mounts {source}, which does not exist"
+                );
+                assert!(
+                    spec.ends_with(":ro"),
+                    "{relative}: {name}: mount {source} read-only"
+                );
+                mounts.insert((name.clone(), target.to_owned()), path);
+            } else {
+                assert!(
+                    declared_volumes.contains(source),
+                    "{relative}: {name}: volume {source} is not declared"
+                );
+                has_named_volume = true;
+            }
+        }
+        assert!(
+            has_named_volume,
+            "{relative}: {name} keeps its data in a named volume"
+        );
+        for secret in service["secrets"].as_array().into_iter().flatten() {
+            let secret = secret.as_str().expect("short secret syntax");
+            assert!(
+                declared_secrets.contains_key(secret),
+                "{relative}: {name}: secret {secret} is not declared"
+            );
+        }
+    }
+    (compose, mounts)
+}
+
+/// `serve`'s `--name=value` flags in a command line (after `serve`): name → values.
+fn serve_flags(args: &[String]) -> BTreeMap<String, Vec<String>> {
+    assert_eq!(args.first().map(String::as_str), Some("serve"), "{args:?}");
+    let mut flags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for arg in &args[1..] {
+        let (name, value) = arg
+            .strip_prefix("--")
+            .and_then(|flag| flag.split_once('='))
+            .unwrap_or_else(|| panic!("{arg:?}: write flags as --name=value"));
+        flags
+            .entry(name.to_owned())
+            .or_default()
+            .push(value.to_owned());
+    }
+    flags
+}
+
+/// The agent's `serve` command line in the compose example.
+fn fleet_agent_command() -> Vec<String> {
+    let compose = yaml(FLEET_AGENT_COMPOSE);
+    compose["services"]["internet-monitor"]["command"]
+        .as_array()
+        .expect("the agent's command, a list")
+        .iter()
+        .map(|arg| arg.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The systemd drop-in's `ExecStart=` (continuation lines joined) after the executable, and its
+/// `LoadCredential=` (name → file).
+fn fleet_drop_in() -> (Vec<String>, BTreeMap<String, String>) {
+    let text = read(FLEET_DROP_IN).replace("\\\n", " ");
+    let mut exec = None;
+    let mut credentials = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(command) = line.strip_prefix("ExecStart=") {
+            exec = Some(command.split_whitespace().map(str::to_owned).collect());
+        } else if let Some(credential) = line.strip_prefix("LoadCredential=") {
+            let (name, file) = credential
+                .split_once(':')
+                .expect("LoadCredential=NAME:FILE");
+            credentials.insert(name.to_owned(), file.to_owned());
+        }
+    }
+    let exec: Vec<String> = exec.expect("an ExecStart= in the drop-in");
+    assert_eq!(
+        exec[0], "/usr/local/bin/internet-monitor",
+        "the unit's executable"
+    );
+    (exec[1..].to_vec(), credentials)
+}
+
+#[test]
+#[ignore = "needs PyYAML (pip install pyyaml); .ci/run installs it and runs the ignored tests"]
+fn fleet_compose_files_mount_what_exists_and_agree() {
+    let users = fleet_users();
+
+    // The agent: built from this repository, its data in a volume, no published port, pushing
+    // as a user the receiver knows with the password from a secret.
+    let (agent, _) = fleet_compose(FLEET_AGENT_COMPOSE);
+    let services: Vec<&String> = agent["services"].as_object().unwrap().keys().collect();
+    assert_eq!(services, ["internet-monitor"]);
+    let monitor = &agent["services"]["internet-monitor"];
+    assert!(
+        monitor.get("ports").is_none(),
+        "a site pushes: no port to publish"
+    );
+    let context = repo("deploy/fleet/agent").join(monitor["build"]["context"].as_str().unwrap());
+    assert_eq!(
+        context.canonicalize().unwrap(),
+        repo("").canonicalize().unwrap()
+    );
+    assert!(
+        context
+            .join(monitor["build"]["dockerfile"].as_str().unwrap())
+            .is_file()
+    );
+    assert!(
+        monitor["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v.as_str().unwrap().ends_with(":/data"))
+    );
+    for (key, value) in monitor["environment"].as_object().unwrap() {
+        assert!(key.starts_with("INTERNET_MONITOR_"), "{key}");
+        assert!(value.as_str().is_some_and(|v| !v.is_empty()), "{key}");
+    }
+    let flags = serve_flags(&fleet_agent_command());
+    let one = |name: &str| -> &str {
+        match flags.get(name).map(Vec::as_slice) {
+            Some([value]) => value,
+            other => panic!("the agent's --{name}: {other:?}"),
+        }
+    };
+    let url = one("remote-write.url");
+    assert!(
+        url.starts_with("https://") && url.ends_with("/api/v1/write"),
+        "{url}: Prometheus's receiver over TLS"
+    );
+    assert!(
+        one("remote-write.label").starts_with("site="),
+        "the dashboard's site label"
+    );
+    let user = one("remote-write.basic-auth-username");
+    assert!(
+        users.contains_key(user),
+        "the agent pushes as {user}, not a user of {FLEET_WEB_CONFIG}"
+    );
+    let secret = one("remote-write.basic-auth-password-file")
+        .strip_prefix("/run/secrets/")
+        .expect("the password from a compose secret");
+    assert!(
+        monitor["secrets"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(secret))
+    );
+
+    // The systemd drop-in pushes the same way, its password handed over by LoadCredential.
+    let (exec, credentials) = fleet_drop_in();
+    let unit_flags = serve_flags(&exec);
+    for name in [
+        "remote-write.url",
+        "remote-write.label",
+        "remote-write.basic-auth-username",
+    ] {
+        assert_eq!(unit_flags.get(name), flags.get(name), "--{name}");
+    }
+    let credential = unit_flags["remote-write.basic-auth-password-file"][0]
+        .strip_prefix("%d/")
+        .expect("the password file in the credentials directory (%d)");
+    assert!(
+        credentials.contains_key(credential),
+        "no LoadCredential={credential}:…"
+    );
+
+    // The centre: Prometheus receives with this folder's configuration and web configuration;
+    // Grafana has the repository's dashboards, the fleet one at home, and logs in to Prometheus.
+    let (central, mounts) = fleet_compose(FLEET_CENTRAL_COMPOSE);
+    let services: BTreeSet<&String> = central["services"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        services,
+        BTreeSet::from([&"grafana".to_owned(), &"prometheus".to_owned()])
+    );
+    let command: Vec<&str> = central["services"]["prometheus"]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|arg| arg.as_str().unwrap())
+        .collect();
+    assert!(command.contains(&"--web.enable-remote-write-receiver"));
+    let mounted = |service: &str, flag: &str| -> PathBuf {
+        let file = command
+            .iter()
+            .find_map(|arg| arg.strip_prefix(flag))
+            .unwrap_or_else(|| panic!("{service}: no {flag}"));
+        let (dir, name) = file.rsplit_once('/').unwrap();
+        mounts[&(service.to_owned(), dir.to_owned())]
+            .join(name)
+            .canonicalize()
+            .unwrap()
+    };
+    assert_eq!(
+        mounted("prometheus", "--config.file="),
+        repo(FLEET_PROMETHEUS_CONFIG).canonicalize().unwrap()
+    );
+    assert_eq!(
+        mounted("prometheus", "--web.config.file="),
+        repo(FLEET_WEB_CONFIG).canonicalize().unwrap()
+    );
+    let grafana_mount = |target: &str| -> PathBuf {
+        mounts
+            .get(&("grafana".to_owned(), target.to_owned()))
+            .unwrap_or_else(|| panic!("grafana mounts nothing at {target}"))
+            .canonicalize()
+            .unwrap()
+    };
+    assert_eq!(
+        grafana_mount("/etc/grafana/provisioning/dashboards"),
+        repo("grafana/provisioning/dashboards")
+            .canonicalize()
+            .unwrap()
+    );
+    let provider = yaml("grafana/provisioning/dashboards/internet-monitor.yml");
+    let path = provider["providers"][0]["options"]["path"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        grafana_mount(path),
+        repo(DASHBOARDS).canonicalize().unwrap()
+    );
+    let home =
+        central["services"]["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+            .as_str()
+            .unwrap();
+    assert_eq!(home, format!("{path}/{FLEET_DASHBOARD}"));
+    assert!(repo(DASHBOARDS).join(FLEET_DASHBOARD).is_file());
+    assert_eq!(
+        grafana_mount("/etc/grafana/provisioning/datasources"),
+        repo(FLEET_DATASOURCE)
+            .parent()
+            .unwrap()
+            .canonicalize()
+            .unwrap()
+    );
+    let datasources = yaml(FLEET_DATASOURCE);
+    assert_eq!(datasources["apiVersion"], 1);
+    let datasource = &datasources["datasources"][0];
+    assert_eq!(datasource["type"], "prometheus");
+    assert_eq!(datasource["url"], "http://prometheus:9090");
+    assert_eq!(datasource["basicAuth"], true);
+    let user = datasource["basicAuthUser"].as_str().unwrap();
+    assert!(users.contains_key(user), "Grafana logs in as {user}");
+    let secrets: Vec<&str> = central["services"]["grafana"]["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let password = datasource["secureJsonData"]["basicAuthPassword"]
+        .as_str()
+        .unwrap();
+    assert!(
+        secrets
+            .iter()
+            .any(|secret| password == format!("$__file{{/run/secrets/{secret}}}")),
+        "Grafana's password {password} is none of its secrets {secrets:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs systemd-analyze (Debian package systemd); .ci/run installs it and runs the ignored tests"]
+fn fleet_systemd_drop_in_verifies() {
+    // The unit and the drop-in, pointed at the binary under test (systemd-analyze wants the
+    // executable to exist).
+    let dir = tempfile::tempdir().unwrap();
+    let unit = dir.path().join("internet-monitor.service");
+    std::fs::write(
+        &unit,
+        read(UNIT).replace("/usr/local/bin/internet-monitor", BIN),
+    )
+    .unwrap();
+    let drop_ins = dir.path().join("internet-monitor.service.d");
+    std::fs::create_dir(&drop_ins).unwrap();
+    let drop_in = read(FLEET_DROP_IN).replace("/usr/local/bin/internet-monitor", BIN);
+    let verify = |text: &str| -> String {
+        std::fs::write(drop_ins.join("remote-write.conf"), text).unwrap();
+        let output = run(
+            Command::new("systemd-analyze").arg("verify").arg(&unit),
+            FIX_SYSTEMD,
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "systemd-analyze verify: {stderr}");
+        stderr
+    };
+    // systemd-analyze reads the drop-in beside the unit: a bad key in it is reported.
+    let complaint = verify(&format!("{drop_in}NoSuchKey=1\n"));
+    assert!(complaint.contains("NoSuchKey"), "{complaint}");
+    let stderr = verify(&drop_in);
+    assert!(
+        !stderr.contains("internet-monitor.service"),
+        "systemd-analyze verify complains: {stderr}"
+    );
+}
+
+/// The password of every user of the test's Prometheus.
+const FLEET_TEST_PASSWORD: &str = "fleet-test-password";
+/// bcrypt of [`FLEET_TEST_PASSWORD`] at cost 4 (the cheapest), made with Python's `crypt`.
+const FLEET_TEST_HASH: &str = "$2b$04$0nXBehaM3E32KmZWTQ1UdOGlJb4bgxaMSc69Vo1eSav/w1589fcW6";
+
+/// The fleet's Prometheus, which wants a password for every request.
+struct Central {
+    address: String,
+    authorization: String,
+}
+
+impl Central {
+    /// `GET path` with the password; `None` while Prometheus does not answer with JSON.
+    fn try_get(&self, path: &str) -> Option<(u16, String)> {
+        try_request_with(
+            &self.address,
+            "GET",
+            path,
+            &[("Authorization", &self.authorization)],
+        )
+        .ok()
+        .map(|response| (response.status, response.body))
+    }
+
+    fn api(&self, path: &str) -> Value {
+        let (status, body) = self
+            .try_get(path)
+            .unwrap_or_else(|| panic!("Prometheus at {}: no answer to {path}", self.address));
+        serde_json::from_str(&body)
+            .unwrap_or_else(|err| panic!("{path} ({status}): not JSON ({err}): {body}"))
+    }
+
+    fn query(&self, expr: &str) -> Value {
+        self.api(&format!("/api/v1/query?query={}", encode(expr)))
+    }
+
+    /// The instant value of `expr` per `site`.
+    fn per_site(&self, expr: &str) -> BTreeMap<String, f64> {
+        let answer = self.query(expr);
+        answer["data"]["result"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{expr}: {answer}"))
+            .iter()
+            .map(|series| {
+                (
+                    series["metric"]["site"].as_str().unwrap_or("").to_owned(),
+                    series["value"][1].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Drains what a server logged so far, for a failure message.
+fn log_of(server: &mut Server) -> String {
+    while server.next_log_within("\u{0}", Duration::ZERO).is_some() {}
+    server.seen.join("\n")
+}
+
+/// Three monitors — berlin and paris succeeding, lisbon failing every second test — push with
+/// the agent example's flags to a Prometheus run as the central example runs it (its
+/// configuration, the receiver on, a web configuration asking for a password); every query of
+/// the fleet dashboard then answers for each site it should, and the compliance, failures and
+/// site variable say what the monitors did.
+#[test]
+#[ignore = "needs a Prometheus server (Debian package prometheus) and PyYAML; .ci/run installs them and runs the ignored tests"]
+fn fleet_dashboard_queries_answer_for_every_site() {
+    use base64::Engine as _;
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let started = jiff::Timestamp::now().as_second();
+
+    // The centre, every user of its web configuration with the test's password.
+    let users: serde_json::Map<String, Value> = fleet_users()
+        .into_keys()
+        .map(|name| (name, json!(FLEET_TEST_HASH)))
+        .collect();
+    let web_config = dir.path().join("web-config.yml");
+    std::fs::write(&web_config, json!({"basic_auth_users": users}).to_string()).unwrap();
+    let prometheus = Prometheus::start_with(
+        &repo(FLEET_PROMETHEUS_CONFIG),
+        &dir.path().join("data"),
+        &[
+            "--web.enable-remote-write-receiver",
+            &format!("--web.config.file={}", web_config.display()),
+        ],
+    );
+    let central = Central {
+        address: prometheus.address.clone(),
+        authorization: format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("grafana:{FLEET_TEST_PASSWORD}"))
+        ),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while central
+        .try_get("/-/ready")
+        .is_none_or(|(status, _)| status != 200)
+    {
+        assert!(Instant::now() < deadline, "Prometheus never became ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let anonymous = try_request(&central.address, "GET", "/-/ready").unwrap();
+    assert_eq!(anonymous.status, 401, "the web config asks for a password");
+
+    // The sites, with the agent example's flags: its URL, site label and password file
+    // replaced by the test's.
+    let password_file = dir.path().join("push-password");
+    std::fs::write(&password_file, FLEET_TEST_PASSWORD).unwrap();
+    let agent = fleet_agent_command();
+    let flags_for = |site: &str| -> Vec<String> {
+        let mut replaced = 0;
+        let flags: Vec<String> = agent[1..]
+            .iter()
+            .map(|flag| {
+                let (name, _) = flag.split_once('=').unwrap();
+                let value = match name {
+                    "--remote-write.url" => format!("http://{}/api/v1/write", central.address),
+                    "--remote-write.label" if flag.contains("=site=") => format!("site={site}"),
+                    "--remote-write.basic-auth-password-file" => {
+                        password_file.display().to_string()
+                    }
+                    _ => return flag.clone(),
+                };
+                replaced += 1;
+                format!("{name}={value}")
+            })
+            .collect();
+        assert_eq!(
+            replaced, 3,
+            "the agent example's URL, site and password: {agent:?}"
+        );
+        flags
+    };
+    // lisbon's CLI finds no working server every second test (no_connectivity).
+    let fixture = format!("{}/ok-1.2-with-loaded-latency", common::FIXTURES);
+    let flaky = dir.path().join("flaky-speedtest");
+    std::fs::write(
+        &flaky,
+        format!(
+            "#!/bin/sh\n\
+             runs=$(cat '{count}' 2>/dev/null || echo 0)\n\
+             echo $((runs + 1)) > '{count}'\n\
+             if [ $((runs % 2)) -eq 1 ]; then\n\
+             \x20 FAKE_SPEEDTEST_FIXTURE='{fixtures}/err-no-working-server'; export FAKE_SPEEDTEST_FIXTURE\n\
+             fi\n\
+             exec '{fake}' \"$@\"\n",
+            count = dir.path().join("lisbon-runs").display(),
+            fixtures = common::FIXTURES,
+            fake = common::FAKE,
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&flaky, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The fixture measures 741.8 Mbit/s down: over berlin's and lisbon's plan, under paris's.
+    let sites = [
+        ("berlin", common::FAKE, "500Mbit/s"),
+        ("paris", common::FAKE, "1Gbit/s"),
+        ("lisbon", flaky.to_str().unwrap(), "500Mbit/s"),
+    ];
+    let mut servers: Vec<Server> = sites
+        .iter()
+        .map(|(site, bin, plan)| {
+            let db = dir.path().join(format!("{site}.redb"));
+            let mut command = common::command(&[
+                "serve",
+                "--db",
+                db.to_str().unwrap(),
+                "--speedtest-bin",
+                bin,
+                "--interval",
+                "1s",
+                "--plan-download",
+                plan,
+            ]);
+            command
+                .args(flags_for(site))
+                .env("FAKE_SPEEDTEST_FIXTURE", &fixture);
+            Server::start(command)
+        })
+        .collect();
+    let names: BTreeSet<String> = sites.iter().map(|(site, ..)| site.to_string()).collect();
+
+    // Each site's runs arrive: a few per site, lisbon's failures among them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let runs = central.per_site("sum by (site) (count_over_time(speedtest_up[5m]))");
+        let failed = central.per_site(
+            r#"sum by (site) (count_over_time(speedtest_run_result{result!="success"}[5m]))"#,
+        );
+        if names
+            .iter()
+            .all(|site| runs.get(site).is_some_and(|&n| n >= 4.0))
+            && failed.get("lisbon").is_some_and(|&n| n >= 2.0)
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = servers.iter_mut().map(log_of).collect();
+            panic!(
+                "the sites' runs did not arrive: runs {runs:?}, failures {failed:?}\n{}",
+                logs.join("\n----\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    // Stopped, the monitors push nothing more: every query sees the same data.
+    drop(servers);
+
+    // The site variable lists the three.
+    let dashboard = dashboards()
+        .into_iter()
+        .find(|(file, _)| file == FLEET_DASHBOARD)
+        .expect("the fleet dashboard")
+        .1;
+    let variable = dashboard["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "site")
+        .expect("a site variable");
+    let query = variable["query"]["query"].as_str().unwrap();
+    let (metric, label) = query
+        .strip_prefix("label_values(")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .and_then(|rest| rest.split_once(", "))
+        .unwrap_or_else(|| panic!("{query}: label_values(METRIC, LABEL)"));
+    let values = central.api(&format!(
+        "/api/v1/label/{label}/values?{}={}",
+        encode("match[]"),
+        encode(metric)
+    ));
+    assert_eq!(values["data"], json!(names), "{query}");
+
+    // Every query answers for every site; the failure queries for lisbon alone.
+    // Range queries step 5 s (`$__interval`), each over the 5 s before the step: from before the
+    // first run to 5 s after now, so that every point is in some step's window.
+    let end = jiff::Timestamp::now().as_second() + 5;
+    let queries: Vec<Query> = dashboard_queries()
+        .into_iter()
+        .filter(|query| query.file == FLEET_DASHBOARD)
+        .collect();
+    assert!(queries.len() >= 10, "{} queries", queries.len());
+    let mut failures = Vec::new();
+    for query in &queries {
+        let expr = substitute(&query.expr);
+        let answer = if query.range {
+            central.api(&format!(
+                "/api/v1/query_range?query={}&start={}&end={end}&step=5",
+                encode(&expr),
+                started - 5
+            ))
+        } else {
+            central.query(&expr)
+        };
+        if answer["status"] != "success" {
+            failures.push(format!("{}: {expr}\n  {answer}", query.name));
+            continue;
+        }
+        let series = answer["data"]["result"].as_array().unwrap();
+        let answered: BTreeSet<String> = series
+            .iter()
+            .map(|s| {
+                s["metric"]["site"]
+                    .as_str()
+                    .unwrap_or("(no site)")
+                    .to_owned()
+            })
+            .collect();
+        let expected: BTreeSet<String> = if expr.contains(r#"result!="success""#) {
+            BTreeSet::from(["lisbon".to_owned()])
+        } else {
+            names.clone()
+        };
+        if answered != expected {
+            failures.push(format!(
+                "{}: answers for {answered:?}, not {expected:?}: {expr}",
+                query.name
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // What the panels show is what the monitors did.
+    let panel_query_of = |title: &str, reference: &str| -> String {
+        let needle = format!("panel {title:?} target {reference}");
+        let query = queries
+            .iter()
+            .find(|query| query.name.ends_with(&needle))
+            .unwrap_or_else(|| panic!("no {needle}"));
+        substitute(&query.expr)
+    };
+    let panel_query = |title: &str| panel_query_of(title, "A");
+    let compliance = central.per_site(&panel_query("Plan met, share of the tests"));
+    assert_eq!(
+        compliance,
+        BTreeMap::from([
+            ("berlin".to_owned(), 1.0),
+            ("lisbon".to_owned(), 1.0),
+            ("paris".to_owned(), 0.0)
+        ])
+    );
+    let failed = central.query(&panel_query("Failures in the range"));
+    let reasons: Vec<(&str, &str)> = failed["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["metric"]["site"].as_str().unwrap(),
+                s["metric"]["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons, [("lisbon", "no_connectivity")]);
+    let since = central.per_site(&panel_query("Time since the last success"));
+    for (site, seconds) in &since {
+        assert!(
+            (0.0..60.0).contains(seconds),
+            "{site}: last success {seconds} s ago"
+        );
+    }
+    // The Sites table: each site's last run since the test started; its last success is that
+    // run when it succeeded, an earlier one when it failed (lisbon's may have).
+    let column = |reference: &str| central.per_site(&panel_query_of("Sites", reference));
+    let (last_run, last_result, last_success) = (column("A"), column("B"), column("C"));
+    let now_ms = jiff::Timestamp::now().as_millisecond() as f64;
+    for site in &names {
+        let run = last_run[site];
+        assert!(
+            ((started * 1000) as f64..=now_ms).contains(&run),
+            "{site}: last run at {run} ms, not since the test started"
+        );
+        let success = last_success[site];
+        if last_result[site] == 1.0 {
+            assert_eq!(success, run, "{site}: its last run succeeded");
+        } else {
+            assert!(success < run, "{site}: its last run failed");
+        }
+    }
 }

@@ -33,6 +33,7 @@ const header = `import type { Dashboard, DataQuery, Panel, RowPanel, FieldConfig
 import type { Options as TSOpts, FieldConfig as TSField } from '${S}/timeseries/panelcfg/x/TimeSeriesPanelCfg_types.gen';
 import type { Options as StatOpts } from '${S}/stat/panelcfg/x/StatPanelCfg_types.gen';
 import type { Options as GaugeOpts } from '${S}/gauge/panelcfg/x/GaugePanelCfg_types.gen';
+import type { Options as BarGaugeOpts } from '${S}/bargauge/panelcfg/x/BarGaugePanelCfg_types.gen';
 import type { Options as TableOpts, FieldConfig as TableField } from '${S}/table/panelcfg/x/TablePanelCfg_types.gen';
 import type { Options as TextOpts } from '${S}/text/panelcfg/x/TextPanelCfg_types.gen';
 import type { Options as TimelineOpts, FieldConfig as TimelineField } from '${S}/statetimeline/panelcfg/x/StateTimelinePanelCfg_types.gen';
@@ -45,6 +46,7 @@ type Base = Omit<Panel, 'targets' | 'options' | 'fieldConfig' | 'type'> & { targ
 type FC<C> = Omit<FieldConfigSource, 'defaults'> & { defaults: Omit<FieldConfig, 'custom'> & { custom?: DP<C> } };
 type Typed<T extends string, O, C = Record<string, unknown>> = Base & { type: T; options?: DP<O>; fieldConfig?: FC<C> };
 type AnyPanel = Typed<'timeseries', TSOpts, TSField> | Typed<'stat', StatOpts> | Typed<'gauge', GaugeOpts>
+  | Typed<'bargauge', BarGaugeOpts>
   | Typed<'table', TableOpts, TableField> | Typed<'text', TextOpts>
   | Typed<'state-timeline', TimelineOpts, TimelineField> | RowPanel;
 type Dash = Json<Omit<Dashboard, 'panels'> & { panels?: AnyPanel[] }>;
