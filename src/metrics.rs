@@ -43,6 +43,10 @@ pub mod family {
     pub const UP: &str = "speedtest_up";
     /// `speedtest_run_duration_seconds`
     pub const RUN_DURATION: &str = "speedtest_run_duration_seconds";
+    /// When the newest run (success or failure, not a skipped one) was stored.
+    pub const LAST_RUN: &str = "speedtest_last_run_timestamp_seconds";
+    /// When the newest success was stored.
+    pub const LAST_SUCCESS: &str = "speedtest_last_success_timestamp_seconds";
 }
 
 /// The `Content-Type` of what [`Metrics::render`] returns (text exposition format 0.0.4).
@@ -466,11 +470,11 @@ impl Metrics {
                 )?,
             )?,
             last_run: gauge(
-                "speedtest_last_run_timestamp_seconds",
+                family::LAST_RUN,
                 "Start of the last speed-test run, whatever its outcome, in seconds since the Unix epoch.",
             )?,
             last_success: gauge(
-                "speedtest_last_success_timestamp_seconds",
+                family::LAST_SUCCESS,
                 "Start of the last successful speed test, in seconds since the Unix epoch.",
             )?,
             next_run: gauge(

@@ -29,6 +29,11 @@ const FLEET_DASHBOARD: &str = "internet-monitor-fleet.json";
 const PROMETHEUS_CONFIG: &str = "deploy/prometheus/prometheus.yml";
 const RULES: &str = "deploy/prometheus/rules/internet-monitor.rules.yml";
 const RULES_TEST: &str = "deploy/prometheus/rules/internet-monitor.rules.test.yml";
+/// The fleet's central Prometheus alerts per site on what the sites push.
+const FLEET_RULES: &str = "deploy/fleet/central/prometheus/rules/fleet.rules.yml";
+const FLEET_RULES_TEST: &str = "deploy/fleet/central/prometheus/rules/fleet.rules.test.yml";
+/// Every alert rule file with its promtool unit tests.
+const RULE_FILES: [(&str, &str); 2] = [(RULES, RULES_TEST), (FLEET_RULES, FLEET_RULES_TEST)];
 const COMPOSE: &str = "deploy/docker-compose.yml";
 const UNIT: &str = "deploy/systemd/internet-monitor.service";
 
@@ -188,20 +193,24 @@ fn substitute(expr: &str) -> String {
 }
 
 struct Alert {
+    /// The rule file it is in (one of [`RULE_FILES`]).
+    file: &'static str,
     name: String,
     rule: Value,
 }
 
 fn alerts() -> Vec<Alert> {
-    let rules = yaml(RULES);
     let mut alerts = Vec::new();
-    for group in rules["groups"].as_array().expect("groups") {
-        for rule in group["rules"].as_array().expect("rules") {
-            let name = rule["alert"].as_str().expect("only alert rules").to_owned();
-            alerts.push(Alert {
-                name,
-                rule: rule.clone(),
-            });
+    for (file, _) in RULE_FILES {
+        for group in yaml(file)["groups"].as_array().expect("groups") {
+            for rule in group["rules"].as_array().expect("rules") {
+                let name = rule["alert"].as_str().expect("only alert rules").to_owned();
+                alerts.push(Alert {
+                    file,
+                    name,
+                    rule: rule.clone(),
+                });
+            }
         }
     }
     alerts
@@ -257,20 +266,22 @@ fn scrape_job(config: &Value) -> &Value {
 #[test]
 #[ignore = "needs promtool (Debian package prometheus) and PyYAML; .ci/run installs them and runs the ignored tests"]
 fn alert_rules_pass_promtool_check_and_their_unit_tests() {
-    let out = run_ok(
-        Command::new("promtool")
-            .args(["check", "rules"])
-            .arg(repo(RULES)),
-        FIX_PROMETHEUS,
-    );
-    assert!(out.contains("SUCCESS"), "{out}");
-    let out = run_ok(
-        Command::new("promtool")
-            .args(["test", "rules"])
-            .arg(repo(RULES_TEST)),
-        FIX_PROMETHEUS,
-    );
-    assert!(out.contains("SUCCESS"), "{out}");
+    for (rules, tests) in RULE_FILES {
+        let out = run_ok(
+            Command::new("promtool")
+                .args(["check", "rules"])
+                .arg(repo(rules)),
+            FIX_PROMETHEUS,
+        );
+        assert!(out.contains("SUCCESS"), "{rules}: {out}");
+        let out = run_ok(
+            Command::new("promtool")
+                .args(["test", "rules"])
+                .arg(repo(tests)),
+            FIX_PROMETHEUS,
+        );
+        assert!(out.contains("SUCCESS"), "{tests}: {out}");
+    }
 }
 
 #[test]
@@ -288,6 +299,10 @@ fn every_alert_is_debounced_annotated_and_tested_both_ways() {
         "InternetMonitorIspOutage",
         "InternetMonitorPacketLoss",
         "InternetMonitorProbesStopped",
+        "InternetMonitorRemoteWriteBehind",
+        "InternetMonitorSiteSilent",
+        "InternetMonitorSiteFailing",
+        "InternetMonitorSiteBelowPlan",
     ] {
         assert!(names.contains(wanted), "no alert {wanted}");
     }
@@ -313,9 +328,11 @@ fn every_alert_is_debounced_annotated_and_tested_both_ways() {
     }
 
     // Each alert has a unit test where it fires and one where it must not.
-    let tests = yaml(RULES_TEST);
     let mut fires: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for test in tests["tests"].as_array().expect("tests") {
+    for test in RULE_FILES
+        .iter()
+        .flat_map(|(_, tests)| yaml(tests)["tests"].as_array().expect("tests").clone())
+    {
         for case in test["alert_rule_test"].as_array().into_iter().flatten() {
             let name = case["alertname"].as_str().unwrap().to_owned();
             let counts = fires.entry(name).or_default();
@@ -1233,12 +1250,32 @@ impl Drop for ProbeFeeder {
 fn dashboard_and_alert_queries_run_against_a_real_prometheus() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("samples.redb");
+    // Pushing to a receiver that is not there, so the outbox series the alerts read are served.
     let mut exporter = Server::start(common::serve_command(
         &db,
         "ok-1.2-with-loaded-latency",
-        &["--plan-download", "500Mbit/s", "--plan-upload", "50Mbit/s"],
+        &[
+            "--plan-download",
+            "500Mbit/s",
+            "--plan-upload",
+            "50Mbit/s",
+            "--remote-write.url",
+            "http://127.0.0.1:9/api/v1/write",
+        ],
     ));
     exporter.wait_for_log("test succeeded");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !exporter
+        .get("/metrics")
+        .body
+        .contains("internet_monitor_remote_write_oldest_pending_age_seconds ")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the stored run is not shown pending in the outbox"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // Every metric the dashboard and the alerts name is one the exporter serves (the probe
     // families as the probe loop feeds them).
@@ -1253,7 +1290,11 @@ fn dashboard_and_alert_queries_run_against_a_real_prometheus() {
         .into_iter()
         .filter(|query| query.file != FLEET_DASHBOARD)
         .collect();
-    let alerts = alerts();
+    // The fleet's alerts read what sites push: the fleet test checks those.
+    let alerts: Vec<Alert> = alerts()
+        .into_iter()
+        .filter(|alert| alert.file == RULES)
+        .collect();
     let mut unknown = Vec::new();
     for (name, expr) in queries
         .iter()
@@ -1446,6 +1487,16 @@ fn fleet_prometheus_config_and_web_config_pass_promtool() {
 
     // Late results (a site that was offline) are accepted for a while.
     let config = yaml(FLEET_PROMETHEUS_CONFIG);
+    assert_eq!(
+        config["rule_files"],
+        json!(["rules/fleet.rules.yml"]),
+        "the fleet's alerts are loaded"
+    );
+    assert!(
+        repo("deploy/fleet/central/prometheus")
+            .join("rules/fleet.rules.yml")
+            .is_file()
+    );
     let window = config["storage"]["tsdb"]["out_of_order_time_window"]
         .as_str()
         .expect("storage.tsdb.out_of_order_time_window");
@@ -2033,6 +2084,20 @@ fn fleet_dashboard_queries_answer_for_every_site() {
 
     // Stopped, the monitors push nothing more: every query sees the same data.
     drop(servers);
+
+    // The fleet's alerts read series every site pushed.
+    for alert in alerts().iter().filter(|alert| alert.file == FLEET_RULES) {
+        for metric in exporter_metrics(alert.rule["expr"].as_str().unwrap()) {
+            let sites =
+                central.per_site(&format!("count by (site) (last_over_time({metric}[5m]))"));
+            assert_eq!(
+                sites.keys().cloned().collect::<BTreeSet<String>>(),
+                names,
+                "{}: {metric} is not pushed by every site",
+                alert.name
+            );
+        }
+    }
 
     // The site variable lists the three.
     let dashboard = dashboards()

@@ -7,6 +7,8 @@
 //! | `speedtest_up` | a run (success or failure; not a skipped run) | 1 success, 0 failure |
 //! | `speedtest_run_result{result}` | every sample, skipped ones too | 1; `result` is `success` or the failure/skip reason (`timeout`, `data_budget`, …) |
 //! | `speedtest_run_duration_seconds` | a run whose duration is known | seconds |
+//! | `speedtest_last_run_timestamp_seconds` | a run | the sample's own time, seconds since the epoch |
+//! | `speedtest_last_success_timestamp_seconds` | a success | the sample's own time, seconds since the epoch |
 //! | `speedtest_download_bytes_per_second`, `speedtest_upload_bytes_per_second` | a success that has it | bytes/s |
 //! | `speedtest_ping_latency_seconds`, `speedtest_ping_jitter_seconds`, `speedtest_download_latency_seconds`, `speedtest_upload_latency_seconds` | a success that has it | seconds |
 //! | `speedtest_packet_loss_ratio` | a success that has it | 0..1 |
@@ -71,6 +73,14 @@ pub fn series_of(sample: &Sample, plan: &Plan, labels: &[(String, String)]) -> V
     }
     if run && let Some(duration) = sample.duration_seconds {
         points.push((family::RUN_DURATION, None, duration));
+    }
+    // What the scrape's gauges say right after this run: a central alert can tell a site that
+    // went silent (time() minus the newest of these) without a subquery over timestamp().
+    if run {
+        points.push((family::LAST_RUN, None, sample.time.as_seconds_f64()));
+    }
+    if success {
+        points.push((family::LAST_SUCCESS, None, sample.time.as_seconds_f64()));
     }
     if success {
         let measured = [

@@ -86,6 +86,8 @@ fn a_success_with_a_plan() {
     let expected = r#"speedtest_up{job="internet-monitor",site="berlin"} 1 @1795546073292
 speedtest_run_result{job="internet-monitor",result="success",site="berlin"} 1 @1795546073292
 speedtest_run_duration_seconds{job="internet-monitor",site="berlin"} 21.5 @1795546073292
+speedtest_last_run_timestamp_seconds{job="internet-monitor",site="berlin"} 1795546073.292 @1795546073292
+speedtest_last_success_timestamp_seconds{job="internet-monitor",site="berlin"} 1795546073.292 @1795546073292
 speedtest_download_bytes_per_second{job="internet-monitor",site="berlin"} 92727670 @1795546073292
 speedtest_upload_bytes_per_second{job="internet-monitor",site="berlin"} 11612345 @1795546073292
 speedtest_ping_latency_seconds{job="internet-monitor",site="berlin"} 0.01234 @1795546073292
@@ -121,6 +123,7 @@ fn a_timeout_with_the_users_job() {
     let expected = r#"speedtest_up{job="office",site="berlin"} 0 @1795546073292
 speedtest_run_result{job="office",result="timeout",site="berlin"} 1 @1795546073292
 speedtest_run_duration_seconds{job="office",site="berlin"} 60 @1795546073292
+speedtest_last_run_timestamp_seconds{job="office",site="berlin"} 1795546073.292 @1795546073292
 speedtest_plan_download_bytes_per_second{job="office",site="berlin"} 12500000 @1795546073292
 speedtest_plan_threshold_ratio{job="office",site="berlin"} 0.8 @1795546073292
 "#;
@@ -133,6 +136,8 @@ fn a_sample_without_optional_fields_and_a_skipped_run() {
     let got = render(&series_of(&bare, &Plan::NONE, &[]));
     let expected = r#"speedtest_up{job="internet-monitor"} 1 @1795546073292
 speedtest_run_result{job="internet-monitor",result="success"} 1 @1795546073292
+speedtest_last_run_timestamp_seconds{job="internet-monitor"} 1795546073.292 @1795546073292
+speedtest_last_success_timestamp_seconds{job="internet-monitor"} 1795546073.292 @1795546073292
 "#;
     assert_eq!(got, expected);
     // A skipped run measured nothing and is no run: only its result, as speedtest_runs_total
@@ -196,7 +201,7 @@ fn pushed_values_equal_the_scrapes_for_the_same_sample() {
         assert_eq!(one.samples[0].value, shown, "{name}");
         compared += 1;
     }
-    assert_eq!(compared, 11);
+    assert_eq!(compared, 13);
     // And for a failure: speedtest_up and the run's duration.
     let metrics = Metrics::new().unwrap();
     metrics.record(&timeout(T0));
@@ -279,8 +284,8 @@ fn a_request_merges_by_label_set_in_time_order_without_duplicates() {
                 .all(|w| w[0].timestamp < w[1].timestamp)
         );
     }
-    // Success series (13) + timeout's result (1): run_result{success} and {timeout} differ.
-    assert_eq!(request.timeseries.len(), 14);
+    // Success series (15) + timeout's result (1): run_result{success} and {timeout} differ.
+    assert_eq!(request.timeseries.len(), 16);
     let timeouts = request
         .timeseries
         .iter()
