@@ -279,7 +279,7 @@ where
             "{status}: {}",
             crate::logging::clip(text.trim(), LOGGED_ANSWER_BYTES)
         );
-        classify(status, retry_after, why)
+        classify(status, retry_after, text.trim(), why)
     };
     drop(driver);
     Ok(answer)
@@ -299,10 +299,19 @@ const RETRIED_CLIENT_ERRORS: [StatusCode; 7] = [
     StatusCode::TOO_MANY_REQUESTS,
 ];
 
+/// What Prometheus 2.39–2.48 answer, with a 500, for a sample older than their out-of-order
+/// window allows: a refusal of that sample for good, which later versions answer with a 400
+/// (prometheus/prometheus issue 13334, fixed by pull request 13335). Retried as the 5xx it
+/// claims to be, one such sample would hold every later one back for ever.
+const TOO_OLD_SAMPLE: &str = "too old sample";
+
 /// What a non-2xx status means for the push: a 4xx refuses the samples sent, except those
-/// of [`RETRIED_CLIENT_ERRORS`]; everything else is tried again.
-fn classify(status: StatusCode, retry_after: Option<Duration>, why: String) -> Answer {
-    if status.is_client_error() && !RETRIED_CLIENT_ERRORS.contains(&status) {
+/// of [`RETRIED_CLIENT_ERRORS`], and so does a 500 whose `body` is [`TOO_OLD_SAMPLE`];
+/// everything else is tried again. `why` is what the log says.
+fn classify(status: StatusCode, retry_after: Option<Duration>, body: &str, why: String) -> Answer {
+    let refused = status.is_client_error() && !RETRIED_CLIENT_ERRORS.contains(&status);
+    let too_old = status == StatusCode::INTERNAL_SERVER_ERROR && body == TOO_OLD_SAMPLE;
+    if refused || too_old {
         Answer::Rejected {
             status: status.as_u16(),
             why,
@@ -514,7 +523,7 @@ mod tests {
             StatusCode::UNPROCESSABLE_ENTITY,
         ] {
             assert!(
-                matches!(classify(status, None, why()), Answer::Rejected { .. }),
+                matches!(classify(status, None, "", why()), Answer::Rejected { .. }),
                 "{status}"
             );
         }
@@ -530,10 +539,36 @@ mod tests {
             StatusCode::MOVED_PERMANENTLY,
         ] {
             assert!(
-                matches!(classify(status, None, why()), Answer::Retry { .. }),
+                matches!(classify(status, None, "", why()), Answer::Retry { .. }),
                 "{status}"
             );
         }
+    }
+
+    #[test]
+    fn prometheus_s_500_for_a_too_old_sample_is_a_refusal() {
+        let why = || "x".to_owned();
+        let old = classify(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "too old sample",
+            why(),
+        );
+        assert!(
+            matches!(old, Answer::Rejected { status: 500, .. }),
+            "{old:?}"
+        );
+        // Any other 500 is the receiver's trouble: tried again.
+        for body in ["", "too old sample?", "out of memory"] {
+            assert!(matches!(
+                classify(StatusCode::INTERNAL_SERVER_ERROR, None, body, why()),
+                Answer::Retry { .. }
+            ));
+        }
+        assert!(matches!(
+            classify(StatusCode::BAD_GATEWAY, None, "too old sample", why()),
+            Answer::Retry { .. }
+        ));
     }
 
     #[test]
