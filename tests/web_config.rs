@@ -1005,3 +1005,65 @@ fn stalled_handshakes_beyond_the_connection_cap_make_room_for_new_clients() {
     drop(stalled);
     server.assert_clean_exit();
 }
+
+/// Makes a FIFO at `path` (nothing ever writes to it).
+fn mkfifo(path: &std::path::Path) {
+    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// The file and the files it names are read again for each connection: swapped after start
+/// for a FIFO (whose open would wait for a writer for ever), a link to `/dev/zero`, a huge
+/// file or an unreadable one, each is a broken file (the last good configuration serves, at
+/// once) rather than a hung server or a megabyte read per connection.
+#[test]
+fn a_file_swapped_for_a_fifo_a_device_or_a_huge_file_is_broken_not_a_hang() {
+    let site = Site::new();
+    site.write_standard_config();
+    let mut server = site.serve(&[]);
+    let address = server.address.clone();
+    let tls = site.client(None);
+    assert_eq!(get_as_alice(&address, &tls, "/metrics").status, 200);
+    let good = std::fs::read(site.config_path()).unwrap();
+    let key = site.env.path("server.key");
+    let swaps: [(&str, &std::path::Path); 2] =
+        [("web.yml", &site.config_path()), ("server.key", &key)];
+    for (name, path) in swaps {
+        let saved = std::fs::read(path).unwrap();
+        for kind in ["fifo", "/dev/zero", "huge", "unreadable directory"] {
+            std::fs::remove_file(path).unwrap();
+            match kind {
+                "fifo" => mkfifo(path),
+                "huge" => {
+                    let file = std::fs::File::create(path).unwrap();
+                    file.set_len(8 << 30).unwrap();
+                }
+                "unreadable directory" => std::fs::create_dir(path).unwrap(),
+                device => std::os::unix::fs::symlink(device, path).unwrap(),
+            }
+            for _ in 0..3 {
+                let response = https(
+                    &address,
+                    &tls,
+                    "GET",
+                    "/metrics",
+                    &[("Authorization", &basic(USER, PASSWORD))],
+                )
+                .unwrap_or_else(|err| panic!("{name} as {kind}: {err}"));
+                assert_eq!(response.status, 200, "{name} as {kind}");
+            }
+            assert_eq!(served_certificate(&address, &tls), site.server.der);
+            if kind == "unreadable directory" {
+                std::fs::remove_dir(path).unwrap();
+            } else {
+                std::fs::remove_file(path).unwrap();
+            }
+            std::fs::write(path, &saved).unwrap();
+        }
+    }
+    assert_eq!(std::fs::read(site.config_path()).unwrap(), good);
+    let line = server.wait_for_log("not a regular file");
+    assert!(line.contains("the last good one stays in force"), "{line}");
+    assert_eq!(get_as_alice(&address, &tls, "/metrics").status, 200);
+    server.assert_clean_exit();
+}

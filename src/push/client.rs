@@ -3,7 +3,6 @@
 //! `--remote-write.timeout`, at most [`MAX_ANSWER_BYTES`] of the answer read. The credentials
 //! and TLS files are read again for each push, so rotated ones apply without a restart.
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,7 +17,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::TcpStream;
 
-use super::config::{Auth, MAX_SECRET_BYTES, RemoteWriteConfig};
+use super::config::{Auth, MAX_SECRET_BYTES, MAX_TLS_FILE_BYTES, RemoteWriteConfig};
 
 /// The most of an answer's body read (for the error message), in bytes.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -178,14 +177,14 @@ impl Client {
         }
     }
 
-    /// The TLS configuration from the files as they are now.
+    /// The TLS configuration from the files as they are now (each a regular file of at most
+    /// [`MAX_TLS_FILE_BYTES`]).
     fn tls(&self) -> Result<rustls::ClientConfig, String> {
         let mut roots = Vec::new();
         if let Some(ca_file) = &self.config.ca_file {
             let flag = "--remote-write.tls-ca-file";
-            for cert in CertificateDer::pem_file_iter(ca_file)
-                .map_err(|err| pem_error(flag, ca_file, &err))?
-            {
+            let pem = read_tls_file(flag, ca_file)?;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
                 roots.push(cert.map_err(|err| pem_error(flag, ca_file, &err))?);
             }
             if roots.is_empty() {
@@ -199,8 +198,8 @@ impl Client {
             None => None,
             Some(identity) => {
                 let cert_flag = "--remote-write.tls-cert-file";
-                let chain = CertificateDer::pem_file_iter(&identity.cert_file)
-                    .map_err(|err| pem_error(cert_flag, &identity.cert_file, &err))?
+                let pem = read_tls_file(cert_flag, &identity.cert_file)?;
+                let chain = CertificateDer::pem_slice_iter(&pem)
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|err| pem_error(cert_flag, &identity.cert_file, &err))?;
                 if chain.is_empty() {
@@ -209,9 +208,10 @@ impl Client {
                         identity.cert_file.display()
                     ));
                 }
-                let key = PrivateKeyDer::from_pem_file(&identity.key_file).map_err(|err| {
-                    pem_error("--remote-write.tls-key-file", &identity.key_file, &err)
-                })?;
+                let key_flag = "--remote-write.tls-key-file";
+                let pem = read_tls_file(key_flag, &identity.key_file)?;
+                let key = PrivateKeyDer::from_pem_slice(&pem)
+                    .map_err(|err| pem_error(key_flag, &identity.key_file, &err))?;
                 Some((chain, key))
             }
         };
@@ -224,20 +224,20 @@ fn pem_error(flag: &str, path: &std::path::Path, err: &rustls::pki_types::pem::E
     format!("{flag} {}: {err}", path.display())
 }
 
+/// A TLS file's bytes: a regular file (a FIFO or a device there must not hang the pusher or
+/// fill memory) of at most [`MAX_TLS_FILE_BYTES`].
+fn read_tls_file(flag: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
+    crate::files::read_regular(path, MAX_TLS_FILE_BYTES)
+        .map_err(|err| format!("{flag} {}: cannot read it: {err}", path.display()))
+}
+
 /// A password or token file's content without surrounding white space (a trailing newline
-/// is what editors leave); at most [`MAX_SECRET_BYTES`].
+/// is what editors leave); a regular file of at most [`MAX_SECRET_BYTES`].
 fn read_secret(flag: &str, path: &std::path::Path) -> Result<String, String> {
     let cannot =
         |err: &dyn std::fmt::Display| format!("{flag} {}: cannot read it: {err}", path.display());
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .map_err(|err| cannot(&err))?
-        .take(MAX_SECRET_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|err| cannot(&err))?;
-    if text.len() as u64 > MAX_SECRET_BYTES {
-        return Err(cannot(&format!("longer than {MAX_SECRET_BYTES} bytes")));
-    }
+    let bytes = crate::files::read_regular(path, MAX_SECRET_BYTES).map_err(|err| cannot(&err))?;
+    let text = String::from_utf8(bytes).map_err(|_| cannot(&"it is not UTF-8 text"))?;
     let secret = text.trim();
     if secret.is_empty() {
         return Err(cannot(&"it is empty"));
@@ -577,6 +577,60 @@ mod tests {
         std::fs::write(&file, "\n").unwrap();
         assert!(read_secret("--f", &file).unwrap_err().contains("empty"));
         std::fs::write(&file, vec![b'a'; MAX_SECRET_BYTES as usize + 1]).unwrap();
-        assert!(read_secret("--f", &file).unwrap_err().contains("longer"));
+        assert!(
+            read_secret("--f", &file)
+                .unwrap_err()
+                .contains("larger than")
+        );
+        std::fs::write(&file, b"\xff\xfe\n").unwrap();
+        assert!(read_secret("--f", &file).unwrap_err().contains("not UTF-8"));
+    }
+
+    /// A password, token or TLS file swapped for a FIFO (whose open would wait for a writer
+    /// for ever, on an async thread), a link to `/dev/zero` (endless, with no line break for
+    /// the PEM reader) or a huge file is an error at once, naming the flag: the push is
+    /// retried later instead of the pusher hanging or filling memory.
+    #[test]
+    fn fifos_devices_and_huge_files_are_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let (done, outcome) = std::sync::mpsc::channel();
+        let work = path.clone();
+        std::thread::spawn(move || {
+            let mut errors = Vec::new();
+            for kind in ["fifo", "device", "huge"] {
+                let _ = std::fs::remove_file(&work);
+                match kind {
+                    "fifo" => {
+                        let status = std::process::Command::new("mkfifo")
+                            .arg(&work)
+                            .status()
+                            .unwrap();
+                        assert!(status.success());
+                    }
+                    "device" => std::os::unix::fs::symlink("/dev/zero", &work).unwrap(),
+                    _ => std::fs::File::create(&work)
+                        .unwrap()
+                        .set_len(8 << 30)
+                        .unwrap(),
+                }
+                errors.push(read_secret("--remote-write.bearer-token-file", &work).unwrap_err());
+                errors.push(read_tls_file("--remote-write.tls-ca-file", &work).unwrap_err());
+            }
+            let _ = done.send(errors);
+        });
+        let errors = outcome
+            .recv_timeout(Duration::from_secs(20))
+            .expect("every read ends at once");
+        assert_eq!(errors.len(), 6);
+        for (n, error) in errors.iter().enumerate() {
+            let want = if n < 4 {
+                "not a regular file"
+            } else {
+                "larger than"
+            };
+            assert!(error.contains(want), "{n}: {error}");
+            assert!(error.contains("--remote-write."), "{error}");
+        }
     }
 }

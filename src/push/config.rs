@@ -6,6 +6,8 @@ use std::time::Duration;
 
 /// The most of a credentials file (password, bearer token) read, in bytes.
 pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
+/// The most of a TLS file (CA bundle, client certificate, key) read, in bytes.
+pub const MAX_TLS_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Where the samples go: an `http://` or `https://` URL, taken apart.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -212,13 +214,21 @@ impl Flags {
         ) {
             (None, None, None) => Auth::None,
             (None, None, Some(token_file)) => {
-                check_file("--remote-write.bearer-token-file", token_file)?;
+                check_file(
+                    "--remote-write.bearer-token-file",
+                    token_file,
+                    MAX_SECRET_BYTES,
+                )?;
                 Auth::Bearer {
                     token_file: token_file.clone(),
                 }
             }
             (Some(username), Some(password_file), _) => {
-                check_file("--remote-write.basic-auth-password-file", password_file)?;
+                check_file(
+                    "--remote-write.basic-auth-password-file",
+                    password_file,
+                    MAX_SECRET_BYTES,
+                )?;
                 Auth::Basic {
                     username: username.clone(),
                     password_file: password_file.clone(),
@@ -236,13 +246,17 @@ impl Flags {
             }
         };
         if let Some(ca_file) = &self.tls_ca_file {
-            check_file("--remote-write.tls-ca-file", ca_file)?;
+            check_file("--remote-write.tls-ca-file", ca_file, MAX_TLS_FILE_BYTES)?;
         }
         let identity = match (&self.tls_cert_file, &self.tls_key_file) {
             (None, None) => None,
             (Some(cert_file), Some(key_file)) => {
-                check_file("--remote-write.tls-cert-file", cert_file)?;
-                check_file("--remote-write.tls-key-file", key_file)?;
+                check_file(
+                    "--remote-write.tls-cert-file",
+                    cert_file,
+                    MAX_TLS_FILE_BYTES,
+                )?;
+                check_file("--remote-write.tls-key-file", key_file, MAX_TLS_FILE_BYTES)?;
                 Some(ClientIdentity {
                     cert_file: cert_file.clone(),
                     key_file: key_file.clone(),
@@ -283,14 +297,17 @@ impl Flags {
     }
 }
 
-/// A file the pusher reads at each push must be readable at start-up.
-fn check_file(flag: &str, path: &Path) -> Result<(), String> {
-    std::fs::File::open(path).map(drop).map_err(|err| {
-        format!(
-            "{flag} {}: cannot read it ({err}): give a readable file",
-            path.display()
-        )
-    })
+/// A file the pusher reads at each push must be readable at start-up: a regular file of at
+/// most `max_bytes` (a FIFO there would otherwise hang the start).
+fn check_file(flag: &str, path: &Path, max_bytes: u64) -> Result<(), String> {
+    crate::files::read_regular(path, max_bytes)
+        .map(drop)
+        .map_err(|err| {
+            format!(
+                "{flag} {}: cannot read it ({err}): give a readable file",
+                path.display()
+            )
+        })
 }
 
 #[cfg(test)]

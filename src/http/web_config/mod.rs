@@ -107,18 +107,10 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
-/// Reads a file, bounded by [`MAX_FILE_BYTES`].
+/// Reads a regular file, bounded by [`MAX_FILE_BYTES`]: a FIFO, a device or a huge file put
+/// at the path (it is re-read for each connection) is an error at once, not a hung server.
 fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(std::io::Error::other(format!(
-            "larger than {MAX_FILE_BYTES} bytes"
-        )));
-    }
-    Ok(bytes)
+    crate::files::read_regular(path, MAX_FILE_BYTES)
 }
 
 /// What a parse needs to know to report errors and read named files.
