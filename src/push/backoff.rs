@@ -1,6 +1,8 @@
 //! How long the pusher waits after a failed push: 1 s, doubling with each failure in a row up
 //! to 5 min, spread by a random ±20 % so that a fleet whose receiver comes back does not push
-//! all at once; a `Retry-After` the receiver sent (429, 503) is obeyed instead, up to 5 min.
+//! all at once; a `Retry-After` the receiver sent (429, 503) is obeyed when it asks for longer,
+//! up to 5 min. A shorter one (`0`, a date passed) never shortens the back-off: a receiver
+//! answering `503` with `Retry-After: 0` must not get a push per millisecond.
 
 use std::time::Duration;
 
@@ -20,21 +22,17 @@ pub fn base_delay(failures: u32) -> Duration {
     FIRST.saturating_mul(1 << doublings).min(MAX)
 }
 
-/// The wait after the `failures`-th failure in a row: `retry_after` when the receiver sent one
-/// (at most [`MAX`]), else [`base_delay`] moved by `jitter` (from 0 to 1: 0 is 20 % shorter,
-/// 1 is 20 % longer), at most [`MAX`].
+/// The wait after the `failures`-th failure in a row: [`base_delay`] moved by `jitter` (from 0
+/// to 1: 0 is 20 % shorter, 1 is 20 % longer), or the receiver's `retry_after` when that is
+/// longer; at most [`MAX`].
 pub fn delay(failures: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
-    if let Some(after) = retry_after {
-        return after.min(MAX);
-    }
     let jitter = if jitter.is_finite() {
         jitter.clamp(0.0, 1.0)
     } else {
         0.5
     };
-    base_delay(failures)
-        .mul_f64(1.0 - SPREAD + 2.0 * SPREAD * jitter)
-        .min(MAX)
+    let own = base_delay(failures).mul_f64(1.0 - SPREAD + 2.0 * SPREAD * jitter);
+    own.max(retry_after.unwrap_or(Duration::ZERO)).min(MAX)
 }
 
 /// The pusher's failures in a row and when it may try again.
@@ -106,13 +104,20 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_obeyed_up_to_the_max() {
+    fn a_longer_retry_after_is_obeyed_up_to_the_max_a_shorter_one_never_shortens_the_wait() {
         assert_eq!(
             delay(1, Some(Duration::from_secs(7)), 0.0),
             Duration::from_secs(7)
         );
         assert_eq!(delay(1, Some(Duration::from_secs(86_400)), 0.0), MAX);
-        assert_eq!(delay(9, Some(Duration::ZERO), 1.0), Duration::ZERO);
+        // `Retry-After: 0` (or a date passed) from a receiver that fails again and again:
+        // the back-off goes on doubling, never a push per millisecond.
+        assert_eq!(delay(1, Some(Duration::ZERO), 0.5), FIRST);
+        assert_eq!(delay(9, Some(Duration::ZERO), 1.0), MAX);
+        assert_eq!(
+            delay(4, Some(Duration::from_secs(2)), 0.5),
+            Duration::from_secs(8)
+        );
     }
 
     #[tokio::test(start_paused = true)]
