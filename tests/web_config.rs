@@ -1067,3 +1067,53 @@ fn a_file_swapped_for_a_fifo_a_device_or_a_huge_file_is_broken_not_a_hang() {
     assert_eq!(get_as_alice(&address, &tls, "/metrics").status, 200);
     server.assert_clean_exit();
 }
+
+/// Header tricks get in with the right password only: the scheme in any case and extra
+/// spaces are the same credentials; a tab for the space, a missing colon, an empty user and
+/// password, another user's case, a NUL after the password, another scheme, a list, and a
+/// second `Authorization` header (whichever of the two is right: a proxy in front may have
+/// judged the other) are refused with the challenge.
+#[test]
+fn authorization_header_tricks_get_nothing_but_the_right_password_in() {
+    let site = Site::new();
+    site.write_config(&format!(
+        "basic_auth_users:\n  {USER}: {}\n",
+        hash(PASSWORD)
+    ));
+    let server = site.serve(&[]);
+    let good = basic(USER, PASSWORD);
+    let encoded = good.strip_prefix("Basic ").unwrap();
+    let wrong = basic(USER, "wrong");
+    let get = |headers: &[(&str, &str)]| {
+        common::try_request_with(&server.address, "GET", "/metrics", headers).unwrap()
+    };
+    for accepted in [
+        good.clone(),
+        format!("basic {encoded}"),
+        format!("BASIC   {encoded}  "),
+    ] {
+        assert_eq!(
+            get(&[("Authorization", &accepted)]).status,
+            200,
+            "{accepted}"
+        );
+    }
+    let refused = [
+        format!("Basic\t{encoded}"),
+        // `alice` with no colon and no password.
+        "Basic YWxpY2U=".to_owned(),
+        basic("", ""),
+        basic("Alice", PASSWORD),
+        basic(USER, &format!("{PASSWORD}\0")),
+        format!("Bearer {encoded}"),
+        format!("{good}, {wrong}"),
+    ];
+    for value in &refused {
+        assert_challenged(&get(&[("Authorization", value)]), value);
+    }
+    for pair in [[&good, &wrong], [&wrong, &good], [&good, &good]] {
+        let response = get(&[("Authorization", pair[0]), ("Authorization", pair[1])]);
+        assert_challenged(&response, "two Authorization headers");
+    }
+    assert_eq!(get(&[("Authorization", &good)]).status, 200);
+}

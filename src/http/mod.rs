@@ -439,7 +439,8 @@ pub(crate) async fn handle(
 }
 
 /// `Ok` when the request may go on: no users configured, the open `/healthz`, or valid
-/// credentials; otherwise the answer: 401 with the challenge, or 503 when every credential
+/// credentials in the request's only `Authorization` header (two are refused, whatever they
+/// hold); otherwise the answer: 401 with the challenge, or 503 when every credential
 /// check is busy.
 async fn authorize(
     handler: &Handler,
@@ -453,8 +454,13 @@ async fn authorize(
     {
         return Ok(());
     }
-    let authorization = request.headers().get(header::AUTHORIZATION);
-    match web.users.check(authorization).await {
+    let mut given = request.headers().get_all(header::AUTHORIZATION).iter();
+    let authorization = given.next();
+    // Two `Authorization` headers are ambiguous (a proxy in front may have judged the other
+    // one): refused, whichever of them is right.
+    let single = given.next().is_none();
+    let checked = if single { authorization } else { None };
+    match web.users.check(checked).await {
         Check::Allowed => Ok(()),
         Check::Denied => {
             // No credentials is how a browser's first request goes: only a failed login is
