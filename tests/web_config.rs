@@ -1117,3 +1117,35 @@ fn authorization_header_tricks_get_nothing_but_the_right_password_in() {
     }
     assert_eq!(get(&[("Authorization", &good)]).status, 200);
 }
+
+/// A file swapped after start for one without users (an edit, or the same file read while
+/// half written, its users not there yet) does not open the server: turning authentication
+/// off needs a restart, as turning TLS off does. Changing the users still applies at once.
+#[test]
+fn a_file_without_users_after_start_keeps_authentication_on() {
+    let site = Site::new();
+    site.write_standard_config();
+    let mut server = site.serve(&[]);
+    let address = server.address.clone();
+    let tls = site.client(None);
+    // What `cat > web.yml` leaves for a moment: the TLS section written, the users not yet.
+    site.write_config("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n");
+    let response = https(&address, &tls, "GET", "/metrics", &[]).unwrap();
+    assert_challenged(&response, "a file with no users after start");
+    site.write_config("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users: {}\n");
+    let response = https(&address, &tls, "GET", "/api/v1/status", &[]).unwrap();
+    assert_challenged(&response, "an empty user list after start");
+    let line = server.wait_for_log("turning authentication off needs a restart");
+    assert!(line.contains("the last good one stays in force"), "{line}");
+    assert_eq!(get_as_alice(&address, &tls, "/metrics").status, 200);
+    site.write_config(&format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+         basic_auth_users:\n  bob: {}\n",
+        hash("bob's password")
+    ));
+    assert_challenged(
+        &get_as_alice(&address, &tls, "/metrics"),
+        "alice replaced by bob",
+    );
+    server.assert_clean_exit();
+}

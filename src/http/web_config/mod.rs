@@ -28,8 +28,8 @@
 //!
 //! Relative file names resolve against the configuration file's directory. The file is
 //! re-read for each new connection ([`WebConfigSource`]), so certificates and users change
-//! without a restart; turning TLS on or off needs one (until then the last good
-//! configuration stays in force).
+//! without a restart; turning TLS on or off, or removing every user (authentication off),
+//! needs one (until then the last good configuration stays in force).
 
 mod auth;
 mod tls;
@@ -468,6 +468,8 @@ impl WebConfigSource {
     /// names changed; otherwise the file parsed again, or, when that fails, the last good one
     /// (the failure logged, throttled). A file that would turn TLS on or off counts as failing:
     /// that needs a restart, so an edit cannot silently downgrade a TLS port to plain HTTP.
+    /// So does one with no `basic_auth_users` when the configuration in force has some: an
+    /// edit (or a file caught half written, its users not there yet) cannot open the server.
     pub fn current(&self) -> Arc<WebConfig> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if unchanged(&state.inputs) {
@@ -478,19 +480,32 @@ impl WebConfigSource {
         }
         let (result, inputs) = load_with_inputs(&self.path);
         let tls_was_on = state.config.tls.is_some();
+        let auth_was_on = !state.config.users.is_empty();
         let result = result.and_then(|config| {
-            if config.tls.is_some() == tls_was_on {
-                return Ok(config);
-            }
-            Err(WebConfigError::Invalid {
+            let refused = |key: &str, message: String| WebConfigError::Invalid {
                 file: self.path.display().to_string(),
-                key: "tls_server_config".into(),
-                message: format!(
-                    "TLS was {} at start; turning it {} needs a restart",
-                    if tls_was_on { "on" } else { "off" },
-                    if tls_was_on { "off" } else { "on" },
-                ),
-            })
+                key: key.into(),
+                message,
+            };
+            if config.tls.is_some() != tls_was_on {
+                return Err(refused(
+                    "tls_server_config",
+                    format!(
+                        "TLS was {} at start; turning it {} needs a restart",
+                        if tls_was_on { "on" } else { "off" },
+                        if tls_was_on { "off" } else { "on" },
+                    ),
+                ));
+            }
+            if auth_was_on && config.users.is_empty() {
+                return Err(refused(
+                    "basic_auth_users",
+                    "no users left: turning authentication off needs a restart (a file \
+                     half written would otherwise open the server)"
+                        .into(),
+                ));
+            }
+            Ok(config)
         });
         match result {
             Ok(config) => {

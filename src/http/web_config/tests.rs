@@ -1098,8 +1098,19 @@ fn the_source_does_not_turn_tls_on_or_off() {
     std::fs::write(&path, format!("{TLS}{users}")).unwrap();
     assert!(plain.current().tls.is_none());
     // Other changes still apply.
-    std::fs::write(&path, "basic_auth_users:\n").unwrap();
-    assert!(plain.current().users.is_empty());
+    std::fs::write(
+        &path,
+        format!("basic_auth_users:\n  bob: '{}'\n", hash("b")),
+    )
+    .unwrap();
+    let bob = plain.current();
+    assert_eq!(bob.users.len(), 1);
+    assert!(!Arc::ptr_eq(&bob, &first));
+    // Removing every user (authentication off) is refused like TLS off: the users stay.
+    for no_users in ["basic_auth_users:\n", "basic_auth_users: {}\n", ""] {
+        std::fs::write(&path, no_users).unwrap();
+        assert!(Arc::ptr_eq(&plain.current(), &bob), "{no_users:?}");
+    }
 }
 
 #[test]
