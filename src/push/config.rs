@@ -182,8 +182,8 @@ impl Flags {
             }
             return Ok(None);
         };
-        let endpoint =
-            Endpoint::parse(url).map_err(|why| format!("--remote-write.url {url:?} {why}"))?;
+        let endpoint = Endpoint::parse(url)
+            .map_err(|why| format!("--remote-write.url {:?} {why}", redacted(url)))?;
         use super::series::{LabelError, MAX_LABELS};
         if self.labels.len() > MAX_LABELS {
             return Err(LabelError::TooMany {
@@ -279,8 +279,9 @@ impl Flags {
         };
         if !endpoint.tls && (self.tls_ca_file.is_some() || identity.is_some()) {
             return Err(format!(
-                "--remote-write.tls-* is given but --remote-write.url {url:?} is http://: use \
-                 https:// or drop the TLS flags"
+                "--remote-write.tls-* is given but --remote-write.url {:?} is http://: use \
+                 https:// or drop the TLS flags",
+                redacted(url)
             ));
         }
         if self.timeout.is_zero() {
@@ -295,6 +296,26 @@ impl Flags {
             timeout: self.timeout,
         }))
     }
+}
+
+/// `url` as an error message may show it: credentials before an `@` and the query (which may
+/// hold a key) replaced by `…`, whether or not the rest is a valid URL.
+pub fn redacted(url: &str) -> String {
+    let url = url.trim();
+    let (before, query) = match url.find(['?', '#']) {
+        Some(at) => (&url[..at], "?…"),
+        None => (url, ""),
+    };
+    let (scheme, rest) = match before.find("://") {
+        Some(at) => before.split_at(at + 3),
+        None => ("", before),
+    };
+    // Over-redacting a path with an `@` in it is fine for a message; a password is not.
+    let rest = match rest.rfind('@') {
+        Some(at) => format!("…@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
+    };
+    format!("{scheme}{rest}{query}")
 }
 
 /// A file the pusher reads at each push must be readable at start-up: a regular file of at
@@ -333,6 +354,39 @@ mod tests {
         let endpoint = Endpoint::parse("http://[::1]:9090").unwrap();
         assert_eq!((endpoint.host.as_str(), endpoint.port), ("::1", 9090));
         assert_eq!(endpoint.path_and_query, "/");
+    }
+
+    /// No error message shows the URL's credentials or query, valid URL or not.
+    #[test]
+    fn errors_never_show_the_urls_credentials_or_query() {
+        for url in [
+            "https://bob:hunter2@127.0.0.1/api/v1/write?key=SEKRET",
+            "http://bob:hunter2@x/api/v1/write",
+            "ftp://bob:hunter2@x/a b?key=SEKRET",
+            "bob:hunter2@x/a?key=SEKRET",
+            "http://x/a b?key=SEKRET",
+            "http://bob:hun/ter2@x/",
+        ] {
+            let err = flags(url).check().unwrap_err();
+            assert!(
+                !err.contains("hunter2") && !err.contains("SEKRET") && !err.contains("ter2"),
+                "{url}: {err}"
+            );
+            assert!(err.contains("--remote-write.url"), "{err}");
+        }
+        let mut tls = flags("http://x/api/v1/write?key=SEKRET");
+        tls.tls_ca_file = Some("/etc/hostname".into());
+        let err = tls.check().unwrap_err();
+        assert!(
+            err.contains("is http://") && !err.contains("SEKRET"),
+            "{err}"
+        );
+        assert_eq!(
+            redacted("https://u:p@mimir.example:443/api/v1/push?x=1"),
+            "https://…@mimir.example:443/api/v1/push?…"
+        );
+        assert_eq!(redacted("http://x/y"), "http://x/y");
+        assert_eq!(redacted("http://x/y#SEKRET"), "http://x/y?…");
     }
 
     #[test]
