@@ -224,6 +224,13 @@ impl Flags {
                 }
             }
             (Some(username), Some(password_file), _) => {
+                if username.contains(':') || username.chars().any(char::is_control) {
+                    return Err(format!(
+                        "--remote-write.basic-auth-username {username:?}: a user name cannot \
+                         hold a colon (basic auth sends `user:password`, and the receiver ends \
+                         the name at the first colon) or a control character"
+                    ));
+                }
                 check_file(
                     "--remote-write.basic-auth-password-file",
                     password_file,
@@ -442,6 +449,15 @@ mod tests {
             err.contains("--remote-write.bearer-token-file") && err.contains("absent"),
             "{err}"
         );
+        for bad in ["site:berlin", "a\nb"] {
+            let colon = Flags {
+                basic_auth_username: Some(bad.into()),
+                basic_auth_password_file: Some(secret.clone()),
+                ..flags("http://x/")
+            };
+            let err = colon.check().unwrap_err();
+            assert!(err.contains("cannot hold a colon"), "{err}");
+        }
         let half = Flags {
             basic_auth_username: Some("u".into()),
             ..flags("http://x/")

@@ -83,6 +83,14 @@ impl Users {
     pub(super) fn new(mut users: Vec<(String, String)>) -> Result<Users, (String, String)> {
         let mut dummy_cost = 0;
         for (name, hash) in &users {
+            if name.contains(':') {
+                return Err((
+                    name.clone(),
+                    "a user name cannot hold a colon: basic auth sends `user:password` and \
+                     the first colon ends the name, so this user could never log in"
+                        .into(),
+                ));
+            }
             let cost = hash_cost(hash).map_err(|message| (name.clone(), message))?;
             dummy_cost = dummy_cost.max(cost);
         }

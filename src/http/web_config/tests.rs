@@ -659,6 +659,21 @@ fn a_key_that_does_not_match_the_cert() {
     );
 }
 
+/// A name with a colon could never log in (the header's first colon ends the name): refused
+/// at load, not left to fail every login.
+#[test]
+fn a_user_name_with_a_colon() {
+    let fixture = Fixture::new();
+    let refusal = fixture.refusal(&format!(
+        "basic_auth_users:\n  'site:berlin': '{}'\n",
+        hash("pw")
+    ));
+    assert!(
+        refusal.starts_with("basic_auth_users.site:berlin: a user name cannot hold a colon"),
+        "{refusal}"
+    );
+}
+
 #[test]
 fn a_bad_bcrypt_hash() {
     let fixture = Fixture::new();
