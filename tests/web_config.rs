@@ -503,6 +503,12 @@ fn a_bad_file_stops_serve_before_it_creates_the_database() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/nonexistent/web.yml"), "{stderr}");
+    // The reason once, not again as the error's cause.
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
     assert!(!site.env.db().exists());
 }
 

@@ -65,7 +65,7 @@ pub struct WebConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
     /// The file, or one it names, could not be read.
-    #[error("web config {file}: {key}: cannot read {}: {source}", path.display())]
+    #[error("web config {file}: {key}: cannot read {}: {cause}", path.display())]
     Read {
         /// The configuration file.
         file: String,
@@ -73,8 +73,9 @@ pub enum WebConfigError {
         key: String,
         /// The file that could not be read.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why: in the message, and deliberately not the error's `source()`, which an error
+        /// chain (`serve`'s exit message) would print a second time.
+        cause: std::io::Error,
     },
     /// A key's value, or the YAML itself, is not accepted.
     #[error("web config {file}: {key}: {message}")]
@@ -144,11 +145,11 @@ impl Ctx<'_> {
         self.inputs
             .files
             .push((path.clone(), read.as_ref().ok().map(|bytes| digest(bytes))));
-        read.map_err(|source| WebConfigError::Read {
+        read.map_err(|cause| WebConfigError::Read {
             file: self.file.to_owned(),
             key: key.to_owned(),
             path,
-            source,
+            cause,
         })
     }
 
