@@ -1018,16 +1018,38 @@ async fn waiting_too_long_for_a_turn_is_busy() {
     drop(held);
 }
 
-#[test]
-fn the_dummy_hash_costs_what_the_users_hashes_cost() {
+/// Users whose hashes have different costs: every check, of a known name or an unknown one,
+/// verifies one hash at each cost (its own among them when the name is known), so the time a
+/// wrong password takes does not tell a cost-4 user from a name that does not exist.
+#[tokio::test]
+async fn every_check_costs_the_same_whatever_the_name_and_its_hashs_cost() {
     let fixture = Fixture::new();
     let low = bcrypt::hash("a", 4).unwrap();
     let high = bcrypt::hash("b", 5).unwrap();
+    let also_low = bcrypt::hash("c", 4).unwrap();
     let users = fixture
-        .load(&format!("basic_auth_users:\n  a: '{low}'\n  b: '{high}'\n"))
+        .load(&format!(
+            "basic_auth_users:\n  a: '{low}'\n  b: '{high}'\n  c: '{also_low}'\n"
+        ))
         .unwrap()
         .users;
-    assert_eq!(test_support::dummy_cost(&users), 5);
+    for (name, known) in [("a", true), ("b", true), ("c", true), ("mallory", false)] {
+        assert_eq!(
+            test_support::rounds_for(&users, name),
+            (vec![4, 5], known),
+            "{name}"
+        );
+    }
+    assert_eq!(users.check(Some(&basic("a", "a"))).await, Check::Allowed);
+    assert_eq!(users.check(Some(&basic("b", "b"))).await, Check::Allowed);
+    assert_eq!(users.check(Some(&basic("a", "b"))).await, Check::Denied);
+    assert_eq!(users.check(Some(&basic("b", "a"))).await, Check::Denied);
+    assert_eq!(
+        users.check(Some(&basic("mallory", "a"))).await,
+        Check::Denied
+    );
+    let same = users_of(&[("alice", "secret"), ("bob", "other")]);
+    assert_eq!(test_support::rounds_for(&same, "mallory").0.len(), 1);
 }
 
 #[test]
