@@ -22,8 +22,8 @@
 //! Refused, with a message saying why: `TLS10` and `TLS11` (rustls speaks TLS 1.2 and 1.3
 //! only); cipher suites rustls lacks (CBC, RSA key exchange: only the AEAD suites with ECDHE,
 //! and the TLS 1.3 suites, are accepted); `CurveP521`; `client_ca_file` with a client auth
-//! type that does not verify (it would be silently unused); `client_allowed_sans` with a type
-//! that lets clients in without a certificate; `rate_limit` (the server bounds connections
+//! type that does not verify (it would be silently unused); `client_allowed_sans` with any type
+//! but `RequireAndVerifyClientCert` (without verification the names are the client's word); `rate_limit` (the server bounds connections
 //! and readers itself). As in the toolkit, an empty file is valid: plain HTTP, no users.
 //!
 //! Relative file names resolve against the configuration file's directory. The file is

@@ -585,12 +585,23 @@ fn client_allowed_sans_needs_a_required_certificate() {
              client_allowed_sans: [client.example]\n"
         )),
         "tls_server_config.client_allowed_sans: needs client_auth_type \
-         RequireAndVerifyClientCert (or RequireAnyClientCert): with VerifyClientCertIfGiven a \
-         client may connect without a certificate, leaving no name to check"
+         RequireAndVerifyClientCert (and client_ca_file): VerifyClientCertIfGiven lets a \
+         client connect without a certificate, leaving no name to check"
+    );
+    // Unverified, the names are whatever the client wrote into a certificate it made.
+    assert_eq!(
+        fixture.refusal(&tls_with(
+            "  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [client.example]\n"
+        )),
+        "tls_server_config.client_allowed_sans: needs client_auth_type \
+         RequireAndVerifyClientCert (and client_ca_file): RequireAnyClientCert takes any \
+         certificate unverified, so a client can write an allowed name into a certificate it \
+         makes itself"
     );
     assert_eq!(
         fixture.refusal(&tls_with(
-            "  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: []\n"
+            "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n  \
+             client_allowed_sans: []\n"
         )),
         "tls_server_config.client_allowed_sans: an empty list would refuse every client: name \
          the allowed DNS names, IP addresses, e-mail addresses or URIs, or remove the key"
