@@ -1155,3 +1155,55 @@ fn a_file_without_users_after_start_keeps_authentication_on() {
     );
     server.assert_clean_exit();
 }
+
+/// Reads one answer (with a Content-Length) from a keep-alive connection.
+fn read_answer(stream: &mut TlsStream) -> u16 {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        raw.push(byte[0]);
+    }
+    let head = String::from_utf8(raw).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().unwrap())
+        })
+        .expect("a Content-Length");
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).unwrap();
+    head[9..12].parse().unwrap()
+}
+
+/// A user taken out of the file is out at their next request, also on a keep-alive
+/// connection that began while they were in (a client asking more often than the idle
+/// timeout would otherwise keep the connection, and the access, for ever).
+#[test]
+fn a_removed_user_is_out_at_the_next_request_on_a_kept_alive_connection() {
+    let site = Site::new();
+    site.write_standard_config();
+    let server = site.serve(&[]);
+    let tls = site.client(None);
+    let mut stream = connect(&server.address, &tls).unwrap();
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n\r\n",
+        server.address,
+        basic(USER, PASSWORD)
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    assert_eq!(read_answer(&mut stream), 200);
+    site.write_config(&format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+         basic_auth_users:\n  bob: {}\n",
+        hash("bob's password")
+    ));
+    stream.write_all(request.as_bytes()).unwrap();
+    assert_eq!(
+        read_answer(&mut stream),
+        401,
+        "alice, removed, on her old connection"
+    );
+}

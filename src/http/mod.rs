@@ -132,8 +132,8 @@ impl std::fmt::Debug for WebServing {
 }
 
 /// What a request's handler learns of its connection: the client's address, and the web
-/// configuration in force when the connection's first byte arrived (`None` without
-/// `--web.config.file`), which applies to all of the connection's requests.
+/// configuration in force when the request arrived (`None` without `--web.config.file`),
+/// whose users and headers apply to it.
 #[derive(Clone)]
 pub(crate) struct Peer {
     pub address: std::net::SocketAddr,
@@ -144,8 +144,9 @@ pub(crate) struct Peer {
 /// `max_connections` are served at once. When all are taken, a new client is still accepted
 /// and the connection idle longest (silent, trickling its headers, or idle keep-alive) is
 /// closed to make room; only when every connection has a request in flight do new clients
-/// wait in the listen backlog. With `web`, each connection follows the web configuration
-/// file as it was when the connection began: TLS, basic auth, extra headers.
+/// wait in the listen backlog. With `web`, each connection's TLS follows the web configuration
+/// file as it was when the connection began, and each request's basic auth and extra headers
+/// the file as it is when the request arrives.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -244,22 +245,23 @@ pub(crate) async fn serve_connections<R, F, B>(
                 if let Some(size) = limits.send_buffer_bytes {
                     limit_send_buffer(&stream, size);
                 }
-                // The file as it is now applies to the whole connection; read here, not in
-                // the accept loop, so that only clients that say something cost a look.
-                let config = web.as_ref().map(|source| source.current());
-                let tls = config
+                // The file's TLS as it is now applies to the whole connection; read here, not
+                // in the accept loop, so that only clients that say something cost a look.
+                let tls = web
                     .as_ref()
-                    .and_then(|config| config.tls.clone())
+                    .and_then(|source| source.current().tls.clone())
                     .map(TlsAcceptor::from);
-                let peer = Peer {
-                    address,
-                    web: config,
-                };
                 let service = {
                     let registration = registration.clone();
+                    let web = web.clone();
                     service_fn(move |request| {
                         let respond = respond.clone();
-                        let peer = peer.clone();
+                        // Users and headers as the file says now, for each request: a user
+                        // removed (or a password changed) is out at their next request, not
+                        // when their keep-alive connection ends. TLS stays what the connection
+                        // began with (`current` never turns it on or off).
+                        let web = web.as_ref().map(|source| source.current());
+                        let peer = Peer { address, web };
                         // In flight from its headers until its answer's body has been sent.
                         let busy = registration.busy();
                         async move {
