@@ -1156,8 +1156,13 @@ fn a_file_without_users_after_start_keeps_authentication_on() {
     server.assert_clean_exit();
 }
 
-/// Reads one answer (with a Content-Length) from a keep-alive connection.
+/// Reads one answer (with a Content-Length) from a keep-alive connection: its status.
 fn read_answer(stream: &mut TlsStream) -> u16 {
+    read_answer_head(stream).0
+}
+
+/// Reads one answer (with a Content-Length): its status and its head.
+fn read_answer_head(stream: &mut TlsStream) -> (u16, String) {
     let mut raw = Vec::new();
     let mut byte = [0u8; 1];
     while !raw.ends_with(b"\r\n\r\n") {
@@ -1175,7 +1180,7 @@ fn read_answer(stream: &mut TlsStream) -> u16 {
         .expect("a Content-Length");
     let mut body = vec![0; length];
     stream.read_exact(&mut body).unwrap();
-    head[9..12].parse().unwrap()
+    (head[9..12].parse().unwrap(), head)
 }
 
 /// A user taken out of the file is out at their next request, also on a keep-alive
@@ -1206,4 +1211,42 @@ fn a_removed_user_is_out_at_the_next_request_on_a_kept_alive_connection() {
         401,
         "alice, removed, on her old connection"
     );
+}
+
+/// TLS is settled at the handshake: when the file's TLS changes under a kept-alive
+/// connection (a client CA replaced to shut a certificate out, a renewed certificate), the
+/// next answer on it closes it, so the client's next request makes a new handshake under the
+/// new settings instead of going on under the old ones for ever.
+#[test]
+fn a_changed_tls_configuration_closes_kept_alive_connections_after_their_next_answer() {
+    let mut site = Site::new();
+    site.write_standard_config();
+    let server = site.serve(&[]);
+    let tls = site.client(None);
+    let mut stream = connect(&server.address, &tls).unwrap();
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n\r\n",
+        server.address,
+        basic(USER, PASSWORD)
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let (status, head) = read_answer_head(&mut stream);
+    assert_eq!(status, 200);
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    site.server = site.pki.server(1003);
+    site.install_server_cert();
+    stream.write_all(request.as_bytes()).unwrap();
+    let (status, head) = read_answer_head(&mut stream);
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "the connection ends after that answer");
+    assert_eq!(served_certificate(&server.address, &tls), site.server.der);
 }

@@ -247,10 +247,8 @@ pub(crate) async fn serve_connections<R, F, B>(
                 }
                 // The file's TLS as it is now applies to the whole connection; read here, not
                 // in the accept loop, so that only clients that say something cost a look.
-                let tls = web
-                    .as_ref()
-                    .and_then(|source| source.current().tls.clone())
-                    .map(TlsAcceptor::from);
+                let began_with = web.as_ref().and_then(|source| source.current().tls.clone());
+                let tls = began_with.clone().map(TlsAcceptor::from);
                 let service = {
                     let registration = registration.clone();
                     let web = web.clone();
@@ -259,13 +257,27 @@ pub(crate) async fn serve_connections<R, F, B>(
                         // Users and headers as the file says now, for each request: a user
                         // removed (or a password changed) is out at their next request, not
                         // when their keep-alive connection ends. TLS stays what the connection
-                        // began with (`current` never turns it on or off).
+                        // began with (`current` never turns it on or off); when the
+                        // configuration was rebuilt since (the file or a file it names changed:
+                        // a client CA replaced to shut a certificate out, a renewed
+                        // certificate), this answer closes the connection, so the client's next
+                        // request makes a new handshake under the settings of the moment.
                         let web = web.as_ref().map(|source| source.current());
+                        let tls_changed =
+                            match (&began_with, web.as_ref().and_then(|w| w.tls.as_ref())) {
+                                (Some(began), Some(now)) => !Arc::ptr_eq(began, now),
+                                _ => false,
+                            };
                         let peer = Peer { address, web };
                         // In flight from its headers until its answer's body has been sent.
                         let busy = registration.busy();
                         async move {
-                            let response = respond(request, peer).await;
+                            let mut response = respond(request, peer).await;
+                            if tls_changed {
+                                response
+                                    .headers_mut()
+                                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                            }
                             Ok::<_, Infallible>(response.map(|body| Tracked::new(body, busy)))
                         }
                     })
