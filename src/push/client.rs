@@ -88,11 +88,23 @@ impl Client {
             retry_after: None,
             why,
         };
-        let endpoint = &self.config.endpoint;
-        let authorization = match self.authorization() {
-            Ok(value) => value,
+        let (authorization, secret) = match self.credentials() {
+            Ok(Some((value, secret))) => (Some(value), Some(secret)),
+            Ok(None) => (None, None),
             Err(why) => return retry(why),
         };
+        // What the receiver says goes to the log: never with the credentials in it (a proxy's
+        // error page may echo the request's headers).
+        let secrets: Vec<String> = authorization.iter().chain(&secret).cloned().collect();
+        scrubbed(self.exchange_with(body, authorization).await, &secrets)
+    }
+
+    async fn exchange_with(&self, body: Bytes, authorization: Option<String>) -> Answer {
+        let retry = |why: String| Answer::Retry {
+            retry_after: None,
+            why,
+        };
+        let endpoint = &self.config.endpoint;
         let mut request = Request::post(endpoint.path_and_query.as_str())
             .header(header::HOST, endpoint.authority.as_str())
             .header(header::USER_AGENT, USER_AGENT)
@@ -155,7 +167,14 @@ impl Client {
     }
 
     /// The `Authorization` header's value, from the files as they are now.
+    #[cfg(test)]
     fn authorization(&self) -> Result<Option<String>, String> {
+        Ok(self.credentials()?.map(|(value, _)| value))
+    }
+
+    /// The `Authorization` header's value and the secret in it (the password or the token),
+    /// from the files as they are now.
+    fn credentials(&self) -> Result<Option<(String, String)>, String> {
         match &self.config.auth {
             Auth::None => Ok(None),
             Auth::Basic {
@@ -165,14 +184,15 @@ impl Client {
                 let password =
                     read_secret("--remote-write.basic-auth-password-file", password_file)?;
                 let pair = format!("{username}:{password}");
-                Ok(Some(format!(
+                let value = format!(
                     "Basic {}",
                     base64::engine::general_purpose::STANDARD.encode(pair)
-                )))
+                );
+                Ok(Some((value, password)))
             }
             Auth::Bearer { token_file } => {
                 let token = read_secret("--remote-write.bearer-token-file", token_file)?;
-                Ok(Some(format!("Bearer {token}")))
+                Ok(Some((format!("Bearer {token}"), token)))
             }
         }
     }
@@ -246,6 +266,35 @@ fn read_secret(flag: &str, path: &std::path::Path) -> Result<String, String> {
         return Err(cannot(&"it holds a control character (a second line?)"));
     }
     Ok(secret.to_owned())
+}
+
+/// `answer` with every one of `secrets` in its message replaced by `…`; the whole header value
+/// first, then the bare secret (and, for basic auth, its base64 form within the value).
+fn scrubbed(answer: Answer, secrets: &[String]) -> Answer {
+    let scrub = |mut why: String| {
+        for secret in secrets {
+            if !secret.is_empty() {
+                why = why.replace(secret.as_str(), "…");
+            }
+            if let Some((_, encoded)) = secret.split_once(' ')
+                && !encoded.is_empty()
+            {
+                why = why.replace(encoded, "…");
+            }
+        }
+        why
+    };
+    match answer {
+        Answer::Accepted => Answer::Accepted,
+        Answer::Retry { retry_after, why } => Answer::Retry {
+            retry_after,
+            why: scrub(why),
+        },
+        Answer::Rejected { status, why } => Answer::Rejected {
+            status,
+            why: scrub(why),
+        },
+    }
 }
 
 /// Sends `request` on a new HTTP/1.1 connection over `io` and reads the answer.
@@ -564,6 +613,77 @@ mod tests {
         std::fs::remove_file(&token_file).unwrap();
         let err = client.authorization().unwrap_err();
         assert!(err.contains("--remote-write.bearer-token-file"), "{err}");
+    }
+
+    /// A receiver (or a proxy before it) whose error page echoes the request's headers: the
+    /// answer's message, which is logged, holds neither the password or token nor the header.
+    #[tokio::test]
+    async fn a_receiver_echoing_the_credentials_does_not_get_them_logged() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let Ok(read) = socket.read(&mut chunk).await else {
+                        break;
+                    };
+                    if read == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&chunk[..read]);
+                }
+                let text = String::from_utf8_lossy(&request).into_owned();
+                let echoed: String = text
+                    .lines()
+                    .filter(|line| line.to_ascii_lowercase().starts_with("authorization"))
+                    .collect();
+                let body = format!("bad request; you sent {echoed}; token {}", "t0ken-s3cret");
+                let answer = format!(
+                    "HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("secret");
+        std::fs::write(&secret_file, "t0ken-s3cret\n").unwrap();
+        let url = format!("http://{address}/api/v1/write");
+        for auth in [
+            Auth::Bearer {
+                token_file: secret_file.clone(),
+            },
+            Auth::Basic {
+                username: "site-berlin".into(),
+                password_file: secret_file.clone(),
+            },
+        ] {
+            let client = Client::new(RemoteWriteConfig {
+                endpoint: super::super::config::Endpoint::parse(&url).unwrap(),
+                labels: Vec::new(),
+                auth,
+                ca_file: None,
+                identity: None,
+                timeout: Duration::from_secs(20),
+            })
+            .unwrap();
+            let header = client.authorization().unwrap().unwrap();
+            let encoded = header.split_once(' ').unwrap().1.to_owned();
+            let Answer::Rejected { status: 400, why } = client.push(Bytes::from_static(b"x")).await
+            else {
+                panic!("a 400 is a rejection");
+            };
+            assert!(why.contains("you sent"), "{why}");
+            for secret in ["t0ken-s3cret", encoded.as_str()] {
+                assert!(!why.contains(secret), "{secret} in {why}");
+            }
+        }
     }
 
     #[test]
