@@ -27,7 +27,7 @@
 //! and readers itself). As in the toolkit, an empty file is valid: plain HTTP, no users.
 //!
 //! Relative file names resolve against the configuration file's directory. The file is
-//! re-read for each new connection ([`WebConfigSource`]), so certificates and users change
+//! re-read for each new connection and each request ([`WebConfigSource`]), so certificates and users change
 //! without a restart; turning TLS on or off, or removing every user (authentication off),
 //! needs one (until then the last good configuration stays in force).
 
@@ -413,8 +413,8 @@ fn parse_headers(
     Ok(headers)
 }
 
-/// The file, re-read for each new connection so certificates and users can change without a
-/// restart. A file that fails after start keeps the last good configuration, logged
+/// The file, re-read for each new connection (TLS) and request (users, headers) so
+/// certificates and users can change without a restart. A file that fails after start keeps the last good configuration, logged
 /// (throttled). Cheap when nothing changed: the configuration file and the files it names are
 /// read and their SHA-256 compared with the last read's, and the built `Arc` is reused.
 pub struct WebConfigSource {
