@@ -543,7 +543,7 @@ pub struct WebArgs {
     /// A web configuration file in the Prometheus exporter-toolkit's format (YAML):
     /// tls_server_config (serve HTTPS), basic_auth_users (user: bcrypt hash; every endpoint then
     /// needs them) and http_server_config.headers (added to every answer). Re-read for each new
-    /// connection, so certificates and users change without a restart; a file that breaks
+    /// connection and request, so certificates and users change without a restart; a file that breaks
     /// later keeps the last good one. Default: plain HTTP, no authentication
     #[arg(
         long = "web.config.file",

@@ -5,6 +5,7 @@ pub mod campaign;
 pub mod cli;
 pub mod commands;
 pub mod csv;
+pub mod files;
 pub mod history;
 pub mod http;
 pub mod logging;

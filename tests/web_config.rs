@@ -503,6 +503,12 @@ fn a_bad_file_stops_serve_before_it_creates_the_database() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/nonexistent/web.yml"), "{stderr}");
+    // The reason once, not again as the error's cause.
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
     assert!(!site.env.db().exists());
 }
 
@@ -1004,4 +1010,243 @@ fn stalled_handshakes_beyond_the_connection_cap_make_room_for_new_clients() {
     assert!(open < STALLED, "no stalled connection was evicted");
     drop(stalled);
     server.assert_clean_exit();
+}
+
+/// Makes a FIFO at `path` (nothing ever writes to it).
+fn mkfifo(path: &std::path::Path) {
+    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// The file and the files it names are read again for each connection: swapped after start
+/// for a FIFO (whose open would wait for a writer for ever), a link to `/dev/zero`, a huge
+/// file or an unreadable one, each is a broken file (the last good configuration serves, at
+/// once) rather than a hung server or a megabyte read per connection.
+#[test]
+fn a_file_swapped_for_a_fifo_a_device_or_a_huge_file_is_broken_not_a_hang() {
+    let site = Site::new();
+    site.write_standard_config();
+    let mut server = site.serve(&[]);
+    let address = server.address.clone();
+    let tls = site.client(None);
+    assert_eq!(get_as_alice(&address, &tls, "/metrics").status, 200);
+    let good = std::fs::read(site.config_path()).unwrap();
+    let key = site.env.path("server.key");
+    let swaps: [(&str, &std::path::Path); 2] =
+        [("web.yml", &site.config_path()), ("server.key", &key)];
+    for (name, path) in swaps {
+        let saved = std::fs::read(path).unwrap();
+        for kind in ["fifo", "/dev/zero", "huge", "unreadable directory"] {
+            std::fs::remove_file(path).unwrap();
+            match kind {
+                "fifo" => mkfifo(path),
+                "huge" => {
+                    let file = std::fs::File::create(path).unwrap();
+                    file.set_len(8 << 30).unwrap();
+                }
+                "unreadable directory" => std::fs::create_dir(path).unwrap(),
+                device => std::os::unix::fs::symlink(device, path).unwrap(),
+            }
+            for _ in 0..3 {
+                let response = https(
+                    &address,
+                    &tls,
+                    "GET",
+                    "/metrics",
+                    &[("Authorization", &basic(USER, PASSWORD))],
+                )
+                .unwrap_or_else(|err| panic!("{name} as {kind}: {err}"));
+                assert_eq!(response.status, 200, "{name} as {kind}");
+            }
+            assert_eq!(served_certificate(&address, &tls), site.server.der);
+            if kind == "unreadable directory" {
+                std::fs::remove_dir(path).unwrap();
+            } else {
+                std::fs::remove_file(path).unwrap();
+            }
+            std::fs::write(path, &saved).unwrap();
+        }
+    }
+    assert_eq!(std::fs::read(site.config_path()).unwrap(), good);
+    let line = server.wait_for_log("not a regular file");
+    assert!(line.contains("the last good one stays in force"), "{line}");
+    assert_eq!(get_as_alice(&address, &tls, "/metrics").status, 200);
+    server.assert_clean_exit();
+}
+
+/// Header tricks get in with the right password only: the scheme in any case and extra
+/// spaces are the same credentials; a tab for the space, a missing colon, an empty user and
+/// password, another user's case, a NUL after the password, another scheme, a list, and a
+/// second `Authorization` header (whichever of the two is right: a proxy in front may have
+/// judged the other) are refused with the challenge.
+#[test]
+fn authorization_header_tricks_get_nothing_but_the_right_password_in() {
+    let site = Site::new();
+    site.write_config(&format!(
+        "basic_auth_users:\n  {USER}: {}\n",
+        hash(PASSWORD)
+    ));
+    let server = site.serve(&[]);
+    let good = basic(USER, PASSWORD);
+    let encoded = good.strip_prefix("Basic ").unwrap();
+    let wrong = basic(USER, "wrong");
+    let get = |headers: &[(&str, &str)]| {
+        common::try_request_with(&server.address, "GET", "/metrics", headers).unwrap()
+    };
+    for accepted in [
+        good.clone(),
+        format!("basic {encoded}"),
+        format!("BASIC   {encoded}  "),
+    ] {
+        assert_eq!(
+            get(&[("Authorization", &accepted)]).status,
+            200,
+            "{accepted}"
+        );
+    }
+    let refused = [
+        format!("Basic\t{encoded}"),
+        // `alice` with no colon and no password.
+        "Basic YWxpY2U=".to_owned(),
+        basic("", ""),
+        basic("Alice", PASSWORD),
+        basic(USER, &format!("{PASSWORD}\0")),
+        format!("Bearer {encoded}"),
+        format!("{good}, {wrong}"),
+    ];
+    for value in &refused {
+        assert_challenged(&get(&[("Authorization", value)]), value);
+    }
+    for pair in [[&good, &wrong], [&wrong, &good], [&good, &good]] {
+        let response = get(&[("Authorization", pair[0]), ("Authorization", pair[1])]);
+        assert_challenged(&response, "two Authorization headers");
+    }
+    assert_eq!(get(&[("Authorization", &good)]).status, 200);
+}
+
+/// A file swapped after start for one without users (an edit, or the same file read while
+/// half written, its users not there yet) does not open the server: turning authentication
+/// off needs a restart, as turning TLS off does. Changing the users still applies at once.
+#[test]
+fn a_file_without_users_after_start_keeps_authentication_on() {
+    let site = Site::new();
+    site.write_standard_config();
+    let mut server = site.serve(&[]);
+    let address = server.address.clone();
+    let tls = site.client(None);
+    // What `cat > web.yml` leaves for a moment: the TLS section written, the users not yet.
+    site.write_config("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n");
+    let response = https(&address, &tls, "GET", "/metrics", &[]).unwrap();
+    assert_challenged(&response, "a file with no users after start");
+    site.write_config("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users: {}\n");
+    let response = https(&address, &tls, "GET", "/api/v1/status", &[]).unwrap();
+    assert_challenged(&response, "an empty user list after start");
+    let line = server.wait_for_log("turning authentication off needs a restart");
+    assert!(line.contains("the last good one stays in force"), "{line}");
+    assert_eq!(get_as_alice(&address, &tls, "/metrics").status, 200);
+    site.write_config(&format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+         basic_auth_users:\n  bob: {}\n",
+        hash("bob's password")
+    ));
+    assert_challenged(
+        &get_as_alice(&address, &tls, "/metrics"),
+        "alice replaced by bob",
+    );
+    server.assert_clean_exit();
+}
+
+/// Reads one answer (with a Content-Length) from a keep-alive connection: its status.
+fn read_answer(stream: &mut TlsStream) -> u16 {
+    read_answer_head(stream).0
+}
+
+/// Reads one answer (with a Content-Length): its status and its head.
+fn read_answer_head(stream: &mut TlsStream) -> (u16, String) {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        raw.push(byte[0]);
+    }
+    let head = String::from_utf8(raw).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().unwrap())
+        })
+        .expect("a Content-Length");
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).unwrap();
+    (head[9..12].parse().unwrap(), head)
+}
+
+/// A user taken out of the file is out at their next request, also on a keep-alive
+/// connection that began while they were in (a client asking more often than the idle
+/// timeout would otherwise keep the connection, and the access, for ever).
+#[test]
+fn a_removed_user_is_out_at_the_next_request_on_a_kept_alive_connection() {
+    let site = Site::new();
+    site.write_standard_config();
+    let server = site.serve(&[]);
+    let tls = site.client(None);
+    let mut stream = connect(&server.address, &tls).unwrap();
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n\r\n",
+        server.address,
+        basic(USER, PASSWORD)
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    assert_eq!(read_answer(&mut stream), 200);
+    site.write_config(&format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+         basic_auth_users:\n  bob: {}\n",
+        hash("bob's password")
+    ));
+    stream.write_all(request.as_bytes()).unwrap();
+    assert_eq!(
+        read_answer(&mut stream),
+        401,
+        "alice, removed, on her old connection"
+    );
+}
+
+/// TLS is settled at the handshake: when the file's TLS changes under a kept-alive
+/// connection (a client CA replaced to shut a certificate out, a renewed certificate), the
+/// next answer on it closes it, so the client's next request makes a new handshake under the
+/// new settings instead of going on under the old ones for ever.
+#[test]
+fn a_changed_tls_configuration_closes_kept_alive_connections_after_their_next_answer() {
+    let mut site = Site::new();
+    site.write_standard_config();
+    let server = site.serve(&[]);
+    let tls = site.client(None);
+    let mut stream = connect(&server.address, &tls).unwrap();
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n\r\n",
+        server.address,
+        basic(USER, PASSWORD)
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let (status, head) = read_answer_head(&mut stream);
+    assert_eq!(status, 200);
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    site.server = site.pki.server(1003);
+    site.install_server_cert();
+    stream.write_all(request.as_bytes()).unwrap();
+    let (status, head) = read_answer_head(&mut stream);
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "the connection ends after that answer");
+    assert_eq!(served_certificate(&server.address, &tls), site.server.der);
 }

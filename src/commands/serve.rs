@@ -232,6 +232,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 %auth,
                 "listening on {scheme}://{address}"
             );
+            if passwords_in_clear(address, scheme, auth) {
+                tracing::warn!(
+                    %address,
+                    "basic_auth_users without tls_server_config on an address other hosts can \
+                     reach: passwords cross the network readable by anyone on the path; add \
+                     tls_server_config, or listen on 127.0.0.1 behind a TLS proxy"
+                );
+            }
             tracing::info!("measuring with the {engine_why}");
             let source = if args.timezone.timezone.is_some() {
                 "--timezone"
@@ -251,4 +259,29 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a server on `address` with this start-up `scheme` and `auth` takes passwords in
+/// clear from other hosts: basic auth without TLS on anything but a loopback address.
+fn passwords_in_clear(address: std::net::SocketAddr, scheme: &str, auth: &str) -> bool {
+    auth != "off" && scheme == "http" && !address.ip().is_loopback()
+}
+
+#[cfg(test)]
+mod clear_password_tests {
+    use super::passwords_in_clear;
+
+    #[test]
+    fn basic_auth_without_tls_off_loopback_is_warned_about() {
+        let any: std::net::SocketAddr = "0.0.0.0:5000".parse().unwrap();
+        let lan: std::net::SocketAddr = "192.168.1.10:5000".parse().unwrap();
+        let loopback: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let loopback6: std::net::SocketAddr = "[::1]:5000".parse().unwrap();
+        assert!(passwords_in_clear(any, "http", "basic"));
+        assert!(passwords_in_clear(lan, "http", "basic-except-healthz"));
+        assert!(!passwords_in_clear(lan, "https", "basic"));
+        assert!(!passwords_in_clear(lan, "http", "off"));
+        assert!(!passwords_in_clear(loopback, "http", "basic"));
+        assert!(!passwords_in_clear(loopback6, "http", "basic"));
+    }
 }

@@ -132,8 +132,8 @@ impl std::fmt::Debug for WebServing {
 }
 
 /// What a request's handler learns of its connection: the client's address, and the web
-/// configuration in force when the connection's first byte arrived (`None` without
-/// `--web.config.file`), which applies to all of the connection's requests.
+/// configuration in force when the request arrived (`None` without `--web.config.file`),
+/// whose users and headers apply to it.
 #[derive(Clone)]
 pub(crate) struct Peer {
     pub address: std::net::SocketAddr,
@@ -144,8 +144,9 @@ pub(crate) struct Peer {
 /// `max_connections` are served at once. When all are taken, a new client is still accepted
 /// and the connection idle longest (silent, trickling its headers, or idle keep-alive) is
 /// closed to make room; only when every connection has a request in flight do new clients
-/// wait in the listen backlog. With `web`, each connection follows the web configuration
-/// file as it was when the connection began: TLS, basic auth, extra headers.
+/// wait in the listen backlog. With `web`, each connection's TLS follows the web configuration
+/// file as it was when the connection began, and each request's basic auth and extra headers
+/// the file as it is when the request arrives.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -244,26 +245,39 @@ pub(crate) async fn serve_connections<R, F, B>(
                 if let Some(size) = limits.send_buffer_bytes {
                     limit_send_buffer(&stream, size);
                 }
-                // The file as it is now applies to the whole connection; read here, not in
-                // the accept loop, so that only clients that say something cost a look.
-                let config = web.as_ref().map(|source| source.current());
-                let tls = config
-                    .as_ref()
-                    .and_then(|config| config.tls.clone())
-                    .map(TlsAcceptor::from);
-                let peer = Peer {
-                    address,
-                    web: config,
-                };
+                // The file's TLS as it is now applies to the whole connection; read here, not
+                // in the accept loop, so that only clients that say something cost a look.
+                let began_with = web.as_ref().and_then(|source| source.current().tls.clone());
+                let tls = began_with.clone().map(TlsAcceptor::from);
                 let service = {
                     let registration = registration.clone();
+                    let web = web.clone();
                     service_fn(move |request| {
                         let respond = respond.clone();
-                        let peer = peer.clone();
+                        // Users and headers as the file says now, for each request: a user
+                        // removed (or a password changed) is out at their next request, not
+                        // when their keep-alive connection ends. TLS stays what the connection
+                        // began with (`current` never turns it on or off); when the
+                        // configuration was rebuilt since (the file or a file it names changed:
+                        // a client CA replaced to shut a certificate out, a renewed
+                        // certificate), this answer closes the connection, so the client's next
+                        // request makes a new handshake under the settings of the moment.
+                        let web = web.as_ref().map(|source| source.current());
+                        let tls_changed =
+                            match (&began_with, web.as_ref().and_then(|w| w.tls.as_ref())) {
+                                (Some(began), Some(now)) => !Arc::ptr_eq(began, now),
+                                _ => false,
+                            };
+                        let peer = Peer { address, web };
                         // In flight from its headers until its answer's body has been sent.
                         let busy = registration.busy();
                         async move {
-                            let response = respond(request, peer).await;
+                            let mut response = respond(request, peer).await;
+                            if tls_changed {
+                                response
+                                    .headers_mut()
+                                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                            }
                             Ok::<_, Infallible>(response.map(|body| Tracked::new(body, busy)))
                         }
                     })
@@ -439,7 +453,8 @@ pub(crate) async fn handle(
 }
 
 /// `Ok` when the request may go on: no users configured, the open `/healthz`, or valid
-/// credentials; otherwise the answer: 401 with the challenge, or 503 when every credential
+/// credentials in the request's only `Authorization` header (two are refused, whatever they
+/// hold); otherwise the answer: 401 with the challenge, or 503 when every credential
 /// check is busy.
 async fn authorize(
     handler: &Handler,
@@ -453,8 +468,13 @@ async fn authorize(
     {
         return Ok(());
     }
-    let authorization = request.headers().get(header::AUTHORIZATION);
-    match web.users.check(authorization).await {
+    let mut given = request.headers().get_all(header::AUTHORIZATION).iter();
+    let authorization = given.next();
+    // Two `Authorization` headers are ambiguous (a proxy in front may have judged the other
+    // one): refused, whichever of them is right.
+    let single = given.next().is_none();
+    let checked = if single { authorization } else { None };
+    match web.users.check(checked).await {
         Check::Allowed => Ok(()),
         Check::Denied => {
             // No credentials is how a browser's first request goes: only a failed login is

@@ -1,6 +1,8 @@
 //! How long the pusher waits after a failed push: 1 s, doubling with each failure in a row up
 //! to 1 min, spread by a random ±20 % so that a fleet whose receiver comes back does not push
-//! all at once; a `Retry-After` the receiver sent (429, 503) is obeyed instead, from 1 s up to 5 min.
+//! all at once; a `Retry-After` the receiver sent (429, 503) is obeyed when it asks for longer,
+//! up to 5 min. A shorter one (`0`, a date passed) never shortens the back-off: a receiver
+//! answering `503` with `Retry-After: 0` must not get a push per millisecond.
 //!
 //! The 1-minute ceiling bounds how long a backlog waits after the receiver is back (Prometheus's
 //! own remote_write retries within 5 s, but pushes far more often); a thousand sites retrying a
@@ -26,22 +28,18 @@ pub fn base_delay(failures: u32) -> Duration {
     FIRST.saturating_mul(1 << doublings).min(MAX)
 }
 
-/// The wait after the `failures`-th failure in a row: `retry_after` when the receiver sent one
-/// (at least [`FIRST`], at most [`MAX_RETRY_AFTER`]), else [`base_delay`] moved by `jitter` (from 0 to 1: 0 is 20 % shorter,
-/// 1 is 20 % longer), at most [`MAX`].
+/// The wait after the `failures`-th failure in a row: [`base_delay`] moved by `jitter` (from 0
+/// to 1: 0 is 20 % shorter, 1 is 20 % longer), at most [`MAX`]; or the receiver's
+/// `retry_after` when that is longer, at most [`MAX_RETRY_AFTER`].
 pub fn delay(failures: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
-    if let Some(after) = retry_after {
-        // At least a second: a receiver answering `Retry-After: 0` must not make a busy loop.
-        return after.clamp(FIRST, MAX_RETRY_AFTER);
-    }
     let jitter = if jitter.is_finite() {
         jitter.clamp(0.0, 1.0)
     } else {
         0.5
     };
-    base_delay(failures)
-        .mul_f64(1.0 - SPREAD + 2.0 * SPREAD * jitter)
-        .min(MAX)
+    let own = base_delay(failures).mul_f64(1.0 - SPREAD + 2.0 * SPREAD * jitter);
+    own.min(MAX)
+        .max(retry_after.unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER))
 }
 
 /// The pusher's failures in a row and when it may try again.
@@ -113,7 +111,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_obeyed_up_to_the_max() {
+    fn a_longer_retry_after_is_obeyed_up_to_the_max_a_shorter_one_never_shortens_the_wait() {
         assert_eq!(
             delay(1, Some(Duration::from_secs(7)), 0.0),
             Duration::from_secs(7)
@@ -122,7 +120,14 @@ mod tests {
             delay(1, Some(Duration::from_secs(86_400)), 0.0),
             MAX_RETRY_AFTER
         );
-        assert_eq!(delay(9, Some(Duration::ZERO), 1.0), FIRST);
+        // `Retry-After: 0` (or a date passed) from a receiver that fails again and again:
+        // the back-off goes on doubling, never a push per millisecond.
+        assert_eq!(delay(1, Some(Duration::ZERO), 0.5), FIRST);
+        assert_eq!(delay(9, Some(Duration::ZERO), 1.0), MAX);
+        assert_eq!(
+            delay(4, Some(Duration::from_secs(2)), 0.5),
+            Duration::from_secs(8)
+        );
     }
 
     #[tokio::test(start_paused = true)]

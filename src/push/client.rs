@@ -3,7 +3,6 @@
 //! `--remote-write.timeout`, at most [`MAX_ANSWER_BYTES`] of the answer read. The credentials
 //! and TLS files are read again for each push, so rotated ones apply without a restart.
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,7 +17,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::TcpStream;
 
-use super::config::{Auth, MAX_SECRET_BYTES, RemoteWriteConfig};
+use super::config::{Auth, MAX_SECRET_BYTES, MAX_TLS_FILE_BYTES, RemoteWriteConfig};
 
 /// The most of an answer's body read (for the error message), in bytes.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -89,11 +88,23 @@ impl Client {
             retry_after: None,
             why,
         };
-        let endpoint = &self.config.endpoint;
-        let authorization = match self.authorization() {
-            Ok(value) => value,
+        let (authorization, secret) = match self.credentials() {
+            Ok(Some((value, secret))) => (Some(value), Some(secret)),
+            Ok(None) => (None, None),
             Err(why) => return retry(why),
         };
+        // What the receiver says goes to the log: never with the credentials in it (a proxy's
+        // error page may echo the request's headers).
+        let secrets: Vec<String> = authorization.iter().chain(&secret).cloned().collect();
+        scrubbed(self.exchange_with(body, authorization).await, &secrets)
+    }
+
+    async fn exchange_with(&self, body: Bytes, authorization: Option<String>) -> Answer {
+        let retry = |why: String| Answer::Retry {
+            retry_after: None,
+            why,
+        };
+        let endpoint = &self.config.endpoint;
         let mut request = Request::post(endpoint.path_and_query.as_str())
             .header(header::HOST, endpoint.authority.as_str())
             .header(header::USER_AGENT, USER_AGENT)
@@ -156,7 +167,14 @@ impl Client {
     }
 
     /// The `Authorization` header's value, from the files as they are now.
+    #[cfg(test)]
     fn authorization(&self) -> Result<Option<String>, String> {
+        Ok(self.credentials()?.map(|(value, _)| value))
+    }
+
+    /// The `Authorization` header's value and the secret in it (the password or the token),
+    /// from the files as they are now.
+    fn credentials(&self) -> Result<Option<(String, String)>, String> {
         match &self.config.auth {
             Auth::None => Ok(None),
             Auth::Basic {
@@ -166,26 +184,27 @@ impl Client {
                 let password =
                     read_secret("--remote-write.basic-auth-password-file", password_file)?;
                 let pair = format!("{username}:{password}");
-                Ok(Some(format!(
+                let value = format!(
                     "Basic {}",
                     base64::engine::general_purpose::STANDARD.encode(pair)
-                )))
+                );
+                Ok(Some((value, password)))
             }
             Auth::Bearer { token_file } => {
                 let token = read_secret("--remote-write.bearer-token-file", token_file)?;
-                Ok(Some(format!("Bearer {token}")))
+                Ok(Some((format!("Bearer {token}"), token)))
             }
         }
     }
 
-    /// The TLS configuration from the files as they are now.
+    /// The TLS configuration from the files as they are now (each a regular file of at most
+    /// [`MAX_TLS_FILE_BYTES`]).
     fn tls(&self) -> Result<rustls::ClientConfig, String> {
         let mut roots = Vec::new();
         if let Some(ca_file) = &self.config.ca_file {
             let flag = "--remote-write.tls-ca-file";
-            for cert in CertificateDer::pem_file_iter(ca_file)
-                .map_err(|err| pem_error(flag, ca_file, &err))?
-            {
+            let pem = read_tls_file(flag, ca_file)?;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
                 roots.push(cert.map_err(|err| pem_error(flag, ca_file, &err))?);
             }
             if roots.is_empty() {
@@ -199,8 +218,8 @@ impl Client {
             None => None,
             Some(identity) => {
                 let cert_flag = "--remote-write.tls-cert-file";
-                let chain = CertificateDer::pem_file_iter(&identity.cert_file)
-                    .map_err(|err| pem_error(cert_flag, &identity.cert_file, &err))?
+                let pem = read_tls_file(cert_flag, &identity.cert_file)?;
+                let chain = CertificateDer::pem_slice_iter(&pem)
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|err| pem_error(cert_flag, &identity.cert_file, &err))?;
                 if chain.is_empty() {
@@ -209,9 +228,10 @@ impl Client {
                         identity.cert_file.display()
                     ));
                 }
-                let key = PrivateKeyDer::from_pem_file(&identity.key_file).map_err(|err| {
-                    pem_error("--remote-write.tls-key-file", &identity.key_file, &err)
-                })?;
+                let key_flag = "--remote-write.tls-key-file";
+                let pem = read_tls_file(key_flag, &identity.key_file)?;
+                let key = PrivateKeyDer::from_pem_slice(&pem)
+                    .map_err(|err| pem_error(key_flag, &identity.key_file, &err))?;
                 Some((chain, key))
             }
         };
@@ -224,20 +244,20 @@ fn pem_error(flag: &str, path: &std::path::Path, err: &rustls::pki_types::pem::E
     format!("{flag} {}: {err}", path.display())
 }
 
+/// A TLS file's bytes: a regular file (a FIFO or a device there must not hang the pusher or
+/// fill memory) of at most [`MAX_TLS_FILE_BYTES`].
+fn read_tls_file(flag: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
+    crate::files::read_regular(path, MAX_TLS_FILE_BYTES)
+        .map_err(|err| format!("{flag} {}: cannot read it: {err}", path.display()))
+}
+
 /// A password or token file's content without surrounding white space (a trailing newline
-/// is what editors leave); at most [`MAX_SECRET_BYTES`].
+/// is what editors leave); a regular file of at most [`MAX_SECRET_BYTES`].
 fn read_secret(flag: &str, path: &std::path::Path) -> Result<String, String> {
     let cannot =
         |err: &dyn std::fmt::Display| format!("{flag} {}: cannot read it: {err}", path.display());
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .map_err(|err| cannot(&err))?
-        .take(MAX_SECRET_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|err| cannot(&err))?;
-    if text.len() as u64 > MAX_SECRET_BYTES {
-        return Err(cannot(&format!("longer than {MAX_SECRET_BYTES} bytes")));
-    }
+    let bytes = crate::files::read_regular(path, MAX_SECRET_BYTES).map_err(|err| cannot(&err))?;
+    let text = String::from_utf8(bytes).map_err(|_| cannot(&"it is not UTF-8 text"))?;
     let secret = text.trim();
     if secret.is_empty() {
         return Err(cannot(&"it is empty"));
@@ -246,6 +266,35 @@ fn read_secret(flag: &str, path: &std::path::Path) -> Result<String, String> {
         return Err(cannot(&"it holds a control character (a second line?)"));
     }
     Ok(secret.to_owned())
+}
+
+/// `answer` with every one of `secrets` in its message replaced by `…`; the whole header value
+/// first, then the bare secret (and, for basic auth, its base64 form within the value).
+fn scrubbed(answer: Answer, secrets: &[String]) -> Answer {
+    let scrub = |mut why: String| {
+        for secret in secrets {
+            if !secret.is_empty() {
+                why = why.replace(secret.as_str(), "…");
+            }
+            if let Some((_, encoded)) = secret.split_once(' ')
+                && !encoded.is_empty()
+            {
+                why = why.replace(encoded, "…");
+            }
+        }
+        why
+    };
+    match answer {
+        Answer::Accepted => Answer::Accepted,
+        Answer::Retry { retry_after, why } => Answer::Retry {
+            retry_after,
+            why: scrub(why),
+        },
+        Answer::Rejected { status, why } => Answer::Rejected {
+            status,
+            why: scrub(why),
+        },
+    }
 }
 
 /// Sends `request` on a new HTTP/1.1 connection over `io` and reads the answer.
@@ -601,6 +650,77 @@ mod tests {
         assert!(err.contains("--remote-write.bearer-token-file"), "{err}");
     }
 
+    /// A receiver (or a proxy before it) whose error page echoes the request's headers: the
+    /// answer's message, which is logged, holds neither the password or token nor the header.
+    #[tokio::test]
+    async fn a_receiver_echoing_the_credentials_does_not_get_them_logged() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let Ok(read) = socket.read(&mut chunk).await else {
+                        break;
+                    };
+                    if read == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&chunk[..read]);
+                }
+                let text = String::from_utf8_lossy(&request).into_owned();
+                let echoed: String = text
+                    .lines()
+                    .filter(|line| line.to_ascii_lowercase().starts_with("authorization"))
+                    .collect();
+                let body = format!("bad request; you sent {echoed}; token {}", "t0ken-s3cret");
+                let answer = format!(
+                    "HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("secret");
+        std::fs::write(&secret_file, "t0ken-s3cret\n").unwrap();
+        let url = format!("http://{address}/api/v1/write");
+        for auth in [
+            Auth::Bearer {
+                token_file: secret_file.clone(),
+            },
+            Auth::Basic {
+                username: "site-berlin".into(),
+                password_file: secret_file.clone(),
+            },
+        ] {
+            let client = Client::new(RemoteWriteConfig {
+                endpoint: super::super::config::Endpoint::parse(&url).unwrap(),
+                labels: Vec::new(),
+                auth,
+                ca_file: None,
+                identity: None,
+                timeout: Duration::from_secs(20),
+            })
+            .unwrap();
+            let header = client.authorization().unwrap().unwrap();
+            let encoded = header.split_once(' ').unwrap().1.to_owned();
+            let Answer::Rejected { status: 400, why } = client.push(Bytes::from_static(b"x")).await
+            else {
+                panic!("a 400 is a rejection");
+            };
+            assert!(why.contains("you sent"), "{why}");
+            for secret in ["t0ken-s3cret", encoded.as_str()] {
+                assert!(!why.contains(secret), "{secret} in {why}");
+            }
+        }
+    }
+
     #[test]
     fn secrets_are_trimmed_and_bounded() {
         let dir = tempfile::tempdir().unwrap();
@@ -612,6 +732,60 @@ mod tests {
         std::fs::write(&file, "\n").unwrap();
         assert!(read_secret("--f", &file).unwrap_err().contains("empty"));
         std::fs::write(&file, vec![b'a'; MAX_SECRET_BYTES as usize + 1]).unwrap();
-        assert!(read_secret("--f", &file).unwrap_err().contains("longer"));
+        assert!(
+            read_secret("--f", &file)
+                .unwrap_err()
+                .contains("larger than")
+        );
+        std::fs::write(&file, b"\xff\xfe\n").unwrap();
+        assert!(read_secret("--f", &file).unwrap_err().contains("not UTF-8"));
+    }
+
+    /// A password, token or TLS file swapped for a FIFO (whose open would wait for a writer
+    /// for ever, on an async thread), a link to `/dev/zero` (endless, with no line break for
+    /// the PEM reader) or a huge file is an error at once, naming the flag: the push is
+    /// retried later instead of the pusher hanging or filling memory.
+    #[test]
+    fn fifos_devices_and_huge_files_are_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let (done, outcome) = std::sync::mpsc::channel();
+        let work = path.clone();
+        std::thread::spawn(move || {
+            let mut errors = Vec::new();
+            for kind in ["fifo", "device", "huge"] {
+                let _ = std::fs::remove_file(&work);
+                match kind {
+                    "fifo" => {
+                        let status = std::process::Command::new("mkfifo")
+                            .arg(&work)
+                            .status()
+                            .unwrap();
+                        assert!(status.success());
+                    }
+                    "device" => std::os::unix::fs::symlink("/dev/zero", &work).unwrap(),
+                    _ => std::fs::File::create(&work)
+                        .unwrap()
+                        .set_len(8 << 30)
+                        .unwrap(),
+                }
+                errors.push(read_secret("--remote-write.bearer-token-file", &work).unwrap_err());
+                errors.push(read_tls_file("--remote-write.tls-ca-file", &work).unwrap_err());
+            }
+            let _ = done.send(errors);
+        });
+        let errors = outcome
+            .recv_timeout(Duration::from_secs(20))
+            .expect("every read ends at once");
+        assert_eq!(errors.len(), 6);
+        for (n, error) in errors.iter().enumerate() {
+            let want = if n < 4 {
+                "not a regular file"
+            } else {
+                "larger than"
+            };
+            assert!(error.contains(want), "{n}: {error}");
+            assert!(error.contains("--remote-write."), "{error}");
+        }
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 /// The most of a credentials file (password, bearer token) read, in bytes.
 pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
+/// The most of a TLS file (CA bundle, client certificate, key) read, in bytes.
+pub const MAX_TLS_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Where the samples go: an `http://` or `https://` URL, taken apart.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -180,8 +182,8 @@ impl Flags {
             }
             return Ok(None);
         };
-        let endpoint =
-            Endpoint::parse(url).map_err(|why| format!("--remote-write.url {url:?} {why}"))?;
+        let endpoint = Endpoint::parse(url)
+            .map_err(|why| format!("--remote-write.url {:?} {why}", redacted(url)))?;
         use super::series::{LabelError, MAX_LABELS};
         if self.labels.len() > MAX_LABELS {
             return Err(LabelError::TooMany {
@@ -212,13 +214,28 @@ impl Flags {
         ) {
             (None, None, None) => Auth::None,
             (None, None, Some(token_file)) => {
-                check_file("--remote-write.bearer-token-file", token_file)?;
+                check_file(
+                    "--remote-write.bearer-token-file",
+                    token_file,
+                    MAX_SECRET_BYTES,
+                )?;
                 Auth::Bearer {
                     token_file: token_file.clone(),
                 }
             }
             (Some(username), Some(password_file), _) => {
-                check_file("--remote-write.basic-auth-password-file", password_file)?;
+                if username.contains(':') || username.chars().any(char::is_control) {
+                    return Err(format!(
+                        "--remote-write.basic-auth-username {username:?}: a user name cannot \
+                         hold a colon (basic auth sends `user:password`, and the receiver ends \
+                         the name at the first colon) or a control character"
+                    ));
+                }
+                check_file(
+                    "--remote-write.basic-auth-password-file",
+                    password_file,
+                    MAX_SECRET_BYTES,
+                )?;
                 Auth::Basic {
                     username: username.clone(),
                     password_file: password_file.clone(),
@@ -236,13 +253,17 @@ impl Flags {
             }
         };
         if let Some(ca_file) = &self.tls_ca_file {
-            check_file("--remote-write.tls-ca-file", ca_file)?;
+            check_file("--remote-write.tls-ca-file", ca_file, MAX_TLS_FILE_BYTES)?;
         }
         let identity = match (&self.tls_cert_file, &self.tls_key_file) {
             (None, None) => None,
             (Some(cert_file), Some(key_file)) => {
-                check_file("--remote-write.tls-cert-file", cert_file)?;
-                check_file("--remote-write.tls-key-file", key_file)?;
+                check_file(
+                    "--remote-write.tls-cert-file",
+                    cert_file,
+                    MAX_TLS_FILE_BYTES,
+                )?;
+                check_file("--remote-write.tls-key-file", key_file, MAX_TLS_FILE_BYTES)?;
                 Some(ClientIdentity {
                     cert_file: cert_file.clone(),
                     key_file: key_file.clone(),
@@ -265,8 +286,9 @@ impl Flags {
         };
         if !endpoint.tls && (self.tls_ca_file.is_some() || identity.is_some()) {
             return Err(format!(
-                "--remote-write.tls-* is given but --remote-write.url {url:?} is http://: use \
-                 https:// or drop the TLS flags"
+                "--remote-write.tls-* is given but --remote-write.url {:?} is http://: use \
+                 https:// or drop the TLS flags",
+                redacted(url)
             ));
         }
         if self.timeout.is_zero() {
@@ -283,14 +305,37 @@ impl Flags {
     }
 }
 
-/// A file the pusher reads at each push must be readable at start-up.
-fn check_file(flag: &str, path: &Path) -> Result<(), String> {
-    std::fs::File::open(path).map(drop).map_err(|err| {
-        format!(
-            "{flag} {}: cannot read it ({err}): give a readable file",
-            path.display()
-        )
-    })
+/// `url` as an error message may show it: credentials before an `@` and the query (which may
+/// hold a key) replaced by `…`, whether or not the rest is a valid URL.
+pub fn redacted(url: &str) -> String {
+    let url = url.trim();
+    let (before, query) = match url.find(['?', '#']) {
+        Some(at) => (&url[..at], "?…"),
+        None => (url, ""),
+    };
+    let (scheme, rest) = match before.find("://") {
+        Some(at) => before.split_at(at + 3),
+        None => ("", before),
+    };
+    // Over-redacting a path with an `@` in it is fine for a message; a password is not.
+    let rest = match rest.rfind('@') {
+        Some(at) => format!("…@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
+    };
+    format!("{scheme}{rest}{query}")
+}
+
+/// A file the pusher reads at each push must be readable at start-up: a regular file of at
+/// most `max_bytes` (a FIFO there would otherwise hang the start).
+fn check_file(flag: &str, path: &Path, max_bytes: u64) -> Result<(), String> {
+    crate::files::read_regular(path, max_bytes)
+        .map(drop)
+        .map_err(|err| {
+            format!(
+                "{flag} {}: cannot read it ({err}): give a readable file",
+                path.display()
+            )
+        })
 }
 
 #[cfg(test)]
@@ -316,6 +361,39 @@ mod tests {
         let endpoint = Endpoint::parse("http://[::1]:9090").unwrap();
         assert_eq!((endpoint.host.as_str(), endpoint.port), ("::1", 9090));
         assert_eq!(endpoint.path_and_query, "/");
+    }
+
+    /// No error message shows the URL's credentials or query, valid URL or not.
+    #[test]
+    fn errors_never_show_the_urls_credentials_or_query() {
+        for url in [
+            "https://bob:hunter2@127.0.0.1/api/v1/write?key=SEKRET",
+            "http://bob:hunter2@x/api/v1/write",
+            "ftp://bob:hunter2@x/a b?key=SEKRET",
+            "bob:hunter2@x/a?key=SEKRET",
+            "http://x/a b?key=SEKRET",
+            "http://bob:hun/ter2@x/",
+        ] {
+            let err = flags(url).check().unwrap_err();
+            assert!(
+                !err.contains("hunter2") && !err.contains("SEKRET") && !err.contains("ter2"),
+                "{url}: {err}"
+            );
+            assert!(err.contains("--remote-write.url"), "{err}");
+        }
+        let mut tls = flags("http://x/api/v1/write?key=SEKRET");
+        tls.tls_ca_file = Some("/etc/hostname".into());
+        let err = tls.check().unwrap_err();
+        assert!(
+            err.contains("is http://") && !err.contains("SEKRET"),
+            "{err}"
+        );
+        assert_eq!(
+            redacted("https://u:p@mimir.example:443/api/v1/push?x=1"),
+            "https://…@mimir.example:443/api/v1/push?…"
+        );
+        assert_eq!(redacted("http://x/y"), "http://x/y");
+        assert_eq!(redacted("http://x/y#SEKRET"), "http://x/y?…");
     }
 
     #[test]
@@ -371,6 +449,15 @@ mod tests {
             err.contains("--remote-write.bearer-token-file") && err.contains("absent"),
             "{err}"
         );
+        for bad in ["site:berlin", "a\nb"] {
+            let colon = Flags {
+                basic_auth_username: Some(bad.into()),
+                basic_auth_password_file: Some(secret.clone()),
+                ..flags("http://x/")
+            };
+            let err = colon.check().unwrap_err();
+            assert!(err.contains("cannot hold a colon"), "{err}");
+        }
         let half = Flags {
             basic_auth_username: Some("u".into()),
             ..flags("http://x/")

@@ -1,10 +1,13 @@
 //! `basic_auth_users`: bcrypt-hashed passwords checked off the async threads, with a bounded
 //! cache of successes and a dummy hash for unknown users.
 //!
-//! An unknown user is checked against a dummy hash (of a random password, made once per
-//! process and cost) of the highest cost among the configured users, so such a check costs
-//! what a real one does and timing does not tell user names; user names are compared without
-//! stopping at the first difference.
+//! Every check runs one bcrypt verification at each cost found among the configured users:
+//! the user's own hash at its cost, and a dummy hash (of a random password, made once per
+//! process and cost) at each other cost, or at all of them for an unknown user. So every
+//! check costs the same whatever the name, even when users' hashes have different costs
+//! (checking only the user's own hash would answer a cost-4 user's wrong password in a few
+//! milliseconds and an unknown name in a few hundred, telling which names exist). User names
+//! are compared without stopping at the first difference.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Mutex, PoisonError};
@@ -34,8 +37,9 @@ static DUMMIES: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
 pub struct Users {
     /// (name, hash), sorted by name.
     users: Vec<(String, String)>,
-    /// The cost of the dummy hash for unknown users: the highest among `users`.
-    dummy_cost: u32,
+    /// The distinct costs among `users`' hashes, ascending: each check verifies one hash of
+    /// each.
+    costs: Vec<u32>,
     cache: Mutex<Cache>,
 }
 
@@ -81,15 +85,25 @@ pub enum Check {
 impl Users {
     /// Validates the hashes; on error, the user's name and what is wrong.
     pub(super) fn new(mut users: Vec<(String, String)>) -> Result<Users, (String, String)> {
-        let mut dummy_cost = 0;
+        let mut costs = Vec::new();
         for (name, hash) in &users {
+            if name.contains(':') {
+                return Err((
+                    name.clone(),
+                    "a user name cannot hold a colon: basic auth sends `user:password` and \
+                     the first colon ends the name, so this user could never log in"
+                        .into(),
+                ));
+            }
             let cost = hash_cost(hash).map_err(|message| (name.clone(), message))?;
-            dummy_cost = dummy_cost.max(cost);
+            costs.push(cost);
         }
+        costs.sort_unstable();
+        costs.dedup();
         users.sort();
         Ok(Users {
             users,
-            dummy_cost,
+            costs,
             cache: Mutex::new(Cache::default()),
         })
     }
@@ -132,16 +146,20 @@ impl Users {
         let Ok(Ok(turn)) = tokio::time::timeout(WAIT_FOR_A_TURN, TURNS.acquire()).await else {
             return Check::Busy;
         };
-        let dummy_cost = self.dummy_cost;
+        let rounds = rounds(&self.costs, hash_cost(&hash).ok());
         // The turn goes with the work: a request dropped meanwhile does not free it early.
         let matched = tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            let hash = if hash.is_empty() {
-                dummy_hash(dummy_cost)
-            } else {
-                hash
-            };
-            bcrypt::verify(password.as_bytes(), &hash).unwrap_or(false)
+            let mut matched = false;
+            for (cost, own) in rounds {
+                if own {
+                    matched = bcrypt::verify(password.as_bytes(), &hash).unwrap_or(false);
+                } else {
+                    // Same work, result unused: the time must not tell the name.
+                    let _ = bcrypt::verify(password.as_bytes(), &dummy_hash(cost));
+                }
+            }
+            matched
         })
         .await
         .unwrap_or(false);
@@ -166,6 +184,21 @@ impl Users {
         }
         found
     }
+}
+
+/// What one check verifies: `(cost, own)` for each of `costs`, `own` for the user's own hash
+/// (at `own_cost`, the known user's), a dummy hash of that cost otherwise. The same costs for
+/// every name, known or not.
+fn rounds(costs: &[u32], own_cost: Option<u32>) -> Vec<(u32, bool)> {
+    let mut own_done = false;
+    costs
+        .iter()
+        .map(|&cost| {
+            let own = !own_done && Some(cost) == own_cost;
+            own_done |= own;
+            (cost, own)
+        })
+        .collect()
 }
 
 /// Whether two byte strings are equal, looking at every byte of `b` whatever the differences.
@@ -282,8 +315,15 @@ pub(super) mod test_support {
             .unwrap()
     }
 
-    pub fn dummy_cost(users: &super::Users) -> u32 {
-        users.dummy_cost
+    /// The costs one check of `user` verifies at, and whether the user's own hash is among
+    /// them.
+    pub fn rounds_for(users: &super::Users, user: &str) -> (Vec<u32>, bool) {
+        let own = users
+            .find(user)
+            .and_then(|index| super::hash_cost(&users.users[index].1).ok());
+        let rounds = super::rounds(&users.costs, own);
+        let own = rounds.iter().any(|(_, own)| *own);
+        (rounds.into_iter().map(|(cost, _)| cost).collect(), own)
     }
 
     pub(in crate::http::web_config) use super::same;

@@ -22,14 +22,14 @@
 //! Refused, with a message saying why: `TLS10` and `TLS11` (rustls speaks TLS 1.2 and 1.3
 //! only); cipher suites rustls lacks (CBC, RSA key exchange: only the AEAD suites with ECDHE,
 //! and the TLS 1.3 suites, are accepted); `CurveP521`; `client_ca_file` with a client auth
-//! type that does not verify (it would be silently unused); `client_allowed_sans` with a type
-//! that lets clients in without a certificate; `rate_limit` (the server bounds connections
+//! type that does not verify (it would be silently unused); `client_allowed_sans` with any type
+//! but `RequireAndVerifyClientCert` (without verification the names are the client's word); `rate_limit` (the server bounds connections
 //! and readers itself). As in the toolkit, an empty file is valid: plain HTTP, no users.
 //!
 //! Relative file names resolve against the configuration file's directory. The file is
-//! re-read for each new connection ([`WebConfigSource`]), so certificates and users change
-//! without a restart; turning TLS on or off needs one (until then the last good
-//! configuration stays in force).
+//! re-read for each new connection and each request ([`WebConfigSource`]), so certificates and users change
+//! without a restart; turning TLS on or off, or removing every user (authentication off),
+//! needs one (until then the last good configuration stays in force).
 
 mod auth;
 mod tls;
@@ -65,7 +65,7 @@ pub struct WebConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
     /// The file, or one it names, could not be read.
-    #[error("web config {file}: {key}: cannot read {}: {source}", path.display())]
+    #[error("web config {file}: {key}: cannot read {}: {cause}", path.display())]
     Read {
         /// The configuration file.
         file: String,
@@ -73,8 +73,9 @@ pub enum WebConfigError {
         key: String,
         /// The file that could not be read.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why: in the message, and deliberately not the error's `source()`, which an error
+        /// chain (`serve`'s exit message) would print a second time.
+        cause: std::io::Error,
     },
     /// A key's value, or the YAML itself, is not accepted.
     #[error("web config {file}: {key}: {message}")]
@@ -107,18 +108,10 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
-/// Reads a file, bounded by [`MAX_FILE_BYTES`].
+/// Reads a regular file, bounded by [`MAX_FILE_BYTES`]: a FIFO, a device or a huge file put
+/// at the path (it is re-read for each connection) is an error at once, not a hung server.
 fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(std::io::Error::other(format!(
-            "larger than {MAX_FILE_BYTES} bytes"
-        )));
-    }
-    Ok(bytes)
+    crate::files::read_regular(path, MAX_FILE_BYTES)
 }
 
 /// What a parse needs to know to report errors and read named files.
@@ -152,11 +145,11 @@ impl Ctx<'_> {
         self.inputs
             .files
             .push((path.clone(), read.as_ref().ok().map(|bytes| digest(bytes))));
-        read.map_err(|source| WebConfigError::Read {
+        read.map_err(|cause| WebConfigError::Read {
             file: self.file.to_owned(),
             key: key.to_owned(),
             path,
-            source,
+            cause,
         })
     }
 
@@ -420,8 +413,8 @@ fn parse_headers(
     Ok(headers)
 }
 
-/// The file, re-read for each new connection so certificates and users can change without a
-/// restart. A file that fails after start keeps the last good configuration, logged
+/// The file, re-read for each new connection (TLS) and request (users, headers) so
+/// certificates and users can change without a restart. A file that fails after start keeps the last good configuration, logged
 /// (throttled). Cheap when nothing changed: the configuration file and the files it names are
 /// read and their SHA-256 compared with the last read's, and the built `Arc` is reused.
 pub struct WebConfigSource {
@@ -476,6 +469,8 @@ impl WebConfigSource {
     /// names changed; otherwise the file parsed again, or, when that fails, the last good one
     /// (the failure logged, throttled). A file that would turn TLS on or off counts as failing:
     /// that needs a restart, so an edit cannot silently downgrade a TLS port to plain HTTP.
+    /// So does one with no `basic_auth_users` when the configuration in force has some: an
+    /// edit (or a file caught half written, its users not there yet) cannot open the server.
     pub fn current(&self) -> Arc<WebConfig> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if unchanged(&state.inputs) {
@@ -486,19 +481,32 @@ impl WebConfigSource {
         }
         let (result, inputs) = load_with_inputs(&self.path);
         let tls_was_on = state.config.tls.is_some();
+        let auth_was_on = !state.config.users.is_empty();
         let result = result.and_then(|config| {
-            if config.tls.is_some() == tls_was_on {
-                return Ok(config);
-            }
-            Err(WebConfigError::Invalid {
+            let refused = |key: &str, message: String| WebConfigError::Invalid {
                 file: self.path.display().to_string(),
-                key: "tls_server_config".into(),
-                message: format!(
-                    "TLS was {} at start; turning it {} needs a restart",
-                    if tls_was_on { "on" } else { "off" },
-                    if tls_was_on { "off" } else { "on" },
-                ),
-            })
+                key: key.into(),
+                message,
+            };
+            if config.tls.is_some() != tls_was_on {
+                return Err(refused(
+                    "tls_server_config",
+                    format!(
+                        "TLS was {} at start; turning it {} needs a restart",
+                        if tls_was_on { "on" } else { "off" },
+                        if tls_was_on { "off" } else { "on" },
+                    ),
+                ));
+            }
+            if auth_was_on && config.users.is_empty() {
+                return Err(refused(
+                    "basic_auth_users",
+                    "no users left: turning authentication off needs a restart (a file \
+                     half written would otherwise open the server)"
+                        .into(),
+                ));
+            }
+            Ok(config)
         });
         match result {
             Ok(config) => {

@@ -585,12 +585,23 @@ fn client_allowed_sans_needs_a_required_certificate() {
              client_allowed_sans: [client.example]\n"
         )),
         "tls_server_config.client_allowed_sans: needs client_auth_type \
-         RequireAndVerifyClientCert (or RequireAnyClientCert): with VerifyClientCertIfGiven a \
-         client may connect without a certificate, leaving no name to check"
+         RequireAndVerifyClientCert (and client_ca_file): VerifyClientCertIfGiven lets a \
+         client connect without a certificate, leaving no name to check"
+    );
+    // Unverified, the names are whatever the client wrote into a certificate it made.
+    assert_eq!(
+        fixture.refusal(&tls_with(
+            "  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [client.example]\n"
+        )),
+        "tls_server_config.client_allowed_sans: needs client_auth_type \
+         RequireAndVerifyClientCert (and client_ca_file): RequireAnyClientCert takes any \
+         certificate unverified, so a client can write an allowed name into a certificate it \
+         makes itself"
     );
     assert_eq!(
         fixture.refusal(&tls_with(
-            "  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: []\n"
+            "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n  \
+             client_allowed_sans: []\n"
         )),
         "tls_server_config.client_allowed_sans: an empty list would refuse every client: name \
          the allowed DNS names, IP addresses, e-mail addresses or URIs, or remove the key"
@@ -656,6 +667,21 @@ fn a_key_that_does_not_match_the_cert() {
             .refusal("tls_server_config:\n  cert_file: server.crt\n  key_file: other.key\n"),
         "tls_server_config.key_file: the key does not match the certificate of \
          tls_server_config.cert_file"
+    );
+}
+
+/// A name with a colon could never log in (the header's first colon ends the name): refused
+/// at load, not left to fail every login.
+#[test]
+fn a_user_name_with_a_colon() {
+    let fixture = Fixture::new();
+    let refusal = fixture.refusal(&format!(
+        "basic_auth_users:\n  'site:berlin': '{}'\n",
+        hash("pw")
+    ));
+    assert!(
+        refusal.starts_with("basic_auth_users.site:berlin: a user name cannot hold a colon"),
+        "{refusal}"
     );
 }
 
@@ -1003,16 +1029,38 @@ async fn waiting_too_long_for_a_turn_is_busy() {
     drop(held);
 }
 
-#[test]
-fn the_dummy_hash_costs_what_the_users_hashes_cost() {
+/// Users whose hashes have different costs: every check, of a known name or an unknown one,
+/// verifies one hash at each cost (its own among them when the name is known), so the time a
+/// wrong password takes does not tell a cost-4 user from a name that does not exist.
+#[tokio::test]
+async fn every_check_costs_the_same_whatever_the_name_and_its_hashs_cost() {
     let fixture = Fixture::new();
     let low = bcrypt::hash("a", 4).unwrap();
     let high = bcrypt::hash("b", 5).unwrap();
+    let also_low = bcrypt::hash("c", 4).unwrap();
     let users = fixture
-        .load(&format!("basic_auth_users:\n  a: '{low}'\n  b: '{high}'\n"))
+        .load(&format!(
+            "basic_auth_users:\n  a: '{low}'\n  b: '{high}'\n  c: '{also_low}'\n"
+        ))
         .unwrap()
         .users;
-    assert_eq!(test_support::dummy_cost(&users), 5);
+    for (name, known) in [("a", true), ("b", true), ("c", true), ("mallory", false)] {
+        assert_eq!(
+            test_support::rounds_for(&users, name),
+            (vec![4, 5], known),
+            "{name}"
+        );
+    }
+    assert_eq!(users.check(Some(&basic("a", "a"))).await, Check::Allowed);
+    assert_eq!(users.check(Some(&basic("b", "b"))).await, Check::Allowed);
+    assert_eq!(users.check(Some(&basic("a", "b"))).await, Check::Denied);
+    assert_eq!(users.check(Some(&basic("b", "a"))).await, Check::Denied);
+    assert_eq!(
+        users.check(Some(&basic("mallory", "a"))).await,
+        Check::Denied
+    );
+    let same = users_of(&[("alice", "secret"), ("bob", "other")]);
+    assert_eq!(test_support::rounds_for(&same, "mallory").0.len(), 1);
 }
 
 #[test]
@@ -1098,8 +1146,19 @@ fn the_source_does_not_turn_tls_on_or_off() {
     std::fs::write(&path, format!("{TLS}{users}")).unwrap();
     assert!(plain.current().tls.is_none());
     // Other changes still apply.
-    std::fs::write(&path, "basic_auth_users:\n").unwrap();
-    assert!(plain.current().users.is_empty());
+    std::fs::write(
+        &path,
+        format!("basic_auth_users:\n  bob: '{}'\n", hash("b")),
+    )
+    .unwrap();
+    let bob = plain.current();
+    assert_eq!(bob.users.len(), 1);
+    assert!(!Arc::ptr_eq(&bob, &first));
+    // Removing every user (authentication off) is refused like TLS off: the users stay.
+    for no_users in ["basic_auth_users:\n", "basic_auth_users: {}\n", ""] {
+        std::fs::write(&path, no_users).unwrap();
+        assert!(Arc::ptr_eq(&plain.current(), &bob), "{no_users:?}");
+    }
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //! (the default) the list's order is the server's preference (rustls `ignore_client_order`).
 //! `RequestClientCert` and `RequireAnyClientCert` accept any client certificate unverified
 //! (the client still proves it holds the certificate's key), as in Go: they are not
-//! authentication; `client_allowed_sans` then checks the names of an unverified certificate.
+//! authentication, and `client_allowed_sans` is refused with them: a name in a certificate
+//! nobody verified is whatever the client chose to write (the toolkit checks such names
+//! anyway, which lets in anyone who makes a certificate naming an allowed SAN).
 
 use std::sync::Arc;
 
@@ -611,16 +613,18 @@ fn client_verifier(
     match &section.client_allowed_sans {
         None => Ok(verifier),
         Some(sans) => {
-            if !matches!(
-                auth,
-                ClientAuth::RequireAnyClientCert | ClientAuth::RequireAndVerifyClientCert
-            ) {
+            if !matches!(auth, ClientAuth::RequireAndVerifyClientCert) {
+                let why = if matches!(auth, ClientAuth::RequireAnyClientCert) {
+                    "takes any certificate unverified, so a client can write an allowed name \
+                     into a certificate it makes itself"
+                } else {
+                    "lets a client connect without a certificate, leaving no name to check"
+                };
                 return Err(ctx.invalid(
                     &key("client_allowed_sans"),
                     format!(
-                        "needs client_auth_type RequireAndVerifyClientCert (or \
-                         RequireAnyClientCert): with {} a client may connect without a \
-                         certificate, leaving no name to check",
+                        "needs client_auth_type RequireAndVerifyClientCert (and client_ca_file): \
+                         {} {why}",
                         auth.name()
                     ),
                 ));
