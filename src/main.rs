@@ -21,7 +21,10 @@ fn main() -> ExitCode {
     match internet_monitor::commands::run(cli.into_command()) {
         Ok(code) => code,
         Err(err) => {
-            internet_monitor::logging::say(format_args!("internet-monitor: error: {err:#}"));
+            internet_monitor::logging::say(format_args!(
+                "internet-monitor: error: {}",
+                internet_monitor::logging::error_chain(&err)
+            ));
             ExitCode::from(1)
         }
     }

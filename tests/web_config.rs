@@ -485,6 +485,11 @@ fn a_bad_file_stops_serve_before_it_creates_the_database() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
         assert!(stderr.contains("web config"), "{what}: {stderr}");
+        // The OS's words once: an error that quotes its cause is not followed by it again.
+        assert!(
+            stderr.matches("No such file").count() <= 1,
+            "{what}: the cause twice: {stderr}"
+        );
         assert!(!site.env.db().exists(), "{what}: a database was created");
     }
     // A file that is not there at all.
@@ -503,6 +508,7 @@ fn a_bad_file_stops_serve_before_it_creates_the_database() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/nonexistent/web.yml"), "{stderr}");
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
     assert!(!site.env.db().exists());
 }
 
