@@ -61,6 +61,8 @@ impl Client {
         if client.config.endpoint.tls {
             client.tls()?;
         }
+        // The password or token as a push reads it: an empty file fails here, not at each push.
+        client.authorization()?;
         Ok(client)
     }
 
@@ -123,7 +125,7 @@ impl Client {
             };
             match connector.connect(name, tcp).await {
                 Ok(stream) => send(TokioIo::new(stream), request).await,
-                Err(err) => return retry(format!("TLS with {}: {err}", endpoint.host)),
+                Err(err) => return retry(handshake_error(&endpoint.host, &err)),
             }
         } else {
             send(TokioIo::new(tcp), request).await
@@ -215,9 +217,92 @@ impl Client {
                 Some((chain, key))
             }
         };
-        crate::tls::client_config(roots, identity)
-            .map_err(|err| format!("--remote-write.tls-*: cannot set TLS up: {err}"))
+        crate::tls::client_config(roots, identity).map_err(|err| self.setup_error(&err))
     }
+
+    /// What a failed TLS set-up means, naming the flags to fix.
+    fn setup_error(&self, err: &rustls::Error) -> String {
+        match (err, &self.config.identity) {
+            (rustls::Error::InconsistentKeys(_), Some(identity)) => format!(
+                "--remote-write.tls-key-file {}: the key does not match the certificate of \
+                 --remote-write.tls-cert-file {}: give the key that certificate was made for",
+                identity.key_file.display(),
+                identity.cert_file.display()
+            ),
+            _ => format!(
+                "--remote-write.tls-ca-file/-cert-file/-key-file: cannot set TLS up with \
+                 them: {err}"
+            ),
+        }
+    }
+}
+
+/// A failed TLS handshake with the receiver, with what it means when [`tls_hint`] knows.
+fn handshake_error(host: &str, err: &std::io::Error) -> String {
+    match tls_hint(err, host) {
+        Some(hint) => format!("TLS with {host}: {err}: {hint}"),
+        None => format!("TLS with {host}: {err}"),
+    }
+}
+
+/// The TLS error somewhere in `err`'s causes (inside an `io::Error` too, whose `source()`
+/// skips the error it wraps).
+fn tls_cause<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(err);
+    while let Some(cause) = next {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let wrapped = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        if wrapped.is_some() {
+            return wrapped;
+        }
+        next = cause.source();
+    }
+    None
+}
+
+/// What a TLS failure with the receiver means, and the flag that fixes it when one can: an
+/// untrusted CA, a name the certificate does not carry, an expired certificate, a client
+/// certificate asked for or refused (TLS 1.3 says the last two only after the handshake, so
+/// they come with the request). `None` for other errors.
+fn tls_hint(err: &(dyn std::error::Error + 'static), host: &str) -> Option<String> {
+    use rustls::{AlertDescription as Alert, CertificateError as Cert, Error as Tls};
+    Some(match tls_cause(err)? {
+        Tls::InvalidCertificate(Cert::UnknownIssuer | Cert::BadSignature) => {
+            "the receiver's certificate is not signed by a CA this monitor trusts: give the CA \
+             certificate that signed it with --remote-write.tls-ca-file"
+                .to_owned()
+        }
+        Tls::InvalidCertificate(Cert::NotValidForName | Cert::NotValidForNameContext { .. }) => {
+            format!(
+                "the receiver's certificate is not made out to {host:?}: use a name it carries \
+                 in --remote-write.url"
+            )
+        }
+        Tls::InvalidCertificate(
+            Cert::Expired
+            | Cert::ExpiredContext { .. }
+            | Cert::NotValidYet
+            | Cert::NotValidYetContext { .. },
+        ) => "the receiver's certificate is expired or not yet valid (or this machine's clock \
+              is wrong): renew it on the receiver"
+            .to_owned(),
+        Tls::AlertReceived(Alert::CertificateRequired | Alert::HandshakeFailure) => {
+            "the receiver wants a client certificate: give --remote-write.tls-cert-file and \
+             --remote-write.tls-key-file"
+                .to_owned()
+        }
+        Tls::AlertReceived(
+            Alert::BadCertificate | Alert::UnknownCA | Alert::CertificateUnknown,
+        ) => "the receiver refused this monitor's client certificate \
+             (--remote-write.tls-cert-file): give one signed by a CA it trusts"
+            .to_owned(),
+        _ => return None,
+    })
 }
 
 fn pem_error(flag: &str, path: &std::path::Path, err: &rustls::pki_types::pem::Error) -> String {
@@ -239,11 +324,17 @@ fn read_secret(flag: &str, path: &std::path::Path) -> Result<String, String> {
         return Err(cannot(&format!("longer than {MAX_SECRET_BYTES} bytes")));
     }
     let secret = text.trim();
+    let wrong = |what: &str| {
+        format!(
+            "{flag} {}: {what}: write the password or token alone on one line",
+            path.display()
+        )
+    };
     if secret.is_empty() {
-        return Err(cannot(&"it is empty"));
+        return Err(wrong("it is empty (or white space only)"));
     }
     if secret.bytes().any(|b| b.is_ascii_control()) {
-        return Err(cannot(&"it holds a control character (a second line?)"));
+        return Err(wrong("it holds a control character (a second line?)"));
     }
     Ok(secret.to_owned())
 }
@@ -260,10 +351,14 @@ where
     let driver = AbortOnDrop(tokio::spawn(async move {
         let _ = connection.await;
     }));
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|err| format!("the request failed: {}", causes(&err)))?;
+    let response =
+        sender
+            .send_request(request)
+            .await
+            .map_err(|err| match tls_hint(&err, "the receiver") {
+                Some(hint) => format!("the request failed: {}: {hint}", causes(&err)),
+                None => format!("the request failed: {}", causes(&err)),
+            })?;
     let status = response.status();
     let retry_after = response
         .headers()
@@ -387,6 +482,7 @@ mod tests {
         std::fs::write(path("ca.pem"), ca.pem()).unwrap();
         std::fs::write(path("client.pem"), client_cert.pem()).unwrap();
         std::fs::write(path("client.key"), client_key.serialize_pem()).unwrap();
+        std::fs::write(path("server.key"), server_key.serialize_pem()).unwrap();
         std::fs::write(path("password"), "s3cret\n").unwrap();
 
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -477,20 +573,45 @@ mod tests {
             ..config.clone()
         })
         .unwrap();
-        assert!(matches!(
-            anonymous.push(Bytes::from_static(b"body")).await,
-            Answer::Retry { .. }
-        ));
+        match anonymous.push(Bytes::from_static(b"body")).await {
+            Answer::Retry { why, .. } => {
+                assert!(why.contains("--remote-write.tls-cert-file"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
         // Without the private CA the server's certificate is not trusted.
         let untrusting = Client::new(RemoteWriteConfig {
             ca_file: None,
-            ..config
+            ..config.clone()
         })
         .unwrap();
         match untrusting.push(Bytes::from_static(b"body")).await {
-            Answer::Retry { why, .. } => assert!(why.contains("TLS"), "{why}"),
+            Answer::Retry { why, .. } => {
+                assert!(why.contains("TLS"), "{why}");
+                assert!(why.contains("--remote-write.tls-ca-file"), "{why}");
+            }
             other => panic!("{other:?}"),
         }
+        // A key that is not the certificate's is refused at start, naming both flags.
+        let err = Client::new(RemoteWriteConfig {
+            identity: Some(ClientIdentity {
+                cert_file: path("client.pem"),
+                key_file: path("server.key"),
+            }),
+            ..config.clone()
+        })
+        .unwrap_err();
+        assert!(
+            err.contains("--remote-write.tls-key-file") && err.contains("does not match"),
+            "{err}"
+        );
+        // An empty password file is refused at start, as a push would refuse it.
+        std::fs::write(path("password"), "\n").unwrap();
+        let err = Client::new(config.clone()).unwrap_err();
+        assert!(
+            err.contains("--remote-write.basic-auth-password-file") && err.contains("empty"),
+            "{err}"
+        );
     }
 
     #[test]
