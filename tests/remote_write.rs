@@ -584,6 +584,12 @@ fn a_restart_with_a_full_outbox_delivers_everything_once() {
     let mut server = serve(&env, &url, &[]);
     receiver.wait("a 401", |book| book.answered(401) >= 1);
     assert_eq!(metric(&server, PENDING), Some(RUNS as f64));
+    // The log says what to fix, not only the status.
+    let line = server.wait_for_log("401 Unauthorized");
+    assert!(
+        line.contains("--remote-write.basic-auth-password-file"),
+        "{line}"
+    );
     receiver.with(|book| book.mode = Mode::Accept);
     wait_metric(&server, PENDING, 0.0);
     let mut expected = times.clone();
@@ -623,6 +629,10 @@ fn bad_remote_write_flags_are_refused_naming_the_flag() {
     let db = db.to_str().unwrap();
     let missing = env.path("absent-token");
     let missing = missing.to_str().unwrap();
+    // Readable but empty (`printf '%s' "$UNSET" > file`): every push would fail.
+    let empty = env.path("empty-secret");
+    std::fs::write(&empty, " \n").unwrap();
+    let empty = empty.to_str().unwrap();
     for (flags, words) in [
         (vec!["--remote-write.url", "ftp://x/"], "--remote-write.url"),
         (
@@ -644,6 +654,26 @@ fn bad_remote_write_flags_are_refused_naming_the_flag() {
             "--remote-write.label",
         ),
         (vec!["--remote-write.label", "site=x"], "--remote-write.url"),
+        (
+            vec![
+                "--remote-write.url",
+                "http://127.0.0.1:9/",
+                "--remote-write.bearer-token-file",
+                empty,
+            ],
+            "--remote-write.bearer-token-file",
+        ),
+        (
+            vec![
+                "--remote-write.url",
+                "http://127.0.0.1:9/",
+                "--remote-write.basic-auth-username",
+                "push",
+                "--remote-write.basic-auth-password-file",
+                empty,
+            ],
+            "--remote-write.basic-auth-password-file",
+        ),
     ] {
         let mut args = vec!["serve", "--db", db, "--listen", "127.0.0.1:0"];
         args.extend_from_slice(&flags);

@@ -370,10 +370,14 @@ where
         Answer::Accepted
     } else {
         let text = read_capped(response.into_body()).await;
-        let why = format!(
+        let mut why = format!(
             "{status}: {}",
             crate::logging::clip(text.trim(), LOGGED_ANSWER_BYTES)
         );
+        if let Some(hint) = status_hint(status) {
+            why.push_str(": ");
+            why.push_str(hint);
+        }
         classify(status, retry_after, why)
     };
     drop(driver);
@@ -393,6 +397,31 @@ const RETRIED_CLIENT_ERRORS: [StatusCode; 7] = [
     StatusCode::REQUEST_TIMEOUT,
     StatusCode::TOO_MANY_REQUESTS,
 ];
+
+/// What to fix for the answers that refuse every request as configured (retried until the
+/// flag or the receiver is fixed); `None` for the others, whose body says enough.
+fn status_hint(status: StatusCode) -> Option<&'static str> {
+    Some(match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            "the receiver refused the credentials: check --remote-write.basic-auth-username and \
+             the password in --remote-write.basic-auth-password-file (or the token in \
+             --remote-write.bearer-token-file) against the receiver's users"
+        }
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
+            "the receiver takes no writes at this path: check --remote-write.url (Prometheus: \
+             /api/v1/write, started with --web.enable-remote-write-receiver; Mimir: \
+             /api/v1/push; Thanos Receive: /api/v1/receive)"
+        }
+        StatusCode::PROXY_AUTHENTICATION_REQUIRED => {
+            "a proxy between here and the receiver wants credentials: this monitor connects \
+             directly; point --remote-write.url past the proxy"
+        }
+        status if status.is_redirection() => {
+            "the receiver redirects: put the URL it redirects to in --remote-write.url"
+        }
+        _ => return None,
+    })
+}
 
 /// What a non-2xx status means for the push: a 4xx refuses the samples sent, except those
 /// of [`RETRIED_CLIENT_ERRORS`]; everything else is tried again.
@@ -623,6 +652,30 @@ mod tests {
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
         assert_eq!(retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn answers_that_refuse_every_push_name_the_flag_to_fix() {
+        for (status, flag) in [
+            (
+                StatusCode::UNAUTHORIZED,
+                "--remote-write.basic-auth-password-file",
+            ),
+            (StatusCode::FORBIDDEN, "--remote-write.bearer-token-file"),
+            (StatusCode::NOT_FOUND, "--remote-write.url"),
+            (StatusCode::METHOD_NOT_ALLOWED, "--remote-write.url"),
+            (StatusCode::MOVED_PERMANENTLY, "--remote-write.url"),
+            (
+                StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+                "--remote-write.url",
+            ),
+        ] {
+            let hint = status_hint(status).unwrap_or_default();
+            assert!(hint.contains(flag), "{status}: {hint}");
+        }
+        // A refused sample or a receiver's own trouble: its body says it.
+        assert_eq!(status_hint(StatusCode::BAD_REQUEST), None);
+        assert_eq!(status_hint(StatusCode::SERVICE_UNAVAILABLE), None);
     }
 
     #[test]
