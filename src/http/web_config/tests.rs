@@ -681,6 +681,31 @@ fn a_bad_bcrypt_hash() {
              malformed; expected 60 ASCII bytes ({want})"
         )
     );
+    // The whole line `htpasswd -nB john` prints, pasted as the value.
+    let line = format!("john:{}", hash("pw"));
+    assert_eq!(
+        fixture.refusal(&format!("basic_auth_users:\n  john: '{line}'\n")),
+        format!(
+            "basic_auth_users.john: not a bcrypt hash: it starts with \"john:\", the user name \
+             htpasswd prints before the hash: keep only what follows the colon ({want})"
+        )
+    );
+    // htpasswd's default (MD5) and its other kinds.
+    for (value, kind) in [
+        (
+            "$apr1$Zb2x1b8N$2Eq3M0eS4z0yXHcX0nV2v/",
+            "an Apache MD5 hash",
+        ),
+        ("{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", "a SHA-1 hash"),
+    ] {
+        assert_eq!(
+            fixture.refusal(&format!("basic_auth_users:\n  john: '{value}'\n")),
+            format!(
+                "basic_auth_users.john: not a bcrypt hash: this is {kind} (htpasswd makes one \
+                 without -B); only bcrypt is accepted ({want})"
+            )
+        );
+    }
     assert_eq!(
         fixture.refusal("basic_auth_users:\n  john: 12\n"),
         "basic_auth_users.john: expected a bcrypt hash, found a number"
