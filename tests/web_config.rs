@@ -529,11 +529,12 @@ fn certificates_and_users_change_on_disk_without_a_restart_and_a_broken_file_kee
     assert_eq!(get_as_alice(&address, &tls, "/metrics").status, 200);
 
     // A new user list: bob in, alice out.
-    site.write_config(&format!(
+    let bobs = format!(
         "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
          basic_auth_users:\n  bob: {}\n",
         hash("bob's password")
-    ));
+    );
+    site.write_config(&bobs);
     let bob = basic("bob", "bob's password");
     let as_bob = https(
         &address,
@@ -564,6 +565,19 @@ fn certificates_and_users_change_on_disk_without_a_restart_and_a_broken_file_kee
     let line = server.wait_for_log("the last good one stays in force");
     assert!(line.contains("WARN"), "{line}");
     assert!(line.contains("web.yml"), "the file is named: {line}");
+    // The edit undone: the log says the warning is over, not only when the file changes.
+    site.write_config(&bobs);
+    let as_bob = https(
+        &address,
+        &tls,
+        "GET",
+        "/metrics",
+        &[("Authorization", &bob)],
+    )
+    .unwrap();
+    assert_eq!(as_bob.status, 200);
+    let line = server.wait_for_log("as it was when last good again");
+    assert!(line.contains("INFO") && line.contains("web.yml"), "{line}");
     server.assert_clean_exit();
 }
 
