@@ -15,7 +15,7 @@ use hyper::client::conn::http1;
 use hyper::{Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 
 use super::config::{Auth, MAX_SECRET_BYTES, RemoteWriteConfig};
@@ -211,9 +211,15 @@ impl Client {
                         identity.cert_file.display()
                     ));
                 }
-                let key = PrivateKeyDer::from_pem_file(&identity.key_file).map_err(|err| {
-                    pem_error("--remote-write.tls-key-file", &identity.key_file, &err)
-                })?;
+                let key_flag = "--remote-write.tls-key-file";
+                let shown = identity.key_file.display();
+                // A key file is a few kilobytes; the bound keeps a wrong path (a log) cheap.
+                let mut pem = Vec::new();
+                std::fs::File::open(&identity.key_file)
+                    .and_then(|file| file.take(1024 * 1024).read_to_end(&mut pem))
+                    .map_err(|err| format!("{key_flag} {shown}: cannot read it: {err}"))?;
+                let key = crate::tls::private_key(&pem)
+                    .map_err(|why| format!("{key_flag} {shown}: {why}"))?;
                 Some((chain, key))
             }
         };
@@ -529,7 +535,7 @@ mod tests {
             .with_client_cert_verifier(verifier)
             .with_single_cert(
                 vec![server_cert.der().clone()],
-                PrivateKeyDer::try_from(server_key.serialize_der()).unwrap(),
+                rustls::pki_types::PrivateKeyDer::try_from(server_key.serialize_der()).unwrap(),
             )
             .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
@@ -632,6 +638,24 @@ mod tests {
         .unwrap_err();
         assert!(
             err.contains("--remote-write.tls-key-file") && err.contains("does not match"),
+            "{err}"
+        );
+        // An encrypted key says so (rustls said "no items found").
+        std::fs::write(
+            path("encrypted.key"),
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let err = Client::new(RemoteWriteConfig {
+            identity: Some(ClientIdentity {
+                cert_file: path("client.pem"),
+                key_file: path("encrypted.key"),
+            }),
+            ..config.clone()
+        })
+        .unwrap_err();
+        assert!(
+            err.contains("--remote-write.tls-key-file") && err.contains("encrypted"),
             "{err}"
         );
         // An empty password file is refused at start, as a push would refuse it.

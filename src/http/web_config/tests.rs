@@ -1246,3 +1246,20 @@ proptest::proptest! {
         proptest::prop_assert_eq!(runtime.block_on(users.check(Some(&header))), Check::Denied);
     }
 }
+
+#[test]
+fn an_encrypted_key_file() {
+    let fixture = Fixture::new();
+    std::fs::write(
+        fixture.path("encrypted.key"),
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let refusal =
+        fixture.refusal("tls_server_config:\n  cert_file: server.crt\n  key_file: encrypted.key\n");
+    assert!(
+        refusal.starts_with("tls_server_config.key_file: the key is encrypted with a passphrase")
+            && refusal.contains("openssl pkey"),
+        "{refusal}"
+    );
+}

@@ -224,12 +224,8 @@ pub(super) fn build(
         ("key", section.key.as_deref()),
     )?;
     let chain = certificates(ctx, &cert_key, &cert_pem)?;
-    let private_key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
-        ctx.invalid(
-            &cert_or_key(&key_key),
-            "no private key in it (expected a PEM PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)",
-        )
-    })?;
+    let private_key = crate::tls::private_key(&key_pem)
+        .map_err(|why| ctx.invalid(&cert_or_key(&key_key), why))?;
 
     let min = version(ctx, "min_version", section.min_version.as_deref(), 12)?;
     let max = version(ctx, "max_version", section.max_version.as_deref(), 13)?;
