@@ -1248,6 +1248,34 @@ proptest::proptest! {
 }
 
 #[test]
+fn a_cipher_suite_of_a_version_the_server_never_speaks() {
+    let fixture = Fixture::new();
+    assert_eq!(
+        fixture.refusal(&tls_with(
+            "  min_version: TLS13\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n"
+        )),
+        "tls_server_config.cipher_suites: TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 is a TLS 1.2 \
+         suite, which min_version TLS13 never uses: drop it (TLS 1.3 suites are \
+         TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256), or set \
+         min_version: TLS12"
+    );
+    assert_eq!(
+        fixture.refusal(&tls_with(
+            "  max_version: TLS12\n  cipher_suites: [TLS_AES_128_GCM_SHA256, \
+             TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n"
+        )),
+        "tls_server_config.cipher_suites: TLS_AES_128_GCM_SHA256 is a TLS 1.3 suite, which \
+         max_version TLS12 never uses: drop it, or drop max_version"
+    );
+    // Each version's own suites are fine.
+    fixture
+        .load(&tls_with(
+            "  min_version: TLS13\n  cipher_suites: [TLS_AES_256_GCM_SHA384]\n",
+        ))
+        .unwrap();
+}
+
+#[test]
 fn an_encrypted_key_file() {
     let fixture = Fixture::new();
     std::fs::write(
