@@ -1025,3 +1025,68 @@ fn stalled_handshakes_beyond_the_connection_cap_make_room_for_new_clients() {
     drop(stalled);
     server.assert_clean_exit();
 }
+
+/// The README's OpenSSL recipe for a CA of one's own (the `sh` block under "Security" that
+/// makes `ca.crt`), run as written in `dir`.
+fn run_readme_openssl_recipe(dir: &std::path::Path) {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("  ```sh\n  openssl req -x509")
+        .expect("the README's OpenSSL recipe under Security");
+    let body = &readme[start + "  ```sh\n".len()..];
+    let end = body.find("  ```").expect("the recipe's closing fence");
+    // The block is indented under a list item; the shell does not mind, but strip it anyway.
+    let script: String = body[..end]
+        .lines()
+        .map(|line| line.strip_prefix("  ").unwrap_or(line))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let output = Command::new("sh")
+        .arg("-ec")
+        .arg(&script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the README's recipe failed (needs openssl 3: apt-get install openssl; .ci/run does): \
+         {}\n{script}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+#[ignore = "needs openssl and curl (Debian packages openssl, curl); .ci/run installs them and runs the ignored tests"]
+fn the_readmes_openssl_recipe_makes_a_certificate_curl_and_the_server_accept() {
+    let env = Env::new();
+    run_readme_openssl_recipe(&env.path(""));
+    std::fs::write(
+        env.path("web.yml"),
+        format!(
+            "tls_server_config:\n  cert_file: monitor.crt\n  key_file: monitor.key\n\
+             basic_auth_users:\n  {USER}: {}\n",
+            hash(PASSWORD)
+        ),
+    )
+    .unwrap();
+    let config = env.path("web.yml");
+    let mut server = Server::start(common::serve_command(
+        &env.db(),
+        "ok-1.2-with-loaded-latency",
+        &["--web.config.file", config.to_str().unwrap()],
+    ));
+    let ca = env.path("ca.crt");
+    let port = server.address.rsplit_once(':').unwrap().1.to_owned();
+    let user = format!("{USER}:{PASSWORD}");
+    // By each name the recipe puts in the certificate that resolves here.
+    for host in ["localhost", "127.0.0.1"] {
+        let url = format!("https://{host}:{port}/metrics");
+        assert_eq!(
+            curl_status(&["--cacert", ca.to_str().unwrap(), "--user", &user], &url),
+            "200",
+            "{url}"
+        );
+    }
+    server.assert_clean_exit();
+}
