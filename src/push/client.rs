@@ -380,7 +380,7 @@ where
             "{status}: {}",
             crate::logging::clip(text.trim(), LOGGED_ANSWER_BYTES)
         );
-        if let Some(hint) = status_hint(status) {
+        if let Some(hint) = status_hint(status).or_else(|| refusal_hint(status, &text)) {
             why.push_str(": ");
             why.push_str(hint);
         }
@@ -427,6 +427,20 @@ fn status_hint(status: StatusCode) -> Option<&'static str> {
         }
         _ => return None,
     })
+}
+
+/// What to change on the receiver when it refuses samples for their age (a site's backlog
+/// after an outage): the words Prometheus's TSDB (and Mimir, Thanos Receive) answer with.
+fn refusal_hint(status: StatusCode, body: &str) -> Option<&'static str> {
+    let body = body.to_ascii_lowercase();
+    let too_old = ["out of bounds", "too old", "out of order"]
+        .iter()
+        .any(|words| body.contains(words));
+    (status == StatusCode::BAD_REQUEST && too_old).then_some(
+        "the receiver refuses samples this old: widen its out-of-order window to cover the \
+         outage (Prometheus: storage.tsdb.out_of_order_time_window; Mimir: \
+         out_of_order_time_window; README \"What the receiver needs\")",
+    )
 }
 
 /// What a non-2xx status means for the push: a 4xx refuses the samples sent, except those
@@ -699,6 +713,15 @@ mod tests {
         }
         // A refused sample or a receiver's own trouble: its body says it.
         assert_eq!(status_hint(StatusCode::BAD_REQUEST), None);
+        // A sample too old for the receiver's window: the setting that takes it.
+        for body in ["out of bounds", "too old sample", "out of order sample"] {
+            let hint = refusal_hint(StatusCode::BAD_REQUEST, body).unwrap_or_default();
+            assert!(hint.contains("out_of_order_time_window"), "{body}: {hint}");
+        }
+        assert_eq!(
+            refusal_hint(StatusCode::BAD_REQUEST, "invalid label name"),
+            None
+        );
         assert_eq!(status_hint(StatusCode::SERVICE_UNAVAILABLE), None);
     }
 
