@@ -1090,3 +1090,26 @@ fn the_readmes_openssl_recipe_makes_a_certificate_curl_and_the_server_accept() {
     }
     server.assert_clean_exit();
 }
+
+#[test]
+fn an_empty_environment_twin_is_named_beside_the_flags_error() {
+    let env = Env::new();
+    let db = env.db();
+    for key in [
+        "INTERNET_MONITOR_WEB_CONFIG_FILE",
+        "INTERNET_MONITOR_REMOTE_WRITE_URL",
+    ] {
+        // `KEY: ${UNSET}` in a compose file: the flag's message names the flag only.
+        let output = common::command(&["serve", "--db", db.to_str().unwrap()])
+            .env(key, "")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{key}: {stderr}");
+        assert!(
+            stderr.contains(&format!("note: {key} is set but empty")),
+            "{key}: {stderr}"
+        );
+    }
+    assert!(!env.db().exists(), "a refused start creates no database");
+}
