@@ -297,6 +297,9 @@ fn tls_hint(err: &(dyn std::error::Error + 'static), host: &str) -> Option<Strin
         ) => "the receiver's certificate is expired or not yet valid (or this machine's clock \
               is wrong): renew it on the receiver"
             .to_owned(),
+        Tls::InvalidMessage(_) => "the receiver did not answer in TLS; if its port speaks \
+                                   plain HTTP, use http:// in --remote-write.url"
+            .to_owned(),
         Tls::AlertReceived(Alert::CertificateRequired | Alert::HandshakeFailure) => {
             "the receiver wants a client certificate: give --remote-write.tls-cert-file and \
              --remote-write.tls-key-file"
@@ -380,11 +383,17 @@ where
             "{status}: {}",
             crate::logging::clip(text.trim(), LOGGED_ANSWER_BYTES)
         );
-        if let Some(hint) = status_hint(status).or_else(|| refusal_hint(status, &text)) {
-            why.push_str(": ");
-            why.push_str(hint);
+        if plain_http_to_https(status, &text) {
+            // Not about the samples: every push gets it, so none may be dropped for it.
+            why.push_str(": the receiver's port speaks HTTPS: use https:// in --remote-write.url");
+            Answer::Retry { retry_after, why }
+        } else {
+            if let Some(hint) = status_hint(status).or_else(|| refusal_hint(status, &text)) {
+                why.push_str(": ");
+                why.push_str(hint);
+            }
+            classify(status, retry_after, why)
         }
-        classify(status, retry_after, why)
     };
     drop(driver);
     Ok(answer)
@@ -427,6 +436,23 @@ fn status_hint(status: StatusCode) -> Option<&'static str> {
         }
         _ => return None,
     })
+}
+
+/// Whether a 400 is a TLS port's answer to plain HTTP (an `http://` URL for an `https://`
+/// receiver): Go's servers (Prometheus, Mimir, Thanos) say "Client sent an HTTP request to an
+/// HTTPS server", nginx "The plain HTTP request was sent to HTTPS port", this program "This
+/// port speaks HTTPS". It refuses every push whatever the samples, so it is retried, never
+/// counted against them.
+fn plain_http_to_https(status: StatusCode, body: &str) -> bool {
+    let body = body.to_ascii_lowercase();
+    status == StatusCode::BAD_REQUEST
+        && [
+            "http request to an https server",
+            "plain http request was sent to https port",
+            "this port speaks https",
+        ]
+        .iter()
+        .any(|words| body.contains(words))
 }
 
 /// What to change on the receiver when it refuses samples for their age (a site's backlog
@@ -690,6 +716,59 @@ mod tests {
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
         assert_eq!(retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn plain_http_to_an_https_port_is_told_apart_from_a_refused_sample() {
+        for body in [
+            "Client sent an HTTP request to an HTTPS server.\n",
+            "<html><head><title>400 The plain HTTP request was sent to HTTPS port</title>",
+            "This port speaks HTTPS: use https:// (the server's --web.config.file has \
+             tls_server_config).",
+        ] {
+            assert!(plain_http_to_https(StatusCode::BAD_REQUEST, body), "{body}");
+        }
+        assert!(!plain_http_to_https(
+            StatusCode::BAD_REQUEST,
+            "out of bounds"
+        ));
+    }
+
+    /// An `http://` URL for a TLS receiver: every answer is a 400, and the samples stay
+    /// queued (retried) with the fix in the reason, rather than being dropped as refused.
+    #[tokio::test]
+    async fn plain_http_to_an_https_port_is_retried_with_the_fix() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // What Go's net/http writes to a client that speaks plain HTTP to its TLS port.
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut buffer = [0; 1024];
+            let _ = tcp.read(&mut buffer).await;
+            tcp.write_all(
+                b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+            )
+            .await
+            .unwrap();
+        });
+        let client = Client::new(RemoteWriteConfig {
+            endpoint: super::super::config::Endpoint::parse(&format!(
+                "http://127.0.0.1:{port}/api/v1/write"
+            ))
+            .unwrap(),
+            labels: Vec::new(),
+            auth: Auth::None,
+            ca_file: None,
+            identity: None,
+            timeout: Duration::from_secs(10),
+        })
+        .unwrap();
+        match client.push(Bytes::from_static(b"body")).await {
+            Answer::Retry { why, .. } => assert!(why.contains("https://"), "{why}"),
+            other => panic!("dropped as refused: {other:?}"),
+        }
+        server.await.unwrap();
     }
 
     #[test]
