@@ -383,9 +383,10 @@ where
             "{status}: {}",
             crate::logging::clip(text.trim(), LOGGED_ANSWER_BYTES)
         );
-        if plain_http_to_https(status, &text) {
+        if let Some(hint) = refuses_every_request(status, &text) {
             // Not about the samples: every push gets it, so none may be dropped for it.
-            why.push_str(": the receiver's port speaks HTTPS: use https:// in --remote-write.url");
+            why.push_str(": ");
+            why.push_str(hint);
             Answer::Retry { retry_after, why }
         } else {
             if let Some(hint) = status_hint(status).or_else(|| refusal_hint(status, &text)) {
@@ -438,21 +439,32 @@ fn status_hint(status: StatusCode) -> Option<&'static str> {
     })
 }
 
-/// Whether a 400 is a TLS port's answer to plain HTTP (an `http://` URL for an `https://`
-/// receiver): Go's servers (Prometheus, Mimir, Thanos) say "Client sent an HTTP request to an
-/// HTTPS server", nginx "The plain HTTP request was sent to HTTPS port", this program "This
-/// port speaks HTTPS". It refuses every push whatever the samples, so it is retried, never
-/// counted against them.
-fn plain_http_to_https(status: StatusCode, body: &str) -> bool {
+/// What to fix when a 400 is about the request as configured rather than the samples, so
+/// that every push gets it: a TLS port's answer to plain HTTP (an `http://` URL for an
+/// `https://` receiver; Go's servers such as Prometheus, Mimir and Thanos say "Client sent an
+/// HTTP request to an HTTPS server", nginx "The plain HTTP request was sent to HTTPS port",
+/// this program "This port speaks HTTPS"), or VictoriaMetrics's answer to a wrong path
+/// ("unsupported path requested"). Retried, never counted against the samples.
+fn refuses_every_request(status: StatusCode, body: &str) -> Option<&'static str> {
+    if status != StatusCode::BAD_REQUEST {
+        return None;
+    }
     let body = body.to_ascii_lowercase();
-    status == StatusCode::BAD_REQUEST
-        && [
-            "http request to an https server",
-            "plain http request was sent to https port",
-            "this port speaks https",
-        ]
-        .iter()
-        .any(|words| body.contains(words))
+    let said = |phrases: &[&str]| phrases.iter().any(|words| body.contains(words));
+    if said(&[
+        "http request to an https server",
+        "plain http request was sent to https port",
+        "this port speaks https",
+    ]) {
+        return Some("the receiver's port speaks HTTPS: use https:// in --remote-write.url");
+    }
+    if said(&["unsupported path requested"]) {
+        return Some(
+            "the receiver takes no writes at this path: check --remote-write.url \
+             (VictoriaMetrics: /api/v1/write)",
+        );
+    }
+    None
 }
 
 /// What to change on the receiver when it refuses samples for their age (a site's backlog
@@ -726,12 +738,22 @@ mod tests {
             "This port speaks HTTPS: use https:// (the server's --web.config.file has \
              tls_server_config).",
         ] {
-            assert!(plain_http_to_https(StatusCode::BAD_REQUEST, body), "{body}");
+            let hint = refuses_every_request(StatusCode::BAD_REQUEST, body).unwrap_or_default();
+            assert!(hint.contains("https://"), "{body}: {hint}");
         }
-        assert!(!plain_http_to_https(
+        // VictoriaMetrics's wrong path.
+        let hint = refuses_every_request(
             StatusCode::BAD_REQUEST,
-            "out of bounds"
-        ));
+            "remoteAddr: \"127.0.0.1:5\"; requestURI: /api/v1/writ; unsupported path \
+             requested: \"/api/v1/writ\"",
+        )
+        .unwrap_or_default();
+        assert!(hint.contains("--remote-write.url"), "{hint}");
+        // A refused sample is the samples' fault.
+        assert_eq!(
+            refuses_every_request(StatusCode::BAD_REQUEST, "out of bounds"),
+            None
+        );
     }
 
     /// An `http://` URL for a TLS receiver: every answer is a 400, and the samples stay
