@@ -383,6 +383,12 @@ fn every_run_arrives_once_with_its_own_time_through_errors_and_a_refusal() {
     });
     let env = Env::new();
     let mut server = serve(&env, &receiver.url(), &["--remote-write.label", "site=lab"]);
+    // The start-up line shows the labels every series gets, so a site can check its name.
+    let line = server.wait_for_log("pushing every stored run");
+    assert!(
+        line.contains(r#"{site="lab",job="internet-monitor"}"#),
+        "{line}"
+    );
     const RUNS: usize = 6;
     for count in 1..=RUNS {
         run(&mut server, count);
