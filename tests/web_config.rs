@@ -395,6 +395,11 @@ fn healthz_is_open_only_with_its_flag() {
     let mut server = site.serve(&["--web.healthz-unauthenticated"]);
     let line = server.wait_for_log("listening on https://");
     assert!(line.contains("auth=basic-except-healthz"), "{line}");
+    // Which file is in force: a user with several checks the one they edit.
+    assert!(
+        line.contains(&format!("web_config={}", site.config_path().display())),
+        "{line}"
+    );
     let tls = site.client(None);
     let health = https(&server.address, &tls, "GET", "/healthz", &[]).unwrap();
     assert_eq!(health.status, 200, "{health:?}");
