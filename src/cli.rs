@@ -509,7 +509,7 @@ pub struct RemoteWriteArgs {
     )]
     pub tls_key_file: Option<PathBuf>,
 
-    /// The longest one push may take, connecting and the answer included
+    /// The longest one push may take, connecting and the answer included, e.g. 30s (at most 1h)
     #[arg(id = "remote-write.timeout", long = "remote-write.timeout", env = "INTERNET_MONITOR_REMOTE_WRITE_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = timeout)]
     pub timeout: Duration,
 }
@@ -1325,9 +1325,26 @@ mod tests {
             (&["serve", "--min-manual-gap"], "30d"),
             (&["serve", "--timeout"], "1h"),
             (&["run-once", "--timeout"], "1h"),
+            (&["serve", "--remote-write.timeout"], "1h"),
+            (&["serve", "--probe-interval"], "1h"),
             (&["report", "--window"], "36500d"),
         ] {
             let flag = args[1];
+            // --help says the limit too, so that nobody learns it from a refusal.
+            let command = Cli::command();
+            let help = command
+                .find_subcommand(args[0])
+                .and_then(|sub| {
+                    sub.get_arguments()
+                        .find(|arg| arg.get_long() == flag.strip_prefix("--"))
+                })
+                .and_then(|arg| arg.get_help())
+                .map(|help| help.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.contains(&format!("at most {limit}")),
+                "{flag}: the help does not say the limit: {help:?}"
+            );
             let mut argv = vec!["internet-monitor"];
             argv.extend_from_slice(args);
             argv.push("300000000000y");

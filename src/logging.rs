@@ -25,6 +25,25 @@ pub fn say(line: fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
+/// An error and its causes on one line, `outer: cause: cause`, as anyhow's `{:#}` prints them,
+/// except that a cause whose text the line already holds is left out: many errors put their
+/// source's words in their own message (`cannot read x: No such file or directory`), and the
+/// user should read them once.
+pub fn error_chain(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// A budget of log lines for one kind of event that clients can cause at will (a refused
 /// request, a busy store reader, a damaged sample met per request): at most `per_minute` lines
 /// a minute, so that a flood of requests cannot flood the log (a full disk; a journald rate
@@ -169,6 +188,20 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read x: {source}")]
+        struct Repeats {
+            source: std::io::Error,
+        }
+        let io = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let repeated = anyhow::Error::from(Repeats { source: io() });
+        assert_eq!(error_chain(&repeated), format!("cannot read x: {}", io()));
+        let added = anyhow::Error::from(io()).context("opening y");
+        assert_eq!(error_chain(&added), format!("opening y: {}", io()));
+    }
 
     #[test]
     fn a_throttle_logs_its_budget_then_counts_what_it_leaves_out() {

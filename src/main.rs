@@ -12,6 +12,7 @@ fn main() -> ExitCode {
             let _ = err.print();
             // --help and --version are successes; every usage error exits 1, as documented.
             return if err.use_stderr() {
+                note_empty_environment();
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
@@ -21,8 +22,33 @@ fn main() -> ExitCode {
     match internet_monitor::commands::run(cli.into_command()) {
         Ok(code) => code,
         Err(err) => {
-            internet_monitor::logging::say(format_args!("internet-monitor: error: {err:#}"));
+            internet_monitor::logging::say(format_args!(
+                "internet-monitor: error: {}",
+                internet_monitor::logging::error_chain(&err)
+            ));
+            note_empty_environment();
             ExitCode::from(1)
         }
+    }
+}
+
+/// After an error, names each `INTERNET_MONITOR_…` variable set to nothing: it counts as the
+/// flag given an empty value (`a value is required`, `"" is not a URL`), whose message names
+/// the flag, not the variable that gave it (`KEY: ${UNSET}` in a compose file, `KEY=` in an
+/// environment file).
+fn note_empty_environment() {
+    let mut empty: Vec<String> = std::env::vars_os()
+        .filter_map(|(key, value)| {
+            let key = key.into_string().ok()?;
+            (key.starts_with("INTERNET_MONITOR_") && value.to_string_lossy().trim().is_empty())
+                .then_some(key)
+        })
+        .collect();
+    empty.sort();
+    for key in empty {
+        internet_monitor::logging::say(format_args!(
+            "internet-monitor: note: {key} is set but empty, which counts as its flag given \
+             an empty value: unset it (leave its line out) or give it a value"
+        ));
     }
 }

@@ -1217,8 +1217,16 @@ impl ProbeFeeder {
                     public: true,
                 };
                 metrics.observe_round(&up, None);
-                let mut request = [0u8; 4096];
-                let _ = stream.read(&mut request);
+                // The whole request head, or closing on unread bytes resets the connection
+                // and the client loses the answer (a single read may return part of it).
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 65_536 {
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(read) => request.extend_from_slice(&chunk[..read]),
+                    }
+                }
                 let body = metrics.render().unwrap();
                 let head = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

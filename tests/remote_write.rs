@@ -383,6 +383,12 @@ fn every_run_arrives_once_with_its_own_time_through_errors_and_a_refusal() {
     });
     let env = Env::new();
     let mut server = serve(&env, &receiver.url(), &["--remote-write.label", "site=lab"]);
+    // The start-up line shows the labels every series gets, so a site can check its name.
+    let line = server.wait_for_log("pushing every stored run");
+    assert!(
+        line.contains(r#"{site="lab",job="internet-monitor"}"#),
+        "{line}"
+    );
     const RUNS: usize = 6;
     for count in 1..=RUNS {
         run(&mut server, count);
@@ -531,7 +537,9 @@ fn every_run_arrives_once_with_its_own_time_through_errors_and_a_refusal() {
         retried.is_some_and(|n| n >= 2.0),
         "the 429 and the 500s: {retried:?}"
     );
-    server.wait_for_log("refused the sample");
+    let line = server.wait_for_log("refused the sample");
+    // The receiver's "out of bounds" comes with the setting that would have taken the sample.
+    assert!(line.contains("out_of_order_time_window"), "{line}");
     server.assert_clean_exit();
 }
 
@@ -584,6 +592,12 @@ fn a_restart_with_a_full_outbox_delivers_everything_once() {
     let mut server = serve(&env, &url, &[]);
     receiver.wait("a 401", |book| book.answered(401) >= 1);
     assert_eq!(metric(&server, PENDING), Some(RUNS as f64));
+    // The log says what to fix, not only the status.
+    let line = server.wait_for_log("401 Unauthorized");
+    assert!(
+        line.contains("--remote-write.basic-auth-password-file"),
+        "{line}"
+    );
     receiver.with(|book| book.mode = Mode::Accept);
     wait_metric(&server, PENDING, 0.0);
     let mut expected = times.clone();
@@ -623,6 +637,10 @@ fn bad_remote_write_flags_are_refused_naming_the_flag() {
     let db = db.to_str().unwrap();
     let missing = env.path("absent-token");
     let missing = missing.to_str().unwrap();
+    // Readable but empty (`printf '%s' "$UNSET" > file`): every push would fail.
+    let empty = env.path("empty-secret");
+    std::fs::write(&empty, " \n").unwrap();
+    let empty = empty.to_str().unwrap();
     for (flags, words) in [
         (vec!["--remote-write.url", "ftp://x/"], "--remote-write.url"),
         (
@@ -644,6 +662,26 @@ fn bad_remote_write_flags_are_refused_naming_the_flag() {
             "--remote-write.label",
         ),
         (vec!["--remote-write.label", "site=x"], "--remote-write.url"),
+        (
+            vec![
+                "--remote-write.url",
+                "http://127.0.0.1:9/",
+                "--remote-write.bearer-token-file",
+                empty,
+            ],
+            "--remote-write.bearer-token-file",
+        ),
+        (
+            vec![
+                "--remote-write.url",
+                "http://127.0.0.1:9/",
+                "--remote-write.basic-auth-username",
+                "push",
+                "--remote-write.basic-auth-password-file",
+                empty,
+            ],
+            "--remote-write.basic-auth-password-file",
+        ),
     ] {
         let mut args = vec!["serve", "--db", db, "--listen", "127.0.0.1:0"];
         args.extend_from_slice(&flags);

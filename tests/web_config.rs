@@ -395,6 +395,11 @@ fn healthz_is_open_only_with_its_flag() {
     let mut server = site.serve(&["--web.healthz-unauthenticated"]);
     let line = server.wait_for_log("listening on https://");
     assert!(line.contains("auth=basic-except-healthz"), "{line}");
+    // Which file is in force: a user with several checks the one they edit.
+    assert!(
+        line.contains(&format!("web_config={}", site.config_path().display())),
+        "{line}"
+    );
     let tls = site.client(None);
     let health = https(&server.address, &tls, "GET", "/healthz", &[]).unwrap();
     assert_eq!(health.status, 200, "{health:?}");
@@ -485,6 +490,11 @@ fn a_bad_file_stops_serve_before_it_creates_the_database() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
         assert!(stderr.contains("web config"), "{what}: {stderr}");
+        // The OS's words once: an error that quotes its cause is not followed by it again.
+        assert!(
+            stderr.matches("No such file").count() <= 1,
+            "{what}: the cause twice: {stderr}"
+        );
         assert!(!site.env.db().exists(), "{what}: a database was created");
     }
     // A file that is not there at all.
@@ -529,11 +539,12 @@ fn certificates_and_users_change_on_disk_without_a_restart_and_a_broken_file_kee
     assert_eq!(get_as_alice(&address, &tls, "/metrics").status, 200);
 
     // A new user list: bob in, alice out.
-    site.write_config(&format!(
+    let bobs = format!(
         "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
          basic_auth_users:\n  bob: {}\n",
         hash("bob's password")
-    ));
+    );
+    site.write_config(&bobs);
     let bob = basic("bob", "bob's password");
     let as_bob = https(
         &address,
@@ -564,6 +575,19 @@ fn certificates_and_users_change_on_disk_without_a_restart_and_a_broken_file_kee
     let line = server.wait_for_log("the last good one stays in force");
     assert!(line.contains("WARN"), "{line}");
     assert!(line.contains("web.yml"), "the file is named: {line}");
+    // The edit undone: the log says the warning is over, not only when the file changes.
+    site.write_config(&bobs);
+    let as_bob = https(
+        &address,
+        &tls,
+        "GET",
+        "/metrics",
+        &[("Authorization", &bob)],
+    )
+    .unwrap();
+    assert_eq!(as_bob.status, 200);
+    let line = server.wait_for_log("as it was when last good again");
+    assert!(line.contains("INFO") && line.contains("web.yml"), "{line}");
     server.assert_clean_exit();
 }
 
@@ -1249,4 +1273,92 @@ fn a_changed_tls_configuration_closes_kept_alive_connections_after_their_next_an
     let _ = stream.read_to_end(&mut rest);
     assert!(rest.is_empty(), "the connection ends after that answer");
     assert_eq!(served_certificate(&server.address, &tls), site.server.der);
+}
+
+/// The README's OpenSSL recipe for a CA of one's own (the `sh` block under "Security" that
+/// makes `ca.crt`), run as written in `dir`.
+fn run_readme_openssl_recipe(dir: &std::path::Path) {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("  ```sh\n  openssl req -x509")
+        .expect("the README's OpenSSL recipe under Security");
+    let body = &readme[start + "  ```sh\n".len()..];
+    let end = body.find("  ```").expect("the recipe's closing fence");
+    // The block is indented under a list item; the shell does not mind, but strip it anyway.
+    let script: String = body[..end]
+        .lines()
+        .map(|line| line.strip_prefix("  ").unwrap_or(line))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let output = Command::new("sh")
+        .arg("-ec")
+        .arg(&script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the README's recipe failed (needs openssl 3: apt-get install openssl; .ci/run does): \
+         {}\n{script}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+#[ignore = "needs openssl and curl (Debian packages openssl, curl); .ci/run installs them and runs the ignored tests"]
+fn the_readmes_openssl_recipe_makes_a_certificate_curl_and_the_server_accept() {
+    let env = Env::new();
+    run_readme_openssl_recipe(&env.path(""));
+    std::fs::write(
+        env.path("web.yml"),
+        format!(
+            "tls_server_config:\n  cert_file: monitor.crt\n  key_file: monitor.key\n\
+             basic_auth_users:\n  {USER}: {}\n",
+            hash(PASSWORD)
+        ),
+    )
+    .unwrap();
+    let config = env.path("web.yml");
+    let mut server = Server::start(common::serve_command(
+        &env.db(),
+        "ok-1.2-with-loaded-latency",
+        &["--web.config.file", config.to_str().unwrap()],
+    ));
+    let ca = env.path("ca.crt");
+    let port = server.address.rsplit_once(':').unwrap().1.to_owned();
+    let user = format!("{USER}:{PASSWORD}");
+    // By each name the recipe puts in the certificate that resolves here.
+    for host in ["localhost", "127.0.0.1"] {
+        let url = format!("https://{host}:{port}/metrics");
+        assert_eq!(
+            curl_status(&["--cacert", ca.to_str().unwrap(), "--user", &user], &url),
+            "200",
+            "{url}"
+        );
+    }
+    server.assert_clean_exit();
+}
+
+#[test]
+fn an_empty_environment_twin_is_named_beside_the_flags_error() {
+    let env = Env::new();
+    let db = env.db();
+    for key in [
+        "INTERNET_MONITOR_WEB_CONFIG_FILE",
+        "INTERNET_MONITOR_REMOTE_WRITE_URL",
+    ] {
+        // `KEY: ${UNSET}` in a compose file: the flag's message names the flag only.
+        let output = common::command(&["serve", "--db", db.to_str().unwrap()])
+            .env(key, "")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{key}: {stderr}");
+        assert!(
+            stderr.contains(&format!("note: {key} is set but empty")),
+            "{key}: {stderr}"
+        );
+    }
+    assert!(!env.db().exists(), "a refused start creates no database");
 }

@@ -61,8 +61,9 @@ pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
         Ok(())
     }) {
         crate::logging::say(format_args!(
-            "internet-monitor: warning: the sample was stored ({}) but could not be printed: {err:#}",
-            stored.time
+            "internet-monitor: warning: the sample was stored ({}) but could not be printed: {}",
+            stored.time,
+            crate::logging::error_chain(&err)
         ));
     }
     Ok(if stored.is_success() {

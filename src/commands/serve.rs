@@ -154,8 +154,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }),
         None => None,
     };
-    // What the start-up line says of the web configuration: the scheme and whether clients
-    // must log in.
+    // What the start-up line says of the web configuration: the file, the scheme and whether
+    // clients must log in.
+    let web_config = args
+        .web
+        .config_file
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), |path| path.display().to_string());
     let (scheme, auth) = match web.as_ref().map(|web| web.source.current()) {
         Some(config) => (
             if config.tls.is_some() {
@@ -230,6 +235,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 %address,
                 db = %store.path().display(),
                 %auth,
+                %web_config,
                 "listening on {scheme}://{address}"
             );
             if passwords_in_clear(address, scheme, auth) {

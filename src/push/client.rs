@@ -14,7 +14,7 @@ use hyper::client::conn::http1;
 use hyper::{Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 
 use super::config::{Auth, MAX_SECRET_BYTES, MAX_TLS_FILE_BYTES, RemoteWriteConfig};
@@ -60,6 +60,8 @@ impl Client {
         if client.config.endpoint.tls {
             client.tls()?;
         }
+        // The password or token as a push reads it: an empty file fails here, not at each push.
+        client.credentials()?;
         Ok(client)
     }
 
@@ -134,7 +136,7 @@ impl Client {
             };
             match connector.connect(name, tcp).await {
                 Ok(stream) => send(TokioIo::new(stream), request).await,
-                Err(err) => return retry(format!("TLS with {}: {err}", endpoint.host)),
+                Err(err) => return retry(handshake_error(&endpoint.host, &err)),
             }
         } else {
             send(TokioIo::new(tcp), request).await
@@ -230,14 +232,100 @@ impl Client {
                 }
                 let key_flag = "--remote-write.tls-key-file";
                 let pem = read_tls_file(key_flag, &identity.key_file)?;
-                let key = PrivateKeyDer::from_pem_slice(&pem)
-                    .map_err(|err| pem_error(key_flag, &identity.key_file, &err))?;
+                let key = crate::tls::private_key(&pem)
+                    .map_err(|why| format!("{key_flag} {}: {why}", identity.key_file.display()))?;
                 Some((chain, key))
             }
         };
-        crate::tls::client_config(roots, identity)
-            .map_err(|err| format!("--remote-write.tls-*: cannot set TLS up: {err}"))
+        crate::tls::client_config(roots, identity).map_err(|err| self.setup_error(&err))
     }
+
+    /// What a failed TLS set-up means, naming the flags to fix.
+    fn setup_error(&self, err: &rustls::Error) -> String {
+        match (err, &self.config.identity) {
+            (rustls::Error::InconsistentKeys(_), Some(identity)) => format!(
+                "--remote-write.tls-key-file {}: the key does not match the certificate of \
+                 --remote-write.tls-cert-file {}: give the key that certificate was made for",
+                identity.key_file.display(),
+                identity.cert_file.display()
+            ),
+            _ => format!(
+                "--remote-write.tls-ca-file/-cert-file/-key-file: cannot set TLS up with \
+                 them: {err}"
+            ),
+        }
+    }
+}
+
+/// A failed TLS handshake with the receiver, with what it means when [`tls_hint`] knows.
+fn handshake_error(host: &str, err: &std::io::Error) -> String {
+    match tls_hint(err, host) {
+        Some(hint) => format!("TLS with {host}: {err}: {hint}"),
+        None => format!("TLS with {host}: {err}"),
+    }
+}
+
+/// The TLS error somewhere in `err`'s causes (inside an `io::Error` too, whose `source()`
+/// skips the error it wraps).
+fn tls_cause<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(err);
+    while let Some(cause) = next {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let wrapped = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        if wrapped.is_some() {
+            return wrapped;
+        }
+        next = cause.source();
+    }
+    None
+}
+
+/// What a TLS failure with the receiver means, and the flag that fixes it when one can: an
+/// untrusted CA, a name the certificate does not carry, an expired certificate, a client
+/// certificate asked for or refused (TLS 1.3 says the last two only after the handshake, so
+/// they come with the request). `None` for other errors.
+fn tls_hint(err: &(dyn std::error::Error + 'static), host: &str) -> Option<String> {
+    use rustls::{AlertDescription as Alert, CertificateError as Cert, Error as Tls};
+    Some(match tls_cause(err)? {
+        Tls::InvalidCertificate(Cert::UnknownIssuer | Cert::BadSignature) => {
+            "the receiver's certificate is not signed by a CA this monitor trusts: give the CA \
+             certificate that signed it with --remote-write.tls-ca-file"
+                .to_owned()
+        }
+        Tls::InvalidCertificate(Cert::NotValidForName | Cert::NotValidForNameContext { .. }) => {
+            format!(
+                "the receiver's certificate is not made out to {host:?}: use a name it carries \
+                 in --remote-write.url"
+            )
+        }
+        Tls::InvalidCertificate(
+            Cert::Expired
+            | Cert::ExpiredContext { .. }
+            | Cert::NotValidYet
+            | Cert::NotValidYetContext { .. },
+        ) => "the receiver's certificate is expired or not yet valid (or this machine's clock \
+              is wrong): renew it on the receiver"
+            .to_owned(),
+        Tls::InvalidMessage(_) => "the receiver did not answer in TLS; if its port speaks \
+                                   plain HTTP, use http:// in --remote-write.url"
+            .to_owned(),
+        Tls::AlertReceived(Alert::CertificateRequired | Alert::HandshakeFailure) => {
+            "the receiver wants a client certificate: give --remote-write.tls-cert-file and \
+             --remote-write.tls-key-file"
+                .to_owned()
+        }
+        Tls::AlertReceived(
+            Alert::BadCertificate | Alert::UnknownCA | Alert::CertificateUnknown,
+        ) => "the receiver refused this monitor's client certificate \
+             (--remote-write.tls-cert-file): give one signed by a CA it trusts"
+            .to_owned(),
+        _ => return None,
+    })
 }
 
 fn pem_error(flag: &str, path: &std::path::Path, err: &rustls::pki_types::pem::Error) -> String {
@@ -259,11 +347,17 @@ fn read_secret(flag: &str, path: &std::path::Path) -> Result<String, String> {
     let bytes = crate::files::read_regular(path, MAX_SECRET_BYTES).map_err(|err| cannot(&err))?;
     let text = String::from_utf8(bytes).map_err(|_| cannot(&"it is not UTF-8 text"))?;
     let secret = text.trim();
+    let wrong = |what: &str| {
+        format!(
+            "{flag} {}: {what}: write the password or token alone on one line",
+            path.display()
+        )
+    };
     if secret.is_empty() {
-        return Err(cannot(&"it is empty"));
+        return Err(wrong("it is empty (or white space only)"));
     }
     if secret.bytes().any(|b| b.is_ascii_control()) {
-        return Err(cannot(&"it holds a control character (a second line?)"));
+        return Err(wrong("it holds a control character (a second line?)"));
     }
     Ok(secret.to_owned())
 }
@@ -309,10 +403,14 @@ where
     let driver = AbortOnDrop(tokio::spawn(async move {
         let _ = connection.await;
     }));
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|err| format!("the request failed: {}", causes(&err)))?;
+    let response =
+        sender
+            .send_request(request)
+            .await
+            .map_err(|err| match tls_hint(&err, "the receiver") {
+                Some(hint) => format!("the request failed: {}: {hint}", causes(&err)),
+                None => format!("the request failed: {}", causes(&err)),
+            })?;
     let status = response.status();
     let retry_after = response
         .headers()
@@ -324,11 +422,22 @@ where
         Answer::Accepted
     } else {
         let text = read_capped(response.into_body()).await;
-        let why = format!(
+        let mut why = format!(
             "{status}: {}",
             crate::logging::clip(text.trim(), LOGGED_ANSWER_BYTES)
         );
-        classify(status, retry_after, text.trim(), why)
+        if let Some(hint) = refuses_every_request(status, &text) {
+            // Not about the samples: every push gets it, so none may be dropped for it.
+            why.push_str(": ");
+            why.push_str(hint);
+            Answer::Retry { retry_after, why }
+        } else {
+            if let Some(hint) = status_hint(status).or_else(|| refusal_hint(status, &text)) {
+                why.push_str(": ");
+                why.push_str(hint);
+            }
+            classify(status, retry_after, text.trim(), why)
+        }
     };
     drop(driver);
     Ok(answer)
@@ -353,6 +462,74 @@ const RETRIED_CLIENT_ERRORS: [StatusCode; 7] = [
 /// (prometheus/prometheus issue 13334, fixed by pull request 13335). Retried as the 5xx it
 /// claims to be, one such sample would hold every later one back for ever.
 const TOO_OLD_SAMPLE: &str = "too old sample";
+
+/// What to fix for the answers that refuse every request as configured (retried until the
+/// flag or the receiver is fixed); `None` for the others, whose body says enough.
+fn status_hint(status: StatusCode) -> Option<&'static str> {
+    Some(match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            "the receiver refused the credentials: check --remote-write.basic-auth-username and \
+             the password in --remote-write.basic-auth-password-file (or the token in \
+             --remote-write.bearer-token-file) against the receiver's users"
+        }
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
+            "the receiver takes no writes at this path: check --remote-write.url (Prometheus: \
+             /api/v1/write, started with --web.enable-remote-write-receiver; Mimir: \
+             /api/v1/push; Thanos Receive: /api/v1/receive)"
+        }
+        StatusCode::PROXY_AUTHENTICATION_REQUIRED => {
+            "a proxy between here and the receiver wants credentials: this monitor connects \
+             directly; point --remote-write.url past the proxy"
+        }
+        status if status.is_redirection() => {
+            "the receiver redirects: put the URL it redirects to in --remote-write.url"
+        }
+        _ => return None,
+    })
+}
+
+/// What to fix when a 400 is about the request as configured rather than the samples, so
+/// that every push gets it: a TLS port's answer to plain HTTP (an `http://` URL for an
+/// `https://` receiver; Go's servers such as Prometheus, Mimir and Thanos say "Client sent an
+/// HTTP request to an HTTPS server", nginx "The plain HTTP request was sent to HTTPS port",
+/// this program "This port speaks HTTPS"), or VictoriaMetrics's answer to a wrong path
+/// ("unsupported path requested"). Retried, never counted against the samples.
+fn refuses_every_request(status: StatusCode, body: &str) -> Option<&'static str> {
+    if status != StatusCode::BAD_REQUEST {
+        return None;
+    }
+    let body = body.to_ascii_lowercase();
+    let said = |phrases: &[&str]| phrases.iter().any(|words| body.contains(words));
+    if said(&[
+        "http request to an https server",
+        "plain http request was sent to https port",
+        "this port speaks https",
+    ]) {
+        return Some("the receiver's port speaks HTTPS: use https:// in --remote-write.url");
+    }
+    if said(&["unsupported path requested"]) {
+        return Some(
+            "the receiver takes no writes at this path: check --remote-write.url \
+             (VictoriaMetrics: /api/v1/write)",
+        );
+    }
+    None
+}
+
+/// What to change on the receiver when it refuses samples for their age (a site's backlog
+/// after an outage): the words Prometheus's TSDB (and Mimir, Thanos Receive) answer with.
+fn refusal_hint(status: StatusCode, body: &str) -> Option<&'static str> {
+    let body = body.to_ascii_lowercase();
+    let too_old = ["out of bounds", "too old", "out of order"]
+        .iter()
+        .any(|words| body.contains(words));
+    let refused = status == StatusCode::BAD_REQUEST || status == StatusCode::INTERNAL_SERVER_ERROR;
+    (refused && too_old).then_some(
+        "the receiver refuses samples this old: widen its out-of-order window to cover the \
+         outage (Prometheus: storage.tsdb.out_of_order_time_window; Mimir: \
+         out_of_order_time_window; README \"What the receiver needs\")",
+    )
+}
 
 /// What a non-2xx status means for the push: a 4xx refuses the samples sent, except those
 /// of [`RETRIED_CLIENT_ERRORS`], and so does a 500 whose `body` is [`TOO_OLD_SAMPLE`];
@@ -445,6 +622,7 @@ mod tests {
         std::fs::write(path("ca.pem"), ca.pem()).unwrap();
         std::fs::write(path("client.pem"), client_cert.pem()).unwrap();
         std::fs::write(path("client.key"), client_key.serialize_pem()).unwrap();
+        std::fs::write(path("server.key"), server_key.serialize_pem()).unwrap();
         std::fs::write(path("password"), "s3cret\n").unwrap();
 
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -462,7 +640,7 @@ mod tests {
             .with_client_cert_verifier(verifier)
             .with_single_cert(
                 vec![server_cert.der().clone()],
-                PrivateKeyDer::try_from(server_key.serialize_der()).unwrap(),
+                rustls::pki_types::PrivateKeyDer::try_from(server_key.serialize_der()).unwrap(),
             )
             .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
@@ -535,20 +713,63 @@ mod tests {
             ..config.clone()
         })
         .unwrap();
-        assert!(matches!(
-            anonymous.push(Bytes::from_static(b"body")).await,
-            Answer::Retry { .. }
-        ));
+        match anonymous.push(Bytes::from_static(b"body")).await {
+            Answer::Retry { why, .. } => {
+                assert!(why.contains("--remote-write.tls-cert-file"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
         // Without the private CA the server's certificate is not trusted.
         let untrusting = Client::new(RemoteWriteConfig {
             ca_file: None,
-            ..config
+            ..config.clone()
         })
         .unwrap();
         match untrusting.push(Bytes::from_static(b"body")).await {
-            Answer::Retry { why, .. } => assert!(why.contains("TLS"), "{why}"),
+            Answer::Retry { why, .. } => {
+                assert!(why.contains("TLS"), "{why}");
+                assert!(why.contains("--remote-write.tls-ca-file"), "{why}");
+            }
             other => panic!("{other:?}"),
         }
+        // A key that is not the certificate's is refused at start, naming both flags.
+        let err = Client::new(RemoteWriteConfig {
+            identity: Some(ClientIdentity {
+                cert_file: path("client.pem"),
+                key_file: path("server.key"),
+            }),
+            ..config.clone()
+        })
+        .unwrap_err();
+        assert!(
+            err.contains("--remote-write.tls-key-file") && err.contains("does not match"),
+            "{err}"
+        );
+        // An encrypted key says so (rustls said "no items found").
+        std::fs::write(
+            path("encrypted.key"),
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let err = Client::new(RemoteWriteConfig {
+            identity: Some(ClientIdentity {
+                cert_file: path("client.pem"),
+                key_file: path("encrypted.key"),
+            }),
+            ..config.clone()
+        })
+        .unwrap_err();
+        assert!(
+            err.contains("--remote-write.tls-key-file") && err.contains("encrypted"),
+            "{err}"
+        );
+        // An empty password file is refused at start, as a push would refuse it.
+        std::fs::write(path("password"), "\n").unwrap();
+        let err = Client::new(config.clone()).unwrap_err();
+        assert!(
+            err.contains("--remote-write.basic-auth-password-file") && err.contains("empty"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -560,6 +781,102 @@ mod tests {
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
         assert_eq!(retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn plain_http_to_an_https_port_is_told_apart_from_a_refused_sample() {
+        for body in [
+            "Client sent an HTTP request to an HTTPS server.\n",
+            "<html><head><title>400 The plain HTTP request was sent to HTTPS port</title>",
+            "This port speaks HTTPS: use https:// (the server's --web.config.file has \
+             tls_server_config).",
+        ] {
+            let hint = refuses_every_request(StatusCode::BAD_REQUEST, body).unwrap_or_default();
+            assert!(hint.contains("https://"), "{body}: {hint}");
+        }
+        // VictoriaMetrics's wrong path.
+        let hint = refuses_every_request(
+            StatusCode::BAD_REQUEST,
+            "remoteAddr: \"127.0.0.1:5\"; requestURI: /api/v1/writ; unsupported path \
+             requested: \"/api/v1/writ\"",
+        )
+        .unwrap_or_default();
+        assert!(hint.contains("--remote-write.url"), "{hint}");
+        // A refused sample is the samples' fault.
+        assert_eq!(
+            refuses_every_request(StatusCode::BAD_REQUEST, "out of bounds"),
+            None
+        );
+    }
+
+    /// An `http://` URL for a TLS receiver: every answer is a 400, and the samples stay
+    /// queued (retried) with the fix in the reason, rather than being dropped as refused.
+    #[tokio::test]
+    async fn plain_http_to_an_https_port_is_retried_with_the_fix() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // What Go's net/http writes to a client that speaks plain HTTP to its TLS port.
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut buffer = [0; 1024];
+            let _ = tcp.read(&mut buffer).await;
+            tcp.write_all(
+                b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+            )
+            .await
+            .unwrap();
+        });
+        let client = Client::new(RemoteWriteConfig {
+            endpoint: super::super::config::Endpoint::parse(&format!(
+                "http://127.0.0.1:{port}/api/v1/write"
+            ))
+            .unwrap(),
+            labels: Vec::new(),
+            auth: Auth::None,
+            ca_file: None,
+            identity: None,
+            timeout: Duration::from_secs(10),
+        })
+        .unwrap();
+        match client.push(Bytes::from_static(b"body")).await {
+            Answer::Retry { why, .. } => assert!(why.contains("https://"), "{why}"),
+            other => panic!("dropped as refused: {other:?}"),
+        }
+        server.await.unwrap();
+    }
+
+    #[test]
+    fn answers_that_refuse_every_push_name_the_flag_to_fix() {
+        for (status, flag) in [
+            (
+                StatusCode::UNAUTHORIZED,
+                "--remote-write.basic-auth-password-file",
+            ),
+            (StatusCode::FORBIDDEN, "--remote-write.bearer-token-file"),
+            (StatusCode::NOT_FOUND, "--remote-write.url"),
+            (StatusCode::METHOD_NOT_ALLOWED, "--remote-write.url"),
+            (StatusCode::MOVED_PERMANENTLY, "--remote-write.url"),
+            (
+                StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+                "--remote-write.url",
+            ),
+        ] {
+            let hint = status_hint(status).unwrap_or_default();
+            assert!(hint.contains(flag), "{status}: {hint}");
+        }
+        // A refused sample or a receiver's own trouble: its body says it.
+        assert_eq!(status_hint(StatusCode::BAD_REQUEST), None);
+        // A sample too old for the receiver's window: the setting that takes it.
+        for body in ["out of bounds", "too old sample", "out of order sample"] {
+            let hint = refusal_hint(StatusCode::BAD_REQUEST, body).unwrap_or_default();
+            assert!(hint.contains("out_of_order_time_window"), "{body}: {hint}");
+        }
+        assert_eq!(
+            refusal_hint(StatusCode::BAD_REQUEST, "invalid label name"),
+            None
+        );
+        assert_eq!(status_hint(StatusCode::SERVICE_UNAVAILABLE), None);
     }
 
     #[test]

@@ -38,7 +38,28 @@ static EXPIRIES_LOGGED: Throttle = Throttle::new(6);
 /// Pushes until dropped (at shutdown, a push in flight is abandoned, never counted as done).
 pub async fn run(state: &AppState, client: &Client) {
     let endpoint = client.config().endpoint.shown();
-    tracing::info!(url = %endpoint, "pushing every stored run to {endpoint} (remote_write)");
+    // What a user checks the flags by: the labels every series carries, and how it logs in.
+    let mut labels: Vec<String> = client
+        .config()
+        .labels
+        .iter()
+        .map(|(name, value)| format!("{name}={value:?}"))
+        .collect();
+    if !client.config().labels.iter().any(|(name, _)| name == "job") {
+        labels.push(format!("job={:?}", super::series::DEFAULT_JOB));
+    }
+    let labels = labels.join(",");
+    let auth = match &client.config().auth {
+        super::config::Auth::None => "none".to_owned(),
+        super::config::Auth::Basic { username, .. } => format!("basic as {username:?}"),
+        super::config::Auth::Bearer { .. } => "bearer token".to_owned(),
+    };
+    tracing::info!(
+        url = %endpoint,
+        %labels,
+        %auth,
+        "pushing every stored run to {endpoint} (remote_write) with the labels {{{labels}}}"
+    );
     let mut backoff = Backoff::default();
     loop {
         // While backing off, a stored sample only updates the outbox gauges.

@@ -218,7 +218,7 @@ fn hash_cost(hash: &str) -> Result<u32, String> {
         .iter()
         .any(|prefix| hash.starts_with(prefix));
     if !prefix_ok {
-        return Err(format!("not a bcrypt hash ({WANT})"));
+        return Err(not_bcrypt(hash, WANT));
     }
     let parts: bcrypt::HashParts = hash
         .parse()
@@ -228,6 +228,39 @@ fn hash_cost(hash: &str) -> Result<u32, String> {
         return Err(format!("bcrypt cost {cost} is out of range ({WANT})"));
     }
     Ok(cost)
+}
+
+/// Why a value that does not start like a bcrypt hash was refused, with the likely mistake
+/// named: the whole `user:hash` line htpasswd prints, or a hash of another kind (htpasswd
+/// without `-B`). Never quotes the value beyond a user name: it may be a password.
+fn not_bcrypt(value: &str, want: &str) -> String {
+    if let Some((before, after)) = value.split_once(':')
+        && ["$2a$", "$2b$", "$2y$"]
+            .iter()
+            .any(|p| after.starts_with(p))
+        && !before.contains('$')
+    {
+        return format!(
+            "not a bcrypt hash: it starts with {:?}, the user name htpasswd prints before \
+             the hash: keep only what follows the colon ({want})",
+            format!("{}:", crate::logging::clip(before, 64))
+        );
+    }
+    let other = [
+        ("$apr1$", "an Apache MD5 hash"),
+        ("{SHA}", "a SHA-1 hash"),
+        ("$1$", "an MD5-crypt hash"),
+        ("$5$", "a SHA-256-crypt hash"),
+        ("$6$", "a SHA-512-crypt hash"),
+        ("$argon2", "an Argon2 hash"),
+    ];
+    if let Some((_, kind)) = other.iter().find(|(prefix, _)| value.starts_with(prefix)) {
+        return format!(
+            "not a bcrypt hash: this is {kind} (htpasswd makes one without -B); only bcrypt \
+             is accepted ({want})"
+        );
+    }
+    format!("not a bcrypt hash ({want})")
 }
 
 /// The user and password of a `Basic` authorization header; `None` for any other scheme or

@@ -474,6 +474,13 @@ impl WebConfigSource {
     pub fn current(&self) -> Arc<WebConfig> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if unchanged(&state.inputs) {
+            // An edit undone (the file as it was when last good): say the warning is over.
+            if state.failed.take().is_some() {
+                tracing::info!(
+                    file = %self.path.display(),
+                    "web config is as it was when last good again; it stays in force"
+                );
+            }
             return state.config.clone();
         }
         if state.failed.as_ref().is_some_and(unchanged) {

@@ -707,6 +707,31 @@ fn a_bad_bcrypt_hash() {
              malformed; expected 60 ASCII bytes ({want})"
         )
     );
+    // The whole line `htpasswd -nB john` prints, pasted as the value.
+    let line = format!("john:{}", hash("pw"));
+    assert_eq!(
+        fixture.refusal(&format!("basic_auth_users:\n  john: '{line}'\n")),
+        format!(
+            "basic_auth_users.john: not a bcrypt hash: it starts with \"john:\", the user name \
+             htpasswd prints before the hash: keep only what follows the colon ({want})"
+        )
+    );
+    // htpasswd's default (MD5) and its other kinds.
+    for (value, kind) in [
+        (
+            "$apr1$Zb2x1b8N$2Eq3M0eS4z0yXHcX0nV2v/",
+            "an Apache MD5 hash",
+        ),
+        ("{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", "a SHA-1 hash"),
+    ] {
+        assert_eq!(
+            fixture.refusal(&format!("basic_auth_users:\n  john: '{value}'\n")),
+            format!(
+                "basic_auth_users.john: not a bcrypt hash: this is {kind} (htpasswd makes one \
+                 without -B); only bcrypt is accepted ({want})"
+            )
+        );
+    }
     assert_eq!(
         fixture.refusal("basic_auth_users:\n  john: 12\n"),
         "basic_auth_users.john: expected a bcrypt hash, found a number"
@@ -1279,4 +1304,49 @@ proptest::proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         proptest::prop_assert_eq!(runtime.block_on(users.check(Some(&header))), Check::Denied);
     }
+}
+
+#[test]
+fn a_cipher_suite_of_a_version_the_server_never_speaks() {
+    let fixture = Fixture::new();
+    assert_eq!(
+        fixture.refusal(&tls_with(
+            "  min_version: TLS13\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n"
+        )),
+        "tls_server_config.cipher_suites: TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 is a TLS 1.2 \
+         suite, which min_version TLS13 never uses: drop it (TLS 1.3 suites are \
+         TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256), or set \
+         min_version: TLS12"
+    );
+    assert_eq!(
+        fixture.refusal(&tls_with(
+            "  max_version: TLS12\n  cipher_suites: [TLS_AES_128_GCM_SHA256, \
+             TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n"
+        )),
+        "tls_server_config.cipher_suites: TLS_AES_128_GCM_SHA256 is a TLS 1.3 suite, which \
+         max_version TLS12 never uses: drop it, or drop max_version"
+    );
+    // Each version's own suites are fine.
+    fixture
+        .load(&tls_with(
+            "  min_version: TLS13\n  cipher_suites: [TLS_AES_256_GCM_SHA384]\n",
+        ))
+        .unwrap();
+}
+
+#[test]
+fn an_encrypted_key_file() {
+    let fixture = Fixture::new();
+    std::fs::write(
+        fixture.path("encrypted.key"),
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let refusal =
+        fixture.refusal("tls_server_config:\n  cert_file: server.crt\n  key_file: encrypted.key\n");
+    assert!(
+        refusal.starts_with("tls_server_config.key_file: the key is encrypted with a passphrase")
+            && refusal.contains("openssl pkey"),
+        "{refusal}"
+    );
 }

@@ -226,12 +226,8 @@ pub(super) fn build(
         ("key", section.key.as_deref()),
     )?;
     let chain = certificates(ctx, &cert_key, &cert_pem)?;
-    let private_key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
-        ctx.invalid(
-            &cert_or_key(&key_key),
-            "no private key in it (expected a PEM PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)",
-        )
-    })?;
+    let private_key = crate::tls::private_key(&key_pem)
+        .map_err(|why| ctx.invalid(&cert_or_key(&key_key), why))?;
 
     let min = version(ctx, "min_version", section.min_version.as_deref(), 12)?;
     let max = version(ctx, "max_version", section.max_version.as_deref(), 13)?;
@@ -252,7 +248,7 @@ pub(super) fn build(
     let defaults = rustls::crypto::ring::default_provider();
     let cipher_suites = match &section.cipher_suites {
         None => defaults.cipher_suites.clone(),
-        Some(names) => chosen_suites(ctx, names, min)?,
+        Some(names) => chosen_suites(ctx, names, min, max)?,
     };
     if section.cipher_suites.is_some() && min <= 12 {
         key_fits_a_tls12_suite(ctx, &private_key, &cipher_suites)?;
@@ -381,11 +377,34 @@ fn chosen_suites(
     ctx: &Ctx<'_>,
     names: &[String],
     min: u8,
+    max: u8,
 ) -> Result<Vec<SupportedCipherSuite>, WebConfigError> {
     let mut chosen: Vec<SupportedCipherSuite> = Vec::new();
     for name in names {
         match CIPHER_SUITES.iter().find(|(known, _)| known == name) {
             Some((_, Some(suite))) => {
+                // A suite of a version the server never speaks would silently do nothing.
+                let tls13 = matches!(suite, SupportedCipherSuite::Tls13(_));
+                if tls13 && max <= 12 {
+                    return Err(ctx.invalid(
+                        &key("cipher_suites"),
+                        format!(
+                            "{name} is a TLS 1.3 suite, which max_version TLS12 never uses: \
+                             drop it, or drop max_version"
+                        ),
+                    ));
+                }
+                if !tls13 && min >= 13 {
+                    return Err(ctx.invalid(
+                        &key("cipher_suites"),
+                        format!(
+                            "{name} is a TLS 1.2 suite, which min_version TLS13 never uses: \
+                             drop it (TLS 1.3 suites are TLS_AES_128_GCM_SHA256, \
+                             TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256), or set \
+                             min_version: TLS12"
+                        ),
+                    ));
+                }
                 if !chosen.contains(suite) {
                     chosen.push(*suite);
                 }
