@@ -97,6 +97,23 @@ pub enum Command {
     /// /__up; LibreSpeed garbage, empty, getIP), storing nothing: run it on the far end of a
     /// path you own and `--engine http --http-server http://THAT-HOST:PORT` here.
     Target(TargetArgs),
+    /// Print the bcrypt hash of a password for `basic_auth_users` in --web.config.file.
+    ///
+    /// Reads the password from the terminal (without echo, asked twice) or the first line of
+    /// stdin (`printf %s PASSWORD | internet-monitor hash-password`); at most 72 bytes, all
+    /// bcrypt uses.
+    HashPassword(HashPasswordArgs),
+}
+
+/// The fewest and most rounds (log2) `hash-password --cost` takes: bcrypt's own range.
+const BCRYPT_COSTS: std::ops::RangeInclusive<i64> = 4..=31;
+
+#[derive(Debug, Args)]
+pub struct HashPasswordArgs {
+    /// bcrypt cost (log2 of the rounds, 4 to 31); each step doubles the time a check takes,
+    /// for the server on every new login as for someone guessing
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(BCRYPT_COSTS))]
+    pub cost: u32,
 }
 
 /// The most `target --max-connections`.

@@ -1362,3 +1362,56 @@ fn an_empty_environment_twin_is_named_beside_the_flags_error() {
     }
     assert!(!env.db().exists(), "a refused start creates no database");
 }
+
+/// `internet-monitor hash-password`, as the README says: the password piped in, the hash it
+/// prints let that password in and no other; a terminal-less empty input is refused.
+#[test]
+fn hash_password_prints_a_hash_the_server_takes() {
+    let hashed = |input: &str, extra: &[&str]| {
+        let mut args = vec!["hash-password"];
+        args.extend_from_slice(extra);
+        let mut child = common::command(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let output = hashed(&format!("{PASSWORD}\n"), &["--cost", "4"]);
+    assert!(output.status.success(), "{output:?}");
+    let hash = String::from_utf8(output.stdout).unwrap();
+    let hash = hash.trim();
+    assert!(hash.starts_with("$2b$04$") && hash.len() == 60, "{hash}");
+
+    let site = Site::new();
+    site.write_config(&format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+         basic_auth_users:\n  {USER}: '{hash}'\n"
+    ));
+    let server = site.serve(&[]);
+    let tls = site.client(None);
+    assert_eq!(get_as_alice(&server.address, &tls, "/metrics").status, 200);
+    let wrong = https(
+        &server.address,
+        &tls,
+        "GET",
+        "/metrics",
+        &[("Authorization", &basic(USER, "not it"))],
+    )
+    .unwrap();
+    assert_challenged(&wrong, "a wrong password");
+
+    let empty = hashed("", &[]);
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&empty.stderr).contains("the password is empty"),
+        "{empty:?}"
+    );
+}

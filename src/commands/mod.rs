@@ -1,6 +1,7 @@
 //! What each sub-command does, from parsed flags to exit status; errors stop here as `anyhow`.
 
 mod db;
+mod hash_password;
 mod plan;
 mod report;
 mod run_once;
@@ -91,6 +92,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             logging::init("info", args.log_format);
             target::target(&args)
         }
+        Command::HashPassword(args) => hash_password::hash_password(&args),
     }
 }
 
