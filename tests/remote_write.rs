@@ -311,6 +311,11 @@ fn status(code: u16, body: &str) -> Response<String> {
 
 /// `serve` with runs only on request (`POST /api/v1/run`), pushing to `url`.
 fn serve(env: &Env, url: &str, extra: &[&str]) -> Server {
+    Server::start(serve_command(env, url, extra))
+}
+
+/// The command [`serve`] starts.
+fn serve_command(env: &Env, url: &str, extra: &[&str]) -> std::process::Command {
     let mut args = vec![
         "--interval",
         "1h",
@@ -325,7 +330,7 @@ fn serve(env: &Env, url: &str, extra: &[&str]) -> Server {
     args.extend_from_slice(extra);
     let mut command = env.serve(FIXTURE, "replay", &args);
     command.env("RUST_LOG", "info");
-    Server::start(command)
+    command
 }
 
 /// Starts a run and waits until it is stored: the `count`-th "test succeeded" line.
@@ -853,28 +858,9 @@ fn a_real_prometheus_gets_a_restarted_monitors_outbox_and_refuses_what_is_too_ol
     // Another monitor of the same site whose clock is two days behind: its run is older than
     // the window allows for series Prometheus holds newer points of.
     let behind = Env::new();
-    let command = behind.serve(
-        FIXTURE,
-        "replay",
-        &[
-            "--interval",
-            "1h",
-            "--start-delay",
-            "1h",
-            "--enable-run-endpoint",
-            "--min-manual-gap",
-            "0s",
-            "--remote-write.url",
-            &url,
-            "--remote-write.label",
-            "site=ci",
-        ],
-    );
+    let command = serve_command(&behind, &url, &labels);
     let mut faked = common::with_libfaketime(&command);
-    faked
-        .env("FAKETIME", "-2d")
-        .env("FAKETIME_DONT_RESET", "1")
-        .env("RUST_LOG", "info");
+    faked.env("FAKETIME", "-2d").env("FAKETIME_DONT_RESET", "1");
     let mut old = Server::start(faked);
     run(&mut old, 1);
     wait_metric(&old, REJECTED, 1.0);

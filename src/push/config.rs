@@ -66,21 +66,11 @@ impl Endpoint {
                     .into(),
             );
         }
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        if host.is_empty() {
-            return Err(
-                "has no host: give one, such as http://prometheus:9090/api/v1/write".into(),
-            );
-        }
-        let port = crate::speedtest::http::client::explicit_port(authority)?.unwrap_or(if tls {
-            443
-        } else {
-            80
-        });
+        use crate::speedtest::http::client::{NO_HOST, host_and_port};
+        let (host, port) = host_and_port(authority, tls).map_err(|why| match why {
+            NO_HOST => "has no host: give one, such as http://prometheus:9090/api/v1/write".into(),
+            other => other.to_owned(),
+        })?;
         let path_and_query = uri
             .path_and_query()
             .map_or("/", |path| path.as_str())

@@ -60,17 +60,7 @@ impl Target {
             _ => return Err(bad("not http:// or https://")),
         };
         let authority = uri.authority().ok_or_else(|| bad("no host"))?;
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        if host.is_empty() {
-            return Err(bad("no host"));
-        }
-        let port = explicit_port(authority)
-            .map_err(bad)?
-            .unwrap_or(if tls { 443 } else { 80 });
+        let (host, port) = host_and_port(authority, tls).map_err(bad)?;
         Ok(Target {
             tls,
             port,
@@ -84,6 +74,27 @@ impl Target {
     pub fn path(&self, api_path: &str) -> String {
         super::api::request_target(&self.base_path, api_path)
     }
+}
+
+/// Why a URL's authority names no place to connect to.
+pub const NO_HOST: &str = "no host";
+
+/// The host (without IPv6 brackets) and the TCP port a URL's authority names: the port given,
+/// else 443 with `tls` and 80 without. Errors: [`NO_HOST`], or [`explicit_port`]'s.
+pub fn host_and_port(
+    authority: &hyper::http::uri::Authority,
+    tls: bool,
+) -> Result<(String, u16), &'static str> {
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    if host.is_empty() {
+        return Err(NO_HOST);
+    }
+    let port = explicit_port(authority)?.unwrap_or(if tls { 443 } else { 80 });
+    Ok((host, port))
 }
 
 /// The port a URL's authority names: `None` when it names none (`host`, `host:`), an error
