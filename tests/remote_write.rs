@@ -730,23 +730,53 @@ fn single(result: &serde_json::Value) -> f64 {
     vector[0]["value"][1].as_str().unwrap().parse().unwrap()
 }
 
+/// A real Prometheus taking remote_write (out-of-order window 1 h), its files in `env`.
+struct Receiving {
+    prometheus: Prometheus,
+    config: std::path::PathBuf,
+    data: std::path::PathBuf,
+    address: String,
+    url: String,
+}
+
+/// The flag that makes Prometheus a remote_write receiver.
+const RECEIVER: [&str; 1] = ["--web.enable-remote-write-receiver"];
+
+impl Receiving {
+    fn start(env: &Env) -> Receiving {
+        let config = env.path("prometheus.yml");
+        std::fs::write(
+            &config,
+            "global: {scrape_interval: 1h, evaluation_interval: 1h}\n\
+             storage:\n  tsdb:\n    out_of_order_time_window: 1h\n",
+        )
+        .unwrap();
+        let data = env.path("tsdb");
+        let mut prometheus = Prometheus::start_with(&config, &data, &RECEIVER);
+        prometheus.wait_ready();
+        let address = prometheus.address.clone();
+        let url = format!("http://{address}/api/v1/write");
+        Receiving {
+            prometheus,
+            config,
+            data,
+            address,
+            url,
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs a Prometheus server (Debian package prometheus); .ci/run installs it and runs the ignored tests"]
 fn a_real_prometheus_stopped_and_started_again_holds_every_run_once() {
     let env = Env::new();
-    let config = env.path("prometheus.yml");
-    std::fs::write(
-        &config,
-        "global: {scrape_interval: 1h, evaluation_interval: 1h}\n\
-         storage:\n  tsdb:\n    out_of_order_time_window: 1h\n",
-    )
-    .unwrap();
-    let data = env.path("tsdb");
-    let receiver = ["--web.enable-remote-write-receiver"];
-    let mut prometheus = Prometheus::start_with(&config, &data, &receiver);
-    prometheus.wait_ready();
-    let address = prometheus.address.clone();
-    let url = format!("http://{address}/api/v1/write");
+    let Receiving {
+        mut prometheus,
+        config,
+        data,
+        address,
+        url,
+    } = Receiving::start(&env);
     let mut server = serve(&env, &url, &["--remote-write.label", "site=ci"]);
     let mut count = 0;
     for _ in 0..2 {
@@ -764,7 +794,7 @@ fn a_real_prometheus_stopped_and_started_again_holds_every_run_once() {
         run(&mut server, count);
     }
     wait_metric(&server, PENDING, 10.0);
-    let mut prometheus = Prometheus::start_on(&config, &data, &receiver, &address);
+    let mut prometheus = Prometheus::start_on(&config, &data, &RECEIVER, &address);
     prometheus.wait_ready();
     wait_metric(&server, SENT, count as f64);
     count += 1;
@@ -819,19 +849,13 @@ fn assert_each_once_at_its_time(address: &str, samples: &[serde_json::Value]) {
 #[ignore = "needs a Prometheus server and faketime (Debian packages prometheus and faketime); .ci/run installs them and runs the ignored tests"]
 fn a_real_prometheus_gets_a_restarted_monitors_outbox_and_refuses_what_is_too_old() {
     let env = Env::new();
-    let config = env.path("prometheus.yml");
-    std::fs::write(
-        &config,
-        "global: {scrape_interval: 1h, evaluation_interval: 1h}\n\
-         storage:\n  tsdb:\n    out_of_order_time_window: 1h\n",
-    )
-    .unwrap();
-    let data = env.path("tsdb");
-    let receiver = ["--web.enable-remote-write-receiver"];
-    let mut prometheus = Prometheus::start_with(&config, &data, &receiver);
-    prometheus.wait_ready();
-    let address = prometheus.address.clone();
-    let url = format!("http://{address}/api/v1/write");
+    let Receiving {
+        mut prometheus,
+        config,
+        data,
+        address,
+        url,
+    } = Receiving::start(&env);
     let labels = ["--remote-write.label", "site=ci"];
     let mut server = serve(&env, &url, &labels);
     run(&mut server, 1);
@@ -845,7 +869,7 @@ fn a_real_prometheus_gets_a_restarted_monitors_outbox_and_refuses_what_is_too_ol
     wait_metric(&server, PENDING, 3.0);
     server.assert_clean_exit();
 
-    let mut prometheus = Prometheus::start_on(&config, &data, &receiver, &address);
+    let mut prometheus = Prometheus::start_on(&config, &data, &RECEIVER, &address);
     prometheus.wait_ready();
     let mut server = serve(&env, &url, &labels);
     wait_metric(&server, SENT, 3.0);
