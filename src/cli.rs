@@ -706,12 +706,12 @@ pub struct ExportArgs {
     #[arg(long, env = "INTERNET_MONITOR_FORMAT", value_enum, default_value_t = ExportFormat::Jsonl)]
     pub format: ExportFormat,
 
-    /// Only samples at or after this time: RFC 3339 (2026-11-01T00:00:00Z) or an age (7d, at
-    /// most 36500d)
+    /// Only samples at or after this time: RFC 3339 (2026-11-01T00:00:00Z), a date
+    /// (2026-11-01, its midnight UTC) or an age (7d, at most 36500d)
     #[arg(long, env = "INTERNET_MONITOR_FROM", value_name = "TIME")]
     pub from: Option<TimeArg>,
 
-    /// Only samples before this time: RFC 3339 or an age (24h)
+    /// Only samples before this time: RFC 3339, a date (midnight UTC) or an age (24h)
     #[arg(long, env = "INTERNET_MONITOR_TO", value_name = "TIME")]
     pub to: Option<TimeArg>,
 
@@ -767,12 +767,13 @@ pub struct ReportArgs {
     #[arg(long, env = "INTERNET_MONITOR_WINDOW", value_name = "DURATION", default_value = "30d", value_parser = window)]
     pub window: Duration,
 
-    /// Instead of --window: from this time (inclusive), RFC 3339 (2026-11-01T00:00:00Z) or an
-    /// age (7d); default the window's start
+    /// Instead of --window: from this time (inclusive), RFC 3339 (2026-11-01T00:00:00Z), a
+    /// date (2026-11-01, its midnight UTC) or an age (7d); default the window's start
     #[arg(long, value_name = "TIME", conflicts_with = "window")]
     pub from: Option<TimeArg>,
 
-    /// Instead of --window: to this time (exclusive), RFC 3339 or an age (5m); default now
+    /// Instead of --window: to this time (exclusive), RFC 3339, a date (midnight UTC) or an
+    /// age (5m); default now
     #[arg(long, value_name = "TIME", conflicts_with = "window")]
     pub to: Option<TimeArg>,
 
@@ -956,8 +957,8 @@ pub struct PlanSetArgs {
     /// (else maximum) speed
     #[arg(long, value_name = "RATIO", default_value = "0.8", value_parser = ratio)]
     pub threshold: f64,
-    /// When this version takes effect: RFC 3339 (2026-11-01T00:00:00Z) or an age (7d); now
-    /// when not given
+    /// When this version takes effect: RFC 3339 (2026-11-01T00:00:00Z), a date (its midnight
+    /// UTC) or an age (7d); now when not given
     #[arg(long, value_name = "TIME")]
     pub from: Option<TimeArg>,
     /// Replace the version already stored at exactly --from (else that is an error)
@@ -969,7 +970,8 @@ pub struct PlanSetArgs {
 pub struct PlanShowArgs {
     #[command(flatten)]
     pub store: ExistingDbArgs,
-    /// Show the version in force at this time: RFC 3339 or an age (30d); now when not given
+    /// Show the version in force at this time: RFC 3339, a date (midnight UTC) or an age
+    /// (30d); now when not given
     #[arg(long, value_name = "TIME")]
     pub at: Option<TimeArg>,
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]

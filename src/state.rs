@@ -106,10 +106,11 @@ pub struct ManualRuns {
 /// Why a manual run was not started.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// The last manual run started less than `--min-manual-gap` ago; try again after this long.
+    /// The last manual run started less than `--min-manual-gap` ago, and no test runs now;
+    /// try again after this long.
     TooSoon(Duration),
-    /// A test (of any trigger) is running now.
-    Busy,
+    /// A test (of any trigger) is running now, since this time when known.
+    Busy(Option<Timestamp>),
 }
 
 impl ManualRuns {
@@ -245,8 +246,20 @@ impl AppState {
     /// Runs one test in a claimed slot, stores its sample durably and only then publishes it
     /// (metrics, `/latest`, the log). Returns the sample, stored or not.
     pub async fn run_and_keep(&self, claim: Claim, trigger: Trigger) -> Sample {
-        self.set_running(Some(Timestamp::now()));
-        let sample = self.runner.run_claimed(claim, trigger).await;
+        self.run_and_keep_from(claim, trigger, Timestamp::now())
+            .await
+    }
+
+    /// [`AppState::run_and_keep`] with the sample dated `started` (what a manual run's 202
+    /// answer told its client).
+    async fn run_and_keep_from(
+        &self,
+        claim: Claim,
+        trigger: Trigger,
+        started: Timestamp,
+    ) -> Sample {
+        self.set_running(Some(started));
+        let sample = self.runner.run_claimed_at(claim, trigger, started).await;
         self.set_running(None);
         self.keep(sample.clone()).await;
         sample
@@ -400,29 +413,37 @@ impl AppState {
         }
     }
 
-    /// Starts a manual test in the background, if the endpoint is on, the gap has passed and
-    /// no test is running. `None` means the endpoint is off.
-    pub fn start_manual_run(self: &Arc<Self>) -> Option<Result<(), Refusal>> {
+    /// Starts a manual test in the background, if the endpoint is on, no test is running and
+    /// the gap has passed; returns when it started (its sample's time is this or a few ms
+    /// later). `None` means the endpoint is off. A running test is said before the gap: the
+    /// gap only counts once the test is over.
+    pub fn start_manual_run(self: &Arc<Self>) -> Option<Result<Timestamp, Refusal>> {
         let manual = self.manual_runs.as_ref()?;
         let Ok(mut last_start) = manual.last_start.lock() else {
-            return Some(Err(Refusal::Busy));
+            return Some(Err(Refusal::Busy(self.running_since())));
+        };
+        let Some(claim) = self.runner.try_claim() else {
+            return Some(Err(Refusal::Busy(self.running_since())));
         };
         let now = Instant::now();
         if let Some(last) = *last_start {
             let since = now.saturating_duration_since(last);
             if since < manual.min_gap {
+                // Dropping the claim frees the slot again.
                 return Some(Err(Refusal::TooSoon(manual.min_gap - since)));
             }
         }
-        let Some(claim) = self.runner.try_claim() else {
-            return Some(Err(Refusal::Busy));
-        };
         *last_start = Some(now);
+        // Said running from here: a second request before the task starts must hear when.
+        let started = Timestamp::now();
+        self.set_running(Some(started));
         let state = self.clone();
         tokio::spawn(async move {
-            state.run_and_keep(claim, Trigger::Manual).await;
+            state
+                .run_and_keep_from(claim, Trigger::Manual, started)
+                .await;
         });
-        Some(Ok(()))
+        Some(Ok(started))
     }
 }
 

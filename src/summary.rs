@@ -192,12 +192,15 @@ impl Summarizer {
         // after the window's last run judged none of its figures. With no judged run, the
         // newest version in force in the window.
         let compliance = self.compliance;
+        // An ongoing stretch below the plan has lasted until the window's end, or until now
+        // when the window reaches past it.
+        let end = to.min(Timestamp::now());
         let plan = compliance
             .last_version
             .and_then(|judged| self.plans.in_force_at(judged))
             .map(crate::plan::PlanVersion::plan)
             .or_else(|| self.plans.shown_for(from, to))
-            .map(|shown| compliance.finish(&shown));
+            .map(|shown| compliance.finish(&shown, end));
         Summary {
             window: Window { from, to },
             runs: self.runs,
@@ -513,13 +516,16 @@ pub struct Retests {
 pub struct LongestBelow {
     /// The time of the first breached measurement.
     pub from: Timestamp,
-    /// The time of the next measurement that met the plan or, when `ongoing`, of the last
-    /// breached one.
+    /// The time of the next measurement that met the plan or, when `ongoing`, the end of the
+    /// window (at most now): how long it has lasted so far.
     pub to: Timestamp,
+    /// `to - from`, seconds.
     pub seconds: f64,
     pub measurements: u64,
-    /// The window's data ended while still below the plan.
+    /// The window's data ended while still below the plan: no measurement has met it since.
     pub ongoing: bool,
+    /// The time of the last breached measurement of the stretch.
+    pub last_below: Timestamp,
 }
 
 /// The plan-compliance state machine: pairs each below-plan run with the retest that follows it.
@@ -594,6 +600,7 @@ impl Compliance {
     /// Keeps `run` if it spans more breached measurements than the longest so far; on a tie
     /// the earlier one stays.
     fn offer(&mut self, run: BelowRun, to: Timestamp, ongoing: bool) {
+        let to = to.max(run.last);
         if self
             .longest
             .is_some_and(|longest| longest.measurements >= run.measurements)
@@ -606,16 +613,19 @@ impl Compliance {
             seconds: to.as_millis().saturating_sub(run.from.as_millis()) as f64 / 1000.0,
             measurements: run.measurements,
             ongoing,
+            last_below: run.last,
         });
     }
 
-    fn finish(mut self, plan: &crate::plan::Plan) -> PlanSummary {
+    /// The plan's summary; a stretch still below the plan when the data ends lasts until
+    /// `end` (the window's end, at most now) so far.
+    fn finish(mut self, plan: &crate::plan::Plan, end: Timestamp) -> PlanSummary {
         // The window's data ended before a retest could confirm or refute: the breach stands.
         if let Some(first) = self.pending.take() {
             self.record(first, false);
         }
         if let Some(run) = self.run.take() {
-            self.offer(run, run.last, true);
+            self.offer(run, end, true);
         }
         PlanSummary {
             download_bytes_per_second: plan.download.map(Bandwidth::bytes_per_second),
@@ -766,7 +776,8 @@ fn plan_line(plan: &PlanSummary) -> String {
     format!("Plan: {}: {verdict}{versions}", terms.join(", "))
 }
 
-fn longest_line(longest: &LongestBelow) -> String {
+/// The line saying the longest stretch below the plan (for text and the evidence pack).
+pub(crate) fn longest_line(longest: &LongestBelow) -> String {
     let millis = longest
         .to
         .as_millis()
@@ -774,16 +785,17 @@ fn longest_line(longest: &LongestBelow) -> String {
     // Whole seconds: humantime would otherwise print the milliseconds too.
     let duration =
         humantime::format_duration(Duration::from_secs(millis.saturating_add(500) / 1000));
-    let end = if longest.ongoing {
-        ", still below when the data ends"
-    } else {
-        ""
-    };
+    let measurements = counted(longest.measurements, "measurement", "measurements");
+    if longest.ongoing {
+        return format!(
+            "Longest stretch below the plan: ongoing, {duration} so far, from {} to {} \
+             (still below at the last measurement, {}; {measurements})",
+            longest.from, longest.to, longest.last_below
+        );
+    }
     format!(
-        "Longest stretch below the plan: {duration}, from {} to {}{end} ({})",
-        longest.from,
-        longest.to,
-        counted(longest.measurements, "measurement", "measurements")
+        "Longest stretch below the plan: {duration}, from {} to {} ({measurements})",
+        longest.from, longest.to
     )
 }
 
@@ -1209,6 +1221,7 @@ mod tests {
                 seconds: 3.0 * 3600.0,
                 measurements: 3,
                 ongoing: false,
+                last_below: at(300),
             })
         );
     }
@@ -1216,18 +1229,46 @@ mod tests {
     #[test]
     fn longest_below_lasting_to_the_end_is_ongoing() {
         // Two below at 1 h and 2 h, then three at 4, 5 and 6 h with no recovery.
+        // It has lasted so far until the window's end (24 h), not just to its last run.
         let samples = hourly(&[true, false, false, true, false, false, false]);
         let plan = summarize(plan(), &samples).plan.unwrap();
         assert_eq!(
             plan.longest_below,
             Some(LongestBelow {
                 from: at(240),
-                to: at(360),
-                seconds: 2.0 * 3600.0,
+                to: at(24 * 60),
+                seconds: 20.0 * 3600.0,
                 measurements: 3,
                 ongoing: true,
+                last_below: at(360),
             })
         );
+    }
+
+    #[test]
+    fn one_ongoing_breach_has_lasted_until_the_window_ends() {
+        // The last run of the window is the only breach: it has lasted 23 h so far, not 0 s.
+        let samples = hourly(&[true, true]);
+        let mut summarizer = Summarizer::new(plan());
+        for sample in &samples {
+            summarizer.add(sample);
+        }
+        summarizer.add(&success(60 + 30, Trigger::Schedule, 50.0, 18.0));
+        let summary = summarizer.finish(at(0), at(24 * 60));
+        let longest = summary.plan.as_ref().unwrap().longest_below.unwrap();
+        assert_eq!((longest.from, longest.to), (at(90), at(24 * 60)));
+        assert_eq!(longest.last_below, at(90));
+        assert!(longest.ongoing);
+        let text = summary.to_text();
+        assert!(
+            text.contains(
+                "Longest stretch below the plan: ongoing, 22h 30m so far, from \
+                 2026-11-24T01:30:00.000Z to 2026-11-25T00:00:00.000Z (still below at the last \
+                 measurement, 2026-11-24T01:30:00.000Z; 1 measurement)"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains(" 0s"), "{text}");
     }
 
     #[test]
@@ -1249,6 +1290,7 @@ mod tests {
                 seconds: 3600.0,
                 measurements: 1,
                 ongoing: false,
+                last_below: at(0),
             })
         );
     }
@@ -1345,7 +1387,14 @@ mod tests {
         assert_eq!(keys(&json["plan"]["retests"]), ["confirmed", "refuted"]);
         assert_eq!(
             keys(&json["plan"]["longest_below"]),
-            ["from", "measurements", "ongoing", "seconds", "to"]
+            [
+                "from",
+                "last_below",
+                "measurements",
+                "ongoing",
+                "seconds",
+                "to"
+            ]
         );
         assert_eq!(
             json["plan"]["longest_below"]["from"],
@@ -1407,8 +1456,9 @@ mod tests {
         let text = summarize(plan(), &samples).to_text();
         assert!(!text.contains("Failures"));
         assert!(text.contains(
-            "Longest stretch below the plan: 1h, from 2026-11-24T01:00:00.000Z to \
-             2026-11-24T02:00:00.000Z, still below when the data ends (2 measurements)"
+            "Longest stretch below the plan: ongoing, 23h so far, from 2026-11-24T01:00:00.000Z \
+             to 2026-11-25T00:00:00.000Z (still below at the last measurement, \
+             2026-11-24T02:00:00.000Z; 2 measurements)"
         ));
         let quiet = summarize(plan(), &hourly(&[true])).to_text();
         assert!(!quiet.contains("Longest stretch"));

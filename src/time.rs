@@ -30,7 +30,10 @@ pub struct Timestamp(u64);
 /// refused. The duration messages leave naming the flag or parameter to the caller.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TimeError {
-    #[error("{input:?} is neither an RFC 3339 time (2026-11-24T18:00:00Z) nor an age (7d, 24h)")]
+    #[error(
+        "{input:?} is neither an RFC 3339 time (2026-11-24T18:00:00Z), a date (2026-11-24, its \
+         midnight UTC) nor an age (7d, 24h)"
+    )]
     Unrecognised { input: String },
     #[error(
         "{input:?} is not an RFC 3339 time such as 2026-11-24T18:00:00Z or 2026-11-24T19:00:00+01:00"
@@ -49,6 +52,8 @@ pub enum TimeError {
     DurationSyntax { reason: String },
     #[error("must be longer than zero")]
     DurationZero,
+    #[error("must be positive, not negative (write it like 90s, 2m, 1h 30m or 7d)")]
+    DurationNegative,
     #[error("must be at most {} (got {})", format_limit(*max), format_limit(*got))]
     DurationTooLong { max: Duration, got: Duration },
 }
@@ -216,8 +221,9 @@ impl FromStr for Timestamp {
     }
 }
 
-/// A `--from`/`--to` value: an instant, or an age (at most [`MAX_AGE`]) counted back from when
-/// the command runs.
+/// A `--from`/`--to` value: an instant, a date (`2026-11-30`, its midnight UTC, like every
+/// time this program writes), or an age (at most [`MAX_AGE`]) counted back from when the
+/// command runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum TimeArg {
     At(Timestamp),
@@ -243,6 +249,9 @@ impl FromStr for TimeArg {
             Err(TimeError::NotRfc3339 { .. }) => {}
             Err(out_of_range) => return Err(out_of_range),
         }
+        if let Some(midnight) = date_midnight_utc(input.trim()) {
+            return Ok(TimeArg::At(midnight));
+        }
         match parse_duration(input, true, MAX_AGE) {
             Ok(age) => Ok(TimeArg::Ago(age)),
             Err(TimeError::DurationTooLong { .. }) => Err(TimeError::AgeTooLong {
@@ -255,6 +264,23 @@ impl FromStr for TimeArg {
     }
 }
 
+/// The midnight UTC starting `text` when it is a date written `YYYY-MM-DD` (and a real one,
+/// from 1970 on); `None` otherwise.
+fn date_midnight_utc(text: &str) -> Option<Timestamp> {
+    let shaped = text.len() == 10
+        && text.bytes().enumerate().all(|(at, byte)| {
+            matches!(at, 4 | 7) == (byte == b'-') && (byte == b'-' || byte.is_ascii_digit())
+        });
+    if !shaped {
+        return None;
+    }
+    let date: jiff::civil::Date = text.parse().ok()?;
+    let midnight = Offset::UTC
+        .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+        .ok()?;
+    Timestamp::from_jiff(midnight)
+}
+
 /// A humantime duration (`90s`, `2m`, `1h 30m`, `7d`) of at most `max`, and longer than zero
 /// unless `zero_allowed`.
 pub fn parse_duration(
@@ -262,10 +288,19 @@ pub fn parse_duration(
     zero_allowed: bool,
     max: Duration,
 ) -> Result<Duration, TimeError> {
-    let duration =
-        humantime::parse_duration(text.trim()).map_err(|err| TimeError::DurationSyntax {
-            reason: err.to_string(),
-        })?;
+    let text = text.trim();
+    let duration = humantime::parse_duration(text).map_err(|err| {
+        if text
+            .strip_prefix('-')
+            .is_some_and(|rest| humantime::parse_duration(rest).is_ok())
+        {
+            TimeError::DurationNegative
+        } else {
+            TimeError::DurationSyntax {
+                reason: err.to_string(),
+            }
+        }
+    })?;
     if duration.is_zero() && !zero_allowed {
         return Err(TimeError::DurationZero);
     }
@@ -497,11 +532,49 @@ mod tests {
     }
 
     #[test]
+    fn a_date_is_its_midnight_utc() {
+        let midnight = Timestamp::parse("2026-11-30T00:00:00Z").unwrap();
+        assert_eq!("2026-11-30".parse::<TimeArg>(), Ok(TimeArg::At(midnight)));
+        assert_eq!(" 2026-11-30 ".parse::<TimeArg>(), Ok(TimeArg::At(midnight)));
+        assert_eq!(
+            "1970-01-01".parse::<TimeArg>(),
+            Ok(TimeArg::At(Timestamp::EPOCH))
+        );
+        for refused in [
+            "2026-02-30",
+            "2026-1-30",
+            "20261130",
+            "1969-12-31",
+            "+2026-11-30",
+        ] {
+            let err = refused.parse::<TimeArg>().unwrap_err();
+            assert!(
+                matches!(err, TimeError::Unrecognised { .. }),
+                "{refused}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_duration_says_what_is_wrong_with_it() {
+        let max = Duration::from_secs(86_400);
+        let message = |text| parse_duration(text, false, max).unwrap_err().to_string();
+        assert_eq!(message("0s"), "must be longer than zero");
+        assert_eq!(
+            message("-5m"),
+            "must be positive, not negative (write it like 90s, 2m, 1h 30m or 7d)"
+        );
+        assert_eq!(message("2d"), "must be at most 1d (got 2d)");
+        assert!(message("soon").ends_with("(write it like 90s, 2m, 1h 30m or 7d)"));
+    }
+
+    #[test]
     fn rejects_what_is_neither() {
         let err = "yesterday".parse::<TimeArg>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "\"yesterday\" is neither an RFC 3339 time (2026-11-24T18:00:00Z) nor an age (7d, 24h)"
+            "\"yesterday\" is neither an RFC 3339 time (2026-11-24T18:00:00Z), a date \
+             (2026-11-24, its midnight UTC) nor an age (7d, 24h)"
         );
         for refused in [
             "2026-11-24T18:00:00+25:00",

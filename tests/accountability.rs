@@ -130,7 +130,8 @@ fn summary_counts_percentiles_and_plan_compliance() {
         plan["longest_below"],
         json!({
             "from": rfc3339(start), "to": rfc3339(start + 7 * 60 * MINUTE),
-            "seconds": 7.0 * 3600.0, "measurements": 7, "ongoing": false
+            "seconds": 7.0 * 3600.0, "measurements": 7, "ongoing": false,
+            "last_below": rfc3339(start + 6 * 60 * MINUTE)
         })
     );
     let short = server.get("/api/v1/summary?window=2h").json();
@@ -205,6 +206,56 @@ fn report_prints_a_summary_for_a_person() {
     );
     let missing = Env::new().report(&[]);
     assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn report_takes_dates_and_says_an_ongoing_breach_so_far() {
+    let env = Env::new();
+    // One run, below the plan, an hour ago: the breach is ongoing and has lasted an hour.
+    let hour_ago = now_millis() - 60 * MINUTE;
+    env.import(&[success(hour_ago, "schedule", 5.0, 10.0)]);
+    let output = env.report(&["--plan-download", "10Mbit/s", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let longest = &json["plan"]["longest_below"];
+    assert_eq!(longest["ongoing"], true);
+    assert_eq!(longest["last_below"], rfc3339(hour_ago).as_str());
+    let seconds = longest["seconds"].as_f64().unwrap();
+    assert!(seconds >= 3600.0, "lasted so far, not 0 s: {longest}");
+    let text = env.report(&["--plan-download", "10Mbit/s"]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("Longest stretch below the plan: ongoing, 1h"),
+        "{text}"
+    );
+    // A date is its midnight UTC, for --from and --to alike.
+    let dated = env.report(&[
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-02",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(dated.status.code(), Some(0), "{dated:?}");
+    let window = &serde_json::from_slice::<Value>(&dated.stdout).unwrap()["window"];
+    assert_eq!(
+        *window,
+        json!({"from": "2026-11-01T00:00:00.000Z", "to": "2026-11-02T00:00:00.000Z"})
+    );
+    let inverted = env.report(&["--from", "2026-11-02", "--to", "2026-11-01"]);
+    assert_eq!(inverted.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&inverted.stderr),
+        "internet-monitor: error: --from (2026-11-02T00:00:00.000Z) must be before --to \
+         (2026-11-01T00:00:00.000Z)\n"
+    );
+    let zero = env.report(&["--window", "0s"]);
+    assert_eq!(zero.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&zero.stderr).contains("must be longer than zero"),
+        "{zero:?}"
+    );
 }
 
 #[test]
@@ -331,13 +382,22 @@ fn a_manual_run_starts_once_and_is_stored() {
     ));
     let started = request(&server.address, "POST", "/api/v1/run");
     assert_eq!(started.status, 202);
+    let answer = started.json();
+    let started_at = answer["started_at"].as_str().unwrap().to_owned();
     assert_eq!(
-        started.json(),
-        json!({"status": "started", "trigger": "manual"})
+        answer,
+        json!({
+            "status": "started",
+            "trigger": "manual",
+            "started_at": started_at,
+            "result": format!("/api/v1/samples?from={started_at}"),
+        })
     );
     server.wait_for_log("trigger=manual");
-    let latest = server.get("/api/v1/samples").json();
-    assert_eq!(latest["samples"][0]["trigger"], "manual");
+    // The link the answer gave finds the sample, dated when the test started.
+    let result = server.get(answer["result"].as_str().unwrap()).json();
+    assert_eq!(result["samples"][0]["trigger"], "manual");
+    assert_eq!(result["samples"][0]["time"], started_at.as_str());
     let again = request(&server.address, "POST", "/api/v1/run");
     assert_eq!(again.status, 429);
     let wait: u64 = again.header("retry-after").unwrap().parse().unwrap();
@@ -350,31 +410,23 @@ fn a_manual_run_starts_once_and_is_stored() {
     );
 }
 
-#[test]
-fn a_manual_run_while_a_test_runs_is_a_conflict() {
-    let env = Env::new();
-    let server = Server::start(env.serve(
-        "ok-1.2-pretty",
-        "sleep",
-        &[
-            "--start-delay",
-            "1h",
-            "--enable-run-endpoint",
-            "--min-manual-gap",
-            "0s",
-        ],
-    ));
-    assert_eq!(request(&server.address, "POST", "/api/v1/run").status, 202);
-    // The fake writes its pid as it starts: from then on the slot is taken.
-    let deadline = std::time::Instant::now() + common::PATIENCE;
-    while common::pids(&env.path("pids")).is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// A POST while a test runs is a 409 saying since when and where its result will be, not
+/// a 429 (the gap counts once the test is over); `since` is the test's start.
+fn assert_running_conflict(server: &Server, since: &str) {
     let busy = request(&server.address, "POST", "/api/v1/run");
-    assert_eq!(busy.status, 409);
+    assert_eq!(busy.status, 409, "{}", busy.body);
+    assert_eq!(busy.header("retry-after"), None);
+    let result = format!("/api/v1/samples?from={since}");
     assert_eq!(
-        busy.json()["error"],
-        "a test is running; try again when it has finished"
+        busy.json(),
+        json!({
+            "error": format!(
+                "a test is running since {since}; its result will be at {result} when it has \
+                 finished, and another can be started then"
+            ),
+            "running_since": since,
+            "result": result,
+        })
     );
     assert!(
         server
@@ -382,6 +434,39 @@ fn a_manual_run_while_a_test_runs_is_a_conflict() {
             .body
             .contains("speedtest_running 1\n")
     );
+}
+
+#[test]
+fn a_manual_run_while_a_manual_test_runs_is_a_conflict_not_too_soon() {
+    let env = Env::new();
+    // The default --min-manual-gap: the second POST falls inside it, but the test runs on.
+    let server = Server::start(env.serve(
+        "ok-1.2-pretty",
+        "sleep",
+        &["--start-delay", "1h", "--enable-run-endpoint"],
+    ));
+    let started = request(&server.address, "POST", "/api/v1/run");
+    assert_eq!(started.status, 202);
+    let since = started.json()["started_at"].as_str().unwrap().to_owned();
+    assert_running_conflict(&server, &since);
+}
+
+#[test]
+fn a_manual_run_while_a_scheduled_test_runs_is_a_conflict() {
+    let env = Env::new();
+    let server = Server::start(env.serve(
+        "ok-1.2-pretty",
+        "sleep",
+        &["--start-delay", "0s", "--enable-run-endpoint"],
+    ));
+    // The fake writes its pid as it starts: from then on the slot is taken.
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    while common::pids(&env.path("pids")).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = server.get("/api/v1/status").json();
+    let since = status["running_since"].as_str().unwrap().to_owned();
+    assert_running_conflict(&server, &since);
 }
 
 /// A success this long ago that moved `gigabytes` of test data.

@@ -185,11 +185,19 @@ fn bad_parameters_are_400_naming_the_parameter() {
         ),
         (
             "from=yesterday",
-            "invalid from: \"yesterday\" is neither an RFC 3339 time (2026-11-24T18:00:00Z) nor an age (7d, 24h)",
+            "invalid from: \"yesterday\" is neither an RFC 3339 time (2026-11-24T18:00:00Z), a date (2026-11-24, its midnight UTC) nor an age (7d, 24h)",
         ),
         (
             "to=2026-13-01T00:00:00Z",
-            "invalid to: \"2026-13-01T00:00:00Z\" is neither an RFC 3339 time (2026-11-24T18:00:00Z) nor an age (7d, 24h)",
+            "invalid to: \"2026-13-01T00:00:00Z\" is neither an RFC 3339 time (2026-11-24T18:00:00Z), a date (2026-11-24, its midnight UTC) nor an age (7d, 24h)",
+        ),
+        (
+            "from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z",
+            "invalid from and to: from (2030-01-01T00:00:00.000Z) must be before to (2020-01-01T00:00:00.000Z)",
+        ),
+        (
+            "from=2026-11-24&to=2026-11-24T00:00:00Z",
+            "invalid from and to: from (2026-11-24T00:00:00.000Z) must be before to (2026-11-24T00:00:00.000Z)",
         ),
         (
             "cursor=abc",
@@ -211,6 +219,38 @@ fn bad_parameters_are_400_naming_the_parameter() {
             assert_eq!(response.json(), json!({"error": error}), "{path}?{query}");
         }
     }
+    // Every other endpoint taking a range refuses an inverted one the same way.
+    let inverted = "from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z";
+    for path in [
+        "/api/v1/summary",
+        "/api/v1/series",
+        "/api/v1/heatmap",
+        "/api/v1/outages",
+        "/api/v1/latency",
+    ] {
+        let response = server.get(&format!("{path}?{inverted}"));
+        assert_eq!(response.status, 400, "{path}");
+        let error = response.json()["error"].as_str().unwrap().to_owned();
+        assert!(
+            error.starts_with("invalid from and to: from (2030-"),
+            "{path}: {error}"
+        );
+    }
+    // A date is its midnight UTC, on every endpoint taking a time.
+    for path in ["/api/v1/samples", "/api/v1/samples.csv"] {
+        let dated = server.get(&format!("{path}?from=2026-11-01&to=2026-11-02"));
+        let timed = server.get(&format!(
+            "{path}?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z"
+        ));
+        assert_eq!(dated.status, 200, "{path}: {}", dated.body);
+        assert_eq!(dated.body, timed.body, "{path}");
+    }
+    let summary = server.get("/api/v1/summary?from=2026-11-01&to=2026-11-02");
+    assert_eq!(summary.status, 200, "{}", summary.body);
+    assert_eq!(
+        summary.json()["window"],
+        json!({"from": "2026-11-01T00:00:00.000Z", "to": "2026-11-02T00:00:00.000Z"})
+    );
 }
 
 #[test]

@@ -50,6 +50,7 @@ impl Selection {
         };
         let from = time("from")?.unwrap_or(Timestamp::from_millis(0));
         let mut to = time("to")?.unwrap_or(Timestamp::from_millis(u64::MAX));
+        super::dashboard::in_order(from, to)?;
         if let Some(cursor) = query.get("cursor") {
             let below = cursor.parse().ok().and_then(Timestamp::try_from_millis);
             let below = below.ok_or_else(|| {
@@ -396,30 +397,52 @@ fn summary_range(
             "invalid window: give either window or from/to, not both",
         ));
     }
-    let window = match parse_age(text) {
-        Ok(window) => window,
-        Err(too_long @ TimeError::DurationTooLong { .. }) => {
-            return Err(HttpError::bad_request(format!(
-                "invalid window: {text:?} {too_long}"
-            )));
-        }
-        Err(_) => {
-            return Err(HttpError::bad_request(format!(
-                "invalid window: {text:?} is not a duration such as 24h, 30d or 365d"
-            )));
-        }
-    };
+    // A window that is a duration but not a usable one (zero, negative, too long) says so.
+    let clipped = crate::logging::clip(text, 64);
+    let window = parse_age(text).map_err(|err| {
+        HttpError::bad_request(match err {
+            TimeError::DurationSyntax { .. } => {
+                format!("invalid window: {clipped:?} is not a duration such as 24h, 30d or 365d")
+            }
+            other => format!("invalid window: {clipped:?} {other}"),
+        })
+    })?;
     let to = Timestamp::from_millis(now.as_millis().saturating_add(1));
     Ok((now.saturating_sub(window), to, window))
 }
 
+/// The 202 answer of `POST /api/v1/run`.
 #[derive(Serialize)]
 struct Started {
     status: &'static str,
     trigger: &'static str,
+    /// When the test started: its sample is dated this (or, should another sample hold that
+    /// millisecond, the next free one).
+    started_at: Timestamp,
+    /// Where the sample will be once the test is over: the samples from `started_at` on, of
+    /// which it is the oldest.
+    result: String,
 }
 
-/// `POST /api/v1/run`: starts a manual test now, if allowed and the slot is free.
+/// The 409 answer of `POST /api/v1/run` while a test runs.
+#[derive(Serialize)]
+struct Running {
+    error: String,
+    /// When the running test started (`null` in the moment before it says so).
+    running_since: Option<Timestamp>,
+    /// Where its sample will be (`/api/v1/status` while `running_since` is `null`).
+    result: String,
+}
+
+/// Where the sample of a test started at `started` will be: `/api/v1/samples?from=…`.
+fn result_link(started: Timestamp) -> String {
+    format!("/api/v1/samples?from={started}")
+}
+
+/// `POST /api/v1/run`: starts a manual test now, if allowed and the slot is free. 202 with
+/// [`Started`]; 409 with [`Running`] while any test runs (scheduled or manual); 429 with
+/// `Retry-After` (seconds) when no test runs but the last manual one started less than
+/// `--min-manual-gap` ago; 403 when the endpoint is off.
 pub fn run(state: &Arc<AppState>) -> Result<Response<Body>, HttpError> {
     match state.start_manual_run() {
         None => Err(HttpError {
@@ -428,17 +451,41 @@ pub fn run(state: &Arc<AppState>) -> Result<Response<Body>, HttpError> {
                 "starting tests over HTTP is off; run serve with --enable-run-endpoint to allow it"
                     .into(),
         }),
-        Some(Ok(())) => Ok(json(
+        Some(Ok(started)) => Ok(json(
             StatusCode::ACCEPTED,
             &Started {
                 status: "started",
                 trigger: Trigger::Manual.as_str(),
+                started_at: started,
+                result: result_link(started),
             },
         )),
-        Some(Err(Refusal::Busy)) => Err(HttpError {
-            status: StatusCode::CONFLICT,
-            message: "a test is running; try again when it has finished".into(),
-        }),
+        Some(Err(Refusal::Busy(since))) => {
+            let (error, result) = match since {
+                Some(since) => (
+                    format!(
+                        "a test is running since {since}; its result will be at {} when it \
+                         has finished, and another can be started then",
+                        result_link(since)
+                    ),
+                    result_link(since),
+                ),
+                None => (
+                    "a test is running; /api/v1/status says when it has finished, and another \
+                     can be started then"
+                        .to_owned(),
+                    "/api/v1/status".to_owned(),
+                ),
+            };
+            Ok(json(
+                StatusCode::CONFLICT,
+                &Running {
+                    error,
+                    running_since: since,
+                    result,
+                },
+            ))
+        }
         Some(Err(Refusal::TooSoon(wait))) => {
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             let mut response = HttpError {
@@ -517,7 +564,12 @@ mod tests {
         assert!(both.starts_with("invalid from and to"), "{both}");
         assert!(message("from=1d&to=1d").starts_with("invalid from and to"));
         assert!(message("from=soon").starts_with("invalid from"));
-        assert!(message("window=0d").starts_with("invalid window"));
+        assert_eq!(
+            message("window=0s"),
+            "invalid window: \"0s\" must be longer than zero"
+        );
+        assert!(message("window=-1d").contains("must be positive, not negative"));
+        assert!(message("window=soon").contains("is not a duration such as 24h"));
         assert!(message("limit=3").starts_with("unknown query parameter"));
     }
 

@@ -220,12 +220,19 @@ pub fn range(
     };
     let to = time("to")?.unwrap_or(now);
     let from = time("from")?.unwrap_or_else(|| to.saturating_sub(span));
+    in_order(from, to)?;
+    Ok((from, to))
+}
+
+/// `from < to`, else a 400 naming both: an inverted or empty range is a mistake, not a
+/// question whose answer is nothing (as `export` and `report` say too).
+pub fn in_order(from: Timestamp, to: Timestamp) -> Result<(), HttpError> {
     if from >= to {
         return Err(HttpError::bad_request(format!(
             "invalid from and to: from ({from}) must be before to ({to})"
         )));
     }
-    Ok((from, to))
+    Ok(())
 }
 
 /// `points=N`: the most buckets, [`MIN_POINTS`] to [`MAX_POINTS`].

@@ -176,8 +176,12 @@ impl Runner {
     /// Runs one test in a slot already claimed; the slot is free again when it returns. The
     /// sample is stamped with this runner's engine, failures too, unless the engine stamped it
     /// itself (the HTTP engine records the API it detected).
-    pub async fn run_claimed(&self, _claim: Claim, trigger: Trigger) -> Sample {
-        let time = Timestamp::now();
+    pub async fn run_claimed(&self, claim: Claim, trigger: Trigger) -> Sample {
+        self.run_claimed_at(claim, trigger, Timestamp::now()).await
+    }
+
+    /// [`Runner::run_claimed`], the sample dated `time` (when the test started).
+    pub async fn run_claimed_at(&self, _claim: Claim, trigger: Trigger, time: Timestamp) -> Sample {
         let mut sample = match &self.engine {
             Measure::Ookla(cli) => cli.measure(time, trigger).await,
             Measure::Http(http) => http.measure(time, trigger).await,

@@ -316,6 +316,13 @@ fn contract_section(html: &mut String, pack: &Pack, plans: &PlanHistory) {
             plan.retests.confirmed,
             plan.retests.refuted
         );
+        if let Some(longest) = &plan.longest_below {
+            let _ = writeln!(
+                html,
+                "<p>{}.</p>",
+                escape(&crate::summary::longest_line(longest))
+            );
+        }
     }
 }
 
