@@ -566,7 +566,56 @@ fn a_malformed_line_aborts_the_import_and_stores_nothing() {
         "{}",
         stderr(&output)
     );
-    assert_eq!(Store::open(&copy).unwrap().len().unwrap(), 0);
+    assert!(
+        !copy.exists(),
+        "a failed import leaves no new database file"
+    );
+    // Into a database that existed, the same failure stores nothing and keeps the file.
+    let output = import(&env, &env.db(), &file);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(Store::open(&env.db()).unwrap().len().unwrap(), 3);
+}
+
+#[test]
+fn import_says_what_a_file_that_is_not_json_lines_is_and_creates_nothing() {
+    let env = env_with_history();
+    let copy = env.path("copy.redb");
+    let csv = env.path("export.csv");
+    std::fs::write(&csv, env.export("csv").stdout).unwrap();
+    let metrics = env.path("export.om");
+    std::fs::write(&metrics, env.export("openmetrics").stdout).unwrap();
+    let array = env.path("array.json");
+    std::fs::write(&array, "[{\"time\": \"2026-11-01T00:00:00Z\"}]\n").unwrap();
+    for (file, looks) in [
+        (&csv, "looks like CSV as `export --format csv` writes it"),
+        (&metrics, "looks like OpenMetrics text"),
+        (&array, "looks like a JSON array"),
+    ] {
+        let output = import(&env, &copy, file);
+        assert_eq!(output.status.code(), Some(1));
+        let said = stderr(&output);
+        assert!(
+            said.starts_with(&format!(
+                "internet-monitor: error: nothing was imported: {} {looks}",
+                file.display()
+            )) && said.contains("import reads JSON lines, one sample per line, as `export --format jsonl` writes them"),
+            "{said}"
+        );
+        assert!(!copy.exists(), "{said}");
+    }
+}
+
+#[test]
+fn import_skips_a_byte_order_mark() {
+    let env = env_with_history();
+    let mut exported = b"\xEF\xBB\xBF".to_vec();
+    exported.extend(env.export("jsonl").stdout);
+    let file = env.path("bom.jsonl");
+    std::fs::write(&file, exported).unwrap();
+    let copy = env.path("copy.redb");
+    let output = import(&env, &copy, &file);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(Store::open(&copy).unwrap().len().unwrap(), 3);
 }
 
 #[test]

@@ -96,6 +96,66 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The store a command writes to, opened at `--db`. When the file did not exist before, it
+/// is removed again if the command fails (drops this without [`Created::keep`]): a failed
+/// command leaves no new database behind. A file that existed before is never removed, nor one
+/// that holds samples when it was opened (another process made it in between).
+pub(crate) struct Created {
+    store: crate::store::Store,
+    /// The new file to remove on failure; `None` once kept, or when it existed before.
+    new_file: Option<std::path::PathBuf>,
+}
+
+impl Created {
+    /// Opens `path` with `open` (which may create it), noting whether it is new.
+    pub(crate) fn open(
+        path: &std::path::Path,
+        open: impl FnOnce(&std::path::Path) -> anyhow::Result<crate::store::Store>,
+    ) -> anyhow::Result<Self> {
+        let existed = std::fs::symlink_metadata(path)
+            .map(|_| true)
+            .or_else(|err| match err.kind() {
+                io::ErrorKind::NotFound => Ok(false),
+                _ => Err(err),
+            })
+            // Unknown: treated as existing, so never removed.
+            .unwrap_or(true);
+        let store = open(path)?;
+        let new_file =
+            (!existed && store.len().is_ok_and(|samples| samples == 0)).then(|| path.to_path_buf());
+        Ok(Created { store, new_file })
+    }
+
+    /// The command succeeded (or stored something worth keeping): the file stays.
+    pub(crate) fn keep(&mut self) {
+        self.new_file = None;
+    }
+}
+
+impl std::ops::Deref for Created {
+    type Target = crate::store::Store;
+
+    fn deref(&self) -> &Self::Target {
+        &self.store
+    }
+}
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        // Unlinked while still open (closed right after, as the field drops): the lock it
+        // holds keeps any other writer out until then.
+        if let Some(path) = self.new_file.take()
+            && let Err(err) = std::fs::remove_file(&path)
+            && err.kind() != io::ErrorKind::NotFound
+        {
+            logging::say(format_args!(
+                "internet-monitor: warning: cannot remove {}, the database file this failed command created: {err}",
+                path.display()
+            ));
+        }
+    }
+}
+
 /// Writes to stdout through a buffer, flushed at the end. A reader that went away (`| head`,
 /// a closed pager) ends the output quietly: `Ok`, so the command exits as if it had printed
 /// everything. Any other error is returned.

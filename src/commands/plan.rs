@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde::{Deserialize, Serialize};
 
-use super::write_stdout;
+use super::{Created, write_stdout};
 use crate::cli::{
     PlanCommand, PlanCommandArgs, PlanFormat, PlanImportArgs, PlanListArgs, PlanSetArgs,
     PlanShowArgs,
@@ -46,20 +46,23 @@ fn version_of(args: &PlanSetArgs, now: Timestamp) -> PlanVersion {
 }
 
 /// Opens the store to write a plan, saying what to do when serve holds it.
-fn open_for_plans(db: &std::path::Path, command: &str) -> anyhow::Result<Store> {
-    Store::open(db).map_err(|err| match err {
-        StoreError::Locked { .. } => anyhow::anyhow!(
-            "{err}: {command} writes to the database, so stop serve first (or change serve's \
-             --plan-download/--plan-upload, which store a version when it starts)"
-        ),
-        err => err.into(),
+/// A new file is removed again if the command then fails ([`Created`]).
+fn open_for_plans(db: &std::path::Path, command: &str) -> anyhow::Result<Created> {
+    Created::open(db, |db| {
+        Store::open(db).map_err(|err| match err {
+            StoreError::Locked { .. } => anyhow::anyhow!(
+                "{err}: {command} writes to the database, so stop serve first (or change serve's \
+                 --plan-download/--plan-upload, which store a version when it starts)"
+            ),
+            err => err.into(),
+        })
     })
 }
 
 fn set(args: &PlanSetArgs) -> anyhow::Result<ExitCode> {
     let version = version_of(args, Timestamp::now());
     version.validate()?;
-    let store = open_for_plans(&args.store.db, "plan set")?;
+    let mut store = open_for_plans(&args.store.db, "plan set")?;
     // "Now" from a clock that is behind the stored runs would judge some of them against a
     // version not in force at their time: such a time must be given.
     if args.from.is_none()
@@ -73,6 +76,7 @@ fn set(args: &PlanSetArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let stored = store.set_plan(&version, args.replace)?;
+    store.keep();
     let verb = match stored {
         PlanStored::Added => "stored",
         PlanStored::Replaced => "replaced",
@@ -192,7 +196,9 @@ fn import(args: &PlanImportArgs) -> anyhow::Result<ExitCode> {
             "{name} is larger than 1 MiB: plan import reads what plan history --format json writes"
         );
     }
-    let json: ImportJson = serde_json::from_slice(&text).map_err(|err| {
+    // A byte-order mark (some Windows editors write one) is not part of the JSON.
+    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&text);
+    let json: ImportJson = serde_json::from_slice(text).map_err(|err| {
         anyhow::anyhow!(
             "{name} is not the JSON of plan history --format json ({{\"versions\": [...]}}) or of /api/v1/plan: {err}"
         )
@@ -216,8 +222,9 @@ fn import(args: &PlanImportArgs) -> anyhow::Result<ExitCode> {
         }
         versions.push(version);
     }
-    let store = open_for_plans(&args.store.db, "plan import")?;
+    let mut store = open_for_plans(&args.store.db, "plan import")?;
     let imported = store.import_plans(&versions, args.replace)?;
+    store.keep();
     let text = format!(
         "plan versions imported into {}: {} added, {} already stored, {} replaced\n",
         args.store.db.display(),

@@ -24,7 +24,8 @@ pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
         eprintln!("internet-monitor: warning: {warning}");
     }
     // Open the store first: a locked or foreign file must not cost a test (and a data cap).
-    let store = Store::open(&args.store.db)?;
+    // A new file is removed again unless a sample is stored in it.
+    let mut store = super::Created::open(&args.store.db, |db| Ok(Store::open(db)?))?;
     if let ClockCheck::BeforeSourceDate { now, source_date } = ClockCheck::of(Timestamp::now()) {
         crate::logging::say(format_args!(
             "internet-monitor: warning: the clock is wrong: it reads {now}, before this program's source date {source_date}; the sample will be stored with that time"
@@ -52,6 +53,7 @@ pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
     let stored = store
         .append(&sample)
         .map_err(|err| anyhow!(err).context("the test ran but its sample could not be stored"))?;
+    store.keep();
     // A reader that went away (`| head -c0`) changes nothing: the sample is stored, and the
     // exit status still says how the test went. Nor does any other failure to print it (a full
     // disk behind `>`): exit 1 would say that nothing was stored, and a retry would cost a test.

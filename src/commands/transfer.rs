@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
@@ -77,13 +77,31 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.file.display().to_string()
     };
-    let input: Box<dyn BufRead> = if from_stdin {
+    let mut input: Box<dyn BufRead> = if from_stdin {
         Box::new(io::stdin().lock())
     } else {
         let file = File::open(&args.file).with_context(|| format!("cannot read {name}"))?;
         Box::new(BufReader::new(file))
     };
-    let store = Store::open(&args.store.db)?;
+    // The first line says what the file is: anything but JSON lines is refused before the
+    // store is opened (or created).
+    let mut first = Vec::new();
+    (&mut input)
+        .take(FIRST_LINE_BYTES)
+        .read_until(b'\n', &mut first)
+        .with_context(|| format!("cannot read {name}"))?;
+    let first = match first.strip_prefix(UTF8_BOM) {
+        Some(rest) => rest.to_vec(),
+        None => first,
+    };
+    if let Some(what) = not_json_lines(&first) {
+        bail!(
+            "nothing was imported: {name} looks like {what}; import reads JSON lines, one sample \
+             per line, as `export --format jsonl` writes them"
+        );
+    }
+    let input = io::Cursor::new(first).chain(input);
+    let mut store = super::Created::open(&args.store.db, |db| Ok(Store::open(db)?))?;
     let latest_allowed = Timestamp::now().saturating_add(IMPORT_AHEAD);
     let limits = Limits {
         max_bytes_per_second: args.max_bandwidth.bytes_per_second(),
@@ -107,11 +125,49 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let added = store.import(samples)?;
+    store.keep();
     crate::logging::say(format_args!(
         "imported {added} new samples from {name} ({} already stored)",
         read.get() - added
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The UTF-8 byte-order mark some editors put before a file's text; skipped.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// How much of the first line is read to tell what the file is (a JSON line is rarely more
+/// than 2 KB; a longer one is read on as JSON).
+const FIRST_LINE_BYTES: u64 = 64 * 1024;
+
+/// What a file whose first line is `line` (without a byte-order mark) looks like when it is
+/// not JSON lines: said in the error, with what to do instead. `None` when it may be JSON
+/// lines (an object, or a blank line, which import skips).
+fn not_json_lines(line: &[u8]) -> Option<&'static str> {
+    if line.starts_with(b"\xFF\xFE") || line.starts_with(b"\xFE\xFF") {
+        return Some("UTF-16 text (it starts with a UTF-16 byte-order mark): save it as UTF-8");
+    }
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim();
+    let csv_header = csv::header_line();
+    Some(match text.bytes().next()? {
+        b'{' => return None,
+        _ if text == csv_header.trim() => {
+            "CSV as `export --format csv` writes it (its first line is that header row); CSV is \
+             for spreadsheets and does not come back exactly (text a spreadsheet would run as a \
+             formula is changed), so export the samples again with --format jsonl"
+        }
+        b'#' => {
+            "OpenMetrics text (`export --format openmetrics`, for Prometheus), not samples; \
+             export them again with --format jsonl"
+        }
+        b'[' => "a JSON array; write one sample per line instead (`jq -c '.[]' FILE` does it)",
+        _ if text.contains(',') || text.contains(';') || text.contains('\t') => {
+            "CSV or other delimited text (its first line is not a JSON object); export the \
+             samples again with --format jsonl"
+        }
+        _ => return None,
+    })
 }
 
 /// Whether a line that parsed as a sample has an `engine` key (`null` included): a line
