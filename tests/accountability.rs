@@ -228,6 +228,13 @@ fn report_takes_dates_and_says_an_ongoing_breach_so_far() {
         text.contains("Longest stretch below the plan: ongoing, 1h"),
         "{text}"
     );
+    // The evidence pack says it too.
+    let html = env.report(&["--plan-download", "10Mbit/s", "--format", "html"]);
+    let html = String::from_utf8(html.stdout).unwrap();
+    assert!(
+        html.contains("<p>Longest stretch below the plan: ongoing, 1h"),
+        "{html}"
+    );
     // A date is its midnight UTC, for --from and --to alike.
     let dated = env.report(&[
         "--from",
