@@ -119,8 +119,12 @@ fn import(env: &Env, lines: &[Value], extra: &[&str]) -> std::process::Output {
     common::command(&args).output().unwrap()
 }
 
+/// What the database holds, exported; nothing when a failed import left no file.
 fn exported(env: &Env) -> String {
     let db = env.db();
+    if !db.exists() {
+        return String::new();
+    }
     let output = common::command(&["export", "--db", db.to_str().unwrap()])
         .output()
         .unwrap();

@@ -151,6 +151,10 @@ fn not_json_lines(line: &[u8]) -> Option<&'static str> {
     let text = text.trim();
     let csv_header = csv::header_line();
     Some(match text.bytes().next()? {
+        b'{' if text.starts_with("{\"samples\":[") => {
+            "a page of /api/v1/samples; write its samples one per line instead (`jq -c \
+             '.samples[]' FILE` does it)"
+        }
         b'{' => return None,
         _ if text == csv_header.trim() => {
             "CSV as `export --format csv` writes it (its first line is that header row); CSV is \
@@ -203,8 +207,16 @@ fn parse_line(
     let mut sample: Sample = serde_json::from_str(line).map_err(|err| {
         let said = err.to_string();
         let place = format!(" at line {} column {}", err.line(), err.column());
+        // Not JSON at all: say what is read, not only where the parser gave up.
+        let hint = match err.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                " (import reads JSON lines, one sample per line, as `export --format jsonl` \
+                 writes them)"
+            }
+            _ => "",
+        };
         anyhow!(
-            "{} at column {}",
+            "{} at column {}{hint}",
             said.strip_suffix(&place).unwrap_or(&said),
             err.column()
         )
@@ -240,6 +252,39 @@ mod tests {
     }
 
     const FAILURE: &str = r#""time":"2026-11-01T00:00:00.000Z","outcome":"failure","reason":"timeout","message":"x","trigger":"manual","duration_seconds":null,"download_bytes_per_second":null,"upload_bytes_per_second":null,"ping_seconds":null,"jitter_seconds":null,"packet_loss_ratio":null,"download_latency_seconds":null,"upload_latency_seconds":null,"downloaded_bytes":null,"uploaded_bytes":null,"server":null,"isp":null,"result_url":null"#;
+
+    #[test]
+    fn what_is_not_json_lines_is_named() {
+        let looks = |text: &str| not_json_lines(text.as_bytes());
+        assert_eq!(looks(""), None, "empty: nothing to import");
+        assert_eq!(looks("\n"), None);
+        assert_eq!(looks(&format!("{{{FAILURE}}}\n")), None);
+        assert!(
+            looks(&csv::header_line())
+                .unwrap()
+                .starts_with("CSV as `export")
+        );
+        assert!(looks("a;b;c\n").unwrap().starts_with("CSV or other"));
+        assert!(looks("# HELP x y\n").unwrap().starts_with("OpenMetrics"));
+        assert!(looks("[{}]").unwrap().starts_with("a JSON array"));
+        assert!(
+            looks("{\"samples\":[],\"next_cursor\":null}")
+                .unwrap()
+                .starts_with("a page of /api/v1/samples")
+        );
+        assert!(
+            not_json_lines(b"\xFF\xFE{\x00")
+                .unwrap()
+                .starts_with("UTF-16")
+        );
+        assert_eq!(looks("garbage"), None, "left to the JSON error");
+        let said = parse("garbage").unwrap_err().to_string();
+        assert_eq!(
+            said,
+            "expected value at column 1 (import reads JSON lines, one sample per line, as \
+             `export --format jsonl` writes them)"
+        );
+    }
 
     #[test]
     fn a_line_without_engine_was_measured_by_ookla_unless_skipped() {
