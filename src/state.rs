@@ -414,9 +414,9 @@ impl AppState {
     }
 
     /// Starts a manual test in the background, if the endpoint is on, no test is running and
-    /// the gap has passed; returns when it started (its sample's time is this or a few ms
-    /// later). `None` means the endpoint is off. A running test is said before the gap: the
-    /// gap only counts once the test is over.
+    /// the gap has passed; returns when it started (its sample is dated this, or the next free
+    /// millisecond). `None` means the endpoint is off. A running test (409) is said before the
+    /// gap (429): a client told "too soon" while a test runs would think none does.
     pub fn start_manual_run(self: &Arc<Self>) -> Option<Result<Timestamp, Refusal>> {
         let manual = self.manual_runs.as_ref()?;
         let Ok(mut last_start) = manual.last_start.lock() else {
