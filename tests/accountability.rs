@@ -443,15 +443,21 @@ fn assert_running_conflict(server: &Server, since: &str) {
     );
 }
 
+/// A server whose tests hang (the fake sleeps), the first scheduled after `start_delay`,
+/// with the run endpoint on.
+fn hanging_tests(env: &Env, start_delay: &str) -> Server {
+    Server::start(env.serve(
+        "ok-1.2-pretty",
+        "sleep",
+        &["--start-delay", start_delay, "--enable-run-endpoint"],
+    ))
+}
+
 #[test]
 fn a_manual_run_while_a_manual_test_runs_is_a_conflict_not_too_soon() {
     let env = Env::new();
     // The default --min-manual-gap: the second POST falls inside it, but the test runs on.
-    let server = Server::start(env.serve(
-        "ok-1.2-pretty",
-        "sleep",
-        &["--start-delay", "1h", "--enable-run-endpoint"],
-    ));
+    let server = hanging_tests(&env, "1h");
     let started = request(&server.address, "POST", "/api/v1/run");
     assert_eq!(started.status, 202);
     let since = started.json()["started_at"].as_str().unwrap().to_owned();
@@ -461,11 +467,7 @@ fn a_manual_run_while_a_manual_test_runs_is_a_conflict_not_too_soon() {
 #[test]
 fn a_manual_run_while_a_scheduled_test_runs_is_a_conflict() {
     let env = Env::new();
-    let server = Server::start(env.serve(
-        "ok-1.2-pretty",
-        "sleep",
-        &["--start-delay", "0s", "--enable-run-endpoint"],
-    ));
+    let server = hanging_tests(&env, "0s");
     // The fake writes its pid as it starts: from then on the slot is taken.
     let deadline = std::time::Instant::now() + common::PATIENCE;
     while common::pids(&env.path("pids")).is_empty() && std::time::Instant::now() < deadline {
