@@ -250,7 +250,7 @@ impl FromStr for TimeArg {
             Err(out_of_range) => return Err(out_of_range),
         }
         if let Some(midnight) = date_midnight_utc(input.trim()) {
-            return Ok(TimeArg::At(midnight));
+            return midnight.map(TimeArg::At);
         }
         match parse_duration(input, true, MAX_AGE) {
             Ok(age) => Ok(TimeArg::Ago(age)),
@@ -264,9 +264,9 @@ impl FromStr for TimeArg {
     }
 }
 
-/// The midnight UTC starting `text` when it is a date written `YYYY-MM-DD` (and a real one,
-/// from 1970 on); `None` otherwise.
-fn date_midnight_utc(text: &str) -> Option<Timestamp> {
+/// The midnight UTC starting `text` when it is a date written `YYYY-MM-DD` (a real one);
+/// `None` when it is not one, an error when it is outside the times kept.
+fn date_midnight_utc(text: &str) -> Option<Result<Timestamp, TimeError>> {
     let shaped = text.len() == 10
         && text.bytes().enumerate().all(|(at, byte)| {
             matches!(at, 4 | 7) == (byte == b'-') && (byte == b'-' || byte.is_ascii_digit())
@@ -277,8 +277,16 @@ fn date_midnight_utc(text: &str) -> Option<Timestamp> {
     let date: jiff::civil::Date = text.parse().ok()?;
     let midnight = Offset::UTC
         .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
-        .ok()?;
-    Timestamp::from_jiff(midnight)
+        .ok()
+        .and_then(Timestamp::from_jiff);
+    Some(midnight.ok_or_else(|| {
+        let input = text.to_owned();
+        if date.year() >= 1970 {
+            TimeError::AfterMax { input }
+        } else {
+            TimeError::BeforeEpoch { input }
+        }
+    }))
 }
 
 /// A humantime duration (`90s`, `2m`, `1h 30m`, `7d`) of at most `max`, and longer than zero
@@ -540,13 +548,15 @@ mod tests {
             "1970-01-01".parse::<TimeArg>(),
             Ok(TimeArg::At(Timestamp::EPOCH))
         );
-        for refused in [
-            "2026-02-30",
-            "2026-1-30",
-            "20261130",
-            "1969-12-31",
-            "+2026-11-30",
-        ] {
+        assert!(matches!(
+            "1969-12-31".parse::<TimeArg>(),
+            Err(TimeError::BeforeEpoch { .. })
+        ));
+        assert!(matches!(
+            "9999-12-31".parse::<TimeArg>(),
+            Err(TimeError::AfterMax { .. })
+        ));
+        for refused in ["2026-02-30", "2026-1-30", "20261130", "+2026-11-30"] {
             let err = refused.parse::<TimeArg>().unwrap_err();
             assert!(
                 matches!(err, TimeError::Unrecognised { .. }),
