@@ -29,8 +29,6 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
-#[cfg(test)]
-use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 use jiff::civil;
@@ -556,6 +554,8 @@ fn store_rows(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     const LIMITS: Limits = Limits {
