@@ -328,3 +328,64 @@ fn a_file_that_is_not_the_originals_is_refused_and_no_database_is_created() {
     );
     assert!(!db.exists());
 }
+
+#[test]
+fn a_table_damaged_halfway_imports_nothing_and_leaves_no_new_database() {
+    let env = Env::new();
+    let file = env.path("internet-monitor.db");
+    let mut connection = Connection::open(&file).unwrap();
+    connection.execute_batch(SCHEMA).unwrap();
+    let transaction = connection.transaction().unwrap();
+    for minute in 0..2000 {
+        let time = format!(
+            "2026-01-{:02} {:02}:{:02}:00.000000",
+            1 + minute / 1440,
+            (minute / 60) % 24,
+            minute % 60
+        );
+        transaction
+            .execute(
+                "INSERT INTO results (download, upload, ping, timestamp) VALUES (1e7, 2e6, 10.0, ?1)",
+                [time],
+            )
+            .unwrap();
+    }
+    transaction.commit().unwrap();
+    drop(connection);
+    // A page of rows near the end (of 25 pages of 4096 bytes) overwritten: the schema and the
+    // first rows still read.
+    let mut bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.len() > 21 * 4096, "{} bytes", bytes.len());
+    bytes[20 * 4096..21 * 4096].fill(0xff);
+    std::fs::write(&file, bytes).unwrap();
+
+    let check = |db: &Path| {
+        let (code, lines) = import(db, &file, &[]);
+        assert_eq!(code, Some(1), "{lines:?}");
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let prefix = format!(
+            "internet-monitor: error: cannot read the results table of {} after ",
+            file.display()
+        );
+        assert!(
+            lines[0].starts_with(&prefix)
+                && lines[0]
+                    .ends_with(" rows: database disk image is malformed; nothing was imported"),
+            "{lines:?}"
+        );
+    };
+    // A new database is removed again.
+    let db = env.db();
+    check(&db);
+    assert!(!db.exists());
+    // An existing one keeps what it had, and no more.
+    let good = env.path("good.db");
+    original(
+        &good,
+        &[(real(1e7), 2e6, 10.0, "2025-12-31 23:00:00.000000")],
+    );
+    assert_eq!(import(&db, &good, &[]).0, Some(0));
+    let before = export(&db);
+    check(&db);
+    assert_eq!(export(&db), before);
+}
