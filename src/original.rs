@@ -690,29 +690,30 @@ mod tests {
             )
             .map(|converted| (converted.sample.time.to_string(), converted.fit))
         };
-        // 2026-10-25 03:00 CEST became 02:00 CET: 02:30 happened at 00:30Z and at 01:30Z.
-        assert_eq!(
-            at("2026-10-25 02:30:00"),
-            Ok(("2026-10-25T00:30:00.000Z".to_owned(), Fit::Fold))
-        );
-        assert_eq!(
-            at("2026-10-25 03:00:00"),
-            Ok(("2026-10-25T02:00:00.000Z".to_owned(), Fit::Exact))
-        );
-        // 2026-03-29 02:00 CET became 03:00 CEST: 02:30 never happened; one hour on, 01:30Z.
-        assert_eq!(
-            at("2026-03-29 02:30:00"),
-            Ok(("2026-03-29T01:30:00.000Z".to_owned(), Fit::Gap))
-        );
-        assert_eq!(
-            at("2026-03-29 01:59:59.999"),
-            Ok(("2026-03-29T00:59:59.999Z".to_owned(), Fit::Exact))
-        );
-        // The store keeps milliseconds: the microseconds are cut, not rounded.
-        assert_eq!(
-            at("2026-01-01 00:00:00.999999"),
-            Ok(("2025-12-31T23:00:00.999Z".to_owned(), Fit::Exact))
-        );
+        for (local, utc, fit) in [
+            // 2026-10-25 03:00 CEST became 02:00 CET: 02:30 happened at 00:30Z and at 01:30Z.
+            ("2026-10-25 02:30:00", "2026-10-25T00:30:00.000Z", Fit::Fold),
+            (
+                "2026-10-25 03:00:00",
+                "2026-10-25T02:00:00.000Z",
+                Fit::Exact,
+            ),
+            // 2026-03-29 02:00 CET became 03:00 CEST: 02:30 never happened; an hour on, 01:30Z.
+            ("2026-03-29 02:30:00", "2026-03-29T01:30:00.000Z", Fit::Gap),
+            (
+                "2026-03-29 01:59:59.999",
+                "2026-03-29T00:59:59.999Z",
+                Fit::Exact,
+            ),
+            // The store keeps milliseconds: the microseconds are cut, not rounded.
+            (
+                "2026-01-01 00:00:00.999999",
+                "2025-12-31T23:00:00.999Z",
+                Fit::Exact,
+            ),
+        ] {
+            assert_eq!(at(local), Ok((utc.to_owned(), fit)), "{local}");
+        }
     }
 
     #[test]
