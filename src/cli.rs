@@ -851,6 +851,20 @@ pub struct ImportArgs {
         default_value = "100Gbit/s"
     )]
     pub max_bandwidth: Bandwidth,
+
+    /// FILE is the SQLite database of the original Python/Flask internet-monitor (its results
+    /// table), not JSON lines: each row is stored as a successful scheduled Ookla run; rows
+    /// that cannot be read are skipped and named (no environment twin)
+    #[cfg(feature = "original")]
+    #[arg(long)]
+    pub from_original: bool,
+
+    /// With --from-original: the IANA time zone of the original's clock, in whose local time
+    /// its rows are dated, e.g. Europe/Berlin (default: the system's, else UTC; no environment
+    /// twin)
+    #[cfg(feature = "original")]
+    #[arg(long, value_name = "ZONE", value_parser = zone, requires = "from_original")]
+    pub timezone: Option<Zone>,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,8 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod openmetrics;
+#[cfg(feature = "original")]
+pub mod original;
 pub mod plan;
 pub mod probe;
 pub mod push;

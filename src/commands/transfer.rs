@@ -71,6 +71,10 @@ pub(crate) fn write_jsonl(out: &mut dyn io::Write, sample: &Sample) -> anyhow::R
 }
 
 pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    #[cfg(feature = "original")]
+    if args.from_original {
+        return crate::original::import(args, Timestamp::now().saturating_add(IMPORT_AHEAD));
+    }
     let from_stdin = args.file.as_os_str() == "-";
     let name = if from_stdin {
         "standard input".to_owned()

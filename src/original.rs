@@ -1,0 +1,850 @@
+//! `import --from-original`: the history of the Python/Flask internet-monitor this program
+//! replaces, read from that app's SQLite database and stored as successful samples.
+//!
+//! The original made its one table with SQLAlchemy (`Float` and `DateTime` columns):
+//!
+//! ```sql
+//! CREATE TABLE results (
+//!     id INTEGER NOT NULL,
+//!     download FLOAT NOT NULL,
+//!     upload FLOAT NOT NULL,
+//!     ping FLOAT NOT NULL,
+//!     timestamp DATETIME NOT NULL,
+//!     PRIMARY KEY (id)
+//! )
+//! ```
+//!
+//! Every 30 minutes it ran the Ookla Speedtest CLI and, when the test succeeded, added a row:
+//! `download` and `upload` the CLI's `bandwidth` in bytes per second, `ping` its `ping.latency`
+//! in milliseconds, `timestamp` Python's `datetime.now()`, a naive local time that SQLAlchemy
+//! writes as text (`2022-02-25 11:43:08.759391`). A failed test left no row; the server, the
+//! ISP, jitter and the bytes moved were never kept.
+//!
+//! [`parse_local_time`] and [`convert`] are pure: a row's values, in whatever storage class
+//! SQLite holds them, to a sample or the reason the row is skipped. [`import`] does the I/O: it
+//! opens the file read-only, makes sure it is the original's before the destination store is
+//! opened (or created), and streams the rows into [`Store::import`], which skips the times
+//! already stored, so importing twice adds nothing.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow, bail};
+use jiff::civil;
+use jiff::tz::{AmbiguousOffset, TimeZone};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::cli::ImportArgs;
+use crate::sample::{Engine, Implausible, Limits, Outcome, Sample, Trigger};
+use crate::store::Store;
+use crate::time::Timestamp;
+use crate::zone::Zone;
+
+/// The columns of the original's `results` table that are read, in the order of [`Row`].
+pub const COLUMNS: [&str; 5] = ["id", "download", "upload", "ping", "timestamp"];
+
+/// How many rows of each kind (skipped, at a time that occurred twice, at a time that never
+/// occurred) the summary names one by one; it counts the rest.
+pub const NAMED: usize = 10;
+
+/// The most bytes of a value a message quotes.
+const QUOTED_BYTES: usize = 40;
+
+/// One row of the original's `results` table, each value in the storage class SQLite holds it
+/// in: a column's declared type is only a preference, so any value may be NULL, an integer, a
+/// real, text or a blob.
+#[derive(Clone, Copy, Debug)]
+pub struct Row<'a> {
+    /// The row's `id` (an integer in the original's table), only to name it in messages.
+    pub id: ValueRef<'a>,
+    /// Bytes per second.
+    pub download: ValueRef<'a>,
+    /// Bytes per second.
+    pub upload: ValueRef<'a>,
+    /// Milliseconds.
+    pub ping: ValueRef<'a>,
+    /// A naive local time as text, see [`parse_local_time`].
+    pub timestamp: ValueRef<'a>,
+}
+
+/// Why a row is not imported; the row is skipped, counted and named in the summary.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RowError {
+    /// The original's columns are `NOT NULL`: another program wrote this row.
+    #[error("{0} is empty (NULL)")]
+    Null(&'static str),
+    #[error("{column} is {value}, not a number")]
+    NotANumber {
+        column: &'static str,
+        /// The value described, e.g. `the text "fast"`.
+        value: String,
+    },
+    #[error("timestamp is {0}, not a time like 2022-02-25 11:43:08.759391")]
+    NotATime(String),
+    #[error("timestamp {0} is outside the times this program stores (1970 to 9999)")]
+    OutOfRange(civil::DateTime),
+    #[error(
+        "timestamp {local} is {time}, more than a day after this machine's clock: a wrong clock wrote it, or this clock is behind"
+    )]
+    Ahead {
+        local: civil::DateTime,
+        time: Timestamp,
+    },
+    #[error("implausible: {0}")]
+    Implausible(Implausible),
+}
+
+/// How a row's local time became an instant, in the zone of `--timezone`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fit {
+    /// The local time occurred once.
+    Exact,
+    /// The local time occurred twice (the clocks went back, in autumn): the earlier of the two
+    /// instants was taken.
+    Fold,
+    /// The local time never occurred (the clocks went forward, in spring): it was moved
+    /// forward by the length of the gap, the offset before the change applied.
+    Gap,
+}
+
+/// A row made a sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Converted {
+    pub sample: Sample,
+    /// The row's time as the original stored it.
+    pub local: civil::DateTime,
+    pub fit: Fit,
+}
+
+/// Reads the original's timestamp text: `YYYY-MM-DD HH:MM:SS`, a space or `T` between date and
+/// time, and an optional fraction of a second of 1 to 9 digits after a `.` (SQLAlchemy writes
+/// 6, SQLite's own `datetime()` none). Nothing else: no offset (the original's times have
+/// none), no surrounding space. `None` for anything else, an impossible date (`02-30`) or time
+/// (`24:00:00`, a leap second) included.
+pub fn parse_local_time(text: &str) -> Option<civil::DateTime> {
+    let bytes = text.as_bytes();
+    let (main, fraction) = bytes.split_at_checked(19)?;
+    let number = |from: usize, to: usize| -> Option<i32> {
+        main[from..to].iter().try_fold(0i32, |n, &digit| {
+            digit
+                .is_ascii_digit()
+                .then(|| n * 10 + i32::from(digit - b'0'))
+        })
+    };
+    let punctuated = main[4] == b'-'
+        && main[7] == b'-'
+        && matches!(main[10], b' ' | b'T')
+        && main[13] == b':'
+        && main[16] == b':';
+    if !punctuated {
+        return None;
+    }
+    let nanosecond = match fraction {
+        [] => 0,
+        [b'.', digits @ ..]
+            if (1..=9).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) =>
+        {
+            let mut nanos = digits
+                .iter()
+                .fold(0i32, |n, &digit| n * 10 + i32::from(digit - b'0'));
+            for _ in digits.len()..9 {
+                nanos *= 10;
+            }
+            nanos
+        }
+        _ => return None,
+    };
+    civil::DateTime::new(
+        i16::try_from(number(0, 4)?).ok()?,
+        i8::try_from(number(5, 7)?).ok()?,
+        i8::try_from(number(8, 10)?).ok()?,
+        i8::try_from(number(11, 13)?).ok()?,
+        i8::try_from(number(14, 16)?).ok()?,
+        i8::try_from(number(17, 19)?).ok()?,
+        nanosecond,
+    )
+    .ok()
+}
+
+/// A value for a message: `NULL`, `the integer 7`, `the number 1.5`, `the text "fast"` (at most
+/// [`QUOTED_BYTES`], escaped so that it cannot break the line), `a blob of 16 bytes`.
+pub fn describe(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => "NULL".to_owned(),
+        ValueRef::Integer(n) => format!("the integer {n}"),
+        ValueRef::Real(x) => format!("the number {x}"),
+        ValueRef::Text(bytes) => {
+            let text = String::from_utf8_lossy(bytes);
+            let clipped = crate::logging::clip(&text, QUOTED_BYTES);
+            let more = if clipped.len() < text.len() {
+                "…"
+            } else {
+                ""
+            };
+            format!("the text {clipped:?}{more}")
+        }
+        ValueRef::Blob(bytes) => format!("a blob of {} bytes", bytes.len()),
+    }
+}
+
+/// A figure: a real or an integer as it is, text when all of it reads as a number (a table
+/// made without column types keeps numbers as the text it was given); NULL and anything else
+/// are refused. Whether the number is plausible is [`Sample::check_plausible`]'s to say.
+fn number(column: &'static str, value: ValueRef<'_>) -> Result<f64, RowError> {
+    let not_a_number = || RowError::NotANumber {
+        column,
+        value: describe(value),
+    };
+    match value {
+        ValueRef::Null => Err(RowError::Null(column)),
+        // i64 to f64 rounds beyond 2^53 B/s, far above any plausible speed.
+        #[allow(clippy::cast_precision_loss)]
+        ValueRef::Integer(n) => Ok(n as f64),
+        ValueRef::Real(x) => Ok(x),
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| text.parse::<f64>().ok())
+            .ok_or_else(not_a_number),
+        ValueRef::Blob(_) => Err(not_a_number()),
+    }
+}
+
+/// Milliseconds as seconds, the nearest to the decimal shown for the milliseconds: a ping of
+/// 14.799 ms is stored as 0.014799 s (dividing by 1000 can land an ulp away, 0.014799000000000001),
+/// so `/latest` and exports show what the original showed.
+fn seconds_from_millis(millis: f64) -> f64 {
+    format!("{millis}e-3").parse().unwrap_or(millis / 1000.0)
+}
+
+/// What one row of the original's table is here: a successful scheduled run of the Ookla CLI
+/// (the original's only engine) at the row's local time in `zone`, with its download, upload
+/// and ping and nothing else. Refused as a test's result would be when implausible (`limits`),
+/// and when dated after `latest_allowed` (a day past the clock, as for `import` of JSON lines).
+pub fn convert(
+    row: &Row<'_>,
+    zone: &TimeZone,
+    limits: &Limits,
+    latest_allowed: Timestamp,
+) -> Result<Converted, RowError> {
+    let local = match row.timestamp {
+        ValueRef::Null => return Err(RowError::Null("timestamp")),
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes).ok().and_then(parse_local_time),
+        _ => None,
+    }
+    .ok_or_else(|| RowError::NotATime(describe(row.timestamp)))?;
+    let download = number("download", row.download)?;
+    let upload = number("upload", row.upload)?;
+    let ping = number("ping", row.ping)?;
+    let ambiguous = zone.to_ambiguous_timestamp(local);
+    let fit = match ambiguous.offset() {
+        AmbiguousOffset::Unambiguous { .. } => Fit::Exact,
+        AmbiguousOffset::Fold { .. } => Fit::Fold,
+        AmbiguousOffset::Gap { .. } => Fit::Gap,
+    };
+    let time = ambiguous
+        .compatible()
+        .ok()
+        .and_then(Timestamp::from_jiff)
+        .ok_or(RowError::OutOfRange(local))?;
+    if time > latest_allowed {
+        return Err(RowError::Ahead { local, time });
+    }
+    let sample = Sample {
+        download_bytes_per_second: Some(download),
+        upload_bytes_per_second: Some(upload),
+        ping_seconds: Some(seconds_from_millis(ping)),
+        engine: Engine::before_engines(Outcome::Success),
+        ..Sample::empty(time, Trigger::Schedule)
+    };
+    sample
+        .check_plausible(limits)
+        .map_err(RowError::Implausible)?;
+    Ok(Converted { sample, local, fit })
+}
+
+/// The rows of one import, counted for its summary.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Rows read from the table.
+    pub read: u64,
+    /// Rows skipped, and the first [`NAMED`] of them with the reason.
+    pub skipped: u64,
+    pub skips: Vec<(String, RowError)>,
+    /// Rows at a local time that occurred twice, and the first [`NAMED`] of them.
+    pub folds: u64,
+    pub fold_rows: Vec<String>,
+    /// Rows at a local time that never occurred, and the first [`NAMED`] of them.
+    pub gaps: u64,
+    pub gap_rows: Vec<String>,
+    /// The earliest and latest time of the rows made samples.
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+}
+
+impl Tally {
+    /// Counts the row named `label` (see [`label`]) and what became of it.
+    pub fn add(&mut self, label: String, result: &Result<Converted, RowError>) {
+        self.read += 1;
+        match result {
+            Err(err) => {
+                self.skipped += 1;
+                if self.skips.len() < NAMED {
+                    self.skips.push((label, clone_error(err)));
+                }
+            }
+            Ok(converted) => {
+                let time = converted.sample.time;
+                self.first = Some(self.first.map_or(time, |first| first.min(time)));
+                self.last = Some(self.last.map_or(time, |last| last.max(time)));
+                let (count, rows) = match converted.fit {
+                    Fit::Exact => return,
+                    Fit::Fold => (&mut self.folds, &mut self.fold_rows),
+                    Fit::Gap => (&mut self.gaps, &mut self.gap_rows),
+                };
+                *count += 1;
+                if rows.len() < NAMED {
+                    rows.push(format!("{label} {} → {time}", converted.local));
+                }
+            }
+        }
+    }
+
+    /// The summary, one line each: how many rows were read, imported, already stored and
+    /// skipped, from which file and in which zone (`zone_given`: by `--timezone`, else the
+    /// machine's); the time range; the rows at a local time that occurred twice or never; each
+    /// skipped row named with its reason (the first [`NAMED`], then how many more).
+    pub fn lines(&self, added: u64, path: &Path, zone: &Zone, zone_given: bool) -> Vec<String> {
+        let made = self.read - self.skipped;
+        let already = made.saturating_sub(added);
+        let zone_source = if zone_given {
+            "--timezone"
+        } else {
+            "this machine's zone; --timezone names another"
+        };
+        let mut lines = vec![format!(
+            "imported {added} new samples from the original app's database {} ({} read, {already} already stored, {} skipped), its local times read in {zone} ({zone_source})",
+            path.display(),
+            rows(self.read),
+            self.skipped
+        )];
+        if let (Some(first), Some(last)) = (self.first, self.last) {
+            lines.push(format!("the rows run from {first} to {last}"));
+        }
+        let listed = |rows: &[String], count: u64| {
+            let mut text = rows.join("; ");
+            let more = count.saturating_sub(rows.len() as u64);
+            if more > 0 {
+                let _ = write!(text, "; and {more} more");
+            }
+            text
+        };
+        if self.folds > 0 {
+            lines.push(format!(
+                "{} at a local time that occurred twice (the clocks went back), taken as the earlier: {}",
+                rows(self.folds),
+                listed(&self.fold_rows, self.folds)
+            ));
+        }
+        if self.gaps > 0 {
+            lines.push(format!(
+                "{} at a local time that never occurred (the clocks went forward), moved forward by the gap: {}",
+                rows(self.gaps),
+                listed(&self.gap_rows, self.gaps)
+            ));
+        }
+        for (label, err) in &self.skips {
+            lines.push(format!("skipped {label}: {err}"));
+        }
+        let more = self.skipped.saturating_sub(self.skips.len() as u64);
+        if more > 0 {
+            let noun = if more == 1 { "row" } else { "rows" };
+            lines.push(format!("skipped {more} more {noun}"));
+        }
+        lines
+    }
+}
+
+/// `1 row`, `2 rows`.
+fn rows(count: u64) -> String {
+    if count == 1 {
+        "1 row".to_owned()
+    } else {
+        format!("{count} rows")
+    }
+}
+
+/// A skipped row's reason kept for the summary ([`Implausible`] is not `Clone`).
+fn clone_error(err: &RowError) -> RowError {
+    match err {
+        RowError::Null(column) => RowError::Null(column),
+        RowError::NotANumber { column, value } => RowError::NotANumber {
+            column,
+            value: value.clone(),
+        },
+        RowError::NotATime(value) => RowError::NotATime(value.clone()),
+        RowError::OutOfRange(local) => RowError::OutOfRange(*local),
+        RowError::Ahead { local, time } => RowError::Ahead {
+            local: *local,
+            time: *time,
+        },
+        RowError::Implausible(Implausible(text)) => {
+            RowError::Implausible(Implausible(text.clone()))
+        }
+    }
+}
+
+/// How the summary names a row: `id 7` by the original's id, else `row 7` by its place in
+/// the table (counting from 1).
+pub fn label(id: ValueRef<'_>, place: u64) -> String {
+    match id {
+        ValueRef::Integer(id) => format!("id {id}"),
+        _ => format!("row {place}"),
+    }
+}
+
+/// The original's database at `path`, opened read-only and checked to have a `results` table
+/// with the [`COLUMNS`]; nothing is written to it or beside it (no journal). Errors say what
+/// the file is instead: missing, a directory, not SQLite, without that table or columns.
+fn open_source(path: &Path) -> anyhow::Result<Connection> {
+    let shown = path.display();
+    let metadata = std::fs::metadata(path).with_context(|| format!("cannot read {shown}"))?;
+    if metadata.is_dir() {
+        bail!("{shown} is a directory, not the original app's database file");
+    }
+    let not_sqlite = |err: &rusqlite::Error| {
+        if err.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
+            anyhow!(
+                "{shown} is not an SQLite database: --from-original reads the original app's database file (internet-monitor.db)"
+            )
+        } else {
+            anyhow!("cannot read {shown} as an SQLite database: {err}")
+        }
+    };
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|err| not_sqlite(&err))?;
+    let table: Option<String> = connection
+        .query_row(
+            "SELECT type FROM sqlite_master WHERE name = 'results' AND type IN ('table', 'view')",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(|err| not_sqlite(&err))?;
+    if table.is_none() {
+        bail!(
+            "{shown} has no table named results: it is not the original internet-monitor's database"
+        );
+    }
+    let mut statement = connection
+        .prepare("SELECT name FROM pragma_table_info('results')")
+        .map_err(|err| not_sqlite(&err))?;
+    let present: Vec<String> = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(Iterator::collect)
+        .map_err(|err| not_sqlite(&err))?;
+    drop(statement);
+    let missing: Vec<&str> = COLUMNS
+        .into_iter()
+        .filter(|column| !present.iter().any(|name| name.eq_ignore_ascii_case(column)))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "{shown}'s results table has no column {}: it is not the original internet-monitor's, whose table has {}",
+            missing.join(", "),
+            COLUMNS.join(", ")
+        );
+    }
+    Ok(connection)
+}
+
+/// `import --from-original FILE [--timezone ZONE]`: stores each row of the original's table
+/// that reads as a plausible sample dated no later than `latest_allowed`, skipping the times
+/// already stored, in one transaction; prints the summary ([`Tally::lines`]) on stderr. The
+/// source is checked before the destination is opened, and a destination this import created
+/// is removed again when the import fails, so a failed import leaves no new file behind.
+pub fn import(args: &ImportArgs, latest_allowed: Timestamp) -> anyhow::Result<ExitCode> {
+    let path = args.file.as_path();
+    if path.as_os_str() == "-" {
+        bail!(
+            "--from-original reads a file, not standard input: give the path of the original app's database (internet-monitor.db)"
+        );
+    }
+    let zone_given = args.timezone.is_some();
+    let zone = args.timezone.clone().unwrap_or_else(Zone::system);
+    let source = open_source(path)?;
+    let (added, tally) = store_rows(&source, args, &zone, latest_allowed)?;
+    for line in tally.lines(added, path, &zone, zone_given) {
+        crate::logging::say(format_args!("{line}"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Streams the rows of `source` into the store of `args`, converting each; the number of
+/// samples added and the tally of the rows.
+fn store_rows(
+    source: &Connection,
+    args: &ImportArgs,
+    zone: &Zone,
+    latest_allowed: Timestamp,
+) -> anyhow::Result<(u64, Tally)> {
+    let shown = args.file.display();
+    let limits = Limits {
+        max_bytes_per_second: args.max_bandwidth.bytes_per_second(),
+    };
+    let mut statement = source
+        .prepare(&format!("SELECT {} FROM results", COLUMNS.join(", ")))
+        .with_context(|| format!("cannot read the results table of {shown}"))?;
+    let mut rows = statement
+        .query([])
+        .with_context(|| format!("cannot read the results table of {shown}"))?;
+    // A database this import creates is removed again if it fails (dropped without `keep`).
+    let mut store = crate::commands::Created::open(&args.store.db, |db| Ok(Store::open(db)?))?;
+    let mut tally = Tally::default();
+    let samples = std::iter::from_fn(|| {
+        loop {
+            let row = match rows.next() {
+                Ok(Some(row)) => row,
+                Ok(None) => return None,
+                Err(err) => {
+                    return Some(Err(anyhow!(
+                        "cannot read the results table of {shown} after {} rows: {err}; nothing was imported",
+                        tally.read
+                    )));
+                }
+            };
+            let values = || -> rusqlite::Result<Row<'_>> {
+                Ok(Row {
+                    id: row.get_ref(0)?,
+                    download: row.get_ref(1)?,
+                    upload: row.get_ref(2)?,
+                    ping: row.get_ref(3)?,
+                    timestamp: row.get_ref(4)?,
+                })
+            };
+            let row = match values() {
+                Ok(row) => row,
+                Err(err) => {
+                    return Some(Err(anyhow!(
+                        "cannot read row {} of the results table of {shown}: {err}; nothing was imported",
+                        tally.read + 1
+                    )));
+                }
+            };
+            let converted = convert(&row, zone.time_zone(), &limits, latest_allowed);
+            tally.add(label(row.id, tally.read + 1), &converted);
+            if let Ok(converted) = converted {
+                return Some(Ok(converted.sample));
+            }
+        }
+    });
+    let added = store.import(samples)?;
+    store.keep();
+    Ok((added, tally))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_bytes_per_second: 1.25e9,
+    };
+
+    fn local(text: &str) -> civil::DateTime {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_originals_time_text_is_read_to_the_nanosecond_and_nothing_else_is() {
+        for (text, expected) in [
+            // SQLAlchemy's form, and SQLite's own datetime() without a fraction.
+            ("2022-02-25 11:43:08.759391", "2022-02-25T11:43:08.759391"),
+            ("2022-02-25 11:43:08", "2022-02-25T11:43:08"),
+            ("2022-02-25T11:43:08.5", "2022-02-25T11:43:08.5"),
+            (
+                "2022-02-25 11:43:08.123456789",
+                "2022-02-25T11:43:08.123456789",
+            ),
+            ("2024-02-29 23:59:59.000", "2024-02-29T23:59:59"),
+            ("0001-01-01 00:00:00", "0001-01-01T00:00:00"),
+        ] {
+            assert_eq!(parse_local_time(text), Some(local(expected)), "{text}");
+        }
+        for text in [
+            "",
+            "2022-02-25",
+            "2022-02-25 11:43",
+            "2022-02-25 11:43:08.",
+            "2022-02-25 11:43:08.1234567890",
+            "2022-02-25 11:43:08Z",
+            "2022-02-25 11:43:08+01:00",
+            "2022-02-25 11:43:08.759391+00:00",
+            " 2022-02-25 11:43:08",
+            "2022-02-25 11:43:08 ",
+            "2022-02-25_11:43:08",
+            "2022/02/25 11:43:08",
+            "2022-2-25 11:43:08.",
+            "2023-02-29 11:43:08",
+            "2022-02-25 24:00:00",
+            "2022-02-25 23:59:60",
+            "2022-13-01 00:00:00",
+            "+022-02-25 11:43:08",
+            "2022-02-25 1a:43:08",
+            "２０２２-02-25 11:43:08",
+            "1645789388",
+        ] {
+            assert_eq!(parse_local_time(text), None, "{text:?}");
+        }
+    }
+
+    fn row<'a>(
+        download: ValueRef<'a>,
+        upload: ValueRef<'a>,
+        ping: ValueRef<'a>,
+        timestamp: ValueRef<'a>,
+    ) -> Row<'a> {
+        Row {
+            id: ValueRef::Integer(1),
+            download,
+            upload,
+            ping,
+            timestamp,
+        }
+    }
+
+    fn text(text: &str) -> ValueRef<'_> {
+        ValueRef::Text(text.as_bytes())
+    }
+
+    #[test]
+    fn a_row_is_a_successful_scheduled_ookla_run_with_its_three_figures() {
+        let berlin = Zone::parse("Europe/Berlin").unwrap();
+        let converted = convert(
+            &row(
+                ValueRef::Real(10870309.0),
+                ValueRef::Integer(2381515),
+                ValueRef::Real(14.799),
+                text("2026-11-30 14:03:12.123456"),
+            ),
+            berlin.time_zone(),
+            &LIMITS,
+            Timestamp::MAX,
+        )
+        .unwrap();
+        assert_eq!(converted.fit, Fit::Exact);
+        assert_eq!(converted.local, local("2026-11-30T14:03:12.123456"));
+        let expected = Sample {
+            download_bytes_per_second: Some(10870309.0),
+            upload_bytes_per_second: Some(2381515.0),
+            ping_seconds: Some(0.014799),
+            engine: Some(Arc::new(Engine::ookla())),
+            ..Sample::empty(
+                "2026-11-30T13:03:12.123Z".parse().unwrap(),
+                Trigger::Schedule,
+            )
+        };
+        assert_eq!(converted.sample, expected);
+        assert_eq!(converted.sample.validate(), Ok(()));
+        // Numbers kept as text (a table without column types) read as numbers.
+        let from_text = convert(
+            &row(
+                text("10870309"),
+                text("2381515.0"),
+                text("14.799"),
+                text("2026-11-30 14:03:12.123456"),
+            ),
+            berlin.time_zone(),
+            &LIMITS,
+            Timestamp::MAX,
+        )
+        .unwrap();
+        assert_eq!(from_text.sample, expected);
+    }
+
+    #[test]
+    fn daylight_saving_changes_take_the_earlier_time_and_move_a_missing_one_forward() {
+        let berlin = Zone::parse("Europe/Berlin").unwrap();
+        let at = |time: &str| {
+            convert(
+                &row(
+                    ValueRef::Real(1.0),
+                    ValueRef::Real(1.0),
+                    ValueRef::Real(1.0),
+                    text(time),
+                ),
+                berlin.time_zone(),
+                &LIMITS,
+                Timestamp::MAX,
+            )
+            .map(|converted| (converted.sample.time.to_string(), converted.fit))
+        };
+        for (local, utc, fit) in [
+            // 2026-10-25 03:00 CEST became 02:00 CET: 02:30 happened at 00:30Z and at 01:30Z.
+            ("2026-10-25 02:30:00", "2026-10-25T00:30:00.000Z", Fit::Fold),
+            (
+                "2026-10-25 03:00:00",
+                "2026-10-25T02:00:00.000Z",
+                Fit::Exact,
+            ),
+            // 2026-03-29 02:00 CET became 03:00 CEST: 02:30 never happened; an hour on, 01:30Z.
+            ("2026-03-29 02:30:00", "2026-03-29T01:30:00.000Z", Fit::Gap),
+            (
+                "2026-03-29 01:59:59.999",
+                "2026-03-29T00:59:59.999Z",
+                Fit::Exact,
+            ),
+            // The store keeps milliseconds: the microseconds are cut, not rounded.
+            (
+                "2026-01-01 00:00:00.999999",
+                "2025-12-31T23:00:00.999Z",
+                Fit::Exact,
+            ),
+        ] {
+            assert_eq!(at(local), Ok((utc.to_owned(), fit)), "{local}");
+        }
+    }
+
+    #[test]
+    fn rows_that_cannot_be_samples_say_why() {
+        let utc = TimeZone::UTC;
+        let good = row(
+            ValueRef::Real(1e6),
+            ValueRef::Real(1e6),
+            ValueRef::Real(10.0),
+            text("2026-11-30 14:03:12"),
+        );
+        let err = |row: Row<'_>, latest: Timestamp| {
+            convert(&row, &utc, &LIMITS, latest)
+                .unwrap_err()
+                .to_string()
+        };
+        let cases = [
+            (
+                Row {
+                    download: ValueRef::Null,
+                    ..good
+                },
+                "download is empty (NULL)",
+            ),
+            (
+                Row {
+                    upload: text("fast"),
+                    ..good
+                },
+                "upload is the text \"fast\", not a number",
+            ),
+            (
+                Row {
+                    ping: ValueRef::Blob(&[1, 2, 3]),
+                    ..good
+                },
+                "ping is a blob of 3 bytes, not a number",
+            ),
+            (
+                Row {
+                    timestamp: ValueRef::Null,
+                    ..good
+                },
+                "timestamp is empty (NULL)",
+            ),
+            (
+                Row {
+                    timestamp: ValueRef::Real(1645789388.5),
+                    ..good
+                },
+                "timestamp is the number 1645789388.5, not a time like 2022-02-25 11:43:08.759391",
+            ),
+            (
+                Row {
+                    timestamp: text("2026-11-30 14:03:12\n\u{1b}[31m"),
+                    ..good
+                },
+                "timestamp is the text \"2026-11-30 14:03:12\\n\\u{1b}[31m\", not a time like 2022-02-25 11:43:08.759391",
+            ),
+            (
+                Row {
+                    timestamp: text("1969-12-31 23:59:59"),
+                    ..good
+                },
+                "timestamp 1969-12-31T23:59:59 is outside the times this program stores (1970 to 9999)",
+            ),
+            (
+                Row {
+                    download: ValueRef::Real(-5.0),
+                    ..good
+                },
+                "implausible: download -5 B/s is negative",
+            ),
+            (
+                Row {
+                    ping: ValueRef::Real(60_001.0),
+                    ..good
+                },
+                "implausible: ping 60.001 s is above 60 s",
+            ),
+        ];
+        for (row, expected) in cases {
+            assert_eq!(err(row, Timestamp::MAX), expected);
+        }
+        assert_eq!(
+            err(good, "2026-11-30T14:03:11Z".parse().unwrap()),
+            "timestamp 2026-11-30T14:03:12 is 2026-11-30T14:03:12.000Z, more than a day after this machine's clock: a wrong clock wrote it, or this clock is behind"
+        );
+        let long = "x".repeat(100);
+        assert_eq!(
+            describe(text(&long)),
+            format!("the text {:?}…", "x".repeat(QUOTED_BYTES))
+        );
+    }
+
+    #[test]
+    fn the_summary_counts_every_row_and_names_the_first_few() {
+        let berlin = Zone::parse("Europe/Berlin").unwrap();
+        let mut tally = Tally::default();
+        let times = [
+            "2026-10-25 02:30:00",
+            "2026-03-29 02:30:00",
+            "2026-11-30 14:03:12.123456",
+        ];
+        for (place, time) in times.into_iter().enumerate() {
+            let values = row(
+                ValueRef::Real(1e6),
+                ValueRef::Real(1e6),
+                ValueRef::Real(10.0),
+                text(time),
+            );
+            let converted = convert(&values, berlin.time_zone(), &LIMITS, Timestamp::MAX);
+            tally.add(label(values.id, place as u64 + 1), &converted);
+        }
+        for place in 0..12u64 {
+            tally.add(
+                label(ValueRef::Null, place + 4),
+                &Err(RowError::Null("ping")),
+            );
+        }
+        let lines = tally.lines(2, Path::new("old.db"), &berlin, true);
+        let mut expected = vec![
+            "imported 2 new samples from the original app's database old.db (15 rows read, 1 already stored, 12 skipped), its local times read in Europe/Berlin (--timezone)".to_owned(),
+            "the rows run from 2026-03-29T01:30:00.000Z to 2026-11-30T13:03:12.123Z".to_owned(),
+            "1 row at a local time that occurred twice (the clocks went back), taken as the earlier: id 1 2026-10-25T02:30:00 → 2026-10-25T00:30:00.000Z".to_owned(),
+            "1 row at a local time that never occurred (the clocks went forward), moved forward by the gap: id 1 2026-03-29T02:30:00 → 2026-03-29T01:30:00.000Z".to_owned(),
+        ];
+        expected.extend((4..14).map(|place| format!("skipped row {place}: ping is empty (NULL)")));
+        expected.push("skipped 2 more rows".to_owned());
+        assert_eq!(lines, expected);
+        let utc = Tally::default().lines(0, Path::new("old.db"), &Zone::utc(), false);
+        assert_eq!(
+            utc,
+            [
+                "imported 0 new samples from the original app's database old.db (0 rows read, 0 already stored, 0 skipped), its local times read in UTC (this machine's zone; --timezone names another)"
+            ]
+        );
+    }
+}
