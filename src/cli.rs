@@ -419,8 +419,9 @@ pub struct ServeArgs {
     )]
     pub allowed_hosts: Vec<String>,
 
-    /// Skip scheduled tests for the rest of a calendar month (UTC) once the tests of that
-    /// month moved this much data, e.g. 200GB (off by default)
+    /// Skip each scheduled test that would cross this much data in a calendar month (UTC),
+    /// e.g. 200GB: once the month's tests moved it, or when the last test's volume would take
+    /// the month past it (off by default)
     #[arg(long, env = "INTERNET_MONITOR_DATA_BUDGET", value_name = "VOLUME")]
     pub data_budget: Option<DataVolume>,
 
