@@ -433,7 +433,15 @@ fn the_test_that_would_cross_the_budget_is_skipped_and_said_once() {
     let mut command = env.serve(
         "ok-1.2-pretty",
         "replay",
-        &["--data-budget", "100GB", "--interval", "1s"],
+        &[
+            "--data-budget",
+            "100GB",
+            "--interval",
+            "1s",
+            "--enable-run-endpoint",
+            "--min-manual-gap",
+            "0s",
+        ],
     );
     command
         .env("FAKE_SPEEDTEST_ARGS", env.path("args"))
@@ -442,20 +450,46 @@ fn the_test_that_would_cross_the_budget_is_skipped_and_said_once() {
     // Each skipped slot is stored and said at debug level only; three of them.
     server.wait_for_logs("test skipped again", 3);
     assert!(!env.path("args").exists(), "the CLI must not run");
-    let said: Vec<&String> = server
-        .seen
-        .iter()
-        .filter(|line| line.contains("test skipped:"))
-        .collect();
-    assert_eq!(said.len(), 1, "said once: {said:#?}");
+    let said = |server: &Server| -> Vec<String> {
+        server
+            .seen
+            .iter()
+            .filter(|line| line.contains("test skipped:"))
+            .cloned()
+            .collect()
+    };
+    let skipping = said(&server);
+    assert_eq!(skipping.len(), 1, "said once: {skipping:#?}");
     assert!(
-        said[0].contains("would be crossed by the next test (60.0 GB moved by tests, and the last test moved 60.0 GB)"),
+        skipping[0].contains(
+            "would be crossed by the next test (60.0 GB moved by tests, and the last test moved 60.0 GB)"
+        ),
         "{}",
-        said[0]
+        skipping[0]
     );
-    assert!(said[0].contains("data_used_mb=60000"), "{}", said[0]);
+    assert!(
+        skipping[0].contains("data_used_mb=60000"),
+        "{}",
+        skipping[0]
+    );
     let skipped = server.get("/api/v1/samples?limit=1").json();
     assert_eq!(skipped["samples"][0]["reason"], "data_budget");
+    // A manual test (never skipped) moves 0.44 GB: the estimate drops, scheduled tests resume,
+    // and that is said once too.
+    assert_eq!(request(&server.address, "POST", "/api/v1/run").status, 202);
+    let resumed = server.wait_for_log("tests resume: the data budget");
+    assert!(resumed.contains(" INFO "), "{resumed}");
+    // The manual test and a scheduled one after it.
+    server.wait_for_logs("test succeeded", 2);
+    let log = server.assert_clean_exit();
+    assert_eq!(
+        log.iter()
+            .filter(|line| line.contains("tests resume: the data budget"))
+            .count(),
+        1,
+        "{log:#?}"
+    );
+    assert_eq!(said(&server).len(), 1);
 }
 
 /// A scheduled run skipped for the data budget, this long ago.
