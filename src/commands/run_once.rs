@@ -53,6 +53,7 @@ pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
     if showing {
         // The progress line is rubbed out before anything else is said.
         let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+        crate::logging::progress_shown(false);
     }
     let Some(sample) = sample else {
         crate::logging::say(format_args!(
@@ -103,6 +104,7 @@ async fn show_progress(phases: Option<tokio::sync::watch::Receiver<Phase>>) {
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K{line}");
         let _ = err.flush();
+        crate::logging::progress_shown(true);
     }
 }
 
