@@ -330,6 +330,18 @@ pub struct RunOnceArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub speedtest: SpeedtestArgs,
+
+    /// How to print the result: json (one JSON object, for scripts) or text (Mbit/s, ms, the
+    /// server, and why a test failed, for a person)
+    #[arg(long, env = "INTERNET_MONITOR_RUN_ONCE_FORMAT", value_enum, default_value_t = RunOnceFormat::Json)]
+    pub format: RunOnceFormat,
+}
+
+/// `run-once --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunOnceFormat {
+    Json,
+    Text,
 }
 
 #[derive(Debug, Args)]
@@ -374,6 +386,11 @@ pub struct ServeArgs {
     #[arg(long, env = "INTERNET_MONITOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Log a line per HTTP request: client address, method, path and query, status, bytes
+    /// sent, duration in ms and the basic-auth user (never credentials; off by default)
+    #[arg(long, env = "INTERNET_MONITOR_LOG_REQUESTS")]
+    pub log_requests: bool,
+
     #[command(flatten)]
     pub plan: PlanArgs,
 
@@ -402,8 +419,9 @@ pub struct ServeArgs {
     )]
     pub allowed_hosts: Vec<String>,
 
-    /// Skip scheduled tests for the rest of a calendar month (UTC) once the tests of that
-    /// month moved this much data, e.g. 200GB (off by default)
+    /// Skip each scheduled test that would cross this much data in a calendar month (UTC),
+    /// e.g. 200GB: once the month's tests moved it, or when the last test's volume would take
+    /// the month past it (off by default)
     #[arg(long, env = "INTERNET_MONITOR_DATA_BUDGET", value_name = "VOLUME")]
     pub data_budget: Option<DataVolume>,
 

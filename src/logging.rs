@@ -22,7 +22,26 @@ use crate::cli::LogFormat;
 /// goes on to the exit status it would have had.
 pub fn say(line: fmt::Arguments<'_>) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    let mut err = std::io::stderr().lock();
+    rub_out_progress(&mut err);
+    let _ = writeln!(err, "{line}");
+}
+
+/// Whether a progress line (`run-once` on a terminal) is on show at the end of stderr.
+static PROGRESS_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says whether a progress line is on show on stderr (a terminal): while it is, each log line
+/// and [`say`] first rubs it out, so that none is written after it on the same line (the
+/// progress is drawn again at its next tick).
+pub fn progress_shown(shown: bool) {
+    PROGRESS_SHOWN.store(shown, std::sync::atomic::Ordering::Release);
+}
+
+/// Rubs out the progress line, if one is on show (carriage return, erase the line).
+fn rub_out_progress(err: &mut impl std::io::Write) {
+    if PROGRESS_SHOWN.swap(false, std::sync::atomic::Ordering::AcqRel) {
+        let _ = err.write_all(b"\r\x1b[2K");
+    }
 }
 
 /// An error and its causes on one line, `outer: cause: cause`, as anyhow's `{:#}` prints them,
@@ -115,7 +134,9 @@ struct QuietStderr;
 
 impl std::io::Write for QuietStderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let _ = std::io::stderr().lock().write_all(buf);
+        let mut err = std::io::stderr().lock();
+        rub_out_progress(&mut err);
+        let _ = err.write_all(buf);
         Ok(buf.len())
     }
 
@@ -216,6 +237,17 @@ mod tests {
         );
         assert_eq!(throttle.admit(), Some(2));
         assert_eq!(throttle.admit(), Some(0));
+    }
+
+    #[test]
+    fn a_progress_line_on_show_is_rubbed_out_once_before_a_log_line() {
+        let mut out = Vec::new();
+        rub_out_progress(&mut out);
+        assert!(out.is_empty());
+        progress_shown(true);
+        rub_out_progress(&mut out);
+        rub_out_progress(&mut out);
+        assert_eq!(out, b"\r\x1b[2K");
     }
 
     #[test]

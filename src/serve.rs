@@ -22,7 +22,9 @@ use crate::store::probes::{MINUTE_DAYS, MINUTE_ROWS_KEPT};
 use crate::store::{Store, StoreError};
 use crate::time::{ClockCheck, Timestamp, format_limit};
 use crate::units::DataVolume;
+use crate::units::for_people;
 use crate::zone::Zone;
+use std::sync::atomic::Ordering;
 
 /// How often retention looks for samples to delete, and how many go per transaction.
 const RETENTION_PERIOD: Duration = Duration::from_secs(60 * 60);
@@ -63,6 +65,8 @@ pub struct ServeConfig {
     pub web: Option<http::WebServing>,
     /// The remote_write pusher's client; `None` without `--remote-write.url`.
     pub remote_write: Option<crate::push::client::Client>,
+    /// `--log-requests`: one access-log line per HTTP request.
+    pub log_requests: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,11 +81,14 @@ pub enum ServeError {
 
 /// Serves on `listener` and tests on schedule until `shutdown` completes; then stops the
 /// scheduler (killing a running test), stops accepting and lets requests in flight finish.
+/// `ready` is called once, before the first request is served, with the wall-clock time of
+/// the first test the scheduler planned (the start-up line names it).
 pub async fn run(
     config: ServeConfig,
     listener: TcpListener,
     store: Store,
     shutdown: impl Future<Output = ()>,
+    ready: impl FnOnce(Option<Timestamp>),
 ) -> Result<(), ServeError> {
     let store = Arc::new(store);
     let metrics = Metrics::new()?;
@@ -161,6 +168,7 @@ pub async fn run(
     // names its time from the first request on.
     let finished =
         std::future::poll_fn(|cx| std::task::Poll::Ready(tests.as_mut().poll(cx).is_ready())).await;
+    ready(state.next_run());
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(
         listener,
@@ -168,6 +176,7 @@ pub async fn run(
         config.max_connections,
         config.allowed_hosts.clone(),
         config.web.clone(),
+        config.log_requests,
         stopped,
     ));
     if !finished {
@@ -321,22 +330,42 @@ async fn run_scheduled(
     config: &ServeConfig,
 ) -> (Verdict, Sample) {
     let claim = state.runner.claim().await;
-    if let Some(budget) = config.data_budget
-        && let Some(used) = budget_used_up(state, budget).await
-    {
-        let message = format!(
-            "data budget of {budget} for this month reached ({} GB moved by tests); tests resume next month",
-            used / 1e9
-        );
-        let skipped = Sample {
-            outcome: Outcome::Skipped,
-            reason: Some(FailureReason::DataBudget),
-            message: Some(message),
-            ..Sample::empty(Timestamp::now(), trigger)
+    if let Some(budget) = config.data_budget {
+        let skip = match budget_use(state).await {
+            Some(used) => budget_verdict(used, budget.bytes()),
+            None => None,
         };
-        drop(claim);
-        state.keep(skipped.clone()).await;
-        return (Verdict::default(), skipped);
+        let was_skipping = state.budget_skipping.swap(skip.is_some(), Ordering::AcqRel);
+        if let Some(skip) = skip {
+            let message = skip.message(budget.bytes());
+            let skipped = Sample {
+                outcome: Outcome::Skipped,
+                reason: Some(FailureReason::DataBudget),
+                message: Some(message.clone()),
+                ..Sample::empty(Timestamp::now(), trigger)
+            };
+            drop(claim);
+            state.keep(skipped.clone()).await;
+            // Said once it is stored, as a run's line is.
+            if !was_skipping {
+                tracing::warn!(
+                    trigger = trigger.as_str(),
+                    data_used_mb = for_people::mb(skip.used),
+                    next_test_mb = skip.next_test.map(for_people::mb),
+                    data_budget_mb = for_people::mb(budget.bytes()),
+                    "test skipped: {message}; scheduled tests are skipped (and stored as skipped) \
+                     without a line each until they resume"
+                );
+            }
+            return (Verdict::default(), skipped);
+        }
+        if was_skipping {
+            tracing::info!(
+                data_budget_mb = for_people::mb(budget.bytes()),
+                "tests resume: the data budget of {} allows the next test",
+                for_people::volume(budget.bytes())
+            );
+        }
     }
     let sample = state.run_and_keep(claim, trigger).await;
     // A version that took effect since the last run shows from this step on.
@@ -351,28 +380,103 @@ async fn run_scheduled(
     (verdict, sample)
 }
 
-/// The bytes this calendar month's tests moved, if that reaches `budget`. Read from the store
-/// each time (a month is at most a few tens of thousands of samples), so a restart, an import
-/// or the turn of the month needs no bookkeeping.
-async fn budget_used_up(state: &AppState, budget: DataVolume) -> Option<f64> {
-    let (from, to) = Timestamp::now().month();
+/// This calendar month's data use, as the data budget judges it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct BudgetUse {
+    /// Bytes the tests of this month moved.
+    used: f64,
+    /// Bytes the newest success of this month with a known volume moved: what the next test
+    /// is expected to move; `None` without one (the month's first test always runs, so a
+    /// budget smaller than one test still gets a test a month, and last month's figure,
+    /// which a budget may have been set after, does not stop it).
+    last_test: Option<f64>,
+}
+
+/// Why the next test is skipped for the data budget.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct BudgetSkip {
+    /// Bytes this month's tests moved.
+    used: f64,
+    /// What the next test would move, when that (not the use so far) crosses the budget.
+    next_test: Option<f64>,
+}
+
+impl BudgetSkip {
+    /// The skipped sample's message: `data budget of 100 GB for this month reached (150 GB
+    /// moved by tests); tests resume next month`, or, when the next test would cross it, the
+    /// estimate too.
+    fn message(&self, budget: f64) -> String {
+        let budget_words = for_people::volume(budget);
+        let used = for_people::volume(self.used);
+        match self.next_test {
+            None => format!(
+                "data budget of {budget_words} for this month reached ({used} moved by tests); tests resume next month"
+            ),
+            Some(next) => format!(
+                "data budget of {budget_words} for this month would be crossed by the next test ({used} moved by tests, and the last test moved {}); tests resume next month",
+                for_people::volume(next)
+            ),
+        }
+    }
+}
+
+/// Whether the next test runs under a budget of `budget` bytes: skipped when this month's
+/// use has reached it, or when the next test, expected to move what the last one did, would
+/// cross it. With no test of known volume to go by, it runs (better one test too many than
+/// none at all).
+fn budget_verdict(usage: BudgetUse, budget: f64) -> Option<BudgetSkip> {
+    if usage.used >= budget {
+        return Some(BudgetSkip {
+            used: usage.used,
+            next_test: None,
+        });
+    }
+    let next = usage.last_test?;
+    (usage.used + next > budget).then_some(BudgetSkip {
+        used: usage.used,
+        next_test: Some(next),
+    })
+}
+
+/// The volume a sample's transfers moved, when it records both directions' bytes.
+fn volume_of(sample: &Sample) -> Option<f64> {
+    Some(
+        sample
+            .downloaded_bytes?
+            .saturating_add(sample.uploaded_bytes?) as f64,
+    )
+}
+
+/// This calendar month's data use and its last test's volume. Read from the store each time
+/// (a month is at most a few tens of thousands of samples), so a restart, an import or the
+/// turn of the month needs no bookkeeping. `None` (and a line in the log) when the store
+/// cannot be read: the test then runs.
+async fn budget_use(state: &AppState) -> Option<BudgetUse> {
+    let now = Timestamp::now();
+    let (from, to) = now.month();
     let used = state
         .recorder
         .run(move |store| {
             let mut used = 0.0;
+            let mut last_test = None;
             store.for_each(from, to, |sample| {
                 let moved = sample
                     .downloaded_bytes
                     .unwrap_or(0)
                     .saturating_add(sample.uploaded_bytes.unwrap_or(0));
                 used += moved as f64;
+                if sample.is_success()
+                    && let Some(volume) = volume_of(&sample)
+                {
+                    last_test = Some(volume);
+                }
                 Ok::<_, StoreError>(())
             })?;
-            Ok::<_, StoreError>(used)
+            Ok::<_, StoreError>(BudgetUse { used, last_test })
         })
         .await;
     match used {
-        Ok(Ok(used)) => (used >= budget.bytes()).then_some(used),
+        Ok(Ok(used)) => Some(used),
         Ok(Err(err)) => {
             // Better one test too many than none at all because the budget could not be read.
             tracing::error!(%err, "cannot read this month's data use; testing anyway");
@@ -667,12 +771,48 @@ async fn retention(state: &AppState, keep: Option<Duration>, usual_gap: Duration
                 state.metrics.set_samples(left);
                 if deleted > 0 {
                     state.changed();
-                    tracing::info!(deleted, left, "retention deleted old samples");
                 }
+                log_deleted(deleted, left, cutoff, keep, usual_gap);
             }
             Ok(Err(err)) => tracing::error!(%err, "retention could not delete old samples"),
             Err(err) => tracing::error!(%err, "the retention task failed"),
         }
+    }
+}
+
+/// The fewest deletions in one retention pass that are logged at WARN.
+const RETENTION_WARN_ABOVE: usize = 10;
+
+/// How many samples one retention pass may delete before it is logged at WARN: more than
+/// [`RETENTION_WARN_ABOVE`] and more than twice what an hourly pass deletes in the steady
+/// state (the runs of one [`RETENTION_PERIOD`] at `usual_gap`, retests included at most
+/// doubling them). A steady pass deletes the few runs that aged past the retention in the
+/// last hour (2 at the default 30m); more means a retention shortened at a restart, or a
+/// typo (`--retention 3m`) deleting history, which a user must see among the INFO lines.
+fn retention_warn_above(usual_gap: Duration) -> usize {
+    let gap = usual_gap.as_secs().max(1);
+    let per_pass = usize::try_from(RETENTION_PERIOD.as_secs().div_ceil(gap)).unwrap_or(usize::MAX);
+    RETENTION_WARN_ABOVE.max(per_pass.saturating_mul(2))
+}
+
+/// Says what a retention pass deleted: nothing when it deleted nothing, INFO for a few
+/// samples, WARN with the cutoff for more than [`retention_warn_above`].
+fn log_deleted(deleted: usize, left: u64, cutoff: Timestamp, keep: Duration, usual_gap: Duration) {
+    if deleted == 0 {
+        return;
+    }
+    let retention = format_limit(keep);
+    if deleted > retention_warn_above(usual_gap) {
+        tracing::warn!(
+            deleted,
+            left,
+            %cutoff,
+            %retention,
+            "retention deleted old samples: {deleted} recorded before {cutoff} (--retention \
+             {retention}); {left} are left"
+        );
+    } else {
+        tracing::info!(deleted, left, %cutoff, %retention, "retention deleted old samples");
     }
 }
 
@@ -744,6 +884,38 @@ mod tests {
             time = time.saturating_sub(step);
         }
         times
+    }
+
+    #[test]
+    fn the_test_that_would_cross_the_budget_is_skipped() {
+        let usage = |used: f64, last_test: Option<f64>| BudgetUse { used, last_test };
+        // 95 GB used of 100 GB, the last test moved 8 GB: skipped, and said why.
+        let skip = budget_verdict(usage(95e9, Some(8e9)), 100e9).unwrap();
+        assert_eq!(skip.next_test, Some(8e9));
+        assert_eq!(
+            skip.message(100e9),
+            "data budget of 100 GB for this month would be crossed by the next test (95.0 GB \
+             moved by tests, and the last test moved 8.0 GB); tests resume next month"
+        );
+        // Exactly up to the budget still runs; past it does not.
+        assert_eq!(budget_verdict(usage(92e9, Some(8e9)), 100e9), None);
+        // No test of known volume: it runs until the use reaches the budget.
+        assert_eq!(budget_verdict(usage(99e9, None), 100e9), None);
+        let reached = budget_verdict(usage(150e9, None), 100e9).unwrap();
+        assert_eq!(
+            reached.message(100e9),
+            "data budget of 100 GB for this month reached (150 GB moved by tests); tests resume next month"
+        );
+        assert_eq!(budget_verdict(usage(0.0, Some(1e9)), 100e9), None);
+    }
+
+    #[test]
+    fn retention_warns_above_ten_deletions_and_twice_an_hour_of_runs() {
+        assert_eq!(retention_warn_above(HOUR / 2), 10);
+        assert_eq!(retention_warn_above(Duration::from_secs(5 * 60)), 24);
+        assert_eq!(retention_warn_above(Duration::from_secs(7 * 60)), 18);
+        assert_eq!(retention_warn_above(DAY), 10);
+        assert_eq!(retention_warn_above(Duration::ZERO), 7200);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use crate::metrics::Metrics;
 use crate::plan::{Plan, PlanHistory};
-use crate::sample::{FailureReason, Outcome, Sample, Trigger, mbit_per_second};
+use crate::sample::{FailureReason, Outcome, Sample, Trigger};
 use crate::speedtest::{Claim, Runner};
 use crate::store::{Store, StoreError};
 use crate::time::{ClockCheck, Timestamp};
@@ -80,6 +80,9 @@ pub struct AppState {
     /// while remote_write is on: wakes the pusher ([`crate::push::pusher`]). A notification
     /// while the pusher is busy is kept for its next wait.
     pub outbox_wake: tokio::sync::Notify,
+    /// Whether scheduled tests are being skipped for `--data-budget` now: said once when
+    /// skipping starts and once when it ends, not at every slot.
+    pub budget_skipping: std::sync::atomic::AtomicBool,
 }
 
 /// The times of the last run and last success on show.
@@ -156,6 +159,7 @@ impl AppState {
             campaign: None,
             probes: None,
             outbox_wake: tokio::sync::Notify::new(),
+            budget_skipping: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -462,26 +466,61 @@ impl Latest {
     }
 }
 
-/// One line per run. The sample's message goes in field `detail`: a field named `message`
-/// would take the place of the line's own words (in JSON, the same key twice).
+/// The server a sample names, in a few words for the log: `Example ISP (Berlin) #1234`, or
+/// the host; empty when it names none.
+pub fn describe_server(sample: &Sample) -> String {
+    let Some(server) = sample.server.as_deref() else {
+        return sample
+            .engine
+            .as_deref()
+            .and_then(|engine| engine.url.clone())
+            .unwrap_or_default();
+    };
+    let mut words = server
+        .name
+        .clone()
+        .or_else(|| server.host.clone())
+        .unwrap_or_default();
+    if let Some(location) = &server.location {
+        words.push_str(&format!(" ({location})"));
+    }
+    if let Some(id) = server.id {
+        words.push_str(&format!(" #{id}"));
+    }
+    words.trim().to_owned()
+}
+
+/// One line per run, its figures for people ([`crate::units::for_people`]): speeds in Mbit/s,
+/// latencies in ms, the data it moved in MB, each with its unit in the field's name. The
+/// sample's message goes in field `detail`: a field named `message` would take the place of
+/// the line's own words (in JSON, the same key twice). A skipped run is not logged here: the
+/// data budget says once when skipping starts and once when it ends (`serve`).
 fn log_run(sample: &Sample) {
-    let mbit = |bytes: Option<f64>| bytes.map(mbit_per_second);
+    use crate::units::for_people::{mb, mbit_s, ms};
     if sample.outcome == Outcome::Skipped {
-        return tracing::warn!(
+        return tracing::debug!(
             time = %sample.time,
             trigger = %sample.trigger.as_str(),
             reason = sample.reason.map(FailureReason::as_str).unwrap_or_default(),
             detail = sample.message.as_deref().unwrap_or_default(),
-            "test skipped"
+            "test skipped again"
         );
     }
+    let data_used_mb = match (sample.downloaded_bytes, sample.uploaded_bytes) {
+        (None, None) => None,
+        (down, up) => Some(mb(down.unwrap_or(0).saturating_add(up.unwrap_or(0)) as f64)),
+    };
+    let server = describe_server(sample);
     match sample.reason {
         None => tracing::info!(
             time = %sample.time,
             trigger = %sample.trigger.as_str(),
-            download_mbit_per_second = mbit(sample.download_bytes_per_second),
-            upload_mbit_per_second = mbit(sample.upload_bytes_per_second),
-            ping_seconds = sample.ping_seconds,
+            download_mbit_s = sample.download_bytes_per_second.map(mbit_s),
+            upload_mbit_s = sample.upload_bytes_per_second.map(mbit_s),
+            ping_ms = sample.ping_seconds.map(ms),
+            jitter_ms = sample.jitter_seconds.map(ms),
+            data_used_mb,
+            server = %server,
             "test succeeded"
         ),
         Some(reason) => tracing::warn!(
@@ -489,6 +528,8 @@ fn log_run(sample: &Sample) {
             trigger = %sample.trigger.as_str(),
             %reason,
             detail = sample.message.as_deref().unwrap_or_default(),
+            data_used_mb,
+            server = %server,
             "test failed"
         ),
     }

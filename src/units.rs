@@ -170,3 +170,126 @@ mod tests {
         }
     }
 }
+
+/// Figures for people, in logs, messages and `run-once --format text`: speeds in Mbit/s,
+/// latencies in ms, volumes in decimal MB or GB, each rounded so that it reads at a glance
+/// (the stored samples and the API keep their full precision and base units).
+///
+/// Rounding ([`people`]): three significant digits, but whole numbers from 100 up (1234
+/// stays 1234) and at least one decimal below 100 (50.04 → 50.0, 93.42 → 93.4, 5.123 → 5.12,
+/// 0.5234 → 0.523). Milliseconds keep one decimal ([`ms`]).
+pub mod for_people {
+    /// `value` rounded for a person: three significant digits, whole numbers from 100 up, at
+    /// least one decimal below 100. Not finite stays as it is.
+    pub fn people(value: f64) -> f64 {
+        if !value.is_finite() || value == 0.0 {
+            return value;
+        }
+        let magnitude = value.abs();
+        if magnitude >= 100.0 {
+            return value.round();
+        }
+        // Digits before the point, less one: 1 for 10..100, 0 for 1..10, -1 for 0.1..1.
+        let exponent = magnitude.log10().floor() as i32;
+        let decimals = (2 - exponent).clamp(1, 9);
+        let scale = 10f64.powi(decimals);
+        (value * scale).round() / scale
+    }
+
+    /// A rate in bytes per second as Mbit/s, rounded for a person (`download_mbit_s`).
+    pub fn mbit_s(bytes_per_second: f64) -> f64 {
+        people(bytes_per_second * 8.0 / 1e6)
+    }
+
+    /// A time in seconds as milliseconds with one decimal (`ping_ms`, `jitter_ms`).
+    pub fn ms(seconds: f64) -> f64 {
+        if !seconds.is_finite() {
+            return seconds;
+        }
+        (seconds * 1e4).round() / 10.0
+    }
+
+    /// A volume in bytes as decimal megabytes, rounded for a person (`data_used_mb`).
+    pub fn mb(bytes: f64) -> f64 {
+        people(bytes / 1e6)
+    }
+
+    /// A volume in bytes in words, in the decimal unit that keeps it short: `3.17 GB`,
+    /// `512 MB`, `12.0 kB`, `800 B`.
+    pub fn volume(bytes: f64) -> String {
+        let magnitude = bytes.abs();
+        let (scale, unit) = if magnitude >= 1e12 {
+            (1e12, "TB")
+        } else if magnitude >= 1e9 {
+            (1e9, "GB")
+        } else if magnitude >= 1e6 {
+            (1e6, "MB")
+        } else if magnitude >= 1e3 {
+            (1e3, "kB")
+        } else {
+            return format!("{} B", bytes.round());
+        };
+        format!("{} {unit}", people_text(bytes / scale))
+    }
+
+    /// [`people`] as text, with its decimal shown below 100 (`12.0`, not `12`).
+    pub fn people_text(value: f64) -> String {
+        let rounded = people(value);
+        let text = rounded.to_string();
+        if rounded.is_finite() && rounded.abs() < 100.0 && !text.contains('.') {
+            format!("{text}.0")
+        } else {
+            text
+        }
+    }
+
+    /// A rate in bytes per second in words: `93.4 Mbit/s`.
+    pub fn speed(bytes_per_second: f64) -> String {
+        format!("{} Mbit/s", people_text(bytes_per_second * 8.0 / 1e6))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn three_significant_digits_whole_from_100_one_decimal_below() {
+            assert_eq!(people(93.42), 93.4);
+            assert_eq!(people(50.04), 50.0);
+            assert_eq!(people(512.4), 512.0);
+            assert_eq!(people(1234.5), 1235.0);
+            assert_eq!(people(5.1234), 5.12);
+            assert_eq!(people(0.52), 0.52);
+            assert_eq!(people(0.5234), 0.523);
+            assert_eq!(people(0.0), 0.0);
+            assert_eq!(people(99.96), 100.0);
+            assert_eq!(people(-3.456), -3.46);
+            // As a log shows them: no binary noise.
+            assert_eq!(people(93.42).to_string(), "93.4");
+            assert_eq!(people(0.12345).to_string(), "0.123");
+        }
+
+        #[test]
+        fn speeds_latencies_and_volumes_in_their_units() {
+            // 92,727,670 B/s is 741.82 Mbit/s.
+            assert_eq!(mbit_s(92_727_670.0), 742.0);
+            assert_eq!(mbit_s(1_167_500.0), 9.34);
+            assert_eq!(ms(0.012345), 12.3);
+            assert_eq!(ms(0.00004), 0.0);
+            assert_eq!(mb(3_173_277_248.0), 3173.0);
+            assert_eq!(mb(520_000.0), 0.52);
+            assert_eq!(speed(11_678_000.0), "93.4 Mbit/s");
+        }
+
+        #[test]
+        fn a_volume_in_words_takes_the_unit_that_keeps_it_short() {
+            assert_eq!(volume(3_173_277_248.0), "3.17 GB");
+            assert_eq!(volume(150e9), "150 GB");
+            assert_eq!(volume(512e6), "512 MB");
+            assert_eq!(volume(12_000.0), "12.0 kB");
+            assert_eq!(volume(800.0), "800 B");
+            assert_eq!(volume(2.5e12), "2.5 TB");
+            assert_eq!(speed(1e6), "8.0 Mbit/s");
+        }
+    }
+}

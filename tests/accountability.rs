@@ -519,6 +519,73 @@ fn a_used_up_data_budget_skips_scheduled_runs() {
     assert_eq!(summary["runs"]["skipped"], 1);
 }
 
+#[test]
+fn the_test_that_would_cross_the_budget_is_skipped_and_said_once() {
+    // 60 GB of 100 GB used by a test that moved 60 GB: the next would cross the budget.
+    let env = Env::new();
+    env.import(&[heavy_success(now_millis() - 1, 60)]);
+    let mut command = env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &[
+            "--data-budget",
+            "100GB",
+            "--interval",
+            "1s",
+            "--enable-run-endpoint",
+            "--min-manual-gap",
+            "0s",
+        ],
+    );
+    command
+        .env("FAKE_SPEEDTEST_ARGS", env.path("args"))
+        .env("RUST_LOG", "info,internet_monitor::state=debug");
+    let mut server = Server::start(command);
+    // Each skipped slot is stored and said at debug level only; two of them.
+    server.wait_for_logs("test skipped again", 2);
+    assert!(!env.path("args").exists(), "the CLI must not run");
+    let said = |server: &Server| -> Vec<String> {
+        server
+            .seen
+            .iter()
+            .filter(|line| line.contains("test skipped:"))
+            .cloned()
+            .collect()
+    };
+    let skipping = said(&server);
+    assert_eq!(skipping.len(), 1, "said once: {skipping:#?}");
+    assert!(
+        skipping[0].contains(
+            "would be crossed by the next test (60.0 GB moved by tests, and the last test moved 60.0 GB)"
+        ),
+        "{}",
+        skipping[0]
+    );
+    assert!(
+        skipping[0].contains("data_used_mb=60000"),
+        "{}",
+        skipping[0]
+    );
+    let skipped = server.get("/api/v1/samples?limit=1").json();
+    assert_eq!(skipped["samples"][0]["reason"], "data_budget");
+    // A manual test (never skipped) moves 0.44 GB: the estimate drops, scheduled tests resume,
+    // and that is said once too.
+    assert_eq!(request(&server.address, "POST", "/api/v1/run").status, 202);
+    let resumed = server.wait_for_log("tests resume: the data budget");
+    assert!(resumed.contains(" INFO "), "{resumed}");
+    // The manual test and a scheduled one after it.
+    server.wait_for_logs("test succeeded", 2);
+    let log = server.assert_clean_exit();
+    assert_eq!(
+        log.iter()
+            .filter(|line| line.contains("tests resume: the data budget"))
+            .count(),
+        1,
+        "{log:#?}"
+    );
+    assert_eq!(said(&server).len(), 1);
+}
+
 /// A scheduled run skipped for the data budget, this long ago.
 fn skipped(millis: u64) -> Value {
     json!({
@@ -591,6 +658,8 @@ fn retention_deletes_what_is_older_than_it_keeps() {
         line.contains("deleted=4") && line.contains("left=60"),
         "{line}"
     );
+    // A few samples, as an hourly pass deletes: INFO.
+    assert!(line.contains(" INFO "), "{line}");
     let kept = server.get("/api/v1/samples").json();
     assert_eq!(kept["samples"].as_array().unwrap().len(), 60);
     assert!(
@@ -724,7 +793,7 @@ fn a_failed_http_run_counts_what_it_moved_towards_the_data_budget() {
         skipped["message"]
             .as_str()
             .unwrap()
-            .starts_with("data budget of 0.001 GB for this month reached ("),
+            .starts_with("data budget of 1.0 MB for this month reached ("),
         "{samples:#}"
     );
     let metrics = server.get("/metrics").body;

@@ -102,6 +102,64 @@ fn success_is_stored_printed_and_exported() {
 }
 
 #[test]
+fn run_once_format_text_is_for_a_person_and_json_stays_the_default() {
+    let env = Env::new();
+    let output = env.run_once("ok-1.2-pretty", "replay", &["--format", "text"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.starts_with("result: success\n"), "{text}");
+    for line in [
+        "\ndownload: ",
+        " Mbit/s\n",
+        "\nping: ",
+        " ms\n",
+        "\nserver: ",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    // Not a terminal: no progress on stderr, so scripts stay clean.
+    assert_eq!(stderr(&output), "");
+    let output = common::with_fake("run-once", &env.db(), "ok-1.2-pretty", &[])
+        .env("INTERNET_MONITOR_RUN_ONCE_FORMAT", "text")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("result: success\n"));
+}
+
+#[test]
+fn run_once_shows_progress_on_a_terminal() {
+    // script(1) (util-linux) runs the command on a pseudo-terminal: stderr is a terminal.
+    let env = Env::new();
+    let db = env.db();
+    let inner = format!(
+        "{} run-once --db {} --speedtest-bin {}",
+        common::BIN,
+        db.display(),
+        common::FAKE
+    );
+    let mut script = Command::new("script");
+    script.args(["-qec", &inner, "/dev/null"]);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("INTERNET_MONITOR_") {
+            script.env_remove(key);
+        }
+    }
+    let output = script
+        .env(
+            "FAKE_SPEEDTEST_FIXTURE",
+            format!("{}/ok-1.2-pretty", common::FIXTURES),
+        )
+        .env("INTERNET_MONITOR_PROBE_INTERVAL", "0s")
+        .output()
+        .expect("script(1) from util-linux must be installed");
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("… 0 s"), "a progress line in {shown:?}");
+    // Rubbed out before the result is printed.
+    assert!(shown.contains("\r\u{1b}[2K{\""), "{shown:?}");
+}
+
+#[test]
 fn store_ip_keeps_the_addresses() {
     let env = Env::new();
     let output = env.run_once("ok-1.2-with-loaded-latency", "replay", &["--store-ip"]);

@@ -512,6 +512,7 @@ fn serve_in_process(
                 16,
                 AllowedHosts::new(["localhost"]),
                 None,
+                false,
                 stopped,
             )
             .await;

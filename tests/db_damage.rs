@@ -624,6 +624,11 @@ fn db_compact_gives_back_what_retention_deleted() {
     ));
     let line = server.wait_for_log("retention deleted old samples");
     assert!(line.contains("deleted=2949"), "{line}");
+    // Many at once (a shortened retention, a typo): a warning with the cut.
+    assert!(
+        line.contains(" WARN ") && line.contains("cutoff=20"),
+        "{line}"
+    );
     server.assert_clean_exit();
 
     let kept = export(&db);

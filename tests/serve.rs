@@ -368,3 +368,95 @@ fn a_silent_connection_is_closed_by_the_header_timeout() {
         "others are still served"
     );
 }
+
+#[test]
+fn the_start_up_line_names_the_schedule_engine_plan_retention_and_first_test() {
+    let env = Env::new();
+    let mut server = Server::start(env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &[
+            "--start-delay",
+            "1h",
+            "--retention",
+            "400d",
+            "--plan-download",
+            "500Mbit/s",
+        ],
+    ));
+    let line = server.wait_for_log("listening on http");
+    for field in [
+        "interval=30m",
+        "engine=ookla",
+        "plan=download 500 Mbit/s, upload none, threshold 0.8",
+        "retention=400d",
+        "data_budget=none",
+        "db=",
+    ] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+    // The first test is an hour away (--start-delay 1h), as an RFC 3339 time.
+    let first = line
+        .split("first_test=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no first_test in {line}"));
+    let first: internet_monitor::time::Timestamp = first.parse().unwrap();
+    let wait = first.as_millis().saturating_sub(now_millis());
+    assert!((3_500_000..=3_600_000).contains(&wait), "{first} in {line}");
+}
+
+#[test]
+fn a_test_says_when_it_starts_and_when_shutdown_stops_it() {
+    let env = Env::new();
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "sleep", &[]));
+    let line = server.wait_for_log("schedule test started");
+    for field in ["run=schedule", "engine=ookla", "server=chosen by the CLI"] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+    let log = server.assert_clean_exit();
+    let stopped = log
+        .iter()
+        .find(|line| line.contains("schedule test stopped by shutdown"))
+        .unwrap_or_else(|| panic!("no stop line in\n{}", log.join("\n")));
+    assert!(stopped.contains("run=schedule"), "{stopped}");
+}
+
+#[test]
+fn the_http_engine_says_its_server_when_a_test_starts() {
+    let env = Env::new();
+    let db = env.db();
+    let mut server = Server::start(common::command(&[
+        "serve",
+        "--db",
+        db.to_str().unwrap(),
+        "--engine",
+        "http",
+    ]));
+    let line = server.wait_for_log("schedule test started");
+    for field in [
+        "run=schedule",
+        "engine=http",
+        &format!("server={}", common::NO_HTTP_SERVER),
+    ] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+}
+
+#[test]
+fn serve_on_a_busy_port_creates_no_database() {
+    let env = Env::new();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = busy.local_addr().unwrap().to_string();
+    let output = env
+        .serve("ok-1.2-pretty", "replay", &["--listen", &address])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {address} (see --listen)")),
+        "{stderr}"
+    );
+    assert!(!env.db().exists(), "a database file was created");
+}

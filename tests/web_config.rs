@@ -424,7 +424,10 @@ fn basic_auth_without_tls_the_environment_twins_and_headers_that_replace_the_ser
     let mut command = common::serve_command(&site.env.db(), "ok-1.2-with-loaded-latency", &[]);
     command
         .env("INTERNET_MONITOR_WEB_CONFIG_FILE", site.config_path())
-        .env("INTERNET_MONITOR_WEB_HEALTHZ_UNAUTHENTICATED", "true");
+        .env("INTERNET_MONITOR_WEB_HEALTHZ_UNAUTHENTICATED", "true")
+        .env("INTERNET_MONITOR_LOG_REQUESTS", "true")
+        .env("INTERNET_MONITOR_ENABLE_RUN_ENDPOINT", "true")
+        .env("INTERNET_MONITOR_START_DELAY", "1h");
     let mut server = Server::start(command);
     let line = server.wait_for_log("listening on http://");
     assert!(
@@ -433,6 +436,34 @@ fn basic_auth_without_tls_the_environment_twins_and_headers_that_replace_the_ser
         "{line}"
     );
     let authorization = basic(USER, PASSWORD);
+    // --log-requests: who started a manual test, and never their credentials.
+    let started = common::try_request_with(
+        &server.address,
+        "POST",
+        "/api/v1/run",
+        &[
+            ("Authorization", &authorization),
+            ("Content-Type", "application/json"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(started.status, 202);
+    let access = server.wait_for_log("POST /api/v1/run 202");
+    for field in [
+        format!("user={USER}"),
+        "status=202".to_owned(),
+        "peer=127.0.0.1:".to_owned(),
+        "duration_ms=".to_owned(),
+        "bytes=".to_owned(),
+    ] {
+        assert!(access.contains(&field), "{field} in {access}");
+    }
+    let test = server.wait_for_log("manual test started");
+    assert!(test.contains("run=manual"), "{test}");
+    let refused = common::try_request_with(&server.address, "GET", "/metrics?x=1", &[]).unwrap();
+    assert_eq!(refused.status, 401);
+    let access = server.wait_for_log("GET /metrics?x=1 401");
+    assert!(access.contains("user=-"), "{access}");
     let ok = common::try_request_with(
         &server.address,
         "GET",
@@ -457,7 +488,14 @@ fn basic_auth_without_tls_the_environment_twins_and_headers_that_replace_the_ser
     assert_eq!(page.header("X-Content-Type-Options"), Some("nosniff"));
     assert_challenged(&server.get("/metrics"), "plain HTTP without credentials");
     assert_eq!(server.get("/healthz").status, 200);
-    server.assert_clean_exit();
+    let log = server.assert_clean_exit();
+    let secret = authorization.trim_start_matches("Basic ");
+    assert!(
+        !log.iter()
+            .any(|line| line.contains(PASSWORD) || line.contains(secret)),
+        "credentials in the log:\n{}",
+        log.join("\n")
+    );
 }
 
 #[test]

@@ -13,7 +13,8 @@ use crate::plan::{Plan, PlanHistory, PlanVersion};
 use crate::scheduler::Schedule;
 use crate::serve::{self, ServeConfig};
 use crate::store::Store;
-use crate::time::Timestamp;
+use crate::time::{Timestamp, format_limit};
+use crate::units::for_people::{speed as speed_words, volume};
 
 /// Worker threads: requests are short and the machines small.
 const WORKERS: usize = 2;
@@ -126,13 +127,14 @@ fn plan_history(store: &Store, flags: Plan, now: Timestamp) -> anyhow::Result<Pl
     Ok(store.plan_history()?)
 }
 
-/// A judged plan on one line, for the log: `download 62500000 B/s, upload none, threshold 0.8`.
+/// A judged plan on one line, for the log: `download 500 Mbit/s, upload none, threshold 0.8`
+/// (`none` when no version is in force).
 fn describe_plan(plan: &Plan) -> String {
+    if !plan.is_set() {
+        return "none".to_owned();
+    }
     let rate = |speed: Option<crate::units::Bandwidth>| {
-        speed.map_or_else(
-            || "none".to_owned(),
-            |s| format!("{} B/s", s.bytes_per_second()),
-        )
+        speed.map_or_else(|| "none".to_owned(), |s| speed_words(s.bytes_per_second()))
     };
     format!(
         "download {}, upload {}, threshold {}",
@@ -182,85 +184,111 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(config) => Some(crate::push::client::Client::new(config).map_err(anyhow::Error::msg)?),
         None => None,
     };
-    // A locked database must stop a second instance at once, before it binds or tests.
-    let store = Store::open(&args.store.db)?;
-    let now = Timestamp::now();
-    let plans = plan_history(&store, args.plan.plan(), now)?;
-    // The plan in force now, or a version stored to take effect later: retests judge each run
-    // against the version in force at its time.
-    let judges_now_or_later = plans.plan_at(now).is_set()
-        || plans
-            .versions()
-            .iter()
-            .any(|version| version.from > now && version.plan().is_set());
-    if args.retest_below.is_some() && !judges_now_or_later {
-        bail!(
-            "--retest-below needs a plan to compare with: add --plan-download and/or --plan-upload, or store one with plan set"
-        );
-    }
-    let config = ServeConfig {
-        schedule: Schedule {
-            interval: args.interval,
-            splay: args.splay,
-            start_delay: args.start_delay,
-            retest_after: args.retest_below.map(|_| args.retest_after),
-        },
-        engine,
-        retention: args.retention,
-        plans,
-        retest_below: args.retest_below,
-        manual_runs: args.enable_run_endpoint.then_some(args.min_manual_gap),
-        data_budget: args.data_budget,
-        max_connections: usize::try_from(
-            MAX_CONNECTIONS.min(raise_open_files_limit().saturating_sub(RESERVED_FILES)),
-        )
-        .unwrap_or(1),
-        allowed_hosts: AllowedHosts::new(args.allowed_hosts.iter().cloned().chain(host_name())),
-        zone: args.timezone.zone(),
-        campaign: args.campaign.map(|rules| CampaignConfig {
-            rules,
-            zone: args.timezone.zone(),
-            restart: args.campaign_restart,
-        }),
-        probes,
-        web,
-        remote_write,
-    };
+    let engine_name = engine.describe().name;
     super::adopt_orphans();
     super::listen_until_stopped(
         WORKERS,
         args.listen,
         |listener, address, shutdown| async move {
-            tracing::info!(
-                %address,
-                db = %store.path().display(),
-                %auth,
-                %web_config,
-                "listening on {scheme}://{address}"
-            );
-            if passwords_in_clear(address, scheme, auth) {
-                tracing::warn!(
-                    %address,
-                    "basic_auth_users without tls_server_config on an address other hosts can \
-                     reach: passwords cross the network readable by anyone on the path; add \
-                     tls_server_config, or listen on 127.0.0.1 behind a TLS proxy"
+            // Opened once the port is ours: a busy port must not leave a new, empty database
+            // file behind. A locked database still stops a second instance before it tests.
+            let store = Store::open(&args.store.db)?;
+            let now = Timestamp::now();
+            let plans = plan_history(&store, args.plan.plan(), now)?;
+            // The plan in force now, or a version stored to take effect later: retests judge
+            // each run against the version in force at its time.
+            let judges_now_or_later = plans.plan_at(now).is_set()
+                || plans
+                    .versions()
+                    .iter()
+                    .any(|version| version.from > now && version.plan().is_set());
+            if args.retest_below.is_some() && !judges_now_or_later {
+                bail!(
+                    "--retest-below needs a plan to compare with: add --plan-download and/or --plan-upload, or store one with plan set"
                 );
             }
-            tracing::info!("measuring with the {engine_why}");
-            let source = if args.timezone.timezone.is_some() {
-                "--timezone"
-            } else {
-                "the system's zone: TZ, else /etc/localtime; --timezone sets another"
+            let plan_now = describe_plan(&plans.plan_at(now));
+            let config = ServeConfig {
+                schedule: Schedule {
+                    interval: args.interval,
+                    splay: args.splay,
+                    start_delay: args.start_delay,
+                    retest_after: args.retest_below.map(|_| args.retest_after),
+                },
+                engine,
+                retention: args.retention,
+                plans,
+                retest_below: args.retest_below,
+                manual_runs: args.enable_run_endpoint.then_some(args.min_manual_gap),
+                data_budget: args.data_budget,
+                max_connections: usize::try_from(
+                    MAX_CONNECTIONS.min(raise_open_files_limit().saturating_sub(RESERVED_FILES)),
+                )
+                .unwrap_or(1),
+                allowed_hosts: AllowedHosts::new(
+                    args.allowed_hosts.iter().cloned().chain(host_name()),
+                ),
+                zone: args.timezone.zone(),
+                campaign: args.campaign.map(|rules| CampaignConfig {
+                    rules,
+                    zone: args.timezone.zone(),
+                    restart: args.campaign_restart,
+                }),
+                probes,
+                web,
+                remote_write,
+                log_requests: args.log_requests,
             };
-            tracing::info!(
-                time_zone = %config.zone.name(),
-                "rule sets count calendar days and peak hours in {} ({source})",
-                config.zone.name()
-            );
-            if let Some(warning) = args.speedtest.ignored_by(&config.engine) {
-                tracing::warn!("{warning}");
-            }
-            serve::run(config, listener, store, shutdown).await?;
+            let db = store.path().display().to_string();
+            let retention = args
+                .retention
+                .map_or_else(|| "keep every sample".to_owned(), format_limit);
+            let interval = humantime::format_duration(args.interval).to_string();
+            let budget = args
+                .data_budget
+                .map_or_else(|| "none".to_owned(), |b| volume(b.bytes()));
+            let zone = config.zone.name().to_owned();
+            let ignored = args.speedtest.ignored_by(&config.engine);
+            // Said once the scheduler has planned the first test, so the line can name its time.
+            let ready = move |first_test: Option<Timestamp>| {
+                let first_test =
+                    first_test.map_or_else(|| "not planned".to_owned(), |at| at.to_string());
+                tracing::info!(
+                    %address,
+                    %db,
+                    %auth,
+                    %web_config,
+                    %interval,
+                    engine = %engine_name,
+                    plan = %plan_now,
+                    %retention,
+                    data_budget = %budget,
+                    %first_test,
+                    "listening on {scheme}://{address} (first test at {first_test}, then every {interval})"
+                );
+                if passwords_in_clear(address, scheme, auth) {
+                    tracing::warn!(
+                        %address,
+                        "basic_auth_users without tls_server_config on an address other hosts can \
+                         reach: passwords cross the network readable by anyone on the path; add \
+                         tls_server_config, or listen on 127.0.0.1 behind a TLS proxy"
+                    );
+                }
+                tracing::info!("measuring with the {engine_why}");
+                let source = if args.timezone.timezone.is_some() {
+                    "--timezone"
+                } else {
+                    "the system's zone: TZ, else /etc/localtime; --timezone sets another"
+                };
+                tracing::info!(
+                    time_zone = %zone,
+                    "rule sets count calendar days and peak hours in {zone} ({source})"
+                );
+                if let Some(warning) = ignored {
+                    tracing::warn!("{warning}");
+                }
+            };
+            serve::run(config, listener, store, shutdown, ready).await?;
             Ok(())
         },
     )?;

@@ -1,5 +1,6 @@
 //! The HTTP server: `/metrics`, the original app's JSON endpoints, health, and the dashboard at `/`.
 
+mod access;
 mod api;
 pub(crate) mod assets;
 mod cache;
@@ -153,6 +154,7 @@ pub async fn serve(
     max_connections: usize,
     allowed_hosts: AllowedHosts,
     web: Option<WebServing>,
+    log_requests: bool,
     stop: watch::Receiver<bool>,
 ) {
     let healthz_unauthenticated = web.as_ref().is_some_and(|web| web.healthz_unauthenticated);
@@ -168,7 +170,27 @@ pub async fn serve(
     let source = web.map(|web| web.source);
     serve_connections(listener, limits, source, stop, move |request, peer| {
         let handler = handler.clone();
-        async move { handle(&handler, &request, &peer).await }
+        async move {
+            let started = Instant::now();
+            let (response, user) = handle(&handler, &request, &peer).await;
+            if !log_requests {
+                return response;
+            }
+            // The path and query only: credentials travel in headers, which are not logged.
+            let target = request
+                .uri()
+                .path_and_query()
+                .map_or_else(|| request.uri().path(), |target| target.as_str());
+            let entry = access::Entry::new(
+                peer.address,
+                request.method(),
+                target,
+                response.status(),
+                user.as_deref(),
+                started,
+            );
+            response.map(|body| access::logged(body, entry))
+        }
     })
     .await;
 }
@@ -428,16 +450,18 @@ fn limit_send_buffer(stream: &TcpStream, size: libc::c_int) {
 /// configuration, credentials are checked before anything else (the route list included: an
 /// unknown path is a 401 too, not a 404), except for `/healthz` with
 /// `--web.healthz-unauthenticated`. The file's headers go on every answer, replacing a header
-/// of the same name the server set (so none is sent twice).
+/// of the same name the server set (so none is sent twice). Also returns the basic-auth user
+/// the request was admitted as, for the access log (`None` when no login was needed, or the
+/// request was refused).
 pub(crate) async fn handle(
     handler: &Handler,
     request: &Request<Incoming>,
     peer: &Peer,
-) -> Response<Body> {
+) -> (Response<Body>, Option<String>) {
     let web = peer.web.as_deref();
-    let mut response = match authorize(handler, request, peer, web).await {
-        Ok(()) => route_and_answer(handler, request).await,
-        Err(refused) => refused,
+    let (mut response, user) = match authorize(handler, request, peer, web).await {
+        Ok(user) => (route_and_answer(handler, request).await, user),
+        Err(refused) => (refused, None),
     };
     // Every answer, errors included: a browser must never guess another type than the one sent.
     response.headers_mut().insert(
@@ -449,24 +473,24 @@ pub(crate) async fn handle(
             response.headers_mut().insert(name.clone(), value.clone());
         }
     }
-    response
+    (response, user)
 }
 
-/// `Ok` when the request may go on: no users configured, the open `/healthz`, or valid
-/// credentials in the request's only `Authorization` header (two are refused, whatever they
-/// hold); otherwise the answer: 401 with the challenge, or 503 when every credential
-/// check is busy.
+/// `Ok` when the request may go on: no users configured, the open `/healthz` (`Ok(None)`),
+/// or valid credentials in the request's only `Authorization` header (two are refused,
+/// whatever they hold: `Ok` with the user name); otherwise the answer: 401 with the
+/// challenge, or 503 when every credential check is busy.
 async fn authorize(
     handler: &Handler,
     request: &Request<Incoming>,
     peer: &Peer,
     web: Option<&WebConfig>,
-) -> Result<(), Response<Body>> {
-    let Some(web) = web else { return Ok(()) };
+) -> Result<Option<String>, Response<Body>> {
+    let Some(web) = web else { return Ok(None) };
     if web.users.is_empty()
         || (handler.healthz_unauthenticated && request.uri().path() == "/healthz")
     {
-        return Ok(());
+        return Ok(None);
     }
     let mut given = request.headers().get_all(header::AUTHORIZATION).iter();
     let authorization = given.next();
@@ -475,7 +499,7 @@ async fn authorize(
     let single = given.next().is_none();
     let checked = if single { authorization } else { None };
     match web.users.check(checked).await {
-        Check::Allowed => Ok(()),
+        Check::Allowed => Ok(checked.and_then(web_config::basic_user)),
         Check::Denied => {
             // No credentials is how a browser's first request goes: only a failed login is
             // worth a line.

@@ -595,7 +595,9 @@ impl Monitor {
                     tracing::warn!(
                         kind = outage.kind.name(),
                         start = %outage.start,
-                        unmonitored_seconds = outage.unmonitored.as_secs(),
+                        unmonitored = %humantime::format_duration(Duration::from_secs(
+                            outage.unmonitored.as_secs()
+                        )),
                         restarts = outage.restarts,
                         "the {} outage since {} goes on after the restart (the time the monitor \
                          was off is unmonitored, not counted as down)",
@@ -618,7 +620,7 @@ impl Monitor {
                         kind = outage.kind.name(),
                         start = %outage.start,
                         end = outage.end.map(tracing::field::display),
-                        down_seconds = down.as_secs(),
+                        down = %humantime::format_duration(Duration::from_secs(down.as_secs())),
                         "{} outage over after {}",
                         outage.kind.name(),
                         humantime::format_duration(Duration::from_secs(down.as_secs()))

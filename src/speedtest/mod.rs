@@ -112,6 +112,34 @@ pub fn resolve_executable(binary: &Path) -> Option<PathBuf> {
         .find(|candidate| executable(candidate))
 }
 
+/// What a running test is doing, for a person watching (`run-once` on a terminal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// No test is running.
+    Idle,
+    /// Connecting, finding the API, measuring the idle latency (HTTP engine).
+    Latency,
+    /// Measuring the download (HTTP engine).
+    Download,
+    /// Measuring the upload (HTTP engine).
+    Upload,
+    /// The Ookla CLI is running (it reports no phases with `--progress=no`).
+    Running,
+}
+
+impl Phase {
+    /// The phase in a few words: `testing download`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Latency => "measuring latency",
+            Phase::Download => "testing download",
+            Phase::Upload => "testing upload",
+            Phase::Running => "testing",
+        }
+    }
+}
+
 /// A configured engine, ready to measure.
 #[derive(Debug)]
 enum Measure {
@@ -126,6 +154,8 @@ pub struct Runner {
     engine: Measure,
     described: Arc<Engine>,
     slot: Arc<Mutex<()>>,
+    /// What the running test is doing ([`Runner::phases`]).
+    phase: Arc<tokio::sync::watch::Sender<Phase>>,
 }
 
 /// The right to run the next test, held from `try_claim` until the run is over.
@@ -137,14 +167,32 @@ pub struct Claim {
 impl Runner {
     pub fn new(config: EngineConfig) -> Self {
         let described = Arc::new(config.describe());
+        let phase = Arc::new(tokio::sync::watch::Sender::new(Phase::Idle));
         let engine = match config {
             EngineConfig::Ookla(config) => Measure::Ookla(OoklaCli::new(config)),
-            EngineConfig::Http(config) => Measure::Http(HttpEngine::new(config)),
+            EngineConfig::Http(config) => {
+                Measure::Http(HttpEngine::new(config).with_phase(phase.clone()))
+            }
         };
         Runner {
             engine,
             described,
             slot: Arc::new(Mutex::new(())),
+            phase,
+        }
+    }
+
+    /// What the running test is doing, as it changes ([`Phase::Idle`] between tests).
+    pub fn phases(&self) -> tokio::sync::watch::Receiver<Phase> {
+        self.phase.subscribe()
+    }
+
+    /// The server a test measures against, when known before it runs: the HTTP engine's URL,
+    /// the Ookla CLI's `--server-id`; `None` when the Ookla CLI chooses.
+    pub fn target(&self) -> Option<String> {
+        match &self.engine {
+            Measure::Ookla(cli) => cli.server_id().map(|id| format!("ookla server #{id}")),
+            Measure::Http(http) => Some(http.server().to_owned()),
         }
     }
 
@@ -176,19 +224,69 @@ impl Runner {
     /// Runs one test in a slot already claimed; the slot is free again when it returns. The
     /// sample is stamped with this runner's engine, failures too, unless the engine stamped it
     /// itself (the HTTP engine records the API it detected).
+    ///
+    /// Logs a line when the test starts (trigger, engine, server when known) and, should the
+    /// run be dropped before it finishes (a shutdown or signal stopped it), a line saying so.
     pub async fn run_claimed(&self, claim: Claim, trigger: Trigger) -> Sample {
         self.run_claimed_at(claim, trigger, Timestamp::now()).await
     }
 
     /// [`Runner::run_claimed`], the sample dated `time` (when the test started).
     pub async fn run_claimed_at(&self, _claim: Claim, trigger: Trigger, time: Timestamp) -> Sample {
+        let target = self.target();
+        // The trigger is in the words, not a `trigger=` field: that marks the line of a run
+        // that ended (and is stored).
+        tracing::info!(
+            run = %trigger.as_str(),
+            engine = %self.described.name,
+            server = %target.as_deref().unwrap_or("chosen by the CLI"),
+            "{} test started",
+            trigger.as_str()
+        );
+        let mut running = Running {
+            trigger,
+            started: std::time::Instant::now(),
+            phase: &self.phase,
+            finished: false,
+        };
+        self.phase.send_replace(match &self.engine {
+            Measure::Ookla(_) => Phase::Running,
+            Measure::Http(_) => Phase::Latency,
+        });
         let mut sample = match &self.engine {
             Measure::Ookla(cli) => cli.measure(time, trigger).await,
             Measure::Http(http) => http.measure(time, trigger).await,
         };
+        running.finished = true;
+        drop(running);
         if sample.engine.is_none() {
             sample.engine = Some(self.described.clone());
         }
         sample.visible()
+    }
+}
+
+/// A test in progress: back to [`Phase::Idle`] however it ends, and a log line when it was
+/// dropped unfinished (cancelled by a shutdown: nothing of it is stored).
+struct Running<'a> {
+    trigger: Trigger,
+    started: std::time::Instant,
+    phase: &'a tokio::sync::watch::Sender<Phase>,
+    finished: bool,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.phase.send_replace(Phase::Idle);
+        if !self.finished {
+            let after = std::time::Duration::from_secs(self.started.elapsed().as_secs());
+            tracing::info!(
+                run = %self.trigger.as_str(),
+                after = %humantime::format_duration(after),
+                "{} test stopped by shutdown after {}; nothing of it is stored",
+                self.trigger.as_str(),
+                humantime::format_duration(after)
+            );
+        }
     }
 }

@@ -45,6 +45,11 @@ impl OoklaCli {
         OoklaCli { config }
     }
 
+    /// `--server-id`, when given: the server the CLI is told to use.
+    pub fn server_id(&self) -> Option<u64> {
+        self.config.server_id
+    }
+
     /// The arguments after the binary: the flags that make the CLI non-interactive and
     /// machine-readable, then the operator's.
     pub fn arguments(&self) -> Vec<OsString> {

@@ -148,6 +148,8 @@ pub struct HttpEngine {
     config: HttpConfig,
     /// No run before this time: the last run's HTTP 429 asked for it.
     not_before: Mutex<Option<Timestamp>>,
+    /// Where the run says which direction it measures ([`crate::speedtest::Runner::phases`]).
+    phase: Option<Arc<tokio::sync::watch::Sender<crate::speedtest::Phase>>>,
 }
 
 /// What a run learnt, kept as it goes so that a failed or timed-out run still records it.
@@ -176,7 +178,22 @@ impl HttpEngine {
         HttpEngine {
             config,
             not_before: Mutex::new(None),
+            phase: None,
         }
+    }
+
+    /// The same engine, saying on `phase` which direction it measures.
+    pub fn with_phase(
+        mut self,
+        phase: Arc<tokio::sync::watch::Sender<crate::speedtest::Phase>>,
+    ) -> Self {
+        self.phase = Some(phase);
+        self
+    }
+
+    /// The server's base URL (`--http-server`).
+    pub fn server(&self) -> &str {
+        &self.config.server
     }
 
     /// Measures once, the run started at `time`; never an error: every way a run can go wrong
@@ -189,7 +206,7 @@ impl HttpEngine {
             Some(err) => Err(err),
             None => {
                 let host = self.host();
-                tracing::info!("speed test started: {}", self.config.summary());
+                tracing::debug!("speed test started: {}", self.config.summary());
                 match tokio::time::timeout(self.config.timeout, self.run(&mut progress)).await {
                     Ok(result) => result,
                     Err(_) => Err(EngineError::Timeout {
@@ -289,7 +306,7 @@ impl HttpEngine {
             if api.php { " (.php paths)" } else { "" }
         );
         let (ping, jitter) = probe::idle_latency(&mut control, api, &mut says).await?;
-        tracing::debug!("idle latency {:.3} ms", ping * 1e3);
+        tracing::debug!("idle latency {} ms", crate::units::for_people::ms(ping));
         let get_ip = probe::get_ip(&mut control, api).await;
         drop(control);
         let mut block = vec![0u8; UPLOAD_BLOCK];
@@ -304,6 +321,12 @@ impl HttpEngine {
                 ramp_up: self.config.ramp_up(),
                 block: block.clone(),
             };
+            if let Some(phase) = &self.phase {
+                phase.send_replace(match direction {
+                    Direction::Download => crate::speedtest::Phase::Download,
+                    Direction::Upload => crate::speedtest::Phase::Upload,
+                });
+            }
             let (conns, probe_conn) = self.open(&connector).await?;
             tracing::debug!(
                 "{} started: {} stream{} to {}",
@@ -314,15 +337,18 @@ impl HttpEngine {
             );
             let measured = transfer::run(&plan, conns, Some(probe_conn), &progress.moved).await?;
             tracing::debug!(
-                "{} finished: {:.2} Mbit/s ({} bytes in {:.2} s after ramp-up, {} bytes moved), loaded latency {}",
+                "{} finished: {} ({} in {:.2} s after ramp-up, {} moved), loaded latency {}",
                 direction.as_str(),
-                crate::sample::mbit_per_second(measured.bandwidth.bytes_per_second),
-                measured.bandwidth.bytes,
+                crate::units::for_people::speed(measured.bandwidth.bytes_per_second),
+                crate::units::for_people::volume(measured.bandwidth.bytes as f64),
                 measured.bandwidth.seconds,
-                measured.moved,
+                crate::units::for_people::volume(measured.moved as f64),
                 measured
                     .loaded_latency
-                    .map_or("unknown".to_owned(), |l| format!("{:.3} ms", l * 1e3))
+                    .map_or("unknown".to_owned(), |l| format!(
+                        "{} ms",
+                        crate::units::for_people::ms(l)
+                    ))
             );
             directions.push(measured);
         }
