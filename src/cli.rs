@@ -56,6 +56,27 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+/// Environment variables no longer read, each with what replaced it: refused rather than
+/// ignored, so that a job relying on one does not silently change its output.
+pub const RETIRED_ENVIRONMENT: [(&str, &str); 1] = [(
+    "INTERNET_MONITOR_FORMAT",
+    "INTERNET_MONITOR_EXPORT_FORMAT for export, INTERNET_MONITOR_REPORT_FORMAT for report",
+)];
+
+/// An error naming each retired variable that `env` (a lookup such as [`std::env::var_os`])
+/// finds set, and its replacement.
+pub fn refuse_retired_environment(env: impl Fn(&str) -> Option<OsString>) -> Result<(), String> {
+    for (name, instead) in RETIRED_ENVIRONMENT {
+        if env(name).is_some() {
+            return Err(format!(
+                "{name} is no longer read (export and report had different formats under one \
+                 name): use {instead}, and unset {name}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Cli {
     /// The sub-command to run, `serve` when none was named.
     pub fn into_command(self) -> Command {
@@ -121,12 +142,14 @@ pub const MAX_TARGET_CONNECTIONS: usize = 4096;
 
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// Address and port to serve on (port 0 picks a free one; the log says which)
+    /// Address and port to serve on: 0.0.0.0:8080, [::]:8080, localhost:8080 (127.0.0.1), or
+    /// :8080 and 8080 (every IPv4 interface); port 0 picks a free one (the log says which)
     #[arg(
         long,
         env = "INTERNET_MONITOR_TARGET_LISTEN",
         value_name = "ADDR",
-        default_value = "0.0.0.0:8080"
+        default_value = "0.0.0.0:8080",
+        value_parser = listen_address
     )]
     pub listen: SocketAddr,
 
@@ -142,6 +165,36 @@ pub struct TargetArgs {
     /// Log lines as human-readable text or as JSON objects
     #[arg(long, env = "INTERNET_MONITOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// An address flag's value (`--listen`): `IP:PORT` (`0.0.0.0:5000`, `[::]:5000`),
+/// `localhost:PORT` (127.0.0.1 only: one listener binds one address), or a port alone, `:PORT`
+/// or `PORT`, meaning every IPv4 interface as the default `0.0.0.0` does.
+pub fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    use std::net::{IpAddr, Ipv4Addr};
+    let text = text.trim();
+    let port = |digits: &str| -> Option<u16> {
+        (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| digits.parse().ok())
+            .flatten()
+    };
+    let parsed = if let Some(port) = port(text.strip_prefix(':').unwrap_or(text)) {
+        Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port))
+    } else if let Some((host, digits)) = text.rsplit_once(':')
+        && host.eq_ignore_ascii_case("localhost")
+    {
+        port(digits).map(|port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
+    } else {
+        text.parse().ok()
+    };
+    parsed.ok_or_else(|| {
+        format!(
+            "{:?} is not an address and port: write 0.0.0.0:5000 (every IPv4 interface), \
+             [::]:5000 (IPv6), 127.0.0.1:5000 or localhost:5000 (this machine only), or \
+             :5000 or 5000 (every IPv4 interface); the port is 0 to 65535, 0 picks a free one",
+            crate::logging::clip(text, 64)
+        )
+    })
 }
 
 fn target_connections(text: &str) -> Result<usize, String> {
@@ -339,12 +392,14 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub speedtest: SpeedtestArgs,
 
-    /// Address and port for HTTP (port 0 picks a free one; the log says which)
+    /// Address and port for HTTP: 0.0.0.0:5000, [::]:5000, localhost:5000 (127.0.0.1), or
+    /// :5000 and 5000 (every IPv4 interface); port 0 picks a free one (the log says which)
     #[arg(
         long,
         env = "INTERNET_MONITOR_LISTEN",
         value_name = "ADDR",
-        default_value = "0.0.0.0:5000"
+        default_value = "0.0.0.0:5000",
+        value_parser = listen_address
     )]
     pub listen: SocketAddr,
 
@@ -369,6 +424,11 @@ pub struct ServeArgs {
     /// Never deletes while the clock looks wrong, nor the newest sample
     #[arg(long, env = "INTERNET_MONITOR_RETENTION", value_name = "DURATION", value_parser = retention)]
     pub retention: Option<Duration>,
+
+    /// Allow a --retention below 1d: without it a short one is refused as a likely typo
+    /// (3m is 3 minutes, and would delete nearly every sample at start-up)
+    #[arg(long, env = "INTERNET_MONITOR_ALLOW_SHORT_RETENTION")]
+    pub allow_short_retention: bool,
 
     /// Log lines as human-readable text or as JSON objects
     #[arg(long, env = "INTERNET_MONITOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -585,6 +645,50 @@ pub const MAX_PROBE_TARGETS: usize = 16;
 pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 impl ServeArgs {
+    /// The settings that contradict each other, refused at start-up before anything is
+    /// opened: a plan above `--max-bandwidth` (every run meeting it would be stored as
+    /// implausible), a `--retest-after` not shorter than `--interval` (the next slot would
+    /// always take the retest's place), and a `--retention` below a day without
+    /// `--allow-short-retention`. The message names the flags.
+    pub fn check(&self) -> Result<(), String> {
+        let max = self.speedtest.max_bandwidth;
+        for (flag, plan) in [
+            ("--plan-download", self.plan.plan_download),
+            ("--plan-upload", self.plan.plan_upload),
+        ] {
+            if let Some(plan) = plan
+                && plan.bytes_per_second() > max.bytes_per_second()
+            {
+                return Err(format!(
+                    "{flag} {plan} is above --max-bandwidth {max}: every run reaching the plan \
+                     would be stored as implausible; raise --max-bandwidth or correct {flag} \
+                     (bits are b, bytes B: 500Mbit/s = 62.5MB/s)"
+                ));
+            }
+        }
+        if self.retest_below.is_some() && self.retest_after >= self.interval {
+            return Err(format!(
+                "--retest-after {} is not shorter than --interval {}: the next scheduled test \
+                 would always come first and no retest would run; give a shorter --retest-after \
+                 or a longer --interval",
+                humantime::format_duration(self.retest_after),
+                humantime::format_duration(self.interval),
+            ));
+        }
+        if let Some(retention) = self.retention
+            && retention < DAY
+            && !self.allow_short_retention
+        {
+            return Err(format!(
+                "--retention {} is shorter than a day and would delete nearly every sample; \
+                 if it is a typo, note that m is minutes (3m is 3 minutes; for 3 months write \
+                 90d); to keep samples this briefly, add --allow-short-retention",
+                humantime::format_duration(retention)
+            ));
+        }
+        Ok(())
+    }
+
     /// The connectivity monitor's settings; `None` with `--probe-interval 0s`.
     pub fn probes(&self) -> Result<Option<crate::probe::monitor::ProbeConfig>, String> {
         use crate::probe::monitor::{DEFAULT_PUBLIC_TARGETS, DEFAULT_TCP_PORT, PublicTarget};
@@ -701,9 +805,10 @@ pub enum ExportFormat {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub store: ExistingDbArgs,
 
-    #[arg(long, env = "INTERNET_MONITOR_FORMAT", value_enum, default_value_t = ExportFormat::Jsonl)]
+    /// What to print: jsonl (what import reads), csv or openmetrics
+    #[arg(long, env = "INTERNET_MONITOR_EXPORT_FORMAT", value_enum, default_value_t = ExportFormat::Jsonl)]
     pub format: ExportFormat,
 
     /// Only samples at or after this time: RFC 3339 (2026-11-01T00:00:00Z) or an age (7d, at
@@ -761,7 +866,7 @@ pub enum ReportFormat {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub store: ExistingDbArgs,
 
     /// The window summarised: this long before now, e.g. 7d, 30d or 365d (at most 36500d)
     #[arg(long, env = "INTERNET_MONITOR_WINDOW", value_name = "DURATION", default_value = "30d", value_parser = window)]
@@ -776,7 +881,8 @@ pub struct ReportArgs {
     #[arg(long, value_name = "TIME", conflicts_with = "window")]
     pub to: Option<TimeArg>,
 
-    #[arg(long, env = "INTERNET_MONITOR_FORMAT", value_enum, default_value_t = ReportFormat::Text)]
+    /// What to print: text (for a person), json, or html (the evidence pack)
+    #[arg(long, env = "INTERNET_MONITOR_REPORT_FORMAT", value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
 
     /// Judge the window's runs by a regulator's rule set: de-bnetza, at-rtr, us-fcc or
@@ -972,6 +1078,7 @@ pub struct PlanShowArgs {
     /// Show the version in force at this time: RFC 3339 or an age (30d); now when not given
     #[arg(long, value_name = "TIME")]
     pub at: Option<TimeArg>,
+    /// What to print: text (for a person) or json
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
 }
@@ -980,6 +1087,7 @@ pub struct PlanShowArgs {
 pub struct PlanListArgs {
     #[command(flatten)]
     pub store: ExistingDbArgs,
+    /// What to print: text (for a person) or json (what plan import reads)
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
 }
@@ -990,7 +1098,8 @@ fn latency_max(text: &str) -> Result<Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct ExistingDbArgs {
-    /// The redb database file holding the samples (must exist)
+    /// The redb database file holding the samples (must exist: a missing one is an error and
+    /// is not created)
     #[arg(
         long,
         env = "INTERNET_MONITOR_DB",
@@ -1301,7 +1410,7 @@ mod tests {
         assert_eq!(plan.upload.map(|b| b.bytes_per_second()), Some(62.5e6));
         assert_eq!(plan.threshold, 0.9);
         for (flag, value, message) in [
-            ("--plan-download", "500 megs", "is not a bandwidth"),
+            ("--plan-download", "500 megs", "is not a speed"),
             (
                 "--plan-threshold",
                 "80",
@@ -1442,5 +1551,241 @@ mod tests {
             err.starts_with("--probe-gateway 10.0.0.2 is also a --probe-target"),
             "{err}"
         );
+    }
+
+    fn serve_args(args: &[&str]) -> Box<ServeArgs> {
+        let mut argv = vec!["internet-monitor", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().into_command() {
+            Command::Serve(args) => args,
+            _ => panic!("not serve"),
+        }
+    }
+
+    /// `--listen` (serve's and target's) takes the spellings people write; a wrong one is
+    /// refused with examples.
+    #[test]
+    fn listen_takes_every_usual_spelling() {
+        for (given, meant) in [
+            (":5000", "0.0.0.0:5000"),
+            ("5000", "0.0.0.0:5000"),
+            ("localhost:5000", "127.0.0.1:5000"),
+            ("LocalHost:5000", "127.0.0.1:5000"),
+            ("[::]:5000", "[::]:5000"),
+            ("0.0.0.0:5000", "0.0.0.0:5000"),
+            ("127.0.0.1:0", "127.0.0.1:0"),
+            ("[::1]:8080", "[::1]:8080"),
+        ] {
+            let meant: SocketAddr = meant.parse().unwrap();
+            assert_eq!(serve_args(&["--listen", given]).listen, meant, "{given}");
+            let cli =
+                Cli::try_parse_from(["internet-monitor", "target", "--listen", given]).unwrap();
+            let Some(Command::Target(target)) = cli.command else {
+                panic!("not target");
+            };
+            assert_eq!(target.listen, meant, "target {given}");
+        }
+        for bad in [
+            "",
+            "localhost",
+            "host.lan:5000",
+            ":",
+            "70000",
+            "5000:",
+            "::5000",
+        ] {
+            for command in ["serve", "target"] {
+                let err = Cli::try_parse_from(["internet-monitor", command, "--listen", bad])
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    err.contains("--listen")
+                        && err.contains("localhost:5000")
+                        && err.contains("[::]:5000")
+                        && err.contains(":5000 or 5000"),
+                    "{bad}: {err}"
+                );
+            }
+        }
+    }
+
+    /// The settings that contradict each other are refused naming both flags.
+    #[test]
+    fn contradicting_serve_settings_are_refused_naming_the_flags() {
+        for (args, expected) in [
+            (
+                &[
+                    "--plan-download",
+                    "500Mbit/s",
+                    "--max-bandwidth",
+                    "100Mbit/s",
+                ][..],
+                "--plan-download 500 Mbit/s is above --max-bandwidth 100 Mbit/s",
+            ),
+            (
+                &["--plan-upload", "1Gbps", "--max-bandwidth", "62.5MB/s"],
+                "--plan-upload 1000 Mbit/s is above --max-bandwidth 500 Mbit/s",
+            ),
+            (
+                &["--retest-below", "0.5", "--retest-after", "30m"],
+                "--retest-after 30m is not shorter than --interval 30m",
+            ),
+            (
+                &[
+                    "--retest-below",
+                    "0.5",
+                    "--retest-after",
+                    "10m",
+                    "--interval",
+                    "5m",
+                ],
+                "--retest-after 10m is not shorter than --interval 5m",
+            ),
+            (
+                &["--retention", "3m"],
+                "--retention 3m is shorter than a day and would delete nearly every sample; \
+                 if it is a typo, note that m is minutes (3m is 3 minutes; for 3 months write \
+                 90d); to keep samples this briefly, add --allow-short-retention",
+            ),
+            (
+                &["--retention", "23h 59m"],
+                "--retention 23h 59m is shorter than a day",
+            ),
+        ] {
+            let err = serve_args(args).check().unwrap_err();
+            assert!(err.starts_with(expected), "{args:?}: {err}");
+        }
+        for fine in [
+            &[
+                "--plan-download",
+                "100Mbit/s",
+                "--max-bandwidth",
+                "100Mbit/s",
+            ][..],
+            &["--retest-after", "1h"],
+            &["--retest-below", "0.5", "--retest-after", "29m"],
+            &["--retention", "3m", "--allow-short-retention"],
+            &["--retention", "1d"],
+        ] {
+            assert_eq!(serve_args(fine).check(), Ok(()), "{fine:?}");
+        }
+    }
+
+    /// Every argument of every command says what it is for in `--help`.
+    #[test]
+    fn every_argument_of_every_command_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg
+                    .get_help()
+                    .is_none_or(|help| help.to_string().trim().is_empty())
+                {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "internet-monitor", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:?}");
+    }
+
+    /// Two arguments sharing an environment variable take the same values (the same flag
+    /// on several commands), so one setting cannot mean two things.
+    #[test]
+    fn an_environment_variable_means_one_thing_everywhere() {
+        fn walk(
+            command: &clap::Command,
+            path: &str,
+            seen: &mut std::collections::HashMap<String, (String, Vec<String>)>,
+            clashes: &mut Vec<String>,
+        ) {
+            for arg in command.get_arguments() {
+                let Some(env) = arg.get_env() else { continue };
+                let env = env.to_string_lossy().into_owned();
+                let values: Vec<String> = arg
+                    .get_possible_values()
+                    .iter()
+                    .map(|value| value.get_name().to_owned())
+                    .collect();
+                let this = format!("{path} --{}", arg.get_long().unwrap_or_default());
+                match seen.get(&env) {
+                    Some((other, other_values)) if *other_values != values => {
+                        clashes.push(format!(
+                            "{env}: {other} {other_values:?} vs {this} {values:?}"
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        seen.insert(env, (this, values));
+                    }
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), seen, clashes);
+            }
+        }
+        let mut clashes = Vec::new();
+        walk(
+            &Cli::command(),
+            "internet-monitor",
+            &mut Default::default(),
+            &mut clashes,
+        );
+        assert!(clashes.is_empty(), "{clashes:?}");
+    }
+
+    /// The retired INTERNET_MONITOR_FORMAT is refused naming its replacements.
+    #[test]
+    fn a_retired_variable_is_refused_naming_its_replacements() {
+        let err = refuse_retired_environment(|name| {
+            (name == "INTERNET_MONITOR_FORMAT").then(|| "csv".into())
+        })
+        .unwrap_err();
+        assert!(
+            err.contains("INTERNET_MONITOR_EXPORT_FORMAT")
+                && err.contains("INTERNET_MONITOR_REPORT_FORMAT"),
+            "{err}"
+        );
+        assert_eq!(refuse_retired_environment(|_| None), Ok(()));
+    }
+
+    /// Each command's `--db` help says whether a missing file is created.
+    #[test]
+    fn db_help_tells_whether_a_missing_file_is_created() {
+        fn walk(command: &clap::Command, path: &str, found: &mut Vec<(String, String)>) {
+            if let Some(db) = command.get_arguments().find(|arg| arg.get_id() == "db") {
+                let help = db.get_help().map(|h| h.to_string()).unwrap_or_default();
+                found.push((path.to_owned(), help));
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), found);
+            }
+        }
+        let mut found = Vec::new();
+        walk(&Cli::command(), "internet-monitor", &mut found);
+        let reads_only = [
+            "internet-monitor export",
+            "internet-monitor report",
+            "internet-monitor db check",
+            "internet-monitor db compact",
+            "internet-monitor plan show",
+            "internet-monitor plan history",
+        ];
+        assert!(found.len() >= 10, "{found:?}");
+        for (path, help) in found {
+            let expected = if reads_only.contains(&path.as_str()) {
+                "must exist"
+            } else {
+                "created if missing"
+            };
+            assert!(help.contains(expected), "{path}: {help}");
+        }
     }
 }

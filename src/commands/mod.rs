@@ -74,6 +74,8 @@ where
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    crate::cli::refuse_retired_environment(|name| std::env::var_os(name))
+        .map_err(anyhow::Error::msg)?;
     match command {
         Command::Serve(args) => {
             logging::init("info", args.log_format);

@@ -144,6 +144,7 @@ fn describe_plan(plan: &Plan) -> String {
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     return_large_blocks();
+    args.check().map_err(anyhow::Error::msg)?;
     let (engine, engine_why) = args.speedtest.engine_config().map_err(anyhow::Error::msg)?;
     // Checked before the store is opened, so a wrong setting creates no database file.
     let probes = args.probes().map_err(anyhow::Error::msg)?;
