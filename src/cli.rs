@@ -14,6 +14,13 @@ use crate::time::{self, MAX_AGE, TimeArg};
 use crate::units::{Bandwidth, DataVolume};
 use crate::zone::Zone;
 
+/// The source revision this binary was built from (`build.rs`: `INTERNET_MONITOR_REVISION` at
+/// build time, else the git commit), `unknown` when neither was there.
+pub const REVISION: &str = match option_env!("INTERNET_MONITOR_REVISION") {
+    Some(revision) => revision,
+    None => "unknown",
+};
+
 /// Most bytes kept from each of the CLI's stdout and stderr; a real result is a few KiB.
 const OUTPUT_LIMIT: usize = 1 << 20;
 

@@ -798,3 +798,17 @@ fn export_labels_are_checked_and_only_for_openmetrics() {
         assert!(output.stdout.is_empty(), "{flags:?}");
     }
 }
+
+/// `internet_monitor_build_info{revision=…}` names the commit this checkout is at (build.rs),
+/// and the build follows a new commit (it reruns when HEAD or its branch moves).
+#[test]
+fn the_revision_is_the_commit_built() {
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git, which a checkout has");
+    assert!(head.status.success(), "not a git checkout");
+    let head = String::from_utf8(head.stdout).unwrap();
+    assert_eq!(internet_monitor::cli::REVISION, head.trim());
+}
