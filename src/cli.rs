@@ -84,7 +84,161 @@ pub fn refuse_retired_environment(env: impl Fn(&str) -> Option<OsString>) -> Res
     Ok(())
 }
 
+/// The repeatable flags whose environment twin `NAME` also comes numbered, `NAME_1`,
+/// `NAME_2`, …: the argument's id, the subcommands that have it (`""` for `serve` run without a
+/// sub-command) and the variable. A numbered variable holds one value whatever characters it
+/// has, which a separator could not promise for arguments passed on to another program.
+pub const NUMBERED_ENVIRONMENT: [(&str, &[&str], &str); 1] = [(
+    "speedtest_args",
+    &["", "serve", "run-once"],
+    "INTERNET_MONITOR_SPEEDTEST_ARG",
+)];
+
+/// The values of `NAME_1`, `NAME_2`, … among `vars`, in the order of their numbers (gaps
+/// allowed); an empty one is an error naming the variable.
+pub fn numbered_values(
+    name: &str,
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Result<Vec<OsString>, String> {
+    let prefix = format!("{name}_");
+    let mut found: Vec<(u64, String, OsString)> = vars
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let key = key.into_string().ok()?;
+            let number = key.strip_prefix(&prefix)?;
+            let valid = !number.is_empty()
+                && number.bytes().all(|b| b.is_ascii_digit())
+                && !number.starts_with('0');
+            Some((number.parse().ok().filter(|_| valid)?, key, value))
+        })
+        .collect();
+    found.sort_by_key(|(number, _, _)| *number);
+    found
+        .into_iter()
+        .map(|(_, key, value)| {
+            if value.is_empty() {
+                Err(format!(
+                    "{key} is set but empty: unset it (leave its line out) or give it a value"
+                ))
+            } else {
+                Ok(value)
+            }
+        })
+        .collect()
+}
+
+/// The environment twins (variable, flag) of the command `args` run: the sub-commands named
+/// are followed down the tree, skipping the values of the flags that take one.
+fn environment_twins(root: &clap::Command, args: &[OsString]) -> Vec<(String, String)> {
+    let mut current = root;
+    let mut words = args.iter().skip(1);
+    while let Some(word) = words.next() {
+        let Some(word) = word.to_str() else { continue };
+        if word == "--" {
+            break;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let takes_value = current
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(long))
+                .is_some_and(|arg| arg.get_action().takes_values());
+            if takes_value {
+                words.next();
+            }
+        } else if let Some(sub) = current.find_subcommand(word) {
+            current = sub;
+        }
+    }
+    current
+        .get_arguments()
+        .filter_map(|arg| {
+            let env = arg.get_env()?.to_str()?.to_owned();
+            Some((env, format!("--{}", arg.get_long()?)))
+        })
+        .collect()
+}
+
+/// A refusal naming each environment twin of the command `args` run that `vars` has set but
+/// empty: clap would read it as its flag given an empty value and name the flag, leaving the
+/// reader to guess where the value came from (`KEY=` in an env file, `KEY: ${UNSET}` in a
+/// compose file). Other commands' variables are not looked at: `docker compose exec` gives
+/// `export` all of serve's.
+fn empty_environment(
+    root: &clap::Command,
+    args: &[OsString],
+    vars: &[(OsString, OsString)],
+) -> Option<String> {
+    let twins = environment_twins(root, args);
+    let mut empty: Vec<String> = vars
+        .iter()
+        .filter(|(_, value)| value.to_string_lossy().trim().is_empty())
+        .filter_map(|(key, _)| {
+            let key = key.to_str()?;
+            let (_, flag) = twins.iter().find(|(env, _)| env == key)?;
+            Some(format!("{key} (the twin of {flag})"))
+        })
+        .collect();
+    if empty.is_empty() {
+        return None;
+    }
+    empty.sort();
+    Some(format!(
+        "the environment variable {} is set but empty: unset it (leave its line out) or give \
+         it a value",
+        empty.join(", ")
+    ))
+}
+
 impl Cli {
+    /// Parses the process's arguments as [`Parser::try_parse`] does, then adds the numbered
+    /// environment twins of [`NUMBERED_ENVIRONMENT`] where the command line gave none of the
+    /// flag, and refuses an environment variable set but empty, naming it.
+    pub fn try_parse_with_environment() -> Result<Cli, clap::Error> {
+        Self::try_parse_from_with_environment(std::env::args_os(), std::env::vars_os())
+    }
+
+    /// [`Cli::try_parse_with_environment`] for these arguments and variables (the variables
+    /// clap reads itself still come from the process's environment).
+    pub fn try_parse_from_with_environment(
+        args: impl IntoIterator<Item = OsString>,
+        vars: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<Cli, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches, error::ErrorKind, parser::ValueSource};
+        let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
+        let args: Vec<OsString> = args.into_iter().collect();
+        let mut command = Cli::command();
+        if let Some(message) = empty_environment(&command, &args, &vars) {
+            return Err(command.error(ErrorKind::ValueValidation, message));
+        }
+        let matches = command.try_get_matches_from_mut(args)?;
+        let mut cli = Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut command))?;
+        let (name, sub) = match matches.subcommand() {
+            Some((name, sub)) => (name, sub),
+            None => ("", &matches),
+        };
+        for (id, commands, variable) in NUMBERED_ENVIRONMENT {
+            if !commands.contains(&name) || sub.value_source(id) == Some(ValueSource::CommandLine) {
+                continue;
+            }
+            let more = numbered_values(variable, vars.iter().cloned())
+                .map_err(|message| command.error(ErrorKind::ValueValidation, message))?;
+            if let Some(speedtest) = cli.speedtest_args_mut() {
+                speedtest.speedtest_args.extend(more);
+            }
+        }
+        Ok(cli)
+    }
+
+    /// The speed-test flags of the command to run, when it has them.
+    fn speedtest_args_mut(&mut self) -> Option<&mut SpeedtestArgs> {
+        match &mut self.command {
+            None => Some(&mut self.serve.speedtest),
+            Some(Command::Serve(args)) => Some(&mut args.speedtest),
+            Some(Command::RunOnce(args)) => Some(&mut args.speedtest),
+            Some(_) => None,
+        }
+    }
+
     /// The sub-command to run, `serve` when none was named.
     pub fn into_command(self) -> Command {
         self.command
@@ -293,7 +447,11 @@ pub struct SpeedtestArgs {
     #[arg(long, env = "INTERNET_MONITOR_SERVER_ID", value_name = "N")]
     pub server_id: Option<u64>,
 
-    /// One more argument for the CLI, after ours (repeat for several), e.g. --speedtest-arg=--interface=eth1
+    /// One more argument for the CLI, after ours (repeat for several), e.g.
+    /// --speedtest-arg=--interface=eth1. In the environment, several are
+    /// INTERNET_MONITOR_SPEEDTEST_ARG_1, _2, … (in that order, after
+    /// INTERNET_MONITOR_SPEEDTEST_ARG): no separator, so an argument may hold any character.
+    /// Given on the command line, they replace the environment's
     #[arg(
         long = "speedtest-arg",
         env = "INTERNET_MONITOR_SPEEDTEST_ARG",
@@ -1794,5 +1952,108 @@ mod tests {
             };
             assert!(help.contains(expected), "{path}: {help}");
         }
+    }
+
+    /// Numbered twins in the order of their numbers, gaps allowed; other names ignored; an
+    /// empty one named; a command line's values replace them.
+    #[test]
+    fn numbered_environment_twins_give_several_values() {
+        let var = |key: &str, value: &str| (OsString::from(key), OsString::from(value));
+        let vars = vec![
+            var("INTERNET_MONITOR_SPEEDTEST_ARG_10", "--ten"),
+            var("INTERNET_MONITOR_SPEEDTEST_ARG_2", "--two=a,b c"),
+            var("INTERNET_MONITOR_SPEEDTEST_ARG_1", "--one"),
+            var("INTERNET_MONITOR_SPEEDTEST_ARG_X", "--not-a-number"),
+            var("INTERNET_MONITOR_SPEEDTEST_ARG_01", "--leading-zero"),
+            var("INTERNET_MONITOR_SPEEDTEST_ARGS_3", "--other-name"),
+        ];
+        let parse = |args: &[&str], vars: Vec<(OsString, OsString)>| {
+            Cli::try_parse_from_with_environment(args.iter().map(OsString::from), vars)
+        };
+        for args in [
+            &["internet-monitor"][..],
+            &["internet-monitor", "serve"],
+            &["internet-monitor", "run-once"],
+        ] {
+            let mut cli = parse(args, vars.clone()).unwrap();
+            assert_eq!(
+                cli.speedtest_args_mut().unwrap().speedtest_args,
+                ["--one", "--two=a,b c", "--ten"],
+                "{args:?}"
+            );
+        }
+        let mut cli = parse(
+            &["internet-monitor", "run-once", "--speedtest-arg=--given"],
+            vars.clone(),
+        )
+        .unwrap();
+        assert_eq!(
+            cli.speedtest_args_mut().unwrap().speedtest_args,
+            ["--given"]
+        );
+        let err = parse(
+            &["internet-monitor", "run-once"],
+            vec![var("INTERNET_MONITOR_SPEEDTEST_ARG_3", "")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("INTERNET_MONITOR_SPEEDTEST_ARG_3 is set but empty"),
+            "{err}"
+        );
+    }
+
+    /// Every environment twin of every command, set but empty, is refused naming the
+    /// variable (not only the flag clap would name), and only for the command it belongs to.
+    #[test]
+    fn an_empty_environment_variable_is_named() {
+        fn walk(
+            command: &clap::Command,
+            path: Vec<String>,
+            found: &mut Vec<(Vec<String>, String)>,
+        ) {
+            for arg in command.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    found.push((path.clone(), env.to_string_lossy().into_owned()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                let mut path = path.clone();
+                path.push(sub.get_name().to_owned());
+                walk(sub, path, found);
+            }
+        }
+        let mut found = Vec::new();
+        walk(
+            &Cli::command(),
+            vec!["internet-monitor".to_owned()],
+            &mut found,
+        );
+        assert!(found.len() > 60, "{}", found.len());
+        for (path, env) in found {
+            let mut args: Vec<OsString> = path.iter().map(OsString::from).collect();
+            // A flag taking a value before the sub-command's own does not hide it.
+            if path.len() > 1 && path[1] == "serve" {
+                args.extend(["--db".into(), "serve".into()]);
+            }
+            for empty in ["", " "] {
+                let vars = vec![(OsString::from(&env), OsString::from(empty))];
+                let err = Cli::try_parse_from_with_environment(args.clone(), vars)
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    err.contains(&format!("environment variable {env} (the twin of --"))
+                        && err.contains("is set but empty"),
+                    "{path:?} {env}={empty:?}: {err}"
+                );
+            }
+        }
+        // Serve's empty variable does not stop another command.
+        let vars = vec![(
+            OsString::from("INTERNET_MONITOR_PLAN_DOWNLOAD"),
+            OsString::new(),
+        )];
+        let args = ["internet-monitor", "export"].map(OsString::from);
+        assert!(Cli::try_parse_from_with_environment(args, vars).is_ok());
     }
 }

@@ -812,3 +812,31 @@ fn the_revision_is_the_commit_built() {
     let head = String::from_utf8(head.stdout).unwrap();
     assert_eq!(internet_monitor::cli::REVISION, head.trim());
 }
+
+/// INTERNET_MONITOR_SPEEDTEST_ARG and its numbered twins reach the CLI, in order.
+#[test]
+fn several_speedtest_args_from_the_environment() {
+    let env = Env::new();
+    let output = common::with_fake("run-once", &env.db(), "ok-1.2-no-packet-loss", &[])
+        .env("FAKE_SPEEDTEST_ARGS", env.path("args"))
+        .env("INTERNET_MONITOR_SPEEDTEST_ARG", "--interface=eth1")
+        .env(
+            "INTERNET_MONITOR_SPEEDTEST_ARG_2",
+            "--ca-certificate=/etc/my certs,a.pem",
+        )
+        .env("INTERNET_MONITOR_SPEEDTEST_ARG_1", "--ip=192.0.2.1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let args = std::fs::read_to_string(env.path("args")).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    assert_eq!(
+        args[args.len() - 3..],
+        [
+            "--interface=eth1",
+            "--ip=192.0.2.1",
+            "--ca-certificate=/etc/my certs,a.pem"
+        ],
+        "{args:?}"
+    );
+}
