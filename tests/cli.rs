@@ -840,3 +840,97 @@ fn several_speedtest_args_from_the_environment() {
         "{args:?}"
     );
 }
+
+/// The README's command sections and their flag tables match `--help` (clap's definition):
+/// every flag a table lists exists on that command with the default the table gives, and every
+/// flag of a command is documented in its section (serve's may be anywhere in the README:
+/// it takes the run-once flags, and the web and remote-write ones have their own sections).
+#[test]
+fn readme_command_tables_match_help() {
+    use clap::CommandFactory;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let root = internet_monitor::cli::Cli::command();
+    let sections: [(&str, &[&str]); 9] = [
+        ("### `internet-monitor serve`", &["serve"]),
+        ("### `internet-monitor run-once`", &["run-once"]),
+        ("### `internet-monitor report", &["report"]),
+        ("### `internet-monitor export", &["export"]),
+        ("### `internet-monitor import", &["import"]),
+        ("### `internet-monitor plan set`", &["plan", "set"]),
+        ("### `internet-monitor hash-password", &["hash-password"]),
+        ("### `internet-monitor db check`", &["db", "check"]),
+        (
+            "### Measuring a path you own: `internet-monitor target`",
+            &["target"],
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (heading, path) in sections {
+        let start = readme
+            .find(heading)
+            .unwrap_or_else(|| panic!("no section {heading}"));
+        let body = &readme[start + heading.len()..];
+        let end = body
+            .find("\n## ")
+            .into_iter()
+            .chain(body.find("\n### "))
+            .min()
+            .unwrap_or(body.len());
+        let body = &body[..end];
+        let mut command = &root;
+        for name in path {
+            command = command.find_subcommand(name).unwrap();
+        }
+        let name = path.join(" ");
+        for row in body.lines().filter(|line| line.starts_with("| `--")) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let flags: Vec<&str> = cells[0]
+                .split('`')
+                .filter(|part| part.starts_with("--"))
+                .map(|part| part.split([' ', '=']).next().unwrap())
+                .collect();
+            for flag in flags {
+                let Some(arg) = command
+                    .get_arguments()
+                    .find(|arg| arg.get_long() == flag.strip_prefix("--"))
+                else {
+                    wrong.push(format!("{name}: the README lists {flag}, --help does not"));
+                    continue;
+                };
+                let defaults: Vec<String> = arg
+                    .get_default_values()
+                    .iter()
+                    .map(|value| value.to_string_lossy().into_owned())
+                    .collect();
+                let readme_default = cells.get(1).map(|cell| cell.trim()).unwrap_or_default();
+                if let [default] = &defaults[..]
+                    && readme_default.starts_with('`')
+                    && !readme_default.starts_with(&format!("`{default}`"))
+                {
+                    wrong.push(format!(
+                        "{name} {flag}: the README's default is {readme_default}, --help's {default}"
+                    ));
+                }
+            }
+        }
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            let flag = format!("--{long}");
+            let documented = if name == "serve" {
+                readme.contains(&flag)
+            } else {
+                body.contains(&flag)
+            };
+            if !documented {
+                wrong.push(format!(
+                    "{name}: --help has {flag}, its README section does not"
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
