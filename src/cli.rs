@@ -208,7 +208,10 @@ impl Cli {
         let args: Vec<OsString> = args.into_iter().collect();
         let mut command = Cli::command();
         if let Some(message) = empty_environment(&command, &args, &vars) {
-            return Err(command.error(ErrorKind::ValueValidation, message));
+            return Err(clap::Error::raw(
+                ErrorKind::ValueValidation,
+                format!("{message}\n"),
+            ));
         }
         let matches = command.try_get_matches_from_mut(args)?;
         let mut cli = Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut command))?;
@@ -220,8 +223,9 @@ impl Cli {
             if !commands.contains(&name) || sub.value_source(id) == Some(ValueSource::CommandLine) {
                 continue;
             }
-            let more = numbered_values(variable, vars.iter().cloned())
-                .map_err(|message| command.error(ErrorKind::ValueValidation, message))?;
+            let more = numbered_values(variable, vars.iter().cloned()).map_err(|message| {
+                clap::Error::raw(ErrorKind::ValueValidation, format!("{message}\n"))
+            })?;
             if let Some(speedtest) = cli.speedtest_args_mut() {
                 speedtest.speedtest_args.extend(more);
             }
