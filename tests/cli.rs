@@ -934,3 +934,76 @@ fn readme_command_tables_match_help() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// Contradicting serve settings stop it at start-up with exit 1, naming the flags, before it
+/// creates the database; a stored plan above --max-bandwidth too.
+#[test]
+fn serve_refuses_contradicting_settings_at_start_up() {
+    let env = Env::new();
+    let db = env.db();
+    let db = db.to_str().unwrap();
+    for (args, expected) in [
+        (
+            &["--plan-download", "2gbps", "--max-bandwidth", "1Gbit/s"][..],
+            "--plan-download 2000 Mbit/s is above --max-bandwidth 1000 Mbit/s",
+        ),
+        (
+            &[
+                "--retest-below",
+                "0.5",
+                "--retest-after",
+                "1h",
+                "--interval",
+                "1h",
+            ],
+            "--retest-after 1h is not shorter than --interval 1h",
+        ),
+        (&["--retention", "3m"], "for 3 months write 90d"),
+    ] {
+        let output = env
+            .command(&["serve", "--db", db, "--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+        assert!(!env.db().exists(), "{args:?} created the database");
+    }
+    let output = env
+        .command(&[
+            "plan",
+            "set",
+            "--db",
+            db,
+            "--download-advertised",
+            "2Gbit/s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = env
+        .command(&["serve", "--db", db, "--listen", "127.0.0.1:0"])
+        .args(["--max-bandwidth", "1Gbit/s"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains(
+            "the stored plan in force (download 2000 Mbit/s, from plan set) is above --max-bandwidth 1000 Mbit/s"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    // The retired INTERNET_MONITOR_FORMAT is refused by the commands that read it.
+    let output = env
+        .command(&["export", "--db", db])
+        .env("INTERNET_MONITOR_FORMAT", "csv")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("use INTERNET_MONITOR_EXPORT_FORMAT for export"),
+        "{}",
+        stderr(&output)
+    );
+}
