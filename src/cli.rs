@@ -469,6 +469,7 @@ pub struct SpeedtestArgs {
     pub store_ip: bool,
 
     /// A result faster than this is a measurement error, stored as failure "implausible"
+    /// (b is bits, B bytes, then /s or ps: 100Gbit/s, 12.5GB/s)
     #[arg(
         long,
         env = "INTERNET_MONITOR_MAX_BANDWIDTH",
@@ -632,7 +633,8 @@ pub struct ServeArgs {
     pub allowed_hosts: Vec<String>,
 
     /// Skip scheduled tests for the rest of a calendar month (UTC) once the tests of that
-    /// month moved this much data, e.g. 200GB (off by default)
+    /// month moved this much data, e.g. 200GB or 500GiB, in bytes (B: 200Gb, bits, is
+    /// refused; off by default)
     #[arg(long, env = "INTERNET_MONITOR_DATA_BUDGET", value_name = "VOLUME")]
     pub data_budget: Option<DataVolume>,
 
@@ -931,7 +933,8 @@ impl TimezoneArgs {
 /// The contract the line is judged against.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Contracted download speed, e.g. 500Mbit/s, 500Mbps, 1Gbit/s or 62.5MB/s
+    /// Contracted download speed, e.g. 500Mbit/s, 500mbps, 1Gb/s or 62.5MB/s: b is bits, B
+    /// bytes, then /s or ps (500M or 500Mb alone is refused); at most --max-bandwidth
     #[arg(long, env = "INTERNET_MONITOR_PLAN_DOWNLOAD", value_name = "RATE")]
     pub plan_download: Option<Bandwidth>,
 
