@@ -168,6 +168,14 @@ fn empty_environment(
     args: &[OsString],
     vars: &[(OsString, OsString)],
 ) -> Option<String> {
+    // --help and --version read no value: they still answer.
+    if args
+        .iter()
+        .skip(1)
+        .any(|arg| matches!(arg.to_str(), Some("--help" | "-h" | "--version" | "-V")))
+    {
+        return None;
+    }
     let twins = environment_twins(root, args);
     let mut empty: Vec<String> = vars
         .iter()
@@ -2055,6 +2063,11 @@ mod tests {
                 );
             }
         }
+        // --help still answers.
+        let vars = vec![(OsString::from("INTERNET_MONITOR_DB"), OsString::new())];
+        let args = ["internet-monitor", "export", "--help"].map(OsString::from);
+        let err = Cli::try_parse_from_with_environment(args, vars).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
         // Serve's empty variable does not stop another command.
         let vars = vec![(
             OsString::from("INTERNET_MONITOR_PLAN_DOWNLOAD"),
