@@ -57,6 +57,10 @@ impl FromStr for Bandwidth {
             ));
         }
         let value = unit.value / if unit.bits { 8.0 } else { 1.0 };
+        // The smallest positive number of bits can round to zero bytes.
+        if value <= 0.0 {
+            return Err(refuse("it must be above zero"));
+        }
         Ok(Bandwidth(value))
     }
 }
@@ -283,6 +287,13 @@ mod tests {
             assert!(err.ends_with(SPEED_SPELLINGS), "{err}");
             assert!(err.contains("500mbps") && err.contains("62.5MB/s"), "{err}");
         }
+        // The smallest positive number of bits rounds to zero bytes.
+        let tiny = format!("0.{}5bps", "0".repeat(323));
+        let err = tiny.parse::<Bandwidth>().unwrap_err().to_string();
+        assert!(
+            err.contains("is not a speed: it must be above zero"),
+            "{err}"
+        );
     }
 
     #[test]
