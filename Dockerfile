@@ -7,7 +7,8 @@
 #
 # Other architectures (BuildKit; linux/amd64, linux/arm64 and linux/arm/v7 have an Ookla build):
 #   docker buildx build --platform linux/arm64 -t internet-monitor .
-# Source revision in internet_monitor_build_info: --build-arg REVISION=$(git rev-parse --short HEAD)
+# Source revision in internet_monitor_build_info (the context has no .git, so build.rs cannot
+# read it): --build-arg REVISION=$(git rev-parse --short=12 HEAD)
 
 ARG RUST_IMAGE=rust:1.95-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim

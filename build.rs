@@ -1,23 +1,65 @@
-//! Embeds the source date (`SOURCE_DATE_EPOCH`, else the commit date of `HEAD`) as
-//! `INTERNET_MONITOR_SOURCE_DATE`, in seconds: a clock that reads earlier is known to be wrong.
-//! Without either (a tarball, a Docker build without `.git`), nothing is set and the program
-//! falls back to the release date in `src/time.rs`.
+//! Embeds what the build came from:
+//!
+//! - `INTERNET_MONITOR_SOURCE_DATE`: the source date (`SOURCE_DATE_EPOCH`, else the commit date
+//!   of `HEAD`), in seconds: a clock that reads earlier is known to be wrong. Without either (a
+//!   tarball, a Docker build without `.git`), nothing is set and the program falls back to the
+//!   release date in `src/time.rs`.
+//! - `INTERNET_MONITOR_REVISION`: the source revision `internet_monitor_build_info` reports:
+//!   the variable of that name when set (the Dockerfile's `--build-arg REVISION`, where `.git`
+//!   is not in the build context), else the 12-digit commit of `HEAD`, else nothing (the metric
+//!   says `unknown`).
+//!
+//! Either is looked up again only when `HEAD` or the branch it names moves (or the variables
+//! change), not at every build.
 
+use std::path::Path;
 use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    println!("cargo:rerun-if-env-changed=INTERNET_MONITOR_REVISION");
+    watch_head();
     let from_env = std::env::var("SOURCE_DATE_EPOCH").ok();
-    let date = from_env.or_else(|| {
-        for path in ["HEAD", "logs/HEAD"] {
-            if let Some(path) = git(&["rev-parse", "--git-path", path]) {
-                println!("cargo:rerun-if-changed={path}");
-            }
-        }
-        git(&["log", "-1", "--format=%ct", "HEAD"])
-    });
+    let date = from_env.or_else(|| git(&["log", "-1", "--format=%ct", "HEAD"]));
     if let Some(seconds) = date.filter(|text| text.parse::<u64>().is_ok()) {
         println!("cargo:rustc-env=INTERNET_MONITOR_SOURCE_DATE={seconds}");
+    }
+    let revision = std::env::var("INTERNET_MONITOR_REVISION")
+        .ok()
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty() && text != "unknown")
+        .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
+        .filter(|text| {
+            text.len() <= 64
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c))
+        });
+    if let Some(revision) = revision {
+        println!("cargo:rustc-env=INTERNET_MONITOR_REVISION={revision}");
+    }
+}
+
+/// Reruns this script when `HEAD` changes (a checkout) or the branch it names moves (a
+/// commit): its file, or `packed-refs` when the branch is packed. Only existing files are
+/// named, since cargo reruns every time for a missing one.
+fn watch_head() {
+    let mut paths = vec![
+        "HEAD".to_owned(),
+        "logs/HEAD".to_owned(),
+        "packed-refs".to_owned(),
+    ];
+    if let Some(branch) =
+        git(&["rev-parse", "--symbolic-full-name", "HEAD"]).filter(|name| name.starts_with("refs/"))
+    {
+        paths.push(branch);
+    }
+    for path in paths {
+        if let Some(path) = git(&["rev-parse", "--git-path", &path])
+            && Path::new(&path).exists()
+        {
+            println!("cargo:rerun-if-changed={path}");
+        }
     }
 }
 
@@ -28,5 +70,5 @@ fn git(args: &[&str]) -> Option<String> {
         return None;
     }
     let text = String::from_utf8(output.stdout).ok()?;
-    Some(text.trim().to_owned())
+    Some(text.trim().to_owned()).filter(|text| !text.is_empty())
 }

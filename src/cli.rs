@@ -14,6 +14,13 @@ use crate::time::{self, MAX_AGE, TimeArg};
 use crate::units::{Bandwidth, DataVolume};
 use crate::zone::Zone;
 
+/// The source revision this binary was built from (`build.rs`: `INTERNET_MONITOR_REVISION` at
+/// build time, else the git commit), `unknown` when neither was there.
+pub const REVISION: &str = match option_env!("INTERNET_MONITOR_REVISION") {
+    Some(revision) => revision,
+    None => "unknown",
+};
+
 /// Most bytes kept from each of the CLI's stdout and stderr; a real result is a few KiB.
 const OUTPUT_LIMIT: usize = 1 << 20;
 
@@ -56,7 +63,194 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+/// Environment variables no longer read, each with what replaced it: refused rather than
+/// ignored, so that a job relying on one does not silently change its output.
+pub const RETIRED_ENVIRONMENT: [(&str, &str); 1] = [(
+    "INTERNET_MONITOR_FORMAT",
+    "INTERNET_MONITOR_EXPORT_FORMAT for export, INTERNET_MONITOR_REPORT_FORMAT for report",
+)];
+
+/// An error naming each retired variable that `env` (a lookup such as [`std::env::var_os`])
+/// finds set, and its replacement.
+pub fn refuse_retired_environment(env: impl Fn(&str) -> Option<OsString>) -> Result<(), String> {
+    for (name, instead) in RETIRED_ENVIRONMENT {
+        if env(name).is_some() {
+            return Err(format!(
+                "{name} is no longer read (export and report had different formats under one \
+                 name): use {instead}, and unset {name}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The repeatable flags whose environment twin `NAME` also comes numbered, `NAME_1`,
+/// `NAME_2`, …: the argument's id, the subcommands that have it (`""` for `serve` run without a
+/// sub-command) and the variable. A numbered variable holds one value whatever characters it
+/// has, which a separator could not promise for arguments passed on to another program.
+pub const NUMBERED_ENVIRONMENT: [(&str, &[&str], &str); 1] = [(
+    "speedtest_args",
+    &["", "serve", "run-once"],
+    "INTERNET_MONITOR_SPEEDTEST_ARG",
+)];
+
+/// The values of `NAME_1`, `NAME_2`, … among `vars`, in the order of their numbers (gaps
+/// allowed); an empty one is an error naming the variable.
+pub fn numbered_values(
+    name: &str,
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Result<Vec<OsString>, String> {
+    let prefix = format!("{name}_");
+    let mut found: Vec<(u64, String, OsString)> = vars
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let key = key.into_string().ok()?;
+            let number = key.strip_prefix(&prefix)?;
+            let valid = !number.is_empty()
+                && number.bytes().all(|b| b.is_ascii_digit())
+                && !number.starts_with('0');
+            Some((number.parse().ok().filter(|_| valid)?, key, value))
+        })
+        .collect();
+    found.sort_by_key(|(number, _, _)| *number);
+    found
+        .into_iter()
+        .map(|(_, key, value)| {
+            if value.is_empty() {
+                Err(format!(
+                    "{key} is set but empty: unset it (leave its line out) or give it a value"
+                ))
+            } else {
+                Ok(value)
+            }
+        })
+        .collect()
+}
+
+/// The environment twins (variable, flag) of the command `args` run: the sub-commands named
+/// are followed down the tree, skipping the values of the flags that take one.
+fn environment_twins(root: &clap::Command, args: &[OsString]) -> Vec<(String, String)> {
+    let mut current = root;
+    let mut words = args.iter().skip(1);
+    while let Some(word) = words.next() {
+        let Some(word) = word.to_str() else { continue };
+        if word == "--" {
+            break;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let takes_value = current
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(long))
+                .is_some_and(|arg| arg.get_action().takes_values());
+            if takes_value {
+                words.next();
+            }
+        } else if let Some(sub) = current.find_subcommand(word) {
+            current = sub;
+        }
+    }
+    current
+        .get_arguments()
+        .filter_map(|arg| {
+            let env = arg.get_env()?.to_str()?.to_owned();
+            Some((env, format!("--{}", arg.get_long()?)))
+        })
+        .collect()
+}
+
+/// A refusal naming each environment twin of the command `args` run that `vars` has set but
+/// empty: clap would read it as its flag given an empty value and name the flag, leaving the
+/// reader to guess where the value came from (`KEY=` in an env file, `KEY: ${UNSET}` in a
+/// compose file). Other commands' variables are not looked at: `docker compose exec` gives
+/// `export` all of serve's.
+fn empty_environment(
+    root: &clap::Command,
+    args: &[OsString],
+    vars: &[(OsString, OsString)],
+) -> Option<String> {
+    // --help and --version read no value: they still answer.
+    if args
+        .iter()
+        .skip(1)
+        .any(|arg| matches!(arg.to_str(), Some("--help" | "-h" | "--version" | "-V")))
+    {
+        return None;
+    }
+    let twins = environment_twins(root, args);
+    let mut empty: Vec<String> = vars
+        .iter()
+        .filter(|(_, value)| value.to_string_lossy().trim().is_empty())
+        .filter_map(|(key, _)| {
+            let key = key.to_str()?;
+            let (_, flag) = twins.iter().find(|(env, _)| env == key)?;
+            Some(format!("{key} (the twin of {flag})"))
+        })
+        .collect();
+    if empty.is_empty() {
+        return None;
+    }
+    empty.sort();
+    Some(format!(
+        "the environment variable {} is set but empty: unset it (leave its line out) or give \
+         it a value",
+        empty.join(", ")
+    ))
+}
+
 impl Cli {
+    /// Parses the process's arguments as [`Parser::try_parse`] does, then adds the numbered
+    /// environment twins of [`NUMBERED_ENVIRONMENT`] where the command line gave none of the
+    /// flag, and refuses an environment variable set but empty, naming it.
+    pub fn try_parse_with_environment() -> Result<Cli, clap::Error> {
+        Self::try_parse_from_with_environment(std::env::args_os(), std::env::vars_os())
+    }
+
+    /// [`Cli::try_parse_with_environment`] for these arguments and variables (the variables
+    /// clap reads itself still come from the process's environment).
+    pub fn try_parse_from_with_environment(
+        args: impl IntoIterator<Item = OsString>,
+        vars: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<Cli, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches, error::ErrorKind, parser::ValueSource};
+        let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
+        let args: Vec<OsString> = args.into_iter().collect();
+        let mut command = Cli::command();
+        if let Some(message) = empty_environment(&command, &args, &vars) {
+            return Err(clap::Error::raw(
+                ErrorKind::ValueValidation,
+                format!("{message}\n"),
+            ));
+        }
+        let matches = command.try_get_matches_from_mut(args)?;
+        let mut cli = Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut command))?;
+        let (name, sub) = match matches.subcommand() {
+            Some((name, sub)) => (name, sub),
+            None => ("", &matches),
+        };
+        for (id, commands, variable) in NUMBERED_ENVIRONMENT {
+            if !commands.contains(&name) || sub.value_source(id) == Some(ValueSource::CommandLine) {
+                continue;
+            }
+            let more = numbered_values(variable, vars.iter().cloned()).map_err(|message| {
+                clap::Error::raw(ErrorKind::ValueValidation, format!("{message}\n"))
+            })?;
+            if let Some(speedtest) = cli.speedtest_args_mut() {
+                speedtest.speedtest_args.extend(more);
+            }
+        }
+        Ok(cli)
+    }
+
+    /// The speed-test flags of the command to run, when it has them.
+    fn speedtest_args_mut(&mut self) -> Option<&mut SpeedtestArgs> {
+        match &mut self.command {
+            None => Some(&mut self.serve.speedtest),
+            Some(Command::Serve(args)) => Some(&mut args.speedtest),
+            Some(Command::RunOnce(args)) => Some(&mut args.speedtest),
+            Some(_) => None,
+        }
+    }
+
     /// The sub-command to run, `serve` when none was named.
     pub fn into_command(self) -> Command {
         self.command
@@ -121,12 +315,14 @@ pub const MAX_TARGET_CONNECTIONS: usize = 4096;
 
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// Address and port to serve on (port 0 picks a free one; the log says which)
+    /// Address and port to serve on: 0.0.0.0:8080, [::]:8080, localhost:8080 (127.0.0.1), or
+    /// :8080 and 8080 (every IPv4 interface); port 0 picks a free one (the log says which)
     #[arg(
         long,
         env = "INTERNET_MONITOR_TARGET_LISTEN",
         value_name = "ADDR",
-        default_value = "0.0.0.0:8080"
+        default_value = "0.0.0.0:8080",
+        value_parser = listen_address
     )]
     pub listen: SocketAddr,
 
@@ -142,6 +338,36 @@ pub struct TargetArgs {
     /// Log lines as human-readable text or as JSON objects
     #[arg(long, env = "INTERNET_MONITOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// An address flag's value (`--listen`): `IP:PORT` (`0.0.0.0:5000`, `[::]:5000`),
+/// `localhost:PORT` (127.0.0.1 only: one listener binds one address), or a port alone, `:PORT`
+/// or `PORT`, meaning every IPv4 interface as the default `0.0.0.0` does.
+pub fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    use std::net::{IpAddr, Ipv4Addr};
+    let text = text.trim();
+    let port = |digits: &str| -> Option<u16> {
+        (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| digits.parse().ok())
+            .flatten()
+    };
+    let parsed = if let Some(port) = port(text.strip_prefix(':').unwrap_or(text)) {
+        Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port))
+    } else if let Some((host, digits)) = text.rsplit_once(':')
+        && host.eq_ignore_ascii_case("localhost")
+    {
+        port(digits).map(|port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
+    } else {
+        text.parse().ok()
+    };
+    parsed.ok_or_else(|| {
+        format!(
+            "{:?} is not an address and port: write 0.0.0.0:5000 (every IPv4 interface), \
+             [::]:5000 (IPv6), 127.0.0.1:5000 or localhost:5000 (this machine only), or \
+             :5000 or 5000 (every IPv4 interface); the port is 0 to 65535, 0 picks a free one",
+            crate::logging::clip(text, 64)
+        )
+    })
 }
 
 fn target_connections(text: &str) -> Result<usize, String> {
@@ -233,7 +459,11 @@ pub struct SpeedtestArgs {
     #[arg(long, env = "INTERNET_MONITOR_SERVER_ID", value_name = "N")]
     pub server_id: Option<u64>,
 
-    /// One more argument for the CLI, after ours (repeat for several), e.g. --speedtest-arg=--interface=eth1
+    /// One more argument for the CLI, after ours (repeat for several), e.g.
+    /// --speedtest-arg=--interface=eth1. In the environment, several are
+    /// INTERNET_MONITOR_SPEEDTEST_ARG_1, _2, … (in that order, after
+    /// INTERNET_MONITOR_SPEEDTEST_ARG): no separator, so an argument may hold any character.
+    /// Given on the command line, they replace the environment's
     #[arg(
         long = "speedtest-arg",
         env = "INTERNET_MONITOR_SPEEDTEST_ARG",
@@ -247,6 +477,7 @@ pub struct SpeedtestArgs {
     pub store_ip: bool,
 
     /// A result faster than this is a measurement error, stored as failure "implausible"
+    /// (b is bits, B bytes, then /s or ps: 100Gbit/s, 12.5GB/s)
     #[arg(
         long,
         env = "INTERNET_MONITOR_MAX_BANDWIDTH",
@@ -351,12 +582,14 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub speedtest: SpeedtestArgs,
 
-    /// Address and port for HTTP (port 0 picks a free one; the log says which)
+    /// Address and port for HTTP: 0.0.0.0:5000, [::]:5000, localhost:5000 (127.0.0.1), or
+    /// :5000 and 5000 (every IPv4 interface); port 0 picks a free one (the log says which)
     #[arg(
         long,
         env = "INTERNET_MONITOR_LISTEN",
         value_name = "ADDR",
-        default_value = "0.0.0.0:5000"
+        default_value = "0.0.0.0:5000",
+        value_parser = listen_address
     )]
     pub listen: SocketAddr,
 
@@ -381,6 +614,11 @@ pub struct ServeArgs {
     /// Never deletes while the clock looks wrong, nor the newest sample
     #[arg(long, env = "INTERNET_MONITOR_RETENTION", value_name = "DURATION", value_parser = retention)]
     pub retention: Option<Duration>,
+
+    /// Allow a --retention below 1d: without it a short one is refused as a likely typo
+    /// (3m is 3 minutes, and would delete nearly every sample at start-up)
+    #[arg(long, env = "INTERNET_MONITOR_ALLOW_SHORT_RETENTION")]
+    pub allow_short_retention: bool,
 
     /// Log lines as human-readable text or as JSON objects
     #[arg(long, env = "INTERNET_MONITOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -420,8 +658,8 @@ pub struct ServeArgs {
     pub allowed_hosts: Vec<String>,
 
     /// Skip each scheduled test that would cross this much data in a calendar month (UTC),
-    /// e.g. 200GB: once the month's tests moved it, or when the last test's volume would take
-    /// the month past it (off by default)
+    /// e.g. 200GB or 500GiB, in bytes (B: 200Gb, bits, is refused): once the month's tests
+    /// moved it, or when the last test's volume would take the month past it (off by default)
     #[arg(long, env = "INTERNET_MONITOR_DATA_BUDGET", value_name = "VOLUME")]
     pub data_budget: Option<DataVolume>,
 
@@ -603,6 +841,50 @@ pub const MAX_PROBE_TARGETS: usize = 16;
 pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 impl ServeArgs {
+    /// The settings that contradict each other, refused at start-up before anything is
+    /// opened: a plan above `--max-bandwidth` (every run meeting it would be stored as
+    /// implausible), a `--retest-after` not shorter than `--interval` (the next slot would
+    /// always take the retest's place), and a `--retention` below a day without
+    /// `--allow-short-retention`. The message names the flags.
+    pub fn check(&self) -> Result<(), String> {
+        let max = self.speedtest.max_bandwidth;
+        for (flag, plan) in [
+            ("--plan-download", self.plan.plan_download),
+            ("--plan-upload", self.plan.plan_upload),
+        ] {
+            if let Some(plan) = plan
+                && plan.bytes_per_second() > max.bytes_per_second()
+            {
+                return Err(format!(
+                    "{flag} {plan} is above --max-bandwidth {max}: every run reaching the plan \
+                     would be stored as implausible; raise --max-bandwidth or correct {flag} \
+                     (bits are b, bytes B: 500Mbit/s = 62.5MB/s)"
+                ));
+            }
+        }
+        if self.retest_below.is_some() && self.retest_after >= self.interval {
+            return Err(format!(
+                "--retest-after {} is not shorter than --interval {}: the next scheduled test \
+                 would always come first and no retest would run; give a shorter --retest-after \
+                 or a longer --interval",
+                humantime::format_duration(self.retest_after),
+                humantime::format_duration(self.interval),
+            ));
+        }
+        if let Some(retention) = self.retention
+            && retention < DAY
+            && !self.allow_short_retention
+        {
+            return Err(format!(
+                "--retention {} is shorter than a day and would delete nearly every sample; \
+                 if it is a typo, note that m is minutes (3m is 3 minutes; for 3 months write \
+                 90d); to keep samples this briefly, add --allow-short-retention",
+                humantime::format_duration(retention)
+            ));
+        }
+        Ok(())
+    }
+
     /// The connectivity monitor's settings; `None` with `--probe-interval 0s`.
     pub fn probes(&self) -> Result<Option<crate::probe::monitor::ProbeConfig>, String> {
         use crate::probe::monitor::{DEFAULT_PUBLIC_TARGETS, DEFAULT_TCP_PORT, PublicTarget};
@@ -676,7 +958,8 @@ impl TimezoneArgs {
 /// The contract the line is judged against.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Contracted download speed, e.g. 500Mbit/s, 500Mbps, 1Gbit/s or 62.5MB/s
+    /// Contracted download speed, e.g. 500Mbit/s, 500mbps, 1Gb/s or 62.5MB/s: b is bits, B
+    /// bytes, then /s or ps (500M or 500Mb alone is refused); at most --max-bandwidth
     #[arg(long, env = "INTERNET_MONITOR_PLAN_DOWNLOAD", value_name = "RATE")]
     pub plan_download: Option<Bandwidth>,
 
@@ -719,9 +1002,10 @@ pub enum ExportFormat {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub store: ExistingDbArgs,
 
-    #[arg(long, env = "INTERNET_MONITOR_FORMAT", value_enum, default_value_t = ExportFormat::Jsonl)]
+    /// What to print: jsonl (what import reads), csv or openmetrics
+    #[arg(long, env = "INTERNET_MONITOR_EXPORT_FORMAT", value_enum, default_value_t = ExportFormat::Jsonl)]
     pub format: ExportFormat,
 
     /// Only samples at or after this time: RFC 3339 (2026-11-01T00:00:00Z), a date
@@ -779,7 +1063,7 @@ pub enum ReportFormat {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub store: ExistingDbArgs,
 
     /// The window summarised: this long before now, e.g. 7d, 30d or 365d (at most 36500d)
     #[arg(long, env = "INTERNET_MONITOR_WINDOW", value_name = "DURATION", default_value = "30d", value_parser = window)]
@@ -795,7 +1079,8 @@ pub struct ReportArgs {
     #[arg(long, value_name = "TIME", conflicts_with = "window")]
     pub to: Option<TimeArg>,
 
-    #[arg(long, env = "INTERNET_MONITOR_FORMAT", value_enum, default_value_t = ReportFormat::Text)]
+    /// What to print: text (for a person), json, or html (the evidence pack)
+    #[arg(long, env = "INTERNET_MONITOR_REPORT_FORMAT", value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
 
     /// Judge the window's runs by a regulator's rule set: de-bnetza, at-rtr, us-fcc or
@@ -1006,6 +1291,7 @@ pub struct PlanShowArgs {
     /// (30d); now when not given
     #[arg(long, value_name = "TIME")]
     pub at: Option<TimeArg>,
+    /// What to print: text (for a person) or json
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
 }
@@ -1014,6 +1300,7 @@ pub struct PlanShowArgs {
 pub struct PlanListArgs {
     #[command(flatten)]
     pub store: ExistingDbArgs,
+    /// What to print: text (for a person) or json (what plan import reads)
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
 }
@@ -1024,7 +1311,8 @@ fn latency_max(text: &str) -> Result<Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct ExistingDbArgs {
-    /// The redb database file holding the samples (must exist)
+    /// The redb database file holding the samples (must exist: a missing one is an error and
+    /// is not created)
     #[arg(
         long,
         env = "INTERNET_MONITOR_DB",
@@ -1335,7 +1623,7 @@ mod tests {
         assert_eq!(plan.upload.map(|b| b.bytes_per_second()), Some(62.5e6));
         assert_eq!(plan.threshold, 0.9);
         for (flag, value, message) in [
-            ("--plan-download", "500 megs", "is not a bandwidth"),
+            ("--plan-download", "500 megs", "is not a speed"),
             (
                 "--plan-threshold",
                 "80",
@@ -1476,5 +1764,349 @@ mod tests {
             err.starts_with("--probe-gateway 10.0.0.2 is also a --probe-target"),
             "{err}"
         );
+    }
+
+    fn serve_args(args: &[&str]) -> Box<ServeArgs> {
+        let mut argv = vec!["internet-monitor", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().into_command() {
+            Command::Serve(args) => args,
+            _ => panic!("not serve"),
+        }
+    }
+
+    /// `--listen` (serve's and target's) takes the spellings people write; a wrong one is
+    /// refused with examples.
+    #[test]
+    fn listen_takes_every_usual_spelling() {
+        for (given, meant) in [
+            (":5000", "0.0.0.0:5000"),
+            ("5000", "0.0.0.0:5000"),
+            ("localhost:5000", "127.0.0.1:5000"),
+            ("LocalHost:5000", "127.0.0.1:5000"),
+            ("[::]:5000", "[::]:5000"),
+            ("0.0.0.0:5000", "0.0.0.0:5000"),
+            ("127.0.0.1:0", "127.0.0.1:0"),
+            ("[::1]:8080", "[::1]:8080"),
+        ] {
+            let meant: SocketAddr = meant.parse().unwrap();
+            assert_eq!(serve_args(&["--listen", given]).listen, meant, "{given}");
+            let cli =
+                Cli::try_parse_from(["internet-monitor", "target", "--listen", given]).unwrap();
+            let Some(Command::Target(target)) = cli.command else {
+                panic!("not target");
+            };
+            assert_eq!(target.listen, meant, "target {given}");
+        }
+        for bad in [
+            "",
+            "localhost",
+            "host.lan:5000",
+            ":",
+            "70000",
+            "5000:",
+            "::5000",
+        ] {
+            for command in ["serve", "target"] {
+                let err = Cli::try_parse_from(["internet-monitor", command, "--listen", bad])
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    err.contains("--listen")
+                        && err.contains("localhost:5000")
+                        && err.contains("[::]:5000")
+                        && err.contains(":5000 or 5000"),
+                    "{bad}: {err}"
+                );
+            }
+        }
+    }
+
+    /// The settings that contradict each other are refused naming both flags.
+    #[test]
+    fn contradicting_serve_settings_are_refused_naming_the_flags() {
+        for (args, expected) in [
+            (
+                &[
+                    "--plan-download",
+                    "500Mbit/s",
+                    "--max-bandwidth",
+                    "100Mbit/s",
+                ][..],
+                "--plan-download 500 Mbit/s is above --max-bandwidth 100 Mbit/s",
+            ),
+            (
+                &["--plan-upload", "1Gbps", "--max-bandwidth", "62.5MB/s"],
+                "--plan-upload 1000 Mbit/s is above --max-bandwidth 500 Mbit/s",
+            ),
+            (
+                &["--retest-below", "0.5", "--retest-after", "30m"],
+                "--retest-after 30m is not shorter than --interval 30m",
+            ),
+            (
+                &[
+                    "--retest-below",
+                    "0.5",
+                    "--retest-after",
+                    "10m",
+                    "--interval",
+                    "5m",
+                ],
+                "--retest-after 10m is not shorter than --interval 5m",
+            ),
+            (
+                &["--retention", "3m"],
+                "--retention 3m is shorter than a day and would delete nearly every sample; \
+                 if it is a typo, note that m is minutes (3m is 3 minutes; for 3 months write \
+                 90d); to keep samples this briefly, add --allow-short-retention",
+            ),
+            (
+                &["--retention", "23h 59m"],
+                "--retention 23h 59m is shorter than a day",
+            ),
+        ] {
+            let err = serve_args(args).check().unwrap_err();
+            assert!(err.starts_with(expected), "{args:?}: {err}");
+        }
+        for fine in [
+            &[
+                "--plan-download",
+                "100Mbit/s",
+                "--max-bandwidth",
+                "100Mbit/s",
+            ][..],
+            &["--retest-after", "1h"],
+            &["--retest-below", "0.5", "--retest-after", "29m"],
+            &["--retention", "3m", "--allow-short-retention"],
+            &["--retention", "1d"],
+        ] {
+            assert_eq!(serve_args(fine).check(), Ok(()), "{fine:?}");
+        }
+    }
+
+    /// Every argument of every command says what it is for in `--help`.
+    #[test]
+    fn every_argument_of_every_command_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg
+                    .get_help()
+                    .is_none_or(|help| help.to_string().trim().is_empty())
+                {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "internet-monitor", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:?}");
+    }
+
+    /// Two arguments sharing an environment variable take the same values (the same flag
+    /// on several commands), so one setting cannot mean two things.
+    #[test]
+    fn an_environment_variable_means_one_thing_everywhere() {
+        fn walk(
+            command: &clap::Command,
+            path: &str,
+            seen: &mut std::collections::HashMap<String, (String, Vec<String>)>,
+            clashes: &mut Vec<String>,
+        ) {
+            for arg in command.get_arguments() {
+                let Some(env) = arg.get_env() else { continue };
+                let env = env.to_string_lossy().into_owned();
+                let values: Vec<String> = arg
+                    .get_possible_values()
+                    .iter()
+                    .map(|value| value.get_name().to_owned())
+                    .collect();
+                let this = format!("{path} --{}", arg.get_long().unwrap_or_default());
+                match seen.get(&env) {
+                    Some((other, other_values)) if *other_values != values => {
+                        clashes.push(format!(
+                            "{env}: {other} {other_values:?} vs {this} {values:?}"
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        seen.insert(env, (this, values));
+                    }
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), seen, clashes);
+            }
+        }
+        let mut clashes = Vec::new();
+        walk(
+            &Cli::command(),
+            "internet-monitor",
+            &mut Default::default(),
+            &mut clashes,
+        );
+        assert!(clashes.is_empty(), "{clashes:?}");
+    }
+
+    /// The retired INTERNET_MONITOR_FORMAT is refused naming its replacements.
+    #[test]
+    fn a_retired_variable_is_refused_naming_its_replacements() {
+        let err = refuse_retired_environment(|name| {
+            (name == "INTERNET_MONITOR_FORMAT").then(|| "csv".into())
+        })
+        .unwrap_err();
+        assert!(
+            err.contains("INTERNET_MONITOR_EXPORT_FORMAT")
+                && err.contains("INTERNET_MONITOR_REPORT_FORMAT"),
+            "{err}"
+        );
+        assert_eq!(refuse_retired_environment(|_| None), Ok(()));
+    }
+
+    /// Each command's `--db` help says whether a missing file is created.
+    #[test]
+    fn db_help_tells_whether_a_missing_file_is_created() {
+        fn walk(command: &clap::Command, path: &str, found: &mut Vec<(String, String)>) {
+            if let Some(db) = command.get_arguments().find(|arg| arg.get_id() == "db") {
+                let help = db.get_help().map(|h| h.to_string()).unwrap_or_default();
+                found.push((path.to_owned(), help));
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), found);
+            }
+        }
+        let mut found = Vec::new();
+        walk(&Cli::command(), "internet-monitor", &mut found);
+        let reads_only = [
+            "internet-monitor export",
+            "internet-monitor report",
+            "internet-monitor db check",
+            "internet-monitor db compact",
+            "internet-monitor plan show",
+            "internet-monitor plan history",
+        ];
+        assert!(found.len() >= 10, "{found:?}");
+        for (path, help) in found {
+            let expected = if reads_only.contains(&path.as_str()) {
+                "must exist"
+            } else {
+                "created if missing"
+            };
+            assert!(help.contains(expected), "{path}: {help}");
+        }
+    }
+
+    /// Numbered twins in the order of their numbers, gaps allowed; other names ignored; an
+    /// empty one named; a command line's values replace them.
+    #[test]
+    fn numbered_environment_twins_give_several_values() {
+        let var = |key: &str, value: &str| (OsString::from(key), OsString::from(value));
+        let vars = vec![
+            var("INTERNET_MONITOR_SPEEDTEST_ARG_10", "--ten"),
+            var("INTERNET_MONITOR_SPEEDTEST_ARG_2", "--two=a,b c"),
+            var("INTERNET_MONITOR_SPEEDTEST_ARG_1", "--one"),
+            var("INTERNET_MONITOR_SPEEDTEST_ARG_X", "--not-a-number"),
+            var("INTERNET_MONITOR_SPEEDTEST_ARG_01", "--leading-zero"),
+            var("INTERNET_MONITOR_SPEEDTEST_ARGS_3", "--other-name"),
+        ];
+        let parse = |args: &[&str], vars: Vec<(OsString, OsString)>| {
+            Cli::try_parse_from_with_environment(args.iter().map(OsString::from), vars)
+        };
+        for args in [
+            &["internet-monitor"][..],
+            &["internet-monitor", "serve"],
+            &["internet-monitor", "run-once"],
+        ] {
+            let mut cli = parse(args, vars.clone()).unwrap();
+            assert_eq!(
+                cli.speedtest_args_mut().unwrap().speedtest_args,
+                ["--one", "--two=a,b c", "--ten"],
+                "{args:?}"
+            );
+        }
+        let mut cli = parse(
+            &["internet-monitor", "run-once", "--speedtest-arg=--given"],
+            vars.clone(),
+        )
+        .unwrap();
+        assert_eq!(
+            cli.speedtest_args_mut().unwrap().speedtest_args,
+            ["--given"]
+        );
+        let err = parse(
+            &["internet-monitor", "run-once"],
+            vec![var("INTERNET_MONITOR_SPEEDTEST_ARG_3", "")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("INTERNET_MONITOR_SPEEDTEST_ARG_3 is set but empty"),
+            "{err}"
+        );
+    }
+
+    /// Every environment twin of every command, set but empty, is refused naming the
+    /// variable (not only the flag clap would name), and only for the command it belongs to.
+    #[test]
+    fn an_empty_environment_variable_is_named() {
+        fn walk(
+            command: &clap::Command,
+            path: Vec<String>,
+            found: &mut Vec<(Vec<String>, String)>,
+        ) {
+            for arg in command.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    found.push((path.clone(), env.to_string_lossy().into_owned()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                let mut path = path.clone();
+                path.push(sub.get_name().to_owned());
+                walk(sub, path, found);
+            }
+        }
+        let mut found = Vec::new();
+        walk(
+            &Cli::command(),
+            vec!["internet-monitor".to_owned()],
+            &mut found,
+        );
+        assert!(found.len() > 60, "{}", found.len());
+        for (path, env) in found {
+            let mut args: Vec<OsString> = path.iter().map(OsString::from).collect();
+            // A flag taking a value before the sub-command's own does not hide it.
+            if path.len() > 1 && path[1] == "serve" {
+                args.extend(["--db".into(), "serve".into()]);
+            }
+            for empty in ["", " "] {
+                let vars = vec![(OsString::from(&env), OsString::from(empty))];
+                let err = Cli::try_parse_from_with_environment(args.clone(), vars)
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    err.contains(&format!("environment variable {env} (the twin of --"))
+                        && err.contains("is set but empty"),
+                    "{path:?} {env}={empty:?}: {err}"
+                );
+            }
+        }
+        // --help still answers.
+        let vars = vec![(OsString::from("INTERNET_MONITOR_DB"), OsString::new())];
+        let args = ["internet-monitor", "export", "--help"].map(OsString::from);
+        let err = Cli::try_parse_from_with_environment(args, vars).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+        // Serve's empty variable does not stop another command.
+        let vars = vec![(
+            OsString::from("INTERNET_MONITOR_PLAN_DOWNLOAD"),
+            OsString::new(),
+        )];
+        let args = ["internet-monitor", "export"].map(OsString::from);
+        assert!(Cli::try_parse_from_with_environment(args, vars).is_ok());
     }
 }

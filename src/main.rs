@@ -2,17 +2,17 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use internet_monitor::cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_with_environment() {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
             // --help and --version are successes; every usage error exits 1, as documented.
+            // (An empty variable of the command's flags is refused naming it before clap reads
+            // it, so no note is needed here.)
             return if err.use_stderr() {
-                note_empty_environment();
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

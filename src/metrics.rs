@@ -560,10 +560,7 @@ impl Metrics {
             )?,
         )?;
         build_info
-            .get_metric_with_label_values(&[
-                env!("CARGO_PKG_VERSION"),
-                option_env!("INTERNET_MONITOR_REVISION").unwrap_or("unknown"),
-            ])?
+            .get_metric_with_label_values(&[env!("CARGO_PKG_VERSION"), crate::cli::REVISION])?
             .set(1);
 
         // The process collector only exists where procfs does.
@@ -1272,7 +1269,7 @@ mod tests {
         );
         assert_line(&metrics, "internet_monitor_store_errors_total 0");
         assert_line(&metrics, "internet_monitor_samples 0");
-        let revision = option_env!("INTERNET_MONITOR_REVISION").unwrap_or("unknown");
+        let revision = crate::cli::REVISION;
         let build = format!(
             r#"internet_monitor_build_info{{revision="{revision}",version="{}"}} 1"#,
             env!("CARGO_PKG_VERSION")

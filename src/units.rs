@@ -8,34 +8,21 @@ use std::str::FromStr;
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
 pub struct Bandwidth(f64);
 
+/// What a speed is written as, for the refusal's hint: the rule and examples.
+pub const SPEED_SPELLINGS: &str = "write a number and a unit: a prefix k, M, G or T (either \
+     case), then b or bit for bits or B or byte for bytes, then /s or ps: 500Mbit/s, 500Mbps, \
+     500mbps, 1Gb/s (bits) or 62.5MB/s, 62.5MBps (bytes)";
+
+/// What a volume is written as, for the refusal's hint.
+pub const VOLUME_SPELLINGS: &str = "write a number and a unit in bytes: a prefix k, M, G, T or P \
+     (either case; Ki, Mi, Gi, Ti binary), then B or byte: 200GB, 1.5TB, 500GiB, 200gbyte";
+
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error(
-    "{input:?} is not a bandwidth: write a positive number and a unit, such as 500Mbit/s, 1Gbps or 62.5MB/s"
-)]
+#[error("{input:?} is not a speed: {reason}; {SPEED_SPELLINGS}")]
 pub struct BandwidthParseError {
     input: String,
+    reason: &'static str,
 }
-
-/// Each unit with its size in bytes per second. Lower-case `b` is bits, upper-case `B` bytes.
-const BANDWIDTH_UNITS: [(&str, f64); 17] = [
-    ("bit/s", 1.0 / 8.0),
-    ("kbit/s", 1e3 / 8.0),
-    ("Mbit/s", 1e6 / 8.0),
-    ("Gbit/s", 1e9 / 8.0),
-    ("Tbit/s", 1e12 / 8.0),
-    ("bps", 1.0 / 8.0),
-    ("kbps", 1e3 / 8.0),
-    ("Kbps", 1e3 / 8.0),
-    ("Mbps", 1e6 / 8.0),
-    ("Gbps", 1e9 / 8.0),
-    ("Tbps", 1e12 / 8.0),
-    ("B/s", 1.0),
-    ("kB/s", 1e3),
-    ("KB/s", 1e3),
-    ("MB/s", 1e6),
-    ("GB/s", 1e9),
-    ("TB/s", 1e12),
-];
 
 impl Bandwidth {
     pub fn from_bytes_per_second(value: f64) -> Self {
@@ -50,24 +37,125 @@ impl Bandwidth {
 impl FromStr for Bandwidth {
     type Err = BandwidthParseError;
 
+    /// Reads the rule of [`SPEED_SPELLINGS`]: upper- or lower-case `b` is the only bit/byte
+    /// marker (`500mbps` is bits, `62.5MBps` bytes), so a unit in capitals throughout
+    /// (`500MBPS`) and one without `/s` or `ps` (`500Mb`, `500M`, `500`) are refused.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        quantity(input, &BANDWIDTH_UNITS)
-            .map(Bandwidth)
-            .ok_or_else(|| BandwidthParseError {
-                input: input.to_owned(),
-            })
+        let refuse = |reason| BandwidthParseError {
+            input: crate::logging::clip(input, 64).to_owned(),
+            reason,
+        };
+        let unit = quantity(input).map_err(refuse)?;
+        if !unit.per_second {
+            return Err(refuse(
+                "a speed needs /s or ps after its unit (500Mb alone could be a volume)",
+            ));
+        }
+        if unit.shouted {
+            return Err(refuse(
+                "in capitals throughout, B could mean bits or bytes (write Mbps for bits, MB/s for bytes)",
+            ));
+        }
+        let value = unit.value / if unit.bits { 8.0 } else { 1.0 };
+        // The smallest positive number of bits can round to zero bytes.
+        if value <= 0.0 {
+            return Err(refuse("it must be above zero"));
+        }
+        Ok(Bandwidth(value))
     }
 }
 
-/// A positive number followed by one of `units`, in the units' base; `None` otherwise.
-fn quantity(input: &str, units: &[(&str, f64)]) -> Option<f64> {
+/// A number and unit read by [`quantity`].
+struct Quantity {
+    /// The number times the prefix, in bits or bytes (per second when `per_second`).
+    value: f64,
+    /// The unit was bits (`b`, `bit`, `bits`), else bytes (`B`, `byte`, `bytes`).
+    bits: bool,
+    /// The unit ended in `/s` or `ps`.
+    per_second: bool,
+    /// A one-letter `B` followed by `PS` or `/S`: all capitals, so whether bits were meant is
+    /// unclear.
+    shouted: bool,
+}
+
+/// Reads `NUMBER [PREFIX] (b|B|bit|bits|byte|bytes) [/s|ps]`, with optional spaces after the
+/// number; the error is the reason, for the hint.
+fn quantity(input: &str) -> Result<Quantity, &'static str> {
     let text = input.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let (_, size) = units.iter().find(|(name, _)| *name == unit.trim())?;
-    let value = number * size;
-    (value > 0.0 && value.is_finite()).then_some(value)
+    let number: f64 = number
+        .parse()
+        .map_err(|_| "it does not start with a number such as 500 or 62.5")?;
+    let unit = unit.trim_start();
+    if unit.is_empty() {
+        return Err("a number alone has no unit");
+    }
+    let (multiplier, rest) = prefix(unit);
+    if rest.is_empty() {
+        return Err("a prefix alone does not say bits (b) or bytes (B)");
+    }
+    // (bits, the unit is the one letter b or B, what follows)
+    let (bits, letter, rest) = if let Some(rest) = strip_word(rest, &["bits", "bit"]) {
+        (true, false, rest)
+    } else if let Some(rest) = strip_word(rest, &["bytes", "byte"]) {
+        (false, false, rest)
+    } else if let Some(rest) = rest.strip_prefix('b') {
+        (true, true, rest)
+    } else if let Some(rest) = rest.strip_prefix('B') {
+        (false, true, rest)
+    } else {
+        return Err("its unit is not bits (b) or bytes (B)");
+    };
+    let (per_second, shouted) = match rest {
+        "" => (false, false),
+        "/s" | "ps" => (true, false),
+        "/S" | "PS" | "pS" | "Ps" => (true, letter && !bits),
+        _ => return Err("it has an unknown unit"),
+    };
+    let value = number * multiplier;
+    if !(value > 0.0 && value.is_finite()) {
+        return Err("it must be above zero");
+    }
+    Ok(Quantity {
+        value,
+        bits,
+        per_second,
+        shouted,
+    })
+}
+
+/// A decimal (`k`, `M`, `G`, `T`, `P`, either case) or binary (`Ki` … `Ti`) prefix at the start
+/// of `unit`, with what follows it; 1 and `unit` itself without one. A `b`/`B` is never a
+/// prefix, so `B/s` and `bit/s` have none.
+fn prefix(unit: &str) -> (f64, &str) {
+    let Some(first) = unit.chars().next() else {
+        return (1.0, unit);
+    };
+    // The power of 1000 (decimal) or 1024 (binary, with an `i`) the prefix stands for.
+    let power = match first.to_ascii_lowercase() {
+        'k' => 1,
+        'm' => 2,
+        'g' => 3,
+        't' => 4,
+        'p' => 5,
+        _ => return (1.0, unit),
+    };
+    let rest = &unit[first.len_utf8()..];
+    match rest.strip_prefix(['i', 'I']) {
+        Some(binary) => (1024f64.powi(power), binary),
+        None => (1000f64.powi(power), rest),
+    }
+}
+
+/// `text` after the first of `words` it starts with, ignoring case.
+fn strip_word<'a>(text: &'a str, words: &[&str]) -> Option<&'a str> {
+    words.iter().find_map(|word| {
+        let head = text.get(..word.len())?;
+        head.eq_ignore_ascii_case(word).then(|| &text[word.len()..])
+    })
 }
 
 /// An amount of data in bytes, such as a monthly data budget.
@@ -75,27 +163,11 @@ fn quantity(input: &str, units: &[(&str, f64)]) -> Option<f64> {
 pub struct DataVolume(f64);
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error(
-    "{input:?} is not a data volume: write a positive number and a unit, such as 200GB, 1.5TB or 500GiB"
-)]
+#[error("{input:?} is not a data volume: {reason}; {VOLUME_SPELLINGS}")]
 pub struct DataVolumeParseError {
     input: String,
+    reason: &'static str,
 }
-
-/// Decimal units as ISPs bill them, and binary ones for those who prefer them.
-const VOLUME_UNITS: [(&str, f64); 11] = [
-    ("B", 1.0),
-    ("kB", 1e3),
-    ("KB", 1e3),
-    ("MB", 1e6),
-    ("GB", 1e9),
-    ("TB", 1e12),
-    ("KiB", 1024.0),
-    ("MiB", 1048576.0),
-    ("GiB", 1073741824.0),
-    ("TiB", 1099511627776.0),
-    ("PB", 1e15),
-];
 
 impl DataVolume {
     pub fn bytes(self) -> f64 {
@@ -106,12 +178,23 @@ impl DataVolume {
 impl FromStr for DataVolume {
     type Err = DataVolumeParseError;
 
+    /// Reads the rule of [`VOLUME_SPELLINGS`]: budgets and transfer limits are in bytes, so a
+    /// lower-case `b` (bits: `200Gb`, `200gb`) is refused rather than read as bytes.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        quantity(input, &VOLUME_UNITS)
-            .map(DataVolume)
-            .ok_or_else(|| DataVolumeParseError {
-                input: input.to_owned(),
-            })
+        let refuse = |reason| DataVolumeParseError {
+            input: crate::logging::clip(input, 64).to_owned(),
+            reason,
+        };
+        let unit = quantity(input).map_err(refuse)?;
+        if unit.per_second {
+            return Err(refuse("/s and ps make it a speed"));
+        }
+        if unit.bits {
+            return Err(refuse(
+                "a lower-case b is bits, and volumes are in bytes (write 200GB, not 200Gb)",
+            ));
+        }
+        Ok(DataVolume(unit.value))
     }
 }
 
@@ -132,7 +215,9 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> f64 {
-        text.parse::<Bandwidth>().unwrap().bytes_per_second()
+        text.parse::<Bandwidth>()
+            .unwrap_or_else(|err| panic!("{text}: {err}"))
+            .bytes_per_second()
     }
 
     #[test]
@@ -144,29 +229,102 @@ mod tests {
         assert_eq!(parse("800 kbit/s"), 100e3);
     }
 
+    /// The spellings people write: prefixes in either case, `b`/`B` alone saying bits or
+    /// bytes, `ps` or `/s`, the words `bit(s)` and `byte(s)`.
     #[test]
-    fn data_volumes_decimal_and_binary() {
-        let bytes = |text: &str| text.parse::<DataVolume>().unwrap().bytes();
-        assert_eq!(bytes("200GB"), 200e9);
-        assert_eq!(bytes("1.5TB"), 1.5e12);
-        assert_eq!(bytes("2GiB"), 2.0 * 1073741824.0);
-        let err = "200Gb".parse::<DataVolume>().unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "\"200Gb\" is not a data volume: write a positive number and a unit, such as 200GB, 1.5TB or 500GiB"
+    fn every_unambiguous_spelling_is_read() {
+        for (text, bytes_per_second) in [
+            ("500mbps", 62.5e6),
+            ("500Mbps", 62.5e6),
+            ("1gbps", 125e6),
+            ("1Gb/s", 125e6),
+            ("500Kbit/s", 62.5e3),
+            ("500kbps", 62.5e3),
+            ("500 Mbit/s", 62.5e6),
+            ("500 mbit/s", 62.5e6),
+            ("500MBit/s", 62.5e6),
+            ("500 Mbits/s", 62.5e6),
+            ("62.5MBps", 62.5e6),
+            ("62.5mB/s", 62.5e6),
+            ("62.5 MByte/s", 62.5e6),
+            ("62.5 megabytes/s", f64::NAN),
+            ("8bps", 1.0),
+            ("1B/s", 1.0),
+            ("1KiB/s", 1024.0),
+            ("1 Tbit/s", 125e9),
+        ] {
+            if bytes_per_second.is_nan() {
+                assert!(text.parse::<Bandwidth>().is_err(), "{text}");
+            } else {
+                assert_eq!(parse(text), bytes_per_second, "{text}");
+            }
+        }
+    }
+
+    /// Refused with the reason and the rule: no unit, a prefix without b/B, no /s, capitals
+    /// throughout, a volume unit.
+    #[test]
+    fn ambiguous_speeds_are_refused_with_a_hint() {
+        for (bad, reason) in [
+            ("500", "a number alone has no unit"),
+            ("500m", "a prefix alone does not say bits (b) or bytes (B)"),
+            ("500M", "a prefix alone does not say bits (b) or bytes (B)"),
+            ("500mb", "a speed needs /s or ps"),
+            ("500 MB", "a speed needs /s or ps"),
+            ("500MBPS", "in capitals throughout"),
+            ("500 megs", "its unit is not bits (b) or bytes (B)"),
+            ("fast", "it does not start with a number"),
+            ("0Mbit/s", "it must be above zero"),
+            ("-5Mbit/s", "it does not start with a number"),
+            ("1..2Gbps", "it does not start with a number"),
+            ("5Mbit/h", "it has an unknown unit"),
+        ] {
+            let err = bad.parse::<Bandwidth>().unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("{bad:?} is not a speed: {reason}")),
+                "{bad}: {err}"
+            );
+            assert!(err.ends_with(SPEED_SPELLINGS), "{err}");
+            assert!(err.contains("500mbps") && err.contains("62.5MB/s"), "{err}");
+        }
+        // The smallest positive number of bits rounds to zero bytes.
+        let tiny = format!("0.{}5bps", "0".repeat(323));
+        let err = tiny.parse::<Bandwidth>().unwrap_err().to_string();
+        assert!(
+            err.contains("is not a speed: it must be above zero"),
+            "{err}"
         );
     }
 
     #[test]
-    fn a_number_needs_a_known_unit_and_must_be_positive() {
-        for bad in ["500", "500 Mb", "fast", "0Mbit/s", "-5Mbit/s", "1..2Gbps"] {
-            let err = bad.parse::<Bandwidth>().unwrap_err();
-            assert_eq!(
-                err.to_string(),
-                format!(
-                    "{bad:?} is not a bandwidth: write a positive number and a unit, such as 500Mbit/s, 1Gbps or 62.5MB/s"
-                )
+    fn data_volumes_decimal_and_binary() {
+        let bytes = |text: &str| {
+            text.parse::<DataVolume>()
+                .unwrap_or_else(|err| panic!("{text}: {err}"))
+                .bytes()
+        };
+        assert_eq!(bytes("200GB"), 200e9);
+        assert_eq!(bytes("200 gB"), 200e9);
+        assert_eq!(bytes("200 GByte"), 200e9);
+        assert_eq!(bytes("1.5TB"), 1.5e12);
+        assert_eq!(bytes("1.5tb".to_uppercase().as_str()), 1.5e12);
+        assert_eq!(bytes("2GiB"), 2.0 * 1073741824.0);
+        assert_eq!(bytes("2gib".replace('b', "B").as_str()), 2.0 * 1073741824.0);
+        assert_eq!(bytes("1PB"), 1e15);
+        assert_eq!(bytes("512B"), 512.0);
+        for (bad, reason) in [
+            ("200Gb", "a lower-case b is bits"),
+            ("200gb", "a lower-case b is bits"),
+            ("200", "a number alone has no unit"),
+            ("200G", "a prefix alone"),
+            ("200GB/s", "/s and ps make it a speed"),
+        ] {
+            let err = bad.parse::<DataVolume>().unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("{bad:?} is not a data volume: {reason}")),
+                "{bad}: {err}"
             );
+            assert!(err.ends_with(VOLUME_SPELLINGS), "{err}");
         }
     }
 }

@@ -905,3 +905,212 @@ fn export_labels_are_checked_and_only_for_openmetrics() {
         assert!(output.stdout.is_empty(), "{flags:?}");
     }
 }
+
+/// `internet_monitor_build_info{revision=…}` names the commit this checkout is at (build.rs),
+/// and the build follows a new commit (it reruns when HEAD or its branch moves).
+#[test]
+fn the_revision_is_the_commit_built() {
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git, which a checkout has");
+    assert!(head.status.success(), "not a git checkout");
+    let head = String::from_utf8(head.stdout).unwrap();
+    assert_eq!(internet_monitor::cli::REVISION, head.trim());
+}
+
+/// INTERNET_MONITOR_SPEEDTEST_ARG and its numbered twins reach the CLI, in order.
+#[test]
+fn several_speedtest_args_from_the_environment() {
+    let env = Env::new();
+    let output = common::with_fake("run-once", &env.db(), "ok-1.2-no-packet-loss", &[])
+        .env("FAKE_SPEEDTEST_ARGS", env.path("args"))
+        .env("INTERNET_MONITOR_SPEEDTEST_ARG", "--interface=eth1")
+        .env(
+            "INTERNET_MONITOR_SPEEDTEST_ARG_2",
+            "--ca-certificate=/etc/my certs,a.pem",
+        )
+        .env("INTERNET_MONITOR_SPEEDTEST_ARG_1", "--ip=192.0.2.1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let args = std::fs::read_to_string(env.path("args")).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    assert_eq!(
+        args[args.len() - 3..],
+        [
+            "--interface=eth1",
+            "--ip=192.0.2.1",
+            "--ca-certificate=/etc/my certs,a.pem"
+        ],
+        "{args:?}"
+    );
+}
+
+/// The README's command sections and their flag tables match `--help` (clap's definition):
+/// every flag a table lists exists on that command with the default the table gives, and every
+/// flag of a command is documented in its section (serve's may be anywhere in the README:
+/// it takes the run-once flags, and the web and remote-write ones have their own sections).
+#[test]
+fn readme_command_tables_match_help() {
+    use clap::CommandFactory;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let root = internet_monitor::cli::Cli::command();
+    let sections: [(&str, &[&str]); 9] = [
+        ("### `internet-monitor serve`", &["serve"]),
+        ("### `internet-monitor run-once`", &["run-once"]),
+        ("### `internet-monitor report", &["report"]),
+        ("### `internet-monitor export", &["export"]),
+        ("### `internet-monitor import", &["import"]),
+        ("### `internet-monitor plan set`", &["plan", "set"]),
+        ("### `internet-monitor hash-password", &["hash-password"]),
+        ("### `internet-monitor db check`", &["db", "check"]),
+        (
+            "### Measuring a path you own: `internet-monitor target`",
+            &["target"],
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (heading, path) in sections {
+        let start = readme
+            .find(heading)
+            .unwrap_or_else(|| panic!("no section {heading}"));
+        let body = &readme[start + heading.len()..];
+        let end = body
+            .find("\n## ")
+            .into_iter()
+            .chain(body.find("\n### "))
+            .min()
+            .unwrap_or(body.len());
+        let body = &body[..end];
+        let mut command = &root;
+        for name in path {
+            command = command.find_subcommand(name).unwrap();
+        }
+        let name = path.join(" ");
+        for row in body.lines().filter(|line| line.starts_with("| `--")) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let flags: Vec<&str> = cells[0]
+                .split('`')
+                .filter(|part| part.starts_with("--"))
+                .map(|part| part.split([' ', '=']).next().unwrap())
+                .collect();
+            for flag in flags {
+                let Some(arg) = command
+                    .get_arguments()
+                    .find(|arg| arg.get_long() == flag.strip_prefix("--"))
+                else {
+                    wrong.push(format!("{name}: the README lists {flag}, --help does not"));
+                    continue;
+                };
+                let defaults: Vec<String> = arg
+                    .get_default_values()
+                    .iter()
+                    .map(|value| value.to_string_lossy().into_owned())
+                    .collect();
+                let readme_default = cells.get(1).map(|cell| cell.trim()).unwrap_or_default();
+                if let [default] = &defaults[..]
+                    && readme_default.starts_with('`')
+                    && !readme_default.starts_with(&format!("`{default}`"))
+                {
+                    wrong.push(format!(
+                        "{name} {flag}: the README's default is {readme_default}, --help's {default}"
+                    ));
+                }
+            }
+        }
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            let flag = format!("--{long}");
+            let documented = if name == "serve" {
+                readme.contains(&flag)
+            } else {
+                body.contains(&flag)
+            };
+            if !documented {
+                wrong.push(format!(
+                    "{name}: --help has {flag}, its README section does not"
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Contradicting serve settings stop it at start-up with exit 1, naming the flags, before it
+/// creates the database; a stored plan above --max-bandwidth too.
+#[test]
+fn serve_refuses_contradicting_settings_at_start_up() {
+    let env = Env::new();
+    let db = env.db();
+    let db = db.to_str().unwrap();
+    for (args, expected) in [
+        (
+            &["--plan-download", "2gbps", "--max-bandwidth", "1Gbit/s"][..],
+            "--plan-download 2000 Mbit/s is above --max-bandwidth 1000 Mbit/s",
+        ),
+        (
+            &[
+                "--retest-below",
+                "0.5",
+                "--retest-after",
+                "1h",
+                "--interval",
+                "1h",
+            ],
+            "--retest-after 1h is not shorter than --interval 1h",
+        ),
+        (&["--retention", "3m"], "for 3 months write 90d"),
+    ] {
+        let output = env
+            .command(&["serve", "--db", db, "--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+        assert!(!env.db().exists(), "{args:?} created the database");
+    }
+    let output = env
+        .command(&[
+            "plan",
+            "set",
+            "--db",
+            db,
+            "--download-advertised",
+            "2Gbit/s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = env
+        .command(&["serve", "--db", db, "--listen", "127.0.0.1:0"])
+        .args(["--max-bandwidth", "1Gbit/s"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains(
+            "the stored plan in force (download 2000 Mbit/s, from plan set) is above --max-bandwidth 1000 Mbit/s"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    // The retired INTERNET_MONITOR_FORMAT is refused by the commands that read it.
+    let output = env
+        .command(&["export", "--db", db])
+        .env("INTERNET_MONITOR_FORMAT", "csv")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("use INTERNET_MONITOR_EXPORT_FORMAT for export"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -970,6 +970,41 @@ fn healthcheck_script_reports_what_healthz_says() {
         "healthy exporter: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+
+    // `--listen` given as an argument (`docker run IMAGE serve --listen :PORT`) wins over
+    // INTERNET_MONITOR_LISTEN, as it does for serve: the script reads PID 1's command line
+    // (tini's, which holds serve's), here a file standing in for /proc/1/cmdline.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let wrong = closed.local_addr().unwrap().port();
+    drop(closed);
+    for listen in [
+        vec!["--listen".to_owned(), format!(":{port}")],
+        vec![format!("--listen=localhost:{port}")],
+        vec!["--listen".to_owned(), port.to_owned()],
+    ] {
+        let cmdline = dir.path().join("cmdline");
+        let mut words = vec![
+            "/usr/bin/tini",
+            "--",
+            "/usr/local/bin/internet-monitor",
+            "serve",
+        ];
+        words.extend(listen.iter().map(String::as_str));
+        let text: String = words.iter().map(|word| format!("{word}\0")).collect();
+        std::fs::write(&cmdline, text).unwrap();
+        let output = run(
+            Command::new("bash")
+                .arg(repo("deploy/docker/healthcheck.sh"))
+                .env("INTERNET_MONITOR_LISTEN", format!("0.0.0.0:{wrong}"))
+                .env("HEALTHCHECK_CMDLINE", &cmdline),
+            "install bash",
+        );
+        assert!(
+            output.status.success(),
+            "{listen:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     drop(exporter);
 
     // Nothing listening.

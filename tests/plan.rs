@@ -238,7 +238,7 @@ fn serve_stores_its_plan_flags_once_and_serves_the_history() {
     let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &flags));
     let stored = server.wait_for_log("stored them as a new plan version");
     assert!(
-        stored.contains("old=none") && stored.contains("12500000 B/s"),
+        stored.contains("old=none") && stored.contains("download 100 Mbit/s"),
         "{stored}"
     );
     let answer = server.get("/api/v1/plan");
@@ -277,7 +277,7 @@ fn serve_stores_its_plan_flags_once_and_serves_the_history() {
     let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &changed));
     let stored = server.wait_for_log("stored them as a new plan version");
     assert!(
-        stored.contains("download 12500000 B/s") && stored.contains("download 25000000 B/s"),
+        stored.contains("download 100 Mbit/s") && stored.contains("download 200 Mbit/s"),
         "{stored}"
     );
     server.assert_clean_exit();

@@ -1394,7 +1394,8 @@ fn an_empty_environment_twin_is_named_beside_the_flags_error() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{key}: {stderr}");
         assert!(
-            stderr.contains(&format!("note: {key} is set but empty")),
+            stderr.contains(&format!("environment variable {key} (the twin of --"))
+                && stderr.contains("is set but empty"),
             "{key}: {stderr}"
         );
     }

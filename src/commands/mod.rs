@@ -74,6 +74,10 @@ where
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    if matches!(command, Command::Export(_) | Command::Report(_)) {
+        crate::cli::refuse_retired_environment(|name| std::env::var_os(name))
+            .map_err(anyhow::Error::msg)?;
+    }
     match command {
         Command::Serve(args) => {
             logging::init("info", args.log_format);

@@ -146,6 +146,7 @@ fn describe_plan(plan: &Plan) -> String {
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     return_large_blocks();
+    args.check().map_err(anyhow::Error::msg)?;
     let (engine, engine_why) = args.speedtest.engine_config().map_err(anyhow::Error::msg)?;
     // Checked before the store is opened, so a wrong setting creates no database file.
     let probes = args.probes().map_err(anyhow::Error::msg)?;
@@ -195,6 +196,21 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let store = Store::open(&args.store.db)?;
             let now = Timestamp::now();
             let plans = plan_history(&store, args.plan.plan(), now)?;
+            // A stored plan (`plan set`) above --max-bandwidth is refused as the flags' one is.
+            let max = args.speedtest.max_bandwidth;
+            let in_force = plans.plan_at(now);
+            for (direction, speed) in [("download", in_force.download), ("upload", in_force.upload)]
+            {
+                if let Some(speed) = speed
+                    && speed.bytes_per_second() > max.bytes_per_second()
+                {
+                    bail!(
+                        "the stored plan in force ({direction} {speed}, from plan set) is above \
+                         --max-bandwidth {max}: every run reaching it would be stored as implausible; \
+                         raise --max-bandwidth or store a corrected plan with plan set"
+                    );
+                }
+            }
             // The plan in force now, or a version stored to take effect later: retests judge
             // each run against the version in force at its time.
             let judges_now_or_later = plans.plan_at(now).is_set()
