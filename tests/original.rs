@@ -145,7 +145,7 @@ fn every_value_and_time_arrives_once_and_new_rows_add_only_themselves() {
                 "imported 5 new samples from the original app's database {shown} (7 rows read, 0 already stored, 2 skipped), its local times read in Europe/Berlin (--timezone)"
             ),
             "the rows run from 2026-01-15T22:59:59.999Z to 2026-11-29T13:03:12.123Z".to_owned(),
-            "1 row at a local time that occurred twice (the clocks went back), taken as the earlier: id 3 2026-10-25T02:30:00.25 → 2026-10-25T00:30:00.250Z".to_owned(),
+            "1 row at a local time that occurred twice (the clocks went back), taken as the earlier, or as the later when the row before it is dated between the two (the original wrote it in the repeated hour): id 3 2026-10-25T02:30:00.25 → 2026-10-25T00:30:00.250Z (the earlier)".to_owned(),
             "1 row at a local time that never occurred (the clocks went forward), moved forward by the gap: id 4 2026-03-29T02:15:00.000001 → 2026-03-29T01:15:00.000Z".to_owned(),
             "skipped id 6: download is the text \"fast\", not a number".to_owned(),
             "skipped id 7: timestamp is the text \"yesterday\", not a time like 2022-02-25 11:43:08.759391".to_owned(),
@@ -388,4 +388,49 @@ fn a_table_damaged_halfway_imports_nothing_and_leaves_no_new_database() {
     let before = export(&db);
     check(&db);
     assert_eq!(export(&db), before);
+}
+
+/// The original tested every 30 minutes by its local clock, so the night the clocks went back
+/// it wrote 02:00 and 02:30 twice, first in CEST then in CET (ids in time order): each pass
+/// arrives at its own instant, none taken for the other or dropped as already stored.
+#[test]
+fn the_repeated_hour_of_an_autumn_night_arrives_whole_and_in_order() {
+    let env = Env::new();
+    let file = env.path("internet-monitor.db");
+    let local = [
+        "2026-10-25 01:30:07.100000",
+        "2026-10-25 02:00:07.200000",
+        "2026-10-25 02:30:07.300000",
+        "2026-10-25 02:00:07.400000",
+        "2026-10-25 02:30:07.500000",
+        "2026-10-25 03:00:07.600000",
+    ];
+    let rows: Vec<_> = local
+        .iter()
+        .map(|time| (real(12e6), 2e6, 15.0, *time))
+        .collect();
+    original(&file, &rows);
+    let db = env.path("db.redb");
+    let (code, lines) = import(&db, &file, &["--timezone", "Europe/Berlin"]);
+    assert_eq!(code, Some(0), "{lines:?}");
+    assert!(lines[0].starts_with("imported 6 new samples"), "{lines:?}");
+    assert!(
+        lines[2].contains("id 4 2026-10-25T02:00:07.4 → 2026-10-25T01:00:07.400Z (the later)"),
+        "{lines:?}"
+    );
+    let times: Vec<Value> = export(&db)
+        .iter()
+        .map(|sample| sample["time"].clone())
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2026-10-24T23:30:07.100Z",
+            "2026-10-25T00:00:07.200Z",
+            "2026-10-25T00:30:07.300Z",
+            "2026-10-25T01:00:07.400Z",
+            "2026-10-25T01:30:07.500Z",
+            "2026-10-25T02:00:07.600Z",
+        ]
+    );
 }
