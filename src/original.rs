@@ -525,7 +525,9 @@ fn store_rows(
         .query([])
         .with_context(|| format!("cannot read the results table of {shown}"))?;
     // A database this import creates is removed again if it fails (dropped without `keep`).
-    let mut store = crate::commands::Created::open(&args.store.db, |db| Ok(Store::open(db)?))?;
+    let mut store = crate::commands::Created::open_stopped_by_signals(&args.store.db, |db| {
+        Ok(Store::open(db)?)
+    })?;
     let mut tally = Tally::default();
     // The time of the row before, in `id` order, to tell the two passes of a repeated hour.
     let mut previous = None;

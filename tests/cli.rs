@@ -576,6 +576,48 @@ fn a_malformed_line_aborts_the_import_and_stores_nothing() {
     assert_eq!(Store::open(&env.db()).unwrap().len().unwrap(), 3);
 }
 
+/// Ctrl-C (or SIGTERM) while an import reads its input: the database file it created is
+/// removed, not left half made, and the exit status says which signal stopped it.
+#[test]
+fn an_interrupted_import_leaves_no_new_database_file() {
+    let env = env_with_history();
+    let exported = String::from_utf8(env.export("jsonl").stdout).unwrap();
+    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let copy = env.path("copy.redb");
+        let mut child = env
+            .command(&["import", "--db", copy.to_str().unwrap(), "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // One line, and stdin left open: the import has created the file and waits for more.
+        let mut stdin = child.stdin.take().unwrap();
+        let first = exported.lines().next().unwrap();
+        std::io::Write::write_all(&mut stdin, format!("{first}\n").as_bytes()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !copy.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "import never created {copy:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        common::signal(child.id(), signal);
+        let output = child.wait_with_output().unwrap();
+        drop(stdin);
+        assert_eq!(output.status.code(), Some(code), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("nothing was stored, and"),
+            "{}",
+            stderr(&output)
+        );
+        assert!(
+            !copy.exists(),
+            "an interrupted import leaves no new database file"
+        );
+    }
+}
+
 #[test]
 fn import_says_what_a_file_that_is_not_json_lines_is_and_creates_nothing() {
     let env = env_with_history();

@@ -105,7 +105,8 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let input = io::Cursor::new(first).chain(input);
-    let mut store = super::Created::open(&args.store.db, |db| Ok(Store::open(db)?))?;
+    let mut store =
+        super::Created::open_stopped_by_signals(&args.store.db, |db| Ok(Store::open(db)?))?;
     let latest_allowed = Timestamp::now().saturating_add(IMPORT_AHEAD);
     let limits = Limits {
         max_bytes_per_second: args.max_bandwidth.bytes_per_second(),
