@@ -423,6 +423,9 @@ pub fn label(id: ValueRef<'_>, place: u64) -> String {
     }
 }
 
+/// How long a read of the original's database waits for a program writing to it.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The original's database at `path`, opened read-only and checked to have a `results` table
 /// with the [`COLUMNS`]; nothing is written to it or beside it (no journal). Errors say what
 /// the file is instead: missing, a directory, not SQLite, without that table or columns.
@@ -432,8 +435,18 @@ fn open_source(path: &Path) -> anyhow::Result<Connection> {
     if metadata.is_dir() {
         bail!("{shown} is a directory, not the original app's database file");
     }
+    // SQLite would wait on a FIFO for a writer, for good.
+    if !metadata.is_file() {
+        bail!(
+            "{shown} is not a regular file (a FIFO, socket or device): --from-original reads the original app's database file (internet-monitor.db)"
+        );
+    }
     let not_sqlite = |err: &rusqlite::Error| {
-        if err.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
+        if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+            anyhow!(
+                "{shown} is locked: a program is writing to it (the original app?); stop it or copy the file, then import again"
+            )
+        } else if err.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
             anyhow!(
                 "{shown} is not an SQLite database: --from-original reads the original app's database file (internet-monitor.db)"
             )
@@ -446,6 +459,10 @@ fn open_source(path: &Path) -> anyhow::Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|err| not_sqlite(&err))?;
+    // The original commits a row in a moment every 30 minutes: a read then waits for it.
+    connection
+        .busy_timeout(BUSY_WAIT)
+        .map_err(|err| not_sqlite(&err))?;
     let table: Option<String> = connection
         .query_row(
             "SELECT type FROM sqlite_master WHERE name = 'results' AND type IN ('table', 'view')",

@@ -263,7 +263,18 @@ fn a_file_that_is_not_the_originals_is_refused_and_no_database_is_created() {
         )
         .unwrap();
     let missing = env.path("missing.db");
+    let fifo = env.path("fifo.db");
+    let fifo_name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) only reads the NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_name.as_ptr(), 0o600) }, 0);
     let cases = [
+        (
+            &fifo,
+            format!(
+                "{} is not a regular file (a FIFO, socket or device): --from-original reads the original app's database file (internet-monitor.db)",
+                fifo.display()
+            ),
+        ),
         (
             &text,
             format!(
@@ -433,4 +444,27 @@ fn the_repeated_hour_of_an_autumn_night_arrives_whole_and_in_order() {
             "2026-10-25T02:00:07.600Z",
         ]
     );
+}
+
+/// The original app (or anything) holding a write lock on its database for longer than the
+/// import waits: refused, saying so and what to do, and no database created.
+#[test]
+fn a_database_locked_by_a_writer_is_named_as_such() {
+    let env = Env::new();
+    let file = env.path("internet-monitor.db");
+    original(&file, &[(real(12e6), 2e6, 15.0, "2026-11-01 12:00:00")]);
+    let writer = Connection::open(&file).unwrap();
+    writer.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let db = env.db();
+    let (code, lines) = import(&db, &file, &["--timezone", "UTC"]);
+    assert_eq!(code, Some(1), "{lines:?}");
+    assert_eq!(
+        lines,
+        [format!(
+            "internet-monitor: error: {} is locked: a program is writing to it (the original app?); stop it or copy the file, then import again",
+            file.display()
+        )]
+    );
+    assert!(!db.exists());
+    writer.execute_batch("ROLLBACK").unwrap();
 }
