@@ -468,3 +468,28 @@ fn a_database_locked_by_a_writer_is_named_as_such() {
     assert!(!db.exists());
     writer.execute_batch("ROLLBACK").unwrap();
 }
+
+/// The original's database given to `import` without `--from-original` is named, with the
+/// flag to add, and nothing is created.
+#[test]
+fn the_originals_database_without_the_flag_names_the_flag() {
+    let env = Env::new();
+    let file = env.path("internet-monitor.db");
+    original(&file, &[(real(12e6), 2e6, 15.0, "2026-11-01 12:00:00")]);
+    let db = env.db();
+    let output = command(&[
+        "import",
+        "--db",
+        db.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("looks like an SQLite database, not samples; the original Python/Flask app's database (internet-monitor.db) is read with `import --from-original FILE --timezone ZONE`"),
+        "{said}"
+    );
+    assert!(!db.exists());
+}

@@ -152,6 +152,44 @@ fn not_json_lines(line: &[u8]) -> Option<&'static str> {
     if line.starts_with(b"\xFF\xFE") || line.starts_with(b"\xFE\xFF") {
         return Some("UTF-16 text (it starts with a UTF-16 byte-order mark): save it as UTF-8");
     }
+    // Files by their first bytes (magic numbers).
+    if line.starts_with(b"SQLite format 3\0") {
+        return Some(
+            "an SQLite database, not samples; the original Python/Flask app's database \
+             (internet-monitor.db) is read with `import --from-original FILE --timezone ZONE`",
+        );
+    }
+    if line.starts_with(b"redb\x1A\x0A\xA9\x0D\x0A") {
+        return Some(
+            "a database file of this program, not samples; use it as --db as it is, or move \
+             its samples with `internet-monitor export --db FILE | internet-monitor import -`",
+        );
+    }
+    let packed: [(&[u8], &'static str); 5] = [
+        (
+            b"\x1F\x8B",
+            "compressed with gzip: decompress it first (`zcat FILE | internet-monitor import -`)",
+        ),
+        (
+            b"\x28\xB5\x2F\xFD",
+            "compressed with zstd: decompress it first (`zstdcat FILE | internet-monitor import -`)",
+        ),
+        (
+            b"\xFD7zXZ\0",
+            "compressed with xz: decompress it first (`xzcat FILE | internet-monitor import -`)",
+        ),
+        (
+            b"BZh",
+            "compressed with bzip2: decompress it first (`bzcat FILE | internet-monitor import -`)",
+        ),
+        (
+            b"PK\x03\x04",
+            "a zip archive: take the file out first (`unzip -p FILE | internet-monitor import -`)",
+        ),
+    ];
+    if let Some((_, what)) = packed.iter().find(|(magic, _)| line.starts_with(magic)) {
+        return Some(what);
+    }
     let text = String::from_utf8_lossy(line);
     let text = text.trim();
     let csv_header = csv::header_line();
@@ -282,6 +320,27 @@ mod tests {
                 .unwrap()
                 .starts_with("UTF-16")
         );
+        for (start, what) in [
+            (
+                &b"SQLite format 3\0\x10\0"[..],
+                "an SQLite database, not samples; the original",
+            ),
+            (
+                b"redb\x1A\x0A\xA9\x0D\x0A\x05",
+                "a database file of this program",
+            ),
+            (
+                b"\x1F\x8B\x08\x08",
+                "compressed with gzip: decompress it first",
+            ),
+            (b"\x28\xB5\x2F\xFD\x04", "compressed with zstd"),
+            (b"\xFD7zXZ\0\0", "compressed with xz"),
+            (b"BZh91AY", "compressed with bzip2"),
+            (b"PK\x03\x04\x14", "a zip archive"),
+        ] {
+            let said = not_json_lines(start).unwrap_or_default();
+            assert!(said.starts_with(what), "{start:?}: {said}");
+        }
         assert_eq!(looks("garbage"), None, "left to the JSON error");
         let said = parse("garbage").unwrap_err().to_string();
         assert_eq!(
