@@ -574,6 +574,21 @@ fn a_malformed_line_aborts_the_import_and_stores_nothing() {
     let output = import(&env, &env.db(), &file);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(Store::open(&env.db()).unwrap().len().unwrap(), 3);
+    // Through a symbolic link to it: the link and the file stay.
+    let link = env.path("link.redb");
+    std::os::unix::fs::symlink(env.db(), &link).unwrap();
+    assert_eq!(import(&env, &link, &file).status.code(), Some(1));
+    assert_eq!(Store::open(&link).unwrap().len().unwrap(), 3);
+    // Through a link that led nowhere: the file made at its target is removed, the link stays.
+    let dangling = env.path("dangling.redb");
+    let target = env.path("target.redb");
+    std::os::unix::fs::symlink(&target, &dangling).unwrap();
+    assert_eq!(import(&env, &dangling, &file).status.code(), Some(1));
+    assert!(
+        !target.exists(),
+        "a failed import leaves no new database at a link's target"
+    );
+    assert!(std::fs::symlink_metadata(&dangling).unwrap().is_symlink());
 }
 
 /// Ctrl-C (or SIGTERM) while an import reads its input: the database file it created is

@@ -146,16 +146,25 @@ impl Created {
         let mut noted = lock(&new_file);
         let store = open(path)?;
         if !existed && store.len().is_ok_and(|samples| samples == 0) {
-            *noted = Some(path.to_path_buf());
+            // Through a symbolic link that led nowhere: the file made is its target (the link
+            // existed before and stays).
+            let link = std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_symlink());
+            *noted = if link {
+                // Not found again: left, rather than the link removed.
+                std::fs::canonicalize(path).ok()
+            } else {
+                Some(path.to_path_buf())
+            };
         }
         drop(noted);
         Ok(Created { store, new_file })
     }
 
-    /// Whether something is at `path`; unknown (an error other than not found) counts as
-    /// existing, so it is never removed.
+    /// Whether a file is at `path` (a symbolic link followed: one that leads nowhere does not
+    /// count); unknown (an error other than not found) counts as existing, so it is never
+    /// removed.
     fn existed(path: &std::path::Path) -> bool {
-        std::fs::symlink_metadata(path)
+        std::fs::metadata(path)
             .map(|_| true)
             .or_else(|err| match err.kind() {
                 io::ErrorKind::NotFound => Ok(false),
