@@ -83,7 +83,11 @@ pub enum RowError {
     },
     #[error("timestamp is {0}, not a time like 2022-02-25 11:43:08.759391")]
     NotATime(String),
-    #[error("timestamp {0} is outside the times this program stores (1970 to 9999)")]
+    #[error(
+        "timestamp {0} is outside the times this program stores ({min} to {max})",
+        min = Timestamp::EPOCH,
+        max = Timestamp::MAX
+    )]
     OutOfRange(civil::DateTime),
     #[error(
         "timestamp {local} is {time}, more than a day after this machine's clock: a wrong clock wrote it, or this clock is behind"
@@ -852,7 +856,7 @@ mod tests {
                     timestamp: text("1969-12-31 23:59:59"),
                     ..good
                 },
-                "timestamp 1969-12-31T23:59:59 is outside the times this program stores (1970 to 9999)",
+                "timestamp 1969-12-31T23:59:59 is outside the times this program stores (1970-01-01T00:00:00.000Z to 9999-12-30T22:00:00.000Z)",
             ),
             (
                 Row {
