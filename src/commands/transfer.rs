@@ -243,6 +243,9 @@ fn parse_line(
     latest_allowed: Timestamp,
     limits: &Limits,
 ) -> anyhow::Result<Option<Sample>> {
+    // A byte-order mark starts a line too when files were joined (`cat a.jsonl b.jsonl`) and
+    // one of them came from an editor that writes it.
+    let line = line.strip_prefix('\u{FEFF}').unwrap_or(line);
     if line.trim().is_empty() {
         return Ok(None);
     }
@@ -342,6 +345,11 @@ mod tests {
             assert!(said.starts_with(what), "{start:?}: {said}");
         }
         assert_eq!(looks("garbage"), None, "left to the JSON error");
+        let joined = format!("\u{FEFF}{{{FAILURE}}}");
+        assert_eq!(
+            parse(&joined).unwrap(),
+            parse(&format!("{{{FAILURE}}}")).unwrap()
+        );
         let said = parse("garbage").unwrap_err().to_string();
         assert_eq!(
             said,
