@@ -61,6 +61,9 @@ pub enum TimeError {
     DurationNegative,
     #[error("must be at most {} (got {})", format_limit(*max), format_limit(*got))]
     DurationTooLong { max: Duration, got: Duration },
+    /// Too long to count at all (humantime overflows past about 584 years).
+    #[error("must be at most {}", format_limit(*max))]
+    DurationHuge { max: Duration },
 }
 
 impl Timestamp {
@@ -273,9 +276,11 @@ impl FromStr for TimeArg {
         }
         match parse_duration(input, true, MAX_AGE) {
             Ok(age) => Ok(TimeArg::Ago(age)),
-            Err(TimeError::DurationTooLong { .. }) => Err(TimeError::AgeTooLong {
-                input: input.to_owned(),
-            }),
+            Err(TimeError::DurationTooLong { .. } | TimeError::DurationHuge { .. }) => {
+                Err(TimeError::AgeTooLong {
+                    input: input.to_owned(),
+                })
+            }
             Err(_) => Err(TimeError::Unrecognised {
                 input: input.to_owned(),
             }),
@@ -330,6 +335,8 @@ pub fn parse_duration(
             .is_some_and(|rest| humantime::parse_duration(rest).is_ok())
         {
             TimeError::DurationNegative
+        } else if matches!(err, humantime::DurationError::NumberOverflow) {
+            TimeError::DurationHuge { max }
         } else {
             TimeError::DurationSyntax {
                 reason: err.to_string(),
@@ -611,6 +618,11 @@ mod tests {
         let max = Duration::from_secs(86_400);
         let message = |text| parse_duration(text, false, max).unwrap_err().to_string();
         assert_eq!(message("0s"), "must be longer than zero");
+        assert_eq!(message("99999999999999999999d"), "must be at most 1d");
+        assert!(matches!(
+            "99999999999999999999d".parse::<TimeArg>(),
+            Err(TimeError::AgeTooLong { .. })
+        ));
         assert_eq!(
             message("-5m"),
             "must be positive, not negative (write it like 90s, 2m, 1h 30m or 7d)"
