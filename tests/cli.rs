@@ -633,6 +633,51 @@ fn an_interrupted_import_leaves_no_new_database_file() {
     }
 }
 
+/// An import started with SIGINT ignored (a shell script's background job; `nohup` does so for
+/// SIGHUP) keeps ignoring it while it removes a new file on the signals it does take.
+#[test]
+fn an_import_started_ignoring_sigint_keeps_ignoring_it() {
+    use std::os::unix::process::CommandExt;
+    let env = env_with_history();
+    let copy = env.path("copy.redb");
+    let mut command = env.command(&["import", "--db", copy.to_str().unwrap(), "-"]);
+    // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"\n").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !copy.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "import never created {copy:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The file exists once the signals are watched: SIGINT still ignored, SIGTERM caught.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let mask = |name: &str| {
+        let line = status.lines().find(|line| line.starts_with(name)).unwrap();
+        u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
+    };
+    let bit = |signal: i32| 1u64 << (signal - 1);
+    assert_ne!(mask("SigIgn:") & bit(libc::SIGINT), 0, "{status}");
+    assert_eq!(mask("SigCgt:") & bit(libc::SIGINT), 0, "{status}");
+    assert_ne!(mask("SigCgt:") & bit(libc::SIGTERM), 0, "{status}");
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
 #[test]
 fn import_says_what_a_file_that_is_not_json_lines_is_and_creates_nothing() {
     let env = env_with_history();

@@ -215,7 +215,7 @@ fn watch_signals(
         .build()
         .context("cannot start the async runtime")?;
     // Registered here, in this thread, so no signal can come between creation and watching.
-    let stop = runtime.block_on(async { stop_requested() })?;
+    let stop = runtime.block_on(async { stop_requested_unless_ignored() })?;
     std::thread::Builder::new()
         .name("signals".to_owned())
         .spawn(move || {
@@ -290,6 +290,50 @@ fn adopt_orphans() {
     if let Err(err) = crate::speedtest::adopt_orphans() {
         tracing::warn!(%err, "cannot adopt the speedtest CLI's orphans; a process it starts outside its process group may outlive its test");
     }
+}
+
+/// Whether `signal` is ignored in this process (`nohup` ignores SIGHUP; a shell script's
+/// background job, SIGINT).
+fn is_ignored(signal: libc::c_int) -> bool {
+    // SAFETY: sigaction(2) with no new action only reads the current one into `current`.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// [`stop_requested`] for a command that used to end on these signals by their default
+/// action: a signal the process was started ignoring stays ignored (watching one would
+/// replace that, and `nohup internet-monitor import …` would end when the terminal closes).
+fn stop_requested_unless_ignored() -> anyhow::Result<impl Future<Output = &'static str>> {
+    let watch = |number: libc::c_int, kind: SignalKind, name: &str| {
+        if is_ignored(number) {
+            Ok(None)
+        } else {
+            signal(kind)
+                .map(Some)
+                .with_context(|| format!("cannot watch {name}"))
+        }
+    };
+    let mut interrupt = watch(libc::SIGINT, SignalKind::interrupt(), "SIGINT")?;
+    let mut terminate = watch(libc::SIGTERM, SignalKind::terminate(), "SIGTERM")?;
+    let mut hangup = watch(libc::SIGHUP, SignalKind::hangup(), "SIGHUP")?;
+    async fn received(watched: &mut Option<tokio::signal::unix::Signal>) {
+        match watched {
+            Some(watched) => {
+                watched.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    Ok(async move {
+        tokio::select! {
+            () = received(&mut interrupt) => "SIGINT",
+            () = received(&mut terminate) => "SIGTERM",
+            () = received(&mut hangup) => "SIGHUP",
+        }
+    })
 }
 
 /// Resolves when the process is asked to stop: SIGINT, SIGTERM, or SIGHUP (its terminal or SSH
