@@ -525,17 +525,39 @@ fn export_then_import_round_trips_exactly_and_only_once() {
     assert_eq!(re_exported.stdout, exported.stdout);
 }
 
+/// `import --db DB -` started (after `setup` on its command) with stdin and stderr piped.
+fn spawn_import_stdin(
+    env: &Env,
+    db: &Path,
+    setup: impl FnOnce(&mut Command),
+) -> std::process::Child {
+    let mut command = env.command(&["import", "--db", db.to_str().unwrap(), "-"]);
+    setup(&mut command);
+    command
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (at most 20 s) until a file is at `path`.
+fn wait_until_exists(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path:?} never appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn import_reads_standard_input() {
     let env = env_with_history();
     let exported = env.export("jsonl").stdout;
     let copy = env.path("copy.redb");
-    let mut child = env
-        .command(&["import", "--db", copy.to_str().unwrap(), "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_import_stdin(&env, &copy, |_| {});
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), &exported).unwrap();
     let output = child.wait_with_output().unwrap();
     assert_eq!(
@@ -599,24 +621,12 @@ fn an_interrupted_import_leaves_no_new_database_file() {
     let exported = String::from_utf8(env.export("jsonl").stdout).unwrap();
     for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
         let copy = env.path("copy.redb");
-        let mut child = env
-            .command(&["import", "--db", copy.to_str().unwrap(), "-"])
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_import_stdin(&env, &copy, |_| {});
         // One line, and stdin left open: the import has created the file and waits for more.
         let mut stdin = child.stdin.take().unwrap();
         let first = exported.lines().next().unwrap();
         std::io::Write::write_all(&mut stdin, format!("{first}\n").as_bytes()).unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !copy.exists() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "import never created {copy:?}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        wait_until_exists(&copy);
         common::signal(child.id(), signal);
         let output = child.wait_with_output().unwrap();
         drop(stdin);
@@ -640,29 +650,18 @@ fn an_import_started_ignoring_sigint_keeps_ignoring_it() {
     use std::os::unix::process::CommandExt;
     let env = env_with_history();
     let copy = env.path("copy.redb");
-    let mut command = env.command(&["import", "--db", copy.to_str().unwrap(), "-"]);
-    // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
-    unsafe {
-        command.pre_exec(|| {
-            libc::signal(libc::SIGINT, libc::SIG_IGN);
-            Ok(())
-        });
-    }
-    let mut child = command
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_import_stdin(&env, &copy, |command| {
+        // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+    });
     let mut stdin = child.stdin.take().unwrap();
     std::io::Write::write_all(&mut stdin, b"\n").unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !copy.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "import never created {copy:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_until_exists(&copy);
     // The file exists once the signals are watched: SIGINT still ignored, SIGTERM caught.
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
     let mask = |name: &str| {
