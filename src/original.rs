@@ -458,8 +458,15 @@ fn open_source(path: &Path) -> anyhow::Result<Connection> {
             anyhow!("cannot read {shown} as an SQLite database: {err}")
         }
     };
+    // SQLite reads a name starting with `file:` as a URI (another file, options): a relative
+    // path is given as `./…`, which it takes as the name it is.
+    let literal = if path.is_relative() {
+        Path::new(".").join(path)
+    } else {
+        path.to_path_buf()
+    };
     let connection = Connection::open_with_flags(
-        path,
+        &literal,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|err| not_sqlite(&err))?;

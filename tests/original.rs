@@ -493,3 +493,31 @@ fn the_originals_database_without_the_flag_names_the_flag() {
     );
     assert!(!db.exists());
 }
+
+/// A file named like an SQLite URI (`file:…`) is read as the file it is, not as the URI of
+/// another (`internet-monitor.db` beside it, here empty of rows).
+#[test]
+fn a_file_named_like_a_uri_is_that_file() {
+    let env = Env::new();
+    let dir = env.path("");
+    original(
+        &env.path("file:internet-monitor.db"),
+        &[(real(12e6), 2e6, 15.0, "2026-11-01 12:00:00")],
+    );
+    original(&env.path("internet-monitor.db"), &[]);
+    let output = command(&[
+        "import",
+        "--db",
+        "db.redb",
+        "--from-original",
+        "file:internet-monitor.db",
+        "--timezone",
+        "UTC",
+    ])
+    .current_dir(&dir)
+    .output()
+    .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    assert!(said.starts_with("imported 1 new samples"), "{said}");
+}
