@@ -446,7 +446,15 @@ fn open_source(path: &Path) -> anyhow::Result<Connection> {
         );
     }
     let not_sqlite = |err: &rusqlite::Error| {
-        if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+        let extended = match err {
+            rusqlite::Error::SqliteFailure(failure, _) => failure.extended_code,
+            _ => 0,
+        };
+        if extended == rusqlite::ffi::SQLITE_READONLY_ROLLBACK {
+            anyhow!(
+                "{shown} has a write left unfinished (the -journal file beside it: a program stopped while writing to it, or it was copied mid-write); a read-only reader cannot roll it back: run `sqlite3 {shown} 'PRAGMA integrity_check'` once, which does, then import again"
+            )
+        } else if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
             anyhow!(
                 "{shown} is locked: a program is writing to it (the original app?); stop it or copy the file, then import again"
             )

@@ -521,3 +521,42 @@ fn a_file_named_like_a_uri_is_that_file() {
     assert_eq!(output.status.code(), Some(0), "{said}");
     assert!(said.starts_with("imported 1 new samples"), "{said}");
 }
+
+/// A database with a hot journal (a writer stopped mid-write, or the files copied then) cannot
+/// be read read-only: said so, with what to do, instead of "attempt to write a readonly
+/// database".
+#[test]
+fn a_write_left_unfinished_is_named_with_what_to_do() {
+    let env = Env::new();
+    let live = env.path("live.db");
+    original(&live, &[(real(12e6), 2e6, 15.0, "2026-11-01 12:00:00")]);
+    let mut writer = Connection::open(&live).unwrap();
+    writer.execute_batch("PRAGMA cache_size = 1").unwrap();
+    let transaction = writer.transaction().unwrap();
+    for _ in 0..2000 {
+        transaction
+            .execute(
+                "INSERT INTO results (download, upload, ping, timestamp) VALUES (1e7, 1e6, 10, '2026-11-02 12:00:00')",
+                [],
+            )
+            .unwrap();
+    }
+    // Copied mid-write: the copy's journal is hot, and nobody holds its lock.
+    let file = env.path("internet-monitor.db");
+    std::fs::copy(&live, &file).unwrap();
+    std::fs::copy(
+        env.path("live.db-journal"),
+        env.path("internet-monitor.db-journal"),
+    )
+    .unwrap();
+    transaction.rollback().unwrap();
+    let db = env.db();
+    let (code, lines) = import(&db, &file, &["--timezone", "UTC"]);
+    assert_eq!(code, Some(1), "{lines:?}");
+    assert!(
+        lines[0].contains("has a write left unfinished")
+            && lines[0].contains("PRAGMA integrity_check"),
+        "{lines:?}"
+    );
+    assert!(!db.exists());
+}
