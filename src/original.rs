@@ -83,7 +83,11 @@ pub enum RowError {
     },
     #[error("timestamp is {0}, not a time like 2022-02-25 11:43:08.759391")]
     NotATime(String),
-    #[error("timestamp {0} is outside the times this program stores (1970 to 9999)")]
+    #[error(
+        "timestamp {0} is outside the times this program stores ({min} to {max})",
+        min = Timestamp::EPOCH,
+        max = Timestamp::MAX
+    )]
     OutOfRange(civil::DateTime),
     #[error(
         "timestamp {local} is {time}, more than a day after this machine's clock: a wrong clock wrote it, or this clock is behind"
@@ -104,6 +108,9 @@ pub enum Fit {
     /// The local time occurred twice (the clocks went back, in autumn): the earlier of the two
     /// instants was taken.
     Fold,
+    /// The local time occurred twice, and the row before it (by `id`) was dated between the
+    /// two instants: the original wrote it in the repeated hour, the later instant was taken.
+    FoldLater,
     /// The local time never occurred (the clocks went forward, in spring): it was moved
     /// forward by the length of the gap, the offset before the change applied.
     Gap,
@@ -227,6 +234,7 @@ pub fn convert(
     zone: &TimeZone,
     limits: &Limits,
     latest_allowed: Timestamp,
+    previous: Option<Timestamp>,
 ) -> Result<Converted, RowError> {
     let local = match row.timestamp {
         ValueRef::Null => return Err(RowError::Null("timestamp")),
@@ -238,16 +246,26 @@ pub fn convert(
     let upload = number("upload", row.upload)?;
     let ping = number("ping", row.ping)?;
     let ambiguous = zone.to_ambiguous_timestamp(local);
-    let fit = match ambiguous.offset() {
-        AmbiguousOffset::Unambiguous { .. } => Fit::Exact,
-        AmbiguousOffset::Fold { .. } => Fit::Fold,
-        AmbiguousOffset::Gap { .. } => Fit::Gap,
+    let instant = |time: Result<jiff::Timestamp, jiff::Error>| {
+        time.ok()
+            .and_then(Timestamp::from_jiff)
+            .ok_or(RowError::OutOfRange(local))
     };
-    let time = ambiguous
-        .compatible()
-        .ok()
-        .and_then(Timestamp::from_jiff)
-        .ok_or(RowError::OutOfRange(local))?;
+    let (time, fit) = match ambiguous.offset() {
+        AmbiguousOffset::Unambiguous { .. } => (instant(ambiguous.compatible())?, Fit::Exact),
+        AmbiguousOffset::Gap { .. } => (instant(ambiguous.compatible())?, Fit::Gap),
+        AmbiguousOffset::Fold { .. } => {
+            // The original wrote its rows in time order: when the row before is dated between
+            // the two instants, this one was written in the repeated hour, after it.
+            let earlier = instant(ambiguous.earlier())?;
+            let later = instant(ambiguous.later())?;
+            if previous.is_some_and(|previous| earlier <= previous && previous < later) {
+                (later, Fit::FoldLater)
+            } else {
+                (earlier, Fit::Fold)
+            }
+        }
+    };
     if time > latest_allowed {
         return Err(RowError::Ahead { local, time });
     }
@@ -300,12 +318,17 @@ impl Tally {
                 self.last = Some(self.last.map_or(time, |last| last.max(time)));
                 let (count, rows) = match converted.fit {
                     Fit::Exact => return,
-                    Fit::Fold => (&mut self.folds, &mut self.fold_rows),
+                    Fit::Fold | Fit::FoldLater => (&mut self.folds, &mut self.fold_rows),
                     Fit::Gap => (&mut self.gaps, &mut self.gap_rows),
                 };
                 *count += 1;
                 if rows.len() < NAMED {
-                    rows.push(format!("{label} {} → {time}", converted.local));
+                    let which = match converted.fit {
+                        Fit::Fold => " (the earlier)",
+                        Fit::FoldLater => " (the later)",
+                        Fit::Exact | Fit::Gap => "",
+                    };
+                    rows.push(format!("{label} {} → {time}{which}", converted.local));
                 }
             }
         }
@@ -342,7 +365,7 @@ impl Tally {
         };
         if self.folds > 0 {
             lines.push(format!(
-                "{} at a local time that occurred twice (the clocks went back), taken as the earlier: {}",
+                "{} at a local time that occurred twice (the clocks went back), taken as the earlier, or as the later when the row before it is dated between the two (the original wrote it in the repeated hour): {}",
                 rows(self.folds),
                 listed(&self.fold_rows, self.folds)
             ));
@@ -404,6 +427,9 @@ pub fn label(id: ValueRef<'_>, place: u64) -> String {
     }
 }
 
+/// How long a read of the original's database waits for a program writing to it.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The original's database at `path`, opened read-only and checked to have a `results` table
 /// with the [`COLUMNS`]; nothing is written to it or beside it (no journal). Errors say what
 /// the file is instead: missing, a directory, not SQLite, without that table or columns.
@@ -413,8 +439,26 @@ fn open_source(path: &Path) -> anyhow::Result<Connection> {
     if metadata.is_dir() {
         bail!("{shown} is a directory, not the original app's database file");
     }
+    // SQLite would wait on a FIFO for a writer, for good.
+    if !metadata.is_file() {
+        bail!(
+            "{shown} is not a regular file (a FIFO, socket or device): --from-original reads the original app's database file (internet-monitor.db)"
+        );
+    }
     let not_sqlite = |err: &rusqlite::Error| {
-        if err.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
+        let extended = match err {
+            rusqlite::Error::SqliteFailure(failure, _) => failure.extended_code,
+            _ => 0,
+        };
+        if extended == rusqlite::ffi::SQLITE_READONLY_ROLLBACK {
+            anyhow!(
+                "{shown} has a write left unfinished (the -journal file beside it: a program stopped while writing to it, or it was copied mid-write); a read-only reader cannot roll it back: run `sqlite3 {shown} 'PRAGMA integrity_check'` once, which does, then import again"
+            )
+        } else if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+            anyhow!(
+                "{shown} is locked: a program is writing to it (the original app?); stop it or copy the file, then import again"
+            )
+        } else if err.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
             anyhow!(
                 "{shown} is not an SQLite database: --from-original reads the original app's database file (internet-monitor.db)"
             )
@@ -422,11 +466,22 @@ fn open_source(path: &Path) -> anyhow::Result<Connection> {
             anyhow!("cannot read {shown} as an SQLite database: {err}")
         }
     };
+    // SQLite reads a name starting with `file:` as a URI (another file, options): a relative
+    // path is given as `./…`, which it takes as the name it is.
+    let literal = if path.is_relative() {
+        Path::new(".").join(path)
+    } else {
+        path.to_path_buf()
+    };
     let connection = Connection::open_with_flags(
-        path,
+        &literal,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|err| not_sqlite(&err))?;
+    // The original commits a row in a moment every 30 minutes: a read then waits for it.
+    connection
+        .busy_timeout(BUSY_WAIT)
+        .map_err(|err| not_sqlite(&err))?;
     let table: Option<String> = connection
         .query_row(
             "SELECT type FROM sqlite_master WHERE name = 'results' AND type IN ('table', 'view')",
@@ -497,14 +552,21 @@ fn store_rows(
         max_bytes_per_second: args.max_bandwidth.bytes_per_second(),
     };
     let mut statement = source
-        .prepare(&format!("SELECT {} FROM results", COLUMNS.join(", ")))
+        .prepare(&format!(
+            "SELECT {} FROM results ORDER BY id",
+            COLUMNS.join(", ")
+        ))
         .with_context(|| format!("cannot read the results table of {shown}"))?;
     let mut rows = statement
         .query([])
         .with_context(|| format!("cannot read the results table of {shown}"))?;
     // A database this import creates is removed again if it fails (dropped without `keep`).
-    let mut store = crate::commands::Created::open(&args.store.db, |db| Ok(Store::open(db)?))?;
+    let mut store = crate::commands::Created::open_stopped_by_signals(&args.store.db, |db| {
+        Ok(Store::open(db)?)
+    })?;
     let mut tally = Tally::default();
+    // The time of the row before, in `id` order, to tell the two passes of a repeated hour.
+    let mut previous = None;
     let samples = std::iter::from_fn(|| {
         loop {
             let row = match rows.next() {
@@ -535,9 +597,10 @@ fn store_rows(
                     )));
                 }
             };
-            let converted = convert(&row, zone.time_zone(), &limits, latest_allowed);
+            let converted = convert(&row, zone.time_zone(), &limits, latest_allowed, previous);
             tally.add(label(row.id, tally.read + 1), &converted);
             if let Ok(converted) = converted {
+                previous = Some(converted.sample.time);
                 return Some(Ok(converted.sample));
             }
         }
@@ -636,6 +699,7 @@ mod tests {
             berlin.time_zone(),
             &LIMITS,
             Timestamp::MAX,
+            None,
         )
         .unwrap();
         assert_eq!(converted.fit, Fit::Exact);
@@ -663,6 +727,7 @@ mod tests {
             berlin.time_zone(),
             &LIMITS,
             Timestamp::MAX,
+            None,
         )
         .unwrap();
         assert_eq!(from_text.sample, expected);
@@ -671,7 +736,7 @@ mod tests {
     #[test]
     fn daylight_saving_changes_take_the_earlier_time_and_move_a_missing_one_forward() {
         let berlin = Zone::parse("Europe/Berlin").unwrap();
-        let at = |time: &str| {
+        let at = |time: &str, previous: Option<Timestamp>| {
             convert(
                 &row(
                     ValueRef::Real(1.0),
@@ -682,6 +747,7 @@ mod tests {
                 berlin.time_zone(),
                 &LIMITS,
                 Timestamp::MAX,
+                previous,
             )
             .map(|converted| (converted.sample.time.to_string(), converted.fit))
         };
@@ -707,7 +773,39 @@ mod tests {
                 Fit::Exact,
             ),
         ] {
-            assert_eq!(at(local), Ok((utc.to_owned(), fit)), "{local}");
+            assert_eq!(at(local, None), Ok((utc.to_owned(), fit)), "{local}");
+        }
+        // The repeated hour's second pass: the row before is dated between the two instants.
+        let fold = "2026-10-25 02:30:00";
+        for (previous, utc, fit) in [
+            (
+                "2026-10-25T00:30:00Z",
+                "2026-10-25T01:30:00.000Z",
+                Fit::FoldLater,
+            ),
+            (
+                "2026-10-25T01:00:00Z",
+                "2026-10-25T01:30:00.000Z",
+                Fit::FoldLater,
+            ),
+            (
+                "2026-10-25T00:29:59Z",
+                "2026-10-25T00:30:00.000Z",
+                Fit::Fold,
+            ),
+            // A row out of time order (dated after both) says nothing about this one.
+            (
+                "2026-11-01T00:00:00Z",
+                "2026-10-25T00:30:00.000Z",
+                Fit::Fold,
+            ),
+        ] {
+            let previous = Timestamp::parse_rfc3339(previous).unwrap();
+            assert_eq!(
+                at(fold, Some(previous)),
+                Ok((utc.to_owned(), fit)),
+                "{previous}"
+            );
         }
     }
 
@@ -721,7 +819,7 @@ mod tests {
             text("2026-11-30 14:03:12"),
         );
         let err = |row: Row<'_>, latest: Timestamp| {
-            convert(&row, &utc, &LIMITS, latest)
+            convert(&row, &utc, &LIMITS, latest, None)
                 .unwrap_err()
                 .to_string()
         };
@@ -773,7 +871,7 @@ mod tests {
                     timestamp: text("1969-12-31 23:59:59"),
                     ..good
                 },
-                "timestamp 1969-12-31T23:59:59 is outside the times this program stores (1970 to 9999)",
+                "timestamp 1969-12-31T23:59:59 is outside the times this program stores (1970-01-01T00:00:00.000Z to 9999-12-30T22:00:00.000Z)",
             ),
             (
                 Row {
@@ -820,7 +918,7 @@ mod tests {
                 ValueRef::Real(10.0),
                 text(time),
             );
-            let converted = convert(&values, berlin.time_zone(), &LIMITS, Timestamp::MAX);
+            let converted = convert(&values, berlin.time_zone(), &LIMITS, Timestamp::MAX, None);
             tally.add(label(values.id, place as u64 + 1), &converted);
         }
         for place in 0..12u64 {
@@ -833,7 +931,7 @@ mod tests {
         let mut expected = vec![
             "imported 2 new samples from the original app's database old.db (15 rows read, 1 already stored, 12 skipped), its local times read in Europe/Berlin (--timezone)".to_owned(),
             "the rows run from 2026-03-29T01:30:00.000Z to 2026-11-30T13:03:12.123Z".to_owned(),
-            "1 row at a local time that occurred twice (the clocks went back), taken as the earlier: id 1 2026-10-25T02:30:00 → 2026-10-25T00:30:00.000Z".to_owned(),
+            "1 row at a local time that occurred twice (the clocks went back), taken as the earlier, or as the later when the row before it is dated between the two (the original wrote it in the repeated hour): id 1 2026-10-25T02:30:00 → 2026-10-25T00:30:00.000Z (the earlier)".to_owned(),
             "1 row at a local time that never occurred (the clocks went forward), moved forward by the gap: id 1 2026-03-29T02:30:00 → 2026-03-29T01:30:00.000Z".to_owned(),
         ];
         expected.extend((4..14).map(|place| format!("skipped row {place}: ping is empty (NULL)")));

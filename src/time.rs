@@ -39,6 +39,11 @@ pub enum TimeError {
         "{input:?} is not an RFC 3339 time such as 2026-11-24T18:00:00Z or 2026-11-24T19:00:00+01:00"
     )]
     NotRfc3339 { input: String },
+    #[error(
+        "{input:?} names a day that does not exist: months are 01 to 12, and a day at most the \
+         month's last (2026-02-28)"
+    )]
+    NoSuchDay { input: String },
     #[error("{input:?} is before 1970-01-01T00:00:00Z, the earliest time kept")]
     BeforeEpoch { input: String },
     #[error("{input:?} is after {max}, the latest time kept", max = Timestamp::MAX)]
@@ -56,6 +61,9 @@ pub enum TimeError {
     DurationNegative,
     #[error("must be at most {} (got {})", format_limit(*max), format_limit(*got))]
     DurationTooLong { max: Duration, got: Duration },
+    /// Too long to count at all (humantime overflows past about 584 years).
+    #[error("must be at most {}", format_limit(*max))]
+    DurationHuge { max: Duration },
 }
 
 impl Timestamp {
@@ -249,14 +257,30 @@ impl FromStr for TimeArg {
             Err(TimeError::NotRfc3339 { .. }) => {}
             Err(out_of_range) => return Err(out_of_range),
         }
-        if let Some(midnight) = date_midnight_utc(input.trim()) {
+        let text = input.trim();
+        if let Some(midnight) = date_midnight_utc(text) {
             return midnight.map(TimeArg::At);
+        }
+        // `2026-02-30T00:00:00Z`: a time on a day that does not exist.
+        if let Some(date) = text.get(..10)
+            && text
+                .as_bytes()
+                .get(10)
+                .is_some_and(|byte| matches!(byte, b'T' | b't' | b' '))
+            && shaped_like_date(date)
+            && date.parse::<jiff::civil::Date>().is_err()
+        {
+            return Err(TimeError::NoSuchDay {
+                input: input.to_owned(),
+            });
         }
         match parse_duration(input, true, MAX_AGE) {
             Ok(age) => Ok(TimeArg::Ago(age)),
-            Err(TimeError::DurationTooLong { .. }) => Err(TimeError::AgeTooLong {
-                input: input.to_owned(),
-            }),
+            Err(TimeError::DurationTooLong { .. } | TimeError::DurationHuge { .. }) => {
+                Err(TimeError::AgeTooLong {
+                    input: input.to_owned(),
+                })
+            }
             Err(_) => Err(TimeError::Unrecognised {
                 input: input.to_owned(),
             }),
@@ -264,17 +288,17 @@ impl FromStr for TimeArg {
     }
 }
 
-/// The midnight UTC starting `text` when it is a date written `YYYY-MM-DD` (a real one);
-/// `None` when it is not one, an error when it is outside the times kept.
+/// The midnight UTC starting `text` when it is a date written `YYYY-MM-DD`; `None` when it is
+/// not written so, an error when no such day exists or it is outside the times kept.
 fn date_midnight_utc(text: &str) -> Option<Result<Timestamp, TimeError>> {
-    let shaped = text.len() == 10
-        && text.bytes().enumerate().all(|(at, byte)| {
-            matches!(at, 4 | 7) == (byte == b'-') && (byte == b'-' || byte.is_ascii_digit())
-        });
-    if !shaped {
+    if !shaped_like_date(text) {
         return None;
     }
-    let date: jiff::civil::Date = text.parse().ok()?;
+    let Ok(date) = text.parse::<jiff::civil::Date>() else {
+        return Some(Err(TimeError::NoSuchDay {
+            input: text.to_owned(),
+        }));
+    };
     let midnight = Offset::UTC
         .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
         .ok()
@@ -287,6 +311,14 @@ fn date_midnight_utc(text: &str) -> Option<Result<Timestamp, TimeError>> {
             TimeError::BeforeEpoch { input }
         }
     }))
+}
+
+/// Whether `text` is written `YYYY-MM-DD` (ten ASCII digits and dashes), real day or not.
+fn shaped_like_date(text: &str) -> bool {
+    text.len() == 10
+        && text.bytes().enumerate().all(|(at, byte)| {
+            matches!(at, 4 | 7) == (byte == b'-') && (byte == b'-' || byte.is_ascii_digit())
+        })
 }
 
 /// A humantime duration (`90s`, `2m`, `1h 30m`, `7d`) of at most `max`, and longer than zero
@@ -303,6 +335,8 @@ pub fn parse_duration(
             .is_some_and(|rest| humantime::parse_duration(rest).is_ok())
         {
             TimeError::DurationNegative
+        } else if matches!(err, humantime::DurationError::NumberOverflow) {
+            TimeError::DurationHuge { max }
         } else {
             TimeError::DurationSyntax {
                 reason: err.to_string(),
@@ -556,7 +590,21 @@ mod tests {
             "9999-12-31".parse::<TimeArg>(),
             Err(TimeError::AfterMax { .. })
         ));
-        for refused in ["2026-02-30", "2026-1-30", "20261130", "+2026-11-30"] {
+        for no_such_day in [
+            "2026-02-30",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-02-30T00:00:00Z",
+        ] {
+            let err = no_such_day.parse::<TimeArg>().unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{no_such_day:?} names a day that does not exist: months are 01 to 12, and a day at most the month's last (2026-02-28)"
+                )
+            );
+        }
+        for refused in ["2026-1-30", "20261130", "+2026-11-30", "2026-02-3x"] {
             let err = refused.parse::<TimeArg>().unwrap_err();
             assert!(
                 matches!(err, TimeError::Unrecognised { .. }),
@@ -570,6 +618,11 @@ mod tests {
         let max = Duration::from_secs(86_400);
         let message = |text| parse_duration(text, false, max).unwrap_err().to_string();
         assert_eq!(message("0s"), "must be longer than zero");
+        assert_eq!(message("99999999999999999999d"), "must be at most 1d");
+        assert!(matches!(
+            "99999999999999999999d".parse::<TimeArg>(),
+            Err(TimeError::AgeTooLong { .. })
+        ));
         assert_eq!(
             message("-5m"),
             "must be positive, not negative (write it like 90s, 2m, 1h 30m or 7d)"

@@ -189,7 +189,7 @@ fn bad_parameters_are_400_naming_the_parameter() {
         ),
         (
             "to=2026-13-01T00:00:00Z",
-            "invalid to: \"2026-13-01T00:00:00Z\" is neither an RFC 3339 time (2026-11-24T18:00:00Z), a date (2026-11-24, its midnight UTC) nor an age (7d, 24h)",
+            "invalid to: \"2026-13-01T00:00:00Z\" names a day that does not exist: months are 01 to 12, and a day at most the month's last (2026-02-28)",
         ),
         (
             "from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z",

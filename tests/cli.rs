@@ -583,17 +583,39 @@ fn export_then_import_round_trips_exactly_and_only_once() {
     assert_eq!(re_exported.stdout, exported.stdout);
 }
 
+/// `import --db DB -` started (after `setup` on its command) with stdin and stderr piped.
+fn spawn_import_stdin(
+    env: &Env,
+    db: &Path,
+    setup: impl FnOnce(&mut Command),
+) -> std::process::Child {
+    let mut command = env.command(&["import", "--db", db.to_str().unwrap(), "-"]);
+    setup(&mut command);
+    command
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (at most 20 s) until a file is at `path`.
+fn wait_until_exists(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path:?} never appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn import_reads_standard_input() {
     let env = env_with_history();
     let exported = env.export("jsonl").stdout;
     let copy = env.path("copy.redb");
-    let mut child = env
-        .command(&["import", "--db", copy.to_str().unwrap(), "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_import_stdin(&env, &copy, |_| {});
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), &exported).unwrap();
     let output = child.wait_with_output().unwrap();
     assert_eq!(
@@ -632,6 +654,85 @@ fn a_malformed_line_aborts_the_import_and_stores_nothing() {
     let output = import(&env, &env.db(), &file);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(Store::open(&env.db()).unwrap().len().unwrap(), 3);
+    // Through a symbolic link to it: the link and the file stay.
+    let link = env.path("link.redb");
+    std::os::unix::fs::symlink(env.db(), &link).unwrap();
+    assert_eq!(import(&env, &link, &file).status.code(), Some(1));
+    assert_eq!(Store::open(&link).unwrap().len().unwrap(), 3);
+    // Through a link that led nowhere: the file made at its target is removed, the link stays.
+    let dangling = env.path("dangling.redb");
+    let target = env.path("target.redb");
+    std::os::unix::fs::symlink(&target, &dangling).unwrap();
+    assert_eq!(import(&env, &dangling, &file).status.code(), Some(1));
+    assert!(
+        !target.exists(),
+        "a failed import leaves no new database at a link's target"
+    );
+    assert!(std::fs::symlink_metadata(&dangling).unwrap().is_symlink());
+}
+
+/// Ctrl-C (or SIGTERM) while an import reads its input: the database file it created is
+/// removed, not left half made, and the exit status says which signal stopped it.
+#[test]
+fn an_interrupted_import_leaves_no_new_database_file() {
+    let env = env_with_history();
+    let exported = String::from_utf8(env.export("jsonl").stdout).unwrap();
+    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let copy = env.path("copy.redb");
+        let mut child = spawn_import_stdin(&env, &copy, |_| {});
+        // One line, and stdin left open: the import has created the file and waits for more.
+        let mut stdin = child.stdin.take().unwrap();
+        let first = exported.lines().next().unwrap();
+        std::io::Write::write_all(&mut stdin, format!("{first}\n").as_bytes()).unwrap();
+        wait_until_exists(&copy);
+        common::signal(child.id(), signal);
+        let output = child.wait_with_output().unwrap();
+        drop(stdin);
+        assert_eq!(output.status.code(), Some(code), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("nothing was stored, and"),
+            "{}",
+            stderr(&output)
+        );
+        assert!(
+            !copy.exists(),
+            "an interrupted import leaves no new database file"
+        );
+    }
+}
+
+/// An import started with SIGINT ignored (a shell script's background job; `nohup` does so for
+/// SIGHUP) keeps ignoring it while it removes a new file on the signals it does take.
+#[test]
+fn an_import_started_ignoring_sigint_keeps_ignoring_it() {
+    use std::os::unix::process::CommandExt;
+    let env = env_with_history();
+    let copy = env.path("copy.redb");
+    let mut child = spawn_import_stdin(&env, &copy, |command| {
+        // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"\n").unwrap();
+    wait_until_exists(&copy);
+    // The file exists once the signals are watched: SIGINT still ignored, SIGTERM caught.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let mask = |name: &str| {
+        let line = status.lines().find(|line| line.starts_with(name)).unwrap();
+        u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
+    };
+    let bit = |signal: i32| 1u64 << (signal - 1);
+    assert_ne!(mask("SigIgn:") & bit(libc::SIGINT), 0, "{status}");
+    assert_eq!(mask("SigCgt:") & bit(libc::SIGINT), 0, "{status}");
+    assert_ne!(mask("SigCgt:") & bit(libc::SIGTERM), 0, "{status}");
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
 
 #[test]

@@ -145,7 +145,7 @@ fn every_value_and_time_arrives_once_and_new_rows_add_only_themselves() {
                 "imported 5 new samples from the original app's database {shown} (7 rows read, 0 already stored, 2 skipped), its local times read in Europe/Berlin (--timezone)"
             ),
             "the rows run from 2026-01-15T22:59:59.999Z to 2026-11-29T13:03:12.123Z".to_owned(),
-            "1 row at a local time that occurred twice (the clocks went back), taken as the earlier: id 3 2026-10-25T02:30:00.25 → 2026-10-25T00:30:00.250Z".to_owned(),
+            "1 row at a local time that occurred twice (the clocks went back), taken as the earlier, or as the later when the row before it is dated between the two (the original wrote it in the repeated hour): id 3 2026-10-25T02:30:00.25 → 2026-10-25T00:30:00.250Z (the earlier)".to_owned(),
             "1 row at a local time that never occurred (the clocks went forward), moved forward by the gap: id 4 2026-03-29T02:15:00.000001 → 2026-03-29T01:15:00.000Z".to_owned(),
             "skipped id 6: download is the text \"fast\", not a number".to_owned(),
             "skipped id 7: timestamp is the text \"yesterday\", not a time like 2022-02-25 11:43:08.759391".to_owned(),
@@ -263,7 +263,18 @@ fn a_file_that_is_not_the_originals_is_refused_and_no_database_is_created() {
         )
         .unwrap();
     let missing = env.path("missing.db");
+    let fifo = env.path("fifo.db");
+    let fifo_name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) only reads the NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_name.as_ptr(), 0o600) }, 0);
     let cases = [
+        (
+            &fifo,
+            format!(
+                "{} is not a regular file (a FIFO, socket or device): --from-original reads the original app's database file (internet-monitor.db)",
+                fifo.display()
+            ),
+        ),
         (
             &text,
             format!(
@@ -388,4 +399,164 @@ fn a_table_damaged_halfway_imports_nothing_and_leaves_no_new_database() {
     let before = export(&db);
     check(&db);
     assert_eq!(export(&db), before);
+}
+
+/// The original tested every 30 minutes by its local clock, so the night the clocks went back
+/// it wrote 02:00 and 02:30 twice, first in CEST then in CET (ids in time order): each pass
+/// arrives at its own instant, none taken for the other or dropped as already stored.
+#[test]
+fn the_repeated_hour_of_an_autumn_night_arrives_whole_and_in_order() {
+    let env = Env::new();
+    let file = env.path("internet-monitor.db");
+    let local = [
+        "2026-10-25 01:30:07.100000",
+        "2026-10-25 02:00:07.200000",
+        "2026-10-25 02:30:07.300000",
+        "2026-10-25 02:00:07.400000",
+        "2026-10-25 02:30:07.500000",
+        "2026-10-25 03:00:07.600000",
+    ];
+    let rows: Vec<_> = local
+        .iter()
+        .map(|time| (real(12e6), 2e6, 15.0, *time))
+        .collect();
+    original(&file, &rows);
+    let db = env.path("db.redb");
+    let (code, lines) = import(&db, &file, &["--timezone", "Europe/Berlin"]);
+    assert_eq!(code, Some(0), "{lines:?}");
+    assert!(lines[0].starts_with("imported 6 new samples"), "{lines:?}");
+    assert!(
+        lines[2].contains("id 4 2026-10-25T02:00:07.4 → 2026-10-25T01:00:07.400Z (the later)"),
+        "{lines:?}"
+    );
+    let times: Vec<Value> = export(&db)
+        .iter()
+        .map(|sample| sample["time"].clone())
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2026-10-24T23:30:07.100Z",
+            "2026-10-25T00:00:07.200Z",
+            "2026-10-25T00:30:07.300Z",
+            "2026-10-25T01:00:07.400Z",
+            "2026-10-25T01:30:07.500Z",
+            "2026-10-25T02:00:07.600Z",
+        ]
+    );
+}
+
+/// The original app (or anything) holding a write lock on its database for longer than the
+/// import waits: refused, saying so and what to do, and no database created.
+#[test]
+fn a_database_locked_by_a_writer_is_named_as_such() {
+    let env = Env::new();
+    let file = env.path("internet-monitor.db");
+    original(&file, &[(real(12e6), 2e6, 15.0, "2026-11-01 12:00:00")]);
+    let writer = Connection::open(&file).unwrap();
+    writer.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let db = env.db();
+    let (code, lines) = import(&db, &file, &["--timezone", "UTC"]);
+    assert_eq!(code, Some(1), "{lines:?}");
+    assert_eq!(
+        lines,
+        [format!(
+            "internet-monitor: error: {} is locked: a program is writing to it (the original app?); stop it or copy the file, then import again",
+            file.display()
+        )]
+    );
+    assert!(!db.exists());
+    writer.execute_batch("ROLLBACK").unwrap();
+}
+
+/// The original's database given to `import` without `--from-original` is named, with the
+/// flag to add, and nothing is created.
+#[test]
+fn the_originals_database_without_the_flag_names_the_flag() {
+    let env = Env::new();
+    let file = env.path("internet-monitor.db");
+    original(&file, &[(real(12e6), 2e6, 15.0, "2026-11-01 12:00:00")]);
+    let db = env.db();
+    let output = command(&[
+        "import",
+        "--db",
+        db.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("looks like an SQLite database, not samples; the original Python/Flask app's database (internet-monitor.db) is read with `import --from-original FILE --timezone ZONE`"),
+        "{said}"
+    );
+    assert!(!db.exists());
+}
+
+/// A file named like an SQLite URI (`file:…`) is read as the file it is, not as the URI of
+/// another (`internet-monitor.db` beside it, here empty of rows).
+#[test]
+fn a_file_named_like_a_uri_is_that_file() {
+    let env = Env::new();
+    let dir = env.path("");
+    original(
+        &env.path("file:internet-monitor.db"),
+        &[(real(12e6), 2e6, 15.0, "2026-11-01 12:00:00")],
+    );
+    original(&env.path("internet-monitor.db"), &[]);
+    let output = command(&[
+        "import",
+        "--db",
+        "db.redb",
+        "--from-original",
+        "file:internet-monitor.db",
+        "--timezone",
+        "UTC",
+    ])
+    .current_dir(&dir)
+    .output()
+    .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    assert!(said.starts_with("imported 1 new samples"), "{said}");
+}
+
+/// A database with a hot journal (a writer stopped mid-write, or the files copied then) cannot
+/// be read read-only: said so, with what to do, instead of "attempt to write a readonly
+/// database".
+#[test]
+fn a_write_left_unfinished_is_named_with_what_to_do() {
+    let env = Env::new();
+    let live = env.path("live.db");
+    original(&live, &[(real(12e6), 2e6, 15.0, "2026-11-01 12:00:00")]);
+    let mut writer = Connection::open(&live).unwrap();
+    writer.execute_batch("PRAGMA cache_size = 1").unwrap();
+    let transaction = writer.transaction().unwrap();
+    for _ in 0..2000 {
+        transaction
+            .execute(
+                "INSERT INTO results (download, upload, ping, timestamp) VALUES (1e7, 1e6, 10, '2026-11-02 12:00:00')",
+                [],
+            )
+            .unwrap();
+    }
+    // Copied mid-write: the copy's journal is hot, and nobody holds its lock.
+    let file = env.path("internet-monitor.db");
+    std::fs::copy(&live, &file).unwrap();
+    std::fs::copy(
+        env.path("live.db-journal"),
+        env.path("internet-monitor.db-journal"),
+    )
+    .unwrap();
+    transaction.rollback().unwrap();
+    let db = env.db();
+    let (code, lines) = import(&db, &file, &["--timezone", "UTC"]);
+    assert_eq!(code, Some(1), "{lines:?}");
+    assert!(
+        lines[0].contains("has a write left unfinished")
+            && lines[0].contains("PRAGMA integrity_check"),
+        "{lines:?}"
+    );
+    assert!(!db.exists());
 }

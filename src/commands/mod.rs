@@ -106,8 +106,9 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 /// that holds samples when it was opened (another process made it in between).
 pub(crate) struct Created {
     store: crate::store::Store,
-    /// The new file to remove on failure; `None` once kept, or when it existed before.
-    new_file: Option<std::path::PathBuf>,
+    /// The new file to remove on failure; `None` once kept, or when it existed before. Shared
+    /// with the signal watcher of [`Created::open_stopped_by_signals`].
+    new_file: std::sync::Arc<std::sync::Mutex<Option<std::path::PathBuf>>>,
 }
 
 impl Created {
@@ -116,24 +117,132 @@ impl Created {
         path: &std::path::Path,
         open: impl FnOnce(&std::path::Path) -> anyhow::Result<crate::store::Store>,
     ) -> anyhow::Result<Self> {
-        let existed = std::fs::symlink_metadata(path)
+        let existed = Self::existed(path);
+        Self::open_noting(path, open, existed, std::sync::Arc::default())
+    }
+
+    /// [`Created::open`] for a command that runs no test and handles no signal itself
+    /// (`import`, `plan`): when the file is new, SIGINT, SIGTERM or SIGHUP before
+    /// [`Created::keep`] removes it and ends the process (128 + the signal's number), so an
+    /// interrupted command leaves no new database behind either. The watcher is in place
+    /// before the file is created.
+    pub(crate) fn open_stopped_by_signals(
+        path: &std::path::Path,
+        open: impl FnOnce(&std::path::Path) -> anyhow::Result<crate::store::Store>,
+    ) -> anyhow::Result<Self> {
+        let existed = Self::existed(path);
+        let new_file = std::sync::Arc::default();
+        if !existed {
+            watch_signals(std::sync::Arc::clone(&new_file))?;
+        }
+        Self::open_noting(path, open, existed, new_file)
+    }
+
+    /// Opens `path` with `open`, and notes it in `new_file` when it did not exist and holds no
+    /// sample.
+    fn open_noting(
+        path: &std::path::Path,
+        open: impl FnOnce(&std::path::Path) -> anyhow::Result<crate::store::Store>,
+        existed: bool,
+        new_file: std::sync::Arc<std::sync::Mutex<Option<std::path::PathBuf>>>,
+    ) -> anyhow::Result<Self> {
+        // Held while the file is created: a signal meanwhile waits, then finds it to remove.
+        let mut noted = lock(&new_file);
+        let store = open(path)?;
+        if !existed && store.len().is_ok_and(|samples| samples == 0) {
+            // Through a symbolic link that led nowhere: the file made is its target (the link
+            // existed before and stays).
+            let link = std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_symlink());
+            *noted = if link {
+                // Not found again: left, rather than the link removed.
+                std::fs::canonicalize(path).ok()
+            } else {
+                Some(path.to_path_buf())
+            };
+        }
+        drop(noted);
+        Ok(Created { store, new_file })
+    }
+
+    /// Whether a file is at `path` (a symbolic link followed: one that leads nowhere does not
+    /// count); unknown (an error other than not found) counts as existing, so it is never
+    /// removed.
+    fn existed(path: &std::path::Path) -> bool {
+        std::fs::metadata(path)
             .map(|_| true)
             .or_else(|err| match err.kind() {
                 io::ErrorKind::NotFound => Ok(false),
                 _ => Err(err),
             })
-            // Unknown: treated as existing, so never removed.
-            .unwrap_or(true);
-        let store = open(path)?;
-        let new_file =
-            (!existed && store.len().is_ok_and(|samples| samples == 0)).then(|| path.to_path_buf());
-        Ok(Created { store, new_file })
+            .unwrap_or(true)
+    }
+
+    fn take_new_file(&self) -> Option<std::path::PathBuf> {
+        lock(&self.new_file).take()
     }
 
     /// The command succeeded (or stored something worth keeping): the file stays.
     pub(crate) fn keep(&mut self) {
-        self.new_file = None;
+        self.take_new_file();
     }
+}
+
+/// The lock of a [`Created`]'s new file; a poisoned one is still used (it holds a path).
+fn lock(
+    new_file: &std::sync::Mutex<Option<std::path::PathBuf>>,
+) -> std::sync::MutexGuard<'_, Option<std::path::PathBuf>> {
+    new_file
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Removes `path`, a database file a failed or interrupted command created.
+fn remove_created(path: &std::path::Path) {
+    if let Err(err) = std::fs::remove_file(path)
+        && err.kind() != io::ErrorKind::NotFound
+    {
+        logging::say(format_args!(
+            "internet-monitor: warning: cannot remove {}, the database file this failed command created: {err}",
+            path.display()
+        ));
+    }
+}
+
+/// Starts a thread that, on SIGINT, SIGTERM or SIGHUP, removes the file in `new_file` (if it
+/// is still there to remove) and ends the process with 128 + the signal's number, holding the
+/// lock so the command cannot keep the file meanwhile. Returns once the signals are watched.
+fn watch_signals(
+    new_file: std::sync::Arc<std::sync::Mutex<Option<std::path::PathBuf>>>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    // Registered here, in this thread, so no signal can come between creation and watching.
+    let stop = runtime.block_on(async { stop_requested_unless_ignored() })?;
+    std::thread::Builder::new()
+        .name("signals".to_owned())
+        .spawn(move || {
+            let signal = runtime.block_on(stop);
+            let code = match signal {
+                "SIGINT" => 130,
+                "SIGHUP" => 129,
+                _ => 143,
+            };
+            let held = lock(&new_file);
+            if let Some(path) = held.as_ref() {
+                remove_created(path);
+                logging::say(format_args!(
+                    "internet-monitor: interrupted by {signal}: nothing was stored, and {} (created by this command) was removed",
+                    path.display()
+                ));
+            } else {
+                logging::say(format_args!("internet-monitor: interrupted by {signal}"));
+            }
+            std::process::exit(code);
+        })
+        .context("cannot start the thread that watches for signals")?;
+    Ok(())
 }
 
 impl std::ops::Deref for Created {
@@ -148,14 +257,8 @@ impl Drop for Created {
     fn drop(&mut self) {
         // Unlinked while still open (closed right after, as the field drops): the lock it
         // holds keeps any other writer out until then.
-        if let Some(path) = self.new_file.take()
-            && let Err(err) = std::fs::remove_file(&path)
-            && err.kind() != io::ErrorKind::NotFound
-        {
-            logging::say(format_args!(
-                "internet-monitor: warning: cannot remove {}, the database file this failed command created: {err}",
-                path.display()
-            ));
+        if let Some(path) = self.take_new_file() {
+            remove_created(&path);
         }
     }
 }
@@ -191,6 +294,50 @@ fn adopt_orphans() {
     if let Err(err) = crate::speedtest::adopt_orphans() {
         tracing::warn!(%err, "cannot adopt the speedtest CLI's orphans; a process it starts outside its process group may outlive its test");
     }
+}
+
+/// Whether `signal` is ignored in this process (`nohup` ignores SIGHUP; a shell script's
+/// background job, SIGINT).
+fn is_ignored(signal: libc::c_int) -> bool {
+    // SAFETY: sigaction(2) with no new action only reads the current one into `current`.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// [`stop_requested`] for a command that used to end on these signals by their default
+/// action: a signal the process was started ignoring stays ignored (watching one would
+/// replace that, and `nohup internet-monitor import …` would end when the terminal closes).
+fn stop_requested_unless_ignored() -> anyhow::Result<impl Future<Output = &'static str>> {
+    let watch = |number: libc::c_int, kind: SignalKind, name: &str| {
+        if is_ignored(number) {
+            Ok(None)
+        } else {
+            signal(kind)
+                .map(Some)
+                .with_context(|| format!("cannot watch {name}"))
+        }
+    };
+    let mut interrupt = watch(libc::SIGINT, SignalKind::interrupt(), "SIGINT")?;
+    let mut terminate = watch(libc::SIGTERM, SignalKind::terminate(), "SIGTERM")?;
+    let mut hangup = watch(libc::SIGHUP, SignalKind::hangup(), "SIGHUP")?;
+    async fn received(watched: &mut Option<tokio::signal::unix::Signal>) {
+        match watched {
+            Some(watched) => {
+                watched.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    Ok(async move {
+        tokio::select! {
+            () = received(&mut interrupt) => "SIGINT",
+            () = received(&mut terminate) => "SIGTERM",
+            () = received(&mut hangup) => "SIGHUP",
+        }
+    })
 }
 
 /// Resolves when the process is asked to stop: SIGINT, SIGTERM, or SIGHUP (its terminal or SSH

@@ -48,7 +48,7 @@ fn version_of(args: &PlanSetArgs, now: Timestamp) -> PlanVersion {
 /// Opens the store to write a plan, saying what to do when serve holds it.
 /// A new file is removed again if the command then fails ([`Created`]).
 fn open_for_plans(db: &std::path::Path, command: &str) -> anyhow::Result<Created> {
-    Created::open(db, |db| {
+    Created::open_stopped_by_signals(db, |db| {
         Store::open(db).map_err(|err| match err {
             StoreError::Locked { .. } => anyhow::anyhow!(
                 "{err}: {command} writes to the database, so stop serve first (or change serve's \

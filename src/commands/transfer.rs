@@ -105,7 +105,8 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let input = io::Cursor::new(first).chain(input);
-    let mut store = super::Created::open(&args.store.db, |db| Ok(Store::open(db)?))?;
+    let mut store =
+        super::Created::open_stopped_by_signals(&args.store.db, |db| Ok(Store::open(db)?))?;
     let latest_allowed = Timestamp::now().saturating_add(IMPORT_AHEAD);
     let limits = Limits {
         max_bytes_per_second: args.max_bandwidth.bytes_per_second(),
@@ -150,6 +151,44 @@ const FIRST_LINE_BYTES: u64 = 64 * 1024;
 fn not_json_lines(line: &[u8]) -> Option<&'static str> {
     if line.starts_with(b"\xFF\xFE") || line.starts_with(b"\xFE\xFF") {
         return Some("UTF-16 text (it starts with a UTF-16 byte-order mark): save it as UTF-8");
+    }
+    // Files by their first bytes (magic numbers).
+    if line.starts_with(b"SQLite format 3\0") {
+        return Some(
+            "an SQLite database, not samples; the original Python/Flask app's database \
+             (internet-monitor.db) is read with `import --from-original FILE --timezone ZONE`",
+        );
+    }
+    if line.starts_with(b"redb\x1A\x0A\xA9\x0D\x0A") {
+        return Some(
+            "a database file of this program, not samples; use it as --db as it is, or move \
+             its samples with `internet-monitor export --db FILE | internet-monitor import -`",
+        );
+    }
+    let packed: [(&[u8], &'static str); 5] = [
+        (
+            b"\x1F\x8B",
+            "compressed with gzip: decompress it first (`zcat FILE | internet-monitor import -`)",
+        ),
+        (
+            b"\x28\xB5\x2F\xFD",
+            "compressed with zstd: decompress it first (`zstdcat FILE | internet-monitor import -`)",
+        ),
+        (
+            b"\xFD7zXZ\0",
+            "compressed with xz: decompress it first (`xzcat FILE | internet-monitor import -`)",
+        ),
+        (
+            b"BZh",
+            "compressed with bzip2: decompress it first (`bzcat FILE | internet-monitor import -`)",
+        ),
+        (
+            b"PK\x03\x04",
+            "a zip archive: take the file out first (`unzip -p FILE | internet-monitor import -`)",
+        ),
+    ];
+    if let Some((_, what)) = packed.iter().find(|(magic, _)| line.starts_with(magic)) {
+        return Some(what);
     }
     let text = String::from_utf8_lossy(line);
     let text = text.trim();
@@ -204,6 +243,9 @@ fn parse_line(
     latest_allowed: Timestamp,
     limits: &Limits,
 ) -> anyhow::Result<Option<Sample>> {
+    // A byte-order mark starts a line too when files were joined (`cat a.jsonl b.jsonl`) and
+    // one of them came from an editor that writes it.
+    let line = line.strip_prefix('\u{FEFF}').unwrap_or(line);
     if line.trim().is_empty() {
         return Ok(None);
     }
@@ -281,7 +323,33 @@ mod tests {
                 .unwrap()
                 .starts_with("UTF-16")
         );
+        for (start, what) in [
+            (
+                &b"SQLite format 3\0\x10\0"[..],
+                "an SQLite database, not samples; the original",
+            ),
+            (
+                b"redb\x1A\x0A\xA9\x0D\x0A\x05",
+                "a database file of this program",
+            ),
+            (
+                b"\x1F\x8B\x08\x08",
+                "compressed with gzip: decompress it first",
+            ),
+            (b"\x28\xB5\x2F\xFD\x04", "compressed with zstd"),
+            (b"\xFD7zXZ\0\0", "compressed with xz"),
+            (b"BZh91AY", "compressed with bzip2"),
+            (b"PK\x03\x04\x14", "a zip archive"),
+        ] {
+            let said = not_json_lines(start).unwrap_or_default();
+            assert!(said.starts_with(what), "{start:?}: {said}");
+        }
         assert_eq!(looks("garbage"), None, "left to the JSON error");
+        let joined = format!("\u{FEFF}{{{FAILURE}}}");
+        assert_eq!(
+            parse(&joined).unwrap(),
+            parse(&format!("{{{FAILURE}}}")).unwrap()
+        );
         let said = parse("garbage").unwrap_err().to_string();
         assert_eq!(
             said,
