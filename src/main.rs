@@ -1,5 +1,9 @@
 //! The `internet-monitor` binary: parse the command line, run the command, map the exit status.
 
+// An unwrap or expect on what input, I/O or the clock can break is a panic in a request or
+// recording path: refused outside tests (tests may, and say what failed).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::process::ExitCode;
 
 use internet_monitor::cli::Cli;
