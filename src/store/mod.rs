@@ -89,13 +89,21 @@ pub enum StoreError {
     #[error("database {path} does not exist: check --db")]
     Missing { path: PathBuf },
     #[error("cannot open database {path}: {cause} (is its directory there and writable? see --db)")]
-    Open { path: PathBuf, cause: io::Error },
+    Open {
+        path: PathBuf,
+        #[source]
+        cause: io::Error,
+    },
     #[error(
         "database {path} is damaged ({detail}); it was left as it is: restore it from a backup or an export, or pass another --db"
     )]
     Corrupt { path: PathBuf, detail: String },
     #[error("database {path}: {cause}")]
-    Redb { path: PathBuf, cause: redb::Error },
+    Redb {
+        path: PathBuf,
+        #[source]
+        cause: redb::Error,
+    },
     #[error(
         "database {path} was deleted or moved away while in use: samples stored since then are only in the file this process has open, and are lost when it stops; put the file back, or restart to create a new one"
     )]
@@ -116,6 +124,7 @@ pub enum StoreError {
     Decode {
         path: PathBuf,
         time: Timestamp,
+        #[source]
         cause: DecodeError,
     },
     #[error(
@@ -124,6 +133,7 @@ pub enum StoreError {
     PlanDecode {
         path: PathBuf,
         time: String,
+        #[source]
         cause: DecodeError,
     },
     #[error(
@@ -140,6 +150,7 @@ pub enum StoreError {
     CampaignDecode {
         path: PathBuf,
         time: String,
+        #[source]
         cause: DecodeError,
     },
     #[error(
@@ -152,6 +163,7 @@ pub enum StoreError {
     ProbeDecode {
         path: PathBuf,
         record: String,
+        #[source]
         cause: DecodeError,
     },
     #[error(

@@ -625,3 +625,16 @@ fn retention_and_imports_keep_the_links_right() {
         }
     }
 }
+
+#[test]
+fn an_error_names_its_cause_as_its_source_and_the_exit_line_says_it_once() {
+    let cause = || io::Error::from(io::ErrorKind::PermissionDenied);
+    let err = StoreError::Open {
+        path: PathBuf::from("/x/im.redb"),
+        cause: cause(),
+    };
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(source, Some(cause().to_string()));
+    let line = crate::logging::error_chain(&anyhow::Error::new(err));
+    assert_eq!(line.matches(&cause().to_string()).count(), 1, "{line}");
+}

@@ -73,8 +73,9 @@ pub enum WebConfigError {
         key: String,
         /// The file that could not be read.
         path: PathBuf,
-        /// Why: in the message, and deliberately not the error's `source()`, which an error
-        /// chain (`serve`'s exit message) would print a second time.
+        /// Why: in the message, and the error's `source()` (the exit message's chain,
+        /// `logging::error_chain`, says it once).
+        #[source]
         cause: std::io::Error,
     },
     /// A key's value, or the YAML itself, is not accepted.
