@@ -644,7 +644,7 @@ fn refuse(path: &str, method: &Method, headers: &HeaderMap, refused: HttpError) 
     static REFUSALS: Throttle = Throttle::new(LOG_LINES_PER_MINUTE);
     if let Some(left_out) = REFUSALS.admit() {
         tracing::warn!(
-            %method,
+            method = %clip(method.as_str(), LOG_FIELD_BYTES),
             path = clip(path, LOG_FIELD_BYTES),
             origin = header(header::ORIGIN.as_str()).as_deref().map(|v| clip(v, LOG_FIELD_BYTES)),
             sec_fetch_site = header("sec-fetch-site").as_deref().map(|v| clip(v, LOG_FIELD_BYTES)),
