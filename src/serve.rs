@@ -86,11 +86,10 @@ pub enum ServeError {
 pub async fn run(
     config: ServeConfig,
     listener: TcpListener,
-    store: Store,
+    store: Arc<Store>,
     shutdown: impl Future<Output = ()>,
     ready: impl FnOnce(Option<Timestamp>),
 ) -> Result<(), ServeError> {
-    let store = Arc::new(store);
     let metrics = Metrics::new()?;
     let now = Timestamp::now();
     check_clock(&store, now)?;

@@ -101,7 +101,9 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 /// command leaves no new database behind. A file that existed before is never removed, nor one
 /// that holds samples when it was opened (another process made it in between).
 pub(crate) struct Created {
-    store: crate::store::Store,
+    /// Shared with `serve` ([`Created::share`]); this handle keeps the file open until the
+    /// new file is removed, so its lock keeps any other writer out until then.
+    store: std::sync::Arc<crate::store::Store>,
     /// The new file to remove on failure; `None` once kept, or when it existed before.
     new_file: Option<std::path::PathBuf>,
 }
@@ -123,7 +125,16 @@ impl Created {
         let store = open(path)?;
         let new_file =
             (!existed && store.len().is_ok_and(|samples| samples == 0)).then(|| path.to_path_buf());
-        Ok(Created { store, new_file })
+        Ok(Created {
+            store: std::sync::Arc::new(store),
+            new_file,
+        })
+    }
+
+    /// The store, for a command that hands it on (`serve`); the file is still removed when
+    /// this is dropped without [`Created::keep`].
+    pub(crate) fn share(&self) -> std::sync::Arc<crate::store::Store> {
+        self.store.clone()
     }
 
     /// The command succeeded (or stored something worth keeping): the file stays.
