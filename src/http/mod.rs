@@ -166,6 +166,7 @@ pub async fn serve(
         max_buffer_bytes: MAX_BUFFER_BYTES,
         send_buffer_bytes: Some(SEND_BUFFER_BYTES),
         min_write_progress: 1,
+        log_unread: log_requests,
     };
     let source = web.map(|web| web.source);
     serve_connections(listener, limits, source, stop, move |request, peer| {
@@ -195,6 +196,31 @@ pub async fn serve(
     .await;
 }
 
+/// The access-log line of a request the service never saw, because hyper could not read it
+/// (its own 400 or 431, or silence past the header timeout, or a client that closed the
+/// connection mid-request); nothing for a connection that ended cleanly or failed otherwise
+/// (an answer the client stopped reading is logged by its request's own line).
+fn log_unread(error: Option<&hyper::Error>, peer: std::net::SocketAddr) {
+    let Some(error) = error else { return };
+    let why = if error.is_parse_too_large() {
+        "headers too large, answered 431"
+    } else if error.is_parse() {
+        "malformed, answered 400"
+    } else if error.is_timeout() {
+        "headers not complete within the header timeout, connection closed"
+    } else if error.is_incomplete_message() {
+        "the client closed the connection before the request was complete"
+    } else {
+        return;
+    };
+    tracing::info!(
+        target: "internet_monitor::access",
+        %peer,
+        %error,
+        "request not read: {why}"
+    );
+}
+
 /// The bounds of a server run by [`serve_connections`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
@@ -209,6 +235,10 @@ pub(crate) struct Limits {
     /// Bytes a stalled answer must move within the write timeout ([`WRITE_TIMEOUT`]) for its
     /// connection to be kept: 1 for any progress at all.
     pub min_write_progress: usize,
+    /// `serve --log-requests`: a request never answered by the service because it could not
+    /// be read (malformed, headers too large, not complete within the header timeout, cut off
+    /// by the client) gets an access-log line too.
+    pub log_unread: bool,
 }
 
 /// Serves HTTP/1.1 with `respond` until `stop` turns true, within `limits`: connection cap
@@ -307,10 +337,14 @@ pub(crate) async fn serve_connections<R, F, B>(
                 let Some(acceptor) = tls else {
                     let io = WriteTimeout::new(stream, WRITE_TIMEOUT)
                         .with_min_progress(limits.min_write_progress);
-                    // A client that vanished mid-request is its own business; nothing to report.
-                    let _ = watcher
+                    // A client that vanished mid-request is its own business; said only in
+                    // the access log.
+                    let served = watcher
                         .watch(http.serve_connection(TokioIo::new(io), service))
                         .await;
+                    if limits.log_unread {
+                        log_unread(served.err().as_ref(), address);
+                    }
                     return;
                 };
                 if speaks_plain_http(&stream).await {
@@ -331,9 +365,12 @@ pub(crate) async fn serve_connections<R, F, B>(
                         return;
                     }
                 };
-                let _ = watcher
+                let served = watcher
                     .watch(http.serve_connection(TokioIo::new(tls), service))
                     .await;
+                if limits.log_unread {
+                    log_unread(served.err().as_ref(), address);
+                }
             };
             // Eviction drops the connection, which closes its socket.
             tokio::select! {
