@@ -199,15 +199,20 @@ pub async fn serve(
 /// The access-log line of a request the service never saw, because hyper could not read it
 /// (its own 400 or 431, or silence past the header timeout, or a client that closed the
 /// connection mid-request); nothing for a connection that ended cleanly or failed otherwise
-/// (an answer the client stopped reading is logged by its request's own line).
-fn log_unread(error: Option<&hyper::Error>, peer: std::net::SocketAddr) {
+/// (an answer the client stopped reading is logged by its request's own line), nor for a
+/// header timeout once a request of the connection was `reached` (a keep-alive connection
+/// left idle times out so too).
+fn log_unread(error: Option<&hyper::Error>, peer: std::net::SocketAddr, reached: bool) {
     let Some(error) = error else { return };
+    if reached && error.is_timeout() {
+        return;
+    }
     let why = if error.is_parse_too_large() {
         "headers too large, answered 431"
     } else if error.is_parse() {
         "malformed, answered 400"
     } else if error.is_timeout() {
-        "headers not complete within the header timeout, connection closed"
+        "the connection's first request not complete within the header timeout, connection closed"
     } else if error.is_incomplete_message() {
         "the client closed the connection before the request was complete"
     } else {
@@ -301,10 +306,15 @@ pub(crate) async fn serve_connections<R, F, B>(
                 // in the accept loop, so that only clients that say something cost a look.
                 let began_with = web.as_ref().and_then(|source| source.current().tls.clone());
                 let tls = began_with.clone().map(TlsAcceptor::from);
+                // Whether a request of this connection reached the service: a header timeout
+                // after one is a keep-alive connection left idle, not a request cut off.
+                let reached = Arc::new(std::sync::atomic::AtomicBool::new(false));
                 let service = {
                     let registration = registration.clone();
                     let web = web.clone();
+                    let reached = reached.clone();
                     service_fn(move |request| {
+                        reached.store(true, std::sync::atomic::Ordering::Relaxed);
                         let respond = respond.clone();
                         // Users and headers as the file says now, for each request: a user
                         // removed (or a password changed) is out at their next request, not
@@ -343,7 +353,11 @@ pub(crate) async fn serve_connections<R, F, B>(
                         .watch(http.serve_connection(TokioIo::new(io), service))
                         .await;
                     if limits.log_unread {
-                        log_unread(served.err().as_ref(), address);
+                        log_unread(
+                            served.err().as_ref(),
+                            address,
+                            reached.load(std::sync::atomic::Ordering::Relaxed),
+                        );
                     }
                     return;
                 };
@@ -369,7 +383,11 @@ pub(crate) async fn serve_connections<R, F, B>(
                     .watch(http.serve_connection(TokioIo::new(tls), service))
                     .await;
                 if limits.log_unread {
-                    log_unread(served.err().as_ref(), address);
+                    log_unread(
+                        served.err().as_ref(),
+                        address,
+                        reached.load(std::sync::atomic::Ordering::Relaxed),
+                    );
                 }
             };
             // Eviction drops the connection, which closes its socket.
