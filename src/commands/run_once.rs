@@ -24,7 +24,7 @@ pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
     // The sample names its engine; serve's start-up log says why it was chosen.
     let (engine, _why) = args.speedtest.engine_config().map_err(anyhow::Error::msg)?;
     if let Some(warning) = args.speedtest.ignored_by(&engine) {
-        eprintln!("internet-monitor: warning: {warning}");
+        crate::logging::say(format_args!("internet-monitor: warning: {warning}"));
     }
     // Open the store first: a locked or foreign file must not cost a test (and a data cap).
     // A new file is removed again unless a sample is stored in it.
