@@ -168,6 +168,9 @@ pub async fn run(
     let finished =
         std::future::poll_fn(|cx| std::task::Poll::Ready(tests.as_mut().poll(cx).is_ready())).await;
     ready(state.next_run());
+    if let Some(monitor) = &monitor {
+        monitor.log_started();
+    }
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(
         listener,
