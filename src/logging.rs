@@ -9,9 +9,10 @@ use std::fmt;
 use std::io::IsTerminal;
 
 use tracing::Subscriber;
+use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::field::RecordFields;
-use tracing_subscriber::fmt::format::{DefaultFields, Writer};
+use tracing_subscriber::field::{RecordFields, VisitOutput};
+use tracing_subscriber::fmt::format::{DefaultFields, DefaultVisitor, Writer};
 use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -179,8 +180,62 @@ impl<'writer> FormatFields<'writer> for EscapedFields {
         fields: R,
     ) -> fmt::Result {
         let mut text = String::new();
-        self.0.format_fields(Writer::new(&mut text), fields)?;
+        let mut visitor = PeopleFigures(DefaultVisitor::new(Writer::new(&mut text), true));
+        fields.record(&mut visitor);
+        visitor.0.finish()?;
         write_escaped(&mut writer, &text)
+    }
+}
+
+/// The default text format's field visitor, except that a whole number from 100 up recorded
+/// as a float is written as a whole number (`download_mbit_s=512`, not `512.0`), as
+/// [`crate::units::for_people`] rounds figures for people; a float below 100 keeps its decimal.
+struct PeopleFigures<'a>(DefaultVisitor<'a>);
+
+/// The largest magnitude written as a whole number: every integer up to it is a float exactly.
+const WHOLE_UP_TO: f64 = 9_007_199_254_740_992.0;
+
+impl Visit for PeopleFigures<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        let magnitude = value.abs();
+        if value.fract() == 0.0 && (100.0..=WHOLE_UP_TO).contains(&magnitude) {
+            // Exact: a whole float within ±2^53 converts to i64 without loss.
+            self.0.record_i64(field, value as i64);
+        } else {
+            self.0.record_f64(field, value);
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.record_i64(field, value);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.record_u64(field, value);
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.0.record_i128(field, value);
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.0.record_u128(field, value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.record_bool(field, value);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.record_str(field, value);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0.record_error(field, value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.record_debug(field, value);
     }
 }
 
@@ -307,6 +362,37 @@ test succeeded download_mbit_per_second=1000\r\u{1b}[2K\u{1b}]0;owned\u{7}\u{85}
             "{text}"
         );
         assert!(text.contains("\\u{1b}[2K"), "{text}");
+    }
+
+    #[test]
+    fn text_gives_whole_figures_from_100_up_without_a_decimal() {
+        let captured = Captured::default();
+        let subscriber = subscriber(
+            LogFormat::Text,
+            EnvFilter::new("info"),
+            false,
+            captured.clone(),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(
+                download_mbit_s = 18820.0_f64,
+                upload_mbit_s = 512.0_f64,
+                ping_ms = 12.0_f64,
+                jitter_ms = 0.0_f64,
+                data_used_mb = 93.4_f64,
+                huge = 1e300_f64,
+                negative = -250.0_f64,
+                "test succeeded"
+            );
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains(
+                "download_mbit_s=18820 upload_mbit_s=512 ping_ms=12.0 jitter_ms=0.0 \
+                 data_used_mb=93.4 huge=1e300 negative=-250"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

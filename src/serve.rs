@@ -86,11 +86,10 @@ pub enum ServeError {
 pub async fn run(
     config: ServeConfig,
     listener: TcpListener,
-    store: Store,
+    store: Arc<Store>,
     shutdown: impl Future<Output = ()>,
     ready: impl FnOnce(Option<Timestamp>),
 ) -> Result<(), ServeError> {
-    let store = Arc::new(store);
     let metrics = Metrics::new()?;
     let now = Timestamp::now();
     check_clock(&store, now)?;
@@ -169,6 +168,9 @@ pub async fn run(
     let finished =
         std::future::poll_fn(|cx| std::task::Poll::Ready(tests.as_mut().poll(cx).is_ready())).await;
     ready(state.next_run());
+    if let Some(monitor) = &monitor {
+        monitor.log_started();
+    }
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(
         listener,

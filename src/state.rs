@@ -520,7 +520,7 @@ fn log_run(sample: &Sample) {
             ping_ms = sample.ping_seconds.map(ms),
             jitter_ms = sample.jitter_seconds.map(ms),
             data_used_mb,
-            server = %server,
+            server = server.as_str(),
             "test succeeded"
         ),
         Some(reason) => tracing::warn!(
@@ -529,7 +529,7 @@ fn log_run(sample: &Sample) {
             %reason,
             detail = sample.message.as_deref().unwrap_or_default(),
             data_used_mb,
-            server = %server,
+            server = server.as_str(),
             "test failed"
         ),
     }

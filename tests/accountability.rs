@@ -360,6 +360,12 @@ fn retest_below_without_a_plan_is_refused_at_start() {
         String::from_utf8_lossy(&output.stderr),
         "internet-monitor: error: --retest-below needs a plan to compare with: add --plan-download and/or --plan-upload, or store one with plan set\n"
     );
+    // Refused after the store was opened (it holds the plans): the new file goes again, as
+    // after a busy port.
+    assert!(
+        !env.db().exists(),
+        "a failed start left a new database behind"
+    );
 }
 
 #[test]

@@ -192,6 +192,22 @@ fn a_closed_stderr_changes_no_exit_status_and_loses_nothing() {
     // A usage error, as clap prints it.
     let output = with_stderr_closed(&["export", "--format", "xml"]);
     assert_eq!(output.status.code(), Some(1), "a bad flag");
+    // run-once warns that the HTTP engine ignores --server-id: the test still runs (it fails
+    // on a closed port, exit 2) and is stored.
+    let output = with_stderr_closed(&[
+        "run-once",
+        "--db",
+        db,
+        "--engine",
+        "http",
+        "--http-server",
+        "http://127.0.0.1:1",
+        "--server-id",
+        "5",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "run-once with a warning");
+    let exported = read_all(spawn(&env, &["export", "--format", "jsonl"]));
+    assert_eq!(exported.lines().count(), SAMPLES as usize + 1);
 }
 
 #[test]

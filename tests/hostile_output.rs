@@ -502,3 +502,38 @@ fn bidirectional_overrides_from_the_cli_or_a_file_are_never_stored() {
     assert_eq!(samples[1]["isp"], json!("Globe moc.lanretxe x y z"));
     assert_eq!(samples[0]["isp"], json!("Example moc.lanretxe x y z"));
 }
+
+/// A server name from outside cannot forge a field of the run's line either: in the text log
+/// it is quoted (as the CLI's message in `detail` is), so `download_mbit_s=99999` inside it is
+/// part of the name, not a figure a log parser reads.
+#[test]
+fn a_server_name_cannot_forge_a_field_of_the_run_line() {
+    let env = Env::new();
+    let fixture = env.path("forged-field");
+    let mut result: Value = serde_json::from_str(
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/ok-1.2-no-packet-loss.stdout",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .trim(),
+    )
+    .unwrap();
+    result["server"]["name"] = json!("Evil download_mbit_s=99999 ping_ms=0.1");
+    std::fs::write(fixture.with_extension("stdout"), format!("{result}\n")).unwrap();
+    std::fs::write(fixture.with_extension("stderr"), "").unwrap();
+    std::fs::write(fixture.with_extension("rc"), "0\n").unwrap();
+    let mut command = common::serve_command(&env.db(), "ok-1.2-pretty", &[]);
+    command.env("FAKE_SPEEDTEST_FIXTURE", &fixture);
+    let mut server = Server::start(command);
+    let line = server.wait_for_log("test succeeded");
+    assert!(
+        line.contains(" server=\"Evil download_mbit_s=99999 ping_ms=0.1"),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(" (Makati) #1169\""),
+        "the name's quotes close it: {line}"
+    );
+    server.assert_clean_exit();
+}

@@ -105,7 +105,9 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 /// command leaves no new database behind. A file that existed before is never removed, nor one
 /// that holds samples when it was opened (another process made it in between).
 pub(crate) struct Created {
-    store: crate::store::Store,
+    /// Shared with `serve` ([`Created::share`]); this handle keeps the file open until the
+    /// new file is removed, so its lock keeps any other writer out until then.
+    store: std::sync::Arc<crate::store::Store>,
     /// The new file to remove on failure; `None` once kept, or when it existed before. Shared
     /// with the signal watcher of [`Created::open_stopped_by_signals`].
     new_file: std::sync::Arc<std::sync::Mutex<Option<std::path::PathBuf>>>,
@@ -161,7 +163,10 @@ impl Created {
             };
         }
         drop(noted);
-        Ok(Created { store, new_file })
+        Ok(Created {
+            store: std::sync::Arc::new(store),
+            new_file,
+        })
     }
 
     /// Whether a file is at `path` (a symbolic link followed: one that leads nowhere does not
@@ -179,6 +184,12 @@ impl Created {
 
     fn take_new_file(&self) -> Option<std::path::PathBuf> {
         lock(&self.new_file).take()
+    }
+
+    /// The store, for a command that hands it on (`serve`); the file is still removed when
+    /// this is dropped without [`Created::keep`].
+    pub(crate) fn share(&self) -> std::sync::Arc<crate::store::Store> {
+        self.store.clone()
     }
 
     /// The command succeeded (or stored something worth keeping): the file stays.

@@ -24,7 +24,7 @@ pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
     // The sample names its engine; serve's start-up log says why it was chosen.
     let (engine, _why) = args.speedtest.engine_config().map_err(anyhow::Error::msg)?;
     if let Some(warning) = args.speedtest.ignored_by(&engine) {
-        eprintln!("internet-monitor: warning: {warning}");
+        crate::logging::say(format_args!("internet-monitor: warning: {warning}"));
     }
     // Open the store first: a locked or foreign file must not cost a test (and a data cap).
     // A new file is removed again unless a sample is stored in it.
@@ -139,7 +139,8 @@ fn as_text(sample: &Sample) -> String {
     if let Some(up) = speed(sample.upload_bytes_per_second) {
         lines.push(("upload", up));
     }
-    let millis = |seconds: Option<f64>| seconds.map(|s| format!("{} ms", ms(s)));
+    // One decimal always, as the log gives them: `0.0 ms`, `12.0 ms`, not `0 ms`, `12 ms`.
+    let millis = |seconds: Option<f64>| seconds.map(|s| format!("{:.1} ms", ms(s)));
     if let Some(ping) = millis(sample.ping_seconds) {
         lines.push(("ping", ping));
     }
@@ -193,6 +194,7 @@ mod tests {
             download_bytes_per_second: Some(11_678_000.0),
             upload_bytes_per_second: Some(1_250_000.0),
             ping_seconds: Some(0.01234),
+            jitter_seconds: Some(0.00002),
             downloaded_bytes: Some(100_000_000),
             uploaded_bytes: Some(20_000_000),
             ..Sample::empty(time, Trigger::Manual)
@@ -202,7 +204,7 @@ mod tests {
             text,
             format!(
                 "result: success\ntime: {time}\ndownload: 93.4 Mbit/s\nupload: 10.0 Mbit/s\n\
-                 ping: 12.3 ms\ndata used: 120 MB\n"
+                 ping: 12.3 ms\njitter: 0.0 ms\ndata used: 120 MB\n"
             )
         );
         let failed = Sample::failure(

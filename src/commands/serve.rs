@@ -193,7 +193,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         |listener, address, shutdown| async move {
             // Opened once the port is ours: a busy port must not leave a new, empty database
             // file behind. A locked database still stops a second instance before it tests.
-            let store = Store::open(&args.store.db)?;
+            // Nor does any other start-up failure (--retest-below without a plan, a campaign or
+            // probe configuration the store refuses): a new file is removed again unless the
+            // service got as far as its start-up line.
+            let mut created = super::Created::open(&args.store.db, |db| Ok(Store::open(db)?))?;
+            let store = created.share();
             let now = Timestamp::now();
             let plans = plan_history(&store, args.plan.plan(), now)?;
             // A stored plan (`plan set`) above --max-bandwidth is refused as the flags' one is.
@@ -267,6 +271,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let ignored = args.speedtest.ignored_by(&config.engine);
             // Said once the scheduler has planned the first test, so the line can name its time.
             let ready = move |first_test: Option<Timestamp>| {
+                created.keep();
+                drop(created);
                 let first_test =
                     first_test.map_or_else(|| "not planned".to_owned(), |at| at.to_string());
                 tracing::info!(

@@ -1,7 +1,9 @@
 //! `serve --log-requests`: one access-log line per request, said when its answer's body has
 //! been sent (or the client went away): the client's address, the method, the path and query
-//! (never a header: credentials travel in `Authorization`, which is not logged), the status,
+//! (never a header: credentials travel in `Authorization`, which is not logged; nor the value
+//! of a query parameter whose name reads like a secret, `?password=`, `?token=`), the status,
 //! the body bytes sent, how long it took in ms, and the user name when basic auth admitted it.
+//! Every part a client chooses is clipped, so a line stays short whatever the request.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -17,6 +19,16 @@ use crate::logging::clip;
 const LOGGED_TARGET_BYTES: usize = 512;
 /// The most of a user name that goes into an access-log line.
 const LOGGED_USER_BYTES: usize = 64;
+/// The most of a method that goes into an access-log line (a client may send any token:
+/// `PROPPATCH` is 9 bytes, a made-up one kilobytes).
+const LOGGED_METHOD_BYTES: usize = 16;
+/// What a secret's value is logged as.
+const REDACTED: &str = "REDACTED";
+/// Words that mark a query parameter's value as a secret when its name holds one (in any
+/// case): none of the service's own parameters does.
+const SECRET_WORDS: [&str; 8] = [
+    "pass", "pwd", "secret", "token", "key", "auth", "session", "cred",
+];
 
 /// What the access log says of a request, known once its answer's head is ready.
 #[derive(Debug)]
@@ -34,7 +46,7 @@ pub struct Entry {
 
 impl Entry {
     /// The entry of a request answered with `status`: `target` is its path and query,
-    /// clipped here.
+    /// its secrets' values left out and clipped here, as is the method.
     pub fn new(
         peer: std::net::SocketAddr,
         method: &hyper::Method,
@@ -45,13 +57,39 @@ impl Entry {
     ) -> Self {
         Entry {
             peer,
-            method: method.as_str().to_owned(),
-            target: clip(target, LOGGED_TARGET_BYTES).to_owned(),
+            method: clip(method.as_str(), LOGGED_METHOD_BYTES).to_owned(),
+            target: clip(&redacted(target), LOGGED_TARGET_BYTES).to_owned(),
             status: status.as_u16(),
             user: user.map(|user| clip(user, LOGGED_USER_BYTES).to_owned()),
             started,
         }
     }
+}
+
+/// `target` (a path and query) with the value of each query parameter whose name holds one
+/// of [`SECRET_WORDS`] replaced by [`REDACTED`].
+fn redacted(target: &str) -> std::borrow::Cow<'_, str> {
+    let Some((path, query)) = target.split_once('?') else {
+        return target.into();
+    };
+    let secret = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        SECRET_WORDS.iter().any(|word| name.contains(word))
+    };
+    if !query
+        .split('&')
+        .any(|pair| pair.split_once('=').is_some_and(|(name, _)| secret(name)))
+    {
+        return target.into();
+    }
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if secret(name) => format!("{name}={REDACTED}"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", pairs.join("&")).into()
 }
 
 /// `body`, logged with `entry` once it has been sent or dropped.
@@ -141,5 +179,45 @@ impl Drop for Logged {
             self.complete = true;
         }
         self.say();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(method: &[u8], target: &str) -> Entry {
+        Entry::new(
+            "127.0.0.1:1".parse().unwrap(),
+            &hyper::Method::from_bytes(method).unwrap(),
+            target,
+            hyper::StatusCode::BAD_REQUEST,
+            None,
+            Instant::now(),
+        )
+    }
+
+    #[test]
+    fn a_secret_in_the_query_is_never_logged() {
+        let logged = entry(
+            b"GET",
+            "/latest?password=hunter2&from=2026-11-01&API_KEY=k1&x&access_token=t=2",
+        );
+        assert_eq!(
+            logged.target,
+            "/latest?password=REDACTED&from=2026-11-01&API_KEY=REDACTED&x&access_token=REDACTED"
+        );
+        assert_eq!(
+            entry(b"GET", "/api/v1/summary?rules=de-bnetza&tz=Europe/Berlin").target,
+            "/api/v1/summary?rules=de-bnetza&tz=Europe/Berlin"
+        );
+    }
+
+    #[test]
+    fn a_made_up_method_is_clipped_as_the_path_is() {
+        let long = vec![b'M'; 7000];
+        let logged = entry(&long, &format!("/{}", "a".repeat(7000)));
+        assert_eq!(logged.method.len(), LOGGED_METHOD_BYTES);
+        assert_eq!(logged.target.len(), LOGGED_TARGET_BYTES);
     }
 }

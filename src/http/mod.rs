@@ -166,6 +166,7 @@ pub async fn serve(
         max_buffer_bytes: MAX_BUFFER_BYTES,
         send_buffer_bytes: Some(SEND_BUFFER_BYTES),
         min_write_progress: 1,
+        log_unread: log_requests,
     };
     let source = web.map(|web| web.source);
     serve_connections(listener, limits, source, stop, move |request, peer| {
@@ -195,6 +196,36 @@ pub async fn serve(
     .await;
 }
 
+/// The access-log line of a request the service never saw, because hyper could not read it
+/// (its own 400 or 431, or silence past the header timeout, or a client that closed the
+/// connection mid-request); nothing for a connection that ended cleanly or failed otherwise
+/// (an answer the client stopped reading is logged by its request's own line), nor for a
+/// header timeout once a request of the connection was `reached` (a keep-alive connection
+/// left idle times out so too).
+fn log_unread(error: Option<&hyper::Error>, peer: std::net::SocketAddr, reached: bool) {
+    let Some(error) = error else { return };
+    if reached && error.is_timeout() {
+        return;
+    }
+    let why = if error.is_parse_too_large() {
+        "headers too large, answered 431"
+    } else if error.is_parse() {
+        "malformed, answered 400"
+    } else if error.is_timeout() {
+        "the connection's first request not complete within the header timeout, connection closed"
+    } else if error.is_incomplete_message() {
+        "the client closed the connection before the request was complete"
+    } else {
+        return;
+    };
+    tracing::info!(
+        target: "internet_monitor::access",
+        %peer,
+        %error,
+        "request not read: {why}"
+    );
+}
+
 /// The bounds of a server run by [`serve_connections`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
@@ -209,6 +240,10 @@ pub(crate) struct Limits {
     /// Bytes a stalled answer must move within the write timeout ([`WRITE_TIMEOUT`]) for its
     /// connection to be kept: 1 for any progress at all.
     pub min_write_progress: usize,
+    /// `serve --log-requests`: a request never answered by the service because it could not
+    /// be read (malformed, headers too large, not complete within the header timeout, cut off
+    /// by the client) gets an access-log line too.
+    pub log_unread: bool,
 }
 
 /// Serves HTTP/1.1 with `respond` until `stop` turns true, within `limits`: connection cap
@@ -271,10 +306,15 @@ pub(crate) async fn serve_connections<R, F, B>(
                 // in the accept loop, so that only clients that say something cost a look.
                 let began_with = web.as_ref().and_then(|source| source.current().tls.clone());
                 let tls = began_with.clone().map(TlsAcceptor::from);
+                // Whether a request of this connection reached the service: a header timeout
+                // after one is a keep-alive connection left idle, not a request cut off.
+                let reached = Arc::new(std::sync::atomic::AtomicBool::new(false));
                 let service = {
                     let registration = registration.clone();
                     let web = web.clone();
+                    let reached = reached.clone();
                     service_fn(move |request| {
+                        reached.store(true, std::sync::atomic::Ordering::Relaxed);
                         let respond = respond.clone();
                         // Users and headers as the file says now, for each request: a user
                         // removed (or a password changed) is out at their next request, not
@@ -307,10 +347,18 @@ pub(crate) async fn serve_connections<R, F, B>(
                 let Some(acceptor) = tls else {
                     let io = WriteTimeout::new(stream, WRITE_TIMEOUT)
                         .with_min_progress(limits.min_write_progress);
-                    // A client that vanished mid-request is its own business; nothing to report.
-                    let _ = watcher
+                    // A client that vanished mid-request is its own business; said only in
+                    // the access log.
+                    let served = watcher
                         .watch(http.serve_connection(TokioIo::new(io), service))
                         .await;
+                    if limits.log_unread {
+                        log_unread(
+                            served.err().as_ref(),
+                            address,
+                            reached.load(std::sync::atomic::Ordering::Relaxed),
+                        );
+                    }
                     return;
                 };
                 if speaks_plain_http(&stream).await {
@@ -331,9 +379,16 @@ pub(crate) async fn serve_connections<R, F, B>(
                         return;
                     }
                 };
-                let _ = watcher
+                let served = watcher
                     .watch(http.serve_connection(TokioIo::new(tls), service))
                     .await;
+                if limits.log_unread {
+                    log_unread(
+                        served.err().as_ref(),
+                        address,
+                        reached.load(std::sync::atomic::Ordering::Relaxed),
+                    );
+                }
             };
             // Eviction drops the connection, which closes its socket.
             tokio::select! {
@@ -644,7 +699,7 @@ fn refuse(path: &str, method: &Method, headers: &HeaderMap, refused: HttpError) 
     static REFUSALS: Throttle = Throttle::new(LOG_LINES_PER_MINUTE);
     if let Some(left_out) = REFUSALS.admit() {
         tracing::warn!(
-            %method,
+            method = %clip(method.as_str(), LOG_FIELD_BYTES),
             path = clip(path, LOG_FIELD_BYTES),
             origin = header(header::ORIGIN.as_str()).as_deref().map(|v| clip(v, LOG_FIELD_BYTES)),
             sec_fetch_site = header("sec-fetch-site").as_deref().map(|v| clip(v, LOG_FIELD_BYTES)),

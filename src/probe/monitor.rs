@@ -174,6 +174,12 @@ struct Slot {
     warned: bool,
 }
 
+/// The INFO line saying what the monitor probes, how often and by which method.
+struct StartedLine {
+    targets: String,
+    words: String,
+}
+
 /// The monitor of one `serve` run, between [`Monitor::start`] and [`Monitor::stop`].
 pub struct Monitor {
     config: ProbeConfig,
@@ -192,6 +198,8 @@ pub struct Monitor {
     /// stored with the next round's write.
     retired: Vec<(StoredTarget, MinuteAggregate)>,
     silent_gateway: SilentGateway,
+    /// What [`Monitor::log_started`] says.
+    started_line: StartedLine,
 }
 
 /// Rounds in a row in which public targets answered and the gateway did not before the log
@@ -376,19 +384,20 @@ impl Monitor {
             .iter()
             .map(|stored| format!("{} {}", stored.target.kind, stored.target.address))
             .collect();
-        tracing::info!(
-            method = %method.name(),
-            interval = %humantime::format_duration(config.interval),
-            targets = %described.join(", "),
-            "probing {} every {} by {}: {}",
-            match stored.len() {
-                1 => String::from("1 target"),
-                n => format!("{n} targets"),
-            },
-            humantime::format_duration(config.interval),
-            method.name(),
-            detection.reason
-        );
+        // Said by `log_started`, once serve's start-up line (the first, naming the address) is out.
+        let started_line = StartedLine {
+            targets: described.join(", "),
+            words: format!(
+                "probing {} every {} by {}: {}",
+                match stored.len() {
+                    1 => String::from("1 target"),
+                    n => format!("{n} targets"),
+                },
+                humantime::format_duration(config.interval),
+                method.name(),
+                detection.reason
+            ),
+        };
         let status = Arc::new(Status::new(
             now,
             config.interval,
@@ -417,6 +426,7 @@ impl Monitor {
             gateway_warned,
             retired: Vec::new(),
             silent_gateway: SilentGateway::default(),
+            started_line,
             config,
         })
     }
@@ -808,6 +818,20 @@ fn rows_of(finished: Vec<(StoredTarget, MinuteAggregate)>) -> Vec<ProbeRow> {
         row.stats.dedup_by_key(|stats| stats.target);
     }
     rows
+}
+
+impl Monitor {
+    /// Logs what the monitor probes, how often and by which method (INFO): called by `serve`
+    /// after its start-up line, which must be the first (it names the address, port 0's too).
+    pub fn log_started(&self) {
+        tracing::info!(
+            method = %self.method.name(),
+            interval = %humantime::format_duration(self.config.interval),
+            targets = %self.started_line.targets,
+            "{}",
+            self.started_line.words
+        );
+    }
 }
 
 #[cfg(test)]

@@ -76,6 +76,7 @@ pub async fn run(
         max_buffer_bytes: BUFFER_BYTES,
         send_buffer_bytes: None,
         min_write_progress: MIN_PROGRESS,
+        log_unread: false,
     };
     let config = Arc::new(config);
     // Made now, not in the first download's time.
