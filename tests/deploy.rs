@@ -1030,8 +1030,14 @@ fn healthcheck_script_reports_what_healthz_says() {
         };
         stream.set_nonblocking(false).unwrap();
         stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
-        let mut request = [0u8; 1024];
-        let read = stream.read(&mut request).unwrap();
+        // The whole head: bash may write it in pieces, and one closed early kills it (SIGPIPE).
+        let mut request = Vec::new();
+        let mut piece = [0u8; 1024];
+        while !request.ends_with(b"\r\n\r\n") {
+            let read = stream.read(&mut piece).unwrap();
+            assert!(read > 0, "the health check closed early: {request:?}");
+            request.extend_from_slice(&piece[..read]);
+        }
         let body = r#"{"error": "store unavailable"}"#;
         write!(
             stream,
@@ -1039,7 +1045,7 @@ fn healthcheck_script_reports_what_healthz_says() {
             body.len()
         )
         .unwrap();
-        String::from_utf8_lossy(&request[..read]).into_owned()
+        String::from_utf8_lossy(&request).into_owned()
     });
     let output = healthcheck(&format!("[::]:{port}"));
     let request = answer.join().unwrap();
@@ -1049,6 +1055,69 @@ fn healthcheck_script_reports_what_healthz_says() {
     );
     assert!(!output.status.success(), "a 503 must be unhealthy");
     assert!(String::from_utf8_lossy(&output.stderr).contains("503"));
+}
+
+/// A `--listen` naming one address (`[::1]:PORT`, `127.0.0.2:PORT`) is asked on that address,
+/// where serve listens, not on 127.0.0.1; a name is never looked up, a port above 65535 refused.
+#[test]
+fn healthcheck_asks_the_address_listen_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let healthcheck = |listen: &str| -> Output {
+        let cmdline = dir.path().join("cmdline");
+        std::fs::write(
+            &cmdline,
+            format!("/usr/bin/tini\0--\0serve\0--listen\0{listen}\0"),
+        )
+        .unwrap();
+        run(
+            Command::new("bash")
+                .arg(repo("deploy/docker/healthcheck.sh"))
+                .env_remove("INTERNET_MONITOR_LISTEN")
+                .env("HEALTHCHECK_CMDLINE", &cmdline),
+            "install bash",
+        )
+    };
+    for host in ["[::1]", "127.0.0.2"] {
+        let listener = TcpListener::bind(format!("{host}:0")).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let answer = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
+            // The whole head: bash may write it in pieces.
+            let mut request = Vec::new();
+            let mut piece = [0u8; 1024];
+            while !request.ends_with(b"\r\n\r\n") {
+                let read = stream.read(&mut piece).unwrap();
+                assert!(read > 0, "the health check closed early: {request:?}");
+                request.extend_from_slice(&piece[..read]);
+            }
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            String::from_utf8_lossy(&request).into_owned()
+        });
+        let output = healthcheck(&format!("{host}:{port}"));
+        assert!(
+            output.status.success(),
+            "{host}: {} {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let request = answer.join().unwrap();
+        assert!(
+            request.contains(&format!("Host: {host}\r\n")),
+            "{request:?}"
+        );
+    }
+    for (listen, says) in [
+        ("monitor.example:5000", "cannot read an address"),
+        (":99999", "above 65535"),
+    ] {
+        let output = healthcheck(listen);
+        assert!(!output.status.success(), "{listen}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{listen}: {stderr}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
