@@ -95,23 +95,30 @@ pub const NUMBERED_ENVIRONMENT: [(&str, &[&str], &str); 1] = [(
 )];
 
 /// The values of `NAME_1`, `NAME_2`, … among `vars`, in the order of their numbers (gaps
-/// allowed); an empty one is an error naming the variable.
+/// allowed); an empty one is an error naming the variable, and so is any other `NAME_…`
+/// (`NAME_0`, `NAME_01`, `NAME_X`), which would otherwise be left out without a word.
 pub fn numbered_values(
     name: &str,
     vars: impl IntoIterator<Item = (OsString, OsString)>,
 ) -> Result<Vec<OsString>, String> {
     let prefix = format!("{name}_");
-    let mut found: Vec<(u64, String, OsString)> = vars
-        .into_iter()
-        .filter_map(|(key, value)| {
-            let key = key.into_string().ok()?;
-            let number = key.strip_prefix(&prefix)?;
-            let valid = !number.is_empty()
-                && number.bytes().all(|b| b.is_ascii_digit())
-                && !number.starts_with('0');
-            Some((number.parse().ok().filter(|_| valid)?, key, value))
-        })
-        .collect();
+    let mut found: Vec<(u64, String, OsString)> = Vec::new();
+    for (key, value) in vars {
+        let Ok(key) = key.into_string() else { continue };
+        let Some(number) = key.strip_prefix(&prefix) else {
+            continue;
+        };
+        let valid = !number.is_empty()
+            && number.bytes().all(|b| b.is_ascii_digit())
+            && !number.starts_with('0');
+        let Some(number) = number.parse().ok().filter(|_| valid) else {
+            return Err(format!(
+                "{key} is not read: the numbered twins are {name}_1, {name}_2, … (from 1, \
+                 without leading zeros); rename it"
+            ));
+        };
+        found.push((number, key, value));
+    }
     found.sort_by_key(|(number, _, _)| *number);
     found
         .into_iter()
@@ -461,7 +468,7 @@ pub struct SpeedtestArgs {
 
     /// One more argument for the CLI, after ours (repeat for several), e.g.
     /// --speedtest-arg=--interface=eth1. In the environment, several are
-    /// INTERNET_MONITOR_SPEEDTEST_ARG_1, _2, … (in that order, after
+    /// INTERNET_MONITOR_SPEEDTEST_ARG_1, _2, … (from 1, in that order, after
     /// INTERNET_MONITOR_SPEEDTEST_ARG): no separator, so an argument may hold any character.
     /// Given on the command line, they replace the environment's
     #[arg(
@@ -2011,8 +2018,6 @@ mod tests {
             var("INTERNET_MONITOR_SPEEDTEST_ARG_10", "--ten"),
             var("INTERNET_MONITOR_SPEEDTEST_ARG_2", "--two=a,b c"),
             var("INTERNET_MONITOR_SPEEDTEST_ARG_1", "--one"),
-            var("INTERNET_MONITOR_SPEEDTEST_ARG_X", "--not-a-number"),
-            var("INTERNET_MONITOR_SPEEDTEST_ARG_01", "--leading-zero"),
             var("INTERNET_MONITOR_SPEEDTEST_ARGS_3", "--other-name"),
         ];
         let parse = |args: &[&str], vars: Vec<(OsString, OsString)>| {
@@ -2048,6 +2053,30 @@ mod tests {
         assert!(
             err.contains("INTERNET_MONITOR_SPEEDTEST_ARG_3 is set but empty"),
             "{err}"
+        );
+        // A number it does not read is named, not left out without a word.
+        for suffix in ["0", "01", "X", "", "1a", "99999999999999999999999"] {
+            let key = format!("INTERNET_MONITOR_SPEEDTEST_ARG_{suffix}");
+            let mut with = vars.clone();
+            with.push(var(&key, "--lost"));
+            let err = parse(&["internet-monitor", "run-once"], with)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("{key} is not read"))
+                    && err.contains(
+                        "INTERNET_MONITOR_SPEEDTEST_ARG_1, INTERNET_MONITOR_SPEEDTEST_ARG_2"
+                    ),
+                "{suffix}: {err}"
+            );
+        }
+        // Another command does not read them: `docker compose exec` passes serve's on.
+        assert!(
+            parse(
+                &["internet-monitor", "export"],
+                vec![var("INTERNET_MONITOR_SPEEDTEST_ARG_0", "--lost")]
+            )
+            .is_ok()
         );
     }
 
