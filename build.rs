@@ -10,7 +10,9 @@
 //!   says `unknown`).
 //!
 //! Either is looked up again only when `HEAD` or the branch it names moves (or the variables
-//! change), not at every build.
+//! change), not at every build. Git is asked only when it tracks this file: a source tarball
+//! unpacked inside another repository (a packaging repository, a home directory kept in git)
+//! would otherwise report that repository's commit.
 
 use std::path::Path;
 use std::process::Command;
@@ -18,7 +20,11 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     println!("cargo:rerun-if-env-changed=INTERNET_MONITOR_REVISION");
-    watch_head();
+    let tracked = git(&["ls-files", "--full-name", "--error-unmatch", "build.rs"]).is_some();
+    let git = |args: &[&str]| if tracked { git(args) } else { None };
+    if tracked {
+        watch_head();
+    }
     let from_env = std::env::var("SOURCE_DATE_EPOCH").ok();
     let date = from_env.or_else(|| git(&["log", "-1", "--format=%ct", "HEAD"]));
     if let Some(seconds) = date.filter(|text| text.parse::<u64>().is_ok()) {

@@ -920,6 +920,75 @@ fn the_revision_is_the_commit_built() {
     assert_eq!(internet_monitor::cli::REVISION, head.trim());
 }
 
+/// build.rs asks git only when git tracks the source: a tarball unpacked inside another
+/// repository (a packaging repository, a home directory in git) reports no revision rather
+/// than that repository's commit, and watches none of its files; once the source is committed
+/// there (a monorepo), that commit is the revision.
+#[test]
+fn build_script_ignores_a_repository_that_does_not_hold_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("build-script");
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let compiled = Command::new(rustc)
+        .args(["--edition", "2024", "-o"])
+        .arg(&script)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/build.rs"))
+        .output()
+        .expect("rustc, which built this test");
+    assert!(compiled.status.success(), "{compiled:?}");
+    let outer = dir.path().join("packaging");
+    let source = outer.join("src/internet-monitor");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/build.rs"),
+        source.join("build.rs"),
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let output = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(&outer)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .output()
+            .expect("git");
+        assert!(output.status.success(), "git {args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    git(&["init", "-q"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "packaging"]);
+    let run = || {
+        let output = Command::new(&script)
+            .current_dir(&source)
+            .env_remove("INTERNET_MONITOR_REVISION")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let printed = run();
+    assert!(
+        !printed.contains("INTERNET_MONITOR_REVISION=")
+            && !printed.contains("INTERNET_MONITOR_SOURCE_DATE=")
+            && !printed.contains("rerun-if-changed"),
+        "{printed}"
+    );
+    git(&["add", "src/internet-monitor/build.rs"]);
+    git(&["commit", "-q", "-m", "source"]);
+    let head = git(&["rev-parse", "--short=12", "HEAD"]);
+    let printed = run();
+    assert!(
+        printed.contains(&format!(
+            "cargo:rustc-env=INTERNET_MONITOR_REVISION={head}\n"
+        )),
+        "{printed}"
+    );
+}
+
 /// INTERNET_MONITOR_SPEEDTEST_ARG and its numbered twins reach the CLI, in order.
 #[test]
 fn several_speedtest_args_from_the_environment() {
