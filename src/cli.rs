@@ -204,6 +204,72 @@ fn empty_environment(
     ))
 }
 
+/// `err`, a value clap refused, with a tip naming the environment variable it came from when
+/// the command line did not give its flag: clap names the flag only, which the user may never
+/// have typed. A value in quotes gets a second tip: `docker run --env-file` keeps them.
+fn name_the_variable(
+    mut err: clap::Error,
+    root: &clap::Command,
+    args: &[OsString],
+    vars: &[(OsString, OsString)],
+) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        err.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
+        return err;
+    }
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return err;
+    };
+    let Some(flag) = arg.split_whitespace().next().map(str::to_owned) else {
+        return err;
+    };
+    let on_command_line = args.iter().skip(1).any(|word| {
+        word.to_str().is_some_and(|word| {
+            word == flag
+                || word
+                    .strip_prefix(flag.as_str())
+                    .is_some_and(|rest| rest.starts_with('='))
+        })
+    });
+    if on_command_line {
+        return err;
+    }
+    let twins = environment_twins(root, args);
+    let Some((variable, value)) = twins.iter().find_map(|(env, twin)| {
+        (*twin == flag)
+            .then(|| {
+                vars.iter()
+                    .find(|(key, _)| key.to_str() == Some(env.as_str()))
+            })
+            .flatten()
+            .map(|(_, value)| (env.clone(), value.to_string_lossy().trim().to_owned()))
+    }) else {
+        return err;
+    };
+    let mut tips = match err.get(ContextKind::Suggested) {
+        Some(ContextValue::StyledStrs(tips)) => tips.clone(),
+        _ => Vec::new(),
+    };
+    tips.push(format!("the value comes from the environment variable {variable}").into());
+    let quoted = ['"', '\'']
+        .into_iter()
+        .any(|quote| value.len() >= 2 && value.starts_with(quote) && value.ends_with(quote));
+    if quoted {
+        tips.push(
+            format!(
+                "{variable}'s quotes are part of its value (docker run --env-file keeps them): \
+                 leave them out"
+            )
+            .into(),
+        );
+    }
+    err.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
+    err
+}
+
 impl Cli {
     /// Parses the process's arguments as [`Parser::try_parse`] does, then adds the numbered
     /// environment twins of [`NUMBERED_ENVIRONMENT`] where the command line gave none of the
@@ -228,7 +294,9 @@ impl Cli {
                 format!("{message}\n"),
             ));
         }
-        let matches = command.try_get_matches_from_mut(args)?;
+        let matches = command
+            .try_get_matches_from_mut(args.clone())
+            .map_err(|err| name_the_variable(err, &Cli::command(), &args, &vars))?;
         let mut cli = Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut command))?;
         let (name, sub) = match matches.subcommand() {
             Some((name, sub)) => (name, sub),

@@ -989,6 +989,49 @@ fn build_script_ignores_a_repository_that_does_not_hold_the_source() {
     );
 }
 
+/// A value refused that came from the environment names its variable (the user may never have
+/// typed the flag clap names) and says quotes are part of it (`docker run --env-file` keeps
+/// them); a value given on the command line is the command line's.
+#[test]
+fn a_bad_value_from_the_environment_names_the_variable() {
+    let refusal = |args: &[&str], key: &str, value: &str| {
+        let output = common::command(args)
+            .arg("--db")
+            .arg("/nonexistent/never-opened.redb")
+            .env(key, value)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{key}={value}");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    for (args, key, value) in [
+        (&[][..], "INTERNET_MONITOR_PLAN_DOWNLOAD", "\"500 Mbit/s\""),
+        (&["serve"], "INTERNET_MONITOR_INTERVAL", "'30m'"),
+        (&["run-once"], "INTERNET_MONITOR_ENGINE", "\"http\""),
+        (&["serve"], "INTERNET_MONITOR_LISTEN", "\":5000\""),
+    ] {
+        let stderr = refusal(args, key, value);
+        assert!(
+            stderr.contains(&format!(
+                "tip: the value comes from the environment variable {key}"
+            )) && stderr.contains(&format!("{key}'s quotes are part of its value")),
+            "{key}: {stderr}"
+        );
+        let stderr = refusal(args, key, "nonsense");
+        assert!(
+            stderr.contains(&format!("the environment variable {key}"))
+                && !stderr.contains("quotes"),
+            "{key}: {stderr}"
+        );
+    }
+    let stderr = refusal(
+        &["--plan-download", "fast"],
+        "INTERNET_MONITOR_PLAN_DOWNLOAD",
+        "\"500 Mbit/s\"",
+    );
+    assert!(!stderr.contains("environment variable"), "{stderr}");
+}
+
 /// INTERNET_MONITOR_SPEEDTEST_ARG and its numbered twins reach the CLI, in order.
 #[test]
 fn several_speedtest_args_from_the_environment() {
