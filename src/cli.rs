@@ -206,7 +206,8 @@ fn empty_environment(
 
 /// `err`, a value clap refused, with a tip naming the environment variable it came from when
 /// the command line did not give its flag: clap names the flag only, which the user may never
-/// have typed. A value in quotes gets a second tip: `docker run --env-file` keeps them.
+/// have typed. A value in quotes gets a second tip: `docker run --env-file` keeps them. A
+/// variable that is not UTF-8 is named too (clap says only that some argument is not).
 fn name_the_variable(
     mut err: clap::Error,
     root: &clap::Command,
@@ -214,6 +215,26 @@ fn name_the_variable(
     vars: &[(OsString, OsString)],
 ) -> clap::Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() == ErrorKind::InvalidUtf8 {
+        // clap says only that some argument is not UTF-8.
+        let twins = environment_twins(root, args);
+        let mut tips: Vec<clap::builder::StyledStr> = vars
+            .iter()
+            .filter(|(_, value)| value.to_str().is_none())
+            .filter_map(|(key, _)| {
+                let key = key.to_str()?;
+                twins
+                    .iter()
+                    .any(|(env, _)| env == key)
+                    .then(|| format!("the environment variable {key} is not UTF-8 text").into())
+            })
+            .collect();
+        if !tips.is_empty() {
+            tips.sort_by_key(|tip| tip.to_string());
+            err.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
+        }
+        return err;
+    }
     if !matches!(
         err.kind(),
         ErrorKind::ValueValidation | ErrorKind::InvalidValue

@@ -1024,6 +1024,19 @@ fn a_bad_value_from_the_environment_names_the_variable() {
             "{key}: {stderr}"
         );
     }
+    // Not UTF-8: clap says only that some argument is not.
+    let output = common::command(&["serve", "--db", "/nonexistent/never-opened.redb"])
+        .env(
+            "INTERNET_MONITOR_LISTEN",
+            std::os::unix::ffi::OsStrExt::from_bytes(b"\xff:5000".as_slice()) as &std::ffi::OsStr,
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the environment variable INTERNET_MONITOR_LISTEN is not UTF-8 text"),
+        "{stderr}"
+    );
     let stderr = refusal(
         &["--plan-download", "fast"],
         "INTERNET_MONITOR_PLAN_DOWNLOAD",
