@@ -1066,7 +1066,8 @@ fn healthcheck_asks_the_address_listen_names() {
         let cmdline = dir.path().join("cmdline");
         std::fs::write(
             &cmdline,
-            format!("/usr/bin/tini\0--\0serve\0--listen\0{listen}\0"),
+            // --speedtest-arg takes any value, --listen=… too: not serve's --listen.
+            format!("/usr/bin/tini\0--\0serve\0--listen\0{listen}\0--speedtest-arg\0--listen=:1\0"),
         )
         .unwrap();
         run(

@@ -16,10 +16,16 @@ cmdline=${HEALTHCHECK_CMDLINE:-/proc/1/cmdline}
 if [ -r "$cmdline" ]; then
   mapfile -d '' -t words < "$cmdline"
   next=
+  skip=
   for word in "${words[@]}"; do
-    if [ -n "$next" ]; then
+    if [ -n "$skip" ]; then
+      # The value of --speedtest-arg, which may be anything, even --listen=…
+      skip=
+    elif [ -n "$next" ]; then
       listen=$word
       next=
+    elif [ "$word" = --speedtest-arg ]; then
+      skip=1
     elif [ "$word" = --listen ]; then
       next=1
     elif [ "${word#--listen=}" != "$word" ]; then
