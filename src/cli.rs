@@ -123,7 +123,7 @@ pub fn numbered_values(
     found
         .into_iter()
         .map(|(_, key, value)| {
-            if value.is_empty() {
+            if value.to_string_lossy().trim().is_empty() {
                 Err(format!(
                     "{key} is set but empty: unset it (leave its line out) or give it a value"
                 ))
@@ -2141,6 +2141,17 @@ mod tests {
         .to_string();
         assert!(
             err.contains("INTERNET_MONITOR_SPEEDTEST_ARG_3 is set but empty"),
+            "{err}"
+        );
+        // Blank is empty, as for every other twin.
+        let err = parse(
+            &["internet-monitor", "run-once"],
+            vec![var("INTERNET_MONITOR_SPEEDTEST_ARG_2", " \t")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("INTERNET_MONITOR_SPEEDTEST_ARG_2 is set but empty"),
             "{err}"
         );
         // A number it does not read is named, not left out without a word.
