@@ -427,7 +427,8 @@ pub struct TargetArgs {
     #[arg(long, env = "INTERNET_MONITOR_TARGET_MAX_CONNECTIONS", value_name = "N", default_value_t = 256, value_parser = target_connections)]
     pub max_connections: usize,
 
-    /// The most one download sends or one upload reads, e.g. 1GB; more is refused with 413
+    /// The most one download sends or one upload reads, e.g. 1GB or 512MiB, in bytes (B: 1Gb,
+    /// bits, is refused); more is refused with 413
     #[arg(long, env = "INTERNET_MONITOR_TARGET_MAX_REQUEST_BYTES", value_name = "SIZE", default_value = "1GB", value_parser = request_bytes)]
     pub max_request_bytes: u64,
 
@@ -1206,7 +1207,7 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 pub struct ReportPlanArgs {
     /// Judge every run against this download speed instead of the stored plan history, e.g.
-    /// 500Mbit/s
+    /// 500Mbit/s, 500mbps or 62.5MB/s: b is bits, B bytes, then /s or ps
     #[arg(long, value_name = "RATE")]
     pub plan_download: Option<Bandwidth>,
 
@@ -1242,7 +1243,8 @@ pub struct ImportArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
-    /// A sample faster than this is refused as implausible, as a test's result would be
+    /// A sample faster than this is refused as implausible, as a test's result would be (b is
+    /// bits, B bytes, then /s or ps: 100Gbit/s, 12.5GB/s)
     #[arg(
         long,
         env = "INTERNET_MONITOR_MAX_BANDWIDTH",
@@ -1339,7 +1341,8 @@ pub struct PlanSetArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
-    /// Maximum download speed, e.g. 250Mbit/s (at most 100Gbit/s)
+    /// Maximum download speed, e.g. 250Mbit/s, 250mbps or 31.25MB/s: b is bits, B bytes, then
+    /// /s or ps (at most 100Gbit/s)
     #[arg(long, value_name = "RATE")]
     pub download_max: Option<Bandwidth>,
     /// Normally available download speed (between --download-min and --download-max)
@@ -2178,6 +2181,55 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    /// Every speed flag's help (`RATE`) states the bit/byte rule, or another speed flag of its
+    /// command does (the same `--help` page), and every volume flag's says it is in bytes:
+    /// each command's `--help` is where a user looks.
+    #[test]
+    fn every_speed_and_volume_flag_states_its_unit_rule() {
+        fn help(arg: &clap::Arg) -> String {
+            let text = |help: Option<&clap::builder::StyledStr>| {
+                help.map(ToString::to_string).unwrap_or_default()
+            };
+            format!("{} {}", text(arg.get_help()), text(arg.get_long_help()))
+        }
+        fn value_name(arg: &clap::Arg) -> &str {
+            arg.get_value_names()
+                .and_then(|names| names.first())
+                .map_or("", |name| name.as_str())
+        }
+        fn walk(command: &clap::Command, path: &str, checked: &mut usize) {
+            let rule = "b is bits, B bytes";
+            let page_states_rule = command
+                .get_arguments()
+                .any(|arg| value_name(arg) == "RATE" && help(arg).contains(rule));
+            for arg in command.get_arguments() {
+                let long = arg.get_long().unwrap_or_default();
+                match value_name(arg) {
+                    "RATE" => {
+                        *checked += 1;
+                        assert!(page_states_rule, "{path} --{long}: {}", help(arg));
+                    }
+                    "VOLUME" | "SIZE" => {
+                        *checked += 1;
+                        assert!(
+                            help(arg).contains("in bytes"),
+                            "{path} --{long}: {}",
+                            help(arg)
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), checked);
+            }
+        }
+        use clap::CommandFactory;
+        let mut checked = 0;
+        walk(&Cli::command(), "internet-monitor", &mut checked);
+        assert!(checked >= 15, "{checked}");
     }
 
     /// Every environment twin of every command, set but empty, is refused naming the
