@@ -958,11 +958,11 @@ fn build_script_ignores_a_repository_that_does_not_hold_the_source() {
     };
     git(&["init", "-q"]);
     git(&["commit", "-q", "--allow-empty", "-m", "packaging"]);
-    let run = || {
+    let run_with = |revision: &str, date: &str| {
         let output = Command::new(&script)
             .current_dir(&source)
-            .env_remove("INTERNET_MONITOR_REVISION")
-            .env_remove("SOURCE_DATE_EPOCH")
+            .env("INTERNET_MONITOR_REVISION", revision)
+            .env("SOURCE_DATE_EPOCH", date)
             .env_remove("GIT_DIR")
             .env_remove("GIT_WORK_TREE")
             .output()
@@ -970,11 +970,13 @@ fn build_script_ignores_a_repository_that_does_not_hold_the_source() {
         assert!(output.status.success(), "{output:?}");
         String::from_utf8(output.stdout).unwrap()
     };
+    let run = || run_with("", "");
     let printed = run();
     assert!(
         !printed.contains("INTERNET_MONITOR_REVISION=")
             && !printed.contains("INTERNET_MONITOR_SOURCE_DATE=")
-            && !printed.contains("rerun-if-changed"),
+            && !printed.contains("rerun-if-changed")
+            && !printed.contains("warning"),
         "{printed}"
     );
     git(&["add", "src/internet-monitor/build.rs"]);
@@ -985,6 +987,24 @@ fn build_script_ignores_a_repository_that_does_not_hold_the_source() {
         printed.contains(&format!(
             "cargo:rustc-env=INTERNET_MONITOR_REVISION={head}\n"
         )),
+        "{printed}"
+    );
+    // Unusable variables are said, and git answers instead.
+    let printed = run_with("abc def", "yesterday");
+    assert!(
+        printed.contains("cargo:warning=INTERNET_MONITOR_REVISION=\"abc def\" is not a revision")
+            && printed.contains("cargo:warning=SOURCE_DATE_EPOCH=\"yesterday\" is not")
+            && printed.contains(&format!(
+                "cargo:rustc-env=INTERNET_MONITOR_REVISION={head}\n"
+            ))
+            && printed.contains("cargo:rustc-env=INTERNET_MONITOR_SOURCE_DATE="),
+        "{printed}"
+    );
+    let printed = run_with("v1.2-dirty", "1700000000");
+    assert!(
+        printed.contains("cargo:rustc-env=INTERNET_MONITOR_REVISION=v1.2-dirty\n")
+            && printed.contains("cargo:rustc-env=INTERNET_MONITOR_SOURCE_DATE=1700000000\n")
+            && !printed.contains("warning"),
         "{printed}"
     );
 }
