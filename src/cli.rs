@@ -733,7 +733,8 @@ pub struct ServeArgs {
     #[arg(long, env = "INTERNET_MONITOR_RETEST_BELOW", value_name = "RATIO", value_parser = ratio)]
     pub retest_below: Option<f64>,
 
-    /// How long after a run below --retest-below its retest starts (at most 1d)
+    /// How long after a run below --retest-below its retest starts (at most 1d); it must be
+    /// shorter than --interval less --splay, or the next scheduled test would come first
     #[arg(long, env = "INTERNET_MONITOR_RETEST_AFTER", value_name = "DURATION", default_value = "5m", value_parser = retest_after)]
     pub retest_after: Duration,
 
@@ -940,8 +941,8 @@ pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 impl ServeArgs {
     /// The settings that contradict each other, refused at start-up before anything is
     /// opened: a plan above `--max-bandwidth` (every run meeting it would be stored as
-    /// implausible), a `--retest-after` not shorter than `--interval` (the next slot would
-    /// always take the retest's place), and a `--retention` below a day without
+    /// implausible), a `--retest-after` not shorter than `--interval`, or than `--interval`
+    /// less `--splay` (the next slot would always, or often, take the retest's place), and a `--retention` below a day without
     /// `--allow-short-retention`. The message names the flags.
     pub fn check(&self) -> Result<(), String> {
         let max = self.speedtest.max_bandwidth;
@@ -958,6 +959,22 @@ impl ServeArgs {
                      (bits are b, bytes B: 500Mbit/s = 62.5MB/s)"
                 ));
             }
+        }
+        // The next slot's test comes as early as the interval less the splay after this slot's.
+        if self.retest_below.is_some()
+            && !self.splay.is_zero()
+            && self.retest_after < self.interval
+            && self.retest_after.saturating_add(self.splay) >= self.interval
+        {
+            return Err(format!(
+                "--retest-after {} plus --splay {} is not shorter than --interval {}: a test \
+                 started late in its splay would often see the next scheduled test come first, \
+                 and its retest not run; give a shorter --retest-after or --splay, or a longer \
+                 --interval",
+                humantime::format_duration(self.retest_after),
+                humantime::format_duration(self.splay),
+                humantime::format_duration(self.interval),
+            ));
         }
         if self.retest_below.is_some() && self.retest_after >= self.interval {
             return Err(format!(
@@ -1963,6 +1980,17 @@ mod tests {
                 &["--retention", "23h 59m"],
                 "--retention 23h 59m is shorter than a day",
             ),
+            (
+                &[
+                    "--retest-below",
+                    "0.5",
+                    "--retest-after",
+                    "25m",
+                    "--splay",
+                    "5m",
+                ],
+                "--retest-after 25m plus --splay 5m is not shorter than --interval 30m",
+            ),
         ] {
             let err = serve_args(args).check().unwrap_err();
             assert!(err.starts_with(expected), "{args:?}: {err}");
@@ -1976,6 +2004,15 @@ mod tests {
             ][..],
             &["--retest-after", "1h"],
             &["--retest-below", "0.5", "--retest-after", "29m"],
+            &[
+                "--retest-below",
+                "0.5",
+                "--retest-after",
+                "20m",
+                "--splay",
+                "5m",
+            ],
+            &["--retest-after", "29m", "--splay", "5m"],
             &["--retention", "3m", "--allow-short-retention"],
             &["--retention", "1d"],
         ] {
