@@ -944,6 +944,19 @@ fn speedtest_installer_verifies_the_pinned_checksum() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("no Ookla Speedtest CLI build"));
 }
 
+/// The health check's request head, read whole: bash may write it in pieces, and a connection
+/// closed before the last one kills the script (SIGPIPE).
+fn read_request_head(stream: &mut std::net::TcpStream) -> String {
+    let mut request = Vec::new();
+    let mut piece = [0u8; 1024];
+    while !request.ends_with(b"\r\n\r\n") {
+        let read = stream.read(&mut piece).unwrap();
+        assert!(read > 0, "the health check closed early: {request:?}");
+        request.extend_from_slice(&piece[..read]);
+    }
+    String::from_utf8_lossy(&request).into_owned()
+}
+
 /// The image's HEALTHCHECK against a real exporter, a closed port and a failing /healthz.
 #[test]
 fn healthcheck_script_reports_what_healthz_says() {
@@ -1030,14 +1043,7 @@ fn healthcheck_script_reports_what_healthz_says() {
         };
         stream.set_nonblocking(false).unwrap();
         stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
-        // The whole head: bash may write it in pieces, and one closed early kills it (SIGPIPE).
-        let mut request = Vec::new();
-        let mut piece = [0u8; 1024];
-        while !request.ends_with(b"\r\n\r\n") {
-            let read = stream.read(&mut piece).unwrap();
-            assert!(read > 0, "the health check closed early: {request:?}");
-            request.extend_from_slice(&piece[..read]);
-        }
+        let request = read_request_head(&mut stream);
         let body = r#"{"error": "store unavailable"}"#;
         write!(
             stream,
@@ -1045,7 +1051,7 @@ fn healthcheck_script_reports_what_healthz_says() {
             body.len()
         )
         .unwrap();
-        String::from_utf8_lossy(&request).into_owned()
+        request
     });
     let output = healthcheck(&format!("[::]:{port}"));
     let request = answer.join().unwrap();
@@ -1084,18 +1090,11 @@ fn healthcheck_asks_the_address_listen_names() {
         let answer = std::thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
             stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
-            // The whole head: bash may write it in pieces.
-            let mut request = Vec::new();
-            let mut piece = [0u8; 1024];
-            while !request.ends_with(b"\r\n\r\n") {
-                let read = stream.read(&mut piece).unwrap();
-                assert!(read > 0, "the health check closed early: {request:?}");
-                request.extend_from_slice(&piece[..read]);
-            }
+            let request = read_request_head(&mut stream);
             stream
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                 .unwrap();
-            String::from_utf8_lossy(&request).into_owned()
+            request
         });
         let output = healthcheck(&format!("{host}:{port}"));
         assert!(
