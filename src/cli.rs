@@ -291,6 +291,54 @@ fn name_the_variable(
     err
 }
 
+/// For a command's error `message`, a note for each flag it names (`--retention`) whose value
+/// came from its environment twin rather than the command line: `--retention 3m` in a refusal
+/// is `INTERNET_MONITOR_RETENTION=3m` in a compose file, which the user has to find.
+pub fn environment_notes(
+    message: &str,
+    args: &[OsString],
+    vars: &[(OsString, OsString)],
+) -> Vec<String> {
+    use clap::CommandFactory;
+    let named = |flag: &str| {
+        message.match_indices(flag).any(|(at, _)| {
+            message[at + flag.len()..]
+                .chars()
+                .next()
+                .is_none_or(|next| !(next.is_ascii_alphanumeric() || next == '-' || next == '.'))
+        })
+    };
+    let on_command_line = |flag: &str| {
+        args.iter().skip(1).any(|word| {
+            word.to_str().is_some_and(|word| {
+                word == flag
+                    || word
+                        .strip_prefix(flag)
+                        .is_some_and(|rest| rest.starts_with('='))
+            })
+        })
+    };
+    let mut notes: Vec<String> = environment_twins(&Cli::command(), args)
+        .into_iter()
+        .filter(|(_, flag)| named(flag) && !on_command_line(flag))
+        .filter_map(|(env, flag)| {
+            let (_, value) = vars
+                .iter()
+                .find(|(key, _)| key.to_str() == Some(env.as_str()))?;
+            let value = value.to_string_lossy();
+            (!value.trim().is_empty()).then(|| {
+                format!(
+                    "{flag} came from the environment: {env}={}",
+                    crate::logging::clip(&value, 64)
+                )
+            })
+        })
+        .collect();
+    notes.sort();
+    notes.dedup();
+    notes
+}
+
 impl Cli {
     /// Parses the process's arguments as [`Parser::try_parse`] does, then adds the numbered
     /// environment twins of [`NUMBERED_ENVIRONMENT`] where the command line gave none of the
@@ -2267,6 +2315,54 @@ mod tests {
         let mut checked = 0;
         walk(&Cli::command(), "internet-monitor", &mut checked);
         assert!(checked >= 15, "{checked}");
+    }
+
+    /// An error naming a flag whose value came from the environment gets a note naming the
+    /// variable; a flag given on the command line, or named only as part of a longer one, not.
+    #[test]
+    fn an_error_naming_a_flag_from_the_environment_names_its_variable() {
+        let var = |key: &str, value: &str| (OsString::from(key), OsString::from(value));
+        let args = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
+        let vars = vec![
+            var("INTERNET_MONITOR_RETENTION", "3m"),
+            var("INTERNET_MONITOR_RETEST_AFTER", "40m"),
+            var("INTERNET_MONITOR_INTERVAL", "30m"),
+            var("INTERNET_MONITOR_DB", "/data/x.redb"),
+        ];
+        let message = "--retention 3m is shorter than a day; add --allow-short-retention";
+        assert_eq!(
+            environment_notes(message, &args(&["internet-monitor"]), &vars),
+            ["--retention came from the environment: INTERNET_MONITOR_RETENTION=3m"]
+        );
+        assert!(
+            environment_notes(
+                message,
+                &args(&["internet-monitor", "serve", "--retention=3m"]),
+                &vars
+            )
+            .is_empty()
+        );
+        let message = "--retest-after 40m is not shorter than --interval 30m";
+        assert_eq!(
+            environment_notes(
+                message,
+                &args(&["internet-monitor", "serve", "--interval", "30m"]),
+                &vars
+            ),
+            ["--retest-after came from the environment: INTERNET_MONITOR_RETEST_AFTER=40m"]
+        );
+        // export's --db, not serve's other flags.
+        assert_eq!(
+            environment_notes(
+                "database /data/x.redb does not exist: check --db",
+                &args(&["internet-monitor", "export"]),
+                &vars
+            ),
+            ["--db came from the environment: INTERNET_MONITOR_DB=/data/x.redb"]
+        );
+        assert!(
+            environment_notes("--retention-days", &args(&["internet-monitor"]), &vars).is_empty()
+        );
     }
 
     /// Every environment twin of every command, set but empty, is refused naming the

@@ -1057,6 +1057,19 @@ fn a_bad_value_from_the_environment_names_the_variable() {
         stderr.contains("the environment variable INTERNET_MONITOR_LISTEN is not UTF-8 text"),
         "{stderr}"
     );
+    // A refusal after parsing (serve's start-up checks) names the variable too.
+    let output = common::command(&["serve", "--db", "/nonexistent/never-opened.redb"])
+        .env("INTERNET_MONITOR_RETENTION", "3m")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--retention 3m is shorter than a day")
+            && stderr.contains(
+                "note: --retention came from the environment: INTERNET_MONITOR_RETENTION=3m"
+            ),
+        "{stderr}"
+    );
     let stderr = refusal(
         &["--plan-download", "fast"],
         "INTERNET_MONITOR_PLAN_DOWNLOAD",
