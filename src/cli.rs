@@ -293,7 +293,9 @@ fn name_the_variable(
 
 /// For a command's error `message`, a note for each flag it names (`--retention`) whose value
 /// came from its environment twin rather than the command line: `--retention 3m` in a refusal
-/// is `INTERNET_MONITOR_RETENTION=3m` in a compose file, which the user has to find.
+/// is `INTERNET_MONITOR_RETENTION=3m` in a compose file, which the user has to find. The
+/// value is not repeated: the message shows what it means to, and a value may hold a secret
+/// (`--remote-write.url` with a password is refused without showing it).
 pub fn environment_notes(
     message: &str,
     args: &[OsString],
@@ -325,13 +327,9 @@ pub fn environment_notes(
             let (_, value) = vars
                 .iter()
                 .find(|(key, _)| key.to_str() == Some(env.as_str()))?;
-            let value = value.to_string_lossy();
-            (!value.trim().is_empty()).then(|| {
-                format!(
-                    "{flag} came from the environment: {env}={}",
-                    crate::logging::clip(&value, 64)
-                )
-            })
+            // Named, not shown: a value may hold what must not reach a log (a URL's password).
+            (!value.to_string_lossy().trim().is_empty())
+                .then(|| format!("{flag} came from the environment variable {env}"))
         })
         .collect();
     notes.sort();
@@ -2332,7 +2330,7 @@ mod tests {
         let message = "--retention 3m is shorter than a day; add --allow-short-retention";
         assert_eq!(
             environment_notes(message, &args(&["internet-monitor"]), &vars),
-            ["--retention came from the environment: INTERNET_MONITOR_RETENTION=3m"]
+            ["--retention came from the environment variable INTERNET_MONITOR_RETENTION"]
         );
         assert!(
             environment_notes(
@@ -2349,7 +2347,7 @@ mod tests {
                 &args(&["internet-monitor", "serve", "--interval", "30m"]),
                 &vars
             ),
-            ["--retest-after came from the environment: INTERNET_MONITOR_RETEST_AFTER=40m"]
+            ["--retest-after came from the environment variable INTERNET_MONITOR_RETEST_AFTER"]
         );
         // export's --db, not serve's other flags.
         assert_eq!(
@@ -2358,7 +2356,7 @@ mod tests {
                 &args(&["internet-monitor", "export"]),
                 &vars
             ),
-            ["--db came from the environment: INTERNET_MONITOR_DB=/data/x.redb"]
+            ["--db came from the environment variable INTERNET_MONITOR_DB"]
         );
         assert!(
             environment_notes("--retention-days", &args(&["internet-monitor"]), &vars).is_empty()

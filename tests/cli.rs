@@ -1066,8 +1066,23 @@ fn a_bad_value_from_the_environment_names_the_variable() {
     assert!(
         stderr.contains("--retention 3m is shorter than a day")
             && stderr.contains(
-                "note: --retention came from the environment: INTERNET_MONITOR_RETENTION=3m"
+                "note: --retention came from the environment variable INTERNET_MONITOR_RETENTION"
             ),
+        "{stderr}"
+    );
+    // The value is not repeated: a URL's password stays out of the log.
+    let output = common::command(&["serve", "--db", "/nonexistent/never-opened.redb"])
+        .env(
+            "INTERNET_MONITOR_REMOTE_WRITE_URL",
+            "https://me:hunter2@prometheus.example/api/v1/write",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("must not hold credentials")
+            && stderr.contains("--remote-write.url came from the environment variable INTERNET_MONITOR_REMOTE_WRITE_URL")
+            && !stderr.contains("hunter2"),
         "{stderr}"
     );
     let stderr = refusal(
