@@ -204,6 +204,19 @@ fn empty_environment(
     ))
 }
 
+/// Whether `args` (the program's name first) give `flag` (`--retention`), as `--flag VALUE`
+/// or `--flag=VALUE`.
+fn on_command_line(args: &[OsString], flag: &str) -> bool {
+    args.iter().skip(1).any(|word| {
+        word.to_str().is_some_and(|word| {
+            word == flag
+                || word
+                    .strip_prefix(flag)
+                    .is_some_and(|rest| rest.starts_with('='))
+        })
+    })
+}
+
 /// `err`, a value clap refused, with a tip naming the environment variable it came from when
 /// the command line did not give its flag: clap names the flag only, which the user may never
 /// have typed. A value in quotes gets a second tip: `docker run --env-file` keeps them. A
@@ -247,15 +260,7 @@ fn name_the_variable(
     let Some(flag) = arg.split_whitespace().next().map(str::to_owned) else {
         return err;
     };
-    let on_command_line = args.iter().skip(1).any(|word| {
-        word.to_str().is_some_and(|word| {
-            word == flag
-                || word
-                    .strip_prefix(flag.as_str())
-                    .is_some_and(|rest| rest.starts_with('='))
-        })
-    });
-    if on_command_line {
+    if on_command_line(args, &flag) {
         return err;
     }
     let twins = environment_twins(root, args);
@@ -302,27 +307,21 @@ pub fn environment_notes(
     vars: &[(OsString, OsString)],
 ) -> Vec<String> {
     use clap::CommandFactory;
+    // The flag itself, not the start of a longer one (`--remote-write.url`, `--retest-after`);
+    // a full stop after it ends a sentence.
     let named = |flag: &str| {
         message.match_indices(flag).any(|(at, _)| {
-            message[at + flag.len()..]
-                .chars()
-                .next()
-                .is_none_or(|next| !(next.is_ascii_alphanumeric() || next == '-' || next == '.'))
-        })
-    };
-    let on_command_line = |flag: &str| {
-        args.iter().skip(1).any(|word| {
-            word.to_str().is_some_and(|word| {
-                word == flag
-                    || word
-                        .strip_prefix(flag)
-                        .is_some_and(|rest| rest.starts_with('='))
-            })
+            let mut after = message[at + flag.len()..].chars();
+            let longer = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-');
+            match after.next() {
+                Some('.') => !longer(after.next()),
+                next => !longer(next),
+            }
         })
     };
     let mut notes: Vec<String> = environment_twins(&Cli::command(), args)
         .into_iter()
-        .filter(|(_, flag)| named(flag) && !on_command_line(flag))
+        .filter(|(_, flag)| named(flag) && !on_command_line(args, flag))
         .filter_map(|(env, flag)| {
             let (_, value) = vars
                 .iter()
@@ -2360,6 +2359,11 @@ mod tests {
         );
         assert!(
             environment_notes("--retention-days", &args(&["internet-monitor"]), &vars).is_empty()
+        );
+        assert!(environment_notes("--retention.x", &args(&["internet-monitor"]), &vars).is_empty());
+        assert_eq!(
+            environment_notes("check --retention.", &args(&["internet-monitor"]), &vars),
+            ["--retention came from the environment variable INTERNET_MONITOR_RETENTION"]
         );
     }
 
