@@ -944,17 +944,38 @@ fn speedtest_installer_verifies_the_pinned_checksum() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("no Ookla Speedtest CLI build"));
 }
 
-/// The health check's request head, read whole: bash may write it in pieces, and a connection
-/// closed before the last one kills the script (SIGPIPE).
-fn read_request_head(stream: &mut std::net::TcpStream) -> String {
-    let mut request = Vec::new();
-    let mut piece = [0u8; 1024];
-    while !request.ends_with(b"\r\n\r\n") {
-        let read = stream.read(&mut piece).unwrap();
-        assert!(read > 0, "the health check closed early: {request:?}");
-        request.extend_from_slice(&piece[..read]);
+/// Plays the server for one health check on `listener`: answers `answer` (a whole HTTP
+/// response) to the first connection asking for /healthz and returns its request head, read
+/// whole (bash may write it in pieces, and closing before the last one kills the script with
+/// SIGPIPE). Another connection (another test on this machine trying a port it thought free)
+/// is dropped.
+fn answer_healthcheck(listener: TcpListener, answer: &str) -> String {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + common::PATIENCE;
+    loop {
+        let mut stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(_) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            Err(err) => panic!("the health check never connected: {err}"),
+        };
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
+        let mut request = Vec::new();
+        let mut piece = [0u8; 1024];
+        while !request.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut piece) {
+                Ok(read) if read > 0 => request.extend_from_slice(&piece[..read]),
+                _ => break,
+            }
+        }
+        if request.starts_with(b"GET /healthz HTTP/1.1\r\n") && request.ends_with(b"\r\n\r\n") {
+            stream.write_all(answer.as_bytes()).unwrap();
+            return String::from_utf8_lossy(&request).into_owned();
+        }
     }
-    String::from_utf8_lossy(&request).into_owned()
 }
 
 /// The image's HEALTHCHECK against a real exporter, a closed port and a failing /healthz.
@@ -1029,29 +1050,15 @@ fn healthcheck_script_reports_what_healthz_says() {
     // A store that is not usable: /healthz answers 503.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    listener.set_nonblocking(true).unwrap();
     let answer = std::thread::spawn(move || {
-        let deadline = Instant::now() + common::PATIENCE;
-        let mut stream = loop {
-            match listener.accept() {
-                Ok((stream, _)) => break stream,
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10))
-                }
-                Err(err) => panic!("the health check never connected: {err}"),
-            }
-        };
-        stream.set_nonblocking(false).unwrap();
-        stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
-        let request = read_request_head(&mut stream);
         let body = r#"{"error": "store unavailable"}"#;
-        write!(
-            stream,
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
+        answer_healthcheck(
+            listener,
+            &format!(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
         )
-        .unwrap();
-        request
     });
     let output = healthcheck(&format!("[::]:{port}"));
     let request = answer.join().unwrap();
@@ -1088,13 +1095,10 @@ fn healthcheck_asks_the_address_listen_names() {
         let listener = TcpListener::bind(format!("{host}:0")).unwrap();
         let port = listener.local_addr().unwrap().port();
         let answer = std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
-            let request = read_request_head(&mut stream);
-            stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                .unwrap();
-            request
+            answer_healthcheck(
+                listener,
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )
         });
         let output = healthcheck(&format!("{host}:{port}"));
         assert!(
