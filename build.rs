@@ -10,7 +10,9 @@
 //!   says `unknown`).
 //!
 //! Either is looked up again only when `HEAD` or the branch it names moves (or the variables
-//! change), not at every build.
+//! change), not at every build. Git is asked only when it tracks this file: a source tarball
+//! unpacked inside another repository (a packaging repository, a home directory kept in git)
+//! would otherwise report that repository's commit.
 
 use std::path::Path;
 use std::process::Command;
@@ -18,23 +20,51 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     println!("cargo:rerun-if-env-changed=INTERNET_MONITOR_REVISION");
-    watch_head();
-    let from_env = std::env::var("SOURCE_DATE_EPOCH").ok();
+    let tracked = git(&["ls-files", "--full-name", "--error-unmatch", "build.rs"]).is_some();
+    let git = |args: &[&str]| if tracked { git(args) } else { None };
+    if tracked {
+        watch_head();
+    }
+    // A variable set to something unusable is said (a warning cargo shows) and git asked
+    // instead, not dropped without a word.
+    let from_env = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
+        .filter(|text| {
+            let usable = text.parse::<u64>().is_ok();
+            if !usable {
+                println!(
+                    "cargo:warning=SOURCE_DATE_EPOCH={text:?} is not whole seconds since 1970: ignored"
+                );
+            }
+            usable
+        });
     let date = from_env.or_else(|| git(&["log", "-1", "--format=%ct", "HEAD"]));
     if let Some(seconds) = date.filter(|text| text.parse::<u64>().is_ok()) {
         println!("cargo:rustc-env=INTERNET_MONITOR_SOURCE_DATE={seconds}");
     }
+    let usable = |text: &String| {
+        text.len() <= 64
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c))
+    };
     let revision = std::env::var("INTERNET_MONITOR_REVISION")
         .ok()
         .map(|text| text.trim().to_owned())
         .filter(|text| !text.is_empty() && text != "unknown")
-        .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
         .filter(|text| {
-            text.len() <= 64
-                && text
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c))
-        });
+            if !usable(text) {
+                println!(
+                    "cargo:warning=INTERNET_MONITOR_REVISION={text:?} is not a revision (at most 64 \
+                     of A-Z a-z 0-9 . _ - +): ignored"
+                );
+            }
+            usable(text)
+        })
+        .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
+        .filter(usable);
     if let Some(revision) = revision {
         println!("cargo:rustc-env=INTERNET_MONITOR_REVISION={revision}");
     }

@@ -95,28 +95,35 @@ pub const NUMBERED_ENVIRONMENT: [(&str, &[&str], &str); 1] = [(
 )];
 
 /// The values of `NAME_1`, `NAME_2`, … among `vars`, in the order of their numbers (gaps
-/// allowed); an empty one is an error naming the variable.
+/// allowed); an empty one is an error naming the variable, and so is any other `NAME_…`
+/// (`NAME_0`, `NAME_01`, `NAME_X`), which would otherwise be left out without a word.
 pub fn numbered_values(
     name: &str,
     vars: impl IntoIterator<Item = (OsString, OsString)>,
 ) -> Result<Vec<OsString>, String> {
     let prefix = format!("{name}_");
-    let mut found: Vec<(u64, String, OsString)> = vars
-        .into_iter()
-        .filter_map(|(key, value)| {
-            let key = key.into_string().ok()?;
-            let number = key.strip_prefix(&prefix)?;
-            let valid = !number.is_empty()
-                && number.bytes().all(|b| b.is_ascii_digit())
-                && !number.starts_with('0');
-            Some((number.parse().ok().filter(|_| valid)?, key, value))
-        })
-        .collect();
+    let mut found: Vec<(u64, String, OsString)> = Vec::new();
+    for (key, value) in vars {
+        let Ok(key) = key.into_string() else { continue };
+        let Some(number) = key.strip_prefix(&prefix) else {
+            continue;
+        };
+        let valid = !number.is_empty()
+            && number.bytes().all(|b| b.is_ascii_digit())
+            && !number.starts_with('0');
+        let Some(number) = number.parse().ok().filter(|_| valid) else {
+            return Err(format!(
+                "{key} is not read: the numbered twins are {name}_1, {name}_2, … (from 1, \
+                 without leading zeros); rename it"
+            ));
+        };
+        found.push((number, key, value));
+    }
     found.sort_by_key(|(number, _, _)| *number);
     found
         .into_iter()
         .map(|(_, key, value)| {
-            if value.is_empty() {
+            if value.to_string_lossy().trim().is_empty() {
                 Err(format!(
                     "{key} is set but empty: unset it (leave its line out) or give it a value"
                 ))
@@ -197,6 +204,138 @@ fn empty_environment(
     ))
 }
 
+/// Whether `args` (the program's name first) give `flag` (`--retention`), as `--flag VALUE`
+/// or `--flag=VALUE`.
+fn on_command_line(args: &[OsString], flag: &str) -> bool {
+    args.iter().skip(1).any(|word| {
+        word.to_str().is_some_and(|word| {
+            word == flag
+                || word
+                    .strip_prefix(flag)
+                    .is_some_and(|rest| rest.starts_with('='))
+        })
+    })
+}
+
+/// `err`, a value clap refused, with a tip naming the environment variable it came from when
+/// the command line did not give its flag: clap names the flag only, which the user may never
+/// have typed. A value in quotes gets a second tip: `docker run --env-file` keeps them. A
+/// variable that is not UTF-8 is named too (clap says only that some argument is not).
+fn name_the_variable(
+    mut err: clap::Error,
+    root: &clap::Command,
+    args: &[OsString],
+    vars: &[(OsString, OsString)],
+) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() == ErrorKind::InvalidUtf8 {
+        // clap says only that some argument is not UTF-8.
+        let twins = environment_twins(root, args);
+        let mut tips: Vec<clap::builder::StyledStr> = vars
+            .iter()
+            .filter(|(_, value)| value.to_str().is_none())
+            .filter_map(|(key, _)| {
+                let key = key.to_str()?;
+                twins
+                    .iter()
+                    .any(|(env, _)| env == key)
+                    .then(|| format!("the environment variable {key} is not UTF-8 text").into())
+            })
+            .collect();
+        if !tips.is_empty() {
+            tips.sort_by_key(|tip| tip.to_string());
+            err.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
+        }
+        return err;
+    }
+    if !matches!(
+        err.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
+        return err;
+    }
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return err;
+    };
+    let Some(flag) = arg.split_whitespace().next().map(str::to_owned) else {
+        return err;
+    };
+    if on_command_line(args, &flag) {
+        return err;
+    }
+    let twins = environment_twins(root, args);
+    let Some((variable, value)) = twins.iter().find_map(|(env, twin)| {
+        (*twin == flag)
+            .then(|| {
+                vars.iter()
+                    .find(|(key, _)| key.to_str() == Some(env.as_str()))
+            })
+            .flatten()
+            .map(|(_, value)| (env.clone(), value.to_string_lossy().trim().to_owned()))
+    }) else {
+        return err;
+    };
+    let mut tips = match err.get(ContextKind::Suggested) {
+        Some(ContextValue::StyledStrs(tips)) => tips.clone(),
+        _ => Vec::new(),
+    };
+    tips.push(format!("the value comes from the environment variable {variable}").into());
+    let quoted = ['"', '\'']
+        .into_iter()
+        .any(|quote| value.len() >= 2 && value.starts_with(quote) && value.ends_with(quote));
+    if quoted {
+        tips.push(
+            format!(
+                "{variable}'s quotes are part of its value (docker run --env-file keeps them): \
+                 leave them out"
+            )
+            .into(),
+        );
+    }
+    err.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
+    err
+}
+
+/// For a command's error `message`, a note for each flag it names (`--retention`) whose value
+/// came from its environment twin rather than the command line: `--retention 3m` in a refusal
+/// is `INTERNET_MONITOR_RETENTION=3m` in a compose file, which the user has to find. The
+/// value is not repeated: the message shows what it means to, and a value may hold a secret
+/// (`--remote-write.url` with a password is refused without showing it).
+pub fn environment_notes(
+    message: &str,
+    args: &[OsString],
+    vars: &[(OsString, OsString)],
+) -> Vec<String> {
+    use clap::CommandFactory;
+    // The flag itself, not the start of a longer one (`--remote-write.url`, `--retest-after`);
+    // a full stop after it ends a sentence.
+    let named = |flag: &str| {
+        message.match_indices(flag).any(|(at, _)| {
+            let mut after = message[at + flag.len()..].chars();
+            let longer = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-');
+            match after.next() {
+                Some('.') => !longer(after.next()),
+                next => !longer(next),
+            }
+        })
+    };
+    let mut notes: Vec<String> = environment_twins(&Cli::command(), args)
+        .into_iter()
+        .filter(|(_, flag)| named(flag) && !on_command_line(args, flag))
+        .filter_map(|(env, flag)| {
+            let (_, value) = vars
+                .iter()
+                .find(|(key, _)| key.to_str() == Some(env.as_str()))?;
+            // Named, not shown: a value may hold what must not reach a log (a URL's password).
+            (!value.to_string_lossy().trim().is_empty())
+                .then(|| format!("{flag} came from the environment variable {env}"))
+        })
+        .collect();
+    notes.sort();
+    notes.dedup();
+    notes
+}
+
 impl Cli {
     /// Parses the process's arguments as [`Parser::try_parse`] does, then adds the numbered
     /// environment twins of [`NUMBERED_ENVIRONMENT`] where the command line gave none of the
@@ -221,7 +360,9 @@ impl Cli {
                 format!("{message}\n"),
             ));
         }
-        let matches = command.try_get_matches_from_mut(args)?;
+        let matches = command
+            .try_get_matches_from_mut(args.clone())
+            .map_err(|err| name_the_variable(err, &Cli::command(), &args, &vars))?;
         let mut cli = Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut command))?;
         let (name, sub) = match matches.subcommand() {
             Some((name, sub)) => (name, sub),
@@ -331,7 +472,8 @@ pub struct TargetArgs {
     #[arg(long, env = "INTERNET_MONITOR_TARGET_MAX_CONNECTIONS", value_name = "N", default_value_t = 256, value_parser = target_connections)]
     pub max_connections: usize,
 
-    /// The most one download sends or one upload reads, e.g. 1GB; more is refused with 413
+    /// The most one download sends or one upload reads, e.g. 1GB or 512MiB, in bytes (B: 1Gb,
+    /// bits, is refused); more is refused with 413
     #[arg(long, env = "INTERNET_MONITOR_TARGET_MAX_REQUEST_BYTES", value_name = "SIZE", default_value = "1GB", value_parser = request_bytes)]
     pub max_request_bytes: u64,
 
@@ -461,7 +603,7 @@ pub struct SpeedtestArgs {
 
     /// One more argument for the CLI, after ours (repeat for several), e.g.
     /// --speedtest-arg=--interface=eth1. In the environment, several are
-    /// INTERNET_MONITOR_SPEEDTEST_ARG_1, _2, … (in that order, after
+    /// INTERNET_MONITOR_SPEEDTEST_ARG_1, _2, … (from 1, in that order, after
     /// INTERNET_MONITOR_SPEEDTEST_ARG): no separator, so an argument may hold any character.
     /// Given on the command line, they replace the environment's
     #[arg(
@@ -636,7 +778,8 @@ pub struct ServeArgs {
     #[arg(long, env = "INTERNET_MONITOR_RETEST_BELOW", value_name = "RATIO", value_parser = ratio)]
     pub retest_below: Option<f64>,
 
-    /// How long after a run below --retest-below its retest starts (at most 1d)
+    /// How long after a run below --retest-below its retest starts (at most 1d); it must be
+    /// shorter than --interval less --splay, or the next scheduled test would come first
     #[arg(long, env = "INTERNET_MONITOR_RETEST_AFTER", value_name = "DURATION", default_value = "5m", value_parser = retest_after)]
     pub retest_after: Duration,
 
@@ -843,8 +986,8 @@ pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 impl ServeArgs {
     /// The settings that contradict each other, refused at start-up before anything is
     /// opened: a plan above `--max-bandwidth` (every run meeting it would be stored as
-    /// implausible), a `--retest-after` not shorter than `--interval` (the next slot would
-    /// always take the retest's place), and a `--retention` below a day without
+    /// implausible), a `--retest-after` not shorter than `--interval`, or than `--interval`
+    /// less `--splay` (the next slot would always, or often, take the retest's place), and a `--retention` below a day without
     /// `--allow-short-retention`. The message names the flags.
     pub fn check(&self) -> Result<(), String> {
         let max = self.speedtest.max_bandwidth;
@@ -861,6 +1004,22 @@ impl ServeArgs {
                      (bits are b, bytes B: 500Mbit/s = 62.5MB/s)"
                 ));
             }
+        }
+        // The next slot's test comes as early as the interval less the splay after this slot's.
+        if self.retest_below.is_some()
+            && !self.splay.is_zero()
+            && self.retest_after < self.interval
+            && self.retest_after.saturating_add(self.splay) >= self.interval
+        {
+            return Err(format!(
+                "--retest-after {} plus --splay {} is not shorter than --interval {}: a test \
+                 started late in its splay would often see the next scheduled test come first, \
+                 and its retest not run; give a shorter --retest-after or --splay, or a longer \
+                 --interval",
+                humantime::format_duration(self.retest_after),
+                humantime::format_duration(self.splay),
+                humantime::format_duration(self.interval),
+            ));
         }
         if self.retest_below.is_some() && self.retest_after >= self.interval {
             return Err(format!(
@@ -1110,7 +1269,7 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 pub struct ReportPlanArgs {
     /// Judge every run against this download speed instead of the stored plan history, e.g.
-    /// 500Mbit/s
+    /// 500Mbit/s, 500mbps or 62.5MB/s: b is bits, B bytes, then /s or ps
     #[arg(long, value_name = "RATE")]
     pub plan_download: Option<Bandwidth>,
 
@@ -1146,7 +1305,8 @@ pub struct ImportArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
-    /// A sample faster than this is refused as implausible, as a test's result would be
+    /// A sample faster than this is refused as implausible, as a test's result would be (b is
+    /// bits, B bytes, then /s or ps: 100Gbit/s, 12.5GB/s)
     #[arg(
         long,
         env = "INTERNET_MONITOR_MAX_BANDWIDTH",
@@ -1243,7 +1403,8 @@ pub struct PlanSetArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
-    /// Maximum download speed, e.g. 250Mbit/s (at most 100Gbit/s)
+    /// Maximum download speed, e.g. 250Mbit/s, 250mbps or 31.25MB/s: b is bits, B bytes, then
+    /// /s or ps (at most 100Gbit/s)
     #[arg(long, value_name = "RATE")]
     pub download_max: Option<Bandwidth>,
     /// Normally available download speed (between --download-min and --download-max)
@@ -1864,6 +2025,17 @@ mod tests {
                 &["--retention", "23h 59m"],
                 "--retention 23h 59m is shorter than a day",
             ),
+            (
+                &[
+                    "--retest-below",
+                    "0.5",
+                    "--retest-after",
+                    "25m",
+                    "--splay",
+                    "5m",
+                ],
+                "--retest-after 25m plus --splay 5m is not shorter than --interval 30m",
+            ),
         ] {
             let err = serve_args(args).check().unwrap_err();
             assert!(err.starts_with(expected), "{args:?}: {err}");
@@ -1877,6 +2049,15 @@ mod tests {
             ][..],
             &["--retest-after", "1h"],
             &["--retest-below", "0.5", "--retest-after", "29m"],
+            &[
+                "--retest-below",
+                "0.5",
+                "--retest-after",
+                "20m",
+                "--splay",
+                "5m",
+            ],
+            &["--retest-after", "29m", "--splay", "5m"],
             &["--retention", "3m", "--allow-short-retention"],
             &["--retention", "1d"],
         ] {
@@ -2011,8 +2192,6 @@ mod tests {
             var("INTERNET_MONITOR_SPEEDTEST_ARG_10", "--ten"),
             var("INTERNET_MONITOR_SPEEDTEST_ARG_2", "--two=a,b c"),
             var("INTERNET_MONITOR_SPEEDTEST_ARG_1", "--one"),
-            var("INTERNET_MONITOR_SPEEDTEST_ARG_X", "--not-a-number"),
-            var("INTERNET_MONITOR_SPEEDTEST_ARG_01", "--leading-zero"),
             var("INTERNET_MONITOR_SPEEDTEST_ARGS_3", "--other-name"),
         ];
         let parse = |args: &[&str], vars: Vec<(OsString, OsString)>| {
@@ -2048,6 +2227,143 @@ mod tests {
         assert!(
             err.contains("INTERNET_MONITOR_SPEEDTEST_ARG_3 is set but empty"),
             "{err}"
+        );
+        // Blank is empty, as for every other twin.
+        let err = parse(
+            &["internet-monitor", "run-once"],
+            vec![var("INTERNET_MONITOR_SPEEDTEST_ARG_2", " \t")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("INTERNET_MONITOR_SPEEDTEST_ARG_2 is set but empty"),
+            "{err}"
+        );
+        // A number it does not read is named, not left out without a word.
+        for suffix in ["0", "01", "X", "", "1a", "99999999999999999999999"] {
+            let key = format!("INTERNET_MONITOR_SPEEDTEST_ARG_{suffix}");
+            let mut with = vars.clone();
+            with.push(var(&key, "--lost"));
+            let err = parse(&["internet-monitor", "run-once"], with)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("{key} is not read"))
+                    && err.contains(
+                        "INTERNET_MONITOR_SPEEDTEST_ARG_1, INTERNET_MONITOR_SPEEDTEST_ARG_2"
+                    ),
+                "{suffix}: {err}"
+            );
+        }
+        // Another command does not read them: `docker compose exec` passes serve's on.
+        assert!(
+            parse(
+                &["internet-monitor", "export"],
+                vec![var("INTERNET_MONITOR_SPEEDTEST_ARG_0", "--lost")]
+            )
+            .is_ok()
+        );
+    }
+
+    /// Every speed flag's help (`RATE`) states the bit/byte rule, or another speed flag of its
+    /// command does (the same `--help` page), and every volume flag's says it is in bytes:
+    /// each command's `--help` is where a user looks.
+    #[test]
+    fn every_speed_and_volume_flag_states_its_unit_rule() {
+        fn help(arg: &clap::Arg) -> String {
+            let text = |help: Option<&clap::builder::StyledStr>| {
+                help.map(ToString::to_string).unwrap_or_default()
+            };
+            format!("{} {}", text(arg.get_help()), text(arg.get_long_help()))
+        }
+        fn value_name(arg: &clap::Arg) -> &str {
+            arg.get_value_names()
+                .and_then(|names| names.first())
+                .map_or("", |name| name.as_str())
+        }
+        fn walk(command: &clap::Command, path: &str, checked: &mut usize) {
+            let rule = "b is bits, B bytes";
+            let page_states_rule = command
+                .get_arguments()
+                .any(|arg| value_name(arg) == "RATE" && help(arg).contains(rule));
+            for arg in command.get_arguments() {
+                let long = arg.get_long().unwrap_or_default();
+                match value_name(arg) {
+                    "RATE" => {
+                        *checked += 1;
+                        assert!(page_states_rule, "{path} --{long}: {}", help(arg));
+                    }
+                    "VOLUME" | "SIZE" => {
+                        *checked += 1;
+                        assert!(
+                            help(arg).contains("in bytes"),
+                            "{path} --{long}: {}",
+                            help(arg)
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), checked);
+            }
+        }
+        use clap::CommandFactory;
+        let mut checked = 0;
+        walk(&Cli::command(), "internet-monitor", &mut checked);
+        assert!(checked >= 15, "{checked}");
+    }
+
+    /// An error naming a flag whose value came from the environment gets a note naming the
+    /// variable; a flag given on the command line, or named only as part of a longer one, not.
+    #[test]
+    fn an_error_naming_a_flag_from_the_environment_names_its_variable() {
+        let var = |key: &str, value: &str| (OsString::from(key), OsString::from(value));
+        let args = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
+        let vars = vec![
+            var("INTERNET_MONITOR_RETENTION", "3m"),
+            var("INTERNET_MONITOR_RETEST_AFTER", "40m"),
+            var("INTERNET_MONITOR_INTERVAL", "30m"),
+            var("INTERNET_MONITOR_DB", "/data/x.redb"),
+        ];
+        let message = "--retention 3m is shorter than a day; add --allow-short-retention";
+        assert_eq!(
+            environment_notes(message, &args(&["internet-monitor"]), &vars),
+            ["--retention came from the environment variable INTERNET_MONITOR_RETENTION"]
+        );
+        assert!(
+            environment_notes(
+                message,
+                &args(&["internet-monitor", "serve", "--retention=3m"]),
+                &vars
+            )
+            .is_empty()
+        );
+        let message = "--retest-after 40m is not shorter than --interval 30m";
+        assert_eq!(
+            environment_notes(
+                message,
+                &args(&["internet-monitor", "serve", "--interval", "30m"]),
+                &vars
+            ),
+            ["--retest-after came from the environment variable INTERNET_MONITOR_RETEST_AFTER"]
+        );
+        // export's --db, not serve's other flags.
+        assert_eq!(
+            environment_notes(
+                "database /data/x.redb does not exist: check --db",
+                &args(&["internet-monitor", "export"]),
+                &vars
+            ),
+            ["--db came from the environment variable INTERNET_MONITOR_DB"]
+        );
+        assert!(
+            environment_notes("--retention-days", &args(&["internet-monitor"]), &vars).is_empty()
+        );
+        assert!(environment_notes("--retention.x", &args(&["internet-monitor"]), &vars).is_empty());
+        assert_eq!(
+            environment_notes("check --retention.", &args(&["internet-monitor"]), &vars),
+            ["--retention came from the environment variable INTERNET_MONITOR_RETENTION"]
         );
     }
 

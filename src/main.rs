@@ -26,10 +26,13 @@ fn main() -> ExitCode {
     match internet_monitor::commands::run(cli.into_command()) {
         Ok(code) => code,
         Err(err) => {
-            internet_monitor::logging::say(format_args!(
-                "internet-monitor: error: {}",
-                internet_monitor::logging::error_chain(&err)
-            ));
+            let message = internet_monitor::logging::error_chain(&err).to_string();
+            internet_monitor::logging::say(format_args!("internet-monitor: error: {message}"));
+            let args: Vec<_> = std::env::args_os().collect();
+            let vars: Vec<_> = std::env::vars_os().collect();
+            for note in internet_monitor::cli::environment_notes(&message, &args, &vars) {
+                internet_monitor::logging::say(format_args!("internet-monitor: note: {note}"));
+            }
             note_empty_environment();
             ExitCode::from(1)
         }

@@ -89,6 +89,16 @@ fn quantity(input: &str) -> Result<Quantity, &'static str> {
     let number: f64 = number
         .parse()
         .map_err(|_| "it does not start with a number such as 500 or 62.5")?;
+    let mut after = unit.chars();
+    match (after.next(), after.next()) {
+        (Some(',' | '_' | '\''), Some(digit)) if digit.is_ascii_digit() => {
+            return Err("write the number with a decimal point only (1.5, 1000; not 1,5 or 1_000)");
+        }
+        (Some('e' | 'E'), Some(next)) if next.is_ascii_digit() || next == '-' || next == '+' => {
+            return Err("write the number in plain digits (1000, not 1e3)");
+        }
+        _ => {}
+    }
     let unit = unit.trim_start();
     if unit.is_empty() {
         return Err("a number alone has no unit");
@@ -116,7 +126,10 @@ fn quantity(input: &str) -> Result<Quantity, &'static str> {
         _ => return Err("it has an unknown unit"),
     };
     let value = number * multiplier;
-    if !(value > 0.0 && value.is_finite()) {
+    if !value.is_finite() {
+        return Err("it is too large");
+    }
+    if value <= 0.0 {
         return Err("it must be above zero");
     }
     Ok(Quantity {
@@ -278,6 +291,14 @@ mod tests {
             ("-5Mbit/s", "it does not start with a number"),
             ("1..2Gbps", "it does not start with a number"),
             ("5Mbit/h", "it has an unknown unit"),
+            (
+                "1e309Mbit/s",
+                "write the number in plain digits (1000, not 1e3)",
+            ),
+            ("5e-324bps", "write the number in plain digits"),
+            ("1,5 Gbit/s", "write the number with a decimal point only"),
+            ("1_000Mbps", "write the number with a decimal point only"),
+            ("1'000Mbps", "write the number with a decimal point only"),
         ] {
             let err = bad.parse::<Bandwidth>().unwrap_err().to_string();
             assert!(
@@ -287,6 +308,16 @@ mod tests {
             assert!(err.ends_with(SPEED_SPELLINGS), "{err}");
             assert!(err.contains("500mbps") && err.contains("62.5MB/s"), "{err}");
         }
+        // Too many digits for a number is too large, not zero.
+        let huge = format!("{}Mbps", "9".repeat(400));
+        let err = huge.parse::<Bandwidth>().unwrap_err().to_string();
+        assert!(err.contains("is not a speed: it is too large"), "{err}");
+        let huge = format!("{}GB", "9".repeat(400));
+        let err = huge.parse::<DataVolume>().unwrap_err().to_string();
+        assert!(
+            err.contains("is not a data volume: it is too large"),
+            "{err}"
+        );
         // The smallest positive number of bits rounds to zero bytes.
         let tiny = format!("0.{}5bps", "0".repeat(323));
         let err = tiny.parse::<Bandwidth>().unwrap_err().to_string();

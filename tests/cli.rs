@@ -1021,6 +1021,179 @@ fn the_revision_is_the_commit_built() {
     assert_eq!(internet_monitor::cli::REVISION, head.trim());
 }
 
+/// build.rs asks git only when git tracks the source: a tarball unpacked inside another
+/// repository (a packaging repository, a home directory in git) reports no revision rather
+/// than that repository's commit, and watches none of its files; once the source is committed
+/// there (a monorepo), that commit is the revision.
+#[test]
+fn build_script_ignores_a_repository_that_does_not_hold_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("build-script");
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let compiled = Command::new(rustc)
+        .args(["--edition", "2024", "-o"])
+        .arg(&script)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/build.rs"))
+        .output()
+        .expect("rustc, which built this test");
+    assert!(compiled.status.success(), "{compiled:?}");
+    let outer = dir.path().join("packaging");
+    let source = outer.join("src/internet-monitor");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/build.rs"),
+        source.join("build.rs"),
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let output = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(&outer)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .output()
+            .expect("git");
+        assert!(output.status.success(), "git {args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    git(&["init", "-q"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "packaging"]);
+    let run_with = |revision: &str, date: &str| {
+        let output = Command::new(&script)
+            .current_dir(&source)
+            .env("INTERNET_MONITOR_REVISION", revision)
+            .env("SOURCE_DATE_EPOCH", date)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let run = || run_with("", "");
+    let printed = run();
+    assert!(
+        !printed.contains("INTERNET_MONITOR_REVISION=")
+            && !printed.contains("INTERNET_MONITOR_SOURCE_DATE=")
+            && !printed.contains("rerun-if-changed")
+            && !printed.contains("warning"),
+        "{printed}"
+    );
+    git(&["add", "src/internet-monitor/build.rs"]);
+    git(&["commit", "-q", "-m", "source"]);
+    let head = git(&["rev-parse", "--short=12", "HEAD"]);
+    let printed = run();
+    assert!(
+        printed.contains(&format!(
+            "cargo:rustc-env=INTERNET_MONITOR_REVISION={head}\n"
+        )),
+        "{printed}"
+    );
+    // Unusable variables are said, and git answers instead.
+    let printed = run_with("abc def", "yesterday");
+    assert!(
+        printed.contains("cargo:warning=INTERNET_MONITOR_REVISION=\"abc def\" is not a revision")
+            && printed.contains("cargo:warning=SOURCE_DATE_EPOCH=\"yesterday\" is not")
+            && printed.contains(&format!(
+                "cargo:rustc-env=INTERNET_MONITOR_REVISION={head}\n"
+            ))
+            && printed.contains("cargo:rustc-env=INTERNET_MONITOR_SOURCE_DATE="),
+        "{printed}"
+    );
+    let printed = run_with("v1.2-dirty", "1700000000");
+    assert!(
+        printed.contains("cargo:rustc-env=INTERNET_MONITOR_REVISION=v1.2-dirty\n")
+            && printed.contains("cargo:rustc-env=INTERNET_MONITOR_SOURCE_DATE=1700000000\n")
+            && !printed.contains("warning"),
+        "{printed}"
+    );
+}
+
+/// A value refused that came from the environment names its variable (the user may never have
+/// typed the flag clap names) and says quotes are part of it (`docker run --env-file` keeps
+/// them); a value given on the command line is the command line's.
+#[test]
+fn a_bad_value_from_the_environment_names_the_variable() {
+    let refusal = |args: &[&str], key: &str, value: &str| {
+        let output = common::command(args)
+            .arg("--db")
+            .arg("/nonexistent/never-opened.redb")
+            .env(key, value)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{key}={value}");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    for (args, key, value) in [
+        (&[][..], "INTERNET_MONITOR_PLAN_DOWNLOAD", "\"500 Mbit/s\""),
+        (&["serve"], "INTERNET_MONITOR_INTERVAL", "'30m'"),
+        (&["run-once"], "INTERNET_MONITOR_ENGINE", "\"http\""),
+        (&["serve"], "INTERNET_MONITOR_LISTEN", "\":5000\""),
+    ] {
+        let stderr = refusal(args, key, value);
+        assert!(
+            stderr.contains(&format!(
+                "tip: the value comes from the environment variable {key}"
+            )) && stderr.contains(&format!("{key}'s quotes are part of its value")),
+            "{key}: {stderr}"
+        );
+        let stderr = refusal(args, key, "nonsense");
+        assert!(
+            stderr.contains(&format!("the environment variable {key}"))
+                && !stderr.contains("quotes"),
+            "{key}: {stderr}"
+        );
+    }
+    // Not UTF-8: clap says only that some argument is not.
+    let output = common::command(&["serve", "--db", "/nonexistent/never-opened.redb"])
+        .env(
+            "INTERNET_MONITOR_LISTEN",
+            std::os::unix::ffi::OsStrExt::from_bytes(b"\xff:5000".as_slice()) as &std::ffi::OsStr,
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the environment variable INTERNET_MONITOR_LISTEN is not UTF-8 text"),
+        "{stderr}"
+    );
+    // A refusal after parsing (serve's start-up checks) names the variable too.
+    let output = common::command(&["serve", "--db", "/nonexistent/never-opened.redb"])
+        .env("INTERNET_MONITOR_RETENTION", "3m")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--retention 3m is shorter than a day")
+            && stderr.contains(
+                "note: --retention came from the environment variable INTERNET_MONITOR_RETENTION"
+            ),
+        "{stderr}"
+    );
+    // The value is not repeated: a URL's password stays out of the log.
+    let output = common::command(&["serve", "--db", "/nonexistent/never-opened.redb"])
+        .env(
+            "INTERNET_MONITOR_REMOTE_WRITE_URL",
+            "https://me:hunter2@prometheus.example/api/v1/write",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("must not hold credentials")
+            && stderr.contains("--remote-write.url came from the environment variable INTERNET_MONITOR_REMOTE_WRITE_URL")
+            && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+    let stderr = refusal(
+        &["--plan-download", "fast"],
+        "INTERNET_MONITOR_PLAN_DOWNLOAD",
+        "\"500 Mbit/s\"",
+    );
+    assert!(!stderr.contains("environment variable"), "{stderr}");
+}
+
 /// INTERNET_MONITOR_SPEEDTEST_ARG and its numbered twins reach the CLI, in order.
 #[test]
 fn several_speedtest_args_from_the_environment() {

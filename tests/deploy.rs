@@ -944,6 +944,40 @@ fn speedtest_installer_verifies_the_pinned_checksum() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("no Ookla Speedtest CLI build"));
 }
 
+/// Plays the server for one health check on `listener`: answers `answer` (a whole HTTP
+/// response) to the first connection asking for /healthz and returns its request head, read
+/// whole (bash may write it in pieces, and closing before the last one kills the script with
+/// SIGPIPE). Another connection (another test on this machine trying a port it thought free)
+/// is dropped.
+fn answer_healthcheck(listener: TcpListener, answer: &str) -> String {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + common::PATIENCE;
+    loop {
+        let mut stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(_) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            Err(err) => panic!("the health check never connected: {err}"),
+        };
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
+        let mut request = Vec::new();
+        let mut piece = [0u8; 1024];
+        while !request.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut piece) {
+                Ok(read) if read > 0 => request.extend_from_slice(&piece[..read]),
+                _ => break,
+            }
+        }
+        if request.starts_with(b"GET /healthz HTTP/1.1\r\n") && request.ends_with(b"\r\n\r\n") {
+            stream.write_all(answer.as_bytes()).unwrap();
+            return String::from_utf8_lossy(&request).into_owned();
+        }
+    }
+}
+
 /// The image's HEALTHCHECK against a real exporter, a closed port and a failing /healthz.
 #[test]
 fn healthcheck_script_reports_what_healthz_says() {
@@ -1016,30 +1050,15 @@ fn healthcheck_script_reports_what_healthz_says() {
     // A store that is not usable: /healthz answers 503.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    listener.set_nonblocking(true).unwrap();
     let answer = std::thread::spawn(move || {
-        let deadline = Instant::now() + common::PATIENCE;
-        let mut stream = loop {
-            match listener.accept() {
-                Ok((stream, _)) => break stream,
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10))
-                }
-                Err(err) => panic!("the health check never connected: {err}"),
-            }
-        };
-        stream.set_nonblocking(false).unwrap();
-        stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
-        let mut request = [0u8; 1024];
-        let read = stream.read(&mut request).unwrap();
         let body = r#"{"error": "store unavailable"}"#;
-        write!(
-            stream,
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
+        answer_healthcheck(
+            listener,
+            &format!(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
         )
-        .unwrap();
-        String::from_utf8_lossy(&request[..read]).into_owned()
     });
     let output = healthcheck(&format!("[::]:{port}"));
     let request = answer.join().unwrap();
@@ -1049,6 +1068,60 @@ fn healthcheck_script_reports_what_healthz_says() {
     );
     assert!(!output.status.success(), "a 503 must be unhealthy");
     assert!(String::from_utf8_lossy(&output.stderr).contains("503"));
+}
+
+/// A `--listen` naming one address (`[::1]:PORT`, `127.0.0.2:PORT`) is asked on that address,
+/// where serve listens, not on 127.0.0.1; a name is never looked up, a port above 65535 refused.
+#[test]
+fn healthcheck_asks_the_address_listen_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let healthcheck = |listen: &str| -> Output {
+        let cmdline = dir.path().join("cmdline");
+        std::fs::write(
+            &cmdline,
+            // --speedtest-arg takes any value, --listen=… too: not serve's --listen.
+            format!("/usr/bin/tini\0--\0serve\0--listen\0{listen}\0--speedtest-arg\0--listen=:1\0"),
+        )
+        .unwrap();
+        run(
+            Command::new("bash")
+                .arg(repo("deploy/docker/healthcheck.sh"))
+                .env_remove("INTERNET_MONITOR_LISTEN")
+                .env("HEALTHCHECK_CMDLINE", &cmdline),
+            "install bash",
+        )
+    };
+    for host in ["[::1]", "127.0.0.2"] {
+        let listener = TcpListener::bind(format!("{host}:0")).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let answer = std::thread::spawn(move || {
+            answer_healthcheck(
+                listener,
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )
+        });
+        let output = healthcheck(&format!("{host}:{port}"));
+        assert!(
+            output.status.success(),
+            "{host}: {} {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let request = answer.join().unwrap();
+        assert!(
+            request.contains(&format!("Host: {host}\r\n")),
+            "{request:?}"
+        );
+    }
+    for (listen, says) in [
+        ("monitor.example:5000", "cannot read an address"),
+        (":99999", "above 65535"),
+    ] {
+        let output = healthcheck(listen);
+        assert!(!output.status.success(), "{listen}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{listen}: {stderr}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

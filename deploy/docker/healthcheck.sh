@@ -3,10 +3,12 @@
 # usable), 1 otherwise. Uses bash's /dev/tcp, so the image needs no curl or wget. The port follows
 # serve's: a --listen among the arguments of the container's command line (PID 1, tini, holds
 # serve's: `docker run IMAGE serve --listen :6000`), else INTERNET_MONITOR_LISTEN, else
-# 0.0.0.0:5000; every spelling --listen takes ends in :PORT or is PORT. When the port answers that it speaks HTTPS
+# 0.0.0.0:5000; every spelling --listen takes ends in :PORT or is PORT. The host asked is the
+# address serve listens on (`[::1]:5000` is asked on ::1), 127.0.0.1 for every interface (no
+# host, 0.0.0.0, [::]) and for localhost. When the port answers that it speaks HTTPS
 # (--web.config.file with tls_server_config), asks again through `openssl s_client` (the image
-# has openssl with ca-certificates), without verifying the certificate: it asks its own process
-# on 127.0.0.1. With basic_auth_users, /healthz needs --web.healthz-unauthenticated.
+# has openssl with ca-certificates), without verifying the certificate: it asks its own
+# process. With basic_auth_users, /healthz needs --web.healthz-unauthenticated.
 set -u
 listen=${INTERNET_MONITOR_LISTEN:-0.0.0.0:5000}
 # HEALTHCHECK_CMDLINE: another file to read the arguments from (the tests).
@@ -14,10 +16,16 @@ cmdline=${HEALTHCHECK_CMDLINE:-/proc/1/cmdline}
 if [ -r "$cmdline" ]; then
   mapfile -d '' -t words < "$cmdline"
   next=
+  skip=
   for word in "${words[@]}"; do
-    if [ -n "$next" ]; then
+    if [ -n "$skip" ]; then
+      # The value of --speedtest-arg, which may be anything, even --listen=…
+      skip=
+    elif [ -n "$next" ]; then
       listen=$word
       next=
+    elif [ "$word" = --speedtest-arg ]; then
+      skip=1
     elif [ "$word" = --listen ]; then
       next=1
     elif [ "${word#--listen=}" != "$word" ]; then
@@ -32,14 +40,35 @@ case $port in
     echo "healthcheck: cannot read a port from --listen $listen" >&2
     exit 1 ;;
 esac
-request='GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'
-if ! exec 3<>"/dev/tcp/127.0.0.1/$port"; then
-  echo "healthcheck: nothing listens on 127.0.0.1:$port" >&2
+if (( 10#$port > 65535 )); then
+  echo "healthcheck: the port of --listen $listen is above 65535" >&2
+  exit 1
+fi
+host=
+[ "${listen%:*}" != "$listen" ] && host=${listen%:*}
+host=${host//[[:space:]]/}
+host=${host#[}
+host=${host%]}
+host=${host,,}
+if [ -z "$host" ] || [ "$host" = localhost ] || [[ $host != *[!0:.]* ]]; then
+  # Every interface (no host, 0.0.0.0, [::], [0::0]) or localhost: the IPv4 loopback answers.
+  host=127.0.0.1
+elif [[ $host == *[!0-9a-f:.]* ]]; then
+  # An address serve takes is a literal IP: never a name to look up.
+  echo "healthcheck: cannot read an address from --listen $listen" >&2
+  exit 1
+fi
+# host:port for people and openssl, [host]:port for IPv6.
+address=$host:$port
+[ "${host#*:}" != "$host" ] && address=[$host]:$port
+request="GET /healthz HTTP/1.1\r\nHost: ${address%:*}\r\nConnection: close\r\n\r\n"
+if ! exec 3<>"/dev/tcp/$host/$port"; then
+  echo "healthcheck: nothing listens on $address" >&2
   exit 1
 fi
 printf "$request" >&3
 if ! IFS= read -r -t 5 status <&3; then
-  echo "healthcheck: no answer from 127.0.0.1:$port" >&2
+  echo "healthcheck: no answer from $address" >&2
   exit 1
 fi
 exec 3<&-
@@ -48,10 +77,10 @@ status=${status%$'\r'}
 # are HTTP/1.1).
 if [ "$status" = "HTTP/1.0 400 Bad Request" ]; then
   if ! command -v openssl >/dev/null; then
-    echo "healthcheck: 127.0.0.1:$port speaks HTTPS and openssl is not installed" >&2
+    echo "healthcheck: $address speaks HTTPS and openssl is not installed" >&2
     exit 1
   fi
-  status=$(printf "$request" | timeout 5 openssl s_client -quiet -connect "127.0.0.1:$port" 2>/dev/null | head -n 1)
+  status=$(printf "$request" | timeout 5 openssl s_client -quiet -connect "$address" 2>/dev/null | head -n 1)
   status=${status%$'\r'}
 fi
 case $status in
