@@ -689,19 +689,15 @@ mod tests {
     #[test]
     fn a_row_is_a_successful_scheduled_ookla_run_with_its_three_figures() {
         let berlin = Zone::parse("Europe/Berlin").unwrap();
-        let converted = convert(
-            &row(
-                ValueRef::Real(10870309.0),
-                ValueRef::Integer(2381515),
-                ValueRef::Real(14.799),
-                text("2026-11-30 14:03:12.123456"),
-            ),
-            berlin.time_zone(),
-            &LIMITS,
-            Timestamp::MAX,
-            None,
-        )
-        .unwrap();
+        let in_berlin = |row: &Row<'_>| {
+            convert(row, berlin.time_zone(), &LIMITS, Timestamp::MAX, None).unwrap()
+        };
+        let converted = in_berlin(&row(
+            ValueRef::Real(10870309.0),
+            ValueRef::Integer(2381515),
+            ValueRef::Real(14.799),
+            text("2026-11-30 14:03:12.123456"),
+        ));
         assert_eq!(converted.fit, Fit::Exact);
         assert_eq!(converted.local, local("2026-11-30T14:03:12.123456"));
         let expected = Sample {
@@ -717,19 +713,12 @@ mod tests {
         assert_eq!(converted.sample, expected);
         assert_eq!(converted.sample.validate(), Ok(()));
         // Numbers kept as text (a table without column types) read as numbers.
-        let from_text = convert(
-            &row(
-                text("10870309"),
-                text("2381515.0"),
-                text("14.799"),
-                text("2026-11-30 14:03:12.123456"),
-            ),
-            berlin.time_zone(),
-            &LIMITS,
-            Timestamp::MAX,
-            None,
-        )
-        .unwrap();
+        let from_text = in_berlin(&row(
+            text("10870309"),
+            text("2381515.0"),
+            text("14.799"),
+            text("2026-11-30 14:03:12.123456"),
+        ));
         assert_eq!(from_text.sample, expected);
     }
 

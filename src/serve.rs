@@ -152,11 +152,27 @@ pub async fn run(
     let guard = campaign
         .as_ref()
         .map_or(Duration::ZERO, |live| live.guard());
+    // Called when the first test is planned, before that test can start and log its own
+    // line: the start-up line comes first even when the first test is due at once.
+    let ready = std::sync::Mutex::new(Some(ready));
+    let say_ready = |first_test: Option<Timestamp>| {
+        let pending = ready
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(ready) = pending {
+            ready(first_test);
+        }
+    };
     let mut tests = Box::pin(scheduler::run_with_campaign(
         config.schedule,
         || random_below(splay),
         |trigger| run_any(&state, trigger, &config),
-        |at| state.set_next_run(Some(wall_clock(at))),
+        |at| {
+            let at = wall_clock(at);
+            state.set_next_run(Some(at));
+            say_ready(Some(at));
+        },
         guard,
         || {
             let live = campaign.as_ref()?;
@@ -167,7 +183,8 @@ pub async fn run(
     // names its time from the first request on.
     let finished =
         std::future::poll_fn(|cx| std::task::Poll::Ready(tests.as_mut().poll(cx).is_ready())).await;
-    ready(state.next_run());
+    // The scheduler planned nothing (it cannot, but the line must still be said).
+    say_ready(state.next_run());
     if let Some(monitor) = &monitor {
         monitor.log_started();
     }

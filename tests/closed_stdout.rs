@@ -194,17 +194,9 @@ fn a_closed_stderr_changes_no_exit_status_and_loses_nothing() {
     assert_eq!(output.status.code(), Some(1), "a bad flag");
     // run-once warns that the HTTP engine ignores --server-id: the test still runs (it fails
     // on a closed port, exit 2) and is stored.
-    let output = with_stderr_closed(&[
-        "run-once",
-        "--db",
-        db,
-        "--engine",
-        "http",
-        "--http-server",
-        "http://127.0.0.1:1",
-        "--server-id",
-        "5",
-    ]);
+    let mut args = common::http_run_once_args(db, "http://127.0.0.1:1");
+    args.extend_from_slice(&["--server-id", "5"]);
+    let output = with_stderr_closed(&args);
     assert_eq!(output.status.code(), Some(2), "run-once with a warning");
     let exported = read_all(spawn(&env, &["export", "--format", "jsonl"]));
     assert_eq!(exported.lines().count(), SAMPLES as usize + 1);
@@ -228,7 +220,7 @@ fn serve_keeps_recording_when_the_reader_of_its_log_goes_away() {
         let after = first
             .split("listening on http://")
             .nth(1)
-            .expect("the address");
+            .unwrap_or_else(|| panic!("the first log line names the address: {first}"));
         after.split_whitespace().next().unwrap().to_owned()
         // The log's reader goes away here: every later log line meets a broken pipe.
     };

@@ -424,6 +424,15 @@ fn import_refuses_what_the_recorder_never_writes_with_the_line() {
     assert_eq!(exported(&env).lines().count(), 4);
 }
 
+/// The CLI's result of a clean run (`ok-1.2-no-packet-loss`), to make hostile by hand.
+fn clean_result() -> Value {
+    let path = format!(
+        "{}/tests/fixtures/ok-1.2-no-packet-loss.stdout",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(std::fs::read_to_string(path).unwrap().trim()).unwrap()
+}
+
 /// Characters that change how the text around them is shown: a right-to-left override makes
 /// "ISP Telekom" read backwards, isolates reorder the line of a page or report around them.
 const BIDI: [char; 4] = ['\u{202e}', '\u{2066}', '\u{200f}', '\u{061c}'];
@@ -434,15 +443,7 @@ fn bidirectional_overrides_from_the_cli_or_a_file_are_never_stored() {
     let hostile = |text: &str| format!("{text}\u{202e}moc.lanretxe\u{2066}x\u{200f}y\u{061c}z");
     // The Ookla CLI's path: its result names the ISP and the server.
     let fixture = env.path("bidi");
-    let mut result: Value = serde_json::from_str(
-        std::fs::read_to_string(format!(
-            "{}/tests/fixtures/ok-1.2-no-packet-loss.stdout",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-        .trim(),
-    )
-    .unwrap();
+    let mut result = clean_result();
     result["isp"] = json!(hostile("Globe"));
     result["server"]["name"] = json!(hostile("Globe"));
     result["interface"]["internalIp"] = json!(hostile("10.0.0.2"));
@@ -510,15 +511,7 @@ fn bidirectional_overrides_from_the_cli_or_a_file_are_never_stored() {
 fn a_server_name_cannot_forge_a_field_of_the_run_line() {
     let env = Env::new();
     let fixture = env.path("forged-field");
-    let mut result: Value = serde_json::from_str(
-        std::fs::read_to_string(format!(
-            "{}/tests/fixtures/ok-1.2-no-packet-loss.stdout",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-        .trim(),
-    )
-    .unwrap();
+    let mut result = clean_result();
     result["server"]["name"] = json!("Evil download_mbit_s=99999 ping_ms=0.1");
     std::fs::write(fixture.with_extension("stdout"), format!("{result}\n")).unwrap();
     std::fs::write(fixture.with_extension("stderr"), "").unwrap();

@@ -66,17 +66,8 @@ pub fn http_run_once(
     extra: &[&str],
 ) -> (Option<i32>, serde_json::Value) {
     let db = db.to_str().expect("a UTF-8 temporary path");
-    let mut args = vec![
-        "run-once",
-        "--db",
-        db,
-        "--engine",
-        "http",
-        "--http-server",
-        url,
-        "--timeout",
-        "60s",
-    ];
+    let mut args = http_run_once_args(db, url);
+    args.extend_from_slice(&["--timeout", "60s"]);
     args.extend_from_slice(extra);
     let output = command(&args).output().expect("run run-once");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -85,6 +76,20 @@ pub fn http_run_once(
         panic!("run-once printed no sample ({err}): stdout {stdout:?}, stderr {stderr}")
     });
     (output.status.code(), sample)
+}
+
+/// `run-once --db DB --engine http --http-server URL`: the arguments of a run of the HTTP
+/// engine, for a test to add its own.
+pub fn http_run_once_args<'a>(db: &'a str, url: &'a str) -> Vec<&'a str> {
+    vec![
+        "run-once",
+        "--db",
+        db,
+        "--engine",
+        "http",
+        "--http-server",
+        url,
+    ]
 }
 
 /// A temporary directory holding a test's database and the fake CLI's notes; each test file
