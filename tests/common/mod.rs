@@ -15,6 +15,36 @@ pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"
 /// How long a test waits for an event (a log line, a process ending) before failing.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// Polls `condition` until it gives `Some(value)` and returns the value; panics after
+/// [`PATIENCE`] with "`what` did not happen within 20s". The one polling loop of the tests: a
+/// condition with no event to await (a file appearing, a process ending, a counter reaching a
+/// figure) is checked here, every 20 ms, never with a hand-written sleep loop. A boolean
+/// condition reads `eventually("…", || done().then_some(()))`.
+pub fn eventually<T>(what: &str, condition: impl FnMut() -> Option<T>) -> T {
+    eventually_within(what, PATIENCE, condition)
+}
+
+/// [`eventually`] with its own limit, for conditions slower than [`PATIENCE`] by design (a
+/// Prometheus scrape interval, a real network timeout).
+pub fn eventually_within<T>(
+    what: &str,
+    limit: Duration,
+    mut condition: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = condition() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {}",
+            humantime::format_duration(limit)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Where the HTTP engine measures unless a test names a server: the discard port on
 /// loopback, where nothing listens, so that a test that falls back to the HTTP engine by
 /// mistake (`--engine auto` without a CLI) gets a quick `no_connectivity` and never sends
