@@ -475,10 +475,9 @@ fn a_manual_run_while_a_scheduled_test_runs_is_a_conflict() {
     let env = Env::new();
     let server = hanging_tests(&env, "0s");
     // The fake writes its pid as it starts: from then on the slot is taken.
-    let deadline = std::time::Instant::now() + common::PATIENCE;
-    while common::pids(&env.path("pids")).is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::eventually("the fake's pid noted", || {
+        (!common::pids(&env.path("pids")).is_empty()).then_some(())
+    });
     let status = server.get("/api/v1/status").json();
     let since = status["running_since"].as_str().unwrap().to_owned();
     assert_running_conflict(&server, &since);

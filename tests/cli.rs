@@ -600,14 +600,9 @@ fn spawn_import_stdin(
 
 /// Waits (at most 20 s) until a file is at `path`.
 fn wait_until_exists(path: &Path) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !path.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{path:?} never appeared"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    common::eventually(&format!("{path:?} appearing"), || {
+        path.exists().then_some(())
+    });
 }
 
 #[test]

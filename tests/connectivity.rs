@@ -15,7 +15,7 @@ mod netns;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::{Env, Server, request, signal};
+use common::{Env, Server, eventually_within, request, signal};
 use netns::{Flood, Link, Topology, exec_in};
 use serde_json::Value;
 
@@ -57,18 +57,6 @@ fn get_json(net: &Topology, server: &Server, path: &str) -> Value {
     response.json()
 }
 
-/// Polls `check` every 250 ms until it gives `Some`, failing after `limit` with `what`.
-fn eventually<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
 /// The outages `/api/v1/outages` lists for the last hour.
 fn outages(net: &Topology, server: &Server) -> Vec<Value> {
     get_json(net, server, "/api/v1/outages")["outages"]
@@ -86,7 +74,7 @@ fn metric(net: &Topology, server: &Server, series: &str) -> Option<f64> {
 
 /// Waits until the monitor has seen a round with the line up.
 fn wait_up(net: &Topology, server: &Server) {
-    eventually(
+    eventually_within(
         "internet_monitor_connectivity_up 1",
         Duration::from_secs(30),
         || (metric(net, server, "internet_monitor_connectivity_up")? == 1.0).then_some(()),
@@ -95,7 +83,7 @@ fn wait_up(net: &Topology, server: &Server) {
 
 /// Waits until an outage of `kind` is listed as ongoing, and returns it.
 fn wait_ongoing(net: &Topology, server: &Server, kind: &str) -> Value {
-    eventually(
+    eventually_within(
         &format!("an ongoing {kind} outage"),
         Duration::from_secs(30),
         || {
@@ -108,7 +96,7 @@ fn wait_ongoing(net: &Topology, server: &Server, kind: &str) -> Value {
 
 /// Waits until every listed outage has ended, and returns the list.
 fn wait_all_ended(net: &Topology, server: &Server) -> Vec<Value> {
-    eventually("every outage ended", Duration::from_secs(30), || {
+    eventually_within("every outage ended", Duration::from_secs(30), || {
         let list = outages(net, server);
         list.iter()
             .all(|outage| outage["ongoing"] == false)
@@ -201,6 +189,7 @@ fn a_cut_beyond_the_gateway_is_an_isp_outage_and_one_before_it_a_local_one() {
     net.cut(Link::Local);
     let from = Instant::now();
     wait_ongoing(&net, &server, "local");
+    // The scenario's content: the line stays cut this long.
     std::thread::sleep(cut.saturating_sub(from.elapsed()));
     net.restore(Link::Local);
     let list = wait_all_ended(&net, &server);
@@ -326,7 +315,7 @@ fn a_gateway_that_changes_keeps_every_probe_of_the_old_one() {
     run_ip(&net.home, &["route", "replace", "default", "via", &second]);
     let new_series =
         format!("internet_monitor_probes_sent_total{{kind=\"gateway\",target=\"{second}\"}}");
-    eventually("the new gateway probed", Duration::from_secs(40), || {
+    eventually_within("the new gateway probed", Duration::from_secs(40), || {
         metric(&net, &server, &new_series)
     });
     let old_series =
@@ -335,7 +324,7 @@ fn a_gateway_that_changes_keeps_every_probe_of_the_old_one() {
     assert!(sent >= 2.0, "{old_series} {sent}");
     // The old gateway is no longer probed: its counter stays, and the store must hold all of
     // it once the next round has written (its last minute used to be dropped).
-    let stored = eventually(
+    let stored = eventually_within(
         "every probe of the old gateway stored",
         Duration::from_secs(20),
         || {
@@ -362,7 +351,7 @@ fn load_is_marked_and_loss_behind_a_full_queue_is_reported() {
     net.shape(Link::Isp, "1mbit", "4k", 5);
     let public = net.public()[0];
     let flood = Flood::start(&net.home, SocketAddr::new(public, 9), 1000, 20_000_000);
-    let row = eventually(
+    let row = eventually_within(
         "a stored minute with loss toward the public targets",
         Duration::from_secs(150),
         || {

@@ -18,16 +18,15 @@ const KILLS: u32 = 100;
 /// CLI leaves the forked child holding the file until it execs (a few milliseconds), so a
 /// lock may outlive the killed process briefly; anything but that is a failed open.
 fn open_when_released(db: &std::path::Path, round: u32) -> Store {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        match Store::open(db) {
-            Ok(store) => return store,
-            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+    common::eventually_within(
+        &format!("round {round}: the store released"),
+        Duration::from_secs(5),
+        || match Store::open(db) {
+            Ok(store) => Some(store),
+            Err(StoreError::Locked { .. }) => None,
             Err(err) => panic!("round {round}: the file does not open: {err}"),
-        }
-    }
+        },
+    )
 }
 
 #[test]
@@ -114,6 +113,7 @@ fn killed_servers_lose_nothing_that_was_served() {
         };
         for _ in 0..random.below(3) {
             start_run();
+            // Random timing between runs is the scenario, not synchronisation.
             std::thread::sleep(Duration::from_micros(random.below(20_000)));
             if let Ok(page) = try_request(&server.address, "GET", "/api/v1/samples?limit=10000") {
                 let page: serde_json::Value = serde_json::from_str(&page.body).unwrap_or_default();

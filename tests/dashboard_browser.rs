@@ -11,7 +11,7 @@ mod common;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Env, Server};
 use serde_json::{Value, json};
@@ -249,20 +249,13 @@ fn drive(args: &[&str]) -> Value {
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    let deadline = Instant::now() + DRIVER_LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the browser driver did not finish within {DRIVER_LIMIT:?}; stderr:\n{}",
-                err.join().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let Some(status) = common::wait_within(&mut child, DRIVER_LIMIT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "the browser driver did not finish within {DRIVER_LIMIT:?}; stderr:\n{}",
+            err.join().unwrap_or_default()
+        );
     };
     let (stdout, stderr) = (
         out.join().unwrap_or_default(),

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 use std::process::{Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Env, PATIENCE, Server, command};
 use serde_json::{Value, json};
@@ -534,16 +534,9 @@ fn a_damaged_plan_version_is_reported_and_never_obeyed() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("serve started on a damaged plan version");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = common::wait_within(&mut child, PATIENCE) else {
+        child.kill().unwrap();
+        panic!("serve started on a damaged plan version");
     };
     let output = child.wait_with_output().unwrap();
     assert_eq!(status.code(), Some(1));

@@ -167,6 +167,7 @@ fn concurrent_probes_take_only_their_own_replies() {
                     probes.push(tokio::spawn(async move {
                         prober.probe(&target(to, method), TIMEOUT).await
                     }));
+                    // Spacing the probes in flight is the scenario, not synchronisation.
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 let mut rtts = Vec::new();

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Prometheus, Server, try_request};
 
@@ -17,17 +17,11 @@ fn query(prometheus: &str, expr: &str) -> Option<String> {
 
 /// Polls until `expr` has a value: the first scrape lands ~5 s after Prometheus starts.
 fn wait_for(prometheus: &str, expr: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = query(prometheus, expr) {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus never had a value for {expr}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    common::eventually_within(
+        &format!("a value for {expr} in Prometheus"),
+        Duration::from_secs(60),
+        || query(prometheus, expr),
+    )
 }
 
 #[test]

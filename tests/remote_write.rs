@@ -250,10 +250,8 @@ impl Receiver {
 
     /// Polls until `done` holds of the book, failing after [`PATIENCE`].
     fn wait(&self, what: &str, done: impl Fn(&Book) -> bool) {
-        let deadline = Instant::now() + PATIENCE;
-        while !self.with(|book| done(book)) {
-            assert!(
-                Instant::now() < deadline,
+        if common::poll_within(PATIENCE, || self.with(|book| done(book)).then_some(())).is_none() {
+            panic!(
                 "the receiver never saw {what}: {:#?}",
                 self.with(|book| book
                     .requests
@@ -261,7 +259,6 @@ impl Receiver {
                     .map(|r| (r.status, r.times.clone()))
                     .collect::<Vec<_>>())
             );
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
@@ -349,17 +346,12 @@ fn metric(server: &Server, name: &str) -> Option<f64> {
 
 /// Polls `/metrics` until `name` shows `value`.
 fn wait_metric(server: &Server, name: &str, value: f64) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let shown = metric(server, name);
-        if shown == Some(value) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} is {shown:?}, never {value}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    if common::poll_within(PATIENCE, || {
+        (metric(server, name) == Some(value)).then_some(())
+    })
+    .is_none()
+    {
+        panic!("{name} is {:?}, never {value}", metric(server, name));
     }
 }
 

@@ -247,11 +247,9 @@ fn sigterm_during_a_test_kills_it_and_exits_0_promptly() {
     let env = Env::new();
     let mut server = Server::start(env.serve("ok-1.2-pretty", "fork-sleep", &[]));
     // The fake writes its pids, then sleeps; wait until the second (grandchild) is there.
-    let deadline = std::time::Instant::now() + common::PATIENCE;
-    while pids(&env.path("pids")).len() < 2 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let running = pids(&env.path("pids"));
+    let running = common::eventually("the fake and its grandchild running", || {
+        Some(pids(&env.path("pids"))).filter(|noted| noted.len() >= 2)
+    });
     assert_eq!(running.len(), 2, "the fake and its grandchild are running");
     assert!(
         server

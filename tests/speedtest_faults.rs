@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Env, FAKE, FIXTURES, Server, assert_gone, pids, processes_with_env};
 use serde_json::{Value, json};
@@ -193,29 +193,24 @@ fn assert_serving(server: &mut Server, success: bool) {
 
 /// Waits until no process but `except` carries `mark`; SIGKILL is delivered asynchronously.
 fn assert_none_left(mark: &str, except: Option<u32>) {
-    let deadline = Instant::now() + KILL_GRACE;
-    loop {
-        let left: Vec<u32> = processes_with_env(mark)
+    let left = || -> Vec<u32> {
+        processes_with_env(mark)
             .into_iter()
             .filter(|&pid| Some(pid) != except)
+            .collect()
+    };
+    if common::poll_within(KILL_GRACE, || left().is_empty().then_some(())).is_none() {
+        let shown: Vec<String> = left()
+            .iter()
+            .map(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                format!(
+                    "{pid} {}",
+                    String::from_utf8_lossy(&cmdline).replace('\0', " ")
+                )
+            })
             .collect();
-        if left.is_empty() {
-            return;
-        }
-        if Instant::now() >= deadline {
-            let shown: Vec<String> = left
-                .iter()
-                .map(|pid| {
-                    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                    format!(
-                        "{pid} {}",
-                        String::from_utf8_lossy(&cmdline).replace('\0', " ")
-                    )
-                })
-                .collect();
-            panic!("left running: {shown:#?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
+        panic!("left running: {shown:#?}");
     }
 }
 
@@ -246,11 +241,9 @@ fn the_process_scan_sees_marked_processes_and_skips_zombies() {
     let mark = mark(&env, &mut sleep);
     let mut child = sleep.spawn().unwrap();
     // spawn returns midway through exec, before the new environment is in place.
-    let deadline = Instant::now() + common::PATIENCE;
-    while processes_with_env(&mark).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let found = processes_with_env(&mark);
+    let found = common::eventually("the marked process listed", || {
+        Some(processes_with_env(&mark)).filter(|found| !found.is_empty())
+    });
     let by_prefix = processes_with_env(&format!("{mark}x"));
     child.kill().unwrap();
     assert_eq!(found, [child.id()]);
@@ -468,15 +461,10 @@ fn absurd_latency_is_implausible() {
 
 /// Waits until the fake CLI of `env` has noted `count` pids: the test's processes are up.
 fn wait_for_pids(env: &Env, count: usize) -> Vec<u32> {
-    let deadline = Instant::now() + common::PATIENCE;
-    loop {
-        let noted = pids(&env.path("pids"));
-        if noted.len() >= count {
-            return noted;
-        }
-        assert!(Instant::now() < deadline, "the fake noted {noted:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::poll_within(common::PATIENCE, || {
+        Some(pids(&env.path("pids"))).filter(|noted| noted.len() >= count)
+    })
+    .unwrap_or_else(|| panic!("the fake noted {:?}", pids(&env.path("pids"))))
 }
 
 /// Stops `serve` with `signal` while a test of the fake in `mode` hangs with `count` processes

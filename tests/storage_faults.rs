@@ -5,7 +5,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::{Env, Server};
 
@@ -119,14 +118,9 @@ fn a_full_disk_is_counted_logged_and_recovered_from() {
     std::fs::remove_file(filler).unwrap();
     // Recovered once a sample is stored again: the count of stored samples moves on.
     let stored_before = metric(&server, "internet_monitor_samples");
-    let deadline = Instant::now() + common::PATIENCE;
-    while metric(&server, "internet_monitor_samples") <= stored_before {
-        assert!(
-            Instant::now() < deadline,
-            "no sample stored after space returned"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::eventually("a sample stored after space returned", || {
+        (metric(&server, "internet_monitor_samples") > stored_before).then_some(())
+    });
     assert_eq!(server.get("/healthz").status, 200);
     drop(server);
 }

@@ -908,20 +908,16 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
     let data = site.env.path("prometheus");
     let mut prometheus = common::Prometheus::start(&config, &data);
     prometheus.wait_ready();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if query(&prometheus.address, "up").as_deref() == Some("1")
-            && query(&prometheus.address, "speedtest_up").as_deref() == Some("1")
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus never scraped up == 1 over TLS with basic auth: up = {:?}",
-            query(&prometheus.address, "up")
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let scraped = common::poll_within(Duration::from_secs(30), || {
+        (query(&prometheus.address, "up").as_deref() == Some("1")
+            && query(&prometheus.address, "speedtest_up").as_deref() == Some("1"))
+        .then_some(())
+    });
+    assert!(
+        scraped.is_some(),
+        "Prometheus never scraped up == 1 over TLS with basic auth: up = {:?}",
+        query(&prometheus.address, "up")
+    );
     drop(prometheus);
     server.assert_clean_exit();
 }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the official Ookla Speedtest CLI for the image's architecture into DEST_DIR, after
 # checking the archive against its pinned SHA-256. Run by the Dockerfile (build arguments arrive
-# as environment variables); tests/deploy.rs runs it against a local archive.
+# as environment variables); tests/deploy/image.rs runs it against a local archive.
 #
 # Usage: install-speedtest.sh DEST_DIR
 # Environment: TARGETARCH, TARGETVARIANT (set by BuildKit; without them, dpkg's architecture),

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -15,11 +16,14 @@ pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"
 /// How long a test waits for an event (a log line, a process ending) before failing.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// How often [`poll_within`] asks its condition again.
+const POLL_EVERY: Duration = Duration::from_millis(20);
+
 /// Polls `condition` until it gives `Some(value)` and returns the value; panics after
-/// [`PATIENCE`] with "`what` did not happen within 20s". The one polling loop of the tests: a
-/// condition with no event to await (a file appearing, a process ending, a counter reaching a
-/// figure) is checked here, every 20 ms, never with a hand-written sleep loop. A boolean
-/// condition reads `eventually("…", || done().then_some(()))`.
+/// [`PATIENCE`] with "`what` did not happen within 20s". A condition with no event to await (a
+/// file appearing, a counter reaching a figure, an answer over HTTP) is checked here (through
+/// [`poll_within`], the one polling loop of the tests), never with a hand-written sleep loop. A
+/// boolean condition reads `eventually("…", || done().then_some(()))`.
 pub fn eventually<T>(what: &str, condition: impl FnMut() -> Option<T>) -> T {
     eventually_within(what, PATIENCE, condition)
 }
@@ -29,20 +33,91 @@ pub fn eventually<T>(what: &str, condition: impl FnMut() -> Option<T>) -> T {
 pub fn eventually_within<T>(
     what: &str,
     limit: Duration,
-    mut condition: impl FnMut() -> Option<T>,
+    condition: impl FnMut() -> Option<T>,
 ) -> T {
+    poll_within(limit, condition).unwrap_or_else(|| {
+        panic!(
+            "{what} did not happen within {}",
+            humantime::format_duration(limit)
+        )
+    })
+}
+
+/// The one polling loop of the tests: asks `condition` every 20 ms until it gives
+/// `Some(value)`, for at most `limit` (asked once more at the end); `None` if it never did. For
+/// a caller that does something of its own when time runs out (kills a child, shows what was
+/// left); the others use [`eventually`].
+pub fn poll_within<T>(limit: Duration, mut condition: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(value) = condition() {
-            return value;
+            return Some(value);
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {}",
-            humantime::format_duration(limit)
-        );
-        std::thread::sleep(Duration::from_millis(20));
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        std::thread::sleep(POLL_EVERY.min(left));
     }
+}
+
+/// Whether `fd` has something to read (a byte, a connection to accept, a process's exit on a
+/// pidfd) within `limit`: poll(2), an awaited event, no polling loop.
+pub fn readable_within(fd: &impl AsRawFd, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut poll = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // Rounded up: poll(2) must not return before the deadline.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let millis =
+            libc::c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: poll(2) on one pollfd that lives on this stack frame.
+        let ready = unsafe { libc::poll(&mut poll, 1, millis) };
+        if ready > 0 {
+            return poll.revents & libc::POLLIN != 0;
+        }
+        let interrupted =
+            ready < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted;
+        if !interrupted || Instant::now() >= deadline {
+            return false;
+        }
+    }
+}
+
+/// Whether process `pid` ends (runs no more: a zombie counts) within `limit`. Awaits the
+/// kernel's notice on a pidfd (pidfd_open(2), Linux 5.3); a process already gone is `true`.
+pub fn exits_within(pid: u32, limit: Duration) -> bool {
+    let raw = libc::pid_t::try_from(pid).expect("pid fits");
+    // SAFETY: pidfd_open(2) only makes a descriptor, which `OwnedFd` then closes.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, raw, 0) };
+    if let Ok(fd) = libc::c_int::try_from(fd)
+        && fd >= 0
+    {
+        // SAFETY: a descriptor pidfd_open just returned, owned by nobody else.
+        return readable_within(&unsafe { OwnedFd::from_raw_fd(fd) }, limit);
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        // No such process: it has gone, and been reaped.
+        Some(libc::ESRCH) => true,
+        // No pidfds here (an old kernel, a seccomp filter): /proc it is.
+        _ => poll_within(limit, || (!is_running(pid)).then_some(())).is_some(),
+    }
+}
+
+/// The exit status of `child`, if it ends within `limit` (awaited, see [`exits_within`]).
+pub fn wait_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    if let Some(status) = child.try_wait().expect("wait for a child") {
+        return Some(status);
+    }
+    // Not reaped yet, so its pid is still its own.
+    if !exits_within(child.id(), limit) {
+        return None;
+    }
+    child.try_wait().expect("wait for a child")
 }
 
 /// Where the HTTP engine measures unless a test names a server: the discard port on
@@ -241,17 +316,14 @@ impl Prometheus {
     /// Blocks until `/-/ready` answers 200: the TSDB is open (blocks loaded, the ones beyond
     /// retention deleted) and queries see it. Panics if Prometheus exits or takes over a minute.
     pub fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if try_request(&self.address, "GET", "/-/ready").is_ok_and(|r| r.status == 200) {
-                return;
-            }
+        eventually_within("prometheus ready", Duration::from_secs(60), || {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("prometheus exited before it was ready: {status}");
             }
-            assert!(Instant::now() < deadline, "prometheus never became ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            try_request(&self.address, "GET", "/-/ready")
+                .is_ok_and(|r| r.status == 200)
+                .then_some(())
+        });
     }
 }
 
@@ -259,19 +331,10 @@ impl Prometheus {
     /// SIGTERM, and waits for the exit: a clean stop, its write-ahead log closed.
     pub fn stop(&mut self) {
         signal(self.child.id(), libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self
-            .child
-            .try_wait()
-            .expect("wait for prometheus")
-            .is_none()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "prometheus did not stop after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert!(
+            wait_within(&mut self.child, Duration::from_secs(60)).is_some(),
+            "prometheus did not stop after SIGTERM"
+        );
     }
 }
 
@@ -443,14 +506,7 @@ impl Server {
 
     /// The exit status, if the server ends within `limit`.
     pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("wait for server") {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        wait_within(&mut self.child, limit)
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -604,14 +660,12 @@ pub fn is_running(pid: u32) -> bool {
     }
 }
 
-/// SIGKILL is delivered asynchronously: give each process a moment to be gone.
+/// SIGKILL is delivered asynchronously: give each process a moment (5 s in all) to be gone.
 pub fn assert_gone(pids: &[u32]) {
     let deadline = Instant::now() + Duration::from_secs(5);
     for &pid in pids {
-        while is_running(pid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(!is_running(pid), "process {pid} was left running");
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(exits_within(pid, left), "process {pid} was left running");
     }
 }
 

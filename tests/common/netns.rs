@@ -604,6 +604,7 @@ fn pump(from: &TcpStream, to: &TcpStream, delay: Duration) {
             let due = arrived + delay;
             let now = Instant::now();
             if due > now {
+                // The relay's delay is what it emulates, not synchronisation.
                 std::thread::sleep(due - now);
             }
             match chunk {
@@ -1355,7 +1356,7 @@ impl TunRelay {
             threads.push(std::thread::spawn(move || {
                 let mut buffer = vec![0u8; 65536];
                 while !stop.load(Ordering::SeqCst) {
-                    if !readable_within(&from, Duration::from_millis(50)) {
+                    if !crate::common::readable_within(&from, Duration::from_millis(50)) {
                         continue;
                     }
                     let Ok(n) = (&*from).read(&mut buffer) else {
@@ -1374,6 +1375,7 @@ impl TunRelay {
                     };
                     let now = Instant::now();
                     if due > now {
+                        // The link's delay is what it emulates, not synchronisation.
                         std::thread::sleep(due - now);
                     }
                     let _ = (&*to).write(&packet);
@@ -1391,19 +1393,6 @@ impl Drop for TunRelay {
             let _ = thread.join();
         }
     }
-}
-
-/// Whether `file` has something to read within `limit` (poll(2)).
-fn readable_within(file: &std::fs::File, limit: Duration) -> bool {
-    let mut poll = libc::pollfd {
-        fd: file.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let millis = libc::c_int::try_from(limit.as_millis()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: poll(2) on one pollfd that lives on this stack frame.
-    let ready = unsafe { libc::poll(&mut poll, 1, millis) };
-    ready > 0 && poll.revents & libc::POLLIN != 0
 }
 
 /// A TUN device `name` (layer 3, no packet information header) made in namespace `ns` by a
@@ -1467,6 +1456,7 @@ impl Flood {
                 let _ = socket.send(&datagram);
                 sent += 1;
                 next += every;
+                // Pacing the flow to its rate is the point, not synchronisation.
                 std::thread::sleep(next.saturating_duration_since(Instant::now()));
             }
             sent
