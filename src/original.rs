@@ -482,17 +482,30 @@ fn open_source(path: &Path) -> anyhow::Result<Connection> {
     connection
         .busy_timeout(BUSY_WAIT)
         .map_err(|err| not_sqlite(&err))?;
-    let table: Option<String> = connection
+    let table: Option<(String, Option<String>)> = connection
         .query_row(
-            "SELECT type FROM sqlite_master WHERE name = 'results' AND type IN ('table', 'view')",
+            "SELECT type, sql FROM sqlite_master WHERE name = 'results' AND type IN ('table', 'view')",
             [],
-            |row| row.get(0),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()
         .map_err(|err| not_sqlite(&err))?;
-    if table.is_none() {
+    let Some((kind, sql)) = table else {
         bail!(
             "{shown} has no table named results: it is not the original internet-monitor's database"
+        );
+    };
+    // The original's `results` is a plain table, whose rows the file holds. A view (or a
+    // virtual table) computes its rows when read: a hostile file a few KB long could answer
+    // without end, or with values of a gigabyte each.
+    if !is_plain_table(&kind, sql.as_deref()) {
+        bail!(
+            "{shown}'s results is a {}, not a table: it is not the original internet-monitor's database, whose results is a table of rows",
+            if kind == "view" {
+                "view"
+            } else {
+                "virtual table"
+            }
         );
     }
     let mut statement = connection
@@ -515,6 +528,20 @@ fn open_source(path: &Path) -> anyhow::Result<Connection> {
         );
     }
     Ok(connection)
+}
+
+/// Whether the schema entry of `results` (its `type` and `sql` in `sqlite_master`) is a table
+/// whose rows are stored in the file: not a view, not a virtual table (`CREATE VIRTUAL TABLE`).
+fn is_plain_table(kind: &str, sql: Option<&str>) -> bool {
+    let virtual_table = sql.is_some_and(|sql| {
+        let words: Vec<String> = sql
+            .split_whitespace()
+            .take(2)
+            .map(str::to_ascii_uppercase)
+            .collect();
+        words == ["CREATE", "VIRTUAL"]
+    });
+    kind == "table" && !virtual_table
 }
 
 /// `import --from-original FILE [--timezone ZONE]`: stores each row of the original's table

@@ -112,7 +112,7 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         max_bytes_per_second: args.max_bandwidth.bytes_per_second(),
     };
     let read = Cell::new(0u64);
-    let samples = input.lines().enumerate().filter_map(|(index, line)| {
+    let samples = BoundedLines(input).enumerate().filter_map(|(index, line)| {
         let number = index + 1;
         let sample = line
             .map_err(|err| anyhow!("{name} line {number}: {err}"))
@@ -136,6 +136,51 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         read.get() - added
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The longest line import reads, newline excluded: a sample's JSON line is at most a few
+/// tens of KB (its texts are bounded, see [`Sample::validate`]), so a longer one is no sample,
+/// and reading it whole (`/dev/zero`, a file without newlines) would hold all of it in memory.
+const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// The lines of a reader, as [`BufRead::lines`] gives them (without `\n` or `\r\n`), except
+/// that one longer than [`MAX_LINE_BYTES`] is an error once that much of it has been read.
+struct BoundedLines<R>(R);
+
+impl<R: BufRead> Iterator for BoundedLines<R> {
+    type Item = io::Result<String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut line = Vec::new();
+        let limit = u64::try_from(MAX_LINE_BYTES)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        match (&mut self.0).take(limit).read_until(b'\n', &mut line) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(err) => return Some(Err(err)),
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+        } else if line.len() > MAX_LINE_BYTES {
+            return Some(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "longer than {} KiB without a newline: not a sample (a JSON line is a few KB)",
+                    MAX_LINE_BYTES / 1024
+                ),
+            )));
+        }
+        Some(String::from_utf8(line).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            )
+        }))
+    }
 }
 
 /// The UTF-8 byte-order mark some editors put before a file's text; skipped.

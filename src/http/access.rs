@@ -67,29 +67,76 @@ impl Entry {
 }
 
 /// `target` (a path and query) with the value of each query parameter whose name holds one
-/// of [`SECRET_WORDS`] replaced by [`REDACTED`].
+/// of [`SECRET_WORDS`] replaced by [`REDACTED`]. The name is judged as a server decodes it
+/// (`p%61ssword` and `pass+word` hold `pass`), and `;` separates parameters as `&` does (some
+/// servers and proxies read `?a=1;token=x` so), so no spelling of a secret's name gets its value
+/// logged.
 fn redacted(target: &str) -> std::borrow::Cow<'_, str> {
     let Some((path, query)) = target.split_once('?') else {
         return target.into();
     };
     let secret = |name: &str| {
-        let name = name.to_ascii_lowercase();
+        let name = decoded(name).to_ascii_lowercase();
         SECRET_WORDS.iter().any(|word| name.contains(word))
     };
-    if !query
-        .split('&')
+    let pairs = query.split(['&', ';']);
+    if !pairs
+        .clone()
         .any(|pair| pair.split_once('=').is_some_and(|(name, _)| secret(name)))
     {
         return target.into();
     }
-    let pairs: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if secret(name) => format!("{name}={REDACTED}"),
-            _ => pair.to_owned(),
-        })
-        .collect();
-    format!("{path}?{}", pairs.join("&")).into()
+    let mut out = String::with_capacity(target.len());
+    out.push_str(path);
+    out.push('?');
+    let mut rest = query;
+    for pair in pairs {
+        match pair.split_once('=') {
+            Some((name, _)) if secret(name) => {
+                out.push_str(name);
+                out.push('=');
+                out.push_str(REDACTED);
+            }
+            _ => out.push_str(pair),
+        }
+        rest = &rest[pair.len()..];
+        // The separator after the pair, `&` or `;`, as the client wrote it.
+        if let Some(separator) = rest.chars().next() {
+            out.push(separator);
+            rest = &rest[separator.len_utf8()..];
+        }
+    }
+    out.into()
+}
+
+/// A query parameter's name as a server reads it: `%XX` escapes decoded (a malformed one kept
+/// as it is), `+` a space, bytes that are not UTF-8 replaced.
+fn decoded(name: &str) -> String {
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        let escaped = (byte == b'%')
+            .then(|| bytes.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (byte, escaped) {
+            (_, Some(decoded)) => {
+                out.push(decoded);
+                at += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                at += 1;
+            }
+            (other, None) => {
+                out.push(other);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `body`, logged with `entry` once it has been sent or dropped.
@@ -211,6 +258,33 @@ mod tests {
             entry(b"GET", "/api/v1/summary?rules=de-bnetza&tz=Europe/Berlin").target,
             "/api/v1/summary?rules=de-bnetza&tz=Europe/Berlin"
         );
+    }
+
+    #[test]
+    fn a_secret_name_however_spelt_is_never_logged_with_its_value() {
+        for (target, logged) in [
+            (
+                "/latest?p%61ssword=hunter2&from=1d",
+                "/latest?p%61ssword=REDACTED&from=1d",
+            ),
+            ("/latest?%54OKEN=t", "/latest?%54OKEN=REDACTED"),
+            ("/latest?api+key=k&x=1", "/latest?api+key=REDACTED&x=1"),
+            (
+                "/latest?x=1;password=hunter2;y=2",
+                "/latest?x=1;password=REDACTED;y=2",
+            ),
+            ("/latest?a=1&;token=t;", "/latest?a=1&;token=REDACTED;"),
+            (
+                "/latest?p%zzass=1&%ZZpass=2",
+                "/latest?p%zzass=1&%ZZpass=REDACTED",
+            ),
+            (
+                "/latest?%E2%82%AC=1&pwd%FF=2",
+                "/latest?%E2%82%AC=1&pwd%FF=REDACTED",
+            ),
+        ] {
+            assert_eq!(entry(b"GET", target).target, logged, "{target}");
+        }
     }
 
     #[test]
