@@ -470,7 +470,7 @@ fn serve_in_process(
     use internet_monitor::metrics::Metrics;
     use internet_monitor::speedtest::runner::OoklaConfig;
     use internet_monitor::speedtest::{EngineConfig, Runner};
-    use internet_monitor::state::AppState;
+    use internet_monitor::daemon::state::AppState;
     use std::sync::Arc;
 
     // An engine that is never started: no scheduler runs in this process.
