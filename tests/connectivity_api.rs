@@ -466,11 +466,11 @@ fn serve_in_process(
     tokio::sync::watch::Sender<bool>,
     std::thread::JoinHandle<()>,
 ) {
+    use internet_monitor::daemon::state::AppState;
     use internet_monitor::http::AllowedHosts;
     use internet_monitor::metrics::Metrics;
     use internet_monitor::speedtest::runner::OoklaConfig;
     use internet_monitor::speedtest::{EngineConfig, Runner};
-    use internet_monitor::state::AppState;
     use std::sync::Arc;
 
     // An engine that is never started: no scheduler runs in this process.

@@ -5,7 +5,6 @@ mod hash_password;
 mod plan;
 mod report;
 mod run_once;
-mod serve;
 mod target;
 mod transfer;
 
@@ -81,7 +80,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => {
             logging::init("info", args.log_format);
-            serve::serve(*args)
+            crate::daemon::start::serve(*args)
         }
         Command::RunOnce(args) => {
             logging::init("warn", LogFormat::Text);
@@ -301,7 +300,7 @@ fn is_closed_pipe(err: &anyhow::Error) -> bool {
 /// Makes this process the reaper of the CLI's orphans, so that what a test leaves behind, even
 /// outside its process group or session, is killed with it. Without it (not Linux) a process
 /// that left the group can outlive its test, though it cannot hold a finished run open.
-fn adopt_orphans() {
+pub(crate) fn adopt_orphans() {
     if let Err(err) = crate::speedtest::adopt_orphans() {
         tracing::warn!(%err, "cannot adopt the speedtest CLI's orphans; a process it starts outside its process group may outlive its test");
     }

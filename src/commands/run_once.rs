@@ -150,7 +150,7 @@ fn as_text(sample: &Sample) -> String {
     if let Some(loss) = sample.packet_loss_ratio {
         lines.push(("packet loss", format!("{} %", people_text(loss * 100.0))));
     }
-    let server = crate::state::describe_server(sample);
+    let server = crate::daemon::state::describe_server(sample);
     if !server.is_empty() {
         lines.push(("server", server));
     }

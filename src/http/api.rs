@@ -16,17 +16,18 @@ use super::query::Query;
 use super::response::{Body, HttpError, json, json_body, overloaded, respond, to_json};
 use super::stream::{CHUNK_BYTES, ChunkError, Source, Streamed};
 use crate::csv;
+use crate::daemon::manual::Refusal;
+use crate::daemon::state::{AppState, READER_WAIT};
+use crate::daemon::worker::{WorkerError, Workers};
 use crate::plan::{PlanHistory, PlanVersion, PlanVersionJson};
 use crate::probe::availability::Live;
 use crate::probe::peak::PeakWindow;
 use crate::probe::report::{Connectivity, read_connectivity};
 use crate::rules::{MAX_RULES_WINDOW, RuleSet};
 use crate::sample::{Sample, Trigger};
-use crate::state::{AppState, READER_WAIT, Refusal};
 use crate::store::{Order, Store};
 use crate::summary::summarize;
 use crate::time::{TimeArg, TimeError, Timestamp, format_limit, parse_age};
-use crate::worker::{WorkerError, Workers};
 use crate::zone::Zone;
 
 /// The parameters `/api/v1/samples` and `/api/v1/samples.csv` take.

@@ -10,11 +10,11 @@ use serde::Serialize;
 use super::compat::store_failed;
 use super::query::Query;
 use super::response::{Body, HttpError, json_body, overloaded, to_json};
+use crate::daemon::state::{AppState, READER_WAIT};
 use crate::probe::availability::{Availability, Live};
 use crate::probe::latency::{MAX_STEPS, STEP_UNIT, default_step, step_count};
 use crate::probe::report::{read_availability, read_latency};
 use crate::probe::status::Status;
-use crate::state::{AppState, READER_WAIT};
 use crate::time::{MAX_AGE, TimeError, Timestamp, format_limit, parse_duration};
 
 /// The parameters `/api/v1/outages` takes.

@@ -16,9 +16,9 @@ use super::cache::Memo;
 use super::compat::store_failed;
 use super::query::Query;
 use super::response::{Body, HttpError, json_body, overloaded, to_json};
+use crate::daemon::state::{AppState, READER_WAIT};
 use crate::history::{self, Columns, DEFAULT_POINTS, MAX_POINTS, MIN_POINTS, Metric, PlanJson};
 use crate::sample::{EngineName, Outcome, Sample};
-use crate::state::{AppState, READER_WAIT};
 use crate::store::{Order, Store, StoreError};
 use crate::time::{TimeArg, Timestamp};
 

@@ -36,9 +36,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsAcceptor;
 
+use crate::daemon::state::{AppState, READER_WAIT};
 use crate::logging::{Throttle, clip};
 use crate::metrics;
-use crate::state::{AppState, READER_WAIT};
 use crate::time::Timestamp;
 use cache::Cached;
 use compat::Measurement;

@@ -58,7 +58,7 @@ impl HttpError {
 
 /// Our own overload (every store reader busy, or the queue waited on too long): 503, so that
 /// clients retry later.
-pub fn overloaded(err: crate::worker::WorkerError) -> HttpError {
+pub fn overloaded(err: crate::daemon::worker::WorkerError) -> HttpError {
     static BUSY: crate::logging::Throttle =
         crate::logging::Throttle::new(super::LOG_LINES_PER_MINUTE);
     if let Some(left_out) = BUSY.admit() {

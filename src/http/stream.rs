@@ -13,9 +13,9 @@ use hyper::body::{Body as HttpBody, Frame};
 
 use super::compat::store_failed;
 use super::response::{HttpError, overloaded};
-use crate::state::READER_WAIT;
+use crate::daemon::state::READER_WAIT;
+use crate::daemon::worker::{WorkerError, Workers};
 use crate::store::{Store, StoreError};
-use crate::worker::{WorkerError, Workers};
 
 /// Log lines for streams cut off (by the store or a busy reader), per minute.
 static STOPPED: crate::logging::Throttle =

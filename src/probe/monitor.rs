@@ -19,7 +19,7 @@ use super::net::{self, Prober};
 use super::outage::{Config, Event, Outage, OutageKind, Round, Run, Tracker};
 use super::status::Status;
 use super::{ProbeMethod, ProbeResult, StoredTarget, Target, TargetKind};
-use crate::state::AppState;
+use crate::daemon::state::AppState;
 use crate::store::probes::{ProbeRow, ProbeStats, ProbeWrite};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;

@@ -18,10 +18,10 @@ use super::backoff::Backoff;
 use super::client::{Answer, Client};
 use super::proto;
 use super::series;
+use crate::daemon::state::{AppState, READER_WAIT};
 use crate::logging::Throttle;
 use crate::metrics::{PushResult, SampleResult};
 use crate::sample::Sample;
-use crate::state::{AppState, READER_WAIT};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 

@@ -1,18 +1,18 @@
-//! What a serving process shares between the scheduler and the HTTP handlers.
+//! What a serving process shares between the scheduler and the HTTP handlers, and the core
+//! rule of recording: a sample is stored durably, then published ([`AppState::keep`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use super::manual::ManualRuns;
+use super::worker::{WorkerConfig, Workers};
 use crate::metrics::Metrics;
 use crate::plan::{Plan, PlanHistory};
 use crate::sample::{FailureReason, Outcome, Sample, Trigger};
 use crate::speedtest::{Claim, Runner};
 use crate::store::{Store, StoreError};
 use crate::time::{ClockCheck, Timestamp};
-use crate::worker::{WorkerConfig, Workers};
 use crate::zone::Zone;
 
 /// The recorder's own store thread: appends, retention and the data budget queue here, never
@@ -96,32 +96,6 @@ impl Shown {
     /// The later of the two: what must not be after now.
     fn newest(self) -> Option<Timestamp> {
         self.run.max(self.success)
-    }
-}
-
-/// The rate limit of `POST /api/v1/run`: a public exporter must not let strangers burn a data
-/// cap, and even a trusted client should not start a test every second.
-pub struct ManualRuns {
-    pub min_gap: Duration,
-    last_start: Mutex<Option<Instant>>,
-}
-
-/// Why a manual run was not started.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// The last manual run started less than `--min-manual-gap` ago, and no test runs now;
-    /// try again after this long.
-    TooSoon(Duration),
-    /// A test (of any trigger) is running now, since this time when known.
-    Busy(Option<Timestamp>),
-}
-
-impl ManualRuns {
-    pub fn new(min_gap: Duration) -> Self {
-        ManualRuns {
-            min_gap,
-            last_start: Mutex::new(None),
-        }
     }
 }
 
@@ -222,7 +196,7 @@ impl AppState {
         }
     }
 
-    fn set_running(&self, since: Option<Timestamp>) {
+    pub(super) fn set_running(&self, since: Option<Timestamp>) {
         self.metrics.set_running(since.is_some());
         if let Ok(mut running) = self.running_since.lock() {
             *running = since;
@@ -256,7 +230,7 @@ impl AppState {
 
     /// [`AppState::run_and_keep`] with the sample dated `started` (what a manual run's 202
     /// answer told its client).
-    async fn run_and_keep_from(
+    pub(super) async fn run_and_keep_from(
         &self,
         claim: Claim,
         trigger: Trigger,
@@ -415,39 +389,6 @@ impl AppState {
         if let Ok(mut latest) = self.latest_success.write() {
             *latest = success.map(Arc::new);
         }
-    }
-
-    /// Starts a manual test in the background, if the endpoint is on, no test is running and
-    /// the gap has passed; returns when it started (its sample is dated this, or the next free
-    /// millisecond). `None` means the endpoint is off. A running test (409) is said before the
-    /// gap (429): a client told "too soon" while a test runs would think none does.
-    pub fn start_manual_run(self: &Arc<Self>) -> Option<Result<Timestamp, Refusal>> {
-        let manual = self.manual_runs.as_ref()?;
-        let Ok(mut last_start) = manual.last_start.lock() else {
-            return Some(Err(Refusal::Busy(self.running_since())));
-        };
-        let Some(claim) = self.runner.try_claim() else {
-            return Some(Err(Refusal::Busy(self.running_since())));
-        };
-        let now = Instant::now();
-        if let Some(last) = *last_start {
-            let since = now.saturating_duration_since(last);
-            if since < manual.min_gap {
-                // Dropping the claim frees the slot again.
-                return Some(Err(Refusal::TooSoon(manual.min_gap - since)));
-            }
-        }
-        *last_start = Some(now);
-        // Said running from here: a second request before the task starts must hear when.
-        let started = Timestamp::now();
-        self.set_running(Some(started));
-        let state = self.clone();
-        tokio::spawn(async move {
-            state
-                .run_and_keep_from(claim, Trigger::Manual, started)
-                .await;
-        });
-        Some(Ok(started))
     }
 }
 

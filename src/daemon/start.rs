@@ -1,17 +1,19 @@
-//! `serve`: bind, open the store, and run until SIGINT, SIGTERM or SIGHUP.
+//! Start-up of `serve`: reads the flags, binds, opens the store, settles the plan history,
+//! says the start-up line, and runs the service until SIGINT, SIGTERM or SIGHUP.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
+use super::ServeConfig;
+use super::scheduler::Schedule;
 use crate::campaign::live::CampaignConfig;
 use crate::cli::ServeArgs;
+use crate::commands::{Created, adopt_orphans, listen_until_stopped};
 use crate::http::web_config::WebConfigSource;
 use crate::http::{AllowedHosts, WebServing};
 use crate::plan::{Plan, PlanHistory, PlanVersion};
-use crate::scheduler::Schedule;
-use crate::serve::{self, ServeConfig};
 use crate::store::Store;
 use crate::time::{Timestamp, format_limit};
 use crate::units::for_people::{speed as speed_words, volume};
@@ -144,6 +146,8 @@ fn describe_plan(plan: &Plan) -> String {
     )
 }
 
+/// `serve`: the service of `args` until a signal stops it (exit 0), or the error that kept it
+/// from starting.
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     return_large_blocks();
     args.check().map_err(anyhow::Error::msg)?;
@@ -186,8 +190,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let engine_name = engine.describe().name;
-    super::adopt_orphans();
-    super::listen_until_stopped(
+    adopt_orphans();
+    listen_until_stopped(
         WORKERS,
         args.listen,
         |listener, address, shutdown| async move {
@@ -196,7 +200,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             // Nor does any other start-up failure (--retest-below without a plan, a campaign or
             // probe configuration the store refuses): a new file is removed again unless the
             // service got as far as its start-up line.
-            let mut created = super::Created::open(&args.store.db, |db| Ok(Store::open(db)?))?;
+            let mut created = Created::open(&args.store.db, |db| Ok(Store::open(db)?))?;
             let store = created.share();
             let now = Timestamp::now();
             let plans = plan_history(&store, args.plan.plan(), now)?;
@@ -310,7 +314,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     tracing::warn!("{warning}");
                 }
             };
-            serve::run(config, listener, store, shutdown, ready).await?;
+            super::run(config, listener, store, shutdown, ready).await?;
             Ok(())
         },
     )?;
