@@ -1277,7 +1277,7 @@ pub struct ReportArgs {
     pub window: Duration,
 
     /// Instead of --window: from this time (inclusive), RFC 3339 (2026-11-01T00:00:00Z), a
-    /// date (2026-11-01, its midnight UTC) or an age (7d); default the window's start
+    /// date (2026-11-01, its midnight UTC) or an age (7d); default 30 days before --to
     #[arg(long, value_name = "TIME", conflicts_with = "window")]
     pub from: Option<TimeArg>,
 
