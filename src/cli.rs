@@ -137,6 +137,18 @@ pub fn numbered_values(
 /// The environment twins (variable, flag) of the command `args` run: the sub-commands named
 /// are followed down the tree, skipping the values of the flags that take one.
 fn environment_twins(root: &clap::Command, args: &[OsString]) -> Vec<(String, String)> {
+    command_run(root, args)
+        .get_arguments()
+        .filter_map(|arg| {
+            let env = arg.get_env()?.to_str()?.to_owned();
+            Some((env, format!("--{}", arg.get_long()?)))
+        })
+        .collect()
+}
+
+/// The (sub-)command `args` run: the sub-commands named are followed down the tree from
+/// `root`, skipping the values of the flags that take one; `root` when none is named.
+fn command_run<'a>(root: &'a clap::Command, args: &[OsString]) -> &'a clap::Command {
     let mut current = root;
     let mut words = args.iter().skip(1);
     while let Some(word) = words.next() {
@@ -157,12 +169,6 @@ fn environment_twins(root: &clap::Command, args: &[OsString]) -> Vec<(String, St
         }
     }
     current
-        .get_arguments()
-        .filter_map(|arg| {
-            let env = arg.get_env()?.to_str()?.to_owned();
-            Some((env, format!("--{}", arg.get_long()?)))
-        })
-        .collect()
 }
 
 /// A refusal naming each environment twin of the command `args` run that `vars` has set but
@@ -240,6 +246,41 @@ fn name_the_variable(
                     .iter()
                     .any(|(env, _)| env == key)
                     .then(|| format!("the environment variable {key} is not UTF-8 text").into())
+            })
+            .collect();
+        if !tips.is_empty() {
+            tips.sort_by_key(|tip| tip.to_string());
+            err.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
+        }
+        return err;
+    }
+    if err.kind() == ErrorKind::ArgumentConflict {
+        // clap says the flag was given; it may have come from its twin (a `--from` on the
+        // command line against INTERNET_MONITOR_WINDOW): name the variable to unset.
+        let mut flags: Vec<String> = Vec::new();
+        for kind in [ContextKind::InvalidArg, ContextKind::PriorArg] {
+            match err.get(kind) {
+                Some(ContextValue::String(arg)) => flags.push(arg.clone()),
+                Some(ContextValue::Strings(args)) => flags.extend(args.iter().cloned()),
+                _ => {}
+            }
+        }
+        let twins = environment_twins(root, args);
+        let mut tips: Vec<clap::builder::StyledStr> = flags
+            .iter()
+            .filter_map(|arg| arg.split_whitespace().next())
+            .filter(|flag| !on_command_line(args, flag))
+            .filter_map(|flag| {
+                let (env, _) = twins.iter().find(|(env, twin)| {
+                    twin == flag && vars.iter().any(|(key, _)| key.to_str() == Some(env))
+                })?;
+                Some(
+                    format!(
+                        "{flag} comes from the environment variable {env}: unset it for this \
+                         command (env -u {env} …)"
+                    )
+                    .into(),
+                )
             })
             .collect();
         if !tips.is_empty() {
@@ -354,6 +395,13 @@ impl Cli {
         let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
         let args: Vec<OsString> = args.into_iter().collect();
         let mut command = Cli::command();
+        // The top level holds serve's flags (serve is the default): with a sub-command named,
+        // they are not read, and neither are their environment twins, which clap would
+        // otherwise parse and refuse for every command (`docker compose exec` gives `export`
+        // all of serve's variables, `KEY=` among them).
+        if !std::ptr::eq(command_run(&command, &args), &command) {
+            command = command.mut_args(|arg| arg.env(None));
+        }
         if let Some(message) = empty_environment(&command, &args, &vars) {
             return Err(clap::Error::raw(
                 ErrorKind::ValueValidation,
@@ -1229,7 +1277,7 @@ pub struct ReportArgs {
     pub window: Duration,
 
     /// Instead of --window: from this time (inclusive), RFC 3339 (2026-11-01T00:00:00Z), a
-    /// date (2026-11-01, its midnight UTC) or an age (7d); default the window's start
+    /// date (2026-11-01, its midnight UTC) or an age (7d); default 30 days before --to
     #[arg(long, value_name = "TIME", conflicts_with = "window")]
     pub from: Option<TimeArg>,
 

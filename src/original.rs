@@ -430,6 +430,26 @@ pub fn label(id: ValueRef<'_>, place: u64) -> String {
 /// How long a read of the original's database waits for a program writing to it.
 const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// What a file that is not SQLite looks like, when it is one this program writes, said with
+/// what to do instead (`; it looks like …`); empty otherwise. Read from its first bytes.
+fn what_else(path: &Path) -> &'static str {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    let read = std::fs::File::open(path).and_then(|file| file.take(16).read_to_end(&mut head));
+    if read.is_err() {
+        return "";
+    }
+    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
+    if head.starts_with(b"redb\x1A\x0A\xA9\x0D\x0A") {
+        "; it is a database file of this program: use it as --db as it is, or move its samples \
+         with `internet-monitor export --db FILE | internet-monitor import -`"
+    } else if text.trim_ascii_start().starts_with(b"{") {
+        "; it looks like JSON lines (`export --format jsonl`): import it without --from-original"
+    } else {
+        ""
+    }
+}
+
 /// The original's database at `path`, opened read-only and checked to have a `results` table
 /// with the [`COLUMNS`]; nothing is written to it or beside it (no journal). Errors say what
 /// the file is instead: missing, a directory, not SQLite, without that table or columns.
@@ -460,7 +480,8 @@ fn open_source(path: &Path) -> anyhow::Result<Connection> {
             )
         } else if err.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
             anyhow!(
-                "{shown} is not an SQLite database: --from-original reads the original app's database file (internet-monitor.db)"
+                "{shown} is not an SQLite database{}: --from-original reads the original app's database file (internet-monitor.db)",
+                what_else(path)
             )
         } else {
             anyhow!("cannot read {shown} as an SQLite database: {err}")
@@ -649,6 +670,44 @@ mod tests {
 
     fn local(text: &str) -> civil::DateTime {
         text.parse().unwrap()
+    }
+
+    /// A file of this program's own given to --from-original is named as what it is, with
+    /// the command that reads it: an export (JSON lines) or a database file.
+    #[test]
+    fn a_file_of_this_program_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let jsonl = dir.path().join("export.jsonl");
+        std::fs::write(
+            &jsonl,
+            "\u{FEFF}{\"time\":\"2026-11-01T00:00:00.000Z\"}\n".repeat(400),
+        )
+        .unwrap();
+        let redb = dir.path().join("samples.redb");
+        drop(Store::open(&redb).unwrap());
+        let csv = dir.path().join("notes.txt");
+        std::fs::write(&csv, "download,upload,ping\n".repeat(40)).unwrap();
+        let said = |path: &Path| open_source(path).map(drop).unwrap_err().to_string();
+        assert!(
+            said(&jsonl).contains(
+                "is not an SQLite database; it looks like JSON lines (`export --format jsonl`): \
+                 import it without --from-original"
+            ),
+            "{}",
+            said(&jsonl)
+        );
+        assert!(
+            said(&redb).contains(
+                "is not an SQLite database; it is a database file of this program: use it as --db"
+            ),
+            "{}",
+            said(&redb)
+        );
+        assert!(
+            said(&csv).contains("is not an SQLite database: --from-original reads"),
+            "{}",
+            said(&csv)
+        );
     }
 
     #[test]

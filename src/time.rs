@@ -357,19 +357,30 @@ pub fn parse_age(text: &str) -> Result<Duration, TimeError> {
     parse_duration(text, false, MAX_AGE)
 }
 
-/// A limit as a person writes it: whole days, hours, minutes or seconds where it is one
-/// (`7d`, `1h`), humantime's form otherwise.
+/// A limit as a person writes it: whole days (`7d`), humantime's months or years as given
+/// (`3months`, `1year`: a `3M` retention is not 7890048 seconds), whole hours, minutes or
+/// seconds under an hour (`1h`, `90s`), humantime's form otherwise (`23h 59m 59s`).
 pub fn format_limit(duration: Duration) -> String {
     let secs = duration.as_secs();
+    let human = humantime::format_duration(duration).to_string();
     if duration.subsec_nanos() != 0 || secs == 0 {
-        return humantime::format_duration(duration).to_string();
+        return human;
     }
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+    if secs.is_multiple_of(86_400) {
+        return format!("{}d", secs / 86_400);
+    }
+    if !human.contains(' ') {
+        return human;
+    }
+    for (unit, size) in [("h", 3_600), ("m", 60)] {
         if secs.is_multiple_of(size) {
             return format!("{}{unit}", secs / size);
         }
     }
-    format!("{secs}s")
+    if secs < 3_600 {
+        return format!("{secs}s");
+    }
+    human
 }
 
 /// When this program's source was last changed (the commit date, or `SOURCE_DATE_EPOCH`, set by
@@ -656,6 +667,15 @@ mod tests {
         assert_eq!(format_limit(Duration::from_secs(3_600)), "1h");
         assert_eq!(format_limit(Duration::from_secs(90)), "90s");
         assert_eq!(format_limit(Duration::from_secs(120)), "2m");
+        assert_eq!(format_limit(Duration::from_secs(36 * 3_600)), "36h");
+        // humantime's months and years (`--retention 3M`, `1y`) come back as written, and a
+        // length in no whole unit is humantime's, not a count of seconds.
+        let parsed = |text: &str| humantime::parse_duration(text).unwrap();
+        assert_eq!(format_limit(parsed("3M")), "3months");
+        assert_eq!(format_limit(parsed("1y")), "1year");
+        assert_eq!(format_limit(parsed("1y 2M")), "1year 2months");
+        assert_eq!(format_limit(Duration::from_secs(86_399)), "23h 59m 59s");
+        assert_eq!(format_limit(Duration::from_secs(3_599)), "3599s");
     }
 
     #[test]

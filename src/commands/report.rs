@@ -29,16 +29,12 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open_read_only(&args.store.db)?;
     let now = Timestamp::now();
     warn_if_clock_looks_wrong(&store, now)?;
-    let from = args
-        .from
-        .map_or_else(|| now.saturating_sub(args.window), |from| from.resolve(now));
-    let to = args.to.map_or_else(
-        || now.saturating_add(std::time::Duration::from_millis(1)),
-        |to| to.resolve(now),
-    );
-    if from >= to {
-        bail!("--from ({from}) must be before --to ({to})");
-    }
+    let (from, to) = window_bounds(
+        args.from.map(|from| from.resolve(now)),
+        args.to.map(|to| to.resolve(now)),
+        args.window,
+        now,
+    )?;
     // The window as asked: `--window 366d` ends 1 ms after now (so a run stored this
     // millisecond counts), which is no longer window than the flag gave.
     let span = match (args.from, args.to) {
@@ -269,6 +265,39 @@ fn verdict_text(verdict: &rules::Verdict, campaign: Option<Timestamp>) -> String
     text
 }
 
+/// The window a report summarises, `from` inclusive to `to` exclusive: `to` defaults to now
+/// (1 ms past it, so a run stored this millisecond counts) and `from` to `window` (`--window`'s
+/// default) before `to`, as `/api/v1/summary` counts it, so `--to` alone moves the whole window.
+/// A window that ends before it starts is an error naming both times, and which was a default.
+fn window_bounds(
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    window: std::time::Duration,
+    now: Timestamp,
+) -> anyhow::Result<(Timestamp, Timestamp)> {
+    let (to, to_said) = match to {
+        Some(to) => (to, String::new()),
+        None => (
+            now.saturating_add(std::time::Duration::from_millis(1)),
+            ", now: --to not given".to_owned(),
+        ),
+    };
+    let (from, from_said) = match from {
+        Some(from) => (from, String::new()),
+        None => (
+            to.saturating_sub(window),
+            format!(
+                ", {} before --to: --from not given",
+                crate::time::format_limit(window)
+            ),
+        ),
+    };
+    if from >= to {
+        bail!("--from ({from}{from_said}) must be before --to ({to}{to_said})");
+    }
+    Ok((from, to))
+}
+
 /// `report --verify FILE`: recomputes the export of the pack's window from the store and
 /// compares its SHA-256 with the pack's. Exit 0 when it matches, 1 when not.
 fn verify(args: &ReportArgs, path: &std::path::Path) -> anyhow::Result<ExitCode> {
@@ -366,6 +395,39 @@ mod tests {
             unverified: vec!["the 5-minute spacing"],
             sources: vec!["Vfg. 99/2021"],
         }
+    }
+
+    /// `--to` alone moves the whole window (from `--window` before it), as
+    /// `/api/v1/summary?to=` does: a past `--to` is no error about a `--from` never given.
+    #[test]
+    fn the_window_ends_at_to_and_starts_a_window_before_it() {
+        let day = std::time::Duration::from_secs(24 * 60 * 60);
+        let now = Timestamp::from_millis(1_795_478_400_000);
+        let to = Timestamp::from_millis(1_577_836_800_000); // 2020-01-01
+        let (from, end) = window_bounds(None, Some(to), 30 * day, now).unwrap();
+        assert_eq!((from, end), (to.saturating_sub(30 * day), to));
+        // Neither given: the window before now, ending 1 ms after it.
+        let (from, end) = window_bounds(None, None, 30 * day, now).unwrap();
+        let after = now.saturating_add(std::time::Duration::from_millis(1));
+        assert_eq!((from, end), (after.saturating_sub(30 * day), after));
+        // From given, to not: now ends it.
+        assert_eq!(
+            window_bounds(Some(to), None, 30 * day, now).unwrap(),
+            (to, after)
+        );
+        // An inverted range names both, and says which one was a default.
+        let err = window_bounds(Some(now), Some(to), 30 * day, now)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--from (") && err.contains("must be before --to ("),
+            "{err}"
+        );
+        assert!(!err.contains("not given"), "{err}");
+        let err = window_bounds(Some(after.saturating_add(day)), None, 30 * day, now)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("now: --to not given"), "{err}");
     }
 
     #[test]

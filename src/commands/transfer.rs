@@ -87,13 +87,9 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         let file = File::open(&args.file).with_context(|| format!("cannot read {name}"))?;
         Box::new(BufReader::new(file))
     };
-    // The first line says what the file is: anything but JSON lines is refused before the
-    // store is opened (or created).
-    let mut first = Vec::new();
-    (&mut input)
-        .take(FIRST_LINE_BYTES)
-        .read_until(b'\n', &mut first)
-        .with_context(|| format!("cannot read {name}"))?;
+    // The first bytes and line say what the file is: anything but JSON lines is refused
+    // before the store is opened (or created).
+    let first = read_head(&mut input).with_context(|| format!("cannot read {name}"))?;
     let first = match first.strip_prefix(UTF8_BOM) {
         Some(rest) => rest.to_vec(),
         None => first,
@@ -190,21 +186,44 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// than 2 KB; a longer one is read on as JSON).
 const FIRST_LINE_BYTES: u64 = 64 * 1024;
 
-/// What a file whose first line is `line` (without a byte-order mark) looks like when it is
-/// not JSON lines: said in the error, with what to do instead. `None` when it may be JSON
-/// lines (an object, or a blank line, which import skips).
-fn not_json_lines(line: &[u8]) -> Option<&'static str> {
-    if line.starts_with(b"\xFF\xFE") || line.starts_with(b"\xFE\xFF") {
+/// redb's magic number, the start of a database file of this program: a newline is among its
+/// bytes, so a first line ending there is read on to its end.
+const REDB_MAGIC: &[u8] = b"redb\x1A\x0A\xA9\x0D\x0A";
+
+/// The start of `input`: its first line (at most [`FIRST_LINE_BYTES`]), and when that is the
+/// beginning of [`REDB_MAGIC`], the rest of it. Reads no further than a line, so an import
+/// from a pipe goes on as soon as its first line has come.
+fn read_head(input: &mut dyn BufRead) -> io::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    input.take(FIRST_LINE_BYTES).read_until(b'\n', &mut head)?;
+    if head.len() < REDB_MAGIC.len() && head.ends_with(b"\n") && REDB_MAGIC.starts_with(&head) {
+        let rest = REDB_MAGIC.len() - head.len();
+        input.take(rest as u64).read_to_end(&mut head)?;
+    }
+    Ok(head)
+}
+
+/// What a file whose start is `head` (without a byte-order mark; its first line, and redb's
+/// magic number whole, [`read_head`]) looks like when it is not JSON lines: said in the error, with what to
+/// do instead. `None` when it may be JSON lines (an object, or a blank line, which import
+/// skips).
+fn not_json_lines(head: &[u8]) -> Option<&'static str> {
+    let line = head
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(head, |end| &head[..=end]);
+    let magic = head;
+    if magic.starts_with(b"\xFF\xFE") || magic.starts_with(b"\xFE\xFF") {
         return Some("UTF-16 text (it starts with a UTF-16 byte-order mark): save it as UTF-8");
     }
     // Files by their first bytes (magic numbers).
-    if line.starts_with(b"SQLite format 3\0") {
+    if magic.starts_with(b"SQLite format 3\0") {
         return Some(
             "an SQLite database, not samples; the original Python/Flask app's database \
              (internet-monitor.db) is read with `import --from-original FILE --timezone ZONE`",
         );
     }
-    if line.starts_with(b"redb\x1A\x0A\xA9\x0D\x0A") {
+    if magic.starts_with(REDB_MAGIC) {
         return Some(
             "a database file of this program, not samples; use it as --db as it is, or move \
              its samples with `internet-monitor export --db FILE | internet-monitor import -`",
@@ -232,7 +251,7 @@ fn not_json_lines(line: &[u8]) -> Option<&'static str> {
             "a zip archive: take the file out first (`unzip -p FILE | internet-monitor import -`)",
         ),
     ];
-    if let Some((_, what)) = packed.iter().find(|(magic, _)| line.starts_with(magic)) {
+    if let Some((_, what)) = packed.iter().find(|(bytes, _)| magic.starts_with(bytes)) {
         return Some(what);
     }
     let text = String::from_utf8_lossy(line);
@@ -401,6 +420,32 @@ mod tests {
             "expected value at column 1 (import reads JSON lines, one sample per line, as \
              `export --format jsonl` writes them)"
         );
+    }
+
+    /// A file is told by its first bytes even when a newline comes among them (redb's magic
+    /// number has one in its sixth byte): a real database file of this program is named as
+    /// such, not as line 1's JSON error.
+    #[test]
+    fn a_database_file_of_this_program_is_named_from_its_first_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samples.redb");
+        drop(Store::open(&path).unwrap());
+        let mut file = BufReader::new(File::open(&path).unwrap());
+        let head = read_head(&mut file).unwrap();
+        let said = not_json_lines(&head).unwrap_or_default();
+        assert!(
+            said.starts_with("a database file of this program"),
+            "{head:?}: {said}"
+        );
+        // Otherwise the head is the first line.
+        let line = format!("{{{FAILURE}}}\n{{}}\n");
+        let head = read_head(&mut io::Cursor::new(line.as_bytes())).unwrap();
+        assert_eq!(head, format!("{{{FAILURE}}}\n").as_bytes());
+        let head = read_head(&mut io::Cursor::new(&b"{}\n"[..])).unwrap();
+        assert_eq!(head, b"{}\n");
+        // A blank first line leaves the file to the JSON reader, whatever follows it.
+        let head = read_head(&mut io::Cursor::new(&b"\n{\"a\": 1}\n"[..])).unwrap();
+        assert_eq!(not_json_lines(&head), None);
     }
 
     #[test]
