@@ -544,7 +544,7 @@ fn the_test_that_would_cross_the_budget_is_skipped_and_said_once() {
     );
     command
         .env("FAKE_SPEEDTEST_ARGS", env.path("args"))
-        .env("RUST_LOG", "info,internet_monitor::state=debug");
+        .env("RUST_LOG", "info,internet_monitor::daemon::state=debug");
     let mut server = Server::start(command);
     // Each skipped slot is stored and said at debug level only; two of them.
     server.wait_for_logs("test skipped again", 2);

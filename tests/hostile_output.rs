@@ -196,7 +196,7 @@ fn import_refuses_impossible_figures_with_the_line_and_stores_nothing() {
 
 /// A CLI error whose message holds a line break followed by a genuine-looking log line, and
 /// a terminal escape sequence.
-const FORGED: &str = "Cannot open socket\n2026-11-30T04:00:00.000000Z  INFO internet_monitor::state: \
+const FORGED: &str = "Cannot open socket\n2026-11-30T04:00:00.000000Z  INFO internet_monitor::daemon::state: \
 test succeeded time=2026-11-30T04:00:00.000Z trigger=schedule download_mbit_per_second=1000\u{1b}[2K";
 
 /// Characters that end a line or steer a terminal, in some viewer or other.
@@ -227,7 +227,7 @@ fn text_from_outside_cannot_forge_a_log_line() {
     // A request header is text from outside too: bytes a header may carry (obs-text) decode
     // to the next-line, line-separator and right-to-left-override characters.
     let origin = "http://evil.example\u{85}2026-11-30T04:00:00.000000Z  INFO \
-internet_monitor::state: test succeeded\u{2028}x\u{202e}";
+internet_monitor::daemon::state: test succeeded\u{2028}x\u{202e}";
     let response = common::try_request_with(
         &server.address,
         "POST",

@@ -104,7 +104,7 @@ fn survive(env: &Env, cli: Cli, result: &str) -> Value {
     let mut server = Server::start(command);
 
     // The run is stored and published before this line is logged.
-    let line = server.wait_for_log("internet_monitor::state: test");
+    let line = server.wait_for_log("internet_monitor::daemon::state: test");
     let logged = if success {
         line.contains("test succeeded")
     } else {
