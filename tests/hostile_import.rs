@@ -25,12 +25,12 @@ fn import(db: &Path, args: &[&str]) -> (Option<i32>, String) {
 fn a_line_longer_than_any_sample_is_refused_without_reading_it_whole() {
     let env = Env::new();
     let file = env.path("no-newline.jsonl");
-    // 3 MiB without a newline: three times the longest line import reads.
-    std::fs::write(&file, vec![b' '; 3 << 20]).unwrap();
+    // 9 MiB without a newline: twice the longest line import reads, and more.
+    std::fs::write(&file, vec![b' '; 9 << 20]).unwrap();
     let (code, stderr) = import(&env.db(), &[file.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
-        stderr.contains("line 1: longer than 1024 KiB without a newline: not a sample"),
+        stderr.contains("line 1: longer than 4 MiB without a newline: not a sample"),
         "{stderr}"
     );
     assert!(stderr.contains("nothing was imported"), "{stderr}");
@@ -42,7 +42,7 @@ fn dev_zero_is_refused_and_leaves_no_database() {
     let env = Env::new();
     let (code, stderr) = import(&env.db(), &["/dev/zero"]);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("longer than 1024 KiB"), "{stderr}");
+    assert!(stderr.contains("longer than 4 MiB"), "{stderr}");
     assert!(!env.db().exists(), "a failed import left a new database");
 }
 

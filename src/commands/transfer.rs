@@ -137,7 +137,7 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
 /// The longest line import reads, newline excluded: a sample's JSON line is at most a few
 /// tens of KB (its texts are bounded, see [`Sample::validate`]), so a longer one is no sample,
 /// and reading it whole (`/dev/zero`, a file without newlines) would hold all of it in memory.
-const MAX_LINE_BYTES: usize = 1024 * 1024;
+const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The lines of a reader, as [`BufRead::lines`] gives them (without `\n` or `\r\n`), except
 /// that one longer than [`MAX_LINE_BYTES`] is an error once that much of it has been read.
@@ -165,8 +165,8 @@ impl<R: BufRead> Iterator for BoundedLines<R> {
             return Some(Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "longer than {} KiB without a newline: not a sample (a JSON line is a few KB)",
-                    MAX_LINE_BYTES / 1024
+                    "longer than {} MiB without a newline: not a sample (a JSON line is a few KB)",
+                    MAX_LINE_BYTES >> 20
                 ),
             )));
         }
