@@ -47,28 +47,9 @@ fn compose_file_mounts_what_exists_and_wires_the_services() {
                 "{name}: unexpected key {key:?} (typo?)"
             );
         }
-        let mut has_named_volume = false;
-        for volume in service["volumes"].as_array().expect("volumes") {
-            let spec = volume.as_str().expect("short volume syntax");
-            let mut parts = spec.split(':');
-            let (source, target) = (parts.next().unwrap(), parts.next().expect("a target"));
-            if source.starts_with('.') || source.starts_with('/') {
-                let path = deploy.join(source);
-                assert!(
-                    path.exists(),
-                    "{name} mounts {source}, which does not exist"
-                );
-                assert!(spec.ends_with(":ro"), "{name}: mount {source} read-only");
-                mounts.insert((name.as_str(), target), path);
-            } else {
-                assert!(
-                    declared.contains(source),
-                    "{name}: volume {source} is not declared"
-                );
-                has_named_volume = true;
-            }
+        for (target, path) in service_mounts(name, &deploy, service, &declared) {
+            mounts.insert((name.as_str(), target), path);
         }
-        assert!(has_named_volume, "{name} keeps its data in a named volume");
     }
 
     // internet-monitor: built from the repository's Dockerfile, data in its volume.

@@ -133,34 +133,10 @@ fn fleet_compose(relative: &str) -> (Value, BTreeMap<(String, String), PathBuf>)
                 "{relative}: {name}: unexpected key {key:?} (typo?)"
             );
         }
-        let mut has_named_volume = false;
-        for volume in service["volumes"].as_array().expect("volumes") {
-            let spec = volume.as_str().expect("short volume syntax");
-            let mut parts = spec.split(':');
-            let (source, target) = (parts.next().unwrap(), parts.next().expect("a target"));
-            if source.starts_with('.') || source.starts_with('/') {
-                let path = dir.join(source);
-                assert!(
-                    path.exists(),
-                    "{relative}: {name} mounts {source}, which does not exist"
-                );
-                assert!(
-                    spec.ends_with(":ro"),
-                    "{relative}: {name}: mount {source} read-only"
-                );
-                mounts.insert((name.clone(), target.to_owned()), path);
-            } else {
-                assert!(
-                    declared_volumes.contains(source),
-                    "{relative}: {name}: volume {source} is not declared"
-                );
-                has_named_volume = true;
-            }
+        let what = format!("{relative}: {name}");
+        for (target, path) in service_mounts(&what, &dir, service, &declared_volumes) {
+            mounts.insert((name.clone(), target.to_owned()), path);
         }
-        assert!(
-            has_named_volume,
-            "{relative}: {name} keeps its data in a named volume"
-        );
         for secret in service["secrets"].as_array().into_iter().flatten() {
             let secret = secret.as_str().expect("short secret syntax");
             assert!(

@@ -85,6 +85,42 @@ fn run_ok(command: &mut Command, fix: &str) -> String {
 }
 
 /// A YAML file as JSON, parsed by PyYAML (no YAML crate among the dev-dependencies).
+/// The bind mounts of one compose service (short volume syntax), target → source under `dir`,
+/// after checking each: a bind mount (`./…`, `/…`) exists and is read-only, any other source is
+/// a named volume in `declared`, and the service keeps its data in at least one. `what` names
+/// the service in the messages.
+fn service_mounts<'a>(
+    what: &str,
+    dir: &Path,
+    service: &'a Value,
+    declared: &BTreeSet<&str>,
+) -> Vec<(&'a str, PathBuf)> {
+    let mut mounts = Vec::new();
+    let mut has_named_volume = false;
+    for volume in service["volumes"].as_array().expect("volumes") {
+        let spec = volume.as_str().expect("short volume syntax");
+        let mut parts = spec.split(':');
+        let (source, target) = (parts.next().unwrap(), parts.next().expect("a target"));
+        if source.starts_with('.') || source.starts_with('/') {
+            let path = dir.join(source);
+            assert!(
+                path.exists(),
+                "{what} mounts {source}, which does not exist"
+            );
+            assert!(spec.ends_with(":ro"), "{what}: mount {source} read-only");
+            mounts.push((target, path));
+        } else {
+            assert!(
+                declared.contains(source),
+                "{what}: volume {source} is not declared"
+            );
+            has_named_volume = true;
+        }
+    }
+    assert!(has_named_volume, "{what} keeps its data in a named volume");
+    mounts
+}
+
 fn yaml(relative: &str) -> Value {
     let program = "import json, sys, yaml\n\
                    json.dump(yaml.safe_load(open(sys.argv[1], encoding='utf-8')), sys.stdout)";
