@@ -1227,20 +1227,49 @@ fn readme_command_tables_match_help() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let root = internet_monitor::cli::Cli::command();
-    let sections: [(&str, &[&str]); 9] = [
+    let sections: [(&str, &[&str]); 13] = [
         ("### `internet-monitor serve`", &["serve"]),
         ("### `internet-monitor run-once`", &["run-once"]),
         ("### `internet-monitor report", &["report"]),
         ("### `internet-monitor export", &["export"]),
         ("### `internet-monitor import", &["import"]),
         ("### `internet-monitor plan set`", &["plan", "set"]),
+        ("### `internet-monitor plan set`", &["plan", "show"]),
+        ("### `internet-monitor plan set`", &["plan", "history"]),
+        ("### `internet-monitor plan set`", &["plan", "import"]),
         ("### `internet-monitor hash-password", &["hash-password"]),
         ("### `internet-monitor db check`", &["db", "check"]),
+        ("### `internet-monitor db check`", &["db", "compact"]),
         (
             "### Measuring a path you own: `internet-monitor target`",
             &["target"],
         ),
     ];
+    // Every command a user can run has a section: a new one without is caught here.
+    fn leaves(command: &clap::Command, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+        let mut subs = command
+            .get_subcommands()
+            .filter(|sub| sub.get_name() != "help")
+            .peekable();
+        if subs.peek().is_none() {
+            out.push(path);
+            return;
+        }
+        for sub in subs {
+            let mut path = path.clone();
+            path.push(sub.get_name().to_owned());
+            leaves(sub, path, out);
+        }
+    }
+    let mut commands = Vec::new();
+    leaves(&root, Vec::new(), &mut commands);
+    for command in &commands {
+        assert!(
+            sections.iter().any(|(_, path)| path == command),
+            "internet-monitor {} has no README section in this test's list",
+            command.join(" ")
+        );
+    }
     let mut wrong = Vec::new();
     for (heading, path) in sections {
         let start = readme
@@ -1259,7 +1288,19 @@ fn readme_command_tables_match_help() {
             command = command.find_subcommand(name).unwrap();
         }
         let name = path.join(" ");
-        for row in body.lines().filter(|line| line.starts_with("| `--")) {
+        // A table whose header names its command (`| flag (`plan set`) |`) lists that
+        // command's flags only; the section's other commands are checked by their prose.
+        let mut owner: Option<&str> = None;
+        let rows = body.lines().filter(|line| {
+            if line.starts_with("| flag") {
+                owner = line
+                    .split_once("(`")
+                    .and_then(|(_, rest)| rest.split_once("`)"))
+                    .map(|(command, _)| command);
+            }
+            line.starts_with("| `--") && owner.is_none_or(|owner| owner == name)
+        });
+        for row in rows {
             let cells: Vec<&str> = row.split(" | ").collect();
             let flags: Vec<&str> = cells[0]
                 .split('`')
@@ -1286,6 +1327,20 @@ fn readme_command_tables_match_help() {
                 {
                     wrong.push(format!(
                         "{name} {flag}: the README's default is {readme_default}, --help's {default}"
+                    ));
+                }
+                // A switch is `off` by default; `off` (a feature left off) and `—` say the
+                // flag has no default value.
+                let switch = matches!(arg.get_action(), clap::ArgAction::SetTrue);
+                if switch && readme_default != "off" {
+                    wrong.push(format!(
+                        "{name} {flag}: a switch, but the README's default is {readme_default}"
+                    ));
+                }
+                if !switch && matches!(readme_default, "off" | "—") && !defaults.is_empty() {
+                    wrong.push(format!(
+                        "{name} {flag}: the README says {readme_default}, --help's default is {}",
+                        defaults.join(",")
                     ));
                 }
             }
@@ -1381,5 +1436,49 @@ fn serve_refuses_contradicting_settings_at_start_up() {
         stderr(&output).contains("use INTERNET_MONITOR_EXPORT_FORMAT for export"),
         "{}",
         stderr(&output)
+    );
+}
+
+/// Every repeatable flag that has an environment twin can be given several values there: its
+/// variable splits on a delimiter (`INTERNET_MONITOR_ALLOWED_HOSTS=a,b`) or comes numbered
+/// (`INTERNET_MONITOR_SPEEDTEST_ARG_1`, `_2`, …, for values a delimiter could split wrongly).
+#[test]
+fn every_repeatable_flags_environment_twin_takes_several_values() {
+    use clap::CommandFactory;
+    fn walk(command: &clap::Command, path: &str, wrong: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let repeatable = matches!(arg.get_action(), clap::ArgAction::Append);
+            let Some(env) = arg.get_env().and_then(|env| env.to_str()) else {
+                continue;
+            };
+            let numbered = internet_monitor::cli::NUMBERED_ENVIRONMENT
+                .iter()
+                .any(|(id, _, variable)| *id == arg.get_id().as_str() && *variable == env);
+            if repeatable && arg.get_value_delimiter().is_none() && !numbered {
+                wrong.push(format!(
+                    "{path} --{}: repeatable, but {env} gives one value",
+                    arg.get_long().unwrap_or_default()
+                ));
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), wrong);
+        }
+    }
+    let mut wrong = Vec::new();
+    let root = internet_monitor::cli::Cli::command();
+    walk(&root, "internet-monitor", &mut wrong);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // The walk sees the flags it is about.
+    let serve = root.find_subcommand("serve").unwrap();
+    let repeatable_with_twin = serve
+        .get_arguments()
+        .filter(|arg| {
+            matches!(arg.get_action(), clap::ArgAction::Append) && arg.get_env().is_some()
+        })
+        .count();
+    assert!(
+        repeatable_with_twin >= 3,
+        "serve's --speedtest-arg, --allowed-host and --probe-target: {repeatable_with_twin}"
     );
 }
