@@ -139,6 +139,10 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
 /// and reading it whole (`/dev/zero`, a file without newlines) would hold all of it in memory.
 const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 
+/// What [`BoundedLines`] reads of a line at the most: one byte more than [`MAX_LINE_BYTES`],
+/// so that a line that long is told from one just within.
+const LINE_READ_LIMIT: u64 = MAX_LINE_BYTES as u64 + 1;
+
 /// The lines of a reader, as [`BufRead::lines`] gives them (without `\n` or `\r\n`), except
 /// that one longer than [`MAX_LINE_BYTES`] is an error once that much of it has been read.
 struct BoundedLines<R>(R);
@@ -148,10 +152,10 @@ impl<R: BufRead> Iterator for BoundedLines<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let mut line = Vec::new();
-        let limit = u64::try_from(MAX_LINE_BYTES)
-            .unwrap_or(u64::MAX)
-            .saturating_add(1);
-        match (&mut self.0).take(limit).read_until(b'\n', &mut line) {
+        match (&mut self.0)
+            .take(LINE_READ_LIMIT)
+            .read_until(b'\n', &mut line)
+        {
             Ok(0) => return None,
             Ok(_) => {}
             Err(err) => return Some(Err(err)),
@@ -212,18 +216,17 @@ fn not_json_lines(head: &[u8]) -> Option<&'static str> {
         .iter()
         .position(|b| *b == b'\n')
         .map_or(head, |end| &head[..=end]);
-    let magic = head;
-    if magic.starts_with(b"\xFF\xFE") || magic.starts_with(b"\xFE\xFF") {
+    if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") {
         return Some("UTF-16 text (it starts with a UTF-16 byte-order mark): save it as UTF-8");
     }
     // Files by their first bytes (magic numbers).
-    if magic.starts_with(b"SQLite format 3\0") {
+    if head.starts_with(b"SQLite format 3\0") {
         return Some(
             "an SQLite database, not samples; the original Python/Flask app's database \
              (internet-monitor.db) is read with `import --from-original FILE --timezone ZONE`",
         );
     }
-    if magic.starts_with(REDB_MAGIC) {
+    if head.starts_with(REDB_MAGIC) {
         return Some(
             "a database file of this program, not samples; use it as --db as it is, or move \
              its samples with `internet-monitor export --db FILE | internet-monitor import -`",
@@ -251,7 +254,7 @@ fn not_json_lines(head: &[u8]) -> Option<&'static str> {
             "a zip archive: take the file out first (`unzip -p FILE | internet-monitor import -`)",
         ),
     ];
-    if let Some((_, what)) = packed.iter().find(|(bytes, _)| magic.starts_with(bytes)) {
+    if let Some((_, what)) = packed.iter().find(|(bytes, _)| head.starts_with(bytes)) {
         return Some(what);
     }
     let text = String::from_utf8_lossy(line);
