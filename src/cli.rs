@@ -1160,6 +1160,23 @@ impl TimezoneArgs {
     pub fn zone(&self) -> Zone {
         self.timezone.clone().unwrap_or_else(Zone::system)
     }
+
+    /// [`TimezoneArgs::zone`], with a warning when no `--timezone` was given and the system's
+    /// zone could not be used, so UTC is ([`Zone::system_checked`]): for the log or stderr.
+    pub fn zone_or_warning(&self) -> (Zone, Option<String>) {
+        match &self.timezone {
+            Some(zone) => (zone.clone(), None),
+            None => match Zone::system_checked() {
+                Ok(zone) => (zone, None),
+                Err(why) => (
+                    Zone::utc(),
+                    Some(format!(
+                        "{why}: calendar days and hours count in UTC; --timezone ZONE names the zone"
+                    )),
+                ),
+            },
+        }
+    }
 }
 
 /// The contract the line is judged against.

@@ -578,7 +578,17 @@ pub fn import(args: &ImportArgs, latest_allowed: Timestamp) -> anyhow::Result<Ex
         );
     }
     let zone_given = args.timezone.is_some();
-    let zone = args.timezone.clone().unwrap_or_else(Zone::system);
+    // The zone decides every stored time, and a second import in the right zone would add
+    // each run again an hour or two off: a system zone that cannot be read is refused.
+    let zone = match args.timezone.clone() {
+        Some(zone) => zone,
+        None => Zone::system_checked().map_err(|why| {
+            anyhow::anyhow!(
+                "{why}: the original's local times need their zone; give --timezone ZONE (e.g. \
+                 --timezone Europe/Berlin, the zone the original app ran in)"
+            )
+        })?,
+    };
     let source = open_source(path)?;
     let (added, tally) = store_rows(&source, args, &zone, latest_allowed)?;
     for line in tally.lines(added, path, &zone, zone_given) {

@@ -60,16 +60,24 @@ impl Zone {
     }
 
     /// The system's zone (`TZ`, else `/etc/localtime`) when it has an IANA name; UTC otherwise
-    /// (a container without zone data, a `TZ` such as `CET-1`).
+    /// (a container without zone data, a `TZ` such as `CET-1`). [`Zone::system_checked`] says
+    /// why it is UTC.
     pub fn system() -> Self {
-        system_name(
+        Zone::system_checked().unwrap_or_else(|_| Zone::utc())
+    }
+
+    /// The system's zone: `TZ` when set, else the zone `/etc/localtime` links to, else UTC
+    /// (no zone configured). `Err` says why the zone configured cannot be used (UTC would be
+    /// used in its place): a `TZ` that names no IANA zone (a typo, a POSIX rule such as
+    /// `CET-1CEST,M3.5.0,M10.5.0/3`, a path outside a zoneinfo directory), or an
+    /// `/etc/localtime` that is not a link into one. Callers warn, or refuse where the zone
+    /// decides what is stored (`import --from-original`).
+    pub fn system_checked() -> Result<Self, String> {
+        system_zone(
             std::env::var_os("TZ"),
             std::path::Path::new("/etc/localtime"),
         )
-        .and_then(|name| Zone::parse(&name).ok())
-        .unwrap_or_else(Zone::utc)
     }
-
     /// The IANA name, as given.
     pub fn name(&self) -> &str {
         &self.name
@@ -91,27 +99,56 @@ impl Zone {
     }
 }
 
-/// The IANA name the system's zone goes by: `tz` (the `TZ` variable) when set, a name
-/// (`Europe/Berlin`) or a path into a zoneinfo directory (`/usr/share/zoneinfo/Europe/Berlin`),
-/// either after POSIX's optional `:`; else the target of the symbolic link `localtime`. No file
-/// is read: a path names its zone by where it lies, so a `TZ` naming `/dev/zero` or a FIFO
-/// cannot hold up or fill memory. `None` when neither names one ([`Zone::parse`] then decides).
-fn system_name(tz: Option<std::ffi::OsString>, localtime: &std::path::Path) -> Option<String> {
-    fn in_zoneinfo(path: &str) -> Option<String> {
-        path.rsplit_once("zoneinfo/")
-            .map(|(_, name)| name.to_owned())
+/// The zone `tz` (the `TZ` variable) names when set and not empty, else the one `localtime`
+/// links to, else UTC when `localtime` does not exist. `TZ` is a name (`Europe/Berlin`) or a
+/// path into a zoneinfo directory (`/usr/share/zoneinfo/Europe/Berlin`), either after POSIX's
+/// optional `:`. No file is read: a path names its zone by where it lies, so a `TZ` naming
+/// `/dev/zero` or a FIFO cannot hold up or fill memory. `Err` says why a zone configured
+/// names no IANA zone.
+fn system_zone(
+    tz: Option<std::ffi::OsString>,
+    localtime: &std::path::Path,
+) -> Result<Zone, String> {
+    fn in_zoneinfo(path: &str) -> Option<&str> {
+        path.rsplit_once("zoneinfo/").map(|(_, name)| name)
     }
+    let shown = |text: &str| format!("{:?}", crate::logging::clip(text, MAX_ZONE_NAME));
     match tz {
         Some(tz) if !tz.is_empty() => {
-            let tz = tz.to_str()?;
-            let tz = tz.strip_prefix(':').unwrap_or(tz);
-            if tz.starts_with('/') {
-                in_zoneinfo(tz)
+            let tz = tz.to_string_lossy();
+            let bare = tz.strip_prefix(':').unwrap_or(&tz);
+            let name = if bare.starts_with('/') {
+                in_zoneinfo(bare)
             } else {
-                Some(tz.to_owned())
-            }
+                Some(bare)
+            };
+            name.and_then(|name| Zone::parse(name).ok()).ok_or_else(|| {
+                format!(
+                    "TZ={} names no IANA time zone (a name such as Europe/Berlin, or a path into \
+                     a zoneinfo directory; a POSIX rule such as CET-1CEST is not read)",
+                    shown(&tz)
+                )
+            })
         }
-        _ => in_zoneinfo(std::fs::read_link(localtime).ok()?.to_str()?),
+        _ => match std::fs::read_link(localtime) {
+            Ok(target) => {
+                let target = target.to_string_lossy();
+                in_zoneinfo(&target)
+                    .and_then(|name| Zone::parse(name).ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "{} links to {}, which names no IANA time zone",
+                            localtime.display(),
+                            shown(&target)
+                        )
+                    })
+            }
+            Err(_) if !localtime.exists() => Ok(Zone::utc()),
+            Err(_) => Err(format!(
+                "{} is not a link into a zoneinfo directory, so its zone has no name here",
+                localtime.display()
+            )),
+        },
     }
 }
 
@@ -152,19 +189,63 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let link = dir.path().join("localtime");
         std::os::unix::fs::symlink("../usr/share/zoneinfo/Europe/Berlin", &link).unwrap();
-        let name = |tz: Option<&str>| system_name(tz.map(Into::into), &link);
-        assert_eq!(name(None).as_deref(), Some("Europe/Berlin"));
-        assert_eq!(name(Some("")).as_deref(), Some("Europe/Berlin"));
-        assert_eq!(name(Some("Asia/Tokyo")).as_deref(), Some("Asia/Tokyo"));
-        assert_eq!(name(Some(":Asia/Tokyo")).as_deref(), Some("Asia/Tokyo"));
+        let name = |tz: Option<&str>| {
+            system_zone(tz.map(Into::into), &link).map(|zone| zone.name().to_owned())
+        };
+        assert_eq!(name(None).as_deref(), Ok("Europe/Berlin"));
+        assert_eq!(name(Some("")).as_deref(), Ok("Europe/Berlin"));
+        assert_eq!(name(Some("Asia/Tokyo")).as_deref(), Ok("Asia/Tokyo"));
+        assert_eq!(name(Some(":Asia/Tokyo")).as_deref(), Ok("Asia/Tokyo"));
         assert_eq!(
             name(Some(":/usr/share/zoneinfo/America/New_York")).as_deref(),
-            Some("America/New_York")
+            Ok("America/New_York")
         );
-        // A path outside a zoneinfo directory names no zone, and is never read.
-        assert_eq!(name(Some("/dev/zero")), None);
-        assert_eq!(name(Some(":/etc/passwd")), None);
-        assert_eq!(system_name(None, &dir.path().join("missing")), None);
+        // No zone configured at all is UTC, without a word.
+        let missing = dir.path().join("missing");
+        assert_eq!(
+            system_zone(None, &missing).map(|z| z.name().to_owned()),
+            Ok("UTC".into())
+        );
+    }
+
+    /// A zone configured that names no IANA zone is said, not taken for UTC in silence: a typo,
+    /// a POSIX rule, a path outside zoneinfo (never read), a localtime file that is no link.
+    #[test]
+    fn a_system_zone_that_names_no_zone_is_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("localtime");
+        std::os::unix::fs::symlink("../usr/share/zoneinfo/Europe/Berlin", &link).unwrap();
+        for tz in [
+            "Europe/Berlim",
+            "CET-1CEST,M3.5.0,M10.5.0/3",
+            "/dev/zero",
+            ":/etc/passwd",
+        ] {
+            let err = system_zone(Some(tz.into()), &link).unwrap_err();
+            assert!(
+                err.starts_with(&format!("TZ={tz:?} names no IANA time zone")),
+                "{err}"
+            );
+        }
+        let copy = dir.path().join("copied");
+        std::fs::write(&copy, b"TZif").unwrap();
+        assert_eq!(
+            system_zone(None, &copy).unwrap_err(),
+            format!(
+                "{} is not a link into a zoneinfo directory, so its zone has no name here",
+                copy.display()
+            )
+        );
+        let elsewhere = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink("/tmp/Nowhere", &elsewhere).unwrap();
+        assert!(
+            system_zone(None, &elsewhere)
+                .unwrap_err()
+                .contains("names no IANA time zone")
+        );
+        // A control character in TZ is shown escaped.
+        let err = system_zone(Some("Europe/\nBerlin".into()), &link).unwrap_err();
+        assert!(!err.contains('\n'), "{err}");
     }
 
     #[test]

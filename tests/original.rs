@@ -243,6 +243,42 @@ fn without_timezone_the_machines_zone_is_used_and_named() {
     assert_eq!(export(&db)[0]["time"], "2026-11-29T14:03:12.123Z");
 }
 
+/// A TZ that names no zone (a typo, a POSIX rule) is refused, naming it, before anything is
+/// stored: taken for UTC it would store every run an hour or two off, and a second import with
+/// the right --timezone would add each run again.
+#[test]
+fn a_system_zone_that_names_no_zone_is_refused_without_timezone() {
+    let env = Env::new();
+    let file = env.path("internet-monitor.db");
+    original(
+        &file,
+        &[(real(1e7), 2e6, 10.0, "2026-11-29 14:03:12.123456")],
+    );
+    let db = env.db();
+    for tz in ["Europe/Berlim", "CET-1CEST,M3.5.0,M10.5.0/3"] {
+        let mut args = vec!["import", "--db", db.to_str().unwrap()];
+        args.extend(["--from-original", file.to_str().unwrap()]);
+        let output = command(&args).env("TZ", tz).output().unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("TZ={tz:?} names no IANA time zone"))
+                && stderr.contains("give --timezone ZONE"),
+            "{stderr}"
+        );
+        assert!(!db.exists(), "a refused import creates no database");
+        // --timezone settles it.
+        let output = command(&args)
+            .args(["--timezone", "Europe/Berlin"])
+            .env("TZ", tz)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        assert_eq!(export(&db)[0]["time"], "2026-11-29T13:03:12.123Z");
+        std::fs::remove_file(&db).unwrap();
+    }
+}
+
 #[test]
 fn a_file_that_is_not_the_originals_is_refused_and_no_database_is_created() {
     let env = Env::new();

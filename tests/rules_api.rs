@@ -431,3 +431,47 @@ fn the_packs_peak_hours_follow_the_rule_set() {
         );
     }
 }
+
+/// A `TZ` that names no zone (a typo, a POSIX rule) is counted in as UTC, and said: report
+/// warns on stderr, serve's log at WARN, each naming TZ and --timezone.
+#[test]
+fn a_tz_that_names_no_zone_is_said_to_be_read_as_utc() {
+    let env = Env::new();
+    env.import(&[sample("2026-11-01T08:00:00.000Z", 12_000_000.0)]);
+    let db = env.db();
+    let args = [
+        "report",
+        "--db",
+        db.to_str().unwrap(),
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--to",
+        "2026-11-02T00:00:00Z",
+        "--rules",
+        "de-bnetza",
+        "--format",
+        "json",
+    ];
+    let expected = "TZ=\"Europe/Berlim\" names no IANA time zone";
+    let output = common::command(&args)
+        .env("TZ", "Europe/Berlim")
+        .output()
+        .expect("run report");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(expected) && stderr.contains("--timezone ZONE"),
+        "{stderr}"
+    );
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["rules"]["time_zone"], "UTC");
+
+    let mut serve = env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]);
+    serve.env("TZ", "Europe/Berlim");
+    let mut server = Server::start(serve);
+    let line = server.wait_for_log(expected);
+    assert!(
+        line.contains("WARN") && line.contains("--timezone ZONE"),
+        "{line}"
+    );
+}

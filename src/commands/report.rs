@@ -62,7 +62,10 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     } else {
         (store.plan_history()?, "stored")
     };
-    let zone = args.timezone.zone();
+    let (zone, warning) = args.timezone.zone_or_warning();
+    if let Some(warning) = warning {
+        crate::logging::say(format_args!("warning: {warning}"));
+    }
     // The runs `--rules` judges: the text report reads them here; the pack takes them from
     // its own read of the window (`pack::collect`), which reads it once for both.
     let mut selector = args

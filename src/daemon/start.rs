@@ -232,6 +232,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             let plan_now = describe_plan(&plans.plan_at(now));
+            let (zone, zone_warning) = args.timezone.zone_or_warning();
             let config = ServeConfig {
                 schedule: Schedule {
                     interval: args.interval,
@@ -252,10 +253,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 allowed_hosts: AllowedHosts::new(
                     args.allowed_hosts.iter().cloned().chain(host_name()),
                 ),
-                zone: args.timezone.zone(),
+                zone: zone.clone(),
                 campaign: args.campaign.map(|rules| CampaignConfig {
                     rules,
-                    zone: args.timezone.zone(),
+                    zone: zone.clone(),
                     restart: args.campaign_restart,
                 }),
                 probes,
@@ -310,6 +311,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     time_zone = %zone,
                     "rule sets count calendar days and peak hours in {zone} ({source})"
                 );
+                if let Some(warning) = zone_warning {
+                    tracing::warn!("{warning}");
+                }
                 if let Some(warning) = ignored {
                     tracing::warn!("{warning}");
                 }
