@@ -275,3 +275,36 @@ fn an_in_process_start_that_fails_fails_the_test_with_its_error() {
         &["--start-delay", "1h", "--retest-below", "0.5"],
     ));
 }
+
+/// An in-process server runs the fake CLI with the command's `FAKE_SPEEDTEST_*` variables (a
+/// wrapper carries them, the process's environment being shared): a manual run replays the
+/// fixture, and the API serves it.
+#[test]
+fn an_in_process_run_replays_the_fixture_the_command_names() {
+    let env = Env::new();
+    let server = InProcess::start(env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &[
+            "--start-delay",
+            "1h",
+            "--enable-run-endpoint",
+            "--min-manual-gap",
+            "0s",
+        ],
+    ));
+    let started = server.post("/api/v1/run");
+    assert_eq!(started.status, 202, "{}", started.body);
+    let sample = common::eventually("the manual run stored", || {
+        let page = server.get("/api/v1/samples").json();
+        page["samples"].get(0).cloned()
+    });
+    assert_eq!(sample["outcome"], "success", "{sample}");
+    assert_eq!(sample["trigger"], "manual", "{sample}");
+    assert_eq!(sample["isp"], "Test ISP", "the fixture's: {sample}");
+    assert_eq!(
+        common::pids(&env.path("pids")).len(),
+        1,
+        "the fake noted its pid where the command's FAKE_SPEEDTEST_PIDS said"
+    );
+}

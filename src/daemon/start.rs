@@ -237,9 +237,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 ///
 /// Unlike `serve`, it installs no signal handler, does not adopt the speed-test CLI's orphans
 /// (so a CLI's escaped descendants are not swept) and leaves the allocator and logging as
-/// they are: those are the process's, not one server's. Everything else is this server's own
-/// (metrics registry, store, scheduler), so several can run in one process on different
-/// databases.
+/// they are: those are the process's, not one server's. Like `serve`, it raises the
+/// process's soft limit on open files to the hard limit (the same for every caller). Everything
+/// else is this server's own (metrics registry, store, scheduler, the bounds on summaries and
+/// streamed answers at once), so several can run in one process on different databases.
 ///
 /// # Errors
 ///
