@@ -1,15 +1,17 @@
-//! End to end: the history API of `serve`, over imported samples whose answers are known.
+//! End to end: the history API of `serve`, over imported samples whose answers are known,
+//! served in this process (tests/serve.rs starts the binary and asks it too).
 
 mod common;
 
-use common::{Env, Server};
+use common::Env;
+use common::in_process::InProcess;
 use serde_json::{Value, json};
 
 impl Env {
     /// Imports `lines` and starts a server that will not test during the test.
-    fn serve_history(&self, lines: &[Value]) -> Server {
+    fn serve_history(&self, lines: &[Value]) -> InProcess {
         self.import(lines);
-        Server::start(self.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]))
+        InProcess::start(self.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]))
     }
 }
 
@@ -259,4 +261,50 @@ fn the_index_links_the_api() {
     let server = env.serve_history(&[]);
     let index = server.get("/").body;
     assert!(index.contains("href=\"/api/v1/samples.csv\""));
+}
+
+/// A start the service refuses once the port is bound (here `--retest-below` with no plan to
+/// compare with) fails the test with serve's own message, not with a refused connection.
+#[test]
+#[should_panic(expected = "--retest-below needs a plan to compare with")]
+fn an_in_process_start_that_fails_fails_the_test_with_its_error() {
+    let env = Env::new();
+    let _server = InProcess::start(env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &["--start-delay", "1h", "--retest-below", "0.5"],
+    ));
+}
+
+/// An in-process server runs the fake CLI with the command's `FAKE_SPEEDTEST_*` variables (a
+/// wrapper carries them, the process's environment being shared): a manual run replays the
+/// fixture, and the API serves it.
+#[test]
+fn an_in_process_run_replays_the_fixture_the_command_names() {
+    let env = Env::new();
+    let server = InProcess::start(env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &[
+            "--start-delay",
+            "1h",
+            "--enable-run-endpoint",
+            "--min-manual-gap",
+            "0s",
+        ],
+    ));
+    let started = server.post("/api/v1/run");
+    assert_eq!(started.status, 202, "{}", started.body);
+    let sample = common::eventually("the manual run stored", || {
+        let page = server.get("/api/v1/samples").json();
+        page["samples"].get(0).cloned()
+    });
+    assert_eq!(sample["outcome"], "success", "{sample}");
+    assert_eq!(sample["trigger"], "manual", "{sample}");
+    assert_eq!(sample["isp"], "Test ISP", "the fixture's: {sample}");
+    assert_eq!(
+        common::pids(&env.path("pids")).len(),
+        1,
+        "the fake noted its pid where the command's FAKE_SPEEDTEST_PIDS said"
+    );
 }

@@ -1,7 +1,8 @@
 //! `/api/v1/outages`, `/api/v1/latency`, the `connectivity` part of `/api/v1/summary` and of
 //! `report`, on a real store file written through the store's own `write_probes` before the
-//! server starts: a real `serve` on a loopback port (probing off: tests talk to loopback
-//! only), and the HTTP server in this process with a running monitor's live state.
+//! server starts: a real `serve` run in this process on a loopback port (probing off: tests
+//! talk to loopback only; tests/connectivity.rs starts the binary), and the HTTP server alone
+//! with a running monitor's live state.
 
 mod common;
 
@@ -9,7 +10,8 @@ use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::time::Duration;
 
-use common::{Env, PATIENCE, Server, command};
+use common::in_process::InProcess;
+use common::{Env, PATIENCE, command};
 use internet_monitor::probe::outage::{Outage, OutageKind, Run};
 use internet_monitor::probe::status::Status;
 use internet_monitor::probe::{ProbeMethod, Target, TargetKind};
@@ -26,11 +28,11 @@ fn at(text: &str) -> Timestamp {
     Timestamp::parse(text).unwrap()
 }
 
-/// `serve` on `env`'s store, no test due for an hour, probing off.
-fn serve(env: &Env) -> Server {
+/// `serve` on `env`'s store in this process, no test due for an hour, probing off.
+fn serve(env: &Env) -> InProcess {
     let mut command = env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]);
     command.env("INTERNET_MONITOR_PROBE_INTERVAL", "0s");
-    Server::start(command)
+    InProcess::start(command)
 }
 
 fn outage(start: &str, end: &str, kind: OutageKind, unmonitored_s: u64) -> Outage {

@@ -1,12 +1,14 @@
 //! End to end: the dashboard's endpoints (`/api/v1/status`, `/api/v1/series`,
 //! `/api/v1/heatmap`, `/api/v1/summary?from=&to=`) of a real `serve` on loopback, over imported
-//! samples whose answers are known.
+//! samples whose answers are known: served in this process, except where a test needs the
+//! process's environment or its log.
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
+use common::in_process::InProcess;
 use common::{Env, PATIENCE, Server, request, try_request_with};
 use serde_json::{Value, json};
 
@@ -71,9 +73,9 @@ fn history() -> Vec<Value> {
     lines
 }
 
-fn serve(env: &Env) -> Server {
+fn serve(env: &Env) -> InProcess {
     env.import(&history());
-    Server::start(env.serve(
+    InProcess::start(env.serve(
         "ok-1.2-pretty",
         "replay",
         &[

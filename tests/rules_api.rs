@@ -1,10 +1,12 @@
 //! End to end: `/api/v1/summary?rules=NAME[&tz=ZONE]` on `serve`: the verdict's shape, the zone
 //! it counts in (the request's, else serve's `--timezone`), the campaign key, the 400s, and the
-//! summary itself unchanged by the verdict beside it.
+//! summary itself unchanged by the verdict beside it. Served in this process, except where a
+//! test reads the log or gives `TZ`.
 
 mod common;
 
-use common::{Env, Server};
+use common::in_process::InProcess;
+use common::{Env, HttpResponse, Server};
 use serde_json::{Value, json};
 
 const RULE_SETS: [&str; 4] = ["de-bnetza", "at-rtr", "us-fcc", "uk-ofcom"];
@@ -33,16 +35,16 @@ fn failure(time: &str) -> Value {
     })
 }
 
-/// A server over a few runs in [`WINDOW`], with `--timezone Pacific/Auckland` and a plan, that
+/// `serve` over a few runs in [`WINDOW`], with `--timezone Pacific/Auckland` and a plan, that
 /// does not test during the test.
-fn server(env: &Env) -> Server {
+fn serve_window(env: &Env) -> std::process::Command {
     env.import(&[
         sample("2026-11-01T08:00:00.000Z", 12_000_000.0),
         failure("2026-11-01T09:00:00.000Z"),
         sample("2026-11-01T20:30:00.000Z", 9_000_000.0),
         sample("2026-11-02T21:00:00.000Z", 11_000_000.0),
     ]);
-    Server::start(env.serve(
+    env.serve(
         "ok-1.2-pretty",
         "replay",
         &[
@@ -53,12 +55,22 @@ fn server(env: &Env) -> Server {
             "--plan-download",
             "100Mbit/s",
         ],
-    ))
+    )
 }
 
-/// The `{"error": …}` of a 400.
-fn refused(server: &Server, path: &str) -> String {
-    let response = server.get(path);
+/// [`serve_window`] as a process, whose log a test reads.
+fn server(env: &Env) -> Server {
+    Server::start(serve_window(env))
+}
+
+/// [`serve_window`] in this process.
+fn served(env: &Env) -> InProcess {
+    InProcess::start(serve_window(env))
+}
+
+/// The `{"error": …}` of a 400 to `get(path)`.
+fn refused(get: impl Fn(&str) -> HttpResponse, path: &str) -> String {
+    let response = get(path);
     assert_eq!(response.status, 400, "{path}: {}", response.body);
     let body = response.json();
     body["error"]
@@ -175,7 +187,7 @@ fn serve_logs_its_zone_and_the_verdict_counts_in_it_unless_the_request_names_ano
 #[test]
 fn the_summary_beside_a_verdict_is_byte_for_byte_the_summary_without_one() {
     let env = Env::new();
-    let server = server(&env);
+    let server = served(&env);
     for window in [WINDOW, "window=30d", ""] {
         let plain = server.get(&format!("/api/v1/summary?{window}"));
         assert_eq!(plain.status, 200, "{}", plain.body);
@@ -209,21 +221,30 @@ fn the_summary_beside_a_verdict_is_byte_for_byte_the_summary_without_one() {
 #[test]
 fn bad_rules_zones_and_windows_are_400_naming_the_parameter() {
     let env = Env::new();
-    let server = server(&env);
-    let unknown = refused(&server, &format!("/api/v1/summary?{WINDOW}&rules=fr-arcep"));
+    let server = served(&env);
+    let unknown = refused(
+        |path| server.get(path),
+        &format!("/api/v1/summary?{WINDOW}&rules=fr-arcep"),
+    );
     assert!(unknown.starts_with("invalid rules: "), "{unknown}");
     assert!(unknown.contains("fr-arcep"), "{unknown}");
     for name in RULE_SETS {
         assert!(unknown.contains(name), "the names are listed: {unknown}");
     }
-    let empty = refused(&server, "/api/v1/summary?rules=");
+    let empty = refused(|path| server.get(path), "/api/v1/summary?rules=");
     assert!(empty.starts_with("invalid rules: "), "{empty}");
 
-    let zone = refused(&server, "/api/v1/summary?rules=us-fcc&tz=Mars/Olympus_Mons");
+    let zone = refused(
+        |path| server.get(path),
+        "/api/v1/summary?rules=us-fcc&tz=Mars/Olympus_Mons",
+    );
     assert!(zone.starts_with("invalid tz: "), "{zone}");
-    let path = refused(&server, "/api/v1/summary?rules=us-fcc&tz=../../etc/passwd");
+    let path = refused(
+        |path| server.get(path),
+        "/api/v1/summary?rules=us-fcc&tz=../../etc/passwd",
+    );
     assert!(path.starts_with("invalid tz: "), "{path}");
-    let alone = refused(&server, "/api/v1/summary?tz=Europe/Berlin");
+    let alone = refused(|path| server.get(path), "/api/v1/summary?tz=Europe/Berlin");
     assert!(
         alone.starts_with("invalid tz: ") && alone.contains("rules"),
         "{alone}"
@@ -234,7 +255,10 @@ fn bad_rules_zones_and_windows_are_400_naming_the_parameter() {
         "from=2025-01-01T00:00:00Z&to=2026-11-03T00:00:00Z",
         "from=2025-11-01T00:00:00Z&to=2026-11-02T00:00:00.001Z",
     ] {
-        let message = refused(&server, &format!("/api/v1/summary?{long}&rules=at-rtr"));
+        let message = refused(
+            |path| server.get(path),
+            &format!("/api/v1/summary?{long}&rules=at-rtr"),
+        );
         assert!(
             message.starts_with("invalid window: with rules")
                 && message.contains("window, or from and to")
@@ -251,7 +275,10 @@ fn bad_rules_zones_and_windows_are_400_naming_the_parameter() {
         let response = server.get(&format!("/api/v1/summary?{fine}&rules=at-rtr"));
         assert_eq!(response.status, 200, "{fine}: {}", response.body);
     }
-    let twice = refused(&server, "/api/v1/summary?rules=at-rtr&rules=us-fcc");
+    let twice = refused(
+        |path| server.get(path),
+        "/api/v1/summary?rules=at-rtr&rules=us-fcc",
+    );
     assert!(twice.contains("\"rules\""), "{twice}");
 }
 
@@ -395,7 +422,8 @@ fn report_and_api_give_the_same_hand_checked_de_bnetza_verdict() {
             .collect();
         assert_eq!(dates, ["2026-11-02", "2026-11-04", "2026-11-06"]);
 
-        let server = Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
+        let server =
+            InProcess::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
         let response = server.get(
             "/api/v1/summary?from=2026-11-01T00:00:00Z&to=2026-11-08T00:00:00Z&rules=de-bnetza&tz=Europe/Berlin",
         );

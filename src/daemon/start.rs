@@ -146,10 +146,26 @@ fn describe_plan(plan: &Plan) -> String {
     )
 }
 
-/// `serve`: the service of `args` until a signal stops it (exit 0), or the error that kept it
-/// from starting.
-pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    return_large_blocks();
+/// What `serve` settles from its flags before it binds: a wrong setting is refused before
+/// the port is taken or a database file is created.
+struct Prepared {
+    engine: crate::speedtest::EngineConfig,
+    /// Why this engine measures, for the start-up log.
+    engine_why: String,
+    probes: Option<crate::probe::monitor::ProbeConfig>,
+    web: Option<WebServing>,
+    /// The web configuration file named in the start-up line, or `none`.
+    web_config: String,
+    /// `http` or `https`.
+    scheme: &'static str,
+    /// `off`, `basic` or `basic-except-healthz`.
+    auth: &'static str,
+    remote_write: Option<crate::push::client::Client>,
+}
+
+/// Checks `args` and reads what they name (the web configuration file, the remote-write
+/// settings), as `serve` does before it binds.
+fn prepare(args: &ServeArgs) -> anyhow::Result<Prepared> {
     args.check().map_err(anyhow::Error::msg)?;
     let (engine, engine_why) = args.speedtest.engine_config().map_err(anyhow::Error::msg)?;
     // Checked before the store is opened, so a wrong setting creates no database file.
@@ -189,140 +205,198 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(config) => Some(crate::push::client::Client::new(config).map_err(anyhow::Error::msg)?),
         None => None,
     };
-    let engine_name = engine.describe().name;
+    Ok(Prepared {
+        engine,
+        engine_why,
+        probes,
+        web,
+        web_config,
+        scheme,
+        auth,
+        remote_write,
+    })
+}
+
+/// `serve`: the service of `args` until a signal stops it (exit 0), or the error that kept it
+/// from starting.
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    return_large_blocks();
+    let prepared = prepare(&args)?;
     adopt_orphans();
-    listen_until_stopped(
-        WORKERS,
-        args.listen,
-        |listener, address, shutdown| async move {
-            // Opened once the port is ours: a busy port must not leave a new, empty database
-            // file behind. A locked database still stops a second instance before it tests.
-            // Nor does any other start-up failure (--retest-below without a plan, a campaign or
-            // probe configuration the store refuses): a new file is removed again unless the
-            // service got as far as its start-up line.
-            let mut created = Created::open(&args.store.db, |db| Ok(Store::open(db)?))?;
-            let store = created.share();
-            let now = Timestamp::now();
-            let plans = plan_history(&store, args.plan.plan(), now)?;
-            // A stored plan (`plan set`) above --max-bandwidth is refused as the flags' one is.
-            let max = args.speedtest.max_bandwidth;
-            let in_force = plans.plan_at(now);
-            for (direction, speed) in [("download", in_force.download), ("upload", in_force.upload)]
-            {
-                if let Some(speed) = speed
-                    && speed.bytes_per_second() > max.bytes_per_second()
-                {
-                    bail!(
-                        "the stored plan in force ({direction} {speed}, from plan set) is above \
-                         --max-bandwidth {max}: every run reaching it would be stored as implausible; \
-                         raise --max-bandwidth or store a corrected plan with plan set"
-                    );
-                }
-            }
-            // The plan in force now, or a version stored to take effect later: retests judge
-            // each run against the version in force at its time.
-            let judges_now_or_later = plans.plan_at(now).is_set()
-                || plans
-                    .versions()
-                    .iter()
-                    .any(|version| version.from > now && version.plan().is_set());
-            if args.retest_below.is_some() && !judges_now_or_later {
-                bail!(
-                    "--retest-below needs a plan to compare with: add --plan-download and/or --plan-upload, or store one with plan set"
-                );
-            }
-            let plan_now = describe_plan(&plans.plan_at(now));
-            let (zone, zone_warning) = args.timezone.zone_or_warning();
-            let config = ServeConfig {
-                schedule: Schedule {
-                    interval: args.interval,
-                    splay: args.splay,
-                    start_delay: args.start_delay,
-                    retest_after: args.retest_below.map(|_| args.retest_after),
-                },
-                engine,
-                retention: args.retention,
-                plans,
-                retest_below: args.retest_below,
-                manual_runs: args.enable_run_endpoint.then_some(args.min_manual_gap),
-                data_budget: args.data_budget,
-                max_connections: usize::try_from(
-                    MAX_CONNECTIONS.min(raise_open_files_limit().saturating_sub(RESERVED_FILES)),
-                )
-                .unwrap_or(1),
-                allowed_hosts: AllowedHosts::new(
-                    args.allowed_hosts.iter().cloned().chain(host_name()),
-                ),
-                zone: zone.clone(),
-                campaign: args.campaign.map(|rules| CampaignConfig {
-                    rules,
-                    zone: zone.clone(),
-                    restart: args.campaign_restart,
-                }),
-                probes,
-                web,
-                remote_write,
-                log_requests: args.log_requests,
-            };
-            let db = store.path().display().to_string();
-            let retention = args
-                .retention
-                .map_or_else(|| "keep every sample".to_owned(), format_limit);
-            let interval = humantime::format_duration(args.interval).to_string();
-            let budget = args
-                .data_budget
-                .map_or_else(|| "none".to_owned(), |b| volume(b.bytes()));
-            let zone = config.zone.name().to_owned();
-            let ignored = args.speedtest.ignored_by(&config.engine);
-            // Said once the scheduler has planned the first test, so the line can name its time.
-            let ready = move |first_test: Option<Timestamp>| {
-                created.keep();
-                drop(created);
-                let first_test =
-                    first_test.map_or_else(|| "not planned".to_owned(), |at| at.to_string());
-                tracing::info!(
-                    %address,
-                    %db,
-                    %auth,
-                    %web_config,
-                    %interval,
-                    engine = %engine_name,
-                    plan = %plan_now,
-                    %retention,
-                    data_budget = %budget,
-                    %first_test,
-                    "listening on {scheme}://{address} (first test at {first_test}, then every {interval})"
-                );
-                if passwords_in_clear(address, scheme, auth) {
-                    tracing::warn!(
-                        %address,
-                        "basic_auth_users without tls_server_config on an address other hosts can \
-                         reach: passwords cross the network readable by anyone on the path; add \
-                         tls_server_config, or listen on 127.0.0.1 behind a TLS proxy"
-                    );
-                }
-                tracing::info!("measuring with the {engine_why}");
-                let source = if args.timezone.timezone.is_some() {
-                    "--timezone"
-                } else {
-                    "the system's zone: TZ, else /etc/localtime; --timezone sets another"
-                };
-                tracing::info!(
-                    time_zone = %zone,
-                    "rule sets count calendar days and peak hours in {zone} ({source})"
-                );
-                if let Some(warning) = zone_warning {
-                    tracing::warn!("{warning}");
-                }
-                if let Some(warning) = ignored {
-                    tracing::warn!("{warning}");
-                }
-            };
-            super::run(config, listener, store, shutdown, ready).await?;
-            Ok(())
-        },
-    )?;
+    listen_until_stopped(WORKERS, args.listen, |listener, address, shutdown| {
+        run_prepared(args, prepared, listener, address, shutdown)
+    })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The service of `args` on `listener` (bound to `address`, which the start-up line names;
+/// `--listen` is not read) until `shutdown` completes, on the caller's tokio runtime (which
+/// needs its I/O and time drivers): `serve` after it has bound, for a caller that binds
+/// itself, such as a test on port 0. The store at `--db` is opened (created if need be) only
+/// here, and a file created by a start that fails is removed again.
+///
+/// Unlike `serve`, it installs no signal handler, does not adopt the speed-test CLI's orphans
+/// (so a CLI's escaped descendants are not swept) and leaves the allocator and logging as
+/// they are: those are the process's, not one server's. Like `serve`, it raises the
+/// process's soft limit on open files to the hard limit (the same for every caller). Everything
+/// else is this server's own (metrics registry, store, scheduler, the bounds on summaries and
+/// streamed answers at once), so several can run in one process on different databases.
+///
+/// # Errors
+///
+/// A refused flag (the message names it and the fix), an unreadable web configuration or
+/// store, a stored plan that contradicts the flags: whatever keeps `serve` from starting,
+/// and an error of the running service (a store that fails).
+pub async fn serve_on(
+    args: ServeArgs,
+    listener: tokio::net::TcpListener,
+    address: std::net::SocketAddr,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let prepared = prepare(&args)?;
+    run_prepared(args, prepared, listener, address, shutdown).await
+}
+
+/// [`serve_on`] once [`prepare`] has checked `args`.
+async fn run_prepared(
+    args: ServeArgs,
+    prepared: Prepared,
+    listener: tokio::net::TcpListener,
+    address: std::net::SocketAddr,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let Prepared {
+        engine,
+        engine_why,
+        probes,
+        web,
+        web_config,
+        scheme,
+        auth,
+        remote_write,
+    } = prepared;
+    let engine_name = engine.describe().name;
+    // Opened once the port is ours: a busy port must not leave a new, empty database
+    // file behind. A locked database still stops a second instance before it tests.
+    // Nor does any other start-up failure (--retest-below without a plan, a campaign or
+    // probe configuration the store refuses): a new file is removed again unless the
+    // service got as far as its start-up line.
+    let mut created = Created::open(&args.store.db, |db| Ok(Store::open(db)?))?;
+    let store = created.share();
+    let now = Timestamp::now();
+    let plans = plan_history(&store, args.plan.plan(), now)?;
+    // A stored plan (`plan set`) above --max-bandwidth is refused as the flags' one is.
+    let max = args.speedtest.max_bandwidth;
+    let in_force = plans.plan_at(now);
+    for (direction, speed) in [("download", in_force.download), ("upload", in_force.upload)] {
+        if let Some(speed) = speed
+            && speed.bytes_per_second() > max.bytes_per_second()
+        {
+            bail!(
+                "the stored plan in force ({direction} {speed}, from plan set) is above \
+                 --max-bandwidth {max}: every run reaching it would be stored as implausible; \
+                 raise --max-bandwidth or store a corrected plan with plan set"
+            );
+        }
+    }
+    // The plan in force now, or a version stored to take effect later: retests judge
+    // each run against the version in force at its time.
+    let judges_now_or_later = plans.plan_at(now).is_set()
+        || plans
+            .versions()
+            .iter()
+            .any(|version| version.from > now && version.plan().is_set());
+    if args.retest_below.is_some() && !judges_now_or_later {
+        bail!(
+            "--retest-below needs a plan to compare with: add --plan-download and/or --plan-upload, or store one with plan set"
+        );
+    }
+    let plan_now = describe_plan(&plans.plan_at(now));
+    let (zone, zone_warning) = args.timezone.zone_or_warning();
+    let config = ServeConfig {
+        schedule: Schedule {
+            interval: args.interval,
+            splay: args.splay,
+            start_delay: args.start_delay,
+            retest_after: args.retest_below.map(|_| args.retest_after),
+        },
+        engine,
+        retention: args.retention,
+        plans,
+        retest_below: args.retest_below,
+        manual_runs: args.enable_run_endpoint.then_some(args.min_manual_gap),
+        data_budget: args.data_budget,
+        max_connections: usize::try_from(
+            MAX_CONNECTIONS.min(raise_open_files_limit().saturating_sub(RESERVED_FILES)),
+        )
+        .unwrap_or(1),
+        allowed_hosts: AllowedHosts::new(args.allowed_hosts.iter().cloned().chain(host_name())),
+        zone: zone.clone(),
+        campaign: args.campaign.map(|rules| CampaignConfig {
+            rules,
+            zone: zone.clone(),
+            restart: args.campaign_restart,
+        }),
+        probes,
+        web,
+        remote_write,
+        log_requests: args.log_requests,
+    };
+    let db = store.path().display().to_string();
+    let retention = args
+        .retention
+        .map_or_else(|| "keep every sample".to_owned(), format_limit);
+    let interval = humantime::format_duration(args.interval).to_string();
+    let budget = args
+        .data_budget
+        .map_or_else(|| "none".to_owned(), |b| volume(b.bytes()));
+    let zone = config.zone.name().to_owned();
+    let ignored = args.speedtest.ignored_by(&config.engine);
+    // Said once the scheduler has planned the first test, so the line can name its time.
+    let ready = move |first_test: Option<Timestamp>| {
+        created.keep();
+        drop(created);
+        let first_test = first_test.map_or_else(|| "not planned".to_owned(), |at| at.to_string());
+        tracing::info!(
+            %address,
+            %db,
+            %auth,
+            %web_config,
+            %interval,
+            engine = %engine_name,
+            plan = %plan_now,
+            %retention,
+            data_budget = %budget,
+            %first_test,
+            "listening on {scheme}://{address} (first test at {first_test}, then every {interval})"
+        );
+        if passwords_in_clear(address, scheme, auth) {
+            tracing::warn!(
+                %address,
+                "basic_auth_users without tls_server_config on an address other hosts can \
+                 reach: passwords cross the network readable by anyone on the path; add \
+                 tls_server_config, or listen on 127.0.0.1 behind a TLS proxy"
+            );
+        }
+        tracing::info!("measuring with the {engine_why}");
+        let source = if args.timezone.timezone.is_some() {
+            "--timezone"
+        } else {
+            "the system's zone: TZ, else /etc/localtime; --timezone sets another"
+        };
+        tracing::info!(
+            time_zone = %zone,
+            "rule sets count calendar days and peak hours in {zone} ({source})"
+        );
+        if let Some(warning) = zone_warning {
+            tracing::warn!("{warning}");
+        }
+        if let Some(warning) = ignored {
+            tracing::warn!("{warning}");
+        }
+    };
+    super::run(config, listener, store, shutdown, ready).await?;
+    Ok(())
 }
 
 /// Whether a server on `address` with this start-up `scheme` and `auth` takes passwords in

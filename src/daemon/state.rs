@@ -57,6 +57,12 @@ pub struct AppState {
     pub recorder: Workers,
     /// The threads that read the store for HTTP requests ([`READERS`]).
     pub readers: Arc<Workers>,
+    /// One permit: the `/api/v1/summary` computed at a time
+    /// ([`summary`](crate::http::api::summary)). This server's own, like the bound below, so
+    /// that servers sharing a process (tests) do not queue behind each other.
+    pub summaries: tokio::sync::Semaphore,
+    /// `http::stream::MAX_STREAMS` (64) permits: the answers streamed at once.
+    pub streams: Arc<tokio::sync::Semaphore>,
     latest_success: RwLock<Option<Arc<Sample>>>,
     /// The times of the last run and last success shown (gauges, `/latest`), so that a clock
     /// set back below them is noticed ([`AppState::rejudge`]).
@@ -117,6 +123,10 @@ impl AppState {
         Ok(AppState {
             recorder: Workers::start(store.clone(), RECORDER)?,
             readers: Arc::new(Workers::start(store.clone(), READERS)?),
+            summaries: tokio::sync::Semaphore::new(1),
+            streams: Arc::new(tokio::sync::Semaphore::new(
+                crate::http::stream::MAX_STREAMS,
+            )),
             store,
             metrics,
             runner,

@@ -9,7 +9,6 @@ use http_body_util::BodyExt;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
-use tokio::sync::Semaphore;
 
 use super::compat::store_failed;
 use super::query::Query;
@@ -18,7 +17,7 @@ use super::stream::{CHUNK_BYTES, ChunkError, Source, Streamed};
 use crate::csv;
 use crate::daemon::manual::Refusal;
 use crate::daemon::state::{AppState, READER_WAIT};
-use crate::daemon::worker::{WorkerError, Workers};
+use crate::daemon::worker::WorkerError;
 use crate::plan::{PlanHistory, PlanVersion, PlanVersionJson};
 use crate::probe::availability::Live;
 use crate::probe::peak::PeakWindow;
@@ -79,7 +78,7 @@ impl Selection {
 /// `/api/v1/samples`: one page of samples, newest first, and the cursor of the next page:
 /// `{"samples": [...], "next_cursor": "…" | null}`, streamed a chunk at a time.
 pub async fn samples(
-    readers: &Arc<Workers>,
+    state: &AppState,
     query: &Query,
     now: Timestamp,
 ) -> Result<Response<Body>, HttpError> {
@@ -93,7 +92,7 @@ pub async fn samples(
         last: None,
         done: false,
     };
-    let body = Streamed::start(page, readers.clone()).await?;
+    let body = Streamed::start(page, state.readers.clone(), state.streams.clone()).await?;
     Ok(respond(
         StatusCode::OK,
         "application/json",
@@ -104,7 +103,7 @@ pub async fn samples(
 /// `/api/v1/samples.csv`: the same selection as CSV, streamed (no limit unless asked for), so a
 /// five-year export never sits in memory.
 pub async fn samples_csv(
-    readers: &Arc<Workers>,
+    state: &AppState,
     query: &Query,
     now: Timestamp,
 ) -> Result<Response<Body>, HttpError> {
@@ -116,7 +115,7 @@ pub async fn samples_csv(
         opened: false,
         done: false,
     };
-    let body = Streamed::start(export, readers.clone()).await?;
+    let body = Streamed::start(export, state.readers.clone(), state.streams.clone()).await?;
     let mut response = respond(
         StatusCode::OK,
         "text/csv; charset=utf-8",
@@ -245,10 +244,9 @@ impl Source for CsvExport {
     }
 }
 
-/// Summaries hold every figure of their window (exact percentiles need them all: 24 bytes per
-/// successful run, 48 MB over two million), so one is computed at a time; the others wait up
-/// to [`READER_WAIT`] for their turn, then get 503.
-static SUMMARIES: Semaphore = Semaphore::const_new(1);
+// Summaries hold every figure of their window (exact percentiles need them all: 24 bytes per
+// successful run, 48 MB over two million), so one is computed at a time (`AppState::summaries`);
+// the others wait up to [`READER_WAIT`] for their turn, then get 503.
 
 /// The parameters `/api/v1/summary` takes.
 pub const SUMMARY_PARAMETERS: &[&str] = &["window", "from", "to", "rules", "tz"];
@@ -276,7 +274,7 @@ pub async fn summary(
     let probes = state.probes.clone();
     let zone = state.zone.clone();
     let busy = || overloaded(WorkerError::Busy("summary"));
-    let _turn = tokio::time::timeout(READER_WAIT, SUMMARIES.acquire())
+    let _turn = tokio::time::timeout(READER_WAIT, state.summaries.acquire())
         .await
         .map_err(|_| busy())?
         .map_err(|_| busy())?;
@@ -634,5 +632,71 @@ impl PlanAnswer {
             current: plans.in_force_at(now).map(PlanVersion::to_json),
             history: plans.versions().iter().map(PlanVersion::to_json).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod per_server_bounds {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::daemon::state::AppState;
+    use crate::metrics::Metrics;
+    use crate::speedtest::runner::OoklaConfig;
+    use crate::speedtest::{EngineConfig, Runner};
+    use crate::store::Store;
+
+    /// A state over a new store in `dir`, whose engine never runs.
+    fn state(dir: &std::path::Path) -> AppState {
+        let engine = EngineConfig::Ookla(OoklaConfig {
+            binary: "/nonexistent/speedtest".into(),
+            timeout: Duration::from_secs(1),
+            server_id: None,
+            extra_args: Vec::new(),
+            parse: crate::speedtest::ookla::ParseOptions {
+                store_ip: false,
+                max_bytes_per_second: 1e12,
+            },
+            output_limit: 1024,
+        });
+        let store = Store::open(&dir.join("samples.redb")).unwrap();
+        AppState::new(
+            Arc::new(store),
+            Metrics::new().unwrap(),
+            Runner::new(engine),
+            None,
+            None,
+            None,
+        )
+        .unwrap()
+    }
+
+    /// The bounds on streamed answers and summaries are each server's: one whose streams and
+    /// summary turn are all taken answers 503, another in the same process still answers
+    /// (tests run several servers in one process).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_busy_server_leaves_another_in_the_process_its_own_turns() {
+        let (one, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (busy, free) = (state(one.path()), state(other.path()));
+        let now = Timestamp::now();
+        let query = Query::parse(None, &[]).unwrap();
+        let _streams = busy
+            .streams
+            .clone()
+            .try_acquire_many_owned(u32::try_from(super::super::stream::MAX_STREAMS).unwrap())
+            .unwrap();
+        let refused = samples(&busy, &query, now).await.unwrap_err();
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            samples(&free, &query, now).await.unwrap().status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            samples_csv(&free, &query, now).await.unwrap().status(),
+            StatusCode::OK
+        );
+        let _summary = busy.summaries.try_acquire().unwrap();
+        let summary = summary(&free, &query, now).await.unwrap();
+        assert_eq!(summary.status(), StatusCode::OK);
     }
 }

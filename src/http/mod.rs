@@ -13,7 +13,7 @@ pub(crate) mod encoding;
 pub use cross_site::AllowedHosts;
 pub mod query;
 pub(crate) mod response;
-mod stream;
+pub(crate) mod stream;
 mod timed;
 pub mod web_config;
 
@@ -902,8 +902,8 @@ impl Route {
                     },
                 )
             }
-            Route::Samples => api::samples(&state.readers, &query, now).await?,
-            Route::SamplesCsv => api::samples_csv(&state.readers, &query, now).await?,
+            Route::Samples => api::samples(state, &query, now).await?,
+            Route::SamplesCsv => api::samples_csv(state, &query, now).await?,
             Route::Summary => api::summary(state, &query, now).await?,
             Route::Run => api::run(state)?,
             Route::Status => dashboard::status(&handler.dashboard, state, generation, now).await?,

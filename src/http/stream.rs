@@ -55,7 +55,7 @@ pub struct Streamed<S> {
     state: State<S>,
     readers: Arc<Workers>,
     /// One of [`MAX_STREAMS`], held until the body is sent or dropped.
-    _turn: tokio::sync::SemaphorePermit<'static>,
+    _turn: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Streamed answers in flight at once. A connection streaming an answer is never evicted to
@@ -64,13 +64,18 @@ pub struct Streamed<S> {
 /// slot and a scrape waits. Beyond it a request gets 503 at once, and its connection, idle
 /// again, can be evicted.
 pub const MAX_STREAMS: usize = 64;
-static STREAMS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_STREAMS);
 
 impl<S: Source> Streamed<S> {
     /// Reads the first chunk before the status is sent, so that a busy server or an unreadable
     /// store is still a 503 with a JSON error; later failures can only cut the body short.
-    pub async fn start(mut source: S, readers: Arc<Workers>) -> Result<Self, HttpError> {
-        let turn = STREAMS.try_acquire().map_err(|_| {
+    /// `streams` is the server's bound on answers streamed at once (one permit each, held by
+    /// the body; none left is a 503 at once).
+    pub async fn start(
+        mut source: S,
+        readers: Arc<Workers>,
+        streams: Arc<tokio::sync::Semaphore>,
+    ) -> Result<Self, HttpError> {
+        let turn = streams.try_acquire_owned().map_err(|_| {
             if let Some(left_out) = STOPPED.admit() {
                 tracing::warn!(
                     left_out,

@@ -1,6 +1,8 @@
 //! Shared by the end-to-end tests: paths, the fake CLI, a served instance and a tiny HTTP client.
 #![allow(dead_code)] // each test crate uses its own part of this module
 
+pub mod in_process;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
