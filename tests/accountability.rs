@@ -415,11 +415,18 @@ fn a_manual_run_starts_once_and_is_stored() {
     assert_eq!(again.status, 429);
     let wait: u64 = again.header("retry-after").unwrap().parse().unwrap();
     assert!(wait > 0 && wait <= 300, "{wait}");
-    assert!(
-        again.json()["error"]
-            .as_str()
-            .unwrap()
-            .contains("--min-manual-gap")
+    // Like the 202 and the 409: when the last manual test started and where its result is.
+    let refused = again.json();
+    assert_eq!(
+        refused,
+        json!({
+            "error": format!(
+                "the last manual test started less than --min-manual-gap ago (at {started_at}); \
+                 try again in {wait} s"
+            ),
+            "last_started_at": started_at,
+            "result": format!("/api/v1/samples?from={started_at}"),
+        })
     );
 }
 
