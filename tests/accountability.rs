@@ -502,10 +502,47 @@ fn heavy_success(millis: u64, gigabytes: u64) -> Value {
 fn a_used_up_data_budget_skips_scheduled_runs() {
     let env = Env::new();
     env.import(&[heavy_success(now_millis() - 1, 150)]);
-    let mut command = env.serve("ok-1.2-pretty", "replay", &["--data-budget", "100GB"]);
+    let mut command = env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &["--data-budget", "100GB", "--plan-download", "500Mbit/s"],
+    );
     command.env("FAKE_SPEEDTEST_ARGS", env.path("args"));
     let mut server = Server::start(command);
-    server.wait_for_log("test skipped");
+    // The start-up line and the budget's line follow one rule, read as logfmt: a value that
+    // holds spaces is quoted and comes back whole, a token is bare.
+    let start = server.wait_for_log("listening on http");
+    let fields = common::log_fields(&start);
+    for (key, value) in [
+        ("engine", "ookla"),
+        ("plan", "download 500 Mbit/s, upload none, threshold 0.8"),
+        ("retention", "keep every sample"),
+        ("data_budget", "100 GB"),
+        ("interval", "30m"),
+    ] {
+        assert_eq!(
+            fields.get(key).map(String::as_str),
+            Some(value),
+            "{key} in {start}"
+        );
+    }
+    let skipped_line = server.wait_for_log("test skipped");
+    let fields = common::log_fields(&skipped_line);
+    for (key, value) in [
+        ("trigger", "schedule"),
+        ("data_used_mb", "150000"),
+        ("data_budget_mb", "100000"),
+    ] {
+        assert_eq!(
+            fields.get(key).map(String::as_str),
+            Some(value),
+            "{key} in {skipped_line}"
+        );
+    }
+    assert!(
+        skipped_line.contains(" trigger=schedule "),
+        "{skipped_line}"
+    );
     let newest = server.get("/api/v1/samples?limit=1").json();
     let skipped = &newest["samples"][0];
     assert_eq!(skipped["outcome"], "skipped");

@@ -126,7 +126,7 @@ pub async fn run_with_campaign<Test, Done>(
         let before_campaign = campaign_at.is_some_and(|at| at < later(now, guard));
         if after_campaign || before_campaign {
             tracing::info!(
-                trigger = trigger.as_str(),
+                trigger = %trigger.as_str(),
                 guard = %humantime::format_duration(guard),
                 "a {} run was due within the campaign's spacing of a campaign run; skipped",
                 trigger.as_str()
