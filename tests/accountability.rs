@@ -342,6 +342,43 @@ fn a_run_below_the_plan_is_retested() {
         .map(|s| s["trigger"].as_str().unwrap())
         .collect();
     assert_eq!(triggers, ["retest", "schedule"]);
+    // 1s + --timeout 2m leaves room before the next slot at 30m: no warning.
+    assert!(
+        !server
+            .seen
+            .iter()
+            .any(|line| line.contains("--retest-after")),
+        "{:?}",
+        server.seen
+    );
+}
+
+#[test]
+fn a_retest_a_slow_run_could_lose_to_the_next_slot_is_warned_about_at_start() {
+    let env = Env::new();
+    // A run may last --timeout 2m; ending then, its retest 4m later is past the slot at 5m.
+    let mut server = Server::start(env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &[
+            "--plan-download",
+            "1Gbit/s",
+            "--retest-below",
+            "0.9",
+            "--interval",
+            "5m",
+            "--retest-after",
+            "4m",
+            "--start-delay",
+            "1h",
+        ],
+    ));
+    let line = server.wait_for_log("--retest-after 4m plus --timeout 2m");
+    assert!(line.contains(" WARN "), "{line}");
+    assert!(
+        line.contains("(plus --splay 0s) reaches --interval 5m"),
+        "{line}"
+    );
 }
 
 #[test]

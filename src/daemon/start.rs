@@ -273,6 +273,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .map_or_else(|| "none".to_owned(), |b| volume(b.bytes()));
             let zone = config.zone.name().to_owned();
             let ignored = args.speedtest.ignored_by(&config.engine);
+            let slow_retest = args.slow_retest_warning();
             // Said once the scheduler has planned the first test, so the line can name its time.
             let ready = move |first_test: Option<Timestamp>| {
                 created.keep();
@@ -311,6 +312,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     "rule sets count calendar days and peak hours in {zone} ({source})"
                 );
                 if let Some(warning) = ignored {
+                    tracing::warn!("{warning}");
+                }
+                if let Some(warning) = slow_retest {
                     tracing::warn!("{warning}");
                 }
             };
