@@ -333,7 +333,44 @@ fn a_run_below_the_plan_is_retested() {
             "1s",
         ],
     ));
-    server.wait_for_log("trigger=retest");
+    let retested = server.wait_for_log("trigger=retest");
+    // The retest's start line names its trigger, engine and server, like any run's.
+    let started = server
+        .seen
+        .iter()
+        .find(|line| line.contains("retest test started"))
+        .unwrap_or_else(|| panic!("no retest start line in {:?}", server.seen));
+    let fields = common::log_fields(started);
+    for (key, value) in [
+        ("run", "retest"),
+        ("engine", "ookla"),
+        ("server", "chosen by the CLI"),
+    ] {
+        assert_eq!(
+            fields.get(key).map(String::as_str),
+            Some(value),
+            "{key} in {started}"
+        );
+    }
+    // Its end: figures for people, the unit in each field's name (92727670 B/s down is
+    // 741.8 Mbit/s, 5.631 ms of ping, 1 586 638 624 bytes moved).
+    let fields = common::log_fields(&retested);
+    for (key, value) in [
+        ("trigger", "retest"),
+        ("download_mbit_s", "742"),
+        ("upload_mbit_s", "253"),
+        ("ping_ms", "5.6"),
+        ("jitter_ms", "0.5"),
+        ("data_used_mb", "1587"),
+        ("server", "Zzoomm Plc (Slough) #57318"),
+    ] {
+        assert_eq!(
+            fields.get(key).map(String::as_str),
+            Some(value),
+            "{key} in {retested}"
+        );
+    }
+    assert!(retested.contains(" test succeeded "), "{retested}");
     let samples = server.get("/api/v1/samples").json();
     let triggers: Vec<&str> = samples["samples"]
         .as_array()

@@ -446,6 +446,25 @@ fn a_test_says_when_it_starts_and_when_shutdown_stops_it() {
 }
 
 #[test]
+fn the_ookla_engine_names_the_server_of_server_id_when_a_test_starts() {
+    let env = Env::new();
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &["--server-id", "1234"]));
+    let line = server.wait_for_log("schedule test started");
+    let fields = common::log_fields(&line);
+    for (key, value) in [
+        ("run", "schedule"),
+        ("engine", "ookla"),
+        ("server", "ookla server #1234"),
+    ] {
+        assert_eq!(
+            fields.get(key).map(String::as_str),
+            Some(value),
+            "{key} in {line}"
+        );
+    }
+}
+
+#[test]
 fn the_http_engine_says_its_server_when_a_test_starts() {
     let env = Env::new();
     let db = env.db();
