@@ -827,7 +827,7 @@ impl Monitor {
         tracing::info!(
             method = %self.method.name(),
             interval = %humantime::format_duration(self.config.interval),
-            targets = %self.started_line.targets,
+            targets = ?self.started_line.targets,
             "{}",
             self.started_line.words
         );
