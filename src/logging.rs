@@ -495,6 +495,21 @@ test succeeded download_mbit_per_second=1000\r\u{1b}[2K\u{1b}]0;owned\u{7}\u{85}
     }
 
     #[test]
+    fn only_one_whole_debug_string_counts_as_quoted() {
+        assert!(is_quoted_string(r#""a b""#));
+        assert!(is_quoted_string(r#""say \"hi\"""#));
+        assert!(is_quoted_string("\"\""));
+        assert!(!is_quoted_string(r#""a" b "c""#), "two strings");
+        assert!(
+            !is_quoted_string(r#""open\""#),
+            "its closing quote is escaped"
+        );
+        assert!(!is_quoted_string("\""));
+        assert!(is_bare_token("schedule") && is_bare_token("2026-12-01T04:00:00.000Z"));
+        assert!(!is_bare_token("") && !is_bare_token("a b") && !is_bare_token("a=b"));
+    }
+
+    #[test]
     fn json_lines_stay_json_and_keep_the_value() {
         let json = log(LogFormat::Json);
         let lines: Vec<serde_json::Value> = json
