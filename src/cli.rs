@@ -1032,6 +1032,31 @@ pub const MAX_PROBE_TARGETS: usize = 16;
 pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 impl ServeArgs {
+    /// A warning when a run that lasts as long as `--timeout` allows could end so late that
+    /// its retest comes after the next scheduled test (which then takes the retest's place):
+    /// `--retest-after` plus `--timeout` plus `--splay` reaches `--interval`. `None` when
+    /// retests are off or a run of any length leaves room for its retest.
+    pub fn slow_retest_warning(&self) -> Option<String> {
+        self.retest_below?;
+        let timeout = self.speedtest.timeout;
+        let reach = self
+            .retest_after
+            .saturating_add(timeout)
+            .saturating_add(self.splay);
+        (reach >= self.interval).then(|| {
+            format!(
+                "--retest-after {} plus --timeout {} (plus --splay {}) reaches --interval {}: a \
+                 test that runs long may end so late that the next scheduled test comes before \
+                 its retest, which is then not run; give a shorter --retest-after or --timeout, \
+                 or a longer --interval",
+                humantime::format_duration(self.retest_after),
+                humantime::format_duration(timeout),
+                humantime::format_duration(self.splay),
+                humantime::format_duration(self.interval),
+            )
+        })
+    }
+
     /// The settings that contradict each other, refused at start-up before anything is
     /// opened: a plan above `--max-bandwidth` (every run meeting it would be stored as
     /// implausible), a `--retest-after` not shorter than `--interval`, or than `--interval`

@@ -4,6 +4,21 @@
 //! so the text format escapes every control character in them: a value can neither start a
 //! line that looks like a log line of its own nor send ANSI escape sequences to a terminal.
 //! The JSON format escapes them as JSON does.
+//!
+//! # Field values in the text format
+//!
+//! One rule for every line, so that a line reads as logfmt (`key=value`, a value with spaces
+//! in double quotes, as Rust's `{:?}` quotes a string):
+//!
+//! - A field whose value can hold spaces or `=` (a message, a server or ISP name, a path, a
+//!   plan, an error) is written quoted: record it as a `&str` (`server = name.as_str()`) or
+//!   with `?` on a `String`, which print `"…"`.
+//! - A token (a trigger, an engine's short name, an outcome or reason, a number, a time, a
+//!   duration, an address) is written bare: record it with `%` (`trigger = %trigger.as_str()`).
+//! - The text format holds every line to the first half whatever the call site did: a value
+//!   recorded with `%` (or any `Debug` value) that holds a space, `=` or `"`, or is empty, is
+//!   written quoted as a string is. So `plan="download 500 Mbit/s, upload none, threshold 0.8"`
+//!   comes back whole from a logfmt reader, and a bare value never holds a space.
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -230,13 +245,59 @@ impl Visit for PeopleFigures<'_> {
         self.0.record_str(field, value);
     }
 
+    /// An error and its sources as one value, `outer: cause`, quoted as text is.
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.record_error(field, value);
+        let mut text = value.to_string();
+        let mut source = value.source();
+        while let Some(cause) = source {
+            let said = cause.to_string();
+            if !said.is_empty() && !text.contains(&said) {
+                text.push_str(": ");
+                text.push_str(&said);
+            }
+            source = cause.source();
+        }
+        self.record_debug(field, &format_args!("{text}"));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.record_debug(field, value);
+        if field.name() == "message" {
+            return self.0.record_debug(field, value);
+        }
+        let text = format!("{value:?}");
+        if is_bare_token(&text) || is_quoted_string(&text) {
+            self.0.record_debug(field, &format_args!("{text}"));
+        } else {
+            // Debug of a string: in double quotes, inner quotes and backslashes escaped.
+            self.0.record_debug(field, &text);
+        }
     }
+}
+
+/// Whether `text` can stand bare after `key=`: not empty, no whitespace, `=` or `"`.
+fn is_bare_token(text: &str) -> bool {
+    !text.is_empty() && !text.contains(|c: char| c.is_whitespace() || c == '=' || c == '"')
+}
+
+/// Whether `text` is one string as `{:?}` writes it: `"…"` with every inner `"` escaped.
+fn is_quoted_string(text: &str) -> bool {
+    let Some(inner) = text
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+    else {
+        return false;
+    };
+    let mut escaped = false;
+    for c in inner.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return false,
+            _ => {}
+        }
+    }
+    // An escaped closing quote (`"…\"`) leaves the string open.
+    !escaped
 }
 
 /// Writes `text` with each character that could end a line or steer a terminal escaped.
@@ -393,6 +454,59 @@ test succeeded download_mbit_per_second=1000\r\u{1b}[2K\u{1b}]0;owned\u{7}\u{85}
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn text_quotes_a_value_with_spaces_or_equals_and_leaves_tokens_bare() {
+        let captured = Captured::default();
+        let subscriber = subscriber(
+            LogFormat::Text,
+            EnvFilter::new("info"),
+            false,
+            captured.clone(),
+        );
+        let plan = "download 500 Mbit/s, upload none, threshold 0.8".to_owned();
+        tracing::subscriber::with_default(subscriber, || {
+            let error = std::io::Error::other("no route to host");
+            tracing::info!(
+                trigger = %"schedule",
+                plan = %plan,
+                path = %"/api?a=1",
+                empty = %"",
+                server = "Example ISP",
+                named = ?plan,
+                quoted = %"say \"hi\"",
+                err = &error as &(dyn std::error::Error + 'static),
+                count = 3,
+                "listening"
+            );
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains(
+                "listening trigger=schedule \
+                 plan=\"download 500 Mbit/s, upload none, threshold 0.8\" path=\"/api?a=1\" \
+                 empty=\"\" server=\"Example ISP\" \
+                 named=\"download 500 Mbit/s, upload none, threshold 0.8\" \
+                 quoted=\"say \\\"hi\\\"\" err=\"no route to host\" count=3"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn only_one_whole_debug_string_counts_as_quoted() {
+        assert!(is_quoted_string(r#""a b""#));
+        assert!(is_quoted_string(r#""say \"hi\"""#));
+        assert!(is_quoted_string("\"\""));
+        assert!(!is_quoted_string(r#""a" b "c""#), "two strings");
+        assert!(
+            !is_quoted_string(r#""open\""#),
+            "its closing quote is escaped"
+        );
+        assert!(!is_quoted_string("\""));
+        assert!(is_bare_token("schedule") && is_bare_token("2026-12-01T04:00:00.000Z"));
+        assert!(!is_bare_token("") && !is_bare_token("a b") && !is_bare_token("a=b"));
     }
 
     #[test]

@@ -333,7 +333,44 @@ fn a_run_below_the_plan_is_retested() {
             "1s",
         ],
     ));
-    server.wait_for_log("trigger=retest");
+    let retested = server.wait_for_log("trigger=retest");
+    // The retest's start line names its trigger, engine and server, like any run's.
+    let started = server
+        .seen
+        .iter()
+        .find(|line| line.contains("retest test started"))
+        .unwrap_or_else(|| panic!("no retest start line in {:?}", server.seen));
+    let fields = common::log_fields(started);
+    for (key, value) in [
+        ("run", "retest"),
+        ("engine", "ookla"),
+        ("server", "chosen by the CLI"),
+    ] {
+        assert_eq!(
+            fields.get(key).map(String::as_str),
+            Some(value),
+            "{key} in {started}"
+        );
+    }
+    // Its end: figures for people, the unit in each field's name (92727670 B/s down is
+    // 741.8 Mbit/s, 5.631 ms of ping, 1 586 638 624 bytes moved).
+    let fields = common::log_fields(&retested);
+    for (key, value) in [
+        ("trigger", "retest"),
+        ("download_mbit_s", "742"),
+        ("upload_mbit_s", "253"),
+        ("ping_ms", "5.6"),
+        ("jitter_ms", "0.5"),
+        ("data_used_mb", "1587"),
+        ("server", "Zzoomm Plc (Slough) #57318"),
+    ] {
+        assert_eq!(
+            fields.get(key).map(String::as_str),
+            Some(value),
+            "{key} in {retested}"
+        );
+    }
+    assert!(retested.contains(" test succeeded "), "{retested}");
     let samples = server.get("/api/v1/samples").json();
     let triggers: Vec<&str> = samples["samples"]
         .as_array()
@@ -342,6 +379,43 @@ fn a_run_below_the_plan_is_retested() {
         .map(|s| s["trigger"].as_str().unwrap())
         .collect();
     assert_eq!(triggers, ["retest", "schedule"]);
+    // 1s + --timeout 2m leaves room before the next slot at 30m: no warning.
+    assert!(
+        !server
+            .seen
+            .iter()
+            .any(|line| line.contains("--retest-after")),
+        "{:?}",
+        server.seen
+    );
+}
+
+#[test]
+fn a_retest_a_slow_run_could_lose_to_the_next_slot_is_warned_about_at_start() {
+    let env = Env::new();
+    // A run may last --timeout 2m; ending then, its retest 4m later is past the slot at 5m.
+    let mut server = Server::start(env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &[
+            "--plan-download",
+            "1Gbit/s",
+            "--retest-below",
+            "0.9",
+            "--interval",
+            "5m",
+            "--retest-after",
+            "4m",
+            "--start-delay",
+            "1h",
+        ],
+    ));
+    let line = server.wait_for_log("--retest-after 4m plus --timeout 2m");
+    assert!(line.contains(" WARN "), "{line}");
+    assert!(
+        line.contains("(plus --splay 0s) reaches --interval 5m"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -415,11 +489,18 @@ fn a_manual_run_starts_once_and_is_stored() {
     assert_eq!(again.status, 429);
     let wait: u64 = again.header("retry-after").unwrap().parse().unwrap();
     assert!(wait > 0 && wait <= 300, "{wait}");
-    assert!(
-        again.json()["error"]
-            .as_str()
-            .unwrap()
-            .contains("--min-manual-gap")
+    // Like the 202 and the 409: when the last manual test started and where its result is.
+    let refused = again.json();
+    assert_eq!(
+        refused,
+        json!({
+            "error": format!(
+                "the last manual test started less than --min-manual-gap ago (at {started_at}); \
+                 try again in {wait} s"
+            ),
+            "last_started_at": started_at,
+            "result": format!("/api/v1/samples?from={started_at}"),
+        })
     );
 }
 
@@ -495,10 +576,47 @@ fn heavy_success(millis: u64, gigabytes: u64) -> Value {
 fn a_used_up_data_budget_skips_scheduled_runs() {
     let env = Env::new();
     env.import(&[heavy_success(now_millis() - 1, 150)]);
-    let mut command = env.serve("ok-1.2-pretty", "replay", &["--data-budget", "100GB"]);
+    let mut command = env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &["--data-budget", "100GB", "--plan-download", "500Mbit/s"],
+    );
     command.env("FAKE_SPEEDTEST_ARGS", env.path("args"));
     let mut server = Server::start(command);
-    server.wait_for_log("test skipped");
+    // The start-up line and the budget's line follow one rule, read as logfmt: a value that
+    // holds spaces is quoted and comes back whole, a token is bare.
+    let start = server.wait_for_log("listening on http");
+    let fields = common::log_fields(&start);
+    for (key, value) in [
+        ("engine", "ookla"),
+        ("plan", "download 500 Mbit/s, upload none, threshold 0.8"),
+        ("retention", "keep every sample"),
+        ("data_budget", "100 GB"),
+        ("interval", "30m"),
+    ] {
+        assert_eq!(
+            fields.get(key).map(String::as_str),
+            Some(value),
+            "{key} in {start}"
+        );
+    }
+    let skipped_line = server.wait_for_log("test skipped");
+    let fields = common::log_fields(&skipped_line);
+    for (key, value) in [
+        ("trigger", "schedule"),
+        ("data_used_mb", "150000"),
+        ("data_budget_mb", "100000"),
+    ] {
+        assert_eq!(
+            fields.get(key).map(String::as_str),
+            Some(value),
+            "{key} in {skipped_line}"
+        );
+    }
+    assert!(
+        skipped_line.contains(" trigger=schedule "),
+        "{skipped_line}"
+    );
     let newest = server.get("/api/v1/samples?limit=1").json();
     let skipped = &newest["samples"][0];
     assert_eq!(skipped["outcome"], "skipped");

@@ -89,6 +89,24 @@ fn a_compressed_de_bnetza_campaign_completes_on_three_days_and_is_not_restarted(
         .filter(|l| l.contains("/30 measurements"))
         .count();
     assert_eq!(progress, 29, "a progress line after each run but the last");
+    // A campaign run's start line names its trigger, engine and server, like any run's.
+    let started = server
+        .seen
+        .iter()
+        .find(|line| line.contains("campaign test started"))
+        .unwrap_or_else(|| panic!("no campaign start line in\n{}", server.seen.join("\n")));
+    let fields = common::log_fields(started);
+    for (key, value) in [
+        ("run", "campaign"),
+        ("engine", "ookla"),
+        ("server", "chosen by the CLI"),
+    ] {
+        assert_eq!(
+            fields.get(key).map(String::as_str),
+            Some(value),
+            "{key} in {started}"
+        );
+    }
     let log = server.assert_clean_exit();
     assert!(
         !log.iter().any(|line| line.contains("does not count")),

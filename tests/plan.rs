@@ -238,7 +238,8 @@ fn serve_stores_its_plan_flags_once_and_serves_the_history() {
     let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &flags));
     let stored = server.wait_for_log("stored them as a new plan version");
     assert!(
-        stored.contains("old=none") && stored.contains("download 100 Mbit/s"),
+        stored.contains("old=\"none\"")
+            && stored.contains("new=\"download 100 Mbit/s, upload none, threshold 0.8\""),
         "{stored}"
     );
     let answer = server.get("/api/v1/plan");

@@ -383,21 +383,29 @@ fn the_start_up_line_names_the_schedule_engine_plan_retention_and_first_test() {
         ],
     ));
     let line = server.wait_for_log("listening on http");
-    for field in [
-        "interval=30m",
-        "engine=ookla",
-        "plan=download 500 Mbit/s, upload none, threshold 0.8",
-        "retention=400d",
-        "data_budget=none",
-        "db=",
+    // Read as logfmt: a value with spaces comes back whole, quoted; a token bare.
+    let fields = common::log_fields(&line);
+    for (key, value) in [
+        ("interval", "30m"),
+        ("engine", "ookla"),
+        ("plan", "download 500 Mbit/s, upload none, threshold 0.8"),
+        ("retention", "400d"),
+        ("data_budget", "none"),
+        ("db", env.db().to_str().unwrap()),
     ] {
-        assert!(line.contains(field), "{field} in {line}");
+        assert_eq!(
+            fields.get(key).map(String::as_str),
+            Some(value),
+            "{key} in {line}"
+        );
     }
+    assert!(
+        line.contains("plan=\"download 500 Mbit/s, upload none, threshold 0.8\""),
+        "{line}"
+    );
     // The first test is an hour away (--start-delay 1h), as an RFC 3339 time.
-    let first = line
-        .split("first_test=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
+    let first = fields
+        .get("first_test")
         .unwrap_or_else(|| panic!("no first_test in {line}"));
     let first: internet_monitor::time::Timestamp = first.parse().unwrap();
     let wait = first.as_millis().saturating_sub(now_millis());
@@ -409,7 +417,11 @@ fn a_test_says_when_it_starts_and_when_shutdown_stops_it() {
     let env = Env::new();
     let mut server = Server::start(env.serve("ok-1.2-pretty", "sleep", &[]));
     let line = server.wait_for_log("schedule test started");
-    for field in ["run=schedule", "engine=ookla", "server=chosen by the CLI"] {
+    for field in [
+        "run=schedule",
+        "engine=ookla",
+        "server=\"chosen by the CLI\"",
+    ] {
         assert!(line.contains(field), "{field} in {line}");
     }
     let log = server.assert_clean_exit();
@@ -417,7 +429,39 @@ fn a_test_says_when_it_starts_and_when_shutdown_stops_it() {
         .iter()
         .find(|line| line.contains("schedule test stopped by shutdown"))
         .unwrap_or_else(|| panic!("no stop line in\n{}", log.join("\n")));
-    assert!(stopped.contains("run=schedule"), "{stopped}");
+    // The stop line names the run, engine and server as the start line did.
+    let fields = common::log_fields(stopped);
+    for (key, value) in [
+        ("run", "schedule"),
+        ("engine", "ookla"),
+        ("server", "chosen by the CLI"),
+    ] {
+        assert_eq!(
+            fields.get(key).map(String::as_str),
+            Some(value),
+            "{key} in {stopped}"
+        );
+    }
+    assert!(fields.contains_key("after"), "{stopped}");
+}
+
+#[test]
+fn the_ookla_engine_names_the_server_of_server_id_when_a_test_starts() {
+    let env = Env::new();
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &["--server-id", "1234"]));
+    let line = server.wait_for_log("schedule test started");
+    let fields = common::log_fields(&line);
+    for (key, value) in [
+        ("run", "schedule"),
+        ("engine", "ookla"),
+        ("server", "ookla server #1234"),
+    ] {
+        assert_eq!(
+            fields.get(key).map(String::as_str),
+            Some(value),
+            "{key} in {line}"
+        );
+    }
 }
 
 #[test]
@@ -435,7 +479,7 @@ fn the_http_engine_says_its_server_when_a_test_starts() {
     for field in [
         "run=schedule",
         "engine=http",
-        &format!("server={}", common::NO_HTTP_SERVER),
+        &format!("server=\"{}\"", common::NO_HTTP_SERVER),
     ] {
         assert!(line.contains(field), "{field} in {line}");
     }

@@ -114,6 +114,19 @@ fn survive(env: &Env, cli: Cli, result: &str) -> Value {
         logged,
         "expected a run with result {result}, logged: {line}"
     );
+    // Each figure carries its unit in its name (Mbit/s, ms, MB); words are quoted.
+    for (key, value) in common::log_fields(&line) {
+        match key.as_str() {
+            "time" | "trigger" | "reason" | "detail" | "server" => {}
+            _ => assert!(
+                ["_mbit_s", "_ms", "_mb"]
+                    .iter()
+                    .any(|unit| key.ends_with(unit))
+                    && value.parse::<f64>().is_ok(),
+                "{key}={value} in {line}"
+            ),
+        }
+    }
 
     let page = server.get("/api/v1/samples");
     assert_eq!(page.status, 200, "{}", page.body);

@@ -397,7 +397,7 @@ fn healthz_is_open_only_with_its_flag() {
     assert!(line.contains("auth=basic-except-healthz"), "{line}");
     // Which file is in force: a user with several checks the one they edit.
     assert!(
-        line.contains(&format!("web_config={}", site.config_path().display())),
+        line.contains(&format!("web_config=\"{}\"", site.config_path().display())),
         "{line}"
     );
     let tls = site.client(None);
@@ -450,7 +450,9 @@ fn basic_auth_without_tls_the_environment_twins_and_headers_that_replace_the_ser
     assert_eq!(started.status, 202);
     let access = server.wait_for_log("POST /api/v1/run 202");
     for field in [
-        format!("user={USER}"),
+        format!("user=\"{USER}\""),
+        "path=\"/api/v1/run\"".to_owned(),
+        "method=POST".to_owned(),
         "status=202".to_owned(),
         "peer=127.0.0.1:".to_owned(),
         "duration_ms=".to_owned(),
@@ -463,7 +465,11 @@ fn basic_auth_without_tls_the_environment_twins_and_headers_that_replace_the_ser
     let refused = common::try_request_with(&server.address, "GET", "/metrics?x=1", &[]).unwrap();
     assert_eq!(refused.status, 401);
     let access = server.wait_for_log("GET /metrics?x=1 401");
-    assert!(access.contains("user=-"), "{access}");
+    // Text that can hold spaces or `=` is quoted (logfmt), a token bare.
+    let fields = common::log_fields(&access);
+    assert_eq!(fields["user"], "-", "{access}");
+    assert_eq!(fields["path"], "/metrics?x=1", "{access}");
+    assert!(access.contains(" path=\"/metrics?x=1\" "), "{access}");
     // A secret in the query is left out, and a request the service never saw (hyper could
     // not read it) has its line too.
     let secret =

@@ -48,7 +48,7 @@ pub(super) async fn skip_if_spent(
     // Said once it is stored, as a run's line is.
     if !was_skipping {
         tracing::warn!(
-            trigger = trigger.as_str(),
+            trigger = %trigger.as_str(),
             data_used_mb = for_people::mb(skip.used),
             next_test_mb = skip.next_test.map(for_people::mb),
             data_budget_mb = for_people::mb(budget.bytes()),

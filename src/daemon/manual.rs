@@ -14,15 +14,21 @@ use crate::time::Timestamp;
 /// cap, and even a trusted client should not start a test every second.
 pub struct ManualRuns {
     pub min_gap: Duration,
-    last_start: Mutex<Option<Instant>>,
+    /// When the last manual run started: on the monotonic clock (the gap counts on it) and on
+    /// the wall clock (its sample is dated this; a refusal names it).
+    last_start: Mutex<Option<(Instant, Timestamp)>>,
 }
 
 /// Why a manual run was not started.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// The last manual run started less than `--min-manual-gap` ago, and no test runs now;
-    /// try again after this long.
-    TooSoon(Duration),
+    /// The last manual run started less than `--min-manual-gap` ago, and no test runs now.
+    TooSoon {
+        /// Try again after this long.
+        wait: Duration,
+        /// When the last manual run started (its sample is dated this).
+        last_started_at: Timestamp,
+    },
     /// A test (of any trigger) is running now, since this time when known.
     Busy(Option<Timestamp>),
 }
@@ -50,16 +56,19 @@ impl AppState {
             return Some(Err(Refusal::Busy(self.running_since())));
         };
         let now = Instant::now();
-        if let Some(last) = *last_start {
+        if let Some((last, last_started_at)) = *last_start {
             let since = now.saturating_duration_since(last);
             if since < manual.min_gap {
                 // Dropping the claim frees the slot again.
-                return Some(Err(Refusal::TooSoon(manual.min_gap - since)));
+                return Some(Err(Refusal::TooSoon {
+                    wait: manual.min_gap - since,
+                    last_started_at,
+                }));
             }
         }
-        *last_start = Some(now);
         // Said running from here: a second request before the task starts must hear when.
         let started = Timestamp::now();
+        *last_start = Some((now, started));
         self.set_running(Some(started));
         let state = self.clone();
         tokio::spawn(async move {

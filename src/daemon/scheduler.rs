@@ -111,7 +111,9 @@ pub async fn run_with_campaign<Test, Done>(
     let mut failures = 0u32;
     let mut campaign_ended: Option<Instant> = None;
     loop {
-        let campaign_at = campaign();
+        // No run of any trigger starts before the start delay (and the rate-limit wait folded
+        // into it) has passed: a campaign run due earlier waits for it.
+        let campaign_at = campaign().map(|at| at.max(start));
         if let Some(at) = campaign_at.filter(|at| *at <= next) {
             planned(at);
             tokio::time::sleep_until(at).await;
@@ -126,7 +128,7 @@ pub async fn run_with_campaign<Test, Done>(
         let before_campaign = campaign_at.is_some_and(|at| at < later(now, guard));
         if after_campaign || before_campaign {
             tracing::info!(
-                trigger = trigger.as_str(),
+                trigger = %trigger.as_str(),
                 guard = %humantime::format_duration(guard),
                 "a {} run was due within the campaign's spacing of a campaign run; skipped",
                 trigger.as_str()
@@ -148,7 +150,19 @@ pub async fn run_with_campaign<Test, Done>(
                 trigger = Trigger::Retest;
                 later(now, wait)
             }
-            Next::Retest(_) => slot,
+            Next::Retest(wait) => {
+                // The run took so long (up to --timeout) that its retest would come after the
+                // next slot: that slot's scheduled run is the next measurement instead.
+                tracing::info!(
+                    retest_in = %humantime::format_duration(wait),
+                    next_in = %humantime::format_duration(round_to_seconds(
+                        slot.saturating_duration_since(now)
+                    )),
+                    "the retest would come after the next scheduled test (the run took long); \
+                     not retesting"
+                );
+                slot
+            }
             Next::RateLimited => {
                 let wait = schedule.interval.saturating_sub(Duration::from_nanos(1));
                 let slot = schedule.slot_after(start, later(now, wait));
@@ -473,6 +487,79 @@ mod tests {
                 (100, Trigger::Campaign),
                 (101, Trigger::Campaign),
                 (120, Trigger::Schedule),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_campaign_run_due_before_the_start_delay_waits_for_it() {
+        let origin = Instant::now();
+        let started = RefCell::new(Vec::new());
+        // The campaign's first run is due at once (and one at 2 min), but --start-delay (or a
+        // rate-limit wait folded into it) is 10 minutes.
+        let campaign = RefCell::new(VecDeque::from(minutes(&[0, 2])));
+        let schedule = Schedule {
+            start_delay: MINUTE * 10,
+            ..HALF_HOUR
+        };
+        let scheduler = run_with_campaign(
+            schedule,
+            || Duration::ZERO,
+            |trigger| {
+                started.borrow_mut().push((origin.elapsed(), trigger));
+                if trigger == Trigger::Campaign {
+                    campaign.borrow_mut().pop_front();
+                }
+                async { Verdict::default() }
+            },
+            |_| {},
+            Duration::ZERO,
+            || campaign.borrow().front().map(|at| origin + *at),
+        );
+        let _ = tokio::time::timeout(MINUTE * 45, scheduler).await;
+        let started = started.into_inner();
+        assert!(
+            started.iter().all(|(at, _)| *at >= MINUTE * 10),
+            "a run before the start delay: {started:?}"
+        );
+        assert_eq!(
+            started,
+            vec![
+                (MINUTE * 10, Trigger::Campaign),
+                (MINUTE * 10, Trigger::Campaign),
+                (MINUTE * 10, Trigger::Schedule),
+                (MINUTE * 40, Trigger::Schedule),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_run_s_retest_overtaken_by_the_next_slot_is_not_run() {
+        // --retest-after 10m, --interval 30m: fine for a quick test, but a run that takes
+        // 25 minutes (a long --timeout) ends at 25, and its retest (35) would come after the
+        // slot at 30, which is the next measurement instead: a scheduled run, not a retest.
+        let schedule = Schedule {
+            retest_after: Some(MINUTE * 10),
+            ..HALF_HOUR
+        };
+        let below = Verdict {
+            failure: None,
+            below_plan: true,
+        };
+        let (started, _) = simulate_verdicts(
+            schedule,
+            vec![],
+            vec![below, Verdict::default(), Verdict::default()],
+            MINUTE * 25,
+            MINUTE * 65,
+        )
+        .await;
+        assert_eq!(
+            started,
+            vec![
+                (Duration::ZERO, Trigger::Schedule),
+                (MINUTE * 30, Trigger::Schedule),
+                (MINUTE * 60, Trigger::Schedule),
             ]
         );
     }

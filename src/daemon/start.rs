@@ -121,8 +121,8 @@ fn plan_history(store: &Store, flags: Plan, now: Timestamp) -> anyhow::Result<Pl
         .context("cannot store the plan of --plan-download/--plan-upload")?;
     let old = current.map_or_else(|| "none".to_owned(), |v| describe_plan(&v.plan()));
     tracing::info!(
-        old = %old,
-        new = %describe_plan(&given.plan()),
+        old = ?old,
+        new = ?describe_plan(&given.plan()),
         from = %from,
         "the --plan-* flags differ from the stored plan: stored them as a new plan version"
     );
@@ -352,6 +352,7 @@ async fn run_prepared(
         .map_or_else(|| "none".to_owned(), |b| volume(b.bytes()));
     let zone = config.zone.name().to_owned();
     let ignored = args.speedtest.ignored_by(&config.engine);
+    let slow_retest = args.slow_retest_warning();
     // Said once the scheduler has planned the first test, so the line can name its time.
     let ready = move |first_test: Option<Timestamp>| {
         created.keep();
@@ -359,15 +360,15 @@ async fn run_prepared(
         let first_test = first_test.map_or_else(|| "not planned".to_owned(), |at| at.to_string());
         tracing::info!(
             %address,
-            %db,
+            ?db,
             %auth,
-            %web_config,
+            ?web_config,
             %interval,
             engine = %engine_name,
-            plan = %plan_now,
-            %retention,
-            data_budget = %budget,
-            %first_test,
+            plan = ?plan_now,
+            ?retention,
+            data_budget = ?budget,
+            ?first_test,
             "listening on {scheme}://{address} (first test at {first_test}, then every {interval})"
         );
         if passwords_in_clear(address, scheme, auth) {
@@ -392,6 +393,9 @@ async fn run_prepared(
             tracing::warn!("{warning}");
         }
         if let Some(warning) = ignored {
+            tracing::warn!("{warning}");
+        }
+        if let Some(warning) = slow_retest {
             tracing::warn!("{warning}");
         }
     };

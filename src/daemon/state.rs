@@ -452,7 +452,7 @@ fn log_run(sample: &Sample) {
         return tracing::debug!(
             time = %sample.time,
             trigger = %sample.trigger.as_str(),
-            reason = sample.reason.map(FailureReason::as_str).unwrap_or_default(),
+            reason = %sample.reason.map(FailureReason::as_str).unwrap_or_default(),
             detail = sample.message.as_deref().unwrap_or_default(),
             "test skipped again"
         );

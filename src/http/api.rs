@@ -433,6 +433,17 @@ struct Running {
     result: String,
 }
 
+/// The 429 answer of `POST /api/v1/run` while the last manual test is too recent (with a
+/// `Retry-After` header, in seconds).
+#[derive(Serialize)]
+struct TooSoon {
+    error: String,
+    /// When the last manual test started: its sample is dated this.
+    last_started_at: Timestamp,
+    /// Where that test's sample is (or will be, should it still be stored).
+    result: String,
+}
+
 /// Where the sample of a test started at `started` will be: `/api/v1/samples?from=…`.
 fn result_link(started: Timestamp) -> String {
     format!("/api/v1/samples?from={started}")
@@ -440,8 +451,8 @@ fn result_link(started: Timestamp) -> String {
 
 /// `POST /api/v1/run`: starts a manual test now, if allowed and the slot is free. 202 with
 /// [`Started`]; 409 with [`Running`] while any test runs (scheduled or manual); 429 with
-/// `Retry-After` (seconds) when no test runs but the last manual one started less than
-/// `--min-manual-gap` ago; 403 when the endpoint is off.
+/// `Retry-After` (seconds) and [`TooSoon`] when no test runs but the last manual one started
+/// less than `--min-manual-gap` ago; 403 when the endpoint is off.
 pub fn run(state: &Arc<AppState>) -> Result<Response<Body>, HttpError> {
     match state.start_manual_run() {
         None => Err(HttpError {
@@ -485,15 +496,22 @@ pub fn run(state: &Arc<AppState>) -> Result<Response<Body>, HttpError> {
                 },
             ))
         }
-        Some(Err(Refusal::TooSoon(wait))) => {
+        Some(Err(Refusal::TooSoon {
+            wait,
+            last_started_at,
+        })) => {
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let mut response = HttpError {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                message: format!(
-                    "the last manual test started less than --min-manual-gap ago; try again in {seconds} s"
-                ),
-            }
-            .into_response();
+            let mut response = json(
+                StatusCode::TOO_MANY_REQUESTS,
+                &TooSoon {
+                    error: format!(
+                        "the last manual test started less than --min-manual-gap ago (at \
+                         {last_started_at}); try again in {seconds} s"
+                    ),
+                    last_started_at,
+                    result: result_link(last_started_at),
+                },
+            );
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));

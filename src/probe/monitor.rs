@@ -289,7 +289,7 @@ fn restore_tracker(store: &Store, now: Timestamp) -> Result<Tracker, StoreError>
             ..outage
         };
         tracing::warn!(
-            kind = outage.kind.name(),
+            kind = %outage.kind.name(),
             since = %outage.start,
             stopped_at = %stopped_at,
             clock = %now,
@@ -305,7 +305,7 @@ fn restore_tracker(store: &Store, now: Timestamp) -> Result<Tracker, StoreError>
         Ok(Tracker::new(Config::default()))
     } else {
         tracing::warn!(
-            kind = outage.kind.name(),
+            kind = %outage.kind.name(),
             since = %outage.start,
             stopped_at = %stopped_at,
             "an {} outage was going on when the monitor last stopped (at \
@@ -587,7 +587,7 @@ impl Monitor {
                 Event::Opened(outage) => {
                     state.metrics.outage_opened(&outage);
                     tracing::warn!(
-                        kind = outage.kind.name(),
+                        kind = %outage.kind.name(),
                         start = %outage.start,
                         "{} outage since {}: {}",
                         outage.kind.name(),
@@ -603,7 +603,7 @@ impl Monitor {
                 }
                 Event::Resumed(outage) => {
                     tracing::warn!(
-                        kind = outage.kind.name(),
+                        kind = %outage.kind.name(),
                         start = %outage.start,
                         unmonitored = %humantime::format_duration(Duration::from_secs(
                             outage.unmonitored.as_secs()
@@ -627,7 +627,7 @@ impl Monitor {
                     }
                     let down = outage.down_time().unwrap_or_default();
                     tracing::info!(
-                        kind = outage.kind.name(),
+                        kind = %outage.kind.name(),
                         start = %outage.start,
                         end = outage.end.map(tracing::field::display),
                         down = %humantime::format_duration(Duration::from_secs(down.as_secs())),
@@ -827,7 +827,7 @@ impl Monitor {
         tracing::info!(
             method = %self.method.name(),
             interval = %humantime::format_duration(self.config.interval),
-            targets = %self.started_line.targets,
+            targets = ?self.started_line.targets,
             "{}",
             self.started_line.words
         );

@@ -56,8 +56,8 @@ pub async fn run(state: &AppState, client: &Client) {
     };
     tracing::info!(
         url = %endpoint,
-        %labels,
-        %auth,
+        ?labels,
+        ?auth,
         "pushing every stored run to {endpoint} (remote_write) with the labels {{{labels}}}"
     );
     let mut backoff = Backoff::default();

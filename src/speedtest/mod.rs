@@ -21,7 +21,7 @@ pub use ookla::{Exit, ParseOptions, RunOutput};
 pub use reaper::adopt_orphans;
 pub use runner::{OoklaCli, OoklaConfig};
 
-use crate::sample::{Engine, Sample, Trigger};
+use crate::sample::{Engine, EngineName, Sample, Trigger};
 use crate::time::Timestamp;
 
 /// `--engine`: which engine measures.
@@ -233,18 +233,22 @@ impl Runner {
 
     /// [`Runner::run_claimed`], the sample dated `time` (when the test started).
     pub async fn run_claimed_at(&self, _claim: Claim, trigger: Trigger, time: Timestamp) -> Sample {
-        let target = self.target();
+        let server = self
+            .target()
+            .unwrap_or_else(|| "chosen by the CLI".to_owned());
         // The trigger is in the words, not a `trigger=` field: that marks the line of a run
         // that ended (and is stored).
         tracing::info!(
             run = %trigger.as_str(),
             engine = %self.described.name,
-            server = %target.as_deref().unwrap_or("chosen by the CLI"),
+            server = server.as_str(),
             "{} test started",
             trigger.as_str()
         );
         let mut running = Running {
             trigger,
+            engine: self.described.name,
+            server,
             started: std::time::Instant::now(),
             phase: &self.phase,
             finished: false,
@@ -270,6 +274,9 @@ impl Runner {
 /// dropped unfinished (cancelled by a shutdown: nothing of it is stored).
 struct Running<'a> {
     trigger: Trigger,
+    /// The engine and server as the start line named them; the stop line names them again.
+    engine: EngineName,
+    server: String,
     started: std::time::Instant,
     phase: &'a tokio::sync::watch::Sender<Phase>,
     finished: bool,
@@ -282,6 +289,8 @@ impl Drop for Running<'_> {
             let after = std::time::Duration::from_secs(self.started.elapsed().as_secs());
             tracing::info!(
                 run = %self.trigger.as_str(),
+                engine = %self.engine,
+                server = self.server.as_str(),
                 after = %humantime::format_duration(after),
                 "{} test stopped by shutdown after {}; nothing of it is stored",
                 self.trigger.as_str(),

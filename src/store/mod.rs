@@ -800,12 +800,12 @@ impl Store {
         if self.file_state.swap(state, Ordering::AcqRel) != state {
             match &result {
                 Err(err) => tracing::error!(
-                    db = %self.path.display(),
+                    db = ?self.path.display(),
                     %err,
                     "the database file at --db is no longer the file this service has open"
                 ),
                 Ok(()) => tracing::info!(
-                    db = %self.path.display(),
+                    db = ?self.path.display(),
                     "the database file at --db is again the file this service has open"
                 ),
             }
@@ -819,7 +819,7 @@ impl Store {
         match guard::engine(work) {
             Ok(result) => result,
             Err(said) => {
-                tracing::debug!(db = %self.path.display(), %said, "the storage engine panicked");
+                tracing::debug!(db = ?self.path.display(), %said, "the storage engine panicked");
                 let mut handle = self.handle.write().unwrap_or_else(PoisonError::into_inner);
                 if matches!(*handle, Handle::Writer(_)) {
                     let old = std::mem::replace(&mut *handle, Handle::Closed);
@@ -881,7 +881,7 @@ impl Store {
                 *handle = Handle::Writer(open_writer(&self.path)?);
                 *self.opened.write().unwrap_or_else(PoisonError::into_inner) =
                     FileId::of(&self.path);
-                tracing::info!(db = %self.path.display(), "database reopened after an I/O error");
+                tracing::info!(db = ?self.path.display(), "database reopened after an I/O error");
             }
         }
         Ok(self.handle.read().unwrap_or_else(PoisonError::into_inner))
@@ -1058,7 +1058,7 @@ impl Drop for Store {
             Handle::Closed,
         );
         if let Err(said) = guard::engine(move || drop(handle)) {
-            tracing::error!(db = %self.path.display(), %said, "closing the database failed");
+            tracing::error!(db = ?self.path.display(), %said, "closing the database failed");
         }
     }
 }

@@ -163,7 +163,7 @@ impl Store {
     fn outbox_damage(&self, key: u64, cause: &DecodeError) {
         if let Some(left_out) = self.outbox_log.admit() {
             tracing::error!(
-                db = %self.path.display(),
+                db = ?self.path.display(),
                 left_out,
                 "database damaged ({}: {cause}): it is left out of remote_write; run db check",
                 describe(key)

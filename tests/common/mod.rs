@@ -122,6 +122,49 @@ pub fn wait_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     child.try_wait().expect("wait for a child")
 }
 
+/// The `key=value` fields of a text log line, read as logfmt: a bare value runs to the next
+/// space, a quoted one (`key="a b"`) to its closing quote, with `\"` and `\\` unescaped.
+/// Words of the message without `=` are passed over; a key given twice keeps its last value.
+pub fn log_fields(line: &str) -> std::collections::BTreeMap<String, String> {
+    let mut fields = std::collections::BTreeMap::new();
+    let mut rest = line;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_lowercase()) {
+        rest = &rest[start..];
+        let key_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(rest.len());
+        let key = &rest[..key_end];
+        rest = &rest[key_end..];
+        let Some(after) = rest.strip_prefix('=') else {
+            // Not a field: skip to the next word.
+            rest = rest.find(' ').map_or("", |at| &rest[at..]);
+            continue;
+        };
+        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((at, c)) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next().map(|(_, c)| c)),
+                    '"' => {
+                        end = at + 1;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            (value, &quoted[end..])
+        } else {
+            let end = after.find(' ').unwrap_or(after.len());
+            (after[..end].to_owned(), &after[end..])
+        };
+        fields.insert(key.to_owned(), value);
+        rest = tail;
+    }
+    fields
+}
+
 /// Where the HTTP engine measures unless a test names a server: the discard port on
 /// loopback, where nothing listens, so that a test that falls back to the HTTP engine by
 /// mistake (`--engine auto` without a CLI) gets a quick `no_connectivity` and never sends
