@@ -967,13 +967,25 @@ fn help_names_both_engines() {
     );
 }
 
-/// `export --label` is checked as Prometheus checks label names, and only with OpenMetrics.
+/// `export --label` is checked as Prometheus checks label names (each name once), and only
+/// with OpenMetrics.
 #[test]
 fn export_labels_are_checked_and_only_for_openmetrics() {
     let env = Env::new();
     let db = env.db();
     env.import(&[]);
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "--format",
+                "openmetrics",
+                "--label",
+                "job=a",
+                "--label",
+                "job=b",
+            ],
+            "internet-monitor: error: --label \"job\" is given twice: give each label name once",
+        ),
         (
             &["--format", "openmetrics", "--label", "__name__=x"],
             "invalid value '__name__=x' for '--label <NAME=VALUE>': the label name \"__name__\" must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",

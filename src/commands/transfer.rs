@@ -28,6 +28,18 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     if !args.labels.is_empty() && args.format != ExportFormat::Openmetrics {
         bail!("--label only applies to --format openmetrics");
     }
+    // A point cannot carry a label twice: promtool would refuse the whole file, far from here.
+    for (index, (name, _)) in args.labels.iter().enumerate() {
+        if args.labels[..index]
+            .iter()
+            .any(|(earlier, _)| earlier == name)
+        {
+            bail!(
+                "--label {name:?} is given twice: give each label name once (e.g. --label \
+                 job=internet-monitor)"
+            );
+        }
+    }
     let store = Store::open_read_only(&args.store.db)?;
     if args.format == ExportFormat::Openmetrics {
         let labels = crate::openmetrics::labels(&args.labels);
