@@ -596,3 +596,34 @@ fn a_write_left_unfinished_is_named_with_what_to_do() {
     );
     assert!(!db.exists());
 }
+
+/// The original's database given as `--db` (a migrating user keeps the old name) is named as
+/// such by every command that opens a database, with the command that reads it, and is left
+/// as it was.
+#[test]
+fn the_originals_database_as_db_is_named_with_the_command_that_reads_it() {
+    let env = Env::new();
+    let file = env.path("internet-monitor.db");
+    original(&file, &[(real(12e6), 2e6, 15.0, "2026-11-01 12:00:00")]);
+    let before = std::fs::read(&file).unwrap();
+    let db = file.to_str().unwrap();
+    let expected = format!(
+        "{db} is an SQLite database, not an internet-monitor one (the original Python app's \
+         internet-monitor.db?); it was left untouched: bring its history over with \
+         `internet-monitor import --from-original {db} --timezone ZONE`"
+    );
+    for args in [
+        &["export", "--db", db][..],
+        &["report", "--db", db],
+        &["db", "check", "--db", db],
+        &["db", "compact", "--db", db],
+        &["plan", "show", "--db", db],
+        &["serve", "--db", db, "--listen", "127.0.0.1:0"],
+    ] {
+        let output = command(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_ne!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.contains(&expected), "{args:?}: {stderr}");
+        assert_eq!(std::fs::read(&file).unwrap(), before, "{args:?}");
+    }
+}

@@ -204,7 +204,7 @@ const FIRST_LINE_BYTES: u64 = 64 * 1024;
 
 /// redb's magic number, the start of a database file of this program: a newline is among its
 /// bytes, so a first line ending there is read on to its end.
-const REDB_MAGIC: &[u8] = b"redb\x1A\x0A\xA9\x0D\x0A";
+const REDB_MAGIC: &[u8] = &crate::store::REDB_MAGIC;
 
 /// The start of `input`: its first line (at most [`FIRST_LINE_BYTES`]), and when that is the
 /// beginning of [`REDB_MAGIC`], the rest of it. Reads no further than a line, so an import
@@ -232,7 +232,7 @@ fn not_json_lines(head: &[u8]) -> Option<&'static str> {
         return Some("UTF-16 text (it starts with a UTF-16 byte-order mark): save it as UTF-8");
     }
     // Files by their first bytes (magic numbers).
-    if head.starts_with(b"SQLite format 3\0") {
+    if head.starts_with(crate::store::SQLITE_MAGIC) {
         return Some(
             "an SQLite database, not samples; the original Python/Flask app's database \
              (internet-monitor.db) is read with `import --from-original FILE --timezone ZONE`",

@@ -74,7 +74,8 @@ impl Store {
     /// copy, taken under a shared lock that refuses (as `Locked`) a file a writer has open and
     /// keeps a writer from opening it while the copy is taken; opening a redb file, even to
     /// check it, writes to it. `Err` only when the file cannot be checked at all (`Corrupt`
-    /// when it is too damaged to open; `Missing`, `NotAFile`, `Empty`, `NotRedb`, `Locked`).
+    /// when it is too damaged to open; `Missing`, `NotAFile`, `Empty`, `NotRedb`, `Sqlite`,
+    /// `Locked`).
     pub fn check(path: &Path) -> Result<CheckReport, StoreError> {
         let copy = PrivateCopy::of(path)?;
         let mut report = Store::check_copy(&copy.0).map_err(|err| err.at(path))?;
@@ -326,10 +327,12 @@ impl PrivateCopy {
             return Err(StoreError::Empty { path: path.into() });
         }
         lock_shared(path, &file)?;
-        let mut head = [0; REDB_MAGIC.len()];
-        let read = (&file).read_exact(&mut head);
-        if read.is_err() || head != REDB_MAGIC {
-            return Err(StoreError::NotRedb { path: path.into() });
+        let mut head = Vec::with_capacity(super::SQLITE_MAGIC.len());
+        let read = (&file)
+            .take(super::SQLITE_MAGIC.len() as u64)
+            .read_to_end(&mut head);
+        if read.is_err() || !head.starts_with(&REDB_MAGIC) {
+            return Err(super::foreign(path, &head));
         }
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)

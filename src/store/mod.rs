@@ -63,7 +63,11 @@ const OUTBOX_LOG_PER_MINUTE: u32 = 1;
 const TRUNCATED: &str = "the file is shorter than its header says: truncated";
 
 /// The first bytes of every redb file: a non-empty file without them is not ours to open.
-const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+pub(crate) const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// The first bytes of an SQLite 3 database, such as the original Python app's
+/// `internet-monitor.db`, which `import --from-original` reads.
+pub(crate) const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// Why the store could not do what was asked. Each message names the file and the way out.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +80,13 @@ pub enum StoreError {
         "{path} is not an internet-monitor database (not a redb file); it was left untouched: pass another --db"
     )]
     NotRedb { path: PathBuf },
+    #[error(
+        "{path} is an SQLite database, not an internet-monitor one (the original Python app's \
+         internet-monitor.db?); it was left untouched: bring its history over with \
+         `internet-monitor import --from-original {path} --timezone ZONE` (into the default \
+         internet-monitor.redb, or another --db)"
+    )]
+    Sqlite { path: PathBuf },
     #[error(
         "{path} is not a regular file (a FIFO, a directory or a device); it was left untouched: pass the path of a database file, or of one to create, as --db"
     )]
@@ -182,6 +193,7 @@ impl StoreError {
         match self {
             Locked { .. } => Locked { path },
             NotRedb { .. } => NotRedb { path },
+            Sqlite { .. } => Sqlite { path },
             NotAFile { .. } => NotAFile { path },
             Empty { .. } => Empty { path },
             ReadOnly { .. } => ReadOnly { path },
@@ -1224,7 +1236,7 @@ fn refuse_special_file(path: &Path, file: &File) -> Result<(), StoreError> {
 /// file, before redb can touch it. A missing path is left for the caller to judge.
 fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut head = Vec::with_capacity(REDB_MAGIC.len());
+    let mut head = Vec::with_capacity(SQLITE_MAGIC.len());
     // Non-blocking, so that a FIFO at the path is refused instead of waiting for a writer.
     let opened = std::fs::OpenOptions::new()
         .read(true)
@@ -1233,7 +1245,7 @@ fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
     match opened {
         Ok(file) => {
             refuse_special_file(path, &file)?;
-            if let Err(cause) = file.take(REDB_MAGIC.len() as u64).read_to_end(&mut head) {
+            if let Err(cause) = file.take(SQLITE_MAGIC.len() as u64).read_to_end(&mut head) {
                 return Err(StoreError::Open {
                     path: path.into(),
                     cause,
@@ -1248,10 +1260,21 @@ fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
             });
         }
     }
-    if head.is_empty() || head == REDB_MAGIC {
+    if head.is_empty() || head.starts_with(&REDB_MAGIC) {
         Ok(())
     } else {
-        Err(StoreError::NotRedb { path: path.into() })
+        Err(foreign(path, &head))
+    }
+}
+
+/// The refusal of a file at `path` that starts with `head` and is no redb file: named as the
+/// original app's SQLite database when it is one, with the command that reads it.
+fn foreign(path: &Path, head: &[u8]) -> StoreError {
+    let path = path.into();
+    if head.starts_with(SQLITE_MAGIC) {
+        StoreError::Sqlite { path }
+    } else {
+        StoreError::NotRedb { path }
     }
 }
 

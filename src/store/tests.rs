@@ -638,3 +638,27 @@ fn an_error_names_its_cause_as_its_source_and_the_exit_line_says_it_once() {
     let line = crate::logging::error_chain(&anyhow::Error::new(err));
     assert_eq!(line.matches(&cause().to_string()).count(), 1, "{line}");
 }
+
+#[test]
+fn an_sqlite_database_is_named_with_the_command_that_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("internet-monitor.db");
+    let mut content = b"SQLite format 3\0".to_vec();
+    content.extend_from_slice(&[0; 4080]);
+    std::fs::write(&path, &content).unwrap();
+    let errors = [
+        Store::open(&path).err(),
+        Store::open_read_only(&path).err(),
+        Store::check(&path).err(),
+    ];
+    for err in errors {
+        let err = err.expect("must be refused");
+        assert!(matches!(err, StoreError::Sqlite { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("bring its history over with `internet-monitor import --from-original"),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), content);
+}
