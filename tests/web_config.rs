@@ -497,6 +497,19 @@ fn basic_auth_without_tls_the_environment_twins_and_headers_that_replace_the_ser
     .unwrap();
     assert_eq!(ok.status, 200);
     assert_eq!(ok.header("Content-Security-Policy"), Some(POLICY));
+    // A HEAD answer sends no body by protocol: complete, not cut short (uptime checkers and
+    // load balancers send HEAD).
+    {
+        use std::io::{Read, Write};
+        let mut raw = std::net::TcpStream::connect(&server.address).unwrap();
+        raw.write_all(b"HEAD /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = raw.read_to_end(&mut answer);
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+    }
+    let head = server.wait_for_log("HEAD /healthz 200");
+    assert_eq!(common::log_fields(&head)["complete"], "true", "{head}");
     // The page's own policy is replaced by the file's, never sent beside it.
     let page = common::try_request_with(
         &server.address,

@@ -221,11 +221,24 @@ impl Logged {
 
 impl Drop for Logged {
     fn drop(&mut self) {
-        // A body hyper never polled to its end (HEAD, 204, 304, a client that left): said now.
-        if self.body.is_end_stream() {
+        // A body hyper never polled to its end is said now: complete when there was nothing
+        // to send, or when the answer sends none (HEAD, 1xx, 204, 304: hyper writes the head
+        // and drops the body), cut short otherwise (a client that left).
+        let sends_no_body = self.entry.as_ref().is_some_and(Entry::sends_no_body);
+        if self.body.is_end_stream() || sends_no_body {
             self.complete = true;
         }
         self.say();
+    }
+}
+
+impl Entry {
+    /// Whether the answer carries no body by HTTP's rules (RFC 9110 §6.4.1): an answer to
+    /// HEAD, and a 1xx, 204 or 304, whatever body the handler gave.
+    fn sends_no_body(&self) -> bool {
+        self.method == "HEAD"
+            || (100..200).contains(&self.status)
+            || matches!(self.status, 204 | 304)
     }
 }
 
@@ -285,6 +298,20 @@ mod tests {
         ] {
             assert_eq!(entry(b"GET", target).target, logged, "{target}");
         }
+    }
+
+    /// A HEAD answer (or a 204/304) sends its head only: complete, not cut short.
+    #[test]
+    fn an_answer_without_a_body_by_protocol_is_complete() {
+        let with_status = |method: &[u8], status: u16| Entry {
+            status,
+            ..entry(method, "/metrics")
+        };
+        assert!(with_status(b"HEAD", 200).sends_no_body());
+        assert!(with_status(b"GET", 204).sends_no_body());
+        assert!(with_status(b"GET", 304).sends_no_body());
+        assert!(!with_status(b"GET", 200).sends_no_body());
+        assert!(!with_status(b"POST", 202).sends_no_body());
     }
 
     #[test]
