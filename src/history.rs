@@ -16,30 +16,30 @@ use crate::time::Timestamp;
 
 /// The longest failure message sent (bytes as written in JSON, quotes and escapes included,
 /// an ellipsis marking a cut).
-pub const MESSAGE_BYTES: usize = 160;
+pub(crate) const MESSAGE_BYTES: usize = 160;
 
 /// Failures in a range up to which `/api/v1/series` lists each one; beyond it, one grouped
 /// entry per bucket. A marker is at most ~280 bytes of JSON (a [`MESSAGE_BYTES`] message), so
 /// 500 of them are at most ~140 KB, and the five-year series at the default points leaves the
 /// answer below 200 KB (tested: `worst_case_series_fits_the_budget`).
-pub const MAX_FAILURE_MARKERS: usize = 500;
+pub(crate) const MAX_FAILURE_MARKERS: usize = 500;
 
 /// `points` (the most buckets) when a request names none.
 pub const DEFAULT_POINTS: usize = 600;
 /// The fewest buckets a request may ask for.
-pub const MIN_POINTS: usize = 10;
+pub(crate) const MIN_POINTS: usize = 10;
 /// The most buckets a request may ask for: the default, so that no request can make an answer
 /// larger than the budget the default is tested against (`worst_case_series_fits_the_budget`).
-pub const MAX_POINTS: usize = DEFAULT_POINTS;
+pub(crate) const MAX_POINTS: usize = DEFAULT_POINTS;
 
 /// The most plan versions `/api/v1/series` lists (the newest in the range; `plans_omitted`
 /// counts the others): 100 of at most ~170 bytes each keep the answer within its budget
 /// however many versions a store holds (tested: `worst_case_series_fits_the_budget`).
-pub const MAX_PLAN_STEPS: usize = 100;
+pub(crate) const MAX_PLAN_STEPS: usize = 100;
 
 /// Listed buckets further apart than this many times max(step, the median spacing of the
 /// range's successful runs) get a gap entry between them.
-pub const GAP_FACTOR: u64 = 3;
+pub(crate) const GAP_FACTOR: u64 = 3;
 
 /// Bucket widths in seconds, smallest first; after the last, 30 days doubled until it fits.
 const LADDER: [u64; 16] = [
@@ -205,7 +205,7 @@ impl Columns {
     }
 
     /// Adds a run newer than every one held.
-    pub fn push(&mut self, sample: &Sample) {
+    pub(crate) fn push(&mut self, sample: &Sample) {
         let time = sample.time.as_millis();
         match sample.outcome {
             Outcome::Success => {
@@ -287,7 +287,7 @@ fn within<T>(sorted: &[T], from: u64, to: u64, key: impl Fn(&T) -> u64) -> std::
 /// `message` made safe and short for a marker: control characters become spaces, and it is cut
 /// (with `…`) so that written as a JSON string, escapes included, it takes at most
 /// [`MESSAGE_BYTES`] bytes between its quotes.
-pub fn clip_message(message: &str) -> String {
+pub(crate) fn clip_message(message: &str) -> String {
     let json_len = |c: char| match c {
         '"' | '\\' => 2,
         c => c.len_utf8(),
@@ -315,16 +315,16 @@ pub fn clip_message(message: &str) -> String {
 
 /// The contracted speeds as the dashboard shows them; `None` (JSON `null`) when no plan is set.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct PlanJson {
-    pub download_bytes_per_second: Option<f64>,
-    pub upload_bytes_per_second: Option<f64>,
+pub(crate) struct PlanJson {
+    pub(crate) download_bytes_per_second: Option<f64>,
+    pub(crate) upload_bytes_per_second: Option<f64>,
     /// The share of the plan a run must reach (0–1).
-    pub threshold: f64,
+    pub(crate) threshold: f64,
 }
 
 impl PlanJson {
     /// `plan` when one is set.
-    pub fn of(plan: &Plan) -> Option<Self> {
+    pub(crate) fn of(plan: &Plan) -> Option<Self> {
         plan.is_set().then(|| PlanJson {
             download_bytes_per_second: plan.download.map(|bw| bw.bytes_per_second()),
             upload_bytes_per_second: plan.upload.map(|bw| bw.bytes_per_second()),
@@ -337,22 +337,22 @@ impl PlanJson {
 /// the judged speeds (advertised, else maximum; `null` for a direction without one) and the
 /// threshold.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct PlanStep {
+pub(crate) struct PlanStep {
     /// When the version took effect, or the range's start when that was earlier.
-    pub from: Timestamp,
+    pub(crate) from: Timestamp,
     /// When the next version took effect, inside the range; `null` while this one is still in
     /// force at the range's end.
-    pub to: Option<Timestamp>,
-    pub download_bytes_per_second: Option<f64>,
-    pub upload_bytes_per_second: Option<f64>,
+    pub(crate) to: Option<Timestamp>,
+    pub(crate) download_bytes_per_second: Option<f64>,
+    pub(crate) upload_bytes_per_second: Option<f64>,
     /// The share of the judged speed a run must reach (0–1).
-    pub threshold: f64,
+    pub(crate) threshold: f64,
 }
 
 /// The plan versions in force during `from..to`, oldest first, clipped to the range;
 /// consecutive versions that judge the same speeds at the same threshold are one step. No step
 /// covers a time before the first version. At most as many steps as stored versions (1000).
-pub fn plan_steps(plans: &PlanHistory, from: Timestamp, to: Timestamp) -> Vec<PlanStep> {
+pub(crate) fn plan_steps(plans: &PlanHistory, from: Timestamp, to: Timestamp) -> Vec<PlanStep> {
     let versions = plans.versions();
     let first = versions
         .partition_point(|v| v.from <= from)
@@ -393,19 +393,19 @@ pub fn plan_steps(plans: &PlanHistory, from: Timestamp, to: Timestamp) -> Vec<Pl
 
 /// How many runs of each outcome a range holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct RunCounts {
-    pub total: u64,
-    pub success: u64,
-    pub failure: u64,
-    pub skipped: u64,
+pub(crate) struct RunCounts {
+    pub(crate) total: u64,
+    pub(crate) success: u64,
+    pub(crate) failure: u64,
+    pub(crate) skipped: u64,
 }
 
 /// Minimum, median and maximum of one figure per listed entry (`null` where none).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Band<T> {
-    pub min: Vec<Option<T>>,
-    pub median: Vec<Option<T>>,
-    pub max: Vec<Option<T>>,
+pub(crate) struct Band<T> {
+    pub(crate) min: Vec<Option<T>>,
+    pub(crate) median: Vec<Option<T>>,
+    pub(crate) max: Vec<Option<T>>,
 }
 
 impl<T> Band<T> {
@@ -440,33 +440,33 @@ pub struct Series {
     pub from: Timestamp,
     pub to: Timestamp,
     pub step_seconds: u64,
-    pub runs: RunCounts,
+    pub(crate) runs: RunCounts,
     /// Unix seconds: bucket starts, and for gap entries the gap's middle.
     pub time: Vec<u64>,
     /// Successful runs in each bucket (0 for a gap entry).
     pub count: Vec<u32>,
     /// Whole bytes per second.
-    pub download_bytes_per_second: Band<u64>,
-    pub upload_bytes_per_second: Band<u64>,
+    pub(crate) download_bytes_per_second: Band<u64>,
+    pub(crate) upload_bytes_per_second: Band<u64>,
     /// Seconds, rounded to the microsecond.
-    pub ping_seconds: Band<f64>,
-    pub jitter_seconds: Band<f64>,
-    pub download_latency_seconds: Band<f64>,
-    pub upload_latency_seconds: Band<f64>,
+    pub(crate) ping_seconds: Band<f64>,
+    pub(crate) jitter_seconds: Band<f64>,
+    pub(crate) download_latency_seconds: Band<f64>,
+    pub(crate) upload_latency_seconds: Band<f64>,
     pub failures: Vec<FailureMarker>,
     pub failures_grouped: bool,
     /// The judged plan of the version in force at the range's end (its last millisecond).
-    pub plan: Option<PlanJson>,
+    pub(crate) plan: Option<PlanJson>,
     /// The versions in force during the range ([`plan_steps`]), the newest
     /// [`MAX_PLAN_STEPS`].
-    pub plans: Vec<PlanStep>,
+    pub(crate) plans: Vec<PlanStep>,
     /// Older versions in force during the range left out of `plans` (0 but for a range
     /// holding more than [`MAX_PLAN_STEPS`]).
     pub plans_omitted: usize,
 }
 
 /// The smallest ladder step (seconds) with `range / step <= points`; `points` at least 1.
-pub fn step_seconds(range_ms: u64, points: usize) -> u64 {
+pub(crate) fn step_seconds(range_ms: u64, points: usize) -> u64 {
     let points = points.max(1) as u64;
     let fits = |step: u64| range_ms.div_ceil(step.saturating_mul(1000)) <= points;
     if let Some(&step) = LADDER.iter().find(|&&step| fits(step)) {
@@ -693,7 +693,7 @@ pub enum Metric {
 
 impl Metric {
     /// `download`, `upload` or `ping`.
-    pub fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         match text {
             "download" => Some(Metric::Download),
             "upload" => Some(Metric::Upload),
@@ -703,7 +703,7 @@ impl Metric {
     }
 
     /// The name `parse` takes.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Metric::Download => "download",
             Metric::Upload => "upload",
@@ -713,7 +713,7 @@ impl Metric {
 }
 
 /// ISO 8601 weekdays, Monday first: the heatmap's rows.
-pub const WEEKDAYS: [&str; 7] = [
+pub(crate) const WEEKDAYS: [&str; 7] = [
     "monday",
     "tuesday",
     "wednesday",
@@ -743,7 +743,7 @@ pub struct Heatmap {
     /// for ping.
     pub share_of_plan: Option<Vec<Vec<Option<f64>>>>,
     /// The judged plan of the version in force at the range's end.
-    pub plan: Option<PlanJson>,
+    pub(crate) plan: Option<PlanJson>,
 }
 
 /// The weekday × local hour medians of `metric` over `from <= time < to` in `zone` (named

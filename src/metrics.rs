@@ -26,27 +26,27 @@ use crate::units::Bandwidth;
 /// The names of the gauges that describe one run, shared with the OpenMetrics export
 /// (`export --format openmetrics`), so that a backfilled history and a scraped one are the same
 /// series.
-pub mod family {
+pub(crate) mod family {
     /// `speedtest_download_bytes_per_second`
-    pub const DOWNLOAD: &str = "speedtest_download_bytes_per_second";
+    pub(crate) const DOWNLOAD: &str = "speedtest_download_bytes_per_second";
     /// `speedtest_upload_bytes_per_second`
-    pub const UPLOAD: &str = "speedtest_upload_bytes_per_second";
+    pub(crate) const UPLOAD: &str = "speedtest_upload_bytes_per_second";
     /// `speedtest_ping_latency_seconds`
-    pub const PING: &str = "speedtest_ping_latency_seconds";
+    pub(crate) const PING: &str = "speedtest_ping_latency_seconds";
     /// `speedtest_ping_jitter_seconds`
-    pub const JITTER: &str = "speedtest_ping_jitter_seconds";
+    pub(crate) const JITTER: &str = "speedtest_ping_jitter_seconds";
     /// `speedtest_download_latency_seconds`
-    pub const DOWNLOAD_LATENCY: &str = "speedtest_download_latency_seconds";
+    pub(crate) const DOWNLOAD_LATENCY: &str = "speedtest_download_latency_seconds";
     /// `speedtest_upload_latency_seconds`
-    pub const UPLOAD_LATENCY: &str = "speedtest_upload_latency_seconds";
+    pub(crate) const UPLOAD_LATENCY: &str = "speedtest_upload_latency_seconds";
     /// `speedtest_up`
-    pub const UP: &str = "speedtest_up";
+    pub(crate) const UP: &str = "speedtest_up";
     /// `speedtest_run_duration_seconds`
-    pub const RUN_DURATION: &str = "speedtest_run_duration_seconds";
+    pub(crate) const RUN_DURATION: &str = "speedtest_run_duration_seconds";
     /// When the newest run (success or failure, not a skipped one) was stored.
-    pub const LAST_RUN: &str = "speedtest_last_run_timestamp_seconds";
+    pub(crate) const LAST_RUN: &str = "speedtest_last_run_timestamp_seconds";
     /// When the newest success was stored.
-    pub const LAST_SUCCESS: &str = "speedtest_last_success_timestamp_seconds";
+    pub(crate) const LAST_SUCCESS: &str = "speedtest_last_success_timestamp_seconds";
 }
 
 /// The `Content-Type` of what [`Metrics::render`] returns (text exposition format 0.0.4).
@@ -158,13 +158,13 @@ pub enum PushResult {
 }
 
 impl PushResult {
-    pub const ALL: [PushResult; 3] = [
+    pub(crate) const ALL: [PushResult; 3] = [
         PushResult::Success,
         PushResult::Retried,
         PushResult::Rejected,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             PushResult::Success => "success",
             PushResult::Retried => "retried",
@@ -186,13 +186,13 @@ pub enum SampleResult {
 }
 
 impl SampleResult {
-    pub const ALL: [SampleResult; 3] = [
+    pub(crate) const ALL: [SampleResult; 3] = [
         SampleResult::Sent,
         SampleResult::Rejected,
         SampleResult::Expired,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SampleResult::Sent => "sent",
             SampleResult::Rejected => "rejected",
@@ -590,7 +590,7 @@ impl Metrics {
 
     /// After the clock was set back below the last run or success on show: shows these
     /// instead (the newest at or before now), as [`Metrics::restore`] does, counters untouched.
-    pub fn show_latest(&self, last_run: Option<&Sample>, last_success: Option<&Sample>) {
+    pub(crate) fn show_latest(&self, last_run: Option<&Sample>, last_success: Option<&Sample>) {
         let _consistent = self.lock_to_update();
         self.show_last_run(last_run.filter(|sample| is_run(sample)));
         self.show_last_success(last_success.filter(|sample| sample.is_success()));
@@ -636,7 +636,7 @@ impl Metrics {
     /// Shows the plan of `plans` in force at `now` (a version stored with a later `from` takes
     /// over at its time, without a restart). Called before each scrape and after each run; the
     /// gauges, and the rendering cached for [`PROCESS_MAX_AGE`], change only when the plan does.
-    pub fn show_plan_at(&self, plans: &PlanHistory, now: Timestamp) {
+    pub(crate) fn show_plan_at(&self, plans: &PlanHistory, now: Timestamp) {
         let plan = plans.plan_at(now);
         let mut shown = self
             .shown_plan
@@ -655,7 +655,7 @@ impl Metrics {
     }
 
     /// Shows a campaign's progress (`serve --campaign`) for the rule set named `rules`.
-    pub fn set_campaign(&self, rules: &str, progress: &crate::rules::Progress) {
+    pub(crate) fn set_campaign(&self, rules: &str, progress: &crate::rules::Progress) {
         let _consistent = self.lock_to_update();
         let figures = [
             progress.measurements as f64,
@@ -684,13 +684,13 @@ impl Metrics {
     }
 
     /// A sample could not be written to the store.
-    pub fn store_error(&self) {
+    pub(crate) fn store_error(&self) {
         let _consistent = self.lock_to_update();
         self.store_errors.inc();
     }
 
     /// The number of samples in the store, after retention deleted some.
-    pub fn set_samples(&self, count: u64) {
+    pub(crate) fn set_samples(&self, count: u64) {
         let _consistent = self.lock_to_update();
         self.samples.set(saturating_i64(count));
     }

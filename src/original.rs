@@ -43,11 +43,11 @@ use crate::time::Timestamp;
 use crate::zone::Zone;
 
 /// The columns of the original's `results` table that are read, in the order of [`Row`].
-pub const COLUMNS: [&str; 5] = ["id", "download", "upload", "ping", "timestamp"];
+pub(crate) const COLUMNS: [&str; 5] = ["id", "download", "upload", "ping", "timestamp"];
 
 /// How many rows of each kind (skipped, at a time that occurred twice, at a time that never
 /// occurred) the summary names one by one; it counts the rest.
-pub const NAMED: usize = 10;
+pub(crate) const NAMED: usize = 10;
 
 /// The most bytes of a value a message quotes.
 const QUOTED_BYTES: usize = 40;
@@ -56,22 +56,22 @@ const QUOTED_BYTES: usize = 40;
 /// in: a column's declared type is only a preference, so any value may be NULL, an integer, a
 /// real, text or a blob.
 #[derive(Clone, Copy, Debug)]
-pub struct Row<'a> {
+pub(crate) struct Row<'a> {
     /// The row's `id` (an integer in the original's table), only to name it in messages.
-    pub id: ValueRef<'a>,
+    pub(crate) id: ValueRef<'a>,
     /// Bytes per second.
-    pub download: ValueRef<'a>,
+    pub(crate) download: ValueRef<'a>,
     /// Bytes per second.
-    pub upload: ValueRef<'a>,
+    pub(crate) upload: ValueRef<'a>,
     /// Milliseconds.
-    pub ping: ValueRef<'a>,
+    pub(crate) ping: ValueRef<'a>,
     /// A naive local time as text, see [`parse_local_time`].
-    pub timestamp: ValueRef<'a>,
+    pub(crate) timestamp: ValueRef<'a>,
 }
 
 /// Why a row is not imported; the row is skipped, counted and named in the summary.
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum RowError {
+pub(crate) enum RowError {
     /// The original's columns are `NOT NULL`: another program wrote this row.
     #[error("{0} is empty (NULL)")]
     Null(&'static str),
@@ -102,7 +102,7 @@ pub enum RowError {
 
 /// How a row's local time became an instant, in the zone of `--timezone`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fit {
+pub(crate) enum Fit {
     /// The local time occurred once.
     Exact,
     /// The local time occurred twice (the clocks went back, in autumn): the earlier of the two
@@ -118,11 +118,11 @@ pub enum Fit {
 
 /// A row made a sample.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Converted {
-    pub sample: Sample,
+pub(crate) struct Converted {
+    pub(crate) sample: Sample,
     /// The row's time as the original stored it.
-    pub local: civil::DateTime,
-    pub fit: Fit,
+    pub(crate) local: civil::DateTime,
+    pub(crate) fit: Fit,
 }
 
 /// Reads the original's timestamp text: `YYYY-MM-DD HH:MM:SS`, a space or `T` between date and
@@ -130,7 +130,7 @@ pub struct Converted {
 /// 6, SQLite's own `datetime()` none). Nothing else: no offset (the original's times have
 /// none), no surrounding space. `None` for anything else, an impossible date (`02-30`) or time
 /// (`24:00:00`, a leap second) included.
-pub fn parse_local_time(text: &str) -> Option<civil::DateTime> {
+pub(crate) fn parse_local_time(text: &str) -> Option<civil::DateTime> {
     let bytes = text.as_bytes();
     let (main, fraction) = bytes.split_at_checked(19)?;
     let number = |from: usize, to: usize| -> Option<i32> {
@@ -177,7 +177,7 @@ pub fn parse_local_time(text: &str) -> Option<civil::DateTime> {
 
 /// A value for a message: `NULL`, `the integer 7`, `the number 1.5`, `the text "fast"` (at most
 /// [`QUOTED_BYTES`], escaped so that it cannot break the line), `a blob of 16 bytes`.
-pub fn describe(value: ValueRef<'_>) -> String {
+pub(crate) fn describe(value: ValueRef<'_>) -> String {
     match value {
         ValueRef::Null => "NULL".to_owned(),
         ValueRef::Integer(n) => format!("the integer {n}"),
@@ -229,7 +229,7 @@ fn seconds_from_millis(millis: f64) -> f64 {
 /// (the original's only engine) at the row's local time in `zone`, with its download, upload
 /// and ping and nothing else. Refused as a test's result would be when implausible (`limits`),
 /// and when dated after `latest_allowed` (a day past the clock, as for `import` of JSON lines).
-pub fn convert(
+pub(crate) fn convert(
     row: &Row<'_>,
     zone: &TimeZone,
     limits: &Limits,
@@ -284,26 +284,26 @@ pub fn convert(
 
 /// The rows of one import, counted for its summary.
 #[derive(Debug, Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Rows read from the table.
-    pub read: u64,
+    pub(crate) read: u64,
     /// Rows skipped, and the first [`NAMED`] of them with the reason.
-    pub skipped: u64,
-    pub skips: Vec<(String, RowError)>,
+    pub(crate) skipped: u64,
+    pub(crate) skips: Vec<(String, RowError)>,
     /// Rows at a local time that occurred twice, and the first [`NAMED`] of them.
-    pub folds: u64,
-    pub fold_rows: Vec<String>,
+    pub(crate) folds: u64,
+    pub(crate) fold_rows: Vec<String>,
     /// Rows at a local time that never occurred, and the first [`NAMED`] of them.
-    pub gaps: u64,
-    pub gap_rows: Vec<String>,
+    pub(crate) gaps: u64,
+    pub(crate) gap_rows: Vec<String>,
     /// The earliest and latest time of the rows made samples.
-    pub first: Option<Timestamp>,
-    pub last: Option<Timestamp>,
+    pub(crate) first: Option<Timestamp>,
+    pub(crate) last: Option<Timestamp>,
 }
 
 impl Tally {
     /// Counts the row named `label` (see [`label`]) and what became of it.
-    pub fn add(&mut self, label: String, result: &Result<Converted, RowError>) {
+    pub(crate) fn add(&mut self, label: String, result: &Result<Converted, RowError>) {
         self.read += 1;
         match result {
             Err(err) => {
@@ -338,7 +338,13 @@ impl Tally {
     /// skipped, from which file and in which zone (`zone_given`: by `--timezone`, else the
     /// machine's); the time range; the rows at a local time that occurred twice or never; each
     /// skipped row named with its reason (the first [`NAMED`], then how many more).
-    pub fn lines(&self, added: u64, path: &Path, zone: &Zone, zone_given: bool) -> Vec<String> {
+    pub(crate) fn lines(
+        &self,
+        added: u64,
+        path: &Path,
+        zone: &Zone,
+        zone_given: bool,
+    ) -> Vec<String> {
         let made = self.read - self.skipped;
         let already = made.saturating_sub(added);
         let zone_source = if zone_given {
@@ -420,7 +426,7 @@ fn clone_error(err: &RowError) -> RowError {
 
 /// How the summary names a row: `id 7` by the original's id, else `row 7` by its place in
 /// the table (counting from 1).
-pub fn label(id: ValueRef<'_>, place: u64) -> String {
+pub(crate) fn label(id: ValueRef<'_>, place: u64) -> String {
     match id {
         ValueRef::Integer(id) => format!("id {id}"),
         _ => format!("row {place}"),
@@ -570,7 +576,7 @@ fn is_plain_table(kind: &str, sql: Option<&str>) -> bool {
 /// already stored, in one transaction; prints the summary ([`Tally::lines`]) on stderr. The
 /// source is checked before the destination is opened, and a destination this import created
 /// is removed again when the import fails, so a failed import leaves no new file behind.
-pub fn import(args: &ImportArgs, latest_allowed: Timestamp) -> anyhow::Result<ExitCode> {
+pub(crate) fn import(args: &ImportArgs, latest_allowed: Timestamp) -> anyhow::Result<ExitCode> {
     let path = args.file.as_path();
     if path.as_os_str() == "-" {
         bail!(

@@ -265,31 +265,31 @@ impl Trigger {
 
 /// Seconds as milliseconds for people, via whole microseconds, so that 0.005631 s reads 5.631
 /// rather than 5.631000000000001.
-pub fn millis(seconds: f64) -> f64 {
+pub(crate) fn millis(seconds: f64) -> f64 {
     (seconds * 1e6).round() / 1e3
 }
 
 /// A ratio as a percentage for people, to the same six significant decimals as `millis`.
-pub fn percent(ratio: f64) -> f64 {
+pub(crate) fn percent(ratio: f64) -> f64 {
     (ratio * 1e6).round() / 1e4
 }
 
 /// Bytes per second as megabits per second, the unit of contracts and speed-test sites.
-pub fn mbit_per_second(bytes_per_second: f64) -> f64 {
+pub(crate) fn mbit_per_second(bytes_per_second: f64) -> f64 {
     bytes_per_second * 8.0 / 1e6
 }
 
 /// The longest latency a sample may report. Each phase of a test lasts seconds, so a packet
 /// that took a minute to come back was never measured by it; bufferbloat at its worst is a few
 /// seconds.
-pub const MAX_LATENCY_SECONDS: f64 = 60.0;
+pub(crate) const MAX_LATENCY_SECONDS: f64 = 60.0;
 
 /// The longest a test can move data: `--timeout`'s own limit, an hour. A byte count above
 /// `--max-bandwidth` × this was never moved by one test.
 pub const MAX_TEST_SECONDS: f64 = 3600.0;
 
 /// The longest duration a run may report: a day, far beyond `--timeout`'s hour.
-pub const MAX_DURATION_SECONDS: f64 = 24.0 * 60.0 * 60.0;
+pub(crate) const MAX_DURATION_SECONDS: f64 = 24.0 * 60.0 * 60.0;
 
 /// The longest server name, location, country, host, ISP name and client address, in bytes.
 pub const MAX_NAME_BYTES: usize = 256;
@@ -298,12 +298,12 @@ pub const MAX_NAME_BYTES: usize = 256;
 pub const MAX_URL_BYTES: usize = 2048;
 
 /// The most parallel connections an engine may record (`--http-streams`' own limit).
-pub const MAX_ENGINE_STREAMS: u32 = 64;
+pub(crate) const MAX_ENGINE_STREAMS: u32 = 64;
 
 /// The longest message a stored sample may carry, in bytes. This program writes at most 300
 /// (the Ookla parser cuts there); the room above it lets exports of older versions, whose cut
 /// messages ended 3 bytes later, and hand-edited files import again.
-pub const MAX_MESSAGE_BYTES: usize = 1024;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 1024;
 
 /// What a real measurement can report, beyond the fixed rules of [`Sample::check_plausible`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -362,7 +362,7 @@ pub enum InvalidSample {
 /// controls), or a bidirectional formatting character (Unicode's Bidi_Control property:
 /// U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069), with which a server name can show
 /// reversed, or reorder the line of a page, a report or a log around it.
-pub fn is_hidden_formatting(c: char) -> bool {
+pub(crate) fn is_hidden_formatting(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
@@ -385,7 +385,7 @@ pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// Text no longer than `max` bytes: `text` itself, or cut on a character boundary with an
 /// ellipsis, which counts towards `max`.
-pub fn cut(text: &str, max: usize) -> String {
+pub(crate) fn cut(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }

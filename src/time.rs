@@ -17,7 +17,7 @@ const MAX_MILLIS: u64 = 253_402_207_200_000;
 
 /// The longest age accepted in `--from`/`--to`, `from=`/`to=`, `--window` and `window=`:
 /// 100 years (36500 days), longer than any store can be old.
-pub const MAX_AGE: Duration = Duration::from_secs(36_500 * 24 * 60 * 60);
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(36_500 * 24 * 60 * 60);
 
 /// A UTC instant with millisecond precision; its `u64` is the store key, so order is time order.
 ///
@@ -323,7 +323,7 @@ fn shaped_like_date(text: &str) -> bool {
 
 /// A humantime duration (`90s`, `2m`, `1h 30m`, `7d`) of at most `max`, and longer than zero
 /// unless `zero_allowed`.
-pub fn parse_duration(
+pub(crate) fn parse_duration(
     text: &str,
     zero_allowed: bool,
     max: Duration,
@@ -360,7 +360,7 @@ pub fn parse_age(text: &str) -> Result<Duration, TimeError> {
 /// A limit as a person writes it: whole days (`7d`), humantime's months or years as given
 /// (`3months`, `1year`: a `3M` retention is not 7890048 seconds), whole hours, minutes or
 /// seconds under an hour (`1h`, `90s`), humantime's form otherwise (`23h 59m 59s`).
-pub fn format_limit(duration: Duration) -> String {
+pub(crate) fn format_limit(duration: Duration) -> String {
     let secs = duration.as_secs();
     let human = humantime::format_duration(duration).to_string();
     if duration.subsec_nanos() != 0 || secs == 0 {
@@ -385,7 +385,7 @@ pub fn format_limit(duration: Duration) -> String {
 
 /// When this program's source was last changed (the commit date, or `SOURCE_DATE_EPOCH`, set by
 /// `build.rs`; the release date when neither was known): a clock that reads earlier is wrong.
-pub fn source_date() -> Timestamp {
+pub(crate) fn source_date() -> Timestamp {
     /// The date of the release this constant was last updated for; `build.rs` usually knows
     /// a later one. Update it with each release.
     const RELEASED: u64 = 1_795_996_800; // 2026-11-30T00:00:00Z
@@ -397,7 +397,7 @@ pub fn source_date() -> Timestamp {
 
 /// What the clock looks like against what is known to be true.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClockCheck {
+pub(crate) enum ClockCheck {
     /// Nothing suggests the clock is wrong.
     Plausible,
     /// The clock reads earlier than this program's source date ([`source_date`]).
@@ -409,11 +409,11 @@ pub enum ClockCheck {
 
 /// How far before the source date the clock may read and still be believed: a commit made on
 /// a machine whose clock ran ahead should not make a right clock look wrong.
-pub const SOURCE_DATE_SLACK: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const SOURCE_DATE_SLACK: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl ClockCheck {
     /// Judges `now` against the source date (less [`SOURCE_DATE_SLACK`]).
-    pub fn of(now: Timestamp) -> Self {
+    pub(crate) fn of(now: Timestamp) -> Self {
         let source_date = source_date();
         if now.saturating_add(SOURCE_DATE_SLACK) < source_date {
             ClockCheck::BeforeSourceDate { now, source_date }

@@ -9,12 +9,12 @@ use std::str::FromStr;
 pub struct Bandwidth(f64);
 
 /// What a speed is written as, for the refusal's hint: the rule and examples.
-pub const SPEED_SPELLINGS: &str = "write a number and a unit: a prefix k, M, G or T (either \
+pub(crate) const SPEED_SPELLINGS: &str = "write a number and a unit: a prefix k, M, G or T (either \
      case), then b or bit for bits or B or byte for bytes, then /s or ps: 500Mbit/s, 500Mbps, \
      500mbps, 1Gb/s (bits) or 62.5MB/s, 62.5MBps (bytes)";
 
 /// What a volume is written as, for the refusal's hint.
-pub const VOLUME_SPELLINGS: &str = "write a number and a unit in bytes: a prefix k, M, G, T or P \
+pub(crate) const VOLUME_SPELLINGS: &str = "write a number and a unit in bytes: a prefix k, M, G, T or P \
      (either case; Ki, Mi, Gi, Ti binary), then B or byte: 200GB, 1.5TB, 500GiB, 200gbyte";
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -233,10 +233,10 @@ mod tests;
 /// Rounding ([`people`]): three significant digits, but whole numbers from 100 up (1234
 /// stays 1234) and at least one decimal below 100 (50.04 → 50.0, 93.42 → 93.4, 5.123 → 5.12,
 /// 0.5234 → 0.523). Milliseconds keep one decimal ([`ms`]).
-pub mod for_people {
+pub(crate) mod for_people {
     /// `value` rounded for a person: three significant digits, whole numbers from 100 up, at
     /// least one decimal below 100. Not finite stays as it is.
-    pub fn people(value: f64) -> f64 {
+    pub(crate) fn people(value: f64) -> f64 {
         if !value.is_finite() || value == 0.0 {
             return value;
         }
@@ -252,12 +252,12 @@ pub mod for_people {
     }
 
     /// A rate in bytes per second as Mbit/s, rounded for a person (`download_mbit_s`).
-    pub fn mbit_s(bytes_per_second: f64) -> f64 {
+    pub(crate) fn mbit_s(bytes_per_second: f64) -> f64 {
         people(bytes_per_second * 8.0 / 1e6)
     }
 
     /// A time in seconds as milliseconds with one decimal (`ping_ms`, `jitter_ms`).
-    pub fn ms(seconds: f64) -> f64 {
+    pub(crate) fn ms(seconds: f64) -> f64 {
         if !seconds.is_finite() {
             return seconds;
         }
@@ -265,13 +265,13 @@ pub mod for_people {
     }
 
     /// A volume in bytes as decimal megabytes, rounded for a person (`data_used_mb`).
-    pub fn mb(bytes: f64) -> f64 {
+    pub(crate) fn mb(bytes: f64) -> f64 {
         people(bytes / 1e6)
     }
 
     /// A volume in bytes in words, in the decimal unit that keeps it short: `3.17 GB`,
     /// `512 MB`, `12.0 kB`, `800 B`.
-    pub fn volume(bytes: f64) -> String {
+    pub(crate) fn volume(bytes: f64) -> String {
         let magnitude = bytes.abs();
         let (scale, unit) = if magnitude >= 1e12 {
             (1e12, "TB")
@@ -288,7 +288,7 @@ pub mod for_people {
     }
 
     /// [`people`] as text, with its decimal shown below 100 (`12.0`, not `12`).
-    pub fn people_text(value: f64) -> String {
+    pub(crate) fn people_text(value: f64) -> String {
         let rounded = people(value);
         let text = rounded.to_string();
         if rounded.is_finite() && rounded.abs() < 100.0 && !text.contains('.') {
@@ -299,7 +299,7 @@ pub mod for_people {
     }
 
     /// A rate in bytes per second in words: `93.4 Mbit/s`.
-    pub fn speed(bytes_per_second: f64) -> String {
+    pub(crate) fn speed(bytes_per_second: f64) -> String {
         format!("{} Mbit/s", people_text(bytes_per_second * 8.0 / 1e6))
     }
 

@@ -6,7 +6,7 @@
 //! END of the previous run, with a margin), and counts a day only by the protocol's own rules
 //! (spacing between start instants), so a day it schedules is a day the rule set counts.
 
-pub mod live;
+pub(crate) mod live;
 
 use std::time::Duration;
 
@@ -21,11 +21,11 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 /// What the planner assumes one run takes, to judge whether a day can still be finished
 /// before local midnight (a test takes under a minute; a slow CLI start is allowed for).
-pub const ASSUMED_RUN: Duration = Duration::from_secs(2 * 60);
+pub(crate) const ASSUMED_RUN: Duration = Duration::from_secs(2 * 60);
 
 /// The label every campaign figure carries: what a campaign is not, and where the legal
 /// procedure is.
-pub const INDICATIVE: &str = "indicative: the legal procedure requires the regulator's own tool \
+pub(crate) const INDICATIVE: &str = "indicative: the legal procedure requires the regulator's own tool \
      (Germany: the Breitbandmessung desktop app of the Bundesnetzagentur, breitbandmessung.de; \
      Austria: the certified measurement of RTR, netztest.at)";
 
@@ -45,7 +45,7 @@ pub struct Campaign {
 impl Campaign {
     /// The end (exclusive, UTC) of the window its runs lie in: 1 ms after `finished`, or
     /// [`Timestamp::MAX`] while it runs.
-    pub fn runs_end(&self) -> Timestamp {
+    pub(crate) fn runs_end(&self) -> Timestamp {
         self.finished.map_or(Timestamp::MAX, |end| {
             end.saturating_add(std::time::Duration::from_millis(1))
         })
@@ -54,7 +54,7 @@ impl Campaign {
 
 /// How the spacing between a day's runs is counted when scheduling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Spacing {
+pub(crate) enum Spacing {
     /// The next run starts at least this long after the previous one ENDED (de-bnetza: the
     /// rule's "Abstand" read in the stricter way).
     AfterEnd(Duration),
@@ -74,36 +74,36 @@ impl Spacing {
 /// A rule set's measurement protocol, as the planner schedules it: the rule's numbers are the
 /// rule set's own constants ([`Protocol::of`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Protocol {
-    pub rules: RuleSet,
+pub(crate) struct Protocol {
+    pub(crate) rules: RuleSet,
     /// Measurements a day (de-bnetza) or tests a cycle (at-rtr) needs.
-    pub per_day: usize,
+    pub(crate) per_day: usize,
     /// Days (cycles) a campaign needs.
-    pub days: usize,
+    pub(crate) days: usize,
     /// How the planner spaces a day's runs (with its margin).
-    pub spacing: Spacing,
+    pub(crate) spacing: Spacing,
     /// The shortest elapsed time between the start instants of two counted runs of a day (the
     /// rule, without the planner's margin).
-    pub min_gap: Duration,
+    pub(crate) min_gap: Duration,
     /// `(k, rule, scheduled)`: the (k+1)-th counted run of a day starts at least `rule` after
     /// the k-th (counted start to start); the planner waits `scheduled` after its end.
-    pub long_gap: Option<(usize, Duration, Duration)>,
+    pub(crate) long_gap: Option<(usize, Duration, Duration)>,
     /// The shortest elapsed time between the first and last counted start of a day (at-rtr:
     /// a cycle lasts at least two hours).
-    pub min_span: Duration,
+    pub(crate) min_span: Duration,
     /// A day after a counted day is at least this many calendar dates later (de-bnetza: 2, one
     /// free calendar day between; at-rtr: 1, another day).
-    pub next_day_after: i32,
+    pub(crate) next_day_after: i32,
     /// Every counted date lies within this many calendar dates (at-rtr: 14, two weeks); older
     /// days stop counting when a later one would fall outside.
-    pub window_days: Option<i32>,
+    pub(crate) window_days: Option<i32>,
 }
 
 impl Protocol {
     /// The protocol of `rules`, or `None` when the rule set has no campaign. The rule's
     /// numbers are the rule set's own (`crate::rules::de_bnetza`, `crate::rules::at_rtr`); only
     /// the scheduling margins are the planner's.
-    pub fn of(rules: RuleSet) -> Option<Protocol> {
+    pub(crate) fn of(rules: RuleSet) -> Option<Protocol> {
         use crate::rules::{at_rtr, de_bnetza};
         match rules {
             // 10 measurements on each of 3 calendar days, a free calendar day between, at
@@ -170,17 +170,17 @@ impl Protocol {
 
 /// One run of a campaign, as the planner reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Attempt {
-    pub start: Timestamp,
+pub(crate) struct Attempt {
+    pub(crate) start: Timestamp,
     /// When it ended (its start plus its duration; the start when that is unknown).
-    pub end: Timestamp,
+    pub(crate) end: Timestamp,
     /// Whether it measured (a failure never counts).
-    pub success: bool,
+    pub(crate) success: bool,
 }
 
 impl Attempt {
     /// The attempt of a stored sample; `None` for a skipped run.
-    pub fn of(sample: &crate::sample::Sample) -> Option<Attempt> {
+    pub(crate) fn of(sample: &crate::sample::Sample) -> Option<Attempt> {
         if sample.outcome == crate::sample::Outcome::Skipped {
             return None;
         }
@@ -200,20 +200,20 @@ impl Attempt {
 
 /// What the planner decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// The next run's start (UTC), `None` when the campaign is complete.
-    pub next: Option<Timestamp>,
+    pub(crate) next: Option<Timestamp>,
     /// Local dates counted as complete days (cycles), oldest first.
-    pub days: Vec<Date>,
+    pub(crate) days: Vec<Date>,
     /// Runs counted on the day in progress (0 when none is).
-    pub today: usize,
+    pub(crate) today: usize,
     /// Something the log should say once: a day that does not count and why.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 impl Plan {
     /// Whether the protocol is complete.
-    pub fn complete(&self) -> bool {
+    pub(crate) fn complete(&self) -> bool {
         self.next.is_none()
     }
 }
@@ -279,7 +279,7 @@ fn days_between(from: Date, to: Date) -> i64 {
 }
 
 /// The first instant of `date` in `zone` (not always 00:00: a DST gap can skip midnight).
-pub fn start_of(zone: &Zone, date: Date) -> Timestamp {
+pub(crate) fn start_of(zone: &Zone, date: Date) -> Timestamp {
     date.to_zoned_datetime(zone.time_zone().clone())
         .and_then(|zoned| zoned.start_of_day())
         .ok()
@@ -289,7 +289,7 @@ pub fn start_of(zone: &Zone, date: Date) -> Timestamp {
 
 /// The next run of a campaign of `protocol` in `zone`, given its `attempts` (oldest first,
 /// failures included, only the campaign's own) and `now`.
-pub fn plan(protocol: &Protocol, zone: &Zone, attempts: &[Attempt], now: Timestamp) -> Plan {
+pub(crate) fn plan(protocol: &Protocol, zone: &Zone, attempts: &[Attempt], now: Timestamp) -> Plan {
     let today = zone.local_date(now);
     // The attempts of each local date (of their start), in order.
     let mut dates: Vec<(Date, Vec<Attempt>)> = Vec::new();

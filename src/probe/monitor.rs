@@ -27,21 +27,21 @@ use crate::time::Timestamp;
 /// The public targets probed when no `--probe-target` is given: Cloudflare's, Google's and
 /// Quad9's anycast resolvers, which answer ICMP echo and TCP on 443 and 53 from almost
 /// anywhere, run by three different operators so one operator's fault is not the line's.
-pub const DEFAULT_PUBLIC_TARGETS: [IpAddr; 3] = [
+pub(crate) const DEFAULT_PUBLIC_TARGETS: [IpAddr; 3] = [
     IpAddr::V4(Ipv4Addr::new(1, 1, 1, 1)),
     IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)),
     IpAddr::V4(Ipv4Addr::new(9, 9, 9, 9)),
 ];
 
 /// The TCP port probed on a public target when no port is given.
-pub const DEFAULT_TCP_PORT: u16 = 443;
+pub(crate) const DEFAULT_TCP_PORT: u16 = 443;
 
 /// The TCP port probed on the gateway when ICMP is not allowed: home routers run a DNS
 /// forwarder on 53, and a router that does not still answers with a reset, which counts.
-pub const GATEWAY_TCP_PORT: u16 = 53;
+pub(crate) const GATEWAY_TCP_PORT: u16 = 53;
 
 /// The longest probe timeout; shorter when the interval is short (half of it).
-pub const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How often the default gateway is looked up again (a DHCP lease or another router may move
 /// it; reading the routing table costs microseconds).
@@ -64,7 +64,7 @@ pub struct PublicTarget {
 /// no outage would ever be seen), a multicast or the broadcast address names no one host,
 /// and an IPv6 link-local address needs an interface that cannot be given (every probe
 /// would fail with "invalid argument"). IPv4-mapped IPv6 addresses count as their IPv4 one.
-pub fn unprobeable(address: IpAddr) -> Option<&'static str> {
+pub(crate) fn unprobeable(address: IpAddr) -> Option<&'static str> {
     let address = address.to_canonical();
     if address.is_unspecified() || address.is_loopback() {
         return Some("is this host itself: it always answers, so no outage would ever be seen");
@@ -181,7 +181,7 @@ struct StartedLine {
 }
 
 /// The monitor of one `serve` run, between [`Monitor::start`] and [`Monitor::stop`].
-pub struct Monitor {
+pub(crate) struct Monitor {
     config: ProbeConfig,
     prober: Arc<Prober>,
     method: ProbeMethod,
@@ -204,7 +204,7 @@ pub struct Monitor {
 
 /// Rounds in a row in which public targets answered and the gateway did not before the log
 /// says the gateway drops the probes: 5 minutes at the default interval.
-pub const SILENT_GATEWAY_ROUNDS: u32 = 30;
+pub(crate) const SILENT_GATEWAY_ROUNDS: u32 = 30;
 
 /// Watches for a gateway that never answers while the line works (a router that drops ICMP
 /// to itself, or TCP to port 53): with it, every real outage would read as `local`, so the
@@ -325,7 +325,11 @@ impl Monitor {
     /// Chooses the method, finds the gateway, registers the targets and restores an outage
     /// left open by the previous run; records this run as started at `now`. Blocking (store
     /// writes): call it before serving.
-    pub fn start(store: &Store, config: ProbeConfig, now: Timestamp) -> Result<Self, StoreError> {
+    pub(crate) fn start(
+        store: &Store,
+        config: ProbeConfig,
+        now: Timestamp,
+    ) -> Result<Self, StoreError> {
         let detection = net::detect();
         let method = detection.method;
         let (gateway, gateway_warned) = match config.gateway {
@@ -432,12 +436,12 @@ impl Monitor {
     }
 
     /// The live state the HTTP handlers read.
-    pub fn status(&self) -> Arc<Status> {
+    pub(crate) fn status(&self) -> Arc<Status> {
         self.status.clone()
     }
 
     /// The newest stored outage of each kind, for the last-outage gauges.
-    pub fn newest_outages(store: &Store, now: Timestamp) -> Result<Vec<Outage>, StoreError> {
+    pub(crate) fn newest_outages(store: &Store, now: Timestamp) -> Result<Vec<Outage>, StoreError> {
         let outages = store.outages(
             Timestamp::from_millis(0),
             now.saturating_add(NEWEST_OUTAGE_SLACK),
@@ -458,7 +462,7 @@ impl Monitor {
 
     /// Probes every interval until dropped (cancel-safe at every await: a round cut short is
     /// simply not counted).
-    pub async fn run(&mut self, state: &AppState) {
+    pub(crate) async fn run(&mut self, state: &AppState) {
         let mut ticks = tokio::time::interval(self.config.interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -778,7 +782,7 @@ impl Monitor {
     }
 
     /// At shutdown: stores the open minute and the run's end.
-    pub async fn stop(&mut self, state: &AppState) {
+    pub(crate) async fn stop(&mut self, state: &AppState) {
         let at = self.clock();
         let mut finished: Vec<(StoredTarget, MinuteAggregate)> = std::mem::take(&mut self.retired);
         finished.extend(
@@ -823,7 +827,7 @@ fn rows_of(finished: Vec<(StoredTarget, MinuteAggregate)>) -> Vec<ProbeRow> {
 impl Monitor {
     /// Logs what the monitor probes, how often and by which method (INFO): called by `serve`
     /// after its start-up line, which must be the first (it names the address, port 0's too).
-    pub fn log_started(&self) {
+    pub(crate) fn log_started(&self) {
         tracing::info!(
             method = %self.method.name(),
             interval = %humantime::format_duration(self.config.interval),

@@ -56,7 +56,7 @@ impl Status {
     }
 
     /// Records the newest round and the ongoing outage after it.
-    pub fn set(&self, round: Round, ongoing: Option<Outage>) {
+    pub(crate) fn set(&self, round: Round, ongoing: Option<Outage>) {
         let mut live = self
             .live
             .lock()
@@ -65,16 +65,8 @@ impl Status {
         live.ongoing = ongoing;
     }
 
-    /// The newest round, `None` before the first.
-    pub fn last_round(&self) -> Option<Round> {
-        self.live
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .last_round
-    }
-
     /// The ongoing outage (`end` is `None`), if any.
-    pub fn ongoing(&self) -> Option<Outage> {
+    pub(crate) fn ongoing(&self) -> Option<Outage> {
         self.live
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())

@@ -18,19 +18,18 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 
 use super::config::{Auth, MAX_SECRET_BYTES, MAX_TLS_FILE_BYTES, RemoteWriteConfig};
+use super::proto;
 
 /// The most of an answer's body read (for the error message), in bytes.
-pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// The most of an answer's body a log line shows, in bytes.
-pub const LOGGED_ANSWER_BYTES: usize = 512;
+pub(crate) const LOGGED_ANSWER_BYTES: usize = 512;
 /// The pusher's `User-Agent`.
-pub const USER_AGENT: &str = concat!("internet-monitor/", env!("CARGO_PKG_VERSION"));
-/// The protocol version header's value: remote write 1.0.
-pub const PROTOCOL_VERSION: &str = "0.1.0";
+pub(crate) const USER_AGENT: &str = concat!("internet-monitor/", env!("CARGO_PKG_VERSION"));
 
 /// What became of one push.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// A 2xx: the receiver has the samples.
     Accepted,
     /// Worth trying again later: a 5xx, a 429, a 3xx, a 401, 403, 404, 405, 407 or 408 (no
@@ -53,7 +52,7 @@ pub struct Client {
 impl Client {
     /// The client for `config`; fails, saying which flag, when its TLS files do not make a
     /// TLS configuration (checked once here, read again at each push).
-    pub fn new(config: RemoteWriteConfig) -> Result<Client, String> {
+    pub(crate) fn new(config: RemoteWriteConfig) -> Result<Client, String> {
         let client = Client {
             config: Arc::new(config),
         };
@@ -66,12 +65,12 @@ impl Client {
     }
 
     /// The settings pushed with.
-    pub fn config(&self) -> &RemoteWriteConfig {
+    pub(crate) fn config(&self) -> &RemoteWriteConfig {
         &self.config
     }
 
     /// POSTs `body` (a snappy-compressed `WriteRequest`) and says what became of it.
-    pub async fn push(&self, body: Bytes) -> Answer {
+    pub(crate) async fn push(&self, body: Bytes) -> Answer {
         let timeout = self.config.timeout;
         match tokio::time::timeout(timeout, self.exchange(body)).await {
             Ok(answer) => answer,
@@ -110,9 +109,9 @@ impl Client {
         let mut request = Request::post(endpoint.path_and_query.as_str())
             .header(header::HOST, endpoint.authority.as_str())
             .header(header::USER_AGENT, USER_AGENT)
-            .header(header::CONTENT_TYPE, "application/x-protobuf")
-            .header(header::CONTENT_ENCODING, "snappy")
-            .header("X-Prometheus-Remote-Write-Version", PROTOCOL_VERSION)
+            .header(header::CONTENT_TYPE, proto::CONTENT_TYPE)
+            .header(header::CONTENT_ENCODING, proto::CONTENT_ENCODING)
+            .header(proto::VERSION_HEADER, proto::VERSION)
             .header(header::CONTENT_LENGTH, body.len());
         if let Some(value) = authorization {
             request = request.header(header::AUTHORIZATION, value);
@@ -548,7 +547,7 @@ fn classify(status: StatusCode, retry_after: Option<Duration>, body: &str, why: 
 }
 
 /// `Retry-After` as a wait: seconds, or an HTTP date (a date passed is no wait).
-pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The most of a credentials file (password, bearer token) read, in bytes.
-pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_SECRET_BYTES: u64 = 64 * 1024;
 /// The most of a TLS file (CA bundle, client certificate, key) read, in bytes.
-pub const MAX_TLS_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_TLS_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Where the samples go: an `http://` or `https://` URL, taken apart.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,22 +130,22 @@ pub struct RemoteWriteConfig {
 
 /// The flags as given, before they are checked.
 #[derive(Clone, Debug, Default)]
-pub struct Flags {
-    pub url: Option<String>,
-    pub labels: Vec<(String, String)>,
-    pub basic_auth_username: Option<String>,
-    pub basic_auth_password_file: Option<PathBuf>,
-    pub bearer_token_file: Option<PathBuf>,
-    pub tls_ca_file: Option<PathBuf>,
-    pub tls_cert_file: Option<PathBuf>,
-    pub tls_key_file: Option<PathBuf>,
-    pub timeout: Duration,
+pub(crate) struct Flags {
+    pub(crate) url: Option<String>,
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) basic_auth_username: Option<String>,
+    pub(crate) basic_auth_password_file: Option<PathBuf>,
+    pub(crate) bearer_token_file: Option<PathBuf>,
+    pub(crate) tls_ca_file: Option<PathBuf>,
+    pub(crate) tls_cert_file: Option<PathBuf>,
+    pub(crate) tls_key_file: Option<PathBuf>,
+    pub(crate) timeout: Duration,
 }
 
 impl Flags {
     /// The settings, `None` without `--remote-write.url`; the error names the flag and the fix.
     /// Files named are checked to be readable here, and read for real at each push.
-    pub fn check(&self) -> Result<Option<RemoteWriteConfig>, String> {
+    pub(crate) fn check(&self) -> Result<Option<RemoteWriteConfig>, String> {
         let Some(url) = &self.url else {
             let given = [
                 (!self.labels.is_empty(), "--remote-write.label"),
@@ -297,7 +297,7 @@ impl Flags {
 
 /// `url` as an error message may show it: credentials before an `@` and the query (which may
 /// hold a key) replaced by `…`, whether or not the rest is a valid URL.
-pub fn redacted(url: &str) -> String {
+pub(crate) fn redacted(url: &str) -> String {
     let url = url.trim();
     let (before, query) = match url.find(['?', '#']) {
         Some(at) => (&url[..at], "?…"),

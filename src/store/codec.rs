@@ -31,12 +31,12 @@ use crate::time::Timestamp;
 
 /// The version written for every run but a campaign's: records carry a checksum and their
 /// engine.
-pub const VERSION: u8 = 3;
+pub(super) const VERSION: u8 = 3;
 /// Version 3 with the trigger `campaign` (code 3), written only for a `serve --campaign` run.
 /// Its own number, because a version 3 reader takes trigger code 3 for damage ("malformed"),
 /// while an unknown version makes it say "a newer internet-monitor wrote it"; every other
 /// record stays version 3, which older versions read as before.
-pub const VERSION_CAMPAIGN: u8 = 4;
+pub(super) const VERSION_CAMPAIGN: u8 = 4;
 /// Records with a checksum but no engine (0.2 until the engine was recorded): still read.
 const VERSION_WITHOUT_ENGINE: u8 = 2;
 /// The first version, without a checksum: still read.
@@ -101,7 +101,7 @@ pub(super) fn unseal(millis: u64, bytes: &[u8], version: u8) -> Result<&[u8], De
 
 /// The checksum of a version 2 or 3 record: CRC-32 of the key (ms, little-endian), the record
 /// before the checksum, and each dictionary entry it refers to (length-prefixed), in order.
-pub fn checksum<'a>(
+pub(super) fn checksum<'a>(
     millis: u64,
     record: &[u8],
     entries: impl IntoIterator<Item = &'a [u8]>,
@@ -118,30 +118,30 @@ pub fn checksum<'a>(
 
 /// Field bits of the presence mask, in the order the fields are written.
 mod bit {
-    pub const DURATION: u32 = 1 << 0;
-    pub const DOWNLOAD: u32 = 1 << 1;
-    pub const UPLOAD: u32 = 1 << 2;
-    pub const PING: u32 = 1 << 3;
-    pub const JITTER: u32 = 1 << 4;
-    pub const LOSS: u32 = 1 << 5;
-    pub const DOWNLOAD_LATENCY: u32 = 1 << 6;
-    pub const UPLOAD_LATENCY: u32 = 1 << 7;
-    pub const DOWNLOADED: u32 = 1 << 8;
-    pub const UPLOADED: u32 = 1 << 9;
-    pub const REASON: u32 = 1 << 10;
-    pub const MESSAGE: u32 = 1 << 11;
-    pub const SERVER: u32 = 1 << 12;
-    pub const ISP: u32 = 1 << 13;
-    pub const RESULT_URL: u32 = 1 << 14;
-    pub const CLIENT: u32 = 1 << 15;
+    pub(super) const DURATION: u32 = 1 << 0;
+    pub(super) const DOWNLOAD: u32 = 1 << 1;
+    pub(super) const UPLOAD: u32 = 1 << 2;
+    pub(super) const PING: u32 = 1 << 3;
+    pub(super) const JITTER: u32 = 1 << 4;
+    pub(super) const LOSS: u32 = 1 << 5;
+    pub(super) const DOWNLOAD_LATENCY: u32 = 1 << 6;
+    pub(super) const UPLOAD_LATENCY: u32 = 1 << 7;
+    pub(super) const DOWNLOADED: u32 = 1 << 8;
+    pub(super) const UPLOADED: u32 = 1 << 9;
+    pub(super) const REASON: u32 = 1 << 10;
+    pub(super) const MESSAGE: u32 = 1 << 11;
+    pub(super) const SERVER: u32 = 1 << 12;
+    pub(super) const ISP: u32 = 1 << 13;
+    pub(super) const RESULT_URL: u32 = 1 << 14;
+    pub(super) const CLIENT: u32 = 1 << 15;
     /// Version 3 only.
-    pub const ENGINE: u32 = 1 << 16;
+    pub(super) const ENGINE: u32 = 1 << 16;
 }
 
 /// Units in which the figures are usually whole numbers.
 const PER_SECOND: f64 = 1.0;
 const MICROS: f64 = 1e6;
-pub const MILLIS: f64 = 1e3;
+pub(super) const MILLIS: f64 = 1e3;
 
 const OOKLA_RESULT_PREFIX: &str = "https://www.speedtest.net/result/c/";
 const URL_RAW: u8 = 0;
@@ -149,7 +149,7 @@ const URL_OOKLA_UUID: u8 = 1;
 
 /// Where a record says the sample before it lies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Link {
+pub(super) enum Link {
     /// A version 1 record: it does not say.
     Unknown,
     /// No sample before it.
@@ -160,7 +160,7 @@ pub enum Link {
 
 /// References into the dictionary, resolved by the store before encoding.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct DictionaryRefs {
+pub(super) struct DictionaryRefs {
     pub server: Option<u64>,
     pub isp: Option<u64>,
     /// Always `None` in a version 1 or 2 record.
@@ -169,7 +169,7 @@ pub struct DictionaryRefs {
 
 impl DictionaryRefs {
     /// The entry numbers referred to, in the order the record and its checksum take them.
-    pub fn iter(self) -> impl Iterator<Item = u64> {
+    pub(super) fn iter(self) -> impl Iterator<Item = u64> {
         [self.server, self.isp, self.engine].into_iter().flatten()
     }
 }
@@ -177,7 +177,7 @@ impl DictionaryRefs {
 /// The record of `sample` (version 3), which follows the sample with the key `previous`, and
 /// whose server, ISP and engine are the dictionary entries `refs` with the stored bytes
 /// `entries` (in that order, those present), which the checksum covers.
-pub fn encode(
+pub(super) fn encode(
     sample: &Sample,
     previous: Option<u64>,
     refs: DictionaryRefs,
@@ -260,7 +260,7 @@ pub fn encode(
 
 /// A decoded record whose dictionary references the store still has to resolve, and whose
 /// checksum it still has to verify with them.
-pub struct Decoded<'a> {
+pub(super) struct Decoded<'a> {
     pub sample: Sample,
     pub refs: DictionaryRefs,
     /// Version 2 or 3: the bytes the checksum covers (with the entries) and the checksum
@@ -270,7 +270,7 @@ pub struct Decoded<'a> {
 }
 
 /// Reads a record; the caller verifies [`Decoded::seal`] once it has the entries.
-pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+pub(super) fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     let version = bytes.first().copied();
     let (body, seal) = match version {
         Some(VERSION_CAMPAIGN | VERSION | VERSION_WITHOUT_ENGINE) => {
@@ -376,7 +376,7 @@ pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError>
 /// same version and fields, and a new checksum. `entries` are the bytes of the dictionary entries it refers to;
 /// its checksum is verified first, so that damage is never sealed in. `None` for a version 1
 /// record, which has no link to change.
-pub fn relink(
+pub(super) fn relink(
     millis: u64,
     bytes: &[u8],
     previous: Option<u64>,
@@ -462,7 +462,7 @@ fn reason_from(code: u8) -> Result<FailureReason, DecodeError> {
         .ok_or(DecodeError::Malformed)
 }
 
-pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+pub(super) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push(value as u8 | 0x80);
         value >>= 7;
@@ -474,7 +474,7 @@ pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 const EXACT_LIMIT: f64 = (1u64 << 52) as f64;
 
 /// An even varint `2n` means `n` units; the odd varint `1` means 8 raw little-endian bytes follow.
-pub fn put_float(out: &mut Vec<u8>, value: f64, unit: f64) {
+pub(super) fn put_float(out: &mut Vec<u8>, value: f64, unit: f64) {
     let units = (value * unit).round();
     // Compared with what decoding will compute, so -0.0 and near misses take the raw path.
     let exact = (0.0..EXACT_LIMIT).contains(&units)
@@ -487,12 +487,12 @@ pub fn put_float(out: &mut Vec<u8>, value: f64, unit: f64) {
     }
 }
 
-pub fn put_str(out: &mut Vec<u8>, text: &str) {
+pub(super) fn put_str(out: &mut Vec<u8>, text: &str) {
     put_varint(out, text.len() as u64);
     out.extend_from_slice(text.as_bytes());
 }
 
-pub fn put_optional_str(out: &mut Vec<u8>, text: Option<&str>) {
+pub(super) fn put_optional_str(out: &mut Vec<u8>, text: Option<&str>) {
     match text {
         Some(text) => {
             out.push(1);
@@ -544,10 +544,10 @@ fn push_uuid(text: &mut String, bytes: &[u8; 16]) {
 }
 
 /// A cursor over a record's bytes; every read fails cleanly at the end of input.
-pub struct Reader<'a>(pub &'a [u8]);
+pub(super) struct Reader<'a>(pub &'a [u8]);
 
 impl Reader<'_> {
-    pub fn byte(&mut self) -> Result<u8, DecodeError> {
+    pub(super) fn byte(&mut self) -> Result<u8, DecodeError> {
         let (&first, rest) = self.0.split_first().ok_or(DecodeError::Malformed)?;
         self.0 = rest;
         Ok(first)
@@ -559,7 +559,7 @@ impl Reader<'_> {
         Ok(head)
     }
 
-    pub fn varint(&mut self) -> Result<u64, DecodeError> {
+    pub(super) fn varint(&mut self) -> Result<u64, DecodeError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
@@ -571,7 +571,7 @@ impl Reader<'_> {
         Err(DecodeError::Malformed)
     }
 
-    pub fn float(&mut self, unit: f64) -> Result<f64, DecodeError> {
+    pub(super) fn float(&mut self, unit: f64) -> Result<f64, DecodeError> {
         let tag = self.varint()?;
         if tag & 1 == 0 {
             return Ok((tag >> 1) as f64 / unit);
@@ -581,13 +581,13 @@ impl Reader<'_> {
         Ok(f64::from_le_bytes(raw))
     }
 
-    pub fn string(&mut self) -> Result<String, DecodeError> {
+    pub(super) fn string(&mut self) -> Result<String, DecodeError> {
         let len = usize::try_from(self.varint()?).map_err(|_| DecodeError::Malformed)?;
         let bytes = self.take(len)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::Malformed)
     }
 
-    pub fn optional_string(&mut self) -> Result<Option<String>, DecodeError> {
+    pub(super) fn optional_string(&mut self) -> Result<Option<String>, DecodeError> {
         match self.byte()? {
             0 => Ok(None),
             1 => self.string().map(Some),

@@ -50,14 +50,14 @@
 //! 429 is `rate_limited`; its `Retry-After` is remembered and a run before then sends nothing.
 //! [`error::EngineError::reason`] gives every error's reason.
 
-pub mod api;
-pub mod client;
-pub mod error;
-pub mod headers;
-pub mod probe;
-pub mod stats;
-pub mod tcp_info;
-pub mod transfer;
+pub(crate) mod api;
+pub(crate) mod client;
+pub(crate) mod error;
+pub(crate) mod headers;
+pub(crate) mod probe;
+pub(crate) mod stats;
+pub(crate) mod tcp_info;
+pub(crate) mod transfer;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -85,7 +85,7 @@ const MESSAGE_LIMIT: usize = 300;
 const UPLOAD_BLOCK: usize = 1 << 20;
 
 /// The default `--http-server`: Cloudflare's public speed test, over HTTPS.
-pub const DEFAULT_SERVER: &str = "https://speed.cloudflare.com";
+pub(crate) const DEFAULT_SERVER: &str = "https://speed.cloudflare.com";
 
 /// How the HTTP engine measures; built from the command-line flags.
 #[derive(Clone, Debug)]
@@ -144,7 +144,7 @@ impl HttpConfig {
 
 /// The HTTP engine, configured; it remembers a server's `Retry-After` between runs.
 #[derive(Debug)]
-pub struct HttpEngine {
+pub(crate) struct HttpEngine {
     config: HttpConfig,
     /// No run before this time: the last run's HTTP 429 asked for it.
     not_before: Mutex<Option<Timestamp>>,
@@ -174,7 +174,7 @@ struct Figures {
 
 impl HttpEngine {
     /// An engine that measures as `config` says.
-    pub fn new(config: HttpConfig) -> Self {
+    pub(crate) fn new(config: HttpConfig) -> Self {
         HttpEngine {
             config,
             not_before: Mutex::new(None),
@@ -183,7 +183,7 @@ impl HttpEngine {
     }
 
     /// The same engine, saying on `phase` which direction it measures.
-    pub fn with_phase(
+    pub(crate) fn with_phase(
         mut self,
         phase: Arc<tokio::sync::watch::Sender<crate::speedtest::Phase>>,
     ) -> Self {
@@ -192,14 +192,14 @@ impl HttpEngine {
     }
 
     /// The server's base URL (`--http-server`).
-    pub fn server(&self) -> &str {
+    pub(crate) fn server(&self) -> &str {
         &self.config.server
     }
 
     /// Measures once, the run started at `time`; never an error: every way a run can go wrong
     /// is a failed sample. The sample records this engine with the API it spoke (detected, when
     /// `--http-protocol` did not name it).
-    pub async fn measure(&self, time: Timestamp, trigger: Trigger) -> Sample {
+    pub(crate) async fn measure(&self, time: Timestamp, trigger: Trigger) -> Sample {
         let clock = Instant::now();
         let mut progress = Progress::default();
         let result = match self.waiting() {
