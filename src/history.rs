@@ -424,27 +424,27 @@ impl<T> Band<T> {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FailureMarker {
     /// Unix seconds: the run's time, or the bucket's first failure.
-    pub time: u64,
-    pub count: u32,
+    pub(crate) time: u64,
+    pub(crate) count: u32,
     /// The (most common) reason.
-    pub reason: Option<&'static str>,
+    pub(crate) reason: Option<&'static str>,
     /// The (newest) message, clipped to [`MESSAGE_BYTES`].
-    pub message: Option<Box<str>>,
+    pub(crate) message: Option<Box<str>>,
     /// Failures by reason.
-    pub reasons: BTreeMap<&'static str, u32>,
+    pub(crate) reasons: BTreeMap<&'static str, u32>,
 }
 
 /// The answer of `/api/v1/series`; every array has the length of `time`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Series {
-    pub from: Timestamp,
-    pub to: Timestamp,
-    pub step_seconds: u64,
+    pub(crate) from: Timestamp,
+    pub(crate) to: Timestamp,
+    pub(crate) step_seconds: u64,
     pub(crate) runs: RunCounts,
     /// Unix seconds: bucket starts, and for gap entries the gap's middle.
     pub time: Vec<u64>,
     /// Successful runs in each bucket (0 for a gap entry).
-    pub count: Vec<u32>,
+    pub(crate) count: Vec<u32>,
     /// Whole bytes per second.
     pub(crate) download_bytes_per_second: Band<u64>,
     pub(crate) upload_bytes_per_second: Band<u64>,
@@ -454,7 +454,7 @@ pub struct Series {
     pub(crate) download_latency_seconds: Band<f64>,
     pub(crate) upload_latency_seconds: Band<f64>,
     pub failures: Vec<FailureMarker>,
-    pub failures_grouped: bool,
+    pub(crate) failures_grouped: bool,
     /// The judged plan of the version in force at the range's end (its last millisecond).
     pub(crate) plan: Option<PlanJson>,
     /// The versions in force during the range ([`plan_steps`]), the newest
@@ -462,7 +462,7 @@ pub struct Series {
     pub(crate) plans: Vec<PlanStep>,
     /// Older versions in force during the range left out of `plans` (0 but for a range
     /// holding more than [`MAX_PLAN_STEPS`]).
-    pub plans_omitted: usize,
+    pub(crate) plans_omitted: usize,
 }
 
 /// The smallest ladder step (seconds) with `range / step <= points`; `points` at least 1.
@@ -726,22 +726,22 @@ pub(crate) const WEEKDAYS: [&str; 7] = [
 /// The answer of `/api/v1/heatmap`: 7 rows (Monday first) of 24 hours (local time).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Heatmap {
-    pub from: Timestamp,
-    pub to: Timestamp,
-    pub time_zone: String,
-    pub metric: &'static str,
+    pub(crate) from: Timestamp,
+    pub(crate) to: Timestamp,
+    pub(crate) time_zone: String,
+    pub(crate) metric: &'static str,
     /// `bytes_per_second` or `seconds`.
-    pub unit: &'static str,
-    pub weekdays: [&'static str; 7],
+    pub(crate) unit: &'static str,
+    pub(crate) weekdays: [&'static str; 7],
     /// Median per cell: whole bytes per second, or seconds to the microsecond.
-    pub median: Vec<Vec<Option<f64>>>,
+    pub(crate) median: Vec<Vec<Option<f64>>>,
     /// Successful runs with the figure in each cell.
-    pub runs: Vec<Vec<u32>>,
+    pub(crate) runs: Vec<Vec<u32>>,
     /// Per cell, the median of each run's figure ÷ the judged speed for that direction of the
     /// plan version in force at the run's time (3 decimals; runs with none left out, `null` for
     /// a cell without such runs); `null` when no version in the range judges that direction, and
     /// for ping.
-    pub share_of_plan: Option<Vec<Vec<Option<f64>>>>,
+    pub(crate) share_of_plan: Option<Vec<Vec<Option<f64>>>>,
     /// The judged plan of the version in force at the range's end.
     pub(crate) plan: Option<PlanJson>,
 }

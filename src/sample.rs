@@ -310,7 +310,7 @@ pub(crate) const MAX_MESSAGE_BYTES: usize = 1024;
 pub struct Limits {
     /// Bandwidth above this is a measurement error, not a fast line (`--max-bandwidth`); byte
     /// counts above this × [`MAX_TEST_SECONDS`] too.
-    pub max_bytes_per_second: f64,
+    pub(crate) max_bytes_per_second: f64,
 }
 
 /// Figures that cannot be real; the message names each one and the limit it broke, e.g.

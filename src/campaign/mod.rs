@@ -37,7 +37,7 @@ pub struct Campaign {
     pub start: Timestamp,
     pub rules: RuleSet,
     /// The zone its calendar days are counted in, fixed when it began.
-    pub zone: Zone,
+    pub(crate) zone: Zone,
     /// When its last run ended the protocol; `None` while it runs.
     pub finished: Option<Timestamp>,
 }

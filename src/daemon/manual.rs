@@ -13,7 +13,7 @@ use crate::time::Timestamp;
 /// The rate limit of `POST /api/v1/run`: a public exporter must not let strangers burn a data
 /// cap, and even a trusted client should not start a test every second.
 pub struct ManualRuns {
-    pub min_gap: Duration,
+    pub(crate) min_gap: Duration,
     last_start: Mutex<Option<Instant>>,
 }
 

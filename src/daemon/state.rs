@@ -42,17 +42,17 @@ pub(crate) const READER_WAIT: Duration = Duration::from_secs(3);
 
 /// The store, the metrics, the one test slot, and the newest success kept in memory.
 pub struct AppState {
-    pub store: Arc<Store>,
-    pub metrics: Metrics,
-    pub runner: Runner,
+    pub(crate) store: Arc<Store>,
+    pub(crate) metrics: Metrics,
+    pub(crate) runner: Runner,
     /// Every stored plan version, oldest first (`/api/v1/plan`, summaries, retests, the plan
     /// gauges and the dashboard, each with the version in force at the time it judges).
-    pub plans: PlanHistory,
+    pub(crate) plans: PlanHistory,
     /// The zone of `--timezone`: the default in which `/api/v1/summary?rules=` counts
     /// calendar days and peak windows (UTC until [`AppState::with_zone`]).
-    pub zone: Zone,
+    pub(crate) zone: Zone,
     /// `Some` when `--enable-run-endpoint` lets clients start tests.
-    pub manual_runs: Option<ManualRuns>,
+    pub(crate) manual_runs: Option<ManualRuns>,
     /// The one thread that writes the store (and reads it for the recorder).
     pub(crate) recorder: Workers,
     /// The threads that read the store for HTTP requests ([`READERS`]).
@@ -79,10 +79,10 @@ pub struct AppState {
     /// Notified after each sample is committed to the store, which queued it in the outbox
     /// while remote_write is on: wakes the pusher ([`crate::push::pusher`]). A notification
     /// while the pusher is busy is kept for its next wait.
-    pub outbox_wake: tokio::sync::Notify,
+    pub(crate) outbox_wake: tokio::sync::Notify,
     /// Whether scheduled tests are being skipped for `--data-budget` now: said once when
     /// skipping starts and once when it ends, not at every slot.
-    pub budget_skipping: std::sync::atomic::AtomicBool,
+    pub(crate) budget_skipping: std::sync::atomic::AtomicBool,
 }
 
 /// The times of the last run and last success on show.

@@ -121,7 +121,7 @@ pub struct WebServing {
     /// The file, re-read for each new connection.
     pub(crate) source: Arc<WebConfigSource>,
     /// `--web.healthz-unauthenticated`.
-    pub healthz_unauthenticated: bool,
+    pub(crate) healthz_unauthenticated: bool,
 }
 
 impl std::fmt::Debug for WebServing {

@@ -14,8 +14,8 @@ pub(crate) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 /// A request that cannot be answered as asked; becomes a JSON error response.
 #[derive(Debug, PartialEq)]
 pub struct HttpError {
-    pub status: StatusCode,
-    pub message: String,
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
 }
 
 impl HttpError {

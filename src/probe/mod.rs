@@ -114,7 +114,7 @@ pub struct StoredTarget {
     /// The id the per-minute records use.
     pub id: TargetId,
     /// The target.
-    pub target: Target,
+    pub(crate) target: Target,
 }
 
 /// The result of one probe to one target.

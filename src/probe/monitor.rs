@@ -54,9 +54,9 @@ const NEWEST_OUTAGE_SLACK: Duration = Duration::from_secs(60);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PublicTarget {
     /// The address probed.
-    pub address: IpAddr,
+    pub(crate) address: IpAddr,
     /// The TCP port used when ICMP is not allowed.
-    pub port: u16,
+    pub(crate) port: u16,
 }
 
 /// Why `address` cannot be probed as a gateway or a public target, if so: the unspecified
@@ -152,11 +152,11 @@ pub enum GatewayChoice {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProbeConfig {
     /// Time between rounds.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// The public targets.
-    pub public: Vec<PublicTarget>,
+    pub(crate) public: Vec<PublicTarget>,
     /// The gateway.
-    pub gateway: GatewayChoice,
+    pub(crate) gateway: GatewayChoice,
 }
 
 impl ProbeConfig {

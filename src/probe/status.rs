@@ -14,15 +14,15 @@ use crate::time::Timestamp;
 pub struct Status {
     /// When this process's monitor run started (its record in `monitor_runs_v1` is keyed by
     /// it; the stored end is the last heartbeat, so readers treat this run as going on now).
-    pub run_start: Timestamp,
+    pub(crate) run_start: Timestamp,
     /// `--probe-interval`.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// The method in use and why it was chosen (the start-up log's words).
-    pub method: ProbeMethod,
+    pub(crate) method: ProbeMethod,
     /// Why [`Status::method`] was chosen, for `/api/v1/status`.
-    pub method_reason: String,
+    pub(crate) method_reason: String,
     /// The targets probed, gateway first when one was found.
-    pub targets: Vec<StoredTarget>,
+    pub(crate) targets: Vec<StoredTarget>,
     live: Mutex<Live>,
 }
 

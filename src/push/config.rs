@@ -11,24 +11,24 @@ pub(crate) const MAX_TLS_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Where the samples go: an `http://` or `https://` URL, taken apart.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// The URL as given (without credentials, which are refused).
-    pub url: String,
+    pub(crate) url: String,
     /// `https://`.
-    pub tls: bool,
+    pub(crate) tls: bool,
     /// The host name or address, without IPv6 brackets.
-    pub host: String,
+    pub(crate) host: String,
     /// The URL's port, else 443 for `https://` and 80 for `http://`.
-    pub port: u16,
+    pub(crate) port: u16,
     /// `host[:port]` as given, for the `Host` header.
-    pub authority: String,
+    pub(crate) authority: String,
     /// The request target: the path (`/` when empty) and the query, if any.
-    pub path_and_query: String,
+    pub(crate) path_and_query: String,
 }
 
 impl Endpoint {
     /// The URL as logged: without its query, which may hold a key.
-    pub fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         let path = self
             .path_and_query
@@ -38,7 +38,7 @@ impl Endpoint {
     }
 
     /// Reads `--remote-write.url`; the error says what is wrong and what is accepted.
-    pub fn parse(url: &str) -> Result<Endpoint, String> {
+    pub(crate) fn parse(url: &str) -> Result<Endpoint, String> {
         let text = url.trim();
         let uri: hyper::Uri = text.parse().map_err(|err| {
             format!(
@@ -94,7 +94,7 @@ impl Endpoint {
 /// How the pusher says who it is; the files are read again for each push, so a rotated
 /// secret applies without a restart.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Auth {
+pub(crate) enum Auth {
     None,
     /// `Authorization: Basic`, the password read from the file.
     Basic {
@@ -109,23 +109,23 @@ pub enum Auth {
 
 /// The client certificate and key for mutual TLS (PEM files).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientIdentity {
-    pub cert_file: PathBuf,
-    pub key_file: PathBuf,
+pub(crate) struct ClientIdentity {
+    pub(crate) cert_file: PathBuf,
+    pub(crate) key_file: PathBuf,
 }
 
 /// Everything the pusher needs, from the `--remote-write.*` flags.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteWriteConfig {
-    pub endpoint: Endpoint,
+    pub(crate) endpoint: Endpoint,
     /// `--remote-write.label` pairs in the order given, each name once.
-    pub labels: Vec<(String, String)>,
-    pub auth: Auth,
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) auth: Auth,
     /// CA certificates (PEM) trusted besides the webpki roots.
-    pub ca_file: Option<PathBuf>,
-    pub identity: Option<ClientIdentity>,
+    pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) identity: Option<ClientIdentity>,
     /// The longest one push may take: connecting, TLS, sending and the answer.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// The flags as given, before they are checked.

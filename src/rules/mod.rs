@@ -193,7 +193,7 @@ pub struct Criterion {
     /// … out of how many.
     pub of: u64,
     /// `measurements` or `days`.
-    pub unit: &'static str,
+    pub(crate) unit: &'static str,
     /// Why the criterion is not assessable, when it is not.
     pub reason: Option<String>,
 }
@@ -227,10 +227,10 @@ pub struct Day {
 /// Field names are the public JSON contract (`/api/v1/summary?rules=`, `report --rules`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verdict {
-    pub rules: RuleSet,
+    pub(crate) rules: RuleSet,
     /// The rule set's title, e.g. "Bundesnetzagentur (Germany): reduced-speed procedure for
     /// fixed lines".
-    pub title: &'static str,
+    pub(crate) title: &'static str,
     /// The IANA zone calendar days and peak windows were counted in.
     pub time_zone: String,
     pub outcome: Judgement,

@@ -63,7 +63,7 @@ impl CheckReport {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Compacted {
     /// Bytes before compacting.
-    pub before: u64,
+    pub(crate) before: u64,
     /// Bytes after.
     pub after: u64,
 }

@@ -92,19 +92,19 @@ pub(crate) const DEFAULT_SERVER: &str = "https://speed.cloudflare.com";
 pub struct HttpConfig {
     /// The server's base URL, `http://` or `https://`, without a trailing slash; the API's
     /// paths are joined to it.
-    pub server: String,
+    pub(crate) server: String,
     /// The API to speak; `None`: detect it from what the server answers.
-    pub protocol: Option<HttpProtocol>,
+    pub(crate) protocol: Option<HttpProtocol>,
     /// Parallel TCP connections per direction, at least 1.
-    pub streams: u32,
+    pub(crate) streams: u32,
     /// How long each direction transfers, ramp-up included.
-    pub duration: Duration,
+    pub(crate) duration: Duration,
     /// The whole run (latency, download, upload) ends as failure `timeout` after this.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Keep the client's address the server reports (`--store-ip`).
-    pub store_ip: bool,
+    pub(crate) store_ip: bool,
     /// Bandwidth above this is failure `implausible` (`--max-bandwidth`), in bytes per second.
-    pub max_bytes_per_second: f64,
+    pub(crate) max_bytes_per_second: f64,
 }
 
 impl HttpConfig {
