@@ -17,7 +17,7 @@ use crate::time::Timestamp;
 
 /// The header row, ending in a newline. Speeds come in bytes/s (exact) and Mbit/s (what
 /// contracts say).
-pub fn header_line() -> String {
+pub(crate) fn header_line() -> String {
     // The csv crate writes a struct's field names before its first row: keep that line only.
     let any = Sample::empty(Timestamp::from_millis(0), Trigger::Manual);
     let line = write_row(&any, true);
@@ -28,7 +28,7 @@ pub fn header_line() -> String {
 }
 
 /// One row, ending in a newline; an unknown value is an empty cell.
-pub fn row_line(sample: &Sample) -> String {
+pub(crate) fn row_line(sample: &Sample) -> String {
     write_row(sample, false)
 }
 

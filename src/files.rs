@@ -11,7 +11,7 @@ use std::path::Path;
 /// Errors: the file cannot be opened; it is not a regular file (a FIFO, a device, a
 /// directory: refused without waiting for a writer or reading a byte); it is larger than
 /// `max_bytes` (refused from its size, before reading); or reading fails.
-pub fn read_regular(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_regular(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         // Opening a FIFO for reading otherwise waits for a writer, for ever.

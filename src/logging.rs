@@ -49,7 +49,7 @@ static PROGRESS_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::Atomic
 /// Says whether a progress line is on show on stderr (a terminal): while it is, each log line
 /// and [`say`] first rubs it out, so that none is written after it on the same line (the
 /// progress is drawn again at its next tick).
-pub fn progress_shown(shown: bool) {
+pub(crate) fn progress_shown(shown: bool) {
     PROGRESS_SHOWN.store(shown, std::sync::atomic::Ordering::Release);
 }
 
@@ -84,14 +84,14 @@ pub fn error_chain(err: &anyhow::Error) -> String {
 /// a minute, so that a flood of requests cannot flood the log (a full disk; a journald rate
 /// limit dropping the lines that matter). Each line logged says how many were left out before
 /// it (`left_out`).
-pub struct Throttle {
+pub(crate) struct Throttle {
     per_minute: u32,
     /// When the current minute began, lines logged in it, events left out since the last line.
     state: std::sync::Mutex<(Option<std::time::Instant>, u32, u64)>,
 }
 
 impl Throttle {
-    pub const fn new(per_minute: u32) -> Self {
+    pub(crate) const fn new(per_minute: u32) -> Self {
         Throttle {
             per_minute,
             state: std::sync::Mutex::new((None, 0, 0)),
@@ -100,7 +100,7 @@ impl Throttle {
 
     /// `Some(events left out since the last line logged)` when this event may be logged;
     /// `None` when it is only counted.
-    pub fn admit(&self) -> Option<u64> {
+    pub(crate) fn admit(&self) -> Option<u64> {
         let mut state = self
             .state
             .lock()
@@ -123,7 +123,7 @@ impl Throttle {
 
 /// `text` cut to at most `max` bytes at a character boundary, for a log field that comes from
 /// a client (a header may be kilobytes).
-pub fn clip(text: &str, max: usize) -> &str {
+pub(crate) fn clip(text: &str, max: usize) -> &str {
     let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;
@@ -132,7 +132,7 @@ pub fn clip(text: &str, max: usize) -> &str {
 }
 
 /// Sends logs to stderr (stdout carries command output). `RUST_LOG` overrides `default_level`.
-pub fn init(default_level: &str, format: LogFormat) {
+pub(crate) fn init(default_level: &str, format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let subscriber = subscriber(format, filter, std::io::stderr().is_terminal(), || {
@@ -186,7 +186,7 @@ where
 /// (C0, DEL, C1), the Unicode line and paragraph separators and the bidirectional controls
 /// escaped as Rust escapes them (`\n`, `\u{1b}`), so one event is always one line.
 #[derive(Debug, Default)]
-pub struct EscapedFields(DefaultFields);
+pub(crate) struct EscapedFields(DefaultFields);
 
 impl<'writer> FormatFields<'writer> for EscapedFields {
     fn format_fields<R: RecordFields>(

@@ -84,7 +84,7 @@ fn success(sample: &Sample, value: Option<f64>) -> Option<f64> {
 
 /// `name="value",…` for `--label` pairs (empty for none), the values escaped as OpenMetrics
 /// requires (`\\`, `\"`, `\n`), ready to go between braces.
-pub fn labels(pairs: &[(String, String)]) -> String {
+pub(crate) fn labels(pairs: &[(String, String)]) -> String {
     pairs
         .iter()
         .map(|(name, value)| {
@@ -101,7 +101,7 @@ pub fn labels(pairs: &[(String, String)]) -> String {
 /// Writes the samples in `[from, to)` as OpenMetrics to `out`, each point with `labels` (from
 /// [`labels`]): one pass over the store per family, so the output is bounded by the store, not
 /// held in memory. Errors are the store's or `out`'s.
-pub fn write(
+pub(crate) fn write(
     store: &Store,
     from: Timestamp,
     to: Timestamp,

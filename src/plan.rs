@@ -19,13 +19,13 @@ use crate::units::Bandwidth;
 
 /// The fastest speed a plan may state: 100 Gbit/s, the default `--max-bandwidth` above which a
 /// measurement is refused as implausible (bytes per second).
-pub const MAX_PLAN_BYTES_PER_SECOND: f64 = 12.5e9;
+pub(crate) const MAX_PLAN_BYTES_PER_SECOND: f64 = 12.5e9;
 
 /// The longest `--latency-max` a plan may state.
-pub const MAX_PLAN_LATENCY: Duration = Duration::from_secs(60);
+pub(crate) const MAX_PLAN_LATENCY: Duration = Duration::from_secs(60);
 
 /// The threshold of a version that does not state one (`--plan-threshold`'s default).
-pub const DEFAULT_THRESHOLD: f64 = 0.8;
+pub(crate) const DEFAULT_THRESHOLD: f64 = 0.8;
 
 /// Why a plan version cannot be stored. Each message names the flags to change.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -53,14 +53,14 @@ pub enum PlanError {
 
 /// Which way data flows; names the flags (`--download-…`, `--upload-…`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
+pub(crate) enum Direction {
     Download,
     Upload,
 }
 
 impl Direction {
     /// `download` or `upload`, as in the flags and the JSON.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Direction::Download => "download",
             Direction::Upload => "upload",
@@ -84,7 +84,7 @@ pub struct Speeds {
 
 impl Speeds {
     /// Only an advertised speed: what serve's `--plan-download`/`--plan-upload` state.
-    pub fn advertised(advertised: Option<Bandwidth>) -> Self {
+    pub(crate) fn advertised(advertised: Option<Bandwidth>) -> Self {
         Speeds {
             advertised,
             ..Speeds::default()
@@ -92,17 +92,17 @@ impl Speeds {
     }
 
     /// The speed "met the plan" compares with: advertised, or else maximum.
-    pub fn judged(&self) -> Option<Bandwidth> {
+    pub(crate) fn judged(&self) -> Option<Bandwidth> {
         self.advertised.or(self.maximum)
     }
 
     /// No speed stated.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.all().iter().all(|(_, speed)| speed.is_none())
     }
 
     /// Each speed with the end of its flag's name (`max`, `normal`, `min`, `advertised`).
-    pub fn all(&self) -> [(&'static str, Option<Bandwidth>); 4] {
+    pub(crate) fn all(&self) -> [(&'static str, Option<Bandwidth>); 4] {
         [
             ("max", self.maximum),
             ("normal", self.normally_available),
@@ -192,7 +192,7 @@ impl PlanVersion {
 
     /// What runs are judged against: per direction the advertised speed, or the maximum when
     /// no advertised speed is stated, and the threshold.
-    pub fn plan(&self) -> Plan {
+    pub(crate) fn plan(&self) -> Plan {
         Plan {
             download: self.download.judged(),
             upload: self.upload.judged(),
@@ -201,7 +201,8 @@ impl PlanVersion {
     }
 
     /// The same contract (every value but `from` equal).
-    pub fn same_terms(&self, other: &PlanVersion) -> bool {
+    #[cfg(test)]
+    pub(crate) fn same_terms(&self, other: &PlanVersion) -> bool {
         PlanVersion {
             from: other.from,
             ..*self
@@ -210,7 +211,7 @@ impl PlanVersion {
 
     /// The version serve's and report's `--plan-download`, `--plan-upload` and
     /// `--plan-threshold` state, from `from` on; `None` when neither speed is given.
-    pub fn from_flags(plan: Plan, from: Timestamp) -> Option<Self> {
+    pub(crate) fn from_flags(plan: Plan, from: Timestamp) -> Option<Self> {
         plan.is_set().then(|| PlanVersion {
             from,
             download: Speeds::advertised(plan.download),
@@ -221,7 +222,11 @@ impl PlanVersion {
     }
 
     /// The JSON form, as `/api/v1/plan` and `plan show --format json` print it.
-    pub fn to_json(&self) -> PlanVersionJson {
+    #[expect(
+        clippy::wrong_self_convention,
+        reason = "by reference, so that `.iter().map(PlanVersion::to_json)` reads a history"
+    )]
+    pub(crate) fn to_json(&self) -> PlanVersionJson {
         PlanVersionJson {
             from: self.from,
             download: SpeedsJson::of(&self.download),
@@ -238,30 +243,30 @@ impl PlanVersion {
 /// `plan import` reads the same form back ([`PlanVersionJson::to_version`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PlanVersionJson {
-    pub from: Timestamp,
-    pub download: SpeedsJson,
-    pub upload: SpeedsJson,
-    pub latency_max_seconds: Option<f64>,
-    pub threshold: f64,
+pub(crate) struct PlanVersionJson {
+    pub(crate) from: Timestamp,
+    pub(crate) download: SpeedsJson,
+    pub(crate) upload: SpeedsJson,
+    pub(crate) latency_max_seconds: Option<f64>,
+    pub(crate) threshold: f64,
 }
 
 /// [`Speeds`] as JSON, each in bytes per second or `null`; `judged_bytes_per_second` is the
 /// speed "met the plan" compares with (advertised, else maximum), derived: ignored when read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SpeedsJson {
-    pub maximum_bytes_per_second: Option<f64>,
-    pub normally_available_bytes_per_second: Option<f64>,
-    pub minimum_bytes_per_second: Option<f64>,
-    pub advertised_bytes_per_second: Option<f64>,
+pub(crate) struct SpeedsJson {
+    pub(crate) maximum_bytes_per_second: Option<f64>,
+    pub(crate) normally_available_bytes_per_second: Option<f64>,
+    pub(crate) minimum_bytes_per_second: Option<f64>,
+    pub(crate) advertised_bytes_per_second: Option<f64>,
     #[serde(default)]
-    pub judged_bytes_per_second: Option<f64>,
+    pub(crate) judged_bytes_per_second: Option<f64>,
 }
 
 impl PlanVersionJson {
     /// The version this JSON states, validated ([`PlanVersion::validate`]).
-    pub fn to_version(&self) -> Result<PlanVersion, PlanError> {
+    pub(crate) fn to_version(&self) -> Result<PlanVersion, PlanError> {
         let latency_max = match self.latency_max_seconds {
             None => None,
             Some(seconds) => {
@@ -337,17 +342,17 @@ impl PlanHistory {
     }
 
     /// The versions, oldest first.
-    pub fn versions(&self) -> &[PlanVersion] {
+    pub(crate) fn versions(&self) -> &[PlanVersion] {
         &self.versions
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.versions.is_empty()
     }
 
     /// The version in force at `time`: the one with the latest `from` at or before it; `None`
     /// before the first.
-    pub fn in_force_at(&self, time: Timestamp) -> Option<&PlanVersion> {
+    pub(crate) fn in_force_at(&self, time: Timestamp) -> Option<&PlanVersion> {
         let after = self
             .versions
             .partition_point(|version| version.from <= time);
@@ -356,7 +361,7 @@ impl PlanHistory {
 
     /// The judged plan shown for the window `from..to`: that of the newest version in force
     /// at some time in it whose plan is set; `None` when no run in the window can be judged.
-    pub fn shown_for(&self, from: Timestamp, to: Timestamp) -> Option<Plan> {
+    pub(crate) fn shown_for(&self, from: Timestamp, to: Timestamp) -> Option<Plan> {
         let in_force_from = self
             .versions
             .partition_point(|v| v.from <= from)
@@ -371,7 +376,7 @@ impl PlanHistory {
     }
 
     /// The judged plan in force at `time`; an unset [`Plan`] when none is.
-    pub fn plan_at(&self, time: Timestamp) -> Plan {
+    pub(crate) fn plan_at(&self, time: Timestamp) -> Plan {
         self.in_force_at(time).map_or(Plan::NONE, PlanVersion::plan)
     }
 }

@@ -17,7 +17,7 @@ const MAX_MILLIS: u64 = 253_402_207_200_000;
 
 /// The longest age accepted in `--from`/`--to`, `from=`/`to=`, `--window` and `window=`:
 /// 100 years (36500 days), longer than any store can be old.
-pub const MAX_AGE: Duration = Duration::from_secs(36_500 * 24 * 60 * 60);
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(36_500 * 24 * 60 * 60);
 
 /// A UTC instant with millisecond precision; its `u64` is the store key, so order is time order.
 ///
@@ -323,7 +323,7 @@ fn shaped_like_date(text: &str) -> bool {
 
 /// A humantime duration (`90s`, `2m`, `1h 30m`, `7d`) of at most `max`, and longer than zero
 /// unless `zero_allowed`.
-pub fn parse_duration(
+pub(crate) fn parse_duration(
     text: &str,
     zero_allowed: bool,
     max: Duration,
@@ -360,7 +360,7 @@ pub fn parse_age(text: &str) -> Result<Duration, TimeError> {
 /// A limit as a person writes it: whole days (`7d`), humantime's months or years as given
 /// (`3months`, `1year`: a `3M` retention is not 7890048 seconds), whole hours, minutes or
 /// seconds under an hour (`1h`, `90s`), humantime's form otherwise (`23h 59m 59s`).
-pub fn format_limit(duration: Duration) -> String {
+pub(crate) fn format_limit(duration: Duration) -> String {
     let secs = duration.as_secs();
     let human = humantime::format_duration(duration).to_string();
     if duration.subsec_nanos() != 0 || secs == 0 {
@@ -385,7 +385,7 @@ pub fn format_limit(duration: Duration) -> String {
 
 /// When this program's source was last changed (the commit date, or `SOURCE_DATE_EPOCH`, set by
 /// `build.rs`; the release date when neither was known): a clock that reads earlier is wrong.
-pub fn source_date() -> Timestamp {
+pub(crate) fn source_date() -> Timestamp {
     /// The date of the release this constant was last updated for; `build.rs` usually knows
     /// a later one. Update it with each release.
     const RELEASED: u64 = 1_795_996_800; // 2026-11-30T00:00:00Z
@@ -397,7 +397,7 @@ pub fn source_date() -> Timestamp {
 
 /// What the clock looks like against what is known to be true.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClockCheck {
+pub(crate) enum ClockCheck {
     /// Nothing suggests the clock is wrong.
     Plausible,
     /// The clock reads earlier than this program's source date ([`source_date`]).
@@ -409,11 +409,11 @@ pub enum ClockCheck {
 
 /// How far before the source date the clock may read and still be believed: a commit made on
 /// a machine whose clock ran ahead should not make a right clock look wrong.
-pub const SOURCE_DATE_SLACK: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const SOURCE_DATE_SLACK: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl ClockCheck {
     /// Judges `now` against the source date (less [`SOURCE_DATE_SLACK`]).
-    pub fn of(now: Timestamp) -> Self {
+    pub(crate) fn of(now: Timestamp) -> Self {
         let source_date = source_date();
         if now.saturating_add(SOURCE_DATE_SLACK) < source_date {
             ClockCheck::BeforeSourceDate { now, source_date }
@@ -445,251 +445,4 @@ impl<'de> Deserialize<'de> for Timestamp {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_utc_with_milliseconds() {
-        assert_eq!(
-            Timestamp::from_millis(1_795_546_073_292).to_string(),
-            "2026-11-24T18:47:53.292Z"
-        );
-        assert_eq!(Timestamp::EPOCH.to_string(), "1970-01-01T00:00:00.000Z");
-    }
-
-    #[test]
-    fn every_value_formats_including_the_extremes() {
-        assert_eq!(Timestamp::MAX.to_string(), "9999-12-30T22:00:00.000Z");
-        assert_eq!(Timestamp::from_millis(u64::MAX), Timestamp::MAX);
-        assert_eq!(Timestamp::try_from_millis(MAX_MILLIS + 1), None);
-        assert_eq!(Timestamp::try_from_millis(MAX_MILLIS), Some(Timestamp::MAX));
-        for millis in [0, 1, MAX_MILLIS - 1, MAX_MILLIS, u64::MAX] {
-            let time = Timestamp::from_millis(millis);
-            assert_eq!(Timestamp::parse_rfc3339(&time.to_string()), Some(time));
-        }
-    }
-
-    #[test]
-    fn parses_zulu_and_offsets_to_the_same_instant() {
-        let zulu = Timestamp::parse_rfc3339("2026-11-24T18:00:00Z").unwrap();
-        assert_eq!(
-            Timestamp::parse_rfc3339("2026-11-24T19:30:00+01:30"),
-            Some(zulu)
-        );
-        assert_eq!(
-            Timestamp::parse_rfc3339("2026-11-24T13:00:00-05:00"),
-            Some(zulu)
-        );
-        assert_eq!(
-            Timestamp::parse_rfc3339("2026-11-24T18:00:00.123456Z").map(|t| t.as_millis()),
-            Some(zulu.as_millis() + 123)
-        );
-    }
-
-    #[test]
-    fn the_offset_is_applied_before_the_range_is_checked() {
-        // Year 9999 locally, year 10000 in UTC: refused with a reason, never a panic.
-        assert_eq!(
-            Timestamp::parse("9999-12-31T23:59:59-23:59"),
-            Err(TimeError::AfterMax {
-                input: "9999-12-31T23:59:59-23:59".into()
-            })
-        );
-        assert_eq!(
-            "9999-12-31T23:59:59-23:59"
-                .parse::<TimeArg>()
-                .unwrap_err()
-                .to_string(),
-            "\"9999-12-31T23:59:59-23:59\" is after 9999-12-30T22:00:00.000Z, the latest time kept"
-        );
-        assert!(matches!(
-            Timestamp::parse("1970-01-01T00:30:00+01:00"),
-            Err(TimeError::BeforeEpoch { .. })
-        ));
-        assert!(matches!(
-            Timestamp::parse("1969-12-31T23:59:59.999Z"),
-            Err(TimeError::BeforeEpoch { .. })
-        ));
-        assert_eq!(
-            Timestamp::parse("1970-01-01T01:00:00+01:00"),
-            Ok(Timestamp::EPOCH)
-        );
-    }
-
-    #[test]
-    fn month_bounds_in_utc_including_the_year_end() {
-        let at = |text: &str| Timestamp::parse_rfc3339(text).unwrap();
-        assert_eq!(
-            at("2026-11-25T21:00:00.123Z").month(),
-            (at("2026-11-01T00:00:00Z"), at("2026-12-01T00:00:00Z"))
-        );
-        assert_eq!(
-            at("2026-12-31T23:59:59.999Z").month(),
-            (at("2026-12-01T00:00:00Z"), at("2027-01-01T00:00:00Z"))
-        );
-        assert_eq!(
-            at("2027-01-01T00:00:00Z").month(),
-            (at("2027-01-01T00:00:00Z"), at("2027-02-01T00:00:00Z"))
-        );
-        assert_eq!(
-            Timestamp::MAX.month(),
-            (at("9999-12-01T00:00:00Z"), Timestamp::MAX)
-        );
-    }
-
-    #[test]
-    fn arithmetic_is_bounded() {
-        let year = Duration::from_secs(365 * 86_400);
-        assert_eq!(Timestamp::MAX.checked_add(Duration::from_millis(1)), None);
-        assert_eq!(Timestamp::MAX.saturating_add(Duration::MAX), Timestamp::MAX);
-        assert_eq!(Timestamp::EPOCH.checked_sub(Duration::from_millis(1)), None);
-        assert_eq!(
-            Timestamp::EPOCH.saturating_sub(Duration::MAX),
-            Timestamp::EPOCH
-        );
-        let now = Timestamp::from_millis(1_795_546_073_292);
-        assert_eq!(now.saturating_add(year).duration_since(now), year);
-        assert_eq!(now.duration_since(now.saturating_add(year)), Duration::ZERO);
-    }
-
-    #[test]
-    fn round_trips_its_own_format() {
-        let time = Timestamp::from_millis(1_700_000_000_001);
-        assert_eq!(Timestamp::parse_rfc3339(&time.to_string()), Some(time));
-    }
-
-    #[test]
-    fn an_age_counts_back_from_now() {
-        let now = Timestamp::from_millis(10 * 86_400_000);
-        let age: TimeArg = "7d".parse().unwrap();
-        assert_eq!(age.resolve(now), Timestamp::from_millis(3 * 86_400_000));
-        let long: TimeArg = "36500d".parse().unwrap();
-        assert_eq!(long.resolve(now), Timestamp::EPOCH);
-    }
-
-    #[test]
-    fn an_age_is_bounded() {
-        assert_eq!(
-            "300000000000y".parse::<TimeArg>().unwrap_err().to_string(),
-            "\"300000000000y\" is an age longer than 36500d, the longest accepted"
-        );
-        assert_eq!(
-            parse_age("36501d").unwrap_err().to_string(),
-            "must be at most 36500d (got 36501d)"
-        );
-        assert_eq!(parse_age("0s"), Err(TimeError::DurationZero));
-        assert!(matches!(
-            parse_age("soon"),
-            Err(TimeError::DurationSyntax { .. })
-        ));
-    }
-
-    #[test]
-    fn a_date_is_its_midnight_utc() {
-        let midnight = Timestamp::parse("2026-11-30T00:00:00Z").unwrap();
-        assert_eq!("2026-11-30".parse::<TimeArg>(), Ok(TimeArg::At(midnight)));
-        assert_eq!(" 2026-11-30 ".parse::<TimeArg>(), Ok(TimeArg::At(midnight)));
-        assert_eq!(
-            "1970-01-01".parse::<TimeArg>(),
-            Ok(TimeArg::At(Timestamp::EPOCH))
-        );
-        assert!(matches!(
-            "1969-12-31".parse::<TimeArg>(),
-            Err(TimeError::BeforeEpoch { .. })
-        ));
-        assert!(matches!(
-            "9999-12-31".parse::<TimeArg>(),
-            Err(TimeError::AfterMax { .. })
-        ));
-        for no_such_day in [
-            "2026-02-30",
-            "2026-13-01",
-            "2026-00-10",
-            "2026-02-30T00:00:00Z",
-        ] {
-            let err = no_such_day.parse::<TimeArg>().unwrap_err();
-            assert_eq!(
-                err.to_string(),
-                format!(
-                    "{no_such_day:?} names a day that does not exist: months are 01 to 12, and a day at most the month's last (2026-02-28)"
-                )
-            );
-        }
-        for refused in ["2026-1-30", "20261130", "+2026-11-30", "2026-02-3x"] {
-            let err = refused.parse::<TimeArg>().unwrap_err();
-            assert!(
-                matches!(err, TimeError::Unrecognised { .. }),
-                "{refused}: {err}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_duration_says_what_is_wrong_with_it() {
-        let max = Duration::from_secs(86_400);
-        let message = |text| parse_duration(text, false, max).unwrap_err().to_string();
-        assert_eq!(message("0s"), "must be longer than zero");
-        assert_eq!(message("99999999999999999999d"), "must be at most 1d");
-        assert!(matches!(
-            "99999999999999999999d".parse::<TimeArg>(),
-            Err(TimeError::AgeTooLong { .. })
-        ));
-        assert_eq!(
-            message("-5m"),
-            "must be positive, not negative (write it like 90s, 2m, 1h 30m or 7d)"
-        );
-        assert_eq!(message("2d"), "must be at most 1d (got 2d)");
-        assert!(message("soon").ends_with("(write it like 90s, 2m, 1h 30m or 7d)"));
-    }
-
-    #[test]
-    fn rejects_what_is_neither() {
-        let err = "yesterday".parse::<TimeArg>().unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "\"yesterday\" is neither an RFC 3339 time (2026-11-24T18:00:00Z), a date \
-             (2026-11-24, its midnight UTC) nor an age (7d, 24h)"
-        );
-        for refused in [
-            "2026-11-24T18:00:00+25:00",
-            "2026-11-24T18:00:00+24:00",
-            "2026-11-24T18:00:00",
-            "2026-11-24",
-            "2026-11-24T18:00:00Z[Europe/Paris]",
-        ] {
-            assert_eq!(Timestamp::parse_rfc3339(refused), None, "{refused}");
-        }
-    }
-
-    #[test]
-    fn limits_are_written_as_people_write_them() {
-        assert_eq!(format_limit(Duration::from_secs(7 * 86_400)), "7d");
-        assert_eq!(format_limit(Duration::from_secs(3_600)), "1h");
-        assert_eq!(format_limit(Duration::from_secs(90)), "90s");
-        assert_eq!(format_limit(Duration::from_secs(120)), "2m");
-        assert_eq!(format_limit(Duration::from_secs(36 * 3_600)), "36h");
-        // humantime's months and years (`--retention 3M`, `1y`) come back as written, and a
-        // length in no whole unit is humantime's, not a count of seconds.
-        let parsed = |text: &str| humantime::parse_duration(text).unwrap();
-        assert_eq!(format_limit(parsed("3M")), "3months");
-        assert_eq!(format_limit(parsed("1y")), "1year");
-        assert_eq!(format_limit(parsed("1y 2M")), "1year 2months");
-        assert_eq!(format_limit(Duration::from_secs(86_399)), "23h 59m 59s");
-        assert_eq!(format_limit(Duration::from_secs(3_599)), "3599s");
-    }
-
-    #[test]
-    fn a_clock_before_the_source_date_is_wrong() {
-        assert_eq!(ClockCheck::of(source_date()), ClockCheck::Plausible);
-        let slack = source_date().saturating_sub(SOURCE_DATE_SLACK);
-        assert_eq!(ClockCheck::of(slack), ClockCheck::Plausible);
-        let early = Timestamp::from_millis(1_000);
-        assert_eq!(
-            ClockCheck::of(early),
-            ClockCheck::BeforeSourceDate {
-                now: early,
-                source_date: source_date()
-            }
-        );
-    }
-}
+mod tests;

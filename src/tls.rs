@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 /// The private key in `pem`, or what is wrong with the file (a sentence saying the fix): no
 /// key at all (a certificate given instead), or a key encrypted with a passphrase, which a
 /// service cannot type.
-pub fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, &'static str> {
+pub(crate) fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, &'static str> {
     let contains = |needle: &[u8]| pem.windows(needle.len()).any(|window| window == needle);
     if contains(b"ENCRYPTED PRIVATE KEY") || contains(b"Proc-Type: 4,ENCRYPTED") {
         return Err(
@@ -26,7 +26,7 @@ pub fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, &'static str> {
 
 /// A client configuration trusting the webpki roots and `extra_roots`, presenting `identity`
 /// (a certificate chain and its key) when given, and offering HTTP/1.1 by ALPN.
-pub fn client_config(
+pub(crate) fn client_config(
     extra_roots: Vec<CertificateDer<'static>>,
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
 ) -> Result<rustls::ClientConfig, rustls::Error> {

@@ -9,12 +9,12 @@ use std::str::FromStr;
 pub struct Bandwidth(f64);
 
 /// What a speed is written as, for the refusal's hint: the rule and examples.
-pub const SPEED_SPELLINGS: &str = "write a number and a unit: a prefix k, M, G or T (either \
+pub(crate) const SPEED_SPELLINGS: &str = "write a number and a unit: a prefix k, M, G or T (either \
      case), then b or bit for bits or B or byte for bytes, then /s or ps: 500Mbit/s, 500Mbps, \
      500mbps, 1Gb/s (bits) or 62.5MB/s, 62.5MBps (bytes)";
 
 /// What a volume is written as, for the refusal's hint.
-pub const VOLUME_SPELLINGS: &str = "write a number and a unit in bytes: a prefix k, M, G, T or P \
+pub(crate) const VOLUME_SPELLINGS: &str = "write a number and a unit in bytes: a prefix k, M, G, T or P \
      (either case; Ki, Mi, Gi, Ti binary), then B or byte: 200GB, 1.5TB, 500GiB, 200gbyte";
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -224,141 +224,7 @@ impl fmt::Display for Bandwidth {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> f64 {
-        text.parse::<Bandwidth>()
-            .unwrap_or_else(|err| panic!("{text}: {err}"))
-            .bytes_per_second()
-    }
-
-    #[test]
-    fn bits_and_bytes_in_every_spelling() {
-        assert_eq!(parse("500Mbit/s"), 62.5e6);
-        assert_eq!(parse("1Gbps"), 125e6);
-        assert_eq!(parse("62.5MB/s"), 62.5e6);
-        assert_eq!(parse("100Gbit/s"), 12.5e9);
-        assert_eq!(parse("800 kbit/s"), 100e3);
-    }
-
-    /// The spellings people write: prefixes in either case, `b`/`B` alone saying bits or
-    /// bytes, `ps` or `/s`, the words `bit(s)` and `byte(s)`.
-    #[test]
-    fn every_unambiguous_spelling_is_read() {
-        for (text, bytes_per_second) in [
-            ("500mbps", 62.5e6),
-            ("500Mbps", 62.5e6),
-            ("1gbps", 125e6),
-            ("1Gb/s", 125e6),
-            ("500Kbit/s", 62.5e3),
-            ("500kbps", 62.5e3),
-            ("500 Mbit/s", 62.5e6),
-            ("500 mbit/s", 62.5e6),
-            ("500MBit/s", 62.5e6),
-            ("500 Mbits/s", 62.5e6),
-            ("62.5MBps", 62.5e6),
-            ("62.5mB/s", 62.5e6),
-            ("62.5 MByte/s", 62.5e6),
-            ("62.5 megabytes/s", f64::NAN),
-            ("8bps", 1.0),
-            ("1B/s", 1.0),
-            ("1KiB/s", 1024.0),
-            ("1 Tbit/s", 125e9),
-        ] {
-            if bytes_per_second.is_nan() {
-                assert!(text.parse::<Bandwidth>().is_err(), "{text}");
-            } else {
-                assert_eq!(parse(text), bytes_per_second, "{text}");
-            }
-        }
-    }
-
-    /// Refused with the reason and the rule: no unit, a prefix without b/B, no /s, capitals
-    /// throughout, a volume unit.
-    #[test]
-    fn ambiguous_speeds_are_refused_with_a_hint() {
-        for (bad, reason) in [
-            ("500", "a number alone has no unit"),
-            ("500m", "a prefix alone does not say bits (b) or bytes (B)"),
-            ("500M", "a prefix alone does not say bits (b) or bytes (B)"),
-            ("500mb", "a speed needs /s or ps"),
-            ("500 MB", "a speed needs /s or ps"),
-            ("500MBPS", "in capitals throughout"),
-            ("500 megs", "its unit is not bits (b) or bytes (B)"),
-            ("fast", "it does not start with a number"),
-            ("0Mbit/s", "it must be above zero"),
-            ("-5Mbit/s", "it does not start with a number"),
-            ("1..2Gbps", "it does not start with a number"),
-            ("5Mbit/h", "it has an unknown unit"),
-            (
-                "1e309Mbit/s",
-                "write the number in plain digits (1000, not 1e3)",
-            ),
-            ("5e-324bps", "write the number in plain digits"),
-            ("1,5 Gbit/s", "write the number with a decimal point only"),
-            ("1_000Mbps", "write the number with a decimal point only"),
-            ("1'000Mbps", "write the number with a decimal point only"),
-        ] {
-            let err = bad.parse::<Bandwidth>().unwrap_err().to_string();
-            assert!(
-                err.starts_with(&format!("{bad:?} is not a speed: {reason}")),
-                "{bad}: {err}"
-            );
-            assert!(err.ends_with(SPEED_SPELLINGS), "{err}");
-            assert!(err.contains("500mbps") && err.contains("62.5MB/s"), "{err}");
-        }
-        // Too many digits for a number is too large, not zero.
-        let huge = format!("{}Mbps", "9".repeat(400));
-        let err = huge.parse::<Bandwidth>().unwrap_err().to_string();
-        assert!(err.contains("is not a speed: it is too large"), "{err}");
-        let huge = format!("{}GB", "9".repeat(400));
-        let err = huge.parse::<DataVolume>().unwrap_err().to_string();
-        assert!(
-            err.contains("is not a data volume: it is too large"),
-            "{err}"
-        );
-        // The smallest positive number of bits rounds to zero bytes.
-        let tiny = format!("0.{}5bps", "0".repeat(323));
-        let err = tiny.parse::<Bandwidth>().unwrap_err().to_string();
-        assert!(
-            err.contains("is not a speed: it must be above zero"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn data_volumes_decimal_and_binary() {
-        let bytes = |text: &str| {
-            text.parse::<DataVolume>()
-                .unwrap_or_else(|err| panic!("{text}: {err}"))
-                .bytes()
-        };
-        assert_eq!(bytes("200GB"), 200e9);
-        assert_eq!(bytes("200 gB"), 200e9);
-        assert_eq!(bytes("200 GByte"), 200e9);
-        assert_eq!(bytes("1.5TB"), 1.5e12);
-        assert_eq!(bytes("1.5tb".to_uppercase().as_str()), 1.5e12);
-        assert_eq!(bytes("2GiB"), 2.0 * 1073741824.0);
-        assert_eq!(bytes("2gib".replace('b', "B").as_str()), 2.0 * 1073741824.0);
-        assert_eq!(bytes("1PB"), 1e15);
-        assert_eq!(bytes("512B"), 512.0);
-        for (bad, reason) in [
-            ("200Gb", "a lower-case b is bits"),
-            ("200gb", "a lower-case b is bits"),
-            ("200", "a number alone has no unit"),
-            ("200G", "a prefix alone"),
-            ("200GB/s", "/s and ps make it a speed"),
-        ] {
-            let err = bad.parse::<DataVolume>().unwrap_err().to_string();
-            assert!(
-                err.starts_with(&format!("{bad:?} is not a data volume: {reason}")),
-                "{bad}: {err}"
-            );
-            assert!(err.ends_with(VOLUME_SPELLINGS), "{err}");
-        }
-    }
-}
+mod tests;
 
 /// Figures for people, in logs, messages and `run-once --format text`: speeds in Mbit/s,
 /// latencies in ms, volumes in decimal MB or GB, each rounded so that it reads at a glance
@@ -367,10 +233,10 @@ mod tests {
 /// Rounding ([`people`]): three significant digits, but whole numbers from 100 up (1234
 /// stays 1234) and at least one decimal below 100 (50.04 → 50.0, 93.42 → 93.4, 5.123 → 5.12,
 /// 0.5234 → 0.523). Milliseconds keep one decimal ([`ms`]).
-pub mod for_people {
+pub(crate) mod for_people {
     /// `value` rounded for a person: three significant digits, whole numbers from 100 up, at
     /// least one decimal below 100. Not finite stays as it is.
-    pub fn people(value: f64) -> f64 {
+    pub(crate) fn people(value: f64) -> f64 {
         if !value.is_finite() || value == 0.0 {
             return value;
         }
@@ -386,12 +252,12 @@ pub mod for_people {
     }
 
     /// A rate in bytes per second as Mbit/s, rounded for a person (`download_mbit_s`).
-    pub fn mbit_s(bytes_per_second: f64) -> f64 {
+    pub(crate) fn mbit_s(bytes_per_second: f64) -> f64 {
         people(bytes_per_second * 8.0 / 1e6)
     }
 
     /// A time in seconds as milliseconds with one decimal (`ping_ms`, `jitter_ms`).
-    pub fn ms(seconds: f64) -> f64 {
+    pub(crate) fn ms(seconds: f64) -> f64 {
         if !seconds.is_finite() {
             return seconds;
         }
@@ -399,13 +265,13 @@ pub mod for_people {
     }
 
     /// A volume in bytes as decimal megabytes, rounded for a person (`data_used_mb`).
-    pub fn mb(bytes: f64) -> f64 {
+    pub(crate) fn mb(bytes: f64) -> f64 {
         people(bytes / 1e6)
     }
 
     /// A volume in bytes in words, in the decimal unit that keeps it short: `3.17 GB`,
     /// `512 MB`, `12.0 kB`, `800 B`.
-    pub fn volume(bytes: f64) -> String {
+    pub(crate) fn volume(bytes: f64) -> String {
         let magnitude = bytes.abs();
         let (scale, unit) = if magnitude >= 1e12 {
             (1e12, "TB")
@@ -422,7 +288,7 @@ pub mod for_people {
     }
 
     /// [`people`] as text, with its decimal shown below 100 (`12.0`, not `12`).
-    pub fn people_text(value: f64) -> String {
+    pub(crate) fn people_text(value: f64) -> String {
         let rounded = people(value);
         let text = rounded.to_string();
         if rounded.is_finite() && rounded.abs() < 100.0 && !text.contains('.') {
@@ -433,7 +299,7 @@ pub mod for_people {
     }
 
     /// A rate in bytes per second in words: `93.4 Mbit/s`.
-    pub fn speed(bytes_per_second: f64) -> String {
+    pub(crate) fn speed(bytes_per_second: f64) -> String {
         format!("{} Mbit/s", people_text(bytes_per_second * 8.0 / 1e6))
     }
 

@@ -8,7 +8,7 @@ use jiff::tz::TimeZone;
 use crate::time::Timestamp;
 
 /// The longest zone name accepted; the longest in the tz database is 32 bytes.
-pub const MAX_ZONE_NAME: usize = 64;
+pub(crate) const MAX_ZONE_NAME: usize = 64;
 
 /// Why a zone name was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -18,15 +18,15 @@ use crate::zone::Zone;
 #[derive(Clone, Debug, PartialEq)]
 pub struct CampaignConfig {
     /// A rule set with [`RuleSet::has_campaign`].
-    pub rules: RuleSet,
+    pub(crate) rules: RuleSet,
     /// `--timezone`: the zone a new campaign counts its days in (a resumed one keeps its own).
-    pub zone: Zone,
+    pub(crate) zone: Zone,
     /// `--campaign-restart`: start a new campaign even when the newest one is complete.
-    pub restart: bool,
+    pub(crate) restart: bool,
 }
 
 /// The campaign `serve` runs (or, complete, only shows).
-pub struct Live {
+pub(crate) struct Live {
     protocol: Protocol,
     inner: Mutex<Inner>,
 }
@@ -62,40 +62,40 @@ fn budget_pause(sample: &Sample) -> Option<Timestamp> {
 
 /// `GET /api/v1/campaign`: `{"campaign": null}` without a campaign.
 #[derive(Clone, Debug, Serialize)]
-pub struct CampaignAnswer {
-    pub campaign: Option<CampaignStatus>,
+pub(crate) struct CampaignAnswer {
+    pub(crate) campaign: Option<CampaignStatus>,
 }
 
 /// A campaign's state, as `/api/v1/campaign` shows it.
 #[derive(Clone, Debug, Serialize)]
-pub struct CampaignStatus {
-    pub rules: RuleSet,
+pub(crate) struct CampaignStatus {
+    pub(crate) rules: RuleSet,
     /// The IANA zone its calendar days are counted in.
-    pub time_zone: String,
+    pub(crate) time_zone: String,
     /// When it began and, once complete, when its last run ended (RFC 3339, UTC).
-    pub started: Timestamp,
-    pub finished: Option<Timestamp>,
-    pub complete: bool,
+    pub(crate) started: Timestamp,
+    pub(crate) finished: Option<Timestamp>,
+    pub(crate) complete: bool,
     /// The rule set's own count ([`rules::evaluate`]), so it agrees with the verdict.
-    pub progress: Progress,
+    pub(crate) progress: Progress,
     /// The local dates of the days (at-rtr: cycles) counted so far.
-    pub days: Vec<String>,
+    pub(crate) days: Vec<String>,
     /// Runs counted on the day in progress.
-    pub measurements_today: usize,
+    pub(crate) measurements_today: usize,
     /// Campaign runs that failed (never counted).
-    pub failed_runs: usize,
+    pub(crate) failed_runs: usize,
     /// When the next campaign run starts; `null` once complete.
-    pub next_run: Option<Timestamp>,
+    pub(crate) next_run: Option<Timestamp>,
     /// The command that gives the verdict.
-    pub report: String,
-    pub label: &'static str,
+    pub(crate) report: String,
+    pub(crate) label: &'static str,
 }
 
 impl Live {
     /// At start-up: resumes the newest unfinished campaign of `config.rules`; otherwise starts
     /// one now, unless the newest is complete and `config.restart` is not set (then it is only
     /// shown, and the log says how to start another).
-    pub fn start(
+    pub(crate) fn start(
         store: &Store,
         config: &CampaignConfig,
         plans: &PlanHistory,
@@ -201,23 +201,23 @@ impl Live {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn rules(&self) -> RuleSet {
+    pub(crate) fn rules(&self) -> RuleSet {
         self.protocol.rules
     }
 
     /// How far from a campaign run a scheduled run must keep: the campaign's spacing.
-    pub fn guard(&self) -> Duration {
+    pub(crate) fn guard(&self) -> Duration {
         self.protocol.spacing.duration()
     }
 
     /// The progress shown (`/metrics`, the log, `/api/v1/campaign`).
-    pub fn progress(&self) -> Progress {
+    pub(crate) fn progress(&self) -> Progress {
         self.lock().progress
     }
 
     /// When the next campaign run starts (UTC); `None` once the campaign is complete. Logs a
     /// day that does not count, once.
-    pub fn next(&self, now: Timestamp) -> Option<Timestamp> {
+    pub(crate) fn next(&self, now: Timestamp) -> Option<Timestamp> {
         let mut inner = self.lock();
         if inner.campaign.finished.is_some() {
             return None;
@@ -238,7 +238,12 @@ impl Live {
 
     /// After a campaign run: counts it, plans on and logs the progress. Returns the campaign,
     /// finished, when this run completed it (for the caller to store).
-    pub fn record(&self, sample: &Sample, plans: &PlanHistory, now: Timestamp) -> Option<Campaign> {
+    pub(crate) fn record(
+        &self,
+        sample: &Sample,
+        plans: &PlanHistory,
+        now: Timestamp,
+    ) -> Option<Campaign> {
         let pause = budget_pause(sample);
         let attempt = Attempt::of(sample).unwrap_or(Attempt {
             // Another skipped run waits the spacing like a failure.
@@ -314,7 +319,7 @@ impl Live {
     }
 
     /// What `/api/v1/campaign` shows.
-    pub fn status(&self) -> CampaignStatus {
+    pub(crate) fn status(&self) -> CampaignStatus {
         let inner = self.lock();
         let rules = self.protocol.rules;
         CampaignStatus {

@@ -12,7 +12,7 @@ use crate::time::Timestamp;
 /// Exit status of `db check` when it found damage (1 means it could not check).
 const DAMAGE_FOUND: u8 = 2;
 
-pub fn run(args: &DbArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: &DbArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         DbCommand::Check(file) => check(&file.db),
         DbCommand::Compact(file) => compact(&file.db),

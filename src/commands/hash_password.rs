@@ -15,7 +15,7 @@ const MAX_PASSWORD_BYTES: usize = 72;
 
 /// Reads the password (one line; from a terminal without echo, asked twice) and prints its
 /// bcrypt hash (`$2b$`, the cost of `--cost`) on stdout.
-pub fn hash_password(args: &HashPasswordArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn hash_password(args: &HashPasswordArgs) -> anyhow::Result<ExitCode> {
     let stdin = io::stdin();
     let password = if stdin.is_terminal() {
         let first = prompt("Password: ")?;

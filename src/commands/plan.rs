@@ -15,7 +15,7 @@ use crate::sample::{mbit_per_second, percent};
 use crate::store::{PlanStored, Store, StoreError};
 use crate::time::Timestamp;
 
-pub fn run(args: &PlanCommandArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: &PlanCommandArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         PlanCommand::Set(args) => set(args),
         PlanCommand::Show(args) => show(args),
@@ -237,7 +237,7 @@ fn import(args: &PlanImportArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// A version for a person: its time, then one line per stated direction, latency and threshold.
-pub fn describe(version: &PlanVersion) -> String {
+pub(super) fn describe(version: &PlanVersion) -> String {
     let mut text = format!("plan from {}\n", version.from);
     for (name, speeds) in [("download", &version.download), ("upload", &version.upload)] {
         if speeds.is_empty() {

@@ -22,7 +22,7 @@ mod svg;
 
 /// `report`: the summary of a window, a rule set's verdict and the evidence pack, read from the
 /// store without changing it; or, with `--verify`, the check of a pack against the store.
-pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     if let Some(file) = &args.verify {
         return verify(args, file);
     }

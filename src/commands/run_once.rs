@@ -20,7 +20,7 @@ const TEST_FAILED: u8 = 2;
 /// nothing stored): 128 + SIGINT, as shells expect of an interrupted command.
 const INTERRUPTED: u8 = 130;
 
-pub fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run_once(args: &RunOnceArgs) -> anyhow::Result<ExitCode> {
     // The sample names its engine; serve's start-up log says why it was chosen.
     let (engine, _why) = args.speedtest.engine_config().map_err(anyhow::Error::msg)?;
     if let Some(warning) = args.speedtest.ignored_by(&engine) {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use crate::cli::TargetArgs;
 use crate::target::{self, TargetConfig};
 
-pub fn target(args: &TargetArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn target(args: &TargetArgs) -> anyhow::Result<ExitCode> {
     let config = TargetConfig {
         max_connections: args.max_connections,
         max_request_bytes: args.max_request_bytes,

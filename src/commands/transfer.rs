@@ -18,7 +18,7 @@ use crate::time::Timestamp;
 /// little ahead, but a sample from next week is a wrong clock's, and would pose as the latest.
 const IMPORT_AHEAD: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
-pub fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let now = Timestamp::now();
     let from = args.from.map_or(Timestamp::EPOCH, |t| t.resolve(now));
     let to = args.to.map_or(Timestamp::MAX, |t| t.resolve(now));
@@ -82,7 +82,7 @@ pub(crate) fn write_jsonl(out: &mut dyn io::Write, sample: &Sample) -> anyhow::R
     Ok(())
 }
 
-pub fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     #[cfg(feature = "original")]
     if args.from_original {
         return crate::original::import(args, Timestamp::now().saturating_add(IMPORT_AHEAD));

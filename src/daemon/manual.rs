@@ -21,7 +21,7 @@ pub struct ManualRuns {
 
 /// Why a manual run was not started.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// The last manual run started less than `--min-manual-gap` ago, and no test runs now.
     TooSoon {
         /// Try again after this long.
@@ -34,7 +34,7 @@ pub enum Refusal {
 }
 
 impl ManualRuns {
-    pub fn new(min_gap: Duration) -> Self {
+    pub(crate) fn new(min_gap: Duration) -> Self {
         ManualRuns {
             min_gap,
             last_start: Mutex::new(None),
@@ -47,7 +47,7 @@ impl AppState {
     /// the gap has passed; returns when it started (its sample is dated this, or the next free
     /// millisecond). `None` means the endpoint is off. A running test (409) is said before the
     /// gap (429): a client told "too soon" while a test runs would think none does.
-    pub fn start_manual_run(self: &Arc<Self>) -> Option<Result<Timestamp, Refusal>> {
+    pub(crate) fn start_manual_run(self: &Arc<Self>) -> Option<Result<Timestamp, Refusal>> {
         let manual = self.manual_runs.as_ref()?;
         let Ok(mut last_start) = manual.last_start.lock() else {
             return Some(Err(Refusal::Busy(self.running_since())));

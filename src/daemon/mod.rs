@@ -11,13 +11,13 @@
 
 pub(crate) mod budget;
 pub(crate) mod clock;
-pub mod manual;
+pub(crate) mod manual;
 pub(crate) mod retention;
 pub(crate) mod scheduled;
-pub mod scheduler;
+pub(crate) mod scheduler;
 pub mod start;
 pub mod state;
-pub mod worker;
+pub(crate) mod worker;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -17,24 +17,24 @@ const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
 /// The timing rules, from `--interval`, `--splay`, `--start-delay` and `--retest-after`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Schedule {
-    pub interval: Duration,
-    pub splay: Duration,
-    pub start_delay: Duration,
+    pub(crate) interval: Duration,
+    pub(crate) splay: Duration,
+    pub(crate) start_delay: Duration,
     /// Wait before a confirming retest of a run below the plan; `None` when retests are off.
-    pub retest_after: Option<Duration>,
+    pub(crate) retest_after: Option<Duration>,
 }
 
 /// What a finished run tells the scheduler.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Verdict {
-    pub failure: Option<FailureReason>,
+pub(crate) struct Verdict {
+    pub(crate) failure: Option<FailureReason>,
     /// A success below the retest threshold of the plan: worth confirming once.
-    pub below_plan: bool,
+    pub(crate) below_plan: bool,
 }
 
 /// What a run's outcome means for the next one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     /// The next grid slot (a success, or a failure whose retry would come later anyway).
     Slot,
     /// A retry after a failure, this long after it ended.
@@ -48,7 +48,7 @@ pub enum Next {
 impl Schedule {
     /// The wait before retry number `failures` (1 for the first): 1m, 2m, 4m … capped at the
     /// interval, so a failing line is still probed at least once per interval.
-    pub fn back_off(&self, failures: u32) -> Duration {
+    pub(crate) fn back_off(&self, failures: u32) -> Duration {
         let factor = 1u32
             .checked_shl(failures.saturating_sub(1))
             .unwrap_or(u32::MAX);
@@ -77,7 +77,8 @@ fn later(at: Instant, wait: Duration) -> Instant {
 /// publishing its sample) and returns its verdict; `planned` hears when the next run will
 /// start; `splay` draws a random offset in `[0, schedule.splay)`. Runs never overlap: the next
 /// is planned only after the previous returned. Cancel it by dropping the future.
-pub async fn run<Test, Done>(
+#[cfg(test)]
+pub(crate) async fn run<Test, Done>(
     schedule: Schedule,
     splay: impl FnMut() -> Duration,
     test: Test,
@@ -89,12 +90,12 @@ pub async fn run<Test, Done>(
     run_with_campaign(schedule, splay, test, planned, Duration::ZERO, || None).await
 }
 
-/// [`run`], with the runs of a measurement campaign besides the schedule: `campaign` says
-/// when the next campaign run is due (`None`: none is), asked afresh before each run; that
-/// run has the trigger `campaign` and does not move the grid. A scheduled run (or retest)
-/// that would start within `guard` of a campaign run, before or after it, is skipped, so the
-/// campaign's spacing holds; the grid goes on from the next slot.
-pub async fn run_with_campaign<Test, Done>(
+/// `run` (kept for tests), with the runs of a measurement campaign besides the schedule: `campaign`
+/// says when the next campaign run is due (`None`: none is), asked afresh before each run; that run
+/// has the trigger `campaign` and does not move the grid. A scheduled run (or retest) that would
+/// start within `guard` of a campaign run, before or after it, is skipped, so the campaign's
+/// spacing holds; the grid goes on from the next slot.
+pub(crate) async fn run_with_campaign<Test, Done>(
     schedule: Schedule,
     mut splay: impl FnMut() -> Duration,
     mut test: Test,

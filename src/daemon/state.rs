@@ -29,7 +29,7 @@ const RECORDER: WorkerConfig = WorkerConfig {
 /// reads run at once, at a lower priority than the recorder and the async threads; a request
 /// that waits longer than [`READER_WAIT`] for room in the queue, or again as long in it, is
 /// answered 503.
-pub const READERS: WorkerConfig = WorkerConfig {
+pub(crate) const READERS: WorkerConfig = WorkerConfig {
     name: "store-reader",
     threads: 2,
     queue: 64,
@@ -38,25 +38,25 @@ pub const READERS: WorkerConfig = WorkerConfig {
 };
 
 /// How long a request waits for a store reader, for room in the queue and then in it.
-pub const READER_WAIT: Duration = Duration::from_secs(3);
+pub(crate) const READER_WAIT: Duration = Duration::from_secs(3);
 
 /// The store, the metrics, the one test slot, and the newest success kept in memory.
 pub struct AppState {
-    pub store: Arc<Store>,
-    pub metrics: Metrics,
-    pub runner: Runner,
+    pub(crate) store: Arc<Store>,
+    pub(crate) metrics: Metrics,
+    pub(crate) runner: Runner,
     /// Every stored plan version, oldest first (`/api/v1/plan`, summaries, retests, the plan
     /// gauges and the dashboard, each with the version in force at the time it judges).
-    pub plans: PlanHistory,
+    pub(crate) plans: PlanHistory,
     /// The zone of `--timezone`: the default in which `/api/v1/summary?rules=` counts
     /// calendar days and peak windows (UTC until [`AppState::with_zone`]).
-    pub zone: Zone,
+    pub(crate) zone: Zone,
     /// `Some` when `--enable-run-endpoint` lets clients start tests.
-    pub manual_runs: Option<ManualRuns>,
+    pub(crate) manual_runs: Option<ManualRuns>,
     /// The one thread that writes the store (and reads it for the recorder).
-    pub recorder: Workers,
+    pub(crate) recorder: Workers,
     /// The threads that read the store for HTTP requests ([`READERS`]).
-    pub readers: Arc<Workers>,
+    pub(crate) readers: Arc<Workers>,
     /// One permit: the `/api/v1/summary` computed at a time
     /// ([`summary`](crate::http::api::summary)). This server's own, like the bound below, so
     /// that servers sharing a process (tests) do not queue behind each other.
@@ -79,16 +79,16 @@ pub struct AppState {
     /// When the scheduler's next test is due; `None` until it has planned one.
     next_run: Mutex<Option<Timestamp>>,
     /// The `serve --campaign` campaign, when there is one (`/api/v1/campaign`).
-    pub campaign: Option<Arc<crate::campaign::live::Live>>,
+    pub(crate) campaign: Option<Arc<crate::campaign::live::Live>>,
     /// The connectivity monitor's live state while `--probe-interval` is not `0s`.
     pub probes: Option<Arc<crate::probe::status::Status>>,
     /// Notified after each sample is committed to the store, which queued it in the outbox
     /// while remote_write is on: wakes the pusher ([`crate::push::pusher`]). A notification
     /// while the pusher is busy is kept for its next wait.
-    pub outbox_wake: tokio::sync::Notify,
+    pub(crate) outbox_wake: tokio::sync::Notify,
     /// Whether scheduled tests are being skipped for `--data-budget` now: said once when
     /// skipping starts and once when it ends, not at every slot.
-    pub budget_skipping: std::sync::atomic::AtomicBool,
+    pub(crate) budget_skipping: std::sync::atomic::AtomicBool,
 }
 
 /// The times of the last run and last success on show.
@@ -148,58 +148,61 @@ impl AppState {
     }
 
     /// The same state, knowing the stored plan history (empty when not told).
-    pub fn with_plans(mut self, plans: PlanHistory) -> Self {
+    pub(crate) fn with_plans(mut self, plans: PlanHistory) -> Self {
         self.plans = plans;
         self
     }
 
     /// The same state, counting calendar days and local hours in `zone` (`--timezone`).
-    pub fn with_zone(mut self, zone: Zone) -> Self {
+    pub(crate) fn with_zone(mut self, zone: Zone) -> Self {
         self.zone = zone;
         self
     }
 
     /// The judged plan in force at `time` (unset when no version is): a version stored with a
     /// later `from` takes over at its time, without a restart.
-    pub fn plan_at(&self, time: Timestamp) -> Plan {
+    pub(crate) fn plan_at(&self, time: Timestamp) -> Plan {
         self.plans.plan_at(time)
     }
 
     /// The same state, with the `serve --campaign` campaign.
-    pub fn with_campaign(mut self, campaign: Option<Arc<crate::campaign::live::Live>>) -> Self {
+    pub(crate) fn with_campaign(
+        mut self,
+        campaign: Option<Arc<crate::campaign::live::Live>>,
+    ) -> Self {
         self.campaign = campaign;
         self
     }
 
     /// The same state, with the connectivity monitor's live state.
-    pub fn with_probes(mut self, probes: Option<Arc<crate::probe::status::Status>>) -> Self {
+    pub(crate) fn with_probes(mut self, probes: Option<Arc<crate::probe::status::Status>>) -> Self {
         self.probes = probes;
         self
     }
 
     /// The same state, knowing the scheduler's `--interval`.
-    pub fn with_interval(mut self, interval: Duration) -> Self {
+    pub(crate) fn with_interval(mut self, interval: Duration) -> Self {
         self.interval = interval;
         self
     }
 
     /// The scheduler's interval between tests (zero when not told).
-    pub fn interval(&self) -> Duration {
+    pub(crate) fn interval(&self) -> Duration {
         self.interval
     }
 
     /// When the test running now started, `None` while none runs.
-    pub fn running_since(&self) -> Option<Timestamp> {
+    pub(crate) fn running_since(&self) -> Option<Timestamp> {
         self.running_since.lock().ok().and_then(|since| *since)
     }
 
     /// When the scheduler's next test is due, `None` before it planned one.
-    pub fn next_run(&self) -> Option<Timestamp> {
+    pub(crate) fn next_run(&self) -> Option<Timestamp> {
         self.next_run.lock().ok().and_then(|next| *next)
     }
 
     /// Says when the scheduler's next test is due (the metric and `/api/v1/status`).
-    pub fn set_next_run(&self, at: Option<Timestamp>) {
+    pub(crate) fn set_next_run(&self, at: Option<Timestamp>) {
         self.metrics.set_next_run(at);
         if let Ok(mut next) = self.next_run.lock() {
             *next = at;
@@ -214,17 +217,17 @@ impl AppState {
     }
 
     /// Changes whenever samples are added or deleted.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
     /// Says that the stored samples changed (retention deleted some, a run was stored).
-    pub fn changed(&self) {
+    pub(crate) fn changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The newest stored success, without reading the store.
-    pub fn latest_success(&self) -> Option<Arc<Sample>> {
+    pub(crate) fn latest_success(&self) -> Option<Arc<Sample>> {
         self.latest_success
             .read()
             .ok()
@@ -233,7 +236,7 @@ impl AppState {
 
     /// Runs one test in a claimed slot, stores its sample durably and only then publishes it
     /// (metrics, `/latest`, the log). Returns the sample, stored or not.
-    pub async fn run_and_keep(&self, claim: Claim, trigger: Trigger) -> Sample {
+    pub(crate) async fn run_and_keep(&self, claim: Claim, trigger: Trigger) -> Sample {
         self.run_and_keep_from(claim, trigger, Timestamp::now())
             .await
     }
@@ -255,7 +258,7 @@ impl AppState {
 
     /// Stores `sample` durably, then publishes it; a store failure is counted and logged, and
     /// the sample is then not published (what is shown must be what is kept).
-    pub async fn keep(&self, sample: Sample) {
+    pub(crate) async fn keep(&self, sample: Sample) {
         let _publishing = self.publishing.lock().await;
         // A durable commit waits for fsync: on the recorder's own thread, off the async threads
         // and out of reach of anything HTTP clients can fill. A run or success on show dated
@@ -330,7 +333,7 @@ impl AppState {
     /// after `now` (the clock was set back since a wrong one recorded it), shows the newest at
     /// or before `now` from the store instead, and says so. Reads the store only then, on the
     /// recorder's thread.
-    pub async fn rejudge(&self, now: Timestamp) {
+    pub(crate) async fn rejudge(&self, now: Timestamp) {
         if self.shown().newest().is_none_or(|shown| shown <= now) {
             return;
         }
@@ -419,7 +422,7 @@ impl Latest {
 
 /// The server a sample names, in a few words for the log: `Example ISP (Berlin) #1234`, or
 /// the host; empty when it names none.
-pub fn describe_server(sample: &Sample) -> String {
+pub(crate) fn describe_server(sample: &Sample) -> String {
     let Some(server) = sample.server.as_deref() else {
         return sample
             .engine

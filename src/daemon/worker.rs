@@ -16,25 +16,25 @@ type Job = Box<dyn FnOnce(&Store) + Send>;
 
 /// How a group of store threads is set up.
 #[derive(Clone, Copy, Debug)]
-pub struct WorkerConfig {
+pub(crate) struct WorkerConfig {
     /// Thread name (shown by `top -H`, in panics and in logs).
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Threads, each running one job at a time: the group's concurrency.
-    pub threads: usize,
+    pub(crate) threads: usize,
     /// Jobs waiting for a thread; a full queue refuses ([`WorkerError::Busy`]) or waits,
     /// as the caller chooses.
-    pub queue: usize,
+    pub(crate) queue: usize,
     /// A job that waited this long for a thread is dropped unrun ([`WorkerError::Busy`]):
     /// its client has been kept waiting long enough. `None` runs every job.
-    pub max_wait: Option<Duration>,
+    pub(crate) max_wait: Option<Duration>,
     /// The threads' nice value (0 normal, up to 19 the lowest priority): readers give way to
     /// the recorder and to the threads that answer `/metrics`.
-    pub nice: i32,
+    pub(crate) nice: i32,
 }
 
 /// Why a job did not run to completion.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum WorkerError {
+pub(crate) enum WorkerError {
     #[error("the {0} threads are busy; try again shortly")]
     Busy(&'static str),
     #[error("the {0} threads have stopped")]
@@ -44,7 +44,7 @@ pub enum WorkerError {
 }
 
 /// A group of threads that run closures over the store, in order of submission.
-pub struct Workers {
+pub(crate) struct Workers {
     config: WorkerConfig,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -53,7 +53,7 @@ pub struct Workers {
 impl Workers {
     /// Starts `config.threads` threads sharing `store`; fails only if the system refuses a
     /// thread.
-    pub fn start(store: Arc<Store>, config: WorkerConfig) -> io::Result<Self> {
+    pub(crate) fn start(store: Arc<Store>, config: WorkerConfig) -> io::Result<Self> {
         let (sender, receiver) = mpsc::channel::<Job>(config.queue.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
         let mut threads = Vec::new();
@@ -72,7 +72,7 @@ impl Workers {
     }
 
     /// Runs `job` on one of the threads once the queue has room, and returns its result.
-    pub async fn run<T: Send + 'static>(
+    pub(crate) async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce(&Store) -> T + Send + 'static,
     ) -> Result<T, WorkerError> {
@@ -87,7 +87,7 @@ impl Workers {
 
     /// Like [`run`](Self::run), but a queue that stays full for `wait` is
     /// [`WorkerError::Busy`]: a request waits a bounded time for a turn, then gets a 503.
-    pub async fn run_within<T: Send + 'static>(
+    pub(crate) async fn run_within<T: Send + 'static>(
         &self,
         wait: Duration,
         job: impl FnOnce(&Store) -> T + Send + 'static,
@@ -102,7 +102,7 @@ impl Workers {
     }
 
     /// Lets the queued jobs finish, then stops the threads and waits for them.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         drop(
             self.jobs
                 .lock()

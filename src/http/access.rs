@@ -32,7 +32,7 @@ const SECRET_WORDS: [&str; 8] = [
 
 /// What the access log says of a request, known once its answer's head is ready.
 #[derive(Debug)]
-pub struct Entry {
+pub(super) struct Entry {
     pub peer: std::net::SocketAddr,
     pub method: String,
     /// The path and query as the client sent them, clipped.
@@ -47,7 +47,7 @@ pub struct Entry {
 impl Entry {
     /// The entry of a request answered with `status`: `target` is its path and query,
     /// its secrets' values left out and clipped here, as is the method.
-    pub fn new(
+    pub(super) fn new(
         peer: std::net::SocketAddr,
         method: &hyper::Method,
         target: &str,
@@ -140,7 +140,7 @@ fn decoded(name: &str) -> String {
 }
 
 /// `body`, logged with `entry` once it has been sent or dropped.
-pub fn logged(body: Body, entry: Entry) -> Body {
+pub(super) fn logged(body: Body, entry: Entry) -> Body {
     Logged {
         body,
         entry: Some(entry),

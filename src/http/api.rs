@@ -30,7 +30,7 @@ use crate::time::{TimeArg, TimeError, Timestamp, format_limit, parse_age};
 use crate::zone::Zone;
 
 /// The parameters `/api/v1/samples` and `/api/v1/samples.csv` take.
-pub const SAMPLE_PARAMETERS: &[&str] = &["from", "to", "limit", "cursor"];
+pub(super) const SAMPLE_PARAMETERS: &[&str] = &["from", "to", "limit", "cursor"];
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 10_000;
 
@@ -77,7 +77,7 @@ impl Selection {
 
 /// `/api/v1/samples`: one page of samples, newest first, and the cursor of the next page:
 /// `{"samples": [...], "next_cursor": "…" | null}`, streamed a chunk at a time.
-pub async fn samples(
+pub(super) async fn samples(
     state: &AppState,
     query: &Query,
     now: Timestamp,
@@ -102,7 +102,7 @@ pub async fn samples(
 
 /// `/api/v1/samples.csv`: the same selection as CSV, streamed (no limit unless asked for), so a
 /// five-year export never sits in memory.
-pub async fn samples_csv(
+pub(super) async fn samples_csv(
     state: &AppState,
     query: &Query,
     now: Timestamp,
@@ -249,7 +249,7 @@ impl Source for CsvExport {
 // the others wait up to [`READER_WAIT`] for their turn, then get 503.
 
 /// The parameters `/api/v1/summary` takes.
-pub const SUMMARY_PARAMETERS: &[&str] = &["window", "from", "to", "rules", "tz"];
+pub(super) const SUMMARY_PARAMETERS: &[&str] = &["window", "from", "to", "rules", "tz"];
 const DEFAULT_SUMMARY_WINDOW: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// `/api/v1/summary?window=30d` (the window before now) or `?from=&to=` (`from` inclusive, `to`
@@ -263,7 +263,7 @@ const DEFAULT_SUMMARY_WINDOW: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// `"connectivity"` holds the probe figures of the window
 /// ([`Connectivity`](crate::probe::report::Connectivity)), peak hours those of the rule set
 /// when it has a peak window, else 19–23 in serve's `--timezone`.
-pub async fn summary(
+pub(super) async fn summary(
     state: &AppState,
     query: &Query,
     now: Timestamp,
@@ -453,7 +453,7 @@ fn result_link(started: Timestamp) -> String {
 /// [`Started`]; 409 with [`Running`] while any test runs (scheduled or manual); 429 with
 /// `Retry-After` (seconds) and [`TooSoon`] when no test runs but the last manual one started
 /// less than `--min-manual-gap` ago; 403 when the endpoint is off.
-pub fn run(state: &Arc<AppState>) -> Result<Response<Body>, HttpError> {
+pub(super) fn run(state: &Arc<AppState>) -> Result<Response<Body>, HttpError> {
     match state.start_manual_run() {
         None => Err(HttpError {
             status: StatusCode::FORBIDDEN,
@@ -638,14 +638,14 @@ mod tests {
 /// `/api/v1/plan`: `{"current": version|null, "history": [version…]}`, versions as
 /// [`PlanVersionJson`], `history` oldest first; the history loaded when serve started.
 #[derive(Serialize)]
-pub struct PlanAnswer {
+pub(super) struct PlanAnswer {
     current: Option<PlanVersionJson>,
     history: Vec<PlanVersionJson>,
 }
 
 impl PlanAnswer {
     /// The answer at `now`.
-    pub fn of(plans: &PlanHistory, now: Timestamp) -> Self {
+    pub(super) fn of(plans: &PlanHistory, now: Timestamp) -> Self {
         PlanAnswer {
             current: plans.in_force_at(now).map(PlanVersion::to_json),
             history: plans.versions().iter().map(PlanVersion::to_json).collect(),

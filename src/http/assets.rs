@@ -12,7 +12,7 @@ use super::response::{Body, whole};
 
 /// The page's `Content-Security-Policy`: everything from this server, no inline script or
 /// style, `data:` images only (the favicon fallback), no framing, no `<base>`.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
     form-action 'self'; frame-ancestors 'none'";
 
@@ -21,18 +21,18 @@ const ASSET_GZIP_LEVEL: u32 = 9;
 
 /// One embedded file: where it is served, its type, and its bytes as built in.
 #[derive(Debug)]
-pub struct Asset {
+pub(crate) struct Asset {
     /// The request path (`/` for the page, `/assets/…` for the rest).
-    pub path: &'static str,
+    pub(crate) path: &'static str,
     /// The `Content-Type` it is served with.
-    pub content_type: &'static str,
+    pub(crate) content_type: &'static str,
     /// The file as embedded.
-    pub bytes: &'static [u8],
+    pub(crate) bytes: &'static [u8],
 }
 
 /// Every file served, the page first. Adding a file: embed it here; the tests check that
 /// every file the page references is in this list.
-pub static ASSETS: &[Asset] = &[
+pub(crate) static ASSETS: &[Asset] = &[
     Asset {
         path: "/",
         content_type: "text/html; charset=utf-8",
@@ -103,7 +103,7 @@ fn entity_tag(bytes: &[u8]) -> String {
 }
 
 /// The asset served at `path`, if any.
-pub fn find(path: &str) -> Option<&'static Asset> {
+pub(crate) fn find(path: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|asset| asset.path == path)
 }
 
@@ -135,7 +135,7 @@ fn not_modified(headers: &HeaderMap, tag: &HeaderValue) -> bool {
 /// gzipped when the request accepts it, `304 Not Modified` when its `If-None-Match` names
 /// the current version, always to be revalidated (`Cache-Control: no-cache`), the page with
 /// its `Content-Security-Policy` and `Referrer-Policy`.
-pub fn serve(path: &str, headers: &HeaderMap) -> Option<Response<Body>> {
+pub(crate) fn serve(path: &str, headers: &HeaderMap) -> Option<Response<Body>> {
     let prepared = PREPARED
         .iter()
         .find(|prepared| prepared.asset.path == path)?;

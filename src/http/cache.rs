@@ -88,12 +88,12 @@ impl<T: Clone> Slot<T> {
 /// for at most [`MAX_AGE`] (a rolling window moves with the clock). Made once per burst (a
 /// 30-day `/graph` of one-minute samples is megabytes).
 #[derive(Default)]
-pub struct Cached(Slot<Bytes>);
+pub(super) struct Cached(Slot<Bytes>);
 
 impl Cached {
     /// The body made at `generation` of the store less than `MAX_AGE` ago, or a new one from
     /// `make`. Errors are not cached.
-    pub async fn get_or_make<F: Future<Output = Result<Bytes, HttpError>>>(
+    pub(super) async fn get_or_make<F: Future<Output = Result<Bytes, HttpError>>>(
         &self,
         generation: u64,
         make: impl FnOnce() -> F,
@@ -113,7 +113,7 @@ impl Cached {
 /// value made at a later generation serves a request that read an earlier one (it was made
 /// from the store after the request began), so a request that read the generation just
 /// before a run landed neither remakes the value nor replaces the newer one with its own.
-pub struct Memo<T>(Slot<Arc<T>>);
+pub(super) struct Memo<T>(Slot<Arc<T>>);
 
 impl<T> Default for Memo<T> {
     fn default() -> Self {
@@ -123,7 +123,7 @@ impl<T> Default for Memo<T> {
 
 impl<T> Memo<T> {
     /// The value made at `generation` (or later), or a new one from `make`.
-    pub async fn get_or_make<F: Future<Output = Result<T, HttpError>>>(
+    pub(super) async fn get_or_make<F: Future<Output = Result<T, HttpError>>>(
         &self,
         generation: u64,
         make: impl FnOnce() -> F,
@@ -138,7 +138,7 @@ impl<T> Memo<T> {
     }
 
     /// The value made last, at whatever generation.
-    pub fn last(&self) -> Option<Arc<T>> {
+    pub(super) fn last(&self) -> Option<Arc<T>> {
         self.0.last()
     }
 }

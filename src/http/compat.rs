@@ -13,12 +13,12 @@ use crate::sample::{Sample, millis};
 use crate::store::Store;
 use crate::time::Timestamp;
 
-pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
-pub const GRAPH_WINDOW: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+pub(super) const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+pub(super) const GRAPH_WINDOW: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// One measurement as the original stored it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Measurement {
+pub(super) struct Measurement {
     pub download: f64,
     pub upload: f64,
     pub ping: f64,
@@ -28,7 +28,7 @@ pub struct Measurement {
 impl Measurement {
     /// The original's row for a successful sample; `None` for failures and for imported
     /// successes that lack one of the three figures.
-    pub fn of(sample: &Sample) -> Option<Self> {
+    pub(super) fn of(sample: &Sample) -> Option<Self> {
         if !sample.is_success() {
             return None;
         }
@@ -42,7 +42,7 @@ impl Measurement {
 }
 
 #[derive(Debug, PartialEq, Serialize)]
-pub struct GraphPoint {
+pub(super) struct GraphPoint {
     /// Stable and increasing with time, as the original's row id was: the start in ms.
     pub id: u64,
     #[serde(flatten)]
@@ -50,25 +50,25 @@ pub struct GraphPoint {
 }
 
 #[derive(Debug, PartialEq, Serialize)]
-pub struct Spread {
+pub(super) struct Spread {
     pub high: f64,
     pub average: f64,
     pub low: f64,
 }
 
 #[derive(Debug, PartialEq, Serialize)]
-pub struct LastDay {
+pub(super) struct LastDay {
     pub download: Spread,
     pub upload: Spread,
     pub ping: Spread,
 }
 
-pub fn no_measurement() -> HttpError {
+pub(super) fn no_measurement() -> HttpError {
     HttpError::not_found("no successful measurement yet")
 }
 
 /// `/last-day`: high, average and low of the successes in the 24 hours before `now`.
-pub fn last_day(store: &Store, now: Timestamp) -> Result<LastDay, HttpError> {
+pub(super) fn last_day(store: &Store, now: Timestamp) -> Result<LastDay, HttpError> {
     let rows = successes(store, now.saturating_sub(DAY), now)?;
     if rows.is_empty() {
         return Err(HttpError::not_found(
@@ -89,7 +89,7 @@ pub fn last_day(store: &Store, now: Timestamp) -> Result<LastDay, HttpError> {
 }
 
 /// `/graph`: every success of the 30 days before `now`, oldest first.
-pub fn graph(store: &Store, now: Timestamp) -> Result<Vec<GraphPoint>, HttpError> {
+pub(super) fn graph(store: &Store, now: Timestamp) -> Result<Vec<GraphPoint>, HttpError> {
     let mut points = Vec::new();
     store
         .for_each(now.saturating_sub(GRAPH_WINDOW), after(now), |sample| {
@@ -125,7 +125,7 @@ fn after(now: Timestamp) -> Timestamp {
     Timestamp::from_millis(now.as_millis().saturating_add(1))
 }
 
-pub fn store_failed(err: crate::store::StoreError) -> HttpError {
+pub(super) fn store_failed(err: crate::store::StoreError) -> HttpError {
     static FAILED: crate::logging::Throttle =
         crate::logging::Throttle::new(super::LOG_LINES_PER_MINUTE);
     if let Some(left_out) = FAILED.admit() {

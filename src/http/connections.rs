@@ -18,7 +18,7 @@ use tokio::sync::{Notify, oneshot};
 
 /// Every live connection, and the idle ones oldest first.
 #[derive(Default)]
-pub struct Connections {
+pub(super) struct Connections {
     inner: Mutex<Inner>,
     /// Wakes the accept loop when a connection has become idle (and so can be evicted).
     became_idle: Notify,
@@ -57,7 +57,7 @@ impl Connections {
 
     /// Adds a connection just accepted, idle since now. It is closed when the receiver
     /// returned fires; the connection leaves the registry when the [`Registration`] drops.
-    pub fn register(self: &Arc<Self>) -> (Registration, oneshot::Receiver<()>) {
+    pub(super) fn register(self: &Arc<Self>) -> (Registration, oneshot::Receiver<()>) {
         let (evict, evicted) = oneshot::channel();
         let mut inner = self.lock();
         let id = inner.stamp();
@@ -78,17 +78,17 @@ impl Connections {
     }
 
     /// Whether some connection is idle (and could be evicted).
-    pub fn has_idle(&self) -> bool {
+    pub(super) fn has_idle(&self) -> bool {
         !self.lock().idle.is_empty()
     }
 
     /// Resolves once a connection may have become idle since the last call.
-    pub async fn idle_notified(&self) {
+    pub(super) async fn idle_notified(&self) {
         self.became_idle.notified().await;
     }
 
     /// Closes the connection idle longest, if any is idle; returns whether one was.
-    pub fn evict_oldest(&self) -> bool {
+    pub(super) fn evict_oldest(&self) -> bool {
         let mut inner = self.lock();
         let Some((_, id)) = inner.idle.pop_first() else {
             return false;
@@ -120,14 +120,14 @@ impl Connections {
 }
 
 /// A connection's place in [`Connections`], which it leaves when this drops.
-pub struct Registration {
+pub(super) struct Registration {
     connections: Arc<Connections>,
     id: u64,
 }
 
 impl Registration {
     /// Marks a request in flight until the returned guard drops (with the answer's body).
-    pub fn busy(&self) -> Busy {
+    pub(super) fn busy(&self) -> Busy {
         let mut inner = self.connections.lock();
         if let Some(live) = inner.live.get_mut(&self.id) {
             live.requests += 1;
@@ -155,7 +155,7 @@ impl Drop for Registration {
 }
 
 /// A request in flight on a connection; dropping it makes the connection idle again.
-pub struct Busy {
+pub(super) struct Busy {
     connections: Arc<Connections>,
     id: u64,
 }
@@ -167,13 +167,13 @@ impl Drop for Busy {
 }
 
 /// An answer's body that keeps its connection busy until hyper has sent it or dropped it.
-pub struct Tracked<B> {
+pub(super) struct Tracked<B> {
     body: B,
     _busy: Busy,
 }
 
 impl<B> Tracked<B> {
-    pub fn new(body: B, busy: Busy) -> Self {
+    pub(super) fn new(body: B, busy: Busy) -> Self {
         Tracked { body, _busy: busy }
     }
 }

@@ -18,9 +18,9 @@ use crate::probe::status::Status;
 use crate::time::{MAX_AGE, TimeError, Timestamp, format_limit, parse_duration};
 
 /// The parameters `/api/v1/outages` takes.
-pub const OUTAGES_PARAMETERS: &[&str] = &["from", "to"];
+pub(super) const OUTAGES_PARAMETERS: &[&str] = &["from", "to"];
 /// The parameters `/api/v1/latency` takes.
-pub const LATENCY_PARAMETERS: &[&str] = &["from", "to", "step"];
+pub(super) const LATENCY_PARAMETERS: &[&str] = &["from", "to", "step"];
 
 /// The window of `/api/v1/outages` without `from`: the week before `to`.
 const OUTAGES_SPAN: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -72,7 +72,7 @@ struct OutagesAnswer {
 /// `/api/v1/outages?from&to`: monitored and unmonitored time, availability, the outages
 /// overlapping the window (whole) and the unmonitored gaps (clipped); the week before now by
 /// default.
-pub async fn outages(
+pub(super) async fn outages(
     state: &AppState,
     query: &Query,
     now: Timestamp,
@@ -98,7 +98,7 @@ pub async fn outages(
 /// `/api/v1/latency?from&to&step`: each target's loss and RTT in steps (see
 /// [`crate::probe::latency`]); the day before now by default, the step so that the window
 /// has at most 720 steps.
-pub async fn latency(
+pub(super) async fn latency(
     state: &AppState,
     query: &Query,
     now: Timestamp,

@@ -23,12 +23,12 @@ use hyper::{Method, Response, StatusCode};
 use super::response::{Body, HttpError, readable_anywhere};
 
 /// The content type a state-changing request must carry.
-pub const REQUIRED_CONTENT_TYPE: &str = "application/json";
+pub(super) const REQUIRED_CONTENT_TYPE: &str = "application/json";
 
 /// Refuses a state-changing request that a browser sent for a page on another origin, or that
 /// a page could have sent without a preflight: 403 naming the header, or 415 for the content
 /// type. `host` is the request's `Host` (or the authority of its absolute URI).
-pub fn check_state_change(headers: &HeaderMap, host: Option<&str>) -> Result<(), HttpError> {
+pub(super) fn check_state_change(headers: &HeaderMap, host: Option<&str>) -> Result<(), HttpError> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         check_origin(origin, host)?;
     }
@@ -83,7 +83,7 @@ impl AllowedHosts {
 
     /// Whether `host`, a `Host` header's value (`name`, `name:port`, `[v6]:port`), names this
     /// server as a browser may call it.
-    pub fn allows(&self, host: &str) -> bool {
+    pub(crate) fn allows(&self, host: &str) -> bool {
         let name = match host.strip_prefix('[') {
             // An IPv6 literal, as `Host` writes it: `[::1]:5000`.
             Some(rest) => {
@@ -110,7 +110,7 @@ fn normal_name(name: &str) -> String {
 /// `Host` is not a name in `allowed`: how a DNS-rebinding page would have to call it. Requests
 /// that no page made (no `Origin`; `Sec-Fetch-Site` absent, or `none` for an address the user
 /// typed) pass, so curl and scripts reach the server by any name.
-pub fn check_host(
+pub(super) fn check_host(
     headers: &HeaderMap,
     host: Option<&str>,
     allowed: &AllowedHosts,
@@ -135,7 +135,7 @@ pub fn check_host(
 /// The answer to `OPTIONS`: 403 for a page on another origin asking to send a request that is
 /// not simple (a CORS preflight; nothing cross-origin is allowed beyond simple reads), else
 /// 204 listing the methods of the path.
-pub fn preflight(
+pub(super) fn preflight(
     headers: &HeaderMap,
     host: Option<&str>,
     methods: &[Method],
@@ -155,7 +155,7 @@ pub fn preflight(
 
 /// Gives `response` the any-origin header when its path serves only data without addresses
 /// (`any_origin`), and takes it away otherwise, whatever the handler set.
-pub fn apply_cors(response: Response<Body>, any_origin: bool) -> Response<Body> {
+pub(super) fn apply_cors(response: Response<Body>, any_origin: bool) -> Response<Body> {
     if any_origin {
         readable_anywhere(response)
     } else {

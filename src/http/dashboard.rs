@@ -23,14 +23,14 @@ use crate::store::{Order, Store, StoreError};
 use crate::time::{TimeArg, Timestamp};
 
 /// The parameters `/api/v1/status` takes: none.
-pub const STATUS_PARAMETERS: &[&str] = &[];
+pub(super) const STATUS_PARAMETERS: &[&str] = &[];
 /// The parameters `/api/v1/series` takes.
-pub const SERIES_PARAMETERS: &[&str] = &["from", "to", "points"];
+pub(super) const SERIES_PARAMETERS: &[&str] = &["from", "to", "points"];
 /// The parameters `/api/v1/heatmap` takes.
-pub const HEATMAP_PARAMETERS: &[&str] = &["from", "to", "tz", "metric"];
+pub(super) const HEATMAP_PARAMETERS: &[&str] = &["from", "to", "tz", "metric"];
 
 /// How far back (runs, newest first) `/api/v1/status` looks for the newest failure.
-pub const FAILURE_SEARCH_RUNS: usize = 100_000;
+pub(super) const FAILURE_SEARCH_RUNS: usize = 100_000;
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 const SERIES_SPAN: Duration = DAY;
@@ -38,7 +38,7 @@ const HEATMAP_SPAN: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// What the dashboard endpoints keep between requests, per store generation.
 #[derive(Default)]
-pub struct Dashboard {
+pub(super) struct Dashboard {
     columns: Memo<Columns>,
     stored: Memo<Stored>,
 }
@@ -46,7 +46,7 @@ pub struct Dashboard {
 impl Dashboard {
     /// The column cache of the store at `generation`, brought up to date on a reader thread
     /// when it is older ([`Columns::refresh`]; one request does it, the others wait for it).
-    pub async fn columns(
+    pub(super) async fn columns(
         &self,
         state: &AppState,
         generation: u64,
@@ -158,7 +158,7 @@ struct Status<'a> {
 }
 
 /// `/api/v1/status`: what runs, when the next test is due, and the newest runs.
-pub async fn status(
+pub(super) async fn status(
     dashboard: &Dashboard,
     state: &AppState,
     generation: u64,
@@ -208,7 +208,7 @@ pub async fn status(
 
 /// `from` and `to` of a query (RFC 3339 or an age); `to` defaults to `now`, `from` to `span`
 /// before `to`. `from >= to` is a 400 naming both.
-pub fn range(
+pub(super) fn range(
     query: &Query,
     now: Timestamp,
     span: Duration,
@@ -226,7 +226,7 @@ pub fn range(
 
 /// `from < to`, else a 400 naming both: an inverted or empty range is a mistake, not a
 /// question whose answer is nothing (as `export` and `report` say too).
-pub fn in_order(from: Timestamp, to: Timestamp) -> Result<(), HttpError> {
+pub(super) fn in_order(from: Timestamp, to: Timestamp) -> Result<(), HttpError> {
     if from >= to {
         return Err(HttpError::bad_request(format!(
             "invalid from and to: from ({from}) must be before to ({to})"
@@ -272,7 +272,7 @@ fn metric(query: &Query) -> Result<Metric, HttpError> {
 }
 
 /// `/api/v1/series`: the range in buckets (see [`history::series`]).
-pub async fn series(
+pub(super) async fn series(
     dashboard: &Dashboard,
     state: &AppState,
     query: &Query,
@@ -294,7 +294,7 @@ pub async fn series(
 }
 
 /// `/api/v1/heatmap`: weekday × hour medians (see [`history::heatmap`]).
-pub async fn heatmap(
+pub(super) async fn heatmap(
     dashboard: &Dashboard,
     state: &AppState,
     query: &Query,

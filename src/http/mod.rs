@@ -15,7 +15,7 @@ pub mod query;
 pub(crate) mod response;
 pub(crate) mod stream;
 mod timed;
-pub mod web_config;
+pub(crate) mod web_config;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -56,14 +56,14 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most a connection buffers of a request's headers (and of a response before it waits
 /// for the client): hyper's minimum. Longer headers get 431.
-pub const MAX_BUFFER_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_BUFFER_BYTES: usize = 8 * 1024;
 /// What the kernel may buffer of a response for a client that does not read (it doubles the
 /// figure for its bookkeeping). Loopback and LAN sockets otherwise grow to megabytes, which a
 /// client that never reads makes the server fill before the write timeout can start.
 const SEND_BUFFER_BYTES: libc::c_int = 64 * 1024;
 /// Log lines a minute for each kind of event a client can cause at will (refusals, busy
 /// readers, damage met per request); more are counted in the next line's `left_out`.
-pub const LOG_LINES_PER_MINUTE: u32 = 10;
+pub(crate) const LOG_LINES_PER_MINUTE: u32 = 10;
 /// The most of a client's header value that goes into a log line.
 const LOG_FIELD_BYTES: usize = 200;
 
@@ -84,7 +84,7 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What every request handler shares: the application state and the cached answers.
-pub struct Handler {
+pub(crate) struct Handler {
     state: Arc<AppState>,
     /// The names a browser may reach the history and `/api/v1/run` by (DNS rebinding).
     allowed_hosts: AllowedHosts,
@@ -97,7 +97,7 @@ pub struct Handler {
 }
 
 impl Handler {
-    pub fn new(state: Arc<AppState>, allowed_hosts: AllowedHosts) -> Self {
+    pub(crate) fn new(state: Arc<AppState>, allowed_hosts: AllowedHosts) -> Self {
         Handler {
             state,
             allowed_hosts,
@@ -109,7 +109,7 @@ impl Handler {
     }
 
     /// Answers `/healthz` without credentials even when users are configured.
-    pub fn with_healthz_unauthenticated(mut self, open: bool) -> Self {
+    pub(crate) fn with_healthz_unauthenticated(mut self, open: bool) -> Self {
         self.healthz_unauthenticated = open;
         self
     }
@@ -119,9 +119,9 @@ impl Handler {
 #[derive(Clone)]
 pub struct WebServing {
     /// The file, re-read for each new connection.
-    pub source: Arc<WebConfigSource>,
+    pub(crate) source: Arc<WebConfigSource>,
     /// `--web.healthz-unauthenticated`.
-    pub healthz_unauthenticated: bool,
+    pub(crate) healthz_unauthenticated: bool,
 }
 
 impl std::fmt::Debug for WebServing {
@@ -137,8 +137,8 @@ impl std::fmt::Debug for WebServing {
 /// whose users and headers apply to it.
 #[derive(Clone)]
 pub(crate) struct Peer {
-    pub address: std::net::SocketAddr,
-    pub web: Option<Arc<WebConfig>>,
+    pub(crate) address: std::net::SocketAddr,
+    pub(crate) web: Option<Arc<WebConfig>>,
 }
 
 /// Accepts connections until `stop` turns true, then lets in-flight requests finish. At most
@@ -230,20 +230,20 @@ fn log_unread(error: Option<&hyper::Error>, peer: std::net::SocketAddr, reached:
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
     /// Connections served at once (at least 1).
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// The most a connection buffers of a request's headers, and of a response before it
     /// waits for the client (hyper's `max_buf_size`, at least 8 KiB).
-    pub max_buffer_bytes: usize,
+    pub(crate) max_buffer_bytes: usize,
     /// Caps each socket's send buffer (bytes; the kernel doubles it), or leaves the kernel's
     /// autotuning alone (`None`: a speed-test target needs a full window).
-    pub send_buffer_bytes: Option<libc::c_int>,
+    pub(crate) send_buffer_bytes: Option<libc::c_int>,
     /// Bytes a stalled answer must move within the write timeout ([`WRITE_TIMEOUT`]) for its
     /// connection to be kept: 1 for any progress at all.
-    pub min_write_progress: usize,
+    pub(crate) min_write_progress: usize,
     /// `serve --log-requests`: a request never answered by the service because it could not
     /// be read (malformed, headers too large, not complete within the header timeout, cut off
     /// by the client) gets an access-log line too.
-    pub log_unread: bool,
+    pub(crate) log_unread: bool,
 }
 
 /// Serves HTTP/1.1 with `respond` until `stop` turns true, within `limits`: connection cap

@@ -42,7 +42,7 @@ impl Query {
 
     /// The parameter parsed with `FromStr`, `None` when absent; a bad value is a 400 that names
     /// the parameter and repeats the parser's reason.
-    pub fn parsed<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, HttpError>
+    pub(crate) fn parsed<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, HttpError>
     where
         T::Err: std::fmt::Display,
     {

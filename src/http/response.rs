@@ -9,24 +9,24 @@ use serde::Serialize;
 
 /// Whole bodies and streamed ones (JSON pages, CSV exports) alike; a streamed body fails (and
 /// the connection is cut) when the store cannot be read part way through.
-pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+pub(crate) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
 /// A request that cannot be answered as asked; becomes a JSON error response.
 #[derive(Debug, PartialEq)]
 pub struct HttpError {
-    pub status: StatusCode,
-    pub message: String,
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
 }
 
 impl HttpError {
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         HttpError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
         }
     }
 
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         HttpError {
             status: StatusCode::NOT_FOUND,
             message: message.into(),
@@ -35,7 +35,7 @@ impl HttpError {
 
     /// Our fault, not the client's (the store failed): logged, and answered as 503 so that
     /// clients and load balancers retry rather than give up.
-    pub fn unavailable(message: impl Into<String>) -> Self {
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
         HttpError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: message.into(),
@@ -43,7 +43,7 @@ impl HttpError {
     }
 
     /// This request's answer as `{"error": "…"}` with its status.
-    pub fn into_response(self) -> Response<Body> {
+    pub(crate) fn into_response(self) -> Response<Body> {
         #[derive(Serialize)]
         struct ErrorBody<'a> {
             error: &'a str,
@@ -58,7 +58,7 @@ impl HttpError {
 
 /// Our own overload (every store reader busy, or the queue waited on too long): 503, so that
 /// clients retry later.
-pub fn overloaded(err: crate::daemon::worker::WorkerError) -> HttpError {
+pub(crate) fn overloaded(err: crate::daemon::worker::WorkerError) -> HttpError {
     static BUSY: crate::logging::Throttle =
         crate::logging::Throttle::new(super::LOG_LINES_PER_MINUTE);
     if let Some(left_out) = BUSY.admit() {
@@ -68,7 +68,7 @@ pub fn overloaded(err: crate::daemon::worker::WorkerError) -> HttpError {
 }
 
 /// A JSON response (which origins may read it is the route's to say: `http::Route`).
-pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+pub(crate) fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
     match to_json(value) {
         Ok(body) => json_body(status, body),
         Err(err) => err.into_response(),
@@ -76,7 +76,7 @@ pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
 }
 
 /// `value` as a JSON document ending in a newline.
-pub fn to_json(value: &impl Serialize) -> Result<Bytes, HttpError> {
+pub(crate) fn to_json(value: &impl Serialize) -> Result<Bytes, HttpError> {
     match serde_json::to_vec(value) {
         Ok(mut body) => {
             body.push(b'\n');
@@ -93,11 +93,11 @@ pub fn to_json(value: &impl Serialize) -> Result<Bytes, HttpError> {
 }
 
 /// A response with a JSON document made earlier.
-pub fn json_body(status: StatusCode, body: Bytes) -> Response<Body> {
+pub(crate) fn json_body(status: StatusCode, body: Bytes) -> Response<Body> {
     respond(status, "application/json", whole(body))
 }
 
-pub fn with_body(
+pub(crate) fn with_body(
     status: StatusCode,
     content_type: &'static str,
     body: impl Into<Bytes>,
@@ -106,7 +106,11 @@ pub fn with_body(
 }
 
 /// A response with its status and content type.
-pub fn respond(status: StatusCode, content_type: &'static str, body: Body) -> Response<Body> {
+pub(crate) fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Body,
+) -> Response<Body> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     response
@@ -116,7 +120,7 @@ pub fn respond(status: StatusCode, content_type: &'static str, body: Body) -> Re
 }
 
 /// Lets a browser page on another origin read the response, as the original app's JSON was.
-pub fn readable_anywhere(mut response: Response<Body>) -> Response<Body> {
+pub(crate) fn readable_anywhere(mut response: Response<Body>) -> Response<Body> {
     response.headers_mut().insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
@@ -125,7 +129,7 @@ pub fn readable_anywhere(mut response: Response<Body>) -> Response<Body> {
 }
 
 /// A body held whole in memory.
-pub fn whole(body: Bytes) -> Body {
+pub(crate) fn whole(body: Bytes) -> Body {
     Full::new(body)
         .map_err(|never| match never {})
         .boxed_unsync()

@@ -23,17 +23,17 @@ static STOPPED: crate::logging::Throttle =
 
 /// Aim for chunks of about this many bytes (a dozen samples, one short read transaction): with
 /// hyper buffering up to [`super::MAX_BUFFER_BYTES`] ahead, a stalled client holds about two.
-pub const CHUNK_BYTES: usize = 8 * 1024;
+pub(super) const CHUNK_BYTES: usize = 8 * 1024;
 
 /// What a streamed answer is made of, one chunk at a time.
-pub trait Source: Send + Unpin + 'static {
+pub(super) trait Source: Send + Unpin + 'static {
     /// The next chunk (about [`CHUNK_BYTES`]), read in its own transaction; `None` at the end.
     fn next_chunk(&mut self, store: &Store) -> Result<Option<Bytes>, ChunkError>;
 }
 
 /// Why a chunk could not be made.
 #[derive(Debug, thiserror::Error)]
-pub enum ChunkError {
+pub(super) enum ChunkError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot write a sample as JSON: {0}")]
@@ -50,7 +50,7 @@ enum State<S> {
 }
 
 /// A response body pulled from a [`Source`] on the reader threads.
-pub struct Streamed<S> {
+pub(super) struct Streamed<S> {
     first: Option<Bytes>,
     state: State<S>,
     readers: Arc<Workers>,
@@ -63,14 +63,14 @@ pub struct Streamed<S> {
 /// slowly holds its slot until the write timeout: without this bound, enough of them fill every
 /// slot and a scrape waits. Beyond it a request gets 503 at once, and its connection, idle
 /// again, can be evicted.
-pub const MAX_STREAMS: usize = 64;
+pub(crate) const MAX_STREAMS: usize = 64;
 
 impl<S: Source> Streamed<S> {
     /// Reads the first chunk before the status is sent, so that a busy server or an unreadable
     /// store is still a 503 with a JSON error; later failures can only cut the body short.
     /// `streams` is the server's bound on answers streamed at once (one permit each, held by
     /// the body; none left is a 503 at once).
-    pub async fn start(
+    pub(super) async fn start(
         mut source: S,
         readers: Arc<Workers>,
         streams: Arc<tokio::sync::Semaphore>,

@@ -16,7 +16,7 @@ use tokio::time::{Instant, Sleep};
 /// spent waiting on a full socket counts, so an idle keep-alive connection is never timed out
 /// here (hyper's header timeout covers it), and a client that reads a trickle cannot hold its
 /// connection by moving a few bytes now and then.
-pub struct WriteTimeout<S> {
+pub(super) struct WriteTimeout<S> {
     inner: S,
     limit: Duration,
     /// Bytes that, once written, clear the time waited so far.
@@ -32,7 +32,7 @@ pub struct WriteTimeout<S> {
 
 impl<S> WriteTimeout<S> {
     /// Wraps `inner`; `limit` is how long writes may wait without progress before they fail.
-    pub fn new(inner: S, limit: Duration) -> Self {
+    pub(super) fn new(inner: S, limit: Duration) -> Self {
         WriteTimeout {
             inner,
             limit,
@@ -45,7 +45,7 @@ impl<S> WriteTimeout<S> {
 
     /// Writes must move `bytes` within `limit` of waiting, not just any byte: a client reading
     /// a trickle cannot hold its connection (and what it was sent) for long.
-    pub fn with_min_progress(mut self, bytes: usize) -> Self {
+    pub(super) fn with_min_progress(mut self, bytes: usize) -> Self {
         self.min_progress = bytes.max(1);
         self
     }

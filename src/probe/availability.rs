@@ -27,100 +27,100 @@ use crate::time::Timestamp;
 
 /// The most outages, and separately the most unmonitored gaps, one answer lists (oldest
 /// first); the figures still count all of them, and `truncated` says some were left out.
-pub const MAX_LISTED: usize = 10_000;
+pub(crate) const MAX_LISTED: usize = 10_000;
 
 /// What the running monitor of this process adds to the store's view: its run counts as
 /// monitored up to now, and its ongoing outage is the live one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Live {
+pub(crate) struct Live {
     /// When this process's monitor run started.
-    pub run_start: Timestamp,
+    pub(crate) run_start: Timestamp,
     /// The ongoing outage as the monitor knows it now (its `unmonitored` and `restarts`
     /// are current), if any.
-    pub ongoing: Option<Outage>,
+    pub(crate) ongoing: Option<Outage>,
 }
 
 /// One outage as listed: whole, not clipped to the window.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct OutageEntry {
+pub(crate) struct OutageEntry {
     /// The first down round.
-    pub start: Timestamp,
+    pub(crate) start: Timestamp,
     /// The first up round (exclusive); `null` while ongoing.
-    pub end: Option<Timestamp>,
+    pub(crate) end: Option<Timestamp>,
     /// `isp` or `local`.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// Whether the outage is still open.
-    pub ongoing: bool,
+    pub(crate) ongoing: bool,
     /// `end − start` (ongoing: up to now), seconds.
-    pub duration_seconds: f64,
+    pub(crate) duration_seconds: f64,
     /// The monitored part of the duration: the down time, seconds.
-    pub down_seconds: f64,
+    pub(crate) down_seconds: f64,
     /// The part of the duration when the monitor was not running, seconds.
-    pub unmonitored_seconds: f64,
+    pub(crate) unmonitored_seconds: f64,
     /// Restarts of the monitor inside the outage.
-    pub restarts: u32,
+    pub(crate) restarts: u32,
 }
 
 /// An unmonitored interval, clipped to the window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Gap {
+pub(crate) struct Gap {
     /// Inclusive.
-    pub start: Timestamp,
+    pub(crate) start: Timestamp,
     /// Exclusive.
-    pub end: Timestamp,
+    pub(crate) end: Timestamp,
 }
 
 /// The outages of one kind overlapping the window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct KindFigures {
+pub(crate) struct KindFigures {
     /// How many overlap the window.
-    pub count: u64,
+    pub(crate) count: u64,
     /// Their monitored down time inside the window, seconds.
-    pub down_seconds: f64,
+    pub(crate) down_seconds: f64,
 }
 
 /// The outages overlapping the window, by kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct ByKind {
+pub(crate) struct ByKind {
     /// The ISP's side failed.
-    pub isp: KindFigures,
+    pub(crate) isp: KindFigures,
     /// The home network failed.
-    pub local: KindFigures,
+    pub(crate) local: KindFigures,
 }
 
 /// The availability of a window (`/api/v1/outages`, without its `probing` part).
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Availability {
+pub(crate) struct Availability {
     /// The window's start (inclusive).
-    pub from: Timestamp,
+    pub(crate) from: Timestamp,
     /// The window's end (exclusive).
-    pub to: Timestamp,
+    pub(crate) to: Timestamp,
     /// Monitored time inside the window, seconds.
-    pub monitored_seconds: f64,
+    pub(crate) monitored_seconds: f64,
     /// Unmonitored time inside the window up to now, seconds.
-    pub unmonitored_seconds: f64,
+    pub(crate) unmonitored_seconds: f64,
     /// The share (0 to 1) of monitored time without an `isp` outage; `null` when nothing was
     /// monitored.
-    pub availability: Option<f64>,
+    pub(crate) availability: Option<f64>,
     /// The outages overlapping the window, whole, oldest first (at most [`MAX_LISTED`]).
-    pub outages: Vec<OutageEntry>,
+    pub(crate) outages: Vec<OutageEntry>,
     /// The unmonitored gaps, clipped to the window, oldest first (at most [`MAX_LISTED`]).
-    pub unmonitored: Vec<Gap>,
+    pub(crate) unmonitored: Vec<Gap>,
     /// Whether outages or gaps were left out past [`MAX_LISTED`].
-    pub truncated: bool,
+    pub(crate) truncated: bool,
     /// Count and clipped down time by kind (for summaries; not in `/api/v1/outages`).
     #[serde(skip)]
-    pub by_kind: ByKind,
+    pub(crate) by_kind: ByKind,
 }
 
 /// The monitored intervals: sorted, disjoint, non-empty `[start, end)` in ms.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Coverage(Vec<(u64, u64)>);
+pub(crate) struct Coverage(Vec<(u64, u64)>);
 
 impl Coverage {
     /// The union of `runs` (any order; see the module doc for their ends) and of the live
     /// run, none past `now`.
-    pub fn of(runs: &[Run], live: Option<&Live>, now: Timestamp) -> Self {
+    pub(crate) fn of(runs: &[Run], live: Option<&Live>, now: Timestamp) -> Self {
         let now = now.as_millis();
         let mut spans: Vec<(u64, u64)> = runs
             .iter()
@@ -150,7 +150,7 @@ impl Coverage {
     }
 
     /// Monitored ms inside `[from, to)`.
-    pub fn measure(&self, from: u64, to: u64) -> u64 {
+    pub(crate) fn measure(&self, from: u64, to: u64) -> u64 {
         self.0
             .iter()
             .map(|&(start, end)| end.min(to).saturating_sub(start.max(from)))
@@ -159,7 +159,7 @@ impl Coverage {
 
     /// The unmonitored intervals inside `[from, to)`: the gaps between runs
     /// ([`unmonitored_gaps`]), and the time before the first and after the last.
-    pub fn gaps(&self, from: u64, to: u64) -> Vec<Gap> {
+    pub(crate) fn gaps(&self, from: u64, to: u64) -> Vec<Gap> {
         let at = Timestamp::from_millis;
         let runs: Vec<Run> = self
             .0
@@ -196,7 +196,11 @@ impl Coverage {
 
 /// The earliest moment the runs passed to [`availability`] must cover: `from`, or the start
 /// of an ongoing outage (stored or live) before it, whose monitored part is counted whole.
-pub fn runs_needed_from(from: Timestamp, outages: &[Outage], live: Option<&Live>) -> Timestamp {
+pub(crate) fn runs_needed_from(
+    from: Timestamp,
+    outages: &[Outage],
+    live: Option<&Live>,
+) -> Timestamp {
     outages
         .iter()
         .chain(live.and_then(|live| live.ongoing.as_ref()))
@@ -208,7 +212,7 @@ pub fn runs_needed_from(from: Timestamp, outages: &[Outage], live: Option<&Live>
 /// The availability of `[from, to)` at `now`: `runs` overlapping `[runs_needed_from, to)`,
 /// `outages` overlapping `[from, to)` (oldest first, as the store gives them), `live` the
 /// running monitor of this process (`None` when probing is off or for an offline report).
-pub fn availability(
+pub(crate) fn availability(
     from: Timestamp,
     to: Timestamp,
     now: Timestamp,

@@ -27,14 +27,14 @@ use crate::store::probes::ProbeRow;
 use crate::time::Timestamp;
 
 /// The smallest step, and the unit every step is a multiple of.
-pub const STEP_UNIT: Duration = Duration::from_secs(60);
+pub(crate) const STEP_UNIT: Duration = Duration::from_secs(60);
 /// The most steps a window may be cut into.
-pub const MAX_STEPS: u64 = 10_000;
+pub(crate) const MAX_STEPS: u64 = 10_000;
 /// The most steps the default step gives.
-pub const DEFAULT_STEPS: u64 = 720;
+pub(crate) const DEFAULT_STEPS: u64 = 720;
 
 /// The steps of `step` that `[from, to)` touches (aligned to the epoch); `step` is non-zero.
-pub fn step_count(from: Timestamp, to: Timestamp, step: Duration) -> u64 {
+pub(crate) fn step_count(from: Timestamp, to: Timestamp, step: Duration) -> u64 {
     let step = step_ms(step);
     let first = from.as_millis() / step;
     let last = to.as_millis().saturating_sub(1).max(from.as_millis()) / step;
@@ -43,7 +43,7 @@ pub fn step_count(from: Timestamp, to: Timestamp, step: Duration) -> u64 {
 
 /// The smallest multiple of [`STEP_UNIT`] with `⌈(to − from) / step⌉ ≤` [`DEFAULT_STEPS`]
 /// (a window not aligned to the step touches one step more at its edge).
-pub fn default_step(from: Timestamp, to: Timestamp) -> Duration {
+pub(crate) fn default_step(from: Timestamp, to: Timestamp) -> Duration {
     let span = to.duration_since(from).as_millis();
     let unit = STEP_UNIT.as_millis();
     let minutes = span.div_ceil(unit * u128::from(DEFAULT_STEPS)).max(1);
@@ -56,42 +56,42 @@ fn step_ms(step: Duration) -> u64 {
 
 /// One target's figures, one entry per listed step.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct TargetSeries {
+pub(crate) struct TargetSeries {
     /// The IP address.
-    pub address: String,
+    pub(crate) address: String,
     /// `gateway` or `public`.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// The probe method, with the port for TCP (`tcp-connect:443`).
-    pub method: String,
+    pub(crate) method: String,
     /// Probes sent.
-    pub sent: Vec<u32>,
+    pub(crate) sent: Vec<u32>,
     /// Probes lost.
-    pub lost: Vec<u32>,
+    pub(crate) lost: Vec<u32>,
     /// `lost / sent`; `null` when nothing was sent.
-    pub loss_ratio: Vec<Option<f64>>,
+    pub(crate) loss_ratio: Vec<Option<f64>>,
     /// Smallest RTT, ms.
-    pub rtt_min_ms: Vec<Option<f64>>,
+    pub(crate) rtt_min_ms: Vec<Option<f64>>,
     /// Median of the rows' median RTTs, ms.
-    pub rtt_median_ms: Vec<Option<f64>>,
+    pub(crate) rtt_median_ms: Vec<Option<f64>>,
     /// Largest RTT, ms.
-    pub rtt_max_ms: Vec<Option<f64>>,
+    pub(crate) rtt_max_ms: Vec<Option<f64>>,
     /// Whether a speed test ran in any minute of the step.
-    pub under_load: Vec<bool>,
+    pub(crate) under_load: Vec<bool>,
 }
 
 /// `/api/v1/latency`'s answer.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Series {
+pub(crate) struct Series {
     /// The window's start (inclusive).
-    pub from: Timestamp,
+    pub(crate) from: Timestamp,
     /// The window's end (exclusive).
-    pub to: Timestamp,
+    pub(crate) to: Timestamp,
     /// The step, seconds.
-    pub step_seconds: u64,
+    pub(crate) step_seconds: u64,
     /// The start of each listed step, Unix seconds.
-    pub time: Vec<u64>,
+    pub(crate) time: Vec<u64>,
     /// The targets with data in the window.
-    pub targets: Vec<TargetSeries>,
+    pub(crate) targets: Vec<TargetSeries>,
 }
 
 /// One target's rows inside the step being filled.
@@ -121,7 +121,7 @@ impl Acc {
 
 /// Builds a [`Series`] from rows fed in time order. One pass, per target a slot found by
 /// binary search over the sorted ids (no hashing per row: a year is ~370,000 figures).
-pub struct Bucketer {
+pub(crate) struct Bucketer {
     from: Timestamp,
     to: Timestamp,
     step: u64,
@@ -139,7 +139,12 @@ pub struct Bucketer {
 impl Bucketer {
     /// A bucketer for `[from, to)` in steps of `step` (non-zero), naming `targets`; rows of
     /// targets not among them are left out.
-    pub fn new(from: Timestamp, to: Timestamp, step: Duration, targets: &[StoredTarget]) -> Self {
+    pub(crate) fn new(
+        from: Timestamp,
+        to: Timestamp,
+        step: Duration,
+        targets: &[StoredTarget],
+    ) -> Self {
         let mut targets = targets.to_vec();
         targets.sort_unstable_by_key(|target| target.id);
         targets.dedup_by_key(|target| target.id);
@@ -157,7 +162,7 @@ impl Bucketer {
 
     /// Adds one row; rows come in time order (a row before the step being filled is counted
     /// in it, as a minute counts a clock step back).
-    pub fn add(&mut self, row: &ProbeRow) {
+    pub(crate) fn add(&mut self, row: &ProbeRow) {
         let start = row.start.as_millis() / self.step * self.step;
         match self.current {
             Some(current) if start > current => {
@@ -229,7 +234,7 @@ impl Bucketer {
     }
 
     /// The series.
-    pub fn finish(mut self) -> Series {
+    pub(crate) fn finish(mut self) -> Series {
         self.flush();
         let mut listed: Vec<(StoredTarget, TargetSeries)> = self
             .targets

@@ -14,12 +14,12 @@ use super::ProbeResult;
 use crate::time::Timestamp;
 
 /// Milliseconds in a minute.
-pub const MINUTE_MS: u64 = 60_000;
+pub(crate) const MINUTE_MS: u64 = 60_000;
 
 /// The most RTTs kept for one minute's median: one probe every 100 ms. Past it, probes are
 /// still counted as sent and lost, and min/max still follow every RTT; only the median is
 /// taken from the first this many.
-pub const MAX_RTTS_PER_MINUTE: usize = 600;
+pub(crate) const MAX_RTTS_PER_MINUTE: usize = 600;
 
 /// One target's probes in one minute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,19 +42,19 @@ pub struct MinuteAggregate {
 
 impl MinuteAggregate {
     /// The share of probes lost, 0.0..=1.0; `None` when none was sent.
-    pub fn loss(&self) -> Option<f64> {
+    pub(crate) fn loss(&self) -> Option<f64> {
         (self.sent > 0).then(|| f64::from(self.lost) / f64::from(self.sent))
     }
 }
 
 /// The start of the minute containing `at`.
-pub fn minute_of(at: Timestamp) -> Timestamp {
+pub(crate) fn minute_of(at: Timestamp) -> Timestamp {
     Timestamp::from_millis(at.as_millis() - at.as_millis() % MINUTE_MS)
 }
 
 /// Builds one target's [`MinuteAggregate`]s from its probe results, one minute open at a time.
 #[derive(Clone, Debug, Default)]
-pub struct MinuteAccumulator {
+pub(crate) struct MinuteAccumulator {
     open: Option<Open>,
 }
 
@@ -103,12 +103,12 @@ impl Open {
 
 impl MinuteAccumulator {
     /// An accumulator with no minute open.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Counts `result`; returns the previous minute when `result` starts a later one.
-    pub fn record(&mut self, result: ProbeResult) -> Option<MinuteAggregate> {
+    pub(crate) fn record(&mut self, result: ProbeResult) -> Option<MinuteAggregate> {
         let finished = self.roll(result.at);
         let open = self
             .open
@@ -130,7 +130,7 @@ impl MinuteAccumulator {
 
     /// Marks the minute containing `at` as under load (a speed test ran then); returns the
     /// previous minute when `at` starts a later one.
-    pub fn mark_under_load(&mut self, at: Timestamp) -> Option<MinuteAggregate> {
+    pub(crate) fn mark_under_load(&mut self, at: Timestamp) -> Option<MinuteAggregate> {
         let finished = self.roll(at);
         self.open
             .get_or_insert_with(|| Open::new(minute_of(at)))
@@ -140,7 +140,7 @@ impl MinuteAccumulator {
 
     /// The open minute, finished now (at shutdown, or when a minute must be shown before it
     /// ends); `None` when nothing was recorded since the last one.
-    pub fn flush(&mut self) -> Option<MinuteAggregate> {
+    pub(crate) fn flush(&mut self) -> Option<MinuteAggregate> {
         self.open.take().map(Open::finish)
     }
 

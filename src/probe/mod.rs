@@ -5,14 +5,14 @@
 //! [`net`] sends the probes, [`monitor`] runs the rounds in `serve`, [`status`] is what it
 //! shares with the HTTP handlers; the tables are in `store::probes`.
 
-pub mod availability;
-pub mod latency;
+pub(crate) mod availability;
+pub(crate) mod latency;
 pub mod minute;
-pub mod monitor;
+pub(crate) mod monitor;
 pub mod net;
 pub mod outage;
-pub mod peak;
-pub mod report;
+pub(crate) mod peak;
+pub(crate) mod report;
 pub mod status;
 
 use std::fmt;
@@ -33,7 +33,7 @@ pub enum TargetKind {
 
 impl TargetKind {
     /// The name in logs, JSON and metric labels: `gateway` or `public`.
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             TargetKind::Gateway => "gateway",
             TargetKind::Public => "public",
@@ -66,7 +66,7 @@ pub enum ProbeMethod {
 impl ProbeMethod {
     /// The method's name in logs and JSON: `icmp-unprivileged`, `icmp-raw` or `tcp-connect`
     /// (the port is a separate field, see [`ProbeMethod::port`]).
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             ProbeMethod::IcmpUnprivileged => "icmp-unprivileged",
             ProbeMethod::IcmpRaw => "icmp-raw",
@@ -75,7 +75,7 @@ impl ProbeMethod {
     }
 
     /// The TCP port of [`ProbeMethod::TcpConnect`], `None` for ICMP.
-    pub const fn port(self) -> Option<u16> {
+    pub(crate) const fn port(self) -> Option<u16> {
         match self {
             ProbeMethod::TcpConnect { port } => Some(port),
             _ => None,
@@ -106,7 +106,7 @@ pub struct Target {
 }
 
 /// A stored target's id: small and dense, given in the order targets are first seen.
-pub type TargetId = u32;
+pub(crate) type TargetId = u32;
 
 /// A target with its stored id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -114,7 +114,7 @@ pub struct StoredTarget {
     /// The id the per-minute records use.
     pub id: TargetId,
     /// The target.
-    pub target: Target,
+    pub(crate) target: Target,
 }
 
 /// The result of one probe to one target.

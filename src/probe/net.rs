@@ -22,7 +22,7 @@
 mod icmp;
 mod route;
 
-pub use route::{parse_ipv4_route, parse_ipv6_route};
+pub(crate) use route::{parse_ipv4_route, parse_ipv6_route};
 
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr};
@@ -205,11 +205,6 @@ impl Prober {
             identifier: rand::random(),
             sequence: AtomicU16::new(rand::random()),
         }
-    }
-
-    /// The method given to [`Prober::new`].
-    pub fn method(&self) -> ProbeMethod {
-        self.method
     }
 
     /// One probe to `target` by `target.method` (a `TcpConnect { port: 0 }` target takes the

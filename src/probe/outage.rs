@@ -1,7 +1,7 @@
 //! The outage classifier: from probe rounds in time order and the intervals the monitor was
-//! running, the outages `{start, end, kind}`, in a batch form ([`classify`]) and an
-//! incremental one ([`Tracker`]) that the service feeds one round at a time to persist
-//! outages as they open and close. The two agree (a property test checks it).
+//! running, the outages `{start, end, kind}`, in a batch form (`classify`, which the tests use) and
+//! an incremental one ([`Tracker`]) that the service feeds one round at a time to persist outages
+//! as they open and close. The two agree (a property test checks it).
 //!
 //! Definitions, with their reasons:
 //! - A **round** is one probe to the gateway and to every public target, sent together. Its
@@ -41,7 +41,7 @@ pub enum OutageKind {
 
 impl OutageKind {
     /// The name in logs, JSON and metric labels: `isp` or `local`.
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             OutageKind::Isp => "isp",
             OutageKind::Local => "local",
@@ -62,7 +62,7 @@ pub struct Round {
 
 impl Round {
     /// `None` when the round is up, else the kind of outage it points to.
-    pub fn down(&self) -> Option<OutageKind> {
+    pub(crate) fn down(&self) -> Option<OutageKind> {
         match (self.public, self.gateway) {
             (true, _) => None,
             (false, true) => Some(OutageKind::Isp),
@@ -100,7 +100,7 @@ pub struct Outage {
 
 impl Outage {
     /// The down time: `end - start - unmonitored`; `None` while ongoing.
-    pub fn down_time(&self) -> Option<Duration> {
+    pub(crate) fn down_time(&self) -> Option<Duration> {
         self.end.map(|end| {
             end.duration_since(self.start)
                 .saturating_sub(self.unmonitored)
@@ -110,13 +110,13 @@ impl Outage {
 
 /// The classifier's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Config {
+pub(crate) struct Config {
     /// Consecutive down rounds that start an outage or change its kind; at least 1.
-    pub confirm_rounds: u32,
+    pub(crate) confirm_rounds: u32,
 }
 
 /// The default of [`Config::confirm_rounds`].
-pub const DEFAULT_CONFIRM_ROUNDS: u32 = 2;
+pub(crate) const DEFAULT_CONFIRM_ROUNDS: u32 = 2;
 
 impl Default for Config {
     fn default() -> Self {
@@ -134,7 +134,7 @@ impl Config {
 
 /// The gaps between consecutive runs, `[previous end, next start)`: the unmonitored time.
 /// Runs are in time order; a run still going (no end) ends the list.
-pub fn unmonitored_gaps(runs: &[Run]) -> Vec<(Timestamp, Timestamp)> {
+pub(crate) fn unmonitored_gaps(runs: &[Run]) -> Vec<(Timestamp, Timestamp)> {
     runs.windows(2)
         .filter_map(|pair| {
             let end = pair[0].end?;
@@ -145,7 +145,7 @@ pub fn unmonitored_gaps(runs: &[Run]) -> Vec<(Timestamp, Timestamp)> {
 
 /// What [`Tracker`] reports after a round, for the service to persist.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     /// An outage started (its `end` is `None`).
     Opened(Outage),
     /// An outage open before a restart is still down after it: the same outage, with its
@@ -190,10 +190,10 @@ struct Open {
     suspended: Option<(Timestamp, u32)>,
 }
 
-/// The incremental classifier: [`Tracker::start`] and [`Tracker::stop`] at each run's
+/// The incremental classifier: [`Tracker::start`] and `Tracker::stop` at each run's
 /// edges, [`Tracker::round`] for each round in time order.
 #[derive(Clone, Debug)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     config: Config,
     run_start: Option<Timestamp>,
     last_at: Option<Timestamp>,
@@ -203,7 +203,7 @@ pub struct Tracker {
 
 impl Tracker {
     /// A tracker with no history, not running.
-    pub fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config) -> Self {
         Tracker {
             config,
             run_start: None,
@@ -215,7 +215,7 @@ impl Tracker {
 
     /// A tracker after a restart: `open` is the outage the store holds as ongoing (if any),
     /// `stopped_at` the end of the previous run. Call [`Tracker::start`] next.
-    pub fn restore(config: Config, open: Option<Outage>, stopped_at: Timestamp) -> Self {
+    pub(crate) fn restore(config: Config, open: Option<Outage>, stopped_at: Timestamp) -> Self {
         let mut tracker = Tracker::new(config);
         tracker.open = open.map(|outage| Open {
             outage: Outage {
@@ -229,12 +229,12 @@ impl Tracker {
     }
 
     /// The ongoing outage, if any (while suspended, without the current gap counted).
-    pub fn ongoing(&self) -> Option<Outage> {
+    pub(crate) fn ongoing(&self) -> Option<Outage> {
         self.open.map(|open| open.outage)
     }
 
     /// The monitor started at `at`.
-    pub fn start(&mut self, at: Timestamp) {
+    pub(crate) fn start(&mut self, at: Timestamp) {
         self.run_start = Some(at);
         if let Some(Open {
             suspended: Some((_, restarts)),
@@ -246,7 +246,8 @@ impl Tracker {
     }
 
     /// The monitor stopped at `at` (or, after a crash, was last seen then).
-    pub fn stop(&mut self, at: Timestamp) {
+    #[cfg(test)]
+    pub(crate) fn stop(&mut self, at: Timestamp) {
         self.run_start = None;
         self.pending = None;
         if let Some(open) = &mut self.open {
@@ -258,7 +259,7 @@ impl Tracker {
     }
 
     /// Feeds one round; rounds outside a run or before the previous round are ignored.
-    pub fn round(&mut self, round: Round) -> Vec<Event> {
+    pub(crate) fn round(&mut self, round: Round) -> Vec<Event> {
         let mut events = Vec::new();
         let Some(run_start) = self.run_start else {
             return events;
@@ -367,7 +368,8 @@ fn fresh(start: Timestamp, kind: OutageKind) -> Outage {
 /// before an earlier round are ignored) given the monitor's `runs` (time order, disjoint),
 /// oldest first, the last with `end: None` when it is still ongoing. Agrees with feeding
 /// [`Tracker`] the same runs and rounds and collecting its closed outages and the ongoing one.
-pub fn classify(config: Config, runs: &[Run], rounds: &[Round]) -> Vec<Outage> {
+#[cfg(test)]
+pub(crate) fn classify(config: Config, runs: &[Run], rounds: &[Round]) -> Vec<Outage> {
     let confirm = config.confirm();
     let mut outages = Vec::new();
     // The outage open at the end of an earlier run: it, where it was last seen, restarts.
@@ -451,6 +453,7 @@ pub fn classify(config: Config, runs: &[Run], rounds: &[Round]) -> Vec<Outage> {
 }
 
 /// The maximal blocks of one down kind in a segment of down rounds.
+#[cfg(test)]
 fn blocks_of(segment: &[Round]) -> Vec<Streak> {
     let mut blocks: Vec<Streak> = Vec::new();
     for round in segment {

@@ -26,22 +26,22 @@ use crate::summary::Percentiles;
 use crate::zone::Zone;
 
 /// The peak window without a rule set: 19:00 to 23:00 local.
-pub const DEFAULT_PEAK_HOURS: (u8, u8) = (19, 23);
+pub(crate) const DEFAULT_PEAK_HOURS: (u8, u8) = (19, 23);
 
 /// A local-hour window: from `start_hour`:00 to `end_hour`:00 (24 = midnight).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct PeakWindow {
+pub(crate) struct PeakWindow {
     /// The first local hour in the window.
-    pub start_hour: u8,
+    pub(crate) start_hour: u8,
     /// The local hour the window ends at, exclusive.
-    pub end_hour: u8,
+    pub(crate) end_hour: u8,
     /// `rule set` (the chosen rule set's own window) or `default` ([`DEFAULT_PEAK_HOURS`]).
-    pub source: &'static str,
+    pub(crate) source: &'static str,
 }
 
 impl PeakWindow {
     /// The window of `rules` when it has one, else the default.
-    pub fn of(rules: Option<RuleSet>) -> Self {
+    pub(crate) fn of(rules: Option<RuleSet>) -> Self {
         match rules.and_then(crate::rules::peak_window) {
             Some((start_hour, end_hour)) => PeakWindow {
                 start_hour,
@@ -64,31 +64,31 @@ impl PeakWindow {
 
 /// Loss and latency over some rows of the public targets.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct LossLatency {
+pub(crate) struct LossLatency {
     /// Probes sent.
-    pub sent: u64,
+    pub(crate) sent: u64,
     /// Probes lost.
-    pub lost: u64,
+    pub(crate) lost: u64,
     /// `lost / sent`; `null` when nothing was sent.
-    pub loss_ratio: Option<f64>,
+    pub(crate) loss_ratio: Option<f64>,
     /// Nearest-rank percentiles of the rows' median RTTs, ms; `null` without any RTT.
-    pub rtt_median_ms: Option<Percentiles>,
+    pub(crate) rtt_median_ms: Option<Percentiles>,
     /// Target-minutes left out because a speed test ran in them.
-    pub under_load_minutes_excluded: u64,
+    pub(crate) under_load_minutes_excluded: u64,
 }
 
 /// The peak-hour figures and the same over all hours, for comparison.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct PeakFigures {
+pub(crate) struct PeakFigures {
     /// The window and where it comes from.
     #[serde(flatten)]
-    pub window: PeakWindow,
+    pub(crate) window: PeakWindow,
     /// The IANA zone of the hours.
-    pub time_zone: String,
+    pub(crate) time_zone: String,
     /// Inside the peak window.
-    pub peak: LossLatency,
+    pub(crate) peak: LossLatency,
     /// At any hour.
-    pub all_hours: LossLatency,
+    pub(crate) all_hours: LossLatency,
 }
 
 #[derive(Default)]
@@ -112,7 +112,7 @@ impl Tally {
 }
 
 /// Gathers [`PeakFigures`] from rows in any order.
-pub struct PeakTally {
+pub(crate) struct PeakTally {
     window: PeakWindow,
     zone: Zone,
     public: HashSet<TargetId>,
@@ -122,7 +122,7 @@ pub struct PeakTally {
 
 impl PeakTally {
     /// A tally of the public ones among `targets`, hours in `zone`.
-    pub fn new(window: PeakWindow, zone: Zone, targets: &[StoredTarget]) -> Self {
+    pub(crate) fn new(window: PeakWindow, zone: Zone, targets: &[StoredTarget]) -> Self {
         PeakTally {
             window,
             zone,
@@ -137,7 +137,7 @@ impl PeakTally {
     }
 
     /// Adds one row.
-    pub fn add(&mut self, row: &ProbeRow) {
+    pub(crate) fn add(&mut self, row: &ProbeRow) {
         let in_peak = self.window.contains(self.zone.local(row.start).hour());
         for stats in row.stats.iter().filter(|s| self.public.contains(&s.target)) {
             for tally in [Some(&mut self.all), in_peak.then_some(&mut self.peak)]
@@ -158,7 +158,7 @@ impl PeakTally {
     }
 
     /// The figures.
-    pub fn finish(self) -> PeakFigures {
+    pub(crate) fn finish(self) -> PeakFigures {
         PeakFigures {
             window: self.window,
             time_zone: self.zone.name().to_owned(),

@@ -17,7 +17,7 @@ use crate::zone::Zone;
 
 impl Live {
     /// What the running monitor adds: its run and its ongoing outage now.
-    pub fn of(status: &Status) -> Self {
+    pub(crate) fn of(status: &Status) -> Self {
         Live {
             run_start: status.run_start,
             ongoing: status.ongoing(),
@@ -26,7 +26,7 @@ impl Live {
 }
 
 /// The availability of `[from, to)` at `now` (see [`availability`](super::availability)).
-pub fn read_availability(
+pub(crate) fn read_availability(
     store: &Store,
     from: Timestamp,
     to: Timestamp,
@@ -42,7 +42,7 @@ pub fn read_availability(
 }
 
 /// The probe rows of `[from, to)` in steps of `step` (see [`latency`](super::latency)).
-pub fn read_latency(
+pub(crate) fn read_latency(
     store: &Store,
     from: Timestamp,
     to: Timestamp,
@@ -56,29 +56,29 @@ pub fn read_latency(
 
 /// The connectivity part of a summary or report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Connectivity {
+pub(crate) struct Connectivity {
     /// The share (0 to 1) of monitored time without an `isp` outage; `null` when nothing
     /// in the window was monitored.
-    pub availability: Option<f64>,
+    pub(crate) availability: Option<f64>,
     /// Monitored time inside the window, seconds.
-    pub monitored_seconds: f64,
+    pub(crate) monitored_seconds: f64,
     /// Unmonitored time inside the window up to now, seconds.
-    pub unmonitored_seconds: f64,
+    pub(crate) unmonitored_seconds: f64,
     /// Outages overlapping the window by kind: how many, and their down time inside it.
-    pub outages: ByKind,
+    pub(crate) outages: ByKind,
     /// The `isp` outage with the most down time (whole, as listed by `/api/v1/outages`).
-    pub longest_isp_outage: Option<OutageEntry>,
+    pub(crate) longest_isp_outage: Option<OutageEntry>,
     /// Loss and latency of the public targets in the peak hours and over all hours.
-    pub peak_hours: PeakFigures,
+    pub(crate) peak_hours: PeakFigures,
     /// The outages overlapping the window, whole, oldest first (at most
     /// [`MAX_LISTED`](super::availability::MAX_LISTED)): the evidence pack lists them; the
     /// summary leaves them to `/api/v1/outages`.
     #[serde(skip)]
-    pub listed: Vec<OutageEntry>,
+    pub(crate) listed: Vec<OutageEntry>,
 }
 
 /// The connectivity figures of `[from, to)` at `now`, peak hours as `window` in `zone`.
-pub fn read_connectivity(
+pub(crate) fn read_connectivity(
     store: &Store,
     (from, to): (Timestamp, Timestamp),
     now: Timestamp,
@@ -109,7 +109,7 @@ pub fn read_connectivity(
 
 impl Connectivity {
     /// The section of the text report: availability, outages, peak-hour loss and latency.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut text = String::from("\nConnectivity (probes between the speed tests)\n");
         if self.monitored_seconds == 0.0 && self.listed.is_empty() {
             text.push_str("  the connectivity monitor did not run in this window\n");

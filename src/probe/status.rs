@@ -14,15 +14,15 @@ use crate::time::Timestamp;
 pub struct Status {
     /// When this process's monitor run started (its record in `monitor_runs_v1` is keyed by
     /// it; the stored end is the last heartbeat, so readers treat this run as going on now).
-    pub run_start: Timestamp,
+    pub(crate) run_start: Timestamp,
     /// `--probe-interval`.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// The method in use and why it was chosen (the start-up log's words).
-    pub method: ProbeMethod,
+    pub(crate) method: ProbeMethod,
     /// Why [`Status::method`] was chosen, for `/api/v1/status`.
-    pub method_reason: String,
+    pub(crate) method_reason: String,
     /// The targets probed, gateway first when one was found.
-    pub targets: Vec<StoredTarget>,
+    pub(crate) targets: Vec<StoredTarget>,
     live: Mutex<Live>,
 }
 
@@ -56,7 +56,7 @@ impl Status {
     }
 
     /// Records the newest round and the ongoing outage after it.
-    pub fn set(&self, round: Round, ongoing: Option<Outage>) {
+    pub(crate) fn set(&self, round: Round, ongoing: Option<Outage>) {
         let mut live = self
             .live
             .lock()
@@ -65,16 +65,8 @@ impl Status {
         live.ongoing = ongoing;
     }
 
-    /// The newest round, `None` before the first.
-    pub fn last_round(&self) -> Option<Round> {
-        self.live
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .last_round
-    }
-
     /// The ongoing outage (`end` is `None`), if any.
-    pub fn ongoing(&self) -> Option<Outage> {
+    pub(crate) fn ongoing(&self) -> Option<Outage> {
         self.live
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())

@@ -13,17 +13,17 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The wait after the first failure.
-pub const FIRST: Duration = Duration::from_secs(1);
+pub(crate) const FIRST: Duration = Duration::from_secs(1);
 /// The longest wait after failures in a row, without `Retry-After`.
-pub const MAX: Duration = Duration::from_secs(60);
+pub(crate) const MAX: Duration = Duration::from_secs(60);
 /// The longest `Retry-After` obeyed: a receiver asking for longer is asked again after this.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
 /// The share of the wait the jitter moves it by, either way.
 const SPREAD: f64 = 0.2;
 
 /// The wait after the `failures`-th failure in a row (1 for the first), before jitter:
 /// [`FIRST`] doubled `failures - 1` times, at most [`MAX`].
-pub fn base_delay(failures: u32) -> Duration {
+pub(crate) fn base_delay(failures: u32) -> Duration {
     let doublings = failures.saturating_sub(1).min(31);
     FIRST.saturating_mul(1 << doublings).min(MAX)
 }
@@ -31,7 +31,7 @@ pub fn base_delay(failures: u32) -> Duration {
 /// The wait after the `failures`-th failure in a row: [`base_delay`] moved by `jitter` (from 0
 /// to 1: 0 is 20 % shorter, 1 is 20 % longer), at most [`MAX`]; or the receiver's
 /// `retry_after` when that is longer, at most [`MAX_RETRY_AFTER`].
-pub fn delay(failures: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
+pub(crate) fn delay(failures: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
     let jitter = if jitter.is_finite() {
         jitter.clamp(0.0, 1.0)
     } else {
@@ -44,19 +44,19 @@ pub fn delay(failures: u32, retry_after: Option<Duration>, jitter: f64) -> Durat
 
 /// The pusher's failures in a row and when it may try again.
 #[derive(Debug, Default)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     failures: u32,
     until: Option<Instant>,
 }
 
 impl Backoff {
     /// A push failed: the next waits [`delay`] from now (a random jitter); returns the wait.
-    pub fn failed(&mut self, retry_after: Option<Duration>) -> Duration {
+    pub(crate) fn failed(&mut self, retry_after: Option<Duration>) -> Duration {
         self.failed_with(retry_after, rand::random::<f64>())
     }
 
     /// [`Backoff::failed`] with a given jitter (tests).
-    pub fn failed_with(&mut self, retry_after: Option<Duration>, jitter: f64) -> Duration {
+    pub(crate) fn failed_with(&mut self, retry_after: Option<Duration>, jitter: f64) -> Duration {
         self.failures = self.failures.saturating_add(1);
         let wait = delay(self.failures, retry_after, jitter);
         self.until = Some(Instant::now() + wait);
@@ -64,23 +64,23 @@ impl Backoff {
     }
 
     /// A push was answered: the next failure starts again from [`FIRST`].
-    pub fn succeeded(&mut self) {
+    pub(crate) fn succeeded(&mut self) {
         self.failures = 0;
         self.until = None;
     }
 
     /// Failures in a row so far.
-    pub fn failures(&self) -> u32 {
+    pub(crate) fn failures(&self) -> u32 {
         self.failures
     }
 
     /// Whether a push must wait now.
-    pub fn is_waiting(&self) -> bool {
+    pub(crate) fn is_waiting(&self) -> bool {
         self.until.is_some_and(|until| until > Instant::now())
     }
 
     /// Returns once the wait is over (at once when there is none).
-    pub async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         if let Some(until) = self.until {
             tokio::time::sleep_until(until).await;
         }

@@ -5,30 +5,30 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The most of a credentials file (password, bearer token) read, in bytes.
-pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_SECRET_BYTES: u64 = 64 * 1024;
 /// The most of a TLS file (CA bundle, client certificate, key) read, in bytes.
-pub const MAX_TLS_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_TLS_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Where the samples go: an `http://` or `https://` URL, taken apart.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// The URL as given (without credentials, which are refused).
-    pub url: String,
+    pub(crate) url: String,
     /// `https://`.
-    pub tls: bool,
+    pub(crate) tls: bool,
     /// The host name or address, without IPv6 brackets.
-    pub host: String,
+    pub(crate) host: String,
     /// The URL's port, else 443 for `https://` and 80 for `http://`.
-    pub port: u16,
+    pub(crate) port: u16,
     /// `host[:port]` as given, for the `Host` header.
-    pub authority: String,
+    pub(crate) authority: String,
     /// The request target: the path (`/` when empty) and the query, if any.
-    pub path_and_query: String,
+    pub(crate) path_and_query: String,
 }
 
 impl Endpoint {
     /// The URL as logged: without its query, which may hold a key.
-    pub fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         let path = self
             .path_and_query
@@ -38,7 +38,7 @@ impl Endpoint {
     }
 
     /// Reads `--remote-write.url`; the error says what is wrong and what is accepted.
-    pub fn parse(url: &str) -> Result<Endpoint, String> {
+    pub(crate) fn parse(url: &str) -> Result<Endpoint, String> {
         let text = url.trim();
         let uri: hyper::Uri = text.parse().map_err(|err| {
             format!(
@@ -94,7 +94,7 @@ impl Endpoint {
 /// How the pusher says who it is; the files are read again for each push, so a rotated
 /// secret applies without a restart.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Auth {
+pub(crate) enum Auth {
     None,
     /// `Authorization: Basic`, the password read from the file.
     Basic {
@@ -109,43 +109,43 @@ pub enum Auth {
 
 /// The client certificate and key for mutual TLS (PEM files).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientIdentity {
-    pub cert_file: PathBuf,
-    pub key_file: PathBuf,
+pub(crate) struct ClientIdentity {
+    pub(crate) cert_file: PathBuf,
+    pub(crate) key_file: PathBuf,
 }
 
 /// Everything the pusher needs, from the `--remote-write.*` flags.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteWriteConfig {
-    pub endpoint: Endpoint,
+    pub(crate) endpoint: Endpoint,
     /// `--remote-write.label` pairs in the order given, each name once.
-    pub labels: Vec<(String, String)>,
-    pub auth: Auth,
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) auth: Auth,
     /// CA certificates (PEM) trusted besides the webpki roots.
-    pub ca_file: Option<PathBuf>,
-    pub identity: Option<ClientIdentity>,
+    pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) identity: Option<ClientIdentity>,
     /// The longest one push may take: connecting, TLS, sending and the answer.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// The flags as given, before they are checked.
 #[derive(Clone, Debug, Default)]
-pub struct Flags {
-    pub url: Option<String>,
-    pub labels: Vec<(String, String)>,
-    pub basic_auth_username: Option<String>,
-    pub basic_auth_password_file: Option<PathBuf>,
-    pub bearer_token_file: Option<PathBuf>,
-    pub tls_ca_file: Option<PathBuf>,
-    pub tls_cert_file: Option<PathBuf>,
-    pub tls_key_file: Option<PathBuf>,
-    pub timeout: Duration,
+pub(crate) struct Flags {
+    pub(crate) url: Option<String>,
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) basic_auth_username: Option<String>,
+    pub(crate) basic_auth_password_file: Option<PathBuf>,
+    pub(crate) bearer_token_file: Option<PathBuf>,
+    pub(crate) tls_ca_file: Option<PathBuf>,
+    pub(crate) tls_cert_file: Option<PathBuf>,
+    pub(crate) tls_key_file: Option<PathBuf>,
+    pub(crate) timeout: Duration,
 }
 
 impl Flags {
     /// The settings, `None` without `--remote-write.url`; the error names the flag and the fix.
     /// Files named are checked to be readable here, and read for real at each push.
-    pub fn check(&self) -> Result<Option<RemoteWriteConfig>, String> {
+    pub(crate) fn check(&self) -> Result<Option<RemoteWriteConfig>, String> {
         let Some(url) = &self.url else {
             let given = [
                 (!self.labels.is_empty(), "--remote-write.label"),
@@ -297,7 +297,7 @@ impl Flags {
 
 /// `url` as an error message may show it: credentials before an `@` and the query (which may
 /// hold a key) replaced by `…`, whether or not the rest is a valid URL.
-pub fn redacted(url: &str) -> String {
+pub(crate) fn redacted(url: &str) -> String {
     let url = url.trim();
     let (before, query) = match url.find(['?', '#']) {
         Some(at) => (&url[..at], "?…"),

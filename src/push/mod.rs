@@ -2,9 +2,9 @@
 //! from the store's outbox to a Prometheus remote write 1.0 receiver (`serve
 //! --remote-write.url`).
 
-pub mod backoff;
-pub mod client;
-pub mod config;
+pub(crate) mod backoff;
+pub(crate) mod client;
+pub(crate) mod config;
 pub mod proto;
-pub mod pusher;
-pub mod series;
+pub(crate) mod pusher;
+pub(crate) mod series;

@@ -9,16 +9,16 @@
 use prost::Message;
 
 /// `Content-Type` of a remote write 1.0 body.
-pub const CONTENT_TYPE: &str = "application/x-protobuf";
+pub(crate) const CONTENT_TYPE: &str = "application/x-protobuf";
 /// `Content-Encoding` of a remote write 1.0 body (snappy, raw block format).
-pub const CONTENT_ENCODING: &str = "snappy";
+pub(crate) const CONTENT_ENCODING: &str = "snappy";
 /// The header naming the protocol version.
-pub const VERSION_HEADER: &str = "X-Prometheus-Remote-Write-Version";
+pub(crate) const VERSION_HEADER: &str = "X-Prometheus-Remote-Write-Version";
 /// Remote write 1.0's version string.
-pub const VERSION: &str = "0.1.0";
+pub(crate) const VERSION: &str = "0.1.0";
 /// The most bytes [`decode`] decompresses a body to (32 MiB); a body that says it is larger is
 /// refused before anything is allocated for it.
-pub const MAX_DECODED_BYTES: usize = 32 << 20;
+pub(crate) const MAX_DECODED_BYTES: usize = 32 << 20;
 
 /// `prometheus.WriteRequest`: the series of one push.
 #[derive(Clone, PartialEq, prost::Message)]

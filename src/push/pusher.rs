@@ -26,7 +26,7 @@ use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 
 /// The most samples one write request carries.
-pub const BATCH: usize = 100;
+pub(crate) const BATCH: usize = 100;
 
 /// Failed pushes logged per minute (the back-off keeps them few anyway).
 static FAILURES_LOGGED: Throttle = Throttle::new(6);
@@ -36,7 +36,7 @@ static REJECTIONS_LOGGED: Throttle = Throttle::new(6);
 static EXPIRIES_LOGGED: Throttle = Throttle::new(6);
 
 /// Pushes until dropped (at shutdown, a push in flight is abandoned, never counted as done).
-pub async fn run(state: &AppState, client: &Client) {
+pub(crate) async fn run(state: &AppState, client: &Client) {
     let endpoint = client.config().endpoint.shown();
     // What a user checks the flags by: the labels every series carries, and how it logs in.
     let mut labels: Vec<String> = client

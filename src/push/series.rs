@@ -30,23 +30,23 @@ use crate::sample::{FailureReason, Outcome, Sample};
 use crate::units::Bandwidth;
 
 /// The `job` label added unless the user gave one.
-pub const DEFAULT_JOB: &str = "internet-monitor";
+pub(crate) const DEFAULT_JOB: &str = "internet-monitor";
 /// The label that carries a metric's name.
-pub const NAME_LABEL: &str = "__name__";
+pub(crate) const NAME_LABEL: &str = "__name__";
 /// `speedtest_run_result`'s label, as `speedtest_runs_total`'s.
-pub const RESULT_LABEL: &str = "result";
+pub(crate) const RESULT_LABEL: &str = "result";
 /// `speedtest_run_result`: 1 per sample, labelled with its result.
-pub const RUN_RESULT: &str = "speedtest_run_result";
+pub(crate) const RUN_RESULT: &str = "speedtest_run_result";
 /// `speedtest_plan_met`: 1 when a success met the plan in force, else 0.
-pub const PLAN_MET: &str = "speedtest_plan_met";
+pub(crate) const PLAN_MET: &str = "speedtest_plan_met";
 /// `speedtest_packet_loss_ratio`, as scraped.
-pub const PACKET_LOSS: &str = "speedtest_packet_loss_ratio";
+pub(crate) const PACKET_LOSS: &str = "speedtest_packet_loss_ratio";
 /// `speedtest_plan_download_bytes_per_second`, as scraped.
-pub const PLAN_DOWNLOAD: &str = "speedtest_plan_download_bytes_per_second";
+pub(crate) const PLAN_DOWNLOAD: &str = "speedtest_plan_download_bytes_per_second";
 /// `speedtest_plan_upload_bytes_per_second`, as scraped.
-pub const PLAN_UPLOAD: &str = "speedtest_plan_upload_bytes_per_second";
+pub(crate) const PLAN_UPLOAD: &str = "speedtest_plan_upload_bytes_per_second";
 /// `speedtest_plan_threshold_ratio`, as scraped.
-pub const PLAN_THRESHOLD: &str = "speedtest_plan_threshold_ratio";
+pub(crate) const PLAN_THRESHOLD: &str = "speedtest_plan_threshold_ratio";
 /// The `result` of a success (`speedtest_runs_total`'s).
 const SUCCESS: &str = "success";
 
@@ -56,7 +56,11 @@ const SUCCESS: &str = "success";
 /// `job="internet-monitor"` is added unless one is `job`. `plan` is the plan in force at the
 /// sample's time (`PlanHistory::plan_at`), unset for none. A failure without a reason (which
 /// the store never holds) gives no `speedtest_run_result` point.
-pub fn series_of(sample: &Sample, plan: &Plan, labels: &[(String, String)]) -> Vec<TimeSeries> {
+pub(crate) fn series_of(
+    sample: &Sample,
+    plan: &Plan,
+    labels: &[(String, String)],
+) -> Vec<TimeSeries> {
     let time = i64::try_from(sample.time.as_millis()).unwrap_or(i64::MAX);
     let success = sample.outcome == Outcome::Success;
     let run = sample.outcome != Outcome::Skipped;
@@ -145,7 +149,7 @@ fn label(name: &str, value: &str) -> Label {
 /// label-set order), its points oldest first; a second point of the same series at the same
 /// millisecond is dropped (the first given is kept), as a receiver would refuse or overwrite
 /// it. Series without points are left out.
-pub fn request_of(series: impl IntoIterator<Item = TimeSeries>) -> WriteRequest {
+pub(crate) fn request_of(series: impl IntoIterator<Item = TimeSeries>) -> WriteRequest {
     let mut merged: BTreeMap<Vec<Label>, Vec<ProtoSample>> = BTreeMap::new();
     for one in series {
         merged.entry(one.labels).or_default().extend(one.samples);
@@ -164,7 +168,7 @@ pub fn request_of(series: impl IntoIterator<Item = TimeSeries>) -> WriteRequest 
 
 /// Why a `--remote-write.label` was refused. Each message names the flag and the fix.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum LabelError {
+pub(crate) enum LabelError {
     #[error("--remote-write.label {given:?}: expected NAME=VALUE, e.g. site=berlin")]
     NoEquals { given: String },
     #[error(
@@ -199,19 +203,19 @@ pub enum LabelError {
 
 /// The longest `--remote-write.label` value in bytes: Grafana Mimir refuses longer ones by
 /// default (`-validation.max-length-label-value`), and a refused push is dropped.
-pub const MAX_LABEL_VALUE_BYTES: usize = 2048;
+pub(crate) const MAX_LABEL_VALUE_BYTES: usize = 2048;
 /// The longest label name in bytes (Mimir's default `-validation.max-length-label-name`).
-pub const MAX_LABEL_NAME_BYTES: usize = 1024;
+pub(crate) const MAX_LABEL_NAME_BYTES: usize = 1024;
 /// The most `--remote-write.label`s: with `__name__`, `job` and `result` a series stays
 /// within Mimir's default of 30 labels.
-pub const MAX_LABELS: usize = 20;
+pub(crate) const MAX_LABELS: usize = 20;
 
 /// Splits and checks one `--remote-write.label NAME=VALUE` (at the first `=`): the name
 /// matches `[a-zA-Z_][a-zA-Z0-9_]*`, does not start with `__` and is not `result` (which
 /// `speedtest_run_result` sets); the value is not empty (any UTF-8; a `&str` always is);
 /// neither is longer than receivers accept ([`MAX_LABEL_NAME_BYTES`],
 /// [`MAX_LABEL_VALUE_BYTES`]).
-pub fn parse_label(given: &str) -> Result<(String, String), LabelError> {
+pub(crate) fn parse_label(given: &str) -> Result<(String, String), LabelError> {
     let owned = || given.to_owned();
     let (name, value) = given
         .split_once('=')
@@ -254,7 +258,8 @@ pub fn parse_label(given: &str) -> Result<(String, String), LabelError> {
 /// Every `--remote-write.label` given, each checked with [`parse_label`], refusing a name
 /// given twice ([`LabelError::Duplicate`]: a series cannot carry a label twice) and more
 /// than [`MAX_LABELS`] ([`LabelError::TooMany`]).
-pub fn parse_labels<'a>(
+#[cfg(test)]
+pub(crate) fn parse_labels<'a>(
     given: impl IntoIterator<Item = &'a str>,
 ) -> Result<Vec<(String, String)>, LabelError> {
     let given: Vec<&str> = given.into_iter().collect();

@@ -22,21 +22,19 @@ use crate::plan::{Direction, PlanHistory};
 use crate::zone::Zone;
 
 /// The time between the starts of two tests of a cycle.
-pub const TEST_INTERVAL: Duration = Duration::from_secs(15 * 60);
+pub(crate) const TEST_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// How far a test may start from [`TEST_INTERVAL`] after the one before and still follow it
 /// (this project's choice: a scheduler's jitter, not RTR's).
-pub const INTERVAL_TOLERANCE: Duration = Duration::from_secs(60);
+pub(crate) const INTERVAL_TOLERANCE: Duration = Duration::from_secs(60);
 /// Tests in a cycle: netztest.at's default (8 slots of 15 minutes = 2 hours).
-pub const TESTS_PER_CYCLE: usize = 8;
-/// The least length of a cycle: [`TESTS_PER_CYCLE`] × [`TEST_INTERVAL`].
-pub const CYCLE_DURATION: Duration = Duration::from_secs(2 * 60 * 60);
+pub(crate) const TESTS_PER_CYCLE: usize = 8;
 /// Cycles in a protocol, each on a different calendar day.
-pub const CYCLES: usize = 3;
+pub(crate) const CYCLES: usize = 3;
 /// All cycles lie inside this many calendar days (2 weeks; the last at most 13 days after the
 /// first).
-pub const MAX_SPAN_DAYS: u32 = 14;
+pub(crate) const MAX_SPAN_DAYS: u32 = 14;
 /// Successful tests a protocol needs in total (reported by a secondary source only).
-pub const SUCCESSFUL_TESTS: u64 = 18;
+pub(crate) const SUCCESSFUL_TESTS: u64 = 18;
 
 const DESCRIBE: Describe = Describe {
     title: "RTR (Austria): certified measurement (zertifizierte Messung)",

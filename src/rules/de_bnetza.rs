@@ -23,29 +23,29 @@ use crate::plan::{Direction, PlanHistory};
 use crate::zone::Zone;
 
 /// Measurements on each measurement day.
-pub const MEASUREMENTS_PER_DAY: usize = 10;
+pub(crate) const MEASUREMENTS_PER_DAY: usize = 10;
 /// Measurement days in a protocol.
-pub const MEASUREMENT_DAYS: usize = 3;
+pub(crate) const MEASUREMENT_DAYS: usize = 3;
 /// Measurements in a protocol (10 on each of 3 days).
 pub const MEASUREMENTS: usize = MEASUREMENTS_PER_DAY * MEASUREMENT_DAYS;
 /// Free calendar days (at least) between two measurement days: with 1, a day after Monday's is
 /// Wednesday at the earliest.
-pub const FREE_DAYS_BETWEEN: u32 = 1;
+pub(crate) const FREE_DAYS_BETWEEN: u32 = 1;
 /// The least time between the starts of two measurements of a day (unverified: reported by
 /// the press only).
-pub const MIN_SPACING: Duration = Duration::from_secs(5 * 60);
+pub(crate) const MIN_SPACING: Duration = Duration::from_secs(5 * 60);
 /// The least time between the starts of the 5th and the 6th measurement of a day.
-pub const SPACING_BEFORE_SIXTH: Duration = Duration::from_secs(3 * 60 * 60);
+pub(crate) const SPACING_BEFORE_SIXTH: Duration = Duration::from_secs(3 * 60 * 60);
 /// All measurement days lie inside this many calendar days (the last at most 13 days after the
 /// first). Unverified: reported by the press only.
-pub const MAX_SPAN_DAYS: u32 = 14;
+pub(crate) const MAX_SPAN_DAYS: u32 = 14;
 /// The share of the maximum that counts as reaching it (90 %), as `(numerator, denominator)`.
-pub const MAXIMUM_SHARE: (u32, u32) = (9, 10);
+pub(crate) const MAXIMUM_SHARE: (u32, u32) = (9, 10);
 /// The share of measurements that must reach the normally available speed (90 %).
-pub const NORMALLY_AVAILABLE_SHARE: (u32, u32) = (9, 10);
+pub(crate) const NORMALLY_AVAILABLE_SHARE: (u32, u32) = (9, 10);
 /// Of the 3 days, on how many the maximum must be reached (90 % of it, at least once), and on
 /// how many the minimum must not be undercut.
-pub const DAYS_NEEDED: u64 = 2;
+pub(crate) const DAYS_NEEDED: u64 = 2;
 
 /// The least time between the start of a day's last measurement and the next, when `taken`
 /// measurements of that day are already taken: none before the first, 3 hours before the

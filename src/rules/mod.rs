@@ -11,8 +11,8 @@ use serde::Serialize;
 
 pub mod at_rtr;
 pub mod de_bnetza;
-pub mod uk_ofcom;
-pub mod us_fcc;
+pub(crate) mod uk_ofcom;
+pub(crate) mod us_fcc;
 
 use crate::plan::{Direction, PlanHistory, PlanVersion};
 use crate::sample::{Outcome, Sample};
@@ -24,7 +24,7 @@ use crate::zone::Zone;
 /// The longest window a rule set is evaluated over (`rules=` on `/api/v1/summary`, `report
 /// --rules`): 366 days, longer than any campaign or test period a rule set defines, and a
 /// bound on the runs held in memory.
-pub const MAX_RULES_WINDOW: std::time::Duration =
+pub(crate) const MAX_RULES_WINDOW: std::time::Duration =
     std::time::Duration::from_secs(366 * 24 * 60 * 60);
 
 /// A named rule set.
@@ -119,7 +119,7 @@ pub enum RunResult {
 impl Run {
     /// The run of `sample`; `None` for a skipped run (nothing was attempted) or a data-budget
     /// skip.
-    pub fn of(sample: &Sample) -> Option<Run> {
+    pub(crate) fn of(sample: &Sample) -> Option<Run> {
         let result = match sample.outcome {
             Outcome::Skipped => return None,
             _ if sample.is_success() => RunResult::Success,
@@ -141,7 +141,7 @@ impl Run {
     }
 
     /// The measured rate of `direction`, when the run measured it.
-    pub fn rate(&self, direction: Direction) -> Option<f64> {
+    pub(crate) fn rate(&self, direction: Direction) -> Option<f64> {
         match direction {
             Direction::Download => self.download_bytes_per_second,
             Direction::Upload => self.upload_bytes_per_second,
@@ -193,7 +193,7 @@ pub struct Criterion {
     /// … out of how many.
     pub of: u64,
     /// `measurements` or `days`.
-    pub unit: &'static str,
+    pub(crate) unit: &'static str,
     /// Why the criterion is not assessable, when it is not.
     pub reason: Option<String>,
 }
@@ -227,10 +227,10 @@ pub struct Day {
 /// Field names are the public JSON contract (`/api/v1/summary?rules=`, `report --rules`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verdict {
-    pub rules: RuleSet,
+    pub(crate) rules: RuleSet,
     /// The rule set's title, e.g. "Bundesnetzagentur (Germany): reduced-speed procedure for
     /// fixed lines".
-    pub title: &'static str,
+    pub(crate) title: &'static str,
     /// The IANA zone calendar days and peak windows were counted in.
     pub time_zone: String,
     pub outcome: Judgement,
@@ -503,21 +503,6 @@ fn plan_change(plans: &PlanHistory, first: Timestamp, last: Timestamp) -> Option
         .map(|v| v.from)
 }
 
-/// The runs with `from <= time < to`, oldest first, as rule sets read them. The caller bounds
-/// the window ([`MAX_RULES_WINDOW`]).
-pub fn runs_in(
-    store: &crate::store::Store,
-    from: Timestamp,
-    to: Timestamp,
-) -> Result<Vec<Run>, crate::store::StoreError> {
-    let mut runs = Vec::new();
-    store.for_each(from, to, |sample| {
-        runs.extend(Run::of(&sample));
-        Ok::<_, crate::store::StoreError>(())
-    })?;
-    Ok(runs)
-}
-
 /// The runs a rule set judges in a window, and where they came from.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Selection {
@@ -533,7 +518,7 @@ pub struct Selection {
 /// set with a campaign, the campaign runs (trigger `campaign`) of the window that no stored
 /// campaign claims (imported from an
 /// export, which carries runs but no campaign records), `campaign` then being the first of
-/// them; else every run ([`runs_in`]). Every surface (`report --rules`, `/api/v1/summary?rules=`, the evidence
+/// them; else every run. Every surface (`report --rules`, `/api/v1/summary?rules=`, the evidence
 /// pack) calls this, so they judge the same runs.
 pub fn select(
     store: &crate::store::Store,
@@ -548,7 +533,7 @@ pub fn select(
 /// pack): [`Selector::new`] reads the campaign records, [`Selector::add`] takes each sample of
 /// [`Selector::window`] (or of a larger window) oldest first, [`Selector::finish`] answers.
 #[derive(Debug)]
-pub struct Selector {
+pub(crate) struct Selector {
     rules: RuleSet,
     /// The stored campaigns when `rules` has campaigns, else none.
     campaigns: Vec<crate::campaign::Campaign>,
@@ -567,7 +552,7 @@ impl Selector {
     /// Reads the campaign records (only for a rule set with campaigns: a damaged record must
     /// not keep us-fcc or uk-ofcom from judging the runs) and picks the newest campaign of
     /// `rules` in `from..to`.
-    pub fn new(
+    pub(crate) fn new(
         store: &crate::store::Store,
         rules: RuleSet,
         from: Timestamp,
@@ -599,12 +584,12 @@ impl Selector {
 
     /// The window whose samples [`Selector::add`] must see (`from <= time < to`, UTC): the
     /// campaign's part of the window when there is a campaign, else the whole window.
-    pub fn window(&self) -> (Timestamp, Timestamp) {
+    pub(crate) fn window(&self) -> (Timestamp, Timestamp) {
         self.campaign.map_or(self.window, |(_, window)| window)
     }
 
     /// Takes one sample; samples outside [`Selector::window`] are ignored.
-    pub fn add(&mut self, sample: &crate::sample::Sample) {
+    pub(crate) fn add(&mut self, sample: &crate::sample::Sample) {
         let (start, end) = self.window();
         if sample.time < start || sample.time >= end {
             return;
@@ -631,7 +616,7 @@ impl Selector {
     }
 
     /// Reads the samples of [`Selector::window`] from `store` and answers.
-    pub fn read(
+    pub(crate) fn read(
         mut self,
         store: &crate::store::Store,
     ) -> Result<Selection, crate::store::StoreError> {
@@ -644,7 +629,7 @@ impl Selector {
     }
 
     /// The selection of the samples taken.
-    pub fn finish(self) -> Selection {
+    pub(crate) fn finish(self) -> Selection {
         if let Some((start, _)) = self.campaign {
             return Selection {
                 runs: self.runs,

@@ -13,12 +13,9 @@ use crate::plan::{Direction, PlanHistory};
 use crate::zone::Zone;
 
 /// The first local hour of the peak window (20:00).
-pub const PEAK_START_HOUR: u8 = 20;
+pub(crate) const PEAK_START_HOUR: u8 = 20;
 /// The local hour the peak window ends at, exclusive (22:00).
-pub const PEAK_END_HOUR: u8 = 22;
-/// The days a provider has to restore the minimum guaranteed speed after it is reported,
-/// before the customer may leave without penalty.
-pub const DAYS_TO_FIX: u32 = 30;
+pub(crate) const PEAK_END_HOUR: u8 = 22;
 
 const DESCRIBE: Describe = Describe {
     title: "Ofcom (United Kingdom): voluntary broadband speeds code of practice, minimum guaranteed download speed",

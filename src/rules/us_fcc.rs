@@ -17,17 +17,17 @@ use crate::plan::{Direction, PlanHistory};
 use crate::zone::Zone;
 
 /// The first local hour of the daily test period (18:00).
-pub const PEAK_START_HOUR: u8 = 18;
+pub(crate) const PEAK_START_HOUR: u8 = 18;
 /// The local hour the daily test period ends at, exclusive (24 = midnight).
-pub const PEAK_END_HOUR: u8 = 24;
+pub(crate) const PEAK_END_HOUR: u8 = 24;
 /// The share of the required speed a speed test must reach (80 %).
-pub const SPEED_SHARE: (u32, u32) = (4, 5);
+pub(crate) const SPEED_SHARE: (u32, u32) = (4, 5);
 /// The share of speed tests that must reach it (80 %).
-pub const SPEED_TESTS_SHARE: (u32, u32) = (4, 5);
+pub(crate) const SPEED_TESTS_SHARE: (u32, u32) = (4, 5);
 /// The round-trip latency a latency test must not exceed: 100 ms, in seconds.
-pub const LATENCY_LIMIT_SECONDS: f64 = 0.1;
+pub(crate) const LATENCY_LIMIT_SECONDS: f64 = 0.1;
 /// The share of latency tests that must be within it (95 %).
-pub const LATENCY_TESTS_SHARE: (u32, u32) = (19, 20);
+pub(crate) const LATENCY_TESTS_SHARE: (u32, u32) = (19, 20);
 
 const DESCRIBE: Describe = Describe {
     title: "FCC (United States): performance-measures test for high-cost supported carriers",

@@ -6,9 +6,9 @@
 //! `internet-monitor target`. The scheduler, store, metrics and HTTP layers see only
 //! [`Runner`] and the samples it returns, each stamped with the [`Engine`] that made it.
 
-pub mod http;
+pub(crate) mod http;
 pub mod ookla;
-pub mod reaper;
+pub(crate) mod reaper;
 pub mod runner;
 
 use std::path::{Path, PathBuf};
@@ -16,10 +16,10 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-pub use http::{HttpConfig, HttpEngine};
-pub use ookla::{Exit, ParseOptions, RunOutput};
-pub use reaper::adopt_orphans;
-pub use runner::{OoklaCli, OoklaConfig};
+pub(crate) use http::{HttpConfig, HttpEngine};
+pub(crate) use ookla::ParseOptions;
+pub(crate) use reaper::adopt_orphans;
+pub(crate) use runner::{OoklaCli, OoklaConfig};
 
 use crate::sample::{Engine, EngineName, Sample, Trigger};
 use crate::time::Timestamp;
@@ -54,7 +54,7 @@ impl EngineConfig {
 
 /// The engine `choice` picks, and why, in words for the start-up log: `auto` takes the Ookla CLI
 /// when `binary` resolves to an executable file (as `PATH` lookup would), else the HTTP engine.
-pub fn choose(
+pub(crate) fn choose(
     choice: EngineChoice,
     binary: &Path,
     ookla: impl FnOnce() -> OoklaConfig,
@@ -94,7 +94,7 @@ pub fn choose(
 
 /// `binary` as the kernel would run it: a path with a slash as it is, a bare name looked up on
 /// `PATH`; `None` unless that is a regular file with an execute bit.
-pub fn resolve_executable(binary: &Path) -> Option<PathBuf> {
+pub(crate) fn resolve_executable(binary: &Path) -> Option<PathBuf> {
     fn executable(path: &Path) -> bool {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(path)
@@ -114,7 +114,7 @@ pub fn resolve_executable(binary: &Path) -> Option<PathBuf> {
 
 /// What a running test is doing, for a person watching (`run-once` on a terminal).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// No test is running.
     Idle,
     /// Connecting, finding the API, measuring the idle latency (HTTP engine).
@@ -129,7 +129,7 @@ pub enum Phase {
 
 impl Phase {
     /// The phase in a few words: `testing download`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Phase::Idle => "idle",
             Phase::Latency => "measuring latency",
@@ -160,7 +160,7 @@ pub struct Runner {
 
 /// The right to run the next test, held from `try_claim` until the run is over.
 #[derive(Debug)]
-pub struct Claim {
+pub(crate) struct Claim {
     _slot: OwnedMutexGuard<()>,
 }
 
@@ -183,13 +183,13 @@ impl Runner {
     }
 
     /// What the running test is doing, as it changes ([`Phase::Idle`] between tests).
-    pub fn phases(&self) -> tokio::sync::watch::Receiver<Phase> {
+    pub(crate) fn phases(&self) -> tokio::sync::watch::Receiver<Phase> {
         self.phase.subscribe()
     }
 
     /// The server a test measures against, when known before it runs: the HTTP engine's URL,
     /// the Ookla CLI's `--server-id`; `None` when the Ookla CLI chooses.
-    pub fn target(&self) -> Option<String> {
+    pub(crate) fn target(&self) -> Option<String> {
         match &self.engine {
             Measure::Ookla(cli) => cli.server_id().map(|id| format!("ookla server #{id}")),
             Measure::Http(http) => Some(http.server().to_owned()),
@@ -197,26 +197,26 @@ impl Runner {
     }
 
     /// What each sample of this runner records as its engine.
-    pub fn engine(&self) -> &Arc<Engine> {
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
         &self.described
     }
 
     /// Runs one test, waiting for any other run to finish first, and returns its sample
     /// (never an error: every way a run can go wrong is a failed sample).
-    pub async fn run(&self, trigger: Trigger) -> Sample {
+    pub(crate) async fn run(&self, trigger: Trigger) -> Sample {
         let claim = self.claim().await;
         self.run_claimed(claim, trigger).await
     }
 
     /// The slot, once any running test has finished.
-    pub async fn claim(&self) -> Claim {
+    pub(crate) async fn claim(&self) -> Claim {
         Claim {
             _slot: self.slot.clone().lock_owned().await,
         }
     }
 
     /// The slot, if no test is running now.
-    pub fn try_claim(&self) -> Option<Claim> {
+    pub(crate) fn try_claim(&self) -> Option<Claim> {
         let slot = self.slot.clone().try_lock_owned().ok()?;
         Some(Claim { _slot: slot })
     }
@@ -227,12 +227,17 @@ impl Runner {
     ///
     /// Logs a line when the test starts (trigger, engine, server when known) and, should the
     /// run be dropped before it finishes (a shutdown or signal stopped it), a line saying so.
-    pub async fn run_claimed(&self, claim: Claim, trigger: Trigger) -> Sample {
+    pub(crate) async fn run_claimed(&self, claim: Claim, trigger: Trigger) -> Sample {
         self.run_claimed_at(claim, trigger, Timestamp::now()).await
     }
 
     /// [`Runner::run_claimed`], the sample dated `time` (when the test started).
-    pub async fn run_claimed_at(&self, _claim: Claim, trigger: Trigger, time: Timestamp) -> Sample {
+    pub(crate) async fn run_claimed_at(
+        &self,
+        _claim: Claim,
+        trigger: Trigger,
+        time: Timestamp,
+    ) -> Sample {
         let server = self
             .target()
             .unwrap_or_else(|| "chosen by the CLI".to_owned());

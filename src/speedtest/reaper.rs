@@ -27,7 +27,7 @@ const POLL: Duration = Duration::from_millis(1);
 /// Makes this process the reaper of every orphan in its tree of descendants, so that the
 /// CLI's escaped descendants can be found and killed. Call once, before any test; only the
 /// binary's commands that run tests call it.
-pub fn adopt_orphans() -> std::io::Result<()> {
+pub(crate) fn adopt_orphans() -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: prctl(PR_SET_CHILD_SUBREAPER, 1) only sets a flag of this process; the

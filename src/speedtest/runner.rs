@@ -30,7 +30,7 @@ pub struct OoklaConfig {
 
 /// The Ookla Speedtest CLI as an engine: one run of the CLI is one sample.
 #[derive(Debug)]
-pub struct OoklaCli {
+pub(crate) struct OoklaCli {
     config: OoklaConfig,
 }
 
@@ -41,18 +41,18 @@ enum Cut {
 }
 
 impl OoklaCli {
-    pub fn new(config: OoklaConfig) -> Self {
+    pub(crate) fn new(config: OoklaConfig) -> Self {
         OoklaCli { config }
     }
 
     /// `--server-id`, when given: the server the CLI is told to use.
-    pub fn server_id(&self) -> Option<u64> {
+    pub(crate) fn server_id(&self) -> Option<u64> {
         self.config.server_id
     }
 
     /// The arguments after the binary: the flags that make the CLI non-interactive and
     /// machine-readable, then the operator's.
-    pub fn arguments(&self) -> Vec<OsString> {
+    pub(crate) fn arguments(&self) -> Vec<OsString> {
         let mut args: Vec<OsString> = [
             "--format=json",
             "--accept-license",
@@ -70,7 +70,7 @@ impl OoklaCli {
 
     /// Runs the CLI once, the run started at `time`, and returns its sample (never an
     /// error: every way a run can go wrong is a failed sample).
-    pub async fn measure(&self, time: Timestamp, trigger: Trigger) -> Sample {
+    pub(crate) async fn measure(&self, time: Timestamp, trigger: Trigger) -> Sample {
         let clock = Instant::now();
         let result = self.run_child().await;
         let base = Sample {

@@ -21,9 +21,9 @@ use crate::zone::{MAX_ZONE_NAME, Zone};
 pub(super) const CAMPAIGNS: TableDefinition<u64, &[u8]> = TableDefinition::new("campaigns_v1");
 
 /// The version written.
-pub const CAMPAIGN_RECORD_VERSION: u8 = 1;
+pub(crate) const CAMPAIGN_RECORD_VERSION: u8 = 1;
 /// The most campaigns a store keeps (each takes days; a thousand is decades).
-pub const MAX_CAMPAIGNS: u64 = 1000;
+pub(crate) const MAX_CAMPAIGNS: u64 = 1000;
 
 /// The record of `campaign`, to be stored at key `campaign.start` in ms.
 pub fn encode(campaign: &Campaign) -> Vec<u8> {
@@ -90,7 +90,7 @@ impl Store {
 
     /// Stores `campaign` durably at its start, replacing the record there (a campaign that
     /// finished). A new one beyond [`MAX_CAMPAIGNS`] is refused ([`StoreError::CampaignLimit`]).
-    pub fn put_campaign(&self, campaign: &Campaign) -> Result<(), StoreError> {
+    pub(crate) fn put_campaign(&self, campaign: &Campaign) -> Result<(), StoreError> {
         let millis = campaign.start.as_millis();
         let record = encode(campaign);
         self.guarded(|| {

@@ -19,39 +19,39 @@ use super::{
 
 /// What `db check` found. Clean when every list is empty.
 #[derive(Debug, Default)]
-pub struct CheckReport {
+pub(crate) struct CheckReport {
     /// Samples read (damaged ones included).
-    pub samples: u64,
+    pub(crate) samples: u64,
     /// Dictionary entries (servers, ISPs and engines) read.
-    pub entries: u64,
+    pub(crate) entries: u64,
     /// Plan versions read (damaged ones included).
-    pub plans: u64,
+    pub(crate) plans: u64,
     /// Each damaged plan version: the time of its key (its effective-from) and what is wrong.
-    pub damaged_plans: Vec<(String, String)>,
+    pub(crate) damaged_plans: Vec<(String, String)>,
     /// Campaign records read (damaged ones included; a damaged one is a `structure` finding).
-    pub campaigns: u64,
+    pub(crate) campaigns: u64,
     /// Records of the connectivity monitor's tables read (targets, minute rows, buckets,
     /// outages, runs; damaged ones included, each a `structure` finding).
-    pub probe_records: u64,
+    pub(crate) probe_records: u64,
     /// Entries of the remote_write outbox read (samples waiting to be pushed; damaged ones
     /// included, each a `structure` finding).
-    pub outbox_pending: u64,
+    pub(crate) outbox_pending: u64,
     /// Keys (ms since the epoch) of samples an older version stored at or after
     /// [`crate::time::Timestamp::MAX`]: no command shows them and they are left as they are; not damage.
-    pub out_of_range: Vec<u64>,
+    pub(crate) out_of_range: Vec<u64>,
     /// Each damaged sample: its time (RFC 3339, or its raw key where it has no such time) and
     /// what is wrong with it.
-    pub damaged_samples: Vec<(String, String)>,
+    pub(crate) damaged_samples: Vec<(String, String)>,
     /// Each damaged dictionary entry: its number and what is wrong with it.
-    pub damaged_entries: Vec<(u64, String)>,
+    pub(crate) damaged_entries: Vec<(u64, String)>,
     /// Damage to the file's structure: redb's own findings, counts that disagree, a walk that
     /// could not finish.
-    pub structure: Vec<String>,
+    pub(crate) structure: Vec<String>,
 }
 
 impl CheckReport {
     /// Nothing damaged was found.
-    pub fn is_clean(&self) -> bool {
+    pub(crate) fn is_clean(&self) -> bool {
         self.damaged_samples.is_empty()
             && self.damaged_entries.is_empty()
             && self.damaged_plans.is_empty()
@@ -63,7 +63,7 @@ impl CheckReport {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Compacted {
     /// Bytes before compacting.
-    pub before: u64,
+    pub(crate) before: u64,
     /// Bytes after.
     pub after: u64,
 }
@@ -76,7 +76,7 @@ impl Store {
     /// check it, writes to it. `Err` only when the file cannot be checked at all (`Corrupt`
     /// when it is too damaged to open; `Missing`, `NotAFile`, `Empty`, `NotRedb`, `Sqlite`,
     /// `Locked`).
-    pub fn check(path: &Path) -> Result<CheckReport, StoreError> {
+    pub(crate) fn check(path: &Path) -> Result<CheckReport, StoreError> {
         let copy = PrivateCopy::of(path)?;
         let mut report = Store::check_copy(&copy.0).map_err(|err| err.at(path))?;
         // Findings name the file the user gave, not the private copy.

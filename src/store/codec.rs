@@ -31,12 +31,12 @@ use crate::time::Timestamp;
 
 /// The version written for every run but a campaign's: records carry a checksum and their
 /// engine.
-pub const VERSION: u8 = 3;
+pub(super) const VERSION: u8 = 3;
 /// Version 3 with the trigger `campaign` (code 3), written only for a `serve --campaign` run.
 /// Its own number, because a version 3 reader takes trigger code 3 for damage ("malformed"),
 /// while an unknown version makes it say "a newer internet-monitor wrote it"; every other
 /// record stays version 3, which older versions read as before.
-pub const VERSION_CAMPAIGN: u8 = 4;
+pub(super) const VERSION_CAMPAIGN: u8 = 4;
 /// Records with a checksum but no engine (0.2 until the engine was recorded): still read.
 const VERSION_WITHOUT_ENGINE: u8 = 2;
 /// The first version, without a checksum: still read.
@@ -101,7 +101,7 @@ pub(super) fn unseal(millis: u64, bytes: &[u8], version: u8) -> Result<&[u8], De
 
 /// The checksum of a version 2 or 3 record: CRC-32 of the key (ms, little-endian), the record
 /// before the checksum, and each dictionary entry it refers to (length-prefixed), in order.
-pub fn checksum<'a>(
+pub(super) fn checksum<'a>(
     millis: u64,
     record: &[u8],
     entries: impl IntoIterator<Item = &'a [u8]>,
@@ -118,30 +118,30 @@ pub fn checksum<'a>(
 
 /// Field bits of the presence mask, in the order the fields are written.
 mod bit {
-    pub const DURATION: u32 = 1 << 0;
-    pub const DOWNLOAD: u32 = 1 << 1;
-    pub const UPLOAD: u32 = 1 << 2;
-    pub const PING: u32 = 1 << 3;
-    pub const JITTER: u32 = 1 << 4;
-    pub const LOSS: u32 = 1 << 5;
-    pub const DOWNLOAD_LATENCY: u32 = 1 << 6;
-    pub const UPLOAD_LATENCY: u32 = 1 << 7;
-    pub const DOWNLOADED: u32 = 1 << 8;
-    pub const UPLOADED: u32 = 1 << 9;
-    pub const REASON: u32 = 1 << 10;
-    pub const MESSAGE: u32 = 1 << 11;
-    pub const SERVER: u32 = 1 << 12;
-    pub const ISP: u32 = 1 << 13;
-    pub const RESULT_URL: u32 = 1 << 14;
-    pub const CLIENT: u32 = 1 << 15;
+    pub(super) const DURATION: u32 = 1 << 0;
+    pub(super) const DOWNLOAD: u32 = 1 << 1;
+    pub(super) const UPLOAD: u32 = 1 << 2;
+    pub(super) const PING: u32 = 1 << 3;
+    pub(super) const JITTER: u32 = 1 << 4;
+    pub(super) const LOSS: u32 = 1 << 5;
+    pub(super) const DOWNLOAD_LATENCY: u32 = 1 << 6;
+    pub(super) const UPLOAD_LATENCY: u32 = 1 << 7;
+    pub(super) const DOWNLOADED: u32 = 1 << 8;
+    pub(super) const UPLOADED: u32 = 1 << 9;
+    pub(super) const REASON: u32 = 1 << 10;
+    pub(super) const MESSAGE: u32 = 1 << 11;
+    pub(super) const SERVER: u32 = 1 << 12;
+    pub(super) const ISP: u32 = 1 << 13;
+    pub(super) const RESULT_URL: u32 = 1 << 14;
+    pub(super) const CLIENT: u32 = 1 << 15;
     /// Version 3 only.
-    pub const ENGINE: u32 = 1 << 16;
+    pub(super) const ENGINE: u32 = 1 << 16;
 }
 
 /// Units in which the figures are usually whole numbers.
 const PER_SECOND: f64 = 1.0;
 const MICROS: f64 = 1e6;
-pub const MILLIS: f64 = 1e3;
+pub(super) const MILLIS: f64 = 1e3;
 
 const OOKLA_RESULT_PREFIX: &str = "https://www.speedtest.net/result/c/";
 const URL_RAW: u8 = 0;
@@ -149,7 +149,7 @@ const URL_OOKLA_UUID: u8 = 1;
 
 /// Where a record says the sample before it lies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Link {
+pub(super) enum Link {
     /// A version 1 record: it does not say.
     Unknown,
     /// No sample before it.
@@ -160,7 +160,7 @@ pub enum Link {
 
 /// References into the dictionary, resolved by the store before encoding.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct DictionaryRefs {
+pub(super) struct DictionaryRefs {
     pub server: Option<u64>,
     pub isp: Option<u64>,
     /// Always `None` in a version 1 or 2 record.
@@ -169,7 +169,7 @@ pub struct DictionaryRefs {
 
 impl DictionaryRefs {
     /// The entry numbers referred to, in the order the record and its checksum take them.
-    pub fn iter(self) -> impl Iterator<Item = u64> {
+    pub(super) fn iter(self) -> impl Iterator<Item = u64> {
         [self.server, self.isp, self.engine].into_iter().flatten()
     }
 }
@@ -177,7 +177,7 @@ impl DictionaryRefs {
 /// The record of `sample` (version 3), which follows the sample with the key `previous`, and
 /// whose server, ISP and engine are the dictionary entries `refs` with the stored bytes
 /// `entries` (in that order, those present), which the checksum covers.
-pub fn encode(
+pub(super) fn encode(
     sample: &Sample,
     previous: Option<u64>,
     refs: DictionaryRefs,
@@ -260,7 +260,7 @@ pub fn encode(
 
 /// A decoded record whose dictionary references the store still has to resolve, and whose
 /// checksum it still has to verify with them.
-pub struct Decoded<'a> {
+pub(super) struct Decoded<'a> {
     pub sample: Sample,
     pub refs: DictionaryRefs,
     /// Version 2 or 3: the bytes the checksum covers (with the entries) and the checksum
@@ -270,7 +270,7 @@ pub struct Decoded<'a> {
 }
 
 /// Reads a record; the caller verifies [`Decoded::seal`] once it has the entries.
-pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+pub(super) fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     let version = bytes.first().copied();
     let (body, seal) = match version {
         Some(VERSION_CAMPAIGN | VERSION | VERSION_WITHOUT_ENGINE) => {
@@ -376,7 +376,7 @@ pub fn decode(time: Timestamp, bytes: &[u8]) -> Result<Decoded<'_>, DecodeError>
 /// same version and fields, and a new checksum. `entries` are the bytes of the dictionary entries it refers to;
 /// its checksum is verified first, so that damage is never sealed in. `None` for a version 1
 /// record, which has no link to change.
-pub fn relink(
+pub(super) fn relink(
     millis: u64,
     bytes: &[u8],
     previous: Option<u64>,
@@ -462,7 +462,7 @@ fn reason_from(code: u8) -> Result<FailureReason, DecodeError> {
         .ok_or(DecodeError::Malformed)
 }
 
-pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+pub(super) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push(value as u8 | 0x80);
         value >>= 7;
@@ -474,7 +474,7 @@ pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 const EXACT_LIMIT: f64 = (1u64 << 52) as f64;
 
 /// An even varint `2n` means `n` units; the odd varint `1` means 8 raw little-endian bytes follow.
-pub fn put_float(out: &mut Vec<u8>, value: f64, unit: f64) {
+pub(super) fn put_float(out: &mut Vec<u8>, value: f64, unit: f64) {
     let units = (value * unit).round();
     // Compared with what decoding will compute, so -0.0 and near misses take the raw path.
     let exact = (0.0..EXACT_LIMIT).contains(&units)
@@ -487,12 +487,12 @@ pub fn put_float(out: &mut Vec<u8>, value: f64, unit: f64) {
     }
 }
 
-pub fn put_str(out: &mut Vec<u8>, text: &str) {
+pub(super) fn put_str(out: &mut Vec<u8>, text: &str) {
     put_varint(out, text.len() as u64);
     out.extend_from_slice(text.as_bytes());
 }
 
-pub fn put_optional_str(out: &mut Vec<u8>, text: Option<&str>) {
+pub(super) fn put_optional_str(out: &mut Vec<u8>, text: Option<&str>) {
     match text {
         Some(text) => {
             out.push(1);
@@ -544,10 +544,10 @@ fn push_uuid(text: &mut String, bytes: &[u8; 16]) {
 }
 
 /// A cursor over a record's bytes; every read fails cleanly at the end of input.
-pub struct Reader<'a>(pub &'a [u8]);
+pub(super) struct Reader<'a>(pub &'a [u8]);
 
 impl Reader<'_> {
-    pub fn byte(&mut self) -> Result<u8, DecodeError> {
+    pub(super) fn byte(&mut self) -> Result<u8, DecodeError> {
         let (&first, rest) = self.0.split_first().ok_or(DecodeError::Malformed)?;
         self.0 = rest;
         Ok(first)
@@ -559,7 +559,7 @@ impl Reader<'_> {
         Ok(head)
     }
 
-    pub fn varint(&mut self) -> Result<u64, DecodeError> {
+    pub(super) fn varint(&mut self) -> Result<u64, DecodeError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
@@ -571,7 +571,7 @@ impl Reader<'_> {
         Err(DecodeError::Malformed)
     }
 
-    pub fn float(&mut self, unit: f64) -> Result<f64, DecodeError> {
+    pub(super) fn float(&mut self, unit: f64) -> Result<f64, DecodeError> {
         let tag = self.varint()?;
         if tag & 1 == 0 {
             return Ok((tag >> 1) as f64 / unit);
@@ -581,13 +581,13 @@ impl Reader<'_> {
         Ok(f64::from_le_bytes(raw))
     }
 
-    pub fn string(&mut self) -> Result<String, DecodeError> {
+    pub(super) fn string(&mut self) -> Result<String, DecodeError> {
         let len = usize::try_from(self.varint()?).map_err(|_| DecodeError::Malformed)?;
         let bytes = self.take(len)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::Malformed)
     }
 
-    pub fn optional_string(&mut self) -> Result<Option<String>, DecodeError> {
+    pub(super) fn optional_string(&mut self) -> Result<Option<String>, DecodeError> {
         match self.byte()? {
             0 => Ok(None),
             1 => self.string().map(Some),
@@ -614,349 +614,4 @@ impl Reader<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::*;
-
-    fn round_trip(sample: &Sample) -> Sample {
-        let bytes = encode(sample, None, DictionaryRefs::default(), &[]);
-        decode(sample.time, &bytes).unwrap().sample
-    }
-
-    #[test]
-    fn only_a_campaign_run_is_written_as_version_4() {
-        let campaign = Sample {
-            download_bytes_per_second: Some(12_500_000.0),
-            ..Sample::empty(Timestamp::from_millis(1_795_546_073_292), Trigger::Campaign)
-        };
-        let bytes = encode(&campaign, None, DictionaryRefs::default(), &[]);
-        assert_eq!(bytes[0], VERSION_CAMPAIGN);
-        assert_eq!(round_trip(&campaign), campaign);
-        let scheduled = Sample {
-            trigger: Trigger::Schedule,
-            ..campaign.clone()
-        };
-        let bytes = encode(&scheduled, None, DictionaryRefs::default(), &[]);
-        assert_eq!(bytes[0], VERSION);
-        // A version 3 record with trigger code 3 is what a version 3 reader (0.x before
-        // campaigns) would meet without the version bump: it calls it malformed, as this
-        // reader does; and a version 4 record without the campaign trigger is damage too.
-        let mut as_v3 = encode(&campaign, None, DictionaryRefs::default(), &[]);
-        as_v3[0] = VERSION;
-        assert_eq!(
-            decode(campaign.time, &as_v3).err(),
-            Some(DecodeError::Malformed)
-        );
-        let mut as_v4 = encode(&scheduled, None, DictionaryRefs::default(), &[]);
-        as_v4[0] = VERSION_CAMPAIGN;
-        assert_eq!(
-            decode(campaign.time, &as_v4).err(),
-            Some(DecodeError::Malformed)
-        );
-        // What a version 3 reader says of a version 4 record.
-        assert!(
-            DecodeError::UnknownVersion(VERSION_CAMPAIGN)
-                .to_string()
-                .contains("a newer internet-monitor wrote it")
-        );
-    }
-
-    #[test]
-    fn typical_success_is_small_and_exact() {
-        let sample = Sample {
-            duration_seconds: Some(21.347),
-            download_bytes_per_second: Some(92_727_670.0),
-            upload_bytes_per_second: Some(31_664_073.0),
-            ping_seconds: Some(0.005631),
-            jitter_seconds: Some(0.00048),
-            packet_loss_ratio: Some(0.0),
-            download_latency_seconds: Some(0.008052),
-            upload_latency_seconds: Some(0.007308),
-            downloaded_bytes: Some(1_170_034_775),
-            uploaded_bytes: Some(416_603_849),
-            result_url: Some(format!(
-                "{OOKLA_RESULT_PREFIX}52186b28-ae1e-406d-a8b8-2a4ffd80f9e5"
-            )),
-            ..Sample::empty(Timestamp::from_millis(1), Trigger::Schedule)
-        };
-        let refs = DictionaryRefs {
-            server: Some(3),
-            isp: Some(4),
-            engine: Some(5),
-        };
-        let bytes = encode(&sample, Some(0), refs, &[b"server", b"isp", b"engine"]);
-        assert!(bytes.len() <= 68, "{} bytes", bytes.len());
-        let decoded = decode(sample.time, &bytes).unwrap();
-        assert_eq!(decoded.sample, sample);
-        assert_eq!(decoded.refs, refs);
-    }
-
-    #[test]
-    fn awkward_floats_fall_back_to_raw_bytes() {
-        let sample = Sample {
-            download_bytes_per_second: Some(0.1),
-            upload_bytes_per_second: Some(-0.0),
-            ping_seconds: Some(f64::NAN),
-            jitter_seconds: Some(1e300),
-            ..Sample::empty(Timestamp::from_millis(1), Trigger::Manual)
-        };
-        let back = round_trip(&sample);
-        assert_eq!(back.download_bytes_per_second, Some(0.1));
-        assert_eq!(
-            back.upload_bytes_per_second.map(f64::to_bits),
-            Some((-0.0f64).to_bits())
-        );
-        assert!(back.ping_seconds.is_some_and(f64::is_nan));
-        assert_eq!(back.jitter_seconds, Some(1e300));
-    }
-
-    #[test]
-    fn non_canonical_urls_are_kept_verbatim() {
-        for url in [
-            "REMOVED",
-            "https://www.speedtest.net/result/c/52186B28-AE1E-406D-A8B8-2A4FFD80F9E5",
-            "https://www.speedtest.net/result/c/52186b28ae1e406da8b82a4ffd80f9e5xxxx",
-        ] {
-            let sample = Sample {
-                result_url: Some(url.into()),
-                ..Sample::empty(Timestamp::from_millis(1), Trigger::Manual)
-            };
-            assert_eq!(round_trip(&sample).result_url.as_deref(), Some(url));
-        }
-    }
-
-    #[test]
-    fn failure_with_client_round_trips() {
-        let sample = Sample {
-            client: Some(Client {
-                internal_ip: Some("192.0.2.1".into()),
-                external_ip: None,
-                mac: Some("00:00:5E:00:53:01".into()),
-            }),
-            ..Sample::failure(
-                Timestamp::from_millis(5),
-                Trigger::Retest,
-                FailureReason::OutputTooLarge,
-                "too much",
-            )
-        };
-        assert_eq!(round_trip(&sample), sample);
-    }
-
-    #[test]
-    fn rejects_unknown_versions_and_truncation() {
-        assert_eq!(
-            decode(Timestamp::from_millis(0), &[9, 0, 0]).err(),
-            Some(DecodeError::UnknownVersion(9))
-        );
-        let sample = Sample::failure(
-            Timestamp::from_millis(0),
-            Trigger::Manual,
-            FailureReason::Exit,
-            "x",
-        );
-        let bytes = encode(&sample, None, DictionaryRefs::default(), &[]);
-        for cut in 0..bytes.len() {
-            let verified =
-                decode(sample.time, &bytes[..cut]).and_then(|d| verify(sample.time, &d, &[]));
-            assert!(verified.is_err(), "cut at {cut}");
-        }
-    }
-
-    /// What the store does with a decoded record: recompute the checksum with the entries.
-    fn verify(
-        time: Timestamp,
-        decoded: &Decoded<'_>,
-        entries: &[&[u8]],
-    ) -> Result<(), DecodeError> {
-        match decoded.seal {
-            Some((body, sum))
-                if checksum(time.as_millis(), body, entries.iter().copied()) != sum =>
-            {
-                Err(DecodeError::Checksum)
-            }
-            _ => Ok(()),
-        }
-    }
-
-    #[test]
-    fn any_changed_byte_of_time_record_or_entries_is_detected() {
-        let sample = Sample {
-            download_bytes_per_second: Some(92_727_670.0),
-            ping_seconds: Some(0.005631),
-            message: Some("slow".into()),
-            ..Sample::empty(Timestamp::from_millis(1_795_546_073_292), Trigger::Schedule)
-        };
-        let refs = DictionaryRefs {
-            server: Some(3),
-            isp: Some(4),
-            engine: Some(5),
-        };
-        let (server, isp) = (b"server bytes".to_vec(), b"isp".to_vec());
-        let engine = b"engine".to_vec();
-        let bytes = encode(
-            &sample,
-            Some(1_795_546_000_000),
-            refs,
-            &[&server, &isp, &engine],
-        );
-        let read = |time: Timestamp, bytes: &[u8], server: &[u8], isp: &[u8]| {
-            decode(time, bytes)
-                .and_then(|d| verify(time, &d, &[server, isp, &engine]).map(|()| d.sample))
-        };
-        assert_eq!(read(sample.time, &bytes, &server, &isp), Ok(sample.clone()));
-        for at in 0..bytes.len() {
-            for flip in [0x01, 0x03, 0x80, 0xff] {
-                let mut changed = bytes.clone();
-                changed[at] ^= flip;
-                assert!(
-                    read(sample.time, &changed, &server, &isp).is_err(),
-                    "byte {at} ^ {flip:#x}"
-                );
-            }
-        }
-        for bit in 0..64 {
-            let time = Timestamp::from_millis(sample.time.as_millis() ^ 1 << bit);
-            assert_eq!(
-                read(time, &bytes, &server, &isp),
-                Err(DecodeError::Checksum),
-                "time bit {bit}"
-            );
-        }
-        for at in 0..server.len() {
-            let mut changed = server.clone();
-            changed[at] ^= 0x20;
-            assert_eq!(
-                read(sample.time, &bytes, &changed, &isp),
-                Err(DecodeError::Checksum)
-            );
-        }
-        assert_eq!(
-            read(sample.time, &bytes, &server, b"isq"),
-            Err(DecodeError::Checksum)
-        );
-        let decoded = decode(sample.time, &bytes).unwrap();
-        assert_eq!(
-            verify(sample.time, &decoded, &[&server, &isp, b"enginf"]),
-            Err(DecodeError::Checksum),
-            "the engine entry is covered too"
-        );
-    }
-
-    /// The record `encode` writes, rewritten as an older version wrote it: version 2 (no
-    /// engine) or version 1 (no link and no checksum either).
-    fn as_older_version(sample: &Sample, version: u8) -> Vec<u8> {
-        let without_engine = Sample {
-            engine: None,
-            ..sample.clone()
-        };
-        let mut bytes = encode(&without_engine, None, DictionaryRefs::default(), &[]);
-        bytes.truncate(bytes.len() - CHECKSUM_BYTES);
-        bytes[0] = version;
-        if version == VERSION_UNCHECKED {
-            bytes.remove(2); // the link
-        } else {
-            let sum = checksum(sample.time.as_millis(), &bytes, []);
-            bytes.extend_from_slice(&sum.to_le_bytes());
-        }
-        bytes
-    }
-
-    #[test]
-    fn version_1_records_read_without_a_checksum() {
-        let sample = Sample {
-            engine: Some(Arc::new(Engine::ookla())),
-            ..Sample::failure(
-                Timestamp::from_millis(7),
-                Trigger::Manual,
-                FailureReason::Exit,
-                "x",
-            )
-        };
-        let bytes = as_older_version(&sample, VERSION_UNCHECKED);
-        let decoded = decode(sample.time, &bytes).unwrap();
-        assert_eq!(decoded.seal, None);
-        assert_eq!(decoded.link, Link::Unknown);
-        assert_eq!(decoded.sample, sample);
-    }
-
-    #[test]
-    fn older_records_measured_with_ookla_unless_skipped() {
-        let measured = [
-            Sample::failure(
-                Timestamp::from_millis(7),
-                Trigger::Schedule,
-                FailureReason::Timeout,
-                "x",
-            ),
-            Sample {
-                download_bytes_per_second: Some(1e6),
-                ..Sample::empty(Timestamp::from_millis(8), Trigger::Manual)
-            },
-        ];
-        let skipped = Sample {
-            outcome: Outcome::Skipped,
-            reason: Some(FailureReason::DataBudget),
-            ..Sample::empty(Timestamp::from_millis(9), Trigger::Schedule)
-        };
-        for version in [VERSION_UNCHECKED, VERSION_WITHOUT_ENGINE] {
-            for sample in &measured {
-                let bytes = as_older_version(sample, version);
-                let decoded = decode(sample.time, &bytes).unwrap();
-                assert_eq!(
-                    decoded.sample.engine.as_deref(),
-                    Some(&Engine::ookla()),
-                    "version {version}"
-                );
-                assert_eq!(decoded.refs.engine, None);
-            }
-            let bytes = as_older_version(&skipped, version);
-            let decoded = decode(skipped.time, &bytes).unwrap();
-            assert_eq!(decoded.sample, skipped, "version {version}");
-        }
-        // A version 3 record says what it has, even no engine at all.
-        assert_eq!(round_trip(&measured[0]).engine, None);
-    }
-
-    #[test]
-    fn only_version_3_refers_to_an_engine() {
-        let sample = Sample::empty(Timestamp::from_millis(7), Trigger::Manual);
-        let refs = DictionaryRefs {
-            engine: Some(2),
-            ..DictionaryRefs::default()
-        };
-        let mut bytes = encode(&sample, None, refs, &[b"engine"]);
-        assert_eq!(decode(sample.time, &bytes).unwrap().refs, refs);
-        bytes[0] = VERSION_WITHOUT_ENGINE;
-        assert_eq!(
-            decode(sample.time, &bytes).err(),
-            Some(DecodeError::Malformed)
-        );
-    }
-
-    #[test]
-    fn relinking_keeps_the_fields_and_reseals() {
-        let sample = Sample::failure(
-            Timestamp::from_millis(1_000),
-            Trigger::Manual,
-            FailureReason::Exit,
-            "x",
-        );
-        let bytes = encode(&sample, Some(400), DictionaryRefs::default(), &[]);
-        assert_eq!(decode(sample.time, &bytes).unwrap().link, Link::After(400));
-        let moved = relink(1_000, &bytes, Some(900), &[]).unwrap().unwrap();
-        let decoded = decode(sample.time, &moved).unwrap();
-        assert_eq!(decoded.link, Link::After(900));
-        assert_eq!(decoded.sample, sample);
-        assert_eq!(verify(sample.time, &decoded, &[]), Ok(()));
-        let first = relink(1_000, &moved, None, &[]).unwrap().unwrap();
-        assert_eq!(decode(sample.time, &first).unwrap().link, Link::First);
-        let mut damaged = bytes.clone();
-        damaged[4] ^= 1;
-        assert!(
-            relink(1_000, &damaged, None, &[]).is_err(),
-            "damage is never resealed"
-        );
-    }
-}
+mod tests;

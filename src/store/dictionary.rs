@@ -22,23 +22,23 @@ const ENGINE: u8 = 3;
 
 /// Presence bits of an engine entry's optional fields, in the order they are written.
 mod engine_bit {
-    pub const PROTOCOL: u8 = 1 << 0;
-    pub const URL: u8 = 1 << 1;
-    pub const STREAMS: u8 = 1 << 2;
-    pub const DURATION: u8 = 1 << 3;
-    pub const RAMP_UP: u8 = 1 << 4;
-    pub const ALL: u8 = (1 << 5) - 1;
+    pub(super) const PROTOCOL: u8 = 1 << 0;
+    pub(super) const URL: u8 = 1 << 1;
+    pub(super) const STREAMS: u8 = 1 << 2;
+    pub(super) const DURATION: u8 = 1 << 3;
+    pub(super) const RAMP_UP: u8 = 1 << 4;
+    pub(super) const ALL: u8 = (1 << 5) - 1;
 }
 
 #[derive(Clone, Debug)]
-pub enum Entry {
+pub(super) enum Entry {
     Server(Arc<Server>),
     Isp(Arc<str>),
     Engine(Arc<Engine>),
 }
 
 impl Entry {
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+    pub(super) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut input = Reader(bytes);
         let entry = match input.byte()? {
             SERVER => {
@@ -67,7 +67,7 @@ impl Entry {
     }
 
     /// The server of a server entry; `Malformed` for another kind of entry.
-    pub fn server(self) -> Result<Arc<Server>, DecodeError> {
+    pub(super) fn server(self) -> Result<Arc<Server>, DecodeError> {
         match self {
             Entry::Server(server) => Ok(server),
             _ => Err(DecodeError::Malformed),
@@ -75,7 +75,7 @@ impl Entry {
     }
 
     /// The ISP of an ISP entry; `Malformed` for another kind of entry.
-    pub fn isp(self) -> Result<Arc<str>, DecodeError> {
+    pub(super) fn isp(self) -> Result<Arc<str>, DecodeError> {
         match self {
             Entry::Isp(isp) => Ok(isp),
             _ => Err(DecodeError::Malformed),
@@ -83,7 +83,7 @@ impl Entry {
     }
 
     /// The engine of an engine entry; `Malformed` for another kind of entry.
-    pub fn engine(self) -> Result<Arc<Engine>, DecodeError> {
+    pub(super) fn engine(self) -> Result<Arc<Engine>, DecodeError> {
         match self {
             Entry::Engine(engine) => Ok(engine),
             _ => Err(DecodeError::Malformed),
@@ -202,13 +202,13 @@ fn encode_isp(isp: &str) -> Vec<u8> {
 
 /// A sample's references into the dictionary, with the bytes of those entries (server, ISP,
 /// engine: those present, in that order), which the sample's checksum covers.
-pub struct Interned {
+pub(super) struct Interned {
     pub refs: DictionaryRefs,
     pub entries: Vec<Vec<u8>>,
 }
 
 /// The numbers of the sample's server, ISP and engine records, adding them if new.
-pub fn intern(
+pub(super) fn intern(
     entries: &mut Table<u64, &'static [u8]>,
     index: &mut Table<&'static [u8], u64>,
     sample: &Sample,

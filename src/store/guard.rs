@@ -26,7 +26,7 @@ struct CallerPanic(Box<dyn Any + Send>);
 
 /// Runs `work`, which calls into the storage engine; `Err` carries what the engine's panic
 /// said (message and source location), for the "damaged" error that replaces it.
-pub fn engine<T>(work: impl FnOnce() -> T) -> Result<T, String> {
+pub(super) fn engine<T>(work: impl FnOnce() -> T) -> Result<T, String> {
     install_hook();
     ENGINE_DEPTH.with(|depth| depth.set(depth.get() + 1));
     let result = panic::catch_unwind(AssertUnwindSafe(work));
@@ -44,7 +44,7 @@ pub fn engine<T>(work: impl FnOnce() -> T) -> Result<T, String> {
 
 /// Runs the caller's `work` from inside [`engine`]: a panic in it is shown by the usual hook
 /// and continues past the engine's catch, as if the store were not there.
-pub fn caller<T>(work: impl FnOnce() -> T) -> T {
+pub(super) fn caller<T>(work: impl FnOnce() -> T) -> T {
     let depth = ENGINE_DEPTH.with(|depth| depth.replace(0));
     let result = panic::catch_unwind(AssertUnwindSafe(work));
     ENGINE_DEPTH.with(|outer| outer.set(depth));

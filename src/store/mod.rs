@@ -26,18 +26,15 @@ use redb::{
     TableHandle, WriteTransaction,
 };
 
-pub use campaigns::{CAMPAIGN_RECORD_VERSION, MAX_CAMPAIGNS};
 /// The campaign record's codec, with its checksum and bounds ([`DecodeError`] otherwise): for
 /// the fuzz target `campaign_record`.
 pub use campaigns::{decode as decode_campaign_record, encode as encode_campaign_record};
-pub use check::{CheckReport, Compacted};
+pub(crate) use check::CheckReport;
 pub use codec::DecodeError;
 use codec::Link;
 use dictionary::Entry;
-pub use outbox::{
-    OUTBOX_RECORD_VERSION, OutboxEntry, OutboxStats, decode_outbox_record, encode_outbox_record,
-};
-pub use plans::{MAX_PLAN_VERSIONS, PLAN_RECORD_VERSION, PlanStored, PlansImported};
+pub(crate) use outbox::OutboxStats;
+pub(crate) use plans::PlanStored;
 /// A plan version's record as stored at key `from` in ms, and back, checked against its
 /// checksum and bounds ([`DecodeError`] otherwise): for the fuzz target `plan_record`.
 pub use plans::{decode as decode_plan_record, encode as encode_plan_record};
@@ -231,7 +228,7 @@ enum Handle {
 
 /// Which end of a time range a scan starts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Order {
+pub(crate) enum Order {
     OldestFirst,
     NewestFirst,
 }
@@ -358,7 +355,7 @@ impl Store {
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -426,7 +423,7 @@ impl Store {
     /// Calls `visit` on each sample with `from <= time < to` in `order` until it breaks, reading
     /// only that part of the table. With `to` at [`Timestamp::MAX`] that is every sample: keys
     /// from `MAX` on (see [`Store::unrepresentable`]) are never visited.
-    pub fn scan<E: From<StoreError>>(
+    pub(crate) fn scan<E: From<StoreError>>(
         &self,
         from: Timestamp,
         to: Timestamp,
@@ -580,7 +577,7 @@ impl Store {
     }
 
     /// Up to `limit` samples with `from <= time < to`, newest first.
-    pub fn newest_first(
+    pub(crate) fn newest_first(
         &self,
         from: Timestamp,
         to: Timestamp,
@@ -618,7 +615,7 @@ impl Store {
 
     /// The newest sample at or before `now`: a sample dated later (a wrong clock recorded or
     /// imported it) is kept but is not the latest.
-    pub fn latest_at(&self, now: Timestamp) -> Result<Option<Sample>, StoreError> {
+    pub(crate) fn latest_at(&self, now: Timestamp) -> Result<Option<Sample>, StoreError> {
         Ok(self
             .newest_first(Timestamp::EPOCH, after(now), 1)?
             .into_iter()
@@ -628,7 +625,7 @@ impl Store {
     /// The newest run at or before `now`: the newest sample that is not a skipped one (a
     /// skipped run measured nothing, so it is not the last run). Reads back past the skipped
     /// samples after it (a month's worth at most, while a data budget is used up).
-    pub fn latest_run_at(&self, now: Timestamp) -> Result<Option<Sample>, StoreError> {
+    pub(crate) fn latest_run_at(&self, now: Timestamp) -> Result<Option<Sample>, StoreError> {
         let mut found = None;
         self.scan(Timestamp::EPOCH, after(now), Order::NewestFirst, |sample| {
             if sample.outcome == Outcome::Skipped {
@@ -641,13 +638,13 @@ impl Store {
     }
 
     /// The newest successful sample.
-    pub fn latest_success(&self) -> Result<Option<Sample>, StoreError> {
+    pub(crate) fn latest_success(&self) -> Result<Option<Sample>, StoreError> {
         self.latest_success_at(Timestamp::MAX)
     }
 
     /// The newest successful sample at or before `now`: read backwards from there, so it costs
     /// as many reads as there are failures after the last success (none, usually).
-    pub fn latest_success_at(&self, now: Timestamp) -> Result<Option<Sample>, StoreError> {
+    pub(crate) fn latest_success_at(&self, now: Timestamp) -> Result<Option<Sample>, StoreError> {
         let mut found = None;
         self.scan(Timestamp::EPOCH, after(now), Order::NewestFirst, |sample| {
             if !sample.is_success() {
@@ -663,7 +660,11 @@ impl Store {
     /// returns how many went; retention calls it until fewer than `batch` go, so no single
     /// transaction grows with the backlog. Their remote_write outbox entries stay: the pusher
     /// finds no sample there and counts them as expired (see `outbox.rs`).
-    pub fn delete_before(&self, cutoff: Timestamp, batch: usize) -> Result<usize, StoreError> {
+    pub(crate) fn delete_before(
+        &self,
+        cutoff: Timestamp,
+        batch: usize,
+    ) -> Result<usize, StoreError> {
         self.guarded(|| self.delete_before_unguarded(cutoff, batch))
     }
 
@@ -702,7 +703,7 @@ impl Store {
     /// Calls `visit` with the time of each sample dated before `to`, newest first, until it
     /// breaks, reading only the keys: no sample is decoded (nor checked), so retention can walk
     /// a long history every hour cheaply.
-    pub fn times_newest_first(
+    pub(crate) fn times_newest_first(
         &self,
         to: Timestamp,
         mut visit: impl FnMut(Timestamp) -> ControlFlow<()>,
@@ -724,7 +725,10 @@ impl Store {
     }
 
     /// The samples dated after `now`, without decoding them: how many, and the newest time.
-    pub fn count_after(&self, now: Timestamp) -> Result<(u64, Option<Timestamp>), StoreError> {
+    pub(crate) fn count_after(
+        &self,
+        now: Timestamp,
+    ) -> Result<(u64, Option<Timestamp>), StoreError> {
         self.guarded(|| self.count_after_unguarded(now))
     }
 
@@ -752,7 +756,7 @@ impl Store {
 
     /// How many samples are keyed at or past [`Timestamp::MAX`]: an older version stored times
     /// up to year 10000 and more. No range reaches them, so they are reported, never shown.
-    pub fn unrepresentable(&self) -> Result<u64, StoreError> {
+    pub(crate) fn unrepresentable(&self) -> Result<u64, StoreError> {
         self.guarded(|| self.unrepresentable_unguarded())
     }
 
@@ -783,6 +787,10 @@ impl Store {
         })
     }
 
+    /// Whether the store holds no sample.
+    ///
+    /// # Errors
+    /// As [`Store::len`].
     pub fn is_empty(&self) -> Result<bool, StoreError> {
         self.len().map(|len| len == 0)
     }
@@ -791,7 +799,7 @@ impl Store {
     /// inode as right after opening): `Gone` when it was deleted or moved away, `Replaced` when
     /// another file took its place. Each change is logged once, as an error when the file
     /// leaves and as a notice when it is back.
-    pub fn check_file(&self) -> Result<(), StoreError> {
+    pub(crate) fn check_file(&self) -> Result<(), StoreError> {
         let opened = *self.opened.read().unwrap_or_else(PoisonError::into_inner);
         let now = FileId::of(&self.path);
         let (state, result) = match now {

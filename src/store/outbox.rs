@@ -32,28 +32,28 @@ use crate::time::Timestamp;
 pub(super) const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_v1");
 
 /// The version of the records written.
-pub const OUTBOX_RECORD_VERSION: u8 = 1;
+pub(crate) const OUTBOX_RECORD_VERSION: u8 = 1;
 
 /// The outbox's state, for `/metrics`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct OutboxStats {
+pub(crate) struct OutboxStats {
     /// Entries queued (damaged ones included: `db check` names those).
-    pub pending: u64,
+    pub(crate) pending: u64,
     /// The stored time of the oldest sample queued (of the entries that read), if any.
-    pub oldest: Option<Timestamp>,
+    pub(crate) oldest: Option<Timestamp>,
 }
 
 /// One queued entry: the sample's stored time (the key) and when it was queued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OutboxEntry {
+pub(crate) struct OutboxEntry {
     /// The sample's stored time.
-    pub time: Timestamp,
+    pub(crate) time: Timestamp,
     /// When [`Store::append`] queued it (the wall clock then).
-    pub queued: Timestamp,
+    pub(crate) queued: Timestamp,
 }
 
 /// The record of `entry`, to be stored at key `entry.time` in ms.
-pub fn encode_outbox_record(entry: &OutboxEntry) -> Vec<u8> {
+pub(crate) fn encode_outbox_record(entry: &OutboxEntry) -> Vec<u8> {
     let mut out = vec![OUTBOX_RECORD_VERSION];
     put_varint(&mut out, entry.queued.as_millis());
     seal(entry.time.as_millis(), out)
@@ -61,7 +61,7 @@ pub fn encode_outbox_record(entry: &OutboxEntry) -> Vec<u8> {
 
 /// The entry stored at `key` (ms) as `bytes`, checked against its checksum and bounds (both
 /// times before [`Timestamp::MAX`]).
-pub fn decode_outbox_record(key: u64, bytes: &[u8]) -> Result<OutboxEntry, DecodeError> {
+pub(crate) fn decode_outbox_record(key: u64, bytes: &[u8]) -> Result<OutboxEntry, DecodeError> {
     let fields = unseal(key, bytes, OUTBOX_RECORD_VERSION)?;
     let time = in_range(key)?;
     let mut reader = Reader(fields);
@@ -90,12 +90,12 @@ impl Store {
     /// While `on`, [`Store::append`] also queues each stored sample's time in the outbox, in
     /// the same write transaction. Off when the store is opened; `serve` turns it on when it
     /// pushes (before its first run).
-    pub fn set_outbox(&self, on: bool) {
+    pub(crate) fn set_outbox(&self, on: bool) {
         self.outbox.store(on, Ordering::Release);
     }
 
     /// Whether [`Store::append`] queues samples.
-    pub fn outbox_on(&self) -> bool {
+    pub(crate) fn outbox_on(&self) -> bool {
         self.outbox.load(Ordering::Acquire)
     }
 
@@ -135,7 +135,7 @@ impl Store {
 
     /// Up to `limit` queued sample times, oldest first. A damaged entry is left out (never
     /// pushed on its word) and logged, throttled, as damage `db check` names.
-    pub fn outbox_pending(&self, limit: usize) -> Result<Vec<Timestamp>, StoreError> {
+    pub(crate) fn outbox_pending(&self, limit: usize) -> Result<Vec<Timestamp>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -173,7 +173,7 @@ impl Store {
 
     /// Removes the entries of `times` (those there; others are ignored) in one durable
     /// transaction, and returns how many were there. Nothing is written when none is.
-    pub fn outbox_remove(&self, times: &[Timestamp]) -> Result<u64, StoreError> {
+    pub(crate) fn outbox_remove(&self, times: &[Timestamp]) -> Result<u64, StoreError> {
         if times.is_empty() {
             return Ok(0);
         }
@@ -217,7 +217,7 @@ impl Store {
 
     /// How many entries are queued, and the oldest queued sample's time, without decoding
     /// more than the entries before the first that reads (usually one).
-    pub fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+    pub(crate) fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
         self.guarded(|| {
             let txn = self.begin_read()?;
             let Some(table) = self.outbox_table(&txn)? else {

@@ -27,10 +27,10 @@ use crate::units::Bandwidth;
 pub(super) const PLANS: TableDefinition<u64, &[u8]> = TableDefinition::new("plans_v1");
 
 /// The version written.
-pub const PLAN_RECORD_VERSION: u8 = 1;
+pub(crate) const PLAN_RECORD_VERSION: u8 = 1;
 /// The most plan versions a store keeps: a contract changes a few times a year, and each
 /// version is about 500 bytes of `/api/v1/plan`, so that answer stays under about 500 KB.
-pub const MAX_PLAN_VERSIONS: u64 = 1000;
+pub(crate) const MAX_PLAN_VERSIONS: u64 = 1000;
 /// Fields 0..=7 are the speeds, 8 the latency; higher bits are unknown.
 const LATENCY_BIT: u64 = 1 << 8;
 const KNOWN_BITS: u64 = (1 << 9) - 1;
@@ -140,15 +140,15 @@ fn speeds_of(version: &PlanVersion) -> [Option<Bandwidth>; 8] {
 /// What [`Store::import_plans`] did: versions added, left as they were (the same record was
 /// stored), and replaced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PlansImported {
-    pub added: u64,
-    pub unchanged: u64,
-    pub replaced: u64,
+pub(crate) struct PlansImported {
+    pub(crate) added: u64,
+    pub(crate) unchanged: u64,
+    pub(crate) replaced: u64,
 }
 
 /// What [`Store::set_plan`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PlanStored {
+pub(crate) enum PlanStored {
     /// No version had that `from`: the version was added.
     Added,
     /// A version had that `from` and `replace` was given: it was replaced.
@@ -172,7 +172,11 @@ impl Store {
     /// `replace`; otherwise [`StoreError::PlanExists`] and nothing changes. A new version beyond
     /// [`MAX_PLAN_VERSIONS`] is refused ([`StoreError::PlanLimit`]); a replacement is not. The caller has
     /// validated `version` ([`PlanVersion::validate`]).
-    pub fn set_plan(&self, version: &PlanVersion, replace: bool) -> Result<PlanStored, StoreError> {
+    pub(crate) fn set_plan(
+        &self,
+        version: &PlanVersion,
+        replace: bool,
+    ) -> Result<PlanStored, StoreError> {
         let millis = version.from.as_millis();
         let record = encode(version);
         self.guarded(|| {
@@ -208,7 +212,7 @@ impl Store {
     /// that differs from the stored version at its `from` replaces it only when `replace`,
     /// else [`StoreError::PlanExists`] names the first such time and nothing changes. More than
     /// [`MAX_PLAN_VERSIONS`] in all is [`StoreError::PlanLimit`]. The caller has validated each.
-    pub fn import_plans(
+    pub(crate) fn import_plans(
         &self,
         versions: &[PlanVersion],
         replace: bool,

@@ -53,12 +53,12 @@ pub const BUCKET_MINUTES: u32 = 10;
 /// The minute rows the service keeps unfolded at least: [`MINUTE_DAYS`] days of them, so a
 /// minute is folded only once that much probing was recorded after it (see
 /// [`Store::probe_fold_cut`]).
-pub const MINUTE_ROWS_KEPT: u64 = MINUTE_DAYS * 24 * 60;
+pub(crate) const MINUTE_ROWS_KEPT: u64 = MINUTE_DAYS * 24 * 60;
 /// The most probe targets a store keeps (each restart with other targets adds some; a few
 /// dozen are usual), so the target list and a row's target count stay bounded.
-pub const MAX_PROBE_TARGETS: u64 = 10_000;
+pub(crate) const MAX_PROBE_TARGETS: u64 = 10_000;
 /// The version of every record written in these tables.
-pub const PROBE_RECORD_VERSION: u8 = 1;
+pub(crate) const PROBE_RECORD_VERSION: u8 = 1;
 
 /// Targets by id.
 pub(super) const TARGETS: TableDefinition<u64, &[u8]> = TableDefinition::new("probe_targets_v1");
@@ -109,7 +109,8 @@ pub struct ProbeRow {
 
 impl ProbeRow {
     /// The row's length.
-    pub fn span(&self) -> Duration {
+    #[cfg(test)]
+    pub(crate) fn span(&self) -> Duration {
         Duration::from_secs(60 * u64::from(self.minutes))
     }
 }
@@ -691,7 +692,7 @@ impl Store {
 
     /// Every stored probe target, by id. A damaged record is an error
     /// ([`StoreError::ProbeDecode`]), never a target.
-    pub fn probe_targets(&self) -> Result<Vec<StoredTarget>, StoreError> {
+    pub(crate) fn probe_targets(&self) -> Result<Vec<StoredTarget>, StoreError> {
         self.probe_all(TARGETS, decode_target)
     }
 
@@ -838,18 +839,22 @@ impl Store {
 
     /// The monitor runs overlapping `[from, to)`, oldest first. A run's stored `end` is its
     /// stop time or its last heartbeat; a run without one overlaps everything after its start.
-    pub fn monitor_runs(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Run>, StoreError> {
+    pub(crate) fn monitor_runs(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Run>, StoreError> {
         self.overlapping(RUNS, decode_run, |run| run.end, from, to)
     }
 
     /// The newest monitor run, if any.
-    pub fn last_monitor_run(&self) -> Result<Option<Run>, StoreError> {
+    pub(crate) fn last_monitor_run(&self) -> Result<Option<Run>, StoreError> {
         self.monitor_run_at(Timestamp::MAX)
     }
 
     /// The monitor run that started last at or before `time` (the run `time` fell in, if it
     /// was monitored), if any.
-    pub fn monitor_run_at(&self, time: Timestamp) -> Result<Option<Run>, StoreError> {
+    pub(crate) fn monitor_run_at(&self, time: Timestamp) -> Result<Option<Run>, StoreError> {
         self.guarded(|| {
             let txn = self.begin_read()?;
             let Some(runs) = self.probe_table(&txn, RUNS)? else {
@@ -876,7 +881,7 @@ impl Store {
     }
 
     /// The newest outage stored as ongoing (`end: None`), if any.
-    pub fn open_outage(&self) -> Result<Option<Outage>, StoreError> {
+    pub(crate) fn open_outage(&self) -> Result<Option<Outage>, StoreError> {
         self.guarded(|| {
             let txn = self.begin_read()?;
             let Some(outages) = self.probe_table(&txn, OUTAGES)? else {
@@ -1021,7 +1026,11 @@ impl Store {
     /// record as retention is, so a clock far ahead cannot fold the last month's minutes:
     /// only rows written after it (dated ahead too) can push older ones out, one per minute
     /// probed. The service passes [`MINUTE_ROWS_KEPT`].
-    pub fn probe_fold_cut(&self, now: Timestamp, keep_rows: u64) -> Result<Timestamp, StoreError> {
+    pub(crate) fn probe_fold_cut(
+        &self,
+        now: Timestamp,
+        keep_rows: u64,
+    ) -> Result<Timestamp, StoreError> {
         let by_clock = now.saturating_sub(Duration::from_secs(MINUTE_DAYS * 24 * 60 * 60));
         self.guarded(|| {
             let txn = self.begin_read()?;
@@ -1058,7 +1067,7 @@ impl Store {
     /// run without an end (it stopped before its first heartbeat) goes once the run after it
     /// started at or before `cutoff`. One transaction per call, rows first, oldest first;
     /// nothing is written when nothing is due.
-    pub fn delete_probes_before(
+    pub(crate) fn delete_probes_before(
         &self,
         cutoff: Timestamp,
         batch: usize,

@@ -28,7 +28,7 @@ impl Fingerprint {
 
 /// Accumulates samples one at a time; `finish` turns them into a [`Summary`].
 #[derive(Debug, Clone)]
-pub struct Summarizer {
+pub(crate) struct Summarizer {
     plans: PlanHistory,
     runs: Runs,
     runs_by_engine: EngineCounts,
@@ -44,7 +44,7 @@ pub struct Summarizer {
 
 impl Summarizer {
     /// A summarizer judging each run against the version of `plans` in force at its time.
-    pub fn new(plans: impl Into<PlanHistory>) -> Self {
+    pub(crate) fn new(plans: impl Into<PlanHistory>) -> Self {
         Summarizer {
             plans: plans.into(),
             runs: Runs::default(),
@@ -60,7 +60,7 @@ impl Summarizer {
 
     /// Takes the next sample; samples must arrive oldest first, because retests are paired with
     /// the measurement just before them.
-    pub fn add(&mut self, sample: &Sample) {
+    pub(crate) fn add(&mut self, sample: &Sample) {
         self.runs.total += 1;
         match sample.outcome {
             Outcome::Success => self.runs.success += 1,
@@ -103,7 +103,7 @@ impl Summarizer {
     }
 
     /// The summary of everything added, labelled with the window the caller read it from.
-    pub fn finish(self, from: Timestamp, to: Timestamp) -> Summary {
+    pub(crate) fn finish(self, from: Timestamp, to: Timestamp) -> Summary {
         // The plan shown is that of the newest version that judged a run: a version stored
         // after the window's last run judged none of its figures. With no judged run, the
         // newest version in force in the window.
@@ -143,7 +143,7 @@ pub(super) fn push_figure(values: &mut Vec<f64>, value: Option<f64>) {
 
 /// How the percentiles were computed; in the JSON so that readers need not guess.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum PercentileMethod {
+pub(crate) enum PercentileMethod {
     /// The value at 1-based rank ceil(p/100 × n) of the sorted values: always a measured value.
     #[serde(rename = "nearest-rank")]
     NearestRank,
@@ -151,17 +151,17 @@ pub enum PercentileMethod {
 
 /// The spread of one figure over the window's successful runs.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Percentiles {
-    pub min: f64,
-    pub p5: f64,
-    pub p50: f64,
-    pub p95: f64,
-    pub max: f64,
+pub(crate) struct Percentiles {
+    pub(crate) min: f64,
+    pub(crate) p5: f64,
+    pub(crate) p50: f64,
+    pub(crate) p95: f64,
+    pub(crate) max: f64,
 }
 
 impl Percentiles {
     /// Exact nearest-rank percentiles; `None` for no values.
-    pub fn of(mut values: Vec<f64>) -> Option<Self> {
+    pub(crate) fn of(mut values: Vec<f64>) -> Option<Self> {
         values.sort_unstable_by(f64::total_cmp);
         Some(Percentiles {
             min: *values.first()?,

@@ -9,48 +9,48 @@ use crate::units::Bandwidth;
 
 /// How the window's measurements compare with the contracted plan.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct PlanSummary {
-    pub download_bytes_per_second: Option<f64>,
-    pub upload_bytes_per_second: Option<f64>,
-    pub threshold: f64,
+pub(crate) struct PlanSummary {
+    pub(crate) download_bytes_per_second: Option<f64>,
+    pub(crate) upload_bytes_per_second: Option<f64>,
+    pub(crate) threshold: f64,
     /// Judged measurements: a successful run, or a below-plan run together with its retest.
-    pub measurements: u64,
-    pub met: u64,
+    pub(crate) measurements: u64,
+    pub(crate) met: u64,
     /// `met / measurements`; `None` when nothing was measured.
-    pub share_met: Option<f64>,
-    pub breaches: u64,
-    pub retests: Retests,
-    pub longest_below: Option<LongestBelow>,
+    pub(crate) share_met: Option<f64>,
+    pub(crate) breaches: u64,
+    pub(crate) retests: Retests,
+    pub(crate) longest_below: Option<LongestBelow>,
     /// How many plan versions judged the window's runs (each run is judged against the version
     /// in force at its time); the speeds and threshold above are those of the newest version
     /// that judged a run (with none judged, of the newest in force in the window).
-    pub plan_versions: u64,
+    pub(crate) plan_versions: u64,
 }
 
 /// What the retests of below-plan runs showed.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
-pub struct Retests {
+pub(crate) struct Retests {
     /// The retest was below the plan too: the breach stands.
-    pub confirmed: u64,
+    pub(crate) confirmed: u64,
     /// The retest met the plan: the first run was a blip, not a breach.
-    pub refuted: u64,
+    pub(crate) refuted: u64,
 }
 
 /// The longest run of consecutive breached measurements.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct LongestBelow {
+pub(crate) struct LongestBelow {
     /// The time of the first breached measurement.
-    pub from: Timestamp,
+    pub(crate) from: Timestamp,
     /// The time of the next measurement that met the plan or, when `ongoing`, the end of the
     /// window (at most now): how long it has lasted so far.
-    pub to: Timestamp,
+    pub(crate) to: Timestamp,
     /// `to - from`, seconds.
-    pub seconds: f64,
-    pub measurements: u64,
+    pub(crate) seconds: f64,
+    pub(crate) measurements: u64,
     /// The window's data ended while still below the plan: no measurement has met it since.
-    pub ongoing: bool,
+    pub(crate) ongoing: bool,
     /// The time of the last breached measurement of the stretch.
-    pub last_below: Timestamp,
+    pub(crate) last_below: Timestamp,
 }
 
 /// The plan-compliance state machine: pairs each below-plan run with the retest that follows it.

@@ -10,10 +10,10 @@ use crate::sample::{EngineName, FailureReason};
 /// `unrecorded` for a run stored without its engine (imported with `"engine": null`). Every
 /// key is always present, zeros included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct EngineCounts {
-    pub ookla: u64,
-    pub http: u64,
-    pub unrecorded: u64,
+pub(crate) struct EngineCounts {
+    pub(crate) ookla: u64,
+    pub(crate) http: u64,
+    pub(crate) unrecorded: u64,
 }
 
 impl EngineCounts {
@@ -31,17 +31,18 @@ impl EngineCounts {
 /// Failed runs per reason. Serialised as an object with every reason's name, zeros included,
 /// so consumers never have to tell "none" from "unknown reason".
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct FailureCounts([u64; FailureReason::ALL.len()]);
+pub(crate) struct FailureCounts([u64; FailureReason::ALL.len()]);
 
 impl FailureCounts {
-    pub fn get(&self, reason: FailureReason) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn get(&self, reason: FailureReason) -> u64 {
         index_of(reason)
             .and_then(|i| self.0.get(i).copied())
             .unwrap_or(0)
     }
 
     /// Every failure reason with its count, in the order of [`FailureReason::ALL`].
-    pub fn iter(&self) -> impl Iterator<Item = (FailureReason, u64)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (FailureReason, u64)> + '_ {
         FailureReason::ALL
             .into_iter()
             .zip(self.0.iter().copied())
@@ -84,7 +85,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// Every kind, in the order of their fields in the JSON.
-    pub const ALL: [FailureKind; 4] = [
+    pub(crate) const ALL: [FailureKind; 4] = [
         FailureKind::Network,
         FailureKind::Service,
         FailureKind::Local,
@@ -92,7 +93,7 @@ impl FailureKind {
     ];
 
     /// The kind of a failure reason; `None` for `data_budget`, which is no failure.
-    pub fn of(reason: FailureReason) -> Option<FailureKind> {
+    pub(crate) fn of(reason: FailureReason) -> Option<FailureKind> {
         // No wildcard: a new reason must be given its kind here.
         match reason {
             FailureReason::NoConnectivity | FailureReason::Timeout => Some(FailureKind::Network),
@@ -106,7 +107,7 @@ impl FailureKind {
     }
 
     /// The kind's name in the JSON and the text report.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FailureKind::Network => "network",
             FailureKind::Service => "service",
@@ -116,7 +117,7 @@ impl FailureKind {
     }
 
     /// Whether failures of this kind are evidence against the line.
-    pub fn counts_against_the_line(self) -> bool {
+    pub(crate) fn counts_against_the_line(self) -> bool {
         self == FailureKind::Network
     }
 }
@@ -124,15 +125,15 @@ impl FailureKind {
 /// Failed runs per [`FailureKind`], every kind present (zeros included). Their sum is
 /// `runs.failure` when every failure has a reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct FailuresByKind {
+pub(crate) struct FailuresByKind {
     /// Failed runs of kind [`FailureKind::Network`]: the ones counted against the line.
-    pub network: u64,
+    pub(crate) network: u64,
     /// Failed runs of kind [`FailureKind::Service`].
-    pub service: u64,
+    pub(crate) service: u64,
     /// Failed runs of kind [`FailureKind::Local`].
-    pub local: u64,
+    pub(crate) local: u64,
     /// Failed runs of kind [`FailureKind::Other`].
-    pub other: u64,
+    pub(crate) other: u64,
 }
 
 impl FailuresByKind {
@@ -148,7 +149,7 @@ impl FailuresByKind {
     }
 
     /// The number of failed runs of `kind`.
-    pub fn get(&self, kind: FailureKind) -> u64 {
+    pub(crate) fn get(&self, kind: FailureKind) -> u64 {
         match kind {
             FailureKind::Network => self.network,
             FailureKind::Service => self.service,

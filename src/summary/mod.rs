@@ -19,9 +19,12 @@ mod text;
 use serde::Serialize;
 
 use accumulate::{Fingerprint, push_figure};
-pub use accumulate::{PercentileMethod, Percentiles, Summarizer};
-pub use compliance::{LongestBelow, PlanSummary, Retests};
-pub use counts::{EngineCounts, FailureCounts, FailureKind, FailuresByKind};
+pub(crate) use accumulate::{PercentileMethod, Percentiles, Summarizer};
+pub(crate) use compliance::PlanSummary;
+#[cfg(test)]
+use compliance::{LongestBelow, Retests};
+pub use counts::FailureKind;
+pub(crate) use counts::{EngineCounts, FailureCounts, FailuresByKind};
 pub(crate) use text::longest_line;
 
 use crate::plan::PlanHistory;
@@ -41,7 +44,7 @@ use crate::time::Timestamp;
 /// (16 MB, not 48, over two million). Each pass fingerprints the samples it read; should a
 /// sample be stored or deleted between passes, they disagree and the summary starts again,
 /// and after a second disagreement it is made in one pass keeping all three figures.
-pub fn summarize(
+pub(crate) fn summarize(
     store: &Store,
     plans: impl Into<PlanHistory>,
     from: Timestamp,
@@ -84,7 +87,7 @@ pub fn summarize(
 
 /// Successes a summary reads in one pass, keeping all three figures (2.4 MB of them); a
 /// longer window is read once per figure.
-pub const ONE_PASS_VALUES: usize = 100_000;
+pub(crate) const ONE_PASS_VALUES: usize = 100_000;
 
 /// The percentiles of one figure over the window's successes, and the fingerprint of the
 /// samples read.
@@ -108,35 +111,35 @@ fn figure(
 
 /// Everything known about the runs in a window. Field names are the public JSON contract.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Summary {
-    pub window: Window,
-    pub runs: Runs,
+pub(crate) struct Summary {
+    pub(crate) window: Window,
+    pub(crate) runs: Runs,
     /// The runs that were made (successes and failures, not skipped runs) by the engine that
     /// made them.
-    pub runs_by_engine: EngineCounts,
-    pub failures_by_reason: FailureCounts,
+    pub(crate) runs_by_engine: EngineCounts,
+    pub(crate) failures_by_reason: FailureCounts,
     /// The same failures grouped by whose problem they point at; only `network` counts
     /// against the line.
-    pub failures_by_kind: FailuresByKind,
-    pub percentile_method: PercentileMethod,
+    pub(crate) failures_by_kind: FailuresByKind,
+    pub(crate) percentile_method: PercentileMethod,
     /// `None` when no successful sample in the window has the figure.
-    pub download_bytes_per_second: Option<Percentiles>,
-    pub upload_bytes_per_second: Option<Percentiles>,
-    pub ping_seconds: Option<Percentiles>,
+    pub(crate) download_bytes_per_second: Option<Percentiles>,
+    pub(crate) upload_bytes_per_second: Option<Percentiles>,
+    pub(crate) ping_seconds: Option<Percentiles>,
     /// `None` when no plan is set.
-    pub plan: Option<PlanSummary>,
+    pub(crate) plan: Option<PlanSummary>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Window {
-    pub from: Timestamp,
-    pub to: Timestamp,
+pub(crate) struct Window {
+    pub(crate) from: Timestamp,
+    pub(crate) to: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
-pub struct Runs {
-    pub total: u64,
-    pub success: u64,
-    pub failure: u64,
-    pub skipped: u64,
+pub(crate) struct Runs {
+    pub(crate) total: u64,
+    pub(crate) success: u64,
+    pub(crate) failure: u64,
+    pub(crate) skipped: u64,
 }

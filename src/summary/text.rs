@@ -27,7 +27,7 @@ impl EngineCounts {
 
 impl Summary {
     /// A plain-text report for a person; lines that would say nothing are left out.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut lines = vec![
             format!(
                 "internet-monitor report, {} to {}",

@@ -45,27 +45,27 @@ const MIB: u64 = 1 << 20;
 const DEFAULT_CK_SIZE: u64 = 4;
 /// A client that reads or sends less than [`MIN_PROGRESS`] of a download or an upload in this
 /// long is disconnected.
-pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// What a client must read of a download, or send of an upload, within [`STALL_TIMEOUT`]
 /// (about 52 kbit/s, far below any line worth measuring): a client trickling a byte at a
 /// time cannot hold one of the `--max-connections` for long.
-pub const MIN_PROGRESS: usize = 64 * 1024;
+pub(crate) const MIN_PROGRESS: usize = 64 * 1024;
 /// No download or upload lasts longer than this; the engine's requests last under a second.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The most a connection buffers (hyper's `max_buf_size`): uploads arrive in large reads.
 const BUFFER_BYTES: usize = 256 * 1024;
 
 /// How the target serves; from `target`'s flags.
 #[derive(Clone, Debug)]
-pub struct TargetConfig {
+pub(crate) struct TargetConfig {
     /// Connections served at once.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// The most bytes one download sends or one upload reads; more is refused with 413.
-    pub max_request_bytes: u64,
+    pub(crate) max_request_bytes: u64,
 }
 
 /// Serves the speed-test APIs on `listener` until `shutdown` completes.
-pub async fn run(
+pub(crate) async fn run(
     config: TargetConfig,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,

@@ -20,7 +20,7 @@ use crate::zone::Zone;
 
 /// `text` with `&`, `<`, `>`, `"` and `'` replaced by character references: safe in element
 /// content and in quoted attribute values.
-pub fn escape(text: &str) -> Cow<'_, str> {
+pub(super) fn escape(text: &str) -> Cow<'_, str> {
     if !text.contains(['&', '<', '>', '"', '\'']) {
         return Cow::Borrowed(text);
     }
@@ -39,7 +39,7 @@ pub fn escape(text: &str) -> Cow<'_, str> {
 }
 
 /// A value's JSON name in words: `not_assessable` → `not assessable`.
-pub fn words<T: Serialize>(value: &T) -> String {
+pub(super) fn words<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(name)) => name.replace('_', " "),
         Ok(other) => other.to_string(),
@@ -50,7 +50,7 @@ pub fn words<T: Serialize>(value: &T) -> String {
 /// The protocol's progress in words ("30 of 30 measurements, 3 of 3 days, complete"), or
 /// `None` for a rule set that requires no number of measurements or days (us-fcc, uk-ofcom),
 /// which the page also leaves out: "33 of 0 measurements" would read as a protocol.
-pub fn protocol_words(progress: &crate::rules::Progress) -> Option<String> {
+pub(super) fn protocol_words(progress: &crate::rules::Progress) -> Option<String> {
     if progress.measurements_required == 0 && progress.days_required == 0 {
         return None;
     }
@@ -70,7 +70,7 @@ pub fn protocol_words(progress: &crate::rules::Progress) -> Option<String> {
 
 /// The runs a verdict judged, in the page's words (assets/app.js, "Runs judged"): "31
 /// successful runs; 1 failed run (1 pointing at the line; never counted as measurements)".
-pub fn judged_runs(verdict: &Verdict) -> String {
+pub(super) fn judged_runs(verdict: &Verdict) -> String {
     let runs = |n: u64, what: &str| format!("{n} {what} run{}", if n == 1 { "" } else { "s" });
     format!(
         "{}; {} ({} pointing at the line; never counted as measurements)",
@@ -116,7 +116,7 @@ svg.chart { width: 100%; height: auto; break-inside: avoid; }
 "#;
 
 /// The pack as HTML. `plans` is the history the pack's `plans` came from (for the steps).
-pub fn render(pack: &Pack, plans: &PlanHistory, zone: &Zone) -> String {
+pub(super) fn render(pack: &Pack, plans: &PlanHistory, zone: &Zone) -> String {
     let summary = &pack.summary;
     let (from, to) = (summary.window.from, summary.window.to);
     let mut html = String::with_capacity(4096 + pack.runs.len() * 400);

@@ -22,26 +22,26 @@ use crate::zone::Zone;
 
 /// The most runs (samples, skipped ones included) one pack lists: about 69 days of one-minute
 /// runs or 5.7 years of half-hourly ones, some 30 MB of HTML; a longer window is refused.
-pub const MAX_PACK_RUNS: usize = 100_000;
+pub(super) const MAX_PACK_RUNS: usize = 100_000;
 
 /// The most distinct engines, servers and ISPs listed under the test conditions; runs with
 /// others are counted in `not_listed_runs`.
-pub const MAX_DISTINCT: usize = 100;
+pub(super) const MAX_DISTINCT: usize = 100;
 
 /// The version of the pack's layout, in the HTML's marker comment and the JSON's `pack`.
-pub const PACK_FORMAT: u32 = 1;
+pub(super) const PACK_FORMAT: u32 = 1;
 
 /// What an HTML pack's first lines carry for `report --verify`, in a comment (no script):
 /// `<!-- internet-monitor-evidence-pack {"format":1,…} -->`.
-pub const MARKER: &str = "<!-- internet-monitor-evidence-pack ";
+pub(super) const MARKER: &str = "<!-- internet-monitor-evidence-pack ";
 
 /// The peak window used when the rule set defines none: 20:00 to 22:00 local (Ofcom's).
-pub const DEFAULT_PEAK: (u8, u8) = (20, 22);
+pub(super) const DEFAULT_PEAK: (u8, u8) = (20, 22);
 
 /// The evidence pack: the summary's fields (as `/api/v1/summary` has them) and the rest of
 /// the pack. The JSON of `report --format json`.
 #[derive(Debug, Serialize)]
-pub struct Pack {
+pub(super) struct Pack {
     #[serde(flatten)]
     pub summary: Summary,
     pub pack: PackInfo,
@@ -66,7 +66,7 @@ pub struct Pack {
 
 /// When and by what the pack was made.
 #[derive(Debug, Serialize)]
-pub struct PackInfo {
+pub(super) struct PackInfo {
     /// [`PACK_FORMAT`].
     pub format: u32,
     pub generated_at: Timestamp,
@@ -78,7 +78,7 @@ pub struct PackInfo {
 
 /// The contract runs were judged against.
 #[derive(Debug, Serialize)]
-pub struct Plans {
+pub(super) struct Plans {
     /// `stored` (the database's plan history) or `flags` (`--plan-download`/`--plan-upload`
     /// judged this report alone).
     pub source: &'static str,
@@ -88,7 +88,7 @@ pub struct Plans {
 
 /// One run of the window, as the pack lists it.
 #[derive(Debug, Serialize)]
-pub struct RunRow {
+pub(super) struct RunRow {
     pub time: Timestamp,
     /// The start in the pack's zone, `YYYY-MM-DD HH:MM:SS`.
     pub local_time: String,
@@ -130,7 +130,7 @@ impl RunRow {
     }
 
     /// Whether the run measured (it counts as a measurement).
-    pub fn is_success(&self) -> bool {
+    pub(super) fn is_success(&self) -> bool {
         self.outcome == Outcome::Success
     }
 }
@@ -144,14 +144,14 @@ fn failure_kind(sample: &Sample) -> Option<FailureKind> {
 }
 
 /// `time` in `zone` as `YYYY-MM-DD HH:MM:SS`.
-pub fn local_time(zone: &Zone, time: Timestamp) -> String {
+pub(super) fn local_time(zone: &Zone, time: Timestamp) -> String {
     zone.local(time).strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// The UTC offset of `time` in `zone` (`UTC+01:00`) when its local time is one the clocks going
 /// back repeat (the hour shown twice at the end of daylight saving time), else `None`: two runs
 /// an hour apart there show the same [`local_time`], and only the offset tells them apart.
-pub fn repeated_offset(zone: &Zone, time: Timestamp) -> Option<String> {
+pub(super) fn repeated_offset(zone: &Zone, time: Timestamp) -> Option<String> {
     let local = zone.local(time);
     if !zone
         .time_zone()
@@ -168,7 +168,7 @@ pub fn repeated_offset(zone: &Zone, time: Timestamp) -> Option<String> {
 
 /// The figures of the runs inside the peak window and of those outside it.
 #[derive(Debug, Serialize)]
-pub struct PeakHours {
+pub(super) struct PeakHours {
     /// The peak window, local hours: from `start_hour`:00 to `end_hour`:00 (24: midnight).
     pub start_hour: u8,
     pub end_hour: u8,
@@ -180,7 +180,7 @@ pub struct PeakHours {
 
 /// Runs made in a part of the day and their spread (nearest-rank percentiles).
 #[derive(Debug, Default, Serialize)]
-pub struct Period {
+pub(super) struct Period {
     /// Runs made (successes and failures; skipped runs are not counted).
     pub runs: u64,
     pub successes: u64,
@@ -231,7 +231,7 @@ impl PeriodTally {
 
 /// What the runs were measured with and against.
 #[derive(Debug, Serialize)]
-pub struct Conditions {
+pub(super) struct Conditions {
     /// Each engine configuration (name and parameters) that made runs, most runs first.
     pub engines: Vec<EngineUse>,
     pub servers: Vec<ServerUse>,
@@ -246,29 +246,29 @@ pub struct Conditions {
 }
 
 /// What the interface field says.
-pub const INTERFACE_NOTE: &str = "not recorded: runs do not store the interface they used (a \
+pub(super) const INTERFACE_NOTE: &str = "not recorded: runs do not store the interface they used (a \
      --speedtest-arg=--interface=… flag is not stored either)";
 
 #[derive(Debug, Serialize)]
-pub struct EngineUse {
+pub(super) struct EngineUse {
     pub engine: Arc<Engine>,
     pub runs: u64,
 }
 
 #[derive(Debug, Serialize)]
-pub struct ServerUse {
+pub(super) struct ServerUse {
     pub server: Arc<Server>,
     pub runs: u64,
 }
 
 #[derive(Debug, Serialize)]
-pub struct IspUse {
+pub(super) struct IspUse {
     pub isp: Arc<str>,
     pub runs: u64,
 }
 
 #[derive(Debug, Default, Serialize)]
-pub struct NotListed {
+pub(super) struct NotListed {
     pub engines: u64,
     pub servers: u64,
     pub isps: u64,
@@ -330,7 +330,7 @@ impl Hash for EngineKey {
 
 /// What the pack says about the export of its window, and the command that writes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ExportDigest {
+pub(super) struct ExportDigest {
     /// The window: `from <= time < to`.
     pub from: Timestamp,
     pub to: Timestamp,
@@ -344,7 +344,7 @@ pub struct ExportDigest {
 }
 
 /// The command whose output the digest is of.
-pub fn export_command(from: Timestamp, to: Timestamp) -> String {
+pub(super) fn export_command(from: Timestamp, to: Timestamp) -> String {
     format!("internet-monitor export --format jsonl --from {from} --to {to}")
 }
 
@@ -368,7 +368,7 @@ impl io::Write for Sha256Writer {
 
 /// Streams the export of `from..to` through SHA-256, calling `each` with every sample, and
 /// returns its digest.
-pub fn hash_export(
+pub(super) fn hash_export(
     store: &Store,
     from: Timestamp,
     to: Timestamp,
@@ -396,7 +396,7 @@ pub fn hash_export(
 }
 
 /// Lowercase hex, as `sha256sum` prints it.
-pub fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes.iter().fold(String::new(), |mut text, byte| {
         let _ = write!(text, "{byte:02x}");
@@ -405,7 +405,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// What one pass over the window gathers.
-pub struct Collected {
+pub(super) struct Collected {
     /// The summary of the same samples.
     pub summary: Summary,
     pub runs: Vec<RunRow>,
@@ -418,7 +418,7 @@ pub struct Collected {
 /// peak-hour figures (`peak`: local start and end hour, and where it comes from) and export
 /// digest, so that all of them describe the same samples even while runs are being stored.
 /// More than [`MAX_PACK_RUNS`] samples is an error naming the flags that shorten the window.
-pub fn collect(
+pub(super) fn collect(
     store: &Store,
     plans: &PlanHistory,
     window: (Timestamp, Timestamp),
@@ -511,7 +511,7 @@ pub fn collect(
 /// The machine-readable line an HTML pack carries (inside [`MARKER`] … ` -->`): only
 /// timestamps, hex and numbers, so it cannot end the comment early.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
-pub struct Marker {
+pub(super) struct Marker {
     pub format: u32,
     pub from: Timestamp,
     pub to: Timestamp,
@@ -521,7 +521,7 @@ pub struct Marker {
 }
 
 impl Marker {
-    pub fn of(export: &ExportDigest) -> Self {
+    pub(super) fn of(export: &ExportDigest) -> Self {
         Marker {
             format: PACK_FORMAT,
             from: export.from,
@@ -533,7 +533,7 @@ impl Marker {
     }
 
     /// The marker comment, one line.
-    pub fn comment(&self) -> String {
+    pub(super) fn comment(&self) -> String {
         let json = serde_json::to_string(self).unwrap_or_default();
         format!("{MARKER}{json} -->")
     }
@@ -541,7 +541,7 @@ impl Marker {
 
 /// Why a file is not a pack `--verify` can check.
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum NotAPack {
+pub(super) enum NotAPack {
     #[error(
         "{0} is not an evidence pack written by report --format html or json: it has no {1} \
          (it may be damaged, or another program's file)"
@@ -558,11 +558,11 @@ pub enum NotAPack {
 }
 
 /// How many bytes of an HTML file are searched for the marker (it is on the second line).
-pub const MARKER_WITHIN: usize = 16 * 1024;
+pub(super) const MARKER_WITHIN: usize = 16 * 1024;
 
 /// The window and digest a pack states: the HTML marker, or the JSON's `export` key. `name`
 /// names the file in errors.
-pub fn read_pack(name: &str, mut file: impl io::Read) -> anyhow::Result<Marker> {
+pub(super) fn read_pack(name: &str, mut file: impl io::Read) -> anyhow::Result<Marker> {
     let mut head = Vec::with_capacity(MARKER_WITHIN);
     (&mut file)
         .take(MARKER_WITHIN as u64)

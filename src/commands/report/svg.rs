@@ -20,13 +20,13 @@ const TOP: f64 = 15.0;
 const BOTTOM: f64 = 215.0;
 /// Above this many points, each pixel column draws the range of its points instead of a line
 /// through every point, so the SVG stays small.
-pub const MAX_LINE_POINTS: usize = 1500;
+pub(super) const MAX_LINE_POINTS: usize = 1500;
 /// Columns the range is drawn in.
 const COLUMNS: usize = 650;
 
 /// A contract speed in force over part of the window.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Step {
+pub(super) struct Step {
     /// Which speed: `maximum`, `normally available`, `minimum`, `advertised`.
     pub label: &'static str,
     pub from: Timestamp,
@@ -36,7 +36,7 @@ pub struct Step {
 
 /// A failed run, and whether it counts against the line (`network`).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Failure {
+pub(super) struct Failure {
     pub time: Timestamp,
     pub network: bool,
 }
@@ -53,7 +53,7 @@ fn style(label: &str) -> (&'static str, &'static str) {
 
 /// A chart titled `title` of `points` (time, bytes/s) over `from..to`, with `steps` and
 /// `failures`; times on the axis in `zone`.
-pub fn chart(
+pub(super) fn chart(
     title: &str,
     from: Timestamp,
     to: Timestamp,
@@ -250,7 +250,7 @@ fn number(value: f64) -> String {
 }
 
 /// The legend under a chart, as HTML.
-pub fn legend(steps: &[Step]) -> String {
+pub(super) fn legend(steps: &[Step]) -> String {
     let mut labels: Vec<&str> = steps.iter().map(|s| s.label).collect();
     labels.dedup();
     labels.sort_unstable();

@@ -34,7 +34,7 @@ static DUMMIES: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
 /// The users allowed in (name → bcrypt hash) and a bounded cache of checks that succeeded.
 /// Its `Debug` shows the number of users only.
 #[derive(Default)]
-pub struct Users {
+pub(crate) struct Users {
     /// (name, hash), sorted by name.
     users: Vec<(String, String)>,
     /// The distinct costs among `users`' hashes, ascending: each check verifies one hash of
@@ -73,7 +73,7 @@ impl Cache {
 
 /// The outcome of [`Users::check`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
+pub(crate) enum Check {
     /// The credentials match a user.
     Allowed,
     /// Missing, malformed or wrong credentials: answer 401.
@@ -109,12 +109,13 @@ impl Users {
     }
 
     /// No users configured: no authentication.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.users.is_empty()
     }
 
     /// How many users there are.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.users.len()
     }
 
@@ -123,7 +124,7 @@ impl Users {
     /// seconds for a turn is [`Check::Busy`]. An unknown user is checked against a dummy hash
     /// of the same cost. Successes are cached (bounded), keyed by a SHA-256 of user, hash and
     /// password. Missing or malformed headers are [`Check::Denied`].
-    pub async fn check(&self, authorization: Option<&HeaderValue>) -> Check {
+    pub(crate) async fn check(&self, authorization: Option<&HeaderValue>) -> Check {
         let Some((user, password)) = authorization.and_then(basic_credentials) else {
             return Check::Denied;
         };
@@ -319,7 +320,7 @@ fn dummy_hash(cost: u32) -> String {
 #[cfg(test)]
 pub(super) mod test_support {
     /// Whether `user:password` is remembered as a success.
-    pub fn cached(users: &super::Users, user: &str, password: &str) -> bool {
+    pub(crate) fn cached(users: &super::Users, user: &str, password: &str) -> bool {
         let Some(index) = users.find(user) else {
             return false;
         };
@@ -328,12 +329,12 @@ pub(super) mod test_support {
     }
 
     /// How many successes are remembered.
-    pub fn cache_len(users: &super::Users) -> usize {
+    pub(crate) fn cache_len(users: &super::Users) -> usize {
         users.cache.lock().unwrap().keys.len()
     }
 
     /// Remembers `count` made-up successes.
-    pub fn fill_cache(users: &super::Users, count: usize) {
+    pub(crate) fn fill_cache(users: &super::Users, count: usize) {
         let mut cache = users.cache.lock().unwrap();
         for n in 0..count {
             cache.insert(super::cache_key("made-up", "", &n.to_string()));
@@ -341,7 +342,7 @@ pub(super) mod test_support {
     }
 
     /// Takes every turn to check until the result is dropped.
-    pub async fn hold_all_turns() -> tokio::sync::SemaphorePermit<'static> {
+    pub(crate) async fn hold_all_turns() -> tokio::sync::SemaphorePermit<'static> {
         super::TURNS
             .acquire_many(super::CONCURRENT_CHECKS as u32)
             .await
@@ -350,7 +351,7 @@ pub(super) mod test_support {
 
     /// The costs one check of `user` verifies at, and whether the user's own hash is among
     /// them.
-    pub fn rounds_for(users: &super::Users, user: &str) -> (Vec<u32>, bool) {
+    pub(crate) fn rounds_for(users: &super::Users, user: &str) -> (Vec<u32>, bool) {
         let own = users
             .find(user)
             .and_then(|index| super::hash_cost(&users.users[index].1).ok());
@@ -361,11 +362,11 @@ pub(super) mod test_support {
 
     pub(in crate::http::web_config) use super::same;
 
-    pub fn cache_bound() -> usize {
+    pub(crate) fn cache_bound() -> usize {
         super::CACHE_ENTRIES
     }
 
-    pub fn concurrent_checks() -> usize {
+    pub(crate) fn concurrent_checks() -> usize {
         super::CONCURRENT_CHECKS
     }
 }

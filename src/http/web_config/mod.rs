@@ -47,23 +47,23 @@ use serde_json::{Map, Value};
 use crate::logging::Throttle;
 
 pub(crate) use auth::basic_user;
-pub use auth::{Check, Users};
+pub(crate) use auth::{Check, Users};
 
 /// A loaded, validated web configuration: what the server applies to a connection.
 #[derive(Debug)]
-pub struct WebConfig {
+pub(crate) struct WebConfig {
     /// `None`: plain HTTP.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     /// `http_server_config.headers`, added to every answer (errors and 401s included).
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     /// `basic_auth_users`; empty: no authentication.
-    pub users: Arc<Users>,
+    pub(crate) users: Arc<Users>,
 }
 
 /// Why a web configuration file was refused. Each message names the file and the key
 /// (`(file)` for the file as a whole).
 #[derive(Debug, thiserror::Error)]
-pub enum WebConfigError {
+pub(crate) enum WebConfigError {
     /// The file, or one it names, could not be read.
     #[error("web config {file}: {key}: cannot read {}: {cause}", path.display())]
     Read {
@@ -91,6 +91,7 @@ pub enum WebConfigError {
 }
 
 /// The name [`WebConfig::parse`] gives text that came from no file.
+#[cfg(test)]
 const TEXT: &str = "(text)";
 /// The largest configuration file or named file read, in bytes: far beyond any real one.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -244,7 +245,8 @@ const HEADERS: &[(&str, &[&str])] = &[
 impl WebConfig {
     /// Parses and validates `yaml`; `dir` resolves relative file names; reads the files named.
     /// Messages call the text `(text)`; [`WebConfig::load`] names the file.
-    pub fn parse(yaml: &str, dir: &Path) -> Result<WebConfig, WebConfigError> {
+    #[cfg(test)]
+    pub(crate) fn parse(yaml: &str, dir: &Path) -> Result<WebConfig, WebConfigError> {
         let mut ctx = Ctx {
             file: TEXT,
             dir,
@@ -254,12 +256,13 @@ impl WebConfig {
     }
 
     /// Reads the file at `path` and parses it; relative names resolve beside it.
-    pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
+    #[cfg(test)]
+    pub(crate) fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
         load_with_inputs(path).0
     }
 }
 
-/// [`WebConfig::load`], also returning what it read (whether or not it succeeded).
+/// `WebConfig::load` (in tests), also returning what it read (whether or not it succeeded).
 fn load_with_inputs(path: &Path) -> (Result<WebConfig, WebConfigError>, Inputs) {
     let file = path.display().to_string();
     let dir = match path.parent() {
@@ -418,7 +421,7 @@ fn parse_headers(
 /// certificates and users can change without a restart. A file that fails after start keeps the last good configuration, logged
 /// (throttled). Cheap when nothing changed: the configuration file and the files it names are
 /// read and their SHA-256 compared with the last read's, and the built `Arc` is reused.
-pub struct WebConfigSource {
+pub(crate) struct WebConfigSource {
     path: PathBuf,
     /// The last good configuration and what it was built from; and what the last failed
     /// read saw (so a broken file is not parsed and logged again until it changes).
@@ -447,7 +450,7 @@ const BROKEN_LOGS_PER_MINUTE: u32 = 2;
 impl WebConfigSource {
     /// Reads the file once. The first read must succeed: `serve` refuses to start on a bad
     /// file.
-    pub fn open(path: PathBuf) -> Result<WebConfigSource, WebConfigError> {
+    pub(crate) fn open(path: PathBuf) -> Result<WebConfigSource, WebConfigError> {
         let (config, inputs) = load_with_inputs(&path);
         let config = config?;
         Ok(WebConfigSource {
@@ -461,18 +464,13 @@ impl WebConfigSource {
         })
     }
 
-    /// The file this source reads.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The configuration as of now: the last one built when neither the file nor any file it
     /// names changed; otherwise the file parsed again, or, when that fails, the last good one
     /// (the failure logged, throttled). A file that would turn TLS on or off counts as failing:
     /// that needs a restart, so an edit cannot silently downgrade a TLS port to plain HTTP.
     /// So does one with no `basic_auth_users` when the configuration in force has some: an
     /// edit (or a file caught half written, its users not there yet) cannot open the server.
-    pub fn current(&self) -> Arc<WebConfig> {
+    pub(crate) fn current(&self) -> Arc<WebConfig> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if unchanged(&state.inputs) {
             // An edit undone (the file as it was when last good): say the warning is over.

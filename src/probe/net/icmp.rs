@@ -14,15 +14,15 @@ const ECHO_REPLY_V4: u8 = 0;
 /// ICMPv6 echo request / reply types.
 const ECHO_REQUEST_V6: u8 = 128;
 /// The ICMPv6 echo reply type, the only one the raw ICMPv6 filter lets through.
-pub const ECHO_REPLY_V6: u8 = 129;
+pub(super) const ECHO_REPLY_V6: u8 = 129;
 /// The IP protocol number of ICMPv4.
 const PROTOCOL_ICMP: u8 = 1;
 
 /// The echo data: recognisable in a capture, small (the whole request is 24 bytes).
-pub const PAYLOAD: &[u8; 16] = b"internet-monitor";
+pub(super) const PAYLOAD: &[u8; 16] = b"internet-monitor";
 
 /// An echo request for `address`'s family with `identifier` and `sequence`.
-pub fn echo_request(address: IpAddr, identifier: u16, sequence: u16) -> Vec<u8> {
+pub(super) fn echo_request(address: IpAddr, identifier: u16, sequence: u16) -> Vec<u8> {
     let kind = if address.is_ipv6() {
         ECHO_REQUEST_V6
     } else {
@@ -44,7 +44,7 @@ pub fn echo_request(address: IpAddr, identifier: u16, sequence: u16) -> Vec<u8> 
 /// anything else. `with_ip_header`: the packet starts with the IPv4 header (raw IPv4 sockets);
 /// its source must then be `from`. IPv6 sockets and unprivileged ICMP sockets give the ICMP
 /// message alone.
-pub fn echo_reply(packet: &[u8], from: IpAddr, with_ip_header: bool) -> Option<(u16, u16)> {
+pub(super) fn echo_reply(packet: &[u8], from: IpAddr, with_ip_header: bool) -> Option<(u16, u16)> {
     let message = if with_ip_header {
         let first = *packet.first()?;
         let header_length = usize::from(first & 0x0F) * 4;

@@ -23,7 +23,7 @@ const RTF_REJECT: u32 = 0x200;
 /// The IPv4 default gateway in `/proc/net/route` text: among the up routes to `0.0.0.0/0`
 /// through a gateway, the one with the lowest metric (the first of equals, as the kernel
 /// prefers). `None` when there is none; lines that do not parse are skipped.
-pub fn parse_ipv4_route(text: &str) -> Option<Ipv4Addr> {
+pub(crate) fn parse_ipv4_route(text: &str) -> Option<Ipv4Addr> {
     lowest_metric(text.lines().skip(1), |fields| {
         let [
             _iface,
@@ -60,7 +60,7 @@ pub fn parse_ipv4_route(text: &str) -> Option<Ipv4Addr> {
 /// through a next hop (not the kernel's reject routes), the one with the lowest metric.
 /// Link-local next hops (`fe80::/10`, the usual case with router advertisements) are skipped:
 /// they are meaningless without their interface, which an address alone does not carry.
-pub fn parse_ipv6_route(text: &str) -> Option<Ipv6Addr> {
+pub(crate) fn parse_ipv6_route(text: &str) -> Option<Ipv6Addr> {
     lowest_metric(text.lines(), |fields| {
         let [
             destination,

@@ -5,31 +5,31 @@ use crate::sample::HttpProtocol;
 
 /// The largest Cloudflare download request, in bytes: speed.cloudflare.com refuses 100 MB and
 /// more with 403.
-pub const CLOUDFLARE_MAX_DOWNLOAD: u64 = 50_000_000;
+pub(crate) const CLOUDFLARE_MAX_DOWNLOAD: u64 = 50_000_000;
 /// The largest LibreSpeed download request, in MiB chunks (`ckSize`): LibreSpeed's back ends cap
 /// it at 1024; 64 keeps one request from outliving a slow line's test.
-pub const LIBRESPEED_MAX_CHUNKS: u64 = 64;
+pub(crate) const LIBRESPEED_MAX_CHUNKS: u64 = 64;
 /// The largest upload request body, in bytes.
-pub const MAX_UPLOAD: u64 = 25_000_000;
+pub(crate) const MAX_UPLOAD: u64 = 25_000_000;
 /// The smallest download or upload request, in bytes.
-pub const MIN_REQUEST: u64 = 100_000;
+pub(crate) const MIN_REQUEST: u64 = 100_000;
 
 const MIB: u64 = 1 << 20;
 
 /// An API as spoken by one server: the protocol, and for LibreSpeed whether its paths end in
 /// `.php` (the PHP back end) or not (the Go and Rust ones).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Api {
+pub(crate) struct Api {
     /// Which of the two APIs.
-    pub protocol: HttpProtocol,
+    pub(crate) protocol: HttpProtocol,
     /// LibreSpeed paths end in `.php`.
-    pub php: bool,
+    pub(crate) php: bool,
 }
 
 impl Api {
     /// The path and query (appended to the base URL's path) of a download of about `bytes`:
     /// Cloudflare takes a byte count, LibreSpeed whole MiB chunks, rounded up.
-    pub fn download(&self, bytes: u64) -> String {
+    pub(crate) fn download(&self, bytes: u64) -> String {
         match self.protocol {
             HttpProtocol::Cloudflare => format!("/__down?bytes={bytes}"),
             HttpProtocol::Librespeed => {
@@ -39,7 +39,7 @@ impl Api {
     }
 
     /// The bytes a download of about `bytes` asks for.
-    pub fn download_size(&self, bytes: u64) -> u64 {
+    pub(crate) fn download_size(&self, bytes: u64) -> u64 {
         match self.protocol {
             HttpProtocol::Cloudflare => bytes,
             HttpProtocol::Librespeed => self.chunks(bytes) * MIB,
@@ -47,7 +47,7 @@ impl Api {
     }
 
     /// The most one download request may ask for, in bytes.
-    pub fn max_download(&self) -> u64 {
+    pub(crate) fn max_download(&self) -> u64 {
         match self.protocol {
             HttpProtocol::Cloudflare => CLOUDFLARE_MAX_DOWNLOAD,
             HttpProtocol::Librespeed => LIBRESPEED_MAX_CHUNKS * MIB,
@@ -55,7 +55,7 @@ impl Api {
     }
 
     /// The path of an upload (`POST`).
-    pub fn upload(&self) -> String {
+    pub(crate) fn upload(&self) -> String {
         match self.protocol {
             HttpProtocol::Cloudflare => "/__up".to_owned(),
             HttpProtocol::Librespeed => format!("/empty{}", self.suffix()),
@@ -63,7 +63,7 @@ impl Api {
     }
 
     /// The path of a latency probe (`GET`, an empty answer).
-    pub fn latency(&self) -> String {
+    pub(crate) fn latency(&self) -> String {
         match self.protocol {
             HttpProtocol::Cloudflare => "/__down?bytes=0".to_owned(),
             HttpProtocol::Librespeed => format!("/empty{}", self.suffix()),
@@ -72,7 +72,7 @@ impl Api {
 
     /// The path that tells the client's address and ISP (LibreSpeed only; Cloudflare says it
     /// in headers of every answer).
-    pub fn get_ip(&self) -> Option<String> {
+    pub(crate) fn get_ip(&self) -> Option<String> {
         match self.protocol {
             HttpProtocol::Cloudflare => None,
             HttpProtocol::Librespeed => Some(format!("/getIP{}?isp=true", self.suffix())),
@@ -91,14 +91,14 @@ impl Api {
 /// `base` (no trailing slash, as `--http-server` keeps it) and an API path: the path and query
 /// of the request line. `https://host` + `/__up` is `/__up`; `http://host/speed` + `/empty`
 /// is `/speed/empty`.
-pub fn request_target(base_path: &str, path: &str) -> String {
+pub(crate) fn request_target(base_path: &str, path: &str) -> String {
     let base = base_path.trim_end_matches('/');
     format!("{base}{path}")
 }
 
 /// A request sent to tell the API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Probe {
+pub(crate) enum Probe {
     /// `GET /__down?bytes=0`: a Cloudflare-style server answers 200.
     Cloudflare,
     /// `GET /empty`: LibreSpeed's Go and Rust back ends.
@@ -109,7 +109,7 @@ pub enum Probe {
 
 impl Probe {
     /// The path the probe requests.
-    pub fn path(self) -> &'static str {
+    pub(crate) fn path(self) -> &'static str {
         match self {
             Probe::Cloudflare => "/__down?bytes=0",
             Probe::Librespeed => "/empty",
@@ -138,7 +138,7 @@ impl Probe {
 
 /// What to do next while telling the API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Send this probe.
     Send(Probe),
     /// The server speaks this API.
@@ -151,7 +151,7 @@ pub enum Step {
 /// probes answered so far (`true`: a 2xx answer). Cloudflare is fixed when asked for (its
 /// paths have no variants); otherwise the probes go Cloudflare, then LibreSpeed without and
 /// with `.php`, and the first one answered decides.
-pub fn detect(wanted: Option<HttpProtocol>, answered: &[(Probe, bool)]) -> Step {
+pub(crate) fn detect(wanted: Option<HttpProtocol>, answered: &[(Probe, bool)]) -> Step {
     let order: &[Probe] = match wanted {
         Some(HttpProtocol::Cloudflare) => {
             return Step::Found(Probe::Cloudflare.api());

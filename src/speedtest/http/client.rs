@@ -24,34 +24,34 @@ use super::tcp_info::Acked;
 use crate::time::Timestamp;
 
 /// The longest a DNS lookup, a TCP connect or a TLS handshake may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a small request (a latency or detection probe, `getIP`) may take, answer
 /// included.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of a small answer's body the engine reads, in bytes.
-pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const SMALL_BODY_LIMIT: usize = 64 * 1024;
 
 /// The engine's `User-Agent`.
 const USER_AGENT: &str = concat!("internet-monitor/", env!("CARGO_PKG_VERSION"));
 
 /// The server a run measures, from `--http-server`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     /// `https://`.
-    pub tls: bool,
+    pub(crate) tls: bool,
     /// The host name or address, without IPv6 brackets.
-    pub host: String,
+    pub(crate) host: String,
     /// The TCP port: the URL's, else 443 for `https://` and 80 for `http://`.
-    pub port: u16,
+    pub(crate) port: u16,
     /// `host[:port]` as given, for the `Host` header.
-    pub authority: String,
+    pub(crate) authority: String,
     /// The base URL's path without a trailing slash ("" for none); API paths follow it.
-    pub base_path: String,
+    pub(crate) base_path: String,
 }
 
 impl Target {
     /// Reads an `http://` or `https://` base URL.
-    pub fn parse(url: &str) -> Result<Target, EngineError> {
+    pub(crate) fn parse(url: &str) -> Result<Target, EngineError> {
         let bad = |why: &str| EngineError::Internal(format!("bad --http-server {url:?}: {why}"));
         let uri: hyper::Uri = url.parse().map_err(|_| bad("not a URL"))?;
         let tls = match uri.scheme_str() {
@@ -71,17 +71,17 @@ impl Target {
     }
 
     /// The request line's target for an API path: the base path joined with it.
-    pub fn path(&self, api_path: &str) -> String {
+    pub(crate) fn path(&self, api_path: &str) -> String {
         super::api::request_target(&self.base_path, api_path)
     }
 }
 
 /// Why a URL's authority names no place to connect to.
-pub const NO_HOST: &str = "no host";
+pub(crate) const NO_HOST: &str = "no host";
 
 /// The host (without IPv6 brackets) and the TCP port a URL's authority names: the port given,
 /// else 443 with `tls` and 80 without. Errors: [`NO_HOST`], or [`explicit_port`]'s.
-pub fn host_and_port(
+pub(crate) fn host_and_port(
     authority: &hyper::http::uri::Authority,
     tls: bool,
 ) -> Result<(String, u16), &'static str> {
@@ -100,7 +100,9 @@ pub fn host_and_port(
 /// The port a URL's authority names: `None` when it names none (`host`, `host:`), an error
 /// when what follows the host's colon is no TCP port (`host:99999`, `host:0`), which must not
 /// fall back to the scheme's default port and so measure some other server.
-pub fn explicit_port(authority: &hyper::http::uri::Authority) -> Result<Option<u16>, &'static str> {
+pub(crate) fn explicit_port(
+    authority: &hyper::http::uri::Authority,
+) -> Result<Option<u16>, &'static str> {
     let text = authority.as_str();
     let after_user = text.rsplit_once('@').map_or(text, |(_, rest)| rest);
     let digits = after_user
@@ -118,9 +120,9 @@ pub fn explicit_port(authority: &hyper::http::uri::Authority) -> Result<Option<u
 
 /// Opens connections to one server: its addresses looked up once per run.
 #[derive(Clone)]
-pub struct Connector {
+pub(crate) struct Connector {
     /// The server connected to.
-    pub target: Arc<Target>,
+    pub(crate) target: Arc<Target>,
     addresses: Arc<[SocketAddr]>,
     tls: Option<tokio_rustls::TlsConnector>,
 }
@@ -137,7 +139,7 @@ impl std::fmt::Debug for Connector {
 impl Connector {
     /// Looks the host up (a name under `.invalid` never: RFC 6761 reserves it to fail, so it
     /// fails here without a query leaving the machine) and prepares TLS for `https://`.
-    pub async fn resolve(target: Target) -> Result<Connector, EngineError> {
+    pub(crate) async fn resolve(target: Target) -> Result<Connector, EngineError> {
         let host = target.host.clone();
         let lower = host.to_ascii_lowercase();
         let lower = lower.trim_end_matches('.');
@@ -182,12 +184,12 @@ impl Connector {
     }
 
     /// The host as named in messages.
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         &self.target.host
     }
 
     /// A new connection, HTTP/1.1 ready: the first address that accepts, then TLS.
-    pub async fn connect(&self) -> Result<Conn, EngineError> {
+    pub(crate) async fn connect(&self) -> Result<Conn, EngineError> {
         let host = self.host();
         let mut last = None;
         let mut stream = None;
@@ -315,40 +317,40 @@ impl Drop for AbortOnDrop {
 
 /// One HTTP/1.1 connection to the server.
 #[derive(Debug)]
-pub struct Conn {
+pub(crate) struct Conn {
     sender: http1::SendRequest<ReqBody>,
     driver: AbortOnDrop,
     /// The socket's acknowledged byte count, where the kernel reports it.
-    pub acked: Option<Acked>,
+    pub(crate) acked: Option<Acked>,
     /// This end's address.
-    pub local: Option<SocketAddr>,
+    pub(crate) local: Option<SocketAddr>,
     connector: Connector,
     /// The server said it closes the connection after its answer (`Connection: close`).
     closing: bool,
 }
 
 /// A response whose status was a success.
-pub type Answer = Response<Incoming>;
+pub(crate) type Answer = Response<Incoming>;
 
 impl Conn {
     /// The connector that opened this connection.
-    pub fn connector(&self) -> &Connector {
+    pub(crate) fn connector(&self) -> &Connector {
         &self.connector
     }
 
     /// Whether the server closed the connection (after a complete answer, a new one is needed).
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closing || self.sender.is_closed() || self.driver.0.is_finished()
     }
 
     /// Marks the connection as unusable (an answer left unread): the next request opens a
     /// new one.
-    pub fn retire(&mut self) {
+    pub(crate) fn retire(&mut self) {
         self.closing = true;
     }
 
     /// Replaces this connection with a new one if the server closed it (or said it would).
-    pub async fn reopen_if_closed(&mut self) -> Result<(), EngineError> {
+    pub(crate) async fn reopen_if_closed(&mut self) -> Result<(), EngineError> {
         if self.is_closed() {
             *self = self.connector.connect().await?;
         }
@@ -358,7 +360,7 @@ impl Conn {
     /// Sends `method path` (an API path, joined to the base) with `body` and waits for the
     /// answer's head; an HTTP error status is an error (429 with its `Retry-After`). A
     /// connection the server closed after its last answer is replaced first.
-    pub async fn send(
+    pub(crate) async fn send(
         &mut self,
         method: Method,
         api_path: &str,
@@ -402,7 +404,7 @@ impl Conn {
     /// A small request, answer and body, within [`PROBE_TIMEOUT`]: the head, the body (at most
     /// [`SMALL_BODY_LIMIT`] bytes) and the time from sending to the end of the body (a new
     /// connection, when the server closed this one, is made before the clock starts).
-    pub async fn small(
+    pub(crate) async fn small(
         &mut self,
         api_path: &str,
     ) -> Result<(hyper::http::response::Parts, Bytes, Duration), EngineError> {
@@ -445,7 +447,7 @@ async fn read_small(body: Incoming, host: &str, request: &str) -> Result<Bytes, 
 }
 
 /// The `Content-Length` of an answer, if it has a valid one.
-pub fn content_length(headers: &hyper::HeaderMap) -> Option<u64> {
+pub(crate) fn content_length(headers: &hyper::HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)?
         .to_str()
@@ -457,7 +459,7 @@ pub fn content_length(headers: &hyper::HeaderMap) -> Option<u64> {
 
 /// The error for a body that failed after `received` bytes: truncated when it had a length
 /// and the connection ended early, broken otherwise.
-pub fn body_error(
+pub(crate) fn body_error(
     err: &hyper::Error,
     host: &str,
     request: &str,
@@ -479,7 +481,7 @@ pub fn body_error(
 /// The error for a request that failed: `Malformed` when the server broke HTTP (an answer
 /// hyper cannot parse, headers over its limit, a malformed chunk), `Broken` otherwise (a reset,
 /// a closed connection: the path).
-pub fn broken(err: &hyper::Error, host: &str, request: &str) -> EngineError {
+pub(crate) fn broken(err: &hyper::Error, host: &str, request: &str) -> EngineError {
     if is_protocol_error(err) {
         EngineError::Malformed {
             host: host.to_owned(),
@@ -525,7 +527,7 @@ fn is_eof(err: &hyper::Error) -> bool {
 }
 
 /// An error and its causes, "outer: inner: innermost".
-pub fn causes(err: &dyn std::error::Error) -> String {
+pub(crate) fn causes(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -566,7 +568,7 @@ fn check_status(answer: &Answer, host: &str, request: &str) -> Result<(), Engine
 /// A request's body: none, or `length` bytes of a random block repeated (an upload), sent as
 /// slices of the one block, so no byte is copied or generated per request.
 #[derive(Debug)]
-pub enum ReqBody {
+pub(crate) enum ReqBody {
     /// No body.
     Empty,
     /// `remaining` more bytes (of the block, repeated) to send; `left` mirrors `remaining` for
@@ -580,7 +582,7 @@ pub enum ReqBody {
 
 impl ReqBody {
     /// An upload of `length` bytes taken from `block` (which must not be empty).
-    pub fn upload(block: Bytes, length: u64) -> ReqBody {
+    pub(crate) fn upload(block: Bytes, length: u64) -> ReqBody {
         if block.is_empty() {
             return ReqBody::Empty;
         }
@@ -594,7 +596,7 @@ impl ReqBody {
     /// An upload's bytes not yet handed to the connection, readable after the body was moved
     /// into a request: an answer that comes while some are left was sent before the server read
     /// the upload. `None` for no body.
-    pub fn left(&self) -> Option<Arc<std::sync::atomic::AtomicU64>> {
+    pub(crate) fn left(&self) -> Option<Arc<std::sync::atomic::AtomicU64>> {
         match self {
             ReqBody::Empty => None,
             ReqBody::Upload { left, .. } => Some(left.clone()),

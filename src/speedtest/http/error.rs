@@ -10,7 +10,7 @@ use super::stats::MIN_MEASURED_BYTES;
 
 /// A failed run of the HTTP engine.
 #[derive(Debug, thiserror::Error)]
-pub enum EngineError {
+pub(crate) enum EngineError {
     /// DNS gave no address for the host.
     #[error("cannot resolve {host}: {cause}")]
     Resolve { host: String, cause: String },
@@ -145,7 +145,7 @@ impl EngineError {
     /// are `timeout`; an HTTP error status, an answer that is not valid HTTP, an upload answered
     /// unread or a server that speaks neither API is `exit`: the test ended on the server's
     /// refusal or fault, which says nothing about the line.
-    pub fn reason(&self) -> FailureReason {
+    pub(crate) fn reason(&self) -> FailureReason {
         match self {
             EngineError::Resolve { .. }
             | EngineError::Connect { .. }
@@ -168,7 +168,7 @@ impl EngineError {
     }
 
     /// Until when the server asked not to be tested again, for a 429 with `Retry-After`.
-    pub fn retry_after(&self) -> Option<Timestamp> {
+    pub(crate) fn retry_after(&self) -> Option<Timestamp> {
         match self {
             EngineError::RateLimited { until, .. } => *until,
             _ => None,

@@ -10,12 +10,12 @@ use crate::time::Timestamp;
 
 /// The longest wait a `Retry-After` may impose: a day. A server asking for more is taken to
 /// mean a day, so one bad header cannot silence the monitor for good.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The time the server says it spent on a request, in seconds: the `dur=` (milliseconds) of
 /// the first metric in `Server-Timing` that has one (`cfRequestDuration;dur=12.3`), `None`
 /// when absent or not a finite, non-negative number.
-pub fn server_timing(headers: &HeaderMap) -> Option<f64> {
+pub(crate) fn server_timing(headers: &HeaderMap) -> Option<f64> {
     headers
         .get_all("server-timing")
         .iter()
@@ -36,7 +36,7 @@ pub fn server_timing(headers: &HeaderMap) -> Option<f64> {
 /// When a `Retry-After` value lets us ask again: delay-seconds (`120`) counted from `now`, or
 /// an HTTP-date (`Wed, 21 Oct 2026 07:28:00 GMT`), at most [`MAX_RETRY_AFTER`] after `now`.
 /// `None` for a value that is neither (the obsolete RFC 850 and asctime date forms included).
-pub fn retry_after(value: &str, now: Timestamp) -> Option<Timestamp> {
+pub(crate) fn retry_after(value: &str, now: Timestamp) -> Option<Timestamp> {
     let value = value.trim();
     let latest = now.saturating_add(MAX_RETRY_AFTER);
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
@@ -73,20 +73,20 @@ fn named(value: &str) -> Option<String> {
 
 /// What a server said about itself and about the client.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct ServerSays {
+pub(crate) struct ServerSays {
     /// The `Server` header, e.g. `cloudflare`.
-    pub software: Option<String>,
+    pub(crate) software: Option<String>,
     /// Cloudflare's data centre (`cf-meta-colo`), an IATA airport code such as `FRA`.
-    pub colo: Option<String>,
+    pub(crate) colo: Option<String>,
     /// The client's autonomous system (`cf-meta-asn`), as `AS13335`.
-    pub asn: Option<String>,
+    pub(crate) asn: Option<String>,
     /// The client's public address as the server saw it (`cf-meta-ip`).
-    pub client_ip: Option<String>,
+    pub(crate) client_ip: Option<String>,
 }
 
 impl ServerSays {
     /// Reads the headers of one response.
-    pub fn from_headers(headers: &HeaderMap) -> Self {
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Self {
         let text = |name: &str| {
             headers
                 .get(name)
@@ -104,7 +104,7 @@ impl ServerSays {
     }
 
     /// Keeps what `self` lacks from `other`.
-    pub fn merge(&mut self, other: ServerSays) {
+    pub(crate) fn merge(&mut self, other: ServerSays) {
         self.software = self.software.take().or(other.software);
         self.colo = self.colo.take().or(other.colo);
         self.asn = self.asn.take().or(other.asn);
@@ -115,16 +115,16 @@ impl ServerSays {
 /// What LibreSpeed's `getIP` answers: the client's address and, when the server looked it up,
 /// its ISP.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct GetIp {
+pub(crate) struct GetIp {
     /// The client's public address.
-    pub ip: Option<String>,
+    pub(crate) ip: Option<String>,
     /// The client's ISP, e.g. `AS3320 Deutsche Telekom AG`.
-    pub isp: Option<String>,
+    pub(crate) isp: Option<String>,
 }
 
 /// Reads a `getIP` answer: JSON `{"processedString": "IP - ISP, CC (distance)", "rawIspInfo":
 /// {"org": …}}`, or a bare address as older back ends send. `None` for anything else.
-pub fn get_ip(body: &[u8]) -> Option<GetIp> {
+pub(crate) fn get_ip(body: &[u8]) -> Option<GetIp> {
     let text = std::str::from_utf8(body).ok()?.trim();
     if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
         let processed = json.get("processedString")?.as_str()?;

@@ -50,14 +50,14 @@
 //! 429 is `rate_limited`; its `Retry-After` is remembered and a run before then sends nothing.
 //! [`error::EngineError::reason`] gives every error's reason.
 
-pub mod api;
-pub mod client;
-pub mod error;
-pub mod headers;
-pub mod probe;
-pub mod stats;
-pub mod tcp_info;
-pub mod transfer;
+pub(crate) mod api;
+pub(crate) mod client;
+pub(crate) mod error;
+pub(crate) mod headers;
+pub(crate) mod probe;
+pub(crate) mod stats;
+pub(crate) mod tcp_info;
+pub(crate) mod transfer;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -85,26 +85,26 @@ const MESSAGE_LIMIT: usize = 300;
 const UPLOAD_BLOCK: usize = 1 << 20;
 
 /// The default `--http-server`: Cloudflare's public speed test, over HTTPS.
-pub const DEFAULT_SERVER: &str = "https://speed.cloudflare.com";
+pub(crate) const DEFAULT_SERVER: &str = "https://speed.cloudflare.com";
 
 /// How the HTTP engine measures; built from the command-line flags.
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
     /// The server's base URL, `http://` or `https://`, without a trailing slash; the API's
     /// paths are joined to it.
-    pub server: String,
+    pub(crate) server: String,
     /// The API to speak; `None`: detect it from what the server answers.
-    pub protocol: Option<HttpProtocol>,
+    pub(crate) protocol: Option<HttpProtocol>,
     /// Parallel TCP connections per direction, at least 1.
-    pub streams: u32,
+    pub(crate) streams: u32,
     /// How long each direction transfers, ramp-up included.
-    pub duration: Duration,
+    pub(crate) duration: Duration,
     /// The whole run (latency, download, upload) ends as failure `timeout` after this.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Keep the client's address the server reports (`--store-ip`).
-    pub store_ip: bool,
+    pub(crate) store_ip: bool,
     /// Bandwidth above this is failure `implausible` (`--max-bandwidth`), in bytes per second.
-    pub max_bytes_per_second: f64,
+    pub(crate) max_bytes_per_second: f64,
 }
 
 impl HttpConfig {
@@ -144,7 +144,7 @@ impl HttpConfig {
 
 /// The HTTP engine, configured; it remembers a server's `Retry-After` between runs.
 #[derive(Debug)]
-pub struct HttpEngine {
+pub(crate) struct HttpEngine {
     config: HttpConfig,
     /// No run before this time: the last run's HTTP 429 asked for it.
     not_before: Mutex<Option<Timestamp>>,
@@ -174,7 +174,7 @@ struct Figures {
 
 impl HttpEngine {
     /// An engine that measures as `config` says.
-    pub fn new(config: HttpConfig) -> Self {
+    pub(crate) fn new(config: HttpConfig) -> Self {
         HttpEngine {
             config,
             not_before: Mutex::new(None),
@@ -183,7 +183,7 @@ impl HttpEngine {
     }
 
     /// The same engine, saying on `phase` which direction it measures.
-    pub fn with_phase(
+    pub(crate) fn with_phase(
         mut self,
         phase: Arc<tokio::sync::watch::Sender<crate::speedtest::Phase>>,
     ) -> Self {
@@ -192,14 +192,14 @@ impl HttpEngine {
     }
 
     /// The server's base URL (`--http-server`).
-    pub fn server(&self) -> &str {
+    pub(crate) fn server(&self) -> &str {
         &self.config.server
     }
 
     /// Measures once, the run started at `time`; never an error: every way a run can go wrong
     /// is a failed sample. The sample records this engine with the API it spoke (detected, when
     /// `--http-protocol` did not name it).
-    pub async fn measure(&self, time: Timestamp, trigger: Trigger) -> Sample {
+    pub(crate) async fn measure(&self, time: Timestamp, trigger: Trigger) -> Sample {
         let clock = Instant::now();
         let mut progress = Progress::default();
         let result = match self.waiting() {

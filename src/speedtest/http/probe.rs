@@ -9,14 +9,14 @@ use super::stats;
 use crate::sample::HttpProtocol;
 
 /// Idle-latency probes sent after the first (warm-up) request.
-pub const IDLE_PROBES: usize = 20;
+pub(crate) const IDLE_PROBES: usize = 20;
 /// The fewest idle-latency probes that must be answered.
-pub const MIN_IDLE_PROBES: usize = 10;
+pub(crate) const MIN_IDLE_PROBES: usize = 10;
 
 /// Tells the API `conn`'s server speaks (`wanted`: the one `--http-protocol` asked for),
 /// noting what the server says in its answers. A probe refused with a 4xx status, or answered
 /// with a body where the API answers none, tries the next; 429, 5xx and broken connections fail.
-pub async fn detect(
+pub(crate) async fn detect(
     conn: &mut Conn,
     wanted: Option<HttpProtocol>,
     says: &mut ServerSays,
@@ -68,7 +68,7 @@ pub async fn detect(
 /// Idle latency and jitter, in seconds: a warm-up request, then [`IDLE_PROBES`] probes one
 /// after another on `conn`, each less the server's own time (`Server-Timing`); the median and
 /// the mean absolute difference of consecutive ones.
-pub async fn idle_latency(
+pub(crate) async fn idle_latency(
     conn: &mut Conn,
     api: Api,
     says: &mut ServerSays,
@@ -102,7 +102,7 @@ pub async fn idle_latency(
 
 /// What LibreSpeed's `getIP` says about the client; nothing (and no failure) when it says
 /// nothing readable, as it is only a label.
-pub async fn get_ip(conn: &mut Conn, api: Api) -> Option<GetIp> {
+pub(crate) async fn get_ip(conn: &mut Conn, api: Api) -> Option<GetIp> {
     let path = api.get_ip()?;
     match conn.small(&path).await {
         Ok((_, body, _)) => headers::get_ip(&body),

@@ -6,47 +6,47 @@ use std::time::Duration;
 /// The least a direction must move after its ramp-up for its bandwidth to count, in bytes:
 /// 64 KiB, a single TCP window. Below it the figure is a handful of packets, and a server that
 /// drips a byte a second would otherwise "measure" a few bytes per second as a success.
-pub const MIN_MEASURED_BYTES: u64 = 64 * 1024;
+pub(crate) const MIN_MEASURED_BYTES: u64 = 64 * 1024;
 
 /// The fewest samples (taken every 100 ms) a direction must have after its ramp-up.
-pub const MIN_MEASURED_SAMPLES: usize = 4;
+pub(crate) const MIN_MEASURED_SAMPLES: usize = 4;
 
 /// One reading of a direction's byte counter.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Reading {
+pub(crate) struct Reading {
     /// Since the direction started.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// Bytes moved since the direction started, all streams together.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 /// A direction's bandwidth: bytes after the ramp-up over the time after it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Bandwidth {
+pub(crate) struct Bandwidth {
     /// Bytes per second after the ramp-up.
-    pub bytes_per_second: f64,
+    pub(crate) bytes_per_second: f64,
     /// Bytes counted after the ramp-up.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// The time they took, in seconds.
-    pub seconds: f64,
+    pub(crate) seconds: f64,
 }
 
 /// Why a byte series gives no bandwidth.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct TooLittle {
+pub(crate) struct TooLittle {
     /// Bytes counted after the ramp-up.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// The time after the ramp-up covered by readings, in seconds.
-    pub seconds: f64,
+    pub(crate) seconds: f64,
     /// Readings after the ramp-up.
-    pub readings: usize,
+    pub(crate) readings: usize,
 }
 
 /// The bandwidth of `series` (readings in time order, counters never going back) leaving out
 /// everything before `ramp_up`: from the first reading at or after it to the last reading.
 /// Too little data (fewer than [`MIN_MEASURED_SAMPLES`] readings after the ramp-up, under
 /// [`MIN_MEASURED_BYTES`], no time) is no figure at all.
-pub fn bandwidth(series: &[Reading], ramp_up: Duration) -> Result<Bandwidth, TooLittle> {
+pub(crate) fn bandwidth(series: &[Reading], ramp_up: Duration) -> Result<Bandwidth, TooLittle> {
     let after: Vec<&Reading> = series.iter().filter(|r| r.elapsed >= ramp_up).collect();
     let (first, last) = match (after.first(), after.last()) {
         (Some(first), Some(last)) => (**first, **last),
@@ -77,7 +77,7 @@ pub fn bandwidth(series: &[Reading], ramp_up: Duration) -> Result<Bandwidth, Too
 }
 
 /// The median of `values` (the mean of the middle two for an even count); `None` when empty.
-pub fn median(values: &[f64]) -> Option<f64> {
+pub(crate) fn median(values: &[f64]) -> Option<f64> {
     let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();
@@ -90,7 +90,7 @@ pub fn median(values: &[f64]) -> Option<f64> {
 
 /// Jitter: the mean absolute difference of consecutive latencies, in the order measured;
 /// `None` with fewer than two.
-pub fn jitter(latencies: &[f64]) -> Option<f64> {
+pub(crate) fn jitter(latencies: &[f64]) -> Option<f64> {
     if latencies.len() < 2 {
         return None;
     }
@@ -102,7 +102,7 @@ pub fn jitter(latencies: &[f64]) -> Option<f64> {
 /// in seconds. A server time that is not a finite, non-negative number, or longer than the
 /// round trip it is part of (which cannot be: a lie or a broken clock), is ignored, so a
 /// server cannot make the latency zero.
-pub fn net_latency(round_trip: Duration, server_seconds: Option<f64>) -> f64 {
+pub(crate) fn net_latency(round_trip: Duration, server_seconds: Option<f64>) -> f64 {
     let rtt = round_trip.as_secs_f64();
     match server_seconds {
         Some(server) if server.is_finite() && server >= 0.0 && server <= rtt => rtt - server,
@@ -113,12 +113,12 @@ pub fn net_latency(round_trip: Duration, server_seconds: Option<f64>) -> f64 {
 /// How long each request should last: long enough that the gap between requests (a round
 /// trip, in which the connection carries nothing) is a small part of it (2 % at 20 ms), short
 /// enough that the sizes follow the line.
-pub const REQUEST_TARGET: Duration = Duration::from_secs(1);
+pub(crate) const REQUEST_TARGET: Duration = Duration::from_secs(1);
 
 /// The size of a connection's next request, in bytes: what the last one (`bytes` in `took`)
 /// would move in [`REQUEST_TARGET`], growing at most eightfold per request, within
 /// `min..=max`.
-pub fn next_request_size(bytes: u64, took: Duration, min: u64, max: u64) -> u64 {
+pub(crate) fn next_request_size(bytes: u64, took: Duration, min: u64, max: u64) -> u64 {
     let seconds = took.as_secs_f64().max(1e-3);
     let rate = bytes as f64 / seconds;
     let wanted = rate * REQUEST_TARGET.as_secs_f64();

@@ -6,14 +6,14 @@ use std::os::fd::{AsFd, OwnedFd};
 /// A handle on a connection's socket (a duplicate of its descriptor, closed when dropped) from
 /// which its acknowledged byte count can be read while the connection is in use elsewhere.
 #[derive(Debug)]
-pub struct Acked {
+pub(crate) struct Acked {
     fd: OwnedFd,
 }
 
 impl Acked {
     /// A handle on `socket`'s connection; `None` where the kernel does not report acknowledged
     /// bytes (not Linux, a kernel before 4.1) or the descriptor cannot be duplicated.
-    pub fn of(socket: &impl AsFd) -> Option<Acked> {
+    pub(crate) fn of(socket: &impl AsFd) -> Option<Acked> {
         let fd = socket.as_fd().try_clone_to_owned().ok()?;
         let acked = Acked { fd };
         acked.bytes().map(|_| acked)
@@ -22,7 +22,7 @@ impl Acked {
     /// Bytes sent on the connection and acknowledged by the peer so far (`tcpi_bytes_acked`);
     /// `None` when the kernel does not say.
     #[cfg(target_os = "linux")]
-    pub fn bytes(&self) -> Option<u64> {
+    pub(crate) fn bytes(&self) -> Option<u64> {
         use std::os::fd::AsRawFd;
         // `struct tcp_info` (linux/tcp.h) as far as `tcpi_bytes_received`: 8 one-byte fields,
         // 24 `__u32`s (tcpi_rto … tcpi_total_retrans), then the `__u64`s tcpi_pacing_rate,

@@ -18,13 +18,13 @@ use super::stats::{self, Bandwidth, Reading};
 use super::tcp_info::Acked;
 
 /// How often a direction's byte counters are read.
-pub const TICK: Duration = Duration::from_millis(100);
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 /// The least time between the starts of two loaded-latency probes.
-pub const LOADED_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const LOADED_PROBE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Which way the data goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
+pub(crate) enum Direction {
     /// Server to client.
     Download,
     /// Client to server.
@@ -33,7 +33,7 @@ pub enum Direction {
 
 impl Direction {
     /// The direction's name in messages.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Direction::Download => "download",
             Direction::Upload => "upload",
@@ -43,28 +43,28 @@ impl Direction {
 
 /// What a direction measured.
 #[derive(Clone, Debug)]
-pub struct Measured {
+pub(crate) struct Measured {
     /// Bandwidth after the ramp-up.
-    pub bandwidth: Bandwidth,
+    pub(crate) bandwidth: Bandwidth,
     /// Every byte moved, ramp-up and the last moments included.
-    pub moved: u64,
+    pub(crate) moved: u64,
     /// Median latency of the probes answered after the ramp-up, in seconds.
-    pub loaded_latency: Option<f64>,
+    pub(crate) loaded_latency: Option<f64>,
 }
 
 /// How a direction runs.
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Which way the data goes.
-    pub direction: Direction,
+    pub(crate) direction: Direction,
     /// The API the requests speak.
-    pub api: Api,
+    pub(crate) api: Api,
     /// The whole direction, ramp-up included.
-    pub duration: Duration,
+    pub(crate) duration: Duration,
     /// The start of it left out of the bandwidth.
-    pub ramp_up: Duration,
+    pub(crate) ramp_up: Duration,
     /// Upload bodies are slices of this random block.
-    pub block: Bytes,
+    pub(crate) block: Bytes,
 }
 
 /// A stream's count of bytes moved: bytes received (download), or bytes the peer acknowledged
@@ -150,7 +150,7 @@ impl Meter {
 /// count: not headers, nor the small requests' bodies (API detection, latency probes, `getIP`;
 /// empty or a few hundred bytes each).
 #[derive(Debug, Default)]
-pub struct Moved {
+pub(crate) struct Moved {
     /// `None` until a direction starts; then the meters of every stream started, with their
     /// direction.
     meters: Mutex<Option<Vec<Registered>>>,
@@ -180,7 +180,7 @@ impl Moved {
     /// Bytes downloaded and uploaded so far; `None` when no transfer started (the run failed
     /// before, so it moved nothing but its small requests). A direction that never started
     /// moved 0 bytes.
-    pub fn bytes(&self) -> Option<(u64, u64)> {
+    pub(crate) fn bytes(&self) -> Option<(u64, u64)> {
         let meters = self.lock();
         let meters = meters.as_ref()?;
         let sum = |wanted: Direction| -> u64 {
@@ -197,7 +197,7 @@ impl Moved {
 /// Runs one direction on `conns` (one per stream) with `probe` measuring loaded latency,
 /// registering its streams' meters with `moved`. Any stream's failure fails the direction: no
 /// byte of a failed request is ever in a bandwidth, though every byte moved is in `moved`.
-pub async fn run(
+pub(crate) async fn run(
     plan: &Plan,
     conns: Vec<Conn>,
     probe: Option<Conn>,
