@@ -89,6 +89,20 @@ impl Engine {
         }
     }
 
+    /// The HTTP engine's defaults against Cloudflare (4 streams, 10 s a direction, 2 s of
+    /// ramp-up): the engine of the unit tests' HTTP samples.
+    #[cfg(test)]
+    pub(crate) fn cloudflare_example() -> Self {
+        Engine {
+            name: EngineName::Http,
+            protocol: Some(HttpProtocol::Cloudflare),
+            url: Some("https://speed.cloudflare.com".into()),
+            streams: Some(4),
+            duration_seconds: Some(10.0),
+            ramp_up_seconds: Some(2.0),
+        }
+    }
+
     /// The engine of a sample recorded before samples said which engine made them (store
     /// format versions 1 and 2, export lines without an `engine` key): those versions measured
     /// only with the Ookla CLI, so `ookla`, except for a skipped run (`None`: nothing measured

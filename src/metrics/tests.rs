@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::sample::{Engine, EngineName, HttpProtocol, Server, Trigger};
+use crate::sample::{Engine, Server, Trigger};
 
 const T0: u64 = 1_795_546_073_292;
 
@@ -441,14 +441,7 @@ fn every_update_shows_in_the_very_next_scrape() {
 #[test]
 fn the_engine_info_shows_only_the_last_runs_engine_and_no_value_series_has_it() {
     let metrics = Metrics::new().unwrap();
-    let http = Arc::new(Engine {
-        name: EngineName::Http,
-        protocol: Some(HttpProtocol::Cloudflare),
-        url: Some("https://speed.cloudflare.com".into()),
-        streams: Some(4),
-        duration_seconds: Some(10.0),
-        ramp_up_seconds: Some(2.0),
-    });
+    let http = Arc::new(Engine::cloudflare_example());
     metrics.record(&Sample {
         engine: Some(http),
         ..success(T0)

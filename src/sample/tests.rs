@@ -146,22 +146,11 @@ fn validate_refuses_states_the_scheduler_never_produces() {
     }
 }
 
-fn http_engine() -> Engine {
-    Engine {
-        name: EngineName::Http,
-        protocol: Some(HttpProtocol::Cloudflare),
-        url: Some("https://speed.cloudflare.com".into()),
-        streams: Some(4),
-        duration_seconds: Some(10.0),
-        ramp_up_seconds: Some(2.0),
-    }
-}
-
 #[test]
 fn validate_refuses_engines_the_recorder_never_writes() {
     let time = Timestamp::from_millis(0);
     let failed = Sample::failure(time, Trigger::Manual, FailureReason::Timeout, "timed out");
-    for engine in [Engine::ookla(), http_engine()] {
+    for engine in [Engine::ookla(), Engine::cloudflare_example()] {
         let sample = Sample {
             engine: Some(Arc::new(engine)),
             ..failed.clone()
@@ -181,7 +170,7 @@ fn validate_refuses_engines_the_recorder_never_writes() {
     let ookla_with = Sample {
         engine: Some(Arc::new(Engine {
             name: EngineName::Ookla,
-            ..http_engine()
+            ..Engine::cloudflare_example()
         })),
         ..failed.clone()
     };
@@ -228,27 +217,30 @@ fn check_plausible_refuses_impossible_engine_parameters() {
             "timed out",
         )
     };
-    assert_eq!(with(http_engine()).check_plausible(&limits), Ok(()));
+    assert_eq!(
+        with(Engine::cloudflare_example()).check_plausible(&limits),
+        Ok(())
+    );
     let at_the_limits = Engine {
         url: Some(format!("HTTP://{}", "x".repeat(MAX_URL_BYTES - 7))),
         streams: Some(MAX_ENGINE_STREAMS),
         duration_seconds: Some(MAX_TEST_SECONDS),
         ramp_up_seconds: Some(0.0),
-        ..http_engine()
+        ..Engine::cloudflare_example()
     };
     assert_eq!(with(at_the_limits).check_plausible(&limits), Ok(()));
     let cases = [
         (
             Engine {
                 streams: Some(0),
-                ..http_engine()
+                ..Engine::cloudflare_example()
             },
             "engine streams 0 is outside 1 to 64",
         ),
         (
             Engine {
                 streams: Some(65),
-                ..http_engine()
+                ..Engine::cloudflare_example()
             },
             "engine streams 65 is outside 1 to 64",
         ),
@@ -256,7 +248,7 @@ fn check_plausible_refuses_impossible_engine_parameters() {
             Engine {
                 duration_seconds: Some(f64::INFINITY),
                 ramp_up_seconds: Some(f64::NAN),
-                ..http_engine()
+                ..Engine::cloudflare_example()
             },
             "engine duration inf s is above 3600 s; engine ramp-up is not a number",
         ),
@@ -264,7 +256,7 @@ fn check_plausible_refuses_impossible_engine_parameters() {
             Engine {
                 duration_seconds: Some(-1.0),
                 ramp_up_seconds: Some(3600.5),
-                ..http_engine()
+                ..Engine::cloudflare_example()
             },
             "engine duration -1 s is negative; engine ramp-up 3600.5 s is above 3600 s; engine ramp-up 3600.5 s is not shorter than its duration -1 s",
         ),
@@ -272,28 +264,28 @@ fn check_plausible_refuses_impossible_engine_parameters() {
             Engine {
                 duration_seconds: Some(10.0),
                 ramp_up_seconds: Some(10.0),
-                ..http_engine()
+                ..Engine::cloudflare_example()
             },
             "engine ramp-up 10 s is not shorter than its duration 10 s",
         ),
         (
             Engine {
                 url: Some("ftp://speed.example".into()),
-                ..http_engine()
+                ..Engine::cloudflare_example()
             },
             "engine url is not an http:// or https:// URL",
         ),
         (
             Engine {
                 url: Some("https://".into()),
-                ..http_engine()
+                ..Engine::cloudflare_example()
             },
             "engine url is not an http:// or https:// URL",
         ),
         (
             Engine {
                 url: Some(format!("https://{}", "x".repeat(MAX_URL_BYTES))),
-                ..http_engine()
+                ..Engine::cloudflare_example()
             },
             "engine url of 2056 bytes is longer than 2048 bytes",
         ),

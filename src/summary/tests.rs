@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::accumulate::nearest_rank;
 use super::*;
 use crate::plan::Plan;
-use crate::sample::{Engine, EngineName, FailureReason, HttpProtocol, Outcome, Trigger};
+use crate::sample::{Engine, FailureReason, Outcome, Trigger};
 
 const MINUTE: u64 = 60_000;
 /// 2026-11-24T00:00:00.000Z, so the expected times read as round numbers.
@@ -33,14 +33,7 @@ fn failure(minutes: u64, trigger: Trigger, reason: FailureReason) -> Sample {
 }
 
 fn http() -> Option<Arc<Engine>> {
-    Some(Arc::new(Engine {
-        name: EngineName::Http,
-        protocol: Some(HttpProtocol::Cloudflare),
-        url: Some("https://speed.cloudflare.com".into()),
-        streams: Some(4),
-        duration_seconds: Some(10.0),
-        ramp_up_seconds: Some(2.0),
-    }))
+    Some(Arc::new(Engine::cloudflare_example()))
 }
 
 #[test]
