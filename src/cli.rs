@@ -337,6 +337,73 @@ fn name_the_variable(
     err
 }
 
+/// `err` with every value the user gave that it quotes (the refused value, an unexpected
+/// argument, a tip that repeats one) shown as [`crate::logging::shown`] shows it: control and
+/// bidirectional characters escaped, at most [`crate::logging::SHOWN_CHARS`] characters. clap
+/// quotes them as given, so a value could otherwise forge a line on the terminal or in a log.
+/// A value parser's own message is the parser's to keep safe; one that is not (a long or
+/// control-bearing message) has the error rebuilt with that message escaped and cut.
+pub fn escape_echoes(mut err: clap::Error) -> clap::Error {
+    use crate::logging::{SHOWN_CHARS, escaped, shown};
+    use clap::error::{ContextKind, ContextValue};
+    let unsafe_text =
+        |text: &str| text.chars().count() > SHOWN_CHARS || escaped(text).len() != text.len();
+    let changes: Vec<(ContextKind, ContextValue)> = err
+        .context()
+        .filter_map(|(kind, value)| match value {
+            ContextValue::String(text) if unsafe_text(text) => {
+                Some((kind, ContextValue::String(shown(text).to_string())))
+            }
+            ContextValue::Strings(texts) if texts.iter().any(|text| unsafe_text(text)) => Some((
+                kind,
+                ContextValue::Strings(texts.iter().map(|text| shown(text).to_string()).collect()),
+            )),
+            ContextValue::StyledStrs(tips)
+                if tips.iter().any(|tip| {
+                    let tip = tip.to_string();
+                    tip.len() > 4 * SHOWN_CHARS || escaped(&tip).len() != tip.len()
+                }) =>
+            {
+                Some((
+                    kind,
+                    ContextValue::StyledStrs(
+                        tips.iter()
+                            .map(|tip| shown(&tip.to_string()).to_string().into())
+                            .collect(),
+                    ),
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    for (kind, value) in changes {
+        err.insert(kind, value);
+    }
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    if let Some(source) = source
+        && (source.chars().count() > 10 * SHOWN_CHARS || escaped(&source).len() != source.len())
+    {
+        let text = |kind| match err.get(kind) {
+            Some(ContextValue::String(text)) => text.clone(),
+            _ => String::new(),
+        };
+        let mut message = format!(
+            "invalid value '{}' for '{}': {}\n",
+            text(ContextKind::InvalidValue),
+            text(ContextKind::InvalidArg),
+            shown(&source)
+        );
+        if let Some(ContextValue::StyledStrs(tips)) = err.get(ContextKind::Suggested) {
+            for tip in tips {
+                message.push_str(&format!("\n  tip: {tip}\n"));
+            }
+        }
+        use clap::CommandFactory;
+        return clap::Error::raw(err.kind(), message).format(&mut Cli::command());
+    }
+    err
+}
+
 /// For a command's error `message`, a note for each flag it names (`--retention`) whose value
 /// came from its environment twin rather than the command line: `--retention 3m` in a refusal
 /// is `INTERNET_MONITOR_RETENTION=3m` in a compose file, which the user has to find. The
@@ -388,6 +455,13 @@ impl Cli {
     /// [`Cli::try_parse_with_environment`] for these arguments and variables (the variables
     /// clap reads itself still come from the process's environment).
     pub fn try_parse_from_with_environment(
+        args: impl IntoIterator<Item = OsString>,
+        vars: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<Cli, clap::Error> {
+        Self::parse_with_environment(args, vars).map_err(escape_echoes)
+    }
+
+    fn parse_with_environment(
         args: impl IntoIterator<Item = OsString>,
         vars: impl IntoIterator<Item = (OsString, OsString)>,
     ) -> Result<Cli, clap::Error> {
@@ -552,10 +626,10 @@ pub fn listen_address(text: &str) -> Result<SocketAddr, String> {
     };
     parsed.ok_or_else(|| {
         format!(
-            "{:?} is not an address and port: write 0.0.0.0:5000 (every IPv4 interface), \
+            "{} is not an address and port: write 0.0.0.0:5000 (every IPv4 interface), \
              [::]:5000 (IPv6), 127.0.0.1:5000 or localhost:5000 (this machine only), or \
              :5000 or 5000 (every IPv4 interface); the port is 0 to 65535, 0 picks a free one",
-            crate::logging::clip(text, 64)
+            crate::logging::quoted(text)
         )
     })
 }
@@ -1244,7 +1318,8 @@ fn label(text: &str) -> Result<(String, String), String> {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid || name.starts_with("__") {
         return Err(format!(
-            "the label name {name:?} must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __"
+            "the label name {} must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
+            crate::logging::quoted(name)
         ));
     }
     if value.len() > crate::sample::MAX_NAME_BYTES {
@@ -1548,8 +1623,8 @@ fn campaign_rules(text: &str) -> Result<crate::rules::RuleSet, String> {
             allowed()
         )),
         Err(_) => Err(format!(
-            "{:?} is not a rule set with a campaign: use {}",
-            crate::logging::clip(text, 64),
+            "{} is not a rule set with a campaign: use {}",
+            crate::logging::quoted(text),
             allowed()
         )),
     }
@@ -1680,7 +1755,10 @@ fn probe_gateway(text: &str) -> Result<crate::probe::monitor::GatewayChoice, Str
         "none" => Ok(GatewayChoice::Off),
         text => {
             let address: std::net::IpAddr = text.parse().map_err(|_| {
-                format!("{text:?} must be auto, none or an IP address such as 192.168.1.1")
+                format!(
+                    "{} must be auto, none or an IP address such as 192.168.1.1",
+                    crate::logging::quoted(text)
+                )
             })?;
             match crate::probe::monitor::unprobeable(address) {
                 Some(reason) => Err(format!("{address} {reason}")),

@@ -18,7 +18,7 @@ pub const VOLUME_SPELLINGS: &str = "write a number and a unit in bytes: a prefix
      (either case; Ki, Mi, Gi, Ti binary), then B or byte: 200GB, 1.5TB, 500GiB, 200gbyte";
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{input:?} is not a speed: {reason}; {SPEED_SPELLINGS}")]
+#[error("{} is not a speed: {reason}; {SPEED_SPELLINGS}", crate::logging::quoted(.input))]
 pub struct BandwidthParseError {
     input: String,
     reason: &'static str,
@@ -42,7 +42,7 @@ impl FromStr for Bandwidth {
     /// (`500MBPS`) and one without `/s` or `ps` (`500Mb`, `500M`, `500`) are refused.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let refuse = |reason| BandwidthParseError {
-            input: crate::logging::clip(input, 64).to_owned(),
+            input: input.to_owned(),
             reason,
         };
         let unit = quantity(input).map_err(refuse)?;
@@ -176,7 +176,7 @@ fn strip_word<'a>(text: &'a str, words: &[&str]) -> Option<&'a str> {
 pub struct DataVolume(f64);
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{input:?} is not a data volume: {reason}; {VOLUME_SPELLINGS}")]
+#[error("{} is not a data volume: {reason}; {VOLUME_SPELLINGS}", crate::logging::quoted(.input))]
 pub struct DataVolumeParseError {
     input: String,
     reason: &'static str,
@@ -195,7 +195,7 @@ impl FromStr for DataVolume {
     /// lower-case `b` (bits: `200Gb`, `200gb`) is refused rather than read as bytes.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let refuse = |reason| DataVolumeParseError {
-            input: crate::logging::clip(input, 64).to_owned(),
+            input: input.to_owned(),
             reason,
         };
         let unit = quantity(input).map_err(refuse)?;

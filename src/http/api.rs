@@ -67,7 +67,8 @@ impl Selection {
                 Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Some(limit),
                 _ => {
                     return Err(HttpError::bad_request(format!(
-                        "invalid limit: {text:?} is not a whole number from 1 to {MAX_LIMIT}"
+                        "invalid limit: {} is not a whole number from 1 to {MAX_LIMIT}",
+                        crate::logging::quoted(text)
                     )));
                 }
             },
@@ -399,13 +400,13 @@ fn summary_range(
         ));
     }
     // A window that is a duration but not a usable one (zero, negative, too long) says so.
-    let clipped = crate::logging::clip(text, 64);
+    let clipped = crate::logging::quoted(text);
     let window = parse_age(text).map_err(|err| {
         HttpError::bad_request(match err {
             TimeError::DurationSyntax { .. } => {
-                format!("invalid window: {clipped:?} is not a duration such as 24h, 30d or 365d")
+                format!("invalid window: {clipped} is not a duration such as 24h, 30d or 365d")
             }
-            other => format!("invalid window: {clipped:?} {other}"),
+            other => format!("invalid window: {clipped} {other}"),
         })
     })?;
     let to = Timestamp::from_millis(now.as_millis().saturating_add(1));

@@ -242,7 +242,8 @@ fn points(query: &Query) -> Result<usize, HttpError> {
         Some(text) => match text.parse::<usize>() {
             Ok(points) if (MIN_POINTS..=MAX_POINTS).contains(&points) => Ok(points),
             _ => Err(HttpError::bad_request(format!(
-                "invalid points: {text:?} is not a whole number from {MIN_POINTS} to {MAX_POINTS}"
+                "invalid points: {} is not a whole number from {MIN_POINTS} to {MAX_POINTS}",
+                crate::logging::quoted(text)
             ))),
         },
     }
@@ -264,8 +265,8 @@ fn metric(query: &Query) -> Result<Metric, HttpError> {
         None => Ok(Metric::Download),
         Some(text) => Metric::parse(text).ok_or_else(|| {
             HttpError::bad_request(format!(
-                "invalid metric: {:?} is not download, upload or ping",
-                crate::logging::clip(text, crate::zone::MAX_ZONE_NAME)
+                "invalid metric: {} is not download, upload or ping",
+                crate::logging::quoted(text)
             ))
         }),
     }
