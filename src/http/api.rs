@@ -50,8 +50,13 @@ impl Selection {
                 .map(|arg| arg.map(|arg| arg.resolve(now)))
         };
         let from = time("from")?.unwrap_or(Timestamp::from_millis(0));
-        let mut to = time("to")?.unwrap_or(Timestamp::from_millis(u64::MAX));
-        super::dashboard::in_order(from, to)?;
+        let given_to = time("to")?;
+        let mut to = given_to.unwrap_or(Timestamp::from_millis(u64::MAX));
+        // Without `to`, every sample from `from` on is listed (an imported one may be dated a
+        // little after now); a `from` not before now is still refused, as every endpoint
+        // taking a range refuses it, whose `to` is now by default.
+        let check_to = given_to.map_or((now, "now"), |to| (to, ""));
+        super::dashboard::in_order(query, (from, "the epoch"), check_to)?;
         if let Some(cursor) = query.get("cursor") {
             let below = cursor.parse().ok().and_then(Timestamp::try_from_millis);
             let below = below.ok_or_else(|| {
