@@ -210,6 +210,46 @@ fn empty_environment(
     ))
 }
 
+/// `args` with each negative number given to a flag as its own word (`--plan-download -5mbps`,
+/// `--interval -5m`) joined to the flag (`--plan-download=-5mbps`), or `None` when there is
+/// none: clap takes `-5mbps` for short flags and refuses the unknown `-5`, where the flag's
+/// own parser says what is wrong with the value (speeds are positive) and names the flag.
+fn negative_values_joined(args: &[OsString]) -> Option<Vec<OsString>> {
+    use clap::CommandFactory;
+    let root = Cli::command();
+    let command = command_run(&root, args);
+    let mut joined = Vec::with_capacity(args.len());
+    let mut changed = false;
+    let mut words = args.iter().peekable();
+    while let Some(word) = words.next() {
+        let takes_value = word
+            .to_str()
+            .and_then(|word| word.strip_prefix("--"))
+            .filter(|long| !long.contains('='))
+            .is_some_and(|long| {
+                command
+                    .get_arguments()
+                    .any(|arg| arg.get_long() == Some(long) && arg.get_action().takes_values())
+            });
+        let negative = |next: &&OsString| {
+            next.to_str().is_some_and(|next| {
+                next.strip_prefix('-')
+                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit() || c == '.'))
+            })
+        };
+        if takes_value && let Some(next) = words.next_if(negative) {
+            let mut word = word.clone();
+            word.push("=");
+            word.push(next);
+            joined.push(word);
+            changed = true;
+        } else {
+            joined.push(word.clone());
+        }
+    }
+    changed.then_some(joined)
+}
+
 /// Whether `args` (the program's name first) give `flag` (`--retention`), as `--flag VALUE`
 /// or `--flag=VALUE`.
 fn on_command_line(args: &[OsString], flag: &str) -> bool {
@@ -458,7 +498,18 @@ impl Cli {
         args: impl IntoIterator<Item = OsString>,
         vars: impl IntoIterator<Item = (OsString, OsString)>,
     ) -> Result<Cli, clap::Error> {
-        Self::parse_with_environment(args, vars).map_err(escape_echoes)
+        let args: Vec<OsString> = args.into_iter().collect();
+        let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
+        match Self::parse_with_environment(args.clone(), vars.clone()) {
+            Err(err) if err.kind() == clap::error::ErrorKind::UnknownArgument => {
+                match negative_values_joined(&args) {
+                    Some(joined) => Self::parse_with_environment(joined, vars),
+                    None => Err(err),
+                }
+            }
+            parsed => parsed,
+        }
+        .map_err(escape_echoes)
     }
 
     fn parse_with_environment(

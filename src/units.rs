@@ -82,6 +82,12 @@ struct Quantity {
 /// number; the error is the reason, for the hint.
 fn quantity(input: &str) -> Result<Quantity, &'static str> {
     let text = input.trim();
+    if text
+        .strip_prefix('-')
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit() || c == '.'))
+    {
+        return Err("it is negative: speeds and volumes are positive (leave out the -)");
+    }
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
@@ -288,7 +294,10 @@ mod tests {
             ("500 megs", "its unit is not bits (b) or bytes (B)"),
             ("fast", "it does not start with a number"),
             ("0Mbit/s", "it must be above zero"),
-            ("-5Mbit/s", "it does not start with a number"),
+            (
+                "-5Mbit/s",
+                "it is negative: speeds and volumes are positive",
+            ),
             ("1..2Gbps", "it does not start with a number"),
             ("5Mbit/h", "it has an unknown unit"),
             (
