@@ -792,7 +792,7 @@ pub struct SpeedtestArgs {
     pub store_ip: bool,
 
     /// A result faster than this is a measurement error, stored as failure "implausible"
-    /// (b is bits, B bytes, then /s or ps: 100Gbit/s, 12.5GB/s)
+    /// (b is bits, B bytes, then /s or ps; Ki, Mi, Gi binary: 100Gbit/s, 12.5GB/s, 10GiB/s)
     #[arg(
         long,
         env = "INTERNET_MONITOR_MAX_BANDWIDTH",
@@ -1291,7 +1291,8 @@ impl TimezoneArgs {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Contracted download speed, e.g. 500Mbit/s, 500mbps, 1Gb/s or 62.5MB/s: b is bits, B
-    /// bytes, then /s or ps (500M or 500Mb alone is refused); at most --max-bandwidth
+    /// bytes, then /s or ps; Ki, Mi, Gi binary (10MiB/s); 500M or 500Mb alone is refused; at
+    /// most --max-bandwidth
     #[arg(long, env = "INTERNET_MONITOR_PLAN_DOWNLOAD", value_name = "RATE")]
     pub plan_download: Option<Bandwidth>,
 
@@ -1443,7 +1444,8 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 pub struct ReportPlanArgs {
     /// Judge every run against this download speed instead of the stored plan history, e.g.
-    /// 500Mbit/s, 500mbps or 62.5MB/s: b is bits, B bytes, then /s or ps
+    /// 500Mbit/s, 500mbps or 62.5MB/s: b is bits, B bytes, then /s or ps; Ki, Mi, Gi binary
+    /// (10MiB/s)
     #[arg(long, value_name = "RATE")]
     pub plan_download: Option<Bandwidth>,
 
@@ -1480,7 +1482,7 @@ pub struct ImportArgs {
     pub file: PathBuf,
 
     /// A sample faster than this is refused as implausible, as a test's result would be (b is
-    /// bits, B bytes, then /s or ps: 100Gbit/s, 12.5GB/s)
+    /// bits, B bytes, then /s or ps; Ki, Mi, Gi binary: 100Gbit/s, 12.5GB/s, 10GiB/s)
     #[arg(
         long,
         env = "INTERNET_MONITOR_MAX_BANDWIDTH",
@@ -1578,7 +1580,7 @@ pub struct PlanSetArgs {
     pub store: StoreArgs,
 
     /// Maximum download speed, e.g. 250Mbit/s, 250mbps or 31.25MB/s: b is bits, B bytes, then
-    /// /s or ps (at most 100Gbit/s)
+    /// /s or ps; Ki, Mi, Gi binary (10MiB/s); at most 100Gbit/s
     #[arg(long, value_name = "RATE")]
     pub download_max: Option<Bandwidth>,
     /// Normally available download speed (between --download-min and --download-max)
@@ -2460,9 +2462,11 @@ mod tests {
         }
         fn walk(command: &clap::Command, path: &str, checked: &mut usize) {
             let rule = "b is bits, B bytes";
-            let page_states_rule = command
-                .get_arguments()
-                .any(|arg| value_name(arg) == "RATE" && help(arg).contains(rule));
+            // MiB/s is accepted: the page says so.
+            let binary = "Ki, Mi, Gi binary";
+            let page_states_rule = command.get_arguments().any(|arg| {
+                value_name(arg) == "RATE" && help(arg).contains(rule) && help(arg).contains(binary)
+            });
             for arg in command.get_arguments() {
                 let long = arg.get_long().unwrap_or_default();
                 match value_name(arg) {

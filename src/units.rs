@@ -10,8 +10,8 @@ pub struct Bandwidth(f64);
 
 /// What a speed is written as, for the refusal's hint: the rule and examples.
 pub const SPEED_SPELLINGS: &str = "write a number and a unit: a prefix k, M, G or T (either \
-     case), then b or bit for bits or B or byte for bytes, then /s or ps: 500Mbit/s, 500Mbps, \
-     500mbps, 1Gb/s (bits) or 62.5MB/s, 62.5MBps (bytes)";
+     case; Ki, Mi, Gi, Ti binary), then b or bit for bits or B or byte for bytes, then /s or \
+     ps: 500Mbit/s, 500Mbps, 500mbps, 1Gb/s (bits) or 62.5MB/s, 62.5MBps, 10MiB/s (bytes)";
 
 /// What a volume is written as, for the refusal's hint.
 pub const VOLUME_SPELLINGS: &str = "write a number and a unit in bytes: a prefix k, M, G, T or P \
