@@ -69,7 +69,9 @@ const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "database {path} is locked by another process (is internet-monitor already running with this --db?)"
+        "database {path} is locked: another internet-monitor process has it open (serve, or a \
+         run-once, import, db or plan set with this --db): stop it, or wait for it to end, and \
+         run this again (export, report and plan show read the database meanwhile)"
     )]
     Locked { path: PathBuf },
     #[error(
