@@ -250,6 +250,44 @@ fn negative_values_joined(args: &[OsString]) -> Option<Vec<OsString>> {
     changed.then_some(joined)
 }
 
+/// serve's flags that only act with another, given (on the command line or by their twin)
+/// without it: (the dependent flag's id, name and twin, the id and name it needs). `--retest-after`
+/// says when a retest starts, and only `--retest-below` makes one.
+const DEPENDENT_FLAGS: [(&str, &str, &str, &str, &str); 1] = [(
+    "retest_after",
+    "--retest-after",
+    "INTERNET_MONITOR_RETEST_AFTER",
+    "retest_below",
+    "--retest-below",
+)];
+
+/// A refusal naming both flags when serve's `matches` give a flag of [`DEPENDENT_FLAGS`]
+/// without the one it needs: it would have no effect, silently. A value from the environment
+/// names its variable (a twin set for every container is refused too: the setting it names
+/// does nothing, which the user should hear at start-up, not find out from the data).
+fn dependent_without_its_flag(matches: &clap::ArgMatches) -> Option<String> {
+    use clap::parser::ValueSource;
+    DEPENDENT_FLAGS
+        .into_iter()
+        .find_map(|(id, flag, variable, needed_id, needed)| {
+            let source = matches.value_source(id)?;
+            let given = matches!(source, ValueSource::CommandLine | ValueSource::EnvVariable);
+            let needed_given = matches.value_source(needed_id).is_some();
+            if !given || needed_given {
+                return None;
+            }
+            let from = if source == ValueSource::EnvVariable {
+                format!(" (from the environment variable {variable})")
+            } else {
+                String::new()
+            };
+            Some(format!(
+                "{flag}{from} has no effect without {needed}: only {needed} makes a retest; give \
+                 {needed} (e.g. {needed} 0.5), or leave {flag} out"
+            ))
+        })
+}
+
 /// Whether `args` (the program's name first) give `flag` (`--retention`), as `--flag VALUE`
 /// or `--flag=VALUE`.
 fn on_command_line(args: &[OsString], flag: &str) -> bool {
@@ -541,6 +579,14 @@ impl Cli {
             Some((name, sub)) => (name, sub),
             None => ("", &matches),
         };
+        if ["", "serve"].contains(&name)
+            && let Some(message) = dependent_without_its_flag(sub)
+        {
+            return Err(clap::Error::raw(
+                ErrorKind::MissingRequiredArgument,
+                format!("{message}\n"),
+            ));
+        }
         for (id, commands, variable) in NUMBERED_ENVIRONMENT {
             if !commands.contains(&name) || sub.value_source(id) == Some(ValueSource::CommandLine) {
                 continue;
