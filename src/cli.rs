@@ -210,6 +210,84 @@ fn empty_environment(
     ))
 }
 
+/// `args` with each negative number given to a flag as its own word (`--plan-download -5mbps`,
+/// `--interval -5m`) joined to the flag (`--plan-download=-5mbps`), or `None` when there is
+/// none: clap takes `-5mbps` for short flags and refuses the unknown `-5`, where the flag's
+/// own parser says what is wrong with the value (speeds are positive) and names the flag.
+fn negative_values_joined(args: &[OsString]) -> Option<Vec<OsString>> {
+    use clap::CommandFactory;
+    let root = Cli::command();
+    let command = command_run(&root, args);
+    let mut joined = Vec::with_capacity(args.len());
+    let mut changed = false;
+    let mut words = args.iter().peekable();
+    while let Some(word) = words.next() {
+        let takes_value = word
+            .to_str()
+            .and_then(|word| word.strip_prefix("--"))
+            .filter(|long| !long.contains('='))
+            .is_some_and(|long| {
+                command
+                    .get_arguments()
+                    .any(|arg| arg.get_long() == Some(long) && arg.get_action().takes_values())
+            });
+        let negative = |next: &&OsString| {
+            next.to_str().is_some_and(|next| {
+                next.strip_prefix('-')
+                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit() || c == '.'))
+            })
+        };
+        if takes_value && let Some(next) = words.next_if(negative) {
+            let mut word = word.clone();
+            word.push("=");
+            word.push(next);
+            joined.push(word);
+            changed = true;
+        } else {
+            joined.push(word.clone());
+        }
+    }
+    changed.then_some(joined)
+}
+
+/// serve's flags that only act with another, given (on the command line or by their twin)
+/// without it: (the dependent flag's id, name and twin, the id and name it needs). `--retest-after`
+/// says when a retest starts, and only `--retest-below` makes one.
+const DEPENDENT_FLAGS: [(&str, &str, &str, &str, &str); 1] = [(
+    "retest_after",
+    "--retest-after",
+    "INTERNET_MONITOR_RETEST_AFTER",
+    "retest_below",
+    "--retest-below",
+)];
+
+/// A refusal naming both flags when serve's `matches` give a flag of [`DEPENDENT_FLAGS`]
+/// without the one it needs: it would have no effect, silently. A value from the environment
+/// names its variable (a twin set for every container is refused too: the setting it names
+/// does nothing, which the user should hear at start-up, not find out from the data).
+fn dependent_without_its_flag(matches: &clap::ArgMatches) -> Option<String> {
+    use clap::parser::ValueSource;
+    DEPENDENT_FLAGS
+        .into_iter()
+        .find_map(|(id, flag, variable, needed_id, needed)| {
+            let source = matches.value_source(id)?;
+            let given = matches!(source, ValueSource::CommandLine | ValueSource::EnvVariable);
+            let needed_given = matches.value_source(needed_id).is_some();
+            if !given || needed_given {
+                return None;
+            }
+            let from = if source == ValueSource::EnvVariable {
+                format!(" (from the environment variable {variable})")
+            } else {
+                String::new()
+            };
+            Some(format!(
+                "{flag}{from} has no effect without {needed}: only {needed} makes a retest; give \
+                 {needed} (e.g. {needed} 0.5), or leave {flag} out"
+            ))
+        })
+}
+
 /// Whether `args` (the program's name first) give `flag` (`--retention`), as `--flag VALUE`
 /// or `--flag=VALUE`.
 fn on_command_line(args: &[OsString], flag: &str) -> bool {
@@ -337,6 +415,73 @@ fn name_the_variable(
     err
 }
 
+/// `err` with every value the user gave that it quotes (the refused value, an unexpected
+/// argument, a tip that repeats one) shown as [`crate::logging::shown`] shows it: control and
+/// bidirectional characters escaped, at most [`crate::logging::SHOWN_CHARS`] characters. clap
+/// quotes them as given, so a value could otherwise forge a line on the terminal or in a log.
+/// A value parser's own message is the parser's to keep safe; one that is not (a long or
+/// control-bearing message) has the error rebuilt with that message escaped and cut.
+pub fn escape_echoes(mut err: clap::Error) -> clap::Error {
+    use crate::logging::{SHOWN_CHARS, escaped, shown};
+    use clap::error::{ContextKind, ContextValue};
+    let unsafe_text =
+        |text: &str| text.chars().count() > SHOWN_CHARS || escaped(text).len() != text.len();
+    let changes: Vec<(ContextKind, ContextValue)> = err
+        .context()
+        .filter_map(|(kind, value)| match value {
+            ContextValue::String(text) if unsafe_text(text) => {
+                Some((kind, ContextValue::String(shown(text).to_string())))
+            }
+            ContextValue::Strings(texts) if texts.iter().any(|text| unsafe_text(text)) => Some((
+                kind,
+                ContextValue::Strings(texts.iter().map(|text| shown(text).to_string()).collect()),
+            )),
+            ContextValue::StyledStrs(tips)
+                if tips.iter().any(|tip| {
+                    let tip = tip.to_string();
+                    tip.len() > 4 * SHOWN_CHARS || escaped(&tip).len() != tip.len()
+                }) =>
+            {
+                Some((
+                    kind,
+                    ContextValue::StyledStrs(
+                        tips.iter()
+                            .map(|tip| shown(&tip.to_string()).to_string().into())
+                            .collect(),
+                    ),
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    for (kind, value) in changes {
+        err.insert(kind, value);
+    }
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    if let Some(source) = source
+        && (source.chars().count() > 10 * SHOWN_CHARS || escaped(&source).len() != source.len())
+    {
+        let text = |kind| match err.get(kind) {
+            Some(ContextValue::String(text)) => text.clone(),
+            _ => String::new(),
+        };
+        let mut message = format!(
+            "invalid value '{}' for '{}': {}\n",
+            text(ContextKind::InvalidValue),
+            text(ContextKind::InvalidArg),
+            shown(&source)
+        );
+        if let Some(ContextValue::StyledStrs(tips)) = err.get(ContextKind::Suggested) {
+            for tip in tips {
+                message.push_str(&format!("\n  tip: {tip}\n"));
+            }
+        }
+        use clap::CommandFactory;
+        return clap::Error::raw(err.kind(), message).format(&mut Cli::command());
+    }
+    err
+}
+
 /// For a command's error `message`, a note for each flag it names (`--retention`) whose value
 /// came from its environment twin rather than the command line: `--retention 3m` in a refusal
 /// is `INTERNET_MONITOR_RETENTION=3m` in a compose file, which the user has to find. The
@@ -391,6 +536,24 @@ impl Cli {
         args: impl IntoIterator<Item = OsString>,
         vars: impl IntoIterator<Item = (OsString, OsString)>,
     ) -> Result<Cli, clap::Error> {
+        let args: Vec<OsString> = args.into_iter().collect();
+        let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
+        match Self::parse_with_environment(args.clone(), vars.clone()) {
+            Err(err) if err.kind() == clap::error::ErrorKind::UnknownArgument => {
+                match negative_values_joined(&args) {
+                    Some(joined) => Self::parse_with_environment(joined, vars),
+                    None => Err(err),
+                }
+            }
+            parsed => parsed,
+        }
+        .map_err(escape_echoes)
+    }
+
+    fn parse_with_environment(
+        args: impl IntoIterator<Item = OsString>,
+        vars: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<Cli, clap::Error> {
         use clap::{CommandFactory, FromArgMatches, error::ErrorKind, parser::ValueSource};
         let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
         let args: Vec<OsString> = args.into_iter().collect();
@@ -416,6 +579,14 @@ impl Cli {
             Some((name, sub)) => (name, sub),
             None => ("", &matches),
         };
+        if ["", "serve"].contains(&name)
+            && let Some(message) = dependent_without_its_flag(sub)
+        {
+            return Err(clap::Error::raw(
+                ErrorKind::MissingRequiredArgument,
+                format!("{message}\n"),
+            ));
+        }
         for (id, commands, variable) in NUMBERED_ENVIRONMENT {
             if !commands.contains(&name) || sub.value_source(id) == Some(ValueSource::CommandLine) {
                 continue;
@@ -552,10 +723,10 @@ pub fn listen_address(text: &str) -> Result<SocketAddr, String> {
     };
     parsed.ok_or_else(|| {
         format!(
-            "{:?} is not an address and port: write 0.0.0.0:5000 (every IPv4 interface), \
+            "{} is not an address and port: write 0.0.0.0:5000 (every IPv4 interface), \
              [::]:5000 (IPv6), 127.0.0.1:5000 or localhost:5000 (this machine only), or \
              :5000 or 5000 (every IPv4 interface); the port is 0 to 65535, 0 picks a free one",
-            crate::logging::clip(text, 64)
+            crate::logging::quoted(text)
         )
     })
 }
@@ -667,7 +838,7 @@ pub struct SpeedtestArgs {
     pub store_ip: bool,
 
     /// A result faster than this is a measurement error, stored as failure "implausible"
-    /// (b is bits, B bytes, then /s or ps: 100Gbit/s, 12.5GB/s)
+    /// (b is bits, B bytes, then /s or ps; Ki, Mi, Gi binary: 100Gbit/s, 12.5GB/s, 10GiB/s)
     #[arg(
         long,
         env = "INTERNET_MONITOR_MAX_BANDWIDTH",
@@ -1208,7 +1379,8 @@ impl TimezoneArgs {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Contracted download speed, e.g. 500Mbit/s, 500mbps, 1Gb/s or 62.5MB/s: b is bits, B
-    /// bytes, then /s or ps (500M or 500Mb alone is refused); at most --max-bandwidth
+    /// bytes, then /s or ps; Ki, Mi, Gi binary (10MiB/s); 500M or 500Mb alone is refused; at
+    /// most --max-bandwidth
     #[arg(long, env = "INTERNET_MONITOR_PLAN_DOWNLOAD", value_name = "RATE")]
     pub plan_download: Option<Bandwidth>,
 
@@ -1286,7 +1458,8 @@ fn label(text: &str) -> Result<(String, String), String> {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid || name.starts_with("__") {
         return Err(format!(
-            "the label name {name:?} must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __"
+            "the label name {} must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
+            crate::logging::quoted(name)
         ));
     }
     if value.len() > crate::sample::MAX_NAME_BYTES {
@@ -1359,7 +1532,8 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 pub struct ReportPlanArgs {
     /// Judge every run against this download speed instead of the stored plan history, e.g.
-    /// 500Mbit/s, 500mbps or 62.5MB/s: b is bits, B bytes, then /s or ps
+    /// 500Mbit/s, 500mbps or 62.5MB/s: b is bits, B bytes, then /s or ps; Ki, Mi, Gi binary
+    /// (10MiB/s)
     #[arg(long, value_name = "RATE")]
     pub plan_download: Option<Bandwidth>,
 
@@ -1396,7 +1570,7 @@ pub struct ImportArgs {
     pub file: PathBuf,
 
     /// A sample faster than this is refused as implausible, as a test's result would be (b is
-    /// bits, B bytes, then /s or ps: 100Gbit/s, 12.5GB/s)
+    /// bits, B bytes, then /s or ps; Ki, Mi, Gi binary: 100Gbit/s, 12.5GB/s, 10GiB/s)
     #[arg(
         long,
         env = "INTERNET_MONITOR_MAX_BANDWIDTH",
@@ -1494,7 +1668,7 @@ pub struct PlanSetArgs {
     pub store: StoreArgs,
 
     /// Maximum download speed, e.g. 250Mbit/s, 250mbps or 31.25MB/s: b is bits, B bytes, then
-    /// /s or ps (at most 100Gbit/s)
+    /// /s or ps; Ki, Mi, Gi binary (10MiB/s); at most 100Gbit/s
     #[arg(long, value_name = "RATE")]
     pub download_max: Option<Bandwidth>,
     /// Normally available download speed (between --download-min and --download-max)
@@ -1590,8 +1764,8 @@ fn campaign_rules(text: &str) -> Result<crate::rules::RuleSet, String> {
             allowed()
         )),
         Err(_) => Err(format!(
-            "{:?} is not a rule set with a campaign: use {}",
-            crate::logging::clip(text, 64),
+            "{} is not a rule set with a campaign: use {}",
+            crate::logging::quoted(text),
             allowed()
         )),
     }
@@ -1722,7 +1896,10 @@ fn probe_gateway(text: &str) -> Result<crate::probe::monitor::GatewayChoice, Str
         "none" => Ok(GatewayChoice::Off),
         text => {
             let address: std::net::IpAddr = text.parse().map_err(|_| {
-                format!("{text:?} must be auto, none or an IP address such as 192.168.1.1")
+                format!(
+                    "{} must be auto, none or an IP address such as 192.168.1.1",
+                    crate::logging::quoted(text)
+                )
             })?;
             match crate::probe::monitor::unprobeable(address) {
                 Some(reason) => Err(format!("{address} {reason}")),

@@ -35,12 +35,35 @@ use crate::cli::LogFormat;
 
 /// Writes one line to stderr, as `eprintln!` does, except that a stderr nobody reads any more
 /// (`2>&1 | head -1`, a closed descriptor) is no panic: the line is dropped and the command
-/// goes on to the exit status it would have had.
+/// goes on to the exit status it would have had. The line is [`one_line`]: a value in it
+/// that the user gave (a path in an error) can neither start a line of its own nor steer the
+/// terminal nor flood it.
 pub fn say(line: fmt::Arguments<'_>) {
     use std::io::Write;
+    let line = one_line(&line.to_string());
     let mut err = std::io::stderr().lock();
     rub_out_progress(&mut err);
     let _ = writeln!(err, "{line}");
+}
+
+/// `line` with every character that could end a line or steer a terminal escaped (see
+/// [`Shown`]), and each run without spaces longer than twice [`SHOWN_CHARS`] (a value quoted
+/// whole, such as a path in an error) cut as [`shown`] cuts it, saying how much was left out.
+pub fn one_line(line: &str) -> String {
+    line.split(' ')
+        .map(|word| {
+            if word.chars().count() > 2 * SHOWN_CHARS {
+                // A colon ending the value ends the sentence part: it stays after the note.
+                match word.strip_suffix(':') {
+                    Some(value) => format!("{}:", shown(value)),
+                    None => shown(word).to_string(),
+                }
+            } else {
+                escaped(word)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Whether a progress line (`run-once` on a terminal) is on show at the end of stderr.
@@ -129,6 +152,74 @@ pub(crate) fn clip(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+/// The most characters of a value the user gave that a message quotes; the rest is left out,
+/// and the message says how many characters that was.
+pub const SHOWN_CHARS: usize = 100;
+
+/// A value the user gave (a flag's, a variable's, a query parameter's), as a message quotes
+/// it: every character that could end a line or steer a terminal (C0, DEL, C1, the Unicode
+/// line and paragraph separators, the bidirectional controls) escaped as Rust escapes it
+/// (`\n`, `\u{1b}`, `\u{202e}`), and at most [`SHOWN_CHARS`] characters, followed by
+/// `(N more characters left out)` when it is longer. Every message that echoes a value goes
+/// through [`shown`] or [`quoted`], so a value can neither forge a line nor flood one.
+#[derive(Clone, Copy, Debug)]
+pub struct Shown<'a> {
+    text: &'a str,
+    quotes: bool,
+}
+
+/// `text` as a message shows it without quotes (clap adds its own): see [`Shown`].
+pub fn shown(text: &str) -> Shown<'_> {
+    Shown {
+        text,
+        quotes: false,
+    }
+}
+
+/// `text` in double quotes, with quotes and backslashes escaped as well: see [`Shown`].
+pub fn quoted(text: &str) -> Shown<'_> {
+    Shown { text, quotes: true }
+}
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
+        if self.quotes {
+            f.write_char('"')?;
+        }
+        let mut chars = self.text.chars();
+        for c in chars.by_ref().take(SHOWN_CHARS) {
+            if needs_escape(c) || (self.quotes && matches!(c, '"' | '\\')) {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        if self.quotes {
+            f.write_char('"')?;
+        }
+        let left_out = chars.count();
+        if left_out > 0 {
+            let characters = if left_out == 1 {
+                "character"
+            } else {
+                "characters"
+            };
+            write!(f, " ({left_out} more {characters} left out)")?;
+        }
+        Ok(())
+    }
+}
+
+/// `text` with every character that could end a line or steer a terminal escaped, whole: for
+/// a message built from parts, some of which were the user's (clap's tips).
+pub fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    // Writing to a String cannot fail.
+    let _ = write_escaped(&mut out, text);
+    out
 }
 
 /// Sends logs to stderr (stdout carries command output). `RUST_LOG` overrides `default_level`.
@@ -364,6 +455,53 @@ mod tests {
         rub_out_progress(&mut out);
         rub_out_progress(&mut out);
         assert_eq!(out, b"\r\x1b[2K");
+    }
+
+    #[test]
+    fn a_shown_value_is_escaped_and_cut_saying_how_much_was_left_out() {
+        let hostile = format!(
+            "a\nb\r\u{1b}[2J\u{202e}\u{2028}\u{85}\"\\{}",
+            "x".repeat(5000)
+        );
+        for text in [shown(&hostile).to_string(), quoted(&hostile).to_string()] {
+            assert!(
+                !text.contains(['\n', '\r', '\u{1b}', '\u{202e}', '\u{2028}', '\u{85}']),
+                "{text:?}"
+            );
+            assert!(text.len() < 200, "{text}");
+            assert!(text.ends_with(" (4913 more characters left out)"), "{text}");
+            assert!(
+                text.contains("a\\nb\\r\\u{1b}[2J\\u{202e}\\u{2028}\\u{85}"),
+                "{text}"
+            );
+        }
+        assert_eq!(quoted("a\"b\\").to_string(), format!("{:?}", "a\"b\\"));
+        assert_eq!(quoted("500 Mbps").to_string(), "\"500 Mbps\"");
+        assert_eq!(shown("500 Mbps").to_string(), "500 Mbps");
+        assert_eq!(
+            shown(&"é".repeat(101)).to_string(),
+            format!("{} (1 more character left out)", "é".repeat(100))
+        );
+        assert_eq!(escaped("a\nb\u{202e}"), "a\\nb\\u{202e}");
+    }
+
+    #[test]
+    fn a_said_line_stays_one_short_line() {
+        let path = format!(
+            "/tmp/1\n2026 INFO forged\u{1b}[2J\u{202e}{}",
+            "x".repeat(5000)
+        );
+        let line = one_line(&format!(
+            "internet-monitor: error: cannot open database {path}: gone"
+        ));
+        assert!(!line.contains(['\n', '\u{1b}', '\u{202e}']), "{line:?}");
+        assert!(line.len() < 300, "{line}");
+        assert!(
+            line.starts_with("internet-monitor: error: cannot open database /tmp/1\\n2026 INFO"),
+            "{line}"
+        );
+        assert!(line.ends_with("more characters left out): gone"), "{line}");
+        assert_eq!(one_line("plain words stay"), "plain words stay");
     }
 
     #[test]

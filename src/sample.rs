@@ -328,7 +328,7 @@ pub struct Limits {
 }
 
 /// Figures that cannot be real; the message names each one and the limit it broke, e.g.
-/// "upload 2e300 B/s is above 12500000000 B/s (--max-bandwidth); ping 1e297 s is above 60 s".
+/// "upload 2e300 B/s is above 100000 Mbit/s (12500000000 B/s) (--max-bandwidth); ping 1e297 s is above 60 s".
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("{0}")]
 pub struct Implausible(pub String);
@@ -663,10 +663,18 @@ impl Sample {
                 } else if value < 0.0 {
                     Some(format!("{name} {shown}{unit} is negative"))
                 } else if let Some(max) = max.filter(|max| value > *max) {
-                    Some(format!(
-                        "{name} {shown}{unit} is above {}{unit}{flag}",
-                        readable(max)
-                    ))
+                    // A speed limit is --max-bandwidth, which people write in bits: say it
+                    // so too, beside the bytes per second the sample holds.
+                    let max = if unit == " B/s" {
+                        format!(
+                            "{} ({}{unit})",
+                            crate::units::for_people::speed(max),
+                            readable(max)
+                        )
+                    } else {
+                        format!("{}{unit}", readable(max))
+                    };
+                    Some(format!("{name} {shown}{unit} is above {max}{flag}"))
                 } else if value.is_infinite() {
                     Some(format!("{name} is infinite"))
                 } else {

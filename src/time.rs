@@ -31,25 +31,23 @@ pub struct Timestamp(u64);
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TimeError {
     #[error(
-        "{input:?} is neither an RFC 3339 time (2026-11-24T18:00:00Z), a date (2026-11-24, its \
-         midnight UTC) nor an age (7d, 24h)"
-    )]
+        "{} is neither an RFC 3339 time (2026-11-24T18:00:00Z), a date (2026-11-24, its \
+         midnight UTC) nor an age (7d, 24h)", crate::logging::quoted(.input))]
     Unrecognised { input: String },
     #[error(
-        "{input:?} is not an RFC 3339 time such as 2026-11-24T18:00:00Z or 2026-11-24T19:00:00+01:00"
-    )]
+        "{} is not an RFC 3339 time such as 2026-11-24T18:00:00Z or 2026-11-24T19:00:00+01:00", crate::logging::quoted(.input))]
     NotRfc3339 { input: String },
     #[error(
-        "{input:?} names a day that does not exist: months are 01 to 12, and a day at most the \
-         month's last (2026-02-28)"
-    )]
+        "{} names a day that does not exist: months are 01 to 12, and a day at most the \
+         month's last (2026-02-28)", crate::logging::quoted(.input))]
     NoSuchDay { input: String },
-    #[error("{input:?} is before 1970-01-01T00:00:00Z, the earliest time kept")]
+    #[error("{} is before 1970-01-01T00:00:00Z, the earliest time kept", crate::logging::quoted(.input))]
     BeforeEpoch { input: String },
-    #[error("{input:?} is after {max}, the latest time kept", max = Timestamp::MAX)]
+    #[error("{} is after {max}, the latest time kept", crate::logging::quoted(.input), max = Timestamp::MAX)]
     AfterMax { input: String },
     #[error(
-        "{input:?} is an age longer than {}, the longest accepted",
+        "{} is an age longer than {}, the longest accepted",
+        crate::logging::quoted(.input),
         format_limit(MAX_AGE)
     )]
     AgeTooLong { input: String },

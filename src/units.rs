@@ -9,16 +9,16 @@ use std::str::FromStr;
 pub struct Bandwidth(f64);
 
 /// What a speed is written as, for the refusal's hint: the rule and examples.
-pub(crate) const SPEED_SPELLINGS: &str = "write a number and a unit: a prefix k, M, G or T (either \
-     case), then b or bit for bits or B or byte for bytes, then /s or ps: 500Mbit/s, 500Mbps, \
-     500mbps, 1Gb/s (bits) or 62.5MB/s, 62.5MBps (bytes)";
+pub const SPEED_SPELLINGS: &str = "write a number and a unit: a prefix k, M, G or T (either \
+     case; Ki, Mi, Gi, Ti binary), then b or bit for bits or B or byte for bytes, then /s or \
+     ps: 500Mbit/s, 500Mbps, 500mbps, 1Gb/s (bits) or 62.5MB/s, 62.5MBps, 10MiB/s (bytes)";
 
 /// What a volume is written as, for the refusal's hint.
 pub(crate) const VOLUME_SPELLINGS: &str = "write a number and a unit in bytes: a prefix k, M, G, T or P \
      (either case; Ki, Mi, Gi, Ti binary), then B or byte: 200GB, 1.5TB, 500GiB, 200gbyte";
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{input:?} is not a speed: {reason}; {SPEED_SPELLINGS}")]
+#[error("{} is not a speed: {reason}; {SPEED_SPELLINGS}", crate::logging::quoted(.input))]
 pub struct BandwidthParseError {
     input: String,
     reason: &'static str,
@@ -42,7 +42,7 @@ impl FromStr for Bandwidth {
     /// (`500MBPS`) and one without `/s` or `ps` (`500Mb`, `500M`, `500`) are refused.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let refuse = |reason| BandwidthParseError {
-            input: crate::logging::clip(input, 64).to_owned(),
+            input: input.to_owned(),
             reason,
         };
         let unit = quantity(input).map_err(refuse)?;
@@ -82,6 +82,12 @@ struct Quantity {
 /// number; the error is the reason, for the hint.
 fn quantity(input: &str) -> Result<Quantity, &'static str> {
     let text = input.trim();
+    if text
+        .strip_prefix('-')
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit() || c == '.'))
+    {
+        return Err("it is negative: speeds and volumes are positive (leave out the -)");
+    }
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
@@ -176,7 +182,7 @@ fn strip_word<'a>(text: &'a str, words: &[&str]) -> Option<&'a str> {
 pub struct DataVolume(f64);
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{input:?} is not a data volume: {reason}; {VOLUME_SPELLINGS}")]
+#[error("{} is not a data volume: {reason}; {VOLUME_SPELLINGS}", crate::logging::quoted(.input))]
 pub struct DataVolumeParseError {
     input: String,
     reason: &'static str,
@@ -195,7 +201,7 @@ impl FromStr for DataVolume {
     /// lower-case `b` (bits: `200Gb`, `200gb`) is refused rather than read as bytes.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let refuse = |reason| DataVolumeParseError {
-            input: crate::logging::clip(input, 64).to_owned(),
+            input: input.to_owned(),
             reason,
         };
         let unit = quantity(input).map_err(refuse)?;

@@ -13,7 +13,7 @@ pub(crate) const MAX_ZONE_NAME: usize = 64;
 /// Why a zone name was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ZoneError {
-    #[error("{0:?} is not an IANA time zone such as Europe/Berlin or UTC")]
+    #[error("{} is not an IANA time zone such as Europe/Berlin or UTC", crate::logging::quoted(.0))]
     Unknown(String),
 }
 
@@ -38,7 +38,7 @@ impl Zone {
     /// browsers send (`Asia/Calcutta`) that a trimmed tzdata lacks. Refuses, without touching
     /// the file system, anything that is not plausibly a zone name (paths, `..`, offsets).
     pub fn parse(name: &str) -> Result<Self, ZoneError> {
-        let unknown = || ZoneError::Unknown(crate::logging::clip(name, MAX_ZONE_NAME).to_owned());
+        let unknown = || ZoneError::Unknown(name.to_owned());
         let plausible = !name.is_empty()
             && name.len() <= MAX_ZONE_NAME
             && !name.contains("..")

@@ -195,11 +195,11 @@ fn bad_parameters_are_400_naming_the_parameter() {
         ),
         (
             "from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z",
-            "invalid from and to: from (2030-01-01T00:00:00.000Z) must be before to (2020-01-01T00:00:00.000Z)",
+            "invalid from and to: from=\"2030-01-01T00:00:00Z\" (2030-01-01T00:00:00.000Z) must be before to=\"2020-01-01T00:00:00Z\" (2020-01-01T00:00:00.000Z)",
         ),
         (
             "from=2026-11-24&to=2026-11-24T00:00:00Z",
-            "invalid from and to: from (2026-11-24T00:00:00.000Z) must be before to (2026-11-24T00:00:00.000Z)",
+            "invalid from and to: from=\"2026-11-24\" (2026-11-24T00:00:00.000Z) must be before to=\"2026-11-24T00:00:00Z\" (2026-11-24T00:00:00.000Z)",
         ),
         (
             "cursor=abc",
@@ -234,7 +234,7 @@ fn bad_parameters_are_400_naming_the_parameter() {
         assert_eq!(response.status, 400, "{path}");
         let error = response.json()["error"].as_str().unwrap().to_owned();
         assert!(
-            error.starts_with("invalid from and to: from (2030-"),
+            error.starts_with("invalid from and to: from=\"2030-01-01T00:00:00Z\" (2030-"),
             "{path}: {error}"
         );
     }

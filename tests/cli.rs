@@ -379,7 +379,7 @@ fn a_locked_database_is_refused_before_testing() {
     assert_eq!(
         stderr(&output),
         format!(
-            "internet-monitor: error: database {} is locked by another process (is internet-monitor already running with this --db?)\n",
+            "internet-monitor: error: database {} is locked: another internet-monitor process has it open (serve, or a run-once, import, db or plan set with this --db): stop it, or wait for it to end, and run this again (export, report and plan show read the database meanwhile)\n",
             env.db().display()
         )
     );

@@ -581,7 +581,7 @@ fn db_check_and_compact_refuse_a_database_in_use() {
         assert_eq!(
             String::from_utf8_lossy(&output.stderr),
             format!(
-                "internet-monitor: error: database {} is locked by another process (is internet-monitor already running with this --db?)\n",
+                "internet-monitor: error: database {} is locked: another internet-monitor process has it open (serve, or a run-once, import, db or plan set with this --db): stop it, or wait for it to end, and run this again (export, report and plan show read the database meanwhile)\n",
                 env.db().display()
             )
         );

@@ -148,7 +148,7 @@ fn import_refuses_impossible_figures_with_the_line_and_stores_nothing() {
         ),
         (
             with("upload_bytes_per_second", json!(1e308)),
-            "upload 1e308 B/s is above 12500000000 B/s (--max-bandwidth)",
+            "upload 1e308 B/s is above 100000 Mbit/s (12500000000 B/s) (--max-bandwidth)",
         ),
         (
             with("ping_seconds", json!(-500.0)),

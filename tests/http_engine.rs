@@ -745,7 +745,7 @@ fn figures_above_max_bandwidth_are_implausible() {
         code,
         &sample,
         "implausible",
-        " B/s is above 125000 B/s (--max-bandwidth)",
+        " B/s is above 1.0 Mbit/s (125000 B/s) (--max-bandwidth)",
     );
     // What moved counts, unless it is itself more than --max-bandwidth for an hour
     // (450 MB here, which loopback may exceed): then it is left out.

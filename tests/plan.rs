@@ -573,7 +573,8 @@ fn plan_set_while_serve_runs_says_to_stop_it() {
     assert_eq!(refused.status.code(), Some(1));
     let said = stderr(&refused);
     assert!(
-        said.contains("is locked by another process") && said.contains("stop serve first"),
+        said.contains("another internet-monitor process has it open")
+            && said.contains("stop serve first"),
         "{said}"
     );
     server.assert_clean_exit();

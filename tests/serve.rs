@@ -273,7 +273,10 @@ fn a_second_serve_on_the_same_database_exits_1_at_once() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("is locked by another process"), "{stderr}");
+    assert!(
+        stderr.contains("another internet-monitor process has it open"),
+        "{stderr}"
+    );
     assert!(first.is_running());
     assert_eq!(first.get("/healthz").status, 200);
 }

@@ -460,7 +460,7 @@ fn absurd_bandwidth_is_implausible() {
     let sample = survive(&env, Cli::fake("replay", fixture), "implausible");
     assert_eq!(
         message(&sample),
-        "download 1e300 B/s is above 12500000000 B/s (--max-bandwidth)"
+        "download 1e300 B/s is above 100000 Mbit/s (12500000000 B/s) (--max-bandwidth)"
     );
 }
 

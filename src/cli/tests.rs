@@ -618,9 +618,11 @@ fn every_speed_and_volume_flag_states_its_unit_rule() {
     }
     fn walk(command: &clap::Command, path: &str, checked: &mut usize) {
         let rule = "b is bits, B bytes";
-        let page_states_rule = command
-            .get_arguments()
-            .any(|arg| value_name(arg) == "RATE" && help(arg).contains(rule));
+        // MiB/s is accepted: the page says so.
+        let binary = "Ki, Mi, Gi binary";
+        let page_states_rule = command.get_arguments().any(|arg| {
+            value_name(arg) == "RATE" && help(arg).contains(rule) && help(arg).contains(binary)
+        });
         for arg in command.get_arguments() {
             let long = arg.get_long().unwrap_or_default();
             match value_name(arg) {

@@ -22,8 +22,21 @@ pub(super) fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let now = Timestamp::now();
     let from = args.from.map_or(Timestamp::EPOCH, |t| t.resolve(now));
     let to = args.to.map_or(Timestamp::MAX, |t| t.resolve(now));
-    if from >= to {
-        bail!("--from ({from}) must be before --to ({to})");
+    // Without --to every sample from --from on is printed (an imported one may be dated a
+    // little after now), but a --from not before now is refused, as /api/v1/samples does.
+    let from_said = if args.from.is_some() {
+        ""
+    } else {
+        ", the epoch: --from not given"
+    };
+    match args.to {
+        Some(_) if from >= to => {
+            bail!("--from ({from}{from_said}) must be before --to ({to})")
+        }
+        None if from >= now => {
+            bail!("--from ({from}{from_said}) must be before --to ({now}, now: --to not given)")
+        }
+        _ => {}
     }
     if !args.labels.is_empty() && args.format != ExportFormat::Openmetrics {
         bail!("--label only applies to --format openmetrics");

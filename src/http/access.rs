@@ -66,6 +66,17 @@ impl Entry {
     }
 }
 
+/// The request target to log: the path and query of an origin- or absolute-form target, and
+/// a CONNECT's authority (`example.com:443`) as it was sent, which has neither (its path
+/// would read as empty, or as `/`). The log escapes what it writes.
+pub(super) fn request_target(uri: &hyper::Uri) -> std::borrow::Cow<'_, str> {
+    match (uri.path_and_query(), uri.authority()) {
+        (Some(target), _) => target.as_str().into(),
+        (None, Some(authority)) => authority.as_str().into(),
+        (None, None) => uri.to_string().into(),
+    }
+}
+
 /// `target` (a path and query) with the value of each query parameter whose name holds one
 /// of [`SECRET_WORDS`] replaced by [`REDACTED`]. The name is judged as a server decodes it
 /// (`p%61ssword` and `pass+word` hold `pass`), and `;` separates parameters as `&` does (some
@@ -245,6 +256,16 @@ impl Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connect_target_is_logged_as_sent() {
+        let uri: hyper::Uri = "example.com:443".parse().unwrap();
+        assert_eq!(request_target(&uri), "example.com:443");
+        let uri: hyper::Uri = "/api/v1/samples?limit=1".parse().unwrap();
+        assert_eq!(request_target(&uri), "/api/v1/samples?limit=1");
+        let uri: hyper::Uri = "http://example.com/x?y=1".parse().unwrap();
+        assert_eq!(request_target(&uri), "/x?y=1");
+    }
 
     fn entry(method: &[u8], target: &str) -> Entry {
         Entry::new(

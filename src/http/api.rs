@@ -49,8 +49,13 @@ impl Selection {
                 .map(|arg| arg.map(|arg| arg.resolve(now)))
         };
         let from = time("from")?.unwrap_or(Timestamp::from_millis(0));
-        let mut to = time("to")?.unwrap_or(Timestamp::from_millis(u64::MAX));
-        super::dashboard::in_order(from, to)?;
+        let given_to = time("to")?;
+        let mut to = given_to.unwrap_or(Timestamp::from_millis(u64::MAX));
+        // Without `to`, every sample from `from` on is listed (an imported one may be dated a
+        // little after now); a `from` not before now is still refused, as every endpoint
+        // taking a range refuses it, whose `to` is now by default.
+        let check_to = given_to.map_or((now, "now"), |to| (to, ""));
+        super::dashboard::in_order(query, (from, "the epoch"), check_to)?;
         if let Some(cursor) = query.get("cursor") {
             let below = cursor.parse().ok().and_then(Timestamp::try_from_millis);
             let below = below.ok_or_else(|| {
@@ -66,7 +71,8 @@ impl Selection {
                 Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Some(limit),
                 _ => {
                     return Err(HttpError::bad_request(format!(
-                        "invalid limit: {text:?} is not a whole number from 1 to {MAX_LIMIT}"
+                        "invalid limit: {} is not a whole number from 1 to {MAX_LIMIT}",
+                        crate::logging::quoted(text)
                     )));
                 }
             },
@@ -397,13 +403,13 @@ fn summary_range(
         ));
     }
     // A window that is a duration but not a usable one (zero, negative, too long) says so.
-    let clipped = crate::logging::clip(text, 64);
+    let clipped = crate::logging::quoted(text);
     let window = parse_age(text).map_err(|err| {
         HttpError::bad_request(match err {
             TimeError::DurationSyntax { .. } => {
-                format!("invalid window: {clipped:?} is not a duration such as 24h, 30d or 365d")
+                format!("invalid window: {clipped} is not a duration such as 24h, 30d or 365d")
             }
-            other => format!("invalid window: {clipped:?} {other}"),
+            other => format!("invalid window: {clipped} {other}"),
         })
     })?;
     let to = Timestamp::from_millis(now.as_millis().saturating_add(1));

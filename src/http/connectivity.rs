@@ -121,13 +121,13 @@ fn step(query: &Query, from: Timestamp, to: Timestamp) -> Result<Duration, HttpE
     let Some(text) = query.get("step") else {
         return Ok(default_step(from, to));
     };
-    let clipped = crate::logging::clip(text, 64);
+    let clipped = crate::logging::quoted(text);
     let step = parse_duration(text, false, MAX_AGE).map_err(|err| {
         let reason = match err {
             TimeError::DurationSyntax { .. } => {
-                format!("{clipped:?} is not a duration such as 1m, 5m or 1h")
+                format!("{clipped} is not a duration such as 1m, 5m or 1h")
             }
-            other => format!("{clipped:?} {other}"),
+            other => format!("{clipped} {other}"),
         };
         HttpError::bad_request(format!("invalid step: {reason}"))
     })?;

@@ -220,19 +220,33 @@ pub(super) fn range(
     };
     let to = time("to")?.unwrap_or(now);
     let from = time("from")?.unwrap_or_else(|| to.saturating_sub(span));
-    in_order(from, to)?;
+    let before_to = format!("{} before to", crate::time::format_limit(span));
+    in_order(query, (from, &before_to), (to, "now"))?;
     Ok((from, to))
 }
 
-/// `from < to`, else a 400 naming both: an inverted or empty range is a mistake, not a
-/// question whose answer is nothing (as `export` and `report` say too).
-pub(super) fn in_order(from: Timestamp, to: Timestamp) -> Result<(), HttpError> {
-    if from >= to {
-        return Err(HttpError::bad_request(format!(
-            "invalid from and to: from ({from}) must be before to ({to})"
-        )));
+/// `from < to`, else a 400 naming both ends as the request gave them (`from="2030"`), or,
+/// for an end it did not give, saying so and what it was by default (`to (default: now,
+/// 2026-12-01T04:00:00.000Z)`): an inverted or empty range is a mistake, not a question whose
+/// answer is nothing (as `export` and `report` say too). Each end is (its instant, what it is
+/// when not given).
+pub(super) fn in_order(
+    query: &Query,
+    (from, from_default): (Timestamp, &str),
+    (to, to_default): (Timestamp, &str),
+) -> Result<(), HttpError> {
+    if from < to {
+        return Ok(());
     }
-    Ok(())
+    let end = |name: &str, at: Timestamp, default: &str| match query.get(name) {
+        Some(given) => format!("{name}={} ({at})", crate::logging::quoted(given)),
+        None => format!("{name} (default: {default}, {at})"),
+    };
+    Err(HttpError::bad_request(format!(
+        "invalid from and to: {} must be before {}",
+        end("from", from, from_default),
+        end("to", to, to_default)
+    )))
 }
 
 /// `points=N`: the most buckets, [`MIN_POINTS`] to [`MAX_POINTS`].
@@ -242,7 +256,8 @@ fn points(query: &Query) -> Result<usize, HttpError> {
         Some(text) => match text.parse::<usize>() {
             Ok(points) if (MIN_POINTS..=MAX_POINTS).contains(&points) => Ok(points),
             _ => Err(HttpError::bad_request(format!(
-                "invalid points: {text:?} is not a whole number from {MIN_POINTS} to {MAX_POINTS}"
+                "invalid points: {} is not a whole number from {MIN_POINTS} to {MAX_POINTS}",
+                crate::logging::quoted(text)
             ))),
         },
     }
@@ -264,8 +279,8 @@ fn metric(query: &Query) -> Result<Metric, HttpError> {
         None => Ok(Metric::Download),
         Some(text) => Metric::parse(text).ok_or_else(|| {
             HttpError::bad_request(format!(
-                "invalid metric: {:?} is not download, upload or ping",
-                crate::logging::clip(text, crate::zone::MAX_ZONE_NAME)
+                "invalid metric: {} is not download, upload or ping",
+                crate::logging::quoted(text)
             ))
         }),
     }
@@ -339,7 +354,8 @@ mod tests {
         let err = series("from=1d&to=2d").unwrap_err();
         assert_eq!(err.status, StatusCode::BAD_REQUEST);
         assert!(
-            err.message.starts_with("invalid from and to: from ("),
+            err.message
+                .starts_with("invalid from and to: from=\"1d\" ("),
             "{}",
             err.message
         );

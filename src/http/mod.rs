@@ -178,14 +178,11 @@ pub async fn serve(
                 return response;
             }
             // The path and query only: credentials travel in headers, which are not logged.
-            let target = request
-                .uri()
-                .path_and_query()
-                .map_or_else(|| request.uri().path(), |target| target.as_str());
+            let target = access::request_target(request.uri());
             let entry = access::Entry::new(
                 peer.address,
                 request.method(),
-                target,
+                &target,
                 response.status(),
                 user.as_deref(),
                 started,

@@ -20,12 +20,14 @@ impl Query {
                     names => names.join(", "),
                 };
                 return Err(HttpError::bad_request(format!(
-                    "unknown query parameter {name:?}: this endpoint takes {takes}"
+                    "unknown query parameter {}: this endpoint takes {takes}",
+                    crate::logging::quoted(&name)
                 )));
             }
             if pairs.iter().any(|(seen, _)| *seen == name) {
                 return Err(HttpError::bad_request(format!(
-                    "query parameter {name:?} is given more than once"
+                    "query parameter {} is given more than once",
+                    crate::logging::quoted(&name)
                 )));
             }
             pairs.push((name, value));
@@ -58,7 +60,12 @@ impl Query {
 
 /// Percent-decoding (and `+` as space), refusing malformed escapes and invalid UTF-8.
 fn decode(text: &str) -> Result<String, HttpError> {
-    let malformed = || HttpError::bad_request(format!("malformed query string near {text:?}"));
+    let malformed = || {
+        HttpError::bad_request(format!(
+            "malformed query string near {}",
+            crate::logging::quoted(text)
+        ))
+    };
     let mut bytes = Vec::with_capacity(text.len());
     let mut rest = text.as_bytes();
     while let Some((&byte, tail)) = rest.split_first() {

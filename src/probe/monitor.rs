@@ -120,12 +120,14 @@ impl PublicTarget {
                 port: socket.port(),
             }),
             Ok(_) => Err(format!(
-                "{text:?}: port 0 cannot be probed; use e.g. 1.1.1.1:443"
+                "{}: port 0 cannot be probed; use e.g. 1.1.1.1:443",
+                crate::logging::quoted(text)
             )),
             Err(_) => Err(format!(
-                "{text:?} is not an IP address with an optional port: use e.g. 1.1.1.1, \
+                "{} is not an IP address with an optional port: use e.g. 1.1.1.1, \
                  9.9.9.9:53 or [2606:4700:4700::1111]:443 (names are not resolved, so a DNS \
-                 fault cannot look like an outage)"
+                 fault cannot look like an outage)",
+                crate::logging::quoted(text)
             )),
         }
     }

@@ -169,31 +169,25 @@ pub(crate) fn request_of(series: impl IntoIterator<Item = TimeSeries>) -> WriteR
 /// Why a `--remote-write.label` was refused. Each message names the flag and the fix.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum LabelError {
-    #[error("--remote-write.label {given:?}: expected NAME=VALUE, e.g. site=berlin")]
+    #[error("--remote-write.label {given}: expected NAME=VALUE, e.g. site=berlin", given = crate::logging::quoted(.given))]
     NoEquals { given: String },
     #[error(
-        "--remote-write.label {given:?}: the name {name:?} is not a Prometheus label name: use letters, digits and _, not starting with a digit (e.g. site)"
-    )]
+        "--remote-write.label {given}: the name {name} is not a Prometheus label name: use letters, digits and _, not starting with a digit (e.g. site)", given = crate::logging::quoted(.given), name = crate::logging::quoted(.name))]
     BadName { given: String, name: String },
     #[error(
-        "--remote-write.label {given:?}: names starting with __ are reserved for Prometheus: choose another name (e.g. site)"
-    )]
+        "--remote-write.label {given}: names starting with __ are reserved for Prometheus: choose another name (e.g. site)", given = crate::logging::quoted(.given))]
     Reserved { given: String },
     #[error(
-        "--remote-write.label {given:?}: {name:?} is a label this service sets itself: choose another name (e.g. site)"
-    )]
+        "--remote-write.label {given}: {name} is a label this service sets itself: choose another name (e.g. site)", given = crate::logging::quoted(.given), name = crate::logging::quoted(.name))]
     Taken { given: String, name: String },
     #[error(
-        "--remote-write.label {given:?}: the value is empty: give one after =, e.g. site=berlin"
-    )]
+        "--remote-write.label {given}: the value is empty: give one after =, e.g. site=berlin", given = crate::logging::quoted(.given))]
     EmptyValue { given: String },
     #[error(
-        "--remote-write.label {name:?} is given twice: give each label name once (e.g. --remote-write.label site=berlin)"
-    )]
+        "--remote-write.label {name} is given twice: give each label name once (e.g. --remote-write.label site=berlin)", name = crate::logging::quoted(.name))]
     Duplicate { name: String },
     #[error(
-        "--remote-write.label {name:?}: the name or value is longer than {max} bytes, more than receivers accept (Grafana Mimir's default limits): shorten it"
-    )]
+        "--remote-write.label {name}: the name or value is longer than {max} bytes, more than receivers accept (Grafana Mimir's default limits): shorten it", name = crate::logging::quoted(.name))]
     TooLong { name: String, max: usize },
     #[error(
         "--remote-write.label is given {given} times; at most {max} labels are accepted, so each series stays within receivers' label limits (Mimir's default is 30 per series): drop some"

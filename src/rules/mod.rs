@@ -45,7 +45,7 @@ pub enum RuleSet {
 
 /// Why a rule-set name was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{0:?} is not a rule set: use de-bnetza, at-rtr, us-fcc or uk-ofcom")]
+#[error("{} is not a rule set: use de-bnetza, at-rtr, us-fcc or uk-ofcom", crate::logging::quoted(.0))]
 pub struct UnknownRuleSet(pub String);
 
 impl RuleSet {
@@ -72,7 +72,7 @@ impl RuleSet {
         RuleSet::ALL
             .into_iter()
             .find(|rules| rules.name() == name)
-            .ok_or_else(|| UnknownRuleSet(crate::logging::clip(name, 64).to_owned()))
+            .ok_or_else(|| UnknownRuleSet(name.to_owned()))
     }
 
     /// Whether `serve --campaign` can schedule this rule set's measurement protocol.

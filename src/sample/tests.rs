@@ -337,7 +337,7 @@ fn check_plausible_refuses_impossible_figures_and_names_them() {
         ),
         (
             |s| s.upload_bytes_per_second = Some(1e308),
-            "upload 1e308 B/s is above 12500000000 B/s (--max-bandwidth)",
+            "upload 1e308 B/s is above 100000 Mbit/s (12500000000 B/s) (--max-bandwidth)",
         ),
         (|s| s.ping_seconds = Some(-500.0), "ping -500 s is negative"),
         (

@@ -70,7 +70,9 @@ pub(crate) const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "database {path} is locked by another process (is internet-monitor already running with this --db?)"
+        "database {path} is locked: another internet-monitor process has it open (serve, or a \
+         run-once, import, db or plan set with this --db): stop it, or wait for it to end, and \
+         run this again (export, report and plan show read the database meanwhile)"
     )]
     Locked { path: PathBuf },
     #[error(

@@ -143,7 +143,7 @@ async fn respond(
         return finish(
             HttpError::not_found(format!(
                 "no such endpoint: {}; this is an internet-monitor speed-test target",
-                crate::logging::clip(path, 200)
+                crate::logging::shown(path)
             ))
             .into_response(),
             started,
@@ -262,9 +262,9 @@ fn bytes_asked(query: Option<&str>, config: &TargetConfig) -> Result<u64, HttpEr
     };
     let bytes: u64 = text.parse().map_err(|_| {
         HttpError::bad_request(format!(
-            "bytes must be a whole number from 0 to {}, not {:?}",
+            "bytes must be a whole number from 0 to {}, not {}",
             config.max_request_bytes,
-            crate::logging::clip(text, 40)
+            crate::logging::quoted(text)
         ))
     })?;
     within(bytes, config)
@@ -276,9 +276,9 @@ fn chunks_asked(query: Option<&str>, config: &TargetConfig) -> Result<u64, HttpE
         None | Some("") => DEFAULT_CK_SIZE,
         Some(text) => text.parse::<u64>().map_err(|_| {
             HttpError::bad_request(format!(
-                "ckSize must be a whole number of MiB from 0 to {}, not {:?}",
+                "ckSize must be a whole number of MiB from 0 to {}, not {}",
                 config.max_request_bytes / MIB,
-                crate::logging::clip(text, 40)
+                crate::logging::quoted(text)
             ))
         })?,
     };

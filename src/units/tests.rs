@@ -63,7 +63,10 @@ fn ambiguous_speeds_are_refused_with_a_hint() {
         ("500 megs", "its unit is not bits (b) or bytes (B)"),
         ("fast", "it does not start with a number"),
         ("0Mbit/s", "it must be above zero"),
-        ("-5Mbit/s", "it does not start with a number"),
+        (
+            "-5Mbit/s",
+            "it is negative: speeds and volumes are positive",
+        ),
         ("1..2Gbps", "it does not start with a number"),
         ("5Mbit/h", "it has an unknown unit"),
         (

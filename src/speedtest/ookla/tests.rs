@@ -337,7 +337,7 @@ fn implausible_names_every_figure_and_the_limit_it_broke() {
     assert_eq!(
         message,
         "download -5 B/s is negative; \
-         upload 2e300 B/s is above 12500000000 B/s (--max-bandwidth); \
+         upload 2e300 B/s is above 100000 Mbit/s (12500000000 B/s) (--max-bandwidth); \
          ping 1e297 s is above 60 s; \
          jitter -0.002 s is negative; \
          download latency 60.001 s is above 60 s; \
