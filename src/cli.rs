@@ -1174,17 +1174,22 @@ pub struct PlanArgs {
     #[arg(long, env = "INTERNET_MONITOR_PLAN_UPLOAD", value_name = "RATE")]
     pub plan_upload: Option<Bandwidth>,
 
-    /// A run meets the plan when every contracted direction reaches this share of it
-    #[arg(long, env = "INTERNET_MONITOR_PLAN_THRESHOLD", value_name = "RATIO", default_value = "0.8", value_parser = ratio)]
-    pub plan_threshold: f64,
+    /// A run meets the plan when every contracted direction reaches this share of it; with
+    /// --plan-download/--plan-upload only (default: the stored plan's, else 0.8)
+    #[arg(long, env = "INTERNET_MONITOR_PLAN_THRESHOLD", value_name = "RATIO", value_parser = ratio)]
+    pub plan_threshold: Option<f64>,
 }
 
 impl PlanArgs {
+    /// The plan the flags state alone (the threshold 0.8 when not given); serve stores them
+    /// over the version in force, keeping its other terms.
     pub fn plan(&self) -> Plan {
         Plan {
             download: self.plan_download,
             upload: self.plan_upload,
-            threshold: self.plan_threshold,
+            threshold: self
+                .plan_threshold
+                .unwrap_or(crate::plan::DEFAULT_THRESHOLD),
         }
     }
 }
