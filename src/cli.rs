@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::plan::Plan;
@@ -321,6 +322,20 @@ fn name_the_variable(
         _ => Vec::new(),
     };
     tips.push(format!("the value comes from the environment variable {variable}").into());
+    let switch = command_run(root, args).get_arguments().any(|arg| {
+        arg.get_long()
+            .is_some_and(|long| flag == format!("--{long}"))
+            && matches!(arg.get_action(), clap::ArgAction::SetTrue)
+    });
+    if switch {
+        tips.push(
+            format!(
+                "{variable} turns {flag} on with true, 1, yes or on and leaves it off with false, \
+                 0, no or off"
+            )
+            .into(),
+        );
+    }
     let quoted = ['"', '\'']
         .into_iter()
         .any(|quote| value.len() >= 2 && value.starts_with(quote) && value.ends_with(quote));
@@ -663,7 +678,7 @@ pub struct SpeedtestArgs {
     pub speedtest_args: Vec<OsString>,
 
     /// Keep the client's internal and external IP and MAC address in each sample (off: privacy)
-    #[arg(long, env = "INTERNET_MONITOR_STORE_IP")]
+    #[arg(long, env = "INTERNET_MONITOR_STORE_IP", value_parser = BoolishValueParser::new())]
     pub store_ip: bool,
 
     /// A result faster than this is a measurement error, stored as failure "implausible"
@@ -807,7 +822,7 @@ pub struct ServeArgs {
 
     /// Allow a --retention below 1d: without it a short one is refused as a likely typo
     /// (3m is 3 minutes, and would delete nearly every sample at start-up)
-    #[arg(long, env = "INTERNET_MONITOR_ALLOW_SHORT_RETENTION")]
+    #[arg(long, env = "INTERNET_MONITOR_ALLOW_SHORT_RETENTION", value_parser = BoolishValueParser::new())]
     pub allow_short_retention: bool,
 
     /// Log lines as human-readable text or as JSON objects
@@ -816,7 +831,7 @@ pub struct ServeArgs {
 
     /// Log a line per HTTP request: client address, method, path and query, status, bytes
     /// sent, duration in ms and the basic-auth user (never credentials; off by default)
-    #[arg(long, env = "INTERNET_MONITOR_LOG_REQUESTS")]
+    #[arg(long, env = "INTERNET_MONITOR_LOG_REQUESTS", value_parser = BoolishValueParser::new())]
     pub log_requests: bool,
 
     #[command(flatten)]
@@ -833,7 +848,7 @@ pub struct ServeArgs {
 
     /// Let clients start a test with POST /api/v1/run (off: a public exporter must not let
     /// strangers burn a data cap)
-    #[arg(long, env = "INTERNET_MONITOR_ENABLE_RUN_ENDPOINT")]
+    #[arg(long, env = "INTERNET_MONITOR_ENABLE_RUN_ENDPOINT", value_parser = BoolishValueParser::new())]
     pub enable_run_endpoint: bool,
 
     /// A host name browsers reach this service by, e.g. monitor.lan (repeat, or separate with
@@ -1021,7 +1036,8 @@ pub struct WebArgs {
     /// usable and how many samples it holds, nothing else)
     #[arg(
         long = "web.healthz-unauthenticated",
-        env = "INTERNET_MONITOR_WEB_HEALTHZ_UNAUTHENTICATED"
+        env = "INTERNET_MONITOR_WEB_HEALTHZ_UNAUTHENTICATED",
+        value_parser = BoolishValueParser::new()
     )]
     pub healthz_unauthenticated: bool,
 }
