@@ -135,6 +135,47 @@ pub fn numbered_values(
         .collect()
 }
 
+/// A refusal naming a variable of `vars` spelt `TWIN_<digits>` for an environment twin of the
+/// command `args` run that is not numbered (only [`NUMBERED_ENVIRONMENT`]'s are): it would be
+/// left out without a word, and `INTERNET_MONITOR_PROBE_TARGET_1` looks as if it were read. A
+/// repeatable flag's twin takes its values comma-separated; another takes one value.
+fn unread_numbered(
+    root: &clap::Command,
+    args: &[OsString],
+    vars: &[(OsString, OsString)],
+) -> Option<String> {
+    let numbered: Vec<&str> = NUMBERED_ENVIRONMENT
+        .iter()
+        .map(|(_, _, variable)| *variable)
+        .collect();
+    let mut refusals: Vec<String> = command_run(root, args)
+        .get_arguments()
+        .filter_map(|arg| Some((arg, arg.get_env()?.to_str()?, arg.get_long()?)))
+        .filter(|(_, twin, _)| !numbered.contains(twin))
+        .flat_map(|(arg, twin, long)| {
+            vars.iter().filter_map(move |(key, _)| {
+                let key = key.to_str()?;
+                let number = key.strip_prefix(twin)?.strip_prefix('_')?;
+                if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                Some(if arg.get_value_delimiter().is_some() {
+                    format!(
+                        "{key} is not read: only {twin} is (--{long}'s twin); give several \
+                         values in it separated by commas ({twin}=A,B), and remove {key}"
+                    )
+                } else {
+                    format!(
+                        "{key} is not read: --{long} takes one value, from {twin}; remove {key}"
+                    )
+                })
+            })
+        })
+        .collect();
+    refusals.sort();
+    (!refusals.is_empty()).then(|| refusals.join("\n"))
+}
+
 /// The environment twins (variable, flag) of the command `args` run: the sub-commands named
 /// are followed down the tree, skipping the values of the flags that take one.
 fn environment_twins(root: &clap::Command, args: &[OsString]) -> Vec<(String, String)> {
@@ -417,7 +458,9 @@ impl Cli {
         if !std::ptr::eq(command_run(&command, &args), &command) {
             command = command.mut_args(|arg| arg.env(None));
         }
-        if let Some(message) = empty_environment(&command, &args, &vars) {
+        if let Some(message) = unread_numbered(&command, &args, &vars)
+            .or_else(|| empty_environment(&command, &args, &vars))
+        {
             return Err(clap::Error::raw(
                 ErrorKind::ValueValidation,
                 format!("{message}\n"),
@@ -2329,6 +2372,50 @@ mod tests {
             parse(
                 &["internet-monitor", "export"],
                 vec![var("INTERNET_MONITOR_SPEEDTEST_ARG_0", "--lost")]
+            )
+            .is_ok()
+        );
+    }
+
+    /// A twin that is not numbered spelt numbered (`INTERNET_MONITOR_PROBE_TARGET_1`) is
+    /// refused naming it and the comma form, not left out without a word; another command's
+    /// twins are not looked at.
+    #[test]
+    fn a_numbered_variable_of_a_twin_not_numbered_is_refused() {
+        let var = |key: &str, value: &str| (OsString::from(key), OsString::from(value));
+        let parse = |args: &[&str], vars: Vec<(OsString, OsString)>| {
+            Cli::try_parse_from_with_environment(args.iter().map(OsString::from), vars)
+        };
+        for args in [&["internet-monitor"][..], &["internet-monitor", "serve"]] {
+            for (twin, suffix) in [
+                ("INTERNET_MONITOR_PROBE_TARGET", "1"),
+                ("INTERNET_MONITOR_PROBE_TARGET", "0"),
+                ("INTERNET_MONITOR_ALLOWED_HOST", "01"),
+                ("INTERNET_MONITOR_ALLOWED_HOST", "2"),
+            ] {
+                let key = format!("{twin}_{suffix}");
+                let vars = vec![var(twin, "9.9.9.9"), var(&key, "8.8.4.4")];
+                let err = parse(args, vars).unwrap_err().to_string();
+                assert!(
+                    err.contains(&format!("{key} is not read"))
+                        && err.contains(&format!("{twin}=A,B")),
+                    "{args:?} {key}: {err}"
+                );
+            }
+            let err = parse(args, vec![var("INTERNET_MONITOR_INTERVAL_1", "1h")])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("INTERNET_MONITOR_INTERVAL_1 is not read: --interval takes one value"),
+                "{err}"
+            );
+            // Not a number: another variable, left alone.
+            assert!(parse(args, vec![var("INTERNET_MONITOR_PROBE_TARGET_X", "x")]).is_ok());
+        }
+        assert!(
+            parse(
+                &["internet-monitor", "export"],
+                vec![var("INTERNET_MONITOR_PROBE_TARGET_1", "8.8.4.4")]
             )
             .is_ok()
         );
