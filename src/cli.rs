@@ -1090,7 +1090,58 @@ pub const MAX_PROBE_TARGETS: usize = 16;
 /// The longest `--probe-interval`.
 pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
+/// The shortest `--interval` against the public default HTTP server the README's
+/// "Politeness" asks for.
+pub const POLITE_PUBLIC_INTERVAL: Duration = Duration::from_secs(30 * 60);
+
 impl ServeArgs {
+    /// Warnings for an `--interval` that works but is not what the user wants: shorter than a
+    /// test with `engine` can take (its slots are skipped while a test runs), or shorter than
+    /// [`POLITE_PUBLIC_INTERVAL`] against the public default server of the HTTP engine, which
+    /// rate-limits. Each names the flags and the fix.
+    pub fn interval_warnings(&self, engine: &EngineConfig) -> Vec<String> {
+        let interval = humantime::format_duration(self.interval);
+        let mut warnings = Vec::new();
+        let (longest, why) = match engine {
+            EngineConfig::Http(config) => (
+                config.duration * 2 + HTTP_SET_UP_ALLOWANCE,
+                format!(
+                    "--http-duration {} each way and {} to connect",
+                    humantime::format_duration(config.duration),
+                    humantime::format_duration(HTTP_SET_UP_ALLOWANCE)
+                ),
+            ),
+            EngineConfig::Ookla(_) => (
+                self.speedtest.timeout,
+                format!(
+                    "--timeout {}",
+                    humantime::format_duration(self.speedtest.timeout)
+                ),
+            ),
+        };
+        if self.interval < longest {
+            warnings.push(format!(
+                "--interval {interval} is shorter than a test can take ({}: {why}): a slot \
+                 whose test is still running is skipped; give an --interval of {} or more",
+                humantime::format_duration(longest),
+                humantime::format_duration(longest)
+            ));
+        }
+        if let EngineConfig::Http(config) = engine
+            && config.server == speedtest::http::DEFAULT_SERVER
+            && self.interval < POLITE_PUBLIC_INTERVAL
+        {
+            warnings.push(format!(
+                "--interval {interval} against the public server {}: it is rate-limited and \
+                 shared, so keep --interval at {} or more (README, Politeness), or measure \
+                 against your own server (internet-monitor target, --http-server)",
+                config.server,
+                humantime::format_duration(POLITE_PUBLIC_INTERVAL)
+            ));
+        }
+        warnings
+    }
+
     /// The settings that contradict each other, refused at start-up before anything is
     /// opened: a plan above `--max-bandwidth` (every run meeting it would be stored as
     /// implausible), a `--retest-after` not shorter than `--interval`, or than `--interval`
@@ -1111,6 +1162,26 @@ impl ServeArgs {
                      (bits are b, bytes B: 500Mbit/s = 62.5MB/s)"
                 ));
             }
+        }
+        if let Some(threshold) = self.plan.plan_threshold
+            && self.plan.plan_download.is_none()
+            && self.plan.plan_upload.is_none()
+        {
+            return Err(format!(
+                "--plan-threshold {threshold} is stored only with --plan-download or \
+                 --plan-upload, and neither is given: add the advertised speed it goes with, or \
+                 change the stored plan's threshold with plan set --threshold (and leave \
+                 --plan-threshold out)"
+            ));
+        }
+        if !self.splay.is_zero() && self.splay >= self.interval {
+            return Err(format!(
+                "--splay {} is not shorter than --interval {}: a test's random offset could \
+                 take it past the next slot's test; give a --splay shorter than --interval (a \
+                 few minutes is usual), or a longer --interval",
+                humantime::format_duration(self.splay),
+                humantime::format_duration(self.interval),
+            ));
         }
         // The next slot's test comes as early as the interval less the splay after this slot's.
         if self.retest_below.is_some()
@@ -2048,6 +2119,46 @@ mod tests {
         }
     }
 
+    /// An --interval shorter than a test can take, or than the README asks of the public
+    /// default server, is warned about naming the flags; the defaults and an own server are not.
+    #[test]
+    fn a_short_interval_is_warned_about() {
+        let warnings = |args: &[&str]| {
+            let args = serve_args(args);
+            let (engine, _) = args.speedtest.engine_config().unwrap();
+            args.interval_warnings(&engine)
+        };
+        let own = ["--engine", "http", "--http-server", "http://127.0.0.1:9"];
+        assert!(warnings(&["--engine", "http"]).is_empty());
+        assert!(warnings(&own).is_empty());
+        let mut short = own.to_vec();
+        short.extend(["--interval", "30s"]);
+        let said = warnings(&short);
+        assert!(
+            said.len() == 1
+                && said[0].starts_with(
+                    "--interval 30s is shorter than a test can take (40s: --http-duration 10s"
+                ),
+            "{said:?}"
+        );
+        let said = warnings(&["--engine", "http", "--interval", "10m"]);
+        assert!(
+            said.len() == 1
+                && said[0].starts_with(
+                    "--interval 10m against the public server https://speed.cloudflare.com"
+                )
+                && said[0].contains("30m or more"),
+            "{said:?}"
+        );
+        let said = warnings(&["--engine", "http", "--interval", "1s"]);
+        assert_eq!(said.len(), 2, "{said:?}");
+        let said = warnings(&["--engine", "ookla", "--interval", "1m"]);
+        assert!(
+            said.len() == 1 && said[0].contains("(2m: --timeout 2m)"),
+            "{said:?}"
+        );
+    }
+
     /// `--listen` (serve's and target's) takes the spellings people write; a wrong one is
     /// refused with examples.
     #[test]
@@ -2148,6 +2259,19 @@ mod tests {
                 ],
                 "--retest-after 25m plus --splay 5m is not shorter than --interval 30m",
             ),
+            (
+                &["--plan-threshold", "0.5"],
+                "--plan-threshold 0.5 is stored only with --plan-download or --plan-upload, and \
+                 neither is given",
+            ),
+            (
+                &["--splay", "1h", "--interval", "30m"],
+                "--splay 1h is not shorter than --interval 30m",
+            ),
+            (
+                &["--splay", "30m"],
+                "--splay 30m is not shorter than --interval 30m",
+            ),
         ] {
             let err = serve_args(args).check().unwrap_err();
             assert!(err.starts_with(expected), "{args:?}: {err}");
@@ -2172,6 +2296,8 @@ mod tests {
             &["--retest-after", "29m", "--splay", "5m"],
             &["--retention", "3m", "--allow-short-retention"],
             &["--retention", "1d"],
+            &["--plan-threshold", "0.5", "--plan-upload", "50Mbit/s"],
+            &["--splay", "29m"],
         ] {
             assert_eq!(serve_args(fine).check(), Ok(()), "{fine:?}");
         }

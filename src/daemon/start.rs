@@ -344,6 +344,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .map_or_else(|| "none".to_owned(), |b| volume(b.bytes()));
             let zone = config.zone.name().to_owned();
             let ignored = args.speedtest.ignored_by(&config.engine);
+            let interval_warnings = args.interval_warnings(&config.engine);
             // Said once the scheduler has planned the first test, so the line can name its time.
             let ready = move |first_test: Option<Timestamp>| {
                 created.keep();
@@ -382,6 +383,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     "rule sets count calendar days and peak hours in {zone} ({source})"
                 );
                 if let Some(warning) = ignored {
+                    tracing::warn!("{warning}");
+                }
+                for warning in &interval_warnings {
                     tracing::warn!("{warning}");
                 }
             };
