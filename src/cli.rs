@@ -1435,8 +1435,12 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
 
     /// Check an evidence pack (HTML or JSON) this program wrote: recompute the export of its
-    /// window from the database and say whether its SHA-256 matches (exit 0) or not (exit 1)
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["from", "to", "rules", "output"])]
+    /// window from the database and say whether its SHA-256 matches (exit 0) or not (exit 1);
+    /// it reads only --db: the report's other flags are refused with it
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "from", "to", "window", "format", "rules", "output", "plan_download", "plan_upload",
+        "plan_threshold",
+    ])]
     pub verify: Option<PathBuf>,
 
     #[command(flatten)]
@@ -2156,6 +2160,56 @@ mod tests {
         assert!(
             said.len() == 1 && said[0].contains("(2m: --timeout 2m)"),
             "{said:?}"
+        );
+    }
+
+    /// `report --verify` reads only --db: the report's flags it does not use are refused
+    /// naming them, not dropped.
+    #[test]
+    fn report_verify_refuses_the_flags_it_does_not_use() {
+        for (flag, value) in [
+            ("--format", "json"),
+            ("--window", "3d"),
+            ("--from", "2026-01-01"),
+            ("--to", "2026-01-02"),
+            ("--rules", "de-bnetza"),
+            ("--output", "x.html"),
+            ("--plan-download", "100Mbit/s"),
+            ("--plan-upload", "10Mbit/s"),
+            ("--plan-threshold", "0.5"),
+        ] {
+            let err = Cli::try_parse_from([
+                "internet-monitor",
+                "report",
+                "--verify",
+                "pack.html",
+                flag,
+                value,
+            ])
+            .unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{flag}"
+            );
+            let err = err.to_string();
+            assert!(
+                err.contains("--verify") && err.contains(flag),
+                "{flag}: {err}"
+            );
+        }
+        assert!(
+            Cli::try_parse_from([
+                "internet-monitor",
+                "report",
+                "--verify",
+                "pack.html",
+                "--db",
+                "x.redb",
+                "--timezone",
+                "UTC",
+            ])
+            .is_ok()
         );
     }
 
