@@ -118,10 +118,29 @@ fn classify(output: &RunOutput, options: &ParseOptions) -> Result<Measured, Fail
     }
     let status = status_text(output.exit);
     Err(match words {
+        Some(words) if is_other_speedtest(&words) => (
+            FailureReason::Exit,
+            format!(
+                "not Ookla's Speedtest CLI: this speedtest refuses the Ookla CLI's arguments (the \
+                 Python speedtest-cli, which pip installs as speedtest?); install Ookla's CLI \
+                 (https://www.speedtest.net/apps/cli), point --speedtest-bin at it, or use \
+                 --engine http; it said {status}: {words}"
+            ),
+        ),
         Some(words) if is_connectivity(&words) => (FailureReason::NoConnectivity, words),
         Some(words) => (FailureReason::Exit, format!("{status}: {words}")),
         None => (FailureReason::Exit, status),
     })
+}
+
+/// Whether `words` are another program's refusal of the Ookla CLI's own arguments: the
+/// Python speedtest-cli (argparse) answers `unrecognized arguments: --format=json
+/// --accept-license …`.
+fn is_other_speedtest(words: &str) -> bool {
+    words.contains("unrecognized arguments:")
+        && ["--format=json", "--accept-license", "--accept-gdpr"]
+            .iter()
+            .any(|argument| words.contains(argument))
 }
 
 fn status_text(exit: Exit) -> String {
