@@ -121,10 +121,12 @@ fn classify(output: &RunOutput, options: &ParseOptions) -> Result<Measured, Fail
         Some(words) if is_other_speedtest(&words) => (
             FailureReason::Exit,
             format!(
-                "not Ookla's Speedtest CLI: this speedtest refuses the Ookla CLI's arguments (the \
-                 Python speedtest-cli, which pip installs as speedtest?); install Ookla's CLI \
-                 (https://www.speedtest.net/apps/cli), point --speedtest-bin at it, or use \
-                 --engine http; it said {status}: {words}"
+                "not Ookla's Speedtest CLI (the Python speedtest-cli, which pip installs as \
+                 speedtest?): install Ookla's (https://www.speedtest.net/apps/cli) and point \
+                 --speedtest-bin at it, or use --engine http; {status}: {}",
+                words
+                    .find("unrecognized arguments:")
+                    .map_or(words.as_str(), |at| &words[at..])
             ),
         ),
         Some(words) if is_connectivity(&words) => (FailureReason::NoConnectivity, words),

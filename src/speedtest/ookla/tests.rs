@@ -232,7 +232,7 @@ fn python_speedtest_cli_is_named_as_not_ooklas() {
     assert!(
         message.starts_with("not Ookla's Speedtest CLI")
             && message.contains("--engine http")
-            && message.contains("exit status 2: usage: speedtest"),
+            && message.contains("exit status 2: unrecognized arguments: --format=json"),
         "{message}"
     );
     // Ookla's own refusal of an option stays as it was.
