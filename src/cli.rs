@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::plan::Plan;
@@ -132,6 +133,47 @@ pub fn numbered_values(
             }
         })
         .collect()
+}
+
+/// A refusal naming a variable of `vars` spelt `TWIN_<digits>` for an environment twin of the
+/// command `args` run that is not numbered (only [`NUMBERED_ENVIRONMENT`]'s are): it would be
+/// left out without a word, and `INTERNET_MONITOR_PROBE_TARGET_1` looks as if it were read. A
+/// repeatable flag's twin takes its values comma-separated; another takes one value.
+fn unread_numbered(
+    root: &clap::Command,
+    args: &[OsString],
+    vars: &[(OsString, OsString)],
+) -> Option<String> {
+    let numbered: Vec<&str> = NUMBERED_ENVIRONMENT
+        .iter()
+        .map(|(_, _, variable)| *variable)
+        .collect();
+    let mut refusals: Vec<String> = command_run(root, args)
+        .get_arguments()
+        .filter_map(|arg| Some((arg, arg.get_env()?.to_str()?, arg.get_long()?)))
+        .filter(|(_, twin, _)| !numbered.contains(twin))
+        .flat_map(|(arg, twin, long)| {
+            vars.iter().filter_map(move |(key, _)| {
+                let key = key.to_str()?;
+                let number = key.strip_prefix(twin)?.strip_prefix('_')?;
+                if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                Some(if arg.get_value_delimiter().is_some() {
+                    format!(
+                        "{key} is not read: only {twin} is (--{long}'s twin); give several \
+                         values in it separated by commas ({twin}=A,B), and remove {key}"
+                    )
+                } else {
+                    format!(
+                        "{key} is not read: --{long} takes one value, from {twin}; remove {key}"
+                    )
+                })
+            })
+        })
+        .collect();
+    refusals.sort();
+    (!refusals.is_empty()).then(|| refusals.join("\n"))
 }
 
 /// The environment twins (variable, flag) of the command `args` run: the sub-commands named
@@ -399,6 +441,20 @@ fn name_the_variable(
         _ => Vec::new(),
     };
     tips.push(format!("the value comes from the environment variable {variable}").into());
+    let switch = command_run(root, args).get_arguments().any(|arg| {
+        arg.get_long()
+            .is_some_and(|long| flag == format!("--{long}"))
+            && matches!(arg.get_action(), clap::ArgAction::SetTrue)
+    });
+    if switch {
+        tips.push(
+            format!(
+                "{variable} turns {flag} on with true, 1, yes or on and leaves it off with false, \
+                 0, no or off"
+            )
+            .into(),
+        );
+    }
     let quoted = ['"', '\'']
         .into_iter()
         .any(|quote| value.len() >= 2 && value.starts_with(quote) && value.ends_with(quote));
@@ -565,7 +621,9 @@ impl Cli {
         if !std::ptr::eq(command_run(&command, &args), &command) {
             command = command.mut_args(|arg| arg.env(None));
         }
-        if let Some(message) = empty_environment(&command, &args, &vars) {
+        if let Some(message) = unread_numbered(&command, &args, &vars)
+            .or_else(|| empty_environment(&command, &args, &vars))
+        {
             return Err(clap::Error::raw(
                 ErrorKind::ValueValidation,
                 format!("{message}\n"),
@@ -834,7 +892,7 @@ pub struct SpeedtestArgs {
     pub speedtest_args: Vec<OsString>,
 
     /// Keep the client's internal and external IP and MAC address in each sample (off: privacy)
-    #[arg(long, env = "INTERNET_MONITOR_STORE_IP")]
+    #[arg(long, env = "INTERNET_MONITOR_STORE_IP", value_parser = BoolishValueParser::new())]
     pub store_ip: bool,
 
     /// A result faster than this is a measurement error, stored as failure "implausible"
@@ -978,7 +1036,7 @@ pub struct ServeArgs {
 
     /// Allow a --retention below 1d: without it a short one is refused as a likely typo
     /// (3m is 3 minutes, and would delete nearly every sample at start-up)
-    #[arg(long, env = "INTERNET_MONITOR_ALLOW_SHORT_RETENTION")]
+    #[arg(long, env = "INTERNET_MONITOR_ALLOW_SHORT_RETENTION", value_parser = BoolishValueParser::new())]
     pub allow_short_retention: bool,
 
     /// Log lines as human-readable text or as JSON objects
@@ -987,7 +1045,7 @@ pub struct ServeArgs {
 
     /// Log a line per HTTP request: client address, method, path and query, status, bytes
     /// sent, duration in ms and the basic-auth user (never credentials; off by default)
-    #[arg(long, env = "INTERNET_MONITOR_LOG_REQUESTS")]
+    #[arg(long, env = "INTERNET_MONITOR_LOG_REQUESTS", value_parser = BoolishValueParser::new())]
     pub log_requests: bool,
 
     #[command(flatten)]
@@ -1004,7 +1062,7 @@ pub struct ServeArgs {
 
     /// Let clients start a test with POST /api/v1/run (off: a public exporter must not let
     /// strangers burn a data cap)
-    #[arg(long, env = "INTERNET_MONITOR_ENABLE_RUN_ENDPOINT")]
+    #[arg(long, env = "INTERNET_MONITOR_ENABLE_RUN_ENDPOINT", value_parser = BoolishValueParser::new())]
     pub enable_run_endpoint: bool,
 
     /// A host name browsers reach this service by, e.g. monitor.lan (repeat, or separate with
@@ -1192,7 +1250,8 @@ pub struct WebArgs {
     /// usable and how many samples it holds, nothing else)
     #[arg(
         long = "web.healthz-unauthenticated",
-        env = "INTERNET_MONITOR_WEB_HEALTHZ_UNAUTHENTICATED"
+        env = "INTERNET_MONITOR_WEB_HEALTHZ_UNAUTHENTICATED",
+        value_parser = BoolishValueParser::new()
     )]
     pub healthz_unauthenticated: bool,
 }
@@ -1201,6 +1260,10 @@ pub struct WebArgs {
 pub const MAX_PROBE_TARGETS: usize = 16;
 /// The longest `--probe-interval`.
 pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// The shortest `--interval` against the public default HTTP server the README's
+/// "Politeness" asks for.
+pub const POLITE_PUBLIC_INTERVAL: Duration = Duration::from_secs(30 * 60);
 
 impl ServeArgs {
     /// A warning when a run that lasts as long as `--timeout` allows could end so late that
@@ -1228,6 +1291,53 @@ impl ServeArgs {
         })
     }
 
+    /// Warnings for an `--interval` that works but is not what the user wants: shorter than a
+    /// test with `engine` can take (its slots are skipped while a test runs), or shorter than
+    /// [`POLITE_PUBLIC_INTERVAL`] against the public default server of the HTTP engine, which
+    /// rate-limits. Each names the flags and the fix.
+    pub fn interval_warnings(&self, engine: &EngineConfig) -> Vec<String> {
+        let interval = humantime::format_duration(self.interval);
+        let mut warnings = Vec::new();
+        let (longest, why) = match engine {
+            EngineConfig::Http(config) => (
+                config.duration * 2 + HTTP_SET_UP_ALLOWANCE,
+                format!(
+                    "--http-duration {} each way and {} to connect",
+                    humantime::format_duration(config.duration),
+                    humantime::format_duration(HTTP_SET_UP_ALLOWANCE)
+                ),
+            ),
+            EngineConfig::Ookla(_) => (
+                self.speedtest.timeout,
+                format!(
+                    "--timeout {}",
+                    humantime::format_duration(self.speedtest.timeout)
+                ),
+            ),
+        };
+        if self.interval < longest {
+            warnings.push(format!(
+                "--interval {interval} is shorter than a test can take ({}: {why}): a slot \
+                 whose test is still running is skipped; give an --interval of {} or more",
+                humantime::format_duration(longest),
+                humantime::format_duration(longest)
+            ));
+        }
+        if let EngineConfig::Http(config) = engine
+            && config.server == speedtest::http::DEFAULT_SERVER
+            && self.interval < POLITE_PUBLIC_INTERVAL
+        {
+            warnings.push(format!(
+                "--interval {interval} against the public server {}: it is rate-limited and \
+                 shared, so keep --interval at {} or more (README, Politeness), or measure \
+                 against your own server (internet-monitor target, --http-server)",
+                config.server,
+                humantime::format_duration(POLITE_PUBLIC_INTERVAL)
+            ));
+        }
+        warnings
+    }
+
     /// The settings that contradict each other, refused at start-up before anything is
     /// opened: a plan above `--max-bandwidth` (every run meeting it would be stored as
     /// implausible), a `--retest-after` not shorter than `--interval`, or than `--interval`
@@ -1248,6 +1358,26 @@ impl ServeArgs {
                      (bits are b, bytes B: 500Mbit/s = 62.5MB/s)"
                 ));
             }
+        }
+        if let Some(threshold) = self.plan.plan_threshold
+            && self.plan.plan_download.is_none()
+            && self.plan.plan_upload.is_none()
+        {
+            return Err(format!(
+                "--plan-threshold {threshold} is stored only with --plan-download or \
+                 --plan-upload, and neither is given: add the advertised speed it goes with, or \
+                 change the stored plan's threshold with plan set --threshold (and leave \
+                 --plan-threshold out)"
+            ));
+        }
+        if !self.splay.is_zero() && self.splay >= self.interval {
+            return Err(format!(
+                "--splay {} is not shorter than --interval {}: a test's random offset could \
+                 take it past the next slot's test; give a --splay shorter than --interval (a \
+                 few minutes is usual), or a longer --interval",
+                humantime::format_duration(self.splay),
+                humantime::format_duration(self.interval),
+            ));
         }
         // The next slot's test comes as early as the interval less the splay after this slot's.
         if self.retest_below.is_some()
@@ -1388,17 +1518,22 @@ pub struct PlanArgs {
     #[arg(long, env = "INTERNET_MONITOR_PLAN_UPLOAD", value_name = "RATE")]
     pub plan_upload: Option<Bandwidth>,
 
-    /// A run meets the plan when every contracted direction reaches this share of it
-    #[arg(long, env = "INTERNET_MONITOR_PLAN_THRESHOLD", value_name = "RATIO", default_value = "0.8", value_parser = ratio)]
-    pub plan_threshold: f64,
+    /// A run meets the plan when every contracted direction reaches this share of it; with
+    /// --plan-download/--plan-upload only (default: the stored plan's, else 0.8)
+    #[arg(long, env = "INTERNET_MONITOR_PLAN_THRESHOLD", value_name = "RATIO", value_parser = ratio)]
+    pub plan_threshold: Option<f64>,
 }
 
 impl PlanArgs {
+    /// The plan the flags state alone (the threshold 0.8 when not given); serve stores them
+    /// over the version in force, keeping its other terms.
     pub fn plan(&self) -> Plan {
         Plan {
             download: self.plan_download,
             upload: self.plan_upload,
-            threshold: self.plan_threshold,
+            threshold: self
+                .plan_threshold
+                .unwrap_or(crate::plan::DEFAULT_THRESHOLD),
         }
     }
 }
@@ -1515,8 +1650,12 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
 
     /// Check an evidence pack (HTML or JSON) this program wrote: recompute the export of its
-    /// window from the database and say whether its SHA-256 matches (exit 0) or not (exit 1)
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["from", "to", "rules", "output"])]
+    /// window from the database and say whether its SHA-256 matches (exit 0) or not (exit 1);
+    /// it reads only --db: the report's other flags are refused with it
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "from", "to", "window", "format", "rules", "output", "plan_download", "plan_upload",
+        "plan_threshold",
+    ])]
     pub verify: Option<PathBuf>,
 
     #[command(flatten)]

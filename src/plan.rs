@@ -201,7 +201,6 @@ impl PlanVersion {
     }
 
     /// The same contract (every value but `from` equal).
-    #[cfg(test)]
     pub(crate) fn same_terms(&self, other: &PlanVersion) -> bool {
         PlanVersion {
             from: other.from,
@@ -219,6 +218,60 @@ impl PlanVersion {
             latency_max: None,
             threshold: plan.threshold,
         })
+    }
+
+    /// This version with serve's flags over it, from `from` on: each speed given replaces
+    /// that direction's advertised speed, a threshold given replaces the threshold, and every
+    /// other term (maximum, normally available and minimum speeds, the latency, a direction
+    /// the flags leave out) stays as this version states it.
+    pub fn amended(
+        &self,
+        download: Option<Bandwidth>,
+        upload: Option<Bandwidth>,
+        threshold: Option<f64>,
+        from: Timestamp,
+    ) -> PlanVersion {
+        let over = |speeds: Speeds, given: Option<Bandwidth>| Speeds {
+            advertised: given.or(speeds.advertised),
+            ..speeds
+        };
+        PlanVersion {
+            from,
+            download: over(self.download, download),
+            upload: over(self.upload, upload),
+            latency_max: self.latency_max,
+            threshold: threshold.unwrap_or(self.threshold),
+        }
+    }
+
+    /// Each stated term for a person, named as `plan set` names it: `("download maximum",
+    /// "600 Mbit/s")`, …, `("latency-max", "30 ms")`, `("threshold", "0.8")`; a term not
+    /// stated is left out (the threshold always has a value).
+    pub fn terms(&self) -> Vec<(String, String)> {
+        let mut terms = Vec::new();
+        for (direction, speeds) in [("download", &self.download), ("upload", &self.upload)] {
+            for (label, speed) in [
+                ("maximum", speeds.maximum),
+                ("normally available", speeds.normally_available),
+                ("minimum", speeds.minimum),
+                ("advertised", speeds.advertised),
+            ] {
+                if let Some(speed) = speed {
+                    terms.push((
+                        format!("{direction} {label}"),
+                        crate::units::for_people::speed(speed.bytes_per_second()),
+                    ));
+                }
+            }
+        }
+        if let Some(latency) = self.latency_max {
+            terms.push((
+                "latency-max".to_owned(),
+                format!("{} ms", latency.as_secs_f64() * 1e3),
+            ));
+        }
+        terms.push(("threshold".to_owned(), self.threshold.to_string()));
+        terms
     }
 
     /// The JSON form, as `/api/v1/plan` and `plan show --format json` print it.

@@ -267,3 +267,46 @@ fn ookla_flags_the_http_engine_ignores_are_said_so() {
         "{stderr}"
     );
 }
+
+/// A `speedtest` that is the Python speedtest-cli (pip installs it under that name) refuses the
+/// Ookla CLI's arguments: the stored failure says it is not Ookla's CLI and how to fix it.
+#[test]
+fn the_python_speedtest_cli_is_named_as_not_ooklas() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let script = env.path("speedtest");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n\
+         echo 'usage: speedtest [-h] [--no-download] [--no-upload] [--single] [--bytes]' >&2\n\
+         echo \"speedtest: error: unrecognized arguments: $*\" >&2\n\
+         exit 2\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = env.db();
+    for engine in ["auto", "ookla"] {
+        let output = command(&[
+            "run-once",
+            "--db",
+            db.to_str().unwrap(),
+            "--engine",
+            engine,
+            "--speedtest-bin",
+            script.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{engine}");
+        let sample: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("run-once prints the failure");
+        let message = sample["message"].as_str().unwrap_or_default();
+        assert!(
+            sample["reason"] == "exit"
+                && message.starts_with("not Ookla's Speedtest CLI")
+                && message.contains("--engine http")
+                && message.contains("unrecognized arguments: --format=json"),
+            "{engine}: {sample}"
+        );
+    }
+}

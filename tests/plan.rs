@@ -315,6 +315,92 @@ fn serve_stores_its_plan_flags_once_and_serves_the_history() {
 }
 
 #[test]
+fn serve_plan_flags_change_only_their_terms_of_the_version_in_force() {
+    let env = Env::new();
+    let db = env.db();
+    ok(plan(
+        &db,
+        &[
+            "set",
+            "--download-max",
+            "600Mbit/s",
+            "--download-normal",
+            "450Mbit/s",
+            "--download-min",
+            "300Mbit/s",
+            "--download-advertised",
+            "500Mbit/s",
+            "--latency-max",
+            "30ms",
+            "--threshold",
+            "0.9",
+            "--from",
+            "2026-01-01T00:00:00Z",
+        ],
+    ));
+    // The upload speed added the way the README's serve example gives it.
+    let flags = [
+        "--start-delay",
+        "1h",
+        "--plan-download",
+        "500Mbit/s",
+        "--plan-upload",
+        "50Mbit/s",
+    ];
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &flags));
+    let stored = server.wait_for_log("stored them as a new plan version");
+    assert!(
+        stored.contains("upload advertised none → 50.0 Mbit/s")
+            && stored.contains("download maximum 600 Mbit/s")
+            && stored.contains("latency-max 30 ms")
+            && stored.contains("threshold 0.9"),
+        "{stored}"
+    );
+    let answer = server.get("/api/v1/plan").json();
+    server.assert_clean_exit();
+    let current = &answer["current"];
+    assert_eq!(
+        current["download"]["maximum_bytes_per_second"], 75e6,
+        "{current}"
+    );
+    assert_eq!(
+        current["download"]["normally_available_bytes_per_second"],
+        56.25e6
+    );
+    assert_eq!(current["download"]["minimum_bytes_per_second"], 37.5e6);
+    assert_eq!(current["download"]["advertised_bytes_per_second"], 62.5e6);
+    assert_eq!(current["upload"]["advertised_bytes_per_second"], 6.25e6);
+    assert_eq!(current["latency_max_seconds"], 0.03);
+    assert_eq!(current["threshold"], 0.9);
+
+    // The same flags again change nothing; a threshold given replaces only the threshold.
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &flags));
+    server.assert_clean_exit();
+    assert!(
+        !server
+            .seen
+            .iter()
+            .any(|line| line.contains("new plan version")),
+        "{:?}",
+        server.seen
+    );
+    let mut with_threshold = flags.to_vec();
+    with_threshold.extend(["--plan-threshold", "0.5"]);
+    let mut server = Server::start(env.serve("ok-1.2-pretty", "replay", &with_threshold));
+    let stored = server.wait_for_log("stored them as a new plan version");
+    assert!(
+        stored.contains("changed=\"threshold 0.9 → 0.5\" kept="),
+        "{stored}"
+    );
+    server.assert_clean_exit();
+    let versions = history_json(&db)["versions"].clone();
+    assert_eq!(versions.as_array().unwrap().len(), 3, "{versions}");
+    assert_eq!(versions[2]["download"]["minimum_bytes_per_second"], 37.5e6);
+    assert_eq!(versions[2]["latency_max_seconds"], 0.03);
+    assert_eq!(versions[2]["threshold"], 0.5);
+}
+
+#[test]
 fn report_judges_each_run_against_the_version_in_force_at_its_time() {
     let env = Env::new();
     let db = env.db();

@@ -273,6 +273,96 @@ fn serve_args(args: &[&str]) -> Box<ServeArgs> {
     }
 }
 
+/// An --interval shorter than a test can take, or than the README asks of the public
+/// default server, is warned about naming the flags; the defaults and an own server are not.
+#[test]
+fn a_short_interval_is_warned_about() {
+    let warnings = |args: &[&str]| {
+        let args = serve_args(args);
+        let (engine, _) = args.speedtest.engine_config().unwrap();
+        args.interval_warnings(&engine)
+    };
+    let own = ["--engine", "http", "--http-server", "http://127.0.0.1:9"];
+    assert!(warnings(&["--engine", "http"]).is_empty());
+    assert!(warnings(&own).is_empty());
+    let mut short = own.to_vec();
+    short.extend(["--interval", "30s"]);
+    let said = warnings(&short);
+    assert!(
+        said.len() == 1
+            && said[0].starts_with(
+                "--interval 30s is shorter than a test can take (40s: --http-duration 10s"
+            ),
+        "{said:?}"
+    );
+    let said = warnings(&["--engine", "http", "--interval", "10m"]);
+    assert!(
+        said.len() == 1
+            && said[0].starts_with(
+                "--interval 10m against the public server https://speed.cloudflare.com"
+            )
+            && said[0].contains("30m or more"),
+        "{said:?}"
+    );
+    let said = warnings(&["--engine", "http", "--interval", "1s"]);
+    assert_eq!(said.len(), 2, "{said:?}");
+    let said = warnings(&["--engine", "ookla", "--interval", "1m"]);
+    assert!(
+        said.len() == 1 && said[0].contains("(2m: --timeout 2m)"),
+        "{said:?}"
+    );
+}
+
+/// `report --verify` reads only --db: the report's flags it does not use are refused
+/// naming them, not dropped.
+#[test]
+fn report_verify_refuses_the_flags_it_does_not_use() {
+    for (flag, value) in [
+        ("--format", "json"),
+        ("--window", "3d"),
+        ("--from", "2026-01-01"),
+        ("--to", "2026-01-02"),
+        ("--rules", "de-bnetza"),
+        ("--output", "x.html"),
+        ("--plan-download", "100Mbit/s"),
+        ("--plan-upload", "10Mbit/s"),
+        ("--plan-threshold", "0.5"),
+    ] {
+        let err = Cli::try_parse_from([
+            "internet-monitor",
+            "report",
+            "--verify",
+            "pack.html",
+            flag,
+            value,
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            clap::error::ErrorKind::ArgumentConflict,
+            "{flag}"
+        );
+        let err = err.to_string();
+        assert!(
+            err.contains("--verify") && err.contains(flag),
+            "{flag}: {err}"
+        );
+    }
+    assert!(
+        Cli::try_parse_from([
+            "internet-monitor",
+            "report",
+            "--verify",
+            "pack.html",
+            "--db",
+            "x.redb",
+            "--timezone",
+            "UTC",
+        ])
+        .is_ok()
+    );
+}
+
 /// `--listen` (serve's and target's) takes the spellings people write; a wrong one is
 /// refused with examples.
 #[test]
@@ -372,6 +462,19 @@ fn contradicting_serve_settings_are_refused_naming_the_flags() {
             ],
             "--retest-after 25m plus --splay 5m is not shorter than --interval 30m",
         ),
+        (
+            &["--plan-threshold", "0.5"],
+            "--plan-threshold 0.5 is stored only with --plan-download or --plan-upload, and \
+             neither is given",
+        ),
+        (
+            &["--splay", "1h", "--interval", "30m"],
+            "--splay 1h is not shorter than --interval 30m",
+        ),
+        (
+            &["--splay", "30m"],
+            "--splay 30m is not shorter than --interval 30m",
+        ),
     ] {
         let err = serve_args(args).check().unwrap_err();
         assert!(err.starts_with(expected), "{args:?}: {err}");
@@ -396,6 +499,8 @@ fn contradicting_serve_settings_are_refused_naming_the_flags() {
         &["--retest-after", "29m", "--splay", "5m"],
         &["--retention", "3m", "--allow-short-retention"],
         &["--retention", "1d"],
+        &["--plan-threshold", "0.5", "--plan-upload", "50Mbit/s"],
+        &["--splay", "29m"],
     ] {
         assert_eq!(serve_args(fine).check(), Ok(()), "{fine:?}");
     }
@@ -595,6 +700,49 @@ fn numbered_environment_twins_give_several_values() {
         parse(
             &["internet-monitor", "export"],
             vec![var("INTERNET_MONITOR_SPEEDTEST_ARG_0", "--lost")]
+        )
+        .is_ok()
+    );
+}
+
+/// A twin that is not numbered spelt numbered (`INTERNET_MONITOR_PROBE_TARGET_1`) is
+/// refused naming it and the comma form, not left out without a word; another command's
+/// twins are not looked at.
+#[test]
+fn a_numbered_variable_of_a_twin_not_numbered_is_refused() {
+    let var = |key: &str, value: &str| (OsString::from(key), OsString::from(value));
+    let parse = |args: &[&str], vars: Vec<(OsString, OsString)>| {
+        Cli::try_parse_from_with_environment(args.iter().map(OsString::from), vars)
+    };
+    for args in [&["internet-monitor"][..], &["internet-monitor", "serve"]] {
+        for (twin, suffix) in [
+            ("INTERNET_MONITOR_PROBE_TARGET", "1"),
+            ("INTERNET_MONITOR_PROBE_TARGET", "0"),
+            ("INTERNET_MONITOR_ALLOWED_HOST", "01"),
+            ("INTERNET_MONITOR_ALLOWED_HOST", "2"),
+        ] {
+            let key = format!("{twin}_{suffix}");
+            let vars = vec![var(twin, "9.9.9.9"), var(&key, "8.8.4.4")];
+            let err = parse(args, vars).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("{key} is not read")) && err.contains(&format!("{twin}=A,B")),
+                "{args:?} {key}: {err}"
+            );
+        }
+        let err = parse(args, vec![var("INTERNET_MONITOR_INTERVAL_1", "1h")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("INTERNET_MONITOR_INTERVAL_1 is not read: --interval takes one value"),
+            "{err}"
+        );
+        // Not a number: another variable, left alone.
+        assert!(parse(args, vec![var("INTERNET_MONITOR_PROBE_TARGET_X", "x")]).is_ok());
+    }
+    assert!(
+        parse(
+            &["internet-monitor", "export"],
+            vec![var("INTERNET_MONITOR_PROBE_TARGET_1", "8.8.4.4")]
         )
         .is_ok()
     );

@@ -9,11 +9,11 @@ use anyhow::{Context, bail};
 use super::ServeConfig;
 use super::scheduler::Schedule;
 use crate::campaign::live::CampaignConfig;
-use crate::cli::ServeArgs;
+use crate::cli::{PlanArgs, ServeArgs};
 use crate::commands::{Created, adopt_orphans, listen_until_stopped};
 use crate::http::web_config::WebConfigSource;
 use crate::http::{AllowedHosts, WebServing};
-use crate::plan::{Plan, PlanHistory, PlanVersion};
+use crate::plan::{DEFAULT_THRESHOLD, Plan, PlanHistory, PlanVersion, Speeds};
 use crate::store::Store;
 use crate::time::{Timestamp, format_limit};
 use crate::units::for_people::{speed as speed_words, volume};
@@ -74,15 +74,20 @@ fn host_name() -> Option<String> {
     std::str::from_utf8(&buffer[..end]).ok().map(str::to_owned)
 }
 
-/// The stored plan history, after storing the version `--plan-download`/`--plan-upload` state
-/// when it differs from the plan in force `now`: in force from `now`, or from the epoch when
-/// no version is stored yet (the flags judged every run until now); logged with the old and new
-/// plan. Without those flags the stored history is used as it is, and so it is, with a warning,
+/// The stored plan history, after storing the version `--plan-download`/`--plan-upload`/
+/// `--plan-threshold` state when it differs from the plan in force `now`: the version in force
+/// with the flags' advertised speeds and threshold over it (its other terms kept), or the flags
+/// alone when none is in force; in force from `now`, or from the epoch when no version is
+/// stored yet (the flags judged every run until now); logged with what changed and what was
+/// kept. Without those flags the stored history is used as it is, and so it is, with a warning,
 /// when stored runs are dated after `now` (a clock that is behind would date the version before
 /// them). A damaged plan record stops the start with the store's error, naming the version: it
 /// is never obeyed.
-fn plan_history(store: &Store, flags: Plan, now: Timestamp) -> anyhow::Result<PlanHistory> {
+fn plan_history(store: &Store, flags: &PlanArgs, now: Timestamp) -> anyhow::Result<PlanHistory> {
     let history = store.plan_history()?;
+    if flags.plan_download.is_none() && flags.plan_upload.is_none() {
+        return Ok(history);
+    }
     // The first version stored is in force since the epoch, so that the runs measured before
     // it (judged against these flags until now) keep being judged; a change is in force from now.
     let from = if history.is_empty() {
@@ -90,11 +95,23 @@ fn plan_history(store: &Store, flags: Plan, now: Timestamp) -> anyhow::Result<Pl
     } else {
         now
     };
-    let Some(given) = PlanVersion::from_flags(flags, from) else {
-        return Ok(history);
+    let current = history.in_force_at(now).copied();
+    let given = match &current {
+        Some(current) => current.amended(
+            flags.plan_download,
+            flags.plan_upload,
+            flags.plan_threshold,
+            from,
+        ),
+        None => PlanVersion {
+            from,
+            download: Speeds::advertised(flags.plan_download),
+            upload: Speeds::advertised(flags.plan_upload),
+            latency_max: None,
+            threshold: flags.plan_threshold.unwrap_or(DEFAULT_THRESHOLD),
+        },
     };
-    let current = history.in_force_at(now);
-    if current.is_some_and(|current| current.plan() == given.plan()) {
+    if current.is_some_and(|current| current.same_terms(&given)) {
         return Ok(history);
     }
     // A clock behind the stored runs would put the new version before some of them and judge
@@ -114,19 +131,73 @@ fn plan_history(store: &Store, flags: Plan, now: Timestamp) -> anyhow::Result<Pl
         return Ok(history);
     }
     given.validate().map_err(|err| {
-        anyhow::anyhow!("--plan-download/--plan-upload: {err} (they set the advertised speed)")
+        let kept = if current.is_some() {
+            "; the other terms are the plan version in force's (plan show)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!(
+            "--plan-download/--plan-upload: {err} (they set the advertised speed{kept})"
+        )
     })?;
     store
         .set_plan(&given, false)
         .context("cannot store the plan of --plan-download/--plan-upload")?;
     let old = current.map_or_else(|| "none".to_owned(), |v| describe_plan(&v.plan()));
+    let (changed, kept) = plan_changes(current.as_ref(), &given);
     tracing::info!(
         old = ?old,
         new = ?describe_plan(&given.plan()),
+        changed = ?changed,
+        kept = ?kept,
         from = %from,
-        "the --plan-* flags differ from the stored plan: stored them as a new plan version"
+        "the --plan-* flags differ from the stored plan: stored them as a new plan version, \
+         keeping the other terms of the version in force (change those with plan set)"
     );
     Ok(store.plan_history()?)
+}
+
+/// What `new` changes of `old`, and what it keeps, for the log: `download advertised 500
+/// Mbit/s → 600 Mbit/s, upload advertised none → 50 Mbit/s` and `download maximum 600 Mbit/s,
+/// latency-max 30 ms` (`none` when nothing is kept).
+fn plan_changes(old: Option<&PlanVersion>, new: &PlanVersion) -> (String, String) {
+    let old_terms = old.map(PlanVersion::terms).unwrap_or_default();
+    let new_terms = new.terms();
+    let value = |terms: &[(String, String)], name: &str| {
+        terms
+            .iter()
+            .find(|(term, _)| term == name)
+            .map(|(_, value)| value.clone())
+    };
+    let mut names: Vec<&String> = new_terms.iter().map(|(name, _)| name).collect();
+    names.extend(
+        old_terms
+            .iter()
+            .map(|(name, _)| name)
+            .filter(|name| !new_terms.iter().any(|(term, _)| term == *name)),
+    );
+    let (mut changed, mut kept) = (Vec::new(), Vec::new());
+    for name in names {
+        let before = value(&old_terms, name);
+        let after = value(&new_terms, name);
+        if before == after {
+            kept.push(format!("{name} {}", after.unwrap_or_default()));
+        } else {
+            changed.push(format!(
+                "{name} {} → {}",
+                before.as_deref().unwrap_or("none"),
+                after.as_deref().unwrap_or("none")
+            ));
+        }
+    }
+    let join = |list: Vec<String>| {
+        if list.is_empty() {
+            "none".to_owned()
+        } else {
+            list.join(", ")
+        }
+    };
+    (join(changed), join(kept))
 }
 
 /// A judged plan on one line, for the log: `download 500 Mbit/s, upload none, threshold 0.8`
@@ -284,7 +355,7 @@ async fn run_prepared(
     let mut created = Created::open(&args.store.db, |db| Ok(Store::open(db)?))?;
     let store = created.share();
     let now = Timestamp::now();
-    let plans = plan_history(&store, args.plan.plan(), now)?;
+    let plans = plan_history(&store, &args.plan, now)?;
     // A stored plan (`plan set`) above --max-bandwidth is refused as the flags' one is.
     let max = args.speedtest.max_bandwidth;
     let in_force = plans.plan_at(now);
@@ -353,6 +424,7 @@ async fn run_prepared(
     let zone = config.zone.name().to_owned();
     let ignored = args.speedtest.ignored_by(&config.engine);
     let slow_retest = args.slow_retest_warning();
+    let interval_warnings = args.interval_warnings(&config.engine);
     // Said once the scheduler has planned the first test, so the line can name its time.
     let ready = move |first_test: Option<Timestamp>| {
         created.keep();
@@ -396,6 +468,9 @@ async fn run_prepared(
             tracing::warn!("{warning}");
         }
         if let Some(warning) = slow_retest {
+            tracing::warn!("{warning}");
+        }
+        for warning in &interval_warnings {
             tracing::warn!("{warning}");
         }
     };

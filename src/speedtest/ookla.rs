@@ -118,10 +118,31 @@ fn classify(output: &RunOutput, options: &ParseOptions) -> Result<Measured, Fail
     }
     let status = status_text(output.exit);
     Err(match words {
+        Some(words) if is_other_speedtest(&words) => (
+            FailureReason::Exit,
+            format!(
+                "not Ookla's Speedtest CLI (the Python speedtest-cli, which pip installs as \
+                 speedtest?): install Ookla's (https://www.speedtest.net/apps/cli) and point \
+                 --speedtest-bin at it, or use --engine http; {status}: {}",
+                words
+                    .find("unrecognized arguments:")
+                    .map_or(words.as_str(), |at| &words[at..])
+            ),
+        ),
         Some(words) if is_connectivity(&words) => (FailureReason::NoConnectivity, words),
         Some(words) => (FailureReason::Exit, format!("{status}: {words}")),
         None => (FailureReason::Exit, status),
     })
+}
+
+/// Whether `words` are another program's refusal of the Ookla CLI's own arguments: the
+/// Python speedtest-cli (argparse) answers `unrecognized arguments: --format=json
+/// --accept-license …`.
+fn is_other_speedtest(words: &str) -> bool {
+    words.contains("unrecognized arguments:")
+        && ["--format=json", "--accept-license", "--accept-gdpr"]
+            .iter()
+            .any(|argument| words.contains(argument))
 }
 
 fn status_text(exit: Exit) -> String {

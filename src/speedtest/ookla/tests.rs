@@ -216,6 +216,30 @@ fn unknown_option_is_an_exit_failure_quoting_stderr() {
     );
 }
 
+/// The Python speedtest-cli (pip installs it as `speedtest`) refuses the Ookla CLI's
+/// arguments with argparse's usage error: named as not Ookla's CLI, with the fix.
+#[test]
+fn python_speedtest_cli_is_named_as_not_ooklas() {
+    let out = output(
+        "",
+        "usage: speedtest [-h] [--no-download] [--no-upload] [--single] [--bytes]\n\
+         speedtest: error: unrecognized arguments: --format=json --accept-license \
+         --accept-gdpr --progress=no\n",
+        Exit::Code(2),
+    );
+    let (reason, message) = failure(&out);
+    assert_eq!(reason, FailureReason::Exit);
+    assert!(
+        message.starts_with("not Ookla's Speedtest CLI")
+            && message.contains("--engine http")
+            && message.contains("exit status 2: unrecognized arguments: --format=json"),
+        "{message}"
+    );
+    // Ookla's own refusal of an option stays as it was.
+    let (_, message) = failure(&fixture!("err-unrecognized-option"));
+    assert!(!message.contains("not Ookla's"), "{message}");
+}
+
 #[test]
 fn connection_refused_is_no_connectivity() {
     let (reason, message) = failure(&fixture!("err-connection-refused"));
