@@ -1494,3 +1494,169 @@ fn every_repeatable_flags_environment_twin_takes_several_values() {
         "serve's --speedtest-arg, --allowed-host and --probe-target: {repeatable_with_twin}"
     );
 }
+
+mod dependent_flags {
+    //! A flag that only acts with another is refused without it, naming both, rather than
+    //! silently doing nothing.
+
+    use crate::common;
+    #[test]
+    fn retest_after_without_retest_below_is_refused_naming_both() {
+        for (args, variable) in [
+            (&["--retest-after", "10m"][..], None),
+            (&["serve", "--retest-after=10m"][..], None),
+            (&["serve"][..], Some("10m")),
+        ] {
+            let mut command = common::command(args);
+            if let Some(value) = variable {
+                command.env("INTERNET_MONITOR_RETEST_AFTER", value);
+            }
+            let output = command.output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("--retest-after")
+                    && stderr.contains("has no effect without --retest-below"),
+                "{args:?}: {stderr}"
+            );
+            assert_eq!(
+                stderr.contains("INTERNET_MONITOR_RETEST_AFTER"),
+                variable.is_some(),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+mod locked {
+    //! A database another process holds (serve running): every command that writes to it says
+    //! another internet-monitor process has it open and what to do; the readers still read it.
+
+    use crate::common;
+    use crate::common::{Env, Server};
+
+    #[test]
+    fn every_writer_says_who_holds_the_database_and_what_to_do() {
+        let env = Env::new();
+        let mut server =
+            Server::start(env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]));
+        let db = env.db();
+        let db = db.to_str().unwrap();
+        let file = env.path("import.jsonl");
+        std::fs::write(&file, "").unwrap();
+        let writers: [&[&str]; 6] = [
+            &["run-once", "--db", db],
+            &["import", "--db", db, file.to_str().unwrap()],
+            &["db", "check", "--db", db],
+            &["db", "compact", "--db", db],
+            &[
+                "plan",
+                "set",
+                "--db",
+                db,
+                "--download-advertised",
+                "100Mbit/s",
+            ],
+            &["serve", "--db", db, "--listen", "127.0.0.1:0"],
+        ];
+        for args in writers {
+            let output = common::command(args).output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("another internet-monitor process has it open")
+                    && stderr.contains("stop it, or wait for it to end"),
+                "{args:?}: {stderr}"
+            );
+        }
+        let readers: [&[&str]; 4] = [
+            &["export", "--db", db],
+            &["report", "--db", db],
+            &["plan", "show", "--db", db],
+            &["plan", "history", "--db", db],
+        ];
+        for args in readers {
+            let output = common::command(args).output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        }
+        server.assert_clean_exit();
+    }
+}
+
+mod speeds {
+    //! Speeds and volumes given as people write them, and refused in their words.
+
+    use clap::CommandFactory;
+    use internet_monitor::cli::Cli;
+
+    /// Every flag taking a speed or a data volume: (the words naming the command, the flag).
+    fn quantity_flags() -> Vec<(Vec<String>, String)> {
+        fn walk(command: &clap::Command, path: &[String], found: &mut Vec<(Vec<String>, String)>) {
+            for arg in command.get_arguments() {
+                let names: Vec<&str> = arg
+                    .get_value_names()
+                    .map(|names| names.iter().map(|name| name.as_str()).collect())
+                    .unwrap_or_default();
+                if let Some(long) = arg.get_long()
+                    && names
+                        .iter()
+                        .any(|name| ["RATE", "VOLUME", "SIZE"].contains(name))
+                {
+                    found.push((path.to_vec(), format!("--{long}")));
+                }
+            }
+            for sub in command.get_subcommands() {
+                let mut path = path.to_vec();
+                path.push(sub.get_name().to_owned());
+                walk(sub, &path, found);
+            }
+        }
+        let mut found = Vec::new();
+        walk(&Cli::command(), &[], &mut found);
+        found
+    }
+
+    #[test]
+    fn a_negative_speed_or_volume_is_refused_naming_the_flag_in_either_form() {
+        let flags = quantity_flags();
+        assert!(flags.len() >= 15, "{flags:?}");
+        for (path, flag) in flags {
+            for (value, form) in [("-5mbps", false), ("-5mbps", true), ("-1.5GB", false)] {
+                let mut args: Vec<String> = vec!["internet-monitor".into()];
+                args.extend(path.iter().cloned());
+                if form {
+                    args.push(format!("{flag}={value}"));
+                } else {
+                    args.extend([flag.clone(), value.to_owned()]);
+                }
+                let err = Cli::try_parse_from_with_environment(
+                    args.iter().map(Into::into),
+                    Vec::<(std::ffi::OsString, std::ffi::OsString)>::new(),
+                )
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} was accepted"))
+                .to_string();
+                assert!(
+                    err.contains(&format!("for '{flag} <")) && err.contains("are positive"),
+                    "{args:?}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_negative_duration_is_refused_naming_the_flag() {
+        let err = Cli::try_parse_from_with_environment(
+            ["internet-monitor", "--interval", "-5m"].map(Into::into),
+            Vec::<(std::ffi::OsString, std::ffi::OsString)>::new(),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("for '--interval <DURATION>'") && err.contains("must be positive"),
+            "{err}"
+        );
+    }
+}
