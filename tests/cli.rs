@@ -1482,3 +1482,22 @@ fn every_repeatable_flags_environment_twin_takes_several_values() {
         "serve's --speedtest-arg, --allowed-host and --probe-target: {repeatable_with_twin}"
     );
 }
+
+#[test]
+fn run_once_refuses_a_rust_log_it_cannot_read_before_testing() {
+    let env = Env::new();
+    let output = common::with_fake("run-once", &env.db(), "ok-1.2-with-loaded-latency", &[])
+        .env("FAKE_SPEEDTEST_MODE", "replay")
+        .env("RUST_LOG", "garbage[[[")
+        .output()
+        .unwrap();
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("RUST_LOG=\"garbage[[[\" is not a log filter")
+            && stderr.contains("RUST_LOG=info,internet_monitor=debug"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "no test was run");
+    assert!(!env.db().exists(), "nothing stored");
+}
