@@ -583,6 +583,51 @@ fn export_then_import_round_trips_exactly_and_only_once() {
     assert_eq!(re_exported.stdout, exported.stdout);
 }
 
+/// Lines of one file at the same millisecond are not "already stored" into an empty
+/// database: they are counted and named apart, and the earlier line is the one kept.
+#[test]
+fn import_names_lines_that_repeat_an_earlier_lines_time_apart_from_stored_ones() {
+    let env = env_with_history();
+    let exported = String::from_utf8(env.export("jsonl").stdout).unwrap();
+    let first: Value = serde_json::from_str(exported.lines().next().unwrap()).unwrap();
+    let time = first["time"].as_str().unwrap().to_owned();
+    let base = time.trim_end_matches('Z');
+    let mut differs = first.clone();
+    differs["trigger"] = "manual".into();
+    let mut below_a_millisecond = first.clone();
+    below_a_millisecond["time"] = format!("{base}0001Z").into();
+    let mut lines = vec![first.to_string(), differs.to_string()];
+    lines.push(below_a_millisecond.to_string());
+    let file = env.path("repeats.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+
+    let fresh = env.path("fresh.redb");
+    let output = import(&env, &fresh, &file);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let shown = file.display();
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "imported 1 new samples from {shown} (0 already stored, 2 lines at the time of an \
+             earlier line)\n2 lines of {shown} not stored: each has the time of an earlier line \
+             of the file, to the millisecond (times are stored to the millisecond; the earlier \
+             line is kept): line 2 ({time}), line 3 ({time})\n"
+        )
+    );
+    let kept = env
+        .command(&["export", "--db", fresh.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let kept: Value = serde_json::from_slice(&kept.stdout).unwrap();
+    assert_eq!(kept, first, "the earlier line is the one kept");
+    // Into the database that holds that time, each line is already stored.
+    let again = import(&env, &fresh, &file);
+    assert_eq!(
+        stderr(&again),
+        format!("imported 0 new samples from {shown} (3 already stored)\n")
+    );
+}
+
 /// `import --db DB -` started (after `setup` on its command) with stdin and stderr piped.
 fn spawn_import_stdin(
     env: &Env,

@@ -250,6 +250,18 @@ const FILE_IN_PLACE: u8 = 0;
 const FILE_GONE: u8 = 1;
 const FILE_REPLACED: u8 = 2;
 
+/// What [`Store::import_noting`] did with the samples of one import.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Imported {
+    /// Samples stored.
+    pub added: u64,
+    /// Samples left out: a sample at their time (to the millisecond) was stored before.
+    pub already_stored: u64,
+    /// Samples left out: an earlier sample of the same import has their time (to the
+    /// millisecond), and was kept.
+    pub repeated: u64,
+}
+
 /// An open database. Writers are exclusive; read-only handles may follow a writer's commits.
 pub struct Store {
     path: PathBuf,
@@ -393,20 +405,49 @@ impl Store {
         &self,
         samples: impl IntoIterator<Item = Result<Sample, E>>,
     ) -> Result<u64, E> {
+        self.import_noting(samples, |_| {})
+            .map(|imported| imported.added)
+    }
+
+    /// [`Store::import`], telling apart the samples it leaves out: those whose time (to the
+    /// millisecond, the key) was stored before this import, and those whose time an earlier
+    /// sample of `samples` took (`repeated` is called with each of these as soon as it is met,
+    /// so a caller can name where it came from).
+    pub fn import_noting<E: From<StoreError>>(
+        &self,
+        samples: impl IntoIterator<Item = Result<Sample, E>>,
+        mut repeated: impl FnMut(&Sample),
+    ) -> Result<Imported, E> {
         let mut samples = samples.into_iter();
         self.guarded(|| {
+            // The store as it was before this import: a time taken now but not then was taken
+            // by an earlier sample of this batch.
+            let before = self.begin_read()?;
+            let before = self.open_samples(&before)?;
             self.write(|txn| {
                 let mut tables = Tables::open(txn).map_err(|e| self.redb(e))?;
-                let mut added = 0;
+                let mut imported = Imported::default();
                 while let Some(sample) = guard::caller(|| samples.next()) {
                     let sample = sample?;
-                    let taken = tables.samples.get(sample.time.as_millis());
+                    let key = sample.time.as_millis();
+                    let taken = tables.samples.get(key);
                     if taken.map_err(|e| self.redb(e))?.is_none() {
                         tables.insert(self, &sample)?;
-                        added += 1;
+                        imported.added += 1;
+                        continue;
+                    }
+                    let stored_before = match &before {
+                        Some(table) => table.get(key).map_err(|e| self.redb(e))?.is_some(),
+                        None => false,
+                    };
+                    if stored_before {
+                        imported.already_stored += 1;
+                    } else {
+                        imported.repeated += 1;
+                        guard::caller(|| repeated(&sample));
                     }
                 }
-                Ok(added)
+                Ok(imported)
             })
         })
     }
