@@ -72,6 +72,11 @@ pub enum StoreError {
         "database {path} is locked by another process (is internet-monitor already running with this --db?)"
     )]
     Locked { path: PathBuf },
+    /// `db compact` found another process reading the file; nothing was written to it.
+    #[error(
+        "database {path} is in use by another internet-monitor process (export, report, serve…): stop it and run again; the file was left as it was"
+    )]
+    InUse { path: PathBuf },
     #[error(
         "{path} is not an internet-monitor database (not a redb file); it was left untouched: pass another --db"
     )]
@@ -181,6 +186,7 @@ impl StoreError {
         let path = path.to_path_buf();
         match self {
             Locked { .. } => Locked { path },
+            InUse { .. } => InUse { path },
             NotRedb { .. } => NotRedb { path },
             NotAFile { .. } => NotAFile { path },
             Empty { .. } => Empty { path },
