@@ -628,6 +628,57 @@ fn import_names_lines_that_repeat_an_earlier_lines_time_apart_from_stored_ones()
     );
 }
 
+/// Two imports creating the same new database at once: the loser saw the winner's file before
+/// its header was whole, and called it "not an internet-monitor database"; it is locked.
+#[test]
+fn two_imports_creating_one_database_at_once_say_locked_never_foreign() {
+    let env = env_with_history();
+    let file = env.path("export.jsonl");
+    std::fs::write(&file, env.export("jsonl").stdout).unwrap();
+    let db = env.path("race.redb");
+    let mut losers = 0;
+    for _ in 0..10 {
+        let _ = std::fs::remove_file(&db);
+        let start = || {
+            env.command(&[
+                "import",
+                "--db",
+                db.to_str().unwrap(),
+                file.to_str().unwrap(),
+            ])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+        };
+        let (first, second) = (start(), start());
+        for output in [first, second].map(|child| child.wait_with_output().unwrap()) {
+            let said = stderr(&output);
+            if output.status.code() == Some(0) {
+                continue;
+            }
+            losers += 1;
+            assert_eq!(
+                said,
+                format!(
+                    "internet-monitor: error: database {} is locked by another process (is \
+                     internet-monitor already running with this --db?)\n",
+                    db.display()
+                )
+            );
+        }
+        let stored = env
+            .command(&["export", "--db", db.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(
+            stored.stdout,
+            std::fs::read(&file).unwrap(),
+            "the winner's rows"
+        );
+    }
+    eprintln!("{losers} of 20 imports lost the race");
+}
+
 /// `import --db DB -` started (after `setup` on its command) with stdin and stderr piped.
 fn spawn_import_stdin(
     env: &Env,

@@ -129,7 +129,7 @@ impl Store {
         }
         // Compacting writes from its first step, and redb finds a reader only once it has: a
         // reader in another process is looked for before anything is written.
-        if read_by_another_process(path)? {
+        if read_by_another_process(path) {
             return Err(StoreError::InUse { path: path.into() });
         }
         let mut store = Store::open_existing(path)?;
@@ -423,23 +423,6 @@ const SHARED_READER_BYTE: u64 = (1 << 62) + 2;
 
 /// Whether another process has `path` open for reading through redb (`export`, `report`, the
 /// readers of a running `serve`), asked of the file's locks without writing to it.
-fn read_by_another_process(path: &Path) -> Result<bool, StoreError> {
-    use redb::StorageBackend;
-    let opened = std::fs::OpenOptions::new()
-        .read(true)
-        // An exclusive probe of a byte-range lock needs the file open for writing; nothing is
-        // written.
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path);
-    let file = match opened {
-        Ok(file) => file,
-        // Left to the open that follows, which names what is wrong.
-        Err(_) => return Ok(false),
-    };
-    let backend =
-        redb::backends::FileBackend::new(file).map_err(|err| super::open_error(path, err))?;
-    let byte = std::ops::Bound::Included(SHARED_READER_BYTE);
-    // A platform without byte-range locks: redb's own check stays.
-    Ok(backend.query_lock_range(byte, byte).unwrap_or(false))
+fn read_by_another_process(path: &Path) -> bool {
+    super::held_by_redb(path, (SHARED_READER_BYTE, SHARED_READER_BYTE + 1))
 }

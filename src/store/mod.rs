@@ -1297,9 +1297,44 @@ fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
     }
     if head.is_empty() || head == REDB_MAGIC {
         Ok(())
+    } else if held_by_redb(path, REDB_LOCK_BYTES) {
+        // Another process is creating the file (it has not written the whole header yet) or
+        // has it open: it is that process's database, not a foreign file.
+        Err(StoreError::Locked { path: path.into() })
     } else {
         Err(StoreError::NotRedb { path: path.into() })
     }
+}
+
+/// Where redb's byte-range locks on a file lie, above any byte of data: from `LOCK_BASE`
+/// (2^62) up to the bytes its backend keeps for itself (`LOCK_BASE + 896`). Every redb handle
+/// of a file holds one of them from the start of its open (a writer, before it writes the
+/// header; a reader) until it closes. Part of redb's locking protocol between processes.
+const REDB_LOCK_BYTES: (u64, u64) = (1 << 62, (1 << 62) + 896);
+
+/// Whether another process holds a redb lock on a byte of `bytes` (from, to excluded) of
+/// `path`, asked of the file's locks without writing to it; `false` when it cannot be asked
+/// (the file cannot be opened for writing, which a lock probe needs; no byte-range locks).
+pub(crate) fn held_by_redb(path: &Path, bytes: (u64, u64)) -> bool {
+    use redb::StorageBackend;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return false;
+    };
+    let Ok(backend) = FileBackend::new(file) else {
+        return false;
+    };
+    backend
+        .query_lock_range(
+            std::ops::Bound::Included(bytes.0),
+            std::ops::Bound::Excluded(bytes.1),
+        )
+        .unwrap_or(false)
 }
 
 /// A sample's time for a message: RFC 3339 (a [`Timestamp`] always has that form).
