@@ -1597,3 +1597,51 @@ fn run_once_refuses_a_rust_log_it_cannot_read_before_testing() {
     assert!(output.stdout.is_empty(), "no test was run");
     assert!(!env.db().exists(), "nothing stored");
 }
+
+/// A URL refused for holding credentials (or for anything else) is shown without them: the
+/// message goes to journald, `docker logs`, CI logs.
+#[test]
+fn a_url_with_credentials_is_refused_without_echoing_them() {
+    let env = Env::new();
+    let db = env.db();
+    let url = "http://user:s3cr3tpass@127.0.0.1:1/";
+    let by_flag = env
+        .command(&["run-once", "--db", db.to_str().unwrap(), "--engine", "http"])
+        .args(["--http-server", url])
+        .output()
+        .unwrap();
+    let by_variable = env
+        .command(&["run-once", "--db", db.to_str().unwrap(), "--engine", "http"])
+        .env("INTERNET_MONITOR_HTTP_SERVER", url)
+        .output()
+        .unwrap();
+    let bad_port = env
+        .command(&["run-once", "--db", db.to_str().unwrap(), "--engine", "http"])
+        .args(["--http-server", "http://user:s3cr3tpass@127.0.0.1:99999/"])
+        .output()
+        .unwrap();
+    for output in [by_flag, by_variable, bad_port] {
+        let said = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{said}");
+        assert!(
+            !said.contains("s3cr3tpass") && !said.contains("user:"),
+            "{said}"
+        );
+        assert!(said.contains("'http://…@127.0.0.1:"), "{said}");
+    }
+    assert!(!db.exists());
+    // An imported sample whose engine url holds them is refused too (it would be exported,
+    // served and shown in /metrics), without echoing them.
+    let line = r#"{"time":"2026-11-10T10:00:00.000Z","outcome":"success","reason":null,"message":null,"trigger":"schedule","duration_seconds":20.0,"download_bytes_per_second":1e6,"upload_bytes_per_second":1e6,"ping_seconds":0.01,"jitter_seconds":null,"packet_loss_ratio":null,"download_latency_seconds":null,"upload_latency_seconds":null,"downloaded_bytes":null,"uploaded_bytes":null,"server":null,"isp":null,"result_url":null,"engine":{"name":"http","protocol":"cloudflare","url":"https://user:s3cr3tpass@speed.example","streams":4,"duration_seconds":10.0,"ramp_up_seconds":2.0}}"#;
+    let file = env.path("secret.jsonl");
+    std::fs::write(&file, format!("{line}\n")).unwrap();
+    let output = import(&env, &db, &file);
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("engine url carries a user name or password"),
+        "{said}"
+    );
+    assert!(!said.contains("s3cr3tpass"), "{said}");
+    assert!(!db.exists());
+}
