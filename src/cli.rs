@@ -343,6 +343,29 @@ fn on_command_line(args: &[OsString], flag: &str) -> bool {
     })
 }
 
+/// `err` with the value it refuses shown without the password and user name of a URL
+/// (`http://user:pw@host/` → `http://…@host/`): a flag or variable refused for holding
+/// credentials (`--http-server`), or for anything else, must not print them to a log.
+fn without_credentials(mut err: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    if let Some(ContextValue::String(value)) = err.get(ContextKind::InvalidValue)
+        && let Some(shown) = userinfo_redacted(value)
+    {
+        err.insert(ContextKind::InvalidValue, ContextValue::String(shown));
+    }
+    err
+}
+
+/// `text` with the user information of a URL's authority (what comes before an `@` after
+/// `scheme://`, up to the first `/`, `?` or `#`) replaced by `…`; `None` when it holds none.
+pub fn userinfo_redacted(text: &str) -> Option<String> {
+    let start = text.find("://")? + 3;
+    let rest = &text[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..end].rfind('@')?;
+    Some(format!("{}…{}", &text[..start], &rest[at..]))
+}
+
 /// `err`, a value clap refused, with a tip naming the environment variable it came from when
 /// the command line did not give its flag: clap names the flag only, which the user may never
 /// have typed. A value in quotes gets a second tip: `docker run --env-file` keeps them. A
@@ -631,7 +654,8 @@ impl Cli {
         }
         let matches = command
             .try_get_matches_from_mut(args.clone())
-            .map_err(|err| name_the_variable(err, &Cli::command(), &args, &vars))?;
+            .map_err(|err| name_the_variable(err, &Cli::command(), &args, &vars))
+            .map_err(without_credentials)?;
         let mut cli = Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut command))?;
         let (name, sub) = match matches.subcommand() {
             Some((name, sub)) => (name, sub),

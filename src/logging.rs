@@ -222,15 +222,123 @@ pub fn escaped(text: &str) -> String {
     out
 }
 
-/// Sends logs to stderr (stdout carries command output). `RUST_LOG` overrides `default_level`.
-pub(crate) fn init(default_level: &str, format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+/// Sends logs to stderr (stdout carries command output). `RUST_LOG` overrides `default_level`
+/// (see [`filter`]).
+///
+/// # Errors
+///
+/// A `RUST_LOG` that is not a filter this program reads, naming the variable, the part that is
+/// wrong and an example; nothing is logged then.
+pub(crate) fn init(default_level: &str, format: LogFormat) -> anyhow::Result<()> {
+    let filter = filter(std::env::var_os("RUST_LOG"), default_level).map_err(anyhow::Error::msg)?;
     let subscriber = subscriber(format, filter, std::io::stderr().is_terminal(), || {
         QuietStderr
     });
     // A second call (tests) keeps the first subscriber; nothing to report.
     let _ = subscriber.try_init();
+    Ok(())
+}
+
+/// The example a refused `RUST_LOG` shows.
+const RUST_LOG_EXAMPLE: &str = "RUST_LOG=info,internet_monitor=debug";
+
+/// The log filter for `RUST_LOG`'s value (`None`: unset).
+///
+/// Unset, empty or blank (`RUST_LOG=` in an environment file, `RUST_LOG: ${UNSET}` in a compose
+/// file) is `default_level`: an empty filter would turn off every line, warnings included.
+/// Directives are separated by commas; blanks around each are ignored.
+///
+/// # Errors
+///
+/// A message naming `RUST_LOG` when the value is not UTF-8, when a directive does not parse
+/// (`garbage[[[`), or when a directive is a single word that is no level but reads like one
+/// (`warning`, `inof`): as written it would name a module and turn every other line off.
+pub fn filter(value: Option<std::ffi::OsString>, default_level: &str) -> Result<EnvFilter, String> {
+    let Some(value) = value else {
+        return Ok(EnvFilter::new(default_level));
+    };
+    let Some(text) = value.to_str() else {
+        return Err(format!(
+            "RUST_LOG={value:?} is not UTF-8: give a log filter such as {RUST_LOG_EXAMPLE}, \
+             or unset RUST_LOG for the default ({default_level})"
+        ));
+    };
+    let directives: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty())
+        .collect();
+    if directives.is_empty() {
+        return Ok(EnvFilter::new(default_level));
+    }
+    for directive in &directives {
+        let refused = |why: String| {
+            format!(
+                "RUST_LOG={text:?} is not a log filter: {directive:?} {why}; write \
+                 comma-separated levels (error, warn, info, debug, trace, off), optionally \
+                 after a module and =, such as {RUST_LOG_EXAMPLE}, or unset RUST_LOG for the \
+                 default ({default_level})"
+            )
+        };
+        if let Err(err) = directive.parse::<tracing_subscriber::filter::Directive>() {
+            return Err(refused(format!("does not parse ({err})")));
+        }
+        if let Some(level) = like_a_level(directive) {
+            return Err(refused(format!(
+                "is no level (did you mean {level}?): as written it names a module and turns \
+                 every other log line off"
+            )));
+        }
+    }
+    EnvFilter::builder()
+        .parse(directives.join(","))
+        .map_err(|err| format!("RUST_LOG={text:?} is not a log filter: {err}"))
+}
+
+/// The level `directive` looks like a misspelling of, when it is one word (no module path, no
+/// `=`, no span or field filter) that is not a level itself: `warning`, `inof`, `Debg`.
+fn like_a_level(directive: &str) -> Option<&'static str> {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    if !directive.chars().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let word = directive.to_ascii_lowercase();
+    if LEVELS.contains(&word.as_str()) {
+        return None;
+    }
+    if word == "warning" || word == "err" || word == "information" {
+        return Some(if word.starts_with('w') {
+            "warn"
+        } else if word.starts_with('e') {
+            "error"
+        } else {
+            "info"
+        });
+    }
+    if !(4..=6).contains(&word.len()) {
+        return None;
+    }
+    LEVELS
+        .into_iter()
+        .find(|level| level.len() > 3 && edit_distance(&word, level) <= 2)
+}
+
+/// Levenshtein distance between two short ASCII words.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// Standard error for the log, where a write that fails (nobody reads the pipe any more, a
@@ -416,6 +524,47 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
+
+    #[test]
+    fn rust_log_blank_is_the_default_and_a_bad_one_names_its_part() {
+        let read = |value: &str| filter(Some(value.into()), "warn");
+        for blank in ["", " ", ",", " , "] {
+            let chosen = read(blank).unwrap();
+            assert_eq!(chosen.to_string(), "warn", "{blank:?}");
+        }
+        assert_eq!(filter(None, "info").unwrap().to_string(), "info");
+        let chosen = read(" info , internet_monitor=debug ").unwrap().to_string();
+        assert!(chosen.contains("internet_monitor=debug"), "{chosen}");
+        for good in [
+            "INFO",
+            "off",
+            "hyper",
+            "internet_monitor::access=off",
+            "debug,tokio=warn",
+        ] {
+            assert!(read(good).is_ok(), "{good}");
+        }
+        for (bad, part) in [
+            ("garbage[[[", "\"garbage[[[\" does not parse"),
+            ("info,x=loud", "\"x=loud\" does not parse"),
+            ("warning", "\"warning\" is no level (did you mean warn?)"),
+            ("inof", "\"inof\" is no level (did you mean info?)"),
+            ("Debg", "\"Debg\" is no level (did you mean debug?)"),
+        ] {
+            let said = read(bad).unwrap_err();
+            assert!(
+                said.starts_with(&format!("RUST_LOG={bad:?} is not a log filter: {part}"))
+                    && said.contains("RUST_LOG=info,internet_monitor=debug"),
+                "{said}"
+            );
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt;
+            let said = filter(Some(std::ffi::OsString::from_vec(vec![0xff])), "info");
+            assert!(said.unwrap_err().contains("is not UTF-8"));
+        }
+    }
 
     #[test]
     fn an_error_chain_says_each_cause_once() {

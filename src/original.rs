@@ -296,6 +296,10 @@ pub(crate) struct Tally {
     /// Rows at a local time that never occurred, and the first [`NAMED`] of them.
     pub(crate) gaps: u64,
     pub(crate) gap_rows: Vec<String>,
+    /// Rows made samples but not stored because an earlier row of the file has their time (to
+    /// the millisecond), and the first [`NAMED`] of them (`id 7 → time`).
+    pub(crate) repeated: u64,
+    pub(crate) repeat_rows: Vec<String>,
     /// The earliest and latest time of the rows made samples.
     pub(crate) first: Option<Timestamp>,
     pub(crate) last: Option<Timestamp>,
@@ -346,14 +350,19 @@ impl Tally {
         zone_given: bool,
     ) -> Vec<String> {
         let made = self.read - self.skipped;
-        let already = made.saturating_sub(added);
+        let already = made.saturating_sub(added).saturating_sub(self.repeated);
         let zone_source = if zone_given {
             "--timezone"
         } else {
             "this machine's zone; --timezone names another"
         };
+        let repeated = if self.repeated > 0 {
+            format!(", {} at the time of an earlier row", self.repeated)
+        } else {
+            String::new()
+        };
         let mut lines = vec![format!(
-            "imported {added} new samples from the original app's database {} ({} read, {already} already stored, {} skipped), its local times read in {zone} ({zone_source})",
+            "imported {added} new samples from the original app's database {} ({} read, {already} already stored{repeated}, {} skipped), its local times read in {zone} ({zone_source})",
             path.display(),
             rows(self.read),
             self.skipped
@@ -381,6 +390,19 @@ impl Tally {
                 "{} at a local time that never occurred (the clocks went forward), moved forward by the gap: {}",
                 rows(self.gaps),
                 listed(&self.gap_rows, self.gaps)
+            ));
+        }
+        if self.repeated > 0 {
+            let hint = if self.gaps > 0 || self.folds > 0 {
+                " (a row moved by a clock change onto another row's time says the original's \
+                 clock did not keep this zone: check --timezone)"
+            } else {
+                ""
+            };
+            lines.push(format!(
+                "{} not stored: each lands on the time of an earlier row of the file, to the millisecond, which is kept{hint}: {}",
+                rows(self.repeated),
+                listed(&self.repeat_rows, self.repeated)
             ));
         }
         for (label, err) in &self.skips {
@@ -629,6 +651,8 @@ fn store_rows(
         Ok(Store::open(db)?)
     })?;
     let mut tally = Tally::default();
+    // The label of the row the store is looking at: it takes one sample at a time.
+    let current = std::cell::RefCell::new(String::new());
     // The time of the row before, in `id` order, to tell the two passes of a repeated hour.
     let mut previous = None;
     let samples = std::iter::from_fn(|| {
@@ -662,16 +686,26 @@ fn store_rows(
                 }
             };
             let converted = convert(&row, zone.time_zone(), &limits, latest_allowed, previous);
-            tally.add(label(row.id, tally.read + 1), &converted);
+            let named = label(row.id, tally.read + 1);
+            current.replace(named.clone());
+            tally.add(named, &converted);
             if let Ok(converted) = converted {
                 previous = Some(converted.sample.time);
                 return Some(Ok(converted.sample));
             }
         }
     });
-    let added = store.import(samples)?;
+    let (mut repeated, mut repeat_rows) = (0, Vec::new());
+    let imported = store.import_noting(samples, |sample| {
+        repeated += 1;
+        if repeat_rows.len() < NAMED {
+            repeat_rows.push(format!("{} → {}", current.borrow(), sample.time));
+        }
+    })?;
     store.keep();
-    Ok((added, tally))
+    tally.repeated = repeated;
+    tally.repeat_rows = repeat_rows;
+    Ok((imported.added, tally))
 }
 
 #[cfg(test)]

@@ -707,6 +707,19 @@ impl Sample {
             {
                 problems.push("engine url is not an http:// or https:// URL".to_owned());
             }
+            // It would be exported, served by the API and shown in /metrics; the engine never
+            // records one (--http-server refuses them). Not echoed.
+            if engine
+                .url
+                .as_deref()
+                .is_some_and(|url| crate::cli::userinfo_redacted(url).is_some())
+            {
+                problems.push(
+                    "engine url carries a user name or password, which the HTTP engine never \
+                     records (--http-server refuses them): remove them"
+                        .to_owned(),
+                );
+            }
         }
         let max_bytes = limits.max_bytes_per_second * MAX_TEST_SECONDS;
         for (name, bytes) in [

@@ -583,6 +583,104 @@ fn export_then_import_round_trips_exactly_and_only_once() {
     assert_eq!(re_exported.stdout, exported.stdout);
 }
 
+/// Lines of one file at the same millisecond are not "already stored" into an empty
+/// database: they are counted and named apart, and the earlier line is the one kept.
+#[test]
+fn import_names_lines_that_repeat_an_earlier_lines_time_apart_from_stored_ones() {
+    let env = env_with_history();
+    let exported = String::from_utf8(env.export("jsonl").stdout).unwrap();
+    let first: Value = serde_json::from_str(exported.lines().next().unwrap()).unwrap();
+    let time = first["time"].as_str().unwrap().to_owned();
+    let base = time.trim_end_matches('Z');
+    let mut differs = first.clone();
+    differs["trigger"] = "manual".into();
+    let mut below_a_millisecond = first.clone();
+    below_a_millisecond["time"] = format!("{base}0001Z").into();
+    let mut lines = vec![first.to_string(), differs.to_string()];
+    lines.push(below_a_millisecond.to_string());
+    let file = env.path("repeats.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+
+    let fresh = env.path("fresh.redb");
+    let output = import(&env, &fresh, &file);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let shown = file.display();
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "imported 1 new samples from {shown} (0 already stored, 2 lines at the time of an \
+             earlier line)\n2 lines of {shown} not stored: each has the time of an earlier line \
+             of the file, to the millisecond (times are stored to the millisecond; the earlier \
+             line is kept): line 2 ({time}), line 3 ({time})\n"
+        )
+    );
+    let kept = env
+        .command(&["export", "--db", fresh.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let kept: Value = serde_json::from_slice(&kept.stdout).unwrap();
+    assert_eq!(kept, first, "the earlier line is the one kept");
+    // Into the database that holds that time, each line is already stored.
+    let again = import(&env, &fresh, &file);
+    assert_eq!(
+        stderr(&again),
+        format!("imported 0 new samples from {shown} (3 already stored)\n")
+    );
+}
+
+/// Two imports creating the same new database at once: the loser saw the winner's file before
+/// its header was whole, and called it "not an internet-monitor database"; it is locked.
+#[test]
+fn two_imports_creating_one_database_at_once_say_locked_never_foreign() {
+    let env = env_with_history();
+    let file = env.path("export.jsonl");
+    std::fs::write(&file, env.export("jsonl").stdout).unwrap();
+    let db = env.path("race.redb");
+    let mut losers = 0;
+    for _ in 0..10 {
+        let _ = std::fs::remove_file(&db);
+        let start = || {
+            env.command(&[
+                "import",
+                "--db",
+                db.to_str().unwrap(),
+                file.to_str().unwrap(),
+            ])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+        };
+        let (first, second) = (start(), start());
+        for output in [first, second].map(|child| child.wait_with_output().unwrap()) {
+            let said = stderr(&output);
+            if output.status.code() == Some(0) {
+                continue;
+            }
+            losers += 1;
+            assert_eq!(
+                said,
+                format!(
+                    "internet-monitor: error: database {} is locked: another internet-monitor \
+                     process has it open (serve, or a run-once, import, db or plan set with this \
+                     --db): stop it, or wait for it to end, and run this again (export, report \
+                     and plan show read the database meanwhile)\n",
+                    db.display()
+                )
+            );
+        }
+        let stored = env
+            .command(&["export", "--db", db.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(
+            stored.stdout,
+            std::fs::read(&file).unwrap(),
+            "the winner's rows"
+        );
+    }
+    eprintln!("{losers} of 20 imports lost the race");
+}
+
 /// `import --db DB -` started (after `setup` on its command) with stdin and stderr piped.
 fn spawn_import_stdin(
     env: &Env,
@@ -1659,4 +1757,71 @@ mod speeds {
             "{err}"
         );
     }
+}
+
+#[test]
+fn run_once_refuses_a_rust_log_it_cannot_read_before_testing() {
+    let env = Env::new();
+    let output = common::with_fake("run-once", &env.db(), "ok-1.2-with-loaded-latency", &[])
+        .env("FAKE_SPEEDTEST_MODE", "replay")
+        .env("RUST_LOG", "garbage[[[")
+        .output()
+        .unwrap();
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("RUST_LOG=\"garbage[[[\" is not a log filter")
+            && stderr.contains("RUST_LOG=info,internet_monitor=debug"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "no test was run");
+    assert!(!env.db().exists(), "nothing stored");
+}
+
+/// A URL refused for holding credentials (or for anything else) is shown without them: the
+/// message goes to journald, `docker logs`, CI logs.
+#[test]
+fn a_url_with_credentials_is_refused_without_echoing_them() {
+    let env = Env::new();
+    let db = env.db();
+    let url = "http://user:s3cr3tpass@127.0.0.1:1/";
+    let by_flag = env
+        .command(&["run-once", "--db", db.to_str().unwrap(), "--engine", "http"])
+        .args(["--http-server", url])
+        .output()
+        .unwrap();
+    let by_variable = env
+        .command(&["run-once", "--db", db.to_str().unwrap(), "--engine", "http"])
+        .env("INTERNET_MONITOR_HTTP_SERVER", url)
+        .output()
+        .unwrap();
+    let bad_port = env
+        .command(&["run-once", "--db", db.to_str().unwrap(), "--engine", "http"])
+        .args(["--http-server", "http://user:s3cr3tpass@127.0.0.1:99999/"])
+        .output()
+        .unwrap();
+    for output in [by_flag, by_variable, bad_port] {
+        let said = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{said}");
+        assert!(
+            !said.contains("s3cr3tpass") && !said.contains("user:"),
+            "{said}"
+        );
+        assert!(said.contains("'http://…@127.0.0.1:"), "{said}");
+    }
+    assert!(!db.exists());
+    // An imported sample whose engine url holds them is refused too (it would be exported,
+    // served and shown in /metrics), without echoing them.
+    let line = r#"{"time":"2026-11-10T10:00:00.000Z","outcome":"success","reason":null,"message":null,"trigger":"schedule","duration_seconds":20.0,"download_bytes_per_second":1e6,"upload_bytes_per_second":1e6,"ping_seconds":0.01,"jitter_seconds":null,"packet_loss_ratio":null,"download_latency_seconds":null,"upload_latency_seconds":null,"downloaded_bytes":null,"uploaded_bytes":null,"server":null,"isp":null,"result_url":null,"engine":{"name":"http","protocol":"cloudflare","url":"https://user:s3cr3tpass@speed.example","streams":4,"duration_seconds":10.0,"ramp_up_seconds":2.0}}"#;
+    let file = env.path("secret.jsonl");
+    std::fs::write(&file, format!("{line}\n")).unwrap();
+    let output = import(&env, &db, &file);
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("engine url carries a user name or password"),
+        "{said}"
+    );
+    assert!(!said.contains("s3cr3tpass"), "{said}");
+    assert!(!db.exists());
 }

@@ -589,6 +589,75 @@ fn db_check_and_compact_refuse_a_database_in_use() {
     server.assert_clean_exit();
 }
 
+/// `db compact` while `export` reads the file (blocked on a pipe nobody reads): refused,
+/// naming the reader, before anything is written; once the reader is gone it compacts.
+#[test]
+fn db_compact_refuses_a_file_another_process_reads_and_leaves_it_byte_identical() {
+    let env = Env::new();
+    let line: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(Path::new(STORE_FIXTURES).join("format-v1.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let now = internet_monitor::time::Timestamp::now().as_millis();
+    // Far more than a pipe holds, so the export stays in its read until it is read or killed.
+    let samples: Vec<serde_json::Value> = (0..3_000u64)
+        .map(|i| {
+            let mut sample = line.clone();
+            sample["time"] = internet_monitor::time::Timestamp::from_millis(now - i * 60_000)
+                .to_string()
+                .into();
+            sample
+        })
+        .collect();
+    env.import(&samples);
+    let db = env.db();
+    let before = std::fs::read(&db).unwrap();
+    let mut reader = common::command(&["export", "--db", db.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Its first line out says the export has the file open and is reading it.
+    let mut out = std::io::BufReader::new(reader.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    assert!(first.starts_with('{'), "{first:?}");
+
+    let compact = db_command("compact", &db);
+    assert_eq!(compact.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&compact.stderr),
+        format!(
+            "internet-monitor: error: database {} is in use by another internet-monitor process \
+             (export, report, serve…): stop it and run again; the file was left as it was\n",
+            db.display()
+        )
+    );
+    assert!(
+        std::fs::read(&db).unwrap() == before,
+        "not one byte changed"
+    );
+
+    reader.kill().unwrap();
+    reader.wait().unwrap();
+    drop(out);
+    let compact = db_command("compact", &db);
+    assert_eq!(
+        compact.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&compact.stderr)
+    );
+    assert_eq!(
+        export(&db).stdout.iter().filter(|b| **b == b'\n').count(),
+        3_000
+    );
+}
+
 #[test]
 fn db_compact_gives_back_what_retention_deleted() {
     let env = Env::new();

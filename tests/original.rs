@@ -482,6 +482,39 @@ fn the_repeated_hour_of_an_autumn_night_arrives_whole_and_in_order() {
     );
 }
 
+/// A row at a local time that never occurred, moved forward by the gap onto the time of a real
+/// row of the file, is not "already stored" in a new database: it is counted and named apart,
+/// with the hint that such rows say the zone is probably wrong.
+#[test]
+fn a_row_moved_by_the_gap_onto_another_rows_time_is_named_not_already_stored() {
+    let env = Env::new();
+    let file = env.path("internet-monitor.db");
+    let rows = [
+        (real(12e6), 2e6, 15.0, "2026-03-29 03:30:00"),
+        (real(13e6), 2e6, 15.0, "2026-03-29 02:30:00"),
+    ];
+    original(&file, &rows);
+    let db = env.path("db.redb");
+    let (code, lines) = import(&db, &file, &["--timezone", "Europe/Berlin"]);
+    assert_eq!(code, Some(0), "{lines:?}");
+    assert!(
+        lines[0].starts_with("imported 1 new samples from the original app's database ")
+            && lines[0].contains(
+                "(2 rows read, 0 already stored, 1 at the time of an earlier row, 0 skipped)"
+            ),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|line| line
+            == "1 row not stored: each lands on the time of an earlier row of the file, to the \
+                millisecond, which is kept (a row moved by a clock change onto another row's \
+                time says the original's clock did not keep this zone: check --timezone): id 2 \
+                → 2026-03-29T01:30:00.000Z"),
+        "{lines:?}"
+    );
+    assert_eq!(export(&db).len(), 1);
+}
+
 /// The original app (or anything) holding a write lock on its database for longer than the
 /// import waits: refused, saying so and what to do, and no database created.
 #[test]

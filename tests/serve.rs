@@ -534,3 +534,50 @@ mod access_log_connect {
         server.assert_clean_exit();
     }
 }
+
+#[test]
+fn an_empty_rust_log_is_the_default_filter_and_a_malformed_one_is_refused() {
+    let env = Env::new();
+    // `RUST_LOG=` in an environment file, `RUST_LOG: ${UNSET}` in a compose file: as if unset,
+    // so the start-up line (the port of --listen :0) and every warning are still logged.
+    for blank in ["", "  ", " , "] {
+        let mut command = env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]);
+        command.env("RUST_LOG", blank);
+        let server = Server::start(command);
+        assert!(!server.address.is_empty(), "RUST_LOG={blank:?}");
+        drop(server);
+    }
+    // A filter that does not parse, or a level misspelt (as written it names a module and
+    // turns every other line off), is refused before anything else: the variable, the part
+    // that is wrong and an example.
+    for (value, part) in [
+        ("garbage[[[", "garbage[[["),
+        ("info,hyper=loud", "hyper=loud"),
+        ("warning", "warning"),
+    ] {
+        let mut command = env.serve("ok-1.2-pretty", "replay", &["--start-delay", "1h"]);
+        command.args(["--listen", "127.0.0.1:0"]);
+        let mut child = command
+            .env("RUST_LOG", value)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let exited = common::poll_within(common::PATIENCE, || child.try_wait().unwrap());
+        if exited.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve with RUST_LOG={value:?} did not stop");
+        }
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{value:?}: {stderr}");
+        assert!(
+            stderr.contains("RUST_LOG")
+                && stderr.contains(&format!("{part:?}"))
+                && stderr.contains("RUST_LOG=info,internet_monitor=debug"),
+            "{value:?}: {stderr}"
+        );
+        assert!(!stderr.contains("listening on"), "{stderr}");
+    }
+}

@@ -79,11 +79,11 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
     match command {
         Command::Serve(args) => {
-            logging::init("info", args.log_format);
+            logging::init("info", args.log_format)?;
             crate::daemon::start::serve(*args)
         }
         Command::RunOnce(args) => {
-            logging::init("warn", LogFormat::Text);
+            logging::init("warn", LogFormat::Text)?;
             run_once::run_once(&args)
         }
         Command::Export(args) => transfer::export(&args),
@@ -92,7 +92,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Db(args) => db::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Target(args) => {
-            logging::init("info", args.log_format);
+            logging::init("info", args.log_format)?;
             target::target(&args)
         }
         Command::HashPassword(args) => hash_password::hash_password(&args),

@@ -11,7 +11,7 @@ use super::write_stdout;
 use crate::cli::{ExportArgs, ExportFormat, ImportArgs};
 use crate::csv;
 use crate::sample::{Engine, Limits, Sample};
-use crate::store::Store;
+use crate::store::{Imported, Store};
 use crate::time::Timestamp;
 
 /// How far after the clock an imported sample may be dated: another machine's clock may be a
@@ -133,6 +133,8 @@ pub(super) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         max_bytes_per_second: args.max_bandwidth.bytes_per_second(),
     };
     let read = Cell::new(0u64);
+    // The line of the sample the store is looking at: it takes one at a time.
+    let current = Cell::new(0usize);
     let samples = BoundedLines(input).enumerate().filter_map(|(index, line)| {
         let number = index + 1;
         let sample = line
@@ -145,18 +147,59 @@ pub(super) fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
             Ok(None) => None,
             Ok(Some(sample)) => {
                 read.set(read.get() + 1);
+                current.set(number);
                 Some(Ok(sample))
             }
             Err(err) => Some(Err(err.context("nothing was imported"))),
         }
     });
-    let added = store.import(samples)?;
+    let mut repeats = Vec::new();
+    let imported = store.import_noting(samples, |sample| {
+        if repeats.len() < REPEATS_NAMED {
+            repeats.push(format!("line {} ({})", current.get(), sample.time));
+        }
+    })?;
     store.keep();
-    crate::logging::say(format_args!(
-        "imported {added} new samples from {name} ({} already stored)",
-        read.get() - added
-    ));
+    for line in summary(&name, &imported, &repeats) {
+        crate::logging::say(format_args!("{line}"));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How many lines repeating an earlier line's time the summary names.
+const REPEATS_NAMED: usize = 5;
+
+/// The summary of `import` from `name`: what was stored, what was there before, and the lines
+/// left out because an earlier line of the file has their time to the millisecond (the first
+/// [`REPEATS_NAMED`] of them, `line N (time)`, in `repeats`).
+fn summary(name: &str, imported: &Imported, repeats: &[String]) -> Vec<String> {
+    let Imported {
+        added,
+        already_stored,
+        repeated,
+    } = *imported;
+    if repeated == 0 {
+        return vec![format!(
+            "imported {added} new samples from {name} ({already_stored} already stored)"
+        )];
+    }
+    let mut listed = repeats.join(", ");
+    let more = repeated.saturating_sub(repeats.len() as u64);
+    if more > 0 {
+        listed = format!("{listed} and {more} more");
+    }
+    let lines = if repeated == 1 { "line" } else { "lines" };
+    vec![
+        format!(
+            "imported {added} new samples from {name} ({already_stored} already stored, \
+             {repeated} {lines} at the time of an earlier line)"
+        ),
+        format!(
+            "{repeated} {lines} of {name} not stored: each has the time of an earlier line of the \
+             file, to the millisecond (times are stored to the millisecond; the earlier line is \
+             kept): {listed}"
+        ),
+    ]
 }
 
 /// The longest line import reads, newline excluded: a sample's JSON line is at most a few

@@ -284,6 +284,14 @@ fn check_plausible_refuses_impossible_engine_parameters() {
         ),
         (
             Engine {
+                url: Some("https://user:s3cr3t@speed.example/x".into()),
+                ..Engine::cloudflare_example()
+            },
+            "engine url carries a user name or password, which the HTTP engine never \
+             records (--http-server refuses them): remove them",
+        ),
+        (
+            Engine {
                 url: Some(format!("https://{}", "x".repeat(MAX_URL_BYTES))),
                 ..Engine::cloudflare_example()
             },

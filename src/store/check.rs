@@ -128,6 +128,11 @@ impl Store {
                 detail: "db check finds damage; compacting would rewrite it: run db check".into(),
             });
         }
+        // Compacting writes from its first step, and redb finds a reader only once it has: a
+        // reader in another process is looked for before anything is written.
+        if read_by_another_process(path) {
+            return Err(StoreError::InUse { path: path.into() });
+        }
         let mut store = Store::open_existing(path)?;
         let compacted = guard::engine(|| {
             let handle = store
@@ -143,6 +148,10 @@ impl Store {
         });
         match compacted {
             Ok(Ok(())) => {}
+            // A reader that came in after the look above.
+            Ok(Err(redb::Error::TransactionInProgress)) => {
+                return Err(StoreError::InUse { path: path.into() });
+            }
             Ok(Err(err)) => return Err(store.redb(err)),
             Err(said) => return Err(stopped(path, said)),
         }
@@ -407,4 +416,16 @@ fn file_size(path: &Path) -> Result<u64, StoreError> {
             path: path.into(),
             cause,
         })
+}
+
+/// The byte of redb's lock range that every read-only handle of a file shared between
+/// processes holds (shared) for as long as it has the file open: redb's `SHARED_READER_BYTE`,
+/// `LOCK_BASE + 2` with `LOCK_BASE` 2^62, part of its locking protocol across processes (a
+/// change to it takes a new protocol generation).
+const SHARED_READER_BYTE: u64 = (1 << 62) + 2;
+
+/// Whether another process has `path` open for reading through redb (`export`, `report`, the
+/// readers of a running `serve`), asked of the file's locks without writing to it.
+fn read_by_another_process(path: &Path) -> bool {
+    super::held_by_redb(path, (SHARED_READER_BYTE, SHARED_READER_BYTE + 1))
 }

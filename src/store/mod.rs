@@ -75,6 +75,11 @@ pub enum StoreError {
          run this again (export, report and plan show read the database meanwhile)"
     )]
     Locked { path: PathBuf },
+    /// `db compact` found another process reading the file; nothing was written to it.
+    #[error(
+        "database {path} is in use by another internet-monitor process (export, report, serve…): stop it and run again; the file was left as it was"
+    )]
+    InUse { path: PathBuf },
     #[error(
         "{path} is not an internet-monitor database (not a redb file); it was left untouched: pass another --db"
     )]
@@ -191,6 +196,7 @@ impl StoreError {
         let path = path.to_path_buf();
         match self {
             Locked { .. } => Locked { path },
+            InUse { .. } => InUse { path },
             NotRedb { .. } => NotRedb { path },
             Sqlite { .. } => Sqlite { path },
             NotAFile { .. } => NotAFile { path },
@@ -260,6 +266,18 @@ impl FileId {
 const FILE_IN_PLACE: u8 = 0;
 const FILE_GONE: u8 = 1;
 const FILE_REPLACED: u8 = 2;
+
+/// What [`Store::import_noting`] did with the samples of one import.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Imported {
+    /// Samples stored.
+    pub added: u64,
+    /// Samples left out: a sample at their time (to the millisecond) was stored before.
+    pub already_stored: u64,
+    /// Samples left out: an earlier sample of the same import has their time (to the
+    /// millisecond), and was kept.
+    pub repeated: u64,
+}
 
 /// An open database. Writers are exclusive; read-only handles may follow a writer's commits.
 pub struct Store {
@@ -404,20 +422,49 @@ impl Store {
         &self,
         samples: impl IntoIterator<Item = Result<Sample, E>>,
     ) -> Result<u64, E> {
+        self.import_noting(samples, |_| {})
+            .map(|imported| imported.added)
+    }
+
+    /// [`Store::import`], telling apart the samples it leaves out: those whose time (to the
+    /// millisecond, the key) was stored before this import, and those whose time an earlier
+    /// sample of `samples` took (`repeated` is called with each of these as soon as it is met,
+    /// so a caller can name where it came from).
+    pub fn import_noting<E: From<StoreError>>(
+        &self,
+        samples: impl IntoIterator<Item = Result<Sample, E>>,
+        mut repeated: impl FnMut(&Sample),
+    ) -> Result<Imported, E> {
         let mut samples = samples.into_iter();
         self.guarded(|| {
+            // The store as it was before this import: a time taken now but not then was taken
+            // by an earlier sample of this batch.
+            let before = self.begin_read()?;
+            let before = self.open_samples(&before)?;
             self.write(|txn| {
                 let mut tables = Tables::open(txn).map_err(|e| self.redb(e))?;
-                let mut added = 0;
+                let mut imported = Imported::default();
                 while let Some(sample) = guard::caller(|| samples.next()) {
                     let sample = sample?;
-                    let taken = tables.samples.get(sample.time.as_millis());
+                    let key = sample.time.as_millis();
+                    let taken = tables.samples.get(key);
                     if taken.map_err(|e| self.redb(e))?.is_none() {
                         tables.insert(self, &sample)?;
-                        added += 1;
+                        imported.added += 1;
+                        continue;
+                    }
+                    let stored_before = match &before {
+                        Some(table) => table.get(key).map_err(|e| self.redb(e))?.is_some(),
+                        None => false,
+                    };
+                    if stored_before {
+                        imported.already_stored += 1;
+                    } else {
+                        imported.repeated += 1;
+                        guard::caller(|| repeated(&sample));
                     }
                 }
-                Ok(added)
+                Ok(imported)
             })
         })
     }
@@ -1272,6 +1319,10 @@ fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
     }
     if head.is_empty() || head.starts_with(&REDB_MAGIC) {
         Ok(())
+    } else if held_by_redb(path, REDB_LOCK_BYTES) {
+        // Another process is creating the file (it has not written the whole header yet) or
+        // has it open: it is that process's database, not a foreign file.
+        Err(StoreError::Locked { path: path.into() })
     } else {
         Err(foreign(path, &head))
     }
@@ -1286,6 +1337,37 @@ fn foreign(path: &Path, head: &[u8]) -> StoreError {
     } else {
         StoreError::NotRedb { path }
     }
+}
+
+/// Where redb's byte-range locks on a file lie, above any byte of data: from `LOCK_BASE`
+/// (2^62) up to the bytes its backend keeps for itself (`LOCK_BASE + 896`). Every redb handle
+/// of a file holds one of them from the start of its open (a writer, before it writes the
+/// header; a reader) until it closes. Part of redb's locking protocol between processes.
+const REDB_LOCK_BYTES: (u64, u64) = (1 << 62, (1 << 62) + 896);
+
+/// Whether another process holds a redb lock on a byte of `bytes` (from, to excluded) of
+/// `path`, asked of the file's locks without writing to it; `false` when it cannot be asked
+/// (the file cannot be opened for writing, which a lock probe needs; no byte-range locks).
+pub(crate) fn held_by_redb(path: &Path, bytes: (u64, u64)) -> bool {
+    use redb::StorageBackend;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return false;
+    };
+    let Ok(backend) = FileBackend::new(file) else {
+        return false;
+    };
+    backend
+        .query_lock_range(
+            std::ops::Bound::Included(bytes.0),
+            std::ops::Bound::Excluded(bytes.1),
+        )
+        .unwrap_or(false)
 }
 
 /// A sample's time for a message: RFC 3339 (a [`Timestamp`] always has that form).

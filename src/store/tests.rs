@@ -182,6 +182,48 @@ fn import_skips_times_already_stored() {
 }
 
 #[test]
+fn import_tells_times_stored_before_from_times_repeated_in_the_batch() {
+    let (_dir, store) = temp_store();
+    store.append(&success(1, 1.0)).unwrap();
+    // Into a store holding time 1: the batch's own time 2 comes twice (different figures),
+    // and time 1 once more inside the batch: stored before, not repeated.
+    let batch = [
+        success(1, 9.0),
+        success(2, 2.0),
+        success(2, 7.0),
+        success(1, 8.0),
+    ];
+    let mut repeats = Vec::new();
+    let imported = store
+        .import_noting(batch.iter().cloned().map(Ok::<_, StoreError>), |sample| {
+            repeats.push(sample.clone());
+        })
+        .unwrap();
+    assert_eq!(
+        imported,
+        Imported {
+            added: 1,
+            already_stored: 2,
+            repeated: 1
+        }
+    );
+    assert_eq!(repeats, vec![success(2, 7.0)]);
+    // Into an empty store, nothing is "stored before".
+    let (_dir, empty) = temp_store();
+    let imported = empty
+        .import_noting(batch.iter().cloned().map(Ok::<_, StoreError>), |_| {})
+        .unwrap();
+    assert_eq!(
+        imported,
+        Imported {
+            added: 2,
+            already_stored: 0,
+            repeated: 2
+        }
+    );
+}
+
+#[test]
 fn an_error_in_the_batch_stores_nothing_of_it() {
     let (_dir, store) = temp_store();
     let batch = vec![
