@@ -38,9 +38,19 @@ pub enum TimeError {
         "{} is not an RFC 3339 time such as 2026-11-24T18:00:00Z or 2026-11-24T19:00:00+01:00", crate::logging::quoted(.input))]
     NotRfc3339 { input: String },
     #[error(
-        "{} names a day that does not exist: months are 01 to 12, and a day at most the \
-         month's last (2026-02-28)", crate::logging::quoted(.input))]
+        "{} names a day that does not exist: {}", crate::logging::quoted(.input), day_rule(.input))]
     NoSuchDay { input: String },
+    #[error(
+        "{} has a space where its offset's sign belongs: in a URL's query a + reads as a space, \
+         so write it %2B (from=2026-11-24T19:00:00%2B01:00), or give the time in UTC with Z",
+        crate::logging::quoted(.input)
+    )]
+    SpaceForPlus { input: String },
+    #[error(
+        "{} has no time zone: add Z for UTC (2026-11-24T18:00:00Z) or an offset (+01:00)",
+        crate::logging::quoted(.input)
+    )]
+    NoOffset { input: String },
     #[error("{} is before 1970-01-01T00:00:00Z, the earliest time kept", crate::logging::quoted(.input))]
     BeforeEpoch { input: String },
     #[error("{} is after {max}, the latest time kept", crate::logging::quoted(.input), max = Timestamp::MAX)]
@@ -272,6 +282,19 @@ impl FromStr for TimeArg {
                 input: input.to_owned(),
             });
         }
+        // A time that only lacks its zone, or lost its `+` to a URL's query.
+        if text.contains(':') && text.parse::<jiff::civil::DateTime>().is_ok() {
+            return Err(TimeError::NoOffset {
+                input: input.to_owned(),
+            });
+        }
+        if let Some((time, offset)) = text.rsplit_once(' ')
+            && Timestamp::parse(&format!("{time}+{offset}")).is_ok()
+        {
+            return Err(TimeError::SpaceForPlus {
+                input: input.to_owned(),
+            });
+        }
         match parse_duration(input, true, MAX_AGE) {
             Ok(age) => Ok(TimeArg::Ago(age)),
             Err(TimeError::DurationTooLong { .. } | TimeError::DurationHuge { .. }) => {
@@ -309,6 +332,27 @@ fn date_midnight_utc(text: &str) -> Option<Result<Timestamp, TimeError>> {
             TimeError::BeforeEpoch { input }
         }
     }))
+}
+
+/// Why the day `input` starts with (`YYYY-MM-DD`, as [`TimeError::NoSuchDay`] found it) does
+/// not exist: the month is not 01 to 12, or the month has fewer days (`April 2026 has 30
+/// days`).
+fn day_rule(input: &str) -> String {
+    let number = |range: std::ops::Range<usize>| input.get(range)?.parse::<i16>().ok();
+    let (Some(year), Some(month)) = (number(0..4), number(5..7)) else {
+        return "write it YYYY-MM-DD".to_owned();
+    };
+    let Some(first) = i8::try_from(month)
+        .ok()
+        .and_then(|month| jiff::civil::Date::new(year, month, 1).ok())
+    else {
+        return "months are 01 to 12".to_owned();
+    };
+    format!(
+        "{} {year} has {} days",
+        first.strftime("%B"),
+        first.days_in_month()
+    )
 }
 
 /// Whether `text` is written `YYYY-MM-DD` (ten ASCII digits and dashes), real day or not.

@@ -190,8 +190,16 @@ fn bad_parameters_are_400_naming_the_parameter() {
             "invalid from: \"yesterday\" is neither an RFC 3339 time (2026-11-24T18:00:00Z), a date (2026-11-24, its midnight UTC) nor an age (7d, 24h)",
         ),
         (
+            "from=2026-11-01T04:00:00+01:00",
+            "invalid from: \"2026-11-01T04:00:00 01:00\" has a space where its offset's sign belongs: in a URL's query a + reads as a space, so write it %2B (from=2026-11-24T19:00:00%2B01:00), or give the time in UTC with Z",
+        ),
+        (
+            "to=2026-11-01T04:00:00",
+            "invalid to: \"2026-11-01T04:00:00\" has no time zone: add Z for UTC (2026-11-24T18:00:00Z) or an offset (+01:00)",
+        ),
+        (
             "to=2026-13-01T00:00:00Z",
-            "invalid to: \"2026-13-01T00:00:00Z\" names a day that does not exist: months are 01 to 12, and a day at most the month's last (2026-02-28)",
+            "invalid to: \"2026-13-01T00:00:00Z\" names a day that does not exist: months are 01 to 12",
         ),
         (
             "from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z",

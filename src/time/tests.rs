@@ -155,18 +155,18 @@ fn a_date_is_its_midnight_utc() {
         "9999-12-31".parse::<TimeArg>(),
         Err(TimeError::AfterMax { .. })
     ));
-    for no_such_day in [
-        "2026-02-30",
-        "2026-13-01",
-        "2026-00-10",
-        "2026-02-30T00:00:00Z",
+    for (no_such_day, rule) in [
+        ("2026-02-30", "February 2026 has 28 days"),
+        ("2024-02-30", "February 2024 has 29 days"),
+        ("2026-04-31T00:00:00Z", "April 2026 has 30 days"),
+        ("2026-13-01", "months are 01 to 12"),
+        ("2026-00-10", "months are 01 to 12"),
+        ("2026-02-30T00:00:00Z", "February 2026 has 28 days"),
     ] {
         let err = no_such_day.parse::<TimeArg>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!(
-                "{no_such_day:?} names a day that does not exist: months are 01 to 12, and a day at most the month's last (2026-02-28)"
-            )
+            format!("{no_such_day:?} names a day that does not exist: {rule}")
         );
     }
     for refused in ["2026-1-30", "20261130", "+2026-11-30", "2026-02-3x"] {
@@ -194,6 +194,26 @@ fn a_duration_says_what_is_wrong_with_it() {
     );
     assert_eq!(message("2d"), "must be at most 1d (got 2d)");
     assert!(message("soon").ends_with("(write it like 90s, 2m, 1h 30m or 7d)"));
+}
+
+/// A time that lacks only its zone, or whose `+` a URL's query read as a space, says so.
+#[test]
+fn a_time_without_its_zone_or_its_plus_says_what_to_write() {
+    for no_zone in ["2026-12-01T04:00:00", "2026-12-01 04:00:00.5"] {
+        let err = no_zone.parse::<TimeArg>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{no_zone:?} has no time zone: add Z for UTC (2026-11-24T18:00:00Z) or an offset (+01:00)"
+            )
+        );
+    }
+    let err = "2026-12-01T04:00:00 01:00".parse::<TimeArg>().unwrap_err();
+    assert!(matches!(err, TimeError::SpaceForPlus { .. }), "{err}");
+    assert!(err.to_string().contains("write it %2B"), "{err}");
+    // A real age or a date is not taken for either.
+    assert!("1h 30m".parse::<TimeArg>().is_ok());
+    assert!("2026-12-01".parse::<TimeArg>().is_ok());
 }
 
 #[test]
