@@ -275,6 +275,79 @@ async fn campaign_runs_come_besides_the_grid_and_push_close_slots_aside() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_campaign_run_due_before_the_start_delay_waits_for_it() {
+    let origin = Instant::now();
+    let started = RefCell::new(Vec::new());
+    // The campaign's first run is due at once (and one at 2 min), but --start-delay (or a
+    // rate-limit wait folded into it) is 10 minutes.
+    let campaign = RefCell::new(VecDeque::from(minutes(&[0, 2])));
+    let schedule = Schedule {
+        start_delay: MINUTE * 10,
+        ..HALF_HOUR
+    };
+    let scheduler = run_with_campaign(
+        schedule,
+        || Duration::ZERO,
+        |trigger| {
+            started.borrow_mut().push((origin.elapsed(), trigger));
+            if trigger == Trigger::Campaign {
+                campaign.borrow_mut().pop_front();
+            }
+            async { Verdict::default() }
+        },
+        |_| {},
+        Duration::ZERO,
+        || campaign.borrow().front().map(|at| origin + *at),
+    );
+    let _ = tokio::time::timeout(MINUTE * 45, scheduler).await;
+    let started = started.into_inner();
+    assert!(
+        started.iter().all(|(at, _)| *at >= MINUTE * 10),
+        "a run before the start delay: {started:?}"
+    );
+    assert_eq!(
+        started,
+        vec![
+            (MINUTE * 10, Trigger::Campaign),
+            (MINUTE * 10, Trigger::Campaign),
+            (MINUTE * 10, Trigger::Schedule),
+            (MINUTE * 40, Trigger::Schedule),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_run_s_retest_overtaken_by_the_next_slot_is_not_run() {
+    // --retest-after 10m, --interval 30m: fine for a quick test, but a run that takes
+    // 25 minutes (a long --timeout) ends at 25, and its retest (35) would come after the
+    // slot at 30, which is the next measurement instead: a scheduled run, not a retest.
+    let schedule = Schedule {
+        retest_after: Some(MINUTE * 10),
+        ..HALF_HOUR
+    };
+    let below = Verdict {
+        failure: None,
+        below_plan: true,
+    };
+    let (started, _) = simulate_verdicts(
+        schedule,
+        vec![],
+        vec![below, Verdict::default(), Verdict::default()],
+        MINUTE * 25,
+        MINUTE * 65,
+    )
+    .await;
+    assert_eq!(
+        started,
+        vec![
+            (Duration::ZERO, Trigger::Schedule),
+            (MINUTE * 30, Trigger::Schedule),
+            (MINUTE * 60, Trigger::Schedule),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_run_longer_than_the_interval_skips_to_the_next_free_slot() {
     let (started, _) = simulate(HALF_HOUR, vec![], vec![], MINUTE * 45, MINUTE * 130).await;
     assert_eq!(started, minutes(&[0, 60, 120]));
