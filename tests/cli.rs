@@ -1555,29 +1555,24 @@ fn serve_refuses_contradicting_settings_at_start_up() {
 #[test]
 fn every_repeatable_flags_environment_twin_takes_several_values() {
     use clap::CommandFactory;
-    fn walk(command: &clap::Command, path: &str, wrong: &mut Vec<String>) {
-        for arg in command.get_arguments() {
-            let repeatable = matches!(arg.get_action(), clap::ArgAction::Append);
-            let Some(env) = arg.get_env().and_then(|env| env.to_str()) else {
-                continue;
-            };
-            let numbered = internet_monitor::cli::NUMBERED_ENVIRONMENT
-                .iter()
-                .any(|(id, _, variable)| *id == arg.get_id().as_str() && *variable == env);
-            if repeatable && arg.get_value_delimiter().is_none() && !numbered {
-                wrong.push(format!(
-                    "{path} --{}: repeatable, but {env} gives one value",
-                    arg.get_long().unwrap_or_default()
-                ));
-            }
-        }
-        for sub in command.get_subcommands() {
-            walk(sub, &format!("{path} {}", sub.get_name()), wrong);
+    let mut wrong = Vec::new();
+    for (path, arg) in common::every_argument() {
+        let repeatable = matches!(arg.get_action(), clap::ArgAction::Append);
+        let Some(env) = arg.get_env().and_then(|env| env.to_str()) else {
+            continue;
+        };
+        let numbered = internet_monitor::cli::NUMBERED_ENVIRONMENT
+            .iter()
+            .any(|(id, _, variable)| *id == arg.get_id().as_str() && *variable == env);
+        if repeatable && arg.get_value_delimiter().is_none() && !numbered {
+            wrong.push(format!(
+                "internet-monitor {} --{}: repeatable, but {env} gives one value",
+                path.join(" "),
+                arg.get_long().unwrap_or_default()
+            ));
         }
     }
-    let mut wrong = Vec::new();
     let root = internet_monitor::cli::Cli::command();
-    walk(&root, "internet-monitor", &mut wrong);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     // The walk sees the flags it is about.
     let serve = root.find_subcommand("serve").unwrap();
@@ -1685,34 +1680,21 @@ mod locked {
 mod speeds {
     //! Speeds and volumes given as people write them, and refused in their words.
 
-    use clap::CommandFactory;
     use internet_monitor::cli::Cli;
 
     /// Every flag taking a speed or a data volume: (the words naming the command, the flag).
     fn quantity_flags() -> Vec<(Vec<String>, String)> {
-        fn walk(command: &clap::Command, path: &[String], found: &mut Vec<(Vec<String>, String)>) {
-            for arg in command.get_arguments() {
-                let names: Vec<&str> = arg
-                    .get_value_names()
-                    .map(|names| names.iter().map(|name| name.as_str()).collect())
-                    .unwrap_or_default();
-                if let Some(long) = arg.get_long()
-                    && names
+        crate::common::every_argument()
+            .into_iter()
+            .filter(|(_, arg)| {
+                arg.get_value_names().is_some_and(|names| {
+                    names
                         .iter()
-                        .any(|name| ["RATE", "VOLUME", "SIZE"].contains(name))
-                {
-                    found.push((path.to_vec(), format!("--{long}")));
-                }
-            }
-            for sub in command.get_subcommands() {
-                let mut path = path.to_vec();
-                path.push(sub.get_name().to_owned());
-                walk(sub, &path, found);
-            }
-        }
-        let mut found = Vec::new();
-        walk(&Cli::command(), &[], &mut found);
-        found
+                        .any(|name| ["RATE", "VOLUME", "SIZE"].contains(&name.as_str()))
+                })
+            })
+            .filter_map(|(path, arg)| Some((path, format!("--{}", arg.get_long()?))))
+            .collect()
     }
 
     #[test]

@@ -5,7 +5,6 @@
 
 mod common;
 
-use clap::CommandFactory;
 use internet_monitor::cli::Cli;
 
 /// 5000 characters holding a newline, a screen-clearing escape sequence, a right-to-left
@@ -36,24 +35,11 @@ fn forges(text: &str) -> bool {
 
 /// Every value-taking flag of every command: (the words naming the command, the flag).
 fn flags() -> Vec<(Vec<String>, String)> {
-    fn walk(command: &clap::Command, path: &[String], found: &mut Vec<(Vec<String>, String)>) {
-        for arg in command.get_arguments() {
-            if let Some(long) = arg.get_long()
-                && arg.get_action().takes_values()
-                && !arg.is_positional()
-            {
-                found.push((path.to_vec(), format!("--{long}")));
-            }
-        }
-        for sub in command.get_subcommands() {
-            let mut path = path.to_vec();
-            path.push(sub.get_name().to_owned());
-            walk(sub, &path, found);
-        }
-    }
-    let mut found = Vec::new();
-    walk(&Cli::command(), &[], &mut found);
-    found
+    common::every_argument()
+        .into_iter()
+        .filter(|(_, arg)| arg.get_action().takes_values() && !arg.is_positional())
+        .filter_map(|(path, arg)| Some((path, format!("--{}", arg.get_long()?))))
+        .collect()
 }
 
 #[test]

@@ -4,9 +4,10 @@
 //! the twins from the process's environment, which this test sets, so no other test may run
 //! beside it.
 
+mod common;
+
 use std::ffi::OsString;
 
-use clap::CommandFactory;
 use internet_monitor::cli::Cli;
 
 /// Words naming the command, variable, flag, is a switch, possible values.
@@ -14,36 +15,27 @@ type Twin = (Vec<String>, String, String, bool, Vec<String>);
 
 /// Each switch's and choice flag's twin in the tree.
 fn twins() -> Vec<Twin> {
-    fn walk(command: &clap::Command, path: &[String], found: &mut Vec<Twin>) {
-        for arg in command.get_arguments() {
-            let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else {
-                continue;
-            };
+    common::every_argument()
+        .into_iter()
+        .filter_map(|(path, arg)| {
+            let (env, long) = (arg.get_env()?, arg.get_long()?);
             let switch = matches!(arg.get_action(), clap::ArgAction::SetTrue);
             let choices: Vec<String> = arg
                 .get_possible_values()
                 .iter()
                 .map(|value| value.get_name().to_owned())
                 .collect();
-            if switch || !choices.is_empty() {
-                found.push((
-                    path.to_vec(),
+            (switch || !choices.is_empty()).then(|| {
+                (
+                    path,
                     env.to_str().unwrap().to_owned(),
                     format!("--{long}"),
                     switch,
                     choices,
-                ));
-            }
-        }
-        for sub in command.get_subcommands() {
-            let mut path = path.to_vec();
-            path.push(sub.get_name().to_owned());
-            walk(sub, &path, found);
-        }
-    }
-    let mut found = Vec::new();
-    walk(&Cli::command(), &[], &mut found);
-    found
+                )
+            })
+        })
+        .collect()
 }
 
 /// Parses `path` with `variable=value` in the environment: the refusal's text, if any.

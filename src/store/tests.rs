@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::sample::{Engine, EngineName, FailureReason, HttpProtocol, Server, Trigger};
+use crate::sample::{Engine, FailureReason, Server, Trigger};
 
 fn success(millis: u64, download: f64) -> Sample {
     Sample {
@@ -26,12 +26,8 @@ fn success(millis: u64, download: f64) -> Sample {
 
 fn http_engine() -> Engine {
     Engine {
-        name: EngineName::Http,
-        protocol: Some(HttpProtocol::Cloudflare),
-        url: Some("https://speed.cloudflare.com".into()),
-        streams: Some(4),
-        duration_seconds: Some(10.0),
         ramp_up_seconds: Some(1.5),
+        ..Engine::cloudflare_example()
     }
 }
 

@@ -15,6 +15,26 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_internet-monitor");
 pub const FAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-speedtest");
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
+/// Every argument of every command of the CLI as clap defines it, each with the words naming
+/// its command (`[]` for the top level, serve's flags; `["plan", "set"]`), depth first: for the
+/// tests that check a rule across all flags.
+pub fn every_argument() -> Vec<(Vec<String>, clap::Arg)> {
+    fn walk(command: &clap::Command, path: &[String], found: &mut Vec<(Vec<String>, clap::Arg)>) {
+        for arg in command.get_arguments() {
+            found.push((path.to_vec(), arg.clone()));
+        }
+        for sub in command.get_subcommands() {
+            let mut path = path.to_vec();
+            path.push(sub.get_name().to_owned());
+            walk(sub, &path, found);
+        }
+    }
+    use clap::CommandFactory;
+    let mut found = Vec::new();
+    walk(&internet_monitor::cli::Cli::command(), &[], &mut found);
+    found
+}
+
 /// How long a test waits for an event (a log line, a process ending) before failing.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
