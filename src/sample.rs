@@ -373,14 +373,26 @@ pub enum InvalidSample {
 
 /// Whether `c` can change how the text around it is shown rather than being seen itself: a
 /// control character (line breaks, tabs, the escape of a terminal's colour codes, C1
-/// controls), or a bidirectional formatting character (Unicode's Bidi_Control property:
+/// controls), a bidirectional formatting character (Unicode's Bidi_Control property:
 /// U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069), with which a server name can show
-/// reversed, or reorder the line of a page, a report or a log around it.
+/// reversed, or reorder the line of a page, a report or a log around it, a line or paragraph
+/// separator (U+2028, U+2029: a new line in editors, CSV viewers and JavaScript), or an
+/// invisible one that hides inside a name (zero-width space U+200B, word joiner U+2060, the
+/// byte-order mark U+FEFF).
 pub(crate) fn is_hidden_formatting(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            '\u{061C}'
+                | '\u{200B}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
         )
 }
 

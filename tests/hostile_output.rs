@@ -434,13 +434,21 @@ fn clean_result() -> Value {
 }
 
 /// Characters that change how the text around them is shown: a right-to-left override makes
-/// "ISP Telekom" read backwards, isolates reorder the line of a page or report around them.
-const BIDI: [char; 4] = ['\u{202e}', '\u{2066}', '\u{200f}', '\u{061c}'];
+/// "ISP Telekom" read backwards, isolates reorder the line of a page or report around them, a
+/// line or paragraph separator starts a new line in editors and viewers that honour it, and a
+/// zero-width space or byte-order mark hides inside a name.
+const BIDI: [char; 8] = [
+    '\u{202e}', '\u{2066}', '\u{200f}', '\u{061c}', '\u{2028}', '\u{2029}', '\u{200b}', '\u{feff}',
+];
 
 #[test]
 fn bidirectional_overrides_from_the_cli_or_a_file_are_never_stored() {
     let env = Env::new();
-    let hostile = |text: &str| format!("{text}\u{202e}moc.lanretxe\u{2066}x\u{200f}y\u{061c}z");
+    let hostile = |text: &str| {
+        format!(
+            "{text}\u{202e}moc.lanretxe\u{2066}x\u{200f}y\u{061c}z\u{2028}a\u{2029}b\u{200b}c\u{feff}d"
+        )
+    };
     // The Ookla CLI's path: its result names the ISP and the server.
     let fixture = env.path("bidi");
     let mut result = clean_result();
@@ -490,18 +498,18 @@ fn bidirectional_overrides_from_the_cli_or_a_file_are_never_stored() {
     }
     assert_eq!(
         samples[0]["engine"]["url"],
-        json!("https://example.net/e moc.lanretxe x y z")
+        json!("https://example.net/e moc.lanretxe x y z a b c d")
     );
     assert_eq!(
         samples[0]["client"]["mac"],
-        json!("AA:BB moc.lanretxe x y z")
+        json!("AA:BB moc.lanretxe x y z a b c d")
     );
     assert_eq!(
         samples[1]["client"]["internal_ip"],
-        json!("10.0.0.2 moc.lanretxe x y z")
+        json!("10.0.0.2 moc.lanretxe x y z a b c d")
     );
-    assert_eq!(samples[1]["isp"], json!("Globe moc.lanretxe x y z"));
-    assert_eq!(samples[0]["isp"], json!("Example moc.lanretxe x y z"));
+    assert_eq!(samples[1]["isp"], json!("Globe moc.lanretxe x y z a b c d"));
+    assert_eq!(samples[0]["isp"], json!("Example moc.lanretxe x y z a b c d"));
 }
 
 /// A server name from outside cannot forge a field of the run's line either: in the text log
