@@ -742,13 +742,37 @@ pub enum Command {
 }
 
 /// The fewest and most rounds (log2) `hash-password --cost` takes: bcrypt's own range.
-const BCRYPT_COSTS: std::ops::RangeInclusive<i64> = 4..=31;
+const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
+
+/// `hash-password --cost N`: a whole number in [`BCRYPT_COSTS`].
+fn bcrypt_cost(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(cost) if BCRYPT_COSTS.contains(&cost) => Ok(cost),
+        _ => Err(format!(
+            "must be a whole number from {} to {} (each step doubles the time of every check)",
+            BCRYPT_COSTS.start(),
+            BCRYPT_COSTS.end()
+        )),
+    }
+}
+
+/// `--server-id N`: an Ookla server id, a whole number from 1 (`speedtest --servers` lists
+/// the ids near you).
+fn server_id(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u32>() {
+        Ok(id) if id > 0 => Ok(u64::from(id)),
+        _ => Err(format!(
+            "must be an Ookla server id, a whole number from 1 to {} (speedtest --servers lists them)",
+            u32::MAX
+        )),
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct HashPasswordArgs {
     /// bcrypt cost (log2 of the rounds, 4 to 31); each step doubles the time a check takes,
     /// for the server on every new login as for someone guessing
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(BCRYPT_COSTS))]
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = bcrypt_cost)]
     pub cost: u32,
 }
 
@@ -899,7 +923,7 @@ pub struct SpeedtestArgs {
     pub timeout: Duration,
 
     /// Test against this Ookla server id instead of the one the CLI picks
-    #[arg(long, env = "INTERNET_MONITOR_SERVER_ID", value_name = "N")]
+    #[arg(long, env = "INTERNET_MONITOR_SERVER_ID", value_name = "N", value_parser = server_id)]
     pub server_id: Option<u64>,
 
     /// One more argument for the CLI, after ours (repeat for several), e.g.

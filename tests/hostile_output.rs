@@ -509,7 +509,10 @@ fn bidirectional_overrides_from_the_cli_or_a_file_are_never_stored() {
         json!("10.0.0.2 moc.lanretxe x y z a b c d")
     );
     assert_eq!(samples[1]["isp"], json!("Globe moc.lanretxe x y z a b c d"));
-    assert_eq!(samples[0]["isp"], json!("Example moc.lanretxe x y z a b c d"));
+    assert_eq!(
+        samples[0]["isp"],
+        json!("Example moc.lanretxe x y z a b c d")
+    );
 }
 
 /// A server name from outside cannot forge a field of the run's line either: in the text log

@@ -904,3 +904,36 @@ fn an_empty_environment_variable_is_named() {
     let args = ["internet-monitor", "export"].map(OsString::from);
     assert!(Cli::try_parse_from_with_environment(args, vars).is_ok());
 }
+
+/// `--server-id` and `hash-password --cost` say what they take, not Rust's integer errors.
+#[test]
+fn whole_number_flags_say_what_they_take() {
+    for bad in ["-1", "0", "99999999999999999999", "0x10", "x"] {
+        let err = Cli::try_parse_from([
+            "internet-monitor",
+            "run-once",
+            &format!("--server-id={bad}"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("must be an Ookla server id, a whole number from 1 to 4294967295"),
+            "{bad}: {err}"
+        );
+    }
+    let cli =
+        Cli::try_parse_from(["internet-monitor", "run-once", "--server-id", " 1234"]).unwrap();
+    let Command::RunOnce(args) = cli.into_command() else {
+        panic!("not run-once");
+    };
+    assert_eq!(args.speedtest.server_id, Some(1234));
+    for bad in ["x", "3", "32"] {
+        let err = Cli::try_parse_from(["internet-monitor", "hash-password", "--cost", bad])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("must be a whole number from 4 to 31 (each step doubles"),
+            "{bad}: {err}"
+        );
+    }
+}
