@@ -10,11 +10,29 @@ use crate::time::Timestamp;
 /// The longest zone name accepted; the longest in the tz database is 32 bytes.
 pub(crate) const MAX_ZONE_NAME: usize = 64;
 
+/// The most of a zone file that is read: the tz database's are under 5 KB. A larger file, or
+/// anything that is not a regular file (a FIFO, a device, `/dev/zero` by a link), is no zone.
+const MAX_ZONE_FILE_BYTES: u64 = 256 * 1024;
+
+/// The directories the system's zone files are looked up in when `TZDIR` names none, as jiff
+/// looks.
+const ZONEINFO_DIRECTORIES: [&str; 3] = [
+    "/usr/share/zoneinfo",
+    "/usr/share/lib/zoneinfo",
+    "/etc/zoneinfo",
+];
+
 /// Why a zone name was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ZoneError {
     #[error("{} is not an IANA time zone such as Europe/Berlin or UTC", crate::logging::quoted(.0))]
     Unknown(String),
+    #[error(
+        "{}: {path} is not a zone file (a FIFO, a device, a directory, or larger than 256 KiB): \
+         the zoneinfo directory (TZDIR, else /usr/share/zoneinfo) holds something else under \
+         that name", crate::logging::quoted(.name)
+    )]
+    NotAZoneFile { name: String, path: String },
 }
 
 /// An IANA time zone and the name it was asked for by.
@@ -49,10 +67,12 @@ impl Zone {
         if !plausible {
             return Err(unknown());
         }
-        let zone = jiff::tz::db()
-            .get(name)
-            .or_else(|_| jiff::tz::TimeZoneDatabase::bundled().get(name))
-            .map_err(|_| unknown())?;
+        let zone = match system_zone_file(name)? {
+            Some(zone) => zone,
+            None => jiff::tz::TimeZoneDatabase::bundled()
+                .get(name)
+                .map_err(|_| unknown())?,
+        };
         Ok(Zone {
             zone,
             name: name.to_owned(),
@@ -97,6 +117,59 @@ impl Zone {
     pub fn local_date(&self, time: Timestamp) -> jiff::civil::Date {
         self.local(time).date()
     }
+}
+
+/// The zone `name` (a plausible IANA name, [`Zone::parse`]) from the system's zoneinfo
+/// directory (`TZDIR`, else the first of [`ZONEINFO_DIRECTORIES`] that exists): `None` when
+/// there is no such file (the bundled database then decides). Only a regular file of at most
+/// [`MAX_ZONE_FILE_BYTES`] is read, opened without blocking, so a FIFO or device put there
+/// cannot hold up a request, nor `/dev/zero` fill memory.
+fn system_zone_file(name: &str) -> Result<Option<TimeZone>, ZoneError> {
+    let tzdir = std::env::var_os("TZDIR").filter(|dir| !dir.is_empty());
+    let mut dirs = tzdir
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .chain(ZONEINFO_DIRECTORIES.iter().map(std::path::PathBuf::from));
+    match dirs.find(|dir| dir.is_dir()) {
+        Some(dir) => zone_file_in(&dir, name),
+        None => Ok(None),
+    }
+}
+
+/// [`system_zone_file`] in the zoneinfo directory `dir`.
+fn zone_file_in(dir: &std::path::Path, name: &str) -> Result<Option<TimeZone>, ZoneError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(name);
+    let not_a_zone_file = || ZoneError::NotAZoneFile {
+        name: name.to_owned(),
+        path: path.display().to_string(),
+    };
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return Ok(None);
+    };
+    if !meta.is_file() || meta.len() > MAX_ZONE_FILE_BYTES {
+        return Err(not_a_zone_file());
+    }
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path)
+    else {
+        return Ok(None);
+    };
+    // What was opened, not what was looked at: a file swapped for a FIFO in between is refused.
+    if !file.metadata().is_ok_and(|meta| meta.is_file()) {
+        return Err(not_a_zone_file());
+    }
+    let mut data = Vec::new();
+    let read = file.take(MAX_ZONE_FILE_BYTES + 1).read_to_end(&mut data);
+    if read.is_err() || data.len() as u64 > MAX_ZONE_FILE_BYTES {
+        return Err(not_a_zone_file());
+    }
+    TimeZone::tzif(name, &data)
+        .map(Some)
+        .map_err(|_| ZoneError::Unknown(name.to_owned()))
 }
 
 /// The zone `tz` (the `TZ` variable) names when set and not empty, else the one `localtime`
@@ -246,6 +319,42 @@ mod tests {
         // A control character in TZ is shown escaped.
         let err = system_zone(Some("Europe/\nBerlin".into()), &link).unwrap_err();
         assert!(!err.contains('\n'), "{err}");
+    }
+
+    /// A FIFO, a device or a huge file under a zone's name in the zoneinfo directory (TZDIR)
+    /// is refused at once, never opened to wait or read whole; a real zone file is read.
+    #[test]
+    fn only_a_small_regular_file_is_read_as_a_zone() {
+        let dir = tempfile::tempdir().unwrap();
+        let europe = dir.path().join("Europe");
+        std::fs::create_dir(&europe).unwrap();
+        let fifo = std::ffi::CString::new(europe.join("Fifo").to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo reads the NUL-terminated path we own.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        std::os::unix::fs::symlink("/dev/zero", europe.join("Zero")).unwrap();
+        std::fs::write(europe.join("Huge"), vec![0u8; 300 * 1024]).unwrap();
+        for name in ["Europe/Fifo", "Europe/Zero", "Europe/Huge", "Europe"] {
+            let err = zone_file_in(dir.path(), name).unwrap_err();
+            assert!(
+                matches!(err, ZoneError::NotAZoneFile { .. }),
+                "{name}: {err}"
+            );
+            assert!(err.to_string().contains("is not a zone file"), "{err}");
+        }
+        assert_eq!(zone_file_in(dir.path(), "Europe/Missing").unwrap(), None);
+        std::fs::write(europe.join("Junk"), b"not a zone").unwrap();
+        assert!(matches!(
+            zone_file_in(dir.path(), "Europe/Junk"),
+            Err(ZoneError::Unknown(_))
+        ));
+        // A real zone file, where the system has one.
+        let berlin = std::path::Path::new("/usr/share/zoneinfo/Europe/Berlin");
+        if berlin.is_file() {
+            std::fs::copy(berlin, europe.join("Berlin")).unwrap();
+            let zone = zone_file_in(dir.path(), "Europe/Berlin").unwrap().unwrap();
+            let time: Timestamp = "2026-07-01T00:00:00Z".parse().unwrap();
+            assert_eq!(zone.to_datetime(time.to_jiff()).hour(), 2);
+        }
     }
 
     #[test]
