@@ -290,9 +290,33 @@ pub fn filter(value: Option<std::ffi::OsString>, default_level: &str) -> Result<
             )));
         }
     }
+    // A filter of other modules only (`internet-monitor=debug`: a module is written with `_`)
+    // turns every line of this program off, warnings and the start-up line included.
+    if !directives.iter().any(|directive| reaches_this_program(directive)) {
+        return Err(format!(
+            "RUST_LOG={text:?} turns every log line of this program off: none of its parts is a \
+             level alone or names a module of internet_monitor (written with _, not -); write \
+             such as {RUST_LOG_EXAMPLE}, or unset RUST_LOG for the default ({default_level})"
+        ));
+    }
     EnvFilter::builder()
         .parse(directives.join(","))
         .map_err(|err| format!("RUST_LOG={text:?} is not a log filter: {err}"))
+}
+
+/// Whether one directive of a `RUST_LOG` filter can let a line of this program through: a
+/// level alone (`debug`), a span filter (`[request]=debug`), or a module on the path to or
+/// inside `internet_monitor` (`internet_monitor::store=trace`).
+fn reaches_this_program(directive: &str) -> bool {
+    const CRATE: &str = "internet_monitor";
+    if directive
+        .parse::<tracing_subscriber::filter::LevelFilter>()
+        .is_ok()
+    {
+        return true;
+    }
+    let target = directive.split(['[', '=']).next().unwrap_or_default().trim();
+    target.is_empty() || CRATE.starts_with(target) || target.starts_with(CRATE)
 }
 
 /// The level `directive` looks like a misspelling of, when it is one word (no module path, no
@@ -538,11 +562,28 @@ mod tests {
         for good in [
             "INFO",
             "off",
-            "hyper",
+            "internet_monitor",
             "internet_monitor::access=off",
             "debug,tokio=warn",
+            "hyper=debug,internet_monitor=info",
+            "[request]=debug",
         ] {
             assert!(read(good).is_ok(), "{good}");
+        }
+        // Only other modules: every line of this program would be off, warnings included.
+        for silent in [
+            "internet-monitor=debug",
+            "internet-monitor",
+            "internet_monitr=debug",
+            "hyper",
+        ] {
+            let said = read(silent).unwrap_err();
+            assert!(
+                said.starts_with(&format!(
+                    "RUST_LOG={silent:?} turns every log line of this program off"
+                )) && said.contains("written with _, not -"),
+                "{said}"
+            );
         }
         for (bad, part) in [
             ("garbage[[[", "\"garbage[[[\" does not parse"),
