@@ -644,6 +644,25 @@ impl Cli {
         if !std::ptr::eq(command_run(&command, &args), &command) {
             command = command.mut_args(|arg| arg.env(None));
         }
+        // `report --verify` reads only --db: the twins of the report's other flags (a window
+        // or format kept in an env file) are not read with it, where clap would refuse them
+        // as if they had been typed beside it.
+        let verifying = command_run(&command, &args).get_name() == "report"
+            && args.iter().any(|arg| {
+                arg.to_str()
+                    .is_some_and(|arg| arg == "--verify" || arg.starts_with("--verify="))
+            });
+        if verifying {
+            command = command.mut_subcommand("report", |report| {
+                report.mut_args(|arg| {
+                    if arg.get_id() == "db" {
+                        arg
+                    } else {
+                        arg.env(None)
+                    }
+                })
+            });
+        }
         if let Some(message) = unread_numbered(&command, &args, &vars)
             .or_else(|| empty_environment(&command, &args, &vars))
         {
@@ -1699,7 +1718,8 @@ pub struct ReportArgs {
 
     /// Check an evidence pack (HTML or JSON) this program wrote: recompute the export of its
     /// window from the database and say whether its SHA-256 matches (exit 0) or not (exit 1);
-    /// it reads only --db: the report's other flags are refused with it
+    /// it reads only --db: the report's other flags are refused with it (their environment
+    /// twins are not read)
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "from", "to", "window", "format", "rules", "output", "plan_download", "plan_upload",
         "plan_threshold",

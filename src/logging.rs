@@ -292,7 +292,10 @@ pub fn filter(value: Option<std::ffi::OsString>, default_level: &str) -> Result<
     }
     // A filter of other modules only (`internet-monitor=debug`: a module is written with `_`)
     // turns every line of this program off, warnings and the start-up line included.
-    if !directives.iter().any(|directive| reaches_this_program(directive)) {
+    if !directives
+        .iter()
+        .any(|directive| reaches_this_program(directive))
+    {
         return Err(format!(
             "RUST_LOG={text:?} turns every log line of this program off: none of its parts is a \
              level alone or names a module of internet_monitor (written with _, not -); write \
@@ -315,7 +318,11 @@ fn reaches_this_program(directive: &str) -> bool {
     {
         return true;
     }
-    let target = directive.split(['[', '=']).next().unwrap_or_default().trim();
+    let target = directive
+        .split(['[', '='])
+        .next()
+        .unwrap_or_default()
+        .trim();
     target.is_empty() || CRATE.starts_with(target) || target.starts_with(CRATE)
 }
 

@@ -349,6 +349,21 @@ fn the_json_pack_has_the_same_content_and_verifies() {
     // A run outside the window changes nothing.
     env.import(&[success("2026-11-05T00:00:00.000Z", 98.0, 8)]);
     assert_eq!(verify(&env.db(), &file).status.code(), Some(0));
+    // The report's other twins, kept in an env file, are not read with --verify (typed beside
+    // it, the flags are refused).
+    let db = env.db();
+    let output = command(&[
+        "report",
+        "--db",
+        db.to_str().unwrap(),
+        "--verify",
+        file.to_str().unwrap(),
+    ])
+    .env("INTERNET_MONITOR_WINDOW", "3d")
+    .env("INTERNET_MONITOR_REPORT_FORMAT", "json")
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
 
 #[test]
