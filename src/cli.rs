@@ -763,6 +763,44 @@ pub enum Command {
 /// The fewest and most rounds (log2) `hash-password --cost` takes: bcrypt's own range.
 const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
 
+/// `--db PATH`: any path but an empty one, or one with blanks at its start or end, which an
+/// env file (`INTERNET_MONITOR_DB=history.redb `) gives by mistake and which would open a new,
+/// empty database beside the one meant.
+fn db_path(text: &str) -> Result<PathBuf, String> {
+    if text.trim().is_empty() {
+        return Err("must name a file".to_owned());
+    }
+    if text.trim() != text {
+        return Err(format!(
+            "has blanks at its start or end ({}): a database of that name would be a new, empty \
+             one beside {}; write the path without them",
+            crate::logging::quoted(text),
+            crate::logging::quoted(text.trim())
+        ));
+    }
+    Ok(PathBuf::from(text))
+}
+
+/// [`db_path`] for a path that is text; one that is not UTF-8 is taken as it is.
+#[derive(Clone)]
+struct DbPath;
+
+impl clap::builder::TypedValueParser for DbPath {
+    type Value = PathBuf;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<PathBuf, clap::Error> {
+        if value.to_str().is_none() {
+            return Ok(PathBuf::from(value));
+        }
+        clap::builder::TypedValueParser::parse_ref(&db_path, command, arg, value)
+    }
+}
+
 /// `hash-password --cost N`: a whole number in [`BCRYPT_COSTS`].
 fn bcrypt_cost(text: &str) -> Result<u32, String> {
     match text.trim().parse::<u32>() {
@@ -885,7 +923,8 @@ pub struct StoreArgs {
         long,
         env = "INTERNET_MONITOR_DB",
         value_name = "PATH",
-        default_value = "internet-monitor.redb"
+        default_value = "internet-monitor.redb",
+        value_parser = DbPath
     )]
     pub db: PathBuf,
 }
@@ -1949,7 +1988,8 @@ pub struct ExistingDbArgs {
         long,
         env = "INTERNET_MONITOR_DB",
         value_name = "PATH",
-        default_value = "internet-monitor.redb"
+        default_value = "internet-monitor.redb",
+        value_parser = DbPath
     )]
     pub db: PathBuf,
 }

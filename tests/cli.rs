@@ -1807,3 +1807,30 @@ fn a_url_with_credentials_is_refused_without_echoing_them() {
     assert!(!said.contains("s3cr3tpass"), "{said}");
     assert!(!db.exists());
 }
+
+/// A `--db` with blanks at its start or end (an env file's `INTERNET_MONITOR_DB=x.redb `)
+/// would open a new, empty database beside the one meant: refused, naming the variable, and
+/// nothing is created.
+#[test]
+fn a_db_path_with_blanks_at_its_ends_is_refused() {
+    let env = Env::new();
+    let db = env.db();
+    let padded = format!("{} ", db.display());
+    let by_flag = common::command(&["export", "--db", &padded])
+        .output()
+        .unwrap();
+    let said = stderr(&by_flag);
+    assert_eq!(by_flag.status.code(), Some(1), "{said}");
+    assert!(said.contains("has blanks at its start or end"), "{said}");
+    let by_twin = common::command(&["--listen", "127.0.0.1:0"])
+        .env("INTERNET_MONITOR_DB", &padded)
+        .output()
+        .unwrap();
+    let said = stderr(&by_twin);
+    assert_eq!(by_twin.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("has blanks at its start or end") && said.contains("INTERNET_MONITOR_DB"),
+        "{said}"
+    );
+    assert!(!std::path::Path::new(&padded).exists());
+}
