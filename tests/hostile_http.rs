@@ -241,3 +241,67 @@ fn hostile_requests_never_get_a_5xx_and_4xx_errors_are_json() {
         cases.len()
     );
 }
+
+/// What a request sent (a path, a method, a header's value) is echoed in an error's body
+/// escaped and cut: a 3000-character one cannot make the answer as long, nor forge its lines.
+#[test]
+fn echoed_request_parts_are_cut_in_error_bodies() {
+    let env = Env::new();
+    let server = Server::start(env.serve(
+        "ok-1.2-pretty",
+        "replay",
+        &["--start-delay", "1h", "--enable-run-endpoint"],
+    ));
+    let long = "A".repeat(3000);
+    let post = |headers: &str| {
+        format!(
+            "POST /api/v1/run HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    for (what, raw, status) in [
+        ("a path", get(&format!("/{long}")), "404"),
+        (
+            "a method",
+            format!("DEL{long} /api/v1/run HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .into_bytes(),
+            "405",
+        ),
+        (
+            "Content-Type",
+            post(&format!("Content-Type: {long}\r\n")),
+            "415",
+        ),
+        ("Origin", post(&format!("Origin: http://{long}\r\n")), "403"),
+        (
+            "Sec-Fetch-Site",
+            post(&format!("Sec-Fetch-Site: {long}\r\n")),
+            "403",
+        ),
+    ] {
+        // Without a half-close (which hyper may answer by closing before it replies): the
+        // server closes after its answer (Connection: close).
+        let mut stream = TcpStream::connect(&server.address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        stream.write_all(&raw).unwrap();
+        let mut reply = Vec::new();
+        let _ = stream.read_to_end(&mut reply);
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(
+            reply.starts_with(&format!("HTTP/1.1 {status}")),
+            "{what}: {reply:.200}"
+        );
+        let body = reply.split("\r\n\r\n").nth(1).unwrap_or_default();
+        assert!(
+            body.len() < 600,
+            "{what}: {} bytes: {body:.300}",
+            body.len()
+        );
+        assert!(
+            body.contains("more characters left out"),
+            "{what}: {body:.300}"
+        );
+    }
+}

@@ -36,8 +36,9 @@ pub(super) fn check_state_change(headers: &HeaderMap, host: Option<&str>) -> Res
         let site = String::from_utf8_lossy(site.as_bytes());
         if !matches!(site.as_ref(), "same-origin" | "none") {
             return Err(forbidden(format!(
-                "refused a cross-site request: Sec-Fetch-Site is {site:?}; only a page of this \
-                 server's own origin may change state"
+                "refused a cross-site request: Sec-Fetch-Site is {}; only a page of this \
+                 server's own origin may change state",
+                crate::logging::quoted(&site)
             )));
         }
     }
@@ -55,7 +56,8 @@ pub(super) fn check_state_change(headers: &HeaderMap, host: Option<&str>) -> Res
             message: format!(
                 "a request that changes state needs Content-Type: {REQUIRED_CONTENT_TYPE} (a \
                  page on another site cannot send it without asking first), not {}",
-                content_type.map_or("none".to_owned(), |value| format!("{value:?}"))
+                content_type.map_or("none".to_owned(), |value| crate::logging::quoted(&value)
+                    .to_string())
             ),
         }),
     }
@@ -172,15 +174,17 @@ fn check_origin(origin: &HeaderValue, host: Option<&str>) -> Result<(), HttpErro
     let origin = String::from_utf8_lossy(origin.as_bytes());
     let Some(host) = host else {
         return Err(forbidden(format!(
-            "refused a cross-site request: Origin {origin:?} and no Host to compare it with"
+            "refused a cross-site request: Origin {} and no Host to compare it with",
+            crate::logging::quoted(&origin)
         )));
     };
     if same_origin(&origin, host) {
         Ok(())
     } else {
         Err(forbidden(format!(
-            "refused a cross-site request: Origin {origin:?} is not this server's origin \
-             (Host {host:?})"
+            "refused a cross-site request: Origin {} is not this server's origin (Host {})",
+            crate::logging::quoted(&origin),
+            crate::logging::quoted(host)
         )))
     }
 }

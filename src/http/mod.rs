@@ -613,7 +613,8 @@ fn log_failed_login(authorization: Option<&HeaderValue>, path: &str, peer: &Peer
 async fn route_and_answer(handler: &Handler, request: &Request<Incoming>) -> Response<Body> {
     let path = request.uri().path();
     let Some(route) = Route::find(path) else {
-        return HttpError::not_found(format!("no such endpoint: {path}")).into_response();
+        return HttpError::not_found(format!("no such endpoint: {}", crate::logging::shown(path)))
+            .into_response();
     };
     let host = match request.headers().get(header::HOST) {
         Some(host) => Some(String::from_utf8_lossy(host.as_bytes())),
@@ -650,7 +651,12 @@ async fn respond(
         let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
         let mut response = HttpError {
             status: StatusCode::METHOD_NOT_ALLOWED,
-            message: format!("{path} answers {} only, not {method}", names.join(" and ")),
+            message: format!(
+                "{} answers {} only, not {}",
+                crate::logging::shown(path),
+                names.join(" and "),
+                crate::logging::shown(method.as_str())
+            ),
         }
         .into_response();
         if let Ok(allow) = HeaderValue::from_str(&names.join(", ")) {
@@ -671,7 +677,8 @@ async fn respond(
     if route == Route::Asset {
         // The page reads its own query string (the range); the server takes any.
         return assets::serve(path, headers).unwrap_or_else(|| {
-            HttpError::not_found(format!("no such endpoint: {path}")).into_response()
+            HttpError::not_found(format!("no such endpoint: {}", crate::logging::shown(path)))
+                .into_response()
         });
     }
     // For HEAD, hyper sends these headers (the length included) and leaves the body out.
