@@ -87,8 +87,8 @@ pub enum StoreError {
     #[error(
         "{path} is an SQLite database, not an internet-monitor one (the original Python app's \
          internet-monitor.db?); it was left untouched: bring its history over with \
-         `internet-monitor import --from-original {path} --timezone ZONE` (into the default \
-         internet-monitor.redb, or another --db)"
+         `internet-monitor import --from-original {} --timezone ZONE` (into the default \
+         internet-monitor.redb, or another --db)", shell_word(path)
     )]
     Sqlite { path: PathBuf },
     #[error(
@@ -1326,6 +1326,33 @@ fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
     } else {
         Err(foreign(path, &head))
     }
+}
+
+/// `path` as one word of a command to paste into a POSIX shell: as it is when it holds only
+/// characters no shell treats specially, else in single quotes (`'it'\''s.db'`); `./` before a
+/// relative path starting with `-`, so that it is not read as a flag; control characters
+/// escaped (`\n`), so the message stays one line (such a path then needs retyping).
+fn shell_word(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let text = if text.starts_with('-') {
+        format!("./{text}")
+    } else {
+        text.into_owned()
+    };
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text;
+    }
+    let mut quoted = String::from("'");
+    for c in text.chars() {
+        match c {
+            '\'' => quoted.push_str("'\\''"),
+            c if c.is_control() => quoted.extend(c.escape_default()),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('\'');
+    quoted
 }
 
 /// The refusal of a file at `path` that starts with `head` and is no redb file: named as the

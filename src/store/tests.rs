@@ -700,3 +700,18 @@ fn an_sqlite_database_is_named_with_the_command_that_reads_it() {
     }
     assert_eq!(std::fs::read(&path).unwrap(), content);
 }
+
+/// The command the SQLite refusal suggests is pasted into a shell: its path is one word there.
+#[test]
+fn the_suggested_command_quotes_its_path_for_a_shell() {
+    for (path, word) in [
+        ("internet-monitor.db", "internet-monitor.db"),
+        ("/data/old app.db", "'/data/old app.db'"),
+        ("$(touch PWNED).db", "'$(touch PWNED).db'"),
+        ("it's.db", "'it'\\''s.db'"),
+        ("-rf.db", "./-rf.db"),
+        ("a;b\n.db", "'a;b\\n.db'"),
+    ] {
+        assert_eq!(super::shell_word(std::path::Path::new(path)), word, "{path}");
+    }
+}
