@@ -223,10 +223,21 @@ impl Logged {
             complete = self.complete,
             "{} {} {} {}",
             entry.method,
-            entry.target,
+            bare_or_quoted(&entry.target),
             entry.status,
-            entry.user.as_deref().unwrap_or("-")
+            bare_or_quoted(entry.user.as_deref().unwrap_or("-"))
         );
+    }
+}
+
+/// `text` for the line's words: as it is when it holds no blank, quote or backslash, else
+/// quoted and escaped, so that a user name or path cannot pass for a field (`x" status=500`)
+/// or split into words where a reader of the words expects one.
+fn bare_or_quoted(text: &str) -> String {
+    if text.is_empty() || text.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\') {
+        crate::logging::quoted(text).to_string()
+    } else {
+        text.to_owned()
     }
 }
 
@@ -319,6 +330,18 @@ mod tests {
         ] {
             assert_eq!(entry(b"GET", target).target, logged, "{target}");
         }
+    }
+
+    /// The line's words quote a user name or path that could pass for a field or split.
+    #[test]
+    fn a_word_that_could_pass_for_a_field_is_quoted() {
+        assert_eq!(bare_or_quoted("alice"), "alice");
+        assert_eq!(bare_or_quoted("/metrics?x=1"), "/metrics?x=1");
+        assert_eq!(
+            bare_or_quoted("x\" status=500 y=\""),
+            "\"x\\\" status=500 y=\\\"\""
+        );
+        assert_eq!(bare_or_quoted("ad min"), "\"ad min\"");
     }
 
     /// A HEAD answer (or a 204/304) sends its head only: complete, not cut short.
