@@ -763,6 +763,18 @@ pub enum Command {
 /// The fewest and most rounds (log2) `hash-password --cost` takes: bcrypt's own range.
 const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
 
+/// Whether `server` (an `--http-server` URL) is the HTTP engine's public default server however
+/// it is spelt: any case, scheme or port, a trailing dot or slash.
+fn is_public_default(server: &str) -> bool {
+    let host_of = |url: &str| {
+        let url = url.to_ascii_lowercase();
+        let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+        let host = rest.split(['/', ':', '?', '#']).next().unwrap_or_default();
+        host.trim_end_matches('.').to_owned()
+    };
+    host_of(server) == host_of(speedtest::http::DEFAULT_SERVER)
+}
+
 /// `--db PATH`: any path but an empty one, or one with blanks at its start or end, which an
 /// env file (`INTERNET_MONITOR_DB=history.redb `) gives by mistake and which would open a new,
 /// empty database beside the one meant.
@@ -1430,7 +1442,7 @@ impl ServeArgs {
             ));
         }
         if let EngineConfig::Http(config) = engine
-            && config.server == speedtest::http::DEFAULT_SERVER
+            && is_public_default(&config.server)
             && self.interval < POLITE_PUBLIC_INTERVAL
         {
             warnings.push(format!(

@@ -937,3 +937,23 @@ fn whole_number_flags_say_what_they_take() {
         );
     }
 }
+
+/// The public default server is known however its URL is spelt.
+#[test]
+fn the_public_server_is_known_however_spelt() {
+    for url in [
+        "https://speed.cloudflare.com",
+        "https://SPEED.cloudflare.com.",
+        "https://speed.cloudflare.com/",
+        "http://speed.cloudflare.com:443/",
+    ] {
+        assert!(is_public_default(url), "{url}");
+    }
+    for url in [
+        "http://127.0.0.1:8080",
+        "https://speed.example.net",
+        "https://cloudflare.com",
+    ] {
+        assert!(!is_public_default(url), "{url}");
+    }
+}

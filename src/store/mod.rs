@@ -88,7 +88,8 @@ pub enum StoreError {
         "{path} is an SQLite database, not an internet-monitor one (the original Python app's \
          internet-monitor.db?); it was left untouched: bring its history over with \
          `internet-monitor import --from-original {} --timezone ZONE` (into the default \
-         internet-monitor.redb, or another --db)", shell_word(path)
+         internet-monitor.redb, or another --db)",
+        shell_word(path)
     )]
     Sqlite { path: PathBuf },
     #[error(

@@ -712,6 +712,10 @@ fn the_suggested_command_quotes_its_path_for_a_shell() {
         ("-rf.db", "./-rf.db"),
         ("a;b\n.db", "'a;b\\n.db'"),
     ] {
-        assert_eq!(super::shell_word(std::path::Path::new(path)), word, "{path}");
+        assert_eq!(
+            super::shell_word(std::path::Path::new(path)),
+            word,
+            "{path}"
+        );
     }
 }
