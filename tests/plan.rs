@@ -398,6 +398,24 @@ fn serve_plan_flags_change_only_their_terms_of_the_version_in_force() {
     assert_eq!(versions[2]["download"]["minimum_bytes_per_second"], 37.5e6);
     assert_eq!(versions[2]["latency_max_seconds"], 0.03);
     assert_eq!(versions[2]["threshold"], 0.5);
+
+    // A speed above the stored maximum: refused in serve's terms, naming both, and the way out.
+    let output = common::serve_command(
+        &db,
+        "ok-1.2-pretty",
+        &["--listen", "127.0.0.1:0", "--plan-download", "700Mbit/s"],
+    )
+    .output()
+    .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(
+            "--plan-download 700 Mbit/s (the advertised speed) does not fit the stored plan in \
+             force (download maximum 600 Mbit/s"
+        ) && said.contains("store the new contract with plan set"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -131,14 +131,25 @@ fn plan_history(store: &Store, flags: &PlanArgs, now: Timestamp) -> anyhow::Resu
         return Ok(history);
     }
     given.validate().map_err(|err| {
-        let kept = if current.is_some() {
-            "; the other terms are the plan version in force's (plan show)"
-        } else {
-            ""
-        };
-        anyhow::anyhow!(
-            "--plan-download/--plan-upload: {err} (they set the advertised speed{kept})"
-        )
+        let given: Vec<String> = [
+            ("--plan-download", flags.plan_download),
+            ("--plan-upload", flags.plan_upload),
+        ]
+        .into_iter()
+        .filter_map(|(flag, speed)| {
+            Some(format!("{flag} {}", speed_words(speed?.bytes_per_second())))
+        })
+        .collect();
+        let given = given.join(" and ");
+        match &current {
+            Some(current) => anyhow::anyhow!(
+                "{given} (the advertised speed) does not fit the stored plan in force ({}, from \
+                 plan set): {err}; store the new contract with plan set, or give a speed within \
+                 it",
+                describe_terms(current)
+            ),
+            None => anyhow::anyhow!("{given}: {err} (they set the advertised speed)"),
+        }
     })?;
     store
         .set_plan(&given, false)
@@ -198,6 +209,17 @@ fn plan_changes(old: Option<&PlanVersion>, new: &PlanVersion) -> (String, String
         }
     };
     (join(changed), join(kept))
+}
+
+/// A stored plan version's terms on one line (`download maximum 300 Mbit/s, …`), for an
+/// error about what the `--plan-*` flags would change.
+fn describe_terms(version: &PlanVersion) -> String {
+    let terms: Vec<String> = version
+        .terms()
+        .into_iter()
+        .map(|(name, value)| format!("{name} {value}"))
+        .collect();
+    terms.join(", ")
 }
 
 /// A judged plan on one line, for the log: `download 500 Mbit/s, upload none, threshold 0.8`
