@@ -6,6 +6,26 @@ use clap::CommandFactory;
 /// A gateway that is this host (it always answers: every outage would be blamed on the
 /// ISP), no one host, or an IPv6 link-local address (every probe fails) is refused.
 #[test]
+fn secrets_in_a_url_or_host_are_redacted() {
+    for (text, shown) in [
+        ("http://user:pw@host:1/x", "http://…@host:1/x"),
+        ("user:pw@127.0.0.1:1", "…@127.0.0.1:1"),
+        (
+            "HTTPS://u@h/?token=x&a=1",
+            "HTTPS://…@h/?token=REDACTED&a=1",
+        ),
+        ("http://h/?api_key=x", "http://h/?api_key=REDACTED"),
+        // An `@` in the path or query is not user information.
+        ("http://h/a@b", "http://h/a@b"),
+        ("h/?next=http://a@b", "h/?next=http://a@b"),
+        ("http://h:1/?a=1", "http://h:1/?a=1"),
+        ("1.1.1.1:53", "1.1.1.1:53"),
+    ] {
+        assert_eq!(secrets_redacted(text), shown, "{text}");
+    }
+}
+
+#[test]
 fn a_probe_gateway_must_be_one_other_host() {
     use crate::probe::monitor::GatewayChoice;
     for bad in [
