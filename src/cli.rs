@@ -363,9 +363,24 @@ fn without_credentials(mut err: clap::Error) -> clap::Error {
         ContextValue::String(shown.clone()),
     );
     let source = std::error::Error::source(&err).map(ToString::to_string);
-    let Some(source) = source.filter(|source| !value.is_empty() && source.contains(&value)) else {
+    // The explanation shows the value as it is, or escaped (in quotes or not) and cut.
+    use crate::logging::{quoted, shown as escaped_shown};
+    let forms = [
+        (quoted(&value).to_string(), quoted(&shown).to_string()),
+        (
+            escaped_shown(&value).to_string(),
+            escaped_shown(&shown).to_string(),
+        ),
+        (value.clone(), shown.clone()),
+    ];
+    let Some(mut source) = source.filter(|source| {
+        !value.is_empty() && forms.iter().any(|(form, _)| source.contains(form.as_str()))
+    }) else {
         return err;
     };
+    for (form, instead) in &forms {
+        source = source.replace(form.as_str(), instead);
+    }
     // The explanation repeats the value (`"…" is not an IP address`): clap keeps it as the
     // error's source, which cannot be replaced, so the message is written again without it.
     let text = |kind| match err.get(kind) {
@@ -377,7 +392,7 @@ fn without_credentials(mut err: clap::Error) -> clap::Error {
         "invalid value '{}' for '{}': {}\n",
         crate::logging::shown(&shown),
         text(ContextKind::InvalidArg),
-        crate::logging::escaped(&source.replace(&value, &shown))
+        crate::logging::escaped(&source)
     );
     if let Some(ContextValue::StyledStrs(tips)) = err.get(ContextKind::Suggested) {
         for tip in tips {

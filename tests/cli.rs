@@ -1834,6 +1834,12 @@ fn every_refused_url_or_host_hides_its_credentials_and_secret_query_values() {
             Some(("INTERNET_MONITOR_PROBE_TARGET", with_scheme)),
         ),
         run(&[], &["--probe-target", without], None),
+        // Escaped in the explanation's quotes.
+        run(
+            &[],
+            &["--probe-target", "us\"er:s3cr3tpass@127.0.0.1:1"],
+            None,
+        ),
         run(&[], &["--allowed-host", without], None),
         run(&engine, &["--http-server", without], None),
         run(

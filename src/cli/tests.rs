@@ -26,6 +26,28 @@ fn secrets_in_a_url_or_host_are_redacted() {
 }
 
 #[test]
+fn a_value_parser_repeating_a_secret_has_it_redacted() {
+    let parser = |text: &str| -> Result<String, String> {
+        Err(format!("{} is wrong", crate::logging::quoted(text)))
+    };
+    let mut command =
+        clap::Command::new("x").arg(clap::Arg::new("url").long("url").value_parser(parser));
+    for (value, shown) in [
+        ("us:s3cr3t@h:1", "'…@h:1'"),
+        ("u\"s:s3cr3t@h:1", "'…@h:1'"),
+        ("http://h/?token=s3cr3t", "'http://h/?token=REDACTED'"),
+    ] {
+        let err = command
+            .try_get_matches_from_mut(["x", "--url", value])
+            .unwrap_err();
+        let said = without_credentials(err).to_string();
+        assert!(!said.contains("s3cr3t"), "{said}");
+        assert!(said.contains(shown), "{said}");
+        assert!(said.contains("\" is wrong"), "{said}");
+    }
+}
+
+#[test]
 fn a_probe_gateway_must_be_one_other_host() {
     use crate::probe::monitor::GatewayChoice;
     for bad in [
