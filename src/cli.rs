@@ -343,27 +343,99 @@ fn on_command_line(args: &[OsString], flag: &str) -> bool {
     })
 }
 
-/// `err` with the value it refuses shown without the password and user name of a URL
-/// (`http://user:pw@host/` → `http://…@host/`): a flag or variable refused for holding
-/// credentials (`--http-server`), or for anything else, must not print them to a log.
+/// `err` with the value it refuses shown as [`secrets_redacted`] shows it
+/// (`http://user:pw@host/?token=x` → `http://…@host/?token=REDACTED`), in clap's part and in
+/// the value parser's explanation: a flag or variable refused for holding credentials
+/// (`--http-server`), or for anything else, must not print them to a log.
 fn without_credentials(mut err: clap::Error) -> clap::Error {
     use clap::error::{ContextKind, ContextValue};
-    if let Some(ContextValue::String(value)) = err.get(ContextKind::InvalidValue)
-        && let Some(shown) = userinfo_redacted(value)
-    {
-        err.insert(ContextKind::InvalidValue, ContextValue::String(shown));
+    let Some(ContextValue::String(value)) = err.get(ContextKind::InvalidValue) else {
+        return err;
+    };
+    let value = value.clone();
+    let shown = secrets_redacted(&value);
+    if shown == value.as_str() {
+        return err;
     }
-    err
+    let shown = shown.into_owned();
+    err.insert(
+        ContextKind::InvalidValue,
+        ContextValue::String(shown.clone()),
+    );
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    // The explanation shows the value as it is, or escaped (in quotes or not) and cut.
+    use crate::logging::{quoted, shown as escaped_shown};
+    let forms = [
+        (quoted(&value).to_string(), quoted(&shown).to_string()),
+        (
+            escaped_shown(&value).to_string(),
+            escaped_shown(&shown).to_string(),
+        ),
+        (value.clone(), shown.clone()),
+    ];
+    let Some(mut source) = source.filter(|source| {
+        !value.is_empty() && forms.iter().any(|(form, _)| source.contains(form.as_str()))
+    }) else {
+        return err;
+    };
+    for (form, instead) in &forms {
+        source = source.replace(form.as_str(), instead);
+    }
+    // The explanation repeats the value (`"…" is not an IP address`): clap keeps it as the
+    // error's source, which cannot be replaced, so the message is written again without it.
+    let text = |kind| match err.get(kind) {
+        Some(ContextValue::String(text)) => text.clone(),
+        _ => String::new(),
+    };
+    // Escaped as [`escape_echoes`] would have shown them; the value cut too.
+    let mut message = format!(
+        "invalid value '{}' for '{}': {}\n",
+        crate::logging::shown(&shown),
+        text(ContextKind::InvalidArg),
+        crate::logging::escaped(&source)
+    );
+    if let Some(ContextValue::StyledStrs(tips)) = err.get(ContextKind::Suggested) {
+        for tip in tips {
+            message.push_str(&format!("\n  tip: {tip}\n"));
+        }
+    }
+    use clap::CommandFactory;
+    clap::Error::raw(err.kind(), message).format(&mut Cli::command())
 }
 
-/// `text` with the user information of a URL's authority (what comes before an `@` after
-/// `scheme://`, up to the first `/`, `?` or `#`) replaced by `…`; `None` when it holds none.
+/// `text` with the user information of a URL's or a host's authority (what comes before an
+/// `@` after `scheme://`, or from the start when there is no scheme, up to the first `/`, `?`
+/// or `#`) replaced by `…`; `None` when it holds none.
 pub fn userinfo_redacted(text: &str) -> Option<String> {
-    let start = text.find("://")? + 3;
+    let start = text
+        .find("://")
+        .filter(|&at| {
+            text[..at]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        })
+        .map_or(0, |at| at + 3);
     let rest = &text[start..];
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let at = rest[..end].rfind('@')?;
     Some(format!("{}…{}", &text[..start], &rest[at..]))
+}
+
+/// `text`, a URL or a host (`user:pw@host:443`) as an error message or a log may show it:
+/// its user information replaced by `…` ([`userinfo_redacted`]) and the value of each query
+/// parameter named like a secret (`?token=`, `?api_key=`; the access log's rule) by
+/// `REDACTED`. The same text when it holds neither.
+pub fn secrets_redacted(text: &str) -> std::borrow::Cow<'_, str> {
+    let text: std::borrow::Cow<'_, str> = match userinfo_redacted(text) {
+        Some(shown) => shown.into(),
+        None => text.into(),
+    };
+    let queried = crate::http::query_redacted(&text).into_owned();
+    if queried == *text {
+        text
+    } else {
+        queried.into()
+    }
 }
 
 /// `err`, a value clap refused, with a tip naming the environment variable it came from when

@@ -732,6 +732,30 @@ impl Sample {
                         .to_owned(),
                 );
             }
+            // --http-server refuses them (the engine adds the API's paths and queries), and a
+            // query may hold a key. Not echoed.
+            if engine
+                .url
+                .as_deref()
+                .is_some_and(|url| url.contains(['?', '#']))
+            {
+                problems.push(
+                    "engine url has a ?query or #fragment, which the HTTP engine never records \
+                     (--http-server refuses them): remove it"
+                        .to_owned(),
+                );
+            }
+        }
+        // A link the API serves and the export writes; Ookla's never carry credentials.
+        if self
+            .result_url
+            .as_deref()
+            .is_some_and(|url| crate::cli::userinfo_redacted(url).is_some())
+        {
+            problems.push(
+                "result url carries a user name or password, which no engine records: remove them"
+                    .to_owned(),
+            );
         }
         let max_bytes = limits.max_bytes_per_second * MAX_TEST_SECONDS;
         for (name, bytes) in [

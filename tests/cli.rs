@@ -1834,3 +1834,98 @@ fn a_db_path_with_blanks_at_its_ends_is_refused() {
     );
     assert!(!std::path::Path::new(&padded).exists());
 }
+
+#[test]
+fn every_refused_url_or_host_hides_its_credentials_and_secret_query_values() {
+    let env = Env::new();
+    let db = env.db();
+    let db = db.to_str().unwrap();
+    // `serve` (the default command) reads --probe-target and --allowed-host, run-once the
+    // engine's flags.
+    let run = |command: &[&str], args: &[&str], variable: Option<(&str, &str)>| {
+        let mut command = env.command(command);
+        command.args(["--db", db]).args(args);
+        if let Some((key, value)) = variable {
+            command.env(key, value);
+        }
+        command.output().unwrap()
+    };
+    let with_scheme = "http://user:s3cr3tpass@127.0.0.1:53";
+    let without = "user:s3cr3tpass@127.0.0.1:1";
+    let engine = ["run-once", "--engine", "http"];
+    let outputs = [
+        run(&[], &["--probe-target", with_scheme], None),
+        run(
+            &[],
+            &[],
+            Some(("INTERNET_MONITOR_PROBE_TARGET", with_scheme)),
+        ),
+        run(&[], &["--probe-target", without], None),
+        // Escaped in the explanation's quotes.
+        run(
+            &[],
+            &["--probe-target", "us\"er:s3cr3tpass@127.0.0.1:1"],
+            None,
+        ),
+        run(&[], &["--allowed-host", without], None),
+        run(&engine, &["--http-server", without], None),
+        run(
+            &engine,
+            &[],
+            Some(("INTERNET_MONITOR_HTTP_SERVER", without)),
+        ),
+    ];
+    for output in &outputs {
+        let said = stderr(output);
+        assert_eq!(output.status.code(), Some(1), "{said}");
+        assert!(
+            !said.contains("s3cr3tpass") && !said.contains("user:"),
+            "{said}"
+        );
+        assert!(said.contains("…@127.0.0.1:"), "{said}");
+    }
+    let output = run(
+        &engine,
+        &["--http-server", "http://127.0.0.1:1/?token=s3cr3tpass"],
+        None,
+    );
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(!said.contains("s3cr3tpass"), "{said}");
+    assert!(said.contains("?token=REDACTED"), "{said}");
+    assert!(!std::path::Path::new(db).exists());
+}
+
+#[test]
+fn import_refuses_an_engine_url_with_a_query_and_a_result_url_with_credentials() {
+    let env = Env::new();
+    let db = env.db();
+    let line = |result_url: &str, engine_url: &str| {
+        format!(
+            r#"{{"time":"2026-11-10T10:00:00.000Z","outcome":"success","reason":null,"message":null,"trigger":"schedule","duration_seconds":20.0,"download_bytes_per_second":1e6,"upload_bytes_per_second":1e6,"ping_seconds":0.01,"jitter_seconds":null,"packet_loss_ratio":null,"download_latency_seconds":null,"upload_latency_seconds":null,"downloaded_bytes":null,"uploaded_bytes":null,"server":null,"isp":null,"result_url":{result_url},"engine":{{"name":"http","protocol":"cloudflare","url":"{engine_url}","streams":4,"duration_seconds":10.0,"ramp_up_seconds":2.0}}}}"#
+        )
+    };
+    for (text, refusal) in [
+        (
+            line("null", "http://127.0.0.1/?token=s3cr3tpass"),
+            "engine url has a ?query or #fragment",
+        ),
+        (
+            line(
+                r#""https://user:s3cr3tpass@www.speedtest.net/result/c/1""#,
+                "http://127.0.0.1",
+            ),
+            "result url carries a user name or password",
+        ),
+    ] {
+        let file = env.path("secret.jsonl");
+        std::fs::write(&file, format!("{text}\n")).unwrap();
+        let output = import(&env, &db, &file);
+        let said = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{said}");
+        assert!(said.contains(refusal), "{said}");
+        assert!(said.contains("line 1"), "{said}");
+        assert!(!said.contains("s3cr3tpass"), "{said}");
+        assert!(!db.exists());
+    }
+}

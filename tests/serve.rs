@@ -531,6 +531,16 @@ mod access_log_connect {
         assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
         let line = server.wait_for_log("CONNECT example.com:443 ");
         assert!(line.contains("path=\"example.com:443\""), "{line}");
+        // Credentials in it are not logged.
+        let mut stream = std::net::TcpStream::connect(&server.address).unwrap();
+        stream
+            .write_all(b"CONNECT user:s3cr3tpass@127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).ok();
+        let line = server.wait_for_log("@127.0.0.1:443");
+        assert!(line.contains("path=\"…@127.0.0.1:443\""), "{line}");
+        assert!(!line.contains("s3cr3tpass"), "{line}");
         server.assert_clean_exit();
     }
 }

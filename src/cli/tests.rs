@@ -6,6 +6,48 @@ use clap::CommandFactory;
 /// A gateway that is this host (it always answers: every outage would be blamed on the
 /// ISP), no one host, or an IPv6 link-local address (every probe fails) is refused.
 #[test]
+fn secrets_in_a_url_or_host_are_redacted() {
+    for (text, shown) in [
+        ("http://user:pw@host:1/x", "http://…@host:1/x"),
+        ("user:pw@127.0.0.1:1", "…@127.0.0.1:1"),
+        (
+            "HTTPS://u@h/?token=x&a=1",
+            "HTTPS://…@h/?token=REDACTED&a=1",
+        ),
+        ("http://h/?api_key=x", "http://h/?api_key=REDACTED"),
+        // An `@` in the path or query is not user information.
+        ("http://h/a@b", "http://h/a@b"),
+        ("h/?next=http://a@b", "h/?next=http://a@b"),
+        ("http://h:1/?a=1", "http://h:1/?a=1"),
+        ("1.1.1.1:53", "1.1.1.1:53"),
+    ] {
+        assert_eq!(secrets_redacted(text), shown, "{text}");
+    }
+}
+
+#[test]
+fn a_value_parser_repeating_a_secret_has_it_redacted() {
+    let parser = |text: &str| -> Result<String, String> {
+        Err(format!("{} is wrong", crate::logging::quoted(text)))
+    };
+    let mut command =
+        clap::Command::new("x").arg(clap::Arg::new("url").long("url").value_parser(parser));
+    for (value, shown) in [
+        ("us:s3cr3t@h:1", "'…@h:1'"),
+        ("u\"s:s3cr3t@h:1", "'…@h:1'"),
+        ("http://h/?token=s3cr3t", "'http://h/?token=REDACTED'"),
+    ] {
+        let err = command
+            .try_get_matches_from_mut(["x", "--url", value])
+            .unwrap_err();
+        let said = without_credentials(err).to_string();
+        assert!(!said.contains("s3cr3t"), "{said}");
+        assert!(said.contains(shown), "{said}");
+        assert!(said.contains("\" is wrong"), "{said}");
+    }
+}
+
+#[test]
 fn a_probe_gateway_must_be_one_other_host() {
     use crate::probe::monitor::GatewayChoice;
     for bad in [

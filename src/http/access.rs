@@ -72,7 +72,8 @@ impl Entry {
 pub(super) fn request_target(uri: &hyper::Uri) -> std::borrow::Cow<'_, str> {
     match (uri.path_and_query(), uri.authority()) {
         (Some(target), _) => target.as_str().into(),
-        (None, Some(authority)) => authority.as_str().into(),
+        // `user:pw@host:443`: a CONNECT's credentials are not logged.
+        (None, Some(authority)) => crate::cli::secrets_redacted(authority.as_str()),
         (None, None) => uri.to_string().into(),
     }
 }
@@ -82,7 +83,7 @@ pub(super) fn request_target(uri: &hyper::Uri) -> std::borrow::Cow<'_, str> {
 /// (`p%61ssword` and `pass+word` hold `pass`), and `;` separates parameters as `&` does (some
 /// servers and proxies read `?a=1;token=x` so), so no spelling of a secret's name gets its value
 /// logged.
-fn redacted(target: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn redacted(target: &str) -> std::borrow::Cow<'_, str> {
     let Some((path, query)) = target.split_once('?') else {
         return target.into();
     };
@@ -276,6 +277,14 @@ mod tests {
         assert_eq!(request_target(&uri), "/api/v1/samples?limit=1");
         let uri: hyper::Uri = "http://example.com/x?y=1".parse().unwrap();
         assert_eq!(request_target(&uri), "/x?y=1");
+    }
+
+    #[test]
+    fn a_connect_target_is_logged_without_its_credentials() {
+        let uri: hyper::Uri = "user:pw@127.0.0.1:443".parse().unwrap();
+        assert_eq!(request_target(&uri), "…@127.0.0.1:443");
+        let logged = entry(b"CONNECT", &request_target(&uri)).target;
+        assert!(!logged.contains("pw"), "{logged}");
     }
 
     fn entry(method: &[u8], target: &str) -> Entry {

@@ -10,6 +10,9 @@ mod connectivity;
 mod cross_site;
 mod dashboard;
 pub(crate) mod encoding;
+/// A request target's path and query with the values of secret-named query parameters
+/// (`?token=`) replaced by `REDACTED`, as the access log writes it.
+pub(crate) use access::redacted as query_redacted;
 pub use cross_site::AllowedHosts;
 pub mod query;
 pub(crate) mod response;

@@ -121,13 +121,13 @@ impl PublicTarget {
             }),
             Ok(_) => Err(format!(
                 "{}: port 0 cannot be probed; use e.g. 1.1.1.1:443",
-                crate::logging::quoted(text)
+                crate::logging::quoted(&crate::cli::secrets_redacted(text))
             )),
             Err(_) => Err(format!(
                 "{} is not an IP address with an optional port: use e.g. 1.1.1.1, \
                  9.9.9.9:53 or [2606:4700:4700::1111]:443 (names are not resolved, so a DNS \
                  fault cannot look like an outage)",
-                crate::logging::quoted(text)
+                crate::logging::quoted(&crate::cli::secrets_redacted(text))
             )),
         }
     }
