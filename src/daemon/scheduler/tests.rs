@@ -68,6 +68,12 @@ const HALF_HOUR: Schedule = Schedule {
     retest_after: None,
 };
 
+/// The verdict of a run below the plan (a retest is due).
+const BELOW: Verdict = Verdict {
+    failure: None,
+    below_plan: true,
+};
+
 #[tokio::test(start_paused = true)]
 async fn runs_on_a_fixed_grid_without_drift() {
     // Each test takes 40 s, yet runs start exactly every 30 minutes.
@@ -147,10 +153,7 @@ async fn a_run_below_the_plan_is_retested_once() {
         retest_after: Some(MINUTE * 5),
         ..HALF_HOUR
     };
-    let below = Verdict {
-        failure: None,
-        below_plan: true,
-    };
+    let below = BELOW;
     // Below, its retest below too (not retested again), then fine.
     let (started, _) = simulate_verdicts(
         schedule,
@@ -173,10 +176,7 @@ async fn a_run_below_the_plan_is_retested_once() {
 
 #[tokio::test(start_paused = true)]
 async fn no_retest_when_retests_are_off_or_the_slot_comes_first() {
-    let below = Verdict {
-        failure: None,
-        below_plan: true,
-    };
+    let below = BELOW;
     let (off, _) =
         simulate_verdicts(HALF_HOUR, vec![], vec![below], Duration::ZERO, MINUTE * 35).await;
     assert_eq!(
@@ -325,10 +325,7 @@ async fn a_slow_run_s_retest_overtaken_by_the_next_slot_is_not_run() {
         retest_after: Some(MINUTE * 10),
         ..HALF_HOUR
     };
-    let below = Verdict {
-        failure: None,
-        below_plan: true,
-    };
+    let below = BELOW;
     let (started, _) = simulate_verdicts(
         schedule,
         vec![],
