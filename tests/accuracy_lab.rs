@@ -152,8 +152,63 @@ fn table(rows: &[Row]) -> String {
     text
 }
 
+/// iperf3 and then the engine, download and upload with `streams` streams: the two rows to
+/// compare; what the sample says moved, against the interface, is added to `moved`.
+fn compare(
+    lab: &Lab,
+    target: &Spawned,
+    server: &str,
+    mbit: u32,
+    streams: u32,
+    duration: &str,
+    moved: &mut Vec<Moved>,
+) -> Vec<Row> {
+    let busy = Contention::start(Some(target.pid()));
+    let down = lab.iperf3(Direction::Download, streams, SECONDS) / 8.0;
+    let up = lab.iperf3(Direction::Upload, streams, SECONDS) / 8.0;
+    let others_iperf3 = busy.cores();
+    let busy = Contention::start(Some(target.pid()));
+    let (rx, tx) = lab.wire_bytes(&lab.client);
+    let sample = run_once(lab, server, streams, duration);
+    let others_ours = busy.cores();
+    let (rx_after, tx_after) = lab.wire_bytes(&lab.client);
+    for (direction, key, wire) in [
+        (Direction::Download, "downloaded_bytes", rx_after - rx),
+        (Direction::Upload, "uploaded_bytes", tx_after - tx),
+    ] {
+        moved.push(Moved {
+            direction,
+            streams,
+            reported: figure(&sample, key),
+            wire: wire as f64,
+        });
+    }
+    [
+        (Direction::Download, down, "download_bytes_per_second"),
+        (Direction::Upload, up, "upload_bytes_per_second"),
+    ]
+    .into_iter()
+    .map(|(direction, iperf3, key)| Row {
+        mbit,
+        direction,
+        streams,
+        iperf3,
+        ours: figure(&sample, key),
+        others_iperf3,
+        others_ours,
+    })
+    .collect()
+}
+
 /// Download and upload with 1 and 4 streams on a link shaped to `mbit` Mbit/s: the engine
 /// within [`TOLERANCE`] of iperf3 with as many streams, each measured right after the other.
+///
+/// A streams count with a figure out of tolerance is measured once more, both tools again,
+/// and the repeat is what counts (the first attempt is printed): one 4 s reading of either
+/// tool strays now and then on this shared 2-core machine with nothing else busy (CI, stop
+/// 26: iperf3 read 18.0 Mbit/s uploading once on a 20 Mbit/s link where its three other
+/// readings and all four of the engine's were 19.1–19.5). An error of the engine's own
+/// misses in both attempts.
 fn throughput_matches_iperf3(mbit: u32) {
     let _serial = one_at_a_time();
     let started = Instant::now();
@@ -165,40 +220,15 @@ fn throughput_matches_iperf3(mbit: u32) {
     let mut rows = Vec::new();
     let mut moved = Vec::new();
     for streams in [1, 4] {
-        let busy = Contention::start(Some(target.pid()));
-        let down = lab.iperf3(Direction::Download, streams, SECONDS) / 8.0;
-        let up = lab.iperf3(Direction::Upload, streams, SECONDS) / 8.0;
-        let others_iperf3 = busy.cores();
-        let busy = Contention::start(Some(target.pid()));
-        let (rx, tx) = lab.wire_bytes(&lab.client);
-        let sample = run_once(&lab, &server, streams, &duration);
-        let others_ours = busy.cores();
-        let (rx_after, tx_after) = lab.wire_bytes(&lab.client);
-        for (direction, key, wire) in [
-            (Direction::Download, "downloaded_bytes", rx_after - rx),
-            (Direction::Upload, "uploaded_bytes", tx_after - tx),
-        ] {
-            moved.push(Moved {
-                direction,
-                streams,
-                reported: figure(&sample, key),
-                wire: wire as f64,
-            });
+        let mut attempt = compare(&lab, &target, &server, mbit, streams, &duration, &mut moved);
+        if attempt.iter().any(|row| row.error().abs() > TOLERANCE) {
+            eprintln!(
+                "{}{streams} stream(s) missed on the first attempt: measuring both again",
+                table(&attempt)
+            );
+            attempt = compare(&lab, &target, &server, mbit, streams, &duration, &mut moved);
         }
-        for (direction, iperf3, key) in [
-            (Direction::Download, down, "download_bytes_per_second"),
-            (Direction::Upload, up, "upload_bytes_per_second"),
-        ] {
-            rows.push(Row {
-                mbit,
-                direction,
-                streams,
-                iperf3,
-                ours: figure(&sample, key),
-                others_iperf3,
-                others_ours,
-            });
-        }
+        rows.extend(attempt);
     }
     assert!(target.is_running(), "the target died: {:?}", target.drain());
     let table = table(&rows);
